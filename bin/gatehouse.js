@@ -1,0 +1,20 @@
+#!/usr/bin/env node
+// Runs the CLI on the project's pinned Node 24 with --no-node-snapshot (isolated-vm needs it),
+// whichever node started this shim.
+import { spawnSync } from 'node:child_process';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import { dirname, join } from 'node:path';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+let nodeBin = process.execPath;
+if (Number(process.versions.node.split('.')[0]) < 24) {
+  try {
+    nodeBin = join(dirname(createRequire(join(root, 'package.json')).resolve('node/package.json')), 'bin', 'node');
+  } catch {
+    console.error('gatehouse needs Node.js 24: run `npm install` in the project first');
+    process.exit(1);
+  }
+}
+const r = spawnSync(nodeBin, ['--no-node-snapshot', join(root, 'src', 'cli', 'main.ts'), ...process.argv.slice(2)], { stdio: 'inherit' });
+process.exit(r.status ?? 1);

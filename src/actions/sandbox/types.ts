@@ -1,0 +1,113 @@
+/**
+ * Public types of the Actions sandbox (`src/actions/sandbox`).
+ *
+ * The sandbox runs one trigger's chain of user scripts inside isolated-vm isolates that live
+ * in supervised child processes. It knows nothing of users, tokens or OIDC: it records the
+ * `api` calls a script makes as JSON {@link Command}s and hands them back; the engine
+ * validates and applies them.
+ */
+
+/** Outcome of one action, and of a chain (the first non-ok action's status). */
+export type SandboxStatus = 'ok' | 'denied' | 'timeout' | 'oom' | 'syntax' | 'runtime';
+
+/** One recorded `api` call, e.g. `{type: 'idToken.setCustomClaim', args: ['x', 1]}` (JSON values only). */
+export interface Command { type: string; args: unknown[] }
+
+/** One deployed action version to run. */
+export interface SandboxAction {
+  /** Action VERSION id: cache key of the compiled script and of the warm isolate. Never shared by two different codes. */
+  key: string;
+  /** For logs and errors. */
+  name: string;
+  /** CommonJS source (already transpiled from TS/ESM by the caller). */
+  code: string;
+  /** Exposed as `event.secrets` for THIS action only. */
+  secrets: Record<string, string>;
+}
+
+export interface ChainLimits {
+  /** Wall clock per action, including a cold start (compile + module top level). */
+  actionTimeoutMs: number;
+  /** Wall clock for the whole chain (the worker's budget; the parent adds a grace period before it kills). */
+  chainTimeoutMs: number;
+  /** isolated-vm `memoryLimit` per isolate (soft: a determined script may use 2-3x before it is stopped). */
+  memoryMb: number;
+  /** Captured console output per action per execution, UTF-8 bytes. */
+  consoleBytes: number;
+  /** Recorded commands per action per execution, UTF-8 bytes of their JSON. */
+  resultBytes: number;
+}
+
+export interface ChainRequest {
+  /** e.g. 'onExecutePostLogin', 'onContinuePostLogin', 'onExecuteCredentialsExchange'. */
+  handler: string;
+  /** Run in this order. */
+  actions: SandboxAction[];
+  /** JSON-serialisable; `event.secrets` is set per action by the sandbox. */
+  event: unknown;
+  /** Allowed api paths for this trigger, e.g. ['access.deny', 'idToken.setCustomClaim', 'cache.get']. */
+  apiMethods: string[];
+  /** Command types after which the chain stops, e.g. ['access.deny', 'redirect.sendUserTo']. */
+  stopOn: string[];
+  /** For the api.redirect.* helpers. */
+  redirect?: { canRedirect: boolean; state?: string; issuer: string };
+  /** Snapshot of the trigger's cache (expires_at in epoch milliseconds). */
+  cache?: Record<string, { value: string; expires_at: number }>;
+  limits: ChainLimits;
+}
+
+export interface ActionResult {
+  key: string;
+  name: string;
+  status: SandboxStatus;
+  /** Recorded api calls, in call order (JSON values only). */
+  commands: Command[];
+  /** Captured console output, capped at limits.consoleBytes, lines truncated to 256 chars. */
+  logs: string;
+  /** Safe strings only, never the raw thrown value. */
+  error?: { name: string; message: string };
+  /** Epoch milliseconds. */
+  startedAt: number;
+  durationMs: number;
+  /** CPU time spent inside the isolate for this execution (isolate.cpuTime delta). */
+  cpuMicros: number;
+}
+
+export interface ChainResult { status: SandboxStatus; results: ActionResult[]; durationMs: number }
+
+export type ValidateResult =
+  | { ok: true }
+  | { ok: false; status: 'syntax' | 'runtime' | 'timeout' | 'oom'; message: string };
+
+export interface SandboxPool {
+  /** Runs a chain in one worker. Never rejects for anything the guest does: failures are values. */
+  runChain(req: ChainRequest): Promise<ChainResult>;
+  /**
+   * Deploy-time check: compiles, runs the module top level in a throwaway isolate, and checks
+   * that at least one of `handlers` is exported as a function.
+   */
+  validate(code: string, handlers: string[], limits?: Partial<ChainLimits>): Promise<ValidateResult>;
+  stats(): { workers: number; restarts: number; queued: number };
+  close(): Promise<void>;
+}
+
+export interface SandboxLogger {
+  warn(o: object, msg: string): void;
+  error(o: object, msg: string): void;
+}
+
+export interface SandboxPoolOptions {
+  /** Number of worker processes. */
+  workers: number;
+  /** Warm isolates kept per worker, LRU-evicted beyond (default 64). */
+  maxWarmIsolatesPerWorker?: number;
+  /** Hosts (`host` or `host:port`) that guest fetch may reach even when they resolve to loopback/private/link-local addresses. */
+  fetchAllow?: string[];
+  /** Per fetch (default 5000, capped below 10 s). */
+  fetchTimeoutMs?: number;
+  /** Response body cap per fetch (default 1 MiB). */
+  fetchMaxBytes?: number;
+  /** How long a chain may wait for a free worker (default 10000 ms). */
+  queueTimeoutMs?: number;
+  logger?: SandboxLogger;
+}

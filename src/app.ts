@@ -1,0 +1,86 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import Koa from 'koa';
+import { bodyParser } from '@koa/bodyparser';
+import type { AppContext } from './context.ts';
+import { securityHeaders } from './http/koa-security-headers.ts';
+import { errorHandler } from './http/koa-errors.ts';
+import { createCsrf } from './http/koa-csrf.ts';
+import { tokenParams } from './oidc/koa-token-params.ts';
+import { ROUTES } from './oidc/provider.ts';
+import { createInteractionRoutes } from './interactions/routes.ts';
+import { createManagementApi } from './management-api/index.ts';
+import { createMetrics } from './http/metrics.ts';
+
+const STYLE = readFileSync(join(import.meta.dirname, '..', 'views', 'assets', 'style.css'));
+
+/**
+ * Koa composition: metrics → security headers → health/assets → Auth0 token-parameter
+ * compatibility → our routers (pages, Management API), each with its own error format and
+ * body limits → everything else to oidc-provider.
+ */
+export function createApp(app: AppContext): Koa {
+  const koa = new Koa({ proxy: app.config.http.trustProxy });
+  koa.keys = [app.csrfKey.toString('base64')];
+  const metrics = createMetrics();
+  const csrf = createCsrf(app.csrfKey, app.urls.origin);
+  const limit = `${app.config.http.bodyLimitBytes}b`;
+  const formParser = bodyParser({ enableTypes: ['form'], formLimit: limit, encoding: 'utf-8', onError(err) { throw Object.assign(err, { expose: true }); } });
+  const jsonParser = bodyParser({ enableTypes: ['json'], jsonLimit: limit, encoding: 'utf-8', onError(err) { throw Object.assign(err, { expose: true }); } });
+
+  const pages = createInteractionRoutes(app, csrf);
+  const management = createManagementApi(app);
+  const pageErrors = errorHandler(app.logger, app.config.appName, 'html');
+  const apiErrors = errorHandler(app.logger, app.config.appName, 'json');
+  const apiPrefix = `${app.urls.mountPath}/api/v2`;
+  const providerHandlers = new WeakMap<object, ReturnType<AppContext['provider']['callback']>>();
+
+  koa.use(metrics.middleware);
+  koa.use(securityHeaders);
+  koa.use(async function healthAndAssets(ctx, next) {
+    if (ctx.path === '/healthz') {
+      try {
+        await app.db.raw('select 1');
+        ctx.body = { status: 'ok' };
+      } catch {
+        ctx.status = 503;
+        ctx.body = { status: 'unavailable', reason: 'database' };
+      }
+      return;
+    }
+    if (ctx.path === '/metrics') { ctx.type = 'text/plain; version=0.0.4'; ctx.body = metrics.render(); return; }
+    if (ctx.path === `${app.urls.mountPath}/assets/style.css`) { ctx.type = 'text/css'; ctx.set('Cache-Control', 'public, max-age=3600'); ctx.body = STYLE; return; }
+    await next();
+  });
+  koa.use(tokenParams(`${app.urls.mountPath}${ROUTES.token}`, app.resourceServers));
+  koa.use(async function ourRoutes(ctx, next) {
+    if (ctx.path === apiPrefix || ctx.path.startsWith(`${apiPrefix}/`)) {
+      return apiErrors(ctx, async () => {
+        if (ctx.method !== 'GET' && ctx.method !== 'DELETE' && ctx.request.length && !ctx.is('application/json')) {
+          ctx.status = 415;
+          ctx.body = { statusCode: 415, error: 'Unsupported Media Type', message: 'Send the body as application/json', errorCode: 'unsupported_media_type' };
+          return;
+        }
+        await jsonParser(ctx, async () => {
+          await management.routes()(ctx as never, async () => {
+            ctx.status = 404;
+            ctx.body = { statusCode: 404, error: 'Not Found', message: 'Not found', errorCode: 'not_found' };
+          });
+        });
+      });
+    }
+    const matched = pages.match(ctx.path, ctx.method);
+    if (matched.route) {
+      return pageErrors(ctx, () => formParser(ctx, () => pages.routes()(ctx as never, next)));
+    }
+    await next();
+  });
+  koa.use(async function oidc(ctx) {
+    const provider = app.provider;
+    let handler = providerHandlers.get(provider);
+    if (!handler) { handler = provider.callback(); providerHandlers.set(provider, handler); }
+    ctx.respond = false;
+    await handler(ctx.req, ctx.res);
+  });
+  return koa;
+}

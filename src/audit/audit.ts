@@ -1,0 +1,51 @@
+import type { Db } from '../db/knex.ts';
+import { parseJson } from '../db/knex.ts';
+import { randomId } from '../shared/ids.ts';
+import type { Logger } from '../shared/logger.ts';
+import { redact } from '../shared/logger.ts';
+
+/**
+ * Audit events, with Auth0's log type codes so existing dashboards and scripts read them:
+ * s (login ok), f / fp / fu (login failed), limit_wc / limit_mu (brute-force block), ss / fs
+ * (signup ok / failed), feacft / feccft (token exchange failed), sapi (admin change),
+ * sce / fce (password change).
+ */
+export interface AuditEvent {
+  type: string; description: string; user_id?: string | null; user_name?: string | null; client_id?: string | null;
+  ip?: string | null; user_agent?: string | null; details?: Record<string, unknown>;
+}
+
+export function createAudit(db: Db, logger: Logger) {
+  return {
+    /** Writes the event and a log line; never throws into the flow that reports it. */
+    async record(e: AuditEvent): Promise<void> {
+      const details = redact(e.details ?? {}) as Record<string, unknown>;
+      logger.info({ audit: e.type, user_id: e.user_id, client_id: e.client_id, ip: e.ip, details }, e.description);
+      try {
+        await db('audit_logs').insert({
+          log_id: `${Date.now().toString(36)}${randomId(9)}`, date: new Date().toISOString(), type: e.type,
+          description: e.description.slice(0, 2000), user_id: e.user_id ?? null, user_name: e.user_name ?? null,
+          client_id: e.client_id ?? null, ip: e.ip ?? null, user_agent: e.user_agent?.slice(0, 500) ?? null,
+          details: JSON.stringify(details),
+        });
+      } catch (err) {
+        logger.error({ err }, 'audit log write failed');
+      }
+    },
+    async list(opts: { page: number; perPage: number; type?: string; userId?: string }) {
+      const q = db('audit_logs');
+      if (opts.type) q.where({ type: opts.type });
+      if (opts.userId) q.where({ user_id: opts.userId });
+      const [{ n }] = await q.clone().count({ n: '*' });
+      const rows = await q.orderBy('seq', 'desc').limit(opts.perPage).offset(opts.page * opts.perPage);
+      return {
+        logs: rows.map((r) => ({
+          log_id: r.log_id, date: r.date, type: r.type, description: r.description, user_id: r.user_id, user_name: r.user_name,
+          client_id: r.client_id, ip: r.ip, user_agent: r.user_agent, details: parseJson(r.details, {}),
+        })),
+        total: Number(n),
+      };
+    },
+  };
+}
+export type Audit = ReturnType<typeof createAudit>;

@@ -1,0 +1,173 @@
+import type { Db } from '../db/knex.ts';
+import { parseJson, toBool } from '../db/knex.ts';
+import { badRequest, notFound } from '../shared/errors.ts';
+import { newClientId, newClientSecret } from '../shared/ids.ts';
+import type { SecretBox } from '../shared/secret-box.ts';
+
+export type AppType = 'spa' | 'regular_web' | 'non_interactive' | 'native';
+export const GRANT_TYPES = ['authorization_code', 'refresh_token', 'client_credentials'] as const;
+
+export interface ClientInput {
+  name: string; description?: string; app_type: AppType; callbacks?: string[]; allowed_logout_urls?: string[]; web_origins?: string[];
+  grant_types?: string[]; token_endpoint_auth_method?: 'none' | 'client_secret_basic' | 'client_secret_post';
+  client_metadata?: Record<string, string>; is_first_party?: boolean; id_token_signed_response_alg?: 'ES256' | 'RS256';
+  client_id?: string; client_secret?: string;
+}
+
+const SAFE_ALG = (a: unknown) => (a === 'RS256' || a === 'ES256' ? a : undefined);
+const sealAad = (clientId: string) => `client-secret:${clientId}`;
+
+/** Defaults per app type, as Auth0 applies them. */
+function defaults(t: AppType) {
+  switch (t) {
+    case 'spa': return { grant_types: ['authorization_code', 'refresh_token'], token_endpoint_auth_method: 'none' as const };
+    case 'native': return { grant_types: ['authorization_code', 'refresh_token'], token_endpoint_auth_method: 'none' as const };
+    case 'regular_web': return { grant_types: ['authorization_code', 'refresh_token'], token_endpoint_auth_method: 'client_secret_basic' as const };
+    case 'non_interactive': return { grant_types: ['client_credentials'], token_endpoint_auth_method: 'client_secret_basic' as const };
+  }
+}
+
+/**
+ * Redirect and logout URLs: absolute, no fragment, no wildcard; https, or http only on
+ * loopback (RFC 9700 §2.1, §4.1.3) or for native apps' custom schemes.
+ */
+export function checkRedirectUri(field: string, uri: string, appType: AppType) {
+  let u: URL;
+  try { u = new URL(uri); } catch { throw badRequest(`${field}: "${uri}" is not an absolute URL`); }
+  if (uri.includes('*')) throw badRequest(`${field}: wildcards are not allowed`);
+  if (u.hash || uri.includes('#')) throw badRequest(`${field}: fragments are not allowed`);
+  if (u.username || u.password) throw badRequest(`${field}: credentials in URLs are not allowed`);
+  const loopback = ['localhost', '127.0.0.1', '[::1]'].includes(u.hostname);
+  if (u.protocol === 'https:') return;
+  if (u.protocol === 'http:' && loopback) return;
+  if (appType === 'native' && /^[a-z][a-z0-9+.-]*\.[a-z0-9+.-]+:$/.test(u.protocol)) return;
+  throw badRequest(`${field}: "${uri}" must use https (http is allowed only on localhost)`);
+}
+
+export function checkWebOrigin(o: string) {
+  let u: URL;
+  try { u = new URL(o); } catch { throw badRequest(`web_origins: "${o}" is not an origin`); }
+  if (u.origin !== o.replace(/\/$/, '')) throw badRequest(`web_origins: "${o}" must be an origin (scheme://host[:port])`);
+  if (u.protocol !== 'https:' && !(u.protocol === 'http:' && ['localhost', '127.0.0.1', '[::1]'].includes(u.hostname))) {
+    throw badRequest(`web_origins: "${o}" must use https (http is allowed only on localhost)`);
+  }
+}
+
+export function createClients(db: Db, box: SecretBox) {
+  /** Short-lived cache of oidc-provider metadata: every token request looks its client up. */
+  const cache = new Map<string, { at: number; meta: Record<string, unknown> | undefined }>();
+  const CACHE_MS = 2000;
+
+  function toApi(r: Record<string, unknown>, secret?: string) {
+    return {
+      client_id: r.client_id as string, name: r.name as string, description: r.description as string, app_type: r.app_type as AppType,
+      token_endpoint_auth_method: r.token_endpoint_auth_method as string, grant_types: parseJson<string[]>(r.grant_types, []),
+      callbacks: parseJson<string[]>(r.callbacks, []), allowed_logout_urls: parseJson<string[]>(r.allowed_logout_urls, []),
+      web_origins: parseJson<string[]>(r.web_origins, []), client_metadata: parseJson<Record<string, string>>(r.client_metadata, {}),
+      is_first_party: toBool(r.is_first_party), id_token_signed_response_alg: (r.id_token_signed_response_alg as string | null) ?? undefined,
+      is_system: toBool(r.is_system), created_at: r.created_at as string, updated_at: r.updated_at as string,
+      ...(secret ? { client_secret: secret } : {}),
+    };
+  }
+  type ApiClient = ReturnType<typeof toApi>;
+
+  function validate(c: Omit<ApiClient, 'client_id' | 'created_at' | 'updated_at' | 'is_system'>) {
+    for (const g of c.grant_types) if (!(GRANT_TYPES as readonly string[]).includes(g)) throw badRequest(`grant_types: "${g}" is not supported (allowed: ${GRANT_TYPES.join(', ')})`);
+    const isPublic = c.token_endpoint_auth_method === 'none';
+    if (isPublic && c.grant_types.includes('client_credentials')) throw badRequest('grant_types: client_credentials needs a confidential client (token_endpoint_auth_method other than none)');
+    if (!isPublic && (c.app_type === 'spa' || c.app_type === 'native')) throw badRequest(`token_endpoint_auth_method: ${c.app_type} clients are public and must use "none"`);
+    if (isPublic && (c.app_type === 'regular_web' || c.app_type === 'non_interactive')) throw badRequest(`token_endpoint_auth_method: ${c.app_type} clients are confidential and cannot use "none"`);
+    for (const u of c.callbacks) checkRedirectUri('callbacks', u, c.app_type);
+    for (const u of c.allowed_logout_urls) checkRedirectUri('allowed_logout_urls', u, c.app_type);
+    for (const o of c.web_origins) checkWebOrigin(o);
+  }
+
+  async function row(clientId: string) { return db('clients').where({ client_id: clientId }).first(); }
+
+  return {
+    toApi,
+    async create(input: ClientInput, opts: { system?: boolean } = {}) {
+      const d = defaults(input.app_type);
+      const c = {
+        name: input.name, description: input.description ?? '', app_type: input.app_type,
+        token_endpoint_auth_method: input.token_endpoint_auth_method ?? d.token_endpoint_auth_method,
+        grant_types: input.grant_types ?? d.grant_types, callbacks: input.callbacks ?? [], allowed_logout_urls: input.allowed_logout_urls ?? [],
+        web_origins: input.web_origins ?? [], client_metadata: input.client_metadata ?? {}, is_first_party: input.is_first_party ?? true,
+        id_token_signed_response_alg: input.id_token_signed_response_alg,
+      };
+      validate(c);
+      const clientId = input.client_id ?? newClientId();
+      const secret = c.token_endpoint_auth_method === 'none' ? undefined : (input.client_secret ?? newClientSecret());
+      const ts = new Date().toISOString();
+      await db('clients').insert({
+        client_id: clientId, client_secret_sealed: secret ? box.seal(secret, sealAad(clientId)) : null, name: c.name, description: c.description,
+        app_type: c.app_type, token_endpoint_auth_method: c.token_endpoint_auth_method, grant_types: JSON.stringify(c.grant_types),
+        callbacks: JSON.stringify(c.callbacks), allowed_logout_urls: JSON.stringify(c.allowed_logout_urls), web_origins: JSON.stringify(c.web_origins),
+        client_metadata: JSON.stringify(c.client_metadata), is_first_party: c.is_first_party, id_token_signed_response_alg: c.id_token_signed_response_alg ?? null,
+        is_system: opts.system ?? false, created_at: ts, updated_at: ts,
+      });
+      return toApi((await row(clientId))!, secret);
+    },
+    async get(clientId: string) { const r = await row(clientId); return r ? toApi(r) : undefined; },
+    async require(clientId: string) {
+      const r = await row(clientId);
+      if (!r) throw notFound('The client does not exist', 'inexistent_client');
+      return toApi(r);
+    },
+    async list(opts: { page: number; perPage: number }) {
+      const [{ n }] = await db('clients').count({ n: '*' });
+      const rows = await db('clients').orderBy('created_at').orderBy('client_id').limit(opts.perPage).offset(opts.page * opts.perPage);
+      return { clients: rows.map((r) => toApi(r)), total: Number(n) };
+    },
+    async update(clientId: string, patch: Partial<ClientInput>) {
+      const cur = await this.require(clientId);
+      const next = { ...cur, ...Object.fromEntries(Object.entries(patch).filter(([, v]) => v !== undefined)) } as ApiClient;
+      validate(next);
+      await db('clients').where({ client_id: clientId }).update({
+        name: next.name, description: next.description, token_endpoint_auth_method: next.token_endpoint_auth_method,
+        grant_types: JSON.stringify(next.grant_types), callbacks: JSON.stringify(next.callbacks), allowed_logout_urls: JSON.stringify(next.allowed_logout_urls),
+        web_origins: JSON.stringify(next.web_origins), client_metadata: JSON.stringify(next.client_metadata), is_first_party: next.is_first_party,
+        id_token_signed_response_alg: next.id_token_signed_response_alg ?? null, updated_at: new Date().toISOString(),
+      });
+      cache.delete(clientId);
+      return this.require(clientId);
+    },
+    /** New secret, returned once. */
+    async rotateSecret(clientId: string) {
+      const cur = await this.require(clientId);
+      if (cur.token_endpoint_auth_method === 'none') throw badRequest('public clients have no secret');
+      const secret = newClientSecret();
+      await db('clients').where({ client_id: clientId }).update({ client_secret_sealed: box.seal(secret, sealAad(clientId)), updated_at: new Date().toISOString() });
+      cache.delete(clientId);
+      return { ...(await this.require(clientId)), client_secret: secret };
+    },
+    async remove(clientId: string) {
+      cache.delete(clientId);
+      return (await db('clients').where({ client_id: clientId }).delete()) > 0;
+    },
+    /** oidc-provider Client metadata (for the adapter's `Client.find`). */
+    async findClientMetadata(clientId: string): Promise<Record<string, unknown> | undefined> {
+      const hit = cache.get(clientId);
+      if (hit && Date.now() - hit.at < CACHE_MS) return hit.meta;
+      const r = await row(clientId);
+      let meta: Record<string, unknown> | undefined;
+      if (r) {
+        const c = toApi(r);
+        const responseTypes = c.grant_types.includes('authorization_code') ? ['code'] : [];
+        meta = {
+          client_id: c.client_id, client_name: c.name,
+          ...(r.client_secret_sealed ? { client_secret: box.open(r.client_secret_sealed, sealAad(c.client_id)) } : {}),
+          token_endpoint_auth_method: c.token_endpoint_auth_method, grant_types: c.grant_types, response_types: responseTypes,
+          redirect_uris: c.callbacks, post_logout_redirect_uris: c.allowed_logout_urls,
+          application_type: c.app_type === 'native' ? 'native' : 'web',
+          ...(SAFE_ALG(c.id_token_signed_response_alg) ? { id_token_signed_response_alg: c.id_token_signed_response_alg } : {}),
+          'urn:gatehouse:web_origins': c.web_origins, 'urn:gatehouse:first_party': c.is_first_party,
+          'urn:gatehouse:app_type': c.app_type, 'urn:gatehouse:metadata': c.client_metadata,
+        };
+      }
+      cache.set(clientId, { at: Date.now(), meta });
+      return meta;
+    },
+  };
+}
+export type Clients = ReturnType<typeof createClients>;

@@ -1,0 +1,44 @@
+import type { Middleware } from 'koa';
+import { AppError, httpErrorName } from '../shared/errors.ts';
+import type { Logger } from '../shared/logger.ts';
+import { messagePage } from '../../views/pages.ts';
+
+const isBusy = (e: unknown) => /SQLITE_BUSY|database is locked|ECONNREFUSED|Connection terminated|acquireConnectionTimeout|Knex: Timeout/.test(String((e as Error)?.message ?? ''))
+  || (e as { code?: string })?.code === 'SQLITE_BUSY';
+
+/**
+ * Turns errors into Auth0-shaped JSON (`{statusCode, error, message, errorCode}`) for API
+ * routes, or an error page for browser routes. Internal details and stack traces never reach
+ * the response; a busy or unreachable database is a 503.
+ */
+export function errorHandler(logger: Logger, appName: string, mode: 'json' | 'html'): Middleware {
+  return async function handleErrors(ctx, next) {
+    try {
+      await next();
+    } catch (err) {
+      let status = 500;
+      let errorCode = 'internal_error';
+      let message = 'Internal error';
+      const e = err as { status?: number; statusCode?: number; expose?: boolean; message?: string; type?: string };
+      if (err instanceof AppError) {
+        ({ status, errorCode, message } = err);
+      } else if (isBusy(err)) {
+        status = 503; errorCode = 'temporarily_unavailable'; message = 'The service is busy, try again shortly';
+        logger.warn({ err }, 'database busy or unavailable');
+      } else if (e && (e.status ?? e.statusCode) && e.expose) {
+        status = (e.status ?? e.statusCode)!;
+        errorCode = e.type === 'entity.too.large' ? 'payload_too_large' : e.type === 'entity.parse.failed' ? 'invalid_json' : 'invalid_request';
+        message = status === 413 ? 'Request body too large' : status === 415 ? 'Unsupported content type' : (e.message ?? 'Bad request');
+      } else {
+        logger.error({ err, path: ctx.path, method: ctx.method }, 'unhandled error');
+      }
+      ctx.status = status;
+      if (mode === 'json') {
+        ctx.body = { statusCode: status, error: httpErrorName(status), message, errorCode };
+      } else {
+        ctx.type = 'html';
+        ctx.body = messagePage({ appName, title: httpErrorName(status), message, error: true });
+      }
+    }
+  };
+}

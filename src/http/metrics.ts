@@ -1,0 +1,32 @@
+import type { Middleware } from 'koa';
+
+/** Request counters and latency sums in Prometheus text format, per route family and status. */
+export function createMetrics() {
+  const counts = new Map<string, number>();
+  const seconds = new Map<string, number>();
+  const family = (path: string) => {
+    if (path.startsWith('/api/v2/')) return `/api/v2/${path.split('/')[3] ?? ''}`;
+    if (path.startsWith('/interaction/')) return '/interaction';
+    return ['/authorize', '/oauth/token', '/userinfo', '/.well-known/jwks.json', '/.well-known/openid-configuration', '/oidc/logout', '/v2/logout', '/oauth/revoke', '/oauth/token/introspection', '/signup', '/healthz'].includes(path) ? path : 'other';
+  };
+  const middleware: Middleware = async function countRequests(ctx, next) {
+    const start = process.hrtime.bigint();
+    try { await next(); } finally {
+      const onDone = () => {
+        const key = `route="${family(ctx.path)}",status="${ctx.res.statusCode}"`;
+        counts.set(key, (counts.get(key) ?? 0) + 1);
+        seconds.set(key, (seconds.get(key) ?? 0) + Number(process.hrtime.bigint() - start) / 1e9);
+      };
+      if (ctx.res.writableFinished) onDone(); else ctx.res.once('finish', onDone);
+    }
+  };
+  const render = () => {
+    const lines = ['# HELP gatehouse_http_requests_total HTTP requests', '# TYPE gatehouse_http_requests_total counter'];
+    for (const [k, v] of counts) lines.push(`gatehouse_http_requests_total{${k}} ${v}`);
+    lines.push('# HELP gatehouse_http_request_seconds_sum Time spent answering', '# TYPE gatehouse_http_request_seconds_sum counter');
+    for (const [k, v] of seconds) lines.push(`gatehouse_http_request_seconds_sum{${k}} ${v.toFixed(6)}`);
+    lines.push('# HELP process_resident_memory_bytes Resident memory', '# TYPE process_resident_memory_bytes gauge', `process_resident_memory_bytes ${process.memoryUsage().rss}`);
+    return `${lines.join('\n')}\n`;
+  };
+  return { middleware, render };
+}

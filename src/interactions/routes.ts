@@ -1,0 +1,215 @@
+import Router from '@koa/router';
+import type { Context } from 'koa';
+import type { AppContext } from '../context.ts';
+import type { Csrf } from '../http/koa-csrf.ts';
+import { AppError } from '../shared/errors.ts';
+import { canonicalEmail } from '../users/email.ts';
+import { consentPage, loginPage, messagePage, signupPage } from '../../views/pages.ts';
+
+const GENERIC_LOGIN_ERROR = 'Wrong email or password.';
+const str = (v: unknown) => (typeof v === 'string' ? v : undefined);
+
+/**
+ * Browser flows that oidc-provider hands to us through `interactions.url`: login, consent,
+ * abort, signup. Every POST is CSRF-checked (signed double submit plus Origin and
+ * Sec-Fetch-Site) on top of the interaction cookie oidc-provider binds to the uid.
+ */
+export function createInteractionRoutes(app: AppContext, csrf: Csrf) {
+  const { config, users, bruteForce, audit, urls } = app;
+  const router = new Router({ prefix: urls.mountPath });
+  const p = (path: string) => `${urls.mountPath}${path}`;
+
+  async function details(ctx: Context) {
+    let d;
+    try {
+      d = await app.provider.interactionDetails(ctx.req, ctx.res);
+    } catch {
+      throw new AppError(400, 'session_not_found', 'This sign-in session has expired or was opened in another browser. Go back to the application and start again.');
+    }
+    if (d.uid !== ctx.params.uid) throw new AppError(400, 'session_not_found', 'This sign-in session does not match. Go back to the application and start again.');
+    return d;
+  }
+
+  async function clientName(clientId: unknown) {
+    const c = typeof clientId === 'string' ? await app.clients.get(clientId) : undefined;
+    return c?.name ?? 'the application';
+  }
+
+  function renderLogin(ctx: Context, uid: string, name: string, extra: { email?: string; error?: string; info?: string } = {}) {
+    ctx.type = 'html';
+    ctx.body = loginPage({
+      appName: config.appName, csrf: csrf.token(ctx), action: p(`/interaction/${uid}/login`), clientName: name,
+      signupUrl: config.signup.enabled ? p(`/signup?interaction=${encodeURIComponent(uid)}`) : undefined,
+      resetUrl: p('/password/reset'), ...extra,
+    });
+  }
+
+  /** Ends the interaction with a logged-in account; 303 back to the authorization endpoint. */
+  async function finishLogin(ctx: Context, accountId: string) {
+    const redirectTo = await app.provider.interactionResult(ctx.req, ctx.res, {
+      login: { accountId, amr: ['pwd'], remember: true },
+    }, { mergeWithLastSubmission: false });
+    ctx.status = 303;
+    ctx.redirect(redirectTo);
+  }
+
+  router.get('/interaction/:uid', async function showInteraction(ctx) {
+    const d = await details(ctx);
+    const name = await clientName(d.params.client_id);
+    if (d.prompt.name === 'login') {
+      renderLogin(ctx, d.uid, name, { email: str(d.params.login_hint) });
+      return;
+    }
+    if (d.prompt.name === 'consent') {
+      const client = await app.clients.get(String(d.params.client_id));
+      if (client?.is_first_party) return grantConsent(ctx, d);
+      const det = d.prompt.details as { missingOIDCScope?: string[]; missingResourceScopes?: Record<string, string[]> };
+      const scopes = [...(det.missingOIDCScope ?? []), ...Object.values(det.missingResourceScopes ?? {}).flat()];
+      ctx.type = 'html';
+      ctx.body = consentPage({ appName: config.appName, csrf: csrf.token(ctx), action: p(`/interaction/${d.uid}/confirm`), abortUrl: p(`/interaction/${d.uid}/abort`), clientName: name, scopes });
+      return;
+    }
+    throw new AppError(400, 'unsupported_prompt', `Unsupported step: ${d.prompt.name}`);
+  });
+
+  router.post('/interaction/:uid/login', csrf.verify, async function submitLogin(ctx) {
+    const d = await details(ctx);
+    if (d.prompt.name !== 'login') throw new AppError(400, 'invalid_step', 'You are already signed in. Go back to the application.');
+    const body = ctx.request.body as Record<string, unknown>;
+    const rawEmail = str(body.email) ?? '';
+    const password = str(body.password) ?? '';
+    const email = canonicalEmail(rawEmail);
+    const ip = ctx.ip;
+    const name = await clientName(d.params.client_id);
+    const clientId = str(d.params.client_id) ?? null;
+    const ua = ctx.get('user-agent');
+    const fail = (status = 200) => {
+      ctx.status = status;
+      renderLogin(ctx, d.uid, name, { email: rawEmail.slice(0, 320), error: GENERIC_LOGIN_ERROR });
+    };
+    if (!email || !password || Buffer.byteLength(password) > config.password.maxLength * 4) {
+      await app.hasher.verify(undefined, 'x');
+      await audit.record({ type: 'f', description: 'Login failed: malformed email or password', client_id: clientId, ip, user_agent: ua, user_name: rawEmail.slice(0, 320) });
+      return fail();
+    }
+    const lock = await bruteForce.check(email, ip);
+    const row = await users.findRowByEmail(email);
+    // Verify even when locked or unknown, so every failure costs the same time.
+    const ok = await app.hasher.verify(row?.password_hash, password);
+    if (lock.locked) {
+      await audit.record({
+        type: lock.scope === 'ip' ? 'limit_mu' : 'limit_wc', description: `Login refused: ${lock.scope === 'ip' ? 'IP address' : 'account'} is throttled after repeated failures`,
+        user_id: row?.id ?? null, user_name: email, client_id: clientId, ip, user_agent: ua, details: { locked_until: new Date(lock.until).toISOString() },
+      });
+      return fail();
+    }
+    if (!row || !ok) {
+      const r = await bruteForce.failure(email, ip);
+      await audit.record({ type: row ? 'fp' : 'fu', description: row ? 'Wrong password' : 'Unknown email', user_id: row?.id ?? null, user_name: email, client_id: clientId, ip, user_agent: ua, details: { failures: r.account.failures } });
+      if (r.account.lockedUntil || r.ip.lockedUntil) {
+        await audit.record({
+          type: r.ip.lockedUntil ? 'limit_mu' : 'limit_wc', description: `Brute-force protection: ${r.ip.lockedUntil ? 'IP address' : 'account'} throttled`,
+          user_id: row?.id ?? null, user_name: email, client_id: clientId, ip, user_agent: ua,
+          details: { locked_until: new Date(Math.max(r.account.lockedUntil, r.ip.lockedUntil)).toISOString() },
+        });
+      }
+      return fail();
+    }
+    const user = (await users.get(row.id))!;
+    if (user.blocked) {
+      await audit.record({ type: 'f', description: 'Login failed: user is blocked', user_id: row.id, user_name: email, client_id: clientId, ip, user_agent: ua });
+      ctx.type = 'html';
+      renderLogin(ctx, d.uid, name, { email: rawEmail, error: 'Your account is blocked. Contact the administrator.' });
+      return;
+    }
+    await bruteForce.success(email);
+    if (app.hasher.needsRehash(row.password_hash!)) await users.setPasswordHash(row.id, await app.hasher.hash(password));
+    await users.recordLogin(row.id, ip);
+    await audit.record({ type: 's', description: 'Successful login', user_id: row.id, user_name: email, client_id: clientId, ip, user_agent: ua });
+    await finishLogin(ctx, row.id);
+  });
+
+  async function grantConsent(ctx: Context, d: Awaited<ReturnType<typeof details>>) {
+    const { Grant } = app.provider;
+    const det = d.prompt.details as { missingOIDCScope?: string[]; missingOIDCClaims?: string[]; missingResourceScopes?: Record<string, string[]> };
+    const grant = d.grantId ? (await Grant.find(d.grantId))! : new Grant({ accountId: d.session!.accountId, clientId: String(d.params.client_id) });
+    if (det.missingOIDCScope) grant.addOIDCScope(det.missingOIDCScope.join(' '));
+    if (det.missingOIDCClaims) grant.addOIDCClaims(det.missingOIDCClaims);
+    for (const [indicator, scopes] of Object.entries(det.missingResourceScopes ?? {})) grant.addResourceScope(indicator, scopes.join(' '));
+    const grantId = await grant.save();
+    const redirectTo = await app.provider.interactionResult(ctx.req, ctx.res, { consent: { grantId } }, { mergeWithLastSubmission: true });
+    ctx.status = 303;
+    ctx.redirect(redirectTo);
+  }
+
+  router.post('/interaction/:uid/confirm', csrf.verify, async function confirmConsent(ctx) {
+    const d = await details(ctx);
+    if (d.prompt.name !== 'consent') throw new AppError(400, 'invalid_step', 'Nothing to confirm here. Go back to the application.');
+    await grantConsent(ctx, d);
+  });
+
+  router.get('/interaction/:uid/abort', async function abortInteraction(ctx) {
+    await details(ctx);
+    const redirectTo = await app.provider.interactionResult(ctx.req, ctx.res, { error: 'access_denied', error_description: 'End-User aborted interaction' }, { mergeWithLastSubmission: false });
+    ctx.status = 303;
+    ctx.redirect(redirectTo);
+  });
+
+  // Signup: linked from the login page as /signup?interaction=<uid>; the form posts under the
+  // interaction's path so the interaction cookie comes along and the new user is signed in.
+  router.get('/signup', async function showSignup(ctx) {
+    if (!config.signup.enabled) throw new AppError(404, 'signup_disabled', 'Sign-up is disabled. Ask an administrator for an account.');
+    const uid = str(ctx.query.interaction);
+    const safeUid = uid && /^[A-Za-z0-9_-]{1,64}$/.test(uid) ? uid : undefined;
+    ctx.type = 'html';
+    ctx.body = signupPage({
+      appName: config.appName, csrf: csrf.token(ctx), minLength: config.password.minLength,
+      action: safeUid ? p(`/interaction/${safeUid}/signup`) : p('/signup'), loginUrl: safeUid ? p(`/interaction/${safeUid}`) : undefined,
+    });
+  });
+
+  async function signup(ctx: Context, uid?: string) {
+    if (!config.signup.enabled) throw new AppError(404, 'signup_disabled', 'Sign-up is disabled. Ask an administrator for an account.');
+    const body = ctx.request.body as Record<string, unknown>;
+    const rawEmail = str(body.email) ?? '';
+    const password = body.password;
+    const render = (error: string, status = 400) => {
+      ctx.status = status;
+      ctx.type = 'html';
+      ctx.body = signupPage({
+        appName: config.appName, csrf: csrf.token(ctx), minLength: config.password.minLength, email: rawEmail.slice(0, 320), error,
+        action: uid ? p(`/interaction/${uid}/signup`) : p('/signup'), loginUrl: uid ? p(`/interaction/${uid}`) : undefined,
+      });
+    };
+    const email = canonicalEmail(rawEmail);
+    if (!email) return render('Enter a valid email address (letters, digits and . _ + - before the @).');
+    try {
+      const user = await users.create({ email, password: typeof password === 'string' ? password : '' });
+      await audit.record({ type: 'ss', description: 'Successful signup', user_id: user.user_id, user_name: email, ip: ctx.ip, user_agent: ctx.get('user-agent') });
+      return user;
+    } catch (e) {
+      if (e instanceof AppError && (e.status === 409 || e.status === 400)) {
+        await audit.record({ type: 'fs', description: `Signup failed: ${e.status === 409 ? 'email already registered' : e.message}`, user_name: email, ip: ctx.ip, user_agent: ctx.get('user-agent') });
+        return render(e.status === 409 ? 'An account with this email already exists. Log in instead.' : e.message.replace(/^password: /, ''), e.status);
+      }
+      throw e;
+    }
+  }
+
+  router.post('/signup', csrf.verify, async function submitSignup(ctx) {
+    const user = await signup(ctx);
+    if (!user) return;
+    ctx.type = 'html';
+    ctx.body = messagePage({ appName: config.appName, title: 'Account created', message: `Your account ${user.email} is ready. Return to your application to log in.` });
+  });
+
+  router.post('/interaction/:uid/signup', csrf.verify, async function submitInteractionSignup(ctx) {
+    const d = await details(ctx);
+    const user = await signup(ctx, d.uid);
+    if (!user) return;
+    await users.recordLogin(user.user_id, ctx.ip);
+    await finishLogin(ctx, user.user_id);
+  });
+
+  return router;
+}

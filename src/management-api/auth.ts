@@ -1,0 +1,60 @@
+import { createLocalJWKSet, jwtVerify, type JWTPayload } from 'jose';
+import type { Middleware } from 'koa';
+import type { AppContext } from '../context.ts';
+import { AppError } from '../shared/errors.ts';
+
+export interface ManagementCaller { sub: string; clientId: string; scopes: Set<string> }
+
+/**
+ * Bearer JWT access tokens issued by this server for the Management API audience
+ * (`/api/v2/` on the issuer's origin), verified against our own published keys
+ * (ES256/RS256 only, `typ: at+jwt`). 401 without a valid token for that audience.
+ */
+export function managementAuth(app: AppContext): Middleware {
+  let jwks: ReturnType<typeof createLocalJWKSet> | undefined;
+  let loadedAt = 0;
+  async function keySet(force = false) {
+    if (!jwks || force || Date.now() - loadedAt > 60_000) {
+      jwks = createLocalJWKSet({ keys: (await app.keys.list()).map((k) => k.public_jwk) as never });
+      loadedAt = Date.now();
+    }
+    return jwks;
+  }
+  const unauthorized = (message: string) => new AppError(401, 'invalid_token', message);
+
+  return async function requireManagementToken(ctx, next) {
+    const header = ctx.get('authorization');
+    const m = /^Bearer ([A-Za-z0-9_.-]+)$/.exec(header);
+    if (!m) {
+      ctx.set('WWW-Authenticate', 'Bearer');
+      throw unauthorized('Missing authentication');
+    }
+    let payload: JWTPayload;
+    const opts = { issuer: app.config.issuer, audience: app.urls.managementAudience, algorithms: ['ES256', 'RS256'], typ: 'at+jwt' };
+    try {
+      ({ payload } = await jwtVerify(m[1], await keySet(), opts));
+    } catch (e) {
+      if ((e as { code?: string }).code === 'ERR_JWKS_NO_MATCHING_KEY') {
+        try { ({ payload } = await jwtVerify(m[1], await keySet(true), opts)); } catch { throw unauthorized('Invalid token'); }
+      } else if ((e as { code?: string }).code === 'ERR_JWT_CLAIM_VALIDATION_FAILED' && (e as { claim?: string }).claim === 'aud') {
+        throw unauthorized('Bad audience: the token is not for the Management API');
+      } else {
+        throw unauthorized((e as { code?: string }).code === 'ERR_JWT_EXPIRED' ? 'Expired token' : 'Invalid token');
+      }
+    }
+    const scopes = new Set(typeof payload.scope === 'string' ? payload.scope.split(' ') : []);
+    ctx.state.caller = { sub: String(payload.sub ?? ''), clientId: String(payload.client_id ?? ''), scopes } satisfies ManagementCaller;
+    await next();
+  };
+}
+
+/** 403 unless the caller's token carries `scope` (Auth0: "Insufficient scope, expected any of: …"). */
+export function requireScope(...anyOf: string[]): Middleware {
+  return async function checkScope(ctx, next) {
+    const caller = ctx.state.caller as ManagementCaller | undefined;
+    if (!caller || !anyOf.some((s) => caller.scopes.has(s))) {
+      throw new AppError(403, 'insufficient_scope', `Insufficient scope, expected any of: ${anyOf.join(',')}`);
+    }
+    await next();
+  };
+}

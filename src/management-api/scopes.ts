@@ -1,0 +1,12 @@
+/** Every Management API scope; the bootstrap admin client is granted all of them. */
+export const MANAGEMENT_SCOPES = [
+  'read:users', 'create:users', 'update:users', 'delete:users',
+  'read:roles', 'create:roles', 'update:roles', 'delete:roles',
+  'read:clients', 'create:clients', 'update:clients', 'delete:clients',
+  'read:resource_servers', 'create:resource_servers', 'update:resource_servers', 'delete:resource_servers',
+  'read:client_grants', 'create:client_grants', 'update:client_grants', 'delete:client_grants',
+  'read:signing_keys', 'create:signing_keys', 'update:signing_keys',
+  'read:logs',
+  'read:actions', 'create:actions', 'update:actions', 'delete:actions',
+  'read:authentication_methods', 'delete:authentication_methods',
+] as const;

@@ -1,0 +1,203 @@
+import Provider, { errors, interactionPolicy } from 'oidc-provider';
+import type { Configuration, KoaContextWithOIDC, Account } from 'oidc-provider';
+import type { Config } from '../config/schema.ts';
+import type { Db } from '../db/knex.ts';
+import type { Users } from '../users/users.ts';
+import type { Clients } from '../clients/clients.ts';
+import type { ResourceServers } from '../clients/resource-servers.ts';
+import type { Audit } from '../audit/audit.ts';
+import type { Logger } from '../shared/logger.ts';
+import type { Urls } from '../shared/urls.ts';
+import { createAdapterFactory } from './adapter.ts';
+import { messagePage, logoutPage } from '../../views/pages.ts';
+import { html } from '../../views/html.ts';
+
+export interface ProviderDeps {
+  config: Config; db: Db; users: Users; clients: Clients; resourceServers: ResourceServers; audit: Audit; logger: Logger; urls: Urls;
+  jwks: Record<string, unknown>[]; cookieKeys: string[];
+  /** Extra claims for a token or for userinfo / the ID token (Actions plug in here). */
+  hooks?: ProviderHooks;
+}
+
+export interface ProviderHooks {
+  /** Claims added to the ID token and userinfo, stored with the grant by post-login. */
+  accountClaims?(ctx: KoaContextWithOIDC, accountId: string, use: string, grantId: string | undefined): Promise<Record<string, unknown> | undefined>;
+  /** Claims added to JWT access tokens (post-login or credentials-exchange). */
+  extraTokenClaims?(ctx: KoaContextWithOIDC, token: unknown): Promise<Record<string, unknown> | undefined>;
+}
+
+export const ROUTES = {
+  authorization: '/authorize',
+  token: '/oauth/token',
+  userinfo: '/userinfo',
+  jwks: '/.well-known/jwks.json',
+  end_session: '/oidc/logout',
+  revocation: '/oauth/revoke',
+  introspection: '/oauth/token/introspection',
+} as const;
+
+const firstParty = (client: { [k: string]: unknown } | undefined) => client?.['urn:gatehouse:first_party'] === true;
+
+/**
+ * node-oidc-provider, configured (never forked): Auth0's paths, knex adapter, resource
+ * indicators for APIs (RFC 9068 JWT access tokens, `audience=` accepted as Auth0 clients send
+ * it), client credentials limited by client grants, refresh rotation with reuse detection,
+ * consent skipped for first-party clients, our own pages for errors and logout.
+ */
+export function createProvider(d: ProviderDeps): Provider {
+  const { config, users, clients, resourceServers, urls } = d;
+  const t = config.tokens;
+
+  async function findAccount(ctx: KoaContextWithOIDC, sub: string, token?: { grantId?: string }): Promise<Account | undefined> {
+    const u = await users.get(sub);
+    if (!u || u.blocked) return undefined;
+    return {
+      accountId: sub,
+      async claims(use: string) {
+        const base: Record<string, unknown> = {
+          sub, email: u.email, email_verified: u.email_verified, name: u.name, nickname: u.nickname,
+          picture: u.picture || undefined, updated_at: Math.floor(Date.parse(u.updated_at) / 1000),
+        };
+        const grantId = token?.grantId ?? (ctx.oidc.entities as { Grant?: { jti: string } }).Grant?.jti;
+        const extra = await d.hooks?.accountClaims?.(ctx, sub, use, grantId);
+        return (extra ? { ...extra, ...base } : base) as { sub: string };
+      },
+    };
+  }
+
+  const policy = interactionPolicy.base();
+
+  const configuration: Configuration = {
+    adapter: createAdapterFactory(d.db, clients) as unknown as Configuration['adapter'],
+    clients: [],
+    findAccount: findAccount as Configuration['findAccount'],
+    jwks: { keys: d.jwks as never },
+    cookies: {
+      keys: d.cookieKeys,
+      long: { signed: true, httpOnly: true, sameSite: 'lax' },
+      short: { signed: true, httpOnly: true, sameSite: 'lax' },
+    },
+    claims: {
+      openid: ['sub'],
+      email: ['email', 'email_verified'],
+      profile: ['name', 'nickname', 'picture', 'updated_at'],
+    },
+    scopes: ['openid', 'offline_access', 'profile', 'email'],
+    conformIdTokenClaims: false,
+    responseTypes: ['code'],
+    routes: ROUTES,
+    extraParams: ['audience'],
+    extraClientMetadata: { properties: ['urn:gatehouse:web_origins', 'urn:gatehouse:first_party', 'urn:gatehouse:app_type', 'urn:gatehouse:metadata'] },
+    clientBasedCORS(_ctx, origin, client) {
+      const origins = (client as unknown as Record<string, unknown>)['urn:gatehouse:web_origins'];
+      return Array.isArray(origins) && origins.some((o) => String(o).replace(/\/$/, '') === origin);
+    },
+    features: {
+      devInteractions: { enabled: false },
+      clientCredentials: { enabled: true },
+      introspection: { enabled: true },
+      revocation: { enabled: true },
+      userinfo: { enabled: true },
+      rpInitiatedLogout: {
+        enabled: true,
+        async logoutSource(ctx, form) {
+          const clientName = (ctx.oidc.client as { clientName?: string } | undefined)?.clientName;
+          ctx.type = 'html';
+          ctx.body = logoutPage({ appName: config.appName, form, clientName });
+        },
+        async postLogoutSuccessSource(ctx) {
+          ctx.type = 'html';
+          ctx.body = messagePage({ appName: config.appName, title: 'Signed out', message: 'You have been signed out.' });
+        },
+      },
+      resourceIndicators: {
+        enabled: true,
+        async defaultResource(ctx, _client, oneOf) {
+          if (oneOf) return oneOf;
+          const aud = (ctx.oidc.params as Record<string, unknown> | undefined)?.audience;
+          return typeof aud === 'string' && aud ? aud : undefined;
+        },
+        useGrantedResource: async () => true,
+        async getResourceServerInfo(ctx, indicator, client) {
+          const rs = await resourceServers.byIdentifier(indicator);
+          if (!rs) throw new errors.InvalidTarget(`no API with identifier ${indicator}`);
+          let scope = rs.scopes.map((s) => s.value).join(' ');
+          if (ctx.oidc.route === 'token' && (ctx.oidc.params as Record<string, unknown>)?.grant_type === 'client_credentials') {
+            const grant = await resourceServers.grants.find(client.clientId, indicator);
+            if (!grant) {
+              throw new errors.AccessDenied(`Client is not authorized to access "${indicator}". You need to create a "client-grant" associated to this API.`);
+            }
+            scope = grant.scope.join(' ');
+          }
+          return {
+            scope, audience: rs.identifier, accessTokenFormat: 'jwt', accessTokenTTL: rs.token_lifetime,
+            jwt: { sign: { alg: rs.signing_alg } },
+          };
+        },
+      },
+    },
+    pkce: { required: (_ctx, client) => client.clientAuthMethod === 'none' },
+    rotateRefreshToken: true,
+    async issueRefreshToken(_ctx, client, code) {
+      return client.grantTypeAllowed('refresh_token') && code.scopes.has('offline_access');
+    },
+    async loadExistingGrant(ctx) {
+      const client = ctx.oidc.client!;
+      const grantId = ctx.oidc.result?.consent?.grantId || ctx.oidc.session!.grantIdFor(client.clientId);
+      const existing = grantId ? await ctx.oidc.provider.Grant.find(grantId) : undefined;
+      if (!firstParty(client as never)) return existing;
+      // First-party applications get the requested scopes without a consent screen (Auth0 does the same).
+      const grant = existing ?? new ctx.oidc.provider.Grant({ clientId: client.clientId, accountId: ctx.oidc.session!.accountId! });
+      const requested = [...ctx.oidc.requestParamScopes];
+      grant.addOIDCScope(requested.filter((s) => ['openid', 'offline_access', 'profile', 'email'].includes(s)).join(' '));
+      for (const [indicator, rs] of Object.entries(ctx.oidc.resourceServers ?? {})) {
+        const allowed = new Set((rs as { scope?: string }).scope?.split(' ') ?? []);
+        grant.addResourceScope(indicator, requested.filter((s) => allowed.has(s)).join(' '));
+      }
+      await grant.save();
+      return grant;
+    },
+    interactions: {
+      policy,
+      url: (_ctx, interaction) => `${urls.mountPath}/interaction/${interaction.uid}`,
+    },
+    async extraTokenClaims(ctx, token) {
+      return d.hooks?.extraTokenClaims?.(ctx, token);
+    },
+    async renderError(ctx, out, _error) {
+      ctx.type = 'html';
+      const message = out.error_description ? `${out.error_description}` : 'The request could not be completed.';
+      ctx.body = messagePage({
+        appName: config.appName, title: 'Something went wrong', message, error: true,
+        extra: html`<p class="sub mono">${out.error}</p>`,
+      });
+    },
+    ttl: {
+      AccessToken: (_ctx, token) => (token as { resourceServer?: { accessTokenTTL?: number } }).resourceServer?.accessTokenTTL ?? t.accessTokenTtl,
+      ClientCredentials: (_ctx, token) => (token as { resourceServer?: { accessTokenTTL?: number } }).resourceServer?.accessTokenTTL ?? t.accessTokenTtl,
+      AuthorizationCode: t.codeTtl,
+      IdToken: t.idTokenTtl,
+      RefreshToken: t.refreshTokenTtl,
+      Session: t.sessionTtl,
+      Interaction: t.interactionTtl,
+      Grant: t.refreshTokenTtl,
+    },
+    enabledJWA: { idTokenSigningAlgValues: ['ES256', 'RS256'], userinfoSigningAlgValues: ['ES256', 'RS256'] } as Configuration['enabledJWA'],
+  };
+
+  const provider = new Provider(config.issuer, configuration);
+  provider.proxy = config.http.trustProxy;
+
+  provider.on('grant.error', (ctx: KoaContextWithOIDC, err: { error?: string; error_description?: string; message?: string }) => {
+    const gt = (ctx.oidc?.params as Record<string, unknown> | undefined)?.grant_type;
+    void d.audit.record({
+      type: gt === 'client_credentials' ? 'feccft' : gt === 'refresh_token' ? 'fertft' : 'feacft',
+      description: `${err.error ?? 'error'}: ${err.error_description ?? err.message ?? ''}`,
+      client_id: ctx.oidc?.client?.clientId ?? null, ip: ctx.ip, user_agent: ctx.get('user-agent'),
+      details: { grant_type: gt },
+    });
+  });
+  provider.on('server_error', (_ctx: unknown, err: Error) => d.logger.error({ err }, 'oidc server error'));
+  return provider;
+}
+

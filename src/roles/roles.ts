@@ -1,0 +1,53 @@
+import type { Db } from '../db/knex.ts';
+import { conflict, notFound } from '../shared/errors.ts';
+import { newRoleId } from '../shared/ids.ts';
+
+export interface Role { id: string; name: string; description: string }
+
+/** Roles and their assignment to users (names reach Actions as `event.authorization.roles`). */
+export function createRoles(db: Db) {
+  const toRole = (r: Record<string, unknown>): Role => ({ id: r.id as string, name: r.name as string, description: r.description as string });
+  return {
+    async create(input: { name: string; description?: string }) {
+      if (await db('roles').where({ name: input.name }).first()) throw conflict(`A role named "${input.name}" already exists`);
+      const row = { id: newRoleId(), name: input.name, description: input.description ?? '', created_at: new Date().toISOString() };
+      await db('roles').insert(row);
+      return toRole(row);
+    },
+    async get(id: string) { const r = await db('roles').where({ id }).first(); return r ? toRole(r) : undefined; },
+    async require(id: string) {
+      const r = await this.get(id);
+      if (!r) throw notFound('The role does not exist.', 'inexistent_role');
+      return r;
+    },
+    async list(opts: { page: number; perPage: number; nameFilter?: string }) {
+      const q = db('roles');
+      if (opts.nameFilter) q.where('name', 'like', `%${opts.nameFilter.replace(/[%_\\]/g, '')}%`);
+      const [{ n }] = await q.clone().count({ n: '*' });
+      const rows = await q.orderBy('name').limit(opts.perPage).offset(opts.page * opts.perPage);
+      return { roles: rows.map(toRole), total: Number(n) };
+    },
+    async update(id: string, patch: { name?: string; description?: string }) {
+      await this.require(id);
+      if (patch.name && (await db('roles').where({ name: patch.name }).whereNot({ id }).first())) throw conflict(`A role named "${patch.name}" already exists`);
+      await db('roles').where({ id }).update({ ...(patch.name ? { name: patch.name } : {}), ...(patch.description !== undefined ? { description: patch.description } : {}) });
+      return this.require(id);
+    },
+    async remove(id: string) { if (!(await db('roles').where({ id }).delete())) throw notFound('The role does not exist.', 'inexistent_role'); },
+    async forUser(userId: string): Promise<Role[]> {
+      const rows = await db('user_roles').join('roles', 'roles.id', 'user_roles.role_id').where('user_roles.user_id', userId).select('roles.*').orderBy('roles.name');
+      return rows.map(toRole);
+    },
+    async assign(userId: string, roleIds: string[]) {
+      const found = await db('roles').whereIn('id', roleIds).select('id');
+      if (found.length !== new Set(roleIds).size) throw notFound('roles: one or more roles do not exist', 'inexistent_role');
+      for (const roleId of new Set(roleIds)) await db('user_roles').insert({ user_id: userId, role_id: roleId }).onConflict(['user_id', 'role_id']).ignore();
+    },
+    async unassign(userId: string, roleIds: string[]) { await db('user_roles').where({ user_id: userId }).whereIn('role_id', roleIds).delete(); },
+    async usersWithRole(roleId: string, opts: { page: number; perPage: number }) {
+      return db('user_roles').join('users', 'users.id', 'user_roles.user_id').where('user_roles.role_id', roleId)
+        .select('users.id as user_id', 'users.email', 'users.name').orderBy('users.email').limit(opts.perPage).offset(opts.page * opts.perPage);
+    },
+  };
+}
+export type Roles = ReturnType<typeof createRoles>;

@@ -1,0 +1,48 @@
+import argon2 from 'argon2';
+
+export interface Argon2Params { memoryKiB: number; timeCost: number; parallelism: number; maxConcurrent: number }
+
+/**
+ * argon2id hashing with a cap on concurrent hashes (each holds `memoryKiB`: without a cap a
+ * burst of logins is a memory DoS) and a dummy hash so unknown e-mails cost the same time.
+ */
+export function createPasswordHasher(p: Argon2Params) {
+  const opts = { type: argon2.argon2id as 2, memoryCost: p.memoryKiB, timeCost: p.timeCost, parallelism: p.parallelism };
+  let active = 0;
+  const waiting: (() => void)[] = [];
+  async function limited<T>(fn: () => Promise<T>): Promise<T> {
+    if (active >= p.maxConcurrent) await new Promise<void>((r) => waiting.push(r));
+    active++;
+    try { return await fn(); } finally {
+      active--;
+      waiting.shift()?.();
+    }
+  }
+  let dummy: Promise<string> | undefined;
+  return {
+    hash: (password: string) => limited(() => argon2.hash(password, opts)),
+    /** Verifies; with `hash` undefined, verifies against a dummy so timing matches. */
+    async verify(hash: string | null | undefined, password: string): Promise<boolean> {
+      if (!hash) {
+        dummy ??= argon2.hash('gatehouse-dummy-password', opts);
+        const d = await dummy;
+        await limited(() => argon2.verify(d, password));
+        return false;
+      }
+      try { return await limited(() => argon2.verify(hash, password)); } catch { return false; }
+    },
+    needsRehash: (hash: string) => argon2.needsRehash(hash, { memoryCost: p.memoryKiB, timeCost: p.timeCost, parallelism: p.parallelism }),
+    params: opts,
+  };
+}
+export type PasswordHasher = ReturnType<typeof createPasswordHasher>;
+
+/** Policy checks (length in characters and bytes, no composition rules), before any hashing. */
+export function checkPasswordPolicy(password: unknown, policy: { minLength: number; maxLength: number }): string | null {
+  if (typeof password !== 'string' || password.length === 0) return 'Enter a password.';
+  if (Buffer.byteLength(password) > policy.maxLength * 4) return `Passwords can have at most ${policy.maxLength} characters.`;
+  const chars = [...password].length;
+  if (chars < policy.minLength) return `Passwords need at least ${policy.minLength} characters.`;
+  if (chars > policy.maxLength) return `Passwords can have at most ${policy.maxLength} characters.`;
+  return null;
+}

@@ -1,0 +1,150 @@
+import type { Db } from '../db/knex.ts';
+import { parseJson, toBool } from '../db/knex.ts';
+import { AppError, badRequest, conflict, notFound } from '../shared/errors.ts';
+import { newUserId } from '../shared/ids.ts';
+import { canonicalEmail } from './email.ts';
+import { checkPasswordPolicy, type PasswordHasher } from './passwords.ts';
+
+export interface User {
+  user_id: string; email: string; email_verified: boolean; name: string; nickname: string; picture: string;
+  connection: string; app_metadata: Record<string, unknown>; user_metadata: Record<string, unknown>;
+  blocked: boolean; logins_count: number; last_login: string | null; last_ip: string | null;
+  created_at: string; updated_at: string; identities: { connection: string; provider: string; user_id: string; isSocial: boolean }[];
+}
+
+export interface UserRow { id: string; email: string; password_hash: string | null; [k: string]: unknown }
+
+const now = () => new Date().toISOString();
+
+/** Auth0's Management API v2 user shape; never carries the password hash. */
+export function toUser(r: UserRow): User {
+  const [provider, id] = r.id.split('|');
+  return {
+    user_id: r.id, email: r.email, email_verified: toBool(r.email_verified),
+    name: (r.name as string) ?? r.email, nickname: (r.nickname as string) ?? r.email.split('@')[0],
+    picture: (r.picture as string) ?? '', connection: r.connection as string,
+    app_metadata: parseJson(r.app_metadata, {}), user_metadata: parseJson(r.user_metadata, {}),
+    blocked: toBool(r.blocked), logins_count: Number(r.logins_count ?? 0),
+    last_login: (r.last_login as string) ?? null, last_ip: (r.last_ip as string) ?? null,
+    created_at: r.created_at as string, updated_at: r.updated_at as string,
+    identities: [{ connection: r.connection as string, provider, user_id: id, isSocial: false }],
+  };
+}
+
+const isUniqueViolation = (e: unknown) => {
+  const err = e as { code?: string; message?: string };
+  return err?.code === '23505' || err?.code === 'SQLITE_CONSTRAINT_UNIQUE' || err?.code === 'SQLITE_CONSTRAINT_PRIMARYKEY' || /UNIQUE constraint/.test(err?.message ?? '');
+};
+
+export interface CreateUserInput {
+  email: string; password?: string; email_verified?: boolean; name?: string; nickname?: string; picture?: string;
+  connection?: string; user_metadata?: Record<string, unknown>; app_metadata?: Record<string, unknown>; blocked?: boolean;
+}
+
+/**
+ * Users: canonical e-mail (one account per address, enforced by the unique index, so
+ * concurrent signups of one address leave one user), argon2id password hashes.
+ */
+export function createUsers(db: Db, hasher: PasswordHasher, policy: { minLength: number; maxLength: number }) {
+  async function findRow(id: string): Promise<UserRow | undefined> { return db('users').where({ id }).first(); }
+
+  return {
+    /** Validates, hashes (outside any transaction) and inserts. 409 when the e-mail is taken. */
+    async create(input: CreateUserInput): Promise<User> {
+      const email = canonicalEmail(input.email);
+      if (!email) throw badRequest('email: is not a valid e-mail address', 'invalid_body');
+      let hash: string | null = null;
+      if (input.password !== undefined) {
+        const problem = checkPasswordPolicy(input.password, policy);
+        if (problem) throw new AppError(400, 'password_strength_error', `password: ${problem}`);
+        hash = await hasher.hash(input.password);
+      }
+      const ts = now();
+      const row = {
+        id: newUserId(), email, email_verified: input.email_verified ?? false, password_hash: hash,
+        connection: input.connection ?? 'Username-Password-Authentication',
+        name: input.name ?? email, nickname: input.nickname ?? email.split('@')[0], picture: input.picture ?? null,
+        app_metadata: JSON.stringify(input.app_metadata ?? {}), user_metadata: JSON.stringify(input.user_metadata ?? {}),
+        blocked: input.blocked ?? false, created_at: ts, updated_at: ts,
+      };
+      try {
+        await db('users').insert(row);
+      } catch (e) {
+        if (isUniqueViolation(e)) throw conflict('The user already exists.', 'auth0_idp_error');
+        throw e;
+      }
+      return toUser((await findRow(row.id))!);
+    },
+    async get(id: string): Promise<User | undefined> {
+      const r = await findRow(id);
+      return r ? toUser(r) : undefined;
+    },
+    async require(id: string): Promise<User> {
+      const r = await findRow(id);
+      if (!r) throw notFound('The user does not exist.', 'inexistent_user');
+      return toUser(r);
+    },
+    async findRowByEmail(email: string): Promise<UserRow | undefined> {
+      const canon = canonicalEmail(email);
+      return canon ? db('users').where({ email: canon }).first() : undefined;
+    },
+    async list(opts: { page: number; perPage: number; email?: string }) {
+      const q = db('users');
+      if (opts.email !== undefined) q.where({ email: canonicalEmail(opts.email) ?? '\u0000' });
+      const [{ n }] = await q.clone().count({ n: '*' });
+      const rows = await q.orderBy('created_at', 'asc').orderBy('id').limit(opts.perPage).offset(opts.page * opts.perPage);
+      return { users: rows.map(toUser), total: Number(n) };
+    },
+    /** Allow-listed fields only (mass assignment guard); metadata objects merge one level, null deletes. */
+    async update(id: string, patch: Partial<CreateUserInput>): Promise<User> {
+      const cur = await findRow(id);
+      if (!cur) throw notFound('The user does not exist.', 'inexistent_user');
+      const upd: Record<string, unknown> = { updated_at: now() };
+      if (patch.email !== undefined) {
+        const email = canonicalEmail(patch.email);
+        if (!email) throw badRequest('email: is not a valid e-mail address');
+        upd.email = email;
+      }
+      for (const k of ['email_verified', 'blocked', 'name', 'nickname', 'picture'] as const) if (patch[k] !== undefined) upd[k] = patch[k];
+      for (const k of ['app_metadata', 'user_metadata'] as const) {
+        if (patch[k] !== undefined) {
+          const merged: Record<string, unknown> = { ...parseJson<Record<string, unknown>>(cur[k], {}) };
+          for (const [mk, mv] of Object.entries(patch[k] ?? {})) {
+            if (mk === '__proto__' || mk === 'constructor' || mk === 'prototype') continue;
+            if (mv === null) delete merged[mk]; else merged[mk] = mv;
+          }
+          upd[k] = JSON.stringify(merged);
+        }
+      }
+      if (patch.password !== undefined) {
+        const problem = checkPasswordPolicy(patch.password, policy);
+        if (problem) throw new AppError(400, 'password_strength_error', `password: ${problem}`);
+        upd.password_hash = await hasher.hash(patch.password);
+      }
+      try {
+        await db('users').where({ id }).update(upd);
+      } catch (e) {
+        if (isUniqueViolation(e)) throw conflict('The specified new email already exists', 'email_conflict');
+        throw e;
+      }
+      return toUser((await findRow(id))!);
+    },
+    /** Replaces metadata objects wholesale (Actions' batched writes compute the full object). */
+    async setMetadata(id: string, app: Record<string, unknown>, user: Record<string, unknown>) {
+      await db('users').where({ id }).update({ app_metadata: JSON.stringify(app), user_metadata: JSON.stringify(user), updated_at: now() });
+    },
+    async remove(id: string): Promise<boolean> {
+      return (await db('users').where({ id }).delete()) > 0;
+    },
+    async recordLogin(id: string, ip: string | undefined) {
+      await db('users').where({ id }).update({ logins_count: db.raw('logins_count + 1'), last_login: now(), last_ip: ip ?? null });
+    },
+    async setPasswordHash(id: string, hash: string) { await db('users').where({ id }).update({ password_hash: hash, updated_at: now() }); },
+    async roleNames(id: string): Promise<string[]> {
+      const rows = await db('user_roles').join('roles', 'roles.id', 'user_roles.role_id').where('user_roles.user_id', id).select('roles.name');
+      return rows.map((r) => r.name as string);
+    },
+    isUniqueViolation,
+  };
+}
+export type Users = ReturnType<typeof createUsers>;

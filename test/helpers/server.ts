@@ -1,0 +1,119 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createServer } from 'node:net';
+import * as oidc from 'openid-client';
+import { loadConfig } from '../../src/config/load.ts';
+import { startServer, type RunningServer } from '../../src/server.ts';
+import { createLogger } from '../../src/shared/logger.ts';
+import { Browser } from './cookie-fetch.ts';
+
+export const ADMIN_ID = 'bootstrap-admin';
+export const ADMIN_SECRET = 'bootstrap-admin-secret-0123456789';
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const a = s.address();
+      const port = typeof a === 'object' && a ? a.port : 0;
+      s.close(() => resolve(port));
+    });
+    s.on('error', reject);
+  });
+}
+
+export interface TestServer extends RunningServer {
+  issuer: string; base: string; dir: string; logs: string[];
+  /** A Management API access token with every scope (the bootstrap admin client's). */
+  adminToken(scopes?: string): Promise<string>;
+  /** JSON call to the Management API. */
+  api(method: string, path: string, body?: unknown, token?: string): Promise<{ status: number; body: any; headers: Headers }>;
+}
+
+/**
+ * The real server on a free loopback port, with its own SQLite file in a temp dir and the
+ * bootstrap admin client configured. `overrides` go through the same config validation.
+ */
+export async function startTestServer(overrides: Record<string, unknown> = {}, opts: { trailingSlash?: boolean } = {}): Promise<TestServer> {
+  const dir = mkdtempSync(join(tmpdir(), 'gatehouse-test-'));
+  const port = await freePort();
+  const base = `http://127.0.0.1:${port}`;
+  const issuer = opts.trailingSlash ? `${base}/` : base;
+  const logs: string[] = [];
+  const config = loadConfig({
+    env: { NODE_ENV: 'test' },
+    overrides: {
+      issuer, port, dataDir: dir, databaseUrl: `sqlite:${join(dir, 'gatehouse.sqlite')}`,
+      bootstrapAdmin: { clientId: ADMIN_ID, clientSecret: ADMIN_SECRET }, logLevel: 'debug', ...overrides,
+    },
+  });
+  const s = await startServer(config, { logger: createLogger('debug', (l) => { logs.push(l); }), host: '127.0.0.1' });
+  const tokens = new Map<string, string>();
+  const ts: TestServer = {
+    ...s, issuer, base, dir, logs,
+    async adminToken(scopes?: string) {
+      const key = scopes ?? '*';
+      if (tokens.has(key)) return tokens.get(key)!;
+      const res = await fetch(`${base}/oauth/token`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${Buffer.from(`${ADMIN_ID}:${ADMIN_SECRET}`).toString('base64')}` },
+        body: new URLSearchParams({ grant_type: 'client_credentials', audience: `${base}/api/v2/`, ...(scopes ? { scope: scopes } : {}) }),
+      });
+      const body = await res.json() as { access_token?: string };
+      if (!body.access_token) throw new Error(`admin token: ${res.status} ${JSON.stringify(body)}`);
+      tokens.set(key, body.access_token);
+      return body.access_token;
+    },
+    async api(method, path, body, token) {
+      const res = await fetch(`${base}/api/v2${path}`, {
+        method, headers: { authorization: `Bearer ${token ?? await ts.adminToken()}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+        body: body !== undefined ? JSON.stringify(body) : undefined,
+      });
+      const text = await res.text();
+      let parsed: unknown = text;
+      try { parsed = text ? JSON.parse(text) : undefined; } catch { /* not JSON */ }
+      return { status: res.status, body: parsed, headers: res.headers };
+    },
+    async close() {
+      await s.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+  return ts;
+}
+
+/** openid-client configuration for a client of the test server (plain http allowed on loopback). */
+export async function discover(ts: TestServer, clientId: string, clientSecret?: string, metadata: Partial<oidc.ClientMetadata> = {}) {
+  return oidc.discovery(new URL(ts.issuer), clientId, { ...metadata }, clientSecret ? oidc.ClientSecretBasic(clientSecret) : oidc.None(), {
+    execute: [oidc.allowInsecureRequests],
+  });
+}
+
+/**
+ * Drives authorization code + PKCE through the real login form. Returns the callback URL
+ * (with code) and the PKCE verifier/state for the token request.
+ */
+export async function loginThroughForm(config: oidc.Configuration, o: {
+  browser?: Browser; redirectUri: string; email: string; password: string; scope?: string; params?: Record<string, string>;
+}) {
+  const browser = o.browser ?? new Browser();
+  const verifier = oidc.randomPKCECodeVerifier();
+  const state = oidc.randomState();
+  const url = oidc.buildAuthorizationUrl(config, {
+    redirect_uri: o.redirectUri, scope: o.scope ?? 'openid email profile', state,
+    code_challenge: await oidc.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256', ...o.params,
+  });
+  const isCallback = (u: URL) => u.href.startsWith(o.redirectUri);
+  let { res, url: at } = await browser.follow(url, {}, isCallback);
+  if (isCallback(at)) return { callbackUrl: at, verifier, state, browser, loginPage: undefined };
+  const html = await res.text();
+  if (!/name="password"/.test(html)) throw new Error(`expected the login page at ${at}, got ${res.status}:\n${html.slice(0, 1500)}`);
+  const posted = await browser.submit(at, html, { email: o.email, password: o.password });
+  if (posted.status < 300 || posted.status >= 400) {
+    return { callbackUrl: undefined, verifier, state, browser, loginPage: await posted.text(), status: posted.status };
+  }
+  const r = await browser.follow(new URL(posted.headers.get('location')!, at), {}, isCallback);
+  if (!isCallback(r.url)) return { callbackUrl: undefined, verifier, state, browser, loginPage: await r.res.text(), status: r.res.status, url: r.url };
+  return { callbackUrl: r.url, verifier, state, browser, loginPage: undefined };
+}
