@@ -1,0 +1,69 @@
+// The example SPA: Auth0's SDK (the UMD bundle's global `auth0`) pointed at Gatehouse.
+// Settings come from /config.js, which serve.ts writes from its environment.
+/* global auth0 */
+(async function main() {
+  const config = window.GATEHOUSE_SPA;
+  const $ = (id) => document.getElementById(id);
+  const show = (id, on) => { $(id).hidden = !on; };
+
+  function fail(err) {
+    console.error(err);
+    show('loading', false);
+    $('error').textContent = (err && (err.error_description || err.message)) || String(err);
+    show('error', true);
+  }
+
+  // The callback URL registered for this client is the app's root, e.g. http://localhost:5173/.
+  const redirectUri = `${window.location.origin}/`;
+
+  let client;
+  try {
+    client = new auth0.Auth0Client({
+      // A domain with a scheme: auth0-spa-js 2.x keeps it as is (it would prefix https://
+      // otherwise), so the SDK calls http://localhost:3000/authorize and /oauth/token. It
+      // expects the ID token's `iss` to be this domain plus "/", which is why Gatehouse must
+      // run with an issuer ending in "/" (GATEHOUSE_ISSUER=http://localhost:3000/).
+      domain: config.domain,
+      clientId: config.clientId,
+      authorizationParams: { redirect_uri: redirectUri },
+      // Keeps the session across reloads without a hidden iframe (prompt=none with
+      // response_mode=web_message), which this example does not rely on.
+      cacheLocation: 'localstorage',
+    });
+  } catch (err) {
+    return fail(err);
+  }
+
+  $('login').addEventListener('click', () => {
+    client.loginWithRedirect().catch(fail);
+  });
+  $('logout').addEventListener('click', () => {
+    // auth0-spa-js sends the browser to <domain>/v2/logout?client_id=…&returnTo=…, which must
+    // be one of the client's allowed logout URLs.
+    client.logout({ logoutParams: { returnTo: redirectUri } }).catch(fail);
+  });
+
+  try {
+    const params = new URLSearchParams(window.location.search);
+    if ((params.has('code') || params.has('error')) && params.has('state')) {
+      try {
+        // Exchanges the code (PKCE) at /oauth/token and verifies the ID token.
+        await client.handleRedirectCallback();
+      } finally {
+        // Drop code and state from the address bar, success or not: they are single use.
+        window.history.replaceState({}, document.title, window.location.pathname);
+      }
+    }
+    const user = (await client.isAuthenticated()) ? await client.getUser() : undefined;
+    show('loading', false);
+    if (user) {
+      $('user-email').textContent = user.email || user.sub;
+      show('signed-in', true);
+    } else {
+      show('signed-out', true);
+    }
+  } catch (err) {
+    fail(err);
+    show('signed-out', true);
+  }
+})();
