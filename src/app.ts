@@ -26,7 +26,9 @@ export function createApp(app: AppContext): Koa {
   const csrf = createCsrf(app.csrfKey, app.urls.origin);
   const limit = `${app.config.http.bodyLimitBytes}b`;
   const formParser = bodyParser({ enableTypes: ['form'], formLimit: limit, encoding: 'utf-8', onError(err) { throw Object.assign(err, { expose: true }); } });
-  const jsonParser = bodyParser({ enableTypes: ['json'], jsonLimit: limit, encoding: 'utf-8', onError(err) { throw Object.assign(err, { expose: true }); } });
+  // Action code may be up to 100 KB, which JSON escaping can grow: the API gets more room than forms.
+  const apiLimit = `${Math.max(app.config.http.bodyLimitBytes, 300 * 1024)}b`;
+  const jsonParser = bodyParser({ enableTypes: ['json'], jsonLimit: apiLimit, parsedMethods: ['POST', 'PUT', 'PATCH', 'DELETE'], encoding: 'utf-8', onError(err) { throw Object.assign(err, { expose: true }); } });
 
   const pages = createInteractionRoutes(app, csrf);
   const management = createManagementApi(app);

@@ -15,6 +15,12 @@ export interface AuditEvent {
   ip?: string | null; user_agent?: string | null; details?: Record<string, unknown>;
 }
 
+const toLog = (r: Record<string, unknown>) => ({
+  log_id: r.log_id as string, date: r.date as string, type: r.type as string, description: r.description as string,
+  user_id: r.user_id as string | null, user_name: r.user_name as string | null, client_id: r.client_id as string | null,
+  ip: r.ip as string | null, user_agent: r.user_agent as string | null, details: parseJson<Record<string, unknown>>(r.details, {}),
+});
+
 export function createAudit(db: Db, logger: Logger) {
   return {
     /** Writes the event and a log line; never throws into the flow that reports it. */
@@ -32,19 +38,18 @@ export function createAudit(db: Db, logger: Logger) {
         logger.error({ err }, 'audit log write failed');
       }
     },
-    async list(opts: { page: number; perPage: number; type?: string; userId?: string }) {
+    async list(opts: { page: number; perPage: number; type?: string; userId?: string; clientId?: string; ascending?: boolean }) {
       const q = db('audit_logs');
       if (opts.type) q.where({ type: opts.type });
       if (opts.userId) q.where({ user_id: opts.userId });
+      if (opts.clientId) q.where({ client_id: opts.clientId });
       const [{ n }] = await q.clone().count({ n: '*' });
-      const rows = await q.orderBy('seq', 'desc').limit(opts.perPage).offset(opts.page * opts.perPage);
-      return {
-        logs: rows.map((r) => ({
-          log_id: r.log_id, date: r.date, type: r.type, description: r.description, user_id: r.user_id, user_name: r.user_name,
-          client_id: r.client_id, ip: r.ip, user_agent: r.user_agent, details: parseJson(r.details, {}),
-        })),
-        total: Number(n),
-      };
+      const rows = await q.orderBy('seq', opts.ascending ? 'asc' : 'desc').limit(opts.perPage).offset(opts.page * opts.perPage);
+      return { logs: rows.map(toLog), total: Number(n) };
+    },
+    async get(logId: string) {
+      const r = await db('audit_logs').where({ log_id: logId }).first();
+      return r ? toLog(r) : undefined;
     },
   };
 }

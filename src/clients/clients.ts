@@ -32,6 +32,9 @@ function defaults(t: AppType) {
  * loopback (RFC 9700 §2.1, §4.1.3) or for native apps' custom schemes.
  */
 export function checkRedirectUri(field: string, uri: string, appType: AppType) {
+  // The URL parser silently drops tabs, newlines and surrounding spaces; the stored string is
+  // what oidc-provider matches exactly, so refuse them instead.
+  if (uri.length > 2000 || /[\s\u0000-\u001f\u007f]/.test(uri)) throw badRequest(`${field}: "${uri.slice(0, 100)}" must not contain whitespace or control characters`);
   let u: URL;
   try { u = new URL(uri); } catch { throw badRequest(`${field}: "${uri}" is not an absolute URL`); }
   if (uri.includes('*')) throw badRequest(`${field}: wildcards are not allowed`);
@@ -72,7 +75,11 @@ export function createClients(db: Db, box: SecretBox) {
   type ApiClient = ReturnType<typeof toApi>;
 
   function validate(c: Omit<ApiClient, 'client_id' | 'created_at' | 'updated_at' | 'is_system'>) {
-    for (const g of c.grant_types) if (!(GRANT_TYPES as readonly string[]).includes(g)) throw badRequest(`grant_types: "${g}" is not supported (allowed: ${GRANT_TYPES.join(', ')})`);
+    for (const g of c.grant_types) {
+      if (g === 'implicit' || g === 'password') throw badRequest(`grant_types: "${g}" is disabled (RFC 9700 §2.1.2, §2.4); use authorization_code with PKCE`);
+      if (!(GRANT_TYPES as readonly string[]).includes(g)) throw badRequest(`grant_types: "${g}" is not supported (allowed: ${GRANT_TYPES.join(', ')})`);
+    }
+    if (c.grant_types.includes('refresh_token') && !c.grant_types.includes('authorization_code')) throw badRequest('grant_types: refresh_token needs authorization_code');
     const isPublic = c.token_endpoint_auth_method === 'none';
     if (isPublic && c.grant_types.includes('client_credentials')) throw badRequest('grant_types: client_credentials needs a confidential client (token_endpoint_auth_method other than none)');
     if (!isPublic && (c.app_type === 'spa' || c.app_type === 'native')) throw badRequest(`token_endpoint_auth_method: ${c.app_type} clients are public and must use "none"`);
@@ -114,23 +121,39 @@ export function createClients(db: Db, box: SecretBox) {
       if (!r) throw notFound('The client does not exist', 'inexistent_client');
       return toApi(r);
     },
-    async list(opts: { page: number; perPage: number }) {
-      const [{ n }] = await db('clients').count({ n: '*' });
-      const rows = await db('clients').orderBy('created_at').orderBy('client_id').limit(opts.perPage).offset(opts.page * opts.perPage);
+    async list(opts: { page: number; perPage: number; appType?: AppType[]; isFirstParty?: boolean }) {
+      const q = db('clients');
+      if (opts.appType?.length) q.whereIn('app_type', opts.appType);
+      if (opts.isFirstParty !== undefined) q.where({ is_first_party: opts.isFirstParty });
+      const [{ n }] = await q.clone().count({ n: '*' });
+      const rows = await q.orderBy('created_at').orderBy('client_id').limit(opts.perPage).offset(opts.page * opts.perPage);
       return { clients: rows.map((r) => toApi(r)), total: Number(n) };
     },
-    async update(clientId: string, patch: Partial<ClientInput>) {
-      const cur = await this.require(clientId);
-      const next = { ...cur, ...Object.fromEntries(Object.entries(patch).filter(([, v]) => v !== undefined)) } as ApiClient;
+    /**
+     * Applies `patch` (no id or secret in it) and re-validates the whole client. A client that
+     * turns confidential gets a new secret, returned once in `client_secret`; one that turns
+     * public loses its secret.
+     */
+    async update(clientId: string, patch: Partial<Omit<ClientInput, 'client_id' | 'client_secret'>>) {
+      const r = await row(clientId);
+      if (!r) throw notFound('The client does not exist', 'inexistent_client');
+      const cur = toApi(r);
+      const clean = Object.fromEntries(Object.entries(patch).filter(([k, v]) => v !== undefined && k !== 'client_id' && k !== 'client_secret'));
+      const next = { ...cur, ...clean } as ApiClient;
       validate(next);
+      const becomesPublic = next.token_endpoint_auth_method === 'none';
+      const secret = !becomesPublic && !r.client_secret_sealed ? newClientSecret() : undefined;
       await db('clients').where({ client_id: clientId }).update({
-        name: next.name, description: next.description, token_endpoint_auth_method: next.token_endpoint_auth_method,
+        name: next.name, description: next.description, app_type: next.app_type, token_endpoint_auth_method: next.token_endpoint_auth_method,
         grant_types: JSON.stringify(next.grant_types), callbacks: JSON.stringify(next.callbacks), allowed_logout_urls: JSON.stringify(next.allowed_logout_urls),
         web_origins: JSON.stringify(next.web_origins), client_metadata: JSON.stringify(next.client_metadata), is_first_party: next.is_first_party,
         id_token_signed_response_alg: next.id_token_signed_response_alg ?? null, updated_at: new Date().toISOString(),
+        ...(secret ? { client_secret_sealed: box.seal(secret, sealAad(clientId)) } : {}),
+        ...(becomesPublic ? { client_secret_sealed: null } : {}),
       });
       cache.delete(clientId);
-      return this.require(clientId);
+      const updated = await this.require(clientId);
+      return secret ? { ...updated, client_secret: secret } : updated;
     },
     /** New secret, returned once. */
     async rotateSecret(clientId: string) {

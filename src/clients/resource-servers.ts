@@ -111,6 +111,10 @@ export function createResourceServers(db: Db, defaults: { signingAlg: 'ES256' | 
         const rows = await q.orderBy('created_at').orderBy('id').limit(opts.perPage).offset(opts.page * opts.perPage);
         return { client_grants: rows.map(toGrant), total: Number(n) };
       },
+      async get(id: string): Promise<ClientGrant | undefined> {
+        const r = await db('client_grants').where({ id }).first();
+        return r ? toGrant(r) : undefined;
+      },
       async update(id: string, scope: string[]) {
         const cur = await db('client_grants').where({ id }).first();
         if (!cur) throw notFound('The client grant does not exist', 'inexistent_client_grant');

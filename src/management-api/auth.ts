@@ -42,8 +42,19 @@ export function managementAuth(app: AppContext): Middleware {
         throw unauthorized((e as { code?: string }).code === 'ERR_JWT_EXPIRED' ? 'Expired token' : 'Invalid token');
       }
     }
-    const scopes = new Set(typeof payload.scope === 'string' ? payload.scope.split(' ') : []);
-    ctx.state.caller = { sub: String(payload.sub ?? ''), clientId: String(payload.client_id ?? ''), scopes } satisfies ManagementCaller;
+    // Only client-credentials tokens (sub = client_id) are admin tokens. A user signing in to a
+    // first-party app with audience=/api/v2/ can otherwise be issued Management API scopes.
+    const clientId = typeof payload.client_id === 'string' ? payload.client_id : '';
+    if (!clientId || payload.sub !== clientId) {
+      throw new AppError(403, 'access_denied', 'The Management API accepts only machine-to-machine tokens (client credentials grant)');
+    }
+    // The client grant as it is now bounds the token's scopes, so deleting a client or narrowing
+    // its grant takes effect at once rather than when already issued tokens expire.
+    const grant = await app.resourceServers.grants.find(clientId, app.urls.managementAudience);
+    if (!grant) throw unauthorized('The client is no longer authorized for the Management API');
+    const granted = new Set(grant.scope);
+    const scopes = new Set((typeof payload.scope === 'string' ? payload.scope.split(' ') : []).filter((s) => granted.has(s)));
+    ctx.state.caller = { sub: String(payload.sub), clientId, scopes } satisfies ManagementCaller;
     await next();
   };
 }

@@ -34,19 +34,36 @@ export function createRoles(db: Db) {
       return this.require(id);
     },
     async remove(id: string) { if (!(await db('roles').where({ id }).delete())) throw notFound('The role does not exist.', 'inexistent_role'); },
-    async forUser(userId: string): Promise<Role[]> {
-      const rows = await db('user_roles').join('roles', 'roles.id', 'user_roles.role_id').where('user_roles.user_id', userId).select('roles.*').orderBy('roles.name');
-      return rows.map(toRole);
+    async forUser(userId: string, page?: { page: number; perPage: number }): Promise<Role[]> {
+      const q = db('user_roles').join('roles', 'roles.id', 'user_roles.role_id').where('user_roles.user_id', userId).select('roles.*').orderBy('roles.name');
+      if (page) q.limit(page.perPage).offset(page.page * page.perPage);
+      return (await q).map(toRole);
     },
     async assign(userId: string, roleIds: string[]) {
-      const found = await db('roles').whereIn('id', roleIds).select('id');
-      if (found.length !== new Set(roleIds).size) throw notFound('roles: one or more roles do not exist', 'inexistent_role');
-      for (const roleId of new Set(roleIds)) await db('user_roles').insert({ user_id: userId, role_id: roleId }).onConflict(['user_id', 'role_id']).ignore();
+      const ids = [...new Set(roleIds)];
+      const found = await db('roles').whereIn('id', ids).select('id');
+      if (found.length !== ids.length) throw notFound('roles: one or more roles do not exist', 'inexistent_role');
+      await db('user_roles').insert(ids.map((role_id) => ({ user_id: userId, role_id }))).onConflict(['user_id', 'role_id']).ignore();
     },
     async unassign(userId: string, roleIds: string[]) { await db('user_roles').where({ user_id: userId }).whereIn('role_id', roleIds).delete(); },
     async usersWithRole(roleId: string, opts: { page: number; perPage: number }) {
       return db('user_roles').join('users', 'users.id', 'user_roles.user_id').where('user_roles.role_id', roleId)
-        .select('users.id as user_id', 'users.email', 'users.name').orderBy('users.email').limit(opts.perPage).offset(opts.page * opts.perPage);
+        .select('users.id as user_id', 'users.email', 'users.name', 'users.picture').orderBy('users.email').limit(opts.perPage).offset(opts.page * opts.perPage);
+    },
+    async countUsersWithRole(roleId: string): Promise<number> {
+      const [{ n }] = await db('user_roles').where({ role_id: roleId }).count({ n: '*' });
+      return Number(n);
+    },
+    async countForUser(userId: string): Promise<number> {
+      const [{ n }] = await db('user_roles').where({ user_id: userId }).count({ n: '*' });
+      return Number(n);
+    },
+    /** Gives the role to each user; 404 naming the field when a user does not exist (no partial write). */
+    async assignUsers(roleId: string, userIds: string[]) {
+      const ids = [...new Set(userIds)];
+      const found = await db('users').whereIn('id', ids).select('id');
+      if (found.length !== ids.length) throw notFound('users: one or more users do not exist', 'inexistent_user');
+      await db('user_roles').insert(ids.map((user_id) => ({ user_id, role_id: roleId }))).onConflict(['user_id', 'role_id']).ignore();
     },
   };
 }

@@ -5,7 +5,7 @@
  */
 export type Level = 'debug' | 'info' | 'warn' | 'error' | 'silent';
 const ORDER: Record<Level, number> = { debug: 10, info: 20, warn: 30, error: 40, silent: 100 };
-const SECRET_KEY = /pass(word)?|secret|token|authorization|cookie|code_verifier|^code$|private|key$/i;
+const SECRET_KEY = /pass(word)?|secret|^(access_|refresh_|id_|session_|reset_)?token$|tokens$|authorization|cookie|code_verifier|^code$|private|^key$|_key$/i;
 
 export interface Logger {
   debug(obj: object, msg: string): void;

@@ -15,6 +15,7 @@ export interface User {
 export interface UserRow { id: string; email: string; password_hash: string | null; [k: string]: unknown }
 
 const now = () => new Date().toISOString();
+const REVOCABLE_TYPES = ['Session', 'Grant', 'RefreshToken', 'AccessToken', 'AuthorizationCode'];
 
 /** Auth0's Management API v2 user shape; never carries the password hash. */
 export function toUser(r: UserRow): User {
@@ -88,11 +89,13 @@ export function createUsers(db: Db, hasher: PasswordHasher, policy: { minLength:
       const canon = canonicalEmail(email);
       return canon ? db('users').where({ email: canon }).first() : undefined;
     },
-    async list(opts: { page: number; perPage: number; email?: string }) {
+    async list(opts: { page: number; perPage: number; email?: string; userId?: string; sort?: { field: 'created_at' | 'email' | 'updated_at' | 'last_login'; desc: boolean } }) {
       const q = db('users');
       if (opts.email !== undefined) q.where({ email: canonicalEmail(opts.email) ?? '\u0000' });
+      if (opts.userId !== undefined) q.where({ id: opts.userId });
       const [{ n }] = await q.clone().count({ n: '*' });
-      const rows = await q.orderBy('created_at', 'asc').orderBy('id').limit(opts.perPage).offset(opts.page * opts.perPage);
+      const sort = opts.sort ?? { field: 'created_at', desc: false };
+      const rows = await q.orderBy(sort.field, sort.desc ? 'desc' : 'asc').orderBy('id').limit(opts.perPage).offset(opts.page * opts.perPage);
       return { users: rows.map(toUser), total: Number(n) };
     },
     /** Allow-listed fields only (mass assignment guard); metadata objects merge one level, null deletes. */
@@ -143,6 +146,26 @@ export function createUsers(db: Db, hasher: PasswordHasher, policy: { minLength:
     async roleNames(id: string): Promise<string[]> {
       const rows = await db('user_roles').join('roles', 'roles.id', 'user_roles.role_id').where('user_roles.user_id', id).select('roles.name');
       return rows.map((r) => r.name as string);
+    },
+    /**
+     * Ends everything a user holds: sessions, grants, refresh and access tokens, unredeemed codes
+     * (ASVS 7.4.2: on delete, block or an admin password reset). oidc_payloads keeps the
+     * account id inside the JSON payload only, so a LIKE prefilter narrows the rows and the
+     * parsed payload decides. Rows that share a grant with a match go too. Returns the count.
+     */
+    async revokeTokens(id: string): Promise<number> {
+      const needle = JSON.stringify({ accountId: id }).slice(1, -1).replace(/[\\%_]/g, (c) => `\\${c}`);
+      const rows: { type: string; id: string; payload: string; grant_id: string | null }[] = await db('oidc_payloads')
+        .whereIn('type', REVOCABLE_TYPES).whereRaw("payload like ? escape '\\'", [`%${needle}%`])
+        .select('type', 'id', 'payload', 'grant_id');
+      const mine = rows.filter((r) => {
+        try { return (JSON.parse(r.payload) as { accountId?: unknown }).accountId === id; } catch { return false; }
+      });
+      const grantIds = [...new Set(mine.map((r) => r.grant_id).filter((g): g is string => !!g))];
+      let n = 0;
+      for (const r of mine) n += await db('oidc_payloads').where({ type: r.type, id: r.id }).delete();
+      for (let i = 0; i < grantIds.length; i += 200) n += await db('oidc_payloads').whereIn('grant_id', grantIds.slice(i, i + 200)).delete();
+      return n;
     },
     isUniqueViolation,
   };

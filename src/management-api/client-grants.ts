@@ -1,0 +1,59 @@
+import type { Context } from 'koa';
+import { z } from 'zod';
+import { badRequest, notFound } from '../shared/errors.ts';
+import { requireScope } from './auth.ts';
+import { auditChange, listBody, pageOf, paginationShape, parseBody, parseQuery, type RegisterRoutes } from './helpers.ts';
+
+const scope = z.array(z.string().min(1).max(280)).max(1000);
+const createBody = z.strictObject({ client_id: z.string().min(1).max(128), audience: z.string().min(1).max(600), scope });
+const patchBody = z.strictObject({ scope });
+const listQuery = z.strictObject({ ...paginationShape, client_id: z.string().max(128).optional(), audience: z.string().max(600).optional() });
+
+const idParam = (ctx: Context) => {
+  const id = ctx.params.id;
+  if (typeof id !== 'string' || id.length < 1 || id.length > 64) throw badRequest('Path validation error: id: must be 1 to 64 characters', 'invalid_uri');
+  return id;
+};
+
+/** Auth0's `/api/v2/client-grants`: which M2M client may get which scopes of which API. */
+export const registerClientGrants: RegisterRoutes = (router, app) => {
+  const { grants } = app.resourceServers;
+
+  async function find(id: string) {
+    const g = await grants.get(id);
+    if (!g) throw notFound('The client grant does not exist', 'inexistent_client_grant');
+    return g;
+  }
+
+  router.get('/client-grants', requireScope('read:client_grants'), async function listClientGrants(ctx) {
+    const q = parseQuery(ctx, listQuery);
+    const p = pageOf(q);
+    const r = await grants.list({ page: p.page, perPage: p.perPage, clientId: q.client_id, audience: q.audience });
+    ctx.body = listBody('client_grants', r.client_grants, r.total, p);
+  });
+
+  router.post('/client-grants', requireScope('create:client_grants'), async function createClientGrant(ctx) {
+    const body = parseBody(ctx, createBody);
+    const g = await grants.create(body);
+    await auditChange(app, ctx, { description: 'Create a client grant', target: { type: 'client_grant', id: g.id }, after: g });
+    ctx.status = 201;
+    ctx.body = g;
+  });
+
+  router.patch('/client-grants/:id', requireScope('update:client_grants'), async function updateClientGrant(ctx) {
+    const id = idParam(ctx);
+    const body = parseBody(ctx, patchBody);
+    const before = await find(id);
+    const after = await grants.update(id, body.scope);
+    await auditChange(app, ctx, { description: 'Update a client grant', target: { type: 'client_grant', id }, before, after });
+    ctx.body = after;
+  });
+
+  router.delete('/client-grants/:id', requireScope('delete:client_grants'), async function deleteClientGrant(ctx) {
+    const id = idParam(ctx);
+    const before = await find(id);
+    await grants.remove(id);
+    await auditChange(app, ctx, { description: 'Delete a client grant', target: { type: 'client_grant', id }, before });
+    ctx.status = 204;
+  });
+};

@@ -1,0 +1,126 @@
+import type { Context } from 'koa';
+import { z } from 'zod';
+import type { AppContext } from '../context.ts';
+import { GRANT_TYPES } from '../clients/clients.ts';
+import { badRequest } from '../shared/errors.ts';
+import { requireScope } from './auth.ts';
+import { auditChange, listBody, pageOf, paginationShape, parseBody, parseQuery, requireSomeField, stringMap, text, type RegisterRoutes } from './helpers.ts';
+
+const APP_TYPES = ['spa', 'regular_web', 'non_interactive', 'native'] as const;
+const urlList = z.array(z.string().max(2000)).max(100);
+const alg = z.enum(['ES256', 'RS256']);
+
+/**
+ * Fields an admin may set. No `client_id` or `client_secret`: ids are generated and secrets
+ * only come from the server (on create and through rotate-secret), so a weak secret can never
+ * be set. Redirect URIs, origins and grant types are checked by the clients library.
+ */
+const fields = {
+  name: text(200),
+  description: text(2000, 0),
+  app_type: z.enum(APP_TYPES),
+  callbacks: urlList,
+  allowed_logout_urls: urlList,
+  web_origins: urlList,
+  grant_types: z.array(z.string().max(100)).max(GRANT_TYPES.length + 2),
+  token_endpoint_auth_method: z.enum(['none', 'client_secret_basic', 'client_secret_post']),
+  client_metadata: stringMap,
+  is_first_party: z.boolean(),
+  id_token_signed_response_alg: alg,
+  // Auth0's shape for the ID token algorithm.
+  jwt_configuration: z.strictObject({ alg }),
+};
+const createBody = z.strictObject({
+  ...fields, app_type: fields.app_type.optional(), description: fields.description.optional(), callbacks: urlList.optional(),
+  allowed_logout_urls: urlList.optional(), web_origins: urlList.optional(), grant_types: fields.grant_types.optional(),
+  token_endpoint_auth_method: fields.token_endpoint_auth_method.optional(), client_metadata: stringMap.optional(),
+  is_first_party: z.boolean().optional(), id_token_signed_response_alg: alg.optional(), jwt_configuration: fields.jwt_configuration.optional(),
+});
+const patchBody = createBody.extend({ name: fields.name.optional() });
+
+const listQuery = z.strictObject({
+  ...paginationShape,
+  app_type: z.string().max(100).refine((v) => v.split(',').every((t) => (APP_TYPES as readonly string[]).includes(t)), `must be a comma-separated list of ${APP_TYPES.join(', ')}`).optional(),
+  is_first_party: z.enum(['true', 'false']).optional(),
+  is_global: z.enum(['true', 'false']).optional(),
+});
+
+type ClientOut = Awaited<ReturnType<AppContext['clients']['require']>> & { client_secret?: string };
+
+/** Adds Auth0's `jwt_configuration` view; `client_secret` stays only where the caller put it. */
+const view = (c: ClientOut) => ({ ...c, jwt_configuration: { alg: c.id_token_signed_response_alg ?? undefined } });
+/** Audit summary: never the secret. */
+const summary = ({ client_secret: _s, created_at: _c, ...rest }: ClientOut) => rest;
+
+function toInput<T extends { jwt_configuration?: { alg: 'ES256' | 'RS256' }; id_token_signed_response_alg?: 'ES256' | 'RS256' }>(b: T) {
+  const { jwt_configuration, ...rest } = b;
+  return { ...rest, id_token_signed_response_alg: b.id_token_signed_response_alg ?? jwt_configuration?.alg };
+}
+
+const idParam = (ctx: Context) => {
+  const id = ctx.params.id;
+  if (typeof id !== 'string' || id.length < 1 || id.length > 128) throw badRequest('Path validation error: id: must be 1 to 128 characters', 'invalid_uri');
+  return id;
+};
+
+/** Auth0's `/api/v2/clients`. Secrets appear only in the create and rotate-secret responses. */
+export const registerClients: RegisterRoutes = (router, app) => {
+  const { clients } = app;
+
+  router.get('/clients', requireScope('read:clients'), async function listClients(ctx) {
+    const q = parseQuery(ctx, listQuery);
+    const p = pageOf(q);
+    if (q.is_global === 'true') { ctx.body = listBody('clients', [], 0, p); return; }
+    const r = await clients.list({
+      page: p.page, perPage: p.perPage, appType: q.app_type?.split(',') as typeof APP_TYPES[number][] | undefined,
+      isFirstParty: q.is_first_party === undefined ? undefined : q.is_first_party === 'true',
+    });
+    ctx.body = listBody('clients', r.clients.map(view), r.total, p);
+  });
+
+  router.post('/clients', requireScope('create:clients'), async function createClient(ctx) {
+    const body = parseBody(ctx, createBody);
+    const client = await clients.create({ ...toInput(body), app_type: body.app_type ?? 'regular_web' });
+    await auditChange(app, ctx, { description: 'Create a client', target: { type: 'client', id: client.client_id }, after: summary(client) });
+    ctx.status = 201;
+    ctx.body = view(client);
+  });
+
+  router.get('/clients/:id', requireScope('read:clients'), async function getClient(ctx) {
+    ctx.body = view(await clients.require(idParam(ctx)));
+  });
+
+  router.patch('/clients/:id', requireScope('update:clients'), async function updateClient(ctx) {
+    const id = idParam(ctx);
+    const body = parseBody(ctx, patchBody);
+    requireSomeField(body);
+    const before = await clients.require(id);
+    // The bootstrap admin must keep getting Management API tokens: its kind and credentials stay.
+    if (before.is_system) {
+      const locked = (['app_type', 'grant_types', 'token_endpoint_auth_method'] as const).find((k) => body[k] !== undefined);
+      if (locked) throw badRequest(`${locked}: cannot be changed on a system client`, 'operation_not_supported');
+    }
+    const after = await clients.update(id, toInput(body));
+    await auditChange(app, ctx, {
+      description: 'Update a client', target: { type: 'client', id }, before: summary(before), after: summary(after),
+      extra: 'client_secret' in after ? { secret_generated: true } : undefined,
+    });
+    ctx.body = view(after);
+  });
+
+  router.delete('/clients/:id', requireScope('delete:clients'), async function deleteClient(ctx) {
+    const id = idParam(ctx);
+    const before = await clients.require(id);
+    if (before.is_system) throw badRequest('System clients cannot be deleted', 'operation_not_supported');
+    await clients.remove(id);
+    await auditChange(app, ctx, { description: 'Delete a client', target: { type: 'client', id }, before: summary(before) });
+    ctx.status = 204;
+  });
+
+  router.post('/clients/:id/rotate-secret', requireScope('update:clients'), async function rotateSecret(ctx) {
+    const id = idParam(ctx);
+    const after = await clients.rotateSecret(id);
+    await auditChange(app, ctx, { description: 'Rotate a client secret', target: { type: 'client', id }, extra: { secret_rotated: true } });
+    ctx.body = view(after);
+  });
+};

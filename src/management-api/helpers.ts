@@ -1,0 +1,190 @@
+import type Router from '@koa/router';
+import type { Context } from 'koa';
+import { z } from 'zod';
+import type { AppContext } from '../context.ts';
+import { AppError, badRequest } from '../shared/errors.ts';
+import type { ManagementCaller } from './auth.ts';
+
+/** Each resource file exports one of these; index.ts calls them in turn. */
+export type RegisterRoutes = (router: Router, app: AppContext) => void;
+
+const DANGEROUS_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
+// C0/C1 controls, zero-width characters and bidi overrides: never wanted in names shown to people.
+const UNSAFE_TEXT = /[\u0000-\u001f\u007f-\u009f\u200b-\u200f\u2028\u2029\u202a-\u202e\u2060\u2066-\u2069\ufeff]/;
+
+function describeIssue(issue: z.core.$ZodIssue, root: string): string {
+  const path = issue.path.map(String).join('.');
+  if (issue.code === 'unrecognized_keys') {
+    const where = path ? ` in ${path}` : '';
+    return `${issue.keys.join(', ')}: unknown field${issue.keys.length > 1 ? 's' : ''}${where} (Additional properties not allowed)`;
+  }
+  return `${path || root}: ${issue.message}`;
+}
+
+function fail(error: z.ZodError, root: string, errorCode: string): never {
+  const msgs = error.issues.slice(0, 3).map((i) => describeIssue(i, root));
+  throw badRequest(`Payload validation error: ${msgs.join('; ')}`, errorCode);
+}
+
+/** Parses the JSON body with a strict schema: unknown fields are a 400 naming them (mass-assignment guard). */
+export function parseBody<S extends z.ZodType>(ctx: Context, schema: S): z.output<S> {
+  const r = schema.safeParse((ctx.request as { body?: unknown }).body);
+  if (!r.success) fail(r.error, 'body', 'invalid_body');
+  return r.data;
+}
+
+/**
+ * The JSON body of a DELETE (Auth0's `DELETE /users/{id}/roles {roles}`), which the shared
+ * body parser leaves unread: read here with the same size limit and content-type rule.
+ */
+export async function readDeleteBody(ctx: Context, limitBytes: number): Promise<void> {
+  const req = ctx.request as { body?: unknown };
+  if (req.body !== undefined) return;
+  const declared = Number(ctx.get('content-length') || 0);
+  if (declared > limitBytes) throw new AppError(413, 'payload_too_large', 'Request body too large');
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of ctx.req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > limitBytes) throw new AppError(413, 'payload_too_large', 'Request body too large');
+    chunks.push(chunk);
+  }
+  if (size === 0) { req.body = {}; return; }
+  if (!ctx.is('application/json')) throw new AppError(415, 'unsupported_media_type', 'Send the body as application/json');
+  try {
+    req.body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+  } catch {
+    throw badRequest('Payload validation error: body: is not valid JSON', 'invalid_json');
+  }
+}
+
+/**
+ * Parses the query string. A parameter given twice arrives as an array and fails the string
+ * schema, so parameter pollution (`email=a&email=b`) is a 400 rather than a silent pick.
+ */
+export function parseQuery<S extends z.ZodType>(ctx: Context, schema: S): z.output<S> {
+  const repeated = Object.entries(ctx.query).find(([, v]) => Array.isArray(v));
+  if (repeated) throw badRequest(`Query validation error: ${repeated[0].slice(0, 64)}: must be given once`, 'invalid_query_string');
+  const r = schema.safeParse({ ...ctx.query });
+  if (!r.success) {
+    const msgs = r.error.issues.slice(0, 3).map((i) => describeIssue(i, 'query'));
+    throw badRequest(`Query validation error: ${msgs.join('; ')}`, 'invalid_query_string');
+  }
+  return r.data;
+}
+
+/** Free text shown to people: bounded and free of control, zero-width and bidi characters. */
+export const text = (max: number, min = 1) => z.string().min(min).max(max).refine((s) => !UNSAFE_TEXT.test(s), 'must not contain control or invisible characters');
+
+const intString = (max: number) => z.string()
+  .regex(/^\d{1,9}$/, 'must be a non-negative integer')
+  .transform(Number)
+  .refine((n) => n <= max, `must be at most ${max}`);
+
+/** Auth0's pagination parameters: `page` from 0, `per_page` 1..100 (default 50), `include_totals`. */
+export const paginationShape = {
+  page: intString(100_000).optional(),
+  per_page: intString(100).refine((n) => n >= 1, 'must be at least 1').optional(),
+  include_totals: z.enum(['true', 'false']).transform((v) => v === 'true').optional(),
+};
+export const paginationQuery = z.strictObject(paginationShape);
+
+export interface Page { page: number; perPage: number; includeTotals: boolean }
+export function pageOf(q: { page?: number; per_page?: number; include_totals?: boolean }): Page {
+  return { page: q.page ?? 0, perPage: q.per_page ?? 50, includeTotals: q.include_totals ?? false };
+}
+
+/** A bare array, or Auth0's `{<key>, start, limit, length, total}` with `include_totals=true`. */
+export function listBody<T>(key: string, items: T[], total: number, p: Page) {
+  if (!p.includeTotals) return items;
+  return { [key]: items, start: p.page * p.perPage, limit: p.perPage, length: items.length, total };
+}
+
+/**
+ * A JSON object from the caller (metadata): a plain object, no prototype-polluting keys at any
+ * depth, bounded nesting and size.
+ */
+export function jsonObject(opts: { maxBytes: number; maxDepth?: number }) {
+  const maxDepth = opts.maxDepth ?? 10;
+  return z.custom<Record<string, unknown>>((v) => v !== null && typeof v === 'object' && !Array.isArray(v), 'must be an object')
+    .superRefine((v, ctx) => {
+      const bad = findProblem(v, 0, maxDepth);
+      if (bad) { ctx.addIssue({ code: 'custom', message: bad }); return; }
+      if (Buffer.byteLength(JSON.stringify(v)) > opts.maxBytes) ctx.addIssue({ code: 'custom', message: `must be at most ${opts.maxBytes} bytes as JSON` });
+    });
+}
+
+function findProblem(v: unknown, depth: number, maxDepth: number): string | null {
+  if (v === null || typeof v !== 'object') return null;
+  if (depth >= maxDepth) return `must not be nested deeper than ${maxDepth} levels`;
+  for (const [k, child] of Object.entries(v)) {
+    if (DANGEROUS_KEYS.has(k)) return `key "${k}" is not allowed`;
+    const p = findProblem(child, depth + 1, maxDepth);
+    if (p) return p;
+  }
+  return null;
+}
+
+/** Flat `{string: string}` map (Auth0's client_metadata: at most 10 keys, values ≤ 255 chars). */
+export const stringMap = z.custom<Record<string, string>>((v) => v !== null && typeof v === 'object' && !Array.isArray(v), 'must be an object')
+  .superRefine((v, ctx) => {
+    const entries = Object.entries(v);
+    if (entries.length > 10) ctx.addIssue({ code: 'custom', message: 'must have at most 10 keys' });
+    for (const [k, val] of entries) {
+      if (DANGEROUS_KEYS.has(k) || !/^[A-Za-z0-9_-]{1,255}$/.test(k)) ctx.addIssue({ code: 'custom', message: `key "${k.slice(0, 40)}" is not allowed (letters, digits, _ and -)` });
+      else if (typeof val !== 'string' || val.length > 255) ctx.addIssue({ code: 'custom', message: `value of "${k}" must be a string of at most 255 characters` });
+    }
+  });
+
+export const caller = (ctx: Context) => ctx.state.caller as ManagementCaller;
+
+/** Rejects an empty PATCH so a typo'd-away body is not a silent no-op. */
+export function requireSomeField(body: Record<string, unknown>) {
+  if (!Object.values(body).some((v) => v !== undefined)) throw badRequest('Payload validation error: body: at least one field is required');
+}
+
+// Values for these never enter an audit event, whatever the resource.
+const NEVER_AUDITED = new Set(['password', 'password_hash', 'client_secret', 'client_secret_sealed', 'private_jwk', 'private_jwk_sealed']);
+const IGNORED = new Set(['updated_at']);
+
+function shortValue(v: unknown): unknown {
+  if (v === undefined) return null;
+  const s = JSON.stringify(v);
+  return s.length <= 200 ? v : `${s.slice(0, 197)}...`;
+}
+
+/**
+ * What changed between two snapshots, as a list (not keyed by field name, so the logger's
+ * secret-key redaction does not hide harmless fields such as `token_lifetime`). Secret fields
+ * appear by name only, never with a value.
+ */
+export function changes(before: object | undefined, after: object | undefined) {
+  const b = (before ?? {}) as Record<string, unknown>;
+  const a = (after ?? {}) as Record<string, unknown>;
+  const out: { field: string; from?: unknown; to?: unknown }[] = [];
+  for (const field of new Set([...Object.keys(b), ...Object.keys(a)])) {
+    if (IGNORED.has(field)) continue;
+    if (JSON.stringify(b[field]) === JSON.stringify(a[field])) continue;
+    if (NEVER_AUDITED.has(field)) { out.push({ field }); continue; }
+    out.push({ field, from: shortValue(b[field]), to: shortValue(a[field]) });
+  }
+  return out;
+}
+
+/**
+ * Audit event `sapi` for an admin change: who (token subject and client), what (target type and
+ * id), and a short before/after summary that never carries secret values.
+ */
+export async function auditChange(app: AppContext, ctx: Context, e: {
+  description: string; target: { type: string; id: string }; userId?: string; before?: object; after?: object; extra?: Record<string, unknown>;
+}) {
+  const who = caller(ctx);
+  await app.audit.record({
+    type: 'sapi', description: e.description, client_id: who.clientId || null, user_id: e.userId ?? null,
+    ip: ctx.ip, user_agent: ctx.get('user-agent'),
+    details: {
+      actor: { sub: who.sub, client_id: who.clientId }, target: e.target,
+      ...(e.before || e.after ? { changes: changes(e.before, e.after) } : {}), ...e.extra,
+    },
+  });
+}

@@ -1,0 +1,54 @@
+import { createPublicKey } from 'node:crypto';
+import { calculateJwkThumbprint, type JWK } from 'jose';
+import { z } from 'zod';
+import type { SigningKeyRow } from '../oidc/keys.ts';
+import { notFound } from '../shared/errors.ts';
+import { requireScope } from './auth.ts';
+import { auditChange, parseBody, parseQuery, type RegisterRoutes } from './helpers.ts';
+
+// Public JWK members only: whatever the store hands back, private parameters never leave.
+const PUBLIC_MEMBERS = ['kty', 'kid', 'alg', 'use', 'crv', 'x', 'y', 'n', 'e'];
+
+async function view(k: SigningKeyRow) {
+  const jwk = Object.fromEntries(PUBLIC_MEMBERS.filter((m) => k.public_jwk[m] !== undefined).map((m) => [m, k.public_jwk[m]])) as JWK;
+  const pem = createPublicKey({ key: jwk as never, format: 'jwk' }).export({ type: 'spki', format: 'pem' }).toString();
+  const iso = (ms: number | null) => (ms === null ? undefined : new Date(ms).toISOString());
+  return {
+    kid: k.kid, alg: k.alg, status: k.status, current: k.status === 'current', previous: k.status === 'previous', next: false, revoked: false,
+    created_at: iso(k.created_at), current_since: iso(k.created_at), current_until: iso(k.rotated_at),
+    thumbprint: await calculateJwkThumbprint(jwk, 'sha256'), jwk, pem,
+  };
+}
+
+/**
+ * Auth0's `/api/v2/keys/signing`: list the signing keys (public halves only) and rotate them.
+ * After a rotation this node reloads its provider at once; other nodes notice the new key
+ * version within their sweep interval. Previous keys stay in the JWKS until every token they
+ * signed has expired.
+ */
+export const registerKeys: RegisterRoutes = (router, app) => {
+  router.get('/keys/signing', requireScope('read:signing_keys'), async function listSigningKeys(ctx) {
+    parseQuery(ctx, z.strictObject({}));
+    ctx.body = await Promise.all((await app.keys.list()).map(view));
+  });
+
+  router.get('/keys/signing/:kid', requireScope('read:signing_keys'), async function getSigningKey(ctx) {
+    const k = (await app.keys.list()).find((r) => r.kid === ctx.params.kid);
+    if (!k) throw notFound('The signing key does not exist', 'inexistent_key');
+    ctx.body = await view(k);
+  });
+
+  router.post('/keys/signing/rotate', requireScope('create:signing_keys', 'update:signing_keys'), async function rotateSigningKeys(ctx) {
+    parseBody(ctx, z.strictObject({}));
+    const before = (await app.keys.list()).filter((k) => k.status === 'current').map((k) => k.kid);
+    const added = await app.keys.rotate();
+    await app.refreshKeys(true);
+    await auditChange(app, ctx, {
+      description: 'Rotate the signing keys', target: { type: 'signing_keys', id: added.map((k) => k.kid).join(',') },
+      before: { current: before }, after: { current: added.map((k) => k.kid) },
+    });
+    const main = added.find((k) => k.alg === app.config.keys.defaultAlg) ?? added[0];
+    ctx.status = 201;
+    ctx.body = { kid: main.kid, keys: added };
+  });
+};

@@ -1,0 +1,48 @@
+import { z } from 'zod';
+import { badRequest, notFound } from '../shared/errors.ts';
+import { requireScope } from './auth.ts';
+import { listBody, pageOf, paginationShape, parseQuery, type RegisterRoutes } from './helpers.ts';
+
+const listQuery = z.strictObject({
+  ...paginationShape,
+  q: z.string().max(1000).optional(),
+  sort: z.enum(['date:1', 'date:-1']).optional(),
+});
+
+type LogFilter = { type?: string; userId?: string; clientId?: string };
+const FIELDS: Record<string, keyof LogFilter> = { type: 'type', user_id: 'userId', client_id: 'clientId' };
+
+/**
+ * The simple subset of Auth0's log search: `type:sapi`, `user_id:"auth0|…"`,
+ * `client_id:"…"`, joined with AND. Values are bound parameters, never spliced into SQL.
+ */
+function parseLogQuery(q: string): LogFilter {
+  const out: LogFilter = {};
+  const term = /^\s*(type|user_id|client_id):(?:"([^"]{1,320})"|([^\s"]{1,320}))\s*(?:AND\s+|$)/;
+  let rest = q.trim();
+  while (rest) {
+    const m = term.exec(rest);
+    if (!m) throw badRequest('Query validation error: q: only type:…, user_id:"…" and client_id:"…" terms (joined with AND) are supported', 'invalid_query_string');
+    out[FIELDS[m[1]]] = m[2] ?? m[3];
+    rest = rest.slice(m[0].length);
+  }
+  return out;
+}
+
+/** Auth0's `/api/v2/logs`: the audit events, newest first. */
+export const registerLogs: RegisterRoutes = (router, app) => {
+  router.get('/logs', requireScope('read:logs'), async function listLogs(ctx) {
+    const query = parseQuery(ctx, listQuery);
+    const p = pageOf(query);
+    const filter = query.q ? parseLogQuery(query.q) : {};
+    const r = await app.audit.list({ page: p.page, perPage: p.perPage, ...filter, ascending: query.sort === 'date:1' });
+    ctx.body = listBody('logs', r.logs, r.total, p);
+  });
+
+  router.get('/logs/:id', requireScope('read:logs'), async function getLog(ctx) {
+    const id = String(ctx.params.id);
+    const log = id.length <= 64 ? await app.audit.get(id) : undefined;
+    if (!log) throw notFound('The log entry does not exist', 'inexistent_log');
+    ctx.body = log;
+  });
+};

@@ -1,0 +1,72 @@
+import type { Context } from 'koa';
+import { z } from 'zod';
+import { badRequest } from '../shared/errors.ts';
+import { requireScope } from './auth.ts';
+import { auditChange, listBody, pageOf, paginationShape, parseBody, parseQuery, requireSomeField, text, type RegisterRoutes } from './helpers.ts';
+
+const scopes = z.array(z.strictObject({ value: z.string().min(1).max(280), description: text(500, 0).optional().default('') })).max(1000);
+const fields = {
+  name: text(200),
+  // The identifier is the `aud` of tokens for this API: printable, no spaces, usually a URL.
+  identifier: z.string().min(1).max(600).regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces'),
+  scopes,
+  signing_alg: z.enum(['ES256', 'RS256']),
+  // Auth0's bounds: one minute to 30 days.
+  token_lifetime: z.number().int().min(60).max(2_592_000),
+};
+const createBody = z.strictObject({
+  ...fields, scopes: scopes.optional(), signing_alg: fields.signing_alg.optional(), token_lifetime: fields.token_lifetime.optional(),
+});
+/** No `identifier`: it is the audience every issued token and client grant refers to. */
+const patchBody = z.strictObject({
+  name: fields.name.optional(), scopes: scopes.optional(), signing_alg: fields.signing_alg.optional(), token_lifetime: fields.token_lifetime.optional(),
+});
+
+const idParam = (ctx: Context) => {
+  const id = ctx.params.id;
+  if (typeof id !== 'string' || id.length < 1 || id.length > 600) throw badRequest('Path validation error: id: must be 1 to 600 characters', 'invalid_uri');
+  return id;
+};
+
+/** Auth0's `/api/v2/resource-servers` (APIs); `{id}` is the id or the identifier. */
+export const registerResourceServers: RegisterRoutes = (router, app) => {
+  const { resourceServers } = app;
+
+  router.get('/resource-servers', requireScope('read:resource_servers'), async function listResourceServers(ctx) {
+    const p = pageOf(parseQuery(ctx, z.strictObject(paginationShape)));
+    const r = await resourceServers.list(p);
+    ctx.body = listBody('resource_servers', r.resource_servers, r.total, p);
+  });
+
+  router.post('/resource-servers', requireScope('create:resource_servers'), async function createResourceServer(ctx) {
+    const body = parseBody(ctx, createBody);
+    const rs = await resourceServers.create(body);
+    await auditChange(app, ctx, { description: 'Create a resource server', target: { type: 'resource_server', id: rs.id }, after: rs });
+    ctx.status = 201;
+    ctx.body = rs;
+  });
+
+  router.get('/resource-servers/:id', requireScope('read:resource_servers'), async function getResourceServer(ctx) {
+    ctx.body = await resourceServers.require(idParam(ctx));
+  });
+
+  router.patch('/resource-servers/:id', requireScope('update:resource_servers'), async function updateResourceServer(ctx) {
+    const id = idParam(ctx);
+    const body = parseBody(ctx, patchBody);
+    requireSomeField(body);
+    const before = await resourceServers.require(id);
+    // The Management API's scopes are the ones this server enforces; editing them would only
+    // desynchronise the list until the next start re-adds them.
+    if (before.is_system && body.scopes) throw badRequest('scopes: the scopes of the system Management API cannot be changed', 'operation_not_supported');
+    const after = await resourceServers.update(before.id, body);
+    await auditChange(app, ctx, { description: 'Update a resource server', target: { type: 'resource_server', id: before.id }, before, after });
+    ctx.body = after;
+  });
+
+  router.delete('/resource-servers/:id', requireScope('delete:resource_servers'), async function deleteResourceServer(ctx) {
+    const before = await resourceServers.require(idParam(ctx));
+    await resourceServers.remove(before.id);
+    await auditChange(app, ctx, { description: 'Delete a resource server', target: { type: 'resource_server', id: before.id }, before });
+    ctx.status = 204;
+  });
+};

@@ -1,0 +1,74 @@
+import type { Context } from 'koa';
+import { z } from 'zod';
+import { badRequest } from '../shared/errors.ts';
+import { requireScope } from './auth.ts';
+import { auditChange, listBody, pageOf, paginationShape, parseBody, parseQuery, requireSomeField, text, type RegisterRoutes } from './helpers.ts';
+
+const createBody = z.strictObject({ name: text(200), description: text(1000, 0).optional() });
+const patchBody = z.strictObject({ name: text(200).optional(), description: text(1000, 0).optional() });
+const usersBody = z.strictObject({ users: z.array(z.string().min(1).max(64)).min(1).max(50) });
+
+const idParam = (ctx: Context) => {
+  const id = ctx.params.id;
+  if (typeof id !== 'string' || id.length < 1 || id.length > 64) throw badRequest('Path validation error: id: must be 1 to 64 characters', 'invalid_uri');
+  return id;
+};
+
+/** Auth0's `/api/v2/roles`: CRUD and the users holding a role. */
+export const registerRoles: RegisterRoutes = (router, app) => {
+  const { roles } = app;
+
+  router.get('/roles', requireScope('read:roles'), async function listRoles(ctx) {
+    const q = parseQuery(ctx, z.strictObject({ ...paginationShape, name_filter: z.string().max(200).optional() }));
+    const p = pageOf(q);
+    const r = await roles.list({ page: p.page, perPage: p.perPage, nameFilter: q.name_filter });
+    ctx.body = listBody('roles', r.roles, r.total, p);
+  });
+
+  router.post('/roles', requireScope('create:roles'), async function createRole(ctx) {
+    const body = parseBody(ctx, createBody);
+    const role = await roles.create(body);
+    await auditChange(app, ctx, { description: 'Create a role', target: { type: 'role', id: role.id }, after: role });
+    ctx.body = role;
+  });
+
+  router.get('/roles/:id', requireScope('read:roles'), async function getRole(ctx) {
+    ctx.body = await roles.require(idParam(ctx));
+  });
+
+  router.patch('/roles/:id', requireScope('update:roles'), async function updateRole(ctx) {
+    const id = idParam(ctx);
+    const body = parseBody(ctx, patchBody);
+    requireSomeField(body);
+    const before = await roles.require(id);
+    const after = await roles.update(id, body);
+    await auditChange(app, ctx, { description: 'Update a role', target: { type: 'role', id }, before, after });
+    ctx.body = after;
+  });
+
+  router.delete('/roles/:id', requireScope('delete:roles'), async function deleteRole(ctx) {
+    const id = idParam(ctx);
+    const before = await roles.require(id);
+    await roles.remove(id);
+    await auditChange(app, ctx, { description: 'Delete a role', target: { type: 'role', id }, before });
+    ctx.status = 204;
+  });
+
+  router.get('/roles/:id/users', requireScope('read:roles'), requireScope('read:users'), async function roleUsers(ctx) {
+    const id = idParam(ctx);
+    const p = pageOf(parseQuery(ctx, z.strictObject(paginationShape)));
+    await roles.require(id);
+    const rows = await roles.usersWithRole(id, p);
+    const list = rows.map((r) => ({ user_id: r.user_id as string, email: r.email as string, name: (r.name as string) ?? r.email, picture: (r.picture as string) ?? '' }));
+    ctx.body = listBody('users', list, p.includeTotals ? await roles.countUsersWithRole(id) : list.length, p);
+  });
+
+  router.post('/roles/:id/users', requireScope('update:roles'), requireScope('update:users'), async function assignRoleUsers(ctx) {
+    const id = idParam(ctx);
+    const body = parseBody(ctx, usersBody);
+    await roles.require(id);
+    await roles.assignUsers(id, body.users);
+    await auditChange(app, ctx, { description: 'Assign users to a role', target: { type: 'role', id }, extra: { users: [...new Set(body.users)] } });
+    ctx.status = 204;
+  });
+};

@@ -1,0 +1,193 @@
+import type { Context } from 'koa';
+import { z } from 'zod';
+import type { AppContext } from '../context.ts';
+import { badRequest } from '../shared/errors.ts';
+import { canonicalEmail } from '../users/email.ts';
+import type { User } from '../users/users.ts';
+import { requireScope } from './auth.ts';
+import {
+  auditChange, jsonObject, listBody, pageOf, paginationShape, parseBody, parseQuery, readDeleteBody, requireSomeField, text, type RegisterRoutes,
+} from './helpers.ts';
+
+/**
+ * Optional hooks the composition root may attach as `app.events` (post-change-password
+ * Actions plug in here). Called after the change is committed; a failure is logged, never
+ * undoes the change.
+ */
+export interface ManagementEvents {
+  passwordChanged?(userId: string): Promise<void>;
+}
+
+const DB_CONNECTION = 'Username-Password-Authentication';
+
+const email = z.string().max(320).refine((v) => canonicalEmail(v) !== null, 'is not a valid e-mail address');
+// Length is enforced by the password policy; this cap only keeps megabyte strings away from argon2.
+const password = z.string().max(4096, 'is too long');
+const picture = z.string().max(2000).refine((v) => /^https:\/\/[^\s]+$/.test(v) && URL.canParse(v), 'must be an https URL');
+const metadata = jsonObject({ maxBytes: 16 * 1024 });
+const connection = z.string().refine((v) => v === DB_CONNECTION, `unknown connection (the only one is ${DB_CONNECTION})`);
+const userId = z.string().min(1).max(64);
+
+const createBody = z.strictObject({
+  email, password, connection: connection.optional(), email_verified: z.boolean().optional(),
+  user_metadata: metadata.optional(), app_metadata: metadata.optional(),
+  name: text(300).optional(), nickname: text(300).optional(), picture: picture.optional(), blocked: z.boolean().optional(),
+});
+
+/** What an admin may change; everything else (password_hash, user_id, created_at, logins_count…) is a 400. */
+const patchBody = z.strictObject({
+  email: email.optional(), password: password.optional(), connection: connection.optional(), email_verified: z.boolean().optional(),
+  user_metadata: metadata.optional(), app_metadata: metadata.optional(),
+  name: text(300).optional(), nickname: text(300).optional(), picture: picture.optional(), blocked: z.boolean().optional(),
+});
+
+const SORTABLE = ['created_at', 'email', 'updated_at', 'last_login'] as const;
+const listQuery = z.strictObject({
+  ...paginationShape,
+  q: z.string().max(1000).optional(),
+  email: z.string().max(320).optional(),
+  // Auth0's SDKs send these; v2 and v3 behave the same here.
+  search_engine: z.enum(['v2', 'v3']).optional(),
+  sort: z.string().regex(new RegExp(`^(${SORTABLE.join('|')}):(1|-1)$`), `must be <field>:1 or <field>:-1 with field one of ${SORTABLE.join(', ')}`).optional(),
+});
+
+/**
+ * The small part of Auth0's Lucene syntax that scripts use to find one user:
+ * `email:"a@b.c"`, `email:a@b.c`, `user_id:"auth0|…"`, joined with AND.
+ */
+function parseUserQuery(q: string): { email?: string; userId?: string } {
+  const out: { email?: string; userId?: string } = {};
+  const term = /^\s*(email|user_id):(?:"([^"]*)"|([^\s"]+))\s*(?:AND\s+|$)/;
+  let rest = q.trim();
+  if (!rest) return out;
+  while (rest) {
+    const m = term.exec(rest);
+    if (!m) throw badRequest('Query validation error: q: only email:"…" and user_id:"…" terms (joined with AND) are supported', 'invalid_query_string');
+    const value = m[2] ?? m[3];
+    if (m[1] === 'email') out.email = value; else out.userId = value;
+    rest = rest.slice(m[0].length);
+  }
+  return out;
+}
+
+const roleIdsBody = z.strictObject({ roles: z.array(z.string().min(1).max(64)).min(1).max(50) });
+
+/** Auth0's `/api/v2/users`: CRUD, search by e-mail, role assignment. */
+export const registerUsers: RegisterRoutes = (router, app) => {
+  const { users, roles } = app;
+  const events = () => (app as AppContext & { events?: ManagementEvents }).events;
+
+  async function passwordChanged(userId: string) {
+    try {
+      await events()?.passwordChanged?.(userId);
+    } catch (err) {
+      app.logger.warn({ err, user_id: userId }, 'post-change-password hook failed');
+    }
+  }
+
+  const idParam = (ctx: Context) => {
+    const r = userId.safeParse(ctx.params.id);
+    if (!r.success) throw badRequest('Path validation error: id: must be 1 to 64 characters', 'invalid_uri');
+    return r.data;
+  };
+
+  router.get('/users', requireScope('read:users'), async function listUsers(ctx) {
+    const query = parseQuery(ctx, listQuery);
+    const p = pageOf(query);
+    const filter = query.q ? parseUserQuery(query.q) : {};
+    if (query.email !== undefined) filter.email = query.email;
+    const sort = query.sort ? { field: query.sort.split(':')[0] as typeof SORTABLE[number], desc: query.sort.endsWith(':-1') } : undefined;
+    const r = await users.list({ page: p.page, perPage: p.perPage, email: filter.email, userId: filter.userId, sort });
+    ctx.body = listBody('users', r.users, r.total, p);
+  });
+
+  router.get('/users-by-email', requireScope('read:users'), async function usersByEmail(ctx) {
+    const query = parseQuery(ctx, z.strictObject({ email: z.string().min(1).max(320) }));
+    const r = await users.list({ page: 0, perPage: 1, email: query.email });
+    ctx.body = r.users;
+  });
+
+  router.post('/users', requireScope('create:users'), async function createUser(ctx) {
+    const body = parseBody(ctx, createBody);
+    const user = await users.create(body);
+    await auditChange(app, ctx, {
+      description: 'Create a user', target: { type: 'user', id: user.user_id }, userId: user.user_id,
+      after: summary(user), extra: body.password ? { password_set: true } : undefined,
+    });
+    ctx.status = 201;
+    ctx.body = user;
+  });
+
+  router.get('/users/:id', requireScope('read:users'), async function getUser(ctx) {
+    ctx.body = await users.require(idParam(ctx));
+  });
+
+  router.patch('/users/:id', requireScope('update:users'), async function updateUser(ctx) {
+    const id = idParam(ctx);
+    const body = parseBody(ctx, patchBody);
+    requireSomeField(body);
+    const before = await users.require(id);
+    const { connection: _connection, ...patch } = body;
+    // A new address is unverified until someone says otherwise (Auth0 does the same).
+    if (patch.email !== undefined && canonicalEmail(patch.email) !== before.email && patch.email_verified === undefined) patch.email_verified = false;
+    const after = await users.update(id, patch);
+    const blockedNow = after.blocked && !before.blocked;
+    const revoked = blockedNow || patch.password !== undefined ? await users.revokeTokens(id) : 0;
+    await auditChange(app, ctx, {
+      description: 'Update a user', target: { type: 'user', id }, userId: id, before: summary(before), after: summary(after),
+      extra: { ...(patch.password !== undefined ? { password_changed: true } : {}), ...(revoked ? { revoked_tokens: revoked } : {}) },
+    });
+    if (patch.password !== undefined) await passwordChanged(id);
+    ctx.body = after;
+  });
+
+  router.delete('/users/:id', requireScope('delete:users'), async function deleteUser(ctx) {
+    const id = idParam(ctx);
+    const before = await users.require(id);
+    await users.remove(id);
+    // After the row is gone, so a login racing the delete cannot leave a fresh session behind
+    // that findAccount would still honour.
+    const revoked = await users.revokeTokens(id);
+    await auditChange(app, ctx, { description: 'Delete a user', target: { type: 'user', id }, userId: id, before: summary(before), extra: { revoked_tokens: revoked } });
+    ctx.status = 204;
+  });
+
+  router.get('/users/:id/roles', requireScope('read:users'), requireScope('read:roles'), async function userRoles(ctx) {
+    const id = idParam(ctx);
+    const p = pageOf(parseQuery(ctx, z.strictObject(paginationShape)));
+    await users.require(id);
+    const list = await roles.forUser(id, p);
+    ctx.body = listBody('roles', list, p.includeTotals ? await roles.countForUser(id) : list.length, p);
+  });
+
+  router.post('/users/:id/roles', requireScope('update:users'), async function assignUserRoles(ctx) {
+    const id = idParam(ctx);
+    const body = parseBody(ctx, roleIdsBody);
+    await users.require(id);
+    const before = (await roles.forUser(id)).map((r) => r.id);
+    await roles.assign(id, body.roles);
+    const after = (await roles.forUser(id)).map((r) => r.id);
+    await auditChange(app, ctx, { description: 'Assign roles to a user', target: { type: 'user', id }, userId: id, before: { roles: before }, after: { roles: after } });
+    ctx.status = 204;
+  });
+
+  router.delete('/users/:id/roles', requireScope('update:users'), async function removeUserRoles(ctx) {
+    const id = idParam(ctx);
+    await readDeleteBody(ctx, app.config.http.bodyLimitBytes);
+    const body = parseBody(ctx, roleIdsBody);
+    await users.require(id);
+    const before = (await roles.forUser(id)).map((r) => r.id);
+    await roles.unassign(id, body.roles);
+    const after = (await roles.forUser(id)).map((r) => r.id);
+    await auditChange(app, ctx, { description: 'Remove roles from a user', target: { type: 'user', id }, userId: id, before: { roles: before }, after: { roles: after } });
+    ctx.status = 204;
+  });
+};
+
+/** The fields worth a before/after line in the audit log (metadata can be large: sizes only). */
+function summary(u: User) {
+  return {
+    email: u.email, email_verified: u.email_verified, name: u.name, nickname: u.nickname, picture: u.picture, blocked: u.blocked,
+    app_metadata_keys: Object.keys(u.app_metadata), user_metadata_keys: Object.keys(u.user_metadata),
+  };
+}
