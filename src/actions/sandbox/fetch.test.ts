@@ -1,0 +1,163 @@
+/**
+ * The guest's fetch: bridged through the worker, SSRF-guarded, bounded.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createSandboxPool, type SandboxPool } from './index.ts';
+import { isAllowedHost, isBlockedAddress, parseFetchAllow } from './net-guard.ts';
+import { LIMITS, claims, expectHealthy, postLogin, request } from './test-support.ts';
+
+describe('net-guard', () => {
+  test('blocks loopback, private, CGNAT, ULA, link-local and other non-public addresses', () => {
+    for (const ip of [
+      '127.0.0.1', '127.255.0.9', '10.1.2.3', '172.16.0.1', '172.31.255.255', '192.168.1.1', '100.64.0.1', '100.127.255.254',
+      '169.254.169.254', '0.0.0.0', '224.0.0.1', '255.255.255.255', '198.18.0.1',
+      '::1', '::', 'fc00::1', 'fd12:3456::1', 'fe80::1', 'fe80::1%eth0', 'ff02::1',
+      '::ffff:127.0.0.1', '::ffff:7f00:1', '::ffff:10.0.0.1', '64:ff9b::10.0.0.1', '2002:0a00:0001::1', '[::1]',
+      'not-an-ip', '',
+    ]) assert.equal(isBlockedAddress(ip), true, ip);
+  });
+  test('allows public unicast addresses', () => {
+    for (const ip of ['8.8.8.8', '1.1.1.1', '172.32.0.1', '100.128.0.1', '2606:4700:4700::1111', '::ffff:8.8.8.8', '2001:4860:4860::8888']) {
+      assert.equal(isBlockedAddress(ip), false, ip);
+    }
+  });
+  test('allow list entries match host or host:port', () => {
+    const list = parseFetchAllow(['Internal.Example.com', '127.0.0.1:8080', '[::1]:9000', 'localhost', 'bad entry', '']);
+    assert.equal(isAllowedHost(list, new URL('https://internal.example.com/x')), true);
+    assert.equal(isAllowedHost(list, new URL('http://internal.example.com:81/x')), true);
+    assert.equal(isAllowedHost(list, new URL('http://127.0.0.1:8080/')), true);
+    assert.equal(isAllowedHost(list, new URL('http://127.0.0.1:8081/')), false);
+    assert.equal(isAllowedHost(list, new URL('http://127.0.0.1/')), false);
+    assert.equal(isAllowedHost(list, new URL('http://[::1]:9000/')), true);
+    assert.equal(isAllowedHost(list, new URL('http://localhost:1234/')), true);
+    assert.equal(isAllowedHost(list, new URL('http://other.example.com/')), false);
+    const ports = parseFetchAllow(['example.com:80']);
+    assert.equal(isAllowedHost(ports, new URL('http://example.com/')), true);
+    assert.equal(isAllowedHost(ports, new URL('https://example.com/')), false);
+  });
+});
+
+describe('fetch from an action', () => {
+  let server: http.Server;
+  let port = 0;
+  let allowed: SandboxPool;
+  let strict: SandboxPool;
+
+  before(async () => {
+    server = http.createServer((req, res) => {
+      const url = new URL(req.url ?? '/', 'http://x');
+      if (url.pathname === '/json') {
+        res.setHeader('content-type', 'application/json');
+        res.setHeader('x-test', 'yes');
+        res.end(JSON.stringify({ hello: 'world', method: req.method }));
+      } else if (url.pathname === '/echo') {
+        let body = '';
+        req.on('data', (c: Buffer) => { body += c.toString(); });
+        req.on('end', () => res.end(JSON.stringify({ body, type: req.headers['content-type'], auth: req.headers.authorization ?? null })));
+      } else if (url.pathname === '/big') {
+        res.end('x'.repeat(64 * 1024));
+      } else if (url.pathname === '/slow') {
+        setTimeout(() => res.end('late'), 2000).unref();
+      } else if (url.pathname === '/to-localhost') {
+        res.statusCode = 302;
+        res.setHeader('location', `http://localhost:${port}/json`);
+        res.end();
+      } else if (url.pathname === '/to-json') {
+        res.statusCode = 302;
+        res.setHeader('location', '/json');
+        res.end();
+      } else {
+        res.statusCode = 404;
+        res.end('not found');
+      }
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    port = (server.address() as AddressInfo).port;
+    allowed = createSandboxPool({ workers: 1, fetchAllow: [`127.0.0.1:${port}`], fetchTimeoutMs: 300, fetchMaxBytes: 16 * 1024 });
+    strict = createSandboxPool({ workers: 1 });
+  });
+  after(async () => {
+    await Promise.all([allowed.close(), strict.close()]);
+    server.closeAllConnections();
+    await new Promise((r) => server.close(r));
+  });
+
+  test('reaches a local server listed in fetchAllow (json, text, headers, POST bodies, redirects)', async () => {
+    const base = `http://127.0.0.1:${port}`;
+    const r = await allowed.runChain(request([postLogin(`
+      const c = (k, v) => api.idToken.setCustomClaim(k, v);
+      const res = await fetch('${base}/json');
+      c('json', [res.ok, res.status, res.headers.get('X-Test'), await res.json()]);
+      const post = await fetch(new URL('/echo', '${base}'), { method: 'POST', headers: { 'content-type': 'application/json', authorization: 'Bearer t' }, body: JSON.stringify({ a: 1 }) });
+      c('echo', JSON.parse(await post.text()));
+      const form = await fetch('${base}/echo', { method: 'POST', body: new URLSearchParams({ q: 'a b' }) });
+      c('form', (await form.json()).body);
+      const missing = await fetch('${base}/nope');
+      c('missing', [missing.ok, missing.status, await missing.text()]);
+      const red = await fetch('${base}/to-json');
+      c('redirect', [red.redirected, red.url, (await red.json()).hello]);
+      const both = await Promise.all([fetch('${base}/json'), fetch('${base}/json')]);
+      c('parallel', both.map((x) => x.status));
+    `)]));
+    assert.equal(r.status, 'ok', JSON.stringify(r));
+    const c = claims(r);
+    assert.deepEqual(c.json, [true, 200, 'yes', { hello: 'world', method: 'GET' }]);
+    assert.deepEqual(c.echo, { body: '{"a":1}', type: 'application/json', auth: 'Bearer t' });
+    assert.equal(c.form, 'q=a+b');
+    assert.deepEqual(c.missing, [false, 404, 'not found']);
+    assert.deepEqual(c.redirect, [true, `${base}/json`, 'world']);
+    assert.deepEqual(c.parallel, [200, 200]);
+  });
+
+  test('bounded: response size cap and timeout', async () => {
+    const base = `http://127.0.0.1:${port}`;
+    const r = await allowed.runChain(request([postLogin(`
+      const c = (k, v) => api.idToken.setCustomClaim(k, v);
+      try { await fetch('${base}/big'); c('big', 'fetched'); } catch (e) { c('big', e.message); }
+      try { await fetch('${base}/slow'); c('slow', 'fetched'); } catch (e) { c('slow', e.message); }
+    `)]));
+    assert.equal(r.status, 'ok', JSON.stringify(r));
+    assert.match(claims(r).big as string, /fetch failed: response body exceeds 16384 bytes/);
+    assert.match(claims(r).slow as string, /fetch failed: timeout/);
+  });
+
+  test('a redirect from an allowed host to a non-allowed loopback host is refused', async () => {
+    const r = await allowed.runChain(request([postLogin(`
+      try { await fetch('http://127.0.0.1:${port}/to-localhost'); api.idToken.setCustomClaim('r', 'fetched'); }
+      catch (e) { api.idToken.setCustomClaim('r', e.message); }
+    `)]));
+    assert.match(claims(r).r as string, /loopback, private or link-local/);
+  });
+
+  test('refuses loopback, private and link-local targets that are not allowed (literals and after DNS)', async () => {
+    const targets = [
+      `http://127.0.0.1:${port}/json`, `http://localhost:${port}/json`, 'http://[::1]/', 'http://169.254.169.254/latest/meta-data/',
+      'http://10.0.0.1/', 'http://2130706433/', 'http://0x7f.1/', 'file:///etc/passwd', 'ftp://example.com/', 'http://user:pw@example.com/',
+    ];
+    const r = await strict.runChain(request([postLogin(`
+      const out = [];
+      for (const t of ${JSON.stringify(targets)}) {
+        try { await fetch(t); out.push('fetched ' + t); } catch (e) { out.push(e.message); }
+      }
+      api.idToken.setCustomClaim('r', out);
+    `)], { limits: { ...LIMITS, actionTimeoutMs: 4000 } }));
+    assert.equal(r.status, 'ok', JSON.stringify(r));
+    const out = claims(r).r as string[];
+    assert.equal(out.length, targets.length);
+    for (const [i, m] of out.entries()) assert.match(m, /^fetch failed: /, `${targets[i]} -> ${m}`);
+    for (const i of [0, 1, 2, 3, 4, 5, 6]) assert.match(out[i], /loopback, private or link-local/, targets[i]);
+    await expectHealthy(strict);
+  });
+
+  test('an unawaited fetch is dropped when the handler returns; fetch outside a handler fails', async () => {
+    const r = await allowed.runChain(request([postLogin(`
+      fetch('http://127.0.0.1:${port}/slow').catch(() => {});
+      api.idToken.setCustomClaim('done', true);
+    `)]));
+    assert.equal(r.status, 'ok');
+    assert.ok(r.results[0].durationMs < 1000);
+  });
+});

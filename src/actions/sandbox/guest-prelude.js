@@ -1,0 +1,1130 @@
+// Gatehouse Actions: the guest prelude.
+//
+// This file is NOT a Node module. runner.ts reads it as text and runs it once in every fresh
+// isolated-vm context, before the action's own code. It builds everything the guest sees
+// (console, timers, URL, TextEncoder, atob/btoa, crypto, fetch, structuredClone) and the
+// per-execution `api` recorder, and exposes to the host a handful of entry points on
+// `globalThis.__gh`, which the host takes as References and deletes before action code runs.
+//
+// Invariants (see SECURITY.md §3.7 and DESIGN.md "The sandbox"):
+// - Everything that crosses to the host is a string built here, inside a timed call; the host
+//   checks its size and parses it. The host never reads a guest object.
+// - The only host function reachable from here is `host(op, a, b, c)` (strings in, string out:
+//   HMAC-SHA256, URL parsing, random bytes). It is captured in this closure and deleted from
+//   the global object, so action code cannot call it directly.
+// - Timers and fetch never call into the host: they are queued here and reported by
+//   `collect()`; the host delivers their completion with `wake()`, always with a timeout.
+// - Action code can tamper with shared built-ins (Object.prototype, JSON, ...). That can only
+//   corrupt its own result, which the host validates like any other untrusted input.
+(function (G) {
+  'use strict';
+
+  const host = G.__gh_host;
+  delete G.__gh_host;
+  // No shared memory, no Atomics.wait, no WebAssembly (DESIGN: nothing an action needs).
+  delete G.SharedArrayBuffer;
+  delete G.Atomics;
+  delete G.WebAssembly;
+
+  // ---- intrinsics captured before any action code runs ------------------------------------
+  const O = Object, S = String, N = Number, A = Array;
+  const JSONparse = JSON.parse, JSONstringify = JSON.stringify;
+  const defineProperty = O.defineProperty, keys = O.keys, freeze = O.freeze, hasOwn = O.hasOwn;
+  const isArray = A.isArray;
+  const apply = Reflect.apply;
+  const P = Promise;
+  const promiseThen = P.prototype.then;
+  const promiseResolve = (v) => apply(P.resolve, P, [v]);
+  const promiseReject = (e) => apply(P.reject, P, [e]);
+  const dateNow = Date.now;
+  const floor = Math.floor, mathMin = Math.min;
+  const fromCharCode = S.fromCharCode;
+  const MapC = Map, WeakMapC = WeakMap;
+  const Uint8ArrayC = Uint8Array, ArrayBufferC = ArrayBuffer;
+  const isView = ArrayBuffer.isView;
+  const Err = Error, TypeErr = TypeError, RangeErr = RangeError;
+  const iteratorSym = Symbol.iterator, toPrimitiveSym = Symbol.toPrimitive, toStringTagSym = Symbol.toStringTag;
+
+  function def(o, name, value) {
+    defineProperty(o, name, { value, writable: true, enumerable: false, configurable: true });
+  }
+
+  // ---- per-execution state -----------------------------------------------------------------
+  let mod = null;             // { exports } after init
+  let initPhase = false;      // module top level is running
+  let active = false;         // a handler is running (between run() and the final collect())
+  let epoch = 0;              // execution number, set by the host
+  let settled = false;        // the handler's outcome is known
+  let failed = null;          // { name, message } when it threw or rejected
+  let skipped = false;        // the handler is not exported
+  let cmds = '', cmdBytes = 0, resultBytes = 102400;
+  let logs = '', logBytes = 0, consoleBytes = 4096, logFull = false;
+  const timers = new MapC();  // id -> { fn, args, ms, repeat, due }
+  let timerSeq = 0;
+  const fetchWaiting = new MapC(); // id -> { resolve, reject, url }
+  let fetchOut = '', fetchSeq = 0, fetchCount = 0;
+  let curEvent = null, curCtx = null, ctxJsonLast = null, ctxLast = null;
+  let curCacheJson = '{}', curCache = null;
+
+  const MAX_TIMERS = 1000, MAX_FETCHES = 50, LINE_MAX = 256;
+  const LOG_MARK = '[console output truncated]\n';
+
+  function utf8Len(s) {
+    let n = 0;
+    for (let i = 0; i < s.length; i++) {
+      const c = s.charCodeAt(i);
+      if (c < 0x80) n += 1;
+      else if (c < 0x800) n += 2;
+      else if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length) {
+        const d = s.charCodeAt(i + 1);
+        if (d >= 0xdc00 && d <= 0xdfff) { n += 4; i++; } else n += 3;
+      } else n += 3;
+    }
+    return n;
+  }
+
+  function cap(s, n) { return s.length > n ? s.slice(0, n) + '…' : s; }
+
+  // A thrown value becomes { name, message } without letting anything escape: `throw null`,
+  // numbers, Symbols, Proxies and throwing getters all end up as plain strings. A getter that
+  // loops simply runs into the host's timeout: this always runs inside a timed call.
+  function describe(e) {
+    try {
+      if (e === null) return { name: 'Error', message: 'Action threw null' };
+      const t = typeof e;
+      if (t === 'undefined') return { name: 'Error', message: 'Action threw undefined' };
+      if (t === 'string') return { name: 'Error', message: cap(e, 1000) };
+      if (t === 'number' || t === 'boolean' || t === 'bigint') return { name: 'Error', message: 'Action threw ' + S(e) };
+      if (t === 'symbol') return { name: 'Error', message: 'Action threw a Symbol' };
+      let name = 'Error', message = '';
+      try { const n = e.name; if (typeof n === 'string' && n) name = cap(n, 100); } catch { /* unreadable */ }
+      try {
+        const m = e.message;
+        if (typeof m === 'string') message = cap(m, 1000);
+        else message = 'Action threw a non-Error value';
+      } catch { message = 'Action threw an unreadable value'; }
+      return { name, message };
+    } catch {
+      return { name: 'Error', message: 'Action failed' };
+    }
+  }
+
+  function fail(e) {
+    if (settled) return;
+    settled = true;
+    failed = describe(e);
+  }
+
+  // ---- console -----------------------------------------------------------------------------
+  function quote(s) { return "'" + s.replace(/\\/g, '\\\\').replace(/'/g, "\\'").replace(/\n/g, '\\n') + "'"; }
+
+  function inspect(v, depth, seen) {
+    switch (typeof v) {
+      case 'string': return depth === 0 ? v : quote(cap(v, 200));
+      case 'number': return O.is(v, -0) ? '-0' : S(v);
+      case 'bigint': return S(v) + 'n';
+      case 'boolean': case 'undefined': return S(v);
+      case 'symbol': return 'Symbol()';
+      case 'function': {
+        let n = '';
+        try { n = typeof v.name === 'string' ? v.name : ''; } catch { /* ignore */ }
+        return '[Function: ' + (n || '(anonymous)') + ']';
+      }
+    }
+    if (v === null) return 'null';
+    if (seen.indexOf(v) !== -1) return '[Circular]';
+    if (v instanceof Err) {
+      try {
+        const st = v.stack;
+        if (typeof st === 'string' && st) return depth === 0 ? st : '[' + cap(st.split('\n')[0], 200) + ']';
+      } catch { /* fall through */ }
+      const d = describe(v);
+      return d.name + ': ' + d.message;
+    }
+    if (v instanceof Date) return isNaN(v.getTime()) ? 'Invalid Date' : v.toISOString();
+    if (v instanceof RegExp) return S(v);
+    if (v instanceof P) return 'Promise {}';
+    if (depth > 2) return isArray(v) ? '[Array]' : '[Object]';
+    seen.push(v);
+    try {
+      let out = '', n = 0;
+      if (isArray(v) || isView(v)) {
+        const len = v.length;
+        for (let i = 0; i < len && i < 30; i++) out += (i ? ', ' : '') + inspect(v[i], depth + 1, seen);
+        if (len > 30) out += ', ... ' + (len - 30) + ' more items';
+        const pre = isArray(v) ? '' : (v.constructor && v.constructor.name || 'TypedArray') + '(' + len + ') ';
+        return pre + (out ? '[ ' + out + ' ]' : '[]');
+      }
+      if (v instanceof MapC) {
+        for (const [k, x] of v) { if (n++ >= 30) { out += ', ...'; break; } out += (n > 1 ? ', ' : '') + inspect(k, depth + 1, seen) + ' => ' + inspect(x, depth + 1, seen); }
+        return 'Map(' + v.size + ') {' + (out ? ' ' + out + ' ' : '') + '}';
+      }
+      if (v instanceof Set) {
+        for (const x of v) { if (n++ >= 30) { out += ', ...'; break; } out += (n > 1 ? ', ' : '') + inspect(x, depth + 1, seen); }
+        return 'Set(' + v.size + ') {' + (out ? ' ' + out + ' ' : '') + '}';
+      }
+      const ks = keys(v);
+      for (let i = 0; i < ks.length && i < 30; i++) {
+        const k = ks[i];
+        out += (i ? ', ' : '') + (/^[A-Za-z_$][\w$]*$/.test(k) ? k : quote(k)) + ': ' + inspect(v[k], depth + 1, seen);
+      }
+      if (ks.length > 30) out += ', ... ' + (ks.length - 30) + ' more';
+      return out ? '{ ' + out + ' }' : '{}';
+    } finally {
+      seen.pop();
+    }
+  }
+
+  function show(v) {
+    try { return typeof v === 'string' ? v : inspect(v, 0, []); } catch { return '[uninspectable]'; }
+  }
+
+  function format(args) {
+    let out = '', i = 0;
+    const f = args[0];
+    if (typeof f === 'string' && args.length > 1 && f.indexOf('%') !== -1) {
+      i = 1;
+      for (let j = 0; j < f.length; j++) {
+        const ch = f[j];
+        if (ch === '%' && j + 1 < f.length) {
+          const c = f[j + 1];
+          if (c === '%') { out += '%'; j++; continue; }
+          if ('sdifjoOc'.indexOf(c) !== -1) {
+            if (i >= args.length) { out += '%' + c; j++; continue; }
+            const a = args[i++];
+            j++;
+            try {
+              if (c === 's') out += typeof a === 'string' ? a : show(a);
+              else if (c === 'd' || c === 'i') out += typeof a === 'object' ? 'NaN' : S(c === 'i' ? parseInt(a) : N(a));
+              else if (c === 'f') out += S(parseFloat(a));
+              else if (c === 'j') out += JSONstringify(a);
+              else if (c === 'o' || c === 'O') out += show(a);
+            } catch { out += '[uninspectable]'; }
+            continue;
+          }
+        }
+        out += ch;
+        if (out.length > 4 * LINE_MAX) break;
+      }
+    }
+    for (; i < args.length; i++) {
+      if (i > 0) out += ' ';
+      out += show(args[i]);
+      if (out.length > 4 * LINE_MAX) break;
+    }
+    return out;
+  }
+
+  function writeLog(args) {
+    if ((!active && !initPhase) || logFull) return;
+    const parts = format(args).split('\n');
+    let line = '';
+    for (let i = 0; i < parts.length; i++) line += (parts[i].length > LINE_MAX ? parts[i].slice(0, LINE_MAX) + '…' : parts[i]) + '\n';
+    const b = utf8Len(line);
+    if (logBytes + b > consoleBytes - LOG_MARK.length) {
+      logFull = true;
+      if (logBytes + LOG_MARK.length <= consoleBytes) { logs += LOG_MARK; logBytes += LOG_MARK.length; }
+      return;
+    }
+    logs += line;
+    logBytes += b;
+  }
+
+  const consoleObj = {};
+  for (const m of ['log', 'info', 'warn', 'error', 'debug', 'trace', 'dir']) {
+    def(consoleObj, m, function () {
+      const a = [];
+      for (let i = 0; i < arguments.length; i++) a[i] = arguments[i];
+      writeLog(a);
+    });
+  }
+  def(G, 'console', consoleObj);
+
+  // ---- bytes: UTF-8, base64 -----------------------------------------------------------------
+  function utf8Encode(str) {
+    const out = new Uint8ArrayC(utf8Len(str));
+    let p = 0;
+    for (let i = 0; i < str.length; i++) {
+      let c = str.charCodeAt(i);
+      if (c >= 0xd800 && c <= 0xdbff && i + 1 < str.length) {
+        const d = str.charCodeAt(i + 1);
+        if (d >= 0xdc00 && d <= 0xdfff) { c = 0x10000 + ((c - 0xd800) << 10) + (d - 0xdc00); i++; } else c = 0xfffd;
+      } else if (c >= 0xd800 && c <= 0xdfff) c = 0xfffd;
+      if (c < 0x80) out[p++] = c;
+      else if (c < 0x800) { out[p++] = 0xc0 | (c >> 6); out[p++] = 0x80 | (c & 63); }
+      else if (c < 0x10000) { out[p++] = 0xe0 | (c >> 12); out[p++] = 0x80 | ((c >> 6) & 63); out[p++] = 0x80 | (c & 63); }
+      else { out[p++] = 0xf0 | (c >> 18); out[p++] = 0x80 | ((c >> 12) & 63); out[p++] = 0x80 | ((c >> 6) & 63); out[p++] = 0x80 | (c & 63); }
+    }
+    return out;
+  }
+
+  function codeUnitsToString(units) {
+    let s = '';
+    for (let i = 0; i < units.length; i += 8192) s += apply(fromCharCode, S, units.slice(i, i + 8192));
+    return s;
+  }
+
+  // WHATWG UTF-8 decode (replacement per maximal subpart, or throw when fatal).
+  function utf8Decode(b, fatal, ignoreBOM) {
+    const units = [];
+    let cp = 0, need = 0, seen = 0, lower = 0x80, upper = 0xbf;
+    const bad = () => { if (fatal) throw new TypeErr('The encoded data was not valid for encoding utf-8'); units.push(0xfffd); };
+    const emit = (c) => {
+      if (c >= 0x10000) { c -= 0x10000; units.push(0xd800 + (c >> 10), 0xdc00 + (c & 1023)); } else units.push(c);
+    };
+    for (let i = 0; i < b.length; i++) {
+      const byte = b[i];
+      if (need === 0) {
+        if (byte <= 0x7f) units.push(byte);
+        else if (byte >= 0xc2 && byte <= 0xdf) { need = 1; cp = byte & 0x1f; }
+        else if (byte >= 0xe0 && byte <= 0xef) { if (byte === 0xe0) lower = 0xa0; if (byte === 0xed) upper = 0x9f; need = 2; cp = byte & 0xf; }
+        else if (byte >= 0xf0 && byte <= 0xf4) { if (byte === 0xf0) lower = 0x90; if (byte === 0xf4) upper = 0x8f; need = 3; cp = byte & 7; }
+        else bad();
+        continue;
+      }
+      if (byte < lower || byte > upper) {
+        cp = need = seen = 0; lower = 0x80; upper = 0xbf;
+        bad();
+        i--;
+        continue;
+      }
+      lower = 0x80; upper = 0xbf;
+      cp = (cp << 6) | (byte & 0x3f);
+      if (++seen === need) { emit(cp); cp = need = seen = 0; }
+    }
+    if (need) bad();
+    if (!ignoreBOM && units[0] === 0xfeff) units.shift();
+    return codeUnitsToString(units);
+  }
+
+  function toBytes(input) {
+    if (input instanceof ArrayBufferC) return new Uint8ArrayC(input);
+    if (isView(input)) return new Uint8ArrayC(input.buffer, input.byteOffset, input.byteLength);
+    throw new TypeErr('The "input" argument must be an ArrayBuffer or ArrayBufferView');
+  }
+
+  const B64 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
+  const B64U = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+  function bytesToB64(bytes, alphabet, pad) {
+    let out = '';
+    let i = 0;
+    for (; i + 2 < bytes.length; i += 3) {
+      const n = (bytes[i] << 16) | (bytes[i + 1] << 8) | bytes[i + 2];
+      out += alphabet[n >> 18] + alphabet[(n >> 12) & 63] + alphabet[(n >> 6) & 63] + alphabet[n & 63];
+    }
+    if (i < bytes.length) {
+      const n = (bytes[i] << 16) | ((i + 1 < bytes.length ? bytes[i + 1] : 0) << 8);
+      out += alphabet[n >> 18] + alphabet[(n >> 12) & 63];
+      if (i + 1 < bytes.length) out += alphabet[(n >> 6) & 63] + (pad ? '=' : '');
+      else out += pad ? '==' : '';
+    }
+    return out;
+  }
+  // Returns an array of byte values, or null when `s` is not valid (already stripped of padding).
+  function b64ToBytes(s, alphabet) {
+    if (s.length % 4 === 1) return null;
+    const out = [];
+    let acc = 0, bits = 0;
+    for (let i = 0; i < s.length; i++) {
+      const v = alphabet.indexOf(s[i]);
+      if (v === -1) return null;
+      acc = (acc << 6) | v;
+      bits += 6;
+      if (bits >= 8) { bits -= 8; out.push((acc >> bits) & 0xff); }
+    }
+    return out;
+  }
+
+  class DOMException extends Err {
+    constructor(message, name) {
+      super(message === undefined ? '' : S(message));
+      def(this, 'name', name === undefined ? 'Error' : S(name));
+    }
+  }
+
+  function btoa(data) {
+    if (arguments.length === 0) throw new TypeErr('The "data" argument must be specified');
+    const s = S(data);
+    const bytes = [];
+    for (let i = 0; i < s.length; i++) {
+      const c = s.charCodeAt(i);
+      if (c > 255) throw new DOMException('Invalid character', 'InvalidCharacterError');
+      bytes.push(c);
+    }
+    return bytesToB64(bytes, B64, true);
+  }
+  function atob(data) {
+    if (arguments.length === 0) throw new TypeErr('The "data" argument must be specified');
+    let s = S(data).replace(/[\t\n\f\r ]/g, '');
+    if (s.length % 4 === 0) s = s.replace(/==?$/, '');
+    const bytes = b64ToBytes(s, B64);
+    if (bytes === null) throw new DOMException('The string to be decoded is not correctly encoded.', 'InvalidCharacterError');
+    return codeUnitsToString(bytes);
+  }
+  function b64uEncodeString(s) { return bytesToB64(utf8Encode(s), B64U, false); }
+  function b64uDecodeString(s) {
+    const bytes = b64ToBytes(s, B64U);
+    if (bytes === null) throw new TypeErr('invalid base64url');
+    return utf8Decode(bytes, true, true);
+  }
+
+  class TextEncoder {
+    get encoding() { return 'utf-8'; }
+    encode(input) { return utf8Encode(input === undefined ? '' : S(input)); }
+    encodeInto(src, dest) {
+      const bytes = utf8Encode(S(src));
+      const n = mathMin(bytes.length, dest.length);
+      // Do not split a character: step back to a boundary.
+      let w = n;
+      while (w > 0 && w < bytes.length && (bytes[w] & 0xc0) === 0x80) w--;
+      for (let i = 0; i < w; i++) dest[i] = bytes[i];
+      const read = utf8Decode(bytes.subarray(0, w), false, true).length;
+      return { read, written: w };
+    }
+  }
+  const TD = new WeakMapC();
+  class TextDecoder {
+    constructor(label, options) {
+      const l = label === undefined ? 'utf-8' : S(label).trim().toLowerCase();
+      if (l !== 'utf-8' && l !== 'utf8' && l !== 'unicode-1-1-utf-8') throw new RangeErr('The "' + l + '" encoding is not supported');
+      const o = options || {};
+      TD.set(this, { fatal: !!o.fatal, ignoreBOM: !!o.ignoreBOM });
+    }
+    get encoding() { return 'utf-8'; }
+    get fatal() { return TD.get(this).fatal; }
+    get ignoreBOM() { return TD.get(this).ignoreBOM; }
+    decode(input) {
+      const st = TD.get(this);
+      if (input === undefined) return '';
+      return utf8Decode(toBytes(input), st.fatal, st.ignoreBOM);
+    }
+  }
+
+  // ---- URLSearchParams (pure) and URL (parsed by the host's WHATWG parser) -----------------
+  function pctDecode(s) {
+    if (s.indexOf('%') === -1) return s;
+    const bytes = [];
+    for (let i = 0; i < s.length; i++) {
+      const c = s.charCodeAt(i);
+      if (c === 37 && i + 2 < s.length + 0 && /^[0-9A-Fa-f]{2}$/.test(s.slice(i + 1, i + 3))) {
+        bytes.push(parseInt(s.slice(i + 1, i + 3), 16));
+        i += 2;
+      } else if (c < 0x80) bytes.push(c);
+      else {
+        let j = i + 1;
+        if (c >= 0xd800 && c <= 0xdbff && j < s.length) j++;
+        const enc = utf8Encode(s.slice(i, j));
+        for (let k = 0; k < enc.length; k++) bytes.push(enc[k]);
+        i = j - 1;
+      }
+    }
+    return utf8Decode(bytes, false, true);
+  }
+  const HEX = '0123456789ABCDEF';
+  function formEncode(s) {
+    const b = utf8Encode(s);
+    let out = '';
+    for (let i = 0; i < b.length; i++) {
+      const c = b[i];
+      if ((c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a) || c === 0x2a || c === 0x2d || c === 0x2e || c === 0x5f) out += fromCharCode(c);
+      else if (c === 0x20) out += '+';
+      else out += '%' + HEX[c >> 4] + HEX[c & 15];
+    }
+    return out;
+  }
+  function parseQuery(s) {
+    const out = [];
+    if (!s) return out;
+    const seqs = s.split('&');
+    for (let i = 0; i < seqs.length; i++) {
+      const seq = seqs[i];
+      if (!seq) continue;
+      const eq = seq.indexOf('=');
+      const n = eq === -1 ? seq : seq.slice(0, eq);
+      const v = eq === -1 ? '' : seq.slice(eq + 1);
+      out.push([pctDecode(n.replace(/\+/g, ' ')), pctDecode(v.replace(/\+/g, ' '))]);
+    }
+    return out;
+  }
+
+  const SP = new WeakMapC(); // URLSearchParams -> { list, url }
+  const URLS = new WeakMapC(); // URL -> { c: components, sp }
+  function spUpdate(sp) {
+    const st = SP.get(sp);
+    if (st.url) {
+      const u = URLS.get(st.url);
+      const q = serializeQuery(st.list);
+      const r = host('url.set', u.c.href, 'search', q);
+      if (r) u.c = JSONparse(r);
+    }
+  }
+  function serializeQuery(list) {
+    let out = '';
+    for (let i = 0; i < list.length; i++) out += (i ? '&' : '') + formEncode(list[i][0]) + '=' + formEncode(list[i][1]);
+    return out;
+  }
+  function usv(v) { return S(v); }
+
+  class URLSearchParams {
+    constructor(init) {
+      const list = [];
+      SP.set(this, { list, url: null });
+      if (init === undefined || init === null) return;
+      if (typeof init === 'object' || typeof init === 'function') {
+        if (init instanceof URLSearchParams) {
+          const src = SP.get(init).list;
+          for (let i = 0; i < src.length; i++) list.push([src[i][0], src[i][1]]);
+        } else if (typeof init[iteratorSym] === 'function') {
+          for (const pair of init) {
+            const p = [...pair];
+            if (p.length !== 2) throw new TypeErr('Each query pair must be an iterable [name, value] tuple');
+            list.push([usv(p[0]), usv(p[1])]);
+          }
+        } else {
+          const ks = keys(init);
+          for (let i = 0; i < ks.length; i++) list.push([ks[i], usv(init[ks[i]])]);
+        }
+      } else {
+        let s = S(init);
+        if (s[0] === '?') s = s.slice(1);
+        const parsed = parseQuery(s);
+        for (let i = 0; i < parsed.length; i++) list.push(parsed[i]);
+      }
+    }
+    get size() { return SP.get(this).list.length; }
+    append(name, value) { SP.get(this).list.push([usv(name), usv(value)]); spUpdate(this); }
+    delete(name, value) {
+      const st = SP.get(this), n = usv(name), v = value === undefined ? undefined : usv(value);
+      st.list = st.list.filter((p) => !(p[0] === n && (v === undefined || p[1] === v)));
+      spUpdate(this);
+    }
+    get(name) { const n = usv(name); const p = SP.get(this).list.find((x) => x[0] === n); return p ? p[1] : null; }
+    getAll(name) { const n = usv(name); return SP.get(this).list.filter((x) => x[0] === n).map((x) => x[1]); }
+    has(name, value) {
+      const n = usv(name), v = value === undefined ? undefined : usv(value);
+      return SP.get(this).list.some((p) => p[0] === n && (v === undefined || p[1] === v));
+    }
+    set(name, value) {
+      const st = SP.get(this), n = usv(name), v = usv(value);
+      const i = st.list.findIndex((p) => p[0] === n);
+      if (i === -1) st.list.push([n, v]);
+      else { st.list[i][1] = v; st.list = st.list.filter((p, j) => j <= i || p[0] !== n); }
+      spUpdate(this);
+    }
+    sort() {
+      const st = SP.get(this);
+      const idx = st.list.map((p, i) => [p, i]);
+      idx.sort((a, b) => (a[0][0] < b[0][0] ? -1 : a[0][0] > b[0][0] ? 1 : a[1] - b[1]));
+      st.list = idx.map((x) => x[0]);
+      spUpdate(this);
+    }
+    forEach(cb, thisArg) {
+      const list = SP.get(this).list;
+      for (let i = 0; i < list.length; i++) apply(cb, thisArg, [list[i][1], list[i][0], this]);
+    }
+    *entries() { const list = SP.get(this).list; for (let i = 0; i < list.length; i++) yield [list[i][0], list[i][1]]; }
+    *keys() { for (const [k] of this.entries()) yield k; }
+    *values() { for (const [, v] of this.entries()) yield v; }
+    [iteratorSym]() { return this.entries(); }
+    toString() { return serializeQuery(SP.get(this).list); }
+    get [toStringTagSym]() { return 'URLSearchParams'; }
+  }
+
+  function urlParse(input, base) {
+    const r = base === undefined ? host('url.parse', S(input), '', '0') : host('url.parse', S(input), S(base), '1');
+    if (!r) throw new TypeErr('Invalid URL');
+    return JSONparse(r);
+  }
+  function urlState(u) {
+    const st = URLS.get(u);
+    if (!st) throw new TypeErr('Receiver is not a URL');
+    return st;
+  }
+  class URL {
+    constructor(input, base) {
+      if (arguments.length === 0) throw new TypeErr('The "url" argument must be specified');
+      URLS.set(this, { c: urlParse(input, base), sp: null });
+    }
+    static canParse(input, base) {
+      try { urlParse(input, base); return true; } catch { return false; }
+    }
+    static parse(input, base) {
+      try { return new URL(input, base); } catch { return null; }
+    }
+    get href() { return urlState(this).c.href; }
+    set href(v) {
+      const st = urlState(this);
+      st.c = urlParse(v);
+      if (st.sp) SP.get(st.sp).list = parseQuery(st.c.search.slice(1));
+    }
+    get origin() { return urlState(this).c.origin; }
+    get searchParams() {
+      const st = urlState(this);
+      if (!st.sp) {
+        st.sp = new URLSearchParams(st.c.search.slice(1));
+        SP.get(st.sp).url = this;
+      }
+      return st.sp;
+    }
+    toString() { return urlState(this).c.href; }
+    toJSON() { return urlState(this).c.href; }
+    get [toStringTagSym]() { return 'URL'; }
+  }
+  for (const prop of ['protocol', 'username', 'password', 'host', 'hostname', 'port', 'pathname', 'search', 'hash']) {
+    defineProperty(URL.prototype, prop, {
+      get() { return urlState(this).c[prop]; },
+      set(v) {
+        const st = urlState(this);
+        const r = host('url.set', st.c.href, prop, S(v));
+        if (r) {
+          st.c = JSONparse(r);
+          if (prop === 'search' && st.sp) SP.get(st.sp).list = parseQuery(st.c.search.slice(1));
+        }
+      },
+      enumerable: true,
+      configurable: true,
+    });
+  }
+
+  // ---- crypto ------------------------------------------------------------------------------
+  const cryptoObj = {};
+  def(cryptoObj, 'getRandomValues', function getRandomValues(arr) {
+    if (!isView(arr) || arr instanceof DataView || arr instanceof Float32Array || arr instanceof Float64Array) {
+      throw new DOMException('The data argument must be an integer-type TypedArray', 'TypeMismatchError');
+    }
+    const n = arr.byteLength;
+    if (n > 65536) throw new DOMException('The ArrayBufferView\'s byte length (' + n + ') exceeds the number of bytes of entropy available via this API (65536)', 'QuotaExceededError');
+    const hex = host('random', S(n), '', '');
+    const view = new Uint8ArrayC(arr.buffer, arr.byteOffset, n);
+    for (let i = 0; i < n; i++) view[i] = parseInt(hex.slice(2 * i, 2 * i + 2), 16);
+    return arr;
+  });
+  def(cryptoObj, 'randomUUID', function randomUUID() { return host('uuid', '', '', ''); });
+  freeze(cryptoObj);
+  def(G, 'crypto', cryptoObj);
+
+  // ---- structuredClone (plain data, Date, RegExp, Map, Set, binary, Error; cycles) ---------
+  function dataCloneError(what) { return new DOMException(what + ' could not be cloned.', 'DataCloneError'); }
+  function structuredClone(value) {
+    const seen = new MapC();
+    const clone = (v) => {
+      const t = typeof v;
+      if (t === 'symbol') throw dataCloneError(S(v.description === undefined ? 'Symbol()' : 'Symbol(' + v.description + ')'));
+      if (t === 'function') throw dataCloneError('function');
+      if (v === null || t !== 'object') return v;
+      if (seen.has(v)) return seen.get(v);
+      let out;
+      if (v instanceof Date) out = new Date(v.getTime());
+      else if (v instanceof RegExp) out = new RegExp(v.source, v.flags);
+      else if (v instanceof ArrayBufferC) out = v.slice(0);
+      else if (isView(v)) {
+        const buf = clone(v.buffer);
+        out = v instanceof DataView ? new DataView(buf, v.byteOffset, v.byteLength) : new v.constructor(buf, v.byteOffset, v.length);
+      } else if (v instanceof MapC) { out = new MapC(); seen.set(v, out); for (const [k, x] of v) out.set(clone(k), clone(x)); return out; }
+      else if (v instanceof Set) { out = new Set(); seen.set(v, out); for (const x of v) out.add(clone(x)); return out; }
+      else if (v instanceof Err) { out = new Err(S(v.message)); def(out, 'name', S(v.name)); }
+      else if (v instanceof P || v instanceof WeakMap || v instanceof WeakSet) throw dataCloneError('#<' + (v.constructor && v.constructor.name) + '>');
+      else if (v instanceof Boolean || v instanceof Number || v instanceof S) out = O(v.valueOf());
+      else if (isArray(v)) { out = new A(v.length); seen.set(v, out); for (const k of keys(v)) out[k] = clone(v[k]); return out; }
+      else { out = {}; seen.set(v, out); for (const k of keys(v)) defineProperty(out, k, { value: clone(v[k]), writable: true, enumerable: true, configurable: true }); return out; }
+      seen.set(v, out);
+      return out;
+    };
+    return clone(value);
+  }
+
+  // ---- timers (fire only inside an execution; driven by the host through wake()) -----------
+  const TIMEOUT_IDS = new WeakMapC();
+  class Timeout {
+    ref() { return this; }
+    unref() { return this; }
+    hasRef() { return true; }
+    refresh() {
+      const t = timers.get(TIMEOUT_IDS.get(this));
+      if (t) t.due = dateNow() + t.ms;
+      return this;
+    }
+    close() { timers.delete(TIMEOUT_IDS.get(this)); return this; }
+    [toPrimitiveSym]() { return TIMEOUT_IDS.get(this); }
+  }
+  function addTimer(fn, ms, args, repeat) {
+    if (typeof fn !== 'function') throw new TypeErr('The "callback" argument must be of type function');
+    let d = N(ms);
+    if (!(d >= 1 && d <= 2147483647)) d = 1;
+    const id = ++timerSeq;
+    const handle = new Timeout();
+    TIMEOUT_IDS.set(handle, id);
+    if (!active) return handle; // outside an execution (module top level): never fires
+    if (timers.size >= MAX_TIMERS) throw new RangeErr('Too many pending timers');
+    timers.set(id, { fn, args, ms: d, repeat, due: dateNow() + d });
+    return handle;
+  }
+  function clearTimer(h) {
+    if (h === null || h === undefined) return;
+    const id = typeof h === 'object' ? TIMEOUT_IDS.get(h) : N(h);
+    timers.delete(id);
+  }
+  function restArgs(a, from) { const r = []; for (let i = from; i < a.length; i++) r.push(a[i]); return r; }
+  def(G, 'setTimeout', function setTimeout(fn, ms) { return addTimer(fn, ms, restArgs(arguments, 2), false); });
+  def(G, 'setInterval', function setInterval(fn, ms) { return addTimer(fn, ms, restArgs(arguments, 2), true); });
+  def(G, 'setImmediate', function setImmediate(fn) { return addTimer(fn, 0, restArgs(arguments, 1), false); });
+  def(G, 'clearTimeout', clearTimer);
+  def(G, 'clearInterval', clearTimer);
+  def(G, 'clearImmediate', clearTimer);
+  def(G, 'queueMicrotask', function queueMicrotask(fn) {
+    if (typeof fn !== 'function') throw new TypeErr('The "callback" argument must be of type function');
+    const ep = epoch;
+    apply(promiseThen, promiseResolve(undefined), [function () {
+      try { fn(); } catch (e) { if (active && ep === epoch) fail(e); }
+    }]);
+  });
+
+  function nextDue() {
+    let best = -1;
+    for (const t of timers.values()) if (best === -1 || t.due < best) best = t.due;
+    return best;
+  }
+  // Runs ONE due timer so that the microtasks it queues run (when this call returns) before the next.
+  function runOneTimer() {
+    const t = dateNow();
+    let best = null, bestId = 0;
+    for (const [id, tm] of timers) {
+      if (tm.due <= t && (best === null || tm.due < best.due || (tm.due === best.due && id < bestId))) { best = tm; bestId = id; }
+    }
+    if (best === null) return;
+    if (best.repeat) best.due = t + best.ms; else timers.delete(bestId);
+    try { apply(best.fn, undefined, best.args); } catch (e) { fail(e); }
+  }
+
+  // ---- fetch (performed by the host; see fetch.ts for the SSRF guard and limits) ------------
+  const HEADER_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+  const HD = new WeakMapC();
+  function headerName(n) {
+    const s = S(n);
+    if (!HEADER_NAME.test(s)) throw new TypeErr('Header name must be a valid HTTP token ["' + cap(s, 50) + '"]');
+    return s.toLowerCase();
+  }
+  function headerValue(v) {
+    const s = S(v).replace(/^[\t\n\r ]+|[\t\n\r ]+$/g, '');
+    if (/[\0\r\n]/.test(s)) throw new TypeErr('Invalid header value');
+    return s;
+  }
+  class Headers {
+    constructor(init) {
+      HD.set(this, new MapC());
+      if (init === undefined || init === null) return;
+      if (init instanceof Headers) { for (const [k, v] of init) this.append(k, v); return; }
+      if (typeof init !== 'object') throw new TypeErr('Headers init must be an object');
+      if (typeof init[iteratorSym] === 'function') {
+        for (const pair of init) {
+          const p = [...pair];
+          if (p.length !== 2) throw new TypeErr('Header pairs must contain exactly two items');
+          this.append(p[0], p[1]);
+        }
+      } else {
+        const ks = keys(init);
+        for (let i = 0; i < ks.length; i++) this.append(ks[i], init[ks[i]]);
+      }
+    }
+    append(name, value) {
+      const m = HD.get(this), n = headerName(name), v = headerValue(value);
+      const cur = m.get(n);
+      m.set(n, cur === undefined ? v : cur + ', ' + v);
+    }
+    set(name, value) { HD.get(this).set(headerName(name), headerValue(value)); }
+    get(name) { const v = HD.get(this).get(headerName(name)); return v === undefined ? null : v; }
+    has(name) { return HD.get(this).has(headerName(name)); }
+    delete(name) { HD.get(this).delete(headerName(name)); }
+    getSetCookie() { const v = HD.get(this).get('set-cookie'); return v === undefined ? [] : [v]; }
+    forEach(cb, thisArg) { for (const [k, v] of this) apply(cb, thisArg, [v, k, this]); }
+    *entries() {
+      const ks = [...HD.get(this).keys()].sort();
+      for (let i = 0; i < ks.length; i++) yield [ks[i], HD.get(this).get(ks[i])];
+    }
+    *keys() { for (const [k] of this.entries()) yield k; }
+    *values() { for (const [, v] of this.entries()) yield v; }
+    [iteratorSym]() { return this.entries(); }
+    get [toStringTagSym]() { return 'Headers'; }
+  }
+
+  const RS = new WeakMapC();
+  class Response {
+    constructor(body, init) {
+      const o = init || {};
+      const status = o.status === undefined ? 200 : N(o.status);
+      if (!(status >= 200 && status <= 599)) throw new RangeErr('init["status"] must be in the range of 200 to 599, inclusive.');
+      RS.set(this, {
+        body: body === undefined || body === null ? '' : S(body),
+        status,
+        statusText: o.statusText === undefined ? '' : S(o.statusText),
+        headers: new Headers(o.headers),
+        url: '',
+        redirected: false,
+        used: false,
+      });
+    }
+    get ok() { const s = RS.get(this).status; return s >= 200 && s <= 299; }
+    get status() { return RS.get(this).status; }
+    get statusText() { return RS.get(this).statusText; }
+    get headers() { return RS.get(this).headers; }
+    get url() { return RS.get(this).url; }
+    get redirected() { return RS.get(this).redirected; }
+    get type() { return 'basic'; }
+    get bodyUsed() { return RS.get(this).used; }
+    text() {
+      const st = RS.get(this);
+      if (st.used) return promiseReject(new TypeErr('Body is unusable: Body has already been read'));
+      st.used = true;
+      return promiseResolve(st.body);
+    }
+    json() { return apply(promiseThen, this.text(), [(t) => JSONparse(t)]); }
+    arrayBuffer() { return apply(promiseThen, this.text(), [(t) => utf8Encode(t).buffer]); }
+    clone() {
+      const st = RS.get(this);
+      if (st.used) throw new TypeErr('Response.clone: Body has already been consumed.');
+      const r = new Response(st.body, { status: st.status, statusText: st.statusText, headers: st.headers });
+      const c = RS.get(r);
+      c.url = st.url;
+      c.redirected = st.redirected;
+      return r;
+    }
+    get [toStringTagSym]() { return 'Response'; }
+  }
+
+  function buildRequest(input, init) {
+    let url;
+    if (input instanceof URL) url = input.href;
+    else if (input !== null && typeof input === 'object' && typeof input.url === 'string') url = input.url;
+    else url = S(input);
+    const o = init === undefined || init === null ? {} : init;
+    if (typeof o !== 'object') throw new TypeErr('fetch: init must be an object');
+    const method = o.method === undefined ? 'GET' : S(o.method).toUpperCase();
+    if (!HEADER_NAME.test(method)) throw new TypeErr('fetch: invalid method');
+    const h = new Headers(o.headers);
+    let body = null;
+    if (o.body !== undefined && o.body !== null) {
+      if (typeof o.body === 'string') body = o.body;
+      else if (o.body instanceof URLSearchParams) {
+        body = o.body.toString();
+        if (!h.has('content-type')) h.set('content-type', 'application/x-www-form-urlencoded;charset=UTF-8');
+      } else throw new TypeErr('fetch: only string and URLSearchParams request bodies are supported (use JSON.stringify)');
+      if (method === 'GET' || method === 'HEAD') throw new TypeErr('Request with GET/HEAD method cannot have body.');
+      if (!h.has('content-type')) h.set('content-type', 'text/plain;charset=UTF-8');
+    }
+    const redirect = o.redirect === undefined ? 'follow' : S(o.redirect);
+    if (redirect !== 'follow' && redirect !== 'manual' && redirect !== 'error') throw new TypeErr('fetch: invalid redirect mode');
+    const headers = [];
+    for (const [k, v] of h) headers.push([k, v]);
+    return { url, method, headers, body, redirect };
+  }
+
+  function fetch(input, init) {
+    return new P(function (resolve, reject) {
+      if (!active) { reject(new TypeErr('fetch failed: fetch is only available while a handler runs')); return; }
+      if (fetchCount >= MAX_FETCHES) { reject(new TypeErr('fetch failed: too many requests in one execution')); return; }
+      let req;
+      try { req = buildRequest(input, init); } catch (e) { reject(e); return; }
+      const id = ++fetchSeq;
+      fetchCount++;
+      fetchWaiting.set(id, { resolve, reject, url: req.url });
+      const json = '{"id":' + id + ',"url":' + JSONstringify(req.url) + ',"method":' + JSONstringify(req.method) +
+        ',"headers":' + JSONstringify(req.headers) + ',"body":' + JSONstringify(req.body) + ',"redirect":' + JSONstringify(req.redirect) + '}';
+      fetchOut = fetchOut ? fetchOut + ',' + json : json;
+    });
+  }
+
+  function deliverFetch(id, payload) {
+    const w = fetchWaiting.get(id);
+    if (!w) return;
+    fetchWaiting.delete(id);
+    let r = null;
+    try { r = JSONparse(payload); } catch { /* malformed */ }
+    if (r === null || typeof r !== 'object' || typeof r.error === 'string' || typeof r.status !== 'number') {
+      w.reject(new TypeErr('fetch failed: ' + (r && typeof r.error === 'string' ? r.error : 'network error')));
+      return;
+    }
+    const res = new Response(null, { status: 200 });
+    const st = RS.get(res);
+    st.status = r.status;
+    st.statusText = S(r.statusText);
+    st.body = S(r.body);
+    st.url = S(r.url);
+    st.redirected = !!r.redirected;
+    for (const [k, v] of r.headers) st.headers.append(k, v);
+    w.resolve(res);
+  }
+
+  // ---- HS256 session tokens for api.redirect ------------------------------------------------
+  function redirectCtx() { return (curCtx && curCtx.redirect) || null; }
+  function nowSeconds() { return floor(dateNow() / 1000); }
+  function encodeToken(options) {
+    const o = options || {};
+    if (typeof o.secret !== 'string' || o.secret === '') throw new TypeErr('api.redirect.encodeToken: options.secret must be a non-empty string');
+    const payload = o.payload === undefined ? {} : o.payload;
+    if (payload === null || typeof payload !== 'object' || isArray(payload)) throw new TypeErr('api.redirect.encodeToken: options.payload must be an object');
+    const exp = o.expiresInSeconds === undefined ? 900 : N(o.expiresInSeconds);
+    if (!(exp > 0 && exp <= 31536000)) throw new RangeErr('api.redirect.encodeToken: options.expiresInSeconds must be a positive number of seconds');
+    const rc = redirectCtx();
+    const iat = nowSeconds();
+    const claims = JSONparse(JSONstringify(payload));
+    const user = curEvent && curEvent.user;
+    const req = curEvent && curEvent.request;
+    claims.iss = rc ? rc.issuer : undefined;
+    if (user && typeof user.user_id === 'string') claims.sub = user.user_id;
+    claims.iat = iat;
+    claims.exp = iat + floor(exp);
+    if (req && typeof req.ip === 'string') claims.ip = req.ip;
+    if (rc && typeof rc.state === 'string') claims.state = rc.state;
+    const input = b64uEncodeString('{"alg":"HS256","typ":"JWT"}') + '.' + b64uEncodeString(JSONstringify(claims));
+    const sig = host('hmac', o.secret, input, '');
+    if (!sig) throw new Err('api.redirect.encodeToken: signing failed');
+    return input + '.' + sig;
+  }
+  function validateToken(options) {
+    const o = options || {};
+    if (typeof o.secret !== 'string' || o.secret === '') throw new TypeErr('api.redirect.validateToken: options.secret must be a non-empty string');
+    const name = o.tokenParameterName === undefined ? 'session_token' : S(o.tokenParameterName);
+    const req = curEvent && curEvent.request;
+    let token;
+    if (req && req.query && typeof req.query === 'object' && typeof req.query[name] === 'string') token = req.query[name];
+    else if (req && req.body && typeof req.body === 'object' && typeof req.body[name] === 'string') token = req.body[name];
+    if (typeof token !== 'string') throw new Err('The session token parameter "' + cap(name, 100) + '" was not found in the request');
+    const parts = token.split('.');
+    if (parts.length !== 3) throw new Err('Invalid session token');
+    let header, payload;
+    try {
+      header = JSONparse(b64uDecodeString(parts[0]));
+      payload = JSONparse(b64uDecodeString(parts[1]));
+    } catch {
+      throw new Err('Invalid session token');
+    }
+    if (header === null || typeof header !== 'object' || header.alg !== 'HS256') throw new Err('Invalid session token: the algorithm must be HS256');
+    if (host('hmac.verify', o.secret, parts[0] + '.' + parts[1], parts[2]) !== '1') throw new Err('Invalid session token: bad signature');
+    if (payload === null || typeof payload !== 'object' || isArray(payload)) throw new Err('Invalid session token');
+    if (typeof payload.exp !== 'number' || payload.exp <= nowSeconds()) throw new Err('The session token has expired');
+    const rc = redirectCtx();
+    if (!rc || typeof rc.state !== 'string' || payload.state !== rc.state) throw new Err('The session token does not belong to this transaction (state mismatch)');
+    const user = curEvent && curEvent.user;
+    if (payload.sub !== undefined && user && typeof user.user_id === 'string' && payload.sub !== user.user_id) throw new Err('The session token was issued for another user');
+    return payload;
+  }
+
+  // ---- cache (a snapshot from the host; writes are recorded as commands) ---------------------
+  function cacheMap() {
+    if (curCache === null) {
+      curCache = new MapC();
+      let o = null;
+      try { o = JSONparse(curCacheJson); } catch { /* empty */ }
+      if (o !== null && typeof o === 'object') {
+        const ks = keys(o);
+        for (let i = 0; i < ks.length; i++) {
+          const r = o[ks[i]];
+          if (r && typeof r.value === 'string' && typeof r.expires_at === 'number') curCache.set(ks[i], { value: r.value, expires_at: r.expires_at });
+        }
+      }
+    }
+    return curCache;
+  }
+  function cacheGet(key) {
+    const r = cacheMap().get(S(key));
+    if (!r || r.expires_at <= dateNow()) return undefined;
+    return { value: r.value, expires_at: r.expires_at };
+  }
+  function cacheSet(key, value, options) {
+    if (typeof key !== 'string' || key === '' || typeof value !== 'string') return { type: 'error', code: 'invalid_argument' };
+    const o = options || {};
+    let ttl = 900000;
+    if (o.ttl !== undefined) ttl = N(o.ttl);
+    else if (o.expires_at !== undefined) ttl = N(o.expires_at) - dateNow();
+    if (!(ttl > 0 && ttl < 1e13)) return { type: 'error', code: 'invalid_argument' };
+    ttl = floor(ttl);
+    record('cache.set', [key, value, { ttl }]);
+    const rec = { value, expires_at: dateNow() + ttl };
+    cacheMap().set(key, rec);
+    return { type: 'success', record: { value, expires_at: rec.expires_at } };
+  }
+  function cacheDelete(key) {
+    if (typeof key !== 'string' || key === '') return { type: 'error', code: 'invalid_argument' };
+    record('cache.delete', [key]);
+    const old = cacheMap().get(key);
+    cacheMap().delete(key);
+    return { type: 'success', record: old ? { value: old.value, expires_at: old.expires_at } : undefined };
+  }
+
+  // ---- the api recorder ----------------------------------------------------------------------
+  function record(type, args) {
+    if (!active) throw new Err('api.' + type + '() was called outside of a running handler');
+    let j = JSONstringify(args); // throws on BigInt and cycles: the call fails, as it should
+    if (typeof j !== 'string') j = '[]';
+    const json = '{"type":' + JSONstringify(type) + ',"args":' + j + '}';
+    const b = utf8Len(json) + 1;
+    if (cmdBytes + b > resultBytes) {
+      const e = new RangeErr('Action result too large: recorded api calls exceed ' + resultBytes + ' bytes');
+      fail(e);
+      throw e;
+    }
+    cmds = cmds ? cmds + ',' + json : json;
+    cmdBytes += b;
+  }
+  function recorder(type, api) {
+    return function () {
+      const a = [];
+      for (let i = 0; i < arguments.length; i++) a[i] = arguments[i];
+      record(type, a);
+      return api;
+    };
+  }
+  const SPECIAL = {
+    'redirect.canRedirect': () => function canRedirect() { const rc = redirectCtx(); return !!(rc && rc.canRedirect); },
+    'redirect.encodeToken': () => encodeToken,
+    'redirect.validateToken': () => validateToken,
+    'cache.get': () => cacheGet,
+    'cache.set': () => cacheSet,
+    'cache.delete': () => cacheDelete,
+  };
+  function buildApi(paths) {
+    const api = {};
+    for (let i = 0; i < paths.length; i++) {
+      const path = paths[i];
+      const parts = path.split('.');
+      let o = api;
+      for (let k = 0; k < parts.length - 1; k++) {
+        if (!hasOwn(o, parts[k])) defineProperty(o, parts[k], { value: {}, writable: true, enumerable: true, configurable: true });
+        o = o[parts[k]];
+      }
+      const make = hasOwn(SPECIAL, path) ? SPECIAL[path] : null;
+      defineProperty(o, parts[parts.length - 1], { value: make ? make() : recorder(path, api), writable: true, enumerable: true, configurable: true });
+    }
+    return api;
+  }
+
+  // ---- module ----------------------------------------------------------------------------------
+  function require(id) {
+    throw new Err("require('" + cap(S(id), 100) + "') is not available: Gatehouse Actions run without Node.js modules");
+  }
+
+  function errJson(d) { return '{"name":' + JSONstringify(d.name) + ',"message":' + JSONstringify(d.message) + '}'; }
+
+  // Runs the module top level once per isolate. `fn` is the compiled CommonJS wrapper and
+  // `expected` the exact length of its source, which rules out code that closes the wrapper early.
+  function init(fn, expected) {
+    if (typeof fn !== 'function' || apply(Function.prototype.toString, fn, []).length !== expected) {
+      return 'E' + errJson({ name: 'SyntaxError', message: 'Unexpected end of the module (unbalanced brackets?)' });
+    }
+    const module = { exports: {} };
+    initPhase = true;
+    try {
+      apply(fn, module.exports, [module.exports, module, require, '/action.js', '/']);
+      mod = module;
+      return 'O';
+    } catch (e) {
+      return 'E' + errJson(describe(e));
+    } finally {
+      initPhase = false;
+    }
+  }
+
+  function check(handlersJson) {
+    const hs = JSONparse(handlersJson);
+    const ex = mod && mod.exports;
+    if (ex === null || ex === undefined) return '0';
+    for (let i = 0; i < hs.length; i++) if (typeof ex[hs[i]] === 'function') return '1';
+    return '0';
+  }
+
+  function endExec() {
+    active = false;
+    settled = false;
+    failed = null;
+    skipped = false;
+    cmds = ''; cmdBytes = 0;
+    logs = ''; logBytes = 0; logFull = false;
+    timers.clear();
+    fetchWaiting.clear();
+    fetchOut = ''; fetchCount = 0;
+    curEvent = null;
+    curCache = null;
+  }
+
+  // Starts one execution. Returns nothing: the host calls collect() right after, once the
+  // microtasks queued here have run.
+  function run(ep, handler, eventJson, secretsJson, cacheJson, ctxJson) {
+    epoch = ep;
+    active = true;
+    settled = false;
+    failed = null;
+    skipped = false;
+    if (ctxJson !== ctxJsonLast) { ctxLast = JSONparse(ctxJson); ctxJsonLast = ctxJson; }
+    curCtx = ctxLast;
+    resultBytes = curCtx.resultBytes;
+    consoleBytes = curCtx.consoleBytes;
+    curCacheJson = cacheJson;
+    curCache = null;
+    try {
+      const event = JSONparse(eventJson);
+      if (event !== null && typeof event === 'object') {
+        defineProperty(event, 'secrets', { value: JSONparse(secretsJson), writable: true, enumerable: true, configurable: true });
+      }
+      curEvent = event;
+      const api = buildApi(curCtx.api);
+      const ex = mod.exports;
+      const h = ex === null || ex === undefined ? undefined : ex[handler];
+      if (typeof h !== 'function') { skipped = true; settled = true; return; }
+      const r = apply(h, ex, [event, api]);
+      if (r !== null && (typeof r === 'object' || typeof r === 'function')) {
+        apply(promiseThen, promiseResolve(r), [
+          function () { if (ep === epoch && active && !settled) settled = true; },
+          function (e) { if (ep === epoch && active) fail(e); },
+        ]);
+      } else {
+        settled = true;
+      }
+    } catch (e) {
+      fail(e);
+    }
+  }
+
+  function finish(code) {
+    const out = code + '[' + cmds + ']\n{"logs":' + JSONstringify(logs) + (failed ? ',"error":' + errJson(failed) : '') + '}';
+    endExec();
+    return out;
+  }
+
+  // 'P{due, fetch}' while the handler's promise is pending, else the final result:
+  // '<O|E|S>[commands]\n{logs, error?}' (O fulfilled, E failed, S handler not exported).
+  function collect() {
+    if (!settled) {
+      const out = 'P{"due":' + nextDue() + ',"fetch":[' + fetchOut + ']}';
+      fetchOut = '';
+      return out;
+    }
+    return finish(failed ? 'E' : skipped ? 'S' : 'O');
+  }
+
+  // Delivers a host event to the current execution: a due timer, or a fetch completion.
+  function wake(ep, kind, id, payload) {
+    if (ep !== epoch || !active || settled) return;
+    if (kind === 'timer') runOneTimer();
+    else if (kind === 'fetch') deliverFetch(id, payload);
+  }
+
+  // Ends the execution early (the host's wall clock ran out): what was recorded so far.
+  function abort() { return finish('A'); }
+
+  // ---- globals -------------------------------------------------------------------------------
+  def(G, 'URL', URL);
+  def(G, 'URLSearchParams', URLSearchParams);
+  def(G, 'TextEncoder', TextEncoder);
+  def(G, 'TextDecoder', TextDecoder);
+  def(G, 'atob', atob);
+  def(G, 'btoa', btoa);
+  def(G, 'structuredClone', structuredClone);
+  def(G, 'fetch', fetch);
+  def(G, 'Headers', Headers);
+  def(G, 'Response', Response);
+  def(G, 'DOMException', DOMException);
+  const perfOrigin = dateNow();
+  def(G, 'performance', freeze({ now() { return dateNow() - perfOrigin; }, timeOrigin: perfOrigin }));
+
+  G.__gh = { init, run, collect, wake, abort, check };
+})(globalThis);

@@ -1,0 +1,175 @@
+/**
+ * Hostile actions (SECURITY.md table D): each must end as a failure value, never crash or hang
+ * the server, and leave the pool able to run a normal chain right after.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createSandboxPool, type SandboxPool, type SandboxStatus } from './index.ts';
+import { LIMITS, action, claims, expectHealthy, postLogin, request } from './test-support.ts';
+
+const FAST = { ...LIMITS, actionTimeoutMs: 300, chainTimeoutMs: 1500, memoryMb: 24 };
+const warnings: string[] = [];
+let pool: SandboxPool;
+before(() => {
+  pool = createSandboxPool({
+    workers: 2,
+    logger: { warn: (_o, m) => { warnings.push(m); }, error: (_o, m) => { warnings.push(m); } },
+  });
+});
+after(async () => { await pool.close(); });
+
+async function expectFailure(code: string, statuses: SandboxStatus[], opts: { handlerBody?: boolean; maxMs?: number; limits?: typeof FAST } = {}) {
+  const a = opts.handlerBody === false ? action(code) : postLogin(code);
+  const t = performance.now();
+  const r = await pool.runChain(request([a], { limits: opts.limits ?? FAST }));
+  const ms = performance.now() - t;
+  assert.ok(statuses.includes(r.status), `status ${r.status}: ${JSON.stringify(r)}`);
+  assert.equal(r.results.length, 1);
+  assert.equal(r.results[0].status, r.status);
+  assert.equal(typeof r.results[0].error?.message, 'string');
+  assert.ok(ms < (opts.maxMs ?? 3000), `took ${ms} ms`);
+  await expectHealthy(pool);
+  return r;
+}
+
+describe('CPU and the wall clock', () => {
+  test('while(true){} at the module top level', async () => {
+    await expectFailure('while (true) {}\nexports.onExecutePostLogin = async () => {};', ['timeout'], { handlerBody: false });
+  });
+  test('while(true){} in the handler', async () => {
+    const r = await expectFailure('while (true) {}', ['timeout']);
+    assert.match(r.results[0].error?.message ?? '', /time limit \(300 ms\)/);
+  });
+  test('a promise that never settles ends without waiting for the deadline', async () => {
+    const r = await expectFailure(`console.log('waiting'); await new Promise(() => {});`, ['timeout'], { maxMs: 250 });
+    assert.equal(r.results[0].logs, 'waiting\n');
+  });
+  test('an endless microtask loop', async () => {
+    await expectFailure('for (;;) await null;', ['timeout']);
+  });
+  test('an interval that keeps the promise pending until the deadline', async () => {
+    await expectFailure('await new Promise(() => setInterval(() => {}, 1));', ['timeout']);
+  });
+  test('for(;;) await api.x() fills the result and fails', async () => {
+    await expectFailure(`for (;;) await api.idToken.setCustomClaim('x', 'y'.repeat(100));`, ['runtime', 'timeout']);
+  });
+  test('a looping getter on the thrown value', async () => {
+    await expectFailure('throw { get message() { while (1) {} } };', ['timeout', 'runtime']);
+  });
+  test('a looping Error.prepareStackTrace', async () => {
+    await expectFailure(`Error.prepareStackTrace = () => { while (1) {} }; const e = new Error('x'); console.log(e); throw e;`, ['timeout', 'runtime']);
+    await expectFailure(`Error.prepareStackTrace = () => { while (1) {} }; throw new Error('x');`, ['timeout', 'runtime']);
+  });
+  test('returning an object with a looping getter (never read) or a looping then', async () => {
+    const r = await pool.runChain(request([postLogin(`return { get x() { while (1) {} } };`)], { limits: FAST }));
+    assert.equal(r.status, 'ok');
+    await expectFailure(`return { get then() { while (1) {} } };`, ['timeout']);
+  });
+  test('a huge BigInt', async () => {
+    await expectFailure('const x = 2n ** (2n ** 30n);', ['runtime', 'timeout', 'oom']);
+  });
+  test('Atomics.wait is not available', async () => {
+    await expectFailure('Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0);', ['runtime']);
+  });
+});
+
+describe('memory', () => {
+  test('an array push loop exhausts the isolate, not the server', async () => {
+    const r = await expectFailure('const a = []; for (;;) a.push({ x: Math.random() });', ['oom'], { maxMs: 8000, limits: { ...FAST, actionTimeoutMs: 5000, chainTimeoutMs: 5000, memoryMb: 16 } });
+    assert.equal(r.results[0].error?.name, 'MemoryLimitError');
+  });
+  test('an isolate disposed for its memory limit is rebuilt on the next execution', async () => {
+    const a = action(`let runs = 0; exports.onExecutePostLogin = async (event, api) => {
+      runs++;
+      if (event.bomb) { const a = []; for (;;) a.push({ x: Math.random() }); }
+      api.idToken.setCustomClaim('runs', runs);
+    };`);
+    const limits = { ...FAST, actionTimeoutMs: 5000, chainTimeoutMs: 5000, memoryMb: 16 };
+    const ok1 = await pool.runChain(request([a], { limits }));
+    assert.deepEqual(claims(ok1), { runs: 1 });
+    const bomb = await pool.runChain(request([a], { limits, event: { bomb: true } }));
+    assert.equal(bomb.status, 'oom');
+    const ok2 = await pool.runChain(request([a], { limits }));
+    assert.equal(ok2.status, 'ok');
+    assert.ok([1, 2].includes(claims(ok2).runs as number)); // fresh isolate (or the other warm worker)
+  });
+  test("'x'.repeat(2**29)", async () => {
+    await expectFailure(`'x'.repeat(2 ** 29);`, ['runtime', 'oom']);
+  });
+  test('new ArrayBuffer(2**31)', async () => {
+    await expectFailure('new ArrayBuffer(2 ** 31);', ['runtime', 'oom']);
+  });
+  test('Array(1e9).fill(0) (kills the whole worker process: isolated-vm cannot contain it)', async () => {
+    await expectFailure('Array(1e9).fill(0);', ['runtime', 'oom', 'timeout'], { maxMs: 5000 });
+  });
+  test('unbounded recursion is a RangeError', async () => {
+    const r = await expectFailure('function f() { f(); } f();', ['runtime']);
+    assert.equal(r.results[0].error?.name, 'RangeError');
+  });
+});
+
+describe('escape probes and strange throws', () => {
+  test("require('fs'), process.exit(), import('fs')", async () => {
+    await expectFailure(`require('fs');`, ['runtime']);
+    const p = await expectFailure('process.exit(1);', ['runtime']);
+    assert.equal(p.results[0].error?.name, 'ReferenceError');
+    await expectFailure(`await import('fs');`, ['runtime']);
+  });
+  test("this.constructor.constructor('return process')()", async () => {
+    const r = await expectFailure(`this.constructor.constructor('return process')().exit(1);`, ['runtime']);
+    assert.deepEqual(r.results[0].error, { name: 'ReferenceError', message: 'process is not defined' });
+  });
+  test('throw null / 42 / Symbol() / a throwing Proxy / a string', async () => {
+    const cases: [string, string][] = [
+      ['throw null;', 'Action threw null'],
+      ['throw 42;', 'Action threw 42'],
+      ['throw Symbol("s");', 'Action threw a Symbol'],
+      ['throw new Proxy({}, { get() { throw 1; } });', 'Action threw an unreadable value'],
+      ['throw undefined;', 'Action threw undefined'],
+      ["throw 'plain';", 'plain'],
+    ];
+    for (const [code, message] of cases) {
+      const r = await expectFailure(code, ['runtime']);
+      assert.equal(r.results[0].error?.message, message, code);
+    }
+  });
+  test('Object.prototype pollution in action A is not visible to action B', async () => {
+    const r = await pool.runChain(request([
+      postLogin(`Object.prototype.polluted = 1; Array.prototype.evil = () => 'x'; JSON.parse = () => ({ hacked: true });`),
+      postLogin(`api.idToken.setCustomClaim('b', [({}).polluted === undefined, typeof [].evil, typeof JSON.parse('{}').hacked]);`),
+    ]));
+    assert.equal(r.status, 'ok', JSON.stringify(r));
+    assert.deepEqual(claims(r, 1), { b: [true, 'undefined', 'undefined'] });
+  });
+  test('a __proto__ key in a claim arrives as plain data', async () => {
+    const r = await pool.runChain(request([postLogin(`api.idToken.setCustomClaim('x', JSON.parse('{"__proto__":{"isAdmin":true}}'));`)]));
+    const v = r.results[0].commands[0].args[1] as Record<string, unknown>;
+    assert.equal(Object.getPrototypeOf(v), Object.prototype);
+    assert.ok(Object.hasOwn(v, '__proto__'));
+    assert.equal((v as { isAdmin?: unknown }).isAdmin, undefined);
+    assert.equal(({} as { isAdmin?: unknown }).isAdmin, undefined);
+  });
+  test('code that closes the module wrapper early and throws a looping getter is stopped', async () => {
+    // The thrown value escapes to isolated-vm's own conversion (not timed): the parent's
+    // deadline kills the worker. This is the process boundary doing its job.
+    const r = await expectFailure('}); throw { get message() { while (1) {} } }; (function () {', ['timeout', 'syntax', 'runtime'], { handlerBody: false, maxMs: 5000 });
+    assert.ok(r.results[0].error);
+  });
+});
+
+describe('output limits', () => {
+  test('1e6 console lines are capped', async () => {
+    const r = await pool.runChain(request([postLogin(`for (let i = 0; i < 1e6; i++) console.log('line', i);`)], { limits: { ...FAST, actionTimeoutMs: 2000 } }));
+    assert.equal(r.status, 'ok', JSON.stringify(r.results[0].error));
+    assert.ok(Buffer.byteLength(r.results[0].logs) <= FAST.consoleBytes);
+    assert.match(r.results[0].logs, /truncated/);
+  });
+  test('recorded commands over resultBytes are refused', async () => {
+    const r = await pool.runChain(request([postLogin(`
+      try { api.idToken.setCustomClaim('big', 'x'.repeat(5000)); } catch (e) { /* swallowing does not help */ }
+    `)], { limits: { ...FAST, resultBytes: 1024 } }));
+    assert.equal(r.status, 'runtime');
+    assert.match(r.results[0].error?.message ?? '', /too large/);
+    await expectHealthy(pool);
+  });
+});

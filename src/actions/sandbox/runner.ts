@@ -1,0 +1,503 @@
+/**
+ * Runs chains of actions in isolated-vm isolates. Lives in a sandbox worker process
+ * (worker.ts); the server talks to it only through pool.ts.
+ *
+ * Per action version (`key`): one warm isolate with one context, the prelude and the module top
+ * level run once, LRU-evicted beyond `maxWarm`. Each execution is:
+ *
+ *   run(handler, event, secrets, cache, ctx)   applySync with a timeout; the isolate's
+ *   collect()                                 microtasks drain in between, so an action that
+ *                                             does not wait for host I/O is done here (fast path)
+ *   [wake(timer | fetch) + collect()]*        only when the handler's promise is still pending:
+ *                                             the host performs the fetches and fires the timers
+ *                                             the guest queued, each delivery again timed
+ *
+ * The host owns the wall clock (a promise that never settles still ends), every boundary
+ * crossing is a string, and isolated-vm's known timeout gaps are covered by the parent killing
+ * this whole process (pool.ts).
+ */
+import ivm from 'isolated-vm';
+import { readFileSync } from 'node:fs';
+import { performance } from 'node:perf_hooks';
+import { hostBridge } from './host-bridge.ts';
+import { hostFetch, parseGuestRequest, type FetchOptions } from './fetch.ts';
+import { parseFetchAllow } from './net-guard.ts';
+import type { ActionResult, ChainLimits, ChainResult, Command, SandboxAction, SandboxStatus, ValidateResult } from './types.ts';
+
+const PRELUDE = readFileSync(new URL('./guest-prelude.js', import.meta.url), 'utf8');
+const WRAP_HEAD = '(function (exports, module, require, __filename, __dirname) {';
+const WRAP_TAIL = '\n})';
+const ABORT_TIMEOUT_MS = 50;
+const MAX_FETCH_PER_DELIVERY = 50;
+
+export interface RunnerConfig {
+  maxWarm: number;
+  fetchAllow: string[];
+  fetchTimeoutMs: number;
+  fetchMaxBytes: number;
+}
+
+/** One chain as the pool sends it (event and cache already JSON strings). */
+export interface ChainJob {
+  handler: string;
+  actions: SandboxAction[];
+  eventJson: string;
+  cacheJson: string;
+  apiMethods: string[];
+  stopOn: string[];
+  redirect: { canRedirect: boolean; state?: string; issuer: string } | null;
+  limits: ChainLimits;
+}
+
+/** A failure with a status and a message that is safe to show. */
+export class ActionFailure {
+  status: Exclude<SandboxStatus, 'ok' | 'denied'>;
+  name: string;
+  message: string;
+  constructor(status: Exclude<SandboxStatus, 'ok' | 'denied'>, name: string, message: string) {
+    this.status = status;
+    this.name = name;
+    this.message = message;
+  }
+}
+
+interface Warm {
+  key: string;
+  code: string;
+  memoryMb: number;
+  isolate: ivm.Isolate;
+  context: ivm.Context;
+  run: ivm.Reference;
+  collect: ivm.Reference;
+  wake: ivm.Reference;
+  abort: ivm.Reference;
+  check: ivm.Reference;
+  epoch: number;
+}
+
+interface Parsed { code: string; commands: Command[]; logs: string; error?: { name: string; message: string } }
+
+function msLeft(deadline: number): number {
+  const ms = Math.ceil(deadline - performance.now());
+  if (ms <= 0) throw new ActionFailure('timeout', 'TimeoutError', 'Action exceeded its time limit');
+  return ms;
+}
+
+/** Whether the UTF-8 encoding of `s` is longer than `limit` bytes (UTF-8 is never shorter than UTF-16 units). */
+function exceedsBytes(s: string, limit: number): boolean {
+  if (s.length > limit) return true;
+  if (s.length * 3 <= limit) return false;
+  return Buffer.byteLength(s, 'utf8') > limit;
+}
+
+function cap(s: string, n: number): string {
+  return s.length > n ? `${s.slice(0, n)}…` : s;
+}
+
+/** Message of an error thrown by isolated-vm in the host (never a guest object). */
+function hostMessage(e: unknown): string {
+  if (e instanceof Error && typeof e.message === 'string') return e.message;
+  return 'unknown error';
+}
+
+function onCatastrophicError(message: string): void {
+  // isolated-vm: V8 lost control of an isolate; nothing in this process can be trusted.
+  try { process.stderr.write(`sandbox worker: isolated-vm catastrophic error: ${message}\n`); } finally { process.kill(process.pid, 'SIGKILL'); }
+}
+
+export class ChainRunner {
+  private readonly warm = new Map<string, Warm>();
+  private readonly maxWarm: number;
+  private readonly fetchOpts: FetchOptions;
+
+  constructor(cfg: RunnerConfig) {
+    this.maxWarm = Math.max(1, cfg.maxWarm);
+    this.fetchOpts = {
+      allow: parseFetchAllow(cfg.fetchAllow),
+      timeoutMs: Math.min(Math.max(1, cfg.fetchTimeoutMs), 9900),
+      maxBytes: Math.max(1, cfg.fetchMaxBytes),
+    };
+  }
+
+  get warmCount(): number { return this.warm.size; }
+
+  /** Creates an isolate with the prelude and the action's module evaluated. Throws ActionFailure. */
+  private build(code: string, memoryMb: number, deadline: number, key: string): Warm {
+    const isolate = new ivm.Isolate({ memoryLimit: memoryMb, onCatastrophicError });
+    try {
+      const context = isolate.createContextSync();
+      context.global.setSync('__gh_host', new ivm.Callback(hostBridge));
+      const prelude = isolate.compileScriptSync(PRELUDE, { filename: 'gatehouse:prelude.js' });
+      prelude.runSync(context, { timeout: msLeft(deadline) });
+      prelude.release();
+      const gh = context.global.getSync('__gh', { reference: true });
+      const ref = (name: string): ivm.Reference => gh.getSync(name, { reference: true }) as ivm.Reference;
+      const w: Warm = {
+        key, code, memoryMb, isolate, context,
+        run: ref('run'), collect: ref('collect'), wake: ref('wake'), abort: ref('abort'), check: ref('check'),
+        epoch: 0,
+      };
+      const init = ref('init');
+      gh.release();
+      context.global.deleteSync('__gh');
+      let script: ivm.Script;
+      try {
+        script = isolate.compileScriptSync(WRAP_HEAD + code + WRAP_TAIL, { filename: 'action.js' });
+      } catch (e) {
+        throw new ActionFailure('syntax', 'SyntaxError', cap(hostMessage(e), 500));
+      }
+      const fn = script.runSync(context, { timeout: msLeft(deadline), reference: true }) as unknown;
+      script.release();
+      const expected = WRAP_HEAD.length - 1 + code.length + WRAP_TAIL.length - 1;
+      const out = fn instanceof ivm.Reference
+        ? init.applySync(undefined, [fn.derefInto(), expected], { timeout: msLeft(deadline) })
+        : 'E{"name":"SyntaxError","message":"Invalid module"}';
+      if (fn instanceof ivm.Reference) fn.release();
+      init.release();
+      if (out !== 'O') {
+        const err = typeof out === 'string' && out[0] === 'E' ? this.parseError(out.slice(1)) : { name: 'Error', message: 'Module initialisation failed' };
+        throw new ActionFailure(err.name === 'SyntaxError' ? 'syntax' : 'runtime', err.name, err.message);
+      }
+      return w;
+    } catch (e) {
+      const f = this.classify(e, isolate);
+      if (!isolate.isDisposed) isolate.dispose();
+      throw f;
+    }
+  }
+
+  private parseError(json: string): { name: string; message: string } {
+    try {
+      const v = JSON.parse(json) as unknown;
+      if (v !== null && typeof v === 'object') {
+        const o = v as Record<string, unknown>;
+        if (typeof o.name === 'string' && typeof o.message === 'string') return { name: cap(o.name, 100), message: cap(o.message, 1000) };
+      }
+    } catch { /* fall through */ }
+    return { name: 'Error', message: 'Action failed' };
+  }
+
+  /** Maps anything thrown in the host while driving an isolate to a failure value. */
+  private classify(e: unknown, isolate: ivm.Isolate | null, limits?: { memoryMb: number; actionTimeoutMs: number }): ActionFailure {
+    if (e instanceof ActionFailure) return e;
+    const msg = hostMessage(e);
+    if (/memory limit/i.test(msg) || (isolate !== null && isolate.isDisposed && !/timed out/i.test(msg))) {
+      return new ActionFailure('oom', 'MemoryLimitError', `Action exceeded its memory limit${limits ? ` (${limits.memoryMb} MB)` : ''}`);
+    }
+    if (/timed out/i.test(msg)) {
+      return new ActionFailure('timeout', 'TimeoutError', `Action exceeded its time limit${limits ? ` (${limits.actionTimeoutMs} ms)` : ''}`);
+    }
+    return new ActionFailure('runtime', 'SandboxError', cap(msg, 300));
+  }
+
+  private evict(key: string): void {
+    const w = this.warm.get(key);
+    if (!w) return;
+    this.warm.delete(key);
+    if (!w.isolate.isDisposed) {
+      try { w.isolate.dispose(); } catch { /* already gone */ }
+    }
+  }
+
+  private getWarm(a: SandboxAction, memoryMb: number, deadline: number): { w: Warm; cold: boolean } {
+    const w = this.warm.get(a.key);
+    if (w !== undefined) {
+      if (!w.isolate.isDisposed && w.code === a.code && w.memoryMb === memoryMb) {
+        // LRU: most recently used last.
+        this.warm.delete(a.key);
+        this.warm.set(a.key, w);
+        return { w, cold: false };
+      }
+      this.evict(a.key);
+    }
+    const fresh = this.build(a.code, memoryMb, deadline, a.key);
+    this.warm.set(a.key, fresh);
+    while (this.warm.size > this.maxWarm) {
+      const oldest = this.warm.keys().next().value as string;
+      this.evict(oldest);
+    }
+    return { w: fresh, cold: true };
+  }
+
+  /** Parses a final guest result ('<O|E|S|A>[commands]\n{logs, error?}'), size-checked first. */
+  private parseFinal(out: unknown, limits: ChainLimits, apiSet: ReadonlySet<string>): Parsed | ActionFailure {
+    if (typeof out !== 'string' || out.length < 4) return new ActionFailure('runtime', 'SandboxError', 'Malformed action result');
+    const nl = out.indexOf('\n');
+    if (nl < 0) return new ActionFailure('runtime', 'SandboxError', 'Malformed action result');
+    const cmdPart = out.slice(1, nl);
+    const metaPart = out.slice(nl + 1);
+    if (exceedsBytes(cmdPart, limits.resultBytes + 2)) {
+      return new ActionFailure('runtime', 'ResultTooLarge', `Action result too large: recorded api calls exceed ${limits.resultBytes} bytes`);
+    }
+    if (exceedsBytes(metaPart, limits.consoleBytes * 6 + 8192)) {
+      return new ActionFailure('runtime', 'ResultTooLarge', 'Action console output too large');
+    }
+    let rawCmds: unknown, meta: unknown;
+    try {
+      rawCmds = JSON.parse(cmdPart);
+      meta = JSON.parse(metaPart);
+    } catch {
+      return new ActionFailure('runtime', 'SandboxError', 'Malformed action result');
+    }
+    if (!Array.isArray(rawCmds) || meta === null || typeof meta !== 'object') return new ActionFailure('runtime', 'SandboxError', 'Malformed action result');
+    const commands: Command[] = [];
+    for (const c of rawCmds) {
+      if (c === null || typeof c !== 'object') return new ActionFailure('runtime', 'SandboxError', 'Malformed action result');
+      const { type, args } = c as Record<string, unknown>;
+      if (typeof type !== 'string' || !apiSet.has(type) || !Array.isArray(args)) return new ActionFailure('runtime', 'SandboxError', 'Malformed action result');
+      commands.push({ type, args });
+    }
+    const m = meta as Record<string, unknown>;
+    const logs = typeof m.logs === 'string' ? m.logs : '';
+    let error: { name: string; message: string } | undefined;
+    if (m.error !== undefined) {
+      const er = m.error as Record<string, unknown> | null;
+      error = er !== null && typeof er === 'object' && typeof er.name === 'string' && typeof er.message === 'string'
+        ? { name: cap(er.name, 100), message: cap(er.message, 1000) }
+        : { name: 'Error', message: 'Action failed' };
+    }
+    return { code: out[0], commands, logs, error };
+  }
+
+  /** Calls abort() in the guest for what was recorded before a timeout; null when that fails too. */
+  private salvage(w: Warm, limits: ChainLimits, apiSet: ReadonlySet<string>): Parsed | null {
+    if (w.isolate.isDisposed) return null;
+    try {
+      const out = w.abort.applySync(undefined, [], { timeout: ABORT_TIMEOUT_MS });
+      const p = this.parseFinal(out, limits, apiSet);
+      return p instanceof ActionFailure ? null : p;
+    } catch {
+      return null;
+    }
+  }
+
+  /** Drives a pending handler: performs the fetches and fires the timers it queued, until it settles. */
+  private async drive(w: Warm, pendingOut: string, deadline: number, ep: number, timeoutMessage: string): Promise<string | ActionFailure> {
+    let out = pendingOut;
+    const inflight = new Map<number, AbortController>();
+    const done: [number, string][] = [];
+    let notify: (() => void) | null = null;
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      for (;;) {
+        let due = -1;
+        let fetches: unknown[] = [];
+        try {
+          const p = JSON.parse(out.slice(1)) as { due?: unknown; fetch?: unknown };
+          if (typeof p.due === 'number') due = p.due;
+          if (Array.isArray(p.fetch)) fetches = p.fetch.slice(0, MAX_FETCH_PER_DELIVERY);
+        } catch {
+          return new ActionFailure('runtime', 'SandboxError', 'Malformed pending state');
+        }
+        for (const raw of fetches) {
+          const req = parseGuestRequest(raw);
+          if (req === null || inflight.has(req.id)) continue;
+          const ac = new AbortController();
+          inflight.set(req.id, ac);
+          const wallDeadline = Date.now() + (deadline - performance.now());
+          void hostFetch(req, this.fetchOpts, wallDeadline, ac.signal).then((payload) => {
+            if (!inflight.delete(req.id)) return;
+            done.push([req.id, payload]);
+            if (notify) notify();
+          });
+        }
+        let kind: 'timer' | 'fetch' | null = null;
+        let fetchId = 0;
+        let payload = '';
+        while (kind === null) {
+          if (performance.now() >= deadline) return new ActionFailure('timeout', 'TimeoutError', timeoutMessage);
+          const ready = done.shift();
+          if (ready !== undefined) { kind = 'fetch'; fetchId = ready[0]; payload = ready[1]; break; }
+          const now = Date.now();
+          if (due >= 0 && due <= now) { kind = 'timer'; break; }
+          if (due < 0 && inflight.size === 0) {
+            return new ActionFailure('timeout', 'TimeoutError', 'Action handler returned a promise that never settles (no timer or fetch left to wait for)');
+          }
+          const waitMs = Math.max(0, Math.min(deadline - performance.now(), due >= 0 ? due - now : Infinity));
+          await new Promise<void>((resolve) => {
+            notify = resolve;
+            timer = setTimeout(resolve, Math.ceil(waitMs));
+          });
+          notify = null;
+          clearTimeout(timer);
+        }
+        w.wake.applySync(undefined, [ep, kind, fetchId, payload], { timeout: msLeft(deadline) });
+        out = w.collect.applySync(undefined, [], { timeout: msLeft(deadline) }) as string;
+        if (typeof out !== 'string') return new ActionFailure('runtime', 'SandboxError', 'Malformed action result');
+        if (out[0] !== 'P') return out;
+      }
+    } finally {
+      clearTimeout(timer);
+      for (const ac of inflight.values()) ac.abort();
+    }
+  }
+
+  /** Runs one action; never throws. */
+  async runAction(a: SandboxAction, job: ChainJob, ctxJson: string, eventJson: string, cacheJson: string, chainDeadline: number, apiSet: ReadonlySet<string>): Promise<ActionResult> {
+    const startedAt = Date.now();
+    const t0 = performance.now();
+    const limits = job.limits;
+    const deadline = Math.min(t0 + limits.actionTimeoutMs, chainDeadline);
+    const result = (status: SandboxStatus, p: Partial<Parsed> | null, error: { name: string; message: string } | undefined, cpuMicros: number): ActionResult => {
+      const r: ActionResult = {
+        key: a.key, name: a.name, status,
+        commands: p?.commands ?? [],
+        logs: redact(p?.logs ?? '', a.secrets),
+        startedAt, durationMs: performance.now() - t0, cpuMicros,
+      };
+      if (error !== undefined) r.error = { name: error.name, message: redact(error.message, a.secrets) };
+      return r;
+    };
+    let w: Warm | null = null;
+    let cpu0 = 0n;
+    const cpu = (): number => {
+      if (w === null || w.isolate.isDisposed) return 0;
+      try { return Number(w.isolate.cpuTime - cpu0) / 1000; } catch { return 0; }
+    };
+    try {
+      if (performance.now() >= chainDeadline) {
+        return result('timeout', null, { name: 'TimeoutError', message: 'The chain exceeded its time limit before this action started' }, 0);
+      }
+      const got = this.getWarm(a, limits.memoryMb, deadline);
+      w = got.w;
+      if (!got.cold) cpu0 = w.isolate.cpuTime;
+      const ep = ++w.epoch;
+      w.run.applySync(undefined, [ep, job.handler, eventJson, JSON.stringify(a.secrets ?? {}), cacheJson, ctxJson], { timeout: msLeft(deadline) });
+      let out = w.collect.applySync(undefined, [], { timeout: msLeft(deadline) }) as unknown;
+      if (typeof out === 'string' && out[0] === 'P') out = await this.drive(w, out, deadline, ep, `Action exceeded its time limit (${limits.actionTimeoutMs} ms)`);
+      if (out instanceof ActionFailure) {
+        // A handler still pending at the deadline: keep what it recorded and logged so far.
+        const partial = this.salvage(w, limits, apiSet);
+        return result(out.status, partial, { name: out.name, message: out.message }, cpu());
+      }
+      const p = this.parseFinal(out, limits, apiSet);
+      if (p instanceof ActionFailure) return result(p.status, null, { name: p.name, message: p.message }, cpu());
+      if (p.code === 'E') return result('runtime', p, p.error ?? { name: 'Error', message: 'Action failed' }, cpu());
+      const denied = p.commands.some((c) => c.type === 'access.deny');
+      return result(denied ? 'denied' : 'ok', p, undefined, cpu());
+    } catch (e) {
+      const f = this.classify(e, w?.isolate ?? null, limits);
+      let partial: Parsed | null = null;
+      if (w !== null) {
+        if (f.status === 'timeout') partial = this.salvage(w, limits, apiSet);
+        // After a timeout or a memory overrun the module state may be half-updated: start afresh.
+        const c = cpu();
+        this.evict(a.key);
+        return result(f.status, partial, { name: f.name, message: f.message }, c);
+      }
+      return result(f.status, null, { name: f.name, message: f.message }, 0);
+    }
+  }
+
+  /** Runs a chain; never throws. `progress(i)` is called before action i > 0 starts. */
+  async runChain(job: ChainJob, progress?: (index: number) => void): Promise<ChainResult> {
+    const t0 = performance.now();
+    const chainDeadline = t0 + job.limits.chainTimeoutMs;
+    const apiSet = new Set(job.apiMethods);
+    const stopSet = new Set(job.stopOn);
+    const ctxJson = JSON.stringify({
+      api: job.apiMethods, redirect: job.redirect, resultBytes: job.limits.resultBytes, consoleBytes: job.limits.consoleBytes,
+    });
+    let eventJson = job.eventJson;
+    let cacheJson = job.cacheJson;
+    let eventObj: Record<string, unknown> | null = null;
+    let cacheObj: Record<string, { value: string; expires_at: number }> | null = null;
+    const results: ActionResult[] = [];
+    let status: SandboxStatus = 'ok';
+    for (let i = 0; i < job.actions.length; i++) {
+      if (i > 0 && progress) progress(i);
+      const r = await this.runAction(job.actions[i], job, ctxJson, eventJson, cacheJson, chainDeadline, apiSet);
+      results.push(r);
+      if (r.status !== 'ok') { status = r.status; break; }
+      if (r.commands.some((c) => stopSet.has(c.type))) break;
+      if (i === job.actions.length - 1) break;
+      // What later actions in this chain must see: metadata writes in event.user, cache writes.
+      let evChanged = false;
+      let cacheChanged = false;
+      for (const c of r.commands) {
+        if (c.type === 'user.setAppMetadata' || c.type === 'user.setUserMetadata') {
+          eventObj ??= parseObject(eventJson);
+          if (applyMetadata(eventObj, c.type === 'user.setAppMetadata' ? 'app_metadata' : 'user_metadata', c.args)) evChanged = true;
+        } else if (c.type === 'cache.set' || c.type === 'cache.delete') {
+          cacheObj ??= parseObject(cacheJson) as Record<string, { value: string; expires_at: number }>;
+          if (applyCache(cacheObj, c)) cacheChanged = true;
+        }
+      }
+      if (evChanged) eventJson = JSON.stringify(eventObj);
+      if (cacheChanged) cacheJson = JSON.stringify(cacheObj);
+    }
+    return { status, results, durationMs: performance.now() - t0 };
+  }
+
+  /** Deploy-time check in a throwaway isolate. Never throws. */
+  async validate(code: string, handlers: string[], limits: { actionTimeoutMs: number; memoryMb: number }): Promise<ValidateResult> {
+    const deadline = performance.now() + limits.actionTimeoutMs;
+    let w: Warm | null = null;
+    try {
+      w = this.build(code, limits.memoryMb, deadline, '');
+      const r = w.check.applySync(undefined, [JSON.stringify(handlers)], { timeout: msLeft(deadline) });
+      if (r === '1') return { ok: true };
+      return { ok: false, status: 'runtime', message: `The module does not export ${handlers.length === 1 ? handlers[0] : `any of ${handlers.join(', ')}`} as a function` };
+    } catch (e) {
+      const f = this.classify(e, w?.isolate ?? null, limits);
+      return { ok: false, status: f.status, message: `${f.name}: ${f.message}` };
+    } finally {
+      if (w !== null && !w.isolate.isDisposed) w.isolate.dispose();
+    }
+  }
+
+  disposeAll(): void {
+    for (const key of [...this.warm.keys()]) this.evict(key);
+  }
+}
+
+function parseObject(json: string): Record<string, unknown> {
+  try {
+    const v = JSON.parse(json) as unknown;
+    if (v !== null && typeof v === 'object' && !Array.isArray(v)) return v as Record<string, unknown>;
+  } catch { /* fall through */ }
+  return {};
+}
+
+const UNSAFE_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
+
+/** Applies `setAppMetadata(k, v)` / `setUserMetadata(k, v)` to event.user (null or undefined deletes). */
+function applyMetadata(event: Record<string, unknown>, field: 'app_metadata' | 'user_metadata', args: unknown[]): boolean {
+  const [k, v] = args;
+  if (typeof k !== 'string' || k === '' || UNSAFE_KEYS.has(k)) return false;
+  const user = event.user;
+  if (user === null || typeof user !== 'object' || Array.isArray(user)) return false;
+  const u = user as Record<string, unknown>;
+  let md = u[field];
+  if (md === null || typeof md !== 'object' || Array.isArray(md)) {
+    md = {};
+    Object.defineProperty(u, field, { value: md, writable: true, enumerable: true, configurable: true });
+  }
+  const m = md as Record<string, unknown>;
+  if (v === null || v === undefined) delete m[k];
+  else Object.defineProperty(m, k, { value: v, writable: true, enumerable: true, configurable: true });
+  return true;
+}
+
+function applyCache(cache: Record<string, { value: string; expires_at: number }>, c: Command): boolean {
+  const key = c.args[0];
+  if (typeof key !== 'string' || key === '' || UNSAFE_KEYS.has(key)) return false;
+  if (c.type === 'cache.delete') { delete cache[key]; return true; }
+  const value = c.args[1];
+  const opts = c.args[2] as { ttl?: unknown } | null | undefined;
+  const ttl = opts !== null && typeof opts === 'object' && typeof opts.ttl === 'number' ? opts.ttl : 900000;
+  if (typeof value !== 'string') return false;
+  Object.defineProperty(cache, key, { value: { value, expires_at: Date.now() + ttl }, writable: true, enumerable: true, configurable: true });
+  return true;
+}
+
+/** Accidental-leak protection: a secret's value never appears verbatim in logs or error messages. */
+function redact(s: string, secrets: Record<string, string> | undefined): string {
+  if (!s || !secrets) return s;
+  let out = s;
+  for (const k in secrets) {
+    const v = secrets[k];
+    if (typeof v === 'string' && v.length >= 4 && out.includes(v)) out = out.split(v).join('[REDACTED]');
+  }
+  return out;
+}

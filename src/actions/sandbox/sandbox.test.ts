@@ -1,0 +1,387 @@
+/**
+ * The sandbox's happy path, through a real pool (child processes, isolated-vm).
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHmac } from 'node:crypto';
+import { createSandboxPool, type SandboxPool } from './index.ts';
+import { LIMITS, action, claims, postLogin, request } from './test-support.ts';
+
+let pool: SandboxPool;
+before(() => { pool = createSandboxPool({ workers: 2 }); });
+after(async () => { await pool.close(); });
+
+describe('chains', () => {
+  test('records api calls as JSON commands, in call order', async () => {
+    const r = await pool.runChain(request([postLogin(`
+      api.idToken.setCustomClaim('https://example.com/roles', ['admin', 'dev'])
+         .accessToken.setCustomClaim('n', 1);
+      api.accessToken.addScope('read:x');
+      api.idToken.setCustomClaim('when', new Date(0));
+      api.idToken.setCustomClaim('undef', undefined);
+    `)]));
+    assert.equal(r.status, 'ok');
+    assert.equal(r.results.length, 1);
+    const res = r.results[0];
+    assert.equal(res.status, 'ok');
+    assert.deepEqual(res.commands, [
+      { type: 'idToken.setCustomClaim', args: ['https://example.com/roles', ['admin', 'dev']] },
+      { type: 'accessToken.setCustomClaim', args: ['n', 1] },
+      { type: 'accessToken.addScope', args: ['read:x'] },
+      { type: 'idToken.setCustomClaim', args: ['when', '1970-01-01T00:00:00.000Z'] },
+      { type: 'idToken.setCustomClaim', args: ['undef', null] },
+    ]);
+    assert.ok(res.cpuMicros > 0 && res.durationMs > 0 && res.startedAt > 0);
+    assert.equal(res.error, undefined);
+  });
+
+  test('a value that is not JSON fails the call (BigInt), the action ends as runtime', async () => {
+    const r = await pool.runChain(request([postLogin(`api.idToken.setCustomClaim('big', 1n);`)]));
+    assert.equal(r.status, 'runtime');
+    assert.equal(r.results[0].error?.name, 'TypeError');
+  });
+
+  test('metadata set by one action is seen by the next; null deletes', async () => {
+    const a = postLogin(`
+      api.user.setAppMetadata('plan', 'gold');
+      api.user.setAppMetadata('old', null);
+      api.user.setUserMetadata('lang', 'fr');
+      api.idToken.setCustomClaim('plan_in_a', event.user.app_metadata.plan ?? 'unset');
+    `);
+    const b = postLogin(`
+      api.idToken.setCustomClaim('plan', event.user.app_metadata.plan);
+      api.idToken.setCustomClaim('old', 'old' in event.user.app_metadata);
+      api.idToken.setCustomClaim('lang', event.user.user_metadata.lang);
+    `);
+    const req = request([a, b]);
+    (req.event as { user: { app_metadata: Record<string, unknown> } }).user.app_metadata = { old: 1 };
+    const r = await pool.runChain(req);
+    assert.equal(r.status, 'ok', JSON.stringify(r));
+    assert.deepEqual(claims(r, 0), { plan_in_a: 'unset' });
+    assert.deepEqual(claims(r, 1), { plan: 'gold', old: false, lang: 'fr' });
+  });
+
+  test('access.deny stops the chain with status denied', async () => {
+    const r = await pool.runChain(request([
+      postLogin(`api.access.deny('no entry');`),
+      postLogin(`api.idToken.setCustomClaim('never', true);`),
+    ]));
+    assert.equal(r.status, 'denied');
+    assert.equal(r.results.length, 1);
+    assert.equal(r.results[0].status, 'denied');
+    assert.deepEqual(r.results[0].commands, [{ type: 'access.deny', args: ['no entry'] }]);
+  });
+
+  test('a command in stopOn stops the chain after that action', async () => {
+    const r = await pool.runChain(request([
+      postLogin(`api.redirect.sendUserTo('https://example.com/mfa', { query: { a: '1' } }); api.idToken.setCustomClaim('same', 1);`),
+      postLogin(`api.idToken.setCustomClaim('never', true);`),
+    ], { redirect: { canRedirect: true, state: 's1', issuer: 'https://login.example.com/' } }));
+    assert.equal(r.status, 'ok');
+    assert.equal(r.results.length, 1);
+    assert.deepEqual(r.results[0].commands.map((c) => c.type), ['redirect.sendUserTo', 'idToken.setCustomClaim']);
+  });
+
+  test('a failing action stops the chain; later ones do not run', async () => {
+    const r = await pool.runChain(request([
+      postLogin(`throw new Error('boom');`),
+      postLogin(`api.idToken.setCustomClaim('never', true);`),
+    ]));
+    assert.equal(r.status, 'runtime');
+    assert.equal(r.results.length, 1);
+    assert.deepEqual(r.results[0].error, { name: 'Error', message: 'boom' });
+  });
+
+  test('an action without the handler is skipped with status ok', async () => {
+    const r = await pool.runChain(request([
+      postLogin(`api.idToken.setCustomClaim('a', 1);`),
+      action(`exports.onContinuePostLogin = async (event, api) => { api.idToken.setCustomClaim('continued', 1); };`),
+    ], { handler: 'onContinuePostLogin' }));
+    assert.equal(r.status, 'ok');
+    assert.equal(r.results.length, 2);
+    assert.deepEqual(r.results[0].commands, []);
+    assert.equal(r.results[0].status, 'ok');
+    assert.deepEqual(claims(r, 1), { continued: 1 });
+  });
+
+  test('secrets are visible to their own action only; globals do not leak between actions', async () => {
+    const a = postLogin(`
+      globalThis.stash = event.secrets;
+      Object.prototype.polluted = 1;
+      api.idToken.setCustomClaim('mine', event.secrets.A_KEY);
+    `, { secrets: { A_KEY: 'alpha-secret' } });
+    const b = postLogin(`
+      api.idToken.setCustomClaim('secrets', event.secrets);
+      api.idToken.setCustomClaim('stash', typeof globalThis.stash);
+      api.idToken.setCustomClaim('polluted', ({}).polluted === undefined);
+    `, { secrets: { B_KEY: 'beta-secret' } });
+    const r = await pool.runChain(request([a, b]));
+    assert.equal(r.status, 'ok', JSON.stringify(r));
+    assert.deepEqual(claims(r, 0), { mine: 'alpha-secret' });
+    assert.deepEqual(claims(r, 1), { secrets: { B_KEY: 'beta-secret' }, stash: 'undefined', polluted: true });
+  });
+
+  test('a secret value printed to the console is redacted', async () => {
+    const r = await pool.runChain(request([postLogin(`console.log('key is', event.secrets.K); throw new Error('bad ' + event.secrets.K);`, { secrets: { K: 'super-secret-value' } })]));
+    assert.equal(r.results[0].logs, 'key is [REDACTED]\n');
+    assert.equal(r.results[0].error?.message, 'bad [REDACTED]');
+  });
+
+  test('module state persists across executions of one version (as on Auth0)', async () => {
+    const a = action(`let n = 0; exports.onExecutePostLogin = async (event, api) => { api.idToken.setCustomClaim('n', ++n); };`);
+    const first = await pool.runChain(request([a]));
+    const second = await pool.runChain(request([a]));
+    // two workers: the same version may be warm in either; each isolate counts on its own
+    assert.ok([1, 2].includes(claims(second).n as number));
+    assert.equal(claims(first).n, 1);
+    const third = await pool.runChain(request([a]));
+    assert.ok((claims(third).n as number) >= 1);
+  });
+
+  test('warm isolates beyond maxWarmIsolatesPerWorker are evicted (LRU) and rebuilt on demand', async () => {
+    const small = createSandboxPool({ workers: 1, maxWarmIsolatesPerWorker: 2 });
+    try {
+      const counter = () => action(`let n = 0; exports.onExecutePostLogin = async (event, api) => { api.idToken.setCustomClaim('n', ++n); };`);
+      const [a, b, c] = [counter(), counter(), counter()];
+      const n = async (x: typeof a) => claims(await small.runChain(request([x]))).n;
+      assert.equal(await n(a), 1);
+      assert.equal(await n(a), 2);
+      assert.equal(await n(b), 1);
+      assert.equal(await n(a), 3); // a is now the most recently used
+      assert.equal(await n(c), 1); // evicts b
+      assert.equal(await n(a), 4);
+      assert.equal(await n(b), 1); // rebuilt: fresh module state; evicts c
+      assert.equal(await n(c), 1);
+    } finally {
+      await small.close();
+    }
+  });
+
+  test('a new version (key) with the same name gets its own isolate', async () => {
+    const code = `let n = 0; exports.onExecutePostLogin = async (event, api) => { api.idToken.setCustomClaim('n', ++n); };`;
+    const v1 = action(code, { name: 'same' });
+    const v2 = action(code, { name: 'same' });
+    const r = await pool.runChain(request([v1, v2]));
+    assert.deepEqual([claims(r, 0).n, claims(r, 1).n], [1, 1]);
+  });
+
+  test('an empty chain is ok without a worker round trip', async () => {
+    assert.deepEqual(await pool.runChain(request([])), { status: 'ok', results: [], durationMs: 0 });
+  });
+
+  test('an invalid request resolves as a failure (never rejects)', async () => {
+    const r = await pool.runChain(request([postLogin('')], { apiMethods: ['__proto__.x'] }));
+    assert.equal(r.status, 'runtime');
+    const r2 = await pool.runChain(request([postLogin('')], { event: { big: 1n } }));
+    assert.equal(r2.status, 'runtime');
+  });
+});
+
+describe('cache', () => {
+  test('get reads the snapshot (expired entries hidden); set/delete record commands and are seen later in the chain', async () => {
+    const now = Date.now();
+    const cache = {
+      fresh: { value: 'v1', expires_at: now + 60_000 },
+      stale: { value: 'v0', expires_at: now - 1 },
+      gone: { value: 'x', expires_at: now + 60_000 },
+    };
+    const a = postLogin(`
+      api.idToken.setCustomClaim('fresh', api.cache.get('fresh')?.value);
+      api.idToken.setCustomClaim('stale', api.cache.get('stale') === undefined);
+      const w = api.cache.set('token', 'abc', { ttl: 5000 });
+      api.idToken.setCustomClaim('write', w.type);
+      api.idToken.setCustomClaim('own', api.cache.get('token')?.value);
+      api.cache.delete('gone');
+      api.idToken.setCustomClaim('bad', api.cache.set('k', 42).type);
+    `);
+    const b = postLogin(`
+      api.idToken.setCustomClaim('token', api.cache.get('token')?.value);
+      api.idToken.setCustomClaim('gone', api.cache.get('gone') === undefined);
+    `);
+    const r = await pool.runChain(request([a, b], { cache }));
+    assert.equal(r.status, 'ok', JSON.stringify(r));
+    assert.deepEqual(claims(r, 0), { fresh: 'v1', stale: true, write: 'success', own: 'abc', bad: 'error' });
+    assert.deepEqual(r.results[0].commands.filter((c) => c.type.startsWith('cache.')), [
+      { type: 'cache.set', args: ['token', 'abc', { ttl: 5000 }] },
+      { type: 'cache.delete', args: ['gone'] },
+    ]);
+    assert.deepEqual(claims(r, 1), { token: 'abc', gone: true });
+  });
+});
+
+describe('api.redirect session tokens', () => {
+  const redirect = { canRedirect: true, state: 'state-123', issuer: 'https://login.example.com/' };
+  const secret = 'shared-secret-at-least-32-bytes!!';
+
+  function forge(payload: object, key = secret): string {
+    const b64 = (o: object) => Buffer.from(JSON.stringify(o)).toString('base64url');
+    const input = `${b64({ alg: 'HS256', typ: 'JWT' })}.${b64(payload)}`;
+    return `${input}.${createHmac('sha256', key).update(input).digest('base64url')}`;
+  }
+  const validator = postLogin(`api.idToken.setCustomClaim('payload', api.redirect.validateToken({ secret: event.secrets.S }));`, { secrets: { S: secret } });
+  const runValidate = (token: string, where: 'query' | 'body' = 'query') => pool.runChain(request([validator], {
+    handler: 'onExecutePostLogin', redirect,
+    event: { user: { user_id: 'auth0|u1' }, request: { ip: '203.0.113.9', query: where === 'query' ? { session_token: token } : {}, body: where === 'body' ? { session_token: token } : {} } },
+  }));
+
+  test('encodeToken makes an HS256 JWT bound to state that validateToken accepts', async () => {
+    const enc = await pool.runChain(request([postLogin(`
+      api.idToken.setCustomClaim('can', api.redirect.canRedirect());
+      api.idToken.setCustomClaim('token', api.redirect.encodeToken({ secret: event.secrets.S, payload: { favorite: 'blue', state: 'ignored' }, expiresInSeconds: 60 }));
+    `, { secrets: { S: secret } })], { redirect }));
+    assert.equal(enc.status, 'ok', JSON.stringify(enc));
+    const token = claims(enc).token as string;
+    assert.equal(claims(enc).can, true);
+    const [h, p, sig] = token.split('.');
+    assert.deepEqual(JSON.parse(Buffer.from(h, 'base64url').toString()), { alg: 'HS256', typ: 'JWT' });
+    assert.equal(createHmac('sha256', secret).update(`${h}.${p}`).digest('base64url'), sig);
+    const payload = JSON.parse(Buffer.from(p, 'base64url').toString());
+    assert.equal(payload.iss, redirect.issuer);
+    assert.equal(payload.state, 'state-123');
+    assert.equal(payload.sub, 'auth0|u1');
+    assert.equal(payload.favorite, 'blue');
+    assert.equal(payload.exp - payload.iat, 60);
+
+    const ok = await runValidate(token, 'body');
+    assert.equal(ok.status, 'ok', JSON.stringify(ok));
+    assert.equal((claims(ok).payload as { favorite: string }).favorite, 'blue');
+  });
+
+  test('validateToken rejects forged, expired, other-state, alg none and missing tokens', async () => {
+    const now = Math.floor(Date.now() / 1000);
+    const good = { sub: 'auth0|u1', state: 'state-123', exp: now + 60, iat: now };
+    const cases: Record<string, string> = {
+      wrongKey: forge(good, 'another-secret'),
+      tampered: (() => { const t = forge(good).split('.'); t[1] = Buffer.from(JSON.stringify({ ...good, admin: true })).toString('base64url'); return t.join('.'); })(),
+      expired: forge({ ...good, exp: now - 5 }),
+      noExp: forge({ sub: 'auth0|u1', state: 'state-123' }),
+      otherState: forge({ ...good, state: 'state-999' }),
+      otherUser: forge({ ...good, sub: 'auth0|u2' }),
+      algNone: `${Buffer.from('{"alg":"none"}').toString('base64url')}.${Buffer.from(JSON.stringify(good)).toString('base64url')}.`,
+      garbage: 'not-a-token',
+    };
+    for (const [name, token] of Object.entries(cases)) {
+      const r = await runValidate(token);
+      assert.equal(r.status, 'runtime', `${name}: ${JSON.stringify(r)}`);
+      assert.ok(r.results[0].error?.message, name);
+    }
+    const ok = await runValidate(forge(good));
+    assert.equal(ok.status, 'ok', JSON.stringify(ok));
+    const missing = await pool.runChain(request([validator], { redirect }));
+    assert.match(missing.results[0].error?.message ?? '', /was not found/);
+  });
+});
+
+describe('guest environment', () => {
+  test('web globals work; Node and host objects are absent', async () => {
+    const r = await pool.runChain(request([postLogin(`
+      const u = new URL('/p/a th?x=1#h', 'https://Example.COM:443');
+      u.searchParams.append('y', 'a b&c');
+      const c = (k, v) => api.idToken.setCustomClaim(k, v);
+      c('url', u.href);
+      c('host', [u.host, u.pathname, u.hash, u.origin]);
+      c('canParse', [URL.canParse('nope'), URL.canParse('http://x')]);
+      c('qs', new URLSearchParams({ a: '1', b: 'é ~' }).toString());
+      c('qsParse', [...new URLSearchParams('?a=1&a=2&b=%C3%A9+x')]);
+      c('b64', [btoa('hello'), atob('aGVsbG8=')]);
+      c('utf8', [Array.from(new TextEncoder().encode('é€😀')), new TextDecoder().decode(new Uint8Array([0xe2, 0x82, 0xac, 0xff]))]);
+      c('uuid', /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/.test(crypto.randomUUID()));
+      const rnd = crypto.getRandomValues(new Uint8Array(32));
+      c('random', rnd.some((x) => x !== 0));
+      const clone = structuredClone({ d: new Date(5), m: new Map([[1, 2]]), s: new Set([3]) });
+      c('clone', [clone.d.getTime(), clone.m.get(1), clone.s.has(3)]);
+      await new Promise((resolve) => setTimeout(resolve, 10));
+      let ticks = 0;
+      await new Promise((resolve) => { const t = setInterval(() => { if (++ticks === 3) { clearInterval(t); resolve(); } }, 1); });
+      c('timers', ticks);
+      c('absent', [typeof process]);
+    `)]));
+    assert.equal(r.status, 'ok', JSON.stringify(r));
+    const c = claims(r);
+    assert.equal(c.url, 'https://example.com/p/a%20th?x=1&y=a+b%26c#h');
+    assert.deepEqual(c.host, ['example.com', '/p/a%20th', '#h', 'https://example.com']);
+    assert.deepEqual(c.canParse, [false, true]);
+    assert.equal(c.qs, 'a=1&b=%C3%A9+%7E');
+    assert.deepEqual(c.qsParse, [['a', '1'], ['a', '2'], ['b', 'é x']]);
+    assert.deepEqual(c.b64, ['aGVsbG8=', 'hello']);
+    assert.deepEqual(c.utf8, [[0xc3, 0xa9, 0xe2, 0x82, 0xac, 0xf0, 0x9f, 0x98, 0x80], '€\ufffd']);
+    assert.equal(c.uuid, true);
+    assert.equal(c.random, true);
+    assert.deepEqual(c.clone, [5, 2, true]);
+    assert.equal(c.timers, 3);
+    assert.deepEqual(c.absent, ['undefined']);
+  });
+
+  test('escape probes find only the isolate itself', async () => {
+    const r = await pool.runChain(request([postLogin(`
+      const c = (k, v) => api.idToken.setCustomClaim(k, v);
+      const G = this.constructor.constructor('return this')();
+      c('types', [typeof G.process, typeof G.require, typeof G.module, typeof globalThis.__gh, typeof globalThis.__gh_host,
+        typeof SharedArrayBuffer, typeof Atomics, typeof WebAssembly]);
+      try { this.constructor.constructor('return process')(); c('process', 'reachable'); } catch (e) { c('process', e.name); }
+      try { api.idToken.setCustomClaim.constructor('return process')(); } catch (e) { c('apiFn', e.name); }
+      try { require('fs'); } catch (e) { c('require', e.message); }
+      try { await import('fs'); } catch (e) { c('import', String(e)); }
+    `)]));
+    assert.equal(r.status, 'ok', JSON.stringify(r));
+    const c = claims(r);
+    assert.deepEqual(c.types, Array(8).fill('undefined'));
+    assert.equal(c.process, 'ReferenceError');
+    assert.equal(c.apiFn, 'ReferenceError');
+    assert.match(c.require as string, /not available/);
+    assert.match(c.import as string, /not supported/i);
+  });
+
+  test('console output is captured, lines are truncated to 256 characters, output is capped', async () => {
+    const r = await pool.runChain(request([postLogin(`
+      console.log('hello', 42, { a: [1, 'x'] }, null);
+      console.error('%s is %d', 'n', 7);
+      console.warn('y'.repeat(1000));
+      for (let i = 0; i < 1000; i++) console.info('line', i);
+    `)], { limits: { ...LIMITS, consoleBytes: 2048 } }));
+    assert.equal(r.status, 'ok');
+    const logs = r.results[0].logs;
+    const lines = logs.split('\n');
+    assert.equal(lines[0], "hello 42 { a: [ 1, 'x' ] } null");
+    assert.equal(lines[1], 'n is 7');
+    assert.equal(lines[2], `${'y'.repeat(256)}…`);
+    assert.ok(Buffer.byteLength(logs) <= 2048, `${Buffer.byteLength(logs)}`);
+    assert.match(logs, /\[console output truncated\]\n$/);
+  });
+
+  test('console output of the module top level goes to the first execution', async () => {
+    const r = await pool.runChain(request([action(`console.log('loading'); exports.onExecutePostLogin = async () => { console.log('running'); };`)]));
+    assert.equal(r.results[0].logs, 'loading\nrunning\n');
+  });
+});
+
+describe('validate()', () => {
+  test('accepts a module exporting one of the handlers', async () => {
+    assert.deepEqual(await pool.validate('exports.onExecutePostLogin = async () => {};', ['onExecutePostLogin', 'onContinuePostLogin']), { ok: true });
+  });
+  test('reports a syntax error', async () => {
+    const r = await pool.validate('exports.onExecutePostLogin = async () => {', ['onExecutePostLogin']);
+    assert.equal(r.ok, false);
+    assert.equal(!r.ok && r.status, 'syntax');
+  });
+  test('reports a missing handler', async () => {
+    const r = await pool.validate('exports.somethingElse = () => {};', ['onExecutePostLogin']);
+    assert.deepEqual(r, { ok: false, status: 'runtime', message: 'The module does not export onExecutePostLogin as a function' });
+  });
+  test('reports a top-level throw and a top-level loop', async () => {
+    const thrown = await pool.validate('throw new TypeError("nope")', ['onExecutePostLogin']);
+    assert.deepEqual(thrown, { ok: false, status: 'runtime', message: 'TypeError: nope' });
+    const loop = await pool.validate('while (true) {}', ['onExecutePostLogin'], { actionTimeoutMs: 200 });
+    assert.equal(!loop.ok && loop.status, 'timeout');
+  });
+  test('rejects code that closes the module wrapper early', async () => {
+    const r = await pool.validate('}); (function () {', ['onExecutePostLogin']);
+    assert.equal(!r.ok && r.status, 'syntax');
+  });
+});
+
+test('stats() reports the workers', () => {
+  const s = pool.stats();
+  assert.equal(s.workers, 2);
+  assert.equal(s.queued, 0);
+});
