@@ -25,6 +25,9 @@ export async function startServer(config: Config, opts: { logger?: Logger; host?
     void (async () => {
       try {
         await sweepExpired(ctx.db);
+        await ctx.actions.engine.sweep();
+        await ctx.actions.engine.sweepCache();
+        await ctx.db('action_continuations').where('expires_at', '<', Date.now() - 3600_000).delete();
         if (await ctx.keys.retire(maxTokenLifetimeMs)) await ctx.refreshKeys(true);
         else await ctx.refreshKeys();
       } catch (err) {

@@ -7,6 +7,58 @@ import { startServer } from '../server.ts';
 import { createLogger } from '../shared/logger.ts';
 import { AppError } from '../shared/errors.ts';
 import type { AppType } from '../clients/clients.ts';
+import type { Config } from '../config/schema.ts';
+import { readFileSync } from 'node:fs';
+import { basename } from 'node:path';
+import { compileAction } from '../actions/compile.ts';
+import { createSandboxPool } from '../actions/sandbox/index.ts';
+import { isTriggerId, TRIGGERS, validateCommand } from '../actions/triggers/definitions.ts';
+
+function parseSecrets(list: string[] | undefined) {
+  return (list ?? []).map((kv) => {
+    const i = kv.indexOf('=');
+    if (i < 1) throw new AppError(400, 'usage', `--secret wants NAME=value, got "${kv.slice(0, 20)}"`);
+    return { name: kv.slice(0, i), value: kv.slice(i + 1) };
+  });
+}
+
+/**
+ * `gatehouse actions test`: the local test loop. Compiles the file and runs it once in the
+ * same sandbox the server uses, on the given event; no database, no server.
+ */
+async function actionsTest(file: string | undefined, values: { event?: string; trigger?: string; secret?: string[] }, out: Out, config: Config): Promise<number> {
+  if (!file || !values.event) throw new AppError(400, 'usage', 'actions test needs a file and --event <json or @file>');
+  const code = readFileSync(file, 'utf8');
+  const c = await compileAction(code);
+  if (!c.ok) throw new AppError(400, 'invalid_code', c.message);
+  const eventText = values.event.startsWith('@') ? readFileSync(values.event.slice(1), 'utf8') : values.event;
+  let event: Record<string, unknown>;
+  try { event = JSON.parse(eventText); } catch { throw new AppError(400, 'usage', '--event is not valid JSON'); }
+  const triggerId = values.trigger ?? Object.values(TRIGGERS).find((t) => new RegExp(`\\b${t.handler}\\b`).test(code))?.id;
+  if (!isTriggerId(triggerId)) throw new AppError(400, 'usage', 'could not tell the trigger from the code: pass --trigger');
+  const def = TRIGGERS[triggerId];
+  const pool = createSandboxPool({ workers: 1, fetchAllow: config.actions.fetchAllow });
+  try {
+    const a = config.actions;
+    const res = await pool.runChain({
+      handler: def.handler, actions: [{ key: `cli:${Date.now()}`, name: basename(file), code: c.compiled, secrets: Object.fromEntries(parseSecrets(values.secret).map((s) => [s.name, s.value])) }],
+      event, apiMethods: def.apiMethods, stopOn: def.stopOn, redirect: { canRedirect: triggerId === 'post-login', state: 'local-test-state', issuer: config.issuer },
+      limits: { actionTimeoutMs: a.actionTimeoutMs, chainTimeoutMs: a.chainTimeoutMs, memoryMb: a.memoryMb, consoleBytes: a.consoleBytes, resultBytes: a.resultBytes },
+    });
+    const r = res.results[0];
+    const commands = (r?.commands ?? []).map((cmd) => ({ ...cmd, refused: validateCommand(def, cmd.type, cmd.args, { claimsBytes: a.claimsBytes, redirectAllowHttpLocalhost: a.redirectAllowHttpLocalhost }) ?? undefined }));
+    const human = [
+      `${basename(file)} on ${triggerId}: ${r?.status ?? 'ok'} in ${(r?.durationMs ?? 0).toFixed(2)} ms (${r?.cpuMicros ?? 0} µs CPU)`,
+      ...(r?.error ? [`error: ${r.error.name}: ${r.error.message}`] : []),
+      ...(commands.length ? ['commands:', ...commands.map((x) => `  api.${x.type}(${x.args.map((v) => JSON.stringify(v)).join(', ')})${x.refused ? `  REFUSED: ${x.refused}` : ''}`)] : ['commands: none']),
+      ...(r?.logs ? ['console:', ...r.logs.split('\n').filter(Boolean).map((l) => `  ${l}`)] : []),
+    ].join('\n');
+    print(out, human, { status: r?.status ?? 'ok', commands, logs: r?.logs ?? '', error: r?.error, duration_ms: r?.durationMs, cpu_micros: r?.cpuMicros });
+    return r && r.status !== 'ok' && r.status !== 'denied' ? 1 : 0;
+  } finally {
+    await pool.close();
+  }
+}
 
 const HELP = `gatehouse: self-hosted OpenID Connect server with Actions
 
@@ -20,6 +72,13 @@ Usage: gatehouse <command> [options]
   users create --email E [--password P] [--verified]
   keys rotate                            new signing keys; old ones stay published until tokens expire
   keys list
+  actions deploy <file> --trigger <id> [--name N] [--secret K=V]...
+                                         create or update the action from a .js/.ts file, then deploy it
+  actions bind <trigger> <name>...       set the trigger's chain, in this order (no names: unbind all)
+  actions test <file> --event <json|@file> [--trigger <id>] [--secret K=V]...
+                                         run locally in the same sandbox; prints commands, logs, timing
+  actions logs [--follow] [--trigger <id>]
+                                         recent executions (and new ones as they happen with --follow)
 
 Options: --json prints machine-readable output.`;
 
@@ -30,7 +89,7 @@ function print(out: Out, human: string, data: unknown) {
 
 export async function main(argv: string[]): Promise<number> {
   const [cmd, sub, ...rest] = argv;
-  const { values } = parseArgs({
+  const { values, positionals } = parseArgs({
     args: cmd === 'start' || cmd === 'migrate' ? argv.slice(1) : rest,
     options: {
       json: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h' },
@@ -38,6 +97,7 @@ export async function main(argv: string[]): Promise<number> {
       name: { type: 'string' }, type: { type: 'string' }, callback: { type: 'string', multiple: true },
       'logout-url': { type: 'string', multiple: true }, 'web-origin': { type: 'string', multiple: true }, grant: { type: 'string', multiple: true },
       email: { type: 'string' }, password: { type: 'string' }, verified: { type: 'boolean' },
+      trigger: { type: 'string' }, secret: { type: 'string', multiple: true }, event: { type: 'string' }, follow: { type: 'boolean' },
     },
     allowPositionals: true, strict: true,
   });
@@ -77,6 +137,8 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   }
 
+  if (cmd === 'actions' && sub === 'test') return actionsTest(positionals[0], values, out, config);
+
   const ctx = await createContext(config, { logger });
   try {
     if (cmd === 'clients' && sub === 'create') {
@@ -113,6 +175,50 @@ export async function main(argv: string[]): Promise<number> {
       const keys = (await ctx.keys.list()).map(({ public_jwk: _p, ...k }) => k);
       print(out, keys.map((k) => `${k.kid}  ${k.alg}  ${k.status}  created ${new Date(k.created_at).toISOString()}`).join('\n'), keys);
       return 0;
+    }
+    if (cmd === 'actions' && sub === 'deploy') {
+      const file = positionals[0];
+      if (!file) throw new AppError(400, 'usage', 'actions deploy needs a file');
+      const trigger = values.trigger;
+      if (!trigger) throw new AppError(400, 'usage', 'actions deploy needs --trigger (post-login, pre-user-registration, post-user-registration, post-change-password, credentials-exchange)');
+      const name = values.name ?? basename(file).replace(/\.(m?[jt]s)$/, '');
+      const code = readFileSync(file, 'utf8');
+      const secrets = parseSecrets(values.secret);
+      const existing = await ctx.actions.store.findByName(name);
+      const action = existing
+        ? await ctx.actions.store.update(existing.id, { code, ...(secrets.length ? { secrets } : {}) })
+        : await ctx.actions.store.create({ name, supported_triggers: [{ id: trigger }], code, secrets });
+      const version = await ctx.actions.store.deploy(action.id);
+      await ctx.audit.record({ type: 'sapi', description: `Deploy an action (CLI, version ${version.number})`, details: { action: action.id, via: 'cli' } });
+      print(out, `${existing ? 'updated' : 'created'} action "${name}" (${action.id}) for ${trigger}\ndeployed version ${version.number}${secrets.length ? ` with secrets ${secrets.map((x) => x.name).join(', ')}` : ''}\nbind it with: gatehouse actions bind ${trigger} ${name}`, { action: { ...action, code: undefined }, version: { ...version, code: undefined } });
+      return 0;
+    }
+    if (cmd === 'actions' && sub === 'bind') {
+      const [trigger, ...names] = positionals;
+      if (!isTriggerId(trigger)) throw new AppError(400, 'usage', `actions bind needs a trigger: ${Object.keys(TRIGGERS).join(', ')}`);
+      const bindings = await ctx.actions.store.setBindings(trigger, names.map((value) => ({ ref: { type: 'action_name' as const, value } })));
+      await ctx.audit.record({ type: 'sapi', description: `Update the ${trigger} bindings (CLI)`, details: { actions: names, via: 'cli' } });
+      print(out, bindings.length ? `${trigger} now runs: ${bindings.map((b, i) => `${i + 1}. ${b.action.name}`).join('  ')}` : `${trigger} runs no actions`, { bindings });
+      return 0;
+    }
+    if (cmd === 'actions' && sub === 'logs') {
+      let since = 0;
+      const show = async () => {
+        const list = (await ctx.actions.store.executions({ limit: 20, since, triggerId: values.trigger })).reverse();
+        for (const e of list) {
+          since = Math.max(since, Date.parse(e.created_at));
+          if (out.json) { process.stdout.write(`${JSON.stringify(e)}\n`); continue; }
+          process.stdout.write(`${e.created_at}  ${e.trigger_id}  ${e.status}  ${e.id}\n`);
+          for (const r of e.results as { action_name: string; status: string; duration_ms: number; error?: { message: string } | null; logs: string }[]) {
+            process.stdout.write(`  - ${r.action_name}: ${r.status} in ${r.duration_ms.toFixed(1)} ms${r.error ? ` (${r.error.message})` : ''}\n`);
+            for (const line of r.logs.split('\n').filter(Boolean)) process.stdout.write(`      ${line}\n`);
+          }
+        }
+      };
+      await show();
+      if (!values.follow) return 0;
+      process.stderr.write('following new executions (Ctrl-C to stop)\n');
+      for (;;) { await new Promise((r) => setTimeout(r, 1000)); await show(); }
     }
     console.error(`unknown command: ${[cmd, sub].filter(Boolean).join(' ')}\n\n${HELP}`);
     return 2;

@@ -1,0 +1,146 @@
+/**
+ * The five triggers: which handler they call, which `api` calls they allow, which calls
+ * stop the chain, whether they block the flow. The sandbox builds the guest's `api` from
+ * `apiMethods`; the host validates what comes back with `validateCommand`.
+ */
+export type TriggerId = 'post-login' | 'pre-user-registration' | 'post-user-registration' | 'post-change-password' | 'credentials-exchange';
+
+export interface TriggerDef {
+  id: TriggerId; version: string; handler: string; continueHandler?: string; blocking: boolean;
+  apiMethods: string[]; stopOn: string[];
+}
+
+const CACHE = ['cache.get', 'cache.set', 'cache.delete'];
+
+export const TRIGGERS: Record<TriggerId, TriggerDef> = {
+  'post-login': {
+    id: 'post-login', version: 'v3', handler: 'onExecutePostLogin', continueHandler: 'onContinuePostLogin', blocking: true,
+    apiMethods: [
+      'access.deny', 'idToken.setCustomClaim', 'accessToken.setCustomClaim', 'accessToken.addScope', 'accessToken.removeScope',
+      'authentication.challengeWith', 'authentication.challengeWithAny', 'authentication.enrollWith', 'authentication.enrollWithAny',
+      'multifactor.enable', 'redirect.sendUserTo', 'redirect.encodeToken', 'redirect.validateToken', 'redirect.canRedirect',
+      'user.setAppMetadata', 'user.setUserMetadata', ...CACHE,
+    ],
+    stopOn: ['access.deny', 'redirect.sendUserTo', 'authentication.challengeWith', 'authentication.challengeWithAny', 'authentication.enrollWith', 'authentication.enrollWithAny'],
+  },
+  'pre-user-registration': {
+    id: 'pre-user-registration', version: 'v2', handler: 'onExecutePreUserRegistration', blocking: true,
+    apiMethods: ['access.deny', 'validation.error', 'user.setAppMetadata', 'user.setUserMetadata', ...CACHE],
+    stopOn: ['access.deny', 'validation.error'],
+  },
+  'post-user-registration': {
+    id: 'post-user-registration', version: 'v2', handler: 'onExecutePostUserRegistration', blocking: false, apiMethods: [...CACHE], stopOn: [],
+  },
+  'post-change-password': {
+    id: 'post-change-password', version: 'v2', handler: 'onExecutePostChangePassword', blocking: false, apiMethods: [...CACHE], stopOn: [],
+  },
+  'credentials-exchange': {
+    id: 'credentials-exchange', version: 'v2', handler: 'onExecuteCredentialsExchange', blocking: true,
+    apiMethods: ['access.deny', 'accessToken.setCustomClaim', ...CACHE],
+    stopOn: ['access.deny'],
+  },
+};
+
+export const isTriggerId = (s: unknown): s is TriggerId => typeof s === 'string' && Object.hasOwn(TRIGGERS, s);
+
+/** Claims an action may never set (ACTIONS.md; SECURITY.md §0 item 2). */
+export const RESERVED_CLAIMS = new Set(['sub', 'iss', 'aud', 'exp', 'iat', 'nbf', 'jti', 'nonce', 'auth_time', 'azp', 'acr', 'amr',
+  'at_hash', 'c_hash', 's_hash', 'sid', 'client_id', 'scope', 'cnf', 'gty', 'typ', 'act', 'may_act', 'events', 'token_type']);
+const BAD_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
+const CONTROL = /[\u0000-\u001f\u007f\u2028\u2029\u202a-\u202e\u200b-\u200f]/;
+
+export interface Limits { claimsBytes: number; redirectAllowHttpLocalhost: boolean }
+
+const isJsonValue = (v: unknown, depth = 0): boolean => {
+  if (depth > 32) return false;
+  if (v === null || typeof v === 'string' || typeof v === 'boolean') return true;
+  if (typeof v === 'number') return Number.isFinite(v);
+  if (Array.isArray(v)) return v.every((x) => isJsonValue(x, depth + 1));
+  if (typeof v === 'object') return Object.entries(v as object).every(([k, x]) => !BAD_KEYS.has(k) && isJsonValue(x, depth + 1));
+  return false;
+};
+
+function checkName(kind: string, name: unknown): string | null {
+  if (typeof name !== 'string' || name.length === 0) return `${kind} name must be a non-empty string`;
+  if (name.length > 256) return `${kind} name is longer than 256 characters`;
+  if (CONTROL.test(name)) return `${kind} name contains control characters`;
+  if (BAD_KEYS.has(name)) return `${kind} name "${name}" is not allowed`;
+  return null;
+}
+
+function checkRedirectUrl(url: unknown, allowHttpLocalhost: boolean): string | null {
+  if (typeof url !== 'string' || CONTROL.test(url)) return 'redirect URL must be a string without control characters';
+  let u: URL;
+  try { u = new URL(url); } catch { return 'redirect URL must be absolute'; }
+  if (u.protocol === 'https:' && !u.username && !u.password) return null;
+  if (allowHttpLocalhost && u.protocol === 'http:' && ['localhost', '127.0.0.1', '[::1]'].includes(u.hostname)) return null;
+  return `redirect URL must use https${allowHttpLocalhost ? ' (or http://localhost)' : ''}`;
+}
+
+/**
+ * Checks one recorded command against the trigger's contract. Returns null when valid, or
+ * the reason it is refused (the reason goes into the execution log; the flow goes on
+ * without the command).
+ */
+export function validateCommand(trigger: TriggerDef, type: string, args: unknown[], limits: Limits): string | null {
+  if (!trigger.apiMethods.includes(type)) return `api.${type} is not available in ${trigger.id}`;
+  const [a, b] = args;
+  switch (type) {
+    case 'idToken.setCustomClaim':
+    case 'accessToken.setCustomClaim': {
+      const bad = checkName('claim', a);
+      if (bad) return bad;
+      if (RESERVED_CLAIMS.has(a as string)) return `claim "${a}" is reserved and cannot be set by an action`;
+      if (!isJsonValue(b)) return `claim "${a}" must be a JSON value`;
+      if (JSON.stringify(b).length > limits.claimsBytes) return `claim "${a}" is larger than ${limits.claimsBytes} bytes`;
+      return null;
+    }
+    case 'user.setAppMetadata':
+    case 'user.setUserMetadata': {
+      const bad = checkName('metadata', a);
+      if (bad) return bad;
+      if (b !== null && !isJsonValue(b)) return `metadata "${a}" must be a JSON value`;
+      if (JSON.stringify(b ?? null).length > 16 * 1024) return `metadata "${a}" is larger than 16 KB`;
+      return null;
+    }
+    case 'access.deny':
+      if (trigger.id === 'credentials-exchange') {
+        if (!['invalid_scope', 'invalid_request', 'server_error'].includes(a as string)) return 'access.deny code must be invalid_scope, invalid_request or server_error';
+        if (b !== undefined && typeof b !== 'string') return 'access.deny reason must be a string';
+        return null;
+      }
+      if (a !== undefined && typeof a !== 'string') return 'access.deny reason must be a string';
+      if (b !== undefined && typeof b !== 'string') return 'access.deny user message must be a string';
+      return null;
+    case 'validation.error':
+      return typeof a === 'string' && typeof b === 'string' ? null : 'validation.error needs (code, message) strings';
+    case 'accessToken.addScope':
+    case 'accessToken.removeScope':
+      return typeof a === 'string' && /^[\x21\x23-\x5b\x5d-\x7e]{1,280}$/.test(a) ? null : 'scope must be a single scope token';
+    case 'authentication.challengeWith':
+    case 'authentication.enrollWith': {
+      const t = (a as { type?: unknown } | null)?.type;
+      return t === 'otp' ? null : `factor type ${JSON.stringify(t)} is not supported (only "otp")`;
+    }
+    case 'authentication.challengeWithAny':
+    case 'authentication.enrollWithAny':
+      return Array.isArray(a) && a.length > 0 && a.some((f) => (f as { type?: unknown })?.type === 'otp') ? null : 'the factor list must include {type: "otp"}';
+    case 'multifactor.enable':
+      return ['any', 'google-authenticator', 'none'].includes(a as string) ? null : 'multifactor.enable provider must be any, google-authenticator or none';
+    case 'redirect.sendUserTo': {
+      const bad = checkRedirectUrl(a, limits.redirectAllowHttpLocalhost);
+      if (bad) return bad;
+      const q = (b as { query?: unknown } | undefined)?.query;
+      if (q !== undefined && (typeof q !== 'object' || q === null || Object.values(q).some((v) => typeof v !== 'string'))) return 'redirect query values must be strings';
+      return null;
+    }
+    case 'cache.set':
+      if (typeof a !== 'string' || a.length > 200) return 'cache key must be a string of at most 200 characters';
+      return typeof b === 'string' && b.length <= 4096 ? null : 'cache value must be a string of at most 4 KB';
+    case 'cache.delete':
+      return typeof a === 'string' ? null : 'cache key must be a string';
+    default:
+      // Calls with return values (canRedirect, encodeToken, validateToken, cache.get) are not commands.
+      return null;
+  }
+}

@@ -1,0 +1,36 @@
+import type { Context } from 'koa';
+import type { User } from '../../users/users.ts';
+
+type Obj = Record<string, unknown>;
+const SENSITIVE = /pass(word)?|secret|token|code|_csrf/i;
+
+/** `event.request`, with sensitive body fields (password, tokens, CSRF) removed. */
+export function requestInfo(ctx: Context | undefined): Obj {
+  if (!ctx) return {};
+  const body = (ctx.request as { body?: unknown }).body;
+  const safeBody: Obj = {};
+  if (body && typeof body === 'object') for (const [k, v] of Object.entries(body)) if (!SENSITIVE.test(k) && typeof v === 'string') safeBody[k] = v;
+  const query: Obj = {};
+  for (const [k, v] of Object.entries(ctx.query)) if (typeof v === 'string') query[k] = v;
+  return {
+    ip: ctx.ip, method: ctx.method, hostname: ctx.hostname, user_agent: ctx.get('user-agent'),
+    language: ctx.get('accept-language').split(',')[0] || undefined, query, body: safeBody,
+  };
+}
+
+/** `event.user` in Auth0's shape, with MFA enrollment when known. */
+export function userInfo(u: User, opts: { otpEnrolled?: boolean } = {}): Obj {
+  return {
+    user_id: u.user_id, email: u.email, email_verified: u.email_verified, name: u.name, nickname: u.nickname, picture: u.picture,
+    created_at: u.created_at, updated_at: u.updated_at, last_login: u.last_login, last_ip: u.last_ip, logins_count: u.logins_count,
+    app_metadata: u.app_metadata, user_metadata: u.user_metadata, identities: u.identities,
+    multifactor: opts.otpEnrolled ? ['otp'] : [], enrolledFactors: opts.otpEnrolled ? [{ type: 'otp' }] : [],
+  };
+}
+
+export function clientInfo(c: { client_id: string; name: string; client_metadata?: Record<string, string> } | undefined): Obj {
+  return c ? { client_id: c.client_id, name: c.name, metadata: c.client_metadata ?? {} } : {};
+}
+
+export const CONNECTION = { id: 'con_username_password', name: 'Username-Password-Authentication', strategy: 'auth0' };
+export const tenant = (issuer: string) => ({ id: new URL(issuer).hostname });

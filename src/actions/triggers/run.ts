@@ -1,0 +1,166 @@
+import { errors } from 'oidc-provider';
+import type { Context } from 'koa';
+import type { KoaContextWithOIDC } from 'oidc-provider';
+import type { Db } from '../../db/knex.ts';
+import { parseJson } from '../../db/knex.ts';
+import type { Logger } from '../../shared/logger.ts';
+import type { User, Users } from '../../users/users.ts';
+import type { ActionEngine, ChainOutcome } from '../engine/engine.ts';
+import { CONNECTION, clientInfo, requestInfo, tenant, userInfo } from './events.ts';
+
+type Obj = Record<string, unknown>;
+
+interface Deps { db: Db; engine: ActionEngine; users: Users; logger: Logger; issuer: string; roleNames(userId: string): Promise<string[]>; otpEnrolled?(userId: string): Promise<boolean> }
+
+/**
+ * The call sites' side of each trigger: build the Auth0-shaped `event`, run the chain, and
+ * turn the outcome into what the flow does next. Flows call these (Kratos' rule: the flow
+ * owns its hooks); the engine never imports a flow.
+ */
+export function createTriggerRunners(d: Deps) {
+  const { db, engine, users, logger } = d;
+
+  async function writeMetadata(userId: string, o: ChainOutcome, user: User) {
+    if (!o.appMetadata && !o.userMetadata) return;
+    await users.setMetadata(userId, o.appMetadata ?? user.app_metadata, o.userMetadata ?? user.user_metadata);
+  }
+
+  async function storeLoginClaims(accountId: string, clientId: string, o: ChainOutcome) {
+    await db('action_login_claims').insert({
+      account_id: accountId, client_id: clientId, id_token: JSON.stringify(o.idTokenClaims), access_token: JSON.stringify(o.accessTokenClaims),
+      scopes: JSON.stringify({ add: o.scopesAdd, remove: o.scopesRemove }), updated_at: Date.now(),
+    }).onConflict(['account_id', 'client_id']).merge();
+  }
+
+  async function postLoginEvent(user: User, o: { client?: { client_id: string; name: string; client_metadata?: Record<string, string> }; ctx?: Context; transaction: Obj; sessionId?: string; methods: { name: string; timestamp: string }[] }) {
+    return {
+      user: userInfo(user, { otpEnrolled: await d.otpEnrolled?.(user.user_id) }),
+      authorization: { roles: await d.roleNames(user.user_id) },
+      client: clientInfo(o.client), request: requestInfo(o.ctx), transaction: o.transaction,
+      authentication: { methods: o.methods }, stats: { logins_count: user.logins_count },
+      session: o.sessionId ? { id: o.sessionId } : {}, connection: CONNECTION, tenant: tenant(d.issuer),
+      organization: undefined, resource_server: typeof o.transaction.audience === 'string' ? { identifier: o.transaction.audience } : undefined,
+    } as Obj;
+  }
+
+  return {
+    hasPostLogin: () => engine.hasBindings('post-login'),
+
+    /**
+     * post-login during an interactive login. Writes metadata once at the end (also after a
+     * deny) and keeps the claims for the tokens of this (user, client).
+     */
+    async postLogin(args: { user: User; client?: { client_id: string; name: string; client_metadata?: Record<string, string> }; ctx: Context; transaction: Obj; sessionId?: string; methods: { name: string; timestamp: string }[]; startAt?: number; continueFirst?: boolean; event?: Obj; redirectState?: string; nextRedirectState?: string }) {
+      const event = args.event ?? await postLoginEvent(args.user, args);
+      const o = await engine.run('post-login', event, { startAt: args.startAt, continueFirst: args.continueFirst, canRedirect: true, redirectState: args.redirectState, nextRedirectState: args.nextRedirectState });
+      await writeMetadata(args.user.user_id, o, args.user);
+      if (!o.blocked && args.client) {
+        if (args.continueFirst) {
+          // A resumed chain adds to what the first part produced, also when the redirecting
+          // action was the first one (startAt 0): its onExecutePostLogin may have set claims.
+          const prev = await db('action_login_claims').where({ account_id: args.user.user_id, client_id: args.client.client_id }).first();
+          if (prev) {
+            o.idTokenClaims = Object.assign(Object.create(null), parseJson(prev.id_token, {}), o.idTokenClaims);
+            o.accessTokenClaims = Object.assign(Object.create(null), parseJson(prev.access_token, {}), o.accessTokenClaims);
+            const s = parseJson<{ add: string[]; remove: string[] }>(prev.scopes, { add: [], remove: [] });
+            o.scopesAdd = [...new Set([...s.add, ...o.scopesAdd])];
+            o.scopesRemove = [...new Set([...s.remove, ...o.scopesRemove])];
+          }
+        }
+        await storeLoginClaims(args.user.user_id, args.client.client_id, o);
+      }
+      return o;
+    },
+
+    /** The claims post-login decided for this user at this client, for ID token / userinfo / access token. */
+    async loginClaims(accountId: string, clientId: string) {
+      const r = await db('action_login_claims').where({ account_id: accountId, client_id: clientId }).first();
+      if (!r) return undefined;
+      return {
+        idToken: parseJson<Obj>(r.id_token, {}), accessToken: parseJson<Obj>(r.access_token, {}),
+        scopes: parseJson<{ add: string[]; remove: string[] }>(r.scopes, { add: [], remove: [] }),
+      };
+    },
+
+    /** post-login again on a refresh-token grant: no redirect or MFA (canRedirect() is false). */
+    async postLoginRefresh(ctx: KoaContextWithOIDC, accountId: string) {
+      const user = await users.get(accountId);
+      const client = ctx.oidc.client ? { client_id: ctx.oidc.client.clientId, name: String((ctx.oidc.client as unknown as Obj).clientName ?? ''), client_metadata: (ctx.oidc.client as unknown as Obj)['urn:gatehouse:metadata'] as Record<string, string> } : undefined;
+      if (!user || !client) return undefined;
+      if (!(await engine.hasBindings('post-login'))) {
+        // Refreshed tokens carry what the chain bound now decides, as they do when one is
+        // bound: with none, the claims of an earlier login (perhaps from an action since
+        // unbound) must not ride along.
+        await db('action_login_claims').where({ account_id: user.user_id, client_id: client.client_id }).delete();
+        return undefined;
+      }
+      const event = await postLoginEvent(user, {
+        client, ctx: ctx as unknown as Context, methods: [],
+        transaction: { protocol: 'oauth2-refresh-token', requested_scopes: [...(ctx.oidc.requestParamScopes ?? [])] },
+      });
+      const o = await engine.run('post-login', event, { canRedirect: false });
+      await writeMetadata(user.user_id, o, user);
+      if (o.blocked) {
+        throw new errors.AccessDenied(o.blocked.kind === 'denied' ? o.blocked.reason : 'a post-login action failed');
+      }
+      if (o.redirect || o.mfa.pauseAfter !== undefined) {
+        throw new errors.AccessDenied('a post-login action requires interaction, which a refresh token grant cannot provide');
+      }
+      await storeLoginClaims(user.user_id, client.client_id, o);
+      return o;
+    },
+
+    /** credentials-exchange inside extraTokenClaims: custom claims, or an OAuth error. */
+    async credentialsExchange(ctx: KoaContextWithOIDC, token: { scope?: string; resourceServer?: { identifier?: string; audience?: string } }) {
+      if (!(await engine.hasBindings('credentials-exchange'))) return undefined;
+      const c = ctx.oidc.client!;
+      const audience = token.resourceServer?.audience ?? token.resourceServer?.identifier;
+      const event: Obj = {
+        client: clientInfo({ client_id: c.clientId, name: String((c as unknown as Obj).clientName ?? ''), client_metadata: (c as unknown as Obj)['urn:gatehouse:metadata'] as Record<string, string> }),
+        request: requestInfo(ctx as unknown as Context), tenant: tenant(d.issuer),
+        transaction: { requested_scopes: [...(ctx.oidc.requestParamScopes ?? [])] },
+        resource_server: audience ? { identifier: audience } : undefined,
+        accessToken: { scope: token.scope ? token.scope.split(' ') : [], customClaims: {} },
+      };
+      const o = await engine.run('credentials-exchange', event);
+      if (o.blocked?.kind === 'denied') {
+        if (o.blocked.code === 'invalid_scope') throw new errors.InvalidScope(o.blocked.reason, token.scope ?? '');
+        if (o.blocked.code === 'invalid_request') throw new errors.InvalidRequest(o.blocked.reason);
+        throw Object.assign(new errors.CustomOIDCProviderError('server_error', o.blocked.reason), { status: 500, statusCode: 500 });
+      }
+      if (o.blocked) throw Object.assign(new errors.CustomOIDCProviderError('server_error', 'a credentials-exchange action failed'), { status: 500, statusCode: 500 });
+      return { ...o.accessTokenClaims };
+    },
+
+    /** pre-user-registration: deny (nothing written), validation error, or metadata for the new user. */
+    async preUserRegistration(ctx: Context, email: string, client?: { client_id: string; name: string; client_metadata?: Record<string, string> }) {
+      if (!(await engine.hasBindings('pre-user-registration'))) return { ok: true as const };
+      const event: Obj = {
+        user: { email, app_metadata: {}, user_metadata: {}, email_verified: false }, request: requestInfo(ctx), client: clientInfo(client),
+        connection: CONNECTION, tenant: tenant(d.issuer), transaction: {},
+      };
+      const o = await engine.run('pre-user-registration', event);
+      if (o.blocked?.kind === 'denied') return { ok: false as const, userMessage: o.blocked.userMessage ?? 'Sign-up is not allowed.' };
+      if (o.validationError) return { ok: false as const, userMessage: o.validationError.message };
+      if (o.blocked) return { ok: false as const, userMessage: 'We could not create your account right now. Try again later.' };
+      return { ok: true as const, appMetadata: o.appMetadata, userMetadata: o.userMetadata };
+    },
+
+    /** After the user row committed: never blocks the user, failures are logged. */
+    postUserRegistration(ctx: Context | undefined, user: User) {
+      void (async () => {
+        if (!(await engine.hasBindings('post-user-registration'))) return;
+        await engine.run('post-user-registration', { user: userInfo(user), request: requestInfo(ctx), connection: CONNECTION, tenant: tenant(d.issuer) });
+      })().catch((err) => logger.error({ err }, 'post-user-registration failed'));
+    },
+
+    /** After a password change or reset committed, from every place a password changes. */
+    postChangePassword(ctx: Context | undefined, user: User) {
+      void (async () => {
+        if (!(await engine.hasBindings('post-change-password'))) return;
+        await engine.run('post-change-password', { user: userInfo(user), request: requestInfo(ctx), connection: CONNECTION, tenant: tenant(d.issuer) });
+      })().catch((err) => logger.error({ err }, 'post-change-password failed'));
+    },
+  };
+}
+export type TriggerRunners = ReturnType<typeof createTriggerRunners>;

@@ -1,0 +1,166 @@
+import { randomBytes } from 'node:crypto';
+import type { Context } from 'koa';
+import type { AppContext } from '../context.ts';
+import type { ChainOutcome } from '../actions/engine/engine.ts';
+import { AppError } from '../shared/errors.ts';
+import { requestInfo } from '../actions/triggers/events.ts';
+import { createMfaStep } from './mfa-step.ts';
+
+type Details = Awaited<ReturnType<AppContext['provider']['interactionDetails']>>;
+type Obj = Record<string, unknown>;
+const CONTINUE_TTL_MS = 10 * 60 * 1000;
+const MFA_TTL_MS = 15 * 60 * 1000;
+/** The `acr` Auth0 uses for multi-factor logins; clients may ask for it with `acr_values`. */
+export const MFA_ACR = 'http://schemas.openid.net/pape/policies/2007/06/multi-factor';
+export interface MfaNeed { mode: 'challenge' | 'enroll'; resumeAt: number | null; allowRememberBrowser: boolean }
+
+/**
+ * The post-login step of an interactive login: runs the bound post-login chain after the
+ * password (before the code is issued) and acts on the outcome: deny → `access_denied` to
+ * the client; `redirect.sendUserTo` → the user leaves with a single-use `state` bound to this
+ * interaction and comes back through `/continue`; otherwise the interaction finishes.
+ */
+export function createPostLoginStep(app: AppContext) {
+  const { db, urls } = app;
+
+  async function finish(ctx: Context, result: Obj, merge = false) {
+    const redirectTo = await app.provider.interactionResult(ctx.req, ctx.res, result, { mergeWithLastSubmission: merge });
+    ctx.status = 303;
+    ctx.redirect(redirectTo);
+  }
+
+  function transaction(d: Details): Obj {
+    const p = d.params as Record<string, unknown>;
+    return {
+      id: d.uid, protocol: 'oidc-basic-profile', requested_scopes: typeof p.scope === 'string' ? p.scope.split(' ') : [],
+      redirect_uri: p.redirect_uri, response_type: typeof p.response_type === 'string' ? p.response_type.split(' ') : [], state: p.state,
+      ui_locales: typeof p.ui_locales === 'string' ? p.ui_locales.split(' ') : [], audience: p.audience ?? p.resource, acr_values: p.acr_values,
+    };
+  }
+
+  async function act(ctx: Context, d: Details, userId: string, o: ChainOutcome, state: string, methods: Obj[]) {
+    if (o.blocked) {
+      const description = o.blocked.kind === 'denied' ? o.blocked.reason : 'Login was stopped because a post-login action failed';
+      await app.audit.record({ type: 'f', description: `Login denied by post-login action: ${description}`, user_id: userId, client_id: String(d.params.client_id), ip: ctx.ip, details: { execution: o.executionId } });
+      return finish(ctx, { error: 'access_denied', error_description: description });
+    }
+    if (o.redirect) {
+      await db('action_continuations').insert({
+        state, interaction_uid: d.uid, expires_at: Date.now() + CONTINUE_TTL_MS, used_at: null,
+        payload: JSON.stringify({ userId, actionIndex: o.redirect.actionIndex, event: o.event, methods }),
+      });
+      const target = new URL(o.redirect.url);
+      for (const [k, v] of Object.entries(o.redirect.query)) target.searchParams.set(k, v);
+      target.searchParams.set('state', state);
+      ctx.status = 303;
+      ctx.redirect(target.href);
+      return;
+    }
+    const need = await needMfa(ctx, d, userId, o, methods);
+    if (need) return startMfa(ctx, d, userId, need, o.event, methods);
+    return finish(ctx, loginResult(userId, methods));
+  }
+
+  /** The login result: `amr`/`acr` claim MFA only when this login performed it. */
+  function loginResult(userId: string, methods: Obj[]) {
+    const mfa = methods.some((m) => m.name === 'mfa');
+    return { login: { accountId: userId, amr: mfa ? ['pwd', 'otp'] : ['pwd'], ...(mfa ? { acr: MFA_ACR } : {}), remember: true } };
+  }
+
+  /**
+   * Whether this login needs a second factor now: a post-login action asked for it
+   * (challenge/enroll pause the chain; `multifactor.enable` at its end), the client asked with
+   * `acr_values`, or the global policy says so. Challenge when enrolled, else enroll.
+   */
+  async function needMfa(ctx: Context, d: Details, userId: string, o: ChainOutcome | undefined, methods: Obj[]): Promise<MfaNeed | null> {
+    if (methods.some((m) => m.name === 'mfa')) return null;
+    const enrolled = await app.mfa.isEnrolled(userId);
+    const acrValues = typeof d.params.acr_values === 'string' ? d.params.acr_values.split(' ') : [];
+    const paused = o?.mfa.pauseAfter !== undefined;
+    const policy = app.config.mfa.policy;
+    const required = paused || !!o?.mfa.enable || acrValues.includes(MFA_ACR) || policy === 'always' || (policy === 'if-enrolled' && enrolled);
+    if (!required) return null;
+    const allowRememberBrowser = !paused && !!o?.mfa.enable?.allowRememberBrowser;
+    if (enrolled && allowRememberBrowser && mfaStep.remembered(ctx, userId)) return null;
+    return { mode: enrolled ? 'challenge' : 'enroll', resumeAt: paused ? o!.mfa.pauseAfter! + 1 : null, allowRememberBrowser };
+  }
+
+  async function startMfa(ctx: Context, d: Details, userId: string, need: MfaNeed, event: Obj | undefined, methods: Obj[]) {
+    await db('mfa_pending').insert({
+      interaction_uid: d.uid, user_id: userId, expires_at: Date.now() + MFA_TTL_MS,
+      payload: JSON.stringify({ ...need, event: need.resumeAt !== null ? event : undefined, methods, verified: false }),
+    }).onConflict('interaction_uid').merge();
+    await app.audit.record({ type: 'gd_start', description: `Second factor required (${need.mode})`, user_id: userId, client_id: String(d.params.client_id), ip: ctx.ip });
+    ctx.status = 303;
+    ctx.redirect(`${urls.mountPath}/interaction/${encodeURIComponent(d.uid)}/mfa`);
+  }
+
+  const mfaStep = createMfaStep(app, {
+    /** After the second factor: the rest of a paused chain runs, then the login finishes. */
+    async verified(ctx, d, userId, pending) {
+      const methods = [...pending.methods, { name: 'mfa', timestamp: new Date().toISOString() }];
+      if (pending.resumeAt !== null && pending.event) {
+        const user = await app.users.require(userId);
+        const client = await app.clients.get(String(d.params.client_id));
+        const event = { ...pending.event, authentication: { methods }, request: requestInfo(ctx) };
+        const state = randomBytes(24).toString('base64url');
+        const o = await app.actions.triggers.postLogin({ user, client, ctx, transaction: transaction(d), methods: methods as never, startAt: pending.resumeAt, event, redirectState: state });
+        return act(ctx, d, userId, o, state, methods);
+      }
+      return finish(ctx, loginResult(userId, methods));
+    },
+  });
+
+  return {
+    mfaStep,
+    /** After the password was verified for `userId` in interaction `d`. */
+    async afterPassword(ctx: Context, d: Details, userId: string) {
+      if (!(await app.actions.triggers.hasPostLogin())) {
+        // Tokens of this login carry what this login's chain decided: with nothing bound, the
+        // claims an earlier login stored for this user at this client must not be reused.
+        await db('action_login_claims').where({ account_id: userId, client_id: String(d.params.client_id) }).delete();
+        const methods = [{ name: 'pwd', timestamp: new Date().toISOString() }];
+        const need = await needMfa(ctx, d, userId, undefined, methods);
+        if (need) return startMfa(ctx, d, userId, need, undefined, methods);
+        return finish(ctx, loginResult(userId, methods));
+      }
+      const user = await app.users.require(userId);
+      const client = await app.clients.get(String(d.params.client_id));
+      const methods = [{ name: 'pwd', timestamp: new Date().toISOString() }];
+      const state = randomBytes(24).toString('base64url');
+      const o = await app.actions.triggers.postLogin({ user, client, ctx, transaction: transaction(d), sessionId: d.session?.uid, methods, redirectState: state });
+      return act(ctx, d, userId, o, state, methods);
+    },
+
+    /** `/continue?state=…`: find the interaction the state belongs to and resume there (its cookie is path-bound). */
+    async continueEntry(ctx: Context) {
+      const state = typeof ctx.query.state === 'string' ? ctx.query.state : (ctx.request.body as Obj | undefined)?.state;
+      if (typeof state !== 'string' || !/^[A-Za-z0-9_-]{16,64}$/.test(state)) throw new AppError(400, 'invalid_state', 'This link is missing its state or the state is malformed. Start the login again from your application.');
+      const row = await db('action_continuations').where({ state }).first();
+      if (!row || row.used_at !== null || Number(row.expires_at) < Date.now()) throw new AppError(400, 'invalid_state', 'This login step has expired or was already used. Start the login again from your application.');
+      const params = new URLSearchParams();
+      for (const [k, v] of Object.entries({ ...ctx.query, ...((ctx.request.body as Obj | undefined) ?? {}) })) if (typeof v === 'string' && k !== '_csrf') params.set(k, v);
+      ctx.status = 303;
+      ctx.redirect(`${urls.mountPath}/interaction/${encodeURIComponent(row.interaction_uid)}/continue?${params}`);
+    },
+
+    /** Resumes the chain: the redirecting action's onContinuePostLogin, then the rest. Single use. */
+    async resume(ctx: Context, d: Details) {
+      const state = typeof ctx.query.state === 'string' ? ctx.query.state : '';
+      const used = await db('action_continuations').where({ state, interaction_uid: d.uid }).whereNull('used_at').andWhere('expires_at', '>', Date.now()).update({ used_at: Date.now() });
+      if (used !== 1) throw new AppError(400, 'invalid_state', 'This login step has expired, was already used, or belongs to another login. Start again from your application.');
+      const row = await db('action_continuations').where({ state }).first();
+      const saved = JSON.parse(row.payload) as { userId: string; actionIndex: number; event: Obj; methods: Obj[] };
+      const user = await app.users.require(saved.userId);
+      const client = await app.clients.get(String(d.params.client_id));
+      const event = { ...saved.event, request: requestInfo(ctx) };
+      const next = randomBytes(24).toString('base64url');
+      // onContinuePostLogin validates tokens bound to the state being resumed; an action after
+      // it that redirects again must bind its token to the state it will come back with.
+      const o = await app.actions.triggers.postLogin({
+        user, client, ctx, transaction: transaction(d), methods: saved.methods as never, startAt: saved.actionIndex, continueFirst: true, event, redirectState: state, nextRedirectState: next,
+      });
+      return act(ctx, d, saved.userId, o, next, saved.methods);
+    },
+  };
+}

@@ -1,0 +1,157 @@
+import { test, after, before } from 'node:test';
+import assert from 'node:assert/strict';
+import * as oidc from 'openid-client';
+import { decodeJwt } from 'jose';
+import { startTestServer, discover, loginThroughForm, type TestServer } from './helpers/server.ts';
+import { Browser, alertText } from './helpers/cookie-fetch.ts';
+
+let ts: TestServer;
+const API = 'https://api.example.com';
+const CB = 'http://localhost:5173/cb';
+
+before(async () => {
+  ts = await startTestServer();
+  await ts.api('POST', '/resource-servers', { name: 'API', identifier: API, scopes: [{ value: 'read:things', description: 'r' }, { value: 'write:things', description: 'w' }] });
+});
+after(async () => { await ts?.close(); });
+
+/** Creates, deploys and binds one action through the Management API; returns its id. */
+async function deployAndBind(trigger: string, name: string, code: string, secrets: { name: string; value: string }[] = []) {
+  const created = await ts.api('POST', '/actions/actions', { name, supported_triggers: [{ id: trigger, version: 'v3' }], code, secrets });
+  assert.equal(created.status, 201, JSON.stringify(created.body));
+  const dep = await ts.api('POST', `/actions/actions/${created.body.id}/deploy`);
+  assert.equal(dep.status, 200, JSON.stringify(dep.body));
+  return created.body.id as string;
+}
+async function bind(trigger: string, names: string[]) {
+  const r = await ts.api('PATCH', `/actions/triggers/${trigger}/bindings`, { bindings: names.map((value) => ({ ref: { type: 'action_name', value } })) });
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+}
+async function latestExecution(trigger: string) {
+  const r = await ts.api('GET', `/actions/executions?triggerId=${trigger}&limit=1`);
+  assert.equal(r.status, 200);
+  return r.body.executions[0];
+}
+
+test('credentials-exchange: custom claim in the M2M access token, deny maps to an OAuth error', async () => {
+  await deployAndBind('credentials-exchange', 'cx-claim', `
+    exports.onExecuteCredentialsExchange = async (event, api) => {
+      if (event.client.metadata.tier === 'blocked') return api.access.deny('invalid_scope', 'tier blocked');
+      api.accessToken.setCustomClaim('https://example.com/tier', event.client.metadata.tier || 'free');
+      api.accessToken.setCustomClaim('sub', 'forged');
+      console.log('issued for', event.client.client_id, event.resource_server.identifier);
+    };`);
+  await bind('credentials-exchange', ['cx-claim']);
+  const m2m = (await ts.api('POST', '/clients', { name: 'M2M', app_type: 'non_interactive', client_metadata: { tier: 'gold' } })).body;
+  await ts.api('POST', '/client-grants', { client_id: m2m.client_id, audience: API, scope: ['read:things'] });
+  const config = await discover(ts, m2m.client_id, m2m.client_secret);
+  const tok = await oidc.clientCredentialsGrant(config, { audience: API } as never);
+  const claims = decodeJwt(tok.access_token);
+  assert.equal(claims['https://example.com/tier'], 'gold');
+  assert.equal(claims.sub, m2m.client_id, 'reserved claim sub must not be overwritten');
+  const exe = await latestExecution('credentials-exchange');
+  assert.equal(exe.results[0].status, 'ok');
+  assert.match(exe.results[0].logs, /issued for/);
+  assert.ok(exe.results[0].rejected_commands.some((r: string) => /reserved/.test(r)));
+
+  const blocked = (await ts.api('POST', '/clients', { name: 'Blocked', app_type: 'non_interactive', client_metadata: { tier: 'blocked' } })).body;
+  await ts.api('POST', '/client-grants', { client_id: blocked.client_id, audience: API, scope: ['read:things'] });
+  const res = await fetch(`${ts.base}/oauth/token`, {
+    method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${Buffer.from(`${blocked.client_id}:${blocked.client_secret}`).toString('base64')}` },
+    body: new URLSearchParams({ grant_type: 'client_credentials', audience: API }),
+  });
+  const body = await res.json() as { error?: string; error_description?: string };
+  assert.equal(res.status, 400);
+  assert.equal(body.error, 'invalid_scope');
+  assert.equal(body.error_description, 'tier blocked');
+  await bind('credentials-exchange', []);
+});
+
+test('post-login: claims in ID token, userinfo and access token; metadata written; deny reaches the client', async () => {
+  const spa = (await ts.api('POST', '/clients', { name: 'SPA', app_type: 'spa', callbacks: [CB], web_origins: ['http://localhost:5173'] })).body;
+  const user = (await ts.api('POST', '/users', { email: 'pl@example.com', password: 'post-login-password' })).body;
+  const role = (await ts.api('POST', '/roles', { name: 'editor' })).body;
+  await ts.api('POST', `/users/${encodeURIComponent(user.user_id)}/roles`, { roles: [role.id] });
+  await deployAndBind('post-login', 'pl-claims', `
+    exports.onExecutePostLogin = async (event, api) => {
+      if (event.user.email.endsWith('@denied.example')) return api.access.deny('Your domain is not allowed');
+      api.idToken.setCustomClaim('https://example.com/roles', event.authorization.roles);
+      api.accessToken.setCustomClaim('https://example.com/plan', 'pro');
+      api.user.setAppMetadata('logins_seen', (event.user.app_metadata.logins_seen || 0) + 1);
+    };`);
+  await bind('post-login', ['pl-claims']);
+  const config = await discover(ts, spa.client_id);
+  const r = await loginThroughForm(config, { redirectUri: CB, email: 'pl@example.com', password: 'post-login-password', params: { audience: API }, scope: 'openid email read:things' });
+  assert.ok(r.callbackUrl, r.loginPage);
+  const tokens = await oidc.authorizationCodeGrant(config, r.callbackUrl, { pkceCodeVerifier: r.verifier, expectedState: r.state });
+  assert.deepEqual(tokens.claims()?.['https://example.com/roles'], ['editor']);
+  assert.equal(decodeJwt(tokens.access_token)['https://example.com/plan'], 'pro');
+  const stored = await ts.api('GET', `/users/${encodeURIComponent(user.user_id)}`);
+  assert.equal(stored.body.app_metadata.logins_seen, 1);
+
+  // userinfo (token without an audience) carries the ID-token claim too
+  const r2 = await loginThroughForm(config, { redirectUri: CB, email: 'pl@example.com', password: 'post-login-password' });
+  const t2 = await oidc.authorizationCodeGrant(config, r2.callbackUrl!, { pkceCodeVerifier: r2.verifier, expectedState: r2.state });
+  const ui = await oidc.fetchUserInfo(config, t2.access_token, tokens.claims()!.sub);
+  assert.deepEqual(ui['https://example.com/roles'], ['editor']);
+  assert.equal((await ts.api('GET', `/users/${encodeURIComponent(user.user_id)}`)).body.app_metadata.logins_seen, 2);
+
+  await ts.api('POST', '/users', { email: 'eve@denied.example', password: 'post-login-password' });
+  const denied = await loginThroughForm(config, { redirectUri: CB, email: 'eve@denied.example', password: 'post-login-password' });
+  assert.ok(denied.callbackUrl);
+  assert.equal(denied.callbackUrl.searchParams.get('error'), 'access_denied');
+  assert.equal(denied.callbackUrl.searchParams.get('error_description'), 'Your domain is not allowed');
+  assert.equal(denied.callbackUrl.searchParams.get('code'), null);
+  await bind('post-login', []);
+});
+
+test('pre-user-registration denies with a user-facing message and writes nothing; post-user-registration runs after the insert', async () => {
+  await deployAndBind('pre-user-registration', 'pre-reg', `
+    exports.onExecutePreUserRegistration = async (event, api) => {
+      if (event.user.email.endsWith('@spam.example')) return api.access.deny('spam domain', 'Sign-ups from this domain are closed.');
+      api.user.setUserMetadata('source', 'self-service');
+    };`);
+  await deployAndBind('post-user-registration', 'post-reg', `
+    exports.onExecutePostUserRegistration = async (event) => { console.log('welcome', event.user.email); };`);
+  await bind('pre-user-registration', ['pre-reg']);
+  await bind('post-user-registration', ['post-reg']);
+  const b = new Browser();
+  const page = await b.request(`${ts.base}/signup`);
+  const html = await page.text();
+  const res = await b.submit(new URL(`${ts.base}/signup`), html, { email: 'bot@spam.example', password: 'a-long-enough-password' });
+  assert.equal(res.status, 403);
+  assert.equal(alertText(await res.text()), 'Sign-ups from this domain are closed.');
+  assert.equal((await ts.api('GET', '/users?q=email:"bot@spam.example"')).body.length, 0);
+
+  const ok = await b.submit(new URL(`${ts.base}/signup`), html, { email: 'new@good.example', password: 'a-long-enough-password' });
+  assert.equal(ok.status, 200);
+  const [u] = (await ts.api('GET', '/users?q=email:"new@good.example"')).body;
+  assert.equal(u.user_metadata.source, 'self-service');
+  let exe;
+  for (let i = 0; i < 50; i++) {
+    exe = await latestExecution('post-user-registration');
+    if (exe) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.ok(exe, 'post-user-registration ran');
+  assert.match(exe.results[0].logs, /welcome new@good\.example/);
+  await bind('pre-user-registration', []);
+  await bind('post-user-registration', []);
+});
+
+test('post-change-password fires when an admin sets a password', async () => {
+  await deployAndBind('post-change-password', 'pcp', `exports.onExecutePostChangePassword = async (event) => { console.log('changed', event.user.email); };`);
+  await bind('post-change-password', ['pcp']);
+  const u = (await ts.api('POST', '/users', { email: 'pcp@example.com', password: 'first-password-1' })).body;
+  const r = await ts.api('PATCH', `/users/${encodeURIComponent(u.user_id)}`, { password: 'second-password-2' });
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  let exe;
+  for (let i = 0; i < 50; i++) {
+    exe = await latestExecution('post-change-password');
+    if (exe) break;
+    await new Promise((res) => setTimeout(res, 100));
+  }
+  assert.ok(exe, 'post-change-password ran');
+  assert.match(exe.results[0].logs, /changed pcp@example\.com/);
+  await bind('post-change-password', []);
+});

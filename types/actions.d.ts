@@ -1,0 +1,108 @@
+/**
+ * Types for Gatehouse Actions (Auth0 Actions' programming model). Reference this file from an
+ * action for editor completion:
+ *
+ *   /// <reference path="node_modules/gatehouse/types/actions.d.ts" />
+ *   exports.onExecutePostLogin = async (event: PostLoginEvent, api: PostLoginAPI) => { … };
+ */
+
+export interface User {
+  user_id: string; email: string; email_verified: boolean; name: string; nickname: string; picture: string;
+  created_at: string; updated_at: string; last_login: string | null; last_ip: string | null; logins_count: number;
+  app_metadata: Record<string, unknown>; user_metadata: Record<string, unknown>;
+  identities: { connection: string; provider: string; user_id: string; isSocial: boolean }[];
+  /** `['otp']` when the user has enrolled an authenticator app. */
+  multifactor: string[];
+  enrolledFactors: { type: 'otp' }[];
+}
+export interface Client { client_id: string; name: string; metadata: Record<string, string> }
+export interface Request {
+  ip: string; method: string; hostname: string; user_agent: string; language?: string;
+  query: Record<string, string>;
+  /** The request body with sensitive fields (password, tokens, CSRF) removed. */
+  body: Record<string, string>;
+}
+export interface Transaction {
+  id?: string; protocol: 'oidc-basic-profile' | 'oauth2-refresh-token' | string; requested_scopes: string[];
+  redirect_uri?: string; response_type?: string[]; state?: string; ui_locales?: string[]; audience?: string; acr_values?: string;
+}
+export interface Connection { id: string; name: string; strategy: string }
+export interface Tenant { id: string }
+export type Secrets = Record<string, string>;
+
+export interface CacheEntry { value: string; expires_at: number }
+export interface CacheAPI {
+  get(key: string): CacheEntry | undefined;
+  /** `ttl` in milliseconds, default 15 minutes. Best effort: values may be evicted early. */
+  set(key: string, value: string, options?: { ttl?: number }): void;
+  delete(key: string): void;
+}
+
+// ── post-login ────────────────────────────────────────────────────────────────
+export interface PostLoginEvent {
+  user: User; authorization: { roles: string[] }; client: Client; request: Request; transaction: Transaction;
+  authentication: { methods: { name: 'pwd' | 'mfa' | string; timestamp: string }[] };
+  stats: { logins_count: number }; session: { id?: string }; connection: Connection; tenant: Tenant; secrets: Secrets;
+  resource_server?: { identifier: string };
+}
+export type Factor = { type: 'otp' };
+export interface PostLoginAPI {
+  access: { deny(reason: string): PostLoginAPI };
+  idToken: { setCustomClaim(name: string, value: unknown): PostLoginAPI };
+  accessToken: { setCustomClaim(name: string, value: unknown): PostLoginAPI; addScope(scope: string): PostLoginAPI; removeScope(scope: string): PostLoginAPI };
+  authentication: {
+    challengeWith(factor: Factor, options?: { additionalFactors?: Factor[] }): PostLoginAPI;
+    challengeWithAny(factors: Factor[]): PostLoginAPI;
+    enrollWith(factor: Factor, options?: { additionalFactors?: Factor[] }): PostLoginAPI;
+    enrollWithAny(factors: Factor[]): PostLoginAPI;
+  };
+  multifactor: { enable(provider: 'any' | 'google-authenticator' | 'none', options?: { allowRememberBrowser?: boolean }): PostLoginAPI };
+  redirect: {
+    sendUserTo(url: string, options?: { query?: Record<string, string> }): PostLoginAPI;
+    encodeToken(options: { secret: string; payload: Record<string, unknown>; expiresInSeconds?: number }): string;
+    validateToken(options: { secret: string; tokenParameterName?: string }): Record<string, unknown>;
+    canRedirect(): boolean;
+  };
+  user: { setAppMetadata(name: string, value: unknown): PostLoginAPI; setUserMetadata(name: string, value: unknown): PostLoginAPI };
+  cache: CacheAPI;
+}
+export type OnExecutePostLogin = (event: PostLoginEvent, api: PostLoginAPI) => void | Promise<void>;
+export type OnContinuePostLogin = (event: PostLoginEvent, api: PostLoginAPI) => void | Promise<void>;
+
+// ── pre-user-registration ─────────────────────────────────────────────────────
+export interface PreUserRegistrationEvent {
+  user: { email: string; app_metadata: Record<string, unknown>; user_metadata: Record<string, unknown>; email_verified: boolean };
+  request: Request; client?: Client; connection: Connection; tenant: Tenant; secrets: Secrets; transaction: Partial<Transaction>;
+}
+export interface PreUserRegistrationAPI {
+  access: { deny(reason: string, userMessage?: string): PreUserRegistrationAPI };
+  validation: { error(code: string, message: string): PreUserRegistrationAPI };
+  user: { setAppMetadata(name: string, value: unknown): PreUserRegistrationAPI; setUserMetadata(name: string, value: unknown): PreUserRegistrationAPI };
+  cache: CacheAPI;
+}
+export type OnExecutePreUserRegistration = (event: PreUserRegistrationEvent, api: PreUserRegistrationAPI) => void | Promise<void>;
+
+// ── post-user-registration / post-change-password ────────────────────────────
+export interface PostUserEvent { user: User; request: Request; connection: Connection; tenant: Tenant; secrets: Secrets }
+export interface CacheOnlyAPI { cache: CacheAPI }
+export type OnExecutePostUserRegistration = (event: PostUserEvent, api: CacheOnlyAPI) => void | Promise<void>;
+export type OnExecutePostChangePassword = (event: PostUserEvent, api: CacheOnlyAPI) => void | Promise<void>;
+
+// ── credentials-exchange ──────────────────────────────────────────────────────
+export interface CredentialsExchangeEvent {
+  client: Client; request: Request; tenant: Tenant; secrets: Secrets; transaction: { requested_scopes: string[] };
+  resource_server?: { identifier: string }; accessToken: { scope: string[]; customClaims: Record<string, unknown> };
+}
+export interface CredentialsExchangeAPI {
+  access: { deny(code: 'invalid_scope' | 'invalid_request' | 'server_error', reason: string): CredentialsExchangeAPI };
+  accessToken: { setCustomClaim(name: string, value: unknown): CredentialsExchangeAPI };
+  cache: CacheAPI;
+}
+export type OnExecuteCredentialsExchange = (event: CredentialsExchangeEvent, api: CredentialsExchangeAPI) => void | Promise<void>;
+
+/** Globals inside the sandbox (no require, process or file system). */
+declare global {
+  function fetch(url: string | URL, init?: { method?: string; headers?: Record<string, string>; body?: string }): Promise<{
+    ok: boolean; status: number; headers: { get(name: string): string | null }; text(): Promise<string>; json(): Promise<unknown>;
+  }>;
+}
