@@ -1,18 +1,27 @@
 import type { Middleware } from 'koa';
 
 /**
- * Headers for our own HTML pages: no framing (clickjacking on login, RFC 9700 §4.16), no
- * script, no referrer (reset and verification links must not leak), no sniffing.
- * `form-action` is left out on purpose: browsers apply it to the redirects that follow a
- * login POST, which end on the client's callback URL.
+ * No framing (clickjacking on login, RFC 9700 §4.16), no script, no referrer (reset and
+ * verification links must not leak), no sniffing. `form-action` is left out on purpose:
+ * browsers apply it to the redirects that follow a login POST, which end on the client's
+ * callback URL. `script-src 'none'` is spelled out so oidc-provider can append the hash of
+ * the one inline script it writes (the auto-submitting form_post page, also used by logout
+ * without a session): a hash next to 'none' allows that script and nothing else (CSP3:
+ * 'none' has no effect once another source is listed).
+ */
+const CSP = "default-src 'none'; script-src 'none'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'";
+
+/**
+ * Sets the headers before the rest of the stack runs: oidc-provider answers from its own Koa
+ * app straight onto the Node response and has sent it by the time control comes back, so
+ * headers set afterwards never reached its pages (errors at /authorize, the logout
+ * confirmation, form_post). They are harmless on JSON and redirects.
  */
 export const securityHeaders: Middleware = async function securityHeaders(ctx, next) {
-  await next();
-  if (ctx.response.is('html')) {
-    ctx.set('Content-Security-Policy', "default-src 'none'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'");
-    ctx.set('X-Frame-Options', 'DENY');
-    ctx.set('Referrer-Policy', 'no-referrer');
-    ctx.set('Cache-Control', 'no-store');
-  }
+  ctx.set('Content-Security-Policy', CSP);
+  ctx.set('X-Frame-Options', 'DENY');
+  ctx.set('Referrer-Policy', 'no-referrer');
   ctx.set('X-Content-Type-Options', 'nosniff');
+  await next();
+  if (!ctx.headerSent && ctx.response.is('html')) ctx.set('Cache-Control', 'no-store');
 };

@@ -11,7 +11,12 @@ const LABEL = /^(?!-)[a-z0-9-]{1,63}(?<!-)$/;
 
 export function canonicalEmail(input: unknown): string | null {
   if (typeof input !== 'string') return null;
-  const s = input.trim().normalize('NFC').toLowerCase();
+  const trimmed = input.trim();
+  // Printable ASCII only, checked BEFORE normalising: NFC folds some non-ASCII characters into
+  // ASCII ones (Kelvin sign U+212A → K, Greek varia U+1FEF → `), so checking afterwards let
+  // "\u212Aelvin@x" sign in as "kelvin@x" (SECURITY B16, GitHub's 2019 dotless-ı bug class).
+  if (/[^\x21-\x7e]/.test(trimmed)) return null;
+  const s = trimmed.normalize('NFC').toLowerCase();
   if (s.length < 3 || s.length > 254) return null;
   const at = s.lastIndexOf('@');
   if (at < 1 || s.indexOf('@') !== at) return null;

@@ -1,0 +1,134 @@
+import { test, after, before } from 'node:test';
+import assert from 'node:assert/strict';
+import * as oidc from 'openid-client';
+import { startTestServer, discover, loginThroughForm, type TestServer } from './helpers/server.ts';
+import { Browser, alertText } from './helpers/cookie-fetch.ts';
+
+/*
+ * Brute-force protection (SECURITY §3.2, B5–B9): failures are counted per account and per
+ * client address. A throttled account answers exactly like a wrong password, even to the
+ * right one; an address spraying one password over many accounts gets 429.
+ *
+ * X-Forwarded-For is not trusted (http.trustProxy is false), so the address is the socket's.
+ * Each test connects from its own loopback address (127.0.0.0/8 is all loopback on Linux) so
+ * the per-address counters of one test do not leak into the next.
+ */
+
+const CB = 'http://localhost:5178/cb';
+const PASSWORD = 'the right password';
+const MAX_ACCOUNT = 3;
+const MAX_IP = 5;
+
+let ts: TestServer;
+let config: oidc.Configuration;
+
+/**
+ * A Browser whose connections leave from `ip`. Node's fetch is undici; its global dispatcher
+ * is an undici Agent, whose constructor takes `localAddress` (the source address of its sockets).
+ */
+class BrowserFrom extends Browser {
+  dispatcher: unknown;
+  constructor(ip: string) {
+    super();
+    const global = (globalThis as Record<symbol, unknown>)[Symbol.for('undici.globalDispatcher.1')] as { constructor: new (o: unknown) => unknown };
+    this.dispatcher = new global.constructor({ localAddress: ip });
+  }
+  request(url: string | URL, init: RequestInit = {}) {
+    return super.request(url, { ...init, dispatcher: this.dispatcher } as RequestInit);
+  }
+}
+
+before(async () => {
+  ts = await startTestServer({
+    bruteForce: { maxFailuresPerAccount: MAX_ACCOUNT, maxFailuresPerIp: MAX_IP, waitIncrementSeconds: 60, maxWaitSeconds: 900, failureResetSeconds: 43200 },
+  });
+  const spa = await ts.ctx.clients.create({ name: 'Brute SPA', app_type: 'spa', callbacks: [CB] });
+  config = await discover(ts, spa.client_id);
+  for (const email of ['victim@example.com', 'bystander@example.com', 'sprayed@example.com', 'steady@example.com']) {
+    await ts.ctx.users.create({ email, password: PASSWORD });
+  }
+});
+after(async () => { await ts?.close(); });
+
+async function attempt(ip: string, email: string, password: string) {
+  const r = await loginThroughForm(config, { browser: new BrowserFrom(ip), redirectUri: CB, email, password });
+  return { loggedIn: !!r.callbackUrl, status: r.status, alert: alertText(r.loginPage ?? '') };
+}
+
+const audit = (type: string, userName: string) => ts.ctx.db('audit_logs').where({ type, user_name: userName });
+
+test('the address trick works: the server sees the loopback address the test connects from', async () => {
+  const r = await attempt('127.0.0.9', 'nobody@example.com', 'x');
+  assert.equal(r.loggedIn, false);
+  const row = await ts.ctx.db('login_failures').where({ key: 'ip:127.0.0.9' }).first();
+  assert.ok(row, 'failures are counted for 127.0.0.9');
+});
+
+test(`after ${MAX_ACCOUNT} failures the account is throttled: the right password is refused with the same answer`, async () => {
+  const wrong = [];
+  for (let i = 0; i < MAX_ACCOUNT; i++) wrong.push(await attempt('127.0.0.11', 'victim@example.com', `wrong ${i}`));
+  for (const w of wrong) {
+    assert.equal(w.loggedIn, false);
+    assert.equal(w.status, 200);
+    assert.equal(w.alert, 'Wrong email or password.');
+  }
+  const locked = await attempt('127.0.0.11', 'victim@example.com', PASSWORD);
+  assert.equal(locked.loggedIn, false, 'the right password must not log in during the lockout');
+  assert.deepEqual(locked, wrong[0], 'a throttled account answers exactly like a wrong password (B7)');
+  // Rotating addresses does not help (B5): the lock is on the account.
+  assert.equal((await attempt('127.0.0.12', 'victim@example.com', PASSWORD)).loggedIn, false);
+  assert.equal((await attempt('127.0.0.12', 'Victim@Example.com', PASSWORD)).loggedIn, false, 'the lock follows the canonical e-mail');
+
+  const rows = await audit('limit_wc', 'victim@example.com');
+  assert.ok(rows.length >= 1, 'a limit_wc audit row records the lockout');
+  assert.ok(rows.every((r) => r.ip === '127.0.0.11' || r.ip === '127.0.0.12'));
+
+  // Other accounts are unaffected, from the same address too.
+  assert.equal((await attempt('127.0.0.11', 'bystander@example.com', PASSWORD)).loggedIn, true);
+});
+
+test('failures for an unknown e-mail behave the same, and the address can still sign up (B9)', async () => {
+  const answers = [];
+  for (let i = 0; i <= MAX_ACCOUNT; i++) answers.push(await attempt('127.0.0.21', 'ghost@example.com', `guess ${i}`));
+  assert.ok(answers.every((a) => !a.loggedIn && a.status === 200 && a.alert === 'Wrong email or password.'));
+  assert.ok((await audit('limit_wc', 'ghost@example.com')).length >= 1);
+
+  const browser = new BrowserFrom('127.0.0.21');
+  const pageUrl = new URL(`${ts.base}/signup`);
+  const html = await (await browser.request(pageUrl)).text();
+  const res = await browser.submit(pageUrl, html, { email: 'ghost@example.com', password: PASSWORD });
+  assert.equal(res.status, 200, alertText(await res.clone().text()));
+});
+
+test(`spraying one password over many accounts from one address: after ${MAX_IP} failures that address gets 429`, async () => {
+  const sprayIp = '127.0.0.31';
+  for (let i = 0; i < MAX_IP; i++) {
+    const r = await attempt(sprayIp, `target${i}@example.com`, 'Summer2026!');
+    assert.equal(r.status, 200);
+    assert.equal(r.alert, 'Wrong email or password.');
+  }
+  // Every account now, even one never tried and with its right password, is refused from there.
+  const blocked = await attempt(sprayIp, 'sprayed@example.com', PASSWORD);
+  assert.equal(blocked.loggedIn, false);
+  assert.equal(blocked.status, 429);
+  assert.match(blocked.alert ?? '', /Too many/);
+  assert.ok((await ts.ctx.db('audit_logs').where({ type: 'limit_mu', ip: sprayIp })).length >= 1, 'a limit_mu audit row');
+
+  // X-Forwarded-For is not trusted: claiming another address changes nothing.
+  const spoof = await loginThroughForm(config, {
+    browser: Object.assign(new BrowserFrom(sprayIp), { headers: { 'user-agent': 'gatehouse-test', 'x-forwarded-for': '203.0.113.7' } }),
+    redirectUri: CB, email: 'sprayed@example.com', password: PASSWORD,
+  });
+  assert.equal(spoof.callbackUrl, undefined);
+  assert.equal(spoof.status, 429);
+
+  // The account itself is not locked: the same user logs in from elsewhere.
+  assert.equal((await attempt('127.0.0.32', 'sprayed@example.com', PASSWORD)).loggedIn, true);
+});
+
+test('a successful login clears the account counter', async () => {
+  for (let round = 0; round < 2; round++) {
+    for (let i = 0; i < MAX_ACCOUNT - 1; i++) assert.equal((await attempt('127.0.0.41', 'steady@example.com', 'nope')).loggedIn, false);
+    assert.equal((await attempt('127.0.0.41', 'steady@example.com', PASSWORD)).loggedIn, true, `round ${round}`);
+  }
+});

@@ -1,0 +1,93 @@
+import { test, after, before } from 'node:test';
+import assert from 'node:assert/strict';
+import * as oidc from 'openid-client';
+import { startTestServer, discover, loginThroughForm, type TestServer } from './helpers/server.ts';
+import { expectOAuthError } from './helpers/oidc-assert.ts';
+
+/*
+ * Refresh tokens: issued for offline_access only with prompt=consent (oidc-provider's rule;
+ * first-party clients approve consent without a screen), rotated on every use, and a reused
+ * rotated token revokes the whole grant (RFC 9700 §4.14.2, SECURITY A23).
+ */
+
+const SPA_CB = 'http://localhost:5174/cb';
+const WEB_CB = 'https://web.refresh.example/cb';
+const PASSWORD = 'refresh me please';
+const EMAIL = 'refresh.user@example.com';
+
+let ts: TestServer;
+let spa: { client_id: string };
+let web: { client_id: string; client_secret?: string };
+let spaConfig: oidc.Configuration;
+let webConfig: oidc.Configuration;
+
+before(async () => {
+  ts = await startTestServer();
+  spa = await ts.ctx.clients.create({ name: 'Refresh SPA', app_type: 'spa', callbacks: [SPA_CB] });
+  web = await ts.ctx.clients.create({ name: 'Refresh Web', app_type: 'regular_web', callbacks: [WEB_CB] });
+  await ts.ctx.users.create({ email: EMAIL, password: PASSWORD });
+  spaConfig = await discover(ts, spa.client_id);
+  webConfig = await discover(ts, web.client_id, web.client_secret);
+});
+after(async () => { await ts?.close(); });
+
+async function tokensFor(config: oidc.Configuration, redirectUri: string, params: Record<string, string> = { prompt: 'consent' }) {
+  const r = await loginThroughForm(config, { redirectUri, email: EMAIL, password: PASSWORD, scope: 'openid email offline_access', params });
+  assert.ok(r.callbackUrl, `login did not reach the callback: ${r.loginPage?.slice(0, 300)}`);
+  return oidc.authorizationCodeGrant(config, r.callbackUrl, { pkceCodeVerifier: r.verifier, expectedState: r.state });
+}
+
+test('offline_access without prompt=consent issues no refresh token (A27)', async () => {
+  const tokens = await tokensFor(spaConfig, SPA_CB, {});
+  assert.ok(tokens.access_token);
+  assert.equal(tokens.refresh_token, undefined);
+});
+
+test('refresh tokens rotate; reusing a rotated one is invalid_grant and revokes the grant (A23)', async () => {
+  const first = await tokensFor(spaConfig, SPA_CB);
+  assert.ok(first.refresh_token, 'prompt=consent + offline_access must give a refresh token');
+
+  const second = await oidc.refreshTokenGrant(spaConfig, first.refresh_token);
+  assert.ok(second.refresh_token);
+  assert.notEqual(second.refresh_token, first.refresh_token, 'the refresh token rotates');
+  assert.notEqual(second.access_token, first.access_token);
+  assert.equal(second.claims()?.sub, first.claims()?.sub);
+  // The rotated-in token is live until the reuse below.
+  assert.ok((await oidc.fetchUserInfo(spaConfig, second.access_token, oidc.skipSubjectCheck)).sub);
+
+  await expectOAuthError(oidc.refreshTokenGrant(spaConfig, first.refresh_token), 'invalid_grant', 400);
+
+  // Reuse means the token leaked: the whole grant goes, including the newest refresh token
+  // and the access tokens issued from it.
+  await expectOAuthError(oidc.refreshTokenGrant(spaConfig, second.refresh_token!), 'invalid_grant', 400);
+  const res = await fetch(`${ts.base}/userinfo`, { headers: { authorization: `Bearer ${second.access_token}` } });
+  assert.equal(res.status, 401);
+});
+
+test('confidential client: refresh works with its secret, not without it', async () => {
+  const first = await tokensFor(webConfig, WEB_CB);
+  assert.ok(first.refresh_token);
+  const noSecret = await discover(ts, web.client_id);
+  await expectOAuthError(oidc.refreshTokenGrant(noSecret, first.refresh_token), 'invalid_client', 401);
+  const next = await oidc.refreshTokenGrant(webConfig, first.refresh_token);
+  assert.ok(next.access_token);
+  assert.ok(next.refresh_token);
+});
+
+test('a refresh token is bound to its client and cannot widen the scope (A24)', async () => {
+  const first = await tokensFor(spaConfig, SPA_CB);
+  assert.ok(first.refresh_token);
+  await expectOAuthError(oidc.refreshTokenGrant(webConfig, first.refresh_token), 'invalid_grant', 400);
+  await expectOAuthError(oidc.refreshTokenGrant(spaConfig, first.refresh_token, { scope: 'openid email profile offline_access' }), 'invalid_scope', 400);
+  // Narrowing is allowed, and the token still works afterwards (nothing above consumed it).
+  const narrow = await oidc.refreshTokenGrant(spaConfig, first.refresh_token, { scope: 'openid offline_access' });
+  assert.ok(narrow.access_token);
+  assert.ok(!String(narrow.scope).split(' ').includes('email'), `scope was ${narrow.scope}`);
+});
+
+test('a revoked refresh token stops working', async () => {
+  const first = await tokensFor(webConfig, WEB_CB);
+  assert.ok(first.refresh_token);
+  await oidc.tokenRevocation(webConfig, first.refresh_token);
+  await expectOAuthError(oidc.refreshTokenGrant(webConfig, first.refresh_token), 'invalid_grant', 400);
+});
