@@ -1,0 +1,78 @@
+import { test, after, before } from 'node:test';
+import assert from 'node:assert/strict';
+import { createConnection } from 'node:net';
+import knexFactory from 'knex';
+import { startTestServer, discover, loginThroughForm, type TestServer } from './helpers/server.ts';
+import { openDatabase } from '../src/db/knex.ts';
+import { migrateLatest, migrateRollbackAll } from '../src/db/migrate.ts';
+
+/*
+ * The multi-node database: the same flows on a real PostgreSQL. Uses the server named by
+ * GATEHOUSE_TEST_POSTGRES_URL (default postgres://postgres@127.0.0.1:5432/postgres) and a fresh
+ * database per run, dropped afterwards. Skipped only when no PostgreSQL answers there.
+ */
+const ADMIN_URL = process.env.GATEHOUSE_TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+const DB_NAME = `gatehouse_test_${process.pid}_${Date.now()}`;
+const dbUrl = (() => { const u = new URL(ADMIN_URL); u.pathname = `/${DB_NAME}`; return u.href; })();
+
+async function reachable(): Promise<boolean> {
+  const u = new URL(ADMIN_URL);
+  return new Promise((resolve) => {
+    const s = createConnection({ host: u.hostname, port: Number(u.port || 5432) }, () => { s.end(); resolve(true); });
+    s.on('error', () => resolve(false));
+    s.setTimeout(1000, () => { s.destroy(); resolve(false); });
+  });
+}
+
+const available = await reachable();
+const admin = available ? knexFactory({ client: 'pg', connection: ADMIN_URL, pool: { min: 0, max: 1 } }) : undefined;
+let ts: TestServer | undefined;
+
+before(async () => {
+  if (!admin) return;
+  await admin.raw(`create database "${DB_NAME}"`);
+});
+after(async () => {
+  await ts?.close();
+  if (admin) {
+    await admin.raw(`drop database if exists "${DB_NAME}" with (force)`);
+    await admin.destroy();
+  }
+});
+
+test('PostgreSQL: migrations up, down, up', { skip: available ? false : `no PostgreSQL at ${new URL(ADMIN_URL).host}` }, async () => {
+  const db = openDatabase(dbUrl);
+  try {
+    assert.ok((await migrateLatest(db)).length >= 3);
+    assert.ok(await db.schema.hasTable('users'));
+    await migrateRollbackAll(db);
+    assert.equal(await db.schema.hasTable('users'), false);
+    assert.ok((await migrateLatest(db)).length >= 3);
+  } finally {
+    await db.destroy();
+  }
+});
+
+test('PostgreSQL: login with a post-login action, single-use codes under concurrency, Management API', { skip: available ? false : 'no PostgreSQL' }, async () => {
+  ts = await startTestServer({ databaseUrl: dbUrl });
+  const spa = (await ts.api('POST', '/clients', { name: 'SPA', app_type: 'spa', callbacks: ['http://localhost:5173/cb'] })).body;
+  assert.equal((await ts.api('POST', '/users', { email: 'pg@example.com', password: 'correct horse battery' })).status, 201);
+  assert.equal((await ts.api('POST', '/users', { email: 'PG@example.com', password: 'correct horse battery' })).status, 409);
+  const a = await ts.api('POST', '/actions/actions', { name: 'claim', supported_triggers: [{ id: 'post-login' }], code: "exports.onExecutePostLogin = async (e, api) => { api.idToken.setCustomClaim('https://x/pg', true); api.user.setAppMetadata('seen', 1); }" });
+  assert.equal(a.status, 201, JSON.stringify(a.body));
+  assert.equal((await ts.api('POST', `/actions/actions/${a.body.id}/deploy`)).status, 200);
+  assert.equal((await ts.api('PATCH', '/actions/triggers/post-login/bindings', { bindings: [{ ref: { type: 'action_name', value: 'claim' } }] })).status, 200);
+  const config = await discover(ts, spa.client_id);
+  const r = await loginThroughForm(config, { redirectUri: 'http://localhost:5173/cb', email: 'pg@example.com', password: 'correct horse battery' });
+  assert.ok(r.callbackUrl, r.loginPage);
+  const body = new URLSearchParams({ grant_type: 'authorization_code', code: r.callbackUrl.searchParams.get('code')!, code_verifier: r.verifier, client_id: spa.client_id, redirect_uri: 'http://localhost:5173/cb' });
+  const results = await Promise.all(Array.from({ length: 20 }, () => fetch(`${ts!.base}/oauth/token`, { method: 'POST', body, headers: { 'content-type': 'application/x-www-form-urlencoded' } })));
+  const ok = results.filter((x) => x.status === 200);
+  assert.equal(ok.length, 1, 'exactly one redemption of one code');
+  const tokens = await ok[0].json() as { id_token: string };
+  assert.equal(JSON.parse(Buffer.from(tokens.id_token.split('.')[1], 'base64url').toString())['https://x/pg'], true);
+  const users = await ts.api('GET', '/users?include_totals=true');
+  assert.equal(users.body.total, 1);
+  assert.equal(users.body.users[0].app_metadata.seen, 1);
+  assert.ok((await ts.api('GET', '/logs')).body.some((l: { type: string }) => l.type === 's'));
+});
