@@ -41,6 +41,10 @@ interface RunOpts {
   dryRun?: { action: SandboxAction };
 }
 
+/** Calls whose refusal must stop a blocking flow rather than be dropped (see the merge). */
+const FAIL_CLOSED_WHEN_REFUSED = new Set(['access.deny', 'validation.error', 'redirect.sendUserTo', 'multifactor.enable',
+  'authentication.challengeWith', 'authentication.challengeWithAny', 'authentication.enrollWith', 'authentication.enrollWithAny']);
+
 export interface RecordedCommand { type: string; args: (string | null)[] }
 
 /**
@@ -155,7 +159,8 @@ export function createActionEngine(d: { db: Db; store: ActionStore; pool: Sandbo
     const usr = { ...((event.user as Obj | undefined)?.user_metadata as Obj ?? {}) };
     let appChanged = false; let usrChanged = false;
     const cacheWrites: { key: string; value?: string; ttl?: number }[] = [];
-    let claimBytes = 0;
+    // The cap is per token (ACTIONS.md): the same claim on the ID and the access token counts once for each.
+    const claimBytes = { id: 0, access: 0 };
     for (const [i, r] of results.entries()) {
       const a = chain[i];
       const rejected: string[] = [];
@@ -171,15 +176,29 @@ export function createActionEngine(d: { db: Db; store: ActionStore; pool: Sandbo
       }
       for (const c of r.commands) {
         const problem = validateCommand(def, c.type, c.args, { claimsBytes: config.claimsBytes, redirectAllowHttpLocalhost: config.redirectAllowHttpLocalhost });
-        if (problem) { rejected.push(problem); outcome.rejected.push(`${r.name}: ${problem}`); continue; }
+        if (problem) {
+          rejected.push(problem); outcome.rejected.push(`${r.name}: ${problem}`);
+          if (def.blocking && FAIL_CLOSED_WHEN_REFUSED.has(c.type)) {
+            // The action asked to stop or guard the flow (deny, redirect, a second factor) and
+            // the call is invalid: going on as if it was never made would skip what it asked
+            // for, and the sandbox already stopped the chain there. Fail closed.
+            outcome.status = 'runtime';
+            outcome.blocked = { kind: 'failed', status: 'runtime', message: `action "${r.name}" made an invalid api.${c.type} call` };
+            break;
+          }
+          continue;
+        }
         const [x, y] = c.args as [unknown, unknown];
         switch (c.type) {
           case 'idToken.setCustomClaim':
           case 'accessToken.setCustomClaim': {
             const target = c.type === 'idToken.setCustomClaim' ? outcome.idTokenClaims : outcome.accessTokenClaims;
             const size = JSON.stringify(y).length + String(x).length;
-            if (claimBytes + size > config.claimsBytes) { const m = `claim "${x}" would exceed the ${config.claimsBytes}-byte limit for custom claims`; rejected.push(m); outcome.rejected.push(`${r.name}: ${m}`); break; }
-            claimBytes += size;
+            const used = c.type === 'idToken.setCustomClaim' ? 'id' : 'access';
+            // Setting a claim again replaces it: only the new value counts.
+            const replaced = Object.hasOwn(target, x as string) ? JSON.stringify(target[x as string]).length + String(x).length : 0;
+            if (claimBytes[used] - replaced + size > config.claimsBytes) { const m = `claim "${x}" would exceed the ${config.claimsBytes}-byte limit for custom claims`; rejected.push(m); outcome.rejected.push(`${r.name}: ${m}`); break; }
+            claimBytes[used] += size - replaced;
             target[x as string] = y;
             break;
           }

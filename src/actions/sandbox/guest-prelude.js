@@ -959,9 +959,10 @@
     const json = '{"type":' + JSONstringify(type) + ',"args":' + j + '}';
     const b = utf8Len(json) + 1;
     if (cmdBytes + b > resultBytes) {
-      const e = new RangeErr('Action result too large: recorded api calls exceed ' + resultBytes + ' bytes');
-      fail(e);
-      throw e;
+      // Refuse just this call, with a line in the execution log; the action and the login go on
+      // (ACTIONS.md: oversized claims are refused, the token is still correct).
+      writeLog(['[gatehouse] api.' + type + '() refused: recorded api calls would exceed ' + resultBytes + ' bytes']);
+      return false;
     }
     cmds = cmds ? cmds + ',' + json : json;
     cmdBytes += b;

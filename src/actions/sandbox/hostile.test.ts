@@ -164,12 +164,15 @@ describe('output limits', () => {
     assert.ok(Buffer.byteLength(r.results[0].logs) <= FAST.consoleBytes);
     assert.match(r.results[0].logs, /truncated/);
   });
-  test('recorded commands over resultBytes are refused', async () => {
+  test('a recorded call over resultBytes is refused alone, logged, and the action goes on', async () => {
     const r = await pool.runChain(request([postLogin(`
-      try { api.idToken.setCustomClaim('big', 'x'.repeat(5000)); } catch (e) { /* swallowing does not help */ }
+      api.idToken.setCustomClaim('small', 1);
+      api.idToken.setCustomClaim('big', 'x'.repeat(5000));
+      api.idToken.setCustomClaim('after', 2);
     `)], { limits: { ...FAST, resultBytes: 1024 } }));
-    assert.equal(r.status, 'runtime');
-    assert.match(r.results[0].error?.message ?? '', /too large/);
+    assert.equal(r.status, 'ok');
+    assert.deepEqual(r.results[0].commands.map((c) => c.args[0]), ['small', 'after']);
+    assert.match(r.results[0].logs, /refused: recorded api calls would exceed 1024 bytes/);
     await expectHealthy(pool);
   });
 });

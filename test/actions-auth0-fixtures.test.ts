@@ -1,0 +1,234 @@
+import { test, after, before } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import * as oidc from 'openid-client';
+import { SignJWT, jwtVerify, decodeJwt } from 'jose';
+import { generate } from 'otplib';
+import { startTestServer, discover, loginThroughForm, type TestServer } from './helpers/server.ts';
+import { Browser } from './helpers/cookie-fetch.ts';
+
+/*
+ * Auth0's own Actions examples (test/fixtures/auth0-actions, copied in the shape Auth0's
+ * documentation gives them) deployed UNCHANGED through the Management API and driven through
+ * real flows: the promise that an Action written for Auth0 runs here as it is.
+ */
+
+const API = 'https://fixtures.api.example';
+const CB = 'http://localhost:5175/cb';
+const PASSWORD = 'fixture-password-1';
+const REDIRECT_SECRET = 'consent-page-shared-secret-0123456789';
+
+let ts: TestServer;
+let spa: { client_id: string };
+let config: oidc.Configuration;
+
+const fixture = (file: string) => readFileSync(new URL(`./fixtures/auth0-actions/${file}`, import.meta.url), 'utf8');
+
+/** Creates and deploys one action from a fixture file, byte for byte. */
+async function deployFixture(name: string, trigger: string, file: string, secrets: { name: string; value: string }[] = []) {
+  const code = fixture(file);
+  const created = await ts.api('POST', '/actions/actions', { name, supported_triggers: [{ id: trigger }], code, secrets });
+  assert.equal(created.status, 201, JSON.stringify(created.body));
+  assert.equal(created.body.code, code, 'the stored code is the fixture, unchanged');
+  const dep = await ts.api('POST', `/actions/actions/${created.body.id}/deploy`);
+  assert.equal(dep.status, 200, JSON.stringify(dep.body));
+  return created.body.id as string;
+}
+async function bind(trigger: string, names: string[]) {
+  const r = await ts.api('PATCH', `/actions/triggers/${trigger}/bindings`, { bindings: names.map((value) => ({ ref: { type: 'action_name', value } })) });
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+}
+async function latestExecution(trigger: string) {
+  const r = await ts.api('GET', `/actions/executions?triggerId=${trigger}&limit=1`);
+  assert.equal(r.status, 200);
+  return r.body.executions[0];
+}
+async function user(email: string, roles: string[] = []) {
+  const u = (await ts.api('POST', '/users', { email, password: PASSWORD })).body;
+  assert.ok(u.user_id, JSON.stringify(u));
+  for (const name of roles) {
+    const existing = (await ts.api('GET', `/roles?name_filter=${encodeURIComponent(name)}`)).body;
+    const role = (Array.isArray(existing) ? existing : existing.roles ?? []).find((r: { name: string }) => r.name === name)
+      ?? (await ts.api('POST', '/roles', { name })).body;
+    const r = await ts.api('POST', `/users/${encodeURIComponent(u.user_id)}/roles`, { roles: [role.id] });
+    assert.ok(r.status < 300, JSON.stringify(r.body));
+  }
+  return u as { user_id: string; email: string };
+}
+async function loginAndRedeem(email: string, params: Record<string, string> = {}, scope = 'openid email') {
+  const r = await loginThroughForm(config, { redirectUri: CB, email, password: PASSWORD, params, scope });
+  assert.ok(r.callbackUrl, `no callback: ${r.status} ${r.loginPage?.slice(0, 400)}`);
+  assert.equal(r.callbackUrl.searchParams.get('error'), null, r.callbackUrl.searchParams.get('error_description') ?? '');
+  return oidc.authorizationCodeGrant(config, r.callbackUrl, { pkceCodeVerifier: r.verifier, expectedState: r.state });
+}
+
+before(async () => {
+  ts = await startTestServer();
+  await ts.api('POST', '/resource-servers', { name: 'Fixtures API', identifier: API, scopes: [{ value: 'read:things', description: 'r' }] });
+  // The deny example only applies to the application named "My SPA".
+  spa = (await ts.api('POST', '/clients', { name: 'My SPA', app_type: 'spa', callbacks: [CB] })).body;
+  config = await discover(ts, spa.client_id);
+});
+after(async () => { await ts?.close(); });
+
+test('(a) add user roles to ID and access tokens: the namespaced roles claim is in both', async () => {
+  await deployFixture('auth0-roles', 'post-login', 'add-roles-to-tokens.js');
+  await bind('post-login', ['auth0-roles']);
+  await user('roles.user@roles.example', ['editor', 'viewer']);
+  const t = await loginAndRedeem('roles.user@roles.example', { audience: API }, 'openid email read:things');
+  assert.deepEqual([...(t.claims()!['https://my-app.example.com/roles'] as string[])].sort(), ['editor', 'viewer']);
+  assert.deepEqual([...(decodeJwt(t.access_token)['https://my-app.example.com/roles'] as string[])].sort(), ['editor', 'viewer']);
+
+  // No roles: the claim is an empty list, as on Auth0.
+  await user('noroles.user@roles.example');
+  const t2 = await loginAndRedeem('noroles.user@roles.example');
+  assert.deepEqual(t2.claims()!['https://my-app.example.com/roles'], []);
+  await bind('post-login', []);
+});
+
+test('(b) deny by e-mail domain: the denied domain gets access_denied at the redirect_uri, others log in', async () => {
+  await deployFixture('auth0-deny-domain', 'post-login', 'deny-by-email-domain.js');
+  await bind('post-login', ['auth0-deny-domain']);
+  await user('blocked@example.com');
+  const denied = await loginThroughForm(config, { redirectUri: CB, email: 'blocked@example.com', password: PASSWORD });
+  assert.ok(denied.callbackUrl, denied.loginPage);
+  assert.equal(denied.callbackUrl.searchParams.get('error'), 'access_denied');
+  assert.equal(denied.callbackUrl.searchParams.get('error_description'), 'Access to My SPA is not allowed.');
+  assert.equal(denied.callbackUrl.searchParams.get('code'), null);
+  assert.equal(denied.callbackUrl.searchParams.get('state'), denied.state);
+  assert.equal((await latestExecution('post-login')).status, 'denied');
+
+  await user('welcome@elsewhere.example');
+  const ok = await loginAndRedeem('welcome@elsewhere.example');
+  assert.equal(ok.claims()!.email, 'welcome@elsewhere.example');
+  await bind('post-login', []);
+});
+
+test('(c) MFA for admins: an admin gets no code before a second factor, the record shows the MFA call; enrolling completes the login; others log in', async () => {
+  await deployFixture('auth0-mfa-admins', 'post-login', 'mfa-for-admins.js');
+  await bind('post-login', ['auth0-mfa-admins']);
+  await user('boss@mfa.example', ['admin']);
+  const r = await loginThroughForm(config, { redirectUri: CB, email: 'boss@mfa.example', password: PASSWORD });
+  // Fails closed: the flow stops at the enrollment step (not enrolled yet), no code reaches the client.
+  assert.equal(r.callbackUrl, undefined, 'an admin must not get a code on the password alone');
+  assert.ok(r.url && /\/interaction\/[^/]+\/mfa$/.test(r.url.pathname), `expected the MFA step, got ${r.url?.href}`);
+  const secret = /data-secret="([A-Z2-7]+)"/.exec(r.loginPage ?? '')?.[1];
+  assert.ok(secret, 'the enrollment page shows the authenticator key');
+  const exe = await latestExecution('post-login');
+  assert.equal(exe.results[0].action_name, 'auth0-mfa-admins');
+  assert.equal(exe.results[0].status, 'ok');
+  assert.deepEqual(exe.results[0].commands, [{ type: 'multifactor.enable', args: ['any'] }]);
+
+  // Enrolling an authenticator (first code, then the recovery codes page) lets the login finish.
+  const enrolled = await r.browser.submit(r.url, r.loginPage!, { code: await generate({ secret }) });
+  assert.equal(enrolled.status, 200);
+  const done = await r.browser.submit(r.url, await enrolled.text(), {}, { actionIncludes: '/mfa/done' });
+  assert.equal(done.status, 303);
+  const back = await r.browser.follow(new URL(done.headers.get('location')!, r.url), {}, (u) => u.href.startsWith(CB));
+  assert.ok(back.url.href.startsWith(CB), `expected the callback, got ${back.url.href}`);
+  assert.equal(back.url.searchParams.get('error'), null, back.url.searchParams.get('error_description') ?? '');
+  const t = await oidc.authorizationCodeGrant(config, back.url, { pkceCodeVerifier: r.verifier, expectedState: r.state });
+  assert.equal(t.claims()!.email, 'boss@mfa.example');
+
+  await user('staff@mfa.example', ['editor']);
+  const staff = await loginAndRedeem('staff@mfa.example');
+  assert.equal(staff.claims()!.email, 'staff@mfa.example');
+  assert.deepEqual((await latestExecution('post-login')).results[0].commands, []);
+  await bind('post-login', []);
+});
+
+/**
+ * The "consent page" of the redirect example: a real HTTP server on loopback. It checks the
+ * token the action sent, then sends the browser back to /continue with a token of its own,
+ * signed with the shared secret (or, in `forge` mode, with another one) and bound to the state.
+ */
+function consentPage() {
+  const seen: { sessionToken: Record<string, unknown>; state: string }[] = [];
+  const sent: string[] = [];
+  let mode: 'sign' | 'forge' = 'sign';
+  const server: Server = createServer((req, res) => {
+    void (async () => {
+      const url = new URL(req.url!, 'http://127.0.0.1');
+      const state = url.searchParams.get('state') ?? '';
+      const incoming = url.searchParams.get('session_token') ?? '';
+      const { payload } = await jwtVerify(incoming, new TextEncoder().encode(REDIRECT_SECRET), { algorithms: ['HS256'] });
+      seen.push({ sessionToken: payload as Record<string, unknown>, state });
+      const key = new TextEncoder().encode(mode === 'sign' ? REDIRECT_SECRET : 'not-the-shared-secret-at-all-000000');
+      const answer = await new SignJWT({ state, favorite_color: 'teal' })
+        .setProtectedHeader({ alg: 'HS256', typ: 'JWT' }).setSubject(String(payload.sub)).setIssuedAt().setExpirationTime('2m').sign(key);
+      const back = `${ts.issuer}/continue?state=${encodeURIComponent(state)}&session_token=${encodeURIComponent(answer)}`;
+      sent.push(back);
+      res.writeHead(302, { location: back }).end();
+    })().catch((e: unknown) => { res.writeHead(400, { 'content-type': 'text/plain' }).end(`consent page refused: ${String(e)}`); });
+  });
+  return {
+    seen, sent, server,
+    set mode(m: 'sign' | 'forge') { mode = m; },
+    async start() {
+      await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+      return `http://127.0.0.1:${(server.address() as AddressInfo).port}/consent`;
+    },
+    close: () => new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()); }),
+  };
+}
+
+test('(d) redirect to a consent page and resume: /continue runs onContinuePostLogin then the rest of the chain; single use; a forged token is denied', async (t) => {
+  const page = consentPage();
+  const consentUrl = await page.start();
+  t.after(() => page.close());
+  await deployFixture('auth0-redirect', 'post-login', 'redirect-consent.js', [
+    { name: 'MY_REDIRECT_SECRET', value: REDIRECT_SECRET }, { name: 'CONSENT_URL', value: consentUrl },
+  ]);
+  // The roles example bound after the redirect: it only runs once the flow resumed.
+  await bind('post-login', ['auth0-redirect', 'auth0-roles']);
+  const u = await user('consenting@redirect.example', ['member']);
+
+  const r = await loginThroughForm(config, { redirectUri: CB, email: u.email, password: PASSWORD });
+  assert.ok(r.callbackUrl, `no callback: ${r.status} ${r.loginPage?.slice(0, 400)}`);
+  assert.equal(r.callbackUrl.searchParams.get('error'), null, r.callbackUrl.searchParams.get('error_description') ?? '');
+  // The browser went through the consent page with a session token the action signed.
+  assert.equal(page.seen.length, 1);
+  assert.equal(page.seen[0].sessionToken.email, u.email);
+  assert.equal(page.seen[0].sessionToken.externalUserId, 1234);
+  assert.equal(page.seen[0].sessionToken.sub, u.user_id);
+  assert.equal(page.seen[0].sessionToken.state, page.seen[0].state, 'the action\'s token is bound to the redirect state');
+  const tokens = await oidc.authorizationCodeGrant(config, r.callbackUrl, { pkceCodeVerifier: r.verifier, expectedState: r.state });
+  assert.equal(tokens.claims()!.color, 'teal', 'onContinuePostLogin read the page\'s token');
+  assert.deepEqual(tokens.claims()!['https://my-app.example.com/roles'], ['member'], 'the rest of the chain ran after /continue');
+  assert.equal((await ts.api('GET', `/users/${encodeURIComponent(u.user_id)}`)).body.user_metadata.favorite_color, 'teal');
+
+  // The same /continue link again: the state was used once and is gone.
+  const replay = await r.browser.request(page.sent[0]);
+  assert.equal(replay.status, 400);
+  assert.match(await replay.text(), /expired or was already used/);
+
+  // A token the page signed with the wrong secret: validateToken throws, the login fails closed.
+  page.mode = 'forge';
+  const forged = await loginThroughForm(config, { redirectUri: CB, email: u.email, password: PASSWORD });
+  assert.ok(forged.callbackUrl, forged.loginPage);
+  assert.equal(forged.callbackUrl.searchParams.get('error'), 'access_denied');
+  assert.equal(forged.callbackUrl.searchParams.get('code'), null);
+  const exe = await latestExecution('post-login');
+  assert.equal(exe.status, 'failed');
+  assert.equal(exe.results[0].action_name, 'auth0-redirect');
+  assert.equal(exe.results[0].status, 'runtime');
+  assert.match(exe.results[0].error.message, /bad signature/);
+  assert.equal(exe.results.length, 1, 'nothing after the failed action ran');
+  await bind('post-login', []);
+});
+
+test('(e) credentials exchange: the M2M access token carries the documented custom claim', async () => {
+  await deployFixture('auth0-m2m-claim', 'credentials-exchange', 'm2m-custom-claim.js');
+  await bind('credentials-exchange', ['auth0-m2m-claim']);
+  const m2m = (await ts.api('POST', '/clients', { name: 'Fixtures M2M', app_type: 'non_interactive' })).body;
+  await ts.api('POST', '/client-grants', { client_id: m2m.client_id, audience: API, scope: ['read:things'] });
+  const m2mConfig = await discover(ts, m2m.client_id, m2m.client_secret);
+  const tok = await oidc.clientCredentialsGrant(m2mConfig, { audience: API } as never);
+  const claims = decodeJwt(tok.access_token);
+  assert.match(String(claims['https://my-api.exampleco.com/request-ip']), /^(::ffff:)?127\.0\.0\.1$/);
+  assert.equal(claims.sub, m2m.client_id);
+  assert.equal((await latestExecution('credentials-exchange')).results[0].status, 'ok');
+  await bind('credentials-exchange', []);
+});
