@@ -29,7 +29,11 @@ export const configSchema = z.object({
     /** Concurrent hashes allowed: each one holds memoryKiB. */
     maxConcurrent: z.number().int().min(1),
   }),
-  password: z.object({ minLength: z.number().int().min(8), maxLength: z.number().int().min(64).max(1024) }),
+  password: z.object({
+    minLength: z.number().int().min(8), maxLength: z.number().int().min(64).max(1024),
+    /** Refuse passwords from the bundled list of common and breached passwords. */
+    rejectCommon: z.boolean().default(true),
+  }),
   /** Keycloak-style brute-force detection with per-account and per-IP counters. */
   bruteForce: z.object({
     maxFailuresPerAccount: z.number().int().min(1),
@@ -48,8 +52,45 @@ export const configSchema = z.object({
   }),
   keys: z.object({ defaultAlg: z.enum(['ES256', 'RS256']) }),
   http: z.object({ bodyLimitBytes: z.number().int().min(1024), trustProxy: z.boolean() }),
-  actions: z.object({ fetchAllow: z.array(z.string()).default([]) }).default({ fetchAllow: [] }),
-  smtpUrl: z.string().optional(),
+  /** Actions limits (ACTIONS.md "Rules that protect users"). */
+  actions: z.object({
+    fetchAllow: z.array(z.string()).default([]),
+    workers: z.number().int().min(1).max(16).default(2),
+    actionTimeoutMs: z.number().int().min(10).max(30_000).default(5000),
+    chainTimeoutMs: z.number().int().min(10).max(60_000).default(20_000),
+    memoryMb: z.number().int().min(8).max(1024).default(64),
+    consoleBytes: z.number().int().min(256).default(4096),
+    resultBytes: z.number().int().min(1024).default(100 * 1024),
+    claimsBytes: z.number().int().min(256).default(16 * 1024),
+    maxActionsPerTrigger: z.number().int().min(1).default(20),
+    maxSecrets: z.number().int().min(0).default(30),
+    secretValueBytes: z.number().int().min(16).default(4096),
+    maxVersions: z.number().int().min(1).default(50),
+    executionRetentionDays: z.number().int().min(1).default(10),
+    /** Allow `http://localhost` redirect targets (development). */
+    redirectAllowHttpLocalhost: z.boolean().default(true),
+  }).prefault({}),
+  /** SMTP URL (`smtp://user:pass@host:port`); unset: mail goes to the log and `<dataDir>/outbox/`. */
+  smtpUrl: z.string().regex(/^smtps?:\/\//, 'must start with smtp:// or smtps://').optional(),
+  email: z.object({
+    /** From address of every mail. */
+    from: z.string().min(3).default('Gatehouse <no-reply@localhost>'),
+    /** Refuse logins until the address is verified. */
+    requireVerification: z.boolean().default(false),
+    verificationTtlHours: z.number().int().min(1).max(24 * 14).default(24),
+    /** Password-reset links: 30 minutes, single use. */
+    resetTtlMinutes: z.number().int().min(5).max(24 * 60).default(30),
+  }).prefault({}),
+  mfa: z.object({
+    /** `never`: only when an action asks; `if-enrolled`: challenge enrolled users; `always`: everyone (enrol first). */
+    policy: z.enum(['never', 'if-enrolled', 'always']).default('never'),
+    /** Label shown in the authenticator app (defaults to appName). */
+    issuerLabel: z.string().max(100).optional(),
+    rememberBrowserDays: z.number().int().min(1).max(365).default(30),
+    /** Wrong codes before the MFA step is locked, with Keycloak-style growing waits. */
+    maxFailures: z.number().int().min(1).max(100).default(5),
+    lockSeconds: z.number().int().min(1).default(300),
+  }).prefault({}),
   nodeEnv: z.string().default('development'),
 });
 

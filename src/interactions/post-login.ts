@@ -58,13 +58,19 @@ export function createPostLoginStep(app: AppContext) {
     }
     const need = await needMfa(ctx, d, userId, o, methods);
     if (need) return startMfa(ctx, d, userId, need, o.event, methods);
-    return finish(ctx, loginResult(userId, methods));
+    return finish(ctx, loginResult(d, userId, methods), d.prompt.name === 'actions');
   }
 
-  /** The login result: `amr`/`acr` claim MFA only when this login performed it. */
-  function loginResult(userId: string, methods: Obj[]) {
+  /**
+   * The interaction result. A password login (prompt `login`) logs in, with `amr`/`acr` claiming
+   * MFA only when this login performed it. When an existing session answered (prompt
+   * `actions`), it only records that post-login ran, unless MFA just happened: then the
+   * session is refreshed with the stronger `amr`.
+   */
+  function loginResult(d: Details, userId: string, methods: Obj[]) {
     const mfa = methods.some((m) => m.name === 'mfa');
-    return { login: { accountId: userId, amr: mfa ? ['pwd', 'otp'] : ['pwd'], ...(mfa ? { acr: MFA_ACR } : {}), remember: true } };
+    if (d.prompt.name === 'actions' && !mfa) return { gatehouse: { postLogin: true } };
+    return { login: { accountId: userId, amr: mfa ? ['pwd', 'otp'] : ['pwd'], ...(mfa ? { acr: MFA_ACR } : {}), remember: true }, gatehouse: { postLogin: true } };
   }
 
   /**
@@ -107,12 +113,27 @@ export function createPostLoginStep(app: AppContext) {
         const o = await app.actions.triggers.postLogin({ user, client, ctx, transaction: transaction(d), methods: methods as never, startAt: pending.resumeAt, event, redirectState: state });
         return act(ctx, d, userId, o, state, methods);
       }
-      return finish(ctx, loginResult(userId, methods));
+      return finish(ctx, loginResult(d, userId, methods), d.prompt.name === 'actions');
     },
   });
 
   return {
     mfaStep,
+
+    /** An existing session answered the authorization: run post-login without asking for the password. */
+    async afterSession(ctx: Context, d: Details) {
+      const userId = d.session?.accountId;
+      if (!userId) throw new AppError(400, 'session_not_found', 'Your session has ended. Go back to the application and sign in again.');
+      const user = await app.users.get(userId);
+      if (!user || user.blocked) throw new AppError(403, 'blocked', 'This account cannot sign in. Contact the administrator.');
+      const client = await app.clients.get(String(d.params.client_id));
+      const s = d.session as unknown as { amr?: string[]; loginTs?: number } | undefined;
+      const at = new Date((s?.loginTs ?? Date.now() / 1000) * 1000).toISOString();
+      const methods: Obj[] = [{ name: 'pwd', timestamp: at }, ...(s?.amr?.includes('otp') ? [{ name: 'mfa', timestamp: at }] : [])];
+      const state = randomBytes(24).toString('base64url');
+      const o = await app.actions.triggers.postLogin({ user, client, ctx, transaction: transaction(d), sessionId: d.session?.uid, methods: methods as never, redirectState: state });
+      return act(ctx, d, userId, o, state, methods);
+    },
     /** After the password was verified for `userId` in interaction `d`. */
     async afterPassword(ctx: Context, d: Details, userId: string) {
       if (!(await app.actions.triggers.hasPostLogin())) {
@@ -122,7 +143,7 @@ export function createPostLoginStep(app: AppContext) {
         const methods = [{ name: 'pwd', timestamp: new Date().toISOString() }];
         const need = await needMfa(ctx, d, userId, undefined, methods);
         if (need) return startMfa(ctx, d, userId, need, undefined, methods);
-        return finish(ctx, loginResult(userId, methods));
+        return finish(ctx, loginResult(d, userId, methods), d.prompt.name === 'actions');
       }
       const user = await app.users.require(userId);
       const client = await app.clients.get(String(d.params.client_id));

@@ -24,6 +24,13 @@ export interface ProviderHooks {
   accountClaims?(ctx: KoaContextWithOIDC, accountId: string, use: string, grantId: string | undefined): Promise<Record<string, unknown> | undefined>;
   /** Claims added to JWT access tokens (post-login or credentials-exchange). */
   extraTokenClaims?(ctx: KoaContextWithOIDC, token: unknown): Promise<Record<string, unknown> | undefined>;
+  /** Scope changes (post-login `accessToken.addScope/removeScope`) applied to the grant. */
+  adjustGrant?(ctx: KoaContextWithOIDC, grant: InstanceType<Provider['Grant']>): Promise<void>;
+  /**
+   * Whether post-login actions still have to run for this authorization (an existing session
+   * answered it, so no password step ran them). With prompt=none it may run them inline.
+   */
+  postLoginPending?(ctx: KoaContextWithOIDC): Promise<boolean>;
 }
 
 export const ROUTES = {
@@ -35,6 +42,14 @@ export const ROUTES = {
   revocation: '/oauth/revoke',
   introspection: '/oauth/token/introspection',
 } as const;
+
+/**
+ * Custom claims from Actions ride along with an account's claims under this symbol.
+ * oidc-provider keeps only claims named in its static `claims` configuration, and action
+ * claims have names chosen at run time (`https://example.com/roles`), so `Claims#result` is
+ * wrapped below to add them back: after the standard claims, which win on any clash.
+ */
+const CUSTOM_CLAIMS = Symbol('gatehouse.customClaims');
 
 const firstParty = (client: { [k: string]: unknown } | undefined) => client?.['urn:gatehouse:first_party'] === true;
 
@@ -60,12 +75,18 @@ export function createProvider(d: ProviderDeps): Provider {
         };
         const grantId = token?.grantId ?? (ctx.oidc.entities as { Grant?: { jti: string } }).Grant?.jti;
         const extra = await d.hooks?.accountClaims?.(ctx, sub, use, grantId);
-        return (extra ? { ...extra, ...base } : base) as { sub: string };
+        if (extra && Object.keys(extra).length) Object.defineProperty(base, CUSTOM_CLAIMS, { value: extra, enumerable: true });
+        return base as { sub: string };
       },
     };
   }
 
+  // Auth0 runs post-login on every authorization, also when an existing session answers it:
+  // a prompt after `login` makes that happen (interactively, or inline for prompt=none).
   const policy = interactionPolicy.base();
+  policy.add(new interactionPolicy.Prompt({ name: 'actions', requestable: false },
+    new interactionPolicy.Check('post_login_actions', 'post-login actions must run for this authorization',
+      async (ctx: KoaContextWithOIDC) => (d.hooks?.postLoginPending ? d.hooks.postLoginPending(ctx) : false))), 1);
 
   const configuration: Configuration = {
     adapter: createAdapterFactory(d.db, clients) as unknown as Configuration['adapter'],
@@ -78,12 +99,16 @@ export function createProvider(d: ProviderDeps): Provider {
       short: { signed: true, httpOnly: true, sameSite: 'lax' },
     },
     claims: {
+      // null: always available when set (oidc-provider's defaults, plus amr for MFA logins)
+      acr: null, amr: null, auth_time: null, sid: null, iss: null,
       openid: ['sub'],
       email: ['email', 'email_verified'],
       profile: ['name', 'nickname', 'picture', 'updated_at'],
     },
     scopes: ['openid', 'offline_access', 'profile', 'email'],
     conformIdTokenClaims: false,
+    // Auth0's value for a multi-factor login; set on the login result only after MFA ran.
+    acrValues: ['http://schemas.openid.net/pape/policies/2007/06/multi-factor'],
     responseTypes: ['code'],
     routes: ROUTES,
     extraParams: ['audience'],
@@ -95,8 +120,17 @@ export function createProvider(d: ProviderDeps): Provider {
     features: {
       devInteractions: { enabled: false },
       clientCredentials: { enabled: true },
-      introspection: { enabled: true },
-      revocation: { enabled: true },
+      // A client may introspect or revoke only what was issued to it. oidc-provider's default
+      // lets any confidential client introspect every token (its sub, scope, client): here
+      // APIs verify JWT access tokens against the JWKS, so no client needs to see another's.
+      introspection: {
+        enabled: true,
+        async allowedPolicy(_ctx, client, token) { return token.clientId === client.clientId; },
+      },
+      revocation: {
+        enabled: true,
+        async allowedPolicy(_ctx, client, token) { return token.clientId === client.clientId; },
+      },
       userinfo: { enabled: true },
       rpInitiatedLogout: {
         enabled: true,
@@ -121,8 +155,14 @@ export function createProvider(d: ProviderDeps): Provider {
         async getResourceServerInfo(ctx, indicator, client) {
           const rs = await resourceServers.byIdentifier(indicator);
           if (!rs) throw new errors.InvalidTarget(`no API with identifier ${indicator}`);
+          const clientCredentials = ctx.oidc.route === 'token' && (ctx.oidc.params as Record<string, unknown>)?.grant_type === 'client_credentials';
+          // Management API scopes come only from client grants: a user signing in to some app
+          // must never be able to ask for `delete:users` on /api/v2/.
+          if (indicator === urls.managementAudience && !clientCredentials) {
+            throw new errors.InvalidTarget('the Management API issues tokens only to machine-to-machine clients with a client grant');
+          }
           let scope = rs.scopes.map((s) => s.value).join(' ');
-          if (ctx.oidc.route === 'token' && (ctx.oidc.params as Record<string, unknown>)?.grant_type === 'client_credentials') {
+          if (clientCredentials) {
             const grant = await resourceServers.grants.find(client.clientId, indicator);
             if (!grant) {
               throw new errors.AccessDenied(`Client is not authorized to access "${indicator}". You need to create a "client-grant" associated to this API.`);
@@ -145,7 +185,10 @@ export function createProvider(d: ProviderDeps): Provider {
       const client = ctx.oidc.client!;
       const grantId = ctx.oidc.result?.consent?.grantId || ctx.oidc.session!.grantIdFor(client.clientId);
       const existing = grantId ? await ctx.oidc.provider.Grant.find(grantId) : undefined;
-      if (!firstParty(client as never)) return existing;
+      if (!firstParty(client as never)) {
+        if (existing && d.hooks?.adjustGrant) { await d.hooks.adjustGrant(ctx, existing); await existing.save(); }
+        return existing;
+      }
       // First-party applications get the requested scopes without a consent screen (Auth0 does the same).
       const grant = existing ?? new ctx.oidc.provider.Grant({ clientId: client.clientId, accountId: ctx.oidc.session!.accountId! });
       const requested = [...ctx.oidc.requestParamScopes];
@@ -154,6 +197,7 @@ export function createProvider(d: ProviderDeps): Provider {
         const allowed = new Set((rs as { scope?: string }).scope?.split(' ') ?? []);
         grant.addResourceScope(indicator, requested.filter((s) => allowed.has(s)).join(' '));
       }
+      await d.hooks?.adjustGrant?.(ctx, grant);
       await grant.save();
       return grant;
     },
@@ -187,6 +231,16 @@ export function createProvider(d: ProviderDeps): Provider {
 
   const provider = new Provider(config.issuer, configuration);
   provider.proxy = config.http.trustProxy;
+  const ClaimsModel = (provider as unknown as { Claims: { prototype: { result(): Promise<Record<string, unknown>>; available: Record<PropertyKey, unknown> } } }).Claims;
+  const standardResult = ClaimsModel.prototype.result;
+  ClaimsModel.prototype.result = async function resultWithActionClaims(this: { available: Record<PropertyKey, unknown> }) {
+    const claims = await standardResult.call(this);
+    // amr/acr/auth_time describe how this login happened (pwd, otp): ID tokens carry them
+    // whenever the login set them, as Auth0's do, not only when a claims request asks.
+    for (const k of ['amr', 'acr', 'auth_time']) if (claims[k] === undefined && this.available[k] !== undefined) claims[k] = this.available[k];
+    const custom = this.available[CUSTOM_CLAIMS] as Record<string, unknown> | undefined;
+    return custom ? { ...custom, ...claims } : claims;
+  };
 
   provider.on('grant.error', (ctx: KoaContextWithOIDC, err: { error?: string; error_description?: string; message?: string }) => {
     const gt = (ctx.oidc?.params as Record<string, unknown> | undefined)?.grant_type;

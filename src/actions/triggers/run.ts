@@ -50,14 +50,15 @@ export function createTriggerRunners(d: Deps) {
      * post-login during an interactive login. Writes metadata once at the end (also after a
      * deny) and keeps the claims for the tokens of this (user, client).
      */
-    async postLogin(args: { user: User; client?: { client_id: string; name: string; client_metadata?: Record<string, string> }; ctx: Context; transaction: Obj; sessionId?: string; methods: { name: string; timestamp: string }[]; startAt?: number; continueFirst?: boolean; event?: Obj; redirectState?: string; nextRedirectState?: string }) {
+    async postLogin(args: { user: User; client?: { client_id: string; name: string; client_metadata?: Record<string, string> }; ctx: Context; transaction: Obj; sessionId?: string; methods: { name: string; timestamp: string }[]; startAt?: number; continueFirst?: boolean; event?: Obj; redirectState?: string; nextRedirectState?: string; canRedirect?: boolean }) {
       const event = args.event ?? await postLoginEvent(args.user, args);
-      const o = await engine.run('post-login', event, { startAt: args.startAt, continueFirst: args.continueFirst, canRedirect: true, redirectState: args.redirectState, nextRedirectState: args.nextRedirectState });
+      const o = await engine.run('post-login', event, { startAt: args.startAt, continueFirst: args.continueFirst, canRedirect: args.canRedirect ?? true, redirectState: args.redirectState, nextRedirectState: args.nextRedirectState });
       await writeMetadata(args.user.user_id, o, args.user);
       if (!o.blocked && args.client) {
-        if (args.continueFirst) {
-          // A resumed chain adds to what the first part produced, also when the redirecting
-          // action was the first one (startAt 0): its onExecutePostLogin may have set claims.
+        if (args.startAt !== undefined) {
+          // A resumed chain (after a redirect or an MFA pause) adds to what the first part
+          // produced, also when it resumes at the first action (startAt 0): that action's
+          // onExecutePostLogin may have set claims before it redirected.
           const prev = await db('action_login_claims').where({ account_id: args.user.user_id, client_id: args.client.client_id }).first();
           if (prev) {
             o.idTokenClaims = Object.assign(Object.create(null), parseJson(prev.id_token, {}), o.idTokenClaims);

@@ -1,0 +1,111 @@
+import { createHmac, timingSafeEqual } from 'node:crypto';
+import type { Context } from 'koa';
+import QRCode from 'qrcode';
+import type { AppContext } from '../context.ts';
+import { AppError } from '../shared/errors.ts';
+import { challengePage, enrollPage, recoveryCodesPage } from '../../views/mfa.ts';
+
+type Details = Awaited<ReturnType<AppContext['provider']['interactionDetails']>>;
+type Obj = Record<string, unknown>;
+export interface PendingMfa { mode: 'challenge' | 'enroll'; resumeAt: number | null; allowRememberBrowser: boolean; event?: Obj; methods: Obj[]; verified: boolean; recoveryShown?: boolean }
+
+const REMEMBER_COOKIE = 'gh_mfa_remember';
+
+/**
+ * The second-factor step of a login, bound to its interaction: enrollment (QR code, manual
+ * key in `#totp-secret`, first code, then recovery codes shown once) or challenge (TOTP or a
+ * recovery code). Wrong codes are counted and lock the step with growing waits; every
+ * outcome is audited with Auth0's Guardian log types.
+ */
+export function createMfaStep(app: AppContext, hooks: { verified(ctx: Context, d: Details, userId: string, pending: PendingMfa): Promise<void> }) {
+  const { db, config, mfa, audit, urls } = app;
+  const base = (uid: string) => `${urls.mountPath}/interaction/${encodeURIComponent(uid)}/mfa`;
+  const sign = (v: string) => createHmac('sha256', app.csrfKey).update(`mfa-remember:${v}`).digest('base64url');
+
+  async function pending(d: Details): Promise<{ userId: string; p: PendingMfa }> {
+    const row = await db('mfa_pending').where({ interaction_uid: d.uid }).first();
+    if (!row || Number(row.expires_at) < Date.now()) throw new AppError(400, 'mfa_expired', 'This verification step has expired. Go back to the application and sign in again.');
+    return { userId: row.user_id, p: JSON.parse(row.payload) as PendingMfa };
+  }
+  async function save(uid: string, p: PendingMfa) { await db('mfa_pending').where({ interaction_uid: uid }).update({ payload: JSON.stringify(p) }); }
+
+  async function renderEnroll(ctx: Context, d: Details, userId: string, csrf: string, error?: string) {
+    const user = await app.users.require(userId);
+    const binding = `interaction:${d.uid}`;
+    const e = (await mfa.pendingEnrollment(userId, user.email, binding)) ?? (await mfa.beginEnrollment(userId, user.email, binding));
+    const qrSvg = await QRCode.toString(e.uri, { type: 'svg', margin: 0, errorCorrectionLevel: 'M' });
+    ctx.type = 'html';
+    ctx.body = enrollPage({ appName: config.appName, csrf, action: base(d.uid), error, qrSvg, secret: e.secret, accountLabel: user.email, issuerLabel: config.mfa.issuerLabel ?? config.appName });
+  }
+
+  function renderChallenge(ctx: Context, d: Details, p: PendingMfa, csrf: string, error?: string) {
+    ctx.type = 'html';
+    ctx.body = challengePage({ appName: config.appName, csrf, action: base(d.uid), error, rememberDays: p.allowRememberBrowser ? config.mfa.rememberBrowserDays : undefined });
+  }
+
+  const lockedMessage = 'Too many wrong codes. Wait a few minutes, then try again.';
+
+  return {
+    /** Whether this browser was remembered for `userId` (signed cookie bound to the user). */
+    remembered(ctx: Context, userId: string): boolean {
+      const v = ctx.cookies.get(REMEMBER_COOKIE);
+      if (!v) return false;
+      const [payload, sig] = v.split('.');
+      if (!payload || !sig || sig.length !== sign(payload).length || !timingSafeEqual(Buffer.from(sig), Buffer.from(sign(payload)))) return false;
+      try {
+        const { u, exp } = JSON.parse(Buffer.from(payload, 'base64url').toString()) as { u: string; exp: number };
+        return u === userId && exp > Date.now();
+      } catch { return false; }
+    },
+
+    async show(ctx: Context, d: Details, csrf: string) {
+      const { userId, p } = await pending(d);
+      if (p.verified) throw new AppError(400, 'mfa_done', 'This step is already complete. Go back to the application.');
+      if (p.mode === 'enroll') return renderEnroll(ctx, d, userId, csrf);
+      return renderChallenge(ctx, d, p, csrf);
+    },
+
+    async submit(ctx: Context, d: Details, csrf: string) {
+      const { userId, p } = await pending(d);
+      if (p.verified) throw new AppError(400, 'mfa_done', 'This step is already complete. Go back to the application.');
+      const code = (ctx.request.body as Obj | undefined)?.code;
+      const who = { user_id: userId, client_id: String(d.params.client_id), ip: ctx.ip, user_agent: ctx.get('user-agent') };
+      if (p.mode === 'enroll') {
+        const r = await mfa.confirmEnrollment(userId, `interaction:${d.uid}`, code);
+        if (!r.ok) {
+          await audit.record({ type: 'gd_enrollment_failed', description: `Authenticator enrollment: ${r.reason}`, ...who });
+          ctx.status = r.reason === 'locked' ? 429 : 400;
+          return renderEnroll(ctx, d, userId, csrf, r.reason === 'locked' ? lockedMessage : 'That code did not match. Check the app and enter the current 6-digit code.');
+        }
+        await audit.record({ type: 'gd_enrollment_complete', description: 'Authenticator app enrolled', ...who });
+        p.verified = true;
+        await save(d.uid, p);
+        ctx.type = 'html';
+        ctx.body = recoveryCodesPage({ appName: config.appName, csrf, action: `${base(d.uid)}/done`, codes: r.recoveryCodes });
+        return;
+      }
+      const r = await mfa.verify(userId, code);
+      if (!r.ok) {
+        const type = r.reason === 'locked' ? 'gd_otp_rate_limit_exceed' : r.reason === 'replay' ? 'gd_auth_failed' : 'gd_auth_failed';
+        await audit.record({ type, description: `Second factor refused: ${r.reason === 'replay' ? 'code already used' : r.reason}`, ...who });
+        ctx.status = r.reason === 'locked' ? 429 : 400;
+        return renderChallenge(ctx, d, p, csrf, r.reason === 'locked' ? lockedMessage : r.reason === 'replay' ? 'That code was already used. Wait for the next code in your app.' : 'That code is not valid. Try again.');
+      }
+      await audit.record({ type: r.method === 'recovery' ? 'gd_recovery_succeed' : 'gd_auth_succeed', description: r.method === 'recovery' ? `Signed in with a recovery code (${r.remainingRecoveryCodes} left)` : 'Second factor verified', ...who });
+      if (p.allowRememberBrowser && (ctx.request.body as Obj | undefined)?.remember === '1') {
+        const payload = Buffer.from(JSON.stringify({ u: userId, exp: Date.now() + config.mfa.rememberBrowserDays * 86400_000 })).toString('base64url');
+        ctx.cookies.set(REMEMBER_COOKIE, `${payload}.${sign(payload)}`, { httpOnly: true, sameSite: 'lax', secure: ctx.secure, maxAge: config.mfa.rememberBrowserDays * 86400_000, overwrite: true });
+      }
+      await db('mfa_pending').where({ interaction_uid: d.uid }).delete();
+      return hooks.verified(ctx, d, userId, p);
+    },
+
+    /** After the recovery codes were shown: only once the enrollment was verified in this interaction. */
+    async done(ctx: Context, d: Details) {
+      const { userId, p } = await pending(d);
+      if (!p.verified) throw new AppError(400, 'mfa_not_verified', 'Enter a code from your authenticator app first.');
+      await db('mfa_pending').where({ interaction_uid: d.uid }).delete();
+      return hooks.verified(ctx, d, userId, p);
+    },
+  };
+}

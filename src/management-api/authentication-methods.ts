@@ -1,0 +1,36 @@
+import { requireScope } from './auth.ts';
+import { auditChange, type RegisterRoutes } from './helpers.ts';
+import { notFound } from '../shared/errors.ts';
+
+/**
+ * `/users/{id}/authentication-methods` (Auth0's shape): list a user's enrolled authenticator
+ * apps, remove one, or reset them all (the user enrolls again at the next login that needs
+ * MFA). Secrets never leave: only ids, types and dates.
+ */
+export const registerAuthenticationMethods: RegisterRoutes = (router, app) => {
+  async function user(id: string) {
+    const u = await app.users.get(id);
+    if (!u) throw notFound('The user does not exist.', 'inexistent_user');
+    return u;
+  }
+
+  router.get('/users/:id/authentication-methods', requireScope('read:authentication_methods', 'read:users'), async function listMethods(ctx) {
+    const u = await user(ctx.params.id);
+    ctx.body = (await app.mfa.factors(u.user_id)).map((f) => ({ id: f.id, type: f.type, confirmed: f.confirmed, created_at: f.created_at, last_auth_at: f.last_auth_at }));
+  });
+
+  router.delete('/users/:id/authentication-methods/:methodId', requireScope('delete:authentication_methods', 'update:users'), async function removeMethod(ctx) {
+    const u = await user(ctx.params.id);
+    const n = await app.mfa.remove(u.user_id, ctx.params.methodId);
+    if (!n) throw notFound('The authentication method does not exist.', 'inexistent_authentication_method');
+    await auditChange(app, ctx, { description: 'Remove an authentication method', target: { type: 'user', id: u.user_id }, userId: u.user_id, extra: { method: ctx.params.methodId } });
+    ctx.status = 204;
+  });
+
+  router.delete('/users/:id/authentication-methods', requireScope('delete:authentication_methods', 'update:users'), async function resetMethods(ctx) {
+    const u = await user(ctx.params.id);
+    const n = await app.mfa.remove(u.user_id);
+    await auditChange(app, ctx, { description: 'Reset all authentication methods', target: { type: 'user', id: u.user_id }, userId: u.user_id, extra: { removed: n } });
+    ctx.status = 204;
+  });
+};

@@ -1,0 +1,183 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { generateURI, verify as verifyTotp } from 'otplib';
+import type { Db } from '../db/knex.ts';
+import { toBool, toNum } from '../db/knex.ts';
+import { randomId } from '../shared/ids.ts';
+import type { SecretBox } from '../shared/secret-box.ts';
+
+export interface MfaConfig { maxFailures: number; lockSeconds: number; issuerLabel: string }
+export type VerifyOutcome =
+  | { ok: true; method: 'otp' | 'recovery'; remainingRecoveryCodes?: number }
+  | { ok: false; reason: 'invalid' | 'replay' | 'locked' | 'not_enrolled'; lockedUntil?: number };
+
+const PERIOD = 30;
+const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
+const sealAad = (factorId: string) => `totp:${factorId}`;
+
+/**
+ * One documented rule for what a person types: spaces, dashes and full-width digits are
+ * folded (`" 123 456 "`, `１２３４５６`); a TOTP code is then exactly 6 ASCII digits, a recovery
+ * code 26 base32 characters (case-insensitive). Anything else is refused before any lookup.
+ */
+export function normalizeCode(input: unknown): { kind: 'otp' | 'recovery'; value: string } | null {
+  if (typeof input !== 'string' || input.length > 64) return null;
+  const folded = input.normalize('NFKC').replace(/[\s-]/g, '');
+  if (/^\d{6}$/.test(folded)) return { kind: 'otp', value: folded };
+  if (/^[A-Za-z2-7]{26}$/.test(folded)) return { kind: 'recovery', value: folded.toUpperCase() };
+  return null;
+}
+
+/**
+ * TOTP factors (RFC 6238: SHA-1, 6 digits, 30 s, ±1 step) with replay protection (the last
+ * accepted step is stored and advanced with a conditional UPDATE, so one code is accepted
+ * once even under concurrency), single-use hashed recovery codes, and a failure lock with
+ * growing waits. Seeds are 20 random bytes (the HMAC-SHA1 output size), sealed at rest.
+ */
+export function createMfa(db: Db, box: SecretBox, cfg: MfaConfig) {
+  const lockKey = (userId: string) => `mfa:${userId}`;
+
+  async function confirmedFactor(userId: string) {
+    return db('mfa_factors').where({ user_id: userId, type: 'otp', confirmed: true }).first();
+  }
+
+  async function lockedUntil(userId: string): Promise<number> {
+    const r = await db('login_failures').where({ key: lockKey(userId) }).first();
+    const until = r ? toNum(r.locked_until) ?? 0 : 0;
+    return until > Date.now() ? until : 0;
+  }
+
+  async function recordFailure(userId: string): Promise<number> {
+    const now = Date.now();
+    await db('login_failures').insert({ key: lockKey(userId), failures: 1, last_failure_at: now, locked_until: 0 }).onConflict('key').merge({
+      failures: db.raw('login_failures.failures + 1'), last_failure_at: now,
+    });
+    const r = await db('login_failures').where({ key: lockKey(userId) }).first();
+    const failures = Number(r.failures);
+    if (failures % cfg.maxFailures === 0) {
+      const until = now + cfg.lockSeconds * 1000 * Math.min(8, failures / cfg.maxFailures);
+      await db('login_failures').where({ key: lockKey(userId) }).update({ locked_until: until });
+      return until;
+    }
+    return 0;
+  }
+
+  async function checkOtp(secret: string, code: string, afterStep: number) {
+    try {
+      const r = await verifyTotp({ secret, token: code, epochTolerance: PERIOD, ...(afterStep > 0 ? { afterTimeStep: afterStep } : {}) });
+      return r.valid ? { valid: true as const, step: (r as { timeStep: number }).timeStep } : { valid: false as const };
+    } catch {
+      return { valid: false as const };
+    }
+  }
+
+  async function newRecoveryCodes(userId: string, trx: Db = db): Promise<string[]> {
+    const codes = Array.from({ length: 10 }, () => base32(randomBytes(16)).slice(0, 26));
+    await trx('mfa_recovery_codes').where({ user_id: userId }).delete();
+    await trx('mfa_recovery_codes').insert(codes.map((c) => ({ code_hash: sha256(`${userId}:${c}`), user_id: userId, used_at: null, created_at: Date.now() })));
+    return codes.map((c) => c.match(/.{1,5}/g)!.join('-'));
+  }
+
+  return {
+    normalizeCode,
+    async isEnrolled(userId: string): Promise<boolean> { return !!(await confirmedFactor(userId)); },
+
+    async factors(userId: string) {
+      const rows = await db('mfa_factors').where({ user_id: userId, confirmed: true });
+      return rows.map((r) => ({ id: r.id as string, type: 'totp', confirmed: toBool(r.confirmed), created_at: new Date(Number(r.created_at)).toISOString(), last_auth_at: null as string | null }));
+    },
+
+    /**
+     * Starts (or restarts) a pending enrollment bound to `binding` (the interaction or account
+     * session). Returns the base32 secret and the otpauth:// URI: shown only now.
+     */
+    async beginEnrollment(userId: string, accountLabel: string, binding: string) {
+      if (await confirmedFactor(userId)) throw new Error('already enrolled');
+      const secret = base32(randomBytes(20));
+      const id = `totp_${randomId(12)}`;
+      await db.transaction(async (trx) => {
+        await trx('mfa_factors').where({ user_id: userId, confirmed: false }).delete();
+        await trx('mfa_factors').insert({ id, user_id: userId, type: 'otp', secret_sealed: box.seal(secret, sealAad(id)), confirmed: false, last_used_step: 0, pending_binding: binding, created_at: Date.now() });
+      });
+      return { secret, uri: generateURI({ issuer: cfg.issuerLabel, label: accountLabel, secret }) };
+    },
+
+    /** The pending secret again (re-rendering the enrollment page after a wrong code), only for the same binding. */
+    async pendingEnrollment(userId: string, accountLabel: string, binding: string) {
+      const r = await db('mfa_factors').where({ user_id: userId, confirmed: false, pending_binding: binding }).first();
+      if (!r) return undefined;
+      const secret = box.open(r.secret_sealed, sealAad(r.id));
+      return { secret, uri: generateURI({ issuer: cfg.issuerLabel, label: accountLabel, secret }) };
+    },
+
+    /** Confirms the pending factor with its first code; returns the 10 recovery codes (shown once). */
+    async confirmEnrollment(userId: string, binding: string, input: unknown): Promise<{ ok: true; recoveryCodes: string[] } | { ok: false; reason: 'invalid' | 'locked' | 'no_pending' }> {
+      const until = await lockedUntil(userId);
+      if (until) return { ok: false, reason: 'locked' };
+      const r = await db('mfa_factors').where({ user_id: userId, confirmed: false, pending_binding: binding }).first();
+      if (!r) return { ok: false, reason: 'no_pending' };
+      const code = normalizeCode(input);
+      const check = code?.kind === 'otp' ? await checkOtp(box.open(r.secret_sealed, sealAad(r.id)), code.value, 0) : { valid: false as const };
+      if (!check.valid) { await recordFailure(userId); return { ok: false, reason: 'invalid' }; }
+      let codes: string[] = [];
+      await db.transaction(async (trx) => {
+        await trx('mfa_factors').where({ id: r.id }).update({ confirmed: true, confirmed_at: Date.now(), last_used_step: check.step, pending_binding: null });
+        codes = await newRecoveryCodes(userId, trx as unknown as Db);
+      });
+      await db('login_failures').where({ key: lockKey(userId) }).delete();
+      return { ok: true, recoveryCodes: codes };
+    },
+
+    /** Verifies a TOTP or recovery code for an enrolled user. */
+    async verify(userId: string, input: unknown): Promise<VerifyOutcome> {
+      const until = await lockedUntil(userId);
+      if (until) return { ok: false, reason: 'locked', lockedUntil: until };
+      const f = await confirmedFactor(userId);
+      if (!f) return { ok: false, reason: 'not_enrolled' };
+      const code = normalizeCode(input);
+      if (!code) { const u = await recordFailure(userId); return { ok: false, reason: u ? 'locked' : 'invalid', lockedUntil: u || undefined }; }
+      if (code.kind === 'recovery') {
+        const used = await db('mfa_recovery_codes').where({ code_hash: sha256(`${userId}:${code.value}`), user_id: userId }).whereNull('used_at').update({ used_at: Date.now() });
+        if (used !== 1) { const u = await recordFailure(userId); return { ok: false, reason: u ? 'locked' : 'invalid', lockedUntil: u || undefined }; }
+        await db('login_failures').where({ key: lockKey(userId) }).delete();
+        const [{ n }] = await db('mfa_recovery_codes').where({ user_id: userId }).whereNull('used_at').count({ n: '*' });
+        return { ok: true, method: 'recovery', remainingRecoveryCodes: Number(n) };
+      }
+      const last = Number(f.last_used_step);
+      const secret = box.open(f.secret_sealed, sealAad(f.id));
+      const check = await checkOtp(secret, code.value, last);
+      if (!check.valid) {
+        // A code that would be valid but for its step being used already is a replay: say so in the audit.
+        const replay = (await checkOtp(secret, code.value, 0)).valid;
+        const u = await recordFailure(userId);
+        return { ok: false, reason: u ? 'locked' : replay ? 'replay' : 'invalid', lockedUntil: u || undefined };
+      }
+      const advanced = await db('mfa_factors').where({ id: f.id }).andWhere('last_used_step', '<', check.step).update({ last_used_step: check.step });
+      if (advanced !== 1) return { ok: false, reason: 'replay' };
+      await db('login_failures').where({ key: lockKey(userId) }).delete();
+      return { ok: true, method: 'otp' };
+    },
+
+    /** New set of recovery codes; the old set stops working. */
+    regenerateRecoveryCodes: (userId: string) => newRecoveryCodes(userId),
+
+    async remove(userId: string, factorId?: string): Promise<number> {
+      const q = db('mfa_factors').where({ user_id: userId });
+      if (factorId) q.andWhere({ id: factorId });
+      const n = await q.delete();
+      if (!(await confirmedFactor(userId))) await db('mfa_recovery_codes').where({ user_id: userId }).delete();
+      return n;
+    },
+  };
+}
+export type Mfa = ReturnType<typeof createMfa>;
+
+const B32 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
+function base32(buf: Buffer): string {
+  let bits = 0; let value = 0; let out = '';
+  for (const b of buf) {
+    value = (value << 8) | b; bits += 8;
+    while (bits >= 5) { out += B32[(value >>> (bits - 5)) & 31]; bits -= 5; }
+  }
+  if (bits > 0) out += B32[(value << (5 - bits)) & 31];
+  return out;
+}

@@ -1,0 +1,100 @@
+import { test, after, before } from 'node:test';
+import assert from 'node:assert/strict';
+import { generate } from 'otplib';
+import { startTestServer, type TestServer } from './helpers/server.ts';
+import { Browser, alertText } from './helpers/cookie-fetch.ts';
+import { startSmtpSink, type SmtpSink } from './helpers/smtp-sink.ts';
+
+/*
+ * The authenticator app on /account: enroll (QR code, #totp-secret, first code, recovery codes
+ * once); then the account sign-in asks for a code; new recovery codes and removal each need a
+ * current code, and each change is mailed to the user.
+ */
+let ts: TestServer;
+let sink: SmtpSink;
+const PASSWORD = 'account mfa password 1';
+before(async () => {
+  sink = await startSmtpSink();
+  ts = await startTestServer({ smtpUrl: sink.url });
+});
+after(async () => {
+  await ts?.close();
+  await sink?.close();
+});
+
+const accountUrl = () => new URL(`${ts.base}/account`);
+const codeAt = (secret: string, steps = 0) => generate({ secret, epoch: Math.floor(Date.now() / 1000) + steps * 30 });
+
+async function signIn(b: Browser, email: string) {
+  const page = await (await b.request(accountUrl())).text();
+  const r = await b.submit(accountUrl(), page, { email, password: PASSWORD }, { actionIncludes: '/account/login' });
+  return r;
+}
+
+test('enroll on /account, then removing or new recovery codes need a current code; changes are mailed', async () => {
+  const email = 'acct.mfa@example.com';
+  const u = (await ts.api('POST', '/users', { email, password: PASSWORD })).body;
+  const b = new Browser();
+  assert.equal((await signIn(b, email)).status, 303);
+  let page = await (await b.request(accountUrl())).text();
+  assert.match(page, /<section id="mfa"/);
+  assert.match(page, /Set up authenticator app/);
+  const enroll = await b.submit(accountUrl(), page, {}, { actionIncludes: '/account/mfa/enroll' });
+  assert.equal(enroll.status, 200);
+  const enrollHtml = await enroll.text();
+  const secret = /id="totp-secret" data-secret="([A-Z2-7]+)"/.exec(enrollHtml)![1];
+  assert.match(enrollHtml, /<svg/);
+  const bad = await b.submit(accountUrl(), enrollHtml, { code: '12345' });
+  assert.equal(bad.status, 400);
+  const codes = await b.submit(accountUrl(), await bad.text(), { code: await codeAt(secret) });
+  assert.equal(codes.status, 200);
+  const recovery = [...(await codes.text()).matchAll(/<li><code>([A-Z2-7-]+)<\/code><\/li>/g)].map((m) => m[1]);
+  assert.equal(recovery.length, 10);
+  assert.equal((await ts.api('GET', `/users/${encodeURIComponent(u.user_id)}/authentication-methods`)).body.length, 1);
+  const mail = await sink.waitFor((m) => m.to.includes(email) && /two-step verification changed/.test(m.subject));
+  assert.match(mail.text, /authenticator app was added/i);
+
+  // The account sign-in now asks for a code too.
+  const b2 = new Browser();
+  const step = await signIn(b2, email);
+  const stepPage = step.status === 303 ? await (await b2.request(new URL(step.headers.get('location')!, accountUrl()))).text() : await step.text();
+  assert.match(stepPage, /name="code"/);
+
+  // New recovery codes need a current code; a wrong one is refused and nothing changes.
+  page = await (await b.request(accountUrl())).text();
+  const wrong = await b.submit(accountUrl(), page, { code: '000000' === await codeAt(secret, 1) ? '111111' : '000000' }, { actionIncludes: '/account/mfa/recovery-codes' });
+  assert.equal(wrong.status, 400);
+  assert.match(alertText(await wrong.text()) ?? '', /not valid/);
+  page = await (await b.request(accountUrl())).text();
+  const regen = await b.submit(accountUrl(), page, { code: await codeAt(secret, 1) }, { actionIncludes: '/account/mfa/recovery-codes' });
+  assert.equal(regen.status, 200);
+  const fresh = [...(await regen.text()).matchAll(/<li><code>([A-Z2-7-]+)<\/code><\/li>/g)].map((m) => m[1]);
+  assert.equal(fresh.length, 10);
+  assert.equal((await ts.ctx.mfa.verify(u.user_id, recovery[0])).ok, false, 'the old set stopped working');
+  assert.equal((await ts.ctx.mfa.verify(u.user_id, fresh[0])).ok, true);
+
+  // Removal with a recovery code (the authenticator may be lost).
+  page = await (await b.request(accountUrl())).text();
+  const removed = await b.submit(accountUrl(), page, { code: fresh[1] }, { actionIncludes: '/account/mfa/remove' });
+  assert.equal(removed.status, 303);
+  assert.equal((await ts.api('GET', `/users/${encodeURIComponent(u.user_id)}/authentication-methods`)).body.length, 0);
+  page = await (await b.request(accountUrl())).text();
+  assert.match(page, /Set up authenticator app/);
+  const audit = await ts.ctx.db('audit_logs').where({ user_id: u.user_id }).select('type');
+  for (const t of ['gd_enrollment_complete', 'gd_recovery_rotate', 'gd_unenroll']) assert.ok(audit.some((a) => a.type === t), `audit ${t}`);
+});
+
+test('admins reset a user\'s factors through the Management API; the secret never appears', async () => {
+  const email = 'acct.reset@example.com';
+  const u = (await ts.api('POST', '/users', { email, password: PASSWORD })).body;
+  const e = await ts.ctx.mfa.beginEnrollment(u.user_id, email, 'test');
+  assert.equal((await ts.ctx.mfa.confirmEnrollment(u.user_id, 'test', await codeAt(e.secret))).ok, true);
+  const list = await ts.api('GET', `/users/${encodeURIComponent(u.user_id)}/authentication-methods`);
+  assert.equal(list.body.length, 1);
+  assert.ok(!JSON.stringify(list.body).includes(e.secret));
+  assert.equal((await ts.api('GET', `/users/${encodeURIComponent(u.user_id)}/authentication-methods`, undefined, await ts.adminToken('read:roles'))).status, 403);
+  assert.equal((await ts.api('DELETE', `/users/${encodeURIComponent(u.user_id)}/authentication-methods`)).status, 204);
+  assert.equal(await ts.ctx.mfa.isEnrolled(u.user_id), false);
+  const row = await ts.ctx.db('mfa_factors').where({ user_id: u.user_id }).first();
+  assert.equal(row, undefined);
+});

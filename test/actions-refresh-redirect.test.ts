@@ -1,0 +1,362 @@
+import { test, after, before } from 'node:test';
+import assert from 'node:assert/strict';
+import * as oidc from 'openid-client';
+import { SignJWT, jwtVerify, decodeJwt } from 'jose';
+import { startTestServer, discover, loginThroughForm, type TestServer } from './helpers/server.ts';
+import { Browser } from './helpers/cookie-fetch.ts';
+import { expectOAuthError } from './helpers/oidc-assert.ts';
+import { generate } from 'otplib';
+
+/*
+ * post-login beyond the first login: it runs again on refresh-token grants (no redirect or MFA
+ * possible there, so asking for one ends the grant with an error instead of hanging), and a
+ * chain paused by api.redirect.sendUserTo resumes only through a valid, unused, own /continue
+ * state (SECURITY D18, D19).
+ */
+
+const API = 'https://refresh.api.example';
+const CB = 'http://localhost:5176/cb';
+const PASSWORD = 'refresh-redirect-pw-1';
+/** Where the redirect actions send the browser. Never fetched: the test plays that page itself. */
+const CONSENT = 'https://consent.example';
+const SECRET = 'shared-with-the-consent-page-0123456789';
+
+let ts: TestServer;
+let config: oidc.Configuration;
+
+async function deploy(name: string, code: string, secrets: { name: string; value: string }[] = []) {
+  const created = await ts.api('POST', '/actions/actions', { name, supported_triggers: [{ id: 'post-login' }], code, secrets });
+  assert.equal(created.status, 201, JSON.stringify(created.body));
+  const dep = await ts.api('POST', `/actions/actions/${created.body.id}/deploy`);
+  assert.equal(dep.status, 200, JSON.stringify(dep.body));
+}
+async function bind(names: string[]) {
+  const r = await ts.api('PATCH', '/actions/triggers/post-login/bindings', { bindings: names.map((value) => ({ ref: { type: 'action_name', value } })) });
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+}
+async function latestExecution() {
+  return (await ts.api('GET', '/actions/executions?triggerId=post-login&limit=1')).body.executions[0];
+}
+
+/** Login with offline_access + prompt=consent (oidc-provider's rule for refresh tokens) for a JWT access token. */
+async function loginWithRefresh(email: string) {
+  const r = await loginThroughForm(config, { redirectUri: CB, email, password: PASSWORD, scope: 'openid email offline_access read:things', params: { prompt: 'consent', audience: API } });
+  assert.ok(r.callbackUrl, `no callback: ${r.status} ${r.loginPage?.slice(0, 300)}`);
+  assert.equal(r.callbackUrl.searchParams.get('error'), null, r.callbackUrl.searchParams.get('error_description') ?? '');
+  const t = await oidc.authorizationCodeGrant(config, r.callbackUrl, { pkceCodeVerifier: r.verifier, expectedState: r.state });
+  assert.ok(t.refresh_token, 'a refresh token was issued');
+  return t;
+}
+
+before(async () => {
+  ts = await startTestServer();
+  await ts.api('POST', '/resource-servers', { name: 'Refresh API', identifier: API, scopes: [{ value: 'read:things', description: 'r' }] });
+  const spa = (await ts.api('POST', '/clients', { name: 'Refresh Redirect SPA', app_type: 'spa', callbacks: [CB] })).body;
+  config = await discover(ts, spa.client_id);
+  for (const email of ['refresher@rr.example', 'deny-on-refresh@rr.example', 'redirect-on-refresh@rr.example', 'consent@rr.example', 'other@rr.example']) {
+    assert.equal((await ts.api('POST', '/users', { email, password: PASSWORD })).status, 201);
+  }
+});
+after(async () => { await ts?.close(); });
+
+test('refresh runs post-login again: protocol oauth2-refresh-token, canRedirect() false, its claims in the refreshed tokens; unbinding drops them', async () => {
+  await deploy('on-refresh-claims', `
+    exports.onExecutePostLogin = async (event, api) => {
+      const runs = (event.user.app_metadata.runs || 0) + 1;
+      api.user.setAppMetadata('runs', runs);
+      api.idToken.setCustomClaim('https://rr/protocol', event.transaction.protocol);
+      api.idToken.setCustomClaim('https://rr/can_redirect', api.redirect.canRedirect());
+      api.idToken.setCustomClaim('https://rr/runs', runs);
+      api.accessToken.setCustomClaim('https://rr/at_protocol', event.transaction.protocol);
+    };`);
+  await bind(['on-refresh-claims']);
+  const first = await loginWithRefresh('refresher@rr.example');
+  assert.equal(first.claims()!['https://rr/protocol'], 'oidc-basic-profile');
+  assert.equal(first.claims()!['https://rr/can_redirect'], true);
+  assert.equal(first.claims()!['https://rr/runs'], 1);
+  assert.equal(decodeJwt(first.access_token)['https://rr/at_protocol'], 'oidc-basic-profile');
+
+  const refreshed = await oidc.refreshTokenGrant(config, first.refresh_token!);
+  assert.equal(refreshed.claims()!['https://rr/protocol'], 'oauth2-refresh-token');
+  assert.equal(refreshed.claims()!['https://rr/can_redirect'], false);
+  assert.equal(refreshed.claims()!['https://rr/runs'], 2, 'the chain ran again and saw the metadata the login wrote');
+  assert.equal(refreshed.claims()!.sub, first.claims()!.sub);
+  assert.equal(decodeJwt(refreshed.access_token)['https://rr/at_protocol'], 'oauth2-refresh-token');
+
+  // With nothing bound, a refresh must not replay the claims an earlier run decided.
+  await bind([]);
+  const plain = await oidc.refreshTokenGrant(config, refreshed.refresh_token!);
+  assert.equal(plain.claims()!['https://rr/protocol'], undefined);
+  assert.equal(decodeJwt(plain.access_token)['https://rr/at_protocol'], undefined);
+});
+
+test('an action that denies on refresh ends the refresh with access_denied; the login itself worked', async () => {
+  await deploy('deny-on-refresh', `
+    exports.onExecutePostLogin = async (event, api) => {
+      if (event.transaction.protocol === 'oauth2-refresh-token') api.access.deny('refresh is not allowed for this user');
+    };`);
+  await bind(['deny-on-refresh']);
+  const first = await loginWithRefresh('deny-on-refresh@rr.example');
+  const err = await expectOAuthError(oidc.refreshTokenGrant(config, first.refresh_token!), 'access_denied', 400);
+  assert.equal(err.error_description, 'refresh is not allowed for this user');
+  assert.equal((await latestExecution()).status, 'denied');
+  await bind([]);
+});
+
+test('an action that throws on refresh fails it closed', async () => {
+  await deploy('throw-on-refresh', `
+    exports.onExecutePostLogin = async (event) => {
+      if (event.transaction.protocol === 'oauth2-refresh-token') throw new Error('backend unavailable');
+    };`);
+  await bind(['throw-on-refresh']);
+  const first = await loginWithRefresh('deny-on-refresh@rr.example');
+  const err = await expectOAuthError(oidc.refreshTokenGrant(config, first.refresh_token!), 'access_denied', 400);
+  assert.doesNotMatch(err.error_description ?? '', /backend unavailable/, 'the action\'s error text stays in the execution log');
+  assert.equal((await latestExecution()).results[0].error.message, 'backend unavailable');
+  await bind([]);
+});
+
+test('sendUserTo during a refresh: the refresh fails with an OAuth error (D19), it does not hang', async () => {
+  await deploy('redirect-on-refresh', `
+    exports.onExecutePostLogin = async (event, api) => {
+      if (event.transaction.protocol === 'oauth2-refresh-token') api.redirect.sendUserTo('${CONSENT}/on-refresh');
+    };`);
+  await bind(['redirect-on-refresh']);
+  const first = await loginWithRefresh('redirect-on-refresh@rr.example');
+  const err = await expectOAuthError(oidc.refreshTokenGrant(config, first.refresh_token!), 'access_denied', 400);
+  assert.match(err.error_description ?? '', /interaction/);
+  const exe = await latestExecution();
+  assert.deepEqual(exe.results[0].commands, [{ type: 'redirect.sendUserTo', args: [`${CONSENT}/on-refresh`] }]);
+  await bind([]);
+});
+
+// ---- redirect + /continue ------------------------------------------------------------------
+
+/** A redirect action: sets a claim before redirecting, reads the page's answer on return. */
+const redirectAction = (tag: string) => `
+  exports.onExecutePostLogin = async (event, api) => {
+    api.idToken.setCustomClaim('https://rr/${tag}/before', 'set before the redirect');
+    const token = api.redirect.encodeToken({ secret: event.secrets.SECRET, payload: { step: '${tag}' } });
+    api.redirect.sendUserTo('${CONSENT}/${tag}', { query: { session_token: token } });
+  };
+  exports.onContinuePostLogin = async (event, api) => {
+    const p = api.redirect.validateToken({ secret: event.secrets.SECRET, tokenParameterName: 'session_token' });
+    api.idToken.setCustomClaim('https://rr/${tag}/answer', p.answer);
+  };`;
+
+/** Starts a login in `browser` and stops where the action sends it (the external page) or at the callback. */
+async function beginLogin(email: string, browser = new Browser()) {
+  const verifier = oidc.randomPKCECodeVerifier();
+  const state = oidc.randomState();
+  const url = oidc.buildAuthorizationUrl(config, {
+    redirect_uri: CB, scope: 'openid email', state, code_challenge: await oidc.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256',
+  });
+  const { res, url: at } = await browser.follow(url);
+  const posted = await browser.submit(at, await res.text(), { email, password: PASSWORD });
+  assert.equal(posted.status, 303, 'the password was accepted');
+  return { browser, verifier, state, at: await followUntilAway(browser, new URL(posted.headers.get('location')!, at)) };
+}
+
+/** Follows redirects, without requesting the external page or the client's callback (neither exists). */
+async function followUntilAway(browser: Browser, url: URL | string) {
+  const away = (u: URL) => u.origin === CONSENT || u.href.startsWith(CB);
+  const u = new URL(url);
+  return away(u) ? u : (await browser.follow(u, {}, away)).url;
+}
+
+/** What the external page does: check the action's token, answer with one bound to the same state. */
+async function pageAnswer(at: URL, answer: string, secret = SECRET) {
+  assert.equal(at.origin, CONSENT, `expected the external page, got ${at.href}`);
+  const state = at.searchParams.get('state')!;
+  const { payload } = await jwtVerify(at.searchParams.get('session_token')!, new TextEncoder().encode(SECRET), { algorithms: ['HS256'] });
+  assert.equal(payload.state, state, 'the action\'s session token is bound to the state it is sent with');
+  const token = await new SignJWT({ state, answer }).setProtectedHeader({ alg: 'HS256' }).setSubject(String(payload.sub)).setIssuedAt().setExpirationTime('2m')
+    .sign(new TextEncoder().encode(secret));
+  return { state, url: `${ts.issuer}/continue?state=${encodeURIComponent(state)}&session_token=${encodeURIComponent(token)}` };
+}
+
+const finishAt = (browser: Browser, url: string) => followUntilAway(browser, url);
+
+test('a redirecting first action keeps the claim it set before the redirect; the chain after it runs on /continue', async () => {
+  await deploy('redirect-first', redirectAction('first'), [{ name: 'SECRET', value: SECRET }]);
+  await deploy('after-redirect', `exports.onExecutePostLogin = async (event, api) => { api.idToken.setCustomClaim('https://rr/after', true); };`);
+  await bind(['redirect-first', 'after-redirect']);
+  const b = await beginLogin('consent@rr.example');
+  const back = await finishAt(b.browser, (await pageAnswer(b.at, 'yes')).url);
+  assert.ok(back.href.startsWith(CB), back.href);
+  const t = await oidc.authorizationCodeGrant(config, back, { pkceCodeVerifier: b.verifier, expectedState: b.state });
+  assert.equal(t.claims()!['https://rr/first/before'], 'set before the redirect');
+  assert.equal(t.claims()!['https://rr/first/answer'], 'yes');
+  assert.equal(t.claims()!['https://rr/after'], true);
+  await bind([]);
+});
+
+test('two redirecting actions in one chain: each pauses and resumes once, each token bound to its own state', async () => {
+  await deploy('redirect-one', redirectAction('one'), [{ name: 'SECRET', value: SECRET }]);
+  await deploy('redirect-two', redirectAction('two'), [{ name: 'SECRET', value: SECRET }]);
+  await bind(['redirect-one', 'redirect-two']);
+  const b = await beginLogin('consent@rr.example');
+  assert.equal(b.at.pathname, '/one');
+  const one = await pageAnswer(b.at, 'first answer');
+  const second = await finishAt(b.browser, one.url);
+  assert.equal(second.pathname, '/two', `the second action redirects after the first resumed: ${second.href}`);
+  const two = await pageAnswer(second, 'second answer');
+  assert.notEqual(two.state, one.state);
+  const back = await finishAt(b.browser, two.url);
+  assert.ok(back.href.startsWith(CB), back.href);
+  const t = await oidc.authorizationCodeGrant(config, back, { pkceCodeVerifier: b.verifier, expectedState: b.state });
+  assert.equal(t.claims()!['https://rr/one/answer'], 'first answer');
+  assert.equal(t.claims()!['https://rr/two/answer'], 'second answer');
+  assert.equal(t.claims()!['https://rr/two/before'], 'set before the redirect');
+  await bind([]);
+});
+
+test('an MFA pause (enrollWithAny) resumes the rest of the chain after the second factor, keeping the claims set before it', async () => {
+  await deploy('before-pause', "exports.onExecutePostLogin = async (event, api) => { api.idToken.setCustomClaim('https://rr/before_pause', 1); };");
+  await deploy('pause-for-mfa', `exports.onExecutePostLogin = async (event, api) => {
+    api.idToken.setCustomClaim('https://rr/pausing', 2);
+    if (event.user.enrolledFactors.length === 0) api.authentication.enrollWithAny([{ type: 'otp' }]);
+  };`);
+  await deploy('after-pause', "exports.onExecutePostLogin = async (event, api) => { api.idToken.setCustomClaim('https://rr/after_pause', event.authentication.methods.map((m) => m.name)); };");
+  await bind(['before-pause', 'pause-for-mfa', 'after-pause']);
+  await ts.api('POST', '/users', { email: 'pause@rr.example', password: PASSWORD });
+  const r = await loginThroughForm(config, { redirectUri: CB, email: 'pause@rr.example', password: PASSWORD });
+  assert.equal(r.callbackUrl, undefined, 'no code before the second factor');
+  assert.ok(r.url && r.url.pathname.endsWith('/mfa'), r.url?.href);
+  const secret = /data-secret="([A-Z2-7]+)"/.exec(r.loginPage ?? '')?.[1];
+  assert.ok(secret);
+  const enrolled = await r.browser.submit(r.url, r.loginPage!, { code: await generate({ secret }) });
+  assert.equal(enrolled.status, 200);
+  const done = await r.browser.submit(r.url, await enrolled.text(), {}, { actionIncludes: '/mfa/done' });
+  const back = await followUntilAway(r.browser, new URL(done.headers.get('location')!, r.url));
+  assert.ok(back.href.startsWith(CB), back.href);
+  assert.equal(back.searchParams.get('error'), null, back.searchParams.get('error_description') ?? '');
+  const t = await oidc.authorizationCodeGrant(config, back, { pkceCodeVerifier: r.verifier, expectedState: r.state });
+  assert.equal(t.claims()!['https://rr/before_pause'], 1, 'claims from before the pause survive the resume');
+  assert.equal(t.claims()!['https://rr/pausing'], 2);
+  assert.deepEqual(t.claims()!['https://rr/after_pause'], ['pwd', 'mfa'], 'the rest of the chain ran after the second factor');
+  await bind([]);
+});
+
+test('/continue refuses missing, malformed, unknown, used and expired states with a clear 400 page (D18)', async () => {
+  await deploy('redirect-d18', redirectAction('d18'), [{ name: 'SECRET', value: SECRET }]);
+  await bind(['redirect-d18']);
+  const browser = new Browser();
+  const expect400 = async (url: string, message: RegExp) => {
+    const res = await browser.request(url);
+    assert.equal(res.status, 400, url);
+    assert.match(res.headers.get('content-type') ?? '', /html/);
+    const html = await res.text();
+    assert.match(html, message);
+    assert.doesNotMatch(html, /at .*\.ts:\d+/, 'no stack trace');
+  };
+  await expect400(`${ts.base}/continue`, /missing its state/);
+  await expect400(`${ts.base}/continue?state=short`, /missing its state or the state is malformed/);
+  await expect400(`${ts.base}/continue?state=${encodeURIComponent('"><script>alert(1)</script>aaaaaaaaaaaaaaaa')}`, /malformed/);
+  await expect400(`${ts.base}/continue?state=${'A'.repeat(65)}`, /malformed/);
+  await expect400(`${ts.base}/continue?state=${'Q'.repeat(32)}`, /expired or was already used/);
+  // POST works like GET (Auth0 recommends POSTing the token back), with the same checks.
+  const post = await browser.request(`${ts.base}/continue`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'state=nope' });
+  assert.equal(post.status, 400);
+
+  // Used: the same link after a completed login.
+  const done = await beginLogin('consent@rr.example');
+  const answer = await pageAnswer(done.at, 'ok');
+  assert.ok((await finishAt(done.browser, answer.url)).href.startsWith(CB));
+  await expect400(answer.url, /expired or was already used/);
+
+  // Expired: the state's 10-minute lifetime is over (aged in the database rather than waited for).
+  const stale = await beginLogin('consent@rr.example');
+  const staleAnswer = await pageAnswer(stale.at, 'late');
+  await ts.ctx.db('action_continuations').where({ state: staleAnswer.state }).update({ expires_at: Date.now() - 1000 });
+  const res = await stale.browser.request(staleAnswer.url);
+  assert.equal(res.status, 400);
+  assert.match(await res.text(), /expired or was already used/);
+  await bind([]);
+});
+
+test('a state from another browser\'s login is refused and cannot be used to finish that login; the owner still can', async () => {
+  await deploy('redirect-owner', redirectAction('owner'), [{ name: 'SECRET', value: SECRET }]);
+  await bind(['redirect-owner']);
+  const victim = await beginLogin('consent@rr.example');
+  const answer = await pageAnswer(victim.at, 'mine');
+
+  // The attacker's browser has no interaction of its own.
+  const stranger = new Browser();
+  const r1 = await stranger.follow(answer.url, {}, (u) => u.href.startsWith(CB));
+  assert.equal(r1.res.status, 400);
+  assert.match(await r1.res.text(), /expired|another browser|does not match/);
+
+  // The attacker's browser with its own login paused at the same step, replaying the victim's state
+  // against its own interaction.
+  const attacker = await beginLogin('other@rr.example');
+  const attackerUid = (await ts.ctx.db('action_continuations').where({ state: attacker.at.searchParams.get('state') }).first()).interaction_uid as string;
+  const crossed = await attacker.browser.request(`${ts.base}/interaction/${attackerUid}/continue?${new URL(answer.url).searchParams}`);
+  assert.equal(crossed.status, 400);
+  assert.match(await crossed.text(), /belongs to another login|expired|already used/);
+  const viaEntry = await attacker.browser.follow(answer.url, {}, (u) => u.href.startsWith(CB));
+  assert.equal(viaEntry.res.status, 400, 'the attacker cannot resume the victim\'s interaction');
+
+  // The refusals did not consume the victim's step.
+  const back = await finishAt(victim.browser, answer.url);
+  assert.ok(back.href.startsWith(CB), back.href);
+  const t = await oidc.authorizationCodeGrant(config, back, { pkceCodeVerifier: victim.verifier, expectedState: victim.state });
+  assert.equal(t.claims()!['https://rr/owner/answer'], 'mine');
+  assert.equal(t.claims()!.email, 'consent@rr.example');
+  await bind([]);
+});
+
+test('/continue submitted twice at once resumes the login exactly once (D18 double submit)', async () => {
+  await deploy('redirect-double', redirectAction('double'), [{ name: 'SECRET', value: SECRET }]);
+  await bind(['redirect-double']);
+  const b = await beginLogin('consent@rr.example');
+  const answer = await pageAnswer(b.at, 'once');
+  const outcomes = await Promise.all([0, 1, 2].map(() => b.browser.follow(answer.url, {}, (u) => u.href.startsWith(CB))));
+  const resumed = outcomes.filter((o) => o.url.href.startsWith(CB));
+  assert.equal(resumed.length, 1, outcomes.map((o) => `${o.res.status} ${o.url.href}`).join('\n'));
+  assert.ok(resumed[0].url.searchParams.get('code'));
+  assert.deepEqual(outcomes.filter((o) => o !== resumed[0]).map((o) => o.res.status), [400, 400]);
+  await bind([]);
+});
+
+test('forged answers to onContinuePostLogin (alg none, another login\'s state, expired) fail the login closed, and the step is spent', async () => {
+  await deploy('redirect-forged', redirectAction('forged'), [{ name: 'SECRET', value: SECRET }]);
+  await bind(['redirect-forged']);
+  const key = new TextEncoder().encode(SECRET);
+  const b64 = (o: object) => Buffer.from(JSON.stringify(o)).toString('base64url');
+  const other = await beginLogin('other@rr.example');
+  const otherState = other.at.searchParams.get('state')!;
+  const forgeries: [string, (state: string, sub: string) => Promise<string>][] = [
+    ['alg none', async (state, sub) => `${b64({ alg: 'none', typ: 'JWT' })}.${b64({ state, sub, answer: 'x', exp: Math.floor(Date.now() / 1000) + 60 })}.`],
+    ['state of another login', (_state, sub) => new SignJWT({ state: otherState, answer: 'x' }).setProtectedHeader({ alg: 'HS256' }).setSubject(sub).setExpirationTime('2m').sign(key)],
+    ['expired', (state, sub) => new SignJWT({ state, answer: 'x' }).setProtectedHeader({ alg: 'HS256' }).setSubject(sub).setIssuedAt(Math.floor(Date.now() / 1000) - 600).setExpirationTime(Math.floor(Date.now() / 1000) - 300).sign(key)],
+  ];
+  for (const [label, forge] of forgeries) {
+    const b = await beginLogin('consent@rr.example');
+    const state = b.at.searchParams.get('state')!;
+    const { payload } = await jwtVerify(b.at.searchParams.get('session_token')!, key);
+    const url = `${ts.issuer}/continue?state=${encodeURIComponent(state)}&session_token=${encodeURIComponent(await forge(state, String(payload.sub)))}`;
+    const back = await finishAt(b.browser, url);
+    assert.ok(back.href.startsWith(CB), `${label}: ${back.href}`);
+    assert.equal(back.searchParams.get('error'), 'access_denied', label);
+    assert.equal(back.searchParams.get('code'), null, label);
+    assert.match((await latestExecution()).results[0].error.message, /session token/i, label);
+    // The step was spent on the forgery: no second try with a good token.
+    const retry = await b.browser.request((await pageAnswer(b.at, 'late')).url);
+    assert.equal(retry.status, 400, label);
+  }
+  await bind([]);
+});
+
+// Auth0 runs post-login on every authentication transaction, including one answered from an
+// existing session (SSO): a deny bound after the user signed in must still apply then.
+test('a deny bound after the user signed in still applies when the next authorization is answered from the session', async (t) => {
+  t.after(() => bind([]));
+  const first = await loginThroughForm(config, { redirectUri: CB, email: 'other@rr.example', password: PASSWORD });
+  assert.ok(first.callbackUrl && !first.callbackUrl.searchParams.get('error'));
+  await deploy('deny-everyone', "exports.onExecutePostLogin = async (event, api) => { api.access.deny('closed for maintenance'); };");
+  await bind(['deny-everyone']);
+  const again = await loginThroughForm(config, { browser: first.browser, redirectUri: CB, email: 'other@rr.example', password: PASSWORD });
+  assert.ok(again.callbackUrl, again.loginPage);
+  assert.equal(again.callbackUrl.searchParams.get('error'), 'access_denied', `a code was issued from the session without running post-login: ${again.callbackUrl.href}`);
+});

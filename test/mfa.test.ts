@@ -1,0 +1,186 @@
+import { test, after, before } from 'node:test';
+import assert from 'node:assert/strict';
+import * as oidc from 'openid-client';
+import { generate } from 'otplib';
+import { startTestServer, discover, type TestServer } from './helpers/server.ts';
+import { Browser, alertText, parseForm } from './helpers/cookie-fetch.ts';
+
+let ts: TestServer;
+const CB = 'http://localhost:5173/cb';
+const PASSWORD = 'mfa-test-password-1';
+let config: oidc.Configuration;
+
+before(async () => {
+  ts = await startTestServer();
+  const spa = (await ts.api('POST', '/clients', { name: 'MFA SPA', app_type: 'spa', callbacks: [CB] })).body;
+  config = await discover(ts, spa.client_id);
+});
+after(async () => { await ts?.close(); });
+
+async function deployBind(name: string, code: string, trigger = 'post-login') {
+  const a = await ts.api('POST', '/actions/actions', { name, supported_triggers: [{ id: trigger }], code });
+  assert.equal(a.status, 201, JSON.stringify(a.body));
+  assert.equal((await ts.api('POST', `/actions/actions/${a.body.id}/deploy`)).status, 200);
+}
+async function bind(names: string[]) {
+  const r = await ts.api('PATCH', '/actions/triggers/post-login/bindings', { bindings: names.map((value) => ({ ref: { type: 'action_name', value } })) });
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+}
+
+/** Starts a login and posts the password; returns where the browser ended up. */
+async function startLogin(email: string, params: Record<string, string> = {}) {
+  const browser = new Browser();
+  const verifier = oidc.randomPKCECodeVerifier();
+  const state = oidc.randomState();
+  const url = oidc.buildAuthorizationUrl(config, {
+    redirect_uri: CB, scope: 'openid email', state, code_challenge: await oidc.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256', ...params,
+  });
+  const isCb = (u: URL) => u.href.startsWith(CB);
+  const first = await browser.follow(url, {}, isCb);
+  const posted = await browser.submit(first.url, await first.res.text(), { email, password: PASSWORD });
+  assert.equal(posted.status, 303, 'password accepted');
+  const next = await browser.follow(new URL(posted.headers.get('location')!, first.url), {}, isCb);
+  return { browser, verifier, state, url: next.url, res: next.res, isCb };
+}
+
+async function finishWith(s: Awaited<ReturnType<typeof startLogin>>, pageUrl: URL, html: string, fields: Record<string, string>) {
+  const r = await s.browser.submit(pageUrl, html, fields);
+  if (r.status !== 303) return { status: r.status, html: await r.text() };
+  const next = await s.browser.follow(new URL(r.headers.get('location')!, pageUrl), {}, s.isCb);
+  return { status: next.res.status, url: next.url, html: s.isCb(next.url) ? '' : await next.res.text() };
+}
+
+async function tokensFrom(s: { verifier: string; state: string }, callback: URL) {
+  return oidc.authorizationCodeGrant(config, callback, { pkceCodeVerifier: s.verifier, expectedState: s.state });
+}
+
+const codeAt = (secret: string, offsetSteps = 0) => generate({ secret, epoch: Math.floor(Date.now() / 1000) + offsetSteps * 30 });
+
+test('MFA for admins (the seed article\'s action): enrollment, challenge, replay refused, recovery code once; others log straight in', async () => {
+  await deployBind('mfa-for-admins', `
+    exports.onExecutePostLogin = async (event, api) => {
+      if (event.authorization && event.authorization.roles.includes('admin')) api.multifactor.enable('any');
+    };`);
+  await bind(['mfa-for-admins']);
+  const admin = (await ts.api('POST', '/users', { email: 'admin@mfa.example', password: PASSWORD })).body;
+  await ts.api('POST', '/users', { email: 'plain@mfa.example', password: PASSWORD });
+  const role = (await ts.api('POST', '/roles', { name: 'admin' })).body;
+  await ts.api('POST', `/users/${encodeURIComponent(admin.user_id)}/roles`, { roles: [role.id] });
+
+  // A user without the role is not asked for anything.
+  const plain = await startLogin('plain@mfa.example');
+  assert.ok(plain.isCb(plain.url), 'plain user reaches the app directly');
+  const plainTokens = await tokensFrom(plain, plain.url);
+  assert.deepEqual(plainTokens.claims()!.amr, ['pwd']);
+
+  // Enrollment: QR code and the secret in #totp-secret; a wrong code first.
+  const s = await startLogin('admin@mfa.example');
+  assert.match(s.url.pathname, /\/interaction\/[^/]+\/mfa$/);
+  const page = await s.res.text();
+  assert.match(page, /<svg/);
+  const secret = /id="totp-secret" data-secret="([A-Z2-7]+)"/.exec(page)?.[1];
+  assert.ok(secret, 'secret shown for manual entry');
+  const wrong = await finishWith(s, s.url, page, { code: '000000' === await codeAt(secret) ? '111111' : '000000' });
+  assert.equal(wrong.status, 400);
+  assert.match(alertText(wrong.html) ?? '', /did not match/);
+  assert.ok(wrong.html.includes(secret), 'the same pending secret is shown again');
+  const enrolled = await s.browser.submit(s.url, wrong.html, { code: await codeAt(secret) });
+  assert.equal(enrolled.status, 200);
+  const codesPage = await enrolled.text();
+  const recovery = [...codesPage.matchAll(/<li><code>([A-Z2-7-]+)<\/code><\/li>/g)].map((m) => m[1]);
+  assert.equal(recovery.length, 10);
+  const done = await finishWith(s, s.url, codesPage, {});
+  assert.ok(done.url && s.isCb(done.url), `enrollment completes the login: ${done.html?.slice(0, 300)}`);
+  const t1 = await tokensFrom(s, done.url);
+  assert.deepEqual(t1.claims()!.amr, ['pwd', 'otp']);
+  assert.equal(t1.claims()!.acr, 'http://schemas.openid.net/pape/policies/2007/06/multi-factor');
+  const methods = (await ts.api('GET', `/users/${encodeURIComponent(admin.user_id)}/authentication-methods`));
+  assert.equal(methods.status, 200, JSON.stringify(methods.body));
+  assert.equal(methods.body.length, 1);
+
+  // Later login: challenge. The next step's code works once; its replay is refused.
+  const c = await startLogin('admin@mfa.example');
+  const challenge = await c.res.text();
+  assert.match(challenge, /name="code"/);
+  assert.doesNotMatch(challenge, /totp-secret/, 'the secret is never shown again');
+  const next = await codeAt(secret, 1);
+  const ok = await finishWith(c, c.url, challenge, { code: next });
+  assert.ok(ok.url && c.isCb(ok.url));
+  const c2 = await startLogin('admin@mfa.example');
+  const replay = await finishWith(c2, c2.url, await c2.res.text(), { code: next });
+  assert.equal(replay.status, 400);
+  assert.match(alertText(replay.html) ?? '', /already used/);
+  // A recovery code works once (typed in lower case with spaces: one normalisation rule).
+  const rc = recovery[0].toLowerCase().replace(/-/g, ' ');
+  const viaRecovery = await finishWith(c2, c2.url, replay.html, { code: rc });
+  assert.ok(viaRecovery.url && c2.isCb(viaRecovery.url), viaRecovery.html?.slice(0, 300));
+  const c3 = await startLogin('admin@mfa.example');
+  const again = await finishWith(c3, c3.url, await c3.res.text(), { code: rc });
+  assert.equal(again.status, 400);
+  const audit = await ts.ctx.db('audit_logs').whereIn('type', ['gd_enrollment_complete', 'gd_auth_succeed', 'gd_auth_failed', 'gd_recovery_succeed']).select('type');
+  for (const t of ['gd_enrollment_complete', 'gd_auth_succeed', 'gd_auth_failed', 'gd_recovery_succeed']) assert.ok(audit.some((a) => a.type === t), `audit ${t}`);
+  await bind([]);
+});
+
+test('challengeWith in the first of two actions: the second runs only after the challenge and sees mfa in authentication.methods', async () => {
+  await deployBind('first-challenges', `
+    exports.onExecutePostLogin = async (event, api) => { api.authentication.challengeWith({ type: 'otp' }); };`);
+  await deployBind('second-sees', `
+    exports.onExecutePostLogin = async (event, api) => {
+      api.idToken.setCustomClaim('https://x/methods', event.authentication.methods.map((m) => m.name));
+    };`);
+  await bind(['first-challenges', 'second-sees']);
+  const u = (await ts.api('POST', '/users', { email: 'chain@mfa.example', password: PASSWORD })).body;
+  // Enroll through the first login (not enrolled yet: enrollment stands in for the challenge).
+  const s = await startLogin('chain@mfa.example');
+  const page = await s.res.text();
+  const secret = /data-secret="([A-Z2-7]+)"/.exec(page)![1];
+  let exe = (await ts.api('GET', '/actions/executions?triggerId=post-login&limit=1')).body.executions[0];
+  assert.deepEqual(exe.results.map((r: { action_name: string }) => r.action_name), ['first-challenges'], 'the chain paused after the first action');
+  const codes = await s.browser.submit(s.url, page, { code: await codeAt(secret) });
+  const done = await finishWith(s, s.url, await codes.text(), {});
+  const t = await tokensFrom(s, done.url!);
+  assert.deepEqual(t.claims()!['https://x/methods'], ['pwd', 'mfa']);
+  exe = (await ts.api('GET', '/actions/executions?triggerId=post-login&limit=1')).body.executions[0];
+  assert.deepEqual(exe.results.map((r: { action_name: string }) => r.action_name), ['second-sees']);
+  assert.ok(u.user_id);
+  await bind([]);
+});
+
+test('MFA step: skipping it gets no code; a code for another interaction is refused; 5 wrong codes lock the step', async () => {
+  const ts2 = await startTestServer({ mfa: { policy: 'always', maxFailures: 5, lockSeconds: 60 } });
+  try {
+    const spa = (await ts2.api('POST', '/clients', { name: 'policy spa', app_type: 'spa', callbacks: [CB] })).body;
+    const cfg = await discover(ts2, spa.client_id);
+    await ts2.api('POST', '/users', { email: 'p@mfa.example', password: PASSWORD });
+    const b = new Browser();
+    const verifier = oidc.randomPKCECodeVerifier();
+    const url = oidc.buildAuthorizationUrl(cfg, { redirect_uri: CB, scope: 'openid', state: 'x', code_challenge: await oidc.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256' });
+    const first = await b.follow(url);
+    const posted = await b.submit(first.url, await first.res.text(), { email: 'p@mfa.example', password: PASSWORD });
+    const mfaUrl = new URL(posted.headers.get('location')!, first.url);
+    assert.match(mfaUrl.pathname, /\/mfa$/, 'policy always: enrollment required');
+    const enrollPage = await (await b.request(mfaUrl)).text();
+    const secret = /data-secret="([A-Z2-7]+)"/.exec(enrollPage)![1];
+    // Another browser cannot submit for this interaction.
+    const other = new Browser();
+    const foreign = await other.request(mfaUrl, { method: 'POST', body: new URLSearchParams({ code: await codeAt(secret) }), headers: { 'content-type': 'application/x-www-form-urlencoded' } });
+    assert.ok(foreign.status >= 400, 'no CSRF cookie and no interaction cookie: refused');
+    // Five wrong codes lock; then even the right code is refused.
+    const fresh = await (await b.request(mfaUrl)).text();
+    let html = fresh;
+    for (let i = 0; i < 5; i++) {
+      const r = await b.submit(mfaUrl, html, { code: '12345' });
+      html = await r.text();
+    }
+    const locked = await b.submit(mfaUrl, html, { code: await codeAt(secret) });
+    assert.equal(locked.status, 429);
+    assert.match(alertText(await locked.text()) ?? '', /Too many wrong codes/);
+    // Skipping: resuming the authorization without the MFA step gives the login page again, not a code.
+    const uid = mfaUrl.pathname.split('/')[2];
+    const skip = await b.follow(new URL(`/authorize/${uid}`, ts2.base), {}, (u) => u.href.startsWith(CB));
+    assert.ok(!skip.url.searchParams.get('code'), 'no code without the second factor');
+  } finally {
+    await ts2.close();
+  }
+});
