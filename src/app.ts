@@ -9,6 +9,9 @@ import { createCsrf } from './http/koa-csrf.ts';
 import { tokenParams } from './oidc/koa-token-params.ts';
 import { ROUTES } from './oidc/provider.ts';
 import { createInteractionRoutes } from './interactions/routes.ts';
+import { createLifecycleRoutes } from './interactions/lifecycle.ts';
+import { createAccountRoutes } from './interactions/account.ts';
+import { createAccountMfaRoutes } from './interactions/account-mfa.ts';
 import { createManagementApi } from './management-api/index.ts';
 import { createMetrics } from './http/metrics.ts';
 
@@ -31,6 +34,8 @@ export function createApp(app: AppContext): Koa {
   const jsonParser = bodyParser({ enableTypes: ['json'], jsonLimit: apiLimit, parsedMethods: ['POST', 'PUT', 'PATCH', 'DELETE'], encoding: 'utf-8', onError(err) { throw Object.assign(err, { expose: true }); } });
 
   const pages = createInteractionRoutes(app, csrf);
+  // Self-service pages beside the interaction pages: same form parser, CSRF and error pages.
+  const pageRouters = [pages, createLifecycleRoutes(app, csrf), createAccountRoutes(app, csrf), createAccountMfaRoutes(app, csrf)];
   const management = createManagementApi(app);
   const pageErrors = errorHandler(app.logger, app.config.appName, 'html');
   const apiErrors = errorHandler(app.logger, app.config.appName, 'json');
@@ -71,9 +76,9 @@ export function createApp(app: AppContext): Koa {
         });
       });
     }
-    const matched = pages.match(ctx.path, ctx.method);
-    if (matched.route) {
-      return pageErrors(ctx, () => formParser(ctx, () => pages.routes()(ctx as never, next)));
+    const router = pageRouters.find((r) => r.match(ctx.path, ctx.method).route);
+    if (router) {
+      return pageErrors(ctx, () => formParser(ctx, () => router.routes()(ctx as never, next)));
     }
     await next();
   });

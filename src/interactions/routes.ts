@@ -3,10 +3,15 @@ import type { Context } from 'koa';
 import type { AppContext } from '../context.ts';
 import type { Csrf } from '../http/koa-csrf.ts';
 import { AppError } from '../shared/errors.ts';
+import { registerAuth0Logout } from './auth0-logout.ts';
 import { canonicalEmail } from '../users/email.ts';
 import { consentPage, loginPage, messagePage, signupPage } from '../../views/pages.ts';
+import { createPostLoginStep } from './post-login.ts';
+import { queueVerificationMail } from './lifecycle.ts';
+import { verificationRequiredPage } from '../../views/lifecycle.ts';
 
 const GENERIC_LOGIN_ERROR = 'Wrong email or password.';
+const TOO_MANY_FROM_IP = 'Too many failed sign-in attempts from your network. Try again later.';
 const str = (v: unknown) => (typeof v === 'string' ? v : undefined);
 
 /**
@@ -18,6 +23,7 @@ export function createInteractionRoutes(app: AppContext, csrf: Csrf) {
   const { config, users, bruteForce, audit, urls } = app;
   const router = new Router({ prefix: urls.mountPath });
   const p = (path: string) => `${urls.mountPath}${path}`;
+  const postLogin = createPostLoginStep(app);
 
   async function details(ctx: Context) {
     let d;
@@ -44,15 +50,6 @@ export function createInteractionRoutes(app: AppContext, csrf: Csrf) {
     });
   }
 
-  /** Ends the interaction with a logged-in account; 303 back to the authorization endpoint. */
-  async function finishLogin(ctx: Context, accountId: string) {
-    const redirectTo = await app.provider.interactionResult(ctx.req, ctx.res, {
-      login: { accountId, amr: ['pwd'], remember: true },
-    }, { mergeWithLastSubmission: false });
-    ctx.status = 303;
-    ctx.redirect(redirectTo);
-  }
-
   router.get('/interaction/:uid', async function showInteraction(ctx) {
     const d = await details(ctx);
     const name = await clientName(d.params.client_id);
@@ -69,6 +66,7 @@ export function createInteractionRoutes(app: AppContext, csrf: Csrf) {
       ctx.body = consentPage({ appName: config.appName, csrf: csrf.token(ctx), action: p(`/interaction/${d.uid}/confirm`), abortUrl: p(`/interaction/${d.uid}/abort`), clientName: name, scopes });
       return;
     }
+    if (d.prompt.name === 'actions') return postLogin.afterSession(ctx, d);
     throw new AppError(400, 'unsupported_prompt', `Unsupported step: ${d.prompt.name}`);
   });
 
@@ -101,6 +99,15 @@ export function createInteractionRoutes(app: AppContext, csrf: Csrf) {
         type: lock.scope === 'ip' ? 'limit_mu' : 'limit_wc', description: `Login refused: ${lock.scope === 'ip' ? 'IP address' : 'account'} is throttled after repeated failures`,
         user_id: row?.id ?? null, user_name: email, client_id: clientId, ip, user_agent: ua, details: { locked_until: new Date(lock.until).toISOString() },
       });
+      // An address throttled for spraying gets a plain 429 (SECURITY B6): it says nothing about
+      // any account, since it answers every e-mail alike. A throttled account looks exactly
+      // like a wrong password (B7), so a lockout does not confirm that the account exists.
+      if (lock.scope === 'ip') {
+        ctx.set('Retry-After', String(Math.max(1, Math.ceil((lock.until - Date.now()) / 1000))));
+        ctx.status = 429;
+        renderLogin(ctx, d.uid, name, { email: rawEmail.slice(0, 320), error: TOO_MANY_FROM_IP });
+        return;
+      }
       return fail();
     }
     if (!row || !ok) {
@@ -123,10 +130,18 @@ export function createInteractionRoutes(app: AppContext, csrf: Csrf) {
       return;
     }
     await bruteForce.success(email);
+    if (config.email.requireVerification && !user.email_verified) {
+      // Checked only after the password, so it reveals nothing to someone who lacks it.
+      await audit.record({ type: 'f', description: 'Login refused: email not verified', user_id: row.id, user_name: email, client_id: clientId, ip, user_agent: ua });
+      ctx.status = 403;
+      ctx.type = 'html';
+      ctx.body = verificationRequiredPage({ appName: config.appName, email: user.email, resendUrl: p('/verify-email/resend'), loginUrl: p(`/interaction/${d.uid}`) });
+      return;
+    }
     if (app.hasher.needsRehash(row.password_hash!)) await users.setPasswordHash(row.id, await app.hasher.hash(password));
     await users.recordLogin(row.id, ip);
     await audit.record({ type: 's', description: 'Successful login', user_id: row.id, user_name: email, client_id: clientId, ip, user_agent: ua });
-    await finishLogin(ctx, row.id);
+    await postLogin.afterPassword(ctx, d, row.id);
   });
 
   async function grantConsent(ctx: Context, d: Awaited<ReturnType<typeof details>>) {
@@ -157,6 +172,28 @@ export function createInteractionRoutes(app: AppContext, csrf: Csrf) {
 
   // Signup: linked from the login page as /signup?interaction=<uid>; the form posts under the
   // interaction's path so the interaction cookie comes along and the new user is signed in.
+  // The second factor, when an action, the client's acr_values or the MFA policy asks for it.
+  router.get('/interaction/:uid/mfa', async function showMfa(ctx) {
+    const d = await details(ctx);
+    await postLogin.mfaStep.show(ctx, d, csrf.token(ctx));
+  });
+  router.post('/interaction/:uid/mfa', csrf.verify, async function submitMfa(ctx) {
+    const d = await details(ctx);
+    await postLogin.mfaStep.submit(ctx, d, csrf.token(ctx));
+  });
+  router.post('/interaction/:uid/mfa/done', csrf.verify, async function finishMfa(ctx) {
+    const d = await details(ctx);
+    await postLogin.mfaStep.done(ctx, d);
+  });
+
+  // Resuming a post-login chain after `api.redirect.sendUserTo` (Auth0's /continue).
+  router.get('/continue', async function continueGet(ctx) { await postLogin.continueEntry(ctx); });
+  router.post('/continue', async function continuePost(ctx) { await postLogin.continueEntry(ctx); });
+  router.get('/interaction/:uid/continue', async function resumePostLogin(ctx) {
+    const d = await details(ctx);
+    await postLogin.resume(ctx, d);
+  });
+
   router.get('/signup', async function showSignup(ctx) {
     if (!config.signup.enabled) throw new AppError(404, 'signup_disabled', 'Sign-up is disabled. Ask an administrator for an account.');
     const uid = str(ctx.query.interaction);
@@ -168,7 +205,7 @@ export function createInteractionRoutes(app: AppContext, csrf: Csrf) {
     });
   });
 
-  async function signup(ctx: Context, uid?: string) {
+  async function signup(ctx: Context, uid?: string, clientId?: string) {
     if (!config.signup.enabled) throw new AppError(404, 'signup_disabled', 'Sign-up is disabled. Ask an administrator for an account.');
     const body = ctx.request.body as Record<string, unknown>;
     const rawEmail = str(body.email) ?? '';
@@ -183,8 +220,15 @@ export function createInteractionRoutes(app: AppContext, csrf: Csrf) {
     };
     const email = canonicalEmail(rawEmail);
     if (!email) return render('Enter a valid email address (letters, digits and . _ + - before the @).');
+    const pre = await app.actions.triggers.preUserRegistration(ctx, email, clientId ? await app.clients.get(clientId) : undefined);
+    if (!pre.ok) {
+      await audit.record({ type: 'fs', description: `Signup denied by pre-user-registration action: ${pre.userMessage}`, user_name: email, ip: ctx.ip, user_agent: ctx.get('user-agent') });
+      return render(pre.userMessage, 403);
+    }
     try {
-      const user = await users.create({ email, password: typeof password === 'string' ? password : '' });
+      const user = await users.create({ email, password: typeof password === 'string' ? password : '', app_metadata: pre.appMetadata, user_metadata: pre.userMetadata });
+      app.actions.triggers.postUserRegistration(ctx, user);
+      queueVerificationMail(app, user, { ip: ctx.ip, userAgent: ctx.get('user-agent') });
       await audit.record({ type: 'ss', description: 'Successful signup', user_id: user.user_id, user_name: email, ip: ctx.ip, user_agent: ctx.get('user-agent') });
       return user;
     } catch (e) {
@@ -200,16 +244,23 @@ export function createInteractionRoutes(app: AppContext, csrf: Csrf) {
     const user = await signup(ctx);
     if (!user) return;
     ctx.type = 'html';
-    ctx.body = messagePage({ appName: config.appName, title: 'Account created', message: `Your account ${user.email} is ready. Return to your application to log in.` });
+    ctx.body = messagePage({ appName: config.appName, title: 'Account created', message: `Your account ${user.email} is ready. We sent a link to that address to verify it${config.email.requireVerification ? '; open it, then return' : '. Return'} to your application to log in.` });
   });
 
   router.post('/interaction/:uid/signup', csrf.verify, async function submitInteractionSignup(ctx) {
     const d = await details(ctx);
-    const user = await signup(ctx, d.uid);
+    const user = await signup(ctx, d.uid, typeof d.params.client_id === 'string' ? d.params.client_id : undefined);
     if (!user) return;
+    if (config.email.requireVerification) {
+      ctx.type = 'html';
+      ctx.body = messagePage({ appName: config.appName, title: 'Check your email', message: `Your account ${user.email} was created. Open the link we sent to that address to verify it, then return to your application to log in.` });
+      return;
+    }
     await users.recordLogin(user.user_id, ctx.ip);
-    await finishLogin(ctx, user.user_id);
+    await postLogin.afterPassword(ctx, d, user.user_id);
   });
+
+  registerAuth0Logout(router, urls);
 
   return router;
 }

@@ -1,4 +1,5 @@
 import argon2 from 'argon2';
+import { isCommonPassword } from './common-passwords.ts';
 
 export interface Argon2Params { memoryKiB: number; timeCost: number; parallelism: number; maxConcurrent: number }
 
@@ -37,12 +38,17 @@ export function createPasswordHasher(p: Argon2Params) {
 }
 export type PasswordHasher = ReturnType<typeof createPasswordHasher>;
 
-/** Policy checks (length in characters and bytes, no composition rules), before any hashing. */
-export function checkPasswordPolicy(password: unknown, policy: { minLength: number; maxLength: number }): string | null {
+/**
+ * Policy checks (length in characters and bytes, no composition rules, not a common password),
+ * before any hashing. Every place a password is set goes through here: signup, reset, the
+ * account page and the Management API. `rejectCommon` is on unless the policy says `false`.
+ */
+export function checkPasswordPolicy(password: unknown, policy: { minLength: number; maxLength: number; rejectCommon?: boolean }): string | null {
   if (typeof password !== 'string' || password.length === 0) return 'Enter a password.';
   if (Buffer.byteLength(password) > policy.maxLength * 4) return `Passwords can have at most ${policy.maxLength} characters.`;
   const chars = [...password].length;
   if (chars < policy.minLength) return `Passwords need at least ${policy.minLength} characters.`;
   if (chars > policy.maxLength) return `Passwords can have at most ${policy.maxLength} characters.`;
+  if (policy.rejectCommon !== false && isCommonPassword(password)) return 'This password is too common and easy to guess. Choose another one.';
   return null;
 }

@@ -1,0 +1,168 @@
+import Router from '@koa/router';
+import type { Context } from 'koa';
+import type { AppContext } from '../context.ts';
+import type { Csrf } from '../http/koa-csrf.ts';
+import type { User, UserRow } from '../users/users.ts';
+import { canonicalEmail } from '../users/email.ts';
+import { checkPasswordPolicy } from '../users/passwords.ts';
+import { afterPasswordChange } from './lifecycle.ts';
+import { createAccountSessions } from './account-sessions.ts';
+import { accountCodePage, accountLoginPage, accountPage } from '../../views/account.ts';
+
+const GENERIC_LOGIN_ERROR = 'Wrong email or password.';
+const TOO_MANY_FROM_IP = 'Too many failed sign-in attempts from your network. Try again later.';
+const str = (v: unknown) => (typeof v === 'string' ? v : undefined);
+
+/**
+ * /account: a short re-authentication (password, then the code when the user has an
+ * authenticator), then the account page: email and its verification state, a password
+ * change that needs the current password, the MFA section the MFA module renders, and a
+ * sign-out. Failures count toward the same brute-force limits as the login page.
+ */
+export function createAccountRoutes(app: AppContext, csrf: Csrf) {
+  const { config, users, bruteForce, audit, urls } = app;
+  const router = new Router({ prefix: urls.mountPath });
+  const p = (path: string) => `${urls.mountPath}${path}`;
+  const sessions = createAccountSessions(app);
+  const ua = (ctx: Context) => ctx.get('user-agent');
+
+  function renderLogin(ctx: Context, o: { email?: string; error?: string; info?: string; status?: number; link?: { href: string; label: string } } = {}) {
+    ctx.status = o.status ?? 200;
+    ctx.type = 'html';
+    ctx.body = accountLoginPage({ appName: config.appName, csrf: csrf.token(ctx), action: p('/account/login'), resetUrl: p('/password/reset'), email: o.email, error: o.error, info: o.info, link: o.link });
+  }
+
+  function renderCode(ctx: Context, error?: string, status = 200) {
+    ctx.status = status;
+    ctx.type = 'html';
+    ctx.body = accountCodePage({ appName: config.appName, csrf: csrf.token(ctx), action: p('/account/code'), error });
+  }
+
+  async function renderAccount(ctx: Context, user: User, o: { error?: string; info?: string; status?: number } = {}) {
+    const mfaSection = (await app.accountMfaSection?.(ctx, user)) ?? undefined;
+    ctx.status = o.status ?? 200;
+    ctx.type = 'html';
+    ctx.body = accountPage({
+      appName: config.appName, csrf: csrf.token(ctx), email: user.email, emailVerified: user.email_verified,
+      passwordAction: p('/account/password'), logoutAction: p('/account/logout'), resendUrl: p('/verify-email/resend'),
+      minLength: config.password.minLength, error: o.error, info: o.info, mfaSection,
+    });
+  }
+
+  /** The second factor, when enrolled: `app.mfa.verify` (replay-safe, with its own lock). */
+  async function checkCode(ctx: Context, row: UserRow, code: unknown): Promise<boolean> {
+    const r = await app.mfa.verify(row.id, code);
+    if (r.ok) return true;
+    await audit.record({ type: 'gd_auth_failed', description: `Account page: second factor refused (${r.reason})`, user_id: row.id, user_name: row.email, ip: ctx.ip, user_agent: ua(ctx) });
+    return false;
+  }
+
+  async function signedIn(ctx: Context, row: UserRow) {
+    await sessions.start(ctx, row);
+    await audit.record({ type: 's', description: 'Successful login to the account page', user_id: row.id, user_name: row.email, ip: ctx.ip, user_agent: ua(ctx) });
+    ctx.status = 303;
+    ctx.redirect(p('/account'));
+  }
+
+  router.get('/account', async function showAccount(ctx) {
+    const s = await sessions.current(ctx);
+    if (!s) return renderLogin(ctx);
+    const user = await users.get(s.row.id);
+    if (!user || user.blocked) { await sessions.end(ctx); return renderLogin(ctx); }
+    await renderAccount(ctx, user);
+  });
+
+  router.get('/account/login', async function accountLoginRedirect(ctx) { ctx.status = 303; ctx.redirect(p('/account')); });
+
+  router.post('/account/login', csrf.verify, async function accountLogin(ctx) {
+    const body = ctx.request.body as Record<string, unknown>;
+    const rawEmail = str(body.email) ?? '';
+    const password = str(body.password) ?? '';
+    const email = canonicalEmail(rawEmail);
+    const fail = () => renderLogin(ctx, { email: rawEmail.slice(0, 320), error: GENERIC_LOGIN_ERROR });
+    if (!email || !password || Buffer.byteLength(password) > config.password.maxLength * 4) {
+      await app.hasher.verify(undefined, 'x');
+      return fail();
+    }
+    // The same order as the login page: verify even when locked or unknown, so every failure
+    // costs the same time and a lock looks like a wrong password (SECURITY B7, B10).
+    const lock = await bruteForce.check(email, ctx.ip);
+    const row = await users.findRowByEmail(email);
+    const ok = await app.hasher.verify(row?.password_hash, password);
+    if (lock.locked) {
+      await audit.record({ type: lock.scope === 'ip' ? 'limit_mu' : 'limit_wc', description: 'Account page login refused: throttled after repeated failures', user_id: row?.id ?? null, user_name: email, ip: ctx.ip, user_agent: ua(ctx) });
+      if (lock.scope === 'ip') {
+        ctx.set('Retry-After', String(Math.max(1, Math.ceil((lock.until - Date.now()) / 1000))));
+        return renderLogin(ctx, { email: rawEmail.slice(0, 320), error: TOO_MANY_FROM_IP, status: 429 });
+      }
+      return fail();
+    }
+    if (!row || !ok) {
+      const r = await bruteForce.failure(email, ctx.ip);
+      await audit.record({ type: row ? 'fp' : 'fu', description: `Account page: ${row ? 'wrong password' : 'unknown email'}`, user_id: row?.id ?? null, user_name: email, ip: ctx.ip, user_agent: ua(ctx), details: { failures: r.account.failures } });
+      return fail();
+    }
+    const user = (await users.get(row.id))!;
+    if (user.blocked) return renderLogin(ctx, { email: rawEmail.slice(0, 320), error: 'Your account is blocked. Contact the administrator.', status: 403 });
+    await bruteForce.success(email);
+    if (config.email.requireVerification && !user.email_verified) {
+      // After the password, so it tells nothing to someone who does not know it. An
+      // unverified account (maybe registered by someone else with this address) must not
+      // enrol MFA or change anything before the owner proved the mailbox.
+      await audit.record({ type: 'f', description: 'Account page login refused: email not verified', user_id: row.id, user_name: email, ip: ctx.ip, user_agent: ua(ctx) });
+      return renderLogin(ctx, { email: rawEmail.slice(0, 320), status: 403, error: 'Verify your email address before you continue. Use the link we sent you, or ask for a new one.', link: { href: p('/verify-email/resend'), label: 'Send a new verification link' } });
+    }
+    if (await app.mfa.isEnrolled(row.id)) {
+      if (body.code !== undefined && body.code !== '') {
+        if (!(await checkCode(ctx, row, body.code))) return renderLogin(ctx, { email: rawEmail.slice(0, 320), error: GENERIC_LOGIN_ERROR });
+        return signedIn(ctx, row);
+      }
+      await sessions.startCodeStep(ctx, row);
+      return renderCode(ctx);
+    }
+    await signedIn(ctx, row);
+  });
+
+  router.post('/account/code', csrf.verify, async function accountCode(ctx) {
+    const row = await sessions.codeStep(ctx);
+    if (!row) return renderLogin(ctx, { status: 401, error: 'Your sign-in took too long. Enter your email and password again.' });
+    if (!(await checkCode(ctx, row, (ctx.request.body as Record<string, unknown>).code))) return renderCode(ctx, 'That code is not valid. Try the current code from your app.', 400);
+    await signedIn(ctx, row);
+  });
+
+  router.post('/account/password', csrf.verify, async function changePassword(ctx) {
+    const s = await sessions.current(ctx);
+    if (!s) return renderLogin(ctx, { status: 401, error: 'Your account session ended. Sign in again to continue.' });
+    const user = await users.get(s.row.id);
+    if (!user || user.blocked) { await sessions.end(ctx); return renderLogin(ctx, { status: 401 }); }
+    const body = ctx.request.body as Record<string, unknown>;
+    const current = str(body.password) ?? '';
+    const next = body.new_password;
+    const refuse = async (error: string, description: string) => {
+      await audit.record({ type: 'fcp', description, user_id: user.user_id, user_name: user.email, ip: ctx.ip, user_agent: ua(ctx) });
+      await renderAccount(ctx, user, { error, status: 400 });
+    };
+    // The current password is checked like a login: counted, and refused while locked.
+    const lock = await bruteForce.check(user.email, ctx.ip);
+    const ok = Buffer.byteLength(current) <= config.password.maxLength * 4 && await app.hasher.verify(s.row.password_hash, current);
+    if (lock.locked || !ok) {
+      if (!lock.locked) await bruteForce.failure(user.email, ctx.ip);
+      return refuse('Your current password is not correct.', 'Password change refused: wrong current password');
+    }
+    const problem = checkPasswordPolicy(next, config.password);
+    if (problem) return refuse(problem, `Password change refused: ${problem}`);
+    await users.setPasswordHash(user.user_id, await app.hasher.hash(next as string));
+    await bruteForce.success(user.email);
+    await sessions.keepOnlyThis(ctx, user.user_id, s.sid, s.expires);
+    const revoked = await afterPasswordChange(app, ctx, user, 'account');
+    await audit.record({ type: 'scp', description: 'Password changed on the account page', user_id: user.user_id, user_name: user.email, ip: ctx.ip, user_agent: ua(ctx), details: { revoked_tokens: revoked } });
+    await renderAccount(ctx, user, { info: 'Your password was changed. Every other session was signed out.' });
+  });
+
+  router.post('/account/logout', csrf.verify, async function accountLogout(ctx) {
+    await sessions.end(ctx);
+    renderLogin(ctx, { info: 'You signed out of the account page.' });
+  });
+
+  return router;
+}

@@ -1,0 +1,267 @@
+import Router from '@koa/router';
+import type { Context } from 'koa';
+import type { AppContext } from '../context.ts';
+import type { Csrf } from '../http/koa-csrf.ts';
+import type { User } from '../users/users.ts';
+import { canonicalEmail } from '../users/email.ts';
+import { checkPasswordPolicy } from '../users/passwords.ts';
+import { passwordFingerprint, type EmailTokenPurpose, type TokenState } from '../users/email-tokens.ts';
+import { createAccountSessions } from './account-sessions.ts';
+import { verifyEmailMail } from '../../views/mail/verify-email.ts';
+import { resetPasswordMail } from '../../views/mail/reset-password.ts';
+import { passwordChangedMail } from '../../views/mail/password-changed.ts';
+import { linkOutcomePage, resendVerificationPage, resetFormPage, resetRequestPage, verifyConfirmPage } from '../../views/lifecycle.ts';
+
+const str = (v: unknown) => (typeof v === 'string' ? v : undefined);
+/**
+ * Mails per purpose and account per hour. Requests over the limit get the same answer and
+ * send nothing: a per-account limit (SECURITY 3.6) that also stops anyone from flooding a
+ * victim's inbox through the forms. A request never changes anything else (no lockout).
+ */
+const MAILS_PER_HOUR = 5;
+const HOUR = 3600_000;
+
+/** What the pages say about a link that cannot be used, per state. */
+const LINK_PROBLEM: Record<Exclude<TokenState, 'valid'>, { title: string; verify: string; reset: string }> = {
+  expired: {
+    title: 'This link has expired',
+    verify: 'This verification link has expired. Ask for a new one below.',
+    reset: 'This password-reset link has expired. Ask for a new one below.',
+  },
+  used: {
+    title: 'This link was already used',
+    verify: 'This verification link was already used, or a newer link replaced it. If your address is verified you can log in; otherwise ask for a new link.',
+    reset: 'This password-reset link was already used, or is no longer valid because a newer link was sent or the password was changed. Ask for a new one if you still need it.',
+  },
+  invalid: {
+    title: 'This link is not valid',
+    verify: 'This verification link is not valid. Check that you opened the whole link from the mail, or ask for a new one.',
+    reset: 'This password-reset link is not valid. Check that you opened the whole link from the mail, or ask for a new one.',
+  },
+};
+
+/**
+ * Sends (after the response) a verification mail with a fresh link to the user's STORED
+ * address. Called after signup and from the resend form. `request` only feeds the audit log.
+ */
+export function queueVerificationMail(app: AppContext, user: { user_id: string; email: string }, request?: { ip?: string; userAgent?: string }) {
+  const { config, urls } = app;
+  app.mail.later(async () => {
+    if ((await app.emailTokens.countSince(user.user_id, 'verify_email', Date.now() - HOUR)) >= MAILS_PER_HOUR) {
+      await app.audit.record({ type: 'fvr', description: 'Verification email not sent: too many requests for this account', user_id: user.user_id, user_name: user.email, ip: request?.ip, user_agent: request?.userAgent });
+      return;
+    }
+    const token = await app.emailTokens.issue({ userId: user.user_id, email: user.email, purpose: 'verify_email', ttlMs: config.email.verificationTtlHours * HOUR });
+    const content = verifyEmailMail({ appName: config.appName, email: user.email, link: `${urls.urlFor('/verify-email')}?token=${token}`, ttlHours: config.email.verificationTtlHours });
+    await app.mail.send({ to: user.email, ...content });
+    await app.audit.record({ type: 'svr', description: 'Verification email sent', user_id: user.user_id, user_name: user.email, ip: request?.ip, user_agent: request?.userAgent });
+  }, 'verification email');
+}
+
+/** The out-of-band notice after a password change (reset or /account); carries no token. */
+export function queuePasswordChangedMail(app: AppContext, user: { user_id: string; email: string }, how: 'reset' | 'account') {
+  app.mail.later(async () => {
+    const content = passwordChangedMail({ appName: app.config.appName, email: user.email, when: new Date(), how, resetUrl: app.urls.urlFor('/password/reset') });
+    await app.mail.send({ to: user.email, ...content });
+  }, 'password changed notification');
+}
+
+/**
+ * Everything that follows a password change, wherever it happened: the user's sessions,
+ * grants and tokens end (ASVS 5 7.4.3), outstanding reset links and /account sessions die,
+ * post-change-password runs, and the owner is told by mail.
+ */
+export async function afterPasswordChange(app: AppContext, ctx: Context, user: User, how: 'reset' | 'account') {
+  await app.emailTokens.invalidate(user.user_id, 'reset_password');
+  const revoked = await app.users.revokeTokens(user.user_id);
+  app.actions.triggers.postChangePassword(ctx, user);
+  queuePasswordChangedMail(app, user, how);
+  return revoked;
+}
+
+/**
+ * E-mail verification and password reset. Links are built from the configured issuer
+ * (`urls.urlFor`), never from Host or X-Forwarded-Host (SECURITY B21). A link's GET only shows
+ * a page; the change happens on that page's POST, so link scanners cannot use a token up.
+ * Every POST is CSRF-checked. Pages carry `Referrer-Policy: no-referrer` (security headers
+ * middleware, and the layout's meta tag) so a token in the URL does not leak (B22).
+ */
+export function createLifecycleRoutes(app: AppContext, csrf: Csrf) {
+  const { config, users, audit, urls, emailTokens } = app;
+  const router = new Router({ prefix: urls.mountPath });
+  const p = (path: string) => `${urls.mountPath}${path}`;
+  const resendLink = { href: p('/verify-email/resend'), label: 'Send a new verification link' };
+  const resetLink = { href: p('/password/reset'), label: 'Ask for a new password-reset link' };
+  const reqInfo = (ctx: Context) => ({ ip: ctx.ip, userAgent: ctx.get('user-agent') });
+  const accountSessions = createAccountSessions(app);
+
+  function outcome(ctx: Context, status: number, title: string, message: string, o: { error?: boolean; link?: { href: string; label: string } } = {}) {
+    ctx.status = status;
+    ctx.type = 'html';
+    ctx.body = linkOutcomePage({ appName: config.appName, title, message, error: o.error ?? status >= 400, link: o.link });
+  }
+
+  function linkProblem(ctx: Context, state: Exclude<TokenState, 'valid'>, purpose: EmailTokenPurpose) {
+    const m = LINK_PROBLEM[state];
+    outcome(ctx, state === 'invalid' ? 400 : 410, m.title, purpose === 'verify_email' ? m.verify : m.reset, { link: purpose === 'verify_email' ? resendLink : resetLink });
+  }
+
+  /** A token whose user is gone, or whose user's address (or, for resets, password) changed since it was issued, is dead. */
+  async function stillBound(row: { userId: string; email: string; passwordFp: string | null; purpose: EmailTokenPurpose }) {
+    const u = await users.findRowByEmail(row.email);
+    if (!u || u.id !== row.userId) return undefined;
+    if (row.purpose === 'reset_password' && row.passwordFp !== passwordFingerprint(u.password_hash)) return undefined;
+    return u;
+  }
+
+  // ---- E-mail verification ----
+
+  router.get('/verify-email', async function showVerifyEmail(ctx) {
+    const token = str(ctx.query.token);
+    const peek = await emailTokens.peek(token, 'verify_email');
+    if (peek.state !== 'valid') return linkProblem(ctx, peek.state, 'verify_email');
+    if (!(await stillBound(peek.row!))) return linkProblem(ctx, 'invalid', 'verify_email');
+    ctx.type = 'html';
+    ctx.body = verifyConfirmPage({ appName: config.appName, csrf: csrf.token(ctx), action: p('/verify-email'), token: token!, email: peek.row!.email });
+  });
+
+  router.post('/verify-email', csrf.verify, async function confirmVerifyEmail(ctx) {
+    const body = ctx.request.body as Record<string, unknown>;
+    const r = await emailTokens.consume(body.token, 'verify_email');
+    if (!r.ok) {
+      await audit.record({ type: 'fv', description: `Email verification failed: link ${r.state}`, ip: ctx.ip, user_agent: ctx.get('user-agent') });
+      return linkProblem(ctx, r.state, 'verify_email');
+    }
+    const row = await stillBound(r.row);
+    if (!row) {
+      await audit.record({ type: 'fv', description: 'Email verification failed: the account or its address changed since the link was sent', user_id: r.row.userId, ip: ctx.ip, user_agent: ctx.get('user-agent') });
+      return linkProblem(ctx, 'invalid', 'verify_email');
+    }
+    await users.update(row.id, { email_verified: true });
+    await audit.record({ type: 'sv', description: 'Email verified', user_id: row.id, user_name: row.email, ip: ctx.ip, user_agent: ctx.get('user-agent') });
+    outcome(ctx, 200, 'Email verified', `Your email address ${row.email} is verified. Return to your application to continue.`);
+  });
+
+  function renderResend(ctx: Context, o: { error?: string; info?: string; status?: number } = {}) {
+    ctx.status = o.status ?? 200;
+    ctx.type = 'html';
+    ctx.body = resendVerificationPage({ appName: config.appName, csrf: csrf.token(ctx), action: p('/verify-email/resend'), error: o.error, info: o.info });
+  }
+
+  router.get('/verify-email/resend', async function showResend(ctx) { renderResend(ctx); });
+
+  router.post('/verify-email/resend', csrf.verify, async function submitResend(ctx) {
+    const email = canonicalEmail(str((ctx.request.body as Record<string, unknown>).email));
+    if (!email) return renderResend(ctx, { status: 400, error: 'Enter a valid email address.' });
+    // The same answer whether or not the address has an account or is already verified; the
+    // look-up and the mail happen after the response (SECURITY B10).
+    renderResend(ctx, { info: 'If an account with that address is waiting for verification, we have sent it a new link. Check your inbox.' });
+    const info = reqInfo(ctx);
+    app.mail.later(async () => {
+      const row = await users.findRowByEmail(email);
+      if (!row) return;
+      const user = await users.get(row.id);
+      if (!user || user.email_verified || user.blocked) return;
+      queueVerificationMail(app, user, info);
+    }, 'verification email');
+  });
+
+  // ---- Password reset ----
+
+  function renderResetRequest(ctx: Context, o: { error?: string; info?: string; status?: number } = {}) {
+    ctx.status = o.status ?? 200;
+    ctx.type = 'html';
+    ctx.body = resetRequestPage({ appName: config.appName, csrf: csrf.token(ctx), action: p('/password/reset'), error: o.error, info: o.info });
+  }
+
+  router.get('/password/reset', async function showPasswordReset(ctx) {
+    if (ctx.query.token === undefined) return renderResetRequest(ctx);
+    const token = str(ctx.query.token);
+    const peek = await emailTokens.peek(token, 'reset_password');
+    if (peek.state !== 'valid') return linkProblem(ctx, peek.state, 'reset_password');
+    if (!(await stillBound(peek.row!))) return linkProblem(ctx, 'used', 'reset_password');
+    ctx.type = 'html';
+    ctx.body = resetFormPage({ appName: config.appName, csrf: csrf.token(ctx), action: p('/password/reset/complete'), token: token!, email: peek.row!.email, minLength: config.password.minLength });
+  });
+
+  router.post('/password/reset', csrf.verify, async function requestPasswordReset(ctx) {
+    const email = canonicalEmail(str((ctx.request.body as Record<string, unknown>).email));
+    if (!email) return renderResetRequest(ctx, { status: 400, error: 'Enter a valid email address.' });
+    // One answer for every address (SECURITY B10): the look-up, the token and the mail all
+    // happen after the response is written, so neither body, status nor time tells whether
+    // the account exists. An unknown address gets no mail at all.
+    renderResetRequest(ctx, { info: `If an account exists for that address, we have sent it a link to choose a new password. The link works once, for ${config.email.resetTtlMinutes} minutes.` });
+    const { ip, userAgent } = reqInfo(ctx);
+    app.mail.later(async () => {
+      const row = await users.findRowByEmail(email);
+      if (!row) {
+        await audit.record({ type: 'fcpr', description: 'Password reset requested for an unknown email', user_name: email, ip, user_agent: userAgent });
+        return;
+      }
+      const user = await users.get(row.id);
+      if (!user || user.blocked) {
+        await audit.record({ type: 'fcpr', description: 'Password reset requested for a blocked user', user_id: row.id, user_name: email, ip, user_agent: userAgent });
+        return;
+      }
+      if ((await emailTokens.countSince(row.id, 'reset_password', Date.now() - HOUR)) >= MAILS_PER_HOUR) {
+        await audit.record({ type: 'fcpr', description: 'Password reset not sent: too many requests for this account', user_id: row.id, user_name: email, ip, user_agent: userAgent });
+        return;
+      }
+      // Sent to the STORED address (row.email), never to what was typed (SECURITY B16).
+      const token = await emailTokens.issue({
+        userId: row.id, email: row.email, purpose: 'reset_password', ttlMs: config.email.resetTtlMinutes * 60_000, passwordFp: passwordFingerprint(row.password_hash),
+      });
+      const content = resetPasswordMail({ appName: config.appName, link: `${urls.urlFor('/password/reset')}?token=${token}`, ttlMinutes: config.email.resetTtlMinutes });
+      await app.mail.send({ to: row.email, ...content });
+      await audit.record({ type: 'scpr', description: 'Password reset email sent', user_id: row.id, user_name: row.email, ip, user_agent: userAgent });
+    }, 'password reset email');
+  });
+
+  router.post('/password/reset/complete', csrf.verify, async function completePasswordReset(ctx) {
+    const body = ctx.request.body as Record<string, unknown>;
+    const token = str(body.token);
+    const newPassword = body.new_password;
+    const fail = async (description: string, userId?: string) => {
+      await audit.record({ type: 'fcp', description, user_id: userId ?? null, ip: ctx.ip, user_agent: ctx.get('user-agent') });
+    };
+    const peek = await emailTokens.peek(token, 'reset_password');
+    if (peek.state !== 'valid') {
+      await fail(`Password reset failed: link ${peek.state}`, peek.row?.userId);
+      return linkProblem(ctx, peek.state, 'reset_password');
+    }
+    const problem = checkPasswordPolicy(newPassword, config.password);
+    if (problem) {
+      await fail(`Password reset failed: ${problem}`, peek.row!.userId);
+      ctx.status = 400;
+      ctx.type = 'html';
+      ctx.body = resetFormPage({ appName: config.appName, csrf: csrf.token(ctx), action: p('/password/reset/complete'), token: token!, email: peek.row!.email, minLength: config.password.minLength, error: problem });
+      return;
+    }
+    // Hash before consuming (a slow hash must not sit between the check and the write of the
+    // single-use token); the conditional UPDATE in consume() decides which request wins.
+    const hash = await app.hasher.hash(newPassword as string);
+    const r = await emailTokens.consume(token, 'reset_password');
+    if (!r.ok) {
+      await fail(`Password reset failed: link ${r.state}`, peek.row!.userId);
+      return linkProblem(ctx, r.state, 'reset_password');
+    }
+    const row = await stillBound(r.row);
+    if (!row) {
+      await fail('Password reset failed: the password or address changed since the link was sent', r.row.userId);
+      return linkProblem(ctx, 'used', 'reset_password');
+    }
+    await users.setPasswordHash(row.id, hash);
+    // The link reached this address and was used from it: the address is proven.
+    const user = await users.update(row.id, { email_verified: true });
+    await accountSessions.endAll(row.id);
+    // The owner proved control of the mailbox: a brute-force lock on the account (which an
+    // attacker may have caused, SECURITY B8) no longer needs to stand in their way.
+    await app.bruteForce.success(row.email);
+    const revoked = await afterPasswordChange(app, ctx, user, 'reset');
+    await audit.record({ type: 'scp', description: 'Password changed with a reset link', user_id: row.id, user_name: row.email, ip: ctx.ip, user_agent: ctx.get('user-agent'), details: { revoked_tokens: revoked } });
+    // No automatic login, and so no way around MFA (ASVS 5 6.4.3): the next login asks for everything.
+    outcome(ctx, 200, 'Password changed', 'Your password was changed and you were signed out everywhere. Return to your application and log in with your new password.');
+  });
+
+  return router;
+}

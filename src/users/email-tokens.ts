@@ -1,0 +1,98 @@
+import { createHash, randomBytes } from 'node:crypto';
+import type { Db } from '../db/knex.ts';
+import { toNum } from '../db/knex.ts';
+
+export type EmailTokenPurpose = 'verify_email' | 'reset_password';
+export type TokenState = 'valid' | 'expired' | 'used' | 'invalid';
+export interface EmailTokenRow { userId: string; email: string; purpose: EmailTokenPurpose; passwordFp: string | null; expiresAt: number; createdAt: number }
+
+const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
+/** 32 random bytes in base64url are exactly 43 characters from this alphabet. */
+const TOKEN_SHAPE = /^[A-Za-z0-9_-]{43}$/;
+
+/**
+ * Fingerprint of a password hash: a reset token (and the /account session) is bound to the
+ * password as it was, so any password change, by whichever route, invalidates it. The hash is
+ * hashed again so the fingerprint can sit next to other data without being an argon2 hash.
+ */
+export const passwordFingerprint = (passwordHash: string | null | undefined) => sha256(`gatehouse-password-fp:${passwordHash ?? ''}`);
+
+/**
+ * Single-use e-mail link tokens (verification, password reset), following the OWASP Forgot
+ * Password cheat sheet and SECURITY 3.6: 256 random bits, only a SHA-256 of the token stored
+ * (a database leak gives no usable links), tied to the user and to the address the link was
+ * sent to, short-lived, consumed with a conditional UPDATE whose row count decides (two
+ * concurrent uses of one link: exactly one wins), and issuing a new token of a purpose
+ * invalidates the user's older ones.
+ */
+export function createEmailTokens(db: Db) {
+  const rowOf = (r: Record<string, unknown>): EmailTokenRow => ({
+    userId: r.user_id as string, email: r.email as string, purpose: r.purpose as EmailTokenPurpose,
+    passwordFp: (r.password_fp as string | null) ?? null, expiresAt: toNum(r.expires_at)!, createdAt: toNum(r.created_at)!,
+  });
+  const stateOf = (r: Record<string, unknown>, now: number): TokenState => {
+    if (toNum(r.used_at) !== null) return 'used';
+    return toNum(r.expires_at)! <= now ? 'expired' : 'valid';
+  };
+
+  return {
+    /** Whether `token` even looks like one of ours; anything else is refused before a lookup. */
+    wellFormed: (token: unknown): token is string => typeof token === 'string' && TOKEN_SHAPE.test(token),
+
+    /**
+     * Issues a token and returns it (the only time it exists in clear). Older unused tokens of
+     * the same purpose for this user are marked used in the same transaction.
+     */
+    async issue(o: { userId: string; email: string; purpose: EmailTokenPurpose; ttlMs: number; passwordFp?: string | null }): Promise<string> {
+      const token = randomBytes(32).toString('base64url');
+      const now = Date.now();
+      await db.transaction(async (trx) => {
+        await trx('email_tokens').where({ user_id: o.userId, purpose: o.purpose }).whereNull('used_at').update({ used_at: now });
+        await trx('email_tokens').insert({
+          token_hash: sha256(token), user_id: o.userId, purpose: o.purpose, email: o.email,
+          password_fp: o.passwordFp ?? null, expires_at: now + o.ttlMs, used_at: null, created_at: now,
+        });
+      });
+      return token;
+    },
+
+    /** Looks at a token without consuming it (the GET pages that show a confirm button). */
+    async peek(token: unknown, purpose: EmailTokenPurpose, now = Date.now()): Promise<{ state: TokenState; row?: EmailTokenRow }> {
+      if (typeof token !== 'string' || !TOKEN_SHAPE.test(token)) return { state: 'invalid' };
+      const r = await db('email_tokens').where({ token_hash: sha256(token), purpose }).first();
+      if (!r) return { state: 'invalid' };
+      return { state: stateOf(r, now), row: rowOf(r) };
+    },
+
+    /**
+     * Consumes a token once: only the request whose UPDATE changed a row gets `ok`. On failure
+     * the reason says why (unknown, expired or already used/replaced), for a clear message.
+     */
+    async consume(token: unknown, purpose: EmailTokenPurpose, now = Date.now()): Promise<{ ok: true; row: EmailTokenRow } | { ok: false; state: Exclude<TokenState, 'valid'> }> {
+      if (typeof token !== 'string' || !TOKEN_SHAPE.test(token)) return { ok: false, state: 'invalid' };
+      const hash = sha256(token);
+      const n = await db('email_tokens').where({ token_hash: hash, purpose }).whereNull('used_at').where('expires_at', '>', now).update({ used_at: now });
+      const r = await db('email_tokens').where({ token_hash: hash, purpose }).first();
+      if (!r) return { ok: false, state: 'invalid' };
+      if (n !== 1) {
+        const s = stateOf(r, now);
+        return { ok: false, state: s === 'valid' ? 'used' : s };
+      }
+      return { ok: true, row: rowOf(r) };
+    },
+
+    /** Marks every unused token of the user (of one purpose, or all) as used. Returns the count. */
+    async invalidate(userId: string, purpose?: EmailTokenPurpose): Promise<number> {
+      const q = db('email_tokens').where({ user_id: userId }).whereNull('used_at');
+      if (purpose) q.where({ purpose });
+      return q.update({ used_at: Date.now() });
+    },
+
+    /** Tokens of a purpose issued to the user since `since` (per-account rate limit on mail). */
+    async countSince(userId: string, purpose: EmailTokenPurpose, since: number): Promise<number> {
+      const [{ n }] = await db('email_tokens').where({ user_id: userId, purpose }).where('created_at', '>=', since).count({ n: '*' });
+      return Number(n);
+    },
+  };
+}
+export type EmailTokens = ReturnType<typeof createEmailTokens>;

@@ -1,0 +1,234 @@
+import { test, after, before } from 'node:test';
+import assert from 'node:assert/strict';
+import * as oidc from 'openid-client';
+import { generate } from 'otplib';
+import { startTestServer, discover, loginThroughForm, type TestServer } from './helpers/server.ts';
+import { Browser, alertText } from './helpers/cookie-fetch.ts';
+import { startSmtpSink, type SmtpSink } from './helpers/smtp-sink.ts';
+import { expectOAuthError } from './helpers/oidc-assert.ts';
+import { html } from '../views/html.ts';
+
+/*
+ * /account: its own short re-authentication (password, plus the code for enrolled users),
+ * a signed HttpOnly SameSite=Strict cookie bound to the password, a password change that
+ * needs the current password and revokes every other session, and a real sign-out.
+ */
+
+const CB = 'http://localhost:5183/cb';
+let ts: TestServer;
+let sink: SmtpSink;
+let spaConfig: oidc.Configuration;
+
+before(async () => {
+  sink = await startSmtpSink();
+  ts = await startTestServer({ smtpUrl: sink.url });
+  const spa = await ts.ctx.clients.create({ name: 'Account SPA', app_type: 'spa', callbacks: [CB] });
+  spaConfig = await discover(ts, spa.client_id);
+});
+after(async () => {
+  await ts?.close();
+  await sink?.close();
+});
+
+const accountUrl = () => new URL(`${ts.base}/account`);
+
+async function createUser(email: string, password: string) {
+  const r = await ts.api('POST', '/users', { email, password });
+  assert.equal(r.status, 201, JSON.stringify(r.body));
+  return r.body as { user_id: string };
+}
+
+/** Opens /account and submits its login form; returns the response to the POST. */
+async function accountLogin(b: Browser, email: string, password: string, extra: Record<string, string> = {}) {
+  const res = await b.request(accountUrl());
+  assert.equal(res.status, 200);
+  const page = await res.text();
+  assert.match(page, /<label for="password">/);
+  return b.submit(accountUrl(), page, { email, password, ...extra }, { actionIncludes: '/account/login' });
+}
+
+async function accountPage(b: Browser) {
+  const res = await b.request(accountUrl());
+  return { status: res.status, html: await res.text() };
+}
+
+const cookieOf = (b: Browser, name: string) => b.cookies.find((c) => c.name === name)?.value;
+
+test('the account page needs its own sign-in; the cookie is HttpOnly, SameSite=Strict, scoped to /account and signed', async () => {
+  const email = 'account.owner@example.com';
+  await createUser(email, 'account password 1');
+  const b = new Browser();
+  const first = await accountPage(b);
+  assert.match(first.html, /Enter your password to manage your account/);
+  assert.doesNotMatch(first.html, /name="new_password"/);
+
+  const wrong = await accountLogin(b, email, 'not my password');
+  assert.equal(alertText(await wrong.text()), 'Wrong email or password.');
+  const unknown = await accountLogin(b, 'nobody@example.com', 'not my password');
+  assert.equal(alertText(await unknown.text()), 'Wrong email or password.', 'unknown and wrong look the same');
+  const failures = await ts.ctx.db('login_failures').where({ key: `acct:${email}` }).first();
+  assert.equal(Number(failures.failures), 1, 'counted like the login page');
+
+  const ok = await accountLogin(b, email, 'account password 1');
+  assert.equal(ok.status, 303);
+  const set = ok.headers.getSetCookie().find((c) => c.startsWith('gh_account='));
+  assert.ok(set, 'the account cookie is set');
+  assert.match(set, /httponly/i);
+  assert.match(set, /samesite=strict/i);
+  assert.match(set, /path=\/account/i);
+  assert.match(set, /max-age=900|expires=/i);
+
+  const page = await accountPage(b);
+  assert.equal(page.status, 200);
+  assert.match(page.html, /<span id="account-email">account\.owner@example\.com<\/span>/);
+  assert.match(page.html, /data-verified="false"/);
+  assert.match(page.html, /name="new_password"/);
+  assert.match(page.html, /<section id="mfa"[\s\S]*Set up authenticator app/, 'the MFA section offers enrollment');
+
+  // A forged or altered cookie is worth nothing.
+  const real = cookieOf(b, 'gh_account')!;
+  const [body, mac] = real.split('.');
+  const forged = Buffer.from(JSON.stringify({ ...JSON.parse(Buffer.from(body, 'base64url').toString()), e: Date.now() + 86400_000 })).toString('base64url');
+  const evil = new Browser();
+  evil.cookies.push({ name: 'gh_account', value: `${forged}.${mac}`, path: '/account', host: new URL(ts.base).host });
+  assert.match((await accountPage(evil)).html, /Enter your password to manage your account/);
+
+  // Sign-out ends the session on the server: the old cookie value no longer works anywhere.
+  const out = await b.submit(accountUrl(), page.html, {}, { actionIncludes: '/account/logout' });
+  assert.equal(out.status, 200);
+  assert.match(await out.text(), /You signed out of the account page/);
+  assert.match((await accountPage(b)).html, /Enter your password to manage your account/);
+  const replay = new Browser();
+  replay.cookies.push({ name: 'gh_account', value: real, path: '/account', host: new URL(ts.base).host });
+  assert.match((await accountPage(replay)).html, /Enter your password to manage your account/);
+});
+
+test('changing the password needs the current one, applies the policy, fires post-change-password, revokes other sessions and mails a notice', async () => {
+  const created = await ts.api('POST', '/actions/actions', {
+    name: 'pcp-account', supported_triggers: [{ id: 'post-change-password', version: 'v3' }],
+    code: 'exports.onExecutePostChangePassword = async (event) => { console.log("account change for", event.user.email); };',
+  });
+  assert.equal(created.status, 201, JSON.stringify(created.body));
+  assert.equal((await ts.api('POST', `/actions/actions/${created.body.id}/deploy`)).status, 200);
+  assert.equal((await ts.api('PATCH', '/actions/triggers/post-change-password/bindings', { bindings: [{ ref: { type: 'action_name', value: 'pcp-account' } }] })).status, 200);
+
+  const email = 'changer@example.com';
+  const user = await createUser(email, 'current password 1');
+  const r = await loginThroughForm(spaConfig, { redirectUri: CB, email, password: 'current password 1', scope: 'openid email offline_access', params: { prompt: 'consent' } });
+  assert.ok(r.callbackUrl, r.loginPage);
+  const tokens = await oidc.authorizationCodeGrant(spaConfig, r.callbackUrl, { pkceCodeVerifier: r.verifier, expectedState: r.state });
+  assert.ok(tokens.refresh_token);
+
+  const b = new Browser();
+  assert.equal((await accountLogin(b, email, 'current password 1')).status, 303);
+  const other = new Browser();
+  assert.equal((await accountLogin(other, email, 'current password 1')).status, 303);
+  const before = cookieOf(b, 'gh_account')!;
+  let page = (await accountPage(b)).html;
+
+  const wrongCurrent = await b.submit(accountUrl(), page, { password: 'not current', new_password: 'next password 22' }, { actionIncludes: '/account/password' });
+  assert.equal(wrongCurrent.status, 400);
+  page = await wrongCurrent.text();
+  assert.match(alertText(page)!, /current password/);
+  const common = await b.submit(accountUrl(), page, { password: 'current password 1', new_password: 'Password1234' }, { actionIncludes: '/account/password' });
+  assert.equal(common.status, 400);
+  page = await common.text();
+  assert.match(alertText(page)!, /too common/);
+  // Nothing changed so far: the refresh token still works.
+  const still = await oidc.refreshTokenGrant(spaConfig, tokens.refresh_token);
+  assert.ok(still.refresh_token);
+
+  const changed = await b.submit(accountUrl(), page, { password: 'current password 1', new_password: 'next password 22' }, { actionIncludes: '/account/password' });
+  assert.equal(changed.status, 200);
+  assert.match(await changed.text(), /Your password was changed/);
+
+  // This browser stays on the account page (its cookie re-sealed over the new password)...
+  assert.notEqual(cookieOf(b, 'gh_account'), before);
+  assert.match((await accountPage(b)).html, /name="new_password"/);
+  // ...every other session is gone: the other account session, the old cookie, the refresh token.
+  assert.match((await accountPage(other)).html, /Enter your password to manage your account/);
+  const stale = new Browser();
+  stale.cookies.push({ name: 'gh_account', value: before, path: '/account', host: new URL(ts.base).host });
+  assert.match((await accountPage(stale)).html, /Enter your password to manage your account/);
+  await expectOAuthError(oidc.refreshTokenGrant(spaConfig, still.refresh_token!), 'invalid_grant', 400);
+  const oldPw = await loginThroughForm(spaConfig, { redirectUri: CB, email, password: 'current password 1' });
+  assert.equal(oldPw.callbackUrl, undefined);
+  const newPw = await loginThroughForm(spaConfig, { redirectUri: CB, email, password: 'next password 22' });
+  assert.ok(newPw.callbackUrl, newPw.loginPage);
+
+  const notice = await sink.waitFor((m) => m.to.includes(email) && /was changed/.test(m.subject), 'the password-changed notice');
+  assert.match(notice.text, /from the account page/);
+
+  let exe;
+  for (let i = 0; i < 50 && !exe; i++) {
+    exe = (await ts.api('GET', '/actions/executions?triggerId=post-change-password&limit=1')).body.executions[0];
+    if (!exe) await new Promise((res) => setTimeout(res, 100));
+  }
+  assert.ok(exe, 'post-change-password ran');
+  assert.match(exe.results[0].logs, /account change for changer@example\.com/);
+  assert.equal((await ts.api('PATCH', '/actions/triggers/post-change-password/bindings', { bindings: [] })).status, 200);
+
+  const types = (await ts.ctx.db('audit_logs').where({ user_id: user.user_id }).select('type')).map((x) => x.type);
+  assert.ok(types.includes('scp') && types.includes('fcp'));
+});
+
+test('a password reset ends account sessions too; POSTs need the CSRF token and a live session', async () => {
+  const email = 'reset.account@example.com';
+  const user = await createUser(email, 'before reset 123');
+  const b = new Browser();
+  assert.equal((await accountLogin(b, email, 'before reset 123')).status, 303);
+  const page = (await accountPage(b)).html;
+
+  const noCsrf = await b.request(new URL(`${ts.base}/account/password`), {
+    method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', origin: ts.base },
+    body: new URLSearchParams({ password: 'before reset 123', new_password: 'sneaky password 9' }),
+  });
+  assert.equal(noCsrf.status, 403);
+  const crossSite = await b.submit(accountUrl(), page, { password: 'before reset 123', new_password: 'sneaky password 9' }, { actionIncludes: '/account/password', headers: { origin: 'https://evil.example' } });
+  assert.equal(crossSite.status, 403);
+
+  // An admin password change voids the cookie (it is bound to the password).
+  assert.equal((await ts.api('PATCH', `/users/${encodeURIComponent(user.user_id)}`, { password: 'admin reset 456' })).status, 200);
+  assert.match((await accountPage(b)).html, /Enter your password to manage your account/);
+  const late = await b.submit(accountUrl(), page, { password: 'admin reset 456', new_password: 'late change 789' }, { actionIncludes: '/account/password' });
+  assert.equal(late.status, 401);
+});
+
+test('with an authenticator, the account sign-in asks for the code; the MFA section renders when provided', async () => {
+  const email = 'with.mfa@example.com';
+  const user = await createUser(email, 'mfa user password');
+  const { secret } = await ts.ctx.mfa.beginEnrollment(user.user_id, email, 'test-binding');
+  const confirmed = await ts.ctx.mfa.confirmEnrollment(user.user_id, 'test-binding', await generate({ secret }));
+  assert.ok(confirmed.ok);
+  const recovery = confirmed.recoveryCodes;
+
+  const b = new Browser();
+  const step = await accountLogin(b, email, 'mfa user password');
+  assert.equal(step.status, 200);
+  let codePage = await step.text();
+  assert.match(codePage, /name="code"/);
+  assert.equal(cookieOf(b, 'gh_account'), undefined, 'no account session before the code');
+  assert.match((await accountPage(b)).html, /Enter your password to manage your account/);
+
+  const bad = await b.submit(accountUrl(), codePage, { code: '000000' }, { actionIncludes: '/account/code' });
+  assert.equal(bad.status, 400);
+  codePage = await bad.text();
+  assert.match(alertText(codePage)!, /not valid/);
+
+  ts.ctx.accountMfaSection = (_ctx, u) => html`<h2>Two-step verification</h2><p id="mfa-owner">${u.email}</p>`;
+  try {
+    const good = await b.submit(accountUrl(), codePage, { code: recovery[0] }, { actionIncludes: '/account/code' });
+    assert.equal(good.status, 303);
+    const page = await accountPage(b);
+    assert.match(page.html, /<section id="mfa"[^>]*><h2>Two-step verification<\/h2><p id="mfa-owner">with\.mfa@example\.com<\/p><\/section>/);
+  } finally {
+    ts.ctx.accountMfaSection = undefined;
+  }
+
+  // The code in the same form as the password works too; a wrong one is refused.
+  const one = new Browser();
+  const refused = await accountLogin(one, email, 'mfa user password', { code: '123456' });
+  assert.equal(alertText(await refused.text()), 'Wrong email or password.');
+  const direct = await accountLogin(one, email, 'mfa user password', { code: recovery[1] });
+  assert.equal(direct.status, 303);
+});
