@@ -87,7 +87,7 @@ export function createApp(app: AppContext): Koa {
     let handler = providerHandlers.get(provider);
     if (!handler) { handler = provider.callback(); providerHandlers.set(provider, handler); }
     ctx.respond = false;
-    await handler(ctx.req, ctx.res);
+    await handler((ctx.state.oidcRequest as typeof ctx.req | undefined) ?? ctx.req, ctx.res);
   });
   return koa;
 }

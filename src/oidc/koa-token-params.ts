@@ -1,4 +1,6 @@
-import { parse as parseQs } from 'node:querystring';
+import type { IncomingMessage } from 'node:http';
+import { parse as parseQs, stringify } from 'node:querystring';
+import { Readable } from 'node:stream';
 import type { Middleware } from 'koa';
 import type { ResourceServers } from '../clients/resource-servers.ts';
 
@@ -54,10 +56,7 @@ export function tokenParams(tokenPath: string, resourceServers: ResourceServers)
       ctx.body = { error: 'invalid_request', error_description: 'failed to parse the request body' };
       return;
     }
-    if (isJson) {
-      for (const [k, v] of Object.entries(body)) if (typeof v !== 'string') delete body[k];
-      ctx.req.headers['content-type'] = 'application/x-www-form-urlencoded';
-    }
+    if (isJson) for (const [k, v] of Object.entries(body)) if (typeof v !== 'string') delete body[k];
     if (typeof body.audience === 'string' && body.resource === undefined) body.resource = body.audience;
     delete body.audience;
     if (body.grant_type === 'client_credentials' && body.scope === undefined && typeof body.resource === 'string') {
@@ -65,7 +64,24 @@ export function tokenParams(tokenPath: string, resourceServers: ResourceServers)
       const grant = clientId ? await resourceServers.grants.find(clientId, body.resource) : undefined;
       if (grant?.scope.length) body.scope = grant.scope.join(' ');
     }
-    (ctx.req as unknown as { body: unknown }).body = body;
+    ctx.state.oidcRequest = replayRequest(ctx.req, stringify(body as Record<string, string | string[]>));
     return next();
   };
+}
+
+/**
+ * The request oidc-provider will read: the original's method, URL, socket and headers with the
+ * rewritten form body as a fresh stream, so the provider parses a body exactly as a client
+ * sent it (and does not warn about an upstream body parser).
+ */
+function replayRequest(req: IncomingMessage, body: string): IncomingMessage {
+  const buf = Buffer.from(body);
+  const replay = Readable.from([buf]) as unknown as IncomingMessage;
+  Object.assign(replay, {
+    method: req.method, url: req.url, socket: req.socket, connection: req.socket,
+    httpVersion: req.httpVersion, httpVersionMajor: req.httpVersionMajor, httpVersionMinor: req.httpVersionMinor,
+    headers: { ...req.headers, 'content-type': 'application/x-www-form-urlencoded', 'content-length': String(buf.length) },
+    rawHeaders: req.rawHeaders, trailers: {}, rawTrailers: [], complete: true, aborted: false,
+  });
+  return replay;
 }
