@@ -1,9 +1,9 @@
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { generate } from 'otplib';
-import { startTestServer, type TestServer } from './helpers/server.ts';
+import type { TestServer } from './helpers/server.ts';
 import { Browser, alertText } from './helpers/cookie-fetch.ts';
-import { startSmtpSink, type SmtpSink } from './helpers/smtp-sink.ts';
+import { startServerWithSink, type SmtpSink } from './helpers/smtp-sink.ts';
+import { codeAt, recoveryCodesIn } from './helpers/mfa.ts';
 
 /*
  * The authenticator app on /account: enroll (QR code, #totp-secret, first code, recovery codes
@@ -14,16 +14,11 @@ let ts: TestServer;
 let sink: SmtpSink;
 const PASSWORD = 'account mfa password 1';
 before(async () => {
-  sink = await startSmtpSink();
-  ts = await startTestServer({ smtpUrl: sink.url });
+  ({ ts, sink } = await startServerWithSink());
 });
-after(async () => {
-  await ts?.close();
-  await sink?.close();
-});
+after(async () => { await ts?.close(); });
 
 const accountUrl = () => new URL(`${ts.base}/account`);
-const codeAt = (secret: string, steps = 0) => generate({ secret, epoch: Math.floor(Date.now() / 1000) + steps * 30 });
 
 async function signIn(b: Browser, email: string) {
   const page = await (await b.request(accountUrl())).text();
@@ -48,7 +43,7 @@ test('enroll on /account, then removing or new recovery codes need a current cod
   assert.equal(bad.status, 400);
   const codes = await b.submit(accountUrl(), await bad.text(), { code: await codeAt(secret) });
   assert.equal(codes.status, 200);
-  const recovery = [...(await codes.text()).matchAll(/<li><code>([A-Z2-7-]+)<\/code><\/li>/g)].map((m) => m[1]);
+  const recovery = recoveryCodesIn(await codes.text());
   assert.equal(recovery.length, 10);
   assert.equal((await ts.api('GET', `/users/${encodeURIComponent(u.user_id)}/authentication-methods`)).body.length, 1);
   const mail = await sink.waitFor((m) => m.to.includes(email) && /two-step verification changed/.test(m.subject));
@@ -68,7 +63,7 @@ test('enroll on /account, then removing or new recovery codes need a current cod
   page = await (await b.request(accountUrl())).text();
   const regen = await b.submit(accountUrl(), page, { code: await codeAt(secret, 1) }, { actionIncludes: '/account/mfa/recovery-codes' });
   assert.equal(regen.status, 200);
-  const fresh = [...(await regen.text()).matchAll(/<li><code>([A-Z2-7-]+)<\/code><\/li>/g)].map((m) => m[1]);
+  const fresh = recoveryCodesIn(await regen.text());
   assert.equal(fresh.length, 10);
   assert.equal((await ts.ctx.mfa.verify(u.user_id, recovery[0])).ok, false, 'the old set stopped working');
   assert.equal((await ts.ctx.mfa.verify(u.user_id, fresh[0])).ok, true);

@@ -2,9 +2,10 @@ import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import * as oidc from 'openid-client';
 import { generate } from 'otplib';
-import { startTestServer, discover, loginThroughForm, type TestServer } from './helpers/server.ts';
+import { discover, loginThroughForm, createUser, type TestServer } from './helpers/server.ts';
 import { Browser, alertText } from './helpers/cookie-fetch.ts';
-import { startSmtpSink, type SmtpSink } from './helpers/smtp-sink.ts';
+import { startServerWithSink, type SmtpSink } from './helpers/smtp-sink.ts';
+import { deployAction, bindActions, waitForExecution } from './helpers/actions.ts';
 import { expectOAuthError } from './helpers/oidc-assert.ts';
 import { html } from '../views/html.ts';
 
@@ -20,23 +21,13 @@ let sink: SmtpSink;
 let spaConfig: oidc.Configuration;
 
 before(async () => {
-  sink = await startSmtpSink();
-  ts = await startTestServer({ smtpUrl: sink.url });
+  ({ ts, sink } = await startServerWithSink());
   const spa = await ts.ctx.clients.create({ name: 'Account SPA', app_type: 'spa', callbacks: [CB] });
   spaConfig = await discover(ts, spa.client_id);
 });
-after(async () => {
-  await ts?.close();
-  await sink?.close();
-});
+after(async () => { await ts?.close(); });
 
 const accountUrl = () => new URL(`${ts.base}/account`);
-
-async function createUser(email: string, password: string) {
-  const r = await ts.api('POST', '/users', { email, password });
-  assert.equal(r.status, 201, JSON.stringify(r.body));
-  return r.body as { user_id: string };
-}
 
 /** Opens /account and submits its login form; returns the response to the POST. */
 async function accountLogin(b: Browser, email: string, password: string, extra: Record<string, string> = {}) {
@@ -56,7 +47,7 @@ const cookieOf = (b: Browser, name: string) => b.cookies.find((c) => c.name === 
 
 test('the account page needs its own sign-in; the cookie is HttpOnly, SameSite=Strict, scoped to /account and signed', async () => {
   const email = 'account.owner@example.com';
-  await createUser(email, 'account password 1');
+  await createUser(ts, email, 'account password 1');
   const b = new Browser();
   const first = await accountPage(b);
   assert.match(first.html, /Enter your password to manage your account/);
@@ -104,16 +95,14 @@ test('the account page needs its own sign-in; the cookie is HttpOnly, SameSite=S
 });
 
 test('changing the password needs the current one, applies the policy, fires post-change-password, revokes other sessions and mails a notice', async () => {
-  const created = await ts.api('POST', '/actions/actions', {
-    name: 'pcp-account', supported_triggers: [{ id: 'post-change-password', version: 'v3' }],
+  await deployAction(ts, {
+    name: 'pcp-account', trigger: 'post-change-password', version: 'v3',
     code: 'exports.onExecutePostChangePassword = async (event) => { console.log("account change for", event.user.email); };',
   });
-  assert.equal(created.status, 201, JSON.stringify(created.body));
-  assert.equal((await ts.api('POST', `/actions/actions/${created.body.id}/deploy`)).status, 200);
-  assert.equal((await ts.api('PATCH', '/actions/triggers/post-change-password/bindings', { bindings: [{ ref: { type: 'action_name', value: 'pcp-account' } }] })).status, 200);
+  await bindActions(ts, 'post-change-password', ['pcp-account']);
 
   const email = 'changer@example.com';
-  const user = await createUser(email, 'current password 1');
+  const user = await createUser(ts, email, 'current password 1');
   const r = await loginThroughForm(spaConfig, { redirectUri: CB, email, password: 'current password 1', scope: 'openid email offline_access', params: { prompt: 'consent' } });
   assert.ok(r.callbackUrl, r.loginPage);
   const tokens = await oidc.authorizationCodeGrant(spaConfig, r.callbackUrl, { pkceCodeVerifier: r.verifier, expectedState: r.state });
@@ -159,14 +148,9 @@ test('changing the password needs the current one, applies the policy, fires pos
   const notice = await sink.waitFor((m) => m.to.includes(email) && /was changed/.test(m.subject), 'the password-changed notice');
   assert.match(notice.text, /from the account page/);
 
-  let exe;
-  for (let i = 0; i < 50 && !exe; i++) {
-    exe = (await ts.api('GET', '/actions/executions?triggerId=post-change-password&limit=1')).body.executions[0];
-    if (!exe) await new Promise((res) => setTimeout(res, 100));
-  }
-  assert.ok(exe, 'post-change-password ran');
+  const exe = await waitForExecution(ts, 'post-change-password');
   assert.match(exe.results[0].logs, /account change for changer@example\.com/);
-  assert.equal((await ts.api('PATCH', '/actions/triggers/post-change-password/bindings', { bindings: [] })).status, 200);
+  await bindActions(ts, 'post-change-password', []);
 
   const types = (await ts.ctx.db('audit_logs').where({ user_id: user.user_id }).select('type')).map((x) => x.type);
   assert.ok(types.includes('scp') && types.includes('fcp'));
@@ -174,7 +158,7 @@ test('changing the password needs the current one, applies the policy, fires pos
 
 test('a password reset ends account sessions too; POSTs need the CSRF token and a live session', async () => {
   const email = 'reset.account@example.com';
-  const user = await createUser(email, 'before reset 123');
+  const user = await createUser(ts, email, 'before reset 123');
   const b = new Browser();
   assert.equal((await accountLogin(b, email, 'before reset 123')).status, 303);
   const page = (await accountPage(b)).html;
@@ -196,7 +180,7 @@ test('a password reset ends account sessions too; POSTs need the CSRF token and 
 
 test('with an authenticator, the account sign-in asks for the code; the MFA section renders when provided', async () => {
   const email = 'with.mfa@example.com';
-  const user = await createUser(email, 'mfa user password');
+  const user = await createUser(ts, email, 'mfa user password');
   const { secret } = await ts.ctx.mfa.beginEnrollment(user.user_id, email, 'test-binding');
   const confirmed = await ts.ctx.mfa.confirmEnrollment(user.user_id, 'test-binding', await generate({ secret }));
   assert.ok(confirmed.ok);

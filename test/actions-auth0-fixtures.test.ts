@@ -8,6 +8,7 @@ import { SignJWT, jwtVerify, decodeJwt } from 'jose';
 import { generate } from 'otplib';
 import { startTestServer, discover, loginThroughForm, type TestServer } from './helpers/server.ts';
 import { Browser } from './helpers/cookie-fetch.ts';
+import { createAction, deployVersion, bindActions, latestExecution, type ActionSecret } from './helpers/actions.ts';
 
 /*
  * Auth0's own Actions examples (test/fixtures/auth0-actions, copied in the shape Auth0's
@@ -27,23 +28,12 @@ let config: oidc.Configuration;
 const fixture = (file: string) => readFileSync(new URL(`./fixtures/auth0-actions/${file}`, import.meta.url), 'utf8');
 
 /** Creates and deploys one action from a fixture file, byte for byte. */
-async function deployFixture(name: string, trigger: string, file: string, secrets: { name: string; value: string }[] = []) {
+async function deployFixture(name: string, trigger: string, file: string, secrets?: ActionSecret[]) {
   const code = fixture(file);
-  const created = await ts.api('POST', '/actions/actions', { name, supported_triggers: [{ id: trigger }], code, secrets });
-  assert.equal(created.status, 201, JSON.stringify(created.body));
-  assert.equal(created.body.code, code, 'the stored code is the fixture, unchanged');
-  const dep = await ts.api('POST', `/actions/actions/${created.body.id}/deploy`);
-  assert.equal(dep.status, 200, JSON.stringify(dep.body));
-  return created.body.id as string;
-}
-async function bind(trigger: string, names: string[]) {
-  const r = await ts.api('PATCH', `/actions/triggers/${trigger}/bindings`, { bindings: names.map((value) => ({ ref: { type: 'action_name', value } })) });
-  assert.equal(r.status, 200, JSON.stringify(r.body));
-}
-async function latestExecution(trigger: string) {
-  const r = await ts.api('GET', `/actions/executions?triggerId=${trigger}&limit=1`);
-  assert.equal(r.status, 200);
-  return r.body.executions[0];
+  const created = await createAction(ts, { name, trigger, code, secrets });
+  assert.equal(created.code, code, 'the stored code is the fixture, unchanged');
+  await deployVersion(ts, created.id);
+  return created.id;
 }
 async function user(email: string, roles: string[] = []) {
   const u = (await ts.api('POST', '/users', { email, password: PASSWORD })).body;
@@ -75,7 +65,7 @@ after(async () => { await ts?.close(); });
 
 test('(a) add user roles to ID and access tokens: the namespaced roles claim is in both', async () => {
   await deployFixture('auth0-roles', 'post-login', 'add-roles-to-tokens.js');
-  await bind('post-login', ['auth0-roles']);
+  await bindActions(ts, 'post-login', ['auth0-roles']);
   await user('roles.user@roles.example', ['editor', 'viewer']);
   const t = await loginAndRedeem('roles.user@roles.example', { audience: API }, 'openid email read:things');
   assert.deepEqual([...(t.claims()!['https://my-app.example.com/roles'] as string[])].sort(), ['editor', 'viewer']);
@@ -85,12 +75,12 @@ test('(a) add user roles to ID and access tokens: the namespaced roles claim is 
   await user('noroles.user@roles.example');
   const t2 = await loginAndRedeem('noroles.user@roles.example');
   assert.deepEqual(t2.claims()!['https://my-app.example.com/roles'], []);
-  await bind('post-login', []);
+  await bindActions(ts, 'post-login', []);
 });
 
 test('(b) deny by e-mail domain: the denied domain gets access_denied at the redirect_uri, others log in', async () => {
   await deployFixture('auth0-deny-domain', 'post-login', 'deny-by-email-domain.js');
-  await bind('post-login', ['auth0-deny-domain']);
+  await bindActions(ts, 'post-login', ['auth0-deny-domain']);
   await user('blocked@example.com');
   const denied = await loginThroughForm(config, { redirectUri: CB, email: 'blocked@example.com', password: PASSWORD });
   assert.ok(denied.callbackUrl, denied.loginPage);
@@ -98,17 +88,17 @@ test('(b) deny by e-mail domain: the denied domain gets access_denied at the red
   assert.equal(denied.callbackUrl.searchParams.get('error_description'), 'Access to My SPA is not allowed.');
   assert.equal(denied.callbackUrl.searchParams.get('code'), null);
   assert.equal(denied.callbackUrl.searchParams.get('state'), denied.state);
-  assert.equal((await latestExecution('post-login')).status, 'denied');
+  assert.equal((await latestExecution(ts, 'post-login')).status, 'denied');
 
   await user('welcome@elsewhere.example');
   const ok = await loginAndRedeem('welcome@elsewhere.example');
   assert.equal(ok.claims()!.email, 'welcome@elsewhere.example');
-  await bind('post-login', []);
+  await bindActions(ts, 'post-login', []);
 });
 
 test('(c) MFA for admins: an admin gets no code before a second factor, the record shows the MFA call; enrolling completes the login; others log in', async () => {
   await deployFixture('auth0-mfa-admins', 'post-login', 'mfa-for-admins.js');
-  await bind('post-login', ['auth0-mfa-admins']);
+  await bindActions(ts, 'post-login', ['auth0-mfa-admins']);
   await user('boss@mfa.example', ['admin']);
   const r = await loginThroughForm(config, { redirectUri: CB, email: 'boss@mfa.example', password: PASSWORD });
   // Fails closed: the flow stops at the enrollment step (not enrolled yet), no code reaches the client.
@@ -116,7 +106,7 @@ test('(c) MFA for admins: an admin gets no code before a second factor, the reco
   assert.ok(r.url && /\/interaction\/[^/]+\/mfa$/.test(r.url.pathname), `expected the MFA step, got ${r.url?.href}`);
   const secret = /data-secret="([A-Z2-7]+)"/.exec(r.loginPage ?? '')?.[1];
   assert.ok(secret, 'the enrollment page shows the authenticator key');
-  const exe = await latestExecution('post-login');
+  const exe = await latestExecution(ts, 'post-login');
   assert.equal(exe.results[0].action_name, 'auth0-mfa-admins');
   assert.equal(exe.results[0].status, 'ok');
   assert.deepEqual(exe.results[0].commands, [{ type: 'multifactor.enable', args: ['any'] }]);
@@ -135,8 +125,8 @@ test('(c) MFA for admins: an admin gets no code before a second factor, the reco
   await user('staff@mfa.example', ['editor']);
   const staff = await loginAndRedeem('staff@mfa.example');
   assert.equal(staff.claims()!.email, 'staff@mfa.example');
-  assert.deepEqual((await latestExecution('post-login')).results[0].commands, []);
-  await bind('post-login', []);
+  assert.deepEqual((await latestExecution(ts, 'post-login')).results[0].commands, []);
+  await bindActions(ts, 'post-login', []);
 });
 
 /**
@@ -182,7 +172,7 @@ test('(d) redirect to a consent page and resume: /continue runs onContinuePostLo
     { name: 'MY_REDIRECT_SECRET', value: REDIRECT_SECRET }, { name: 'CONSENT_URL', value: consentUrl },
   ]);
   // The roles example bound after the redirect: it only runs once the flow resumed.
-  await bind('post-login', ['auth0-redirect', 'auth0-roles']);
+  await bindActions(ts, 'post-login', ['auth0-redirect', 'auth0-roles']);
   const u = await user('consenting@redirect.example', ['member']);
 
   const r = await loginThroughForm(config, { redirectUri: CB, email: u.email, password: PASSWORD });
@@ -210,18 +200,18 @@ test('(d) redirect to a consent page and resume: /continue runs onContinuePostLo
   assert.ok(forged.callbackUrl, forged.loginPage);
   assert.equal(forged.callbackUrl.searchParams.get('error'), 'access_denied');
   assert.equal(forged.callbackUrl.searchParams.get('code'), null);
-  const exe = await latestExecution('post-login');
+  const exe = await latestExecution(ts, 'post-login');
   assert.equal(exe.status, 'failed');
   assert.equal(exe.results[0].action_name, 'auth0-redirect');
   assert.equal(exe.results[0].status, 'runtime');
   assert.match(exe.results[0].error.message, /bad signature/);
   assert.equal(exe.results.length, 1, 'nothing after the failed action ran');
-  await bind('post-login', []);
+  await bindActions(ts, 'post-login', []);
 });
 
 test('(e) credentials exchange: the M2M access token carries the documented custom claim', async () => {
   await deployFixture('auth0-m2m-claim', 'credentials-exchange', 'm2m-custom-claim.js');
-  await bind('credentials-exchange', ['auth0-m2m-claim']);
+  await bindActions(ts, 'credentials-exchange', ['auth0-m2m-claim']);
   const m2m = (await ts.api('POST', '/clients', { name: 'Fixtures M2M', app_type: 'non_interactive' })).body;
   await ts.api('POST', '/client-grants', { client_id: m2m.client_id, audience: API, scope: ['read:things'] });
   const m2mConfig = await discover(ts, m2m.client_id, m2m.client_secret);
@@ -229,6 +219,6 @@ test('(e) credentials exchange: the M2M access token carries the documented cust
   const claims = decodeJwt(tok.access_token);
   assert.match(String(claims['https://my-api.exampleco.com/request-ip']), /^(::ffff:)?127\.0\.0\.1$/);
   assert.equal(claims.sub, m2m.client_id);
-  assert.equal((await latestExecution('credentials-exchange')).results[0].status, 'ok');
-  await bind('credentials-exchange', []);
+  assert.equal((await latestExecution(ts, 'credentials-exchange')).results[0].status, 'ok');
+  await bindActions(ts, 'credentials-exchange', []);
 });

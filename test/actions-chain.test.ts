@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import * as oidc from 'openid-client';
 import { decodeJwt } from 'jose';
 import { startTestServer, discover, loginThroughForm, type TestServer } from './helpers/server.ts';
+import { createAction, deployVersion, deployAction, bindActions, latestExecution } from './helpers/actions.ts';
 
 let ts: TestServer;
 const API = 'https://chain.example.com';
@@ -14,21 +15,6 @@ before(async () => {
   await ts.api('POST', '/resource-servers', { name: 'Chain API', identifier: API, scopes: [{ value: 'read', description: 'r' }] });
 });
 after(async () => { await ts?.close(); });
-
-async function create(name: string, trigger: string, code: string, secrets: { name: string; value: string }[] = []) {
-  const r = await ts.api('POST', '/actions/actions', { name, supported_triggers: [{ id: trigger }], code, secrets });
-  assert.equal(r.status, 201, JSON.stringify(r.body));
-  return r.body.id as string;
-}
-const deploy = async (id: string) => {
-  const r = await ts.api('POST', `/actions/actions/${id}/deploy`);
-  assert.equal(r.status, 200, JSON.stringify(r.body));
-  return r.body;
-};
-const bind = async (trigger: string, names: string[]) => {
-  const r = await ts.api('PATCH', `/actions/triggers/${trigger}/bindings`, { bindings: names.map((value) => ({ ref: { type: 'action_name', value } })) });
-  assert.equal(r.status, 200, JSON.stringify(r.body));
-};
 
 async function m2mToken() {
   const c = (await ts.api('POST', '/clients', { name: `m2m-${Math.random()}`, app_type: 'non_interactive' })).body;
@@ -48,9 +34,9 @@ test('three post-login actions see each other\'s metadata in order; a deny in th
       api.user.setAppMetadata('trail', [...trail, ${n}]);
       api.idToken.setCustomClaim('https://x/seen${n}', trail);
     };`;
-  for (const n of [1, 3]) await deploy(await create(`step${n}`, 'post-login', step(n)));
-  await deploy(await create('step2', 'post-login', step(2, true)));
-  await bind('post-login', ['step1', 'step2', 'step3']);
+  for (const n of [1, 3]) await deployAction(ts, { name: `step${n}`, trigger: 'post-login', code: step(n) });
+  await deployAction(ts, { name: 'step2', trigger: 'post-login', code: step(2, true) });
+  await bindActions(ts, 'post-login', ['step1', 'step2', 'step3']);
   const spa = (await ts.api('POST', '/clients', { name: 'chain spa', app_type: 'spa', callbacks: ['http://localhost:1/cb'] })).body;
   const u = (await ts.api('POST', '/users', { email: 'ok@chain.example', password: 'chain-password-1' })).body;
   const config = await discover(ts, spa.client_id);
@@ -66,36 +52,36 @@ test('three post-login actions see each other\'s metadata in order; a deny in th
   assert.equal(r.callbackUrl!.searchParams.get('error'), 'access_denied');
   // Metadata from before the deny is written; the third action never ran.
   assert.deepEqual((await ts.api('GET', `/users/${encodeURIComponent(d.user_id)}`)).body.app_metadata.trail, [1]);
-  const exe = (await ts.api('GET', '/actions/executions?triggerId=post-login&limit=1')).body.executions[0];
+  const exe = await latestExecution(ts, 'post-login');
   assert.deepEqual(exe.results.map((x: { action_name: string }) => x.action_name), ['step1', 'step2']);
   assert.equal(exe.status, 'denied');
 
-  await bind('post-login', ['step3', 'step1']);
+  await bindActions(ts, 'post-login', ['step3', 'step1']);
   r = await loginThroughForm(config, { redirectUri: 'http://localhost:1/cb', email: 'ok@chain.example', password: 'chain-password-1' });
   t = await oidc.authorizationCodeGrant(config, r.callbackUrl!, { pkceCodeVerifier: r.verifier, expectedState: r.state });
   assert.deepEqual(t.claims()!['https://x/seen3'], [1, 2, 3]);
   assert.deepEqual(t.claims()!['https://x/seen1'], [1, 2, 3, 3]);
   assert.equal(t.claims()!['https://x/seen2'], undefined);
-  await bind('post-login', []);
+  await bindActions(ts, 'post-login', []);
 });
 
 test('versions: v1, v2, rollback to v1; a draft edit changes nothing until deploy; bindings refuse undeployed or unknown actions', async () => {
   const code = (v: string) => `exports.onExecuteCredentialsExchange = async (e, api) => { api.accessToken.setCustomClaim('https://x/v', '${v}'); };`;
-  const id = await create('versioned', 'credentials-exchange', code('one'));
+  const { id } = await createAction(ts, { name: 'versioned', trigger: 'credentials-exchange', code: code('one') });
   const undeployed = await ts.api('PATCH', '/actions/triggers/credentials-exchange/bindings', { bindings: [{ ref: { type: 'action_name', value: 'versioned' } }] });
   assert.equal(undeployed.status, 400);
   assert.match(undeployed.body.message, /not been deployed/);
   const unknown = await ts.api('PATCH', '/actions/triggers/credentials-exchange/bindings', { bindings: [{ ref: { type: 'action_id', value: 'act_nope' } }] });
   assert.equal(unknown.status, 400);
-  const v1 = await deploy(id);
+  const v1 = await deployVersion(ts, id);
   assert.equal(v1.number, 1);
-  await bind('credentials-exchange', ['versioned']);
+  await bindActions(ts, 'credentials-exchange', ['versioned']);
   assert.equal(decodeJwt((await m2mToken()).body.access_token)['https://x/v'], 'one');
 
   assert.equal((await ts.api('PATCH', `/actions/actions/${id}`, { code: code('two') })).status, 200);
   assert.equal(decodeJwt((await m2mToken()).body.access_token)['https://x/v'], 'one', 'a draft edit must not change behaviour');
   assert.equal((await ts.api('GET', `/actions/actions/${id}`)).body.all_changes_deployed, false);
-  const v2 = await deploy(id);
+  const v2 = await deployVersion(ts, id);
   assert.equal(v2.number, 2);
   assert.equal(decodeJwt((await m2mToken()).body.access_token)['https://x/v'], 'two');
 
@@ -107,21 +93,21 @@ test('versions: v1, v2, rollback to v1; a draft edit changes nothing until deplo
   const versions = (await ts.api('GET', `/actions/actions/${id}/versions`)).body.versions;
   assert.deepEqual(versions.map((v: { number: number }) => v.number), [3, 2, 1]);
   assert.equal((await ts.api('DELETE', `/actions/actions/${id}`)).status, 409, 'bound actions cannot be deleted');
-  await bind('credentials-exchange', []);
+  await bindActions(ts, 'credentials-exchange', []);
   assert.equal((await ts.api('DELETE', `/actions/actions/${id}`)).status, 204);
 });
 
 test('secrets reach the action as event.secrets and nowhere else: API, logs, executions, database file', async () => {
   const SECRET = 'sk_live_9f8e7d6c5b4a39281706';
-  const id = await create('secretive', 'credentials-exchange', `
+  const { id } = await createAction(ts, { name: 'secretive', trigger: 'credentials-exchange', secrets: [{ name: 'API_KEY', value: SECRET }], code: `
     exports.onExecuteCredentialsExchange = async (event, api) => {
       console.log('the key is', event.secrets.API_KEY);
       api.accessToken.setCustomClaim('https://x/key_len', event.secrets.API_KEY.length);
       if (event.secrets.OTHER !== undefined) throw new Error('saw a secret that is not mine');
-    };`, [{ name: 'API_KEY', value: SECRET }]);
-  await create('other-secret-holder', 'credentials-exchange', 'exports.onExecuteCredentialsExchange = async () => {};', [{ name: 'OTHER', value: 'other-secret-value-123' }]);
-  await deploy(id);
-  await bind('credentials-exchange', ['secretive']);
+    };` });
+  await createAction(ts, { name: 'other-secret-holder', trigger: 'credentials-exchange', code: 'exports.onExecuteCredentialsExchange = async () => {};', secrets: [{ name: 'OTHER', value: 'other-secret-value-123' }] });
+  await deployVersion(ts, id);
+  await bindActions(ts, 'credentials-exchange', ['secretive']);
   const tok = await m2mToken();
   assert.equal(tok.status, 200, JSON.stringify(tok.body));
   assert.equal(decodeJwt(tok.body.access_token)['https://x/key_len'], SECRET.length);
@@ -139,16 +125,16 @@ test('secrets reach the action as event.secrets and nowhere else: API, logs, exe
   for (const f of readdirSync(ts.dir).filter((f) => f.startsWith('gatehouse.sqlite'))) {
     assert.ok(!readFileSync(join(ts.dir, f)).includes(Buffer.from(SECRET)), `secret in ${f}`);
   }
-  await bind('credentials-exchange', []);
+  await bindActions(ts, 'credentials-exchange', []);
 });
 
 test('test endpoint runs the draft with no side effects and returns commands, logs and timing', async () => {
-  const id = await create('draft-only', 'post-login', `
+  const { id } = await createAction(ts, { name: 'draft-only', trigger: 'post-login', code: `
     exports.onExecutePostLogin = async (event, api) => {
       console.log('hello', event.user.email);
       api.user.setAppMetadata('x', 1);
       api.idToken.setCustomClaim('https://x/hi', 'there');
-    };`);
+    };` });
   const r = await ts.api('POST', `/actions/actions/${id}/test`, { payload: { user: { email: 'a@b.example', app_metadata: {}, user_metadata: {} } } });
   assert.equal(r.status, 200, JSON.stringify(r.body));
   assert.equal(r.body.payload.status, 'ok');

@@ -5,6 +5,7 @@ import type { AddressInfo } from 'node:net';
 import * as oidc from 'openid-client';
 import { decodeJwt } from 'jose';
 import { startTestServer, discover, loginThroughForm, type TestServer } from './helpers/server.ts';
+import { deployAction, bindActions, latestExecution, type ActionBinding, type ActionSecret } from './helpers/actions.ts';
 
 /*
  * SECURITY.md table D through the real server: each hostile action is deployed and bound
@@ -23,28 +24,18 @@ let config: oidc.Configuration;
 let userId: string;
 let n = 0;
 
-async function create(name: string, trigger: string, code: string, secrets: { name: string; value: string }[] = [], server = ts) {
-  return server.api('POST', '/actions/actions', { name, supported_triggers: [{ id: trigger }], code, secrets });
+/** A bare create request, for the code that must be refused at deploy time. */
+async function create(name: string, trigger: string, code: string) {
+  return ts.api('POST', '/actions/actions', { name, supported_triggers: [{ id: trigger }], code, secrets: [] });
 }
 /** Creates and deploys one action (post-login unless `trigger`) and binds it alone, or in the chain `chain` builds around it. */
-async function deployAndBind(code: string, opts: { trigger?: string; secrets?: { name: string; value: string }[]; chain?: (self: string) => { name: string; on_error?: 'allow' | 'block' }[]; server?: TestServer } = {}) {
+async function deployAndBind(code: string, opts: { trigger?: string; secrets?: ActionSecret[]; chain?: (self: string) => ActionBinding[]; server?: TestServer } = {}) {
   const server = opts.server ?? ts;
   const trigger = opts.trigger ?? 'post-login';
   const name = `hostile-${++n}`;
-  const created = await create(name, trigger, code, opts.secrets, server);
-  assert.equal(created.status, 201, JSON.stringify(created.body));
-  const dep = await server.api('POST', `/actions/actions/${created.body.id}/deploy`);
-  assert.equal(dep.status, 200, JSON.stringify(dep.body));
-  const chain = opts.chain ? opts.chain(name) : [{ name }];
-  const r = await server.api('PATCH', `/actions/triggers/${trigger}/bindings`, { bindings: chain.map((b) => ({ ref: { type: 'action_name', value: b.name }, ...(b.on_error ? { on_error: b.on_error } : {}) })) });
-  assert.equal(r.status, 200, JSON.stringify(r.body));
+  await deployAction(server, { name, trigger, code, secrets: opts.secrets });
+  await bindActions(server, trigger, opts.chain ? opts.chain(name) : [name]);
   return name;
-}
-async function unbind(trigger = 'post-login') {
-  assert.equal((await ts.api('PATCH', `/actions/triggers/${trigger}/bindings`, { bindings: [] })).status, 200);
-}
-async function latestExecution(trigger = 'post-login', server = ts) {
-  return (await server.api('GET', `/actions/executions?triggerId=${trigger}&limit=1`)).body.executions[0];
 }
 
 /** A real login through the form; returns where the browser landed at the client. */
@@ -73,7 +64,7 @@ async function nextLoginIsHealthy() {
   await deployAndBind(GOOD);
   const t = await loginSucceeds();
   assert.equal(t.claims()!['https://h/good'], 'target@hostile.example');
-  await unbind();
+  await bindActions(ts, 'post-login', []);
 }
 
 before(async () => {
@@ -96,7 +87,7 @@ test('D1/D20: while(true) at top level is refused at deploy time', async () => {
 test('D1: while(true) in the handler: the login fails closed, the next login works', async () => {
   await deployAndBind('exports.onExecutePostLogin = async () => { while (true) {} };');
   assert.equal(await loginFailsClosed(), 'Login was stopped because a post-login action failed');
-  const exe = await latestExecution();
+  const exe = await latestExecution(ts, 'post-login');
   assert.equal(exe.status, 'failed');
   assert.equal(exe.results[0].status, 'timeout');
   await nextLoginIsHealthy();
@@ -105,18 +96,18 @@ test('D1: while(true) in the handler: the login fails closed, the next login wor
 test('D2: a promise that never settles (with and without a pending timer) ends in a timeout, not a hang', async () => {
   await deployAndBind('exports.onExecutePostLogin = async () => { await new Promise(() => {}); };');
   await loginFailsClosed();
-  assert.equal((await latestExecution()).results[0].status, 'timeout');
+  assert.equal((await latestExecution(ts, 'post-login')).results[0].status, 'timeout');
   // A timer keeps the sandbox waiting for the wall clock itself.
   await deployAndBind('exports.onExecutePostLogin = async () => { setInterval(() => {}, 20); await new Promise(() => {}); };');
   await loginFailsClosed();
-  assert.equal((await latestExecution()).results[0].status, 'timeout');
+  assert.equal((await latestExecution(ts, 'post-login')).results[0].status, 'timeout');
   await nextLoginIsHealthy();
 });
 
 test('D5: a memory bomb is stopped (oom), the login fails closed, the next login works', async () => {
   await deployAndBind('exports.onExecutePostLogin = async () => { const a = []; for (;;) a.push(new Array(1e6).fill(1)); };');
   await loginFailsClosed();
-  const exe = await latestExecution();
+  const exe = await latestExecution(ts, 'post-login');
   assert.equal(exe.results[0].status, 'oom');
   assert.match(exe.results[0].error.message, /memory/i);
   await nextLoginIsHealthy();
@@ -133,7 +124,7 @@ test('D3/D6: a looping message getter, a looping prepareStackTrace and long BigI
   for (const [code, statuses] of cases) {
     await deployAndBind(code);
     await loginFailsClosed();
-    const exe = await latestExecution();
+    const exe = await latestExecution(ts, 'post-login');
     assert.equal(exe.status, 'failed', code);
     assert.ok(statuses.includes(exe.results[0].status), `${code}: ${exe.results[0].status} ${JSON.stringify(exe.results[0].error)}`);
   }
@@ -150,7 +141,7 @@ test('D8: require(\'fs\'), process.exit(), import(\'fs\') are runtime errors in 
   for (const [code, message] of cases) {
     await deployAndBind(code);
     await loginFailsClosed();
-    const exe = await latestExecution();
+    const exe = await latestExecution(ts, 'post-login');
     assert.equal(exe.results[0].status, 'runtime', code);
     assert.match(exe.results[0].error.message, message, code);
   }
@@ -179,7 +170,7 @@ test('D8/D9: escape probes find nothing of the host', async () => {
     globalProcess: 'undefined', ghBridge: 'undefined/undefined', requireFs: 'threw Error', sharedMemory: 'undefined/undefined/undefined',
     recursion: 'threw RangeError',
   });
-  await unbind();
+  await bindActions(ts, 'post-login', []);
 });
 
 test('D11/D12: prototype pollution stays inside the polluting action: later actions, other triggers and the host see nothing', async () => {
@@ -217,7 +208,7 @@ test('D11/D12: prototype pollution stays inside the polluting action: later acti
     assert.equal(Object.hasOwn(c, '__proto__'), false);
     assert.equal(Object.hasOwn(c, 'constructor'), false);
   }
-  const exe = await latestExecution();
+  const exe = await latestExecution(ts, 'post-login');
   assert.equal(exe.results[0].rejected_commands.length, 4, JSON.stringify(exe.results[0].rejected_commands));
   const user = (await ts.api('GET', `/users/${encodeURIComponent(userId)}`)).body;
   assert.equal(user.app_metadata.isAdmin, undefined);
@@ -230,8 +221,8 @@ test('D11/D12: prototype pollution stays inside the polluting action: later acti
   // The server runs in this process: its Object.prototype is untouched.
   assert.equal(({} as Record<string, unknown>).polluted, undefined);
   assert.equal(([] as unknown as Record<string, unknown>).polluted, undefined);
-  await unbind();
-  await unbind('credentials-exchange');
+  await bindActions(ts, 'post-login', []);
+  await bindActions(ts, 'credentials-exchange', []);
 });
 
 test('D13: reserved claims are refused on both tokens; the ID token sub and iat stay the server\'s', async () => {
@@ -252,10 +243,10 @@ test('D13: reserved claims are refused on both tokens; the ID token sub and iat 
   assert.equal(c.iss, ts.issuer);
   for (const name of reserved) assert.notEqual(c[name], 'forged', name);
   assert.equal(c['https://h/ok'], 'allowed');
-  const exe = await latestExecution();
+  const exe = await latestExecution(ts, 'post-login');
   assert.equal(exe.results[0].rejected_commands.length, reserved.length * 2);
   assert.ok(exe.results[0].rejected_commands.every((m: string) => /reserved/.test(m)));
-  await unbind();
+  await bindActions(ts, 'post-login', []);
 });
 
 test('D14: oversized claims are refused and the login still completes without them', async () => {
@@ -275,17 +266,17 @@ test('D14: oversized claims are refused and the login still completes without th
   assert.equal(t.claims()!['https://h/small'], 'kept');
   assert.equal((t.claims()!['https://h/nine'] as string).length, 9 * 1024);
   assert.equal(t.claims()!['https://h/five'], 'final'.repeat(1024));
-  const rejected: string[] = (await latestExecution()).results[0].rejected_commands;
+  const rejected: string[] = (await latestExecution(ts, 'post-login')).results[0].rejected_commands;
   assert.equal(rejected.length, 1, rejected.join('\n'));
   assert.match(rejected[0], /https:\/\/h\/big.*(larger than|exceed)/);
-  await unbind();
+  await bindActions(ts, 'post-login', []);
 });
 
 // Past the sandbox's result budget (100 KB of recorded calls) just that call is refused, with a
 // line in the execution log; the action goes on and the login completes without the claim.
 for (const [label, size] of [['200 KB', 200 * 1024], ['10 MB', 10 * 1024 * 1024]] as const) {
   test(`D14: a ${label} claim is refused and the login still completes without it`, async (t) => {
-    t.after(() => unbind());
+    t.after(() => bindActions(ts, 'post-login', []));
     await deployAndBind(`
       exports.onExecutePostLogin = async (event, api) => {
         api.idToken.setCustomClaim('https://h/small', 'kept');
@@ -293,12 +284,12 @@ for (const [label, size] of [['200 KB', 200 * 1024], ['10 MB', 10 * 1024 * 1024]
         api.idToken.setCustomClaim('https://h/after', 'kept too');
       };`);
     const r = await login();
-    assert.equal(r.callbackUrl.searchParams.get('error'), null, `the login failed: ${r.callbackUrl.searchParams.get('error_description')}; execution: ${JSON.stringify((await latestExecution()).results[0])}`);
+    assert.equal(r.callbackUrl.searchParams.get('error'), null, `the login failed: ${r.callbackUrl.searchParams.get('error_description')}; execution: ${JSON.stringify((await latestExecution(ts, 'post-login')).results[0])}`);
     const tokens = await oidc.authorizationCodeGrant(config, r.callbackUrl, { pkceCodeVerifier: r.verifier, expectedState: r.state });
     assert.equal(tokens.claims()!['https://h/huge'], undefined);
     assert.equal(tokens.claims()!['https://h/small'], 'kept');
     assert.equal(tokens.claims()!['https://h/after'], 'kept too');
-    await unbind();
+    await bindActions(ts, 'post-login', []);
     await nextLoginIsHealthy();
   });
 }
@@ -311,7 +302,7 @@ test('D17: refused redirect targets fail the login closed; the browser never goe
       { secrets: [{ name: 'TARGET', value: target }], chain: (self) => [{ name: self }, { name: after }] });
     const description = await loginFailsClosed();
     assert.match(description ?? '', /failed/, target);
-    const exe = await latestExecution();
+    const exe = await latestExecution(ts, 'post-login');
     assert.equal(exe.status, 'failed', target);
     assert.match(exe.results[0].rejected_commands.join('\n'), /redirect URL/, target);
     assert.equal(exe.results.length, 1, 'the action after the refused redirect did not run');
@@ -329,7 +320,7 @@ test('an invalid deny or an MFA request this server cannot honour fails closed i
   for (const code of cases) {
     await deployAndBind(code);
     await loginFailsClosed();
-    const exe = await latestExecution();
+    const exe = await latestExecution(ts, 'post-login');
     assert.equal(exe.status, 'failed', code);
     assert.equal(exe.results[0].rejected_commands.length, 1, code);
   }
@@ -345,7 +336,7 @@ test('an invalid deny or an MFA request this server cannot honour fails closed i
   const body = await res.json() as { access_token?: string; error?: string };
   assert.equal(body.access_token, undefined);
   assert.equal(body.error, 'server_error');
-  await unbind('credentials-exchange');
+  await bindActions(ts, 'credentials-exchange', []);
   await nextLoginIsHealthy();
 });
 
@@ -361,10 +352,10 @@ test('forged commands: a returned command list, fake result frames in logs and r
   const t = await loginSucceeds();
   assert.equal(t.claims()!['https://h/reach'], 'undefined,undefined,undefined,undefined');
   assert.equal(t.claims()!['https://h/breakout'], '"]}\n{"type":"access.deny","args":["forged via value"]}');
-  const exe = await latestExecution();
+  const exe = await latestExecution(ts, 'post-login');
   assert.equal(exe.status, 'final');
   assert.deepEqual(exe.results[0].commands.map((c: { type: string }) => c.type), ['idToken.setCustomClaim', 'idToken.setCustomClaim']);
-  await unbind();
+  await bindActions(ts, 'post-login', []);
 });
 
 /** A real HTTP server on loopback that counts the requests it gets. */
@@ -399,7 +390,7 @@ test('fetch to loopback is refused unless GATEHOUSE_ACTIONS_FETCH_ALLOW lists it
   assert.equal(refused.byName.ok, false);
   assert.match(refused.byName.error!, /fetch failed/);
   assert.equal(target.hits, 0, 'nothing reached the loopback server');
-  await unbind();
+  await bindActions(ts, 'post-login', []);
 
   // A second server whose configuration allows exactly this host:port.
   const allowed = await startTestServer({ actions: { ...LIMITS, fetchAllow: [`127.0.0.1:${target.port}`] } });
@@ -424,7 +415,7 @@ test('D10: throw null, throw 42 and a throwing Proxy are recorded with safe mess
   for (const [stmt, message] of cases) {
     await deployAndBind(`exports.onExecutePostLogin = async () => { ${stmt} };`);
     await loginFailsClosed();
-    const exe = await latestExecution();
+    const exe = await latestExecution(ts, 'post-login');
     assert.equal(exe.results[0].status, 'runtime', stmt);
     assert.equal(exe.results[0].error.message, message, stmt);
   }
@@ -441,7 +432,7 @@ test('on_error: allow skips a failing action and the chain goes on (a later deny
   const t = await loginSucceeds();
   assert.deepEqual(t.claims()!['https://h/later'], { ran: true, sawFailedWrite: false });
   assert.equal(t.claims()!['https://h/from_failed'], undefined, 'a skipped action contributes nothing');
-  let exe = await latestExecution();
+  let exe = await latestExecution(ts, 'post-login');
   assert.deepEqual(exe.results.map((r: { status: string }) => r.status), ['runtime', 'ok']);
   assert.equal((await ts.api('GET', `/users/${encodeURIComponent(userId)}`)).body.app_metadata.from_failed, undefined);
 
@@ -453,9 +444,9 @@ test('on_error: allow skips a failing action and the chain goes on (a later deny
   assert.equal((await ts.api('PATCH', `/users/${encodeURIComponent(userId)}`, { app_metadata: { deny_next: null } })).status, 200);
 
   // The same chain with the default (block): the failure stops the login.
-  assert.equal((await ts.api('PATCH', '/actions/triggers/post-login/bindings', { bindings: [failing, later].map((value) => ({ ref: { type: 'action_name', value } })) })).status, 200);
+  await bindActions(ts, 'post-login', [failing, later]);
   await loginFailsClosed();
-  exe = await latestExecution();
+  exe = await latestExecution(ts, 'post-login');
   assert.equal(exe.status, 'failed');
   assert.deepEqual(exe.results.map((r: { status: string }) => r.status), ['runtime']);
   await nextLoginIsHealthy();
@@ -468,9 +459,9 @@ test('D22: a million console lines are capped; the action itself completes', asy
   };`);
   const t = await loginSucceeds();
   assert.equal(t.claims()!['https://h/logged'], true);
-  const logs: string = (await latestExecution()).results[0].logs;
+  const logs: string = (await latestExecution(ts, 'post-login')).results[0].logs;
   assert.ok(Buffer.byteLength(logs) <= 4096, `logs are ${Buffer.byteLength(logs)} bytes`);
   assert.match(logs, /^line 0 x+\n/);
   assert.match(logs, /truncated/);
-  await unbind();
+  await bindActions(ts, 'post-login', []);
 });

@@ -5,6 +5,7 @@ import { SignJWT, jwtVerify, decodeJwt } from 'jose';
 import { startTestServer, discover, loginThroughForm, type TestServer } from './helpers/server.ts';
 import { Browser } from './helpers/cookie-fetch.ts';
 import { expectOAuthError } from './helpers/oidc-assert.ts';
+import { deployAction, bindActions, latestExecution } from './helpers/actions.ts';
 import { generate } from 'otplib';
 
 /*
@@ -23,20 +24,6 @@ const SECRET = 'shared-with-the-consent-page-0123456789';
 
 let ts: TestServer;
 let config: oidc.Configuration;
-
-async function deploy(name: string, code: string, secrets: { name: string; value: string }[] = []) {
-  const created = await ts.api('POST', '/actions/actions', { name, supported_triggers: [{ id: 'post-login' }], code, secrets });
-  assert.equal(created.status, 201, JSON.stringify(created.body));
-  const dep = await ts.api('POST', `/actions/actions/${created.body.id}/deploy`);
-  assert.equal(dep.status, 200, JSON.stringify(dep.body));
-}
-async function bind(names: string[]) {
-  const r = await ts.api('PATCH', '/actions/triggers/post-login/bindings', { bindings: names.map((value) => ({ ref: { type: 'action_name', value } })) });
-  assert.equal(r.status, 200, JSON.stringify(r.body));
-}
-async function latestExecution() {
-  return (await ts.api('GET', '/actions/executions?triggerId=post-login&limit=1')).body.executions[0];
-}
 
 /** Login with offline_access + prompt=consent (oidc-provider's rule for refresh tokens) for a JWT access token. */
 async function loginWithRefresh(email: string) {
@@ -60,7 +47,7 @@ before(async () => {
 after(async () => { await ts?.close(); });
 
 test('refresh runs post-login again: protocol oauth2-refresh-token, canRedirect() false, its claims in the refreshed tokens; unbinding drops them', async () => {
-  await deploy('on-refresh-claims', `
+  await deployAction(ts, { name: 'on-refresh-claims', trigger: 'post-login', code: `
     exports.onExecutePostLogin = async (event, api) => {
       const runs = (event.user.app_metadata.runs || 0) + 1;
       api.user.setAppMetadata('runs', runs);
@@ -68,8 +55,8 @@ test('refresh runs post-login again: protocol oauth2-refresh-token, canRedirect(
       api.idToken.setCustomClaim('https://rr/can_redirect', api.redirect.canRedirect());
       api.idToken.setCustomClaim('https://rr/runs', runs);
       api.accessToken.setCustomClaim('https://rr/at_protocol', event.transaction.protocol);
-    };`);
-  await bind(['on-refresh-claims']);
+    };` });
+  await bindActions(ts, 'post-login', ['on-refresh-claims']);
   const first = await loginWithRefresh('refresher@rr.example');
   assert.equal(first.claims()!['https://rr/protocol'], 'oidc-basic-profile');
   assert.equal(first.claims()!['https://rr/can_redirect'], true);
@@ -84,50 +71,50 @@ test('refresh runs post-login again: protocol oauth2-refresh-token, canRedirect(
   assert.equal(decodeJwt(refreshed.access_token)['https://rr/at_protocol'], 'oauth2-refresh-token');
 
   // With nothing bound, a refresh must not replay the claims an earlier run decided.
-  await bind([]);
+  await bindActions(ts, 'post-login', []);
   const plain = await oidc.refreshTokenGrant(config, refreshed.refresh_token!);
   assert.equal(plain.claims()!['https://rr/protocol'], undefined);
   assert.equal(decodeJwt(plain.access_token)['https://rr/at_protocol'], undefined);
 });
 
 test('an action that denies on refresh ends the refresh with access_denied; the login itself worked', async () => {
-  await deploy('deny-on-refresh', `
+  await deployAction(ts, { name: 'deny-on-refresh', trigger: 'post-login', code: `
     exports.onExecutePostLogin = async (event, api) => {
       if (event.transaction.protocol === 'oauth2-refresh-token') api.access.deny('refresh is not allowed for this user');
-    };`);
-  await bind(['deny-on-refresh']);
+    };` });
+  await bindActions(ts, 'post-login', ['deny-on-refresh']);
   const first = await loginWithRefresh('deny-on-refresh@rr.example');
   const err = await expectOAuthError(oidc.refreshTokenGrant(config, first.refresh_token!), 'access_denied', 400);
   assert.equal(err.error_description, 'refresh is not allowed for this user');
-  assert.equal((await latestExecution()).status, 'denied');
-  await bind([]);
+  assert.equal((await latestExecution(ts, 'post-login')).status, 'denied');
+  await bindActions(ts, 'post-login', []);
 });
 
 test('an action that throws on refresh fails it closed', async () => {
-  await deploy('throw-on-refresh', `
+  await deployAction(ts, { name: 'throw-on-refresh', trigger: 'post-login', code: `
     exports.onExecutePostLogin = async (event) => {
       if (event.transaction.protocol === 'oauth2-refresh-token') throw new Error('backend unavailable');
-    };`);
-  await bind(['throw-on-refresh']);
+    };` });
+  await bindActions(ts, 'post-login', ['throw-on-refresh']);
   const first = await loginWithRefresh('deny-on-refresh@rr.example');
   const err = await expectOAuthError(oidc.refreshTokenGrant(config, first.refresh_token!), 'access_denied', 400);
   assert.doesNotMatch(err.error_description ?? '', /backend unavailable/, 'the action\'s error text stays in the execution log');
-  assert.equal((await latestExecution()).results[0].error.message, 'backend unavailable');
-  await bind([]);
+  assert.equal((await latestExecution(ts, 'post-login')).results[0].error.message, 'backend unavailable');
+  await bindActions(ts, 'post-login', []);
 });
 
 test('sendUserTo during a refresh: the refresh fails with an OAuth error (D19), it does not hang', async () => {
-  await deploy('redirect-on-refresh', `
+  await deployAction(ts, { name: 'redirect-on-refresh', trigger: 'post-login', code: `
     exports.onExecutePostLogin = async (event, api) => {
       if (event.transaction.protocol === 'oauth2-refresh-token') api.redirect.sendUserTo('${CONSENT}/on-refresh');
-    };`);
-  await bind(['redirect-on-refresh']);
+    };` });
+  await bindActions(ts, 'post-login', ['redirect-on-refresh']);
   const first = await loginWithRefresh('redirect-on-refresh@rr.example');
   const err = await expectOAuthError(oidc.refreshTokenGrant(config, first.refresh_token!), 'access_denied', 400);
   assert.match(err.error_description ?? '', /interaction/);
-  const exe = await latestExecution();
+  const exe = await latestExecution(ts, 'post-login');
   assert.deepEqual(exe.results[0].commands, [{ type: 'redirect.sendUserTo', args: [`${CONSENT}/on-refresh`] }]);
-  await bind([]);
+  await bindActions(ts, 'post-login', []);
 });
 
 // ---- redirect + /continue ------------------------------------------------------------------
@@ -146,15 +133,9 @@ const redirectAction = (tag: string) => `
 
 /** Starts a login in `browser` and stops where the action sends it (the external page) or at the callback. */
 async function beginLogin(email: string, browser = new Browser()) {
-  const verifier = oidc.randomPKCECodeVerifier();
-  const state = oidc.randomState();
-  const url = oidc.buildAuthorizationUrl(config, {
-    redirect_uri: CB, scope: 'openid email', state, code_challenge: await oidc.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256',
-  });
-  const { res, url: at } = await browser.follow(url);
-  const posted = await browser.submit(at, await res.text(), { email, password: PASSWORD });
-  assert.equal(posted.status, 303, 'the password was accepted');
-  return { browser, verifier, state, at: await followUntilAway(browser, new URL(posted.headers.get('location')!, at)) };
+  const r = await loginThroughForm(config, { browser, redirectUri: CB, email, password: PASSWORD, scope: 'openid email', stop: (u) => u.origin === CONSENT });
+  assert.equal(r.posted, 303, 'the password was accepted');
+  return { browser, verifier: r.verifier, state: r.state, at: (r.callbackUrl ?? r.url)! };
 }
 
 /** Follows redirects, without requesting the external page or the client's callback (neither exists). */
@@ -178,9 +159,9 @@ async function pageAnswer(at: URL, answer: string, secret = SECRET) {
 const finishAt = (browser: Browser, url: string) => followUntilAway(browser, url);
 
 test('a redirecting first action keeps the claim it set before the redirect; the chain after it runs on /continue', async () => {
-  await deploy('redirect-first', redirectAction('first'), [{ name: 'SECRET', value: SECRET }]);
-  await deploy('after-redirect', `exports.onExecutePostLogin = async (event, api) => { api.idToken.setCustomClaim('https://rr/after', true); };`);
-  await bind(['redirect-first', 'after-redirect']);
+  await deployAction(ts, { name: 'redirect-first', trigger: 'post-login', code: redirectAction('first'), secrets: [{ name: 'SECRET', value: SECRET }] });
+  await deployAction(ts, { name: 'after-redirect', trigger: 'post-login', code: `exports.onExecutePostLogin = async (event, api) => { api.idToken.setCustomClaim('https://rr/after', true); };` });
+  await bindActions(ts, 'post-login', ['redirect-first', 'after-redirect']);
   const b = await beginLogin('consent@rr.example');
   const back = await finishAt(b.browser, (await pageAnswer(b.at, 'yes')).url);
   assert.ok(back.href.startsWith(CB), back.href);
@@ -188,13 +169,13 @@ test('a redirecting first action keeps the claim it set before the redirect; the
   assert.equal(t.claims()!['https://rr/first/before'], 'set before the redirect');
   assert.equal(t.claims()!['https://rr/first/answer'], 'yes');
   assert.equal(t.claims()!['https://rr/after'], true);
-  await bind([]);
+  await bindActions(ts, 'post-login', []);
 });
 
 test('two redirecting actions in one chain: each pauses and resumes once, each token bound to its own state', async () => {
-  await deploy('redirect-one', redirectAction('one'), [{ name: 'SECRET', value: SECRET }]);
-  await deploy('redirect-two', redirectAction('two'), [{ name: 'SECRET', value: SECRET }]);
-  await bind(['redirect-one', 'redirect-two']);
+  await deployAction(ts, { name: 'redirect-one', trigger: 'post-login', code: redirectAction('one'), secrets: [{ name: 'SECRET', value: SECRET }] });
+  await deployAction(ts, { name: 'redirect-two', trigger: 'post-login', code: redirectAction('two'), secrets: [{ name: 'SECRET', value: SECRET }] });
+  await bindActions(ts, 'post-login', ['redirect-one', 'redirect-two']);
   const b = await beginLogin('consent@rr.example');
   assert.equal(b.at.pathname, '/one');
   const one = await pageAnswer(b.at, 'first answer');
@@ -208,17 +189,17 @@ test('two redirecting actions in one chain: each pauses and resumes once, each t
   assert.equal(t.claims()!['https://rr/one/answer'], 'first answer');
   assert.equal(t.claims()!['https://rr/two/answer'], 'second answer');
   assert.equal(t.claims()!['https://rr/two/before'], 'set before the redirect');
-  await bind([]);
+  await bindActions(ts, 'post-login', []);
 });
 
 test('an MFA pause (enrollWithAny) resumes the rest of the chain after the second factor, keeping the claims set before it', async () => {
-  await deploy('before-pause', "exports.onExecutePostLogin = async (event, api) => { api.idToken.setCustomClaim('https://rr/before_pause', 1); };");
-  await deploy('pause-for-mfa', `exports.onExecutePostLogin = async (event, api) => {
+  await deployAction(ts, { name: 'before-pause', trigger: 'post-login', code: "exports.onExecutePostLogin = async (event, api) => { api.idToken.setCustomClaim('https://rr/before_pause', 1); };" });
+  await deployAction(ts, { name: 'pause-for-mfa', trigger: 'post-login', code: `exports.onExecutePostLogin = async (event, api) => {
     api.idToken.setCustomClaim('https://rr/pausing', 2);
     if (event.user.enrolledFactors.length === 0) api.authentication.enrollWithAny([{ type: 'otp' }]);
-  };`);
-  await deploy('after-pause', "exports.onExecutePostLogin = async (event, api) => { api.idToken.setCustomClaim('https://rr/after_pause', event.authentication.methods.map((m) => m.name)); };");
-  await bind(['before-pause', 'pause-for-mfa', 'after-pause']);
+  };` });
+  await deployAction(ts, { name: 'after-pause', trigger: 'post-login', code: "exports.onExecutePostLogin = async (event, api) => { api.idToken.setCustomClaim('https://rr/after_pause', event.authentication.methods.map((m) => m.name)); };" });
+  await bindActions(ts, 'post-login', ['before-pause', 'pause-for-mfa', 'after-pause']);
   await ts.api('POST', '/users', { email: 'pause@rr.example', password: PASSWORD });
   const r = await loginThroughForm(config, { redirectUri: CB, email: 'pause@rr.example', password: PASSWORD });
   assert.equal(r.callbackUrl, undefined, 'no code before the second factor');
@@ -235,12 +216,12 @@ test('an MFA pause (enrollWithAny) resumes the rest of the chain after the secon
   assert.equal(t.claims()!['https://rr/before_pause'], 1, 'claims from before the pause survive the resume');
   assert.equal(t.claims()!['https://rr/pausing'], 2);
   assert.deepEqual(t.claims()!['https://rr/after_pause'], ['pwd', 'mfa'], 'the rest of the chain ran after the second factor');
-  await bind([]);
+  await bindActions(ts, 'post-login', []);
 });
 
 test('/continue refuses missing, malformed, unknown, used and expired states with a clear 400 page (D18)', async () => {
-  await deploy('redirect-d18', redirectAction('d18'), [{ name: 'SECRET', value: SECRET }]);
-  await bind(['redirect-d18']);
+  await deployAction(ts, { name: 'redirect-d18', trigger: 'post-login', code: redirectAction('d18'), secrets: [{ name: 'SECRET', value: SECRET }] });
+  await bindActions(ts, 'post-login', ['redirect-d18']);
   const browser = new Browser();
   const expect400 = async (url: string, message: RegExp) => {
     const res = await browser.request(url);
@@ -272,12 +253,12 @@ test('/continue refuses missing, malformed, unknown, used and expired states wit
   const res = await stale.browser.request(staleAnswer.url);
   assert.equal(res.status, 400);
   assert.match(await res.text(), /expired or was already used/);
-  await bind([]);
+  await bindActions(ts, 'post-login', []);
 });
 
 test('a state from another browser\'s login is refused and cannot be used to finish that login; the owner still can', async () => {
-  await deploy('redirect-owner', redirectAction('owner'), [{ name: 'SECRET', value: SECRET }]);
-  await bind(['redirect-owner']);
+  await deployAction(ts, { name: 'redirect-owner', trigger: 'post-login', code: redirectAction('owner'), secrets: [{ name: 'SECRET', value: SECRET }] });
+  await bindActions(ts, 'post-login', ['redirect-owner']);
   const victim = await beginLogin('consent@rr.example');
   const answer = await pageAnswer(victim.at, 'mine');
 
@@ -303,12 +284,12 @@ test('a state from another browser\'s login is refused and cannot be used to fin
   const t = await oidc.authorizationCodeGrant(config, back, { pkceCodeVerifier: victim.verifier, expectedState: victim.state });
   assert.equal(t.claims()!['https://rr/owner/answer'], 'mine');
   assert.equal(t.claims()!.email, 'consent@rr.example');
-  await bind([]);
+  await bindActions(ts, 'post-login', []);
 });
 
 test('/continue submitted twice at once resumes the login exactly once (D18 double submit)', async () => {
-  await deploy('redirect-double', redirectAction('double'), [{ name: 'SECRET', value: SECRET }]);
-  await bind(['redirect-double']);
+  await deployAction(ts, { name: 'redirect-double', trigger: 'post-login', code: redirectAction('double'), secrets: [{ name: 'SECRET', value: SECRET }] });
+  await bindActions(ts, 'post-login', ['redirect-double']);
   const b = await beginLogin('consent@rr.example');
   const answer = await pageAnswer(b.at, 'once');
   const outcomes = await Promise.all([0, 1, 2].map(() => b.browser.follow(answer.url, {}, (u) => u.href.startsWith(CB))));
@@ -316,12 +297,12 @@ test('/continue submitted twice at once resumes the login exactly once (D18 doub
   assert.equal(resumed.length, 1, outcomes.map((o) => `${o.res.status} ${o.url.href}`).join('\n'));
   assert.ok(resumed[0].url.searchParams.get('code'));
   assert.deepEqual(outcomes.filter((o) => o !== resumed[0]).map((o) => o.res.status), [400, 400]);
-  await bind([]);
+  await bindActions(ts, 'post-login', []);
 });
 
 test('forged answers to onContinuePostLogin (alg none, another login\'s state, expired) fail the login closed, and the step is spent', async () => {
-  await deploy('redirect-forged', redirectAction('forged'), [{ name: 'SECRET', value: SECRET }]);
-  await bind(['redirect-forged']);
+  await deployAction(ts, { name: 'redirect-forged', trigger: 'post-login', code: redirectAction('forged'), secrets: [{ name: 'SECRET', value: SECRET }] });
+  await bindActions(ts, 'post-login', ['redirect-forged']);
   const key = new TextEncoder().encode(SECRET);
   const b64 = (o: object) => Buffer.from(JSON.stringify(o)).toString('base64url');
   const other = await beginLogin('other@rr.example');
@@ -340,22 +321,22 @@ test('forged answers to onContinuePostLogin (alg none, another login\'s state, e
     assert.ok(back.href.startsWith(CB), `${label}: ${back.href}`);
     assert.equal(back.searchParams.get('error'), 'access_denied', label);
     assert.equal(back.searchParams.get('code'), null, label);
-    assert.match((await latestExecution()).results[0].error.message, /session token/i, label);
+    assert.match((await latestExecution(ts, 'post-login')).results[0].error.message, /session token/i, label);
     // The step was spent on the forgery: no second try with a good token.
     const retry = await b.browser.request((await pageAnswer(b.at, 'late')).url);
     assert.equal(retry.status, 400, label);
   }
-  await bind([]);
+  await bindActions(ts, 'post-login', []);
 });
 
 // Auth0 runs post-login on every authentication transaction, including one answered from an
 // existing session (SSO): a deny bound after the user signed in must still apply then.
 test('a deny bound after the user signed in still applies when the next authorization is answered from the session', async (t) => {
-  t.after(() => bind([]));
+  t.after(() => bindActions(ts, 'post-login', []));
   const first = await loginThroughForm(config, { redirectUri: CB, email: 'other@rr.example', password: PASSWORD });
   assert.ok(first.callbackUrl && !first.callbackUrl.searchParams.get('error'));
-  await deploy('deny-everyone', "exports.onExecutePostLogin = async (event, api) => { api.access.deny('closed for maintenance'); };");
-  await bind(['deny-everyone']);
+  await deployAction(ts, { name: 'deny-everyone', trigger: 'post-login', code: "exports.onExecutePostLogin = async (event, api) => { api.access.deny('closed for maintenance'); };" });
+  await bindActions(ts, 'post-login', ['deny-everyone']);
   const again = await loginThroughForm(config, { browser: first.browser, redirectUri: CB, email: 'other@rr.example', password: PASSWORD });
   assert.ok(again.callbackUrl, again.loginPage);
   assert.equal(again.callbackUrl.searchParams.get('error'), 'access_denied', `a code was issued from the session without running post-login: ${again.callbackUrl.href}`);

@@ -4,6 +4,7 @@ import * as oidc from 'openid-client';
 import { decodeJwt } from 'jose';
 import { startTestServer, discover, loginThroughForm, type TestServer } from './helpers/server.ts';
 import { Browser, alertText } from './helpers/cookie-fetch.ts';
+import { deployAction, bindActions, latestExecution, waitForExecution } from './helpers/actions.ts';
 
 let ts: TestServer;
 const API = 'https://api.example.com';
@@ -15,33 +16,15 @@ before(async () => {
 });
 after(async () => { await ts?.close(); });
 
-/** Creates, deploys and binds one action through the Management API; returns its id. */
-async function deployAndBind(trigger: string, name: string, code: string, secrets: { name: string; value: string }[] = []) {
-  const created = await ts.api('POST', '/actions/actions', { name, supported_triggers: [{ id: trigger, version: 'v3' }], code, secrets });
-  assert.equal(created.status, 201, JSON.stringify(created.body));
-  const dep = await ts.api('POST', `/actions/actions/${created.body.id}/deploy`);
-  assert.equal(dep.status, 200, JSON.stringify(dep.body));
-  return created.body.id as string;
-}
-async function bind(trigger: string, names: string[]) {
-  const r = await ts.api('PATCH', `/actions/triggers/${trigger}/bindings`, { bindings: names.map((value) => ({ ref: { type: 'action_name', value } })) });
-  assert.equal(r.status, 200, JSON.stringify(r.body));
-}
-async function latestExecution(trigger: string) {
-  const r = await ts.api('GET', `/actions/executions?triggerId=${trigger}&limit=1`);
-  assert.equal(r.status, 200);
-  return r.body.executions[0];
-}
-
 test('credentials-exchange: custom claim in the M2M access token, deny maps to an OAuth error', async () => {
-  await deployAndBind('credentials-exchange', 'cx-claim', `
+  await deployAction(ts, { name: 'cx-claim', trigger: 'credentials-exchange', version: 'v3', code: `
     exports.onExecuteCredentialsExchange = async (event, api) => {
       if (event.client.metadata.tier === 'blocked') return api.access.deny('invalid_scope', 'tier blocked');
       api.accessToken.setCustomClaim('https://example.com/tier', event.client.metadata.tier || 'free');
       api.accessToken.setCustomClaim('sub', 'forged');
       console.log('issued for', event.client.client_id, event.resource_server.identifier);
-    };`);
-  await bind('credentials-exchange', ['cx-claim']);
+    };` });
+  await bindActions(ts, 'credentials-exchange', ['cx-claim']);
   const m2m = (await ts.api('POST', '/clients', { name: 'M2M', app_type: 'non_interactive', client_metadata: { tier: 'gold' } })).body;
   await ts.api('POST', '/client-grants', { client_id: m2m.client_id, audience: API, scope: ['read:things'] });
   const config = await discover(ts, m2m.client_id, m2m.client_secret);
@@ -49,7 +32,7 @@ test('credentials-exchange: custom claim in the M2M access token, deny maps to a
   const claims = decodeJwt(tok.access_token);
   assert.equal(claims['https://example.com/tier'], 'gold');
   assert.equal(claims.sub, m2m.client_id, 'reserved claim sub must not be overwritten');
-  const exe = await latestExecution('credentials-exchange');
+  const exe = await latestExecution(ts, 'credentials-exchange');
   assert.equal(exe.results[0].status, 'ok');
   assert.match(exe.results[0].logs, /issued for/);
   assert.ok(exe.results[0].rejected_commands.some((r: string) => /reserved/.test(r)));
@@ -64,7 +47,7 @@ test('credentials-exchange: custom claim in the M2M access token, deny maps to a
   assert.equal(res.status, 400);
   assert.equal(body.error, 'invalid_scope');
   assert.equal(body.error_description, 'tier blocked');
-  await bind('credentials-exchange', []);
+  await bindActions(ts, 'credentials-exchange', []);
 });
 
 test('post-login: claims in ID token, userinfo and access token; metadata written; deny reaches the client', async () => {
@@ -72,14 +55,14 @@ test('post-login: claims in ID token, userinfo and access token; metadata writte
   const user = (await ts.api('POST', '/users', { email: 'pl@example.com', password: 'post-login-password' })).body;
   const role = (await ts.api('POST', '/roles', { name: 'editor' })).body;
   await ts.api('POST', `/users/${encodeURIComponent(user.user_id)}/roles`, { roles: [role.id] });
-  await deployAndBind('post-login', 'pl-claims', `
+  await deployAction(ts, { name: 'pl-claims', trigger: 'post-login', version: 'v3', code: `
     exports.onExecutePostLogin = async (event, api) => {
       if (event.user.email.endsWith('@denied.example')) return api.access.deny('Your domain is not allowed');
       api.idToken.setCustomClaim('https://example.com/roles', event.authorization.roles);
       api.accessToken.setCustomClaim('https://example.com/plan', 'pro');
       api.user.setAppMetadata('logins_seen', (event.user.app_metadata.logins_seen || 0) + 1);
-    };`);
-  await bind('post-login', ['pl-claims']);
+    };` });
+  await bindActions(ts, 'post-login', ['pl-claims']);
   const config = await discover(ts, spa.client_id);
   const r = await loginThroughForm(config, { redirectUri: CB, email: 'pl@example.com', password: 'post-login-password', params: { audience: API }, scope: 'openid email read:things' });
   assert.ok(r.callbackUrl, r.loginPage);
@@ -102,19 +85,19 @@ test('post-login: claims in ID token, userinfo and access token; metadata writte
   assert.equal(denied.callbackUrl.searchParams.get('error'), 'access_denied');
   assert.equal(denied.callbackUrl.searchParams.get('error_description'), 'Your domain is not allowed');
   assert.equal(denied.callbackUrl.searchParams.get('code'), null);
-  await bind('post-login', []);
+  await bindActions(ts, 'post-login', []);
 });
 
 test('pre-user-registration denies with a user-facing message and writes nothing; post-user-registration runs after the insert', async () => {
-  await deployAndBind('pre-user-registration', 'pre-reg', `
+  await deployAction(ts, { name: 'pre-reg', trigger: 'pre-user-registration', version: 'v3', code: `
     exports.onExecutePreUserRegistration = async (event, api) => {
       if (event.user.email.endsWith('@spam.example')) return api.access.deny('spam domain', 'Sign-ups from this domain are closed.');
       api.user.setUserMetadata('source', 'self-service');
-    };`);
-  await deployAndBind('post-user-registration', 'post-reg', `
-    exports.onExecutePostUserRegistration = async (event) => { console.log('welcome', event.user.email); };`);
-  await bind('pre-user-registration', ['pre-reg']);
-  await bind('post-user-registration', ['post-reg']);
+    };` });
+  await deployAction(ts, { name: 'post-reg', trigger: 'post-user-registration', version: 'v3', code: `
+    exports.onExecutePostUserRegistration = async (event) => { console.log('welcome', event.user.email); };` });
+  await bindActions(ts, 'pre-user-registration', ['pre-reg']);
+  await bindActions(ts, 'post-user-registration', ['post-reg']);
   const b = new Browser();
   const page = await b.request(`${ts.base}/signup`);
   const html = await page.text();
@@ -127,31 +110,19 @@ test('pre-user-registration denies with a user-facing message and writes nothing
   assert.equal(ok.status, 200);
   const [u] = (await ts.api('GET', '/users?q=email:"new@good.example"')).body;
   assert.equal(u.user_metadata.source, 'self-service');
-  let exe;
-  for (let i = 0; i < 50; i++) {
-    exe = await latestExecution('post-user-registration');
-    if (exe) break;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  assert.ok(exe, 'post-user-registration ran');
+  const exe = await waitForExecution(ts, 'post-user-registration');
   assert.match(exe.results[0].logs, /welcome new@good\.example/);
-  await bind('pre-user-registration', []);
-  await bind('post-user-registration', []);
+  await bindActions(ts, 'pre-user-registration', []);
+  await bindActions(ts, 'post-user-registration', []);
 });
 
 test('post-change-password fires when an admin sets a password', async () => {
-  await deployAndBind('post-change-password', 'pcp', `exports.onExecutePostChangePassword = async (event) => { console.log('changed', event.user.email); };`);
-  await bind('post-change-password', ['pcp']);
+  await deployAction(ts, { name: 'pcp', trigger: 'post-change-password', version: 'v3', code: `exports.onExecutePostChangePassword = async (event) => { console.log('changed', event.user.email); };` });
+  await bindActions(ts, 'post-change-password', ['pcp']);
   const u = (await ts.api('POST', '/users', { email: 'pcp@example.com', password: 'first-password-1' })).body;
   const r = await ts.api('PATCH', `/users/${encodeURIComponent(u.user_id)}`, { password: 'second-password-2' });
   assert.equal(r.status, 200, JSON.stringify(r.body));
-  let exe;
-  for (let i = 0; i < 50; i++) {
-    exe = await latestExecution('post-change-password');
-    if (exe) break;
-    await new Promise((res) => setTimeout(res, 100));
-  }
-  assert.ok(exe, 'post-change-password ran');
+  const exe = await waitForExecution(ts, 'post-change-password');
   assert.match(exe.results[0].logs, /changed pcp@example\.com/);
-  await bind('post-change-password', []);
+  await bindActions(ts, 'post-change-password', []);
 });

@@ -2,9 +2,10 @@ import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { request as httpRequest } from 'node:http';
 import * as oidc from 'openid-client';
-import { startTestServer, discover, loginThroughForm, type TestServer } from './helpers/server.ts';
+import { discover, loginThroughForm, authorizationRequest, createUser, type TestServer } from './helpers/server.ts';
 import { Browser, alertText, parseForm } from './helpers/cookie-fetch.ts';
-import { startSmtpSink, linkIn, type SmtpSink } from './helpers/smtp-sink.ts';
+import { startServerWithSink, linkIn, type SmtpSink } from './helpers/smtp-sink.ts';
+import { deployAction, bindActions, waitForExecution } from './helpers/actions.ts';
 import { expectOAuthError } from './helpers/oidc-assert.ts';
 import { MailAddressError } from '../src/mail/mailer.ts';
 
@@ -19,15 +20,11 @@ let sink: SmtpSink;
 let spaConfig: oidc.Configuration;
 
 before(async () => {
-  sink = await startSmtpSink();
-  ts = await startTestServer({ smtpUrl: sink.url });
+  ({ ts, sink } = await startServerWithSink());
   const spa = await ts.ctx.clients.create({ name: 'Lifecycle SPA', app_type: 'spa', callbacks: [CB] });
   spaConfig = await discover(ts, spa.client_id);
 });
-after(async () => {
-  await ts?.close();
-  await sink?.close();
-});
+after(async () => { await ts?.close(); });
 
 const mailsTo = (email: string) => sink.received.filter((m) => m.to.includes(email));
 const auditTypes = async (userId: string) => (await ts.ctx.db('audit_logs').where({ user_id: userId }).select('type')).map((r) => r.type as string);
@@ -37,12 +34,6 @@ async function page(browser: Browser, path: string) {
   const url = new URL(`${ts.base}${path}`);
   const res = await browser.request(url);
   return { url, res, html: await res.text() };
-}
-
-async function createUser(email: string, password: string) {
-  const r = await ts.api('POST', '/users', { email, password });
-  assert.equal(r.status, 201, JSON.stringify(r.body));
-  return r.body as { user_id: string; email: string };
 }
 
 async function requestReset(email: string, browser = new Browser(), headers: Record<string, string> = {}) {
@@ -103,7 +94,7 @@ test('signup sends a verification mail; the link shows a confirm page, verifies 
 
 test('an expired verification link says so and links to the resend page; resend answers alike for any address and replaces older links', async () => {
   const email = 'late.verifier@example.com';
-  const user = await createUser(email, 'a long enough password');
+  const user = await createUser(ts, email, 'a long enough password');
   const b = new Browser();
   const resend = async (address: string) => {
     const p = await page(b, '/verify-email/resend');
@@ -147,16 +138,14 @@ test('an expired verification link says so and links to the resend page; resend 
 });
 
 test('password reset: one answer for known and unknown addresses, a single-use link, sessions and refresh tokens revoked, post-change-password, notice mail, no login', async () => {
-  const deployed = await ts.api('POST', '/actions/actions', {
-    name: 'pcp-reset', supported_triggers: [{ id: 'post-change-password', version: 'v3' }],
+  await deployAction(ts, {
+    name: 'pcp-reset', trigger: 'post-change-password', version: 'v3',
     code: 'exports.onExecutePostChangePassword = async (event) => { console.log("password changed for", event.user.email); };',
   });
-  assert.equal(deployed.status, 201, JSON.stringify(deployed.body));
-  assert.equal((await ts.api('POST', `/actions/actions/${deployed.body.id}/deploy`)).status, 200);
-  assert.equal((await ts.api('PATCH', '/actions/triggers/post-change-password/bindings', { bindings: [{ ref: { type: 'action_name', value: 'pcp-reset' } }] })).status, 200);
+  await bindActions(ts, 'post-change-password', ['pcp-reset']);
 
   const email = 'forgetful@example.com';
-  const user = await createUser(email, 'my old password 1');
+  const user = await createUser(ts, email, 'my old password 1');
   const r = await loginThroughForm(spaConfig, { redirectUri: CB, email, password: 'my old password 1', scope: 'openid email offline_access', params: { prompt: 'consent' } });
   assert.ok(r.callbackUrl, r.loginPage);
   const tokens = await oidc.authorizationCodeGrant(spaConfig, r.callbackUrl, { pkceCodeVerifier: r.verifier, expectedState: r.state });
@@ -208,10 +197,7 @@ test('password reset: one answer for known and unknown addresses, a single-use l
   assert.equal(oldPw.callbackUrl, undefined);
   // The login session in the browser that signed in before the reset ended too: a new
   // authorization from it shows the login form instead of going straight back to the app.
-  const authUrl = oidc.buildAuthorizationUrl(spaConfig, {
-    redirect_uri: CB, scope: 'openid', state: oidc.randomState(),
-    code_challenge: await oidc.calculatePKCECodeChallenge(oidc.randomPKCECodeVerifier()), code_challenge_method: 'S256',
-  });
+  const { url: authUrl } = await authorizationRequest(spaConfig, { redirectUri: CB, scope: 'openid' });
   const back = await r.browser.follow(authUrl, {}, (u) => u.href.startsWith(CB));
   assert.ok(!back.url.href.startsWith(CB), 'the old login session must not sign the user in');
   assert.match(await back.res.text(), /name="password"/);
@@ -221,14 +207,9 @@ test('password reset: one answer for known and unknown addresses, a single-use l
   const notice = await sink.waitFor((m) => m.to.includes(email) && /was changed/.test(m.subject), 'the password-changed notice');
   assert.doesNotMatch(notice.text, /token=/, 'the notice carries no token');
 
-  let exe;
-  for (let i = 0; i < 50 && !exe; i++) {
-    exe = (await ts.api('GET', '/actions/executions?triggerId=post-change-password&limit=1')).body.executions[0];
-    if (!exe) await new Promise((res) => setTimeout(res, 100));
-  }
-  assert.ok(exe, 'post-change-password ran');
+  const exe = await waitForExecution(ts, 'post-change-password');
   assert.match(exe.results[0].logs, /password changed for forgetful@example\.com/);
-  assert.equal((await ts.api('PATCH', '/actions/triggers/post-change-password/bindings', { bindings: [] })).status, 200);
+  await bindActions(ts, 'post-change-password', []);
 
   const types = await auditTypes(user.user_id);
   assert.ok(types.includes('scpr'), 'reset request audited');
@@ -241,7 +222,7 @@ test('password reset: one answer for known and unknown addresses, a single-use l
 
 test('reset links: a newer one replaces the older, expiry is clear, and any password change voids an outstanding link', async () => {
   const email = 'many.resets@example.com';
-  const user = await createUser(email, 'first password 123');
+  const user = await createUser(ts, email, 'first password 123');
   await requestReset(email);
   await sink.waitFor(() => mailsTo(email).length === 1, 'the first reset mail');
   await requestReset(email);
@@ -275,7 +256,7 @@ test('reset links: a newer one replaces the older, expiry is clear, and any pass
 
 test('B21: Host and X-Forwarded-Host do not steer the reset link; B19: CR/LF in an address never reaches nodemailer', async () => {
   const email = 'host.header@example.com';
-  await createUser(email, 'host header password');
+  await createUser(ts, email, 'host header password');
   const b = new Browser();
   const p = await page(b, '/password/reset');
   const form = parseForm(p.html);
@@ -314,7 +295,7 @@ test('the common-password list applies at signup and in the Management API', asy
   const api = await ts.api('POST', '/users', { email: 'common.api@example.com', password: 'Password123' });
   assert.equal(api.status, 400);
   assert.match(api.body.message, /too common/);
-  const created = await createUser('common.patch@example.com', 'an uncommon password 7');
+  const created = await createUser(ts, 'common.patch@example.com', 'an uncommon password 7');
   const patch = await ts.api('PATCH', `/users/${encodeURIComponent(created.user_id)}`, { password: 'qwertyuiop' });
   assert.equal(patch.status, 400);
   assert.match(patch.body.message, /too common/);

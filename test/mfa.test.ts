@@ -1,9 +1,10 @@
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import * as oidc from 'openid-client';
-import { generate } from 'otplib';
-import { startTestServer, discover, type TestServer } from './helpers/server.ts';
+import { startTestServer, discover, loginThroughForm, authorizationRequest, type TestServer } from './helpers/server.ts';
 import { Browser, alertText, parseForm } from './helpers/cookie-fetch.ts';
+import { deployAction, bindActions, latestExecution } from './helpers/actions.ts';
+import { codeAt, recoveryCodesIn } from './helpers/mfa.ts';
 
 let ts: TestServer;
 const CB = 'http://localhost:5173/cb';
@@ -17,30 +18,13 @@ before(async () => {
 });
 after(async () => { await ts?.close(); });
 
-async function deployBind(name: string, code: string, trigger = 'post-login') {
-  const a = await ts.api('POST', '/actions/actions', { name, supported_triggers: [{ id: trigger }], code });
-  assert.equal(a.status, 201, JSON.stringify(a.body));
-  assert.equal((await ts.api('POST', `/actions/actions/${a.body.id}/deploy`)).status, 200);
-}
-async function bind(names: string[]) {
-  const r = await ts.api('PATCH', '/actions/triggers/post-login/bindings', { bindings: names.map((value) => ({ ref: { type: 'action_name', value } })) });
-  assert.equal(r.status, 200, JSON.stringify(r.body));
-}
+const isCb = (u: URL) => u.href.startsWith(CB);
 
-/** Starts a login and posts the password; returns where the browser ended up. */
+/** Starts a login and posts the password; returns where the browser ended up, and the page there (unless it is the callback). */
 async function startLogin(email: string, params: Record<string, string> = {}) {
-  const browser = new Browser();
-  const verifier = oidc.randomPKCECodeVerifier();
-  const state = oidc.randomState();
-  const url = oidc.buildAuthorizationUrl(config, {
-    redirect_uri: CB, scope: 'openid email', state, code_challenge: await oidc.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256', ...params,
-  });
-  const isCb = (u: URL) => u.href.startsWith(CB);
-  const first = await browser.follow(url, {}, isCb);
-  const posted = await browser.submit(first.url, await first.res.text(), { email, password: PASSWORD });
-  assert.equal(posted.status, 303, 'password accepted');
-  const next = await browser.follow(new URL(posted.headers.get('location')!, first.url), {}, isCb);
-  return { browser, verifier, state, url: next.url, res: next.res, isCb };
+  const r = await loginThroughForm(config, { redirectUri: CB, email, password: PASSWORD, scope: 'openid email', params });
+  assert.equal(r.posted, 303, 'password accepted');
+  return { browser: r.browser, verifier: r.verifier, state: r.state, url: (r.callbackUrl ?? r.url)!, page: r.loginPage ?? '', isCb };
 }
 
 async function finishWith(s: Awaited<ReturnType<typeof startLogin>>, pageUrl: URL, html: string, fields: Record<string, string>) {
@@ -54,14 +38,12 @@ async function tokensFrom(s: { verifier: string; state: string }, callback: URL)
   return oidc.authorizationCodeGrant(config, callback, { pkceCodeVerifier: s.verifier, expectedState: s.state });
 }
 
-const codeAt = (secret: string, offsetSteps = 0) => generate({ secret, epoch: Math.floor(Date.now() / 1000) + offsetSteps * 30 });
-
 test('MFA for admins (the seed article\'s action): enrollment, challenge, replay refused, recovery code once; others log straight in', async () => {
-  await deployBind('mfa-for-admins', `
+  await deployAction(ts, { name: 'mfa-for-admins', trigger: 'post-login', code: `
     exports.onExecutePostLogin = async (event, api) => {
       if (event.authorization && event.authorization.roles.includes('admin')) api.multifactor.enable('any');
-    };`);
-  await bind(['mfa-for-admins']);
+    };` });
+  await bindActions(ts, 'post-login', ['mfa-for-admins']);
   const admin = (await ts.api('POST', '/users', { email: 'admin@mfa.example', password: PASSWORD })).body;
   await ts.api('POST', '/users', { email: 'plain@mfa.example', password: PASSWORD });
   const role = (await ts.api('POST', '/roles', { name: 'admin' })).body;
@@ -76,7 +58,7 @@ test('MFA for admins (the seed article\'s action): enrollment, challenge, replay
   // Enrollment: QR code and the secret in #totp-secret; a wrong code first.
   const s = await startLogin('admin@mfa.example');
   assert.match(s.url.pathname, /\/interaction\/[^/]+\/mfa$/);
-  const page = await s.res.text();
+  const page = s.page;
   assert.match(page, /<svg/);
   const secret = /id="totp-secret" data-secret="([A-Z2-7]+)"/.exec(page)?.[1];
   assert.ok(secret, 'secret shown for manual entry');
@@ -87,7 +69,7 @@ test('MFA for admins (the seed article\'s action): enrollment, challenge, replay
   const enrolled = await s.browser.submit(s.url, wrong.html, { code: await codeAt(secret) });
   assert.equal(enrolled.status, 200);
   const codesPage = await enrolled.text();
-  const recovery = [...codesPage.matchAll(/<li><code>([A-Z2-7-]+)<\/code><\/li>/g)].map((m) => m[1]);
+  const recovery = recoveryCodesIn(codesPage);
   assert.equal(recovery.length, 10);
   const done = await finishWith(s, s.url, codesPage, {});
   assert.ok(done.url && s.isCb(done.url), `enrollment completes the login: ${done.html?.slice(0, 300)}`);
@@ -100,14 +82,14 @@ test('MFA for admins (the seed article\'s action): enrollment, challenge, replay
 
   // Later login: challenge. The next step's code works once; its replay is refused.
   const c = await startLogin('admin@mfa.example');
-  const challenge = await c.res.text();
+  const challenge = c.page;
   assert.match(challenge, /name="code"/);
   assert.doesNotMatch(challenge, /totp-secret/, 'the secret is never shown again');
   const next = await codeAt(secret, 1);
   const ok = await finishWith(c, c.url, challenge, { code: next });
   assert.ok(ok.url && c.isCb(ok.url));
   const c2 = await startLogin('admin@mfa.example');
-  const replay = await finishWith(c2, c2.url, await c2.res.text(), { code: next });
+  const replay = await finishWith(c2, c2.url, c2.page, { code: next });
   assert.equal(replay.status, 400);
   assert.match(alertText(replay.html) ?? '', /already used/);
   // A recovery code works once (typed in lower case with spaces: one normalisation rule).
@@ -115,36 +97,36 @@ test('MFA for admins (the seed article\'s action): enrollment, challenge, replay
   const viaRecovery = await finishWith(c2, c2.url, replay.html, { code: rc });
   assert.ok(viaRecovery.url && c2.isCb(viaRecovery.url), viaRecovery.html?.slice(0, 300));
   const c3 = await startLogin('admin@mfa.example');
-  const again = await finishWith(c3, c3.url, await c3.res.text(), { code: rc });
+  const again = await finishWith(c3, c3.url, c3.page, { code: rc });
   assert.equal(again.status, 400);
   const audit = await ts.ctx.db('audit_logs').whereIn('type', ['gd_enrollment_complete', 'gd_auth_succeed', 'gd_auth_failed', 'gd_recovery_succeed']).select('type');
   for (const t of ['gd_enrollment_complete', 'gd_auth_succeed', 'gd_auth_failed', 'gd_recovery_succeed']) assert.ok(audit.some((a) => a.type === t), `audit ${t}`);
-  await bind([]);
+  await bindActions(ts, 'post-login', []);
 });
 
 test('challengeWith in the first of two actions: the second runs only after the challenge and sees mfa in authentication.methods', async () => {
-  await deployBind('first-challenges', `
-    exports.onExecutePostLogin = async (event, api) => { api.authentication.challengeWith({ type: 'otp' }); };`);
-  await deployBind('second-sees', `
+  await deployAction(ts, { name: 'first-challenges', trigger: 'post-login', code: `
+    exports.onExecutePostLogin = async (event, api) => { api.authentication.challengeWith({ type: 'otp' }); };` });
+  await deployAction(ts, { name: 'second-sees', trigger: 'post-login', code: `
     exports.onExecutePostLogin = async (event, api) => {
       api.idToken.setCustomClaim('https://x/methods', event.authentication.methods.map((m) => m.name));
-    };`);
-  await bind(['first-challenges', 'second-sees']);
+    };` });
+  await bindActions(ts, 'post-login', ['first-challenges', 'second-sees']);
   const u = (await ts.api('POST', '/users', { email: 'chain@mfa.example', password: PASSWORD })).body;
   // Enroll through the first login (not enrolled yet: enrollment stands in for the challenge).
   const s = await startLogin('chain@mfa.example');
-  const page = await s.res.text();
+  const page = s.page;
   const secret = /data-secret="([A-Z2-7]+)"/.exec(page)![1];
-  let exe = (await ts.api('GET', '/actions/executions?triggerId=post-login&limit=1')).body.executions[0];
+  let exe = await latestExecution(ts, 'post-login');
   assert.deepEqual(exe.results.map((r: { action_name: string }) => r.action_name), ['first-challenges'], 'the chain paused after the first action');
   const codes = await s.browser.submit(s.url, page, { code: await codeAt(secret) });
   const done = await finishWith(s, s.url, await codes.text(), {});
   const t = await tokensFrom(s, done.url!);
   assert.deepEqual(t.claims()!['https://x/methods'], ['pwd', 'mfa']);
-  exe = (await ts.api('GET', '/actions/executions?triggerId=post-login&limit=1')).body.executions[0];
+  exe = await latestExecution(ts, 'post-login');
   assert.deepEqual(exe.results.map((r: { action_name: string }) => r.action_name), ['second-sees']);
   assert.ok(u.user_id);
-  await bind([]);
+  await bindActions(ts, 'post-login', []);
 });
 
 test('MFA step: skipping it gets no code; a code for another interaction is refused; 5 wrong codes lock the step', async () => {
@@ -154,8 +136,7 @@ test('MFA step: skipping it gets no code; a code for another interaction is refu
     const cfg = await discover(ts2, spa.client_id);
     await ts2.api('POST', '/users', { email: 'p@mfa.example', password: PASSWORD });
     const b = new Browser();
-    const verifier = oidc.randomPKCECodeVerifier();
-    const url = oidc.buildAuthorizationUrl(cfg, { redirect_uri: CB, scope: 'openid', state: 'x', code_challenge: await oidc.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256' });
+    const { url } = await authorizationRequest(cfg, { redirectUri: CB, scope: 'openid' });
     const first = await b.follow(url);
     const posted = await b.submit(first.url, await first.res.text(), { email: 'p@mfa.example', password: PASSWORD });
     const mfaUrl = new URL(posted.headers.get('location')!, first.url);

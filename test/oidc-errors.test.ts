@@ -1,8 +1,8 @@
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import * as oidc from 'openid-client';
-import { startTestServer, discover, loginThroughForm, type TestServer } from './helpers/server.ts';
-import { Browser, alertText } from './helpers/cookie-fetch.ts';
+import { startTestServer, discover, loginThroughForm, loginAt, spaAndWebClients, type TestServer } from './helpers/server.ts';
+import { alertText } from './helpers/cookie-fetch.ts';
 import { expectOAuthError, postForm, basic } from './helpers/oidc-assert.ts';
 
 /*
@@ -24,11 +24,7 @@ let webConfig: oidc.Configuration;
 
 before(async () => {
   ts = await startTestServer();
-  spa = await ts.ctx.clients.create({ name: 'Errors SPA', app_type: 'spa', callbacks: [SPA_CB] });
-  web = await ts.ctx.clients.create({ name: 'Errors Web', app_type: 'regular_web', callbacks: [WEB_CB] });
-  await ts.ctx.users.create({ email: EMAIL, password: PASSWORD });
-  spaConfig = await discover(ts, spa.client_id);
-  webConfig = await discover(ts, web.client_id, web.client_secret);
+  ({ spa, web, spaConfig, webConfig } = await spaAndWebClients(ts, { name: 'Errors', spaCallback: SPA_CB, webCallback: WEB_CB, email: EMAIL, password: PASSWORD }));
 });
 after(async () => { await ts?.close(); });
 
@@ -41,15 +37,10 @@ function authorizeUrl(params: Record<string, string | undefined>) {
 
 /** Logs in through the form for a hand-built authorization URL; returns the callback URL. */
 async function callbackFor(url: URL, redirectUri: string) {
-  const browser = new Browser();
-  const isCallback = (u: URL) => u.href.startsWith(redirectUri);
-  const first = await browser.follow(url, {}, isCallback);
-  if (isCallback(first.url)) return first.url;
-  const posted = await browser.submit(first.url, await first.res.text(), { email: EMAIL, password: PASSWORD });
-  assert.equal(posted.status, 303, 'login accepted');
-  const r = await browser.follow(new URL(posted.headers.get('location')!, first.url), {}, isCallback);
-  assert.ok(isCallback(r.url), `expected the callback, ended at ${r.url}`);
-  return r.url;
+  const r = await loginAt(url, { redirectUri, email: EMAIL, password: PASSWORD });
+  if (r.posted !== undefined) assert.equal(r.posted, 303, 'login accepted');
+  assert.ok(r.callbackUrl, `expected the callback, ended at ${r.url}`);
+  return r.callbackUrl;
 }
 
 const S256 = (v: string) => oidc.calculatePKCECodeChallenge(v);

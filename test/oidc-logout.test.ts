@@ -1,7 +1,7 @@
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import * as oidc from 'openid-client';
-import { startTestServer, discover, loginThroughForm, type TestServer } from './helpers/server.ts';
+import { startTestServer, discover, loginThroughForm, silentAuthorization, type TestServer } from './helpers/server.ts';
 import { Browser, alertText } from './helpers/cookie-fetch.ts';
 
 /*
@@ -39,14 +39,7 @@ async function signedIn() {
 
 /** A silent authorization (prompt=none) in `browser`: the callback's query parameters. */
 async function silent(browser: Browser) {
-  const verifier = oidc.randomPKCECodeVerifier();
-  const url = oidc.buildAuthorizationUrl(config, {
-    redirect_uri: CB, scope: 'openid', prompt: 'none', state: oidc.randomState(),
-    code_challenge: await oidc.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256',
-  });
-  const { url: at } = await browser.follow(url, {}, (u) => u.href.startsWith(CB));
-  assert.ok(at.href.startsWith(CB), `prompt=none must end at the callback, ended at ${at}`);
-  return at.searchParams;
+  return (await silentAuthorization(config, browser, CB)).searchParams;
 }
 
 /** Confirms oidc-provider's logout page (the form is its own, xsrf-protected). */

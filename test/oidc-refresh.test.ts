@@ -1,7 +1,7 @@
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import * as oidc from 'openid-client';
-import { startTestServer, discover, loginThroughForm, type TestServer } from './helpers/server.ts';
+import { startTestServer, discover, loginThroughForm, spaAndWebClients, type TestServer } from './helpers/server.ts';
 import { expectOAuthError } from './helpers/oidc-assert.ts';
 
 /*
@@ -16,18 +16,13 @@ const PASSWORD = 'refresh me please';
 const EMAIL = 'refresh.user@example.com';
 
 let ts: TestServer;
-let spa: { client_id: string };
 let web: { client_id: string; client_secret?: string };
 let spaConfig: oidc.Configuration;
 let webConfig: oidc.Configuration;
 
 before(async () => {
   ts = await startTestServer();
-  spa = await ts.ctx.clients.create({ name: 'Refresh SPA', app_type: 'spa', callbacks: [SPA_CB] });
-  web = await ts.ctx.clients.create({ name: 'Refresh Web', app_type: 'regular_web', callbacks: [WEB_CB] });
-  await ts.ctx.users.create({ email: EMAIL, password: PASSWORD });
-  spaConfig = await discover(ts, spa.client_id);
-  webConfig = await discover(ts, web.client_id, web.client_secret);
+  ({ web, spaConfig, webConfig } = await spaAndWebClients(ts, { name: 'Refresh', spaCallback: SPA_CB, webCallback: WEB_CB, email: EMAIL, password: PASSWORD }));
 });
 after(async () => { await ts?.close(); });
 

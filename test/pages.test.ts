@@ -1,7 +1,7 @@
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
-import * as oidc from 'openid-client';
-import { startTestServer, discover, loginThroughForm, type TestServer } from './helpers/server.ts';
+import type * as oidc from 'openid-client';
+import { startTestServer, discover, loginThroughForm, authorizationRequest, silentAuthorization, type TestServer } from './helpers/server.ts';
 import { Browser, alertText, parseForm } from './helpers/cookie-fetch.ts';
 import { postForm } from './helpers/oidc-assert.ts';
 
@@ -29,11 +29,7 @@ after(async () => { await ts?.close(); });
 
 /** Opens the login page for a new authorization request in `browser`. */
 async function openLogin(browser = new Browser(), params: Record<string, string> = {}) {
-  const verifier = oidc.randomPKCECodeVerifier();
-  const url = oidc.buildAuthorizationUrl(config, {
-    redirect_uri: CB, scope: 'openid email', state: oidc.randomState(),
-    code_challenge: await oidc.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256', ...params,
-  });
+  const { url } = await authorizationRequest(config, { redirectUri: CB, scope: 'openid email', params });
   const { res, url: pageUrl } = await browser.follow(url);
   assert.equal(res.status, 200);
   const html = await res.text();
@@ -43,13 +39,7 @@ async function openLogin(browser = new Browser(), params: Record<string, string>
 
 /** Whether `browser` holds a signed-in session: a silent authorization gets a code. */
 async function signedIn(browser: Browser) {
-  const verifier = oidc.randomPKCECodeVerifier();
-  const url = oidc.buildAuthorizationUrl(config, {
-    redirect_uri: CB, scope: 'openid', prompt: 'none', state: oidc.randomState(),
-    code_challenge: await oidc.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256',
-  });
-  const { url: at } = await browser.follow(url, {}, (u) => u.href.startsWith(CB));
-  assert.ok(at.href.startsWith(CB), `prompt=none must end at the callback, ended at ${at}`);
+  const at = await silentAuthorization(config, browser, CB);
   if (at.searchParams.get('code')) return true;
   assert.equal(at.searchParams.get('error'), 'login_required');
   return false;
@@ -215,10 +205,7 @@ test('a third-party client gets a consent page: Allow issues a code, Deny return
   assert.equal(no.url.searchParams.get('code'), null);
 
   // Signed in, but no consent yet for this client: prompt=none cannot ask, so consent_required.
-  const silent = oidc.buildAuthorizationUrl(thirdConfig, {
-    redirect_uri: CB, scope: 'openid email', prompt: 'none', state: oidc.randomState(),
-    code_challenge: await oidc.calculatePKCECodeChallenge(oidc.randomPKCECodeVerifier()), code_challenge_method: 'S256',
-  });
+  const { url: silent } = await authorizationRequest(thirdConfig, { redirectUri: CB, scope: 'openid email', params: { prompt: 'none' } });
   const s = await denyBrowser.follow(silent, {}, (u) => u.href.startsWith(CB));
   assert.equal(s.url.searchParams.get('error'), 'consent_required');
 });

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { createConnection } from 'node:net';
 import knexFactory from 'knex';
 import { startTestServer, discover, loginThroughForm, type TestServer } from './helpers/server.ts';
+import { deployAction, bindActions } from './helpers/actions.ts';
 import { openDatabase } from '../src/db/knex.ts';
 import { migrateLatest, migrateRollbackAll } from '../src/db/migrate.ts';
 
@@ -58,10 +59,8 @@ test('PostgreSQL: login with a post-login action, single-use codes under concurr
   const spa = (await ts.api('POST', '/clients', { name: 'SPA', app_type: 'spa', callbacks: ['http://localhost:5173/cb'] })).body;
   assert.equal((await ts.api('POST', '/users', { email: 'pg@example.com', password: 'correct horse battery' })).status, 201);
   assert.equal((await ts.api('POST', '/users', { email: 'PG@example.com', password: 'correct horse battery' })).status, 409);
-  const a = await ts.api('POST', '/actions/actions', { name: 'claim', supported_triggers: [{ id: 'post-login' }], code: "exports.onExecutePostLogin = async (e, api) => { api.idToken.setCustomClaim('https://x/pg', true); api.user.setAppMetadata('seen', 1); }" });
-  assert.equal(a.status, 201, JSON.stringify(a.body));
-  assert.equal((await ts.api('POST', `/actions/actions/${a.body.id}/deploy`)).status, 200);
-  assert.equal((await ts.api('PATCH', '/actions/triggers/post-login/bindings', { bindings: [{ ref: { type: 'action_name', value: 'claim' } }] })).status, 200);
+  await deployAction(ts, { name: 'claim', trigger: 'post-login', code: "exports.onExecutePostLogin = async (e, api) => { api.idToken.setCustomClaim('https://x/pg', true); api.user.setAppMetadata('seen', 1); }" });
+  await bindActions(ts, 'post-login', ['claim']);
   const config = await discover(ts, spa.client_id);
   const r = await loginThroughForm(config, { redirectUri: 'http://localhost:5173/cb', email: 'pg@example.com', password: 'correct horse battery' });
   assert.ok(r.callbackUrl, r.loginPage);

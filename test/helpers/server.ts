@@ -1,3 +1,4 @@
+import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -83,6 +84,13 @@ export async function startTestServer(overrides: Record<string, unknown> = {}, o
   return ts;
 }
 
+/** Creates a user through the Management API (201). */
+export async function createUser(ts: TestServer, email: string, password: string) {
+  const r = await ts.api('POST', '/users', { email, password });
+  assert.equal(r.status, 201, JSON.stringify(r.body));
+  return r.body as { user_id: string; email: string };
+}
+
 /** openid-client configuration for a client of the test server (plain http allowed on loopback). */
 export async function discover(ts: TestServer, clientId: string, clientSecret?: string, metadata: Partial<oidc.ClientMetadata> = {}) {
   return oidc.discovery(new URL(ts.issuer), clientId, { ...metadata }, clientSecret ? oidc.ClientSecretBasic(clientSecret) : oidc.None(), {
@@ -91,29 +99,69 @@ export async function discover(ts: TestServer, clientId: string, clientSecret?: 
 }
 
 /**
- * Drives authorization code + PKCE through the real login form. Returns the callback URL
- * (with code) and the PKCE verifier/state for the token request.
+ * Two clients made through the store, an SPA (`<name> SPA`) and a confidential web client
+ * (`<name> Web`), their openid-client configurations, and one user to sign in with.
  */
-export async function loginThroughForm(config: oidc.Configuration, o: {
-  browser?: Browser; redirectUri: string; email: string; password: string; scope?: string; params?: Record<string, string>;
-}) {
-  const browser = o.browser ?? new Browser();
+export async function spaAndWebClients(ts: TestServer, o: { name: string; spaCallback: string; webCallback: string; email: string; password: string }) {
+  const spa = await ts.ctx.clients.create({ name: `${o.name} SPA`, app_type: 'spa', callbacks: [o.spaCallback] });
+  const web = await ts.ctx.clients.create({ name: `${o.name} Web`, app_type: 'regular_web', callbacks: [o.webCallback] });
+  await ts.ctx.users.create({ email: o.email, password: o.password });
+  return { spa, web, spaConfig: await discover(ts, spa.client_id), webConfig: await discover(ts, web.client_id, web.client_secret) };
+}
+
+/** A fresh authorization code + PKCE request: the URL to open, and the verifier and state the token request needs. */
+export async function authorizationRequest(config: oidc.Configuration, o: { redirectUri: string; scope: string; params?: Record<string, string> }) {
   const verifier = oidc.randomPKCECodeVerifier();
   const state = oidc.randomState();
   const url = oidc.buildAuthorizationUrl(config, {
-    redirect_uri: o.redirectUri, scope: o.scope ?? 'openid email profile', state,
+    redirect_uri: o.redirectUri, scope: o.scope, state,
     code_challenge: await oidc.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256', ...o.params,
   });
+  return { url, verifier, state };
+}
+
+/**
+ * Opens an authorization URL in `browser` and signs in through the real login form. Stops at
+ * the client's redirect_uri (`callbackUrl`), or else where the flow rests (`url`, with that
+ * page in `loginPage`); `stop` names more places not to request (a page outside the server).
+ * `posted` is the status of the password POST, when there was one.
+ */
+export async function loginAt(url: URL, o: {
+  browser?: Browser; redirectUri: string; email: string; password: string; stop?: (u: URL) => boolean;
+}) {
+  const browser = o.browser ?? new Browser();
   const isCallback = (u: URL) => u.href.startsWith(o.redirectUri);
-  let { res, url: at } = await browser.follow(url, {}, isCallback);
-  if (isCallback(at)) return { callbackUrl: at, verifier, state, browser, loginPage: undefined };
+  const stop = (u: URL) => isCallback(u) || (o.stop?.(u) ?? false);
+  const { res, url: at } = await browser.follow(url, {}, stop);
+  if (isCallback(at)) return { callbackUrl: at, browser, loginPage: undefined };
   const html = await res.text();
   if (!/name="password"/.test(html)) throw new Error(`expected the login page at ${at}, got ${res.status}:\n${html.slice(0, 1500)}`);
   const posted = await browser.submit(at, html, { email: o.email, password: o.password });
   if (posted.status < 300 || posted.status >= 400) {
-    return { callbackUrl: undefined, verifier, state, browser, loginPage: await posted.text(), status: posted.status };
+    return { callbackUrl: undefined, browser, loginPage: await posted.text(), status: posted.status, posted: posted.status };
   }
-  const r = await browser.follow(new URL(posted.headers.get('location')!, at), {}, isCallback);
-  if (!isCallback(r.url)) return { callbackUrl: undefined, verifier, state, browser, loginPage: await r.res.text(), status: r.res.status, url: r.url };
-  return { callbackUrl: r.url, verifier, state, browser, loginPage: undefined };
+  const next = new URL(posted.headers.get('location')!, at);
+  const r = stop(next) ? { res: posted, url: next } : await browser.follow(next, {}, stop);
+  if (!isCallback(r.url)) return { callbackUrl: undefined, browser, loginPage: await r.res.text(), status: r.res.status, url: r.url, posted: posted.status };
+  return { callbackUrl: r.url, browser, loginPage: undefined, posted: posted.status };
+}
+
+/**
+ * Drives authorization code + PKCE through the real login form. Returns the callback URL
+ * (with code) and the PKCE verifier/state for the token request, with the rest of what
+ * `loginAt` reports when the flow rests elsewhere.
+ */
+export async function loginThroughForm(config: oidc.Configuration, o: {
+  browser?: Browser; redirectUri: string; email: string; password: string; scope?: string; params?: Record<string, string>; stop?: (u: URL) => boolean;
+}) {
+  const { url, verifier, state } = await authorizationRequest(config, { redirectUri: o.redirectUri, scope: o.scope ?? 'openid email profile', params: o.params });
+  return { ...await loginAt(url, o), verifier, state };
+}
+
+/** A silent authorization (prompt=none) in `browser`: the callback URL, where it must end. */
+export async function silentAuthorization(config: oidc.Configuration, browser: Browser, redirectUri: string) {
+  const { url } = await authorizationRequest(config, { redirectUri, scope: 'openid', params: { prompt: 'none' } });
+  const { url: at } = await browser.follow(url, {}, (u) => u.href.startsWith(redirectUri));
+  assert.ok(at.href.startsWith(redirectUri), `prompt=none must end at the callback, ended at ${at}`);
+  return at;
 }

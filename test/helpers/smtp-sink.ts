@@ -1,5 +1,6 @@
 import type { AddressInfo } from 'node:net';
 import { SMTPServer } from 'smtp-server';
+import { startTestServer, type TestServer } from './server.ts';
 
 /** One message as the sink received it: envelope, headers and decoded text/HTML parts. */
 export interface ReceivedMail { from: string; to: string[]; raw: string; subject: string; text: string; html: string; headers: Record<string, string> }
@@ -48,6 +49,24 @@ export async function startSmtpSink() {
   };
 }
 export type SmtpSink = Awaited<ReturnType<typeof startSmtpSink>>;
+
+/** The test server with its mail going to a fresh SMTP sink; the server's close() closes the sink too. */
+export async function startServerWithSink(overrides: Record<string, unknown> = {}): Promise<{ ts: TestServer; sink: SmtpSink }> {
+  const sink = await startSmtpSink();
+  let ts: TestServer;
+  try {
+    ts = await startTestServer({ smtpUrl: sink.url, ...overrides });
+  } catch (e) {
+    await sink.close();
+    throw e;
+  }
+  const closeServer = ts.close;
+  ts.close = async () => {
+    await closeServer();
+    await sink.close();
+  };
+  return { ts, sink };
+}
 
 /** The first `?token=` link to `path` in a message's text part. */
 export function linkIn(m: { text: string }, path: string): URL {
