@@ -8,6 +8,7 @@ import { createUrls } from './shared/urls.ts';
 import { createPasswordHasher } from './users/passwords.ts';
 import { createUsers } from './users/users.ts';
 import { createBruteForce } from './users/brute-force.ts';
+import { createPasswordLogin } from './users/password-login.ts';
 import { createRoles } from './roles/roles.ts';
 import { createClients } from './clients/clients.ts';
 import { createResourceServers } from './clients/resource-servers.ts';
@@ -50,6 +51,7 @@ export async function createContext(config: Config, opts: { logger?: Logger; mig
   const clients = createClients(db, box);
   const resourceServers = createResourceServers(db, { signingAlg: config.keys.defaultAlg, tokenLifetime: config.tokens.accessTokenTtl });
   const audit = createAudit(db, logger);
+  const checkPassword = createPasswordLogin({ users, hasher, bruteForce, audit, maxPasswordBytes: config.password.maxLength * 4 });
   const mfa = createMfa(db, box, { maxFailures: config.mfa.maxFailures, lockSeconds: config.mfa.lockSeconds, issuerLabel: config.mfa.issuerLabel ?? config.appName });
   const keys = createKeyStore(db, box);
   await keys.ensure();
@@ -179,7 +181,7 @@ export async function createContext(config: Config, opts: { logger?: Logger; mig
   }
 
   return {
-    config, logger, db, box, urls, hasher, users, bruteForce, roles, clients, resourceServers, audit, keys, settings, hooks, csrfKey,
+    config, logger, db, box, urls, hasher, users, bruteForce, checkPassword, roles, clients, resourceServers, audit, keys, settings, hooks, csrfKey,
     actions: { store: actionStore, engine: actionEngine, triggers, pool: lazyPool },
     mfa, mail, emailTokens,
     /** Set by the MFA module to render its part of the account page. */

@@ -1,7 +1,7 @@
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import * as oidc from 'openid-client';
-import { startTestServer, discover, loginThroughForm, type TestServer } from './helpers/server.ts';
+import { startTestServer, discover, loginThroughForm, authorizationRequest, type TestServer } from './helpers/server.ts';
 import { Browser, alertText } from './helpers/cookie-fetch.ts';
 
 /*
@@ -131,4 +131,25 @@ test('a successful login clears the account counter', async () => {
     for (let i = 0; i < MAX_ACCOUNT - 1; i++) assert.equal((await attempt('127.0.0.41', 'steady@example.com', 'nope')).loggedIn, false);
     assert.equal((await attempt('127.0.0.41', 'steady@example.com', PASSWORD)).loggedIn, true, `round ${round}`);
   }
+});
+
+test('a parallel burst of guesses cannot slip past the limit: at most the allowed number of passwords is checked', async () => {
+  await ts.ctx.users.create({ email: 'burst@example.com', password: PASSWORD });
+  // One login page per guess, all posted at once from one address: a check-then-count
+  // implementation lets every one of them be verified before the first failure is counted.
+  const pages = await Promise.all(Array.from({ length: 30 }, async () => {
+    const b = new BrowserFrom('127.0.0.51');
+    const url = await authorizationRequest(config, { redirectUri: CB, scope: 'openid' });
+    const first = await b.follow(url.url);
+    return { b, at: first.url, html: await first.res.text() };
+  }));
+  const results = await Promise.all(pages.map((p, i) => p.b.submit(p.at, p.html, { email: 'burst@example.com', password: i === 29 ? PASSWORD : `guess-${i}` })));
+  const checked = await audit('fp', 'burst@example.com').count({ n: '*' });
+  assert.ok(Number(checked[0].n) <= MAX_ACCOUNT, `only ${MAX_ACCOUNT} wrong passwords may be checked, ${checked[0].n} were`);
+  // Every other guess was refused unchecked, by the account's or (here first) the address's limit.
+  const refused = await ts.ctx.db('audit_logs').whereIn('type', ['limit_wc', 'limit_mu']).andWhere({ user_name: 'burst@example.com' }).count({ n: '*' });
+  assert.ok(Number(refused[0].n) >= 30 - MAX_ACCOUNT - 1, `refused: ${refused[0].n}`);
+  assert.ok(results.every((r) => r.status !== 500));
+  // Throttled now: the right password is refused like a wrong one.
+  assert.equal((await attempt('127.0.0.52', 'burst@example.com', PASSWORD)).loggedIn, false);
 });

@@ -3,7 +3,6 @@ import type { Context } from 'koa';
 import type { AppContext } from '../context.ts';
 import type { Csrf } from '../http/koa-csrf.ts';
 import type { User, UserRow } from '../users/users.ts';
-import { canonicalEmail } from '../users/email.ts';
 import { checkPasswordPolicy } from '../users/passwords.ts';
 import { afterPasswordChange } from './lifecycle.ts';
 import { createAccountSessions } from './account-sessions.ts';
@@ -20,7 +19,7 @@ const str = (v: unknown) => (typeof v === 'string' ? v : undefined);
  * sign-out. Failures count toward the same brute-force limits as the login page.
  */
 export function createAccountRoutes(app: AppContext, csrf: Csrf) {
-  const { config, users, bruteForce, audit, urls } = app;
+  const { config, users, audit, urls } = app;
   const router = new Router({ prefix: urls.mountPath });
   const p = (path: string) => `${urls.mountPath}${path}`;
   const sessions = createAccountSessions(app);
@@ -78,33 +77,18 @@ export function createAccountRoutes(app: AppContext, csrf: Csrf) {
     const body = ctx.request.body as Record<string, unknown>;
     const rawEmail = str(body.email) ?? '';
     const password = str(body.password) ?? '';
-    const email = canonicalEmail(rawEmail);
     const fail = () => renderLogin(ctx, { email: rawEmail.slice(0, 320), error: GENERIC_LOGIN_ERROR });
-    if (!email || !password || Buffer.byteLength(password) > config.password.maxLength * 4) {
-      await app.hasher.verify(undefined, 'x');
-      return fail();
-    }
-    // The same order as the login page: verify even when locked or unknown, so every failure
-    // costs the same time and a lock looks like a wrong password (SECURITY B7, B10).
-    const lock = await bruteForce.check(email, ctx.ip);
-    const row = await users.findRowByEmail(email);
-    const ok = await app.hasher.verify(row?.password_hash, password);
-    if (lock.locked) {
-      await audit.record({ type: lock.scope === 'ip' ? 'limit_mu' : 'limit_wc', description: 'Account page login refused: throttled after repeated failures', user_id: row?.id ?? null, user_name: email, ip: ctx.ip, user_agent: ua(ctx) });
-      if (lock.scope === 'ip') {
-        ctx.set('Retry-After', String(Math.max(1, Math.ceil((lock.until - Date.now()) / 1000))));
+    const r = await app.checkPassword(rawEmail, password, { ip: ctx.ip, userAgent: ua(ctx), where: 'Account page' });
+    if (!r.ok) {
+      if (r.reason === 'throttled_ip') {
+        ctx.set('Retry-After', String(r.retryAfterSeconds));
         return renderLogin(ctx, { email: rawEmail.slice(0, 320), error: TOO_MANY_FROM_IP, status: 429 });
       }
+      if (r.reason === 'blocked') return renderLogin(ctx, { email: rawEmail.slice(0, 320), error: 'Your account is blocked. Contact the administrator.', status: 403 });
       return fail();
     }
-    if (!row || !ok) {
-      const r = await bruteForce.failure(email, ctx.ip);
-      await audit.record({ type: row ? 'fp' : 'fu', description: `Account page: ${row ? 'wrong password' : 'unknown email'}`, user_id: row?.id ?? null, user_name: email, ip: ctx.ip, user_agent: ua(ctx), details: { failures: r.account.failures } });
-      return fail();
-    }
-    const user = (await users.get(row.id))!;
-    if (user.blocked) return renderLogin(ctx, { email: rawEmail.slice(0, 320), error: 'Your account is blocked. Contact the administrator.', status: 403 });
-    await bruteForce.success(email);
+    const { row, user } = r;
+    const email = user.email;
     if (config.email.requireVerification && !user.email_verified) {
       // After the password, so it tells nothing to someone who does not know it. An
       // unverified account (maybe registered by someone else with this address) must not
@@ -142,17 +126,12 @@ export function createAccountRoutes(app: AppContext, csrf: Csrf) {
       await audit.record({ type: 'fcp', description, user_id: user.user_id, user_name: user.email, ip: ctx.ip, user_agent: ua(ctx) });
       await renderAccount(ctx, user, { error, status: 400 });
     };
-    // The current password is checked like a login: counted, and refused while locked.
-    const lock = await bruteForce.check(user.email, ctx.ip);
-    const ok = Buffer.byteLength(current) <= config.password.maxLength * 4 && await app.hasher.verify(s.row.password_hash, current);
-    if (lock.locked || !ok) {
-      if (!lock.locked) await bruteForce.failure(user.email, ctx.ip);
-      return refuse('Your current password is not correct.', 'Password change refused: wrong current password');
-    }
+    // The current password is checked like a login: counted, and refused while throttled.
+    const check = await app.checkPassword(user.email, current, { ip: ctx.ip, userAgent: ua(ctx), where: 'Account page password change' });
+    if (!check.ok || check.user.user_id !== user.user_id) return refuse('Your current password is not correct.', 'Password change refused: wrong current password');
     const problem = checkPasswordPolicy(next, config.password);
     if (problem) return refuse(problem, `Password change refused: ${problem}`);
     await users.setPasswordHash(user.user_id, await app.hasher.hash(next as string));
-    await bruteForce.success(user.email);
     await sessions.keepOnlyThis(ctx, user.user_id, s.sid, s.expires);
     const revoked = await afterPasswordChange(app, ctx, user, 'account');
     await audit.record({ type: 'scp', description: 'Password changed on the account page', user_id: user.user_id, user_name: user.email, ip: ctx.ip, user_agent: ua(ctx), details: { revoked_tokens: revoked } });

@@ -20,7 +20,7 @@ const str = (v: unknown) => (typeof v === 'string' ? v : undefined);
  * Sec-Fetch-Site) on top of the interaction cookie oidc-provider binds to the uid.
  */
 export function createInteractionRoutes(app: AppContext, csrf: Csrf) {
-  const { config, users, bruteForce, audit, urls } = app;
+  const { config, users, audit, urls } = app;
   const router = new Router({ prefix: urls.mountPath });
   const p = (path: string) => `${urls.mountPath}${path}`;
   const postLogin = createPostLoginStep(app);
@@ -76,60 +76,25 @@ export function createInteractionRoutes(app: AppContext, csrf: Csrf) {
     const body = ctx.request.body as Record<string, unknown>;
     const rawEmail = str(body.email) ?? '';
     const password = str(body.password) ?? '';
-    const email = canonicalEmail(rawEmail);
     const ip = ctx.ip;
     const name = await clientName(d.params.client_id);
     const clientId = str(d.params.client_id) ?? null;
     const ua = ctx.get('user-agent');
-    const fail = (status = 200) => {
-      ctx.status = status;
-      renderLogin(ctx, d.uid, name, { email: rawEmail.slice(0, 320), error: GENERIC_LOGIN_ERROR });
-    };
-    if (!email || !password || Buffer.byteLength(password) > config.password.maxLength * 4) {
-      await app.hasher.verify(undefined, 'x');
-      await audit.record({ type: 'f', description: 'Login failed: malformed email or password', client_id: clientId, ip, user_agent: ua, user_name: rawEmail.slice(0, 320) });
-      return fail();
-    }
-    const lock = await bruteForce.check(email, ip);
-    const row = await users.findRowByEmail(email);
-    // Verify even when locked or unknown, so every failure costs the same time.
-    const ok = await app.hasher.verify(row?.password_hash, password);
-    if (lock.locked) {
-      await audit.record({
-        type: lock.scope === 'ip' ? 'limit_mu' : 'limit_wc', description: `Login refused: ${lock.scope === 'ip' ? 'IP address' : 'account'} is throttled after repeated failures`,
-        user_id: row?.id ?? null, user_name: email, client_id: clientId, ip, user_agent: ua, details: { locked_until: new Date(lock.until).toISOString() },
-      });
+    const r = await app.checkPassword(rawEmail, password, { ip, userAgent: ua, clientId, where: 'Login' });
+    if (!r.ok) {
+      ctx.type = 'html';
       // An address throttled for spraying gets a plain 429 (SECURITY B6): it says nothing about
       // any account, since it answers every e-mail alike. A throttled account looks exactly
       // like a wrong password (B7), so a lockout does not confirm that the account exists.
-      if (lock.scope === 'ip') {
-        ctx.set('Retry-After', String(Math.max(1, Math.ceil((lock.until - Date.now()) / 1000))));
+      if (r.reason === 'throttled_ip') {
+        ctx.set('Retry-After', String(r.retryAfterSeconds));
         ctx.status = 429;
-        renderLogin(ctx, d.uid, name, { email: rawEmail.slice(0, 320), error: TOO_MANY_FROM_IP });
-        return;
       }
-      return fail();
+      const error = r.reason === 'throttled_ip' ? TOO_MANY_FROM_IP : r.reason === 'blocked' ? 'Your account is blocked. Contact the administrator.' : GENERIC_LOGIN_ERROR;
+      return renderLogin(ctx, d.uid, name, { email: rawEmail.slice(0, 320), error });
     }
-    if (!row || !ok) {
-      const r = await bruteForce.failure(email, ip);
-      await audit.record({ type: row ? 'fp' : 'fu', description: row ? 'Wrong password' : 'Unknown email', user_id: row?.id ?? null, user_name: email, client_id: clientId, ip, user_agent: ua, details: { failures: r.account.failures } });
-      if (r.account.lockedUntil || r.ip.lockedUntil) {
-        await audit.record({
-          type: r.ip.lockedUntil ? 'limit_mu' : 'limit_wc', description: `Brute-force protection: ${r.ip.lockedUntil ? 'IP address' : 'account'} throttled`,
-          user_id: row?.id ?? null, user_name: email, client_id: clientId, ip, user_agent: ua,
-          details: { locked_until: new Date(Math.max(r.account.lockedUntil, r.ip.lockedUntil)).toISOString() },
-        });
-      }
-      return fail();
-    }
-    const user = (await users.get(row.id))!;
-    if (user.blocked) {
-      await audit.record({ type: 'f', description: 'Login failed: user is blocked', user_id: row.id, user_name: email, client_id: clientId, ip, user_agent: ua });
-      ctx.type = 'html';
-      renderLogin(ctx, d.uid, name, { email: rawEmail, error: 'Your account is blocked. Contact the administrator.' });
-      return;
-    }
-    await bruteForce.success(email);
+    const { row, user } = r;
+    const email = user.email;
     if (config.email.requireVerification && !user.email_verified) {
       // Checked only after the password, so it reveals nothing to someone who lacks it.
       await audit.record({ type: 'f', description: 'Login refused: email not verified', user_id: row.id, user_name: email, client_id: clientId, ip, user_agent: ua });
@@ -138,7 +103,6 @@ export function createInteractionRoutes(app: AppContext, csrf: Csrf) {
       ctx.body = verificationRequiredPage({ appName: config.appName, email: user.email, resendUrl: p('/verify-email/resend'), loginUrl: p(`/interaction/${d.uid}`) });
       return;
     }
-    if (app.hasher.needsRehash(row.password_hash!)) await users.setPasswordHash(row.id, await app.hasher.hash(password));
     await users.recordLogin(row.id, ip);
     await audit.record({ type: 's', description: 'Successful login', user_id: row.id, user_name: email, client_id: clientId, ip, user_agent: ua });
     await postLogin.afterPassword(ctx, d, row.id);
@@ -249,6 +213,9 @@ export function createInteractionRoutes(app: AppContext, csrf: Csrf) {
 
   router.post('/interaction/:uid/signup', csrf.verify, async function submitInteractionSignup(ctx) {
     const d = await details(ctx);
+    // Only a login step may be answered by a new account: on any other step (an existing
+    // session's post-login, consent) it would finish someone else's login.
+    if (d.prompt.name !== 'login') throw new AppError(400, 'invalid_step', 'You are already signed in. Go back to the application.');
     const user = await signup(ctx, d.uid, typeof d.params.client_id === 'string' ? d.params.client_id : undefined);
     if (!user) return;
     if (config.email.requireVerification) {

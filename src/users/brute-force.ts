@@ -2,58 +2,66 @@ import type { Db } from '../db/knex.ts';
 import { toNum } from '../db/knex.ts';
 
 export interface BruteForceConfig { maxFailuresPerAccount: number; maxFailuresPerIp: number; waitIncrementSeconds: number; maxWaitSeconds: number; failureResetSeconds: number }
+export type AttemptVerdict = { allowed: true } | { allowed: false; scope: 'account' | 'ip'; until: number };
 
 /**
- * Keycloak-style brute-force detection. Failures are counted per account and per IP; each
- * time a counter reaches a multiple of its maximum, the key is locked for
- * `waitIncrement × (failures / max)` seconds, capped at `maxWait` (so the wait grows while
- * an attack goes on, and a victim is only ever locked out softly: a reset still works).
- * Counters forget failures older than `failureResetSeconds`.
+ * Keycloak-style brute-force detection, per account and per IP, safe under concurrency.
+ *
+ * Every attempt is counted BEFORE the password is checked (one atomic upsert), so a burst of
+ * parallel guesses cannot slip past the limit between a check and a write. The first
+ * `max - 1` attempts go through; from the `max`-th on, an attempt goes through only by
+ * claiming the key's lock slot with a conditional UPDATE (`locked_until <= now`), which sets
+ * the next wait: `waitIncrement × (attempts / max)` seconds, capped at `maxWait`. So at most
+ * one guess gets through per wait, however many arrive at once, and the wait grows while an
+ * attack goes on. A good password clears the account's counter (a reset does too: the
+ * lockout is soft); the IP counter only gives back the attempt, so spraying stays visible.
+ * Counters forget attempts older than `failureResetSeconds`.
  */
 export function createBruteForce(db: Db, cfg: BruteForceConfig) {
   const acct = (email: string) => `acct:${email}`;
   const ipKey = (ip: string) => `ip:${ip}`;
 
-  async function lockedUntil(key: string, now: number): Promise<number> {
-    const row = await db('login_failures').where({ key }).first();
-    const until = row ? toNum(row.locked_until) ?? 0 : 0;
-    return until > now ? until : 0;
-  }
-
-  async function fail(key: string, max: number, now: number): Promise<{ failures: number; lockedUntil: number }> {
+  async function count(key: string, now: number): Promise<{ failures: number; lockedUntil: number }> {
     const cutoff = now - cfg.failureResetSeconds * 1000;
     await db('login_failures').insert({ key, failures: 1, last_failure_at: now, locked_until: 0 }).onConflict('key').merge({
       failures: db.raw('CASE WHEN login_failures.last_failure_at < ? THEN 1 ELSE login_failures.failures + 1 END', [cutoff]),
+      locked_until: db.raw('CASE WHEN login_failures.last_failure_at < ? THEN 0 ELSE login_failures.locked_until END', [cutoff]),
       last_failure_at: now,
     });
     const row = await db('login_failures').where({ key }).first();
-    const failures = Number(row.failures);
-    let until = 0;
-    if (failures >= max && failures % max === 0) {
-      const wait = Math.min(cfg.maxWaitSeconds, cfg.waitIncrementSeconds * Math.floor(failures / max));
-      until = now + wait * 1000;
-      await db('login_failures').where({ key }).update({ locked_until: until });
-    }
-    return { failures, lockedUntil: until };
+    return { failures: Number(row.failures), lockedUntil: toNum(row.locked_until) ?? 0 };
+  }
+
+  /** Counts one attempt on `key` and says whether it may be checked now. */
+  async function admit(key: string, max: number, now: number): Promise<{ allowed: boolean; until: number; failures: number }> {
+    const c = await count(key, now);
+    if (c.lockedUntil > now) return { allowed: false, until: c.lockedUntil, failures: c.failures };
+    if (c.failures < max) return { allowed: true, until: 0, failures: c.failures };
+    const until = now + Math.min(cfg.maxWaitSeconds, cfg.waitIncrementSeconds * Math.max(1, Math.floor(c.failures / max))) * 1000;
+    const claimed = await db('login_failures').where({ key }).andWhere('locked_until', '<=', now).update({ locked_until: until });
+    if (claimed === 1) return { allowed: true, until, failures: c.failures };
+    const row = await db('login_failures').where({ key }).first();
+    return { allowed: false, until: Math.max(toNum(row?.locked_until) ?? 0, now + 1000), failures: c.failures };
   }
 
   return {
-    /** Whether a login for this account or from this IP must be refused now, and why. */
-    async check(email: string, ip: string, now = Date.now()): Promise<{ locked: false } | { locked: true; scope: 'account' | 'ip'; until: number }> {
-      const ipUntil = await lockedUntil(ipKey(ip), now);
-      if (ipUntil) return { locked: true, scope: 'ip', until: ipUntil };
-      const aUntil = await lockedUntil(acct(email), now);
-      if (aUntil) return { locked: true, scope: 'account', until: aUntil };
-      return { locked: false };
+    /**
+     * Counts a login attempt for this account and IP and decides whether the password may be
+     * checked. Call it before verifying; on success call `success`.
+     */
+    async attempt(email: string, ip: string, now = Date.now()): Promise<AttemptVerdict & { accountFailures: number; lockStarted: boolean }> {
+      const i = await admit(ipKey(ip), cfg.maxFailuresPerIp, now);
+      const a = await admit(acct(email), cfg.maxFailuresPerAccount, now);
+      const lockStarted = (a.allowed && a.until > 0) || (i.allowed && i.until > 0);
+      if (!i.allowed) return { allowed: false, scope: 'ip', until: i.until, accountFailures: a.failures, lockStarted };
+      if (!a.allowed) return { allowed: false, scope: 'account', until: a.until, accountFailures: a.failures, lockStarted };
+      return { allowed: true, accountFailures: a.failures, lockStarted };
     },
-    /** Counts a failure; reports a lock that this failure started. */
-    async failure(email: string, ip: string, now = Date.now()) {
-      const a = await fail(acct(email), cfg.maxFailuresPerAccount, now);
-      const i = await fail(ipKey(ip), cfg.maxFailuresPerIp, now);
-      return { account: a, ip: i };
+    /** A good password: the account starts afresh; the IP gets this attempt back. */
+    async success(email: string, ip?: string) {
+      await db('login_failures').where({ key: acct(email) }).delete();
+      if (ip) await db('login_failures').where({ key: ipKey(ip) }).andWhere('failures', '>', 0).update({ failures: db.raw('failures - 1') });
     },
-    /** A good password clears the account's counter (not the IP's: spraying stays visible). */
-    async success(email: string) { await db('login_failures').where({ key: acct(email) }).delete(); },
   };
 }
 export type BruteForce = ReturnType<typeof createBruteForce>;

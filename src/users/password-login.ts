@@ -1,0 +1,59 @@
+import type { Audit } from '../audit/audit.ts';
+import type { BruteForce } from './brute-force.ts';
+import { canonicalEmail } from './email.ts';
+import type { PasswordHasher } from './passwords.ts';
+import type { User, UserRow, Users } from './users.ts';
+
+export type PasswordCheck =
+  | { ok: true; row: UserRow; user: User }
+  | { ok: false; reason: 'invalid' | 'blocked' }
+  | { ok: false; reason: 'throttled_ip'; retryAfterSeconds: number };
+
+/**
+ * The one password check behind every sign-in form (login page, /account, the current
+ * password on /account): canonical e-mail, the attempt counted first (brute-force), the hash
+ * always verified, against a dummy for unknown or throttled accounts so every failure costs
+ * the same time, a lockout that answers like a wrong password (only a spraying IP is told
+ * plainly), audit events with Auth0's codes, and a rehash when the parameters changed.
+ */
+export function createPasswordLogin(d: { users: Users; hasher: PasswordHasher; bruteForce: BruteForce; audit: Audit; maxPasswordBytes: number }) {
+  const { users, hasher, bruteForce, audit } = d;
+
+  return async function checkPassword(rawEmail: string, password: string, who: { ip: string; userAgent?: string; clientId?: string | null; where: string }): Promise<PasswordCheck> {
+    const email = canonicalEmail(rawEmail);
+    const base = { client_id: who.clientId ?? null, ip: who.ip, user_agent: who.userAgent };
+    if (!email || !password || Buffer.byteLength(password) > d.maxPasswordBytes) {
+      await hasher.verify(undefined, 'x');
+      await audit.record({ type: 'f', description: `${who.where}: malformed email or password`, user_name: rawEmail.slice(0, 320), ...base });
+      return { ok: false, reason: 'invalid' };
+    }
+    const verdict = await bruteForce.attempt(email, who.ip);
+    const row = await users.findRowByEmail(email);
+    // Verified even when throttled (against the dummy hash): the answer takes the same time.
+    const ok = await hasher.verify(verdict.allowed ? row?.password_hash : undefined, password);
+    if (!verdict.allowed) {
+      await audit.record({
+        type: verdict.scope === 'ip' ? 'limit_mu' : 'limit_wc', user_id: row?.id ?? null, user_name: email, ...base,
+        description: `${who.where}: refused, ${verdict.scope === 'ip' ? 'IP address' : 'account'} throttled after repeated failures`,
+        details: { locked_until: new Date(verdict.until).toISOString(), attempts: verdict.accountFailures },
+      });
+      return verdict.scope === 'ip' ? { ok: false, reason: 'throttled_ip', retryAfterSeconds: Math.max(1, Math.ceil((verdict.until - Date.now()) / 1000)) } : { ok: false, reason: 'invalid' };
+    }
+    if (!row || !ok) {
+      await audit.record({ type: row ? 'fp' : 'fu', description: `${who.where}: ${row ? 'wrong password' : 'unknown email'}`, user_id: row?.id ?? null, user_name: email, ...base, details: { attempts: verdict.accountFailures } });
+      if (verdict.lockStarted) {
+        await audit.record({ type: 'limit_wc', description: `${who.where}: brute-force protection throttles further attempts`, user_id: row?.id ?? null, user_name: email, ...base, details: { attempts: verdict.accountFailures } });
+      }
+      return { ok: false, reason: 'invalid' };
+    }
+    await bruteForce.success(email, who.ip);
+    const user = (await users.get(row.id))!;
+    if (user.blocked) {
+      await audit.record({ type: 'f', description: `${who.where}: user is blocked`, user_id: row.id, user_name: email, ...base });
+      return { ok: false, reason: 'blocked' };
+    }
+    if (hasher.needsRehash(row.password_hash!)) await users.setPasswordHash(row.id, await hasher.hash(password));
+    return { ok: true, row, user };
+  };
+}
+export type CheckPassword = ReturnType<typeof createPasswordLogin>;
