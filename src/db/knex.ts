@@ -17,6 +17,9 @@ export function openDatabase(url: string): Db {
       client: 'better-sqlite3',
       connection: { filename: file },
       useNullAsDefault: true,
+      // knex puts the SQL with its bound values into error messages by default; those values
+      // include token ids, codes and hashes, and errors get logged.
+      compileSqlOnError: false,
       pool: {
         min: 1,
         max: 1,
@@ -30,7 +33,7 @@ export function openDatabase(url: string): Db {
       },
     });
   }
-  return knexFactory({ client: 'pg', connection: url, pool: { min: 0, max: 10 } });
+  return knexFactory({ client: 'pg', connection: url, pool: { min: 0, max: 10 }, compileSqlOnError: false });
 }
 
 export const isSqlite = (db: Db) => db.client.config.client === 'better-sqlite3';
