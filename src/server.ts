@@ -3,9 +3,18 @@ import type { Config } from './config/schema.ts';
 import { createContext, type AppContext } from './context.ts';
 import { createApp } from './app.ts';
 import { sweepExpired } from './oidc/adapter.ts';
+import type { Db } from './db/knex.ts';
+
+/** Drops rows whose purpose has passed: used or expired links, stale MFA steps and counters. */
+export async function sweepLifecycle(db: Db, failureResetMs: number, now = Date.now()) {
+  await db('action_continuations').where('expires_at', '<', now - 3600_000).delete();
+  await db('mfa_pending').where('expires_at', '<', now).delete();
+  await db('email_tokens').where('expires_at', '<', now - 86400_000).delete();
+  await db('login_failures').where('last_failure_at', '<', now - failureResetMs).andWhere('locked_until', '<', now).delete();
+}
 import type { Logger } from './shared/logger.ts';
 
-export interface RunningServer { server: Server; ctx: AppContext; url: string; close(): Promise<void> }
+export interface RunningServer { server: Server; ctx: AppContext; url: string; close(graceMs?: number): Promise<void> }
 
 /**
  * Builds the context and app and listens. Background work: expired oidc rows are swept,
@@ -20,15 +29,20 @@ export async function startServer(config: Config, opts: { logger?: Logger; host?
     server.once('error', reject);
     server.listen(config.port, opts.host ?? '0.0.0.0', () => resolve());
   });
-  const maxTokenLifetimeMs = Math.max(config.tokens.accessTokenTtl, config.tokens.idTokenTtl, 86400) * 1000;
+  // A previous signing key stays published while any token it signed can still be valid: the
+  // longest lifetime of any token, APIs' own token_lifetime included.
+  const retireAfterMs = async () => {
+    const r = await ctx.db('resource_servers').max({ m: 'token_lifetime' }).first();
+    return Math.max(config.tokens.accessTokenTtl, config.tokens.idTokenTtl, Number(r?.m ?? 0), 86400) * 1000;
+  };
   const timer = setInterval(() => {
     void (async () => {
       try {
         await sweepExpired(ctx.db);
         await ctx.actions.engine.sweep();
         await ctx.actions.engine.sweepCache();
-        await ctx.db('action_continuations').where('expires_at', '<', Date.now() - 3600_000).delete();
-        if (await ctx.keys.retire(maxTokenLifetimeMs)) await ctx.refreshKeys(true);
+        await sweepLifecycle(ctx.db, config.bruteForce.failureResetSeconds * 1000);
+        if (await ctx.keys.retire(await retireAfterMs())) await ctx.refreshKeys(true);
         else await ctx.refreshKeys();
       } catch (err) {
         ctx.logger.warn({ err }, 'background sweep failed');
@@ -40,10 +54,15 @@ export async function startServer(config: Config, opts: { logger?: Logger; host?
   const port = typeof addr === 'object' && addr ? addr.port : config.port;
   return {
     server, ctx, url: `http://127.0.0.1:${port}`,
-    async close() {
+    /** Stops accepting, lets in-flight requests finish (up to `graceMs`), then closes the rest. */
+    async close(graceMs = 10_000) {
       clearInterval(timer);
-      server.closeAllConnections();
-      await new Promise<void>((r) => server.close(() => r()));
+      const closed = new Promise<void>((r) => server.close(() => r()));
+      server.closeIdleConnections();
+      const force = setTimeout(() => server.closeAllConnections(), graceMs);
+      force.unref();
+      await closed;
+      clearTimeout(force);
       await ctx.close();
     },
   };

@@ -57,6 +57,9 @@ export function loadConfig(opts: { env?: Env; configDir?: string; overrides?: Re
     throw new ConfigError(`invalid configuration: ${msgs.join('; ')}`);
   }
   const config = parsed.data;
+  // http://localhost redirect targets for actions are a development convenience only.
+  const actionsRaw = (raw.actions ?? {}) as Record<string, unknown>;
+  if (config.nodeEnv === 'production' && actionsRaw.redirectAllowHttpLocalhost === undefined) config.actions.redirectAllowHttpLocalhost = false;
   if (config.nodeEnv === 'production' && !config.secretsKey) {
     throw new ConfigError('invalid configuration: secretsKey: GATEHOUSE_SECRETS_KEY is required when NODE_ENV=production');
   }

@@ -67,7 +67,7 @@ export const configSchema = z.object({
     secretValueBytes: z.number().int().min(16).default(4096),
     maxVersions: z.number().int().min(1).default(50),
     executionRetentionDays: z.number().int().min(1).default(10),
-    /** Allow `http://localhost` redirect targets (development). */
+    /** Allow `http://localhost` redirect targets: default true, false when NODE_ENV=production. */
     redirectAllowHttpLocalhost: z.boolean().default(true),
   }).prefault({}),
   /** SMTP URL (`smtp://user:pass@host:port`); unset: mail goes to the log and `<dataDir>/outbox/`. */

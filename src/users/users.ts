@@ -136,7 +136,10 @@ export function createUsers(db: Db, hasher: PasswordHasher, policy: { minLength:
     async setMetadata(id: string, app: Record<string, unknown>, user: Record<string, unknown>) {
       await db('users').where({ id }).update({ app_metadata: JSON.stringify(app), user_metadata: JSON.stringify(user), updated_at: now() });
     },
+    /** Deletes the user; rows keyed by user id without a foreign key go with it. */
     async remove(id: string): Promise<boolean> {
+      await db('action_login_claims').where({ account_id: id }).delete();
+      await db('mfa_pending').where({ user_id: id }).delete();
       return (await db('users').where({ id }).delete()) > 0;
     },
     async recordLogin(id: string, ip: string | undefined) {

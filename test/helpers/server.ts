@@ -76,8 +76,8 @@ export async function startTestServer(overrides: Record<string, unknown> = {}, o
       try { parsed = text ? JSON.parse(text) : undefined; } catch { /* not JSON */ }
       return { status: res.status, body: parsed, headers: res.headers };
     },
-    async close() {
-      await s.close();
+    async close(graceMs = 1000) {
+      await s.close(graceMs);
       rmSync(dir, { recursive: true, force: true });
     },
   };

@@ -1,0 +1,23 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { loadConfig, ConfigError } from './load.ts';
+
+const key = randomBytes(32).toString('base64');
+
+test('environment variables override the files and are validated, naming the key', () => {
+  const c = loadConfig({ env: { GATEHOUSE_ISSUER: 'https://login.example.com/', PORT: '8080', GATEHOUSE_ACTIONS_FETCH_ALLOW: 'a.example, b.example:8443' } });
+  assert.equal(c.issuer, 'https://login.example.com/');
+  assert.equal(c.port, 8080);
+  assert.deepEqual(c.actions.fetchAllow, ['a.example', 'b.example:8443']);
+  assert.throws(() => loadConfig({ env: { PORT: 'eighty' } }), (e: Error) => e instanceof ConfigError && /port/.test(e.message));
+  assert.throws(() => loadConfig({ env: { GATEHOUSE_DATABASE_URL: 'mysql://x' } }), /databaseUrl/);
+  assert.throws(() => loadConfig({ env: { GATEHOUSE_SECRETS_KEY: 'c2hvcnQ=' } }), /secretsKey.*32 bytes/);
+});
+
+test('production needs a secrets key and refuses http://localhost action redirects unless configured', () => {
+  assert.throws(() => loadConfig({ env: { NODE_ENV: 'production' } }), /GATEHOUSE_SECRETS_KEY is required/);
+  assert.equal(loadConfig({ env: { NODE_ENV: 'production', GATEHOUSE_SECRETS_KEY: key } }).actions.redirectAllowHttpLocalhost, false);
+  assert.equal(loadConfig({ env: { NODE_ENV: 'development' } }).actions.redirectAllowHttpLocalhost, true);
+  assert.equal(loadConfig({ env: { NODE_ENV: 'production', GATEHOUSE_SECRETS_KEY: key }, overrides: { actions: { redirectAllowHttpLocalhost: true } } }).actions.redirectAllowHttpLocalhost, true);
+});
