@@ -6,7 +6,8 @@ import type { AppContext } from './context.ts';
 import { securityHeaders } from './http/koa-security-headers.ts';
 import { errorHandler } from './http/koa-errors.ts';
 import { createCsrf } from './http/koa-csrf.ts';
-import { tokenParams } from './oidc/koa-token-params.ts';
+import { createTokenEndpoint } from './oidc/token-endpoint.ts';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ROUTES } from './oidc/provider.ts';
 import { createInteractionRoutes } from './interactions/routes.ts';
 import { createLifecycleRoutes } from './interactions/lifecycle.ts';
@@ -18,11 +19,12 @@ import { createMetrics } from './http/metrics.ts';
 const STYLE = readFileSync(join(import.meta.dirname, '..', 'views', 'assets', 'style.css'));
 
 /**
- * Koa composition: metrics → security headers → health/assets → Auth0 token-parameter
- * compatibility → our routers (pages, Management API), each with its own error format and
+ * The request handler. `POST /oauth/token` goes straight to oidc-provider (src/oidc/
+ * token-endpoint.ts); everything else through Koa: metrics → security headers →
+ * health/assets → our routers (pages, Management API), each with its own error format and
  * body limits → everything else to oidc-provider.
  */
-export function createApp(app: AppContext): Koa {
+export function createApp(app: AppContext) {
   const koa = new Koa({ proxy: app.config.http.trustProxy });
   koa.keys = [app.csrfKey.toString('base64')];
   const metrics = createMetrics();
@@ -59,7 +61,6 @@ export function createApp(app: AppContext): Koa {
     if (ctx.path === `${app.urls.mountPath}/assets/style.css`) { ctx.type = 'text/css'; ctx.set('Cache-Control', 'public, max-age=3600'); ctx.body = STYLE; return; }
     await next();
   });
-  koa.use(tokenParams(`${app.urls.mountPath}${ROUTES.token}`, app.resourceServers));
   koa.use(async function ourRoutes(ctx, next) {
     if (ctx.path === apiPrefix || ctx.path.startsWith(`${apiPrefix}/`)) {
       return apiErrors(ctx, async () => {
@@ -82,12 +83,24 @@ export function createApp(app: AppContext): Koa {
     }
     await next();
   });
-  koa.use(async function oidc(ctx) {
+  /** oidc-provider's request handler, rebuilt only when the provider is (key rotation). */
+  const providerHandler = () => {
     const provider = app.provider;
     let handler = providerHandlers.get(provider);
     if (!handler) { handler = provider.callback(); providerHandlers.set(provider, handler); }
+    return handler;
+  };
+  koa.use(async function oidc(ctx) {
     ctx.respond = false;
-    await handler((ctx.state.oidcRequest as typeof ctx.req | undefined) ?? ctx.req, ctx.res);
+    await providerHandler()(ctx.req, ctx.res);
   });
-  return koa;
+  const tokenEndpoint = createTokenEndpoint({ tokenPath: `${app.urls.mountPath}${ROUTES.token}`, resourceServers: app.resourceServers, metrics, provider: providerHandler });
+  return {
+    koa,
+    /** The Node request handler: token requests straight to the provider, the rest through Koa. */
+    callback() {
+      const viaKoa = koa.callback();
+      return (req: IncomingMessage, res: ServerResponse) => { if (!tokenEndpoint(req, res)) void viaKoa(req, res); };
+    },
+  };
 }

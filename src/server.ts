@@ -22,8 +22,8 @@ export interface RunningServer { server: Server; ctx: AppContext; url: string; c
  */
 export async function startServer(config: Config, opts: { logger?: Logger; host?: string } = {}): Promise<RunningServer> {
   const ctx = await createContext(config, { logger: opts.logger });
-  const koa = createApp(ctx);
-  const server = createServer({ maxHeaderSize: 16 * 1024, requestTimeout: 30_000, headersTimeout: 15_000 }, koa.callback());
+  const app = createApp(ctx);
+  const server = createServer({ maxHeaderSize: 16 * 1024, requestTimeout: 30_000, headersTimeout: 15_000 }, app.callback());
   server.keepAliveTimeout = 5_000;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

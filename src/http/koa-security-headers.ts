@@ -17,11 +17,12 @@ const CSP = "default-src 'none'; script-src 'none'; style-src 'self'; img-src 's
  * headers set afterwards never reached its pages (errors at /authorize, the logout
  * confirmation, form_post). They are harmless on JSON and redirects.
  */
+export const SECURITY_HEADERS: readonly (readonly [string, string])[] = [
+  ['Content-Security-Policy', CSP], ['X-Frame-Options', 'DENY'], ['Referrer-Policy', 'no-referrer'], ['X-Content-Type-Options', 'nosniff'],
+];
+
 export const securityHeaders: Middleware = async function securityHeaders(ctx, next) {
-  ctx.set('Content-Security-Policy', CSP);
-  ctx.set('X-Frame-Options', 'DENY');
-  ctx.set('Referrer-Policy', 'no-referrer');
-  ctx.set('X-Content-Type-Options', 'nosniff');
+  for (const [k, v] of SECURITY_HEADERS) ctx.set(k, v);
   await next();
   if (!ctx.headerSent && ctx.response.is('html')) ctx.set('Cache-Control', 'no-store');
 };

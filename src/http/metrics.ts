@@ -1,6 +1,8 @@
 import type { Middleware } from 'koa';
 
 /** Request counters and latency sums in Prometheus text format, per route family and status. */
+export type Metrics = ReturnType<typeof createMetrics>;
+
 export function createMetrics() {
   const counts = new Map<string, number>();
   const seconds = new Map<string, number>();
@@ -9,14 +11,16 @@ export function createMetrics() {
     if (path.startsWith('/interaction/')) return '/interaction';
     return ['/authorize', '/oauth/token', '/userinfo', '/.well-known/jwks.json', '/.well-known/openid-configuration', '/oidc/logout', '/v2/logout', '/oauth/revoke', '/oauth/token/introspection', '/signup', '/healthz'].includes(path) ? path : 'other';
   };
+  /** Counts one answered request; `start` from process.hrtime.bigint() when it arrived. */
+  function record(path: string, status: number, start: bigint) {
+    const key = `route="${family(path)}",status="${status}"`;
+    counts.set(key, (counts.get(key) ?? 0) + 1);
+    seconds.set(key, (seconds.get(key) ?? 0) + Number(process.hrtime.bigint() - start) / 1e9);
+  }
   const middleware: Middleware = async function countRequests(ctx, next) {
     const start = process.hrtime.bigint();
     try { await next(); } finally {
-      const onDone = () => {
-        const key = `route="${family(ctx.path)}",status="${ctx.res.statusCode}"`;
-        counts.set(key, (counts.get(key) ?? 0) + 1);
-        seconds.set(key, (seconds.get(key) ?? 0) + Number(process.hrtime.bigint() - start) / 1e9);
-      };
+      const onDone = () => record(ctx.path, ctx.res.statusCode, start);
       if (ctx.res.writableFinished) onDone(); else ctx.res.once('finish', onDone);
     }
   };
@@ -28,5 +32,5 @@ export function createMetrics() {
     lines.push('# HELP process_resident_memory_bytes Resident memory', '# TYPE process_resident_memory_bytes gauge', `process_resident_memory_bytes ${process.memoryUsage().rss}`);
     return `${lines.join('\n')}\n`;
   };
-  return { middleware, render };
+  return { middleware, render, record };
 }
