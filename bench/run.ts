@@ -1,0 +1,396 @@
+/**
+ * `npm run bench`: Gatehouse against its baselines, measured in one run on this machine.
+ *
+ *  1. client_credentials tokens/s: the real Gatehouse server vs a bare oidc-provider 9
+ *     (same ES256 key, same request), each a child process pinned to CPU 0, load from this
+ *     process pinned to CPU 1, rounds interleaved, medians compared.
+ *  2. Full logins/s (authorize → login form → code → token with PKCE, a new browser each
+ *     time) vs the bare argon2id verify rate with Gatehouse's parameters on the same core.
+ *
+ * The machine is shared and noisy: only ratios measured in the same run mean anything, so
+ * each round measures both sides back to back and the ratio is the median of the per-round
+ * ratios; the server's own CPU time per operation is reported next to it (a server that did
+ * not get its core shows up as CPU use well below 1.0 core).
+ *
+ * Flags: --only cc|login, --duration S (measured seconds per round), --warmup S, --rounds N,
+ * --prime S (unmeasured load on each server before the rounds),
+ * --connections N (cc), --vus N (login), --profile (--cpu-prof on the servers and a summary),
+ * --docs / --no-docs (docs/benchmarks.md is written after a full run by default).
+ */
+import { mkdtempSync, rmSync, readFileSync, writeFileSync, readdirSync, mkdirSync, existsSync } from 'node:fs';
+import { tmpdir, availableParallelism, cpus, loadavg, release, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { execFileSync } from 'node:child_process';
+import { Child, freePort, hasTaskset, killAllChildren, pinSelf } from './lib/children.ts';
+import { ccOnce, ccRequest, runCc, runLogin, loginOnce, type LoadResult, type CcTarget, type LoginTarget } from './lib/load.ts';
+import { keepAliveAgent } from './lib/http.ts';
+import type { GatehouseInfo, GatehouseInit } from './servers/gatehouse.ts';
+import type { BareInit } from './servers/bare.ts';
+import type { Argon2Result, Argon2Run } from './servers/argon2.ts';
+import { summarize, type CpuProfile } from './profile-summary.ts';
+
+const HERE = import.meta.dirname;
+const ROOT = join(HERE, '..');
+const API = 'https://api.bench.example/';
+const SCOPES = ['read:things', 'write:things'];
+const PASSWORD = 'correct horse battery staple';
+const TARGET_CC = 0.95;
+const TARGET_LOGIN = 0.9;
+
+const { values: args } = parseArgs({
+  options: {
+    only: { type: 'string' },
+    duration: { type: 'string', default: '5' },
+    warmup: { type: 'string', default: '1' },
+    prime: { type: 'string', default: '5' },
+    rounds: { type: 'string', default: '6' },
+    connections: { type: 'string', default: '16' },
+    vus: { type: 'string', default: '8' },
+    profile: { type: 'boolean', default: false },
+    docs: { type: 'boolean' },
+    'no-docs': { type: 'boolean', default: false },
+    'log-level': { type: 'string', default: 'info' },
+    help: { type: 'boolean', default: false },
+  },
+});
+if (args.help) {
+  console.log(readFileSync(import.meta.filename, 'utf8').split('*/')[0].replace(/^\/\*\*\n/, '').replace(/^ \* ?/gm, ''));
+  process.exit(0);
+}
+const only = args.only as 'cc' | 'login' | undefined;
+if (only !== undefined && only !== 'cc' && only !== 'login') throw new Error('--only takes cc or login');
+const num = (v: string | undefined, name: string, min: number, max: number) => {
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < min || n > max) throw new Error(`--${name} must be between ${min} and ${max}`);
+  return n;
+};
+const durationMs = num(args.duration, 'duration', 1, 300) * 1000;
+const warmupMs = num(args.warmup, 'warmup', 0, 60) * 1000;
+const primeMs = num(args.prime, 'prime', 0, 60) * 1000;
+const rounds = num(args.rounds, 'rounds', 1, 30);
+const connections = num(args.connections, 'connections', 1, 256);
+const vus = num(args.vus, 'vus', 1, 64);
+const runCcPart = only !== 'login';
+const runLoginPart = only !== 'cc';
+const writeDocs = args['no-docs'] ? false : (args.docs ?? only === undefined);
+
+const median = (xs: number[]) => { const s = [...xs].sort((a, b) => a - b); const m = s.length >> 1; return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2; };
+const f0 = (n: number) => (Number.isFinite(n) ? n.toFixed(0) : '–');
+const f1 = (n: number) => (Number.isFinite(n) ? n.toFixed(1) : '–');
+const f2 = (n: number) => (Number.isFinite(n) ? n.toFixed(2) : '–');
+const f3 = (n: number) => (Number.isFinite(n) ? n.toFixed(3) : '–');
+
+interface Measure { label: string; round: number; perSecond: number; cpuPerSec?: number; cpuMsPerOp?: number; p50Ms?: number; p99Ms?: number; errors: number; firstError?: string; genCpu?: number }
+
+function fromLoad(label: string, round: number, r: LoadResult): Measure {
+  const cpuPerSec = r.serverCpuSeconds !== undefined ? r.serverCpuSeconds / r.seconds : undefined;
+  return {
+    label, round, perSecond: r.perSecond, cpuPerSec, cpuMsPerOp: r.serverCpuSeconds !== undefined && r.count ? (1000 * r.serverCpuSeconds) / r.count : undefined,
+    p50Ms: r.p50Ms, p99Ms: r.p99Ms, errors: r.errors, firstError: r.firstError, genCpu: r.generatorCpuSeconds / r.seconds,
+  };
+}
+
+function printMeasure(m: Measure, unit: string) {
+  const cpu = m.cpuPerSec !== undefined ? `  server CPU ${f2(m.cpuPerSec)} core, ${f3(m.cpuMsPerOp!)} ms/${unit}` : '';
+  const lat = m.p50Ms !== undefined ? `  p50 ${f1(m.p50Ms)} ms p99 ${f1(m.p99Ms!)} ms` : '';
+  const gen = m.genCpu !== undefined ? `  generator CPU ${f2(m.genCpu)}` : '';
+  const err = m.errors ? `  ERRORS ${m.errors}: ${m.firstError}` : '';
+  console.log(`  round ${m.round} ${m.label.padEnd(22)} ${f0(m.perSecond).padStart(6)} ${unit}/s${cpu}${lat}${gen}${err}`);
+}
+
+function machine() {
+  let model = cpus()[0]?.model ?? 'unknown';
+  try { model = /^model name\s*:\s*(.*)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? model; } catch { /* not Linux */ }
+  return { nproc: availableParallelism(), model, node: process.version, kernel: release(), memGiB: totalmem() / 2 ** 30 };
+}
+
+// ---------------------------------------------------------------------------------------
+
+const startedAt = new Date();
+const dir = mkdtempSync(join(tmpdir(), 'gatehouse-bench-'));
+const profileDir = join(dir, 'profiles');
+const children: Child<unknown>[] = [];
+let cleaned = false;
+async function cleanup(keep: boolean) {
+  if (cleaned) return;
+  cleaned = true;
+  await Promise.all(children.map((c) => c.stop().catch(() => undefined)));
+  if (!keep) rmSync(dir, { recursive: true, force: true });
+}
+process.on('SIGINT', () => { killAllChildren(); process.exit(130); });
+process.on('exit', () => killAllChildren());
+
+const m = machine();
+const pinned = m.nproc >= 2 && hasTaskset();
+if (pinned) pinSelf(1);
+const estimate = (runCcPart ? 2 * primeMs + rounds * 2 * (warmupMs + durationMs) : 0) + (runLoginPart ? primeMs + rounds * 2 * (warmupMs + durationMs) : 0) + 15_000;
+console.log(`Gatehouse benchmark — ${m.nproc} CPUs (${m.model}), Node ${m.node}, load average ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
+console.log(pinned ? 'servers pinned to CPU 0, load generator to CPU 1' : 'NOT pinned (needs taskset and 2 CPUs): figures are less reliable');
+console.log(`${primeMs / 1000}s priming per server, then ${rounds} interleaved rounds of ${warmupMs / 1000}s warm-up + ${durationMs / 1000}s measured; about ${Math.round(estimate / 1000)} s in all\n`);
+
+const results: { cc?: { gh: Measure[]; bare: Measure[] }; login?: { gh: Measure[]; argon2: Measure[]; argon2Concurrency: number; argon2Options: unknown } } = {};
+const warnings: string[] = [];
+
+try {
+  const ghPort = await freePort();
+  const profArgs = (name: string) => (args.profile ? ['--cpu-prof', '--cpu-prof-dir', profileDir, '--cpu-prof-name', `${name}.cpuprofile`] : []);
+  if (args.profile) mkdirSync(profileDir, { recursive: true });
+  const gh = new Child<GatehouseInfo>('gatehouse', join(HERE, 'servers', 'gatehouse.ts'), { cpu: pinned ? 0 : undefined, nodeArgs: profArgs('gatehouse'), logDir: dir });
+  children.push(gh as Child<unknown>);
+  const ghInfo = await gh.start({
+    port: ghPort, dir, users: runLoginPart ? vus : 0, password: PASSWORD, logLevel: args['log-level'] as GatehouseInit['logLevel'], api: API, scopes: SCOPES,
+  } satisfies GatehouseInit, 120_000);
+
+  if (runCcPart) {
+    const barePort = await freePort();
+    const bare = new Child<{ base: string; pid: number }>('bare-oidc-provider', join(HERE, 'servers', 'bare.ts'), { cpu: pinned ? 0 : undefined, nodeArgs: profArgs('bare'), logDir: dir });
+    children.push(bare as Child<unknown>);
+    const bareInfo = await bare.start({
+      port: barePort, jwk: ghInfo.jwk, client_id: ghInfo.m2m.client_id, client_secret: ghInfo.m2m.client_secret,
+      api: API, scopes: SCOPES, accessTokenTTL: 86400,
+    } satisfies BareInit);
+    // The same request both ways: Basic auth, client_credentials, the API, both scopes. Gatehouse
+    // gets `audience=` (what Auth0 clients send; it maps it to `resource=`), the bare provider
+    // `resource=` (all it understands). Both values are the same length.
+    const targets: Record<'gh' | 'bare', CcTarget> = {
+      gh: ccRequest(ghInfo.base, gh.pid, ghInfo.m2m.client_id, ghInfo.m2m.client_secret, { audience: API, scope: SCOPES.join(' ') }),
+      bare: ccRequest(bareInfo.base, bare.pid, ghInfo.m2m.client_id, ghInfo.m2m.client_secret, { resource: API, scope: SCOPES.join(' ') }),
+    };
+    await sanityCc(targets);
+    console.log(`client_credentials: ${connections} keep-alive connections`);
+    // Priming: JIT, caches and connection pools warm on both sides before anything counts.
+    for (const k of ['bare', 'gh'] as const) if (primeMs) await runCc(targets[k], { warmupMs: 0, durationMs: primeMs, connections });
+    const out = { gh: [] as Measure[], bare: [] as Measure[] };
+    for (let r = 1; r <= rounds; r++) {
+      // ABBA ordering: a drift in machine load hits both sides alike.
+      for (const k of (r % 2 ? ['bare', 'gh'] : ['gh', 'bare']) as ('gh' | 'bare')[]) {
+        const res = await runCc(targets[k], { warmupMs, durationMs, connections });
+        const meas = fromLoad(k === 'gh' ? 'Gatehouse' : 'bare oidc-provider', r, res);
+        out[k].push(meas);
+        printMeasure(meas, 'tok');
+      }
+    }
+    results.cc = out;
+    await bare.stop();
+  }
+
+  if (runLoginPart) {
+    const a2 = new Child<{ pid: number; options: unknown }>('argon2', join(HERE, 'servers', 'argon2.ts'), { cpu: pinned ? 0 : undefined, logDir: dir });
+    children.push(a2 as Child<unknown>);
+    const a2Info = await a2.start({ params: ghInfo.argon2, password: PASSWORD });
+    // The server never runs more than maxConcurrent hashes at once; the baseline uses the
+    // concurrency the server actually reaches with this many virtual users.
+    const conc = Math.min(vus, ghInfo.argon2.maxConcurrent);
+    const target: LoginTarget = { base: ghInfo.base, pid: gh.pid, clientId: ghInfo.spa.client_id, redirectUri: ghInfo.spa.redirect_uri, users: ghInfo.users, password: PASSWORD };
+    {
+      const agent = keepAliveAgent(1);
+      try { await loginOnce(agent, target, target.users[0]); } finally { agent.destroy(); }
+    }
+    console.log(`\nlogin: ${vus} virtual users, a new browser per login; argon2 baseline with ${conc} concurrent verifies`);
+    if (primeMs) await runLogin(target, { warmupMs: 0, durationMs: primeMs, vus });
+    const out = { gh: [] as Measure[], argon2: [] as Measure[] };
+    for (let r = 1; r <= rounds; r++) {
+      for (const k of (r % 2 ? ['argon2', 'gh'] : ['gh', 'argon2']) as ('gh' | 'argon2')[]) {
+        let meas: Measure;
+        if (k === 'gh') {
+          meas = fromLoad('Gatehouse login', r, await runLogin(target, { warmupMs, durationMs, vus }));
+        } else {
+          const a = await a2.run<Argon2Result>({ warmupMs, durationMs, concurrency: conc } satisfies Argon2Run, warmupMs + durationMs + 60_000);
+          meas = {
+            label: 'bare argon2 verify', round: r, perSecond: a.count / a.seconds, cpuPerSec: a.cpuSeconds / a.seconds,
+            cpuMsPerOp: a.count ? (1000 * a.cpuSeconds) / a.count : undefined, errors: a.failures,
+          };
+        }
+        out[k].push(meas);
+        printMeasure(meas, k === 'gh' ? 'login' : 'verify');
+      }
+    }
+    results.login = { ...out, argon2Concurrency: conc, argon2Options: a2Info.options };
+    await a2.stop();
+  }
+
+  const oidcWarnings = [...new Set(children.flatMap((c) => c.stderr.split('\n').filter((l) => l.trim()).map((l) => `${c.name}: ${l.trim()}`)))];
+  for (const w of oidcWarnings.slice(0, 20)) warnings.push(w);
+  await gh.stop();
+} catch (err) {
+  await cleanup(true);
+  console.error(`\nbenchmark failed: ${(err as Error).stack}\nchild logs and data kept in ${dir}`);
+  process.exit(1);
+}
+
+const finishedAt = new Date();
+const table = summaryTable();
+console.log(`\n${table.text}`);
+if (warnings.length) console.log(`\nchild stderr (first lines):\n${warnings.map((w) => `  ${w}`).join('\n')}`);
+
+if (args.profile) {
+  for (const f of existsSync(profileDir) ? readdirSync(profileDir) : []) {
+    console.log(`\n== CPU profile ${f} (whole life of the process, sampling adds overhead: figures above are not comparable)`);
+    console.log(summarize(JSON.parse(readFileSync(join(profileDir, f), 'utf8')) as CpuProfile, { top: 30 }));
+  }
+}
+if (writeDocs) {
+  writeFileSync(join(ROOT, 'docs', 'benchmarks.md'), docsMarkdown(table.markdown));
+  console.log('\nwrote docs/benchmarks.md');
+}
+await cleanup(!!args.profile);
+if (args.profile) console.log(`\nprofiles kept in ${profileDir}`);
+
+// ---------------------------------------------------------------------------------------
+
+/** One request to each: both must answer a 200 with an ES256 JWT signed with the same key. */
+async function sanityCc(t: Record<'gh' | 'bare', CcTarget>) {
+  const agent = keepAliveAgent(1);
+  try {
+    const heads: Record<string, unknown>[] = [];
+    for (const k of ['gh', 'bare'] as const) {
+      const res = await ccOnce(agent, t[k]);
+      const body = JSON.parse(res.body) as { access_token?: string; scope?: string };
+      if (res.status !== 200 || !body.access_token) throw new Error(`${k}: token request failed: ${res.status} ${res.body}`);
+      const [h, p] = body.access_token.split('.').slice(0, 2).map((s) => JSON.parse(Buffer.from(s, 'base64url').toString()));
+      if (h.alg !== 'ES256' || p.aud !== API || p.scope !== SCOPES.join(' ')) throw new Error(`${k}: unexpected token ${JSON.stringify({ h, p })}`);
+      heads.push(h);
+    }
+    if (heads[0].kid !== heads[1].kid) throw new Error(`the two servers sign with different keys: ${heads[0].kid} vs ${heads[1].kid}`);
+  } finally {
+    agent.destroy();
+  }
+}
+
+function summaryTable() {
+  const rows: string[][] = [];
+  const lines: string[] = [];
+  const verdict = (ratio: number, target: number) => (ratio >= target ? `meets ≥ ${target}×` : `BELOW ${target}×`);
+  /** Median over rounds of a/b within the round: both sides ran back to back, so they saw the same machine. */
+  const paired = (a: Measure[], b: Measure[], f: (m: Measure) => number) => median(a.map((x, i) => f(x) / f(b[i])));
+  const add = (base: Measure[], subj: Measure[], names: [string, string], unit: string, digits: number, target: number, what: string) => {
+    const d = (n: number) => (digits ? f1(n) : f0(n));
+    const cpuDigits = unit === 'tokens' ? f3 : f1;
+    const mb = median(base.map((x) => x.perSecond));
+    const ms = median(subj.map((x) => x.perSecond));
+    const cb = median(base.map((x) => x.cpuMsPerOp ?? NaN));
+    const cs = median(subj.map((x) => x.cpuMsPerOp ?? NaN));
+    const ratio = paired(subj, base, (x) => x.perSecond);
+    const byCpu = paired(base, subj, (x) => x.cpuMsPerOp ?? NaN);
+    rows.push([names[0], `${d(mb)} ${unit === 'tokens' ? 'tokens' : 'verifies'}/s`, range(base, digits), `${cpuDigits(cb)} ms`, '1.00×', '1.00×', '']);
+    rows.push([names[1], `${d(ms)} ${unit}/s`, range(subj, digits), `${cpuDigits(cs)} ms`, `${f2(ratio)}×`, `${f2(byCpu)}×`, verdict(ratio, target)]);
+    lines.push(`${what}: Gatehouse ${f2(ratio)}× (median of per-round ratios; ratio of the medians ${f2(ms / mb)}×); by server CPU per operation ${f2(byCpu)}× (${cpuDigits(cs)} ms vs ${cpuDigits(cb)} ms)`);
+  };
+  if (results.cc) add(results.cc.bare, results.cc.gh, ['client_credentials, bare oidc-provider 9', 'client_credentials, Gatehouse'], 'tokens', 0, TARGET_CC, 'client_credentials');
+  if (results.login) {
+    add(results.login.argon2, results.login.gh, [`bare argon2id verify (${results.login.argon2Concurrency} concurrent)`, 'full login, Gatehouse'], 'logins', 1, TARGET_LOGIN, 'login');
+    const ghCpu = median(results.login.gh.map((x) => x.cpuMsPerOp ?? NaN));
+    const a2Cpu = median(results.login.argon2.map((x) => x.cpuMsPerOp ?? NaN));
+    lines.push(`login: of ${f1(ghCpu)} ms server CPU per login, argon2 accounts for about ${f1(a2Cpu)} ms, everything else ${f1(ghCpu - a2Cpu)} ms`);
+  }
+  const header = ['measure', 'median', 'rounds (min–max)', 'server CPU per op', 'ratio', 'ratio by CPU', 'target'];
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  const fmt = (r: string[]) => r.map((c, i) => c.padEnd(widths[i])).join('  ');
+  const text = [fmt(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(fmt), '', ...lines].join('\n');
+  const markdown = [`| ${header.join(' | ')} |`, `|${header.map(() => '---').join('|')}|`, ...rows.map((r) => `| ${r.join(' | ')} |`), '', ...lines.map((l) => `- ${l}`)].join('\n');
+  return { text, markdown };
+}
+
+function range(ms: Measure[], digits = 0) {
+  const v = ms.map((x) => x.perSecond);
+  return `${Math.min(...v).toFixed(digits)}–${Math.max(...v).toFixed(digits)}`;
+}
+
+function roundsMarkdown(): string {
+  const out: string[] = ['| part | round | measure | per second | server CPU (cores) | server CPU per op | p50 / p99 | errors |', '|---|---|---|---|---|---|---|---|'];
+  const add = (part: string, xs: Measure[], unit: string) => {
+    for (const x of xs) {
+      out.push(`| ${part} | ${x.round} | ${x.label} | ${f1(x.perSecond)} ${unit}/s | ${x.cpuPerSec !== undefined ? f2(x.cpuPerSec) : '–'} | ${x.cpuMsPerOp !== undefined ? `${f3(x.cpuMsPerOp)} ms` : '–'} | ${x.p50Ms !== undefined ? `${f1(x.p50Ms)} / ${f1(x.p99Ms!)} ms` : '–'} | ${x.errors} |`);
+    }
+  };
+  if (results.cc) { add('cc', results.cc.bare, 'tok'); add('cc', results.cc.gh, 'tok'); }
+  if (results.login) { add('login', results.login.argon2, 'verify'); add('login', results.login.gh, 'login'); }
+  return out.join('\n');
+}
+
+function docsMarkdown(summary: string): string {
+  const o = results.login?.argon2Options as { memoryCost?: number; timeCost?: number; parallelism?: number } | undefined;
+  return `# Benchmarks
+
+Written by \`npm run bench\` (bench/run.ts); rerun it to refresh this page. Only the
+ratios are meant to be compared across machines and runs: absolute figures depend on the
+machine and on what else it was doing.
+
+## Last run
+
+- Date: ${startedAt.toISOString()} (took ${Math.round((finishedAt.getTime() - startedAt.getTime()) / 1000)} s)
+- Machine: ${m.nproc} CPUs (nproc), ${m.model}, ${m.memGiB.toFixed(1)} GiB RAM, Linux ${m.kernel}
+- Node: ${m.node}; oidc-provider ${pkgVersion('oidc-provider')}, argon2 ${pkgVersion('argon2')}, better-sqlite3 ${pkgVersion('better-sqlite3')}
+- Pinning: ${pinned ? 'servers on CPU 0, load generator on CPU 1 (taskset)' : 'none (taskset or a second CPU missing)'}
+- Code: ${gitState()}
+- Settings: ${primeMs / 1000} s priming per server, then ${rounds} interleaved rounds of ${warmupMs / 1000} s warm-up + ${durationMs / 1000} s measured; ${connections} keep-alive connections (client_credentials), ${vus} virtual users (login)
+- Command: \`npm run bench\`${process.argv.length > 2 ? ` (this run: \`npm run bench -- ${process.argv.slice(2).join(' ')}\`)` : ''}
+
+${summary}
+
+Targets: client_credentials ≥ ${TARGET_CC}× bare oidc-provider; login ≥ ${TARGET_LOGIN}× the bare argon2 verify rate.
+"Server CPU per op" is the server process's CPU time (all threads, from /proc) divided by the
+operations completed in the window: unlike throughput it does not depend on how much of its
+core the server got, so it is the figure to trust when the machine was busy.
+
+### Every round
+
+${roundsMarkdown()}
+
+## Method
+
+**client_credentials.** Two child processes, each pinned to CPU 0 and measured one at a
+time: the real Gatehouse (\`startServer\` with \`NODE_ENV=production\`, SQLite in a temporary
+directory, log level \`${args['log-level']}\`), with an M2M client, an API whose access tokens are
+ES256 JWTs, and a client grant for two of its scopes; and a bare oidc-provider 9
+(\`new Provider\` with one static client, client credentials and resource indicators enabled,
+\`getResourceServerInfo\` returning the same scope, audience, lifetime and
+\`{ accessTokenFormat: 'jwt', jwt: { sign: { alg: 'ES256' } } }\`, the memory adapter) given
+Gatehouse's own ES256 private key. Both get the same request: \`POST /oauth/token\` with HTTP
+Basic client authentication, \`grant_type=client_credentials\`, the API and
+\`scope=${SCOPES.join(' ')}\` (\`audience=\` to Gatehouse as Auth0 clients send it, \`resource=\` to the
+bare provider). Before the rounds one token from each is decoded to check both are ES256 JWTs
+with the same \`kid\`, audience and scope. The load generator (this process, CPU 1) keeps
+${connections} keep-alive connections (node:http Agent) busy in a closed loop; only responses
+completed inside the measured window count, and each must be a 200 with an access token.
+
+**Login.** The same Gatehouse process, a first-party SPA client and ${vus} users. Each virtual
+user runs complete logins back to back, each one a new browser with an empty cookie jar:
+\`GET /authorize\` (code flow, PKCE S256, \`scope=openid profile email\`) → 303 to the login page
+→ \`GET\` the page (CSRF cookie and token) → \`POST\` the form → 303 → \`GET\` the resume URL →
+303 to the redirect URI with the code → \`POST /oauth/token\` with the code verifier, which must
+answer an ID token. The baseline is a third child process on the same core that only runs
+argon2id verifies with the options Gatehouse's hasher uses${o ? ` (m=${o.memoryCost} KiB, t=${o.timeCost}, p=${o.parallelism})` : ''},
+${results.login?.argon2Concurrency ?? 'maxConcurrent'} at a time (what the server's limiter lets through with this many users).
+
+**Noise.** The machine is shared: other processes take turns on the servers' core, so one
+side can lose a third of its core for a few seconds. Against that: both servers are primed
+before anything counts; each round measures both sides back to back, alternating which goes
+first (ABBA); the ratio reported is the median over rounds of the per-round ratio (the ratio
+of the medians is given too). The "ratio by CPU" column compares server CPU time per
+operation instead of throughput: it does not care how much of its core a server got, only
+how much work each operation cost, so it is the steadier figure on a busy machine. A round
+whose server CPU is well below 1.0 core did not get its core.
+
+Quick runs of one part: \`npm run bench -- --only cc --duration 5\`, \`npm run bench -- --only login\`;
+\`--profile\` adds a CPU profile summary of the servers (not for the figures: sampling slows them).
+Where the time goes when a target is missed: \`node --no-node-snapshot bench/diagnose.ts --part cc\` (server CPU per token
+for the same provider behind subsets of src/app.ts's middleware, and candidate fixes from bench/proposals/) and
+\`--part login\` (CPU per login against a bare oidc-provider doing the same login, SQL statements per login).
+`;
+}
+
+function gitState() {
+  try {
+    const head = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).trim();
+    const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no', '--', 'src', 'views', 'package-lock.json'], { cwd: ROOT, encoding: 'utf8' }).trim();
+    return `commit ${head}${dirty ? ' plus uncommitted changes in src/' : ''}`;
+  } catch {
+    return 'unknown (not a git checkout)';
+  }
+}
+
+function pkgVersion(name: string) {
+  try { return (JSON.parse(readFileSync(join(ROOT, 'node_modules', name, 'package.json'), 'utf8')) as { version: string }).version; } catch { return '?'; }
+}
