@@ -21,11 +21,13 @@ import { createSandboxPool } from './actions/sandbox/index.ts';
 import type { SandboxPool } from './actions/sandbox/types.ts';
 import { createActionStore } from './actions/engine/store.ts';
 import { createActionEngine } from './actions/engine/engine.ts';
-import { createTriggerRunners } from './actions/triggers/run.ts';
+import { createTriggerRunners, loginRef } from './actions/triggers/run.ts';
+import { mfaRequiredByPolicy } from './interactions/mfa-policy.ts';
 import { createMfa } from './mfa/mfa.ts';
 import { createMailer } from './mail/mailer.ts';
 import { createEmailTokens } from './users/email-tokens.ts';
 import type { Context } from 'koa';
+import type { KoaContextWithOIDC } from 'oidc-provider';
 import type { User } from './users/users.ts';
 import type { SafeHtml } from '../views/html.ts';
 
@@ -98,38 +100,73 @@ export async function createContext(config: Config, opts: { logger?: Logger; mig
   const triggers = createTriggerRunners({
     db, engine: actionEngine, users, logger, issuer: config.issuer, roleNames: (id) => users.roleNames(id), otpEnrolled: (id) => mfa.isEnrolled(id),
   });
+  /**
+   * post-login's outcome for a refresh-token grant, decided in beforeRefresh (before oidc-provider
+   * consumes the refresh token) and used by extraTokenClaims of the same request: one run per refresh.
+   */
+  const refreshOutcomes = new WeakMap<object, Awaited<ReturnType<typeof triggers.postLoginRefresh>> | null>();
+  /** The login a token belongs to, by the session uid every code, access and refresh token of it carries. */
+  function tokenLoginRef(ctx: KoaContextWithOIDC, token?: { sessionUid?: string }) {
+    const e = ctx.oidc.entities as Record<string, { sessionUid?: string } | undefined>;
+    const uid = token?.sessionUid ?? e.AuthorizationCode?.sessionUid ?? e.RefreshToken?.sessionUid ?? e.AccessToken?.sessionUid;
+    return uid ? loginRef.session(uid) : undefined;
+  }
+  /** An authorization resumes from the interaction that ran post-login: that login's claims become its session's. */
+  async function adoptLoginClaims(ctx: KoaContextWithOIDC) {
+    const ref = (ctx.oidc.result as { gatehouse?: { claimsRef?: unknown } } | undefined)?.gatehouse?.claimsRef;
+    const accountId = ctx.oidc.session?.accountId;
+    const clientId = ctx.oidc.client?.clientId;
+    const uid = ctx.oidc.session?.uid;
+    if (typeof ref === 'string' && accountId && clientId && uid) await triggers.bindLoginClaims(accountId, clientId, ref, loginRef.session(uid));
+  }
   const hooks: ProviderHooks = {
     async accountClaims(ctx, accountId, use) {
       const clientId = ctx.oidc.client?.clientId;
       if (!clientId || (use !== 'id_token' && use !== 'userinfo')) return undefined;
-      return (await triggers.loginClaims(accountId, clientId))?.idToken;
+      return (await triggers.loginClaims(accountId, clientId, tokenLoginRef(ctx)))?.idToken;
     },
     async extraTokenClaims(ctx, token) {
-      const t = token as { kind?: string; accountId?: string; scope?: string; resourceServer?: { identifier?: string; audience?: string } };
+      const t = token as { kind?: string; accountId?: string; sessionUid?: string; scope?: string; resourceServer?: { identifier?: string; audience?: string } };
       if (t.kind === 'ClientCredentials') return triggers.credentialsExchange(ctx, t);
       if (t.kind === 'AccessToken' && t.accountId && ctx.oidc.client) {
         if ((ctx.oidc.params as Record<string, unknown> | undefined)?.grant_type === 'refresh_token') {
-          const o = await triggers.postLoginRefresh(ctx, t.accountId);
-          if (o) return { ...o.accessTokenClaims };
+          // Normally decided in beforeRefresh; run here only if that hook did not run for this request.
+          const o = refreshOutcomes.has(ctx) ? refreshOutcomes.get(ctx) : await triggers.postLoginRefresh(ctx, t.accountId);
+          return o ? { ...o.accessTokenClaims } : undefined;
         }
-        return (await triggers.loginClaims(t.accountId, ctx.oidc.client.clientId))?.accessToken;
+        return (await triggers.loginClaims(t.accountId, ctx.oidc.client.clientId, tokenLoginRef(ctx, t)))?.accessToken;
       }
       return undefined;
     },
+    async beforeRefresh(ctx) {
+      // A deny or a failure throws (AccessDenied) from here, while the refresh token is still unused.
+      const accountId = (ctx.oidc.entities as { RefreshToken?: { accountId?: string } }).RefreshToken?.accountId;
+      if (!accountId || !ctx.oidc.client) return;
+      refreshOutcomes.set(ctx, (await triggers.postLoginRefresh(ctx, accountId)) ?? null);
+    },
     async postLoginPending(ctx) {
-      if ((ctx.oidc.result as { gatehouse?: { postLogin?: boolean } } | undefined)?.gatehouse?.postLogin) return false;
+      if ((ctx.oidc.result as { gatehouse?: { postLogin?: boolean } } | undefined)?.gatehouse?.postLogin) {
+        await adoptLoginClaims(ctx);
+        return false;
+      }
+      const accountId = ctx.oidc.session?.accountId;
+      const session = ctx.oidc.session as unknown as { amr?: string[]; loginTs?: number; uid: string } | undefined;
+      const amr = session?.amr ?? ['pwd'];
+      const p = ctx.oidc.params as Record<string, unknown>;
+      // A session answers this authorization: it must already have the second factor that the
+      // policy or acr_values require (the rule needMfa applies after the password), bindings or
+      // not. Interactive: the post-login step runs the (possibly empty) chain and asks for it;
+      // prompt=none: interaction_required.
+      if (accountId && !amr.includes('otp') && await mfaRequiredByPolicy({ policy: config.mfa.policy, acrValues: p.acr_values, enrolled: () => mfa.isEnrolled(accountId) })) return true;
       if (!(await triggers.hasPostLogin())) return false;
       if (!ctx.oidc.prompts.has('none')) return true;
       // prompt=none: run the chain now, without redirects or MFA (those need the user).
-      const accountId = ctx.oidc.session?.accountId;
       const user = accountId ? await users.get(accountId) : undefined;
       const client = ctx.oidc.client ? await clients.get(ctx.oidc.client.clientId) : undefined;
-      if (!user || !client) return true;
-      const amr = (ctx.oidc.session as unknown as { amr?: string[] } | undefined)?.amr ?? ['pwd'];
-      const at = new Date(((ctx.oidc.session as unknown as { loginTs?: number })?.loginTs ?? Date.now() / 1000) * 1000).toISOString();
-      const p = ctx.oidc.params as Record<string, unknown>;
+      if (!user || !client || !session) return true;
+      const at = new Date((session.loginTs ?? Date.now() / 1000) * 1000).toISOString();
       const o = await triggers.postLogin({
-        user, client, ctx: ctx as never, canRedirect: false,
+        user, client, ctx: ctx as never, canRedirect: false, loginRef: loginRef.session(session.uid),
         methods: [{ name: 'pwd', timestamp: at }, ...(amr.includes('otp') ? [{ name: 'mfa', timestamp: at }] : [])],
         transaction: { protocol: 'oidc-basic-profile', requested_scopes: typeof p.scope === 'string' ? p.scope.split(' ') : [], redirect_uri: p.redirect_uri, state: p.state, audience: p.audience ?? p.resource },
       });
@@ -144,7 +181,10 @@ export async function createContext(config: Config, opts: { logger?: Logger; mig
       const accountId = ctx.oidc.session?.accountId;
       const clientId = ctx.oidc.client?.clientId;
       if (!accountId || !clientId) return;
-      const s = (await triggers.loginClaims(accountId, clientId))?.scopes;
+      // Runs before the prompt checks: bind a just-finished login's claims first, so its scopes count.
+      await adoptLoginClaims(ctx);
+      const uid = ctx.oidc.session?.uid;
+      const s = (await triggers.loginClaims(accountId, clientId, uid ? loginRef.session(uid) : undefined))?.scopes;
       if (!s || (!s.add.length && !s.remove.length)) return;
       for (const indicator of Object.keys(ctx.oidc.resourceServers ?? {})) {
         if (s.add.length) grant.addResourceScope(indicator, s.add.join(' '));

@@ -465,3 +465,41 @@ test('D22: a million console lines are capped; the action itself completes', asy
   assert.match(logs, /truncated/);
   await bindActions(ts, 'post-login', []);
 });
+
+test('D24: a worker killed in a later on_error=allow action does not drop what the earlier actions decided: their lost results fail the login closed', async () => {
+  const first = await deployAndBind("exports.onExecutePostLogin = async (event, api) => { api.multifactor.enable('any'); api.idToken.setCustomClaim('https://h/first', 1); };");
+  // Stalls V8 in GC past isolated-vm's timeout: the pool kills the worker mid-chain.
+  await deployAndBind('exports.onExecutePostLogin = async () => { Array(1e9).fill(0); };', { chain: (self) => [first, { name: self, on_error: 'allow' }] });
+  await loginFailsClosed();
+  const exe = await latestExecution(ts, 'post-login');
+  assert.equal(exe.status, 'failed');
+  assert.notEqual(exe.results[0].status, 'ok', 'a result the sandbox lost is not a success');
+  assert.match(exe.results[0].error?.message ?? '', /result lost/);
+  await nextLoginIsHealthy();
+});
+
+test('D21: an action never sees what another action cached (same chain or a later login); its own entries survive a redeploy', async () => {
+  const owner = await deployAndBind(`exports.onExecutePostLogin = async (event, api) => {
+    const had = api.cache.get('m2m_token');
+    if (!had) api.cache.set('m2m_token', 'token-fetched-with-' + event.secrets.CLIENT_SECRET.slice(0, 4));
+    api.idToken.setCustomClaim('https://h/owner_had', had ? had.value : null);
+  };`, { secrets: [{ name: 'CLIENT_SECRET', value: 'owner-client-secret-0123' }] });
+  const snoop = await deployAndBind(`exports.onExecutePostLogin = async (event, api) => {
+    const seen = api.cache.get('m2m_token');
+    api.idToken.setCustomClaim('https://h/snoop_saw', seen ? seen.value : null);
+  };`, { chain: (self) => [owner, self] });
+  const t1 = await loginSucceeds();
+  assert.equal(t1.claims()!['https://h/owner_had'], null);
+  assert.equal(t1.claims()!['https://h/snoop_saw'], null, 'a later action in the same chain read the entry');
+  const t2 = await loginSucceeds();
+  assert.equal(t2.claims()!['https://h/owner_had'], 'token-fetched-with-owne', 'the owner reads its own entry back');
+  assert.equal(t2.claims()!['https://h/snoop_saw'], null, 'another action read the stored entry');
+  // A new version of the owner still finds its entries (the cache is per action, not per version).
+  const id = (await ts.api('GET', `/actions/actions?actionName=${owner}`)).body.actions[0].id;
+  assert.equal((await ts.api('POST', `/actions/actions/${id}/deploy`)).status, 200);
+  const t3 = await loginSucceeds();
+  assert.equal(t3.claims()!['https://h/owner_had'], 'token-fetched-with-owne');
+  assert.equal(t3.claims()!['https://h/snoop_saw'], null);
+  assert.ok(snoop);
+  await bindActions(ts, 'post-login', []);
+});

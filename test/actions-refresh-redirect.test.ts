@@ -5,7 +5,7 @@ import { SignJWT, jwtVerify, decodeJwt } from 'jose';
 import { startTestServer, discover, loginThroughForm, type TestServer } from './helpers/server.ts';
 import { Browser } from './helpers/cookie-fetch.ts';
 import { expectOAuthError } from './helpers/oidc-assert.ts';
-import { deployAction, bindActions, latestExecution } from './helpers/actions.ts';
+import { createAction, deployAction, deployVersion, bindActions, latestExecution } from './helpers/actions.ts';
 import { generate } from 'otplib';
 
 /*
@@ -340,4 +340,153 @@ test('a deny bound after the user signed in still applies when the next authoriz
   const again = await loginThroughForm(config, { browser: first.browser, redirectUri: CB, email: 'other@rr.example', password: PASSWORD });
   assert.ok(again.callbackUrl, again.loginPage);
   assert.equal(again.callbackUrl.searchParams.get('error'), 'access_denied', `a code was issued from the session without running post-login: ${again.callbackUrl.href}`);
+});
+
+// ---- review fixes: MFA across a redirect, lost state, stale claims, transient refresh failures ----
+
+/** Enrolls an authenticator on the enrollment page at `url` and finishes; returns where the login ends (the callback). */
+async function enrollAt(browser: Browser, url: URL, html: string) {
+  const secret = /data-secret="([A-Z2-7]+)"/.exec(html)?.[1];
+  assert.ok(secret, `expected the enrollment page at ${url.href}:\n${html.slice(0, 300)}`);
+  const enrolled = await browser.submit(url, html, { code: await generate({ secret }) });
+  assert.equal(enrolled.status, 200);
+  const done = await browser.submit(url, await enrolled.text(), {}, { actionIncludes: '/mfa/done' });
+  const back = await followUntilAway(browser, new URL(done.headers.get('location')!, url));
+  assert.ok(back.href.startsWith(CB), back.href);
+  return back;
+}
+
+test('MFA asked for before a redirect is still required after /continue: multifactor.enable in an earlier action, a challenge in the redirecting action itself', async (t) => {
+  t.after(() => bindActions(ts, 'post-login', []));
+  await deployAction(ts, { name: 'enable-mfa-first', trigger: 'post-login', code: "exports.onExecutePostLogin = async (event, api) => { api.multifactor.enable('any'); };" });
+  await deployAction(ts, { name: 'redirect-after-enable', trigger: 'post-login', code: redirectAction('mfa'), secrets: [{ name: 'SECRET', value: SECRET }] });
+  await bindActions(ts, 'post-login', ['enable-mfa-first', 'redirect-after-enable']);
+  await ts.api('POST', '/users', { email: 'mfa-redirect@rr.example', password: PASSWORD });
+  const b = await beginLogin('mfa-redirect@rr.example');
+  const answer = await pageAnswer(b.at, 'yes');
+  const resumed = await b.browser.follow(answer.url, {}, (u) => u.origin === CONSENT || u.href.startsWith(CB));
+  assert.ok(!resumed.url.href.startsWith(CB), `the login finished without the second factor: ${resumed.url.href}`);
+  assert.match(resumed.url.pathname, /\/interaction\/[^/]+\/mfa$/);
+  const back = await enrollAt(b.browser, resumed.url, await resumed.res.text());
+  assert.equal(back.searchParams.get('error'), null, back.searchParams.get('error_description') ?? '');
+  const tokens = await oidc.authorizationCodeGrant(config, back, { pkceCodeVerifier: b.verifier, expectedState: b.state });
+  assert.deepEqual(tokens.claims()!.amr, ['pwd', 'otp']);
+  assert.equal(tokens.claims()!['https://rr/mfa/answer'], 'yes', 'the chain resumed before the second factor');
+
+  // One action asks for a challenge and redirects: the challenge is still owed after /continue.
+  await deployAction(ts, { name: 'challenge-and-redirect', trigger: 'post-login', secrets: [{ name: 'SECRET', value: SECRET }], code: `
+    exports.onExecutePostLogin = async (event, api) => {
+      api.authentication.challengeWith({ type: 'otp' });
+      api.redirect.sendUserTo('${CONSENT}/both', { query: { session_token: api.redirect.encodeToken({ secret: event.secrets.SECRET, payload: {} }) } });
+    };
+    exports.onContinuePostLogin = async (event, api) => { api.idToken.setCustomClaim('https://rr/both/answer', api.redirect.validateToken({ secret: event.secrets.SECRET }).answer); };` });
+  await bindActions(ts, 'post-login', ['challenge-and-redirect']);
+  await ts.api('POST', '/users', { email: 'mfa-redirect-2@rr.example', password: PASSWORD });
+  const b2 = await beginLogin('mfa-redirect-2@rr.example');
+  const resumed2 = await b2.browser.follow((await pageAnswer(b2.at, 'both')).url, {}, (u) => u.origin === CONSENT || u.href.startsWith(CB));
+  assert.ok(!resumed2.url.href.startsWith(CB), `the login finished without the challenge: ${resumed2.url.href}`);
+  const back2 = await enrollAt(b2.browser, resumed2.url, await resumed2.res.text());
+  const tokens2 = await oidc.authorizationCodeGrant(config, back2, { pkceCodeVerifier: b2.verifier, expectedState: b2.state });
+  assert.deepEqual(tokens2.claims()!.amr, ['pwd', 'otp']);
+  assert.equal(tokens2.claims()!['https://rr/both/answer'], 'both');
+});
+
+test('a login paused at a redirect or an MFA step fails closed when the chain changed meanwhile (another action at that place, or a new version)', async (t) => {
+  t.after(() => bindActions(ts, 'post-login', []));
+  const waiting = await createAction(ts, { name: 'redirect-changing', trigger: 'post-login', code: redirectAction('changing'), secrets: [{ name: 'SECRET', value: SECRET }] });
+  await deployVersion(ts, waiting.id);
+  await deployAction(ts, { name: 'stand-in', trigger: 'post-login', code: "exports.onExecutePostLogin = async (event, api) => { api.idToken.setCustomClaim('https://rr/stand_in', true); };" });
+  await bindActions(ts, 'post-login', ['redirect-changing']);
+  const expectChanged = (back: URL) => {
+    assert.ok(back.href.startsWith(CB), back.href);
+    assert.equal(back.searchParams.get('code'), null, 'no code');
+    assert.equal(back.searchParams.get('error'), 'access_denied');
+    assert.match(back.searchParams.get('error_description') ?? '', /changed/);
+  };
+
+  // Another action moved into the place the login resumes at.
+  const b = await beginLogin('consent@rr.example');
+  const answer = await pageAnswer(b.at, 'yes');
+  await bindActions(ts, 'post-login', ['stand-in', 'redirect-changing']);
+  expectChanged(await finishAt(b.browser, answer.url));
+
+  // The waiting action was redeployed.
+  await bindActions(ts, 'post-login', ['redirect-changing']);
+  const b2 = await beginLogin('consent@rr.example');
+  const answer2 = await pageAnswer(b2.at, 'yes');
+  await deployVersion(ts, waiting.id);
+  expectChanged(await finishAt(b2.browser, answer2.url));
+
+  // An MFA pause: the pausing action was redeployed while the user enrolled.
+  const pausing = await createAction(ts, { name: 'pause-changing', trigger: 'post-login', code: "exports.onExecutePostLogin = async (event, api) => { api.authentication.enrollWithAny([{ type: 'otp' }]); };" });
+  await deployVersion(ts, pausing.id);
+  await bindActions(ts, 'post-login', ['pause-changing', 'stand-in']);
+  await ts.api('POST', '/users', { email: 'pause-changing@rr.example', password: PASSWORD });
+  const r = await loginThroughForm(config, { redirectUri: CB, email: 'pause-changing@rr.example', password: PASSWORD });
+  assert.ok(r.url && r.url.pathname.endsWith('/mfa'), r.url?.href);
+  await deployVersion(ts, pausing.id);
+  expectChanged(await enrollAt(r.browser, r.url, r.loginPage!));
+});
+
+test('a transient post-login failure on a refresh does not spend the refresh token: the retry succeeds, and the chain runs once per refresh', async (t) => {
+  t.after(() => bindActions(ts, 'post-login', []));
+  await deployAction(ts, { name: 'flaky-on-refresh', trigger: 'post-login', code: `
+    exports.onExecutePostLogin = async (event, api) => {
+      if (event.transaction.protocol !== 'oauth2-refresh-token') return;
+      if (event.user.app_metadata.upstream_down) throw new Error('upstream 503');
+      api.user.setAppMetadata('refresh_runs', (event.user.app_metadata.refresh_runs || 0) + 1);
+      api.accessToken.setCustomClaim('https://rr/refreshed', true);
+    };` });
+  await bindActions(ts, 'post-login', ['flaky-on-refresh']);
+  const user = (await ts.api('POST', '/users', { email: 'flaky@rr.example', password: PASSWORD })).body;
+  const setDown = async (down: boolean | null) => assert.equal((await ts.api('PATCH', `/users/${encodeURIComponent(user.user_id)}`, { app_metadata: { upstream_down: down } })).status, 200);
+  const first = await loginWithRefresh('flaky@rr.example');
+
+  await setDown(true);
+  await expectOAuthError(oidc.refreshTokenGrant(config, first.refresh_token!), 'access_denied', 400);
+  await setDown(null);
+  const retried = await oidc.refreshTokenGrant(config, first.refresh_token!);
+  assert.equal(decodeJwt(retried.access_token)['https://rr/refreshed'], true);
+  assert.equal((await ts.api('GET', `/users/${encodeURIComponent(user.user_id)}`)).body.app_metadata.refresh_runs, 1, 'one refresh, one run of the chain');
+  // The successful refresh rotated the token as usual.
+  const next = await oidc.refreshTokenGrant(config, retried.refresh_token!);
+  assert.ok(next.access_token);
+  assert.equal((await ts.api('GET', `/users/${encodeURIComponent(user.user_id)}`)).body.app_metadata.refresh_runs, 2);
+});
+
+test('claims decided by post-login stay with their login: none after the action is unbound (SSO, userinfo), none from another session\'s login', async (t) => {
+  t.after(() => bindActions(ts, 'post-login', []));
+  await deployAction(ts, { name: 'numbered-logins', trigger: 'post-login', code: `
+    exports.onExecutePostLogin = async (event, api) => {
+      const n = (event.user.app_metadata.logins || 0) + 1;
+      api.user.setAppMetadata('logins', n);
+      api.idToken.setCustomClaim('https://rr/login_no', n);
+    };` });
+  await bindActions(ts, 'post-login', ['numbered-logins']);
+  await ts.api('POST', '/users', { email: 'sso@rr.example', password: PASSWORD });
+  const login = async (browser: Browser) => {
+    const r = await loginThroughForm(config, { browser, redirectUri: CB, email: 'sso@rr.example', password: PASSWORD });
+    assert.ok(r.callbackUrl && !r.callbackUrl.searchParams.get('error'), r.callbackUrl?.href ?? r.loginPage);
+    return oidc.authorizationCodeGrant(config, r.callbackUrl, { pkceCodeVerifier: r.verifier, expectedState: r.state });
+  };
+  const userinfo = (tokens: { access_token: string; claims(): { sub: string } | undefined }) => oidc.fetchUserInfo(config, tokens.access_token, tokens.claims()!.sub);
+
+  // Two browsers, two sessions: each login's claims, never the other's.
+  const browserA = new Browser();
+  const a = await login(browserA);
+  assert.equal(a.claims()!['https://rr/login_no'], 1);
+  const browserB = new Browser();
+  const b = await login(browserB);
+  assert.equal(b.claims()!['https://rr/login_no'], 2);
+  assert.equal((await userinfo(b))['https://rr/login_no'], 2);
+  assert.notEqual((await userinfo(a))['https://rr/login_no'], 2, 'session A got the claims of session B\'s login');
+
+  // Unbound: an SSO login answered from session B (whose login decided the stored claims), and
+  // userinfo with B's earlier token, carry nothing of the old chain.
+  await bindActions(ts, 'post-login', []);
+  const sso = await login(browserB);
+  assert.equal(sso.claims()!['https://rr/login_no'], undefined, 'a claim from an unbound action rode on an SSO login');
+  assert.equal((await userinfo(sso))['https://rr/login_no'], undefined);
+  assert.equal((await userinfo(b))['https://rr/login_no'], undefined);
+  assert.equal((await login(browserA)).claims()!['https://rr/login_no'], undefined);
 });

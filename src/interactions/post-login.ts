@@ -1,18 +1,53 @@
 import { randomBytes } from 'node:crypto';
 import type { Context } from 'koa';
 import type { AppContext } from '../context.ts';
-import type { ChainOutcome } from '../actions/engine/engine.ts';
+import type { ActionRef, ChainOutcome } from '../actions/engine/engine.ts';
 import { AppError } from '../shared/errors.ts';
 import { requestInfo } from '../actions/triggers/events.ts';
-import { createMfaStep } from './mfa-step.ts';
+import { loginRef } from '../actions/triggers/run.ts';
+import { createMfaStep, type PendingMfa } from './mfa-step.ts';
+import { MFA_ACR, mfaRequiredByPolicy } from './mfa-policy.ts';
 
 type Details = Awaited<ReturnType<AppContext['provider']['interactionDetails']>>;
 type Obj = Record<string, unknown>;
 const CONTINUE_TTL_MS = 10 * 60 * 1000;
 const MFA_TTL_MS = 15 * 60 * 1000;
-/** The `acr` Auth0 uses for multi-factor logins; clients may ask for it with `acr_values`. */
-export const MFA_ACR = 'http://schemas.openid.net/pape/policies/2007/06/multi-factor';
-export interface MfaNeed { mode: 'challenge' | 'enroll'; resumeAt: number | null; allowRememberBrowser: boolean }
+export { MFA_ACR };
+/** `resumeAt`/`resumeAction`: where the paused chain goes on after the second factor, and the action that paused it. */
+export interface MfaNeed { mode: 'challenge' | 'enroll'; resumeAt: number | null; resumeAction?: ActionRef; allowRememberBrowser: boolean }
+
+/**
+ * A second factor the chain asked for before it paused at a redirect, owed when it resumes
+ * (`/continue`) whatever the rest of the chain does: `enable` (multifactor.enable before or in
+ * the redirecting action), `challenge` (the redirecting action itself also asked for a
+ * challenge or an enrollment; the chain has moved past it, so it is a plain requirement that a
+ * remembered browser does not skip).
+ */
+interface OwedMfa { enable?: { provider: string; allowRememberBrowser: boolean }; challenge?: boolean }
+
+/** A chain paused by `api.redirect.sendUserTo`, as its continuation row keeps it. */
+interface Continuation { userId: string; actionIndex: number; action?: ActionRef; event: Obj; methods: Obj[]; mfa?: OwedMfa }
+
+function owedMfa(o: ChainOutcome): OwedMfa | undefined {
+  const owed: OwedMfa = {};
+  if (o.mfa.enable) owed.enable = o.mfa.enable;
+  if (o.mfa.pauseAfter !== undefined) owed.challenge = true;
+  return owed.enable || owed.challenge ? owed : undefined;
+}
+
+/**
+ * Adds what the first part of the chain asked for to the resumed part's outcome, before MFA is
+ * decided. The resumed part may change the options of multifactor.enable, never drop the
+ * requirement (an enable('none') after the redirect does not cancel one made before it).
+ */
+function applyOwedMfa(o: ChainOutcome, owed: OwedMfa | undefined) {
+  if (!owed) return;
+  const enable = o.mfa.enable ?? owed.enable ?? { provider: 'any', allowRememberBrowser: false };
+  o.mfa.enable = owed.challenge ? { ...enable, allowRememberBrowser: false } : enable;
+}
+
+/** Where a resumed chain must find the action that paused it (engine RunOpts.resumeOf); a row without one never matches. */
+const resumeOf = (index: number, action: ActionRef | undefined) => ({ index, actionId: action?.actionId ?? '', versionId: action?.versionId ?? '' });
 
 /**
  * The post-login step of an interactive login: runs the bound post-login chain after the
@@ -40,14 +75,17 @@ export function createPostLoginStep(app: AppContext) {
 
   async function act(ctx: Context, d: Details, userId: string, o: ChainOutcome, state: string, methods: Obj[]) {
     if (o.blocked) {
-      const description = o.blocked.kind === 'denied' ? o.blocked.reason : 'Login was stopped because a post-login action failed';
+      const description = o.blocked.kind === 'denied' ? o.blocked.reason
+        : o.blocked.kind === 'changed' ? o.blocked.message
+          : 'Login was stopped because a post-login action failed';
       await app.audit.record({ type: 'f', description: `Login denied by post-login action: ${description}`, user_id: userId, client_id: String(d.params.client_id), ip: ctx.ip, details: { execution: o.executionId } });
       return finish(ctx, { error: 'access_denied', error_description: description });
     }
     if (o.redirect) {
+      // A second factor asked for so far is owed after /continue: it is kept with the continuation.
+      const saved: Continuation = { userId, actionIndex: o.redirect.actionIndex, action: o.redirect.action, event: o.event, methods, mfa: owedMfa(o) };
       await db('action_continuations').insert({
-        state, interaction_uid: d.uid, expires_at: Date.now() + CONTINUE_TTL_MS, used_at: null,
-        payload: JSON.stringify({ userId, actionIndex: o.redirect.actionIndex, event: o.event, methods }),
+        state, interaction_uid: d.uid, expires_at: Date.now() + CONTINUE_TTL_MS, used_at: null, payload: JSON.stringify(saved),
       });
       const target = new URL(o.redirect.url);
       for (const [k, v] of Object.entries(o.redirect.query)) target.searchParams.set(k, v);
@@ -65,30 +103,35 @@ export function createPostLoginStep(app: AppContext) {
    * The interaction result. A password login (prompt `login`) logs in, with `amr`/`acr` claiming
    * MFA only when this login performed it. When an existing session answered (prompt
    * `actions`), it only records that post-login ran, unless MFA just happened: then the
-   * session is refreshed with the stronger `amr`.
+   * session is refreshed with the stronger `amr`. `claimsRef` names the login whose post-login
+   * claims this is: when the authorization resumes, they become its session's (hooks in context.ts).
    */
   function loginResult(d: Details, userId: string, methods: Obj[]) {
     const mfa = methods.some((m) => m.name === 'mfa');
-    if (d.prompt.name === 'actions' && !mfa) return { gatehouse: { postLogin: true } };
-    return { login: { accountId: userId, amr: mfa ? ['pwd', 'otp'] : ['pwd'], ...(mfa ? { acr: MFA_ACR } : {}), remember: true }, gatehouse: { postLogin: true } };
+    const gatehouse = { postLogin: true, claimsRef: loginRef.interaction(d.uid) };
+    if (d.prompt.name === 'actions' && !mfa) return { gatehouse };
+    return { login: { accountId: userId, amr: mfa ? ['pwd', 'otp'] : ['pwd'], ...(mfa ? { acr: MFA_ACR } : {}), remember: true }, gatehouse };
   }
 
   /**
    * Whether this login needs a second factor now: a post-login action asked for it
    * (challenge/enroll pause the chain; `multifactor.enable` at its end), the client asked with
-   * `acr_values`, or the global policy says so. Challenge when enrolled, else enroll.
+   * `acr_values`, or the global policy says so (mfaRequiredByPolicy, the rule the session-reuse
+   * check shares). Challenge when enrolled, else enroll. A remembered browser skips only what
+   * an action's multifactor.enable asked for, never a pause, the policy or acr_values.
    */
   async function needMfa(ctx: Context, d: Details, userId: string, o: ChainOutcome | undefined, methods: Obj[]): Promise<MfaNeed | null> {
     if (methods.some((m) => m.name === 'mfa')) return null;
     const enrolled = await app.mfa.isEnrolled(userId);
-    const acrValues = typeof d.params.acr_values === 'string' ? d.params.acr_values.split(' ') : [];
     const paused = o?.mfa.pauseAfter !== undefined;
-    const policy = app.config.mfa.policy;
-    const required = paused || !!o?.mfa.enable || acrValues.includes(MFA_ACR) || policy === 'always' || (policy === 'if-enrolled' && enrolled);
-    if (!required) return null;
-    const allowRememberBrowser = !paused && !!o?.mfa.enable?.allowRememberBrowser;
+    const byPolicy = await mfaRequiredByPolicy({ policy: app.config.mfa.policy, acrValues: d.params.acr_values, enrolled: async () => enrolled });
+    if (!paused && !o?.mfa.enable && !byPolicy) return null;
+    const allowRememberBrowser = !paused && !byPolicy && !!o?.mfa.enable?.allowRememberBrowser;
     if (enrolled && allowRememberBrowser && mfaStep.remembered(ctx, userId)) return null;
-    return { mode: enrolled ? 'challenge' : 'enroll', resumeAt: paused ? o!.mfa.pauseAfter! + 1 : null, allowRememberBrowser };
+    return {
+      mode: enrolled ? 'challenge' : 'enroll', resumeAt: paused ? o!.mfa.pauseAfter! + 1 : null,
+      ...(paused ? { resumeAction: o!.mfa.pauseAction } : {}), allowRememberBrowser,
+    };
   }
 
   async function startMfa(ctx: Context, d: Details, userId: string, need: MfaNeed, event: Obj | undefined, methods: Obj[]) {
@@ -103,14 +146,17 @@ export function createPostLoginStep(app: AppContext) {
 
   const mfaStep = createMfaStep(app, {
     /** After the second factor: the rest of a paused chain runs, then the login finishes. */
-    async verified(ctx, d, userId, pending) {
+    async verified(ctx, d, userId, pending: PendingMfa) {
       const methods = [...pending.methods, { name: 'mfa', timestamp: new Date().toISOString() }];
       if (pending.resumeAt !== null && pending.event) {
         const user = await app.users.require(userId);
         const client = await app.clients.get(String(d.params.client_id));
         const event = { ...pending.event, authentication: { methods }, request: requestInfo(ctx) };
         const state = randomBytes(24).toString('base64url');
-        const o = await app.actions.triggers.postLogin({ user, client, ctx, transaction: transaction(d), methods: methods as never, startAt: pending.resumeAt, event, redirectState: state });
+        const o = await app.actions.triggers.postLogin({
+          user, client, ctx, transaction: transaction(d), methods: methods as never, startAt: pending.resumeAt, resumeOf: resumeOf(pending.resumeAt - 1, pending.resumeAction),
+          event, redirectState: state, loginRef: loginRef.interaction(d.uid),
+        });
         return act(ctx, d, userId, o, state, methods);
       }
       return finish(ctx, loginResult(d, userId, methods), d.prompt.name === 'actions');
@@ -131,7 +177,7 @@ export function createPostLoginStep(app: AppContext) {
       const at = new Date((s?.loginTs ?? Date.now() / 1000) * 1000).toISOString();
       const methods: Obj[] = [{ name: 'pwd', timestamp: at }, ...(s?.amr?.includes('otp') ? [{ name: 'mfa', timestamp: at }] : [])];
       const state = randomBytes(24).toString('base64url');
-      const o = await app.actions.triggers.postLogin({ user, client, ctx, transaction: transaction(d), sessionId: d.session?.uid, methods: methods as never, redirectState: state });
+      const o = await app.actions.triggers.postLogin({ user, client, ctx, transaction: transaction(d), sessionId: d.session?.uid, methods: methods as never, redirectState: state, loginRef: loginRef.interaction(d.uid) });
       return act(ctx, d, userId, o, state, methods);
     },
     /** After the password was verified for `userId` in interaction `d`. */
@@ -139,7 +185,7 @@ export function createPostLoginStep(app: AppContext) {
       if (!(await app.actions.triggers.hasPostLogin())) {
         // Tokens of this login carry what this login's chain decided: with nothing bound, the
         // claims an earlier login stored for this user at this client must not be reused.
-        await db('action_login_claims').where({ account_id: userId, client_id: String(d.params.client_id) }).delete();
+        await app.actions.triggers.clearLoginClaims(userId, String(d.params.client_id));
         const methods = [{ name: 'pwd', timestamp: new Date().toISOString() }];
         const need = await needMfa(ctx, d, userId, undefined, methods);
         if (need) return startMfa(ctx, d, userId, need, undefined, methods);
@@ -149,7 +195,7 @@ export function createPostLoginStep(app: AppContext) {
       const client = await app.clients.get(String(d.params.client_id));
       const methods = [{ name: 'pwd', timestamp: new Date().toISOString() }];
       const state = randomBytes(24).toString('base64url');
-      const o = await app.actions.triggers.postLogin({ user, client, ctx, transaction: transaction(d), sessionId: d.session?.uid, methods, redirectState: state });
+      const o = await app.actions.triggers.postLogin({ user, client, ctx, transaction: transaction(d), sessionId: d.session?.uid, methods, redirectState: state, loginRef: loginRef.interaction(d.uid) });
       return act(ctx, d, userId, o, state, methods);
     },
 
@@ -165,13 +211,17 @@ export function createPostLoginStep(app: AppContext) {
       ctx.redirect(`${urls.mountPath}/interaction/${encodeURIComponent(row.interaction_uid)}/continue?${params}`);
     },
 
-    /** Resumes the chain: the redirecting action's onContinuePostLogin, then the rest. Single use. */
+    /**
+     * Resumes the chain: the redirecting action's onContinuePostLogin, then the rest. Single use.
+     * Fails closed when another action (or version) now stands where the login paused, and
+     * keeps any second factor the first part asked for.
+     */
     async resume(ctx: Context, d: Details) {
       const state = typeof ctx.query.state === 'string' ? ctx.query.state : '';
       const used = await db('action_continuations').where({ state, interaction_uid: d.uid }).whereNull('used_at').andWhere('expires_at', '>', Date.now()).update({ used_at: Date.now() });
       if (used !== 1) throw new AppError(400, 'invalid_state', 'This login step has expired, was already used, or belongs to another login. Start again from your application.');
       const row = await db('action_continuations').where({ state }).first();
-      const saved = JSON.parse(row.payload) as { userId: string; actionIndex: number; event: Obj; methods: Obj[] };
+      const saved = JSON.parse(row.payload) as Continuation;
       const user = await app.users.require(saved.userId);
       const client = await app.clients.get(String(d.params.client_id));
       const event = { ...saved.event, request: requestInfo(ctx) };
@@ -179,8 +229,10 @@ export function createPostLoginStep(app: AppContext) {
       // onContinuePostLogin validates tokens bound to the state being resumed; an action after
       // it that redirects again must bind its token to the state it will come back with.
       const o = await app.actions.triggers.postLogin({
-        user, client, ctx, transaction: transaction(d), methods: saved.methods as never, startAt: saved.actionIndex, continueFirst: true, event, redirectState: state, nextRedirectState: next,
+        user, client, ctx, transaction: transaction(d), methods: saved.methods as never, startAt: saved.actionIndex, resumeOf: resumeOf(saved.actionIndex, saved.action),
+        continueFirst: true, event, redirectState: state, nextRedirectState: next, loginRef: loginRef.interaction(d.uid),
       });
+      applyOwedMfa(o, saved.mfa);
       return act(ctx, d, saved.userId, o, next, saved.methods);
     },
   };

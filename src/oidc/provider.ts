@@ -24,6 +24,12 @@ export interface ProviderHooks {
   accountClaims?(ctx: KoaContextWithOIDC, accountId: string, use: string, grantId: string | undefined): Promise<Record<string, unknown> | undefined>;
   /** Claims added to JWT access tokens (post-login or credentials-exchange). */
   extraTokenClaims?(ctx: KoaContextWithOIDC, token: unknown): Promise<Record<string, unknown> | undefined>;
+  /**
+   * A refresh-token grant, after the token was checked and before it is consumed (rotated): the
+   * place to run post-login for it, so that a deny or a failure (thrown as an OAuth error)
+   * leaves the refresh token usable for a retry.
+   */
+  beforeRefresh?(ctx: KoaContextWithOIDC): Promise<void>;
   /** Scope changes (post-login `accessToken.addScope/removeScope`) applied to the grant. */
   adjustGrant?(ctx: KoaContextWithOIDC, grant: InstanceType<Provider['Grant']>): Promise<void>;
   /**
@@ -177,7 +183,8 @@ export function createProvider(d: ProviderDeps): Provider {
       },
     },
     pkce: { required: (_ctx, client) => client.clientAuthMethod === 'none' },
-    rotateRefreshToken: true,
+    // Always rotate; the hook runs first, while the presented refresh token is still unused.
+    async rotateRefreshToken(ctx) { await d.hooks?.beforeRefresh?.(ctx); return true; },
     async issueRefreshToken(_ctx, client, code) {
       return client.grantTypeAllowed('refresh_token') && code.scopes.has('offline_access');
     },

@@ -1,7 +1,7 @@
 import type { Db } from '../../db/knex.ts';
 import type { Logger } from '../../shared/logger.ts';
 import { randomId } from '../../shared/ids.ts';
-import type { ActionResult, ChainLimits, Command, SandboxAction, SandboxPool, SandboxStatus } from '../sandbox/types.ts';
+import type { ActionResult, CacheSnapshot, ChainLimits, Command, SandboxAction, SandboxPool, SandboxStatus } from '../sandbox/types.ts';
 import { TRIGGERS, validateCommand, type TriggerId } from '../triggers/definitions.ts';
 import type { ActionStore } from './store.ts';
 
@@ -10,18 +10,27 @@ export interface EngineConfig extends ChainLimits { claimsBytes: number; redirec
 type Obj = Record<string, unknown>;
 const nullObj = (): Obj => Object.create(null) as Obj;
 
+/** One deployed action version at a place in a chain (what a paused login resumes). */
+export interface ActionRef { actionId: string; versionId: string }
+
 /** What a chain decided, validated and merged; the flow that ran it applies it. */
 export interface ChainOutcome {
   executionId: string | null;
   /** 'ok' also when nothing is bound. */
   status: SandboxStatus;
-  /** A blocking chain that must stop the flow: deny, or failure with on_error=block. */
-  blocked?: { kind: 'denied'; reason: string; userMessage?: string; code?: string } | { kind: 'failed'; status: SandboxStatus; message: string };
+  /**
+   * A blocking chain that must stop the flow: deny, failure with on_error=block, or a paused
+   * chain that cannot be resumed because the bindings changed meanwhile (`changed`; its
+   * `message` is meant for the client).
+   */
+  blocked?: { kind: 'denied'; reason: string; userMessage?: string; code?: string } | { kind: 'failed'; status: SandboxStatus; message: string } | { kind: 'changed'; message: string };
   validationError?: { code: string; message: string };
   idTokenClaims: Obj; accessTokenClaims: Obj; scopesAdd: string[]; scopesRemove: string[];
   appMetadata?: Obj; userMetadata?: Obj;
-  redirect?: { url: string; query: Record<string, string>; actionIndex: number };
-  mfa: { pauseAfter?: number; challenge?: unknown[]; enroll?: unknown[]; enable?: { provider: string; allowRememberBrowser: boolean } };
+  /** `actionIndex`: the redirecting action's place in the whole chain; `action`: which action version that is. */
+  redirect?: { url: string; query: Record<string, string>; actionIndex: number; action: ActionRef };
+  /** `pauseAfter`/`pauseAction`: the place and version of the action that asked for a second factor before the rest of the chain. */
+  mfa: { pauseAfter?: number; pauseAction?: ActionRef; challenge?: unknown[]; enroll?: unknown[]; enable?: { provider: string; allowRememberBrowser: boolean } };
   rejected: string[];
   /** `recorded`: what the execution record shows of the action's api calls (names, never values). */
   results: (ActionResult & { rejected: string[]; recorded?: RecordedCommand[] })[];
@@ -37,15 +46,36 @@ interface RunOpts {
   canRedirect?: boolean; redirectState?: string;
   /** The state a redirect issued by an action after the resumed one will get (defaults to redirectState). */
   nextRedirectState?: string;
-  /** Draft run for `test`: no cache writes, no execution record. */
+  /**
+   * Resuming a paused chain (continuation or MFA pause): the action that paused it must still be
+   * at `index` of the bound chain, in the same version. Otherwise nothing runs and the outcome is
+   * blocked (`changed`): resuming by index alone would hand onContinuePostLogin to another
+   * action, or skip one.
+   */
+  resumeOf?: ActionRef & { index: number };
+  /** Draft run for `test`: no cache reads or writes, no execution record. */
   dryRun?: { action: SandboxAction };
 }
+
+/** The message a client gets when a paused login cannot resume because its chain changed. */
+const CHAIN_CHANGED = 'The login could not continue because the post-login actions changed while it was in progress. Sign in again.';
+
+/**
+ * Whether an action may use `api.cache`: a plain search of its compiled code for the word
+ * `cache`. Only those actions get a snapshot loaded from the database. A false positive (the
+ * word in a comment) costs one query; code that reaches the api without naming it
+ * (`api['ca' + 'che']`) reads an empty cache, which the best-effort contract allows; its
+ * writes are recorded and stored as usual.
+ */
+const USES_CACHE = /\bcache\b/;
 
 /** Calls whose refusal must stop a blocking flow rather than be dropped (see the merge). */
 const FAIL_CLOSED_WHEN_REFUSED = new Set(['access.deny', 'validation.error', 'redirect.sendUserTo', 'multifactor.enable',
   'authentication.challengeWith', 'authentication.challengeWithAny', 'authentication.enrollWith', 'authentication.enrollWithAny']);
 
 export interface RecordedCommand { type: string; args: (string | null)[] }
+
+type ChainEntry = Awaited<ReturnType<ActionStore['chain']>>[number];
 
 /**
  * An api call as the execution record shows it: the call and what it names (claim, metadata
@@ -70,6 +100,11 @@ function describeCommand(c: Command, secrets: Record<string, string>): RecordedC
   }
 }
 
+/**
+ * Accidental-leak protection (`console.log(secret)`, a secret in an error message or in a
+ * recorded argument): the action's secret values never reach the execution record or the
+ * logs verbatim. The one place this is done: the sandbox returns what the guest produced.
+ */
 function redactSecrets(text: string, secrets: Record<string, string>) {
   let out = text;
   for (const v of Object.values(secrets)) if (v && v.length >= 4) out = out.split(v).join('[REDACTED]');
@@ -83,7 +118,7 @@ function redactSecrets(text: string, secrets: Record<string, string>) {
  */
 export function createActionEngine(d: { db: Db; store: ActionStore; pool: SandboxPool; logger: Logger; config: EngineConfig }) {
   const { db, store, pool, logger, config } = d;
-  const chainCache = new Map<TriggerId, { at: number; version: number; chain: Awaited<ReturnType<ActionStore['chain']>> }>();
+  const chainCache = new Map<TriggerId, { at: number; version: number; chain: ChainEntry[] }>();
   const CHAIN_TTL = 1000;
 
   async function chainFor(trigger: TriggerId) {
@@ -94,11 +129,21 @@ export function createActionEngine(d: { db: Db; store: ActionStore; pool: Sandbo
     return chain;
   }
 
-  async function cacheSnapshot(trigger: TriggerId) {
-    const rows = await db('action_cache').where({ trigger_id: trigger }).andWhere('expires_at', '>', Date.now()).limit(1000);
-    const snap: Record<string, { value: string; expires_at: number }> = {};
-    for (const r of rows) snap[r.key] = { value: r.value, expires_at: Number(r.expires_at) };
-    return snap;
+  /**
+   * Each action's own cache snapshot, keyed by its sandbox key (version id); entries are stored
+   * per action id, so they survive deploys. Only for actions whose code mentions the cache.
+   */
+  async function cacheSnapshots(trigger: TriggerId, chain: ChainEntry[]): Promise<Record<string, CacheSnapshot>> {
+    const out: Record<string, CacheSnapshot> = Object.create(null);
+    const now = Date.now();
+    for (const a of chain) {
+      if (Object.hasOwn(out, a.versionId) || !USES_CACHE.test(a.compiled)) continue;
+      const rows = await db('action_cache').where({ trigger_id: trigger, action_id: a.actionId }).andWhere('expires_at', '>', now).limit(1000);
+      const snap: CacheSnapshot = Object.create(null);
+      for (const r of rows) snap[r.key] = { value: r.value, expires_at: Number(r.expires_at) };
+      out[a.versionId] = snap;
+    }
+    return out;
   }
 
   async function hasBindings(trigger: TriggerId) { return (await chainFor(trigger)).length > 0; }
@@ -109,70 +154,50 @@ export function createActionEngine(d: { db: Db; store: ActionStore; pool: Sandbo
       executionId: null, status: 'ok', idTokenClaims: nullObj(), accessTokenClaims: nullObj(), scopesAdd: [], scopesRemove: [],
       mfa: {}, rejected: [], results: [], event,
     };
-    const full = opts.dryRun
+    const full: ChainEntry[] = opts.dryRun
       ? [{ actionId: 'draft', name: opts.dryRun.action.name, versionId: opts.dryRun.action.key, number: 0, compiled: opts.dryRun.action.code, secrets: opts.dryRun.action.secrets, onError: 'block' as const }]
       : await chainFor(trigger);
+    if (opts.resumeOf) {
+      const at = full[opts.resumeOf.index];
+      if (!at || at.actionId !== opts.resumeOf.actionId || at.versionId !== opts.resumeOf.versionId) {
+        logger.warn({ trigger, index: opts.resumeOf.index, expected: opts.resumeOf, found: at ? { actionId: at.actionId, versionId: at.versionId } : null }, 'the bound chain changed while a login was paused; not resuming it');
+        outcome.status = 'runtime';
+        outcome.blocked = { kind: 'changed', message: CHAIN_CHANGED };
+        return outcome;
+      }
+    }
     const startAt = opts.startAt ?? 0;
     const chain = full.slice(startAt);
     if (chain.length === 0) return outcome;
-    const usesCache = true;
-    const cache = usesCache ? await cacheSnapshot(trigger) : {};
     const limits: ChainLimits = { actionTimeoutMs: config.actionTimeoutMs, chainTimeoutMs: config.chainTimeoutMs, memoryMb: config.memoryMb, consoleBytes: config.consoleBytes, resultBytes: config.resultBytes };
-    const toSandbox = (a: typeof chain[number]): SandboxAction => ({ key: a.versionId, name: a.name, code: a.compiled, secrets: a.secrets });
-    const base = { apiMethods: def.apiMethods, stopOn: def.stopOn, cache, limits, redirect: { canRedirect: !!opts.canRedirect, state: opts.redirectState, issuer: config.issuer } };
+    const toSandbox = (a: ChainEntry): SandboxAction => ({ key: a.versionId, name: a.name, code: a.compiled, secrets: a.secrets });
+    const base = {
+      apiMethods: def.apiMethods, stopOn: def.stopOn, cacheByAction: opts.dryRun ? {} : await cacheSnapshots(trigger, chain),
+      redirect: { canRedirect: !!opts.canRedirect, state: opts.redirectState, issuer: config.issuer },
+    };
 
-    const results: ActionResult[] = [];
-    let curEvent = event;
-    // The sandbox stops a chain at the first action that does not end 'ok'. When that action's
-    // binding says on_error=allow (or the trigger does not block), the rest of the chain must
-    // still run: a later action may deny, and skipping it would fail open. So the engine runs
-    // the chain in slices, each starting after the last action that ran, all within one chain
-    // budget; an action left without budget ends as 'timeout' in the sandbox and blocks.
-    const chainDeadline = Date.now() + config.chainTimeoutMs;
-    let idx = 0;
-    let continueSlice = !!(opts.continueFirst && def.continueHandler);
-    while (idx < chain.length) {
-      // After a redirect, only the redirecting action runs onContinuePostLogin; the rest run their handler.
-      const handler = continueSlice ? def.continueHandler! : def.handler;
-      const slice = continueSlice ? chain.slice(idx, idx + 1) : chain.slice(idx);
-      // api.redirect.* binds tokens to the state this part of the chain answers to: the one being
-      // resumed for onContinuePostLogin, the next one for actions that may redirect again.
-      const state = continueSlice ? opts.redirectState : (opts.nextRedirectState ?? opts.redirectState);
-      continueSlice = false;
-      const res = await pool.runChain({
-        ...base, redirect: { ...base.redirect, state }, limits: { ...limits, chainTimeoutMs: Math.max(1, chainDeadline - Date.now()) },
-        handler, actions: slice.map(toSandbox), event: curEvent,
-      });
-      if (res.results.length === 0) break;
-      results.push(...res.results);
-      // The sandbox applied metadata between actions; recompute it here for the next slice.
-      curEvent = applyMetadata(curEvent, res.results);
-      idx += res.results.length;
-      const last = res.results[res.results.length - 1];
-      if (last.status === 'ok' && !last.commands.some((c) => def.stopOn.includes(c.type))) continue;
-      if (last.status === 'ok' || last.status === 'denied') break;
-      if (!(chain[idx - 1]?.onError === 'allow' || !def.blocking)) break;
-    }
-
-    // Merge, validating every command; a failed action with on_error=allow contributes nothing.
-    const app = { ...((event.user as Obj | undefined)?.app_metadata as Obj ?? {}) };
-    const usr = { ...((event.user as Obj | undefined)?.user_metadata as Obj ?? {}) };
+    // The merge: every command is validated here, whatever the sandbox applied on its side.
+    const user = event.user as Obj | undefined;
+    const app = { ...(user?.app_metadata as Obj ?? {}) };
+    const usr = { ...(user?.user_metadata as Obj ?? {}) };
     let appChanged = false; let usrChanged = false;
-    const cacheWrites: { key: string; value?: string; ttl?: number }[] = [];
+    const cacheWrites: { actionId: string; key: string; value?: string; ttl?: number }[] = [];
     // The cap is per token (ACTIONS.md): the same claim on the ID and the access token counts once for each.
     const claimBytes = { id: 0, access: 0 };
-    for (const [i, r] of results.entries()) {
-      const a = chain[i];
+
+    /** Validates one action's result into the outcome. False: the chain stops after this action. */
+    function merge(r: ActionResult, a: ChainEntry, at: number): boolean {
       const rejected: string[] = [];
       outcome.results.push({
-        ...r, logs: redactSecrets(r.logs, a?.secrets ?? {}), error: r.error ? { name: r.error.name, message: redactSecrets(r.error.message, a?.secrets ?? {}) } : undefined, rejected,
-        recorded: r.commands.map((c) => describeCommand(c, a?.secrets ?? {})),
+        ...r, logs: redactSecrets(r.logs, a.secrets), error: r.error ? { name: r.error.name, message: redactSecrets(r.error.message, a.secrets) } : undefined, rejected,
+        recorded: r.commands.map((c) => describeCommand(c, a.secrets)),
       });
       if (r.status !== 'ok' && r.status !== 'denied') {
-        if (a?.onError === 'allow' || !def.blocking) continue;
+        // A failed action contributes nothing; its binding decides whether the chain goes on.
+        if (a.onError === 'allow' || !def.blocking) return true;
         outcome.status = r.status;
         outcome.blocked = { kind: 'failed', status: r.status, message: `action "${r.name}" failed (${r.status})` };
-        break;
+        return false;
       }
       for (const c of r.commands) {
         const problem = validateCommand(def, c.type, c.args, { claimsBytes: config.claimsBytes, redirectAllowHttpLocalhost: config.redirectAllowHttpLocalhost });
@@ -184,11 +209,12 @@ export function createActionEngine(d: { db: Db; store: ActionStore; pool: Sandbo
             // for, and the sandbox already stopped the chain there. Fail closed.
             outcome.status = 'runtime';
             outcome.blocked = { kind: 'failed', status: 'runtime', message: `action "${r.name}" made an invalid api.${c.type} call` };
-            break;
+            return false;
           }
           continue;
         }
         const [x, y] = c.args as [unknown, unknown];
+        const here = { actionId: a.actionId, versionId: a.versionId };
         switch (c.type) {
           case 'idToken.setCustomClaim':
           case 'accessToken.setCustomClaim': {
@@ -213,20 +239,68 @@ export function createActionEngine(d: { db: Db; store: ActionStore; pool: Sandbo
             outcome.status = 'denied';
             break;
           case 'validation.error': outcome.validationError = { code: x as string, message: y as string }; outcome.status = 'denied'; break;
-          case 'redirect.sendUserTo': outcome.redirect = { url: x as string, query: ((y as { query?: Record<string, string> })?.query) ?? {}, actionIndex: startAt + i }; break;
+          case 'redirect.sendUserTo': outcome.redirect = { url: x as string, query: ((y as { query?: Record<string, string> })?.query) ?? {}, actionIndex: startAt + at, action: here }; break;
           case 'authentication.challengeWith': case 'authentication.challengeWithAny':
-            outcome.mfa.challenge = Array.isArray(x) ? x : [x]; outcome.mfa.pauseAfter = startAt + i; break;
+            outcome.mfa.challenge = Array.isArray(x) ? x : [x]; outcome.mfa.pauseAfter = startAt + at; outcome.mfa.pauseAction = here; break;
           case 'authentication.enrollWith': case 'authentication.enrollWithAny':
-            outcome.mfa.enroll = Array.isArray(x) ? x : [x]; outcome.mfa.pauseAfter = startAt + i; break;
+            outcome.mfa.enroll = Array.isArray(x) ? x : [x]; outcome.mfa.pauseAfter = startAt + at; outcome.mfa.pauseAction = here; break;
           case 'multifactor.enable':
             outcome.mfa.enable = x === 'none' ? undefined : { provider: x as string, allowRememberBrowser: !!(y as { allowRememberBrowser?: boolean })?.allowRememberBrowser };
             break;
-          case 'cache.set': cacheWrites.push({ key: x as string, value: y as string, ttl: Number((c.args[2] as { ttl?: number })?.ttl) || 15 * 60 * 1000 }); break;
-          case 'cache.delete': cacheWrites.push({ key: x as string }); break;
+          case 'cache.set': cacheWrites.push({ actionId: a.actionId, key: x as string, value: y as string, ttl: Number((c.args[2] as { ttl?: number })?.ttl) || 15 * 60 * 1000 }); break;
+          case 'cache.delete': cacheWrites.push({ actionId: a.actionId, key: x as string }); break;
         }
-        if (outcome.blocked?.kind === 'denied' || outcome.validationError) break;
+        if (outcome.blocked?.kind === 'denied' || outcome.validationError) return false;
       }
-      if (outcome.blocked || outcome.validationError) break;
+      // The chain ends after an action that redirects or pauses for a second factor (it resumes later).
+      return !r.commands.some((c) => def.stopOn.includes(c.type));
+    }
+
+    // The sandbox stops a chain at the first action that does not end 'ok'. When that action's
+    // binding says on_error=allow (or the trigger does not block), the rest of the chain must
+    // still run: a later action may deny, and skipping it would fail open. So the engine runs
+    // the chain in slices, each starting after the last action that ran, all within one chain
+    // budget; an action left without budget ends as 'timeout' in the sandbox and blocks. Each
+    // slice is merged before the next one runs, and the next slice sees the metadata as merged.
+    let curEvent = event;
+    const chainDeadline = Date.now() + config.chainTimeoutMs;
+    let idx = 0;
+    let continueSlice = !!(opts.continueFirst && def.continueHandler);
+    while (idx < chain.length) {
+      // After a redirect, only the redirecting action runs onContinuePostLogin; the rest run their handler.
+      const handler = continueSlice ? def.continueHandler! : def.handler;
+      const slice = continueSlice ? chain.slice(idx, idx + 1) : chain.slice(idx);
+      // api.redirect.* binds tokens to the state this part of the chain answers to: the one being
+      // resumed for onContinuePostLogin, the next one for actions that may redirect again.
+      const state = continueSlice ? opts.redirectState : (opts.nextRedirectState ?? opts.redirectState);
+      continueSlice = false;
+      const res = await pool.runChain({
+        ...base, redirect: { ...base.redirect, state }, limits: { ...limits, chainTimeoutMs: Math.max(1, chainDeadline - Date.now()) },
+        handler, actions: slice.map(toSandbox), event: curEvent,
+      });
+      const got = res.results.slice(0, slice.length);
+      if (got.length === 0) {
+        // Actions were sent and nothing came back: what they would have decided is unknown. Fail
+        // closed, whatever the bindings' on_error says (no action can be blamed or skipped).
+        const a = slice[0];
+        outcome.results.push({
+          key: a.versionId, name: a.name, status: 'runtime', commands: [], logs: '', startedAt: Date.now(), durationMs: 0, cpuMicros: 0,
+          error: { name: 'SandboxError', message: 'result lost: the sandbox returned no result for this chain' }, rejected: [], recorded: [],
+        });
+        outcome.status = 'runtime';
+        if (def.blocking) outcome.blocked = { kind: 'failed', status: 'runtime', message: `action "${a.name}" failed (no result from the sandbox)` };
+        break;
+      }
+      let goOn = true;
+      for (const r of got) {
+        goOn = merge(r, chain[idx], idx);
+        idx++;
+        if (!goOn) break;
+      }
+      if (user && (appChanged || usrChanged)) curEvent = { ...event, user: { ...user, app_metadata: { ...app }, user_metadata: { ...usr } } };
+      if (!goOn) break;
+      // Everything so far merged and the chain may go on: the sandbox stopped early (a failed
+      // action with on_error=allow) or returned fewer results than asked; run the rest.
     }
     if (appChanged) outcome.appMetadata = app;
     if (usrChanged) outcome.userMetadata = usr;
@@ -234,29 +308,15 @@ export function createActionEngine(d: { db: Db; store: ActionStore; pool: Sandbo
 
     if (!opts.dryRun) {
       for (const w of cacheWrites) {
-        if (w.value === undefined) await db('action_cache').where({ trigger_id: trigger, key: w.key }).delete();
-        else await db('action_cache').insert({ trigger_id: trigger, key: w.key, value: w.value, expires_at: Date.now() + Math.min(w.ttl ?? 0, 24 * 3600 * 1000) })
-          .onConflict(['trigger_id', 'key']).merge();
+        const row = { trigger_id: trigger, action_id: w.actionId, key: w.key };
+        if (w.value === undefined) await db('action_cache').where(row).delete();
+        else await db('action_cache').insert({ ...row, value: w.value, expires_at: Date.now() + Math.min(w.ttl ?? 0, 24 * 3600 * 1000) })
+          .onConflict(['trigger_id', 'action_id', 'key']).merge();
       }
       outcome.executionId = await record(trigger, outcome);
     }
     if (outcome.status === 'ok' && outcome.results.some((r) => r.status !== 'ok')) outcome.status = outcome.results.find((r) => r.status !== 'ok')!.status;
     return outcome;
-  }
-
-  function applyMetadata(event: Obj, results: ActionResult[]): Obj {
-    const user = event.user as Obj | undefined;
-    if (!user) return event;
-    const app = { ...(user.app_metadata as Obj ?? {}) };
-    const usr = { ...(user.user_metadata as Obj ?? {}) };
-    // A failed action contributes nothing (on_error=allow skips it), so later actions must not see its writes.
-    for (const r of results) for (const c of (r.status === 'ok' || r.status === 'denied' ? r.commands : [])) {
-      const [k, v] = c.args as [string, unknown];
-      if (typeof k !== 'string' || k === '__proto__' || k === 'constructor' || k === 'prototype') continue;
-      if (c.type === 'user.setAppMetadata') { if (v === null) delete app[k]; else app[k] = v; }
-      if (c.type === 'user.setUserMetadata') { if (v === null) delete usr[k]; else usr[k] = v; }
-    }
-    return { ...event, user: { ...user, app_metadata: app, user_metadata: usr } };
   }
 
   async function record(trigger: TriggerId, o: ChainOutcome): Promise<string> {

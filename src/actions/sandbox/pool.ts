@@ -76,17 +76,24 @@ interface Slot {
   exited: Promise<void>;
 }
 
-function failureResult(a: SandboxAction, status: SandboxStatus, error: { name: string; message: string } | undefined, logs = ''): ActionResult {
-  const r: ActionResult = { key: a.key, name: a.name, status, commands: [], logs, startedAt: Date.now(), durationMs: 0, cpuMicros: 0 };
+function failureResult(a: SandboxAction, status: SandboxStatus, error: { name: string; message: string } | undefined): ActionResult {
+  const r: ActionResult = { key: a.key, name: a.name, status, commands: [], logs: '', startedAt: Date.now(), durationMs: 0, cpuMicros: 0 };
   if (error) r.error = error;
   return r;
 }
 
-/** A chain that failed at action `at` without a result from the worker. */
+/**
+ * A chain that failed at action `at` without a result from the worker. The actions before `at`
+ * ran, but what they did (a deny, a second factor, claims) went down with the worker: each is
+ * reported as failed with its result lost, never as `ok` with no commands, so that the caller
+ * applies that action's own error policy (on_error=block fails the flow closed) instead of
+ * going on as if it had asked for nothing.
+ */
 function failedChain(actions: SandboxAction[], at: number, status: Exclude<SandboxStatus, 'ok'>, error: { name: string; message: string }, durationMs: number): ChainResult {
   const results: ActionResult[] = [];
   const idx = Math.min(Math.max(at, 0), Math.max(actions.length - 1, 0));
-  for (let i = 0; i < idx; i++) results.push(failureResult(actions[i], 'ok', undefined, '[result lost: the sandbox worker was stopped later in this chain]\n'));
+  const lost = { name: 'ResultLost', message: 'result lost: the sandbox worker was stopped later in this chain, so what this action did is unknown' };
+  for (let i = 0; i < idx; i++) results.push(failureResult(actions[i], 'runtime', lost));
   if (actions.length > 0) {
     const r = failureResult(actions[idx], status, error);
     r.durationMs = durationMs;
@@ -166,13 +173,18 @@ function toJob(req: ChainRequest): ChainJob {
   const eventJson = JSON.stringify(req.event === undefined ? null : req.event);
   if (typeof eventJson !== 'string') throw new TypeError('event must be JSON-serialisable');
   const cacheJson = JSON.stringify(req.cache ?? {});
+  let cacheByAction: ChainJob['cacheByAction'];
+  if (req.cacheByAction !== undefined) {
+    if (req.cacheByAction === null || typeof req.cacheByAction !== 'object') throw new TypeError('cacheByAction must be an object');
+    cacheByAction = Object.entries(req.cacheByAction).map(([k, v]) => [k, JSON.stringify(v ?? {})]);
+  }
   let redirect: ChainJob['redirect'] = null;
   if (req.redirect) {
     redirect = { canRedirect: req.redirect.canRedirect === true, issuer: String(req.redirect.issuer ?? '') };
     if (typeof req.redirect.state === 'string') redirect.state = req.redirect.state;
   }
   return {
-    handler: req.handler, actions, eventJson, cacheJson,
+    handler: req.handler, actions, eventJson, cacheJson, ...(cacheByAction ? { cacheByAction } : {}),
     apiMethods: paths(req.apiMethods, 'apiMethods'), stopOn: paths(req.stopOn ?? [], 'stopOn'),
     redirect, limits: normalizeLimits(req.limits),
   };

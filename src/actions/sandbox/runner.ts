@@ -42,7 +42,10 @@ export interface ChainJob {
   handler: string;
   actions: SandboxAction[];
   eventJson: string;
+  /** The snapshot every action reads when `cacheByAction` is absent. */
   cacheJson: string;
+  /** [action key, snapshot JSON] pairs: each action's own snapshot (an action not listed reads `{}`). */
+  cacheByAction?: [string, string][];
   apiMethods: string[];
   stopOn: string[];
   redirect: { canRedirect: boolean; state?: string; issuer: string } | null;
@@ -339,13 +342,15 @@ export class ChainRunner {
     const limits = job.limits;
     const deadline = Math.min(t0 + limits.actionTimeoutMs, chainDeadline);
     const result = (status: SandboxStatus, p: Partial<Parsed> | null, error: { name: string; message: string } | undefined, cpuMicros: number): ActionResult => {
+      // Secret values in logs and error messages are redacted by the engine, which owns the
+      // secrets and the execution record (one redaction, also for recorded api call arguments).
       const r: ActionResult = {
         key: a.key, name: a.name, status,
         commands: p?.commands ?? [],
-        logs: redact(p?.logs ?? '', a.secrets),
+        logs: p?.logs ?? '',
         startedAt, durationMs: performance.now() - t0, cpuMicros,
       };
-      if (error !== undefined) r.error = { name: error.name, message: redact(error.message, a.secrets) };
+      if (error !== undefined) r.error = { name: error.name, message: error.message };
       return r;
     };
     let w: Warm | null = null;
@@ -399,32 +404,35 @@ export class ChainRunner {
       api: job.apiMethods, redirect: job.redirect, resultBytes: job.limits.resultBytes, consoleBytes: job.limits.consoleBytes,
     });
     let eventJson = job.eventJson;
-    let cacheJson = job.cacheJson;
     let eventObj: Record<string, unknown> | null = null;
-    let cacheObj: Record<string, { value: string; expires_at: number }> | null = null;
+    // Each action reads its own cache: its snapshot, plus what it wrote earlier in this chain (the
+    // same action bound twice). Another action's writes are never visible to it.
+    const ownCache = new Map<string, string>(job.cacheByAction ?? []);
+    const cacheJsonFor = (key: string): string => ownCache.get(key) ?? (job.cacheByAction ? '{}' : job.cacheJson);
     const results: ActionResult[] = [];
     let status: SandboxStatus = 'ok';
     for (let i = 0; i < job.actions.length; i++) {
+      const a = job.actions[i];
       if (i > 0 && progress) progress(i);
-      const r = await this.runAction(job.actions[i], job, ctxJson, eventJson, cacheJson, chainDeadline, apiSet);
+      const r = await this.runAction(a, job, ctxJson, eventJson, cacheJsonFor(a.key), chainDeadline, apiSet);
       results.push(r);
       if (r.status !== 'ok') { status = r.status; break; }
       if (r.commands.some((c) => stopSet.has(c.type))) break;
       if (i === job.actions.length - 1) break;
-      // What later actions in this chain must see: metadata writes in event.user, cache writes.
+      // What later actions in this chain must see: metadata writes in event.user; the action's own cache writes.
       let evChanged = false;
-      let cacheChanged = false;
+      let cacheObj: Record<string, { value: string; expires_at: number }> | null = null;
       for (const c of r.commands) {
         if (c.type === 'user.setAppMetadata' || c.type === 'user.setUserMetadata') {
           eventObj ??= parseObject(eventJson);
           if (applyMetadata(eventObj, c.type === 'user.setAppMetadata' ? 'app_metadata' : 'user_metadata', c.args)) evChanged = true;
         } else if (c.type === 'cache.set' || c.type === 'cache.delete') {
-          cacheObj ??= parseObject(cacheJson) as Record<string, { value: string; expires_at: number }>;
-          if (applyCache(cacheObj, c)) cacheChanged = true;
+          cacheObj ??= parseObject(cacheJsonFor(a.key)) as Record<string, { value: string; expires_at: number }>;
+          applyCache(cacheObj, c);
         }
       }
       if (evChanged) eventJson = JSON.stringify(eventObj);
-      if (cacheChanged) cacheJson = JSON.stringify(cacheObj);
+      if (cacheObj !== null) ownCache.set(a.key, JSON.stringify(cacheObj));
     }
     return { status, results, durationMs: performance.now() - t0 };
   }
@@ -461,7 +469,12 @@ function parseObject(json: string): Record<string, unknown> {
 
 const UNSAFE_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
 
-/** Applies `setAppMetadata(k, v)` / `setUserMetadata(k, v)` to event.user (null or undefined deletes). */
+/**
+ * Applies `setAppMetadata(k, v)` / `setUserMetadata(k, v)` to event.user (null or undefined
+ * deletes), so that later actions of this chain see the write without a round trip to the host.
+ * The engine does not take this as the truth: it validates every command and computes the
+ * metadata it writes (and the event of the next slice) itself.
+ */
 function applyMetadata(event: Record<string, unknown>, field: 'app_metadata' | 'user_metadata', args: unknown[]): boolean {
   const [k, v] = args;
   if (typeof k !== 'string' || k === '' || UNSAFE_KEYS.has(k)) return false;
@@ -491,13 +504,3 @@ function applyCache(cache: Record<string, { value: string; expires_at: number }>
   return true;
 }
 
-/** Accidental-leak protection: a secret's value never appears verbatim in logs or error messages. */
-function redact(s: string, secrets: Record<string, string> | undefined): string {
-  if (!s || !secrets) return s;
-  let out = s;
-  for (const k in secrets) {
-    const v = secrets[k];
-    if (typeof v === 'string' && v.length >= 4 && out.includes(v)) out = out.split(v).join('[REDACTED]');
-  }
-  return out;
-}

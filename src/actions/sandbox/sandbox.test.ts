@@ -121,12 +121,6 @@ describe('chains', () => {
     assert.deepEqual(claims(r, 1), { secrets: { B_KEY: 'beta-secret' }, stash: 'undefined', polluted: true });
   });
 
-  test('a secret value printed to the console is redacted', async () => {
-    const r = await pool.runChain(request([postLogin(`console.log('key is', event.secrets.K); throw new Error('bad ' + event.secrets.K);`, { secrets: { K: 'super-secret-value' } })]));
-    assert.equal(r.results[0].logs, 'key is [REDACTED]\n');
-    assert.equal(r.results[0].error?.message, 'bad [REDACTED]');
-  });
-
   test('module state persists across executions of one version (as on Auth0)', async () => {
     const a = action(`let n = 0; exports.onExecutePostLogin = async (event, api) => { api.idToken.setCustomClaim('n', ++n); };`);
     const first = await pool.runChain(request([a]));
@@ -178,7 +172,7 @@ describe('chains', () => {
 });
 
 describe('cache', () => {
-  test('get reads the snapshot (expired entries hidden); set/delete record commands and are seen later in the chain', async () => {
+  test('get reads the snapshot (expired entries hidden); set/delete record commands; another action never sees them', async () => {
     const now = Date.now();
     const cache = {
       fresh: { value: 'v1', expires_at: now + 60_000 },
@@ -205,7 +199,22 @@ describe('cache', () => {
       { type: 'cache.set', args: ['token', 'abc', { ttl: 5000 }] },
       { type: 'cache.delete', args: ['gone'] },
     ]);
-    assert.deepEqual(claims(r, 1), { token: 'abc', gone: true });
+    assert.deepEqual(claims(r, 1), { token: null, gone: false }, 'b reads the snapshot, not what a wrote');
+  });
+
+  test('cacheByAction: each action reads only its own snapshot and its own writes, also when bound twice', async () => {
+    const exp = Date.now() + 60_000;
+    const reader = `api.idToken.setCustomClaim('seen', api.cache.get('k')?.value ?? null); api.idToken.setCustomClaim('n', api.cache.get('n')?.value ?? null);`;
+    const a = postLogin(`${reader} api.cache.set('n', 'from-a');`);
+    const b = postLogin(reader);
+    const r = await pool.runChain(request([a, b, a], {
+      cache: { k: { value: 'shared', expires_at: exp } },
+      cacheByAction: { [a.key]: { k: { value: 'a-own', expires_at: exp } } },
+    }));
+    assert.equal(r.status, 'ok', JSON.stringify(r));
+    assert.deepEqual(claims(r, 0), { seen: 'a-own', n: null });
+    assert.deepEqual(claims(r, 1), { seen: null, n: null }, 'no entry: an empty cache, not the shared snapshot or a\'s write');
+    assert.deepEqual(claims(r, 2), { seen: 'a-own', n: 'from-a' }, 'the same action later in the chain sees its write');
   });
 });
 

@@ -38,6 +38,9 @@ export interface ChainLimits {
   resultBytes: number;
 }
 
+/** A cache snapshot: key → value and expiry (epoch milliseconds). */
+export type CacheSnapshot = Record<string, { value: string; expires_at: number }>;
+
 export interface ChainRequest {
   /** e.g. 'onExecutePostLogin', 'onContinuePostLogin', 'onExecuteCredentialsExchange'. */
   handler: string;
@@ -51,8 +54,18 @@ export interface ChainRequest {
   stopOn: string[];
   /** For the api.redirect.* helpers. */
   redirect?: { canRedirect: boolean; state?: string; issuer: string };
-  /** Snapshot of the trigger's cache (expires_at in epoch milliseconds). */
-  cache?: Record<string, { value: string; expires_at: number }>;
+  /**
+   * One cache snapshot every action reads (expires_at in epoch milliseconds). Ignored when
+   * `cacheByAction` is given. Either way an action's own `cache.set/delete` are seen only by
+   * that action (its later executions in this chain), never by another action.
+   */
+  cache?: CacheSnapshot;
+  /**
+   * Per action (keyed by {@link SandboxAction.key}): the snapshot that action reads. Used in
+   * preference to `cache`; an action without an entry sees an empty cache. This is how the
+   * engine keeps each action's cache its own (ACTIONS.md: nothing secret leaks between actions).
+   */
+  cacheByAction?: Record<string, CacheSnapshot>;
   limits: ChainLimits;
 }
 

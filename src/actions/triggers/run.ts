@@ -5,10 +5,20 @@ import type { Db } from '../../db/knex.ts';
 import { parseJson } from '../../db/knex.ts';
 import type { Logger } from '../../shared/logger.ts';
 import type { User, Users } from '../../users/users.ts';
-import type { ActionEngine, ChainOutcome } from '../engine/engine.ts';
+import type { ActionEngine, ActionRef, ChainOutcome } from '../engine/engine.ts';
 import { CONNECTION, clientInfo, requestInfo, tenant, userInfo } from './events.ts';
 
 type Obj = Record<string, unknown>;
+
+/**
+ * Which login a row of post-login claims belongs to: the interaction that ran the chain, until
+ * the authorization it belongs to resumes; then the OIDC session, whose uid every code, access
+ * and refresh token of that login carries (`sessionUid`).
+ */
+export const loginRef = {
+  interaction: (uid: string) => `interaction:${uid}`,
+  session: (uid: string) => `session:${uid}`,
+};
 
 interface Deps { db: Db; engine: ActionEngine; users: Users; logger: Logger; issuer: string; roleNames(userId: string): Promise<string[]>; otpEnrolled?(userId: string): Promise<boolean> }
 
@@ -25,11 +35,15 @@ export function createTriggerRunners(d: Deps) {
     await users.setMetadata(userId, o.appMetadata ?? user.app_metadata, o.userMetadata ?? user.user_metadata);
   }
 
-  async function storeLoginClaims(accountId: string, clientId: string, o: ChainOutcome) {
+  /** One row per (user, client): the claims of the latest login there, marked with that login (`ref`). */
+  async function storeLoginClaims(accountId: string, clientId: string, ref: string, o: ChainOutcome) {
     await db('action_login_claims').insert({
       account_id: accountId, client_id: clientId, id_token: JSON.stringify(o.idTokenClaims), access_token: JSON.stringify(o.accessTokenClaims),
-      scopes: JSON.stringify({ add: o.scopesAdd, remove: o.scopesRemove }), updated_at: Date.now(),
+      scopes: JSON.stringify({ add: o.scopesAdd, remove: o.scopesRemove }), updated_at: Date.now(), login_ref: ref,
     }).onConflict(['account_id', 'client_id']).merge();
+  }
+  async function clearLoginClaims(accountId: string, clientId: string) {
+    await db('action_login_claims').where({ account_id: accountId, client_id: clientId }).delete();
   }
 
   async function postLoginEvent(user: User, o: { client?: { client_id: string; name: string; client_metadata?: Record<string, string> }; ctx?: Context; transaction: Obj; sessionId?: string; methods: { name: string; timestamp: string }[] }) {
@@ -45,21 +59,29 @@ export function createTriggerRunners(d: Deps) {
 
   return {
     hasPostLogin: () => engine.hasBindings('post-login'),
+    clearLoginClaims,
 
     /**
-     * post-login during an interactive login. Writes metadata once at the end (also after a
-     * deny) and keeps the claims for the tokens of this (user, client).
+     * post-login during an interactive login (or inline for prompt=none). Writes metadata once
+     * at the end (also after a deny) and keeps the claims for the tokens of this login (`loginRef`).
+     * A resumed chain passes `resumeOf`, the action that paused it (see the engine's RunOpts).
      */
-    async postLogin(args: { user: User; client?: { client_id: string; name: string; client_metadata?: Record<string, string> }; ctx: Context; transaction: Obj; sessionId?: string; methods: { name: string; timestamp: string }[]; startAt?: number; continueFirst?: boolean; event?: Obj; redirectState?: string; nextRedirectState?: string; canRedirect?: boolean }) {
+    async postLogin(args: { user: User; client?: { client_id: string; name: string; client_metadata?: Record<string, string> }; ctx: Context; transaction: Obj; sessionId?: string; methods: { name: string; timestamp: string }[]; loginRef: string; startAt?: number; resumeOf?: ActionRef & { index: number }; continueFirst?: boolean; event?: Obj; redirectState?: string; nextRedirectState?: string; canRedirect?: boolean }) {
       const event = args.event ?? await postLoginEvent(args.user, args);
-      const o = await engine.run('post-login', event, { startAt: args.startAt, continueFirst: args.continueFirst, canRedirect: args.canRedirect ?? true, redirectState: args.redirectState, nextRedirectState: args.nextRedirectState });
+      const o = await engine.run('post-login', event, { startAt: args.startAt, resumeOf: args.resumeOf, continueFirst: args.continueFirst, canRedirect: args.canRedirect ?? true, redirectState: args.redirectState, nextRedirectState: args.nextRedirectState });
       await writeMetadata(args.user.user_id, o, args.user);
       if (!o.blocked && args.client) {
+        if (args.startAt === undefined && o.results.length === 0) {
+          // Nothing is bound: this login's tokens carry no action claims, not an earlier login's.
+          await clearLoginClaims(args.user.user_id, args.client.client_id);
+          return o;
+        }
         if (args.startAt !== undefined) {
           // A resumed chain (after a redirect or an MFA pause) adds to what the first part
           // produced, also when it resumes at the first action (startAt 0): that action's
-          // onExecutePostLogin may have set claims before it redirected.
-          const prev = await db('action_login_claims').where({ account_id: args.user.user_id, client_id: args.client.client_id }).first();
+          // onExecutePostLogin may have set claims before it redirected. Only the first part
+          // of this same login counts: another login's row is replaced, never merged.
+          const prev = await db('action_login_claims').where({ account_id: args.user.user_id, client_id: args.client.client_id, login_ref: args.loginRef }).first();
           if (prev) {
             o.idTokenClaims = Object.assign(Object.create(null), parseJson(prev.id_token, {}), o.idTokenClaims);
             o.accessTokenClaims = Object.assign(Object.create(null), parseJson(prev.access_token, {}), o.accessTokenClaims);
@@ -68,22 +90,43 @@ export function createTriggerRunners(d: Deps) {
             o.scopesRemove = [...new Set([...s.remove, ...o.scopesRemove])];
           }
         }
-        await storeLoginClaims(args.user.user_id, args.client.client_id, o);
+        await storeLoginClaims(args.user.user_id, args.client.client_id, args.loginRef, o);
       }
       return o;
     },
 
-    /** The claims post-login decided for this user at this client, for ID token / userinfo / access token. */
-    async loginClaims(accountId: string, clientId: string) {
+    /**
+     * The claims post-login decided for this user at this client in the login `ref` (the
+     * session the token or request belongs to), for ID token / userinfo / access token. None
+     * when the row belongs to another login, or when no post-login action is bound any more
+     * (the row is dropped then: claims of an unbound action must not ride on later tokens).
+     */
+    async loginClaims(accountId: string, clientId: string, ref: string | undefined) {
       const r = await db('action_login_claims').where({ account_id: accountId, client_id: clientId }).first();
       if (!r) return undefined;
+      if (!(await engine.hasBindings('post-login'))) {
+        await clearLoginClaims(accountId, clientId);
+        return undefined;
+      }
+      if (ref === undefined || r.login_ref !== ref) return undefined;
       return {
         idToken: parseJson<Obj>(r.id_token, {}), accessToken: parseJson<Obj>(r.access_token, {}),
         scopes: parseJson<{ add: string[]; remove: string[] }>(r.scopes, { add: [], remove: [] }),
       };
     },
 
-    /** post-login again on a refresh-token grant: no redirect or MFA (canRedirect() is false). */
+    /**
+     * The authorization that ran post-login in interaction `fromRef` resumed in a session: the
+     * claims of that login are now the session's (its tokens carry its uid). Idempotent.
+     */
+    async bindLoginClaims(accountId: string, clientId: string, fromRef: string, toRef: string) {
+      await db('action_login_claims').where({ account_id: accountId, client_id: clientId, login_ref: fromRef }).update({ login_ref: toRef });
+    },
+
+    /**
+     * post-login again on a refresh-token grant: no redirect or MFA (canRedirect() is false).
+     * Runs before the refresh token is consumed (rotateRefreshToken), so a failure leaves it usable.
+     */
     async postLoginRefresh(ctx: KoaContextWithOIDC, accountId: string) {
       const user = await users.get(accountId);
       const client = ctx.oidc.client ? { client_id: ctx.oidc.client.clientId, name: String((ctx.oidc.client as unknown as Obj).clientName ?? ''), client_metadata: (ctx.oidc.client as unknown as Obj)['urn:gatehouse:metadata'] as Record<string, string> } : undefined;
@@ -92,7 +135,7 @@ export function createTriggerRunners(d: Deps) {
         // Refreshed tokens carry what the chain bound now decides, as they do when one is
         // bound: with none, the claims of an earlier login (perhaps from an action since
         // unbound) must not ride along.
-        await db('action_login_claims').where({ account_id: user.user_id, client_id: client.client_id }).delete();
+        await clearLoginClaims(user.user_id, client.client_id);
         return undefined;
       }
       const event = await postLoginEvent(user, {
@@ -107,7 +150,10 @@ export function createTriggerRunners(d: Deps) {
       if (o.redirect || o.mfa.pauseAfter !== undefined) {
         throw new errors.AccessDenied('a post-login action requires interaction, which a refresh token grant cannot provide');
       }
-      await storeLoginClaims(user.user_id, client.client_id, o);
+      // The ID token of this refresh reads the row back (accountClaims), by the session its token belongs to.
+      const sessionUid = (ctx.oidc.entities as { RefreshToken?: { sessionUid?: string } }).RefreshToken?.sessionUid;
+      if (sessionUid) await storeLoginClaims(user.user_id, client.client_id, loginRef.session(sessionUid), o);
+      else await clearLoginClaims(user.user_id, client.client_id);
       return o;
     },
 
