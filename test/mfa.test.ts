@@ -165,3 +165,105 @@ test('MFA step: skipping it gets no code; a code for another interaction is refu
     await ts2.close();
   }
 });
+
+const MFA_ACR = 'http://schemas.openid.net/pape/policies/2007/06/multi-factor';
+
+/** An authorization in `browser` (which has a session); where it ends: the callback, or the page it rests on. */
+async function authorizeWith(browser: Browser, cfg: oidc.Configuration, params: Record<string, string>) {
+  const req = await authorizationRequest(cfg, { redirectUri: CB, scope: 'openid email', params });
+  const r = await browser.follow(req.url, {}, isCb);
+  return { ...req, url: r.url, html: isCb(r.url) ? '' : await r.res.text() };
+}
+
+test('MFA asked for by acr_values is enforced when an existing password-only session answers, with nothing bound: prompt=none gets interaction_required, an interactive request the second factor', async () => {
+  await bindActions(ts, 'post-login', []);
+  await ts.api('POST', '/users', { email: 'sso-acr@mfa.example', password: PASSWORD });
+  const s = await startLogin('sso-acr@mfa.example');
+  assert.ok(s.isCb(s.url), 'the first login needs no second factor');
+  assert.deepEqual((await tokensFrom(s, s.url)).claims()!.amr, ['pwd']);
+
+  const silent = await authorizeWith(s.browser, config, { prompt: 'none', acr_values: MFA_ACR });
+  assert.ok(isCb(silent.url), silent.url.href);
+  assert.equal(silent.url.searchParams.get('code'), null, 'a code for a multi-factor request from a password-only session');
+  assert.equal(silent.url.searchParams.get('error'), 'interaction_required');
+
+  const asked = await authorizeWith(s.browser, config, { acr_values: MFA_ACR });
+  assert.ok(!isCb(asked.url), `a code without the second factor: ${asked.url.href}`);
+  assert.match(asked.url.pathname, /\/interaction\/[^/]+\/mfa$/);
+  const secret = /data-secret="([A-Z2-7]+)"/.exec(asked.html)?.[1];
+  assert.ok(secret, 'not enrolled yet: enrollment');
+  const codes = await s.browser.submit(asked.url, asked.html, { code: await codeAt(secret) });
+  const done = await finishWith(s, asked.url, await codes.text(), {});
+  assert.ok(done.url && isCb(done.url), done.html?.slice(0, 300));
+  const t = await tokensFrom(asked, done.url);
+  assert.deepEqual(t.claims()!.amr, ['pwd', 'otp']);
+  assert.equal(t.claims()!.acr, MFA_ACR);
+  // The session now has the second factor: a silent multi-factor request is answered.
+  const again = await authorizeWith(s.browser, config, { prompt: 'none', acr_values: MFA_ACR });
+  assert.ok(again.url.searchParams.get('code'), again.url.href);
+});
+
+test('policy if-enrolled: a user who enrolled after the session began must pass the second factor when that session answers', async () => {
+  const ts2 = await startTestServer({ mfa: { policy: 'if-enrolled' } });
+  try {
+    const spa = (await ts2.api('POST', '/clients', { name: 'if-enrolled spa', app_type: 'spa', callbacks: [CB] })).body;
+    const cfg = await discover(ts2, spa.client_id);
+    const u = (await ts2.api('POST', '/users', { email: 'later@mfa.example', password: PASSWORD })).body;
+    const r = await loginThroughForm(cfg, { redirectUri: CB, email: 'later@mfa.example', password: PASSWORD, scope: 'openid' });
+    assert.ok(r.callbackUrl && r.callbackUrl.searchParams.get('code'), 'not enrolled: password only');
+    // Enrolled elsewhere (another device, the account page) after this session began.
+    const e = await ts2.ctx.mfa.beginEnrollment(u.user_id, 'later@mfa.example', 'test');
+    assert.equal((await ts2.ctx.mfa.confirmEnrollment(u.user_id, 'test', await codeAt(e.secret))).ok, true);
+
+    const silent = await authorizeWith(r.browser, cfg, { prompt: 'none' });
+    assert.equal(silent.url.searchParams.get('error'), 'interaction_required', silent.url.href);
+    const asked = await authorizeWith(r.browser, cfg, {});
+    assert.ok(!isCb(asked.url), `a code without the second factor: ${asked.url.href}`);
+    assert.match(asked.url.pathname, /\/mfa$/);
+    assert.match(asked.html, /name="code"/);
+    assert.doesNotMatch(asked.html, /data-secret/, 'a challenge, not an enrollment');
+  } finally {
+    await ts2.close();
+  }
+});
+
+test('enrolling at login mails the owner; a second tab that was enrolling gets the challenge once the first tab enrolled', async () => {
+  const ts2 = await startTestServer({ mfa: { policy: 'always' } });
+  try {
+    const spa = (await ts2.api('POST', '/clients', { name: 'tabs spa', app_type: 'spa', callbacks: [CB] })).body;
+    const cfg = await discover(ts2, spa.client_id);
+    await ts2.api('POST', '/users', { email: 'tabs@mfa.example', password: PASSWORD });
+    const tab = async () => {
+      const b = new Browser();
+      const { url } = await authorizationRequest(cfg, { redirectUri: CB, scope: 'openid' });
+      const first = await b.follow(url);
+      const posted = await b.submit(first.url, await first.res.text(), { email: 'tabs@mfa.example', password: PASSWORD });
+      const mfaUrl = new URL(posted.headers.get('location')!, first.url);
+      return { b, mfaUrl, page: await (await b.request(mfaUrl)).text() };
+    };
+    const one = await tab();
+    const two = await tab();
+    assert.match(two.page, /totp-secret/, 'both tabs start at enrollment');
+    const secret = /data-secret="([A-Z2-7]+)"/.exec(one.page)![1];
+    assert.equal((await one.b.submit(one.mfaUrl, one.page, { code: await codeAt(secret) })).status, 200);
+    // Tab two: not a 500 on "already enrolled", but the challenge for the factor tab one added.
+    const again = await two.b.request(two.mfaUrl);
+    assert.equal(again.status, 200);
+    const challenge = await again.text();
+    assert.doesNotMatch(challenge, /totp-secret/);
+    assert.match(challenge, /name="code"/);
+    // The out-of-band notice (no SMTP configured: the outbox).
+    const { readdirSync, readFileSync } = await import('node:fs');
+    const { join } = await import('node:path');
+    let mails: string[] = [];
+    for (let i = 0; i < 50 && !mails.length; i++) {
+      try { mails = readdirSync(join(ts2.dir, 'outbox')).map((f) => readFileSync(join(ts2.dir, 'outbox', f), 'utf8')).filter((m) => /two-step verification changed/i.test(m)); } catch { /* not yet */ }
+      if (!mails.length) await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.equal(mails.length, 1);
+    assert.match(mails[0], /tabs@mfa\.example/);
+    assert.doesNotMatch(mails[0], new RegExp(secret), 'the secret is never mailed');
+  } finally {
+    await ts2.close();
+  }
+});

@@ -2,12 +2,15 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { Context } from 'koa';
 import QRCode from 'qrcode';
 import type { AppContext } from '../context.ts';
+import type { ActionRef } from '../actions/engine/engine.ts';
 import { AppError } from '../shared/errors.ts';
 import { challengePage, enrollPage, recoveryCodesPage } from '../../views/mfa.ts';
+import { mfaChangedMail } from '../../views/mail/mfa-changed.ts';
 
 type Details = Awaited<ReturnType<AppContext['provider']['interactionDetails']>>;
 type Obj = Record<string, unknown>;
-export interface PendingMfa { mode: 'challenge' | 'enroll'; resumeAt: number | null; allowRememberBrowser: boolean; event?: Obj; methods: Obj[]; verified: boolean; recoveryShown?: boolean }
+/** `resumeAt`/`resumeAction`: a chain paused for this step goes on at that index, which must still follow that action version. */
+export interface PendingMfa { mode: 'challenge' | 'enroll'; resumeAt: number | null; resumeAction?: ActionRef; allowRememberBrowser: boolean; event?: Obj; methods: Obj[]; verified: boolean; recoveryShown?: boolean }
 
 const REMEMBER_COOKIE = 'gh_mfa_remember';
 
@@ -22,7 +25,19 @@ export function createMfaStep(app: AppContext, hooks: { verified(ctx: Context, d
   const base = (uid: string) => `${urls.mountPath}/interaction/${encodeURIComponent(uid)}/mfa`;
   const sign = (v: string) => createHmac('sha256', app.csrfKey).update(`mfa-remember:${v}`).digest('base64url');
 
+  /**
+   * The pending step; an enrollment becomes a challenge when the user enrolled elsewhere in
+   * the meantime (another tab, /account), instead of failing on "already enrolled".
+   */
   async function pending(d: Details): Promise<{ userId: string; p: PendingMfa }> {
+    const r = await pendingRow(d);
+    if (r.p.mode === 'enroll' && !r.p.verified && (await mfa.isEnrolled(r.userId))) {
+      r.p.mode = 'challenge';
+      await save(d.uid, r.p);
+    }
+    return r;
+  }
+  async function pendingRow(d: Details): Promise<{ userId: string; p: PendingMfa }> {
     const row = await db('mfa_pending').where({ interaction_uid: d.uid }).first();
     if (!row || Number(row.expires_at) < Date.now()) throw new AppError(400, 'mfa_expired', 'This verification step has expired. Go back to the application and sign in again.');
     return { userId: row.user_id, p: JSON.parse(row.payload) as PendingMfa };
@@ -78,6 +93,12 @@ export function createMfaStep(app: AppContext, hooks: { verified(ctx: Context, d
           return renderEnroll(ctx, d, userId, csrf, r.reason === 'locked' ? lockedMessage : 'That code did not match. Check the app and enter the current 6-digit code.');
         }
         await audit.record({ type: 'gd_enrollment_complete', description: 'Authenticator app enrolled', ...who });
+        // Out-of-band notice: enrolling at login needs only the password, so the owner must hear of it.
+        const user = await app.users.get(userId);
+        if (user) {
+          const m = mfaChangedMail({ appName: config.appName, email: user.email, when: new Date(), change: 'enrolled', accountUrl: urls.urlFor('/account') });
+          void app.mail.send({ to: user.email, ...m }).catch((err: unknown) => app.logger.warn({ err }, 'MFA notification mail failed'));
+        }
         p.verified = true;
         await save(d.uid, p);
         ctx.type = 'html';

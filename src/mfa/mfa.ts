@@ -95,7 +95,8 @@ export function createMfa(db: Db, box: SecretBox, cfg: MfaConfig) {
       const secret = base32(randomBytes(20));
       const id = `totp_${randomId(12)}`;
       await db.transaction(async (trx) => {
-        await trx('mfa_factors').where({ user_id: userId, confirmed: false }).delete();
+        // Only this binding's earlier attempt is replaced: another tab's pending enrollment stays valid.
+        await trx('mfa_factors').where({ user_id: userId, confirmed: false, pending_binding: binding }).delete();
         await trx('mfa_factors').insert({ id, user_id: userId, type: 'otp', secret_sealed: box.seal(secret, sealAad(id)), confirmed: false, last_used_step: 0, pending_binding: binding, created_at: Date.now() });
       });
       return { secret, uri: generateURI({ issuer: cfg.issuerLabel, label: accountLabel, secret }) };
@@ -119,10 +120,15 @@ export function createMfa(db: Db, box: SecretBox, cfg: MfaConfig) {
       const check = code?.kind === 'otp' ? await checkOtp(box.open(r.secret_sealed, sealAad(r.id)), code.value, 0) : { valid: false as const };
       if (!check.valid) { await recordFailure(userId); return { ok: false, reason: 'invalid' }; }
       let codes: string[] = [];
+      let raced = false;
       await db.transaction(async (trx) => {
+        // One factor per user: if another tab confirmed first, this one does not add a second.
+        if (await trx('mfa_factors').where({ user_id: userId, type: 'otp', confirmed: true }).first()) { raced = true; return; }
         await trx('mfa_factors').where({ id: r.id }).update({ confirmed: true, confirmed_at: Date.now(), last_used_step: check.step, pending_binding: null });
+        await trx('mfa_factors').where({ user_id: userId, confirmed: false }).delete();
         codes = await newRecoveryCodes(userId, trx as unknown as Db);
       });
+      if (raced) return { ok: false, reason: 'no_pending' };
       await db('login_failures').where({ key: lockKey(userId) }).delete();
       return { ok: true, recoveryCodes: codes };
     },
