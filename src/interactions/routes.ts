@@ -37,8 +37,9 @@ export function createInteractionRoutes(app: AppContext, csrf: Csrf) {
   }
 
   async function clientName(clientId: unknown) {
-    const c = typeof clientId === 'string' ? await app.clients.get(clientId) : undefined;
-    return c?.name ?? 'the application';
+    // The cached metadata oidc-provider uses: no query per page view.
+    const c = typeof clientId === 'string' ? await app.clients.findClientMetadata(clientId) : undefined;
+    return typeof c?.client_name === 'string' ? c.client_name : 'the application';
   }
 
   function renderLogin(ctx: Context, uid: string, name: string, extra: { email?: string; error?: string; info?: string } = {}) {

@@ -69,8 +69,15 @@ export function createProvider(d: ProviderDeps): Provider {
   const { config, users, clients, resourceServers, urls } = d;
   const t = config.tokens;
 
+  // oidc-provider looks the account up several times per request (grant checks, then claims
+  // for each token): one read per request is enough.
+  const accountsOfRequest = new WeakMap<object, Map<string, Promise<Awaited<ReturnType<Users['get']>>>>>();
   async function findAccount(ctx: KoaContextWithOIDC, sub: string, token?: { grantId?: string }): Promise<Account | undefined> {
-    const u = await users.get(sub);
+    let seen = accountsOfRequest.get(ctx);
+    if (!seen) { seen = new Map(); accountsOfRequest.set(ctx, seen); }
+    let lookup = seen.get(sub);
+    if (!lookup) { lookup = users.get(sub); seen.set(sub, lookup); }
+    const u = await lookup;
     if (!u || u.blocked) return undefined;
     return {
       accountId: sub,
