@@ -50,7 +50,7 @@ export async function createContext(config: Config, opts: { logger?: Logger; mig
   const users = createUsers(db, hasher, config.password);
   const bruteForce = createBruteForce(db, config.bruteForce);
   const roles = createRoles(db);
-  const clients = createClients(db, box);
+  const clients = createClients(db, box, config.keys.defaultAlg);
   const resourceServers = createResourceServers(db, { signingAlg: config.keys.defaultAlg, tokenLifetime: config.tokens.accessTokenTtl });
   const audit = createAudit(db, logger);
   const checkPassword = createPasswordLogin({ users, hasher, bruteForce, audit, maxPasswordBytes: config.password.maxLength * 4 });

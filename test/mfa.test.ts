@@ -267,3 +267,31 @@ test('enrolling at login mails the owner; a second tab that was enrolling gets t
     await ts2.close();
   }
 });
+
+test('allowRememberBrowser: after a challenge with "remember" ticked this browser is not asked again; another browser is', async () => {
+  await deployAction(ts, { name: 'mfa-remember', trigger: 'post-login', code: `
+    exports.onExecutePostLogin = async (event, api) => { api.multifactor.enable('any', { allowRememberBrowser: true }); };` });
+  await bindActions(ts, 'post-login', ['mfa-remember']);
+  try {
+    const u = (await ts.api('POST', '/users', { email: 'remember@mfa.example', password: PASSWORD })).body;
+    const e = await ts.ctx.mfa.beginEnrollment(u.user_id, 'remember@mfa.example', 'test');
+    assert.equal((await ts.ctx.mfa.confirmEnrollment(u.user_id, 'test', await codeAt(e.secret))).ok, true);
+    const s = await startLogin('remember@mfa.example');
+    assert.match(s.page, /name="remember"/, 'the action allows remembering: the box is offered');
+    const done = await finishWith(s, s.url, s.page, { code: await codeAt(e.secret, 1), remember: '1' });
+    assert.ok(done.url && isCb(done.url));
+    // Same browser, new authorization with a fresh login (prompt=login): password only.
+    const again = await loginThroughForm(config, { browser: s.browser, redirectUri: CB, email: 'remember@mfa.example', password: PASSWORD, scope: 'openid', params: { prompt: 'login' } });
+    assert.ok(again.callbackUrl, `remembered browser: no second factor (${again.url})`);
+    // Another browser is challenged.
+    const other = await startLogin('remember@mfa.example');
+    assert.match(other.url.pathname, /\/mfa$/);
+    // A forged remember cookie for this user is worthless.
+    const forged = await startLogin('remember@mfa.example');
+    forged.browser.cookies.push({ name: 'gh_mfa_remember', value: `${Buffer.from(JSON.stringify({ u: u.user_id, exp: Date.now() + 1e9 })).toString('base64url')}.AAAA`, path: '/', host: new URL(ts.base).host });
+    const f = await loginThroughForm(config, { browser: forged.browser, redirectUri: CB, email: 'remember@mfa.example', password: PASSWORD, scope: 'openid', params: { prompt: 'login' } });
+    assert.ok(!f.callbackUrl, 'a forged cookie does not skip the second factor');
+  } finally {
+    await bindActions(ts, 'post-login', []);
+  }
+});

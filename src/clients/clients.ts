@@ -56,7 +56,11 @@ export function checkWebOrigin(o: string) {
   }
 }
 
-export function createClients(db: Db, box: SecretBox) {
+/**
+ * `defaultIdTokenAlg` signs ID tokens of clients that did not choose: the configured default
+ * (ES256), except single-page apps, which get RS256 because Auth0's SPA SDK accepts only that.
+ */
+export function createClients(db: Db, box: SecretBox, defaultIdTokenAlg: 'ES256' | 'RS256' = 'ES256') {
   /** Short-lived cache of oidc-provider metadata: every token request looks its client up. */
   const cache = new Map<string, { at: number; meta: Record<string, unknown> | undefined }>();
   const CACHE_MS = 2000;
@@ -183,7 +187,7 @@ export function createClients(db: Db, box: SecretBox) {
           token_endpoint_auth_method: c.token_endpoint_auth_method, grant_types: c.grant_types, response_types: responseTypes,
           redirect_uris: c.callbacks, post_logout_redirect_uris: c.allowed_logout_urls,
           application_type: c.app_type === 'native' ? 'native' : 'web',
-          ...(SAFE_ALG(c.id_token_signed_response_alg) ? { id_token_signed_response_alg: c.id_token_signed_response_alg } : {}),
+          id_token_signed_response_alg: SAFE_ALG(c.id_token_signed_response_alg) ?? (c.app_type === 'spa' ? 'RS256' : defaultIdTokenAlg),
           'urn:gatehouse:web_origins': c.web_origins, 'urn:gatehouse:first_party': c.is_first_party,
           'urn:gatehouse:app_type': c.app_type, 'urn:gatehouse:metadata': c.client_metadata,
         };
