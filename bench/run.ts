@@ -6,16 +6,22 @@
  *     process pinned to CPU 1, rounds interleaved, medians compared.
  *  2. Full logins/s (authorize → login form → code → token with PKCE, a new browser each
  *     time) vs the bare argon2id verify rate with Gatehouse's parameters on the same core.
+ *  3. Actions (bench/actions.ts): client_credentials and full logins with 0, 1 and 5 bound
+ *     actions against the same requests with none bound; isolate CPU per warm execution, cold
+ *     start of a new version; RSS of the server and its sandbox workers over 10,000 executions.
  *
  * The machine is shared and noisy: only ratios measured in the same run mean anything, so
  * each round measures both sides back to back and the ratio is the median of the per-round
  * ratios; the server's own CPU time per operation is reported next to it (a server that did
  * not get its core shows up as CPU use well below 1.0 core).
  *
- * Flags: --only cc|login, --duration S (measured seconds per round), --warmup S, --rounds N,
+ * Flags: --only cc|login|actions, --duration S (measured seconds per round), --warmup S, --rounds N,
  * --prime S (unmeasured load on each server before the rounds),
  * --connections N (cc), --vus N (login), --profile (--cpu-prof on the servers and a summary),
  * --docs / --no-docs (docs/benchmarks.md is written after a full run by default).
+ * Actions part: --actions-rounds N (credentials-exchange rounds; post-login gets one fewer),
+ * --actions-duration S and --actions-warmup S (each loaded window), --actions-latency S (each
+ * one-at-a-time window), --cold-versions N.
  */
 import { mkdtempSync, rmSync, readFileSync, writeFileSync, readdirSync, mkdirSync, existsSync } from 'node:fs';
 import { tmpdir, availableParallelism, cpus, loadavg, release, totalmem } from 'node:os';
@@ -29,6 +35,7 @@ import type { GatehouseInfo, GatehouseInit } from './servers/gatehouse.ts';
 import type { BareInit } from './servers/bare.ts';
 import type { Argon2Result, Argon2Run } from './servers/argon2.ts';
 import { summarize, type CpuProfile } from './profile-summary.ts';
+import { runActionsPart, actionsSummary, actionsRoundsMarkdown, TARGETS as ACTION_TARGETS, type ActionsResults } from './actions.ts';
 
 const HERE = import.meta.dirname;
 const ROOT = join(HERE, '..');
@@ -51,6 +58,11 @@ const { values: args } = parseArgs({
     docs: { type: 'boolean' },
     'no-docs': { type: 'boolean', default: false },
     'log-level': { type: 'string', default: 'info' },
+    'actions-rounds': { type: 'string', default: '4' },
+    'actions-duration': { type: 'string', default: '2' },
+    'actions-warmup': { type: 'string', default: '0.5' },
+    'actions-latency': { type: 'string', default: '1.2' },
+    'cold-versions': { type: 'string', default: '7' },
     help: { type: 'boolean', default: false },
   },
 });
@@ -58,8 +70,8 @@ if (args.help) {
   console.log(readFileSync(import.meta.filename, 'utf8').split('*/')[0].replace(/^\/\*\*\n/, '').replace(/^ \* ?/gm, ''));
   process.exit(0);
 }
-const only = args.only as 'cc' | 'login' | undefined;
-if (only !== undefined && only !== 'cc' && only !== 'login') throw new Error('--only takes cc or login');
+const only = args.only as 'cc' | 'login' | 'actions' | undefined;
+if (only !== undefined && only !== 'cc' && only !== 'login' && only !== 'actions') throw new Error('--only takes cc, login or actions');
 const num = (v: string | undefined, name: string, min: number, max: number) => {
   const n = Number(v);
   if (!Number.isFinite(n) || n < min || n > max) throw new Error(`--${name} must be between ${min} and ${max}`);
@@ -71,8 +83,14 @@ const primeMs = num(args.prime, 'prime', 0, 60) * 1000;
 const rounds = num(args.rounds, 'rounds', 1, 30);
 const connections = num(args.connections, 'connections', 1, 256);
 const vus = num(args.vus, 'vus', 1, 64);
-const runCcPart = only !== 'login';
-const runLoginPart = only !== 'cc';
+const runCcPart = only === undefined || only === 'cc';
+const runLoginPart = only === undefined || only === 'login';
+const runActions = only === undefined || only === 'actions';
+const actionsRounds = num(args['actions-rounds'], 'actions-rounds', 1, 30);
+const actionsDurationMs = num(args['actions-duration'], 'actions-duration', 0.5, 120) * 1000;
+const actionsWarmupMs = num(args['actions-warmup'], 'actions-warmup', 0, 30) * 1000;
+const actionsLatencyMs = num(args['actions-latency'], 'actions-latency', 0.2, 60) * 1000;
+const coldVersions = num(args['cold-versions'], 'cold-versions', 1, 40);
 const writeDocs = args['no-docs'] ? false : (args.docs ?? only === undefined);
 
 const median = (xs: number[]) => { const s = [...xs].sort((a, b) => a - b); const m = s.length >> 1; return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2; };
@@ -111,6 +129,7 @@ const startedAt = new Date();
 const dir = mkdtempSync(join(tmpdir(), 'gatehouse-bench-'));
 const profileDir = join(dir, 'profiles');
 const children: Child<unknown>[] = [];
+const profArgs = (name: string) => (args.profile ? ['--cpu-prof', '--cpu-prof-dir', profileDir, '--cpu-prof-name', `${name}.cpuprofile`] : []);
 let cleaned = false;
 async function cleanup(keep: boolean) {
   if (cleaned) return;
@@ -124,18 +143,38 @@ process.on('exit', () => killAllChildren());
 const m = machine();
 const pinned = m.nproc >= 2 && hasTaskset();
 if (pinned) pinSelf(1);
-const estimate = (runCcPart ? 2 * primeMs + rounds * 2 * (warmupMs + durationMs) : 0) + (runLoginPart ? primeMs + rounds * 2 * (warmupMs + durationMs) : 0) + 15_000;
+const actionsEstimate = runActions ? 40_000 + 2 * Math.min(primeMs, 3000) + (2 * actionsRounds - 1) * 3 * (actionsWarmupMs + actionsDurationMs + Math.min(300, actionsWarmupMs) + 1.5 * actionsLatencyMs) : 0;
+const estimate = (runCcPart ? 2 * primeMs + rounds * 2 * (warmupMs + durationMs) : 0) + (runLoginPart ? primeMs + rounds * 2 * (warmupMs + durationMs) : 0) + actionsEstimate + 15_000;
 console.log(`Gatehouse benchmark — ${m.nproc} CPUs (${m.model}), Node ${m.node}, load average ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
 console.log(pinned ? 'servers pinned to CPU 0, load generator to CPU 1' : 'NOT pinned (needs taskset and 2 CPUs): figures are less reliable');
 console.log(`${primeMs / 1000}s priming per server, then ${rounds} interleaved rounds of ${warmupMs / 1000}s warm-up + ${durationMs / 1000}s measured; about ${Math.round(estimate / 1000)} s in all\n`);
 
-const results: { cc?: { gh: Measure[]; bare: Measure[] }; login?: { gh: Measure[]; argon2: Measure[]; argon2Concurrency: number; argon2Options: unknown } } = {};
+const results: { cc?: { gh: Measure[]; bare: Measure[] }; login?: { gh: Measure[]; argon2: Measure[]; argon2Concurrency: number; argon2Options: unknown }; actions?: ActionsResults } = {};
 const warnings: string[] = [];
 
 try {
-  const ghPort = await freePort();
-  const profArgs = (name: string) => (args.profile ? ['--cpu-prof', '--cpu-prof-dir', profileDir, '--cpu-prof-name', `${name}.cpuprofile`] : []);
   if (args.profile) mkdirSync(profileDir, { recursive: true });
+  if (runCcPart || runLoginPart) await baseParts();
+  if (runActions) {
+    console.log(`\nactions: a fresh Gatehouse with 31 deployed actions; ${actionsRounds} rounds (credentials-exchange) and ${actionsRounds - 1 || 1} (post-login) of 0, 1 and 5 bound actions, each ${actionsWarmupMs / 1000}s + ${actionsDurationMs / 1000}s loaded and ${actionsLatencyMs / 1000}s one at a time`);
+    results.actions = await runActionsPart({
+      dir, pinned, logLevel: args['log-level'] as GatehouseInit['logLevel'],
+      rounds: actionsRounds, loginRounds: Math.max(1, actionsRounds - 1), warmupMs: actionsWarmupMs, durationMs: actionsDurationMs, latencyMs: actionsLatencyMs,
+      primeMs: Math.min(primeMs, 3000), connections, vus, coldVersions, memoryCheckpoints: [1000, 5000, 10_000, 30_000, 50_000],
+      nodeArgs: profArgs, register: (c) => children.push(c), log: (l) => console.log(l),
+    });
+  }
+  const oidcWarnings = [...new Set(children.flatMap((c) => c.stderr.split('\n').filter((l) => l.trim()).map((l) => `${c.name}: ${l.trim()}`)))];
+  for (const w of oidcWarnings.slice(0, 20)) warnings.push(w);
+} catch (err) {
+  await cleanup(true);
+  console.error(`\nbenchmark failed: ${(err as Error).stack}\nchild logs and data kept in ${dir}`);
+  process.exit(1);
+}
+
+/** Parts 1 and 2: Gatehouse against a bare oidc-provider and against bare argon2, on one Gatehouse process. */
+async function baseParts() {
+  const ghPort = await freePort();
   const gh = new Child<GatehouseInfo>('gatehouse', join(HERE, 'servers', 'gatehouse.ts'), { cpu: pinned ? 0 : undefined, nodeArgs: profArgs('gatehouse'), logDir: dir });
   children.push(gh as Child<unknown>);
   const ghInfo = await gh.start({
@@ -209,19 +248,14 @@ try {
     results.login = { ...out, argon2Concurrency: conc, argon2Options: a2Info.options };
     await a2.stop();
   }
-
-  const oidcWarnings = [...new Set(children.flatMap((c) => c.stderr.split('\n').filter((l) => l.trim()).map((l) => `${c.name}: ${l.trim()}`)))];
-  for (const w of oidcWarnings.slice(0, 20)) warnings.push(w);
   await gh.stop();
-} catch (err) {
-  await cleanup(true);
-  console.error(`\nbenchmark failed: ${(err as Error).stack}\nchild logs and data kept in ${dir}`);
-  process.exit(1);
 }
 
 const finishedAt = new Date();
-const table = summaryTable();
-console.log(`\n${table.text}`);
+const table = results.cc || results.login ? summaryTable() : undefined;
+if (table) console.log(`\n${table.text}`);
+const actionsTable = results.actions ? actionsSummary(results.actions, results.login ? median(results.login.argon2.map((x) => x.cpuMsPerOp ?? NaN)) : undefined) : undefined;
+if (actionsTable) console.log(`\nActions (${Math.round(results.actions!.seconds)} s):\n${actionsTable.text}`);
 if (warnings.length) console.log(`\nchild stderr (first lines):\n${warnings.map((w) => `  ${w}`).join('\n')}`);
 
 if (args.profile) {
@@ -231,7 +265,7 @@ if (args.profile) {
   }
 }
 if (writeDocs) {
-  writeFileSync(join(ROOT, 'docs', 'benchmarks.md'), docsMarkdown(table.markdown));
+  writeFileSync(join(ROOT, 'docs', 'benchmarks.md'), docsMarkdown(table?.markdown ?? '(client_credentials and login parts not run)', actionsTable?.markdown));
   console.log('\nwrote docs/benchmarks.md');
 }
 await cleanup(!!args.profile);
@@ -309,7 +343,7 @@ function roundsMarkdown(): string {
   return out.join('\n');
 }
 
-function docsMarkdown(summary: string): string {
+function docsMarkdown(summary: string, actions?: string): string {
   const o = results.login?.argon2Options as { memoryCost?: number; timeCost?: number; parallelism?: number } | undefined;
   return `# Benchmarks
 
@@ -373,11 +407,154 @@ operation instead of throughput: it does not care how much of its core a server 
 how much work each operation cost, so it is the steadier figure on a busy machine. A round
 whose server CPU is well below 1.0 core did not get its core.
 
-Quick runs of one part: \`npm run bench -- --only cc --duration 5\`, \`npm run bench -- --only login\`;
+Quick runs of one part: \`npm run bench -- --only cc --duration 5\`, \`npm run bench -- --only login\`, \`npm run bench -- --only actions\`;
 \`--profile\` adds a CPU profile summary of the servers (not for the figures: sampling slows them).
 Where the time goes when a target is missed: \`node --no-node-snapshot bench/diagnose.ts --part cc\` (server CPU per token
 for the same provider behind subsets of src/app.ts's middleware, and candidate fixes from bench/proposals/) and
 \`--part login\` (CPU per login against a bare oidc-provider doing the same login, SQL statements per login).
+${actions ? actionsDocs(actions) : ''}`;
+}
+
+function actionsDocs(summary: string): string {
+  const a = results.actions!;
+  const t = ACTION_TARGETS;
+  return `
+## Actions
+
+What bound Actions cost, measured in the same run against the same requests with nothing
+bound. Command: \`npm run bench -- --only actions\` (about ${Math.round(a.seconds / 10) * 10} s; part of the
+default \`npm run bench\`). This run's part took ${Math.round(a.seconds)} s; ${actionsRounds} rounds for
+credentials-exchange and ${Math.max(1, actionsRounds - 1)} for post-login, each configuration ${actionsWarmupMs / 1000} s warm-up + ${actionsDurationMs / 1000} s loaded
+and ${actionsLatencyMs / 1000} s one request (or login) at a time.
+
+${summary}
+
+Targets: credentials-exchange with 1 action ≥ ${t.cc1Ratio}× the tokens/s with none and ≤ ${t.cc1AddedP50Ms} ms added p50;
+with 5 actions ≥ ${t.cc5Ratio}×; warm execution ≤ ${t.warmCpuMicros} µs of isolate CPU; cold start of a new version
+(first execution after deploy) ≤ ${t.coldStartMs} ms, median over ${a.coldServer.length} fresh versions. post-login has no
+throughput target: a login is argon2id-bound.
+
+### Where the time goes (Actions)
+
+Measured apart from the run above, on 2026-11-23 with the same machine and method:
+\`node --no-node-snapshot bench/actions-diagnose.ts --actions 1|5 [--trigger login]\` (two servers,
+nothing bound vs N bound, one request at a time, CPU per request from schedstat thread by
+thread, SQL statements counted; \`--profile --workers-cpu 1\` for a main-thread profile that
+the workers do not preempt), \`bench/ipc-cost.ts\`, \`bench/knex-cost.ts\` and
+\`bench/actions-diagnose.ts --memory 100000\`. The ranges are over several runs on a shared machine.
+
+- **credentials-exchange, 1 action: +0.4–0.55 ms CPU per token** (server main thread
+  +0.33–0.55, sandbox worker +0.13–0.22, V8 and libuv threads +0.02–0.04); **5 actions:
+  +0.9–1.1 ms** (main thread +0.54–0.65, workers +0.36–0.42). Each action after the first adds
+  ≈0.03 ms on the main thread and ≈0.05 ms in the worker: the fixed cost per chain dominates.
+- Main thread, per token with 1 action, from the profile: the execution record (one
+  \`action_executions\` insert through knex: query building, tarn, better-sqlite3 \`prepare\` on
+  every call, the WAL write) ≈0.15–0.17 ms; the IPC message to the worker and its reply
+  (serialise, socket write, parse) ≈0.05–0.07 ms; engine, pool and trigger code (the pool's
+  \`toJob\` re-checks and stringifies the event, merge, command descriptions, the record's JSON)
+  ≈0.05 ms; \`randomId\` for the execution id (\`randomFillSync\`) ≈0.012 ms; GC ≈0.03 ms; the
+  larger token ≈0.02 ms. About 0.06 ms of the main thread's added time is system time.
+- Worker: the isolate itself is 0.008–0.02 ms per execution (\`cpuMicros\`); the rest of the
+  0.13–0.22 ms is the worker waking up for each message on the server's core (event loop
+  turn, IPC decode, runner bookkeeping, with caches the server has just evicted). Chains back
+  to back cost the whole worker ≈0.04 ms per execution (the sandbox figures above) and the IPC
+  ≈0.02 ms on each side (\`bench/ipc-cost.ts\`; JSON or advanced serialisation, code or not, move
+  it by 1–4 µs).
+- Isolate CPU per warm execution (the ≤ 20 µs target): credentials-exchange ≈7–10 µs,
+  post-login ≈17–20 µs. Of post-login's, ≈7 µs is the prelude's \`buildApi\`, which defines the
+  19 post-login api paths (a closure and a \`defineProperty\` each) afresh on every execution
+  (an empty handler costs 13.3 µs with post-login's api and 6.2 µs with credentials-exchange's
+  5 paths, in-process), and ≈2.5 µs is parsing the larger event; the action's own code ≈1 µs.
+- **post-login, 5 actions: +2.0 ms CPU per login** (main thread +0.9, workers +1.0) of ≈31 ms,
+  with six SQL statements the login did not run before: \`clients\`, \`users\`, \`mfa_factors\`,
+  the role names, the execution record and the \`action_login_claims\` upsert.
+- Memory: a warm isolate costs a worker ≈2.8–3.7 MiB. With 20 actions the workers level off
+  (90 → 148 MiB after 10,000 executions, 164 after 30,000, 166 after 100,000): no growth per
+  execution (warm contexts are reused, which sidesteps isolated-vm's context leak). The
+  server's RSS grows as much without actions (198 → 382 MiB for a control server answering the
+  same tokens with nothing bound, 198 → 409 with the actions). An old version's isolate stays
+  warm in every worker until the LRU (64 per worker) evicts it: after many deploys a worker can
+  hold ≈64 × 3 MiB.
+
+Fixes, with what they buy:
+
+1. Execution records off the request path: queue them and insert in batches (one transaction
+   per ≤100 rows or 100 ms, a prepared statement; flush on close). \`bench/knex-cost.ts\`: 65 µs
+   per row through knex, 24 prepared, 5 in batches of 50; in the server ≈ −0.15 ms per chain.
+2. Trim the per-chain code: build \`ctxJson\`, api sets and limits once per trigger, check the
+   event's shape once instead of in \`toJob\`, \`crypto.randomUUID()\` for the execution id:
+   ≈ −0.03–0.05 ms.
+3. Fewer wake-ups under load: when chains queue, send a worker several in one message and take
+   their results in one reply (one wake-up and one round trip for several tokens). Not
+   measured here: whether one worker instead of the default two does better when the server
+   has a single core.
+4. post-login: hand the event builder the user and client the login already holds; read role
+   names and MFA enrollment only when an action's code mentions them (as the engine does for
+   \`cache\`), or in one query: −3 to −4 statements, ≈ −0.3–0.5 ms per login.
+5. Build the guest's \`api\` once per isolate and trigger (frozen, its recorder reset per
+   execution) instead of per execution: ≈ −7 µs of isolate CPU for post-login, which puts it
+   back under 20 µs.
+6. Evict the isolates of versions no longer bound (the engine knows the bound versions when
+   \`bindingsVersion\` changes) or after an idle time, instead of only at 64 per worker.
+
+Even with 1–3 and 5, one action on the token path stays around 0.45× on one core: a 0.8× ratio leaves
+≈0.075 ms on top of a ≈0.3 ms token, less than one IPC round trip plus a worker wake-up
+(≈0.2–0.3 ms here). Reaching it needs batching under load (3), or running warm isolates in the
+server process for that path, which DESIGN.md rules out for isolation.
+
+### Every round (Actions)
+
+${actionsRoundsMarkdown(a)}
+
+### Method (Actions)
+
+**Server.** A Gatehouse process of its own (as in the other parts: \`startServer\`,
+\`NODE_ENV=production\`, SQLite, pinned to CPU 0), with the bootstrap admin client; every
+action is created, deployed and bound through the Management API (\`POST /api/v2/actions/actions\`,
+\`POST …/deploy\`, \`PATCH /api/v2/actions/triggers/{trigger}/bindings\`), as test/helpers/actions.ts
+does. The sandbox pool's worker processes (2 by default) are forked by the server and inherit
+its affinity: they share CPU 0 with it (checked from /proc: ${a.workers.map((w) => `worker ${w.pid} on CPUs ${w.cpus ?? '?'}`).join(', ')}).
+So "CPU per op" is the server's CPU plus its workers' (both from /proc), and a throughput
+ratio is what one core can do with and without actions.
+
+**credentials-exchange.** The client_credentials request of the first part (Basic auth,
+\`audience=\`, two scopes) from an M2M client with \`client_metadata\`. Each bound action
+(bench/lib/action-code.ts) sets one access-token claim from \`event.client\` (name and
+metadata), a secret and \`event.resource_server\`; with 5 bound, five claims. Before the rounds one token
+is decoded to check that all five claims are there. Each configuration gets ${connections}
+connections in a closed loop for tokens/s (under that load latency is queueing: Little's law),
+then 1 connection for latency (one request at a time: service time, which is what an action
+adds to a request). The throughput ratio is the median of within-round ratios against the
+0-action configuration of the same round; CPU per token is total CPU over total tokens of
+all rounds of a configuration; added latency is the difference of the p50 (p99) over all
+rounds' one-at-a-time requests. The order of the three configurations rotates between rounds.
+
+**post-login.** The full login of the first part (a new browser each time: authorize → login
+form → POST → resume → code → token with PKCE), ${vus} virtual users for logins/s then 1 for
+latency (a window twice as long as for tokens: one login takes ~30 ms). Each action reads \`event.user\` and \`event.authorization.roles\` (every user has two
+roles) and sets one ID-token claim; the sanity check decodes an ID token and reads the
+execution record (5 results, all ok). A login is dominated by argon2id (see above), which runs
+on libuv's pool threads and makes a login's CPU swing by milliseconds between rounds: the
+added CPU per login compares the server's main thread plus the sandbox workers, where the
+actions' cost lands, and logins/s hardly move.
+
+**Sandbox figures.** bench/servers/sandbox.ts runs the same compiled actions on events shaped
+like the server's in a sandbox pool of its own (src/actions/sandbox, one worker, pinned to CPU
+0): \`cpuMicros\` of each result (isolate CPU: \`isolate.cpuTime\` around the execution) for
+10,000 warm executions, the worker process's CPU per execution from /proc (IPC decode, JSON,
+the runner, the isolate), and the cold start of new keys. The server-side cold start redeploys
+the bound \`bench-cold\` action ${a.coldServer.length} times (\`PATCH\` the code, \`POST …/deploy\`), sends one
+token request and reads \`duration_ms\` of its execution record (the worker's wall time for the
+action, isolate creation, prelude, compile and module top level included), then 20 warm requests.
+
+**Memory.** VmRSS (/proc/<pid>/status) of the server and of each sandbox worker (the server's
+descendants running worker.ts): when the server has started, when 31 actions are deployed
+(validation at deploy starts the workers), and after 1,000, 5,000, 10,000, 30,000 and 50,000
+executions of 20 different credentials-exchange actions (each with a little module state)
+bound five at a time, the binding moved to the next five every 200 executions, 8 connections
+(both workers serve, so each ends up with 20 warm isolates); and once more at the end of the
+part, after every round above. RSS is read as it is (no forced GC): an isolate's heap grows
+until its next major GC, so the first thousands of executions raise it before it levels off.
 `;
 }
 

@@ -6,6 +6,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type http from 'node:http';
 import { CookieJar, keepAliveAgent, processCpuSeconds, request, type Res } from './http.ts';
+import { cpuDelta, treeCpu, type TreeCpu } from './proc.ts';
 
 export interface Window { warmupMs: number; durationMs: number }
 
@@ -16,8 +17,15 @@ export interface LoadResult {
   total: number;
   errors: number; firstError?: string;
   p50Ms: number; p99Ms: number;
+  /** Latency of every operation counted in the window, ascending (ms). */
+  latenciesMs: number[];
   /** CPU seconds the server process used during the window (all threads), when /proc is readable. */
   serverCpuSeconds?: number;
+  /**
+   * When the target lists `childPids` (the Actions sandbox workers): CPU seconds of the server
+   * process and of those children during the window, from schedstat (ns resolution).
+   */
+  tree?: { self: number; main: number; children: number };
   /** CPU seconds the generator (this process) used during the window. */
   generatorCpuSeconds: number;
 }
@@ -30,7 +38,7 @@ function percentile(sorted: number[], p: number) {
 }
 
 /** Runs `op` on `workers` concurrent loops; `op` throws on a failed operation. */
-async function closedLoop(workers: number, w: Window, serverPid: number | undefined, op: (worker: number) => Promise<void>): Promise<LoadResult> {
+async function closedLoop(workers: number, w: Window, serverPid: number | undefined, op: (worker: number) => Promise<void>, childPids?: number[]): Promise<LoadResult> {
   const start = performance.now();
   const t0 = start + w.warmupMs;
   const t1 = t0 + w.durationMs;
@@ -39,13 +47,19 @@ async function closedLoop(workers: number, w: Window, serverPid: number | undefi
   let total = 0;
   let errors = 0;
   let firstError: string | undefined;
-  const snap = { s0: undefined as number | undefined, s1: undefined as number | undefined, g0: undefined as NodeJS.CpuUsage | undefined, g1: undefined as NodeJS.CpuUsage | undefined };
+  const snap = { s0: undefined as number | undefined, s1: undefined as number | undefined, g0: undefined as NodeJS.CpuUsage | undefined, g1: undefined as NodeJS.CpuUsage | undefined, t0: undefined as TreeCpu | undefined, t1: undefined as TreeCpu | undefined };
   // CPU snapshots at the window's edges; the end one is awaited below, since the last loop
   // can return just before its timer fires.
   const snapAt = (ms: number, f: () => void) => new Promise<void>((resolve) => setTimeout(() => { f(); resolve(); }, Math.max(0, ms - (performance.now() - start))));
   const edges = Promise.all([
-    snapAt(w.warmupMs, () => { snap.s0 = serverPid ? processCpuSeconds(serverPid) : undefined; snap.g0 = process.cpuUsage(); }),
-    snapAt(w.warmupMs + w.durationMs, () => { snap.s1 = serverPid ? processCpuSeconds(serverPid) : undefined; snap.g1 = process.cpuUsage(snap.g0); }),
+    snapAt(w.warmupMs, () => {
+      snap.s0 = serverPid ? processCpuSeconds(serverPid) : undefined; snap.g0 = process.cpuUsage();
+      if (serverPid && childPids) snap.t0 = treeCpu(serverPid, childPids);
+    }),
+    snapAt(w.warmupMs + w.durationMs, () => {
+      snap.s1 = serverPid ? processCpuSeconds(serverPid) : undefined; snap.g1 = process.cpuUsage(snap.g0);
+      if (serverPid && childPids) snap.t1 = treeCpu(serverPid, childPids);
+    }),
   ]);
   const loop = async (worker: number) => {
     for (let i = 0; i < MAX_ITERATIONS; i++) {
@@ -71,13 +85,18 @@ async function closedLoop(workers: number, w: Window, serverPid: number | undefi
   const g = snap.g1!;
   return {
     count, seconds, perSecond: count / seconds, total, errors, firstError,
-    p50Ms: percentile(latencies, 0.5), p99Ms: percentile(latencies, 0.99),
+    p50Ms: percentile(latencies, 0.5), p99Ms: percentile(latencies, 0.99), latenciesMs: latencies,
     serverCpuSeconds: snap.s0 !== undefined && snap.s1 !== undefined ? snap.s1 - snap.s0 : undefined,
+    tree: snap.t0 && snap.t1 ? cpuDelta(snap.t0, snap.t1) : undefined,
     generatorCpuSeconds: (g.user + g.system) / 1e6,
   };
 }
 
-export interface CcTarget { base: string; pid: number; body: string; authorization: string }
+export interface CcTarget {
+  base: string; pid: number; body: string; authorization: string;
+  /** The server's child processes whose CPU is reported apart (childCpuSeconds): the Actions sandbox workers. */
+  childPids?: number[];
+}
 
 /** The client_credentials token request, as an M2M client sends it. */
 export function ccRequest(base: string, pid: number, clientId: string, clientSecret: string, params: Record<string, string>): CcTarget {
@@ -103,13 +122,13 @@ export async function runCc(t: CcTarget, o: Window & { connections: number }): P
     return await closedLoop(o.connections, o, t.pid, async () => {
       const res = await ccOnce(agent, t);
       if (res.status !== 200 || !res.body.includes('"access_token"')) throw new Error(`token: ${res.status} ${res.body.slice(0, 300)}`);
-    });
+    }, t.childPids);
   } finally {
     agent.destroy();
   }
 }
 
-export interface LoginTarget { base: string; pid: number; clientId: string; redirectUri: string; users: string[]; password: string }
+export interface LoginTarget { base: string; pid: number; clientId: string; redirectUri: string; users: string[]; password: string; childPids?: number[] }
 
 const b64url = (b: Buffer) => b.toString('base64url');
 const location = (res: Res, step: string, base: string) => {
@@ -165,7 +184,27 @@ export async function loginOnce(agent: http.Agent, t: LoginTarget, email: string
 export async function runLogin(t: LoginTarget, o: Window & { vus: number }): Promise<LoadResult> {
   const agent = keepAliveAgent(o.vus);
   try {
-    return await closedLoop(o.vus, o, t.pid, async (worker) => { await loginOnce(agent, t, t.users[worker % t.users.length]); });
+    return await closedLoop(o.vus, o, t.pid, async (worker) => { await loginOnce(agent, t, t.users[worker % t.users.length]); }, t.childPids);
+  } finally {
+    agent.destroy();
+  }
+}
+
+/**
+ * Exactly `requests` successful token requests on `connections` keep-alive connections (not
+ * timed: for driving a number of action executions). Throws on the first failed request.
+ */
+export async function ccCount(t: CcTarget, o: { requests: number; connections: number }): Promise<void> {
+  const agent = keepAliveAgent(o.connections);
+  let next = 0;
+  try {
+    await Promise.all(Array.from({ length: Math.min(o.connections, o.requests) }, async () => {
+      while (next < o.requests) {
+        next++;
+        const res = await ccOnce(agent, t);
+        if (res.status !== 200 || !res.body.includes('"access_token"')) throw new Error(`token: ${res.status} ${res.body.slice(0, 300)}`);
+      }
+    }));
   } finally {
     agent.destroy();
   }

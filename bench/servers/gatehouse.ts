@@ -25,7 +25,15 @@ import { createInteractionRoutes } from '../../src/interactions/routes.ts';
 import { createApp } from '../../src/app.ts';
 import { serveChild } from '../lib/child.ts';
 
-export interface GatehouseInit { port: number; dir: string; users: number; password: string; logLevel: Level; api: string; scopes: string[]; diagnose?: boolean }
+export interface GatehouseInit {
+  port: number; dir: string; users: number; password: string; logLevel: Level; api: string; scopes: string[]; diagnose?: boolean;
+  /** bench/actions.ts: the bootstrap admin client (the Management API deploys and binds actions). */
+  admin?: { clientId: string; clientSecret: string };
+  /** bench/actions.ts: `client_metadata` of the M2M client (what credentials-exchange actions read). */
+  m2mMetadata?: Record<string, string>;
+  /** bench/actions.ts: roles made and given to every user (`event.authorization.roles` in post-login). */
+  roles?: string[];
+}
 export interface GatehouseInfo {
   base: string; pid: number;
   m2m: { client_id: string; client_secret: string };
@@ -51,21 +59,25 @@ serveChild<GatehouseInit, GatehouseInfo>({
       overrides: {
         issuer: base, port: init.port, dataDir: init.dir, databaseUrl: `sqlite:${join(init.dir, 'gatehouse.sqlite')}`,
         secretsKey: randomBytes(32).toString('base64'), logLevel: init.logLevel,
+        ...(init.admin ? { bootstrapAdmin: init.admin } : {}),
       },
     });
     server = await startServer(config, { host: '127.0.0.1', logger: createLogger(init.logLevel) });
     const { ctx } = server;
 
-    const m2m = await ctx.clients.create({ name: 'bench M2M', app_type: 'non_interactive' });
+    const m2m = await ctx.clients.create({ name: 'bench M2M', app_type: 'non_interactive', ...(init.m2mMetadata ? { client_metadata: init.m2mMetadata } : {}) });
     await ctx.resourceServers.create({ name: 'Bench API', identifier: init.api, scopes: init.scopes.map((value) => ({ value, description: value })) });
     await ctx.resourceServers.grants.create({ client_id: m2m.client_id, audience: init.api, scope: init.scopes });
 
     const redirectUri = 'http://127.0.0.1/bench/callback';
     const spa = await ctx.clients.create({ name: 'bench SPA', app_type: 'spa', callbacks: [redirectUri], web_origins: ['http://127.0.0.1'] });
     const users: string[] = [];
+    const roleIds: string[] = [];
+    for (const name of init.roles ?? []) roleIds.push((await ctx.roles.create({ name, description: name })).id);
     for (let i = 0; i < init.users; i++) {
       const email = `bench-user-${i}@example.com`;
-      await ctx.users.create({ email, password: init.password, email_verified: true });
+      const u = await ctx.users.create({ email, password: init.password, email_verified: true });
+      if (roleIds.length) await ctx.roles.assign(u.user_id, roleIds);
       users.push(email);
     }
     const jwk = (await ctx.keys.privateJwks('ES256')).find((k) => k.alg === 'ES256');
