@@ -410,7 +410,7 @@ whose server CPU is well below 1.0 core did not get its core.
 Quick runs of one part: \`npm run bench -- --only cc --duration 5\`, \`npm run bench -- --only login\`, \`npm run bench -- --only actions\`;
 \`--profile\` adds a CPU profile summary of the servers (not for the figures: sampling slows them).
 Where the time goes when a target is missed: \`node --no-node-snapshot bench/diagnose.ts --part cc\` (server CPU per token
-for the same provider behind subsets of src/app.ts's middleware, and candidate fixes from bench/proposals/) and
+for the same provider behind subsets of src/app.ts's middleware) and
 \`--part login\` (CPU per login against a bare oidc-provider doing the same login, SQL statements per login).
 ${actions ? actionsDocs(actions) : ''}`;
 }

@@ -235,7 +235,7 @@ export async function createContext(config: Config, opts: { logger?: Logger; mig
     },
     get provider() { return providerState.provider; },
     refreshKeys,
-    async close() { await mail.close(); await lazyPool.close(); await db.destroy(); },
+    async close() { await actionEngine.flush(); await mail.close(); await lazyPool.close(); await db.destroy(); },
   };
 }
 export type AppContext = Awaited<ReturnType<typeof createContext>>;

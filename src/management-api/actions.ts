@@ -125,10 +125,14 @@ export const registerActions: RegisterRoutes = (router: Router, app: AppContext)
     ctx.body = { bindings: after };
   });
 
-  router.get('/actions/executions/:id', requireScope('read:actions'), async (ctx) => { ctx.body = await store.execution(ctx.params.id); });
+  router.get('/actions/executions/:id', requireScope('read:actions'), async (ctx) => {
+    await app.actions.engine.flush();
+    ctx.body = await store.execution(ctx.params.id);
+  });
 
   router.get('/actions/executions', requireScope('read:actions'), async (ctx) => {
     const q = parseQuery(ctx, z.strictObject({ since: z.string().regex(/^\d{1,15}$/).transform(Number).optional(), triggerId: z.string().max(64).optional(), limit: z.string().regex(/^\d{1,3}$/).transform(Number).optional() }));
+    await app.actions.engine.flush();
     ctx.body = { executions: await store.executions({ limit: Math.min(q.limit ?? 50, 100), since: q.since, triggerId: q.triggerId }) };
   });
 };

@@ -1,6 +1,6 @@
+import { randomUUID } from 'node:crypto';
 import type { Db } from '../../db/knex.ts';
 import type { Logger } from '../../shared/logger.ts';
-import { randomId } from '../../shared/ids.ts';
 import type { ActionResult, CacheSnapshot, ChainLimits, Command, SandboxAction, SandboxPool, SandboxStatus } from '../sandbox/types.ts';
 import { TRIGGERS, validateCommand, type TriggerId } from '../triggers/definitions.ts';
 import type { ActionStore } from './store.ts';
@@ -313,24 +313,47 @@ export function createActionEngine(d: { db: Db; store: ActionStore; pool: Sandbo
         else await db('action_cache').insert({ ...row, value: w.value, expires_at: Date.now() + Math.min(w.ttl ?? 0, 24 * 3600 * 1000) })
           .onConflict(['trigger_id', 'action_id', 'key']).merge();
       }
-      outcome.executionId = await record(trigger, outcome);
+      outcome.executionId = record(trigger, outcome);
     }
     if (outcome.status === 'ok' && outcome.results.some((r) => r.status !== 'ok')) outcome.status = outcome.results.find((r) => r.status !== 'ok')!.status;
     return outcome;
   }
 
-  async function record(trigger: TriggerId, o: ChainOutcome): Promise<string> {
-    const id = `exe_${randomId(12)}`;
+  /*
+   * Execution records are written in batches off the request path: one multi-row insert per
+   * 100 ms or 100 records (measured: the per-request insert through knex was a third of what
+   * one bound action added to a token request). Readers call `flush()` first, so what a flow
+   * just recorded is always visible to the Management API. A crash loses at most the last
+   * batch of these logs, never a decision: outcomes are applied before the record is written.
+   */
+  let pending: Record<string, unknown>[] = [];
+  let flushTimer: NodeJS.Timeout | undefined;
+  let flushing: Promise<void> = Promise.resolve();
+  function flush(): Promise<void> {
+    if (flushTimer) { clearTimeout(flushTimer); flushTimer = undefined; }
+    if (!pending.length) return flushing;
+    const rows = pending;
+    pending = [];
+    flushing = flushing.then(async () => {
+      try {
+        for (let i = 0; i < rows.length; i += 100) await db('action_executions').insert(rows.slice(i, i + 100));
+      } catch (err) {
+        logger.error({ err, count: rows.length }, 'could not record action executions');
+      }
+    });
+    return flushing;
+  }
+
+  function record(trigger: TriggerId, o: ChainOutcome): string {
+    const id = `exe_${randomUUID().replace(/-/g, '')}`;
     const results = o.results.map((r) => ({
       action_name: r.name, version_id: r.key, status: r.status, error: r.error ?? null, logs: r.logs,
       commands: r.recorded ?? [], rejected_commands: r.rejected,
       started_at: new Date(r.startedAt).toISOString(), ended_at: new Date(r.startedAt + r.durationMs).toISOString(), duration_ms: r.durationMs,
     }));
-    try {
-      await db('action_executions').insert({ id, trigger_id: trigger, status: o.blocked ? (o.blocked.kind === 'denied' ? 'denied' : 'failed') : o.validationError ? 'denied' : 'final', results: JSON.stringify(results), created_at: Date.now() });
-    } catch (err) {
-      logger.error({ err }, 'could not record action execution');
-    }
+    pending.push({ id, trigger_id: trigger, status: o.blocked ? (o.blocked.kind === 'denied' ? 'denied' : 'failed') : o.validationError ? 'denied' : 'final', results: JSON.stringify(results), created_at: Date.now() });
+    if (pending.length >= 100) void flush();
+    else if (!flushTimer) { flushTimer = setTimeout(() => void flush(), 100); flushTimer.unref(); }
     if (o.rejected.length) logger.warn({ trigger, execution: id, rejected: o.rejected }, 'action commands refused');
     for (const r of o.results) if (r.status !== 'ok' && r.status !== 'denied') logger.warn({ trigger, execution: id, action: r.name, status: r.status, error: r.error?.message }, 'action failed');
     return id;
@@ -338,6 +361,8 @@ export function createActionEngine(d: { db: Db; store: ActionStore; pool: Sandbo
 
   return {
     run, hasBindings,
+    /** Writes buffered execution records now (readers and shutdown call it). */
+    flush,
     /** Drops executions older than the retention period. */
     async sweep() {
       return db('action_executions').where('created_at', '<', Date.now() - config.executionRetentionDays * 86400_000).delete();

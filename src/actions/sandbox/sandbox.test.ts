@@ -394,3 +394,18 @@ test('stats() reports the workers', () => {
   assert.equal(s.workers, 2);
   assert.equal(s.queued, 0);
 });
+
+test('the api object is shared by an isolate\'s executions but frozen: an action cannot break it for its next run', async () => {
+  const a = postLogin(`
+    try { api.idToken = null; } catch (e) { /* strict code throws, sloppy code is ignored */ }
+    try { delete api.access; } catch (e) {}
+    try { api.idToken.setCustomClaim = () => {}; } catch (e) {}
+    api.idToken.setCustomClaim('n', (globalThis.__n = (globalThis.__n || 0) + 1));
+  `, { key: 'frozen-api' });
+  const first = await pool.runChain(request([a]));
+  const second = await pool.runChain(request([a]));
+  assert.equal(first.status, 'ok');
+  assert.equal(second.status, 'ok');
+  assert.equal(typeof claims(second).n, 'number', 'setCustomClaim still records on the next execution');
+  assert.ok((claims(second).n as number) >= 1);
+});
