@@ -1,0 +1,78 @@
+import { test, after, before } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+
+/*
+ * The gatehouse CLI as an operator runs it: its own process against a data directory, human
+ * output by default and JSON with --json, clear errors and exit codes.
+ */
+const run = promisify(execFile);
+const MAIN = join(import.meta.dirname, '..', 'src', 'cli', 'main.ts');
+let dir: string;
+let env: NodeJS.ProcessEnv;
+
+before(() => {
+  dir = mkdtempSync(join(tmpdir(), 'gatehouse-cli-'));
+  env = { ...process.env, NODE_ENV: 'test', GATEHOUSE_DATA_DIR: dir, GATEHOUSE_DATABASE_URL: `sqlite:${join(dir, 'gh.sqlite')}`, GATEHOUSE_LOG_LEVEL: 'silent' };
+});
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+const cli = (...args: string[]) => run(process.execPath, ['--no-node-snapshot', MAIN, ...args], { env });
+
+test('migrate, clients create, users create: human output, --json, and a clear error for bad input', async () => {
+  assert.match((await cli('migrate')).stdout, /applied \d+ migration/);
+  assert.match((await cli('migrate', '--status')).stdout, /pending: 0/);
+  const human = await cli('clients', 'create', '--name', 'My SPA', '--type', 'spa', '--callback', 'http://localhost:5173/cb');
+  assert.match(human.stdout, /created spa client "My SPA"/);
+  assert.match(human.stdout, /client_id:/);
+  const m2m = JSON.parse((await cli('clients', 'create', '--name', 'Worker', '--type', 'non_interactive', '--json')).stdout);
+  assert.ok(m2m.client_id && m2m.client_secret, 'the secret is shown once, at creation');
+  const user = JSON.parse((await cli('users', 'create', '--email', 'Cli@Example.com', '--password', 'cli password 123', '--json')).stdout);
+  assert.equal(user.email, 'cli@example.com');
+  assert.equal(user.password_hash, undefined);
+  const bad = await cli('clients', 'create', '--name', 'Bad', '--type', 'spa', '--callback', 'javascript:alert(1)').then(() => null, (e: { code: number; stderr: string }) => e);
+  assert.ok(bad, 'a bad callback fails');
+  assert.equal(bad.code, 1);
+  assert.match(bad.stderr, /error: callbacks: .*absolute URL|error: callbacks:/);
+  const unknown = await cli('frobnicate').then(() => null, (e: { code: number; stderr: string }) => e);
+  assert.equal(unknown?.code, 2);
+  assert.match(unknown?.stderr ?? '', /unknown command/);
+});
+
+test('actions test runs a file locally in the sandbox; deploy and bind set up a trigger; logs list executions', async () => {
+  const file = join(dir, 'tier.js');
+  writeFileSync(file, `
+    exports.onExecuteCredentialsExchange = async (event, api) => {
+      console.log('client', event.client.client_id);
+      api.accessToken.setCustomClaim('https://example.com/tier', event.secrets.TIER);
+      api.accessToken.setCustomClaim('sub', 'nope');
+    };`);
+  const local = await cli('actions', 'test', file, '--event', '{"client":{"client_id":"abc"}}', '--secret', 'TIER=gold');
+  assert.match(local.stdout, /tier\.js on credentials-exchange: ok/);
+  assert.match(local.stdout, /api\.accessToken\.setCustomClaim\("https:\/\/example\.com\/tier", "gold"\)/);
+  assert.match(local.stdout, /setCustomClaim\("sub", "nope"\)\s+REFUSED: claim "sub" is reserved/);
+  assert.match(local.stdout, /client abc/);
+  const json = JSON.parse((await cli('actions', 'test', file, '--event', '{"client":{"client_id":"abc"}}', '--secret', 'TIER=gold', '--json')).stdout);
+  assert.equal(json.status, 'ok');
+  assert.equal(json.commands.length, 2);
+
+  const broken = join(dir, 'broken.js');
+  writeFileSync(broken, 'exports.onExecutePostLogin = async (event, api) => { while(true){} };');
+  const timeout = await cli('actions', 'test', broken, '--event', '{}').then(() => null, (e: { code: number; stdout: string }) => e);
+  assert.equal(timeout?.code, 1, 'a failing action exits non-zero');
+  assert.match(timeout?.stdout ?? '', /timeout/);
+
+  const dep = await cli('actions', 'deploy', file, '--trigger', 'credentials-exchange', '--secret', 'TIER=silver');
+  assert.match(dep.stdout, /created action "tier".*\n.*deployed version 1 with secrets TIER/);
+  const dep2 = await cli('actions', 'deploy', file, '--trigger', 'credentials-exchange');
+  assert.match(dep2.stdout, /updated action "tier".*\n.*deployed version 2/);
+  assert.match((await cli('actions', 'bind', 'credentials-exchange', 'tier')).stdout, /credentials-exchange now runs: 1\. tier/);
+  const missing = await cli('actions', 'bind', 'credentials-exchange', 'nope').then(() => null, (e: { stderr: string }) => e);
+  assert.match(missing?.stderr ?? '', /no action with name "nope"/);
+  assert.match((await cli('actions', 'bind', 'credentials-exchange')).stdout, /runs no actions/);
+  assert.equal((await cli('actions', 'logs')).stdout, '', 'nothing ran yet');
+});
