@@ -7,7 +7,6 @@ import * as oidc from 'openid-client';
 import { SignJWT, jwtVerify, decodeJwt } from 'jose';
 import { generate } from 'otplib';
 import { startTestServer, discover, loginThroughForm, type TestServer } from './helpers/server.ts';
-import { Browser } from './helpers/cookie-fetch.ts';
 import { createAction, deployVersion, bindActions, latestExecution, type ActionSecret } from './helpers/actions.ts';
 
 /*

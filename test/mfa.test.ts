@@ -2,7 +2,7 @@ import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import * as oidc from 'openid-client';
 import { startTestServer, discover, loginThroughForm, authorizationRequest, type TestServer } from './helpers/server.ts';
-import { Browser, alertText, parseForm } from './helpers/cookie-fetch.ts';
+import { Browser, alertText } from './helpers/cookie-fetch.ts';
 import { deployAction, bindActions, latestExecution } from './helpers/actions.ts';
 import { codeAt, recoveryCodesIn } from './helpers/mfa.ts';
 

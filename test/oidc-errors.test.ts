@@ -1,7 +1,7 @@
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import * as oidc from 'openid-client';
-import { startTestServer, discover, loginThroughForm, loginAt, spaAndWebClients, type TestServer } from './helpers/server.ts';
+import { startTestServer, loginThroughForm, loginAt, spaAndWebClients, type TestServer } from './helpers/server.ts';
 import { alertText } from './helpers/cookie-fetch.ts';
 import { expectOAuthError, postForm, basic } from './helpers/oidc-assert.ts';
 

@@ -2,7 +2,7 @@ import type Router from '@koa/router';
 import { z } from 'zod';
 import type { AppContext } from '../context.ts';
 import { requireScope } from './auth.ts';
-import { auditChange, listBody, pageOf, paginationShape, parseBody, parseQuery, text, type RegisterRoutes } from './helpers.ts';
+import { auditChange, pageOf, paginationShape, parseBody, parseQuery, text, type RegisterRoutes } from './helpers.ts';
 import { isTriggerId, TRIGGERS, type TriggerId } from '../actions/triggers/definitions.ts';
 import { MAX_CODE_BYTES } from '../actions/compile.ts';
 import { badRequest, notFound } from '../shared/errors.ts';
