@@ -112,6 +112,8 @@ export class ChainRunner {
   private readonly warm = new Map<string, Warm>();
   private readonly maxWarm: number;
   private readonly fetchOpts: FetchOptions;
+  /** Called by the running chain before it waits for a timer or a fetch (see runChain). */
+  private onWait: (() => void) | undefined;
 
   constructor(cfg: RunnerConfig) {
     this.maxWarm = Math.max(1, cfg.maxWarm);
@@ -317,6 +319,9 @@ export class ChainRunner {
             return new ActionFailure('timeout', 'TimeoutError', 'Action handler returned a promise that never settles (no timer or fetch left to wait for)');
           }
           const waitMs = Math.max(0, Math.min(deadline - performance.now(), due >= 0 ? due - now : Infinity));
+          if (this.onWait !== undefined) {
+            try { this.onWait(); } catch { /* the hook is the worker's; nothing of the action */ }
+          }
           await new Promise<void>((resolve) => {
             notify = resolve;
             timer = setTimeout(resolve, Math.ceil(waitMs));
@@ -394,8 +399,21 @@ export class ChainRunner {
     }
   }
 
-  /** Runs a chain; never throws. `progress(i)` is called before action i > 0 starts. */
-  async runChain(job: ChainJob, progress?: (index: number) => void): Promise<ChainResult> {
+  /**
+   * Runs a chain; never throws. `progress(i)` is called before action i > 0 starts; `onWait()`
+   * each time an action is about to wait for a timer or a fetch (the worker uses it to hand back
+   * what it holds for later: this chain may take a while).
+   */
+  async runChain(job: ChainJob, progress?: (index: number) => void, onWait?: () => void): Promise<ChainResult> {
+    this.onWait = onWait;
+    try {
+      return await this.runChainInner(job, progress);
+    } finally {
+      this.onWait = undefined;
+    }
+  }
+
+  private async runChainInner(job: ChainJob, progress?: (index: number) => void): Promise<ChainResult> {
     const t0 = performance.now();
     const chainDeadline = t0 + job.limits.chainTimeoutMs;
     const apiSet = new Set(job.apiMethods);

@@ -122,5 +122,12 @@ export interface SandboxPoolOptions {
   fetchMaxBytes?: number;
   /** How long a chain may wait for a free worker (default 10000 ms). */
   queueTimeoutMs?: number;
+  /**
+   * CPUs the server and its workers may use (default `os.availableParallelism()`, which follows
+   * the process's CPU affinity but not a cgroup quota). With 1, a second worker takes chains only
+   * when the busy one is stalled: on one core it would only take turns with it, at a wake-up per
+   * message, instead of the busy worker taking what waits as its next batch.
+   */
+  cores?: number;
   logger?: SandboxLogger;
 }

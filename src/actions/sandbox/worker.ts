@@ -1,29 +1,66 @@
 /**
  * Sandbox worker process entry (forked by pool.ts with --no-node-snapshot).
  *
- * Holds the warm isolates; runs one chain (or one validation) at a time; one IPC message in and
- * one out per chain. Before action i > 0 of a chain it overwrites a 24-byte progress record at
- * offset 0 of fd 4, an unlinked file shared with the parent: [job id u32, i u32, startedAt
- * f64 epoch ms, job id u32, 0 u32] (little-endian; the id twice to detect a torn read). The parent reads it only when it needs to (a deadline, a crash) to give
- * each action its own budget and to attribute a kill to the action that was running, without
- * an IPC message or a wake-up of the server per action (a pwrite costs < 1 µs).
+ * Holds the warm isolates and runs one chain (or one validation) at a time. The parent sends a
+ * batch: one message with one or more items (several chains when they were waiting for a
+ * worker), which run one after the other. Their results go back together in one message, so
+ * that under load one wake-up of this process and one round trip serve several chains. The
+ * results gathered so far are sent early (a 'done' message may answer part of a batch):
+ *
+ * - when FLUSH_MS have passed since the last message (a long batch does not hold up the answers
+ *   of its first chains, and a worker killed later loses only the last few);
+ * - when a chain is about to wait for a timer or a fetch: then the items not started yet are
+ *   handed back too (`returned`), for the parent to queue again (another worker may take them);
+ * - when the batch has run for SLICE_MS: the items not started yet are handed back.
+ *
+ * Every item the parent sends is answered exactly once, by a result or by being handed back
+ * unstarted. An action's code comes with the first chain that needs it on this worker, and is
+ * left out afterwards (`codes`).
+ *
+ * Before each item but the first of a batch (the parent counts that one as started when it sent
+ * the batch), and before action i > 0 of a chain, it overwrites a 32-byte progress record at
+ * offset 0 of fd 4, an unlinked file shared with the parent: [item id u32, i u32, actionStartedAt
+ * f64, chainStartedAt f64 (epoch ms), item id u32, 0 u32] (little-endian; the id twice to detect
+ * a torn read). The parent reads it only when it needs to (a deadline, a crash):
+ * to give each action and each chain its own budget, to attribute a kill to the action that was
+ * running, and to know which items of a batch had not started (those it queues again), without
+ * an IPC message or a wake-up of the server per chain (a pwrite costs < 1 µs). An item after the
+ * first of a batch never starts unless its record was written: when that write fails, the rest
+ * of the batch is handed back.
  *
  * The parent may SIGKILL this process at any time (deadline, isolated-vm's timeout gaps); it
  * keeps nothing that must survive that. It exits when the IPC channel closes.
  */
 import { writeSync } from 'node:fs';
+import { performance } from 'node:perf_hooks';
 import { ChainRunner, type ChainJob } from './runner.ts';
-import type { ChainResult, ValidateResult } from './types.ts';
+import type { ActionResult, ChainResult, SandboxAction, ValidateResult } from './types.ts';
 
-export type ParentMessage =
-  | { t: 'chain'; id: number; job: ChainJob; blocked: string[] }
+/** An action as sent: without `code` when this worker was sent that key's code before (see `codes`). */
+export type WireAction = Omit<SandboxAction, 'code'> & { code?: string };
+export type WireChain = Omit<ChainJob, 'actions'> & { actions: WireAction[] };
+
+export type BatchItem =
+  | { t: 'chain'; id: number; job: WireChain; blocked: string[] }
   | { t: 'validate'; id: number; code: string; handlers: string[]; limits: { actionTimeoutMs: number; memoryMb: number } };
+
+/** `forget`: drop the code kept so far first (the parent keeps its own account of it bounded). */
+export type ParentMessage = { t: 'batch'; items: BatchItem[]; forget?: boolean };
 
 export type WorkerMessage =
   | { t: 'ready' }
-  | { t: 'done'; id: number; result: ChainResult | ValidateResult };
+  /**
+   * Results of items of the current batch, and items handed back unstarted. `resync`: an action
+   * arrived without code this worker has (never expected); the parent sends code again.
+   */
+  | { t: 'done'; results: { id: number; result: ChainResult | ValidateResult }[]; returned: number[]; resync?: boolean };
 
 const PROGRESS_FD = 4;
+const PROGRESS_BYTES = 32;
+/** Results waiting longer than this since the last message are sent after the current item. */
+const FLUSH_MS = 2;
+/** A batch running longer than this hands back the items it has not started. */
+const SLICE_MS = 20;
 
 const cfg = JSON.parse(process.argv[2] ?? '{}') as { maxWarm?: number; fetchAllow?: string[]; fetchTimeoutMs?: number; fetchMaxBytes?: number };
 const runner = new ChainRunner({
@@ -37,32 +74,125 @@ function send(m: WorkerMessage): void {
   if (process.send && process.connected) process.send(m);
 }
 
-const record = Buffer.alloc(24);
-function progress(jobId: number, index: number): void {
-  record.writeUInt32LE(jobId >>> 0, 0);
+/** The parent could not open a progress file (fd 4 is not ours then: never write to it). */
+const hasProgress = process.argv[3] !== 'no-progress';
+const record = Buffer.alloc(PROGRESS_BYTES);
+/**
+ * Writes the progress record; false when it could not be written. `write` false only updates it
+ * here (the first item of a batch: the parent counts it as started when it sent the batch), so
+ * that the next write carries this item's start.
+ */
+function progress(id: number, index: number, write = true): boolean {
+  if (!hasProgress) return false;
+  const now = Date.now();
+  record.writeUInt32LE(id >>> 0, 0);
   record.writeUInt32LE(index, 4);
-  record.writeDoubleLE(Date.now(), 8);
-  record.writeUInt32LE(jobId >>> 0, 16);
-  try { writeSync(PROGRESS_FD, record, 0, 24, 0); } catch { /* no progress file: advisory only */ }
-}
-
-async function handle(m: ParentMessage): Promise<void> {
-  if (m.t === 'chain') {
-    const blocked = new Set(m.blocked);
-    const result = m.job.actions.some((a) => blocked.has(a.key))
-      ? await runBlocked(m.job, blocked, m.id)
-      : await runner.runChain(m.job, (i) => progress(m.id, i));
-    send({ t: 'done', id: m.id, result });
-  } else if (m.t === 'validate') {
-    const result = await runner.validate(m.code, m.handlers, m.limits);
-    send({ t: 'done', id: m.id, result });
+  record.writeDoubleLE(now, 8);
+  if (index === 0) record.writeDoubleLE(now, 16);
+  record.writeUInt32LE(id >>> 0, 24);
+  if (!write) return true;
+  try {
+    return writeSync(PROGRESS_FD, record, 0, PROGRESS_BYTES, 0) === PROGRESS_BYTES;
+  } catch {
+    return false;
   }
 }
 
+/**
+ * Action code by version key, as the parent sent it: the parent sends a key's code to a worker
+ * once and leaves it out afterwards (pool.ts keeps the same account, bounded, and says `forget`
+ * when it starts over). Kept apart from the warm isolates, whose LRU may drop an isolate and
+ * rebuild it from here.
+ */
+const codes = new Map<string, string>();
+let resync = false;
+
+// The current batch: items not started yet, results not sent yet.
+let waiting: BatchItem[] = [];
+let results: { id: number; result: ChainResult | ValidateResult }[] = [];
+let lastSent = 0;
+
+/** Sends the results gathered so far, and hands back `returned`. */
+function flush(returned: number[] = []): void {
+  if (results.length === 0 && returned.length === 0) return;
+  send(resync ? { t: 'done', results, returned, resync } : { t: 'done', results, returned });
+  resync = false;
+  results = [];
+  lastSent = performance.now();
+}
+
+/** Takes the code a batch brings and fills in what it leaves out; false when some is missing. */
+function withCode(job: WireChain): ChainJob | null {
+  let complete = true;
+  const actions: SandboxAction[] = job.actions.map((a) => {
+    let code = a.code;
+    if (typeof code === 'string') codes.set(a.key, code);
+    else code = codes.get(a.key);
+    if (code === undefined) { complete = false; code = ''; }
+    return { key: a.key, name: a.name, code, secrets: a.secrets };
+  });
+  return complete ? { ...job, actions } : null;
+}
+
+/** A chain whose code this worker does not have: fails closed, nothing ran. */
+function missingCode(job: WireChain): ChainResult {
+  const error = { name: 'SandboxError', message: 'The sandbox worker did not have this action\'s code; nothing ran' };
+  const results: ActionResult[] = job.actions.map((a) => ({
+    key: a.key, name: a.name, status: 'runtime', commands: [], logs: '', error, startedAt: Date.now(), durationMs: 0, cpuMicros: 0,
+  }));
+  return { status: 'runtime', results, durationMs: 0 };
+}
+
+/** Hands back the items of the batch that have not started, with the results so far. */
+function handBack(): void {
+  const ids = waiting.map((i) => i.id);
+  waiting = [];
+  flush(ids);
+}
+
+async function runItem(item: BatchItem, job: ChainJob | null): Promise<ChainResult | ValidateResult> {
+  if (item.t === 'validate') return runner.validate(item.code, item.handlers, item.limits);
+  if (job === null) {
+    resync = true;
+    return missingCode(item.job);
+  }
+  const step = (i: number): void => { progress(item.id, i); };
+  if (item.blocked.length === 0) return runner.runChain(job, step, handBack);
+  const blocked = new Set(item.blocked);
+  return job.actions.some((a) => blocked.has(a.key))
+    ? runBlocked(job, blocked, step)
+    : runner.runChain(job, step, handBack);
+}
+
+async function handle(m: ParentMessage): Promise<void> {
+  if (m === null || typeof m !== 'object' || m.t !== 'batch' || !Array.isArray(m.items)) return;
+  if (m.forget === true) codes.clear();
+  // The code first, for the whole batch: items handed back unstarted leave theirs here too.
+  const jobs = new Map<number, ChainJob | null>();
+  for (const item of m.items) if (item.t === 'chain') jobs.set(item.id, withCode(item.job));
+  waiting = m.items.slice();
+  const t0 = performance.now();
+  lastSent = t0;
+  let first = true;
+  while (waiting.length > 0) {
+    if (!first && performance.now() - t0 >= SLICE_MS) { handBack(); break; }
+    const item = waiting[0];
+    // The parent takes an item after the first as not started unless its record says otherwise;
+    // the first, as started when the batch was sent (no write needed).
+    if (!progress(item.id, 0, !first) && !first) { handBack(); break; }
+    waiting.shift();
+    first = false;
+    const result = await runItem(item, jobs.get(item.id) ?? null);
+    results.push({ id: item.id, result });
+    if (waiting.length > 0 && performance.now() - lastSent >= FLUSH_MS) flush();
+  }
+  flush();
+}
+
 /** A chain with quarantined actions: run until the first of them, which fails closed. */
-async function runBlocked(job: ChainJob, blocked: Set<string>, jobId: number): Promise<ChainResult> {
+async function runBlocked(job: ChainJob, blocked: Set<string>, step: (i: number) => void): Promise<ChainResult> {
   const cut = job.actions.findIndex((a) => blocked.has(a.key));
-  const head = await runner.runChain({ ...job, actions: job.actions.slice(0, cut) }, (i) => progress(jobId, i));
+  const head = await runner.runChain({ ...job, actions: job.actions.slice(0, cut) }, step, handBack);
   if (head.status !== 'ok' || head.results.length < cut) return head;
   const a = job.actions[cut];
   head.results.push({
@@ -73,7 +203,7 @@ async function runBlocked(job: ChainJob, blocked: Set<string>, jobId: number): P
   return { status: 'runtime', results: head.results, durationMs: head.durationMs };
 }
 
-// One message at a time: isolates are not shared between concurrent executions.
+// One batch at a time: isolates are not shared between concurrent executions.
 let chain: Promise<void> = Promise.resolve();
 process.on('message', (m: ParentMessage) => {
   chain = chain.then(() => handle(m)).catch((e: unknown) => {
