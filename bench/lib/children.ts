@@ -5,7 +5,6 @@
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { openSync, closeSync } from 'node:fs';
 import { join } from 'node:path';
-import { createServer } from 'node:net';
 import type { ChildMessage, ParentMessage } from './child.ts';
 
 let tasksetOk: boolean | undefined;
@@ -22,17 +21,7 @@ export function pinSelf(cpu: number): boolean {
   try { execFileSync('taskset', ['-a', '-p', '-c', String(cpu), String(process.pid)], { stdio: 'ignore' }); return true; } catch { return false; }
 }
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address();
-      const port = typeof a === 'object' && a ? a.port : 0;
-      s.close(() => resolve(port));
-    });
-    s.on('error', reject);
-  });
-}
+export { freePort } from '../../test/helpers/server.ts';
 
 const live = new Set<ChildProcess>();
 /** Last resort on an abnormal exit of the parent: our own children only, by handle. */
