@@ -180,7 +180,7 @@ describe('batches', () => {
     const server: Server = createServer((req, res) => {
       const id = new URL(req.url ?? '/', 'http://x').searchParams.get('id') ?? '';
       hits.set(id, (hits.get(id) ?? 0) + 1);
-      setTimeout(() => res.end('done'), id === 'slow' ? 2000 : 0);
+      setTimeout(() => res.end('done'), id === 'slow' ? 3000 : 0);
     });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     const port = (server.address() as AddressInfo).port;
@@ -190,15 +190,18 @@ describe('batches', () => {
       await eventually(() => p.stats().workers === 2);
       const limits = { ...LIMITS, actionTimeoutMs: 4000, chainTimeoutMs: 8000 };
       const fetching = (id: string) => postLogin(`const r = await fetch('http://127.0.0.1:${port}/?id=${id}'); api.idToken.setCustomClaim('tag', (await r.text()) + ':${id}');`);
-      // Both workers busy; the one that frees first takes all four as one batch.
-      const b1 = p.runChain(request([busy(200)]));
-      const b2 = p.runChain(request([busy(700)]));
+      // Both workers busy; the one that frees first takes all four as one batch. The busy
+      // spells are long enough that a loaded machine still queues the four before either ends.
+      const b1 = p.runChain(request([busy(600)]));
+      const b2 = p.runChain(request([busy(1000)]));
       await eventually(() => sent.length >= 2 && new Set(sent.slice(-2).map((s) => s.pid)).size === 2);
       const done: string[] = [];
       const ids = ['slow', 'q1', 'q2', 'q3'];
       const all = ids.map((id) => p.runChain(request([fetching(id)], { limits })).then((r) => { done.push(id); return r; }));
       const results = await Promise.all(all);
       await Promise.all([b1, b2]);
+      const batchOfFour = sent.find((s) => s.ids.length === 4);
+      assert.ok(batchOfFour, `the four went out as one batch: ${JSON.stringify(sent.map((s) => s.ids))}`);
       results.forEach((r, i) => {
         assert.equal(r.status, 'ok', JSON.stringify(r));
         assert.deepEqual(claims(r), { tag: `done:${ids[i]}` });
