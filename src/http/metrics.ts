@@ -6,14 +6,25 @@ export type Metrics = ReturnType<typeof createMetrics>;
 export function createMetrics() {
   const counts = new Map<string, number>();
   const seconds = new Map<string, number>();
+  const named = new Set(['/authorize', '/oauth/token', '/userinfo', '/.well-known/jwks.json', '/.well-known/openid-configuration', '/oidc/logout', '/v2/logout', '/oauth/revoke', '/oauth/token/introspection', '/signup', '/healthz']);
   const family = (path: string) => {
+    if (named.has(path)) return path;
     if (path.startsWith('/api/v2/')) return `/api/v2/${path.split('/')[3] ?? ''}`;
     if (path.startsWith('/interaction/')) return '/interaction';
-    return ['/authorize', '/oauth/token', '/userinfo', '/.well-known/jwks.json', '/.well-known/openid-configuration', '/oidc/logout', '/v2/logout', '/oauth/revoke', '/oauth/token/introspection', '/signup', '/healthz'].includes(path) ? path : 'other';
+    return 'other';
   };
+  /** Label sets by path and status, built once each (every request records one). */
+  const keys = new Map<string, Map<number, string>>();
   /** Counts one answered request; `start` from process.hrtime.bigint() when it arrived. */
   function record(path: string, status: number, start: bigint) {
-    const key = `route="${family(path)}",status="${status}"`;
+    let byStatus = keys.get(path);
+    if (!byStatus) {
+      byStatus = new Map();
+      // Bounded: unknown paths share the 'other' family, so only they could grow the map.
+      if (keys.size < 1000) keys.set(path, byStatus);
+    }
+    let key = byStatus.get(status);
+    if (key === undefined) { key = `route="${family(path)}",status="${status}"`; byStatus.set(status, key); }
     counts.set(key, (counts.get(key) ?? 0) + 1);
     seconds.set(key, (seconds.get(key) ?? 0) + Number(process.hrtime.bigint() - start) / 1e9);
   }

@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { parse as parseQs, stringify } from 'node:querystring';
+import { stringify, unescape } from 'node:querystring';
 import { Readable } from 'node:stream';
 import type { ResourceServers } from '../clients/resource-servers.ts';
 import type { Metrics } from '../http/metrics.ts';
@@ -27,18 +27,62 @@ function basicClientId(header: string | undefined): string | undefined {
   } catch { return undefined; }
 }
 
+/** A form-encoded name or value, decoded as querystring.parse does (lenient on bad escapes). */
+const decode = (s: string) => (s.includes('%') || s.includes('+') ? unescape(s.replace(/\+/g, ' ')) : s);
+
+interface FormScan {
+  /** The `key=value` pieces as sent (still encoded). */
+  pieces: string[];
+  /** Index of each piece whose name is `audience`, and the last seen value of the others. */
+  audience: number[]; resources: Set<string>; scope: boolean; grantType?: string; clientId?: string;
+}
+
+/**
+ * Splits a form body into its pieces and reads the few names this endpoint cares about,
+ * without decoding or re-encoding the rest: oidc-provider parses the body itself afterwards.
+ */
+function scanForm(body: string): FormScan {
+  const pieces = body.length ? body.split('&') : [];
+  const scan: FormScan = { pieces, audience: [], resources: new Set(), scope: false };
+  for (let i = 0; i < pieces.length; i++) {
+    const p = pieces[i];
+    const eq = p.indexOf('=');
+    const name = decode(eq < 0 ? p : p.slice(0, eq));
+    const value = () => decode(eq < 0 ? '' : p.slice(eq + 1));
+    switch (name) {
+      case 'audience': scan.audience.push(i); break;
+      case 'resource': scan.resources.add(value()); break;
+      case 'scope': scan.scope = true; break;
+      case 'grant_type': scan.grantType = value(); break;
+      case 'client_id': scan.clientId = value(); break;
+      default: break;
+    }
+  }
+  return scan;
+}
+
+/** Keeps only a JSON body's string members, as a form body. */
+function jsonToForm(text: string): string | null {
+  let body: unknown;
+  try { body = JSON.parse(text); } catch { return null; }
+  if (!body || typeof body !== 'object' || Array.isArray(body)) return null;
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(body)) if (typeof v === 'string') out[k] = v;
+  return stringify(out);
+}
+
 /**
  * The request oidc-provider will read: the original's method, URL, socket and headers with
  * `body` as a fresh one-chunk stream, so the provider parses it as a client sent it (and does
  * not warn about an upstream body parser).
  */
-function replay(req: IncomingMessage, body: Buffer): IncomingMessage {
+function replay(req: IncomingMessage, body: Buffer, sameHeaders: boolean): IncomingMessage {
   let sent = false;
   const r = new Readable({ read() { if (!sent) { sent = true; this.push(body); } this.push(null); } }) as unknown as IncomingMessage;
   Object.assign(r, {
     method: req.method, url: req.url, socket: req.socket, connection: req.socket,
     httpVersion: req.httpVersion, httpVersionMajor: req.httpVersionMajor, httpVersionMinor: req.httpVersionMinor,
-    headers: { ...req.headers, 'content-type': 'application/x-www-form-urlencoded', 'content-length': String(body.length) },
+    headers: sameHeaders ? req.headers : { ...req.headers, 'content-type': 'application/x-www-form-urlencoded', 'content-length': String(body.length) },
     rawHeaders: req.rawHeaders, trailers: {}, rawTrailers: [], complete: true, aborted: false,
   });
   return r;
@@ -72,26 +116,31 @@ export function createTokenEndpoint(o: {
     if (!isJson && ct !== 'application/x-www-form-urlencoded') return o.provider()(req, res);
     const raw = await readRaw(req);
     if (raw === null) return send(res, 413, { error: 'invalid_request', error_description: 'request entity too large' });
-    let body: Record<string, unknown>;
-    try {
-      body = isJson ? JSON.parse(raw.toString('utf8')) : parseQs(raw.toString('utf8'));
-      if (!body || typeof body !== 'object' || Array.isArray(body)) throw new Error('not an object');
-    } catch {
-      return send(res, 400, { error: 'invalid_request', error_description: 'failed to parse the request body' });
-    }
+    const text = isJson ? jsonToForm(raw.toString('utf8')) : raw.toString('utf8');
+    if (text === null) return send(res, 400, { error: 'invalid_request', error_description: 'failed to parse the request body' });
+    const f = scanForm(text);
     let changed = isJson;
-    if (isJson) for (const [k, v] of Object.entries(body)) if (typeof v !== 'string') delete body[k];
-    if (body.audience !== undefined) {
-      if (typeof body.audience === 'string' && body.resource === undefined) body.resource = body.audience;
-      delete body.audience;
+    // oidc-provider takes a repeated identical resource as one; different ones it refuses.
+    let resource = f.resources.size === 1 ? [...f.resources][0] : undefined;
+    if (f.audience.length > 1) return send(res, 400, { error: 'invalid_request', error_description: "'audience' parameter must not be provided twice" });
+    if (f.audience.length === 1) {
+      const i = f.audience[0];
+      const p = f.pieces[i];
+      const eq = p.indexOf('=');
+      if (f.resources.size === 0) {
+        f.pieces[i] = `resource=${eq < 0 ? '' : p.slice(eq + 1)}`;
+        resource = decode(eq < 0 ? '' : p.slice(eq + 1));
+      } else {
+        f.pieces.splice(i, 1);
+      }
       changed = true;
     }
-    if (body.grant_type === 'client_credentials' && body.scope === undefined && typeof body.resource === 'string') {
-      const clientId = typeof body.client_id === 'string' ? body.client_id : basicClientId(req.headers.authorization);
-      const grant = clientId ? await o.resourceServers.grants.find(clientId, body.resource) : undefined;
-      if (grant?.scope.length) { body.scope = grant.scope.join(' '); changed = true; }
+    if (f.grantType === 'client_credentials' && !f.scope && resource) {
+      const clientId = f.clientId ?? basicClientId(req.headers.authorization);
+      const grant = clientId ? await o.resourceServers.grants.find(clientId, resource) : undefined;
+      if (grant?.scope.length) { f.pieces.push(`scope=${encodeURIComponent(grant.scope.join(' '))}`); changed = true; }
     }
-    return o.provider()(replay(req, changed ? Buffer.from(stringify(body as Record<string, string | string[]>)) : raw), res);
+    return o.provider()(replay(req, changed ? Buffer.from(f.pieces.join('&')) : raw, !changed), res);
   }
 
   /** Handles the request when it is a token request; returns false otherwise. */

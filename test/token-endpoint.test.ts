@@ -1,0 +1,118 @@
+import { test, after, before } from 'node:test';
+import assert from 'node:assert/strict';
+import { startTestServer, type TestServer } from './helpers/server.ts';
+import { basic, jwtPayload } from './helpers/oidc-assert.ts';
+
+// POST /oauth/token as Auth0's SDKs and curl users send it: `audience=` instead of `resource=`,
+// JSON bodies, client_credentials without `scope` (all the client grant allows), and what must
+// still be refused (duplicates, both names at once, bodies that do not parse or are too large).
+
+let ts: TestServer;
+let client: { client_id: string; client_secret: string };
+const API = 'https://token-endpoint.example/api';
+before(async () => {
+  ts = await startTestServer();
+  const rs = await ts.api('POST', '/resource-servers', { name: 'te', identifier: API, scopes: ['read:a', 'write:a', 'admin:a'].map((value) => ({ value, description: value })) });
+  assert.equal(rs.status, 201, JSON.stringify(rs.body));
+  const c = await ts.api('POST', '/clients', { name: 'te-m2m', app_type: 'non_interactive' });
+  assert.equal(c.status, 201, JSON.stringify(c.body));
+  client = c.body;
+  const g = await ts.api('POST', '/client-grants', { client_id: client.client_id, audience: API, scope: ['read:a', 'write:a'] });
+  assert.equal(g.status, 201, JSON.stringify(g.body));
+});
+after(async () => { await ts?.close(); });
+
+async function token(body: string, headers: Record<string, string>) {
+  const res = await fetch(`${ts.base}/oauth/token`, { method: 'POST', headers, body });
+  const text = await res.text();
+  let json: Record<string, any> = {};
+  try { json = JSON.parse(text); } catch { /* not JSON: kept as text below */ }
+  return { status: res.status, body: json, text, headers: res.headers };
+}
+const form = { 'content-type': 'application/x-www-form-urlencoded' };
+const auth = () => ({ authorization: basic(client.client_id, client.client_secret) });
+const scopesOf = (t: string) => String(jwtPayload(t).scope).split(' ').sort();
+
+test('audience= and resource= give the same token; without scope the grant\'s scopes are issued', async () => {
+  for (const key of ['audience', 'resource']) {
+    const r = await token(`grant_type=client_credentials&${key}=${encodeURIComponent(API)}`, { ...form, ...auth() });
+    assert.equal(r.status, 200, `${key}: ${r.text}`);
+    assert.equal(jwtPayload(r.body.access_token).aud, API);
+    assert.deepEqual(scopesOf(r.body.access_token), ['read:a', 'write:a'], key);
+    assert.equal(r.headers.get('cache-control'), 'no-store');
+    assert.equal(r.headers.get('x-content-type-options'), 'nosniff');
+  }
+});
+
+test('a requested scope narrows the token; one outside the grant is not issued', async () => {
+  const r = await token(`grant_type=client_credentials&audience=${encodeURIComponent(API)}&scope=read%3Aa`, { ...form, ...auth() });
+  assert.equal(r.status, 200, r.text);
+  assert.deepEqual(scopesOf(r.body.access_token), ['read:a']);
+  const wider = await token(`scope=admin%3Aa+read%3Aa&grant_type=client_credentials&audience=${encodeURIComponent(API)}`, { ...form, ...auth() });
+  assert.equal(wider.status, 200, wider.text);
+  assert.deepEqual(scopesOf(wider.body.access_token), ['read:a']);
+});
+
+test('the client may authenticate in the body, and keys may be percent-encoded', async () => {
+  const body = new URLSearchParams({ grant_type: 'client_credentials', client_id: client.client_id, client_secret: client.client_secret });
+  // `%61udience` is `audience`: it must be read as a name, not compared as bytes. Without
+  // scope, the grant is found by the client_id in the body.
+  const r = await token(`${body}&%61udience=${encodeURIComponent(API)}`, form);
+  assert.equal(r.status, 200, r.text);
+  assert.deepEqual(scopesOf(r.body.access_token), ['read:a', 'write:a']);
+  const basicOnly = await token(`grant_type=client_credentials&%61udience=${encodeURIComponent(API)}`, { ...form, ...auth() });
+  assert.equal(basicOnly.status, 200, basicOnly.text);
+  assert.equal(jwtPayload(basicOnly.body.access_token).aud, API);
+  assert.deepEqual(scopesOf(basicOnly.body.access_token), ['read:a', 'write:a']);
+});
+
+test('a JSON body, as Auth0\'s SDKs send it, works like the form', async () => {
+  const r = await token(JSON.stringify({ grant_type: 'client_credentials', client_id: client.client_id, client_secret: client.client_secret, audience: API }), { 'content-type': 'application/json' });
+  assert.equal(r.status, 200, r.text);
+  assert.equal(jwtPayload(r.body.access_token).aud, API);
+  assert.deepEqual(scopesOf(r.body.access_token), ['read:a', 'write:a']);
+  const ok = await token(JSON.stringify({ grant_type: 'client_credentials', audience: API, scope: 'write:a', ignored: { nested: true } }), { 'content-type': 'application/json; charset=utf-8', ...auth() });
+  assert.equal(ok.status, 200, ok.text);
+  assert.deepEqual(scopesOf(ok.body.access_token), ['write:a']);
+});
+
+test('repeated parameters are refused; nothing is issued', async () => {
+  const a = encodeURIComponent(API);
+  for (const [body, error] of [
+    // Regression: a repeated audience used to be dropped, and an opaque token without any
+    // audience was issued.
+    [`grant_type=client_credentials&audience=${a}&audience=${a}`, 'invalid_request'],
+    [`grant_type=client_credentials&audience=${a}&%61udience=${a}`, 'invalid_request'],
+    [`grant_type=client_credentials&resource=${a}&resource=https%3A%2F%2Fother.example%2F`, 'invalid_target'],
+    [`grant_type=client_credentials&grant_type=client_credentials&audience=${a}`, 'invalid_request'],
+  ]) {
+    const r = await token(body, { ...form, ...auth() });
+    assert.equal(r.status, 400, `${body}: ${r.text}`);
+    assert.equal(r.body.error, error, `${body}: ${r.text}`);
+    assert.equal(r.body.access_token, undefined);
+  }
+  // The same resource twice is one resource (oidc-provider's reading), with the grant's scopes.
+  const same = await token(`grant_type=client_credentials&resource=${a}&resource=${a}`, { ...form, ...auth() });
+  assert.equal(same.status, 200, same.text);
+  assert.deepEqual(scopesOf(same.body.access_token), ['read:a', 'write:a']);
+  const json = await token(`{"grant_type":"client_credentials","audience":"${API}","audience":"${API}"}`, { 'content-type': 'application/json', ...auth() });
+  assert.equal(json.status, 200, 'JSON keeps the last of repeated keys, as JSON.parse does');
+  // Both names at once: resource= wins, as oidc-provider reads it; audience= is dropped.
+  const both = await token(`grant_type=client_credentials&resource=${a}&audience=https%3A%2F%2Fother.example%2F`, { ...form, ...auth() });
+  assert.equal(both.status, 200, both.text);
+  assert.equal(jwtPayload(both.body.access_token).aud, API);
+});
+
+test('bodies that do not parse, or are too large, get a clear OAuth error', async () => {
+  const bad = await token('{"grant_type":', { 'content-type': 'application/json', ...auth() });
+  assert.equal(bad.status, 400);
+  assert.equal(bad.body.error, 'invalid_request');
+  const arr = await token('["grant_type"]', { 'content-type': 'application/json', ...auth() });
+  assert.equal(arr.status, 400);
+  const big = await token(`grant_type=client_credentials&audience=${'x'.repeat(80 * 1024)}`, { ...form, ...auth() });
+  assert.equal(big.status, 413);
+  assert.equal(big.body.error, 'invalid_request');
+  const unknownAudience = await token('grant_type=client_credentials&audience=https%3A%2F%2Fnope.example%2F', { ...form, ...auth() });
+  assert.equal(unknownAudience.status, 400);
+  assert.equal(unknownAudience.body.error, 'invalid_target');
+});
