@@ -116,3 +116,16 @@ test('bodies that do not parse, or are too large, get a clear OAuth error', asyn
   assert.equal(unknownAudience.status, 400);
   assert.equal(unknownAudience.body.error, 'invalid_target');
 });
+
+test('token requests are counted in /metrics by route and status', async () => {
+  const count = async (status: number) => {
+    const text = await (await fetch(`${ts.base}/metrics`)).text();
+    const m = text.match(new RegExp(`gatehouse_http_requests_total\\{route="/oauth/token",status="${status}"\\} (\\d+)`));
+    return m ? Number(m[1]) : 0;
+  };
+  const [ok0, bad0] = [await count(200), await count(400)];
+  await token(`grant_type=client_credentials&audience=${encodeURIComponent(API)}`, { ...form, ...auth() });
+  await token('grant_type=client_credentials&audience=https%3A%2F%2Fnope.example%2F', { ...form, ...auth() });
+  assert.equal(await count(200), ok0 + 1);
+  assert.equal(await count(400), bad0 + 1);
+});
