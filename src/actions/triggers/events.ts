@@ -33,4 +33,10 @@ export function clientInfo(c: { client_id: string; name: string; client_metadata
 }
 
 export const CONNECTION = { id: 'con_username_password', name: 'Username-Password-Authentication', strategy: 'auth0' };
-export const tenant = (issuer: string) => ({ id: new URL(issuer).hostname });
+const tenantIds = new Map<string, string>();
+/** `event.tenant`: the issuer's host name (parsed once per issuer; every execution sends it). */
+export function tenant(issuer: string): { id: string } {
+  let id = tenantIds.get(issuer);
+  if (id === undefined) { id = new URL(issuer).hostname; tenantIds.set(issuer, id); }
+  return { id };
+}
