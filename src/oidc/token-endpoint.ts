@@ -140,7 +140,9 @@ export function createTokenEndpoint(o: {
       const grant = clientId ? await o.resourceServers.grants.find(clientId, resource) : undefined;
       if (grant?.scope.length) { f.pieces.push(`scope=${encodeURIComponent(grant.scope.join(' '))}`); changed = true; }
     }
-    return o.provider()(replay(req, changed ? Buffer.from(f.pieces.join('&')) : raw, !changed), res);
+    const body = changed ? Buffer.from(f.pieces.join('&')) : raw;
+    // Renaming audience= to resource= keeps the length: the client's headers still hold then.
+    return o.provider()(replay(req, body, !isJson && body.length === raw.length), res);
   }
 
   /** Handles the request when it is a token request; returns false otherwise. */
