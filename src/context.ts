@@ -119,24 +119,29 @@ export async function createContext(config: Config, opts: { logger?: Logger; mig
     const uid = ctx.oidc.session?.uid;
     if (typeof ref === 'string' && accountId && clientId && uid) await triggers.bindLoginClaims(accountId, clientId, ref, loginRef.session(uid));
   }
+  type TokenForClaims = { kind?: string; accountId?: string; sessionUid?: string; scope?: string; resourceServer?: { identifier?: string; audience?: string } };
+  /** Claims post-login gave a user's access token (for a refresh: decided in beforeRefresh). */
+  async function userTokenClaims(ctx: KoaContextWithOIDC, t: TokenForClaims) {
+    if (t.kind === 'AccessToken' && t.accountId && ctx.oidc.client) {
+      if ((ctx.oidc.params as Record<string, unknown> | undefined)?.grant_type === 'refresh_token') {
+        // Normally decided in beforeRefresh; run here only if that hook did not run for this request.
+        const o = refreshOutcomes.has(ctx) ? refreshOutcomes.get(ctx) : await triggers.postLoginRefresh(ctx, t.accountId);
+        return o ? { ...o.accessTokenClaims } : undefined;
+      }
+      return (await triggers.loginClaims(t.accountId, ctx.oidc.client.clientId, tokenLoginRef(ctx, t)))?.accessToken;
+    }
+    return undefined;
+  }
   const hooks: ProviderHooks = {
     async accountClaims(ctx, accountId, use) {
       const clientId = ctx.oidc.client?.clientId;
       if (!clientId || (use !== 'id_token' && use !== 'userinfo')) return undefined;
       return (await triggers.loginClaims(accountId, clientId, tokenLoginRef(ctx)))?.idToken;
     },
-    async extraTokenClaims(ctx, token) {
-      const t = token as { kind?: string; accountId?: string; sessionUid?: string; scope?: string; resourceServer?: { identifier?: string; audience?: string } };
-      if (t.kind === 'ClientCredentials') return triggers.credentialsExchange(ctx, t);
-      if (t.kind === 'AccessToken' && t.accountId && ctx.oidc.client) {
-        if ((ctx.oidc.params as Record<string, unknown> | undefined)?.grant_type === 'refresh_token') {
-          // Normally decided in beforeRefresh; run here only if that hook did not run for this request.
-          const o = refreshOutcomes.has(ctx) ? refreshOutcomes.get(ctx) : await triggers.postLoginRefresh(ctx, t.accountId);
-          return o ? { ...o.accessTokenClaims } : undefined;
-        }
-        return (await triggers.loginClaims(t.accountId, ctx.oidc.client.clientId, tokenLoginRef(ctx, t)))?.accessToken;
-      }
-      return undefined;
+    extraTokenClaims(ctx, token) {
+      const t = token as TokenForClaims;
+      // Not async: client_credentials with nothing bound answers at once.
+      return t.kind === 'ClientCredentials' ? triggers.credentialsExchange(ctx, t) : userTokenClaims(ctx, t);
     },
     async beforeRefresh(ctx) {
       // A deny or a failure throws (AccessDenied) from here, while the refresh token is still unused.

@@ -172,10 +172,19 @@ export function createClients(db: Db, box: SecretBox, defaultIdTokenAlg: 'ES256'
       cache.delete(clientId);
       return (await db('clients').where({ client_id: clientId }).delete()) > 0;
     },
-    /** oidc-provider Client metadata (for the adapter's `Client.find`). */
-    async findClientMetadata(clientId: string): Promise<Record<string, unknown> | undefined> {
+    /**
+     * oidc-provider Client metadata (for the adapter's `Client.find`). A cached answer comes back
+     * as a plain value, not a promise: every token request asks, and callers await it anyway.
+     */
+    findClientMetadata(clientId: string): Record<string, unknown> | undefined | Promise<Record<string, unknown> | undefined> {
       const hit = cache.get(clientId);
       if (hit && Date.now() - hit.at < CACHE_MS) return hit.meta;
+      return loadClientMetadata(clientId);
+    },
+  };
+
+  async function loadClientMetadata(clientId: string): Promise<Record<string, unknown> | undefined> {
+    {
       const r = await row(clientId);
       let meta: Record<string, unknown> | undefined;
       if (r) {
@@ -194,7 +203,7 @@ export function createClients(db: Db, box: SecretBox, defaultIdTokenAlg: 'ES256'
       }
       cache.set(clientId, { at: Date.now(), meta });
       return meta;
-    },
-  };
+    }
+  }
 }
 export type Clients = ReturnType<typeof createClients>;

@@ -81,14 +81,16 @@ export function createResourceServers(db: Db, defaults: { signingAlg: 'ES256' | 
       await db('resource_servers').where({ id: cur.id }).delete();
       clear();
     },
-    /** Hot path: the API behind an audience, cached. */
-    async byIdentifier(identifier: string): Promise<ResourceServer | undefined> {
+    /** Hot path: the API behind an audience, cached (a cached answer is a plain value). */
+    byIdentifier(identifier: string): ResourceServer | undefined | Promise<ResourceServer | undefined> {
       const hit = rsCache.get(identifier);
       if (hit && Date.now() - hit.at < TTL) return hit.v;
-      const r = await db('resource_servers').where({ identifier }).first();
-      const v = r ? toRs(r) : undefined;
-      rsCache.set(identifier, { at: Date.now(), v });
-      return v;
+      return (async () => {
+        const r = await db('resource_servers').where({ identifier }).first();
+        const v = r ? toRs(r) : undefined;
+        rsCache.set(identifier, { at: Date.now(), v });
+        return v;
+      })();
     },
     grants: {
       async create(input: { client_id: string; audience: string; scope: string[] }) {
@@ -130,15 +132,17 @@ export function createResourceServers(db: Db, defaults: { signingAlg: 'ES256' | 
         clear();
         if (!n) throw notFound('The client grant does not exist', 'inexistent_client_grant');
       },
-      /** Hot path: the grant for (client, audience), cached. */
-      async find(clientId: string, audience: string): Promise<ClientGrant | undefined> {
+      /** Hot path: the grant for (client, audience), cached (a cached answer is a plain value). */
+      find(clientId: string, audience: string): ClientGrant | undefined | Promise<ClientGrant | undefined> {
         const key = `${clientId}\u0000${audience}`;
         const hit = grantCache.get(key);
         if (hit && Date.now() - hit.at < TTL) return hit.v;
-        const r = await db('client_grants').where({ client_id: clientId, audience }).first();
-        const v = r ? toGrant(r) : undefined;
-        grantCache.set(key, { at: Date.now(), v });
-        return v;
+        return (async () => {
+          const r = await db('client_grants').where({ client_id: clientId, audience }).first();
+          const v = r ? toGrant(r) : undefined;
+          grantCache.set(key, { at: Date.now(), v });
+          return v;
+        })();
       },
     },
   };

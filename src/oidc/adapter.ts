@@ -5,7 +5,7 @@ import { toNum } from '../db/knex.ts';
 type Payload = Record<string, unknown> & { grantId?: string; userCode?: string; uid?: string; consumed?: number };
 
 /** Supplies Client metadata from the `clients` table (managed by the clients library). */
-export interface ClientSource { findClientMetadata(clientId: string): Promise<Record<string, unknown> | undefined> }
+export interface ClientSource { findClientMetadata(clientId: string): Record<string, unknown> | undefined | Promise<Record<string, unknown> | undefined> }
 
 /**
  * oidc-provider adapter over knex: one table for every model, keyed by (type, id).

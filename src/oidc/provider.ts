@@ -23,7 +23,7 @@ export interface ProviderHooks {
   /** Claims added to the ID token and userinfo, stored with the grant by post-login. */
   accountClaims?(ctx: KoaContextWithOIDC, accountId: string, use: string, grantId: string | undefined): Promise<Record<string, unknown> | undefined>;
   /** Claims added to JWT access tokens (post-login or credentials-exchange). */
-  extraTokenClaims?(ctx: KoaContextWithOIDC, token: unknown): Promise<Record<string, unknown> | undefined>;
+  extraTokenClaims?(ctx: KoaContextWithOIDC, token: unknown): Record<string, unknown> | undefined | Promise<Record<string, unknown> | undefined>;
   /**
    * A refresh-token grant, after the token was checked and before it is consumed (rotated): the
    * place to run post-login for it, so that a deny or a failure (thrown as an OAuth error)
@@ -222,8 +222,9 @@ export function createProvider(d: ProviderDeps): Provider {
       policy,
       url: (_ctx, interaction) => `${urls.mountPath}/interaction/${interaction.uid}`,
     },
-    async extraTokenClaims(ctx, token) {
-      return d.hooks?.extraTokenClaims?.(ctx, token);
+    // Not async: with nothing to add the hook answers at once (oidc-provider awaits either way).
+    extraTokenClaims(ctx, token) {
+      return d.hooks?.extraTokenClaims?.(ctx, token) as Promise<Record<string, unknown> | undefined>;
     },
     async renderError(ctx, out, _error) {
       ctx.type = 'html';
@@ -267,16 +268,21 @@ export function createProvider(d: ProviderDeps): Provider {
   const ClientModel = provider.Client as unknown as { find(id: string): Promise<unknown> };
   const findClient = ClientModel.find.bind(ClientModel);
   const built = new Map<string, { meta: object; client: unknown }>();
-  ClientModel.find = async function findCachedClient(id: string) {
-    if (typeof id !== 'string' || !id.length) return undefined;
-    const meta = await clients.findClientMetadata(id);
-    if (!meta) { built.delete(id); return undefined; }
-    const hit = built.get(id);
-    if (hit?.meta === meta) return hit.client;
+  const buildClient = async (id: string, meta: object) => {
     const client = await findClient(id);
     if (client) built.set(id, { meta, client });
     if (built.size > 10_000) built.delete(built.keys().next().value!);
     return client;
+  };
+  ClientModel.find = function findCachedClient(id: string) {
+    if (typeof id !== 'string' || !id.length) return Promise.resolve(undefined);
+    const found = clients.findClientMetadata(id);
+    const pick = (meta: Record<string, unknown> | undefined) => {
+      if (!meta) { built.delete(id); return undefined; }
+      const hit = built.get(id);
+      return hit?.meta === meta ? hit.client : buildClient(id, meta);
+    };
+    return found instanceof Promise ? found.then(pick) : Promise.resolve(pick(found));
   };
 
   provider.on('grant.error', (ctx: KoaContextWithOIDC, err: { error?: string; error_description?: string; message?: string }) => {

@@ -146,7 +146,12 @@ export function createActionEngine(d: { db: Db; store: ActionStore; pool: Sandbo
     return out;
   }
 
-  async function hasBindings(trigger: TriggerId) { return (await chainFor(trigger)).length > 0; }
+  /** Whether anything is bound; a plain boolean while the bound chain is cached (every token request asks). */
+  function hasBindings(trigger: TriggerId): boolean | Promise<boolean> {
+    const hit = chainCache.get(trigger);
+    if (hit && hit.version === store.bindingsVersion && Date.now() - hit.at < CHAIN_TTL) return hit.chain.length > 0;
+    return chainFor(trigger).then((chain) => chain.length > 0);
+  }
 
   async function run(trigger: TriggerId, event: Obj, opts: RunOpts = {}): Promise<ChainOutcome> {
     const def = TRIGGERS[trigger];

@@ -20,6 +20,8 @@ export const loginRef = {
   session: (uid: string) => `session:${uid}`,
 };
 
+type CcToken = { scope?: string; resourceServer?: { identifier?: string; audience?: string } };
+
 interface Deps { db: Db; engine: ActionEngine; users: Users; logger: Logger; issuer: string; roleNames(userId: string): Promise<string[]>; otpEnrolled?(userId: string): Promise<boolean> }
 
 /**
@@ -44,6 +46,27 @@ export function createTriggerRunners(d: Deps) {
   }
   async function clearLoginClaims(accountId: string, clientId: string) {
     await db('action_login_claims').where({ account_id: accountId, client_id: clientId }).delete();
+  }
+
+  async function credentialsExchange(ctx: KoaContextWithOIDC, token: CcToken, bound: boolean | Promise<boolean>) {
+    if (!(await bound)) return undefined;
+    const c = ctx.oidc.client!;
+    const audience = token.resourceServer?.audience ?? token.resourceServer?.identifier;
+    const event: Obj = {
+      client: clientInfo({ client_id: c.clientId, name: String((c as unknown as Obj).clientName ?? ''), client_metadata: (c as unknown as Obj)['urn:gatehouse:metadata'] as Record<string, string> }),
+      request: requestInfo(ctx as unknown as Context), tenant: tenant(d.issuer),
+      transaction: { requested_scopes: [...(ctx.oidc.requestParamScopes ?? [])] },
+      resource_server: audience ? { identifier: audience } : undefined,
+      accessToken: { scope: token.scope ? token.scope.split(' ') : [], customClaims: {} },
+    };
+    const o = await engine.run('credentials-exchange', event);
+    if (o.blocked?.kind === 'denied') {
+      if (o.blocked.code === 'invalid_scope') throw new errors.InvalidScope(o.blocked.reason, token.scope ?? '');
+      if (o.blocked.code === 'invalid_request') throw new errors.InvalidRequest(o.blocked.reason);
+      throw Object.assign(new errors.CustomOIDCProviderError('server_error', o.blocked.reason), { status: 500, statusCode: 500 });
+    }
+    if (o.blocked) throw Object.assign(new errors.CustomOIDCProviderError('server_error', 'a credentials-exchange action failed'), { status: 500, statusCode: 500 });
+    return { ...o.accessTokenClaims };
   }
 
   async function postLoginEvent(user: User, o: { client?: { client_id: string; name: string; client_metadata?: Record<string, string> }; ctx?: Context; transaction: Obj; sessionId?: string; methods: { name: string; timestamp: string }[] }) {
@@ -157,26 +180,14 @@ export function createTriggerRunners(d: Deps) {
       return o;
     },
 
-    /** credentials-exchange inside extraTokenClaims: custom claims, or an OAuth error. */
-    async credentialsExchange(ctx: KoaContextWithOIDC, token: { scope?: string; resourceServer?: { identifier?: string; audience?: string } }) {
-      if (!(await engine.hasBindings('credentials-exchange'))) return undefined;
-      const c = ctx.oidc.client!;
-      const audience = token.resourceServer?.audience ?? token.resourceServer?.identifier;
-      const event: Obj = {
-        client: clientInfo({ client_id: c.clientId, name: String((c as unknown as Obj).clientName ?? ''), client_metadata: (c as unknown as Obj)['urn:gatehouse:metadata'] as Record<string, string> }),
-        request: requestInfo(ctx as unknown as Context), tenant: tenant(d.issuer),
-        transaction: { requested_scopes: [...(ctx.oidc.requestParamScopes ?? [])] },
-        resource_server: audience ? { identifier: audience } : undefined,
-        accessToken: { scope: token.scope ? token.scope.split(' ') : [], customClaims: {} },
-      };
-      const o = await engine.run('credentials-exchange', event);
-      if (o.blocked?.kind === 'denied') {
-        if (o.blocked.code === 'invalid_scope') throw new errors.InvalidScope(o.blocked.reason, token.scope ?? '');
-        if (o.blocked.code === 'invalid_request') throw new errors.InvalidRequest(o.blocked.reason);
-        throw Object.assign(new errors.CustomOIDCProviderError('server_error', o.blocked.reason), { status: 500, statusCode: 500 });
-      }
-      if (o.blocked) throw Object.assign(new errors.CustomOIDCProviderError('server_error', 'a credentials-exchange action failed'), { status: 500, statusCode: 500 });
-      return { ...o.accessTokenClaims };
+    /**
+     * credentials-exchange inside extraTokenClaims: custom claims, or an OAuth error. With nothing
+     * bound (known from the cached chain) the answer is undefined at once, not a promise: this
+     * runs on every client_credentials token request.
+     */
+    credentialsExchange(ctx: KoaContextWithOIDC, token: CcToken) {
+      const bound = engine.hasBindings('credentials-exchange');
+      return bound === false ? undefined : credentialsExchange(ctx, token, bound);
     },
 
     /** pre-user-registration: deny (nothing written), validation error, or metadata for the new user. */
