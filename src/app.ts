@@ -15,6 +15,7 @@ import { createAccountRoutes } from './interactions/account.ts';
 import { createAccountMfaRoutes } from './interactions/account-mfa.ts';
 import { createManagementApi } from './management-api/index.ts';
 import { createMetrics } from './http/metrics.ts';
+import { createDbHealth } from './db/health.ts';
 
 const STYLE = readFileSync(join(import.meta.dirname, '..', 'views', 'assets', 'style.css'));
 
@@ -28,6 +29,7 @@ export function createApp(app: AppContext) {
   const koa = new Koa({ proxy: app.config.http.trustProxy });
   koa.keys = [app.csrfKey.toString('base64')];
   const metrics = createMetrics();
+  const dbHealth = createDbHealth(app.db);
   const csrf = createCsrf(app.csrfKey, app.urls.origin);
   const limit = `${app.config.http.bodyLimitBytes}b`;
   const formParser = bodyParser({ enableTypes: ['form'], formLimit: limit, encoding: 'utf-8', onError(err) { throw Object.assign(err, { expose: true }); } });
@@ -48,12 +50,13 @@ export function createApp(app: AppContext) {
   koa.use(securityHeaders);
   koa.use(async function healthAndAssets(ctx, next) {
     if (ctx.path === '/healthz') {
-      try {
-        await app.db.raw('select 1');
+      const h = await dbHealth.check();
+      if (h.ok) {
         ctx.body = { status: 'ok' };
-      } catch {
+      } else {
         ctx.status = 503;
-        ctx.body = { status: 'unavailable', reason: 'database' };
+        ctx.body = { status: 'unavailable', reason: h.reason };
+        app.logger.warn({ reason: h.reason, code: h.code }, 'health check failed');
       }
       return;
     }

@@ -1,0 +1,87 @@
+import { test, after, before } from 'node:test';
+import assert from 'node:assert/strict';
+import * as oidc from 'openid-client';
+import { startTestServer, discover, loginThroughForm, authorizationRequest, type TestServer } from './helpers/server.ts';
+import { Browser } from './helpers/cookie-fetch.ts';
+
+/*
+ * SECURITY F6: a database that cannot take writes (read-only, disk full). Logins fail closed
+ * with a page that says so, the health check turns red and says why, and both recover when
+ * the database does. SQLite's `PRAGMA query_only` makes the server's own connection refuse
+ * every write with SQLITE_READONLY, as a read-only file or mount does.
+ */
+
+const CB = 'http://localhost:5182/cb';
+const EMAIL = 'health@example.com';
+const PASSWORD = 'health check password';
+let ts: TestServer;
+let config: oidc.Configuration;
+
+before(async () => {
+  ts = await startTestServer();
+  const spa = await ts.ctx.clients.create({ name: 'Health SPA', app_type: 'spa', callbacks: [CB] });
+  config = await discover(ts, spa.client_id);
+  await ts.ctx.users.create({ email: EMAIL, password: PASSWORD });
+});
+after(async () => {
+  await ts?.ctx.db.raw('PRAGMA query_only = 0');
+  await ts?.close();
+});
+
+/** Whether the browser's session is signed in: prompt=none answers with a code only then. */
+async function signedIn(browser: Browser) {
+  const { url } = await authorizationRequest(config, { redirectUri: CB, scope: 'openid', params: { prompt: 'none' } });
+  const r = await browser.follow(url, {}, (u) => u.href.startsWith(CB));
+  return r.url.href.startsWith(CB) && r.url.searchParams.has('code');
+}
+
+const health = async () => { const r = await fetch(`${ts.base}/healthz`); return { status: r.status, body: await r.json() as { status: string; reason?: string } }; };
+
+test('a read-only database: logins fail closed, /healthz is red with the reason, both recover (F6)', async () => {
+  assert.deepEqual(await health(), { status: 200, body: { status: 'ok' } });
+
+  // A login page already open when the database turns read-only, and a new authorization.
+  const browser = new Browser();
+  const { url } = await authorizationRequest(config, { redirectUri: CB, scope: 'openid email' });
+  const opened = await browser.follow(url, {}, (u) => u.href.startsWith(CB));
+  const loginHtml = await opened.res.text();
+  assert.match(loginHtml, /name="password"/);
+
+  await ts.ctx.db.raw('PRAGMA query_only = 1');
+  try {
+    assert.deepEqual(await health(), { status: 503, body: { status: 'unavailable', reason: 'database not writable' } });
+    const logsBefore = ts.logs.length;
+    const posted = await browser.submit(opened.url, loginHtml, { email: EMAIL, password: PASSWORD });
+    assert.ok(posted.status >= 500, `the password POST answered ${posted.status}`);
+    const page = await posted.text();
+    assert.match(page, /role="alert"/);
+    assert.doesNotMatch(page, /SQLITE|readonly|at \S+\.ts:/, 'no internals on the page');
+    assert.equal(await signedIn(browser), false, 'no session was made');
+
+    const fresh = await fetch(url, { redirect: 'manual' });
+    assert.ok(fresh.status >= 500, `a new authorization answered ${fresh.status}`);
+    assert.doesNotMatch(await fresh.text(), /SQLITE|readonly/);
+
+    const logged = ts.logs.slice(logsBefore).join('\n');
+    assert.match(logged, /SQLITE_READONLY|readonly/i, 'the log says why');
+    assert.ok(!logged.includes(PASSWORD), 'the password is not logged');
+  } finally {
+    await ts.ctx.db.raw('PRAGMA query_only = 0');
+  }
+
+  // Writable again: the next login works, and its writes turn the check green (a failed write
+  // is remembered until one succeeds: the lock probe alone cannot see a full disk).
+  const ok = await loginThroughForm(config, { redirectUri: CB, email: EMAIL, password: PASSWORD });
+  assert.ok(ok.callbackUrl, 'logins work again');
+  assert.deepEqual(await health(), { status: 200, body: { status: 'ok' } });
+});
+
+test('a failed write with a storage error keeps /healthz red until a write succeeds', async () => {
+  await ts.ctx.db.raw('PRAGMA query_only = 1');
+  await assert.rejects(ts.ctx.db('audit_logs').where({ type: 'never' }).delete());
+  await ts.ctx.db.raw('PRAGMA query_only = 0');
+  // The lock probe passes again (as it would with a full disk), but the failed write is remembered.
+  assert.equal((await health()).status, 503);
+  await ts.ctx.db('audit_logs').where({ type: 'never' }).delete();
+  assert.deepEqual(await health(), { status: 200, body: { status: 'ok' } });
+});
