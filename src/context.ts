@@ -89,7 +89,7 @@ export async function createContext(config: Config, opts: { logger?: Logger; mig
   const lazyPool: SandboxPool = {
     runChain: (req) => sandbox().runChain(req),
     validate: (code, handlers, limits) => sandbox().validate(code, handlers, limits),
-    stats: () => (pool ? pool.stats() : { workers: 0, restarts: 0, queued: 0 }),
+    stats: () => (pool ? pool.stats() : { workers: 0, ready: 0, restarts: 0, queued: 0 }),
     close: async () => { await pool?.close(); },
   };
   const actionStore = createActionStore(db, box, config.actions, async (compiled, handlers) => {

@@ -42,7 +42,7 @@ function engineWith(chain: ChainEntry[], replies: ((req: ChainRequest) => ChainR
   const pool = {
     async runChain(req: ChainRequest) { requests.push(req); const next = replies.shift(); assert.ok(next, 'an unexpected sandbox call'); return next(req); },
     async validate() { return { ok: true as const }; },
-    stats: () => ({ workers: 0, restarts: 0, queued: 0 }),
+    stats: () => ({ workers: 0, ready: 0, restarts: 0, queued: 0 }),
     async close() {},
   } satisfies SandboxPool;
   const store = { chain: async () => chain, bindingsVersion: Math.random() } as unknown as ActionStore;

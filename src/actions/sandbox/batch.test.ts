@@ -187,7 +187,7 @@ describe('batches', () => {
     try {
       const p = pool({ workers: 2, cores: 2, fetchAllow: [`127.0.0.1:${port}`] });
       await waitHealthy(p);
-      await eventually(() => p.stats().workers === 2);
+      await eventually(() => p.stats().ready === 2);
       const limits = { ...LIMITS, actionTimeoutMs: 4000, chainTimeoutMs: 8000 };
       const fetching = (id: string) => postLogin(`const r = await fetch('http://127.0.0.1:${port}/?id=${id}'); api.idToken.setCustomClaim('tag', (await r.text()) + ':${id}');`);
       // Both workers busy; the one that frees first takes all four as one batch. The busy
@@ -236,7 +236,7 @@ describe('single core (cores: 1)', () => {
   test('while one worker is at a batch, what arrives waits for it instead of waking the other', async () => {
     const p = pool({ workers: 2, cores: 1 });
     await waitHealthy(p);
-    await eventually(() => p.stats().workers === 2);
+    await eventually(() => p.stats().ready === 2);
     for (let i = 0; i < 2; i++) await Promise.all([p.runChain(echoing('warm')), p.runChain(echoing('warm'))]);
     const mark = sent.length;
     // Sixteen (one full batch): chains queued in one turn go out together; more would make a
@@ -252,7 +252,7 @@ describe('single core (cores: 1)', () => {
   test('a stalled worker does not hold up the queue: the other one takes it', async () => {
     const p = pool({ workers: 2, cores: 1 });
     await waitHealthy(p);
-    await eventually(() => p.stats().workers === 2);
+    await eventually(() => p.stats().ready === 2);
     const limits = { ...LIMITS, actionTimeoutMs: 3000, chainTimeoutMs: 5000 };
     const slow = p.runChain(request([busy(1500)], { limits }));
     await new Promise((r) => setTimeout(r, 50));

@@ -824,6 +824,7 @@ export function createSandboxPool(options: SandboxPoolOptions): SandboxPool {
     stats() {
       return {
         workers: slots.filter((s) => s.child !== null && s.child.exitCode === null && s.child.signalCode === null).length,
+        ready: slots.filter((s) => s.ready && s.child !== null && s.child.exitCode === null && s.child.signalCode === null).length,
         restarts,
         queued: queue.length,
       };

@@ -392,6 +392,7 @@ describe('validate()', () => {
 test('stats() reports the workers', () => {
   const s = pool.stats();
   assert.equal(s.workers, 2);
+  assert.equal(s.ready, 2);
   assert.equal(s.queued, 0);
 });
 

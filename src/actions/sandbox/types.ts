@@ -100,7 +100,8 @@ export interface SandboxPool {
    * that at least one of `handlers` is exported as a function.
    */
   validate(code: string, handlers: string[], limits?: Partial<ChainLimits>): Promise<ValidateResult>;
-  stats(): { workers: number; restarts: number; queued: number };
+  /** Live worker processes, those of them ready for work, restarts so far, chains waiting. */
+  stats(): { workers: number; ready: number; restarts: number; queued: number };
   close(): Promise<void>;
 }
 
