@@ -436,71 +436,43 @@ throughput target: a login is argon2id-bound.
 
 ### Where the time goes (Actions)
 
-Measured apart from the run above, on 2026-11-23 with the same machine and method:
-\`node --no-node-snapshot bench/actions-diagnose.ts --actions 1|5 [--trigger login]\` (two servers,
-nothing bound vs N bound, one request at a time, CPU per request from schedstat thread by
-thread, SQL statements counted; \`--profile --workers-cpu 1\` for a main-thread profile that
-the workers do not preempt), \`bench/ipc-cost.ts\`, \`bench/knex-cost.ts\` and
-\`bench/actions-diagnose.ts --memory 100000\`. The ranges are over several runs on a shared machine.
+Measured apart from the run above, on 2026-11-23, with
+\`node --no-node-snapshot bench/actions-diagnose.ts --actions 1|5 --connections 16\` (two servers,
+nothing bound vs N bound, CPU per token from schedstat thread by thread; \`--profile
+--workers-cpu 1\` for a main-thread profile the workers do not preempt), \`bench/sandbox-measure.ts\`
+and \`bench/actions-diagnose.ts --memory 100000\`. The machine ran about 2.2× slower at
+noon than in the morning (a token with nothing bound: 0.6 ms of CPU, not 0.23; the
+isolate's in-process floor: 20 µs, not 8), so compare ratios, not microseconds.
 
-- **credentials-exchange, 1 action: +0.4–0.55 ms CPU per token** (server main thread
-  +0.33–0.55, sandbox worker +0.13–0.22, V8 and libuv threads +0.02–0.04); **5 actions:
-  +0.9–1.1 ms** (main thread +0.54–0.65, workers +0.36–0.42). Each action after the first adds
-  ≈0.03 ms on the main thread and ≈0.05 ms in the worker: the fixed cost per chain dominates.
-- Main thread, per token with 1 action, from the profile: the execution record (one
-  \`action_executions\` insert through knex: query building, tarn, better-sqlite3 \`prepare\` on
-  every call, the WAL write) ≈0.15–0.17 ms; the IPC message to the worker and its reply
-  (serialise, socket write, parse) ≈0.05–0.07 ms; engine, pool and trigger code (the pool's
-  \`toJob\` re-checks and stringifies the event, merge, command descriptions, the record's JSON)
-  ≈0.05 ms; \`randomId\` for the execution id (\`randomFillSync\`) ≈0.012 ms; GC ≈0.03 ms; the
-  larger token ≈0.02 ms. About 0.06 ms of the main thread's added time is system time.
-- Worker: the isolate itself is 0.008–0.02 ms per execution (\`cpuMicros\`); the rest of the
-  0.13–0.22 ms is the worker waking up for each message on the server's core (event loop
-  turn, IPC decode, runner bookkeeping, with caches the server has just evicted). Chains back
-  to back cost the whole worker ≈0.04 ms per execution (the sandbox figures above) and the IPC
-  ≈0.02 ms on each side (\`bench/ipc-cost.ts\`; JSON or advanced serialisation, code or not, move
-  it by 1–4 µs).
-- Isolate CPU per warm execution (the ≤ 20 µs target): credentials-exchange ≈7–10 µs,
-  post-login ≈17–20 µs. Of post-login's, ≈7 µs is the prelude's \`buildApi\`, which defines the
-  19 post-login api paths (a closure and a \`defineProperty\` each) afresh on every execution
-  (an empty handler costs 13.3 µs with post-login's api and 6.2 µs with credentials-exchange's
-  5 paths, in-process), and ≈2.5 µs is parsing the larger event; the action's own code ≈1 µs.
-- **post-login, 5 actions: +2.0 ms CPU per login** (main thread +0.9, workers +1.0) of ≈31 ms,
-  with six SQL statements the login did not run before: \`clients\`, \`users\`, \`mfa_factors\`,
-  the role names, the execution record and the \`action_login_claims\` upsert.
+- **What changed the 1-action ratio** (0.32× at first; 0.57× at noon before that session's
+  changes, 0.65× after the first of them and 0.81× in the run above; single runs, ±0.1 from
+  run to run here): execution records written in batches off the request path,
+  the guest \`api\` built once per isolate, chains queued together sent as one IPC message,
+  new chains sent at the end of the event loop's turn (\`setImmediate\`: under 16 connections
+  the mean batch went from 4.0 to 6.5 chains per message, single-chain messages from 39% to
+  16%), and execution records through one prepared SQLite INSERT with time-ordered ids
+  (random ids dirtied a different primary-key index page per row).
+- **Main thread, per token with 1 action, under load** (profile; slow-afternoon units): IPC
+  write and parse ≈0.035 ms (part of it is the worker preempting the write on the shared
+  core), the execution record ≈0.03 ms, the pool's \`toJob\` (event stringified, limits and
+  secrets checked) ≈0.02 ms, engine run, merge and record ≈0.03 ms, GC ≈0.01 ms.
+- **Worker, per execution:** two \`applySync\` calls with a timeout (≈4.3 µs each, measured
+  alone), the isolate's own work (\`cpuMicros\`), the progress record (one \`pwrite\` per chain
+  after the first of a batch and per action after the first of a chain: what lets the parent
+  tell which action was running when a worker dies), IPC decode and encode.
+- **5 actions** stay near 0.5×: every action adds its own isolate calls, result parsing and
+  progress write in the worker and its merge and record on the main thread; the fixed cost
+  per chain is no longer what dominates. Left to try: one isolate call per action instead of
+  two (the guest settles the handler's promise in microtasks that only run when a call
+  returns, hence run then collect), the event parsed once per chain in the worker instead of
+  once per action in each isolate, and fewer progress writes.
 - Memory: a warm isolate costs a worker ≈2.8–3.7 MiB. With 20 actions the workers level off
-  (90 → 148 MiB after 10,000 executions, 164 after 30,000, 166 after 100,000): no growth per
-  execution (warm contexts are reused, which sidesteps isolated-vm's context leak). The
-  server's RSS grows as much without actions (198 → 382 MiB for a control server answering the
-  same tokens with nothing bound, 198 → 409 with the actions). An old version's isolate stays
-  warm in every worker until the LRU (64 per worker) evicts it: after many deploys a worker can
-  hold ≈64 × 3 MiB.
-
-Fixes, with what they buy:
-
-1. Execution records off the request path: queue them and insert in batches (one transaction
-   per ≤100 rows or 100 ms, a prepared statement; flush on close). \`bench/knex-cost.ts\`: 65 µs
-   per row through knex, 24 prepared, 5 in batches of 50; in the server ≈ −0.15 ms per chain.
-2. Trim the per-chain code: build \`ctxJson\`, api sets and limits once per trigger, check the
-   event's shape once instead of in \`toJob\`, \`crypto.randomUUID()\` for the execution id:
-   ≈ −0.03–0.05 ms.
-3. Fewer wake-ups under load: when chains queue, send a worker several in one message and take
-   their results in one reply (one wake-up and one round trip for several tokens). Not
-   measured here: whether one worker instead of the default two does better when the server
-   has a single core.
-4. post-login: hand the event builder the user and client the login already holds; read role
-   names and MFA enrollment only when an action's code mentions them (as the engine does for
-   \`cache\`), or in one query: −3 to −4 statements, ≈ −0.3–0.5 ms per login.
-5. Build the guest's \`api\` once per isolate and trigger (frozen, its recorder reset per
-   execution) instead of per execution: ≈ −7 µs of isolate CPU for post-login, which puts it
-   back under 20 µs.
-6. Evict the isolates of versions no longer bound (the engine knows the bound versions when
-   \`bindingsVersion\` changes) or after an idle time, instead of only at 64 per worker.
-
-Even with 1–3 and 5, one action on the token path stays around 0.45× on one core: a 0.8× ratio leaves
-≈0.075 ms on top of a ≈0.3 ms token, less than one IPC round trip plus a worker wake-up
-(≈0.2–0.3 ms here). Reaching it needs batching under load (3), or running warm isolates in the
-server process for that path, which DESIGN.md rules out for isolation.
+  (90 → 145 MiB after 10,000 executions, 160 after 50,000): no growth per execution (warm
+  contexts are reused, which sidesteps isolated-vm's context leak). The server's RSS grows
+  with any token traffic, actions or not (a control server answering the same tokens with
+  nothing bound grows alike: \`--memory 100000\`). An old version's isolate stays warm in every
+  worker until the LRU (64 per worker) evicts it: after many deploys a worker can hold
+  ≈64 × 3 MiB.
 
 ### Every round (Actions)
 
