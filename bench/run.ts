@@ -452,7 +452,7 @@ isolate's in-process floor: 20 µs, not 8), so compare ratios, not microseconds.
   the mean batch went from 4.0 to 6.5 chains per message, single-chain messages from 39% to
   16%), and execution records through one prepared SQLite INSERT with time-ordered ids
   (random ids dirtied a different primary-key index page per row).
-- **Main thread, per token with 1 action, under load** (profile; slow-afternoon units): IPC
+- **Main thread, per token with 1 action, under load** (profile; units of the slower noon machine): IPC
   write and parse ≈0.035 ms (part of it is the worker preempting the write on the shared
   core), the execution record ≈0.03 ms, the pool's \`toJob\` (event stringified, limits and
   secrets checked) ≈0.02 ms, engine run, merge and record ≈0.03 ms, GC ≈0.01 ms.
