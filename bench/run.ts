@@ -462,7 +462,10 @@ isolate's in-process floor: 20 µs, not 8), so compare ratios, not microseconds.
   tell which action was running when a worker dies), IPC decode and encode.
 - **5 actions** stay near 0.5×: every action adds its own isolate calls, result parsing and
   progress write in the worker and its merge and record on the main thread; the fixed cost
-  per chain is no longer what dominates. Left to try: one isolate call per action instead of
+  per chain is no longer what dominates. The isolates themselves cost more in a chain: with
+  no IPC at all (\`bench/sandbox-measure.ts\`, in-process runner), one warm action repeated
+  costs 13–17 µs of isolate CPU, five different actions in turn 28 µs each (every execution
+  enters another isolate than the one before, with its own heap: cold caches). Left to try: one isolate call per action instead of
   two (the guest settles the handler's promise in microtasks that only run when a call
   returns, hence run then collect), the event parsed once per chain in the worker instead of
   once per action in each isolate, and fewer progress writes.

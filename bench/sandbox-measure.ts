@@ -49,6 +49,17 @@ for (let round = 0; round < 3; round++) {
   const wall = ((performance.now() - t) * 1000) / N;
   console.log(`warm action (in-process runner): ${wall.toFixed(2)} µs wall per chain, ${(cpu / N).toFixed(2)} µs isolate CPU (cpuMicros)`);
 }
+{
+  // Five different actions (five isolates) per chain: each execution enters another isolate
+  // than the one before, unlike the single warm action above.
+  const chain5: ChainJob = { ...warm, actions: [0, 1, 2, 3, 4].map((i) => ({ ...warm.actions[0], key: `in5-${i}` })) };
+  for (let i = 0; i < 2000; i++) await runner.runChain(chain5);
+  const N = 20000;
+  let cpu = 0;
+  const t = performance.now();
+  for (let i = 0; i < N; i++) for (const r of (await runner.runChain(chain5)).results) cpu += r.cpuMicros;
+  console.log(`5-action chain (in-process runner): ${(((performance.now() - t) * 1000) / N).toFixed(1)} µs wall per chain, ${(cpu / N / 5).toFixed(2)} µs isolate CPU per action`);
+}
 runner.disposeAll();
 
 const pool = createSandboxPool({ workers: 1 });
