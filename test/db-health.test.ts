@@ -76,12 +76,30 @@ test('a read-only database: logins fail closed, /healthz is red with the reason,
   assert.deepEqual(await health(), { status: 200, body: { status: 'ok' } });
 });
 
-test('a failed write with a storage error keeps /healthz red until a write succeeds', async () => {
+test('a failed write with a storage error keeps /healthz red until a write lands', async () => {
   await ts.ctx.db.raw('PRAGMA query_only = 1');
   await assert.rejects(ts.ctx.db('audit_logs').where({ type: 'never' }).delete());
   await ts.ctx.db.raw('PRAGMA query_only = 0');
   // The lock probe passes again (as it would with a full disk), but the failed write is remembered.
   assert.equal((await health()).status, 503);
-  await ts.ctx.db('audit_logs').where({ type: 'never' }).delete();
+  await ts.ctx.db('audit_logs').insert({ log_id: 'writable-again', date: new Date().toISOString(), type: 'x', description: 'a write that lands', details: '{}' });
+  assert.deepEqual(await health(), { status: 200, body: { status: 'ok' } });
+});
+
+test('a full disk: the check stays red through writes that change nothing, green after one that does', async () => {
+  // SQLITE_FULL as a full disk gives it: the file may not grow past its current size.
+  const pages = Number((await ts.ctx.db.raw('PRAGMA page_count'))[0].page_count);
+  await ts.ctx.db.raw(`PRAGMA max_page_count = ${pages}`);
+  try {
+    const big = 'x'.repeat(64 * 1024);
+    await assert.rejects(ts.ctx.db('audit_logs').insert({ log_id: 'full-disk-probe', date: new Date().toISOString(), type: 'x', description: big, details: '{}' }), (e: { code?: string }) => e.code === 'SQLITE_FULL');
+    assert.equal((await health()).status, 503);
+    // Regression: the 30 s sweeps run DELETEs that match nothing; one used to turn the check green.
+    await ts.ctx.db('audit_logs').where({ type: 'never' }).delete();
+    assert.deepEqual(await health(), { status: 503, body: { status: 'unavailable', reason: 'database not writable' } });
+  } finally {
+    await ts.ctx.db.raw('PRAGMA max_page_count = 4294967294');
+  }
+  await ts.ctx.db('audit_logs').insert({ log_id: 'after-full-disk', date: new Date().toISOString(), type: 'x', description: 'room again', details: '{}' });
   assert.deepEqual(await health(), { status: 200, body: { status: 'ok' } });
 });

@@ -129,3 +129,52 @@ test('token requests are counted in /metrics by route and status', async () => {
   assert.equal(await count(200), ok0 + 1);
   assert.equal(await count(400), bad0 + 1);
 });
+
+test('a client change applies from the next token request (the built Client is not kept past it)', async () => {
+  const c = await ts.api('POST', '/clients', { name: 'te-changing', app_type: 'non_interactive' });
+  assert.equal(c.status, 201, JSON.stringify(c.body));
+  const g = await ts.api('POST', '/client-grants', { client_id: c.body.client_id, audience: API, scope: ['read:a'] });
+  assert.equal(g.status, 201, JSON.stringify(g.body));
+  const viaBasic = () => token(`grant_type=client_credentials&audience=${encodeURIComponent(API)}`, { ...form, authorization: basic(c.body.client_id, c.body.client_secret) });
+  assert.equal((await viaBasic()).status, 200);
+
+  // No more client_credentials: refused at once.
+  let p = await ts.api('PATCH', `/clients/${c.body.client_id}`, { grant_types: ['authorization_code'], callbacks: ['https://changing.example/cb'] });
+  assert.equal(p.status, 200, JSON.stringify(p.body));
+  const refused = await viaBasic();
+  assert.equal(refused.status, 400, refused.text);
+  assert.match(refused.body.error, /unauthorized_client|invalid_request/);
+
+  // Allowed again (oidc-provider takes the secret in the header or the body alike).
+  p = await ts.api('PATCH', `/clients/${c.body.client_id}`, { grant_types: ['client_credentials'] });
+  assert.equal(p.status, 200, JSON.stringify(p.body));
+  const back = await viaBasic();
+  assert.equal(back.status, 200, back.text);
+  assert.deepEqual(scopesOf(back.body.access_token), ['read:a']);
+
+  // Deleted: the next request does not authenticate.
+  assert.equal((await ts.api('DELETE', `/clients/${c.body.client_id}`)).status, 204);
+  const gone = await token(new URLSearchParams({ grant_type: 'client_credentials', audience: API, client_id: c.body.client_id, client_secret: c.body.client_secret }).toString(), form);
+  assert.equal(gone.status, 401, gone.text);
+});
+
+test('an action bound right after a token answered "nothing bound" runs from the next request', async () => {
+  const before = await token(`grant_type=client_credentials&audience=${encodeURIComponent(API)}`, { ...form, ...auth() });
+  assert.equal(before.status, 200);
+  assert.equal(jwtPayload(before.body.access_token)['https://te.example/bound'], undefined);
+  const created = await ts.api('POST', '/actions/actions', {
+    name: 'te-bound', supported_triggers: [{ id: 'credentials-exchange', version: 'v2' }],
+    code: "exports.onExecuteCredentialsExchange = async (event, api) => { api.accessToken.setCustomClaim('https://te.example/bound', true); };",
+  });
+  assert.equal(created.status, 201, JSON.stringify(created.body));
+  assert.ok([200, 201, 202].includes((await ts.api('POST', `/actions/actions/${created.body.id}/deploy`)).status));
+  const bound = await ts.api('PATCH', '/actions/triggers/credentials-exchange/bindings', { bindings: [{ ref: { type: 'action_name', value: 'te-bound' } }] });
+  assert.equal(bound.status, 200, JSON.stringify(bound.body));
+  try {
+    const after = await token(`grant_type=client_credentials&audience=${encodeURIComponent(API)}`, { ...form, ...auth() });
+    assert.equal(after.status, 200, after.text);
+    assert.equal(jwtPayload(after.body.access_token)['https://te.example/bound'], true);
+  } finally {
+    await ts.api('PATCH', '/actions/triggers/credentials-exchange/bindings', { bindings: [] });
+  }
+});
