@@ -97,7 +97,7 @@ export function createApp(app: AppContext) {
     ctx.respond = false;
     await providerHandler()(ctx.req, ctx.res);
   });
-  const tokenEndpoint = createTokenEndpoint({ tokenPath: `${app.urls.mountPath}${ROUTES.token}`, resourceServers: app.resourceServers, metrics, provider: providerHandler });
+  const tokenEndpoint = createTokenEndpoint({ tokenPath: `${app.urls.mountPath}${ROUTES.token}`, metrics, provider: providerHandler });
   return {
     koa,
     /** The Node request handler: token requests straight to the provider, the rest through Koa. */

@@ -89,6 +89,7 @@ test('repeated parameters are refused; nothing is issued', async () => {
     const r = await token(body, { ...form, ...auth() });
     assert.equal(r.status, 400, `${body}: ${r.text}`);
     assert.equal(r.body.error, error, `${body}: ${r.text}`);
+    if (body.includes('udience=') && body.split('udience=').length > 2) assert.match(r.body.error_description, /'audience' parameter must not be provided twice/);
     assert.equal(r.body.access_token, undefined);
   }
   // The same resource twice is one resource (oidc-provider's reading), with the grant's scopes.

@@ -57,6 +57,12 @@ export const ROUTES = {
  */
 const CUSTOM_CLAIMS = Symbol('gatehouse.customClaims');
 
+/** Per token request (on ctx.oidc): `audience` was sent more than once; the client grant's scopes. */
+const AUDIENCE_REPEATED = Symbol('gatehouse.audienceRepeated');
+const GRANT_SCOPES = Symbol('gatehouse.grantScopes');
+const BODY = Symbol('gatehouse.body');
+const audienceRepeated = () => new errors.InvalidRequest("'audience' parameter must not be provided twice");
+
 const firstParty = (client: { [k: string]: unknown } | undefined) => client?.['urn:gatehouse:first_party'] === true;
 
 /**
@@ -163,11 +169,13 @@ export function createProvider(d: ProviderDeps): Provider {
         enabled: true,
         async defaultResource(ctx, _client, oneOf) {
           if (oneOf) return oneOf;
+          if ((ctx.oidc as unknown as Record<symbol, unknown>)[AUDIENCE_REPEATED]) throw audienceRepeated();
           const aud = (ctx.oidc.params as Record<string, unknown> | undefined)?.audience;
           return typeof aud === 'string' && aud ? aud : undefined;
         },
         useGrantedResource: async () => true,
         async getResourceServerInfo(ctx, indicator, client) {
+          if ((ctx.oidc as unknown as Record<symbol, unknown>)[AUDIENCE_REPEATED]) throw audienceRepeated();
           const rs = await resourceServers.byIdentifier(indicator);
           if (!rs) throw new errors.InvalidTarget(`no API with identifier ${indicator}`);
           const clientCredentials = ctx.oidc.route === 'token' && (ctx.oidc.params as Record<string, unknown>)?.grant_type === 'client_credentials';
@@ -184,6 +192,8 @@ export function createProvider(d: ProviderDeps): Provider {
               throw new errors.AccessDenied(`Client is not authorized to access "${indicator}". You need to create a "client-grant" associated to this API.`);
             }
             scope = grant.scope.join(' ');
+            // No scope asked for: every scope the grant allows, as Auth0 does (see auth0TokenParams).
+            if ((ctx.oidc.params as Record<string, unknown>).scope === undefined) (ctx.oidc as unknown as Record<symbol, unknown>)[GRANT_SCOPES] = grant.scope;
           }
           return {
             scope, audience: rs.identifier, accessTokenFormat: 'jwt', accessTokenTTL: rs.token_lifetime,
@@ -260,6 +270,8 @@ export function createProvider(d: ProviderDeps): Provider {
     return custom ? { ...custom, ...claims } : claims;
   };
 
+  auth0TokenParams(provider);
+
   // oidc-provider finds a stored client by hashing its whole metadata (JSON.stringify + SHA-256)
   // on every request, to reuse the Client built from it. clients.findClientMetadata already
   // answers with the same object while its cache entry lives (and a new one after any change),
@@ -298,3 +310,40 @@ export function createProvider(d: ProviderDeps): Provider {
   return provider;
 }
 
+/**
+ * Auth0's token-request parameters, inside oidc-provider's own parsing of the body (so a form
+ * body reaches it untouched, whatever its encoding):
+ * - `audience=` is RFC 8707 `resource=` (when both are sent, `resource` wins); sent twice it is
+ *   `invalid_request`, raised where the resource is resolved (it used to be dropped silently);
+ * - client_credentials without `scope` asks for every scope the client grant allows, as Auth0
+ *   does: getResourceServerInfo, which reads the grant before the requested scopes are taken,
+ *   leaves them on the context for `requestParamScopes`.
+ * Both through OIDCContext, the class oidc-provider exposes for this: `body` (which its body
+ * parser assigns) becomes an accessor for the token route, and `requestParamScopes` falls back
+ * to the grant's scopes only when the request has no `scope`.
+ */
+function auth0TokenParams(provider: Provider): void {
+  const proto = (provider as unknown as { OIDCContext: { prototype: object } }).OIDCContext.prototype;
+  const scopesOf = Object.getOwnPropertyDescriptor(proto, 'requestParamScopes')?.get;
+  if (!scopesOf || Object.getOwnPropertyDescriptor(proto, 'body')) throw new Error('oidc-provider\'s OIDCContext changed: review auth0TokenParams');
+  type Ctx = Record<symbol, unknown> & { route?: string; params?: Record<string, unknown> };
+  Object.defineProperty(proto, 'body', {
+    configurable: true,
+    get(this: Ctx) { return this[BODY]; },
+    set(this: Ctx, body: Record<string, unknown> | undefined) {
+      if (this.route === 'token' && body && typeof body === 'object' && body.audience !== undefined) {
+        if (Array.isArray(body.audience)) this[AUDIENCE_REPEATED] = true;
+        else if (body.resource === undefined) body.resource = body.audience;
+        delete body.audience;
+      }
+      this[BODY] = body;
+    },
+  });
+  Object.defineProperty(proto, 'requestParamScopes', {
+    configurable: true,
+    get(this: Ctx) {
+      const granted = this[GRANT_SCOPES] as string[] | undefined;
+      return granted !== undefined && this.params?.scope === undefined ? new Set(granted) : scopesOf.call(this);
+    },
+  });
+}

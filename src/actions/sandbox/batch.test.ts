@@ -136,7 +136,11 @@ describe('batches', () => {
     // Not started when the worker was killed: queued again, run on the new worker, ok.
     assert.deepEqual([results[3], results[4]].map((r) => [r.status, claims(r).tag]), [['ok', 'c'], ['ok', 'd']]);
     const again = sent.slice(mark + 2).filter((b) => b.ids.some((id) => batch.ids.slice(3).includes(id)));
-    assert.equal(again.flatMap((b) => b.ids).filter((id) => batch.ids.slice(3).includes(id)).length, 2, 'each sent again once');
+    const resent = again.flatMap((b) => b.ids).filter((id) => batch.ids.slice(3).includes(id));
+    // Each is sent again; more than once only when the new worker handed it back unstarted (a
+    // cold start on a loaded machine can run past the batch's time slice): it still runs once.
+    assert.ok(batch.ids.slice(3).every((id) => resent.includes(id)), `sent again: ${JSON.stringify(resent)}`);
+    if (resent.length > 2) assert.ok(replies.some((r) => r.returned > 0), `a repeat send only after a hand-back: ${JSON.stringify({ resent, replies })}`);
     await waitHealthy(p);
   });
 
