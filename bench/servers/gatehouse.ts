@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { PerformanceObserver, constants as perfConstants } from 'node:perf_hooks';
 import Koa, { type Middleware } from 'koa';
+import Provider, { type Configuration } from 'oidc-provider';
 import { loadConfig } from '../../src/config/load.ts';
 import { startServer, type RunningServer } from '../../src/server.ts';
 import { createLogger, type Level } from '../../src/shared/logger.ts';
@@ -82,7 +83,7 @@ serveChild<GatehouseInit, GatehouseInfo>({
     }
     const jwk = (await ctx.keys.privateJwks('ES256')).find((k) => k.alg === 'ES256');
     if (!jwk) throw new Error('Gatehouse has no ES256 signing key');
-    const variants = init.diagnose ? await startVariants(ctx) : undefined;
+    const variants = init.diagnose ? await startVariants(ctx, { jwk, m2m: { client_id: m2m.client_id, client_secret: m2m.client_secret! }, api: init.api, scopes: init.scopes }) : undefined;
     if (init.diagnose) instrument(server.server, ctx);
     return {
       base, pid: process.pid,
@@ -105,7 +106,29 @@ serveChild<GatehouseInit, GatehouseInfo>({
 });
 
 /** The same provider, behind growing subsets of src/app.ts's middleware, one port each. */
-async function startVariants(app: AppContext) {
+async function startVariants(app: AppContext, b: { jwk: Record<string, unknown>; m2m: { client_id: string; client_secret: string }; api: string; scopes: string[] }) {
+  // bench/servers/bare.ts's provider, built in this process: against 'provider.callback() alone'
+  // it prices Gatehouse's provider configuration apart from the process it runs in (both share
+  // this process's heap and caches; the bare child process does not).
+  const bareHere = new Provider('http://127.0.0.1:1', {
+    clients: [{
+      client_id: b.m2m.client_id, client_secret: b.m2m.client_secret,
+      grant_types: ['client_credentials'], response_types: [], redirect_uris: [], id_token_signed_response_alg: 'ES256',
+    }],
+    features: {
+      devInteractions: { enabled: false },
+      clientCredentials: { enabled: true },
+      resourceIndicators: {
+        enabled: true,
+        defaultResource: async () => b.api,
+        getResourceServerInfo: async () => ({
+          scope: b.scopes.join(' '), audience: b.api, accessTokenTTL: 86400, accessTokenFormat: 'jwt', jwt: { sign: { alg: 'ES256' } },
+        }),
+      },
+    },
+    jwks: { keys: [b.jwk as never] },
+    routes: { token: '/oauth/token' },
+  } as Configuration);
   // As src/app.ts mounts it: one provider.callback() per provider instance.
   const cached = new WeakMap<object, ReturnType<AppContext['provider']['callback']>>();
   const mount: Middleware = async function oidc(ctx) {
@@ -128,6 +151,7 @@ async function startVariants(app: AppContext) {
   };
   const defs: { name: string; audience: boolean; handler: (req: IncomingMessage, res: ServerResponse) => void }[] = [
     { name: 'provider.callback() alone', audience: false, handler: app.provider.callback() },
+    { name: 'bare config here', audience: false, handler: bareHere.callback() },
     { name: 'Koa + provider mount', audience: false, handler: koa([]) },
     { name: 'mount + metrics', audience: false, handler: koa([createMetrics().middleware]) },
     { name: 'mount + securityHeaders', audience: false, handler: koa([securityHeaders]) },
