@@ -1,10 +1,10 @@
 import Provider, { errors, interactionPolicy } from 'oidc-provider';
-import type { Configuration, KoaContextWithOIDC, Account } from 'oidc-provider';
+import type { Configuration, KoaContextWithOIDC, Account, ResourceServer as ResourceServerInfo } from 'oidc-provider';
 import type { Config } from '../config/schema.ts';
 import type { Db } from '../db/knex.ts';
 import type { Users } from '../users/users.ts';
 import type { Clients } from '../clients/clients.ts';
-import type { ResourceServers } from '../clients/resource-servers.ts';
+import type { ResourceServers, ResourceServer, ClientGrant } from '../clients/resource-servers.ts';
 import type { Audit } from '../audit/audit.ts';
 import type { Logger } from '../shared/logger.ts';
 import type { Urls } from '../shared/urls.ts';
@@ -103,8 +103,26 @@ export function createProvider(d: ProviderDeps): Provider {
   // Auth0 runs post-login on every authorization, also when an existing session answers it:
   // a prompt after `login` makes that happen (interactively, or inline for prompt=none).
   const policy = interactionPolicy.base();
-  /** An API's scopes as one string, per cached API object (it is rebuilt when the API changes). */
-  const scopeStrings = new WeakMap<object, string>();
+  /**
+   * What getResourceServerInfo answers, per cached API object and client grant (both are new
+   * objects after any change): user flows get the API's scopes, client credentials the grant's.
+   */
+  const infos = new WeakMap<object, WeakMap<object, ResourceServerInfo>>();
+  const USER_FLOWS = {};
+  function infoFor(rs: ResourceServer, grant: ClientGrant | undefined): ResourceServerInfo {
+    let byGrant = infos.get(rs);
+    if (!byGrant) { byGrant = new WeakMap(); infos.set(rs, byGrant); }
+    let info = byGrant.get(grant ?? USER_FLOWS);
+    if (!info) {
+      info = Object.freeze({
+        scope: grant ? grant.scope.join(' ') : rs.scopes.map((s) => s.value).join(' '),
+        audience: rs.identifier, accessTokenFormat: 'jwt' as const, accessTokenTTL: rs.token_lifetime,
+        jwt: Object.freeze({ sign: Object.freeze({ alg: rs.signing_alg }) }),
+      });
+      byGrant.set(grant ?? USER_FLOWS, info);
+    }
+    return info;
+  }
   policy.add(new interactionPolicy.Prompt({ name: 'actions', requestable: false },
     new interactionPolicy.Check('post_login_actions', 'post-login actions must run for this authorization',
       async (ctx: KoaContextWithOIDC) => (d.hooks?.postLoginPending ? d.hooks.postLoginPending(ctx) : false))), 1);
@@ -174,31 +192,34 @@ export function createProvider(d: ProviderDeps): Provider {
           return typeof aud === 'string' && aud ? aud : undefined;
         },
         useGrantedResource: async () => true,
-        async getResourceServerInfo(ctx, indicator, client) {
-          if ((ctx.oidc as unknown as Record<symbol, unknown>)[AUDIENCE_REPEATED]) throw audienceRepeated();
-          const rs = await resourceServers.byIdentifier(indicator);
-          if (!rs) throw new errors.InvalidTarget(`no API with identifier ${indicator}`);
-          const clientCredentials = ctx.oidc.route === 'token' && (ctx.oidc.params as Record<string, unknown>)?.grant_type === 'client_credentials';
-          // Management API scopes come only from client grants: a user signing in to some app
-          // must never be able to ask for `delete:users` on /api/v2/.
-          if (indicator === urls.managementAudience && !clientCredentials) {
-            throw new errors.InvalidTarget('the Management API issues tokens only to machine-to-machine clients with a client grant');
-          }
-          let scope = scopeStrings.get(rs);
-          if (scope === undefined) { scope = rs.scopes.map((s) => s.value).join(' '); scopeStrings.set(rs, scope); }
-          if (clientCredentials) {
-            const grant = await resourceServers.grants.find(client.clientId, indicator);
-            if (!grant) {
-              throw new errors.AccessDenied(`Client is not authorized to access "${indicator}". You need to create a "client-grant" associated to this API.`);
+        // Not async: with the API and the client grant in their caches (every token request asks)
+        // the answer is a value, built once per (API, grant) and frozen; a cache miss returns a promise.
+        getResourceServerInfo(ctx, indicator, client) {
+          const oidc = ctx.oidc as unknown as Record<symbol, unknown>;
+          if (oidc[AUDIENCE_REPEATED]) throw audienceRepeated();
+          const params = ctx.oidc.params as Record<string, unknown> | undefined;
+          const clientCredentials = ctx.oidc.route === 'token' && params?.grant_type === 'client_credentials';
+          const withApi = (rs: ResourceServer | undefined) => {
+            if (!rs) throw new errors.InvalidTarget(`no API with identifier ${indicator}`);
+            // Management API scopes come only from client grants: a user signing in to some app
+            // must never be able to ask for `delete:users` on /api/v2/.
+            if (indicator === urls.managementAudience && !clientCredentials) {
+              throw new errors.InvalidTarget('the Management API issues tokens only to machine-to-machine clients with a client grant');
             }
-            scope = grant.scope.join(' ');
-            // No scope asked for: every scope the grant allows, as Auth0 does (see auth0TokenParams).
-            if ((ctx.oidc.params as Record<string, unknown>).scope === undefined) (ctx.oidc as unknown as Record<symbol, unknown>)[GRANT_SCOPES] = grant.scope;
-          }
-          return {
-            scope, audience: rs.identifier, accessTokenFormat: 'jwt', accessTokenTTL: rs.token_lifetime,
-            jwt: { sign: { alg: rs.signing_alg } },
+            if (!clientCredentials) return infoFor(rs, undefined);
+            const withGrant = (grant: ClientGrant | undefined) => {
+              if (!grant) {
+                throw new errors.AccessDenied(`Client is not authorized to access "${indicator}". You need to create a "client-grant" associated to this API.`);
+              }
+              // No scope asked for: every scope the grant allows, as Auth0 does (see auth0TokenParams).
+              if (params?.scope === undefined) oidc[GRANT_SCOPES] = grant.scope;
+              return infoFor(rs, grant);
+            };
+            const grant = resourceServers.grants.find(client.clientId, indicator);
+            return grant instanceof Promise ? grant.then(withGrant) : withGrant(grant);
           };
+          const rs = resourceServers.byIdentifier(indicator);
+          return rs instanceof Promise ? rs.then(withApi) : withApi(rs);
         },
       },
     },
