@@ -445,8 +445,8 @@ noon than in the morning (a token with nothing bound: 0.6 ms of CPU, not 0.23; t
 isolate's in-process floor: 20 µs, not 8), so compare ratios, not microseconds.
 
 - **What changed the 1-action ratio** (0.32× at first; 0.57× at noon before that session's
-  changes, 0.65× after the first of them, then 0.81× and 0.75× in the last two full runs;
-  ±0.1 from run to run here): execution records written in batches off the request path,
+  changes, 0.65× after the first of them, then 0.81×, 0.75× and 0.69× in the last three full
+  runs: ±0.1 from run to run here): execution records written in batches off the request path,
   the guest \`api\` built once per isolate, chains queued together sent as one IPC message,
   new chains sent at the end of the event loop's turn (\`setImmediate\`: under 16 connections
   the mean batch went from 4.0 to 6.5 chains per message, single-chain messages from 39% to
