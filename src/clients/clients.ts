@@ -3,6 +3,7 @@ import { parseJson, toBool } from '../db/knex.ts';
 import { badRequest, notFound } from '../shared/errors.ts';
 import { newClientId, newClientSecret } from '../shared/ids.ts';
 import type { SecretBox } from '../shared/secret-box.ts';
+import { createTtlCache } from '../shared/ttl-cache.ts';
 
 export type AppType = 'spa' | 'regular_web' | 'non_interactive' | 'native';
 export const GRANT_TYPES = ['authorization_code', 'refresh_token', 'client_credentials'] as const;
@@ -61,9 +62,8 @@ export function checkWebOrigin(o: string) {
  * (ES256), except single-page apps, which get RS256 because Auth0's SPA SDK accepts only that.
  */
 export function createClients(db: Db, box: SecretBox, defaultIdTokenAlg: 'ES256' | 'RS256' = 'ES256') {
-  /** Short-lived cache of oidc-provider metadata: every token request looks its client up. */
-  const cache = new Map<string, { at: number; meta: Record<string, unknown> | undefined }>();
-  const CACHE_MS = 2000;
+  /** oidc-provider metadata, cached briefly: every token request looks its client up. */
+  const cache = createTtlCache(2000, loadClientMetadata);
 
   function toApi(r: Record<string, unknown>, secret?: string) {
     return {
@@ -177,33 +177,28 @@ export function createClients(db: Db, box: SecretBox, defaultIdTokenAlg: 'ES256'
      * as a plain value, not a promise: every token request asks, and callers await it anyway.
      */
     findClientMetadata(clientId: string): Record<string, unknown> | undefined | Promise<Record<string, unknown> | undefined> {
-      const hit = cache.get(clientId);
-      if (hit && Date.now() - hit.at < CACHE_MS) return hit.meta;
-      return loadClientMetadata(clientId);
+      return cache.get(clientId);
     },
   };
 
   async function loadClientMetadata(clientId: string): Promise<Record<string, unknown> | undefined> {
-    {
-      const r = await row(clientId);
-      let meta: Record<string, unknown> | undefined;
-      if (r) {
-        const c = toApi(r);
-        const responseTypes = c.grant_types.includes('authorization_code') ? ['code'] : [];
-        meta = {
-          client_id: c.client_id, client_name: c.name,
-          ...(r.client_secret_sealed ? { client_secret: box.open(r.client_secret_sealed, sealAad(c.client_id)) } : {}),
-          token_endpoint_auth_method: c.token_endpoint_auth_method, grant_types: c.grant_types, response_types: responseTypes,
-          redirect_uris: c.callbacks, post_logout_redirect_uris: c.allowed_logout_urls,
-          application_type: c.app_type === 'native' ? 'native' : 'web',
-          id_token_signed_response_alg: SAFE_ALG(c.id_token_signed_response_alg) ?? (c.app_type === 'spa' ? 'RS256' : defaultIdTokenAlg),
-          'urn:gatehouse:web_origins': c.web_origins, 'urn:gatehouse:first_party': c.is_first_party,
-          'urn:gatehouse:app_type': c.app_type, 'urn:gatehouse:metadata': c.client_metadata,
-        };
-      }
-      cache.set(clientId, { at: Date.now(), meta });
-      return meta;
+    const r = await row(clientId);
+    let meta: Record<string, unknown> | undefined;
+    if (r) {
+      const c = toApi(r);
+      const responseTypes = c.grant_types.includes('authorization_code') ? ['code'] : [];
+      meta = {
+        client_id: c.client_id, client_name: c.name,
+        ...(r.client_secret_sealed ? { client_secret: box.open(r.client_secret_sealed, sealAad(c.client_id)) } : {}),
+        token_endpoint_auth_method: c.token_endpoint_auth_method, grant_types: c.grant_types, response_types: responseTypes,
+        redirect_uris: c.callbacks, post_logout_redirect_uris: c.allowed_logout_urls,
+        application_type: c.app_type === 'native' ? 'native' : 'web',
+        id_token_signed_response_alg: SAFE_ALG(c.id_token_signed_response_alg) ?? (c.app_type === 'spa' ? 'RS256' : defaultIdTokenAlg),
+        'urn:gatehouse:web_origins': c.web_origins, 'urn:gatehouse:first_party': c.is_first_party,
+        'urn:gatehouse:app_type': c.app_type, 'urn:gatehouse:metadata': c.client_metadata,
+      };
     }
+    return meta;
   }
 }
 export type Clients = ReturnType<typeof createClients>;

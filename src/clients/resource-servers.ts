@@ -2,6 +2,7 @@ import type { Db } from '../db/knex.ts';
 import { parseJson, toBool } from '../db/knex.ts';
 import { badRequest, conflict, notFound } from '../shared/errors.ts';
 import { newClientGrantId, newResourceServerId } from '../shared/ids.ts';
+import { createTtlCache } from '../shared/ttl-cache.ts';
 
 export interface Scope { value: string; description: string }
 export interface ResourceServer { id: string; name: string; identifier: string; scopes: Scope[]; signing_alg: 'ES256' | 'RS256'; token_lifetime: number; is_system: boolean; created_at: string; updated_at: string }
@@ -33,9 +34,16 @@ export function checkScopes(scopes: Scope[]) {
  * cached briefly and invalidated on every write made through this node.
  */
 export function createResourceServers(db: Db, defaults: { signingAlg: 'ES256' | 'RS256'; tokenLifetime: number }) {
-  const rsCache = new Map<string, { at: number; v: ResourceServer | undefined }>();
-  const grantCache = new Map<string, { at: number; v: ClientGrant | undefined }>();
-  const TTL = 2000;
+  const rsCache = createTtlCache(2000, async (identifier: string) => {
+    const r = await db('resource_servers').where({ identifier }).first();
+    return r ? toRs(r) : undefined;
+  });
+  /** Keyed by client id and audience, joined by NUL (neither can contain it). */
+  const grantCache = createTtlCache(2000, async (key: string) => {
+    const [clientId, audience] = key.split('\u0000');
+    const r = await db('client_grants').where({ client_id: clientId, audience }).first();
+    return r ? toGrant(r) : undefined;
+  });
   const clear = () => { rsCache.clear(); grantCache.clear(); };
 
   return {
@@ -83,14 +91,7 @@ export function createResourceServers(db: Db, defaults: { signingAlg: 'ES256' | 
     },
     /** Hot path: the API behind an audience, cached (a cached answer is a plain value). */
     byIdentifier(identifier: string): ResourceServer | undefined | Promise<ResourceServer | undefined> {
-      const hit = rsCache.get(identifier);
-      if (hit && Date.now() - hit.at < TTL) return hit.v;
-      return (async () => {
-        const r = await db('resource_servers').where({ identifier }).first();
-        const v = r ? toRs(r) : undefined;
-        rsCache.set(identifier, { at: Date.now(), v });
-        return v;
-      })();
+      return rsCache.get(identifier);
     },
     grants: {
       async create(input: { client_id: string; audience: string; scope: string[] }) {
@@ -134,15 +135,7 @@ export function createResourceServers(db: Db, defaults: { signingAlg: 'ES256' | 
       },
       /** Hot path: the grant for (client, audience), cached (a cached answer is a plain value). */
       find(clientId: string, audience: string): ClientGrant | undefined | Promise<ClientGrant | undefined> {
-        const key = `${clientId}\u0000${audience}`;
-        const hit = grantCache.get(key);
-        if (hit && Date.now() - hit.at < TTL) return hit.v;
-        return (async () => {
-          const r = await db('client_grants').where({ client_id: clientId, audience }).first();
-          const v = r ? toGrant(r) : undefined;
-          grantCache.set(key, { at: Date.now(), v });
-          return v;
-        })();
+        return grantCache.get(`${clientId}\u0000${audience}`);
       },
     },
   };

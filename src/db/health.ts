@@ -1,10 +1,8 @@
-import { isSqlite, type Db } from './knex.ts';
+import { isSqlite, withSqliteConnection, type Db } from './knex.ts';
 
 /** Error codes that mean the storage cannot take writes: read-only, full, I/O, corrupt. */
 const STORAGE_ERROR = /^(SQLITE_(READONLY|FULL|IOERR|CANTOPEN|CORRUPT|NOTADB)|53100|53000|25006|58030)/;
 const WRITES = new Set(['insert', 'update', 'del', 'delete', 'truncate']);
-
-type Conn = { exec(sql: string): unknown; pragma(sql: string, o?: { simple: boolean }): unknown; inTransaction: boolean };
 
 /** Whether a knex write result changed rows: a count (update, delete), inserted ids (SQLite), or pg's rowCount. */
 function changedRows(r: unknown): boolean {
@@ -36,9 +34,8 @@ export function createDbHealth(db: Db) {
     if (failing !== null && q?.method !== undefined && WRITES.has(q.method) && changedRows(r)) failing = null;
   });
 
-  async function probeSqlite(): Promise<string | null> {
-    const conn = await db.client.acquireConnection() as Conn;
-    try {
+  function probeSqlite(): Promise<string | null> {
+    return withSqliteConnection(db, (conn) => {
       const busy = conn.pragma('busy_timeout', { simple: true });
       conn.pragma('busy_timeout = 0');
       try {
@@ -53,9 +50,7 @@ export function createDbHealth(db: Db) {
         if (conn.inTransaction) { try { conn.exec('ROLLBACK'); } catch { /* reported by the next check */ } }
         conn.pragma(`busy_timeout = ${Number(busy) || 0}`);
       }
-    } finally {
-      await db.client.releaseConnection(conn);
-    }
+    });
   }
 
   return {

@@ -1,4 +1,5 @@
 import knexFactory, { type Knex } from 'knex';
+import type BetterSqlite3 from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 
@@ -37,6 +38,21 @@ export function openDatabase(url: string): Db {
 }
 
 export const isSqlite = (db: Db) => db.client.config.client === 'better-sqlite3';
+
+/**
+ * Runs `fn` on the SQLite pool's only connection (better-sqlite3, synchronous), taken from
+ * knex's pool so no other query runs meanwhile: for prepared statements knex would rebuild on
+ * every call, and for statements that must not interleave with others (a lock probe). Never
+ * call it inside a `db.transaction` callback: it would wait for the connection that holds.
+ */
+export async function withSqliteConnection<T>(db: Db, fn: (conn: BetterSqlite3.Database) => T): Promise<T> {
+  const conn = await db.client.acquireConnection() as BetterSqlite3.Database;
+  try {
+    return fn(conn);
+  } finally {
+    await db.client.releaseConnection(conn);
+  }
+}
 
 /** Row values that differ between drivers: 0/1 vs booleans, bigint strings vs numbers. */
 export const toBool = (v: unknown) => v === true || v === 1 || v === '1';

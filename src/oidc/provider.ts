@@ -100,9 +100,6 @@ export function createProvider(d: ProviderDeps): Provider {
     };
   }
 
-  // Auth0 runs post-login on every authorization, also when an existing session answers it:
-  // a prompt after `login` makes that happen (interactively, or inline for prompt=none).
-  const policy = interactionPolicy.base();
   /**
    * What getResourceServerInfo answers, per cached API object and client grant (both are new
    * objects after any change): user flows get the API's scopes, client credentials the grant's.
@@ -123,6 +120,10 @@ export function createProvider(d: ProviderDeps): Provider {
     }
     return info;
   }
+
+  // Auth0 runs post-login on every authorization, also when an existing session answers it:
+  // a prompt after `login` makes that happen (interactively, or inline for prompt=none).
+  const policy = interactionPolicy.base();
   policy.add(new interactionPolicy.Prompt({ name: 'actions', requestable: false },
     new interactionPolicy.Check('post_login_actions', 'post-login actions must run for this authorization',
       async (ctx: KoaContextWithOIDC) => (d.hooks?.postLoginPending ? d.hooks.postLoginPending(ctx) : false))), 1);

@@ -6,9 +6,9 @@ import { SECURITY_HEADERS } from '../http/koa-security-headers.ts';
 
 const LIMIT = 56 * 1024;
 
+/** The body, or null past LIMIT (a Content-Length over it is refused before this runs). */
 function readRaw(req: IncomingMessage): Promise<Buffer | null> {
   return new Promise((resolve, reject) => {
-    if (Number(req.headers['content-length'] ?? 0) > LIMIT) { req.resume(); resolve(null); return; }
     const chunks: Buffer[] = [];
     let n = 0;
     req.on('data', (c: Buffer) => { n += c.length; if (n <= LIMIT) chunks.push(c); });

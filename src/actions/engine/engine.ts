@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { isSqlite, type Db } from '../../db/knex.ts';
+import type BetterSqlite3 from 'better-sqlite3';
+import { isSqlite, withSqliteConnection, type Db } from '../../db/knex.ts';
 import type { Logger } from '../../shared/logger.ts';
 import type { ActionResult, CacheSnapshot, ChainLimits, Command, SandboxAction, SandboxPool, SandboxStatus } from '../sandbox/types.ts';
 import { TRIGGERS, validateCommand, type TriggerId } from '../triggers/definitions.ts';
@@ -121,12 +122,15 @@ export function createActionEngine(d: { db: Db; store: ActionStore; pool: Sandbo
   const chainCache = new Map<TriggerId, { at: number; version: number; chain: ChainEntry[] }>();
   const CHAIN_TTL = 1000;
 
-  async function chainFor(trigger: TriggerId) {
+  /** The bound chain; a plain value while cached (hasBindings asks on every token request). */
+  function chainFor(trigger: TriggerId): ChainEntry[] | Promise<ChainEntry[]> {
     const hit = chainCache.get(trigger);
     if (hit && hit.version === store.bindingsVersion && Date.now() - hit.at < CHAIN_TTL) return hit.chain;
-    const chain = await store.chain(trigger);
-    chainCache.set(trigger, { at: Date.now(), version: store.bindingsVersion, chain });
-    return chain;
+    const version = store.bindingsVersion;
+    return store.chain(trigger).then((chain) => {
+      chainCache.set(trigger, { at: Date.now(), version, chain });
+      return chain;
+    });
   }
 
   /**
@@ -146,11 +150,10 @@ export function createActionEngine(d: { db: Db; store: ActionStore; pool: Sandbo
     return out;
   }
 
-  /** Whether anything is bound; a plain boolean while the bound chain is cached (every token request asks). */
+  /** Whether anything is bound; a plain boolean while the bound chain is cached. */
   function hasBindings(trigger: TriggerId): boolean | Promise<boolean> {
-    const hit = chainCache.get(trigger);
-    if (hit && hit.version === store.bindingsVersion && Date.now() - hit.at < CHAIN_TTL) return hit.chain.length > 0;
-    return chainFor(trigger).then((chain) => chain.length > 0);
+    const chain = chainFor(trigger);
+    return chain instanceof Promise ? chain.then((c) => c.length > 0) : chain.length > 0;
   }
 
   async function run(trigger: TriggerId, event: Obj, opts: RunOpts = {}): Promise<ChainOutcome> {
@@ -358,22 +361,17 @@ export function createActionEngine(d: { db: Db; store: ActionStore; pool: Sandbo
    * a token request's CPU.
    */
   const sqlite = isSqlite(db);
-  type Stmt = { run(...args: unknown[]): unknown };
-  type Conn = { prepare(sql: string): Stmt; transaction<T extends unknown[]>(fn: (...a: T) => void): (...a: T) => void };
-  const statements = new WeakMap<Conn, Stmt>();
-  async function insertSqlite(rows: Record<string, unknown>[]) {
-    const conn = await db.client.acquireConnection() as Conn;
-    try {
-      let stmt = statements.get(conn);
-      if (!stmt) {
-        stmt = conn.prepare('insert into action_executions (id, trigger_id, status, results, created_at) values (?, ?, ?, ?, ?)');
-        statements.set(conn, stmt);
+  const statements = new WeakMap<object, BetterSqlite3.Statement>();
+  function insertSqlite(rows: Record<string, unknown>[]) {
+    return withSqliteConnection(db, (conn) => {
+      let insert = statements.get(conn);
+      if (!insert) {
+        insert = conn.prepare('insert into action_executions (id, trigger_id, status, results, created_at) values (?, ?, ?, ?, ?)');
+        statements.set(conn, insert);
       }
-      const insert = stmt;
-      conn.transaction(() => { for (const r of rows) insert.run(r.id, r.trigger_id, r.status, r.results, r.created_at); })();
-    } finally {
-      await db.client.releaseConnection(conn);
-    }
+      const stmt = insert;
+      conn.transaction(() => { for (const r of rows) stmt.run(r.id, r.trigger_id, r.status, r.results, r.created_at); })();
+    });
   }
 
   /*
