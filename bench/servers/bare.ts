@@ -5,8 +5,8 @@
  */
 import { createServer, type Server } from 'node:http';
 import Provider from 'oidc-provider';
-import type { Configuration } from 'oidc-provider';
 import { serveChild } from '../lib/child.ts';
+import { bareConfiguration } from '../lib/bare-config.ts';
 
 export interface BareInit {
   port: number; jwk: Record<string, unknown>; client_id: string; client_secret: string;
@@ -18,28 +18,7 @@ let server: Server | undefined;
 serveChild<BareInit, { base: string; pid: number }>({
   async setup(init) {
     const base = `http://127.0.0.1:${init.port}`;
-    const configuration: Configuration = {
-      clients: [{
-        client_id: init.client_id, client_secret: init.client_secret,
-        grant_types: ['client_credentials'], response_types: [], redirect_uris: [],
-        // Client metadata validation wants a signing alg the keystore has (RS256 is the default).
-        id_token_signed_response_alg: 'ES256',
-      }],
-      features: {
-        devInteractions: { enabled: false },
-        clientCredentials: { enabled: true },
-        resourceIndicators: {
-          enabled: true,
-          defaultResource: async () => init.api,
-          getResourceServerInfo: async () => ({
-            scope: init.scopes.join(' '), audience: init.api, accessTokenTTL: init.accessTokenTTL,
-            accessTokenFormat: 'jwt', jwt: { sign: { alg: 'ES256' } },
-          }),
-        },
-      },
-      jwks: { keys: [init.jwk as never] },
-      routes: { token: '/oauth/token' },
-    };
+    const configuration = bareConfiguration(init);
     const provider = new Provider(base, configuration);
     // Same socket settings as src/server.ts, so only the request handling differs.
     server = createServer({ maxHeaderSize: 16 * 1024, requestTimeout: 30_000, headersTimeout: 15_000 }, provider.callback());

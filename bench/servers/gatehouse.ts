@@ -14,7 +14,8 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { PerformanceObserver, constants as perfConstants } from 'node:perf_hooks';
 import Koa, { type Middleware } from 'koa';
-import Provider, { type Configuration } from 'oidc-provider';
+import Provider from 'oidc-provider';
+import { bareConfiguration } from '../lib/bare-config.ts';
 import { loadConfig } from '../../src/config/load.ts';
 import { startServer, type RunningServer } from '../../src/server.ts';
 import { createLogger, type Level } from '../../src/shared/logger.ts';
@@ -110,25 +111,7 @@ async function startVariants(app: AppContext, b: { jwk: Record<string, unknown>;
   // bench/servers/bare.ts's provider, built in this process: against 'provider.callback() alone'
   // it prices Gatehouse's provider configuration apart from the process it runs in (both share
   // this process's heap and caches; the bare child process does not).
-  const bareHere = new Provider('http://127.0.0.1:1', {
-    clients: [{
-      client_id: b.m2m.client_id, client_secret: b.m2m.client_secret,
-      grant_types: ['client_credentials'], response_types: [], redirect_uris: [], id_token_signed_response_alg: 'ES256',
-    }],
-    features: {
-      devInteractions: { enabled: false },
-      clientCredentials: { enabled: true },
-      resourceIndicators: {
-        enabled: true,
-        defaultResource: async () => b.api,
-        getResourceServerInfo: async () => ({
-          scope: b.scopes.join(' '), audience: b.api, accessTokenTTL: 86400, accessTokenFormat: 'jwt', jwt: { sign: { alg: 'ES256' } },
-        }),
-      },
-    },
-    jwks: { keys: [b.jwk as never] },
-    routes: { token: '/oauth/token' },
-  } as Configuration);
+  const bareHere = new Provider('http://127.0.0.1:1', bareConfiguration({ ...b, client_id: b.m2m.client_id, client_secret: b.m2m.client_secret, accessTokenTTL: 86400 }));
   // As src/app.ts mounts it: one provider.callback() per provider instance.
   const cached = new WeakMap<object, ReturnType<AppContext['provider']['callback']>>();
   const mount: Middleware = async function oidc(ctx) {
