@@ -482,11 +482,23 @@ test('claims decided by post-login stay with their login: none after the action 
   assert.notEqual((await userinfo(a))['https://rr/login_no'], 2, 'session A got the claims of session B\'s login');
 
   // Unbound: an SSO login answered from session B (whose login decided the stored claims), and
-  // userinfo with B's earlier token, carry nothing of the old chain.
+  // userinfo with B's earlier token, carry nothing of the old chain. The stored claims go with
+  // the last binding (logins with nothing bound neither read nor clear them).
+  const stored = () => ts.ctx.db('action_login_claims').where({ account_id: a.claims()!.sub }).count({ n: '*' }).first().then((r) => Number(r?.n));
+  assert.equal(await stored(), 1, 'the claims of the latest login at this client are stored');
   await bindActions(ts, 'post-login', []);
+  assert.equal(await stored(), 0, 'claims of unbound actions were kept after the last binding went');
   const sso = await login(browserB);
   assert.equal(sso.claims()!['https://rr/login_no'], undefined, 'a claim from an unbound action rode on an SSO login');
   assert.equal((await userinfo(sso))['https://rr/login_no'], undefined);
   assert.equal((await userinfo(b))['https://rr/login_no'], undefined);
   assert.equal((await login(browserA)).claims()!['https://rr/login_no'], undefined);
+
+  // The same when the last bound action is deleted with ?force=true (its binding goes with it).
+  await bindActions(ts, 'post-login', ['numbered-logins']);
+  assert.ok((await login(browserA)).claims()!['https://rr/login_no']);
+  assert.equal(await stored(), 1);
+  const id = (await ts.api('GET', '/actions/actions?actionName=numbered-logins')).body.actions[0].id as string;
+  assert.equal((await ts.api('DELETE', `/actions/actions/${id}?force=true`)).status, 204);
+  assert.equal(await stored(), 0, 'claims of a deleted action were kept');
 });

@@ -183,9 +183,8 @@ export function createPostLoginStep(app: AppContext) {
     /** After the password was verified for `userId` in interaction `d`. */
     async afterPassword(ctx: Context, d: Details, userId: string) {
       if (!(await app.actions.triggers.hasPostLogin())) {
-        // Tokens of this login carry what this login's chain decided: with nothing bound, the
-        // claims an earlier login stored for this user at this client must not be reused.
-        await app.actions.triggers.clearLoginClaims(userId, String(d.params.client_id));
+        // Tokens of this login carry what this login's chain decided: with nothing bound, none
+        // (loginClaims reads no stored claims then, and the store dropped them at the unbind).
         const methods = [{ name: 'pwd', timestamp: new Date().toISOString() }];
         const need = await needMfa(ctx, d, userId, undefined, methods);
         if (need) return startMfa(ctx, d, userId, need, undefined, methods);

@@ -1,4 +1,5 @@
 import type { Db } from '../../db/knex.ts';
+import type { Knex } from 'knex';
 import { parseJson } from '../../db/knex.ts';
 import { AppError, badRequest, conflict, notFound } from '../../shared/errors.ts';
 import { randomId } from '../../shared/ids.ts';
@@ -22,6 +23,15 @@ export function createActionStore(db: Db, box: SecretBox, limits: ActionLimits, 
   const sealSecrets = (actionId: string, s: Record<string, string>) => box.seal(JSON.stringify(s), aad(actionId));
   const openSecrets = (actionId: string, sealed: string): Record<string, string> => JSON.parse(box.open(sealed, aad(actionId)));
   let bindingsVersion = 0;
+  /**
+   * Claims that post-login decided for a (user, client) login live in action_login_claims
+   * (src/actions/triggers/run.ts). With no post-login action bound, logins neither read nor
+   * write that table (no SQL per login for it), so the rows of earlier logins are dropped here,
+   * when the last binding goes: claims of an unbound action must never ride on later tokens.
+   */
+  async function dropLoginClaimsIfUnbound(trx: Knex.Transaction) {
+    if (!(await trx('action_bindings').where({ trigger_id: 'post-login' }).first())) await trx('action_login_claims').delete();
+  }
 
   function toAction(r: Record<string, unknown>, deployed?: Record<string, unknown>) {
     const secrets = openSecrets(r.id as string, r.secrets_sealed as string);
@@ -124,6 +134,7 @@ export function createActionStore(db: Db, box: SecretBox, limits: ActionLimits, 
       if (bound && !force) throw conflict('The action is bound to a trigger: remove it from the trigger\'s bindings first');
       await db.transaction(async (trx) => {
         await trx('action_bindings').where({ action_id: id }).delete();
+        await dropLoginClaimsIfUnbound(trx);
         await trx('actions').where({ id }).update({ deployed_version_id: null });
         await trx('action_versions').where({ action_id: id }).delete();
         await trx('actions').where({ id }).delete();
@@ -189,6 +200,7 @@ export function createActionStore(db: Db, box: SecretBox, limits: ActionLimits, 
       await db.transaction(async (trx) => {
         await trx('action_bindings').where({ trigger_id: triggerId }).delete();
         if (resolved.length) await trx('action_bindings').insert(resolved);
+        if (triggerId === 'post-login') await dropLoginClaimsIfUnbound(trx);
       });
       bindingsVersion++;
       return this.bindings(triggerId);

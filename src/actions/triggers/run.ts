@@ -82,7 +82,6 @@ export function createTriggerRunners(d: Deps) {
 
   return {
     hasPostLogin: () => engine.hasBindings('post-login'),
-    clearLoginClaims,
 
     /**
      * post-login during an interactive login (or inline for prompt=none). Writes metadata once
@@ -95,8 +94,9 @@ export function createTriggerRunners(d: Deps) {
       await writeMetadata(args.user.user_id, o, args.user);
       if (!o.blocked && args.client) {
         if (args.startAt === undefined && o.results.length === 0) {
-          // Nothing is bound: this login's tokens carry no action claims, not an earlier login's.
-          await clearLoginClaims(args.user.user_id, args.client.client_id);
+          // Nothing is bound: this login's tokens carry no action claims. Nothing to write, and
+          // no earlier login's row to clear: loginClaims reads none while nothing is bound, and
+          // the store drops them all when the last post-login binding goes.
           return o;
         }
         if (args.startAt !== undefined) {
@@ -122,16 +122,14 @@ export function createTriggerRunners(d: Deps) {
      * The claims post-login decided for this user at this client in the login `ref` (the
      * session the token or request belongs to), for ID token / userinfo / access token. None
      * when the row belongs to another login, or when no post-login action is bound any more
-     * (the row is dropped then: claims of an unbound action must not ride on later tokens).
+     * (claims of an unbound action must not ride on later tokens: nothing is read then, and the
+     * store drops every row when the last post-login binding goes).
      */
     async loginClaims(accountId: string, clientId: string, ref: string | undefined) {
+      // Unbound: no read (a login with nothing bound runs no SQL for claims; see the store).
+      if (ref === undefined || !(await engine.hasBindings('post-login'))) return undefined;
       const r = await db('action_login_claims').where({ account_id: accountId, client_id: clientId }).first();
-      if (!r) return undefined;
-      if (!(await engine.hasBindings('post-login'))) {
-        await clearLoginClaims(accountId, clientId);
-        return undefined;
-      }
-      if (ref === undefined || r.login_ref !== ref) return undefined;
+      if (!r || r.login_ref !== ref) return undefined;
       return {
         idToken: parseJson<Obj>(r.id_token, {}), accessToken: parseJson<Obj>(r.access_token, {}),
         scopes: parseJson<{ add: string[]; remove: string[] }>(r.scopes, { add: [], remove: [] }),
@@ -143,6 +141,7 @@ export function createTriggerRunners(d: Deps) {
      * claims of that login are now the session's (its tokens carry its uid). Idempotent.
      */
     async bindLoginClaims(accountId: string, clientId: string, fromRef: string, toRef: string) {
+      if (!(await engine.hasBindings('post-login'))) return;
       await db('action_login_claims').where({ account_id: accountId, client_id: clientId, login_ref: fromRef }).update({ login_ref: toRef });
     },
 
@@ -157,8 +156,7 @@ export function createTriggerRunners(d: Deps) {
       if (!(await engine.hasBindings('post-login'))) {
         // Refreshed tokens carry what the chain bound now decides, as they do when one is
         // bound: with none, the claims of an earlier login (perhaps from an action since
-        // unbound) must not ride along.
-        await clearLoginClaims(user.user_id, client.client_id);
+        // unbound) must not ride along, and loginClaims reads none while nothing is bound.
         return undefined;
       }
       const event = await postLoginEvent(user, {
