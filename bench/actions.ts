@@ -334,8 +334,12 @@ export function actionsSummary(a: ActionsResults, argon2MsPerVerify?: number) {
       const addP50 = n === 0 ? 0 : pct(p, 0.5) - pct(p0, 0.5);
       const addP99 = n === 0 ? 0 : pct(p, 0.99) - pct(p0, 0.99);
       let target = '';
-      if (kind === 'cc' && n === 1) target = `${verdict(ratio >= TARGETS.cc1Ratio, `≥ ${TARGETS.cc1Ratio}×`)}; ${verdict(addP50 <= TARGETS.cc1AddedP50Ms, `≤ ${TARGETS.cc1AddedP50Ms} ms p50`)}`;
-      if (kind === 'cc' && n === 5) target = verdict(ratio >= TARGETS.cc5Ratio, `≥ ${TARGETS.cc5Ratio}×`);
+      // Met only when the CPU per token agrees with the throughput (as in the client_credentials part).
+      const cpuRatio = n === 0 ? 1 : pooledCpu(b.load) / cpu;
+      const both = Math.min(ratio, cpuRatio);
+      const byCpuNote = (t: number) => (ratio >= t && cpuRatio < t ? ` (${f2(cpuRatio)}× by CPU)` : '');
+      if (kind === 'cc' && n === 1) target = `${verdict(both >= TARGETS.cc1Ratio, `≥ ${TARGETS.cc1Ratio}×`)}${byCpuNote(TARGETS.cc1Ratio)}; ${verdict(addP50 <= TARGETS.cc1AddedP50Ms, `≤ ${TARGETS.cc1AddedP50Ms} ms p50`)}`;
+      if (kind === 'cc' && n === 5) target = `${verdict(both >= TARGETS.cc5Ratio, `≥ ${TARGETS.cc5Ratio}×`)}${byCpuNote(TARGETS.cc5Ratio)}`;
       if (kind === 'login' && n > 0) target = 'no target (argon2-bound)';
       rows.push({
         cells: [
