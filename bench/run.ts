@@ -477,7 +477,7 @@ the pool alone under load (8 chains in flight, worker CPU from /proc) and
 below are from the afternoon unless marked.
 
 - **What changed the 1-action ratio** (0.32× at first; 0.57× at noon before that session's
-  changes, then 0.65–0.81× from run to run; 0.78× on the quiet afternoon machine, 0.80× by
+  changes, then 0.65–0.81× from run to run; 0.78–0.80× in three runs on the quiet afternoon machine, 0.80–0.82× by
   CPU): execution records written in batches off the request path,
   the guest \`api\` built once per isolate, chains queued together sent as one IPC message,
   new chains sent at the end of the event loop's turn (\`setImmediate\`: under 16 connections
@@ -493,7 +493,7 @@ below are from the afternoon unless marked.
   the worker, against ≈0.02 and ≈0.05 under load: the worker runs on the server's core
   between the request's two halves, and everything after it (the rest of the token request
   too) runs with caches it evicted. That, not waiting, is the added p50 (≈0.35 ms).
-- **5 actions** (0.61× here): ≈0.17 ms per token, ≈0.12 of it in the workers (≈100–110 µs
+- **5 actions** (0.59–0.61× here): ≈0.17 ms per token, ≈0.12 of it in the workers (≈100–110 µs
   of worker CPU per chain; the in-process runner alone 66 µs, five different isolates entered
   in turn at ≈8 µs each against ≈6 µs for one isolate repeated). Main thread, per token
   (profile): engine ≈30 µs (merge, record, run), execution record INSERT ≈13.5 µs, IPC write
