@@ -183,22 +183,19 @@ export function createClients(db: Db, box: SecretBox, defaultIdTokenAlg: 'ES256'
 
   async function loadClientMetadata(clientId: string): Promise<Record<string, unknown> | undefined> {
     const r = await row(clientId);
-    let meta: Record<string, unknown> | undefined;
-    if (r) {
-      const c = toApi(r);
-      const responseTypes = c.grant_types.includes('authorization_code') ? ['code'] : [];
-      meta = {
-        client_id: c.client_id, client_name: c.name,
-        ...(r.client_secret_sealed ? { client_secret: box.open(r.client_secret_sealed, sealAad(c.client_id)) } : {}),
-        token_endpoint_auth_method: c.token_endpoint_auth_method, grant_types: c.grant_types, response_types: responseTypes,
-        redirect_uris: c.callbacks, post_logout_redirect_uris: c.allowed_logout_urls,
-        application_type: c.app_type === 'native' ? 'native' : 'web',
-        id_token_signed_response_alg: SAFE_ALG(c.id_token_signed_response_alg) ?? (c.app_type === 'spa' ? 'RS256' : defaultIdTokenAlg),
-        'urn:gatehouse:web_origins': c.web_origins, 'urn:gatehouse:first_party': c.is_first_party,
-        'urn:gatehouse:app_type': c.app_type, 'urn:gatehouse:metadata': c.client_metadata,
-      };
-    }
-    return meta;
+    if (!r) return undefined;
+    const c = toApi(r);
+    return {
+      client_id: c.client_id, client_name: c.name,
+      ...(r.client_secret_sealed ? { client_secret: box.open(r.client_secret_sealed, sealAad(c.client_id)) } : {}),
+      token_endpoint_auth_method: c.token_endpoint_auth_method, grant_types: c.grant_types,
+      response_types: c.grant_types.includes('authorization_code') ? ['code'] : [],
+      redirect_uris: c.callbacks, post_logout_redirect_uris: c.allowed_logout_urls,
+      application_type: c.app_type === 'native' ? 'native' : 'web',
+      id_token_signed_response_alg: SAFE_ALG(c.id_token_signed_response_alg) ?? (c.app_type === 'spa' ? 'RS256' : defaultIdTokenAlg),
+      'urn:gatehouse:web_origins': c.web_origins, 'urn:gatehouse:first_party': c.is_first_party,
+      'urn:gatehouse:app_type': c.app_type, 'urn:gatehouse:metadata': c.client_metadata,
+    };
   }
 }
 export type Clients = ReturnType<typeof createClients>;
