@@ -15,3 +15,43 @@ test('database errors do not carry bound values (token ids, codes, hashes) into 
     await db.destroy();
   }
 });
+
+test('SQLite keeps prepared statements by SQL text, and a kept statement follows schema changes', async () => {
+  const db = openDatabase('sqlite::memory:');
+  try {
+    await db.schema.createTable('t', (t) => { t.string('id').primary(); t.string('a'); });
+    await db('t').insert({ id: 'x', a: '1' });
+    const conn = await db.client.acquireConnection() as import('better-sqlite3').Database;
+    await db.client.releaseConnection(conn);
+    const sql = 'select * from t where id = ?';
+    assert.equal(conn.prepare(sql), conn.prepare(sql), 'the same SQL gives the kept statement');
+    assert.deepEqual(await db('t').where({ id: 'x' }), [{ id: 'x', a: '1' }]);
+    // A migration adds a column: the kept `select *` must see it (SQLite re-prepares it).
+    await db.schema.alterTable('t', (t) => { t.string('b'); });
+    await db('t').where({ id: 'x' }).update({ b: '2' });
+    assert.deepEqual(await db('t').where({ id: 'x' }), [{ id: 'x', a: '1', b: '2' }]);
+    // And a dropped table fails as it would without the cache, without breaking the connection.
+    await db.schema.dropTable('t');
+    await assert.rejects(db('t').where({ id: 'x' }), /no such table/);
+    await db.schema.createTable('t', (t) => { t.string('id').primary(); });
+    await db('t').insert({ id: 'y' });
+    assert.deepEqual(await db('t').where({ id: 'y' }), [{ id: 'y' }]);
+  } finally {
+    await db.destroy();
+  }
+});
+
+test('the statement cache is bounded: the least recently used statement goes first', async () => {
+  const db = openDatabase('sqlite::memory:');
+  try {
+    const conn = await db.client.acquireConnection() as import('better-sqlite3').Database;
+    await db.client.releaseConnection(conn);
+    const first = conn.prepare('select 0');
+    const kept = conn.prepare('select 1');
+    for (let i = 2; i <= 500; i++) { conn.prepare(`select ${i}`); conn.prepare('select 1'); }
+    assert.equal(conn.prepare('select 1'), kept, 'a statement in use stays');
+    assert.notEqual(conn.prepare('select 0'), first, 'the oldest unused one was dropped and is prepared anew');
+  } finally {
+    await db.destroy();
+  }
+});
