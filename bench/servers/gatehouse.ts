@@ -20,6 +20,7 @@ import { loadConfig } from '../../src/config/load.ts';
 import { startServer, type RunningServer } from '../../src/server.ts';
 import { createLogger, type Level } from '../../src/shared/logger.ts';
 import type { AppContext } from '../../src/context.ts';
+import { withSqliteConnection } from '../../src/db/knex.ts';
 import { createMetrics } from '../../src/http/metrics.ts';
 import { securityHeaders } from '../../src/http/koa-security-headers.ts';
 import { createCsrf } from '../../src/http/koa-csrf.ts';
@@ -172,11 +173,20 @@ function instrument(s: Server, app: AppContext) {
     }
   }).observe({ entryTypes: ['gc'] });
   let current: RouteStats | undefined;
-  app.db.on('query', (q: { sql: string }) => {
+  // Every statement SQLite runs, through knex or prepared by Gatehouse itself (the OIDC
+  // adapter): better-sqlite3's Statement methods, wrapped for this diagnose process only.
+  const count = (sql: string) => {
     if (!current) return;
     current.queries++;
-    const shape = q.sql.replace(/\s+/g, ' ').slice(0, 120);
+    const shape = sql.replace(/\s+/g, ' ').replace(/[`"]/g, '').slice(0, 120);
     current.statements[shape] = (current.statements[shape] ?? 0) + 1;
+  };
+  void withSqliteConnection(app.db, (conn) => {
+    const proto = Object.getPrototypeOf(conn.prepare('select 1')) as Record<'run' | 'get' | 'all', (...a: unknown[]) => unknown>;
+    for (const m of ['run', 'get', 'all'] as const) {
+      const orig = proto[m];
+      proto[m] = function (this: { source: string }, ...a: unknown[]) { count(this.source); return orig.apply(this, a); };
+    }
   });
   s.prependListener('request', (req: IncomingMessage, res: ServerResponse) => {
     const path = (req.url ?? '').split('?')[0].replace(/^\/interaction\/[^/]+/, '/interaction/:uid').replace(/^\/authorize\/[^/]+/, '/authorize/:uid');
