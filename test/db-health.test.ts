@@ -3,6 +3,8 @@ import assert from 'node:assert/strict';
 import * as oidc from 'openid-client';
 import { startTestServer, discover, loginThroughForm, authorizationRequest, type TestServer } from './helpers/server.ts';
 import { Browser } from './helpers/cookie-fetch.ts';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
 
 /*
  * SECURITY F6: a database that cannot take writes (read-only, disk full). Logins fail closed
@@ -102,4 +104,49 @@ test('a full disk: the check stays red through writes that change nothing, green
   }
   await ts.ctx.db('audit_logs').insert({ log_id: 'after-full-disk', date: new Date().toISOString(), type: 'x', description: 'room again', details: '{}' });
   assert.deepEqual(await health(), { status: 200, body: { status: 'ok' } });
+});
+
+test('another process holds an exclusive lock: writes wait out busy_timeout, then 503 with no internals and nothing half-written (F4)', async () => {
+  const browser = new Browser();
+  const { url } = await authorizationRequest(config, { redirectUri: CB, scope: 'openid email' });
+  const opened = await browser.follow(url, {}, (u) => u.href.startsWith(CB));
+  const loginHtml = await opened.res.text();
+  const usersBefore = (await ts.ctx.db('users').count({ n: '*' }))[0].n;
+  const token = await ts.adminToken();
+
+  // A second connection, as another process (the CLI, a backup, a sqlite3 shell) would hold it.
+  const other = new Database(join(ts.dir, 'gatehouse.sqlite'));
+  other.pragma('busy_timeout = 0');
+  other.exec('BEGIN EXCLUSIVE');
+  try {
+    const logsBefore = ts.logs.length;
+    const t0 = Date.now();
+    const posted = await browser.submit(opened.url, loginHtml, { email: EMAIL, password: PASSWORD });
+    assert.ok(Date.now() - t0 >= 4000, 'the write waited for the lock (busy_timeout) before giving up');
+    assert.equal(posted.status, 503);
+    const page = await posted.text();
+    assert.match(page, /role="alert"/);
+    assert.match(page, /busy, try again/i, 'the page says what went wrong');
+    assert.doesNotMatch(page, /SQLITE|at \S+\.ts:|select |insert /i, 'no internals on the page');
+    assert.equal(await signedIn(browser), false, 'no session was made');
+
+    const created = await fetch(`${ts.base}/api/v2/users`, {
+      method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ email: 'locked-out@example.com', password: 'a long enough password', connection: 'Username-Password-Authentication' }),
+    });
+    assert.equal(created.status, 503);
+    const body = await created.json() as Record<string, unknown>;
+    assert.deepEqual(Object.keys(body).sort(), ['error', 'errorCode', 'message', 'statusCode']);
+    assert.equal(body.errorCode, 'temporarily_unavailable');
+    assert.doesNotMatch(JSON.stringify(body), /SQLITE|locked-out@/);
+    assert.match(ts.logs.slice(logsBefore).join('\n'), /SQLITE_BUSY|database is locked/i, 'the log says why');
+  } finally {
+    other.exec('ROLLBACK');
+    other.close();
+  }
+
+  assert.equal((await ts.ctx.db('users').count({ n: '*' }))[0].n, usersBefore, 'the refused signup left no row');
+  assert.equal(await ts.ctx.db('users').where({ email: 'locked-out@example.com' }).first(), undefined);
+  const ok = await loginThroughForm(config, { redirectUri: CB, email: EMAIL, password: PASSWORD });
+  assert.ok(ok.callbackUrl, 'logins work once the lock is gone');
 });
