@@ -105,7 +105,7 @@ test('20 concurrent signups of one e-mail (in several spellings) leave exactly o
   assert.equal(await usersWithEmail('race@example.com'), 1);
 });
 
-test('ambiguous or malformed e-mail addresses are refused before storage (B16, B19, B20)', async () => {
+test('ambiguous or malformed e-mail addresses are refused before storage (B16, B17, B18, B19, B20)', async () => {
   const form = await standaloneSignup();
   const before = Number((await ts.ctx.db('users').count({ n: '*' }))[0].n);
   const bad = [
@@ -114,6 +114,9 @@ test('ambiguous or malformed e-mail addresses are refused before storage (B16, B
     '\u212Aelvin@example.com', // Kelvin sign: NFC turns it into K
     'stra\u00dfe@example.com', // ß
     '\u0430dmin@example.com', // Cyrillic а
+    'caf\u00e9@example.com', // é composed (NFC)
+    'cafe\u0301@example.com', // é decomposed (NFD): neither form gets an account of its own
+    'alice@b\u00fccher.example', // an IDN domain not in its punycode form
     'ali\u200bce@example.com', // zero-width space
     'alice\u202e@example.com', // right-to-left override
     'alice\u0000@example.com',
@@ -140,6 +143,10 @@ test('ambiguous or malformed e-mail addresses are refused before storage (B16, B
   await ts.ctx.users.create({ email: 'kelvin@example.com', password: PASSWORD });
   const login = await loginThroughForm(config, { redirectUri: CB, email: '\u212Aelvin@example.com', password: PASSWORD });
   assert.equal(login.callbackUrl, undefined);
+  // The punycode form of an IDN domain is an ordinary ASCII address, an account of its own (B18).
+  const idn = await form.post('alice@xn--bcher-kva.example');
+  assert.equal(idn.status, 200);
+  assert.equal(await usersWithEmail('alice@xn--bcher-kva.example'), 1);
 });
 
 test('SQL-looking input is stored and compared literally (B11)', async () => {
