@@ -57,8 +57,9 @@ export async function createContext(config: Config, opts: { logger?: Logger; mig
   const mfa = createMfa(db, box, { maxFailures: config.mfa.maxFailures, lockSeconds: config.mfa.lockSeconds, issuerLabel: config.mfa.issuerLabel ?? config.appName });
   const keys = createKeyStore(db, box);
   await keys.ensure();
-  // Mail goes through SMTP when configured, else to <dataDir>/outbox/ (see src/mail/mailer.ts).
-  const mail = createMailer({ smtpUrl: config.smtpUrl, from: config.email.from, dataDir: config.dataDir, logger });
+  // Mail goes through SMTP when configured, else to <dataDir>/outbox/, by way of the mail_queue
+  // table, which keeps a message until it was delivered (see src/mail/mailer.ts).
+  const mail = createMailer({ smtpUrl: config.smtpUrl, from: config.email.from, dataDir: config.dataDir, logger, queue: { db, box } });
   const emailTokens = createEmailTokens(db);
   const cookieKeys = JSON.parse(await settings.sealedOrCreate('cookie_keys', () => JSON.stringify([
     (globalThis.crypto.getRandomValues(new Uint8Array(32)) as Uint8Array).reduce((s, b) => s + b.toString(16).padStart(2, '0'), ''),

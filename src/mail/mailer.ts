@@ -2,14 +2,20 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import nodemailer from 'nodemailer';
 import { parseConnectionUrl } from 'nodemailer/lib/shared';
+import type { Db } from '../db/knex.ts';
 import type { Logger } from '../shared/logger.ts';
 import { randomId } from '../shared/ids.ts';
+import type { SecretBox } from '../shared/secret-box.ts';
 import { canonicalEmail } from '../users/email.ts';
 
 /** One rendered message. `to` must be a stored canonical address (see `send`). */
 export interface OutgoingMail { to: string; subject: string; text: string; html: string }
 
-export interface MailerOptions { smtpUrl?: string; from: string; dataDir: string; logger: Logger }
+/**
+ * `queue`: keep every message in the database until the relay (or the outbox directory) took
+ * it, and retry what failed (see `createMailer`). Without it a failed send is only logged.
+ */
+export interface MailerOptions { smtpUrl?: string; from: string; dataDir: string; logger: Logger; queue?: { db: Db; box: SecretBox } }
 
 /** Refused before nodemailer sees it (SECURITY B19, B20; GHSA-mm7p-fcc7-pg87 and friends). */
 export class MailAddressError extends Error {}
@@ -18,6 +24,14 @@ const LOOPBACK = /^(localhost|127(?:\.\d{1,3}){3}|::1|\[::1\])$/i;
 // Any C0 control, DEL, or the Unicode line/paragraph separators: in a header they would start
 // a new header line (CR/LF injection) or confuse a parser downstream.
 const CONTROL = /[\u0000-\u001f\u007f\u2028\u2029]/;
+
+/** A message taken for delivery is left alone by other nodes and timer ticks this long. */
+const LEASE_MS = 2 * 60_000;
+/** Waits before the 1st, 2nd, … retry of a message the relay did not take (the last repeats). */
+export const RETRY_BACKOFF_MS = [30_000, 60_000, 2 * 60_000, 5 * 60_000, 15 * 60_000, 30 * 60_000, 60 * 60_000];
+/** A message not delivered for this long is dropped (its links have expired by then). */
+const GIVE_UP_MS = 24 * 3600_000;
+const RETRY_EVERY_MS = 15_000;
 
 /**
  * nodemailer options from `smtpUrl`. `smtps://` is implicit TLS. For `smtp://` the TLS policy
@@ -43,9 +57,17 @@ export function smtpOptions(smtpUrl: string): Record<string, unknown> {
  * RFC 5322 text an SMTP server would have received, to `<dataDir>/outbox/<time>-<id>.eml`
  * (mode 0600: the files hold live links) and logs one line naming recipient and subject.
  * The link itself is never logged. Callers send after their writes committed, never inside
- * a transaction (a slow relay must not hold a database lock); `sendLater` queues a message
- * and logs a failure instead of throwing, for flows that must answer the same whatever the
- * mail does.
+ * a transaction (a slow relay must not hold a database lock); `later` runs a task after the
+ * response and logs a failure instead of throwing, for flows that must answer the same
+ * whatever the mail does.
+ *
+ * With `queue` (the server always gives one), `send` first stores the message in `mail_queue`,
+ * sealed with the secrets key, then tries to deliver it; the row goes once the relay took the
+ * message. A relay that is down, or a crash before the delivery finished, leaves the row: it is
+ * retried every RETRY_EVERY_MS tick that finds it due, with backoff (RETRY_BACKOFF_MS), by
+ * whichever node takes it first (a conditional UPDATE is the lease), for up to a day. `send`
+ * then resolves anyway: the message is accepted for delivery. Delivery is at least once: a
+ * crash between the relay's answer and the delete sends the message again.
  */
 export function createMailer(o: MailerOptions) {
   if (CONTROL.test(o.from)) throw new MailAddressError('email.from: control characters are not allowed');
@@ -55,6 +77,7 @@ export function createMailer(o: MailerOptions) {
     : nodemailer.createTransport({ streamTransport: true, buffer: true, newline: 'unix' });
   const pending = new Set<Promise<void>>();
   const safeUrl = o.smtpUrl ? o.smtpUrl.replace(/\/\/[^@/]*@/, '//***@') : undefined;
+  const q = o.queue;
 
   function check(m: OutgoingMail) {
     // Only a stored canonical address may be a recipient: if `to` is not already in canonical
@@ -63,8 +86,8 @@ export function createMailer(o: MailerOptions) {
     if (CONTROL.test(m.subject)) throw new MailAddressError('subject contains control characters');
   }
 
-  async function send(m: OutgoingMail): Promise<void> {
-    check(m);
+  /** Hands one message to the relay (or the outbox directory); throws when it was not taken. */
+  async function deliver(m: OutgoingMail): Promise<void> {
     const info = await transport.sendMail({
       from: o.from, to: m.to, subject: m.subject, text: m.text, html: m.html,
       // Our templates never attach files or fetch URLs; refuse it should one ever try.
@@ -80,26 +103,105 @@ export function createMailer(o: MailerOptions) {
     o.logger.info({ to: m.to, subject: m.subject, file: name }, 'mail written to outbox');
   }
 
+  /** What a failed delivery says, for the log and the queue row: no credentials, bounded. */
+  function why(err: unknown): string {
+    const msg = err instanceof Error ? err.message : String(err);
+    return msg.replace(/\/\/[^@/\s]*@/g, '//***@').slice(0, 300);
+  }
+
+  /** One delivery attempt of a queued message: deletes its row, or schedules the next try. True when delivered. */
+  async function attempt(db: Db, id: string, m: OutgoingMail, attemptsBefore: number, createdAt: number, now: number): Promise<boolean> {
+    try {
+      await deliver(m);
+    } catch (err) {
+      const attempts = attemptsBefore + 1;
+      if (now - createdAt >= GIVE_UP_MS) {
+        await db('mail_queue').where({ id }).delete();
+        o.logger.error({ to: m.to, subject: m.subject, attempts, err: why(err) }, 'mail dropped: not delivered for a day');
+        return false;
+      }
+      const next = now + RETRY_BACKOFF_MS[Math.min(attempts, RETRY_BACKOFF_MS.length) - 1];
+      await db('mail_queue').where({ id }).update({ attempts, next_attempt_at: next, last_error: why(err) });
+      o.logger.warn({ to: m.to, subject: m.subject, attempts, retry_at: new Date(next).toISOString(), err: why(err) }, 'mail not delivered; it stays queued and will be retried');
+      return false;
+    }
+    await db('mail_queue').where({ id }).delete();
+    return true;
+  }
+
+  async function send(m: OutgoingMail): Promise<void> {
+    check(m);
+    if (!q) return deliver(m);
+    const id = `mail_${randomId(12)}`;
+    const now = Date.now();
+    const sealed = q.box.seal(JSON.stringify({ subject: m.subject, text: m.text, html: m.html }), id);
+    // Taken by this node at once (next_attempt_at = the lease): the retry tick leaves it alone.
+    await q.db('mail_queue').insert({ id, recipient: m.to, message_sealed: sealed, attempts: 0, next_attempt_at: now + LEASE_MS, created_at: now });
+    await attempt(q.db, id, m, 0, now, now);
+  }
+
+  /**
+   * Delivers the queued messages that are due at `now` (the timer passes the clock; tests pass
+   * a later time instead of waiting out the backoff). Returns how many it delivered.
+   */
+  async function retryDue(now = Date.now()): Promise<number> {
+    if (!q) return 0;
+    const { db, box } = q;
+    let delivered = 0;
+    const rows = await db('mail_queue').where('next_attempt_at', '<=', now).orderBy('next_attempt_at').limit(20);
+    for (const r of rows) {
+      // The lease: of the nodes (or ticks) that saw this row due, only one moves it ahead.
+      const taken = await db('mail_queue').where({ id: r.id, next_attempt_at: r.next_attempt_at }).update({ next_attempt_at: Date.now() + LEASE_MS });
+      if (taken !== 1) continue;
+      let m: OutgoingMail;
+      try {
+        const body = JSON.parse(box.open(r.message_sealed as string, r.id as string)) as { subject: string; text: string; html: string };
+        m = { to: r.recipient as string, subject: body.subject, text: body.text, html: body.html };
+        check(m);
+      } catch {
+        await db('mail_queue').where({ id: r.id }).delete();
+        o.logger.error({ to: r.recipient, id: r.id }, 'mail dropped: its queue entry cannot be read (was the secrets key changed?)');
+        continue;
+      }
+      if (await attempt(db, r.id as string, m, Number(r.attempts), Number(r.created_at), now)) delivered++;
+    }
+    return delivered;
+  }
+
+  function track(p: Promise<void>) {
+    pending.add(p);
+    void p.finally(() => { pending.delete(p); });
+  }
+
+  let ticking = false;
+  const timer = q ? setInterval(() => {
+    if (ticking) return;
+    ticking = true;
+    track(retryDue().then(() => undefined, (err: unknown) => { o.logger.warn({ err: why(err) }, 'mail queue: retry pass failed'); }).finally(() => { ticking = false; }));
+  }, RETRY_EVERY_MS) : undefined;
+  timer?.unref();
+
   return {
     mode: (o.smtpUrl ? 'smtp' : 'outbox') as 'smtp' | 'outbox',
     /** Where mail goes, for the start-up log (credentials masked). */
     describe: () => (safeUrl ? `smtp ${safeUrl}` : `outbox ${outboxDir}`),
     send,
+    retryDue,
     /**
      * Runs `task` (look-ups, token issue, `send`) after the current response has been
      * written, so neither its work nor the mail relay changes how long the request that
      * queued it took or what it answered. Errors are logged, never thrown.
      */
     later(task: () => Promise<void>, what = 'mail'): void {
-      const p = (async () => {
+      track((async () => {
         await new Promise((r) => setImmediate(r));
         await task();
-      })().catch((err) => { o.logger.error({ err, what }, 'mail not sent'); }).finally(() => { pending.delete(p); });
-      pending.add(p);
+      })().catch((err) => { o.logger.error({ err, what }, 'mail not sent'); }));
     },
     /** Resolves when every queued message was handled (tests, shutdown). */
     async idle(): Promise<void> { while (pending.size) await Promise.all([...pending]); },
     async close(): Promise<void> {
+      clearInterval(timer);
       await this.idle();
       transport.close();
     },

@@ -6,11 +6,11 @@ import { startTestServer, type TestServer } from './server.ts';
 export interface ReceivedMail { from: string; to: string[]; raw: string; subject: string; text: string; html: string; headers: Record<string, string> }
 
 /**
- * A real SMTP server on 127.0.0.1 (a free port) that keeps every message it receives. It
+ * A real SMTP server on 127.0.0.1 (a free port, or `port`) that keeps every message it receives. It
  * advertises STARTTLS with smtp-server's built-in self-signed certificate, as many local
  * relays do: Gatehouse must skip STARTTLS for a loopback `smtp://` URL, or these sends fail.
  */
-export async function startSmtpSink() {
+export async function startSmtpSink(port = 0) {
   const received: ReceivedMail[] = [];
   const waiters: (() => void)[] = [];
   const server = new SMTPServer({
@@ -31,10 +31,10 @@ export async function startSmtpSink() {
       });
     },
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
-  const port = (server.server.address() as AddressInfo).port;
+  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', () => resolve()));
+  const bound = (server.server.address() as AddressInfo).port;
   return {
-    port, url: `smtp://127.0.0.1:${port}`, received,
+    port: bound, url: `smtp://127.0.0.1:${bound}`, received,
     /** Waits until a message matching `match` arrives (not a timing assertion: it only bounds a hang). */
     async waitFor(match: (m: ReceivedMail) => boolean, what = 'a mail', limitMs = 10_000): Promise<ReceivedMail> {
       const deadline = Date.now() + limitMs;

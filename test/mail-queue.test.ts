@@ -1,0 +1,118 @@
+import { test, after, before } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { startTestServer, createUser, freePort, type TestServer } from './helpers/server.ts';
+import { Browser } from './helpers/cookie-fetch.ts';
+import { startSmtpSink, linkIn, type SmtpSink } from './helpers/smtp-sink.ts';
+import { RETRY_BACKOFF_MS } from '../src/mail/mailer.ts';
+
+/*
+ * SECURITY F2: mail survives a relay that is down and a crash before delivery. The server's
+ * relay is a port where nothing listens at first; a real SMTP sink starts on it later.
+ */
+
+let ts: TestServer;
+let port: number;
+let sink: SmtpSink | undefined;
+
+before(async () => {
+  port = await freePort();
+  ts = await startTestServer({ smtpUrl: `smtp://127.0.0.1:${port}` });
+});
+after(async () => {
+  await ts?.close();
+  await sink?.close();
+});
+
+const queued = () => ts.ctx.db('mail_queue').orderBy('created_at');
+
+async function requestReset(email: string) {
+  const browser = new Browser();
+  const url = new URL(`${ts.base}/password/reset`);
+  const page = await browser.request(url);
+  const res = await browser.submit(url, await page.text(), { email });
+  assert.equal(res.status, 200);
+}
+
+test('a reset mail the relay refused stays queued, sealed, and is delivered by a later retry (F2)', async () => {
+  const email = 'queued.reset@example.com';
+  await createUser(ts, email, 'the old password is long');
+  const logsBefore = ts.logs.length;
+  await requestReset(email);
+  await ts.ctx.mail.idle();
+
+  const rows = await queued();
+  assert.equal(rows.length, 1, 'the message is kept');
+  assert.equal(rows[0].recipient, email);
+  assert.equal(Number(rows[0].attempts), 1);
+  assert.match(rows[0].last_error, /ECONNREFUSED/);
+  assert.ok(Number(rows[0].next_attempt_at) >= Date.now() + RETRY_BACKOFF_MS[0] - 5000, 'the next try waits out the backoff');
+  const logged = ts.logs.slice(logsBefore).join('\n');
+  assert.match(logged, /mail not delivered; it stays queued/);
+  assert.doesNotMatch(logged, /token=/, 'the link is not logged');
+  // The stored message holds a live link: it is sealed, on disk too.
+  assert.doesNotMatch(rows[0].message_sealed, /password\/reset|token=/);
+  await ts.ctx.db.raw('PRAGMA wal_checkpoint(TRUNCATE)');
+  assert.doesNotMatch(readFileSync(join(ts.dir, 'gatehouse.sqlite'), 'latin1'), /password\/reset\?token=/);
+
+  // Not due yet: a pass now leaves it alone.
+  assert.equal(await ts.ctx.mail.retryDue(), 0);
+  // Still down when it is due: one more attempt, a longer wait.
+  assert.equal(await ts.ctx.mail.retryDue(Date.now() + RETRY_BACKOFF_MS[0]), 0);
+  const again = (await queued())[0];
+  assert.equal(Number(again.attempts), 2);
+  assert.ok(Number(again.next_attempt_at) > Number(rows[0].next_attempt_at));
+
+  // The relay is back: the next due pass delivers it, and the link in it works.
+  sink = await startSmtpSink(port);
+  assert.equal(await ts.ctx.mail.retryDue(Date.now() + RETRY_BACKOFF_MS[1] + RETRY_BACKOFF_MS[0]), 1);
+  const mail = await sink.waitFor((m) => m.to.includes(email), 'the reset mail');
+  assert.deepEqual(await queued(), [], 'a delivered message leaves the queue');
+  const link = linkIn(mail, '/password/reset');
+  const form = await new Browser().request(link);
+  assert.equal(form.status, 200);
+  assert.match(await form.text(), /name="new_password"/, 'the delivered link opens the new-password form');
+});
+
+test('a message left by a node that stopped mid-delivery is delivered by the next pass, once (F2)', async () => {
+  sink ??= await startSmtpSink(port);
+  const email = 'left.behind@example.com';
+  await createUser(ts, email, 'another long password');
+  // What a crash between queueing and the relay's answer leaves: a row whose lease ran out.
+  const content = { subject: 'Left behind', text: 'sent before a crash', html: '<p>sent before a crash</p>' };
+  const id = 'mail_left_behind_1';
+  const createdAt = Date.now() - 10 * 60_000;
+  await ts.ctx.db('mail_queue').insert({
+    id, recipient: email, message_sealed: ts.ctx.box.seal(JSON.stringify(content), id), attempts: 0,
+    next_attempt_at: createdAt + 2 * 60_000, created_at: createdAt,
+  });
+  // Two passes at once (two nodes, or two ticks): the lease lets one of them deliver it.
+  const [a, b] = await Promise.all([ts.ctx.mail.retryDue(), ts.ctx.mail.retryDue()]);
+  assert.equal(a + b, 1);
+  await sink.waitFor((m) => m.subject === 'Left behind', 'the left-behind mail');
+  assert.equal(sink.received.filter((m) => m.subject === 'Left behind').length, 1, 'delivered once');
+  assert.deepEqual(await queued(), []);
+});
+
+test('a message that cannot be delivered for a day is dropped with an error log; one that cannot be read is dropped too', async () => {
+  const createdAt = Date.now() - 25 * 3600_000;
+  const content = { subject: 'Too late', text: 'x', html: '<p>x</p>' };
+  await ts.ctx.db('mail_queue').insert({
+    id: 'mail_too_late', recipient: 'nobody.home@example.com', message_sealed: ts.ctx.box.seal(JSON.stringify(content), 'mail_too_late'),
+    attempts: 7, next_attempt_at: Date.now() - 1000, created_at: createdAt,
+  });
+  // Sealed for another row: opening it under this id fails (the seal binds the row).
+  await ts.ctx.db('mail_queue').insert({
+    id: 'mail_swapped', recipient: 'nobody.home@example.com', message_sealed: ts.ctx.box.seal(JSON.stringify(content), 'mail_other'),
+    attempts: 0, next_attempt_at: Date.now() - 1000, created_at: Date.now(),
+  });
+  await sink?.close();
+  sink = undefined;
+  const logsBefore = ts.logs.length;
+  assert.equal(await ts.ctx.mail.retryDue(), 0);
+  assert.deepEqual(await queued(), []);
+  const logged = ts.logs.slice(logsBefore).join('\n');
+  assert.match(logged, /mail dropped: not delivered for a day/);
+  assert.match(logged, /mail dropped: its queue entry cannot be read/);
+});
