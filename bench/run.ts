@@ -433,15 +433,29 @@ Measured apart from the run above, on 2026-11-23 (afternoon, quiet machine: roun
   mapping, client grants, the hooks), 3% the serving path. Pricing the configuration piece by
   piece (\`extraParams\`, ttl functions, \`extraTokenClaims\`, more features, the CORS hook,
   routes) gave 1–9 µs each, inside this harness's ±5 µs noise. A larger V8 young generation
-  (\`--max-semi-space-size=32\`) changed nothing (0.91×).
+  (\`--max-semi-space-size=32\`) changed nothing (0.91×). With \`--trace-gc-nvp\`, both servers
+  allocate about 80 KB per token and scavenge every ~600 tokens with the same pause (10–11 ms)
+  and the same promotion (~5 MB): garbage collection is not where they differ. The same evening,
+  on another machine (AMD EPYC, busy: rounds ±15%), a full run gave 0.97× and a 10-round
+  \`--only cc\` run 0.95× (0.96× by CPU): at the target there, below it on the quiet one.
 - **login** (\`bench/diagnose.ts --part login\`): 28 SQL statements per login (32–34 before
   logins with no post-login action bound stopped reading and clearing stored action claims).
-  Beyond argon2, Gatehouse spends 9.1 ms per login, a bare oidc-provider doing the same login
-  4.0 ms: by CPU that caps the bare provider itself at 0.83× the argon2 verify rate here, and
-  Gatehouse at 0.68×. What is left per login: oidc-provider's own records (6 writes and 6
-  reads of interactions, sessions, codes, grants), the brute-force bookkeeping (6 statements
-  on a successful login: counted before the password is checked, so a burst cannot slip
-  through), 3 user reads, the audit record, and an RS256 ID token for the SPA.
+  Beyond argon2, Gatehouse spent 9.1 ms per login that afternoon, a bare oidc-provider doing
+  the same login 4.0 ms: by CPU that caps the bare provider itself at 0.83× the argon2 verify
+  rate here, and Gatehouse at 0.68×. In the evening, on a busier machine, the same command gave
+  14.9–15.2 ms for Gatehouse and 5.5–6.1 ms for the bare provider; two changes then brought
+  Gatehouse to 9.2 ms in the same hour: SQLite keeps prepared statements by SQL text (knex
+  prepared every query anew: a primary-key select cost 62 µs through knex, 40 µs with the kept
+  statement, 4 µs as a bare prepared statement, \`bench/knex-cost.ts\`), and the OIDC adapter's 14
+  calls per login run fixed SQL on SQLite instead of going through knex's query builder. Under
+  the benchmark's load the gain is smaller (everything beyond argon2: 9.8 ms before, 8.0 ms
+  after, 0.70–0.73×). What is left per login: oidc-provider's own records (6 writes and 6
+  reads of interactions, sessions, codes, grants: a SQLite write with its three indexes costs
+  about 60 µs of CPU, most of it the WAL's write calls), the brute-force bookkeeping (6
+  statements on a successful login: counted before the password is checked, so a burst cannot
+  slip through), 3 user reads, the audit record, and an RS256 ID token for the SPA (RS256
+  signing costs 0.3 ms here, ES256 0.1 ms). Raising SQLite's page cache, memory-mapping the
+  file or checkpointing the WAL less often made no difference above the noise.
 ${actions ? actionsDocs(actions) : ''}`;
 }
 
