@@ -95,10 +95,13 @@ test('/v2/logout without parameters signs out to the "signed out" page', async (
   assert.equal((await silent(browser)).get('error'), 'login_required');
 });
 
-test('an unregistered returnTo / post_logout_redirect_uri: error page, no redirect, still signed in (A21)', async () => {
+test('an unregistered returnTo / post_logout_redirect_uri: error page, no redirect, still signed in (A21, B24)', async () => {
   const { browser, idToken } = await signedIn();
+  // B24: open-redirect spellings, each a near miss of the registered http://localhost:5176/logged-out.
+  const hostile = ['https://evil.example/', '//evil.example/', '/\\evil.example/', 'https:evil.example', 'javascript:alert(1)',
+    `${LOGGED_OUT}@evil.example`, `${LOGGED_OUT}.evil.example`, `${LOGGED_OUT}/../../evil`, `${LOGGED_OUT}#x`, LOGGED_OUT.toUpperCase(), '/logged-out'];
   for (const url of [
-    `${ts.base}/v2/logout?client_id=${spa.client_id}&returnTo=${encodeURIComponent('https://evil.example/')}`,
+    ...hostile.map((to) => `${ts.base}/v2/logout?client_id=${spa.client_id}&returnTo=${encodeURIComponent(to)}`),
     oidc.buildEndSessionUrl(config, { id_token_hint: idToken, post_logout_redirect_uri: `${LOGGED_OUT}/x` }).href,
   ]) {
     const { res, url: at } = await browser.follow(url);

@@ -36,9 +36,13 @@ export interface TestServer extends RunningServer {
  * The real server on a free loopback port, with its own SQLite file in a temp dir and the
  * bootstrap admin client configured. `overrides` go through the same config validation.
  */
-export async function startTestServer(overrides: Record<string, unknown> = {}, opts: { trailingSlash?: boolean } = {}): Promise<TestServer> {
-  const dir = mkdtempSync(join(tmpdir(), 'gatehouse-test-'));
-  const port = await freePort();
+/**
+ * A server on a fresh port and data directory, removed on close. `at`: this data directory
+ * and port instead, kept on close (a restart: start a second server `at` the first one's).
+ */
+export async function startTestServer(overrides: Record<string, unknown> = {}, opts: { trailingSlash?: boolean; at?: { dir: string; port: number } } = {}): Promise<TestServer> {
+  const dir = opts.at?.dir ?? mkdtempSync(join(tmpdir(), 'gatehouse-test-'));
+  const port = opts.at?.port ?? await freePort();
   const base = `http://127.0.0.1:${port}`;
   const issuer = opts.trailingSlash ? `${base}/` : base;
   const logs: string[] = [];
@@ -78,7 +82,7 @@ export async function startTestServer(overrides: Record<string, unknown> = {}, o
     },
     async close(graceMs = 1000) {
       await s.close(graceMs);
-      rmSync(dir, { recursive: true, force: true });
+      if (!opts.at) rmSync(dir, { recursive: true, force: true });
     },
   };
   return ts;
