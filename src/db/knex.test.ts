@@ -55,3 +55,19 @@ test('the statement cache is bounded: the least recently used statement goes fir
     await db.destroy();
   }
 });
+
+test('F5: the outer db used inside a transaction fails within the acquire timeout, and the transaction rolls back', async () => {
+  const db = openDatabase('sqlite::memory:', { acquireTimeoutMs: 300 });
+  try {
+    await db.schema.createTable('t', (t) => { t.string('id').primary(); });
+    const t0 = Date.now();
+    await assert.rejects(db.transaction(async (trx) => {
+      await trx('t').insert({ id: 'inside' });
+      await db('t').select(); // the mistake: waits for the connection the transaction holds
+    }), /Timeout acquiring a connection/);
+    assert.ok(Date.now() - t0 < 5000, 'bounded by the acquire timeout, not knex\'s 60 s');
+    assert.deepEqual(await db('t').select(), [], 'the transaction rolled back; the connection is usable');
+  } finally {
+    await db.destroy();
+  }
+});

@@ -8,9 +8,13 @@ export type Db = Knex;
 /**
  * Opens the database named by `url`: `sqlite:<path>` (better-sqlite3, one connection, WAL,
  * foreign keys, busy timeout) or `postgres://…` (pg). With SQLite's pool of one, code must
- * never use the outer `db` inside a `db.transaction` callback: it would wait for the pool.
+ * never use the outer `db` inside a `db.transaction` callback: it would wait for the pool
+ * while the transaction holds its only connection. That wait is bounded (`acquireTimeoutMs`,
+ * 10 s by default, against knex's 60 s): the request fails with a 503 and the transaction
+ * rolls back, instead of the whole server stalling for a minute. Statements take micro- to
+ * milliseconds, so a legitimate wait for the connection never comes near it.
  */
-export function openDatabase(url: string): Db {
+export function openDatabase(url: string, opts: { acquireTimeoutMs?: number } = {}): Db {
   if (url.startsWith('sqlite:')) {
     const file = url.slice('sqlite:'.length);
     if (file !== ':memory:') mkdirSync(dirname(resolve(file)), { recursive: true });
@@ -21,6 +25,7 @@ export function openDatabase(url: string): Db {
       // knex puts the SQL with its bound values into error messages by default; those values
       // include token ids, codes and hashes, and errors get logged.
       compileSqlOnError: false,
+      acquireConnectionTimeout: opts.acquireTimeoutMs ?? 10_000,
       pool: {
         min: 1,
         max: 1,
