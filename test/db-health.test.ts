@@ -5,6 +5,7 @@ import { startTestServer, discover, loginThroughForm, authorizationRequest, type
 import { Browser } from './helpers/cookie-fetch.ts';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
+import { createAdapterFactory } from '../src/oidc/adapter.ts';
 
 /*
  * SECURITY F6: a database that cannot take writes (read-only, disk full). Logins fail closed
@@ -104,6 +105,25 @@ test('a full disk: the check stays red through writes that change nothing, green
   }
   await ts.ctx.db('audit_logs').insert({ log_id: 'after-full-disk', date: new Date().toISOString(), type: 'x', description: 'room again', details: '{}' });
   assert.deepEqual(await health(), { status: 200, body: { status: 'ok' } });
+});
+
+test("the OIDC adapter's own SQLite statements report a full disk to /healthz, and a write of theirs that lands clears it", async () => {
+  // They run outside knex's query builder: a token endpoint that can no longer store codes or
+  // refresh tokens must still turn the check red.
+  assert.deepEqual(await health(), { status: 200, body: { status: 'ok' } });
+  const Adapter = createAdapterFactory(ts.ctx.db, { findClientMetadata: () => undefined });
+  const sessions = new Adapter('Session');
+  const pages = Number((await ts.ctx.db.raw('PRAGMA page_count'))[0].page_count);
+  await ts.ctx.db.raw(`PRAGMA max_page_count = ${pages}`);
+  try {
+    await assert.rejects(sessions.upsert('full-disk-session', { big: 'x'.repeat(64 * 1024) }, 60), (e: { code?: string }) => e.code === 'SQLITE_FULL');
+    assert.deepEqual(await health(), { status: 503, body: { status: 'unavailable', reason: 'database not writable' } });
+  } finally {
+    await ts.ctx.db.raw('PRAGMA max_page_count = 4294967294');
+  }
+  await sessions.upsert('room-again-session', { small: true }, 60);
+  assert.deepEqual(await health(), { status: 200, body: { status: 'ok' } });
+  await sessions.destroy('room-again-session');
 });
 
 test('another process holds an exclusive lock: writes wait out busy_timeout, then 503 with no internals and nothing half-written (F4)', async () => {

@@ -37,9 +37,24 @@ const BY = { id: SQL.byId, uid: SQL.byUid, user_code: SQL.byUserCode } as const;
  */
 export function createAdapterFactory(db: Db, clients: ClientSource) {
   const sqlite = isSqlite(db);
-  /** Runs one statement on SQLite: rows for a select, the change count otherwise. */
+  /** Runs one select on SQLite: its first row. */
   const get = (sql: string, args: unknown[]) => withSqliteConnection(db, (c) => c.prepare(sql).get(...args) as Row | undefined);
-  const run = (sql: string, args: unknown[]) => withSqliteConnection(db, (c) => c.prepare(sql).run(...args).changes);
+  /**
+   * Runs one write on SQLite: the change count. knex would report it to the database health
+   * check (src/db/health.ts listens to knex's query events: a disk that filled up must turn
+   * /healthz red); these statements bypass knex, so they report the same events themselves.
+   */
+  const run = (sql: string, args: unknown[], method: 'insert' | 'update' | 'del') => withSqliteConnection(db, (c) => {
+    let changes: number;
+    try {
+      changes = c.prepare(sql).run(...args).changes;
+    } catch (e) {
+      db.emit('query-error', e, { method, sql });
+      throw e;
+    }
+    if (changes > 0) db.emit('query-response', changes, { method, sql });
+    return changes;
+  });
 
   return class KnexAdapter {
     type: string;
@@ -49,7 +64,7 @@ export function createAdapterFactory(db: Db, clients: ClientSource) {
       const expiresAt = expiresIn ? Date.now() + expiresIn * 1000 : null;
       const json = JSON.stringify(payload);
       const grantId = payload.grantId ?? null; const userCode = payload.userCode ?? null; const uid = payload.uid ?? null;
-      if (sqlite) { await run(SQL.upsert, [id, this.type, json, grantId, userCode, uid, expiresAt]); return; }
+      if (sqlite) { await run(SQL.upsert, [id, this.type, json, grantId, userCode, uid, expiresAt], 'insert'); return; }
       await db('oidc_payloads').insert({
         id, type: this.type, payload: json, grant_id: grantId, user_code: userCode, uid, expires_at: expiresAt, consumed_at: null,
       }).onConflict(['type', 'id']).merge();
@@ -75,17 +90,17 @@ export function createAdapterFactory(db: Db, clients: ClientSource) {
     async findByUid(uid: string) { return this.#findWhere('uid', uid); }
     async findByUserCode(userCode: string) { return this.#findWhere('user_code', userCode); }
     async destroy(id: string) {
-      if (sqlite) await run(SQL.destroy, [this.type, id]);
+      if (sqlite) await run(SQL.destroy, [this.type, id], 'del');
       else await db('oidc_payloads').where({ type: this.type, id }).delete();
     }
     async revokeByGrantId(grantId: string) {
-      if (sqlite) await run(SQL.revokeByGrantId, [grantId]);
+      if (sqlite) await run(SQL.revokeByGrantId, [grantId], 'del');
       else await db('oidc_payloads').where({ grant_id: grantId }).delete();
     }
 
     async consume(id: string) {
       const n = sqlite
-        ? await run(SQL.consume, [Date.now(), this.type, id])
+        ? await run(SQL.consume, [Date.now(), this.type, id], 'update')
         : await db('oidc_payloads').where({ type: this.type, id }).whereNull('consumed_at').update({ consumed_at: Date.now() });
       if (n === 0) throw new errors.InvalidGrant(`${this.type} already consumed`);
     }
