@@ -71,3 +71,20 @@ test('F5: the outer db used inside a transaction fails within the acquire timeou
     await db.destroy();
   }
 });
+
+test('a kept statement does not carry one query\'s safeIntegers to the next', async () => {
+  const db = openDatabase('sqlite::memory:');
+  try {
+    await db.schema.createTable('n', (t) => { t.integer('v'); });
+    await db('n').insert({ v: 7 });
+    const big = await db('n').select('v').options({ safeIntegers: true });
+    assert.equal(typeof big[0].v, 'bigint');
+    const plain = await db('n').select('v');
+    assert.equal(typeof plain[0].v, 'number');
+    await db('n').insert({ v: 8 }).options({ safeIntegers: true });
+    await db('n').insert({ v: 9 });
+    assert.deepEqual((await db('n').select('v').orderBy('v')).map((r) => r.v), [7, 8, 9]);
+  } finally {
+    await db.destroy();
+  }
+});

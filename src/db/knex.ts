@@ -55,7 +55,8 @@ const STATEMENT_CACHE_SIZE = 500;
  * text, bounded and least recently used first out. Safe because better-sqlite3 runs a
  * statement to completion synchronously (knex uses `all`/`run`, never `iterate`), nothing
  * here changes a statement's modes, and SQLite re-prepares a kept statement by itself when the
- * schema changes (a migration).
+ * schema changes (a migration). The one mode knex sets on a statement (safeIntegers, when a
+ * query asks for it) is reset each time a kept statement is handed out.
  */
 function cacheStatements(conn: BetterSqlite3.Database): void {
   const prepare = conn.prepare.bind(conn);
@@ -65,6 +66,9 @@ function cacheStatements(conn: BetterSqlite3.Database): void {
     if (st !== undefined) {
       kept.delete(sql);
       kept.set(sql, st);
+      // knex sets safeIntegers on the statement for a query that asks (`.options({ safeIntegers })`);
+      // the next user of the kept statement starts from the default again.
+      st.safeIntegers(false);
       return st;
     }
     st = prepare(sql);
