@@ -1,6 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -62,10 +64,17 @@ test('SIGTERM to `gatehouse start` under load: every in-flight request finishes,
   const dir = mkdtempSync(join(tmpdir(), 'gatehouse-sigterm-'));
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
+  // Each execution of the action first calls this server: a call means that token request is
+  // inside Gatehouse (parsed, authenticated, its chain running), not on its way there.
+  let hits = 0;
+  const marker = createServer((req, res) => { hits++; res.end('ok'); });
+  await new Promise<void>((r) => marker.listen(0, '127.0.0.1', () => r()));
+  const markerPort = (marker.address() as AddressInfo).port;
   const env = {
     ...process.env, NODE_ENV: 'test', PORT: String(port), GATEHOUSE_ISSUER: base, GATEHOUSE_DATA_DIR: dir,
     GATEHOUSE_DATABASE_URL: `sqlite:${join(dir, 'gh.sqlite')}`, GATEHOUSE_LOG_LEVEL: 'info',
     GATEHOUSE_BOOTSTRAP_ADMIN_CLIENT_ID: ADMIN_ID, GATEHOUSE_BOOTSTRAP_ADMIN_CLIENT_SECRET: ADMIN_SECRET,
+    GATEHOUSE_ACTIONS_FETCH_ALLOW: `127.0.0.1:${markerPort}`,
   };
   const child = spawn(process.execPath, ['--no-node-snapshot', MAIN, 'start'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
@@ -74,7 +83,7 @@ test('SIGTERM to `gatehouse start` under load: every in-flight request finishes,
   const exited = new Promise<{ code: number | null; signal: string | null }>((r) => child.once('exit', (code, signal) => r({ code, signal })));
   try {
     for (let i = 0; !output.includes('Gatehouse listening'); i++) {
-      if (i > 200 || child.exitCode !== null) throw new Error(`the server did not start:\n${output}`);
+      if (i > 600 || child.exitCode !== null) throw new Error(`the server did not start:\n${output}`);
       await new Promise((r) => setTimeout(r, 50));
     }
     const tokenFor = async (id: string, secret: string, audience: string) => fetch(`${base}/oauth/token`, {
@@ -93,6 +102,7 @@ test('SIGTERM to `gatehouse start` under load: every in-flight request finishes,
     await api('POST', '/client-grants', { client_id: m2m.client_id, audience: 'https://slow.example', scope: ['r'] });
     const action = await api('POST', '/actions/actions', { name: 'slow', supported_triggers: [{ id: 'credentials-exchange' }], code: `
       exports.onExecuteCredentialsExchange = async (event, api) => {
+        await fetch('http://127.0.0.1:${markerPort}/started');
         await new Promise((r) => setTimeout(r, 600));
         api.accessToken.setCustomClaim('https://x/slow', true);
       };` });
@@ -104,8 +114,14 @@ test('SIGTERM to `gatehouse start` under load: every in-flight request finishes,
     assert.ok(workers.length > 0, 'the sandbox workers run as child processes');
 
     const N = 8;
+    const before = hits;
     const inFlight = Array.from({ length: N }, () => tokenFor(m2m.client_id, m2m.client_secret, 'https://slow.example'));
-    await new Promise((r) => setTimeout(r, 250));
+    // The sandbox runs one chain per worker at a time (two workers): once two chains have
+    // started, every request sent with them has long been read; the rest wait in the pool.
+    for (let i = 0; hits - before < 2; i++) {
+      if (i > 400) throw new Error(`the slow action never started (${hits - before} calls)\n${output}`);
+      await new Promise((r) => setTimeout(r, 25));
+    }
     child.kill('SIGTERM');
     const answers = await Promise.all(inFlight);
     assert.deepEqual(answers.map((r) => r.status), Array(N).fill(200), 'every request in flight at SIGTERM was answered');
@@ -127,8 +143,12 @@ test('SIGTERM to `gatehouse start` under load: every in-flight request finishes,
       assert.equal(n, N + 1, 'one execution record per token request, the ones answered during shutdown included');
     } finally { db.close(); }
   } finally {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    if (child.exitCode === null && child.signalCode === null) {
+      for (const pid of childrenOf(child.pid!)) { try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ } }
+      child.kill('SIGKILL');
+    }
     await exited;
+    marker.close();
     rmSync(dir, { recursive: true, force: true });
   }
 });

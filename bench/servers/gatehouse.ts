@@ -36,6 +36,8 @@ export interface GatehouseInit {
   m2mMetadata?: Record<string, string>;
   /** bench/actions.ts: roles made and given to every user (`event.authorization.roles` in post-login). */
   roles?: string[];
+  /** bench/enumeration.ts: brute-force limits (raised, so repeated failures stay on the normal path). */
+  bruteForce?: { maxFailuresPerAccount: number; maxFailuresPerIp: number; waitIncrementSeconds: number; maxWaitSeconds: number; failureResetSeconds: number };
 }
 export interface GatehouseInfo {
   base: string; pid: number;
@@ -63,6 +65,7 @@ serveChild<GatehouseInit, GatehouseInfo>({
         issuer: base, port: init.port, dataDir: init.dir, databaseUrl: `sqlite:${join(init.dir, 'gatehouse.sqlite')}`,
         secretsKey: randomBytes(32).toString('base64'), logLevel: init.logLevel,
         ...(init.admin ? { bootstrapAdmin: init.admin } : {}),
+        ...(init.bruteForce ? { bruteForce: init.bruteForce } : {}),
       },
     });
     server = await startServer(config, { host: '127.0.0.1', logger: createLogger(init.logLevel) });

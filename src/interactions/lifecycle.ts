@@ -54,7 +54,7 @@ export function queueVerificationMail(app: AppContext, user: { user_id: string; 
     const token = await app.emailTokens.issue({ userId: user.user_id, email: user.email, purpose: 'verify_email', ttlMs: config.email.verificationTtlHours * HOUR });
     const content = verifyEmailMail({ appName: config.appName, email: user.email, link: `${urls.urlFor('/verify-email')}?token=${token}`, ttlHours: config.email.verificationTtlHours });
     await app.mail.send({ to: user.email, ...content });
-    await app.audit.record({ type: 'svr', description: 'Verification email sent', user_id: user.user_id, user_name: user.email, ip: request?.ip, user_agent: request?.userAgent });
+    await app.audit.record({ type: 'svr', description: 'Verification email accepted for delivery', user_id: user.user_id, user_name: user.email, ip: request?.ip, user_agent: request?.userAgent });
   }, 'verification email');
 }
 
@@ -213,7 +213,7 @@ export function createLifecycleRoutes(app: AppContext, csrf: Csrf) {
       });
       const content = resetPasswordMail({ appName: config.appName, link: `${urls.urlFor('/password/reset')}?token=${token}`, ttlMinutes: config.email.resetTtlMinutes });
       await app.mail.send({ to: row.email, ...content });
-      await audit.record({ type: 'scpr', description: 'Password reset email sent', user_id: row.id, user_name: row.email, ip, user_agent: userAgent });
+      await audit.record({ type: 'scpr', description: 'Password reset email accepted for delivery', user_id: row.id, user_name: row.email, ip, user_agent: userAgent });
     }, 'password reset email');
   });
 

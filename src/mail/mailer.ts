@@ -32,6 +32,8 @@ export const RETRY_BACKOFF_MS = [30_000, 60_000, 2 * 60_000, 5 * 60_000, 15 * 60
 /** A message not delivered for this long is dropped (its links have expired by then). */
 const GIVE_UP_MS = 24 * 3600_000;
 const RETRY_EVERY_MS = 15_000;
+/** One delivery attempt may take this long before it counts as failed: less than the lease. */
+const DELIVERY_LIMIT_MS = 60_000;
 
 /**
  * nodemailer options from `smtpUrl`. `smtps://` is implicit TLS. For `smtp://` the TLS policy
@@ -109,40 +111,70 @@ export function createMailer(o: MailerOptions) {
     return msg.replace(/\/\/[^@/\s]*@/g, '//***@').slice(0, 300);
   }
 
-  /** One delivery attempt of a queued message: deletes its row, or schedules the next try. True when delivered. */
-  async function attempt(db: Db, id: string, m: OutgoingMail, attemptsBefore: number, createdAt: number, now: number): Promise<boolean> {
+  /** `deliver`, failing after DELIVERY_LIMIT_MS (a relay that stalls must not outlast the lease). */
+  async function deliverBounded(m: OutgoingMail): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const limit = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`the relay did not take the message within ${DELIVERY_LIMIT_MS / 1000} s`)), DELIVERY_LIMIT_MS);
+      timer.unref();
+    });
+    try { await Promise.race([deliver(m), limit]); } finally { clearTimeout(timer); }
+  }
+
+  /** The associated data of a queued message's seal: its row and its recipient, so neither can be swapped. */
+  const sealedFor = (id: string, to: string) => `${id}\n${to}`;
+
+  /**
+   * One delivery attempt of a queued message that this node holds with `lease` (the row's
+   * next_attempt_at it set): deletes the row, or schedules the next try. The row is only
+   * touched while it still carries that lease: had another node taken it meanwhile, this one
+   * leaves it to that node. True when delivered.
+   */
+  async function attempt(db: Db, id: string, lease: number, m: OutgoingMail, attemptsBefore: number, createdAt: number, now: number): Promise<boolean> {
+    const held = { id, next_attempt_at: lease };
     try {
-      await deliver(m);
+      await deliverBounded(m);
     } catch (err) {
       const attempts = attemptsBefore + 1;
-      if (now - createdAt >= GIVE_UP_MS) {
-        await db('mail_queue').where({ id }).delete();
+      const at = Math.max(now, Date.now());
+      if (at - createdAt >= GIVE_UP_MS) {
+        await db('mail_queue').where(held).delete();
         o.logger.error({ to: m.to, subject: m.subject, attempts, err: why(err) }, 'mail dropped: not delivered for a day');
         return false;
       }
-      const next = now + RETRY_BACKOFF_MS[Math.min(attempts, RETRY_BACKOFF_MS.length) - 1];
-      await db('mail_queue').where({ id }).update({ attempts, next_attempt_at: next, last_error: why(err) });
+      const next = at + RETRY_BACKOFF_MS[Math.min(attempts, RETRY_BACKOFF_MS.length) - 1];
+      await db('mail_queue').where(held).update({ attempts, next_attempt_at: next, last_error: why(err) });
       o.logger.warn({ to: m.to, subject: m.subject, attempts, retry_at: new Date(next).toISOString(), err: why(err) }, 'mail not delivered; it stays queued and will be retried');
       return false;
     }
-    await db('mail_queue').where({ id }).delete();
+    if ((await db('mail_queue').where(held).delete()) !== 1) {
+      o.logger.warn({ to: m.to, subject: m.subject, id }, 'mail delivered after its lease ran out: another node may send it again');
+    }
     return true;
   }
 
   async function send(m: OutgoingMail): Promise<void> {
     check(m);
     if (!q) return deliver(m);
-    const id = `mail_${randomId(12)}`;
-    const now = Date.now();
-    const sealed = q.box.seal(JSON.stringify({ subject: m.subject, text: m.text, html: m.html }), id);
-    // Taken by this node at once (next_attempt_at = the lease): the retry tick leaves it alone.
-    await q.db('mail_queue').insert({ id, recipient: m.to, message_sealed: sealed, attempts: 0, next_attempt_at: now + LEASE_MS, created_at: now });
-    await attempt(q.db, id, m, 0, now, now);
+    const { db, box } = q;
+    const p = (async () => {
+      const id = `mail_${randomId(12)}`;
+      const now = Date.now();
+      const sealed = box.seal(JSON.stringify({ subject: m.subject, text: m.text, html: m.html }), sealedFor(id, m.to));
+      // Taken by this node at once (next_attempt_at = the lease): the retry tick leaves it alone.
+      const lease = now + LEASE_MS;
+      await db('mail_queue').insert({ id, recipient: m.to, message_sealed: sealed, attempts: 0, next_attempt_at: lease, created_at: now });
+      await attempt(db, id, lease, m, 0, now, now);
+    })();
+    // Shutdown waits for it (close() before the database goes).
+    track(p.catch(() => undefined));
+    return p;
   }
 
   /**
    * Delivers the queued messages that are due at `now` (the timer passes the clock; tests pass
-   * a later time instead of waiting out the backoff). Returns how many it delivered.
+   * a later time instead of waiting out the backoff). Returns how many it delivered. Stops
+   * between messages once the mailer is closing.
    */
   async function retryDue(now = Date.now()): Promise<number> {
     if (!q) return 0;
@@ -150,20 +182,34 @@ export function createMailer(o: MailerOptions) {
     let delivered = 0;
     const rows = await db('mail_queue').where('next_attempt_at', '<=', now).orderBy('next_attempt_at').limit(20);
     for (const r of rows) {
+      if (closing) break;
       // The lease: of the nodes (or ticks) that saw this row due, only one moves it ahead.
-      const taken = await db('mail_queue').where({ id: r.id, next_attempt_at: r.next_attempt_at }).update({ next_attempt_at: Date.now() + LEASE_MS });
+      const lease = Date.now() + LEASE_MS;
+      const taken = await db('mail_queue').where({ id: r.id, next_attempt_at: r.next_attempt_at }).update({ next_attempt_at: lease });
       if (taken !== 1) continue;
+      const id = r.id as string;
+      const attempts = Number(r.attempts);
+      const createdAt = Number(r.created_at);
       let m: OutgoingMail;
       try {
-        const body = JSON.parse(box.open(r.message_sealed as string, r.id as string)) as { subject: string; text: string; html: string };
+        const body = JSON.parse(box.open(r.message_sealed as string, sealedFor(id, r.recipient as string))) as { subject: string; text: string; html: string };
         m = { to: r.recipient as string, subject: body.subject, text: body.text, html: body.html };
         check(m);
       } catch {
-        await db('mail_queue').where({ id: r.id }).delete();
-        o.logger.error({ to: r.recipient, id: r.id }, 'mail dropped: its queue entry cannot be read (was the secrets key changed?)');
+        // Sealed under another secrets key (a node configured differently), or altered: left
+        // for a node that can read it, until it is a day old.
+        const at = Math.max(now, Date.now());
+        if (at - createdAt >= GIVE_UP_MS) {
+          await db('mail_queue').where({ id, next_attempt_at: lease }).delete();
+          o.logger.error({ to: r.recipient, id }, 'mail dropped: its queue entry could not be read for a day (secrets key changed, or the row was altered)');
+        } else {
+          await db('mail_queue').where({ id, next_attempt_at: lease })
+            .update({ attempts: attempts + 1, next_attempt_at: at + RETRY_BACKOFF_MS[Math.min(attempts + 1, RETRY_BACKOFF_MS.length) - 1], last_error: 'cannot be opened with this node\'s secrets key' });
+          o.logger.warn({ to: r.recipient, id }, 'mail queue entry cannot be opened with this node\'s secrets key (or was altered); left queued');
+        }
         continue;
       }
-      if (await attempt(db, r.id as string, m, Number(r.attempts), Number(r.created_at), now)) delivered++;
+      if (await attempt(db, id, lease, m, attempts, createdAt, now)) delivered++;
     }
     return delivered;
   }
@@ -174,6 +220,7 @@ export function createMailer(o: MailerOptions) {
   }
 
   let ticking = false;
+  let closing = false;
   const timer = q ? setInterval(() => {
     if (ticking) return;
     ticking = true;
@@ -201,6 +248,7 @@ export function createMailer(o: MailerOptions) {
     /** Resolves when every queued message was handled (tests, shutdown). */
     async idle(): Promise<void> { while (pending.size) await Promise.all([...pending]); },
     async close(): Promise<void> {
+      closing = true;
       clearInterval(timer);
       await this.idle();
       transport.close();
