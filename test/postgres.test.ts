@@ -1,6 +1,8 @@
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { createConnection } from 'node:net';
+import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
 import knexFactory from 'knex';
 import { startTestServer, discover, loginThroughForm, type TestServer } from './helpers/server.ts';
 import { deployAction, bindActions } from './helpers/actions.ts';
@@ -74,4 +76,27 @@ test('PostgreSQL: login with a post-login action, single-use codes under concurr
   assert.equal(users.body.total, 1);
   assert.equal(users.body.users[0].app_metadata.seen, 1);
   assert.ok((await ts.api('GET', '/logs')).body.some((l: { type: string }) => l.type === 's'));
+});
+
+test('PostgreSQL: the mail queue delivers a due message once though two passes race for it', { skip: available ? false : 'no PostgreSQL' }, async () => {
+  ts ??= await startTestServer({ databaseUrl: dbUrl });
+  const outbox = join(ts.dir, 'outbox');
+  const files = () => (existsSync(outbox) ? readdirSync(outbox).length : 0);
+  const before = files();
+  const to = 'queued.pg@example.com';
+  const id = 'mail_pg_race';
+  const createdAt = Date.now() - 10 * 60_000;
+  await ts.ctx.db('mail_queue').insert({
+    id, recipient: to, message_sealed: ts.ctx.box.seal(JSON.stringify({ subject: 'PG race', text: 'hello', html: '<p>hello</p>' }), `${id}\n${to}`),
+    attempts: 1, next_attempt_at: createdAt + 30_000, created_at: createdAt,
+  });
+  const [a, b] = await Promise.all([ts.ctx.mail.retryDue(), ts.ctx.mail.retryDue()]);
+  await ts.ctx.mail.idle();
+  assert.ok(a + b <= 1);
+  assert.equal(files() - before, 1, 'written to the outbox once');
+  assert.deepEqual(await ts.ctx.db('mail_queue').where({ id }), []);
+  // And send() itself: queued, delivered, gone.
+  await ts.ctx.mail.send({ to, subject: 'PG direct', text: 'x', html: '<p>x</p>' });
+  assert.equal(files() - before, 2);
+  assert.deepEqual(await ts.ctx.db('mail_queue').select('id'), []);
 });
