@@ -4,7 +4,7 @@ import Koa from 'koa';
 import { bodyParser } from '@koa/bodyparser';
 import type { AppContext } from './context.ts';
 import { securityHeaders } from './http/koa-security-headers.ts';
-import { errorHandler } from './http/koa-errors.ts';
+import { errorHandler, logKoaErrors } from './http/koa-errors.ts';
 import { createCsrf } from './http/koa-csrf.ts';
 import { createTokenEndpoint } from './oidc/token-endpoint.ts';
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -27,6 +27,7 @@ const STYLE = readFileSync(join(import.meta.dirname, '..', 'views', 'assets', 's
  */
 export function createApp(app: AppContext) {
   const koa = new Koa({ proxy: app.config.http.trustProxy });
+  koa.on('error', logKoaErrors(app.logger, 'request'));
   koa.keys = [app.csrfKey.toString('base64')];
   const metrics = createMetrics();
   const dbHealth = createDbHealth(app.db);

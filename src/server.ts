@@ -23,7 +23,12 @@ export interface RunningServer { server: Server; ctx: AppContext; url: string; c
 export async function startServer(config: Config, opts: { logger?: Logger; host?: string } = {}): Promise<RunningServer> {
   const ctx = await createContext(config, { logger: opts.logger });
   const app = createApp(ctx);
-  const server = createServer({ maxHeaderSize: 16 * 1024, requestTimeout: 30_000, headersTimeout: 15_000 }, app.callback());
+  // Slow clients (slowloris, a body trickled in): Node checks these deadlines every
+  // connectionsCheckingInterval (30 s by default, which let a connection live up to 45 s past
+  // a 15 s limit); once a second holds them to about a second.
+  const server = createServer({
+    maxHeaderSize: 16 * 1024, headersTimeout: config.http.headersTimeoutMs, requestTimeout: config.http.requestTimeoutMs, connectionsCheckingInterval: 1000,
+  }, app.callback());
   server.keepAliveTimeout = 5_000;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

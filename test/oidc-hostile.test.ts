@@ -1,6 +1,7 @@
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { request as httpRequest } from 'node:http';
+import { createConnection } from 'node:net';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -190,4 +191,39 @@ test('B26: a 64 kB header is refused with 431 and the server goes on', async () 
   assert.ok(status === 431 || status === 'ECONNRESET', `got ${status}`);
   const ok = await fetch(`${ts.base}/healthz`);
   assert.equal(ok.status, 200);
+});
+
+/** Writes `head` then `drip` one byte every 200 ms; resolves with what the server said and when it closed. */
+function slowClient(port: number, head: string, drip: string): Promise<{ closedAfterMs: number; response: string; sentAll: boolean }> {
+  return new Promise((resolve) => {
+    const t0 = Date.now();
+    let response = '';
+    let i = 0;
+    const socket = createConnection({ host: '127.0.0.1', port }, () => socket.write(head));
+    const timer = setInterval(() => { if (i < drip.length && !socket.destroyed) socket.write(drip[i++]); }, 200);
+    socket.on('data', (d) => { response += d.toString('latin1'); });
+    socket.on('error', () => {});
+    socket.on('close', () => { clearInterval(timer); resolve({ closedAfterMs: Date.now() - t0, response, sentAll: i >= drip.length }); });
+  });
+}
+
+test('B26: slowloris and a trickled body are cut off at the configured deadlines, and the server goes on', async () => {
+  const slow = await startTestServer({ http: { bodyLimitBytes: 102400, trustProxy: false, headersTimeoutMs: 1500, requestTimeoutMs: 3000 } });
+  try {
+    const port = Number(new URL(slow.base).port);
+    // Headers one byte at a time, never finished (40 s of drip if the server let it).
+    const headers = await slowClient(port, 'GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n', 'X-Slow: ' + 'a'.repeat(200));
+    assert.equal(headers.sentAll, false, 'the server did not wait for the whole drip');
+    assert.ok(headers.closedAfterMs < 8000, `closed after ${headers.closedAfterMs} ms (headers deadline 1.5 s, checked every second)`);
+    assert.match(headers.response, /^HTTP\/1\.1 408|^$/, 'a 408 or a plain close');
+    // Headers at once, then a body that trickles: the whole-request deadline ends it.
+    const body = await slowClient(port, 'POST /oauth/token HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 200\r\n\r\n', 'g'.repeat(200));
+    assert.equal(body.sentAll, false);
+    assert.ok(body.closedAfterMs < 10_000, `closed after ${body.closedAfterMs} ms (request deadline 3 s)`);
+    assert.equal((await fetch(`${slow.base}/healthz`)).status, 200, 'the server goes on');
+    // The cut-off request is a line in the server's log (a warning: the client caused it), not a stack on stderr.
+    assert.match(slow.logs.join('\n'), /ERR_HTTP_REQUEST_TIMEOUT[^\n]*request ended early|request ended early[^\n]*ERR_HTTP_REQUEST_TIMEOUT/);
+  } finally {
+    await slow.close();
+  }
 });

@@ -51,7 +51,15 @@ export const configSchema = z.object({
     interactionTtl: z.number().int().min(60),
   }),
   keys: z.object({ defaultAlg: z.enum(['ES256', 'RS256']) }),
-  http: z.object({ bodyLimitBytes: z.number().int().min(1024), trustProxy: z.boolean() }),
+  /**
+   * `headersTimeoutMs`: a client must send its request headers within this (slowloris);
+   * `requestTimeoutMs`: and its whole request, body included.
+   */
+  http: z.object({
+    bodyLimitBytes: z.number().int().min(1024), trustProxy: z.boolean(),
+    headersTimeoutMs: z.number().int().min(1000).max(120_000).default(15_000),
+    requestTimeoutMs: z.number().int().min(1000).max(300_000).default(30_000),
+  }).refine((h) => h.requestTimeoutMs >= h.headersTimeoutMs, { message: 'requestTimeoutMs must be at least headersTimeoutMs', path: ['requestTimeoutMs'] }),
   /** Actions limits (ACTIONS.md "Rules that protect users"). */
   actions: z.object({
     fetchAllow: z.array(z.string()).default([]),

@@ -42,3 +42,17 @@ export function errorHandler(logger: Logger, appName: string, mode: 'json' | 'ht
     }
   };
 }
+
+/**
+ * A listener for a Koa app's own `error` event: what reaches Koa itself (a client that went
+ * away or timed out mid-request; the handlers above answer everything else) goes into the log,
+ * at warn when the client caused it, instead of onto stderr through Koa's default handler.
+ */
+export function logKoaErrors(logger: Logger, what: string) {
+  return (err: Error & { status?: number; expose?: boolean; code?: string }) => {
+    const clientSide = (err.status !== undefined && err.status < 500) || err.expose === true || /^(ERR_HTTP_REQUEST_TIMEOUT|ECONNRESET|EPIPE|ECONNABORTED)$/.test(err.code ?? '');
+    // `error_code`: the logger redacts a field named `code` (authorization codes).
+    if (clientSide) logger.warn({ error_code: err.code, status: err.status, message: err.message }, `${what} ended early`);
+    else logger.error({ err }, `${what} failed`);
+  };
+}

@@ -8,6 +8,7 @@ import type { ResourceServers, ResourceServer, ClientGrant } from '../clients/re
 import type { Audit } from '../audit/audit.ts';
 import type { Logger } from '../shared/logger.ts';
 import type { Urls } from '../shared/urls.ts';
+import { logKoaErrors } from '../http/koa-errors.ts';
 import { createAdapterFactory } from './adapter.ts';
 import { messagePage, logoutPage } from '../../views/pages.ts';
 import { html } from '../../views/html.ts';
@@ -329,6 +330,8 @@ export function createProvider(d: ProviderDeps): Provider {
     });
   });
   provider.on('server_error', (_ctx: unknown, err: Error) => d.logger.error({ err }, 'oidc server error'));
+  // The provider is a Koa app: errors that reach Koa itself go to the log, not to stderr.
+  (provider as unknown as NodeJS.EventEmitter).on('error', logKoaErrors(d.logger, 'oidc request'));
   return provider;
 }
 
