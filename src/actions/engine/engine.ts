@@ -5,6 +5,9 @@ import type { Logger } from '../../shared/logger.ts';
 import type { ActionResult, CacheSnapshot, ChainLimits, Command, SandboxAction, SandboxPool, SandboxStatus } from '../sandbox/types.ts';
 import { TRIGGERS, validateCommand, type TriggerId } from '../triggers/definitions.ts';
 import type { ActionStore } from './store.ts';
+import { compactResults, type RecordedCommand } from './execution-record.ts';
+
+export type { RecordedCommand };
 
 export interface EngineConfig extends ChainLimits { claimsBytes: number; redirectAllowHttpLocalhost: boolean; executionRetentionDays: number; issuer: string }
 
@@ -74,7 +77,6 @@ const USES_CACHE = /\bcache\b/;
 const FAIL_CLOSED_WHEN_REFUSED = new Set(['access.deny', 'validation.error', 'redirect.sendUserTo', 'multifactor.enable',
   'authentication.challengeWith', 'authentication.challengeWithAny', 'authentication.enrollWith', 'authentication.enrollWithAny']);
 
-export interface RecordedCommand { type: string; args: (string | null)[] }
 
 type ChainEntry = Awaited<ReturnType<ActionStore['chain']>>[number];
 
@@ -107,8 +109,12 @@ function describeCommand(c: Command, secrets: Record<string, string>): RecordedC
  * logs verbatim. The one place this is done: the sandbox returns what the guest produced.
  */
 function redactSecrets(text: string, secrets: Record<string, string>) {
+  if (text === '') return text;
   let out = text;
-  for (const v of Object.values(secrets)) if (v && v.length >= 4) out = out.split(v).join('[REDACTED]');
+  for (const k in secrets) {
+    const v = secrets[k];
+    if (v && v.length >= 4 && out.includes(v)) out = out.split(v).join('[REDACTED]');
+  }
   return out;
 }
 
@@ -121,6 +127,19 @@ export function createActionEngine(d: { db: Db; store: ActionStore; pool: Sandbo
   const { db, store, pool, logger, config } = d;
   const chainCache = new Map<TriggerId, { at: number; version: number; chain: ChainEntry[] }>();
   const CHAIN_TTL = 1000;
+  /**
+   * What the sandbox gets of a bound action: one frozen object per chain entry, so that while
+   * the chain is cached the pool sees the same object on every request and checks it once.
+   */
+  const sandboxActions = new WeakMap<ChainEntry, SandboxAction>();
+  function toSandbox(a: ChainEntry): SandboxAction {
+    let s = sandboxActions.get(a);
+    if (s === undefined) {
+      s = Object.freeze({ key: a.versionId, name: a.name, code: a.compiled, secrets: Object.freeze({ ...a.secrets }) });
+      sandboxActions.set(a, s);
+    }
+    return s;
+  }
 
   /** The bound chain; a plain value while cached (hasBindings asks on every token request). */
   function chainFor(trigger: TriggerId): ChainEntry[] | Promise<ChainEntry[]> {
@@ -178,7 +197,6 @@ export function createActionEngine(d: { db: Db; store: ActionStore; pool: Sandbo
     const chain = full.slice(startAt);
     if (chain.length === 0) return outcome;
     const limits: ChainLimits = { actionTimeoutMs: config.actionTimeoutMs, chainTimeoutMs: config.chainTimeoutMs, memoryMb: config.memoryMb, consoleBytes: config.consoleBytes, resultBytes: config.resultBytes };
-    const toSandbox = (a: ChainEntry): SandboxAction => ({ key: a.versionId, name: a.name, code: a.compiled, secrets: a.secrets });
     const base = {
       apiMethods: def.apiMethods, stopOn: def.stopOn, cacheByAction: opts.dryRun ? {} : await cacheSnapshots(trigger, chain),
       redirect: { canRedirect: !!opts.canRedirect, state: opts.redirectState, issuer: config.issuer },
@@ -390,12 +408,7 @@ export function createActionEngine(d: { db: Db; store: ActionStore; pool: Sandbo
 
   function record(trigger: TriggerId, o: ChainOutcome): string {
     const id = executionId();
-    const results = o.results.map((r) => ({
-      action_name: r.name, version_id: r.key, status: r.status, error: r.error ?? null, logs: r.logs,
-      commands: r.recorded ?? [], rejected_commands: r.rejected,
-      started_at: new Date(r.startedAt).toISOString(), ended_at: new Date(r.startedAt + r.durationMs).toISOString(), duration_ms: r.durationMs,
-    }));
-    pending.push({ id, trigger_id: trigger, status: o.blocked ? (o.blocked.kind === 'denied' ? 'denied' : 'failed') : o.validationError ? 'denied' : 'final', results: JSON.stringify(results), created_at: Date.now() });
+    pending.push({ id, trigger_id: trigger, status: o.blocked ? (o.blocked.kind === 'denied' ? 'denied' : 'failed') : o.validationError ? 'denied' : 'final', results: compactResults(o.results), created_at: Date.now() });
     if (pending.length >= 100) void flush();
     else if (!flushTimer) { flushTimer = setTimeout(() => void flush(), 100); flushTimer.unref(); }
     if (o.rejected.length) logger.warn({ trigger, execution: id, rejected: o.rejected }, 'action commands refused');

@@ -6,6 +6,7 @@ import { randomId } from '../../shared/ids.ts';
 import type { SecretBox } from '../../shared/secret-box.ts';
 import { compileAction } from '../compile.ts';
 import { isTriggerId, TRIGGERS, type TriggerId } from '../triggers/definitions.ts';
+import { expandResults } from './execution-record.ts';
 
 export interface SecretInput { name: string; value?: string }
 export interface ActionLimits { maxSecrets: number; secretValueBytes: number; maxVersions: number; maxActionsPerTrigger: number }
@@ -226,14 +227,14 @@ export function createActionStore(db: Db, box: SecretBox, limits: ActionLimits, 
     async execution(id: string) {
       const r = await db('action_executions').where({ id }).first();
       if (!r) throw notFound('The execution does not exist', 'inexistent_execution');
-      return { id: r.id, trigger_id: r.trigger_id, status: r.status, results: parseJson(r.results, []), created_at: new Date(Number(r.created_at)).toISOString(), updated_at: new Date(Number(r.created_at)).toISOString() };
+      return { id: r.id, trigger_id: r.trigger_id, status: r.status, results: expandResults(parseJson(r.results, [])), created_at: new Date(Number(r.created_at)).toISOString(), updated_at: new Date(Number(r.created_at)).toISOString() };
     },
     async executions(opts: { limit: number; since?: number; triggerId?: string }) {
       const q = db('action_executions').orderBy('created_at', 'desc').limit(opts.limit);
       if (opts.since) q.where('created_at', '>', opts.since);
       if (opts.triggerId) q.where({ trigger_id: opts.triggerId });
       const rows = await q;
-      return rows.map((r) => ({ id: r.id, trigger_id: r.trigger_id, status: r.status, results: parseJson(r.results, []), created_at: new Date(Number(r.created_at)).toISOString() }));
+      return rows.map((r) => ({ id: r.id, trigger_id: r.trigger_id, status: r.status, results: expandResults(parseJson(r.results, [])), created_at: new Date(Number(r.created_at)).toISOString() }));
     },
   };
 }

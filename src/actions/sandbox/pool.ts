@@ -210,18 +210,32 @@ function normalizeLimits(l: ChainLimits | undefined): ChainLimits {
  */
 const checkedPaths = new WeakMap<object, string[]>();
 
+/**
+ * Actions checked before and frozen (with their secrets): the engine hands the same frozen
+ * object for a bound action on every request while its chain is cached, and a frozen object
+ * cannot have changed since it was checked, so the copy and the checks are skipped.
+ */
+const checkedActions = new WeakSet<object>();
+
 function toJob(req: ChainRequest): ChainJob {
   if (req === null || typeof req !== 'object') throw new TypeError('request must be an object');
   if (typeof req.handler !== 'string' || !/^[A-Za-z_$][\w$]*$/.test(req.handler)) throw new TypeError('handler must be an identifier');
   if (!Array.isArray(req.actions)) throw new TypeError('actions must be an array');
   const actions: SandboxAction[] = req.actions.map((a, i) => {
+    if (checkedActions.has(a)) return a;
     if (a === null || typeof a !== 'object' || typeof a.key !== 'string' || a.key === '' || typeof a.name !== 'string' || typeof a.code !== 'string') {
       throw new TypeError(`actions[${i}] must have string key, name and code`);
     }
     const secrets: Record<string, string> = {};
-    for (const [k, v] of Object.entries(a.secrets ?? {})) {
+    let kept = 0;
+    const given = Object.entries(a.secrets ?? {});
+    for (const [k, v] of given) {
       if (typeof v !== 'string') throw new TypeError(`actions[${i}].secrets.${k} must be a string`);
-      if (!UNSAFE_SEGMENTS.has(k)) secrets[k] = v;
+      if (!UNSAFE_SEGMENTS.has(k)) { secrets[k] = v; kept++; }
+    }
+    if (Object.isFrozen(a) && Object.isFrozen(a.secrets) && kept === given.length && Object.getPrototypeOf(a.secrets) === Object.prototype) {
+      checkedActions.add(a);
+      return a;
     }
     return { key: a.key, name: a.name, code: a.code, secrets };
   });
