@@ -48,10 +48,9 @@ export function createMfa(db: Db, box: SecretBox, cfg: MfaConfig) {
 
   async function recordFailure(userId: string): Promise<number> {
     const now = Date.now();
-    await db('login_failures').insert({ key: lockKey(userId), failures: 1, last_failure_at: now, locked_until: 0 }).onConflict('key').merge({
+    const [r] = await db('login_failures').insert({ key: lockKey(userId), failures: 1, last_failure_at: now, locked_until: 0 }).onConflict('key').merge({
       failures: db.raw('login_failures.failures + 1'), last_failure_at: now,
-    });
-    const r = await db('login_failures').where({ key: lockKey(userId) }).first();
+    }).returning(['failures']) as { failures: unknown }[];
     const failures = Number(r.failures);
     if (failures % cfg.maxFailures === 0) {
       const until = now + cfg.lockSeconds * 1000 * Math.min(8, failures / cfg.maxFailures);

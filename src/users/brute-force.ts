@@ -23,12 +23,13 @@ export function createBruteForce(db: Db, cfg: BruteForceConfig) {
 
   async function count(key: string, now: number): Promise<{ failures: number; lockedUntil: number }> {
     const cutoff = now - cfg.failureResetSeconds * 1000;
-    await db('login_failures').insert({ key, failures: 1, last_failure_at: now, locked_until: 0 }).onConflict('key').merge({
+    // One statement: the counted row comes back from the upsert itself (RETURNING, on SQLite
+    // and PostgreSQL), not from a second read.
+    const [row] = await db('login_failures').insert({ key, failures: 1, last_failure_at: now, locked_until: 0 }).onConflict('key').merge({
       failures: db.raw('CASE WHEN login_failures.last_failure_at < ? THEN 1 ELSE login_failures.failures + 1 END', [cutoff]),
       locked_until: db.raw('CASE WHEN login_failures.last_failure_at < ? THEN 0 ELSE login_failures.locked_until END', [cutoff]),
       last_failure_at: now,
-    });
-    const row = await db('login_failures').where({ key }).first();
+    }).returning(['failures', 'locked_until']) as { failures: unknown; locked_until: unknown }[];
     return { failures: Number(row.failures), lockedUntil: toNum(row.locked_until) ?? 0 };
   }
 
