@@ -128,6 +128,38 @@ test('secrets reach the action as event.secrets and nowhere else: API, logs, exe
   await bindActions(ts, 'credentials-exchange', []);
 });
 
+test('a secret an action puts in a claim name or an error name is redacted in refusals, records and logs', async () => {
+  const SECRET = 'sk_live_claimname_5566778899';
+  const secrets = [{ name: 'API_KEY', value: SECRET }];
+  const claim = await createAction(ts, { name: 'leaky-claim', trigger: 'credentials-exchange', secrets, code: `
+    exports.onExecuteCredentialsExchange = async (event, api) => {
+      // Refused as too large: the refusal quotes the claim's name.
+      api.accessToken.setCustomClaim('https://x/' + event.secrets.API_KEY, 'x'.repeat(20000));
+    };` });
+  const thrower = await createAction(ts, { name: 'leaky-error', trigger: 'credentials-exchange', secrets, code: `
+    exports.onExecuteCredentialsExchange = async (event) => {
+      const e = new Error('plain message');
+      e.name = 'Err' + event.secrets.API_KEY;
+      throw e;
+    };` });
+  await deployVersion(ts, claim.id);
+  await deployVersion(ts, thrower.id);
+  await bindActions(ts, 'credentials-exchange', ['leaky-claim', 'leaky-error']);
+  const logsBefore = ts.logs.length;
+  const tok = await m2mToken();
+  assert.equal(tok.status, 500, 'the throwing action blocks the token (on_error block)');
+  const exe = JSON.stringify((await ts.api('GET', '/actions/executions?limit=5')).body);
+  assert.match(exe, /leaky-claim/);
+  assert.match(exe, /claim \\"https:\/\/x\/\[REDACTED\]\\" is larger than/, 'the refusal is recorded, the name in it redacted');
+  assert.match(exe, /Err\[REDACTED\]/, 'the error name is recorded, redacted');
+  for (const text of [exe, ts.logs.slice(logsBefore).join('\n')]) assert.ok(!text.includes(SECRET), 'secret value leaked');
+  await ts.ctx.actions.engine.flush();
+  for (const f of readdirSync(ts.dir).filter((f) => f.startsWith('gatehouse.sqlite'))) {
+    assert.ok(!readFileSync(join(ts.dir, f)).includes(Buffer.from(SECRET)), `secret in ${f}`);
+  }
+  await bindActions(ts, 'credentials-exchange', []);
+});
+
 test('test endpoint runs the draft with no side effects and returns commands, logs and timing', async () => {
   const { id } = await createAction(ts, { name: 'draft-only', trigger: 'post-login', code: `
     exports.onExecutePostLogin = async (event, api) => {

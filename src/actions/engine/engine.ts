@@ -215,7 +215,7 @@ export function createActionEngine(d: { db: Db; store: ActionStore; pool: Sandbo
     function merge(r: ActionResult, a: ChainEntry, at: number): boolean {
       const rejected: string[] = [];
       outcome.results.push({
-        ...r, logs: redactSecrets(r.logs, a.secrets), error: r.error ? { name: r.error.name, message: redactSecrets(r.error.message, a.secrets) } : undefined, rejected,
+        ...r, logs: redactSecrets(r.logs, a.secrets), error: r.error ? { name: redactSecrets(r.error.name, a.secrets), message: redactSecrets(r.error.message, a.secrets) } : undefined, rejected,
         recorded: r.commands.map((c) => describeCommand(c, a.secrets)),
       });
       if (r.status !== 'ok' && r.status !== 'denied') {
@@ -228,7 +228,9 @@ export function createActionEngine(d: { db: Db; store: ActionStore; pool: Sandbo
       for (const c of r.commands) {
         const problem = validateCommand(def, c.type, c.args, { claimsBytes: config.claimsBytes, redirectAllowHttpLocalhost: config.redirectAllowHttpLocalhost });
         if (problem) {
-          rejected.push(problem); outcome.rejected.push(`${r.name}: ${problem}`);
+          // The message quotes names the action chose (a claim, a metadata key): they may hold a secret.
+          const said = redactSecrets(problem, a.secrets);
+          rejected.push(said); outcome.rejected.push(`${r.name}: ${said}`);
           if (def.blocking && FAIL_CLOSED_WHEN_REFUSED.has(c.type)) {
             // The action asked to stop or guard the flow (deny, redirect, a second factor) and
             // the call is invalid: going on as if it was never made would skip what it asked
@@ -249,7 +251,7 @@ export function createActionEngine(d: { db: Db; store: ActionStore; pool: Sandbo
             const used = c.type === 'idToken.setCustomClaim' ? 'id' : 'access';
             // Setting a claim again replaces it: only the new value counts.
             const replaced = Object.hasOwn(target, x as string) ? JSON.stringify(target[x as string]).length + String(x).length : 0;
-            if (claimBytes[used] - replaced + size > config.claimsBytes) { const m = `claim "${x}" would exceed the ${config.claimsBytes}-byte limit for custom claims`; rejected.push(m); outcome.rejected.push(`${r.name}: ${m}`); break; }
+            if (claimBytes[used] - replaced + size > config.claimsBytes) { const m = redactSecrets(`claim "${x}" would exceed the ${config.claimsBytes}-byte limit for custom claims`, a.secrets); rejected.push(m); outcome.rejected.push(`${r.name}: ${m}`); break; }
             claimBytes[used] += size - replaced;
             target[x as string] = y;
             break;

@@ -27,6 +27,13 @@ test('records written before the compact form read as they were; anything else r
   const old = [{ action_name: 'a', version_id: 'v', status: 'ok', error: null, logs: '', commands: [], rejected_commands: [], started_at: 'x', ended_at: 'y', duration_ms: 1 }];
   assert.deepEqual(expandResults(old), old);
   for (const bad of [null, 'text', 42, {}, { v: 3, r: [] }, { v: 2, r: 'no' }]) assert.deepEqual(expandResults(bad), []);
-  // A malformed time does not throw (a record is a log; reading it must not fail the API).
+  // A malformed row does not throw (a record is a log; reading it must not fail the API), and
+  // what comes back has the API's types whatever the row held.
   assert.equal(expandResults({ v: 2, r: [{ n: 'a', k: 'v', s: 'ok', t: 'soon', d: null }] })[0].started_at, '1970-01-01T00:00:00.000Z');
+  const odd = expandResults({ v: 2, r: [null, 7, ['x'], { n: 5, s: { x: 1 }, e: 'boom', l: 3, c: [5, null, ['t', { a: 1 }, 'ok']], x: [{}, 1, 'kept'] }] });
+  assert.equal(odd.length, 1, 'entries that are not objects are skipped');
+  assert.deepEqual(odd[0], {
+    action_name: '', version_id: '', status: 'runtime', error: null, logs: '', commands: [{ type: 't', args: [null, 'ok'] }],
+    rejected_commands: ['kept'], started_at: '1970-01-01T00:00:00.000Z', ended_at: '1970-01-01T00:00:00.000Z', duration_ms: 0,
+  });
 });

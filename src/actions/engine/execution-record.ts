@@ -46,20 +46,32 @@ export function compactResults(results: ResultToRecord[]): string {
 const str = (v: unknown, fallback = ''): string => (typeof v === 'string' ? v : fallback);
 const num = (v: unknown): number => (typeof v === 'number' && Number.isFinite(v) ? v : 0);
 const iso = (ms: number): string => { const d = new Date(ms); return Number.isNaN(d.getTime()) ? new Date(0).toISOString() : d.toISOString(); };
+const STATUSES: ReadonlySet<string> = new Set(['ok', 'denied', 'timeout', 'oom', 'syntax', 'runtime']);
 
-/** A stored results column (parsed JSON), in the API's shape. */
+/**
+ * A stored results column (parsed JSON), in the API's shape. A row is a log the server wrote,
+ * but reading it must never fail the API or hand back odd types: every field is checked, and
+ * what does not fit is left out or emptied.
+ */
 export function expandResults(stored: unknown): ExecutionResult[] {
   if (Array.isArray(stored)) return stored as ExecutionResult[];
   const o = stored as { v?: unknown; r?: unknown } | null;
   if (o === null || typeof o !== 'object' || o.v !== 2 || !Array.isArray(o.r)) return [];
-  return (o.r as Stored[]).map((x) => {
+  const out: ExecutionResult[] = [];
+  for (const item of o.r as unknown[]) {
+    if (item === null || typeof item !== 'object' || Array.isArray(item)) continue;
+    const x = item as Record<string, unknown>;
     const t = num(x.t);
     const d = num(x.d);
-    return {
-      action_name: str(x.n), version_id: str(x.k), status: x.s, error: x.e ?? null, logs: str(x.l),
-      commands: (Array.isArray(x.c) ? x.c : []).map(([type, ...args]) => ({ type: str(type), args })),
-      rejected_commands: Array.isArray(x.x) ? x.x : [],
+    const e = x.e as Record<string, unknown> | null | undefined;
+    out.push({
+      action_name: str(x.n), version_id: str(x.k), status: (STATUSES.has(str(x.s)) ? x.s : 'runtime') as SandboxStatus,
+      error: e !== null && typeof e === 'object' ? { name: str(e.name, 'Error'), message: str(e.message) } : null,
+      logs: str(x.l),
+      commands: (Array.isArray(x.c) ? x.c : []).filter(Array.isArray).map((c: unknown[]) => ({ type: str(c[0]), args: c.slice(1).map((a) => (typeof a === 'string' ? a : null)) })),
+      rejected_commands: (Array.isArray(x.x) ? x.x : []).filter((r): r is string => typeof r === 'string'),
       started_at: iso(t), ended_at: iso(t + d), duration_ms: d,
-    };
-  });
+    });
+  }
+  return out;
 }

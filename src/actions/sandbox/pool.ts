@@ -211,33 +211,33 @@ function normalizeLimits(l: ChainLimits | undefined): ChainLimits {
 const checkedPaths = new WeakMap<object, string[]>();
 
 /**
- * Actions checked before and frozen (with their secrets): the engine hands the same frozen
- * object for a bound action on every request while its chain is cached, and a frozen object
- * cannot have changed since it was checked, so the copy and the checks are skipped.
+ * The checked copy of an action the caller passed frozen: the engine hands the same frozen
+ * object for a bound action on every request while its chain is cached, so it is checked and
+ * copied once. What goes to the worker is always the copy (own data, read once), never the
+ * caller's object: a getter or an inherited property cannot differ between check and use.
  */
-const checkedActions = new WeakSet<object>();
+const checkedActions = new WeakMap<object, SandboxAction>();
 
 function toJob(req: ChainRequest): ChainJob {
   if (req === null || typeof req !== 'object') throw new TypeError('request must be an object');
   if (typeof req.handler !== 'string' || !/^[A-Za-z_$][\w$]*$/.test(req.handler)) throw new TypeError('handler must be an identifier');
   if (!Array.isArray(req.actions)) throw new TypeError('actions must be an array');
   const actions: SandboxAction[] = req.actions.map((a, i) => {
-    if (checkedActions.has(a)) return a;
-    if (a === null || typeof a !== 'object' || typeof a.key !== 'string' || a.key === '' || typeof a.name !== 'string' || typeof a.code !== 'string') {
+    const known = a !== null && typeof a === 'object' ? checkedActions.get(a) : undefined;
+    if (known !== undefined) return known;
+    if (a === null || typeof a !== 'object') throw new TypeError(`actions[${i}] must have string key, name and code`);
+    const { key, name, code } = a;
+    if (typeof key !== 'string' || key === '' || typeof name !== 'string' || typeof code !== 'string') {
       throw new TypeError(`actions[${i}] must have string key, name and code`);
     }
     const secrets: Record<string, string> = {};
-    let kept = 0;
-    const given = Object.entries(a.secrets ?? {});
-    for (const [k, v] of given) {
+    for (const [k, v] of Object.entries(a.secrets ?? {})) {
       if (typeof v !== 'string') throw new TypeError(`actions[${i}].secrets.${k} must be a string`);
-      if (!UNSAFE_SEGMENTS.has(k)) { secrets[k] = v; kept++; }
+      if (!UNSAFE_SEGMENTS.has(k)) secrets[k] = v;
     }
-    if (Object.isFrozen(a) && Object.isFrozen(a.secrets) && kept === given.length && Object.getPrototypeOf(a.secrets) === Object.prototype) {
-      checkedActions.add(a);
-      return a;
-    }
-    return { key: a.key, name: a.name, code: a.code, secrets };
+    const copy: SandboxAction = Object.freeze({ key, name, code, secrets: Object.freeze(secrets) });
+    if (Object.isFrozen(a)) checkedActions.set(a, copy);
+    return copy;
   });
   const paths = (list: unknown, what: string): string[] => {
     if (!Array.isArray(list)) throw new TypeError(`${what} must be an array`);
