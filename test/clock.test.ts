@@ -52,8 +52,8 @@ test('a login page left open past the 1 h interaction lifetime cannot sign in; a
   assert.equal(posted.status, 400);
   assert.match(alertText(await posted.text()) ?? '', /expired/i, 'the page says the sign-in session expired');
 
-  // Now, with the clock where it was, the same stale page stays dead (the interaction is gone
-  // or consumed), and a fresh authorization signs in.
+  // With the clock back where it was, a fresh authorization signs in. (Expiry is a comparison
+  // with the clock: moved back inside the hour, the old page would be within its time again.)
   const r = await loginAt((await authorizationRequest(config, { redirectUri: CB, scope: 'openid' })).url, { browser: new Browser(), redirectUri: CB, email, password: PASSWORD });
   assert.ok(r.callbackUrl);
 });

@@ -53,6 +53,6 @@ export function logKoaErrors(logger: Logger, what: string) {
     const clientSide = (err.status !== undefined && err.status < 500) || err.expose === true || /^(ERR_HTTP_REQUEST_TIMEOUT|ECONNRESET|EPIPE|ECONNABORTED)$/.test(err.code ?? '');
     // `error_code`: the logger redacts a field named `code` (authorization codes).
     if (clientSide) logger.warn({ error_code: err.code, status: err.status, message: err.message }, `${what} ended early`);
-    else logger.error({ err }, `${what} failed`);
+    else logger.error({ err, stack: err.stack }, `${what} failed`);
   };
 }
