@@ -438,8 +438,9 @@ Measured apart from the run above, on 2026-11-23 (afternoon, quiet machine: roun
   and the same promotion (~5 MB): garbage collection is not where they differ. The same evening,
   on another machine (AMD EPYC, busy: rounds ±15%), a full run gave 0.97× and a 10-round
   \`--only cc\` run 0.95× (0.96× by CPU): at the target there, below it on the quiet one.
-- **login** (\`bench/diagnose.ts --part login\`): 28 SQL statements per login (32–34 before
-  logins with no post-login action bound stopped reading and clearing stored action claims).
+- **login** (\`bench/diagnose.ts --part login\`): 26 SQL statements per login (28 before the
+  brute-force counters took the counted row from their upsert's RETURNING; 32–34 before logins
+  with no post-login action bound stopped reading and clearing stored action claims).
   Beyond argon2, Gatehouse spent 9.1 ms per login that afternoon, a bare oidc-provider doing
   the same login 4.0 ms: by CPU that caps the bare provider itself at 0.83× the argon2 verify
   rate here, and Gatehouse at 0.68×. In the evening, on a busier machine, the same command gave
@@ -451,7 +452,7 @@ Measured apart from the run above, on 2026-11-23 (afternoon, quiet machine: roun
   the benchmark's load the gain is smaller (everything beyond argon2: 9.8 ms before, 8.0 ms
   after, 0.70–0.73×). What is left per login: oidc-provider's own records (6 writes and 6
   reads of interactions, sessions, codes, grants: a SQLite write with its three indexes costs
-  about 60 µs of CPU, most of it the WAL's write calls), the brute-force bookkeeping (6
+  about 60 µs of CPU, most of it the WAL's write calls), the brute-force bookkeeping (4
   statements on a successful login: counted before the password is checked, so a burst cannot
   slip through), 3 user reads, the audit record, and an RS256 ID token for the SPA (RS256
   signing costs 0.3 ms here, ES256 0.1 ms). Raising SQLite's page cache, memory-mapping the
@@ -511,7 +512,12 @@ below are from the afternoon unless marked.
   of worker CPU per chain; the in-process runner alone 66 µs, five different isolates entered
   in turn at ≈8 µs each against ≈6 µs for one isolate repeated). Main thread, per token
   (profile): engine ≈30 µs (merge, record, run), execution record INSERT ≈13.5 µs, IPC write
-  and parse ≈23 µs, pool ≈16 µs.
+  and parse ≈23 µs, pool ≈16 µs. In the evening the record was made compact (short keys,
+  empty fields left out, epoch ms instead of two ISO dates per action: about 1.5 KB of JSON
+  per 5-action record became about 0.5 KB; expanded to the same API shape when read),
+  redaction skipped text without the secret, and the pool stopped copying a bound action per
+  request: main-thread CPU per 5-action chain with 16 in flight went from 90–102 µs to
+  77–78 µs in a same-session A/B (the sandbox pool with the engine, no HTTP).
 - **Tried and dropped:** one isolate call per action instead of two (an async handler's
   result handed to the host through the bridge from the microtasks at the end of \`run\`, so
   no \`collect\` call): 12.0–12.5 µs per in-process chain against 11.7–12.4 µs without, no
