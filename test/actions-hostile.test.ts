@@ -503,3 +503,56 @@ test('D21: an action never sees what another action cached (same chain or a late
   assert.ok(snoop);
   await bindActions(ts, 'post-login', []);
 });
+
+test('D15/D16: claim values that are not JSON data, and unusable claim names, are dealt with deterministically', async () => {
+  await deployAndBind(`
+    exports.onExecutePostLogin = async (event, api) => {
+      const tries = {
+        bigint: () => api.idToken.setCustomClaim('https://h/bigint', 10n),
+        cycle: () => { const o = {}; o.o = o; api.idToken.setCustomClaim('https://h/cycle', o); },
+        nan: () => api.idToken.setCustomClaim('https://h/nan', NaN),
+        infinity: () => api.idToken.setCustomClaim('https://h/infinity', Infinity),
+        undef: () => api.idToken.setCustomClaim('https://h/undef', undefined),
+        fn: () => api.idToken.setCustomClaim('https://h/fn', () => 1),
+        symbol: () => api.idToken.setCustomClaim('https://h/symbol', Symbol('s')),
+        date: () => api.idToken.setCustomClaim('https://h/date', new Date(0)),
+        map: () => api.idToken.setCustomClaim('https://h/map', new Map([[1, 2]])),
+        nested: () => api.idToken.setCustomClaim('https://h/nested', { a: NaN, b: undefined, c: [undefined, () => 1] }),
+        emptyName: () => api.idToken.setCustomClaim('', 1),
+        proto: () => api.idToken.setCustomClaim('__proto__', 1),
+        ctor: () => api.idToken.setCustomClaim('constructor', 1),
+        longName: () => api.idToken.setCustomClaim('https://h/' + 'n'.repeat(10240), 1),
+        control: () => api.idToken.setCustomClaim('https://h/a\\u0000b', 1),
+        symbolName: () => api.idToken.setCustomClaim(Symbol('n'), 1),
+      };
+      const out = {};
+      for (const [k, f] of Object.entries(tries)) { try { f(); out[k] = 'called'; } catch (e) { out[k] = 'threw ' + String(e && e.message).slice(0, 60); } }
+      api.idToken.setCustomClaim('https://h/outcomes', out);
+    };`);
+  const t = await loginSucceeds();
+  const c = t.claims()!;
+  const outcomes = c['https://h/outcomes'] as Record<string, string>;
+  // BigInt and cycles cannot be serialised: the call throws in the action (which may catch it).
+  assert.match(outcomes.bigint, /^threw .*BigInt/);
+  assert.match(outcomes.cycle, /^threw .*circular/);
+  assert.ok(!('https://h/bigint' in c) && !('https://h/cycle' in c));
+  // Otherwise JSON's own rules, as for any claims object: NaN and Infinity are null, undefined,
+  // functions and Symbols leave the claim out, a Date is its ISO string, a Map an empty object.
+  assert.equal(c['https://h/nan'], null);
+  assert.equal(c['https://h/infinity'], null);
+  for (const k of ['undef', 'fn', 'symbol']) assert.ok(!(`https://h/${k}` in c), `${k} leaves the claim out`);
+  assert.equal(c['https://h/date'], '1970-01-01T00:00:00.000Z');
+  assert.deepEqual(c['https://h/map'], {});
+  assert.deepEqual(c['https://h/nested'], { a: null, c: [null, null] });
+  // Unusable names: refused by the server, each with its reason; none reaches the token.
+  for (const k of ['', '__proto__', 'constructor']) assert.ok(!Object.hasOwn(c, k), `claim "${k}"`);
+  assert.ok(!Object.keys(c).some((k) => k.length > 1000 || k.includes('\u0000')));
+  const exe = (await latestExecution(ts, 'post-login')).results[0];
+  assert.deepEqual(exe.rejected_commands.sort(), [
+    'claim name "__proto__" is not allowed', 'claim name "constructor" is not allowed', 'claim name contains control characters',
+    'claim name is longer than 256 characters', 'claim name must be a non-empty string', 'claim name must be a non-empty string',
+  ]);
+  assert.equal((exe.logs.match(/is not JSON data, so the claim is left out/g) ?? []).length, 3, exe.logs);
+  await bindActions(ts, 'post-login', []);
+  await nextLoginIsHealthy();
+});

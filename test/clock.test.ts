@@ -89,6 +89,13 @@ test('TOTP: a code is accepted one step either side and refused beyond, however 
   const step1 = await codeFor(1);
   assert.equal((await withClockAt(T0 + 150_000, () => ts.ctx.mfa.verify(user.user_id, step1))).ok, false, 'server clock 4 steps ahead of the code');
   assert.equal((await withClockAt(T0 - 90_000, () => ts.ctx.mfa.verify(user.user_id, step1))).ok, false, 'server clock 4 steps behind the code');
+  // C4: two steps off either way, or a code for a year from now, is refused too.
+  assert.equal((await withClockAt(T0 + 90_000, () => ts.ctx.mfa.verify(user.user_id, step1))).ok, false, 'server clock 2 steps ahead of the code');
+  assert.equal((await withClockAt(T0 - 30_000, () => ts.ctx.mfa.verify(user.user_id, step1))).ok, false, 'server clock 2 steps behind the code');
+  const nextYear = await codeFor(365 * 24 * 120);
+  assert.equal((await withClockAt(T0, () => ts.ctx.mfa.verify(user.user_id, nextYear))).ok, false, 'a code for next year');
+  // Five wrong codes lock the step (C7, tested elsewhere): start this part afresh.
+  await ts.ctx.db('login_failures').where('key', 'like', `%${user.user_id}%`).delete();
   // One step of drift is tolerated (RFC 6238 §5.2).
   assert.equal((await withClockAt(T0 + 60_000, () => ts.ctx.mfa.verify(user.user_id, step1))).ok, true, 'server clock one step ahead of the code');
   // A step already used, or an older one, is refused even when the clock jumps back to it.

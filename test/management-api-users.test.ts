@@ -423,3 +423,16 @@ test('logs: every change is a sapi event with actor, target and changes, and no 
   const everything = JSON.stringify((await ts.api('GET', '/logs?per_page=100')).body) + ts.logs.join('\n');
   assert.ok(!everything.includes(secretPassword), 'a password reached the logs');
 });
+
+test('E6: the Management API answers no cross-origin request: no CORS headers, preflight or not', async () => {
+  const token = await ts.adminToken();
+  const pre = await fetch(`${ts.base}/api/v2/users`, { method: 'OPTIONS', headers: { origin: 'https://evil.example', 'access-control-request-method': 'GET', 'access-control-request-headers': 'authorization' } });
+  assert.equal(pre.headers.get('access-control-allow-origin'), null);
+  assert.equal(pre.headers.get('access-control-allow-credentials'), null);
+  const res = await fetch(`${ts.base}/api/v2/users`, { headers: { origin: 'https://evil.example', authorization: `Bearer ${token}` } });
+  assert.equal(res.status, 200);
+  assert.equal(res.headers.get('access-control-allow-origin'), null, 'a browser on another origin cannot read the answer');
+  // And no cookie stands in for the token.
+  const cookieOnly = await fetch(`${ts.base}/api/v2/users`, { headers: { origin: 'https://evil.example', cookie: '_session=x; _interaction=y' } });
+  assert.equal(cookieOnly.status, 401);
+});

@@ -954,6 +954,16 @@
   // ---- the api recorder ----------------------------------------------------------------------
   function record(type, args) {
     if (!active) throw new Err('api.' + type + '() was called outside of a running handler');
+    if ((type === 'idToken.setCustomClaim' || type === 'accessToken.setCustomClaim') && args.length > 1) {
+      const v = args[1];
+      // JSON has no undefined, function or Symbol: as a property of the token's claims object
+      // such a value is left out (what JSON.stringify does, and what Auth0 users see), not
+      // turned into null as it would be inside the recorded call's argument list.
+      if (v === undefined || typeof v === 'function' || typeof v === 'symbol') {
+        writeLog(['[gatehouse] api.' + type + '(' + (typeof args[0] === 'string' ? JSONstringify(cap(args[0], 100)) : '…') + ') ignored: ' + (v === undefined ? 'undefined' : 'a ' + typeof v) + ' is not JSON data, so the claim is left out']);
+        return;
+      }
+    }
     let j = JSONstringify(args); // throws on BigInt and cycles: the call fails, as it should
     if (typeof j !== 'string') j = '[]';
     const json = '{"type":' + JSONstringify(type) + ',"args":' + j + '}';
