@@ -954,15 +954,14 @@
   // ---- the api recorder ----------------------------------------------------------------------
   function record(type, args) {
     if (!active) throw new Err('api.' + type + '() was called outside of a running handler');
-    if ((type === 'idToken.setCustomClaim' || type === 'accessToken.setCustomClaim') && args.length > 1) {
+    if (type === 'idToken.setCustomClaim' || type === 'accessToken.setCustomClaim') {
       const v = args[1];
       // JSON has no undefined, function or Symbol: as a property of the token's claims object
-      // such a value is left out (what JSON.stringify does, and what Auth0 users see), not
-      // turned into null as it would be inside the recorded call's argument list.
-      if (v === undefined || typeof v === 'function' || typeof v === 'symbol') {
-        writeLog(['[gatehouse] api.' + type + '(' + (typeof args[0] === 'string' ? JSONstringify(cap(args[0], 100)) : '…') + ') ignored: ' + (v === undefined ? 'undefined' : 'a ' + typeof v) + ' is not JSON data, so the claim is left out']);
-        return;
-      }
+      // such a value leaves the claim out (what JSON.stringify does, and what Auth0 users see),
+      // also when an earlier call set it. Recorded as the call without a value (the server
+      // checks the name as always and removes the claim), not as null, which is what it would
+      // become inside the recorded argument list.
+      if (v === undefined || typeof v === 'function' || typeof v === 'symbol') args = [args[0]];
     }
     let j = JSONstringify(args); // throws on BigInt and cycles: the call fails, as it should
     if (typeof j !== 'string') j = '[]';

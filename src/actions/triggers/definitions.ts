@@ -91,6 +91,8 @@ export function validateCommand(trigger: TriggerDef, type: string, args: unknown
       const bad = checkName('claim', a);
       if (bad) return bad;
       if (RESERVED_CLAIMS.has(a as string)) return `claim "${a}" is reserved and cannot be set by an action`;
+      // Without a value (the action passed undefined, a function or a Symbol): the claim is left out.
+      if (args.length < 2) return null;
       if (!isJsonValue(b)) return `claim "${a}" must be a JSON value`;
       if (JSON.stringify(b).length > limits.claimsBytes) return `claim "${a}" is larger than ${limits.claimsBytes} bytes`;
       return null;
