@@ -61,7 +61,19 @@ export function createApp(app: AppContext) {
       }
       return;
     }
-    if (ctx.path === '/metrics') { ctx.type = 'text/plain; version=0.0.4'; ctx.body = metrics.render(); return; }
+    if (ctx.path === '/metrics') {
+      // Mail that the relay has not taken yet: a growing count or age means it is down.
+      const mail = await app.mail.queueStats().catch(() => null);
+      const mailLines = mail ? [
+        '# HELP gatehouse_mail_queue_messages Mail waiting for delivery (retried with backoff)', '# TYPE gatehouse_mail_queue_messages gauge',
+        `gatehouse_mail_queue_messages ${mail.messages}`,
+        '# HELP gatehouse_mail_queue_oldest_seconds Age of the oldest mail waiting for delivery', '# TYPE gatehouse_mail_queue_oldest_seconds gauge',
+        `gatehouse_mail_queue_oldest_seconds ${mail.oldestSeconds.toFixed(1)}`,
+      ].join('\n') + '\n' : '';
+      ctx.type = 'text/plain; version=0.0.4';
+      ctx.body = metrics.render() + mailLines;
+      return;
+    }
     if (ctx.path === `${app.urls.mountPath}/assets/style.css`) { ctx.type = 'text/css'; ctx.set('Cache-Control', 'public, max-age=3600'); ctx.body = STYLE; return; }
     await next();
   });

@@ -56,6 +56,11 @@ test('a reset mail the relay refused stays queued, sealed, and is delivered by a
   await ts.ctx.db.raw('PRAGMA wal_checkpoint(TRUNCATE)');
   assert.doesNotMatch(readFileSync(join(ts.dir, 'gatehouse.sqlite'), 'latin1'), /password\/reset\?token=/);
 
+  // /metrics shows mail waiting (what an operator alerts on when the relay is down).
+  const waiting = await (await fetch(`${ts.base}/metrics`)).text();
+  assert.match(waiting, /^gatehouse_mail_queue_messages 1$/m);
+  assert.match(waiting, /^gatehouse_mail_queue_oldest_seconds \d+\.\d$/m);
+
   // Not due yet: a pass now leaves it alone.
   assert.equal(await ts.ctx.mail.retryDue(), 0);
   // Still down when it is due: one more attempt, a longer wait.
@@ -69,6 +74,7 @@ test('a reset mail the relay refused stays queued, sealed, and is delivered by a
   assert.equal(await ts.ctx.mail.retryDue(Date.now() + RETRY_BACKOFF_MS[1] + RETRY_BACKOFF_MS[0]), 1);
   const mail = await sink.waitFor((m) => m.to.includes(email), 'the reset mail');
   assert.deepEqual(await queued(), [], 'a delivered message leaves the queue');
+  assert.match(await (await fetch(`${ts.base}/metrics`)).text(), /^gatehouse_mail_queue_messages 0$/m);
   const link = linkIn(mail, '/password/reset');
   const form = await new Browser().request(link);
   assert.equal(form.status, 200);

@@ -99,4 +99,5 @@ test('PostgreSQL: the mail queue delivers a due message once though two passes r
   await ts.ctx.mail.send({ to, subject: 'PG direct', text: 'x', html: '<p>x</p>' });
   assert.equal(files() - before, 2);
   assert.deepEqual(await ts.ctx.db('mail_queue').select('id'), []);
+  assert.deepEqual(await ts.ctx.mail.queueStats(), { messages: 0, oldestSeconds: 0 });
 });

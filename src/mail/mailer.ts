@@ -234,6 +234,14 @@ export function createMailer(o: MailerOptions) {
     describe: () => (safeUrl ? `smtp ${safeUrl}` : `outbox ${outboxDir}`),
     send,
     retryDue,
+    /** Messages waiting in the queue and the age of the oldest (for /metrics); null without a queue. */
+    async queueStats(now = Date.now()): Promise<{ messages: number; oldestSeconds: number } | null> {
+      if (!q) return null;
+      const [row] = await q.db('mail_queue').count({ n: '*' }).min({ oldest: 'created_at' });
+      const messages = Number(row?.n ?? 0);
+      const oldest = row?.oldest === null || row?.oldest === undefined ? null : Number(row.oldest);
+      return { messages, oldestSeconds: oldest === null ? 0 : Math.max(0, (now - oldest) / 1000) };
+    },
     /**
      * Runs `task` (look-ups, token issue, `send`) after the current response has been
      * written, so neither its work nor the mail relay changes how long the request that
