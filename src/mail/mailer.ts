@@ -11,11 +11,8 @@ import { canonicalEmail } from '../users/email.ts';
 /** One rendered message. `to` must be a stored canonical address (see `send`). */
 export interface OutgoingMail { to: string; subject: string; text: string; html: string }
 
-/**
- * `queue`: keep every message in the database until the relay (or the outbox directory) took
- * it, and retry what failed (see `createMailer`). Without it a failed send is only logged.
- */
-export interface MailerOptions { smtpUrl?: string; from: string; dataDir: string; logger: Logger; queue?: { db: Db; box: SecretBox } }
+/** `queue`: where every message waits until the relay (or the outbox directory) took it (see `createMailer`). */
+export interface MailerOptions { smtpUrl?: string; from: string; dataDir: string; logger: Logger; queue: { db: Db; box: SecretBox } }
 
 /** Refused before nodemailer sees it (SECURITY B19, B20; GHSA-mm7p-fcc7-pg87 and friends). */
 export class MailAddressError extends Error {}
@@ -63,7 +60,7 @@ export function smtpOptions(smtpUrl: string): Record<string, unknown> {
  * response and logs a failure instead of throwing, for flows that must answer the same
  * whatever the mail does.
  *
- * With `queue` (the server always gives one), `send` first stores the message in `mail_queue`,
+ * `send` first stores the message in `mail_queue`,
  * sealed with the secrets key, then tries to deliver it; the row goes once the relay took the
  * message. A relay that is down, or a crash before the delivery finished, leaves the row: it is
  * retried every RETRY_EVERY_MS tick that finds it due, with backoff (RETRY_BACKOFF_MS), by
@@ -79,7 +76,7 @@ export function createMailer(o: MailerOptions) {
     : nodemailer.createTransport({ streamTransport: true, buffer: true, newline: 'unix' });
   const pending = new Set<Promise<void>>();
   const safeUrl = o.smtpUrl ? o.smtpUrl.replace(/\/\/[^@/]*@/, '//***@') : undefined;
-  const q = o.queue;
+  const { db, box } = o.queue;
 
   function check(m: OutgoingMail) {
     // Only a stored canonical address may be a recipient: if `to` is not already in canonical
@@ -125,29 +122,37 @@ export function createMailer(o: MailerOptions) {
   const sealedFor = (id: string, to: string) => `${id}\n${to}`;
 
   /**
+   * After a failed attempt on a message this node holds with `lease`: drop it once it is a day
+   * old (an error log), else schedule the next try with backoff (a warning). The one place that
+   * policy lives, for mail the relay refused and for queue entries this node cannot open.
+   */
+  async function failed(id: string, lease: number, attempts: number, createdAt: number, now: number, error: string, about: Record<string, unknown>, dropped: string): Promise<void> {
+    const held = { id, next_attempt_at: lease };
+    const at = Math.max(now, Date.now());
+    if (at - createdAt >= GIVE_UP_MS) {
+      await db('mail_queue').where(held).delete();
+      o.logger.error({ ...about, attempts, err: error }, dropped);
+      return;
+    }
+    const next = at + RETRY_BACKOFF_MS[Math.min(attempts, RETRY_BACKOFF_MS.length) - 1];
+    await db('mail_queue').where(held).update({ attempts, next_attempt_at: next, last_error: error });
+    o.logger.warn({ ...about, attempts, retry_at: new Date(next).toISOString(), err: error }, 'mail not delivered; it stays queued and will be retried');
+  }
+
+  /**
    * One delivery attempt of a queued message that this node holds with `lease` (the row's
    * next_attempt_at it set): deletes the row, or schedules the next try. The row is only
    * touched while it still carries that lease: had another node taken it meanwhile, this one
    * leaves it to that node. True when delivered.
    */
-  async function attempt(db: Db, id: string, lease: number, m: OutgoingMail, attemptsBefore: number, createdAt: number, now: number): Promise<boolean> {
-    const held = { id, next_attempt_at: lease };
+  async function attempt(id: string, lease: number, m: OutgoingMail, attemptsBefore: number, createdAt: number, now: number): Promise<boolean> {
     try {
       await deliverBounded(m);
     } catch (err) {
-      const attempts = attemptsBefore + 1;
-      const at = Math.max(now, Date.now());
-      if (at - createdAt >= GIVE_UP_MS) {
-        await db('mail_queue').where(held).delete();
-        o.logger.error({ to: m.to, subject: m.subject, attempts, err: why(err) }, 'mail dropped: not delivered for a day');
-        return false;
-      }
-      const next = at + RETRY_BACKOFF_MS[Math.min(attempts, RETRY_BACKOFF_MS.length) - 1];
-      await db('mail_queue').where(held).update({ attempts, next_attempt_at: next, last_error: why(err) });
-      o.logger.warn({ to: m.to, subject: m.subject, attempts, retry_at: new Date(next).toISOString(), err: why(err) }, 'mail not delivered; it stays queued and will be retried');
+      await failed(id, lease, attemptsBefore + 1, createdAt, now, why(err), { to: m.to, subject: m.subject }, 'mail dropped: not delivered for a day');
       return false;
     }
-    if ((await db('mail_queue').where(held).delete()) !== 1) {
+    if ((await db('mail_queue').where({ id, next_attempt_at: lease }).delete()) !== 1) {
       o.logger.warn({ to: m.to, subject: m.subject, id }, 'mail delivered after its lease ran out: another node may send it again');
     }
     return true;
@@ -155,8 +160,6 @@ export function createMailer(o: MailerOptions) {
 
   async function send(m: OutgoingMail): Promise<void> {
     check(m);
-    if (!q) return deliver(m);
-    const { db, box } = q;
     const p = (async () => {
       const id = `mail_${randomId(12)}`;
       const now = Date.now();
@@ -164,7 +167,7 @@ export function createMailer(o: MailerOptions) {
       // Taken by this node at once (next_attempt_at = the lease): the retry tick leaves it alone.
       const lease = now + LEASE_MS;
       await db('mail_queue').insert({ id, recipient: m.to, message_sealed: sealed, attempts: 0, next_attempt_at: lease, created_at: now });
-      await attempt(db, id, lease, m, 0, now, now);
+      await attempt(id, lease, m, 0, now, now);
     })();
     // Shutdown waits for it (close() before the database goes).
     track(p.catch(() => undefined));
@@ -177,8 +180,6 @@ export function createMailer(o: MailerOptions) {
    * between messages once the mailer is closing.
    */
   async function retryDue(now = Date.now()): Promise<number> {
-    if (!q) return 0;
-    const { db, box } = q;
     let delivered = 0;
     const rows = await db('mail_queue').where('next_attempt_at', '<=', now).orderBy('next_attempt_at').limit(20);
     for (const r of rows) {
@@ -198,18 +199,11 @@ export function createMailer(o: MailerOptions) {
       } catch {
         // Sealed under another secrets key (a node configured differently), or altered: left
         // for a node that can read it, until it is a day old.
-        const at = Math.max(now, Date.now());
-        if (at - createdAt >= GIVE_UP_MS) {
-          await db('mail_queue').where({ id, next_attempt_at: lease }).delete();
-          o.logger.error({ to: r.recipient, id }, 'mail dropped: its queue entry could not be read for a day (secrets key changed, or the row was altered)');
-        } else {
-          await db('mail_queue').where({ id, next_attempt_at: lease })
-            .update({ attempts: attempts + 1, next_attempt_at: at + RETRY_BACKOFF_MS[Math.min(attempts + 1, RETRY_BACKOFF_MS.length) - 1], last_error: 'cannot be opened with this node\'s secrets key' });
-          o.logger.warn({ to: r.recipient, id }, 'mail queue entry cannot be opened with this node\'s secrets key (or was altered); left queued');
-        }
+        await failed(id, lease, attempts + 1, createdAt, now, 'cannot be opened with this node\'s secrets key', { to: r.recipient, id },
+          'mail dropped: its queue entry could not be read for a day (secrets key changed, or the row was altered)');
         continue;
       }
-      if (await attempt(db, id, lease, m, attempts, createdAt, now)) delivered++;
+      if (await attempt(id, lease, m, attempts, createdAt, now)) delivered++;
     }
     return delivered;
   }
@@ -221,12 +215,12 @@ export function createMailer(o: MailerOptions) {
 
   let ticking = false;
   let closing = false;
-  const timer = q ? setInterval(() => {
+  const timer = setInterval(() => {
     if (ticking) return;
     ticking = true;
     track(retryDue().then(() => undefined, (err: unknown) => { o.logger.warn({ err: why(err) }, 'mail queue: retry pass failed'); }).finally(() => { ticking = false; }));
-  }, RETRY_EVERY_MS) : undefined;
-  timer?.unref();
+  }, RETRY_EVERY_MS);
+  timer.unref();
 
   return {
     mode: (o.smtpUrl ? 'smtp' : 'outbox') as 'smtp' | 'outbox',
@@ -234,10 +228,9 @@ export function createMailer(o: MailerOptions) {
     describe: () => (safeUrl ? `smtp ${safeUrl}` : `outbox ${outboxDir}`),
     send,
     retryDue,
-    /** Messages waiting in the queue and the age of the oldest (for /metrics); null without a queue. */
-    async queueStats(now = Date.now()): Promise<{ messages: number; oldestSeconds: number } | null> {
-      if (!q) return null;
-      const [row] = await q.db('mail_queue').count({ n: '*' }).min({ oldest: 'created_at' });
+    /** Messages waiting in the queue and the age of the oldest (for /metrics). */
+    async queueStats(now = Date.now()): Promise<{ messages: number; oldestSeconds: number }> {
+      const [row] = await db('mail_queue').count({ n: '*' }).min({ oldest: 'created_at' });
       const messages = Number(row?.n ?? 0);
       const oldest = row?.oldest === null || row?.oldest === undefined ? null : Number(row.oldest);
       return { messages, oldestSeconds: oldest === null ? 0 : Math.max(0, (now - oldest) / 1000) };
