@@ -8,7 +8,9 @@
 //
 // Invariants (see SECURITY.md §3.7 and DESIGN.md "The sandbox"):
 // - Everything that crosses to the host is a string built here, inside a timed call; the host
-//   checks its size and parses it. The host never reads a guest object.
+//   checks its size and parses it. The host never reads a guest object: run()'s result box is
+//   a null-prototype object with one string property that only this closure can reach, and
+//   isolated-vm copies it as plain data (no getter, no prototype, no action code runs).
 // - The only host function reachable from here is `host(op, a, b, c)` (strings in, string out:
 //   HMAC-SHA256, URL parsing, random bytes). It is captured in this closure and deleted from
 //   the global object, so action code cannot call it directly.
@@ -113,6 +115,7 @@
     if (settled) return;
     settled = true;
     failed = describe(e);
+    publish();
   }
 
   // ---- console -----------------------------------------------------------------------------
@@ -228,6 +231,7 @@
     }
     logs += line;
     logBytes += b;
+    if (settled) publish();
   }
 
   const consoleObj = {};
@@ -975,6 +979,7 @@
     }
     cmds = cmds ? cmds + ',' + json : json;
     cmdBytes += b;
+    if (settled) publish();
   }
   function recorder(type, api) {
     return function () {
@@ -1070,9 +1075,27 @@
     curCache = null;
   }
 
-  // Starts one execution. Returns nothing: the host calls collect() right after, once the
-  // microtasks queued here have run.
+  // The final result of the current execution, as run() hands it to the host: a null-prototype
+  // object only this closure can reach, whose `r` is filled in (publish) when the handler
+  // settles, and filled in again when a microtask after that records or logs more. isolated-vm
+  // copies run()'s return value after the microtasks its call queued have run (inside the
+  // call's timeout), so a handler that does not wait for a timer or a fetch is done in one
+  // timed call; otherwise `r` stays '' and the host goes on with collect().
+  let box = null;
+  function render(code) {
+    return code + '[' + cmds + ']\n{"logs":' + JSONstringify(logs) + (failed ? ',"error":' + errJson(failed) : '') + '}';
+  }
+  function publish() {
+    if (box !== null && settled) box.r = render(failed ? 'E' : skipped ? 'S' : 'O');
+  }
+
+  // Starts one execution and returns its box (see above). An execution whose result the host
+  // took from its box is still active: it ends here. (Console output of the module top level,
+  // before the first execution, is kept for it.)
   function run(ep, handler, eventJson, secretsJson, cacheJson, ctxJson) {
+    if (active) endExec();
+    const b = { __proto__: null, r: '' };
+    box = b;
     epoch = ep;
     active = true;
     settled = false;
@@ -1093,23 +1116,25 @@
       const api = apiFor(curCtx.api);
       const ex = mod.exports;
       const h = ex === null || ex === undefined ? undefined : ex[handler];
-      if (typeof h !== 'function') { skipped = true; settled = true; return; }
+      if (typeof h !== 'function') { skipped = true; settled = true; publish(); return b; }
       const r = apply(h, ex, [event, api]);
       if (r !== null && (typeof r === 'object' || typeof r === 'function')) {
         apply(promiseThen, promiseResolve(r), [
-          function () { if (ep === epoch && active && !settled) settled = true; },
+          function () { if (ep === epoch && active && !settled) { settled = true; publish(); } },
           function (e) { if (ep === epoch && active) fail(e); },
         ]);
       } else {
         settled = true;
+        publish();
       }
     } catch (e) {
       fail(e);
     }
+    return b;
   }
 
   function finish(code) {
-    const out = code + '[' + cmds + ']\n{"logs":' + JSONstringify(logs) + (failed ? ',"error":' + errJson(failed) : '') + '}';
+    const out = render(code);
     endExec();
     return out;
   }

@@ -6,8 +6,10 @@
  * level run once, LRU-evicted beyond `maxWarm`. Each execution is:
  *
  *   run(handler, event, secrets, cache, ctx)   applySync with a timeout; the isolate's
- *   collect()                                 microtasks drain in between, so an action that
- *                                             does not wait for host I/O is done here (fast path)
+ *                                             microtasks run inside it, and an action that does
+ *                                             not wait for host I/O hands its final result back
+ *                                             in run()'s return value (one call: fast path)
+ *   collect()                                 otherwise: what it waits for
  *   [wake(timer | fetch) + collect()]*        only when the handler's promise is still pending:
  *                                             the host performs the fetches and fires the timers
  *                                             the guest queued, each delivery again timed
@@ -91,6 +93,16 @@ function exceedsBytes(s: string, limit: number): boolean {
   if (s.length > limit) return true;
   if (s.length * 3 <= limit) return false;
   return Buffer.byteLength(s, 'utf8') > limit;
+}
+
+/**
+ * The final result run() left in its box (a copy: plain data, read without touching the guest);
+ * undefined while the handler is still pending.
+ */
+function boxed(box: unknown): string | undefined {
+  if (box === null || typeof box !== 'object') return undefined;
+  const r = (box as { r?: unknown }).r;
+  return typeof r === 'string' && r !== '' ? r : undefined;
 }
 
 function cap(s: string, n: number): string {
@@ -372,8 +384,9 @@ export class ChainRunner {
       w = got.w;
       if (!got.cold) cpu0 = w.isolate.cpuTime;
       const ep = ++w.epoch;
-      w.run.applySync(undefined, [ep, job.handler, eventJson, JSON.stringify(a.secrets ?? {}), cacheJson, ctxJson], { timeout: msLeft(deadline) });
-      let out = w.collect.applySync(undefined, [], { timeout: msLeft(deadline) }) as unknown;
+      const box = w.run.applySync(undefined, [ep, job.handler, eventJson, JSON.stringify(a.secrets ?? {}), cacheJson, ctxJson], { timeout: msLeft(deadline), result: { copy: true } }) as unknown;
+      // Settled within the call (no timer or fetch to wait for): the result came in the box.
+      let out = boxed(box) ?? w.collect.applySync(undefined, [], { timeout: msLeft(deadline) }) as unknown;
       if (typeof out === 'string' && out[0] === 'P') out = await this.drive(w, out, deadline, ep, `Action exceeded its time limit (${limits.actionTimeoutMs} ms)`);
       if (out instanceof ActionFailure) {
         // A handler still pending at the deadline: keep what it recorded and logged so far.

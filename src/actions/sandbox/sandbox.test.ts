@@ -105,6 +105,33 @@ describe('chains', () => {
     assert.deepEqual(claims(r, 1), { continued: 1 });
   });
 
+  test('calls and console output of microtasks that run after the handler settled still count; a sync handler too', async () => {
+    // The result is handed over once the microtasks of the call have run, not when the
+    // handler's promise settles: a promise chain the handler did not await still gets in.
+    const late = postLogin(`
+      api.idToken.setCustomClaim('first', 1);
+      Promise.resolve().then(() => null).then(() => null).then(() => {
+        api.idToken.setCustomClaim('late', 2);
+        console.log('late line');
+      });
+    `);
+    const sync = action(`exports.onExecutePostLogin = (event, api) => { api.idToken.setCustomClaim('sync', 3); console.log('sync line'); };`);
+    const failsLate = postLogin(`Promise.resolve().then(() => null).then(() => { throw new Error('after'); });`);
+    for (let run = 0; run < 2; run++) {
+      // twice: the second run of each is on a warm isolate, whose previous execution ended in run()
+      const r = await pool.runChain(request([late, sync]));
+      assert.equal(r.status, 'ok', JSON.stringify(r));
+      assert.deepEqual(claims(r, 0), { first: 1, late: 2 });
+      assert.equal(r.results[0].logs, 'late line\n');
+      assert.deepEqual(claims(r, 1), { sync: 3 });
+      assert.equal(r.results[1].logs, 'sync line\n');
+      // a rejection nobody handles fails the action (isolated-vm reports it, as Node would)
+      const f = await pool.runChain(request([failsLate]));
+      assert.equal(f.status, 'runtime', JSON.stringify(f));
+      assert.equal(f.results[0].error?.message, 'after');
+    }
+  });
+
   test('secrets are visible to their own action only; globals do not leak between actions', async () => {
     const a = postLogin(`
       globalThis.stash = event.secrets;
