@@ -24,6 +24,7 @@ import { performance } from 'node:perf_hooks';
 import { hostBridge } from './host-bridge.ts';
 import { hostFetch, parseGuestRequest, type FetchOptions } from './fetch.ts';
 import { parseFetchAllow } from './net-guard.ts';
+import { busy, precise } from './timer-slack.ts';
 import type { ActionResult, ChainLimits, ChainResult, Command, SandboxAction, SandboxStatus, ValidateResult } from './types.ts';
 
 const PRELUDE = readFileSync(new URL('./guest-prelude.js', import.meta.url), 'utf8');
@@ -334,10 +335,13 @@ export class ChainRunner {
           if (this.onWait !== undefined) {
             try { this.onWait(); } catch { /* the hook is the worker's; nothing of the action */ }
           }
+          // A guest timer is due on time (see timer-slack.ts); back to the worker's slack after.
+          precise();
           await new Promise<void>((resolve) => {
             notify = resolve;
             timer = setTimeout(resolve, Math.ceil(waitMs));
           });
+          busy();
           notify = null;
           clearTimeout(timer);
         }

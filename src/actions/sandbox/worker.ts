@@ -34,6 +34,7 @@
 import { writeSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { ChainRunner, type ChainJob } from './runner.ts';
+import { BUSY_SLACK_NS, setTimerSlack } from './timer-slack.ts';
 import type { ActionResult, ChainResult, SandboxAction, ValidateResult } from './types.ts';
 
 /** An action as sent: without `code` when this worker was sent that key's code before (see `codes`). */
@@ -61,6 +62,9 @@ const PROGRESS_BYTES = 32;
 const FLUSH_MS = 2;
 /** A batch running longer than this hands back the items it has not started. */
 const SLICE_MS = 20;
+
+// Before the first isolate call: isolated-vm's timer threads inherit it (see timer-slack.ts).
+setTimerSlack(BUSY_SLACK_NS);
 
 const cfg = JSON.parse(process.argv[2] ?? '{}') as { maxWarm?: number; fetchAllow?: string[]; fetchTimeoutMs?: number; fetchMaxBytes?: number };
 const runner = new ChainRunner({
