@@ -4,6 +4,7 @@
  *
  *   node --no-node-snapshot bench/actions-diagnose.ts [--actions N] [--trigger cc|login] [--tokens N] [--rounds N] [--connections N] [--profile] [--workers-cpu N]
  *   node --no-node-snapshot bench/actions-diagnose.ts --memory 100000
+ *   node --no-node-snapshot bench/actions-diagnose.ts --against <checkout> [--actions N] [--round-ms MS] …
  *
  * Two Gatehouse processes pinned to CPU 0 (diagnose mode: per-route SQL counters), one with
  * nothing bound and one with N credentials-exchange actions (or post-login actions with
@@ -17,6 +18,14 @@
  * it was doing (the IPC write that woke the worker). `--workers-cpu 1` moves the workers to
  * another core after start, so the main thread's profile shows its own CPU only.
  *
+ * `--against <checkout>`: A/B of two versions of the code, in one run. The first server runs the
+ * other checkout's bench/servers/gatehouse.ts (a `git worktree` whose node_modules is a link to
+ * this one's), the second this checkout's; both bind the N actions. Rounds then last
+ * `--round-ms` (default 1250) and strictly alternate, so that the isolated-vm timers a round
+ * leaves behind (they expire 5 s later: see src/actions/sandbox/timer-slack.ts) expire during
+ * a later round of the same server, not of the other one. The `added` column is then this
+ * checkout minus the other, and `tokens/s` each server's rate.
+ *
  * `--memory N`: does RSS keep growing? N executions of 20 credentials-exchange actions bound
  * five at a time in turns (as bench/actions.ts does, for longer), and the same token requests
  * to the other server, which has the 20 actions deployed but none bound (the control: what the
@@ -27,6 +36,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { execFileSync } from 'node:child_process';
+import { performance } from 'node:perf_hooks';
 import { Child, freePort, hasTaskset, killAllChildren, pinSelf } from './lib/children.ts';
 import { ccRequest, ccOnce, ccCount, loginOnce, type CcTarget, type LoginTarget } from './lib/load.ts';
 import { keepAliveAgent } from './lib/http.ts';
@@ -46,7 +56,7 @@ const { values: args } = parseArgs({
   options: {
     actions: { type: 'string', default: '1' }, trigger: { type: 'string', default: 'cc' }, tokens: { type: 'string', default: '1000' },
     rounds: { type: 'string', default: '6' }, connections: { type: 'string', default: '1' }, profile: { type: 'boolean', default: false },
-    'workers-cpu': { type: 'string' }, memory: { type: 'string' },
+    'workers-cpu': { type: 'string' }, memory: { type: 'string' }, against: { type: 'string' }, 'round-ms': { type: 'string', default: '1250' },
   },
 });
 const nActions = Math.min(20, Math.max(1, Number(args.actions)));
@@ -54,6 +64,8 @@ const login = args.trigger === 'login';
 const perRound = Math.max(10, Number(args.tokens)) / (login ? 20 : 1);
 const rounds = Math.min(30, Math.max(1, Number(args.rounds)));
 const connections = Math.min(64, Math.max(1, Number(args.connections)));
+const against = args.against;
+const roundMs = Math.max(200, Number(args['round-ms']));
 const median = (xs: number[]) => { const s = [...xs].sort((a, b) => a - b); const m = s.length >> 1; return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2; };
 
 process.on('SIGINT', () => { killAllChildren(); process.exit(130); });
@@ -91,9 +103,10 @@ interface Side { name: string; gh: Child<GatehouseInfo>; cc: CcTarget; login: Lo
 
 const sides: Side[] = [];
 try {
-  for (const name of ['none bound', `${nActions} bound`]) {
+  for (const name of against !== undefined ? ['other checkout', 'this checkout'] : ['none bound', `${nActions} bound`]) {
+    const root = against !== undefined && sides.length === 0 ? against : join(HERE, '..');
     const nodeArgs = args.profile ? ['--cpu-prof', '--cpu-prof-dir', join(dir, 'profiles'), '--cpu-prof-name', `${sides.length}.cpuprofile`] : [];
-    const gh = new Child<GatehouseInfo>(`gatehouse-${sides.length}`, join(HERE, 'servers', 'gatehouse.ts'), { cpu: pinned ? 0 : undefined, logDir: dir, nodeArgs });
+    const gh = new Child<GatehouseInfo>(`gatehouse-${sides.length}`, join(root, 'bench', 'servers', 'gatehouse.ts'), { cpu: pinned ? 0 : undefined, logDir: dir, nodeArgs });
     children.push(gh as Child<unknown>);
     const info = await gh.start({
       port: await freePort(), dir: join(dir, String(sides.length)), users: 4, password: PASSWORD, logLevel: 'info', api: API, scopes: SCOPES, diagnose: true,
@@ -106,8 +119,9 @@ try {
       await mg.deployAction({ name: n, trigger: login ? 'post-login' : 'credentials-exchange', code: login ? postLoginActionCode(i) : ccActionCode(i), secrets: [{ name: 'TENANT_ID', value: 'tenant-7f3a9c' }] });
       names.push(n);
     }
-    // Both servers have the actions deployed (and their sandbox workers running); only one binds them.
-    if (sides.length === 1) await mg.bind(login ? 'post-login' : 'credentials-exchange', names);
+    // Both servers have the actions deployed (and their sandbox workers running); only one binds
+    // them, unless two checkouts are compared.
+    if (sides.length === 1 || against !== undefined) await mg.bind(login ? 'post-login' : 'credentials-exchange', names);
     sides.push({
       name, gh,
       cc: ccRequest(info.base, gh.pid, info.m2m.client_id, info.m2m.client_secret, { audience: API, scope: SCOPES.join(' ') }),
@@ -180,12 +194,14 @@ async function memoryRun(total: number) {
 
 async function cpuRun() {
   const unit = login ? 'login' : 'token';
-  const run = async (s: Side, n: number) => {
+  /** Sends n requests, or (comparing checkouts) as many as fit in roundMs; returns how many. */
+  const run = async (s: Side, n: number): Promise<number> => {
     const agent = keepAliveAgent(connections);
+    const end = performance.now() + roundMs;
+    let next = 0;
     try {
-      let next = 0;
       await Promise.all(Array.from({ length: connections }, async (_, w) => {
-        while (next < n) {
+        while (against !== undefined ? performance.now() < end : next < n) {
           next++;
           if (login) await loginOnce(agent, s.login, s.login.users[w % s.login.users.length]);
           else {
@@ -197,20 +213,26 @@ async function cpuRun() {
     } finally {
       agent.destroy();
     }
-    s.served += n;
+    s.served += next;
+    return next;
   };
-  for (const s of sides) { await run(s, perRound); await s.gh.run({}, 10_000); }
-  console.log(`${rounds} rounds of ${perRound} ${unit}s each, ${connections} at a time; CPU µs per ${unit} (schedstat)`);
+  // Warm-up; comparing checkouts, past the first expiry of isolated-vm's timers (5 s).
+  for (let i = 0; i < (against !== undefined ? Math.ceil(6000 / roundMs) : 1); i++) for (const s of sides) await run(s, perRound);
+  for (const s of sides) await s.gh.run({}, 10_000);
+  const per = against !== undefined ? `${roundMs} ms` : `${perRound} ${unit}s each`;
+  console.log(`${rounds} rounds of ${per}, ${connections} at a time; CPU µs per ${unit} (schedstat)`);
   for (let r = 0; r < rounds; r++) {
-    for (const s of r % 2 ? [...sides].reverse() : sides) {
+    for (const s of r % 2 && against === undefined ? [...sides].reverse() : sides) {
       const w0 = s.workers.map((p) => preciseCpuSeconds(p) ?? 0);
       const t0 = threads(s.gh.pid);
       const us0 = mainUserSys(s.gh.pid);
-      await run(s, perRound);
+      const done = await run(s, perRound);
       const us1 = mainUserSys(s.gh.pid);
       const t1 = threads(s.gh.pid);
       const w1 = s.workers.map((p) => preciseCpuSeconds(p) ?? 0);
-      const add = (k: string, v: number) => (s.per.get(k) ?? s.per.set(k, []).get(k)!).push((1e6 * v) / perRound);
+      const add = (k: string, v: number) => (s.per.get(k) ?? s.per.set(k, []).get(k)!).push((1e6 * v) / done);
+      // Shown, not added to the total (like the user/system split).
+      if (against !== undefined) add(`  main: ${unit}s/s`, (done * done) / roundMs / 1000);
       for (const [k, v] of t1) add(k === 'main thread' ? k : `  thread ${k}`, v - (t0.get(k) ?? 0));
       add('  main: user (ticks)', us1[0] - us0[0]);
       add('  main: system (ticks)', us1[1] - us0[1]);
