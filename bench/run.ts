@@ -518,11 +518,28 @@ below are from the afternoon unless marked.
   redaction skipped text without the secret, and the pool stopped copying a bound action per
   request: main-thread CPU per 5-action chain with 16 in flight went from 90–102 µs to
   77–78 µs in a same-session A/B (the sandbox pool with the engine, no HTTP).
-- **Tried and dropped:** one isolate call per action instead of two (an async handler's
-  result handed to the host through the bridge from the microtasks at the end of \`run\`, so
-  no \`collect\` call): 12.0–12.5 µs per in-process chain against 11.7–12.4 µs without, no
-  gain. Skipping the progress record's \`pwrite\` (A/B, 5-action chains): ≈1.2 µs per write,
-  ≈6 µs per 5-action chain; V8's CPU profile overstates it (it put a third of the worker's
+- **isolated-vm's timer threads** (found on the evening of 2026-11-23 with \`perf record\` on a
+  worker; A/B figures from \`bench/actions-diagnose.ts --against <checkout> --actions 1|5
+  --connections 16 --rounds 16\`, the code before these two changes in a git worktree, both
+  servers in one run). Every timed isolate call leaves its timer queued after the call ends,
+  and isolated-vm's timer thread woke when each would have expired, 5 s later, only to drop it:
+  3,000–4,600 wake-ups a second per worker, each preempting the worker or the server on the
+  shared core. In a pool-only benchmark its CPU per chain rose by half once the first timers
+  expired. Two changes: the worker runs with 10 ms of timer slack, which the timer threads
+  inherit (src/actions/sandbox/timer-slack.ts; they now wake about 80 times a second), and an
+  action whose handler needs no timer or fetch takes one timed isolate call instead of two
+  (\`run()\` hands the result back in its return value, which isolated-vm copies after the
+  call's microtasks have run). Together, 5 actions: sandbox workers 223 → 195 µs of CPU per
+  token, server and workers 726 → 683 µs (0.94×), tokens/s +4.5%; 1 action: 475 → 472 µs,
+  tokens/s unchanged (about 2,100 timers a second there, against 7,200 with 5 actions). The
+  pool alone (two pools in one process pinned to one core, alternating rounds): CPU per chain
+  0.77× (5 actions) and 0.76× (1 action) with the slack. What the timers still cost is the timer thread's heap: popping a dead timer
+  from a queue of about 5 s worth of them (≈8% of a worker's samples).
+- **Tried and dropped:** one isolate call per action by handing an async handler's result to
+  the host through the bridge from the microtasks at the end of \`run\` (a host callback costs
+  about what the saved call did: 12.0–12.5 µs per in-process chain against 11.7–12.4 µs
+  without; the return-value box above costs no crossing). Skipping the progress record's
+  \`pwrite\` (A/B, 5-action chains): ≈1.2 µs per write, ≈6 µs per 5-action chain; V8's CPU profile overstates it (it put a third of the worker's
   time in \`writeSync\`), so it stays: it is what tells the parent which action a killed worker
   was running. What is left is spread thin (event JSON escaped into the IPC message and
   parsed again in every isolate, per-action result objects, the execution record); the next
