@@ -54,7 +54,7 @@
   // ---- per-execution state -----------------------------------------------------------------
   let mod = null;             // { exports } after init
   let initPhase = false;      // module top level is running
-  let active = false;         // a handler is running (between run() and the final collect())
+  let active = false;         // an execution is under way (from run() until the next run(), or collect()/abort() ending it)
   let epoch = 0;              // execution number, set by the host
   let settled = false;        // the handler's outcome is known
   let failed = null;          // { name, message } when it threw or rejected
@@ -227,6 +227,7 @@
     if (logBytes + b > consoleBytes - LOG_MARK.length) {
       logFull = true;
       if (logBytes + LOG_MARK.length <= consoleBytes) { logs += LOG_MARK; logBytes += LOG_MARK.length; }
+      if (settled) publish();
       return;
     }
     logs += line;

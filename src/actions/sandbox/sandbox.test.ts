@@ -117,8 +117,11 @@ describe('chains', () => {
     `);
     const sync = action(`exports.onExecutePostLogin = (event, api) => { api.idToken.setCustomClaim('sync', 3); console.log('sync line'); };`);
     const failsLate = postLogin(`Promise.resolve().then(() => null).then(() => { throw new Error('after'); });`);
+    // Past the console cap only after the handler settled: the truncation mark still shows.
+    const floods = postLogin(`Promise.resolve().then(() => null).then(() => null).then(() => { for (let i = 0; i < 50; i++) console.log('x'.repeat(100)); });`);
     for (let run = 0; run < 2; run++) {
-      // twice: the second run of each is on a warm isolate, whose previous execution ended in run()
+      // twice: the second run of `late`, `sync` and `floods` is on a warm isolate whose previous
+      // execution ended in run() (the unhandled rejection evicts `failsLate`'s)
       const r = await pool.runChain(request([late, sync]));
       assert.equal(r.status, 'ok', JSON.stringify(r));
       assert.deepEqual(claims(r, 0), { first: 1, late: 2 });
@@ -129,6 +132,9 @@ describe('chains', () => {
       const f = await pool.runChain(request([failsLate]));
       assert.equal(f.status, 'runtime', JSON.stringify(f));
       assert.equal(f.results[0].error?.message, 'after');
+      const fl = await pool.runChain(request([floods], { limits: { ...LIMITS, consoleBytes: 1024 } }));
+      assert.equal(fl.status, 'ok', JSON.stringify(fl));
+      assert.match(fl.results[0].logs, /truncated/);
     }
   });
 
