@@ -14,7 +14,7 @@
  *
  * The main thread's own sleeps would be late by as much, which matters for one thing only: a
  * guest timer (setTimeout in an action) the runner waits for. Around those waits the runner
- * puts the default back (`precise`), and raises it again before its next isolate call.
+ * puts the thread's default back (`precise`), and raises it again before its next isolate call.
  *
  * Measured with two pools in one process pinned to one core, 16 chains in flight, rounds
  * alternating between them: CPU (server side and workers) per 5-action chain 0.71× the default
@@ -25,8 +25,12 @@ import { writeFileSync } from 'node:fs';
 
 /** The main thread's slack while it runs chains (ns). */
 export const BUSY_SLACK_NS = 10_000_000;
-/** Linux's default (ns): while the runner waits for a guest timer. */
-export const PRECISE_SLACK_NS = 50_000;
+/**
+ * Written to go back to the thread's default slack (Linux: 0 restores it; the default is what
+ * the process inherited from its parent, 50 µs unless someone changed it): while the runner
+ * waits for a guest timer.
+ */
+export const DEFAULT_SLACK = 0;
 
 const FILE = '/proc/self/timerslack_ns';
 let available = process.platform === 'linux';
@@ -41,7 +45,7 @@ export function setTimerSlack(ns: number): boolean {
   if (!available) return false;
   if (ns === current) return true;
   try {
-    writeFileSync(FILE, String(Math.max(1, Math.floor(ns))));
+    writeFileSync(FILE, String(Math.max(0, Math.floor(ns))));
     current = ns;
     return true;
   } catch {
@@ -57,5 +61,5 @@ export function busy(): void {
 
 /** The default slack, for a wait whose timing the guest sees. */
 export function precise(): void {
-  if (current !== -1) setTimerSlack(PRECISE_SLACK_NS);
+  if (current !== -1) setTimerSlack(DEFAULT_SLACK);
 }
