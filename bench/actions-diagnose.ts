@@ -24,7 +24,7 @@
  * `--round-ms` (default 1250) and strictly alternate, so that the isolated-vm timers a round
  * leaves behind (they expire 5 s later: see src/actions/sandbox/timer-slack.ts) expire during
  * a later round of the same server, not of the other one. The `added` column is then this
- * checkout minus the other, and `tokens/s` each server's rate.
+ * checkout minus the other; a last line gives each server's requests per second and their ratio.
  *
  * `--memory N`: does RSS keep growing? N executions of 20 credentials-exchange actions bound
  * five at a time in turns (as bench/actions.ts does, for longer), and the same token requests
@@ -99,7 +99,7 @@ function mainUserSys(pid: number): [number, number] {
   } catch { return [NaN, NaN]; }
 }
 
-interface Side { name: string; gh: Child<GatehouseInfo>; cc: CcTarget; login: LoginTarget; workers: number[]; served: number; per: Map<string, number[]> }
+interface Side { name: string; gh: Child<GatehouseInfo>; cc: CcTarget; login: LoginTarget; workers: number[]; served: number; per: Map<string, number[]>; rates: number[] }
 
 const sides: Side[] = [];
 try {
@@ -126,7 +126,7 @@ try {
       name, gh,
       cc: ccRequest(info.base, gh.pid, info.m2m.client_id, info.m2m.client_secret, { audience: API, scope: SCOPES.join(' ') }),
       login: { base: info.base, pid: gh.pid, clientId: info.spa.client_id, redirectUri: info.spa.redirect_uri, users: info.users, password: PASSWORD },
-      workers: descendants(gh.pid).filter((p) => /worker\.ts/.test(cmdline(p))), served: 0, per: new Map(),
+      workers: descendants(gh.pid).filter((p) => /worker\.ts/.test(cmdline(p))), served: 0, per: new Map(), rates: [],
     });
     if (args['workers-cpu'] !== undefined) {
       for (const w of sides.at(-1)!.workers) execFileSync('taskset', ['-a', '-p', '-c', String(Number(args['workers-cpu'])), String(w)], { stdio: 'ignore' });
@@ -231,8 +231,7 @@ async function cpuRun() {
       const t1 = threads(s.gh.pid);
       const w1 = s.workers.map((p) => preciseCpuSeconds(p) ?? 0);
       const add = (k: string, v: number) => (s.per.get(k) ?? s.per.set(k, []).get(k)!).push((1e6 * v) / done);
-      // Shown, not added to the total (like the user/system split).
-      if (against !== undefined) add(`  main: ${unit}s/s`, (done * done) / roundMs / 1000);
+      s.rates.push((1000 * done) / roundMs);
       for (const [k, v] of t1) add(k === 'main thread' ? k : `  thread ${k}`, v - (t0.get(k) ?? 0));
       add('  main: user (ticks)', us1[0] - us0[0]);
       add('  main: system (ticks)', us1[1] - us0[1]);
@@ -247,6 +246,11 @@ async function cpuRun() {
   for (const k of [...all, 'total']) {
     const v = sides.map((s) => (k === 'total' ? median(s.per.get(keys[0])!.map((_, i) => keys.reduce((a, kk) => a + (s.per.get(kk)![i] ?? 0), 0))) : median(s.per.get(k)!)));
     console.log(`${k.padEnd(26)}${v.map((x) => x.toFixed(1).padStart(14)).join('')}  ${(v[1] - v[0] >= 0 ? '+' : '') + (v[1] - v[0]).toFixed(1).padStart(8)}`);
+  }
+  if (against !== undefined) {
+    // Per-round ratios: both servers' rounds of one pair ran back to back.
+    const ratio = median(sides[1].rates.map((x, i) => x / sides[0].rates[i]));
+    console.log(`${unit}s/s (median)`.padEnd(26) + sides.map((s) => median(s.rates).toFixed(0).padStart(14)).join('') + `  ${ratio.toFixed(3)}× (median of per-round ratios)`);
   }
 
   // SQL per request, from the diagnose counters (sequential traffic only).
