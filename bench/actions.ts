@@ -62,7 +62,11 @@ export interface AMeasure {
   serverMsPerOp: number; mainMsPerOp: number; workersMsPerOp: number; cores: number;
   p50Ms: number; p99Ms: number; latencies: number[]; errors: number; firstError?: string;
 }
-export interface MemoryPoint { label: string; executions: number; serverKiB: number; workersKiB: number[] }
+export interface MemoryPoint {
+  label: string; executions: number; serverKiB: number; workersKiB: number[];
+  /** The server's V8 heap in use after two full GCs, and the heap V8 keeps (KiB). */
+  serverHeapUsedKiB: number; serverHeapTotalKiB: number;
+}
 export interface ColdServer { durationMs: number; firstLatencyMs: number; warmLatencyMs: number; warmDurationMs: number }
 
 export interface ActionsResults {
@@ -111,7 +115,7 @@ export async function runActionsPart(o: ActionsOptions): Promise<ActionsResults>
   let executions = 0;
 
   // A Gatehouse of its own: the memory figures start from a fresh process.
-  const gh = new Child<GatehouseInfo>('gatehouse-actions', join(HERE, 'servers', 'gatehouse.ts'), { cpu: o.pinned ? 0 : undefined, nodeArgs: o.nodeArgs('gatehouse-actions'), logDir: o.dir });
+  const gh = new Child<GatehouseInfo>('gatehouse-actions', join(HERE, 'servers', 'gatehouse.ts'), { cpu: o.pinned ? 0 : undefined, nodeArgs: ['--expose-gc', ...o.nodeArgs('gatehouse-actions')], logDir: o.dir });
   o.register(gh as Child<unknown>);
   const port = await freePort();
   const info = await gh.start({
@@ -124,13 +128,17 @@ export async function runActionsPart(o: ActionsOptions): Promise<ActionsResults>
     workerPids = descendants(gh.pid).filter((p) => /worker\.ts/.test(cmdline(p)));
     return workerPids;
   };
-  const rss = (label: string) => {
+  const rss = async (label: string) => {
     refreshWorkers();
-    const p: MemoryPoint = { label, executions, serverKiB: rssKiB(gh.pid) ?? NaN, workersKiB: workerPids.map((w) => rssKiB(w) ?? NaN) };
+    // RSS first: the forced GCs below may return pages to the system.
+    const serverKiB = rssKiB(gh.pid) ?? NaN;
+    const workersKiB = workerPids.map((w) => rssKiB(w) ?? NaN);
+    const heap = await gh.run<{ heapUsedKiB: number; heapTotalKiB: number }>({ heap: true }, 30_000);
+    const p: MemoryPoint = { label, executions, serverKiB, workersKiB, serverHeapUsedKiB: heap.heapUsedKiB, serverHeapTotalKiB: heap.heapTotalKiB };
     memory.push(p);
-    o.log(`  memory: ${label.padEnd(46)} server ${mib(p.serverKiB)} MiB, workers ${p.workersKiB.map(mib).join(' + ') || 'none'} MiB`);
+    o.log(`  memory: ${label.padEnd(46)} server ${mib(p.serverKiB)} MiB (heap after GC ${mib(p.serverHeapUsedKiB)} of ${mib(p.serverHeapTotalKiB)} MiB), workers ${p.workersKiB.map(mib).join(' + ') || 'none'} MiB`);
   };
-  rss('server started (no sandbox worker yet)');
+  await rss('server started (no sandbox worker yet)');
 
   const mg: MgmtClient = await mgmtClient(info.base, ADMIN.clientId, ADMIN.clientSecret);
   const secrets = [{ name: 'TENANT_ID', value: TENANT_SECRET }, { name: 'KEY', value: 'k3y-0123456789abcdef' }];
@@ -152,7 +160,7 @@ export async function runActionsPart(o: ActionsOptions): Promise<ActionsResults>
 
   // ---- 4. memory: 20 actions bound five at a time, in turns --------------------------------
   await mg.bind('credentials-exchange', []);
-  rss('start (actions deployed, none executed)');
+  await rss('start (actions deployed, none executed)');
   {
     const groupSize = 5;
     const perTurn = 40; // token requests per binding turn: 200 executions
@@ -169,7 +177,7 @@ export async function runActionsPart(o: ActionsOptions): Promise<ActionsResults>
         executions += requests * groupSize;
       }
       await new Promise((r) => setTimeout(r, 300));
-      rss(`after ${done.toLocaleString('en-US')} executions (20 actions)`);
+      await rss(`after ${done.toLocaleString('en-US')} executions (20 actions)`);
     }
     await mg.bind('credentials-exchange', []);
   }
@@ -295,7 +303,7 @@ export async function runActionsPart(o: ActionsOptions): Promise<ActionsResults>
   }
 
   await new Promise((r) => setTimeout(r, 300));
-  rss(`end of the actions part (~${Math.round(executions / 1000)}k executions)`);
+  await rss(`end of the actions part (~${Math.round(executions / 1000)}k executions)`);
   await gh.stop();
   return { cc: ccOut, login: plOut, sandbox, coldServer, memory, problems, workers, executions, seconds: (performance.now() - t0) / 1000 };
 }
@@ -376,8 +384,8 @@ export function actionsSummary(a: ActionsResults, argon2MsPerVerify?: number) {
   ];
   void warm1;
 
-  const memRows = a.memory.map((m) => [m.label, m.executions.toLocaleString('en-US'), `${mib(m.serverKiB)} MiB`, m.workersKiB.length ? `${m.workersKiB.map(mib).join(' + ')} MiB` : '–', `${mib(m.serverKiB + m.workersKiB.reduce((s, x) => s + x, 0))} MiB`]);
-  const memHeader = ['when', 'executions', 'server RSS', 'sandbox workers RSS', 'total'];
+  const memRows = a.memory.map((m) => [m.label, m.executions.toLocaleString('en-US'), `${mib(m.serverKiB)} MiB`, `${mib(m.serverHeapUsedKiB)} of ${mib(m.serverHeapTotalKiB)} MiB`, m.workersKiB.length ? `${m.workersKiB.map(mib).join(' + ')} MiB` : '–', `${mib(m.serverKiB + m.workersKiB.reduce((s, x) => s + x, 0))} MiB`]);
+  const memHeader = ['when', 'executions', 'server RSS', 'server heap in use after GC (of heap kept)', 'sandbox workers RSS', 'total RSS'];
   const at = (re: RegExp) => a.memory.find((m) => re.test(m.label));
   const start = at(/^start/); const m10k = at(/after 10,000 /); const end = at(/^end/);
   const afters = a.memory.filter((m) => /^after /.test(m.label));
@@ -385,7 +393,10 @@ export function actionsSummary(a: ActionsResults, argon2MsPerVerify?: number) {
   const wAvg = (m?: MemoryPoint) => (m && m.workersKiB.length ? m.workersKiB.reduce((s, x) => s + x, 0) / m.workersKiB.length : NaN);
   if (start && m10k && last) {
     lines.push(`memory, sandbox workers: ${mib(wAvg(start))} MiB each with no warm isolate, ${mib(wAvg(m10k))} MiB after 10,000 executions (20 warm isolates: ${f1((wAvg(m10k) - wAvg(start)) / 1024 / 20)} MiB per isolate), ${mib(wAvg(last))} MiB after ${last.executions.toLocaleString('en-US')} (${sign((wAvg(last) - wAvg(m10k)) / 1024, f1)} MiB from 10,000 on${prev && prev !== m10k ? `, ${sign((wAvg(last) - wAvg(prev)) / 1024, f1)} MiB from ${prev.executions.toLocaleString('en-US')} on` : ''})${end ? `; ${mib(wAvg(end))} MiB at the end of the part, when each worker may hold up to ${20 + 10 + 1 + a.coldServer.length} warm isolates (the 20, the 10 measured actions, bench-cold and each of its versions: an old version's isolate stays until the LRU of 64 evicts it)` : ''}`);
-    lines.push(`memory, server: ${mib(start.serverKiB)} → ${mib(m10k.serverKiB)} → ${mib(last.serverKiB)} MiB${end ? ` → ${mib(end.serverKiB)} MiB at the end` : ''}; V8 grows the server's heap with any token traffic: \`node --no-node-snapshot bench/actions-diagnose.ts --memory 100000\` compares with a control server that answers the same tokens with nothing bound`);
+    // Flat: within 10% (and 4 MiB) of the heap in use after 10,000 executions.
+    const heapGrew = last.serverHeapUsedKiB - m10k.serverHeapUsedKiB > Math.max(4096, 0.1 * m10k.serverHeapUsedKiB);
+    const heaps = [start, m10k, last, ...(end ? [end] : [])].map((m) => mib(m.serverHeapUsedKiB)).join(' → ');
+    lines.push(`memory, server: RSS ${mib(start.serverKiB)} → ${mib(m10k.serverKiB)} → ${mib(last.serverKiB)} MiB${end ? ` → ${mib(end.serverKiB)} MiB at the end` : ''}, while its V8 heap in use after two full GCs went ${heaps} MiB${heapGrew ? ` (it grew by ${sign((last.serverHeapUsedKiB - m10k.serverHeapUsedKiB) / 1024, f1)} MiB from 10,000 executions on: look for a leak)` : `: flat, so what grows is the heap V8 keeps for a busy process (${mib(start.serverHeapTotalKiB)} → ${mib((end ?? last).serverHeapTotalKiB)} MiB), not what it holds`}; \`node --no-node-snapshot bench/actions-diagnose.ts --memory 100000\` compares RSS with a control server that answers the same tokens with nothing bound`);
   }
 
   const ccB = a.cc[0].load; const pl = a.login;

@@ -97,8 +97,20 @@ serveChild<GatehouseInit, GatehouseInfo>({
       users, jwk, argon2: config.argon2, variants,
     };
   },
-  /** diagnose: returns the per-route counters gathered since the last call, and resets them. */
-  async onRun() {
+  /**
+   * `{ heap: true }`: the V8 heap in use after full garbage collections (the process runs with
+   * `--expose-gc` for this: bench/actions.ts's memory checkpoints), which tells a leak from a
+   * heap V8 merely keeps large. Otherwise (diagnose) the per-route counters gathered since the
+   * last call, reset.
+   */
+  async onRun(args: unknown) {
+    if ((args as { heap?: boolean } | undefined)?.heap) {
+      const gc = (globalThis as { gc?: () => void }).gc;
+      if (!gc) return { heapUsedKiB: NaN, heapTotalKiB: NaN };
+      gc(); gc();
+      const m = process.memoryUsage();
+      return { heapUsedKiB: m.heapUsed / 1024, heapTotalKiB: m.heapTotal / 1024 };
+    }
     const out = { routes: Object.fromEntries(stats), gcMs: Object.fromEntries(gc) };
     stats = new Map();
     gc = new Map();
