@@ -241,6 +241,25 @@ test('users: bad bodies are 400s naming the field; duplicates are 409', async ()
   assert.equal(clash.status, 409);
 });
 
+test('users: metadata PATCHes merge into what is stored, concurrently too, and the merged object has the same size cap as a body', async () => {
+  const u = await createUser('merge');
+  const path = `/users/${encodeURIComponent(u.user_id)}`;
+  // Twenty PATCHes at once, each with its own key: every key lands (the merge reads and writes in one transaction).
+  const rs = await Promise.all(Array.from({ length: 20 }, (_, i) => ts.api('PATCH', path, { app_metadata: { [`k${i}`]: i } })));
+  assert.deepEqual(rs.map((r) => r.status), Array(20).fill(200));
+  const merged = (await ts.api('GET', path)).body.app_metadata;
+  assert.deepEqual(Object.keys(merged).sort(), Array.from({ length: 20 }, (_, i) => `k${i}`).sort());
+  // Each body is under 16 KB, but the stored object would grow past it: refused, naming the field, nothing written.
+  assert.equal((await ts.api('PATCH', path, { user_metadata: { a: 'x'.repeat(9000) } })).status, 200);
+  const big = await ts.api('PATCH', path, { user_metadata: { b: 'y'.repeat(9000) }, name: 'Not Saved' });
+  expect400(big, 'user_metadata');
+  const after = (await ts.api('GET', path)).body;
+  assert.deepEqual(Object.keys(after.user_metadata), ['a']);
+  assert.notEqual(after.name, 'Not Saved');
+  // Deleting a key makes room again.
+  assert.equal((await ts.api('PATCH', path, { user_metadata: { a: null, b: 'y'.repeat(9000) } })).status, 200);
+});
+
 test('users: pagination, include_totals, q=email:"…", email= and /users-by-email', async () => {
   const tag = `page${Date.now()}`;
   const made = [];

@@ -129,6 +129,59 @@ test('challengeWith in the first of two actions: the second runs only after the 
   await bindActions(ts, 'post-login', []);
 });
 
+test('a chain that pauses for a second factor the login already has goes on at once: a second pause after the MFA step, a session that did MFA, prompt=none', async () => {
+  // Regression: the login used to finish at such a pause, so the actions after it never ran
+  // (a deny among them would have been skipped).
+  await deployAction(ts, { name: 'pause-a', trigger: 'post-login', code: `
+    exports.onExecutePostLogin = async (event, api) => { api.authentication.challengeWith({ type: 'otp' }); };` });
+  await deployAction(ts, { name: 'pause-b', trigger: 'post-login', code: `
+    exports.onExecutePostLogin = async (event, api) => { api.user.setAppMetadata('b_ran', true); api.authentication.challengeWith({ type: 'otp' }); };` });
+  await deployAction(ts, { name: 'after-pauses', trigger: 'post-login', code: `
+    exports.onExecutePostLogin = async (event, api) => {
+      if (event.transaction.requested_scopes.includes('profile')) return api.access.deny('no profile for you');
+      api.idToken.setCustomClaim('https://x/after', { b: event.user.app_metadata.b_ran === true, n: (event.user.user_metadata.n || 0) + 1 });
+      api.user.setUserMetadata('n', (event.user.user_metadata.n || 0) + 1);
+    };` });
+  await bindActions(ts, 'post-login', ['pause-a', 'pause-b', 'after-pauses']);
+  const u = (await ts.api('POST', '/users', { email: 'pauses@mfa.example', password: PASSWORD })).body;
+  const names = (e: { results: { action_name: string }[] }) => e.results.map((r) => r.action_name);
+
+  // First login: enrollment stands in for pause-a's challenge; pause-b then pauses again, with the second factor done.
+  const s = await startLogin('pauses@mfa.example');
+  // While the login waits at the second factor, an admin changes other metadata keys: the
+  // actions' writes merge into them (they used to write back the event's older copy).
+  assert.equal((await ts.api('PATCH', `/users/${encodeURIComponent(u.user_id)}`, { app_metadata: { set_by_admin: 1 }, user_metadata: { note: 'kept' } })).status, 200);
+  const secret = /data-secret="([A-Z2-7]+)"/.exec(s.page)![1];
+  const codes = await s.browser.submit(s.url, s.page, { code: await codeAt(secret) });
+  const done = await finishWith(s, s.url, await codes.text(), {});
+  assert.ok(done.url && isCb(done.url), `reached the app: ${done.url?.href} ${done.html?.slice(0, 200)}`);
+  const t1 = await tokensFrom(s, done.url!);
+  assert.deepEqual(t1.claims()!['https://x/after'], { b: true, n: 1 }, 'the action after the second pause ran, and saw the metadata pause-b wrote');
+  assert.deepEqual(names(await latestExecution(ts, 'post-login')), ['after-pauses']);
+
+  // A session that did MFA answers a new authorization: the chain runs to its end.
+  const again = await authorizeWith(s.browser, config, {});
+  assert.ok(isCb(again.url) && again.url.searchParams.get('code'), again.url.href);
+  const t2 = await tokensFrom(again, again.url);
+  assert.deepEqual(t2.claims()!['https://x/after'], { b: true, n: 2 });
+  // The same without interaction (prompt=none).
+  const silent = await authorizeWith(s.browser, config, { prompt: 'none' });
+  assert.ok(silent.url.searchParams.get('code'), silent.url.href);
+  assert.deepEqual((await tokensFrom(silent, silent.url)).claims()!['https://x/after'], { b: true, n: 3 });
+  // Metadata written by each part survives the later parts (each part writes only what it changed).
+  const stored = (await ts.api('GET', `/users/${encodeURIComponent(u.user_id)}`)).body;
+  assert.deepEqual(stored.app_metadata, { set_by_admin: 1, b_ran: true });
+  assert.deepEqual(stored.user_metadata, { note: 'kept', n: 3 });
+
+  // The deny at the end of the chain is reached, interactively and with prompt=none.
+  const denied = await authorizeWith(s.browser, config, { scope: 'openid profile' });
+  assert.equal(denied.url.searchParams.get('error'), 'access_denied', denied.url.href);
+  assert.equal(denied.url.searchParams.get('error_description'), 'no profile for you');
+  const deniedSilent = await authorizeWith(s.browser, config, { scope: 'openid profile', prompt: 'none' });
+  assert.equal(deniedSilent.url.searchParams.get('error'), 'access_denied', deniedSilent.url.href);
+  await bindActions(ts, 'post-login', []);
+});
+
 test('MFA step: skipping it gets no code; a code for another interaction is refused; 5 wrong codes lock the step', async () => {
   const ts2 = await startTestServer({ mfa: { policy: 'always', maxFailures: 5, lockSeconds: 60 } });
   try {

@@ -75,6 +75,11 @@ test('PostgreSQL: login with a post-login action, single-use codes under concurr
   const users = await ts.api('GET', '/users?include_totals=true');
   assert.equal(users.body.total, 1);
   assert.equal(users.body.users[0].app_metadata.seen, 1);
+  // Concurrent metadata PATCHes to different keys all land (the row is locked for the merge).
+  const path = `/users/${encodeURIComponent(users.body.users[0].user_id)}`;
+  const patched = await Promise.all(Array.from({ length: 10 }, (_, i) => ts!.api('PATCH', path, { app_metadata: { [`k${i}`]: i } })));
+  assert.deepEqual(patched.map((x) => x.status), Array(10).fill(200));
+  assert.equal(Object.keys((await ts.api('GET', path)).body.app_metadata).length, 11);
   assert.ok((await ts.api('GET', '/logs')).body.some((l: { type: string }) => l.type === 's'));
 });
 

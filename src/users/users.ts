@@ -1,5 +1,5 @@
 import type { Db } from '../db/knex.ts';
-import { parseJson, toBool } from '../db/knex.ts';
+import { isSqlite, parseJson, toBool } from '../db/knex.ts';
 import { AppError, badRequest, conflict, notFound } from '../shared/errors.ts';
 import { newUserId } from '../shared/ids.ts';
 import { canonicalEmail } from './email.ts';
@@ -15,6 +15,21 @@ export interface User {
 export interface UserRow { id: string; email: string; password_hash: string | null; [k: string]: unknown }
 
 const now = () => new Date().toISOString();
+
+/** The largest app_metadata or user_metadata object stored for a user, as JSON (what a Management API PATCH body may carry, too). */
+export const METADATA_MAX_BYTES = 16 * 1024;
+const UNSAFE_METADATA_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
+
+/** `stored` (JSON) with `patch` merged one level deep: null deletes a key. */
+function mergeMetadata(stored: unknown, patch: Record<string, unknown>): Record<string, unknown> {
+  const merged: Record<string, unknown> = { ...parseJson<Record<string, unknown>>(stored as string, {}) };
+  for (const [k, v] of Object.entries(patch)) {
+    if (UNSAFE_METADATA_KEYS.has(k)) continue;
+    if (v === null) delete merged[k]; else merged[k] = v;
+  }
+  return merged;
+}
+const metadataBytes = (o: Record<string, unknown>) => Buffer.byteLength(JSON.stringify(o));
 const REVOCABLE_TYPES = ['Session', 'Grant', 'RefreshToken', 'AccessToken', 'AuthorizationCode'];
 
 /** Auth0's Management API v2 user shape; never carries the password hash. */
@@ -48,6 +63,11 @@ export interface CreateUserInput {
  */
 export function createUsers(db: Db, hasher: PasswordHasher, policy: { minLength: number; maxLength: number }) {
   async function findRow(id: string): Promise<UserRow | undefined> { return db('users').where({ id }).first(); }
+  /** The row inside a transaction, locked against concurrent writers on PostgreSQL (SQLite has one writer at a time). */
+  async function lockedRow(trx: Db, id: string): Promise<UserRow | undefined> {
+    const q = trx('users').where({ id });
+    return (isSqlite(db) ? q : q.forUpdate()).first();
+  }
 
   return {
     /** Validates, hashes (outside any transaction) and inserts. 409 when the e-mail is taken. */
@@ -98,10 +118,13 @@ export function createUsers(db: Db, hasher: PasswordHasher, policy: { minLength:
       const rows = await q.orderBy(sort.field, sort.desc ? 'desc' : 'asc').orderBy('id').limit(opts.perPage).offset(opts.page * opts.perPage);
       return { users: rows.map(toUser), total: Number(n) };
     },
-    /** Allow-listed fields only (mass assignment guard); metadata objects merge one level, null deletes. */
+    /**
+     * Allow-listed fields only (mass assignment guard); metadata objects merge one level, null
+     * deletes. The merge reads and writes the row in one transaction (the row locked on
+     * PostgreSQL; SQLite runs one writer at a time), so two concurrent PATCHes to different
+     * keys both land; a merged object larger than METADATA_MAX_BYTES is refused.
+     */
     async update(id: string, patch: Partial<CreateUserInput>): Promise<User> {
-      const cur = await findRow(id);
-      if (!cur) throw notFound('The user does not exist.', 'inexistent_user');
       const upd: Record<string, unknown> = { updated_at: now() };
       if (patch.email !== undefined) {
         const email = canonicalEmail(patch.email);
@@ -109,32 +132,50 @@ export function createUsers(db: Db, hasher: PasswordHasher, policy: { minLength:
         upd.email = email;
       }
       for (const k of ['email_verified', 'blocked', 'name', 'nickname', 'picture'] as const) if (patch[k] !== undefined) upd[k] = patch[k];
-      for (const k of ['app_metadata', 'user_metadata'] as const) {
-        if (patch[k] !== undefined) {
-          const merged: Record<string, unknown> = { ...parseJson<Record<string, unknown>>(cur[k], {}) };
-          for (const [mk, mv] of Object.entries(patch[k] ?? {})) {
-            if (mk === '__proto__' || mk === 'constructor' || mk === 'prototype') continue;
-            if (mv === null) delete merged[mk]; else merged[mk] = mv;
-          }
-          upd[k] = JSON.stringify(merged);
-        }
-      }
       if (patch.password !== undefined) {
         const problem = checkPasswordPolicy(patch.password, policy);
         if (problem) throw new AppError(400, 'password_strength_error', `password: ${problem}`);
+        // Hashed before the transaction: argon2 takes tens of milliseconds, the row stays unlocked meanwhile.
         upd.password_hash = await hasher.hash(patch.password);
       }
       try {
-        await db('users').where({ id }).update(upd);
+        await db.transaction(async (trx) => {
+          const cur = await lockedRow(trx, id);
+          if (!cur) throw notFound('The user does not exist.', 'inexistent_user');
+          for (const k of ['app_metadata', 'user_metadata'] as const) {
+            if (patch[k] === undefined) continue;
+            const merged = mergeMetadata(cur[k], patch[k] ?? {});
+            if (metadataBytes(merged) > METADATA_MAX_BYTES) throw badRequest(`${k}: would be larger than ${METADATA_MAX_BYTES} bytes once merged with what is stored`);
+            upd[k] = JSON.stringify(merged);
+          }
+          await trx('users').where({ id }).update(upd);
+        });
       } catch (e) {
         if (isUniqueViolation(e)) throw conflict('The specified new email already exists', 'email_conflict');
         throw e;
       }
       return toUser((await findRow(id))!);
     },
-    /** Replaces metadata objects wholesale (Actions' batched writes compute the full object). */
-    async setMetadata(id: string, app: Record<string, unknown>, user: Record<string, unknown>) {
-      await db('users').where({ id }).update({ app_metadata: JSON.stringify(app), user_metadata: JSON.stringify(user), updated_at: now() });
+    /**
+     * Actions' metadata writes: each key an action set (null: deleted) merged into what is stored
+     * now, in one transaction, so keys the chain did not touch (an admin's change made while a
+     * login was paused, the other metadata object) are left as they are. False, and nothing
+     * written, when a merged object would exceed METADATA_MAX_BYTES or the user is gone.
+     */
+    async patchMetadata(id: string, patch: { app?: Record<string, unknown>; user?: Record<string, unknown> }): Promise<boolean> {
+      return db.transaction(async (trx) => {
+        const cur = await lockedRow(trx, id);
+        if (!cur) return false;
+        const upd: Record<string, unknown> = { updated_at: now() };
+        for (const [k, p] of [['app_metadata', patch.app], ['user_metadata', patch.user]] as const) {
+          if (p === undefined) continue;
+          const merged = mergeMetadata(cur[k], p);
+          if (metadataBytes(merged) > METADATA_MAX_BYTES) return false;
+          upd[k] = JSON.stringify(merged);
+        }
+        await trx('users').where({ id }).update(upd);
+        return true;
+      });
     },
     /** Deletes the user; rows keyed by user id without a foreign key go with it. */
     async remove(id: string): Promise<boolean> {

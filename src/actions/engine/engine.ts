@@ -30,7 +30,10 @@ export interface ChainOutcome {
   blocked?: { kind: 'denied'; reason: string; userMessage?: string; code?: string } | { kind: 'failed'; status: SandboxStatus; message: string } | { kind: 'changed'; message: string };
   validationError?: { code: string; message: string };
   idTokenClaims: Obj; accessTokenClaims: Obj; scopesAdd: string[]; scopesRemove: string[];
+  /** The metadata objects as the chain leaves them (from the event's copy): what a new user is created with (pre-user-registration). */
   appMetadata?: Obj; userMetadata?: Obj;
+  /** Only the keys the chain set (null: deleted), for merging into what is stored now (post-login). */
+  metadataPatch?: { app?: Obj; user?: Obj };
   /** `actionIndex`: the redirecting action's place in the whole chain; `action`: which action version that is. */
   redirect?: { url: string; query: Record<string, string>; actionIndex: number; action: ActionRef };
   /** `pauseAfter`/`pauseAction`: the place and version of the action that asked for a second factor before the rest of the chain. */
@@ -207,6 +210,7 @@ export function createActionEngine(d: { db: Db; store: ActionStore; pool: Sandbo
     const app = { ...(user?.app_metadata as Obj ?? {}) };
     const usr = { ...(user?.user_metadata as Obj ?? {}) };
     let appChanged = false; let usrChanged = false;
+    const appPatch: Obj = Object.create(null); const usrPatch: Obj = Object.create(null);
     const cacheWrites: { actionId: string; key: string; value?: string; ttl?: number }[] = [];
     // The cap is per token (ACTIONS.md): the same claim on the ID and the access token counts once for each.
     const claimBytes = { id: 0, access: 0 };
@@ -262,8 +266,8 @@ export function createActionEngine(d: { db: Db; store: ActionStore; pool: Sandbo
             target[x as string] = y;
             break;
           }
-          case 'user.setAppMetadata': if (y === null) delete app[x as string]; else app[x as string] = y; appChanged = true; break;
-          case 'user.setUserMetadata': if (y === null) delete usr[x as string]; else usr[x as string] = y; usrChanged = true; break;
+          case 'user.setAppMetadata': if (y === null) delete app[x as string]; else app[x as string] = y; appPatch[x as string] = y; appChanged = true; break;
+          case 'user.setUserMetadata': if (y === null) delete usr[x as string]; else usr[x as string] = y; usrPatch[x as string] = y; usrChanged = true; break;
           case 'accessToken.addScope': outcome.scopesAdd.push(x as string); outcome.scopesRemove = outcome.scopesRemove.filter((s) => s !== x); break;
           case 'accessToken.removeScope': outcome.scopesRemove.push(x as string); outcome.scopesAdd = outcome.scopesAdd.filter((s) => s !== x); break;
           case 'access.deny':
@@ -338,6 +342,7 @@ export function createActionEngine(d: { db: Db; store: ActionStore; pool: Sandbo
     }
     if (appChanged) outcome.appMetadata = app;
     if (usrChanged) outcome.userMetadata = usr;
+    if (appChanged || usrChanged) outcome.metadataPatch = { ...(appChanged ? { app: appPatch } : {}), ...(usrChanged ? { user: usrPatch } : {}) };
     outcome.event = curEvent;
 
     if (!opts.dryRun) {

@@ -22,6 +22,8 @@ export const loginRef = {
 
 type CcToken = { scope?: string; resourceServer?: { identifier?: string; audience?: string } };
 
+type PostLoginArgs = { user: User; client?: { client_id: string; name: string; client_metadata?: Record<string, string> }; ctx: Context; transaction: Obj; sessionId?: string; methods: { name: string; timestamp: string }[]; loginRef: string; startAt?: number; resumeOf?: ActionRef & { index: number }; continueFirst?: boolean; event?: Obj; redirectState?: string; nextRedirectState?: string; canRedirect?: boolean };
+
 interface Deps { db: Db; engine: ActionEngine; users: Users; logger: Logger; issuer: string; roleNames(userId: string): Promise<string[]>; otpEnrolled?(userId: string): Promise<boolean> }
 
 /**
@@ -32,9 +34,15 @@ interface Deps { db: Db; engine: ActionEngine; users: Users; logger: Logger; iss
 export function createTriggerRunners(d: Deps) {
   const { db, engine, users, logger } = d;
 
-  async function writeMetadata(userId: string, o: ChainOutcome, user: User) {
-    if (!o.appMetadata && !o.userMetadata) return;
-    await users.setMetadata(userId, o.appMetadata ?? user.app_metadata, o.userMetadata ?? user.user_metadata);
+  /**
+   * Merges the keys the chain set into the user's stored metadata: keys it did not touch keep
+   * what is stored now (an admin may have changed them while a login was paused at a redirect).
+   */
+  async function writeMetadata(userId: string, o: ChainOutcome) {
+    if (!o.metadataPatch) return;
+    if (!(await users.patchMetadata(userId, o.metadataPatch))) {
+      logger.warn({ user_id: userId, execution: o.executionId }, 'metadata set by post-login actions not saved: the user is gone or the merged metadata would exceed its size limit');
+    }
   }
 
   /** One row per (user, client): the claims of the latest login there, marked with that login (`ref`). */
@@ -80,6 +88,37 @@ export function createTriggerRunners(d: Deps) {
     } as Obj;
   }
 
+  /** One part of a post-login chain: from `startAt` (0) to its end, a deny, a redirect or a pause for MFA. */
+  async function postLoginPart(args: PostLoginArgs): Promise<ChainOutcome> {
+    const event = args.event ?? await postLoginEvent(args.user, args);
+    const o = await engine.run('post-login', event, { startAt: args.startAt, resumeOf: args.resumeOf, continueFirst: args.continueFirst, canRedirect: args.canRedirect ?? true, redirectState: args.redirectState, nextRedirectState: args.nextRedirectState });
+    await writeMetadata(args.user.user_id, o);
+    if (!o.blocked && args.client) {
+      if (args.startAt === undefined && o.results.length === 0) {
+        // Nothing is bound: this login's tokens carry no action claims. Nothing to write, and
+        // no earlier login's row to clear: loginClaims reads none while nothing is bound, and
+        // the store drops them all when the last post-login binding goes.
+        return o;
+      }
+      if (args.startAt !== undefined) {
+        // A resumed chain (after a redirect or an MFA pause) adds to what the first part
+        // produced, also when it resumes at the first action (startAt 0): that action's
+        // onExecutePostLogin may have set claims before it redirected. Only the first part
+        // of this same login counts: another login's row is replaced, never merged.
+        const prev = await db('action_login_claims').where({ account_id: args.user.user_id, client_id: args.client.client_id, login_ref: args.loginRef }).first();
+        if (prev) {
+          o.idTokenClaims = Object.assign(Object.create(null), parseJson(prev.id_token, {}), o.idTokenClaims);
+          o.accessTokenClaims = Object.assign(Object.create(null), parseJson(prev.access_token, {}), o.accessTokenClaims);
+          const s = parseJson<{ add: string[]; remove: string[] }>(prev.scopes, { add: [], remove: [] });
+          o.scopesAdd = [...new Set([...s.add, ...o.scopesAdd])];
+          o.scopesRemove = [...new Set([...s.remove, ...o.scopesRemove])];
+        }
+      }
+      await storeLoginClaims(args.user.user_id, args.client.client_id, args.loginRef, o);
+    }
+    return o;
+  }
+
   return {
     hasPostLogin: () => engine.hasBindings('post-login'),
 
@@ -88,32 +127,19 @@ export function createTriggerRunners(d: Deps) {
      * at the end (also after a deny) and keeps the claims for the tokens of this login (`loginRef`).
      * A resumed chain passes `resumeOf`, the action that paused it (see the engine's RunOpts).
      */
-    async postLogin(args: { user: User; client?: { client_id: string; name: string; client_metadata?: Record<string, string> }; ctx: Context; transaction: Obj; sessionId?: string; methods: { name: string; timestamp: string }[]; loginRef: string; startAt?: number; resumeOf?: ActionRef & { index: number }; continueFirst?: boolean; event?: Obj; redirectState?: string; nextRedirectState?: string; canRedirect?: boolean }) {
-      const event = args.event ?? await postLoginEvent(args.user, args);
-      const o = await engine.run('post-login', event, { startAt: args.startAt, resumeOf: args.resumeOf, continueFirst: args.continueFirst, canRedirect: args.canRedirect ?? true, redirectState: args.redirectState, nextRedirectState: args.nextRedirectState });
-      await writeMetadata(args.user.user_id, o, args.user);
-      if (!o.blocked && args.client) {
-        if (args.startAt === undefined && o.results.length === 0) {
-          // Nothing is bound: this login's tokens carry no action claims. Nothing to write, and
-          // no earlier login's row to clear: loginClaims reads none while nothing is bound, and
-          // the store drops them all when the last post-login binding goes.
-          return o;
-        }
-        if (args.startAt !== undefined) {
-          // A resumed chain (after a redirect or an MFA pause) adds to what the first part
-          // produced, also when it resumes at the first action (startAt 0): that action's
-          // onExecutePostLogin may have set claims before it redirected. Only the first part
-          // of this same login counts: another login's row is replaced, never merged.
-          const prev = await db('action_login_claims').where({ account_id: args.user.user_id, client_id: args.client.client_id, login_ref: args.loginRef }).first();
-          if (prev) {
-            o.idTokenClaims = Object.assign(Object.create(null), parseJson(prev.id_token, {}), o.idTokenClaims);
-            o.accessTokenClaims = Object.assign(Object.create(null), parseJson(prev.access_token, {}), o.accessTokenClaims);
-            const s = parseJson<{ add: string[]; remove: string[] }>(prev.scopes, { add: [], remove: [] });
-            o.scopesAdd = [...new Set([...s.add, ...o.scopesAdd])];
-            o.scopesRemove = [...new Set([...s.remove, ...o.scopesRemove])];
-          }
-        }
-        await storeLoginClaims(args.user.user_id, args.client.client_id, args.loginRef, o);
+    async postLogin(args: PostLoginArgs): Promise<ChainOutcome> {
+      let o = await postLoginPart(args);
+      // A chain pauses after an action that asks for a second factor (challengeWith,
+      // enrollWith). When this login already has one (a session that did MFA, a second pause
+      // after the MFA step, /continue after it), there is nothing to ask: the rest of the chain
+      // runs now. Finishing the login there instead would skip the later actions (a deny among
+      // them). Each part starts after the one before, so this ends.
+      while (!o.blocked && !o.redirect && o.mfa.pauseAfter !== undefined && args.methods.some((m) => m.name === 'mfa')) {
+        const at = o.mfa.pauseAfter;
+        o = await postLoginPart({
+          ...args, event: o.event, startAt: at + 1, resumeOf: { index: at, actionId: o.mfa.pauseAction?.actionId ?? '', versionId: o.mfa.pauseAction?.versionId ?? '' },
+          continueFirst: false, redirectState: args.nextRedirectState ?? args.redirectState, nextRedirectState: undefined,
+        });
       }
       return o;
     },
@@ -164,7 +190,7 @@ export function createTriggerRunners(d: Deps) {
         transaction: { protocol: 'oauth2-refresh-token', requested_scopes: [...(ctx.oidc.requestParamScopes ?? [])] },
       });
       const o = await engine.run('post-login', event, { canRedirect: false });
-      await writeMetadata(user.user_id, o, user);
+      await writeMetadata(user.user_id, o);
       if (o.blocked) {
         throw new errors.AccessDenied(o.blocked.kind === 'denied' ? o.blocked.reason : 'a post-login action failed');
       }
