@@ -219,6 +219,52 @@ test('MFA step: skipping it gets no code; a code for another interaction is refu
   }
 });
 
+test('MFA step: 30 wrong codes sent at once are counted one after the other: 5 are checked (the fifth sets the lock), the rest refused as locked', async () => {
+  // Regression: the lock was checked before and the failure recorded after the code, so a burst
+  // of parallel guesses all passed the check (C5's limit was per request, not per guess).
+  const ts2 = await startTestServer({ mfa: { policy: 'always', maxFailures: 5, lockSeconds: 60 } });
+  try {
+    const spa = (await ts2.api('POST', '/clients', { name: 'burst spa', app_type: 'spa', callbacks: [CB] })).body;
+    const cfg = await discover(ts2, spa.client_id);
+    const u = (await ts2.api('POST', '/users', { email: 'burst@mfa.example', password: PASSWORD })).body;
+    const e = await ts2.ctx.mfa.beginEnrollment(u.user_id, 'burst@mfa.example', 'test');
+    assert.equal((await ts2.ctx.mfa.confirmEnrollment(u.user_id, 'test', await codeAt(e.secret))).ok, true);
+    const b = new Browser();
+    const { url } = await authorizationRequest(cfg, { redirectUri: CB, scope: 'openid' });
+    const first = await b.follow(url);
+    const posted = await b.submit(first.url, await first.res.text(), { email: 'burst@mfa.example', password: PASSWORD });
+    const mfaUrl = new URL(posted.headers.get('location')!, first.url);
+    const page = await (await b.request(mfaUrl)).text();
+    assert.doesNotMatch(page, /data-secret/, 'a challenge');
+    const right = await codeAt(e.secret);
+    const wrong = String((Number(right) + 500_000) % 1_000_000).padStart(6, '0');
+    const statuses = (await Promise.all(Array.from({ length: 30 }, () => b.submit(mfaUrl, page, { code: wrong })))).map((r) => r.status);
+    // Four are refused as wrong; the fifth is wrong too and sets the lock, so it already answers 429.
+    assert.equal(statuses.filter((x) => x === 400).length, 4, `statuses: ${statuses.join(',')}`);
+    assert.equal(statuses.filter((x) => x === 429).length, 26, `statuses: ${statuses.join(',')}`);
+    const row = await ts2.ctx.db('login_failures').where({ key: `mfa:${u.user_id}` }).first();
+    assert.equal(Number(row.failures), 5, 'five guesses counted');
+    assert.ok(Number(row.locked_until) > Date.now());
+    const locked = await b.submit(mfaUrl, page, { code: right });
+    assert.equal(locked.status, 429, 'the right code waits for the lock too');
+
+    // The same burst straight at the verifier (the HTTP requests above arrive a little apart;
+    // these all start before the first is checked): still five guesses, not thirty.
+    const v = (await ts2.api('POST', '/users', { email: 'burst2@mfa.example', password: PASSWORD })).body;
+    const e2 = await ts2.ctx.mfa.beginEnrollment(v.user_id, 'burst2@mfa.example', 'test');
+    assert.equal((await ts2.ctx.mfa.confirmEnrollment(v.user_id, 'test', await codeAt(e2.secret))).ok, true);
+    const right2 = await codeAt(e2.secret);
+    const wrong2 = String((Number(right2) + 500_000) % 1_000_000).padStart(6, '0');
+    const outcomes = await Promise.all(Array.from({ length: 30 }, () => ts2.ctx.mfa.verify(v.user_id, wrong2)));
+    const reasons = outcomes.map((o) => (o.ok ? 'ok' : o.reason));
+    assert.equal(reasons.filter((r) => r === 'invalid').length, 4, reasons.join(','));
+    assert.equal(reasons.filter((r) => r === 'locked').length, 26, reasons.join(','));
+    assert.equal(Number((await ts2.ctx.db('login_failures').where({ key: `mfa:${v.user_id}` }).first()).failures), 5);
+  } finally {
+    await ts2.close();
+  }
+});
+
 const MFA_ACR = 'http://schemas.openid.net/pape/policies/2007/06/multi-factor';
 
 /** An authorization in `browser` (which has a session); where it ends: the callback, or the page it rests on. */

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import knexFactory from 'knex';
 import { startTestServer, discover, loginThroughForm, type TestServer } from './helpers/server.ts';
 import { deployAction, bindActions } from './helpers/actions.ts';
+import { codeAt } from './helpers/mfa.ts';
 import { openDatabase } from '../src/db/knex.ts';
 import { migrateLatest, migrateRollbackAll } from '../src/db/migrate.ts';
 
@@ -80,6 +81,15 @@ test('PostgreSQL: login with a post-login action, single-use codes under concurr
   const patched = await Promise.all(Array.from({ length: 10 }, (_, i) => ts!.api('PATCH', path, { app_metadata: { [`k${i}`]: i } })));
   assert.deepEqual(patched.map((x) => x.status), Array(10).fill(200));
   assert.equal(Object.keys((await ts.api('GET', path)).body.app_metadata).length, 11);
+  // TOTP guesses sent at once are counted one after the other (the failure row is locked FOR UPDATE).
+  const userId = users.body.users[0].user_id as string;
+  const e = await ts.ctx.mfa.beginEnrollment(userId, 'pg@example.com', 'test');
+  assert.equal((await ts.ctx.mfa.confirmEnrollment(userId, 'test', await codeAt(e.secret))).ok, true);
+  const right = await codeAt(e.secret);
+  const wrong = String((Number(right) + 500_000) % 1_000_000).padStart(6, '0');
+  const reasons = (await Promise.all(Array.from({ length: 20 }, () => ts!.ctx.mfa.verify(userId, wrong)))).map((o) => (o.ok ? 'ok' : o.reason));
+  assert.equal(reasons.filter((x) => x === 'invalid').length, 4, reasons.join(','));
+  assert.equal(reasons.filter((x) => x === 'locked').length, 16, reasons.join(','));
   assert.ok((await ts.api('GET', '/logs')).body.some((l: { type: string }) => l.type === 's'));
 });
 

@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { generateURI, verify as verifyTotp } from 'otplib';
 import type { Db } from '../db/knex.ts';
-import { toBool, toNum } from '../db/knex.ts';
+import { isSqlite, toBool, toNum } from '../db/knex.ts';
 import { randomId } from '../shared/ids.ts';
 import type { SecretBox } from '../shared/secret-box.ts';
 
@@ -35,26 +35,41 @@ export function normalizeCode(input: unknown): { kind: 'otp' | 'recovery'; value
  */
 export function createMfa(db: Db, box: SecretBox, cfg: MfaConfig) {
   const lockKey = (userId: string) => `mfa:${userId}`;
+  const sqlite = isSqlite(db);
 
-  async function confirmedFactor(userId: string) {
-    return db('mfa_factors').where({ user_id: userId, type: 'otp', confirmed: true }).first();
+  async function confirmedFactor(userId: string, q: Db = db) {
+    return q('mfa_factors').where({ user_id: userId, type: 'otp', confirmed: true }).first();
   }
 
-  async function lockedUntil(userId: string): Promise<number> {
-    const r = await db('login_failures').where({ key: lockKey(userId) }).first();
-    const until = r ? toNum(r.locked_until) ?? 0 : 0;
-    return until > Date.now() ? until : 0;
+  /**
+   * Runs one code check for `userId` with the user's failure row held: the lock is read, the
+   * code checked and a failure recorded as one step, so concurrent guesses are counted one
+   * after the other (each sees the failures before it and the lock they set). Checking first
+   * and recording after, outside such a step, let a burst of parallel requests all pass the
+   * lock check before any failure was counted. PostgreSQL: the row is locked (FOR UPDATE);
+   * SQLite: the transaction holds the only connection. A TOTP check takes microseconds.
+   */
+  function withAttemptLock<T>(userId: string, fn: (trx: Db, lockedUntil: number) => Promise<T>): Promise<T> {
+    return db.transaction(async (trx) => {
+      const q = () => trx('login_failures').where({ key: lockKey(userId) });
+      if (!sqlite) {
+        await trx('login_failures').insert({ key: lockKey(userId), failures: 0, last_failure_at: 0, locked_until: 0 }).onConflict('key').ignore();
+      }
+      const r = await (sqlite ? q() : q().forUpdate()).first();
+      const until = r ? toNum(r.locked_until) ?? 0 : 0;
+      return fn(trx as unknown as Db, until > Date.now() ? until : 0);
+    });
   }
 
-  async function recordFailure(userId: string): Promise<number> {
+  async function recordFailure(userId: string, q: Db): Promise<number> {
     const now = Date.now();
-    const [r] = await db('login_failures').insert({ key: lockKey(userId), failures: 1, last_failure_at: now, locked_until: 0 }).onConflict('key').merge({
-      failures: db.raw('login_failures.failures + 1'), last_failure_at: now,
+    const [r] = await q('login_failures').insert({ key: lockKey(userId), failures: 1, last_failure_at: now, locked_until: 0 }).onConflict('key').merge({
+      failures: q.raw('login_failures.failures + 1'), last_failure_at: now,
     }).returning(['failures']) as { failures: unknown }[];
     const failures = Number(r.failures);
     if (failures % cfg.maxFailures === 0) {
       const until = now + cfg.lockSeconds * 1000 * Math.min(8, failures / cfg.maxFailures);
-      await db('login_failures').where({ key: lockKey(userId) }).update({ locked_until: until });
+      await q('login_failures').where({ key: lockKey(userId) }).update({ locked_until: until });
       return until;
     }
     return 0;
@@ -111,55 +126,52 @@ export function createMfa(db: Db, box: SecretBox, cfg: MfaConfig) {
 
     /** Confirms the pending factor with its first code; returns the 10 recovery codes (shown once). */
     async confirmEnrollment(userId: string, binding: string, input: unknown): Promise<{ ok: true; recoveryCodes: string[] } | { ok: false; reason: 'invalid' | 'locked' | 'no_pending' }> {
-      const until = await lockedUntil(userId);
-      if (until) return { ok: false, reason: 'locked' };
-      const r = await db('mfa_factors').where({ user_id: userId, confirmed: false, pending_binding: binding }).first();
-      if (!r) return { ok: false, reason: 'no_pending' };
-      const code = normalizeCode(input);
-      const check = code?.kind === 'otp' ? await checkOtp(box.open(r.secret_sealed, sealAad(r.id)), code.value, 0) : { valid: false as const };
-      if (!check.valid) { await recordFailure(userId); return { ok: false, reason: 'invalid' }; }
-      let codes: string[] = [];
-      let raced = false;
-      await db.transaction(async (trx) => {
+      return withAttemptLock(userId, async (trx, until) => {
+        if (until) return { ok: false, reason: 'locked' };
+        const r = await trx('mfa_factors').where({ user_id: userId, confirmed: false, pending_binding: binding }).first();
+        if (!r) return { ok: false, reason: 'no_pending' };
+        const code = normalizeCode(input);
+        const check = code?.kind === 'otp' ? await checkOtp(box.open(r.secret_sealed, sealAad(r.id)), code.value, 0) : { valid: false as const };
+        if (!check.valid) { await recordFailure(userId, trx); return { ok: false, reason: 'invalid' }; }
         // One factor per user: if another tab confirmed first, this one does not add a second.
-        if (await trx('mfa_factors').where({ user_id: userId, type: 'otp', confirmed: true }).first()) { raced = true; return; }
+        if (await confirmedFactor(userId, trx)) return { ok: false, reason: 'no_pending' };
         await trx('mfa_factors').where({ id: r.id }).update({ confirmed: true, confirmed_at: Date.now(), last_used_step: check.step, pending_binding: null });
         await trx('mfa_factors').where({ user_id: userId, confirmed: false }).delete();
-        codes = await newRecoveryCodes(userId, trx as unknown as Db);
+        const recoveryCodes = await newRecoveryCodes(userId, trx);
+        await trx('login_failures').where({ key: lockKey(userId) }).delete();
+        return { ok: true, recoveryCodes };
       });
-      if (raced) return { ok: false, reason: 'no_pending' };
-      await db('login_failures').where({ key: lockKey(userId) }).delete();
-      return { ok: true, recoveryCodes: codes };
     },
 
-    /** Verifies a TOTP or recovery code for an enrolled user. */
+    /** Verifies a TOTP or recovery code for an enrolled user (one attempt at a time per user: withAttemptLock). */
     async verify(userId: string, input: unknown): Promise<VerifyOutcome> {
-      const until = await lockedUntil(userId);
-      if (until) return { ok: false, reason: 'locked', lockedUntil: until };
-      const f = await confirmedFactor(userId);
-      if (!f) return { ok: false, reason: 'not_enrolled' };
-      const code = normalizeCode(input);
-      if (!code) { const u = await recordFailure(userId); return { ok: false, reason: u ? 'locked' : 'invalid', lockedUntil: u || undefined }; }
-      if (code.kind === 'recovery') {
-        const used = await db('mfa_recovery_codes').where({ code_hash: sha256(`${userId}:${code.value}`), user_id: userId }).whereNull('used_at').update({ used_at: Date.now() });
-        if (used !== 1) { const u = await recordFailure(userId); return { ok: false, reason: u ? 'locked' : 'invalid', lockedUntil: u || undefined }; }
-        await db('login_failures').where({ key: lockKey(userId) }).delete();
-        const [{ n }] = await db('mfa_recovery_codes').where({ user_id: userId }).whereNull('used_at').count({ n: '*' });
-        return { ok: true, method: 'recovery', remainingRecoveryCodes: Number(n) };
-      }
-      const last = Number(f.last_used_step);
-      const secret = box.open(f.secret_sealed, sealAad(f.id));
-      const check = await checkOtp(secret, code.value, last);
-      if (!check.valid) {
+      return withAttemptLock(userId, async (trx, until): Promise<VerifyOutcome> => {
+        if (until) return { ok: false, reason: 'locked', lockedUntil: until };
+        const f = await confirmedFactor(userId, trx);
+        if (!f) return { ok: false, reason: 'not_enrolled' };
+        const failed = async (reason: 'invalid' | 'replay'): Promise<VerifyOutcome> => {
+          const u = await recordFailure(userId, trx);
+          return { ok: false, reason: u ? 'locked' : reason, lockedUntil: u || undefined };
+        };
+        const code = normalizeCode(input);
+        if (!code) return failed('invalid');
+        if (code.kind === 'recovery') {
+          const used = await trx('mfa_recovery_codes').where({ code_hash: sha256(`${userId}:${code.value}`), user_id: userId }).whereNull('used_at').update({ used_at: Date.now() });
+          if (used !== 1) return failed('invalid');
+          await trx('login_failures').where({ key: lockKey(userId) }).delete();
+          const [{ n }] = await trx('mfa_recovery_codes').where({ user_id: userId }).whereNull('used_at').count({ n: '*' });
+          return { ok: true, method: 'recovery', remainingRecoveryCodes: Number(n) };
+        }
+        const last = Number(f.last_used_step);
+        const secret = box.open(f.secret_sealed, sealAad(f.id));
+        const check = await checkOtp(secret, code.value, last);
         // A code that would be valid but for its step being used already is a replay: say so in the audit.
-        const replay = (await checkOtp(secret, code.value, 0)).valid;
-        const u = await recordFailure(userId);
-        return { ok: false, reason: u ? 'locked' : replay ? 'replay' : 'invalid', lockedUntil: u || undefined };
-      }
-      const advanced = await db('mfa_factors').where({ id: f.id }).andWhere('last_used_step', '<', check.step).update({ last_used_step: check.step });
-      if (advanced !== 1) return { ok: false, reason: 'replay' };
-      await db('login_failures').where({ key: lockKey(userId) }).delete();
-      return { ok: true, method: 'otp' };
+        if (!check.valid) return failed((await checkOtp(secret, code.value, 0)).valid ? 'replay' : 'invalid');
+        const advanced = await trx('mfa_factors').where({ id: f.id }).andWhere('last_used_step', '<', check.step).update({ last_used_step: check.step });
+        if (advanced !== 1) return { ok: false, reason: 'replay' };
+        await trx('login_failures').where({ key: lockKey(userId) }).delete();
+        return { ok: true, method: 'otp' };
+      });
     },
 
     /** New set of recovery codes; the old set stops working. */

@@ -63,10 +63,11 @@ export interface CreateUserInput {
  */
 export function createUsers(db: Db, hasher: PasswordHasher, policy: { minLength: number; maxLength: number }) {
   async function findRow(id: string): Promise<UserRow | undefined> { return db('users').where({ id }).first(); }
+  const sqlite = isSqlite(db);
   /** The row inside a transaction, locked against concurrent writers on PostgreSQL (SQLite has one writer at a time). */
   async function lockedRow(trx: Db, id: string): Promise<UserRow | undefined> {
     const q = trx('users').where({ id });
-    return (isSqlite(db) ? q : q.forUpdate()).first();
+    return (sqlite ? q : q.forUpdate()).first();
   }
 
   return {
