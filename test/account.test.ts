@@ -1,5 +1,6 @@
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
+import argon2 from 'argon2';
 import * as oidc from 'openid-client';
 import { generate } from 'otplib';
 import { discover, loginThroughForm, createUser, type TestServer } from './helpers/server.ts';
@@ -92,6 +93,22 @@ test('the account page needs its own sign-in; the cookie is HttpOnly, SameSite=S
   const replay = new Browser();
   replay.cookies.push({ name: 'gh_account', value: real, path: '/account', host: new URL(ts.base).host });
   assert.match((await accountPage(replay)).html, /Enter your password to manage your account/);
+});
+
+test('the first account sign-in after the argon2 parameters changed holds (the password is rehashed and the cookie sealed over the new hash)', async () => {
+  // Regression: the cookie was sealed over the hash read before the rehash, so it was refused at once.
+  const email = 'rehash.owner@example.com';
+  const u = await createUser(ts, email, 'rehash password 1');
+  const older = await argon2.hash('rehash password 1', { type: argon2.argon2id, memoryCost: 19456, timeCost: 3, parallelism: 1 });
+  await ts.ctx.users.setPasswordHash(u.user_id, older);
+  const b = new Browser();
+  const ok = await accountLogin(b, email, 'rehash password 1');
+  assert.equal(ok.status, 303);
+  const page = await accountPage(b);
+  assert.match(page.html, /name="new_password"/, 'signed in to the account page at the first try');
+  const stored = await ts.ctx.users.findRowByEmail(email);
+  assert.notEqual(stored!.password_hash, older, 'rehashed with the configured parameters');
+  assert.match(stored!.password_hash!, /[$,]t=2[$,]/);
 });
 
 test('changing the password needs the current one, applies the policy, fires post-change-password, revokes other sessions and mails a notice', async () => {

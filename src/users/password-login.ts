@@ -52,7 +52,14 @@ export function createPasswordLogin(d: { users: Users; hasher: PasswordHasher; b
       await audit.record({ type: 'f', description: `${who.where}: user is blocked`, user_id: row.id, user_name: email, ...base });
       return { ok: false, reason: 'blocked' };
     }
-    if (hasher.needsRehash(row.password_hash!)) await users.setPasswordHash(row.id, await hasher.hash(password));
+    if (hasher.needsRehash(row.password_hash!)) {
+      // The caller gets the row as stored now: what it seals over the password (the account
+      // page's cookies) must match the new hash, or the first sign-in after a change of the
+      // argon2 parameters would not hold.
+      const passwordHash = await hasher.hash(password);
+      await users.setPasswordHash(row.id, passwordHash);
+      return { ok: true, row: { ...row, password_hash: passwordHash }, user };
+    }
     return { ok: true, row, user };
   };
 }
