@@ -174,6 +174,17 @@ test('test endpoint runs the draft with no side effects and returns commands, lo
   assert.match(r.body.payload.logs, /hello a@b\.example/);
   assert.equal(typeof r.body.payload.stats.action_duration_ms, 'number');
   assert.equal((await ts.api('GET', '/actions/executions?triggerId=post-login&limit=100')).body.executions.filter((e: { results: { action_name: string }[] }) => e.results.some((x) => x.action_name === 'draft-only')).length, 0);
+  // Regression: the test run returned the api calls' arguments as made, so a claim set from a
+  // secret showed its value. Secret values are redacted at any depth, names and other values kept.
+  const TEST_SECRET = 'test-run-secret-7f3a9c2e';
+  const leaky = await createAction(ts, { name: 'draft-secret', trigger: 'post-login', secrets: [{ name: 'API_KEY', value: TEST_SECRET }], code: `
+    exports.onExecutePostLogin = async (event, api) => {
+      api.idToken.setCustomClaim('https://x/k', { key: event.secrets.API_KEY, nested: ['Bearer ' + event.secrets.API_KEY], plain: 'visible' });
+    };` });
+  const shown = await ts.api('POST', `/actions/actions/${leaky.id}/test`, { payload: { user: { email: 'a@b.example', app_metadata: {}, user_metadata: {} } } });
+  assert.equal(shown.status, 200, JSON.stringify(shown.body));
+  assert.ok(!JSON.stringify(shown.body).includes(TEST_SECRET), JSON.stringify(shown.body));
+  assert.deepEqual(shown.body.payload.commands[0].args, ['https://x/k', { key: '[REDACTED]', nested: ['Bearer [REDACTED]'], plain: 'visible' }]);
   const bad = await ts.api('POST', '/actions/actions', { name: 'broken', supported_triggers: [{ id: 'post-login' }], code: 'exports.onExecutePostLogin = async (event, api) => { ' });
   assert.equal(bad.status, 400);
   assert.match(bad.body.message, /code:/);

@@ -7,6 +7,7 @@ import { isTriggerId, TRIGGERS, type TriggerId } from '../actions/triggers/defin
 import { MAX_CODE_BYTES } from '../actions/compile.ts';
 import { badRequest, notFound } from '../shared/errors.ts';
 import { randomId } from '../shared/ids.ts';
+import { commandsWithoutSecrets } from '../actions/engine/engine.ts';
 
 const secretSchema = z.strictObject({ name: z.string().min(1).max(64), value: z.string().max(64 * 1024).optional() });
 const code = z.string().min(1).max(MAX_CODE_BYTES, `must be at most ${MAX_CODE_BYTES / 1024} KB`);
@@ -106,7 +107,7 @@ export const registerActions: RegisterRoutes = (router: Router, app: AppContext)
     const r = o.results[0];
     ctx.body = {
       payload: {
-        status: r?.status ?? 'ok', commands: r?.commands ?? [], rejected_commands: r?.rejected ?? [], logs: r?.logs ?? '', error: r?.error ?? null,
+        status: r?.status ?? 'ok', commands: commandsWithoutSecrets(r?.commands ?? [], draft.secrets), rejected_commands: r?.rejected ?? [], logs: r?.logs ?? '', error: r?.error ?? null,
         stats: { total_request_duration_ms: Number(process.hrtime.bigint() - start) / 1e6, action_duration_ms: r?.durationMs ?? 0, cpu_micros: r?.cpuMicros ?? 0 },
       },
     };

@@ -122,6 +122,23 @@ function redactSecrets(text: string, secrets: Record<string, string>) {
 }
 
 /**
+ * The api calls as the action made them, values included (the Management API's test run shows
+ * them to the developer), with every secret value replaced wherever it appears in a string,
+ * at any depth: the test run must not be a way to read the secrets back.
+ */
+export function commandsWithoutSecrets(commands: Command[], secrets: Record<string, string>): Command[] {
+  const clean = (v: unknown, depth: number): unknown => {
+    if (typeof v === 'string') return redactSecrets(v, secrets);
+    if (v === null || typeof v !== 'object' || depth > 20) return v;
+    if (Array.isArray(v)) return v.map((x) => clean(x, depth + 1));
+    const out: Record<string, unknown> = {};
+    for (const [k, x] of Object.entries(v)) Object.defineProperty(out, redactSecrets(k, secrets), { value: clean(x, depth + 1), enumerable: true, writable: true, configurable: true });
+    return out;
+  };
+  return commands.map((c) => ({ type: c.type, args: c.args.map((a) => clean(a, 0)) }));
+}
+
+/**
  * Runs a trigger's bound chain in the sandbox pool (one IPC round trip per chain), checks
  * every returned command against the trigger's contract, merges them into one outcome and
  * records the execution. Never throws for anything an action does.
