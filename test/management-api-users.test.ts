@@ -441,6 +441,12 @@ test('logs: every change is a sapi event with actor, target and changes, and no 
 
   const everything = JSON.stringify((await ts.api('GET', '/logs?per_page=100')).body) + ts.logs.join('\n');
   assert.ok(!everything.includes(secretPassword), 'a password reached the logs');
+
+  // The count of revoked tokens is a number in the record (its old key, revoked_tokens, looked
+  // like a secret to the redactor and was stored as "[redacted]").
+  assert.equal((await ts.api('DELETE', `/users/${encodeURIComponent(u.user_id)}`)).status, 204);
+  const deleted = (await ts.api('GET', `/logs?q=${encodeURIComponent(`type:sapi AND user_id:"${u.user_id}"`)}`)).body.find((l: { description: string }) => l.description === 'Delete a user');
+  assert.equal(typeof deleted.details.revoked_token_count, 'number', JSON.stringify(deleted.details));
 });
 
 test('E6: the Management API answers no cross-origin request: no CORS headers, preflight or not', async () => {

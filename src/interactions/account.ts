@@ -134,7 +134,7 @@ export function createAccountRoutes(app: AppContext, csrf: Csrf) {
     await users.setPasswordHash(user.user_id, await app.hasher.hash(next as string));
     await sessions.keepOnlyThis(ctx, user.user_id, s.sid, s.expires);
     const revoked = await afterPasswordChange(app, ctx, user, 'account');
-    await audit.record({ type: 'scp', description: 'Password changed on the account page', user_id: user.user_id, user_name: user.email, ip: ctx.ip, user_agent: ua(ctx), details: { revoked_tokens: revoked } });
+    await audit.record({ type: 'scp', description: 'Password changed on the account page', user_id: user.user_id, user_name: user.email, ip: ctx.ip, user_agent: ua(ctx), details: { revoked_token_count: revoked } });
     await renderAccount(ctx, user, { info: 'Your password was changed. Every other session was signed out.' });
   });
 

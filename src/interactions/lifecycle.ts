@@ -258,7 +258,7 @@ export function createLifecycleRoutes(app: AppContext, csrf: Csrf) {
     // attacker may have caused, SECURITY B8) no longer needs to stand in their way.
     await app.bruteForce.success(row.email);
     const revoked = await afterPasswordChange(app, ctx, user, 'reset');
-    await audit.record({ type: 'scp', description: 'Password changed with a reset link', user_id: row.id, user_name: row.email, ip: ctx.ip, user_agent: ctx.get('user-agent'), details: { revoked_tokens: revoked } });
+    await audit.record({ type: 'scp', description: 'Password changed with a reset link', user_id: row.id, user_name: row.email, ip: ctx.ip, user_agent: ctx.get('user-agent'), details: { revoked_token_count: revoked } });
     // No automatic login, and so no way around MFA (ASVS 5 6.4.3): the next login asks for everything.
     outcome(ctx, 200, 'Password changed', 'Your password was changed and you were signed out everywhere. Return to your application and log in with your new password.');
   });

@@ -135,7 +135,7 @@ export const registerUsers: RegisterRoutes = (router, app) => {
     const revoked = blockedNow || patch.password !== undefined ? await users.revokeTokens(id) : 0;
     await auditChange(app, ctx, {
       description: 'Update a user', target: { type: 'user', id }, userId: id, before: summary(before), after: summary(after),
-      extra: { ...(patch.password !== undefined ? { password_changed: true } : {}), ...(revoked ? { revoked_tokens: revoked } : {}) },
+      extra: { ...(patch.password !== undefined ? { password_changed: true } : {}), ...(revoked ? { revoked_token_count: revoked } : {}) },
     });
     if (patch.password !== undefined) await passwordChanged(id);
     ctx.body = after;
@@ -148,7 +148,7 @@ export const registerUsers: RegisterRoutes = (router, app) => {
     // After the row is gone, so a login racing the delete cannot leave a fresh session behind
     // that findAccount would still honour.
     const revoked = await users.revokeTokens(id);
-    await auditChange(app, ctx, { description: 'Delete a user', target: { type: 'user', id }, userId: id, before: summary(before), extra: { revoked_tokens: revoked } });
+    await auditChange(app, ctx, { description: 'Delete a user', target: { type: 'user', id }, userId: id, before: summary(before), extra: { revoked_token_count: revoked } });
     ctx.status = 204;
   });
 
