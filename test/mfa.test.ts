@@ -265,6 +265,38 @@ test('MFA step: 30 wrong codes sent at once are counted one after the other: 5 a
   }
 });
 
+test('a password change ends logins under way: one waiting at the second factor cannot finish with the right code', async () => {
+  // Regression: sessions and tokens were revoked, but a login parked at the MFA step (someone
+  // with the old password, say) could still complete after the change.
+  const ts2 = await startTestServer({ mfa: { policy: 'always' } });
+  try {
+    const spa = (await ts2.api('POST', '/clients', { name: 'parked spa', app_type: 'spa', callbacks: [CB] })).body;
+    const cfg = await discover(ts2, spa.client_id);
+    const u = (await ts2.api('POST', '/users', { email: 'parked@mfa.example', password: PASSWORD })).body;
+    const e = await ts2.ctx.mfa.beginEnrollment(u.user_id, 'parked@mfa.example', 'test');
+    assert.equal((await ts2.ctx.mfa.confirmEnrollment(u.user_id, 'test', await codeAt(e.secret))).ok, true);
+    const b = new Browser();
+    const { url } = await authorizationRequest(cfg, { redirectUri: CB, scope: 'openid' });
+    const first = await b.follow(url);
+    const posted = await b.submit(first.url, await first.res.text(), { email: 'parked@mfa.example', password: PASSWORD });
+    const mfaUrl = new URL(posted.headers.get('location')!, first.url);
+    const page = await (await b.request(mfaUrl)).text();
+    assert.match(page, /name="code"/);
+    assert.equal((await ts2.api('PATCH', `/users/${encodeURIComponent(u.user_id)}`, { password: 'a brand new password 9' })).status, 200);
+    const r = await b.submit(mfaUrl, page, { code: await codeAt(e.secret, 1) });
+    const where = r.status === 303 ? await b.follow(new URL(r.headers.get('location')!, mfaUrl), {}, isCb) : null;
+    assert.ok(!where || !where.url.searchParams.get('code'), `a code after the password changed: ${where?.url.href}`);
+    assert.equal(await ts2.ctx.db('mfa_pending').where({ user_id: u.user_id }).first(), undefined);
+    // A login away at an action's redirect ends too (its continuation goes); another user's stays.
+    const row = (state: string, userId: string) => ({ state, interaction_uid: `i-${state}`, expires_at: Date.now() + 60_000, used_at: null, payload: JSON.stringify({ userId, actionIndex: 0, event: {}, methods: [] }) });
+    await ts2.ctx.db('action_continuations').insert([row('mine-0123456789abcdef', u.user_id), row('other-0123456789abcdef', `${u.user_id}x`)]);
+    await ts2.ctx.users.revokeTokens(u.user_id);
+    assert.deepEqual((await ts2.ctx.db('action_continuations').select('state')).map((r: { state: string }) => r.state), ['other-0123456789abcdef']);
+  } finally {
+    await ts2.close();
+  }
+});
+
 const MFA_ACR = 'http://schemas.openid.net/pape/policies/2007/06/multi-factor';
 
 /** An authorization in `browser` (which has a session); where it ends: the callback, or the page it rests on. */

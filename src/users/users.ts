@@ -196,7 +196,8 @@ export function createUsers(db: Db, hasher: PasswordHasher, policy: { minLength:
      * Ends everything a user holds: sessions, grants, refresh and access tokens, unredeemed codes
      * (ASVS 7.4.2: on delete, block or an admin password reset). oidc_payloads keeps the
      * account id inside the JSON payload only, so a LIKE prefilter narrows the rows and the
-     * parsed payload decides. Rows that share a grant with a match go too. Returns the count.
+     * parsed payload decides. Rows that share a grant with a match go too; so do the user's
+     * logins under way (a pending second factor, a continuation). Returns the count of token rows.
      */
     async revokeTokens(id: string): Promise<number> {
       const needle = JSON.stringify({ accountId: id }).slice(1, -1).replace(/[\\%_]/g, (c) => `\\${c}`);
@@ -210,6 +211,17 @@ export function createUsers(db: Db, hasher: PasswordHasher, policy: { minLength:
       let n = 0;
       for (const r of mine) n += await db('oidc_payloads').where({ type: r.type, id: r.id }).delete();
       for (let i = 0; i < grantIds.length; i += 200) n += await db('oidc_payloads').whereIn('grant_id', grantIds.slice(i, i + 200)).delete();
+      // Logins of this user still under way end too: one waiting at the second factor, or away
+      // at an action's redirect. Otherwise someone who had the old password and got that far
+      // could finish after the change and get a new session. (Not counted: they are no tokens.)
+      await db('mfa_pending').where({ user_id: id }).delete();
+      const waiting = JSON.stringify({ userId: id }).slice(1, -1).replace(/[\\%_]/g, (c) => `\\${c}`);
+      const parked: { state: string; payload: string }[] = await db('action_continuations').whereRaw("payload like ? escape '\\'", [`%${waiting}%`]).select('state', 'payload');
+      for (const r of parked) {
+        let owner: unknown;
+        try { owner = (JSON.parse(r.payload) as { userId?: unknown }).userId; } catch { continue; }
+        if (owner === id) await db('action_continuations').where({ state: r.state }).delete();
+      }
       return n;
     },
     isUniqueViolation,
