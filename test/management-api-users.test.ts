@@ -324,6 +324,17 @@ test('roles: CRUD, role members, and /users/{id}/roles', async () => {
   assert.deepEqual(list.body.roles.map((r: { name: string }) => r.name), ['admin', 'editor']);
   assert.equal(list.body.total, 2);
   assert.deepEqual((await ts.api('GET', '/roles?name_filter=edi')).body.map((r: { name: string }) => r.name), ['editor']);
+  // name_filter: case-insensitive (as Auth0's), and % _ \ match only themselves (they used to be
+  // dropped: read_only was not found by its own name, and % matched every role).
+  assert.equal((await ts.api('POST', '/roles', { name: 'read_only' })).status, 200);
+  assert.equal((await ts.api('POST', '/roles', { name: 'readXonly' })).status, 200);
+  const names = async (f: string) => (await ts.api('GET', `/roles?name_filter=${encodeURIComponent(f)}`)).body.map((r: { name: string }) => r.name);
+  assert.deepEqual(await names('read_only'), ['read_only']);
+  assert.deepEqual(await names('EDI'), ['editor']);
+  assert.deepEqual(await names('%'), []);
+  // Twenty creations of one name at once: one is created, the others are conflicts (never a 500).
+  const same = await Promise.all(Array.from({ length: 20 }, () => ts.api('POST', '/roles', { name: 'raced' })));
+  assert.deepEqual(same.map((r) => r.status).sort(), [200, ...Array(19).fill(409)], JSON.stringify(same.map((r) => r.body)));
   assert.equal((await ts.api('GET', `/roles/${admin.body.id}`)).body.description, 'Administrators');
   const renamed = await ts.api('PATCH', `/roles/${editor.id}`, { name: 'writer', description: 'Writes' });
   assert.equal(renamed.body.name, 'writer');

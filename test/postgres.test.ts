@@ -81,6 +81,10 @@ test('PostgreSQL: login with a post-login action, single-use codes under concurr
   const patched = await Promise.all(Array.from({ length: 10 }, (_, i) => ts!.api('PATCH', path, { app_metadata: { [`k${i}`]: i } })));
   assert.deepEqual(patched.map((x) => x.status), Array(10).fill(200));
   assert.equal(Object.keys((await ts.api('GET', path)).body.app_metadata).length, 11);
+  // Ten creations of one role name at once: one created, nine conflicts; the unique index
+  // stops the ones that passed the name check together, and that is a 409, not a 500.
+  const raced = await Promise.all(Array.from({ length: 10 }, () => ts!.api('POST', '/roles', { name: 'raced' })));
+  assert.deepEqual(raced.map((x) => x.status).sort(), [200, ...Array(9).fill(409)], JSON.stringify(raced.map((x) => x.body)));
   // TOTP guesses sent at once are counted one after the other (the failure row is locked FOR UPDATE).
   const userId = users.body.users[0].user_id as string;
   const e = await ts.ctx.mfa.beginEnrollment(userId, 'pg@example.com', 'test');

@@ -80,6 +80,12 @@ function cacheStatements(conn: BetterSqlite3.Database): void {
 
 export const isSqlite = (db: Db) => db.client.config.client === 'better-sqlite3';
 
+/** A unique index refused the write (PostgreSQL 23505, SQLite's UNIQUE / PRIMARY KEY constraint). */
+export const isUniqueViolation = (e: unknown) => {
+  const err = e as { code?: string; message?: string };
+  return err?.code === '23505' || err?.code === 'SQLITE_CONSTRAINT_UNIQUE' || err?.code === 'SQLITE_CONSTRAINT_PRIMARYKEY' || /UNIQUE constraint/.test(err?.message ?? '');
+};
+
 /**
  * Runs `fn` on the SQLite pool's only connection (better-sqlite3, synchronous), taken from
  * knex's pool so no other query runs meanwhile: for prepared statements knex would rebuild on

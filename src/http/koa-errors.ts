@@ -1,5 +1,6 @@
 import type { Middleware } from 'koa';
 import { AppError, httpErrorName } from '../shared/errors.ts';
+import { isUniqueViolation } from '../db/knex.ts';
 import type { Logger } from '../shared/logger.ts';
 import { messagePage } from '../../views/pages.ts';
 
@@ -25,6 +26,11 @@ export function errorHandler(logger: Logger, appName: string, mode: 'json' | 'ht
       } else if (isBusy(err)) {
         status = 503; errorCode = 'temporarily_unavailable'; message = 'The service is busy, try again shortly';
         logger.warn({ err }, 'database busy or unavailable');
+      } else if (isUniqueViolation(err)) {
+        // Two requests created the same name or identifier at once: each checked first, and the
+        // database's unique index let only one write through. The other is a conflict, not a fault.
+        status = 409; errorCode = 'conflict'; message = 'Another request created the same name or identifier at the same time';
+        logger.warn({ path: ctx.path, method: ctx.method }, 'unique index refused a concurrent write');
       } else if (e && (e.status ?? e.statusCode) && e.expose) {
         status = (e.status ?? e.statusCode)!;
         errorCode = e.type === 'entity.too.large' ? 'payload_too_large' : e.type === 'entity.parse.failed' ? 'invalid_json' : 'invalid_request';

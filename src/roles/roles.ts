@@ -22,7 +22,8 @@ export function createRoles(db: Db) {
     },
     async list(opts: { page: number; perPage: number; nameFilter?: string }) {
       const q = db('roles');
-      if (opts.nameFilter) q.where('name', 'like', `%${opts.nameFilter.replace(/[%_\\]/g, '')}%`);
+      // A substring of the name, case-insensitive as Auth0's name_filter; % _ and \ match themselves.
+      if (opts.nameFilter) q.whereRaw("lower(name) like ? escape '\\'", [`%${opts.nameFilter.toLowerCase().replace(/[%_\\]/g, (c) => `\\${c}`)}%`]);
       const [{ n }] = await q.clone().count({ n: '*' });
       const rows = await q.orderBy('name').limit(opts.perPage).offset(opts.page * opts.perPage);
       return { roles: rows.map(toRole), total: Number(n) };

@@ -1,5 +1,5 @@
 import type { Db } from '../db/knex.ts';
-import { isSqlite, parseJson, toBool } from '../db/knex.ts';
+import { isSqlite, isUniqueViolation, parseJson, toBool } from '../db/knex.ts';
 import { AppError, badRequest, conflict, notFound } from '../shared/errors.ts';
 import { newUserId } from '../shared/ids.ts';
 import { canonicalEmail } from './email.ts';
@@ -47,10 +47,6 @@ export function toUser(r: UserRow): User {
   };
 }
 
-const isUniqueViolation = (e: unknown) => {
-  const err = e as { code?: string; message?: string };
-  return err?.code === '23505' || err?.code === 'SQLITE_CONSTRAINT_UNIQUE' || err?.code === 'SQLITE_CONSTRAINT_PRIMARYKEY' || /UNIQUE constraint/.test(err?.message ?? '');
-};
 
 export interface CreateUserInput {
   email: string; password?: string; email_verified?: boolean; name?: string; nickname?: string; picture?: string;
