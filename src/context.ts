@@ -220,7 +220,15 @@ export async function createContext(config: Config, opts: { logger?: Logger; mig
   async function ensureBootstrapAdmin() {
     const { clientId, clientSecret } = config.bootstrapAdmin;
     if (!clientId || !clientSecret) return;
-    if (await clients.get(clientId)) return;
+    if (await clients.get(clientId)) {
+      // Its grant is protected in the Management API; one removed in the database is put back.
+      const { client_grants: found } = await resourceServers.grants.list({ page: 0, perPage: 1, clientId, audience: urls.managementAudience });
+      if (found.length === 0) {
+        await resourceServers.grants.create({ client_id: clientId, audience: urls.managementAudience, scope: [...MANAGEMENT_SCOPES] });
+        logger.warn({ client_id: clientId }, 'the bootstrap admin client had no Management API grant: restored it');
+      }
+      return;
+    }
     await clients.create({ client_id: clientId, client_secret: clientSecret, name: 'Bootstrap admin', app_type: 'non_interactive' }, { system: true });
     await resourceServers.grants.create({ client_id: clientId, audience: urls.managementAudience, scope: [...MANAGEMENT_SCOPES] });
     logger.info({ client_id: clientId }, 'created the bootstrap admin client');

@@ -1,7 +1,10 @@
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { createLocalJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
-import { startTestServer, ADMIN_ID, type TestServer } from './helpers/server.ts';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startTestServer, freePort, ADMIN_ID, type TestServer } from './helpers/server.ts';
 
 // Clients, resource servers (APIs), client grants and signing keys through /api/v2.
 
@@ -263,6 +266,35 @@ test('client grants: create, filter, narrow, delete; they decide what client_cre
   assert.equal((await ts.api('PATCH', `/client-grants/${g.body.id}`, { scope: [] })).status, 404);
   const denied = await tokenRequest(m2m.client_id, m2m.client_secret, rs.identifier);
   assert.equal(denied.body.error, 'access_denied');
+});
+
+test('client grants: the bootstrap admin\'s Management API grant cannot be narrowed or deleted, and is restored at start if it went missing', async () => {
+  // Regression: either call locked the bootstrap admin out for good (a restart did not repair it).
+  const dir = mkdtempSync(join(tmpdir(), 'gatehouse-grant-'));
+  const port = await freePort();
+  let first: TestServer | undefined = await startTestServer({}, { at: { dir, port } });
+  let second: TestServer | undefined;
+  try {
+    const mgmt = `${first.base}/api/v2/`;
+    const [g] = (await first.api('GET', `/client-grants?client_id=${ADMIN_ID}&audience=${encodeURIComponent(mgmt)}`)).body;
+    assert.ok(g, 'the bootstrap admin has its grant');
+    const narrowed = await first.api('PATCH', `/client-grants/${g.id}`, { scope: ['read:users'] });
+    assert.equal(narrowed.status, 400);
+    assert.equal(narrowed.body.errorCode, 'operation_not_supported');
+    assert.equal((await first.api('DELETE', `/client-grants/${g.id}`)).status, 400);
+    assert.equal((await first.api('GET', '/users')).status, 200, 'still an admin');
+    // Gone behind the API's back (in the database): the next start puts it back.
+    await first.ctx.db('client_grants').where({ id: g.id }).delete();
+    await first.close();
+    first = undefined;
+    await new Promise((r) => setTimeout(r, 100));
+    second = await startTestServer({}, { at: { dir, port } });
+    assert.equal((await second.api('GET', '/users')).status, 200, 'the restored grant gives a Management API token');
+  } finally {
+    await first?.close();
+    await second?.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('signing keys: list public halves, rotate; old tokens still verify and new ones use the new key', async () => {

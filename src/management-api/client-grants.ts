@@ -25,6 +25,16 @@ export const registerClientGrants: RegisterRoutes = (router, app) => {
     return g;
   }
 
+  /**
+   * A system client's (the bootstrap admin's) grant for the Management API is what every
+   * recovery goes through: narrowed or deleted, nobody could administer the server any more.
+   * It cannot be changed here, as the system client itself cannot be deleted.
+   */
+  async function refuseSystemManagementGrant(g: { client_id: string; audience: string }) {
+    if (g.audience !== app.urls.managementAudience) return;
+    if ((await app.clients.get(g.client_id))?.is_system) throw badRequest('The Management API grant of a system client cannot be changed or deleted', 'operation_not_supported');
+  }
+
   router.get('/client-grants', requireScope('read:client_grants'), async function listClientGrants(ctx) {
     const q = parseQuery(ctx, listQuery);
     const p = pageOf(q);
@@ -44,6 +54,7 @@ export const registerClientGrants: RegisterRoutes = (router, app) => {
     const id = idParam(ctx);
     const body = parseBody(ctx, patchBody);
     const before = await find(id);
+    await refuseSystemManagementGrant(before);
     const after = await grants.update(id, body.scope);
     await auditChange(app, ctx, { description: 'Update a client grant', target: { type: 'client_grant', id }, before, after });
     ctx.body = after;
@@ -52,6 +63,7 @@ export const registerClientGrants: RegisterRoutes = (router, app) => {
   router.delete('/client-grants/:id', requireScope('delete:client_grants'), async function deleteClientGrant(ctx) {
     const id = idParam(ctx);
     const before = await find(id);
+    await refuseSystemManagementGrant(before);
     await grants.remove(id);
     await auditChange(app, ctx, { description: 'Delete a client grant', target: { type: 'client_grant', id }, before });
     ctx.status = 204;
