@@ -85,6 +85,20 @@ test('PostgreSQL: login with a post-login action, single-use codes under concurr
   // stops the ones that passed the name check together, and that is a 409, not a 500.
   const raced = await Promise.all(Array.from({ length: 10 }, () => ts!.api('POST', '/roles', { name: 'raced' })));
   assert.deepEqual(raced.map((x) => x.status).sort(), [200, ...Array(9).fill(409)], JSON.stringify(raced.map((x) => x.body)));
+  // Deleting an action while its binding is being made: one of them wins cleanly, never both
+  // (a 204 delete with a 200 binding that then silently vanished). Five rounds.
+  for (let i = 0; i < 5; i++) {
+    await deployAction(ts, { name: `race-${i}`, trigger: 'post-login', code: 'exports.onExecutePostLogin = async () => {};' });
+    const id = (await ts.api('GET', '/actions/actions?actionName=race-' + i)).body.actions[0].id as string;
+    const [bound, deleted] = await Promise.all([
+      ts.api('PATCH', '/actions/triggers/post-login/bindings', { bindings: [{ ref: { type: 'action_name', value: `race-${i}` } }] }),
+      ts.api('DELETE', `/actions/actions/${id}`),
+    ]);
+    const names = (await ts.api('GET', '/actions/triggers/post-login/bindings')).body.bindings.map((b: { action: { name: string } }) => b.action.name);
+    if (deleted.status === 204) assert.ok(bound.status === 400 && !names.includes(`race-${i}`), `deleted, yet the binding said ${bound.status}`);
+    else assert.ok(deleted.status === 409 && bound.status === 200 && names.includes(`race-${i}`), `delete ${deleted.status}, bind ${bound.status}, bound ${names}`);
+    await bindActions(ts, 'post-login', []);
+  }
   // TOTP guesses sent at once are counted one after the other (the failure row is locked FOR UPDATE).
   const userId = users.body.users[0].user_id as string;
   const e = await ts.ctx.mfa.beginEnrollment(userId, 'pg@example.com', 'test');
@@ -94,7 +108,7 @@ test('PostgreSQL: login with a post-login action, single-use codes under concurr
   const reasons = (await Promise.all(Array.from({ length: 20 }, () => ts!.ctx.mfa.verify(userId, wrong)))).map((o) => (o.ok ? 'ok' : o.reason));
   assert.equal(reasons.filter((x) => x === 'invalid').length, 4, reasons.join(','));
   assert.equal(reasons.filter((x) => x === 'locked').length, 16, reasons.join(','));
-  assert.ok((await ts.api('GET', '/logs')).body.some((l: { type: string }) => l.type === 's'));
+  assert.ok((await ts.api('GET', `/logs?q=${encodeURIComponent('type:s')}`)).body.some((l: { type: string }) => l.type === 's'));
 });
 
 test('PostgreSQL: the mail queue delivers a due message once though two passes race for it', { skip: available ? false : 'no PostgreSQL' }, async () => {

@@ -1,6 +1,6 @@
 import type { Db } from '../../db/knex.ts';
 import type { Knex } from 'knex';
-import { parseJson } from '../../db/knex.ts';
+import { isSqlite, parseJson } from '../../db/knex.ts';
 import { AppError, badRequest, conflict, notFound } from '../../shared/errors.ts';
 import { randomId } from '../../shared/ids.ts';
 import type { SecretBox } from '../../shared/secret-box.ts';
@@ -69,6 +69,12 @@ export function createActionStore(db: Db, box: SecretBox, limits: ActionLimits, 
   }
 
   async function row(id: string) { return db('actions').where({ id }).first(); }
+  const sqlite = isSqlite(db);
+  /**
+   * Action rows read inside a transaction that changes bindings: locked on PostgreSQL, so a
+   * delete and a binding of the same action run one after the other (SQLite has one writer).
+   */
+  const lockActions = (q: Knex.QueryBuilder) => (sqlite ? q : q.forUpdate());
   async function requireRow(id: string) {
     const r = await row(id);
     if (!r) throw notFound('The action does not exist', 'inexistent_action');
@@ -131,9 +137,12 @@ export function createActionStore(db: Db, box: SecretBox, limits: ActionLimits, 
     },
     async remove(id: string, force = false) {
       await requireRow(id);
-      const bound = await db('action_bindings').where({ action_id: id }).first();
-      if (bound && !force) throw conflict('The action is bound to a trigger: remove it from the trigger\'s bindings first');
       await db.transaction(async (trx) => {
+        // Checked in the transaction, with the action row held: a binding made meanwhile is
+        // either seen here (409) or made after the action is gone (refused there).
+        if (!(await lockActions(trx('actions').where({ id })).first())) throw notFound('The action does not exist', 'inexistent_action');
+        const bound = await trx('action_bindings').where({ action_id: id }).first();
+        if (bound && !force) throw conflict('The action is bound to a trigger: remove it from the trigger\'s bindings first');
         await trx('action_bindings').where({ action_id: id }).delete();
         await dropLoginClaimsIfUnbound(trx);
         await trx('actions').where({ id }).update({ deployed_version_id: null });
@@ -190,15 +199,16 @@ export function createActionStore(db: Db, box: SecretBox, limits: ActionLimits, 
     /** Replaces the trigger's list; every action must exist, be for this trigger and be deployed. */
     async setBindings(triggerId: TriggerId, list: { ref: { type: 'action_id' | 'action_name'; value: string }; display_name?: string; on_error?: 'block' | 'allow' }[]) {
       if (list.length > limits.maxActionsPerTrigger) throw badRequest(`bindings: at most ${limits.maxActionsPerTrigger} actions per trigger`);
-      const resolved: { trigger_id: TriggerId; position: number; action_id: string; display_name: string; on_error: string }[] = [];
-      for (const [i, b] of list.entries()) {
-        const a = b.ref.type === 'action_id' ? await row(b.ref.value) : await db('actions').where({ name: b.ref.value }).first();
-        if (!a) throw badRequest(`bindings[${i}]: no action with ${b.ref.type === 'action_id' ? 'id' : 'name'} "${b.ref.value}"`);
-        if (a.trigger_id !== triggerId) throw badRequest(`bindings[${i}]: action "${a.name}" is for ${a.trigger_id}, not ${triggerId}`);
-        if (!a.deployed_version_id) throw badRequest(`bindings[${i}]: action "${a.name}" has not been deployed`);
-        resolved.push({ trigger_id: triggerId, position: i, action_id: a.id, display_name: b.display_name ?? a.name, on_error: b.on_error ?? 'block' });
-      }
       await db.transaction(async (trx) => {
+        // The actions are looked up in the transaction, their rows held (see lockActions).
+        const resolved: { trigger_id: TriggerId; position: number; action_id: string; display_name: string; on_error: string }[] = [];
+        for (const [i, b] of list.entries()) {
+          const a = await lockActions(trx('actions').where(b.ref.type === 'action_id' ? { id: b.ref.value } : { name: b.ref.value })).first();
+          if (!a) throw badRequest(`bindings[${i}]: no action with ${b.ref.type === 'action_id' ? 'id' : 'name'} "${b.ref.value}"`);
+          if (a.trigger_id !== triggerId) throw badRequest(`bindings[${i}]: action "${a.name}" is for ${a.trigger_id}, not ${triggerId}`);
+          if (!a.deployed_version_id) throw badRequest(`bindings[${i}]: action "${a.name}" has not been deployed`);
+          resolved.push({ trigger_id: triggerId, position: i, action_id: a.id, display_name: b.display_name ?? a.name, on_error: b.on_error ?? 'block' });
+        }
         await trx('action_bindings').where({ trigger_id: triggerId }).delete();
         if (resolved.length) await trx('action_bindings').insert(resolved);
         if (triggerId === 'post-login') await dropLoginClaimsIfUnbound(trx);
