@@ -34,6 +34,10 @@ test('enroll on /account, then removing or new recovery codes need a current cod
   let page = await (await b.request(accountUrl())).text();
   assert.match(page, /<section id="mfa"/);
   assert.match(page, /Set up authenticator app/);
+  // The default policy (never) asks for the code only where a second factor is required: the
+  // page says so, and does not promise that the password alone stops working.
+  assert.doesNotMatch(page, /stolen password/);
+  assert.match(page, /applications that ask for a second factor will then ask you for a code/);
   const enroll = await b.submit(accountUrl(), page, {}, { actionIncludes: '/account/mfa/enroll' });
   assert.equal(enroll.status, 200);
   const enrollHtml = await enroll.text();
@@ -57,6 +61,7 @@ test('enroll on /account, then removing or new recovery codes need a current cod
 
   // New recovery codes need a current code; a wrong one is refused and nothing changes.
   page = await (await b.request(accountUrl())).text();
+  assert.match(page, /You are asked for a code when an application requires a second factor/);
   const wrong = await b.submit(accountUrl(), page, { code: '000000' === await codeAt(secret, 1) ? '111111' : '000000' }, { actionIncludes: '/account/mfa/recovery-codes' });
   assert.equal(wrong.status, 400);
   assert.match(alertText(await wrong.text()) ?? '', /not valid/);
@@ -92,4 +97,20 @@ test('admins reset a user\'s factors through the Management API; the secret neve
   assert.equal(await ts.ctx.mfa.isEnrolled(u.user_id), false);
   const row = await ts.ctx.db('mfa_factors').where({ user_id: u.user_id }).first();
   assert.equal(row, undefined);
+});
+
+test('with the if-enrolled policy the account page says an enrolled authenticator is asked for at every sign-in', async () => {
+  const { ts: ts2 } = await startServerWithSink({ mfa: { policy: 'if-enrolled' } });
+  try {
+    const email = 'policy.copy@example.com';
+    await ts2.api('POST', '/users', { email, password: PASSWORD });
+    const b = new Browser();
+    const url = new URL(`${ts2.base}/account`);
+    const login = await (await b.request(url)).text();
+    assert.equal((await b.submit(url, login, { email, password: PASSWORD }, { actionIncludes: '/account/login' })).status, 303);
+    const page = await (await b.request(url)).text();
+    assert.match(page, /so a stolen password is not enough to sign in/);
+  } finally {
+    await ts2.close();
+  }
 });

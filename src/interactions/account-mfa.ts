@@ -38,13 +38,18 @@ export function createAccountMfaRoutes(app: AppContext, csrf: Csrf) {
   app.accountMfaSection = async (ctx: Context, user: User) => {
     const factors = await mfa.factors(user.user_id);
     const token = csrf.token(ctx);
+    // What an authenticator does at sign-in depends on the MFA policy: say only what is true.
+    // With `never`, only an application or an action that asks for a second factor uses it.
+    const use = config.mfa.policy === 'never'
+      ? 'Add an authenticator app: applications that ask for a second factor will then ask you for a code from it.'
+      : 'Add an authenticator app so a stolen password is not enough to sign in.';
     if (!factors.length) {
       return html`<h2>Two-step verification</h2>
-<p>Off. Add an authenticator app so a stolen password is not enough to sign in.</p>
+<p>Off. ${use}</p>
 <form method="post" action="${p('/account/mfa/enroll')}"><input type="hidden" name="_csrf" value="${token}"><button type="submit">Set up authenticator app</button></form>`;
     }
     return html`<h2>Two-step verification</h2>
-<p>On: authenticator app added ${factors[0].created_at.slice(0, 10)}.</p>
+<p>On: authenticator app added ${factors[0].created_at.slice(0, 10)}.${config.mfa.policy === 'never' ? ' You are asked for a code when an application requires a second factor.' : ' You are asked for a code each time you sign in.'}</p>
 <form method="post" action="${p('/account/mfa/recovery-codes')}"><input type="hidden" name="_csrf" value="${token}">
 <label for="code-regen">Current code<input id="code-regen" name="code" type="text" inputmode="numeric" autocomplete="one-time-code" maxlength="40" required></label>
 <button type="submit" class="secondary">New recovery codes</button></form>
