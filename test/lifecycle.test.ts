@@ -1,5 +1,6 @@
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
+import { codeAt } from './helpers/mfa.ts';
 import { request as httpRequest } from 'node:http';
 import * as oidc from 'openid-client';
 import { discover, loginThroughForm, authorizationRequest, createUser, type TestServer } from './helpers/server.ts';
@@ -218,6 +219,34 @@ test('password reset: one answer for known and unknown addresses, a single-use l
   const tokenValue = link.searchParams.get('token')!;
   assert.ok(!ts.logs.some((l) => l.includes(tokenValue)), 'the token never reaches the log');
   assert.equal(Number((await ts.ctx.db('audit_logs').where('details', 'like', `%${tokenValue}%`).count({ n: '*' }))[0].n), 0);
+});
+
+test('a reset that first proves an unverified address removes an authenticator enrolled before; a verified account keeps its own', async () => {
+  // Regression (pre-account takeover): someone signs up with another person's address and
+  // enrols an authenticator; the owner, refused at signup, resets the password and used to be
+  // left with the squatter's second factor on the account.
+  const resetWith = async (email: string, password: string) => {
+    const b = new Browser();
+    await requestReset(email, b);
+    const mail = await sink.waitFor((m) => m.to.includes(email) && /Reset your/.test(m.subject), 'the reset mail');
+    const link = linkIn(mail, '/password/reset');
+    const formHtml = await (await b.request(link)).text();
+    assert.equal((await b.submit(link, formHtml, { new_password: password })).status, 200);
+  };
+  const squatted = await createUser(ts, 'squatted@example.com', 'squatter password 1');
+  const e = await ts.ctx.mfa.beginEnrollment(squatted.user_id, 'squatted@example.com', 'test');
+  assert.equal((await ts.ctx.mfa.confirmEnrollment(squatted.user_id, 'test', await codeAt(e.secret))).ok, true);
+  await resetWith('squatted@example.com', 'the owner password 2');
+  assert.equal(await ts.ctx.mfa.isEnrolled(squatted.user_id), false, 'the squatter\'s authenticator is gone');
+  assert.equal((await ts.ctx.db('mfa_recovery_codes').where({ user_id: squatted.user_id })).length, 0);
+  assert.ok((await auditTypes(squatted.user_id)).includes('gd_unenroll'));
+
+  const owner = await createUser(ts, 'verified.owner@example.com', 'owner password 1');
+  await ts.api('PATCH', `/users/${encodeURIComponent(owner.user_id)}`, { email_verified: true });
+  const e2 = await ts.ctx.mfa.beginEnrollment(owner.user_id, 'verified.owner@example.com', 'test');
+  assert.equal((await ts.ctx.mfa.confirmEnrollment(owner.user_id, 'test', await codeAt(e2.secret))).ok, true);
+  await resetWith('verified.owner@example.com', 'owner password 2 new');
+  assert.equal(await ts.ctx.mfa.isEnrolled(owner.user_id), true, 'a proven address keeps its authenticator through a reset');
 });
 
 test('reset links: a newer one replaces the older, expiry is clear, and any password change voids an outstanding link', async () => {
