@@ -221,11 +221,15 @@ export async function createContext(config: Config, opts: { logger?: Logger; mig
     const { clientId, clientSecret } = config.bootstrapAdmin;
     if (!clientId || !clientSecret) return;
     if (await clients.get(clientId)) {
-      // Its grant is protected in the Management API; one removed in the database is put back.
+      // Its grant is protected in the Management API; one removed in the database is put back,
+      // and scopes added to the Management API since it was made are added to it.
       const { client_grants: found } = await resourceServers.grants.list({ page: 0, perPage: 1, clientId, audience: urls.managementAudience });
       if (found.length === 0) {
         await resourceServers.grants.create({ client_id: clientId, audience: urls.managementAudience, scope: [...MANAGEMENT_SCOPES] });
         logger.warn({ client_id: clientId }, 'the bootstrap admin client had no Management API grant: restored it');
+      } else if (MANAGEMENT_SCOPES.some((s) => !found[0].scope.includes(s))) {
+        await resourceServers.grants.update(found[0].id, [...new Set([...found[0].scope, ...MANAGEMENT_SCOPES])]);
+        logger.info({ client_id: clientId }, 'added new Management API scopes to the bootstrap admin\'s grant');
       }
       return;
     }

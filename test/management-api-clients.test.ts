@@ -290,6 +290,15 @@ test('client grants: the bootstrap admin\'s Management API grant cannot be narro
     await new Promise((r) => setTimeout(r, 100));
     second = await startTestServer({}, { at: { dir, port } });
     assert.equal((await second.api('GET', '/users')).status, 200, 'the restored grant gives a Management API token');
+    // A grant made before a scope existed (here: one taken away in the database) gets it at the next start.
+    const row = await second.ctx.db('client_grants').where({ client_id: ADMIN_ID }).first();
+    await second.ctx.db('client_grants').where({ id: row.id }).update({ scope: JSON.stringify(JSON.parse(row.scope).filter((x: string) => x !== 'create:role_members')) });
+    await second.close();
+    second = undefined;
+    await new Promise((r) => setTimeout(r, 100));
+    second = await startTestServer({}, { at: { dir, port } });
+    const [after] = (await second.api('GET', `/client-grants?client_id=${ADMIN_ID}&audience=${encodeURIComponent(mgmt)}`)).body;
+    assert.ok(after.scope.includes('create:role_members'), after.scope.join(' '));
   } finally {
     await first?.close();
     await second?.close();

@@ -109,6 +109,21 @@ test('authentication: 401 without a valid token for /api/v2/, 403 without the sc
   assert.equal((await ts.api('DELETE', `/users/${encodeURIComponent(u.user_id)}`, undefined, readOnly)).status, 403);
   assert.equal((await ts.api('PATCH', `/users/${encodeURIComponent(u.user_id)}`, { name: 'x' }, readOnly)).status, 403);
   assert.equal((await ts.api('GET', `/users/${encodeURIComponent(u.user_id)}`)).status, 200, 'the user survived the denied calls');
+
+  // Role membership and authentication methods have scopes of their own (Auth0's): a token
+  // that may edit profiles can neither hand out roles nor remove a user's second factor.
+  const editor = await ts.adminToken('update:users read:users');
+  const role = (await ts.api('POST', '/roles', { name: 'scoped-role' })).body;
+  const path = `/users/${encodeURIComponent(u.user_id)}`;
+  assert.equal((await ts.api('POST', `${path}/roles`, { roles: [role.id] }, editor)).status, 403);
+  assert.equal((await ts.api('POST', `/roles/${role.id}/users`, { users: [u.user_id] }, editor)).status, 403);
+  assert.equal((await ts.api('DELETE', `${path}/authentication-methods`, undefined, editor)).status, 403);
+  assert.equal((await ts.api('GET', `${path}/authentication-methods`, undefined, editor)).status, 403);
+  const members = await ts.adminToken('create:role_members delete:role_members read:role_members');
+  assert.equal((await ts.api('POST', `${path}/roles`, { roles: [role.id] }, members)).status, 204);
+  assert.equal((await ts.api('GET', `/roles/${role.id}/users`, undefined, members)).status, 200);
+  assert.equal((await ts.api('DELETE', `${path}/roles`, { roles: [role.id] }, members)).status, 204);
+  assert.equal((await ts.api('DELETE', `/roles/${role.id}`)).status, 204);
 });
 
 test('authentication: an end user cannot use a token for the Management API audience', async () => {

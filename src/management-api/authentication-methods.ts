@@ -14,12 +14,12 @@ export const registerAuthenticationMethods: RegisterRoutes = (router, app) => {
     return u;
   }
 
-  router.get('/users/:id/authentication-methods', requireScope('read:authentication_methods', 'read:users'), async function listMethods(ctx) {
+  router.get('/users/:id/authentication-methods', requireScope('read:authentication_methods'), async function listMethods(ctx) {
     const u = await user(ctx.params.id);
     ctx.body = (await app.mfa.factors(u.user_id)).map((f) => ({ id: f.id, type: f.type, confirmed: f.confirmed, created_at: f.created_at, last_auth_at: f.last_auth_at }));
   });
 
-  router.delete('/users/:id/authentication-methods/:methodId', requireScope('delete:authentication_methods', 'update:users'), async function removeMethod(ctx) {
+  router.delete('/users/:id/authentication-methods/:methodId', requireScope('delete:authentication_methods'), async function removeMethod(ctx) {
     const u = await user(ctx.params.id);
     const n = await app.mfa.remove(u.user_id, ctx.params.methodId);
     if (!n) throw notFound('The authentication method does not exist.', 'inexistent_authentication_method');
@@ -27,7 +27,7 @@ export const registerAuthenticationMethods: RegisterRoutes = (router, app) => {
     ctx.status = 204;
   });
 
-  router.delete('/users/:id/authentication-methods', requireScope('delete:authentication_methods', 'update:users'), async function resetMethods(ctx) {
+  router.delete('/users/:id/authentication-methods', requireScope('delete:authentication_methods'), async function resetMethods(ctx) {
     const u = await user(ctx.params.id);
     const n = await app.mfa.remove(u.user_id);
     await auditChange(app, ctx, { description: 'Reset all authentication methods', target: { type: 'user', id: u.user_id }, userId: u.user_id, extra: { removed: n } });

@@ -54,7 +54,7 @@ export const registerRoles: RegisterRoutes = (router, app) => {
     ctx.status = 204;
   });
 
-  router.get('/roles/:id/users', requireScope('read:roles'), requireScope('read:users'), async function roleUsers(ctx) {
+  router.get('/roles/:id/users', requireScope('read:role_members'), async function roleUsers(ctx) {
     const id = idParam(ctx);
     const p = pageOf(parseQuery(ctx, z.strictObject(paginationShape)));
     await roles.require(id);
@@ -63,7 +63,7 @@ export const registerRoles: RegisterRoutes = (router, app) => {
     ctx.body = listBody('users', list, p.includeTotals ? await roles.countUsersWithRole(id) : list.length, p);
   });
 
-  router.post('/roles/:id/users', requireScope('update:roles'), requireScope('update:users'), async function assignRoleUsers(ctx) {
+  router.post('/roles/:id/users', requireScope('create:role_members'), async function assignRoleUsers(ctx) {
     const id = idParam(ctx);
     const body = parseBody(ctx, usersBody);
     await roles.require(id);

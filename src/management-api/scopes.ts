@@ -2,6 +2,7 @@
 export const MANAGEMENT_SCOPES = [
   'read:users', 'create:users', 'update:users', 'delete:users',
   'read:roles', 'create:roles', 'update:roles', 'delete:roles',
+  'read:role_members', 'create:role_members', 'delete:role_members',
   'read:clients', 'create:clients', 'update:clients', 'delete:clients',
   'read:resource_servers', 'create:resource_servers', 'update:resource_servers', 'delete:resource_servers',
   'read:client_grants', 'create:client_grants', 'update:client_grants', 'delete:client_grants',

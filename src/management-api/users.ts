@@ -160,7 +160,9 @@ export const registerUsers: RegisterRoutes = (router, app) => {
     ctx.body = listBody('roles', list, p.includeTotals ? await roles.countForUser(id) : list.length, p);
   });
 
-  router.post('/users/:id/roles', requireScope('update:users'), async function assignUserRoles(ctx) {
+  // Role membership is a privilege of its own (Auth0's role_members scopes): a token that may
+  // edit profiles (update:users) cannot hand out roles, which reach Actions as authorization.roles.
+  router.post('/users/:id/roles', requireScope('create:role_members'), async function assignUserRoles(ctx) {
     const id = idParam(ctx);
     const body = parseBody(ctx, roleIdsBody);
     await users.require(id);
@@ -171,7 +173,7 @@ export const registerUsers: RegisterRoutes = (router, app) => {
     ctx.status = 204;
   });
 
-  router.delete('/users/:id/roles', requireScope('update:users'), async function removeUserRoles(ctx) {
+  router.delete('/users/:id/roles', requireScope('delete:role_members'), async function removeUserRoles(ctx) {
     const id = idParam(ctx);
     await readDeleteBody(ctx, app.config.http.bodyLimitBytes);
     const body = parseBody(ctx, roleIdsBody);
