@@ -219,24 +219,31 @@ test('MFA step: skipping it gets no code; a code for another interaction is refu
   }
 });
 
+/** A user with a confirmed authenticator on `server`, and a login of theirs waiting at the MFA step (challenge). */
+async function parkedAtChallenge(server: TestServer, email: string) {
+  const spa = (await server.api('POST', '/clients', { name: `${email} spa`, app_type: 'spa', callbacks: [CB] })).body;
+  const cfg = await discover(server, spa.client_id);
+  const u = (await server.api('POST', '/users', { email, password: PASSWORD })).body as { user_id: string };
+  const e = await server.ctx.mfa.beginEnrollment(u.user_id, email, 'test');
+  assert.equal((await server.ctx.mfa.confirmEnrollment(u.user_id, 'test', await codeAt(e.secret))).ok, true);
+  const b = new Browser();
+  const { url } = await authorizationRequest(cfg, { redirectUri: CB, scope: 'openid' });
+  const first = await b.follow(url);
+  const posted = await b.submit(first.url, await first.res.text(), { email, password: PASSWORD });
+  const mfaUrl = new URL(posted.headers.get('location')!, first.url);
+  const page = await (await b.request(mfaUrl)).text();
+  assert.match(page, /name="code"/);
+  assert.doesNotMatch(page, /data-secret/, 'a challenge, not an enrollment');
+  return { u, secret: e.secret, b, mfaUrl, page };
+}
+
 test('MFA step: 30 wrong codes sent at once are counted one after the other: 5 are checked (the fifth sets the lock), the rest refused as locked', async () => {
   // Regression: the lock was checked before and the failure recorded after the code, so a burst
   // of parallel guesses all passed the check (C5's limit was per request, not per guess).
   const ts2 = await startTestServer({ mfa: { policy: 'always', maxFailures: 5, lockSeconds: 60 } });
   try {
-    const spa = (await ts2.api('POST', '/clients', { name: 'burst spa', app_type: 'spa', callbacks: [CB] })).body;
-    const cfg = await discover(ts2, spa.client_id);
-    const u = (await ts2.api('POST', '/users', { email: 'burst@mfa.example', password: PASSWORD })).body;
-    const e = await ts2.ctx.mfa.beginEnrollment(u.user_id, 'burst@mfa.example', 'test');
-    assert.equal((await ts2.ctx.mfa.confirmEnrollment(u.user_id, 'test', await codeAt(e.secret))).ok, true);
-    const b = new Browser();
-    const { url } = await authorizationRequest(cfg, { redirectUri: CB, scope: 'openid' });
-    const first = await b.follow(url);
-    const posted = await b.submit(first.url, await first.res.text(), { email: 'burst@mfa.example', password: PASSWORD });
-    const mfaUrl = new URL(posted.headers.get('location')!, first.url);
-    const page = await (await b.request(mfaUrl)).text();
-    assert.doesNotMatch(page, /data-secret/, 'a challenge');
-    const right = await codeAt(e.secret);
+    const { u, secret, b, mfaUrl, page } = await parkedAtChallenge(ts2, 'burst@mfa.example');
+    const right = await codeAt(secret);
     const wrong = String((Number(right) + 500_000) % 1_000_000).padStart(6, '0');
     const statuses = (await Promise.all(Array.from({ length: 30 }, () => b.submit(mfaUrl, page, { code: wrong })))).map((r) => r.status);
     // Four are refused as wrong; the fifth is wrong too and sets the lock, so it already answers 429.
@@ -270,20 +277,9 @@ test('a password change ends logins under way: one waiting at the second factor 
   // with the old password, say) could still complete after the change.
   const ts2 = await startTestServer({ mfa: { policy: 'always' } });
   try {
-    const spa = (await ts2.api('POST', '/clients', { name: 'parked spa', app_type: 'spa', callbacks: [CB] })).body;
-    const cfg = await discover(ts2, spa.client_id);
-    const u = (await ts2.api('POST', '/users', { email: 'parked@mfa.example', password: PASSWORD })).body;
-    const e = await ts2.ctx.mfa.beginEnrollment(u.user_id, 'parked@mfa.example', 'test');
-    assert.equal((await ts2.ctx.mfa.confirmEnrollment(u.user_id, 'test', await codeAt(e.secret))).ok, true);
-    const b = new Browser();
-    const { url } = await authorizationRequest(cfg, { redirectUri: CB, scope: 'openid' });
-    const first = await b.follow(url);
-    const posted = await b.submit(first.url, await first.res.text(), { email: 'parked@mfa.example', password: PASSWORD });
-    const mfaUrl = new URL(posted.headers.get('location')!, first.url);
-    const page = await (await b.request(mfaUrl)).text();
-    assert.match(page, /name="code"/);
+    const { u, secret, b, mfaUrl, page } = await parkedAtChallenge(ts2, 'parked@mfa.example');
     assert.equal((await ts2.api('PATCH', `/users/${encodeURIComponent(u.user_id)}`, { password: 'a brand new password 9' })).status, 200);
-    const r = await b.submit(mfaUrl, page, { code: await codeAt(e.secret, 1) });
+    const r = await b.submit(mfaUrl, page, { code: await codeAt(secret, 1) });
     const where = r.status === 303 ? await b.follow(new URL(r.headers.get('location')!, mfaUrl), {}, isCb) : null;
     assert.ok(!where || !where.url.searchParams.get('code'), `a code after the password changed: ${where?.url.href}`);
     assert.equal(await ts2.ctx.db('mfa_pending').where({ user_id: u.user_id }).first(), undefined);
