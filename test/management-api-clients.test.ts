@@ -185,6 +185,12 @@ test('resource servers: CRUD by id or identifier; the Management API itself is p
 
   assert.equal((await ts.api('GET', `/resource-servers/${rs.id}`)).body.identifier, rs.identifier);
   assert.equal((await ts.api('GET', `/resource-servers/${encodeURIComponent(rs.identifier)}`)).body.id, rs.id);
+  // An API whose identifier is another API's id: the id always names the first (the lookup used
+  // to match either column at once, and whichever row came first answered, or was changed).
+  const shadow = (await ts.api('POST', '/resource-servers', { name: 'Shadow', identifier: rs.id })).body;
+  for (let i = 0; i < 3; i++) assert.equal((await ts.api('GET', `/resource-servers/${rs.id}`)).body.name, 'Orders');
+  assert.equal((await ts.api('GET', `/resource-servers/${shadow.id}`)).body.name, 'Shadow');
+  assert.equal((await ts.api('DELETE', `/resource-servers/${shadow.id}`)).status, 204);
   const list = await ts.api('GET', '/resource-servers?include_totals=true');
   assert.equal(list.body.total, list.body.resource_servers.length);
   assert.ok(list.body.resource_servers.some((r: { id: string }) => r.id === rs.id));

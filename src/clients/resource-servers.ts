@@ -61,7 +61,11 @@ export function createResourceServers(db: Db, defaults: { signingAlg: 'ES256' | 
       clear();
       return toRs(row);
     },
-    async get(id: string) { const r = await db('resource_servers').where({ id }).orWhere({ identifier: id }).first(); return r ? toRs(r) : undefined; },
+    /** By id, else by identifier (as Auth0 accepts either): an id always wins, so one value never names two APIs. */
+    async get(id: string) {
+      const r = (await db('resource_servers').where({ id }).first()) ?? (await db('resource_servers').where({ identifier: id }).first());
+      return r ? toRs(r) : undefined;
+    },
     async require(id: string) {
       const r = await this.get(id);
       if (!r) throw notFound('The resource server does not exist', 'inexistent_resource_server');
