@@ -227,3 +227,29 @@ test('B26: slowloris and a trickled body are cut off at the configured deadlines
     await slow.close();
   }
 });
+
+test('a native app is shown the consent page every time, first party or not: another app may own its redirect (RFC 8252 §8.6)', async () => {
+  // Regression: first-party clients were consented on a plain GET, native ones too, so an app
+  // that registered the same custom scheme (or listened on a loopback port) got a code for
+  // the user's session without the user seeing anything.
+  const NATIVE_CB = 'com.example.gatehouse.test:/callback';
+  const app = await ts.ctx.clients.create({ name: 'Native App', app_type: 'native', callbacks: [NATIVE_CB] });
+  assert.equal(app.is_first_party, true);
+  const cfg = await discover(ts, app.client_id);
+  const atCallback = (u: URL) => u.href.startsWith(NATIVE_CB);
+  const r = await loginThroughForm(cfg, { redirectUri: NATIVE_CB, email: EMAIL, password: PASSWORD, scope: 'openid' });
+  assert.equal(r.callbackUrl, undefined, 'no code before the user confirms');
+  assert.match(r.loginPage ?? '', /\/confirm"/, 'the consent page');
+  const confirmed = await r.browser.submit(r.url!, r.loginPage!, {}, { actionIncludes: '/confirm' });
+  const done = await r.browser.follow(new URL(confirmed.headers.get('location')!, r.url), {}, atCallback);
+  assert.ok(done.url.searchParams.get('code'), done.url.href);
+  // The session answers a new authorization: still the consent page, not a code.
+  const { url } = await authorizationRequest(cfg, { redirectUri: NATIVE_CB, scope: 'openid' });
+  const again = await r.browser.follow(url, {}, atCallback);
+  assert.ok(!atCallback(again.url), `a code without the user: ${again.url.href}`);
+  assert.match(await again.res.text(), /\/confirm"/);
+  // A first-party SPA is still consented without a page.
+  const spaAgain = await authorizationRequest(config, { redirectUri: CB, scope: 'openid' });
+  const s = await r.browser.follow(spaAgain.url, {}, (u) => u.href.startsWith(CB));
+  assert.ok(s.url.href.startsWith(CB) && s.url.searchParams.get('code'), `SPA: no consent page (${s.url.href})`);
+});

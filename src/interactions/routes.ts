@@ -60,7 +60,10 @@ export function createInteractionRoutes(app: AppContext, csrf: Csrf) {
     }
     if (d.prompt.name === 'consent') {
       const client = await app.clients.get(String(d.params.client_id));
-      if (client?.is_first_party) return grantConsent(ctx, d);
+      // A native app's redirect (a custom scheme, a loopback port) can be claimed by any other
+      // app on the device: oidc-provider asks consent of native clients every time, and the
+      // user must see it, first party or not (RFC 8252 §8.6), or another app would get the code.
+      if (client?.is_first_party && client.app_type !== 'native') return grantConsent(ctx, d);
       const det = d.prompt.details as { missingOIDCScope?: string[]; missingResourceScopes?: Record<string, string[]> };
       const scopes = [...(det.missingOIDCScope ?? []), ...Object.values(det.missingResourceScopes ?? {}).flat()];
       ctx.type = 'html';
