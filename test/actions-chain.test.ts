@@ -128,6 +128,40 @@ test('secrets reach the action as event.secrets and nowhere else: API, logs, exe
   await bindActions(ts, 'credentials-exchange', []);
 });
 
+test('a long secret with quotes, backslashes and newlines stays out of records when logged nested, as JSON, or thrown', async () => {
+  // Regression: console formatting escapes and cuts strings (200 characters nested, 256 per
+  // line) and JSON.stringify escapes them, before the server looked for the exact text: a PEM
+  // key logged as part of an object reached the execution record, escaped or cut.
+  const PEM = `-----BEGIN EC PRIVATE KEY-----\n${'MHcCAQEEIBv3k"q\\Zp\'9x'.repeat(24)}\n-----END EC PRIVATE KEY-----`;
+  const secrets = [{ name: 'PEM', value: PEM }];
+  const leaky = await createAction(ts, { name: 'pem-logger', trigger: 'credentials-exchange', secrets, code: `
+    exports.onExecuteCredentialsExchange = async (event, api) => {
+      console.log(event.secrets);
+      console.log({ nested: { key: event.secrets.PEM } });
+      console.log(JSON.stringify(event.secrets));
+      console.log('%j', event.secrets);
+      console.log(event.secrets.PEM);
+      api.accessToken.setCustomClaim('https://x/pem', 'prefix ' + event.secrets.PEM);
+      throw new Error('failed with ' + event.secrets.PEM);
+    };` });
+  await deployVersion(ts, leaky.id);
+  await bindActions(ts, 'credentials-exchange', [{ name: 'pem-logger', on_error: 'allow' }]);
+  const logsBefore = ts.logs.length;
+  assert.equal((await m2mToken()).status, 200);
+  await ts.ctx.actions.engine.flush();
+  const exe = JSON.stringify((await ts.api('GET', '/actions/executions?limit=5')).body);
+  assert.match(exe, /pem-logger/);
+  assert.match(exe, /\[REDACTED\]/);
+  // No 12-character piece of the secret's body, raw or escaped, anywhere.
+  const body = PEM.split('\n')[1];
+  const pieces = new Set<string>();
+  for (const form of [body, JSON.stringify(body).slice(1, -1)]) for (let i = 0; i + 12 <= form.length; i += 5) pieces.add(form.slice(i, i + 12));
+  const text = exe + ts.logs.slice(logsBefore).join('\n');
+  const found = [...pieces].filter((p) => text.includes(p));
+  assert.deepEqual(found, [], 'pieces of the secret in the record or the log');
+  await bindActions(ts, 'credentials-exchange', []);
+});
+
 test('a secret an action puts in a claim name or an error name is redacted in refusals, records and logs', async () => {
   const SECRET = 'sk_live_claimname_5566778899';
   const secrets = [{ name: 'API_KEY', value: SECRET }];

@@ -89,7 +89,12 @@ type ChainEntry = Awaited<ReturnType<ActionStore['chain']>>[number];
  * personal data or a credential (a cached token, a session token in a redirect query).
  */
 function describeCommand(c: Command, secrets: Record<string, string>): RecordedCommand {
-  const str = (v: unknown) => (typeof v === 'string' ? redactSecrets(v.length > 200 ? `${v.slice(0, 200)}…` : v, secrets) : null);
+  // Redacted before it is cut: a secret cut in two would no longer be found.
+  const str = (v: unknown) => {
+    if (typeof v !== 'string') return null;
+    const r = redactSecrets(v, secrets);
+    return r.length > 200 ? `${r.slice(0, 200)}…` : r;
+  };
   const [a, b] = c.args;
   switch (c.type) {
     case 'access.deny': case 'validation.error': return { type: c.type, args: [str(a), str(b)] };
@@ -111,12 +116,16 @@ function describeCommand(c: Command, secrets: Record<string, string>): RecordedC
  * recorded argument): the action's secret values never reach the execution record or the
  * logs verbatim. The one place this is done: the sandbox returns what the guest produced.
  */
+/** Each secret's text, and its JSON-escaped form (a secret with quotes, backslashes or newlines in JSON text), becomes [REDACTED]. */
 function redactSecrets(text: string, secrets: Record<string, string>) {
   if (text === '') return text;
   let out = text;
   for (const k in secrets) {
     const v = secrets[k];
-    if (v && v.length >= 4 && out.includes(v)) out = out.split(v).join('[REDACTED]');
+    if (!v || v.length < 4) continue;
+    if (out.includes(v)) out = out.split(v).join('[REDACTED]');
+    const escaped = JSON.stringify(v).slice(1, -1);
+    if (escaped !== v && out.includes(escaped)) out = out.split(escaped).join('[REDACTED]');
   }
   return out;
 }

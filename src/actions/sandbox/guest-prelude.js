@@ -85,7 +85,40 @@
     return n;
   }
 
-  function cap(s, n) { return s.length > n ? s.slice(0, n) + '…' : s; }
+  // ---- secrets kept out of console output and error messages ---------------------------------
+  // The host redacts each secret's exact text from logs and errors, but formatting here quotes,
+  // escapes and cuts strings first (and JSON.stringify in action code escapes them): a cut or
+  // escaped secret would no longer match there. So text is scrubbed here, before any of that:
+  // the secrets' values and their JSON- and quote-escaped forms become [REDACTED]. (This is
+  // against accidents: an action can always encode its own secret beyond recognition.)
+  let secretForms = [], secretsJsonLast = null;
+  function setSecrets(obj) {
+    const forms = [];
+    if (obj !== null && typeof obj === 'object') {
+      const ks = keys(obj);
+      for (let i = 0; i < ks.length; i++) {
+        const v = obj[ks[i]];
+        if (typeof v !== 'string' || v.length < 4) continue;
+        const json = JSONstringify(v).slice(1, -1);
+        const quoted = quote(v).slice(1, -1);
+        forms.push(v);
+        if (json !== v) forms.push(json);
+        if (quoted !== v && quoted !== json) forms.push(quoted);
+      }
+    }
+    forms.sort((a, b) => b.length - a.length);
+    secretForms = forms;
+  }
+  function scrub(s) {
+    if (secretForms.length === 0) return s;
+    for (let i = 0; i < secretForms.length; i++) {
+      const f = secretForms[i];
+      if (s.indexOf(f) !== -1) s = s.split(f).join('[REDACTED]');
+    }
+    return s;
+  }
+
+  function cap(s, n) { s = scrub(s); return s.length > n ? s.slice(0, n) + '…' : s; }
 
   // A thrown value becomes { name, message } without letting anything escape: `throw null`,
   // numbers, Symbols, Proxies and throwing getters all end up as plain strings. A getter that
@@ -123,7 +156,7 @@
 
   function inspect(v, depth, seen) {
     switch (typeof v) {
-      case 'string': return depth === 0 ? v : quote(cap(v, 200));
+      case 'string': return depth === 0 ? scrub(v) : quote(cap(v, 200));
       case 'number': return O.is(v, -0) ? '-0' : S(v);
       case 'bigint': return S(v) + 'n';
       case 'boolean': case 'undefined': return S(v);
@@ -220,7 +253,7 @@
 
   function writeLog(args) {
     if ((!active && !initPhase) || logFull) return;
-    const parts = format(args).split('\n');
+    const parts = scrub(format(args)).split('\n');
     let line = '';
     for (let i = 0; i < parts.length; i++) line += (parts[i].length > LINE_MAX ? parts[i].slice(0, LINE_MAX) + '…' : parts[i]) + '\n';
     const b = utf8Len(line);
@@ -1110,8 +1143,10 @@
     curCache = null;
     try {
       const event = JSONparse(eventJson);
+      const secrets = JSONparse(secretsJson);
+      if (secretsJson !== secretsJsonLast) { setSecrets(secrets); secretsJsonLast = secretsJson; }
       if (event !== null && typeof event === 'object') {
-        defineProperty(event, 'secrets', { value: JSONparse(secretsJson), writable: true, enumerable: true, configurable: true });
+        defineProperty(event, 'secrets', { value: secrets, writable: true, enumerable: true, configurable: true });
       }
       curEvent = event;
       const api = apiFor(curCtx.api);
