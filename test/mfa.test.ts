@@ -182,6 +182,37 @@ test('a chain that pauses for a second factor the login already has goes on at o
   await bindActions(ts, 'post-login', []);
 });
 
+test('the parts of a chain that go on after such pauses share the chain\'s time budget', async () => {
+  // Regression: each part run at once after a pause got a fresh chain budget, so a chain of
+  // pausing actions could run several times its limit in one request.
+  const ts2 = await startTestServer({ actions: { chainTimeoutMs: 1500 } });
+  try {
+    const spa = (await ts2.api('POST', '/clients', { name: 'budget spa', app_type: 'spa', callbacks: [CB] })).body;
+    const cfg = await discover(ts2, spa.client_id);
+    const wait = 'await new Promise((r) => setTimeout(r, 600));';
+    for (const n of ['a', 'b', 'c']) {
+      await deployAction(ts2, { name: `slow-pause-${n}`, trigger: 'post-login', code: `exports.onExecutePostLogin = async (event, api) => { api.authentication.challengeWith({ type: 'otp' }); ${wait} };` });
+    }
+    await deployAction(ts2, { name: 'slow-last', trigger: 'post-login', code: `exports.onExecutePostLogin = async (event, api) => { ${wait} api.idToken.setCustomClaim('https://x/last', true); };` });
+    await bindActions(ts2, 'post-login', ['slow-pause-a', 'slow-pause-b', 'slow-pause-c', 'slow-last']);
+    await ts2.api('POST', '/users', { email: 'budget@mfa.example', password: PASSWORD });
+    // slow-pause-a pauses for the second factor (an enrollment); then b, c and slow-last run
+    // in one request, 1.8 s of actions against a 1.5 s chain budget.
+    const r = await loginThroughForm(cfg, { redirectUri: CB, email: 'budget@mfa.example', password: PASSWORD, scope: 'openid' });
+    const page = r.loginPage!;
+    const secret = /data-secret="([A-Z2-7]+)"/.exec(page)![1];
+    const codes = await r.browser.submit(r.url!, page, { code: await codeAt(secret) });
+    const next = await r.browser.submit(r.url!, await codes.text(), {});
+    const end = await r.browser.follow(new URL(next.headers.get('location')!, r.url!), {}, isCb);
+    assert.ok(isCb(end.url), end.url.href);
+    assert.equal(end.url.searchParams.get('error'), 'access_denied', `the chain ran past its budget: ${end.url.href}`);
+    const exe = await latestExecution(ts2, 'post-login');
+    assert.equal(exe.results.at(-1).status, 'timeout', JSON.stringify(exe.results));
+  } finally {
+    await ts2.close();
+  }
+});
+
 test('MFA step: skipping it gets no code; a code for another interaction is refused; 5 wrong codes lock the step', async () => {
   const ts2 = await startTestServer({ mfa: { policy: 'always', maxFailures: 5, lockSeconds: 60 } });
   try {

@@ -43,6 +43,8 @@ export interface ChainOutcome {
   results: (ActionResult & { rejected: string[]; recorded?: RecordedCommand[] })[];
   /** The event as later actions would see it (metadata applied): for continuations. */
   event: Obj;
+  /** When this run's chain budget ended or ends (epoch ms): a part run after it in the same request shares it (RunOpts.deadlineAt). */
+  deadlineAt?: number;
 }
 
 interface RunOpts {
@@ -60,6 +62,12 @@ interface RunOpts {
    * action, or skip one.
    */
   resumeOf?: ActionRef & { index: number };
+  /**
+   * When the chain's time budget ends (epoch ms), for a part that goes on within the same
+   * request (post-login after a pause for a second factor the login already has): the budget
+   * is the chain's, not each part's. Default: now + chainTimeoutMs.
+   */
+  deadlineAt?: number;
   /** Draft run for `test`: no cache reads or writes, no execution record. */
   dryRun?: { action: SandboxAction };
 }
@@ -327,7 +335,8 @@ export function createActionEngine(d: { db: Db; store: ActionStore; pool: Sandbo
     // budget; an action left without budget ends as 'timeout' in the sandbox and blocks. Each
     // slice is merged before the next one runs, and the next slice sees the metadata as merged.
     let curEvent = event;
-    const chainDeadline = Date.now() + config.chainTimeoutMs;
+    const chainDeadline = opts.deadlineAt ?? Date.now() + config.chainTimeoutMs;
+    outcome.deadlineAt = chainDeadline;
     let idx = 0;
     let continueSlice = !!(opts.continueFirst && def.continueHandler);
     while (idx < chain.length) {

@@ -22,7 +22,7 @@ export const loginRef = {
 
 type CcToken = { scope?: string; resourceServer?: { identifier?: string; audience?: string } };
 
-type PostLoginArgs = { user: User; client?: { client_id: string; name: string; client_metadata?: Record<string, string> }; ctx: Context; transaction: Obj; sessionId?: string; methods: { name: string; timestamp: string }[]; loginRef: string; startAt?: number; resumeOf?: ActionRef & { index: number }; continueFirst?: boolean; event?: Obj; redirectState?: string; nextRedirectState?: string; canRedirect?: boolean };
+type PostLoginArgs = { user: User; client?: { client_id: string; name: string; client_metadata?: Record<string, string> }; ctx: Context; transaction: Obj; sessionId?: string; methods: { name: string; timestamp: string }[]; loginRef: string; startAt?: number; resumeOf?: ActionRef & { index: number }; continueFirst?: boolean; event?: Obj; redirectState?: string; nextRedirectState?: string; canRedirect?: boolean; deadlineAt?: number };
 
 interface Deps { db: Db; engine: ActionEngine; users: Users; logger: Logger; issuer: string; roleNames(userId: string): Promise<string[]>; otpEnrolled?(userId: string): Promise<boolean> }
 
@@ -91,7 +91,7 @@ export function createTriggerRunners(d: Deps) {
   /** One part of a post-login chain: from `startAt` (0) to its end, a deny, a redirect or a pause for MFA. */
   async function postLoginPart(args: PostLoginArgs): Promise<ChainOutcome> {
     const event = args.event ?? await postLoginEvent(args.user, args);
-    const o = await engine.run('post-login', event, { startAt: args.startAt, resumeOf: args.resumeOf, continueFirst: args.continueFirst, canRedirect: args.canRedirect ?? true, redirectState: args.redirectState, nextRedirectState: args.nextRedirectState });
+    const o = await engine.run('post-login', event, { startAt: args.startAt, resumeOf: args.resumeOf, continueFirst: args.continueFirst, canRedirect: args.canRedirect ?? true, redirectState: args.redirectState, nextRedirectState: args.nextRedirectState, deadlineAt: args.deadlineAt });
     await writeMetadata(args.user.user_id, o);
     if (!o.blocked && args.client) {
       if (args.startAt === undefined && o.results.length === 0) {
@@ -139,6 +139,8 @@ export function createTriggerRunners(d: Deps) {
         o = await postLoginPart({
           ...args, event: o.event, startAt: at + 1, resumeOf: { index: at, actionId: o.mfa.pauseAction?.actionId ?? '', versionId: o.mfa.pauseAction?.versionId ?? '' },
           continueFirst: false, redirectState: args.nextRedirectState ?? args.redirectState, nextRedirectState: undefined,
+          // One chain, one time budget: the parts share the first one's deadline.
+          deadlineAt: o.deadlineAt,
         });
       }
       return o;
