@@ -162,6 +162,25 @@ test('a long secret with quotes, backslashes and newlines stays out of records w
   await bindActions(ts, 'credentials-exchange', []);
 });
 
+test('a deny that no longer fits under the recorded-calls cap fails the action instead of being dropped', async () => {
+  // Regression: past the 100 KB cap every call was refused with a log line only, a deny too,
+  // so an action that set large claims first and then denied let the token through.
+  const { id } = await createAction(ts, { name: 'big-then-deny', trigger: 'credentials-exchange', code: `
+    exports.onExecuteCredentialsExchange = async (event, api) => {
+      // Fill the cap greedily: each call that still fits is recorded, so what is left at the end is smaller than the deny.
+      for (let n = 65536; n >= 8; n = n >> 1) api.accessToken.setCustomClaim('https://x/f' + n, 'x'.repeat(n));
+      api.access.deny('invalid_request', 'this client may not have a token');
+    };` });
+  await deployVersion(ts, id);
+  await bindActions(ts, 'credentials-exchange', ['big-then-deny']);
+  const tok = await m2mToken();
+  assert.notEqual(tok.status, 200, JSON.stringify(tok.body).slice(0, 300));
+  const exe = await latestExecution(ts, 'credentials-exchange');
+  assert.equal(exe.results[0].status, 'runtime');
+  assert.match(exe.results[0].error.message, /api\.access\.deny\(\) could not be recorded/);
+  await bindActions(ts, 'credentials-exchange', []);
+});
+
 test('a secret an action puts in a claim name or an error name is redacted in refusals, records and logs', async () => {
   const SECRET = 'sk_live_claimname_5566778899';
   const secrets = [{ name: 'API_KEY', value: SECRET }];

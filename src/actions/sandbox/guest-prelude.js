@@ -990,6 +990,9 @@
   }
 
   // ---- the api recorder ----------------------------------------------------------------------
+  // Calls the server fails closed on when it refuses them (engine.ts FAIL_CLOSED_WHEN_REFUSED).
+  const FAIL_CLOSED = { __proto__: null, 'access.deny': 1, 'validation.error': 1, 'redirect.sendUserTo': 1, 'multifactor.enable': 1,
+    'authentication.challengeWith': 1, 'authentication.challengeWithAny': 1, 'authentication.enrollWith': 1, 'authentication.enrollWithAny': 1 };
   function record(type, args) {
     if (!active) throw new Err('api.' + type + '() was called outside of a running handler');
     if (type === 'idToken.setCustomClaim' || type === 'accessToken.setCustomClaim') {
@@ -1009,6 +1012,13 @@
       // Refuse just this call, with a line in the execution log; the action and the login go on
       // (ACTIONS.md: oversized claims are refused, the token is still correct).
       writeLog(['[gatehouse] api.' + type + '() refused: recorded api calls would exceed ' + resultBytes + ' bytes']);
+      if (FAIL_CLOSED[type] === 1 && !failed) {
+        // Except a call that stops or guards the flow (a deny, a redirect, a second factor): lost,
+        // the flow would go on as if it had not been made. The action fails instead, as the
+        // server fails closed on such a call it refuses.
+        failed = { name: 'ResultTooLarge', message: 'api.' + type + '() could not be recorded: recorded api calls would exceed ' + resultBytes + ' bytes' };
+        if (settled) publish();
+      }
       return false;
     }
     cmds = cmds ? cmds + ',' + json : json;
