@@ -181,6 +181,25 @@ test('a deny that no longer fits under the recorded-calls cap fails the action i
   await bindActions(ts, 'credentials-exchange', []);
 });
 
+test('the custom-claims cap counts bytes: claims in a script of two-byte characters stop at 16 KB, not 16,000 characters', async () => {
+  // Regression: sizes were counted in UTF-16 characters, so such claims could take up to three times the cap.
+  const { id } = await createAction(ts, { name: 'wide-claims', trigger: 'credentials-exchange', code: `
+    exports.onExecuteCredentialsExchange = async (event, api) => {
+      api.accessToken.setCustomClaim('https://x/a', 'é'.repeat(6000));
+      api.accessToken.setCustomClaim('https://x/b', 'é'.repeat(6000));
+    };` });
+  await deployVersion(ts, id);
+  await bindActions(ts, 'credentials-exchange', ['wide-claims']);
+  const tok = await m2mToken();
+  assert.equal(tok.status, 200);
+  const claims = decodeJwt(tok.body.access_token);
+  assert.equal((claims['https://x/a'] as string).length, 6000, 'the first (12 KB) fits');
+  assert.equal(claims['https://x/b'], undefined, 'the second would make 24 KB: refused');
+  const exe = await latestExecution(ts, 'credentials-exchange');
+  assert.match(JSON.stringify(exe.results[0]), /16384-byte limit/);
+  await bindActions(ts, 'credentials-exchange', []);
+});
+
 test('a secret an action puts in a claim name or an error name is redacted in refusals, records and logs', async () => {
   const SECRET = 'sk_live_claimname_5566778899';
   const secrets = [{ name: 'API_KEY', value: SECRET }];

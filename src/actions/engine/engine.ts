@@ -287,14 +287,15 @@ export function createActionEngine(d: { db: Db; store: ActionStore; pool: Sandbo
             const target = c.type === 'idToken.setCustomClaim' ? outcome.idTokenClaims : outcome.accessTokenClaims;
             const used = c.type === 'idToken.setCustomClaim' ? 'id' : 'access';
             // Setting a claim again replaces it: only the new value counts.
-            const replaced = Object.hasOwn(target, x as string) ? JSON.stringify(target[x as string]).length + String(x).length : 0;
+            // Bytes (UTF-8), as the cap says: a claim in another script is up to three bytes a character.
+            const replaced = Object.hasOwn(target, x as string) ? Buffer.byteLength(JSON.stringify(target[x as string])) + Buffer.byteLength(String(x)) : 0;
             if (c.args.length < 2) {
               // No value (undefined, a function or a Symbol in the action): the claim is left out.
               delete target[x as string];
               claimBytes[used] -= replaced;
               break;
             }
-            const size = JSON.stringify(y).length + String(x).length;
+            const size = Buffer.byteLength(JSON.stringify(y)) + Buffer.byteLength(String(x));
             if (claimBytes[used] - replaced + size > config.claimsBytes) { const m = redactSecrets(`claim "${x}" would exceed the ${config.claimsBytes}-byte limit for custom claims`, a.secrets); rejected.push(m); outcome.rejected.push(`${r.name}: ${m}`); break; }
             claimBytes[used] += size - replaced;
             target[x as string] = y;

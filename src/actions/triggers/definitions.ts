@@ -94,7 +94,7 @@ export function validateCommand(trigger: TriggerDef, type: string, args: unknown
       // Without a value (the action passed undefined, a function or a Symbol): the claim is left out.
       if (args.length < 2) return null;
       if (!isJsonValue(b)) return `claim "${a}" must be a JSON value`;
-      if (JSON.stringify(b).length > limits.claimsBytes) return `claim "${a}" is larger than ${limits.claimsBytes} bytes`;
+      if (Buffer.byteLength(JSON.stringify(b)) > limits.claimsBytes) return `claim "${a}" is larger than ${limits.claimsBytes} bytes`;
       return null;
     }
     case 'user.setAppMetadata':
@@ -102,7 +102,7 @@ export function validateCommand(trigger: TriggerDef, type: string, args: unknown
       const bad = checkName('metadata', a);
       if (bad) return bad;
       if (b !== null && !isJsonValue(b)) return `metadata "${a}" must be a JSON value`;
-      if (JSON.stringify(b ?? null).length > 16 * 1024) return `metadata "${a}" is larger than 16 KB`;
+      if (Buffer.byteLength(JSON.stringify(b ?? null)) > 16 * 1024) return `metadata "${a}" is larger than 16 KB`;
       return null;
     }
     case 'access.deny':
