@@ -192,6 +192,36 @@ test('two redirecting actions in one chain: each pauses and resumes once, each t
   await bindActions(ts, 'post-login', []);
 });
 
+test('onContinuePostLogin may redirect again: its new token is bound to the state that redirect comes back with', async () => {
+  // Regression: a token encoded in onContinuePostLogin carried the state being resumed (used
+  // up), while the redirect was stored under the next one: the page saw a mismatch.
+  await deployAction(ts, { name: 'two-step', trigger: 'post-login', secrets: [{ name: 'SECRET', value: SECRET }], code: `
+    exports.onExecutePostLogin = async (event, api) => {
+      api.redirect.sendUserTo('${CONSENT}/step-1', { query: { session_token: api.redirect.encodeToken({ secret: event.secrets.SECRET, payload: { step: 1 } }) } });
+    };
+    exports.onContinuePostLogin = async (event, api) => {
+      const p = api.redirect.validateToken({ secret: event.secrets.SECRET, tokenParameterName: 'session_token' });
+      if (p.answer === 'more') {
+        api.redirect.sendUserTo('${CONSENT}/step-2', { query: { session_token: api.redirect.encodeToken({ secret: event.secrets.SECRET, payload: { step: 2 } }) } });
+        return;
+      }
+      api.idToken.setCustomClaim('https://rr/steps', p.answer);
+    };` });
+  await bindActions(ts, 'post-login', ['two-step']);
+  const b = await beginLogin('consent@rr.example');
+  assert.equal(b.at.pathname, '/step-1');
+  const one = await pageAnswer(b.at, 'more');
+  const second = await finishAt(b.browser, one.url);
+  assert.equal(second.pathname, '/step-2', second.href);
+  const two = await pageAnswer(second, 'done');
+  assert.notEqual(two.state, one.state);
+  const back = await finishAt(b.browser, two.url);
+  assert.ok(back.href.startsWith(CB), back.href);
+  const t = await oidc.authorizationCodeGrant(config, back, { pkceCodeVerifier: b.verifier, expectedState: b.state });
+  assert.equal(t.claims()!['https://rr/steps'], 'done');
+  await bindActions(ts, 'post-login', []);
+});
+
 test('an MFA pause (enrollWithAny) resumes the rest of the chain after the second factor, keeping the claims set before it', async () => {
   await deployAction(ts, { name: 'before-pause', trigger: 'post-login', code: "exports.onExecutePostLogin = async (event, api) => { api.idToken.setCustomClaim('https://rr/before_pause', 1); };" });
   await deployAction(ts, { name: 'pause-for-mfa', trigger: 'post-login', code: `exports.onExecutePostLogin = async (event, api) => {

@@ -347,9 +347,11 @@ export function createActionEngine(d: { db: Db; store: ActionStore; pool: Sandbo
       // api.redirect.* binds tokens to the state this part of the chain answers to: the one being
       // resumed for onContinuePostLogin, the next one for actions that may redirect again.
       const state = continueSlice ? opts.redirectState : (opts.nextRedirectState ?? opts.redirectState);
+      // A redirect made now (also from onContinuePostLogin) comes back with the next state.
+      const nextState = opts.nextRedirectState ?? opts.redirectState;
       continueSlice = false;
       const res = await pool.runChain({
-        ...base, redirect: { ...base.redirect, state }, limits: { ...limits, chainTimeoutMs: Math.max(1, chainDeadline - Date.now()) },
+        ...base, redirect: { ...base.redirect, state, ...(nextState !== undefined && nextState !== state ? { nextState } : {}) }, limits: { ...limits, chainTimeoutMs: Math.max(1, chainDeadline - Date.now()) },
         handler, actions: slice.map(toSandbox), event: curEvent,
       });
       const got = res.results.slice(0, slice.length);

@@ -912,7 +912,10 @@
     claims.iat = iat;
     claims.exp = iat + floor(exp);
     if (req && typeof req.ip === 'string') claims.ip = req.ip;
-    if (rc && typeof rc.state === 'string') claims.state = rc.state;
+    // Bound to the state a redirect made now comes back with (in onContinuePostLogin that is
+    // the next one, not the one being resumed, which validateToken checks).
+    const bindTo = rc && typeof rc.nextState === 'string' ? rc.nextState : rc && rc.state;
+    if (typeof bindTo === 'string') claims.state = bindTo;
     const input = b64uEncodeString('{"alg":"HS256","typ":"JWT"}') + '.' + b64uEncodeString(JSONstringify(claims));
     const sig = host('hmac', o.secret, input, '');
     if (!sig) throw new Err('api.redirect.encodeToken: signing failed');

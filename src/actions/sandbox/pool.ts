@@ -262,6 +262,7 @@ function toJob(req: ChainRequest): ChainJob {
   if (req.redirect) {
     redirect = { canRedirect: req.redirect.canRedirect === true, issuer: String(req.redirect.issuer ?? '') };
     if (typeof req.redirect.state === 'string') redirect.state = req.redirect.state;
+    if (typeof req.redirect.nextState === 'string') redirect.nextState = req.redirect.nextState;
   }
   return {
     handler: req.handler, actions, eventJson, cacheJson, ...(cacheByAction ? { cacheByAction } : {}),

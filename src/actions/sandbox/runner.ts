@@ -51,7 +51,7 @@ export interface ChainJob {
   cacheByAction?: [string, string][];
   apiMethods: string[];
   stopOn: string[];
-  redirect: { canRedirect: boolean; state?: string; issuer: string } | null;
+  redirect: { canRedirect: boolean; state?: string; nextState?: string; issuer: string } | null;
   limits: ChainLimits;
 }
 

@@ -53,7 +53,12 @@ export interface ChainRequest {
   /** Command types after which the chain stops, e.g. ['access.deny', 'redirect.sendUserTo']. */
   stopOn: string[];
   /** For the api.redirect.* helpers. */
-  redirect?: { canRedirect: boolean; state?: string; issuer: string };
+  /**
+   * `state`: what validateToken checks a returned token against (the state being resumed);
+   * `nextState`: what encodeToken binds a new token to (the state a redirect made now will come
+   * back with), when it differs: in onContinuePostLogin the two are not the same.
+   */
+  redirect?: { canRedirect: boolean; state?: string; nextState?: string; issuer: string };
   /**
    * One cache snapshot every action reads (expires_at in epoch milliseconds). Ignored when
    * `cacheByAction` is given. Either way an action's own `cache.set/delete` are seen only by
