@@ -69,6 +69,9 @@ test(`${PARALLEL} parallel token requests with one authorization code: exactly o
     assert.equal(r.body.error, 'invalid_grant');
     assert.equal(r.body.access_token, undefined);
   }
+  // A reuse at the same moment is a reuse: what the code gave is revoked, as when the second
+  // request comes a moment later (A5). It used to stay valid.
+  assert.equal((await fetch(`${ts.base}/userinfo`, { headers: { authorization: `Bearer ${ok[0].body.access_token}` } })).status, 401);
 });
 
 test('a code redeemed twice in a row: invalid_grant, and the first access token is revoked (A5)', async () => {
@@ -97,8 +100,10 @@ test(`${PARALLEL} parallel refreshes with one refresh token: exactly one 200 (F7
     assert.equal(r.body.error, 'invalid_grant');
     assert.equal(r.body.refresh_token, undefined);
   }
-  // Whether the winner's new refresh token survives depends on whether a loser saw the old
-  // one already consumed (reuse → whole grant revoked). Either way the old one is dead.
   const again = await postForm(`${ts.base}/oauth/token`, { grant_type: 'refresh_token', refresh_token: tokens.refresh_token!, client_id: spa.client_id });
   assert.equal(again.body.error, 'invalid_grant');
+  // The reuse revoked the grant: the winner's new refresh token is dead too (it used to live on
+  // when every loser had passed oidc-provider's consumed check before the winner consumed).
+  const winner = await postForm(`${ts.base}/oauth/token`, { grant_type: 'refresh_token', refresh_token: String(ok[0].body.refresh_token), client_id: spa.client_id });
+  assert.equal(winner.body.error, 'invalid_grant', JSON.stringify(winner.body));
 });

@@ -102,7 +102,20 @@ export function createAdapterFactory(db: Db, clients: ClientSource) {
       const n = sqlite
         ? await run(SQL.consume, [Date.now(), this.type, id], 'update')
         : await db('oidc_payloads').where({ type: this.type, id }).whereNull('consumed_at').update({ consumed_at: Date.now() });
-      if (n === 0) throw new errors.InvalidGrant(`${this.type} already consumed`);
+      if (n === 0) {
+        // Another request consumed it between oidc-provider's check and this one: a reuse, as
+        // if it had come a moment later, when oidc-provider revokes what the code or refresh
+        // token was issued under (RFC 9700 4.14). Two requests at once must not escape that.
+        // The Grant goes too (oidc-provider's own reuse path destroys it): tokens the winning
+        // request saves after this refer to a grant that is gone, and are refused where used.
+        const grantId = (await this.find(id))?.grantId;
+        if (typeof grantId === 'string' && grantId) {
+          await this.revokeByGrantId(grantId);
+          if (sqlite) await run(SQL.destroy, ['Grant', grantId], 'del');
+          else await db('oidc_payloads').where({ type: 'Grant', id: grantId }).delete();
+        }
+        throw new errors.InvalidGrant(`${this.type} already consumed`);
+      }
     }
   };
 }
