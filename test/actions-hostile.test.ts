@@ -452,6 +452,22 @@ test('on_error: allow skips a failing action and the chain goes on (a later deny
   await nextLoginIsHealthy();
 });
 
+test('on_error: allow does not drop a deny the action made before it failed', async () => {
+  // Regression: a failed action contributed nothing, its deny included, so a failure after
+  // the deny (an audit fetch that timed out, say) turned the deny into a login.
+  await deployAndBind(`exports.onExecutePostLogin = async (event, api) => {
+    api.idToken.setCustomClaim('https://h/dropped', 1);
+    api.access.deny('not from this network');
+    throw new Error('audit service down');
+  };`, { chain: (self) => [{ name: self, on_error: 'allow' }] });
+  const denied = await login();
+  assert.equal(denied.callbackUrl.searchParams.get('error'), 'access_denied');
+  assert.equal(denied.callbackUrl.searchParams.get('error_description'), 'not from this network');
+  const exe = await latestExecution(ts, 'post-login');
+  assert.deepEqual(exe.results.map((r: { status: string }) => r.status), ['runtime']);
+  await nextLoginIsHealthy();
+});
+
 test('D22: a million console lines are capped; the action itself completes', async () => {
   await deployAndBind(`exports.onExecutePostLogin = async (event, api) => {
     for (let i = 0; i < 1e6; i++) console.log('line', i, 'x'.repeat(100));

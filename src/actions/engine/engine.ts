@@ -85,6 +85,9 @@ const CHAIN_CHANGED = 'The login could not continue because the post-login actio
 const USES_CACHE = /\bcache\b/;
 
 /** Calls whose refusal must stop a blocking flow rather than be dropped (see the merge). */
+/** What a failed action bound with on_error=allow still contributes: the calls that stop or guard the flow. */
+const KEPT_FROM_FAILED = new Set(['access.deny', 'validation.error', 'multifactor.enable',
+  'authentication.challengeWith', 'authentication.challengeWithAny', 'authentication.enrollWith', 'authentication.enrollWithAny']);
 const FAIL_CLOSED_WHEN_REFUSED = new Set(['access.deny', 'validation.error', 'redirect.sendUserTo', 'multifactor.enable',
   'authentication.challengeWith', 'authentication.challengeWithAny', 'authentication.enrollWith', 'authentication.enrollWithAny']);
 
@@ -258,10 +261,18 @@ export function createActionEngine(d: { db: Db; store: ActionStore; pool: Sandbo
       });
       if (r.status !== 'ok' && r.status !== 'denied') {
         // A failed action contributes nothing; its binding decides whether the chain goes on.
-        if (a.onError === 'allow' || !def.blocking) return true;
-        outcome.status = r.status;
-        outcome.blocked = { kind: 'failed', status: r.status, message: `action "${r.name}" failed (${r.status})` };
-        return false;
+        if (!def.blocking) return true;
+        if (a.onError !== 'allow') {
+          outcome.status = r.status;
+          outcome.blocked = { kind: 'failed', status: r.status, message: `action "${r.name}" failed (${r.status})` };
+          return false;
+        }
+        // on_error=allow lets the flow go on past the failure, not past what the action asked
+        // for before it: a deny or a second factor it recorded still counts (a later fetch that
+        // timed out must not turn a deny into a login). Its other calls are dropped.
+        const guards = r.commands.filter((c) => KEPT_FROM_FAILED.has(c.type));
+        if (guards.length === 0) return true;
+        r = { ...r, commands: guards };
       }
       for (const c of r.commands) {
         const problem = validateCommand(def, c.type, c.args, { claimsBytes: config.claimsBytes, redirectAllowHttpLocalhost: config.redirectAllowHttpLocalhost });
