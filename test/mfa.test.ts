@@ -182,6 +182,26 @@ test('a chain that pauses for a second factor the login already has goes on at o
   await bindActions(ts, 'post-login', []);
 });
 
+test('prompt=none that stops at a second factor leaves the session\'s claims as the last complete login set them', async () => {
+  // Regression: the first part of such a chain replaced the session's stored claims, so the
+  // session's tokens (userinfo here) carried the partial result of an authorization that ended
+  // with interaction_required.
+  await deployAction(ts, { name: 'claim-full', trigger: 'post-login', code: `exports.onExecutePostLogin = async (event, api) => { api.idToken.setCustomClaim('https://x/v', 'full'); };` });
+  await bindActions(ts, 'post-login', ['claim-full']);
+  await ts.api('POST', '/users', { email: 'inline@mfa.example', password: PASSWORD });
+  const s = await startLogin('inline@mfa.example');
+  assert.ok(isCb(s.url), s.url.href);
+  const t = await tokensFrom(s, s.url);
+  const userinfo = async () => (await (await fetch(`${ts.base}/userinfo`, { headers: { authorization: `Bearer ${t.access_token}` } })).json() as Record<string, unknown>)['https://x/v'];
+  assert.equal(await userinfo(), 'full');
+  await deployAction(ts, { name: 'claim-then-pause', trigger: 'post-login', code: `exports.onExecutePostLogin = async (event, api) => { api.idToken.setCustomClaim('https://x/v', 'partial'); api.authentication.challengeWith({ type: 'otp' }); };` });
+  await bindActions(ts, 'post-login', ['claim-full', 'claim-then-pause']);
+  const silent = await authorizeWith(s.browser, config, { prompt: 'none' });
+  assert.ok(['interaction_required', 'login_required'].includes(silent.url.searchParams.get('error') ?? ''), silent.url.href);
+  assert.equal(await userinfo(), 'full');
+  await bindActions(ts, 'post-login', []);
+});
+
 test('the parts of a chain that go on after such pauses share the chain\'s time budget', async () => {
   // Regression: each part run at once after a pause got a fresh chain budget, so a chain of
   // pausing actions could run several times its limit in one request.

@@ -128,6 +128,11 @@ export function createTriggerRunners(d: Deps) {
      * A resumed chain passes `resumeOf`, the action that paused it (see the engine's RunOpts).
      */
     async postLogin(args: PostLoginArgs): Promise<ChainOutcome> {
+      // Without interaction (prompt=none) a chain that stops at a redirect or a second factor
+      // cannot resume: the authorization ends with interaction_required. What its first part
+      // stored under the session must not stand in for the session's complete claims then.
+      const inline = args.canRedirect === false && args.client ? args.client : undefined;
+      const before = inline ? await db('action_login_claims').where({ account_id: args.user.user_id, client_id: inline.client_id }).first() : undefined;
       let o = await postLoginPart(args);
       // A chain pauses after an action that asks for a second factor (challengeWith,
       // enrollWith). When this login already has one (a session that did MFA, a second pause
@@ -142,6 +147,10 @@ export function createTriggerRunners(d: Deps) {
           // One chain, one time budget: the parts share the first one's deadline.
           deadlineAt: o.deadlineAt,
         });
+      }
+      if (inline && !o.blocked && (o.redirect || o.mfa.pauseAfter !== undefined)) {
+        await db('action_login_claims').where({ account_id: args.user.user_id, client_id: inline.client_id }).delete();
+        if (before) await db('action_login_claims').insert(before);
       }
       return o;
     },
