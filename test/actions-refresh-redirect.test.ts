@@ -172,6 +172,33 @@ test('a redirecting first action keeps the claim it set before the redirect; the
   await bindActions(ts, 'post-login', []);
 });
 
+test('two logins of one user at one client keep their own claims: one paused at a redirect keeps its first part while the other finishes', async () => {
+  // Regression: claims were one row per (user, client); the second login's first part replaced
+  // the paused one's, which then resumed without the claim it set before its redirect.
+  await deployAction(ts, { name: 'redirect-keep', trigger: 'post-login', code: redirectAction('keep'), secrets: [{ name: 'SECRET', value: SECRET }] });
+  await bindActions(ts, 'post-login', ['redirect-keep']);
+  const a = await beginLogin('consent@rr.example');
+  const b = await beginLogin('consent@rr.example');
+  const bBack = await finishAt(b.browser, (await pageAnswer(b.at, 'from b')).url);
+  const tb = await oidc.authorizationCodeGrant(config, bBack, { pkceCodeVerifier: b.verifier, expectedState: b.state });
+  assert.equal(tb.claims()!['https://rr/keep/answer'], 'from b');
+  const aBack = await finishAt(a.browser, (await pageAnswer(a.at, 'from a')).url);
+  const ta = await oidc.authorizationCodeGrant(config, aBack, { pkceCodeVerifier: a.verifier, expectedState: a.state });
+  assert.equal(ta.claims()!['https://rr/keep/before'], 'set before the redirect', 'the paused login kept its first part');
+  assert.equal(ta.claims()!['https://rr/keep/answer'], 'from a');
+  // Each session's tokens read their own login's claims.
+  const info = async (t: { access_token: string }) => (await (await fetch(`${ts.base}/userinfo`, { headers: { authorization: `Bearer ${t.access_token}` } })).json() as Record<string, unknown>)['https://rr/keep/answer'];
+  assert.equal(await info(ta), 'from a');
+  assert.equal(await info(tb), 'from b');
+  // Rows no token can ask for any more (not written for a refresh token's lifetime) are swept.
+  const rows = () => ts.ctx.db('action_login_claims').count({ n: '*' }).first().then((r) => Number(r!.n));
+  const live = await rows();
+  await ts.ctx.db('action_login_claims').insert({ account_id: 'u-gone', client_id: 'c', login_ref: 'session:old', updated_at: Date.now() - 10_000 });
+  assert.equal(await ts.ctx.actions.triggers.sweepLoginClaims(5_000), 1);
+  assert.equal(await rows(), live);
+  await bindActions(ts, 'post-login', []);
+});
+
 test('two redirecting actions in one chain: each pauses and resumes once, each token bound to its own state', async () => {
   await deployAction(ts, { name: 'redirect-one', trigger: 'post-login', code: redirectAction('one'), secrets: [{ name: 'SECRET', value: SECRET }] });
   await deployAction(ts, { name: 'redirect-two', trigger: 'post-login', code: redirectAction('two'), secrets: [{ name: 'SECRET', value: SECRET }] });
@@ -509,13 +536,13 @@ test('claims decided by post-login stay with their login: none after the action 
   const b = await login(browserB);
   assert.equal(b.claims()!['https://rr/login_no'], 2);
   assert.equal((await userinfo(b))['https://rr/login_no'], 2);
-  assert.notEqual((await userinfo(a))['https://rr/login_no'], 2, 'session A got the claims of session B\'s login');
+  assert.equal((await userinfo(a))['https://rr/login_no'], 1, 'session A reads its own login\'s claims, not session B\'s');
 
   // Unbound: an SSO login answered from session B (whose login decided the stored claims), and
   // userinfo with B's earlier token, carry nothing of the old chain. The stored claims go with
   // the last binding (logins with nothing bound neither read nor clear them).
   const stored = () => ts.ctx.db('action_login_claims').where({ account_id: a.claims()!.sub }).count({ n: '*' }).first().then((r) => Number(r?.n));
-  assert.equal(await stored(), 1, 'the claims of the latest login at this client are stored');
+  assert.equal(await stored(), 2, 'each session\'s login at this client keeps its claims');
   await bindActions(ts, 'post-login', []);
   assert.equal(await stored(), 0, 'claims of unbound actions were kept after the last binding went');
   const sso = await login(browserB);

@@ -45,15 +45,15 @@ export function createTriggerRunners(d: Deps) {
     }
   }
 
-  /** One row per (user, client): the claims of the latest login there, marked with that login (`ref`). */
+  /**
+   * One row per (user, client, login `ref`): another login of the same user at the same client
+   * (another device), or a refresh there, never touches this login's claims.
+   */
   async function storeLoginClaims(accountId: string, clientId: string, ref: string, o: ChainOutcome) {
     await db('action_login_claims').insert({
       account_id: accountId, client_id: clientId, id_token: JSON.stringify(o.idTokenClaims), access_token: JSON.stringify(o.accessTokenClaims),
       scopes: JSON.stringify({ add: o.scopesAdd, remove: o.scopesRemove }), updated_at: Date.now(), login_ref: ref,
-    }).onConflict(['account_id', 'client_id']).merge();
-  }
-  async function clearLoginClaims(accountId: string, clientId: string) {
-    await db('action_login_claims').where({ account_id: accountId, client_id: clientId }).delete();
+    }).onConflict(['account_id', 'client_id', 'login_ref']).merge();
   }
 
   async function credentialsExchange(ctx: KoaContextWithOIDC, token: CcToken, bound: boolean | Promise<boolean>) {
@@ -132,7 +132,8 @@ export function createTriggerRunners(d: Deps) {
       // cannot resume: the authorization ends with interaction_required. What its first part
       // stored under the session must not stand in for the session's complete claims then.
       const inline = args.canRedirect === false && args.client ? args.client : undefined;
-      const before = inline ? await db('action_login_claims').where({ account_id: args.user.user_id, client_id: inline.client_id }).first() : undefined;
+      const mine = inline ? { account_id: args.user.user_id, client_id: inline.client_id, login_ref: args.loginRef } : undefined;
+      const before = mine ? await db('action_login_claims').where(mine).first() : undefined;
       let o = await postLoginPart(args);
       // A chain pauses after an action that asks for a second factor (challengeWith,
       // enrollWith). When this login already has one (a session that did MFA, a second pause
@@ -148,8 +149,8 @@ export function createTriggerRunners(d: Deps) {
           deadlineAt: o.deadlineAt,
         });
       }
-      if (inline && !o.blocked && (o.redirect || o.mfa.pauseAfter !== undefined)) {
-        await db('action_login_claims').where({ account_id: args.user.user_id, client_id: inline.client_id }).delete();
+      if (mine && !o.blocked && (o.redirect || o.mfa.pauseAfter !== undefined)) {
+        await db('action_login_claims').where(mine).delete();
         if (before) await db('action_login_claims').insert(before);
       }
       return o;
@@ -165,8 +166,8 @@ export function createTriggerRunners(d: Deps) {
     async loginClaims(accountId: string, clientId: string, ref: string | undefined) {
       // Unbound: no read (a login with nothing bound runs no SQL for claims; see the store).
       if (ref === undefined || !(await engine.hasBindings('post-login'))) return undefined;
-      const r = await db('action_login_claims').where({ account_id: accountId, client_id: clientId }).first();
-      if (!r || r.login_ref !== ref) return undefined;
+      const r = await db('action_login_claims').where({ account_id: accountId, client_id: clientId, login_ref: ref }).first();
+      if (!r) return undefined;
       return {
         idToken: parseJson<Obj>(r.id_token, {}), accessToken: parseJson<Obj>(r.access_token, {}),
         scopes: parseJson<{ add: string[]; remove: string[] }>(r.scopes, { add: [], remove: [] }),
@@ -179,7 +180,16 @@ export function createTriggerRunners(d: Deps) {
      */
     async bindLoginClaims(accountId: string, clientId: string, fromRef: string, toRef: string) {
       if (!(await engine.hasBindings('post-login'))) return;
-      await db('action_login_claims').where({ account_id: accountId, client_id: clientId, login_ref: fromRef }).update({ login_ref: toRef });
+      const from = { account_id: accountId, client_id: clientId, login_ref: fromRef };
+      if (!(await db('action_login_claims').where(from).first())) return;
+      // The session's earlier login there (a re-authentication in the same session) gives way.
+      await db('action_login_claims').where({ account_id: accountId, client_id: clientId, login_ref: toRef }).delete();
+      await db('action_login_claims').where(from).update({ login_ref: toRef });
+    },
+
+    /** Drops claims no token can ask for any more: rows not written for `maxAgeMs` (a refresh token's lifetime). */
+    async sweepLoginClaims(maxAgeMs: number) {
+      return db('action_login_claims').where('updated_at', '<', Date.now() - maxAgeMs).delete();
     },
 
     /**
@@ -210,8 +220,8 @@ export function createTriggerRunners(d: Deps) {
       }
       // The ID token of this refresh reads the row back (accountClaims), by the session its token belongs to.
       const sessionUid = (ctx.oidc.entities as { RefreshToken?: { sessionUid?: string } }).RefreshToken?.sessionUid;
+      // Without a session (none such here) the refreshed tokens have no login to read claims by.
       if (sessionUid) await storeLoginClaims(user.user_id, client.client_id, loginRef.session(sessionUid), o);
-      else await clearLoginClaims(user.user_id, client.client_id);
       return o;
     },
 
