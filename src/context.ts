@@ -120,6 +120,20 @@ export async function createContext(config: Config, opts: { logger?: Logger; mig
     const uid = ctx.oidc.session?.uid;
     if (typeof ref === 'string' && accountId && clientId && uid) await triggers.bindLoginClaims(accountId, clientId, ref, loginRef.session(uid));
   }
+  /**
+   * A post-login chain's scope changes on a grant, for the resource servers of this request:
+   * removals replace the ones an earlier login made (Gatehouse rejects scopes on a grant only
+   * for actions: removeScope holds for the login that asked, not for the session after it), and
+   * additions are added.
+   */
+  function applyScopeChanges(grant: unknown, indicators: string[], s: { add: string[]; remove: string[] } | undefined) {
+    const g = grant as { rejected?: { resources?: Record<string, unknown> }; addResourceScope(i: string, s: string): void; rejectResourceScope(i: string, s: string): void };
+    for (const indicator of indicators) {
+      if (g.rejected?.resources) delete g.rejected.resources[indicator];
+      if (s?.add.length) g.addResourceScope(indicator, s.add.join(' '));
+      if (s?.remove.length) g.rejectResourceScope(indicator, s.remove.join(' '));
+    }
+  }
   type TokenForClaims = { kind?: string; accountId?: string; sessionUid?: string; scope?: string; resourceServer?: { identifier?: string; audience?: string } };
   /** Claims post-login gave a user's access token (for a refresh: decided in beforeRefresh). */
   async function userTokenClaims(ctx: KoaContextWithOIDC, t: TokenForClaims) {
@@ -146,9 +160,14 @@ export async function createContext(config: Config, opts: { logger?: Logger; mig
     },
     async beforeRefresh(ctx) {
       // A deny or a failure throws (AccessDenied) from here, while the refresh token is still unused.
-      const accountId = (ctx.oidc.entities as { RefreshToken?: { accountId?: string } }).RefreshToken?.accountId;
+      const e = ctx.oidc.entities as { RefreshToken?: { accountId?: string }; Grant?: { resources?: Record<string, unknown> } };
+      const accountId = e.RefreshToken?.accountId;
       if (!accountId || !ctx.oidc.client) return;
-      refreshOutcomes.set(ctx, (await triggers.postLoginRefresh(ctx, accountId)) ?? null);
+      const o = (await triggers.postLoginRefresh(ctx, accountId)) ?? null;
+      refreshOutcomes.set(ctx, o);
+      // The chain that ran for this refresh decides its scopes, as at login: oidc-provider reads
+      // the access token's scopes from this Grant after this hook (changed here, not saved).
+      if (o && e.Grant) applyScopeChanges(e.Grant, Object.keys(e.Grant.resources ?? {}), { add: o.scopesAdd, remove: o.scopesRemove });
     },
     async postLoginPending(ctx) {
       if ((ctx.oidc.result as { gatehouse?: { postLogin?: boolean } } | undefined)?.gatehouse?.postLogin) {
@@ -191,11 +210,8 @@ export async function createContext(config: Config, opts: { logger?: Logger; mig
       await adoptLoginClaims(ctx);
       const uid = ctx.oidc.session?.uid;
       const s = (await triggers.loginClaims(accountId, clientId, uid ? loginRef.session(uid) : undefined))?.scopes;
-      if (!s || (!s.add.length && !s.remove.length)) return;
-      for (const indicator of Object.keys(ctx.oidc.resourceServers ?? {})) {
-        if (s.add.length) grant.addResourceScope(indicator, s.add.join(' '));
-        if (s.remove.length) grant.rejectResourceScope(indicator, s.remove.join(' '));
-      }
+      // Also with no changes: a removal an earlier login of this session made is undone.
+      applyScopeChanges(grant, Object.keys(ctx.oidc.resourceServers ?? {}), s);
     },
   };
   const providerState: { provider: Provider; keysVersion: string } = { provider: await buildProvider(), keysVersion: await keys.version() };
