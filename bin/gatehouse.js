@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Runs the CLI on the project's pinned Node 24 with --no-node-snapshot (isolated-vm needs it),
 // whichever node started this shim.
-import { spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
@@ -16,5 +16,12 @@ if (Number(process.versions.node.split('.')[0]) < 24) {
     process.exit(1);
   }
 }
-const r = spawnSync(nodeBin, ['--no-node-snapshot', join(root, 'src', 'cli', 'main.ts'), ...process.argv.slice(2)], { stdio: 'inherit' });
-process.exit(r.status ?? 1);
+const child = spawn(nodeBin, ['--no-node-snapshot', join(root, 'src', 'cli', 'main.ts'), ...process.argv.slice(2)], { stdio: 'inherit' });
+// A signal to this shim (a supervisor's SIGTERM, Ctrl-C) goes to the CLI, which shuts the server
+// down gracefully; the shim exits as the CLI did. Without this the server was left running.
+for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP']) process.on(sig, () => { child.kill(sig); });
+child.on('error', (err) => { console.error(`gatehouse: could not start Node.js: ${err.message}`); process.exit(1); });
+child.on('exit', (code, signal) => {
+  if (signal) { process.removeAllListeners(signal); process.kill(process.pid, signal); return; }
+  process.exit(code ?? 1);
+});

@@ -38,6 +38,18 @@ test('migrate, clients create, users create: human output, --json, and a clear e
   assert.ok(bad, 'a bad callback fails');
   assert.equal(bad.code, 1);
   assert.match(bad.stderr, /error: callbacks: .*absolute URL|error: callbacks:/);
+  // A --grant with a typo fails before anything is created (it used to leave a client whose secret was never shown).
+  const typo = await cli('clients', 'create', '--name', 'Half', '--type', 'non_interactive', '--grant', 'https://nowhere.example/:read').then(() => null, (e: { code: number; stderr: string }) => e);
+  assert.equal(typo?.code, 1);
+  assert.match(typo?.stderr ?? '', /no API with identifier "https:\/\/nowhere\.example\/"/);
+  const listed = JSON.parse((await cli('clients', 'create', '--name', 'Probe', '--type', 'spa', '--callback', 'http://localhost:5173/cb', '--json')).stdout);
+  assert.ok(listed.client_id);
+  const { stdout: names } = await run(process.execPath, ['--no-node-snapshot', '--input-type=module', '-e', `
+    import knex from 'knex';
+    const db = knex({ client: 'better-sqlite3', connection: { filename: ${JSON.stringify(join(dir, 'gh.sqlite'))} }, useNullAsDefault: true });
+    console.log((await db('clients').select('name')).map((r) => r.name).join(','));
+    await db.destroy();`], { env, cwd: join(import.meta.dirname, '..') });
+  assert.doesNotMatch(names, /Half/, 'no client was created');
   const unknown = await cli('frobnicate').then(() => null, (e: { code: number; stderr: string }) => e);
   assert.equal(unknown?.code, 2);
   assert.match(unknown?.stderr ?? '', /unknown command/);
@@ -70,9 +82,46 @@ test('actions test runs a file locally in the sandbox; deploy and bind set up a 
   assert.match(dep.stdout, /created action "tier".*\n.*deployed version 1 with secrets TIER/);
   const dep2 = await cli('actions', 'deploy', file, '--trigger', 'credentials-exchange');
   assert.match(dep2.stdout, /updated action "tier".*\n.*deployed version 2/);
+  // The same name for another trigger, or a trigger that does not exist: refused, nothing deployed.
+  const other = await cli('actions', 'deploy', file, '--trigger', 'post-login').then(() => null, (e: { code: number; stderr: string }) => e);
+  assert.equal(other?.code, 1);
+  assert.match(other?.stderr ?? '', /exists for credentials-exchange, not post-login/);
+  const bogus = await cli('actions', 'deploy', file, '--trigger', 'bogus').then(() => null, (e: { code: number; stderr: string }) => e);
+  assert.equal(bogus?.code, 1);
+  assert.match(bogus?.stderr ?? '', /needs --trigger: post-login/);
   assert.match((await cli('actions', 'bind', 'credentials-exchange', 'tier')).stdout, /credentials-exchange now runs: 1\. tier/);
   const missing = await cli('actions', 'bind', 'credentials-exchange', 'nope').then(() => null, (e: { stderr: string }) => e);
   assert.match(missing?.stderr ?? '', /no action with name "nope"/);
   assert.match((await cli('actions', 'bind', 'credentials-exchange')).stdout, /runs no actions/);
   assert.equal((await cli('actions', 'logs')).stdout, '', 'nothing ran yet');
+});
+
+test('bin/gatehouse start: a SIGTERM to the shim reaches the server, which shuts down and exits 0', async () => {
+  // Regression: the shim ran the CLI with spawnSync and did not pass signals on: the shim died
+  // and the server went on running (no graceful shutdown, the port kept).
+  const { spawn } = await import('node:child_process');
+  const { freePort } = await import('./helpers/server.ts');
+  const port = await freePort();
+  const shim = spawn(process.execPath, [join(import.meta.dirname, '..', 'bin', 'gatehouse.js'), 'start'], {
+    env: { ...env, PORT: String(port), GATEHOUSE_ISSUER: `http://127.0.0.1:${port}`, GATEHOUSE_LOG_LEVEL: 'info' }, stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  shim.stdout.on('data', (c) => { output += c; });
+  shim.stderr.on('data', (c) => { output += c; });
+  try {
+    for (let i = 0; ; i++) {
+      if (i > 300) throw new Error(`the server did not start:\n${output}`);
+      const ok = await fetch(`http://127.0.0.1:${port}/.well-known/openid-configuration`).then((r) => r.ok, () => false);
+      if (ok) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const exited = new Promise<{ code: number | null; signal: string | null }>((resolve) => shim.on('exit', (code, signal) => resolve({ code, signal })));
+    shim.kill('SIGTERM');
+    const { code } = await exited;
+    assert.equal(code, 0, output);
+    const stillUp = await fetch(`http://127.0.0.1:${port}/.well-known/openid-configuration`).then(() => true, () => false);
+    assert.equal(stillUp, false, 'the server is gone with the shim');
+  } finally {
+    shim.kill('SIGKILL');
+  }
 });

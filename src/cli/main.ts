@@ -14,6 +14,13 @@ import { compileAction } from '../actions/compile.ts';
 import { createSandboxPool } from '../actions/sandbox/index.ts';
 import { isTriggerId, TRIGGERS, validateCommand } from '../actions/triggers/definitions.ts';
 
+/** `--grant <audience>:<scope>,<scope>…`: the scopes follow the last colon (see the caller for audiences with colons). */
+function parseGrant(g: string): { audience: string; scope: string[] } {
+  const i = g.lastIndexOf(':');
+  if (i > 0 && !g.slice(i + 1).includes('/')) return { audience: g.slice(0, i), scope: g.slice(i + 1).split(',').filter(Boolean) };
+  return { audience: g, scope: [] };
+}
+
 function parseSecrets(list: string[] | undefined) {
   return (list ?? []).map((kv) => {
     const i = kv.indexOf('=');
@@ -143,15 +150,24 @@ export async function main(argv: string[]): Promise<number> {
   try {
     if (cmd === 'clients' && sub === 'create') {
       if (!values.name || !values.type) throw new AppError(400, 'usage', 'clients create needs --name and --type');
+      // Every --grant is checked before the client is created: a typo must not leave behind a
+      // client whose secret was never shown.
+      const wanted: { audience: string; scope: string[] }[] = [];
+      for (const g of values.grant ?? []) {
+        // An audience that itself holds colons (urn:my:api, https://h:8443) and no scopes: the whole value.
+        const { audience, scope } = (await ctx.resourceServers.byIdentifier(g)) ? { audience: g, scope: [] as string[] } : parseGrant(g);
+        const rs = await ctx.resourceServers.byIdentifier(audience);
+        if (!rs) throw new AppError(400, 'usage', `--grant ${g}: no API with identifier "${audience}" (form: <audience>:<scope>,<scope>)`);
+        const allowed = new Set(rs.scopes.map((x) => x.value));
+        const unknown = scope.filter((x) => !allowed.has(x));
+        if (unknown.length) throw new AppError(400, 'usage', `--grant ${g}: ${audience} defines no scope ${unknown.join(', ')} (it has: ${[...allowed].join(' ') || 'none'})`);
+        wanted.push({ audience, scope });
+      }
       const client = await ctx.clients.create({
         name: values.name, app_type: values.type as AppType, callbacks: values.callback, allowed_logout_urls: values['logout-url'], web_origins: values['web-origin'],
       });
       const grants = [];
-      for (const g of values.grant ?? []) {
-        const i = g.lastIndexOf(':');
-        const [audience, scopes] = i > 0 && !g.slice(i + 1).includes('/') ? [g.slice(0, i), g.slice(i + 1)] : [g, ''];
-        grants.push(await ctx.resourceServers.grants.create({ client_id: client.client_id, audience, scope: scopes ? scopes.split(',') : [] }));
-      }
+      for (const g of wanted) grants.push(await ctx.resourceServers.grants.create({ client_id: client.client_id, ...g }));
       await ctx.audit.record({ type: 'sapi', description: 'Create a client (CLI)', client_id: client.client_id, details: { via: 'cli' } });
       print(out, [`created ${client.app_type} client "${client.name}"`, `client_id:     ${client.client_id}`,
         ...(client.client_secret ? [`client_secret: ${client.client_secret}   (shown once: store it now)`] : []),
@@ -180,11 +196,15 @@ export async function main(argv: string[]): Promise<number> {
       const file = positionals[0];
       if (!file) throw new AppError(400, 'usage', 'actions deploy needs a file');
       const trigger = values.trigger;
-      if (!trigger) throw new AppError(400, 'usage', 'actions deploy needs --trigger (post-login, pre-user-registration, post-user-registration, post-change-password, credentials-exchange)');
+      if (!trigger || !isTriggerId(trigger)) throw new AppError(400, 'usage', `actions deploy needs --trigger: ${Object.keys(TRIGGERS).join(', ')}`);
       const name = values.name ?? basename(file).replace(/\.(m?[jt]s)$/, '');
       const code = readFileSync(file, 'utf8');
       const secrets = parseSecrets(values.secret);
       const existing = await ctx.actions.store.findByName(name);
+      const existingTrigger = (existing as { trigger_id?: string } | undefined)?.trigger_id;
+      if (existing && existingTrigger !== trigger) {
+        throw new AppError(400, 'usage', `action "${name}" exists for ${existingTrigger}, not ${trigger}: deploy it with --trigger ${existingTrigger}, or give the new one another --name`);
+      }
       const action = existing
         ? await ctx.actions.store.update(existing.id, { code, ...(secrets.length ? { secrets } : {}) })
         : await ctx.actions.store.create({ name, supported_triggers: [{ id: trigger }], code, secrets });
