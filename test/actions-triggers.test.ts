@@ -116,6 +116,23 @@ test('pre-user-registration denies with a user-facing message and writes nothing
   await bindActions(ts, 'post-user-registration', []);
 });
 
+test('pre-user-registration metadata over the 16 KB cap refuses the sign-up and writes nothing', async () => {
+  // Regression: each key was capped at 16 KB but not their sum, so an action that copies
+  // fields into metadata could store ~100 KB for one anonymous sign-up.
+  await deployAction(ts, { name: 'pre-big', trigger: 'pre-user-registration', version: 'v3', code: `
+    exports.onExecutePreUserRegistration = async (event, api) => {
+      for (let i = 0; i < 3; i++) api.user.setUserMetadata('field' + i, 'x'.repeat(8000));
+    };` });
+  await bindActions(ts, 'pre-user-registration', ['pre-big']);
+  const b = new Browser();
+  const html = await (await b.request(`${ts.base}/signup`)).text();
+  const res = await b.submit(new URL(`${ts.base}/signup`), html, { email: 'big@meta.example', password: 'a-long-enough-password' });
+  assert.notEqual(res.status, 200);
+  assert.match(alertText(await res.text()) ?? '', /could not create your account/);
+  assert.equal((await ts.api('GET', '/users?q=email:"big@meta.example"')).body.length, 0);
+  await bindActions(ts, 'pre-user-registration', []);
+});
+
 test('post-change-password fires when an admin sets a password', async () => {
   await deployAction(ts, { name: 'pcp', trigger: 'post-change-password', version: 'v3', code: `exports.onExecutePostChangePassword = async (event) => { console.log('changed', event.user.email); };` });
   await bindActions(ts, 'post-change-password', ['pcp']);

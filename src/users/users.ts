@@ -71,6 +71,10 @@ export function createUsers(db: Db, hasher: PasswordHasher, policy: { minLength:
     async create(input: CreateUserInput): Promise<User> {
       const email = canonicalEmail(input.email);
       if (!email) throw badRequest('email: is not a valid e-mail address', 'invalid_body');
+      // The cap every metadata write has (a pre-user-registration action's output included).
+      for (const k of ['app_metadata', 'user_metadata'] as const) {
+        if (input[k] !== undefined && metadataBytes(input[k]!) > METADATA_MAX_BYTES) throw badRequest(`${k}: must be at most ${METADATA_MAX_BYTES} bytes as JSON`);
+      }
       let hash: string | null = null;
       if (input.password !== undefined) {
         const problem = checkPasswordPolicy(input.password, policy);

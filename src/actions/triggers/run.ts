@@ -4,7 +4,7 @@ import type { KoaContextWithOIDC } from 'oidc-provider';
 import type { Db } from '../../db/knex.ts';
 import { parseJson } from '../../db/knex.ts';
 import type { Logger } from '../../shared/logger.ts';
-import type { User, Users } from '../../users/users.ts';
+import { METADATA_MAX_BYTES, type User, type Users } from '../../users/users.ts';
 import type { ActionEngine, ActionRef, ChainOutcome } from '../engine/engine.ts';
 import { CONNECTION, clientInfo, requestInfo, tenant, userInfo } from './events.ts';
 
@@ -246,6 +246,13 @@ export function createTriggerRunners(d: Deps) {
       if (o.blocked?.kind === 'denied') return { ok: false as const, userMessage: o.blocked.userMessage ?? 'Sign-up is not allowed.' };
       if (o.validationError) return { ok: false as const, userMessage: o.validationError.message };
       if (o.blocked) return { ok: false as const, userMessage: 'We could not create your account right now. Try again later.' };
+      // Each key an action sets is capped at 16 KB, but not their sum: a new user's metadata has
+      // the cap every metadata object has (an action copying form fields could store ~100 KB).
+      const tooBig = [o.appMetadata, o.userMetadata].some((m) => m !== undefined && Buffer.byteLength(JSON.stringify(m)) > METADATA_MAX_BYTES);
+      if (tooBig) {
+        logger.warn({ execution: o.executionId }, `pre-user-registration: the metadata the actions set is larger than ${METADATA_MAX_BYTES} bytes; sign-up refused`);
+        return { ok: false as const, userMessage: 'We could not create your account right now. Try again later.' };
+      }
       return { ok: true as const, appMetadata: o.appMetadata, userMetadata: o.userMetadata };
     },
 
