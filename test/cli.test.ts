@@ -125,3 +125,31 @@ test('bin/gatehouse start: a SIGTERM to the shim reaches the server, which shuts
     shim.kill('SIGKILL');
   }
 });
+
+test('actions logs --follow shows every new execution once, however many land in one poll', async () => {
+  // Regression: each poll read only the newest 20 and moved on, so a burst of more was cut.
+  const { spawn } = await import('node:child_process');
+  const follower = spawn(process.execPath, ['--no-node-snapshot', MAIN, 'actions', 'logs', '--follow', '--json'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  follower.stdout.on('data', (c) => { out += c; });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error('the follower did not start')), 20_000);
+      follower.stderr.on('data', (c) => { if (String(c).includes('following new executions')) { clearTimeout(t); resolve(); } });
+    });
+    const now = Date.now();
+    const rows = Array.from({ length: 45 }, (_, i) => ({ id: `exe_burst_${String(i).padStart(3, '0')}`, trigger_id: 'credentials-exchange', status: 'final', results: '[]', created_at: now }));
+    await run(process.execPath, ['--no-node-snapshot', '--input-type=module', '-e', `
+      import knex from 'knex';
+      const db = knex({ client: 'better-sqlite3', connection: { filename: ${JSON.stringify(join(dir, 'gh.sqlite'))} }, useNullAsDefault: true });
+      await db('action_executions').insert(${JSON.stringify(rows)});
+      await db.destroy();`], { env, cwd: join(import.meta.dirname, '..') });
+    for (let i = 0; i < 100 && (out.match(/exe_burst_/g) ?? []).length < 45; i++) await new Promise((r) => setTimeout(r, 100));
+    await new Promise((r) => setTimeout(r, 1500)); // one more poll: nothing twice
+    const ids = out.split('\n').filter(Boolean).map((l) => JSON.parse(l).id as string).filter((id) => id.startsWith('exe_burst_'));
+    assert.equal(ids.length, 45, `shown: ${ids.length}`);
+    assert.equal(new Set(ids).size, 45);
+  } finally {
+    follower.kill('SIGKILL');
+  }
+});

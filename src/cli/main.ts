@@ -222,23 +222,41 @@ export async function main(argv: string[]): Promise<number> {
       return 0;
     }
     if (cmd === 'actions' && sub === 'logs') {
-      let since = 0;
-      const show = async () => {
-        const list = (await ctx.actions.store.executions({ limit: 20, since, triggerId: values.trigger })).reverse();
-        for (const e of list) {
-          since = Math.max(since, Date.parse(e.created_at));
-          if (out.json) { process.stdout.write(`${JSON.stringify(e)}\n`); continue; }
-          process.stdout.write(`${e.created_at}  ${e.trigger_id}  ${e.status}  ${e.id}\n`);
-          for (const r of e.results as { action_name: string; status: string; duration_ms: number; error?: { message: string } | null; logs: string }[]) {
-            process.stdout.write(`  - ${r.action_name}: ${r.status} in ${r.duration_ms.toFixed(1)} ms${r.error ? ` (${r.error.message})` : ''}\n`);
-            for (const line of r.logs.split('\n').filter(Boolean)) process.stdout.write(`      ${line}\n`);
-          }
+      if (values.trigger !== undefined && !isTriggerId(values.trigger)) throw new AppError(400, 'usage', `actions logs --trigger: one of ${Object.keys(TRIGGERS).join(', ')}`);
+      // Following: every execution once, in the order they ran. Each poll reads from a little
+      // before the newest one seen (records are written in batches, another node's may land a
+      // moment late), page after page, and skips the ids already shown.
+      const LOOKBACK_MS = 10_000;
+      let newest = 0;
+      const shown = new Map<string, number>();
+      const print1 = (e: Awaited<ReturnType<typeof ctx.actions.store.executions>>[number]) => {
+        const at = Date.parse(e.created_at);
+        if (shown.has(e.id)) return;
+        shown.set(e.id, at);
+        newest = Math.max(newest, at);
+        if (out.json) { process.stdout.write(`${JSON.stringify(e)}\n`); return; }
+        process.stdout.write(`${e.created_at}  ${e.trigger_id}  ${e.status}  ${e.id}\n`);
+        for (const r of e.results as { action_name: string; status: string; duration_ms: number; error?: { message: string } | null; logs: string }[]) {
+          process.stdout.write(`  - ${r.action_name}: ${r.status} in ${r.duration_ms.toFixed(1)} ms${r.error ? ` (${r.error.message})` : ''}\n`);
+          for (const line of r.logs.split('\n').filter(Boolean)) process.stdout.write(`      ${line}\n`);
         }
       };
-      await show();
+      // First the latest 20, oldest first.
+      for (const e of (await ctx.actions.store.executions({ limit: 20, triggerId: values.trigger })).reverse()) print1(e);
       if (!values.follow) return 0;
       process.stderr.write('following new executions (Ctrl-C to stop)\n');
-      for (;;) { await new Promise((r) => setTimeout(r, 1000)); await show(); }
+      for (;;) {
+        await new Promise((r) => setTimeout(r, 1000));
+        let from = Math.max(0, newest - LOOKBACK_MS);
+        for (;;) {
+          const page = await ctx.actions.store.executions({ limit: 200, from, oldestFirst: true, triggerId: values.trigger });
+          for (const e of page) print1(e);
+          if (page.length < 200) break;
+          const last = Date.parse(page[page.length - 1].created_at);
+          from = last > from ? last : from + 1;
+        }
+        for (const [id, at] of shown) if (at < newest - 2 * LOOKBACK_MS) shown.delete(id);
+      }
     }
     console.error(`unknown command: ${[cmd, sub].filter(Boolean).join(' ')}\n\n${HELP}`);
     return 2;

@@ -239,9 +239,13 @@ export function createActionStore(db: Db, box: SecretBox, limits: ActionLimits, 
       if (!r) throw notFound('The execution does not exist', 'inexistent_execution');
       return { id: r.id, trigger_id: r.trigger_id, status: r.status, results: expandResults(parseJson(r.results, [])), created_at: new Date(Number(r.created_at)).toISOString(), updated_at: new Date(Number(r.created_at)).toISOString() };
     },
-    async executions(opts: { limit: number; since?: number; triggerId?: string }) {
-      const q = db('action_executions').orderBy('created_at', 'desc').limit(opts.limit);
+    /** Newest first; `oldestFirst` (with `from`, inclusive, epoch ms): in the order they ran, for following. */
+    async executions(opts: { limit: number; since?: number; triggerId?: string; from?: number; oldestFirst?: boolean }) {
+      const q = db('action_executions').limit(opts.limit);
+      if (opts.oldestFirst) q.orderBy('created_at', 'asc').orderBy('id', 'asc');
+      else q.orderBy('created_at', 'desc');
       if (opts.since) q.where('created_at', '>', opts.since);
+      if (opts.from !== undefined) q.where('created_at', '>=', opts.from);
       if (opts.triggerId) q.where({ trigger_id: opts.triggerId });
       const rows = await q;
       return rows.map((r) => ({ id: r.id, trigger_id: r.trigger_id, status: r.status, results: expandResults(parseJson(r.results, [])), created_at: new Date(Number(r.created_at)).toISOString() }));
