@@ -249,6 +249,19 @@ test('a reset that first proves an unverified address removes an authenticator e
   assert.equal(await ts.ctx.mfa.isEnrolled(owner.user_id), true, 'a proven address keeps its authenticator through a reset');
 });
 
+test('twenty reset requests for one address at once send five mails (the hourly limit), not twenty', async () => {
+  // Regression: the limit was a count and then a separate insert, so a burst of requests could
+  // all pass the count (a flooded inbox).
+  const email = 'burst.reset@example.com';
+  const u = await createUser(ts, email, 'burst reset password 1');
+  await Promise.all(Array.from({ length: 20 }, () => requestReset(email)));
+  await ts.ctx.mail.idle();
+  const issued = await ts.ctx.db('email_tokens').where({ user_id: u.user_id, purpose: 'reset_password' }).count({ n: '*' }).first();
+  assert.equal(Number(issued!.n), 5);
+  assert.equal(mailsTo(email).filter((m) => /Reset your/.test(m.subject)).length, 5);
+  assert.ok((await auditTypes(u.user_id)).filter((t) => t === 'fcpr').length >= 15);
+});
+
 test('reset links: a newer one replaces the older, expiry is clear, and any password change voids an outstanding link', async () => {
   const email = 'many.resets@example.com';
   const user = await createUser(ts, email, 'first password 123');

@@ -99,6 +99,9 @@ test('PostgreSQL: login with a post-login action, single-use codes under concurr
     else assert.ok(deleted.status === 409 && bound.status === 200 && names.includes(`race-${i}`), `delete ${deleted.status}, bind ${bound.status}, bound ${names}`);
     await bindActions(ts, 'post-login', []);
   }
+  // Twenty reset links asked for at once with the hourly limit of five: five are issued.
+  const links = await Promise.all(Array.from({ length: 20 }, () => ts!.ctx.emailTokens.issue({ userId: users.body.users[0].user_id, email: 'pg@example.com', purpose: 'reset_password', ttlMs: 60_000, limit: { max: 5, windowMs: 3_600_000 } })));
+  assert.equal(links.filter((x) => x !== null).length, 5);
   // TOTP guesses sent at once are counted one after the other (the failure row is locked FOR UPDATE).
   const userId = users.body.users[0].user_id as string;
   const e = await ts.ctx.mfa.beginEnrollment(userId, 'pg@example.com', 'test');

@@ -48,11 +48,11 @@ const LINK_PROBLEM: Record<Exclude<TokenState, 'valid'>, { title: string; verify
 export function queueVerificationMail(app: AppContext, user: { user_id: string; email: string }, request?: { ip?: string; userAgent?: string }) {
   const { config, urls } = app;
   app.mail.later(async () => {
-    if ((await app.emailTokens.countSince(user.user_id, 'verify_email', Date.now() - HOUR)) >= MAILS_PER_HOUR) {
+    const token = await app.emailTokens.issue({ userId: user.user_id, email: user.email, purpose: 'verify_email', ttlMs: config.email.verificationTtlHours * HOUR, limit: { max: MAILS_PER_HOUR, windowMs: HOUR } });
+    if (token === null) {
       await app.audit.record({ type: 'fvr', description: 'Verification email not sent: too many requests for this account', user_id: user.user_id, user_name: user.email, ip: request?.ip, user_agent: request?.userAgent });
       return;
     }
-    const token = await app.emailTokens.issue({ userId: user.user_id, email: user.email, purpose: 'verify_email', ttlMs: config.email.verificationTtlHours * HOUR });
     const content = verifyEmailMail({ appName: config.appName, email: user.email, link: `${urls.urlFor('/verify-email')}?token=${token}`, ttlHours: config.email.verificationTtlHours });
     await app.mail.send({ to: user.email, ...content });
     await app.audit.record({ type: 'svr', description: 'Verification email accepted for delivery', user_id: user.user_id, user_name: user.email, ip: request?.ip, user_agent: request?.userAgent });
@@ -204,14 +204,15 @@ export function createLifecycleRoutes(app: AppContext, csrf: Csrf) {
         await audit.record({ type: 'fcpr', description: 'Password reset requested for a blocked user', user_id: row.id, user_name: email, ip, user_agent: userAgent });
         return;
       }
-      if ((await emailTokens.countSince(row.id, 'reset_password', Date.now() - HOUR)) >= MAILS_PER_HOUR) {
-        await audit.record({ type: 'fcpr', description: 'Password reset not sent: too many requests for this account', user_id: row.id, user_name: email, ip, user_agent: userAgent });
-        return;
-      }
       // Sent to the STORED address (row.email), never to what was typed (SECURITY B16).
       const token = await emailTokens.issue({
         userId: row.id, email: row.email, purpose: 'reset_password', ttlMs: config.email.resetTtlMinutes * 60_000, passwordFp: passwordFingerprint(row.password_hash),
+        limit: { max: MAILS_PER_HOUR, windowMs: HOUR },
       });
+      if (token === null) {
+        await audit.record({ type: 'fcpr', description: 'Password reset not sent: too many requests for this account', user_id: row.id, user_name: email, ip, user_agent: userAgent });
+        return;
+      }
       const content = resetPasswordMail({ appName: config.appName, link: `${urls.urlFor('/password/reset')}?token=${token}`, ttlMinutes: config.email.resetTtlMinutes });
       await app.mail.send({ to: row.email, ...content });
       await audit.record({ type: 'scpr', description: 'Password reset email accepted for delivery', user_id: row.id, user_name: row.email, ip, user_agent: userAgent });

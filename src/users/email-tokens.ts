@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { Db } from '../db/knex.ts';
-import { toNum } from '../db/knex.ts';
+import { isSqlite, toNum } from '../db/knex.ts';
 
 export type EmailTokenPurpose = 'verify_email' | 'reset_password';
 export type TokenState = 'valid' | 'expired' | 'used' | 'invalid';
@@ -26,6 +26,7 @@ export const passwordFingerprint = (passwordHash: string | null | undefined) => 
  * invalidates the user's older ones.
  */
 export function createEmailTokens(db: Db) {
+  const sqlite = isSqlite(db);
   const rowOf = (r: Record<string, unknown>): EmailTokenRow => ({
     userId: r.user_id as string, email: r.email as string, purpose: r.purpose as EmailTokenPurpose,
     passwordFp: (r.password_fp as string | null) ?? null, expiresAt: toNum(r.expires_at)!, createdAt: toNum(r.created_at)!,
@@ -43,17 +44,29 @@ export function createEmailTokens(db: Db) {
      * Issues a token and returns it (the only time it exists in clear). Older unused tokens of
      * the same purpose for this user are marked used in the same transaction.
      */
-    async issue(o: { userId: string; email: string; purpose: EmailTokenPurpose; ttlMs: number; passwordFp?: string | null }): Promise<string> {
+    /**
+     * A new link, replacing the user's older ones of that purpose. With `limit`: null, and
+     * nothing issued, when `max` were issued in the last `windowMs`. The count and the insert are
+     * one step, the user's row held (FOR UPDATE on PostgreSQL; SQLite has one writer), so a burst
+     * of requests cannot all pass the count before any inserts (a flooded inbox).
+     */
+    async issue(o: { userId: string; email: string; purpose: EmailTokenPurpose; ttlMs: number; passwordFp?: string | null; limit?: { max: number; windowMs: number } }): Promise<string | null> {
       const token = randomBytes(32).toString('base64url');
       const now = Date.now();
+      let issued = true;
       await db.transaction(async (trx) => {
+        if (o.limit) {
+          if (!sqlite) await trx('users').where({ id: o.userId }).forUpdate().first();
+          const [{ n }] = await trx('email_tokens').where({ user_id: o.userId, purpose: o.purpose }).where('created_at', '>=', now - o.limit.windowMs).count({ n: '*' });
+          if (Number(n) >= o.limit.max) { issued = false; return; }
+        }
         await trx('email_tokens').where({ user_id: o.userId, purpose: o.purpose }).whereNull('used_at').update({ used_at: now });
         await trx('email_tokens').insert({
           token_hash: sha256(token), user_id: o.userId, purpose: o.purpose, email: o.email,
           password_fp: o.passwordFp ?? null, expires_at: now + o.ttlMs, used_at: null, created_at: now,
         });
       });
-      return token;
+      return issued ? token : null;
     },
 
     /** Looks at a token without consuming it (the GET pages that show a confirm button). */
@@ -86,12 +99,6 @@ export function createEmailTokens(db: Db) {
       const q = db('email_tokens').where({ user_id: userId }).whereNull('used_at');
       if (purpose) q.where({ purpose });
       return q.update({ used_at: Date.now() });
-    },
-
-    /** Tokens of a purpose issued to the user since `since` (per-account rate limit on mail). */
-    async countSince(userId: string, purpose: EmailTokenPurpose, since: number): Promise<number> {
-      const [{ n }] = await db('email_tokens').where({ user_id: userId, purpose }).where('created_at', '>=', since).count({ n: '*' });
-      return Number(n);
     },
   };
 }
