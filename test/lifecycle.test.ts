@@ -93,6 +93,16 @@ test('signup sends a verification mail; the link shows a confirm page, verifies 
   assert.equal(tokens.claims()?.email_verified, true);
 });
 
+test('verification marks the address verified only while it is still the one the link was sent to', async () => {
+  // The last step of a verification link: an address changed between the link's checks and this
+  // write must not come out verified (the write used to set the flag whatever the address was).
+  const u = await createUser(ts, 'verify.race@example.com', 'verify race password 1');
+  assert.equal(await ts.ctx.users.markVerified(u.user_id, 'someone.else@example.com'), false);
+  assert.equal((await ts.api('GET', `/users/${encodeURIComponent(u.user_id)}`)).body.email_verified, false);
+  assert.equal(await ts.ctx.users.markVerified(u.user_id, 'verify.race@example.com'), true);
+  assert.equal((await ts.api('GET', `/users/${encodeURIComponent(u.user_id)}`)).body.email_verified, true);
+});
+
 test('an expired verification link says so and links to the resend page; resend answers alike for any address and replaces older links', async () => {
   const email = 'late.verifier@example.com';
   const user = await createUser(ts, email, 'a long enough password');

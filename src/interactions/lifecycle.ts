@@ -134,11 +134,10 @@ export function createLifecycleRoutes(app: AppContext, csrf: Csrf) {
       return linkProblem(ctx, r.state, 'verify_email');
     }
     const row = await stillBound(r.row);
-    if (!row) {
+    if (!row || !(await users.markVerified(row.id, r.row.email))) {
       await audit.record({ type: 'fv', description: 'Email verification failed: the account or its address changed since the link was sent', user_id: r.row.userId, ip: ctx.ip, user_agent: ctx.get('user-agent') });
       return linkProblem(ctx, 'invalid', 'verify_email');
     }
-    await users.update(row.id, { email_verified: true });
     await audit.record({ type: 'sv', description: 'Email verified', user_id: row.id, user_name: row.email, ip: ctx.ip, user_agent: ctx.get('user-agent') });
     outcome(ctx, 200, 'Email verified', `Your email address ${row.email} is verified. Return to your application to continue.`);
   });

@@ -187,6 +187,13 @@ export function createUsers(db: Db, hasher: PasswordHasher, policy: { minLength:
     async recordLogin(id: string, ip: string | undefined) {
       await db('users').where({ id }).update({ logins_count: db.raw('logins_count + 1'), last_login: now(), last_ip: ip ?? null });
     },
+    /**
+     * Marks the address verified only if it is still `email`: a change of address landing
+     * between the link's checks and this write must not make the new address verified.
+     */
+    async markVerified(id: string, email: string): Promise<boolean> {
+      return (await db('users').where({ id, email }).update({ email_verified: true, updated_at: now() })) === 1;
+    },
     async setPasswordHash(id: string, hash: string) { await db('users').where({ id }).update({ password_hash: hash, updated_at: now() }); },
     async roleNames(id: string): Promise<string[]> {
       const rows = await db('user_roles').join('roles', 'roles.id', 'user_roles.role_id').where('user_roles.user_id', id).select('roles.name');
