@@ -3,7 +3,7 @@ import { z } from 'zod';
 import type { AppContext } from '../context.ts';
 import { badRequest } from '../shared/errors.ts';
 import { canonicalEmail } from '../users/email.ts';
-import type { User } from '../users/users.ts';
+import { METADATA_MAX_BYTES, type User } from '../users/users.ts';
 import { requireScope } from './auth.ts';
 import {
   auditChange, jsonObject, listBody, pageOf, paginationShape, parseBody, parseQuery, readDeleteBody, requireSomeField, text, type RegisterRoutes,
@@ -24,7 +24,7 @@ const email = z.string().max(320).refine((v) => canonicalEmail(v) !== null, 'is 
 // Length is enforced by the password policy; this cap only keeps megabyte strings away from argon2.
 const password = z.string().max(4096, 'is too long');
 const picture = z.string().max(2000).refine((v) => /^https:\/\/[^\s]+$/.test(v) && URL.canParse(v), 'must be an https URL');
-const metadata = jsonObject({ maxBytes: 16 * 1024 });
+const metadata = jsonObject({ maxBytes: METADATA_MAX_BYTES });
 const connection = z.string().refine((v) => v === DB_CONNECTION, `unknown connection (the only one is ${DB_CONNECTION})`);
 const userId = z.string().min(1).max(64);
 

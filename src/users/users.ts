@@ -29,7 +29,10 @@ function mergeMetadata(stored: unknown, patch: Record<string, unknown>): Record<
   }
   return merged;
 }
-const metadataBytes = (o: Record<string, unknown>) => Buffer.byteLength(JSON.stringify(o));
+/** A metadata object's size as stored (UTF-8 JSON). */
+export const metadataBytes = (o: Record<string, unknown>) => Buffer.byteLength(JSON.stringify(o));
+/** `"key":"value"` as it appears in a JSON payload, escaped for LIKE … escape '\\' (a prefilter; the parsed payload decides). */
+const jsonMemberNeedle = (key: string, value: string) => JSON.stringify({ [key]: value }).slice(1, -1).replace(/[\\%_]/g, (c) => `\\${c}`);
 const REVOCABLE_TYPES = ['Session', 'Grant', 'RefreshToken', 'AccessToken', 'AuthorizationCode'];
 
 /** Auth0's Management API v2 user shape; never carries the password hash. */
@@ -207,7 +210,7 @@ export function createUsers(db: Db, hasher: PasswordHasher, policy: { minLength:
      * logins under way (a pending second factor, a continuation). Returns the count of token rows.
      */
     async revokeTokens(id: string): Promise<number> {
-      const needle = JSON.stringify({ accountId: id }).slice(1, -1).replace(/[\\%_]/g, (c) => `\\${c}`);
+      const needle = jsonMemberNeedle('accountId', id);
       const rows: { type: string; id: string; payload: string; grant_id: string | null }[] = await db('oidc_payloads')
         .whereIn('type', REVOCABLE_TYPES).whereRaw("payload like ? escape '\\'", [`%${needle}%`])
         .select('type', 'id', 'payload', 'grant_id');
@@ -222,7 +225,7 @@ export function createUsers(db: Db, hasher: PasswordHasher, policy: { minLength:
       // at an action's redirect. Otherwise someone who had the old password and got that far
       // could finish after the change and get a new session. (Not counted: they are no tokens.)
       await db('mfa_pending').where({ user_id: id }).delete();
-      const waiting = JSON.stringify({ userId: id }).slice(1, -1).replace(/[\\%_]/g, (c) => `\\${c}`);
+      const waiting = jsonMemberNeedle('userId', id);
       const parked: { state: string; payload: string }[] = await db('action_continuations').whereRaw("payload like ? escape '\\'", [`%${waiting}%`]).select('state', 'payload');
       for (const r of parked) {
         let owner: unknown;

@@ -84,12 +84,14 @@ const CHAIN_CHANGED = 'The login could not continue because the post-login actio
  */
 const USES_CACHE = /\bcache\b/;
 
-/** Calls whose refusal must stop a blocking flow rather than be dropped (see the merge). */
-/** What a failed action bound with on_error=allow still contributes: the calls that stop or guard the flow. */
-const KEPT_FROM_FAILED = new Set(['access.deny', 'validation.error', 'multifactor.enable',
-  'authentication.challengeWith', 'authentication.challengeWithAny', 'authentication.enrollWith', 'authentication.enrollWithAny']);
+/**
+ * Calls whose refusal must stop a blocking flow rather than be dropped (see the merge). The
+ * sandbox keeps the same list (guest-prelude.js FAIL_CLOSED) for calls past its size cap.
+ */
 const FAIL_CLOSED_WHEN_REFUSED = new Set(['access.deny', 'validation.error', 'redirect.sendUserTo', 'multifactor.enable',
   'authentication.challengeWith', 'authentication.challengeWithAny', 'authentication.enrollWith', 'authentication.enrollWithAny']);
+/** What a failed action bound with on_error=allow still contributes: the same calls but a redirect (a failed action cannot be resumed). */
+const KEPT_FROM_FAILED = new Set([...FAIL_CLOSED_WHEN_REFUSED].filter((t) => t !== 'redirect.sendUserTo'));
 
 
 type ChainEntry = Awaited<ReturnType<ActionStore['chain']>>[number];
@@ -125,9 +127,10 @@ function describeCommand(c: Command, secrets: Record<string, string>): RecordedC
 /**
  * Accidental-leak protection (`console.log(secret)`, a secret in an error message or in a
  * recorded argument): the action's secret values never reach the execution record or the
- * logs verbatim. The one place this is done: the sandbox returns what the guest produced.
+ * logs verbatim. Each secret's text and its JSON-escaped form (quotes, backslashes, newlines
+ * in JSON text) become [REDACTED]; the sandbox scrubs console output and errors before it
+ * formats or cuts them (guest-prelude.js scrub), this catches the rest.
  */
-/** Each secret's text, and its JSON-escaped form (a secret with quotes, backslashes or newlines in JSON text), becomes [REDACTED]. */
 function redactSecrets(text: string, secrets: Record<string, string>) {
   if (text === '') return text;
   let out = text;

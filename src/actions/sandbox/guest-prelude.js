@@ -156,7 +156,7 @@
 
   function inspect(v, depth, seen) {
     switch (typeof v) {
-      case 'string': return depth === 0 ? scrub(v) : quote(cap(v, 200));
+      case 'string': return depth === 0 ? v : quote(cap(v, 200));
       case 'number': return O.is(v, -0) ? '-0' : S(v);
       case 'bigint': return S(v) + 'n';
       case 'boolean': case 'undefined': return S(v);

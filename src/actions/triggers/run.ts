@@ -4,7 +4,7 @@ import type { KoaContextWithOIDC } from 'oidc-provider';
 import type { Db } from '../../db/knex.ts';
 import { parseJson } from '../../db/knex.ts';
 import type { Logger } from '../../shared/logger.ts';
-import { METADATA_MAX_BYTES, type User, type Users } from '../../users/users.ts';
+import { METADATA_MAX_BYTES, metadataBytes, type User, type Users } from '../../users/users.ts';
 import type { ActionEngine, ActionRef, ChainOutcome } from '../engine/engine.ts';
 import { CONNECTION, clientInfo, requestInfo, tenant, userInfo } from './events.ts';
 
@@ -88,34 +88,43 @@ export function createTriggerRunners(d: Deps) {
     } as Obj;
   }
 
-  /** One part of a post-login chain: from `startAt` (0) to its end, a deny, a redirect or a pause for MFA. */
-  async function postLoginPart(args: PostLoginArgs): Promise<ChainOutcome> {
+  /** Adds what an earlier part of the same login decided (claims, scope changes) under this part's. */
+  function addEarlierPart(o: ChainOutcome, prev: { idToken: Obj; accessToken: Obj; scopes: { add: string[]; remove: string[] } }) {
+    o.idTokenClaims = Object.assign(Object.create(null), prev.idToken, o.idTokenClaims);
+    o.accessTokenClaims = Object.assign(Object.create(null), prev.accessToken, o.accessTokenClaims);
+    o.scopesAdd = [...new Set([...prev.scopes.add, ...o.scopesAdd])];
+    o.scopesRemove = [...new Set([...prev.scopes.remove, ...o.scopesRemove])];
+  }
+  const claimsOf = (o: ChainOutcome) => ({ idToken: o.idTokenClaims, accessToken: o.accessTokenClaims, scopes: { add: o.scopesAdd, remove: o.scopesRemove } });
+
+  /**
+   * One part of a post-login chain: from `startAt` (0) to its end, a deny, a redirect or a pause
+   * for MFA. `earlier`: the part before it in this same request (merged in memory); otherwise a
+   * resumed part merges what its login stored. `store`: keep the claims under the login now.
+   */
+  async function postLoginPart(args: PostLoginArgs, o2: { store: boolean; earlier?: ChainOutcome }): Promise<ChainOutcome> {
     const event = args.event ?? await postLoginEvent(args.user, args);
     const o = await engine.run('post-login', event, { startAt: args.startAt, resumeOf: args.resumeOf, continueFirst: args.continueFirst, canRedirect: args.canRedirect ?? true, redirectState: args.redirectState, nextRedirectState: args.nextRedirectState, deadlineAt: args.deadlineAt });
     await writeMetadata(args.user.user_id, o);
-    if (!o.blocked && args.client) {
-      if (args.startAt === undefined && o.results.length === 0) {
-        // Nothing is bound: this login's tokens carry no action claims. Nothing to write, and
-        // no earlier login's row to clear: loginClaims reads none while nothing is bound, and
-        // the store drops them all when the last post-login binding goes.
-        return o;
+    if (o.blocked || !args.client) return o;
+    // Nothing is bound: this login's tokens carry no action claims. Nothing to write, and no
+    // earlier login's row to clear: loginClaims reads none while nothing is bound, and the store
+    // drops them all when the last post-login binding goes.
+    if (args.startAt === undefined && o.results.length === 0) return o;
+    if (o2.earlier) addEarlierPart(o, claimsOf(o2.earlier));
+    else if (args.startAt !== undefined) {
+      // A resumed chain (after a redirect or an MFA pause) adds to what the first part
+      // produced, also when it resumes at the first action (startAt 0): that action's
+      // onExecutePostLogin may have set claims before it redirected.
+      const prev = await db('action_login_claims').where({ account_id: args.user.user_id, client_id: args.client.client_id, login_ref: args.loginRef }).first();
+      if (prev) {
+        addEarlierPart(o, {
+          idToken: parseJson<Obj>(prev.id_token, {}), accessToken: parseJson<Obj>(prev.access_token, {}),
+          scopes: parseJson<{ add: string[]; remove: string[] }>(prev.scopes, { add: [], remove: [] }),
+        });
       }
-      if (args.startAt !== undefined) {
-        // A resumed chain (after a redirect or an MFA pause) adds to what the first part
-        // produced, also when it resumes at the first action (startAt 0): that action's
-        // onExecutePostLogin may have set claims before it redirected. Only the first part
-        // of this same login counts: another login's row is replaced, never merged.
-        const prev = await db('action_login_claims').where({ account_id: args.user.user_id, client_id: args.client.client_id, login_ref: args.loginRef }).first();
-        if (prev) {
-          o.idTokenClaims = Object.assign(Object.create(null), parseJson(prev.id_token, {}), o.idTokenClaims);
-          o.accessTokenClaims = Object.assign(Object.create(null), parseJson(prev.access_token, {}), o.accessTokenClaims);
-          const s = parseJson<{ add: string[]; remove: string[] }>(prev.scopes, { add: [], remove: [] });
-          o.scopesAdd = [...new Set([...s.add, ...o.scopesAdd])];
-          o.scopesRemove = [...new Set([...s.remove, ...o.scopesRemove])];
-        }
-      }
-      await storeLoginClaims(args.user.user_id, args.client.client_id, args.loginRef, o);
     }
+    if (o2.store) await storeLoginClaims(args.user.user_id, args.client.client_id, args.loginRef, o);
     return o;
   }
 
@@ -129,12 +138,13 @@ export function createTriggerRunners(d: Deps) {
      */
     async postLogin(args: PostLoginArgs): Promise<ChainOutcome> {
       // Without interaction (prompt=none) a chain that stops at a redirect or a second factor
-      // cannot resume: the authorization ends with interaction_required. What its first part
-      // stored under the session must not stand in for the session's complete claims then.
-      const inline = args.canRedirect === false && args.client ? args.client : undefined;
-      const mine = inline ? { account_id: args.user.user_id, client_id: inline.client_id, login_ref: args.loginRef } : undefined;
-      const before = mine ? await db('action_login_claims').where(mine).first() : undefined;
-      let o = await postLoginPart(args);
+      // cannot resume: the authorization ends with interaction_required. So such a run stores
+      // its claims once, at the end, only when the chain ran to it: a partial result must not
+      // replace the session's complete claims. An interactive login stores each part (it resumes).
+      const inline = args.canRedirect === false;
+      let o = await postLoginPart(args, { store: !inline });
+      // Whether anything ran (a last part after a pause by the chain's last action runs nothing).
+      const ran = args.startAt !== undefined || o.results.length > 0;
       // A chain pauses after an action that asks for a second factor (challengeWith,
       // enrollWith). When this login already has one (a session that did MFA, a second pause
       // after the MFA step, /continue after it), there is nothing to ask: the rest of the chain
@@ -147,11 +157,10 @@ export function createTriggerRunners(d: Deps) {
           continueFirst: false, redirectState: args.nextRedirectState ?? args.redirectState, nextRedirectState: undefined,
           // One chain, one time budget: the parts share the first one's deadline.
           deadlineAt: o.deadlineAt,
-        });
+        }, { store: !inline, earlier: o });
       }
-      if (mine && !o.blocked && (o.redirect || o.mfa.pauseAfter !== undefined)) {
-        await db('action_login_claims').where(mine).delete();
-        if (before) await db('action_login_claims').insert(before);
+      if (inline && ran && args.client && !o.blocked && !o.redirect && o.mfa.pauseAfter === undefined) {
+        await storeLoginClaims(args.user.user_id, args.client.client_id, args.loginRef, o);
       }
       return o;
     },
@@ -248,7 +257,7 @@ export function createTriggerRunners(d: Deps) {
       if (o.blocked) return { ok: false as const, userMessage: 'We could not create your account right now. Try again later.' };
       // Each key an action sets is capped at 16 KB, but not their sum: a new user's metadata has
       // the cap every metadata object has (an action copying form fields could store ~100 KB).
-      const tooBig = [o.appMetadata, o.userMetadata].some((m) => m !== undefined && Buffer.byteLength(JSON.stringify(m)) > METADATA_MAX_BYTES);
+      const tooBig = [o.appMetadata, o.userMetadata].some((m) => m !== undefined && metadataBytes(m) > METADATA_MAX_BYTES);
       if (tooBig) {
         logger.warn({ execution: o.executionId }, `pre-user-registration: the metadata the actions set is larger than ${METADATA_MAX_BYTES} bytes; sign-up refused`);
         return { ok: false as const, userMessage: 'We could not create your account right now. Try again later.' };
