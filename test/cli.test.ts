@@ -55,6 +55,33 @@ test('migrate, clients create, users create: human output, --json, and a clear e
   assert.match(unknown?.stderr ?? '', /unknown command/);
 });
 
+test('clients create --grant: audiences and scopes that hold colons, as the README writes them', async () => {
+  // Regression: the value was split at its last colon, so `https://api.example.com:read:invoices,write:invoices`
+  // looked for an API named "https://api.example.com:read:invoices,write" and failed.
+  await cli('migrate');
+  const { loadConfig } = await import('../src/config/load.ts');
+  const { createContext } = await import('../src/context.ts');
+  const ctx = await createContext(loadConfig({ env }), { migrate: false });
+  try {
+    await ctx.resourceServers.create({ name: 'Invoices', identifier: 'https://api.example.com', scopes: [{ value: 'read:invoices', description: 'r' }, { value: 'write:invoices', description: 'w' }] });
+    await ctx.resourceServers.create({ name: 'Ported', identifier: 'https://api.example.com:8443', scopes: [{ value: 'read', description: 'r' }] });
+    await ctx.resourceServers.create({ name: 'Urn', identifier: 'urn:acme:billing', scopes: [{ value: 'bill:all', description: 'b' }] });
+  } finally {
+    await ctx.close();
+  }
+  const made = JSON.parse((await cli('clients', 'create', '--name', 'Billing', '--type', 'non_interactive', '--json',
+    '--grant', 'https://api.example.com:read:invoices,write:invoices',
+    '--grant', 'https://api.example.com:8443:read',
+    '--grant', 'urn:acme:billing:bill:all')).stdout);
+  const grants = Object.fromEntries((made.client_grants as { audience: string; scope: string[] }[]).map((g) => [g.audience, g.scope]));
+  assert.deepEqual(grants, { 'https://api.example.com': ['read:invoices', 'write:invoices'], 'https://api.example.com:8443': ['read'], 'urn:acme:billing': ['bill:all'] });
+  const human = await cli('clients', 'create', '--name', 'Reader', '--type', 'non_interactive', '--grant', 'https://api.example.com');
+  assert.match(human.stdout, /granted https:\/\/api\.example\.com: \(no scopes\)/);
+  const wrong = await cli('clients', 'create', '--name', 'Wrong', '--type', 'non_interactive', '--grant', 'https://api.example.com:read:invoices,delete:invoices').then(() => null, (e: { code: number; stderr: string }) => e);
+  assert.equal(wrong?.code, 1);
+  assert.match(wrong?.stderr ?? '', /https:\/\/api\.example\.com defines no scope delete:invoices/);
+});
+
 test('actions test runs a file locally in the sandbox; deploy and bind set up a trigger; logs list executions', async () => {
   const file = join(dir, 'tier.js');
   writeFileSync(file, `

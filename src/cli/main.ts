@@ -14,11 +14,24 @@ import { compileAction } from '../actions/compile.ts';
 import { createSandboxPool } from '../actions/sandbox/index.ts';
 import { isTriggerId, TRIGGERS, validateCommand } from '../actions/triggers/definitions.ts';
 
-/** `--grant <audience>:<scope>,<scope>…`: the scopes follow the last colon (see the caller for audiences with colons). */
-function parseGrant(g: string): { audience: string; scope: string[] } {
-  const i = g.lastIndexOf(':');
-  if (i > 0 && !g.slice(i + 1).includes('/')) return { audience: g.slice(0, i), scope: g.slice(i + 1).split(',').filter(Boolean) };
-  return { audience: g, scope: [] };
+/**
+ * `--grant <audience>:<scope>,<scope>…`, or the audience alone. Audiences hold colons
+ * (`https://api.example.com`, `urn:my:api`) and so do scopes (`read:invoices`), so no one colon
+ * splits every value: each colon is tried as the end of the audience, and the longest prefix that
+ * is a registered API's identifier wins (the whole value first: an audience with no scopes), so
+ * `https://h:8443:read` goes to `https://h:8443` when both it and `https://h` are APIs. When no
+ * prefix is one, `tried` names the likeliest audience for the message.
+ */
+async function resolveGrant(g: string, isApi: (identifier: string) => Promise<boolean>): Promise<{ audience: string; scope: string[] } | { tried: string }> {
+  if (await isApi(g)) return { audience: g, scope: [] };
+  for (let i = g.lastIndexOf(':'); i > 0; i = g.lastIndexOf(':', i - 1)) {
+    const audience = g.slice(0, i);
+    if (await isApi(audience)) return { audience, scope: g.slice(i + 1).split(',').map((x) => x.trim()).filter(Boolean) };
+  }
+  // Nothing matched: name the part before the first colon after the scheme's (what a reader means by the audience).
+  const scheme = /^[a-z][a-z0-9+.-]*:\/\//i.exec(g)?.[0].length ?? 0;
+  const cut = g.indexOf(':', scheme);
+  return { tried: cut > 0 ? g.slice(0, cut) : g };
 }
 
 function parseSecrets(list: string[] | undefined) {
@@ -154,10 +167,11 @@ export async function main(argv: string[]): Promise<number> {
       // client whose secret was never shown.
       const wanted: { audience: string; scope: string[] }[] = [];
       for (const g of values.grant ?? []) {
-        // An audience that itself holds colons (urn:my:api, https://h:8443) and no scopes: the whole value.
-        const { audience, scope } = (await ctx.resourceServers.byIdentifier(g)) ? { audience: g, scope: [] as string[] } : parseGrant(g);
+        const found = await resolveGrant(g, async (id) => !!(await ctx.resourceServers.byIdentifier(id)));
+        if ('tried' in found) throw new AppError(400, 'usage', `--grant ${g}: no API with identifier "${found.tried}" (form: <audience>:<scope>,<scope>)`);
+        const { audience, scope } = found;
         const rs = await ctx.resourceServers.byIdentifier(audience);
-        if (!rs) throw new AppError(400, 'usage', `--grant ${g}: no API with identifier "${audience}" (form: <audience>:<scope>,<scope>)`);
+        if (!rs) throw new AppError(400, 'usage', `--grant ${g}: no API with identifier "${audience}"`);
         const allowed = new Set(rs.scopes.map((x) => x.value));
         const unknown = scope.filter((x) => !allowed.has(x));
         if (unknown.length) throw new AppError(400, 'usage', `--grant ${g}: ${audience} defines no scope ${unknown.join(', ')} (it has: ${[...allowed].join(' ') || 'none'})`);
