@@ -5,7 +5,6 @@ interface Base { appName: string; csrf: string; action: string; error?: string }
 
 /** Enrollment: QR code of the otpauth:// URI, the base32 secret for manual entry, and the first code. */
 export function enrollPage(o: Base & { qrSvg: string; secret: string; accountLabel: string; issuerLabel: string }) {
-  const grouped = o.secret.match(/.{1,4}/g)!.join(' ');
   return layout({
     appName: o.appName, title: 'Set up two-step verification',
     body: html`<h1 id="page-title">Set up two-step verification</h1>
@@ -13,7 +12,7 @@ export function enrollPage(o: Base & { qrSvg: string; secret: string; accountLab
 ${alert(o.error)}
 <figure class="qr" aria-label="QR code for your authenticator app">${new SafeHtml(o.qrSvg)}</figure>
 <p>Can't scan it? Enter this key by hand:</p>
-<p><code id="totp-secret" data-secret="${o.secret}">${grouped}</code></p>
+<p><code id="totp-secret" class="secret" data-secret="${o.secret}">${o.secret}</code></p>
 <form method="post" action="${o.action}" novalidate>
 <input type="hidden" name="_csrf" value="${o.csrf}">
 <label for="code">6-digit code from the app<input id="code" name="code" type="text" inputmode="numeric" autocomplete="one-time-code" pattern="[0-9 ]*" maxlength="12" required autofocus></label>
