@@ -88,6 +88,29 @@ test('post-login: claims in ID token, userinfo and access token; metadata writte
   await bindActions(ts, 'post-login', []);
 });
 
+test('post-login: metadata an action sets after its own deny is still written (Auth0: deny does not cancel it)', async () => {
+  // Regression: the merge stopped at the deny, so a setAppMetadata after it was dropped silently.
+  const spa = (await ts.api('POST', '/clients', { name: 'SPA deny-meta', app_type: 'spa', callbacks: [CB], web_origins: ['http://localhost:5173'] })).body;
+  const user = (await ts.api('POST', '/users', { email: 'deny-meta@example.com', password: 'post-login-password' })).body;
+  await deployAction(ts, { name: 'pl-deny-meta', trigger: 'post-login', version: 'v3', code: `
+    exports.onExecutePostLogin = async (event, api) => {
+      api.user.setAppMetadata('before_deny', 1);
+      api.access.deny('blocked for review');
+      api.user.setAppMetadata('blocked_at', 'now');
+      api.user.setUserMetadata('notice', 'shown');
+      api.idToken.setCustomClaim('https://example.com/ignored', true);
+    };` });
+  await bindActions(ts, 'post-login', ['pl-deny-meta']);
+  const config = await discover(ts, spa.client_id);
+  const denied = await loginThroughForm(config, { redirectUri: CB, email: 'deny-meta@example.com', password: 'post-login-password' });
+  assert.equal(denied.callbackUrl?.searchParams.get('error'), 'access_denied');
+  assert.equal(denied.callbackUrl?.searchParams.get('error_description'), 'blocked for review');
+  const stored = (await ts.api('GET', `/users/${encodeURIComponent(user.user_id)}`)).body;
+  assert.deepEqual(stored.app_metadata, { before_deny: 1, blocked_at: 'now' });
+  assert.deepEqual(stored.user_metadata, { notice: 'shown' });
+  await bindActions(ts, 'post-login', []);
+});
+
 test('pre-user-registration denies with a user-facing message and writes nothing; post-user-registration runs after the insert', async () => {
   await deployAction(ts, { name: 'pre-reg', trigger: 'pre-user-registration', version: 'v3', code: `
     exports.onExecutePreUserRegistration = async (event, api) => {

@@ -92,6 +92,8 @@ const FAIL_CLOSED_WHEN_REFUSED = new Set(['access.deny', 'validation.error', 're
   'authentication.challengeWith', 'authentication.challengeWithAny', 'authentication.enrollWith', 'authentication.enrollWithAny']);
 /** What a failed action bound with on_error=allow still contributes: the same calls but a redirect (a failed action cannot be resumed). */
 const KEPT_FROM_FAILED = new Set([...FAIL_CLOSED_WHEN_REFUSED].filter((t) => t !== 'redirect.sendUserTo'));
+/** An action's calls that still apply after its own deny: what it asked to change about the user, and its cache. */
+const AFTER_DENY = new Set(['user.setAppMetadata', 'user.setUserMetadata', 'cache.set', 'cache.delete']);
 
 
 type ChainEntry = Awaited<ReturnType<ActionStore['chain']>>[number];
@@ -277,7 +279,12 @@ export function createActionEngine(d: { db: Db; store: ActionStore; pool: Sandbo
         if (guards.length === 0) return true;
         r = { ...r, commands: guards };
       }
+      // After a deny (or validation.error) the action's other calls still count where they touch
+      // the user: Auth0's deny does not cancel the metadata changes the action asked for, before
+      // or after it. Claims, scopes, redirects and second factors no longer matter then.
+      let stopped = false;
       for (const c of r.commands) {
+        if (stopped && !AFTER_DENY.has(c.type)) continue;
         const problem = validateCommand(def, c.type, c.args, { claimsBytes: config.claimsBytes, redirectAllowHttpLocalhost: config.redirectAllowHttpLocalhost });
         if (problem) {
           // The message quotes names the action chose (a claim, a metadata key): they may hold a secret.
@@ -337,8 +344,9 @@ export function createActionEngine(d: { db: Db; store: ActionStore; pool: Sandbo
           case 'cache.set': cacheWrites.push({ actionId: a.actionId, key: x as string, value: y as string, ttl: Number((c.args[2] as { ttl?: number })?.ttl) || 15 * 60 * 1000 }); break;
           case 'cache.delete': cacheWrites.push({ actionId: a.actionId, key: x as string }); break;
         }
-        if (outcome.blocked?.kind === 'denied' || outcome.validationError) return false;
+        if (outcome.blocked?.kind === 'denied' || outcome.validationError) stopped = true;
       }
+      if (stopped) return false;
       // The chain ends after an action that redirects or pauses for a second factor (it resumes later).
       return !r.commands.some((c) => def.stopOn.includes(c.type));
     }
