@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import Koa from 'koa';
 import { bodyParser } from '@koa/bodyparser';
 import type { AppContext } from './context.ts';
+import { proxyHops } from './config/schema.ts';
 import { securityHeaders } from './http/koa-security-headers.ts';
 import { errorHandler, logKoaErrors } from './http/koa-errors.ts';
 import { createCsrf } from './http/koa-csrf.ts';
@@ -26,7 +27,8 @@ const STYLE = readFileSync(join(import.meta.dirname, '..', 'views', 'assets', 's
  * body limits → everything else to oidc-provider.
  */
 export function createApp(app: AppContext) {
-  const koa = new Koa({ proxy: app.config.http.trustProxy });
+  const hops = proxyHops(app.config.http.trustProxy);
+  const koa = new Koa({ proxy: hops > 0, maxIpsCount: hops });
   koa.on('error', logKoaErrors(app.logger, 'request'));
   koa.keys = [app.csrfKey.toString('base64')];
   const metrics = createMetrics();

@@ -153,3 +153,29 @@ test('a parallel burst of guesses cannot slip past the limit: at most the allowe
   // Throttled now: the right password is refused like a wrong one.
   assert.equal((await attempt('127.0.0.52', 'burst@example.com', PASSWORD)).loggedIn, false);
 });
+
+test('behind one trusted proxy, the address is the one that proxy appended: entries a client writes further left do not count', async () => {
+  // Regression: with trustProxy on, Koa took the leftmost X-Forwarded-For entry, which the client
+  // writes: a sprayer rotating it got a fresh per-address counter (and a made-up event.request.ip) each time.
+  const proxied = await startTestServer({
+    bruteForce: { maxFailuresPerAccount: 100, maxFailuresPerIp: MAX_IP, waitIncrementSeconds: 60, maxWaitSeconds: 900, failureResetSeconds: 43200 },
+    http: { bodyLimitBytes: 102400, trustProxy: true, headersTimeoutMs: 15000, requestTimeoutMs: 30000 },
+  });
+  try {
+    const spa = await proxied.ctx.clients.create({ name: 'Proxied SPA', app_type: 'spa', callbacks: [CB] });
+    const cfg = await discover(proxied, spa.client_id);
+    const via = (forwarded: string) => Object.assign(new Browser(), { headers: { 'user-agent': 'gatehouse-test', 'x-forwarded-for': forwarded } });
+    const statuses: number[] = [];
+    for (let i = 0; i <= MAX_IP; i++) {
+      const r = await loginThroughForm(cfg, { browser: via(`203.0.113.${i}, 198.51.100.7`), redirectUri: CB, email: `spray${i}@example.com`, password: 'Summer2026!' });
+      statuses.push(r.status ?? 0);
+    }
+    assert.deepEqual(statuses, [...Array(MAX_IP).fill(200), 429], 'one address however the client fills the header');
+    assert.ok(await proxied.ctx.db('login_failures').where({ key: 'ip:198.51.100.7' }).first(), 'counted for the proxy-appended address');
+    assert.equal(await proxied.ctx.db('login_failures').where('key', 'like', 'ip:203.0.113.%').first(), undefined);
+    const row = await proxied.ctx.db('audit_logs').where({ type: 'fu' }).orWhere({ type: 'fp' }).first();
+    assert.equal(row?.ip, '198.51.100.7');
+  } finally {
+    await proxied.close();
+  }
+});

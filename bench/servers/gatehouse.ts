@@ -26,6 +26,7 @@ import { securityHeaders } from '../../src/http/koa-security-headers.ts';
 import { createCsrf } from '../../src/http/koa-csrf.ts';
 import { createInteractionRoutes } from '../../src/interactions/routes.ts';
 import { createApp } from '../../src/app.ts';
+import { proxyHops } from '../../src/config/schema.ts';
 import { serveChild } from '../lib/child.ts';
 
 export interface GatehouseInit {
@@ -143,7 +144,7 @@ async function startVariants(app: AppContext, b: { jwk: Record<string, unknown>;
     await next();
   };
   const koa = (mws: Middleware[]) => {
-    const k = new Koa({ proxy: app.config.http.trustProxy });
+    const k = new Koa({ proxy: proxyHops(app.config.http.trustProxy) > 0, maxIpsCount: proxyHops(app.config.http.trustProxy) });
     for (const m of mws) k.use(m);
     k.use(mount);
     return k.callback();

@@ -55,8 +55,13 @@ export const configSchema = z.object({
    * `headersTimeoutMs`: a client must send its request headers within this (slowloris);
    * `requestTimeoutMs`: and its whole request, body included.
    */
+  /**
+   * `trustProxy`: how many reverse proxies stand in front (true = one). Only that many entries,
+   * counted from the right of X-Forwarded-For (the ones those proxies appended), are believed:
+   * the client's address is the leftmost of them. Anything further left the client wrote itself.
+   */
   http: z.object({
-    bodyLimitBytes: z.number().int().min(1024), trustProxy: z.boolean(),
+    bodyLimitBytes: z.number().int().min(1024), trustProxy: z.union([z.boolean(), z.number().int().min(0).max(16)]),
     headersTimeoutMs: z.number().int().min(1000).max(120_000).default(15_000),
     requestTimeoutMs: z.number().int().min(1000).max(300_000).default(30_000),
   }).refine((h) => h.requestTimeoutMs >= h.headersTimeoutMs, { message: 'requestTimeoutMs must be at least headersTimeoutMs', path: ['requestTimeoutMs'] }),
@@ -101,5 +106,10 @@ export const configSchema = z.object({
   }).prefault({}),
   nodeEnv: z.string().default('development'),
 });
+
+/** Trusted proxy hops from `http.trustProxy` (0: X-Forwarded-* are ignored). */
+export function proxyHops(trustProxy: boolean | number): number {
+  return trustProxy === true ? 1 : trustProxy === false ? 0 : trustProxy;
+}
 
 export type Config = z.infer<typeof configSchema>;

@@ -1,6 +1,6 @@
 import Provider, { errors, interactionPolicy } from 'oidc-provider';
 import type { Configuration, KoaContextWithOIDC, Account, ResourceServer as ResourceServerInfo } from 'oidc-provider';
-import type { Config } from '../config/schema.ts';
+import { proxyHops, type Config } from '../config/schema.ts';
 import type { Db } from '../db/knex.ts';
 import type { Users } from '../users/users.ts';
 import type { Clients } from '../clients/clients.ts';
@@ -281,7 +281,9 @@ export function createProvider(d: ProviderDeps): Provider {
   };
 
   const provider = new Provider(config.issuer, configuration);
-  provider.proxy = config.http.trustProxy;
+  // The same proxy rule as the app's (src/app.ts): only the trusted hops of X-Forwarded-For count.
+  provider.proxy = proxyHops(config.http.trustProxy) > 0;
+  provider.maxIpsCount = proxyHops(config.http.trustProxy);
   const ClaimsModel = (provider as unknown as { Claims: { prototype: { result(): Promise<Record<string, unknown>>; available: Record<PropertyKey, unknown> } } }).Claims;
   const standardResult = ClaimsModel.prototype.result;
   ClaimsModel.prototype.result = async function resultWithActionClaims(this: { available: Record<PropertyKey, unknown> }) {
