@@ -231,32 +231,41 @@ test('password reset: one answer for known and unknown addresses, a single-use l
   assert.equal(Number((await ts.ctx.db('audit_logs').where('details', 'like', `%${tokenValue}%`).count({ n: '*' }))[0].n), 0);
 });
 
-test('a reset that first proves an unverified address removes an authenticator enrolled before; a verified account keeps its own', async () => {
-  // Regression (pre-account takeover): someone signs up with another person's address and
-  // enrols an authenticator; the owner, refused at signup, resets the password and used to be
-  // left with the squatter's second factor on the account.
+test('a reset never bypasses MFA: the authenticator stays, verified address or not, and the next login asks for it (B23)', async () => {
+  // Regression: a reset that was the first proof of an unverified address removed the account's
+  // authenticators, so whoever could read that mailbox took over an MFA-protected account.
   const resetWith = async (email: string, password: string) => {
     const b = new Browser();
     await requestReset(email, b);
     const mail = await sink.waitFor((m) => m.to.includes(email) && /Reset your/.test(m.subject), 'the reset mail');
     const link = linkIn(mail, '/password/reset');
     const formHtml = await (await b.request(link)).text();
-    assert.equal((await b.submit(link, formHtml, { new_password: password })).status, 200);
+    const done = await b.submit(link, formHtml, { new_password: password });
+    assert.equal(done.status, 200);
+    assert.doesNotMatch(done.url, /\/cb\?/, 'a reset does not log in');
   };
-  const squatted = await createUser(ts, 'squatted@example.com', 'squatter password 1');
-  const e = await ts.ctx.mfa.beginEnrollment(squatted.user_id, 'squatted@example.com', 'test');
-  assert.equal((await ts.ctx.mfa.confirmEnrollment(squatted.user_id, 'test', await codeAt(e.secret))).ok, true);
-  await resetWith('squatted@example.com', 'the owner password 2');
-  assert.equal(await ts.ctx.mfa.isEnrolled(squatted.user_id), false, 'the squatter\'s authenticator is gone');
-  assert.equal((await ts.ctx.db('mfa_recovery_codes').where({ user_id: squatted.user_id })).length, 0);
-  assert.ok((await auditTypes(squatted.user_id)).includes('gd_unenroll'));
-
-  const owner = await createUser(ts, 'verified.owner@example.com', 'owner password 1');
-  await ts.api('PATCH', `/users/${encodeURIComponent(owner.user_id)}`, { email_verified: true });
-  const e2 = await ts.ctx.mfa.beginEnrollment(owner.user_id, 'verified.owner@example.com', 'test');
-  assert.equal((await ts.ctx.mfa.confirmEnrollment(owner.user_id, 'test', await codeAt(e2.secret))).ok, true);
-  await resetWith('verified.owner@example.com', 'owner password 2 new');
-  assert.equal(await ts.ctx.mfa.isEnrolled(owner.user_id), true, 'a proven address keeps its authenticator through a reset');
+  // MFA for enrolled users, the Auth0 way (the policy here is the default, never).
+  await deployAction(ts, { name: 'mfa-if-enrolled', trigger: 'post-login', version: 'v3', code: `
+    exports.onExecutePostLogin = async (event, api) => {
+      if (event.user.multifactor.length > 0) api.authentication.challengeWith({ type: 'otp' });
+    };` });
+  await bindActions(ts, 'post-login', ['mfa-if-enrolled']);
+  try {
+    for (const [email, verified] of [['unverified.mfa@example.com', false], ['verified.mfa@example.com', true]] as const) {
+      const u = await createUser(ts, email, 'first password 1');
+      if (verified) await ts.api('PATCH', `/users/${encodeURIComponent(u.user_id)}`, { email_verified: true });
+      const e = await ts.ctx.mfa.beginEnrollment(u.user_id, email, 'test');
+      assert.equal((await ts.ctx.mfa.confirmEnrollment(u.user_id, 'test', await codeAt(e.secret))).ok, true);
+      await resetWith(email, 'the new password 2');
+      assert.equal(await ts.ctx.mfa.isEnrolled(u.user_id), true, `${email}: the authenticator survives the reset`);
+      assert.equal((await auditTypes(u.user_id)).includes('gd_unenroll'), false);
+      const r = await loginThroughForm(spaConfig, { redirectUri: CB, email, password: 'the new password 2' });
+      assert.equal(r.callbackUrl, undefined, `${email}: the new password alone does not log in`);
+      assert.match(r.url?.pathname ?? '', /\/mfa$/, `${email}: the login stops at the second factor`);
+    }
+  } finally {
+    await bindActions(ts, 'post-login', []);
+  }
 });
 
 test('twenty reset requests for one address at once send five mails (the hourly limit), not twenty', async () => {

@@ -252,16 +252,12 @@ export function createLifecycleRoutes(app: AppContext, csrf: Csrf) {
       return linkProblem(ctx, 'used', 'reset_password');
     }
     await users.setPasswordHash(row.id, hash);
-    // The link reached this address and was used from it: the address is proven.
-    const wasUnverified = !toBool(row.email_verified);
+    // The link reached this address and was used from it: the address is proven. Enrolled
+    // authenticators stay, unverified address or not: a reset never bypasses MFA (SECURITY.md
+    // 6.4.3); losing a second factor takes identity proofing (an admin removes it). An
+    // authenticator a squatter enrolled before the owner proved the address keeps the squatter
+    // out as much as the owner (the squatter lacks the new password); the owner goes to an admin.
     const user = await users.update(row.id, { email_verified: true });
-    if (wasUnverified) {
-      // Until now nobody had shown this address was theirs: whoever signed up with it may
-      // have enrolled an authenticator too (pre-account takeover). Like the password, it is
-      // replaced by what the mailbox's owner sets up; they enrol again on /account or at login.
-      const removed = await app.mfa.remove(row.id);
-      if (removed > 0) await audit.record({ type: 'gd_unenroll', description: 'Authenticator removed: the address was first proven by a password reset', user_id: row.id, user_name: row.email, ip: ctx.ip, user_agent: ctx.get('user-agent') });
-    }
     await accountSessions.endAll(row.id);
     // The owner proved control of the mailbox: a brute-force lock on the account (which an
     // attacker may have caused, SECURITY B8) no longer needs to stand in their way.
