@@ -71,9 +71,24 @@ test('a JSON body, as Auth0\'s SDKs send it, works like the form', async () => {
   assert.equal(r.status, 200, r.text);
   assert.equal(jwtPayload(r.body.access_token).aud, API);
   assert.deepEqual(scopesOf(r.body.access_token), ['read:a', 'write:a']);
-  const ok = await token(JSON.stringify({ grant_type: 'client_credentials', audience: API, scope: 'write:a', ignored: { nested: true } }), { 'content-type': 'application/json; charset=utf-8', ...auth() });
+  const ok = await token(JSON.stringify({ grant_type: 'client_credentials', audience: API, scope: 'write:a', extra: 1 }), { 'content-type': 'application/json; charset=utf-8', ...auth() });
   assert.equal(ok.status, 200, ok.text);
   assert.deepEqual(scopesOf(ok.body.access_token), ['write:a']);
+});
+
+test('a JSON body member that is an array or an object is refused, as a repeated form parameter is', async () => {
+  // Regression: non-string members were dropped, so `"audience": [a, b]` gave an opaque token
+  // with no audience, and a `scope` array one with every scope the client grant allows.
+  for (const [name, value] of [['audience', [API, 'https://other.example/']], ['scope', ['write:a']], ['resource', { a: API }]] as const) {
+    const r = await token(JSON.stringify({ grant_type: 'client_credentials', ...(name === 'audience' ? {} : { audience: API }), [name]: value }), { 'content-type': 'application/json', ...auth() });
+    assert.equal(r.status, 400, `${name}: ${r.text}`);
+    assert.equal(r.body.error, 'invalid_request');
+    assert.equal(r.body.error_description, `'${name}' parameter must be a string`);
+    assert.equal(r.body.access_token, undefined);
+  }
+  const notObject = await token('["grant_type", "client_credentials"]', { 'content-type': 'application/json', ...auth() });
+  assert.equal(notObject.status, 400);
+  assert.equal(notObject.body.error, 'invalid_request');
 });
 
 test('repeated parameters are refused; nothing is issued', async () => {

@@ -17,14 +17,24 @@ function readRaw(req: IncomingMessage): Promise<Buffer | null> {
   });
 }
 
-/** Keeps only a JSON body's string members, as a form body. */
-function jsonToForm(text: string): string | null {
+/**
+ * A JSON body's members as a form body, or why not. Every member must be a string (numbers and
+ * booleans are written as text): an array or an object is refused, as a repeated form parameter
+ * is (`"audience": [a, b]` must not become a token without an audience, nor a `scope` array one
+ * with every scope the client grant allows).
+ */
+function jsonToForm(text: string): { form: string } | { error: string } {
   let body: unknown;
-  try { body = JSON.parse(text); } catch { return null; }
-  if (!body || typeof body !== 'object' || Array.isArray(body)) return null;
+  try { body = JSON.parse(text); } catch { return { error: 'failed to parse the request body' }; }
+  if (!body || typeof body !== 'object' || Array.isArray(body)) return { error: 'the request body must be a JSON object' };
   const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(body)) if (typeof v === 'string') out[k] = v;
-  return stringify(out);
+  for (const [k, v] of Object.entries(body)) {
+    if (v === null || v === undefined) continue;
+    if (typeof v === 'string') out[k] = v;
+    else if (typeof v === 'number' || typeof v === 'boolean') out[k] = String(v);
+    else return { error: `'${k.slice(0, 64)}' parameter must be a string` };
+  }
+  return { form: stringify(out) };
 }
 
 /**
@@ -77,9 +87,9 @@ export function createTokenEndpoint(o: {
     if (ct !== 'application/json') return o.provider()(req, res);
     const raw = await readRaw(req);
     if (raw === null) return send(res, 413, { error: 'invalid_request', error_description: 'request entity too large' });
-    const text = jsonToForm(raw.toString('utf8'));
-    if (text === null) return send(res, 400, { error: 'invalid_request', error_description: 'failed to parse the request body' });
-    return o.provider()(replay(req, Buffer.from(text)), res);
+    const parsed = jsonToForm(raw.toString('utf8'));
+    if ('error' in parsed) return send(res, 400, { error: 'invalid_request', error_description: parsed.error });
+    return o.provider()(replay(req, Buffer.from(parsed.form)), res);
   }
 
   /** Handles the request when it is a token request; returns false otherwise. */
