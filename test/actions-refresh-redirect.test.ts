@@ -172,6 +172,34 @@ test('a redirecting first action keeps the claim it set before the redirect; the
   await bindActions(ts, 'post-login', []);
 });
 
+test('the page may POST its answer to /continue: the token stays out of every URL and reaches the action as event.request.body', async () => {
+  // Regression: POST /continue copied the whole form (session_token included) into the query of
+  // its 303, so the token landed in browser history and proxy logs (SECURITY 3.7: POSTed back).
+  await deployAction(ts, { name: 'redirect-posted', trigger: 'post-login', code: redirectAction('posted'), secrets: [{ name: 'SECRET', value: SECRET }] });
+  await bindActions(ts, 'post-login', ['redirect-posted']);
+  const b = await beginLogin('consent@rr.example');
+  const answer = await pageAnswer(b.at, 'posted yes');
+  const token = new URL(answer.url).searchParams.get('session_token')!;
+  const res = await b.browser.request(`${ts.issuer}/continue`, {
+    method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ state: answer.state, session_token: token }).toString(),
+  });
+  assert.equal(res.status, 303);
+  const next = new URL(res.headers.get('location')!, ts.issuer);
+  assert.equal(next.searchParams.get('session_token'), null, 'the token is not moved into the URL');
+  assert.equal(next.searchParams.get('state'), answer.state);
+  const seen: string[] = [];
+  const away = (u: URL) => { seen.push(u.href); return u.origin === CONSENT || u.href.startsWith(CB); };
+  const back = (await b.browser.follow(next, {}, away)).url;
+  assert.ok(back.href.startsWith(CB), back.href);
+  assert.ok(seen.every((u) => !u.includes(token)), 'no URL on the way back carries the token');
+  const t = await oidc.authorizationCodeGrant(config, back, { pkceCodeVerifier: b.verifier, expectedState: b.state });
+  assert.equal(t.claims()!['https://rr/posted/answer'], 'posted yes');
+  const exe = await latestExecution(ts, 'post-login');
+  assert.ok(!JSON.stringify(exe).includes(token), 'nor does the execution record');
+  await bindActions(ts, 'post-login', []);
+});
+
 test('two logins of one user at one client keep their own claims: one paused at a redirect keeps its first part while the other finishes', async () => {
   // Regression: claims were one row per (user, client); the second login's first part replaced
   // the paused one's, which then resumed without the claim it set before its redirect.

@@ -26,7 +26,10 @@ export interface MfaNeed { mode: 'challenge' | 'enroll'; resumeAt: number | null
 interface OwedMfa { enable?: { provider: string; allowRememberBrowser: boolean }; challenge?: boolean }
 
 /** A chain paused by `api.redirect.sendUserTo`, as its continuation row keeps it. */
-interface Continuation { userId: string; actionIndex: number; action?: ActionRef; event: Obj; methods: Obj[]; mfa?: OwedMfa }
+/** `posted`: the form a POST to /continue brought (kept here, not put in a URL). */
+interface Continuation { userId: string; actionIndex: number; action?: ActionRef; event: Obj; methods: Obj[]; mfa?: OwedMfa; posted?: Record<string, string> }
+/** What a POST to /continue may bring back (the body parser's own limit is larger). */
+const POSTED_MAX_CHARS = 16 * 1024;
 
 function owedMfa(o: ChainOutcome): OwedMfa | undefined {
   const owed: OwedMfa = {};
@@ -204,8 +207,24 @@ export function createPostLoginStep(app: AppContext) {
       if (typeof state !== 'string' || !/^[A-Za-z0-9_-]{16,64}$/.test(state)) throw new AppError(400, 'invalid_state', 'This link is missing its state or the state is malformed. Start the login again from your application.');
       const row = await db('action_continuations').where({ state }).first();
       if (!row || row.used_at !== null || Number(row.expires_at) < Date.now()) throw new AppError(400, 'invalid_state', 'This login step has expired or was already used. Start the login again from your application.');
+      // A GET's query goes on in the URL (it came in one). A POST's body (a session_token, say)
+      // must not be moved into a URL, where browser history and proxy logs keep it: it is kept
+      // with the continuation, bound to its state, and given back as event.request.body.
       const params = new URLSearchParams();
-      for (const [k, v] of Object.entries({ ...ctx.query, ...((ctx.request.body as Obj | undefined) ?? {}) })) if (typeof v === 'string' && k !== '_csrf') params.set(k, v);
+      for (const [k, v] of Object.entries(ctx.query)) if (typeof v === 'string') params.set(k, v);
+      params.set('state', state);
+      if (ctx.method === 'POST') {
+        const posted: Record<string, string> = {};
+        let bytes = 0;
+        for (const [k, v] of Object.entries((ctx.request.body as Obj | undefined) ?? {})) {
+          if (typeof v !== 'string' || k === '_csrf' || k === 'state') continue;
+          bytes += k.length + v.length;
+          if (bytes > POSTED_MAX_CHARS) throw new AppError(413, 'too_large', 'This login step sent back more data than it may. Start the login again from your application.');
+          posted[k] = v;
+        }
+        const saved = JSON.parse(row.payload) as Continuation;
+        await db('action_continuations').where({ state }).whereNull('used_at').update({ payload: JSON.stringify({ ...saved, posted }) });
+      }
       ctx.status = 303;
       ctx.redirect(`${urls.mountPath}/interaction/${encodeURIComponent(row.interaction_uid)}/continue?${params}`);
     },
@@ -223,7 +242,8 @@ export function createPostLoginStep(app: AppContext) {
       const saved = JSON.parse(row.payload) as Continuation;
       const user = await app.users.require(saved.userId);
       const client = await app.clients.get(String(d.params.client_id));
-      const event = { ...saved.event, request: requestInfo(ctx) };
+      const request = requestInfo(ctx);
+      const event = { ...saved.event, request: saved.posted ? { ...request, method: 'POST', body: saved.posted } : request };
       const next = randomBytes(24).toString('base64url');
       // onContinuePostLogin validates tokens bound to the state being resumed; an action after
       // it that redirects again must bind its token to the state it will come back with.
