@@ -77,6 +77,34 @@ test('refresh runs post-login again: protocol oauth2-refresh-token, canRedirect(
   assert.equal(decodeJwt(plain.access_token)['https://rr/at_protocol'], undefined);
 });
 
+test('the refresh event describes the login the token came from: its methods, session, API and scopes', async () => {
+  // Regression: a refresh ran post-login with no authentication methods, no session, no
+  // resource_server and no requested scopes, so Auth0's "deny callers of an API" check never
+  // fired on refresh, and an action asking for MFA unless the login had it paused every refresh.
+  await deployAction(ts, { name: 'refresh-event', trigger: 'post-login', code: `
+    exports.onExecutePostLogin = async (event, api) => {
+      if (!event.authentication.methods.some((m) => m.name === 'pwd')) api.authentication.challengeWith({ type: 'otp' });
+      api.idToken.setCustomClaim('https://rr/seen', {
+        methods: event.authentication.methods.map((m) => m.name), session: event.session.id || null,
+        api: event.resource_server ? event.resource_server.identifier : null, scopes: event.transaction.requested_scopes,
+      });
+    };` });
+  await bindActions(ts, 'post-login', ['refresh-event']);
+  try {
+    const first = await loginWithRefresh('refresher@rr.example');
+    const atLogin = first.claims()!['https://rr/seen'] as { session: string | null };
+    const refreshed = await oidc.refreshTokenGrant(config, first.refresh_token!);
+    const seen = refreshed.claims()!['https://rr/seen'] as { methods: string[]; session: string | null; api: string | null; scopes: string[] };
+    assert.deepEqual(seen.methods, ['pwd'], 'the login\'s methods, not none');
+    assert.equal(typeof seen.session, 'string', 'the session the refresh token belongs to');
+    assert.equal(seen.api, API);
+    assert.deepEqual(seen.scopes, ['openid', 'email', 'offline_access', 'read:things']);
+    if (atLogin.session !== null) assert.equal(seen.session, atLogin.session, 'the same session id as at login');
+  } finally {
+    await bindActions(ts, 'post-login', []);
+  }
+});
+
 test('an action that denies on refresh ends the refresh with access_denied; the login itself worked', async () => {
   await deployAction(ts, { name: 'deny-on-refresh', trigger: 'post-login', code: `
     exports.onExecutePostLogin = async (event, api) => {

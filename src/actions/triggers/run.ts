@@ -215,9 +215,19 @@ export function createTriggerRunners(d: Deps) {
         // unbound) must not ride along, and loginClaims reads none while nothing is bound.
         return undefined;
       }
+      // The login the refresh token came from: how it authenticated (an action that asks for a
+      // second factor unless the login had one must see it had), its session, and the API and
+      // scopes this refresh asks for (the token's own when the request names none).
+      const rt = (ctx.oidc.entities as { RefreshToken?: { amr?: string[]; authTime?: number; sessionUid?: string; resource?: unknown; scope?: string } }).RefreshToken;
+      const at = new Date((rt?.authTime ?? Math.floor(Date.now() / 1000)) * 1000).toISOString();
+      const amr = Array.isArray(rt?.amr) ? rt.amr : ['pwd'];
+      const p = ctx.oidc.params as Record<string, unknown> | undefined;
+      const scopes = typeof p?.scope === 'string' && p.scope !== '' ? p.scope : rt?.scope ?? '';
+      const audience = typeof p?.resource === 'string' ? p.resource : typeof rt?.resource === 'string' ? rt.resource : undefined;
       const event = await postLoginEvent(user, {
-        client, ctx: ctx as unknown as Context, methods: [],
-        transaction: { protocol: 'oauth2-refresh-token', requested_scopes: [...(ctx.oidc.requestParamScopes ?? [])] },
+        client, ctx: ctx as unknown as Context, sessionId: rt?.sessionUid,
+        methods: [{ name: 'pwd', timestamp: at }, ...(amr.includes('otp') ? [{ name: 'mfa', timestamp: at }] : [])],
+        transaction: { protocol: 'oauth2-refresh-token', requested_scopes: scopes.split(' ').filter(Boolean), ...(audience ? { audience } : {}) },
       });
       const o = await engine.run('post-login', event, { canRedirect: false });
       await writeMetadata(user.user_id, o);
