@@ -4,7 +4,6 @@ import type { AppContext } from '../context.ts';
 import type { Csrf } from '../http/koa-csrf.ts';
 import type { User } from '../users/users.ts';
 import { canonicalEmail } from '../users/email.ts';
-import { toBool } from '../db/knex.ts';
 import { checkPasswordPolicy } from '../users/passwords.ts';
 import { passwordFingerprint, type EmailTokenPurpose, type TokenState } from '../users/email-tokens.ts';
 import { createAccountSessions } from './account-sessions.ts';
