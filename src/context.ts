@@ -266,6 +266,8 @@ export async function createContext(config: Config, opts: { logger?: Logger; mig
         const u = await users.get(userId);
         if (u) triggers.postChangePassword(undefined, u);
       },
+      /** A user created by an admin (Management API, CLI): post-user-registration, as for a sign-up. Never rejects. */
+      userCreated: (user: User) => triggers.postUserRegistration(undefined, user),
     },
     get provider() { return providerState.provider; },
     refreshKeys,

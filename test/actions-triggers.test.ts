@@ -4,6 +4,7 @@ import * as oidc from 'openid-client';
 import { decodeJwt } from 'jose';
 import { startTestServer, discover, loginThroughForm, type TestServer } from './helpers/server.ts';
 import { Browser, alertText } from './helpers/cookie-fetch.ts';
+import { codeAt } from './helpers/mfa.ts';
 import { deployAction, bindActions, latestExecution, waitForExecution } from './helpers/actions.ts';
 
 let ts: TestServer;
@@ -156,13 +157,35 @@ test('pre-user-registration metadata over the 16 KB cap refuses the sign-up and 
   await bindActions(ts, 'pre-user-registration', []);
 });
 
-test('post-change-password fires when an admin sets a password', async () => {
-  await deployAction(ts, { name: 'pcp', trigger: 'post-change-password', version: 'v3', code: `exports.onExecutePostChangePassword = async (event) => { console.log('changed', event.user.email); };` });
+test('post-change-password fires when an admin sets a password, and sees the user\'s enrolled factor', async () => {
+  await deployAction(ts, { name: 'pcp', trigger: 'post-change-password', version: 'v3', code: `exports.onExecutePostChangePassword = async (event) => { console.log('changed', event.user.email, JSON.stringify(event.user.multifactor)); };` });
   await bindActions(ts, 'post-change-password', ['pcp']);
   const u = (await ts.api('POST', '/users', { email: 'pcp@example.com', password: 'first-password-1' })).body;
+  // Regression: the event always said multifactor [] (ACTIONS.md: ['otp'] when enrolled).
+  const e = await ts.ctx.mfa.beginEnrollment(u.user_id, 'pcp@example.com', 'test');
+  assert.equal((await ts.ctx.mfa.confirmEnrollment(u.user_id, 'test', await codeAt(e.secret))).ok, true);
   const r = await ts.api('PATCH', `/users/${encodeURIComponent(u.user_id)}`, { password: 'second-password-2' });
   assert.equal(r.status, 200, JSON.stringify(r.body));
   const exe = await waitForExecution(ts, 'post-change-password');
-  assert.match(exe.results[0].logs, /changed pcp@example\.com/);
+  assert.match(exe.results[0].logs, /changed pcp@example\.com \["otp"\]/);
   await bindActions(ts, 'post-change-password', []);
+});
+
+test('post-user-registration also runs for a user an admin creates through the Management API', async () => {
+  // Regression: only the sign-up form ran it; ACTIONS.md runs it after any user row commits.
+  await deployAction(ts, { name: 'pur-admin', trigger: 'post-user-registration', version: 'v3', code: `exports.onExecutePostUserRegistration = async (event) => { console.log('registered', event.user.email); };` });
+  await bindActions(ts, 'post-user-registration', ['pur-admin']);
+  try {
+    const r = await ts.api('POST', '/users', { email: 'admin-made@example.com', password: 'admin-made-password-1' });
+    assert.equal(r.status, 201);
+    // An earlier test's sign-up left an execution of this trigger: wait for this one's.
+    let logs = '';
+    for (let i = 0; i < 50 && !/admin-made/.test(logs); i++) {
+      logs = (await latestExecution(ts, 'post-user-registration'))?.results[0]?.logs ?? '';
+      if (!/admin-made/.test(logs)) await new Promise((res) => setTimeout(res, 100));
+    }
+    assert.match(logs, /registered admin-made@example\.com/);
+  } finally {
+    await bindActions(ts, 'post-user-registration', []);
+  }
 });

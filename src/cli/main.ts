@@ -191,6 +191,8 @@ export async function main(argv: string[]): Promise<number> {
     if (cmd === 'users' && sub === 'create') {
       if (!values.email) throw new AppError(400, 'usage', 'users create needs --email');
       const user = await ctx.users.create({ email: values.email, password: values.password, email_verified: !!values.verified });
+      // post-user-registration, as for a sign-up; awaited here so it runs before the CLI exits.
+      await ctx.events.userCreated(user);
       await ctx.audit.record({ type: 'sapi', description: 'Create a user (CLI)', user_id: user.user_id, details: { via: 'cli' } });
       print(out, `created user ${user.email} (${user.user_id})`, user);
       return 0;

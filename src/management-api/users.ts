@@ -114,6 +114,8 @@ export const registerUsers: RegisterRoutes = (router, app) => {
       description: 'Create a user', target: { type: 'user', id: user.user_id }, userId: user.user_id,
       after: summary(user), extra: body.password ? { password_set: true } : undefined,
     });
+    // After the row committed and without waiting for it, as for a sign-up (ACTIONS.md).
+    void app.events.userCreated(user);
     ctx.status = 201;
     ctx.body = user;
   });

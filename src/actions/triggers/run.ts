@@ -276,10 +276,10 @@ export function createTriggerRunners(d: Deps) {
     },
 
     /** After the user row committed: never blocks the user, failures are logged. */
-    postUserRegistration(ctx: Context | undefined, user: User) {
-      void (async () => {
+    postUserRegistration(ctx: Context | undefined, user: User): Promise<void> {
+      return (async () => {
         if (!(await engine.hasBindings('post-user-registration'))) return;
-        await engine.run('post-user-registration', { user: userInfo(user), request: requestInfo(ctx), connection: CONNECTION, tenant: tenant(d.issuer) });
+        await engine.run('post-user-registration', { user: userInfo(user, { otpEnrolled: await d.otpEnrolled?.(user.user_id) }), request: requestInfo(ctx), connection: CONNECTION, tenant: tenant(d.issuer) });
       })().catch((err) => logger.error({ err }, 'post-user-registration failed'));
     },
 
@@ -287,7 +287,7 @@ export function createTriggerRunners(d: Deps) {
     postChangePassword(ctx: Context | undefined, user: User) {
       void (async () => {
         if (!(await engine.hasBindings('post-change-password'))) return;
-        await engine.run('post-change-password', { user: userInfo(user), request: requestInfo(ctx), connection: CONNECTION, tenant: tenant(d.issuer) });
+        await engine.run('post-change-password', { user: userInfo(user, { otpEnrolled: await d.otpEnrolled?.(user.user_id) }), request: requestInfo(ctx), connection: CONNECTION, tenant: tenant(d.issuer) });
       })().catch((err) => logger.error({ err }, 'post-change-password failed'));
     },
   };
