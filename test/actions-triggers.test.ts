@@ -112,6 +112,48 @@ test('post-login: metadata an action sets after its own deny is still written (A
   await bindActions(ts, 'post-login', []);
 });
 
+test('event.request is the request the event is about: the authorization request at login, the token request\'s form at the token endpoint', async () => {
+  // Regression: at login it described the form POST that carried the password (query {}, the
+  // email in body), and at the token endpoint body was {} (oidc-provider parses that form, not Koa).
+  const spa = (await ts.api('POST', '/clients', { name: 'SPA request', app_type: 'spa', callbacks: [CB], web_origins: ['http://localhost:5173'] })).body;
+  await ts.api('POST', '/users', { email: 'request-info@example.com', password: 'post-login-password' });
+  await deployAction(ts, { name: 'pl-request', trigger: 'post-login', version: 'v3', code: `
+    exports.onExecutePostLogin = async (event, api) => { api.idToken.setCustomClaim('https://example.com/request', event.request); };` });
+  await deployAction(ts, { name: 'cx-request', trigger: 'credentials-exchange', version: 'v3', code: `
+    exports.onExecuteCredentialsExchange = async (event, api) => { api.accessToken.setCustomClaim('https://example.com/request', event.request); };` });
+  await bindActions(ts, 'post-login', ['pl-request']);
+  await bindActions(ts, 'credentials-exchange', ['cx-request']);
+  try {
+    const config = await discover(ts, spa.client_id);
+    const r = await loginThroughForm(config, { redirectUri: CB, email: 'request-info@example.com', password: 'post-login-password', params: { audience: API, ui_locales: 'fr' }, scope: 'openid email read:things' });
+    const tokens = await oidc.authorizationCodeGrant(config, r.callbackUrl!, { pkceCodeVerifier: r.verifier, expectedState: r.state });
+    const seen = tokens.claims()!['https://example.com/request'] as { method: string; query: Record<string, string>; body: Record<string, string> };
+    assert.equal(seen.method, 'GET');
+    assert.equal(seen.query.client_id, spa.client_id);
+    assert.equal(seen.query.audience, API);
+    assert.equal(seen.query.ui_locales, 'fr');
+    assert.equal(seen.query.state, r.state);
+    assert.deepEqual(seen.body, {});
+    assert.ok(!JSON.stringify(seen).includes('post-login-password'));
+
+    const m2m = (await ts.api('POST', '/clients', { name: 'M2M request', app_type: 'non_interactive' })).body;
+    await ts.api('POST', '/client-grants', { client_id: m2m.client_id, audience: API, scope: ['read:things'] });
+    const res = await fetch(`${ts.base}/oauth/token`, {
+      method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ grant_type: 'client_credentials', audience: API, client_id: m2m.client_id, client_secret: m2m.client_secret }),
+    });
+    assert.equal(res.status, 200);
+    const cx = decodeJwt(((await res.json()) as { access_token: string }).access_token)['https://example.com/request'] as { method: string; body: Record<string, string> };
+    assert.equal(cx.method, 'POST');
+    assert.equal(cx.body.grant_type, 'client_credentials');
+    assert.equal(cx.body.audience ?? cx.body.resource, API, 'the audience (as RFC 8707 resource, which it is read as)');
+    assert.equal(cx.body.client_secret, undefined, 'secrets are left out');
+  } finally {
+    await bindActions(ts, 'post-login', []);
+    await bindActions(ts, 'credentials-exchange', []);
+  }
+});
+
 test('pre-user-registration denies with a user-facing message and writes nothing; post-user-registration runs after the insert', async () => {
   await deployAction(ts, { name: 'pre-reg', trigger: 'pre-user-registration', version: 'v3', code: `
     exports.onExecutePreUserRegistration = async (event, api) => {

@@ -154,7 +154,8 @@ export function createPostLoginStep(app: AppContext) {
       if (pending.resumeAt !== null && pending.event) {
         const user = await app.users.require(userId);
         const client = await app.clients.get(String(d.params.client_id));
-        const event = { ...pending.event, authentication: { methods }, request: requestInfo(ctx) };
+        // The login's authorization request, as before the pause (not the code form's POST).
+        const event = { ...pending.event, authentication: { methods }, request: pending.event.request ?? requestInfo(ctx) };
         const state = randomBytes(24).toString('base64url');
         const o = await app.actions.triggers.postLogin({
           user, client, ctx, transaction: transaction(d), methods: methods as never, startAt: pending.resumeAt, resumeOf: resumeOf(pending.resumeAt - 1, pending.resumeAction),
@@ -180,7 +181,7 @@ export function createPostLoginStep(app: AppContext) {
       const at = new Date((s?.loginTs ?? Date.now() / 1000) * 1000).toISOString();
       const methods: Obj[] = [{ name: 'pwd', timestamp: at }, ...(s?.amr?.includes('otp') ? [{ name: 'mfa', timestamp: at }] : [])];
       const state = randomBytes(24).toString('base64url');
-      const o = await app.actions.triggers.postLogin({ user, client, ctx, transaction: transaction(d), sessionId: d.session?.uid, methods: methods as never, redirectState: state, loginRef: loginRef.interaction(d.uid) });
+      const o = await app.actions.triggers.postLogin({ user, client, ctx, transaction: transaction(d), authParams: d.params as Obj, sessionId: d.session?.uid, methods: methods as never, redirectState: state, loginRef: loginRef.interaction(d.uid) });
       return act(ctx, d, userId, o, state, methods);
     },
     /** After the password was verified for `userId` in interaction `d`. */
@@ -197,7 +198,7 @@ export function createPostLoginStep(app: AppContext) {
       const client = await app.clients.get(String(d.params.client_id));
       const methods = [{ name: 'pwd', timestamp: new Date().toISOString() }];
       const state = randomBytes(24).toString('base64url');
-      const o = await app.actions.triggers.postLogin({ user, client, ctx, transaction: transaction(d), sessionId: d.session?.uid, methods, redirectState: state, loginRef: loginRef.interaction(d.uid) });
+      const o = await app.actions.triggers.postLogin({ user, client, ctx, transaction: transaction(d), authParams: d.params as Obj, sessionId: d.session?.uid, methods, redirectState: state, loginRef: loginRef.interaction(d.uid) });
       return act(ctx, d, userId, o, state, methods);
     },
 

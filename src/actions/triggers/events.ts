@@ -3,17 +3,25 @@ import type { User } from '../../users/users.ts';
 
 type Obj = Record<string, unknown>;
 const SENSITIVE = /pass(word)?|secret|token|code|_csrf/i;
+/** Authorization parameters an action has no use for and that are secrets of the flow (PKCE's challenge is not one). */
+const SENSITIVE_QUERY = /secret|password|^code$|code_verifier|assertion|_csrf/i;
 
-/** `event.request`, with sensitive body fields (password, tokens, CSRF) removed. */
-export function requestInfo(ctx: Context | undefined): Obj {
+/**
+ * `event.request`, with sensitive fields (password, tokens, secrets, codes, CSRF) removed. The
+ * address, agent and language are the current request's. `over` names the request the event is
+ * about when that is not the current one: a login's authorization request (its parameters as
+ * `query`, as Auth0 gives them whatever page posted the password). At the token endpoint the
+ * body is the token request's form, which oidc-provider parsed (not Koa).
+ */
+export function requestInfo(ctx: Context | undefined, over: { query?: Obj; body?: Obj; method?: string } = {}): Obj {
   if (!ctx) return {};
-  const body = (ctx.request as { body?: unknown }).body;
+  const body = over.body ?? (ctx as unknown as { oidc?: { body?: unknown } }).oidc?.body ?? (ctx.request as { body?: unknown }).body;
   const safeBody: Obj = {};
   if (body && typeof body === 'object') for (const [k, v] of Object.entries(body)) if (!SENSITIVE.test(k) && typeof v === 'string') safeBody[k] = v;
   const query: Obj = {};
-  for (const [k, v] of Object.entries(ctx.query)) if (typeof v === 'string') query[k] = v;
+  for (const [k, v] of Object.entries(over.query ?? ctx.query)) if (typeof v === 'string' && !(over.query && SENSITIVE_QUERY.test(k))) query[k] = v;
   return {
-    ip: ctx.ip, method: ctx.method, hostname: ctx.hostname, user_agent: ctx.get('user-agent'),
+    ip: ctx.ip, method: over.method ?? ctx.method, hostname: ctx.hostname, user_agent: ctx.get('user-agent'),
     language: ctx.get('accept-language').split(',')[0] || undefined, query, body: safeBody,
   };
 }

@@ -22,7 +22,7 @@ export const loginRef = {
 
 type CcToken = { scope?: string; resourceServer?: { identifier?: string; audience?: string } };
 
-type PostLoginArgs = { user: User; client?: { client_id: string; name: string; client_metadata?: Record<string, string> }; ctx: Context; transaction: Obj; sessionId?: string; methods: { name: string; timestamp: string }[]; loginRef: string; startAt?: number; resumeOf?: ActionRef & { index: number }; continueFirst?: boolean; event?: Obj; redirectState?: string; nextRedirectState?: string; canRedirect?: boolean; deadlineAt?: number };
+type PostLoginArgs = { user: User; client?: { client_id: string; name: string; client_metadata?: Record<string, string> }; ctx: Context; transaction: Obj; sessionId?: string; authParams?: Obj; methods: { name: string; timestamp: string }[]; loginRef: string; startAt?: number; resumeOf?: ActionRef & { index: number }; continueFirst?: boolean; event?: Obj; redirectState?: string; nextRedirectState?: string; canRedirect?: boolean; deadlineAt?: number };
 
 interface Deps { db: Db; engine: ActionEngine; users: Users; logger: Logger; issuer: string; roleNames(userId: string): Promise<string[]>; otpEnrolled?(userId: string): Promise<boolean> }
 
@@ -77,11 +77,11 @@ export function createTriggerRunners(d: Deps) {
     return { ...o.accessTokenClaims };
   }
 
-  async function postLoginEvent(user: User, o: { client?: { client_id: string; name: string; client_metadata?: Record<string, string> }; ctx?: Context; transaction: Obj; sessionId?: string; methods: { name: string; timestamp: string }[] }) {
+  async function postLoginEvent(user: User, o: { client?: { client_id: string; name: string; client_metadata?: Record<string, string> }; ctx?: Context; transaction: Obj; sessionId?: string; methods: { name: string; timestamp: string }[]; authParams?: Obj }) {
     return {
       user: userInfo(user, { otpEnrolled: await d.otpEnrolled?.(user.user_id) }),
       authorization: { roles: await d.roleNames(user.user_id) },
-      client: clientInfo(o.client), request: requestInfo(o.ctx), transaction: o.transaction,
+      client: clientInfo(o.client), request: o.authParams ? requestInfo(o.ctx, { query: o.authParams, body: {}, method: 'GET' }) : requestInfo(o.ctx), transaction: o.transaction,
       authentication: { methods: o.methods }, stats: { logins_count: user.logins_count },
       session: o.sessionId ? { id: o.sessionId } : {}, connection: CONNECTION, tenant: tenant(d.issuer),
       organization: undefined, resource_server: typeof o.transaction.audience === 'string' ? { identifier: o.transaction.audience } : undefined,
