@@ -31,11 +31,18 @@ export interface Tenant { id: string }
 export type Secrets = Record<string, string>;
 
 export interface CacheEntry { value: string; expires_at: number }
+/** What `cache.set` and `cache.delete` answer (Auth0's shape). */
+export type CacheWriteResult =
+  | { type: 'success'; record?: CacheEntry }
+  | { type: 'error'; code: 'invalid_argument' | 'too_large' | string };
 export interface CacheAPI {
   get(key: string): CacheEntry | undefined;
-  /** `ttl` in milliseconds, default 15 minutes. Best effort: values may be evicted early. */
-  set(key: string, value: string, options?: { ttl?: number }): void;
-  delete(key: string): void;
+  /**
+   * Keys up to 200 characters, values up to 4 KB (else an error result). `ttl` in milliseconds,
+   * default 15 minutes, or `expires_at` (epoch ms). Best effort: values may be evicted early.
+   */
+  set(key: string, value: string, options?: { ttl?: number; expires_at?: number }): CacheWriteResult;
+  delete(key: string): CacheWriteResult;
 }
 
 // ── post-login ────────────────────────────────────────────────────────────────
@@ -72,7 +79,8 @@ export type OnContinuePostLogin = (event: PostLoginEvent, api: PostLoginAPI) => 
 // ── pre-user-registration ─────────────────────────────────────────────────────
 export interface PreUserRegistrationEvent {
   user: { email: string; app_metadata: Record<string, unknown>; user_metadata: Record<string, unknown>; email_verified: boolean };
-  request: Request; client?: Client; connection: Connection; tenant: Tenant; secrets: Secrets; transaction: Partial<Transaction>;
+  /** The application the sign-up came through; empty (`{}`) for a sign-up outside a login. */
+  request: Request; client: Client | Record<string, never>; connection: Connection; tenant: Tenant; secrets: Secrets; transaction: Partial<Transaction>;
 }
 export interface PreUserRegistrationAPI {
   access: { deny(reason: string, userMessage?: string): PreUserRegistrationAPI };
@@ -100,9 +108,9 @@ export interface CredentialsExchangeAPI {
 }
 export type OnExecuteCredentialsExchange = (event: CredentialsExchangeEvent, api: CredentialsExchangeAPI) => void | Promise<void>;
 
-/** Globals inside the sandbox (no require, process or file system). */
-declare global {
-  function fetch(url: string | URL, init?: { method?: string; headers?: Record<string, string>; body?: string }): Promise<{
-    ok: boolean; status: number; headers: { get(name: string): string | null }; text(): Promise<string>; json(): Promise<unknown>;
-  }>;
-}
+/*
+ * The sandbox's globals (console, timers, URL, TextEncoder/TextDecoder, atob/btoa, crypto,
+ * structuredClone, fetch, Headers, Response, performance) are the standard ones: a project whose
+ * TypeScript setup has the DOM lib or @types/node already knows them. One with neither
+ * (`"lib": ["es2022"]`, `"types": []`) adds `globals.d.ts`, next to this file.
+ */

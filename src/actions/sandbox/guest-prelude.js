@@ -971,8 +971,12 @@
     if (!r || r.expires_at <= dateNow()) return undefined;
     return { value: r.value, expires_at: r.expires_at };
   }
+  // The host's limits (definitions.ts, cache.set): a call past them is refused here with an error
+  // result, as Auth0's cache answers, rather than reported a success the host then drops.
+  const CACHE_KEY_MAX = 200, CACHE_VALUE_MAX = 4096;
   function cacheSet(key, value, options) {
     if (typeof key !== 'string' || key === '' || typeof value !== 'string') return { type: 'error', code: 'invalid_argument' };
+    if (key.length > CACHE_KEY_MAX || value.length > CACHE_VALUE_MAX) return { type: 'error', code: 'too_large' };
     const o = options || {};
     let ttl = 900000;
     if (o.ttl !== undefined) ttl = N(o.ttl);

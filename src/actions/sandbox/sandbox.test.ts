@@ -236,6 +236,17 @@ describe('cache', () => {
     assert.deepEqual(claims(r, 1), { token: undefined, gone: false }, 'b reads the snapshot, not what a wrote (its `token` claim has no value)');
   });
 
+  test('cache.set past the size limits answers an error and records nothing (it answered success, then the host dropped it)', async () => {
+    const r = await pool.runChain(request([postLogin(`
+      api.idToken.setCustomClaim('longKey', api.cache.set('k'.repeat(201), 'v').type);
+      api.idToken.setCustomClaim('bigValue', api.cache.set('k', 'v'.repeat(4097)).code);
+      api.idToken.setCustomClaim('fits', api.cache.set('k'.repeat(200), 'v'.repeat(4096)).type);
+    `)]));
+    assert.equal(r.status, 'ok', JSON.stringify(r));
+    assert.deepEqual(claims(r, 0), { longKey: 'error', bigValue: 'too_large', fits: 'success' });
+    assert.equal(r.results[0].commands.filter((c) => c.type === 'cache.set').length, 1, 'only the call that fits is recorded');
+  });
+
   test('cacheByAction: each action reads only its own snapshot and its own writes, also when bound twice', async () => {
     const exp = Date.now() + 60_000;
     const reader = `api.idToken.setCustomClaim('seen', api.cache.get('k')?.value ?? null); api.idToken.setCustomClaim('n', api.cache.get('n')?.value ?? null);`;

@@ -1,0 +1,64 @@
+/**
+ * The globals a Gatehouse action may use, for a TypeScript project that has neither the DOM lib
+ * nor @types/node (`"lib": ["es2022"]`, `"types": []`). With either of those, leave this file
+ * out: they declare the same globals. Nothing else is reachable in the sandbox (no require,
+ * process or file system).
+ */
+export {};
+
+declare global {
+  interface Console {
+    log(...data: unknown[]): void; info(...data: unknown[]): void; warn(...data: unknown[]): void;
+    error(...data: unknown[]): void; debug(...data: unknown[]): void;
+  }
+  var console: Console;
+
+  function setTimeout(handler: (...args: unknown[]) => void, timeout?: number, ...args: unknown[]): number;
+  function clearTimeout(id?: number): void;
+  function setInterval(handler: (...args: unknown[]) => void, timeout?: number, ...args: unknown[]): number;
+  function clearInterval(id?: number): void;
+  function queueMicrotask(callback: () => void): void;
+
+  interface URLSearchParams {
+    append(name: string, value: string): void; delete(name: string): void; get(name: string): string | null;
+    getAll(name: string): string[]; has(name: string): boolean; set(name: string, value: string): void;
+    forEach(callback: (value: string, key: string) => void): void; toString(): string;
+  }
+  var URLSearchParams: { prototype: URLSearchParams; new (init?: string | Record<string, string> | [string, string][]): URLSearchParams };
+  interface URL {
+    hash: string; host: string; hostname: string; href: string; readonly origin: string; password: string; pathname: string;
+    port: string; protocol: string; search: string; readonly searchParams: URLSearchParams; username: string; toString(): string; toJSON(): string;
+  }
+  var URL: { prototype: URL; new (url: string | URL, base?: string | URL): URL; canParse(url: string | URL, base?: string | URL): boolean };
+
+  interface TextEncoder { readonly encoding: string; encode(input?: string): Uint8Array }
+  var TextEncoder: { prototype: TextEncoder; new (): TextEncoder };
+  interface TextDecoder { readonly encoding: string; decode(input?: ArrayBuffer | ArrayBufferView): string }
+  var TextDecoder: { prototype: TextDecoder; new (label?: string, options?: { fatal?: boolean; ignoreBOM?: boolean }): TextDecoder };
+
+  function atob(data: string): string;
+  function btoa(data: string): string;
+  function structuredClone<T>(value: T): T;
+
+  interface Crypto {
+    randomUUID(): string;
+    getRandomValues<T extends Int8Array | Uint8Array | Uint8ClampedArray | Int16Array | Uint16Array | Int32Array | Uint32Array>(array: T): T;
+  }
+  var crypto: Crypto;
+
+  interface Performance { now(): number; readonly timeOrigin: number }
+  var performance: Performance;
+
+  interface Headers {
+    append(name: string, value: string): void; delete(name: string): void; get(name: string): string | null;
+    has(name: string): boolean; set(name: string, value: string): void; forEach(callback: (value: string, key: string) => void): void;
+  }
+  var Headers: { prototype: Headers; new (init?: Headers | Record<string, string> | [string, string][]): Headers };
+  interface Response {
+    readonly ok: boolean; readonly status: number; readonly statusText: string; readonly url: string; readonly headers: Headers;
+    text(): Promise<string>; json(): Promise<any>; arrayBuffer(): Promise<ArrayBuffer>; clone(): Response;
+  }
+  var Response: { prototype: Response; new (body?: string | null, init?: { status?: number; statusText?: string; headers?: Headers | Record<string, string> }): Response };
+  /** Bridged through the host: a timeout, a response size cap, and no private or loopback addresses unless allowed. */
+  function fetch(input: string | URL, init?: { method?: string; headers?: Headers | Record<string, string> | [string, string][]; body?: string | URLSearchParams; signal?: unknown }): Promise<Response>;
+}
