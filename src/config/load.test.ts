@@ -12,6 +12,13 @@ test('environment variables override the files and are validated, naming the key
   assert.deepEqual(c.actions.fetchAllow, ['a.example', 'b.example:8443']);
   assert.throws(() => loadConfig({ env: { PORT: 'eighty' } }), (e: Error) => e instanceof ConfigError && /port/.test(e.message));
   assert.throws(() => loadConfig({ env: { GATEHOUSE_DATABASE_URL: 'mysql://x' } }), /databaseUrl/);
+  // The message names the variable the operator set, not only the internal key (INTERFACES.md).
+  assert.throws(() => loadConfig({ env: { PORT: 'eighty' } }), /invalid configuration: PORT \(port\):/);
+  assert.throws(() => loadConfig({ env: { GATEHOUSE_DATABASE_URL: 'mysql://x' } }), /GATEHOUSE_DATABASE_URL \(databaseUrl\):/);
+  assert.throws(() => loadConfig({ env: { GATEHOUSE_SMTP_URL: 'http://x' } }), /GATEHOUSE_SMTP_URL \(smtpUrl\):/);
+  assert.throws(() => loadConfig({ env: { GATEHOUSE_BOOTSTRAP_ADMIN_CLIENT_ID: 'admin', GATEHOUSE_BOOTSTRAP_ADMIN_CLIENT_SECRET: 'short' } }), /GATEHOUSE_BOOTSTRAP_ADMIN_CLIENT_SECRET \(bootstrapAdmin\.clientSecret\):/);
+  // A key set in a config file (none of these come from the environment) keeps its file name.
+  assert.throws(() => loadConfig({ env: {}, overrides: { http: { bodyLimitBytes: 10, trustProxy: false } } }), /invalid configuration: http\.bodyLimitBytes:/);
   assert.throws(() => loadConfig({ env: { GATEHOUSE_SECRETS_KEY: 'c2hvcnQ=' } }), /secretsKey.*32 bytes/);
 });
 

@@ -31,6 +31,14 @@ function readJson(path: string): Record<string, unknown> {
  * Loads configuration: defaults file, NODE_ENV file, environment, then `overrides` (tests).
  * This is the only place that reads `process.env`.
  */
+/** Config keys set from the environment, by the variable that sets them (see loadConfig). */
+const ENV_NAMES: Record<string, string> = {
+  issuer: 'GATEHOUSE_ISSUER', port: 'PORT', databaseUrl: 'GATEHOUSE_DATABASE_URL', dataDir: 'GATEHOUSE_DATA_DIR',
+  secretsKey: 'GATEHOUSE_SECRETS_KEY', smtpUrl: 'GATEHOUSE_SMTP_URL', logLevel: 'GATEHOUSE_LOG_LEVEL', nodeEnv: 'NODE_ENV',
+  'bootstrapAdmin.clientId': 'GATEHOUSE_BOOTSTRAP_ADMIN_CLIENT_ID', 'bootstrapAdmin.clientSecret': 'GATEHOUSE_BOOTSTRAP_ADMIN_CLIENT_SECRET',
+  'bootstrapAdmin': 'GATEHOUSE_BOOTSTRAP_ADMIN_CLIENT_ID', 'actions.fetchAllow': 'GATEHOUSE_ACTIONS_FETCH_ALLOW',
+};
+
 export function loadConfig(opts: { env?: Env; configDir?: string; overrides?: Record<string, unknown> } = {}): Config {
   const env = opts.env ?? process.env;
   const dir = opts.configDir ?? join(import.meta.dirname, '..', '..', 'config');
@@ -53,7 +61,14 @@ export function loadConfig(opts: { env?: Env; configDir?: string; overrides?: Re
   raw = deepMerge(deepMerge(raw, fromEnv), opts.overrides ?? {});
   const parsed = configSchema.safeParse(raw);
   if (!parsed.success) {
-    const msgs = parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`);
+    // Name the key as the operator set it: the environment variable when that is where it came
+    // from, else the config file key (INTERFACES.md: the message names the key).
+    const msgs = parsed.error.issues.map((i) => {
+      const key = i.path.join('.') || '(root)';
+      const envName = ENV_NAMES[key];
+      const where = envName && env[envName] !== undefined ? `${envName} (${key})` : key;
+      return `${where}: ${i.message}`;
+    });
     throw new ConfigError(`invalid configuration: ${msgs.join('; ')}`);
   }
   const config = parsed.data;
