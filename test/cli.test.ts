@@ -1,7 +1,7 @@
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -82,6 +82,34 @@ test('clients create --grant: audiences and scopes that hold colons, as the READ
   assert.match(wrong?.stderr ?? '', /https:\/\/api\.example\.com defines no scope delete:invoices/);
 });
 
+test('help, version and unknown commands answer without touching a database; bad --type and --json errors are clear', async () => {
+  // Regression: an unknown command (or --help/--version first) opened the database, migrated it
+  // and wrote a secrets key into the data directory before saying "unknown command".
+  const fresh = join(dir, 'never-created');
+  const clean = { ...env, GATEHOUSE_DATA_DIR: fresh, GATEHOUSE_DATABASE_URL: `sqlite:${join(fresh, 'gh.sqlite')}` };
+  const inFresh = (...args: string[]) => run(process.execPath, ['--no-node-snapshot', MAIN, ...args], { env: clean }).then((r) => ({ code: 0, ...r }), (e: { code: number; stdout: string; stderr: string }) => e);
+  const help = await inFresh('--help');
+  assert.equal(help.code, 0);
+  assert.match(help.stdout, /Usage: gatehouse <command>/);
+  const version = await inFresh('--version');
+  assert.equal(version.code, 0);
+  assert.equal(version.stdout.trim(), JSON.parse(readFileSync(join(import.meta.dirname, '..', 'package.json'), 'utf8')).version);
+  for (const args of [['bogus'], ['clients', 'frobnicate'], ['keys']]) {
+    const r = await inFresh(...args);
+    assert.equal(r.code, 2, args.join(' '));
+    assert.match(r.stderr, /unknown command/);
+  }
+  assert.equal(existsSync(fresh), false, 'no data directory was created');
+
+  const badType = await cli('clients', 'create', '--name', 'Typo', '--type', 'spaa').then(() => null, (e: { code: number; stderr: string }) => e);
+  assert.equal(badType?.code, 1);
+  assert.match(badType?.stderr ?? '', /^error: --type must be one of spa, regular_web, non_interactive, native, got "spaa"/);
+  const jsonErr = await cli('users', 'create', '--json').then(() => null, (e: { code: number; stdout: string; stderr: string }) => e);
+  assert.equal(jsonErr?.code, 1);
+  assert.equal(jsonErr?.stdout, '');
+  assert.deepEqual(JSON.parse(jsonErr?.stderr ?? ''), { error: 'usage', message: 'users create needs --email' });
+});
+
 test('actions test runs a file locally in the sandbox; deploy and bind set up a trigger; logs list executions', async () => {
   const file = join(dir, 'tier.js');
   writeFileSync(file, `
@@ -98,6 +126,15 @@ test('actions test runs a file locally in the sandbox; deploy and bind set up a 
   const json = JSON.parse((await cli('actions', 'test', file, '--event', '{"client":{"client_id":"abc"}}', '--secret', 'TIER=gold', '--json')).stdout);
   assert.equal(json.status, 'ok');
   assert.equal(json.commands.length, 2);
+
+  // A deny with a code credentials-exchange does not have: the server fails the token request
+  // closed. Regression: the test loop reported the action's own status, "denied", and exit 0.
+  const badDeny = join(dir, 'bad-deny.js');
+  writeFileSync(badDeny, `exports.onExecuteCredentialsExchange = async (event, api) => { api.access.deny('unauthorized_client', 'no'); };`);
+  const refused = await cli('actions', 'test', badDeny, '--event', '{}').then(() => null, (e: { code: number; stdout: string }) => e);
+  assert.equal(refused?.code, 1);
+  assert.match(refused?.stdout ?? '', /bad-deny\.js on credentials-exchange: failed/);
+  assert.match(refused?.stdout ?? '', /the server would fail this credentials-exchange closed: its api\.access\.deny call is refused/);
 
   const broken = join(dir, 'broken.js');
   writeFileSync(broken, 'exports.onExecutePostLogin = async (event, api) => { while(true){} };');

@@ -12,7 +12,7 @@ import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { compileAction } from '../actions/compile.ts';
 import { createSandboxPool } from '../actions/sandbox/index.ts';
-import { isTriggerId, TRIGGERS, validateCommand } from '../actions/triggers/definitions.ts';
+import { FAIL_CLOSED_WHEN_REFUSED, isTriggerId, TRIGGERS, validateCommand } from '../actions/triggers/definitions.ts';
 
 /**
  * `--grant <audience>:<scope>,<scope>…`, or the audience alone. Audiences hold colons
@@ -67,14 +67,19 @@ async function actionsTest(file: string | undefined, values: { event?: string; t
     });
     const r = res.results[0];
     const commands = (r?.commands ?? []).map((cmd) => ({ ...cmd, refused: validateCommand(def, cmd.type, cmd.args, { claimsBytes: a.claimsBytes, redirectAllowHttpLocalhost: a.redirectAllowHttpLocalhost }) ?? undefined }));
+    // A refused deny, redirect or second factor fails a blocking flow closed on the server
+    // (engine.ts): say so, rather than report the action's own status ('denied') as the outcome.
+    const failClosed = def.blocking ? commands.find((x) => x.refused && FAIL_CLOSED_WHEN_REFUSED.has(x.type)) : undefined;
+    const status = failClosed ? 'failed' : r?.status ?? 'ok';
     const human = [
-      `${basename(file)} on ${triggerId}: ${r?.status ?? 'ok'} in ${(r?.durationMs ?? 0).toFixed(2)} ms (${r?.cpuMicros ?? 0} µs CPU)`,
+      `${basename(file)} on ${triggerId}: ${status} in ${(r?.durationMs ?? 0).toFixed(2)} ms (${r?.cpuMicros ?? 0} µs CPU)`,
+      ...(failClosed ? [`the server would fail this ${triggerId} closed: its api.${failClosed.type} call is refused (${failClosed.refused})`] : []),
       ...(r?.error ? [`error: ${r.error.name}: ${r.error.message}`] : []),
       ...(commands.length ? ['commands:', ...commands.map((x) => `  api.${x.type}(${x.args.map((v) => JSON.stringify(v)).join(', ')})${x.refused ? `  REFUSED: ${x.refused}` : ''}`)] : ['commands: none']),
       ...(r?.logs ? ['console:', ...r.logs.split('\n').filter(Boolean).map((l) => `  ${l}`)] : []),
     ].join('\n');
-    print(out, human, { status: r?.status ?? 'ok', commands, logs: r?.logs ?? '', error: r?.error, duration_ms: r?.durationMs, cpu_micros: r?.cpuMicros });
-    return r && r.status !== 'ok' && r.status !== 'denied' ? 1 : 0;
+    print(out, human, { status, action_status: r?.status ?? 'ok', commands, logs: r?.logs ?? '', error: r?.error, duration_ms: r?.durationMs, cpu_micros: r?.cpuMicros });
+    return failClosed || (r && r.status !== 'ok' && r.status !== 'denied') ? 1 : 0;
   } finally {
     await pool.close();
   }
@@ -100,15 +105,36 @@ Usage: gatehouse <command> [options]
   actions logs [--follow] [--trigger <id>]
                                          recent executions (and new ones as they happen with --follow)
 
-Options: --json prints machine-readable output.`;
+Options: --json prints machine-readable output, errors included (as JSON on stderr). Through npm,
+add -s so that npm prints nothing of its own: npm run -s cli -- users create … --json.`;
 
 type Out = { json: boolean };
 function print(out: Out, human: string, data: unknown) {
   process.stdout.write(out.json ? `${JSON.stringify(data, null, 2)}\n` : `${human}\n`);
 }
 
+/** Commands that take a subcommand, and theirs: anything else is refused before the database is opened. */
+const COMMANDS: Record<string, string[] | null> = {
+  start: null, migrate: null, clients: ['create'], users: ['create'], keys: ['rotate', 'list'], actions: ['deploy', 'bind', 'test', 'logs'],
+};
+const APP_TYPES: AppType[] = ['spa', 'regular_web', 'non_interactive', 'native'];
+
+function version(): string {
+  return (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+}
+
 export async function main(argv: string[]): Promise<number> {
+  if (argv[0] === '--help' || argv[0] === '-h') { console.log(HELP); return 0; }
+  if (argv[0] === '--version' || argv[0] === '-v' || argv[0] === 'version') { console.log(version()); return 0; }
   const [cmd, sub, ...rest] = argv;
+  if (cmd !== undefined && cmd !== 'help') {
+    const subs = COMMANDS[cmd];
+    const known = Object.hasOwn(COMMANDS, cmd) && (subs === null || (sub !== undefined && subs.includes(sub)) || argv.includes('--help') || argv.includes('-h'));
+    if (!known) {
+      console.error(`unknown command: ${[cmd, sub].filter(Boolean).join(' ')}\n\n${HELP}`);
+      return 2;
+    }
+  }
   const { values, positionals } = parseArgs({
     args: cmd === 'start' || cmd === 'migrate' ? argv.slice(1) : rest,
     options: {
@@ -163,6 +189,7 @@ export async function main(argv: string[]): Promise<number> {
   try {
     if (cmd === 'clients' && sub === 'create') {
       if (!values.name || !values.type) throw new AppError(400, 'usage', 'clients create needs --name and --type');
+      if (!APP_TYPES.includes(values.type as AppType)) throw new AppError(400, 'usage', `--type must be one of ${APP_TYPES.join(', ')}, got "${values.type.slice(0, 40)}"`);
       // Every --grant is checked before the client is created: a typo must not leave behind a
       // client whose secret was never shown.
       const wanted: { audience: string; scope: string[] }[] = [];
@@ -282,8 +309,11 @@ export async function main(argv: string[]): Promise<number> {
 }
 
 if (import.meta.main) {
+  const json = process.argv.includes('--json');
   main(process.argv.slice(2)).then((code) => { if (code >= 0) process.exit(code); }, (err) => {
-    if (err instanceof ConfigError || err instanceof AppError) console.error(`error: ${err.message}`);
+    // With --json an error is JSON too (on stderr; stdout stays empty), for scripts that parse output.
+    if (json && (err instanceof ConfigError || err instanceof AppError)) console.error(JSON.stringify({ error: err instanceof AppError ? err.errorCode : 'invalid_configuration', message: err.message }));
+    else if (err instanceof ConfigError || err instanceof AppError) console.error(`error: ${err.message}`);
     else if ((err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) console.error(`error: ${(err as Error).message}\n\n${HELP}`);
     else console.error('error:', err);
     process.exit(1);

@@ -3,7 +3,7 @@ import type BetterSqlite3 from 'better-sqlite3';
 import { isSqlite, withSqliteConnection, type Db } from '../../db/knex.ts';
 import type { Logger } from '../../shared/logger.ts';
 import type { ActionResult, CacheSnapshot, ChainLimits, Command, SandboxAction, SandboxPool, SandboxStatus } from '../sandbox/types.ts';
-import { TRIGGERS, validateCommand, type TriggerId } from '../triggers/definitions.ts';
+import { FAIL_CLOSED_WHEN_REFUSED, TRIGGERS, validateCommand, type TriggerId } from '../triggers/definitions.ts';
 import type { ActionStore } from './store.ts';
 import { compactResults, type RecordedCommand } from './execution-record.ts';
 
@@ -84,12 +84,6 @@ const CHAIN_CHANGED = 'The login could not continue because the post-login actio
  */
 const USES_CACHE = /\bcache\b/;
 
-/**
- * Calls whose refusal must stop a blocking flow rather than be dropped (see the merge). The
- * sandbox keeps the same list (guest-prelude.js FAIL_CLOSED) for calls past its size cap.
- */
-const FAIL_CLOSED_WHEN_REFUSED = new Set(['access.deny', 'validation.error', 'redirect.sendUserTo', 'multifactor.enable',
-  'authentication.challengeWith', 'authentication.challengeWithAny', 'authentication.enrollWith', 'authentication.enrollWithAny']);
 /** What a failed action bound with on_error=allow still contributes: the same calls but a redirect (a failed action cannot be resumed). */
 const KEPT_FROM_FAILED = new Set([...FAIL_CLOSED_WHEN_REFUSED].filter((t) => t !== 'redirect.sendUserTo'));
 /** An action's calls that still apply after its own deny: what it asked to change about the user, and its cache. */

@@ -146,3 +146,10 @@ export function validateCommand(trigger: TriggerDef, type: string, args: unknown
       return null;
   }
 }
+
+/**
+ * Calls whose refusal must stop a blocking flow rather than be dropped (see the merge). The
+ * sandbox keeps the same list (guest-prelude.js FAIL_CLOSED) for calls past its size cap; `gatehouse actions test` reports them as the server would.
+ */
+export const FAIL_CLOSED_WHEN_REFUSED = new Set(['access.deny', 'validation.error', 'redirect.sendUserTo', 'multifactor.enable',
+  'authentication.challengeWith', 'authentication.challengeWithAny', 'authentication.enrollWith', 'authentication.enrollWithAny']);
