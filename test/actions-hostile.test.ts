@@ -68,7 +68,7 @@ async function nextLoginIsHealthy() {
 }
 
 before(async () => {
-  ts = await startTestServer({ actions: LIMITS });
+  ts = await startTestServer({ actions: { ...LIMITS, redirectAllow: ['consent.hostile.example', 'partner.example:8443'] } });
   const spa = (await ts.api('POST', '/clients', { name: 'Hostile SPA', app_type: 'spa', callbacks: [CB] })).body;
   config = await discover(ts, spa.client_id);
   userId = (await ts.api('POST', '/users', { email: 'target@hostile.example', password: PASSWORD })).body.user_id;
@@ -295,7 +295,10 @@ for (const [label, size] of [['200 KB', 200 * 1024], ['10 MB', 10 * 1024 * 1024]
 }
 
 test('D17: refused redirect targets fail the login closed; the browser never goes there and the rest of the chain does not run', async () => {
-  const targets = ['javascript:alert(1)', 'http://evil.example/consent', '//evil.example/consent', 'https://evil.example/x\r\nSet-Cookie: a=b', 'https://user:pw@evil.example/'];
+  // This server lists the hosts redirects may go to (actions.redirectAllow): an https host off the
+  // list is refused too (regression: any https host was accepted, an open redirect for phishing).
+  const targets = ['javascript:alert(1)', 'http://evil.example/consent', '//evil.example/consent', 'https://evil.example/x\r\nSet-Cookie: a=b', 'https://user:pw@evil.example/',
+    'https://evil.example/phish', 'https://consent.hostile.example.evil.example/', 'https://partner.example/no-port', 'https://consent.hostile.example:444/'];
   const after = await deployAndBind("exports.onExecutePostLogin = async (event, api) => { api.idToken.setCustomClaim('https://h/after_redirect', true); };");
   for (const target of targets) {
     await deployAndBind('exports.onExecutePostLogin = async (event, api) => { api.redirect.sendUserTo(event.secrets.TARGET, { query: { a: "b" } }); };',
@@ -304,9 +307,17 @@ test('D17: refused redirect targets fail the login closed; the browser never goe
     assert.match(description ?? '', /failed/, target);
     const exe = await latestExecution(ts, 'post-login');
     assert.equal(exe.status, 'failed', target);
-    assert.match(exe.results[0].rejected_commands.join('\n'), /redirect URL/, target);
+    assert.match(exe.results[0].rejected_commands.join('\n'), /redirect URL|redirect host/, target);
     assert.equal(exe.results.length, 1, 'the action after the refused redirect did not run');
   }
+  // The listed hosts are reached.
+  for (const target of ['https://consent.hostile.example/step', 'https://partner.example:8443/step']) {
+    await deployAndBind('exports.onExecutePostLogin = async (event, api) => { api.redirect.sendUserTo(event.secrets.TARGET); };', { secrets: [{ name: 'TARGET', value: target }] });
+    const r = await loginThroughForm(config, { redirectUri: CB, email: 'target@hostile.example', password: PASSWORD, stop: (u) => u.origin === new URL(target).origin });
+    assert.equal(r.url?.origin, new URL(target).origin, target);
+    assert.equal(r.url?.pathname, '/step');
+  }
+  await bindActions(ts, 'post-login', []);
   await nextLoginIsHealthy();
 });
 

@@ -225,6 +225,8 @@ test('the page may POST its answer to /continue: the token stays out of every UR
   assert.equal(t.claims()!['https://rr/posted/answer'], 'posted yes');
   const exe = await latestExecution(ts, 'post-login');
   assert.ok(!JSON.stringify(exe).includes(token), 'nor does the execution record');
+  // No allow list on this server: redirects to any https host go, and each host is logged once.
+  assert.equal(ts.logs.filter((l) => /not on an allow list/.test(l) && l.includes('"host":"consent.example"')).length, 1);
   await bindActions(ts, 'post-login', []);
 });
 

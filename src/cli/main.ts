@@ -66,7 +66,7 @@ async function actionsTest(file: string | undefined, values: { event?: string; t
       limits: { actionTimeoutMs: a.actionTimeoutMs, chainTimeoutMs: a.chainTimeoutMs, memoryMb: a.memoryMb, consoleBytes: a.consoleBytes, resultBytes: a.resultBytes },
     });
     const r = res.results[0];
-    const commands = (r?.commands ?? []).map((cmd) => ({ ...cmd, refused: validateCommand(def, cmd.type, cmd.args, { claimsBytes: a.claimsBytes, redirectAllowHttpLocalhost: a.redirectAllowHttpLocalhost }) ?? undefined }));
+    const commands = (r?.commands ?? []).map((cmd) => ({ ...cmd, refused: validateCommand(def, cmd.type, cmd.args, { claimsBytes: a.claimsBytes, redirectAllowHttpLocalhost: a.redirectAllowHttpLocalhost, redirectAllow: a.redirectAllow }) ?? undefined }));
     // A refused deny, redirect or second factor fails a blocking flow closed on the server
     // (engine.ts): say so, rather than report the action's own status ('denied') as the outcome.
     const failClosed = def.blocking ? commands.find((x) => x.refused && FAIL_CLOSED_WHEN_REFUSED.has(x.type)) : undefined;

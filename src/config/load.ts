@@ -36,7 +36,7 @@ const ENV_NAMES: Record<string, string> = {
   issuer: 'GATEHOUSE_ISSUER', port: 'PORT', databaseUrl: 'GATEHOUSE_DATABASE_URL', dataDir: 'GATEHOUSE_DATA_DIR',
   secretsKey: 'GATEHOUSE_SECRETS_KEY', smtpUrl: 'GATEHOUSE_SMTP_URL', logLevel: 'GATEHOUSE_LOG_LEVEL', nodeEnv: 'NODE_ENV',
   'bootstrapAdmin.clientId': 'GATEHOUSE_BOOTSTRAP_ADMIN_CLIENT_ID', 'bootstrapAdmin.clientSecret': 'GATEHOUSE_BOOTSTRAP_ADMIN_CLIENT_SECRET',
-  'bootstrapAdmin': 'GATEHOUSE_BOOTSTRAP_ADMIN_CLIENT_ID', 'actions.fetchAllow': 'GATEHOUSE_ACTIONS_FETCH_ALLOW',
+  'bootstrapAdmin': 'GATEHOUSE_BOOTSTRAP_ADMIN_CLIENT_ID', 'actions.fetchAllow': 'GATEHOUSE_ACTIONS_FETCH_ALLOW', 'actions.redirectAllow': 'GATEHOUSE_ACTIONS_REDIRECT_ALLOW',
 };
 
 export function loadConfig(opts: { env?: Env; configDir?: string; overrides?: Record<string, unknown> } = {}): Config {
@@ -55,8 +55,12 @@ export function loadConfig(opts: { env?: Env; configDir?: string; overrides?: Re
   if (env.GATEHOUSE_BOOTSTRAP_ADMIN_CLIENT_ID || env.GATEHOUSE_BOOTSTRAP_ADMIN_CLIENT_SECRET) {
     fromEnv.bootstrapAdmin = { clientId: env.GATEHOUSE_BOOTSTRAP_ADMIN_CLIENT_ID, clientSecret: env.GATEHOUSE_BOOTSTRAP_ADMIN_CLIENT_SECRET };
   }
-  if (env.GATEHOUSE_ACTIONS_FETCH_ALLOW) {
-    fromEnv.actions = { fetchAllow: env.GATEHOUSE_ACTIONS_FETCH_ALLOW.split(',').map((s) => s.trim()).filter(Boolean) };
+  const list = (v: string) => v.split(',').map((s) => s.trim()).filter(Boolean);
+  if (env.GATEHOUSE_ACTIONS_FETCH_ALLOW || env.GATEHOUSE_ACTIONS_REDIRECT_ALLOW) {
+    fromEnv.actions = {
+      ...(env.GATEHOUSE_ACTIONS_FETCH_ALLOW ? { fetchAllow: list(env.GATEHOUSE_ACTIONS_FETCH_ALLOW) } : {}),
+      ...(env.GATEHOUSE_ACTIONS_REDIRECT_ALLOW ? { redirectAllow: list(env.GATEHOUSE_ACTIONS_REDIRECT_ALLOW) } : {}),
+    };
   }
   raw = deepMerge(deepMerge(raw, fromEnv), opts.overrides ?? {});
   const parsed = configSchema.safeParse(raw);

@@ -82,6 +82,11 @@ export const configSchema = z.object({
     executionRetentionDays: z.number().int().min(1).default(10),
     /** Allow `http://localhost` redirect targets: default true, false when NODE_ENV=production. */
     redirectAllowHttpLocalhost: z.boolean().default(true),
+    /**
+     * Hosts (`host` or `host:port`) `api.redirect.sendUserTo` may send users to. Empty: any
+     * https host, as Auth0 allows, each new one logged as a warning; set it in production.
+     */
+    redirectAllow: z.array(z.string().min(1).max(253).regex(/^[A-Za-z0-9.-]+(:\d{1,5})?$/, 'must be a host name, optionally with :port')).default([]),
   }).prefault({}),
   /** SMTP URL (`smtp://user:pass@host:port`); unset: mail goes to the log and `<dataDir>/outbox/`. */
   smtpUrl: z.string().regex(/^smtps?:\/\//, 'must start with smtp:// or smtps://').optional(),

@@ -9,7 +9,7 @@ import { compactResults, type RecordedCommand } from './execution-record.ts';
 
 export type { RecordedCommand };
 
-export interface EngineConfig extends ChainLimits { claimsBytes: number; redirectAllowHttpLocalhost: boolean; executionRetentionDays: number; issuer: string }
+export interface EngineConfig extends ChainLimits { claimsBytes: number; redirectAllowHttpLocalhost: boolean; redirectAllow?: string[]; executionRetentionDays: number; issuer: string }
 
 type Obj = Record<string, unknown>;
 const nullObj = (): Obj => Object.create(null) as Obj;
@@ -164,6 +164,16 @@ export function commandsWithoutSecrets(commands: Command[], secrets: Record<stri
  */
 export function createActionEngine(d: { db: Db; store: ActionStore; pool: SandboxPool; logger: Logger; config: EngineConfig }) {
   const { db, store, pool, logger, config } = d;
+  /** Without an allow list any https host is a redirect target: each new host is logged once (SECURITY 3.4). */
+  const offSiteSeen = new Set<string>();
+  function offSite(url: string, action: string): void {
+    if ((config.redirectAllow?.length ?? 0) > 0 || offSiteSeen.size >= 1000) return;
+    let host: string;
+    try { host = new URL(url).host; } catch { return; }
+    if (host === new URL(config.issuer).host || offSiteSeen.has(host)) return;
+    offSiteSeen.add(host);
+    logger.warn({ host, action }, 'post-login action redirects users to a host not on an allow list; list the hosts you expect in actions.redirectAllow (GATEHOUSE_ACTIONS_REDIRECT_ALLOW)');
+  }
   const chainCache = new Map<TriggerId, { at: number; version: number; chain: ChainEntry[] }>();
   const CHAIN_TTL = 1000;
   /**
@@ -279,7 +289,7 @@ export function createActionEngine(d: { db: Db; store: ActionStore; pool: Sandbo
       let stopped = false;
       for (const c of r.commands) {
         if (stopped && !AFTER_DENY.has(c.type)) continue;
-        const problem = validateCommand(def, c.type, c.args, { claimsBytes: config.claimsBytes, redirectAllowHttpLocalhost: config.redirectAllowHttpLocalhost });
+        const problem = validateCommand(def, c.type, c.args, { claimsBytes: config.claimsBytes, redirectAllowHttpLocalhost: config.redirectAllowHttpLocalhost, redirectAllow: config.redirectAllow });
         if (problem) {
           // The message quotes names the action chose (a claim, a metadata key): they may hold a secret.
           const said = redactSecrets(problem, a.secrets);
@@ -327,7 +337,10 @@ export function createActionEngine(d: { db: Db; store: ActionStore; pool: Sandbo
             outcome.status = 'denied';
             break;
           case 'validation.error': outcome.validationError = { code: x as string, message: y as string }; outcome.status = 'denied'; break;
-          case 'redirect.sendUserTo': outcome.redirect = { url: x as string, query: ((y as { query?: Record<string, string> })?.query) ?? {}, actionIndex: startAt + at, action: here }; break;
+          case 'redirect.sendUserTo':
+            outcome.redirect = { url: x as string, query: ((y as { query?: Record<string, string> })?.query) ?? {}, actionIndex: startAt + at, action: here };
+            offSite(x as string, r.name);
+            break;
           case 'authentication.challengeWith': case 'authentication.challengeWithAny':
             outcome.mfa.challenge = Array.isArray(x) ? x : [x]; outcome.mfa.pauseAfter = startAt + at; outcome.mfa.pauseAction = here; break;
           case 'authentication.enrollWith': case 'authentication.enrollWithAny':

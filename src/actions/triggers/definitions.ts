@@ -49,7 +49,8 @@ export const RESERVED_CLAIMS = new Set(['sub', 'iss', 'aud', 'exp', 'iat', 'nbf'
 const BAD_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
 const CONTROL = /[\u0000-\u001f\u007f\u2028\u2029\u202a-\u202e\u200b-\u200f]/;
 
-export interface Limits { claimsBytes: number; redirectAllowHttpLocalhost: boolean }
+/** `redirectAllow`: hosts (`host` or `host:port`) redirects may go to; empty or absent: any https host. */
+export interface Limits { claimsBytes: number; redirectAllowHttpLocalhost: boolean; redirectAllow?: string[] }
 
 const isJsonValue = (v: unknown, depth = 0): boolean => {
   if (depth > 32) return false;
@@ -68,11 +69,16 @@ function checkName(kind: string, name: unknown): string | null {
   return null;
 }
 
-function checkRedirectUrl(url: unknown, allowHttpLocalhost: boolean): string | null {
+function checkRedirectUrl(url: unknown, allowHttpLocalhost: boolean, allow: string[] | undefined): string | null {
   if (typeof url !== 'string' || CONTROL.test(url)) return 'redirect URL must be a string without control characters';
   let u: URL;
   try { u = new URL(url); } catch { return 'redirect URL must be absolute'; }
-  if (u.protocol === 'https:' && !u.username && !u.password) return null;
+  if (u.protocol === 'https:' && !u.username && !u.password) {
+    if (!allow || allow.length === 0) return null;
+    const host = u.host.toLowerCase();
+    return allow.some((h) => h.toLowerCase() === host || h.toLowerCase() === u.hostname.toLowerCase() && u.port === '') ? null
+      : `redirect host ${u.host} is not on the redirect allow list (actions.redirectAllow)`;
+  }
   if (allowHttpLocalhost && u.protocol === 'http:' && ['localhost', '127.0.0.1', '[::1]'].includes(u.hostname)) return null;
   return `redirect URL must use https${allowHttpLocalhost ? ' (or http://localhost)' : ''}`;
 }
@@ -130,7 +136,7 @@ export function validateCommand(trigger: TriggerDef, type: string, args: unknown
     case 'multifactor.enable':
       return ['any', 'google-authenticator', 'none'].includes(a as string) ? null : 'multifactor.enable provider must be any, google-authenticator or none';
     case 'redirect.sendUserTo': {
-      const bad = checkRedirectUrl(a, limits.redirectAllowHttpLocalhost);
+      const bad = checkRedirectUrl(a, limits.redirectAllowHttpLocalhost, limits.redirectAllow);
       if (bad) return bad;
       const q = (b as { query?: unknown } | undefined)?.query;
       if (q !== undefined && (typeof q !== 'object' || q === null || Object.values(q).some((v) => typeof v !== 'string'))) return 'redirect query values must be strings';
