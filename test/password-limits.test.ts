@@ -65,3 +65,19 @@ test('a 1 MB password is refused with 413 before the body is parsed: argon2 neve
   assert.deepEqual(seen, []);
   assert.equal(await ts.ctx.users.findRowByEmail('huge@example.com'), undefined);
 });
+
+test('passwords are one password whatever Unicode form the keyboard sends (NFKC), old hashes included', async () => {
+  // Regression: the raw string was hashed, so a password set with a precomposed é (U+00E9) failed
+  // when typed as e + combining accent (U+0065 U+0301), as some keyboards and platforms send it.
+  const nfc = 'caf\u00e9 au lait, s\u2019il vous pla\u00eet';
+  const nfd = nfc.normalize('NFD');
+  assert.notEqual(nfc, nfd);
+  await ts.ctx.users.create({ email: 'unicode@example.com', password: nfc });
+  const r = await loginThroughForm(config, { redirectUri: CB, email: 'unicode@example.com', password: nfd });
+  assert.ok(r.callbackUrl, `the decomposed form logs in: ${alertText(r.loginPage ?? '')}`);
+  // A hash stored before normalisation (of the text as typed, decomposed) still verifies.
+  const argon2 = (await import('argon2')).default;
+  const legacy = await argon2.hash(nfd, { ...ts.ctx.hasher.params });
+  assert.equal(await ts.ctx.hasher.verify(legacy, nfd), true);
+  assert.equal(await ts.ctx.hasher.verify(legacy, 'caf\u00e9 au lait'), false);
+});

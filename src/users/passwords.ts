@@ -20,17 +20,25 @@ export function createPasswordHasher(p: Argon2Params) {
     }
   }
   let dummy: Promise<string> | undefined;
+  const check = async (hash: string, password: string) => { try { return await limited(() => argon2.verify(hash, password)); } catch { return false; } };
   return {
-    hash: (password: string) => limited(() => argon2.hash(password, opts)),
+    /**
+     * Passwords are hashed and checked in Unicode NFKC (SECURITY.md 3.2, NIST 800-63B 5.1.1.2):
+     * an `é` typed as one code point or as `e` + combining accent is one password.
+     */
+    hash: (password: string) => limited(() => argon2.hash(password.normalize('NFKC'), opts)),
     /** Verifies; with `hash` undefined, verifies against a dummy so timing matches. */
     async verify(hash: string | null | undefined, password: string): Promise<boolean> {
+      const normal = password.normalize('NFKC');
       if (!hash) {
         dummy ??= argon2.hash('gatehouse-dummy-password', opts);
         const d = await dummy;
-        await limited(() => argon2.verify(d, password));
+        await limited(() => argon2.verify(d, normal));
         return false;
       }
-      try { return await limited(() => argon2.verify(hash, password)); } catch { return false; }
+      if (await check(hash, normal)) return true;
+      // A hash set before passwords were normalised holds the text as it was typed then.
+      return normal !== password && check(hash, password);
     },
     needsRehash: (hash: string) => argon2.needsRehash(hash, { memoryCost: p.memoryKiB, timeCost: p.timeCost, parallelism: p.parallelism }),
     params: opts,
