@@ -97,6 +97,22 @@ test('admins reset a user\'s factors through the Management API; the secret neve
   assert.equal(await ts.ctx.mfa.isEnrolled(u.user_id), false);
   const row = await ts.ctx.db('mfa_factors').where({ user_id: u.user_id }).first();
   assert.equal(row, undefined);
+  // The owner is told (SECURITY C9; regression: an admin's removal sent nothing).
+  const notice = await sink.waitFor((m) => m.to.includes(email) && /An administrator removed the authenticator app/.test(m.text), 'the removal notice');
+  assert.ok(!notice.text.includes(e.secret));
+});
+
+test('an admin\'s password or address change is mailed to the owner (at the address they had)', async () => {
+  // Regression: changes made through the Management API sent no notice (ASVS 5 6.3.7).
+  const u = (await ts.api('POST', '/users', { email: 'admin.changed@example.com', password: PASSWORD })).body;
+  const id = encodeURIComponent(u.user_id);
+  assert.equal((await ts.api('PATCH', `/users/${id}`, { password: 'a new password set by admin 2' })).status, 200);
+  const pw = await sink.waitFor((m) => m.to.includes('admin.changed@example.com') && /password was changed/.test(m.subject), 'the password notice');
+  assert.match(pw.text, /changed by an administrator/);
+  assert.ok(!pw.text.includes('a new password set by admin 2'), 'the password is never mailed');
+  assert.equal((await ts.api('PATCH', `/users/${id}`, { email: 'moved@example.com' })).status, 200);
+  const moved = await sink.waitFor((m) => m.to.includes('admin.changed@example.com') && /email address of your/.test(m.subject), 'the address notice');
+  assert.match(moved.text, /from admin\.changed@example\.com to moved@example\.com/);
 });
 
 test('with the if-enrolled policy the account page says an enrolled authenticator is asked for at every sign-in', async () => {

@@ -5,6 +5,8 @@ import { startTestServer, discover, loginThroughForm, authorizationRequest, type
 import { Browser, alertText } from './helpers/cookie-fetch.ts';
 import { deployAction, bindActions, latestExecution } from './helpers/actions.ts';
 import { codeAt, recoveryCodesIn } from './helpers/mfa.ts';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 
 let ts: TestServer;
 const CB = 'http://localhost:5173/cb';
@@ -101,6 +103,11 @@ test('MFA for admins (the seed article\'s action): enrollment, challenge, replay
   const c3 = await startLogin('admin@mfa.example');
   const again = await finishWith(c3, c3.url, c3.page, { code: rc });
   assert.equal(again.status, 400);
+  // The owner is told a recovery code stood in for the authenticator (regression: only audited).
+  await ts.ctx.mail.idle();
+  const outbox = join(ts.dir, 'outbox');
+  const mails = readdirSync(outbox).filter((f) => f.endsWith('.eml')).map((f) => readFileSync(join(outbox, f), 'utf8'));
+  assert.equal(mails.filter((m) => /A recovery code \(9 left\) was used to sign in to/.test(m.replace(/=\r?\n/g, ''))).length, 1);
   const audit = await ts.ctx.db('audit_logs').whereIn('type', ['gd_enrollment_complete', 'gd_auth_succeed', 'gd_auth_failed', 'gd_recovery_succeed']).select('type');
   for (const t of ['gd_enrollment_complete', 'gd_auth_succeed', 'gd_auth_failed', 'gd_recovery_succeed']) assert.ok(audit.some((a) => a.type === t), `audit ${t}`);
   await bindActions(ts, 'post-login', []);

@@ -113,6 +113,14 @@ export function createMfaStep(app: AppContext, hooks: { verified(ctx: Context, d
         return renderChallenge(ctx, d, p, csrf, r.reason === 'locked' ? lockedMessage : r.reason === 'replay' ? 'That code was already used. Wait for the next code in your app.' : 'That code is not valid. Try again.');
       }
       await audit.record({ type: r.method === 'recovery' ? 'gd_recovery_succeed' : 'gd_auth_succeed', description: r.method === 'recovery' ? `Signed in with a recovery code (${r.remainingRecoveryCodes} left)` : 'Second factor verified', ...who });
+      if (r.method === 'recovery') {
+        // A recovery code stands in for the authenticator: the owner must hear of its use (SECURITY.md 3.5).
+        const user = await app.users.get(userId);
+        if (user) {
+          const m = mfaChangedMail({ appName: config.appName, email: user.email, when: new Date(), change: 'recovery_used', accountUrl: urls.urlFor('/account'), remaining: r.remainingRecoveryCodes });
+          void app.mail.send({ to: user.email, ...m }).catch((err: unknown) => app.logger.warn({ err }, 'MFA notification mail failed'));
+        }
+      }
       if (p.allowRememberBrowser && (ctx.request.body as Obj | undefined)?.remember === '1') {
         const payload = Buffer.from(JSON.stringify({ u: userId, exp: Date.now() + config.mfa.rememberBrowserDays * 86400_000 })).toString('base64url');
         ctx.cookies.set(REMEMBER_COOKIE, `${payload}.${sign(payload)}`, { httpOnly: true, sameSite: 'lax', secure: ctx.secure, maxAge: config.mfa.rememberBrowserDays * 86400_000, overwrite: true });

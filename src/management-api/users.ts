@@ -5,6 +5,9 @@ import { badRequest } from '../shared/errors.ts';
 import { canonicalEmail } from '../users/email.ts';
 import { METADATA_MAX_BYTES, type User } from '../users/users.ts';
 import { requireScope } from './auth.ts';
+import { passwordChangedMail } from '../../views/mail/password-changed.ts';
+import { emailChangedMail } from '../../views/mail/email-changed.ts';
+import type { MailContent } from '../../views/mail/layout.ts';
 import {
   auditChange, jsonObject, listBody, pageOf, paginationShape, parseBody, parseQuery, readDeleteBody, requireSomeField, text, type RegisterRoutes,
 } from './helpers.ts';
@@ -77,6 +80,11 @@ export const registerUsers: RegisterRoutes = (router, app) => {
   const { users, roles } = app;
   const events = () => (app as AppContext & { events?: ManagementEvents }).events;
 
+  /** An out-of-band notice to the account's owner, sent after the response (ASVS 5 6.3.7). */
+  function notice(to: string, content: MailContent) {
+    app.mail.later(async () => { await app.mail.send({ to, ...content }); }, 'account change notice');
+  }
+
   async function passwordChanged(userId: string) {
     try {
       await events()?.passwordChanged?.(userId);
@@ -139,7 +147,12 @@ export const registerUsers: RegisterRoutes = (router, app) => {
       description: 'Update a user', target: { type: 'user', id }, userId: id, before: summary(before), after: summary(after),
       extra: { ...(patch.password !== undefined ? { password_changed: true } : {}), ...(revoked ? { revoked_token_count: revoked } : {}) },
     });
-    if (patch.password !== undefined) await passwordChanged(id);
+    if (patch.password !== undefined) {
+      await passwordChanged(id);
+      notice(after.email, passwordChangedMail({ appName: app.config.appName, email: after.email, when: new Date(), how: 'admin', resetUrl: app.urls.urlFor('/password/reset') }));
+    }
+    // The owner hears of a new address at the one they had.
+    if (after.email !== before.email) notice(before.email, emailChangedMail({ appName: app.config.appName, oldEmail: before.email, newEmail: after.email, when: new Date() }));
     ctx.body = after;
   });
 

@@ -5,11 +5,11 @@ import { mailButton, mailFooter, mailLayout, type MailContent } from './layout.t
  * Out-of-band notice after a credential change (ASVS 5 6.3.7): carries no token, only a link to
  * the reset page in case the change was not the account owner's doing.
  */
-export function passwordChangedMail(o: { appName: string; email: string; when: Date; how: 'reset' | 'account'; resetUrl: string }): MailContent {
+export function passwordChangedMail(o: { appName: string; email: string; when: Date; how: 'reset' | 'account' | 'admin'; resetUrl: string }): MailContent {
   const subject = `Your ${o.appName} password was changed`;
   const when = o.when.toUTCString();
-  const how = o.how === 'reset' ? 'with a password-reset link' : 'from the account page';
-  const signedOut = o.how === 'reset' ? 'You were signed out everywhere; sign in again with the new password.' : 'Every other session of yours was signed out.';
+  const how = { reset: 'with a password-reset link', account: 'from the account page', admin: 'by an administrator' }[o.how];
+  const signedOut = o.how === 'account' ? 'Every other session of yours was signed out.' : 'You were signed out everywhere; sign in again with the new password.';
   const notYou = 'If this was not you, reset your password now and check your account:';
   return {
     subject,
