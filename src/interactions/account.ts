@@ -2,6 +2,7 @@ import Router from '@koa/router';
 import type { Context } from 'koa';
 import type { AppContext } from '../context.ts';
 import type { Csrf } from '../http/koa-csrf.ts';
+import { formFields, MALFORMED_FORM } from './form-fields.ts';
 import type { User, UserRow } from '../users/users.ts';
 import { checkPasswordPolicy } from '../users/passwords.ts';
 import { afterPasswordChange } from './lifecycle.ts';
@@ -75,6 +76,7 @@ export function createAccountRoutes(app: AppContext, csrf: Csrf) {
 
   router.post('/account/login', csrf.verify, async function accountLogin(ctx) {
     const body = ctx.request.body as Record<string, unknown>;
+    if (!formFields(body, ['email', 'password'])) return renderLogin(ctx, { error: MALFORMED_FORM, status: 400 });
     const rawEmail = str(body.email) ?? '';
     const password = str(body.password) ?? '';
     const fail = () => renderLogin(ctx, { email: rawEmail.slice(0, 320), error: GENERIC_LOGIN_ERROR });

@@ -2,6 +2,7 @@ import Router from '@koa/router';
 import type { Context } from 'koa';
 import type { AppContext } from '../context.ts';
 import type { Csrf } from '../http/koa-csrf.ts';
+import { formFields, MALFORMED_FORM } from './form-fields.ts';
 import { AppError } from '../shared/errors.ts';
 import { registerAuth0Logout } from './auth0-logout.ts';
 import { canonicalEmail } from '../users/email.ts';
@@ -13,6 +14,7 @@ import { verificationRequiredPage } from '../../views/lifecycle.ts';
 const GENERIC_LOGIN_ERROR = 'Wrong email or password.';
 const TOO_MANY_FROM_IP = 'Too many failed sign-in attempts from your network. Try again later.';
 const str = (v: unknown) => (typeof v === 'string' ? v : undefined);
+
 
 /**
  * Browser flows that oidc-provider hands to us through `interactions.url`: login, consent,
@@ -78,10 +80,16 @@ export function createInteractionRoutes(app: AppContext, csrf: Csrf) {
     const d = await details(ctx);
     if (d.prompt.name !== 'login') throw new AppError(400, 'invalid_step', 'You are already signed in. Go back to the application.');
     const body = ctx.request.body as Record<string, unknown>;
+    const name = await clientName(d.params.client_id);
+    // Arrays or objects (email[]=…, repeated fields, email[$ne]=…) are not a login attempt: 400,
+    // nothing checked or counted (SECURITY B12).
+    if (!formFields(body, ['email', 'password'])) {
+      ctx.status = 400;
+      return renderLogin(ctx, d.uid, name, { error: MALFORMED_FORM });
+    }
     const rawEmail = str(body.email) ?? '';
     const password = str(body.password) ?? '';
     const ip = ctx.ip;
-    const name = await clientName(d.params.client_id);
     const clientId = str(d.params.client_id) ?? null;
     const ua = ctx.get('user-agent');
     const r = await app.checkPassword(rawEmail, password, { ip, userAgent: ua, clientId, where: 'Login' });
