@@ -256,10 +256,17 @@ test('MFA step: skipping it gets no code; a code for another interaction is refu
     assert.match(mfaUrl.pathname, /\/mfa$/, 'policy always: enrollment required');
     const enrollPage = await (await b.request(mfaUrl)).text();
     const secret = /data-secret="([A-Z2-7]+)"/.exec(enrollPage)![1];
-    // Another browser cannot submit for this interaction.
+    // Another browser cannot submit for this interaction, even with a valid CSRF token of its own
+    // and the right code (C7). Regression (of the test): the foreign request had no CSRF token, so
+    // the CSRF check refused it before the interaction binding was ever tested.
     const other = new Browser();
-    const foreign = await other.request(mfaUrl, { method: 'POST', body: new URLSearchParams({ code: await codeAt(secret) }), headers: { 'content-type': 'application/x-www-form-urlencoded' } });
-    assert.ok(foreign.status >= 400, 'no CSRF cookie and no interaction cookie: refused');
+    const otherLogin = await other.follow((await authorizationRequest(cfg, { redirectUri: CB, scope: 'openid' })).url);
+    const otherCsrf = /name="_csrf" value="([^"]+)"/.exec(await otherLogin.res.text())![1];
+    const foreign = await other.request(mfaUrl, { method: 'POST', body: new URLSearchParams({ _csrf: otherCsrf, code: await codeAt(secret) }), headers: { 'content-type': 'application/x-www-form-urlencoded' } });
+    const foreignHtml = await foreign.text();
+    assert.equal(foreign.status, 400, foreignHtml.slice(0, 300));
+    assert.doesNotMatch(foreignHtml, /form was sent from another site|tampered/, 'refused by the interaction binding, not by CSRF');
+    assert.ok(!foreign.headers.get('location')?.startsWith(CB), 'no code for the other browser');
     // Five wrong codes lock; then even the right code is refused.
     const fresh = await (await b.request(mfaUrl)).text();
     let html = fresh;

@@ -109,9 +109,14 @@ test('a wrong or missing code_verifier is invalid_grant (A11)', async () => {
   const missing = await postForm(`${ts.base}/oauth/token`, base);
   assert.equal(missing.body.error, 'invalid_grant', JSON.stringify(missing.body));
   await expectOAuthError(oidc.authorizationCodeGrant(spaConfig, r.callbackUrl, { pkceCodeVerifier: oidc.randomPKCECodeVerifier(), expectedState: r.state }), 'invalid_grant', 400);
-  // Malformed verifiers (too short, too long, characters outside the unreserved set) (A13).
+  // Malformed verifiers (too short, too long, characters outside the unreserved set) (A13), each
+  // sent with a code whose challenge was made from that very verifier: only the verifier's format
+  // can refuse them. (Regression of the test: it sent them for another verifier's challenge, so
+  // they would have been refused without any format check.)
   for (const v of ['a'.repeat(42), 'a'.repeat(129), `${'a'.repeat(43)}+/=`]) {
-    const res = await postForm(`${ts.base}/oauth/token`, { ...base, code_verifier: v });
+    const own = await loginThroughForm(spaConfig, { redirectUri: SPA_CB, email: EMAIL, password: PASSWORD, params: { code_challenge: await oidc.calculatePKCECodeChallenge(v) } });
+    assert.ok(own.callbackUrl?.searchParams.get('code'), `${v.length}: a code for this challenge`);
+    const res = await postForm(`${ts.base}/oauth/token`, { ...base, code: own.callbackUrl!.searchParams.get('code')!, code_verifier: v });
     assert.ok(['invalid_grant', 'invalid_request'].includes(String(res.body.error)), `${v.length}: ${JSON.stringify(res.body)}`);
     assert.equal(res.body.access_token, undefined);
   }
