@@ -160,6 +160,22 @@ test('client credentials: a client grant gives a JWT for the API; wrong secret i
   const empty = await postForm(`${ts.base}/oauth/token`, { grant_type: 'client_credentials', audience: API, client_id: m2m.client_id, client_secret: '' });
   assert.equal(empty.status, 401);
   assert.equal(empty.body.error, 'invalid_client');
+
+  // The rest of A22: two authentication methods at once, a Basic header that is not base64 of
+  // id:secret, and a public client sending a secret. None gets a token. Two methods and a broken
+  // header are invalid_request (400), as oidc-provider answers: RFC 6749 2.3 forbids more than one
+  // method per request, and a header that does not parse authenticates no client.
+  const cases: [string, Record<string, string>, Record<string, string>, number, string][] = [
+    ['Basic and body secret', { client_id: m2m.client_id, client_secret: m2m.client_secret! }, { authorization: basic(m2m.client_id, m2m.client_secret!) }, 400, 'invalid_request'],
+    ['Basic with bad base64', {}, { authorization: 'Basic %%%not-base64%%%' }, 400, 'invalid_request'],
+    ['Basic without a colon', {}, { authorization: `Basic ${Buffer.from(m2m.client_id).toString('base64')}` }, 400, 'invalid_request'],
+    ['a public client sending a secret', { client_id: spa.client_id, client_secret: 'anything-at-all-0123456789' }, {}, 401, 'invalid_client'],
+  ];
+  for (const [name, body, headers, status, error] of cases) {
+    const r = await postForm(`${ts.base}/oauth/token`, { grant_type: 'client_credentials', audience: API, ...body }, headers);
+    assert.equal(r.body.access_token, undefined, name);
+    assert.equal(`${r.status} ${r.body.error}`, `${status} ${error}`, `${name}: ${JSON.stringify(r.body)}`);
+  }
 });
 
 test('client credentials without a client grant for the API: an error and no token', async () => {
