@@ -22,6 +22,7 @@ import type { SandboxPool } from './actions/sandbox/types.ts';
 import { createActionStore } from './actions/engine/store.ts';
 import { createActionEngine } from './actions/engine/engine.ts';
 import { createTriggerRunners, loginRef } from './actions/triggers/run.ts';
+import { createGrants } from './oidc/grants.ts';
 import { mfaRequiredByPolicy } from './interactions/mfa-policy.ts';
 import { createMfa } from './mfa/mfa.ts';
 import { createMailer } from './mail/mailer.ts';
@@ -256,6 +257,8 @@ export async function createContext(config: Config, opts: { logger?: Logger; mig
 
   return {
     config, logger, db, box, urls, hasher, users, bruteForce, checkPassword, roles, clients, resourceServers, audit, keys, settings, hooks, csrfKey,
+    /** What users granted applications (oidc-provider Grants) and the tokens under each. */
+    grants: createGrants(db),
     actions: { store: actionStore, engine: actionEngine, triggers, pool: lazyPool },
     mfa, mail, emailTokens,
     /** Set by the MFA module to render its part of the account page. */

@@ -233,3 +233,49 @@ test('with an authenticator, the account sign-in asks for the code; the MFA sect
   const direct = await accountLogin(one, email, 'mfa user password', { code: recovery[1] });
   assert.equal(direct.status, 303);
 });
+
+test('apps with access: the account page lists each application and revoking one ends its tokens, not the others\'', async () => {
+  // SECURITY.md 3.1: consents and refresh tokens can be reviewed and revoked by the user (there was no way to).
+  const email = 'apps.owner@example.com';
+  const password = 'apps owner password 1';
+  await createUser(ts, email, password);
+  const photos = await ts.ctx.clients.create({ name: 'Photos', app_type: 'spa', callbacks: [CB] });
+  const notes = await ts.ctx.clients.create({ name: 'Notes', app_type: 'spa', callbacks: [CB] });
+  const signInTo = async (clientId: string) => {
+    const cfg = await discover(ts, clientId);
+    const r = await loginThroughForm(cfg, { redirectUri: CB, email, password, scope: 'openid email offline_access', params: { prompt: 'consent' } });
+    assert.ok(r.callbackUrl, r.loginPage?.slice(0, 300));
+    const t = await oidc.authorizationCodeGrant(cfg, r.callbackUrl, { pkceCodeVerifier: r.verifier, expectedState: r.state });
+    assert.ok(t.refresh_token);
+    return { cfg, refresh: t.refresh_token! };
+  };
+  const p = await signInTo(photos.client_id);
+  const n = await signInTo(notes.client_id);
+
+  const b = new Browser();
+  assert.equal((await accountLogin(b, email, password)).status, 303);
+  const page = await accountPage(b);
+  assert.match(page.html, /<h2 id="apps-title">Apps with access<\/h2>/);
+  for (const c of [photos, notes]) assert.match(page.html, new RegExp(`data-client-id="${c.client_id}">\\s*<p><strong>${c.name}</strong>[^<]*refresh token`));
+  assert.match(page.html, /openid, email, offline_access/);
+
+  const revoked = await b.submit(accountUrl(), page.html, { client_id: photos.client_id }, { actionIncludes: '/account/apps/revoke' });
+  assert.equal(revoked.status, 200);
+  const after = await revoked.text();
+  assert.match(after, /Photos no longer has access to your account/);
+  assert.doesNotMatch(after, new RegExp(`data-client-id="${photos.client_id}"`));
+  assert.match(after, new RegExp(`data-client-id="${notes.client_id}"`));
+  await expectOAuthError(oidc.refreshTokenGrant(p.cfg, p.refresh), 'invalid_grant', 400);
+  const n2 = await oidc.refreshTokenGrant(n.cfg, n.refresh);
+  assert.ok(n2.access_token && n2.refresh_token, 'the other application keeps its access');
+  const audit = await ts.ctx.db('audit_logs').where({ type: 'srrt', client_id: photos.client_id }).first();
+  assert.ok(audit, 'audited');
+
+  // Only an application that has access can be revoked, and only by a signed-in owner.
+  const again = await b.submit(accountUrl(), after, { client_id: photos.client_id }, { actionIncludes: '/account/apps/revoke' });
+  assert.equal(again.status, 400);
+  const stranger = new Browser();
+  const anon = await stranger.request(new URL(`${ts.base}/account/apps/revoke`), { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', origin: ts.base }, body: `client_id=${notes.client_id}` });
+  assert.ok(anon.status === 401 || anon.status === 403, String(anon.status));
+  assert.ok((await oidc.refreshTokenGrant(n.cfg, n2.refresh_token!)).access_token, 'still there after the stranger\'s try');
+});

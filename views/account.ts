@@ -36,9 +36,30 @@ ${alert(o.error)}
   });
 }
 
+/** One application the user gave access to, as the account page lists it. */
+export interface AppAccess { clientId: string; name: string; scopes: string[]; apis: string[]; since: Date; offline: boolean }
+
+/** "Apps with access": what each application may do, and a button to take it back (SECURITY.md 3.1). */
+function appsSection(o: { csrf: string; apps: AppAccess[]; revokeAction: string }) {
+  const rows = o.apps.map((a) => html`<li class="app" data-client-id="${a.clientId}">
+<p><strong>${a.name}</strong> · since ${a.since.toISOString().slice(0, 10)}${a.offline ? ' · keeps access while you are away (refresh token)' : ''}</p>
+<p class="sub">${a.scopes.length ? a.scopes.join(', ') : 'sign-in only'}${a.apis.length ? html` · APIs: ${a.apis.join(', ')}` : ''}</p>
+<form method="post" action="${o.revokeAction}">
+<input type="hidden" name="_csrf" value="${o.csrf}">
+<input type="hidden" name="client_id" value="${a.clientId}">
+<button type="submit" class="secondary" aria-label="Revoke access for ${a.name}">Revoke access</button>
+</form>
+</li>`);
+  return html`<section id="apps" aria-labelledby="apps-title">
+<h2 id="apps-title">Apps with access</h2>
+${o.apps.length ? html`<ul class="apps">${rows}</ul>
+<p class="sub">Revoking signs the app out: its tokens stop working, and it must ask you again.</p>` : html`<p class="sub">No application has access to your account.</p>`}
+</section>`;
+}
+
 export function accountPage(o: Base & {
   email: string; emailVerified: boolean; passwordAction: string; logoutAction: string; resendUrl: string; minLength: number;
-  error?: string; info?: string; mfaSection?: SafeHtml;
+  error?: string; info?: string; mfaSection?: SafeHtml; apps?: AppAccess[]; revokeAction?: string;
 }) {
   return layout({
     appName: o.appName, title: 'Your account',
@@ -61,6 +82,7 @@ ${o.emailVerified ? '' : html`<p><a href="${o.resendUrl}">Send a new verificatio
 <p class="sub">Changing your password signs you out of every other session.</p>
 </section>
 ${o.mfaSection ? html`<section id="mfa" aria-label="Multi-factor authentication">${o.mfaSection}</section>` : ''}
+${o.apps && o.revokeAction ? appsSection({ csrf: o.csrf, apps: o.apps, revokeAction: o.revokeAction }) : ''}
 <form method="post" action="${o.logoutAction}">
 <input type="hidden" name="_csrf" value="${o.csrf}">
 <button type="submit" class="secondary">Sign out of account page</button>

@@ -7,7 +7,7 @@ import type { User, UserRow } from '../users/users.ts';
 import { checkPasswordPolicy } from '../users/passwords.ts';
 import { afterPasswordChange } from './lifecycle.ts';
 import { createAccountSessions } from './account-sessions.ts';
-import { accountCodePage, accountLoginPage, accountPage } from '../../views/account.ts';
+import { accountCodePage, accountLoginPage, accountPage, type AppAccess } from '../../views/account.ts';
 
 const GENERIC_LOGIN_ERROR = 'Wrong email or password.';
 const TOO_MANY_FROM_IP = 'Too many failed sign-in attempts from your network. Try again later.';
@@ -38,14 +38,38 @@ export function createAccountRoutes(app: AppContext, csrf: Csrf) {
     ctx.body = accountCodePage({ appName: config.appName, csrf: csrf.token(ctx), action: p('/account/code'), error });
   }
 
+  /** The applications this user gave access to, one entry per application. */
+  async function appsOf(userId: string): Promise<AppAccess[]> {
+    const byClient = new Map<string, AppAccess>();
+    for (const g of await app.grants.list({ userId })) {
+      let a = byClient.get(g.clientId);
+      if (!a) {
+        const client = await app.clients.get(g.clientId);
+        // An application deleted since: its grants are inert, nothing to show or revoke.
+        if (!client) continue;
+        a = { clientId: g.clientId, name: client.name, scopes: [], apis: [], since: new Date(g.createdAt), offline: false };
+        byClient.set(g.clientId, a);
+      }
+      for (const s of g.scopes) if (!a.scopes.includes(s)) a.scopes.push(s);
+      for (const [api, scopes] of Object.entries(g.resources)) {
+        if (!a.apis.includes(api)) a.apis.push(api);
+        for (const s of scopes) if (!a.scopes.includes(s)) a.scopes.push(s);
+      }
+      if (g.createdAt < a.since.getTime()) a.since = new Date(g.createdAt);
+      a.offline ||= g.offline;
+    }
+    return [...byClient.values()].sort((x, y) => x.name.localeCompare(y.name));
+  }
+
   async function renderAccount(ctx: Context, user: User, o: { error?: string; info?: string; status?: number } = {}) {
     const mfaSection = (await app.accountMfaSection?.(ctx, user)) ?? undefined;
+    const apps = await appsOf(user.user_id);
     ctx.status = o.status ?? 200;
     ctx.type = 'html';
     ctx.body = accountPage({
       appName: config.appName, csrf: csrf.token(ctx), email: user.email, emailVerified: user.email_verified,
       passwordAction: p('/account/password'), logoutAction: p('/account/logout'), resendUrl: p('/verify-email/resend'),
-      minLength: config.password.minLength, error: o.error, info: o.info, mfaSection,
+      minLength: config.password.minLength, error: o.error, info: o.info, mfaSection, apps, revokeAction: p('/account/apps/revoke'),
     });
   }
 
@@ -138,6 +162,22 @@ export function createAccountRoutes(app: AppContext, csrf: Csrf) {
     const revoked = await afterPasswordChange(app, ctx, user, 'account');
     await audit.record({ type: 'scp', description: 'Password changed on the account page', user_id: user.user_id, user_name: user.email, ip: ctx.ip, user_agent: ua(ctx), details: { revoked_token_count: revoked } });
     await renderAccount(ctx, user, { info: 'Your password was changed. Every other session was signed out.' });
+  });
+
+  router.post('/account/apps/revoke', csrf.verify, async function revokeApp(ctx) {
+    const s = await sessions.current(ctx);
+    if (!s) return renderLogin(ctx, { status: 401, error: 'Your account session ended. Sign in again to continue.' });
+    const user = await users.get(s.row.id);
+    if (!user || user.blocked) { await sessions.end(ctx); return renderLogin(ctx, { status: 401 }); }
+    const clientId = str((ctx.request.body as Record<string, unknown>).client_id);
+    const app1 = clientId ? (await appsOf(user.user_id)).find((a) => a.clientId === clientId) : undefined;
+    if (!clientId || !app1) return renderAccount(ctx, user, { error: 'That application has no access to your account.', status: 400 });
+    const removed = await app.grants.revokeClient(user.user_id, clientId);
+    await audit.record({
+      type: 'srrt', description: `Access revoked for ${app1.name} on the account page`, user_id: user.user_id, user_name: user.email,
+      client_id: clientId, ip: ctx.ip, user_agent: ua(ctx), details: { revoked_token_count: removed },
+    });
+    await renderAccount(ctx, user, { info: `${app1.name} no longer has access to your account.` });
   });
 
   router.post('/account/logout', csrf.verify, async function accountLogout(ctx) {

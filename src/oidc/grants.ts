@@ -1,0 +1,94 @@
+import type { Db } from '../db/knex.ts';
+import { jsonMemberNeedle } from '../users/users.ts';
+
+/**
+ * The authorizations a user gave applications: oidc-provider's Grant records (what a client may
+ * ask for on the user's behalf), with what hangs off each (refresh and access tokens, codes).
+ * Read for the account page's "Apps with access" and the Management API's `/grants` (Auth0's
+ * shape); revoking one deletes the Grant and every token issued under it, so a refresh token
+ * stops working at once and a third-party app must ask for consent again.
+ */
+export interface UserGrant {
+  id: string; clientId: string; accountId: string;
+  /** OpenID scopes (openid profile email offline_access) granted. */
+  scopes: string[];
+  /** API identifier → scopes granted for it. */
+  resources: Record<string, string[]>;
+  createdAt: number; expiresAt: number | null;
+  /** Whether a refresh token issued under this grant is still stored (the app can keep access without the user). */
+  offline: boolean;
+}
+
+interface GrantPayload { accountId?: unknown; clientId?: unknown; openid?: { scope?: unknown }; resources?: Record<string, unknown>; iat?: unknown; exp?: unknown }
+const words = (v: unknown) => (typeof v === 'string' ? v.split(' ').filter(Boolean) : []);
+
+function toGrant(id: string, p: GrantPayload, offline: boolean): UserGrant | undefined {
+  if (typeof p.accountId !== 'string' || typeof p.clientId !== 'string') return undefined;
+  const resources: Record<string, string[]> = {};
+  for (const [aud, scope] of Object.entries(p.resources ?? {})) resources[aud] = words(scope);
+  return {
+    id, clientId: p.clientId, accountId: p.accountId, scopes: words(p.openid?.scope), resources,
+    createdAt: typeof p.iat === 'number' ? p.iat * 1000 : 0, expiresAt: typeof p.exp === 'number' ? p.exp * 1000 : null, offline,
+  };
+}
+
+export function createGrants(db: Db) {
+  /** Grants matching the filters, newest first; `userId` or `clientId` narrows the scan. */
+  async function list(f: { userId?: string; clientId?: string } = {}): Promise<UserGrant[]> {
+    let q = db('oidc_payloads').where({ type: 'Grant' }).andWhere((b) => b.whereNull('expires_at').orWhere('expires_at', '>', Date.now()));
+    if (f.userId) q = q.andWhereRaw("payload like ? escape '\\'", [`%${jsonMemberNeedle('accountId', f.userId)}%`]);
+    if (f.clientId) q = q.andWhereRaw("payload like ? escape '\\'", [`%${jsonMemberNeedle('clientId', f.clientId)}%`]);
+    const rows: { id: string; payload: string }[] = await q.select('id', 'payload');
+    const grants: UserGrant[] = [];
+    for (const r of rows) {
+      let p: GrantPayload;
+      try { p = JSON.parse(r.payload) as GrantPayload; } catch { continue; }
+      // The LIKE is a prefilter: the parsed payload decides.
+      if ((f.userId && p.accountId !== f.userId) || (f.clientId && p.clientId !== f.clientId)) continue;
+      const g = toGrant(r.id, p, false);
+      if (g) grants.push(g);
+    }
+    if (grants.length > 0) {
+      const offline = new Set<string>();
+      for (let i = 0; i < grants.length; i += 200) {
+        const ids = grants.slice(i, i + 200).map((g) => g.id);
+        const live: { grant_id: string }[] = await db('oidc_payloads').where({ type: 'RefreshToken' }).whereIn('grant_id', ids)
+          .whereNull('consumed_at').andWhere((b) => b.whereNull('expires_at').orWhere('expires_at', '>', Date.now())).distinct('grant_id');
+        for (const r of live) offline.add(r.grant_id);
+      }
+      for (const g of grants) g.offline = offline.has(g.id);
+    }
+    return grants.sort((a, b) => b.createdAt - a.createdAt);
+  }
+
+  /** Deletes grants and every token issued under them; the number of rows removed. */
+  async function revoke(ids: string[]): Promise<number> {
+    let n = 0;
+    for (let i = 0; i < ids.length; i += 200) {
+      const chunk = ids.slice(i, i + 200);
+      n += await db('oidc_payloads').whereIn('grant_id', chunk).whereNot({ type: 'Grant' }).delete();
+      n += await db('oidc_payloads').where({ type: 'Grant' }).whereIn('id', chunk).delete();
+    }
+    return n;
+  }
+
+  return {
+    list,
+    async get(id: string): Promise<UserGrant | undefined> {
+      const r: { id: string; payload: string } | undefined = await db('oidc_payloads').where({ type: 'Grant', id }).first('id', 'payload');
+      if (!r) return undefined;
+      try { return toGrant(r.id, JSON.parse(r.payload) as GrantPayload, false); } catch { return undefined; }
+    },
+    revoke,
+    /** Everything `userId` granted `clientId`: its grants and their tokens. */
+    async revokeClient(userId: string, clientId: string): Promise<number> {
+      const ids = (await list({ userId, clientId })).map((g) => g.id);
+      if (ids.length === 0) return 0;
+      const n = await revoke(ids);
+      // The claims post-login actions decided for this user at this app go with the access.
+      await db('action_login_claims').where({ account_id: userId, client_id: clientId }).delete();
+      return n;
+    },
+  };
+}
+export type Grants = ReturnType<typeof createGrants>;
