@@ -487,3 +487,44 @@ test('E6: the Management API answers no cross-origin request: no CORS headers, p
   const cookieOnly = await fetch(`${ts.base}/api/v2/users`, { headers: { origin: 'https://evil.example', cookie: '_session=x; _interaction=y' } });
   assert.equal(cookieOnly.status, 401);
 });
+
+test('grants: list a user\'s, delete one (its refresh token stops working) or all; scopes enforced', async () => {
+  const { expectOAuthError } = await import('./helpers/oidc-assert.ts');
+  const u = await createUser('grants');
+  const apps = [];
+  for (const name of ['Grant App A', 'Grant App B']) {
+    const c = (await ts.api('POST', '/clients', { name, app_type: 'spa', callbacks: [CB] })).body;
+    const cfg = await discover(ts, c.client_id);
+    const r = await loginThroughForm(cfg, { redirectUri: CB, email: u.email, password: PASSWORD, scope: 'openid email offline_access', params: { prompt: 'consent' } });
+    const t = await oidc.authorizationCodeGrant(cfg, r.callbackUrl!, { pkceCodeVerifier: r.verifier, expectedState: r.state });
+    apps.push({ c, cfg, refresh: t.refresh_token! });
+  }
+  const list = await ts.api('GET', `/grants?user_id=${encodeURIComponent(u.user_id)}`);
+  assert.equal(list.status, 200, JSON.stringify(list.body));
+  assert.deepEqual(list.body.map((g: { clientID: string }) => g.clientID).sort(), apps.map((a) => a.c.client_id).sort());
+  for (const g of list.body) {
+    assert.equal(g.user_id, u.user_id);
+    assert.equal(g.audience, `${ts.issuer}/userinfo`);
+    assert.deepEqual(g.scope, ['openid', 'email', 'offline_access']);
+    assert.equal(g.offline_access, true);
+  }
+  const paged = await ts.api('GET', `/grants?user_id=${encodeURIComponent(u.user_id)}&per_page=1&include_totals=true`);
+  assert.equal(paged.body.total, 2);
+  assert.equal(paged.body.grants.length, 1);
+  assert.equal((await ts.api('GET', '/grants', undefined, await ts.adminToken('read:users'))).status, 403);
+  assert.equal((await ts.api('DELETE', `/grants/${list.body[0].id}`, undefined, await ts.adminToken('read:grants'))).status, 403);
+
+  const first = apps.find((a) => a.c.client_id === list.body[0].clientID)!;
+  const other = apps.find((a) => a !== first)!;
+  assert.equal((await ts.api('DELETE', `/grants/${list.body[0].id}`)).status, 204);
+  await expectOAuthError(oidc.refreshTokenGrant(first.cfg, first.refresh), 'invalid_grant', 400);
+  const kept = await oidc.refreshTokenGrant(other.cfg, other.refresh);
+  assert.ok(kept.access_token, 'the other grant is untouched');
+  assert.equal((await ts.api('DELETE', `/grants/${list.body[0].id}`)).status, 404);
+  assert.equal((await ts.api('DELETE', '/grants')).status, 400);
+  assert.equal((await ts.api('DELETE', `/grants?user_id=${encodeURIComponent(u.user_id)}`)).status, 204);
+  assert.deepEqual((await ts.api('GET', `/grants?user_id=${encodeURIComponent(u.user_id)}`)).body, []);
+  await expectOAuthError(oidc.refreshTokenGrant(other.cfg, kept.refresh_token!), 'invalid_grant', 400);
+  const logs = (await ts.api('GET', '/logs?per_page=100')).body as { description: string }[];
+  assert.ok(logs.some((l) => l.description === 'Delete a grant'));
+});

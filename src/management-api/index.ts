@@ -10,6 +10,7 @@ import { registerKeys } from './keys.ts';
 import { registerLogs } from './logs.ts';
 import { registerActions } from './actions.ts';
 import { registerAuthenticationMethods } from './authentication-methods.ts';
+import { registerGrants } from './grants.ts';
 
 /** `/api/v2`: Auth0 Management API v2 shape. One file per resource registers its routes here. */
 export function createManagementApi(app: AppContext) {
@@ -24,5 +25,6 @@ export function createManagementApi(app: AppContext) {
   registerLogs(router, app);
   registerActions(router, app);
   registerAuthenticationMethods(router, app);
+  registerGrants(router, app);
   return router;
 }

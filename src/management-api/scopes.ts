@@ -10,4 +10,5 @@ export const MANAGEMENT_SCOPES = [
   'read:logs',
   'read:actions', 'create:actions', 'update:actions', 'delete:actions',
   'read:authentication_methods', 'delete:authentication_methods',
+  'read:grants', 'delete:grants',
 ] as const;
