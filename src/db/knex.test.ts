@@ -88,3 +88,32 @@ test('a kept statement does not carry one query\'s safeIntegers to the next', as
     await db.destroy();
   }
 });
+
+test('SQLite transactions take the write lock when they begin (BEGIN IMMEDIATE), so another process waits instead of failing (3.8)', async () => {
+  // Regression: knex's deferred BEGIN let a read-then-write transaction lose its write to
+  // another process's write in between, with SQLITE_BUSY at once (no busy wait for an upgrade).
+  const { mkdtempSync, rmSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const Database = (await import('better-sqlite3')).default;
+  const dir = mkdtempSync(join(tmpdir(), 'gatehouse-immediate-'));
+  const file = join(dir, 'db.sqlite');
+  const db = openDatabase(`sqlite:${file}`);
+  const other = new Database(file);
+  try {
+    await db.schema.createTable('t', (t) => { t.string('id').primary(); });
+    other.pragma('busy_timeout = 0');
+    await db.transaction(async (trx) => {
+      await trx('t').select(); // reads only, so far
+      // Another process cannot start writing now: this transaction already holds the lock.
+      assert.throws(() => other.exec('BEGIN IMMEDIATE'), /database is locked|SQLITE_BUSY/);
+      await trx('t').insert({ id: 'mine' });
+    });
+    other.exec('BEGIN IMMEDIATE; INSERT INTO t (id) VALUES (\'theirs\'); COMMIT');
+    assert.deepEqual((await db('t').select('id').orderBy('id')).map((r) => r.id), ['mine', 'theirs']);
+  } finally {
+    other.close();
+    await db.destroy();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

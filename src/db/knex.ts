@@ -62,6 +62,13 @@ function cacheStatements(conn: BetterSqlite3.Database): void {
   const prepare = conn.prepare.bind(conn);
   const kept = new Map<string, BetterSqlite3.Statement>();
   conn.prepare = ((sql: string) => {
+    // knex opens SQLite transactions with a deferred BEGIN: a transaction that reads and then
+    // writes takes the write lock only at its first write, and when another process (the CLI
+    // next to the server) wrote in between, that upgrade fails with SQLITE_BUSY at once, the busy
+    // timeout notwithstanding. BEGIN IMMEDIATE takes the lock up front, waiting out the busy
+    // timeout (SECURITY.md 3.8). In this process the pool of one connection serialises
+    // transactions anyway, so it costs nothing here.
+    if (sql === 'BEGIN;') sql = 'BEGIN IMMEDIATE;';
     let st = kept.get(sql);
     if (st !== undefined) {
       kept.delete(sql);
