@@ -57,3 +57,30 @@ test('removeScope takes the scope out of the access token at login, on refresh, 
   const third = await login(second.browser);
   assert.deepEqual(scopesOf(third.t.access_token), ['read:x', 'write:x'], 'the next login in the same session: the removal does not stick');
 });
+
+test('addScope grants a scope of the API the client did not ask for (as Auth0 does), never an undefined one', async () => {
+  // Regression: addScope only restored scopes the request already named; a scope the action
+  // added otherwise never reached the token (nothing in rejected_commands either).
+  await deployAction(ts, { name: 'grant-write', trigger: 'post-login', code: `
+    exports.onExecutePostLogin = async (event, api) => {
+      if (event.user.app_metadata.editor) { api.accessToken.addScope('write:x'); api.accessToken.addScope('admin:everything'); }
+    };` });
+  await bindActions(ts, 'post-login', ['grant-write']);
+  try {
+    const ask = async (browser = new Browser()) => {
+      const r = await loginThroughForm(config, { browser, redirectUri: CB, email: EMAIL, password: PASSWORD, scope: 'openid offline_access read:x', params: { prompt: 'consent', audience: API } });
+      assert.ok(r.callbackUrl && !r.callbackUrl.searchParams.get('error'), r.callbackUrl?.href ?? r.loginPage?.slice(0, 300));
+      return oidc.authorizationCodeGrant(config, r.callbackUrl, { pkceCodeVerifier: r.verifier, expectedState: r.state });
+    };
+    assert.deepEqual(scopesOf((await ask()).access_token), ['read:x'], 'nothing added: what was asked');
+    assert.equal((await ts.api('PATCH', `/users/${encodeURIComponent(userId)}`, { app_metadata: { editor: true } })).status, 200);
+    const t = await ask();
+    assert.deepEqual(scopesOf(t.access_token), ['read:x', 'write:x'], 'the API\'s write:x added; a scope no API defines is not');
+    const refreshed = await oidc.refreshTokenGrant(config, t.refresh_token!, { resource: API } as never);
+    assert.deepEqual(scopesOf(refreshed.access_token), ['read:x', 'write:x'], 'kept on refresh');
+    assert.equal((await ts.api('PATCH', `/users/${encodeURIComponent(userId)}`, { app_metadata: { editor: null } })).status, 200);
+    assert.deepEqual(scopesOf((await ask()).access_token), ['read:x'], 'not sticky: the next login without it');
+  } finally {
+    await bindActions(ts, 'post-login', ['read-only-users']);
+  }
+});
