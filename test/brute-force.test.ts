@@ -179,3 +179,18 @@ test('behind one trusted proxy, the address is the one that proxy appended: entr
     await proxied.close();
   }
 });
+
+test('an https issuer with trustProxy off warns at start: cookies would not be Secure and every client would share the proxy\'s address', async () => {
+  const s = await startTestServer({ issuer: 'https://login.example.com' });
+  try {
+    assert.ok(s.logs.some((l) => /issuer is https but http.trustProxy is off/.test(l)), 'the warning is logged');
+  } finally {
+    await s.close();
+  }
+  const proxied = await startTestServer({ issuer: 'https://login.example.com', http: { bodyLimitBytes: 102400, trustProxy: 1, headersTimeoutMs: 15000, requestTimeoutMs: 30000 } });
+  try {
+    assert.ok(!proxied.logs.some((l) => /trustProxy is off/.test(l)), 'no warning once the proxy is trusted');
+  } finally {
+    await proxied.close();
+  }
+});
