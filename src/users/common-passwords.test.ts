@@ -19,3 +19,33 @@ test('checkPasswordPolicy refuses common passwords unless rejectCommon is false'
   assert.match(checkPasswordPolicy('abc123', policy)!, /at least 8/);
   assert.equal(checkPasswordPolicy('correct horse battery staple', policy), null);
 });
+
+test('the policy judges the password as it is hashed (NFKC): full-width letters and combining accents count as what they become', () => {
+  // Regression: the policy read the raw text while the hash took its NFKC form, so
+  // ｐａｓｓｗｏｒｄ１２３ passed and was stored as password123, and four e + combining accents
+  // passed an 8-character minimum while the secret was four characters.
+  assert.match(checkPasswordPolicy('ｐａｓｓｗｏｒｄ１２３', policy)!, /too common/);
+  assert.match(checkPasswordPolicy('e\u0301'.repeat(4), { ...policy, minLength: 8 })!, /at least 8/);
+  assert.equal(checkPasswordPolicy('caf\u00e9 au lait, merci', policy), null);
+});
+
+test('an unknown account costs as many argon2 verifies as a wrong password for a real one, whatever the Unicode form', async () => {
+  // Regression: a password that changes under NFKC was verified twice against a real hash (the
+  // normalised text, then the text as typed, for older hashes) but once against the dummy: the
+  // time told which addresses have accounts.
+  const argon2 = (await import('argon2')).default;
+  const { createPasswordHasher } = await import('./passwords.ts');
+  const hasher = createPasswordHasher({ memoryKiB: 19456, timeCost: 2, parallelism: 1, maxConcurrent: 4 });
+  const real = await hasher.hash('the real password');
+  const calls = { n: 0 };
+  const verify = argon2.verify;
+  argon2.verify = (async (...a: Parameters<typeof verify>) => { calls.n++; return verify(...a); }) as typeof verify;
+  try {
+    const count = async (hash: string | undefined, pw: string) => { calls.n = 0; assert.equal(await hasher.verify(hash, pw), false); return calls.n; };
+    for (const pw of ['plain wrong password', 'wrong caf\u0065\u0301', 'ｗｒｏｎｇ']) {
+      assert.equal(await count(undefined, pw), await count(real, pw), pw);
+    }
+  } finally {
+    argon2.verify = verify;
+  }
+});

@@ -34,6 +34,9 @@ export function createPasswordHasher(p: Argon2Params) {
         dummy ??= argon2.hash('gatehouse-dummy-password', opts);
         const d = await dummy;
         await limited(() => argon2.verify(d, normal));
+        // As many verifies as a wrong password for a real account takes (below): the time must
+        // not tell an unknown or throttled account from a real one.
+        if (normal !== password) await limited(() => argon2.verify(d, password));
         return false;
       }
       if (await check(hash, normal)) return true;
@@ -53,6 +56,9 @@ export type PasswordHasher = ReturnType<typeof createPasswordHasher>;
  */
 export function checkPasswordPolicy(password: unknown, policy: { minLength: number; maxLength: number; rejectCommon?: boolean }): string | null {
   if (typeof password !== 'string' || password.length === 0) return 'Enter a password.';
+  // The password as it is hashed (NFKC, see createPasswordHasher): full-width `ｐａｓｓｗｏｒｄ１２３`
+  // is `password123`, and `e` + a combining accent is one character.
+  password = password.normalize('NFKC');
   if (Buffer.byteLength(password) > policy.maxLength * 4) return `Passwords can have at most ${policy.maxLength} characters.`;
   const chars = [...password].length;
   if (chars < policy.minLength) return `Passwords need at least ${policy.minLength} characters.`;
