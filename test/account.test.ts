@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import argon2 from 'argon2';
 import * as oidc from 'openid-client';
 import { generate } from 'otplib';
-import { discover, loginThroughForm, createUser, type TestServer } from './helpers/server.ts';
+import { discover, loginThroughForm, createUser, authorizationRequest, type TestServer } from './helpers/server.ts';
 import { Browser, alertText } from './helpers/cookie-fetch.ts';
 import { startServerWithSink, type SmtpSink } from './helpers/smtp-sink.ts';
 import { deployAction, bindActions, waitForExecution } from './helpers/actions.ts';
@@ -271,11 +271,37 @@ test('apps with access: the account page lists each application and revoking one
   const audit = await ts.ctx.db('audit_logs').where({ type: 'srrt', client_id: photos.client_id }).first();
   assert.ok(audit, 'audited');
 
-  // Only an application that has access can be revoked, and only by a signed-in owner.
+  // Only an application that has access can be revoked, and only by a signed-in owner: a stranger
+  // with a valid CSRF token of their own (from the account sign-in page) gets 401, not a revoke.
   const again = await b.submit(accountUrl(), after, { client_id: photos.client_id }, { actionIncludes: '/account/apps/revoke' });
   assert.equal(again.status, 400);
   const stranger = new Browser();
-  const anon = await stranger.request(new URL(`${ts.base}/account/apps/revoke`), { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', origin: ts.base }, body: `client_id=${notes.client_id}` });
-  assert.ok(anon.status === 401 || anon.status === 403, String(anon.status));
+  const strangerPage = await (await stranger.request(accountUrl())).text();
+  const strangerCsrf = /name="_csrf" value="([^"]+)"/.exec(strangerPage)![1];
+  const anon = await stranger.request(new URL(`${ts.base}/account/apps/revoke`), { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', origin: ts.base }, body: new URLSearchParams({ _csrf: strangerCsrf, client_id: notes.client_id }).toString() });
+  assert.equal(anon.status, 401);
   assert.ok((await oidc.refreshTokenGrant(n.cfg, n2.refresh_token!)).access_token, 'still there after the stranger\'s try');
+});
+
+test('apps with access: a third-party app whose access was revoked must ask for consent again', async () => {
+  const email = 'apps.third@example.com';
+  const password = 'apps third password 1';
+  await createUser(ts, email, password);
+  const partner = await ts.ctx.clients.create({ name: 'Partner Calendar', app_type: 'spa', callbacks: [CB], is_first_party: false });
+  const cfg = await discover(ts, partner.client_id);
+  const browser = new Browser();
+  const r = await loginThroughForm(cfg, { browser, redirectUri: CB, email, password, scope: 'openid email' });
+  assert.match(r.loginPage ?? '', /Authorize Partner Calendar/);
+  const yes = await browser.submit(r.url!, r.loginPage!, {});
+  const done = await browser.follow(new URL(yes.headers.get('location')!, r.url!), {}, (u) => u.href.startsWith(CB));
+  assert.ok(done.url.searchParams.get('code'), 'consented');
+  const silent = async () => (await browser.follow((await authorizationRequest(cfg, { redirectUri: CB, scope: 'openid email', params: { prompt: 'none' } })).url, {}, (u) => u.href.startsWith(CB))).url;
+  assert.ok((await silent()).searchParams.get('code'), 'before: prompt=none is answered from the consent');
+
+  const b = new Browser();
+  assert.equal((await accountLogin(b, email, password)).status, 303);
+  const page = await accountPage(b);
+  const revoked = await b.submit(accountUrl(), page.html, { client_id: partner.client_id }, { actionIncludes: '/account/apps/revoke' });
+  assert.match(await revoked.text(), /Partner Calendar no longer has access/);
+  assert.equal((await silent()).searchParams.get('error'), 'consent_required', 'after: it must ask again');
 });

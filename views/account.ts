@@ -53,7 +53,7 @@ function appsSection(o: { csrf: string; apps: AppAccess[]; revokeAction: string 
   return html`<section id="apps" aria-labelledby="apps-title">
 <h2 id="apps-title">Apps with access</h2>
 ${o.apps.length ? html`<ul class="apps">${rows}</ul>
-<p class="sub">Revoking signs the app out: its tokens stop working, and it must ask you again.</p>` : html`<p class="sub">No application has access to your account.</p>`}
+<p class="sub">Revoking ends the app's tokens, including any that keep it working while you are away. An app made by someone else must then ask for your permission again; this service's own apps sign you in again while you are signed in here.</p>` : html`<p class="sub">No application has access to your account.</p>`}
 </section>`;
 }
 
