@@ -58,11 +58,11 @@ export function checkPasswordPolicy(password: unknown, policy: { minLength: numb
   if (typeof password !== 'string' || password.length === 0) return 'Enter a password.';
   // The password as it is hashed (NFKC, see createPasswordHasher): full-width `ｐａｓｓｗｏｒｄ１２３`
   // is `password123`, and `e` + a combining accent is one character.
-  password = password.normalize('NFKC');
-  if (Buffer.byteLength(password) > policy.maxLength * 4) return `Passwords can have at most ${policy.maxLength} characters.`;
-  const chars = [...password].length;
+  const pw = password.normalize('NFKC');
+  if (Buffer.byteLength(pw) > policy.maxLength * 4) return `Passwords can have at most ${policy.maxLength} characters.`;
+  const chars = [...pw].length;
   if (chars < policy.minLength) return `Passwords need at least ${policy.minLength} characters.`;
   if (chars > policy.maxLength) return `Passwords can have at most ${policy.maxLength} characters.`;
-  if (policy.rejectCommon !== false && isCommonPassword(password)) return 'This password is too common and easy to guess. Choose another one.';
+  if (policy.rejectCommon !== false && isCommonPassword(pw)) return 'This password is too common and easy to guess. Choose another one.';
   return null;
 }
