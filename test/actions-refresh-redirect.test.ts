@@ -208,14 +208,22 @@ test('the page may POST its answer to /continue: the token stays out of every UR
   const b = await beginLogin('consent@rr.example');
   const answer = await pageAnswer(b.at, 'posted yes');
   const token = new URL(answer.url).searchParams.get('session_token')!;
-  const res = await b.browser.request(`${ts.issuer}/continue`, {
-    method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' },
-    body: new URLSearchParams({ state: answer.state, session_token: token }).toString(),
+  // Someone else who learnt the state (it was in the external page's URL) posts forms too, before
+  // and after the user: the user's resume must read the user's own form, not theirs.
+  const forged = (await pageAnswer(b.at, 'forged', 'a-key-the-attacker-chose-0123456789')).url;
+  const attacker = new Browser();
+  const post = (browser: Browser, fields: Record<string, string>) => browser.request(`${ts.issuer}/continue`, {
+    method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams(fields).toString(),
   });
+  const forgedToken = new URL(forged).searchParams.get('session_token')!;
+  assert.equal((await post(attacker, { state: answer.state, session_token: forgedToken, password: 'x' })).status, 303);
+  const res = await post(b.browser, { state: answer.state, session_token: token });
+  assert.equal((await post(attacker, { state: answer.state, session_token: forgedToken })).status, 303);
   assert.equal(res.status, 303);
   const next = new URL(res.headers.get('location')!, ts.issuer);
   assert.equal(next.searchParams.get('session_token'), null, 'the token is not moved into the URL');
   assert.equal(next.searchParams.get('state'), answer.state);
+  assert.match(next.searchParams.get('posted') ?? '', /^[A-Za-z0-9_-]{20,}$/, 'a random id names the user\'s own form');
   const seen: string[] = [];
   const away = (u: URL) => { seen.push(u.href); return u.origin === CONSENT || u.href.startsWith(CB); };
   const back = (await b.browser.follow(next, {}, away)).url;

@@ -3,6 +3,7 @@ import type { Context } from 'koa';
 import type { AppContext } from '../context.ts';
 import type { ActionRef, ChainOutcome } from '../actions/engine/engine.ts';
 import { AppError } from '../shared/errors.ts';
+import { isSqlite } from '../db/knex.ts';
 import { requestInfo } from '../actions/triggers/events.ts';
 import { loginRef } from '../actions/triggers/run.ts';
 import { createMfaStep, type PendingMfa } from './mfa-step.ts';
@@ -26,10 +27,17 @@ export interface MfaNeed { mode: 'challenge' | 'enroll'; resumeAt: number | null
 interface OwedMfa { enable?: { provider: string; allowRememberBrowser: boolean }; challenge?: boolean }
 
 /** A chain paused by `api.redirect.sendUserTo`, as its continuation row keeps it. */
-/** `posted`: the form a POST to /continue brought (kept here, not put in a URL). */
-interface Continuation { userId: string; actionIndex: number; action?: ActionRef; event: Obj; methods: Obj[]; mfa?: OwedMfa; posted?: Record<string, string> }
-/** What a POST to /continue may bring back (the body parser's own limit is larger). */
+/**
+ * `posted`: forms POSTed to /continue for this state (kept here, not put in a URL), by a random
+ * id that only the poster's own redirect carries: someone else who learnt the state can add a
+ * form, but cannot make the user's resume read it.
+ */
+interface Continuation { userId: string; actionIndex: number; action?: ActionRef; event: Obj; methods: Obj[]; mfa?: OwedMfa; posted?: Record<string, Record<string, string>> }
+/** What a POST to /continue may bring back (the body parser's own limit is larger), and how many such forms one state keeps. */
 const POSTED_MAX_CHARS = 16 * 1024;
+const POSTED_MAX_FORMS = 4;
+/** Fields of a posted form an action is never given (ACTIONS.md: sensitive fields removed). Tokens stay: they are the action's own. */
+const POSTED_DROP = /pass(word|wd)?|secret|^_csrf$|^state$|^posted$/i;
 
 function owedMfa(o: ChainOutcome): OwedMfa | undefined {
   const owed: OwedMfa = {};
@@ -214,17 +222,27 @@ export function createPostLoginStep(app: AppContext) {
       const params = new URLSearchParams();
       for (const [k, v] of Object.entries(ctx.query)) if (typeof v === 'string') params.set(k, v);
       params.set('state', state);
+      params.delete('posted');
       if (ctx.method === 'POST') {
-        const posted: Record<string, string> = {};
+        const form: Record<string, string> = {};
         let bytes = 0;
         for (const [k, v] of Object.entries((ctx.request.body as Obj | undefined) ?? {})) {
-          if (typeof v !== 'string' || k === '_csrf' || k === 'state') continue;
+          if (typeof v !== 'string' || POSTED_DROP.test(k)) continue;
           bytes += k.length + v.length;
           if (bytes > POSTED_MAX_CHARS) throw new AppError(413, 'too_large', 'This login step sent back more data than it may. Start the login again from your application.');
-          posted[k] = v;
+          form[k] = v;
         }
-        const saved = JSON.parse(row.payload) as Continuation;
-        await db('action_continuations').where({ state }).whereNull('used_at').update({ payload: JSON.stringify({ ...saved, posted }) });
+        const id = randomBytes(16).toString('base64url');
+        await db.transaction(async (trx) => {
+          const q = trx('action_continuations').where({ state }).whereNull('used_at');
+          const cur = await (isSqlite(trx) ? q : q.forUpdate()).first();
+          if (!cur) return;
+          const saved = JSON.parse(cur.payload) as Continuation;
+          // The newest few: a flood of forms for one state cannot grow its row without bound.
+          const kept = Object.entries(saved.posted ?? {}).slice(-(POSTED_MAX_FORMS - 1));
+          await trx('action_continuations').where({ state }).whereNull('used_at').update({ payload: JSON.stringify({ ...saved, posted: Object.fromEntries([...kept, [id, form]]) }) });
+        });
+        params.set('posted', id);
       }
       ctx.status = 303;
       ctx.redirect(`${urls.mountPath}/interaction/${encodeURIComponent(row.interaction_uid)}/continue?${params}`);
@@ -243,8 +261,12 @@ export function createPostLoginStep(app: AppContext) {
       const saved = JSON.parse(row.payload) as Continuation;
       const user = await app.users.require(saved.userId);
       const client = await app.clients.get(String(d.params.client_id));
-      const request = requestInfo(ctx);
-      const event = { ...saved.event, request: saved.posted ? { ...request, method: 'POST', body: saved.posted } : request };
+      // The form this browser POSTed to /continue, by the id only its own redirect carries.
+      const postedId = typeof ctx.query.posted === 'string' ? ctx.query.posted : undefined;
+      const form = postedId !== undefined && saved.posted && Object.hasOwn(saved.posted, postedId) ? saved.posted[postedId] : undefined;
+      const { posted: _posted, ...query } = ctx.query;
+      const request = requestInfo(ctx, { query });
+      const event = { ...saved.event, request: form ? { ...request, method: 'POST', body: form } : request };
       const next = randomBytes(24).toString('base64url');
       // onContinuePostLogin validates tokens bound to the state being resumed; an action after
       // it that redirects again must bind its token to the state it will come back with.
