@@ -232,6 +232,10 @@ test('with an authenticator, the account sign-in asks for the code; the MFA sect
   assert.equal(alertText(await refused.text()), 'Wrong email or password.');
   const direct = await accountLogin(one, email, 'mfa user password', { code: recovery[1] });
   assert.equal(direct.status, 303);
+  // Each sign-in with a recovery code is mailed to the owner (regression: only the login flow's was).
+  const notices = async (left: number) => sink.waitFor((m) => m.to.includes(email) && new RegExp(`A recovery code \\(${left} left\\) was used`).test(m.text), `the notice (${left} left)`);
+  await notices(9);
+  await notices(8);
 });
 
 test('apps with access: the account page lists each application and revoking one ends its tokens, not the others\'', async () => {

@@ -8,6 +8,7 @@ import { checkPasswordPolicy } from '../users/passwords.ts';
 import { afterPasswordChange } from './lifecycle.ts';
 import { createAccountSessions } from './account-sessions.ts';
 import { accountCodePage, accountLoginPage, accountPage, type AppAccess } from '../../views/account.ts';
+import { mfaChangedMail } from '../../views/mail/mfa-changed.ts';
 
 const GENERIC_LOGIN_ERROR = 'Wrong email or password.';
 const TOO_MANY_FROM_IP = 'Too many failed sign-in attempts from your network. Try again later.';
@@ -76,7 +77,15 @@ export function createAccountRoutes(app: AppContext, csrf: Csrf) {
   /** The second factor, when enrolled: `app.mfa.verify` (replay-safe, with its own lock). */
   async function checkCode(ctx: Context, row: UserRow, code: unknown): Promise<boolean> {
     const r = await app.mfa.verify(row.id, code);
-    if (r.ok) return true;
+    if (r.ok) {
+      if (r.method === 'recovery') {
+        // A recovery code stood in for the authenticator: the owner hears of it, as at login (SECURITY.md 3.5).
+        await audit.record({ type: 'gd_recovery_succeed', description: `Account page: signed in with a recovery code (${r.remainingRecoveryCodes} left)`, user_id: row.id, user_name: row.email, ip: ctx.ip, user_agent: ua(ctx) });
+        const m = mfaChangedMail({ appName: config.appName, email: row.email, when: new Date(), change: 'recovery_used', accountUrl: urls.urlFor('/account'), remaining: r.remainingRecoveryCodes });
+        app.mail.later(async () => { await app.mail.send({ to: row.email, ...m }); }, 'MFA notification mail');
+      }
+      return true;
+    }
     await audit.record({ type: 'gd_auth_failed', description: `Account page: second factor refused (${r.reason})`, user_id: row.id, user_name: row.email, ip: ctx.ip, user_agent: ua(ctx) });
     return false;
   }
