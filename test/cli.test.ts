@@ -136,6 +136,15 @@ test('actions test runs a file locally in the sandbox; deploy and bind set up a 
   assert.match(refused?.stdout ?? '', /bad-deny\.js on credentials-exchange: failed/);
   assert.match(refused?.stdout ?? '', /the server would fail this credentials-exchange closed: its api\.access\.deny call is refused/);
 
+  // A valid deny, then a call the server would refuse: the server denies (the merge ignores what
+  // follows a deny but metadata), so the test loop says denied, not failed.
+  const denyThenBad = join(dir, 'deny-then-bad.js');
+  writeFileSync(denyThenBad, `exports.onExecutePostLogin = async (event, api) => { api.access.deny('no'); api.redirect.sendUserTo('http://evil.example/'); api.user.setAppMetadata('seen', 1); };`);
+  const denied = await cli('actions', 'test', denyThenBad, '--event', '{"user":{"user_id":"u1","app_metadata":{}}}');
+  assert.match(denied.stdout, /deny-then-bad\.js on post-login: denied/);
+  assert.match(denied.stdout, /sendUserTo\("http:\/\/evil\.example\/"\)\s+\(ignored after the deny\)/);
+  assert.doesNotMatch(denied.stdout, /would fail/);
+
   const broken = join(dir, 'broken.js');
   writeFileSync(broken, 'exports.onExecutePostLogin = async (event, api) => { while(true){} };');
   const timeout = await cli('actions', 'test', broken, '--event', '{}').then(() => null, (e: { code: number; stdout: string }) => e);

@@ -12,7 +12,7 @@ import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { compileAction } from '../actions/compile.ts';
 import { createSandboxPool } from '../actions/sandbox/index.ts';
-import { FAIL_CLOSED_WHEN_REFUSED, isTriggerId, TRIGGERS, validateCommand } from '../actions/triggers/definitions.ts';
+import { AFTER_DENY, FAIL_CLOSED_WHEN_REFUSED, isTriggerId, TRIGGERS, validateCommand } from '../actions/triggers/definitions.ts';
 
 /**
  * `--grant <audience>:<scope>,<scope>…`, or the audience alone. Audiences hold colons
@@ -66,7 +66,15 @@ async function actionsTest(file: string | undefined, values: { event?: string; t
       limits: { actionTimeoutMs: a.actionTimeoutMs, chainTimeoutMs: a.chainTimeoutMs, memoryMb: a.memoryMb, consoleBytes: a.consoleBytes, resultBytes: a.resultBytes },
     });
     const r = res.results[0];
-    const commands = (r?.commands ?? []).map((cmd) => ({ ...cmd, refused: validateCommand(def, cmd.type, cmd.args, { claimsBytes: a.claimsBytes, redirectAllowHttpLocalhost: a.redirectAllowHttpLocalhost, redirectAllow: a.redirectAllow }) ?? undefined }));
+    // As the server's merge reads them: after a valid deny (or validation error) only the calls
+    // that change the user or the cache still count; the rest are ignored, refused or not.
+    let stopped = false;
+    const commands = (r?.commands ?? []).map((cmd) => {
+      if (stopped && !AFTER_DENY.has(cmd.type)) return { ...cmd, refused: undefined as string | undefined, ignored: 'after the deny' };
+      const refused = validateCommand(def, cmd.type, cmd.args, { claimsBytes: a.claimsBytes, redirectAllowHttpLocalhost: a.redirectAllowHttpLocalhost, redirectAllow: a.redirectAllow }) ?? undefined;
+      if (!refused && (cmd.type === 'access.deny' || cmd.type === 'validation.error')) stopped = true;
+      return { ...cmd, refused };
+    });
     // A refused deny, redirect or second factor fails a blocking flow closed on the server
     // (engine.ts): say so, rather than report the action's own status ('denied') as the outcome.
     const failClosed = def.blocking ? commands.find((x) => x.refused && FAIL_CLOSED_WHEN_REFUSED.has(x.type)) : undefined;
@@ -75,7 +83,7 @@ async function actionsTest(file: string | undefined, values: { event?: string; t
       `${basename(file)} on ${triggerId}: ${status} in ${(r?.durationMs ?? 0).toFixed(2)} ms (${r?.cpuMicros ?? 0} µs CPU)`,
       ...(failClosed ? [`the server would fail this ${triggerId} closed: its api.${failClosed.type} call is refused (${failClosed.refused})`] : []),
       ...(r?.error ? [`error: ${r.error.name}: ${r.error.message}`] : []),
-      ...(commands.length ? ['commands:', ...commands.map((x) => `  api.${x.type}(${x.args.map((v) => JSON.stringify(v)).join(', ')})${x.refused ? `  REFUSED: ${x.refused}` : ''}`)] : ['commands: none']),
+      ...(commands.length ? ['commands:', ...commands.map((x) => `  api.${x.type}(${x.args.map((v) => JSON.stringify(v)).join(', ')})${x.refused ? `  REFUSED: ${x.refused}` : ''}${'ignored' in x ? `  (ignored ${x.ignored})` : ''}`)] : ['commands: none']),
       ...(r?.logs ? ['console:', ...r.logs.split('\n').filter(Boolean).map((l) => `  ${l}`)] : []),
     ].join('\n');
     print(out, human, { status, action_status: r?.status ?? 'ok', commands, logs: r?.logs ?? '', error: r?.error, duration_ms: r?.durationMs, cpu_micros: r?.cpuMicros });

@@ -3,7 +3,7 @@ import type BetterSqlite3 from 'better-sqlite3';
 import { isSqlite, withSqliteConnection, type Db } from '../../db/knex.ts';
 import type { Logger } from '../../shared/logger.ts';
 import type { ActionResult, CacheSnapshot, ChainLimits, Command, SandboxAction, SandboxPool, SandboxStatus } from '../sandbox/types.ts';
-import { FAIL_CLOSED_WHEN_REFUSED, TRIGGERS, validateCommand, type TriggerId } from '../triggers/definitions.ts';
+import { AFTER_DENY, FAIL_CLOSED_WHEN_REFUSED, TRIGGERS, validateCommand, type TriggerId } from '../triggers/definitions.ts';
 import type { ActionStore } from './store.ts';
 import { compactResults, type RecordedCommand } from './execution-record.ts';
 
@@ -86,8 +86,6 @@ const USES_CACHE = /\bcache\b/;
 
 /** What a failed action bound with on_error=allow still contributes: the same calls but a redirect (a failed action cannot be resumed). */
 const KEPT_FROM_FAILED = new Set([...FAIL_CLOSED_WHEN_REFUSED].filter((t) => t !== 'redirect.sendUserTo'));
-/** An action's calls that still apply after its own deny: what it asked to change about the user, and its cache. */
-const AFTER_DENY = new Set(['user.setAppMetadata', 'user.setUserMetadata', 'cache.set', 'cache.delete']);
 
 
 type ChainEntry = Awaited<ReturnType<ActionStore['chain']>>[number];

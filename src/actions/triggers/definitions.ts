@@ -159,3 +159,6 @@ export function validateCommand(trigger: TriggerDef, type: string, args: unknown
  */
 export const FAIL_CLOSED_WHEN_REFUSED = new Set(['access.deny', 'validation.error', 'redirect.sendUserTo', 'multifactor.enable',
   'authentication.challengeWith', 'authentication.challengeWithAny', 'authentication.enrollWith', 'authentication.enrollWithAny']);
+
+/** An action's calls that still apply after its own deny: what it asked to change about the user, and its cache (the engine's merge; `gatehouse actions test` reports the same). */
+export const AFTER_DENY = new Set(['user.setAppMetadata', 'user.setUserMetadata', 'cache.set', 'cache.delete']);
