@@ -17,6 +17,8 @@ test('environment variables override the files and are validated, naming the key
   assert.throws(() => loadConfig({ env: { GATEHOUSE_DATABASE_URL: 'mysql://x' } }), /GATEHOUSE_DATABASE_URL \(databaseUrl\):/);
   assert.throws(() => loadConfig({ env: { GATEHOUSE_SMTP_URL: 'http://x' } }), /GATEHOUSE_SMTP_URL \(smtpUrl\):/);
   assert.throws(() => loadConfig({ env: { GATEHOUSE_BOOTSTRAP_ADMIN_CLIENT_ID: 'admin', GATEHOUSE_BOOTSTRAP_ADMIN_CLIENT_SECRET: 'short' } }), /GATEHOUSE_BOOTSTRAP_ADMIN_CLIENT_SECRET \(bootstrapAdmin\.clientSecret\):/);
+  // A list variable's entry names the variable too (its path ends in the entry's index).
+  assert.throws(() => loadConfig({ env: { GATEHOUSE_ACTIONS_REDIRECT_ALLOW: 'https://partner.example/' } }), /GATEHOUSE_ACTIONS_REDIRECT_ALLOW \(actions\.redirectAllow\.0\):/);
   // A key set in a config file (none of these come from the environment) keeps its file name.
   assert.throws(() => loadConfig({ env: {}, overrides: { http: { bodyLimitBytes: 10, trustProxy: false } } }), /invalid configuration: http\.bodyLimitBytes:/);
   assert.throws(() => loadConfig({ env: { GATEHOUSE_SECRETS_KEY: 'c2hvcnQ=' } }), /secretsKey.*32 bytes/);

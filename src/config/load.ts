@@ -69,7 +69,9 @@ export function loadConfig(opts: { env?: Env; configDir?: string; overrides?: Re
     // from, else the config file key (INTERFACES.md: the message names the key).
     const msgs = parsed.error.issues.map((i) => {
       const key = i.path.join('.') || '(root)';
-      const envName = ENV_NAMES[key];
+      // The longest prefix that a variable sets: `actions.redirectAllow.0` is GATEHOUSE_ACTIONS_REDIRECT_ALLOW's.
+      let envName: string | undefined;
+      for (let n = i.path.length; n > 0 && !envName; n--) envName = ENV_NAMES[i.path.slice(0, n).join('.')];
       const where = envName && env[envName] !== undefined ? `${envName} (${key})` : key;
       return `${where}: ${i.message}`;
     });

@@ -1,0 +1,18 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { TRIGGERS, validateCommand } from './definitions.ts';
+
+const postLogin = TRIGGERS['post-login'];
+const redirect = (url: string, allow: string[]) => validateCommand(postLogin, 'redirect.sendUserTo', [url], { claimsBytes: 16384, redirectAllowHttpLocalhost: false, redirectAllow: allow });
+
+test('the redirect allow list matches host and port as a browser would reach them', () => {
+  // Regression: `partner.example:443` never matched, since URL drops https's default port.
+  assert.equal(redirect('https://partner.example/x', ['partner.example:443']), null);
+  assert.equal(redirect('https://partner.example:443/x', ['partner.example:443']), null);
+  assert.equal(redirect('https://partner.example/x', ['Partner.Example']), null);
+  assert.equal(redirect('https://partner.example:8443/x', ['partner.example:8443']), null);
+  assert.match(redirect('https://partner.example:8443/x', ['partner.example']) ?? '', /not on the redirect allow list/);
+  assert.match(redirect('https://partner.example/x', ['partner.example:8443']) ?? '', /not on the redirect allow list/);
+  assert.match(redirect('https://evil.partner.example/x', ['partner.example']) ?? '', /not on the redirect allow list/);
+  assert.equal(redirect('https://anything.example/x', []), null, 'no list: any https host');
+});
