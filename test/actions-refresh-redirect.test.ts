@@ -91,15 +91,25 @@ test('the refresh event describes the login the token came from: its methods, se
     };` });
   await bindActions(ts, 'post-login', ['refresh-event']);
   try {
-    const first = await loginWithRefresh('refresher@rr.example');
+    // Two logins in one browser: the second is answered in an existing session, whose id the
+    // login's event carries (a first login's event has none yet: the session is made after it).
+    const browser = new Browser();
+    const loginIn = async () => {
+      const r = await loginThroughForm(config, { browser, redirectUri: CB, email: 'refresher@rr.example', password: PASSWORD, scope: 'openid email offline_access read:things', params: { prompt: 'login consent', audience: API } });
+      assert.ok(r.callbackUrl, r.loginPage?.slice(0, 300));
+      return oidc.authorizationCodeGrant(config, r.callbackUrl, { pkceCodeVerifier: r.verifier, expectedState: r.state });
+    };
+    await loginIn();
+    const first = await loginIn();
     const atLogin = first.claims()!['https://rr/seen'] as { session: string | null };
+    assert.equal(typeof atLogin.session, 'string', 'a login in an existing session has its id');
     const refreshed = await oidc.refreshTokenGrant(config, first.refresh_token!);
     const seen = refreshed.claims()!['https://rr/seen'] as { methods: string[]; session: string | null; api: string | null; scopes: string[] };
     assert.deepEqual(seen.methods, ['pwd'], 'the login\'s methods, not none');
     assert.equal(typeof seen.session, 'string', 'the session the refresh token belongs to');
     assert.equal(seen.api, API);
     assert.deepEqual(seen.scopes, ['openid', 'email', 'offline_access', 'read:things']);
-    if (atLogin.session !== null) assert.equal(seen.session, atLogin.session, 'the same session id as at login');
+    assert.equal(seen.session, atLogin.session, 'the same session id as at login');
   } finally {
     await bindActions(ts, 'post-login', []);
   }
