@@ -2,7 +2,7 @@ import type { Context } from 'koa';
 import type { User } from '../../users/users.ts';
 
 type Obj = Record<string, unknown>;
-const SENSITIVE = /pass(word)?|secret|token|code|_csrf/i;
+const SENSITIVE = /pass(word)?|secret|token|code|assertion|_csrf/i;
 /** Authorization parameters an action has no use for and that are secrets of the flow (PKCE's challenge is not one). */
 const SENSITIVE_QUERY = /secret|password|^code$|code_verifier|assertion|_csrf/i;
 
