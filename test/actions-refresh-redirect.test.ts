@@ -233,7 +233,14 @@ test('the page may POST its answer to /continue: the token stays out of every UR
   const next = new URL(res.headers.get('location')!, ts.issuer);
   assert.equal(next.searchParams.get('session_token'), null, 'the token is not moved into the URL');
   assert.equal(next.searchParams.get('state'), answer.state);
-  assert.match(next.searchParams.get('posted') ?? '', /^[A-Za-z0-9_-]{20,}$/, 'a random id names the user\'s own form');
+  // The user's form is named by a random id in a cookie of the user's browser, scoped to the
+  // resume path: not in the URL, where whoever got the attacker's 303 could lure the user to it.
+  assert.equal(next.search.includes('posted'), false);
+  assert.match(res.headers.get('set-cookie') ?? '', new RegExp(`gh_continue=[A-Za-z0-9_-]{20,}; path=${next.pathname.replace(/[/]/g, '\\/')};.*httponly`, 'i'));
+  // A flood of forms for one state is refused once a few are kept (none pushed out).
+  const flood = [];
+  for (let i = 0; i < 3; i++) flood.push((await post(attacker, { state: answer.state, session_token: forgedToken })).status);
+  assert.deepEqual(flood, [303, 429, 429], 'four forms kept (two of the attacker\'s, the user\'s, one more), then refused');
   const seen: string[] = [];
   const away = (u: URL) => { seen.push(u.href); return u.origin === CONSENT || u.href.startsWith(CB); };
   const back = (await b.browser.follow(next, {}, away)).url;
@@ -246,6 +253,24 @@ test('the page may POST its answer to /continue: the token stays out of every UR
   // No allow list on this server: redirects to any https host go, and each host is logged once.
   assert.equal(ts.logs.filter((l) => /not on an allow list/.test(l) && l.includes('"host":"consent.example"')).length, 1);
   await bindActions(ts, 'post-login', []);
+});
+
+test('a GET back to /continue gives onContinuePostLogin the whole query, as the page sent it', async () => {
+  // Regression (of a review fix): the resume ran the query through the filter meant for the
+  // login's authorization request, so a page answering with `code=…` lost it.
+  await deployAction(ts, { name: 'redirect-query', trigger: 'post-login', code: `
+    exports.onExecutePostLogin = async (event, api) => { api.redirect.sendUserTo('${CONSENT}/q'); };
+    exports.onContinuePostLogin = async (event, api) => { api.idToken.setCustomClaim('https://rr/q', event.request.query); };` });
+  await bindActions(ts, 'post-login', ['redirect-query']);
+  try {
+    const b = await beginLogin('consent@rr.example');
+    const state = b.at.searchParams.get('state')!;
+    const back = await finishAt(b.browser, `${ts.issuer}/continue?state=${encodeURIComponent(state)}&code=verifier-answer-123&session_token=abc`);
+    const t = await oidc.authorizationCodeGrant(config, back, { pkceCodeVerifier: b.verifier, expectedState: b.state });
+    assert.deepEqual(t.claims()!['https://rr/q'], { state, code: 'verifier-answer-123', session_token: 'abc' });
+  } finally {
+    await bindActions(ts, 'post-login', []);
+  }
 });
 
 test('two logins of one user at one client keep their own claims: one paused at a redirect keeps its first part while the other finishes', async () => {

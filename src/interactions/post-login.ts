@@ -29,13 +29,15 @@ interface OwedMfa { enable?: { provider: string; allowRememberBrowser: boolean }
 /** A chain paused by `api.redirect.sendUserTo`, as its continuation row keeps it. */
 /**
  * `posted`: forms POSTed to /continue for this state (kept here, not put in a URL), by a random
- * id that only the poster's own redirect carries: someone else who learnt the state can add a
- * form, but cannot make the user's resume read it.
+ * id that only the poster's browser holds (a cookie scoped to the interaction's resume path): a
+ * stranger who learnt the state can add a form, but not make the user's resume read it.
  */
 interface Continuation { userId: string; actionIndex: number; action?: ActionRef; event: Obj; methods: Obj[]; mfa?: OwedMfa; posted?: Record<string, Record<string, string>> }
 /** What a POST to /continue may bring back (the body parser's own limit is larger), and how many such forms one state keeps. */
 const POSTED_MAX_CHARS = 16 * 1024;
 const POSTED_MAX_FORMS = 4;
+/** The cookie naming the form this browser POSTed to /continue (see Continuation.posted). */
+const POSTED_COOKIE = 'gh_continue';
 /** Fields of a posted form an action is never given (ACTIONS.md: sensitive fields removed). Tokens stay: they are the action's own. */
 const POSTED_DROP = /pass(word|wd)?|secret|^_csrf$|^state$|^posted$/i;
 
@@ -222,7 +224,7 @@ export function createPostLoginStep(app: AppContext) {
       const params = new URLSearchParams();
       for (const [k, v] of Object.entries(ctx.query)) if (typeof v === 'string') params.set(k, v);
       params.set('state', state);
-      params.delete('posted');
+      const resumePath = `${urls.mountPath}/interaction/${encodeURIComponent(row.interaction_uid)}/continue`;
       if (ctx.method === 'POST') {
         const form: Record<string, string> = {};
         let bytes = 0;
@@ -233,19 +235,21 @@ export function createPostLoginStep(app: AppContext) {
           form[k] = v;
         }
         const id = randomBytes(16).toString('base64url');
-        await db.transaction(async (trx) => {
+        const stored = await db.transaction(async (trx) => {
           const q = trx('action_continuations').where({ state }).whereNull('used_at');
           const cur = await (isSqlite(trx) ? q : q.forUpdate()).first();
-          if (!cur) return;
+          if (!cur) return false;
           const saved = JSON.parse(cur.payload) as Continuation;
-          // The newest few: a flood of forms for one state cannot grow its row without bound.
-          const kept = Object.entries(saved.posted ?? {}).slice(-(POSTED_MAX_FORMS - 1));
-          await trx('action_continuations').where({ state }).whereNull('used_at').update({ payload: JSON.stringify({ ...saved, posted: Object.fromEntries([...kept, [id, form]]) }) });
+          // A few forms per state, then no more (rather than pushing out one already posted).
+          if (Object.keys(saved.posted ?? {}).length >= POSTED_MAX_FORMS) return false;
+          await trx('action_continuations').where({ state }).whereNull('used_at').update({ payload: JSON.stringify({ ...saved, posted: { ...saved.posted, [id]: form } }) });
+          return true;
         });
-        params.set('posted', id);
+        if (!stored) throw new AppError(429, 'too_many', 'This login step was answered too many times. Start the login again from your application.');
+        ctx.cookies.set(POSTED_COOKIE, id, { path: resumePath, httpOnly: true, sameSite: 'lax', secure: ctx.secure, maxAge: CONTINUE_TTL_MS, overwrite: true });
       }
       ctx.status = 303;
-      ctx.redirect(`${urls.mountPath}/interaction/${encodeURIComponent(row.interaction_uid)}/continue?${params}`);
+      ctx.redirect(`${resumePath}?${params}`);
     },
 
     /**
@@ -261,11 +265,11 @@ export function createPostLoginStep(app: AppContext) {
       const saved = JSON.parse(row.payload) as Continuation;
       const user = await app.users.require(saved.userId);
       const client = await app.clients.get(String(d.params.client_id));
-      // The form this browser POSTed to /continue, by the id only its own redirect carries.
-      const postedId = typeof ctx.query.posted === 'string' ? ctx.query.posted : undefined;
+      // The form this browser POSTed to /continue, by the id only its cookie holds.
+      const postedId = ctx.cookies.get(POSTED_COOKIE);
+      if (postedId !== undefined) ctx.cookies.set(POSTED_COOKIE, '', { path: ctx.path, httpOnly: true, sameSite: 'lax', secure: ctx.secure, maxAge: 0, overwrite: true });
       const form = postedId !== undefined && saved.posted && Object.hasOwn(saved.posted, postedId) ? saved.posted[postedId] : undefined;
-      const { posted: _posted, ...query } = ctx.query;
-      const request = requestInfo(ctx, { query });
+      const request = requestInfo(ctx);
       const event = { ...saved.event, request: form ? { ...request, method: 'POST', body: form } : request };
       const next = randomBytes(24).toString('base64url');
       // onContinuePostLogin validates tokens bound to the state being resumed; an action after
