@@ -27,6 +27,9 @@ test('the policy judges the password as it is hashed (NFKC): full-width letters 
   assert.match(checkPasswordPolicy('ｐａｓｓｗｏｒｄ１２３', policy)!, /too common/);
   assert.match(checkPasswordPolicy('e\u0301'.repeat(4), { ...policy, minLength: 8 })!, /at least 8/);
   assert.equal(checkPasswordPolicy('caf\u00e9 au lait, merci', policy), null);
+  // Conjoining jamo compose under NFKC (171 code points, 513 bytes typed, 57 characters hashed):
+  // refused, since sign-in refuses more than maxLength * 4 bytes as typed before anything else.
+  assert.match(checkPasswordPolicy('\u1100\u1161\u11A8'.repeat(57), policy)!, /at most 128 characters/);
 });
 
 test('an unknown account costs as many argon2 verifies as a wrong password for a real one, whatever the Unicode form', async () => {

@@ -56,6 +56,9 @@ export type PasswordHasher = ReturnType<typeof createPasswordHasher>;
  */
 export function checkPasswordPolicy(password: unknown, policy: { minLength: number; maxLength: number; rejectCommon?: boolean }): string | null {
   if (typeof password !== 'string' || password.length === 0) return 'Enter a password.';
+  // Bytes as typed first: sign-in refuses a password longer than this before anything else (and
+  // NFKC can shorten text, so a long typed form could pass the check below and never sign in).
+  if (Buffer.byteLength(password) > policy.maxLength * 4) return `Passwords can have at most ${policy.maxLength} characters.`;
   // The password as it is hashed (NFKC, see createPasswordHasher): full-width `ｐａｓｓｗｏｒｄ１２３`
   // is `password123`, and `e` + a combining accent is one character.
   const pw = password.normalize('NFKC');
