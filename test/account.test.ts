@@ -236,6 +236,8 @@ test('with an authenticator, the account sign-in asks for the code; the MFA sect
   const notices = async (left: number) => sink.waitFor((m) => m.to.includes(email) && new RegExp(`A recovery code \\(${left} left\\) was used`).test(m.text), `the notice (${left} left)`);
   await notices(9);
   await notices(8);
+  const audited = await ts.ctx.db('audit_logs').where({ type: 'gd_recovery_succeed', user_id: user.user_id });
+  assert.equal(audited.length, 2, 'each recovery-code sign-in is audited');
 });
 
 test('apps with access: the account page lists each application and revoking one ends its tokens, not the others\'', async () => {
