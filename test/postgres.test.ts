@@ -137,3 +137,40 @@ test('PostgreSQL: the mail queue delivers a due message once though two passes r
   assert.deepEqual(await ts.ctx.db('mail_queue').select('id'), []);
   assert.deepEqual(await ts.ctx.mail.queueStats(), { messages: 0, oldestSeconds: 0 });
 });
+
+test('PostgreSQL: grants listed and revoked, and a form POSTed back to /continue reaches the resumed chain', { skip: available ? false : 'no PostgreSQL' }, async () => {
+  ts ??= await startTestServer({ databaseUrl: dbUrl });
+  const oidc = await import('openid-client');
+  const { Browser } = await import('./helpers/cookie-fetch.ts');
+  const CB = 'http://localhost:5173/cb';
+  const email = 'grants.pg@example.com';
+  const password = 'correct horse battery';
+  const user = (await ts.api('POST', '/users', { email, password })).body as { user_id: string };
+  const spa = (await ts.api('POST', '/clients', { name: 'PG grants SPA', app_type: 'spa', callbacks: [CB] })).body;
+  const config = await discover(ts, spa.client_id);
+  const r = await loginThroughForm(config, { redirectUri: CB, email, password, scope: 'openid email offline_access', params: { prompt: 'consent' } });
+  const t = await oidc.authorizationCodeGrant(config, r.callbackUrl!, { pkceCodeVerifier: r.verifier, expectedState: r.state });
+  const grants = (await ts.api('GET', `/grants?user_id=${encodeURIComponent(user.user_id)}`)).body as { id: string; clientID: string; offline_access: boolean }[];
+  assert.deepEqual(grants.map((g) => [g.clientID, g.offline_access]), [[spa.client_id, true]]);
+  assert.equal((await ts.api('DELETE', `/grants/${grants[0].id}`)).status, 204);
+  await assert.rejects(oidc.refreshTokenGrant(config, t.refresh_token!), (e: { error?: string }) => e.error === 'invalid_grant');
+
+  // POST /continue: the form is kept under the browser's cookie (a transaction with the row
+  // locked FOR UPDATE here) and handed to onContinuePostLogin.
+  await deployAction(ts, { name: 'pg-redirect', trigger: 'post-login', code: `
+    exports.onExecutePostLogin = async (event, api) => { api.redirect.sendUserTo('https://consent.example/pg'); };
+    exports.onContinuePostLogin = async (event, api) => { api.idToken.setCustomClaim('https://x/answer', event.request.body.answer || null); };` });
+  await bindActions(ts, 'post-login', ['pg-redirect']);
+  try {
+    const browser = new Browser();
+    const away = await loginThroughForm(config, { browser, redirectUri: CB, email, password, stop: (u) => u.origin === 'https://consent.example' });
+    const state = away.url!.searchParams.get('state')!;
+    const posted = await browser.request(`${ts.issuer}/continue`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ state, answer: 'yes from pg' }).toString() });
+    assert.equal(posted.status, 303);
+    const back = await browser.follow(new URL(posted.headers.get('location')!, ts.issuer), {}, (u) => u.href.startsWith(CB));
+    const tokens = await oidc.authorizationCodeGrant(config, back.url, { pkceCodeVerifier: away.verifier, expectedState: away.state });
+    assert.equal(tokens.claims()!['https://x/answer'], 'yes from pg');
+  } finally {
+    await bindActions(ts, 'post-login', []);
+  }
+});
