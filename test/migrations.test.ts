@@ -82,3 +82,27 @@ test('two migration runs at once on a fresh database apply each file once (F9)',
     await b.destroy();
   }
 });
+
+test('20261124000000 gives existing oidc records their account_id from the payload, and the adapter writes it', async () => {
+  const d = openDatabase(`sqlite:${join(dir, 'account-backfill.sqlite')}`);
+  try {
+    await migrateLatest(d);
+    const m = await import('../migrations/20261124000000_oidc_payloads_account.ts');
+    await m.down(d);
+    await d('oidc_payloads').insert([
+      { id: 'g1', type: 'Grant', payload: JSON.stringify({ accountId: 'auth0|u1', clientId: 'c1' }) },
+      { id: 's1', type: 'Session', payload: JSON.stringify({ accountId: 'auth0|u2', uid: 'x' }) },
+      { id: 'i1', type: 'Interaction', payload: JSON.stringify({ params: {} }) },
+      { id: 'n1', type: 'Grant', payload: JSON.stringify({ accountId: 42 }) },
+    ]);
+    await m.up(d);
+    const rows = await d('oidc_payloads').select('id', 'account_id').orderBy('id');
+    assert.deepEqual(rows, [{ id: 'g1', account_id: 'auth0|u1' }, { id: 'i1', account_id: null }, { id: 'n1', account_id: null }, { id: 's1', account_id: 'auth0|u2' }]);
+    const { createAdapterFactory } = await import('../src/oidc/adapter.ts');
+    const Adapter = createAdapterFactory(d, { findClientMetadata: () => undefined });
+    await new Adapter('RefreshToken').upsert('r1', { accountId: 'auth0|u1', grantId: 'g1' }, 60);
+    assert.equal((await d('oidc_payloads').where({ type: 'RefreshToken', id: 'r1' }).first())?.account_id, 'auth0|u1');
+  } finally {
+    await d.destroy();
+  }
+});

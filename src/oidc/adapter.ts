@@ -15,9 +15,9 @@ export interface ClientSource { findClientMetadata(clientId: string): Record<str
  * statement itself (bench/knex-cost.ts). PostgreSQL goes through knex.
  */
 const SQL = {
-  upsert: 'insert into oidc_payloads (id, type, payload, grant_id, user_code, uid, expires_at, consumed_at) values (?, ?, ?, ?, ?, ?, ?, null) '
+  upsert: 'insert into oidc_payloads (id, type, payload, grant_id, user_code, uid, account_id, expires_at, consumed_at) values (?, ?, ?, ?, ?, ?, ?, ?, null) '
     + 'on conflict (type, id) do update set payload = excluded.payload, grant_id = excluded.grant_id, user_code = excluded.user_code, '
-    + 'uid = excluded.uid, expires_at = excluded.expires_at, consumed_at = null',
+    + 'uid = excluded.uid, account_id = excluded.account_id, expires_at = excluded.expires_at, consumed_at = null',
   byId: 'select payload, consumed_at, expires_at from oidc_payloads where type = ? and id = ? limit 1',
   byUid: 'select payload, consumed_at, expires_at from oidc_payloads where type = ? and uid = ? limit 1',
   byUserCode: 'select payload, consumed_at, expires_at from oidc_payloads where type = ? and user_code = ? limit 1',
@@ -64,9 +64,11 @@ export function createAdapterFactory(db: Db, clients: ClientSource) {
       const expiresAt = expiresIn ? Date.now() + expiresIn * 1000 : null;
       const json = JSON.stringify(payload);
       const grantId = payload.grantId ?? null; const userCode = payload.userCode ?? null; const uid = payload.uid ?? null;
-      if (sqlite) { await run(SQL.upsert, [id, this.type, json, grantId, userCode, uid, expiresAt], 'insert'); return; }
+      // The user a record belongs to, in its own indexed column (src/oidc/grants.ts, users.revokeTokens).
+      const accountId = typeof payload.accountId === 'string' ? payload.accountId : null;
+      if (sqlite) { await run(SQL.upsert, [id, this.type, json, grantId, userCode, uid, accountId, expiresAt], 'insert'); return; }
       await db('oidc_payloads').insert({
-        id, type: this.type, payload: json, grant_id: grantId, user_code: userCode, uid, expires_at: expiresAt, consumed_at: null,
+        id, type: this.type, payload: json, grant_id: grantId, user_code: userCode, uid, account_id: accountId, expires_at: expiresAt, consumed_at: null,
       }).onConflict(['type', 'id']).merge();
     }
 

@@ -36,7 +36,7 @@ export function createGrants(db: Db) {
   /** Grants matching the filters, newest first; `userId` or `clientId` narrows the scan. */
   async function list(f: { userId?: string; clientId?: string } = {}): Promise<UserGrant[]> {
     let q = db('oidc_payloads').where({ type: 'Grant' }).andWhere((b) => b.whereNull('expires_at').orWhere('expires_at', '>', Date.now()));
-    if (f.userId) q = q.andWhereRaw("payload like ? escape '\\'", [`%${jsonMemberNeedle('accountId', f.userId)}%`]);
+    if (f.userId) q = q.andWhere({ account_id: f.userId });
     if (f.clientId) q = q.andWhereRaw("payload like ? escape '\\'", [`%${jsonMemberNeedle('clientId', f.clientId)}%`]);
     const rows: { id: string; payload: string }[] = await q.select('id', 'payload');
     const grants: UserGrant[] = [];

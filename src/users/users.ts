@@ -210,13 +210,9 @@ export function createUsers(db: Db, hasher: PasswordHasher, policy: { minLength:
      * logins under way (a pending second factor, a continuation). Returns the count of token rows.
      */
     async revokeTokens(id: string): Promise<number> {
-      const needle = jsonMemberNeedle('accountId', id);
-      const rows: { type: string; id: string; payload: string; grant_id: string | null }[] = await db('oidc_payloads')
-        .whereIn('type', REVOCABLE_TYPES).whereRaw("payload like ? escape '\\'", [`%${needle}%`])
-        .select('type', 'id', 'payload', 'grant_id');
-      const mine = rows.filter((r) => {
-        try { return (JSON.parse(r.payload) as { accountId?: unknown }).accountId === id; } catch { return false; }
-      });
+      // The user's records by their indexed account_id column (migration 20261124000000).
+      const mine: { type: string; id: string; grant_id: string | null }[] = await db('oidc_payloads')
+        .where({ account_id: id }).whereIn('type', REVOCABLE_TYPES).select('type', 'id', 'grant_id');
       const grantIds = [...new Set(mine.map((r) => r.grant_id).filter((g): g is string => !!g))];
       let n = 0;
       for (const r of mine) n += await db('oidc_payloads').where({ type: r.type, id: r.id }).delete();
