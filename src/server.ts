@@ -4,6 +4,7 @@ import { createContext, type AppContext } from './context.ts';
 import { createApp } from './app.ts';
 import { sweepExpired } from './oidc/adapter.ts';
 import type { Db } from './db/knex.ts';
+import type { Logger } from './shared/logger.ts';
 
 /** Drops rows whose purpose has passed: used or expired links, stale MFA steps and counters. */
 export async function sweepLifecycle(db: Db, failureResetMs: number, now = Date.now()) {
@@ -12,7 +13,6 @@ export async function sweepLifecycle(db: Db, failureResetMs: number, now = Date.
   await db('email_tokens').where('expires_at', '<', now - 86400_000).delete();
   await db('login_failures').where('last_failure_at', '<', now - failureResetMs).andWhere('locked_until', '<', now).delete();
 }
-import type { Logger } from './shared/logger.ts';
 
 export interface RunningServer { server: Server; ctx: AppContext; url: string; close(graceMs?: number): Promise<void> }
 

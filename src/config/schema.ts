@@ -71,6 +71,10 @@ export const configSchema = z.object({
     workers: z.number().int().min(1).max(16).default(2),
     actionTimeoutMs: z.number().int().min(10).max(30_000).default(5000),
     chainTimeoutMs: z.number().int().min(10).max(60_000).default(20_000),
+    /**
+     * isolated-vm's memoryLimit per isolate. Soft: V8 may go past it before it stops the isolate,
+     * and some allocation patterns stall instead; the pool's watchdog then kills the worker.
+     */
     memoryMb: z.number().int().min(8).max(1024).default(64),
     consoleBytes: z.number().int().min(256).default(4096),
     resultBytes: z.number().int().min(1024).default(100 * 1024),

@@ -204,9 +204,8 @@ export function createUsers(db: Db, hasher: PasswordHasher, policy: { minLength:
     },
     /**
      * Ends everything a user holds: sessions, grants, refresh and access tokens, unredeemed codes
-     * (ASVS 7.4.2: on delete, block or an admin password reset). oidc_payloads keeps the
-     * account id inside the JSON payload only, so a LIKE prefilter narrows the rows and the
-     * parsed payload decides. Rows that share a grant with a match go too; so do the user's
+     * (ASVS 7.4.2: on delete, block or an admin password reset), found by oidc_payloads'
+     * indexed account_id column. Rows that share a grant with a match go too; so do the user's
      * logins under way (a pending second factor, a continuation). Returns the count of token rows.
      */
     async revokeTokens(id: string): Promise<number> {
