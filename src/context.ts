@@ -23,6 +23,7 @@ import { createActionStore } from './actions/engine/store.ts';
 import { createActionEngine } from './actions/engine/engine.ts';
 import { createTriggerRunners, loginRef } from './actions/triggers/run.ts';
 import { createGrants } from './oidc/grants.ts';
+import { ChainRefusal } from './actions/triggers/refusal.ts';
 import { mfaRequiredByPolicy } from './interactions/mfa-policy.ts';
 import { createMfa } from './mfa/mfa.ts';
 import { createMailer } from './mail/mailer.ts';
@@ -196,10 +197,7 @@ export async function createContext(config: Config, opts: { logger?: Logger; mig
         methods: [{ name: 'pwd', timestamp: at }, ...(amr.includes('otp') ? [{ name: 'mfa', timestamp: at }] : [])],
         transaction: { protocol: 'oidc-basic-profile', requested_scopes: typeof p.scope === 'string' ? p.scope.split(' ') : [], redirect_uri: p.redirect_uri, state: p.state, audience: p.audience ?? p.resource },
       });
-      if (o.blocked) {
-        const { errors } = await import('oidc-provider');
-        throw new errors.AccessDenied(o.blocked.kind === 'denied' ? o.blocked.reason : 'a post-login action failed');
-      }
+      if (o.blocked) throw new ChainRefusal({ error: 'access_denied', description: o.blocked.kind === 'denied' ? o.blocked.reason : 'a post-login action failed' });
       const mfaNeeded = (o.mfa.pauseAfter !== undefined || !!o.mfa.enable) && !amr.includes('otp');
       return !!o.redirect || mfaNeeded;
     },

@@ -10,6 +10,7 @@ import type { Logger } from '../shared/logger.ts';
 import type { Urls } from '../shared/urls.ts';
 import { logKoaErrors } from '../http/koa-errors.ts';
 import { createAdapterFactory } from './adapter.ts';
+import { withOAuthErrors } from './outcomes.ts';
 import { messagePage, logoutPage } from '../../views/pages.ts';
 import { html } from '../../views/html.ts';
 
@@ -127,7 +128,7 @@ export function createProvider(d: ProviderDeps): Provider {
   const policy = interactionPolicy.base();
   policy.add(new interactionPolicy.Prompt({ name: 'actions', requestable: false },
     new interactionPolicy.Check('post_login_actions', 'post-login actions must run for this authorization',
-      async (ctx: KoaContextWithOIDC) => (d.hooks?.postLoginPending ? d.hooks.postLoginPending(ctx) : false))), 1);
+      async (ctx: KoaContextWithOIDC) => (d.hooks?.postLoginPending ? withOAuthErrors(() => d.hooks!.postLoginPending!(ctx)) : false))), 1);
 
   const configuration: Configuration = {
     adapter: createAdapterFactory(d.db, clients) as unknown as Configuration['adapter'],
@@ -227,7 +228,7 @@ export function createProvider(d: ProviderDeps): Provider {
     },
     pkce: { required: (_ctx, client) => client.clientAuthMethod === 'none' },
     // Always rotate; the hook runs first, while the presented refresh token is still unused.
-    async rotateRefreshToken(ctx) { await d.hooks?.beforeRefresh?.(ctx); return true; },
+    async rotateRefreshToken(ctx) { await withOAuthErrors(() => d.hooks?.beforeRefresh?.(ctx)); return true; },
     async issueRefreshToken(_ctx, client, code) {
       return client.grantTypeAllowed('refresh_token') && code.scopes.has('offline_access');
     },
@@ -257,7 +258,7 @@ export function createProvider(d: ProviderDeps): Provider {
     },
     // Not async: with nothing to add the hook answers at once (oidc-provider awaits either way).
     extraTokenClaims(ctx, token) {
-      return d.hooks?.extraTokenClaims?.(ctx, token) as Promise<Record<string, unknown> | undefined>;
+      return withOAuthErrors(() => d.hooks?.extraTokenClaims?.(ctx, token)) as Promise<Record<string, unknown> | undefined>;
     },
     async renderError(ctx, out, _error) {
       ctx.type = 'html';

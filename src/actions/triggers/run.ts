@@ -1,6 +1,6 @@
-import { errors } from 'oidc-provider';
 import type { Context } from 'koa';
 import type { KoaContextWithOIDC } from 'oidc-provider';
+import { ChainRefusal } from './refusal.ts';
 import type { Db } from '../../db/knex.ts';
 import { parseJson } from '../../db/knex.ts';
 import type { Logger } from '../../shared/logger.ts';
@@ -69,11 +69,11 @@ export function createTriggerRunners(d: Deps) {
     };
     const o = await engine.run('credentials-exchange', event);
     if (o.blocked?.kind === 'denied') {
-      if (o.blocked.code === 'invalid_scope') throw new errors.InvalidScope(o.blocked.reason, token.scope ?? '');
-      if (o.blocked.code === 'invalid_request') throw new errors.InvalidRequest(o.blocked.reason);
-      throw Object.assign(new errors.CustomOIDCProviderError('server_error', o.blocked.reason), { status: 500, statusCode: 500 });
+      if (o.blocked.code === 'invalid_scope') throw new ChainRefusal({ error: 'invalid_scope', description: o.blocked.reason, scope: token.scope ?? '' });
+      if (o.blocked.code === 'invalid_request') throw new ChainRefusal({ error: 'invalid_request', description: o.blocked.reason });
+      throw new ChainRefusal({ error: 'server_error', description: o.blocked.reason });
     }
-    if (o.blocked) throw Object.assign(new errors.CustomOIDCProviderError('server_error', 'a credentials-exchange action failed'), { status: 500, statusCode: 500 });
+    if (o.blocked) throw new ChainRefusal({ error: 'server_error', description: 'a credentials-exchange action failed' });
     return { ...o.accessTokenClaims };
   }
 
@@ -232,10 +232,10 @@ export function createTriggerRunners(d: Deps) {
       const o = await engine.run('post-login', event, { canRedirect: false });
       await writeMetadata(user.user_id, o);
       if (o.blocked) {
-        throw new errors.AccessDenied(o.blocked.kind === 'denied' ? o.blocked.reason : 'a post-login action failed');
+        throw new ChainRefusal({ error: 'access_denied', description: o.blocked.kind === 'denied' ? o.blocked.reason : 'a post-login action failed' });
       }
       if (o.redirect || o.mfa.pauseAfter !== undefined) {
-        throw new errors.AccessDenied('a post-login action requires interaction, which a refresh token grant cannot provide');
+        throw new ChainRefusal({ error: 'access_denied', description: 'a post-login action requires interaction, which a refresh token grant cannot provide' });
       }
       // The ID token of this refresh reads the row back (accountClaims), by the session its token belongs to.
       const sessionUid = (ctx.oidc.entities as { RefreshToken?: { sessionUid?: string } }).RefreshToken?.sessionUid;
