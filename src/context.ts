@@ -24,6 +24,7 @@ import { createActionEngine } from './actions/engine/engine.ts';
 import { createTriggerRunners, loginRef } from './actions/triggers/run.ts';
 import { createGrants } from './oidc/grants.ts';
 import { ChainRefusal } from './actions/triggers/refusal.ts';
+import { triggerRegistry } from './actions/triggers/definitions.ts';
 import { mfaRequiredByPolicy } from './interactions/mfa-policy.ts';
 import { createMfa } from './mfa/mfa.ts';
 import { createMailer } from './mail/mailer.ts';
@@ -98,8 +99,8 @@ export async function createContext(config: Config, opts: { logger?: Logger; mig
   const actionStore = createActionStore(db, box, config.actions, async (compiled, handlers) => {
     const r = await lazyPool.validate(compiled, handlers, { actionTimeoutMs: Math.min(config.actions.actionTimeoutMs, 2000), memoryMb: config.actions.memoryMb });
     return r.ok ? null : r.message;
-  });
-  const actionEngine = createActionEngine({ db, store: actionStore, pool: lazyPool, logger, config: { ...config.actions, issuer: config.issuer } });
+  }, triggerRegistry);
+  const actionEngine = createActionEngine({ db, store: actionStore, pool: lazyPool, logger, config: { ...config.actions, issuer: config.issuer }, triggers: triggerRegistry });
   const triggers = createTriggerRunners({
     db, engine: actionEngine, users, logger, issuer: config.issuer, roleNames: (id) => users.roleNames(id), otpEnrolled: (id) => mfa.isEnrolled(id),
   });

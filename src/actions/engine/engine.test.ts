@@ -12,6 +12,7 @@ import { migrateLatest } from '../../db/migrate.ts';
 import { createLogger } from '../../shared/logger.ts';
 import type { ActionResult, ChainRequest, ChainResult, SandboxPool } from '../sandbox/types.ts';
 import { createActionEngine } from './engine.ts';
+import { triggerRegistry } from '../triggers/definitions.ts';
 import type { ActionStore } from './store.ts';
 
 type ChainEntry = Awaited<ReturnType<ActionStore['chain']>>[number];
@@ -49,6 +50,7 @@ function engineWith(chain: ChainEntry[], replies: ((req: ChainRequest) => ChainR
   const engine = createActionEngine({
     db, store, pool, logger: createLogger('silent'),
     config: { actionTimeoutMs: 1000, chainTimeoutMs: 4000, memoryMb: 32, consoleBytes: 4096, resultBytes: 102400, claimsBytes: 16384, redirectAllowHttpLocalhost: true, executionRetentionDays: 1, issuer: 'https://issuer.example' },
+    triggers: triggerRegistry,
   });
   return { engine, requests };
 }

@@ -3,7 +3,10 @@ import type BetterSqlite3 from 'better-sqlite3';
 import { isSqlite, withSqliteConnection, type Db } from '../../db/knex.ts';
 import type { Logger } from '../../shared/logger.ts';
 import type { ActionResult, CacheSnapshot, ChainLimits, Command, SandboxAction, SandboxPool, SandboxStatus } from '../sandbox/types.ts';
-import { AFTER_DENY, FAIL_CLOSED_WHEN_REFUSED, TRIGGERS, validateCommand, type TriggerId } from '../triggers/definitions.ts';
+import { AFTER_DENY, FAIL_CLOSED_WHEN_REFUSED, type TriggerContract, type TriggerRegistry } from './contract.ts';
+
+type TriggerId = string;
+const unknownTrigger = (id: string): never => { throw new Error(`unknown trigger ${id}`); };
 import type { ActionStore } from './store.ts';
 import { compactResults, type RecordedCommand } from './execution-record.ts';
 
@@ -160,7 +163,7 @@ export function commandsWithoutSecrets(commands: Command[], secrets: Record<stri
  * every returned command against the trigger's contract, merges them into one outcome and
  * records the execution. Never throws for anything an action does.
  */
-export function createActionEngine(d: { db: Db; store: ActionStore; pool: SandboxPool; logger: Logger; config: EngineConfig }) {
+export function createActionEngine(d: { db: Db; store: ActionStore; pool: SandboxPool; logger: Logger; config: EngineConfig; triggers: TriggerRegistry }) {
   const { db, store, pool, logger, config } = d;
   /** Without an allow list any https host is a redirect target: each new host is logged once (SECURITY 3.4). */
   const offSiteSeen = new Set<string>();
@@ -223,7 +226,7 @@ export function createActionEngine(d: { db: Db; store: ActionStore; pool: Sandbo
   }
 
   async function run(trigger: TriggerId, event: Obj, opts: RunOpts = {}): Promise<ChainOutcome> {
-    const def = TRIGGERS[trigger];
+    const def: TriggerContract = d.triggers.get(trigger) ?? unknownTrigger(trigger);
     const outcome: ChainOutcome = {
       executionId: null, status: 'ok', idTokenClaims: nullObj(), accessTokenClaims: nullObj(), scopesAdd: [], scopesRemove: [],
       mfa: {}, rejected: [], results: [], event,
@@ -287,7 +290,7 @@ export function createActionEngine(d: { db: Db; store: ActionStore; pool: Sandbo
       let stopped = false;
       for (const c of r.commands) {
         if (stopped && !AFTER_DENY.has(c.type)) continue;
-        const problem = validateCommand(def, c.type, c.args, { claimsBytes: config.claimsBytes, redirectAllowHttpLocalhost: config.redirectAllowHttpLocalhost, redirectAllow: config.redirectAllow });
+        const problem = d.triggers.validate(def, c.type, c.args, { claimsBytes: config.claimsBytes, redirectAllowHttpLocalhost: config.redirectAllowHttpLocalhost, redirectAllow: config.redirectAllow });
         if (problem) {
           // The message quotes names the action chose (a claim, a metadata key): they may hold a secret.
           const said = redactSecrets(problem, a.secrets);

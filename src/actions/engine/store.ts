@@ -5,7 +5,9 @@ import { AppError, badRequest, conflict, notFound } from '../../shared/errors.ts
 import { randomId } from '../../shared/ids.ts';
 import type { SecretBox } from '../../shared/secret-box.ts';
 import { compileAction } from '../compile.ts';
-import { isTriggerId, TRIGGERS, type TriggerId } from '../triggers/definitions.ts';
+import type { TriggerRegistry } from './contract.ts';
+
+type TriggerId = string;
 import { expandResults } from './execution-record.ts';
 
 export interface SecretInput { name: string; value?: string }
@@ -19,7 +21,7 @@ const now = () => new Date().toISOString();
  * bound to their action) and only ever leave as names; their values are opened only to be
  * handed to the sandbox.
  */
-export function createActionStore(db: Db, box: SecretBox, limits: ActionLimits, validate: (compiled: string, handlers: string[]) => Promise<string | null>) {
+export function createActionStore(db: Db, box: SecretBox, limits: ActionLimits, validate: (compiled: string, handlers: string[]) => Promise<string | null>, triggers: TriggerRegistry) {
   const aad = (actionId: string) => `action-secrets:${actionId}`;
   const sealSecrets = (actionId: string, s: Record<string, string>) => box.seal(JSON.stringify(s), aad(actionId));
   const openSecrets = (actionId: string, sealed: string): Record<string, string> => JSON.parse(box.open(sealed, aad(actionId)));
@@ -87,7 +89,8 @@ export function createActionStore(db: Db, box: SecretBox, limits: ActionLimits, 
   async function compileChecked(code: string, trigger: TriggerId) {
     const c = await compileAction(code);
     if (!c.ok) throw new AppError(400, 'invalid_code', c.message);
-    const def = TRIGGERS[trigger];
+    const def = triggers.get(trigger);
+    if (!def) throw badRequest(`unknown trigger "${trigger}"`);
     const problem = await validate(c.compiled, [def.handler, ...(def.continueHandler ? [def.continueHandler] : [])]);
     if (problem) throw new AppError(400, 'invalid_code', `code: ${problem}`);
     return c.compiled;
@@ -98,13 +101,13 @@ export function createActionStore(db: Db, box: SecretBox, limits: ActionLimits, 
     get bindingsVersion() { return bindingsVersion; },
     async create(input: { name: string; supported_triggers: { id: string; version?: string }[]; code: string; secrets?: SecretInput[]; runtime?: string }) {
       const trigger = input.supported_triggers?.[0]?.id;
-      if (!isTriggerId(trigger)) throw badRequest(`supported_triggers: unknown trigger "${String(trigger)}" (one of ${Object.keys(TRIGGERS).join(', ')})`);
+      if (typeof trigger !== 'string' || !triggers.get(trigger)) throw badRequest(`supported_triggers: unknown trigger "${String(trigger)}" (one of ${triggers.ids().join(', ')})`);
       if (await db('actions').where({ name: input.name }).first()) throw conflict(`An action named "${input.name}" already exists`);
       await compileChecked(input.code, trigger);
       const id = `act_${randomId(12)}`;
       const ts = now();
       await db('actions').insert({
-        id, name: input.name, trigger_id: trigger, trigger_version: TRIGGERS[trigger].version, code: input.code,
+        id, name: input.name, trigger_id: trigger, trigger_version: triggers.get(trigger)!.version, code: input.code,
         secrets_sealed: sealSecrets(id, checkSecrets(input.secrets, {})), runtime: input.runtime ?? 'node22', created_at: ts, updated_at: ts,
       });
       return toAction((await row(id))!);

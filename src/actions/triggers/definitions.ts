@@ -1,3 +1,6 @@
+import type { CommandLimits, TriggerContract, TriggerRegistry } from '../engine/contract.ts';
+export { AFTER_DENY, FAIL_CLOSED_WHEN_REFUSED } from '../engine/contract.ts';
+
 /**
  * The five triggers: which handler they call, which `api` calls they allow, which calls
  * stop the chain, whether they block the flow. The sandbox builds the guest's `api` from
@@ -5,10 +8,7 @@
  */
 export type TriggerId = 'post-login' | 'pre-user-registration' | 'post-user-registration' | 'post-change-password' | 'credentials-exchange';
 
-export interface TriggerDef {
-  id: TriggerId; version: string; handler: string; continueHandler?: string; blocking: boolean;
-  apiMethods: string[]; stopOn: string[];
-}
+export interface TriggerDef extends TriggerContract { id: TriggerId }
 
 const CACHE = ['cache.get', 'cache.set', 'cache.delete'];
 
@@ -49,8 +49,7 @@ export const RESERVED_CLAIMS = new Set(['sub', 'iss', 'aud', 'exp', 'iat', 'nbf'
 const BAD_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
 const CONTROL = /[\u0000-\u001f\u007f\u2028\u2029\u202a-\u202e\u200b-\u200f]/;
 
-/** `redirectAllow`: hosts (`host` or `host:port`) redirects may go to; empty or absent: any https host. */
-export interface Limits { claimsBytes: number; redirectAllowHttpLocalhost: boolean; redirectAllow?: string[] }
+export type Limits = CommandLimits;
 
 const isJsonValue = (v: unknown, depth = 0): boolean => {
   if (depth > 32) return false;
@@ -90,7 +89,7 @@ function checkRedirectUrl(url: unknown, allowHttpLocalhost: boolean, allow: stri
  * the reason it is refused (the reason goes into the execution log; the flow goes on
  * without the command).
  */
-export function validateCommand(trigger: TriggerDef, type: string, args: unknown[], limits: Limits): string | null {
+export function validateCommand(trigger: TriggerContract, type: string, args: unknown[], limits: Limits): string | null {
   if (!trigger.apiMethods.includes(type)) return `api.${type} is not available in ${trigger.id}`;
   const [a, b] = args;
   switch (type) {
@@ -155,12 +154,9 @@ export function validateCommand(trigger: TriggerDef, type: string, args: unknown
   }
 }
 
-/**
- * Calls whose refusal must stop a blocking flow rather than be dropped (see the merge). The
- * sandbox keeps the same list (guest-prelude.js FAIL_CLOSED) for calls past its size cap; `gatehouse actions test` reports them as the server would.
- */
-export const FAIL_CLOSED_WHEN_REFUSED = new Set(['access.deny', 'validation.error', 'redirect.sendUserTo', 'multifactor.enable',
-  'authentication.challengeWith', 'authentication.challengeWithAny', 'authentication.enrollWith', 'authentication.enrollWithAny']);
-
-/** An action's calls that still apply after its own deny: what it asked to change about the user, and its cache (the engine's merge; `gatehouse actions test` reports the same). */
-export const AFTER_DENY = new Set(['user.setAppMetadata', 'user.setUserMetadata', 'cache.set', 'cache.delete']);
+/** The five triggers as the engine and the store get them (src/context.ts passes this). */
+export const triggerRegistry: TriggerRegistry = {
+  get: (id) => (isTriggerId(id) ? TRIGGERS[id] : undefined),
+  ids: () => Object.keys(TRIGGERS),
+  validate: validateCommand,
+};
