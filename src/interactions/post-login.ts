@@ -7,7 +7,7 @@ import { isSqlite } from '../db/knex.ts';
 import { requestInfo } from '../actions/triggers/events.ts';
 import { loginRef } from '../actions/triggers/run.ts';
 import { createMfaStep, type PendingMfa } from './mfa-step.ts';
-import { MFA_ACR, mfaRequiredByPolicy } from './mfa-policy.ts';
+import { MFA_ACR, mfaRequiredByPolicy } from '../oidc/mfa-policy.ts';
 
 type Details = Awaited<ReturnType<AppContext['provider']['interactionDetails']>>;
 type Obj = Record<string, unknown>;

@@ -1,5 +1,4 @@
 import type { Context } from 'koa';
-import type { KoaContextWithOIDC } from 'oidc-provider';
 import { ChainRefusal } from './refusal.ts';
 import type { Db } from '../../db/knex.ts';
 import { parseJson } from '../../db/knex.ts';
@@ -22,6 +21,13 @@ export const loginRef = {
 
 type CcToken = { scope?: string; resourceServer?: { identifier?: string; audience?: string } };
 
+/**
+ * What the token-endpoint triggers read of oidc-provider's request context (src/oidc passes its
+ * own, which has these and more): the triggers do not import oidc-provider (DESIGN.md).
+ */
+interface TokenRequestContext extends Context {
+  oidc: { client?: { clientId: string }; requestParamScopes?: Set<string>; entities: object; params?: object };
+}
 type PostLoginArgs = { user: User; client?: { client_id: string; name: string; client_metadata?: Record<string, string> }; ctx: Context; transaction: Obj; sessionId?: string; authParams?: Obj; methods: { name: string; timestamp: string }[]; loginRef: string; startAt?: number; resumeOf?: ActionRef & { index: number }; continueFirst?: boolean; event?: Obj; redirectState?: string; nextRedirectState?: string; canRedirect?: boolean; deadlineAt?: number };
 
 interface Deps { db: Db; engine: ActionEngine; users: Users; logger: Logger; issuer: string; roleNames(userId: string): Promise<string[]>; otpEnrolled?(userId: string): Promise<boolean> }
@@ -56,7 +62,7 @@ export function createTriggerRunners(d: Deps) {
     }).onConflict(['account_id', 'client_id', 'login_ref']).merge();
   }
 
-  async function credentialsExchange(ctx: KoaContextWithOIDC, token: CcToken, bound: boolean | Promise<boolean>) {
+  async function credentialsExchange(ctx: TokenRequestContext, token: CcToken, bound: boolean | Promise<boolean>) {
     if (!(await bound)) return undefined;
     const c = ctx.oidc.client!;
     const audience = token.resourceServer?.audience ?? token.resourceServer?.identifier;
@@ -205,7 +211,7 @@ export function createTriggerRunners(d: Deps) {
      * post-login again on a refresh-token grant: no redirect or MFA (canRedirect() is false).
      * Runs before the refresh token is consumed (rotateRefreshToken), so a failure leaves it usable.
      */
-    async postLoginRefresh(ctx: KoaContextWithOIDC, accountId: string) {
+    async postLoginRefresh(ctx: TokenRequestContext, accountId: string) {
       const user = await users.get(accountId);
       const client = ctx.oidc.client ? { client_id: ctx.oidc.client.clientId, name: String((ctx.oidc.client as unknown as Obj).clientName ?? ''), client_metadata: (ctx.oidc.client as unknown as Obj)['urn:gatehouse:metadata'] as Record<string, string> } : undefined;
       if (!user || !client) return undefined;
@@ -249,7 +255,7 @@ export function createTriggerRunners(d: Deps) {
      * bound (known from the cached chain) the answer is undefined at once, not a promise: this
      * runs on every client_credentials token request.
      */
-    credentialsExchange(ctx: KoaContextWithOIDC, token: CcToken) {
+    credentialsExchange(ctx: TokenRequestContext, token: CcToken) {
       const bound = engine.hasBindings('credentials-exchange');
       return bound === false ? undefined : credentialsExchange(ctx, token, bound);
     },
