@@ -117,7 +117,7 @@ export function createPostLoginStep(app: AppContext) {
    * MFA only when this login performed it. When an existing session answered (prompt
    * `actions`), it only records that post-login ran, unless MFA just happened: then the
    * session is refreshed with the stronger `amr`. `claimsRef` names the login whose post-login
-   * claims this is: when the authorization resumes, they become its session's (hooks in context.ts).
+   * claims this is: when the authorization resumes, they become its session's (adoptLoginClaims in src/oidc/hooks.ts).
    */
   function loginResult(d: Details, userId: string, methods: Obj[]) {
     const mfa = methods.some((m) => m.name === 'mfa');

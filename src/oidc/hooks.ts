@@ -74,7 +74,7 @@ export function createProviderHooks(d: { config: Config; triggers: TriggerRunner
       return t.kind === 'ClientCredentials' ? triggers.credentialsExchange(ctx, t) : userTokenClaims(ctx, t);
     },
     async beforeRefresh(ctx) {
-      // A deny or a failure throws (AccessDenied) from here, while the refresh token is still unused.
+      // A deny or a failure throws (a ChainRefusal, access_denied to the client) from here, while the refresh token is still unused.
       const e = ctx.oidc.entities as { RefreshToken?: { accountId?: string }; Grant?: { resources?: Record<string, unknown> } };
       const accountId = e.RefreshToken?.accountId;
       if (!accountId || !ctx.oidc.client) return;

@@ -21,6 +21,11 @@ export interface ProviderDeps {
   hooks?: ProviderHooks;
 }
 
+/**
+ * Gatehouse's hooks at oidc-provider's seams (src/oidc/hooks.ts). A chain's refusal is thrown as
+ * a ChainRefusal; postLoginPending, beforeRefresh and extraTokenClaims are called through
+ * withOAuthErrors (outcomes.ts), which turns it into the OAuth error. The others must not throw one.
+ */
 export interface ProviderHooks {
   /** Claims added to the ID token and userinfo, stored with the grant by post-login. */
   accountClaims?(ctx: KoaContextWithOIDC, accountId: string, use: string, grantId: string | undefined): Promise<Record<string, unknown> | undefined>;
@@ -28,8 +33,8 @@ export interface ProviderHooks {
   extraTokenClaims?(ctx: KoaContextWithOIDC, token: unknown): Record<string, unknown> | undefined | Promise<Record<string, unknown> | undefined>;
   /**
    * A refresh-token grant, after the token was checked and before it is consumed (rotated): the
-   * place to run post-login for it, so that a deny or a failure (thrown as an OAuth error)
-   * leaves the refresh token usable for a retry.
+   * place to run post-login for it, so that a deny or a failure (a ChainRefusal, which
+   * withOAuthErrors turns into the OAuth error) leaves the refresh token usable for a retry.
    */
   beforeRefresh?(ctx: KoaContextWithOIDC): Promise<void>;
   /** Scope changes (post-login `accessToken.addScope/removeScope`) applied to the grant. */

@@ -2,7 +2,9 @@
  * What the engine needs to know of a trigger, and the merge rules every trigger shares. The
  * triggers module supplies the five triggers through a TriggerRegistry given to the engine and
  * the store by the composition root: DESIGN.md's imports point from actions/triggers to
- * actions/engine, never back.
+ * actions/engine, never back. Two things the engine still knows by trigger id, as strings: a
+ * credentials-exchange deny reads (code, reason) where the others read (reason, message), and
+ * post-login's stored claims are dropped with its last binding (store.ts).
  */
 export interface TriggerContract {
   id: string; version: string; handler: string; continueHandler?: string; blocking: boolean;

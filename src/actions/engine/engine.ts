@@ -4,11 +4,11 @@ import { isSqlite, withSqliteConnection, type Db } from '../../db/knex.ts';
 import type { Logger } from '../../shared/logger.ts';
 import type { ActionResult, CacheSnapshot, ChainLimits, Command, SandboxAction, SandboxPool, SandboxStatus } from '../sandbox/types.ts';
 import { AFTER_DENY, FAIL_CLOSED_WHEN_REFUSED, type TriggerContract, type TriggerRegistry } from './contract.ts';
+import type { ActionStore } from './store.ts';
+import { compactResults, type RecordedCommand } from './execution-record.ts';
 
 type TriggerId = string;
 const unknownTrigger = (id: string): never => { throw new Error(`unknown trigger ${id}`); };
-import type { ActionStore } from './store.ts';
-import { compactResults, type RecordedCommand } from './execution-record.ts';
 
 export type { RecordedCommand };
 

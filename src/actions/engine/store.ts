@@ -6,9 +6,9 @@ import { randomId } from '../../shared/ids.ts';
 import type { SecretBox } from '../../shared/secret-box.ts';
 import { compileAction } from '../compile.ts';
 import type { TriggerRegistry } from './contract.ts';
+import { expandResults } from './execution-record.ts';
 
 type TriggerId = string;
-import { expandResults } from './execution-record.ts';
 
 export interface SecretInput { name: string; value?: string }
 export interface ActionLimits { maxSecrets: number; secretValueBytes: number; maxVersions: number; maxActionsPerTrigger: number }

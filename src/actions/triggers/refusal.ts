@@ -4,7 +4,7 @@
  * import oidc-provider (DESIGN.md: only src/oidc does).
  */
 export type FlowRefusal =
-  /** post-login on a refresh or a prompt=none authorization: a deny, a failure, or a step that needs the user. */
+  /** post-login on a refresh or a prompt=none authorization: a deny or a failure; on a refresh also a step that needs the user. */
   | { error: 'access_denied'; description: string }
   /** credentials-exchange: `api.access.deny('invalid_scope', reason)`, with the scope asked for. */
   | { error: 'invalid_scope'; description: string; scope: string }

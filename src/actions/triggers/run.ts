@@ -251,7 +251,7 @@ export function createTriggerRunners(d: Deps) {
     },
 
     /**
-     * credentials-exchange inside extraTokenClaims: custom claims, or an OAuth error. With nothing
+     * credentials-exchange inside extraTokenClaims: custom claims, or a ChainRefusal (src/oidc maps it to the OAuth error). With nothing
      * bound (known from the cached chain) the answer is undefined at once, not a promise: this
      * runs on every client_credentials token request.
      */
