@@ -2,14 +2,18 @@
  * What the engine needs to know of a trigger, and the merge rules every trigger shares. The
  * triggers module supplies the five triggers through a TriggerRegistry given to the engine and
  * the store by the composition root: DESIGN.md's imports point from actions/triggers to
- * actions/engine, never back. Two things the engine still knows by trigger id, as strings: a
- * credentials-exchange deny reads (code, reason) where the others read (reason, message), and
- * post-login's stored claims are dropped with its last binding (store.ts).
+ * actions/engine, never back. One thing the store still knows by trigger id: post-login's stored
+ * claims are dropped with its last binding (store.ts).
  */
 export interface TriggerContract {
   id: string; version: string; handler: string; continueHandler?: string; blocking: boolean;
   /** The `api` calls the guest gets; `stopOn`: the calls that end the chain after the action. */
   apiMethods: string[]; stopOn: string[];
+  /**
+   * What `api.access.deny`'s two arguments are: `(code, reason)` with an OAuth error code
+   * (credentials-exchange), or `(reason, userMessage)` (the others).
+   */
+  denyArgs: 'code-reason' | 'reason-message';
 }
 
 /** `redirectAllow`: hosts (`host` or `host:port`) redirects may go to; empty or absent: any https host. */

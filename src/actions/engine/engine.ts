@@ -332,7 +332,7 @@ export function createActionEngine(d: { db: Db; store: ActionStore; pool: Sandbo
           case 'accessToken.addScope': outcome.scopesAdd.push(x as string); outcome.scopesRemove = outcome.scopesRemove.filter((s) => s !== x); break;
           case 'accessToken.removeScope': outcome.scopesRemove.push(x as string); outcome.scopesAdd = outcome.scopesAdd.filter((s) => s !== x); break;
           case 'access.deny':
-            outcome.blocked = trigger === 'credentials-exchange'
+            outcome.blocked = def.denyArgs === 'code-reason'
               ? { kind: 'denied', code: x as string, reason: (y as string) ?? 'Access denied' }
               : { kind: 'denied', reason: (x as string) ?? 'Access denied', userMessage: y as string | undefined };
             outcome.status = 'denied';

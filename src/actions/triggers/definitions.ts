@@ -14,7 +14,7 @@ const CACHE = ['cache.get', 'cache.set', 'cache.delete'];
 
 export const TRIGGERS: Record<TriggerId, TriggerDef> = {
   'post-login': {
-    id: 'post-login', version: 'v3', handler: 'onExecutePostLogin', continueHandler: 'onContinuePostLogin', blocking: true,
+    id: 'post-login', version: 'v3', handler: 'onExecutePostLogin', continueHandler: 'onContinuePostLogin', blocking: true, denyArgs: 'reason-message',
     apiMethods: [
       'access.deny', 'idToken.setCustomClaim', 'accessToken.setCustomClaim', 'accessToken.addScope', 'accessToken.removeScope',
       'authentication.challengeWith', 'authentication.challengeWithAny', 'authentication.enrollWith', 'authentication.enrollWithAny',
@@ -24,18 +24,18 @@ export const TRIGGERS: Record<TriggerId, TriggerDef> = {
     stopOn: ['access.deny', 'redirect.sendUserTo', 'authentication.challengeWith', 'authentication.challengeWithAny', 'authentication.enrollWith', 'authentication.enrollWithAny'],
   },
   'pre-user-registration': {
-    id: 'pre-user-registration', version: 'v2', handler: 'onExecutePreUserRegistration', blocking: true,
+    id: 'pre-user-registration', version: 'v2', handler: 'onExecutePreUserRegistration', blocking: true, denyArgs: 'reason-message',
     apiMethods: ['access.deny', 'validation.error', 'user.setAppMetadata', 'user.setUserMetadata', ...CACHE],
     stopOn: ['access.deny', 'validation.error'],
   },
   'post-user-registration': {
-    id: 'post-user-registration', version: 'v2', handler: 'onExecutePostUserRegistration', blocking: false, apiMethods: [...CACHE], stopOn: [],
+    id: 'post-user-registration', version: 'v2', handler: 'onExecutePostUserRegistration', blocking: false, denyArgs: 'reason-message', apiMethods: [...CACHE], stopOn: [],
   },
   'post-change-password': {
-    id: 'post-change-password', version: 'v2', handler: 'onExecutePostChangePassword', blocking: false, apiMethods: [...CACHE], stopOn: [],
+    id: 'post-change-password', version: 'v2', handler: 'onExecutePostChangePassword', blocking: false, denyArgs: 'reason-message', apiMethods: [...CACHE], stopOn: [],
   },
   'credentials-exchange': {
-    id: 'credentials-exchange', version: 'v2', handler: 'onExecuteCredentialsExchange', blocking: true,
+    id: 'credentials-exchange', version: 'v2', handler: 'onExecuteCredentialsExchange', blocking: true, denyArgs: 'code-reason',
     apiMethods: ['access.deny', 'accessToken.setCustomClaim', ...CACHE],
     stopOn: ['access.deny'],
   },
