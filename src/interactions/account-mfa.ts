@@ -9,7 +9,7 @@ import { createAccountSessions } from './account-sessions.ts';
 import { html } from '../../views/html.ts';
 import { enrollPage, recoveryCodesPage } from '../../views/mfa.ts';
 import { accountPage } from '../../views/account.ts';
-import { mfaChangedMail } from '../../views/mail/mfa-changed.ts';
+import { queueMfaChangedMail } from '../mail/notices.ts';
 
 /**
  * The authenticator app on `/account`: enroll (QR code, first code, recovery codes once),
@@ -30,10 +30,7 @@ export function createAccountMfaRoutes(app: AppContext, csrf: Csrf) {
     return { s, user };
   }
 
-  function notify(user: User, change: 'enrolled' | 'removed' | 'recovery_codes') {
-    const m = mfaChangedMail({ appName: config.appName, email: user.email, when: new Date(), change, accountUrl: urls.urlFor('/account') });
-    void app.mail.send({ to: user.email, ...m }).catch((err: unknown) => app.logger.warn({ err }, 'MFA notification mail failed'));
-  }
+  const notify = (user: User, change: 'enrolled' | 'removed' | 'recovery_codes') => queueMfaChangedMail(app, user.email, change);
 
   app.accountMfaSection = async (ctx: Context, user: User) => {
     const factors = await mfa.factors(user.user_id);

@@ -9,7 +9,7 @@ import { passwordFingerprint, type EmailTokenPurpose, type TokenState } from '..
 import { createAccountSessions } from './account-sessions.ts';
 import { verifyEmailMail } from '../../views/mail/verify-email.ts';
 import { resetPasswordMail } from '../../views/mail/reset-password.ts';
-import { passwordChangedMail } from '../../views/mail/password-changed.ts';
+import { queuePasswordChangedMail } from '../mail/notices.ts';
 import { linkOutcomePage, resendVerificationPage, resetFormPage, resetRequestPage, verifyConfirmPage } from '../../views/lifecycle.ts';
 
 const str = (v: unknown) => (typeof v === 'string' ? v : undefined);
@@ -58,14 +58,6 @@ export function queueVerificationMail(app: AppContext, user: { user_id: string; 
   }, 'verification email');
 }
 
-/** The out-of-band notice after a password change (reset or /account); carries no token. */
-export function queuePasswordChangedMail(app: AppContext, user: { user_id: string; email: string }, how: 'reset' | 'account') {
-  app.mail.later(async () => {
-    const content = passwordChangedMail({ appName: app.config.appName, email: user.email, when: new Date(), how, resetUrl: app.urls.urlFor('/password/reset') });
-    await app.mail.send({ to: user.email, ...content });
-  }, 'password changed notification');
-}
-
 /**
  * Everything that follows a password change, wherever it happened: the user's sessions,
  * grants and tokens end (ASVS 5 7.4.3), outstanding reset links and /account sessions die,
@@ -75,7 +67,7 @@ export async function afterPasswordChange(app: AppContext, ctx: Context, user: U
   await app.emailTokens.invalidate(user.user_id, 'reset_password');
   const revoked = await app.users.revokeTokens(user.user_id);
   app.actions.triggers.postChangePassword(ctx, user);
-  queuePasswordChangedMail(app, user, how);
+  queuePasswordChangedMail(app, user.email, how);
   return revoked;
 }
 

@@ -5,7 +5,7 @@ import type { AppContext } from '../context.ts';
 import type { ActionRef } from '../actions/engine/engine.ts';
 import { AppError } from '../shared/errors.ts';
 import { challengePage, enrollPage, recoveryCodesPage } from '../../views/mfa.ts';
-import { mfaChangedMail } from '../../views/mail/mfa-changed.ts';
+import { queueMfaChangedMail } from '../mail/notices.ts';
 
 type Details = Awaited<ReturnType<AppContext['provider']['interactionDetails']>>;
 type Obj = Record<string, unknown>;
@@ -95,10 +95,7 @@ export function createMfaStep(app: AppContext, hooks: { verified(ctx: Context, d
         await audit.record({ type: 'gd_enrollment_complete', description: 'Authenticator app enrolled', ...who });
         // Out-of-band notice: enrolling at login needs only the password, so the owner must hear of it.
         const user = await app.users.get(userId);
-        if (user) {
-          const m = mfaChangedMail({ appName: config.appName, email: user.email, when: new Date(), change: 'enrolled', accountUrl: urls.urlFor('/account') });
-          void app.mail.send({ to: user.email, ...m }).catch((err: unknown) => app.logger.warn({ err }, 'MFA notification mail failed'));
-        }
+        if (user) queueMfaChangedMail(app, user.email, 'enrolled');
         p.verified = true;
         await save(d.uid, p);
         ctx.type = 'html';
@@ -116,10 +113,7 @@ export function createMfaStep(app: AppContext, hooks: { verified(ctx: Context, d
       if (r.method === 'recovery') {
         // A recovery code stands in for the authenticator: the owner must hear of its use (SECURITY.md 3.5).
         const user = await app.users.get(userId);
-        if (user) {
-          const m = mfaChangedMail({ appName: config.appName, email: user.email, when: new Date(), change: 'recovery_used', accountUrl: urls.urlFor('/account'), remaining: r.remainingRecoveryCodes });
-          void app.mail.send({ to: user.email, ...m }).catch((err: unknown) => app.logger.warn({ err }, 'MFA notification mail failed'));
-        }
+        if (user) queueMfaChangedMail(app, user.email, 'recovery_used', r.remainingRecoveryCodes);
       }
       if (p.allowRememberBrowser && (ctx.request.body as Obj | undefined)?.remember === '1') {
         const payload = Buffer.from(JSON.stringify({ u: userId, exp: Date.now() + config.mfa.rememberBrowserDays * 86400_000 })).toString('base64url');

@@ -1,7 +1,7 @@
 import { requireScope } from './auth.ts';
 import { auditChange, type RegisterRoutes } from './helpers.ts';
 import { notFound } from '../shared/errors.ts';
-import { mfaChangedMail } from '../../views/mail/mfa-changed.ts';
+import { queueMfaChangedMail } from '../mail/notices.ts';
 
 /**
  * `/users/{id}/authentication-methods` (Auth0's shape): list a user's enrolled authenticator
@@ -14,11 +14,6 @@ export const registerAuthenticationMethods: RegisterRoutes = (router, app) => {
     if (!u) throw notFound('The user does not exist.', 'inexistent_user');
     return u;
   }
-  /** The owner hears of it (SECURITY.md C9): a factor gone without them is the start of a takeover. */
-  function notifyRemoved(email: string) {
-    const m = mfaChangedMail({ appName: app.config.appName, email, when: new Date(), change: 'removed_by_admin', accountUrl: app.urls.urlFor('/account') });
-    app.mail.later(async () => { await app.mail.send({ to: email, ...m }); }, 'MFA notification mail');
-  }
 
   router.get('/users/:id/authentication-methods', requireScope('read:authentication_methods'), async function listMethods(ctx) {
     const u = await user(ctx.params.id);
@@ -30,7 +25,8 @@ export const registerAuthenticationMethods: RegisterRoutes = (router, app) => {
     const n = await app.mfa.remove(u.user_id, ctx.params.methodId);
     if (!n) throw notFound('The authentication method does not exist.', 'inexistent_authentication_method');
     await auditChange(app, ctx, { description: 'Remove an authentication method', target: { type: 'user', id: u.user_id }, userId: u.user_id, extra: { method: ctx.params.methodId } });
-    notifyRemoved(u.email);
+    // The owner hears of it (SECURITY.md C9): a factor gone without them is the start of a takeover.
+    queueMfaChangedMail(app, u.email, 'removed_by_admin');
     ctx.status = 204;
   });
 
@@ -38,7 +34,7 @@ export const registerAuthenticationMethods: RegisterRoutes = (router, app) => {
     const u = await user(ctx.params.id);
     const n = await app.mfa.remove(u.user_id);
     await auditChange(app, ctx, { description: 'Reset all authentication methods', target: { type: 'user', id: u.user_id }, userId: u.user_id, extra: { removed: n } });
-    if (n > 0) notifyRemoved(u.email);
+    if (n > 0) queueMfaChangedMail(app, u.email, 'removed_by_admin');
     ctx.status = 204;
   });
 };

@@ -5,9 +5,7 @@ import { badRequest } from '../shared/errors.ts';
 import { canonicalEmail } from '../users/email.ts';
 import { METADATA_MAX_BYTES, type User } from '../users/users.ts';
 import { requireScope } from './auth.ts';
-import { passwordChangedMail } from '../../views/mail/password-changed.ts';
-import { emailChangedMail } from '../../views/mail/email-changed.ts';
-import type { MailContent } from '../../views/mail/layout.ts';
+import { queueEmailChangedMail, queuePasswordChangedMail } from '../mail/notices.ts';
 import {
   auditChange, jsonObject, listBody, pageOf, paginationShape, parseBody, parseQuery, readDeleteBody, requireSomeField, text, type RegisterRoutes,
 } from './helpers.ts';
@@ -80,11 +78,6 @@ export const registerUsers: RegisterRoutes = (router, app) => {
   const { users, roles } = app;
   const events = () => (app as AppContext & { events?: ManagementEvents }).events;
 
-  /** An out-of-band notice to the account's owner, sent after the response (ASVS 5 6.3.7). */
-  function notice(to: string, content: MailContent) {
-    app.mail.later(async () => { await app.mail.send({ to, ...content }); }, 'account change notice');
-  }
-
   async function passwordChanged(userId: string) {
     try {
       await events()?.passwordChanged?.(userId);
@@ -149,10 +142,9 @@ export const registerUsers: RegisterRoutes = (router, app) => {
     });
     if (patch.password !== undefined) {
       await passwordChanged(id);
-      notice(after.email, passwordChangedMail({ appName: app.config.appName, email: after.email, when: new Date(), how: 'admin', resetUrl: app.urls.urlFor('/password/reset') }));
+      queuePasswordChangedMail(app, after.email, 'admin');
     }
-    // The owner hears of a new address at the one they had.
-    if (after.email !== before.email) notice(before.email, emailChangedMail({ appName: app.config.appName, oldEmail: before.email, newEmail: after.email, when: new Date() }));
+    if (after.email !== before.email) queueEmailChangedMail(app, before.email, after.email);
     ctx.body = after;
   });
 

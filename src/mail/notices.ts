@@ -1,0 +1,28 @@
+import type { AppContext } from '../context.ts';
+import { passwordChangedMail } from '../../views/mail/password-changed.ts';
+import { mfaChangedMail, type MfaChange } from '../../views/mail/mfa-changed.ts';
+import { emailChangedMail } from '../../views/mail/email-changed.ts';
+
+/**
+ * Out-of-band notices to an account's owner (ASVS 5 6.3.7; SECURITY.md C9 and 3.5), sent after
+ * the response: the flows and the Management API call these, whoever made the change.
+ */
+type Deps = Pick<AppContext, 'mail' | 'config' | 'urls'>;
+
+/** The password changed: by a reset link, on the account page, or by an administrator. */
+export function queuePasswordChangedMail(app: Deps, email: string, how: 'reset' | 'account' | 'admin'): void {
+  const content = passwordChangedMail({ appName: app.config.appName, email, when: new Date(), how, resetUrl: app.urls.urlFor('/password/reset') });
+  app.mail.later(async () => { await app.mail.send({ to: email, ...content }); }, 'password changed notification');
+}
+
+/** A second factor was added, removed or replaced, or a recovery code stood in for it (`remaining`: codes left). */
+export function queueMfaChangedMail(app: Deps, email: string, change: MfaChange, remaining?: number): void {
+  const content = mfaChangedMail({ appName: app.config.appName, email, when: new Date(), change, accountUrl: app.urls.urlFor('/account'), remaining });
+  app.mail.later(async () => { await app.mail.send({ to: email, ...content }); }, 'MFA notification mail');
+}
+
+/** An administrator changed the address: the owner hears of it at the one they had. */
+export function queueEmailChangedMail(app: Deps, oldEmail: string, newEmail: string): void {
+  const content = emailChangedMail({ appName: app.config.appName, oldEmail, newEmail, when: new Date() });
+  app.mail.later(async () => { await app.mail.send({ to: oldEmail, ...content }); }, 'address changed notification');
+}
