@@ -511,6 +511,11 @@ test('grants: list a user\'s, delete one (its refresh token stops working) or al
   const paged = await ts.api('GET', `/grants?user_id=${encodeURIComponent(u.user_id)}&per_page=1&include_totals=true`);
   assert.equal(paged.body.total, 2);
   assert.equal(paged.body.grants.length, 1);
+  // Paged in SQL: the second page holds the other grant, and the two pages are the whole list.
+  const second = await ts.api('GET', `/grants?user_id=${encodeURIComponent(u.user_id)}&per_page=1&page=1&include_totals=true`);
+  assert.deepEqual([paged.body.grants[0].id, second.body.grants[0].id].sort(), list.body.map((g: { id: string }) => g.id).sort());
+  const byAudience = await ts.api('GET', `/grants?user_id=${encodeURIComponent(u.user_id)}&audience=${encodeURIComponent(`${ts.issuer}/userinfo`)}`);
+  assert.equal(byAudience.body.length, 2, 'the audience filter (read after the query) finds both');
   assert.equal((await ts.api('GET', '/grants', undefined, await ts.adminToken('read:users'))).status, 403);
   assert.equal((await ts.api('DELETE', `/grants/${list.body[0].id}`, undefined, await ts.adminToken('read:grants'))).status, 403);
 

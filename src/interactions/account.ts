@@ -8,7 +8,7 @@ import { checkPasswordPolicy } from '../users/passwords.ts';
 import { afterPasswordChange } from './lifecycle.ts';
 import { createAccountSessions } from './account-sessions.ts';
 import { accountCodePage, accountLoginPage, accountPage, type AppAccess } from '../../views/account.ts';
-import { mfaChangedMail } from '../../views/mail/mfa-changed.ts';
+import { queueMfaChangedMail } from '../mail/notices.ts';
 
 const GENERIC_LOGIN_ERROR = 'Wrong email or password.';
 const TOO_MANY_FROM_IP = 'Too many failed sign-in attempts from your network. Try again later.';
@@ -81,8 +81,7 @@ export function createAccountRoutes(app: AppContext, csrf: Csrf) {
       if (r.method === 'recovery') {
         // A recovery code stood in for the authenticator: the owner hears of it, as at login (SECURITY.md 3.5).
         await audit.record({ type: 'gd_recovery_succeed', description: `Account page: signed in with a recovery code (${r.remainingRecoveryCodes} left)`, user_id: row.id, user_name: row.email, ip: ctx.ip, user_agent: ua(ctx) });
-        const m = mfaChangedMail({ appName: config.appName, email: row.email, when: new Date(), change: 'recovery_used', accountUrl: urls.urlFor('/account'), remaining: r.remainingRecoveryCodes });
-        app.mail.later(async () => { await app.mail.send({ to: row.email, ...m }); }, 'MFA notification mail');
+        queueMfaChangedMail(app, row.email, 'recovery_used', r.remainingRecoveryCodes);
       }
       return true;
     }
@@ -179,14 +178,15 @@ export function createAccountRoutes(app: AppContext, csrf: Csrf) {
     const user = await users.get(s.row.id);
     if (!user || user.blocked) { await sessions.end(ctx); return renderLogin(ctx, { status: 401 }); }
     const clientId = str((ctx.request.body as Record<string, unknown>).client_id);
-    const app1 = clientId ? (await appsOf(user.user_id)).find((a) => a.clientId === clientId) : undefined;
-    if (!clientId || !app1) return renderAccount(ctx, user, { error: 'That application has no access to your account.', status: 400 });
-    const removed = await app.grants.revokeClient(user.user_id, clientId);
+    // Only an application the page lists: one that exists and holds a grant of this user's (none revoked: 0 rows).
+    const client = clientId ? await app.clients.get(clientId) : undefined;
+    const removed = client ? await app.grants.revokeClient(user.user_id, client.client_id) : 0;
+    if (!client || removed === 0) return renderAccount(ctx, user, { error: 'That application has no access to your account.', status: 400 });
     await audit.record({
-      type: 'srrt', description: `Access revoked for ${app1.name} on the account page`, user_id: user.user_id, user_name: user.email,
-      client_id: clientId, ip: ctx.ip, user_agent: ua(ctx), details: { revoked_token_count: removed },
+      type: 'srrt', description: `Access revoked for ${client.name} on the account page`, user_id: user.user_id, user_name: user.email,
+      client_id: client.client_id, ip: ctx.ip, user_agent: ua(ctx), details: { revoked_token_count: removed },
     });
-    await renderAccount(ctx, user, { info: `${app1.name} no longer has access to your account.` });
+    await renderAccount(ctx, user, { info: `${client.name} no longer has access to your account.` });
   });
 
   router.post('/account/logout', csrf.verify, async function accountLogout(ctx) {

@@ -26,8 +26,14 @@ export const registerGrants: RegisterRoutes = (router, app) => {
   router.get('/grants', requireScope('read:grants'), async function listGrants(ctx) {
     const q = parseQuery(ctx, z.strictObject({ ...filters, ...paginationShape }));
     const p = pageOf(q);
-    let all = (await app.grants.list({ userId: q.user_id, clientId: q.client_id })).map(shape);
-    if (q.audience) all = all.filter((g) => g.audience === q.audience || g.audiences.includes(q.audience as string));
+    const f = { userId: q.user_id, clientId: q.client_id };
+    if (!q.audience) {
+      const { grants, total } = await app.grants.page(f, { offset: p.page * p.perPage, limit: p.perPage });
+      ctx.body = listBody('grants', grants.map(shape), total, p);
+      return;
+    }
+    // By audience: a grant's APIs are inside its payload, so these are filtered after reading.
+    const all = (await app.grants.list(f)).map(shape).filter((g) => g.audience === q.audience || g.audiences.includes(q.audience as string));
     ctx.body = listBody('grants', all.slice(p.page * p.perPage, (p.page + 1) * p.perPage), all.length, p);
   });
 

@@ -33,12 +33,16 @@ function toGrant(id: string, p: GrantPayload, offline: boolean): UserGrant | und
 }
 
 export function createGrants(db: Db) {
-  /** Grants matching the filters, newest first; `userId` or `clientId` narrows the scan. */
-  async function list(f: { userId?: string; clientId?: string } = {}): Promise<UserGrant[]> {
+  type Filter = { userId?: string; clientId?: string };
+  /** The live Grant rows matching the filters (by the indexed account_id; the client by a LIKE prefilter). */
+  function rowsOf(f: Filter) {
     let q = db('oidc_payloads').where({ type: 'Grant' }).andWhere((b) => b.whereNull('expires_at').orWhere('expires_at', '>', Date.now()));
     if (f.userId) q = q.andWhere({ account_id: f.userId });
     if (f.clientId) q = q.andWhereRaw("payload like ? escape '\\'", [`%${jsonMemberNeedle('clientId', f.clientId)}%`]);
-    const rows: { id: string; payload: string }[] = await q.select('id', 'payload');
+    return q;
+  }
+  /** Parses rows into grants, the prefilter's strays dropped (the parsed payload decides); `offline` not looked up. */
+  function parse(rows: { id: string; payload: string }[], f: Filter): UserGrant[] {
     const grants: UserGrant[] = [];
     for (const r of rows) {
       let p: GrantPayload;
@@ -48,6 +52,10 @@ export function createGrants(db: Db) {
       const g = toGrant(r.id, p, false);
       if (g) grants.push(g);
     }
+    return grants;
+  }
+  /** Sets `offline` on each grant: whether a live refresh token was issued under it. */
+  async function markOffline(grants: UserGrant[]): Promise<UserGrant[]> {
     if (grants.length > 0) {
       const offline = new Set<string>();
       for (let i = 0; i < grants.length; i += 200) {
@@ -58,6 +66,12 @@ export function createGrants(db: Db) {
       }
       for (const g of grants) g.offline = offline.has(g.id);
     }
+    return grants;
+  }
+
+  /** Every grant matching the filters, newest first. */
+  async function list(f: Filter = {}): Promise<UserGrant[]> {
+    const grants = await markOffline(parse(await rowsOf(f).select('id', 'payload'), f));
     return grants.sort((a, b) => b.createdAt - a.createdAt);
   }
 
@@ -74,6 +88,16 @@ export function createGrants(db: Db) {
 
   return {
     list,
+    /**
+     * One page of the grants matching the filters, newest first (a grant's expiry follows its
+     * creation), and how many there are: paged in SQL, so listing a large tenant's grants does
+     * not read them all.
+     */
+    async page(f: Filter, p: { offset: number; limit: number }): Promise<{ grants: UserGrant[]; total: number }> {
+      const [{ n }] = await rowsOf(f).count({ n: '*' }) as { n: number | string }[];
+      const rows = await rowsOf(f).orderBy([{ column: 'expires_at', order: 'desc' }, { column: 'id', order: 'asc' }]).offset(p.offset).limit(p.limit).select('id', 'payload');
+      return { grants: await markOffline(parse(rows, f)), total: Number(n) };
+    },
     async get(id: string): Promise<UserGrant | undefined> {
       const r: { id: string; payload: string } | undefined = await db('oidc_payloads').where({ type: 'Grant', id }).first('id', 'payload');
       if (!r) return undefined;
@@ -82,7 +106,8 @@ export function createGrants(db: Db) {
     revoke,
     /** Everything `userId` granted `clientId`: its grants and their tokens. */
     async revokeClient(userId: string, clientId: string): Promise<number> {
-      const ids = (await list({ userId, clientId })).map((g) => g.id);
+      const f = { userId, clientId };
+      const ids = parse(await rowsOf(f).select('id', 'payload'), f).map((g) => g.id);
       if (ids.length === 0) return 0;
       const n = await revoke(ids);
       // The claims post-login actions decided for this user at this app go with the access.
