@@ -20,13 +20,16 @@ import { AFTER_DENY, FAIL_CLOSED_WHEN_REFUSED, isTriggerId, TRIGGERS, validateCo
  * splits every value: each colon is tried as the end of the audience, and the longest prefix that
  * is a registered API's identifier wins (the whole value first: an audience with no scopes), so
  * `https://h:8443:read` goes to `https://h:8443` when both it and `https://h` are APIs. When no
- * prefix is one, `tried` names the likeliest audience for the message.
+ * prefix is one, `tried` names the likeliest audience for the message. `findApi` looks an
+ * identifier up; the API it found comes back with the scopes.
  */
-async function resolveGrant(g: string, isApi: (identifier: string) => Promise<boolean>): Promise<{ audience: string; scope: string[] } | { tried: string }> {
-  if (await isApi(g)) return { audience: g, scope: [] };
+async function resolveGrant<A>(g: string, findApi: (identifier: string) => Promise<A | undefined>): Promise<{ api: A; audience: string; scope: string[] } | { tried: string }> {
+  const whole = await findApi(g);
+  if (whole) return { api: whole, audience: g, scope: [] };
   for (let i = g.lastIndexOf(':'); i > 0; i = g.lastIndexOf(':', i - 1)) {
     const audience = g.slice(0, i);
-    if (await isApi(audience)) return { audience, scope: g.slice(i + 1).split(',').map((x) => x.trim()).filter(Boolean) };
+    const api = await findApi(audience);
+    if (api) return { api, audience, scope: g.slice(i + 1).split(',').map((x) => x.trim()).filter(Boolean) };
   }
   // Nothing matched: name the part before the first colon after the scheme's (what a reader means by the audience).
   const scheme = /^[a-z][a-z0-9+.-]*:\/\//i.exec(g)?.[0].length ?? 0;
@@ -202,11 +205,9 @@ export async function main(argv: string[]): Promise<number> {
       // client whose secret was never shown.
       const wanted: { audience: string; scope: string[] }[] = [];
       for (const g of values.grant ?? []) {
-        const found = await resolveGrant(g, async (id) => !!(await ctx.resourceServers.byIdentifier(id)));
+        const found = await resolveGrant(g, async (id) => ctx.resourceServers.byIdentifier(id));
         if ('tried' in found) throw new AppError(400, 'usage', `--grant ${g}: no API with identifier "${found.tried}" (form: <audience>:<scope>,<scope>)`);
-        const { audience, scope } = found;
-        const rs = await ctx.resourceServers.byIdentifier(audience);
-        if (!rs) throw new AppError(400, 'usage', `--grant ${g}: no API with identifier "${audience}"`);
+        const { api: rs, audience, scope } = found;
         const allowed = new Set(rs.scopes.map((x) => x.value));
         const unknown = scope.filter((x) => !allowed.has(x));
         if (unknown.length) throw new AppError(400, 'usage', `--grant ${g}: ${audience} defines no scope ${unknown.join(', ')} (it has: ${[...allowed].join(' ') || 'none'})`);

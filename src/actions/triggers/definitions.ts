@@ -49,7 +49,6 @@ export const RESERVED_CLAIMS = new Set(['sub', 'iss', 'aud', 'exp', 'iat', 'nbf'
 const BAD_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
 const CONTROL = /[\u0000-\u001f\u007f\u2028\u2029\u202a-\u202e\u200b-\u200f]/;
 
-export type Limits = CommandLimits;
 
 const isJsonValue = (v: unknown, depth = 0): boolean => {
   if (depth > 32) return false;
@@ -89,7 +88,7 @@ function checkRedirectUrl(url: unknown, allowHttpLocalhost: boolean, allow: stri
  * the reason it is refused (the reason goes into the execution log; the flow goes on
  * without the command).
  */
-export function validateCommand(trigger: TriggerContract, type: string, args: unknown[], limits: Limits): string | null {
+export function validateCommand(trigger: TriggerContract, type: string, args: unknown[], limits: CommandLimits): string | null {
   if (!trigger.apiMethods.includes(type)) return `api.${type} is not available in ${trigger.id}`;
   const [a, b] = args;
   switch (type) {
