@@ -65,7 +65,8 @@
   let timerSeq = 0;
   const fetchWaiting = new MapC(); // id -> { resolve, reject, url }
   let fetchOut = '', fetchSeq = 0, fetchCount = 0;
-  let curEvent = null, curCtx = null, ctxJsonLast = null, ctxLast = null;
+  let curEvent = null, curCtx = null, curApi = null;
+  let curRedirectJson = 'null', curRedirect; // parsed on first use (undefined until then)
   let curCacheJson = '{}', curCache = null;
 
   const MAX_TIMERS = 1000, MAX_FETCHES = 50, LINE_MAX = 256;
@@ -91,7 +92,7 @@
   // escaped secret would no longer match there. So text is scrubbed here, before any of that:
   // the secrets' values and their JSON- and quote-escaped forms become [REDACTED]. (This is
   // against accidents: an action can always encode its own secret beyond recognition.)
-  let secretForms = [], secretsJsonLast = null;
+  let secretForms = [], secretsJsonLast = '{}';
   function setSecrets(obj) {
     const forms = [];
     if (obj !== null && typeof obj === 'object') {
@@ -893,7 +894,10 @@
   }
 
   // ---- HS256 session tokens for api.redirect ------------------------------------------------
-  function redirectCtx() { return (curCtx && curCtx.redirect) || null; }
+  function redirectCtx() {
+    if (curRedirect === undefined) curRedirect = JSONparse(curRedirectJson) || null;
+    return curRedirect;
+  }
   function nowSeconds() { return floor(dateNow() / 1000); }
   function encodeToken(options) {
     const o = options || {};
@@ -1143,7 +1147,12 @@
   // Starts one execution and returns its box (see above). An execution whose result the host
   // took from its box is still active: it ends here. (Console output of the module top level,
   // before the first execution, is kept for it.)
-  function run(ep, handler, eventJson, secretsJson, cacheJson, ctxJson) {
+  //
+  // `ctxJson` (the api paths and the limits) and `secretsJson` are '' when they are what this
+  // isolate was sent last time: the host keeps track, so a warm execution does not copy, compare
+  // and parse them again. `redirectJson` changes with every login; it is parsed only if the
+  // handler asks (api.redirect.*).
+  function run(ep, handler, eventJson, secretsJson, cacheJson, ctxJson, redirectJson) {
     if (active) endExec();
     const b = { __proto__: null, r: '' };
     box = b;
@@ -1152,21 +1161,23 @@
     settled = false;
     failed = null;
     skipped = false;
-    if (ctxJson !== ctxJsonLast) { ctxLast = JSONparse(ctxJson); ctxJsonLast = ctxJson; }
-    curCtx = ctxLast;
+    if (ctxJson !== '') { curCtx = JSONparse(ctxJson); curApi = apiFor(curCtx.api); }
     resultBytes = curCtx.resultBytes;
     consoleBytes = curCtx.consoleBytes;
+    curRedirectJson = redirectJson;
+    curRedirect = undefined;
     curCacheJson = cacheJson;
     curCache = null;
     try {
+      if (secretsJson !== '') { secretsJsonLast = secretsJson; setSecrets(JSONparse(secretsJson)); }
       const event = JSONparse(eventJson);
-      const secrets = JSONparse(secretsJson);
-      if (secretsJson !== secretsJsonLast) { setSecrets(secrets); secretsJsonLast = secretsJson; }
+      // A fresh object each time: what one execution does to event.secrets is not seen by the next.
+      const secrets = JSONparse(secretsJsonLast);
       if (event !== null && typeof event === 'object') {
         defineProperty(event, 'secrets', { value: secrets, writable: true, enumerable: true, configurable: true });
       }
       curEvent = event;
-      const api = apiFor(curCtx.api);
+      const api = curApi;
       const ex = mod.exports;
       const h = ex === null || ex === undefined ? undefined : ex[handler];
       if (typeof h !== 'function') { skipped = true; settled = true; publish(); return b; }

@@ -79,6 +79,9 @@ interface Warm {
   abort: ivm.Reference;
   check: ivm.Reference;
   epoch: number;
+  /** What run() was last sent as its context and secrets: sent again as '' (the guest keeps them). */
+  ctxSent: string | null;
+  secretsSent: string | null;
 }
 
 interface Parsed { code: string; commands: Command[]; logs: string; error?: { name: string; message: string } }
@@ -153,7 +156,7 @@ export class ChainRunner {
       const w: Warm = {
         key, code, memoryMb, isolate, context,
         run: ref('run'), collect: ref('collect'), wake: ref('wake'), abort: ref('abort'), check: ref('check'),
-        epoch: 0,
+        epoch: 0, ctxSent: null, secretsSent: null,
       };
       const init = ref('init');
       gh.release();
@@ -357,7 +360,7 @@ export class ChainRunner {
   }
 
   /** Runs one action; never throws. */
-  async runAction(a: SandboxAction, job: ChainJob, ctxJson: string, eventJson: string, cacheJson: string, chainDeadline: number, apiSet: ReadonlySet<string>): Promise<ActionResult> {
+  async runAction(a: SandboxAction, job: ChainJob, ctx: { json: string; redirectJson: string }, eventJson: string, cacheJson: string, chainDeadline: number, apiSet: ReadonlySet<string>): Promise<ActionResult> {
     const startedAt = Date.now();
     const t0 = performance.now();
     const limits = job.limits;
@@ -388,7 +391,14 @@ export class ChainRunner {
       w = got.w;
       if (!got.cold) cpu0 = w.isolate.cpuTime;
       const ep = ++w.epoch;
-      const box = w.run.applySync(undefined, [ep, job.handler, eventJson, JSON.stringify(a.secrets ?? {}), cacheJson, ctxJson], { timeout: msLeft(deadline), result: { copy: true } }) as unknown;
+      const secretsJson = JSON.stringify(a.secrets ?? {});
+      // What the isolate holds already is not sent again. (Any failure below evicts the isolate,
+      // so what it holds and what is noted here cannot drift apart.)
+      const ctxArg = w.ctxSent === ctx.json ? '' : ctx.json;
+      const secretsArg = w.secretsSent === secretsJson ? '' : secretsJson;
+      w.ctxSent = ctx.json;
+      w.secretsSent = secretsJson;
+      const box = w.run.applySync(undefined, [ep, job.handler, eventJson, secretsArg, cacheJson, ctxArg, ctx.redirectJson], { timeout: msLeft(deadline), result: { copy: true } }) as unknown;
       // Settled within the call (no timer or fetch to wait for): the result came in the box.
       let out = boxed(box) ?? w.collect.applySync(undefined, [], { timeout: msLeft(deadline) }) as unknown;
       if (typeof out === 'string' && out[0] === 'P') out = await this.drive(w, out, deadline, ep, `Action exceeded its time limit (${limits.actionTimeoutMs} ms)`);
@@ -435,9 +445,10 @@ export class ChainRunner {
     const chainDeadline = t0 + job.limits.chainTimeoutMs;
     const apiSet = new Set(job.apiMethods);
     const stopSet = new Set(job.stopOn);
-    const ctxJson = JSON.stringify({
-      api: job.apiMethods, redirect: job.redirect, resultBytes: job.limits.resultBytes, consoleBytes: job.limits.consoleBytes,
-    });
+    const ctx = {
+      json: JSON.stringify({ api: job.apiMethods, resultBytes: job.limits.resultBytes, consoleBytes: job.limits.consoleBytes }),
+      redirectJson: JSON.stringify(job.redirect ?? null),
+    };
     let eventJson = job.eventJson;
     let eventObj: Record<string, unknown> | null = null;
     // Each action reads its own cache: its snapshot, plus what it wrote earlier in this chain (the
@@ -449,7 +460,7 @@ export class ChainRunner {
     for (let i = 0; i < job.actions.length; i++) {
       const a = job.actions[i];
       if (i > 0 && progress) progress(i);
-      const r = await this.runAction(a, job, ctxJson, eventJson, cacheJsonFor(a.key), chainDeadline, apiSet);
+      const r = await this.runAction(a, job, ctx, eventJson, cacheJsonFor(a.key), chainDeadline, apiSet);
       results.push(r);
       if (r.status !== 'ok') { status = r.status; break; }
       if (r.commands.some((c) => stopSet.has(c.type))) break;

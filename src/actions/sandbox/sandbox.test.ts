@@ -185,6 +185,34 @@ describe('chains', () => {
     }
   });
 
+  test('a warm isolate sees each execution\'s own redirect state, secrets and api (the host sends only what changed)', async () => {
+    const one = createSandboxPool({ workers: 1 });
+    try {
+      const a = postLogin(`
+        api.idToken.setCustomClaim('can', api.redirect.canRedirect());
+        api.idToken.setCustomClaim('state', JSON.parse(atob(api.redirect.encodeToken({ secret: 'k'.repeat(32) }).split('.')[1].replace(/-/g, '+').replace(/_/g, '/'))).state);
+        api.idToken.setCustomClaim('secret', event.secrets.S);
+        event.secrets.S = 'changed by the action';
+      `, { secrets: { S: 'first' } });
+      const runWith = (redirect: { canRedirect: boolean; state: string }, secrets: Record<string, string>, over: Partial<Parameters<typeof request>[1]> = {}) =>
+        one.runChain(request([{ ...a, secrets }], { redirect: { ...redirect, issuer: 'https://login.example.com/' }, ...over }));
+      const r1 = await runWith({ canRedirect: true, state: 's-1' }, { S: 'first' });
+      const r2 = await runWith({ canRedirect: false, state: 's-2' }, { S: 'first' });
+      const r3 = await runWith({ canRedirect: true, state: 's-3' }, { S: 'second' });
+      for (const r of [r1, r2, r3]) assert.equal(r.status, 'ok', JSON.stringify(r));
+      assert.deepEqual(claims(r1), { can: true, state: 's-1', secret: 'first' });
+      // The same secrets again: the action's write to event.secrets in the run before is not seen.
+      assert.deepEqual(claims(r2), { can: false, state: 's-2', secret: 'first' });
+      assert.deepEqual(claims(r3), { can: true, state: 's-3', secret: 'second' });
+      // Another api list in the same isolate: a method left out of it is gone.
+      const r4 = await runWith({ canRedirect: true, state: 's-4' }, { S: 'second' }, { apiMethods: ['access.deny', 'idToken.setCustomClaim'] });
+      assert.equal(r4.status, 'runtime');
+      assert.match(r4.results[0].error?.message ?? '', /canRedirect|not a function|undefined/);
+    } finally {
+      await one.close();
+    }
+  });
+
   test('a new version (key) with the same name gets its own isolate', async () => {
     const code = `let n = 0; exports.onExecutePostLogin = async (event, api) => { api.idToken.setCustomClaim('n', ++n); };`;
     const v1 = action(code, { name: 'same' });
