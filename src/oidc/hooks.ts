@@ -21,11 +21,20 @@ export function createProviderHooks(d: { config: Config; triggers: TriggerRunner
    * consumes the refresh token) and used by extraTokenClaims of the same request: one run per refresh.
    */
   const refreshOutcomes = new WeakMap<object, Awaited<ReturnType<typeof triggers.postLoginRefresh>> | null>();
-  /** The login a token belongs to, by the session uid every code, access and refresh token of it carries. */
+  /**
+   * The login a token belongs to: the session uid every code, access and refresh token of it
+   * carries, and the APIs of the authorization it came from (the code's, which its refresh
+   * tokens keep; an access token for userinfo has none).
+   */
   function tokenLoginRef(ctx: KoaContextWithOIDC, token?: { sessionUid?: string }) {
-    const e = ctx.oidc.entities as Record<string, { sessionUid?: string } | undefined>;
-    const uid = token?.sessionUid ?? e.AuthorizationCode?.sessionUid ?? e.RefreshToken?.sessionUid ?? e.AccessToken?.sessionUid;
-    return uid ? loginRef.session(uid) : undefined;
+    const e = ctx.oidc.entities as Record<string, { sessionUid?: string; resource?: unknown } | undefined>;
+    const from = e.AuthorizationCode ?? e.RefreshToken ?? e.AccessToken;
+    const uid = token?.sessionUid ?? from?.sessionUid;
+    return uid ? loginRef.session(uid, from?.resource) : undefined;
+  }
+  /** The login an authorization request belongs to: its session, and the APIs its code will carry. */
+  function authorizationLoginRef(ctx: KoaContextWithOIDC, uid: string) {
+    return loginRef.session(uid, Object.keys(ctx.oidc.resourceServers ?? {}));
   }
   /** An authorization resumes from the interaction that ran post-login: that login's claims become its session's. */
   async function adoptLoginClaims(ctx: KoaContextWithOIDC) {
@@ -33,7 +42,7 @@ export function createProviderHooks(d: { config: Config; triggers: TriggerRunner
     const accountId = ctx.oidc.session?.accountId;
     const clientId = ctx.oidc.client?.clientId;
     const uid = ctx.oidc.session?.uid;
-    if (typeof ref === 'string' && accountId && clientId && uid) await triggers.bindLoginClaims(accountId, clientId, ref, loginRef.session(uid));
+    if (typeof ref === 'string' && accountId && clientId && uid) await triggers.bindLoginClaims(accountId, clientId, ref, authorizationLoginRef(ctx, uid));
   }
   /**
    * A post-login chain's scope changes on a grant, for the resource servers of this request:
@@ -106,7 +115,7 @@ export function createProviderHooks(d: { config: Config; triggers: TriggerRunner
       if (!user || !client || !session) return true;
       const at = new Date((session.loginTs ?? Date.now() / 1000) * 1000).toISOString();
       const o = await triggers.postLogin({
-        user, client, ctx: ctx as never, canRedirect: false, loginRef: loginRef.session(session.uid),
+        user, client, ctx: ctx as never, canRedirect: false, loginRef: authorizationLoginRef(ctx, session.uid),
         methods: [{ name: 'pwd', timestamp: at }, ...(amr.includes('otp') ? [{ name: 'mfa', timestamp: at }] : [])],
         transaction: { protocol: 'oidc-basic-profile', requested_scopes: typeof p.scope === 'string' ? p.scope.split(' ') : [], redirect_uri: p.redirect_uri, state: p.state, audience: p.audience ?? p.resource },
       });
@@ -121,7 +130,7 @@ export function createProviderHooks(d: { config: Config; triggers: TriggerRunner
       // Runs before the prompt checks: bind a just-finished login's claims first, so its scopes count.
       await adoptLoginClaims(ctx);
       const uid = ctx.oidc.session?.uid;
-      const s = (await triggers.loginClaims(accountId, clientId, uid ? loginRef.session(uid) : undefined))?.scopes;
+      const s = (await triggers.loginClaims(accountId, clientId, uid ? authorizationLoginRef(ctx, uid) : undefined))?.scopes;
       // Also with no changes: a removal an earlier login of this session made is undone.
       applyScopeChanges(grant, Object.keys(ctx.oidc.resourceServers ?? {}), s);
       // addScope grants a scope the client did not ask for too, as Auth0 does, when the API the

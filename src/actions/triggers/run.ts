@@ -1,4 +1,5 @@
 import type { Context } from 'koa';
+import { createHash } from 'node:crypto';
 import { ChainRefusal } from './refusal.ts';
 import type { Db } from '../../db/knex.ts';
 import { parseJson } from '../../db/knex.ts';
@@ -12,12 +13,27 @@ type Obj = Record<string, unknown>;
 /**
  * Which login a row of post-login claims belongs to: the interaction that ran the chain, until
  * the authorization it belongs to resumes; then the OIDC session, whose uid every code, access
- * and refresh token of that login carries (`sessionUid`).
+ * and refresh token of that login carries (`sessionUid`), and the APIs that authorization was
+ * for (the `resource` its code and refresh tokens carry): one session answers authorizations
+ * for several APIs, often at once (an SPA asking for a token per API), and each runs the chain
+ * for its own API. Keyed by the session alone, the run that finished last decided the claims of
+ * every code not exchanged yet.
  */
 export const loginRef = {
   interaction: (uid: string) => `interaction:${uid}`,
-  session: (uid: string) => `session:${uid}`,
+  session: (uid: string, resources?: unknown) => {
+    const list = resourceList(resources);
+    // Hashed: API identifiers are URLs of any length, and the column holds 255 characters.
+    return list.length === 0 ? `session:${uid}` : `session:${uid}:${createHash('sha256').update(list.join('\n')).digest('base64url').slice(0, 22)}`;
+  },
 };
+
+/** An authorization's APIs as a sorted list: oidc-provider keeps one as a string and several as an array. */
+function resourceList(r: unknown): string[] {
+  if (typeof r === 'string') return r === '' ? [] : [r];
+  if (!Array.isArray(r)) return [];
+  return [...new Set(r.filter((x): x is string => typeof x === 'string' && x !== ''))].sort();
+}
 
 type CcToken = { scope?: string; resourceServer?: { identifier?: string; audience?: string } };
 
@@ -244,9 +260,8 @@ export function createTriggerRunners(d: Deps) {
         throw new ChainRefusal({ error: 'access_denied', description: 'a post-login action requires interaction, which a refresh token grant cannot provide' });
       }
       // The ID token of this refresh reads the row back (accountClaims), by the session its token belongs to.
-      const sessionUid = (ctx.oidc.entities as { RefreshToken?: { sessionUid?: string } }).RefreshToken?.sessionUid;
       // Without a session (none such here) the refreshed tokens have no login to read claims by.
-      if (sessionUid) await storeLoginClaims(user.user_id, client.client_id, loginRef.session(sessionUid), o);
+      if (rt?.sessionUid) await storeLoginClaims(user.user_id, client.client_id, loginRef.session(rt.sessionUid, rt.resource), o);
       return o;
     },
 
