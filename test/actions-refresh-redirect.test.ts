@@ -91,18 +91,22 @@ test('the refresh event describes the login the token came from: its methods, se
     };` });
   await bindActions(ts, 'post-login', ['refresh-event']);
   try {
-    // Two logins in one browser: the second is answered in an existing session, whose id the
-    // login's event carries (a first login's event has none yet: the session is made after it).
+    // Two logins in one browser. The first starts the session: its event carries the id of the
+    // session the login ends in (regression: it had none, oidc-provider made the session only
+    // after the chain); the second is answered in that session and carries the same id.
     const browser = new Browser();
     const loginIn = async () => {
       const r = await loginThroughForm(config, { browser, redirectUri: CB, email: 'refresher@rr.example', password: PASSWORD, scope: 'openid email offline_access read:things', params: { prompt: 'login consent', audience: API } });
       assert.ok(r.callbackUrl, r.loginPage?.slice(0, 300));
       return oidc.authorizationCodeGrant(config, r.callbackUrl, { pkceCodeVerifier: r.verifier, expectedState: r.state });
     };
-    await loginIn();
+    const firstOfBrowser = await loginIn();
+    const started = firstOfBrowser.claims()!['https://rr/seen'] as { session: string | null };
+    assert.equal(typeof started.session, 'string', 'a login that starts a session has its id');
     const first = await loginIn();
     const atLogin = first.claims()!['https://rr/seen'] as { session: string | null };
     assert.equal(typeof atLogin.session, 'string', 'a login in an existing session has its id');
+    assert.equal(atLogin.session, started.session, 'the session the first login started is the one the second runs in');
     const refreshed = await oidc.refreshTokenGrant(config, first.refresh_token!);
     const seen = refreshed.claims()!['https://rr/seen'] as { methods: string[]; session: string | null; api: string | null; scopes: string[] };
     assert.deepEqual(seen.methods, ['pwd'], 'the login\'s methods, not none');

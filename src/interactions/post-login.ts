@@ -8,6 +8,7 @@ import { requestInfo } from '../actions/triggers/events.ts';
 import { loginRef } from '../actions/triggers/run.ts';
 import { createMfaStep, type PendingMfa } from './mfa-step.ts';
 import { MFA_ACR, mfaRequiredByPolicy } from '../oidc/mfa-policy.ts';
+import { loginSessionUid } from '../oidc/login-session.ts';
 
 type Details = Awaited<ReturnType<AppContext['provider']['interactionDetails']>>;
 type Obj = Record<string, unknown>;
@@ -208,7 +209,9 @@ export function createPostLoginStep(app: AppContext) {
       const client = await app.clients.get(String(d.params.client_id));
       const methods = [{ name: 'pwd', timestamp: new Date().toISOString() }];
       const state = randomBytes(24).toString('base64url');
-      const o = await app.actions.triggers.postLogin({ user, client, ctx, transaction: transaction(d), authParams: d.params as Obj, sessionId: d.session?.uid, methods, redirectState: state, loginRef: loginRef.interaction(d.uid) });
+      // The session this login ends in, made now when the browser has none (event.session.id).
+      const sessionId = d.session?.uid ?? await loginSessionUid(app.provider, ctx, app.config.tokens.interactionTtl);
+      const o = await app.actions.triggers.postLogin({ user, client, ctx, transaction: transaction(d), authParams: d.params as Obj, sessionId, methods, redirectState: state, loginRef: loginRef.interaction(d.uid) });
       return act(ctx, d, userId, o, state, methods);
     },
 

@@ -46,6 +46,9 @@ export interface ProviderHooks {
   postLoginPending?(ctx: KoaContextWithOIDC): Promise<boolean>;
 }
 
+/** oidc-provider's cookies (the session's, the interaction's): signed, not readable by scripts. */
+export const COOKIE_OPTIONS = Object.freeze({ signed: true, httpOnly: true, sameSite: 'lax' as const });
+
 export const ROUTES = {
   authorization: '/authorize',
   token: '/oauth/token',
@@ -142,8 +145,8 @@ export function createProvider(d: ProviderDeps): Provider {
     jwks: { keys: d.jwks as never },
     cookies: {
       keys: d.cookieKeys,
-      long: { signed: true, httpOnly: true, sameSite: 'lax' },
-      short: { signed: true, httpOnly: true, sameSite: 'lax' },
+      long: { ...COOKIE_OPTIONS },
+      short: { ...COOKIE_OPTIONS },
     },
     claims: {
       // null: always available when set (oidc-provider's defaults, plus amr for MFA logins)
