@@ -119,6 +119,31 @@ test('the refresh event describes the login the token came from: its methods, se
   }
 });
 
+test('a login as another account than the browser\'s session does not see that session\'s id', async () => {
+  // Regression: the event carried the signed-in account's session id, though the login of the
+  // other account ends that session (oidc-provider asks first) and continues in a new one.
+  await deployAction(ts, { name: 'session-seen', trigger: 'post-login', code: `
+    exports.onExecutePostLogin = async (event, api) => { api.user.setAppMetadata('seen_session', event.session.id || 'none'); };` });
+  await bindActions(ts, 'post-login', ['session-seen']);
+  try {
+    const seen = async (email: string) => {
+      const users = await ts.api('GET', `/users-by-email?email=${encodeURIComponent(email)}`);
+      return (users.body as { app_metadata: { seen_session?: unknown } }[])[0].app_metadata.seen_session;
+    };
+    const browser = new Browser();
+    const a = await loginThroughForm(config, { browser, redirectUri: CB, email: 'consent@rr.example', password: PASSWORD, scope: 'openid' });
+    assert.ok(a.callbackUrl, a.loginPage?.slice(0, 300));
+    const sessionOfA = await seen('consent@rr.example');
+    assert.equal(typeof sessionOfA, 'string', 'a first login starts a session and sees its id');
+    // Same browser, prompt=login, the other account: the chain runs after its password.
+    const b = await loginThroughForm(config, { browser, redirectUri: CB, email: 'other@rr.example', password: PASSWORD, scope: 'openid', params: { prompt: 'login' } });
+    assert.equal(b.posted, 303, 'the password was taken and the chain ran');
+    assert.equal(await seen('other@rr.example'), 'none', 'not the other account\'s session id');
+  } finally {
+    await bindActions(ts, 'post-login', []);
+  }
+});
+
 test('an action that denies on refresh ends the refresh with access_denied; the login itself worked', async () => {
   await deployAction(ts, { name: 'deny-on-refresh', trigger: 'post-login', code: `
     exports.onExecutePostLogin = async (event, api) => {

@@ -210,7 +210,10 @@ export function createPostLoginStep(app: AppContext) {
       const methods = [{ name: 'pwd', timestamp: new Date().toISOString() }];
       const state = randomBytes(24).toString('base64url');
       // The session this login ends in, made now when the browser has none (event.session.id).
-      const sessionId = d.session?.uid ?? await loginSessionUid(app.provider, ctx, app.config.tokens.interactionTtl);
+      // A session of another account is ended on resume (oidc-provider asks first): no id then.
+      const sessionId = d.session
+        ? (d.session.accountId === userId ? d.session.uid : undefined)
+        : await loginSessionUid(app.provider, ctx, userId, app.config.tokens.interactionTtl);
       const o = await app.actions.triggers.postLogin({ user, client, ctx, transaction: transaction(d), authParams: d.params as Obj, sessionId, methods, redirectState: state, loginRef: loginRef.interaction(d.uid) });
       return act(ctx, d, userId, o, state, methods);
     },
