@@ -86,7 +86,7 @@ test('versions: v1, v2, rollback to v1; a draft edit changes nothing until deplo
   assert.equal(decodeJwt((await m2mToken()).body.access_token)['https://x/v'], 'two');
 
   const rb = await ts.api('POST', `/actions/actions/${id}/versions/${v1.id}/deploy`);
-  assert.equal(rb.status, 200);
+  assert.equal(rb.status, 202, 'Auth0 answers a deploy (and a rollback) with 202');
   assert.equal(rb.body.number, 3);
   assert.equal(rb.body.code, v1.code);
   assert.equal(decodeJwt((await m2mToken()).body.access_token)['https://x/v'], 'one');

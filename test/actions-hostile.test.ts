@@ -523,7 +523,7 @@ test('D21: an action never sees what another action cached (same chain or a late
   assert.equal(t2.claims()!['https://h/snoop_saw'], null, 'another action read the stored entry');
   // A new version of the owner still finds its entries (the cache is per action, not per version).
   const id = (await ts.api('GET', `/actions/actions?actionName=${owner}`)).body.actions[0].id;
-  assert.equal((await ts.api('POST', `/actions/actions/${id}/deploy`)).status, 200);
+  assert.equal((await ts.api('POST', `/actions/actions/${id}/deploy`)).status, 202);
   const t3 = await loginSucceeds();
   assert.equal(t3.claims()!['https://h/owner_had'], 'token-fetched-with-owne');
   assert.equal(t3.claims()!['https://h/snoop_saw'], null);

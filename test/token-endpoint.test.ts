@@ -183,7 +183,7 @@ test('an action bound right after a token answered "nothing bound" runs from the
     code: "exports.onExecuteCredentialsExchange = async (event, api) => { api.accessToken.setCustomClaim('https://te.example/bound', true); };",
   });
   assert.equal(created.status, 201, JSON.stringify(created.body));
-  assert.ok([200, 201, 202].includes((await ts.api('POST', `/actions/actions/${created.body.id}/deploy`)).status));
+  assert.equal((await ts.api('POST', `/actions/actions/${created.body.id}/deploy`)).status, 202);
   const bound = await ts.api('PATCH', '/actions/triggers/credentials-exchange/bindings', { bindings: [{ ref: { type: 'action_name', value: 'te-bound' } }] });
   assert.equal(bound.status, 200, JSON.stringify(bound.body));
   try {

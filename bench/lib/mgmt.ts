@@ -34,11 +34,12 @@ export async function mgmtClient(base: string, clientId: string, clientSecret: s
     try { parsed = text ? JSON.parse(text) : undefined; } catch { /* not JSON */ }
     return { status: r.status, body: parsed as any };
   };
-  const expect = (r: { status: number; body: any }, status: number, what: string) => {
-    if (r.status !== status) throw new Error(`${what}: ${r.status} ${JSON.stringify(r.body).slice(0, 500)}`);
+  const expect = (r: { status: number; body: any }, status: number | number[], what: string) => {
+    if (Array.isArray(status) ? !status.includes(r.status) : r.status !== status) throw new Error(`${what}: ${r.status} ${JSON.stringify(r.body).slice(0, 500)}`);
     return r.body;
   };
-  const deploy = async (id: string) => (expect(await call('POST', `/actions/actions/${id}/deploy`), 200, `deploy ${id}`) as { id: string }).id;
+  // 202 (as Auth0); 200 from checkouts before 2026-11-24, which `actions-diagnose.ts --against` may run.
+  const deploy = async (id: string) => (expect(await call('POST', `/actions/actions/${id}/deploy`), [202, 200], `deploy ${id}`) as { id: string }).id;
   return {
     call,
     async deployAction(a) {

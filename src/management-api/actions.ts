@@ -79,6 +79,8 @@ export const registerActions: RegisterRoutes = (router: Router, app: AppContext)
   router.post('/actions/actions/:id/deploy', requireScope('create:actions', 'update:actions'), async (ctx) => {
     const v = await store.deploy(ctx.params.id);
     await auditChange(app, ctx, { description: `Deploy an action (version ${v.number})`, target: { type: 'action', id: ctx.params.id }, extra: { version: v.number } });
+    // 202 as Auth0 answers (clients written for its API check for it); the version is usable at once here.
+    ctx.status = 202;
     ctx.body = v;
   });
 
@@ -93,6 +95,7 @@ export const registerActions: RegisterRoutes = (router: Router, app: AppContext)
   router.post('/actions/actions/:id/versions/:versionId/deploy', requireScope('create:actions', 'update:actions'), async (ctx) => {
     const v = await store.deploy(ctx.params.id, ctx.params.versionId);
     await auditChange(app, ctx, { description: `Roll back an action (new version ${v.number})`, target: { type: 'action', id: ctx.params.id }, extra: { from_version: ctx.params.versionId, version: v.number } });
+    ctx.status = 202;
     ctx.body = v;
   });
 

@@ -25,10 +25,10 @@ export async function createAction(ts: TestServer, a: ActionSpec): Promise<{ id:
   return created.body;
 }
 
-/** `POST /actions/actions/{id}/deploy` (200); returns the new version. */
+/** `POST /actions/actions/{id}/deploy` (202, as Auth0); returns the new version. */
 export async function deployVersion(ts: TestServer, id: string): Promise<{ id: string; number: number; code: string; [k: string]: any }> {
   const dep = await ts.api('POST', `/actions/actions/${id}/deploy`);
-  assert.equal(dep.status, 200, JSON.stringify(dep.body));
+  assert.equal(dep.status, 202, JSON.stringify(dep.body));
   return dep.body;
 }
 
