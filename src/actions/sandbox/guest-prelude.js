@@ -1161,7 +1161,11 @@
     settled = false;
     failed = null;
     skipped = false;
+    // Outside the try below: if keeping what the host sent fails (action code may have broken a
+    // shared built-in these use), run() throws, the host evicts this isolate and the next
+    // execution starts afresh; the host never again sends '' for something not kept.
     if (ctxJson !== '') { curCtx = JSONparse(ctxJson); curApi = apiFor(curCtx.api); }
+    if (secretsJson !== '') { setSecrets(JSONparse(secretsJson)); secretsJsonLast = secretsJson; }
     resultBytes = curCtx.resultBytes;
     consoleBytes = curCtx.consoleBytes;
     curRedirectJson = redirectJson;
@@ -1169,7 +1173,6 @@
     curCacheJson = cacheJson;
     curCache = null;
     try {
-      if (secretsJson !== '') { secretsJsonLast = secretsJson; setSecrets(JSONparse(secretsJson)); }
       const event = JSONparse(eventJson);
       // A fresh object each time: what one execution does to event.secrets is not seen by the next.
       const secrets = JSONparse(secretsJsonLast);

@@ -392,8 +392,10 @@ export class ChainRunner {
       if (!got.cold) cpu0 = w.isolate.cpuTime;
       const ep = ++w.epoch;
       const secretsJson = JSON.stringify(a.secrets ?? {});
-      // What the isolate holds already is not sent again. (Any failure below evicts the isolate,
-      // so what it holds and what is noted here cannot drift apart.)
+      // What the isolate holds already is not sent again. The guest takes both at the start of
+      // run(), before any action code of this execution, and a throw out of run() evicts the
+      // isolate (catch below). After a result other than a success, both are sent again anyway:
+      // it costs one parse and keeps the two sides in step whatever the action did.
       const ctxArg = w.ctxSent === ctx.json ? '' : ctx.json;
       const secretsArg = w.secretsSent === secretsJson ? '' : secretsJson;
       w.ctxSent = ctx.json;
@@ -403,11 +405,14 @@ export class ChainRunner {
       let out = boxed(box) ?? w.collect.applySync(undefined, [], { timeout: msLeft(deadline) }) as unknown;
       if (typeof out === 'string' && out[0] === 'P') out = await this.drive(w, out, deadline, ep, `Action exceeded its time limit (${limits.actionTimeoutMs} ms)`);
       if (out instanceof ActionFailure) {
+        w.ctxSent = null;
+        w.secretsSent = null;
         // A handler still pending at the deadline: keep what it recorded and logged so far.
         const partial = this.salvage(w, limits, apiSet);
         return result(out.status, partial, { name: out.name, message: out.message }, cpu());
       }
       const p = this.parseFinal(out, limits, apiSet);
+      if (p instanceof ActionFailure || p.code !== 'O' && p.code !== 'S') { w.ctxSent = null; w.secretsSent = null; }
       if (p instanceof ActionFailure) return result(p.status, null, { name: p.name, message: p.message }, cpu());
       if (p.code === 'E') return result('runtime', p, p.error ?? { name: 'Error', message: 'Action failed' }, cpu());
       const denied = p.commands.some((c) => c.type === 'access.deny');

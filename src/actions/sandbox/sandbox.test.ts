@@ -213,6 +213,36 @@ describe('chains', () => {
     }
   });
 
+  test('an action that breaks a built-in the guest uses to keep new secrets does not leave their scrubbing stale', async () => {
+    // Regression (review of the change above): the guest noted new secrets as kept before making
+    // their scrubbing forms; when that threw, the host sent '' from then on and console output
+    // was scrubbed with the previous secrets' forms, so the new value was logged in clear.
+    const one = createSandboxPool({ workers: 1 });
+    try {
+      const code = `exports.onExecutePostLogin = async (event, api) => {
+        if (event.user.app_metadata.trap) {
+          const sort = Array.prototype.sort;
+          Array.prototype.sort = function () { Array.prototype.sort = sort; throw new Error('sort broken'); };
+        }
+        console.log('S=' + event.secrets.S);
+      };`;
+      const key = `v-trap-${Date.now()}`;
+      const run = (secret: string, trap: boolean) => one.runChain(request([action(code, { key, secrets: { S: secret } })], {
+        event: { user: { user_id: 'auth0|u1', app_metadata: { trap }, user_metadata: {} }, request: { query: {}, body: {} } },
+      }));
+      const first = await run('first-secret-1', true);
+      assert.equal(first.results[0].logs, 'S=[REDACTED]\n');
+      await run('second-secret-2', false); // new secrets: making their forms meets the trap
+      for (let i = 0; i < 2; i++) {
+        const later = await run('second-secret-2', false);
+        assert.equal(later.status, 'ok', JSON.stringify(later));
+        assert.equal(later.results[0].logs, 'S=[REDACTED]\n', 'the new secret is scrubbed');
+      }
+    } finally {
+      await one.close();
+    }
+  });
+
   test('a new version (key) with the same name gets its own isolate', async () => {
     const code = `let n = 0; exports.onExecutePostLogin = async (event, api) => { api.idToken.setCustomClaim('n', ++n); };`;
     const v1 = action(code, { name: 'same' });
