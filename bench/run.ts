@@ -457,10 +457,12 @@ Measured apart from the run above, on 2026-11-23 (afternoon, quiet machine: roun
   slip through), 3 user reads, the audit record, and an RS256 ID token for the SPA (RS256
   signing costs 0.3 ms here, ES256 0.1 ms). Raising SQLite's page cache, memory-mapping the
   file or checkpointing the WAL less often made no difference above the noise.
-- **2026-11-24**, on a faster machine (a token with nothing bound 0.14–0.15 ms of CPU, an
-  argon2 verify 18.9 ms): a full run gave 0.94× (0.93× by CPU) and the login 0.74×;
+- **2026-11-24**, on a faster machine (a token with nothing bound 0.14–0.16 ms of CPU, an
+  argon2 verify 19–20 ms): two full runs gave 0.94× and 0.89× (nothing on the token path
+  changed between them), an \`--only cc\` run 0.91×, the login 0.74–0.75×;
   \`bench/diagnose.ts --part cc\` 1.07–1.14× the bare provider's CPU per token in runs of 5–8
-  rounds. The differential main-thread profile (\`--profile\`) has no single place left:
+  rounds. \`strace -c\` on both servers under the same load: the same system calls per token;
+  \`perf record\`: the same profile shape, nothing concentrated. The differential main-thread profile (\`--profile\`) has no single place left:
   signing +4.6 µs per token, oidc-provider +3 µs, the HTTP layer +2 µs, everything else below
   1 µs. **Tried and dropped: signing in place.** On one CPU an ES256 signature goes to libuv's
   thread pool and back. Signed synchronously with node:crypto on the main thread instead
@@ -559,18 +561,23 @@ below are from the afternoon unless marked.
   parsed again in every isolate, per-action result objects, the execution record); the next
   real step would be fewer crossings per chain, not cheaper ones.
 - **2026-11-24**, on a faster machine (a token with nothing bound 0.15–0.17 ms of CPU against
-  0.27–0.36 ms the day before), the same sandbox cost weighs more: the 1-action ratio was
-  0.76–0.78× in two runs (0.88× on the slower machine) while the CPU it adds per token stayed
-  at 0.046–0.050 ms. A warm isolate now keeps its api and limits and is sent only what changed
-  (commit 40acbc1): post-login isolate CPU 8.4–9.7 µs per execution in-process against
-  9.7–10.8 µs before (a new redirect state per login, 30,000 executions, two runs each). The pool
-  alone with its worker on a CPU of its own (16 one-action chains in flight, the worker's CPU
-  profile): 14 µs of worker CPU per chain, 10.9 µs in the parent; with server and workers on
-  one CPU, \`actions-diagnose.ts\` measures 27–32 µs in the workers per token: the two processes
-  take turns on that core and each runs with the caches the other left. **Tried and dropped:**
-  V8's \`--single-threaded-gc\` (with an action bound, V8's helper threads cost 14–23 µs more
-  per token): the work moved to the main thread, the added CPU per token stayed within the
-  noise (68–94 µs either way over four \`actions-diagnose.ts --connections 16\` runs).
+  0.27–0.36 ms the day before), the same sandbox weighs more: the 1-action ratio was 0.74–0.78×
+  in three full runs (0.88× on the slower machine), adding 0.046–0.066 ms of CPU per token
+  (0.045 ms the day before). The host no longer sends a warm isolate its api list and limits
+  with every execution, only when they change, and the redirect state (new with every login)
+  travels apart and is parsed only if the handler uses \`api.redirect\` (commit 40acbc1; the api
+  object itself was already built once per isolate): \`bench/sandbox-measure.ts\`, warm
+  post-login action with a new state each time, 7.9–10.0 µs of isolate CPU per execution
+  against 10.1–11.2 µs for the code before (a git worktree, the same script, two alternating
+  runs of three rounds each). The pool alone with its worker on a CPU of its own (16 one-action
+  chains in flight, the worker's CPU profile): 14 µs of worker CPU per chain, 10.9 µs in the
+  parent; with server and workers on one CPU, \`actions-diagnose.ts\` measures 27–32 µs in the
+  workers per token: the two processes take turns on that core and each runs with the caches
+  the other left. **Tried and dropped:** V8's \`--single-threaded-gc\` (with an action bound,
+  V8's helper threads cost 14–23 µs more per token): the work moved to the main thread, the
+  added CPU per token stayed within the noise (68–94 µs either way over four
+  \`actions-diagnose.ts --connections 16\` runs). Holding chains up to 1 ms for larger batches:
+  7.2 → 7.5–8.0 chains per message, no change in the added CPU.
 - Memory: a warm isolate costs a worker ≈2.8–3.7 MiB. With 20 actions the workers level off
   (90 → 145 MiB after 10,000 executions, 160 after 50,000): no growth per execution (warm
   contexts are reused, which sidesteps isolated-vm's context leak). The server's RSS grows

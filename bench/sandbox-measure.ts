@@ -6,6 +6,8 @@
 import { performance } from 'node:perf_hooks';
 import { ChainRunner, type ChainJob } from '../src/actions/sandbox/runner.ts';
 import { createSandboxPool } from '../src/actions/sandbox/index.ts';
+import { postLoginActionCode, samplePostLoginEvent } from './lib/action-code.ts';
+import { TRIGGERS } from '../src/actions/triggers/definitions.ts';
 
 const event = {
   transaction: { id: 't1', protocol: 'oauth2-client-credentials', requested_scopes: ['read:a', 'write:b'] },
@@ -59,6 +61,23 @@ for (let round = 0; round < 3; round++) {
   const t = performance.now();
   for (let i = 0; i < N; i++) for (const r of (await runner.runChain(chain5)).results) cpu += r.cpuMicros;
   console.log(`5-action chain (in-process runner): ${(((performance.now() - t) * 1000) / N).toFixed(1)} µs wall per chain, ${(cpu / N / 5).toFixed(2)} µs isolate CPU per action`);
+}
+{
+  // post-login as the server runs it: a bigger event, the post-login api, and a new redirect
+  // state with every login (the state is what changes from one execution to the next).
+  const pl: ChainJob = {
+    handler: 'onExecutePostLogin', actions: [{ key: 'warm-pl', name: 'roles', code: postLoginActionCode(1), secrets: { TENANT_ID: 'tenant-7f3a9c' } }],
+    eventJson: JSON.stringify(samplePostLoginEvent()), cacheJson: '{}', apiMethods: TRIGGERS['post-login'].apiMethods, stopOn: TRIGGERS['post-login'].stopOn,
+    redirect: { canRedirect: true, state: 's0', issuer: 'https://login.example.com/' }, limits,
+  };
+  for (let i = 0; i < 5000; i++) await runner.runChain({ ...pl, redirect: { ...pl.redirect!, state: `w${i}` } });
+  for (let round = 0; round < 3; round++) {
+    const N = 30000;
+    let cpu = 0;
+    const t = performance.now();
+    for (let i = 0; i < N; i++) cpu += (await runner.runChain({ ...pl, redirect: { ...pl.redirect!, state: `r${round}-${i}` } })).results[0].cpuMicros;
+    console.log(`warm post-login action, a new redirect state each time (in-process runner): ${(((performance.now() - t) * 1000) / N).toFixed(2)} µs wall per chain, ${(cpu / N).toFixed(2)} µs isolate CPU (cpuMicros)`);
+  }
 }
 runner.disposeAll();
 
