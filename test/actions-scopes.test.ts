@@ -2,7 +2,7 @@ import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import * as oidc from 'openid-client';
 import { decodeJwt } from 'jose';
-import { startTestServer, discover, loginThroughForm, type TestServer } from './helpers/server.ts';
+import { startTestServer, createUser, discover, loginThroughForm, type TestServer } from './helpers/server.ts';
 import { Browser } from './helpers/cookie-fetch.ts';
 import { deployAction, bindActions } from './helpers/actions.ts';
 
@@ -21,10 +21,10 @@ let userId: string;
 
 before(async () => {
   ts = await startTestServer();
-  await ts.api('POST', '/resource-servers', { name: 'Scopes API', identifier: API, scopes: [{ value: 'read:x', description: 'r' }, { value: 'write:x', description: 'w' }] });
+  assert.equal((await ts.api('POST', '/resource-servers', { name: 'Scopes API', identifier: API, scopes: [{ value: 'read:x', description: 'r' }, { value: 'write:x', description: 'w' }] })).status, 201);
   const spa = (await ts.api('POST', '/clients', { name: 'Scopes SPA', app_type: 'spa', callbacks: [CB] })).body;
   config = await discover(ts, spa.client_id);
-  userId = (await ts.api('POST', '/users', { email: EMAIL, password: PASSWORD })).body.user_id;
+  userId = (await createUser(ts, EMAIL, PASSWORD)).user_id;
   await deployAction(ts, { name: 'read-only-users', trigger: 'post-login', code: `
     exports.onExecutePostLogin = async (event, api) => {
       if (event.user.app_metadata.readonly) api.accessToken.removeScope('write:x');

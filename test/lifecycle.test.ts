@@ -243,6 +243,7 @@ test('a reset never bypasses MFA: the authenticator stays, verified address or n
     const done = await b.submit(link, formHtml, { new_password: password });
     assert.equal(done.status, 200);
     assert.doesNotMatch(done.url, /\/cb\?/, 'a reset does not log in');
+    assert.doesNotMatch(done.headers.get('set-cookie') ?? '', /_session=/, 'nor does it start an OIDC session');
   };
   // MFA for enrolled users, the Auth0 way (the policy here is the default, never).
   await deployAction(ts, { name: 'mfa-if-enrolled', trigger: 'post-login', version: 'v3', code: `

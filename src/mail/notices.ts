@@ -8,21 +8,24 @@ import { emailChangedMail } from '../../views/mail/email-changed.ts';
  * the response: the flows and the Management API call these, whoever made the change.
  */
 type Deps = Pick<AppContext, 'mail' | 'config' | 'urls'>;
+type Content = Omit<Parameters<Deps['mail']['send']>[0], 'to'>;
+
+/** Sends `content` to `to` after the response (mail.later logs a failure under `what`). */
+function notice(app: Deps, to: string, content: Content, what: string): void {
+  app.mail.later(async () => { await app.mail.send({ to, ...content }); }, what);
+}
 
 /** The password changed: by a reset link, on the account page, or by an administrator. */
 export function queuePasswordChangedMail(app: Deps, email: string, how: 'reset' | 'account' | 'admin'): void {
-  const content = passwordChangedMail({ appName: app.config.appName, email, when: new Date(), how, resetUrl: app.urls.urlFor('/password/reset') });
-  app.mail.later(async () => { await app.mail.send({ to: email, ...content }); }, 'password changed notification');
+  notice(app, email, passwordChangedMail({ appName: app.config.appName, email, when: new Date(), how, resetUrl: app.urls.urlFor('/password/reset') }), 'password changed notification');
 }
 
 /** A second factor was added, removed or replaced, or a recovery code stood in for it (`remaining`: codes left). */
 export function queueMfaChangedMail(app: Deps, email: string, change: MfaChange, remaining?: number): void {
-  const content = mfaChangedMail({ appName: app.config.appName, email, when: new Date(), change, accountUrl: app.urls.urlFor('/account'), remaining });
-  app.mail.later(async () => { await app.mail.send({ to: email, ...content }); }, 'MFA notification mail');
+  notice(app, email, mfaChangedMail({ appName: app.config.appName, email, when: new Date(), change, accountUrl: app.urls.urlFor('/account'), remaining }), 'MFA notification mail');
 }
 
 /** An administrator changed the address: the owner hears of it at the one they had. */
 export function queueEmailChangedMail(app: Deps, oldEmail: string, newEmail: string): void {
-  const content = emailChangedMail({ appName: app.config.appName, oldEmail, newEmail, when: new Date() });
-  app.mail.later(async () => { await app.mail.send({ to: oldEmail, ...content }); }, 'address changed notification');
+  notice(app, oldEmail, emailChangedMail({ appName: app.config.appName, oldEmail, newEmail, when: new Date() }), 'address changed notification');
 }

@@ -75,6 +75,9 @@ export function createProviderHooks(d: { config: Config; triggers: TriggerRunner
     async accountClaims(ctx, accountId, use) {
       const clientId = ctx.oidc.client?.clientId;
       if (!clientId || (use !== 'id_token' && use !== 'userinfo')) return undefined;
+      // A refresh's ID token: what the chain that ran for it (beforeRefresh) decided, not a read
+      // of the row it just wrote.
+      if (refreshOutcomes.has(ctx)) { const o = refreshOutcomes.get(ctx); return o ? { ...o.idTokenClaims } : undefined; }
       return (await triggers.loginClaims(accountId, clientId, tokenLoginRef(ctx)))?.idToken;
     },
     extraTokenClaims(ctx, token) {

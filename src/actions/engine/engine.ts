@@ -3,7 +3,7 @@ import type BetterSqlite3 from 'better-sqlite3';
 import { isSqlite, withSqliteConnection, type Db } from '../../db/knex.ts';
 import type { Logger } from '../../shared/logger.ts';
 import type { ActionResult, CacheSnapshot, ChainLimits, Command, SandboxAction, SandboxPool, SandboxStatus } from '../sandbox/types.ts';
-import { AFTER_DENY, FAIL_CLOSED_WHEN_REFUSED, type TriggerContract, type TriggerRegistry } from './contract.ts';
+import { AFTER_DENY, FAIL_CLOSED_WHEN_REFUSED, type CommandLimits, type TriggerContract, type TriggerRegistry } from './contract.ts';
 import type { ActionStore } from './store.ts';
 import { compactResults, type RecordedCommand } from './execution-record.ts';
 
@@ -167,14 +167,17 @@ export function createActionEngine(d: { db: Db; store: ActionStore; pool: Sandbo
   const { db, store, pool, logger, config } = d;
   /** Without an allow list any https host is a redirect target: each new host is logged once (SECURITY 3.4). */
   const offSiteSeen = new Set<string>();
+  const issuerHost = new URL(config.issuer).host;
   function offSite(url: string, action: string): void {
     if ((config.redirectAllow?.length ?? 0) > 0 || offSiteSeen.size >= 1000) return;
     let host: string;
     try { host = new URL(url).host; } catch { return; }
-    if (host === new URL(config.issuer).host || offSiteSeen.has(host)) return;
+    if (host === issuerHost || offSiteSeen.has(host)) return;
     offSiteSeen.add(host);
     logger.warn({ host, action }, 'post-login action redirects users to a host not on an allow list; list the hosts you expect in actions.redirectAllow (GATEHOUSE_ACTIONS_REDIRECT_ALLOW)');
   }
+  /** What every recorded call is checked against (the config is fixed for the engine's life). */
+  const commandLimits: CommandLimits = { claimsBytes: config.claimsBytes, redirectAllowHttpLocalhost: config.redirectAllowHttpLocalhost, redirectAllow: config.redirectAllow };
   const chainCache = new Map<TriggerId, { at: number; version: number; chain: ChainEntry[] }>();
   const CHAIN_TTL = 1000;
   /**
@@ -290,7 +293,7 @@ export function createActionEngine(d: { db: Db; store: ActionStore; pool: Sandbo
       let stopped = false;
       for (const c of r.commands) {
         if (stopped && !AFTER_DENY.has(c.type)) continue;
-        const problem = d.triggers.validate(def, c.type, c.args, { claimsBytes: config.claimsBytes, redirectAllowHttpLocalhost: config.redirectAllowHttpLocalhost, redirectAllow: config.redirectAllow });
+        const problem = d.triggers.validate(def, c.type, c.args, commandLimits);
         if (problem) {
           // The message quotes names the action chose (a claim, a metadata key): they may hold a secret.
           const said = redactSecrets(problem, a.secrets);

@@ -232,7 +232,10 @@ describe('chains', () => {
       }));
       const first = await run('first-secret-1', true);
       assert.equal(first.results[0].logs, 'S=[REDACTED]\n');
-      await run('second-secret-2', false); // new secrets: making their forms meets the trap
+      // New secrets: making their forms meets the trap; that execution fails, and logs nothing in clear.
+      const trapped = await run('second-secret-2', false);
+      assert.equal(trapped.status, 'runtime', JSON.stringify(trapped));
+      assert.doesNotMatch(JSON.stringify(trapped), /second-secret-2/);
       for (let i = 0; i < 2; i++) {
         const later = await run('second-secret-2', false);
         assert.equal(later.status, 'ok', JSON.stringify(later));

@@ -75,8 +75,7 @@ function checkRedirectUrl(url: unknown, allowHttpLocalhost: boolean, allow: stri
     if (!allow || allow.length === 0) return null;
     // URL drops https's default port: `partner.example:443` on the list is `partner.example`.
     const host = u.host.toLowerCase();
-    const listed = (h: string) => { const e = h.toLowerCase().replace(/:443$/, ''); return e === host || (e === u.hostname.toLowerCase() && u.port === ''); };
-    return allow.some(listed) ? null
+    return allow.some((h) => h.toLowerCase().replace(/:443$/, '') === host) ? null
       : `redirect host ${u.host} is not on the redirect allow list (actions.redirectAllow)`;
   }
   if (allowHttpLocalhost && u.protocol === 'http:' && ['localhost', '127.0.0.1', '[::1]'].includes(u.hostname)) return null;

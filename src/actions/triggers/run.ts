@@ -110,6 +110,16 @@ export function createTriggerRunners(d: Deps) {
     } as Obj;
   }
 
+  /** A non-blocking trigger after a user write committed: never rejects, failures are logged. */
+  async function afterCommit(trigger: 'post-user-registration' | 'post-change-password', ctx: Context | undefined, user: User): Promise<void> {
+    try {
+      if (!(await engine.hasBindings(trigger))) return;
+      await engine.run(trigger, { user: userInfo(user, { otpEnrolled: await d.otpEnrolled?.(user.user_id) }), request: requestInfo(ctx), connection: CONNECTION, tenant: tenant(d.issuer) });
+    } catch (err) {
+      logger.error({ err }, `${trigger} failed`);
+    }
+  }
+
   /** Adds what an earlier part of the same login decided (claims, scope changes) under this part's. */
   function addEarlierPart(o: ChainOutcome, prev: { idToken: Obj; accessToken: Obj; scopes: { add: string[]; remove: string[] } }) {
     o.idTokenClaims = Object.assign(Object.create(null), prev.idToken, o.idTokenClaims);
@@ -259,8 +269,9 @@ export function createTriggerRunners(d: Deps) {
       if (o.redirect || o.mfa.pauseAfter !== undefined) {
         throw new ChainRefusal({ error: 'access_denied', description: 'a post-login action requires interaction, which a refresh token grant cannot provide' });
       }
-      // The ID token of this refresh reads the row back (accountClaims), by the session its token belongs to.
-      // Without a session (none such here) the refreshed tokens have no login to read claims by.
+      // The refresh's own tokens take the outcome in memory (src/oidc/hooks.ts refreshOutcomes); the
+      // row is what later reads of this login find (userinfo), and it keeps the row from the sweep.
+      // Without a session (none such here) there is no login to keep claims under.
       if (rt?.sessionUid) await storeLoginClaims(user.user_id, client.client_id, loginRef.session(rt.sessionUid, rt.resource), o);
       return o;
     },
@@ -298,18 +309,12 @@ export function createTriggerRunners(d: Deps) {
 
     /** After the user row committed: never blocks the user, failures are logged. */
     postUserRegistration(ctx: Context | undefined, user: User): Promise<void> {
-      return (async () => {
-        if (!(await engine.hasBindings('post-user-registration'))) return;
-        await engine.run('post-user-registration', { user: userInfo(user, { otpEnrolled: await d.otpEnrolled?.(user.user_id) }), request: requestInfo(ctx), connection: CONNECTION, tenant: tenant(d.issuer) });
-      })().catch((err) => logger.error({ err }, 'post-user-registration failed'));
+      return afterCommit('post-user-registration', ctx, user);
     },
 
     /** After a password change or reset committed, from every place a password changes. */
     postChangePassword(ctx: Context | undefined, user: User) {
-      void (async () => {
-        if (!(await engine.hasBindings('post-change-password'))) return;
-        await engine.run('post-change-password', { user: userInfo(user, { otpEnrolled: await d.otpEnrolled?.(user.user_id) }), request: requestInfo(ctx), connection: CONNECTION, tenant: tenant(d.issuer) });
-      })().catch((err) => logger.error({ err }, 'post-change-password failed'));
+      void afterCommit('post-change-password', ctx, user);
     },
   };
 }
