@@ -25,6 +25,7 @@ import { createGrants } from './oidc/grants.ts';
 import { triggerRegistry } from './actions/triggers/definitions.ts';
 import { createProviderHooks } from './oidc/hooks.ts';
 import { createMfa } from './mfa/mfa.ts';
+import { queueCodeReusedMail } from './mail/notices.ts';
 import { createMailer } from './mail/mailer.ts';
 import { createEmailTokens } from './users/email-tokens.ts';
 import type { Context } from 'koa';
@@ -54,7 +55,11 @@ export async function createContext(config: Config, opts: { logger?: Logger; mig
   const resourceServers = createResourceServers(db, { signingAlg: config.keys.defaultAlg, tokenLifetime: config.tokens.accessTokenTtl });
   const audit = createAudit(db, logger);
   const checkPassword = createPasswordLogin({ users, hasher, bruteForce, audit, maxPasswordBytes: config.password.maxLength * 4 });
-  const mfa = createMfa(db, box, { maxFailures: config.mfa.maxFailures, lockSeconds: config.mfa.lockSeconds, issuerLabel: config.mfa.issuerLabel ?? config.appName });
+  const mfa = createMfa(db, box, {
+    maxFailures: config.mfa.maxFailures, lockSeconds: config.mfa.lockSeconds, issuerLabel: config.mfa.issuerLabel ?? config.appName,
+    // `mail` is made below; a replay can only come once the server serves.
+    onReplay: (userId) => queueCodeReusedMail({ mail, config, urls, users }, userId),
+  });
   const keys = createKeyStore(db, box);
   await keys.ensure();
   // Mail goes through SMTP when configured, else to <dataDir>/outbox/, by way of the mail_queue

@@ -72,6 +72,13 @@ test('enroll on /account, then removing or new recovery codes need a current cod
   assert.equal(fresh.length, 10);
   assert.equal((await ts.ctx.mfa.verify(u.user_id, recovery[0])).ok, false, 'the old set stopped working');
   assert.equal((await ts.ctx.mfa.verify(u.user_id, fresh[0])).ok, true);
+  // The same code again is a replay: refused, and the owner is told (ASVS 4 2.8.5; regression: only audited).
+  page = await (await b.request(accountUrl())).text();
+  const reused = await b.submit(accountUrl(), page, { code: await codeAt(secret, 1) }, { actionIncludes: '/account/mfa/recovery-codes' });
+  assert.equal(reused.status, 400);
+  const reusedMail = await sink.waitFor((m) => m.to.includes(email) && /authenticator code was used twice/.test(m.subject), 'the reused-code notice');
+  assert.match(reusedMail.text, /had already been used was sent again for your Gatehouse account acct\.mfa@example\.com/);
+  assert.doesNotMatch(reusedMail.text, new RegExp(secret), 'the notice carries no secret');
 
   // Removal with a recovery code (the authenticator may be lost).
   page = await (await b.request(accountUrl())).text();

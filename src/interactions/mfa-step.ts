@@ -104,7 +104,7 @@ export function createMfaStep(app: AppContext, hooks: { verified(ctx: Context, d
       }
       const r = await mfa.verify(userId, code);
       if (!r.ok) {
-        const type = r.reason === 'locked' ? 'gd_otp_rate_limit_exceed' : r.reason === 'replay' ? 'gd_auth_failed' : 'gd_auth_failed';
+        const type = r.reason === 'locked' ? 'gd_otp_rate_limit_exceed' : 'gd_auth_failed';
         await audit.record({ type, description: `Second factor refused: ${r.reason === 'replay' ? 'code already used' : r.reason}`, ...who });
         ctx.status = r.reason === 'locked' ? 429 : 400;
         return renderChallenge(ctx, d, p, csrf, r.reason === 'locked' ? lockedMessage : r.reason === 'replay' ? 'That code was already used. Wait for the next code in your app.' : 'That code is not valid. Try again.');

@@ -2,6 +2,7 @@ import type { AppContext } from '../context.ts';
 import { passwordChangedMail } from '../../views/mail/password-changed.ts';
 import { mfaChangedMail, type MfaChange } from '../../views/mail/mfa-changed.ts';
 import { emailChangedMail } from '../../views/mail/email-changed.ts';
+import { codeReusedMail } from '../../views/mail/code-reused.ts';
 
 /**
  * Out-of-band notices to an account's owner (ASVS 5 6.3.7; SECURITY.md C9 and 3.5), sent after
@@ -28,4 +29,15 @@ export function queueMfaChangedMail(app: Deps, email: string, change: MfaChange,
 /** An administrator changed the address: the owner hears of it at the one they had. */
 export function queueEmailChangedMail(app: Deps, oldEmail: string, newEmail: string): void {
   notice(app, oldEmail, emailChangedMail({ appName: app.config.appName, oldEmail, newEmail, when: new Date() }), 'address changed notification');
+}
+
+/**
+ * An authenticator code already used was sent again and refused (ASVS 4 2.8.5): the owner
+ * hears of it, wherever it was sent (login, account page). Looked up after the response.
+ */
+export function queueCodeReusedMail(app: Deps & Pick<AppContext, 'users'>, userId: string): void {
+  app.mail.later(async () => {
+    const user = await app.users.get(userId);
+    if (user) await app.mail.send({ to: user.email, ...codeReusedMail({ appName: app.config.appName, email: user.email, when: new Date(), resetUrl: app.urls.urlFor('/password/reset') }) });
+  }, 'reused code notification');
 }

@@ -5,7 +5,13 @@ import { isSqlite, toBool, toNum } from '../db/knex.ts';
 import { randomId } from '../shared/ids.ts';
 import type { SecretBox } from '../shared/secret-box.ts';
 
-export interface MfaConfig { maxFailures: number; lockSeconds: number; issuerLabel: string }
+export interface MfaConfig {
+  maxFailures: number;
+  lockSeconds: number;
+  issuerLabel: string;
+  /** Called after a used code was sent again and refused (the owner is to be told: ASVS 4 2.8.5). */
+  onReplay?: (userId: string) => void;
+}
 export type VerifyOutcome =
   | { ok: true; method: 'otp' | 'recovery'; remainingRecoveryCodes?: number }
   | { ok: false; reason: 'invalid' | 'replay' | 'locked' | 'not_enrolled'; lockedUntil?: number };
@@ -145,7 +151,9 @@ export function createMfa(db: Db, box: SecretBox, cfg: MfaConfig) {
 
     /** Verifies a TOTP or recovery code for an enrolled user (one attempt at a time per user: withAttemptLock). */
     async verify(userId: string, input: unknown): Promise<VerifyOutcome> {
-      return withAttemptLock(userId, async (trx, until): Promise<VerifyOutcome> => {
+      // Set when the code was a used one: reported once the attempt is over, even if it locked.
+      let replayed = false;
+      const outcome = await withAttemptLock(userId, async (trx, until): Promise<VerifyOutcome> => {
         if (until) return { ok: false, reason: 'locked', lockedUntil: until };
         const f = await confirmedFactor(userId, trx);
         if (!f) return { ok: false, reason: 'not_enrolled' };
@@ -166,12 +174,17 @@ export function createMfa(db: Db, box: SecretBox, cfg: MfaConfig) {
         const secret = box.open(f.secret_sealed, sealAad(f.id));
         const check = await checkOtp(secret, code.value, last);
         // A code that would be valid but for its step being used already is a replay: say so in the audit.
-        if (!check.valid) return failed((await checkOtp(secret, code.value, 0)).valid ? 'replay' : 'invalid');
+        if (!check.valid) {
+          replayed = (await checkOtp(secret, code.value, 0)).valid;
+          return failed(replayed ? 'replay' : 'invalid');
+        }
         const advanced = await trx('mfa_factors').where({ id: f.id }).andWhere('last_used_step', '<', check.step).update({ last_used_step: check.step });
-        if (advanced !== 1) return { ok: false, reason: 'replay' };
+        if (advanced !== 1) { replayed = true; return { ok: false, reason: 'replay' }; }
         await trx('login_failures').where({ key: lockKey(userId) }).delete();
         return { ok: true, method: 'otp' };
       });
+      if (replayed) cfg.onReplay?.(userId);
+      return outcome;
     },
 
     /** New set of recovery codes; the old set stops working. */
