@@ -1,6 +1,7 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Context, Middleware } from 'koa';
 import { AppError } from '../shared/errors.ts';
+import { cookieName } from './cookie-names.ts';
 
 /**
  * Signed double-submit CSRF protection for our HTML forms (OWASP CSRF cheat sheet): a random
@@ -8,14 +9,15 @@ import { AppError } from '../shared/errors.ts';
  * are refused when `Origin` names another origin or `Sec-Fetch-Site` says cross-site.
  */
 export function createCsrf(key: Buffer, origin: string) {
-  const COOKIE = 'gh_csrf';
+  /** `__Host-gh_csrf` over TLS (cookie-names.ts). */
+  const cookie = (ctx: Context) => cookieName(ctx, 'gh_csrf', 'host');
   const sign = (v: string) => createHmac('sha256', key).update(`csrf:${v}`).digest('base64url');
 
   function token(ctx: Context): string {
-    let v = ctx.cookies.get(COOKIE);
+    let v = ctx.cookies.get(cookie(ctx));
     if (!v || !/^[A-Za-z0-9_-]{22,64}$/.test(v)) {
       v = randomBytes(24).toString('base64url');
-      ctx.cookies.set(COOKIE, v, { httpOnly: true, sameSite: 'lax', secure: ctx.secure, overwrite: true, path: '/' });
+      ctx.cookies.set(cookie(ctx), v, { httpOnly: true, sameSite: 'lax', secure: ctx.secure, overwrite: true, path: '/' });
     }
     return sign(v);
   }
@@ -27,10 +29,10 @@ export function createCsrf(key: Buffer, origin: string) {
       if (site === 'cross-site' || (reqOrigin && reqOrigin !== 'null' && reqOrigin !== origin)) {
         throw new AppError(403, 'csrf', 'This form was sent from another site. Go back and try again.');
       }
-      const cookie = ctx.cookies.get(COOKIE);
+      const held = ctx.cookies.get(cookie(ctx));
       const sent = (ctx.request.body as Record<string, unknown> | undefined)?._csrf;
-      const ok = typeof sent === 'string' && !!cookie && sent.length === sign(cookie).length
-        && timingSafeEqual(Buffer.from(sent), Buffer.from(sign(cookie)));
+      const ok = typeof sent === 'string' && !!held && sent.length === sign(held).length
+        && timingSafeEqual(Buffer.from(sent), Buffer.from(sign(held)));
       if (!ok) throw new AppError(403, 'csrf', 'Your session expired or the form was tampered with. Go back, reload the page and try again.');
     }
     await next();

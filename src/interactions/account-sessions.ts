@@ -3,11 +3,13 @@ import type { Context } from 'koa';
 import type { AppContext } from '../context.ts';
 import type { UserRow } from '../users/users.ts';
 import { passwordFingerprint } from '../users/email-tokens.ts';
+import { cookieName } from '../http/cookie-names.ts';
 
 const SESSION_TTL_MS = 15 * 60_000;
 const CODE_STEP_TTL_MS = 5 * 60_000;
-const SESSION_COOKIE = 'gh_account';
-const CODE_COOKIE = 'gh_account_mfa';
+/** `__Secure-gh_account` and `__Secure-gh_account_mfa` over TLS (path-scoped: cookie-names.ts). */
+const SESSION_COOKIE = (ctx: Context) => cookieName(ctx, 'gh_account', 'path');
+const CODE_COOKIE = (ctx: Context) => cookieName(ctx, 'gh_account_mfa', 'path');
 const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
 
 /**
@@ -17,8 +19,8 @@ const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
  * fingerprint of the user's CURRENT password hash, so any password change, by any route,
  * voids every cookie issued before it. The session id names a row, so "Sign out" and
  * `endAll` end a session on the server too (ASVS 5 7.4.1), not only in the browser.
- * HttpOnly, SameSite=Strict (no cross-site request carries it), Secure when the request came
- * over TLS, path-scoped to /account. 15 minutes, not renewed.
+ * HttpOnly, SameSite=Strict (no cross-site request carries it), Secure and `__Secure-` when the
+ * request came over TLS, path-scoped to /account. 15 minutes, not renewed.
  *
  * Stateless apart from the table and a key in `settings`: any module may build one to check
  * the same cookies (the MFA pages under /account do).
@@ -36,8 +38,8 @@ export function createAccountSessions(app: AppContext) {
   }
 
   /** Reads a sealed cookie: the payload when the MAC (over the user's current password fingerprint) holds and it has not expired. */
-  async function open(ctx: Context, name: string, kind: string): Promise<{ payload: { u: string; e: number; s?: string }; row: UserRow } | undefined> {
-    const raw = ctx.cookies.get(name);
+  async function open(ctx: Context, name: (ctx: Context) => string, kind: string): Promise<{ payload: { u: string; e: number; s?: string }; row: UserRow } | undefined> {
+    const raw = ctx.cookies.get(name(ctx));
     if (!raw || raw.length > 1024) return undefined;
     const [body, mac, extra] = raw.split('.');
     if (!body || !mac || extra !== undefined) return undefined;
@@ -59,8 +61,8 @@ export function createAccountSessions(app: AppContext) {
       const sid = randomBytes(32).toString('base64url');
       await db('account_sessions').where('expires_at', '<', now).delete();
       await db('account_sessions').insert({ id_hash: sha256(sid), user_id: row.id, expires_at: now + SESSION_TTL_MS, created_at: now });
-      ctx.cookies.set(SESSION_COOKIE, await seal('account', { u: row.id, e: now + SESSION_TTL_MS, s: sid }, passwordFingerprint(row.password_hash)), cookieOpts(ctx, SESSION_TTL_MS));
-      ctx.cookies.set(CODE_COOKIE, '', { ...cookieOpts(ctx), maxAge: 0 });
+      ctx.cookies.set(SESSION_COOKIE(ctx), await seal('account', { u: row.id, e: now + SESSION_TTL_MS, s: sid }, passwordFingerprint(row.password_hash)), cookieOpts(ctx, SESSION_TTL_MS));
+      ctx.cookies.set(CODE_COOKIE(ctx), '', { ...cookieOpts(ctx), maxAge: 0 });
     },
     /** The signed-in user of this request's account session, if any. */
     async current(ctx: Context): Promise<{ row: UserRow; sid: string; expires: number } | undefined> {
@@ -76,18 +78,18 @@ export function createAccountSessions(app: AppContext) {
     async keepOnlyThis(ctx: Context, userId: string, sid: string, expires: number): Promise<void> {
       await db('account_sessions').where({ user_id: userId }).whereNot({ id_hash: sha256(sid) }).delete();
       const row: UserRow = await db('users').where({ id: userId }).first();
-      ctx.cookies.set(SESSION_COOKIE, await seal('account', { u: userId, e: expires, s: sid }, passwordFingerprint(row.password_hash)), cookieOpts(ctx, Math.max(1000, expires - Date.now())));
+      ctx.cookies.set(SESSION_COOKIE(ctx), await seal('account', { u: userId, e: expires, s: sid }, passwordFingerprint(row.password_hash)), cookieOpts(ctx, Math.max(1000, expires - Date.now())));
     },
     async end(ctx: Context): Promise<void> {
       const o = await open(ctx, SESSION_COOKIE, 'account');
       if (o && typeof o.payload.s === 'string') await db('account_sessions').where({ id_hash: sha256(o.payload.s) }).delete();
-      ctx.cookies.set(SESSION_COOKIE, '', { ...cookieOpts(ctx), maxAge: 0 });
+      ctx.cookies.set(SESSION_COOKIE(ctx), '', { ...cookieOpts(ctx), maxAge: 0 });
     },
     async endAll(userId: string): Promise<void> { await db('account_sessions').where({ user_id: userId }).delete(); },
     /** Password verified, code still to come: a 5-minute sealed marker, bound to the password like the session. */
     async startCodeStep(ctx: Context, row: UserRow): Promise<void> {
       const e = Date.now() + CODE_STEP_TTL_MS;
-      ctx.cookies.set(CODE_COOKIE, await seal('account-code', { u: row.id, e }, passwordFingerprint(row.password_hash)), cookieOpts(ctx, CODE_STEP_TTL_MS));
+      ctx.cookies.set(CODE_COOKIE(ctx), await seal('account-code', { u: row.id, e }, passwordFingerprint(row.password_hash)), cookieOpts(ctx, CODE_STEP_TTL_MS));
     },
     async codeStep(ctx: Context): Promise<UserRow | undefined> { return (await open(ctx, CODE_COOKIE, 'account-code'))?.row; },
   };

@@ -4,6 +4,7 @@ import QRCode from 'qrcode';
 import type { AppContext } from '../context.ts';
 import type { ActionRef } from '../actions/engine/engine.ts';
 import { AppError } from '../shared/errors.ts';
+import { cookieName } from '../http/cookie-names.ts';
 import { challengePage, enrollPage, recoveryCodesPage } from '../../views/mfa.ts';
 import { queueMfaChangedMail } from '../mail/notices.ts';
 
@@ -12,7 +13,8 @@ type Obj = Record<string, unknown>;
 /** `resumeAt`/`resumeAction`: a chain paused for this step goes on at that index, which must still follow that action version. */
 export interface PendingMfa { mode: 'challenge' | 'enroll'; resumeAt: number | null; resumeAction?: ActionRef; allowRememberBrowser: boolean; event?: Obj; methods: Obj[]; verified: boolean; recoveryShown?: boolean }
 
-const REMEMBER_COOKIE = 'gh_mfa_remember';
+/** `__Host-gh_mfa_remember` over TLS (cookie-names.ts). */
+const REMEMBER_COOKIE = (ctx: Context) => cookieName(ctx, 'gh_mfa_remember', 'host');
 
 /**
  * The second-factor step of a login, bound to its interaction: enrollment (QR code, manual
@@ -63,7 +65,7 @@ export function createMfaStep(app: AppContext, hooks: { verified(ctx: Context, d
   return {
     /** Whether this browser was remembered for `userId` (signed cookie bound to the user). */
     remembered(ctx: Context, userId: string): boolean {
-      const v = ctx.cookies.get(REMEMBER_COOKIE);
+      const v = ctx.cookies.get(REMEMBER_COOKIE(ctx));
       if (!v) return false;
       const [payload, sig] = v.split('.');
       if (!payload || !sig || sig.length !== sign(payload).length || !timingSafeEqual(Buffer.from(sig), Buffer.from(sign(payload)))) return false;
@@ -117,7 +119,7 @@ export function createMfaStep(app: AppContext, hooks: { verified(ctx: Context, d
       }
       if (p.allowRememberBrowser && (ctx.request.body as Obj | undefined)?.remember === '1') {
         const payload = Buffer.from(JSON.stringify({ u: userId, exp: Date.now() + config.mfa.rememberBrowserDays * 86400_000 })).toString('base64url');
-        ctx.cookies.set(REMEMBER_COOKIE, `${payload}.${sign(payload)}`, { httpOnly: true, sameSite: 'lax', secure: ctx.secure, maxAge: config.mfa.rememberBrowserDays * 86400_000, overwrite: true });
+        ctx.cookies.set(REMEMBER_COOKIE(ctx), `${payload}.${sign(payload)}`, { httpOnly: true, sameSite: 'lax', secure: ctx.secure, maxAge: config.mfa.rememberBrowserDays * 86400_000, overwrite: true });
       }
       await db('mfa_pending').where({ interaction_uid: d.uid }).delete();
       return hooks.verified(ctx, d, userId, p);

@@ -3,6 +3,7 @@ import type { Context } from 'koa';
 import type { AppContext } from '../context.ts';
 import type { ActionRef, ChainOutcome } from '../actions/engine/engine.ts';
 import { AppError } from '../shared/errors.ts';
+import { cookieName } from '../http/cookie-names.ts';
 import { isSqlite } from '../db/knex.ts';
 import { requestInfo } from '../actions/triggers/events.ts';
 import { loginRef } from '../actions/triggers/run.ts';
@@ -38,7 +39,8 @@ interface Continuation { userId: string; actionIndex: number; action?: ActionRef
 const POSTED_MAX_CHARS = 16 * 1024;
 const POSTED_MAX_FORMS = 4;
 /** The cookie naming the form this browser POSTed to /continue (see Continuation.posted). */
-const POSTED_COOKIE = 'gh_continue';
+/** `__Secure-gh_continue` over TLS (path-scoped: cookie-names.ts). */
+const POSTED_COOKIE = (ctx: Context) => cookieName(ctx, 'gh_continue', 'path');
 /** Fields of a posted form an action is never given (ACTIONS.md: sensitive fields removed). Tokens stay: they are the action's own. */
 const POSTED_DROP = /pass(word|wd)?|secret|^_csrf$|^state$|^posted$/i;
 
@@ -252,7 +254,7 @@ export function createPostLoginStep(app: AppContext) {
           return true;
         });
         if (!stored) throw new AppError(429, 'too_many', 'This login step was answered too many times. Start the login again from your application.');
-        ctx.cookies.set(POSTED_COOKIE, id, { path: resumePath, httpOnly: true, sameSite: 'lax', secure: ctx.secure, maxAge: CONTINUE_TTL_MS, overwrite: true });
+        ctx.cookies.set(POSTED_COOKIE(ctx), id, { path: resumePath, httpOnly: true, sameSite: 'lax', secure: ctx.secure, maxAge: CONTINUE_TTL_MS, overwrite: true });
       }
       ctx.status = 303;
       ctx.redirect(`${resumePath}?${params}`);
@@ -272,8 +274,8 @@ export function createPostLoginStep(app: AppContext) {
       const user = await app.users.require(saved.userId);
       const client = await app.clients.get(String(d.params.client_id));
       // The form this browser POSTed to /continue, by the id only its cookie holds.
-      const postedId = ctx.cookies.get(POSTED_COOKIE);
-      if (postedId !== undefined) ctx.cookies.set(POSTED_COOKIE, '', { path: ctx.path, httpOnly: true, sameSite: 'lax', secure: ctx.secure, maxAge: 0, overwrite: true });
+      const postedId = ctx.cookies.get(POSTED_COOKIE(ctx));
+      if (postedId !== undefined) ctx.cookies.set(POSTED_COOKIE(ctx), '', { path: ctx.path, httpOnly: true, sameSite: 'lax', secure: ctx.secure, maxAge: 0, overwrite: true });
       const form = postedId !== undefined && saved.posted && Object.hasOwn(saved.posted, postedId) ? saved.posted[postedId] : undefined;
       const request = requestInfo(ctx);
       const event = { ...saved.event, request: form ? { ...request, method: 'POST', body: form } : request };
