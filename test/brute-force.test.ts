@@ -183,7 +183,11 @@ test('behind one trusted proxy, the address is the one that proxy appended: entr
 test('an https issuer with trustProxy off warns at start: cookies would not be Secure and every client would share the proxy\'s address', async () => {
   const s = await startTestServer({ issuer: 'https://login.example.com' });
   try {
-    assert.ok(s.logs.some((l) => /issuer is https but http.trustProxy is off/.test(l)), 'the warning is logged');
+    const warning = s.logs.find((l) => /issuer is https but http.trustProxy is off/.test(l));
+    assert.ok(warning, 'the warning is logged');
+    // It says what goes wrong until trustProxy is set, as the test's name does.
+    assert.match(warning, /cookies are not marked Secure/);
+    assert.match(warning, /every client has the proxy's address/);
   } finally {
     await s.close();
   }
