@@ -55,16 +55,15 @@ export async function createContext(config: Config, opts: { logger?: Logger; mig
   const resourceServers = createResourceServers(db, { signingAlg: config.keys.defaultAlg, tokenLifetime: config.tokens.accessTokenTtl });
   const audit = createAudit(db, logger);
   const checkPassword = createPasswordLogin({ users, hasher, bruteForce, audit, maxPasswordBytes: config.password.maxLength * 4 });
+  // Mail goes through SMTP when configured, else to <dataDir>/outbox/, by way of the mail_queue
+  // table, which keeps a message until it was delivered (see src/mail/mailer.ts).
+  const mail = createMailer({ smtpUrl: config.smtpUrl, from: config.email.from, dataDir: config.dataDir, logger, queue: { db, box } });
   const mfa = createMfa(db, box, {
     maxFailures: config.mfa.maxFailures, lockSeconds: config.mfa.lockSeconds, issuerLabel: config.mfa.issuerLabel ?? config.appName,
-    // `mail` is made below; a replay can only come once the server serves.
     onReplay: (userId) => queueCodeReusedMail({ mail, config, urls, users }, userId),
   });
   const keys = createKeyStore(db, box);
   await keys.ensure();
-  // Mail goes through SMTP when configured, else to <dataDir>/outbox/, by way of the mail_queue
-  // table, which keeps a message until it was delivered (see src/mail/mailer.ts).
-  const mail = createMailer({ smtpUrl: config.smtpUrl, from: config.email.from, dataDir: config.dataDir, logger, queue: { db, box } });
   const emailTokens = createEmailTokens(db);
   const cookieKeys = JSON.parse(await settings.sealedOrCreate('cookie_keys', () => JSON.stringify([
     (globalThis.crypto.getRandomValues(new Uint8Array(32)) as Uint8Array).reduce((s, b) => s + b.toString(16).padStart(2, '0'), ''),

@@ -32,7 +32,7 @@ export function queueEmailChangedMail(app: Deps, oldEmail: string, newEmail: str
 }
 
 /**
- * An authenticator code already used was sent again and refused (ASVS 4 2.8.5): the owner
+ * A sign-in code already used (TOTP or recovery) was sent again and refused (ASVS 4 2.8.5): the owner
  * hears of it, wherever it was sent (login, account page). Looked up after the response.
  */
 export function queueCodeReusedMail(app: Deps & Pick<AppContext, 'users'>, userId: string): void {

@@ -9,7 +9,7 @@ export interface MfaConfig {
   maxFailures: number;
   lockSeconds: number;
   issuerLabel: string;
-  /** Called after a used code was sent again and refused (the owner is to be told: ASVS 4 2.8.5). */
+  /** Called after a used code (TOTP or recovery) was sent again and refused (the owner is to be told: ASVS 4 2.8.5). Must not throw. */
   onReplay?: (userId: string) => void;
 }
 export type VerifyOutcome =
@@ -164,8 +164,13 @@ export function createMfa(db: Db, box: SecretBox, cfg: MfaConfig) {
         const code = normalizeCode(input);
         if (!code) return failed('invalid');
         if (code.kind === 'recovery') {
-          const used = await trx('mfa_recovery_codes').where({ code_hash: sha256(`${userId}:${code.value}`), user_id: userId }).whereNull('used_at').update({ used_at: Date.now() });
-          if (used !== 1) return failed('invalid');
+          const hash = sha256(`${userId}:${code.value}`);
+          const used = await trx('mfa_recovery_codes').where({ code_hash: hash, user_id: userId }).whereNull('used_at').update({ used_at: Date.now() });
+          if (used !== 1) {
+            // A recovery code of this user's that was spent already: someone saw the owner's codes.
+            replayed = (await trx('mfa_recovery_codes').where({ code_hash: hash, user_id: userId }).first()) !== undefined;
+            return failed('invalid');
+          }
           await trx('login_failures').where({ key: lockKey(userId) }).delete();
           const [{ n }] = await trx('mfa_recovery_codes').where({ user_id: userId }).whereNull('used_at').count({ n: '*' });
           return { ok: true, method: 'recovery', remainingRecoveryCodes: Number(n) };
@@ -183,7 +188,9 @@ export function createMfa(db: Db, box: SecretBox, cfg: MfaConfig) {
         await trx('login_failures').where({ key: lockKey(userId) }).delete();
         return { ok: true, method: 'otp' };
       });
-      if (replayed) cfg.onReplay?.(userId);
+      if (replayed) {
+        try { cfg.onReplay?.(userId); } catch { /* a notice that cannot be queued must not turn a refusal into an error */ }
+      }
       return outcome;
     },
 
