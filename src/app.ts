@@ -30,7 +30,8 @@ export function createApp(app: AppContext) {
   const hops = proxyHops(app.config.http.trustProxy);
   const koa = new Koa({ proxy: hops > 0, maxIpsCount: hops });
   koa.on('error', logKoaErrors(app.logger, 'request'));
-  koa.keys = [app.csrfKey.toString('base64')];
+  // No koa.keys: each of our cookies carries its own MAC or is a random id, and with keys set every
+  // ctx.cookies.set would add a `.sig` companion that nothing reads.
   const metrics = createMetrics();
   const dbHealth = createDbHealth(app.db);
   const csrf = createCsrf(app.csrfKey, app.urls.origin);

@@ -37,7 +37,7 @@ export async function startServer(config: Config, opts: { logger?: Logger; host?
   // This server speaks plain HTTP: an https issuer means a TLS-terminating proxy in front, whose
   // X-Forwarded-* headers count only when trustProxy says how many proxies there are.
   if (config.issuer.startsWith('https:') && !config.http.trustProxy) {
-    ctx.logger.warn({ issuer: config.issuer }, 'the issuer is https but http.trustProxy is off: behind a TLS-terminating proxy, set it to the number of proxies in front. Until then cookies are not marked Secure and every client has the proxy\'s address, so one client\'s failed logins throttle everyone');
+    ctx.logger.warn({ issuer: config.issuer }, 'the issuer is https but http.trustProxy is off: behind a TLS-terminating proxy, set it to the number of proxies in front. Until then cookies are not marked Secure (nor __Host-/__Secure- prefixed) and every client has the proxy\'s address, so one client\'s failed logins throttle everyone');
   }
   // A previous signing key stays published while any token it signed can still be valid: the
   // longest lifetime of any token, APIs' own token_lifetime included.

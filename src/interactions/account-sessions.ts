@@ -7,9 +7,9 @@ import { cookieName } from '../http/cookie-names.ts';
 
 const SESSION_TTL_MS = 15 * 60_000;
 const CODE_STEP_TTL_MS = 5 * 60_000;
-/** `__Secure-gh_account` and `__Secure-gh_account_mfa` over TLS (path-scoped: cookie-names.ts). */
-const SESSION_COOKIE = (ctx: Context) => cookieName(ctx, 'gh_account', 'path');
-const CODE_COOKIE = (ctx: Context) => cookieName(ctx, 'gh_account_mfa', 'path');
+/** `__Host-gh_account` and `__Host-gh_account_mfa` over TLS (cookie-names.ts). */
+const SESSION_COOKIE = (ctx: Context) => cookieName(ctx, 'gh_account', 'host');
+const CODE_COOKIE = (ctx: Context) => cookieName(ctx, 'gh_account_mfa', 'host');
 const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
 
 /**
@@ -19,8 +19,9 @@ const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
  * fingerprint of the user's CURRENT password hash, so any password change, by any route,
  * voids every cookie issued before it. The session id names a row, so "Sign out" and
  * `endAll` end a session on the server too (ASVS 5 7.4.1), not only in the browser.
- * HttpOnly, SameSite=Strict (no cross-site request carries it), Secure and `__Secure-` when the
- * request came over TLS, path-scoped to /account. 15 minutes, not renewed.
+ * HttpOnly, SameSite=Strict (no cross-site request carries it). Over TLS `__Host-`, Secure and on
+ * path / (the prefix requires it; a sibling subdomain cannot plant a session of its own then);
+ * over plain http path-scoped to /account. 15 minutes, not renewed.
  *
  * Stateless apart from the table and a key in `settings`: any module may build one to check
  * the same cookies (the MFA pages under /account do).
@@ -30,7 +31,7 @@ export function createAccountSessions(app: AppContext) {
   let key: Promise<Buffer> | undefined;
   const getKey = () => (key ??= app.settings.sealedOrCreate('account_cookie_key', () => randomBytes(32).toString('base64')).then((k) => Buffer.from(k, 'base64')));
   const cookiePath = `${urls.mountPath}/account`;
-  const cookieOpts = (ctx: Context, maxAge?: number) => ({ httpOnly: true, sameSite: 'strict' as const, secure: ctx.secure, path: cookiePath, overwrite: true, ...(maxAge ? { maxAge } : {}) });
+  const cookieOpts = (ctx: Context, maxAge?: number) => ({ httpOnly: true, sameSite: 'strict' as const, secure: ctx.secure, path: ctx.secure ? '/' : cookiePath, overwrite: true, ...(maxAge ? { maxAge } : {}) });
 
   async function seal(kind: string, payload: Record<string, unknown>, fp: string): Promise<string> {
     const body = Buffer.from(JSON.stringify(payload)).toString('base64url');

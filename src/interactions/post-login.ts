@@ -38,8 +38,7 @@ interface Continuation { userId: string; actionIndex: number; action?: ActionRef
 /** What a POST to /continue may bring back (the body parser's own limit is larger), and how many such forms one state keeps. */
 const POSTED_MAX_CHARS = 16 * 1024;
 const POSTED_MAX_FORMS = 4;
-/** The cookie naming the form this browser POSTed to /continue (see Continuation.posted). */
-/** `__Secure-gh_continue` over TLS (path-scoped: cookie-names.ts). */
+/** The cookie naming the form this browser POSTed to /continue (see Continuation.posted); `__Secure-gh_continue` over TLS (path-scoped: cookie-names.ts). */
 const POSTED_COOKIE = (ctx: Context) => cookieName(ctx, 'gh_continue', 'path');
 /** Fields of a posted form an action is never given (ACTIONS.md: sensitive fields removed). Tokens stay: they are the action's own. */
 const POSTED_DROP = /pass(word|wd)?|secret|^_csrf$|^state$|^posted$/i;
