@@ -211,6 +211,7 @@ test('a third-party client gets a consent page: Allow issues a code, Deny return
 });
 
 test('type confusion in the login form (arrays, repeated fields) is refused with 400, nothing checked or counted (B12)', async () => {
+  const VERDICTS = ['s', 'f', 'fp', 'fu', 'limit_wc', 'limit_mu'];
   const p = await openLogin();
   const form = parseForm(p.html);
   const post = (body: string) => p.browser.request(new URL(form.action, p.pageUrl), {
@@ -224,14 +225,14 @@ test('type confusion in the login form (arrays, repeated fields) is refused with
     `${csrf}&email=${encodeURIComponent(EMAIL)}&password[]=${encodeURIComponent(PASSWORD)}`,
   ]) {
     const failuresBefore = Number((await ts.ctx.db('login_failures').sum({ n: 'failures' }))[0].n ?? 0);
-    const verdictsBefore = (await ts.ctx.db('audit_logs').whereIn('type', ['s', 'f', 'fp', 'fu']).count({ n: '*' }))[0].n;
+    const verdictsBefore = (await ts.ctx.db('audit_logs').whereIn('type', VERDICTS).count({ n: '*' }))[0].n;
     const res = await post(body);
     // Regression: 200 with the wrong-password message (SECURITY B12 asks for 400, schema validation).
     assert.equal(res.status, 400, `${body}: ${res.status}`);
     assert.match(alertText(await res.text()) ?? '', /shape this page does not accept/, body);
     assert.equal(Number((await ts.ctx.db('login_failures').sum({ n: 'failures' }))[0].n ?? 0), failuresBefore, `${body}: not counted as a failed login`);
-    // Nothing checked: no password verdict (success, wrong password, unknown or malformed) was recorded.
-    assert.equal((await ts.ctx.db('audit_logs').whereIn('type', ['s', 'f', 'fp', 'fu']).count({ n: '*' }))[0].n, verdictsBefore, `${body}: no login verdict`);
+    // Nothing checked: no password verdict (success, wrong password, unknown, malformed, throttled) was recorded.
+    assert.equal((await ts.ctx.db('audit_logs').whereIn('type', VERDICTS).count({ n: '*' }))[0].n, verdictsBefore, `${body}: no login verdict`);
   }
   assert.equal(await signedIn(p.browser), false);
 });
