@@ -30,3 +30,10 @@ test('production needs a secrets key and refuses http://localhost action redirec
   assert.equal(loadConfig({ env: { NODE_ENV: 'development' } }).actions.redirectAllowHttpLocalhost, true);
   assert.equal(loadConfig({ env: { NODE_ENV: 'production', GATEHOUSE_SECRETS_KEY: key }, overrides: { actions: { redirectAllowHttpLocalhost: true } } }).actions.redirectAllowHttpLocalhost, true);
 });
+
+test('GATEHOUSE_ACTIONS_FETCH_ALLOW takes hosts, not URLs, and the error names the variable (regression: a URL was taken and never matched)', () => {
+  assert.throws(() => loadConfig({ env: { GATEHOUSE_ACTIONS_FETCH_ALLOW: 'http://bad/' } }), /GATEHOUSE_ACTIONS_FETCH_ALLOW \(actions\.fetchAllow\.0\): must be a host name/);
+  assert.throws(() => loadConfig({ env: { GATEHOUSE_ACTIONS_FETCH_ALLOW: 'ok.example, api.example/v1' } }), /actions\.fetchAllow\.1/);
+  assert.deepEqual(loadConfig({ env: { GATEHOUSE_ACTIONS_FETCH_ALLOW: 'localhost:8080, internal.example, [::1]:9000, 10.0.0.5' } }).actions.fetchAllow,
+    ['localhost:8080', 'internal.example', '[::1]:9000', '10.0.0.5']);
+});

@@ -67,7 +67,8 @@ export const configSchema = z.object({
   }).refine((h) => h.requestTimeoutMs >= h.headersTimeoutMs, { message: 'requestTimeoutMs must be at least headersTimeoutMs', path: ['requestTimeoutMs'] }),
   /** Actions limits (ACTIONS.md "Rules that protect users"). */
   actions: z.object({
-    fetchAllow: z.array(z.string()).default([]),
+    /** Hosts (`host`, `host:port`, `[v6]` or `[v6]:port`) actions' fetch may reach besides public addresses (net-guard.ts). */
+    fetchAllow: z.array(z.string().trim().min(1).max(260).regex(/^(\[[0-9A-Fa-f:.]+\]|[^:[\]/\s]+)(:\d{1,5})?$/, 'must be a host name or [IPv6 address], optionally with :port (no scheme or path)')).default([]),
     workers: z.number().int().min(1).max(16).default(2),
     actionTimeoutMs: z.number().int().min(10).max(30_000).default(5000),
     chainTimeoutMs: z.number().int().min(10).max(60_000).default(20_000),
