@@ -24,6 +24,7 @@ import { createTriggerRunners } from './actions/triggers/run.ts';
 import { createGrants } from './oidc/grants.ts';
 import { triggerRegistry } from './actions/triggers/definitions.ts';
 import { createProviderHooks } from './oidc/hooks.ts';
+import { createHash, timingSafeEqual } from 'node:crypto';
 import { createMfa } from './mfa/mfa.ts';
 import { queueCodeReusedMail } from './mail/notices.ts';
 import { createMailer } from './mail/mailer.ts';
@@ -35,6 +36,11 @@ import type { SafeHtml } from '../views/html.ts';
 /** Renders the MFA part of /account (filled in by the MFA module); absent: no section. */
 export type AccountMfaSection = (ctx: Context, user: User) => SafeHtml | undefined | Promise<SafeHtml | undefined>;
 
+/** Compares two secrets in constant time (by their digests, so lengths do not show). */
+function sameText(a: string, b: string): boolean {
+  return timingSafeEqual(createHash('sha256').update(a).digest(), createHash('sha256').update(b).digest());
+}
+
 /**
  * The one composition root: config → db → queries/libraries → provider. Everything else
  * receives what it needs from here.
@@ -42,7 +48,10 @@ export type AccountMfaSection = (ctx: Context, user: User) => SafeHtml | undefin
 export async function createContext(config: Config, opts: { logger?: Logger; migrate?: boolean } = {}) {
   const logger = opts.logger ?? createLogger(config.logLevel);
   const db: Db = openDatabase(config.databaseUrl);
-  if (opts.migrate !== false) await migrateLatest(db);
+  if (opts.migrate !== false) {
+    const applied = await migrateLatest(db);
+    if (applied.length > 0) logger.info({ migrations: applied }, `database migrated: applied ${applied.length} migration${applied.length === 1 ? '' : 's'}`);
+  }
   const secretsKey = loadSecretsKey(config.secretsKey, config.dataDir, logger);
   const box = createSecretBox(secretsKey);
   const urls = createUrls(config.issuer);
@@ -127,8 +136,18 @@ export async function createContext(config: Config, opts: { logger?: Logger; mig
 
   async function ensureBootstrapAdmin() {
     const { clientId, clientSecret } = config.bootstrapAdmin;
-    if (!clientId || !clientSecret) return;
+    if (!clientId || !clientSecret) {
+      if (clientId || clientSecret) logger.warn({ client_id: clientId }, 'GATEHOUSE_BOOTSTRAP_ADMIN_CLIENT_ID and GATEHOUSE_BOOTSTRAP_ADMIN_CLIENT_SECRET go together: with only one set, no bootstrap admin client is made or checked');
+      return;
+    }
     if (await clients.get(clientId)) {
+      // The environment's secret is the one that works: a client made with a secret nobody kept
+      // (or rotated through the API since) takes the configured one at the next start.
+      const stored = (await clients.findClientMetadata(clientId))?.client_secret;
+      if (typeof stored === 'string' && !sameText(stored, clientSecret)) {
+        await clients.rotateSecret(clientId, clientSecret);
+        logger.warn({ client_id: clientId }, 'the bootstrap admin client\'s secret differed from GATEHOUSE_BOOTSTRAP_ADMIN_CLIENT_SECRET: it now takes the configured one');
+      }
       // Its grant is protected in the Management API; one removed in the database is put back,
       // and scopes added to the Management API since it was made are added to it.
       const { client_grants: found } = await resourceServers.grants.list({ page: 0, perPage: 1, clientId, audience: urls.managementAudience });

@@ -39,6 +39,14 @@ export async function startServer(config: Config, opts: { logger?: Logger; host?
   if (config.issuer.startsWith('https:') && !config.http.trustProxy) {
     ctx.logger.warn({ issuer: config.issuer }, 'the issuer is https but http.trustProxy is off: behind a TLS-terminating proxy, set it to the number of proxies in front. Until then cookies are not marked Secure (nor __Host-/__Secure- prefixed) and every client has the proxy\'s address, so one client\'s failed logins throttle everyone');
   }
+  // The issuer does not follow PORT: a local issuer on another port than this server's sends
+  // every browser and client to the wrong place (discovery's endpoints use the issuer).
+  const iss = new URL(config.issuer);
+  const issPort = Number(iss.port || (iss.protocol === 'https:' ? 443 : 80));
+  const listening = (server.address() as { port: number }).port;
+  if (['localhost', '127.0.0.1', '[::1]'].includes(iss.hostname) && config.port !== 0 && issPort !== listening) {
+    ctx.logger.warn({ issuer: config.issuer, port: listening }, `the issuer ${iss.origin} is local but names another port than this server listens on (${listening}): set GATEHOUSE_ISSUER to match PORT`);
+  }
   // A previous signing key stays published while any token it signed can still be valid: the
   // longest lifetime of any token, APIs' own token_lifetime included.
   const retireAfterMs = async () => {

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import type { Db } from './db/knex.ts';
 import type { SecretBox } from './shared/secret-box.ts';
 import type { Logger } from './shared/logger.ts';
+import { ConfigError } from './config/load.ts';
 
 /**
  * The secrets key: from config, or generated into `<dataDir>/secrets.key` (mode 0600) on
@@ -22,14 +23,26 @@ export function loadSecretsKey(configured: string | undefined, dataDir: string, 
 
 /** Sealed values in the `settings` table, created on first use (cookie keys and the like). */
 export function createSettings(db: Db, box: SecretBox) {
+  /**
+   * The first sealed value a start reads: when it does not open, the database was set up with
+   * another secrets key (GATEHOUSE_DATA_DIR moved without the database, a new
+   * GATEHOUSE_SECRETS_KEY). Said plainly, rather than as a decipher stack trace.
+   */
+  function open(value: string, key: string): string {
+    try {
+      return box.open(value, `setting:${key}`);
+    } catch {
+      throw new ConfigError(`the secrets key (GATEHOUSE_SECRETS_KEY, or secrets.key in GATEHOUSE_DATA_DIR) does not open this database's sealed "${key}": the database was set up with another key. Start with that key, or point GATEHOUSE_DATABASE_URL at the database made with this one.`);
+    }
+  }
   return {
     async sealedOrCreate(key: string, make: () => string): Promise<string> {
       const row = await db('settings').where({ key }).first();
-      if (row) return box.open(row.value, `setting:${key}`);
+      if (row) return open(row.value, key);
       const value = make();
       await db('settings').insert({ key, value: box.seal(value, `setting:${key}`) }).onConflict('key').ignore();
       const again = await db('settings').where({ key }).first();
-      return box.open(again.value, `setting:${key}`);
+      return open(again.value, key);
     },
   };
 }

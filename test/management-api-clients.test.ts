@@ -4,7 +4,9 @@ import { createLocalJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startTestServer, freePort, ADMIN_ID, type TestServer } from './helpers/server.ts';
+import { randomBytes } from 'node:crypto';
+import { startTestServer, freePort, ADMIN_ID, ADMIN_SECRET, type TestServer } from './helpers/server.ts';
+import { ConfigError } from '../src/config/load.ts';
 
 // Clients, resource servers (APIs), client grants and signing keys through /api/v2.
 
@@ -308,6 +310,42 @@ test('client grants: the bootstrap admin\'s Management API grant cannot be narro
   } finally {
     await first?.close();
     await second?.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('the bootstrap admin takes the configured secret at start; one variable without the other is warned about; a wrong secrets key is said plainly', async () => {
+  // Regression (README walk-through): a client made with a secret nobody kept locked the admin
+  // out for good, a restart with a known secret changed nothing and said nothing.
+  const dir = mkdtempSync(join(tmpdir(), 'gatehouse-bootstrap-'));
+  const port = await freePort();
+  const basic = (secret: string) => `Basic ${Buffer.from(`${ADMIN_ID}:${secret}`).toString('base64')}`;
+  const tokenWith = async (base: string, secret: string) => (await fetch(`${base}/oauth/token`, {
+    method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: basic(secret) },
+    body: new URLSearchParams({ grant_type: 'client_credentials', audience: `${base}/api/v2/` }),
+  })).status;
+  const lost = 'a-secret-nobody-kept-0123456789abcdef';
+  let s: TestServer | undefined = await startTestServer({ bootstrapAdmin: { clientId: ADMIN_ID, clientSecret: lost } }, { at: { dir, port } });
+  try {
+    assert.equal(await tokenWith(s.base, lost), 200);
+    await s.close();
+    s = undefined;
+    s = await startTestServer({}, { at: { dir, port } });
+    assert.equal(await tokenWith(s.base, ADMIN_SECRET), 200, 'the configured secret works after the restart');
+    assert.equal(await tokenWith(s.base, lost), 401, 'the old one no longer does');
+    assert.ok(s.logs.some((l) => /bootstrap admin client's secret differed/.test(l)), 'the change is logged');
+    assert.ok(!s.logs.some((l) => l.includes(lost) || l.includes(ADMIN_SECRET)), 'no secret in the log');
+    await s.close();
+    s = undefined;
+    s = await startTestServer({ bootstrapAdmin: { clientId: ADMIN_ID } }, { at: { dir, port } });
+    assert.ok(s.logs.some((l) => /go together: with only one set/.test(l)), 'an ID without a secret is warned about');
+    await s.close();
+    s = undefined;
+    // Another secrets key on the same database: a plain error, not a decipher stack trace.
+    await assert.rejects(startTestServer({ secretsKey: randomBytes(32).toString('base64') }, { at: { dir, port } }),
+      (e: Error) => e instanceof ConfigError && /does not open this database's sealed "cookie_keys"/.test(e.message));
+  } finally {
+    await s?.close();
     rmSync(dir, { recursive: true, force: true });
   }
 });

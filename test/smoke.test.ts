@@ -24,3 +24,17 @@ test('SPA login through the form and an M2M token', async () => {
   assert.equal(payload.aud, 'https://api.example.com');
   assert.equal(payload.scope, 'read:things');
 });
+
+test('start-up messages: a local issuer on another port than the server listens on is warned about (PORT does not move the issuer); a first start logs its migrations', async () => {
+  // Regression (README walk-through): PORT=3100 left the issuer on :3000, so discovery pointed
+  // at a port nothing listened on, and nothing said why.
+  const off = await startTestServer({ issuer: 'http://localhost:1' });
+  try {
+    assert.ok(off.logs.some((l) => /names another port than this server listens on .*set GATEHOUSE_ISSUER to match PORT/.test(l)), 'warned');
+  } finally {
+    await off.close();
+  }
+  assert.ok(!ts.logs.some((l) => /names another port/.test(l)), 'no warning when they match');
+  // A first start says it migrated the database (the README promises it does).
+  assert.ok(ts.logs.some((l) => /database migrated: applied \d+ migrations/.test(l)), 'the first start logs its migrations');
+});

@@ -159,11 +159,10 @@ export function createClients(db: Db, box: SecretBox, defaultIdTokenAlg: 'ES256'
       const updated = await this.require(clientId);
       return secret ? { ...updated, client_secret: secret } : updated;
     },
-    /** New secret, returned once. */
-    async rotateSecret(clientId: string) {
+    /** New secret (random unless given: the bootstrap admin's comes from the environment), returned once. */
+    async rotateSecret(clientId: string, secret = newClientSecret()) {
       const cur = await this.require(clientId);
       if (cur.token_endpoint_auth_method === 'none') throw badRequest('public clients have no secret');
-      const secret = newClientSecret();
       await db('clients').where({ client_id: clientId }).update({ client_secret_sealed: box.seal(secret, sealAad(clientId)), updated_at: new Date().toISOString() });
       cache.delete(clientId);
       return { ...(await this.require(clientId)), client_secret: secret };
