@@ -578,6 +578,20 @@ below are from the afternoon unless marked.
   added CPU per token stayed within the noise (68–94 µs either way over four
   \`actions-diagnose.ts --connections 16\` runs). Holding chains up to 1 ms for larger batches:
   7.2 → 7.5–8.0 chains per message, no change in the added CPU.
+  Later that day, the pool alone (\`bench/sandbox-measure.ts\` and a scratch driver with 8
+  chains in flight): the runner in-process costs 10.6–11.1 µs per 1-action chain (5.2–5.4 µs
+  of isolate CPU) and 60.8 µs per 5-action chain; through the pool the worker spends 26–31 µs
+  and 91–98 µs of CPU per chain, the parent 11–18 µs. \`perf record\` of that pool pinned to
+  one CPU (1-action chains): the worker takes 63% of the samples and the parent 33%. Of the
+  worker's share, 17% is context switching (mostly right after it writes its results, when the
+  parent it woke takes the CPU), 19% JSON encoding and parsing (the IPC messages and the guest's
+  results), 15% malloc and free (isolated-vm's copies of the strings crossing into the isolate
+  and its timers), 2.5% isolated-vm's timer queue; the runner's own JavaScript is a few per cent.
+  (V8's \`--cpu-prof\` misplaces system calls here: it put 24% of the worker in \`writeSync\`,
+  while the 32-byte progress \`pwrite\` measured on its own costs 0.44 µs.) So what the 5-action
+  target asks for (≤ 73 µs added per token against 180) is below what the isolate calls alone
+  cost in-process (61 µs per chain) once the engine's merge and record are added: it would take
+  fewer processes or fewer isolates per chain, which the design rules out.
 - Memory: a warm isolate costs a worker ≈2.8–3.7 MiB. With 20 actions the workers level off
   (90 → 145 MiB after 10,000 executions, 160 after 50,000): no growth per execution (warm
   contexts are reused, which sidesteps isolated-vm's context leak). The server's RSS grows

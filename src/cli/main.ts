@@ -262,7 +262,7 @@ export async function main(argv: string[]): Promise<number> {
         : await ctx.actions.store.create({ name, supported_triggers: [{ id: trigger }], code, secrets });
       const version = await ctx.actions.store.deploy(action.id);
       await ctx.audit.record({ type: 'sapi', description: `Deploy an action (CLI, version ${version.number})`, details: { action: action.id, via: 'cli' } });
-      print(out, `${existing ? 'updated' : 'created'} action "${name}" (${action.id}) for ${trigger}\ndeployed version ${version.number}${secrets.length ? ` with secrets ${secrets.map((x) => x.name).join(', ')}` : ''}\nbind it with: gatehouse actions bind ${trigger} ${name}`, { action: { ...action, code: undefined }, version: { ...version, code: undefined } });
+      print(out, `${existing ? 'updated' : 'created'} action "${name}" (${action.id}) for ${trigger}\ndeployed version ${version.number}${secrets.length ? ` with secrets ${secrets.map((x) => x.name).join(', ')}` : ''}\nbind it with: npx gatehouse actions bind ${trigger} ${name}`, { action: { ...action, code: undefined }, version: { ...version, code: undefined } });
       return 0;
     }
     if (cmd === 'actions' && sub === 'bind') {
