@@ -125,7 +125,7 @@ test('event.request is the request the event is about: the authorization request
   await bindActions(ts, 'credentials-exchange', ['cx-request']);
   try {
     const config = await discover(ts, spa.client_id);
-    const r = await loginThroughForm(config, { redirectUri: CB, email: 'request-info@example.com', password: 'post-login-password', params: { audience: API, ui_locales: 'fr' }, scope: 'openid email read:things' });
+    const r = await loginThroughForm(config, { redirectUri: CB, email: 'request-info@example.com', password: 'post-login-password', params: { audience: API, ui_locales: 'fr', screen_hint: 'signup', invitation: 'inv123', 'ext-campaign': 'spring', gh_authorization_query: '{"injected":"1","client_id":"evil"}' }, scope: 'openid email read:things' });
     const tokens = await oidc.authorizationCodeGrant(config, r.callbackUrl!, { pkceCodeVerifier: r.verifier, expectedState: r.state });
     const seen = tokens.claims()!['https://example.com/request'] as { method: string; query: Record<string, string>; body: Record<string, string> };
     assert.equal(seen.method, 'GET');
@@ -133,6 +133,13 @@ test('event.request is the request the event is about: the authorization request
     assert.equal(seen.query.audience, API);
     assert.equal(seen.query.ui_locales, 'fr');
     assert.equal(seen.query.state, r.state);
+    // Parameters oidc-provider does not know reach the action too, as on Auth0 (regression: dropped).
+    assert.equal(seen.query.screen_hint, 'signup');
+    assert.equal(seen.query.invitation, 'inv123');
+    assert.equal(seen.query['ext-campaign'], 'spring');
+    // The carrier is Gatehouse's own: a client's value for it is dropped, never merged.
+    assert.equal(seen.query.gh_authorization_query, undefined);
+    assert.equal(seen.query.injected, undefined);
     assert.deepEqual(seen.body, {});
     assert.ok(!JSON.stringify(seen).includes('post-login-password'));
 

@@ -10,6 +10,7 @@ import { loginRef } from '../actions/triggers/run.ts';
 import { createMfaStep, type PendingMfa } from './mfa-step.ts';
 import { MFA_ACR, mfaRequiredByPolicy } from '../oidc/mfa-policy.ts';
 import { loginSessionUid } from '../oidc/login-session.ts';
+import { authorizationQuery } from '../oidc/authorization-query.ts';
 
 type Details = Awaited<ReturnType<AppContext['provider']['interactionDetails']>>;
 type Obj = Record<string, unknown>;
@@ -193,7 +194,7 @@ export function createPostLoginStep(app: AppContext) {
       const at = new Date((s?.loginTs ?? Date.now() / 1000) * 1000).toISOString();
       const methods: Obj[] = [{ name: 'pwd', timestamp: at }, ...(s?.amr?.includes('otp') ? [{ name: 'mfa', timestamp: at }] : [])];
       const state = randomBytes(24).toString('base64url');
-      const o = await app.actions.triggers.postLogin({ user, client, ctx, transaction: transaction(d), authParams: d.params as Obj, sessionId: d.session?.uid, methods: methods as never, redirectState: state, loginRef: loginRef.interaction(d.uid) });
+      const o = await app.actions.triggers.postLogin({ user, client, ctx, transaction: transaction(d), authParams: authorizationQuery(d.params as Obj), sessionId: d.session?.uid, methods: methods as never, redirectState: state, loginRef: loginRef.interaction(d.uid) });
       return act(ctx, d, userId, o, state, methods);
     },
     /** After the password was verified for `userId` in interaction `d`. */
@@ -215,7 +216,7 @@ export function createPostLoginStep(app: AppContext) {
       const sessionId = d.session
         ? (d.session.accountId === userId ? d.session.uid : undefined)
         : await loginSessionUid(app.provider, ctx, userId, app.config.tokens.interactionTtl);
-      const o = await app.actions.triggers.postLogin({ user, client, ctx, transaction: transaction(d), authParams: d.params as Obj, sessionId, methods, redirectState: state, loginRef: loginRef.interaction(d.uid) });
+      const o = await app.actions.triggers.postLogin({ user, client, ctx, transaction: transaction(d), authParams: authorizationQuery(d.params as Obj), sessionId, methods, redirectState: state, loginRef: loginRef.interaction(d.uid) });
       return act(ctx, d, userId, o, state, methods);
     },
 
