@@ -69,7 +69,7 @@
   let curRedirectJson = 'null', curRedirect; // parsed on first use (undefined until then)
   let curCacheJson = '{}', curCache = null;
 
-  const MAX_TIMERS = 1000, MAX_FETCHES = 50, LINE_MAX = 256;
+  const MAX_TIMERS = 1000, MAX_FETCHES = 50;
   const LOG_MARK = '[console output truncated]\n';
 
   function utf8Len(s) {
@@ -241,25 +241,44 @@
           }
         }
         out += ch;
-        if (out.length > 4 * LINE_MAX) break;
+        if (out.length > consoleBytes) break;
       }
     }
     for (; i < args.length; i++) {
       if (i > 0) out += ' ';
       out += show(args[i]);
-      if (out.length > 4 * LINE_MAX) break;
+      if (out.length > consoleBytes) break;
     }
     return out;
   }
 
+  /** The longest start of `s` whose UTF-8 takes at most `n` bytes (a surrogate pair is never split). */
+  function headBytes(s, n) {
+    let b = 0, i = 0;
+    while (i < s.length) {
+      const c = s.charCodeAt(i);
+      const pair = c >= 0xd800 && c <= 0xdbff && i + 1 < s.length;
+      const w = c < 0x80 ? 1 : c < 0x800 ? 2 : pair ? 4 : 3;
+      if (b + w > n) break;
+      b += w;
+      i += pair ? 2 : 1;
+    }
+    return s.slice(0, i);
+  }
+
+  // A line is kept whole as long as the execution's budget (consoleBytes) has room, as Node's
+  // console would print it: a JSON.stringify(event) must stay readable. The line that does not
+  // fit is cut where the budget ends, marked, and nothing more is kept. Secrets are scrubbed
+  // before any cut (a cut never leaves half a secret).
   function writeLog(args) {
     if ((!active && !initPhase) || logFull) return;
-    const parts = scrub(format(args)).split('\n');
-    let line = '';
-    for (let i = 0; i < parts.length; i++) line += (parts[i].length > LINE_MAX ? parts[i].slice(0, LINE_MAX) + '…' : parts[i]) + '\n';
+    const line = scrub(format(args)) + '\n';
     const b = utf8Len(line);
-    if (logBytes + b > consoleBytes - LOG_MARK.length) {
+    const room = consoleBytes - LOG_MARK.length - logBytes;
+    if (b > room) {
       logFull = true;
+      // '…\n' takes 4 bytes.
+      if (room > 4) { const head = headBytes(line, room - 4) + '…\n'; logs += head; logBytes += utf8Len(head); }
       if (logBytes + LOG_MARK.length <= consoleBytes) { logs += LOG_MARK; logBytes += LOG_MARK.length; }
       if (settled) publish();
       return;

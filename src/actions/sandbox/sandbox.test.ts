@@ -447,7 +447,7 @@ describe('guest environment', () => {
     assert.match(c.import as string, /not supported/i);
   });
 
-  test('console output is captured, lines are truncated to 256 characters, output is capped', async () => {
+  test('console output is captured; a long line is kept whole while the budget has room; output is capped', async () => {
     const r = await pool.runChain(request([postLogin(`
       console.log('hello', 42, { a: [1, 'x'] }, null);
       console.error('%s is %d', 'n', 7);
@@ -459,9 +459,19 @@ describe('guest environment', () => {
     const lines = logs.split('\n');
     assert.equal(lines[0], "hello 42 { a: [ 1, 'x' ] } null");
     assert.equal(lines[1], 'n is 7');
-    assert.equal(lines[2], `${'y'.repeat(256)}…`);
+    // Regression: every line was cut at 256 characters, so console.log(JSON.stringify(event)) kept
+    // a seventh of a login's event.
+    assert.equal(lines[2], 'y'.repeat(1000));
+    assert.equal(lines[3], 'line 0');
     assert.ok(Buffer.byteLength(logs) <= 2048, `${Buffer.byteLength(logs)}`);
     assert.match(logs, /\[console output truncated\]\n$/);
+    // A line longer than what is left is cut where the budget ends (UTF-8 bytes, no split character), then marked.
+    const big = await pool.runChain(request([postLogin(`console.log('start'); console.log('é'.repeat(5000)); console.log('never');`)], { limits: { ...LIMITS, consoleBytes: 1024 } }));
+    const out = big.results[0].logs;
+    assert.ok(Buffer.byteLength(out) <= 1024, `${Buffer.byteLength(out)}`);
+    assert.match(out, /^start\né+…\n\[console output truncated\]\n$/);
+    assert.ok(Buffer.byteLength(out) > 1024 - 40, 'the cut line fills the budget');
+    assert.doesNotMatch(out, /never/);
   });
 
   test('console output of the module top level goes to the first execution', async () => {
