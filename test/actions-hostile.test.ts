@@ -249,6 +249,28 @@ test('D13: reserved claims are refused on both tokens; the ID token sub and iat 
   await bindActions(ts, 'post-login', []);
 });
 
+test('profile claims (email, name…) cannot be set in the ID token: refused with a reason, never sent in the profile\'s place', async () => {
+  // Regression (compatibility probe): setCustomClaim('email', …) was recorded as accepted; with
+  // scope email the profile's value silently won, and without it the action's went out instead.
+  const profile = ['email', 'email_verified', 'name', 'nickname', 'picture', 'updated_at'];
+  await deployAndBind(`
+    exports.onExecutePostLogin = async (event, api) => {
+      for (const name of ${JSON.stringify(profile)}) api.idToken.setCustomClaim(name, 'spoofed');
+      api.idToken.setCustomClaim('https://h/email', 'namespaced is fine');
+    };`);
+  for (const scope of ['openid', 'openid email profile']) {
+    const r = await loginThroughForm(config, { redirectUri: CB, email: 'target@hostile.example', password: PASSWORD, scope });
+    const c = (await oidc.authorizationCodeGrant(config, r.callbackUrl!, { pkceCodeVerifier: r.verifier, expectedState: r.state })).claims()!;
+    for (const name of profile) assert.notEqual(c[name], 'spoofed', `${scope}: ${name}`);
+    if (scope.includes('email')) assert.equal(c.email, 'target@hostile.example');
+    assert.equal(c['https://h/email'], 'namespaced is fine');
+    const exe = await latestExecution(ts, 'post-login');
+    assert.equal(exe.results[0].rejected_commands.length, profile.length, scope);
+    assert.ok(exe.results[0].rejected_commands.every((m: string) => /comes from the user's profile/.test(m)));
+  }
+  await bindActions(ts, 'post-login', []);
+});
+
 test('D14: oversized claims are refused and the login still completes without them', async () => {
   // Over the per-token custom-claims cap (16 KB) but within the sandbox's result budget.
   await deployAndBind(`

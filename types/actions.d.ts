@@ -55,6 +55,11 @@ export interface PostLoginEvent {
 export type Factor = { type: 'otp' };
 export interface PostLoginAPI {
   access: { deny(reason: string): PostLoginAPI };
+  /**
+   * Reserved names (sub, iss, aud, exp, …) are refused, and so are the profile claims the ID token
+   * takes from the user (email, email_verified, name, nickname, picture, updated_at): update the
+   * user, or use a namespaced claim. Each refusal is a line in the execution record.
+   */
   idToken: { setCustomClaim(name: string, value: unknown): PostLoginAPI };
   accessToken: { setCustomClaim(name: string, value: unknown): PostLoginAPI; addScope(scope: string): PostLoginAPI; removeScope(scope: string): PostLoginAPI };
   authentication: {

@@ -46,6 +46,13 @@ export const isTriggerId = (s: unknown): s is TriggerId => typeof s === 'string'
 /** Claims an action may never set (ACTIONS.md; SECURITY.md §0 item 2). */
 export const RESERVED_CLAIMS = new Set(['sub', 'iss', 'aud', 'exp', 'iat', 'nbf', 'jti', 'nonce', 'auth_time', 'azp', 'acr', 'amr',
   'at_hash', 'c_hash', 's_hash', 'sid', 'client_id', 'scope', 'cnf', 'gty', 'typ', 'act', 'may_act', 'events', 'token_type']);
+/**
+ * ID-token claims that come from the user's profile (src/oidc/provider.ts findAccount): the
+ * profile is their source. An action's value was either overridden without a word (scope email
+ * or profile asked) or went out in its place (not asked): refused either way, with the reason
+ * in the execution record. Access tokens carry no profile claims, so there they are custom.
+ */
+export const PROFILE_CLAIMS = new Set(['email', 'email_verified', 'name', 'nickname', 'picture', 'updated_at']);
 const BAD_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
 const CONTROL = /[\u0000-\u001f\u007f\u2028\u2029\u202a-\u202e\u200b-\u200f]/;
 
@@ -96,6 +103,7 @@ export function validateCommand(trigger: TriggerContract, type: string, args: un
       const bad = checkName('claim', a);
       if (bad) return bad;
       if (RESERVED_CLAIMS.has(a as string)) return `claim "${a}" is reserved and cannot be set by an action`;
+      if (type === 'idToken.setCustomClaim' && PROFILE_CLAIMS.has(a as string)) return `claim "${a}" comes from the user's profile and cannot be set by an action in the ID token (update the user, or use a namespaced claim)`;
       // Without a value (the action passed undefined, a function or a Symbol): the claim is left out.
       if (args.length < 2) return null;
       if (!isJsonValue(b)) return `claim "${a}" must be a JSON value`;
