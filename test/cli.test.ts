@@ -226,3 +226,19 @@ test('actions logs --follow shows every new execution once, however many land in
     follower.kill('SIGKILL');
   }
 });
+
+test('actions logs shows the calls the server refused next to their action', async () => {
+  // Regression (compatibility probe): a refused call (a reserved claim) showed only "ok", so
+  // nothing said why the claim never reached the token; only the Management API record did.
+  await cli('migrate'); // idempotent: this test may run alone
+  const { compactResults } = await import('../src/actions/engine/execution-record.ts');
+  const results = compactResults([{ name: 'claims', key: 'v1', status: 'ok', startedAt: Date.now(), durationMs: 1.5, logs: 'hello\n', rejected: ['claim "sub" is reserved and cannot be set by an action'] }]);
+  const row = { id: 'exe_refused_001', trigger_id: 'post-login', status: 'final', results, created_at: Date.now() };
+  await run(process.execPath, ['--no-node-snapshot', '--input-type=module', '-e', `
+    import knex from 'knex';
+    const db = knex({ client: 'better-sqlite3', connection: { filename: ${JSON.stringify(join(dir, 'gh.sqlite'))} }, useNullAsDefault: true });
+    await db('action_executions').insert(${JSON.stringify(row)});
+    await db.destroy();`], { env, cwd: join(import.meta.dirname, '..') });
+  const out = (await cli('actions', 'logs', '--trigger', 'post-login')).stdout;
+  assert.match(out, /exe_refused_001\n {2}- claims: ok in 1\.5 ms\n {6}REFUSED: claim "sub" is reserved and cannot be set by an action\n {6}hello\n/);
+});

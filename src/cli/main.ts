@@ -288,8 +288,10 @@ export async function main(argv: string[]): Promise<number> {
         newest = Math.max(newest, at);
         if (out.json) { process.stdout.write(`${JSON.stringify(e)}\n`); return; }
         process.stdout.write(`${e.created_at}  ${e.trigger_id}  ${e.status}  ${e.id}\n`);
-        for (const r of e.results as { action_name: string; status: string; duration_ms: number; error?: { message: string } | null; logs: string }[]) {
+        for (const r of e.results as { action_name: string; status: string; duration_ms: number; error?: { message: string } | null; logs: string; rejected_commands?: string[] }[]) {
           process.stdout.write(`  - ${r.action_name}: ${r.status} in ${r.duration_ms.toFixed(1)} ms${r.error ? ` (${r.error.message})` : ''}\n`);
+          // A call the server refused is why a claim or a deny did not happen: said next to the action.
+          for (const why of r.rejected_commands ?? []) process.stdout.write(`      REFUSED: ${why}\n`);
           for (const line of r.logs.split('\n').filter(Boolean)) process.stdout.write(`      ${line}\n`);
         }
       };
