@@ -48,14 +48,28 @@ function sameText(a: string, b: string): boolean {
 export async function createContext(config: Config, opts: { logger?: Logger; migrate?: boolean } = {}) {
   const logger = opts.logger ?? createLogger(config.logLevel);
   const db: Db = openDatabase(config.databaseUrl);
-  if (opts.migrate !== false) {
-    const applied = await migrateLatest(db);
-    if (applied.length > 0) logger.info({ migrations: applied }, `database migrated: applied ${applied.length} migration${applied.length === 1 ? '' : 's'}`);
-  }
   const secretsKey = loadSecretsKey(config.secretsKey, config.dataDir, logger);
   const box = createSecretBox(secretsKey);
-  const urls = createUrls(config.issuer);
   const settings = createSettings(db, box);
+  // The steps that can find the database unusable (a failed migration, another secrets key)
+  // come first, before anything starts a timer: a start that stops here closes the database
+  // and leaves nothing running (a test process, or the CLI, exits).
+  let cookieKeys: string[];
+  let csrfKey: Buffer;
+  try {
+    if (opts.migrate !== false) {
+      const applied = await migrateLatest(db);
+      if (applied.length > 0) logger.info({ migrations: applied }, `database migrated: applied ${applied.length} migration${applied.length === 1 ? '' : 's'}`);
+    }
+    cookieKeys = JSON.parse(await settings.sealedOrCreate('cookie_keys', () => JSON.stringify([
+      (globalThis.crypto.getRandomValues(new Uint8Array(32)) as Uint8Array).reduce((s, b) => s + b.toString(16).padStart(2, '0'), ''),
+    ]))) as string[];
+    csrfKey = Buffer.from(await settings.sealedOrCreate('csrf_key', () => Buffer.from(globalThis.crypto.getRandomValues(new Uint8Array(32))).toString('base64')), 'base64');
+  } catch (e) {
+    await db.destroy().catch(() => { /* already broken: the first error is the one to report */ });
+    throw e;
+  }
+  const urls = createUrls(config.issuer);
   const hasher = createPasswordHasher(config.argon2);
   const users = createUsers(db, hasher, config.password);
   const bruteForce = createBruteForce(db, config.bruteForce);
@@ -74,10 +88,6 @@ export async function createContext(config: Config, opts: { logger?: Logger; mig
   const keys = createKeyStore(db, box);
   await keys.ensure();
   const emailTokens = createEmailTokens(db);
-  const cookieKeys = JSON.parse(await settings.sealedOrCreate('cookie_keys', () => JSON.stringify([
-    (globalThis.crypto.getRandomValues(new Uint8Array(32)) as Uint8Array).reduce((s, b) => s + b.toString(16).padStart(2, '0'), ''),
-  ]))) as string[];
-  const csrfKey = Buffer.from(await settings.sealedOrCreate('csrf_key', () => Buffer.from(globalThis.crypto.getRandomValues(new Uint8Array(32))).toString('base64')), 'base64');
 
   // The Management API is an API like any other: its audience is /api/v2/ on the issuer's origin.
   if (!(await resourceServers.byIdentifier(urls.managementAudience))) {
