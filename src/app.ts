@@ -10,7 +10,6 @@ import { createCsrf } from './http/koa-csrf.ts';
 import { createTokenEndpoint } from './oidc/token-endpoint.ts';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ROUTES } from './oidc/provider.ts';
-import { carryAuthorizationQuery } from './oidc/authorization-query.ts';
 import { createInteractionRoutes } from './interactions/routes.ts';
 import { createLifecycleRoutes } from './interactions/lifecycle.ts';
 import { createAccountRoutes } from './interactions/account.ts';
@@ -110,10 +109,8 @@ export function createApp(app: AppContext) {
     if (!handler) { handler = provider.callback(); providerHandlers.set(provider, handler); }
     return handler;
   };
-  const authorizePath = `${app.urls.mountPath}${ROUTES.authorization}`;
   koa.use(async function oidc(ctx) {
     ctx.respond = false;
-    if (ctx.method === 'GET' && ctx.path === authorizePath) carryAuthorizationQuery(ctx.req);
     await providerHandler()(ctx.req, ctx.res);
   });
   const tokenEndpoint = createTokenEndpoint({ tokenPath: `${app.urls.mountPath}${ROUTES.token}`, metrics, provider: providerHandler });

@@ -2,7 +2,7 @@ import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import * as oidc from 'openid-client';
 import { decodeJwt } from 'jose';
-import { startTestServer, discover, loginThroughForm, type TestServer } from './helpers/server.ts';
+import { startTestServer, discover, loginThroughForm, loginAt, authorizationRequest, type TestServer } from './helpers/server.ts';
 import { Browser, alertText } from './helpers/cookie-fetch.ts';
 import { codeAt } from './helpers/mfa.ts';
 import { deployAction, bindActions, latestExecution, waitForExecution } from './helpers/actions.ts';
@@ -140,6 +140,42 @@ test('event.request is the request the event is about: the authorization request
     // The carrier is Gatehouse's own: a client's value for it is dropped, never merged.
     assert.equal(seen.query.gh_authorization_query, undefined);
     assert.equal(seen.query.injected, undefined);
+    // Nor on the paths oidc-provider's router also matches (any case, a trailing slash), nor
+    // through a pushed request: the carried value is always the provider's own (review finding:
+    // the client's value reached the action on these). A pushed request carries nothing unknown.
+    const forged = { screen_hint: 'signup', gh_authorization_query: '{"injected":"1","audience":"https://forged.example/"}' };
+    const claimOf = async (url: URL, verifier: string, state: string) => {
+      const at = await loginAt(url, { redirectUri: CB, email: 'request-info@example.com', password: 'post-login-password' });
+      assert.ok(at.callbackUrl, `${url.pathname}: ${at.status}`);
+      const t = await oidc.authorizationCodeGrant(config, at.callbackUrl, { pkceCodeVerifier: verifier, expectedState: state });
+      return t.claims()!['https://example.com/request'] as { query: Record<string, string> };
+    };
+    for (const path of ['/AUTHORIZE', '/authorize/']) {
+      const a = await authorizationRequest(config, { redirectUri: CB, scope: 'openid', params: forged });
+      a.url.pathname = path;
+      const q = (await claimOf(a.url, a.verifier, a.state)).query;
+      assert.equal(q.injected, undefined, path);
+      assert.equal(q.audience, undefined, `${path}: no audience was asked for`);
+      assert.equal(q.screen_hint, 'signup', path);
+    }
+    const verifier = oidc.randomPKCECodeVerifier();
+    const state = oidc.randomState();
+    const par = await oidc.buildAuthorizationUrlWithPAR(config, {
+      redirect_uri: CB, scope: 'openid', state, code_challenge: await oidc.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256', ...forged,
+    });
+    const pq = (await claimOf(par, verifier, state)).query;
+    assert.equal(pq.injected, undefined, 'pushed');
+    assert.equal(pq.audience, undefined, 'pushed');
+    // A silent authorization (prompt=none) in the signed-in browser: the chain runs at once, and
+    // its event had the carrier itself as a query parameter (review finding).
+    const silent = await authorizationRequest(config, { redirectUri: CB, scope: 'openid', params: { ...forged, prompt: 'none' } });
+    const { url: back } = await r.browser.follow(silent.url, {}, (u) => u.href.startsWith(CB));
+    assert.ok(back.searchParams.get('code'), back.href);
+    const sq = ((await oidc.authorizationCodeGrant(config, back, { pkceCodeVerifier: silent.verifier, expectedState: silent.state })).claims()!['https://example.com/request'] as { query: Record<string, string> }).query;
+    assert.equal(sq.gh_authorization_query, undefined, 'prompt=none');
+    assert.equal(sq.injected, undefined, 'prompt=none');
+    assert.equal(sq.screen_hint, 'signup', 'prompt=none');
+    assert.equal(sq.prompt, 'none');
     assert.deepEqual(seen.body, {});
     assert.ok(!JSON.stringify(seen).includes('post-login-password'));
 

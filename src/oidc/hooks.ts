@@ -6,6 +6,7 @@ import type { Mfa } from '../mfa/mfa.ts';
 import { loginRef, type TriggerRunners } from '../actions/triggers/run.ts';
 import { ChainRefusal } from '../actions/triggers/refusal.ts';
 import { mfaRequiredByPolicy } from './mfa-policy.ts';
+import { authorizationQuery } from './authorization-query.ts';
 import type { ProviderHooks } from './provider.ts';
 
 /**
@@ -118,7 +119,7 @@ export function createProviderHooks(d: { config: Config; triggers: TriggerRunner
       if (!user || !client || !session) return true;
       const at = new Date((session.loginTs ?? Date.now() / 1000) * 1000).toISOString();
       const o = await triggers.postLogin({
-        user, client, ctx: ctx as never, canRedirect: false, loginRef: authorizationLoginRef(ctx, session.uid),
+        user, client, ctx: ctx as never, canRedirect: false, loginRef: authorizationLoginRef(ctx, session.uid), authParams: authorizationQuery(p),
         methods: [{ name: 'pwd', timestamp: at }, ...(amr.includes('otp') ? [{ name: 'mfa', timestamp: at }] : [])],
         transaction: { protocol: 'oidc-basic-profile', requested_scopes: typeof p.scope === 'string' ? p.scope.split(' ') : [], redirect_uri: p.redirect_uri, state: p.state, audience: p.audience ?? p.resource },
       });

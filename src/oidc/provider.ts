@@ -11,7 +11,7 @@ import type { Urls } from '../shared/urls.ts';
 import { logKoaErrors } from '../http/koa-errors.ts';
 import { createAdapterFactory } from './adapter.ts';
 import { withOAuthErrors } from './outcomes.ts';
-import { QUERY_PARAM } from './authorization-query.ts';
+import { QUERY_PARAM, carryUnknownParams } from './authorization-query.ts';
 import { messagePage, logoutPage } from '../../views/pages.ts';
 import { html } from '../../views/html.ts';
 
@@ -162,8 +162,8 @@ export function createProvider(d: ProviderDeps): Provider {
     acrValues: ['http://schemas.openid.net/pape/policies/2007/06/multi-factor'],
     responseTypes: ['code'],
     routes: ROUTES,
-    // QUERY_PARAM: the authorization request's whole query, for post-login's event.request.query.
-    extraParams: ['audience', QUERY_PARAM],
+    // QUERY_PARAM: the authorization request's unknown parameters, for post-login's event.request.query (set by its validator, never the client's).
+    extraParams: { audience: null, [QUERY_PARAM]: carryUnknownParams } as unknown as Configuration['extraParams'],
     extraClientMetadata: { properties: ['urn:gatehouse:web_origins', 'urn:gatehouse:first_party', 'urn:gatehouse:app_type', 'urn:gatehouse:metadata'] },
     clientBasedCORS(_ctx, origin, client) {
       const origins = (client as unknown as Record<string, unknown>)['urn:gatehouse:web_origins'];
