@@ -217,6 +217,9 @@
   }
 
   function format(args) {
+    // Formatting stops past the budget, but not before a secret that starts inside it is whole:
+    // scrub() must see it entire, or the part before the stop would be kept (writeLog cuts after).
+    const limit = consoleBytes + (secretForms.length ? secretForms[0].length : 0);
     let out = '', i = 0;
     const f = args[0];
     if (typeof f === 'string' && args.length > 1 && f.indexOf('%') !== -1) {
@@ -241,13 +244,13 @@
           }
         }
         out += ch;
-        if (out.length > consoleBytes) break;
+        if (out.length > limit) break;
       }
     }
     for (; i < args.length; i++) {
       if (i > 0) out += ' ';
       out += show(args[i]);
-      if (out.length > consoleBytes) break;
+      if (out.length > limit) break;
     }
     return out;
   }
@@ -257,7 +260,9 @@
     let b = 0, i = 0;
     while (i < s.length) {
       const c = s.charCodeAt(i);
-      const pair = c >= 0xd800 && c <= 0xdbff && i + 1 < s.length;
+      // A pair only when a low surrogate follows (as utf8Len counts): a lone high one is 3 bytes.
+      const d = i + 1 < s.length ? s.charCodeAt(i + 1) : 0;
+      const pair = c >= 0xd800 && c <= 0xdbff && d >= 0xdc00 && d <= 0xdfff;
       const w = c < 0x80 ? 1 : c < 0x800 ? 2 : pair ? 4 : 3;
       if (b + w > n) break;
       b += w;
@@ -269,7 +274,7 @@
   // A line is kept whole as long as the execution's budget (consoleBytes) has room, as Node's
   // console would print it: a JSON.stringify(event) must stay readable. The line that does not
   // fit is cut where the budget ends, marked, and nothing more is kept. Secrets are scrubbed
-  // before any cut (a cut never leaves half a secret).
+  // before any cut, and format() does not stop inside one (a cut never leaves half a secret).
   function writeLog(args) {
     if ((!active && !initPhase) || logFull) return;
     const line = scrub(format(args)) + '\n';

@@ -80,7 +80,7 @@ export interface ActionResult {
   status: SandboxStatus;
   /** Recorded api calls, in call order (JSON values only). */
   commands: Command[];
-  /** Captured console output, capped at limits.consoleBytes, lines truncated to 256 chars. */
+  /** Captured console output, capped at limits.consoleBytes (a line that does not fit is cut there and marked). */
   logs: string;
   /** Safe strings only, never the raw thrown value. */
   error?: { name: string; message: string };
