@@ -45,10 +45,15 @@ function sameText(a: string, b: string): boolean {
  * The one composition root: config → db → queries/libraries → provider. Everything else
  * receives what it needs from here.
  */
-export async function createContext(config: Config, opts: { logger?: Logger; migrate?: boolean } = {}) {
+/**
+ * `serving`: the server is starting (src/server.ts), not a CLI command: only then does the
+ * bootstrap admin client take the configured secret (a CLI run from a shell with another value
+ * in its environment must not change the running server's admin secret).
+ */
+export async function createContext(config: Config, opts: { logger?: Logger; migrate?: boolean; serving?: boolean } = {}) {
   const logger = opts.logger ?? createLogger(config.logLevel);
-  const db: Db = openDatabase(config.databaseUrl);
   const secretsKey = loadSecretsKey(config.secretsKey, config.dataDir, logger);
+  const db: Db = openDatabase(config.databaseUrl);
   const box = createSecretBox(secretsKey);
   const settings = createSettings(db, box);
   // The steps that can find the database unusable (a failed migration, another secrets key)
@@ -152,11 +157,15 @@ export async function createContext(config: Config, opts: { logger?: Logger; mig
     }
     if (await clients.get(clientId)) {
       // The environment's secret is the one that works: a client made with a secret nobody kept
-      // (or rotated through the API since) takes the configured one at the next start.
+      // takes the configured one when the server next starts (the Management API does not rotate
+      // this client's secret: src/management-api/clients.ts).
       const stored = (await clients.findClientMetadata(clientId))?.client_secret;
-      if (typeof stored === 'string' && !sameText(stored, clientSecret)) {
+      if (opts.serving && typeof stored === 'string' && !sameText(stored, clientSecret)) {
         await clients.rotateSecret(clientId, clientSecret);
         logger.warn({ client_id: clientId }, 'the bootstrap admin client\'s secret differed from GATEHOUSE_BOOTSTRAP_ADMIN_CLIENT_SECRET: it now takes the configured one');
+        await audit.record({ type: 'sapi', description: 'Bootstrap admin client secret set from GATEHOUSE_BOOTSTRAP_ADMIN_CLIENT_SECRET at start', client_id: clientId, details: { secret_rotated: true } });
+      } else if (typeof stored !== 'string') {
+        logger.warn({ client_id: clientId }, 'the bootstrap admin client has no secret (it was made public): it cannot get Management API tokens');
       }
       // Its grant is protected in the Management API; one removed in the database is put back,
       // and scopes added to the Management API since it was made are added to it.

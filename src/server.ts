@@ -21,7 +21,7 @@ export interface RunningServer { server: Server; ctx: AppContext; url: string; c
  * retired signing keys dropped, and a key rotation made on another node picked up.
  */
 export async function startServer(config: Config, opts: { logger?: Logger; host?: string } = {}): Promise<RunningServer> {
-  const ctx = await createContext(config, { logger: opts.logger });
+  const ctx = await createContext(config, { logger: opts.logger, serving: true });
   const app = createApp(ctx);
   // Slow clients (slowloris, a body trickled in): Node checks these deadlines every
   // connectionsCheckingInterval (30 s by default, which let a connection live up to 45 s past

@@ -328,6 +328,19 @@ test('the bootstrap admin takes the configured secret at start; one variable wit
   let s: TestServer | undefined = await startTestServer({ bootstrapAdmin: { clientId: ADMIN_ID, clientSecret: lost } }, { at: { dir, port } });
   try {
     assert.equal(await tokenWith(s.base, lost), 200);
+    const issuer = s.issuer;
+    await s.close();
+    s = undefined;
+    // A CLI command run from a shell with another secret in its environment changes nothing
+    // (review finding: any command rotated the running server's admin secret).
+    const { execFile } = await import('node:child_process');
+    await new Promise<void>((resolve, reject) => execFile(process.execPath, ['--no-node-snapshot', join(import.meta.dirname, '..', 'src', 'cli', 'main.ts'), 'keys', 'list'], {
+      env: { PATH: process.env.PATH, GATEHOUSE_ISSUER: issuer, GATEHOUSE_DATA_DIR: dir, GATEHOUSE_DATABASE_URL: `sqlite:${join(dir, 'gatehouse.sqlite')}`, GATEHOUSE_LOG_LEVEL: 'silent',
+        GATEHOUSE_BOOTSTRAP_ADMIN_CLIENT_ID: ADMIN_ID, GATEHOUSE_BOOTSTRAP_ADMIN_CLIENT_SECRET: ADMIN_SECRET },
+    }, (err) => (err ? reject(err) : resolve())));
+    s = await startTestServer({ bootstrapAdmin: { clientId: ADMIN_ID } }, { at: { dir, port } });
+    assert.ok(s.logs.some((l) => /go together: with only one set/.test(l)), 'an ID without a secret is warned about');
+    assert.equal(await tokenWith(s.base, lost), 200, 'the CLI left the secret alone');
     await s.close();
     s = undefined;
     s = await startTestServer({}, { at: { dir, port } });
@@ -335,10 +348,13 @@ test('the bootstrap admin takes the configured secret at start; one variable wit
     assert.equal(await tokenWith(s.base, lost), 401, 'the old one no longer does');
     assert.ok(s.logs.some((l) => /bootstrap admin client's secret differed/.test(l)), 'the change is logged');
     assert.ok(!s.logs.some((l) => l.includes(lost) || l.includes(ADMIN_SECRET)), 'no secret in the log');
-    await s.close();
-    s = undefined;
-    s = await startTestServer({ bootstrapAdmin: { clientId: ADMIN_ID } }, { at: { dir, port } });
-    assert.ok(s.logs.some((l) => /go together: with only one set/.test(l)), 'an ID without a secret is warned about');
+    const audited = await s.ctx.db('audit_logs').where({ client_id: ADMIN_ID }).where('description', 'like', 'Bootstrap admin client secret set%').first();
+    assert.ok(audited, 'and audited');
+    // The Management API does not rotate it: the next start would undo that without a word.
+    const rotated = await s.api('POST', `/clients/${ADMIN_ID}/rotate-secret`);
+    assert.equal(rotated.status, 400);
+    assert.equal(rotated.body.errorCode, 'operation_not_supported');
+    assert.match(rotated.body.message, /GATEHOUSE_BOOTSTRAP_ADMIN_CLIENT_SECRET/);
     await s.close();
     s = undefined;
     // Another secrets key on the same database: a plain error, not a decipher stack trace.

@@ -119,6 +119,11 @@ export const registerClients: RegisterRoutes = (router, app) => {
 
   router.post('/clients/:id/rotate-secret', requireScope('update:clients'), async function rotateSecret(ctx) {
     const id = idParam(ctx);
+    // Its secret is the environment's (the server sets it again at start): rotated here, the
+    // next restart would undo it without a word.
+    if (id === app.config.bootstrapAdmin.clientId && app.config.bootstrapAdmin.clientSecret) {
+      throw badRequest('The bootstrap admin client\'s secret comes from GATEHOUSE_BOOTSTRAP_ADMIN_CLIENT_SECRET: change it there and restart the server', 'operation_not_supported');
+    }
     const after = await clients.rotateSecret(id);
     await auditChange(app, ctx, { description: 'Rotate a client secret', target: { type: 'client', id }, extra: { secret_rotated: true } });
     ctx.body = view(after);
