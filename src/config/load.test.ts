@@ -37,3 +37,10 @@ test('GATEHOUSE_ACTIONS_FETCH_ALLOW takes hosts, not URLs, and the error names t
   assert.deepEqual(loadConfig({ env: { GATEHOUSE_ACTIONS_FETCH_ALLOW: 'localhost:8080, internal.example, [::1]:9000, 10.0.0.5' } }).actions.fetchAllow,
     ['localhost:8080', 'internal.example', '[::1]:9000', '10.0.0.5']);
 });
+
+test('GATEHOUSE_ACTIONS_FETCH_ALLOW entries the address check could never match are refused', () => {
+  for (const bad of ['user@host.example', 'host.example:99999', '[0:0:0:0:0:0:0:1]', 'host.example.']) {
+    assert.throws(() => loadConfig({ env: { GATEHOUSE_ACTIONS_FETCH_ALLOW: bad } }), /GATEHOUSE_ACTIONS_FETCH_ALLOW \(actions\.fetchAllow\.0\)/, bad);
+  }
+  assert.deepEqual(loadConfig({ env: { GATEHOUSE_ACTIONS_FETCH_ALLOW: 'Api.Example:8443, [::1], host.example:80' } }).actions.fetchAllow, ['Api.Example:8443', '[::1]', 'host.example:80']);
+});

@@ -12,6 +12,7 @@ import { logKoaErrors } from '../http/koa-errors.ts';
 import { createAdapterFactory } from './adapter.ts';
 import { withOAuthErrors } from './outcomes.ts';
 import { QUERY_PARAM, carryUnknownParams } from './authorization-query.ts';
+import { PROFILE_CLAIMS } from '../shared/profile-claims.ts';
 import { messagePage, logoutPage } from '../../views/pages.ts';
 import { html } from '../../views/html.ts';
 
@@ -303,7 +304,12 @@ export function createProvider(d: ProviderDeps): Provider {
     // whenever the login set them, as Auth0's do, not only when a claims request asks.
     for (const k of ['amr', 'acr', 'auth_time']) if (claims[k] === undefined && this.available[k] !== undefined) claims[k] = this.available[k];
     const custom = this.available[CUSTOM_CLAIMS] as Record<string, unknown> | undefined;
-    return custom ? { ...custom, ...claims } : claims;
+    if (!custom) return claims;
+    // A profile claim comes from the profile only, never from a stored custom claim (one kept
+    // from before actions were refused them would otherwise fill in where the scope left it out).
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(custom)) if (!PROFILE_CLAIMS.has(k)) out[k] = v;
+    return { ...out, ...claims };
   };
 
   auth0TokenParams(provider);

@@ -1,5 +1,6 @@
 import type { CommandLimits, TriggerContract, TriggerRegistry } from '../engine/contract.ts';
 export { AFTER_DENY, FAIL_CLOSED_WHEN_REFUSED } from '../engine/contract.ts';
+import { PROFILE_CLAIMS } from '../../shared/profile-claims.ts';
 
 /**
  * The five triggers: which handler they call, which `api` calls they allow, which calls
@@ -46,13 +47,9 @@ export const isTriggerId = (s: unknown): s is TriggerId => typeof s === 'string'
 /** Claims an action may never set (ACTIONS.md; SECURITY.md §0 item 2). */
 export const RESERVED_CLAIMS = new Set(['sub', 'iss', 'aud', 'exp', 'iat', 'nbf', 'jti', 'nonce', 'auth_time', 'azp', 'acr', 'amr',
   'at_hash', 'c_hash', 's_hash', 'sid', 'client_id', 'scope', 'cnf', 'gty', 'typ', 'act', 'may_act', 'events', 'token_type']);
-/**
- * ID-token claims that come from the user's profile (src/oidc/provider.ts findAccount): the
- * profile is their source. An action's value was either overridden without a word (scope email
- * or profile asked) or went out in its place (not asked): refused either way, with the reason
- * in the execution record. Access tokens carry no profile claims, so there they are custom.
- */
-export const PROFILE_CLAIMS = new Set(['email', 'email_verified', 'name', 'nickname', 'picture', 'updated_at']);
+// PROFILE_CLAIMS in an ID token: the action's value was either overridden without a word (scope
+// email or profile asked) or went out in its place (not asked): refused either way, with the
+// reason in the execution record. Access tokens carry no profile claims, so there they are custom.
 const BAD_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
 const CONTROL = /[\u0000-\u001f\u007f\u2028\u2029\u202a-\u202e\u200b-\u200f]/;
 
