@@ -39,8 +39,10 @@ test('GATEHOUSE_ACTIONS_FETCH_ALLOW takes hosts, not URLs, and the error names t
 });
 
 test('GATEHOUSE_ACTIONS_FETCH_ALLOW entries the address check could never match are refused', () => {
-  for (const bad of ['user@host.example', 'host.example:99999', '[0:0:0:0:0:0:0:1]', 'host.example.']) {
+  for (const bad of ['user@host.example', 'host.example:99999', '[0:0:0:0:0:0:0:1]', 'host.example.', 'host.example:0', '*.example.com', 'a..b']) {
     assert.throws(() => loadConfig({ env: { GATEHOUSE_ACTIONS_FETCH_ALLOW: bad } }), /GATEHOUSE_ACTIONS_FETCH_ALLOW \(actions\.fetchAllow\.0\)/, bad);
   }
-  assert.deepEqual(loadConfig({ env: { GATEHOUSE_ACTIONS_FETCH_ALLOW: 'Api.Example:8443, [::1], host.example:80' } }).actions.fetchAllow, ['Api.Example:8443', '[::1]', 'host.example:80']);
+  // Entries that matched before still do: a port with leading zeros is read as a number by the address check.
+  assert.deepEqual(loadConfig({ env: { GATEHOUSE_ACTIONS_FETCH_ALLOW: 'Api.Example:8443, [::1], host.example:80, host.example:08080, my_host.internal' } }).actions.fetchAllow,
+    ['Api.Example:8443', '[::1]', 'host.example:80', 'host.example:08080', 'my_host.internal']);
 });

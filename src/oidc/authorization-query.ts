@@ -27,7 +27,7 @@ export function carryUnknownParams(ctx: KoaContextWithOIDC): void {
     const unknown: Record<string, string> = {};
     for (const [k, v] of Object.entries(ctx.query)) {
       // Params holds every name the provider recognises, set or not.
-      if (k in params || k === '__proto__') continue;
+      if (Object.hasOwn(params, k) || k === '__proto__') continue;
       // The first value of a repeated parameter, as Koa's ctx.query gives it to other triggers.
       const first = Array.isArray(v) ? v[0] : v;
       if (typeof first === 'string') unknown[k] = first;

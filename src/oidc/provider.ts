@@ -164,7 +164,7 @@ export function createProvider(d: ProviderDeps): Provider {
     responseTypes: ['code'],
     routes: ROUTES,
     // QUERY_PARAM: the authorization request's unknown parameters, for post-login's event.request.query (set by its validator, never the client's).
-    extraParams: { audience: null, [QUERY_PARAM]: carryUnknownParams } as unknown as Configuration['extraParams'],
+    extraParams: { audience: null, [QUERY_PARAM]: carryUnknownParams },
     extraClientMetadata: { properties: ['urn:gatehouse:web_origins', 'urn:gatehouse:first_party', 'urn:gatehouse:app_type', 'urn:gatehouse:metadata'] },
     clientBasedCORS(_ctx, origin, client) {
       const origins = (client as unknown as Record<string, unknown>)['urn:gatehouse:web_origins'];
@@ -307,9 +307,7 @@ export function createProvider(d: ProviderDeps): Provider {
     if (!custom) return claims;
     // A profile claim comes from the profile only, never from a stored custom claim (one kept
     // from before actions were refused them would otherwise fill in where the scope left it out).
-    const out: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(custom)) if (!PROFILE_CLAIMS.has(k)) out[k] = v;
-    return { ...out, ...claims };
+    return { ...Object.fromEntries(Object.entries(custom).filter(([k]) => !PROFILE_CLAIMS.has(k))), ...claims };
   };
 
   auth0TokenParams(provider);
