@@ -44,8 +44,7 @@ function sameText(a: string, b: string): boolean {
 /**
  * The one composition root: config → db → queries/libraries → provider. Everything else
  * receives what it needs from here.
- */
-/**
+ *
  * `serving`: the server is starting (src/server.ts), not a CLI command: only then does the
  * bootstrap admin client take the configured secret (a CLI run from a shell with another value
  * in its environment must not change the running server's admin secret).

@@ -29,8 +29,9 @@ export interface MfaNeed { mode: 'challenge' | 'enroll'; resumeAt: number | null
  */
 interface OwedMfa { enable?: { provider: string; allowRememberBrowser: boolean }; challenge?: boolean }
 
-/** A chain paused by `api.redirect.sendUserTo`, as its continuation row keeps it. */
 /**
+ * A chain paused by `api.redirect.sendUserTo`, as its continuation row keeps it.
+ *
  * `posted`: forms POSTed to /continue for this state (kept here, not put in a URL), by a random
  * id that only the poster's browser holds (a cookie scoped to the interaction's resume path): a
  * stranger who learnt the state can add a form, but not make the user's resume read it.
