@@ -45,6 +45,8 @@ export interface GatehouseInfo {
   m2m: { client_id: string; client_secret: string };
   spa: { client_id: string; redirect_uri: string };
   users: string[]; jwk: Record<string, unknown>; argon2: { memoryKiB: number; timeCost: number; parallelism: number; maxConcurrent: number };
+  /** How many hashes the server's hasher runs at once (maxConcurrent, capped by the CPUs it may use). */
+  argon2Concurrency: number;
   /** diagnose only: partial stacks, name → base URL, and whether each maps `audience=`. */
   variants?: { name: string; base: string; audience: boolean }[];
 }
@@ -95,7 +97,7 @@ serveChild<GatehouseInit, GatehouseInfo>({
       base, pid: process.pid,
       m2m: { client_id: m2m.client_id, client_secret: m2m.client_secret! },
       spa: { client_id: spa.client_id, redirect_uri: redirectUri },
-      users, jwk, argon2: config.argon2, variants,
+      users, jwk, argon2: config.argon2, argon2Concurrency: ctx.hasher.concurrency, variants,
     };
   },
   /**

@@ -166,7 +166,7 @@ export async function main(argv: string[]): Promise<number> {
 
   if (cmd === 'start') {
     const s = await startServer(config, { logger: createLogger(config.logLevel) });
-    s.ctx.logger.info({ issuer: config.issuer, port: config.port, database: config.databaseUrl.split(':')[0] }, `Gatehouse listening on port ${config.port} (issuer ${config.issuer})`);
+    s.ctx.logger.info({ issuer: config.issuer, port: config.port, database: config.databaseUrl.split(':')[0], password_hashes_at_once: s.ctx.hasher.concurrency }, `Gatehouse listening on port ${config.port} (issuer ${config.issuer})`);
     const stop = async (signal: string) => {
       s.ctx.logger.info({ signal }, 'shutting down');
       await s.close();

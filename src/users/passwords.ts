@@ -1,18 +1,33 @@
+import { availableParallelism } from 'node:os';
 import argon2 from 'argon2';
 import { isCommonPassword } from './common-passwords.ts';
 
 export interface Argon2Params { memoryKiB: number; timeCost: number; parallelism: number; maxConcurrent: number }
 
 /**
- * argon2id hashing with a cap on concurrent hashes (each holds `memoryKiB`: without a cap a
- * burst of logins is a memory DoS) and a dummy hash so unknown e-mails cost the same time.
+ * How many hashes run at once: `maxConcurrent`, and never more than the CPUs this process may
+ * use (its affinity and cgroup quota, as libuv reads them). A hash keeps a CPU busy from start
+ * to end, so more at once than CPUs adds no throughput: the hashes only take turns, each
+ * evicting the others' memory from the caches (on one CPU, 4 at once cost about 10% more CPU
+ * per verify than 1 at a time: bench/run.ts's login part), and each holds a thread of libuv's
+ * pool, where token signing and file I/O wait behind it.
  */
-export function createPasswordHasher(p: Argon2Params) {
+export function hashConcurrency(p: Pick<Argon2Params, 'maxConcurrent'>, cpus = availableParallelism()): number {
+  return Math.max(1, Math.min(p.maxConcurrent, cpus));
+}
+
+/**
+ * argon2id hashing with a cap on concurrent hashes (each holds `memoryKiB`: without a cap a
+ * burst of logins is a memory DoS; see hashConcurrency) and a dummy hash so unknown e-mails
+ * cost the same time.
+ */
+export function createPasswordHasher(p: Argon2Params, cpus?: number) {
   const opts = { type: argon2.argon2id as 2, memoryCost: p.memoryKiB, timeCost: p.timeCost, parallelism: p.parallelism };
+  const concurrency = hashConcurrency(p, cpus);
   let active = 0;
   const waiting: (() => void)[] = [];
   async function limited<T>(fn: () => Promise<T>): Promise<T> {
-    if (active >= p.maxConcurrent) await new Promise<void>((r) => waiting.push(r));
+    if (active >= concurrency) await new Promise<void>((r) => waiting.push(r));
     active++;
     try { return await fn(); } finally {
       active--;
@@ -45,6 +60,8 @@ export function createPasswordHasher(p: Argon2Params) {
     },
     needsRehash: (hash: string) => argon2.needsRehash(hash, { memoryCost: p.memoryKiB, timeCost: p.timeCost, parallelism: p.parallelism }),
     params: opts,
+    /** Hashes run at once at most (see hashConcurrency). */
+    concurrency,
   };
 }
 export type PasswordHasher = ReturnType<typeof createPasswordHasher>;
