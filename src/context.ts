@@ -128,7 +128,7 @@ export async function createContext(config: Config, opts: { logger?: Logger; mig
   const triggers = createTriggerRunners({
     db, engine: actionEngine, users, logger, issuer: config.issuer, roleNames: (id) => users.roleNames(id), otpEnrolled: (id) => mfa.isEnrolled(id),
   });
-  const hooks = createProviderHooks({ config, triggers, users, clients, mfa });
+  const hooks = createProviderHooks({ config, triggers, users, clients, mfa, managementAudience: urls.managementAudience });
   const providerState: { provider: ReturnType<typeof createProvider>; keysVersion: string } = { provider: await buildProvider(), keysVersion: await keys.version() };
 
   async function buildProvider() {

@@ -2,7 +2,7 @@ import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import * as oidc from 'openid-client';
 import { decodeJwt } from 'jose';
-import { startTestServer, discover, loginThroughForm, loginAt, authorizationRequest, type TestServer } from './helpers/server.ts';
+import { startTestServer, discover, loginThroughForm, loginAt, authorizationRequest, ADMIN_ID, ADMIN_SECRET, type TestServer } from './helpers/server.ts';
 import { Browser, alertText } from './helpers/cookie-fetch.ts';
 import { codeAt } from './helpers/mfa.ts';
 import { deployAction, bindActions, latestExecution, waitForExecution } from './helpers/actions.ts';
@@ -49,6 +49,38 @@ test('credentials-exchange: custom claim in the M2M access token, deny maps to a
   assert.equal(body.error, 'invalid_scope');
   assert.equal(body.error_description, 'tier blocked');
   await bindActions(ts, 'credentials-exchange', []);
+});
+
+test('credentials-exchange never runs for the bootstrap admin\'s Management API token: a deny-all action cannot lock the administrators out', async () => {
+  // Regression: the action ran there too, and a deny-all binding left no way to get a token to unbind it.
+  await deployAction(ts, { name: 'cx-deny-all', trigger: 'credentials-exchange', code: `
+    exports.onExecuteCredentialsExchange = async (event, api) => {
+      api.accessToken.setCustomClaim('https://example.com/touched', true);
+      api.access.deny('invalid_request', 'nobody gets a token');
+    };` });
+  await bindActions(ts, 'credentials-exchange', ['cx-deny-all']);
+  const tokenFor = async (id: string, secret: string, audience: string) => {
+    const res = await fetch(`${ts.base}/oauth/token`, {
+      method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${Buffer.from(`${id}:${secret}`).toString('base64')}` },
+      body: new URLSearchParams({ grant_type: 'client_credentials', audience }),
+    });
+    return { status: res.status, body: await res.json() as { access_token?: string; error?: string; error_description?: string } };
+  };
+  const admin = await tokenFor(ADMIN_ID, ADMIN_SECRET, `${ts.base}/api/v2/`);
+  assert.equal(admin.status, 200, JSON.stringify(admin.body));
+  assert.equal(decodeJwt(admin.body.access_token!)['https://example.com/touched'], undefined, 'no action ran for it');
+
+  // Any other client's Management API token still goes through the actions, as on Auth0.
+  const ops = (await ts.api('POST', '/clients', { name: 'Ops M2M', app_type: 'non_interactive' })).body;
+  assert.equal((await ts.api('POST', '/client-grants', { client_id: ops.client_id, audience: `${ts.base}/api/v2/`, scope: ['read:users'] })).status, 201);
+  const other = await tokenFor(ops.client_id, ops.client_secret, `${ts.base}/api/v2/`);
+  assert.equal(other.status, 400);
+  assert.equal(other.body.error_description, 'nobody gets a token');
+
+  // With the fresh admin token, the binding can be undone.
+  const unbind = await ts.api('PATCH', '/actions/triggers/credentials-exchange/bindings', { bindings: [] }, admin.body.access_token);
+  assert.equal(unbind.status, 200);
+  assert.equal((await tokenFor(ops.client_id, ops.client_secret, `${ts.base}/api/v2/`)).status, 200);
 });
 
 test('post-login: claims in ID token, userinfo and access token; metadata written; deny reaches the client', async () => {

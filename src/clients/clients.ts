@@ -194,6 +194,7 @@ export function createClients(db: Db, box: SecretBox, defaultIdTokenAlg: 'ES256'
       id_token_signed_response_alg: SAFE_ALG(c.id_token_signed_response_alg) ?? (c.app_type === 'spa' ? 'RS256' : defaultIdTokenAlg),
       'urn:gatehouse:web_origins': c.web_origins, 'urn:gatehouse:first_party': c.is_first_party,
       'urn:gatehouse:app_type': c.app_type, 'urn:gatehouse:metadata': c.client_metadata,
+      'urn:gatehouse:system': c.is_system,
     };
   }
 }

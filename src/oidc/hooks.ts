@@ -15,8 +15,8 @@ import type { ProviderHooks } from './provider.ts';
  * refresh (decided before the refresh token is consumed); the post-login and MFA prompt of an
  * authorization answered by a session; the scope changes a chain made, on the grant.
  */
-export function createProviderHooks(d: { config: Config; triggers: TriggerRunners; users: Users; clients: Clients; mfa: Mfa }): ProviderHooks {
-  const { config, triggers, users, clients, mfa } = d;
+export function createProviderHooks(d: { config: Config; triggers: TriggerRunners; users: Users; clients: Clients; mfa: Mfa; managementAudience: string }): ProviderHooks {
+  const { config, triggers, users, clients, mfa, managementAudience } = d;
   /**
    * post-login's outcome for a refresh-token grant, decided in beforeRefresh (before oidc-provider
    * consumes the refresh token) and used by extraTokenClaims of the same request: one run per refresh.
@@ -83,8 +83,13 @@ export function createProviderHooks(d: { config: Config; triggers: TriggerRunner
     },
     extraTokenClaims(ctx, token) {
       const t = token as TokenForClaims;
+      if (t.kind !== 'ClientCredentials') return userTokenClaims(ctx, t);
+      // The system client's Management API token is how every recovery starts (as its secret and
+      // grant cannot be changed through the API): no action can deny it or add to it, or one bad
+      // credentials-exchange action would lock the administrators out of undoing it.
+      if ((ctx.oidc.client as unknown as Record<string, unknown> | undefined)?.['urn:gatehouse:system'] === true && t.resourceServer?.audience === managementAudience) return undefined;
       // Not async: client_credentials with nothing bound answers at once.
-      return t.kind === 'ClientCredentials' ? triggers.credentialsExchange(ctx, t) : userTokenClaims(ctx, t);
+      return triggers.credentialsExchange(ctx, t);
     },
     async beforeRefresh(ctx) {
       // A deny or a failure throws (a ChainRefusal, access_denied to the client) from here, while the refresh token is still unused.

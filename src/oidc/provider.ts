@@ -165,7 +165,7 @@ export function createProvider(d: ProviderDeps): Provider {
     routes: ROUTES,
     // QUERY_PARAM: the authorization request's unknown parameters, for post-login's event.request.query (set by its validator, never the client's).
     extraParams: { audience: null, [QUERY_PARAM]: carryUnknownParams },
-    extraClientMetadata: { properties: ['urn:gatehouse:web_origins', 'urn:gatehouse:first_party', 'urn:gatehouse:app_type', 'urn:gatehouse:metadata'] },
+    extraClientMetadata: { properties: ['urn:gatehouse:web_origins', 'urn:gatehouse:first_party', 'urn:gatehouse:app_type', 'urn:gatehouse:metadata', 'urn:gatehouse:system'] },
     clientBasedCORS(_ctx, origin, client) {
       const origins = (client as unknown as Record<string, unknown>)['urn:gatehouse:web_origins'];
       return Array.isArray(origins) && origins.some((o) => String(o).replace(/\/$/, '') === origin);
