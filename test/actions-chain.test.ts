@@ -85,13 +85,28 @@ test('versions: v1, v2, rollback to v1; a draft edit changes nothing until deplo
   assert.equal(v2.number, 2);
   assert.equal(decodeJwt((await m2mToken()).body.access_token)['https://x/v'], 'two');
 
+  // An edit not deployed yet: a rollback leaves it in the draft unless update_draft says otherwise (as on Auth0).
+  assert.equal((await ts.api('PATCH', `/actions/actions/${id}`, { code: code('three') })).status, 200);
   const rb = await ts.api('POST', `/actions/actions/${id}/versions/${v1.id}/deploy`);
   assert.equal(rb.status, 202, 'Auth0 answers a deploy (and a rollback) with 202');
   assert.equal(rb.body.number, 3);
   assert.equal(rb.body.code, v1.code);
   assert.equal(decodeJwt((await m2mToken()).body.access_token)['https://x/v'], 'one');
+  let draft = (await ts.api('GET', `/actions/actions/${id}`)).body;
+  assert.equal(draft.code, code('three'), 'the undeployed edit survives the rollback');
+  assert.equal(draft.all_changes_deployed, false);
+  const rbKeep = await ts.api('POST', `/actions/actions/${id}/versions/${v1.id}/deploy`, { update_draft: false });
+  assert.equal(rbKeep.status, 202);
+  assert.equal((await ts.api('GET', `/actions/actions/${id}`)).body.code, code('three'));
+  assert.equal((await ts.api('POST', `/actions/actions/${id}/versions/${v1.id}/deploy`, { update_draft: 'yes' })).status, 400);
+  const rbDraft = await ts.api('POST', `/actions/actions/${id}/versions/${v2.id}/deploy`, { update_draft: true });
+  assert.equal(rbDraft.status, 202);
+  draft = (await ts.api('GET', `/actions/actions/${id}`)).body;
+  assert.equal(draft.code, code('two'), 'update_draft: true puts that version in the draft');
+  assert.equal(draft.all_changes_deployed, true);
+  assert.equal(decodeJwt((await m2mToken()).body.access_token)['https://x/v'], 'two');
   const versions = (await ts.api('GET', `/actions/actions/${id}/versions`)).body.versions;
-  assert.deepEqual(versions.map((v: { number: number }) => v.number), [3, 2, 1]);
+  assert.deepEqual(versions.map((v: { number: number }) => v.number), [5, 4, 3, 2, 1]);
   assert.equal((await ts.api('DELETE', `/actions/actions/${id}`)).status, 409, 'bound actions cannot be deleted');
   await bindActions(ts, 'credentials-exchange', []);
   assert.equal((await ts.api('DELETE', `/actions/actions/${id}`)).status, 204);

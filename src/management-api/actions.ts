@@ -29,6 +29,7 @@ const bindingsSchema = z.strictObject({
   })).max(100),
 });
 const testSchema = z.strictObject({ payload: z.record(z.string(), z.unknown()) });
+const rollbackSchema = z.strictObject({ update_draft: z.boolean().optional() }).optional();
 
 function trigger(id: string): TriggerId {
   if (!isTriggerId(id)) throw notFound(`Trigger "${id}" does not exist (one of ${Object.keys(TRIGGERS).join(', ')})`, 'inexistent_trigger');
@@ -93,7 +94,9 @@ export const registerActions: RegisterRoutes = (router: Router, app: AppContext)
   router.get('/actions/actions/:id/versions/:versionId', requireScope('read:actions'), async (ctx) => { ctx.body = await store.version(ctx.params.id, ctx.params.versionId); });
 
   router.post('/actions/actions/:id/versions/:versionId/deploy', requireScope('create:actions', 'update:actions'), async (ctx) => {
-    const v = await store.deploy(ctx.params.id, ctx.params.versionId);
+    // As on Auth0, the draft (code and secrets not deployed yet) is kept unless update_draft says to replace it.
+    const body = parseBody(ctx, rollbackSchema);
+    const v = await store.deploy(ctx.params.id, ctx.params.versionId, { updateDraft: body?.update_draft === true });
     await auditChange(app, ctx, { description: `Roll back an action (new version ${v.number})`, target: { type: 'action', id: ctx.params.id }, extra: { from_version: ctx.params.versionId, version: v.number } });
     ctx.status = 202;
     ctx.body = v;

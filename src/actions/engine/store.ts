@@ -154,8 +154,11 @@ export function createActionStore(db: Db, box: SecretBox, limits: ActionLimits, 
       });
       bindingsVersion++;
     },
-    /** New immutable version from the draft (or from an old version: rollback). */
-    async deploy(id: string, fromVersionId?: string) {
+    /**
+     * New immutable version from the draft, or from an old version (rollback; `updateDraft`: the
+     * draft takes that version's code and secrets too, else it stays as it is).
+     */
+    async deploy(id: string, fromVersionId?: string, opts: { updateDraft?: boolean } = {}) {
       const r = await requireRow(id);
       let code = r.code as string;
       let sealed = r.secrets_sealed as string;
@@ -170,7 +173,7 @@ export function createActionStore(db: Db, box: SecretBox, limits: ActionLimits, 
         const last = await trx('action_versions').where({ action_id: id }).max({ m: 'number' }).first();
         const number = Number(last?.m ?? 0) + 1;
         await trx('action_versions').insert({ id: versionId, action_id: id, number, code, compiled, secrets_sealed: sealed, created_at: now() });
-        await trx('actions').where({ id }).update({ deployed_version_id: versionId, ...(fromVersionId ? { code, secrets_sealed: sealed } : {}), updated_at: now() });
+        await trx('actions').where({ id }).update({ deployed_version_id: versionId, ...(fromVersionId && opts.updateDraft ? { code, secrets_sealed: sealed } : {}), updated_at: now() });
         const old = await trx('action_versions').where({ action_id: id }).orderBy('number', 'desc').offset(limits.maxVersions).select('id');
         const keep = old.map((o) => o.id).filter((v) => v !== versionId);
         if (keep.length) await trx('action_versions').whereIn('id', keep).delete();
