@@ -281,3 +281,25 @@ test('test endpoint runs the draft with no side effects and returns commands, lo
   assert.equal(big.status, 400);
   assert.equal((await ts.api('GET', '/actions/actions', undefined, await ts.adminToken('read:users'))).status, 403);
 });
+
+test('a trigger\'s bindings are paged as on Auth0: {bindings, total, page, per_page}, so an SDK paging through them stops', async () => {
+  // Regression: page was ignored and total missing, and Auth0's SDK asked for page after page forever.
+  const names = ['paged-a', 'paged-b', 'paged-c'];
+  for (const name of names) await deployAction(ts, { name, trigger: 'post-change-password', code: 'exports.onExecutePostChangePassword = async () => {};' });
+  await bindActions(ts, 'post-change-password', names);
+  const get = (q: string) => ts.api('GET', `/actions/triggers/post-change-password/bindings${q}`);
+  const all = await get('');
+  assert.equal(all.status, 200);
+  assert.deepEqual({ ...all.body, bindings: all.body.bindings.map((b: { action: { name: string } }) => b.action.name) }, { bindings: names, total: 3, page: 0, per_page: 50 });
+  const pages = [];
+  for (let page = 0; page < 5; page++) {
+    const r = await get(`?page=${page}&per_page=2`);
+    assert.equal(r.status, 200);
+    assert.equal(r.body.total, 3);
+    pages.push(r.body.bindings.map((b: { action: { name: string } }) => b.action.name));
+  }
+  assert.deepEqual(pages, [['paged-a', 'paged-b'], ['paged-c'], [], [], []]);
+  assert.equal((await get('?per_page=0')).status, 400);
+  assert.equal((await get('?include_everything=true')).status, 400);
+  await bindActions(ts, 'post-change-password', []);
+});

@@ -120,7 +120,12 @@ export const registerActions: RegisterRoutes = (router: Router, app: AppContext)
   });
 
   router.get('/actions/triggers/:triggerId/bindings', requireScope('read:actions'), async (ctx) => {
-    ctx.body = { bindings: await store.bindings(trigger(ctx.params.triggerId)) };
+    // Paged as on Auth0 ({bindings, total, page, per_page}): SDKs page on until `total` says they have all.
+    const t = trigger(ctx.params.triggerId);
+    const q = parseQuery(ctx, z.strictObject({ page: paginationShape.page, per_page: paginationShape.per_page }));
+    const p = pageOf(q);
+    const all = await store.bindings(t);
+    ctx.body = { bindings: all.slice(p.page * p.perPage, (p.page + 1) * p.perPage), total: all.length, page: p.page, per_page: p.perPage };
   });
 
   router.patch('/actions/triggers/:triggerId/bindings', requireScope('update:actions'), async (ctx) => {
