@@ -471,6 +471,54 @@ test('enrolling at login mails the owner; a second tab that was enrolling gets t
   }
 });
 
+test('a password posted for another account while a code is being checked cannot borrow that code: the step stays with the user it was checked for', async () => {
+  // Regression (found by an outside probe): the step was written back by interaction alone, so the
+  // attacker's own enrollment code, checked while the victim's password replaced the step in the same
+  // interaction, marked the victim's step verified, and /mfa/done signed in as the victim.
+  const ts2 = await startTestServer({ mfa: { policy: 'always' } });
+  try {
+    const spa = (await ts2.api('POST', '/clients', { name: 'race spa', app_type: 'spa', callbacks: [CB] })).body;
+    const cfg = await discover(ts2, spa.client_id);
+    await ts2.api('POST', '/users', { email: 'attacker@mfa.example', password: PASSWORD });
+    await ts2.api('POST', '/users', { email: 'victim@mfa.example', password: 'victim-password-1' });
+    const b = new Browser();
+    const { url } = await authorizationRequest(cfg, { redirectUri: CB, scope: 'openid' });
+    const first = await b.follow(url);
+    const loginPage = await first.res.text();
+    const posted = await b.submit(first.url, loginPage, { email: 'attacker@mfa.example', password: PASSWORD });
+    const mfaUrl = new URL(posted.headers.get('location')!, first.url);
+    const enrollPage = await (await b.request(mfaUrl)).text();
+    const secret = /data-secret="([A-Z2-7]+)"/.exec(enrollPage)![1];
+    // The victim's password goes in while the attacker's code is being checked (between the
+    // check and the write-back), which the test makes certain by posting it from inside the check.
+    const victimForm = await (await b.request(first.url)).text();
+    const mfa = ts2.ctx.mfa;
+    const confirm = mfa.confirmEnrollment;
+    let victimPosted = 0;
+    mfa.confirmEnrollment = (async (...a: Parameters<typeof confirm>) => {
+      const r = await confirm.apply(mfa, a);
+      const v = await b.submit(first.url, victimForm, { email: 'victim@mfa.example', password: 'victim-password-1' });
+      victimPosted = v.status;
+      return r;
+    }) as typeof confirm;
+    let enrolled: Response;
+    try {
+      enrolled = await b.submit(mfaUrl, enrollPage, { code: await codeAt(secret) });
+    } finally {
+      mfa.confirmEnrollment = confirm;
+    }
+    assert.equal(victimPosted, 303, 'the victim\'s password was accepted and replaced the step');
+    assert.equal(enrolled.status, 409);
+    assert.match(alertText(await enrolled.text()) ?? '', /started again in another tab/);
+    // Nothing to finish: the step is the victim's, and it is not verified.
+    const done = await b.request(new URL(`${mfaUrl.pathname}/done`, mfaUrl), { method: 'POST', body: new URLSearchParams({ _csrf: /name="_csrf" value="([^"]+)"/.exec(enrollPage)![1] }), headers: { 'content-type': 'application/x-www-form-urlencoded' } });
+    assert.equal(done.status, 400);
+    assert.ok(!done.headers.get('location')?.startsWith(CB), 'no code for the victim');
+  } finally {
+    await ts2.close();
+  }
+});
+
 test('allowRememberBrowser: after a challenge with "remember" ticked this browser is not asked again; another browser is', async () => {
   await deployAction(ts, { name: 'mfa-remember', trigger: 'post-login', code: `
     exports.onExecutePostLogin = async (event, api) => { api.multifactor.enable('any', { allowRememberBrowser: true }); };` });

@@ -35,7 +35,7 @@ export function createMfaStep(app: AppContext, hooks: { verified(ctx: Context, d
     const r = await pendingRow(d);
     if (r.p.mode === 'enroll' && !r.p.verified && (await mfa.isEnrolled(r.userId))) {
       r.p.mode = 'challenge';
-      await save(d.uid, r.p);
+      await save(d.uid, r.userId, r.p);
     }
     return r;
   }
@@ -44,7 +44,23 @@ export function createMfaStep(app: AppContext, hooks: { verified(ctx: Context, d
     if (!row || Number(row.expires_at) < Date.now()) throw new AppError(400, 'mfa_expired', 'This verification step has expired. Go back to the application and sign in again.');
     return { userId: row.user_id, p: JSON.parse(row.payload) as PendingMfa };
   }
-  async function save(uid: string, p: PendingMfa) { await db('mfa_pending').where({ interaction_uid: uid }).update({ payload: JSON.stringify(p) }); }
+  /**
+   * Writes the step back for the user it was read for. The interaction's login form still takes a
+   * password (another account's too), which replaces the step: written by interaction alone, a
+   * code checked for one user could mark another user's step verified in between (a race an
+   * outside probe showed). So the write is conditional on the user, and a step replaced
+   * meanwhile ends this request.
+   */
+  async function save(uid: string, userId: string, p: PendingMfa) {
+    const n = await db('mfa_pending').where({ interaction_uid: uid, user_id: userId }).update({ payload: JSON.stringify(p) });
+    if (n !== 1) throw replaced();
+  }
+  /** Ends the step for the user it was read for (see save). */
+  async function finish(uid: string, userId: string) {
+    const n = await db('mfa_pending').where({ interaction_uid: uid, user_id: userId }).delete();
+    if (n !== 1) throw replaced();
+  }
+  const replaced = () => new AppError(409, 'mfa_replaced', 'This sign-in was started again in another tab. Go back to the application and sign in again.');
 
   async function renderEnroll(ctx: Context, d: Details, userId: string, csrf: string, error?: string) {
     const user = await app.users.require(userId);
@@ -99,7 +115,7 @@ export function createMfaStep(app: AppContext, hooks: { verified(ctx: Context, d
         const user = await app.users.get(userId);
         if (user) queueMfaChangedMail(app, user.email, 'enrolled');
         p.verified = true;
-        await save(d.uid, p);
+        await save(d.uid, userId, p);
         ctx.type = 'html';
         ctx.body = recoveryCodesPage({ appName: config.appName, csrf, action: `${base(d.uid)}/done`, codes: r.recoveryCodes });
         return;
@@ -121,7 +137,7 @@ export function createMfaStep(app: AppContext, hooks: { verified(ctx: Context, d
         const payload = Buffer.from(JSON.stringify({ u: userId, exp: Date.now() + config.mfa.rememberBrowserDays * 86400_000 })).toString('base64url');
         ctx.cookies.set(REMEMBER_COOKIE(ctx), `${payload}.${sign(payload)}`, { httpOnly: true, sameSite: 'lax', secure: ctx.secure, maxAge: config.mfa.rememberBrowserDays * 86400_000, overwrite: true });
       }
-      await db('mfa_pending').where({ interaction_uid: d.uid }).delete();
+      await finish(d.uid, userId);
       return hooks.verified(ctx, d, userId, p);
     },
 
@@ -129,7 +145,7 @@ export function createMfaStep(app: AppContext, hooks: { verified(ctx: Context, d
     async done(ctx: Context, d: Details) {
       const { userId, p } = await pending(d);
       if (!p.verified) throw new AppError(400, 'mfa_not_verified', 'Enter a code from your authenticator app first.');
-      await db('mfa_pending').where({ interaction_uid: d.uid }).delete();
+      await finish(d.uid, userId);
       return hooks.verified(ctx, d, userId, p);
     },
   };

@@ -156,7 +156,7 @@ export function createPostLoginStep(app: AppContext) {
       interaction_uid: d.uid, user_id: userId, expires_at: Date.now() + MFA_TTL_MS,
       payload: JSON.stringify({ ...need, event: need.resumeAt !== null ? event : undefined, methods, verified: false }),
     }).onConflict('interaction_uid').merge();
-    await app.audit.record({ type: 'gd_start', description: `Second factor required (${need.mode})`, user_id: userId, client_id: String(d.params.client_id), ip: ctx.ip });
+    await app.audit.record({ type: 'gd_start', description: `Second factor required (${need.mode})`, user_id: userId, client_id: String(d.params.client_id), ip: ctx.ip, user_agent: ctx.get('user-agent') });
     ctx.status = 303;
     ctx.redirect(`${urls.mountPath}/interaction/${encodeURIComponent(d.uid)}/mfa`);
   }
