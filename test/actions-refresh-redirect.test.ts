@@ -689,3 +689,46 @@ test('claims decided by post-login stay with their login: none after the action 
   assert.equal((await ts.api('DELETE', `/actions/actions/${id}?force=true`)).status, 204);
   assert.equal(await stored(), 0, 'claims of a deleted action were kept');
 });
+
+test('a second factor asked for on refresh: refused for a password-only login (multifactor.enable too), passed for a login that had one, the rest of the chain running', async () => {
+  // Regression (outside probe): multifactor.enable was ignored on refresh, so a refresh token from a
+  // password-only login kept working where a new login needed the second factor; and challengeWith
+  // refused the refresh even when the login had passed the second factor.
+  await deployAction(ts, { name: 'rf-enable', trigger: 'post-login', code: "exports.onExecutePostLogin = async (event, api) => { api.multifactor.enable('any'); };" });
+  await deployAction(ts, { name: 'rf-challenge', trigger: 'post-login', code: `exports.onExecutePostLogin = async (event, api) => {
+    if (event.user.enrolledFactors.length === 0) api.authentication.enrollWithAny([{ type: 'otp' }]);
+    else api.authentication.challengeWith({ type: 'otp' });
+  };` });
+  await deployAction(ts, { name: 'rf-after', trigger: 'post-login', code: "exports.onExecutePostLogin = async (event, api) => { api.accessToken.setCustomClaim('https://rr/after_mfa', event.transaction.protocol); };" });
+
+  // A password-only login (nothing bound then) keeps a refresh token.
+  await bindActions(ts, 'post-login', []);
+  const pwdOnly = await loginWithRefresh('refresher@rr.example');
+  for (const chain of [['rf-enable'], ['rf-challenge', 'rf-after']]) {
+    await bindActions(ts, 'post-login', chain);
+    const err = await expectOAuthError(oidc.refreshTokenGrant(config, pwdOnly.refresh_token!), 'access_denied', 400);
+    assert.match(err.error_description ?? '', /second factor/, chain.join());
+  }
+  // Refused before the token was used: with the requirement gone it still works.
+  await bindActions(ts, 'post-login', []);
+  assert.ok((await oidc.refreshTokenGrant(config, pwdOnly.refresh_token!)).access_token);
+
+  // A login that passed the second factor: both pass on refresh, and the chain goes on after the pause.
+  await bindActions(ts, 'post-login', ['rf-challenge', 'rf-after']);
+  await ts.api('POST', '/users', { email: 'mfa-refresh@rr.example', password: PASSWORD });
+  const r = await loginThroughForm(config, { redirectUri: CB, email: 'mfa-refresh@rr.example', password: PASSWORD, scope: 'openid email offline_access read:things', params: { prompt: 'consent', audience: API } });
+  const secret = /data-secret="([A-Z2-7]+)"/.exec(r.loginPage ?? '')?.[1];
+  assert.ok(r.url && secret, 'enrollment page');
+  const enrolled = await r.browser.submit(r.url, r.loginPage!, { code: await generate({ secret }) });
+  const done = await r.browser.submit(r.url, await enrolled.text(), {}, { actionIncludes: '/mfa/done' });
+  const back = await followUntilAway(r.browser, new URL(done.headers.get('location')!, r.url));
+  assert.equal(back.searchParams.get('error'), null, back.searchParams.get('error_description') ?? '');
+  const t = await oidc.authorizationCodeGrant(config, back, { pkceCodeVerifier: r.verifier, expectedState: r.state });
+  assert.ok(t.refresh_token);
+  const refreshed = await oidc.refreshTokenGrant(config, t.refresh_token!);
+  assert.equal(decodeJwt(refreshed.access_token)['https://rr/after_mfa'], 'oauth2-refresh-token', 'the action after the pause ran on refresh');
+  await bindActions(ts, 'post-login', ['rf-enable', 'rf-after']);
+  const again = await oidc.refreshTokenGrant(config, refreshed.refresh_token!);
+  assert.equal(decodeJwt(again.access_token)['https://rr/after_mfa'], 'oauth2-refresh-token');
+  await bindActions(ts, 'post-login', []);
+});

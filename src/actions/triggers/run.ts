@@ -261,13 +261,32 @@ export function createTriggerRunners(d: Deps) {
         methods: [{ name: 'pwd', timestamp: at }, ...(amr.includes('otp') ? [{ name: 'mfa', timestamp: at }] : [])],
         transaction: { protocol: 'oauth2-refresh-token', requested_scopes: scopes.split(' ').filter(Boolean), ...(audience ? { audience } : {}) },
       });
-      const o = await engine.run('post-login', event, { canRedirect: false });
+      let o = await engine.run('post-login', event, { canRedirect: false });
       await writeMetadata(user.user_id, o);
+      // A second factor asked for (challengeWith, enrollWith) that the login already had: the rest
+      // of the chain runs now, as it does at login (run's postLogin above).
+      const hadMfa = amr.includes('otp');
+      while (hadMfa && !o.blocked && !o.redirect && o.mfa.pauseAfter !== undefined) {
+        const at = o.mfa.pauseAfter;
+        const rest = await engine.run('post-login', o.event, {
+          canRedirect: false, startAt: at + 1, deadlineAt: o.deadlineAt,
+          resumeOf: { index: at, actionId: o.mfa.pauseAction?.actionId ?? '', versionId: o.mfa.pauseAction?.versionId ?? '' },
+        });
+        await writeMetadata(user.user_id, rest);
+        addEarlierPart(rest, claimsOf(o));
+        o = rest;
+      }
       if (o.blocked) {
         throw new ChainRefusal({ error: 'access_denied', description: o.blocked.kind === 'denied' ? o.blocked.reason : 'a post-login action failed' });
       }
-      if (o.redirect || o.mfa.pauseAfter !== undefined) {
+      if (o.redirect) {
         throw new ChainRefusal({ error: 'access_denied', description: 'a post-login action requires interaction, which a refresh token grant cannot provide' });
+      }
+      // A second factor (asked for by challengeWith, enrollWith or multifactor.enable) that the
+      // login this refresh token came from did not have: refused, or a refresh token from a
+      // password-only login would keep working where a new login now needs the second factor.
+      if (o.mfa.pauseAfter !== undefined || (o.mfa.enable && !hadMfa)) {
+        throw new ChainRefusal({ error: 'access_denied', description: 'a post-login action requires a second factor, which the login this refresh token came from did not have: sign in again' });
       }
       // The refresh's own tokens take the outcome in memory (src/oidc/hooks.ts refreshOutcomes); the
       // row is what later reads of this login find (userinfo), and it keeps the row from the sweep.
