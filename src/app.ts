@@ -119,7 +119,16 @@ export function createApp(app: AppContext) {
     /** The Node request handler: token requests straight to the provider, the rest through Koa. */
     callback() {
       const viaKoa = koa.callback();
-      return (req: IncomingMessage, res: ServerResponse) => { if (!tokenEndpoint(req, res)) void viaKoa(req, res); };
+      const issuerHost = new URL(app.config.issuer).host;
+      return (req: IncomingMessage, res: ServerResponse) => {
+        // Absolute URLs come from the configured issuer, never from the request: oidc-provider
+        // builds discovery's endpoints, the JWKS URL and its forms from the request's host, so a
+        // client's Host (or X-Forwarded-Host behind a proxy) would otherwise be written into a
+        // discovery document a cache may keep and serve to every app (Keycloak's strict hostname).
+        req.headers.host = issuerHost;
+        delete req.headers['x-forwarded-host'];
+        if (!tokenEndpoint(req, res)) void viaKoa(req, res);
+      };
     },
   };
 }

@@ -253,3 +253,40 @@ test('a native app is shown the consent page every time, first party or not: ano
   const s = await r.browser.follow(spaAgain.url, {}, (u) => u.href.startsWith(CB));
   assert.ok(s.url.href.startsWith(CB) && s.url.searchParams.get('code'), `SPA: no consent page (${s.url.href})`);
 });
+
+/** GET `path` with these headers (node:http, so Host can be set), answering status and body. */
+function getWithHeaders(base: string, path: string, headers: Record<string, string>): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest({ host: '127.0.0.1', port: new URL(base).port, path, headers }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => { body += c; });
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+test('a Host or X-Forwarded-Host the client sends never reaches a URL: discovery, JWKS location and the logout form use the issuer', async () => {
+  // Regression (outside probe): discovery listed http://evil.example/authorize and a jwks_uri there,
+  // which a cache in front could keep and serve to every app.
+  const check = async (server: TestServer, headers: Record<string, string>) => {
+    const d = await getWithHeaders(server.base, '/.well-known/openid-configuration', headers);
+    assert.equal(d.status, 200);
+    const doc = JSON.parse(d.body) as Record<string, unknown>;
+    const urls = Object.entries(doc).filter(([, v]) => typeof v === 'string' && /^https?:/.test(v));
+    assert.ok(urls.length >= 6, 'discovery lists its endpoints');
+    for (const [k, v] of urls) assert.ok((v as string).startsWith(server.issuer.replace(/\/$/, '')), `${k}: ${v as string}`);
+    const logout = await getWithHeaders(server.base, '/oidc/logout', headers);
+    assert.doesNotMatch(logout.body, /evil\.example/);
+    assert.match(logout.body, /<form[^>]+action="http:\/\/(localhost|127\.0\.0\.1):\d+\/oidc\/logout\/confirm"/);
+  };
+  await check(ts, { host: 'evil.example' });
+  const proxied = await startTestServer({ http: { bodyLimitBytes: 102400, trustProxy: 1, headersTimeoutMs: 15000, requestTimeoutMs: 30000 } });
+  try {
+    await check(proxied, { 'x-forwarded-host': 'evil.example', host: 'evil.example' });
+  } finally {
+    await proxied.close();
+  }
+});
