@@ -316,6 +316,30 @@ test('reset links: a newer one replaces the older, expiry is clear, and any pass
   assert.ok(r.callbackUrl, 'the admin-set password still stands');
 });
 
+test('a reset link sent before the user was blocked no longer opens or completes', async () => {
+  // Regression (outside probe): a blocked user could still finish a link sent before the block,
+  // which set the password, marked the address verified and cleared the brute-force counters.
+  const email = 'blocked.later@example.com';
+  const user = await createUser(ts, email, 'first password 123');
+  await requestReset(email);
+  await sink.waitFor(() => mailsTo(email).length === 1, 'the reset mail');
+  const link = linkIn(mailsTo(email)[0], '/password/reset');
+  const b = new Browser();
+  const form = await b.request(link);
+  assert.equal(form.status, 200);
+  const formHtml = await form.text();
+  const id = encodeURIComponent(user.user_id);
+  assert.equal((await ts.api('PATCH', `/users/${id}`, { blocked: true })).status, 200);
+  assert.equal((await b.request(link)).status, 410, 'the link does not open');
+  const late = await b.submit(link, formHtml, { new_password: 'blocked user sets this 789' });
+  assert.equal(late.status, 410, 'the form does not complete');
+  // Unblocked, the old password still stands and the link stays spent.
+  assert.equal((await ts.api('PATCH', `/users/${id}`, { blocked: false })).status, 200);
+  assert.equal((await b.request(link)).status, 410, 'the refused completion spent the link');
+  const r = await loginThroughForm(spaConfig, { redirectUri: CB, email, password: 'first password 123' });
+  assert.ok(r.callbackUrl, 'the password was not changed');
+});
+
 test('B21: Host and X-Forwarded-Host do not steer the reset link; B19: CR/LF in an address never reaches nodemailer', async () => {
   const email = 'host.header@example.com';
   await createUser(ts, email, 'host header password');

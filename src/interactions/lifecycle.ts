@@ -5,6 +5,7 @@ import type { Csrf } from '../http/koa-csrf.ts';
 import type { User } from '../users/users.ts';
 import { canonicalEmail } from '../users/email.ts';
 import { checkPasswordPolicy } from '../users/passwords.ts';
+import { toBool } from '../db/knex.ts';
 import { passwordFingerprint, type EmailTokenPurpose, type TokenState } from '../users/email-tokens.ts';
 import { createAccountSessions } from './account-sessions.ts';
 import { verifyEmailMail } from '../../views/mail/verify-email.ts';
@@ -98,11 +99,15 @@ export function createLifecycleRoutes(app: AppContext, csrf: Csrf) {
     outcome(ctx, state === 'invalid' ? 400 : 410, m.title, purpose === 'verify_email' ? m.verify : m.reset, { link: purpose === 'verify_email' ? resendLink : resetLink });
   }
 
-  /** A token whose user is gone, or whose user's address (or, for resets, password) changed since it was issued, is dead. */
+  /**
+   * A token whose user is gone, or whose user's address (or, for resets, password) changed since
+   * it was issued, is dead; so is a reset link of a user blocked since it was sent (a block ends
+   * what the user could do, as Keycloak refuses a disabled user's action tokens).
+   */
   async function stillBound(row: { userId: string; email: string; passwordFp: string | null; purpose: EmailTokenPurpose }) {
     const u = await users.findRowByEmail(row.email);
     if (!u || u.id !== row.userId) return undefined;
-    if (row.purpose === 'reset_password' && row.passwordFp !== passwordFingerprint(u.password_hash)) return undefined;
+    if (row.purpose === 'reset_password' && (row.passwordFp !== passwordFingerprint(u.password_hash) || toBool(u.blocked))) return undefined;
     return u;
   }
 
