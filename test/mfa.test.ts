@@ -546,3 +546,56 @@ test('allowRememberBrowser: after a challenge with "remember" ticked this browse
     await bindActions(ts, 'post-login', []);
   }
 });
+
+test('a remembered browser is asked again after an admin invalidates it, a password change, or a new authenticator', async () => {
+  // Regression (outside probe): the remember cookie was bound to the user alone and kept skipping
+  // the second factor after the authenticator was replaced or the password changed; nothing could revoke it.
+  await deployAction(ts, { name: 'mfa-remember-2', trigger: 'post-login', code: `
+    exports.onExecutePostLogin = async (event, api) => { api.multifactor.enable('any', { allowRememberBrowser: true }); };` });
+  await bindActions(ts, 'post-login', ['mfa-remember-2']);
+  try {
+    const email = 'forget@mfa.example';
+    const u = (await ts.api('POST', '/users', { email, password: PASSWORD })).body;
+    const id = encodeURIComponent(u.user_id);
+    let secret = '';
+    let n = 0;
+    const enroll = async () => {
+      const e = await ts.ctx.mfa.beginEnrollment(u.user_id, email, `test-${++n}`);
+      assert.equal((await ts.ctx.mfa.confirmEnrollment(u.user_id, `test-${n}`, await codeAt(e.secret))).ok, true);
+      secret = e.secret;
+    };
+    /** A browser that passed the second factor with "remember" ticked. */
+    const rememberedBrowser = async () => {
+      const s = await startLogin(email);
+      // Several codes within one 30-second step: the replay guard's record is set back (test set-up only).
+      await ts.ctx.db('mfa_factors').where({ user_id: u.user_id }).update({ last_used_step: 0 });
+      const done = await finishWith(s, s.url, s.page, { code: await codeAt(secret), remember: '1' });
+      assert.ok(done.url && isCb(done.url));
+      return s.browser;
+    };
+    const askedForCode = async (browser: Browser) => {
+      const r = await loginThroughForm(config, { browser, redirectUri: CB, email, password: PASSWORD, scope: 'openid', params: { prompt: 'login' } });
+      return !r.callbackUrl;
+    };
+    await enroll();
+
+    let b = await rememberedBrowser();
+    assert.equal(await askedForCode(b), false, 'remembered');
+    assert.equal((await ts.api('POST', `/users/${id}/multifactor/actions/invalidate-remember-browser`)).status, 204);
+    assert.equal(await askedForCode(b), true, 'asked again after invalidate-remember-browser');
+    assert.equal((await ts.api('POST', `/users/${id}/multifactor/actions/invalidate-remember-browser`, undefined, await ts.adminToken('read:users'))).status, 403, 'needs update:users');
+
+    b = await rememberedBrowser();
+    assert.equal(await askedForCode(b), false);
+    assert.equal((await ts.api('PATCH', `/users/${id}`, { password: PASSWORD })).status, 200, 'the password set again (same text, new hash)');
+    assert.equal(await askedForCode(b), true, 'asked again after a password change');
+
+    b = await rememberedBrowser();
+    assert.equal(await askedForCode(b), false);
+    assert.equal((await ts.api('DELETE', `/users/${id}/authentication-methods`)).status, 204);
+    await enroll();
+    assert.equal(await askedForCode(b), true, 'asked again with a new authenticator');
+  } finally {
+    await bindActions(ts, 'post-login', []);
+  }
+});

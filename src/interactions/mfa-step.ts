@@ -1,4 +1,4 @@
-import { createHmac, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import type { Context } from 'koa';
 import QRCode from 'qrcode';
 import type { AppContext } from '../context.ts';
@@ -7,6 +7,7 @@ import { AppError } from '../shared/errors.ts';
 import { cookieName } from '../http/cookie-names.ts';
 import { challengePage, enrollPage, recoveryCodesPage } from '../../views/mfa.ts';
 import { queueMfaChangedMail } from '../mail/notices.ts';
+import { passwordFingerprint } from '../users/email-tokens.ts';
 
 type Details = Awaited<ReturnType<AppContext['provider']['interactionDetails']>>;
 type Obj = Record<string, unknown>;
@@ -78,17 +79,32 @@ export function createMfaStep(app: AppContext, hooks: { verified(ctx: Context, d
 
   const lockedMessage = 'Too many wrong codes. Wait a few minutes, then try again.';
 
+  /**
+   * What a remembered browser is bound to besides the user: the confirmed authenticator, the
+   * password and the user's remember counter. Removing or replacing the authenticator, any
+   * password change and an admin's invalidate-remember-browser each change it, and with it every
+   * remembered browser of the user asks for a code again. Null without a confirmed authenticator.
+   */
+  async function rememberBinding(userId: string): Promise<string | null> {
+    const [factor, user] = await Promise.all([
+      db('mfa_factors').where({ user_id: userId, type: 'otp', confirmed: true }).first('id'),
+      db('users').where({ id: userId }).first('password_hash', 'mfa_remember_epoch'),
+    ]);
+    if (!factor || !user) return null;
+    return createHash('sha256').update(`mfa-remember:${factor.id}:${passwordFingerprint(user.password_hash)}:${Number(user.mfa_remember_epoch)}`).digest('base64url');
+  }
+
   return {
-    /** Whether this browser was remembered for `userId` (signed cookie bound to the user). */
-    remembered(ctx: Context, userId: string): boolean {
+    /** Whether this browser was remembered for `userId` (signed cookie bound to the user and rememberBinding). */
+    async remembered(ctx: Context, userId: string): Promise<boolean> {
       const v = ctx.cookies.get(REMEMBER_COOKIE(ctx));
       if (!v) return false;
       const [payload, sig] = v.split('.');
       if (!payload || !sig || sig.length !== sign(payload).length || !timingSafeEqual(Buffer.from(sig), Buffer.from(sign(payload)))) return false;
-      try {
-        const { u, exp } = JSON.parse(Buffer.from(payload, 'base64url').toString()) as { u: string; exp: number };
-        return u === userId && exp > Date.now();
-      } catch { return false; }
+      let claims: { u?: unknown; exp?: unknown; b?: unknown };
+      try { claims = JSON.parse(Buffer.from(payload, 'base64url').toString()) as typeof claims; } catch { return false; }
+      if (claims.u !== userId || typeof claims.exp !== 'number' || claims.exp <= Date.now() || typeof claims.b !== 'string') return false;
+      return claims.b === await rememberBinding(userId);
     },
 
     async show(ctx: Context, d: Details, csrf: string) {
@@ -133,8 +149,9 @@ export function createMfaStep(app: AppContext, hooks: { verified(ctx: Context, d
         const user = await app.users.get(userId);
         if (user) queueMfaChangedMail(app, user.email, 'recovery_used', r.remainingRecoveryCodes);
       }
-      if (p.allowRememberBrowser && (ctx.request.body as Obj | undefined)?.remember === '1') {
-        const payload = Buffer.from(JSON.stringify({ u: userId, exp: Date.now() + config.mfa.rememberBrowserDays * 86400_000 })).toString('base64url');
+      const binding = p.allowRememberBrowser && (ctx.request.body as Obj | undefined)?.remember === '1' ? await rememberBinding(userId) : null;
+      if (binding !== null) {
+        const payload = Buffer.from(JSON.stringify({ u: userId, exp: Date.now() + config.mfa.rememberBrowserDays * 86400_000, b: binding })).toString('base64url');
         ctx.cookies.set(REMEMBER_COOKIE(ctx), `${payload}.${sign(payload)}`, { httpOnly: true, sameSite: 'lax', secure: ctx.secure, maxAge: config.mfa.rememberBrowserDays * 86400_000, overwrite: true });
       }
       await finish(d.uid, userId);

@@ -6,7 +6,8 @@ import { queueMfaChangedMail } from '../mail/notices.ts';
 /**
  * `/users/{id}/authentication-methods` (Auth0's shape): list a user's enrolled authenticator
  * apps, remove one, or reset them all (the user enrolls again at the next login that needs
- * MFA). Secrets never leave: only ids, types and dates.
+ * MFA). Secrets never leave: only ids, types and dates. And
+ * `/users/{id}/multifactor/actions/invalidate-remember-browser`.
  */
 export const registerAuthenticationMethods: RegisterRoutes = (router, app) => {
   async function user(id: string) {
@@ -35,6 +36,14 @@ export const registerAuthenticationMethods: RegisterRoutes = (router, app) => {
     const n = await app.mfa.remove(u.user_id);
     await auditChange(app, ctx, { description: 'Reset all authentication methods', target: { type: 'user', id: u.user_id }, userId: u.user_id, extra: { removed: n } });
     if (n > 0) queueMfaChangedMail(app, u.email, 'removed_by_admin');
+    ctx.status = 204;
+  });
+
+  // Auth0's path and scope: every browser where the user ticked "remember this browser" asks for the second factor again.
+  router.post('/users/:id/multifactor/actions/invalidate-remember-browser', requireScope('update:users'), async function invalidateRememberBrowser(ctx) {
+    const u = await user(ctx.params.id);
+    await app.users.forgetRememberedBrowsers(u.user_id);
+    await auditChange(app, ctx, { description: 'Invalidate remembered browsers for MFA', target: { type: 'user', id: u.user_id }, userId: u.user_id });
     ctx.status = 204;
   });
 };

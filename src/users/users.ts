@@ -197,6 +197,8 @@ export function createUsers(db: Db, hasher: PasswordHasher, policy: { minLength:
     async markVerified(id: string, email: string): Promise<boolean> {
       return (await db('users').where({ id, email }).update({ email_verified: true, updated_at: now() })) === 1;
     },
+    /** Every browser remembered at the second factor asks again (src/interactions/mfa-step.ts rememberBinding). */
+    async forgetRememberedBrowsers(id: string): Promise<void> { await db('users').where({ id }).increment('mfa_remember_epoch', 1); },
     async setPasswordHash(id: string, hash: string) { await db('users').where({ id }).update({ password_hash: hash, updated_at: now() }); },
     async roleNames(id: string): Promise<string[]> {
       const rows = await db('user_roles').join('roles', 'roles.id', 'user_roles.role_id').where('user_roles.user_id', id).select('roles.name');
