@@ -118,6 +118,16 @@ export function createResourceServers(db: Db, defaults: { signingAlg: 'ES256' | 
         const rows = await q.orderBy('created_at').orderBy('id').limit(opts.perPage).offset(opts.page * opts.perPage);
         return { client_grants: rows.map(toGrant), total: Number(n) };
       },
+      /** Checkpoint paging: `limit` grants after the one at (created_at, id) `after`, in that order. */
+      async listAfter(opts: { after: string[] | undefined; limit: number; clientId?: string; audience?: string }) {
+        const q = db('client_grants');
+        if (opts.clientId) q.where({ client_id: opts.clientId });
+        if (opts.audience) q.where({ audience: opts.audience });
+        const [at, id] = opts.after ?? [];
+        if (at !== undefined) q.where((w) => { w.where('created_at', '>', at).orWhere((x) => { x.where('created_at', at).andWhere('id', '>', id ?? ''); }); });
+        const rows = await q.orderBy('created_at').orderBy('id').limit(opts.limit);
+        return rows.map(toGrant);
+      },
       async get(id: string): Promise<ClientGrant | undefined> {
         const r = await db('client_grants').where({ id }).first();
         return r ? toGrant(r) : undefined;

@@ -2,12 +2,12 @@ import type { Context } from 'koa';
 import { z } from 'zod';
 import { badRequest, notFound } from '../shared/errors.ts';
 import { requireScope } from './auth.ts';
-import { auditChange, listBody, pageOf, paginationShape, parseBody, parseQuery, type RegisterRoutes } from './helpers.ts';
+import { auditChange, checkpointBody, checkpointOf, checkpointShape, listBody, pageOf, paginationShape, parseBody, parseQuery, type RegisterRoutes } from './helpers.ts';
 
 const scope = z.array(z.string().min(1).max(280)).max(1000);
 const createBody = z.strictObject({ client_id: z.string().min(1).max(128), audience: z.string().min(1).max(600), scope });
 const patchBody = z.strictObject({ scope });
-const listQuery = z.strictObject({ ...paginationShape, client_id: z.string().max(128).optional(), audience: z.string().max(600).optional() });
+const listQuery = z.strictObject({ ...paginationShape, ...checkpointShape, client_id: z.string().max(128).optional(), audience: z.string().max(600).optional() });
 
 const idParam = (ctx: Context) => {
   const id = ctx.params.id;
@@ -37,9 +37,20 @@ export const registerClientGrants: RegisterRoutes = (router, app) => {
 
   router.get('/client-grants', requireScope('read:client_grants'), async function listClientGrants(ctx) {
     const q = parseQuery(ctx, listQuery);
+    const c = checkpointOf(q);
+    if (c) {
+      // Auth0's checkpoint form ({client_grants, next}), which its SDKs ask for.
+      const rows = await grants.listAfter({ after: c.after, limit: c.take + 1, clientId: q.client_id, audience: q.audience });
+      ctx.body = checkpointBody('client_grants', rows, c, (g) => [g.created_at, g.id], (g) => g);
+      return;
+    }
     const p = pageOf(q);
     const r = await grants.list({ page: p.page, perPage: p.perPage, clientId: q.client_id, audience: q.audience });
     ctx.body = listBody('client_grants', r.client_grants, r.total, p);
+  });
+
+  router.get('/client-grants/:id', requireScope('read:client_grants'), async function getClientGrant(ctx) {
+    ctx.body = await find(idParam(ctx));
   });
 
   router.post('/client-grants', requireScope('create:client_grants'), async function createClientGrant(ctx) {

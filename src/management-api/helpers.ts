@@ -94,6 +94,43 @@ export function pageOf(q: { page?: number; per_page?: number; include_totals?: b
   return { page: q.page ?? 0, perPage: q.per_page ?? 50, includeTotals: q.include_totals ?? false };
 }
 
+/**
+ * Auth0's checkpoint pagination, next to page/per_page where Auth0 offers both: `take` (1..100,
+ * default 50) items after `from`, the `next` of the answer before. Auth0's SDKs send `take` on
+ * every call of such a list (with `include_totals`, which it then ignores).
+ */
+export const checkpointShape = {
+  from: z.string().min(1).max(512).optional(),
+  take: intString(100).refine((n) => n >= 1, 'must be at least 1').optional(),
+};
+/** Where a checkpoint page starts (`after`: the key of the last item before it) and how many it holds. */
+export interface Checkpoint { after: string[] | undefined; take: number }
+
+/** The checkpoint the query asks for, or undefined for page/per_page paging. */
+export function checkpointOf(q: { from?: string; take?: number; page?: number; per_page?: number }): Checkpoint | undefined {
+  if (q.from === undefined && q.take === undefined) return undefined;
+  if (q.page !== undefined || q.per_page !== undefined) throw badRequest('Query validation error: page and per_page cannot be combined with from and take', 'invalid_query_string');
+  let after: string[] | undefined;
+  if (q.from !== undefined) {
+    try {
+      const v = JSON.parse(Buffer.from(q.from, 'base64url').toString('utf8')) as unknown;
+      if (Array.isArray(v) && v.length >= 1 && v.length <= 4 && v.every((x) => typeof x === 'string')) after = v;
+    } catch { /* refused below */ }
+    if (!after) throw badRequest('Query validation error: from: must be the `next` value of an earlier answer', 'invalid_query_string');
+  }
+  return { after, take: q.take ?? 50 };
+}
+
+/**
+ * One checkpoint page from rows fetched with `take + 1` (the extra one only tells that more
+ * follow): `{<key>: items, next}`, `next` (opaque: the last item's sort key) only when more follow.
+ */
+export function checkpointBody<R, T>(key: string, rows: R[], c: Checkpoint, sortKey: (r: R) => string[], item: (r: R) => T) {
+  const page = rows.slice(0, c.take);
+  const more = rows.length > c.take && page.length > 0;
+  return { [key]: page.map(item), ...(more ? { next: Buffer.from(JSON.stringify(sortKey(page[page.length - 1]))).toString('base64url') } : {}) };
+}
+
 /** A bare array, or Auth0's `{<key>, start, limit, length, total}` with `include_totals=true`. */
 export function listBody<T>(key: string, items: T[], total: number, p: Page) {
   if (!p.includeTotals) return items;

@@ -6,6 +6,8 @@ import { listBody, pageOf, paginationShape, parseQuery, type RegisterRoutes } fr
 const listQuery = z.strictObject({
   ...paginationShape,
   q: z.string().max(1000).optional(),
+  // What Auth0's current SDK sends for q.
+  search: z.string().max(1000).optional(),
   sort: z.enum(['date:1', 'date:-1']).optional(),
 });
 
@@ -34,7 +36,9 @@ export const registerLogs: RegisterRoutes = (router, app) => {
   router.get('/logs', requireScope('read:logs'), async function listLogs(ctx) {
     const query = parseQuery(ctx, listQuery);
     const p = pageOf(query);
-    const filter = query.q ? parseLogQuery(query.q) : {};
+    if (query.q !== undefined && query.search !== undefined && query.q !== query.search) throw badRequest('Query validation error: q and search are the same parameter: give one', 'invalid_query_string');
+    const search = query.q ?? query.search;
+    const filter = search ? parseLogQuery(search) : {};
     const r = await app.audit.list({ page: p.page, perPage: p.perPage, ...filter, ascending: query.sort === 'date:1' });
     ctx.body = listBody('logs', r.logs, r.total, p);
   });

@@ -2,7 +2,7 @@ import type { Context } from 'koa';
 import { z } from 'zod';
 import { badRequest } from '../shared/errors.ts';
 import { requireScope } from './auth.ts';
-import { auditChange, listBody, pageOf, paginationShape, parseBody, parseQuery, requireSomeField, text, type RegisterRoutes } from './helpers.ts';
+import { auditChange, checkpointBody, checkpointOf, checkpointShape, listBody, pageOf, paginationShape, parseBody, parseQuery, requireSomeField, text, type RegisterRoutes } from './helpers.ts';
 
 const createBody = z.strictObject({ name: text(200), description: text(1000, 0).optional() });
 const patchBody = z.strictObject({ name: text(200).optional(), description: text(1000, 0).optional() });
@@ -56,10 +56,17 @@ export const registerRoles: RegisterRoutes = (router, app) => {
 
   router.get('/roles/:id/users', requireScope('read:role_members'), async function roleUsers(ctx) {
     const id = idParam(ctx);
-    const p = pageOf(parseQuery(ctx, z.strictObject(paginationShape)));
+    const q = parseQuery(ctx, z.strictObject({ ...paginationShape, ...checkpointShape }));
+    const c = checkpointOf(q);
     await roles.require(id);
-    const rows = await roles.usersWithRole(id, p);
-    const list = rows.map((r) => ({ user_id: r.user_id as string, email: r.email as string, name: (r.name as string) ?? r.email, picture: (r.picture as string) ?? '' }));
+    const item = (r: Record<string, unknown>) => ({ user_id: r.user_id as string, email: r.email as string, name: (r.name as string) ?? r.email, picture: (r.picture as string) ?? '' });
+    if (c) {
+      // Auth0's checkpoint form ({users, next}), which its SDKs ask for.
+      ctx.body = checkpointBody('users', await roles.usersWithRoleAfter(id, c.after?.[0], c.take + 1), c, (r) => [r.email as string], item);
+      return;
+    }
+    const p = pageOf(q);
+    const list = (await roles.usersWithRole(id, p)).map(item);
     ctx.body = listBody('users', list, p.includeTotals ? await roles.countUsersWithRole(id) : list.length, p);
   });
 

@@ -51,6 +51,12 @@ export function createRoles(db: Db) {
       return db('user_roles').join('users', 'users.id', 'user_roles.user_id').where('user_roles.role_id', roleId)
         .select('users.id as user_id', 'users.email', 'users.name', 'users.picture').orderBy('users.email').limit(opts.perPage).offset(opts.page * opts.perPage);
     },
+    /** Checkpoint paging: `limit` users with the role after the one with address `afterEmail`, by address (unique). */
+    async usersWithRoleAfter(roleId: string, afterEmail: string | undefined, limit: number) {
+      const q = db('user_roles').join('users', 'users.id', 'user_roles.user_id').where('user_roles.role_id', roleId);
+      if (afterEmail !== undefined) q.where('users.email', '>', afterEmail);
+      return q.select('users.id as user_id', 'users.email', 'users.name', 'users.picture').orderBy('users.email').limit(limit);
+    },
     async countUsersWithRole(roleId: string): Promise<number> {
       const [{ n }] = await db('user_roles').where({ role_id: roleId }).count({ n: '*' });
       return Number(n);

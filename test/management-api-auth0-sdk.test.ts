@@ -1,0 +1,85 @@
+import { test, after, before } from 'node:test';
+import assert from 'node:assert/strict';
+import { startTestServer, type TestServer } from './helpers/server.ts';
+
+/*
+ * What Auth0's Node SDK (v7) sends that Gatehouse used to refuse, found by an outside probe that
+ * drove the SDK against the server: checkpoint paging (`take`, `from`) on the lists where Auth0
+ * offers it, `GET /client-grants/{id}`, and `search` for the log query. Requests are written
+ * here as the SDK sends them.
+ */
+
+let ts: TestServer;
+before(async () => { ts = await startTestServer(); });
+after(async () => { await ts?.close(); });
+
+/** Follows `next` with `take` until the answer has none; every page's items under `key`. */
+async function allPages(path: string, key: string, take: number) {
+  const pages: unknown[][] = [];
+  let from: string | undefined;
+  for (let i = 0; i < 20; i++) {
+    const sep = path.includes('?') ? '&' : '?';
+    const r = await ts.api('GET', `${path}${sep}include_totals=true&take=${take}${from ? `&from=${encodeURIComponent(from)}` : ''}`);
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    assert.deepEqual(Object.keys(r.body).filter((k) => k !== key && k !== 'next'), [], 'checkpoint answers are {<key>, next}');
+    pages.push(r.body[key]);
+    from = r.body.next;
+    if (from === undefined) return pages;
+  }
+  throw new Error('paging did not end');
+}
+
+test('client grants: checkpoint paging with take/from, as the SDK lists them; GET /client-grants/{id}', async () => {
+  const api = 'https://sdk-grants.example';
+  assert.equal((await ts.api('POST', '/resource-servers', { name: 'SDK grants', identifier: api, scopes: [{ value: 'read:x', description: 'r' }] })).status, 201);
+  const ids: string[] = [];
+  for (let i = 0; i < 5; i++) {
+    const c = (await ts.api('POST', '/clients', { name: `sdk m2m ${i}`, app_type: 'non_interactive' })).body;
+    const g = await ts.api('POST', '/client-grants', { client_id: c.client_id, audience: api, scope: ['read:x'] });
+    assert.equal(g.status, 201);
+    ids.push(g.body.id);
+  }
+  const q = `/client-grants?audience=${encodeURIComponent(api)}`;
+  const pages = await allPages(q, 'client_grants', 2);
+  assert.deepEqual(pages.map((p) => p.length), [2, 2, 1]);
+  assert.deepEqual(pages.flat().map((g) => (g as { id: string }).id).sort(), [...ids].sort(), 'each grant once');
+  assert.deepEqual((await allPages(q, 'client_grants', 50)).map((p) => p.length), [5], 'the SDK\'s default take');
+  // page/per_page answers as before.
+  assert.equal((await ts.api('GET', `${q}&per_page=2&page=2`)).body.length, 1);
+
+  assert.equal((await ts.api('GET', `${q}&take=2&page=1`)).status, 400, 'the two kinds of paging do not mix');
+  assert.equal((await ts.api('GET', `${q}&take=0`)).status, 400);
+  assert.equal((await ts.api('GET', `${q}&take=2&from=not-a-cursor`)).status, 400);
+
+  const one = await ts.api('GET', `/client-grants/${ids[0]}`);
+  assert.equal(one.status, 200);
+  assert.deepEqual({ id: one.body.id, audience: one.body.audience, scope: one.body.scope }, { id: ids[0], audience: api, scope: ['read:x'] });
+  const none = await ts.api('GET', '/client-grants/cgr_nope');
+  assert.equal(none.status, 404);
+  assert.equal(none.body.errorCode, 'inexistent_client_grant');
+  assert.equal((await ts.api('GET', `/client-grants/${ids[0]}`, undefined, await ts.adminToken('read:clients'))).status, 403);
+});
+
+test('role members: checkpoint paging with take/from, as the SDK lists them', async () => {
+  const role = (await ts.api('POST', '/roles', { name: 'sdk-paged', description: 'paged' })).body;
+  const emails = ['c@sdk.example', 'a@sdk.example', 'e@sdk.example', 'b@sdk.example', 'd@sdk.example'];
+  const users: string[] = [];
+  for (const email of emails) users.push((await ts.api('POST', '/users', { email, password: 'sdk paging password 1' })).body.user_id);
+  assert.equal((await ts.api('POST', `/roles/${role.id}/users`, { users })).status, 204);
+  const pages = await allPages(`/roles/${role.id}/users`, 'users', 2);
+  assert.deepEqual(pages.map((p) => (p as { email: string }[]).map((u) => u.email)), [['a@sdk.example', 'b@sdk.example'], ['c@sdk.example', 'd@sdk.example'], ['e@sdk.example']]);
+  assert.equal((await ts.api('GET', `/roles/${role.id}/users?take=2&per_page=2`)).status, 400);
+  assert.equal((await ts.api('GET', `/roles/${role.id}/users?take=101`)).status, 400);
+});
+
+test('logs: `search` is read as `q` (what the SDK sends); both at once must agree', async () => {
+  const byQ = await ts.api('GET', '/logs?q=type:sapi&per_page=100');
+  const bySearch = await ts.api('GET', '/logs?search=type:sapi&per_page=100');
+  assert.equal(bySearch.status, 200);
+  assert.ok(bySearch.body.length > 0);
+  assert.ok(bySearch.body.every((l: { type: string }) => l.type === 'sapi'));
+  assert.deepEqual(bySearch.body.map((l: { log_id: string }) => l.log_id), byQ.body.map((l: { log_id: string }) => l.log_id));
+  assert.equal((await ts.api('GET', '/logs?search=type:sapi&q=type:sapi')).status, 200);
+  assert.equal((await ts.api('GET', '/logs?search=type:sapi&q=type:s')).status, 400);
+  assert.equal((await ts.api('GET', '/logs?search=name:"x"')).status, 400, 'the same query rules as q');
+});
