@@ -26,7 +26,7 @@ import { triggerRegistry } from './actions/triggers/definitions.ts';
 import { createProviderHooks } from './oidc/hooks.ts';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { createMfa } from './mfa/mfa.ts';
-import { queueCodeReusedMail } from './mail/notices.ts';
+import { queueCodeAlertMail } from './mail/notices.ts';
 import { createMailer } from './mail/mailer.ts';
 import { createEmailTokens } from './users/email-tokens.ts';
 import type { Context } from 'koa';
@@ -87,7 +87,8 @@ export async function createContext(config: Config, opts: { logger?: Logger; mig
   const mail = createMailer({ smtpUrl: config.smtpUrl, from: config.email.from, dataDir: config.dataDir, logger, queue: { db, box } });
   const mfa = createMfa(db, box, {
     maxFailures: config.mfa.maxFailures, lockSeconds: config.mfa.lockSeconds, issuerLabel: config.mfa.issuerLabel ?? config.appName,
-    onReplay: (userId) => queueCodeReusedMail({ mail, config, urls, users }, userId),
+    onReplay: (userId) => queueCodeAlertMail({ mail, config, urls, users }, userId, 'reused'),
+    onLock: (userId) => queueCodeAlertMail({ mail, config, urls, users }, userId, 'locked'),
   });
   const keys = createKeyStore(db, box);
   await keys.ensure();

@@ -229,7 +229,9 @@ test('with an authenticator, the account sign-in asks for the code; the MFA sect
   // The code in the same form as the password works too; a wrong one is refused.
   const one = new Browser();
   const refused = await accountLogin(one, email, 'mfa user password', { code: '123456' });
-  assert.equal(alertText(await refused.text()), 'Wrong email or password.');
+  assert.equal(refused.status, 400);
+  // The password was right (the code step says as much without a code): what failed is the code.
+  assert.equal(alertText(await refused.text()), 'That code is not valid. Try the current code from your app.');
   const direct = await accountLogin(one, email, 'mfa user password', { code: recovery[1] });
   assert.equal(direct.status, 303);
   // Each sign-in with a recovery code is mailed to the owner (regression: only the login flow's was).
@@ -310,4 +312,35 @@ test('apps with access: a third-party app whose access was revoked must ask for 
   const revoked = await b.submit(accountUrl(), page.html, { client_id: partner.client_id }, { actionIncludes: '/account/apps/revoke' });
   assert.match(await revoked.text(), /Partner Calendar no longer has access/);
   assert.equal((await silent()).searchParams.get('error'), 'consent_required', 'after: it must ask again');
+});
+
+test('account code step: a used code and the lock each say so; the lock is mailed to the owner once', async () => {
+  // Regression (outside probe): a locked step and a code already used both read "That code is not valid".
+  const email = 'code.lock@example.com';
+  const user = await createUser(ts, email, 'code lock password');
+  const { secret } = await ts.ctx.mfa.beginEnrollment(user.user_id, email, 'lock-binding');
+  assert.ok((await ts.ctx.mfa.confirmEnrollment(user.user_id, 'lock-binding', await generate({ secret }))).ok);
+  const b = new Browser();
+  let page = await (await accountLogin(b, email, 'code lock password')).text();
+  // The code just used for the enrollment, sent again.
+  const replay = await b.submit(accountUrl(), page, { code: await generate({ secret }) }, { actionIncludes: '/account/code' });
+  assert.equal(replay.status, 400);
+  page = await replay.text();
+  assert.match(alertText(page)!, /already used/);
+  let last: Response | undefined;
+  for (let i = 0; i < 5; i++) {
+    last = await b.submit(accountUrl(), page, { code: '000000' }, { actionIncludes: '/account/code' });
+    page = await last.text();
+  }
+  assert.equal(last!.status, 429);
+  assert.match(alertText(page)!, /Too many wrong codes/);
+  const paused = await sink.waitFor((m) => m.to.includes(email) && /sign-in paused after wrong codes/i.test(m.subject), 'the lock notice');
+  assert.match(paused.text, /reset it now/);
+  assert.doesNotMatch(paused.text, /000000/);
+  // Locked already: more wrong codes send no second notice.
+  await b.submit(accountUrl(), page, { code: '000000' }, { actionIncludes: '/account/code' });
+  await new Promise((r) => setTimeout(r, 300));
+  assert.equal(sink.received.filter((m) => m.to.includes(email) && /paused/.test(m.text)).length, 1);
+  const types = (await ts.ctx.db('audit_logs').where({ user_id: user.user_id }).select('type')).map((r) => r.type as string);
+  assert.ok(types.includes('gd_otp_rate_limit_exceed'));
 });

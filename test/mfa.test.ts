@@ -330,6 +330,12 @@ test('MFA step: 30 wrong codes sent at once are counted one after the other: 5 a
     assert.ok(Number(row.locked_until) > Date.now());
     const locked = await b.submit(mfaUrl, page, { code: right });
     assert.equal(locked.status, 429, 'the right code waits for the lock too');
+    // The right password came before those codes: the owner hears of the lock once, not once per
+    // refused guess (no SMTP here: the outbox). Regression: nobody was told.
+    const pausedMails = () => { try { return readdirSync(join(ts2.dir, 'outbox')).map((f) => readFileSync(join(ts2.dir, 'outbox', f), 'utf8')).filter((m) => /sign-in paused after wrong codes/i.test(m) && m.includes('burst@mfa.example')); } catch { return []; } };
+    for (let i = 0; i < 50 && !pausedMails().length; i++) await new Promise((r) => setTimeout(r, 100));
+    await new Promise((r) => setTimeout(r, 200));
+    assert.equal(pausedMails().length, 1, 'one lock notice');
 
     // The same burst straight at the verifier (the HTTP requests above arrive a little apart;
     // these all start before the first is checked): still five guesses, not thirty.

@@ -74,8 +74,12 @@ export function createAccountRoutes(app: AppContext, csrf: Csrf) {
     });
   }
 
-  /** The second factor, when enrolled: `app.mfa.verify` (replay-safe, with its own lock). */
-  async function checkCode(ctx: Context, row: UserRow, code: unknown): Promise<boolean> {
+  /**
+   * The second factor, when enrolled: `app.mfa.verify` (replay-safe, with its own lock). Null when
+   * it passed, else what to tell the user (the password was right: saying why the code failed
+   * tells nothing new) and the status.
+   */
+  async function checkCode(ctx: Context, row: UserRow, code: unknown): Promise<{ error: string; status: number } | null> {
     const r = await app.mfa.verify(row.id, code);
     if (r.ok) {
       if (r.method === 'recovery') {
@@ -83,10 +87,12 @@ export function createAccountRoutes(app: AppContext, csrf: Csrf) {
         await audit.record({ type: 'gd_recovery_succeed', description: `Account page: signed in with a recovery code (${r.remainingRecoveryCodes} left)`, user_id: row.id, user_name: row.email, ip: ctx.ip, user_agent: ua(ctx) });
         queueMfaChangedMail(app, row.email, 'recovery_used', r.remainingRecoveryCodes);
       }
-      return true;
+      return null;
     }
-    await audit.record({ type: 'gd_auth_failed', description: `Account page: second factor refused (${r.reason})`, user_id: row.id, user_name: row.email, ip: ctx.ip, user_agent: ua(ctx) });
-    return false;
+    await audit.record({ type: r.reason === 'locked' ? 'gd_otp_rate_limit_exceed' : 'gd_auth_failed', description: `Account page: second factor refused (${r.reason === 'replay' ? 'code already used' : r.reason})`, user_id: row.id, user_name: row.email, ip: ctx.ip, user_agent: ua(ctx) });
+    if (r.reason === 'locked') return { error: 'Too many wrong codes. Wait a few minutes, then try again.', status: 429 };
+    if (r.reason === 'replay') return { error: 'That code was already used. Wait for the next code in your app.', status: 400 };
+    return { error: 'That code is not valid. Try the current code from your app.', status: 400 };
   }
 
   async function signedIn(ctx: Context, row: UserRow) {
@@ -132,7 +138,8 @@ export function createAccountRoutes(app: AppContext, csrf: Csrf) {
     }
     if (await app.mfa.isEnrolled(row.id)) {
       if (body.code !== undefined && body.code !== '') {
-        if (!(await checkCode(ctx, row, body.code))) return renderLogin(ctx, { email: rawEmail.slice(0, 320), error: GENERIC_LOGIN_ERROR });
+        const refused = await checkCode(ctx, row, body.code);
+        if (refused) return renderLogin(ctx, { email: rawEmail.slice(0, 320), ...refused });
         return signedIn(ctx, row);
       }
       await sessions.startCodeStep(ctx, row);
@@ -144,7 +151,8 @@ export function createAccountRoutes(app: AppContext, csrf: Csrf) {
   router.post('/account/code', csrf.verify, async function accountCode(ctx) {
     const row = await sessions.codeStep(ctx);
     if (!row) return renderLogin(ctx, { status: 401, error: 'Your sign-in took too long. Enter your email and password again.' });
-    if (!(await checkCode(ctx, row, (ctx.request.body as Record<string, unknown>).code))) return renderCode(ctx, 'That code is not valid. Try the current code from your app.', 400);
+    const refused = await checkCode(ctx, row, (ctx.request.body as Record<string, unknown>).code);
+    if (refused) return renderCode(ctx, refused.error, refused.status);
     await signedIn(ctx, row);
   });
 

@@ -2,7 +2,7 @@ import type { AppContext } from '../context.ts';
 import { passwordChangedMail } from '../../views/mail/password-changed.ts';
 import { mfaChangedMail, type MfaChange } from '../../views/mail/mfa-changed.ts';
 import { emailChangedMail } from '../../views/mail/email-changed.ts';
-import { codeReusedMail } from '../../views/mail/code-reused.ts';
+import { codeAlertMail, type CodeAlert } from '../../views/mail/code-alert.ts';
 
 /**
  * Out-of-band notices to an account's owner (ASVS 5 6.3.7; SECURITY.md C9 and 3.5), sent after
@@ -32,12 +32,13 @@ export function queueEmailChangedMail(app: Deps, oldEmail: string, newEmail: str
 }
 
 /**
- * A sign-in code already used (TOTP or recovery) was sent again and refused (ASVS 4 2.8.5): the owner
- * hears of it, wherever it was sent (login, account page). Looked up after the response.
+ * About the second factor of a sign-in whose password was right (views/mail/code-alert.ts): a
+ * code already used was sent again and refused (ASVS 4 2.8.5), or wrong codes locked the code
+ * step; wherever it happened (login, account page). The user is looked up after the response.
  */
-export function queueCodeReusedMail(app: Deps & Pick<AppContext, 'users'>, userId: string): void {
+export function queueCodeAlertMail(app: Deps & Pick<AppContext, 'users'>, userId: string, kind: CodeAlert): void {
   app.mail.later(async () => {
     const user = await app.users.get(userId);
-    if (user) await app.mail.send({ to: user.email, ...codeReusedMail({ appName: app.config.appName, email: user.email, when: new Date(), resetUrl: app.urls.urlFor('/password/reset') }) });
-  }, 'reused code notification');
+    if (user) await app.mail.send({ to: user.email, ...codeAlertMail({ appName: app.config.appName, email: user.email, when: new Date(), resetUrl: app.urls.urlFor('/password/reset'), kind }) });
+  }, kind === 'reused' ? 'reused code notification' : 'code lock notification');
 }

@@ -11,6 +11,8 @@ export interface MfaConfig {
   issuerLabel: string;
   /** Called after a used code (TOTP or recovery) was sent again and refused (the owner is to be told: ASVS 4 2.8.5). Must not throw. */
   onReplay?: (userId: string) => void;
+  /** Wrong codes at verify just set the lock (not when it was set already): the owner should hear of it. */
+  onLock?: (userId: string) => void;
 }
 export type VerifyOutcome =
   | { ok: true; method: 'otp' | 'recovery'; remainingRecoveryCodes?: number }
@@ -153,12 +155,15 @@ export function createMfa(db: Db, box: SecretBox, cfg: MfaConfig) {
     async verify(userId: string, input: unknown): Promise<VerifyOutcome> {
       // Set when the code was a used one: reported once the attempt is over, even if it locked.
       let replayed = false;
+      // Set when this attempt's failure set the lock.
+      let lockedNow = false;
       const outcome = await withAttemptLock(userId, async (trx, until): Promise<VerifyOutcome> => {
         if (until) return { ok: false, reason: 'locked', lockedUntil: until };
         const f = await confirmedFactor(userId, trx);
         if (!f) return { ok: false, reason: 'not_enrolled' };
         const failed = async (reason: 'invalid' | 'replay'): Promise<VerifyOutcome> => {
           const u = await recordFailure(userId, trx);
+          if (u) lockedNow = true;
           return { ok: false, reason: u ? 'locked' : reason, lockedUntil: u || undefined };
         };
         const code = normalizeCode(input);
@@ -188,9 +193,9 @@ export function createMfa(db: Db, box: SecretBox, cfg: MfaConfig) {
         await trx('login_failures').where({ key: lockKey(userId) }).delete();
         return { ok: true, method: 'otp' };
       });
-      if (replayed) {
-        try { cfg.onReplay?.(userId); } catch { /* a notice that cannot be queued must not turn a refusal into an error */ }
-      }
+      // A notice that cannot be queued must not turn a refusal into an error.
+      if (replayed) { try { cfg.onReplay?.(userId); } catch { /* see above */ } }
+      if (lockedNow) { try { cfg.onLock?.(userId); } catch { /* see above */ } }
       return outcome;
     },
 
