@@ -83,3 +83,55 @@ test('logs: `search` is read as `q` (what the SDK sends); both at once must agre
   assert.equal((await ts.api('GET', '/logs?search=type:sapi&q=type:s')).status, 400);
   assert.equal((await ts.api('GET', '/logs?search=name:"x"')).status, 400, 'the same query rules as q');
 });
+
+test('fields and include_fields: only (or all but) the named fields, on users, clients and logs', async () => {
+  const u = (await ts.api('POST', '/users', { email: 'fields@sdk.example', password: 'sdk fields password 1', name: 'Fields' })).body;
+  const id = encodeURIComponent(u.user_id);
+  assert.deepEqual((await ts.api('GET', `/users/${id}?fields=user_id,email&include_fields=true`)).body, { user_id: u.user_id, email: 'fields@sdk.example' });
+  const without = (await ts.api('GET', `/users/${id}?fields=app_metadata,user_metadata&include_fields=false`)).body;
+  assert.equal(without.app_metadata, undefined);
+  assert.equal(without.email, 'fields@sdk.example');
+  assert.deepEqual((await ts.api('GET', `/users/${id}?fields=`)).body, (await ts.api('GET', `/users/${id}`)).body, 'empty: every field');
+  const listed = (await ts.api('GET', `/users?q=${encodeURIComponent('email:"fields@sdk.example"')}&fields=email&include_totals=true`)).body;
+  assert.deepEqual(listed.users, [{ email: 'fields@sdk.example' }]);
+  assert.deepEqual((await ts.api('GET', '/users-by-email?email=fields@sdk.example&fields=user_id')).body, [{ user_id: u.user_id }]);
+
+  const c = (await ts.api('POST', '/clients', { name: 'fields spa', app_type: 'spa', callbacks: ['http://localhost:5999/cb'] })).body;
+  assert.deepEqual((await ts.api('GET', `/clients/${c.client_id}?fields=client_id,name`)).body, { client_id: c.client_id, name: 'fields spa' });
+  const clients = (await ts.api('GET', '/clients?fields=client_id')).body as Record<string, unknown>[];
+  assert.ok(clients.length >= 1 && clients.every((x) => Object.keys(x).join() === 'client_id'));
+  const logs = (await ts.api('GET', '/logs?fields=type,date&per_page=3')).body as Record<string, unknown>[];
+  assert.ok(logs.length > 0 && logs.every((l) => Object.keys(l).sort().join() === 'date,type'));
+
+  assert.equal((await ts.api('GET', `/users/${id}?fields=email;drop`)).status, 400);
+  assert.equal((await ts.api('GET', `/users/${id}?include_fields=maybe`)).status, 400);
+  assert.equal((await ts.api('GET', `/users/${id}?unknown=1`)).status, 400, 'other parameters are still refused');
+});
+
+test('clients: jwt_configuration is the ID token alg in effect and its lifetime, as Auth0 shows it', async () => {
+  const spa = (await ts.api('POST', '/clients', { name: 'jwt spa', app_type: 'spa', callbacks: ['http://localhost:5998/cb'] })).body;
+  assert.deepEqual(spa.jwt_configuration, { alg: 'RS256', lifetime_in_seconds: 36000, secret_encoded: false }, 'SPAs get RS256 (what their SDKs accept)');
+  const web = (await ts.api('POST', '/clients', { name: 'jwt web', app_type: 'regular_web', callbacks: ['http://localhost:5997/cb'] })).body;
+  assert.equal(web.jwt_configuration.alg, 'ES256', 'the configured default');
+  const chosen = (await ts.api('PATCH', `/clients/${web.client_id}`, { jwt_configuration: { alg: 'RS256' } })).body;
+  assert.equal(chosen.jwt_configuration.alg, 'RS256');
+  assert.equal((await ts.api('GET', `/clients/${web.client_id}`)).body.jwt_configuration.alg, 'RS256');
+});
+
+test('users: verify_email true mails the new user a verification link; false or absent mails nothing', async () => {
+  const { readdirSync, readFileSync } = await import('node:fs');
+  const { join } = await import('node:path');
+  const mailsTo = (email: string) => { try { return readdirSync(join(ts.dir, 'outbox')).map((f) => readFileSync(join(ts.dir, 'outbox', f), 'utf8')).filter((m) => m.includes(`To: ${email}`)); } catch { return []; } };
+  const create = (email: string, extra: Record<string, unknown>) => ts.api('POST', '/users', { email, password: 'sdk verify password 1', ...extra });
+  assert.equal((await create('verify-yes@sdk.example', { verify_email: true })).status, 201);
+  assert.equal((await create('verify-no@sdk.example', { verify_email: false })).status, 201);
+  assert.equal((await create('verify-absent@sdk.example', {})).status, 201);
+  assert.equal((await create('verify-verified@sdk.example', { verify_email: true, email_verified: true })).status, 201);
+  assert.equal((await create('verify-bad@sdk.example', { verify_email: 'yes' })).status, 400);
+  for (let i = 0; i < 50 && mailsTo('verify-yes@sdk.example').length === 0; i++) await new Promise((r) => setTimeout(r, 100));
+  const [mail] = mailsTo('verify-yes@sdk.example');
+  assert.ok(mail, 'the verification mail');
+  assert.match(mail, /\/verify-email\?token=/);
+  await new Promise((r) => setTimeout(r, 300));
+  for (const e of ['verify-no@sdk.example', 'verify-absent@sdk.example', 'verify-verified@sdk.example']) assert.equal(mailsTo(e).length, 0, e);
+});

@@ -62,6 +62,9 @@ export function checkWebOrigin(o: string) {
  * (ES256), except single-page apps, which get RS256 because Auth0's SPA SDK accepts only that.
  */
 export function createClients(db: Db, box: SecretBox, defaultIdTokenAlg: 'ES256' | 'RS256' = 'ES256') {
+  /** The alg a client's ID tokens are signed with: its own choice, else RS256 for SPAs (what their SDKs expect), else the default. */
+  const idTokenAlg = (c: { id_token_signed_response_alg?: string | null; app_type: string }): 'ES256' | 'RS256' =>
+    SAFE_ALG(c.id_token_signed_response_alg) ?? (c.app_type === 'spa' ? 'RS256' : defaultIdTokenAlg);
   /** oidc-provider metadata, cached briefly: every token request looks its client up. */
   const cache = createTtlCache(2000, loadClientMetadata);
 
@@ -97,6 +100,7 @@ export function createClients(db: Db, box: SecretBox, defaultIdTokenAlg: 'ES256'
 
   return {
     toApi,
+    idTokenAlg,
     async create(input: ClientInput, opts: { system?: boolean } = {}) {
       const d = defaults(input.app_type);
       const c = {
@@ -191,7 +195,7 @@ export function createClients(db: Db, box: SecretBox, defaultIdTokenAlg: 'ES256'
       response_types: c.grant_types.includes('authorization_code') ? ['code'] : [],
       redirect_uris: c.callbacks, post_logout_redirect_uris: c.allowed_logout_urls,
       application_type: c.app_type === 'native' ? 'native' : 'web',
-      id_token_signed_response_alg: SAFE_ALG(c.id_token_signed_response_alg) ?? (c.app_type === 'spa' ? 'RS256' : defaultIdTokenAlg),
+      id_token_signed_response_alg: idTokenAlg(c),
       'urn:gatehouse:web_origins': c.web_origins, 'urn:gatehouse:first_party': c.is_first_party,
       'urn:gatehouse:app_type': c.app_type, 'urn:gatehouse:metadata': c.client_metadata,
       'urn:gatehouse:system': c.is_system,

@@ -4,7 +4,7 @@ import type { AppContext } from '../context.ts';
 import { GRANT_TYPES } from '../clients/clients.ts';
 import { badRequest } from '../shared/errors.ts';
 import { requireScope } from './auth.ts';
-import { auditChange, listBody, pageOf, paginationShape, parseBody, parseQuery, requireSomeField, stringMap, text, type RegisterRoutes } from './helpers.ts';
+import { auditChange, fieldsOf, fieldsQuery, fieldsShape, listBody, pageOf, paginationShape, parseBody, parseQuery, requireSomeField, stringMap, text, type RegisterRoutes } from './helpers.ts';
 
 const APP_TYPES = ['spa', 'regular_web', 'non_interactive', 'native'] as const;
 const urlList = z.array(z.string().max(2000)).max(100);
@@ -39,7 +39,7 @@ const createBody = z.strictObject({
 const patchBody = createBody.extend({ name: fields.name.optional() });
 
 const listQuery = z.strictObject({
-  ...paginationShape,
+  ...paginationShape, ...fieldsShape,
   app_type: z.string().max(100).refine((v) => v.split(',').every((t) => (APP_TYPES as readonly string[]).includes(t)), `must be a comma-separated list of ${APP_TYPES.join(', ')}`).optional(),
   is_first_party: z.enum(['true', 'false']).optional(),
   is_global: z.enum(['true', 'false']).optional(),
@@ -47,8 +47,14 @@ const listQuery = z.strictObject({
 
 type ClientOut = Awaited<ReturnType<AppContext['clients']['require']>> & { client_secret?: string };
 
-/** Adds Auth0's `jwt_configuration` view; `client_secret` stays only where the caller put it. */
-const view = (c: ClientOut) => ({ ...c, jwt_configuration: { alg: c.id_token_signed_response_alg ?? undefined } });
+/**
+ * Adds Auth0's `jwt_configuration` view of the ID tokens the client gets (the alg in effect, the
+ * configured lifetime; secret_encoded is Auth0's HS256 setting, never used here); `client_secret`
+ * stays only where the caller put it.
+ */
+const viewOf = (app: AppContext) => (c: ClientOut) => ({
+  ...c, jwt_configuration: { alg: app.clients.idTokenAlg(c), lifetime_in_seconds: app.config.tokens.idTokenTtl, secret_encoded: false },
+});
 /** Audit summary: never the secret. */
 const summary = ({ client_secret: _s, created_at: _c, ...rest }: ClientOut) => rest;
 
@@ -66,6 +72,7 @@ const idParam = (ctx: Context) => {
 /** Auth0's `/api/v2/clients`. Secrets appear only in the create and rotate-secret responses. */
 export const registerClients: RegisterRoutes = (router, app) => {
   const { clients } = app;
+  const view = viewOf(app);
 
   router.get('/clients', requireScope('read:clients'), async function listClients(ctx) {
     const q = parseQuery(ctx, listQuery);
@@ -75,7 +82,8 @@ export const registerClients: RegisterRoutes = (router, app) => {
       page: p.page, perPage: p.perPage, appType: q.app_type?.split(',') as typeof APP_TYPES[number][] | undefined,
       isFirstParty: q.is_first_party === undefined ? undefined : q.is_first_party === 'true',
     });
-    ctx.body = listBody('clients', r.clients.map(view), r.total, p);
+    const project = fieldsOf(q);
+    ctx.body = listBody('clients', r.clients.map((c) => project(view(c))), r.total, p);
   });
 
   router.post('/clients', requireScope('create:clients'), async function createClient(ctx) {
@@ -87,7 +95,8 @@ export const registerClients: RegisterRoutes = (router, app) => {
   });
 
   router.get('/clients/:id', requireScope('read:clients'), async function getClient(ctx) {
-    ctx.body = view(await clients.require(idParam(ctx)));
+    const query = parseQuery(ctx, fieldsQuery);
+    ctx.body = fieldsOf(query)(view(await clients.require(idParam(ctx))));
   });
 
   router.patch('/clients/:id', requireScope('update:clients'), async function updateClient(ctx) {

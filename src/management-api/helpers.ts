@@ -131,6 +131,24 @@ export function checkpointBody<R, T>(key: string, rows: R[], c: Checkpoint, sort
   return { [key]: page.map(item), ...(more ? { next: Buffer.from(JSON.stringify(sortKey(page[page.length - 1]))).toString('base64url') } : {}) };
 }
 
+/**
+ * Auth0's `fields` (comma-separated top-level names; empty: all) and `include_fields` (default
+ * true: only those; false: all but those), on the lists and reads that take them.
+ */
+export const fieldsShape = {
+  fields: z.string().max(2000).regex(/^[A-Za-z0-9_,]*$/, 'must be a comma-separated list of field names').optional(),
+  include_fields: z.enum(['true', 'false']).transform((v) => v === 'true').optional(),
+};
+export const fieldsQuery = z.strictObject(fieldsShape);
+
+/** What `fields` / `include_fields` leave of each item (the item itself when `fields` is absent or empty). */
+export function fieldsOf(q: { fields?: string; include_fields?: boolean }): <T extends object>(item: T) => Partial<T> {
+  const names = new Set((q.fields ?? '').split(',').filter(Boolean));
+  if (names.size === 0) return (item) => item;
+  const include = q.include_fields !== false;
+  return (item) => Object.fromEntries(Object.entries(item).filter(([k]) => names.has(k) === include)) as Partial<typeof item>;
+}
+
 /** A bare array, or Auth0's `{<key>, start, limit, length, total}` with `include_totals=true`. */
 export function listBody<T>(key: string, items: T[], total: number, p: Page) {
   if (!p.includeTotals) return items;

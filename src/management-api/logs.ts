@@ -1,10 +1,10 @@
 import { z } from 'zod';
 import { badRequest, notFound } from '../shared/errors.ts';
 import { requireScope } from './auth.ts';
-import { listBody, pageOf, paginationShape, parseQuery, type RegisterRoutes } from './helpers.ts';
+import { fieldsOf, fieldsShape, listBody, pageOf, paginationShape, parseQuery, type RegisterRoutes } from './helpers.ts';
 
 const listQuery = z.strictObject({
-  ...paginationShape,
+  ...paginationShape, ...fieldsShape,
   q: z.string().max(1000).optional(),
   // What Auth0's current SDK sends for q.
   search: z.string().max(1000).optional(),
@@ -40,7 +40,7 @@ export const registerLogs: RegisterRoutes = (router, app) => {
     const search = query.q ?? query.search;
     const filter = search ? parseLogQuery(search) : {};
     const r = await app.audit.list({ page: p.page, perPage: p.perPage, ...filter, ascending: query.sort === 'date:1' });
-    ctx.body = listBody('logs', r.logs, r.total, p);
+    ctx.body = listBody('logs', r.logs.map(fieldsOf(query)), r.total, p);
   });
 
   router.get('/logs/:id', requireScope('read:logs'), async function getLog(ctx) {

@@ -6,8 +6,9 @@ import { canonicalEmail } from '../users/email.ts';
 import { METADATA_MAX_BYTES, type User } from '../users/users.ts';
 import { requireScope } from './auth.ts';
 import { queueEmailChangedMail, queuePasswordChangedMail } from '../mail/notices.ts';
+import { queueVerificationMail } from '../interactions/lifecycle.ts';
 import {
-  auditChange, jsonObject, listBody, pageOf, paginationShape, parseBody, parseQuery, readDeleteBody, requireSomeField, text, type RegisterRoutes,
+  auditChange, fieldsOf, fieldsQuery, fieldsShape, jsonObject, listBody, pageOf, paginationShape, parseBody, parseQuery, readDeleteBody, requireSomeField, text, type RegisterRoutes,
 } from './helpers.ts';
 
 /**
@@ -31,6 +32,8 @@ const userId = z.string().min(1).max(64);
 
 const createBody = z.strictObject({
   email, password, connection: connection.optional(), email_verified: z.boolean().optional(),
+  // Auth0's: true mails the new user a verification link (unless email_verified); false or absent sends nothing.
+  verify_email: z.boolean().optional(),
   user_metadata: metadata.optional(), app_metadata: metadata.optional(),
   name: text(300).optional(), nickname: text(300).optional(), picture: picture.optional(), blocked: z.boolean().optional(),
 });
@@ -44,7 +47,7 @@ const patchBody = z.strictObject({
 
 const SORTABLE = ['created_at', 'email', 'updated_at', 'last_login'] as const;
 const listQuery = z.strictObject({
-  ...paginationShape,
+  ...paginationShape, ...fieldsShape,
   q: z.string().max(1000).optional(),
   email: z.string().max(320).optional(),
   // Auth0's SDKs send these; v2 and v3 behave the same here.
@@ -99,17 +102,17 @@ export const registerUsers: RegisterRoutes = (router, app) => {
     if (query.email !== undefined) filter.email = query.email;
     const sort = query.sort ? { field: query.sort.split(':')[0] as typeof SORTABLE[number], desc: query.sort.endsWith(':-1') } : undefined;
     const r = await users.list({ page: p.page, perPage: p.perPage, email: filter.email, userId: filter.userId, sort });
-    ctx.body = listBody('users', r.users, r.total, p);
+    ctx.body = listBody('users', r.users.map(fieldsOf(query)), r.total, p);
   });
 
   router.get('/users-by-email', requireScope('read:users'), async function usersByEmail(ctx) {
-    const query = parseQuery(ctx, z.strictObject({ email: z.string().min(1).max(320) }));
+    const query = parseQuery(ctx, z.strictObject({ email: z.string().min(1).max(320), ...fieldsShape }));
     const r = await users.list({ page: 0, perPage: 1, email: query.email });
-    ctx.body = r.users;
+    ctx.body = r.users.map(fieldsOf(query));
   });
 
   router.post('/users', requireScope('create:users'), async function createUser(ctx) {
-    const body = parseBody(ctx, createBody);
+    const { verify_email: verifyEmail, ...body } = parseBody(ctx, createBody);
     const user = await users.create(body);
     await auditChange(app, ctx, {
       description: 'Create a user', target: { type: 'user', id: user.user_id }, userId: user.user_id,
@@ -117,12 +120,14 @@ export const registerUsers: RegisterRoutes = (router, app) => {
     });
     // After the row committed and without waiting for it, as for a sign-up (ACTIONS.md).
     void app.events.userCreated(user);
+    if (verifyEmail && !user.email_verified) queueVerificationMail(app, user, { ip: ctx.ip, userAgent: ctx.get('user-agent') });
     ctx.status = 201;
     ctx.body = user;
   });
 
   router.get('/users/:id', requireScope('read:users'), async function getUser(ctx) {
-    ctx.body = await users.require(idParam(ctx));
+    const query = parseQuery(ctx, fieldsQuery);
+    ctx.body = fieldsOf(query)(await users.require(idParam(ctx)));
   });
 
   router.patch('/users/:id', requireScope('update:users'), async function updateUser(ctx) {
