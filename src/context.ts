@@ -7,6 +7,7 @@ import { createUrls } from './shared/urls.ts';
 import { createPasswordHasher } from './users/passwords.ts';
 import { createUsers } from './users/users.ts';
 import { createBruteForce } from './users/brute-force.ts';
+import { createRequestLimits } from './users/request-limits.ts';
 import { createPasswordLogin } from './users/password-login.ts';
 import { createRoles } from './roles/roles.ts';
 import { createClients } from './clients/clients.ts';
@@ -77,6 +78,7 @@ export async function createContext(config: Config, opts: { logger?: Logger; mig
   const hasher = createPasswordHasher(config.argon2);
   const users = createUsers(db, hasher, config.password);
   const bruteForce = createBruteForce(db, config.bruteForce);
+  const requestLimits = createRequestLimits(db, config.bruteForce);
   const roles = createRoles(db);
   const clients = createClients(db, box, config.keys.defaultAlg);
   const resourceServers = createResourceServers(db, { signingAlg: config.keys.defaultAlg, tokenLifetime: config.tokens.accessTokenTtl });
@@ -185,7 +187,7 @@ export async function createContext(config: Config, opts: { logger?: Logger; mig
   }
 
   return {
-    config, logger, db, box, urls, hasher, users, bruteForce, checkPassword, roles, clients, resourceServers, audit, keys, settings, hooks, csrfKey,
+    config, logger, db, box, urls, hasher, users, bruteForce, requestLimits, checkPassword, roles, clients, resourceServers, audit, keys, settings, hooks, csrfKey,
     /** What users granted applications (oidc-provider Grants) and the tokens under each. */
     grants: createGrants(db),
     actions: { store: actionStore, engine: actionEngine, triggers, pool: lazyPool },
@@ -202,6 +204,8 @@ export async function createContext(config: Config, opts: { logger?: Logger; mig
       userCreated: (user: User) => triggers.postUserRegistration(undefined, user),
     },
     get provider() { return providerState.provider; },
+    /** The signing keys the provider was built with (src/oidc/keys.ts version): verifiers of our own tokens reload when it changes. */
+    get keysVersion() { return providerState.keysVersion; },
     refreshKeys,
     async close() { await actionEngine.flush(); await mail.close(); await lazyPool.close(); await db.destroy(); },
   };

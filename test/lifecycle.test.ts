@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { codeAt } from './helpers/mfa.ts';
 import { request as httpRequest } from 'node:http';
 import * as oidc from 'openid-client';
-import { discover, loginThroughForm, authorizationRequest, createUser, type TestServer } from './helpers/server.ts';
+import { discover, loginThroughForm, authorizationRequest, createUser, type TestServer, startTestServer } from './helpers/server.ts';
 import { Browser, alertText, parseForm } from './helpers/cookie-fetch.ts';
 import { startServerWithSink, linkIn, type SmtpSink } from './helpers/smtp-sink.ts';
 import { deployAction, bindActions, waitForExecution } from './helpers/actions.ts';
@@ -392,4 +392,41 @@ test('the common-password list applies at signup and in the Management API', asy
   assert.equal(res.status, 400);
   assert.match(alertText(await res.text())!, /too common/);
   assert.equal((await ts.api('GET', '/users?q=email:"common.signup@example.com"')).body.length, 0);
+});
+
+test('per-address limits: resets, verification links and sign-ups from one address stop at the hourly cap with a 429 that says nothing of the account', async () => {
+  // Regression (outside probe): one address had Gatehouse send 72 reset mails to 24 accounts;
+  // each account's own cap (5 an hour) was the only limit, and sign-ups had none.
+  const limited = await startTestServer({ bruteForce: { mailRequestsPerIpPerHour: 3, signupsPerIpPerHour: 2 } });
+  try {
+    const p = async (b: Browser, path: string, fields: Record<string, string>) => {
+      const url = new URL(`${limited.base}${path}`);
+      const form = await (await b.request(url)).text();
+      const res = await b.submit(url, form, fields);
+      return { status: res.status, retry: res.headers.get('retry-after'), alert: alertText(await res.text()) };
+    };
+    const b = new Browser();
+    await limited.api('POST', '/users', { email: 'known@limits.example', password: 'limits password 123' });
+    // Reset and resend share one count per address: three pass, then both are refused.
+    assert.equal((await p(b, '/password/reset', { email: 'known@limits.example' })).status, 200);
+    assert.equal((await p(b, '/password/reset', { email: 'nobody@limits.example' })).status, 200);
+    assert.equal((await p(b, '/verify-email/resend', { email: 'known@limits.example' })).status, 200);
+    for (const email of ['known@limits.example', 'nobody@limits.example']) {
+      const r = await p(b, '/password/reset', { email });
+      assert.equal(r.status, 429, email);
+      assert.match(r.alert ?? '', /Too many requests from your network/);
+      assert.ok(Number(r.retry) > 0 && Number(r.retry) <= 3600);
+    }
+    assert.equal((await p(b, '/verify-email/resend', { email: 'known@limits.example' })).status, 429);
+    // Sign-ups have their own count.
+    assert.equal((await p(b, '/signup', { email: 'new1@limits.example', password: 'limits password 123' })).status, 200);
+    assert.equal((await p(b, '/signup', { email: 'new2@limits.example', password: 'limits password 123' })).status, 200);
+    const third = await p(b, '/signup', { email: 'new3@limits.example', password: 'limits password 123' });
+    assert.equal(third.status, 429);
+    assert.equal((await limited.api('GET', '/users-by-email?email=new3@limits.example')).body.length, 0, 'no account made');
+    const refused = await limited.ctx.db('audit_logs').where('description', 'like', '%too many from this address%').count({ n: '*' });
+    assert.equal(Number(refused[0].n), 4, 'each refusal audited');
+  } finally {
+    await limited.close();
+  }
 });

@@ -41,6 +41,10 @@ export const configSchema = z.object({
     waitIncrementSeconds: z.number().int().min(1),
     maxWaitSeconds: z.number().int().min(1),
     failureResetSeconds: z.number().int().min(1),
+    /** Password-reset and verification-link requests per client address and hour (src/users/request-limits.ts). */
+    mailRequestsPerIpPerHour: z.number().int().min(1).default(30),
+    /** Sign-ups per client address and hour. */
+    signupsPerIpPerHour: z.number().int().min(1).default(30),
   }),
   tokens: z.object({
     accessTokenTtl: z.number().int().min(60),

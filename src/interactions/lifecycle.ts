@@ -41,6 +41,11 @@ const LINK_PROBLEM: Record<Exclude<TokenState, 'valid'>, { title: string; verify
   },
 };
 
+/** What a request refused by the per-address limits says. */
+export function tooManyFromAddress(retryAfterSeconds: number): string {
+  return `Too many requests from your network. Try again in ${Math.max(1, Math.ceil(retryAfterSeconds / 60))} minutes.`;
+}
+
 /**
  * Sends (after the response) a verification mail with a fresh link to the user's STORED
  * address. Called after signup and from the resend form. `request` only feeds the audit log.
@@ -111,6 +116,18 @@ export function createLifecycleRoutes(app: AppContext, csrf: Csrf) {
     return u;
   }
 
+  /**
+   * A request that would mail an address the caller names, over this client address's hourly
+   * limit (src/users/request-limits.ts): the message to show (with Retry-After set), audited.
+   */
+  async function overLimit(ctx: Context, what: string): Promise<string | null> {
+    const v = await app.requestLimits.hit('mail', ctx.ip);
+    if (v.allowed) return null;
+    ctx.set('Retry-After', String(v.retryAfterSeconds));
+    await audit.record({ type: what === 'Password reset' ? 'fcpr' : 'fvr', description: `${what} request refused: too many from this address`, ip: ctx.ip, user_agent: ctx.get('user-agent') });
+    return tooManyFromAddress(v.retryAfterSeconds);
+  }
+
   // ---- E-mail verification ----
 
   router.get('/verify-email', async function showVerifyEmail(ctx) {
@@ -149,6 +166,8 @@ export function createLifecycleRoutes(app: AppContext, csrf: Csrf) {
   router.post('/verify-email/resend', csrf.verify, async function submitResend(ctx) {
     const email = canonicalEmail(str((ctx.request.body as Record<string, unknown>).email));
     if (!email) return renderResend(ctx, { status: 400, error: 'Enter a valid email address.' });
+    const limited = await overLimit(ctx, 'Verification link');
+    if (limited) return renderResend(ctx, { status: 429, error: limited });
     // The same answer whether or not the address has an account or is already verified; the
     // look-up and the mail happen after the response (SECURITY B10).
     renderResend(ctx, { info: 'If an account with that address is waiting for verification, we have sent it a new link. Check your inbox.' });
@@ -183,6 +202,9 @@ export function createLifecycleRoutes(app: AppContext, csrf: Csrf) {
   router.post('/password/reset', csrf.verify, async function requestPasswordReset(ctx) {
     const email = canonicalEmail(str((ctx.request.body as Record<string, unknown>).email));
     if (!email) return renderResetRequest(ctx, { status: 400, error: 'Enter a valid email address.' });
+    // Whatever the address: the answer says nothing about it (SECURITY B10).
+    const limited = await overLimit(ctx, 'Password reset');
+    if (limited) return renderResetRequest(ctx, { status: 429, error: limited });
     // One answer for every address (SECURITY B10): the look-up, the token and the mail all
     // happen after the response is written, so neither body, status nor time tells whether
     // the account exists. An unknown address gets no mail at all.

@@ -8,7 +8,7 @@ import { registerAuth0Logout } from './auth0-logout.ts';
 import { canonicalEmail } from '../users/email.ts';
 import { consentPage, loginPage, messagePage, signupPage } from '../../views/pages.ts';
 import { createPostLoginStep } from './post-login.ts';
-import { queueVerificationMail } from './lifecycle.ts';
+import { queueVerificationMail, tooManyFromAddress } from './lifecycle.ts';
 import { verificationRequiredPage } from '../../views/lifecycle.ts';
 
 const GENERIC_LOGIN_ERROR = 'Wrong email or password.';
@@ -196,6 +196,13 @@ export function createInteractionRoutes(app: AppContext, csrf: Csrf) {
     };
     const email = canonicalEmail(rawEmail);
     if (!email) return render('Enter a valid email address (letters, digits and . _ + - before the @).');
+    // Each sign-up mails the address given: capped per client address and hour (src/users/request-limits.ts).
+    const limit = await app.requestLimits.hit('signup', ctx.ip);
+    if (!limit.allowed) {
+      ctx.set('Retry-After', String(limit.retryAfterSeconds));
+      await audit.record({ type: 'fs', description: 'Signup refused: too many from this address', user_name: email, ip: ctx.ip, user_agent: ctx.get('user-agent') });
+      return render(tooManyFromAddress(limit.retryAfterSeconds), 429);
+    }
     const pre = await app.actions.triggers.preUserRegistration(ctx, email, clientId ? await app.clients.get(clientId) : undefined);
     if (!pre.ok) {
       await audit.record({ type: 'fs', description: `Signup denied by pre-user-registration action: ${pre.userMessage}`, user_name: email, ip: ctx.ip, user_agent: ctx.get('user-agent') });
