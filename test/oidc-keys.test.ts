@@ -5,7 +5,7 @@ import { promisify } from 'node:util';
 import { join } from 'node:path';
 import * as oidc from 'openid-client';
 import { createRemoteJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
-import { startTestServer, discover, loginThroughForm, type TestServer } from './helpers/server.ts';
+import { startTestServer, discover, loginThroughForm, ADMIN_ID, ADMIN_SECRET, type TestServer } from './helpers/server.ts';
 
 /*
  * Signing keys: ES256 by default, RS256 per client (and for SPAs, whose Auth0 SDK accepts
@@ -45,4 +45,40 @@ test('ID tokens: ES256 by default, RS256 for SPAs and for clients that ask; the 
   const jwks = createRemoteJWKSet(new URL(`${ts.base}/.well-known/jwks.json`));
   await jwtVerify(before, jwks, { issuer: ts.issuer });
   await jwtVerify(after, jwks, { issuer: ts.issuer });
+});
+
+test('PUT /keys/signing/{kid}/revoke: a previous key leaves the JWKS at once and its tokens stop working; the current key cannot be revoked', async () => {
+  const fresh = await startTestServer();
+  try {
+    const jwks = async () => ((await (await fetch(`${fresh.base}/.well-known/jwks.json`)).json()) as { keys: { kid: string }[] }).keys.map((k) => k.kid);
+    const oldToken = await fresh.adminToken('read:users');
+    const oldKid = decodeProtectedHeader(oldToken).kid!;
+    const refused = await fresh.api('PUT', `/keys/signing/${oldKid}/revoke`);
+    assert.equal(refused.status, 400, 'the current key signs now: rotate first');
+    assert.match(refused.body.message, /rotate/);
+    assert.equal((await fresh.api('PUT', '/keys/signing/no-such-kid/revoke')).status, 404);
+
+    assert.equal((await fresh.api('POST', '/keys/signing/rotate', {})).status, 201);
+    assert.ok((await jwks()).includes(oldKid), 'after a rotation the old key is still published');
+    assert.equal((await fresh.api('GET', '/users', undefined, oldToken)).status, 200, 'and its tokens still work');
+
+    // A fresh token, signed with the key that is current now (fresh.adminToken caches the old one).
+    const res = await fetch(`${fresh.base}/oauth/token`, {
+      method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${Buffer.from(`${ADMIN_ID}:${ADMIN_SECRET}`).toString('base64')}` },
+      body: new URLSearchParams({ grant_type: 'client_credentials', audience: `${fresh.base}/api/v2/` }),
+    });
+    const admin = ((await res.json()) as { access_token: string }).access_token;
+    assert.notEqual(decodeProtectedHeader(admin).kid, oldKid);
+    const revoked = await fresh.api('PUT', `/keys/signing/${oldKid}/revoke`, undefined, admin);
+    assert.equal(revoked.status, 200, JSON.stringify(revoked.body));
+    assert.deepEqual(revoked.body, { kid: oldKid, revoked: true });
+    assert.ok(!(await jwks()).includes(oldKid), 'gone from the JWKS');
+    assert.equal((await fresh.api('GET', '/users', undefined, oldToken)).status, 401, 'a Management API token it signed is refused at once');
+    assert.equal((await fresh.api('PUT', `/keys/signing/${oldKid}/revoke`, undefined, admin)).status, 404, 'once');
+    const log = (await fresh.api('GET', '/logs?q=type:sapi&per_page=100', undefined, admin)).body.find((l: { description: string }) => l.description === 'Revoke a signing key');
+    assert.ok(log, 'audited');
+    assert.equal((await fresh.api('PUT', `/keys/signing/${oldKid}/revoke`, undefined, await fresh.adminToken('read:signing_keys'))).status, 403, 'needs update:signing_keys');
+  } finally {
+    await fresh.close();
+  }
 });

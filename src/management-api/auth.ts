@@ -13,8 +13,12 @@ export interface ManagementCaller { sub: string; clientId: string; scopes: Set<s
 export function managementAuth(app: AppContext): Middleware {
   let jwks: ReturnType<typeof createLocalJWKSet> | undefined;
   let loadedAt = 0;
+  let loadedVersion: string | undefined;
   async function keySet(force = false) {
-    if (!jwks || force || Date.now() - loadedAt > 60_000) {
+    // Reloaded when this node's provider took other keys (a rotation or a revocation here, or one
+    // another node made, seen by its key check), and once a minute regardless.
+    if (!jwks || force || loadedVersion !== app.keysVersion || Date.now() - loadedAt > 60_000) {
+      loadedVersion = app.keysVersion;
       jwks = createLocalJWKSet({ keys: (await app.keys.list()).map((k) => k.public_jwk) as never });
       loadedAt = Date.now();
     }

@@ -2,7 +2,7 @@ import { createPublicKey } from 'node:crypto';
 import { calculateJwkThumbprint, type JWK } from 'jose';
 import { z } from 'zod';
 import type { SigningKeyRow } from '../oidc/keys.ts';
-import { notFound } from '../shared/errors.ts';
+import { badRequest, notFound } from '../shared/errors.ts';
 import { requireScope } from './auth.ts';
 import { auditChange, parseBody, parseQuery, type RegisterRoutes } from './helpers.ts';
 
@@ -50,5 +50,16 @@ export const registerKeys: RegisterRoutes = (router, app) => {
     const main = added.find((k) => k.alg === app.config.keys.defaultAlg) ?? added[0];
     ctx.status = 201;
     ctx.body = { kid: main.kid, keys: added };
+  });
+
+  // Auth0's path and scope: a previous key leaves the JWKS now, not when its tokens would have expired.
+  router.put('/keys/signing/:kid/revoke', requireScope('update:signing_keys'), async function revokeSigningKey(ctx) {
+    const kid = String(ctx.params.kid);
+    const r = kid.length <= 64 ? await app.keys.revoke(kid) : 'missing';
+    if (r === 'missing') throw notFound('The signing key does not exist', 'inexistent_key');
+    if (r === 'current') throw badRequest('The current signing key cannot be revoked: rotate the keys first, then revoke this one', 'operation_not_supported');
+    await app.refreshKeys(true);
+    await auditChange(app, ctx, { description: 'Revoke a signing key', target: { type: 'signing_keys', id: kid } });
+    ctx.body = { kid, revoked: true };
   });
 };

@@ -66,13 +66,22 @@ export function createKeyStore(db: Db, box: SecretBox) {
       for (const alg of ALGS) out.push({ kid: await insert(alg), alg });
       return out;
     },
+    /**
+     * Drops a previous key at once (it leaves the JWKS: every token it signed stops verifying),
+     * for a key that leaked. 'current' when the key signs now (rotate first), 'missing' when unknown.
+     */
+    async revoke(kid: string): Promise<'revoked' | 'current' | 'missing'> {
+      const n = await db('signing_keys').where({ kid, status: 'previous' }).delete();
+      if (n === 1) return 'revoked';
+      return (await db('signing_keys').where({ kid }).first()) ? 'current' : 'missing';
+    },
     async retire(retireAfterMs: number): Promise<number> {
       return db('signing_keys').where({ status: 'previous' }).andWhere('rotated_at', '<', Date.now() - retireAfterMs).delete();
     },
-    /** Changes whenever keys are added or removed, so every node can notice a rotation. */
+    /** Changes whenever keys are added or removed, so every node can notice a rotation or a revocation. */
     async version(): Promise<string> {
-      const r = await db('signing_keys').count({ n: '*' }).max({ m: 'created_at' }).first();
-      return `${r?.n}:${r?.m}`;
+      const r = await db('signing_keys').count({ n: '*' }).max({ m: 'created_at' }).min({ o: 'created_at' }).first();
+      return `${r?.n}:${r?.m}:${r?.o}`;
     },
   };
 }
