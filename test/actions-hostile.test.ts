@@ -252,7 +252,7 @@ test('D13: reserved claims are refused on both tokens; the ID token sub and iat 
 test('profile claims (email, name…) cannot be set in the ID token: refused with a reason, never sent in the profile\'s place', async () => {
   // Regression (compatibility probe): setCustomClaim('email', …) was recorded as accepted; with
   // scope email the profile's value silently won, and without it the action's went out instead.
-  const profile = ['email', 'email_verified', 'name', 'nickname', 'picture', 'updated_at'];
+  const profile = ['email', 'email_verified', 'name', 'nickname', 'given_name', 'family_name', 'picture', 'updated_at'];
   await deployAndBind(`
     exports.onExecutePostLogin = async (event, api) => {
       for (const name of ${JSON.stringify(profile)}) api.idToken.setCustomClaim(name, 'spoofed');

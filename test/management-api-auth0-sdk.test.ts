@@ -1,6 +1,8 @@
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { startTestServer, type TestServer } from './helpers/server.ts';
+import * as oidc from 'openid-client';
+import { startTestServer, discover, loginThroughForm, type TestServer } from './helpers/server.ts';
+import { deployAction, bindActions } from './helpers/actions.ts';
 
 /*
  * What Auth0's Node SDK (v7) sends that Gatehouse used to refuse, found by an outside probe that
@@ -134,4 +136,44 @@ test('users: verify_email true mails the new user a verification link; false or 
   assert.match(mail, /\/verify-email\?token=/);
   await new Promise((r) => setTimeout(r, 300));
   for (const e of ['verify-no@sdk.example', 'verify-absent@sdk.example', 'verify-verified@sdk.example']) assert.equal(mailsTo(e).length, 0, e);
+});
+
+test('users: given_name and family_name, as on Auth0: stored, cleared with null, in the profile scope\'s claims and in event.user', async () => {
+  const created = await ts.api('POST', '/users', { email: 'ada@sdk.example', password: 'sdk names password 1', given_name: 'Ada', family_name: 'Lovelace' });
+  assert.equal(created.status, 201, JSON.stringify(created.body));
+  assert.equal(created.body.given_name, 'Ada');
+  assert.equal(created.body.family_name, 'Lovelace');
+  const plain = (await ts.api('POST', '/users', { email: 'plain@sdk.example', password: 'sdk names password 1' })).body;
+  assert.ok(!('given_name' in plain) && !('family_name' in plain), 'left out when not set, as Auth0 does');
+  assert.equal((await ts.api('POST', '/users', { email: 'bad@sdk.example', password: 'sdk names password 1', given_name: 'x'.repeat(151) })).status, 400);
+  assert.equal((await ts.api('POST', '/users', { email: 'bad2@sdk.example', password: 'sdk names password 1', given_name: 'Ev\u202eil' })).status, 400);
+
+  const cb = 'http://localhost:5996/cb';
+  const spa = (await ts.api('POST', '/clients', { name: 'names spa', app_type: 'spa', callbacks: [cb] })).body;
+  const config = await discover(ts, spa.client_id);
+  await deployAction(ts, { name: 'names-event', trigger: 'post-login', code: "exports.onExecutePostLogin = async (event, api) => { api.idToken.setCustomClaim('https://sdk/names', [event.user.given_name, event.user.family_name]); api.idToken.setCustomClaim('given_name', 'spoofed'); };" });
+  await bindActions(ts, 'post-login', ['names-event']);
+  try {
+    const claimsFor = async (scope: string) => {
+      const r = await loginThroughForm(config, { redirectUri: cb, email: 'ada@sdk.example', password: 'sdk names password 1', scope });
+      return (await oidc.authorizationCodeGrant(config, r.callbackUrl!, { pkceCodeVerifier: r.verifier, expectedState: r.state })).claims()!;
+    };
+    const withProfile = await claimsFor('openid profile');
+    assert.equal(withProfile.given_name, 'Ada', 'the profile scope carries it; an action cannot set it');
+    assert.equal(withProfile.family_name, 'Lovelace');
+    assert.deepEqual(withProfile['https://sdk/names'], ['Ada', 'Lovelace'], 'event.user has them');
+    const without = await claimsFor('openid');
+    assert.equal(without.given_name, undefined);
+
+    const id = encodeURIComponent(created.body.user_id);
+    const cleared = await ts.api('PATCH', `/users/${id}`, { family_name: null, given_name: 'Augusta' });
+    assert.equal(cleared.status, 200);
+    assert.equal(cleared.body.given_name, 'Augusta');
+    assert.ok(!('family_name' in cleared.body));
+    const after = await claimsFor('openid profile');
+    assert.equal(after.given_name, 'Augusta');
+    assert.equal(after.family_name, undefined);
+  } finally {
+    await bindActions(ts, 'post-login', []);
+  }
 });

@@ -8,6 +8,8 @@
 
 export interface User {
   user_id: string; email: string; email_verified: boolean; name: string; nickname: string; picture: string;
+  /** Only when set. */
+  given_name?: string; family_name?: string;
   created_at: string; updated_at: string; last_login: string | null; last_ip: string | null; logins_count: number;
   app_metadata: Record<string, unknown>; user_metadata: Record<string, unknown>;
   identities: { connection: string; provider: string; user_id: string; isSocial: boolean }[];
@@ -57,7 +59,8 @@ export interface PostLoginAPI {
   access: { deny(reason: string): PostLoginAPI };
   /**
    * Reserved names (sub, iss, aud, exp, …) are refused, and so are the profile claims the ID token
-   * takes from the user (email, email_verified, name, nickname, picture, updated_at): update the
+   * takes from the user (email, email_verified, name, nickname, given_name, family_name, picture,
+   * updated_at): update the
    * user, or use a namespaced claim. Each refusal is a line in the execution record.
    */
   idToken: { setCustomClaim(name: string, value: unknown): PostLoginAPI };

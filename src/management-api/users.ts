@@ -36,6 +36,7 @@ const createBody = z.strictObject({
   verify_email: z.boolean().optional(),
   user_metadata: metadata.optional(), app_metadata: metadata.optional(),
   name: text(300).optional(), nickname: text(300).optional(), picture: picture.optional(), blocked: z.boolean().optional(),
+  given_name: text(150).optional(), family_name: text(150).optional(),
 });
 
 /** What an admin may change; everything else (password_hash, user_id, created_at, logins_count…) is a 400. */
@@ -43,6 +44,7 @@ const patchBody = z.strictObject({
   email: email.optional(), password: password.optional(), connection: connection.optional(), email_verified: z.boolean().optional(),
   user_metadata: metadata.optional(), app_metadata: metadata.optional(),
   name: text(300).optional(), nickname: text(300).optional(), picture: picture.optional(), blocked: z.boolean().optional(),
+  given_name: text(150).nullable().optional(), family_name: text(150).nullable().optional(),
 });
 
 const SORTABLE = ['created_at', 'email', 'updated_at', 'last_login'] as const;

@@ -102,6 +102,7 @@ export function createProvider(d: ProviderDeps): Provider {
       async claims(use: string) {
         const base: Record<string, unknown> = {
           sub, email: u.email, email_verified: u.email_verified, name: u.name, nickname: u.nickname,
+          given_name: u.given_name, family_name: u.family_name,
           picture: u.picture || undefined, updated_at: Math.floor(Date.parse(u.updated_at) / 1000),
         };
         const grantId = token?.grantId ?? (ctx.oidc.entities as { Grant?: { jti: string } }).Grant?.jti;
@@ -155,7 +156,7 @@ export function createProvider(d: ProviderDeps): Provider {
       acr: null, amr: null, auth_time: null, sid: null, iss: null,
       openid: ['sub'],
       email: ['email', 'email_verified'],
-      profile: ['name', 'nickname', 'picture', 'updated_at'],
+      profile: ['name', 'nickname', 'given_name', 'family_name', 'picture', 'updated_at'],
     },
     scopes: ['openid', 'offline_access', 'profile', 'email'],
     conformIdTokenClaims: false,

@@ -4,4 +4,4 @@
  * them (src/actions/triggers/definitions.ts), and a stored custom claim of that name is never
  * sent in their place.
  */
-export const PROFILE_CLAIMS: ReadonlySet<string> = new Set(['email', 'email_verified', 'name', 'nickname', 'picture', 'updated_at']);
+export const PROFILE_CLAIMS: ReadonlySet<string> = new Set(['email', 'email_verified', 'name', 'nickname', 'picture', 'updated_at', 'given_name', 'family_name']);

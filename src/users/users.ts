@@ -7,6 +7,8 @@ import { checkPasswordPolicy, type PasswordHasher } from './passwords.ts';
 
 export interface User {
   user_id: string; email: string; email_verified: boolean; name: string; nickname: string; picture: string;
+  /** Only when set, as on Auth0. */
+  given_name?: string; family_name?: string;
   connection: string; app_metadata: Record<string, unknown>; user_metadata: Record<string, unknown>;
   blocked: boolean; logins_count: number; last_login: string | null; last_ip: string | null;
   created_at: string; updated_at: string; identities: { connection: string; provider: string; user_id: string; isSocial: boolean }[];
@@ -41,7 +43,9 @@ export function toUser(r: UserRow): User {
   return {
     user_id: r.id, email: r.email, email_verified: toBool(r.email_verified),
     name: (r.name as string) ?? r.email, nickname: (r.nickname as string) ?? r.email.split('@')[0],
-    picture: (r.picture as string) ?? '', connection: r.connection as string,
+    picture: (r.picture as string) ?? '',
+    ...(typeof r.given_name === 'string' ? { given_name: r.given_name } : {}), ...(typeof r.family_name === 'string' ? { family_name: r.family_name } : {}),
+    connection: r.connection as string,
     app_metadata: parseJson(r.app_metadata, {}), user_metadata: parseJson(r.user_metadata, {}),
     blocked: toBool(r.blocked), logins_count: Number(r.logins_count ?? 0),
     last_login: (r.last_login as string) ?? null, last_ip: (r.last_ip as string) ?? null,
@@ -53,6 +57,8 @@ export function toUser(r: UserRow): User {
 
 export interface CreateUserInput {
   email: string; password?: string; email_verified?: boolean; name?: string; nickname?: string; picture?: string;
+  /** null (an update) clears it. */
+  given_name?: string | null; family_name?: string | null;
   connection?: string; user_metadata?: Record<string, unknown>; app_metadata?: Record<string, unknown>; blocked?: boolean;
 }
 
@@ -89,6 +95,7 @@ export function createUsers(db: Db, hasher: PasswordHasher, policy: { minLength:
         id: newUserId(), email, email_verified: input.email_verified ?? false, password_hash: hash,
         connection: input.connection ?? 'Username-Password-Authentication',
         name: input.name ?? email, nickname: input.nickname ?? email.split('@')[0], picture: input.picture ?? null,
+        given_name: input.given_name ?? null, family_name: input.family_name ?? null,
         app_metadata: JSON.stringify(input.app_metadata ?? {}), user_metadata: JSON.stringify(input.user_metadata ?? {}),
         blocked: input.blocked ?? false, created_at: ts, updated_at: ts,
       };
@@ -135,7 +142,7 @@ export function createUsers(db: Db, hasher: PasswordHasher, policy: { minLength:
         if (!email) throw badRequest('email: is not a valid e-mail address');
         upd.email = email;
       }
-      for (const k of ['email_verified', 'blocked', 'name', 'nickname', 'picture'] as const) if (patch[k] !== undefined) upd[k] = patch[k];
+      for (const k of ['email_verified', 'blocked', 'name', 'nickname', 'picture', 'given_name', 'family_name'] as const) if (patch[k] !== undefined) upd[k] = patch[k];
       if (patch.password !== undefined) {
         const problem = checkPasswordPolicy(patch.password, policy);
         if (problem) throw new AppError(400, 'password_strength_error', `password: ${problem}`);
