@@ -146,7 +146,8 @@ test('changing the password needs the current one, applies the policy, fires pos
 
   const changed = await b.submit(accountUrl(), page, { password: 'current password 1', new_password: 'next password 22' }, { actionIncludes: '/account/password' });
   assert.equal(changed.status, 200);
-  assert.match(await changed.text(), /Your password was changed/);
+  // The message says what happened: this page stays, everything else (this browser's applications too) ended.
+  assert.match(await changed.text(), /Your password was changed\. You stay signed in to this page; everywhere else, applications in this browser included, you were signed out\./);
 
   // This browser stays on the account page (its cookie re-sealed over the new password)...
   assert.notEqual(cookieOf(b, 'gh_account'), before);

@@ -177,7 +177,7 @@ export function createAccountRoutes(app: AppContext, csrf: Csrf) {
     await sessions.keepOnlyThis(ctx, user.user_id, s.sid, s.expires);
     const revoked = await afterPasswordChange(app, ctx, user, 'account');
     await audit.record({ type: 'scp', description: 'Password changed on the account page', user_id: user.user_id, user_name: user.email, ip: ctx.ip, user_agent: ua(ctx), details: { revoked_token_count: revoked } });
-    await renderAccount(ctx, user, { info: 'Your password was changed. Every other session was signed out.' });
+    await renderAccount(ctx, user, { info: 'Your password was changed. You stay signed in to this page; everywhere else, applications in this browser included, you were signed out.' });
   });
 
   router.post('/account/apps/revoke', csrf.verify, async function revokeApp(ctx) {

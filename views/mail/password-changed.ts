@@ -9,7 +9,7 @@ export function passwordChangedMail(o: { appName: string; email: string; when: D
   const subject = `Your ${o.appName} password was changed`;
   const when = o.when.toUTCString();
   const how = { reset: 'with a password-reset link', account: 'from the account page', admin: 'by an administrator' }[o.how];
-  const signedOut = o.how === 'account' ? 'Every other session of yours was signed out.' : 'You were signed out everywhere; sign in again with the new password.';
+  const signedOut = o.how === 'account' ? 'You were signed out of every application, and of the account page everywhere but where you changed it.' : 'You were signed out everywhere; sign in again with the new password.';
   const notYou = 'If this was not you, reset your password now and check your account:';
   return {
     subject,
