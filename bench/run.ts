@@ -475,6 +475,18 @@ Measured apart from the run above, on 2026-11-23 (afternoon, quiet machine: roun
   the synchronous sign and its key handling against 59 µs for the pool's job. (A guess, not
   measured: with 16 requests in flight the pool's threads sign several tokens back to back
   with OpenSSL's tables in cache, where in place each signature comes between other work.)
+- **Password hashes at once** (2026-11-24, later, on an Intel Xeon machine: an argon2 verify
+  25–28 ms). Pinned to one CPU, argon2id verifies with Gatehouse's parameters cost 24.8–25.5 ms
+  of CPU each one at a time, 26.2–26.8 ms two at a time and 27.6–28.4 ms four at a time (four
+  alternating 3 s runs of each): several at once only take turns on the core, each evicting
+  the others' 19 MiB from the caches, and each holds one of libuv's four threads, which token
+  signing also needs. The hasher used to run up to \`maxConcurrent\` (4) at once; it now stops
+  at the CPUs the process may use (\`os.availableParallelism()\`: affinity and cgroup quota).
+  \`npm run bench -- --only login\` the same hour, the code before and after: server CPU per
+  login 35.8 → 33.6 ms. The login baseline follows the hasher (it runs as many verifies at once
+  as the server does), so it now stands at the faster one-at-a-time rate (24.9 against 27.9 ms
+  per verify): the reported ratio went down (0.78× → 0.74× by CPU) while logins got cheaper;
+  the baseline at four at once had been about 10% below the real ceiling.
 ${actions ? actionsDocs(actions) : ''}`;
 }
 
