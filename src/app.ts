@@ -21,6 +21,34 @@ import { createDbHealth } from './db/health.ts';
 const STYLE = readFileSync(join(import.meta.dirname, '..', 'views', 'assets', 'style.css'));
 
 /**
+ * Absolute URLs come from the configured issuer, never from the request: oidc-provider builds
+ * discovery's endpoints, the JWKS URL and its forms from the request's URL (Koa's `ctx.href`),
+ * so whatever a client put there would be written into a discovery document that a cache may
+ * keep and serve to every app (Keycloak's strict hostname). So, before anything reads them:
+ * - Host is the issuer's, and X-Forwarded-Host is dropped;
+ * - a request line in absolute form (`GET http://evil.example/… HTTP/1.1`, which an origin
+ *   server must accept) keeps only its path and query;
+ * - behind `hops` trusted proxies, X-Forwarded-Proto keeps only the value the outermost of them
+ *   added (Koa would read the leftmost, which the client may have sent), and only http or https.
+ */
+function pinOrigin(req: IncomingMessage, issuerHost: string, hops: number): void {
+  req.headers.host = issuerHost;
+  delete req.headers['x-forwarded-host'];
+  const url = req.url ?? '/';
+  if (!url.startsWith('/') && url !== '*' && URL.canParse(url)) {
+    const u = new URL(url);
+    req.url = `${u.pathname}${u.search}`;
+  }
+  const proto = req.headers['x-forwarded-proto'];
+  if (proto !== undefined) {
+    const values = (Array.isArray(proto) ? proto.join(',') : proto).split(',').map((v) => v.trim().toLowerCase());
+    const outermost = hops > 0 ? values[Math.max(0, values.length - hops)] : undefined;
+    if (outermost === 'http' || outermost === 'https') req.headers['x-forwarded-proto'] = outermost;
+    else delete req.headers['x-forwarded-proto'];
+  }
+}
+
+/**
  * The request handler. `POST /oauth/token` goes straight to oidc-provider (src/oidc/
  * token-endpoint.ts); everything else through Koa: metrics → security headers →
  * health/assets → our routers (pages, Management API), each with its own error format and
@@ -121,12 +149,7 @@ export function createApp(app: AppContext) {
       const viaKoa = koa.callback();
       const issuerHost = new URL(app.config.issuer).host;
       return (req: IncomingMessage, res: ServerResponse) => {
-        // Absolute URLs come from the configured issuer, never from the request: oidc-provider
-        // builds discovery's endpoints, the JWKS URL and its forms from the request's host, so a
-        // client's Host (or X-Forwarded-Host behind a proxy) would otherwise be written into a
-        // discovery document a cache may keep and serve to every app (Keycloak's strict hostname).
-        req.headers.host = issuerHost;
-        delete req.headers['x-forwarded-host'];
+        pinOrigin(req, issuerHost, hops);
         if (!tokenEndpoint(req, res)) void viaKoa(req, res);
       };
     },

@@ -268,7 +268,7 @@ function getWithHeaders(base: string, path: string, headers: Record<string, stri
   });
 }
 
-test('a Host or X-Forwarded-Host the client sends never reaches a URL: discovery, JWKS location and the logout form use the issuer', async () => {
+test('a Host, X-Forwarded-Host, absolute request line or client-sent X-Forwarded-Proto never reaches a URL: discovery, JWKS location and the logout form use the issuer', async () => {
   // Regression (outside probe): discovery listed http://evil.example/authorize and a jwks_uri there,
   // which a cache in front could keep and serve to every app.
   const check = async (server: TestServer, headers: Record<string, string>) => {
@@ -283,10 +283,35 @@ test('a Host or X-Forwarded-Host the client sends never reaches a URL: discovery
     assert.match(logout.body, /<form[^>]+action="http:\/\/(localhost|127\.0\.0\.1):\d+\/oidc\/logout\/confirm"/);
   };
   await check(ts, { host: 'evil.example' });
+  // The request line in absolute form, which an origin server must accept (RFC 9112 3.2.2).
+  for (const target of ['http://evil.example/.well-known/openid-configuration', 'https://evil.example/.well-known/openid-configuration']) {
+    const raw = await rawRequest(ts.base, `GET ${target} HTTP/1.1\r\nHost: evil.example\r\nConnection: close\r\n\r\n`);
+    assert.match(raw, /^HTTP\/1\.1 200/);
+    assert.doesNotMatch(raw, /evil\.example/, target);
+  }
   const proxied = await startTestServer({ http: { bodyLimitBytes: 102400, trustProxy: 1, headersTimeoutMs: 15000, requestTimeoutMs: 30000 } });
   try {
     await check(proxied, { 'x-forwarded-host': 'evil.example', host: 'evil.example' });
+    // A proxy that appends to X-Forwarded-Proto: the client's own value comes first and is not the scheme.
+    for (const proto of ['evil, http', 'gopher', 'https, http']) {
+      const d = JSON.parse((await getWithHeaders(proxied.base, '/.well-known/openid-configuration', { 'x-forwarded-proto': proto })).body) as Record<string, string>;
+      assert.ok(d.jwks_uri.startsWith('http://'), `${proto}: ${d.jwks_uri}`);
+    }
+    const tls = JSON.parse((await getWithHeaders(proxied.base, '/.well-known/openid-configuration', { 'x-forwarded-proto': 'evil, https' })).body) as Record<string, string>;
+    assert.ok(tls.jwks_uri.startsWith('https://'), 'the value the trusted proxy added counts');
   } finally {
     await proxied.close();
   }
 });
+
+/** Sends `text` as it is over a new connection; resolves with everything the server answered. */
+function rawRequest(base: string, text: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = createConnection({ host: '127.0.0.1', port: Number(new URL(base).port) }, () => socket.write(text));
+    let out = '';
+    socket.setEncoding('utf8');
+    socket.on('data', (c: string) => { out += c; });
+    socket.on('end', () => resolve(out));
+    socket.on('error', reject);
+  });
+}
