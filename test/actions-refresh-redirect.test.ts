@@ -711,7 +711,14 @@ test('a second factor asked for on refresh: refused for a password-only login (m
   }
   // Refused before the token was used: with the requirement gone it still works.
   await bindActions(ts, 'post-login', []);
-  assert.ok((await oidc.refreshTokenGrant(config, pwdOnly.refresh_token!)).access_token);
+  const kept = await oidc.refreshTokenGrant(config, pwdOnly.refresh_token!);
+  // multifactor.enable that allows remembering the browser: a remembered browser skips the code at
+  // login (its amr stays pwd), and the refresh token is that login's own credential: it passes.
+  // Regression (review): every refresh of a login a remembered browser made was refused.
+  await deployAction(ts, { name: 'rf-enable-remember', trigger: 'post-login', code: "exports.onExecutePostLogin = async (event, api) => { api.multifactor.enable('any', { allowRememberBrowser: true }); api.accessToken.setCustomClaim('https://rr/remember_ok', true); };" });
+  await bindActions(ts, 'post-login', ['rf-enable-remember']);
+  const remembered = await oidc.refreshTokenGrant(config, kept.refresh_token!);
+  assert.equal(decodeJwt(remembered.access_token)['https://rr/remember_ok'], true);
 
   // A login that passed the second factor: both pass on refresh, and the chain goes on after the pause.
   await bindActions(ts, 'post-login', ['rf-challenge', 'rf-after']);

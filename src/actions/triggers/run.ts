@@ -285,7 +285,10 @@ export function createTriggerRunners(d: Deps) {
       // A second factor (asked for by challengeWith, enrollWith or multifactor.enable) that the
       // login this refresh token came from did not have: refused, or a refresh token from a
       // password-only login would keep working where a new login now needs the second factor.
-      if (o.mfa.pauseAfter !== undefined || (o.mfa.enable && !hadMfa)) {
+      // Except multifactor.enable with allowRememberBrowser: a remembered browser stands in for
+      // the code at login (leaving amr without otp), and a refresh token is that browser's own
+      // long-lived credential; refusing it would fail every refresh of such logins.
+      if (o.mfa.pauseAfter !== undefined || (o.mfa.enable && !o.mfa.enable.allowRememberBrowser && !hadMfa)) {
         throw new ChainRefusal({ error: 'access_denied', description: 'a post-login action requires a second factor, which the login this refresh token came from did not have: sign in again' });
       }
       // The refresh's own tokens take the outcome in memory (src/oidc/hooks.ts refreshOutcomes); the
