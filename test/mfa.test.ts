@@ -587,6 +587,13 @@ test('a remembered browser is asked again after an admin invalidates it, a passw
 
     let b = await rememberedBrowser();
     assert.equal(await askedForCode(b), false, 'remembered');
+    // The same password rehashed under other argon2 parameters (what a login does after they
+    // change) is no password change: the browser stays remembered. Regression (review).
+    const argon2 = (await import('argon2')).default;
+    const older = await argon2.hash(PASSWORD, { type: argon2.argon2id, memoryCost: 19456, timeCost: 3, parallelism: 1 });
+    await ts.ctx.db('users').where({ id: u.user_id }).update({ password_hash: older });
+    assert.equal(await askedForCode(b), false, 'still remembered after a rehash');
+    assert.notEqual((await ts.ctx.db('users').where({ id: u.user_id }).first()).password_hash, older, 'the login rehashed it');
     assert.equal((await ts.api('POST', `/users/${id}/multifactor/actions/invalidate-remember-browser`)).status, 204);
     assert.equal(await askedForCode(b), true, 'asked again after invalidate-remember-browser');
     assert.equal((await ts.api('POST', `/users/${id}/multifactor/actions/invalidate-remember-browser`, undefined, await ts.adminToken('read:users'))).status, 403, 'needs update:users');

@@ -7,7 +7,6 @@ import { AppError } from '../shared/errors.ts';
 import { cookieName } from '../http/cookie-names.ts';
 import { challengePage, enrollPage, recoveryCodesPage } from '../../views/mfa.ts';
 import { queueMfaChangedMail } from '../mail/notices.ts';
-import { passwordFingerprint } from '../users/email-tokens.ts';
 
 type Details = Awaited<ReturnType<AppContext['provider']['interactionDetails']>>;
 type Obj = Record<string, unknown>;
@@ -80,18 +79,20 @@ export function createMfaStep(app: AppContext, hooks: { verified(ctx: Context, d
   const lockedMessage = 'Too many wrong codes. Wait a few minutes, then try again.';
 
   /**
-   * What a remembered browser is bound to besides the user: the confirmed authenticator, the
-   * password and the user's remember counter. Removing or replacing the authenticator, any
-   * password change and an admin's invalidate-remember-browser each change it, and with it every
-   * remembered browser of the user asks for a code again. Null without a confirmed authenticator.
+   * What a remembered browser is bound to besides the user: the confirmed authenticator and the
+   * user's remember counter, which every password change and an admin's
+   * invalidate-remember-browser raise (src/users/users.ts; not a rehash of the same password
+   * under new argon2 parameters). Removing or replacing the authenticator, or either of those,
+   * changes it, and with it every remembered browser of the user asks for a code again. Null
+   * without a confirmed authenticator.
    */
   async function rememberBinding(userId: string): Promise<string | null> {
     const [factor, user] = await Promise.all([
       db('mfa_factors').where({ user_id: userId, type: 'otp', confirmed: true }).first('id'),
-      db('users').where({ id: userId }).first('password_hash', 'mfa_remember_epoch'),
+      db('users').where({ id: userId }).first('mfa_remember_epoch'),
     ]);
     if (!factor || !user) return null;
-    return createHash('sha256').update(`mfa-remember:${factor.id}:${passwordFingerprint(user.password_hash)}:${Number(user.mfa_remember_epoch)}`).digest('base64url');
+    return createHash('sha256').update(`mfa-remember:${factor.id}:${Number(user.mfa_remember_epoch)}`).digest('base64url');
   }
 
   return {

@@ -148,6 +148,8 @@ export function createUsers(db: Db, hasher: PasswordHasher, policy: { minLength:
         if (problem) throw new AppError(400, 'password_strength_error', `password: ${problem}`);
         // Hashed before the transaction: argon2 takes tens of milliseconds, the row stays unlocked meanwhile.
         upd.password_hash = await hasher.hash(patch.password);
+        // A new password: remembered browsers ask for the second factor again (src/interactions/mfa-step.ts).
+        upd.mfa_remember_epoch = db.raw('mfa_remember_epoch + 1');
       }
       try {
         await db.transaction(async (trx) => {
@@ -206,7 +208,13 @@ export function createUsers(db: Db, hasher: PasswordHasher, policy: { minLength:
     },
     /** Every browser remembered at the second factor asks again (src/interactions/mfa-step.ts rememberBinding). */
     async forgetRememberedBrowsers(id: string): Promise<void> { await db('users').where({ id }).increment('mfa_remember_epoch', 1); },
-    async setPasswordHash(id: string, hash: string) { await db('users').where({ id }).update({ password_hash: hash, updated_at: now() }); },
+    /**
+     * A new password's hash; `rehash`: the same password under new argon2 parameters, which is no
+     * change of password (a change also forgets every remembered browser: forgetRememberedBrowsers).
+     */
+    async setPasswordHash(id: string, hash: string, opts: { rehash?: boolean } = {}) {
+      await db('users').where({ id }).update({ password_hash: hash, updated_at: now(), ...(opts.rehash ? {} : { mfa_remember_epoch: db.raw('mfa_remember_epoch + 1') }) });
+    },
     async roleNames(id: string): Promise<string[]> {
       const rows = await db('user_roles').join('roles', 'roles.id', 'user_roles.role_id').where('user_roles.user_id', id).select('roles.name');
       return rows.map((r) => r.name as string);
