@@ -232,7 +232,7 @@ test('with an authenticator, the account sign-in asks for the code; the MFA sect
   const refused = await accountLogin(one, email, 'mfa user password', { code: '123456' });
   assert.equal(refused.status, 400);
   // The password was right (the code step says as much without a code): what failed is the code.
-  assert.equal(alertText(await refused.text()), 'That code is not valid. Try the current code from your app.');
+  assert.equal(alertText(await refused.text()), 'That code is not valid. Enter the current code from your authenticator app.');
   const direct = await accountLogin(one, email, 'mfa user password', { code: recovery[1] });
   assert.equal(direct.status, 303);
   // Each sign-in with a recovery code is mailed to the owner (regression: only the login flow's was).

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import Router from '@koa/router';
 import type { Context } from 'koa';
+import { codeRefusal } from './code-refusal.ts';
 import QRCode from 'qrcode';
 import type { AppContext } from '../context.ts';
 import type { Csrf } from '../http/koa-csrf.ts';
@@ -70,13 +71,14 @@ export function createAccountMfaRoutes(app: AppContext, csrf: Csrf) {
   async function requireCode(ctx: Context, user: User, what: string): Promise<boolean> {
     const r = await mfa.verify(user.user_id, (ctx.request.body as Record<string, unknown>)?.code);
     if (r.ok) return true;
-    await audit.record({ type: 'gd_auth_failed', description: `Account page: ${what} refused (${r.reason})`, user_id: user.user_id, user_name: user.email, ip: ctx.ip });
-    ctx.status = r.reason === 'locked' ? 429 : 400;
+    const refusal = codeRefusal(r);
+    await audit.record({ type: refusal.auditType, description: `Account page: ${what} refused (${refusal.auditReason})`, user_id: user.user_id, user_name: user.email, ip: ctx.ip, user_agent: ctx.get('user-agent') });
+    ctx.status = refusal.status;
     ctx.type = 'html';
     ctx.body = accountPage({
       appName: config.appName, csrf: csrf.token(ctx), email: user.email, emailVerified: user.email_verified,
       passwordAction: p('/account/password'), logoutAction: p('/account/logout'), resendUrl: p('/verify-email/resend'), minLength: config.password.minLength,
-      error: r.reason === 'locked' ? 'Too many wrong codes. Wait a few minutes, then try again.' : 'That code is not valid. Enter the current code from your authenticator app.',
+      error: refusal.message,
       mfaSection: await app.accountMfaSection!(ctx, user),
     });
     return false;

@@ -1,5 +1,6 @@
 import Router from '@koa/router';
 import type { Context } from 'koa';
+import { codeRefusal } from './code-refusal.ts';
 import type { AppContext } from '../context.ts';
 import type { Csrf } from '../http/koa-csrf.ts';
 import { formFields, MALFORMED_FORM } from './form-fields.ts';
@@ -89,10 +90,9 @@ export function createAccountRoutes(app: AppContext, csrf: Csrf) {
       }
       return null;
     }
-    await audit.record({ type: r.reason === 'locked' ? 'gd_otp_rate_limit_exceed' : 'gd_auth_failed', description: `Account page: second factor refused (${r.reason === 'replay' ? 'code already used' : r.reason})`, user_id: row.id, user_name: row.email, ip: ctx.ip, user_agent: ua(ctx) });
-    if (r.reason === 'locked') return { error: 'Too many wrong codes. Wait a few minutes, then try again.', status: 429 };
-    if (r.reason === 'replay') return { error: 'That code was already used. Wait for the next code in your app.', status: 400 };
-    return { error: 'That code is not valid. Try the current code from your app.', status: 400 };
+    const refusal = codeRefusal(r);
+    await audit.record({ type: refusal.auditType, description: `Account page: second factor refused (${refusal.auditReason})`, user_id: row.id, user_name: row.email, ip: ctx.ip, user_agent: ua(ctx) });
+    return { error: refusal.message, status: refusal.status };
   }
 
   async function signedIn(ctx: Context, row: UserRow) {

@@ -7,6 +7,7 @@ import { AppError } from '../shared/errors.ts';
 import { cookieName } from '../http/cookie-names.ts';
 import { challengePage, enrollPage, recoveryCodesPage } from '../../views/mfa.ts';
 import { queueMfaChangedMail } from '../mail/notices.ts';
+import { codeRefusal } from './code-refusal.ts';
 
 type Details = Awaited<ReturnType<AppContext['provider']['interactionDetails']>>;
 type Obj = Record<string, unknown>;
@@ -139,10 +140,10 @@ export function createMfaStep(app: AppContext, hooks: { verified(ctx: Context, d
       }
       const r = await mfa.verify(userId, code);
       if (!r.ok) {
-        const type = r.reason === 'locked' ? 'gd_otp_rate_limit_exceed' : 'gd_auth_failed';
-        await audit.record({ type, description: `Second factor refused: ${r.reason === 'replay' ? 'code already used' : r.reason}`, ...who });
-        ctx.status = r.reason === 'locked' ? 429 : 400;
-        return renderChallenge(ctx, d, p, csrf, r.reason === 'locked' ? lockedMessage : r.reason === 'replay' ? 'That code was already used. Wait for the next code in your app.' : 'That code is not valid. Try again.');
+        const refusal = codeRefusal(r);
+        await audit.record({ type: refusal.auditType, description: `Second factor refused: ${refusal.auditReason}`, ...who });
+        ctx.status = refusal.status;
+        return renderChallenge(ctx, d, p, csrf, refusal.message);
       }
       await audit.record({ type: r.method === 'recovery' ? 'gd_recovery_succeed' : 'gd_auth_succeed', description: r.method === 'recovery' ? `Signed in with a recovery code (${r.remainingRecoveryCodes} left)` : 'Second factor verified', ...who });
       if (r.method === 'recovery') {

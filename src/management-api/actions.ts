@@ -97,7 +97,7 @@ export const registerActions: RegisterRoutes = (router: Router, app: AppContext)
     // As on Auth0, the draft (code and secrets not deployed yet) is kept unless update_draft says to replace it.
     const body = parseBody(ctx, rollbackSchema);
     const v = await store.deploy(ctx.params.id, ctx.params.versionId, { updateDraft: body?.update_draft === true });
-    await auditChange(app, ctx, { description: `Roll back an action (new version ${v.number})`, target: { type: 'action', id: ctx.params.id }, extra: { from_version: ctx.params.versionId, version: v.number } });
+    await auditChange(app, ctx, { description: `Roll back an action (new version ${v.number})`, target: { type: 'action', id: ctx.params.id }, extra: { from_version: ctx.params.versionId, version: v.number, update_draft: body?.update_draft === true } });
     ctx.status = 202;
     ctx.body = v;
   });

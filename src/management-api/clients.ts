@@ -27,8 +27,9 @@ const fields = {
   client_metadata: stringMap,
   is_first_party: z.boolean(),
   id_token_signed_response_alg: alg,
-  // Auth0's shape for the ID token algorithm.
-  jwt_configuration: z.strictObject({ alg }),
+  // Auth0's shape for the ID token algorithm. What GET answers may be sent back as it is: the
+  // lifetime is the server's (checkRoundTrip), secret_encoded is Auth0's HS256 setting, never used.
+  jwt_configuration: z.strictObject({ alg: alg.optional(), lifetime_in_seconds: z.number().int().optional(), secret_encoded: z.literal(false).optional() }),
 };
 const createBody = z.strictObject({
   ...fields, app_type: fields.app_type.optional(), description: fields.description.optional(), callbacks: urlList.optional(),
@@ -58,9 +59,17 @@ const viewOf = (app: AppContext) => (c: ClientOut) => ({
 /** Audit summary: never the secret. */
 const summary = ({ client_secret: _s, created_at: _c, ...rest }: ClientOut) => rest;
 
-function toInput<T extends { jwt_configuration?: { alg: 'ES256' | 'RS256' }; id_token_signed_response_alg?: 'ES256' | 'RS256' }>(b: T) {
+function toInput<T extends { jwt_configuration?: { alg?: 'ES256' | 'RS256' }; id_token_signed_response_alg?: 'ES256' | 'RS256' }>(b: T) {
   const { jwt_configuration, ...rest } = b;
   return { ...rest, id_token_signed_response_alg: b.id_token_signed_response_alg ?? jwt_configuration?.alg };
+}
+
+/** ID token lifetimes are the server's (tokens.idTokenTtl): the value GET shows may come back, no other. */
+function checkRoundTrip(app: AppContext, b: { jwt_configuration?: { lifetime_in_seconds?: number } }) {
+  const l = b.jwt_configuration?.lifetime_in_seconds;
+  if (l !== undefined && l !== app.config.tokens.idTokenTtl) {
+    throw badRequest(`Payload validation error: jwt_configuration.lifetime_in_seconds: ID token lifetimes are set for the whole server (${app.config.tokens.idTokenTtl} s), not per client`, 'invalid_body');
+  }
 }
 
 const idParam = (ctx: Context) => {
@@ -88,6 +97,7 @@ export const registerClients: RegisterRoutes = (router, app) => {
 
   router.post('/clients', requireScope('create:clients'), async function createClient(ctx) {
     const body = parseBody(ctx, createBody);
+    checkRoundTrip(app, body);
     const client = await clients.create({ ...toInput(body), app_type: body.app_type ?? 'regular_web' });
     await auditChange(app, ctx, { description: 'Create a client', target: { type: 'client', id: client.client_id }, after: summary(client) });
     ctx.status = 201;
@@ -109,6 +119,7 @@ export const registerClients: RegisterRoutes = (router, app) => {
       const locked = (['app_type', 'grant_types', 'token_endpoint_auth_method'] as const).find((k) => body[k] !== undefined);
       if (locked) throw badRequest(`${locked}: cannot be changed on a system client`, 'operation_not_supported');
     }
+    checkRoundTrip(app, body);
     const after = await clients.update(id, toInput(body));
     await auditChange(app, ctx, {
       description: 'Update a client', target: { type: 'client', id }, before: summary(before), after: summary(after),

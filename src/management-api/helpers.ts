@@ -65,6 +65,9 @@ export async function readDeleteBody(ctx: Context, limitBytes: number): Promise<
 export function parseQuery<S extends z.ZodType>(ctx: Context, schema: S): z.output<S> {
   const repeated = Object.entries(ctx.query).find(([, v]) => Array.isArray(v));
   if (repeated) throw badRequest(`Query validation error: ${repeated[0].slice(0, 64)}: must be given once`, 'invalid_query_string');
+  // PostgreSQL refuses a NUL in text (a 500 where the caller sent nonsense): no parameter carries one.
+  const nul = Object.entries(ctx.query).find(([k, v]) => k.includes('\u0000') || (typeof v === 'string' && v.includes('\u0000')));
+  if (nul) throw badRequest(`Query validation error: ${nul[0].replace(/\u0000/g, '').slice(0, 64)}: must not contain a NUL character`, 'invalid_query_string');
   const r = schema.safeParse({ ...ctx.query });
   if (!r.success) {
     const msgs = r.error.issues.slice(0, 3).map((i) => describeIssue(i, 'query'));
@@ -114,7 +117,7 @@ export function checkpointOf(q: { from?: string; take?: number; page?: number; p
   if (q.from !== undefined) {
     try {
       const v = JSON.parse(Buffer.from(q.from, 'base64url').toString('utf8')) as unknown;
-      if (Array.isArray(v) && v.length >= 1 && v.length <= 4 && v.every((x) => typeof x === 'string')) after = v;
+      if (Array.isArray(v) && v.length >= 1 && v.length <= 4 && v.every((x) => typeof x === 'string' && !/[\u0000-\u001f]/.test(x))) after = v;
     } catch { /* refused below */ }
     if (!after) throw badRequest('Query validation error: from: must be the `next` value of an earlier answer', 'invalid_query_string');
   }

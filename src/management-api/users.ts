@@ -122,7 +122,7 @@ export const registerUsers: RegisterRoutes = (router, app) => {
     });
     // After the row committed and without waiting for it, as for a sign-up (ACTIONS.md).
     void app.events.userCreated(user);
-    if (verifyEmail && !user.email_verified) queueVerificationMail(app, user, { ip: ctx.ip, userAgent: ctx.get('user-agent') });
+    if (verifyEmail && !user.email_verified && !user.blocked) queueVerificationMail(app, user, { ip: ctx.ip, userAgent: ctx.get('user-agent') });
     ctx.status = 201;
     ctx.body = user;
   });
