@@ -8,6 +8,7 @@ import { createPasswordHasher } from './users/passwords.ts';
 import { createUsers } from './users/users.ts';
 import { createBruteForce } from './users/brute-force.ts';
 import { createRequestLimits } from './users/request-limits.ts';
+import { createRememberedBrowsers } from './mfa/remember.ts';
 import { createPasswordLogin } from './users/password-login.ts';
 import { createRoles } from './roles/roles.ts';
 import { createClients } from './clients/clients.ts';
@@ -131,7 +132,8 @@ export async function createContext(config: Config, opts: { logger?: Logger; mig
   const triggers = createTriggerRunners({
     db, engine: actionEngine, users, logger, issuer: config.issuer, roleNames: (id) => users.roleNames(id), otpEnrolled: (id) => mfa.isEnrolled(id),
   });
-  const hooks = createProviderHooks({ config, triggers, users, clients, mfa, managementAudience: urls.managementAudience });
+  const rememberedBrowsers = createRememberedBrowsers(db, csrfKey, config.mfa.rememberBrowserDays);
+  const hooks = createProviderHooks({ config, triggers, users, clients, mfa, rememberedBrowsers, managementAudience: urls.managementAudience });
   const providerState: { provider: ReturnType<typeof createProvider>; keysVersion: string } = { provider: await buildProvider(), keysVersion: await keys.version() };
 
   async function buildProvider() {
@@ -191,7 +193,7 @@ export async function createContext(config: Config, opts: { logger?: Logger; mig
     /** What users granted applications (oidc-provider Grants) and the tokens under each. */
     grants: createGrants(db),
     actions: { store: actionStore, engine: actionEngine, triggers, pool: lazyPool },
-    mfa, mail, emailTokens,
+    mfa, mail, emailTokens, rememberedBrowsers,
     /** Set by the MFA module to render its part of the account page. */
     accountMfaSection: undefined as AccountMfaSection | undefined,
     /** Flow events other modules fire (the Management API's password change, for one). */

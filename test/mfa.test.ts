@@ -1,7 +1,7 @@
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import * as oidc from 'openid-client';
-import { startTestServer, discover, loginThroughForm, authorizationRequest, type TestServer } from './helpers/server.ts';
+import { startTestServer, discover, loginThroughForm, authorizationRequest, silentAuthorization, type TestServer } from './helpers/server.ts';
 import { Browser, alertText } from './helpers/cookie-fetch.ts';
 import { deployAction, bindActions, latestExecution } from './helpers/actions.ts';
 import { codeAt, recoveryCodesIn } from './helpers/mfa.ts';
@@ -540,6 +540,12 @@ test('allowRememberBrowser: after a challenge with "remember" ticked this browse
     // Same browser, new authorization with a fresh login (prompt=login): password only.
     const again = await loginThroughForm(config, { browser: s.browser, redirectUri: CB, email: 'remember@mfa.example', password: PASSWORD, scope: 'openid', params: { prompt: 'login' } });
     assert.ok(again.callbackUrl, `remembered browser: no second factor (${again.url})`);
+    // That session came from a login the remembered browser let through without a code: a silent
+    // renewal (prompt=none, what SPA SDKs do) is answered too, as an interactive one would be.
+    // Regression (outside probe): interaction_required, every time.
+    const silent = await silentAuthorization(config, s.browser, CB);
+    assert.equal(silent.searchParams.get('error'), null, silent.searchParams.get('error_description') ?? '');
+    assert.ok(silent.searchParams.get('code'));
     // Another browser is challenged.
     const other = await startLogin('remember@mfa.example');
     assert.match(other.url.pathname, /\/mfa$/);

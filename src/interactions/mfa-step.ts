@@ -1,10 +1,8 @@
-import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import type { Context } from 'koa';
 import QRCode from 'qrcode';
 import type { AppContext } from '../context.ts';
 import type { ActionRef } from '../actions/engine/engine.ts';
 import { AppError } from '../shared/errors.ts';
-import { cookieName } from '../http/cookie-names.ts';
 import { challengePage, enrollPage, recoveryCodesPage } from '../../views/mfa.ts';
 import { queueMfaChangedMail } from '../mail/notices.ts';
 import { codeRefusal } from './code-refusal.ts';
@@ -14,8 +12,6 @@ type Obj = Record<string, unknown>;
 /** `resumeAt`/`resumeAction`: a chain paused for this step goes on at that index, which must still follow that action version. */
 export interface PendingMfa { mode: 'challenge' | 'enroll'; resumeAt: number | null; resumeAction?: ActionRef; allowRememberBrowser: boolean; event?: Obj; methods: Obj[]; verified: boolean; recoveryShown?: boolean }
 
-/** `__Host-gh_mfa_remember` over TLS (cookie-names.ts). */
-const REMEMBER_COOKIE = (ctx: Context) => cookieName(ctx, 'gh_mfa_remember', 'host');
 
 /**
  * The second-factor step of a login, bound to its interaction: enrollment (QR code, manual
@@ -26,7 +22,6 @@ const REMEMBER_COOKIE = (ctx: Context) => cookieName(ctx, 'gh_mfa_remember', 'ho
 export function createMfaStep(app: AppContext, hooks: { verified(ctx: Context, d: Details, userId: string, pending: PendingMfa): Promise<void> }) {
   const { db, config, mfa, audit, urls } = app;
   const base = (uid: string) => `${urls.mountPath}/interaction/${encodeURIComponent(uid)}/mfa`;
-  const sign = (v: string) => createHmac('sha256', app.csrfKey).update(`mfa-remember:${v}`).digest('base64url');
 
   /**
    * The pending step; an enrollment becomes a challenge when the user enrolled elsewhere in
@@ -79,35 +74,10 @@ export function createMfaStep(app: AppContext, hooks: { verified(ctx: Context, d
 
   const lockedMessage = 'Too many wrong codes. Wait a few minutes, then try again.';
 
-  /**
-   * What a remembered browser is bound to besides the user: the confirmed authenticator and the
-   * user's remember counter, which every password change and an admin's
-   * invalidate-remember-browser raise (src/users/users.ts; not a rehash of the same password
-   * under new argon2 parameters). Removing or replacing the authenticator, or either of those,
-   * changes it, and with it every remembered browser of the user asks for a code again. Null
-   * without a confirmed authenticator.
-   */
-  async function rememberBinding(userId: string): Promise<string | null> {
-    const [factor, user] = await Promise.all([
-      db('mfa_factors').where({ user_id: userId, type: 'otp', confirmed: true }).first('id'),
-      db('users').where({ id: userId }).first('mfa_remember_epoch'),
-    ]);
-    if (!factor || !user) return null;
-    return createHash('sha256').update(`mfa-remember:${factor.id}:${Number(user.mfa_remember_epoch)}`).digest('base64url');
-  }
 
   return {
-    /** Whether this browser was remembered for `userId` (signed cookie bound to the user and rememberBinding). */
-    async remembered(ctx: Context, userId: string): Promise<boolean> {
-      const v = ctx.cookies.get(REMEMBER_COOKIE(ctx));
-      if (!v) return false;
-      const [payload, sig] = v.split('.');
-      if (!payload || !sig || sig.length !== sign(payload).length || !timingSafeEqual(Buffer.from(sig), Buffer.from(sign(payload)))) return false;
-      let claims: { u?: unknown; exp?: unknown; b?: unknown };
-      try { claims = JSON.parse(Buffer.from(payload, 'base64url').toString()) as typeof claims; } catch { return false; }
-      if (claims.u !== userId || typeof claims.exp !== 'number' || claims.exp <= Date.now() || typeof claims.b !== 'string') return false;
-      return claims.b === await rememberBinding(userId);
-    },
+    /** Whether this browser was remembered for `userId` (src/mfa/remember.ts). */
+    remembered: (ctx: Context, userId: string) => app.rememberedBrowsers.isRemembered(ctx, userId),
 
     async show(ctx: Context, d: Details, csrf: string) {
       const { userId, p } = await pending(d);
@@ -151,11 +121,7 @@ export function createMfaStep(app: AppContext, hooks: { verified(ctx: Context, d
         const user = await app.users.get(userId);
         if (user) queueMfaChangedMail(app, user.email, 'recovery_used', r.remainingRecoveryCodes);
       }
-      const binding = p.allowRememberBrowser && (ctx.request.body as Obj | undefined)?.remember === '1' ? await rememberBinding(userId) : null;
-      if (binding !== null) {
-        const payload = Buffer.from(JSON.stringify({ u: userId, exp: Date.now() + config.mfa.rememberBrowserDays * 86400_000, b: binding })).toString('base64url');
-        ctx.cookies.set(REMEMBER_COOKIE(ctx), `${payload}.${sign(payload)}`, { httpOnly: true, sameSite: 'lax', secure: ctx.secure, maxAge: config.mfa.rememberBrowserDays * 86400_000, overwrite: true });
-      }
+      if (p.allowRememberBrowser && (ctx.request.body as Obj | undefined)?.remember === '1') await app.rememberedBrowsers.remember(ctx, userId);
       await finish(d.uid, userId);
       return hooks.verified(ctx, d, userId, p);
     },

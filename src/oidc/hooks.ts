@@ -3,6 +3,7 @@ import type { Config } from '../config/schema.ts';
 import type { Users } from '../users/users.ts';
 import type { Clients } from '../clients/clients.ts';
 import type { Mfa } from '../mfa/mfa.ts';
+import type { RememberedBrowsers } from '../mfa/remember.ts';
 import { loginRef, type TriggerRunners } from '../actions/triggers/run.ts';
 import { ChainRefusal } from '../actions/triggers/refusal.ts';
 import { mfaRequiredByPolicy } from './mfa-policy.ts';
@@ -15,8 +16,8 @@ import type { ProviderHooks } from './provider.ts';
  * refresh (decided before the refresh token is consumed); the post-login and MFA prompt of an
  * authorization answered by a session; the scope changes a chain made, on the grant.
  */
-export function createProviderHooks(d: { config: Config; triggers: TriggerRunners; users: Users; clients: Clients; mfa: Mfa; managementAudience: string }): ProviderHooks {
-  const { config, triggers, users, clients, mfa, managementAudience } = d;
+export function createProviderHooks(d: { config: Config; triggers: TriggerRunners; users: Users; clients: Clients; mfa: Mfa; rememberedBrowsers: RememberedBrowsers; managementAudience: string }): ProviderHooks {
+  const { config, triggers, users, clients, mfa, rememberedBrowsers, managementAudience } = d;
   /**
    * post-login's outcome for a refresh-token grant, decided in beforeRefresh (before oidc-provider
    * consumes the refresh token) and used by extraTokenClaims of the same request: one run per refresh.
@@ -129,7 +130,11 @@ export function createProviderHooks(d: { config: Config; triggers: TriggerRunner
         transaction: { protocol: 'oidc-basic-profile', requested_scopes: typeof p.scope === 'string' ? p.scope.split(' ') : [], redirect_uri: p.redirect_uri, state: p.state, audience: p.audience ?? p.resource },
       });
       if (o.blocked) throw new ChainRefusal({ error: 'access_denied', description: o.blocked.kind === 'denied' ? o.blocked.reason : 'a post-login action failed' });
-      const mfaNeeded = (o.mfa.pauseAfter !== undefined || !!o.mfa.enable) && !amr.includes('otp');
+      // multifactor.enable that allows remembering the browser: a remembered one stands in for
+      // the code, as at login (src/interactions/post-login.ts needMfa). Without it, every silent
+      // renewal of a session a remembered browser made would need interaction.
+      const enableNeeds = !!o.mfa.enable && !(o.mfa.enable.allowRememberBrowser && await rememberedBrowsers.isRemembered(ctx as never, accountId!));
+      const mfaNeeded = (o.mfa.pauseAfter !== undefined || enableNeeds) && !amr.includes('otp');
       return !!o.redirect || mfaNeeded;
     },
     async adjustGrant(ctx, grant) {
