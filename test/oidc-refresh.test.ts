@@ -86,3 +86,25 @@ test('a revoked refresh token stops working', async () => {
   await oidc.tokenRevocation(webConfig, first.refresh_token);
   await expectOAuthError(oidc.refreshTokenGrant(webConfig, first.refresh_token), 'invalid_grant', 400);
 });
+
+test('a refresh naming an API the token was not issued for is invalid_target and spends nothing: the retry works, the login survives', async () => {
+  // Regression (outside probe): oidc-provider resolves `resource` after it has consumed the token,
+  // so auth0-spa-js's refresh (it sends its audience every time) used the token up, and the retry
+  // without it, seen as a reuse, revoked the whole grant.
+  await ts.api('POST', '/resource-servers', { name: 'Refresh target', identifier: 'https://target.refresh.example', scopes: [{ value: 'read:t', description: 'r' }] });
+  const tokens = await tokensFor(spaConfig, SPA_CB);
+  const send = (extra: Record<string, string>) => fetch(`${ts.base}/oauth/token`, {
+    method: 'POST', headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ grant_type: 'refresh_token', client_id: spaConfig.clientMetadata().client_id, refresh_token: tokens.refresh_token, scope: 'openid email offline_access', ...extra }),
+  });
+  for (const extra of [{ audience: 'https://target.refresh.example' }, { resource: 'https://nowhere.refresh.example' }, { resource: '/relative' }]) {
+    const res = await send(extra);
+    assert.equal(res.status, 400, JSON.stringify(extra));
+    assert.equal(((await res.json()) as { error: string }).error, 'invalid_target', JSON.stringify(extra));
+  }
+  const ok = await send({});
+  assert.equal(ok.status, 200, 'the refresh token was not spent by the refused requests');
+  const body = await ok.json() as { access_token: string; refresh_token: string };
+  assert.ok(body.refresh_token && body.refresh_token !== tokens.refresh_token, 'rotated once, now');
+  assert.equal((await fetch(`${ts.base}/userinfo`, { headers: { authorization: `Bearer ${body.access_token}` } })).status, 200, 'the grant lives');
+});

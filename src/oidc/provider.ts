@@ -134,6 +134,23 @@ export function createProvider(d: ProviderDeps): Provider {
     return info;
   }
 
+  /**
+   * A refresh's `resource` (or `audience`) that oidc-provider will refuse, refused here first.
+   * It resolves the resource only after it has consumed the presented refresh token (rotation),
+   * so a request naming an API the token was not issued for (auth0-spa-js sends its audience
+   * with every refresh) used the token up, and the retry, seen as a reuse, revoked the whole
+   * grant. Same outcome as oidc-provider's own check (invalid_target), before anything is spent.
+   */
+  async function refusedTarget(ctx: KoaContextWithOIDC): Promise<void> {
+    if ((ctx.oidc as unknown as Record<symbol, unknown>)[AUDIENCE_REPEATED]) throw audienceRepeated();
+    const r = (ctx.oidc.params as Record<string, unknown> | undefined)?.resource;
+    if (r === undefined || r === null || r === '') return;
+    if (typeof r !== 'string') throw new errors.InvalidTarget('only a single resource indicator value must be requested/resolved during Access Token Request');
+    const token = (ctx.oidc.entities as { RefreshToken?: { resourceIndicators?: Set<unknown> } }).RefreshToken;
+    if (!token?.resourceIndicators?.has(r)) throw new errors.InvalidTarget();
+    if (!(await resourceServers.byIdentifier(r))) throw new errors.InvalidTarget(`no API with identifier ${r}`);
+  }
+
   // Auth0 runs post-login on every authorization, also when an existing session answers it:
   // a prompt after `login` makes that happen (interactively, or inline for prompt=none).
   const policy = interactionPolicy.base();
@@ -239,8 +256,12 @@ export function createProvider(d: ProviderDeps): Provider {
       },
     },
     pkce: { required: (_ctx, client) => client.clientAuthMethod === 'none' },
-    // Always rotate; the hook runs first, while the presented refresh token is still unused.
-    async rotateRefreshToken(ctx) { await withOAuthErrors(() => d.hooks?.beforeRefresh?.(ctx)); return true; },
+    // Always rotate; the checks and the hook run first, while the presented refresh token is still unused.
+    async rotateRefreshToken(ctx) {
+      await refusedTarget(ctx);
+      await withOAuthErrors(() => d.hooks?.beforeRefresh?.(ctx));
+      return true;
+    },
     async issueRefreshToken(_ctx, client, code) {
       return client.grantTypeAllowed('refresh_token') && code.scopes.has('offline_access');
     },
