@@ -97,7 +97,7 @@ test('a refresh naming an API the token was not issued for is invalid_target and
     method: 'POST', headers: { 'content-type': 'application/json' },
     body: JSON.stringify({ grant_type: 'refresh_token', client_id: spaConfig.clientMetadata().client_id, refresh_token: tokens.refresh_token, scope: 'openid email offline_access', ...extra }),
   });
-  for (const extra of [{ audience: 'https://target.refresh.example' }, { resource: 'https://nowhere.refresh.example' }, { resource: '/relative' }]) {
+  for (const extra of [{ audience: 'https://target.refresh.example' }, { resource: 'https://nowhere.refresh.example' }, { resource: '/relative' }] as Record<string, string>[]) {
     const res = await send(extra);
     assert.equal(res.status, 400, JSON.stringify(extra));
     assert.equal(((await res.json()) as { error: string }).error, 'invalid_target', JSON.stringify(extra));
