@@ -51,6 +51,25 @@ test('a requested scope narrows the token; one outside the grant is not issued',
   const wider = await token(`scope=admin%3Aa+read%3Aa&grant_type=client_credentials&audience=${encodeURIComponent(API)}`, { ...form, ...auth() });
   assert.equal(wider.status, 200, wider.text);
   assert.deepEqual(scopesOf(wider.body.access_token), ['read:a']);
+  assert.equal(wider.body.scope, 'read:a', 'the answer says what was issued (RFC 6749 5.1)');
+  // Nothing of what was asked is granted: refused, as on Auth0. Regression (outside probe): a token
+  // with no scope at all was issued, and the answer did not say so.
+  const none = await token(`scope=admin%3Aa&grant_type=client_credentials&audience=${encodeURIComponent(API)}`, { ...form, ...auth() });
+  assert.equal(none.status, 400, none.text);
+  assert.equal(none.body.error, 'access_denied');
+  assert.equal(none.body.error_description, 'Client has not been granted scopes: admin:a');
+  assert.equal(none.body.access_token, undefined);
+});
+
+test('client_credentials without an audience is refused, as on Auth0, not an opaque token no API accepts', async () => {
+  // Regression (outside probe): an opaque access token for no API was issued, which introspection called active.
+  for (const body of ['grant_type=client_credentials', 'grant_type=client_credentials&scope=read%3Aa']) {
+    const r = await token(body, { ...form, ...auth() });
+    assert.equal(r.status, 400, `${body}: ${r.text}`);
+    assert.equal(r.body.error, 'access_denied');
+    assert.match(r.body.error_description, /No audience parameter was provided/);
+    assert.equal(r.body.access_token, undefined);
+  }
 });
 
 test('the client may authenticate in the body, and keys may be percent-encoded', async () => {

@@ -220,8 +220,14 @@ export function createProvider(d: ProviderDeps): Provider {
         async defaultResource(ctx, _client, oneOf) {
           if (oneOf) return oneOf;
           if ((ctx.oidc as unknown as Record<symbol, unknown>)[AUDIENCE_REPEATED]) throw audienceRepeated();
-          const aud = (ctx.oidc.params as Record<string, unknown> | undefined)?.audience;
-          return typeof aud === 'string' && aud ? aud : undefined;
+          const params = ctx.oidc.params as Record<string, unknown> | undefined;
+          const aud = params?.audience;
+          if (typeof aud === 'string' && aud) return aud;
+          // client_credentials for no API would be an opaque token nothing accepts (Auth0 refuses it alike).
+          if (ctx.oidc.route === 'token' && params?.grant_type === 'client_credentials') {
+            throw new errors.AccessDenied('No audience parameter was provided, and no default audience has been configured');
+          }
+          return undefined;
         },
         useGrantedResource: async () => true,
         // Not async: with the API and the client grant in their caches (every token request asks)
@@ -245,6 +251,15 @@ export function createProvider(d: ProviderDeps): Provider {
               }
               // No scope asked for: every scope the grant allows, as Auth0 does (see auth0TokenParams).
               if (params?.scope === undefined) oidc[GRANT_SCOPES] = grant.scope;
+              // Scopes asked for of which the grant allows none: refused, not a token without any
+              // scope (which oidc-provider issues, leaving `scope` out of the answer). Some of them
+              // allowed: those are issued, and the answer's `scope` says which.
+              else if (typeof params.scope === 'string') {
+                const asked = params.scope.split(' ').filter(Boolean);
+                if (asked.length > 0 && !asked.some((x) => grant.scope.includes(x))) {
+                  throw new errors.AccessDenied(`Client has not been granted scopes: ${asked.join(' ').slice(0, 500)}`);
+                }
+              }
               return infoFor(rs, grant);
             };
             const grant = resourceServers.grants.find(client.clientId, indicator);
