@@ -49,6 +49,14 @@ test('discovery publishes the issuer, S256 only and Auth0 paths', async () => {
   assert.equal(m.introspection_endpoint, `${ts.base}/oauth/token/introspection`);
   assert.ok(!m.response_types_supported?.some((t) => t.includes('token')), 'implicit response types must not be offered');
   assert.ok(!m.id_token_signing_alg_values_supported?.includes('none'));
+  // Only what a client can be registered with (regression, outside probe: the JWT client
+  // assertions were advertised, and no client could use them).
+  assert.deepEqual([...(m.token_endpoint_auth_methods_supported ?? [])].sort(), ['client_secret_basic', 'client_secret_post', 'none']);
+  // (Introspection and revocation take the same methods: discovery leaves them out when equal.)
+  for (const k of ['introspection_endpoint_auth_methods_supported', 'revocation_endpoint_auth_methods_supported'] as const) {
+    if (m[k] !== undefined) assert.deepEqual([...(m[k] as string[])].sort(), ['client_secret_basic', 'client_secret_post', 'none'], k);
+  }
+  assert.equal(m.token_endpoint_auth_signing_alg_values_supported, undefined);
 });
 
 test('SPA: code + PKCE through the login form; ID token and JWT access token verify against the JWKS', async () => {

@@ -270,6 +270,9 @@ export function createProvider(d: ProviderDeps): Provider {
         },
       },
     },
+    // What the Management API can register (src/management-api/clients.ts): discovery advertises
+    // only these, and a JWT client assertion is refused as unknown rather than checked.
+    clientAuthMethods: ['none', 'client_secret_basic', 'client_secret_post'],
     pkce: { required: (_ctx, client) => client.clientAuthMethod === 'none' },
     // Always rotate; the checks and the hook run first, while the presented refresh token is still unused.
     async rotateRefreshToken(ctx) {
