@@ -395,6 +395,8 @@ test('MFA asked for by acr_values is enforced when an existing password-only ses
   assert.ok(isCb(silent.url), silent.url.href);
   assert.equal(silent.url.searchParams.get('code'), null, 'a code for a multi-factor request from a password-only session');
   assert.equal(silent.url.searchParams.get('error'), 'interaction_required');
+  // Nothing is bound: the description must not send the developer looking for actions (outside probe).
+  assert.match(silent.url.searchParams.get('error_description') ?? '', /second factor/);
 
   const asked = await authorizeWith(s.browser, config, { acr_values: MFA_ACR });
   assert.ok(!isCb(asked.url), `a code without the second factor: ${asked.url.href}`);

@@ -155,7 +155,7 @@ export function createProvider(d: ProviderDeps): Provider {
   // a prompt after `login` makes that happen (interactively, or inline for prompt=none).
   const policy = interactionPolicy.base();
   policy.add(new interactionPolicy.Prompt({ name: 'actions', requestable: false },
-    new interactionPolicy.Check('post_login_actions', 'post-login actions must run for this authorization',
+    new interactionPolicy.Check('post_login_actions', 'post-login actions or a second factor must run for this authorization',
       async (ctx: KoaContextWithOIDC) => (d.hooks?.postLoginPending ? withOAuthErrors(() => d.hooks!.postLoginPending!(ctx)) : false))), 1);
 
   const configuration: Configuration = {
