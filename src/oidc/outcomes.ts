@@ -12,6 +12,8 @@ export function oauthErrorFor(r: FlowRefusal): Error {
     case 'invalid_scope': return new errors.InvalidScope(r.description, r.scope);
     case 'invalid_request': return new errors.InvalidRequest(r.description);
     case 'server_error': return Object.assign(new errors.CustomOIDCProviderError('server_error', r.description), { status: 500, statusCode: 500 });
+    // Auth0's answer (403) when a refresh meets a second factor it cannot ask for: SDKs know it.
+    case 'mfa_required': return Object.assign(new errors.CustomOIDCProviderError('mfa_required', r.description), { status: 403, statusCode: 403 });
   }
 }
 

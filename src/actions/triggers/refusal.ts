@@ -11,7 +11,9 @@ export type FlowRefusal =
   /** credentials-exchange: `api.access.deny('invalid_request', reason)`. */
   | { error: 'invalid_request'; description: string }
   /** credentials-exchange: `api.access.deny('server_error', reason)`, or a chain that failed. */
-  | { error: 'server_error'; description: string };
+  | { error: 'server_error'; description: string }
+  /** post-login on a refresh: a second factor asked for that the login did not have (Auth0's error for it). */
+  | { error: 'mfa_required'; description: string };
 
 export class ChainRefusal extends Error {
   readonly refusal: FlowRefusal;

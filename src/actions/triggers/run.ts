@@ -283,13 +283,14 @@ export function createTriggerRunners(d: Deps) {
         throw new ChainRefusal({ error: 'access_denied', description: 'a post-login action requires interaction, which a refresh token grant cannot provide' });
       }
       // A second factor (asked for by challengeWith, enrollWith or multifactor.enable) that the
-      // login this refresh token came from did not have: refused, or a refresh token from a
-      // password-only login would keep working where a new login now needs the second factor.
-      // Except multifactor.enable with allowRememberBrowser: a remembered browser stands in for
-      // the code at login (leaving amr without otp), and a refresh token is that browser's own
-      // long-lived credential; refusing it would fail every refresh of such logins.
-      if (o.mfa.pauseAfter !== undefined || (o.mfa.enable && !o.mfa.enable.allowRememberBrowser && !hadMfa)) {
-        throw new ChainRefusal({ error: 'access_denied', description: 'a post-login action requires a second factor, which the login this refresh token came from did not have: sign in again' });
+      // login this refresh token came from did not have: refused with Auth0's mfa_required, or a
+      // refresh token from a password-only login would keep working where a new login now needs
+      // the second factor. That includes a login a remembered browser let through without a
+      // code (nothing in the token can tell it from one before MFA was asked for): as on Auth0,
+      // an action that allows remembered browsers skips refreshes itself
+      // (`if (event.transaction.protocol === 'oauth2-refresh-token') return;`).
+      if (o.mfa.pauseAfter !== undefined || (o.mfa.enable && !hadMfa)) {
+        throw new ChainRefusal({ error: 'mfa_required', description: 'a post-login action requires a second factor, which the login this refresh token came from did not have: sign in again' });
       }
       // The refresh's own tokens take the outcome in memory (src/oidc/hooks.ts refreshOutcomes); the
       // row is what later reads of this login find (userinfo), and it keeps the row from the sweep.
