@@ -27,16 +27,20 @@ const STYLE = readFileSync(join(import.meta.dirname, '..', 'views', 'assets', 's
  * keep and serve to every app (Keycloak's strict hostname). So, before anything reads them:
  * - Host is the issuer's, and X-Forwarded-Host is dropped;
  * - a request line in absolute form (`GET http://evil.example/… HTTP/1.1`, which an origin
- *   server must accept) keeps only its path and query;
+ *   server must accept) keeps only its path and query; any other target that is not a path is
+ *   refused (false: the caller answers 400);
  * - behind `hops` trusted proxies, X-Forwarded-Proto keeps only the value the outermost of them
  *   added (Koa would read the leftmost, which the client may have sent), and only http or https.
  */
-function pinOrigin(req: IncomingMessage, issuerHost: string, hops: number): void {
+function pinOrigin(req: IncomingMessage, issuerHost: string, hops: number): boolean {
   req.headers.host = issuerHost;
   delete req.headers['x-forwarded-host'];
-  const url = req.url ?? '/';
-  if (!url.startsWith('/') && url !== '*' && URL.canParse(url)) {
-    const u = new URL(url);
+  const url = req.url ?? '';
+  if (!url.startsWith('/')) {
+    // Only an http(s) URL with a path is a request target left to serve: anything else
+    // (`foo://x`, a bad port, `*`) is refused before Koa derives a null path from it.
+    const u = URL.canParse(url) ? new URL(url) : null;
+    if (!u || (u.protocol !== 'http:' && u.protocol !== 'https:') || !u.pathname.startsWith('/')) return false;
     req.url = `${u.pathname}${u.search}`;
   }
   const proto = req.headers['x-forwarded-proto'];
@@ -46,6 +50,7 @@ function pinOrigin(req: IncomingMessage, issuerHost: string, hops: number): void
     if (outermost === 'http' || outermost === 'https') req.headers['x-forwarded-proto'] = outermost;
     else delete req.headers['x-forwarded-proto'];
   }
+  return true;
 }
 
 /**
@@ -149,7 +154,10 @@ export function createApp(app: AppContext) {
       const viaKoa = koa.callback();
       const issuerHost = new URL(app.config.issuer).host;
       return (req: IncomingMessage, res: ServerResponse) => {
-        pinOrigin(req, issuerHost, hops);
+        if (!pinOrigin(req, issuerHost, hops)) {
+          res.writeHead(400, { 'content-type': 'text/plain; charset=utf-8', connection: 'close' }).end('Bad request target\n');
+          return;
+        }
         if (!tokenEndpoint(req, res)) void viaKoa(req, res);
       };
     },

@@ -289,6 +289,13 @@ test('a Host, X-Forwarded-Host, absolute request line or client-sent X-Forwarded
     assert.match(raw, /^HTTP\/1\.1 200/);
     assert.doesNotMatch(raw, /evil\.example/, target);
   }
+  // Targets that are no path at all: refused, and the server goes on. Regression (review): `foo://x`
+  // gave Koa a null path, and the metrics listener's throw on it ended the process.
+  for (const target of ['foo://evil.example', 'http://evil.example:99999/.well-known/openid-configuration', '*', 'mailto:a@b.example']) {
+    const raw = await rawRequest(ts.base, `GET ${target} HTTP/1.1\r\nHost: evil.example\r\nConnection: close\r\n\r\n`);
+    assert.match(raw, /^HTTP\/1\.1 400/, target);
+  }
+  assert.equal((await fetch(`${ts.base}/healthz`)).status, 200, 'still serving');
   const proxied = await startTestServer({ http: { bodyLimitBytes: 102400, trustProxy: 1, headersTimeoutMs: 15000, requestTimeoutMs: 30000 } });
   try {
     await check(proxied, { 'x-forwarded-host': 'evil.example', host: 'evil.example' });

@@ -31,7 +31,8 @@ export function createMetrics() {
   const middleware: Middleware = async function countRequests(ctx, next) {
     const start = process.hrtime.bigint();
     try { await next(); } finally {
-      const onDone = () => record(ctx.path, ctx.res.statusCode, start);
+      // Runs in a 'finish' listener, where a throw would end the process: never throws.
+      const onDone = () => { try { record(ctx.path ?? '', ctx.res.statusCode, start); } catch { /* a count lost, nothing more */ } };
       if (ctx.res.writableFinished) onDone(); else ctx.res.once('finish', onDone);
     }
   };
