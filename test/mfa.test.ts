@@ -556,6 +556,11 @@ test('allowRememberBrowser: after a challenge with "remember" ticked this browse
     forged.browser.cookies.push({ name: 'gh_mfa_remember', value: `${Buffer.from(JSON.stringify({ u: u.user_id, exp: Date.now() + 1e9 })).toString('base64url')}.AAAA`, path: '/', host: new URL(ts.base).host });
     const f = await loginThroughForm(config, { browser: forged.browser, redirectUri: CB, email: 'remember@mfa.example', password: PASSWORD, scope: 'openid', params: { prompt: 'login' } });
     assert.ok(!f.callbackUrl, 'a forged cookie does not skip the second factor');
+    // A signature of the right length in characters but not in bytes: the code step, not a 500 (regression, review).
+    const odd = await startLogin('remember@mfa.example');
+    odd.browser.cookies.push({ name: 'gh_mfa_remember', value: `${Buffer.from(JSON.stringify({ u: u.user_id, exp: Date.now() + 1e9 })).toString('base64url')}.${'é'.repeat(43)}`, path: '/', host: new URL(ts.base).host });
+    const o = await loginThroughForm(config, { browser: odd.browser, redirectUri: CB, email: 'remember@mfa.example', password: PASSWORD, scope: 'openid', params: { prompt: 'login' } });
+    assert.ok(!o.callbackUrl && o.url?.pathname.endsWith('/mfa'), `asked for the code (${o.status} ${o.url})`);
   } finally {
     await bindActions(ts, 'post-login', []);
   }

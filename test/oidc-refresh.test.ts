@@ -108,3 +108,19 @@ test('a refresh naming an API the token was not issued for is invalid_target and
   assert.ok(body.refresh_token && body.refresh_token !== tokens.refresh_token, 'rotated once, now');
   assert.equal((await fetch(`${ts.base}/userinfo`, { headers: { authorization: `Bearer ${body.access_token}` } })).status, 200, 'the grant lives');
 });
+
+test('a refresh for an API deleted since is invalid_target and spends nothing: with the API back, the token works', async () => {
+  // Regression (review): with no audience named, oidc-provider takes the token's own API, after
+  // consuming the token; the retry was a reuse and revoked the grant.
+  const api = 'https://deleted.refresh.example';
+  const rs = (await ts.api('POST', '/resource-servers', { name: 'Deleted later', identifier: api, scopes: [{ value: 'read:d', description: 'r' }] })).body;
+  const r = await loginThroughForm(spaConfig, { redirectUri: SPA_CB, email: EMAIL, password: PASSWORD, scope: 'openid offline_access read:d', params: { prompt: 'consent', audience: api } });
+  const tokens = await oidc.authorizationCodeGrant(spaConfig, r.callbackUrl!, { pkceCodeVerifier: r.verifier, expectedState: r.state });
+  assert.ok(tokens.refresh_token);
+  assert.equal((await ts.api('DELETE', `/resource-servers/${rs.id}`)).status, 204);
+  await expectOAuthError(oidc.refreshTokenGrant(spaConfig, tokens.refresh_token!), 'invalid_target', 400);
+  await expectOAuthError(oidc.refreshTokenGrant(spaConfig, tokens.refresh_token!), 'invalid_target', 400);
+  assert.equal((await ts.api('POST', '/resource-servers', { name: 'Back again', identifier: api, scopes: [{ value: 'read:d', description: 'r' }] })).status, 201);
+  const again = await oidc.refreshTokenGrant(spaConfig, tokens.refresh_token!);
+  assert.ok(again.access_token, 'the refused refreshes spent nothing');
+});

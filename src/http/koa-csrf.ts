@@ -1,4 +1,5 @@
-import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHmac, randomBytes } from 'node:crypto';
+import { safeEqual } from '../shared/safe-equal.ts';
 import type { Context, Middleware } from 'koa';
 import { AppError } from '../shared/errors.ts';
 import { cookieName } from './cookie-names.ts';
@@ -31,8 +32,7 @@ export function createCsrf(key: Buffer, origin: string) {
       }
       const held = ctx.cookies.get(cookie(ctx));
       const sent = (ctx.request.body as Record<string, unknown> | undefined)?._csrf;
-      const ok = typeof sent === 'string' && !!held && sent.length === sign(held).length
-        && timingSafeEqual(Buffer.from(sent), Buffer.from(sign(held)));
+      const ok = typeof sent === 'string' && !!held && safeEqual(sent, sign(held));
       if (!ok) throw new AppError(403, 'csrf', 'Your session expired or the form was tampered with. Go back, reload the page and try again.');
     }
     await next();

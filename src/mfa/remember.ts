@@ -1,4 +1,5 @@
-import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac } from 'node:crypto';
+import { safeEqual } from '../shared/safe-equal.ts';
 import type { Context } from 'koa';
 import type { Db } from '../db/knex.ts';
 import { cookieName } from '../http/cookie-names.ts';
@@ -40,8 +41,7 @@ export function createRememberedBrowsers(db: Db, key: Buffer, days: number) {
       if (!v) return false;
       const [payload, sig] = v.split('.');
       if (!payload || !sig) return false;
-      const expected = sign(payload);
-      if (sig.length !== expected.length || !timingSafeEqual(Buffer.from(sig), Buffer.from(expected))) return false;
+      if (!safeEqual(sig, sign(payload))) return false;
       let claims: { u?: unknown; exp?: unknown; b?: unknown };
       try { claims = JSON.parse(Buffer.from(payload, 'base64url').toString()) as typeof claims; } catch { return false; }
       if (claims.u !== userId || typeof claims.exp !== 'number' || claims.exp <= Date.now() || typeof claims.b !== 'string') return false;

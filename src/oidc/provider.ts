@@ -144,9 +144,14 @@ export function createProvider(d: ProviderDeps): Provider {
   async function refusedTarget(ctx: KoaContextWithOIDC): Promise<void> {
     if ((ctx.oidc as unknown as Record<symbol, unknown>)[AUDIENCE_REPEATED]) throw audienceRepeated();
     const r = (ctx.oidc.params as Record<string, unknown> | undefined)?.resource;
-    if (r === undefined || r === null || r === '') return;
+    const token = (ctx.oidc.entities as { RefreshToken?: { resource?: unknown; resourceIndicators?: Set<unknown> } }).RefreshToken;
+    if (r === undefined || r === null || r === '') {
+      // None named: the token's own API is used, which must still exist.
+      const own = Array.isArray(token?.resource) ? token.resource : [token?.resource];
+      for (const x of own) if (typeof x === 'string' && x && !(await resourceServers.byIdentifier(x))) throw new errors.InvalidTarget(`no API with identifier ${x}`);
+      return;
+    }
     if (typeof r !== 'string') throw new errors.InvalidTarget('only a single resource indicator value must be requested/resolved during Access Token Request');
-    const token = (ctx.oidc.entities as { RefreshToken?: { resourceIndicators?: Set<unknown> } }).RefreshToken;
     if (!token?.resourceIndicators?.has(r)) throw new errors.InvalidTarget();
     if (!(await resourceServers.byIdentifier(r))) throw new errors.InvalidTarget(`no API with identifier ${r}`);
   }
