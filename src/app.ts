@@ -36,6 +36,9 @@ function pinOrigin(req: IncomingMessage, issuerHost: string, hops: number): bool
   req.headers.host = issuerHost;
   delete req.headers['x-forwarded-host'];
   const url = req.url ?? '';
+  // A NUL anywhere in the target: nothing Gatehouse serves has one, and PostgreSQL refuses it in
+  // text (a client_id or a path parameter carrying one was a 500).
+  if (/%00/.test(url)) return false;
   if (!url.startsWith('/')) {
     // Only an http(s) URL with a path is a request target left to serve: anything else
     // (`foo://x`, a bad port, `*`) is refused before Koa derives a null path from it.

@@ -132,6 +132,12 @@ test('clients: jwt_configuration is the ID token alg in effect and its lifetime,
   assert.match(other.body.message, /lifetime_in_seconds: ID token lifetimes are set for the whole server \(36000 s\)/);
   assert.equal((await ts.api('PATCH', `/clients/${spa.client_id}`, { jwt_configuration: { secret_encoded: true } })).status, 400);
   assert.equal((await ts.api('POST', '/clients', { name: 'jwt copy', app_type: 'spa', callbacks: ['http://localhost:5995/cb'], jwt_configuration: read.jwt_configuration })).status, 201);
+  // Sent back, the default in effect pins nothing: the client still follows its app type (review).
+  const plain = (await ts.api('POST', '/clients', { name: 'jwt plain', app_type: 'regular_web', callbacks: ['http://localhost:5994/cb'] })).body;
+  assert.equal((await ts.api('PATCH', `/clients/${plain.client_id}`, { jwt_configuration: plain.jwt_configuration })).status, 200);
+  const spaNow = await ts.api('PATCH', `/clients/${plain.client_id}`, { app_type: 'spa', token_endpoint_auth_method: 'none' });
+  assert.equal(spaNow.status, 200, JSON.stringify(spaNow.body));
+  assert.equal(spaNow.body.jwt_configuration.alg, 'RS256', 'an SPA now: RS256, the default was not pinned');
 });
 
 test('users: verify_email true mails the new user a verification link; false or absent mails nothing', async () => {

@@ -81,3 +81,28 @@ test('passwords are one password whatever Unicode form the keyboard sends (NFKC)
   assert.equal(await ts.ctx.hasher.verify(legacy, nfd), true);
   assert.equal(await ts.ctx.hasher.verify(legacy, 'caf\u00e9 au lait'), false);
 });
+
+test('a login\'s rehash never undoes a password change that landed while it hashed', async () => {
+  // Regression (review): the rehash after a login with the old argon2 parameters wrote the hash
+  // unconditionally, so a password change in between was replaced by the old password's hash.
+  const email = 'rehash.race@example.com';
+  const u = await ts.ctx.users.create({ email, password: PASSWORD });
+  const argon2 = (await import('argon2')).default;
+  await ts.ctx.db('users').where({ id: u.user_id }).update({ password_hash: await argon2.hash(PASSWORD, { type: argon2.argon2id, memoryCost: 19456, timeCost: 3, parallelism: 1 }) });
+  const changed = await argon2.hash('the new password 42', { type: argon2.argon2id, memoryCost: 19456, timeCost: 2, parallelism: 1 });
+  const hasher = ts.ctx.hasher;
+  const hash = hasher.hash;
+  hasher.hash = async (password: string) => {
+    const h = await hash(password);
+    // The change lands while the login's rehash is being made.
+    await ts.ctx.db('users').where({ id: u.user_id }).update({ password_hash: changed });
+    return h;
+  };
+  try {
+    const r = await loginThroughForm(config, { redirectUri: CB, email, password: PASSWORD });
+    assert.ok(r.callbackUrl, 'the login itself went through');
+  } finally {
+    hasher.hash = hash;
+  }
+  assert.equal((await ts.ctx.db('users').where({ id: u.user_id }).first()).password_hash, changed, 'the change stands');
+});

@@ -114,6 +114,21 @@ test('PostgreSQL: login with a post-login action, single-use codes under concurr
   assert.ok((await ts.api('GET', `/logs?q=${encodeURIComponent('type:s')}`)).body.some((l: { type: string }) => l.type === 's'));
 });
 
+test('PostgreSQL: a NUL in a client_id, a token or a path is refused or not found, never a 500', { skip: available ? false : 'no PostgreSQL' }, async () => {
+  // Regression (review): PostgreSQL refuses a NUL in text, and these reached it as 500s.
+  ts ??= await startTestServer({ databaseUrl: dbUrl });
+  assert.equal((await fetch(`${ts.base}/authorize?client_id=a%00b&response_type=code&scope=openid&redirect_uri=http%3A%2F%2Flocalhost%2Fcb`)).status, 400);
+  assert.equal((await ts.api('GET', '/users/a%00b')).status, 400);
+  assert.equal((await ts.api('GET', '/clients/a%00b')).status, 400);
+  const form = (body: Record<string, string>) => fetch(`${ts!.base}/oauth/token`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams(body) });
+  assert.equal((await form({ grant_type: 'client_credentials', client_id: 'a\u0000b', client_secret: 'x', audience: 'https://x.example' })).status, 401);
+  const spa = (await ts.api('POST', '/clients', { name: 'NUL SPA', app_type: 'spa', callbacks: ['http://localhost:5173/cb'] })).body;
+  const refresh = await form({ grant_type: 'refresh_token', client_id: spa.client_id, refresh_token: 'a\u0000b' });
+  assert.equal(refresh.status, 400);
+  assert.equal(((await refresh.json()) as { error: string }).error, 'invalid_grant');
+  assert.equal((await fetch(`${ts.base}/healthz`)).status, 200);
+});
+
 test('PostgreSQL: the mail queue delivers a due message once though two passes race for it', { skip: available ? false : 'no PostgreSQL' }, async () => {
   ts ??= await startTestServer({ databaseUrl: dbUrl });
   const outbox = join(ts.dir, 'outbox');

@@ -120,6 +120,12 @@ export const registerClients: RegisterRoutes = (router, app) => {
       if (locked) throw badRequest(`${locked}: cannot be changed on a system client`, 'operation_not_supported');
     }
     checkRoundTrip(app, body);
+    // The alg GET showed for a client that never chose one (the default in effect), sent back:
+    // no choice, so nothing is pinned (a later change of app type or default still applies).
+    const sentAlg = body.jwt_configuration?.alg;
+    if (sentAlg && !body.id_token_signed_response_alg && !before.id_token_signed_response_alg && sentAlg === clients.idTokenAlg(before)) {
+      body.jwt_configuration = { ...body.jwt_configuration, alg: undefined };
+    }
     const after = await clients.update(id, toInput(body));
     await auditChange(app, ctx, {
       description: 'Update a client', target: { type: 'client', id }, before: summary(before), after: summary(after),

@@ -73,6 +73,8 @@ export function createAdapterFactory(db: Db, clients: ClientSource) {
     }
 
     async #findWhere(column: keyof typeof BY, value: string): Promise<Payload | undefined> {
+      // A value with a NUL was never stored (PostgreSQL refuses one in text): not found, not a 500.
+      if (typeof value !== 'string' || value.includes('\u0000')) return undefined;
       const row: Row | undefined = sqlite
         ? await get(BY[column], [this.type, value])
         : await db('oidc_payloads').select('payload', 'consumed_at', 'expires_at').where({ type: this.type, [column]: value }).first();
@@ -86,7 +88,7 @@ export function createAdapterFactory(db: Db, clients: ClientSource) {
     }
 
     async find(id: string) {
-      if (this.type === 'Client') return clients.findClientMetadata(id);
+      if (this.type === 'Client') return typeof id === 'string' && !id.includes('\u0000') ? clients.findClientMetadata(id) : undefined;
       return this.#findWhere('id', id);
     }
     async findByUid(uid: string) { return this.#findWhere('uid', uid); }

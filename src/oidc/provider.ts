@@ -372,7 +372,7 @@ export function createProvider(d: ProviderDeps): Provider {
     return client;
   };
   ClientModel.find = function findCachedClient(id: string) {
-    if (typeof id !== 'string' || !id.length) return Promise.resolve(undefined);
+    if (typeof id !== 'string' || !id.length || id.includes('\u0000')) return Promise.resolve(undefined);
     const found = clients.findClientMetadata(id);
     const pick = (meta: Record<string, unknown> | undefined) => {
       if (!meta) { built.delete(id); return undefined; }

@@ -57,7 +57,7 @@ export function createPasswordLogin(d: { users: Users; hasher: PasswordHasher; b
       // page's cookies) must match the new hash, or the first sign-in after a change of the
       // argon2 parameters would not hold.
       const passwordHash = await hasher.hash(password);
-      await users.setPasswordHash(row.id, passwordHash, { rehash: true });
+      await users.setPasswordHash(row.id, passwordHash, { rehash: row.password_hash! });
       return { ok: true, row: { ...row, password_hash: passwordHash }, user };
     }
     return { ok: true, row, user };

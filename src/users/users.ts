@@ -209,11 +209,15 @@ export function createUsers(db: Db, hasher: PasswordHasher, policy: { minLength:
     /** Every browser remembered at the second factor asks again (src/interactions/mfa-step.ts rememberBinding). */
     async forgetRememberedBrowsers(id: string): Promise<void> { await db('users').where({ id }).increment('mfa_remember_epoch', 1); },
     /**
-     * A new password's hash; `rehash`: the same password under new argon2 parameters, which is no
-     * change of password (a change also forgets every remembered browser: forgetRememberedBrowsers).
+     * A new password's hash; `rehash`: the hash it replaces, for the same password under new argon2
+     * parameters, which is no change of password (a change also forgets every remembered browser:
+     * forgetRememberedBrowsers).
      */
-    async setPasswordHash(id: string, hash: string, opts: { rehash?: boolean } = {}) {
-      await db('users').where({ id }).update({ password_hash: hash, updated_at: now(), ...(opts.rehash ? {} : { mfa_remember_epoch: db.raw('mfa_remember_epoch + 1') }) });
+    async setPasswordHash(id: string, hash: string, opts: { rehash?: string } = {}) {
+      // A rehash replaces only the hash it was made from: a password change that landed meanwhile stands.
+      const q = db('users').where({ id });
+      if (opts.rehash !== undefined) q.andWhere({ password_hash: opts.rehash });
+      await q.update({ password_hash: hash, updated_at: now(), ...(opts.rehash !== undefined ? {} : { mfa_remember_epoch: db.raw('mfa_remember_epoch + 1') }) });
     },
     async roleNames(id: string): Promise<string[]> {
       const rows = await db('user_roles').join('roles', 'roles.id', 'user_roles.role_id').where('user_roles.user_id', id).select('roles.name');
