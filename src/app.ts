@@ -35,6 +35,10 @@ const STYLE = readFileSync(join(import.meta.dirname, '..', 'views', 'assets', 's
 function pinOrigin(req: IncomingMessage, issuerHost: string, hops: number): boolean {
   req.headers.host = issuerHost;
   delete req.headers['x-forwarded-host'];
+  // A fragment never belongs in a request target (RFC 9112 3.2), and one sends Koa's URL parser
+  // down a path where `//a@b#x` has no path at all.
+  const hash = (req.url ?? '').indexOf('#');
+  if (hash !== -1) req.url = (req.url ?? '').slice(0, hash);
   const url = req.url ?? '';
   // A NUL anywhere in the target: nothing Gatehouse serves has one, and PostgreSQL refuses it in
   // text (a client_id or a path parameter carrying one was a 500).

@@ -138,6 +138,10 @@ test('clients: jwt_configuration is the ID token alg in effect and its lifetime,
   const spaNow = await ts.api('PATCH', `/clients/${plain.client_id}`, { app_type: 'spa', token_endpoint_auth_method: 'none' });
   assert.equal(spaNow.status, 200, JSON.stringify(spaNow.body));
   assert.equal(spaNow.body.jwt_configuration.alg, 'RS256', 'an SPA now: RS256, the default was not pinned');
+  // Changing the type and naming an alg in one PATCH: the alg is compared with the new type's default (review).
+  const toWeb = await ts.api('PATCH', `/clients/${plain.client_id}`, { app_type: 'regular_web', token_endpoint_auth_method: 'client_secret_basic', jwt_configuration: { alg: 'RS256' } });
+  assert.equal(toWeb.status, 200, JSON.stringify(toWeb.body));
+  assert.equal(toWeb.body.jwt_configuration.alg, 'RS256', 'asked for explicitly, kept');
 });
 
 test('users: verify_email true mails the new user a verification link; false or absent mails nothing', async () => {

@@ -1,7 +1,7 @@
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import * as oidc from 'openid-client';
-import { startTestServer, discover, loginThroughForm, spaAndWebClients, type TestServer } from './helpers/server.ts';
+import { startTestServer, discover, loginThroughForm, loginAt, authorizationRequest, spaAndWebClients, type TestServer } from './helpers/server.ts';
 import { expectOAuthError } from './helpers/oidc-assert.ts';
 
 /*
@@ -123,4 +123,19 @@ test('a refresh for an API deleted since is invalid_target and spends nothing: w
   assert.equal((await ts.api('POST', '/resource-servers', { name: 'Back again', identifier: api, scopes: [{ value: 'read:d', description: 'r' }] })).status, 201);
   const again = await oidc.refreshTokenGrant(spaConfig, tokens.refresh_token!);
   assert.ok(again.access_token, 'the refused refreshes spent nothing');
+});
+
+test('a refresh token for two APIs, refreshed without naming one, is invalid_target and spends nothing', async () => {
+  // Regression (review): oidc-provider refused such a refresh only after consuming the token, and
+  // the retry (naming one of them) was a reuse that revoked the grant.
+  const [a, b] = ['https://two-a.refresh.example', 'https://two-b.refresh.example'];
+  for (const id of [a, b]) await ts.api('POST', '/resource-servers', { name: id, identifier: id, scopes: [{ value: 'read:two', description: 'r' }] });
+  const req = await authorizationRequest(spaConfig, { redirectUri: SPA_CB, scope: 'openid offline_access read:two', params: { prompt: 'consent', resource: a } });
+  req.url.searchParams.append('resource', b);
+  const r = await loginAt(req.url, { redirectUri: SPA_CB, email: EMAIL, password: PASSWORD });
+  const tokens = await oidc.authorizationCodeGrant(spaConfig, r.callbackUrl!, { pkceCodeVerifier: req.verifier, expectedState: req.state }, { resource: a });
+  assert.ok(tokens.refresh_token);
+  await expectOAuthError(oidc.refreshTokenGrant(spaConfig, tokens.refresh_token!), 'invalid_target', 400);
+  const named = await oidc.refreshTokenGrant(spaConfig, tokens.refresh_token!, { resource: b });
+  assert.ok(named.access_token, 'naming one of its APIs works: the refused refresh spent nothing');
 });

@@ -126,6 +126,10 @@ test('PostgreSQL: a NUL in a client_id, a token or a path is refused or not foun
   const refresh = await form({ grant_type: 'refresh_token', client_id: spa.client_id, refresh_token: 'a\u0000b' });
   assert.equal(refresh.status, 400);
   assert.equal(((await refresh.json()) as { error: string }).error, 'invalid_grant');
+  // A filter that is not an address matches nothing (it used a NUL as its stand-in: a 500).
+  assert.deepEqual((await ts.api('GET', '/users-by-email?email=notanemail')).body, []);
+  assert.equal((await ts.api('GET', '/users?email=bad&include_totals=true')).body.total, 0);
+  assert.equal((await ts.api('POST', '/actions/actions', { name: 'nul-code', supported_triggers: [{ id: 'post-login' }], code: 'exports.onExecutePostLogin = async () => {}; // \u0000' })).status, 400);
   assert.equal((await fetch(`${ts.base}/healthz`)).status, 200);
 });
 

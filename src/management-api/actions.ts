@@ -10,7 +10,7 @@ import { randomId } from '../shared/ids.ts';
 import { commandsWithoutSecrets } from '../actions/engine/engine.ts';
 
 const secretSchema = z.strictObject({ name: z.string().min(1).max(64), value: z.string().max(64 * 1024).optional() });
-const code = z.string().min(1).max(MAX_CODE_BYTES, `must be at most ${MAX_CODE_BYTES / 1024} KB`);
+const code = z.string().min(1).max(MAX_CODE_BYTES, `must be at most ${MAX_CODE_BYTES / 1024} KB`).refine((v) => !v.includes('\u0000'), 'must not contain a NUL character');
 const createSchema = z.strictObject({
   name: text(200),
   supported_triggers: z.array(z.strictObject({ id: z.string(), version: z.string().optional() })).length(1, 'exactly one trigger'),

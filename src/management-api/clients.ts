@@ -123,7 +123,7 @@ export const registerClients: RegisterRoutes = (router, app) => {
     // The alg GET showed for a client that never chose one (the default in effect), sent back:
     // no choice, so nothing is pinned (a later change of app type or default still applies).
     const sentAlg = body.jwt_configuration?.alg;
-    if (sentAlg && !body.id_token_signed_response_alg && !before.id_token_signed_response_alg && sentAlg === clients.idTokenAlg(before)) {
+    if (sentAlg && !body.id_token_signed_response_alg && !before.id_token_signed_response_alg && sentAlg === clients.idTokenAlg({ app_type: body.app_type ?? before.app_type })) {
       body.jwt_configuration = { ...body.jwt_configuration, alg: undefined };
     }
     const after = await clients.update(id, toInput(body));

@@ -146,8 +146,10 @@ export function createProvider(d: ProviderDeps): Provider {
     const r = (ctx.oidc.params as Record<string, unknown> | undefined)?.resource;
     const token = (ctx.oidc.entities as { RefreshToken?: { resource?: unknown; resourceIndicators?: Set<unknown> } }).RefreshToken;
     if (r === undefined || r === null || r === '') {
-      // None named: the token's own API is used, which must still exist.
+      // None named: the token's own API is used, which must be one (oidc-provider refuses several
+      // only after consuming the token) and must still exist.
       const own = Array.isArray(token?.resource) ? token.resource : [token?.resource];
+      if (own.filter((x) => typeof x === 'string' && x).length > 1) throw new errors.InvalidTarget('only a single resource indicator value must be requested/resolved during Access Token Request');
       for (const x of own) if (typeof x === 'string' && x && !(await resourceServers.byIdentifier(x))) throw new errors.InvalidTarget(`no API with identifier ${x}`);
       return;
     }

@@ -57,8 +57,10 @@ export function createPasswordLogin(d: { users: Users; hasher: PasswordHasher; b
       // page's cookies) must match the new hash, or the first sign-in after a change of the
       // argon2 parameters would not hold.
       const passwordHash = await hasher.hash(password);
-      await users.setPasswordHash(row.id, passwordHash, { rehash: row.password_hash! });
-      return { ok: true, row: { ...row, password_hash: passwordHash }, user };
+      if (await users.setPasswordHash(row.id, passwordHash, { rehash: row.password_hash! })) return { ok: true, row: { ...row, password_hash: passwordHash }, user };
+      // Another request changed the hash meanwhile (a rehash of its own, or a new password): the row as it is now.
+      const now = await users.findRowByEmail(row.email);
+      return now && now.id === row.id ? { ok: true, row: now, user } : { ok: false, reason: 'invalid' };
     }
     return { ok: true, row, user };
   };

@@ -122,7 +122,11 @@ export function createUsers(db: Db, hasher: PasswordHasher, policy: { minLength:
     },
     async list(opts: { page: number; perPage: number; email?: string; userId?: string; sort?: { field: 'created_at' | 'email' | 'updated_at' | 'last_login'; desc: boolean } }) {
       const q = db('users');
-      if (opts.email !== undefined) q.where({ email: canonicalEmail(opts.email) ?? '\u0000' });
+      if (opts.email !== undefined) {
+        // Not an address: matches nothing (no stand-in value: PostgreSQL refuses a NUL in text).
+        const canon = canonicalEmail(opts.email);
+        if (canon) q.where({ email: canon }); else q.whereRaw('1 = 0');
+      }
       if (opts.userId !== undefined) q.where({ id: opts.userId });
       const [{ n }] = await q.clone().count({ n: '*' });
       const sort = opts.sort ?? { field: 'created_at', desc: false };
@@ -213,11 +217,12 @@ export function createUsers(db: Db, hasher: PasswordHasher, policy: { minLength:
      * parameters, which is no change of password (a change also forgets every remembered browser:
      * forgetRememberedBrowsers).
      */
-    async setPasswordHash(id: string, hash: string, opts: { rehash?: string } = {}) {
+    /** Whether the row took it (a rehash does not when the hash changed meanwhile). */
+    async setPasswordHash(id: string, hash: string, opts: { rehash?: string } = {}): Promise<boolean> {
       // A rehash replaces only the hash it was made from: a password change that landed meanwhile stands.
       const q = db('users').where({ id });
       if (opts.rehash !== undefined) q.andWhere({ password_hash: opts.rehash });
-      await q.update({ password_hash: hash, updated_at: now(), ...(opts.rehash !== undefined ? {} : { mfa_remember_epoch: db.raw('mfa_remember_epoch + 1') }) });
+      return (await q.update({ password_hash: hash, updated_at: now(), ...(opts.rehash !== undefined ? {} : { mfa_remember_epoch: db.raw('mfa_remember_epoch + 1') }) })) > 0;
     },
     async roleNames(id: string): Promise<string[]> {
       const rows = await db('user_roles').join('roles', 'roles.id', 'user_roles.role_id').where('user_roles.user_id', id).select('roles.name');
