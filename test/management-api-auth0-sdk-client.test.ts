@@ -45,8 +45,11 @@ test('users and roles through the SDK: names, fields, verify_email, role members
 });
 
 test('client grants and logs through the SDK: list by audience, get one, search', async () => {
-  const api = await mc.resourceServers.create({ name: 'SDK client API', identifier: 'https://sdk-client.example/api', scopes: [{ value: 'read:x', description: 'r' }] });
-  const c = await mc.clients.create({ name: 'SDK client M2M', app_type: 'non_interactive' });
+  const api = await mc.resourceServers.create({ name: 'SDK client API', identifier: 'https://sdk-client.example/api', scopes: [{ value: 'read:x', description: 'r' }], skip_consent_for_verifiable_first_party_clients: true, allow_offline_access: true });
+  const found: string[] = [];
+  for await (const x of await mc.resourceServers.list({ identifiers: [api.identifier!] })) found.push(x.identifier!);
+  assert.deepEqual(found, [api.identifier]);
+  const c = await mc.clients.create({ name: 'SDK client M2M', app_type: 'non_interactive', oidc_conformant: true });
   const g = await mc.clientGrants.create({ client_id: c.client_id!, audience: api.identifier!, scope: ['read:x'] });
   const listed: string[] = [];
   for await (const x of await mc.clientGrants.list({ audience: api.identifier })) listed.push(x.id!);

@@ -202,3 +202,28 @@ test('users: given_name and family_name, as on Auth0: stored, cleared with null,
     await bindActions(ts, 'post-login', []);
   }
 });
+
+test('Auth0 settings that always hold here: accepted as true and shown, refused as false with the reason; identifiers and connection filters', async () => {
+  const rs = await ts.api('POST', '/resource-servers', { name: 'Fixed', identifier: 'https://fixed.sdk.example', allow_offline_access: true, skip_consent_for_verifiable_first_party_clients: true });
+  assert.equal(rs.status, 201, JSON.stringify(rs.body));
+  assert.equal(rs.body.allow_offline_access, true);
+  assert.equal(rs.body.skip_consent_for_verifiable_first_party_clients, true);
+  const off = await ts.api('PATCH', `/resource-servers/${rs.body.id}`, { allow_offline_access: false });
+  assert.equal(off.status, 400);
+  assert.match(off.body.message, /allow_offline_access: is always true here: refresh tokens/);
+  assert.equal((await ts.api('PATCH', `/resource-servers/${rs.body.id}`, { skip_consent_for_verifiable_first_party_clients: true })).status, 200);
+  await ts.api('POST', '/resource-servers', { name: 'Other', identifier: 'https://other.sdk.example' });
+  const one = (await ts.api('GET', '/resource-servers?identifiers=https%3A%2F%2Ffixed.sdk.example')).body;
+  assert.deepEqual(one.map((x: { identifier: string }) => x.identifier), ['https://fixed.sdk.example']);
+  const two = (await ts.api('GET', '/resource-servers?identifiers=https%3A%2F%2Ffixed.sdk.example&identifiers=https%3A%2F%2Fother.sdk.example')).body;
+  assert.equal(two.length, 2, 'identifiers may repeat, as Auth0 defines it');
+  assert.equal((await ts.api('GET', '/resource-servers?per_page=1&per_page=2')).status, 400, 'other parameters still may not');
+
+  const c = await ts.api('POST', '/clients', { name: 'conformant', app_type: 'non_interactive', oidc_conformant: true });
+  assert.equal(c.status, 201);
+  assert.equal(c.body.oidc_conformant, true);
+  assert.equal((await ts.api('PATCH', `/clients/${c.body.client_id}`, { oidc_conformant: false })).status, 400);
+
+  assert.equal((await ts.api('GET', '/users?connection=Username-Password-Authentication')).status, 200);
+  assert.equal((await ts.api('GET', '/users?connection=google-oauth2')).status, 400);
+});

@@ -71,9 +71,11 @@ export function createResourceServers(db: Db, defaults: { signingAlg: 'ES256' | 
       if (!r) throw notFound('The resource server does not exist', 'inexistent_resource_server');
       return r;
     },
-    async list(opts: { page: number; perPage: number }) {
-      const [{ n }] = await db('resource_servers').count({ n: '*' });
-      const rows = await db('resource_servers').orderBy('created_at').orderBy('id').limit(opts.perPage).offset(opts.page * opts.perPage);
+    async list(opts: { page: number; perPage: number; identifiers?: string[] }) {
+      const q = db('resource_servers');
+      if (opts.identifiers) q.whereIn('identifier', opts.identifiers);
+      const [{ n }] = await q.clone().count({ n: '*' });
+      const rows = await q.orderBy('created_at').orderBy('id').limit(opts.perPage).offset(opts.page * opts.perPage);
       return { resource_servers: rows.map(toRs), total: Number(n) };
     },
     async update(id: string, patch: { name?: string; scopes?: Scope[]; signing_alg?: 'ES256' | 'RS256'; token_lifetime?: number }) {

@@ -4,7 +4,7 @@ import type { AppContext } from '../context.ts';
 import { GRANT_TYPES } from '../clients/clients.ts';
 import { badRequest } from '../shared/errors.ts';
 import { requireScope } from './auth.ts';
-import { auditChange, fieldsOf, fieldsQuery, fieldsShape, listBody, pageOf, paginationShape, parseBody, parseQuery, requireSomeField, stringMap, text, type RegisterRoutes } from './helpers.ts';
+import { alwaysTrue, auditChange, fieldsOf, fieldsQuery, fieldsShape, listBody, pageOf, paginationShape, parseBody, parseQuery, requireSomeField, stringMap, text, type RegisterRoutes } from './helpers.ts';
 
 const APP_TYPES = ['spa', 'regular_web', 'non_interactive', 'native'] as const;
 const urlList = z.array(z.string().max(2000)).max(100);
@@ -32,6 +32,8 @@ const fields = {
   jwt_configuration: z.strictObject({ alg: alg.optional(), lifetime_in_seconds: z.number().int().optional(), secret_encoded: z.literal(false).optional() }),
 };
 const createBody = z.strictObject({
+  // Auth0's flag for its legacy flows; every client here is OIDC-conformant (see alwaysTrue).
+  oidc_conformant: alwaysTrue('every client follows OpenID Connect').optional(),
   ...fields, app_type: fields.app_type.optional(), description: fields.description.optional(), callbacks: urlList.optional(),
   allowed_logout_urls: urlList.optional(), web_origins: urlList.optional(), grant_types: fields.grant_types.optional(),
   token_endpoint_auth_method: fields.token_endpoint_auth_method.optional(), client_metadata: stringMap.optional(),
@@ -54,13 +56,13 @@ type ClientOut = Awaited<ReturnType<AppContext['clients']['require']>> & { clien
  * stays only where the caller put it.
  */
 const viewOf = (app: AppContext) => (c: ClientOut) => ({
-  ...c, jwt_configuration: { alg: app.clients.idTokenAlg(c), lifetime_in_seconds: app.config.tokens.idTokenTtl, secret_encoded: false },
+  ...c, oidc_conformant: true, jwt_configuration: { alg: app.clients.idTokenAlg(c), lifetime_in_seconds: app.config.tokens.idTokenTtl, secret_encoded: false },
 });
 /** Audit summary: never the secret. */
 const summary = ({ client_secret: _s, created_at: _c, ...rest }: ClientOut) => rest;
 
-function toInput<T extends { jwt_configuration?: { alg?: 'ES256' | 'RS256' }; id_token_signed_response_alg?: 'ES256' | 'RS256' }>(b: T) {
-  const { jwt_configuration, ...rest } = b;
+function toInput<T extends { jwt_configuration?: { alg?: 'ES256' | 'RS256' }; id_token_signed_response_alg?: 'ES256' | 'RS256'; oidc_conformant?: boolean }>(b: T) {
+  const { jwt_configuration, oidc_conformant: _o, ...rest } = b;
   return { ...rest, id_token_signed_response_alg: b.id_token_signed_response_alg ?? jwt_configuration?.alg };
 }
 

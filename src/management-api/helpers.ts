@@ -60,13 +60,14 @@ export async function readDeleteBody(ctx: Context, limitBytes: number): Promise<
 
 /**
  * Parses the query string. A parameter given twice arrives as an array and fails the string
- * schema, so parameter pollution (`email=a&email=b`) is a 400 rather than a silent pick.
+ * schema, so parameter pollution (`email=a&email=b`) is a 400 rather than a silent pick; only
+ * the `lists` Auth0 defines as repeatable (`identifiers=a&identifiers=b`) may repeat.
  */
-export function parseQuery<S extends z.ZodType>(ctx: Context, schema: S): z.output<S> {
-  const repeated = Object.entries(ctx.query).find(([, v]) => Array.isArray(v));
+export function parseQuery<S extends z.ZodType>(ctx: Context, schema: S, lists: readonly string[] = []): z.output<S> {
+  const repeated = Object.entries(ctx.query).find(([k, v]) => Array.isArray(v) && !lists.includes(k));
   if (repeated) throw badRequest(`Query validation error: ${repeated[0].slice(0, 64)}: must be given once`, 'invalid_query_string');
   // PostgreSQL refuses a NUL in text (a 500 where the caller sent nonsense): no parameter carries one.
-  const nul = Object.entries(ctx.query).find(([k, v]) => k.includes('\u0000') || (typeof v === 'string' && v.includes('\u0000')));
+  const nul = Object.entries(ctx.query).find(([k, v]) => k.includes('\u0000') || [v].flat().some((x) => typeof x === 'string' && x.includes('\u0000')));
   if (nul) throw badRequest(`Query validation error: ${nul[0].replace(/\u0000/g, '').slice(0, 64)}: must not contain a NUL character`, 'invalid_query_string');
   const r = schema.safeParse({ ...ctx.query });
   if (!r.success) {
@@ -75,6 +76,12 @@ export function parseQuery<S extends z.ZodType>(ctx: Context, schema: S): z.outp
   }
   return r.data;
 }
+
+/**
+ * An Auth0 setting that holds here by design: `true` is accepted (tools that copy a tenant's
+ * settings send it), `false` is a 400 saying why, rather than accepted and not done.
+ */
+export const alwaysTrue = (why: string) => z.boolean().refine((v) => v, `is always true here: ${why}`);
 
 /** Free text shown to people: bounded and free of control, zero-width and bidi characters. */
 export const text = (max: number, min = 1) => z.string().min(min).max(max).refine((s) => !UNSAFE_TEXT.test(s), 'must not contain control or invisible characters');

@@ -2,7 +2,7 @@ import type { Context } from 'koa';
 import { z } from 'zod';
 import { badRequest } from '../shared/errors.ts';
 import { requireScope } from './auth.ts';
-import { auditChange, listBody, pageOf, paginationShape, parseBody, parseQuery, requireSomeField, text, type RegisterRoutes } from './helpers.ts';
+import { alwaysTrue, auditChange, listBody, pageOf, paginationShape, parseBody, parseQuery, requireSomeField, text, type RegisterRoutes } from './helpers.ts';
 
 const scopes = z.array(z.strictObject({ value: z.string().min(1).max(280), description: text(500, 0).optional().default('') })).max(1000);
 const fields = {
@@ -14,13 +14,24 @@ const fields = {
   // Auth0's bounds: one minute to 30 days.
   token_lifetime: z.number().int().min(60).max(2_592_000),
 };
+/** Auth0 settings that always hold here (see alwaysTrue): accepted as true, shown as true. */
+const fixed = {
+  allow_offline_access: alwaysTrue('refresh tokens for an API go to the apps that ask for offline_access').optional(),
+  skip_consent_for_verifiable_first_party_clients: alwaysTrue('first-party applications never see a consent screen').optional(),
+};
 const createBody = z.strictObject({
-  ...fields, scopes: scopes.optional(), signing_alg: fields.signing_alg.optional(), token_lifetime: fields.token_lifetime.optional(),
+  ...fields, scopes: scopes.optional(), signing_alg: fields.signing_alg.optional(), token_lifetime: fields.token_lifetime.optional(), ...fixed,
 });
 /** No `identifier`: it is the audience every issued token and client grant refers to. */
 const patchBody = z.strictObject({
-  name: fields.name.optional(), scopes: scopes.optional(), signing_alg: fields.signing_alg.optional(), token_lifetime: fields.token_lifetime.optional(),
+  name: fields.name.optional(), scopes: scopes.optional(), signing_alg: fields.signing_alg.optional(), token_lifetime: fields.token_lifetime.optional(), ...fixed,
 });
+const withoutFixed = <T extends Record<string, unknown>>(b: T) => {
+  const { allow_offline_access: _a, skip_consent_for_verifiable_first_party_clients: _s, ...rest } = b;
+  return rest;
+};
+/** An API as Auth0 shows it: with the settings that always hold here. */
+const view = <T extends object>(rs: T) => ({ ...rs, allow_offline_access: true, skip_consent_for_verifiable_first_party_clients: true });
 
 const idParam = (ctx: Context) => {
   const id = ctx.params.id;
@@ -33,34 +44,37 @@ export const registerResourceServers: RegisterRoutes = (router, app) => {
   const { resourceServers } = app;
 
   router.get('/resource-servers', requireScope('read:resource_servers'), async function listResourceServers(ctx) {
-    const p = pageOf(parseQuery(ctx, z.strictObject(paginationShape)));
-    const r = await resourceServers.list(p);
-    ctx.body = listBody('resource_servers', r.resource_servers, r.total, p);
+    const q = parseQuery(ctx, z.strictObject({ ...paginationShape, identifiers: z.union([z.string().max(600), z.array(z.string().max(600)).max(100)]).optional() }), ['identifiers']);
+    const p = pageOf(q);
+    const identifiers = q.identifiers === undefined ? undefined : [q.identifiers].flat();
+    const r = await resourceServers.list({ ...p, identifiers });
+    ctx.body = listBody('resource_servers', r.resource_servers.map(view), r.total, p);
   });
 
   router.post('/resource-servers', requireScope('create:resource_servers'), async function createResourceServer(ctx) {
-    const body = parseBody(ctx, createBody);
+    const body = withoutFixed(parseBody(ctx, createBody));
     const rs = await resourceServers.create(body);
     await auditChange(app, ctx, { description: 'Create a resource server', target: { type: 'resource_server', id: rs.id }, after: rs });
     ctx.status = 201;
-    ctx.body = rs;
+    ctx.body = view(rs);
   });
 
   router.get('/resource-servers/:id', requireScope('read:resource_servers'), async function getResourceServer(ctx) {
-    ctx.body = await resourceServers.require(idParam(ctx));
+    ctx.body = view(await resourceServers.require(idParam(ctx)));
   });
 
   router.patch('/resource-servers/:id', requireScope('update:resource_servers'), async function updateResourceServer(ctx) {
     const id = idParam(ctx);
-    const body = parseBody(ctx, patchBody);
-    requireSomeField(body);
+    const sent = parseBody(ctx, patchBody);
+    requireSomeField(sent);
+    const body = withoutFixed(sent);
     const before = await resourceServers.require(id);
     // The Management API's scopes are the ones this server enforces; editing them would only
     // desynchronise the list until the next start re-adds them.
     if (before.is_system && body.scopes) throw badRequest('scopes: the scopes of the system Management API cannot be changed', 'operation_not_supported');
     const after = await resourceServers.update(before.id, body);
     await auditChange(app, ctx, { description: 'Update a resource server', target: { type: 'resource_server', id: before.id }, before, after });
-    ctx.body = after;
+    ctx.body = view(after);
   });
 
   router.delete('/resource-servers/:id', requireScope('delete:resource_servers'), async function deleteResourceServer(ctx) {

@@ -50,6 +50,8 @@ const patchBody = z.strictObject({
 const SORTABLE = ['created_at', 'email', 'updated_at', 'last_login'] as const;
 const listQuery = z.strictObject({
   ...paginationShape, ...fieldsShape,
+  // Auth0's SDKs may name the connection; there is one.
+  connection: connection.optional(),
   q: z.string().max(1000).optional(),
   email: z.string().max(320).optional(),
   // Auth0's SDKs send these; v2 and v3 behave the same here.
