@@ -37,12 +37,12 @@ function pinOrigin(req: IncomingMessage, issuerHost: string, hops: number): bool
   delete req.headers['x-forwarded-host'];
   // A fragment never belongs in a request target (RFC 9112 3.2), and one sends Koa's URL parser
   // down a path where `//a@b#x` has no path at all.
-  const hash = (req.url ?? '').indexOf('#');
-  if (hash !== -1) req.url = (req.url ?? '').slice(0, hash);
-  const url = req.url ?? '';
-  // A NUL anywhere in the target: nothing Gatehouse serves has one, and PostgreSQL refuses it in
-  // text (a client_id or a path parameter carrying one was a 500).
-  if (/%00/.test(url)) return false;
+  let url = req.url ?? '';
+  const hash = url.indexOf('#');
+  if (hash !== -1) url = req.url = url.slice(0, hash);
+  // A NUL anywhere in the target (path or query): nothing Gatehouse serves has one, and
+  // PostgreSQL refuses it in text (a client_id or a path parameter carrying one was a 500).
+  if (url.includes('%00')) return false;
   if (!url.startsWith('/')) {
     // Only an http(s) URL with a path is a request target left to serve: anything else
     // (`foo://x`, a bad port, `*`) is refused before Koa derives a null path from it.

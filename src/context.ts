@@ -26,9 +26,9 @@ import { createTriggerRunners } from './actions/triggers/run.ts';
 import { createGrants } from './oidc/grants.ts';
 import { triggerRegistry } from './actions/triggers/definitions.ts';
 import { createProviderHooks } from './oidc/hooks.ts';
-import { createHash, timingSafeEqual } from 'node:crypto';
 import { createMfa } from './mfa/mfa.ts';
 import { queueCodeAlertMail } from './mail/notices.ts';
+import { safeEqual } from './shared/safe-equal.ts';
 import { createMailer } from './mail/mailer.ts';
 import { createEmailTokens } from './users/email-tokens.ts';
 import type { Context } from 'koa';
@@ -37,11 +37,6 @@ import type { SafeHtml } from '../views/html.ts';
 
 /** Renders the MFA part of /account (filled in by the MFA module); absent: no section. */
 export type AccountMfaSection = (ctx: Context, user: User) => SafeHtml | undefined | Promise<SafeHtml | undefined>;
-
-/** Compares two secrets in constant time (by their digests, so lengths do not show). */
-function sameText(a: string, b: string): boolean {
-  return timingSafeEqual(createHash('sha256').update(a).digest(), createHash('sha256').update(b).digest());
-}
 
 /**
  * The one composition root: config → db → queries/libraries → provider. Everything else
@@ -164,7 +159,7 @@ export async function createContext(config: Config, opts: { logger?: Logger; mig
       // takes the configured one when the server next starts (the Management API does not rotate
       // this client's secret: src/management-api/clients.ts).
       const stored = (await clients.findClientMetadata(clientId))?.client_secret;
-      if (opts.serving && typeof stored === 'string' && !sameText(stored, clientSecret)) {
+      if (opts.serving && typeof stored === 'string' && !safeEqual(stored, clientSecret)) {
         await clients.rotateSecret(clientId, clientSecret);
         logger.warn({ client_id: clientId }, 'the bootstrap admin client\'s secret differed from GATEHOUSE_BOOTSTRAP_ADMIN_CLIENT_SECRET: it now takes the configured one');
         await audit.record({ type: 'sapi', description: 'Bootstrap admin client secret set from GATEHOUSE_BOOTSTRAP_ADMIN_CLIENT_SECRET at start', client_id: clientId, details: { secret_rotated: true } });

@@ -46,6 +46,14 @@ export function createResourceServers(db: Db, defaults: { signingAlg: 'ES256' | 
   });
   const clear = () => { rsCache.clear(); grantCache.clear(); };
 
+  /** Client grants, of one client and/or one API when given. */
+  const grantsOf = (f: { clientId?: string; audience?: string }) => {
+    const q = db('client_grants');
+    if (f.clientId) q.where({ client_id: f.clientId });
+    if (f.audience) q.where({ audience: f.audience });
+    return q;
+  };
+
   return {
     async create(input: { name: string; identifier: string; scopes?: Scope[]; signing_alg?: 'ES256' | 'RS256'; token_lifetime?: number }, opts: { system?: boolean } = {}) {
       const scopes = input.scopes ?? [];
@@ -113,18 +121,14 @@ export function createResourceServers(db: Db, defaults: { signingAlg: 'ES256' | 
         return toGrant(row);
       },
       async list(opts: { page: number; perPage: number; clientId?: string; audience?: string }) {
-        const q = db('client_grants');
-        if (opts.clientId) q.where({ client_id: opts.clientId });
-        if (opts.audience) q.where({ audience: opts.audience });
+        const q = grantsOf(opts);
         const [{ n }] = await q.clone().count({ n: '*' });
         const rows = await q.orderBy('created_at').orderBy('id').limit(opts.perPage).offset(opts.page * opts.perPage);
         return { client_grants: rows.map(toGrant), total: Number(n) };
       },
       /** Checkpoint paging: `limit` grants after the one at (created_at, id) `after`, in that order. */
       async listAfter(opts: { after: string[] | undefined; limit: number; clientId?: string; audience?: string }) {
-        const q = db('client_grants');
-        if (opts.clientId) q.where({ client_id: opts.clientId });
-        if (opts.audience) q.where({ audience: opts.audience });
+        const q = grantsOf(opts);
         const [at, id] = opts.after ?? [];
         if (at !== undefined) q.where((w) => { w.where('created_at', '>', at).orWhere((x) => { x.where('created_at', at).andWhere('id', '>', id ?? ''); }); });
         const rows = await q.orderBy('created_at').orderBy('id').limit(opts.limit);

@@ -120,11 +120,11 @@ export function createLifecycleRoutes(app: AppContext, csrf: Csrf) {
    * A request that would mail an address the caller names, over this client address's hourly
    * limit (src/users/request-limits.ts): the message to show (with Retry-After set), audited.
    */
-  async function overLimit(ctx: Context, what: string): Promise<string | null> {
+  async function overLimit(ctx: Context, what: string, auditType: 'fcpr' | 'fvr'): Promise<string | null> {
     const v = await app.requestLimits.hit('mail', ctx.ip);
     if (v.allowed) return null;
     ctx.set('Retry-After', String(v.retryAfterSeconds));
-    await audit.record({ type: what === 'Password reset' ? 'fcpr' : 'fvr', description: `${what} request refused: too many from this address`, ip: ctx.ip, user_agent: ctx.get('user-agent') });
+    await audit.record({ type: auditType, description: `${what} request refused: too many from this address`, ip: ctx.ip, user_agent: ctx.get('user-agent') });
     return tooManyFromAddress(v.retryAfterSeconds);
   }
 
@@ -166,7 +166,7 @@ export function createLifecycleRoutes(app: AppContext, csrf: Csrf) {
   router.post('/verify-email/resend', csrf.verify, async function submitResend(ctx) {
     const email = canonicalEmail(str((ctx.request.body as Record<string, unknown>).email));
     if (!email) return renderResend(ctx, { status: 400, error: 'Enter a valid email address.' });
-    const limited = await overLimit(ctx, 'Verification link');
+    const limited = await overLimit(ctx, 'Verification link', 'fvr');
     if (limited) return renderResend(ctx, { status: 429, error: limited });
     // The same answer whether or not the address has an account or is already verified; the
     // look-up and the mail happen after the response (SECURITY B10).
@@ -203,7 +203,7 @@ export function createLifecycleRoutes(app: AppContext, csrf: Csrf) {
     const email = canonicalEmail(str((ctx.request.body as Record<string, unknown>).email));
     if (!email) return renderResetRequest(ctx, { status: 400, error: 'Enter a valid email address.' });
     // Whatever the address: the answer says nothing about it (SECURITY B10).
-    const limited = await overLimit(ctx, 'Password reset');
+    const limited = await overLimit(ctx, 'Password reset', 'fcpr');
     if (limited) return renderResetRequest(ctx, { status: 429, error: limited });
     // One answer for every address (SECURITY B10): the look-up, the token and the mail all
     // happen after the response is written, so neither body, status nor time tells whether

@@ -12,7 +12,6 @@ type Obj = Record<string, unknown>;
 /** `resumeAt`/`resumeAction`: a chain paused for this step goes on at that index, which must still follow that action version. */
 export interface PendingMfa { mode: 'challenge' | 'enroll'; resumeAt: number | null; resumeAction?: ActionRef; allowRememberBrowser: boolean; event?: Obj; methods: Obj[]; verified: boolean; recoveryShown?: boolean }
 
-
 /**
  * The second-factor step of a login, bound to its interaction: enrollment (QR code, manual
  * key in `#totp-secret`, first code, then recovery codes shown once) or challenge (TOTP or a
@@ -72,13 +71,7 @@ export function createMfaStep(app: AppContext, hooks: { verified(ctx: Context, d
     ctx.body = challengePage({ appName: config.appName, csrf, action: base(d.uid), error, rememberDays: p.allowRememberBrowser ? config.mfa.rememberBrowserDays : undefined });
   }
 
-  const lockedMessage = 'Too many wrong codes. Wait a few minutes, then try again.';
-
-
   return {
-    /** Whether this browser was remembered for `userId` (src/mfa/remember.ts). */
-    remembered: (ctx: Context, userId: string) => app.rememberedBrowsers.isRemembered(ctx, userId),
-
     async show(ctx: Context, d: Details, csrf: string) {
       const { userId, p } = await pending(d);
       if (p.verified) throw new AppError(400, 'mfa_done', 'This step is already complete. Go back to the application.');
@@ -96,7 +89,7 @@ export function createMfaStep(app: AppContext, hooks: { verified(ctx: Context, d
         if (!r.ok) {
           await audit.record({ type: 'gd_enrollment_failed', description: `Authenticator enrollment: ${r.reason}`, ...who });
           ctx.status = r.reason === 'locked' ? 429 : 400;
-          return renderEnroll(ctx, d, userId, csrf, r.reason === 'locked' ? lockedMessage : 'That code did not match. Check the app and enter the current 6-digit code.');
+          return renderEnroll(ctx, d, userId, csrf, r.reason === 'locked' ? codeRefusal({ ok: false, reason: 'locked' }).message : 'That code did not match. Check the app and enter the current 6-digit code.');
         }
         await audit.record({ type: 'gd_enrollment_complete', description: 'Authenticator app enrolled', ...who });
         // Out-of-band notice: enrolling at login needs only the password, so the owner must hear of it.

@@ -144,7 +144,7 @@ export function createPostLoginStep(app: AppContext) {
     const byPolicy = await mfaRequiredByPolicy({ policy: app.config.mfa.policy, acrValues: d.params.acr_values, enrolled: async () => enrolled });
     if (!paused && !o?.mfa.enable && !byPolicy) return null;
     const allowRememberBrowser = !paused && !byPolicy && !!o?.mfa.enable?.allowRememberBrowser;
-    if (enrolled && allowRememberBrowser && await mfaStep.remembered(ctx, userId)) return null;
+    if (enrolled && allowRememberBrowser && await app.rememberedBrowsers.isRemembered(ctx, userId)) return null;
     return {
       mode: enrolled ? 'challenge' : 'enroll', resumeAt: paused ? o!.mfa.pauseAfter! + 1 : null,
       ...(paused ? { resumeAction: o!.mfa.pauseAction } : {}), allowRememberBrowser,

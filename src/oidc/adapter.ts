@@ -88,7 +88,7 @@ export function createAdapterFactory(db: Db, clients: ClientSource) {
     }
 
     async find(id: string) {
-      if (this.type === 'Client') return typeof id === 'string' && !id.includes('\u0000') ? clients.findClientMetadata(id) : undefined;
+      if (this.type === 'Client') return clients.findClientMetadata(id);
       return this.#findWhere('id', id);
     }
     async findByUid(uid: string) { return this.#findWhere('uid', uid); }

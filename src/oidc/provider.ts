@@ -145,17 +145,12 @@ export function createProvider(d: ProviderDeps): Provider {
     if ((ctx.oidc as unknown as Record<symbol, unknown>)[AUDIENCE_REPEATED]) throw audienceRepeated();
     const r = (ctx.oidc.params as Record<string, unknown> | undefined)?.resource;
     const token = (ctx.oidc.entities as { RefreshToken?: { resource?: unknown; resourceIndicators?: Set<unknown> } }).RefreshToken;
-    if (r === undefined || r === null || r === '') {
-      // None named: the token's own API is used, which must be one (oidc-provider refuses several
-      // only after consuming the token) and must still exist.
-      const own = Array.isArray(token?.resource) ? token.resource : [token?.resource];
-      if (own.filter((x) => typeof x === 'string' && x).length > 1) throw new errors.InvalidTarget('only a single resource indicator value must be requested/resolved during Access Token Request');
-      for (const x of own) if (typeof x === 'string' && x && !(await resourceServers.byIdentifier(x))) throw new errors.InvalidTarget(`no API with identifier ${x}`);
-      return;
-    }
-    if (typeof r !== 'string') throw new errors.InvalidTarget('only a single resource indicator value must be requested/resolved during Access Token Request');
-    if (!token?.resourceIndicators?.has(r)) throw new errors.InvalidTarget();
-    if (!(await resourceServers.byIdentifier(r))) throw new errors.InvalidTarget(`no API with identifier ${r}`);
+    const named = r !== undefined && r !== null && r !== '';
+    if (named && !token?.resourceIndicators?.has(r)) throw new errors.InvalidTarget();
+    // The API the refresh is for: the one named, else the token's own, which must be one and must still exist.
+    const targets = (named ? [r] : [token?.resource].flat()).filter((x) => x !== undefined && x !== null && x !== '');
+    if (targets.length > 1 || targets.some((x) => typeof x !== 'string')) throw new errors.InvalidTarget('only a single resource indicator value must be requested/resolved during Access Token Request');
+    for (const x of targets as string[]) if (!(await resourceServers.byIdentifier(x))) throw new errors.InvalidTarget(`no API with identifier ${x}`);
   }
 
   // Auth0 runs post-login on every authorization, also when an existing session answers it:

@@ -7,6 +7,10 @@ export interface Role { id: string; name: string; description: string }
 /** Roles and their assignment to users (names reach Actions as `event.authorization.roles`). */
 export function createRoles(db: Db) {
   const toRole = (r: Record<string, unknown>): Role => ({ id: r.id as string, name: r.name as string, description: r.description as string });
+  /** A role's users, by address (unique, so also the checkpoint key). */
+  const members = (roleId: string) => db('user_roles').join('users', 'users.id', 'user_roles.user_id').where('user_roles.role_id', roleId)
+    .select('users.id as user_id', 'users.email', 'users.name', 'users.picture').orderBy('users.email');
+
   return {
     async create(input: { name: string; description?: string }) {
       if (await db('roles').where({ name: input.name }).first()) throw conflict(`A role named "${input.name}" already exists`);
@@ -48,14 +52,13 @@ export function createRoles(db: Db) {
     },
     async unassign(userId: string, roleIds: string[]) { await db('user_roles').where({ user_id: userId }).whereIn('role_id', roleIds).delete(); },
     async usersWithRole(roleId: string, opts: { page: number; perPage: number }) {
-      return db('user_roles').join('users', 'users.id', 'user_roles.user_id').where('user_roles.role_id', roleId)
-        .select('users.id as user_id', 'users.email', 'users.name', 'users.picture').orderBy('users.email').limit(opts.perPage).offset(opts.page * opts.perPage);
+      return members(roleId).limit(opts.perPage).offset(opts.page * opts.perPage);
     },
     /** Checkpoint paging: `limit` users with the role after the one with address `afterEmail`, by address (unique). */
     async usersWithRoleAfter(roleId: string, afterEmail: string | undefined, limit: number) {
-      const q = db('user_roles').join('users', 'users.id', 'user_roles.user_id').where('user_roles.role_id', roleId);
+      const q = members(roleId);
       if (afterEmail !== undefined) q.where('users.email', '>', afterEmail);
-      return q.select('users.id as user_id', 'users.email', 'users.name', 'users.picture').orderBy('users.email').limit(limit);
+      return q.limit(limit);
     },
     async countUsersWithRole(roleId: string): Promise<number> {
       const [{ n }] = await db('user_roles').where({ role_id: roleId }).count({ n: '*' });

@@ -59,8 +59,8 @@ export function createPasswordLogin(d: { users: Users; hasher: PasswordHasher; b
       const passwordHash = await hasher.hash(password);
       if (await users.setPasswordHash(row.id, passwordHash, { rehash: row.password_hash! })) return { ok: true, row: { ...row, password_hash: passwordHash }, user };
       // Another request changed the hash meanwhile (a rehash of its own, or a new password): the row as it is now.
-      const now = await users.findRowByEmail(row.email);
-      return now && now.id === row.id ? { ok: true, row: now, user } : { ok: false, reason: 'invalid' };
+      const current = await users.findRowByEmail(row.email);
+      return current && current.id === row.id ? { ok: true, row: current, user } : { ok: false, reason: 'invalid' };
     }
     return { ok: true, row, user };
   };

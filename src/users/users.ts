@@ -152,7 +152,7 @@ export function createUsers(db: Db, hasher: PasswordHasher, policy: { minLength:
         if (problem) throw new AppError(400, 'password_strength_error', `password: ${problem}`);
         // Hashed before the transaction: argon2 takes tens of milliseconds, the row stays unlocked meanwhile.
         upd.password_hash = await hasher.hash(patch.password);
-        // A new password: remembered browsers ask for the second factor again (src/interactions/mfa-step.ts).
+        // A new password: remembered browsers ask for the second factor again (src/mfa/remember.ts).
         upd.mfa_remember_epoch = db.raw('mfa_remember_epoch + 1');
       }
       try {
@@ -210,14 +210,14 @@ export function createUsers(db: Db, hasher: PasswordHasher, policy: { minLength:
     async markVerified(id: string, email: string): Promise<boolean> {
       return (await db('users').where({ id, email }).update({ email_verified: true, updated_at: now() })) === 1;
     },
-    /** Every browser remembered at the second factor asks again (src/interactions/mfa-step.ts rememberBinding). */
+    /** Every browser remembered at the second factor asks again (src/mfa/remember.ts). */
     async forgetRememberedBrowsers(id: string): Promise<void> { await db('users').where({ id }).increment('mfa_remember_epoch', 1); },
     /**
      * A new password's hash; `rehash`: the hash it replaces, for the same password under new argon2
      * parameters, which is no change of password (a change also forgets every remembered browser:
-     * forgetRememberedBrowsers).
+     * forgetRememberedBrowsers). Whether the row took it (a rehash does not when the hash changed
+     * meanwhile).
      */
-    /** Whether the row took it (a rehash does not when the hash changed meanwhile). */
     async setPasswordHash(id: string, hash: string, opts: { rehash?: string } = {}): Promise<boolean> {
       // A rehash replaces only the hash it was made from: a password change that landed meanwhile stands.
       const q = db('users').where({ id });
