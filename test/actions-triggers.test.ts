@@ -229,6 +229,71 @@ test('event.request is the request the event is about: the authorization request
   }
 });
 
+test('event.transaction is in Auth0\'s shape at login, at a silent login and at a sign-up started from a login', async () => {
+  // Regression: acr_values was the raw string (Auth0 gives string[]: `.some()`, `[0]` broke),
+  // prompt, login_hint and locale were missing, a prompt=none login had a thinner transaction,
+  // and pre-user-registration got {} even when the sign-up started from a login.
+  const spa = (await ts.api('POST', '/clients', { name: 'SPA transaction', app_type: 'spa', callbacks: [CB], web_origins: ['http://localhost:5173'] })).body;
+  await ts.api('POST', '/users', { email: 'transaction@example.com', password: 'post-login-password' });
+  await deployAction(ts, { name: 'pl-transaction', trigger: 'post-login', version: 'v3', code: `
+    exports.onExecutePostLogin = async (event, api) => { api.idToken.setCustomClaim('https://example.com/tx', event.transaction); };` });
+  await deployAction(ts, { name: 'pre-transaction', trigger: 'pre-user-registration', version: 'v3', code: `
+    exports.onExecutePreUserRegistration = async (event, api) => { api.user.setAppMetadata('tx', event.transaction); };` });
+  await bindActions(ts, 'post-login', ['pl-transaction']);
+  await bindActions(ts, 'pre-user-registration', ['pre-transaction']);
+  try {
+    const config = await discover(ts, spa.client_id);
+    const params = { acr_values: 'urn:example:loa1 urn:example:loa2', ui_locales: 'fr de', prompt: 'login', login_hint: 'transaction@example.com', response_mode: 'query' };
+    const r = await loginThroughForm(config, { redirectUri: CB, email: 'transaction@example.com', password: 'post-login-password', params, scope: 'openid email' });
+    assert.ok(r.callbackUrl, alertText(r.loginPage ?? ''));
+    const tokens = await oidc.authorizationCodeGrant(config, r.callbackUrl, { pkceCodeVerifier: r.verifier, expectedState: r.state });
+    const tx = tokens.claims()!['https://example.com/tx'] as Record<string, unknown>;
+    assert.equal(tx.protocol, 'oidc-basic-profile');
+    assert.equal(typeof tx.id, 'string');
+    assert.equal(tx.locale, 'en');
+    assert.deepEqual(tx.acr_values, ['urn:example:loa1', 'urn:example:loa2']);
+    assert.deepEqual(tx.ui_locales, ['fr', 'de']);
+    assert.deepEqual(tx.prompt, ['login']);
+    assert.equal(tx.login_hint, 'transaction@example.com');
+    assert.equal(tx.response_mode, 'query');
+    assert.deepEqual(tx.response_type, ['code']);
+    assert.deepEqual(tx.requested_scopes, ['openid', 'email']);
+    assert.equal(tx.redirect_uri, CB);
+    assert.equal(tx.state, r.state);
+
+    // A silent login of the same session: the same shape (no interaction, so no id).
+    const silent = await authorizationRequest(config, { redirectUri: CB, scope: 'openid', params: { prompt: 'none', acr_values: 'urn:example:loa1' } });
+    const { url: back } = await r.browser.follow(silent.url, {}, (u) => u.href.startsWith(CB));
+    assert.equal(back.searchParams.get('error'), null, back.href);
+    const st = (await oidc.authorizationCodeGrant(config, back, { pkceCodeVerifier: silent.verifier, expectedState: silent.state })).claims()!['https://example.com/tx'] as Record<string, unknown>;
+    assert.deepEqual(st.acr_values, ['urn:example:loa1']);
+    assert.deepEqual(st.prompt, ['none']);
+    assert.deepEqual(st.ui_locales, []);
+    assert.deepEqual(st.response_type, ['code']);
+    assert.equal(st.locale, 'en');
+    assert.equal(st.state, silent.state);
+
+    // A sign-up from the login page: pre-user-registration sees the login it started from.
+    const start = await authorizationRequest(config, { redirectUri: CB, scope: 'openid email', params: { ui_locales: 'es', screen_hint: 'signup' } });
+    const b = new Browser();
+    const login = await b.follow(start.url);
+    const href = /<a href="([^"]*\/signup\?[^"]*)"/.exec(await login.res.text())?.[1];
+    assert.ok(href, 'the login page links to /signup');
+    const pageUrl = new URL(href.replace(/&amp;/g, '&'), login.url);
+    const made = await b.submit(pageUrl, await (await b.request(pageUrl)).text(), { email: 'tx-signup@example.com', password: 'a-long-enough-password' });
+    assert.equal(made.status, 303, alertText(await made.clone().text()));
+    const [u] = (await ts.api('GET', '/users?q=email:"tx-signup@example.com"')).body;
+    assert.equal(u.app_metadata.tx.protocol, 'oidc-basic-profile');
+    assert.deepEqual(u.app_metadata.tx.ui_locales, ['es']);
+    assert.deepEqual(u.app_metadata.tx.acr_values, []);
+    assert.equal(u.app_metadata.tx.state, start.state);
+    assert.equal(u.app_metadata.tx.redirect_uri, CB);
+  } finally {
+    await bindActions(ts, 'post-login', []);
+    await bindActions(ts, 'pre-user-registration', []);
+  }
+});
+
 test('pre-user-registration denies with a user-facing message and writes nothing; post-user-registration runs after the insert', async () => {
   await deployAction(ts, { name: 'pre-reg', trigger: 'pre-user-registration', version: 'v3', code: `
     exports.onExecutePreUserRegistration = async (event, api) => {

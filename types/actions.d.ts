@@ -26,7 +26,14 @@ export interface Request {
 }
 export interface Transaction {
   id?: string; protocol: 'oidc-basic-profile' | 'oauth2-refresh-token' | string; requested_scopes: string[];
-  redirect_uri?: string; response_type?: string[]; state?: string; ui_locales?: string[]; audience?: string; acr_values?: string;
+  /** The language the pages were shown in. */
+  locale: string;
+  redirect_uri?: string; response_type?: string[]; response_mode?: string; state?: string; ui_locales: string[]; audience?: string;
+  /** The authorization request's `acr_values`, one entry per value ([] when none). */
+  acr_values: string[];
+  /** The authorization request's `prompt`, when it had one. */
+  prompt?: string[];
+  login_hint?: string;
 }
 export interface Connection { id: string; name: string; strategy: string }
 export interface Tenant { id: string }

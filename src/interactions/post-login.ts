@@ -5,7 +5,7 @@ import type { ActionRef, ChainOutcome } from '../actions/engine/engine.ts';
 import { AppError } from '../shared/errors.ts';
 import { cookieName } from '../http/cookie-names.ts';
 import { isSqlite } from '../db/knex.ts';
-import { requestInfo } from '../actions/triggers/events.ts';
+import { loginTransaction, requestInfo } from '../actions/triggers/events.ts';
 import { loginRef } from '../actions/triggers/run.ts';
 import { createMfaStep, type PendingMfa } from './mfa-step.ts';
 import { MFA_ACR, mfaRequiredByPolicy } from '../oidc/mfa-policy.ts';
@@ -81,14 +81,7 @@ export function createPostLoginStep(app: AppContext) {
     ctx.redirect(redirectTo);
   }
 
-  function transaction(d: Details): Obj {
-    const p = d.params as Record<string, unknown>;
-    return {
-      id: d.uid, protocol: 'oidc-basic-profile', requested_scopes: typeof p.scope === 'string' ? p.scope.split(' ') : [],
-      redirect_uri: p.redirect_uri, response_type: typeof p.response_type === 'string' ? p.response_type.split(' ') : [], state: p.state,
-      ui_locales: typeof p.ui_locales === 'string' ? p.ui_locales.split(' ') : [], audience: p.audience ?? p.resource, acr_values: p.acr_values,
-    };
-  }
+  const transaction = (d: Details): Obj => loginTransaction(d.params as Obj, d.uid);
 
   async function act(ctx: Context, d: Details, userId: string, o: ChainOutcome, state: string, methods: Obj[]) {
     if (o.blocked) {

@@ -10,6 +10,7 @@ import { consentPage, loginPage, messagePage, signupPage } from '../../views/pag
 import { createPostLoginStep } from './post-login.ts';
 import { queueVerificationMail, tooManyFromAddress } from './lifecycle.ts';
 import { verificationRequiredPage } from '../../views/lifecycle.ts';
+import { loginTransaction } from '../actions/triggers/events.ts';
 
 const GENERIC_LOGIN_ERROR = 'Wrong email or password.';
 const TOO_MANY_FROM_IP = 'Too many failed sign-in attempts from your network. Try again later.';
@@ -181,7 +182,9 @@ export function createInteractionRoutes(app: AppContext, csrf: Csrf) {
     });
   });
 
-  async function signup(ctx: Context, uid?: string, clientId?: string) {
+  async function signup(ctx: Context, from?: { uid: string; params: Record<string, unknown> }) {
+    const uid = from?.uid;
+    const clientId = typeof from?.params.client_id === 'string' ? from.params.client_id : undefined;
     if (!config.signup.enabled) throw new AppError(404, 'signup_disabled', 'Sign-up is disabled. Ask an administrator for an account.');
     const body = ctx.request.body as Record<string, unknown>;
     const rawEmail = str(body.email) ?? '';
@@ -203,7 +206,7 @@ export function createInteractionRoutes(app: AppContext, csrf: Csrf) {
       await audit.record({ type: 'fs', description: 'Signup refused: too many from this address', user_name: email, ip: ctx.ip, user_agent: ctx.get('user-agent') });
       return render(tooManyFromAddress(limit.retryAfterSeconds), 429);
     }
-    const pre = await app.actions.triggers.preUserRegistration(ctx, email, clientId ? await app.clients.get(clientId) : undefined);
+    const pre = await app.actions.triggers.preUserRegistration(ctx, email, clientId ? await app.clients.get(clientId) : undefined, from ? loginTransaction(from.params, from.uid) : {});
     if (!pre.ok) {
       await audit.record({ type: 'fs', description: `Signup denied by pre-user-registration action: ${pre.userMessage}`, user_name: email, ip: ctx.ip, user_agent: ctx.get('user-agent') });
       return render(pre.userMessage, 403);
@@ -235,7 +238,7 @@ export function createInteractionRoutes(app: AppContext, csrf: Csrf) {
     // Only a login step may be answered by a new account: on any other step (an existing
     // session's post-login, consent) it would finish someone else's login.
     if (d.prompt.name !== 'login') throw new AppError(400, 'invalid_step', 'You are already signed in. Go back to the application.');
-    const user = await signup(ctx, d.uid, typeof d.params.client_id === 'string' ? d.params.client_id : undefined);
+    const user = await signup(ctx, { uid: d.uid, params: d.params as Record<string, unknown> });
     if (!user) return;
     if (config.email.requireVerification) {
       ctx.type = 'html';

@@ -6,6 +6,7 @@ import type { Mfa } from '../mfa/mfa.ts';
 import type { RememberedBrowsers } from '../mfa/remember.ts';
 import { loginRef, type TriggerRunners } from '../actions/triggers/run.ts';
 import { ChainRefusal } from '../actions/triggers/refusal.ts';
+import { loginTransaction } from '../actions/triggers/events.ts';
 import { mfaRequiredByPolicy } from './mfa-policy.ts';
 import { authorizationQuery } from './authorization-query.ts';
 import type { ProviderHooks } from './provider.ts';
@@ -127,7 +128,7 @@ export function createProviderHooks(d: { config: Config; triggers: TriggerRunner
       const o = await triggers.postLogin({
         user, client, ctx: ctx as never, canRedirect: false, loginRef: authorizationLoginRef(ctx, session.uid), authParams: authorizationQuery(p),
         methods: [{ name: 'pwd', timestamp: at }, ...(amr.includes('otp') ? [{ name: 'mfa', timestamp: at }] : [])],
-        transaction: { protocol: 'oidc-basic-profile', requested_scopes: typeof p.scope === 'string' ? p.scope.split(' ') : [], redirect_uri: p.redirect_uri, state: p.state, audience: p.audience ?? p.resource },
+        transaction: loginTransaction(p),
       });
       if (o.blocked) throw new ChainRefusal({ error: 'access_denied', description: o.blocked.kind === 'denied' ? o.blocked.reason : 'a post-login action failed' });
       // multifactor.enable that allows remembering the browser: a remembered one stands in for

@@ -37,6 +37,31 @@ export function userInfo(u: User, opts: { otpEnrolled?: boolean } = {}): Obj {
   };
 }
 
+/** A space-separated authorization parameter as Auth0's event gives it: an array of its words. */
+function words(v: unknown): string[] {
+  return typeof v === 'string' ? v.split(' ').filter((w) => w !== '') : [];
+}
+
+/**
+ * `event.transaction` of a login (post-login, and pre-user-registration when the sign-up started
+ * from one) in Auth0's shape, from the authorization request's parameters: the space-separated
+ * ones (`scope`, `response_type`, `ui_locales`, `acr_values`, `prompt`) as arrays. `locale` is
+ * the language the pages were shown in (English: they have no other).
+ */
+export function loginTransaction(params: Obj, id?: string): Obj {
+  const t: Obj = {
+    ...(id !== undefined ? { id } : {}),
+    protocol: 'oidc-basic-profile', locale: 'en',
+    requested_scopes: words(params.scope), response_type: words(params.response_type), ui_locales: words(params.ui_locales),
+    acr_values: words(params.acr_values), redirect_uri: params.redirect_uri, state: params.state,
+    audience: params.audience ?? params.resource,
+  };
+  if (typeof params.response_mode === 'string') t.response_mode = params.response_mode;
+  if (typeof params.prompt === 'string') t.prompt = words(params.prompt);
+  if (typeof params.login_hint === 'string') t.login_hint = params.login_hint;
+  return t;
+}
+
 export function clientInfo(c: { client_id: string; name: string; client_metadata?: Record<string, string> } | undefined): Obj {
   return c ? { client_id: c.client_id, name: c.name, metadata: c.client_metadata ?? {} } : {};
 }

@@ -259,7 +259,7 @@ export function createTriggerRunners(d: Deps) {
       const event = await postLoginEvent(user, {
         client, ctx: ctx as unknown as Context, sessionId: rt?.sessionUid,
         methods: [{ name: 'pwd', timestamp: at }, ...(amr.includes('otp') ? [{ name: 'mfa', timestamp: at }] : [])],
-        transaction: { protocol: 'oauth2-refresh-token', requested_scopes: scopes.split(' ').filter(Boolean), ...(audience ? { audience } : {}) },
+        transaction: { protocol: 'oauth2-refresh-token', locale: 'en', requested_scopes: scopes.split(' ').filter(Boolean), acr_values: [], ui_locales: [], ...(audience ? { audience } : {}) },
       });
       let o = await engine.run('post-login', event, { canRedirect: false });
       await writeMetadata(user.user_id, o);
@@ -310,11 +310,12 @@ export function createTriggerRunners(d: Deps) {
     },
 
     /** pre-user-registration: deny (nothing written), validation error, or metadata for the new user. */
-    async preUserRegistration(ctx: Context, email: string, client?: { client_id: string; name: string; client_metadata?: Record<string, string> }) {
+    /** `transaction`: the login the sign-up started from (loginTransaction), if any. */
+    async preUserRegistration(ctx: Context, email: string, client?: { client_id: string; name: string; client_metadata?: Record<string, string> }, transaction: Obj = {}) {
       if (!(await engine.hasBindings('pre-user-registration'))) return { ok: true as const };
       const event: Obj = {
         user: { email, app_metadata: {}, user_metadata: {}, email_verified: false }, request: requestInfo(ctx), client: clientInfo(client),
-        connection: CONNECTION, tenant: tenant(d.issuer), transaction: {},
+        connection: CONNECTION, tenant: tenant(d.issuer), transaction,
       };
       const o = await engine.run('pre-user-registration', event);
       if (o.blocked?.kind === 'denied') return { ok: false as const, userMessage: o.blocked.userMessage ?? 'Sign-up is not allowed.' };
