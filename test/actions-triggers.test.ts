@@ -294,6 +294,24 @@ test('event.transaction is in Auth0\'s shape at login, at a silent login and at 
   }
 });
 
+test('an Auth0 api method Gatehouse lacks fails the login closed, and the execution record names it', async () => {
+  // Regression: api.session.revoke() failed as "Cannot read properties of undefined (reading 'revoke')".
+  const spa = (await ts.api('POST', '/clients', { name: 'SPA unsupported', app_type: 'spa', callbacks: [CB], web_origins: ['http://localhost:5173'] })).body;
+  await ts.api('POST', '/users', { email: 'unsupported@example.com', password: 'post-login-password' });
+  await deployAction(ts, { name: 'pl-session-revoke', trigger: 'post-login', version: 'v3', code: `
+    exports.onExecutePostLogin = async (event, api) => { if (event.request.ip) api.session.revoke('suspicious'); };` });
+  await bindActions(ts, 'post-login', ['pl-session-revoke']);
+  try {
+    const config = await discover(ts, spa.client_id);
+    const r = await loginThroughForm(config, { redirectUri: CB, email: 'unsupported@example.com', password: 'post-login-password' });
+    assert.equal(r.callbackUrl?.searchParams.get('error'), 'access_denied');
+    const exe = await latestExecution(ts, 'post-login');
+    assert.equal(exe.results[0].error.message, 'api.session.revoke() is not supported by Gatehouse');
+  } finally {
+    await bindActions(ts, 'post-login', []);
+  }
+});
+
 test('pre-user-registration denies with a user-facing message and writes nothing; post-user-registration runs after the insert', async () => {
   await deployAction(ts, { name: 'pre-reg', trigger: 'pre-user-registration', version: 'v3', code: `
     exports.onExecutePreUserRegistration = async (event, api) => {

@@ -43,6 +43,21 @@ declare global {
   interface Crypto {
     randomUUID(): string;
     getRandomValues<T extends Int8Array | Uint8Array | Uint8ClampedArray | Int16Array | Uint16Array | Int32Array | Uint32Array>(array: T): T;
+    /** Digests and HMAC only (raw keys); the other methods reject with NotSupportedError. */
+    readonly subtle: SubtleCrypto;
+  }
+  type HashName = 'SHA-1' | 'SHA-256' | 'SHA-384' | 'SHA-512';
+  type HmacAlgorithm = 'HMAC' | { name: 'HMAC' };
+  interface CryptoKey {
+    readonly type: 'secret'; readonly extractable: boolean; readonly usages: ('sign' | 'verify')[];
+    readonly algorithm: { name: 'HMAC'; hash: { name: HashName }; length: number };
+  }
+  interface SubtleCrypto {
+    digest(algorithm: HashName | { name: HashName }, data: ArrayBuffer | ArrayBufferView): Promise<ArrayBuffer>;
+    importKey(format: 'raw', keyData: ArrayBuffer | ArrayBufferView, algorithm: { name: 'HMAC'; hash: HashName | { name: HashName } }, extractable: boolean, usages: ('sign' | 'verify')[]): Promise<CryptoKey>;
+    exportKey(format: 'raw', key: CryptoKey): Promise<ArrayBuffer>;
+    sign(algorithm: HmacAlgorithm, key: CryptoKey, data: ArrayBuffer | ArrayBufferView): Promise<ArrayBuffer>;
+    verify(algorithm: HmacAlgorithm, key: CryptoKey, signature: ArrayBuffer | ArrayBufferView, data: ArrayBuffer | ArrayBufferView): Promise<boolean>;
   }
   var crypto: Crypto;
 

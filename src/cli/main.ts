@@ -65,7 +65,7 @@ async function actionsTest(file: string | undefined, values: { event?: string; t
     const a = config.actions;
     const res = await pool.runChain({
       handler: def.handler, actions: [{ key: `cli:${Date.now()}`, name: basename(file), code: c.compiled, secrets: Object.fromEntries(parseSecrets(values.secret).map((s) => [s.name, s.value])) }],
-      event, apiMethods: def.apiMethods, stopOn: def.stopOn, redirect: { canRedirect: triggerId === 'post-login', state: 'local-test-state', issuer: config.issuer },
+      event, apiMethods: def.apiMethods, stopOn: def.stopOn, unsupportedMethods: def.unsupported ?? [], redirect: { canRedirect: triggerId === 'post-login', state: 'local-test-state', issuer: config.issuer },
       limits: { actionTimeoutMs: a.actionTimeoutMs, chainTimeoutMs: a.chainTimeoutMs, memoryMb: a.memoryMb, consoleBytes: a.consoleBytes, resultBytes: a.resultBytes },
     });
     const r = res.results[0];

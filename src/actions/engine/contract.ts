@@ -10,6 +10,12 @@ export interface TriggerContract {
   /** The `api` calls the guest gets; `stopOn`: the calls that end the chain after the action. */
   apiMethods: string[]; stopOn: string[];
   /**
+   * Auth0's `api` methods of this trigger that Gatehouse does not have: the guest gets them as
+   * functions that throw an error naming the method, not as a missing property (whose
+   * `Cannot read properties of undefined` names nothing).
+   */
+  unsupported?: string[];
+  /**
    * What `api.access.deny`'s two arguments are: `(code, reason)` with an OAuth error code
    * (credentials-exchange), or `(reason, userMessage)` (the others).
    */

@@ -251,7 +251,7 @@ export function createActionEngine(d: { db: Db; store: ActionStore; pool: Sandbo
     if (chain.length === 0) return outcome;
     const limits: ChainLimits = { actionTimeoutMs: config.actionTimeoutMs, chainTimeoutMs: config.chainTimeoutMs, memoryMb: config.memoryMb, consoleBytes: config.consoleBytes, resultBytes: config.resultBytes };
     const base = {
-      apiMethods: def.apiMethods, stopOn: def.stopOn, cacheByAction: opts.dryRun ? {} : await cacheSnapshots(trigger, chain),
+      apiMethods: def.apiMethods, stopOn: def.stopOn, unsupportedMethods: def.unsupported ?? [], cacheByAction: opts.dryRun ? {} : await cacheSnapshots(trigger, chain),
       redirect: { canRedirect: !!opts.canRedirect, state: opts.redirectState, issuer: config.issuer },
     };
 

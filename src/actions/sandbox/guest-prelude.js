@@ -31,7 +31,7 @@
   // ---- intrinsics captured before any action code runs ------------------------------------
   const O = Object, S = String, N = Number, A = Array;
   const JSONparse = JSON.parse, JSONstringify = JSON.stringify;
-  const defineProperty = O.defineProperty, keys = O.keys, freeze = O.freeze, hasOwn = O.hasOwn;
+  const defineProperty = O.defineProperty, keys = O.keys, freeze = O.freeze, hasOwn = O.hasOwn, objCreate = O.create;
   const isArray = A.isArray;
   const apply = Reflect.apply;
   const P = Promise;
@@ -663,6 +663,117 @@
     return arr;
   });
   def(cryptoObj, 'randomUUID', function randomUUID() { return host('uuid', '', '', ''); });
+
+  // crypto.subtle: digests and HMAC (what Auth0 Actions use node's crypto for: an Intercom or
+  // Zendesk user hash, a partner API's HS256 token, a webhook signature). The bytes go to the
+  // host as hex and come back as hex; each call settles at once.
+  const HEXD = '0123456789abcdef';
+  const HASHES = { __proto__: null, 'SHA-1': 'sha1', 'SHA-256': 'sha256', 'SHA-384': 'sha384', 'SHA-512': 'sha512' };
+  const KEYS = new WeakMapC();
+  function toHex(input) {
+    const b = toBytes(input);
+    if (b.length > 512 * 1024) throw new DOMException('The data is larger than 512 KB', 'OperationError');
+    let out = '';
+    for (let i = 0; i < b.length; i++) out += HEXD[b[i] >> 4] + HEXD[b[i] & 15];
+    return out;
+  }
+  function fromHex(hex) {
+    const buf = new ArrayBufferC(hex.length >> 1);
+    const v = new Uint8ArrayC(buf);
+    for (let i = 0; i < v.length; i++) v[i] = parseInt(hex.slice(2 * i, 2 * i + 2), 16);
+    return buf;
+  }
+  function algName(a) {
+    const n = typeof a === 'string' ? a : a !== null && typeof a === 'object' ? a.name : undefined;
+    if (typeof n !== 'string') throw new TypeErr('Algorithm: name is required');
+    return n.toUpperCase();
+  }
+  function hashName(a) {
+    const n = algName(a);
+    if (!(n in HASHES)) throw new DOMException('Unrecognized hash name: ' + cap(S(n), 50), 'NotSupportedError');
+    return n;
+  }
+  class CryptoKey {
+    constructor() { throw new TypeErr('Illegal constructor'); }
+  }
+  function newKey(bytesHex, hash, extractable, usages) {
+    const k = objCreate(CryptoKey.prototype);
+    def(k, 'type', 'secret');
+    def(k, 'extractable', extractable === true);
+    def(k, 'algorithm', freeze({ name: 'HMAC', hash: freeze({ name: hash }), length: bytesHex.length * 4 }));
+    def(k, 'usages', freeze(usages));
+    KEYS.set(k, { hex: bytesHex, hash, usages });
+    return freeze(k);
+  }
+  function keyFor(key, usage) {
+    const k = key !== null && typeof key === 'object' ? KEYS.get(key) : undefined;
+    if (!k) throw new TypeErr('The key is not a CryptoKey made by crypto.subtle.importKey');
+    if (k.usages.indexOf(usage) < 0) throw new DOMException('The key may not be used to ' + usage, 'InvalidAccessError');
+    return k;
+  }
+  function settleNow(fn) {
+    try { return promiseResolve(fn()); } catch (e) { return promiseReject(e); }
+  }
+  function hmacHex(k, data) {
+    const out = host('hmac.raw', HASHES[k.hash], k.hex, toHex(data));
+    if (out === '') throw new DOMException('The operation failed', 'OperationError');
+    return out;
+  }
+  const subtle = objCreate(null);
+  def(subtle, 'digest', function digest(algorithm, data) {
+    return settleNow(() => {
+      const h = hashName(algorithm);
+      const out = host('digest', HASHES[h], toHex(data), '');
+      if (out === '') throw new DOMException('The operation failed', 'OperationError');
+      return fromHex(out);
+    });
+  });
+  def(subtle, 'importKey', function importKey(format, keyData, algorithm, extractable, usages) {
+    return settleNow(() => {
+      if (format !== 'raw') throw new DOMException('Only "raw" keys are supported by Gatehouse', 'NotSupportedError');
+      if (algName(algorithm) !== 'HMAC') throw new DOMException('Only HMAC keys are supported by Gatehouse', 'NotSupportedError');
+      const hash = hashName(algorithm.hash);
+      const list = [];
+      if (usages !== null && typeof usages === 'object') for (const u of usages) list[list.length] = S(u);
+      for (let i = 0; i < list.length; i++) if (list[i] !== 'sign' && list[i] !== 'verify') throw new DOMException('Unsupported key usage for an HMAC key: ' + cap(list[i], 50), 'SyntaxError');
+      if (list.length === 0) throw new DOMException('Usages cannot be empty when creating a key.', 'SyntaxError');
+      const hex = toHex(keyData);
+      if (hex === '') throw new DOMException('Zero-length key is not supported', 'DataError');
+      return newKey(hex, hash, extractable, list);
+    });
+  });
+  def(subtle, 'exportKey', function exportKey(format, key) {
+    return settleNow(() => {
+      const k = key !== null && typeof key === 'object' ? KEYS.get(key) : undefined;
+      if (!k) throw new TypeErr('The key is not a CryptoKey made by crypto.subtle.importKey');
+      if (format !== 'raw') throw new DOMException('Only "raw" keys are supported by Gatehouse', 'NotSupportedError');
+      if (key.extractable !== true) throw new DOMException('key is not extractable', 'InvalidAccessError');
+      return fromHex(k.hex);
+    });
+  });
+  def(subtle, 'sign', function sign(algorithm, key, data) {
+    return settleNow(() => {
+      if (algName(algorithm) !== 'HMAC') throw new DOMException('Only HMAC is supported by Gatehouse', 'NotSupportedError');
+      return fromHex(hmacHex(keyFor(key, 'sign'), data));
+    });
+  });
+  def(subtle, 'verify', function verify(algorithm, key, signature, data) {
+    return settleNow(() => {
+      if (algName(algorithm) !== 'HMAC') throw new DOMException('Only HMAC is supported by Gatehouse', 'NotSupportedError');
+      const expected = hmacHex(keyFor(key, 'verify'), data);
+      const given = toHex(signature);
+      // Both sides are the action's own: no timing to hide, but no early exit either.
+      let diff = expected.length ^ given.length;
+      for (let i = 0; i < expected.length; i++) diff |= expected.charCodeAt(i) ^ (i < given.length ? given.charCodeAt(i) : 0);
+      return diff === 0;
+    });
+  });
+  for (const m of ['encrypt', 'decrypt', 'generateKey', 'deriveKey', 'deriveBits', 'wrapKey', 'unwrapKey']) {
+    def(subtle, m, function () { return promiseReject(new DOMException('crypto.subtle.' + m + ' is not supported by Gatehouse (digest, importKey, exportKey, sign and verify with HMAC are)', 'NotSupportedError')); });
+  }
+  freeze(subtle);
+  def(cryptoObj, 'subtle', subtle);
+  def(G, 'CryptoKey', CryptoKey);
   freeze(cryptoObj);
   def(G, 'crypto', cryptoObj);
 
@@ -1080,35 +1191,55 @@
   // post-login's 19 methods was a third of a warm execution) and frozen, so an action cannot
   // change it for its own later executions either.
   let apiKey = null, apiBuilt = null;
-  function apiFor(paths) {
-    const key = paths.join(',');
-    if (key !== apiKey) { apiBuilt = deepFreeze(buildApi(paths)); apiKey = key; }
+  function apiFor(paths, missing) {
+    const key = paths.join(',') + '|' + missing.join(',');
+    if (key !== apiKey) { apiBuilt = deepFreeze(buildApi(paths, missing)); apiKey = key; }
     return apiBuilt;
+  }
+  // Auth0's methods this trigger lacks here: a call says which one, where a missing property
+  // would fail with "Cannot read properties of undefined" and name nothing.
+  function unsupported(path) {
+    return function () { throw new TypeErr('api.' + path + '() is not supported by Gatehouse'); };
   }
   function deepFreeze(o) {
     const ks = keys(o);
     for (let i = 0; i < ks.length; i++) { const v = o[ks[i]]; if (v !== null && typeof v === 'object') deepFreeze(v); }
     return freeze(o);
   }
-  function buildApi(paths) {
+  function buildApi(paths, missing) {
     const api = {};
-    for (let i = 0; i < paths.length; i++) {
-      const path = paths[i];
+    const all = paths.concat(missing);
+    for (let i = 0; i < all.length; i++) {
+      const path = all[i];
       const parts = path.split('.');
       let o = api;
       for (let k = 0; k < parts.length - 1; k++) {
         if (!hasOwn(o, parts[k])) defineProperty(o, parts[k], { value: {}, writable: true, enumerable: true, configurable: true });
         o = o[parts[k]];
       }
+      const name = parts[parts.length - 1];
+      if (i >= paths.length) {
+        if (!hasOwn(o, name)) defineProperty(o, name, { value: unsupported(path), writable: true, enumerable: true, configurable: true });
+        continue;
+      }
       const make = hasOwn(SPECIAL, path) ? SPECIAL[path] : null;
-      defineProperty(o, parts[parts.length - 1], { value: make ? make() : recorder(path, api), writable: true, enumerable: true, configurable: true });
+      defineProperty(o, name, { value: make ? make() : recorder(path, api), writable: true, enumerable: true, configurable: true });
     }
     return api;
   }
 
   // ---- module ----------------------------------------------------------------------------------
   function require(id) {
-    throw new Err("require('" + cap(S(id), 100) + "') is not available: Gatehouse Actions run without Node.js modules");
+    const name = cap(S(id), 100);
+    const bare = name.replace(/^node:/, '');
+    // What to use instead, for the modules Auth0 Actions require most.
+    const instead = bare === 'crypto' ? 'crypto.randomUUID(), crypto.getRandomValues() and crypto.subtle (digest, HMAC) are globals'
+      : /^(axios|node-fetch|request|request-promise|got|superagent|undici|https?)$/.test(bare) ? 'use the global fetch()'
+        : /^(jsonwebtoken|jose)$/.test(bare) ? 'api.redirect.encodeToken / validateToken sign and check HS256 tokens; crypto.subtle signs HMAC'
+          : /^(querystring|url)$/.test(bare) ? 'URL and URLSearchParams are globals'
+            : /^(buffer|util)$/.test(bare) ? 'TextEncoder, TextDecoder, atob and btoa are globals'
+              : 'bring the code you need into the action itself';
+    throw new Err("require('" + name + "') is not available: Gatehouse Actions run without npm or Node.js modules (" + instead + ')');
   }
 
   function errJson(d) { return '{"name":' + JSONstringify(d.name) + ',"message":' + JSONstringify(d.message) + '}'; }
@@ -1188,7 +1319,7 @@
     // Outside the try below: if keeping what the host sent fails (action code may have broken a
     // shared built-in these use), run() throws, the host evicts this isolate and the next
     // execution starts afresh; the host never again sends '' for something not kept.
-    if (ctxJson !== '') { curCtx = JSONparse(ctxJson); curApi = apiFor(curCtx.api); }
+    if (ctxJson !== '') { curCtx = JSONparse(ctxJson); curApi = apiFor(curCtx.api, isArray(curCtx.missing) ? curCtx.missing : []); }
     if (secretsJson !== '') { setSecrets(JSONparse(secretsJson)); secretsJsonLast = secretsJson; }
     resultBytes = curCtx.resultBytes;
     consoleBytes = curCtx.consoleBytes;

@@ -9,10 +9,14 @@
  * - `url.parse(input, base, hasBase)` / `url.set(href, prop, value)` → JSON of the URL's parts
  *   (the guest's URL class, so that parsing is Node's WHATWG parser, not a hand-written one)
  * - `random(n)` → hex of n ≤ 65536 CSPRNG bytes (crypto.getRandomValues); `uuid()` (crypto.randomUUID)
+ * - `digest(alg, dataHex)` / `hmac.raw(alg, keyHex, dataHex)` → hex (crypto.subtle; alg one of
+ *   sha1, sha256, sha384, sha512)
  */
-import { createHmac, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 
 const MAX_ARG = 1024 * 1024;
+const HASHES = new Set(['sha1', 'sha256', 'sha384', 'sha512']);
+const HEX = /^(?:[0-9a-f]{2})*$/;
 const URL_SETTABLE = new Set(['protocol', 'username', 'password', 'host', 'hostname', 'port', 'pathname', 'search', 'hash']);
 
 function urlJson(u: URL): string {
@@ -59,6 +63,12 @@ export function hostBridge(op: unknown, a: unknown, b: unknown, c: unknown): str
       }
       case 'uuid':
         return randomUUID();
+      case 'digest':
+        if (!HASHES.has(a) || !HEX.test(b)) return '';
+        return createHash(a).update(Buffer.from(b, 'hex')).digest('hex');
+      case 'hmac.raw':
+        if (!HASHES.has(a) || b === '' || !HEX.test(b) || !HEX.test(c)) return '';
+        return createHmac(a, Buffer.from(b, 'hex')).update(Buffer.from(c, 'hex')).digest('hex');
       default:
         return '';
     }

@@ -267,6 +267,7 @@ function toJob(req: ChainRequest): ChainJob {
   return {
     handler: req.handler, actions, eventJson, cacheJson, ...(cacheByAction ? { cacheByAction } : {}),
     apiMethods: paths(req.apiMethods, 'apiMethods'), stopOn: paths(req.stopOn ?? [], 'stopOn'),
+    ...(req.unsupportedMethods?.length ? { unsupported: paths(req.unsupportedMethods, 'unsupportedMethods') } : {}),
     redirect, limits: normalizeLimits(req.limits),
   };
 }

@@ -50,6 +50,8 @@ export interface ChainJob {
   /** [action key, snapshot JSON] pairs: each action's own snapshot (an action not listed reads `{}`). */
   cacheByAction?: [string, string][];
   apiMethods: string[];
+  /** api paths that throw an error naming themselves (Auth0's, not offered here). */
+  unsupported?: string[];
   stopOn: string[];
   redirect: { canRedirect: boolean; state?: string; nextState?: string; issuer: string } | null;
   limits: ChainLimits;
@@ -451,7 +453,7 @@ export class ChainRunner {
     const apiSet = new Set(job.apiMethods);
     const stopSet = new Set(job.stopOn);
     const ctx = {
-      json: JSON.stringify({ api: job.apiMethods, resultBytes: job.limits.resultBytes, consoleBytes: job.limits.consoleBytes }),
+      json: JSON.stringify({ api: job.apiMethods, missing: job.unsupported ?? [], resultBytes: job.limits.resultBytes, consoleBytes: job.limits.consoleBytes }),
       redirectJson: JSON.stringify(job.redirect ?? null),
     };
     let eventJson = job.eventJson;

@@ -3,7 +3,7 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHmac } from 'node:crypto';
+import { createHash, createHmac } from 'node:crypto';
 import { createSandboxPool, type SandboxPool } from './index.ts';
 import { LIMITS, action, claims, postLogin, request } from './test-support.ts';
 
@@ -425,6 +425,89 @@ describe('guest environment', () => {
     assert.deepEqual(c.clone, [5, 2, true]);
     assert.equal(c.timers, 3);
     assert.deepEqual(c.absent, ['undefined']);
+  });
+
+  test('crypto.subtle: digests and HMAC agree with node:crypto; what it lacks rejects with NotSupportedError', async () => {
+    // Auth0 Actions use node's crypto for an Intercom/Zendesk user hash or a webhook signature:
+    // these are their Web Crypto equivalents.
+    const r = await pool.runChain(request([postLogin(`
+      const c = (k, v) => api.idToken.setCustomClaim(k, v);
+      const enc = new TextEncoder();
+      const hex = (b) => [...new Uint8Array(b)].map((x) => x.toString(16).padStart(2, '0')).join('');
+      for (const h of ['SHA-1', 'SHA-256', 'SHA-384', 'sha-512']) c('digest-' + h, hex(await crypto.subtle.digest(h, enc.encode('abc é'))));
+      c('digest-obj', hex(await crypto.subtle.digest({ name: 'SHA-256' }, new Uint8Array([1, 2, 3]).buffer)));
+      const key = await crypto.subtle.importKey('raw', enc.encode(event.secrets.HMAC_KEY), { name: 'HMAC', hash: { name: 'SHA-256' } }, true, ['sign', 'verify']);
+      c('key', [key.type, key.algorithm.name, key.algorithm.hash.name, key.algorithm.length, key.usages, key instanceof CryptoKey]);
+      const sig = await crypto.subtle.sign('HMAC', key, enc.encode(event.user.user_id));
+      c('hmac', hex(sig));
+      c('verify', [await crypto.subtle.verify('HMAC', key, sig, enc.encode(event.user.user_id)), await crypto.subtle.verify('HMAC', key, sig, enc.encode('other'))]);
+      c('export', hex(await crypto.subtle.exportKey('raw', key)));
+      const k512 = await crypto.subtle.importKey('raw', new Uint8Array([9, 9]), { name: 'hmac', hash: 'SHA-512' }, false, ['sign']);
+      c('hmac512', hex(await crypto.subtle.sign({ name: 'HMAC' }, k512, new Uint8Array(0))));
+      const err = async (p) => { try { await p; return 'resolved'; } catch (e) { return e.name + ': ' + e.message; } };
+      c('errors', [
+        await err(crypto.subtle.verify('HMAC', k512, sig, enc.encode('x'))),
+        await err(crypto.subtle.exportKey('raw', k512)),
+        await err(crypto.subtle.sign('HMAC', { type: 'secret', algorithm: key.algorithm, usages: ['sign'] }, enc.encode('x'))),
+        await err(crypto.subtle.digest('MD5', enc.encode('x'))),
+        await err(crypto.subtle.digest('SHA-256', 'a string')),
+        await err(crypto.subtle.importKey('jwk', {}, { name: 'HMAC', hash: 'SHA-256' }, false, ['sign'])),
+        await err(crypto.subtle.importKey('raw', enc.encode('k'), { name: 'AES-GCM' }, false, ['encrypt'])),
+        await err(crypto.subtle.encrypt({ name: 'AES-GCM' }, key, enc.encode('x'))),
+        await err(crypto.subtle.digest('SHA-256', new Uint8Array(600 * 1024))),
+      ]);
+    `, { secrets: { HMAC_KEY: 'intercom-secret' } })]));
+    assert.equal(r.status, 'ok', JSON.stringify(r));
+    const c = claims(r);
+    const text = Buffer.from('abc é');
+    for (const [name, alg] of [['SHA-1', 'sha1'], ['SHA-256', 'sha256'], ['SHA-384', 'sha384'], ['sha-512', 'sha512']]) {
+      assert.equal(c[`digest-${name}`], createHash(alg).update(text).digest('hex'), name);
+    }
+    assert.equal(c['digest-obj'], createHash('sha256').update(Buffer.from([1, 2, 3])).digest('hex'));
+    assert.deepEqual(c.key, ['secret', 'HMAC', 'SHA-256', 'intercom-secret'.length * 8, ['sign', 'verify'], true]);
+    const userId = (request([]).event as { user: { user_id: string } }).user.user_id;
+    assert.equal(c.hmac, createHmac('sha256', 'intercom-secret').update(userId).digest('hex'));
+    assert.deepEqual(c.verify, [true, false]);
+    assert.equal(c.export, Buffer.from('intercom-secret').toString('hex'));
+    assert.equal(c.hmac512, createHmac('sha512', Buffer.from([9, 9])).update(Buffer.alloc(0)).digest('hex'));
+    const errors = c.errors as string[];
+    assert.match(errors[0], /^InvalidAccessError: .*verify/);
+    assert.match(errors[1], /^InvalidAccessError: key is not extractable/);
+    assert.match(errors[2], /^TypeError: .*not a CryptoKey/);
+    assert.match(errors[3], /^NotSupportedError: Unrecognized hash name: MD5/);
+    assert.match(errors[4], /^TypeError: /);
+    assert.match(errors[5], /^NotSupportedError: Only "raw" keys/);
+    assert.match(errors[6], /^NotSupportedError: Only HMAC keys/);
+    assert.match(errors[7], /^NotSupportedError: crypto\.subtle\.encrypt is not supported by Gatehouse/);
+    assert.match(errors[8], /^OperationError: The data is larger than 512 KB/);
+  });
+
+  test('Auth0 api methods Gatehouse lacks throw an error naming the method and record nothing', async () => {
+    const unsupportedMethods = ['session.revoke', 'authentication.setPrimaryUser', 'prompt.render'];
+    const r = await pool.runChain(request([postLogin(`
+      const c = (k, v) => api.idToken.setCustomClaim(k, v);
+      const tryIt = (f) => { try { f(); return 'returned'; } catch (e) { return e.name + ': ' + e.message; } };
+      c('session', tryIt(() => api.session.revoke('suspicious')));
+      c('primary', tryIt(() => api.authentication.setPrimaryUser('auth0|other')));
+      c('challenge', typeof api.authentication.challengeWith);
+      c('render', tryIt(() => api.prompt.render('form_x')));
+      c('frozen', Object.isFrozen(api.session));
+      c('require', ['axios', 'node:crypto', 'jsonwebtoken', 'left-pad'].map((m) => tryIt(() => require(m))));
+    `)], { unsupportedMethods }));
+    assert.equal(r.status, 'ok', JSON.stringify(r));
+    const c = claims(r);
+    assert.equal(c.session, 'TypeError: api.session.revoke() is not supported by Gatehouse');
+    assert.equal(c.primary, 'TypeError: api.authentication.setPrimaryUser() is not supported by Gatehouse');
+    assert.equal(c.challenge, 'function');
+    assert.equal(c.render, 'TypeError: api.prompt.render() is not supported by Gatehouse');
+    assert.equal(c.frozen, true);
+    assert.equal(r.results[0].commands.length, 6, 'only the claims were recorded');
+    // require() says what to use instead, for the modules actions require most.
+    const [axios, nodeCrypto, jwt, other] = c.require as string[];
+    assert.match(axios, /^Error: require\('axios'\) is not available: .*use the global fetch\(\)/);
+    assert.match(nodeCrypto, /crypto\.subtle/);
+    assert.match(jwt, /api\.redirect\.encodeToken/);
+    assert.match(other, /bring the code you need into the action itself/);
   });
 
   test('escape probes find only the isolate itself', async () => {

@@ -50,6 +50,8 @@ export interface ChainRequest {
   event: unknown;
   /** Allowed api paths for this trigger, e.g. ['access.deny', 'idToken.setCustomClaim', 'cache.get']. */
   apiMethods: string[];
+  /** Methods of the trigger's `api` on Auth0 that are not offered: they throw an error naming themselves. */
+  unsupportedMethods?: string[];
   /** Command types after which the chain stops, e.g. ['access.deny', 'redirect.sendUserTo']. */
   stopOn: string[];
   /** For the api.redirect.* helpers. */

@@ -23,6 +23,13 @@ export const TRIGGERS: Record<TriggerId, TriggerDef> = {
       'user.setAppMetadata', 'user.setUserMetadata', ...CACHE,
     ],
     stopOn: ['access.deny', 'redirect.sendUserTo', 'authentication.challengeWith', 'authentication.challengeWithAny', 'authentication.enrollWith', 'authentication.enrollWithAny'],
+    unsupported: [
+      'authentication.recordMethod', 'authentication.setPrimaryUser',
+      'session.revoke', 'session.setExpiresAt', 'session.setIdleExpiresAt', 'session.setMetadata', 'session.deleteMetadata', 'session.evictMetadata',
+      'refreshToken.revoke', 'refreshToken.setExpiresAt', 'refreshToken.setIdleExpiresAt', 'refreshToken.setMetadata', 'refreshToken.deleteMetadata', 'refreshToken.evictMetadata',
+      'prompt.render', 'transaction.setResultUrl', 'rules.wasExecuted',
+      'samlResponse.setAttribute', 'samlResponse.setAudience', 'samlResponse.setIssuer', 'samlResponse.setRecipient', 'samlResponse.setNameIdentifierFormat',
+    ],
   },
   'pre-user-registration': {
     id: 'pre-user-registration', version: 'v2', handler: 'onExecutePreUserRegistration', blocking: true, denyArgs: 'reason-message',
