@@ -75,5 +75,14 @@ declare global {
   }
   var Response: { prototype: Response; new (body?: string | null, init?: { status?: number; statusText?: string; headers?: Headers | Record<string, string> }): Response };
   /** Bridged through the host: a timeout, a response size cap, and no private or loopback addresses unless allowed. */
-  function fetch(input: string | URL, init?: { method?: string; headers?: Headers | Record<string, string> | [string, string][]; body?: string | URLSearchParams; signal?: unknown }): Promise<Response>;
+  interface AbortSignal {
+    readonly aborted: boolean; readonly reason: unknown; onabort: ((ev: { type: 'abort' }) => void) | null; throwIfAborted(): void;
+    addEventListener(type: 'abort', listener: (ev: { type: 'abort' }) => void, options?: { once?: boolean }): void;
+    removeEventListener(type: 'abort', listener: (ev: { type: 'abort' }) => void): void;
+  }
+  var AbortSignal: { prototype: AbortSignal; abort(reason?: unknown): AbortSignal; timeout(milliseconds: number): AbortSignal; any(signals: AbortSignal[]): AbortSignal };
+  interface AbortController { readonly signal: AbortSignal; abort(reason?: unknown): void }
+  var AbortController: { prototype: AbortController; new (): AbortController };
+
+  function fetch(input: string | URL, init?: { method?: string; headers?: Headers | Record<string, string> | [string, string][]; body?: string | URLSearchParams; signal?: AbortSignal | null }): Promise<Response>;
 }

@@ -124,6 +124,48 @@ describe('fetch from an action', () => {
     assert.match(claims(r).slow as string, /fetch failed: timeout/);
   });
 
+  test('an AbortSignal ends a fetch: AbortSignal.timeout, AbortController before and during, AbortSignal.any', async () => {
+    // Regression: AbortSignal and AbortController were not defined (ReferenceError), and
+    // \`fetch(url, { signal: AbortSignal.timeout(3000) })\` is how current code bounds a call.
+    const base = `http://127.0.0.1:${port}`;
+    const r = await allowed.runChain(request([postLogin(`
+      const c = (k, v) => api.idToken.setCustomClaim(k, v);
+      const why = async (p) => { try { await p; return 'fetched'; } catch (e) { return e.name + ': ' + e.message; } };
+      const t0 = Date.now();
+      c('timeout', await why(fetch('${base}/slow', { signal: AbortSignal.timeout(50) })));
+      c('quick', Date.now() - t0 < 1500);
+      const before = new AbortController();
+      before.abort();
+      c('before', await why(fetch('${base}/json', { signal: before.signal })));
+      const during = new AbortController();
+      let heard = 0;
+      during.signal.addEventListener('abort', () => { heard++; }, { once: true });
+      during.signal.onabort = () => { heard += 10; };
+      const p = fetch('${base}/slow', { signal: during.signal });
+      setTimeout(() => during.abort(new Error('user gave up')), 20);
+      c('during', await why(p));
+      c('heard', heard);
+      c('state', [during.signal.aborted, during.signal.reason.message]);
+      const any = AbortSignal.any([new AbortController().signal, AbortSignal.timeout(30)]);
+      c('any', await why(fetch('${base}/slow', { signal: any })));
+      c('ok', (await fetch('${base}/json', { signal: AbortSignal.timeout(900) })).status);
+      try { AbortSignal.abort('why').throwIfAborted(); } catch (e) { c('throwIfAborted', e); }
+      c('bad', await why(fetch('${base}/json', { signal: {} })));
+    `)]));
+    assert.equal(r.status, 'ok', JSON.stringify(r));
+    const c = claims(r);
+    assert.equal(c.timeout, 'TimeoutError: The operation was aborted due to timeout');
+    assert.equal(c.quick, true);
+    assert.equal(c.before, 'AbortError: This operation was aborted');
+    assert.equal(c.during, 'Error: user gave up');
+    assert.equal(c.heard, 11);
+    assert.deepEqual(c.state, [true, 'user gave up']);
+    assert.equal(c.any, 'TimeoutError: The operation was aborted due to timeout');
+    assert.equal(c.ok, 200);
+    assert.equal(c.throwIfAborted, 'why');
+    assert.equal(c.bad, 'TypeError: fetch: init.signal must be an AbortSignal');
+  });
+
   test('a redirect from an allowed host to a non-allowed loopback host is refused', async () => {
     const r = await allowed.runChain(request([postLogin(`
       try { await fetch('http://127.0.0.1:${port}/to-localhost'); api.idToken.setCustomClaim('r', 'fetched'); }

@@ -992,15 +992,104 @@
     return { url, method, headers, body, redirect };
   }
 
+  // ---- AbortController / AbortSignal (fetch's `signal`, AbortSignal.timeout) ----------------
+  // An aborted fetch rejects at once with the signal's reason; the host's request runs to its
+  // own timeout and its answer is dropped.
+  const SIGNALS = new WeakMapC();
+  function signalState(sig) {
+    const st = sig !== null && typeof sig === 'object' ? SIGNALS.get(sig) : undefined;
+    if (!st) throw new TypeErr('Receiver is not an AbortSignal');
+    return st;
+  }
+  function newSignal() {
+    const sig = objCreate(AbortSignal.prototype);
+    SIGNALS.set(sig, { aborted: false, reason: undefined, listeners: [], onabort: null });
+    return sig;
+  }
+  function abortSignal(sig, reason) {
+    const st = signalState(sig);
+    if (st.aborted) return;
+    st.aborted = true;
+    st.reason = reason === undefined ? new DOMException('This operation was aborted', 'AbortError') : reason;
+    const ev = { type: 'abort', target: sig, currentTarget: sig };
+    const list = st.listeners;
+    st.listeners = [];
+    if (typeof st.onabort === 'function') apply(st.onabort, sig, [ev]);
+    for (let i = 0; i < list.length; i++) apply(list[i], sig, [ev]);
+  }
+  class AbortSignal {
+    constructor() { throw new TypeErr('Illegal constructor'); }
+    get aborted() { return signalState(this).aborted; }
+    get reason() { return signalState(this).reason; }
+    get onabort() { return signalState(this).onabort; }
+    set onabort(fn) { signalState(this).onabort = typeof fn === 'function' ? fn : null; }
+    throwIfAborted() { const st = signalState(this); if (st.aborted) throw st.reason; }
+    addEventListener(type, fn, opts) {
+      const st = signalState(this);
+      if (type !== 'abort' || typeof fn !== 'function' || st.aborted) return;
+      const sig = this;
+      const once = opts !== null && typeof opts === 'object' && opts.once === true;
+      const wrapped = once ? function (ev) { sig.removeEventListener('abort', wrapped); return apply(fn, sig, [ev]); } : fn;
+      if (once) ONCE.set(wrapped, fn);
+      st.listeners.push(wrapped);
+    }
+    removeEventListener(type, fn) {
+      const st = signalState(this);
+      if (type !== 'abort') return;
+      const kept = [];
+      for (let i = 0; i < st.listeners.length; i++) { const l = st.listeners[i]; if (l !== fn && ONCE.get(l) !== fn) kept.push(l); }
+      st.listeners = kept;
+    }
+    static abort(reason) { const sig = newSignal(); abortSignal(sig, reason); return sig; }
+    static timeout(ms) {
+      const sig = newSignal();
+      addTimer(() => abortSignal(sig, new DOMException('The operation was aborted due to timeout', 'TimeoutError')), ms, [], false);
+      return sig;
+    }
+    static any(signals) {
+      const sig = newSignal();
+      const list = [];
+      for (const x of signals) list.push(x);
+      for (let i = 0; i < list.length; i++) if (signalState(list[i]).aborted) { abortSignal(sig, signalState(list[i]).reason); return sig; }
+      for (let i = 0; i < list.length; i++) { const x = list[i]; x.addEventListener('abort', () => abortSignal(sig, signalState(x).reason), { once: true }); }
+      return sig;
+    }
+    get [toStringTagSym]() { return 'AbortSignal'; }
+  }
+  const ONCE = new WeakMapC();
+  class AbortController {
+    constructor() { CONTROLLERS.set(this, newSignal()); }
+    get signal() { return CONTROLLERS.get(this); }
+    abort(reason) { abortSignal(CONTROLLERS.get(this), reason); }
+    get [toStringTagSym]() { return 'AbortController'; }
+  }
+  const CONTROLLERS = new WeakMapC();
+  def(G, 'AbortSignal', AbortSignal);
+  def(G, 'AbortController', AbortController);
+
   function fetch(input, init) {
     return new P(function (resolve, reject) {
       if (!active) { reject(new TypeErr('fetch failed: fetch is only available while a handler runs')); return; }
       if (fetchCount >= MAX_FETCHES) { reject(new TypeErr('fetch failed: too many requests in one execution')); return; }
       let req;
       try { req = buildRequest(input, init); } catch (e) { reject(e); return; }
+      const signal = init !== null && typeof init === 'object' && init.signal !== undefined && init.signal !== null ? init.signal : null;
+      if (signal !== null) {
+        const st = SIGNALS.get(signal);
+        if (!st) { reject(new TypeErr('fetch: init.signal must be an AbortSignal')); return; }
+        if (st.aborted) { reject(st.reason); return; }
+      }
       const id = ++fetchSeq;
       fetchCount++;
       fetchWaiting.set(id, { resolve, reject, url: req.url });
+      if (signal !== null) {
+        signal.addEventListener('abort', () => {
+          const w = fetchWaiting.get(id);
+          if (!w) return;
+          fetchWaiting.delete(id);
+          w.reject(signalState(signal).reason);
+        }, { once: true });
+      }
       const json = '{"id":' + id + ',"url":' + JSONstringify(req.url) + ',"method":' + JSONstringify(req.method) +
         ',"headers":' + JSONstringify(req.headers) + ',"body":' + JSONstringify(req.body) + ',"redirect":' + JSONstringify(req.redirect) + '}';
       fetchOut = fetchOut ? fetchOut + ',' + json : json;
