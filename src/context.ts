@@ -1,6 +1,6 @@
 import type { Config } from './config/schema.ts';
-import { openDatabase, type Db } from './db/knex.ts';
-import { migrateLatest } from './db/migrate.ts';
+import { acquireStartupLock, openDatabase, type Db } from './db/knex.ts';
+import { migrateLatestLocked } from './db/migrate.ts';
 import { createLogger, type Logger } from './shared/logger.ts';
 import { createSecretBox } from './shared/secret-box.ts';
 import { createUrls } from './shared/urls.ts';
@@ -14,7 +14,7 @@ import { createRoles } from './roles/roles.ts';
 import { createClients } from './clients/clients.ts';
 import { createResourceServers } from './clients/resource-servers.ts';
 import { createAudit } from './audit/audit.ts';
-import { createKeyStore } from './oidc/keys.ts';
+import { createKeyStore, keyActivationDelayMs } from './oidc/keys.ts';
 import { createProvider } from './oidc/provider.ts';
 import { createSettings, loadSecretsKey } from './settings.ts';
 import { MANAGEMENT_SCOPES } from './management-api/scopes.ts';
@@ -57,9 +57,12 @@ export async function createContext(config: Config, opts: { logger?: Logger; mig
   // and leaves nothing running (a test process, or the CLI, exits).
   let cookieKeys: string[];
   let csrfKey: Buffer;
+  // PostgreSQL: one node at a time from here until the system rows exist (acquireStartupLock).
+  let releaseStartup: () => Promise<void> = async () => {};
   try {
+    releaseStartup = await acquireStartupLock(db);
     if (opts.migrate !== false) {
-      const applied = await migrateLatest(db);
+      const applied = await migrateLatestLocked(db, (what) => logger.warn({ repaired: what }, 'database migration lock repaired (a run that ended early, or nodes that once started together)'));
       if (applied.length > 0) logger.info({ migrations: applied }, `database migrated: applied ${applied.length} migration${applied.length === 1 ? '' : 's'}`);
     }
     cookieKeys = JSON.parse(await settings.sealedOrCreate('cookie_keys', () => JSON.stringify([
@@ -67,6 +70,7 @@ export async function createContext(config: Config, opts: { logger?: Logger; mig
     ]))) as string[];
     csrfKey = Buffer.from(await settings.sealedOrCreate('csrf_key', () => Buffer.from(globalThis.crypto.getRandomValues(new Uint8Array(32))).toString('base64')), 'base64');
   } catch (e) {
+    await releaseStartup().catch(() => { /* the connection goes with the pool */ });
     await db.destroy().catch(() => { /* already broken: the first error is the one to report */ });
     throw e;
   }
@@ -88,24 +92,32 @@ export async function createContext(config: Config, opts: { logger?: Logger; mig
     onReplay: (userId) => queueCodeAlertMail({ mail, config, urls, users }, userId, 'reused'),
     onLock: (userId) => queueCodeAlertMail({ mail, config, urls, users }, userId, 'locked'),
   });
-  const keys = createKeyStore(db, box);
-  await keys.ensure();
+  const keys = createKeyStore(db, box, { activationDelayMs: keyActivationDelayMs(config, db) });
   const emailTokens = createEmailTokens(db);
 
-  // The Management API is an API like any other: its audience is /api/v2/ on the issuer's origin.
-  if (!(await resourceServers.byIdentifier(urls.managementAudience))) {
-    await resourceServers.create({
-      name: 'Gatehouse Management API', identifier: urls.managementAudience,
-      scopes: MANAGEMENT_SCOPES.map((value) => ({ value, description: value })), token_lifetime: 86400,
-    }, { system: true });
-  } else {
-    const rs = (await resourceServers.byIdentifier(urls.managementAudience))!;
-    const have = new Set(rs.scopes.map((s) => s.value));
-    if (MANAGEMENT_SCOPES.some((s) => !have.has(s))) {
-      await resourceServers.update(rs.id, { scopes: MANAGEMENT_SCOPES.map((value) => ({ value, description: value })) });
+  try {
+    const demoted = await keys.ensure();
+    if (demoted.length) logger.warn({ kids: demoted }, 'several current signing keys for one algorithm (nodes that started together on an earlier version): all but the newest are now previous');
+    // The Management API is an API like any other: its audience is /api/v2/ on the issuer's origin.
+    if (!(await resourceServers.byIdentifier(urls.managementAudience))) {
+      await resourceServers.create({
+        name: 'Gatehouse Management API', identifier: urls.managementAudience,
+        scopes: MANAGEMENT_SCOPES.map((value) => ({ value, description: value })), token_lifetime: 86400,
+      }, { system: true });
+    } else {
+      const rs = (await resourceServers.byIdentifier(urls.managementAudience))!;
+      const have = new Set(rs.scopes.map((s) => s.value));
+      if (MANAGEMENT_SCOPES.some((s) => !have.has(s))) {
+        await resourceServers.update(rs.id, { scopes: MANAGEMENT_SCOPES.map((value) => ({ value, description: value })) });
+      }
     }
+    await ensureBootstrapAdmin();
+    await releaseStartup();
+  } catch (e) {
+    await releaseStartup().catch(() => { /* the connection goes with the pool */ });
+    await db.destroy().catch(() => { /* the first error is the one to report */ });
+    throw e;
   }
-  await ensureBootstrapAdmin();
 
   // Actions: the sandbox pool (child processes) starts on first use, so CLI commands that
   // never run an action never spawn workers.

@@ -6,6 +6,9 @@ import { sweepExpired } from './oidc/adapter.ts';
 import type { Db } from './db/knex.ts';
 import type { Logger } from './shared/logger.ts';
 
+/** How often a node checks the signing keys for another node's change (src/oidc/keys.ts's activation delay is longer). */
+const KEY_POLL_MS = 2000;
+
 /** Drops rows whose purpose has passed: used or expired links, stale MFA steps and counters. */
 export async function sweepLifecycle(db: Db, failureResetMs: number, now = Date.now()) {
   await db('action_continuations').where('expires_at', '<', now - 3600_000).delete();
@@ -62,13 +65,23 @@ export async function startServer(config: Config, opts: { logger?: Logger; host?
         await ctx.actions.triggers.sweepLoginClaims(Math.max(config.tokens.refreshTokenTtl, config.tokens.sessionTtl) * 1000);
         await sweepLifecycle(ctx.db, config.bruteForce.failureResetSeconds * 1000);
         if (await ctx.keys.retire(await retireAfterMs())) await ctx.refreshKeys(true);
-        else await ctx.refreshKeys();
       } catch (err) {
         ctx.logger.warn({ err }, 'background sweep failed');
       }
     })();
   }, 30_000);
   timer.unref();
+  // Signing keys: another node's rotation or revocation, or a new key's activation (src/oidc/
+  // keys.ts), shows here within KEY_POLL_MS (one small query). A failure is logged once until a
+  // poll succeeds again.
+  let keyPollFailing = false;
+  const keyPoll = setInterval(() => {
+    ctx.refreshKeys().then(() => { keyPollFailing = false; }, (err: unknown) => {
+      if (!keyPollFailing) ctx.logger.warn({ err }, 'could not check the signing keys for changes');
+      keyPollFailing = true;
+    });
+  }, KEY_POLL_MS);
+  keyPoll.unref();
   const addr = server.address();
   const port = typeof addr === 'object' && addr ? addr.port : config.port;
   return {
@@ -76,6 +89,7 @@ export async function startServer(config: Config, opts: { logger?: Logger; host?
     /** Stops accepting, lets in-flight requests finish (up to `graceMs`), then closes the rest. */
     async close(graceMs = 10_000) {
       clearInterval(timer);
+      clearInterval(keyPoll);
       const closed = new Promise<void>((r) => server.close(() => r()));
       server.closeIdleConnections();
       const force = setTimeout(() => server.closeAllConnections(), graceMs);

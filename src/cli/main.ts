@@ -236,12 +236,13 @@ export async function main(argv: string[]): Promise<number> {
     if (cmd === 'keys' && sub === 'rotate') {
       const added = await ctx.keys.rotate();
       await ctx.audit.record({ type: 'sapi', description: 'Rotate signing keys (CLI)', details: { kids: added.map((k) => k.kid) } });
-      print(out, `rotated signing keys: ${added.map((k) => `${k.alg} ${k.kid}`).join(', ')}\nprevious keys stay in the JWKS until tokens they signed expire; running servers pick the new keys up within 30 s`, { added });
+      const when = added[0].activates_at > Date.now() + 500 ? `they sign from ${new Date(added[0].activates_at).toISOString()}, once every running server publishes them` : 'they sign now';
+      print(out, `rotated signing keys: ${added.map((k) => `${k.alg} ${k.kid}`).join(', ')}\nrunning servers publish the new keys within 2 s and ${when}; previous keys stay in the JWKS until tokens they signed expire`, { added });
       return 0;
     }
     if (cmd === 'keys' && sub === 'list') {
       const keys = (await ctx.keys.list()).map(({ public_jwk: _p, ...k }) => k);
-      print(out, keys.map((k) => `${k.kid}  ${k.alg}  ${k.status}  created ${new Date(k.created_at).toISOString()}`).join('\n'), keys);
+      print(out, keys.map((k) => `${k.kid}  ${k.alg}  ${k.status}${k.signing ? ' (signs)' : k.pending ? ` (signs from ${new Date(k.activates_at).toISOString()})` : ''}  created ${new Date(k.created_at).toISOString()}`).join('\n'), keys);
       return 0;
     }
     if (cmd === 'actions' && sub === 'deploy') {

@@ -54,7 +54,11 @@ export const configSchema = z.object({
     sessionTtl: z.number().int().min(60),
     interactionTtl: z.number().int().min(60),
   }),
-  keys: z.object({ defaultAlg: z.enum(['ES256', 'RS256']) }),
+  keys: z.object({
+    defaultAlg: z.enum(['ES256', 'RS256']),
+    /** A rotation's new key signs only after this long (every node publishes it first); default 0 on SQLite, 10 on PostgreSQL. */
+    activationDelaySeconds: z.number().int().min(0).max(3600).optional(),
+  }),
   /**
    * `headersTimeoutMs`: a client must send its request headers within this (slowloris);
    * `requestTimeoutMs`: and its whole request, body included.

@@ -116,3 +116,35 @@ export const parseJson = <T>(v: unknown, fallback: T): T => {
   if (typeof v !== 'string') return v as T;
   try { return JSON.parse(v) as T; } catch { return fallback; }
 };
+
+/** PostgreSQL advisory lock keys (any 64-bit numbers, the same on every node). */
+export const ADVISORY_LOCKS = { startup: 0x47617465_0001, signingKeys: 0x47617465_0002 } as const;
+
+/**
+ * Start-up on PostgreSQL is one node at a time: migrations (knex's own lock only works once its
+ * lock table and its single row exist: nodes starting together on an empty database both
+ * create them), the first signing keys and the system rows are each a read then a write. The
+ * lock is PostgreSQL's session advisory lock on a connection of its own, released by `release`
+ * or when that connection ends (a node that dies while starting frees it). SQLite: one file
+ * that one server opens; nothing to take.
+ */
+export async function acquireStartupLock(db: Db): Promise<() => Promise<void>> {
+  if (isSqlite(db)) return async () => {};
+  const conn = await db.client.acquireConnection() as { query(sql: string, args: unknown[]): Promise<unknown> };
+  try {
+    await conn.query('select pg_advisory_lock($1)', [ADVISORY_LOCKS.startup]);
+  } catch (e) {
+    await db.client.releaseConnection(conn);
+    throw e;
+  }
+  let released = false;
+  return async () => {
+    if (released) return;
+    released = true;
+    try {
+      await conn.query('select pg_advisory_unlock($1)', [ADVISORY_LOCKS.startup]);
+    } finally {
+      await db.client.releaseConnection(conn);
+    }
+  };
+}

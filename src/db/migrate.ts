@@ -2,7 +2,7 @@ import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Knex } from 'knex';
-import type { Db } from './knex.ts';
+import { acquireStartupLock, isSqlite, type Db } from './knex.ts';
 
 const MIGRATIONS_DIR = join(import.meta.dirname, '..', '..', 'migrations');
 
@@ -20,17 +20,52 @@ const migrationSource: Knex.MigrationSource<string> = {
 };
 
 const options = { migrationSource, tableName: 'knex_migrations' };
+const LOCK_TABLE = 'knex_migrations_lock';
 
-/** Applies every pending migration; knex's migration lock serialises concurrent runs. */
+/**
+ * Applies every pending migration, one node at a time on PostgreSQL (acquireStartupLock: knex's
+ * own lock table does not serialise nodes starting together on an empty database).
+ */
 export async function migrateLatest(db: Db): Promise<string[]> {
+  const release = await acquireStartupLock(db);
+  try {
+    return await migrateLatestLocked(db);
+  } finally {
+    await release();
+  }
+}
+
+/**
+ * migrateLatest for a caller that holds the start-up lock already. On PostgreSQL, under that
+ * lock no other node is migrating, so knex's lock table is put right first: the extra rows that
+ * nodes racing on an empty database left (with two, knex took every later run for locked), and
+ * a lock a run that died mid-way never released. `repaired` says what was done.
+ */
+export async function migrateLatestLocked(db: Db, repaired: (what: string) => void = () => {}): Promise<string[]> {
+  if (!isSqlite(db) && await db.schema.hasTable(LOCK_TABLE)) {
+    const rows = await db(LOCK_TABLE).select('index', 'is_locked').orderBy('index') as { index: number; is_locked: number }[];
+    if (rows.length > 1) {
+      await db(LOCK_TABLE).where('index', '>', rows[0].index).delete();
+      repaired(`removed ${rows.length - 1} extra row(s) from ${LOCK_TABLE}`);
+    }
+    if (rows.length > 0 && Number(rows[0].is_locked) !== 0) {
+      await db(LOCK_TABLE).update({ is_locked: 0 });
+      repaired(`released the migration lock a run that ended early left taken`);
+    }
+  }
   const [, applied] = await db.migrate.latest(options);
   return applied as string[];
 }
 
 /** Rolls back every migration (tests and `gatehouse migrate --down`). */
 export async function migrateRollbackAll(db: Db): Promise<string[]> {
-  const [, undone] = await db.migrate.rollback(options, true);
-  return undone as string[];
+  const release = await acquireStartupLock(db);
+  try {
+    const [, undone] = await db.migrate.rollback(options, true);
+    return undone as string[];
+  } finally {
+    await release();
+  }
 }
 
 export async function migrationStatus(db: Db) {

@@ -14,17 +14,19 @@ async function view(k: SigningKeyRow) {
   const pem = createPublicKey({ key: jwk as never, format: 'jwk' }).export({ type: 'spki', format: 'pem' }).toString();
   const iso = (ms: number | null) => (ms === null ? undefined : new Date(ms).toISOString());
   return {
-    kid: k.kid, alg: k.alg, status: k.status, current: k.status === 'current', previous: k.status === 'previous', next: false, revoked: false,
-    created_at: iso(k.created_at), current_since: iso(k.created_at), current_until: iso(k.rotated_at),
+    // Auth0's flags: `current` signs now, `next` is published and signs soon (a rotation's new
+    // key while every node learns of it: src/oidc/keys.ts), `previous` only verifies.
+    kid: k.kid, alg: k.alg, status: k.status, current: k.signing, next: k.pending, previous: !k.signing && !k.pending, revoked: false,
+    created_at: iso(k.created_at), current_since: iso(k.activates_at), current_until: iso(k.rotated_at),
     thumbprint: await calculateJwkThumbprint(jwk, 'sha256'), jwk, pem,
   };
 }
 
 /**
  * Auth0's `/api/v2/keys/signing`: list the signing keys (public halves only) and rotate them.
- * After a rotation this node reloads its provider at once; other nodes notice the new key
- * version within their sweep interval. Previous keys stay in the JWKS until every token they
- * signed has expired.
+ * After a rotation this node reloads its provider at once; other nodes notice within their key
+ * poll (2 s), and with several nodes the new keys sign only once all of them publish them.
+ * Previous keys stay in the JWKS until every token they signed has expired.
  */
 export const registerKeys: RegisterRoutes = (router, app) => {
   router.get('/keys/signing', requireScope('read:signing_keys'), async function listSigningKeys(ctx) {
@@ -49,7 +51,7 @@ export const registerKeys: RegisterRoutes = (router, app) => {
     });
     const main = added.find((k) => k.alg === app.config.keys.defaultAlg) ?? added[0];
     ctx.status = 201;
-    ctx.body = { kid: main.kid, keys: added };
+    ctx.body = { kid: main.kid, keys: added.map((k) => ({ kid: k.kid, alg: k.alg, activates_at: new Date(k.activates_at).toISOString() })) };
   });
 
   // Auth0's path and scope: a previous key leaves the JWKS now, not when its tokens would have expired.

@@ -1,12 +1,20 @@
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import type { Db } from '../db/knex.ts';
-import { toNum } from '../db/knex.ts';
+import { ADVISORY_LOCKS, isSqlite, toNum } from '../db/knex.ts';
+import type { Knex } from 'knex';
 import type { SecretBox } from '../shared/secret-box.ts';
 
 export type SigningAlg = 'ES256' | 'RS256';
 const ALGS: SigningAlg[] = ['ES256', 'RS256'];
 
-export interface SigningKeyRow { kid: string; alg: SigningAlg; status: 'current' | 'previous'; created_at: number; rotated_at: number | null; public_jwk: Record<string, unknown> }
+export interface SigningKeyRow {
+  kid: string; alg: SigningAlg; status: 'current' | 'previous'; created_at: number; rotated_at: number | null; public_jwk: Record<string, unknown>;
+  /** It signs now (for its algorithm). */
+  signing: boolean;
+  /** Published, and signs from `activates_at` on (a rotation's new key while every node learns of it). */
+  pending: boolean;
+  activates_at: number;
+}
 
 function generate(alg: SigningAlg) {
   const { privateKey } = alg === 'ES256'
@@ -22,67 +30,127 @@ function generate(alg: SigningAlg) {
 
 /**
  * Signing keys live in the database, private halves sealed with the secrets key. Each
- * algorithm has one `current` key (signs) and may have `previous` keys (still published in
- * the JWKS so tokens they signed verify until those expire).
+ * algorithm has one `current` key and may have `previous` keys (still published in the JWKS so
+ * tokens they signed verify until those expire).
+ *
+ * Several nodes (PostgreSQL): a rotation's new key is published by every node before any signs
+ * with it, as Auth0 and Keycloak do. A verifier that fetches the JWKS on an unknown kid (jose
+ * then waits 30 s before it fetches again) must never get a JWKS without the key that signed
+ * its token from a node that has not reloaded yet. So a new key signs only from
+ * `activationDelayMs` after it was made (longer than the nodes' key poll); until then the key it
+ * replaces goes on signing. The signing key of an algorithm is its newest key made at least that
+ * long ago, or its oldest key when none is (the first key of a new database). One node
+ * (SQLite): no delay.
  */
-export function createKeyStore(db: Db, box: SecretBox) {
-  async function insert(alg: SigningAlg) {
+export function createKeyStore(db: Db, box: SecretBox, opts: { activationDelayMs?: number } = {}) {
+  const delay = Math.max(0, opts.activationDelayMs ?? 0);
+  async function insert(q: Db | Knex.Transaction, alg: SigningAlg) {
     const { kid, priv, pub } = generate(alg);
-    await db('signing_keys').insert({
+    await q('signing_keys').insert({
       kid, alg, status: 'current', created_at: Date.now(), rotated_at: null,
       private_jwk_sealed: box.seal(JSON.stringify(priv), `signing-key:${kid}`), public_jwk: JSON.stringify(pub),
     });
     return kid;
   }
+  /** The kid that signs now for each algorithm (see above), from rows of any order. */
+  function signingKids(rows: { kid: string; alg: string; created_at: unknown }[], now = Date.now()): Set<string> {
+    const out = new Set<string>();
+    for (const alg of ALGS) {
+      const mine = rows.filter((r) => r.alg === alg).sort((a, b) => Number(b.created_at) - Number(a.created_at));
+      const active = mine.find((r) => Number(r.created_at) <= now - delay) ?? mine[mine.length - 1];
+      if (active) out.add(active.kid);
+    }
+    return out;
+  }
+  /** Serialises key changes between nodes (PostgreSQL); SQLite has one writer at a time. */
+  async function locked<T>(fn: (trx: Knex.Transaction) => Promise<T>): Promise<T> {
+    return db.transaction(async (trx) => {
+      if (!isSqlite(db)) await trx.raw('select pg_advisory_xact_lock(?)', [ADVISORY_LOCKS.signingKeys]);
+      return fn(trx);
+    });
+  }
 
   return {
-    /** Creates a current key for every algorithm that lacks one (first start). */
+    /**
+     * Creates a current key for every algorithm that lacks one (first start). Several current
+     * keys of one algorithm (nodes that started together before start-up was serialised) are put
+     * right: the newest stays current. Answers the kids it demoted.
+     */
     async ensure(): Promise<string[]> {
-      const created: string[] = [];
-      for (const alg of ALGS) {
-        const cur = await db('signing_keys').where({ alg, status: 'current' }).first();
-        if (!cur) created.push(await insert(alg));
-      }
-      return created;
+      return locked(async (trx) => {
+        const demoted: string[] = [];
+        for (const alg of ALGS) {
+          const cur = await trx('signing_keys').where({ alg, status: 'current' }).orderBy('created_at', 'desc').select('kid');
+          if (cur.length === 0) await insert(trx, alg);
+          for (const extra of cur.slice(1)) {
+            await trx('signing_keys').where({ kid: extra.kid }).update({ status: 'previous', rotated_at: Date.now() });
+            demoted.push(extra.kid);
+          }
+        }
+        return demoted;
+      });
     },
-    /** Private JWKs for oidc-provider: current keys first (they sign), then previous ones. */
+    /** Private JWKs for oidc-provider: the signing key of each algorithm first (the default algorithm's first of all), then the rest, newest first. */
     async privateJwks(defaultAlg: SigningAlg): Promise<Record<string, unknown>[]> {
       const rows = await db('signing_keys').select('kid', 'alg', 'status', 'private_jwk_sealed', 'created_at');
-      const rank = (r: { alg: string; status: string }) => (r.status === 'current' ? 0 : 2) + (r.alg === defaultAlg ? 0 : 1);
+      const signing = signingKids(rows);
+      const rank = (r: { kid: string; alg: string }) => (signing.has(r.kid) ? 0 : 2) + (r.alg === defaultAlg ? 0 : 1);
       rows.sort((a, b) => rank(a) - rank(b) || Number(b.created_at) - Number(a.created_at));
       return rows.map((r) => JSON.parse(box.open(r.private_jwk_sealed, `signing-key:${r.kid}`)));
     },
     async list(): Promise<SigningKeyRow[]> {
       const rows = await db('signing_keys').select('kid', 'alg', 'status', 'created_at', 'rotated_at', 'public_jwk').orderBy('created_at', 'desc');
-      return rows.map((r) => ({ kid: r.kid, alg: r.alg, status: r.status, created_at: Number(r.created_at), rotated_at: toNum(r.rotated_at), public_jwk: JSON.parse(r.public_jwk) }));
+      const now = Date.now();
+      const signing = signingKids(rows, now);
+      return rows.map((r) => {
+        const created = Number(r.created_at);
+        return {
+          kid: r.kid, alg: r.alg, status: r.status, created_at: created, rotated_at: toNum(r.rotated_at), public_jwk: JSON.parse(r.public_jwk),
+          signing: signing.has(r.kid), pending: r.status === 'current' && !signing.has(r.kid), activates_at: created + delay,
+        };
+      });
     },
     /**
-     * New current key per algorithm; the old one becomes `previous` and stays published until
-     * `retireAfterMs` has passed (the longest token lifetime), then `retire` drops it.
+     * New current key per algorithm; the old one becomes `previous` (it signs on for the
+     * activation delay) and stays published until `retire` drops it. Rotations from several
+     * nodes at once run one after the other.
      */
-    async rotate(): Promise<{ kid: string; alg: SigningAlg }[]> {
-      const out: { kid: string; alg: SigningAlg }[] = [];
-      await db('signing_keys').where({ status: 'current' }).update({ status: 'previous', rotated_at: Date.now() });
-      for (const alg of ALGS) out.push({ kid: await insert(alg), alg });
-      return out;
+    async rotate(): Promise<{ kid: string; alg: SigningAlg; activates_at: number }[]> {
+      return locked(async (trx) => {
+        const out: { kid: string; alg: SigningAlg; activates_at: number }[] = [];
+        await trx('signing_keys').where({ status: 'current' }).update({ status: 'previous', rotated_at: Date.now() });
+        for (const alg of ALGS) out.push({ kid: await insert(trx, alg), alg, activates_at: Date.now() + delay });
+        return out;
+      });
     },
     /**
      * Drops a previous key at once (it leaves the JWKS: every token it signed stops verifying),
-     * for a key that leaked. 'current' when the key signs now (rotate first), 'missing' when unknown.
+     * for a key that leaked. 'current' when the key is the current one (rotate first), 'missing' when unknown.
      */
     async revoke(kid: string): Promise<'revoked' | 'current' | 'missing'> {
       const n = await db('signing_keys').where({ kid, status: 'previous' }).delete();
       if (n === 1) return 'revoked';
       return (await db('signing_keys').where({ kid }).first()) ? 'current' : 'missing';
     },
+    /** Drops previous keys whose tokens have all expired (they signed until the activation delay after their rotation). */
     async retire(retireAfterMs: number): Promise<number> {
-      return db('signing_keys').where({ status: 'previous' }).andWhere('rotated_at', '<', Date.now() - retireAfterMs).delete();
+      return db('signing_keys').where({ status: 'previous' }).andWhere('rotated_at', '<', Date.now() - retireAfterMs - delay).delete();
     },
-    /** Changes whenever keys are added or removed, so every node can notice a rotation or a revocation. */
+    /**
+     * Changes whenever keys are added or removed, or another key starts signing, so every node
+     * notices a rotation, a revocation or an activation on its next poll.
+     */
     async version(): Promise<string> {
-      const r = await db('signing_keys').count({ n: '*' }).max({ m: 'created_at' }).min({ o: 'created_at' }).first();
-      return `${r?.n}:${r?.m}:${r?.o}`;
+      const rows = await db('signing_keys').select('kid', 'alg', 'created_at');
+      const kids = rows.map((r) => r.kid as string).sort().join(',');
+      return `${kids}|${[...signingKids(rows)].sort().join(',')}`;
     },
   };
+}
+
+/** The activation delay of a new signing key: none for one node (SQLite), else `keys.activationDelaySeconds` (default 10 s: five of the nodes' 2 s key polls). */
+export function keyActivationDelayMs(config: { keys: { activationDelaySeconds?: number } }, db: Db): number {
+  if (config.keys.activationDelaySeconds !== undefined) return config.keys.activationDelaySeconds * 1000;
+  return isSqlite(db) ? 0 : 10_000;
 }
 export type KeyStore = ReturnType<typeof createKeyStore>;
