@@ -17,6 +17,7 @@ import { createAccountMfaRoutes } from './interactions/account-mfa.ts';
 import { createManagementApi } from './management-api/index.ts';
 import { createMetrics } from './http/metrics.ts';
 import { createDbHealth } from './db/health.ts';
+import { noteGeoipSource } from './http/geoip.ts';
 
 const STYLE = readFileSync(join(import.meta.dirname, '..', 'views', 'assets', 'style.css'));
 
@@ -160,11 +161,13 @@ export function createApp(app: AppContext) {
     callback() {
       const viaKoa = koa.callback();
       const issuerHost = new URL(app.config.issuer).host;
+      const geoip = app.config.http.geoipHeaders;
       return (req: IncomingMessage, res: ServerResponse) => {
         if (!pinOrigin(req, issuerHost, hops)) {
           res.writeHead(400, { 'content-type': 'text/plain; charset=utf-8', connection: 'close' }).end('Bad request target\n');
           return;
         }
+        noteGeoipSource(req, geoip);
         if (!tokenEndpoint(req, res)) void viaKoa(req, res);
       };
     },

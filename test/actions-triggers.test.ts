@@ -312,6 +312,48 @@ test('an Auth0 api method Gatehouse lacks fails the login closed, and the execut
   }
 });
 
+test('event.request.geoip comes from the location headers of the CDN configured in front, and only then', async () => {
+  // Regression: geoip never existed, so Auth0's country checks threw (fail closed) everywhere.
+  const http = { bodyLimitBytes: 102400, trustProxy: 1, headersTimeoutMs: 15000, requestTimeoutMs: 30000 };
+  const cdn = await startTestServer({ http: { ...http, geoipHeaders: 'cloudflare' } });
+  const plain = await startTestServer({ http });
+  try {
+    const code = `exports.onExecuteCredentialsExchange = async (event, api) => { api.accessToken.setCustomClaim('https://example.com/geo', event.request.geoip ?? 'none'); };`;
+    const clients = new Map<TestServer, { client_id: string; client_secret: string }>();
+    for (const s of [cdn, plain]) {
+      await s.api('POST', '/resource-servers', { name: 'API', identifier: API, scopes: [{ value: 'read:things' }] });
+      const m2m = (await s.api('POST', '/clients', { name: 'm2m geo', app_type: 'non_interactive' })).body;
+      await s.api('POST', '/client-grants', { client_id: m2m.client_id, audience: API, scope: ['read:things'] });
+      await deployAction(s, { name: 'cx-geo', trigger: 'credentials-exchange', version: 'v2', code });
+      await bindActions(s, 'credentials-exchange', ['cx-geo']);
+      clients.set(s, m2m);
+    }
+    const tokenWith = async (s: TestServer, headers: Record<string, string>) => {
+      const m2m = clients.get(s)!;
+      const res = await fetch(`${s.base}/oauth/token`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${Buffer.from(`${m2m.client_id}:${m2m.client_secret}`).toString('base64')}`, 'x-forwarded-for': '198.51.100.7', ...headers },
+        body: new URLSearchParams({ grant_type: 'client_credentials', audience: API }),
+      });
+      const body = await res.json() as { access_token: string };
+      assert.equal(res.status, 200, JSON.stringify(body));
+      return decodeJwt(body.access_token)['https://example.com/geo'];
+    };
+    const cf = { 'cf-ipcountry': 'FR', 'cf-ipcity': 'Lyon', 'cf-ipcontinent': 'EU', 'cf-iplatitude': '45.75', 'cf-iplongitude': '4.85', 'cf-timezone': 'Europe/Paris', 'cf-region-code': 'ARA', 'cf-region': 'Auvergne-Rhone-Alpes' };
+    assert.deepEqual(await tokenWith(cdn, cf), {
+      countryCode: 'FR', countryName: 'France', cityName: 'Lyon', continentCode: 'EU', latitude: 45.75, longitude: 4.85,
+      timeZone: 'Europe/Paris', subdivisionCode: 'ARA', subdivisionName: 'Auvergne-Rhone-Alpes',
+    });
+    // Without the proxy's country (a request around the CDN, or Tor's T1) there is no geoip.
+    assert.equal(await tokenWith(cdn, { 'cf-ipcountry': 'T1' }), 'none');
+    // Not configured: a client's own headers are never believed.
+    assert.equal(await tokenWith(plain, cf), 'none');
+  } finally {
+    await cdn.close();
+    await plain.close();
+  }
+});
+
 test('pre-user-registration denies with a user-facing message and writes nothing; post-user-registration runs after the insert', async () => {
   await deployAction(ts, { name: 'pre-reg', trigger: 'pre-user-registration', version: 'v3', code: `
     exports.onExecutePreUserRegistration = async (event, api) => {

@@ -18,8 +18,14 @@ export interface User {
   enrolledFactors: { type: 'otp' }[];
 }
 export interface Client { client_id: string; name: string; metadata: Record<string, string> }
+/** Auth0's `event.request.geoip`: present only when a CDN's location headers are configured (`http.geoipHeaders`) and gave a country. */
+export interface GeoIp {
+  countryCode: string; countryName?: string; cityName?: string; continentCode?: string;
+  subdivisionCode?: string; subdivisionName?: string; latitude?: number; longitude?: number; timeZone?: string;
+}
 export interface Request {
   ip: string; method: string; hostname: string; user_agent: string; language?: string;
+  geoip?: GeoIp;
   query: Record<string, string>;
   /** The request body with sensitive fields (password, tokens, CSRF) removed. */
   body: Record<string, string>;

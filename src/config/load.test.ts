@@ -46,3 +46,9 @@ test('GATEHOUSE_ACTIONS_FETCH_ALLOW entries the address check could never match 
   assert.deepEqual(loadConfig({ env: { GATEHOUSE_ACTIONS_FETCH_ALLOW: 'Api.Example:8443, [::1], host.example:80, host.example:08080, my_host.internal' } }).actions.fetchAllow,
     ['Api.Example:8443', '[::1]', 'host.example:80', 'host.example:08080', 'my_host.internal']);
 });
+
+test('http.geoipHeaders needs a trusted proxy: a client can send location headers itself', () => {
+  assert.throws(() => loadConfig({ env: {}, overrides: { http: { bodyLimitBytes: 102400, trustProxy: false, geoipHeaders: 'cloudflare' } } }), /http\.geoipHeaders: geoipHeaders needs http\.trustProxy/);
+  assert.equal(loadConfig({ env: {}, overrides: { http: { bodyLimitBytes: 102400, trustProxy: 1, geoipHeaders: 'cloudfront' } } }).http.geoipHeaders, 'cloudfront');
+  assert.equal(loadConfig({ env: {} }).http.geoipHeaders, 'none');
+});

@@ -72,7 +72,12 @@ export const configSchema = z.object({
     bodyLimitBytes: z.number().int().min(1024), trustProxy: z.union([z.boolean(), z.number().int().min(0).max(16)]),
     headersTimeoutMs: z.number().int().min(1000).max(120_000).default(15_000),
     requestTimeoutMs: z.number().int().min(1000).max(300_000).default(30_000),
-  }).refine((h) => h.requestTimeoutMs >= h.headersTimeoutMs, { message: 'requestTimeoutMs must be at least headersTimeoutMs', path: ['requestTimeoutMs'] }),
+    /** Whose location headers give actions `event.request.geoip` (src/http/geoip.ts); only behind a trusted proxy. */
+    geoipHeaders: z.enum(['none', 'cloudflare', 'cloudfront']).default('none'),
+  }).refine((h) => h.requestTimeoutMs >= h.headersTimeoutMs, { message: 'requestTimeoutMs must be at least headersTimeoutMs', path: ['requestTimeoutMs'] })
+    .refine((h) => h.geoipHeaders === 'none' || proxyHops(h.trustProxy) > 0, {
+      message: 'geoipHeaders needs http.trustProxy: a client can send these headers itself; only a proxy that sets them makes them true', path: ['geoipHeaders'],
+    }),
   /** Actions limits (ACTIONS.md "Rules that protect users"). */
   actions: z.object({
     /** Hosts (`host`, `host:port`, `[v6]` or `[v6]:port`) actions' fetch may reach besides public addresses (net-guard.ts). */

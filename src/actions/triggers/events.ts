@@ -1,5 +1,6 @@
 import type { Context } from 'koa';
 import type { User } from '../../users/users.ts';
+import { geoipOf } from '../../http/geoip.ts';
 
 type Obj = Record<string, unknown>;
 const SENSITIVE = /pass(word)?|secret|token|code|assertion|_csrf/i;
@@ -20,9 +21,10 @@ export function requestInfo(ctx: Context | undefined, over: { query?: Obj; body?
   if (body && typeof body === 'object') for (const [k, v] of Object.entries(body)) if (!SENSITIVE.test(k) && typeof v === 'string') safeBody[k] = v;
   const query: Obj = {};
   for (const [k, v] of Object.entries(over.query ?? ctx.query)) if (typeof v === 'string' && !(over.query && SENSITIVE_QUERY.test(k))) query[k] = v;
+  const geoip = geoipOf(ctx.req);
   return {
     ip: ctx.ip, method: over.method ?? ctx.method, hostname: ctx.hostname, user_agent: ctx.get('user-agent'),
-    language: ctx.get('accept-language').split(',')[0] || undefined, query, body: safeBody,
+    language: ctx.get('accept-language').split(',')[0] || undefined, query, body: safeBody, ...(geoip ? { geoip } : {}),
   };
 }
 

@@ -1,0 +1,31 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { IncomingMessage } from 'node:http';
+import { geoipOf, noteGeoipSource } from './geoip.ts';
+
+const req = (headers: Record<string, string | string[]>) => ({ headers }) as unknown as IncomingMessage;
+
+test('CloudFront viewer headers give Auth0\'s geoip; a request not noted gives none', () => {
+  const headers = {
+    'cloudfront-viewer-country': 'de', 'cloudfront-viewer-country-name': 'Germany', 'cloudfront-viewer-city': 'Berlin',
+    'cloudfront-viewer-latitude': '52.52', 'cloudfront-viewer-longitude': 'not a number', 'cloudfront-viewer-time-zone': 'Europe/Berlin',
+    'cloudfront-viewer-country-region': 'BE', 'cloudfront-viewer-country-region-name': 'Land Berlin',
+  };
+  const r = req(headers);
+  assert.equal(geoipOf(r), undefined);
+  noteGeoipSource(r, 'cloudfront');
+  assert.deepEqual(geoipOf(r), {
+    countryCode: 'DE', countryName: 'Germany', cityName: 'Berlin', latitude: 52.52, timeZone: 'Europe/Berlin', subdivisionCode: 'BE', subdivisionName: 'Land Berlin',
+  });
+  const none = req(headers);
+  noteGeoipSource(none, 'none');
+  assert.equal(geoipOf(none), undefined);
+  for (const country of ['XX', 'T1', 'FRA', '', 'F1']) {
+    const x = req({ 'cf-ipcountry': country, 'cf-ipcity': 'Somewhere' });
+    noteGeoipSource(x, 'cloudflare');
+    assert.equal(geoipOf(x), undefined, country);
+  }
+  const long = req({ 'cf-ipcountry': 'US', 'cf-ipcity': 'x'.repeat(101) });
+  noteGeoipSource(long, 'cloudflare');
+  assert.deepEqual(geoipOf(long), { countryCode: 'US', countryName: 'United States' });
+});
