@@ -226,7 +226,10 @@ test('D11/D12: prototype pollution stays inside the polluting action: later acti
 });
 
 test('D13: reserved claims are refused on both tokens; the ID token sub and iat stay the server\'s', async () => {
-  const reserved = ['sub', 'iss', 'aud', 'exp', 'iat', 'nbf', 'jti', 'nonce', 'auth_time', 'acr', 'amr', 'azp', 'at_hash', 'c_hash', 's_hash', 'sid', 'cnf', 'client_id', 'scope'];
+  // The JWT/OIDC claims, and the ones Auth0 restricts besides (roles, permissions, org_id…: an
+  // action setting them gets the token it would get on Auth0, without them).
+  const reserved = ['sub', 'iss', 'aud', 'exp', 'iat', 'nbf', 'jti', 'nonce', 'auth_time', 'acr', 'amr', 'azp', 'at_hash', 'c_hash', 's_hash', 'sid', 'cnf', 'client_id', 'scope',
+    'roles', 'permissions', 'groups', 'org_id', 'org_name', 'kid', 'x5t#S256'];
   await deployAndBind(`
     exports.onExecutePostLogin = async (event, api) => {
       for (const name of ${JSON.stringify(reserved)}) {

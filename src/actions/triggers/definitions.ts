@@ -53,7 +53,12 @@ export const isTriggerId = (s: unknown): s is TriggerId => typeof s === 'string'
 
 /** Claims an action may never set (ACTIONS.md; SECURITY.md §0 item 2). */
 export const RESERVED_CLAIMS = new Set(['sub', 'iss', 'aud', 'exp', 'iat', 'nbf', 'jti', 'nonce', 'auth_time', 'azp', 'acr', 'amr',
-  'at_hash', 'c_hash', 's_hash', 'sid', 'client_id', 'scope', 'cnf', 'gty', 'typ', 'act', 'may_act', 'events', 'token_type']);
+  'at_hash', 'c_hash', 's_hash', 'sid', 'client_id', 'scope', 'cnf', 'gty', 'typ', 'act', 'may_act', 'events', 'token_type',
+  // The rest of the claims Auth0 restricts (its "Create Custom Claims" page): an action setting
+  // one gets the same token as on Auth0, without it.
+  'active', 'ath', 'attest', 'authorization_details', 'cty', 'dest', 'entitlements', 'groups', 'htm', 'htu', 'internalService',
+  'jcard', 'jku', 'jwe', 'jwk', 'kid', 'mky', 'object_id', 'org_id', 'org_name', 'orig', 'origid', 'permissions', 'roles', 'rph',
+  'sip_callid', 'sip_cseq_num', 'sip_date', 'sip_from_tag', 'sip_via_branch', 'sub_jwk', 'toe', 'txn', 'uuid', 'vot', 'vtm', 'x5t#S256']);
 // PROFILE_CLAIMS in an ID token: the action's value was either overridden without a word (scope
 // email or profile asked) or went out in its place (not asked): refused either way, with the
 // reason in the execution record. Access tokens carry no profile claims, so there they are custom.
