@@ -1,12 +1,12 @@
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { createConnection } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import knexFactory from 'knex';
+import { ADMIN_URL, databaseUrl, postgresReachable } from './helpers/postgres.ts';
 import { decodeProtectedHeader } from 'jose';
 import { startTestServer, freePort, ADMIN_ID, ADMIN_SECRET, type TestServer } from './helpers/server.ts';
 
@@ -17,20 +17,11 @@ import { startTestServer, freePort, ADMIN_ID, ADMIN_SECRET, type TestServer } fr
  * current key per algorithm, and a signing key every node publishes before any signs with it.
  * Skipped only when no PostgreSQL answers (GATEHOUSE_TEST_POSTGRES_URL, as in postgres.test.ts).
  */
-const ADMIN_URL = process.env.GATEHOUSE_TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const DB_NAME = `gatehouse_nodes_${process.pid}_${Date.now()}`;
-const dbUrl = (() => { const u = new URL(ADMIN_URL); u.pathname = `/${DB_NAME}`; return u.href; })();
+const dbUrl = databaseUrl(DB_NAME);
 const SECRETS_KEY = randomBytes(32).toString('base64');
 
-async function reachable(): Promise<boolean> {
-  const u = new URL(ADMIN_URL);
-  return new Promise((resolve) => {
-    const s = createConnection({ host: u.hostname, port: Number(u.port || 5432) }, () => { s.end(); resolve(true); });
-    s.on('error', () => resolve(false));
-    s.setTimeout(1000, () => { s.destroy(); resolve(false); });
-  });
-}
-const available = await reachable();
+const available = await postgresReachable();
 const skip = available ? false : `no PostgreSQL at ${new URL(ADMIN_URL).host}`;
 const admin = available ? knexFactory({ client: 'pg', connection: ADMIN_URL, pool: { min: 0, max: 1 } }) : undefined;
 const db = available ? knexFactory({ client: 'pg', connection: dbUrl, pool: { min: 0, max: 2 } }) : undefined;

@@ -1,9 +1,9 @@
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { createConnection } from 'node:net';
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import knexFactory from 'knex';
+import { ADMIN_URL, databaseUrl, postgresReachable } from './helpers/postgres.ts';
 import { startTestServer, discover, loginThroughForm, type TestServer } from './helpers/server.ts';
 import { deployAction, bindActions } from './helpers/actions.ts';
 import { codeAt } from './helpers/mfa.ts';
@@ -15,20 +15,10 @@ import { migrateLatest, migrateRollbackAll } from '../src/db/migrate.ts';
  * GATEHOUSE_TEST_POSTGRES_URL (default postgres://postgres@127.0.0.1:5432/postgres) and a fresh
  * database per run, dropped afterwards. Skipped only when no PostgreSQL answers there.
  */
-const ADMIN_URL = process.env.GATEHOUSE_TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const DB_NAME = `gatehouse_test_${process.pid}_${Date.now()}`;
-const dbUrl = (() => { const u = new URL(ADMIN_URL); u.pathname = `/${DB_NAME}`; return u.href; })();
+const dbUrl = databaseUrl(DB_NAME);
 
-async function reachable(): Promise<boolean> {
-  const u = new URL(ADMIN_URL);
-  return new Promise((resolve) => {
-    const s = createConnection({ host: u.hostname, port: Number(u.port || 5432) }, () => { s.end(); resolve(true); });
-    s.on('error', () => resolve(false));
-    s.setTimeout(1000, () => { s.destroy(); resolve(false); });
-  });
-}
-
-const available = await reachable();
+const available = await postgresReachable();
 const admin = available ? knexFactory({ client: 'pg', connection: ADMIN_URL, pool: { min: 0, max: 1 } }) : undefined;
 let ts: TestServer | undefined;
 
