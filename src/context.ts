@@ -29,7 +29,7 @@ import { createProviderHooks } from './oidc/hooks.ts';
 import { createMfa } from './mfa/mfa.ts';
 import { queueCodeAlertMail } from './mail/notices.ts';
 import { safeEqual } from './shared/safe-equal.ts';
-import { createMailer } from './mail/mailer.ts';
+import { createMailer, type Mailer } from './mail/mailer.ts';
 import { createEmailTokens } from './users/email-tokens.ts';
 import type { Context } from 'koa';
 import type { User } from './users/users.ts';
@@ -57,23 +57,6 @@ export async function createContext(config: Config, opts: { logger?: Logger; mig
   // and leaves nothing running (a test process, or the CLI, exits).
   let cookieKeys: string[];
   let csrfKey: Buffer;
-  // PostgreSQL: one node at a time from here until the system rows exist (acquireStartupLock).
-  let releaseStartup: () => Promise<void> = async () => {};
-  try {
-    releaseStartup = await acquireStartupLock(db);
-    if (opts.migrate !== false) {
-      const applied = await migrateLatestLocked(db, (what) => logger.warn({ repaired: what }, 'database migration lock repaired (a run that ended early, or nodes that once started together)'));
-      if (applied.length > 0) logger.info({ migrations: applied }, `database migrated: applied ${applied.length} migration${applied.length === 1 ? '' : 's'}`);
-    }
-    cookieKeys = JSON.parse(await settings.sealedOrCreate('cookie_keys', () => JSON.stringify([
-      (globalThis.crypto.getRandomValues(new Uint8Array(32)) as Uint8Array).reduce((s, b) => s + b.toString(16).padStart(2, '0'), ''),
-    ]))) as string[];
-    csrfKey = Buffer.from(await settings.sealedOrCreate('csrf_key', () => Buffer.from(globalThis.crypto.getRandomValues(new Uint8Array(32))).toString('base64')), 'base64');
-  } catch (e) {
-    await releaseStartup().catch(() => { /* the connection goes with the pool */ });
-    await db.destroy().catch(() => { /* already broken: the first error is the one to report */ });
-    throw e;
-  }
   const urls = createUrls(config.issuer);
   const hasher = createPasswordHasher(config.argon2);
   const users = createUsers(db, hasher, config.password);
@@ -84,9 +67,6 @@ export async function createContext(config: Config, opts: { logger?: Logger; mig
   const resourceServers = createResourceServers(db, { signingAlg: config.keys.defaultAlg, tokenLifetime: config.tokens.accessTokenTtl });
   const audit = createAudit(db, logger);
   const checkPassword = createPasswordLogin({ users, hasher, bruteForce, audit, maxPasswordBytes: config.password.maxLength * 4 });
-  // Mail goes through SMTP when configured, else to <dataDir>/outbox/, by way of the mail_queue
-  // table, which keeps a message until it was delivered (see src/mail/mailer.ts).
-  const mail = createMailer({ smtpUrl: config.smtpUrl, from: config.email.from, dataDir: config.dataDir, logger, queue: { db, box } });
   const mfa = createMfa(db, box, {
     maxFailures: config.mfa.maxFailures, lockSeconds: config.mfa.lockSeconds, issuerLabel: config.mfa.issuerLabel ?? config.appName,
     onReplay: (userId) => queueCodeAlertMail({ mail, config, urls, users }, userId, 'reused'),
@@ -95,7 +75,18 @@ export async function createContext(config: Config, opts: { logger?: Logger; mig
   const keys = createKeyStore(db, box, { activationDelayMs: keyActivationDelayMs(config, db) });
   const emailTokens = createEmailTokens(db);
 
+  // PostgreSQL: one node at a time from here until the system rows exist (acquireStartupLock).
+  let releaseStartup: () => Promise<void> = async () => {};
   try {
+    releaseStartup = await acquireStartupLock(db, (holder) => logger.warn({ holder }, 'waiting for another node to finish starting (migrations, first keys): start-up runs one node at a time'));
+    if (opts.migrate !== false) {
+      const applied = await migrateLatestLocked(db, (what) => logger.warn({ repaired: what }, 'database migration lock repaired (a run that ended early, or nodes that once started together)'));
+      if (applied.length > 0) logger.info({ migrations: applied }, `database migrated: applied ${applied.length} migration${applied.length === 1 ? '' : 's'}`);
+    }
+    cookieKeys = JSON.parse(await settings.sealedOrCreate('cookie_keys', () => JSON.stringify([
+      (globalThis.crypto.getRandomValues(new Uint8Array(32)) as Uint8Array).reduce((s, b) => s + b.toString(16).padStart(2, '0'), ''),
+    ]))) as string[];
+    csrfKey = Buffer.from(await settings.sealedOrCreate('csrf_key', () => Buffer.from(globalThis.crypto.getRandomValues(new Uint8Array(32))).toString('base64')), 'base64');
     const demoted = await keys.ensure();
     if (demoted.length) logger.warn({ kids: demoted }, 'several current signing keys for one algorithm (nodes that started together on an earlier version): all but the newest are now previous');
     // The Management API is an API like any other: its audience is /api/v2/ on the issuer's origin.
@@ -115,6 +106,17 @@ export async function createContext(config: Config, opts: { logger?: Logger; mig
     await releaseStartup();
   } catch (e) {
     await releaseStartup().catch(() => { /* the connection goes with the pool */ });
+    await db.destroy().catch(() => { /* the first error is the one to report */ });
+    throw e;
+  }
+
+  // Its queue's timer starts here, once nothing of the start-up can fail any more.
+  // Mail goes through SMTP when configured, else to <dataDir>/outbox/, by way of the mail_queue
+  // table, which keeps a message until it was delivered (see src/mail/mailer.ts).
+  let mail: Mailer;
+  try {
+    mail = createMailer({ smtpUrl: config.smtpUrl, from: config.email.from, dataDir: config.dataDir, logger, queue: { db, box } });
+  } catch (e) {
     await db.destroy().catch(() => { /* the first error is the one to report */ });
     throw e;
   }
@@ -150,14 +152,24 @@ export async function createContext(config: Config, opts: { logger?: Logger; mig
     });
   }
 
-  /** Rebuilds the provider when signing keys changed (here or on another node). */
-  async function refreshKeys(force = false) {
-    const v = await keys.version();
-    if (force || v !== providerState.keysVersion) {
-      providerState.provider = await buildProvider();
-      providerState.keysVersion = v;
-      logger.info({ keys: v }, 'signing keys reloaded');
-    }
+  /**
+   * Rebuilds the provider when signing keys changed (here or on another node). One at a time:
+   * a poll's rebuild that read the keys before a rotation must not finish after the rotation's
+   * own and put the old keys back.
+   */
+  let refreshing: Promise<void> = Promise.resolve();
+  function refreshKeys(force = false): Promise<void> {
+    const run = refreshing.catch(() => {}).then(async () => {
+      const v = await keys.version();
+      if (force || v !== providerState.keysVersion) {
+        const provider = await buildProvider();
+        providerState.provider = provider;
+        providerState.keysVersion = v;
+        logger.info({ keys: v }, 'signing keys reloaded');
+      }
+    });
+    refreshing = run;
+    return run;
   }
 
   async function ensureBootstrapAdmin() {

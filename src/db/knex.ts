@@ -40,7 +40,9 @@ export function openDatabase(url: string, opts: { acquireTimeoutMs?: number } = 
       },
     });
   }
-  return knexFactory({ client: 'pg', connection: url, pool: { min: 0, max: 10 }, compileSqlOnError: false });
+  // TCP keepalive: a connection whose server or node vanished without a goodbye (a start-up
+  // lock's holder, lost mid-start) is noticed in minutes, not after the kernel's two hours.
+  return knexFactory({ client: 'pg', connection: { connectionString: url, keepAlive: true, keepAliveInitialDelayMillis: 10_000 }, pool: { min: 0, max: 10 }, compileSqlOnError: false });
 }
 
 /** Prepared statements a connection keeps, most recently used last (see cacheStatements). */
@@ -128,11 +130,29 @@ export const ADVISORY_LOCKS = { startup: 0x47617465_0001, signingKeys: 0x4761746
  * or when that connection ends (a node that dies while starting frees it). SQLite: one file
  * that one server opens; nothing to take.
  */
-export async function acquireStartupLock(db: Db): Promise<() => Promise<void>> {
+export async function acquireStartupLock(db: Db, onWait: (holder: string) => void = () => {}): Promise<() => Promise<void>> {
   if (isSqlite(db)) return async () => {};
-  const conn = await db.client.acquireConnection() as { query(sql: string, args: unknown[]): Promise<unknown> };
+  type Conn = { query(sql: string, args: unknown[]): Promise<{ rows: Record<string, unknown>[] }> };
+  const conn = await db.client.acquireConnection() as Conn;
+  const key = ADVISORY_LOCKS.startup;
   try {
-    await conn.query('select pg_advisory_lock($1)', [ADVISORY_LOCKS.startup]);
+    // Tried every half second rather than waited for, so that a wait is said once, naming the
+    // PostgreSQL session that holds the lock (a node's start-up, or a migration under way).
+    for (let said = false; ;) {
+      const got = await conn.query('select pg_try_advisory_lock($1) as ok', [key]);
+      if (got.rows[0]?.ok === true) break;
+      if (!said) {
+        said = true;
+        const h = await conn.query(
+          `select l.pid, a.client_addr, a.backend_start from pg_locks l left join pg_stat_activity a on a.pid = l.pid
+           where l.locktype = 'advisory' and l.granted and l.classid = $1 and l.objid = $2 and l.objsubid = 1`,
+          [Math.floor(key / 2 ** 32), key % 2 ** 32],
+        ).catch(() => ({ rows: [] }));
+        const r = h.rows[0];
+        onWait(r ? `PostgreSQL session ${String(r.pid)}${r.client_addr ? ` from ${String(r.client_addr)}` : ''}${r.backend_start ? ` since ${new Date(String(r.backend_start)).toISOString()}` : ''}` : 'another session');
+      }
+      await new Promise((resolve) => setTimeout(resolve, 500));
+    }
   } catch (e) {
     await db.client.releaseConnection(conn);
     throw e;
@@ -142,7 +162,10 @@ export async function acquireStartupLock(db: Db): Promise<() => Promise<void>> {
     if (released) return;
     released = true;
     try {
-      await conn.query('select pg_advisory_unlock($1)', [ADVISORY_LOCKS.startup]);
+      const r = await conn.query('select pg_advisory_unlock($1) as ok', [key]);
+      // False only if the lock was not this session's (a pooler that changed the session under
+      // it: session advisory locks need a direct connection or PgBouncer's session mode).
+      if (r.rows[0]?.ok !== true) throw new Error('the start-up lock was not held by this connection when released (is a transaction-mode pooler between Gatehouse and PostgreSQL?)');
     } finally {
       await db.client.releaseConnection(conn);
     }

@@ -68,7 +68,13 @@ export async function migrateRollbackAll(db: Db): Promise<string[]> {
   }
 }
 
+/** Done and pending migrations. Under the start-up lock: knex creates its tables on the way. */
 export async function migrationStatus(db: Db) {
-  const [done, pending] = await db.migrate.list(options);
-  return { done: (done as { name: string }[]).map((d) => d.name ?? d), pending: (pending as string[]) };
+  const release = await acquireStartupLock(db);
+  try {
+    const [done, pending] = await db.migrate.list(options);
+    return { done: (done as { name: string }[]).map((d) => d.name ?? d), pending: (pending as string[]) };
+  } finally {
+    await release();
+  }
 }

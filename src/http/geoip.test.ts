@@ -20,11 +20,21 @@ test('CloudFront viewer headers give Auth0\'s geoip; a request not noted gives n
   const none = req(headers);
   noteGeoipSource(none, 'none');
   assert.equal(geoipOf(none), undefined);
-  for (const country of ['XX', 'T1', 'FRA', '', 'F1']) {
+  // CloudFront percent-encodes non-ASCII; Cloudflare's UTF-8 arrives as latin1 bytes.
+  const encoded = req({ 'cloudfront-viewer-country': 'BR', 'cloudfront-viewer-city': 'S%C3%A3o%20Paulo', 'cloudfront-viewer-latitude': '-91', 'cloudfront-viewer-longitude': '-46.6' });
+  noteGeoipSource(encoded, 'cloudfront');
+  assert.deepEqual(geoipOf(encoded), { countryCode: 'BR', countryName: 'Brazil', cityName: 'São Paulo', longitude: -46.6 });
+  const utf8 = req({ 'cf-ipcountry': 'DE', 'cf-ipcity': Buffer.from('München').toString('latin1') });
+  noteGeoipSource(utf8, 'cloudflare');
+  assert.equal(geoipOf(utf8)?.cityName, 'München');
+  for (const country of ['XX', 'ZZ', 'T1', 'AA', 'QZ', 'XA', 'FRA', '', 'F1']) {
     const x = req({ 'cf-ipcountry': country, 'cf-ipcity': 'Somewhere' });
     noteGeoipSource(x, 'cloudflare');
     assert.equal(geoipOf(x), undefined, country);
   }
+  const kosovo = req({ 'cf-ipcountry': 'XK' });
+  noteGeoipSource(kosovo, 'cloudflare');
+  assert.equal(geoipOf(kosovo)?.countryCode, 'XK');
   const long = req({ 'cf-ipcountry': 'US', 'cf-ipcity': 'x'.repeat(101) });
   noteGeoipSource(long, 'cloudflare');
   assert.deepEqual(geoipOf(long), { countryCode: 'US', countryName: 'United States' });

@@ -60,6 +60,7 @@ export const registerKeys: RegisterRoutes = (router, app) => {
     const r = kid.length <= 64 ? await app.keys.revoke(kid) : 'missing';
     if (r === 'missing') throw notFound('The signing key does not exist', 'inexistent_key');
     if (r === 'current') throw badRequest('The current signing key cannot be revoked: rotate the keys first, then revoke this one', 'operation_not_supported');
+    if (r === 'signing') throw badRequest('This key still signs until the keys of the last rotation activate (keys.activationDelaySeconds after it): revoke it then', 'operation_not_supported');
     await app.refreshKeys(true);
     await auditChange(app, ctx, { description: 'Revoke a signing key', target: { type: 'signing_keys', id: kid } });
     ctx.body = { kid, revoked: true };

@@ -44,28 +44,38 @@ function generate(alg: SigningAlg) {
  */
 export function createKeyStore(db: Db, box: SecretBox, opts: { activationDelayMs?: number } = {}) {
   const delay = Math.max(0, opts.activationDelayMs ?? 0);
-  async function insert(q: Db | Knex.Transaction, alg: SigningAlg) {
+  const sqlite = isSqlite(db);
+  /** The database's clock (PostgreSQL: one clock for every node; SQLite: one process). */
+  async function now(q: Db | Knex.Transaction = db): Promise<number> {
+    if (sqlite) return Date.now();
+    const r = await q.raw('select (extract(epoch from clock_timestamp()) * 1000)::bigint as now') as { rows: { now: string }[] };
+    return Number(r.rows[0].now);
+  }
+  async function insert(q: Db | Knex.Transaction, alg: SigningAlg, at: number, activatesAt: number | null) {
     const { kid, priv, pub } = generate(alg);
     await q('signing_keys').insert({
-      kid, alg, status: 'current', created_at: Date.now(), rotated_at: null,
+      kid, alg, status: 'current', created_at: at, rotated_at: null, activates_at: activatesAt,
       private_jwk_sealed: box.seal(JSON.stringify(priv), `signing-key:${kid}`), public_jwk: JSON.stringify(pub),
     });
     return kid;
   }
-  /** The kid that signs now for each algorithm (see above), from rows of any order. */
-  function signingKids(rows: { kid: string; alg: string; created_at: unknown }[], now = Date.now()): Set<string> {
+  type KeyTimes = { kid: string; alg: string; created_at: unknown; activates_at?: unknown };
+  const activatesAt = (r: KeyTimes) => (r.activates_at === null || r.activates_at === undefined ? Number(r.created_at) : Number(r.activates_at));
+  /** The kid that signs at `at` for each algorithm (see above), from rows of any order. */
+  function signingKids(rows: KeyTimes[], at: number): Set<string> {
     const out = new Set<string>();
     for (const alg of ALGS) {
       const mine = rows.filter((r) => r.alg === alg).sort((a, b) => Number(b.created_at) - Number(a.created_at));
-      const active = mine.find((r) => Number(r.created_at) <= now - delay) ?? mine[mine.length - 1];
+      const active = mine.find((r) => activatesAt(r) <= at) ?? mine[mine.length - 1];
       if (active) out.add(active.kid);
     }
     return out;
   }
+  const TIMES = ['kid', 'alg', 'created_at', 'activates_at'];
   /** Serialises key changes between nodes (PostgreSQL); SQLite has one writer at a time. */
   async function locked<T>(fn: (trx: Knex.Transaction) => Promise<T>): Promise<T> {
     return db.transaction(async (trx) => {
-      if (!isSqlite(db)) await trx.raw('select pg_advisory_xact_lock(?)', [ADVISORY_LOCKS.signingKeys]);
+      if (!sqlite) await trx.raw('select pg_advisory_xact_lock(?)', [ADVISORY_LOCKS.signingKeys]);
       return fn(trx);
     });
   }
@@ -79,11 +89,12 @@ export function createKeyStore(db: Db, box: SecretBox, opts: { activationDelayMs
     async ensure(): Promise<string[]> {
       return locked(async (trx) => {
         const demoted: string[] = [];
+        const at = await now(trx);
         for (const alg of ALGS) {
           const cur = await trx('signing_keys').where({ alg, status: 'current' }).orderBy('created_at', 'desc').select('kid');
-          if (cur.length === 0) await insert(trx, alg);
+          if (cur.length === 0) await insert(trx, alg, at, null);
           for (const extra of cur.slice(1)) {
-            await trx('signing_keys').where({ kid: extra.kid }).update({ status: 'previous', rotated_at: Date.now() });
+            await trx('signing_keys').where({ kid: extra.kid }).update({ status: 'previous', rotated_at: at });
             demoted.push(extra.kid);
           }
         }
@@ -92,58 +103,66 @@ export function createKeyStore(db: Db, box: SecretBox, opts: { activationDelayMs
     },
     /** Private JWKs for oidc-provider: the signing key of each algorithm first (the default algorithm's first of all), then the rest, newest first. */
     async privateJwks(defaultAlg: SigningAlg): Promise<Record<string, unknown>[]> {
-      const rows = await db('signing_keys').select('kid', 'alg', 'status', 'private_jwk_sealed', 'created_at');
-      const signing = signingKids(rows);
+      const rows = await db('signing_keys').select(...TIMES, 'status', 'private_jwk_sealed');
+      const signing = signingKids(rows, await now());
       const rank = (r: { kid: string; alg: string }) => (signing.has(r.kid) ? 0 : 2) + (r.alg === defaultAlg ? 0 : 1);
       rows.sort((a, b) => rank(a) - rank(b) || Number(b.created_at) - Number(a.created_at));
       return rows.map((r) => JSON.parse(box.open(r.private_jwk_sealed, `signing-key:${r.kid}`)));
     },
     async list(): Promise<SigningKeyRow[]> {
-      const rows = await db('signing_keys').select('kid', 'alg', 'status', 'created_at', 'rotated_at', 'public_jwk').orderBy('created_at', 'desc');
-      const now = Date.now();
-      const signing = signingKids(rows, now);
-      return rows.map((r) => {
-        const created = Number(r.created_at);
-        return {
-          kid: r.kid, alg: r.alg, status: r.status, created_at: created, rotated_at: toNum(r.rotated_at), public_jwk: JSON.parse(r.public_jwk),
-          signing: signing.has(r.kid), pending: r.status === 'current' && !signing.has(r.kid), activates_at: created + delay,
-        };
-      });
+      const rows = await db('signing_keys').select(...TIMES, 'status', 'rotated_at', 'public_jwk').orderBy('created_at', 'desc');
+      const signing = signingKids(rows, await now());
+      return rows.map((r) => ({
+        kid: r.kid, alg: r.alg, status: r.status, created_at: Number(r.created_at), rotated_at: toNum(r.rotated_at), public_jwk: JSON.parse(r.public_jwk),
+        signing: signing.has(r.kid), pending: r.status === 'current' && !signing.has(r.kid), activates_at: activatesAt(r),
+      }));
     },
     /**
-     * New current key per algorithm; the old one becomes `previous` (it signs on for the
-     * activation delay) and stays published until `retire` drops it. Rotations from several
-     * nodes at once run one after the other.
+     * New current key per algorithm; the old one becomes `previous` (it signs on until the new
+     * one activates) and stays published until `retire` drops it. Rotations from several nodes
+     * at once run one after the other.
      */
     async rotate(): Promise<{ kid: string; alg: SigningAlg; activates_at: number }[]> {
       return locked(async (trx) => {
+        const at = await now(trx);
+        const from = delay > 0 ? at + delay : null;
         const out: { kid: string; alg: SigningAlg; activates_at: number }[] = [];
-        await trx('signing_keys').where({ status: 'current' }).update({ status: 'previous', rotated_at: Date.now() });
-        for (const alg of ALGS) out.push({ kid: await insert(trx, alg), alg, activates_at: Date.now() + delay });
+        await trx('signing_keys').where({ status: 'current' }).update({ status: 'previous', rotated_at: at });
+        for (const alg of ALGS) out.push({ kid: await insert(trx, alg, at, from), alg, activates_at: from ?? at });
         return out;
       });
     },
     /**
      * Drops a previous key at once (it leaves the JWKS: every token it signed stops verifying),
-     * for a key that leaked. 'current' when the key is the current one (rotate first), 'missing' when unknown.
+     * for a key that leaked. 'current' for the current key (rotate first); 'signing' for a
+     * previous key that still signs because the rotation's new key has not activated yet
+     * (revoking it would hand signing to an older key, or to the new one before every node
+     * publishes it); 'missing' when unknown.
      */
-    async revoke(kid: string): Promise<'revoked' | 'current' | 'missing'> {
-      const n = await db('signing_keys').where({ kid, status: 'previous' }).delete();
-      if (n === 1) return 'revoked';
-      return (await db('signing_keys').where({ kid }).first()) ? 'current' : 'missing';
+    async revoke(kid: string): Promise<'revoked' | 'current' | 'signing' | 'missing'> {
+      return locked(async (trx) => {
+        const rows = await trx('signing_keys').select(...TIMES, 'status');
+        const row = rows.find((r) => r.kid === kid);
+        if (!row) return 'missing';
+        if (row.status !== 'previous') return 'current';
+        if (signingKids(rows, await now(trx)).has(kid)) return 'signing';
+        await trx('signing_keys').where({ kid }).delete();
+        return 'revoked';
+      });
     },
-    /** Drops previous keys whose tokens have all expired (they signed until the activation delay after their rotation). */
+    /** Drops previous keys whose tokens have all expired (they signed until the key after them activated). */
     async retire(retireAfterMs: number): Promise<number> {
-      return db('signing_keys').where({ status: 'previous' }).andWhere('rotated_at', '<', Date.now() - retireAfterMs - delay).delete();
+      // An hour's margin at least: the key after it may have been made by a node with a longer delay.
+      return db('signing_keys').where({ status: 'previous' }).andWhere('rotated_at', '<', (await now()) - retireAfterMs - Math.max(delay, 3_600_000)).delete();
     },
     /**
      * Changes whenever keys are added or removed, or another key starts signing, so every node
      * notices a rotation, a revocation or an activation on its next poll.
      */
     async version(): Promise<string> {
-      const rows = await db('signing_keys').select('kid', 'alg', 'created_at');
+      const rows = await db('signing_keys').select(...TIMES);
       const kids = rows.map((r) => r.kid as string).sort().join(',');
-      return `${kids}|${[...signingKids(rows)].sort().join(',')}`;
+      return `${kids}|${[...signingKids(rows, await now())].sort().join(',')}`;
     },
   };
 }

@@ -150,6 +150,12 @@ describe('fetch from an action', () => {
       c('any', await why(fetch('${base}/slow', { signal: any })));
       c('ok', (await fetch('${base}/json', { signal: AbortSignal.timeout(900) })).status);
       try { AbortSignal.abort('why').throwIfAborted(); } catch (e) { c('throwIfAborted', e); }
+      // A listener that throws stops neither the others nor the fetch's own (review finding).
+      const loud = new AbortController();
+      loud.signal.addEventListener('abort', () => { throw new Error('listener broke'); });
+      const pending = fetch('${base}/slow', { signal: loud.signal });
+      loud.abort();
+      c('loud', await why(pending));
       c('bad', await why(fetch('${base}/json', { signal: {} })));
     `)]));
     assert.equal(r.status, 'ok', JSON.stringify(r));
@@ -164,6 +170,8 @@ describe('fetch from an action', () => {
     assert.equal(c.ok, 200);
     assert.equal(c.throwIfAborted, 'why');
     assert.equal(c.bad, 'TypeError: fetch: init.signal must be an AbortSignal');
+    assert.equal(c.loud, 'AbortError: This operation was aborted');
+    assert.match(r.results[0].logs, /Uncaught \(in abort listener\).*listener broke/);
   });
 
   test('a redirect from an allowed host to a non-allowed loopback host is refused', async () => {

@@ -1014,8 +1014,14 @@
     const ev = { type: 'abort', target: sig, currentTarget: sig };
     const list = st.listeners;
     st.listeners = [];
-    if (typeof st.onabort === 'function') apply(st.onabort, sig, [ev]);
-    for (let i = 0; i < list.length; i++) apply(list[i], sig, [ev]);
+    // As in a browser, a listener that throws does not stop the others (a fetch's own listener
+    // among them); what it threw is logged, as an uncaught error would be.
+    const call = (fn) => { try { apply(fn, sig, [ev]); } catch (e) { logListenerError(e); } };
+    if (typeof st.onabort === 'function') call(st.onabort);
+    for (let i = 0; i < list.length; i++) call(list[i]);
+  }
+  function logListenerError(e) {
+    try { apply(consoleObj.error, consoleObj, ['Uncaught (in abort listener)', e]); } catch { /* the log is best effort */ }
   }
   class AbortSignal {
     constructor() { throw new TypeErr('Illegal constructor'); }
@@ -1083,12 +1089,21 @@
       fetchCount++;
       fetchWaiting.set(id, { resolve, reject, url: req.url });
       if (signal !== null) {
-        signal.addEventListener('abort', () => {
+        const onAbort = () => {
           const w = fetchWaiting.get(id);
           if (!w) return;
           fetchWaiting.delete(id);
           w.reject(signalState(signal).reason);
-        }, { once: true });
+        };
+        signal.addEventListener('abort', onAbort, { once: true });
+        // Answered first: the listener goes (a signal kept across executions gathers none).
+        const w = fetchWaiting.get(id);
+        const drop = () => signal.removeEventListener('abort', onAbort);
+        fetchWaiting.set(id, {
+          resolve: (v) => { drop(); w.resolve(v); },
+          reject: (e) => { drop(); w.reject(e); },
+          url: w.url,
+        });
       }
       const json = '{"id":' + id + ',"url":' + JSONstringify(req.url) + ',"method":' + JSONstringify(req.method) +
         ',"headers":' + JSONstringify(req.headers) + ',"body":' + JSONstringify(req.body) + ',"redirect":' + JSONstringify(req.redirect) + '}';

@@ -28,7 +28,10 @@ export const TRIGGERS: Record<TriggerId, TriggerDef> = {
       'session.revoke', 'session.setExpiresAt', 'session.setIdleExpiresAt', 'session.setMetadata', 'session.deleteMetadata', 'session.evictMetadata',
       'refreshToken.revoke', 'refreshToken.setExpiresAt', 'refreshToken.setIdleExpiresAt', 'refreshToken.setMetadata', 'refreshToken.deleteMetadata', 'refreshToken.evictMetadata',
       'prompt.render', 'transaction.setResultUrl', 'rules.wasExecuted',
-      'samlResponse.setAttribute', 'samlResponse.setAudience', 'samlResponse.setIssuer', 'samlResponse.setRecipient', 'samlResponse.setNameIdentifierFormat',
+      ...['setAttribute', 'setAudience', 'setIssuer', 'setRecipient', 'setDestination', 'setNameIdentifierFormat', 'setNameIdentifierProbes',
+        'setLifetimeInSeconds', 'setSignResponse', 'setSignatureAlgorithm', 'setDigestAlgorithm', 'setSigningCert', 'setCert', 'setKey',
+        'setEncryptionCert', 'setEncryptionPublicKey', 'setCreateUpnClaim', 'setPassthroughClaimsWithNoMapping', 'setMapUnknownClaimsAsIs',
+        'setMapIdentities', 'setAuthnContextClassRef', 'setIncludeAttributeNameFormat', 'setTypedAttributes', 'setRelayState'].map((m) => `samlResponse.${m}`),
     ],
   },
   'pre-user-registration': {
