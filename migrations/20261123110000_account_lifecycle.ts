@@ -1,4 +1,5 @@
 import type { Knex } from 'knex';
+import { dropColumns } from '../src/db/drop-columns.ts';
 
 /*
  * Why: password-reset tokens must die when the password changes by any route (the reset
@@ -27,5 +28,5 @@ export async function up(knex: Knex): Promise<void> {
 
 export async function down(knex: Knex): Promise<void> {
   await knex.schema.dropTableIfExists('account_sessions');
-  await knex.schema.alterTable('email_tokens', (t) => { t.dropColumn('password_fp'); });
+  await dropColumns(knex, 'email_tokens', ['password_fp']);
 }

@@ -1,4 +1,5 @@
 import type { Knex } from 'knex';
+import { dropColumns } from '../src/db/drop-columns.ts';
 
 /*
  * Why: two isolation fixes in Actions (security review).
@@ -32,7 +33,7 @@ export async function up(knex: Knex): Promise<void> {
 }
 
 export async function down(knex: Knex): Promise<void> {
-  await knex.schema.alterTable('action_login_claims', (t) => { t.dropColumn('login_ref'); });
+  await dropColumns(knex, 'action_login_claims', ['login_ref']);
   await knex.schema.dropTableIfExists('action_cache');
   await knex.schema.createTable('action_cache', (t) => {
     t.string('trigger_id', 64).notNullable();

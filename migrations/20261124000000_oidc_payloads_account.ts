@@ -1,4 +1,5 @@
 import type { Knex } from 'knex';
+import { dropColumns } from '../src/db/drop-columns.ts';
 
 /*
  * Why: what belongs to one user among oidc-provider's records (sessions, grants, refresh and
@@ -19,5 +20,5 @@ export async function up(knex: Knex): Promise<void> {
 
 export async function down(knex: Knex): Promise<void> {
   await knex.raw('drop index if exists oidc_payloads_account_id_index');
-  await knex.schema.alterTable('oidc_payloads', (t) => { t.dropColumn('account_id'); });
+  await dropColumns(knex, 'oidc_payloads', ['account_id']);
 }

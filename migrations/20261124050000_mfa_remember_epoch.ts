@@ -1,4 +1,5 @@
 import type { Knex } from 'knex';
+import { dropColumns } from '../src/db/drop-columns.ts';
 
 /*
  * Why: a "remember this browser" cookie was bound to the user alone, so it kept skipping the
@@ -13,5 +14,5 @@ export async function up(knex: Knex): Promise<void> {
 }
 
 export async function down(knex: Knex): Promise<void> {
-  await knex.schema.alterTable('users', (t) => { t.dropColumn('mfa_remember_epoch'); });
+  await dropColumns(knex, 'users', ['mfa_remember_epoch']);
 }

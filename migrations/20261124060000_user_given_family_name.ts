@@ -1,4 +1,5 @@
 import type { Knex } from 'knex';
+import { dropColumns } from '../src/db/drop-columns.ts';
 
 /*
  * Why: Auth0's user carries given_name and family_name (its SDKs send them when creating a user,
@@ -9,5 +10,5 @@ export async function up(knex: Knex): Promise<void> {
 }
 
 export async function down(knex: Knex): Promise<void> {
-  await knex.schema.alterTable('users', (t) => { t.dropColumn('given_name'); t.dropColumn('family_name'); });
+  await dropColumns(knex, 'users', ['given_name', 'family_name']);
 }

@@ -1,4 +1,5 @@
 import type { Knex } from 'knex';
+import { dropColumns } from '../src/db/drop-columns.ts';
 
 /*
  * Why: with several nodes, a rotation's new key signs only once every node publishes it
@@ -11,5 +12,5 @@ export async function up(knex: Knex): Promise<void> {
 }
 
 export async function down(knex: Knex): Promise<void> {
-  await knex.schema.alterTable('signing_keys', (t) => { t.dropColumn('activates_at'); });
+  await dropColumns(knex, 'signing_keys', ['activates_at']);
 }

@@ -55,6 +55,27 @@ test('migrate, clients create, users create: human output, --json, and a clear e
   assert.match(unknown?.stderr ?? '', /unknown command/);
 });
 
+test('migrate --down undoes the newest migration (or --steps N), never the whole database unless --all', async () => {
+  // Regression: --down rolled every migration back, emptying the database, with no way to undo only an upgrade's.
+  const own = mkdtempSync(join(tmpdir(), 'gatehouse-cli-down-'));
+  try {
+    const e = { ...env, GATEHOUSE_DATA_DIR: own, GATEHOUSE_DATABASE_URL: `sqlite:${join(own, 'gh.sqlite')}` };
+    const c = (...args: string[]) => run(process.execPath, ['--no-node-snapshot', MAIN, ...args], { env: e });
+    const applied = JSON.parse((await c('migrate', '--json')).stdout).applied as string[];
+    await c('users', 'create', '--email', 'kept@example.com', '--password', 'kept password 123');
+    assert.deepEqual(JSON.parse((await c('migrate', '--down', '--json')).stdout).rolled_back, applied.slice(-1));
+    assert.deepEqual(JSON.parse((await c('migrate', '--down', '--steps', '2', '--json')).stdout).rolled_back, applied.slice(-3, -1).reverse());
+    const bad = await c('migrate', '--down', '--steps', 'all').then(() => null, (err: { code: number; stderr: string }) => err);
+    assert.equal(bad?.code, 1);
+    assert.match(bad?.stderr ?? '', /--steps needs a whole number/);
+    assert.match((await c('migrate')).stdout, /applied 3 migration/);
+    assert.match((await c('users', 'create', '--email', 'kept@example.com', '--password', 'kept password 123').then(() => '', (err: { stderr: string }) => err.stderr)), /already exists/, 'the user survived');
+    assert.deepEqual(JSON.parse((await c('migrate', '--down', '--all', '--json')).stdout).rolled_back.length, applied.length);
+  } finally {
+    rmSync(own, { recursive: true, force: true });
+  }
+});
+
 test('clients create --grant: audiences and scopes that hold colons, as the README writes them', async () => {
   // Regression: the value was split at its last colon, so `https://api.example.com:read:invoices,write:invoices`
   // looked for an API named "https://api.example.com:read:invoices,write" and failed.

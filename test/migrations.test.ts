@@ -4,7 +4,7 @@ import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openDatabase, type Db } from '../src/db/knex.ts';
-import { migrateLatest, migrateRollbackAll, migrationStatus } from '../src/db/migrate.ts';
+import { migrateDown, migrateLatest, migrateRollbackAll, migrationStatus } from '../src/db/migrate.ts';
 
 /*
  * Migrations are append-only and reversible (DESIGN style rule 7): up → down → up on an empty
@@ -102,6 +102,34 @@ test('20261124000000 gives existing oidc records their account_id from the paylo
     const Adapter = createAdapterFactory(d, { findClientMetadata: () => undefined });
     await new Adapter('RefreshToken').upsert('r1', { accountId: 'auth0|u1', grantId: 'g1' }, 60);
     assert.equal((await d('oidc_payloads').where({ type: 'RefreshToken', id: 'r1' }).first())?.account_id, 'auth0|u1');
+  } finally {
+    await d.destroy();
+  }
+});
+
+test('stepping down the newest migrations one at a time keeps users\' roles, authenticators, links and sessions (SQLite)', async () => {
+  // Regression: a down() that dropped a column of `users` made knex rebuild the table inside
+  // the migration's transaction, where SQLite ignores turning foreign keys off: dropping the
+  // old table cascaded, and one step down emptied user_roles, mfa_factors, recovery codes,
+  // email tokens and account sessions (the users themselves stayed).
+  const d = openDatabase(`sqlite:${join(dir, 'with-data.sqlite')}`);
+  try {
+    await migrateLatest(d);
+    const now = Date.now();
+    await d('users').insert({ id: 'auth0|u1', email: 'u1@example.com', created_at: 'x', updated_at: 'x' });
+    await d('roles').insert({ id: 'rol_1', name: 'admin', created_at: 'x' });
+    await d('user_roles').insert({ user_id: 'auth0|u1', role_id: 'rol_1' });
+    await d('mfa_factors').insert({ id: 'f1', user_id: 'auth0|u1', type: 'otp', secret_sealed: 's', confirmed: true, created_at: now });
+    await d('account_sessions').insert({ id_hash: 'h1', user_id: 'auth0|u1', expires_at: now + 60_000, created_at: now });
+    const counts = async () => Object.fromEntries(await Promise.all(['users', 'user_roles', 'mfa_factors', 'account_sessions'].map(async (t) => [t, Number((await d(t).count({ n: '*' }))[0].n)])));
+    const before = await counts();
+    assert.deepEqual(before, { users: 1, user_roles: 1, mfa_factors: 1, account_sessions: 1 });
+    // Down to the first migration that added account_sessions (its own down drops that table).
+    const newest = FILES.length - FILES.indexOf('20261123110000_account_lifecycle.ts') - 1;
+    assert.deepEqual(await migrateDown(d, newest), FILES.slice(-newest).reverse());
+    assert.deepEqual(await counts(), before, 'nothing of the users went with the columns');
+    assert.deepEqual(await migrateLatest(d), FILES.slice(-newest));
+    assert.deepEqual(await counts(), before);
   } finally {
     await d.destroy();
   }

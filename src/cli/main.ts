@@ -2,7 +2,7 @@ import { parseArgs } from 'node:util';
 import { loadConfig, ConfigError } from '../config/load.ts';
 import { createContext } from '../context.ts';
 import { openDatabase } from '../db/knex.ts';
-import { migrateLatest, migrateRollbackAll, migrationStatus } from '../db/migrate.ts';
+import { migrateDown, migrateLatest, migrateRollbackAll, migrationStatus } from '../db/migrate.ts';
 import { startServer } from '../server.ts';
 import { createLogger } from '../shared/logger.ts';
 import { AppError } from '../shared/errors.ts';
@@ -101,7 +101,8 @@ const HELP = `gatehouse: self-hosted OpenID Connect server with Actions
 Usage: gatehouse <command> [options]
 
   start                                  migrate, then serve (PORT, GATEHOUSE_* variables)
-  migrate [--down] [--status]            apply (or roll back all, or list) database migrations
+  migrate [--status]                     apply (or list) database migrations
+  migrate --down [--steps N | --all]     undo the newest migration, the newest N, or all (back up first)
   clients create --name N --type spa|regular_web|non_interactive|native
                  [--callback URL]... [--logout-url URL]... [--web-origin URL]...
                  [--grant AUDIENCE:scope1,scope2]   (M2M: allow these API scopes)
@@ -150,7 +151,7 @@ export async function main(argv: string[]): Promise<number> {
     args: cmd === 'start' || cmd === 'migrate' ? argv.slice(1) : rest,
     options: {
       json: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h' },
-      down: { type: 'boolean' }, status: { type: 'boolean' },
+      down: { type: 'boolean' }, status: { type: 'boolean' }, steps: { type: 'string' }, all: { type: 'boolean' },
       name: { type: 'string' }, type: { type: 'string' }, callback: { type: 'string', multiple: true },
       'logout-url': { type: 'string', multiple: true }, 'web-origin': { type: 'string', multiple: true }, grant: { type: 'string', multiple: true },
       email: { type: 'string' }, password: { type: 'string' }, verified: { type: 'boolean' },
@@ -166,7 +167,7 @@ export async function main(argv: string[]): Promise<number> {
 
   if (cmd === 'start') {
     const s = await startServer(config, { logger: createLogger(config.logLevel) });
-    s.ctx.logger.info({ issuer: config.issuer, port: config.port, database: config.databaseUrl.split(':')[0], password_hashes_at_once: s.ctx.hasher.concurrency }, `Gatehouse listening on port ${config.port} (issuer ${config.issuer})`);
+    s.ctx.logger.info({ issuer: config.issuer, port: config.port, database: config.databaseUrl.split(':')[0], argon2_at_once: s.ctx.hasher.concurrency }, `Gatehouse listening on port ${config.port} (issuer ${config.issuer})`);
     const stop = async (signal: string) => {
       s.ctx.logger.info({ signal }, 'shutting down');
       await s.close();
@@ -184,7 +185,10 @@ export async function main(argv: string[]): Promise<number> {
         const st = await migrationStatus(db);
         print(out, `applied: ${st.done.length}, pending: ${st.pending.length}${st.pending.length ? ` (${st.pending.join(', ')})` : ''}`, st);
       } else if (values.down) {
-        const undone = await migrateRollbackAll(db);
+        // The newest migration by default (`--steps N` for more): `--all` empties the database.
+        const steps = values.steps === undefined ? 1 : Number(values.steps);
+        if (!values.all && (!Number.isInteger(steps) || steps < 1)) throw new AppError(400, 'usage', 'migrate --down --steps needs a whole number of migrations, 1 or more');
+        const undone = values.all ? await migrateRollbackAll(db) : await migrateDown(db, steps);
         print(out, undone.length ? `rolled back ${undone.length} migration(s): ${undone.join(', ')}` : 'nothing to roll back', { rolled_back: undone });
       } else {
         const applied = await migrateLatest(db);

@@ -68,6 +68,22 @@ export async function migrateRollbackAll(db: Db): Promise<string[]> {
   }
 }
 
+/** Undoes the newest `steps` migrations, newest first (`gatehouse migrate --down --steps N`). */
+export async function migrateDown(db: Db, steps: number): Promise<string[]> {
+  const release = await acquireStartupLock(db);
+  try {
+    const undone: string[] = [];
+    for (let i = 0; i < steps; i++) {
+      const [, names] = await db.migrate.down(options);
+      if ((names as string[]).length === 0) break;
+      undone.push(...(names as string[]));
+    }
+    return undone;
+  } finally {
+    await release();
+  }
+}
+
 /** Done and pending migrations. Under the start-up lock: knex creates its tables on the way. */
 export async function migrationStatus(db: Db) {
   const release = await acquireStartupLock(db);
