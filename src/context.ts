@@ -110,7 +110,7 @@ export async function createContext(config: Config, opts: { logger?: Logger; mig
     throw e;
   }
 
-  // Its queue's timer starts here, once nothing of the start-up can fail any more.
+  // Its queue's timer starts here; a start that fails after this closes it (the provider below).
   // Mail goes through SMTP when configured, else to <dataDir>/outbox/, by way of the mail_queue
   // table, which keeps a message until it was delivered (see src/mail/mailer.ts).
   let mail: Mailer;
@@ -143,7 +143,17 @@ export async function createContext(config: Config, opts: { logger?: Logger; mig
   });
   const rememberedBrowsers = createRememberedBrowsers(db, csrfKey, config.mfa.rememberBrowserDays);
   const hooks = createProviderHooks({ config, triggers, users, clients, mfa, rememberedBrowsers, managementAudience: urls.managementAudience });
-  const providerState: { provider: ReturnType<typeof createProvider>; keysVersion: string } = { provider: await buildProvider(), keysVersion: await keys.version() };
+  // The version first, then the keys: a change in between makes the first poll rebuild (the
+  // other order could tag old keys with the new version, and no poll would ever rebuild).
+  let providerState: { provider: ReturnType<typeof createProvider>; keysVersion: string };
+  try {
+    const keysVersion = await keys.version();
+    providerState = { provider: await buildProvider(), keysVersion };
+  } catch (e) {
+    await mail.close().catch(() => { /* the first error is the one to report */ });
+    await db.destroy().catch(() => { /* the first error is the one to report */ });
+    throw e;
+  }
 
   async function buildProvider() {
     return createProvider({
@@ -158,16 +168,31 @@ export async function createContext(config: Config, opts: { logger?: Logger; mig
    * own and put the old keys back.
    */
   let refreshing: Promise<void> = Promise.resolve();
+  /** A poll queued behind a running refresh: later polls join it rather than pile up. */
+  let queuedPoll: Promise<void> | null = null;
+  let refreshGeneration = 0;
   function refreshKeys(force = false): Promise<void> {
-    const run = refreshing.catch(() => {}).then(async () => {
-      const v = await keys.version();
-      if (force || v !== providerState.keysVersion) {
-        const provider = await buildProvider();
-        providerState.provider = provider;
-        providerState.keysVersion = v;
-        logger.info({ keys: v }, 'signing keys reloaded');
-      }
+    if (!force && queuedPoll) return queuedPoll;
+    const run = refreshing.catch(() => {}).then(() => {
+      if (!force) queuedPoll = null;
+      // A query that never answers must not hold every later refresh (rotations' included).
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error('signing key refresh timed out after 10 s')), 10_000); });
+      const mine = ++refreshGeneration;
+      const work = (async () => {
+        const v = await keys.version();
+        if (force || v !== providerState.keysVersion) {
+          const provider = await buildProvider();
+          // Timed out meanwhile and a later refresh ran: its keys are the newer ones.
+          if (mine !== refreshGeneration) return;
+          providerState.provider = provider;
+          providerState.keysVersion = v;
+          logger.info({ keys: v }, 'signing keys reloaded');
+        }
+      })();
+      return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
     });
+    if (!force) queuedPoll = run;
     refreshing = run;
     return run;
   }

@@ -68,6 +68,12 @@ test('migrate --down undoes the newest migration (or --steps N), never the whole
     const bad = await c('migrate', '--down', '--steps', 'all').then(() => null, (err: { code: number; stderr: string }) => err);
     assert.equal(bad?.code, 1);
     assert.match(bad?.stderr ?? '', /--steps needs a whole number/);
+    // Flags that do not go together are refused, not ignored (review: --steps without --down applied every pending migration).
+    for (const args of [['--steps', '2'], ['--all'], ['--down', '--all', '--steps', '1']]) {
+      const refused = await c('migrate', ...args).then(() => null, (err: { code: number; stderr: string }) => err);
+      assert.equal(refused?.code, 1, args.join(' '));
+      assert.match(refused?.stderr ?? '', /--steps|--all/);
+    }
     assert.match((await c('migrate')).stdout, /applied 3 migration/);
     assert.match((await c('users', 'create', '--email', 'kept@example.com', '--password', 'kept password 123').then(() => '', (err: { stderr: string }) => err.stderr)), /already exists/, 'the user survived');
     assert.deepEqual(JSON.parse((await c('migrate', '--down', '--all', '--json')).stdout).rolled_back.length, applied.length);

@@ -9,7 +9,8 @@ import knexFactory from 'knex';
 import { ADMIN_URL, databaseUrl, postgresReachable } from './helpers/postgres.ts';
 import { decodeProtectedHeader } from 'jose';
 import { startTestServer, freePort, ADMIN_ID, ADMIN_SECRET, type TestServer } from './helpers/server.ts';
-import { ADVISORY_LOCKS } from '../src/db/knex.ts';
+import { ADVISORY_LOCKS, openDatabase } from '../src/db/knex.ts';
+import { migrateDown, migrateLatest } from '../src/db/migrate.ts';
 
 /*
  * Several nodes on one PostgreSQL database, as behind a load balancer: the same issuer, secrets
@@ -133,6 +134,19 @@ test('a migration lock left taken or doubled is put right at the next start', { 
   nodes = [node];
   assert.deepEqual((await db!('knex_migrations_lock').select('is_locked')).map((r) => Number(r.is_locked)), [0]);
   assert.ok(node.logs.some((l) => l.includes('database migration lock repaired')), 'the repair is logged');
+  // The same state before `migrate --down` (review: only `migrate` repaired it).
+  await closeNodes();
+  await db!('knex_migrations_lock').update({ is_locked: 1 });
+  const gh = openDatabase(dbUrl);
+  try {
+    const repaired: string[] = [];
+    const undone = await migrateDown(gh, 1, { repaired: (w) => repaired.push(w) });
+    assert.equal(undone.length, 1);
+    assert.equal(repaired.length, 1);
+    assert.deepEqual(await migrateLatest(gh), undone);
+  } finally {
+    await gh.destroy();
+  }
 });
 
 test('a node waits for another\'s start-up, saying for whom; a start that fails lets go of the lock', { skip, timeout: 60_000 }, async () => {
@@ -155,7 +169,7 @@ test('a node waits for another\'s start-up, saying for whom; a start that fails 
   // A node with another secrets key fails inside the locked start-up; the lock is free after it
   // (regression: an error between the lock and its release kept it, and every later start hung).
   await assert.rejects(startTestServer({ issuer: `http://127.0.0.1:${issuerPort}`, databaseUrl: dbUrl, secretsKey: randomBytes(32).toString('base64') }), /secrets key/);
-  const held = await db!.raw("select count(*)::int as n from pg_locks where locktype = 'advisory' and granted");
+  const held = await db!.raw("select count(*)::int as n from pg_locks where locktype = 'advisory' and granted and database = (select oid from pg_database where datname = current_database())");
   assert.equal(held.rows[0].n, 0, 'no advisory lock is left held');
 });
 

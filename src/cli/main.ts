@@ -179,19 +179,25 @@ export async function main(argv: string[]): Promise<number> {
   }
 
   if (cmd === 'migrate') {
+    if ((values.steps !== undefined || values.all) && !values.down) throw new AppError(400, 'usage', '--steps and --all go with migrate --down');
+    if (values.steps !== undefined && values.all) throw new AppError(400, 'usage', 'migrate --down takes --steps N or --all, not both');
     const db = openDatabase(config.databaseUrl);
+    const report = {
+      waiting: (holder: string) => console.error(`waiting for another node to finish starting or migrating (${holder})…`),
+      repaired: (what: string) => console.error(`repaired knex's migration lock: ${what}`),
+    };
     try {
       if (values.status) {
-        const st = await migrationStatus(db);
+        const st = await migrationStatus(db, report);
         print(out, `applied: ${st.done.length}, pending: ${st.pending.length}${st.pending.length ? ` (${st.pending.join(', ')})` : ''}`, st);
       } else if (values.down) {
         // The newest migration by default (`--steps N` for more): `--all` empties the database.
         const steps = values.steps === undefined ? 1 : Number(values.steps);
         if (!values.all && (!Number.isInteger(steps) || steps < 1)) throw new AppError(400, 'usage', 'migrate --down --steps needs a whole number of migrations, 1 or more');
-        const undone = values.all ? await migrateRollbackAll(db) : await migrateDown(db, steps);
+        const undone = values.all ? await migrateRollbackAll(db, report) : await migrateDown(db, steps, report);
         print(out, undone.length ? `rolled back ${undone.length} migration(s): ${undone.join(', ')}` : 'nothing to roll back', { rolled_back: undone });
       } else {
-        const applied = await migrateLatest(db);
+        const applied = await migrateLatest(db, report);
         print(out, applied.length ? `applied ${applied.length} migration(s): ${applied.join(', ')}` : 'database is up to date', { applied });
       }
     } finally { await db.destroy(); }

@@ -145,11 +145,12 @@ export async function acquireStartupLock(db: Db, onWait: (holder: string) => voi
         said = true;
         const h = await conn.query(
           `select l.pid, a.client_addr, a.backend_start from pg_locks l left join pg_stat_activity a on a.pid = l.pid
-           where l.locktype = 'advisory' and l.granted and l.classid = $1 and l.objid = $2 and l.objsubid = 1`,
+           where l.locktype = 'advisory' and l.granted and l.classid = $1 and l.objid = $2 and l.objsubid = 1
+             and l.database = (select oid from pg_database where datname = current_database())`,
           [Math.floor(key / 2 ** 32), key % 2 ** 32],
         ).catch(() => ({ rows: [] }));
         const r = h.rows[0];
-        onWait(r ? `PostgreSQL session ${String(r.pid)}${r.client_addr ? ` from ${String(r.client_addr)}` : ''}${r.backend_start ? ` since ${new Date(String(r.backend_start)).toISOString()}` : ''}` : 'another session');
+        onWait(r ? `PostgreSQL session ${String(r.pid)}${r.client_addr ? ` from ${String(r.client_addr)}` : ''}${r.backend_start instanceof Date ? ` since ${r.backend_start.toISOString()}` : ''}` : 'another session');
       }
       await new Promise((resolve) => setTimeout(resolve, 500));
     }

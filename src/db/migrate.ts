@@ -26,14 +26,17 @@ const LOCK_TABLE = 'knex_migrations_lock';
  * Applies every pending migration, one node at a time on PostgreSQL (acquireStartupLock: knex's
  * own lock table does not serialise nodes starting together on an empty database).
  */
-export async function migrateLatest(db: Db): Promise<string[]> {
-  const release = await acquireStartupLock(db);
+export async function migrateLatest(db: Db, report: Report = {}): Promise<string[]> {
+  const release = await acquireStartupLock(db, report.waiting);
   try {
-    return await migrateLatestLocked(db);
+    return await migrateLatestLocked(db, report.repaired);
   } finally {
     await release();
   }
 }
+
+/** What the CLI says while it works: a wait for another node's start-up, a repaired knex lock. */
+export interface Report { waiting?: (holder: string) => void; repaired?: (what: string) => void }
 
 /**
  * migrateLatest for a caller that holds the start-up lock already. On PostgreSQL, under that
@@ -42,6 +45,13 @@ export async function migrateLatest(db: Db): Promise<string[]> {
  * a lock a run that died mid-way never released. `repaired` says what was done.
  */
 export async function migrateLatestLocked(db: Db, repaired: (what: string) => void = () => {}): Promise<string[]> {
+  await repairKnexLock(db, repaired);
+  const [, applied] = await db.migrate.latest(options);
+  return applied as string[];
+}
+
+/** See migrateLatestLocked; for every migration command, under the start-up lock. */
+async function repairKnexLock(db: Db, repaired: (what: string) => void = () => {}): Promise<void> {
   if (!isSqlite(db) && await db.schema.hasTable(LOCK_TABLE)) {
     const rows = await db(LOCK_TABLE).select('index', 'is_locked').orderBy('index') as { index: number; is_locked: number }[];
     if (rows.length > 1) {
@@ -53,14 +63,13 @@ export async function migrateLatestLocked(db: Db, repaired: (what: string) => vo
       repaired(`released the migration lock a run that ended early left taken`);
     }
   }
-  const [, applied] = await db.migrate.latest(options);
-  return applied as string[];
 }
 
 /** Rolls back every migration (tests and `gatehouse migrate --down`). */
-export async function migrateRollbackAll(db: Db): Promise<string[]> {
-  const release = await acquireStartupLock(db);
+export async function migrateRollbackAll(db: Db, report: Report = {}): Promise<string[]> {
+  const release = await acquireStartupLock(db, report.waiting);
   try {
+    await repairKnexLock(db, report.repaired);
     const [, undone] = await db.migrate.rollback(options, true);
     return undone as string[];
   } finally {
@@ -69,9 +78,10 @@ export async function migrateRollbackAll(db: Db): Promise<string[]> {
 }
 
 /** Undoes the newest `steps` migrations, newest first (`gatehouse migrate --down --steps N`). */
-export async function migrateDown(db: Db, steps: number): Promise<string[]> {
-  const release = await acquireStartupLock(db);
+export async function migrateDown(db: Db, steps: number, report: Report = {}): Promise<string[]> {
+  const release = await acquireStartupLock(db, report.waiting);
   try {
+    await repairKnexLock(db, report.repaired);
     const undone: string[] = [];
     for (let i = 0; i < steps; i++) {
       const [, names] = await db.migrate.down(options);
@@ -85,8 +95,8 @@ export async function migrateDown(db: Db, steps: number): Promise<string[]> {
 }
 
 /** Done and pending migrations. Under the start-up lock: knex creates its tables on the way. */
-export async function migrationStatus(db: Db) {
-  const release = await acquireStartupLock(db);
+export async function migrationStatus(db: Db, report: Report = {}) {
+  const release = await acquireStartupLock(db, report.waiting);
   try {
     const [done, pending] = await db.migrate.list(options);
     return { done: (done as { name: string }[]).map((d) => d.name ?? d), pending: (pending as string[]) };

@@ -1095,10 +1095,16 @@
           fetchWaiting.delete(id);
           w.reject(signalState(signal).reason);
         };
-        signal.addEventListener('abort', onAbort, { once: true });
+        // The signal's own list, not its methods (action code may replace those).
+        const st = signalState(signal);
+        st.listeners.push(onAbort);
         // Answered first: the listener goes (a signal kept across executions gathers none).
         const w = fetchWaiting.get(id);
-        const drop = () => signal.removeEventListener('abort', onAbort);
+        const drop = () => {
+          const kept = [];
+          for (let i = 0; i < st.listeners.length; i++) if (st.listeners[i] !== onAbort) kept.push(st.listeners[i]);
+          st.listeners = kept;
+        };
         fetchWaiting.set(id, {
           resolve: (v) => { drop(); w.resolve(v); },
           reject: (e) => { drop(); w.reject(e); },
