@@ -82,6 +82,28 @@ test('migrate --down undoes the newest migration (or --steps N), never the whole
   }
 });
 
+test('a start that fails after start-up (a signing key that does not open) leaves nothing running: the process ends by itself', async () => {
+  // Regression (review): the mail queue's timer and the database stayed open, and a process
+  // embedding Gatehouse never ended.
+  const own = mkdtempSync(join(tmpdir(), 'gatehouse-cli-fail-'));
+  try {
+    const e = { ...env, GATEHOUSE_DATA_DIR: own, GATEHOUSE_DATABASE_URL: `sqlite:${join(own, 'gh.sqlite')}` };
+    await run(process.execPath, ['--no-node-snapshot', MAIN, 'keys', 'list'], { env: e });
+    const script = `
+      import knex from 'knex';
+      import { loadConfig } from './src/config/load.ts';
+      import { createContext } from './src/context.ts';
+      const db = knex({ client: 'better-sqlite3', connection: { filename: ${JSON.stringify(join(own, 'gh.sqlite'))} }, useNullAsDefault: true });
+      await db('signing_keys').update({ private_jwk_sealed: 'garbage' });
+      await db.destroy();
+      await createContext(loadConfig({ env: process.env })).then(() => console.log('started'), (err) => console.log('refused:', err.message));`;
+    const { stdout } = await run(process.execPath, ['--no-node-snapshot', '--input-type=module', '-e', script], { env: e, cwd: join(import.meta.dirname, '..'), timeout: 20_000 });
+    assert.match(stdout, /^refused: /m, 'the start fails, and the process then ends on its own (else the 20 s timeout kills it)');
+  } finally {
+    rmSync(own, { recursive: true, force: true });
+  }
+});
+
 test('clients create --grant: audiences and scopes that hold colons, as the README writes them', async () => {
   // Regression: the value was split at its last colon, so `https://api.example.com:read:invoices,write:invoices`
   // looked for an API named "https://api.example.com:read:invoices,write" and failed.

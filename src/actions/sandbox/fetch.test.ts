@@ -156,6 +156,11 @@ describe('fetch from an action', () => {
       const pending = fetch('${base}/slow', { signal: loud.signal });
       loud.abort();
       c('loud', await why(pending));
+      // Action code replacing the signal's methods does not stop its fetch from settling.
+      const odd = new AbortController();
+      odd.signal.removeEventListener = () => { throw new Error('no'); };
+      odd.signal.addEventListener = () => { throw new Error('no'); };
+      c('odd', (await fetch('${base}/json', { signal: odd.signal })).status);
       c('bad', await why(fetch('${base}/json', { signal: {} })));
     `)]));
     assert.equal(r.status, 'ok', JSON.stringify(r));
@@ -171,6 +176,7 @@ describe('fetch from an action', () => {
     assert.equal(c.throwIfAborted, 'why');
     assert.equal(c.bad, 'TypeError: fetch: init.signal must be an AbortSignal');
     assert.equal(c.loud, 'AbortError: This operation was aborted');
+    assert.equal(c.odd, 200);
     assert.match(r.results[0].logs, /Uncaught \(in abort listener\).*listener broke/);
   });
 
