@@ -487,6 +487,14 @@ Measured apart from the run above, on 2026-11-23 (afternoon, quiet machine: roun
   as the server does), so it now stands at the faster one-at-a-time rate (24.9 against 27.9 ms
   per verify): the reported ratio went down (0.78× → 0.74× by CPU) while logins got cheaper;
   the baseline at four at once had been about 10% below the real ceiling.
+- **The serving path** (2026-11-24, an AMD EPYC machine: a bare token 0.12–0.13 ms of CPU).
+  \`bench/diagnose.ts --part cc --rounds 6\`, twice: the real server 1.10–1.12× the bare
+  provider's CPU per token, its provider called directly 1.05–1.06×, so about half the gap is
+  the token path in front of the provider (four security headers, the metrics \`finish\`
+  listener, the request-target pinning). **Tried and dropped:** only \`nosniff\` on token
+  responses measured about 2% less CPU per token, inside the harness's noise, and OWASP's REST
+  guidance keeps \`frame-ancestors\`/\`X-Frame-Options\` on API responses: the headers stay.
+  Two full runs that day gave 0.92× and 0.94×.
 ${actions ? actionsDocs(actions) : ''}`;
 }
 
