@@ -242,9 +242,9 @@ export async function createContext(config: Config, opts: { logger?: Logger; mig
     accountMfaSection: undefined as AccountMfaSection | undefined,
     /** Flow events other modules fire (the Management API's password change, for one). */
     events: {
-      passwordChanged: async (userId: string) => {
+      passwordChanged: async (userId: string, ctx?: Context) => {
         const u = await users.get(userId);
-        if (u) triggers.postChangePassword(undefined, u);
+        if (u) triggers.postChangePassword(ctx, u);
       },
       /** A user created by an admin (Management API, CLI): post-user-registration, as for a sign-up. Never rejects. */
       userCreated: (user: User) => triggers.postUserRegistration(undefined, user),

@@ -400,7 +400,7 @@ test('pre-user-registration metadata over the 16 KB cap refuses the sign-up and 
 });
 
 test('post-change-password fires when an admin sets a password, and sees the user\'s enrolled factor', async () => {
-  await deployAction(ts, { name: 'pcp', trigger: 'post-change-password', version: 'v3', code: `exports.onExecutePostChangePassword = async (event) => { console.log('changed', event.user.email, JSON.stringify(event.user.multifactor)); };` });
+  await deployAction(ts, { name: 'pcp', trigger: 'post-change-password', version: 'v3', code: `exports.onExecutePostChangePassword = async (event) => { console.log('changed', event.user.email, JSON.stringify(event.user.multifactor)); console.log('request', event.request.method, event.request.ip, JSON.stringify(event.request.body)); };` });
   await bindActions(ts, 'post-change-password', ['pcp']);
   const u = (await ts.api('POST', '/users', { email: 'pcp@example.com', password: 'first-password-1' })).body;
   // Regression: the event always said multifactor [] (ACTIONS.md: ['otp'] when enrolled).
@@ -410,6 +410,9 @@ test('post-change-password fires when an admin sets a password, and sees the use
   assert.equal(r.status, 200, JSON.stringify(r.body));
   const exe = await waitForExecution(ts, 'post-change-password');
   assert.match(exe.results[0].logs, /changed pcp@example\.com \["otp"\]/);
+  // The admin's request, as on Auth0 (regression: event.request was {}), without the password.
+  assert.match(exe.results[0].logs, /request PATCH 127\.0\.0\.1 \{\}/);
+  assert.doesNotMatch(exe.results[0].logs, /second-password-2/);
   await bindActions(ts, 'post-change-password', []);
 });
 

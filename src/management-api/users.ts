@@ -17,7 +17,8 @@ import {
  * undoes the change.
  */
 export interface ManagementEvents {
-  passwordChanged?(userId: string): Promise<void>;
+  /** `ctx`: the admin's request, which the action's `event.request` describes (as on Auth0). */
+  passwordChanged?(userId: string, ctx?: Context): Promise<void>;
 }
 
 const DB_CONNECTION = 'Username-Password-Authentication';
@@ -85,9 +86,9 @@ export const registerUsers: RegisterRoutes = (router, app) => {
   const { users, roles } = app;
   const events = () => (app as AppContext & { events?: ManagementEvents }).events;
 
-  async function passwordChanged(userId: string) {
+  async function passwordChanged(userId: string, ctx: Context) {
     try {
-      await events()?.passwordChanged?.(userId);
+      await events()?.passwordChanged?.(userId, ctx);
     } catch (err) {
       app.logger.warn({ err, user_id: userId }, 'post-change-password hook failed');
     }
@@ -150,7 +151,7 @@ export const registerUsers: RegisterRoutes = (router, app) => {
       extra: { ...(patch.password !== undefined ? { password_changed: true } : {}), ...(revoked ? { revoked_token_count: revoked } : {}) },
     });
     if (patch.password !== undefined) {
-      await passwordChanged(id);
+      await passwordChanged(id, ctx);
       queuePasswordChangedMail(app, after.email, 'admin');
     }
     if (after.email !== before.email) queueEmailChangedMail(app, before.email, after.email);
