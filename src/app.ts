@@ -109,9 +109,9 @@ export function createApp(app: AppContext) {
       // Mail that the relay has not taken yet: a growing count or age means it is down.
       const mail = await app.mail.queueStats().catch(() => null);
       const mailLines = mail ? [
-        '# HELP gatehouse_mail_queue_messages Mail waiting for delivery (retried with backoff)', '# TYPE gatehouse_mail_queue_messages gauge',
+        '# HELP gatehouse_mail_queue_messages Mail waiting for delivery (retried with backoff), database-wide: every node reports the same queue (take the max, not the sum)', '# TYPE gatehouse_mail_queue_messages gauge',
         `gatehouse_mail_queue_messages ${mail.messages}`,
-        '# HELP gatehouse_mail_queue_oldest_seconds Age of the oldest mail waiting for delivery', '# TYPE gatehouse_mail_queue_oldest_seconds gauge',
+        '# HELP gatehouse_mail_queue_oldest_seconds Age of the oldest mail waiting for delivery, database-wide', '# TYPE gatehouse_mail_queue_oldest_seconds gauge',
         `gatehouse_mail_queue_oldest_seconds ${mail.oldestSeconds.toFixed(1)}`,
       ].join('\n') + '\n' : '';
       ctx.type = 'text/plain; version=0.0.4';
