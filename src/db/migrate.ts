@@ -27,9 +27,14 @@ const LOCK_TABLE = 'knex_migrations_lock';
  * own lock table does not serialise nodes starting together on an empty database).
  */
 export async function migrateLatest(db: Db, report: Report = {}): Promise<string[]> {
+  return underStartupLock(db, report, () => migrateLatestLocked(db, report.repaired));
+}
+
+/** Runs a migration command under the start-up lock (acquireStartupLock), reporting a wait. */
+async function underStartupLock<T>(db: Db, report: Report, fn: () => Promise<T>): Promise<T> {
   const release = await acquireStartupLock(db, report.waiting);
   try {
-    return await migrateLatestLocked(db, report.repaired);
+    return await fn();
   } finally {
     await release();
   }
@@ -67,20 +72,16 @@ async function repairKnexLock(db: Db, repaired: (what: string) => void = () => {
 
 /** Rolls back every migration (tests and `gatehouse migrate --down`). */
 export async function migrateRollbackAll(db: Db, report: Report = {}): Promise<string[]> {
-  const release = await acquireStartupLock(db, report.waiting);
-  try {
+  return underStartupLock(db, report, async () => {
     await repairKnexLock(db, report.repaired);
     const [, undone] = await db.migrate.rollback(options, true);
     return undone as string[];
-  } finally {
-    await release();
-  }
+  });
 }
 
 /** Undoes the newest `steps` migrations, newest first (`gatehouse migrate --down --steps N`). */
 export async function migrateDown(db: Db, steps: number, report: Report = {}): Promise<string[]> {
-  const release = await acquireStartupLock(db, report.waiting);
-  try {
+  return underStartupLock(db, report, async () => {
     await repairKnexLock(db, report.repaired);
     const undone: string[] = [];
     for (let i = 0; i < steps; i++) {
@@ -89,18 +90,13 @@ export async function migrateDown(db: Db, steps: number, report: Report = {}): P
       undone.push(...(names as string[]));
     }
     return undone;
-  } finally {
-    await release();
-  }
+  });
 }
 
 /** Done and pending migrations. Under the start-up lock: knex creates its tables on the way. */
 export async function migrationStatus(db: Db, report: Report = {}) {
-  const release = await acquireStartupLock(db, report.waiting);
-  try {
+  return underStartupLock(db, report, async () => {
     const [done, pending] = await db.migrate.list(options);
     return { done: (done as { name: string }[]).map((d) => d.name ?? d), pending: (pending as string[]) };
-  } finally {
-    await release();
-  }
+  });
 }

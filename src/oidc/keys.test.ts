@@ -1,4 +1,4 @@
-import { test, mock } from 'node:test';
+import { test, mock, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { openDatabase } from '../db/knex.ts';
@@ -17,11 +17,16 @@ async function store(activationDelayMs: number) {
 }
 const es = async (keys: Awaited<ReturnType<typeof store>>['keys']) => (await keys.list()).filter((k) => k.alg === 'ES256');
 const signer = async (keys: Awaited<ReturnType<typeof store>>['keys']) => (await es(keys)).find((k) => k.signing)!.kid;
+/** Date.now under the test's control for the rest of test `t` (SQLite's clock is this process's). */
+function fakeClock(t: TestContext) {
+  const clock = { now: 1_800_000_000_000, advance(ms: number) { clock.now += ms; } };
+  mock.method(Date, 'now', () => clock.now);
+  t.after(() => mock.restoreAll());
+  return clock;
+}
 
 test('with an activation delay: the old key signs until the new one activates; a key that still signs cannot be revoked', async (t) => {
-  let clock = 1_800_000_000_000;
-  mock.method(Date, 'now', () => clock);
-  t.after(() => mock.restoreAll());
+  const clock = fakeClock(t);
   const { db, keys } = await store(10_000);
   try {
     await keys.ensure();
@@ -29,9 +34,9 @@ test('with an activation delay: the old key signs until the new one activates; a
     const firstJwk = (await keys.privateJwks('ES256'))[0];
     assert.equal(firstJwk.kid, k0, 'the first key signs at once');
 
-    clock += 1_000;
+    clock.advance(1_000);
     const [r1] = (await keys.rotate()).filter((k) => k.alg === 'ES256');
-    assert.equal(r1.activates_at, clock + 10_000);
+    assert.equal(r1.activates_at, clock.now + 10_000);
     assert.equal(await signer(keys), k0, 'the old key signs on');
     const listed = await es(keys);
     assert.deepEqual(listed.map((k) => [k.kid, k.status, k.signing, k.pending]), [[r1.kid, 'current', false, true], [k0, 'previous', true, false]]);
@@ -41,15 +46,15 @@ test('with an activation delay: the old key signs until the new one activates; a
     assert.equal(await keys.revoke(k0), 'signing');
     assert.equal(await keys.revoke(r1.kid), 'current');
 
-    clock += 4_000;
+    clock.advance(4_000);
     const [r2] = (await keys.rotate()).filter((k) => k.alg === 'ES256');
     assert.equal(await signer(keys), k0, 'two rotations within the window: still the oldest active key');
-    clock += 6_000;
+    clock.advance(6_000);
     assert.equal(await signer(keys), r1.kid, 'the first rotation\'s key from its own activation');
     assert.equal(await keys.revoke(r1.kid), 'signing');
     assert.equal(await keys.revoke(k0), 'revoked', 'a key that no longer signs can go');
     assert.equal(await signer(keys), r1.kid);
-    clock += 4_000;
+    clock.advance(4_000);
     assert.equal(await signer(keys), r2.kid);
     assert.equal(await keys.revoke(r1.kid), 'revoked');
     assert.equal(await keys.revoke('nope'), 'missing');
@@ -61,7 +66,7 @@ test('with an activation delay: the old key signs until the new one activates; a
     const [r3] = (await keys.rotate()).filter((k) => k.alg === 'ES256');
     const pendingV = await keys.version();
     assert.notEqual(pendingV, v);
-    clock += 10_000;
+    clock.advance(10_000);
     assert.notEqual(await keys.version(), pendingV, 'the activation alone changes the version');
     assert.equal(await signer(keys), r3.kid);
   } finally {
@@ -84,17 +89,15 @@ test('ensure() keeps one current key per algorithm: extra ones (an earlier versi
 });
 
 test('retire() drops previous keys once their tokens expired, with an hour\'s margin', async (t) => {
-  let clock = 1_800_000_000_000;
-  mock.method(Date, 'now', () => clock);
-  t.after(() => mock.restoreAll());
+  const clock = fakeClock(t);
   const { db, keys } = await store(0);
   try {
     await keys.ensure();
     const k0 = await signer(keys);
     await keys.rotate();
-    clock += 86_400_000;
+    clock.advance(86_400_000);
     assert.equal(await keys.retire(86_400_000), 0, 'not before the margin');
-    clock += 3_600_001;
+    clock.advance(3_600_001);
     assert.equal(await keys.retire(86_400_000), 2, 'both algorithms\' previous keys');
     assert.ok(!(await keys.list()).some((k) => k.kid === k0));
   } finally {

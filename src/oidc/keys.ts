@@ -36,11 +36,11 @@ function generate(alg: SigningAlg) {
  * Several nodes (PostgreSQL): a rotation's new key is published by every node before any signs
  * with it, as Auth0 and Keycloak do. A verifier that fetches the JWKS on an unknown kid (jose
  * then waits 30 s before it fetches again) must never get a JWKS without the key that signed
- * its token from a node that has not reloaded yet. So a new key signs only from
- * `activationDelayMs` after it was made (longer than the nodes' key poll); until then the key it
- * replaces goes on signing. The signing key of an algorithm is its newest key made at least that
- * long ago, or its oldest key when none is (the first key of a new database). One node
- * (SQLite): no delay.
+ * its token from a node that has not reloaded yet. So a rotation's key signs only from
+ * `activates_at`, `activationDelayMs` (longer than the nodes' key poll) after the rotation by the
+ * database's clock, kept in its row; until then the key it replaces goes on signing. The signing
+ * key of an algorithm is its newest key whose time has come, or its oldest key when none has
+ * (never, once a first key exists: it signs from its creation). One node (SQLite): no delay.
  */
 export function createKeyStore(db: Db, box: SecretBox, opts: { activationDelayMs?: number } = {}) {
   const delay = Math.max(0, opts.activationDelayMs ?? 0);

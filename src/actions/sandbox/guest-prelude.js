@@ -650,6 +650,10 @@
   }
 
   // ---- crypto ------------------------------------------------------------------------------
+  /** The host's hex (random bytes, digests, MACs) into `view`. */
+  function hexInto(hex, view) {
+    for (let i = 0; i < view.length; i++) view[i] = parseInt(hex.slice(2 * i, 2 * i + 2), 16);
+  }
   const cryptoObj = {};
   def(cryptoObj, 'getRandomValues', function getRandomValues(arr) {
     if (!isView(arr) || arr instanceof DataView || arr instanceof Float32Array || arr instanceof Float64Array) {
@@ -657,9 +661,7 @@
     }
     const n = arr.byteLength;
     if (n > 65536) throw new DOMException('The ArrayBufferView\'s byte length (' + n + ') exceeds the number of bytes of entropy available via this API (65536)', 'QuotaExceededError');
-    const hex = host('random', S(n), '', '');
-    const view = new Uint8ArrayC(arr.buffer, arr.byteOffset, n);
-    for (let i = 0; i < n; i++) view[i] = parseInt(hex.slice(2 * i, 2 * i + 2), 16);
+    hexInto(host('random', S(n), '', ''), new Uint8ArrayC(arr.buffer, arr.byteOffset, n));
     return arr;
   });
   def(cryptoObj, 'randomUUID', function randomUUID() { return host('uuid', '', '', ''); });
@@ -679,8 +681,7 @@
   }
   function fromHex(hex) {
     const buf = new ArrayBufferC(hex.length >> 1);
-    const v = new Uint8ArrayC(buf);
-    for (let i = 0; i < v.length; i++) v[i] = parseInt(hex.slice(2 * i, 2 * i + 2), 16);
+    hexInto(hex, new Uint8ArrayC(buf));
     return buf;
   }
   function algName(a) {
@@ -1020,6 +1021,12 @@
     if (typeof st.onabort === 'function') call(st.onabort);
     for (let i = 0; i < list.length; i++) call(list[i]);
   }
+  /** Takes `fn` off the signal's list (also when it was added with `once`). */
+  function dropListener(st, fn) {
+    const kept = [];
+    for (let i = 0; i < st.listeners.length; i++) { const l = st.listeners[i]; if (l !== fn && ONCE.get(l) !== fn) kept.push(l); }
+    st.listeners = kept;
+  }
   function logListenerError(e) {
     try { apply(consoleObj.error, consoleObj, ['Uncaught (in abort listener)', e]); } catch { /* the log is best effort */ }
   }
@@ -1041,10 +1048,7 @@
     }
     removeEventListener(type, fn) {
       const st = signalState(this);
-      if (type !== 'abort') return;
-      const kept = [];
-      for (let i = 0; i < st.listeners.length; i++) { const l = st.listeners[i]; if (l !== fn && ONCE.get(l) !== fn) kept.push(l); }
-      st.listeners = kept;
+      if (type === 'abort') dropListener(st, fn);
     }
     static abort(reason) { const sig = newSignal(); abortSignal(sig, reason); return sig; }
     static timeout(ms) {
@@ -1080,36 +1084,25 @@
       let req;
       try { req = buildRequest(input, init); } catch (e) { reject(e); return; }
       const signal = init !== null && typeof init === 'object' && init.signal !== undefined && init.signal !== null ? init.signal : null;
-      if (signal !== null) {
-        const st = SIGNALS.get(signal);
-        if (!st) { reject(new TypeErr('fetch: init.signal must be an AbortSignal')); return; }
-        if (st.aborted) { reject(st.reason); return; }
-      }
+      const st = signal === null ? null : SIGNALS.get(signal);
+      if (st === undefined) { reject(new TypeErr('fetch: init.signal must be an AbortSignal')); return; }
+      if (st !== null && st.aborted) { reject(st.reason); return; }
       const id = ++fetchSeq;
       fetchCount++;
-      fetchWaiting.set(id, { resolve, reject, url: req.url });
-      if (signal !== null) {
+      if (st === null) {
+        fetchWaiting.set(id, { resolve, reject, url: req.url });
+      } else {
+        // On the signal's own list, not through its methods (action code may replace those);
+        // gone once the fetch is answered (a signal kept across executions gathers none).
         const onAbort = () => {
           const w = fetchWaiting.get(id);
           if (!w) return;
           fetchWaiting.delete(id);
-          w.reject(signalState(signal).reason);
+          w.reject(st.reason);
         };
-        // The signal's own list, not its methods (action code may replace those).
-        const st = signalState(signal);
         st.listeners.push(onAbort);
-        // Answered first: the listener goes (a signal kept across executions gathers none).
-        const w = fetchWaiting.get(id);
-        const drop = () => {
-          const kept = [];
-          for (let i = 0; i < st.listeners.length; i++) if (st.listeners[i] !== onAbort) kept.push(st.listeners[i]);
-          st.listeners = kept;
-        };
-        fetchWaiting.set(id, {
-          resolve: (v) => { drop(); w.resolve(v); },
-          reject: (e) => { drop(); w.reject(e); },
-          url: w.url,
-        });
+        const drop = () => dropListener(st, onAbort);
+        fetchWaiting.set(id, { resolve: (v) => { drop(); resolve(v); }, reject: (e) => { drop(); reject(e); }, url: req.url });
       }
       const json = '{"id":' + id + ',"url":' + JSONstringify(req.url) + ',"method":' + JSONstringify(req.method) +
         ',"headers":' + JSONstringify(req.headers) + ',"body":' + JSONstringify(req.body) + ',"redirect":' + JSONstringify(req.redirect) + '}';
