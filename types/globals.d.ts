@@ -1,8 +1,9 @@
 /**
  * The globals a Gatehouse action may use, for a TypeScript project that has neither the DOM lib
  * nor @types/node (`"lib": ["es2022"]`, `"types": []`). With either of those, leave this file
- * out: they declare the same globals. Nothing else is reachable in the sandbox (no require,
- * process or file system).
+ * out: they declare the same globals. Nothing else is reachable in the sandbox: no process, no
+ * file system, and `require` gives only the in-sandbox stand-ins for crypto, buffer, url and
+ * querystring declared here.
  */
 export {};
 
@@ -83,6 +84,80 @@ declare global {
   var AbortSignal: { prototype: AbortSignal; abort(reason?: unknown): AbortSignal; timeout(milliseconds: number): AbortSignal; any(signals: AbortSignal[]): AbortSignal };
   interface AbortController { readonly signal: AbortSignal; abort(reason?: unknown): void }
   var AbortController: { prototype: AbortController; new (): AbortController };
+
+  type BufferEncoding = 'utf8' | 'utf-8' | 'hex' | 'base64' | 'base64url' | 'latin1' | 'binary' | 'ascii' | 'ucs2' | 'ucs-2' | 'utf16le' | 'utf-16le';
+  /** Node.js's Buffer, the part actions use: encodings, from/alloc/concat/compare, integer reads and writes. */
+  interface Buffer extends Uint8Array<ArrayBuffer> {
+    toString(encoding?: BufferEncoding, start?: number, end?: number): string;
+    toJSON(): { type: 'Buffer'; data: number[] };
+    equals(other: Uint8Array): boolean;
+    compare(other: Uint8Array): -1 | 0 | 1;
+    /** Shares memory with this buffer, as in Node.js. */
+    slice(start?: number, end?: number): Buffer;
+    subarray(start?: number, end?: number): Buffer;
+    fill(value: string | number | Uint8Array, offset?: number, end?: number, encoding?: BufferEncoding): this;
+    write(string: string, offset?: number, length?: number, encoding?: BufferEncoding): number;
+    copy(target: Uint8Array, targetStart?: number, sourceStart?: number, sourceEnd?: number): number;
+    readUInt8(offset?: number): number; readInt8(offset?: number): number;
+    readUInt16BE(offset?: number): number; readUInt16LE(offset?: number): number; readInt16BE(offset?: number): number; readInt16LE(offset?: number): number;
+    readUInt32BE(offset?: number): number; readUInt32LE(offset?: number): number; readInt32BE(offset?: number): number; readInt32LE(offset?: number): number;
+    writeUInt8(value: number, offset?: number): number; writeInt8(value: number, offset?: number): number;
+    writeUInt16BE(value: number, offset?: number): number; writeUInt16LE(value: number, offset?: number): number;
+    writeInt16BE(value: number, offset?: number): number; writeInt16LE(value: number, offset?: number): number;
+    writeUInt32BE(value: number, offset?: number): number; writeUInt32LE(value: number, offset?: number): number;
+    writeInt32BE(value: number, offset?: number): number; writeInt32LE(value: number, offset?: number): number;
+  }
+  interface BufferConstructor {
+    readonly prototype: Buffer;
+    from(value: string, encoding?: BufferEncoding): Buffer;
+    from(value: ArrayBuffer, byteOffset?: number, length?: number): Buffer;
+    from(value: ArrayLike<number> | Uint8Array | { type: 'Buffer'; data: number[] }): Buffer;
+    alloc(size: number, fill?: string | number | Uint8Array, encoding?: BufferEncoding): Buffer;
+    allocUnsafe(size: number): Buffer;
+    byteLength(value: string | ArrayBuffer | ArrayBufferView, encoding?: BufferEncoding): number;
+    concat(list: readonly Uint8Array[], totalLength?: number): Buffer;
+    isBuffer(value: unknown): value is Buffer;
+    isEncoding(encoding: string): encoding is BufferEncoding;
+    compare(a: Uint8Array, b: Uint8Array): -1 | 0 | 1;
+  }
+  var Buffer: BufferConstructor;
+
+  type HashAlgorithm = 'md5' | 'sha1' | 'sha256' | 'sha384' | 'sha512';
+  interface Hash {
+    update(data: string | ArrayBufferView, inputEncoding?: BufferEncoding): Hash;
+    digest(): Buffer;
+    digest(encoding: BufferEncoding): string;
+  }
+  /** `require('crypto')` in an action: hashes, HMAC and random values; other calls throw. */
+  interface GatehouseNodeCrypto {
+    createHash(algorithm: HashAlgorithm): Hash;
+    createHmac(algorithm: HashAlgorithm, key: string | ArrayBufferView): Hash;
+    hash(algorithm: HashAlgorithm, data: string | ArrayBufferView, outputEncoding?: BufferEncoding): string;
+    getHashes(): string[];
+    randomBytes(size: number): Buffer;
+    randomBytes(size: number, callback: (err: Error | null, buf: Buffer) => void): void;
+    randomInt(max: number): number;
+    randomInt(min: number, max: number): number;
+    randomUUID(): string;
+    getRandomValues: Crypto['getRandomValues'];
+    timingSafeEqual(a: ArrayBufferView, b: ArrayBufferView): boolean;
+    readonly webcrypto: Crypto;
+    readonly subtle: SubtleCrypto;
+  }
+  /** `require('querystring')` in an action, as Node.js's. */
+  interface GatehouseQuerystring {
+    stringify(obj: Record<string, unknown>, sep?: string, eq?: string): string;
+    parse(str: string, sep?: string, eq?: string, options?: { maxKeys?: number }): Record<string, string | string[]>;
+    encode: GatehouseQuerystring['stringify'];
+    decode: GatehouseQuerystring['parse'];
+    escape(str: string): string;
+    unescape(str: string): string;
+  }
+  /** In an action's module scope (CommonJS): these four built-ins; any other name throws. */
+  function require(id: 'crypto' | 'node:crypto'): GatehouseNodeCrypto;
+  function require(id: 'buffer' | 'node:buffer'): { Buffer: BufferConstructor; atob: typeof atob; btoa: typeof btoa; kMaxLength: number };
+  function require(id: 'url' | 'node:url'): { URL: typeof URL; URLSearchParams: typeof URLSearchParams };
+  function require(id: 'querystring' | 'node:querystring'): GatehouseQuerystring;
 
   function fetch(input: string | URL, init?: { method?: string; headers?: Headers | Record<string, string> | [string, string][]; body?: string | URLSearchParams; signal?: AbortSignal | null }): Promise<Response>;
 }

@@ -185,6 +185,10 @@
     seen.push(v);
     try {
       let out = '', n = 0;
+      if (v instanceof Buffer) {
+        for (let i = 0; i < v.length && i < 50; i++) out += ' ' + HEXD[v[i] >> 4] + HEXD[v[i] & 15];
+        return '<Buffer' + out + (v.length > 50 ? ' ... ' + (v.length - 50) + ' more bytes' : '') + '>';
+      }
       if (isArray(v) || isView(v)) {
         const len = v.length;
         for (let i = 0; i < len && i < 30; i++) out += (i ? ', ' : '') + inspect(v[i], depth + 1, seen);
@@ -778,6 +782,409 @@
   freeze(cryptoObj);
   def(G, 'crypto', cryptoObj);
 
+  // ---- Buffer: the part of Node.js's that actions use -----------------------------------------
+  // Auth0 runs actions on Node.js, where `Buffer` is a global: base64 for a Basic authorization
+  // header, a JWT's payload decoded, hex digests. Pure JavaScript over Uint8Array, nothing of the
+  // host. Decoding is as lenient as Node's: base64 takes both alphabets and skips anything else
+  // (stopping at '='); hex stops at the first pair that is not hex.
+  const ENCODINGS = {
+    __proto__: null, utf8: 'utf8', 'utf-8': 'utf8', hex: 'hex', base64: 'base64', base64url: 'base64url', latin1: 'latin1',
+    binary: 'latin1', ascii: 'ascii', ucs2: 'utf16le', 'ucs-2': 'utf16le', utf16le: 'utf16le', 'utf-16le': 'utf16le',
+  };
+  function encodingOf(enc) {
+    if (enc === undefined || enc === null) return 'utf8';
+    const e = typeof enc === 'string' ? ENCODINGS[enc.toLowerCase()] : undefined;
+    if (e === undefined) throw nodeError(TypeErr, 'ERR_UNKNOWN_ENCODING', 'Unknown encoding: ' + cap(S(enc), 50));
+    return e;
+  }
+  function nodeError(C, code, message) {
+    const e = new C(message);
+    def(e, 'code', code);
+    return e;
+  }
+  const B64T = new Int8Array(128).fill(-1);
+  for (let i = 0; i < 64; i++) { B64T[B64.charCodeAt(i)] = i; B64T[B64U.charCodeAt(i)] = i; }
+  function hexValue(c) {
+    return c >= 48 && c <= 57 ? c - 48 : c >= 97 && c <= 102 ? c - 87 : c >= 65 && c <= 70 ? c - 55 : -1;
+  }
+  /** A string's bytes in one of Node's encodings (`enc` already normalised). */
+  function stringBytes(s, enc) {
+    if (enc === 'utf8') return utf8Encode(s);
+    const out = [];
+    if (enc === 'hex') {
+      for (let i = 0; i + 1 < s.length; i += 2) {
+        const h = hexValue(s.charCodeAt(i)), l = hexValue(s.charCodeAt(i + 1));
+        if (h < 0 || l < 0) break;
+        out.push((h << 4) | l);
+      }
+    } else if (enc === 'base64' || enc === 'base64url') {
+      let acc = 0, bits = 0;
+      for (let i = 0; i < s.length; i++) {
+        const c = s.charCodeAt(i);
+        if (c === 61) break;
+        const v = c < 128 ? B64T[c] : -1;
+        if (v < 0) continue;
+        acc = ((acc << 6) | v) & 0xffffff;
+        bits += 6;
+        if (bits >= 8) { bits -= 8; out.push((acc >> bits) & 0xff); }
+      }
+    } else if (enc === 'utf16le') {
+      for (let i = 0; i < s.length; i++) { const c = s.charCodeAt(i); out.push(c & 0xff, c >> 8); }
+    } else {
+      for (let i = 0; i < s.length; i++) out.push(s.charCodeAt(i) & 0xff);
+    }
+    return out;
+  }
+  function bytesString(b, enc) {
+    switch (enc) {
+      case 'utf8': return utf8Decode(b, false, true);
+      case 'hex': { let out = ''; for (let i = 0; i < b.length; i++) out += HEXD[b[i] >> 4] + HEXD[b[i] & 15]; return out; }
+      case 'base64': return bytesToB64(b, B64, true);
+      case 'base64url': return bytesToB64(b, B64U, false);
+      case 'latin1': return codeUnitsToString(b);
+      case 'ascii': { const u = []; for (let i = 0; i < b.length; i++) u.push(b[i] & 0x7f); return codeUnitsToString(u); }
+      default: { const u = []; for (let i = 0; i + 1 < b.length; i += 2) u.push(b[i] | (b[i + 1] << 8)); return codeUnitsToString(u); }
+    }
+  }
+  function integer(v, name, max) {
+    if (typeof v !== 'number' || v !== v || floor(v) !== v || v < 0 || v > max) {
+      throw nodeError(RangeErr, 'ERR_OUT_OF_RANGE', 'The value of "' + name + '" is out of range. It must be an integer >= 0 and <= ' + max + '. Received ' + cap(S(v), 50));
+    }
+    return v;
+  }
+  function clampIndex(v, len, dflt) {
+    if (v === undefined) return dflt;
+    const n = N(v);
+    if (n !== n) return 0;
+    return n < 0 ? 0 : n > len ? len : floor(n);
+  }
+  const MAX_BUFFER = 0x7fffffff;
+  const u8set = Uint8ArrayC.prototype.set, u8fill = Uint8ArrayC.prototype.fill, u8subarray = Uint8ArrayC.prototype.subarray;
+  class Buffer extends Uint8ArrayC {
+    // `new Buffer(…)` is deprecated in Node.js and kept for old code; Uint8Array's own methods
+    // (subarray, map, filter) construct through here with (length) or (buffer, offset, length).
+    constructor(a, b, c) {
+      if (typeof a === 'string') {
+        const bytes = stringBytes(a, encodingOf(b));
+        super(bytes.length);
+        apply(u8set, this, [bytes]);
+      } else if (typeof a === 'number') {
+        super(integer(a, 'size', MAX_BUFFER));
+      } else {
+        super(a, b, c);
+      }
+    }
+    static from(value, encodingOrOffset, length) {
+      if (typeof value === 'string') return new Buffer(value, encodingOrOffset);
+      if (value instanceof ArrayBufferC) {
+        const off = encodingOrOffset === undefined ? 0 : integer(N(encodingOrOffset), 'offset', value.byteLength);
+        const len = length === undefined ? value.byteLength - off : integer(N(length), 'length', value.byteLength - off);
+        return new Buffer(value, off, len);
+      }
+      if (value !== null && typeof value === 'object') {
+        if (value instanceof Uint8ArrayC) { const b = new Buffer(value.length); apply(u8set, b, [value]); return b; }
+        if (isView(value) || isArray(value)) return arrayLike(value);
+        if (value.type === 'Buffer' && isArray(value.data)) return arrayLike(value.data);
+        const prim = typeof value[toPrimitiveSym] === 'function' ? value[toPrimitiveSym]('string') : value.valueOf();
+        if (prim !== value && prim !== null && prim !== undefined) return Buffer.from(prim, encodingOrOffset, length);
+        if (typeof value.length === 'number') return arrayLike(value);
+      }
+      throw nodeError(TypeErr, 'ERR_INVALID_ARG_TYPE', 'The first argument must be of type string or an instance of Buffer, ArrayBuffer, or Array or an Array-like Object. Received ' + (value === null ? 'null' : typeof value));
+    }
+    static alloc(size, fill, encoding) {
+      const b = new Buffer(integer(size, 'size', MAX_BUFFER));
+      if (fill !== undefined && fill !== 0 && b.length > 0) b.fill(fill, 0, b.length, encoding);
+      return b;
+    }
+    static allocUnsafe(size) { return new Buffer(integer(size, 'size', MAX_BUFFER)); }
+    static allocUnsafeSlow(size) { return new Buffer(integer(size, 'size', MAX_BUFFER)); }
+    static byteLength(value, encoding) {
+      if (typeof value === 'string') {
+        const enc = encodingOf(encoding);
+        return enc === 'utf8' ? utf8Len(value) : stringBytes(value, enc).length;
+      }
+      if (isView(value) || value instanceof ArrayBufferC) return value.byteLength;
+      throw nodeError(TypeErr, 'ERR_INVALID_ARG_TYPE', 'The "string" argument must be of type string or an instance of Buffer or ArrayBuffer.');
+    }
+    static concat(list, totalLength) {
+      if (!isArray(list)) throw nodeError(TypeErr, 'ERR_INVALID_ARG_TYPE', 'The "list" argument must be an instance of Array.');
+      let n = 0;
+      for (let i = 0; i < list.length; i++) {
+        if (!(list[i] instanceof Uint8ArrayC)) throw nodeError(TypeErr, 'ERR_INVALID_ARG_TYPE', 'The "list[' + i + ']" argument must be an instance of Buffer or Uint8Array.');
+        n += list[i].length;
+      }
+      const out = new Buffer(totalLength === undefined ? n : integer(totalLength, 'length', MAX_BUFFER));
+      let p = 0;
+      for (let i = 0; i < list.length && p < out.length; i++) {
+        const part = list[i].length > out.length - p ? apply(u8subarray, list[i], [0, out.length - p]) : list[i];
+        apply(u8set, out, [part, p]);
+        p += part.length;
+      }
+      return out;
+    }
+    static isBuffer(b) { return b instanceof Buffer; }
+    static isEncoding(e) { return typeof e === 'string' && e.toLowerCase() in ENCODINGS; }
+    static compare(a, b) {
+      if (!(a instanceof Uint8ArrayC) || !(b instanceof Uint8ArrayC)) throw nodeError(TypeErr, 'ERR_INVALID_ARG_TYPE', 'The arguments must be instances of Buffer or Uint8Array.');
+      const n = mathMin(a.length, b.length);
+      for (let i = 0; i < n; i++) if (a[i] !== b[i]) return a[i] < b[i] ? -1 : 1;
+      return a.length < b.length ? -1 : a.length > b.length ? 1 : 0;
+    }
+    toString(encoding, start, end) {
+      const enc = encodingOf(encoding);
+      const s = clampIndex(start, this.length, 0), e = clampIndex(end, this.length, this.length);
+      return bytesString(s === 0 && e === this.length ? this : apply(u8subarray, this, [s, e < s ? s : e]), enc);
+    }
+    toJSON() {
+      const data = [];
+      for (let i = 0; i < this.length; i++) data.push(this[i]);
+      return { type: 'Buffer', data };
+    }
+    equals(other) { return Buffer.compare(this, other) === 0; }
+    compare(other) { return Buffer.compare(this, other); }
+    // Node's slice shares memory with the buffer, as subarray does (Uint8Array's slice copies).
+    slice(start, end) { return this.subarray(start, end); }
+    fill(value, offset, end, encoding) {
+      if (typeof offset === 'string') { encoding = offset; offset = 0; end = this.length; }
+      else if (typeof end === 'string') { encoding = end; end = this.length; }
+      const s = clampIndex(offset, this.length, 0), e = clampIndex(end, this.length, this.length);
+      if (typeof value !== 'string' && !(value instanceof Uint8ArrayC)) return apply(u8fill, this, [N(value) & 255, s, e]);
+      const bytes = typeof value === 'string' ? stringBytes(value, encodingOf(encoding)) : value;
+      if (bytes.length === 0) return apply(u8fill, this, [0, s, e]);
+      for (let i = s, j = 0; i < e; i++, j = (j + 1) % bytes.length) this[i] = bytes[j];
+      return this;
+    }
+    write(string, offset, length, encoding) {
+      if (typeof offset === 'string') { encoding = offset; offset = 0; length = undefined; }
+      else if (typeof length === 'string') { encoding = length; length = undefined; }
+      const o = clampIndex(offset, this.length, 0);
+      const max = this.length - o;
+      const bytes = stringBytes(S(string), encodingOf(encoding));
+      let n = mathMin(bytes.length, length === undefined ? max : mathMin(max, clampIndex(length, max, max)));
+      // Like Node.js, never write part of a UTF-8 character.
+      if (n < bytes.length && encodingOf(encoding) === 'utf8') while (n > 0 && (bytes[n] & 0xc0) === 0x80) n--;
+      for (let i = 0; i < n; i++) this[o + i] = bytes[i];
+      return n;
+    }
+    copy(target, targetStart, sourceStart, sourceEnd) {
+      if (!(target instanceof Uint8ArrayC)) throw nodeError(TypeErr, 'ERR_INVALID_ARG_TYPE', 'The "target" argument must be an instance of Buffer or Uint8Array.');
+      const t = clampIndex(targetStart, target.length, 0);
+      const s = clampIndex(sourceStart, this.length, 0), e = clampIndex(sourceEnd, this.length, this.length);
+      const n = mathMin(e - s, target.length - t);
+      if (n <= 0) return 0;
+      apply(u8set, target, [apply(u8subarray, this, [s, s + n]), t]);
+      return n;
+    }
+  }
+  // read/write of integers: readUInt32BE and friends (HOTP's dynamic truncation, binary protocols).
+  for (const [name, get, set, size, le] of [
+    ['UInt8', 'getUint8', 'setUint8', 1, false], ['Int8', 'getInt8', 'setInt8', 1, false],
+    ['UInt16BE', 'getUint16', 'setUint16', 2, false], ['UInt16LE', 'getUint16', 'setUint16', 2, true],
+    ['Int16BE', 'getInt16', 'setInt16', 2, false], ['Int16LE', 'getInt16', 'setInt16', 2, true],
+    ['UInt32BE', 'getUint32', 'setUint32', 4, false], ['UInt32LE', 'getUint32', 'setUint32', 4, true],
+    ['Int32BE', 'getInt32', 'setInt32', 4, false], ['Int32LE', 'getInt32', 'setInt32', 4, true],
+  ]) {
+    const view = (b, offset) => {
+      const o = offset === undefined ? 0 : offset;
+      integer(o, 'offset', b.length - size < 0 ? 0 : b.length - size);
+      if (b.length < size) throw nodeError(RangeErr, 'ERR_BUFFER_OUT_OF_BOUNDS', 'Attempt to access memory outside buffer bounds');
+      return [new DataView(b.buffer, b.byteOffset, b.byteLength), o];
+    };
+    const read = function (offset) { const [v, o] = view(this, offset); return v[get](o, le); };
+    const write = function (value, offset) { const [v, o] = view(this, offset); v[set](o, N(value), le); return o + size; };
+    for (const n of [name, name.replace('UInt', 'Uint')]) {
+      def(Buffer.prototype, 'read' + n, read);
+      def(Buffer.prototype, 'write' + n, write);
+    }
+  }
+  function arrayLike(a) {
+    const n = integer(a.length, 'length', MAX_BUFFER);
+    const b = new Buffer(n);
+    for (let i = 0; i < n; i++) b[i] = N(a[i]) & 255;
+    return b;
+  }
+
+  // ---- require(): in-sandbox stand-ins for the Node.js built-ins actions use most -------------
+  // `crypto` (hashes, HMAC, random bytes), `buffer`, `url` and `querystring`, written here over
+  // the same audited host operations as crypto.subtle. Any other module name throws (see
+  // require() below): nothing of the host's module system is reachable.
+  const NODE_HASHES = { __proto__: null, md5: 'md5', sha1: 'sha1', sha256: 'sha256', sha384: 'sha384', sha512: 'sha512' };
+  const MAX_HASHED = 512 * 1024;
+  function nodeHash(alg, forHmac) {
+    const h = typeof alg === 'string' ? NODE_HASHES[alg.toLowerCase().replace('-', '')] : undefined;
+    if (h !== undefined) return h;
+    const shown = cap(S(alg), 50);
+    throw forHmac ? nodeError(TypeErr, 'ERR_CRYPTO_INVALID_DIGEST', 'Invalid digest: ' + shown + ' (Gatehouse has md5, sha1, sha256, sha384 and sha512)')
+      : nodeError(Err, 'ERR_OSSL_EVP_UNSUPPORTED', 'Digest method not supported: ' + shown + ' (Gatehouse has md5, sha1, sha256, sha384 and sha512)');
+  }
+  function dataBytes(data, encoding, what) {
+    if (typeof data === 'string') return stringBytes(data, encodingOf(encoding));
+    if (isView(data)) return new Uint8ArrayC(data.buffer, data.byteOffset, data.byteLength);
+    throw nodeError(TypeErr, 'ERR_INVALID_ARG_TYPE', 'The "' + what + '" argument must be of type string or an instance of Buffer, TypedArray, or DataView.');
+  }
+  function hexOf(b) {
+    let out = '';
+    for (let i = 0; i < b.length; i++) out += HEXD[b[i] >> 4] + HEXD[b[i] & 15];
+    return out;
+  }
+  function digestOut(hex, encoding) {
+    const b = new Buffer(hex.length >> 1);
+    hexInto(hex, b);
+    return encoding === undefined || encoding === 'buffer' ? b : b.toString(encoding);
+  }
+  const HASH_STATE = new WeakMapC();
+  /** createHash and createHmac: bytes gathered here, hashed by the host at digest(). */
+  class Hash {
+    constructor(alg, key) {
+      const st = { alg: nodeHash(alg, key !== undefined), key: '', parts: [], n: 0, done: false };
+      if (key !== undefined) {
+        const k = dataBytes(key, undefined, 'key');
+        if (k.length > MAX_HASHED) throw nodeError(RangeErr, 'ERR_OUT_OF_RANGE', 'Gatehouse takes HMAC keys of at most 512 KB');
+        // RFC 2104 pads a key with zeros to the block size, so no key is the same key as one zero byte.
+        st.key = k.length === 0 ? '00' : hexOf(k);
+      }
+      HASH_STATE.set(this, st);
+    }
+    update(data, inputEncoding) {
+      const st = HASH_STATE.get(this);
+      if (!st) throw new TypeErr('Illegal invocation');
+      if (st.done) throw nodeError(Err, 'ERR_CRYPTO_HASH_FINALIZED', 'Digest already called');
+      const b = dataBytes(data, inputEncoding, 'data');
+      if (st.n + b.length > MAX_HASHED) throw nodeError(RangeErr, 'ERR_OUT_OF_RANGE', 'Gatehouse hashes at most 512 KB per digest');
+      st.parts.push(hexOf(b));
+      st.n += b.length;
+      return this;
+    }
+    digest(outputEncoding) {
+      const st = HASH_STATE.get(this);
+      if (!st) throw new TypeErr('Illegal invocation');
+      if (st.done) throw nodeError(Err, 'ERR_CRYPTO_HASH_FINALIZED', 'Digest already called');
+      st.done = true;
+      const data = st.parts.join('');
+      st.parts = [];
+      const hex = st.key === '' ? host('digest', st.alg, data, '') : host('hmac.raw', st.alg, st.key, data);
+      if (hex === '') throw new Err('The hash could not be computed');
+      return digestOut(hex, outputEncoding === undefined ? undefined : S(outputEncoding));
+    }
+  }
+  function randomBuffer(size) {
+    const n = integer(size, 'size', 1024 * 1024);
+    const b = new Buffer(n);
+    for (let p = 0; p < n; p += 65536) hexInto(host('random', S(mathMin(65536, n - p)), '', ''), apply(u8subarray, b, [p, mathMin(n, p + 65536)]));
+    return b;
+  }
+  function later(cb, err, value) { apply(promiseThen, promiseResolve(), [() => cb(err, value)]); }
+  function randomInt(min, max, cb) {
+    if (typeof max === 'function' || max === undefined) { cb = max; max = min; min = 0; }
+    if (!N.isSafeInteger(min) || !N.isSafeInteger(max) || max <= min || max - min > 0xffffffffffff) {
+      throw nodeError(RangeErr, 'ERR_OUT_OF_RANGE', 'randomInt: min and max must be safe integers with min < max and max - min <= 2^48');
+    }
+    const range = max - min;
+    const limit = 0x1000000000000 - (0x1000000000000 % range);
+    let x;
+    do {
+      const b = randomBuffer(6);
+      x = b[0] * 0x10000000000 + b[1] * 0x100000000 + ((b[2] << 24) >>> 0) + (b[3] << 16) + (b[4] << 8) + b[5];
+    } while (x >= limit);
+    const v = min + (x % range);
+    if (typeof cb === 'function') { later(cb, null, v); return undefined; }
+    return v;
+  }
+  function unsupportedCrypto(name) {
+    return function () {
+      throw nodeError(Err, 'ERR_FEATURE_UNAVAILABLE', "require('crypto')." + name + '() is not supported by Gatehouse (createHash, createHmac, hash, randomBytes, randomInt, randomUUID, timingSafeEqual and webcrypto are)');
+    };
+  }
+  const nodeCrypto = {
+    createHash(algorithm) { return new Hash(algorithm); },
+    createHmac(algorithm, key) {
+      if (key === undefined || key === null) throw nodeError(TypeErr, 'ERR_INVALID_ARG_TYPE', 'The "key" argument must be of type string or an instance of Buffer, TypedArray, or DataView.');
+      return new Hash(algorithm, key);
+    },
+    hash(algorithm, data, outputEncoding) {
+      return new Hash(algorithm).update(data).digest(outputEncoding === undefined ? 'hex' : outputEncoding);
+    },
+    getHashes() { return ['md5', 'sha1', 'sha256', 'sha384', 'sha512']; },
+    randomBytes(size, cb) {
+      const b = randomBuffer(size);
+      if (typeof cb === 'function') { later(cb, null, b); return undefined; }
+      return b;
+    },
+    randomInt,
+    randomUUID() { return host('uuid', '', '', ''); },
+    getRandomValues(arr) { return cryptoObj.getRandomValues(arr); },
+    timingSafeEqual(a, b) {
+      const x = dataBytes(a, undefined, 'buf1'), y = dataBytes(b, undefined, 'buf2');
+      if (typeof a === 'string' || typeof b === 'string') throw nodeError(TypeErr, 'ERR_INVALID_ARG_TYPE', 'The "buf1" and "buf2" arguments must be instances of Buffer, TypedArray, or DataView.');
+      if (x.length !== y.length) throw nodeError(RangeErr, 'ERR_CRYPTO_TIMING_SAFE_EQUAL_LENGTH', 'Input buffers must have the same byte length');
+      let diff = 0;
+      for (let i = 0; i < x.length; i++) diff |= x[i] ^ y[i];
+      return diff === 0;
+    },
+    webcrypto: cryptoObj,
+    subtle,
+  };
+  for (const m of ['createCipheriv', 'createDecipheriv', 'createSign', 'createVerify', 'sign', 'verify', 'pbkdf2', 'pbkdf2Sync', 'scrypt',
+    'scryptSync', 'hkdf', 'hkdfSync', 'generateKeyPair', 'generateKeyPairSync', 'generateKey', 'generateKeySync', 'createPublicKey',
+    'createPrivateKey', 'createSecretKey', 'publicEncrypt', 'privateDecrypt', 'privateEncrypt', 'publicDecrypt', 'createECDH',
+    'createDiffieHellman', 'getDiffieHellman']) {
+    nodeCrypto[m] = unsupportedCrypto(m);
+  }
+  // querystring: Node's (encodeURIComponent's escaping, repeated keys as arrays), not URLSearchParams'.
+  function qsValue(v) {
+    return typeof v === 'string' ? v : (typeof v === 'number' && isFinite(v)) || typeof v === 'bigint' || typeof v === 'boolean' ? S(v) : '';
+  }
+  function qsUnescape(s) {
+    try { return decodeURIComponent(s); } catch { return pctDecode(s); }
+  }
+  const querystring = {
+    escape(s) { return encodeURIComponent(S(s)); },
+    unescape: qsUnescape,
+    stringify(obj, sep, eq) {
+      sep = sep === undefined || sep === null ? '&' : S(sep);
+      eq = eq === undefined || eq === null ? '=' : S(eq);
+      if (obj === null || typeof obj !== 'object') return '';
+      const out = [];
+      const ks = keys(obj);
+      for (let i = 0; i < ks.length; i++) {
+        const k = encodeURIComponent(ks[i]);
+        const v = obj[ks[i]];
+        if (isArray(v)) for (let j = 0; j < v.length; j++) out.push(k + eq + encodeURIComponent(qsValue(v[j])));
+        else out.push(k + eq + encodeURIComponent(qsValue(v)));
+      }
+      return out.join(sep);
+    },
+    parse(str, sep, eq, options) {
+      sep = sep === undefined || sep === null || sep === '' ? '&' : S(sep);
+      eq = eq === undefined || eq === null || eq === '' ? '=' : S(eq);
+      const maxKeys = options && typeof options.maxKeys === 'number' ? options.maxKeys : 1000;
+      const out = objCreate(null);
+      if (typeof str !== 'string' || str === '') return out;
+      let parts = str.split(sep);
+      if (maxKeys > 0 && parts.length > maxKeys) parts = parts.slice(0, maxKeys);
+      for (let i = 0; i < parts.length; i++) {
+        const p = parts[i].replace(/\+/g, ' ');
+        if (p === '') continue;
+        const at = p.indexOf(eq);
+        const k = qsUnescape(at === -1 ? p : p.slice(0, at));
+        const v = at === -1 ? '' : qsUnescape(p.slice(at + eq.length));
+        if (!hasOwn(out, k)) out[k] = v;
+        else if (isArray(out[k])) out[k].push(v);
+        else out[k] = [out[k], v];
+      }
+      return out;
+    },
+  };
+  querystring.encode = querystring.stringify;
+  querystring.decode = querystring.parse;
+  const BUILTINS = {
+    __proto__: null,
+    crypto: freeze(nodeCrypto),
+    buffer: freeze({ Buffer, atob, btoa, kMaxLength: MAX_BUFFER }),
+    url: freeze({ URL, URLSearchParams }),
+    querystring: freeze(querystring),
+  };
+
   // ---- structuredClone (plain data, Date, RegExp, Map, Set, binary, Error; cycles) ---------
   function dataCloneError(what) { return new DOMException(what + ' could not be cloned.', 'DataCloneError'); }
   function structuredClone(value) {
@@ -1335,14 +1742,13 @@
   function require(id) {
     const name = cap(S(id), 100);
     const bare = name.replace(/^node:/, '');
+    if (bare in BUILTINS) return BUILTINS[bare];
     // What to use instead, for the modules Auth0 Actions require most.
-    const instead = bare === 'crypto' ? 'crypto.randomUUID(), crypto.getRandomValues() and crypto.subtle (digest, HMAC) are globals'
-      : /^(axios|node-fetch|request|request-promise|got|superagent|undici|https?)$/.test(bare) ? 'use the global fetch()'
-        : /^(jsonwebtoken|jose)$/.test(bare) ? 'api.redirect.encodeToken / validateToken sign and check HS256 tokens; crypto.subtle signs HMAC'
-          : /^(querystring|url)$/.test(bare) ? 'URL and URLSearchParams are globals'
-            : /^(buffer|util)$/.test(bare) ? 'TextEncoder, TextDecoder, atob and btoa are globals'
-              : 'bring the code you need into the action itself';
-    throw new Err("require('" + name + "') is not available: Gatehouse Actions run without npm or Node.js modules (" + instead + ')');
+    const instead = /^(axios|node-fetch|request|request-promise|got|superagent|undici|https?)$/.test(bare) ? 'use the global fetch()'
+      : /^(jsonwebtoken|jose)$/.test(bare) ? "api.redirect.encodeToken / validateToken sign and check HS256 tokens; require('crypto').createHmac signs HMAC"
+        : bare === 'util' ? 'TextEncoder, TextDecoder and structuredClone are globals'
+          : 'bring the code you need into the action itself';
+    throw new Err("require('" + name + "') is not available: Gatehouse Actions have no npm modules, and of Node.js's built-ins only crypto, buffer, url and querystring (" + instead + ')');
   }
 
   function errJson(d) { return '{"name":' + JSONstringify(d.name) + ',"message":' + JSONstringify(d.message) + '}'; }
@@ -1492,6 +1898,7 @@
   def(G, 'TextDecoder', TextDecoder);
   def(G, 'atob', atob);
   def(G, 'btoa', btoa);
+  def(G, 'Buffer', Buffer);
   def(G, 'structuredClone', structuredClone);
   def(G, 'fetch', fetch);
   def(G, 'Headers', Headers);

@@ -10,12 +10,12 @@
  *   (the guest's URL class, so that parsing is Node's WHATWG parser, not a hand-written one)
  * - `random(n)` → hex of n ≤ 65536 CSPRNG bytes (crypto.getRandomValues); `uuid()` (crypto.randomUUID)
  * - `digest(alg, dataHex)` / `hmac.raw(alg, keyHex, dataHex)` → hex (crypto.subtle; alg one of
- *   sha1, sha256, sha384, sha512)
+ *   md5, sha1, sha256, sha384, sha512; md5 only for require('crypto'), crypto.subtle has no MD5)
  */
 import { createHash, createHmac, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 
 const MAX_ARG = 1024 * 1024;
-const HASHES = new Set(['sha1', 'sha256', 'sha384', 'sha512']);
+const HASHES = new Set(['md5', 'sha1', 'sha256', 'sha384', 'sha512']);
 const HEX = /^(?:[0-9a-f]{2})*$/;
 const URL_SETTABLE = new Set(['protocol', 'username', 'password', 'host', 'hostname', 'port', 'pathname', 'search', 'hash']);
 
