@@ -102,6 +102,18 @@ describe('memory', () => {
   test('Array(1e9).fill(0) (kills the whole worker process: isolated-vm cannot contain it)', async () => {
     await expectFailure('Array(1e9).fill(0);', ['runtime', 'oom', 'timeout'], { maxMs: 5000 });
   });
+  test('Buffer and require(\'crypto\') as memory bombs end in the isolate (their caps are errors, not host work)', async () => {
+    const limits = { ...FAST, actionTimeoutMs: 5000, chainTimeoutMs: 5000, memoryMb: 16 };
+    await expectFailure('Buffer.alloc(2 ** 31 - 1, 1);', ['runtime', 'oom'], { limits });
+    await expectFailure('const a = []; for (;;) a.push(Buffer.alloc(1 << 20, 7));', ['oom', 'runtime'], { maxMs: 8000, limits });
+    // Past the caps: a RangeError in the guest before anything reaches the host.
+    const big = await expectFailure(`require('crypto').createHash('sha256').update(Buffer.alloc(600 * 1024));`, ['runtime']);
+    assert.match(big.results[0].error?.message ?? '', /512 KB/);
+    const rnd = await expectFailure(`require('crypto').randomBytes(2 ** 21);`, ['runtime']);
+    assert.equal(rnd.results[0].error?.name, 'RangeError');
+    // Many hashes in a loop are bounded by the action's time limit like any loop.
+    await expectFailure(`const c = require('crypto'); for (;;) c.createHmac('sha512', 'k').update('x'.repeat(4096)).digest();`, ['timeout']);
+  });
   test('unbounded recursion is a RangeError', async () => {
     const r = await expectFailure('function f() { f(); } f();', ['runtime']);
     assert.equal(r.results[0].error?.name, 'RangeError');
