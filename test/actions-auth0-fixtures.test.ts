@@ -1,5 +1,6 @@
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
+import { createHash, createHmac } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -220,4 +221,22 @@ test('(e) credentials exchange: the M2M access token carries the documented cust
   assert.equal(claims.sub, m2m.client_id);
   assert.equal((await latestExecution(ts, 'credentials-exchange')).results[0].status, 'ok');
   await bindActions(ts, 'credentials-exchange', []);
+});
+
+test('(f) Node.js built-ins: an Intercom user hash with require(\'crypto\'), a Gravatar MD5 and a Buffer base64, as on Auth0', async () => {
+  const secrets = [
+    { name: 'INTERCOM_SECRET', value: 'intercom-identity-secret-0123456789' },
+    { name: 'CRM_CLIENT_ID', value: 'crm-client' },
+    { name: 'CRM_CLIENT_SECRET', value: 'crm-secret-ÿ-0123' },
+  ];
+  await deployFixture('intercom-user-hash', 'post-login', 'intercom-user-hash.js', secrets);
+  await bindActions(ts, 'post-login', ['intercom-user-hash']);
+  const u = await user('Intercom.User@Fixtures.example');
+  const t = await loginAndRedeem('intercom.user@fixtures.example');
+  const c = t.claims()!;
+  assert.equal(c['https://my-app.example.com/intercom_user_hash'], createHmac('sha256', secrets[0].value).update(u.user_id).digest('hex'));
+  assert.equal(c['https://my-app.example.com/picture'], `https://www.gravatar.com/avatar/${createHash('md5').update('intercom.user@fixtures.example').digest('hex')}?d=identicon`);
+  assert.equal(c['https://my-app.example.com/crm_auth_length'], `Basic ${Buffer.from(`${secrets[1].value}:${secrets[2].value}`).toString('base64')}`.length);
+  assert.equal((await latestExecution(ts, 'post-login')).results[0].status, 'ok');
+  await bindActions(ts, 'post-login', []);
 });
