@@ -614,6 +614,13 @@ below are from the afternoon unless marked.
   target asks for (≤ 73 µs added per token against 180) is below what the isolate calls alone
   cost in-process (61 µs per chain) once the engine's merge and record are added: it would take
   fewer processes or fewer isolates per chain, which the design rules out.
+- **Cold start and the prelude** (2026-11-24, later, a slower machine: a cold start 4.0–4.4 ms in
+  \`bench/sandbox-measure.ts\`). Every new isolate parsed the whole guest prelude again: 1.1 ms
+  of its compile, 1.55 ms once \`Buffer\` and \`require\`'s built-in modules made the prelude
+  90 KB (cold start 5.0–6.3 ms). The first isolate of a worker now keeps V8's code cache of the
+  prelude and later ones compile from it in 0.19 ms (\`compileScriptSync\` timed on its own, 30
+  isolates each way); cold start 3.4–4.8 ms in two runs after. Running the prelude costs
+  0.17 ms before and 0.33 ms after the built-ins (they are built at once, not on first use).
 - Memory: a warm isolate costs a worker ≈2.8–3.7 MiB. With 20 actions the workers level off
   (90 → 145 MiB after 10,000 executions, 160 after 50,000): no growth per execution (warm
   contexts are reused, which sidesteps isolated-vm's context leak). The server's RSS grows
