@@ -106,9 +106,25 @@ declare global {
     writeInt16BE(value: number, offset?: number): number; writeInt16LE(value: number, offset?: number): number;
     writeUInt32BE(value: number, offset?: number): number; writeUInt32LE(value: number, offset?: number): number;
     writeInt32BE(value: number, offset?: number): number; writeInt32LE(value: number, offset?: number): number;
+    readUIntBE(offset: number, byteLength: number): number; readUIntLE(offset: number, byteLength: number): number;
+    readIntBE(offset: number, byteLength: number): number; readIntLE(offset: number, byteLength: number): number;
+    writeUIntBE(value: number, offset: number, byteLength: number): number; writeUIntLE(value: number, offset: number, byteLength: number): number;
+    writeIntBE(value: number, offset: number, byteLength: number): number; writeIntLE(value: number, offset: number, byteLength: number): number;
+    readFloatBE(offset?: number): number; readFloatLE(offset?: number): number; readDoubleBE(offset?: number): number; readDoubleLE(offset?: number): number;
+    writeFloatBE(value: number, offset?: number): number; writeFloatLE(value: number, offset?: number): number;
+    writeDoubleBE(value: number, offset?: number): number; writeDoubleLE(value: number, offset?: number): number;
+    readBigInt64BE(offset?: number): bigint; readBigInt64LE(offset?: number): bigint; readBigUInt64BE(offset?: number): bigint; readBigUInt64LE(offset?: number): bigint;
+    writeBigInt64BE(value: bigint, offset?: number): number; writeBigInt64LE(value: bigint, offset?: number): number;
+    writeBigUInt64BE(value: bigint, offset?: number): number; writeBigUInt64LE(value: bigint, offset?: number): number;
+    indexOf(value: string | number | Uint8Array, byteOffset?: number, encoding?: BufferEncoding): number;
+    lastIndexOf(value: string | number | Uint8Array, byteOffset?: number, encoding?: BufferEncoding): number;
+    includes(value: string | number | Uint8Array, byteOffset?: number, encoding?: BufferEncoding): boolean;
+    swap16(): this; swap32(): this; swap64(): this;
   }
   interface BufferConstructor {
     readonly prototype: Buffer;
+    /** Deprecated in Node.js (use Buffer.from / Buffer.alloc), kept for old code. */
+    new (value: string | number | ArrayLike<number> | ArrayBuffer, encodingOrOffset?: BufferEncoding | number, length?: number): Buffer;
     from(value: string, encoding?: BufferEncoding): Buffer;
     from(value: ArrayBuffer, byteOffset?: number, length?: number): Buffer;
     from(value: ArrayLike<number> | Uint8Array | { type: 'Buffer'; data: number[] }): Buffer;
@@ -127,6 +143,8 @@ declare global {
     update(data: string | ArrayBufferView, inputEncoding?: BufferEncoding): Hash;
     digest(): Buffer;
     digest(encoding: BufferEncoding): string;
+    /** createHash's only, as in Node.js. */
+    copy(): Hash;
   }
   /** `require('crypto')` in an action: hashes, HMAC and random values; other calls throw. */
   interface GatehouseNodeCrypto {
@@ -136,6 +154,10 @@ declare global {
     getHashes(): string[];
     randomBytes(size: number): Buffer;
     randomBytes(size: number, callback: (err: Error | null, buf: Buffer) => void): void;
+    randomFillSync<T extends ArrayBuffer | ArrayBufferView>(buffer: T, offset?: number, size?: number): T;
+    randomFill<T extends ArrayBuffer | ArrayBufferView>(buffer: T, callback: (err: Error | null, buf: T) => void): void;
+    randomFill<T extends ArrayBuffer | ArrayBufferView>(buffer: T, offset: number, callback: (err: Error | null, buf: T) => void): void;
+    randomFill<T extends ArrayBuffer | ArrayBufferView>(buffer: T, offset: number, size: number, callback: (err: Error | null, buf: T) => void): void;
     randomInt(max: number): number;
     randomInt(min: number, max: number): number;
     randomUUID(): string;
@@ -155,7 +177,10 @@ declare global {
   }
   /** In an action's module scope (CommonJS): these four built-ins; any other name throws. */
   function require(id: 'crypto' | 'node:crypto'): GatehouseNodeCrypto;
-  function require(id: 'buffer' | 'node:buffer'): { Buffer: BufferConstructor; atob: typeof atob; btoa: typeof btoa; kMaxLength: number };
+  function require(id: 'buffer' | 'node:buffer'): {
+    Buffer: BufferConstructor; atob: typeof atob; btoa: typeof btoa; kMaxLength: number;
+    constants: { MAX_LENGTH: number; MAX_STRING_LENGTH: number }; isUtf8(input: ArrayBuffer | ArrayBufferView): boolean;
+  };
   function require(id: 'url' | 'node:url'): { URL: typeof URL; URLSearchParams: typeof URLSearchParams };
   function require(id: 'querystring' | 'node:querystring'): GatehouseQuerystring;
 
