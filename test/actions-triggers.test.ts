@@ -261,7 +261,7 @@ test('event.transaction is in Auth0\'s shape at login, at a silent login and at 
     assert.equal(tx.redirect_uri, CB);
     assert.equal(tx.state, r.state);
 
-    // A silent login of the same session: the same shape (no interaction, so no id).
+    // A silent login of the same session: the same shape, with an id of its own (it had none).
     const silent = await authorizationRequest(config, { redirectUri: CB, scope: 'openid', params: { prompt: 'none', acr_values: 'urn:example:loa1' } });
     const { url: back } = await r.browser.follow(silent.url, {}, (u) => u.href.startsWith(CB));
     assert.equal(back.searchParams.get('error'), null, back.href);
@@ -272,6 +272,8 @@ test('event.transaction is in Auth0\'s shape at login, at a silent login and at 
     assert.deepEqual(st.response_type, ['code']);
     assert.equal(st.locale, 'en');
     assert.equal(st.state, silent.state);
+    assert.match(String(st.id), /^[\w-]{16,}$/);
+    assert.notEqual(st.id, tx.id);
 
     // A sign-up from the login page: pre-user-registration sees the login it started from.
     const start = await authorizationRequest(config, { redirectUri: CB, scope: 'openid email', params: { ui_locales: 'es', screen_hint: 'signup' } });

@@ -7,6 +7,7 @@ import type { RememberedBrowsers } from '../mfa/remember.ts';
 import { loginRef, type TriggerRunners } from '../actions/triggers/run.ts';
 import { ChainRefusal } from '../actions/triggers/refusal.ts';
 import { loginTransaction } from '../actions/triggers/events.ts';
+import { randomId } from '../shared/ids.ts';
 import { mfaRequiredByPolicy } from './mfa-policy.ts';
 import { authorizationQuery } from './authorization-query.ts';
 import type { ProviderHooks } from './provider.ts';
@@ -128,7 +129,8 @@ export function createProviderHooks(d: { config: Config; triggers: TriggerRunner
       const o = await triggers.postLogin({
         user, client, ctx: ctx as never, canRedirect: false, loginRef: authorizationLoginRef(ctx, session.uid), authParams: authorizationQuery(p),
         methods: [{ name: 'pwd', timestamp: at }, ...(amr.includes('otp') ? [{ name: 'mfa', timestamp: at }] : [])],
-        transaction: loginTransaction(p),
+        // No interaction to name it after: an id of its own, as Auth0 gives every transaction one.
+        transaction: loginTransaction(p, randomId()),
       });
       if (o.blocked) throw new ChainRefusal({ error: 'access_denied', description: o.blocked.kind === 'denied' ? o.blocked.reason : 'a post-login action failed' });
       // multifactor.enable that allows remembering the browser: a remembered one stands in for
