@@ -87,6 +87,7 @@ test('the refresh event describes the login the token came from: its methods, se
       api.idToken.setCustomClaim('https://rr/seen', {
         methods: event.authentication.methods.map((m) => m.name), session: event.session.id || null,
         api: event.resource_server ? event.resource_server.identifier : null, scopes: event.transaction.requested_scopes,
+        tx: event.transaction.id,
       });
     };` });
   await bindActions(ts, 'post-login', ['refresh-event']);
@@ -108,7 +109,9 @@ test('the refresh event describes the login the token came from: its methods, se
     assert.equal(typeof atLogin.session, 'string', 'a login in an existing session has its id');
     assert.equal(atLogin.session, started.session, 'the session the first login started is the one the second runs in');
     const refreshed = await oidc.refreshTokenGrant(config, first.refresh_token!);
-    const seen = refreshed.claims()!['https://rr/seen'] as { methods: string[]; session: string | null; api: string | null; scopes: string[] };
+    const seen = refreshed.claims()!['https://rr/seen'] as { methods: string[]; session: string | null; api: string | null; scopes: string[]; tx: string };
+    assert.match(String(seen.tx), /^[\w-]{16,}$/, 'a transaction id of its own (it had none)');
+    assert.notEqual(seen.tx, (first.claims()!['https://rr/seen'] as { tx: string }).tx);
     assert.deepEqual(seen.methods, ['pwd'], 'the login\'s methods, not none');
     assert.equal(typeof seen.session, 'string', 'the session the refresh token belongs to');
     assert.equal(seen.api, API);

@@ -7,6 +7,7 @@ import type { Logger } from '../../shared/logger.ts';
 import { METADATA_MAX_BYTES, metadataBytes, type User, type Users } from '../../users/users.ts';
 import type { ActionEngine, ActionRef, ChainOutcome } from '../engine/engine.ts';
 import { CONNECTION, clientInfo, requestInfo, tenant, userInfo } from './events.ts';
+import { randomId } from '../../shared/ids.ts';
 
 type Obj = Record<string, unknown>;
 
@@ -259,7 +260,7 @@ export function createTriggerRunners(d: Deps) {
       const event = await postLoginEvent(user, {
         client, ctx: ctx as unknown as Context, sessionId: rt?.sessionUid,
         methods: [{ name: 'pwd', timestamp: at }, ...(amr.includes('otp') ? [{ name: 'mfa', timestamp: at }] : [])],
-        transaction: { protocol: 'oauth2-refresh-token', locale: 'en', requested_scopes: scopes.split(' ').filter(Boolean), acr_values: [], ui_locales: [], ...(audience ? { audience } : {}) },
+        transaction: { id: randomId(), protocol: 'oauth2-refresh-token', locale: 'en', requested_scopes: scopes.split(' ').filter(Boolean), acr_values: [], ui_locales: [], ...(audience ? { audience } : {}) },
       });
       let o = await engine.run('post-login', event, { canRedirect: false });
       await writeMetadata(user.user_id, o);
