@@ -21,8 +21,22 @@
 (function (G) {
   'use strict';
 
-  const host = G.__gh_host;
+  const hostFn = G.__gh_host;
   delete G.__gh_host;
+  // Every call to the host goes through here. isolated-vm copies a Callback's arguments into the
+  // worker's heap before the host function can look at them, outside the isolate's memory limit
+  // and its timeout: what crosses must be checked on this side, with what action code cannot
+  // change (typeof and a string's length are not built-ins it can replace). Without this, an
+  // action that replaced Array.prototype.join (digest's data), WeakMap.prototype.get (a key's
+  // state) or a getter read twice could hand the host an array of 20,000 one-megabyte strings:
+  // the worker grew to 3 GB before the deadline killed it.
+  const HOST_MAX = 1024 * 1024; // host-bridge.ts MAX_ARG: 512 KB of data as hex
+  const HOST_URL_MAX = 65536;
+  function host(op, a, b, c) {
+    const max = op === 'url.parse' || op === 'url.set' ? HOST_URL_MAX : HOST_MAX;
+    if (typeof a !== 'string' || typeof b !== 'string' || typeof c !== 'string' || a.length > max || b.length > max || c.length > max) return '';
+    return hostFn(op, a, b, c);
+  }
   // No shared memory, no Atomics.wait, no WebAssembly (DESIGN: nothing an action needs).
   delete G.SharedArrayBuffer;
   delete G.Atomics;
@@ -42,6 +56,7 @@
   const floor = Math.floor, mathMin = Math.min;
   const fromCharCode = S.fromCharCode;
   const MapC = Map, WeakMapC = WeakMap;
+  const wmGet = WeakMapC.prototype.get, arrJoin = A.prototype.join;
   const Uint8ArrayC = Uint8Array, ArrayBufferC = ArrayBuffer;
   const isView = ArrayBuffer.isView;
   const Err = Error, TypeErr = TypeError, RangeErr = RangeError;
@@ -731,7 +746,7 @@
     return freeze(k);
   }
   function keyFor(key, usage) {
-    const k = key !== null && typeof key === 'object' ? KEYS.get(key) : undefined;
+    const k = key !== null && typeof key === 'object' ? apply(wmGet, KEYS, [key]) : undefined;
     if (!k) throw new TypeErr('The key is not a CryptoKey made by crypto.subtle.importKey');
     if (k.usages.indexOf(usage) < 0) throw new DOMException('The key may not be used to ' + usage, 'InvalidAccessError');
     return k;
@@ -769,7 +784,7 @@
   });
   def(subtle, 'exportKey', function exportKey(format, key) {
     return settleNow(() => {
-      const k = key !== null && typeof key === 'object' ? KEYS.get(key) : undefined;
+      const k = key !== null && typeof key === 'object' ? apply(wmGet, KEYS, [key]) : undefined;
       if (!k) throw new TypeErr('The key is not a CryptoKey made by crypto.subtle.importKey');
       if (format !== 'raw') throw new DOMException('Only "raw" keys are supported by Gatehouse', 'NotSupportedError');
       if (key.extractable !== true) throw new DOMException('key is not extractable', 'InvalidAccessError');
@@ -823,9 +838,10 @@
       const end = mathMin(b.length, i + 8192);
       chunk.length = end - i;
       for (let j = i; j < end; j++) chunk[j - i] = HEX2[b[j]];
-      parts.push(chunk.join(''));
+      parts.push(apply(arrJoin, chunk, ['']));
     }
-    return parts.join('');
+    // The captured join: what this returns goes to the host.
+    return apply(arrJoin, parts, ['']);
   }
   let nodeBuilt = null;
   function node() {
@@ -1259,8 +1275,9 @@
         const lo = signed ? -(2 ** (8 * n - 1)) : 0, hi = signed ? 2 ** (8 * n - 1) - 1 : 2 ** (8 * n) - 1;
         if (value > hi || value < lo) throw outOfRange('value', '>= ' + lo + ' and <= ' + hi, value);
         const o = atOffset(this, offset, n);
-        let v = value < 0 ? value + 2 ** (8 * n) : value;
-        v = floor(v) || 0;
+        // Towards zero first, as Node.js: -1.5 is written as -1.
+        const whole = Math.trunc(value) || 0;
+        let v = whole < 0 ? whole + 2 ** (8 * n) : whole;
         for (let i = 0; i < n; i++) { this[o + (le ? i : n - 1 - i)] = v % 256; v = floor(v / 256); }
         return o + n;
       };
@@ -1317,16 +1334,16 @@
     }
     const HASH_STATE = new WeakMapC();
     function hashState(h) {
-      const st = HASH_STATE.get(h);
+      const st = apply(wmGet, HASH_STATE, [h]);
       if (!st) throw new TypeErr('Illegal invocation');
       return st;
     }
     /** createHash and createHmac: bytes gathered here, hashed by the host at digest(). */
     class Hash {
-      constructor(alg, key) {
+      constructor(alg, key, keyEncoding) {
         const st = { alg: nodeHash(alg, key === undefined ? 'createHash' : 'hmac'), key: '', hmac: key !== undefined, parts: [], n: 0, done: false };
         if (key !== undefined) {
-          const k = hashInput(key, undefined, 'key');
+          const k = typeof key === 'string' ? stringBytes(key, (keyEncoding !== undefined && keyEncoding !== null && encodingOf(keyEncoding)) || 'utf8') : hashInput(key, undefined, 'key');
           if (k.length > MAX_HASHED) throw outOfRange('key', 'at most 512 KB in Gatehouse', k.length + ' bytes');
           // RFC 2104 pads a key with zeros to the block size, so no key is the same key as one zero byte.
           st.key = k.length === 0 ? '00' : hexEncode(k);
@@ -1350,7 +1367,7 @@
           throw nodeError(Err, 'ERR_CRYPTO_HASH_FINALIZED', 'Digest already called');
         }
         st.done = true;
-        const data = st.parts.join('');
+        const data = apply(arrJoin, st.parts, ['']);
         st.parts = [];
         const hex = st.hmac ? host('hmac.raw', st.alg, st.key, data) : host('digest', st.alg, data, '');
         if (hex === '') throw new Err('The hash could not be computed');
@@ -1402,10 +1419,11 @@
     const CRYPTO_HAS = 'createHash, createHmac, hash, randomBytes, randomFill, randomInt, randomUUID, timingSafeEqual and webcrypto are';
     const nodeCrypto = {
       createHash(algorithm) { return new Hash(algorithm); },
-      createHmac(algorithm, key) {
+      createHmac(algorithm, key, options) {
         if (typeof algorithm !== 'string') throw argType('hmac', 'of type string', algorithm);
         if (key === undefined || key === null) throw argType('key', 'of type string or an instance of ArrayBuffer, Buffer, TypedArray, DataView, KeyObject, or CryptoKey', key);
-        return new Hash(algorithm, key);
+        // A string key is read in options.encoding, as Node.js does (utf8 by default).
+        return new Hash(algorithm, key, options !== null && typeof options === 'object' ? options.encoding : undefined);
       },
       hash(algorithm, data, options) {
         if (typeof algorithm !== 'string') throw argType('algorithm', 'of type string', algorithm);
@@ -1498,7 +1516,12 @@
     function qsUnescape(s) {
       try { return decodeURIComponent(s); } catch { return qsUnescapeBytes(S(s)); }
     }
-    function qsValue(v, encode) {
+    /** A key or value: the default decoder only where there is an escape; a caller's always, falling back as Node.js. */
+  function qsDecode(s, decode) {
+    if (decode === qsUnescape) return s.indexOf('%') === -1 ? s : qsUnescape(s);
+    try { return decode(s); } catch { return qsUnescape(s); }
+  }
+  function qsValue(v, encode) {
       if (typeof v === 'string') return v.length ? encode(v) : '';
       if (typeof v === 'number' && isFinite(v)) return Math.abs(v) < 1e21 ? '' + v : encode('' + v);
       if (typeof v === 'bigint') return '' + v;
@@ -1539,13 +1562,14 @@
         let parts = str.split(sep);
         if (maxKeys > 0 && parts.length > maxKeys) parts = parts.slice(0, maxKeys);
         for (let i = 0; i < parts.length; i++) {
-          const p = parts[i].replace(/\+/g, ' ');
+          // '+' is a space: for the default decoder as ' ', for one of the caller's as '%20' (as Node.js).
+          const p = decode === qsUnescape ? parts[i].replace(/\+/g, ' ') : parts[i].replace(/\+/g, '%20');
           if (p === '') continue;
           const at = p.indexOf(eq);
           const rawKey = at === -1 ? p : p.slice(0, at);
           const rawValue = at === -1 ? '' : p.slice(at + eq.length);
-          const k = rawKey.indexOf('%') === -1 ? rawKey : decode(rawKey);
-          const v = rawValue.indexOf('%') === -1 ? rawValue : decode(rawValue);
+          const k = qsDecode(rawKey, decode);
+          const v = qsDecode(rawValue, decode);
           if (!hasOwn(out, k)) out[k] = v;
           else if (isArray(out[k])) out[k].push(v);
           else out[k] = [out[k], v];
@@ -1934,7 +1958,8 @@
   function nowSeconds() { return floor(dateNow() / 1000); }
   function encodeToken(options) {
     const o = options || {};
-    if (typeof o.secret !== 'string' || o.secret === '') throw new TypeErr('api.redirect.encodeToken: options.secret must be a non-empty string');
+    const secret = o.secret; // read once: a getter could answer differently the second time
+    if (typeof secret !== 'string' || secret === '') throw new TypeErr('api.redirect.encodeToken: options.secret must be a non-empty string');
     const payload = o.payload === undefined ? {} : o.payload;
     if (payload === null || typeof payload !== 'object' || isArray(payload)) throw new TypeErr('api.redirect.encodeToken: options.payload must be an object');
     const exp = o.expiresInSeconds === undefined ? 900 : N(o.expiresInSeconds);
@@ -1954,13 +1979,14 @@
     const bindTo = rc && typeof rc.nextState === 'string' ? rc.nextState : rc && rc.state;
     if (typeof bindTo === 'string') claims.state = bindTo;
     const input = b64uEncodeString('{"alg":"HS256","typ":"JWT"}') + '.' + b64uEncodeString(JSONstringify(claims));
-    const sig = host('hmac', o.secret, input, '');
+    const sig = host('hmac', secret, input, '');
     if (!sig) throw new Err('api.redirect.encodeToken: signing failed');
     return input + '.' + sig;
   }
   function validateToken(options) {
     const o = options || {};
-    if (typeof o.secret !== 'string' || o.secret === '') throw new TypeErr('api.redirect.validateToken: options.secret must be a non-empty string');
+    const secret = o.secret;
+    if (typeof secret !== 'string' || secret === '') throw new TypeErr('api.redirect.validateToken: options.secret must be a non-empty string');
     const name = o.tokenParameterName === undefined ? 'session_token' : S(o.tokenParameterName);
     const req = curEvent && curEvent.request;
     let token;
@@ -1977,7 +2003,7 @@
       throw new Err('Invalid session token');
     }
     if (header === null || typeof header !== 'object' || header.alg !== 'HS256') throw new Err('Invalid session token: the algorithm must be HS256');
-    if (host('hmac.verify', o.secret, parts[0] + '.' + parts[1], parts[2]) !== '1') throw new Err('Invalid session token: bad signature');
+    if (host('hmac.verify', secret, parts[0] + '.' + parts[1], parts[2]) !== '1') throw new Err('Invalid session token: bad signature');
     if (payload === null || typeof payload !== 'object' || isArray(payload)) throw new Err('Invalid session token');
     if (typeof payload.exp !== 'number' || payload.exp <= nowSeconds()) throw new Err('The session token has expired');
     const rc = redirectCtx();

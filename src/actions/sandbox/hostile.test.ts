@@ -114,6 +114,29 @@ describe('memory', () => {
     // Many hashes in a loop are bounded by the action's time limit like any loop.
     await expectFailure(`const c = require('crypto'); for (;;) c.createHmac('sha512', 'k').update('x'.repeat(4096)).digest();`, ['timeout']);
   });
+  test('tampered built-ins cannot hand the host more than its caps (bridge arguments are checked in the guest)', async () => {
+    // Regression (review finding): isolated-vm copies a host call's arguments into the worker's
+    // heap before the host can check them, outside the isolate's memory limit. Replacing
+    // Array.prototype.join (digest's data), WeakMap.prototype.get (a key's state) or answering
+    // a string then an array from a getter made the host copy 20,000 one-megabyte strings: the
+    // worker grew to gigabytes until the deadline killed it (timeout, and the other chains of
+    // its batch with it). Now the guest refuses anything but bounded strings, at once.
+    const arr = `const big = 'x'.repeat(2 ** 20) + 'y'; const arr = new Array(20000).fill(big);`;
+    const join = await pool.runChain(request([postLogin(`${arr} Array.prototype.join = () => arr;
+      api.idToken.setCustomClaim('md5', require('crypto').createHash('md5').update('a').digest('hex'));`)], { limits: FAST }));
+    assert.equal(join.status, 'ok', JSON.stringify(join.results[0]?.error));
+    assert.equal(claims(join).md5, '0cc175b9c0f1b6a831c399e269772661', 'the tampered join never reaches what goes to the host');
+    const forged = await expectFailure(`${arr} WeakMap.prototype.get = () => ({ hex: arr, hash: 'SHA-256', usages: ['sign'] });
+      await crypto.subtle.sign('HMAC', {}, new Uint8Array(1));`, ['runtime']);
+    assert.match(forged.results[0].error?.message ?? '', /not a CryptoKey/);
+    // The getter is read once: the token is signed with the string it answered first.
+    const r = await pool.runChain(request([postLogin(`${arr} let n = 0;
+      const token = api.redirect.encodeToken({ get secret() { return n++ ? arr : 'k'; }, payload: { a: 1 } });
+      api.idToken.setCustomClaim('t', [typeof token, token.split('.').length, n]);`)], { limits: FAST }));
+    assert.equal(r.status, 'ok', JSON.stringify(r.results[0]?.error));
+    assert.deepEqual(claims(r).t, ['string', 3, 1]);
+    await expectHealthy(pool);
+  });
   test('unbounded recursion is a RangeError', async () => {
     const r = await expectFailure('function f() { f(); } f();', ['runtime']);
     assert.equal(r.results[0].error?.name, 'RangeError');

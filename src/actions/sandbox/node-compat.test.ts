@@ -233,6 +233,10 @@ const SNIPPETS: [string, string][] = [
   ['randomFill and randomFillSync', js`new Promise((res) => { const b = Buffer.alloc(8); const same = crypto.randomFillSync(b, 2, 3) === b; const untouched = [b[0], b[1], b[5], b[6], b[7]]; crypto.randomFill(new Uint32Array(2), (err, a) => res([same, untouched, err, a.length, t(() => crypto.randomFillSync(b, 9)), t(() => crypto.randomFill(b))])); })`],
   ['getCiphers and getHashes shapes', js`[Array.isArray(crypto.getCiphers()), crypto.getHashes().includes('sha256')]`],
   ['buffer module: isUtf8 and constants', js`(() => { const m = require('buffer'); return [m.isUtf8(Buffer.from('é')), m.isUtf8(Buffer.from([0xc3])), m.isUtf8(new ArrayBuffer(0)), typeof m.constants.MAX_LENGTH, t(() => m.isUtf8('x'))]; })()`],
+  // found in review: silently different from Node before
+  ['createHmac: options.encoding of a string key', js`[crypto.createHmac('sha256', 'a2V5', { encoding: 'base64' }).update('x').digest('hex'), crypto.createHmac('sha256', '6b6579', { encoding: 'hex' }).update('x').digest('hex'), crypto.createHmac('sha256', 'key', {}).update('x').digest('hex')]`],
+  ['writeIntBE: fractions towards zero', js`(() => { const b = Buffer.alloc(4); b.writeIntBE(-1.5, 0, 2); b.writeIntLE(-0.5, 2, 1); b.writeUIntBE(2.7, 3, 1); return [...b]; })()`],
+  ['qs.parse: a custom decoder sees every key and value', js`[qs.parse('a=b&c+d=e+f', null, null, { decodeURIComponent: (s) => s.toUpperCase() }), qs.parse('x=%zz', null, null, { decodeURIComponent: (s) => { throw new Error(s); } })]`],
   ['identity: constructor, instanceof, module', js`(() => { const b = Buffer.from('a'); return [b.constructor === Buffer, b instanceof Buffer, b instanceof Uint8Array, require('buffer').Buffer === Buffer, b.subarray(0) instanceof Buffer, b.map((x) => x + 1) instanceof Buffer, Buffer.isBuffer(b.slice()), Buffer.name, typeof Buffer]; })()`],
   ['DOMException legacy codes', js`[t(() => atob('*')), t(() => crypto.getRandomValues(new Float32Array(1)))]`],
 ];
