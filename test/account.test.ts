@@ -101,6 +101,8 @@ test('the first account sign-in after the argon2 parameters changed holds (the p
   const u = await createUser(ts, email, 'rehash password 1');
   const older = await argon2.hash('rehash password 1', { type: argon2.argon2id, memoryCost: 19456, timeCost: 3, parallelism: 1 });
   await ts.ctx.users.setPasswordHash(u.user_id, older);
+  const changedAt = (await ts.ctx.users.findRowByEmail(email))!.last_password_reset;
+  assert.equal(typeof changedAt, 'string', 'a new password sets last_password_reset');
   const b = new Browser();
   const ok = await accountLogin(b, email, 'rehash password 1');
   assert.equal(ok.status, 303);
@@ -109,6 +111,7 @@ test('the first account sign-in after the argon2 parameters changed holds (the p
   const stored = await ts.ctx.users.findRowByEmail(email);
   assert.notEqual(stored!.password_hash, older, 'rehashed with the configured parameters');
   assert.match(stored!.password_hash!, /[$,]t=2[$,]/);
+  assert.equal(stored!.last_password_reset, changedAt, 'a rehash is the same password: last_password_reset stays');
 });
 
 test('changing the password needs the current one, applies the policy, fires post-change-password, revokes other sessions and mails a notice', async () => {

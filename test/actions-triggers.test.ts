@@ -402,15 +402,24 @@ test('pre-user-registration metadata over the 16 KB cap refuses the sign-up and 
 });
 
 test('post-change-password fires when an admin sets a password, and sees the user\'s enrolled factor', async () => {
-  await deployAction(ts, { name: 'pcp', trigger: 'post-change-password', version: 'v3', code: `exports.onExecutePostChangePassword = async (event) => { console.log('changed', event.user.email, JSON.stringify(event.user.multifactor)); console.log('request', event.request.method, event.request.ip, JSON.stringify(event.request.body)); };` });
+  await deployAction(ts, { name: 'pcp', trigger: 'post-change-password', version: 'v3', code: `exports.onExecutePostChangePassword = async (event) => { console.log('changed', event.user.email, JSON.stringify(event.user.multifactor)); console.log('request', event.request.method, event.request.ip, JSON.stringify(event.request.body)); console.log('reset', event.user.last_password_reset); };` });
   await bindActions(ts, 'post-change-password', ['pcp']);
   const u = (await ts.api('POST', '/users', { email: 'pcp@example.com', password: 'first-password-1' })).body;
   // Regression: the event always said multifactor [] (ACTIONS.md: ['otp'] when enrolled).
   const e = await ts.ctx.mfa.beginEnrollment(u.user_id, 'pcp@example.com', 'test');
   assert.equal((await ts.ctx.mfa.confirmEnrollment(u.user_id, 'test', await codeAt(e.secret))).ok, true);
+  // Auth0's last_password_reset: absent until the password changes, then when it did (it was never kept).
+  assert.equal(u.last_password_reset, undefined);
+  const before = new Date().toISOString();
   const r = await ts.api('PATCH', `/users/${encodeURIComponent(u.user_id)}`, { password: 'second-password-2' });
   assert.equal(r.status, 200, JSON.stringify(r.body));
+  assert.ok(typeof r.body.last_password_reset === 'string' && r.body.last_password_reset >= before, JSON.stringify(r.body));
+  assert.equal((await ts.api('GET', `/users/${encodeURIComponent(u.user_id)}`)).body.last_password_reset, r.body.last_password_reset);
+  // A PATCH without a password leaves it.
+  const named = await ts.api('PATCH', `/users/${encodeURIComponent(u.user_id)}`, { name: 'Renamed' });
+  assert.equal(named.body.last_password_reset, r.body.last_password_reset);
   const exe = await waitForExecution(ts, 'post-change-password');
+  assert.ok(exe.results[0].logs.includes(`reset ${r.body.last_password_reset}`), exe.results[0].logs);
   assert.match(exe.results[0].logs, /changed pcp@example\.com \["otp"\]/);
   // The admin's request, as on Auth0 (regression: event.request was {}), without the password.
   assert.match(exe.results[0].logs, /request PATCH 127\.0\.0\.1 \{\}/);

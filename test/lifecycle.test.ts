@@ -202,6 +202,9 @@ test('password reset: one answer for known and unknown addresses, a single-use l
   assert.match(alertText(await reused.text())!, /already used/);
   assert.equal((await b.request(link)).status, 410);
 
+  // Auth0's last_password_reset says when (it was never kept).
+  const resetAt = (await ts.api('GET', `/users/${encodeURIComponent(user.user_id)}`)).body.last_password_reset;
+  assert.ok(typeof resetAt === 'string' && Date.now() - Date.parse(resetAt) < 60_000, String(resetAt));
   // Everything the user held is gone: the refresh token fails, the old password too.
   await expectOAuthError(oidc.refreshTokenGrant(spaConfig, tokens.refresh_token), 'invalid_grant', 400);
   const oldPw = await loginThroughForm(spaConfig, { redirectUri: CB, email, password: 'my old password 1' });

@@ -11,6 +11,8 @@ export interface User {
   /** Only when set. */
   given_name?: string; family_name?: string;
   created_at: string; updated_at: string; last_login: string | null; last_ip: string | null; logins_count: number;
+  /** When the password last changed; absent until it has. */
+  last_password_reset?: string;
   app_metadata: Record<string, unknown>; user_metadata: Record<string, unknown>;
   identities: { connection: string; provider: string; user_id: string; isSocial: boolean }[];
   /** `['otp']` when the user has enrolled an authenticator app. */

@@ -11,6 +11,8 @@ export interface User {
   given_name?: string; family_name?: string;
   connection: string; app_metadata: Record<string, unknown>; user_metadata: Record<string, unknown>;
   blocked: boolean; logins_count: number; last_login: string | null; last_ip: string | null;
+  /** When the password last changed (reset, change, an admin); only once it has, as on Auth0. */
+  last_password_reset?: string;
   created_at: string; updated_at: string; identities: { connection: string; provider: string; user_id: string; isSocial: boolean }[];
 }
 
@@ -49,6 +51,7 @@ export function toUser(r: UserRow): User {
     app_metadata: parseJson(r.app_metadata, {}), user_metadata: parseJson(r.user_metadata, {}),
     blocked: toBool(r.blocked), logins_count: Number(r.logins_count ?? 0),
     last_login: (r.last_login as string) ?? null, last_ip: (r.last_ip as string) ?? null,
+    ...(typeof r.last_password_reset === 'string' ? { last_password_reset: r.last_password_reset } : {}),
     created_at: r.created_at as string, updated_at: r.updated_at as string,
     identities: [{ connection: r.connection as string, provider, user_id: id, isSocial: false }],
   };
@@ -152,6 +155,7 @@ export function createUsers(db: Db, hasher: PasswordHasher, policy: { minLength:
         if (problem) throw new AppError(400, 'password_strength_error', `password: ${problem}`);
         // Hashed before the transaction: argon2 takes tens of milliseconds, the row stays unlocked meanwhile.
         upd.password_hash = await hasher.hash(patch.password);
+        upd.last_password_reset = upd.updated_at;
         // A new password: remembered browsers ask for the second factor again (src/mfa/remember.ts).
         upd.mfa_remember_epoch = db.raw('mfa_remember_epoch + 1');
       }
@@ -222,7 +226,10 @@ export function createUsers(db: Db, hasher: PasswordHasher, policy: { minLength:
       // A rehash replaces only the hash it was made from: a password change that landed meanwhile stands.
       const q = db('users').where({ id });
       if (opts.rehash !== undefined) q.andWhere({ password_hash: opts.rehash });
-      return (await q.update({ password_hash: hash, updated_at: now(), ...(opts.rehash !== undefined ? {} : { mfa_remember_epoch: db.raw('mfa_remember_epoch + 1') }) })) > 0;
+      const at = now();
+      // A rehash is the same password: neither remembered browsers nor last_password_reset change.
+      const change = opts.rehash !== undefined ? {} : { mfa_remember_epoch: db.raw('mfa_remember_epoch + 1'), last_password_reset: at };
+      return (await q.update({ password_hash: hash, updated_at: at, ...change })) > 0;
     },
     async roleNames(id: string): Promise<string[]> {
       const rows = await db('user_roles').join('roles', 'roles.id', 'user_roles.role_id').where('user_roles.user_id', id).select('roles.name');

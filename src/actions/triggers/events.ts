@@ -34,6 +34,7 @@ export function userInfo(u: User, opts: { otpEnrolled?: boolean } = {}): Obj {
     user_id: u.user_id, email: u.email, email_verified: u.email_verified, name: u.name, nickname: u.nickname, picture: u.picture,
     given_name: u.given_name, family_name: u.family_name,
     created_at: u.created_at, updated_at: u.updated_at, last_login: u.last_login, last_ip: u.last_ip, logins_count: u.logins_count,
+    ...(u.last_password_reset !== undefined ? { last_password_reset: u.last_password_reset } : {}),
     app_metadata: u.app_metadata, user_metadata: u.user_metadata, identities: u.identities,
     multifactor: opts.otpEnrolled ? ['otp'] : [], enrolledFactors: opts.otpEnrolled ? [{ type: 'otp' }] : [],
   };
