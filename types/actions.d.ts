@@ -46,6 +46,8 @@ export interface Transaction {
 export interface Connection { id: string; name: string; strategy: string }
 export interface Tenant { id: string }
 export type Secrets = Record<string, string>;
+/** Always empty here: Auth0 fills it only for its Marketplace integrations (keep such values in secrets). */
+export type Configuration = Record<string, string>;
 
 export interface CacheEntry { value: string; expires_at: number }
 /** What `cache.set` and `cache.delete` answer (Auth0's shape). */
@@ -66,7 +68,7 @@ export interface CacheAPI {
 export interface PostLoginEvent {
   user: User; authorization: { roles: string[] }; client: Client; request: Request; transaction: Transaction;
   authentication: { methods: { name: 'pwd' | 'mfa' | string; timestamp: string }[] };
-  stats: { logins_count: number }; session: { id?: string }; connection: Connection; tenant: Tenant; secrets: Secrets;
+  stats: { logins_count: number }; session: { id?: string }; connection: Connection; tenant: Tenant; secrets: Secrets; configuration: Configuration;
   resource_server?: { identifier: string };
 }
 export type Factor = { type: 'otp' };
@@ -103,7 +105,7 @@ export type OnContinuePostLogin = (event: PostLoginEvent, api: PostLoginAPI) => 
 export interface PreUserRegistrationEvent {
   user: { email: string; app_metadata: Record<string, unknown>; user_metadata: Record<string, unknown>; email_verified: boolean };
   /** The application the sign-up came through; empty (`{}`) for a sign-up outside a login. */
-  request: Request; client: Client | Record<string, never>; connection: Connection; tenant: Tenant; secrets: Secrets; transaction: Partial<Transaction>;
+  request: Request; client: Client | Record<string, never>; connection: Connection; tenant: Tenant; secrets: Secrets; configuration: Configuration; transaction: Partial<Transaction>;
 }
 export interface PreUserRegistrationAPI {
   access: { deny(reason: string, userMessage?: string): PreUserRegistrationAPI };
@@ -114,14 +116,14 @@ export interface PreUserRegistrationAPI {
 export type OnExecutePreUserRegistration = (event: PreUserRegistrationEvent, api: PreUserRegistrationAPI) => void | Promise<void>;
 
 // ── post-user-registration / post-change-password ────────────────────────────
-export interface PostUserEvent { user: User; request: Request; connection: Connection; tenant: Tenant; secrets: Secrets }
+export interface PostUserEvent { user: User; request: Request; connection: Connection; tenant: Tenant; secrets: Secrets; configuration: Configuration }
 export interface CacheOnlyAPI { cache: CacheAPI }
 export type OnExecutePostUserRegistration = (event: PostUserEvent, api: CacheOnlyAPI) => void | Promise<void>;
 export type OnExecutePostChangePassword = (event: PostUserEvent, api: CacheOnlyAPI) => void | Promise<void>;
 
 // ── credentials-exchange ──────────────────────────────────────────────────────
 export interface CredentialsExchangeEvent {
-  client: Client; request: Request; tenant: Tenant; secrets: Secrets; transaction: { requested_scopes: string[] };
+  client: Client; request: Request; tenant: Tenant; secrets: Secrets; configuration: Configuration; transaction: { requested_scopes: string[] };
   resource_server?: { identifier: string }; accessToken: { scope: string[]; customClaims: Record<string, unknown> };
 }
 export interface CredentialsExchangeAPI {

@@ -2257,6 +2257,9 @@
       const secrets = JSONparse(secretsJsonLast);
       if (event !== null && typeof event === 'object') {
         defineProperty(event, 'secrets', { value: secrets, writable: true, enumerable: true, configurable: true });
+        // Auth0 fills event.configuration for its Marketplace integrations, whose code reads it
+        // unguarded (event.configuration.X); here it is always an empty object, never undefined.
+        if (!hasOwn(event, 'configuration')) defineProperty(event, 'configuration', { value: {}, writable: true, enumerable: true, configurable: true });
       }
       curEvent = event;
       const api = curApi;

@@ -246,6 +246,16 @@ describe('chains', () => {
     }
   });
 
+  test('event.configuration is an empty object, fresh each time, unless the event brings one', async () => {
+    // Regression: Auth0 Marketplace integrations read event.configuration.X unguarded; it was
+    // undefined, so one written never to block a login blocked every one.
+    const a = postLogin(`api.idToken.setCustomClaim('c', [event.configuration, event.configuration.DEBUG_MODE === undefined]); event.configuration.X = 'kept?';`);
+    const r1 = await pool.runChain(request([a]));
+    const r2 = await pool.runChain(request([a]));
+    assert.deepEqual(claims(r1).c, [{}, true]);
+    assert.deepEqual(claims(r2).c, [{}, true], 'what one execution wrote is not seen by the next');
+  });
+
   test('a new version (key) with the same name gets its own isolate', async () => {
     const code = `let n = 0; exports.onExecutePostLogin = async (event, api) => { api.idToken.setCustomClaim('n', ++n); };`;
     const v1 = action(code, { name: 'same' });
