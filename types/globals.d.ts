@@ -184,5 +184,15 @@ declare global {
   function require(id: 'url' | 'node:url'): { URL: typeof URL; URLSearchParams: typeof URLSearchParams };
   function require(id: 'querystring' | 'node:querystring'): GatehouseQuerystring;
 
-  function fetch(input: string | URL, init?: { method?: string; headers?: Headers | Record<string, string> | [string, string][]; body?: string | URLSearchParams; signal?: AbortSignal | null }): Promise<Response>;
+  /** Text fields only: a Blob or File part is refused (the bridged fetch sends UTF-8 text). */
+  interface FormData {
+    append(name: string, value: string | number | boolean): void; set(name: string, value: string | number | boolean): void;
+    get(name: string): string | null; getAll(name: string): string[]; has(name: string): boolean; delete(name: string): void;
+    forEach(callback: (value: string, key: string, parent: FormData) => void): void;
+    entries(): IterableIterator<[string, string]>; keys(): IterableIterator<string>; values(): IterableIterator<string>;
+    [Symbol.iterator](): IterableIterator<[string, string]>;
+  }
+  var FormData: { prototype: FormData; new (): FormData };
+  /** A FormData body goes as multipart/form-data. */
+  function fetch(input: string | URL, init?: { method?: string; headers?: Headers | Record<string, string> | [string, string][]; body?: string | URLSearchParams | FormData; signal?: AbortSignal | null }): Promise<Response>;
 }

@@ -112,6 +112,39 @@ describe('fetch from an action', () => {
     assert.deepEqual(c.parallel, [200, 200]);
   });
 
+  test('a FormData body goes as multipart/form-data, byte for byte what Node.js\'s own fetch sends', async () => {
+    // Regression: FormData was not defined, so Auth0's integration templates that post one to a
+    // token endpoint failed (one swallowed the error and silently never sent its lead).
+    const fill = `fd.append('grant_type', 'password'); fd.append('note', 'line1\\nline2 "q" é\\r\\n'); fd.append('n"a\\nme', 'x');
+      fd.append('grant_type', 'again'); fd.set('grant_type', 'client_credentials'); fd.append('num', 42);`;
+    const r = await allowed.runChain(request([postLogin(`
+      const fd = new FormData(); ${fill}
+      const res = await fetch('http://127.0.0.1:${port}/echo', { method: 'POST', body: fd });
+      api.idToken.setCustomClaim('echo', await res.json());
+      api.idToken.setCustomClaim('api', [fd.get('grant_type'), fd.getAll('grant_type').length, fd.has('note'), [...fd.keys()], String(fd), fd.get('none')]);
+      let file; try { fd.append('f', { size: 1, arrayBuffer() {} }); } catch (e) { file = e.message; }
+      api.idToken.setCustomClaim('file', file);
+    `)]));
+    assert.equal(r.status, 'ok', JSON.stringify(r.results[0]?.error));
+    const c = claims(r);
+    const echo = c.echo as { body: string; type: string };
+    // The same form through Node's fetch (undici): equal once each side's boundary is replaced.
+    const fd = new FormData();
+    new Function('fd', fill.replace(/\\\\/g, '\\'))(fd);
+    const req = new Request('http://x/', { method: 'POST', body: fd });
+    const nodeType = req.headers.get('content-type')!;
+    const norm = (body: string, type: string) => body.split(type.split('boundary=')[1]).join('BOUNDARY');
+    assert.match(echo.type, /^multipart\/form-data; boundary=----formdata-gatehouse-[0-9a-f]{24}$/);
+    assert.equal(norm(echo.body, echo.type), norm(await req.text(), nodeType));
+    // And a real parser reads it back.
+    const parsed = await new Response(echo.body, { headers: { 'content-type': echo.type } }).formData();
+    assert.equal(parsed.get('grant_type'), 'client_credentials');
+    assert.equal(parsed.get('note'), 'line1\r\nline2 "q" é\r\n');
+    assert.equal(parsed.get('num'), '42');
+    assert.deepEqual(c.api, ['client_credentials', 1, true, ['grant_type', 'note', 'n"a\nme', 'num'], '[object FormData]', null]);
+    assert.match(String(c.file), /not supported by Gatehouse/);
+  });
+
   test('bounded: response size cap and timeout', async () => {
     const base = `http://127.0.0.1:${port}`;
     const r = await allowed.runChain(request([postLogin(`

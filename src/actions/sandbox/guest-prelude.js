@@ -1801,7 +1801,11 @@
       else if (o.body instanceof URLSearchParams) {
         body = o.body.toString();
         if (!h.has('content-type')) h.set('content-type', 'application/x-www-form-urlencoded;charset=UTF-8');
-      } else throw new TypeErr('fetch: only string and URLSearchParams request bodies are supported (use JSON.stringify)');
+      } else if (o.body instanceof FormData) {
+        const m = multipart(o.body);
+        body = m.body;
+        if (!h.has('content-type')) h.set('content-type', m.type);
+      } else throw new TypeErr('fetch: only string, URLSearchParams and FormData request bodies are supported (use JSON.stringify)');
       if (method === 'GET' || method === 'HEAD') throw new TypeErr('Request with GET/HEAD method cannot have body.');
       if (!h.has('content-type')) h.set('content-type', 'text/plain;charset=UTF-8');
     }
@@ -1810,6 +1814,63 @@
     const headers = [];
     for (const [k, v] of h) headers.push([k, v]);
     return { url, method, headers, body, redirect };
+  }
+
+  // ---- FormData (text fields; fetch sends it as multipart/form-data, as Node.js does) --------
+  // Node 18+ has FormData as a global and Auth0's own integration templates post it to token
+  // endpoints. Field values are text: a Blob or File part (binary content) is not supported by
+  // the bridged fetch, whose bodies are UTF-8 strings.
+  const FD = new WeakMapC(); // FormData -> [name, value][]
+  function fdList(fd) {
+    const l = apply(wmGet, FD, [fd]);
+    if (!l) throw new TypeErr('Illegal invocation');
+    return l;
+  }
+  function fdEntry(args, what) {
+    if (args.length < 2) throw new TypeErr("Failed to execute '" + what + "' on 'FormData': 2 arguments required, but only " + args.length + ' present.');
+    const v = args[1];
+    if (v !== null && typeof v === 'object' && typeof v.arrayBuffer === 'function' && typeof v.size === 'number') {
+      throw new TypeErr('FormData: file parts (Blob, File) are not supported by Gatehouse: fields are text');
+    }
+    return [usv(args[0]), usv(v)];
+  }
+  class FormData {
+    constructor(form) {
+      if (form !== undefined) throw new TypeErr("Failed to construct 'FormData': parameter 1 is not of type 'HTMLFormElement'.");
+      FD.set(this, []);
+    }
+    append(name, value) { fdList(this).push(fdEntry(arguments, 'append')); }
+    set(name, value) {
+      const l = fdList(this);
+      const e = fdEntry(arguments, 'set');
+      const i = l.findIndex((x) => x[0] === e[0]);
+      if (i === -1) { l.push(e); return; }
+      l[i] = e;
+      for (let j = l.length - 1; j > i; j--) if (l[j][0] === e[0]) l.splice(j, 1);
+    }
+    get(name) { const n = usv(name); const e = fdList(this).find((x) => x[0] === n); return e ? e[1] : null; }
+    getAll(name) { const n = usv(name); return fdList(this).filter((x) => x[0] === n).map((x) => x[1]); }
+    has(name) { const n = usv(name); return fdList(this).some((x) => x[0] === n); }
+    delete(name) { const n = usv(name); const l = fdList(this); for (let i = l.length - 1; i >= 0; i--) if (l[i][0] === n) l.splice(i, 1); }
+    forEach(cb, thisArg) { for (const [k, v] of fdList(this).slice()) apply(cb, thisArg, [v, k, this]); }
+    *entries() { for (const [k, v] of fdList(this).slice()) yield [k, v]; }
+    *keys() { for (const [k] of fdList(this).slice()) yield k; }
+    *values() { for (const [, v] of fdList(this).slice()) yield v; }
+    [iteratorSym]() { return this.entries(); }
+    get [toStringTagSym]() { return 'FormData'; }
+  }
+  /** The body and content type fetch sends for a FormData (undici's multipart format). */
+  function multipart(fd) {
+    let boundary = '----formdata-gatehouse-';
+    const r = host('random', '12', '', '');
+    boundary += r === '' ? S(dateNow()) : r;
+    const esc = (t) => t.replace(/\n/g, '%0A').replace(/\r/g, '%0D').replace(/"/g, '%22');
+    const crlf = (t) => t.replace(/\r?\n|\r/g, '\r\n');
+    let body = '';
+    for (const [name, value] of fdList(fd)) {
+      body += '--' + boundary + '\r\nContent-Disposition: form-data; name="' + esc(crlf(name)) + '"\r\n\r\n' + crlf(value) + '\r\n';
+    }
+    return { body: body + '--' + boundary + '--\r\n', type: 'multipart/form-data; boundary=' + boundary };
   }
 
   // ---- AbortController / AbortSignal (fetch's `signal`, AbortSignal.timeout) ----------------
@@ -2322,6 +2383,7 @@
   def(G, 'structuredClone', structuredClone);
   def(G, 'fetch', fetch);
   def(G, 'Headers', Headers);
+  def(G, 'FormData', FormData);
   def(G, 'Response', Response);
   def(G, 'DOMException', DOMException);
   const perfOrigin = dateNow();
