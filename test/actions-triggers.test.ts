@@ -236,7 +236,7 @@ test('event.transaction is in Auth0\'s shape at login, at a silent login and at 
   const spa = (await ts.api('POST', '/clients', { name: 'SPA transaction', app_type: 'spa', callbacks: [CB], web_origins: ['http://localhost:5173'] })).body;
   await ts.api('POST', '/users', { email: 'transaction@example.com', password: 'post-login-password' });
   await deployAction(ts, { name: 'pl-transaction', trigger: 'post-login', version: 'v3', code: `
-    exports.onExecutePostLogin = async (event, api) => { api.idToken.setCustomClaim('https://example.com/tx', event.transaction); };` });
+    exports.onExecutePostLogin = async (event, api) => { api.idToken.setCustomClaim('https://example.com/tx', event.transaction); api.idToken.setCustomClaim('https://example.com/conn', event.connection); };` });
   await deployAction(ts, { name: 'pre-transaction', trigger: 'pre-user-registration', version: 'v3', code: `
     exports.onExecutePreUserRegistration = async (event, api) => { api.user.setAppMetadata('tx', event.transaction); };` });
   await bindActions(ts, 'post-login', ['pl-transaction']);
@@ -248,6 +248,8 @@ test('event.transaction is in Auth0\'s shape at login, at a silent login and at 
     assert.ok(r.callbackUrl, alertText(r.loginPage ?? ''));
     const tokens = await oidc.authorizationCodeGrant(config, r.callbackUrl, { pkceCodeVerifier: r.verifier, expectedState: r.state });
     const tx = tokens.claims()!['https://example.com/tx'] as Record<string, unknown>;
+    // Auth0's connection shape, metadata included (it was missing: event.connection.metadata.X threw).
+    assert.deepEqual(tokens.claims()!['https://example.com/conn'], { id: 'con_username_password', name: 'Username-Password-Authentication', strategy: 'auth0', metadata: {} });
     assert.equal(tx.protocol, 'oidc-basic-profile');
     assert.equal(typeof tx.id, 'string');
     assert.equal(tx.locale, 'en');

@@ -43,7 +43,7 @@ export interface Transaction {
   prompt?: string[];
   login_hint?: string;
 }
-export interface Connection { id: string; name: string; strategy: string }
+export interface Connection { id: string; name: string; strategy: string; metadata: Record<string, string> }
 export interface Tenant { id: string }
 export type Secrets = Record<string, string>;
 /** Always empty here: Auth0 fills it only for its Marketplace integrations (keep such values in secrets). */

@@ -69,7 +69,8 @@ export function clientInfo(c: { client_id: string; name: string; client_metadata
   return c ? { client_id: c.client_id, name: c.name, metadata: c.client_metadata ?? {} } : {};
 }
 
-export const CONNECTION = { id: 'con_username_password', name: 'Username-Password-Authentication', strategy: 'auth0' };
+/** The one database connection, in Auth0's shape (`metadata`: none is kept, but actions read it unguarded). */
+export const CONNECTION = Object.freeze({ id: 'con_username_password', name: 'Username-Password-Authentication', strategy: 'auth0', metadata: Object.freeze({}) });
 const tenantIds = new Map<string, string>();
 /** `event.tenant`: the issuer's host name (parsed once per issuer; every execution sends it). */
 export function tenant(issuer: string): { id: string } {
