@@ -146,7 +146,7 @@ declare global {
     /** createHash's only, as in Node.js. */
     copy(): Hash;
   }
-  /** `require('crypto')` in an action: hashes, HMAC and random values; other calls throw. */
+  /** `require('crypto')` in an action: hashes, HMAC, random values, signatures, AES; other calls throw. */
   interface GatehouseNodeCrypto {
     createHash(algorithm: HashAlgorithm): Hash;
     createHmac(algorithm: HashAlgorithm, key: string | ArrayBufferView): Hash;
@@ -165,6 +165,27 @@ declare global {
     timingSafeEqual(a: ArrayBufferView, b: ArrayBufferView): boolean;
     readonly webcrypto: Crypto;
     readonly subtle: SubtleCrypto;
+    /** Unencrypted PEM keys: RSA up to 4096 bits, EC P-256/P-384/P-521/secp256k1, Ed25519, Ed448. */
+    createSign(algorithm: string): Signer;
+    createVerify(algorithm: string): Verifier;
+    sign(algorithm: string | null | undefined, data: ArrayBufferView, key: KeyLike): Buffer;
+    verify(algorithm: string | null | undefined, data: ArrayBufferView, key: KeyLike, signature: ArrayBufferView): boolean;
+    createPrivateKey(key: string | ArrayBufferView | { key: string | ArrayBufferView; format?: 'pem' }): KeyObject;
+    createPublicKey(key: string | ArrayBufferView | KeyObject | { key: string | ArrayBufferView; format?: 'pem' }): KeyObject;
+    /** AES-128/192/256 in CBC, ECB, CTR or GCM. */
+    createCipheriv(algorithm: string, key: string | ArrayBufferView, iv: string | ArrayBufferView | null, options?: { authTagLength?: number }): CipherLike;
+    createDecipheriv(algorithm: string, key: string | ArrayBufferView, iv: string | ArrayBufferView | null, options?: { authTagLength?: number }): CipherLike;
+    readonly constants: { RSA_PKCS1_PADDING: number; RSA_PKCS1_PSS_PADDING: number; RSA_PSS_SALTLEN_DIGEST: number; RSA_PSS_SALTLEN_MAX_SIGN: number; RSA_PSS_SALTLEN_AUTO: number };
+  }
+  interface KeyObject { readonly type: 'private' | 'public'; readonly asymmetricKeyType: string; export(options: { format: 'pem'; type?: string }): string }
+  type KeyLike = string | ArrayBufferView | KeyObject | { key: string | ArrayBufferView | KeyObject; dsaEncoding?: 'der' | 'ieee-p1363'; padding?: number; saltLength?: number };
+  interface Signer { update(data: string | ArrayBufferView, inputEncoding?: BufferEncoding): Signer; sign(key: KeyLike): Buffer; sign(key: KeyLike, outputEncoding: BufferEncoding): string }
+  interface Verifier { update(data: string | ArrayBufferView, inputEncoding?: BufferEncoding): Verifier; verify(key: KeyLike, signature: string | ArrayBufferView, signatureEncoding?: BufferEncoding): boolean }
+  interface CipherLike {
+    update(data: string | ArrayBufferView, inputEncoding?: BufferEncoding): Buffer;
+    update(data: string | ArrayBufferView, inputEncoding: BufferEncoding | undefined, outputEncoding: BufferEncoding): string;
+    final(): Buffer; final(outputEncoding: BufferEncoding): string;
+    setAutoPadding(autoPadding?: boolean): this; setAAD(buffer: ArrayBufferView): this; getAuthTag(): Buffer; setAuthTag(tag: ArrayBufferView): this;
   }
   /** `require('querystring')` in an action, as Node.js's. */
   interface GatehouseQuerystring {

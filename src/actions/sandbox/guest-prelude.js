@@ -1411,12 +1411,236 @@
       if (typeof cb === 'function') { later(cb, null, v); return undefined; }
       return v;
     }
+    // Signatures and AES ciphers (createSign, createVerify, sign, verify, createPrivateKey,
+    // createPublicKey, createCipheriv, createDecipheriv): the host does the work with node:crypto,
+    // unencrypted PEM keys and AES only (host-bridge.ts says which). A cipher gathers its input and
+    // has the host run it whole on every call, handing back what Node.js would hand back by then:
+    // update() gives what OpenSSL gives for the input so far, final() the rest, so the result
+    // matches Node byte for byte however the input is split (at the cost of re-running it).
+    const MAX_CIPHERED = 512 * 1024;
+    function hostJson(op, a, b, c) {
+      const r = host(op, a, b, c);
+      if (r === '') throw new Err('The operation failed: its input is malformed or larger than Gatehouse takes (512 KB)');
+      const v = JSONparse(r);
+      if (v !== null && typeof v === 'object' && v.error) {
+        const C = v.error.name === 'TypeError' ? TypeErr : v.error.name === 'RangeError' ? RangeErr : Err;
+        throw v.error.code ? nodeError(C, S(v.error.code), S(v.error.message)) : new C(S(v.error.message));
+      }
+      return v;
+    }
+    function signHash(alg, name) {
+      if (alg === null || alg === undefined) return '';
+      if (typeof alg !== 'string') throw argType(name, 'of type string', alg);
+      const h = NODE_HASHES[alg.toLowerCase()] || NODE_HASHES[alg.toLowerCase().replace(/^ecdsa-with-/, '')];
+      if (h === undefined || h === 'md5') throw nodeError(TypeErr, 'ERR_CRYPTO_INVALID_DIGEST', 'Invalid digest: ' + cap(alg, 50) + ' (Gatehouse signs with SHA-1, SHA-256, SHA-384 or SHA-512)');
+      return h;
+    }
+    const KEYOBJ = new WeakMapC(); // KeyObject -> { pem, type, asymmetricKeyType, publicPem }
+    class KeyObject {
+      constructor() { throw new TypeErr('Illegal constructor: use createPrivateKey or createPublicKey'); }
+      get type() { return apply(wmGet, KEYOBJ, [this]).type; }
+      get asymmetricKeyType() { return apply(wmGet, KEYOBJ, [this]).asymmetricKeyType; }
+      export(options) {
+        const k = apply(wmGet, KEYOBJ, [this]);
+        if (options === null || typeof options !== 'object' || options.format !== 'pem') throw nodeError(Err, 'ERR_FEATURE_UNAVAILABLE', 'KeyObject.export(): Gatehouse exports PEM only ({ format: \'pem\' })');
+        if (options.cipher !== undefined || options.passphrase !== undefined) throw nodeError(Err, 'ERR_FEATURE_UNAVAILABLE', 'KeyObject.export(): Gatehouse does not encrypt keys');
+        return k.pem;
+      }
+    }
+    function keyObject(info) {
+      const k = objCreate(KeyObject.prototype);
+      KEYOBJ.set(k, { pem: S(info.pem), type: S(info.type), asymmetricKeyType: S(info.asymmetricKeyType), publicPem: S(info.publicPem) });
+      return freeze(k);
+    }
+    /** A key argument as Node.js takes it: PEM text or bytes, a KeyObject, or { key, dsaEncoding, padding, saltLength }. */
+    function keyParams(key, kind) {
+      const p = {};
+      let k = key;
+      if (k !== null && typeof k === 'object' && !isView(k) && apply(wmGet, KEYOBJ, [k]) === undefined) {
+        if (k.passphrase !== undefined) throw nodeError(TypeErr, 'ERR_FEATURE_UNAVAILABLE', 'Encrypted keys are not supported by Gatehouse: use an unencrypted PEM key');
+        if (k.format !== undefined && k.format !== 'pem') throw nodeError(TypeErr, 'ERR_FEATURE_UNAVAILABLE', 'Gatehouse takes PEM keys (format: \'pem\')');
+        if (k.dsaEncoding !== undefined) p.dsaEncoding = S(k.dsaEncoding);
+        if (k.padding !== undefined) p.padding = N(k.padding);
+        if (k.saltLength !== undefined) p.saltLength = N(k.saltLength);
+        k = k.key;
+      }
+      const ko = k !== null && typeof k === 'object' ? apply(wmGet, KEYOBJ, [k]) : undefined;
+      if (ko !== undefined) {
+        if (kind === 'private' && ko.type !== 'private') throw nodeError(TypeErr, 'ERR_CRYPTO_INVALID_KEY_OBJECT_TYPE', 'Invalid key object type ' + ko.type + ', expected private.');
+        p.key = ko.pem;
+      } else if (typeof k === 'string') p.key = k;
+      else if (isView(k)) p.key = utf8Decode(new Uint8ArrayC(k.buffer, k.byteOffset, k.byteLength), false, true);
+      else throw argType('key', 'of type string or an instance of ArrayBuffer, Buffer, TypedArray, DataView, or KeyObject', k);
+      return p;
+    }
+    const SIGN_STATE = new WeakMapC();
+    function signState(s) {
+      const st = apply(wmGet, SIGN_STATE, [s]);
+      if (!st) throw new TypeErr('Illegal invocation');
+      return st;
+    }
+    function signUpdate(s, data, encoding) {
+      const st = signState(s);
+      const b = hashInput(data, encoding, 'data');
+      if (st.n + b.length > MAX_HASHED) throw outOfRange('data', 'at most 512 KB per signature in Gatehouse', st.n + b.length + ' bytes');
+      st.parts.push(hexEncode(b));
+      st.n += b.length;
+      return s;
+    }
+    class Sign {
+      constructor(alg) {
+        if (typeof alg !== 'string') throw argType('algorithm', 'of type string', alg);
+        SIGN_STATE.set(this, { alg: signHash(alg, 'algorithm'), parts: [], n: 0 });
+      }
+      update(data, inputEncoding) { return signUpdate(this, data, inputEncoding); }
+      sign(privateKey, outputEncoding) {
+        const st = signState(this);
+        const p = keyParams(privateKey, 'private');
+        p.alg = st.alg;
+        return digestOut(hostJson('sign', JSONstringify(p), apply(arrJoin, st.parts, ['']), '').sig, outputEncoding);
+      }
+    }
+    class Verify {
+      constructor(alg) {
+        if (typeof alg !== 'string') throw argType('algorithm', 'of type string', alg);
+        SIGN_STATE.set(this, { alg: signHash(alg, 'algorithm'), parts: [], n: 0 });
+      }
+      update(data, inputEncoding) { return signUpdate(this, data, inputEncoding); }
+      verify(key, signature, signatureEncoding) {
+        const st = signState(this);
+        const p = keyParams(key, 'public');
+        p.alg = st.alg;
+        const sig = hashInput(signature, signatureEncoding, 'signature');
+        return hostJson('verify', JSONstringify(p), apply(arrJoin, st.parts, ['']), hexEncode(sig)).ok === true;
+      }
+    }
+    function oneShot(alg, data, key, kind) {
+      const p = keyParams(key, kind);
+      p.alg = signHash(alg, 'algorithm');
+      if (!isView(data)) throw argType('data', 'an instance of Buffer, TypedArray, or DataView', data);
+      const b = new Uint8ArrayC(data.buffer, data.byteOffset, data.byteLength);
+      if (b.length > MAX_HASHED) throw outOfRange('data', 'at most 512 KB in Gatehouse', b.length + ' bytes');
+      return [p, hexEncode(b)];
+    }
+    function keyInfo(key, wantPublic) {
+      const p = keyParams(key, wantPublic ? 'public' : 'private');
+      p.public = wantPublic;
+      return keyObject(hostJson('key', JSONstringify(p), '', ''));
+    }
+
+    const CIPHER_STATE = new WeakMapC();
+    function cipherState(c) {
+      const st = apply(wmGet, CIPHER_STATE, [c]);
+      if (!st) throw new TypeErr('Illegal invocation');
+      return st;
+    }
+    function secretBytes(v, name) {
+      if (typeof v === 'string') return utf8Encode(v);
+      if (v instanceof ArrayBufferC) return new Uint8ArrayC(v);
+      if (isView(v)) return new Uint8ArrayC(v.buffer, v.byteOffset, v.byteLength);
+      if (v !== null && typeof v === 'object' && apply(wmGet, KEYOBJ, [v]) !== undefined) throw nodeError(TypeErr, 'ERR_FEATURE_UNAVAILABLE', 'Gatehouse takes a cipher key as bytes, not a KeyObject');
+      throw argType(name, 'of type string or an instance of ArrayBuffer, Buffer, TypedArray, or DataView', v);
+    }
+    function cipherRun(st, final) {
+      const p = { alg: st.alg, key: st.key, iv: st.iv, decrypt: st.decrypt, autoPadding: st.autoPadding, final };
+      if (st.aad !== null) p.aad = st.aad;
+      if (st.tag !== null) p.tag = st.tag;
+      if (st.authTagLength !== undefined) p.authTagLength = st.authTagLength;
+      return hostJson('cipher', JSONstringify(p), apply(arrJoin, st.parts, ['']), '');
+    }
+    /** Node hands a cipher's output through a StringDecoder when an encoding is asked for: base64 in whole groups of three bytes, UTF-8 in whole characters. */
+    function cipherOut(st, hex, outputEncoding, end) {
+      const fresh = new Buffer(hex.length >> 1);
+      hexInto(hex, fresh);
+      if (outputEncoding === undefined || outputEncoding === null || S(outputEncoding).toLowerCase() === 'buffer') return fresh;
+      const enc = mustEncoding(outputEncoding);
+      let all = fresh;
+      if (st.pending !== null) { all = new Buffer(st.pending.length + fresh.length); apply(u8set, all, [st.pending]); apply(u8set, all, [fresh, st.pending.length]); }
+      let keep = 0;
+      if (!end) {
+        if (enc === 'base64' || enc === 'base64url') keep = all.length % 3;
+        else if (enc === 'utf16le') keep = all.length % 2;
+        else if (enc === 'utf8') {
+          for (let i = all.length - 1, seen = 1; i >= 0 && seen <= 3; i--, seen++) {
+            const c = all[i];
+            if ((c & 0xc0) === 0x80) continue;
+            const need = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc0 ? 2 : 1;
+            if (need > seen) keep = seen;
+            break;
+          }
+        }
+      }
+      st.pending = keep ? apply(u8subarray, all, [all.length - keep]) : null;
+      return bytesString(apply(u8subarray, all, [0, all.length - keep]), enc);
+    }
+    class Cipheriv {
+      constructor(decrypt, alg, key, iv, options) {
+        if (typeof alg !== 'string') throw argType('cipher', 'of type string', alg);
+        const k = secretBytes(key, 'key');
+        const v = iv === null ? null : secretBytes(iv, 'iv');
+        const name = alg.toLowerCase();
+        const st = {
+          alg: name === 'aes128' ? 'aes-128-cbc' : name === 'aes192' ? 'aes-192-cbc' : name === 'aes256' ? 'aes-256-cbc' : name,
+          key: hexEncode(k), iv: v === null ? null : hexEncode(v), decrypt, autoPadding: true, aad: null, tag: null,
+          authTagLength: options !== null && typeof options === 'object' && typeof options.authTagLength === 'number' ? options.authTagLength : undefined,
+          parts: [], n: 0, emitted: 0, done: false, authTag: null, pending: null,
+        };
+        cipherRun(st, false); // the key, IV and name checked now, as Node.js does in createCipheriv
+        CIPHER_STATE.set(this, st);
+      }
+      update(data, inputEncoding, outputEncoding) {
+        const st = cipherState(this);
+        if (st.done) throw new Err('Trying to add data in unsupported state');
+        const b = hashInput(data, inputEncoding, 'data');
+        if (st.n + b.length > MAX_CIPHERED) throw outOfRange('data', 'at most 512 KB per cipher in Gatehouse', st.n + b.length + ' bytes');
+        st.parts.push(hexEncode(b));
+        st.n += b.length;
+        const out = cipherRun(st, false).out;
+        const fresh = out.slice(st.emitted * 2);
+        st.emitted = out.length >> 1;
+        return cipherOut(st, fresh, outputEncoding, false);
+      }
+      final(outputEncoding) {
+        const st = cipherState(this);
+        if (st.done) throw nodeError(Err, 'ERR_CRYPTO_INVALID_STATE', 'Invalid state');
+        st.done = true;
+        const r = cipherRun(st, true);
+        if (typeof r.tag === 'string') st.authTag = r.tag;
+        return cipherOut(st, r.out.slice(st.emitted * 2), outputEncoding, true);
+      }
+      setAutoPadding(autoPadding) {
+        const st = cipherState(this);
+        if (st.done) throw nodeError(Err, 'ERR_CRYPTO_INVALID_STATE', 'Invalid state for operation setAutoPadding');
+        st.autoPadding = autoPadding !== false;
+        return this;
+      }
+      setAAD(buffer) {
+        const st = cipherState(this);
+        if (st.done || st.n > 0) throw nodeError(Err, 'ERR_CRYPTO_INVALID_STATE', 'Invalid state for operation setAAD');
+        st.aad = hexEncode(hashInput(buffer, undefined, 'buffer'));
+        return this;
+      }
+      getAuthTag() {
+        const st = cipherState(this);
+        if (st.decrypt || st.authTag === null) throw nodeError(Err, 'ERR_CRYPTO_INVALID_STATE', 'Invalid state for operation getAuthTag');
+        const b = new Buffer(st.authTag.length >> 1);
+        hexInto(st.authTag, b);
+        return b;
+      }
+      setAuthTag(tag) {
+        const st = cipherState(this);
+        if (!st.decrypt || st.done) throw nodeError(Err, 'ERR_CRYPTO_INVALID_STATE', 'Invalid state for operation setAuthTag');
+        st.tag = hexEncode(hashInput(tag, undefined, 'buffer'));
+        return this;
+      }
+    }
+
     function notSupported(module, name, instead) {
       return function () {
         throw nodeError(Err, 'ERR_FEATURE_UNAVAILABLE', "require('" + module + "')." + name + '() is not supported by Gatehouse (' + instead + ')');
       };
     }
-    const CRYPTO_HAS = 'createHash, createHmac, hash, randomBytes, randomFill, randomInt, randomUUID, timingSafeEqual and webcrypto are';
+    const CRYPTO_HAS = 'hashes, HMAC, random values, signatures with PEM keys, AES ciphers and webcrypto are';
     const nodeCrypto = {
       createHash(algorithm) { return new Hash(algorithm); },
       createHmac(algorithm, key, options) {
@@ -1467,6 +1691,27 @@
       },
       webcrypto: cryptoObj,
       subtle,
+      createSign(algorithm) { return new Sign(algorithm); },
+      createVerify(algorithm) { return new Verify(algorithm); },
+      sign(algorithm, data, key, cb) {
+        const [p, dataHex] = oneShot(algorithm, data, key, 'private');
+        const sig = digestOut(hostJson('sign', JSONstringify(p), dataHex, '').sig);
+        if (typeof cb === 'function') { later(cb, null, sig); return undefined; }
+        return sig;
+      },
+      verify(algorithm, data, key, signature, cb) {
+        const [p, dataHex] = oneShot(algorithm, data, key, 'public');
+        if (!isView(signature)) throw argType('signature', 'an instance of Buffer, TypedArray, or DataView', signature);
+        const ok = hostJson('verify', JSONstringify(p), dataHex, hexEncode(new Uint8ArrayC(signature.buffer, signature.byteOffset, signature.byteLength))).ok === true;
+        if (typeof cb === 'function') { later(cb, null, ok); return undefined; }
+        return ok;
+      },
+      createPrivateKey(key) { return keyInfo(key, false); },
+      createPublicKey(key) { return keyInfo(key, true); },
+      KeyObject,
+      createCipheriv(algorithm, key, iv, options) { return new Cipheriv(false, algorithm, key, iv, options); },
+      createDecipheriv(algorithm, key, iv, options) { return new Cipheriv(true, algorithm, key, iv, options); },
+      constants: freeze({ RSA_PKCS1_PADDING: 1, RSA_NO_PADDING: 3, RSA_PKCS1_OAEP_PADDING: 4, RSA_PKCS1_PSS_PADDING: 6, RSA_PSS_SALTLEN_DIGEST: -1, RSA_PSS_SALTLEN_MAX_SIGN: -2, RSA_PSS_SALTLEN_AUTO: -2 }),
     };
     function randomFill(buf, offset, size, cb, sync) {
       if (!isView(buf) && !(buf instanceof ArrayBufferC)) throw argType('buf', 'an instance of ArrayBuffer or ArrayBufferView', buf);
@@ -1478,10 +1723,9 @@
       later(cb, null, buf);
       return undefined;
     }
-    for (const m of ['createCipheriv', 'createDecipheriv', 'createSign', 'createVerify', 'sign', 'verify', 'pbkdf2', 'pbkdf2Sync', 'scrypt',
-      'scryptSync', 'hkdf', 'hkdfSync', 'generateKeyPair', 'generateKeyPairSync', 'generateKey', 'generateKeySync', 'createPublicKey',
-      'createPrivateKey', 'createSecretKey', 'publicEncrypt', 'privateDecrypt', 'privateEncrypt', 'publicDecrypt', 'createECDH',
-      'createDiffieHellman', 'getDiffieHellman', 'checkPrime', 'checkPrimeSync', 'generatePrime', 'generatePrimeSync']) {
+    for (const m of ['pbkdf2', 'pbkdf2Sync', 'scrypt', 'scryptSync', 'hkdf', 'hkdfSync', 'generateKeyPair', 'generateKeyPairSync',
+      'generateKey', 'generateKeySync', 'createSecretKey', 'publicEncrypt', 'privateDecrypt', 'privateEncrypt', 'publicDecrypt',
+      'createECDH', 'createDiffieHellman', 'getDiffieHellman', 'checkPrime', 'checkPrimeSync', 'generatePrime', 'generatePrimeSync']) {
       nodeCrypto[m] = notSupported('crypto', m, CRYPTO_HAS);
     }
     // querystring: Node's (its escaping, repeated keys as arrays, its lenient unescape), not URLSearchParams'.

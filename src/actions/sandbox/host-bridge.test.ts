@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHash, createHmac } from 'node:crypto';
+import { createHash, createHmac, generateKeyPairSync } from 'node:crypto';
 import { hostBridge } from './host-bridge.ts';
 
 /*
@@ -25,4 +25,29 @@ test('digest and hmac.raw: MD5 and the four SHA hashes on hex input; anything el
   }
   assert.equal(hostBridge('digest', 'sha256', 1 as never, ''), '', 'not a string');
   assert.equal(hostBridge('nope', '', '', ''), '');
+});
+
+test('key, sign, verify, cipher: what Node.js would throw comes back as an error; malformed input and keys Gatehouse does not take are refused', () => {
+  const data = Buffer.from('data').toString('hex');
+  const ok = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ type: 'pkcs8', format: 'pem' }) as string;
+  const signed = JSON.parse(hostBridge('sign', JSON.stringify({ alg: 'sha256', key: ok }), data, ''));
+  assert.match(signed.sig, /^[0-9a-f]+$/);
+  assert.deepEqual(JSON.parse(hostBridge('verify', JSON.stringify({ alg: 'sha256', key: ok }), data, signed.sig)), { ok: true });
+  const errorOf = (op: string, p: object, b = data, c = '') => JSON.parse(hostBridge(op, JSON.stringify(p), b, c)).error as { name: string; code: string | null; message: string };
+  // Keys Gatehouse does not take: encrypted (decrypting runs a KDF the isolate's clock cannot stop), RSA over 4096 bits, other curves.
+  const encrypted = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ type: 'pkcs8', format: 'pem', cipher: 'aes-128-cbc', passphrase: 'p' }) as string;
+  assert.match(errorOf('sign', { alg: 'sha256', key: encrypted }).message, /Encrypted keys are not supported/);
+  const big = generateKeyPairSync('rsa', { modulusLength: 4160 }).privateKey.export({ type: 'pkcs8', format: 'pem' }) as string;
+  assert.match(errorOf('sign', { alg: 'sha256', key: big }).message, /Unsupported key: .*RSA up to 4096 bits/);
+  const p224 = generateKeyPairSync('ec', { namedCurve: 'secp224r1' }).privateKey.export({ type: 'pkcs8', format: 'pem' }) as string;
+  assert.match(errorOf('sign', { alg: 'sha256', key: p224 }).message, /Unsupported key/);
+  assert.equal(errorOf('sign', { alg: 'sha256', key: 'not a key' }).name, 'Error');
+  assert.equal(errorOf('cipher', { alg: 'des-ede3-cbc', key: '00'.repeat(24), iv: '00'.repeat(8), decrypt: false, final: true }).code, 'ERR_CRYPTO_UNKNOWN_CIPHER');
+  assert.equal(errorOf('cipher', { alg: 'aes-128-cbc', key: '00'.repeat(5), iv: '00'.repeat(16), decrypt: false, final: true }).code, 'ERR_CRYPTO_INVALID_KEYLEN');
+  // Malformed: not JSON, not an object, an unknown digest, non-hex data, a key too large to parse.
+  for (const [op, a, b, c] of [
+    ['sign', 'not json', data, ''], ['sign', '[1]', data, ''], ['sign', JSON.stringify({ alg: 'md5', key: ok }), data, ''],
+    ['sign', JSON.stringify({ alg: 'sha256', key: ok }), 'xyz', ''], ['verify', JSON.stringify({ alg: 'sha256', key: ok }), data, 'q'],
+    ['cipher', JSON.stringify({ alg: 'aes-128-cbc', key: 'zz', iv: null, final: true }), data, ''], ['key', JSON.stringify({ key: 'x'.repeat(70000) }), '', ''],
+  ] as const) assert.equal(hostBridge(op, a, b, c), '', `${op} ${a.slice(0, 40)}`);
 });

@@ -11,8 +11,20 @@
  * - `random(n)` → hex of n ≤ 65536 CSPRNG bytes (crypto.getRandomValues); `uuid()` (crypto.randomUUID)
  * - `digest(alg, dataHex)` / `hmac.raw(alg, keyHex, dataHex)` → hex (crypto.subtle; alg one of
  *   md5, sha1, sha256, sha384, sha512; md5 only for require('crypto'), crypto.subtle has no MD5)
+ * - `key(paramsJson)` → JSON of a PEM key's type and its PEM (public: derived from a private key);
+ *   `sign(paramsJson, dataHex)` → JSON `{sig}`; `verify(paramsJson, dataHex, sigHex)` → JSON `{ok}`
+ *   (require('crypto')'s createSign, createVerify, sign, verify, createPrivateKey, createPublicKey):
+ *   unencrypted PEM keys only, RSA up to 4096 bits, EC P-256/P-384/P-521/secp256k1, Ed25519/Ed448
+ * - `cipher(paramsJson, dataHex)` → JSON `{out, tag?}`: AES-128/192/256 in CBC, ECB, CTR or GCM
+ *   (createCipheriv, createDecipheriv), the whole input at once; `final: false` answers what
+ *   update() gives for it, without final() (no padding, no tag check)
+ * The JSON operations answer `{error: {name, code, message}}` for what Node.js would throw, so
+ * that the guest throws the same; '' still means malformed.
  */
-import { createHash, createHmac, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
+import {
+  createCipheriv, createDecipheriv, createHash, createHmac, createPrivateKey, createPublicKey, randomBytes, randomUUID, sign, timingSafeEqual, verify,
+  type CipherGCM, type DecipherGCM, type KeyObject,
+} from 'node:crypto';
 
 const MAX_ARG = 1024 * 1024;
 const HASHES = new Set(['md5', 'sha1', 'sha256', 'sha384', 'sha512']);
@@ -24,6 +36,71 @@ function urlJson(u: URL): string {
     href: u.href, origin: u.origin, protocol: u.protocol, username: u.username, password: u.password,
     host: u.host, hostname: u.hostname, port: u.port, pathname: u.pathname, search: u.search, hash: u.hash,
   });
+}
+
+const SIGN_HASHES = new Set(['sha1', 'sha256', 'sha384', 'sha512']);
+const CURVES = new Set(['prime256v1', 'secp384r1', 'secp521r1', 'secp256k1']);
+const CIPHERS = new Set(['aes-128-cbc', 'aes-192-cbc', 'aes-256-cbc', 'aes-128-ecb', 'aes-192-ecb', 'aes-256-ecb',
+  'aes-128-ctr', 'aes-192-ctr', 'aes-256-ctr', 'aes-128-gcm', 'aes-192-gcm', 'aes-256-gcm']);
+const KEY_SUPPORT = 'Gatehouse takes unencrypted PEM keys: RSA up to 4096 bits, EC P-256, P-384, P-521 or secp256k1, Ed25519, Ed448';
+
+class Refusal extends Error {}
+function errorJson(e: unknown): string {
+  const x = e as { name?: unknown; code?: unknown; message?: unknown };
+  return JSON.stringify({ error: {
+    name: typeof x?.name === 'string' ? x.name : 'Error',
+    code: typeof x?.code === 'string' ? x.code : null,
+    message: typeof x?.message === 'string' ? x.message.slice(0, 300) : 'failed',
+  } });
+}
+function params(json: string): Record<string, unknown> {
+  let p: unknown;
+  try { p = JSON.parse(json); } catch { throw new Refusal('bad parameters'); }
+  if (p === null || typeof p !== 'object' || Array.isArray(p)) throw new Refusal('bad parameters');
+  return p as Record<string, unknown>;
+}
+const hex = (v: unknown): Buffer => {
+  if (typeof v !== 'string' || !HEX.test(v)) throw new Refusal('bad hex');
+  return Buffer.from(v, 'hex');
+};
+/** A PEM key the sandbox may use (no passphrase: decrypting a key runs a KDF the isolate cannot time). */
+function pemKey(p: Record<string, unknown>, kind: 'private' | 'public'): KeyObject {
+  if (typeof p.key !== 'string' || p.key.length > 65536) throw new Refusal('bad key');
+  if (p.key.includes('ENCRYPTED')) throw Object.assign(new TypeError(`Encrypted keys are not supported: ${KEY_SUPPORT}`), { code: 'ERR_FEATURE_UNAVAILABLE' });
+  const k = kind === 'private' ? createPrivateKey({ key: p.key, format: 'pem' }) : createPublicKey({ key: p.key, format: 'pem' });
+  const d = k.asymmetricKeyDetails ?? {};
+  const ok = k.asymmetricKeyType === 'rsa' || k.asymmetricKeyType === 'rsa-pss' ? (d.modulusLength ?? Infinity) <= 4096
+    : k.asymmetricKeyType === 'ec' ? CURVES.has(String(d.namedCurve))
+      : k.asymmetricKeyType === 'ed25519' || k.asymmetricKeyType === 'ed448';
+  if (!ok) throw Object.assign(new TypeError(`Unsupported key: ${KEY_SUPPORT}`), { code: 'ERR_FEATURE_UNAVAILABLE' });
+  return k;
+}
+function signOptions(p: Record<string, unknown>, key: KeyObject) {
+  const alg = p.alg === null || p.alg === undefined || p.alg === '' ? null : String(p.alg);
+  if (alg !== null && !SIGN_HASHES.has(alg)) throw new Refusal('bad algorithm');
+  const o: { key: KeyObject; dsaEncoding?: 'der' | 'ieee-p1363'; padding?: number; saltLength?: number } = { key };
+  if (p.dsaEncoding === 'ieee-p1363' || p.dsaEncoding === 'der') o.dsaEncoding = p.dsaEncoding;
+  if (typeof p.padding === 'number') o.padding = p.padding;
+  if (typeof p.saltLength === 'number') o.saltLength = p.saltLength;
+  return { alg, o };
+}
+function cipherOp(p: Record<string, unknown>, data: Buffer): string {
+  const alg = String(p.alg);
+  if (!CIPHERS.has(alg)) throw Object.assign(new Error(`Unknown cipher (Gatehouse has AES-128/192/256 in CBC, ECB, CTR and GCM)`), { code: 'ERR_CRYPTO_UNKNOWN_CIPHER' });
+  const gcm = alg.endsWith('-gcm');
+  const key = hex(p.key);
+  const iv = p.iv === null ? null : hex(p.iv);
+  const tagLength = typeof p.authTagLength === 'number' ? p.authTagLength : undefined;
+  const opts = gcm && tagLength !== undefined ? { authTagLength: tagLength } : undefined;
+  const c = p.decrypt === true ? createDecipheriv(alg, key, iv, opts as never) : createCipheriv(alg, key, iv, opts as never);
+  if (p.autoPadding === false) c.setAutoPadding(false);
+  if (gcm && typeof p.aad === 'string') (c as CipherGCM).setAAD(hex(p.aad));
+  if (gcm && p.decrypt === true && typeof p.tag === 'string' && p.final === true) (c as DecipherGCM).setAuthTag(hex(p.tag));
+  const parts = [c.update(data)];
+  if (p.final === true) parts.push(c.final());
+  const out: { out: string; tag?: string } = { out: Buffer.concat(parts).toString('hex') };
+  if (gcm && p.decrypt !== true && p.final === true) out.tag = (c as CipherGCM).getAuthTag().toString('hex');
+  return JSON.stringify(out);
 }
 
 function hmac(key: string, data: string): Buffer {
@@ -69,6 +146,31 @@ export function hostBridge(op: unknown, a: unknown, b: unknown, c: unknown): str
       case 'hmac.raw':
         if (!HASHES.has(a) || b === '' || !HEX.test(b) || !HEX.test(c)) return '';
         return createHmac(a, Buffer.from(b, 'hex')).update(Buffer.from(c, 'hex')).digest('hex');
+      case 'key': case 'sign': case 'verify': case 'cipher':
+        try {
+          const p = params(a);
+          if (op === 'key') {
+            const k = pemKey(p, p.public === true ? 'public' : 'private');
+            const pub = p.public === true ? k : createPublicKey(k);
+            return JSON.stringify({
+              type: k.type, asymmetricKeyType: k.asymmetricKeyType,
+              pem: p.public === true ? k.export({ type: 'spki', format: 'pem' }) : k.export({ type: 'pkcs8', format: 'pem' }),
+              publicPem: pub.export({ type: 'spki', format: 'pem' }),
+            });
+          }
+          if (op === 'sign') {
+            const { alg, o } = signOptions(p, pemKey(p, 'private'));
+            return JSON.stringify({ sig: sign(alg, hex(b), o).toString('hex') });
+          }
+          if (op === 'verify') {
+            // A private key is taken too (its public half verifies), as Node.js does.
+            const { alg, o } = signOptions(p, pemKey(p, 'public'));
+            return JSON.stringify({ ok: verify(alg, hex(b), o, hex(c)) });
+          }
+          return cipherOp(p, hex(b));
+        } catch (e) {
+          return e instanceof Refusal ? '' : errorJson(e);
+        }
       default:
         return '';
     }

@@ -4,6 +4,7 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { generateKeyPairSync } from 'node:crypto';
 import { createSandboxPool, type SandboxPool, type SandboxStatus } from './index.ts';
 import { LIMITS, action, claims, expectHealthy, postLogin, request } from './test-support.ts';
 
@@ -136,6 +137,17 @@ describe('memory', () => {
     assert.equal(r.status, 'ok', JSON.stringify(r.results[0]?.error));
     assert.deepEqual(claims(r).t, ['string', 3, 1]);
     await expectHealthy(pool);
+  });
+  test('a loop of RSA signatures or AES over 512 KB ends at the time limit; a passphrase-protected key is refused before any KDF runs', async () => {
+    const key = JSON.stringify(generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ type: 'pkcs8', format: 'pem' }));
+    await expectFailure(`const c = require('crypto'); for (;;) c.sign('sha256', Buffer.alloc(64), ${key});`, ['timeout']);
+    await expectFailure(`const c = require('crypto'); const k = Buffer.alloc(32), iv = Buffer.alloc(16), d = Buffer.alloc(512 * 1024);
+      for (;;) { const x = c.createCipheriv('aes-256-cbc', k, iv); x.update(d); x.final(); }`, ['timeout', 'oom'], { limits: { ...FAST, memoryMb: 64 } });
+    const enc = JSON.stringify(generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ type: 'pkcs8', format: 'pem', cipher: 'aes-256-cbc', passphrase: 'p' }));
+    const r = await expectFailure(`require('crypto').sign('sha256', Buffer.alloc(1), { key: ${enc}, passphrase: 'p' });`, ['runtime']);
+    assert.match(r.results[0].error?.message ?? '', /Encrypted keys are not supported by Gatehouse/);
+    const r2 = await expectFailure(`require('crypto').sign('sha256', Buffer.alloc(1), ${enc});`, ['runtime']);
+    assert.match(r2.results[0].error?.message ?? '', /Encrypted keys are not supported/);
   });
   test('unbounded recursion is a RangeError', async () => {
     const r = await expectFailure('function f() { f(); } f();', ['runtime']);

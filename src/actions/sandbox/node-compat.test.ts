@@ -8,6 +8,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
+import { generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { createSandboxPool, type SandboxPool } from './index.ts';
 import { LIMITS, claims, postLogin, request } from './test-support.ts';
 
@@ -240,6 +241,29 @@ const SNIPPETS: [string, string][] = [
   ['identity: constructor, instanceof, module', js`(() => { const b = Buffer.from('a'); return [b.constructor === Buffer, b instanceof Buffer, b instanceof Uint8Array, require('buffer').Buffer === Buffer, b.subarray(0) instanceof Buffer, b.map((x) => x + 1) instanceof Buffer, Buffer.isBuffer(b.slice()), Buffer.name, typeof Buffer]; })()`],
   ['DOMException legacy codes', js`[t(() => atob('*')), t(() => crypto.getRandomValues(new Float32Array(1)))]`],
 ];
+
+// Signatures and ciphers: the keys are made here and written into the snippets as PEM text.
+const pemOf = (k: KeyObject, type: 'pkcs8' | 'spki') => JSON.stringify(k.export({ type, format: 'pem' }));
+const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 });
+const ec = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+const RSA = pemOf(rsa.privateKey, 'pkcs8'), RSAPUB = pemOf(rsa.publicKey, 'spki'), EC = pemOf(ec.privateKey, 'pkcs8'), ECPUB = pemOf(ec.publicKey, 'spki');
+const ED = pemOf(generateKeyPairSync('ed25519').privateKey, 'pkcs8');
+const RSA_PKCS1 = JSON.stringify(rsa.privateKey.export({ type: 'pkcs1', format: 'pem' }));
+SNIPPETS.push(
+  // RSA PKCS#1 v1.5 and Ed25519 signatures are deterministic: equal bytes; ECDSA and PSS are not: each side verifies its own.
+  ['sign: RSA-SHA256, createSign and crypto.sign, PKCS#8 and PKCS#1 keys', `[crypto.createSign('RSA-SHA256').update('hel').update(Buffer.from('lo')).sign(${RSA}, 'base64'), crypto.sign('sha256', Buffer.from('x'), crypto.createPrivateKey(${RSA_PKCS1})).toString('hex'), crypto.createSign('sha512').update('x').sign({ key: Buffer.from(${RSA}) }).length]`],
+  ['verify: RSA, a public or a private key, a wrong signature', `(() => { const s = crypto.createSign('SHA256').update('hello').sign(${RSA}); return [crypto.createVerify('SHA256').update('hello').verify(${RSAPUB}, s), crypto.createVerify('sha256').update('hello').verify(${RSA}, s.toString('hex'), 'hex'), crypto.createVerify('sha256').update('hellO').verify(${RSAPUB}, s)]; })()`],
+  ['sign: RSA-PSS', `(() => { const s = crypto.sign('sha256', Buffer.from('m'), { key: ${RSA}, padding: crypto.constants.RSA_PKCS1_PSS_PADDING, saltLength: 32 }); return [s.length, crypto.verify('sha256', Buffer.from('m'), { key: ${RSAPUB}, padding: 6, saltLength: 32 }, s)]; })()`],
+  ['sign: ES256 for a JWT (ieee-p1363) and DER', `(() => { const k = { key: ${EC}, dsaEncoding: 'ieee-p1363' }; const s = crypto.sign('sha256', Buffer.from('jwt'), k); const der = crypto.createSign('sha256').update('jwt').sign(${EC}); return [s.length, crypto.verify('sha256', Buffer.from('jwt'), { key: ${ECPUB}, dsaEncoding: 'ieee-p1363' }, s), crypto.verify('sha256', Buffer.from('jwu'), { key: ${ECPUB}, dsaEncoding: 'ieee-p1363' }, s), der[0], crypto.createVerify('sha256').update('jwt').verify(${ECPUB}, der)]; })()`],
+  ['sign: Ed25519 with a null algorithm', `[crypto.sign(null, Buffer.from('e'), ${ED}).toString('base64'), crypto.sign(undefined, Buffer.from('e'), crypto.createPrivateKey(${ED})).length]`],
+  ['keys: createPrivateKey / createPublicKey', `[crypto.createPublicKey(${RSA}).export({ type: 'spki', format: 'pem' }) === ${RSAPUB}, crypto.createPrivateKey(${EC}).type, crypto.createPublicKey(${EC}).type, crypto.createPublicKey(${ECPUB}).asymmetricKeyType, crypto.createPrivateKey(${RSA}).asymmetricKeyType]`],
+  ['sign: bad keys and digests', `[t(() => crypto.sign('sha256', Buffer.from('x'), 'garbage')), t(() => crypto.createSign('nope')), t(() => crypto.createSign()), t(() => crypto.sign('sha256', Buffer.from('x'), 42)), t(() => crypto.createSign('sha256').update('x').sign(crypto.createPublicKey(${RSAPUB})))]`],
+  ['cipher: AES-256-CBC, base64 and UTF-8 out of several updates', `(() => { const k = Buffer.alloc(32, 7), iv = Buffer.alloc(16, 1); const c = crypto.createCipheriv('aes-256-cbc', k, iv); const parts = [c.update('hello world, this is longer than a block', 'utf8', 'base64'), c.update('!', 'utf8', 'base64'), c.final('base64')]; const d = crypto.createDecipheriv('aes-256-cbc', k, iv); return [parts, d.update(parts.join(''), 'base64', 'utf8'), d.final('utf8')]; })()`],
+  ['cipher: a UTF-8 character split between updates', `(() => { const k = Buffer.alloc(16), iv = Buffer.alloc(16); const c = crypto.createCipheriv('aes-128-cbc', k, iv); const ct = Buffer.concat([c.update('ééééééééééééééééé€'), c.final()]); const d = crypto.createDecipheriv('aes-128-cbc', k, iv); return [d.update(ct.subarray(0, 16), undefined, 'utf8'), d.update(ct.subarray(16), undefined, 'utf8'), d.final('utf8')]; })()`],
+  ['cipher: AES-GCM with AAD, the tag, a wrong tag', `(() => { const k = Buffer.alloc(16, 3), iv = Buffer.alloc(12, 2); const c = crypto.createCipheriv('aes-128-gcm', k, iv); c.setAAD(Buffer.from('aad')); const ct = Buffer.concat([c.update('secret'), c.final()]); const tag = c.getAuthTag(); const d = crypto.createDecipheriv('aes-128-gcm', k, iv); d.setAAD(Buffer.from('aad')); d.setAuthTag(tag); const pt = d.update(ct, undefined, 'utf8') + d.final('utf8'); const bad = crypto.createDecipheriv('aes-128-gcm', k, iv); bad.setAuthTag(Buffer.alloc(16)); bad.update(ct); return [ct.toString('hex'), tag.toString('hex'), pt, t(() => bad.final())]; })()`],
+  ['cipher: CTR gives everything from update; ECB without padding; aes256 alias; string key', `[crypto.createCipheriv('aes-128-ctr', Buffer.alloc(16), Buffer.alloc(16)).update('abc').toString('hex'), (() => { const c = crypto.createCipheriv('aes-128-ecb', Buffer.alloc(16), null); c.setAutoPadding(false); return Buffer.concat([c.update(Buffer.alloc(32)), c.final()]).toString('hex'); })(), (() => { const c = crypto.createCipheriv('aes256', 'k'.repeat(32), 'i'.repeat(16)); return c.update('x', 'utf8', 'hex') + c.final('hex'); })()]`],
+  ['cipher: bad key length, IV, name, padding; state errors', `[t(() => crypto.createCipheriv('aes-256-cbc', Buffer.alloc(5), Buffer.alloc(16))), t(() => crypto.createCipheriv('aes-256-cbc', Buffer.alloc(32), Buffer.alloc(5))), t(() => crypto.createCipheriv('nope-cbc', Buffer.alloc(8), Buffer.alloc(8))), (() => { const d = crypto.createDecipheriv('aes-128-cbc', Buffer.alloc(16), Buffer.alloc(16)); d.update(Buffer.alloc(16)); return t(() => d.final()); })(), (() => { const c = crypto.createCipheriv('aes-128-cbc', Buffer.alloc(16), Buffer.alloc(16)); c.final(); return [t(() => c.update('x')), t(() => c.final())]; })()]`],
+);
 
 /**
  * Where the sandbox differs from Node.js on purpose: each is asserted to still differ, so a
