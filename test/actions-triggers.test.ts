@@ -345,7 +345,7 @@ test('event.request.geoip comes from the location headers of the CDN configured 
     };
     const cf = { 'cf-ipcountry': 'FR', 'cf-ipcity': 'Lyon', 'cf-ipcontinent': 'EU', 'cf-iplatitude': '45.75', 'cf-iplongitude': '4.85', 'cf-timezone': 'Europe/Paris', 'cf-region-code': 'ARA', 'cf-region': 'Auvergne-Rhone-Alpes' };
     assert.deepEqual(await tokenWith(cdn, cf), {
-      countryCode: 'FR', countryName: 'France', cityName: 'Lyon', continentCode: 'EU', latitude: 45.75, longitude: 4.85,
+      countryCode: 'FR', countryCode3: 'FRA', countryName: 'France', cityName: 'Lyon', continentCode: 'EU', latitude: 45.75, longitude: 4.85,
       timeZone: 'Europe/Paris', subdivisionCode: 'ARA', subdivisionName: 'Auvergne-Rhone-Alpes',
     });
     // Without the proxy's country (a request around the CDN, or Tor's T1) there is no geoip.

@@ -1,4 +1,5 @@
 import type { IncomingMessage } from 'node:http';
+import { alpha3 } from './country-codes.ts';
 
 /**
  * `event.request.geoip` from the location headers a CDN in front adds (Auth0's field: actions
@@ -61,6 +62,8 @@ export function geoipOf(req: IncomingMessage | undefined): Record<string, string
   const country = header(req, HEADERS[source].countryCode, source)?.toUpperCase();
   if (!country || !/^[A-Z]{2}$/.test(country) || NOT_A_COUNTRY.test(country)) return undefined;
   const out: Record<string, string | number> = { countryCode: country };
+  const code3 = alpha3(country);
+  if (code3 !== undefined) out.countryCode3 = code3;
   for (const [field, name] of Object.entries(HEADERS[source])) {
     if (field === 'countryCode') continue;
     const v = header(req, name, source);
