@@ -1431,11 +1431,11 @@
     function signHash(alg, name) {
       if (alg === null || alg === undefined) return '';
       if (typeof alg !== 'string') throw argType(name, 'of type string', alg);
-      const h = NODE_HASHES[alg.toLowerCase()] || NODE_HASHES[alg.toLowerCase().replace(/^ecdsa-with-/, '')];
+      const h = NODE_HASHES[alg.toLowerCase()];
       if (h === undefined || h === 'md5') throw nodeError(TypeErr, 'ERR_CRYPTO_INVALID_DIGEST', 'Invalid digest: ' + cap(alg, 50) + ' (Gatehouse signs with SHA-1, SHA-256, SHA-384 or SHA-512)');
       return h;
     }
-    const KEYOBJ = new WeakMapC(); // KeyObject -> { pem, type, asymmetricKeyType, publicPem }
+    const KEYOBJ = new WeakMapC(); // KeyObject -> { pem: { [encoding]: PEM }, type, asymmetricKeyType }
     class KeyObject {
       constructor() { throw new TypeErr('Illegal constructor: use createPrivateKey or createPublicKey'); }
       get type() { return apply(wmGet, KEYOBJ, [this]).type; }
@@ -1444,12 +1444,21 @@
         const k = apply(wmGet, KEYOBJ, [this]);
         if (options === null || typeof options !== 'object' || options.format !== 'pem') throw nodeError(Err, 'ERR_FEATURE_UNAVAILABLE', 'KeyObject.export(): Gatehouse exports PEM only ({ format: \'pem\' })');
         if (options.cipher !== undefined || options.passphrase !== undefined) throw nodeError(Err, 'ERR_FEATURE_UNAVAILABLE', 'KeyObject.export(): Gatehouse does not encrypt keys');
-        return k.pem;
+        // The encoding asked for, as Node.js: a private key never comes out as 'spki', nor a public one as 'pkcs8'.
+        const type = options.type;
+        if (typeof type === 'string' && hasOwn(k.pem, type)) return k.pem[type];
+        if ((type === 'pkcs1' || type === 'sec1') && (k.type === 'private' || type === 'pkcs1')) {
+          throw nodeError(Err, 'ERR_CRYPTO_INCOMPATIBLE_KEY_OPTIONS', 'The selected key encoding ' + type + ' can only be used for ' + (type === 'pkcs1' ? 'RSA' : 'EC') + ' keys.');
+        }
+        throw nodeError(TypeErr, 'ERR_INVALID_ARG_VALUE', "The property 'options.type' is invalid. Received " + shown(type));
       }
+      get [toStringTagSym]() { return 'KeyObject'; }
     }
     function keyObject(info) {
       const k = objCreate(KeyObject.prototype);
-      KEYOBJ.set(k, { pem: S(info.pem), type: S(info.type), asymmetricKeyType: S(info.asymmetricKeyType), publicPem: S(info.publicPem) });
+      const pem = objCreate(null);
+      for (const t of keys(info.pem)) pem[t] = S(info.pem[t]);
+      KEYOBJ.set(k, { pem, type: S(info.type), asymmetricKeyType: S(info.asymmetricKeyType) });
       return freeze(k);
     }
     /** A key argument as Node.js takes it: PEM text or bytes, a KeyObject, or { key, dsaEncoding, padding, saltLength }. */
@@ -1459,15 +1468,16 @@
       if (k !== null && typeof k === 'object' && !isView(k) && apply(wmGet, KEYOBJ, [k]) === undefined) {
         if (k.passphrase !== undefined) throw nodeError(TypeErr, 'ERR_FEATURE_UNAVAILABLE', 'Encrypted keys are not supported by Gatehouse: use an unencrypted PEM key');
         if (k.format !== undefined && k.format !== 'pem') throw nodeError(TypeErr, 'ERR_FEATURE_UNAVAILABLE', 'Gatehouse takes PEM keys (format: \'pem\')');
-        if (k.dsaEncoding !== undefined) p.dsaEncoding = S(k.dsaEncoding);
-        if (k.padding !== undefined) p.padding = N(k.padding);
-        if (k.saltLength !== undefined) p.saltLength = N(k.saltLength);
+        const badOption = (name, v) => nodeError(TypeErr, 'ERR_INVALID_ARG_VALUE', "The property 'options." + name + "' is invalid. Received " + shown(v));
+        if (k.dsaEncoding !== undefined) { if (k.dsaEncoding !== 'der' && k.dsaEncoding !== 'ieee-p1363') throw badOption('dsaEncoding', k.dsaEncoding); p.dsaEncoding = k.dsaEncoding; }
+        if (k.padding !== undefined) { if (!N.isInteger(k.padding)) throw badOption('padding', k.padding); p.padding = k.padding; }
+        if (k.saltLength !== undefined) { if (!N.isInteger(k.saltLength)) throw badOption('saltLength', k.saltLength); p.saltLength = k.saltLength; }
         k = k.key;
       }
       const ko = k !== null && typeof k === 'object' ? apply(wmGet, KEYOBJ, [k]) : undefined;
       if (ko !== undefined) {
         if (kind === 'private' && ko.type !== 'private') throw nodeError(TypeErr, 'ERR_CRYPTO_INVALID_KEY_OBJECT_TYPE', 'Invalid key object type ' + ko.type + ', expected private.');
-        p.key = ko.pem;
+        p.key = ko.type === 'private' ? ko.pem.pkcs8 : ko.pem.spki;
       } else if (typeof k === 'string') p.key = k;
       else if (isView(k)) p.key = utf8Decode(new Uint8ArrayC(k.buffer, k.byteOffset, k.byteLength), false, true);
       else throw argType('key', 'of type string or an instance of ArrayBuffer, Buffer, TypedArray, DataView, or KeyObject', k);
@@ -1481,6 +1491,7 @@
     }
     function signUpdate(s, data, encoding) {
       const st = signState(s);
+      if (st.done) throw nodeError(Err, 'ERR_CRYPTO_INVALID_STATE', 'Not initialised');
       const b = hashInput(data, encoding, 'data');
       if (st.n + b.length > MAX_HASHED) throw outOfRange('data', 'at most 512 KB per signature in Gatehouse', st.n + b.length + ' bytes');
       st.parts.push(hexEncode(b));
@@ -1490,26 +1501,30 @@
     class Sign {
       constructor(alg) {
         if (typeof alg !== 'string') throw argType('algorithm', 'of type string', alg);
-        SIGN_STATE.set(this, { alg: signHash(alg, 'algorithm'), parts: [], n: 0 });
+        SIGN_STATE.set(this, { alg: signHash(alg, 'algorithm'), parts: [], n: 0, done: false });
       }
       update(data, inputEncoding) { return signUpdate(this, data, inputEncoding); }
       sign(privateKey, outputEncoding) {
         const st = signState(this);
+        if (st.done) throw nodeError(Err, 'ERR_CRYPTO_INVALID_STATE', 'Not initialised');
         const p = keyParams(privateKey, 'private');
         p.alg = st.alg;
+        st.done = true;
         return digestOut(hostJson('sign', JSONstringify(p), apply(arrJoin, st.parts, ['']), '').sig, outputEncoding);
       }
     }
     class Verify {
       constructor(alg) {
         if (typeof alg !== 'string') throw argType('algorithm', 'of type string', alg);
-        SIGN_STATE.set(this, { alg: signHash(alg, 'algorithm'), parts: [], n: 0 });
+        SIGN_STATE.set(this, { alg: signHash(alg, 'algorithm'), parts: [], n: 0, done: false });
       }
       update(data, inputEncoding) { return signUpdate(this, data, inputEncoding); }
       verify(key, signature, signatureEncoding) {
         const st = signState(this);
+        if (st.done) throw nodeError(Err, 'ERR_CRYPTO_INVALID_STATE', 'Not initialised');
         const p = keyParams(key, 'public');
         p.alg = st.alg;
+        st.done = true;
         const sig = hashInput(signature, signatureEncoding, 'signature');
         return hostJson('verify', JSONstringify(p), apply(arrJoin, st.parts, ['']), hexEncode(sig)).ok === true;
       }
@@ -1517,12 +1532,15 @@
     function oneShot(alg, data, key, kind) {
       const p = keyParams(key, kind);
       p.alg = signHash(alg, 'algorithm');
-      if (!isView(data)) throw argType('data', 'an instance of Buffer, TypedArray, or DataView', data);
-      const b = new Uint8ArrayC(data.buffer, data.byteOffset, data.byteLength);
+      const b = hashInput(data, undefined, 'data');
       if (b.length > MAX_HASHED) throw outOfRange('data', 'at most 512 KB in Gatehouse', b.length + ' bytes');
       return [p, hexEncode(b)];
     }
     function keyInfo(key, wantPublic) {
+      const ko = key !== null && typeof key === 'object' ? apply(wmGet, KEYOBJ, [key]) : undefined;
+      // As Node.js: a private key comes from key material only, a public one from material or a private KeyObject.
+      if (ko !== undefined && !wantPublic) throw argType('key', 'of type string or an instance of ArrayBuffer, Buffer, TypedArray, or DataView', 'a KeyObject');
+      if (ko !== undefined && ko.type !== 'private') throw nodeError(TypeErr, 'ERR_CRYPTO_INVALID_KEY_OBJECT_TYPE', 'Invalid key object type ' + ko.type + ', expected private.');
       const p = keyParams(key, wantPublic ? 'public' : 'private');
       p.public = wantPublic;
       return keyObject(hostJson('key', JSONstringify(p), '', ''));
@@ -1585,6 +1603,7 @@
           authTagLength: options !== null && typeof options === 'object' && typeof options.authTagLength === 'number' ? options.authTagLength : undefined,
           parts: [], n: 0, emitted: 0, done: false, authTag: null, pending: null,
         };
+        st.gcm = /-gcm$/.test(st.alg);
         cipherRun(st, false); // the key, IV and name checked now, as Node.js does in createCipheriv
         CIPHER_STATE.set(this, st);
       }
@@ -1616,8 +1635,11 @@
       }
       setAAD(buffer) {
         const st = cipherState(this);
-        if (st.done || st.n > 0) throw nodeError(Err, 'ERR_CRYPTO_INVALID_STATE', 'Invalid state for operation setAAD');
-        st.aad = hexEncode(hashInput(buffer, undefined, 'buffer'));
+        if (st.done || st.n > 0 || !st.gcm) throw nodeError(Err, 'ERR_CRYPTO_INVALID_STATE', 'Invalid state for operation setAAD');
+        // Each call adds to the AAD, as OpenSSL does (replacing it made a wrong tag).
+        const more = hashInput(buffer, undefined, 'buffer');
+        if (((st.aad === null ? 0 : st.aad.length) >> 1) + more.length > MAX_CIPHERED) throw outOfRange('buffer', 'at most 512 KB of AAD in Gatehouse', more.length + ' bytes');
+        st.aad = (st.aad === null ? '' : st.aad) + hexEncode(more);
         return this;
       }
       getAuthTag() {
@@ -1629,8 +1651,13 @@
       }
       setAuthTag(tag) {
         const st = cipherState(this);
-        if (!st.decrypt || st.done) throw nodeError(Err, 'ERR_CRYPTO_INVALID_STATE', 'Invalid state for operation setAuthTag');
-        st.tag = hexEncode(hashInput(tag, undefined, 'buffer'));
+        if (!st.decrypt || st.done || !st.gcm || st.tag !== null) throw nodeError(Err, 'ERR_CRYPTO_INVALID_STATE', 'Invalid state for operation setAuthTag');
+        const t = hashInput(tag, undefined, 'buffer');
+        const n = t.length;
+        if (st.authTagLength !== undefined ? n !== st.authTagLength : !(n === 4 || n === 8 || (n >= 12 && n <= 16))) {
+          throw nodeError(TypeErr, 'ERR_CRYPTO_INVALID_AUTH_TAG', 'Invalid authentication tag length: ' + n);
+        }
+        st.tag = hexEncode(t);
         return this;
       }
     }
@@ -2073,6 +2100,7 @@
   function fdEntry(args, what) {
     if (args.length < 2) throw new TypeErr("Failed to execute '" + what + "' on 'FormData': 2 arguments required, but only " + args.length + ' present.');
     const v = args[1];
+    if (args.length > 2) throw new TypeErr("Failed to execute '" + what + "' on 'FormData': parameter 2 is not of type 'Blob'.");
     if (v !== null && typeof v === 'object' && typeof v.arrayBuffer === 'function' && typeof v.size === 'number') {
       throw new TypeErr('FormData: file parts (Blob, File) are not supported by Gatehouse: fields are text');
     }

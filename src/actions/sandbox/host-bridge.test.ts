@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHash, createHmac, generateKeyPairSync } from 'node:crypto';
+import { createHash, createHmac, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { hostBridge } from './host-bridge.ts';
 
 /*
@@ -50,4 +50,28 @@ test('key, sign, verify, cipher: what Node.js would throw comes back as an error
     ['sign', JSON.stringify({ alg: 'sha256', key: ok }), 'xyz', ''], ['verify', JSON.stringify({ alg: 'sha256', key: ok }), data, 'q'],
     ['cipher', JSON.stringify({ alg: 'aes-128-cbc', key: 'zz', iv: null, final: true }), data, ''], ['key', JSON.stringify({ key: 'x'.repeat(70000) }), '', ''],
   ] as const) assert.equal(hostBridge(op, a, b, c), '', `${op} ${a.slice(0, 40)}`);
+});
+
+test('keys are vetted before OpenSSL parses them: one PEM block, a supported label and algorithm (a DSA key computed for minutes)', () => {
+  // Regression (review finding): OpenSSL computes a DSA private key's public value g^x mod p while
+  // parsing it, and nothing caps p: a 32 KB key kept one host call busy for 7 s, a 33 KB one for
+  // 84 s, where the isolate's timeout cannot stop it. Refused now on its label or algorithm.
+  const data = Buffer.from('x').toString('hex');
+  const errorOf = (op: string, key: string) => JSON.parse(hostBridge(op, JSON.stringify({ alg: 'sha256', key, public: op === 'key' ? false : undefined }), data, op === 'verify' ? '00' : '')).error?.message as string | undefined;
+  const dsa = generateKeyPairSync('dsa', { modulusLength: 1024, divisorLength: 160 });
+  const dh = (generateKeyPairSync as unknown as (t: string, o: object) => { privateKey: KeyObject })('dh', { group: 'modp14' });
+  const pem = (k: KeyObject, type: 'pkcs8' | 'spki') => k.export({ type, format: 'pem' }) as string;
+  for (const [what, key] of [
+    ['DSA PKCS#8', pem(dsa.privateKey, 'pkcs8')], ['DH PKCS#8', pem(dh.privateKey, 'pkcs8')],
+    ['a DSA label', pem(dsa.privateKey, 'pkcs8').replace(/PRIVATE KEY/g, 'DSA PRIVATE KEY')],
+    ['a DER with the DSA algorithm and nonsense after it', `-----BEGIN PRIVATE KEY-----\n${Buffer.from('3012020100300b06072a8648ce3804010500', 'hex').toString('base64')}\n-----END PRIVATE KEY-----\n`],
+  ] as const) {
+    for (const op of ['sign', 'verify', 'key']) assert.match(String(errorOf(op, key)), /^Unsupported key/, `${what} (${op})`);
+  }
+  assert.match(String(errorOf('verify', pem(dsa.publicKey, 'spki'))), /^Unsupported key/, 'a DSA public key');
+  const ec = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  assert.match(String(errorOf('sign', pem(ec.privateKey, 'pkcs8') + pem(ec.privateKey, 'pkcs8'))), /^One PEM key is expected/);
+  // What Gatehouse takes still works: PKCS#8, SEC1 and SPKI.
+  const signed = JSON.parse(hostBridge('sign', JSON.stringify({ alg: 'sha256', key: ec.privateKey.export({ type: 'sec1', format: 'pem' }) }), data, ''));
+  assert.deepEqual(JSON.parse(hostBridge('verify', JSON.stringify({ alg: 'sha256', key: pem(ec.publicKey, 'spki') }), data, signed.sig)), { ok: true });
 });

@@ -63,10 +63,61 @@ const hex = (v: unknown): Buffer => {
   if (typeof v !== 'string' || !HEX.test(v)) throw new Refusal('bad hex');
   return Buffer.from(v, 'hex');
 };
+const unsupportedKey = (why: string) => Object.assign(new TypeError(`${why}: ${KEY_SUPPORT}`), { code: 'ERR_FEATURE_UNAVAILABLE' });
+/** PKCS#8 and SPKI algorithm identifiers Gatehouse takes: rsaEncryption, RSASSA-PSS, id-ecPublicKey, Ed25519, Ed448. */
+const KEY_ALGORITHMS = new Set(['2a864886f70d010101', '2a864886f70d01010a', '2a8648ce3d0201', '2b6570', '2b6571']);
+/** A DER element's content start and end at `at`, or null (definite lengths up to 4 bytes only, as keys use). */
+function derElement(der: Buffer, at: number, tag: number): { start: number; end: number } | null {
+  if (at + 2 > der.length || der[at] !== tag) return null;
+  let len = der[at + 1];
+  let start = at + 2;
+  if (len & 0x80) {
+    const n = len & 0x7f;
+    if (n === 0 || n > 4 || start + n > der.length) return null;
+    len = 0;
+    for (let i = 0; i < n; i++) len = len * 256 + der[start + i];
+    start += n;
+  }
+  return start + len <= der.length ? { start, end: start + len } : null;
+}
+/** The algorithm OID (hex) of a PKCS#8 private key (`skipVersion`) or an SPKI public key, or null. */
+function algorithmOf(der: Buffer, skipVersion: boolean): string | null {
+  const outer = derElement(der, 0, 0x30);
+  if (!outer) return null;
+  let at = outer.start;
+  if (skipVersion) {
+    const version = derElement(der, at, 0x02);
+    if (!version) return null;
+    at = version.end;
+  }
+  const algId = derElement(der, at, 0x30);
+  const oid = algId && derElement(der, algId.start, 0x06);
+  return oid ? der.subarray(oid.start, oid.end).toString('hex') : null;
+}
+/**
+ * Vets a PEM key BEFORE OpenSSL parses it. Parsing a private key can compute with it: a DSA
+ * key's public value is g^x mod p, and nothing caps p, so a 32 KB DSA key kept one host call
+ * busy for minutes, where the isolate's timeout cannot reach. One PEM block, a label that names
+ * a supported kind, and for PKCS#8 and SPKI an algorithm Gatehouse takes; certificates (their
+ * public key is only read, never computed) and the type-specific RSA and EC labels pass as is.
+ */
+function vetPem(pem: string): void {
+  if (pem.includes('ENCRYPTED')) throw unsupportedKey('Encrypted keys are not supported');
+  // No PEM block at all: OpenSSL's PEM reader refuses it without computing anything (Node's error, then).
+  if (!pem.includes('-----BEGIN')) return;
+  const blocks = [...pem.matchAll(/-----BEGIN ([A-Z0-9 ]+)-----([\s\S]*?)-----END \1-----/g)];
+  if (blocks.length !== 1 || pem.split('-----BEGIN').length !== 2) throw unsupportedKey('One PEM key is expected');
+  const [, label, body] = blocks[0];
+  if (label === 'RSA PRIVATE KEY' || label === 'RSA PUBLIC KEY' || label === 'EC PRIVATE KEY' || label === 'CERTIFICATE') return;
+  if (label !== 'PRIVATE KEY' && label !== 'PUBLIC KEY') throw unsupportedKey(`Unsupported key (${label.slice(0, 40)})`);
+  const der = Buffer.from(body.replace(/\s+/g, ''), 'base64');
+  const alg = algorithmOf(der, label === 'PRIVATE KEY');
+  if (alg === null || !KEY_ALGORITHMS.has(alg)) throw unsupportedKey('Unsupported key');
+}
 /** A PEM key the sandbox may use (no passphrase: decrypting a key runs a KDF the isolate cannot time). */
 function pemKey(p: Record<string, unknown>, kind: 'private' | 'public'): KeyObject {
   if (typeof p.key !== 'string' || p.key.length > 65536) throw new Refusal('bad key');
-  if (p.key.includes('ENCRYPTED')) throw Object.assign(new TypeError(`Encrypted keys are not supported: ${KEY_SUPPORT}`), { code: 'ERR_FEATURE_UNAVAILABLE' });
+  vetPem(p.key);
   const k = kind === 'private' ? createPrivateKey({ key: p.key, format: 'pem' }) : createPublicKey({ key: p.key, format: 'pem' });
   const d = k.asymmetricKeyDetails ?? {};
   const ok = k.asymmetricKeyType === 'rsa' || k.asymmetricKeyType === 'rsa-pss' ? (d.modulusLength ?? Infinity) <= 4096
@@ -150,13 +201,13 @@ export function hostBridge(op: unknown, a: unknown, b: unknown, c: unknown): str
         try {
           const p = params(a);
           if (op === 'key') {
+            // The key's PEM in every encoding Node.js would export it in (KeyObject.export's `type`).
             const k = pemKey(p, p.public === true ? 'public' : 'private');
-            const pub = p.public === true ? k : createPublicKey(k);
-            return JSON.stringify({
-              type: k.type, asymmetricKeyType: k.asymmetricKeyType,
-              pem: p.public === true ? k.export({ type: 'spki', format: 'pem' }) : k.export({ type: 'pkcs8', format: 'pem' }),
-              publicPem: pub.export({ type: 'spki', format: 'pem' }),
-            });
+            const t = k.asymmetricKeyType;
+            const types = k.type === 'public' ? ['spki', ...(t === 'rsa' ? ['pkcs1'] : [])] : ['pkcs8', ...(t === 'rsa' ? ['pkcs1'] : t === 'ec' ? ['sec1'] : [])];
+            const pem: Record<string, string> = {};
+            for (const type of types) pem[type] = k.export({ type, format: 'pem' } as never) as string;
+            return JSON.stringify({ type: k.type, asymmetricKeyType: t, pem });
           }
           if (op === 'sign') {
             const { alg, o } = signOptions(p, pemKey(p, 'private'));
