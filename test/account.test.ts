@@ -117,7 +117,7 @@ test('the first account sign-in after the argon2 parameters changed holds (the p
 test('changing the password needs the current one, applies the policy, fires post-change-password, revokes other sessions and mails a notice', async () => {
   await deployAction(ts, {
     name: 'pcp-account', trigger: 'post-change-password', version: 'v3',
-    code: 'exports.onExecutePostChangePassword = async (event) => { console.log("account change for", event.user.email); };',
+    code: 'exports.onExecutePostChangePassword = async (event) => { console.log("account change for", event.user.email, "at", event.user.last_password_reset); };',
   });
   await bindActions(ts, 'post-change-password', ['pcp-account']);
 
@@ -171,6 +171,10 @@ test('changing the password needs the current one, applies the policy, fires pos
 
   const exe = await waitForExecution(ts, 'post-change-password');
   assert.match(exe.results[0].logs, /account change for changer@example\.com/);
+  // Regression (review finding): the event had the user as read before the change, without its new last_password_reset.
+  const stored = (await ts.ctx.users.findRowByEmail(email))!.last_password_reset;
+  assert.equal(typeof stored, 'string');
+  assert.ok(exe.results[0].logs.includes(`at ${stored}`), exe.results[0].logs);
   await bindActions(ts, 'post-change-password', []);
 
   const types = (await ts.ctx.db('audit_logs').where({ user_id: user.user_id }).select('type')).map((x) => x.type);

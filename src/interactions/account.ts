@@ -175,7 +175,9 @@ export function createAccountRoutes(app: AppContext, csrf: Csrf) {
     if (problem) return refuse(problem, `Password change refused: ${problem}`);
     await users.setPasswordHash(user.user_id, await app.hasher.hash(next as string));
     await sessions.keepOnlyThis(ctx, user.user_id, s.sid, s.expires);
-    const revoked = await afterPasswordChange(app, ctx, user, 'account');
+    // The user as stored now: post-change-password sees the new last_password_reset and updated_at.
+    const changed = (await users.get(user.user_id)) ?? user;
+    const revoked = await afterPasswordChange(app, ctx, changed, 'account');
     await audit.record({ type: 'scp', description: 'Password changed on the account page', user_id: user.user_id, user_name: user.email, ip: ctx.ip, user_agent: ua(ctx), details: { revoked_token_count: revoked } });
     await renderAccount(ctx, user, { info: 'Your password was changed. You stay signed in to this page; everywhere else, applications in this browser included, you were signed out.' });
   });
