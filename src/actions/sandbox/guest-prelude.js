@@ -12,8 +12,9 @@
 //   a null-prototype object with one string property that only this closure can reach, and
 //   isolated-vm copies it as plain data (no getter, no prototype, no action code runs).
 // - The only host function reachable from here is `host(op, a, b, c)` (strings in, string out:
-//   HMAC-SHA256, URL parsing, random bytes). It is captured in this closure and deleted from
-//   the global object, so action code cannot call it directly.
+//   HMAC, digests, URL parsing, random bytes, signatures and AES: host-bridge.ts lists them). It
+//   is captured in this closure and deleted from the global object, so action code cannot call
+//   it directly, and every call is checked here to be bounded strings first.
 // - Timers and fetch never call into the host: they are queued here and reported by
 //   `collect()`; the host delivers their completion with `wake()`, always with a timeout.
 // - Action code can tamper with shared built-ins (Object.prototype, JSON, ...). That can only
@@ -197,6 +198,12 @@
     if (v instanceof RegExp) return S(v);
     if (v instanceof P) return 'Promise {}';
     if (depth > 2) return isArray(v) ? '[Array]' : '[Object]';
+    // Bytes are shown as numbers, which scrub() cannot recognise: bytes that hold a secret's
+    // text (a Buffer made from it, say) are not shown at all.
+    if (secretForms.length !== 0 && isView(v) && v.BYTES_PER_ELEMENT === 1 && v.length >= 4) {
+      const text = utf8Decode(new Uint8ArrayC(v.buffer, v.byteOffset, mathMin(v.length, 65536)), false, true);
+      if (scrub(text) !== text) return (nodeBuilt !== null && v instanceof nodeBuilt.Buffer ? '<Buffer' : 'Uint8Array(' + v.length + ')') + ' [REDACTED]' + (nodeBuilt !== null && v instanceof nodeBuilt.Buffer ? '>' : '');
+    }
     seen.push(v);
     try {
       let out = '', n = 0;
@@ -1561,10 +1568,10 @@
     }
     function cipherRun(st, final) {
       const p = { alg: st.alg, key: st.key, iv: st.iv, decrypt: st.decrypt, autoPadding: st.autoPadding, final };
-      if (st.aad !== null) p.aad = st.aad;
       if (st.tag !== null) p.tag = st.tag;
       if (st.authTagLength !== undefined) p.authTagLength = st.authTagLength;
-      return hostJson('cipher', JSONstringify(p), apply(arrJoin, st.parts, ['']), '');
+      // The AAD as its own argument: up to 512 KB of it as hex fills one (it did not fit in the parameters).
+      return hostJson('cipher', JSONstringify(p), apply(arrJoin, st.parts, ['']), st.aad === null ? '' : st.aad);
     }
     /** Node hands a cipher's output through a StringDecoder when an encoding is asked for: base64 in whole groups of three bytes, UTF-8 in whole characters. */
     function cipherOut(st, hex, outputEncoding, end) {
@@ -1688,8 +1695,8 @@
         return h.digest(lower === 'buffer' ? undefined : lower);
       },
       getHashes() { return ['md5', 'sha1', 'sha256', 'sha384', 'sha512']; },
-      getCiphers() { return []; },
-      getCurves() { return []; },
+      getCiphers() { return ['aes-128-cbc', 'aes-128-ctr', 'aes-128-ecb', 'aes-128-gcm', 'aes-192-cbc', 'aes-192-ctr', 'aes-192-ecb', 'aes-192-gcm', 'aes-256-cbc', 'aes-256-ctr', 'aes-256-ecb', 'aes-256-gcm', 'aes128', 'aes192', 'aes256']; },
+      getCurves() { return ['prime256v1', 'secp256k1', 'secp384r1', 'secp521r1']; },
       randomBytes(size, cb) {
         const b = fillRandom(new Buffer(randomSize(size, 'size', 1024 * 1024)));
         if (typeof cb === 'function') { later(cb, null, b); return undefined; }
@@ -2592,7 +2599,7 @@
         defineProperty(event, 'secrets', { value: secrets, writable: true, enumerable: true, configurable: true });
         // Auth0 fills event.configuration for its Marketplace integrations, whose code reads it
         // unguarded (event.configuration.X); here it is always an empty object, never undefined.
-        if (!hasOwn(event, 'configuration')) defineProperty(event, 'configuration', { value: {}, writable: true, enumerable: true, configurable: true });
+        defineProperty(event, 'configuration', { value: {}, writable: true, enumerable: true, configurable: true });
       }
       curEvent = event;
       const api = curApi;

@@ -246,7 +246,7 @@ describe('chains', () => {
     }
   });
 
-  test('event.configuration is an empty object, fresh each time, unless the event brings one', async () => {
+  test('event.configuration is an empty object, fresh each time', async () => {
     // Regression: Auth0 Marketplace integrations read event.configuration.X unguarded; it was
     // undefined, so one written never to block a login blocked every one.
     const a = postLogin(`api.idToken.setCustomClaim('c', [event.configuration, event.configuration.DEBUG_MODE === undefined]); event.configuration.X = 'kept?';`);
@@ -586,6 +586,24 @@ describe('guest environment', () => {
       assert.ok(!logs.includes(KEY.slice(0, 5)), `at ${at}: ${logs.slice(-80)}`);
       assert.ok(Buffer.byteLength(logs) <= 1024);
     }
+  });
+
+  test('bytes that hold a secret are not shown by console.log (a Buffer or Uint8Array of it)', async () => {
+    // Review finding: console.log(Buffer.from(event.secrets.X)) printed its bytes as hex, which
+    // the scrubbing of secret text cannot recognise.
+    const KEY = 'hmac-key-0123456789';
+    const r = await pool.runChain(request([postLogin(`
+      console.log(Buffer.from(event.secrets.K));
+      console.log({ k: new TextEncoder().encode('prefix ' + event.secrets.K) });
+      console.log(Buffer.from('not secret'));
+    `, { secrets: { K: KEY } })]));
+    assert.equal(r.status, 'ok', JSON.stringify(r.results[0]?.error));
+    const hex = Buffer.from(KEY).toString('hex').match(/../g)!.join(' ');
+    const lines = r.results[0].logs.split('\n');
+    assert.equal(lines[0], '<Buffer [REDACTED]>');
+    assert.equal(lines[1], '{ k: Uint8Array(26) [REDACTED] }');
+    assert.equal(lines[2], '<Buffer 6e 6f 74 20 73 65 63 72 65 74>');
+    assert.ok(!r.results[0].logs.includes(hex.slice(0, 20)));
   });
 
   test('console output of the module top level goes to the first execution', async () => {
