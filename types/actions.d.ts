@@ -22,7 +22,7 @@ export interface User {
 export interface Client { client_id: string; name: string; metadata: Record<string, string> }
 /** Auth0's `event.request.geoip`: present only when a CDN's location headers are configured (`http.geoipHeaders`) and gave a country. */
 export interface GeoIp {
-  countryCode: string; countryName?: string; cityName?: string; continentCode?: string;
+  countryCode: string; countryCode3?: string; countryName?: string; cityName?: string; continentCode?: string;
   subdivisionCode?: string; subdivisionName?: string; latitude?: number; longitude?: number; timeZone?: string;
 }
 export interface Request {

@@ -177,7 +177,7 @@ declare global {
     createDecipheriv(algorithm: string, key: string | ArrayBufferView, iv: string | ArrayBufferView | null, options?: { authTagLength?: number }): CipherLike;
     readonly constants: { RSA_PKCS1_PADDING: number; RSA_PKCS1_PSS_PADDING: number; RSA_PSS_SALTLEN_DIGEST: number; RSA_PSS_SALTLEN_MAX_SIGN: number; RSA_PSS_SALTLEN_AUTO: number };
   }
-  interface KeyObject { readonly type: 'private' | 'public'; readonly asymmetricKeyType: string; export(options: { format: 'pem'; type?: string }): string }
+  interface KeyObject { readonly type: 'private' | 'public'; readonly asymmetricKeyType: string; export(options: { format: 'pem'; type: 'pkcs8' | 'spki' | 'pkcs1' | 'sec1' }): string }
   type KeyLike = string | ArrayBufferView | KeyObject | { key: string | ArrayBufferView | KeyObject; dsaEncoding?: 'der' | 'ieee-p1363'; padding?: number; saltLength?: number };
   interface Signer { update(data: string | ArrayBufferView, inputEncoding?: BufferEncoding): Signer; sign(key: KeyLike): Buffer; sign(key: KeyLike, outputEncoding: BufferEncoding): string }
   interface Verifier { update(data: string | ArrayBufferView, inputEncoding?: BufferEncoding): Verifier; verify(key: KeyLike, signature: string | ArrayBufferView, signatureEncoding?: BufferEncoding): boolean }

@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { IncomingMessage } from 'node:http';
 import { geoipOf, noteGeoipSource } from './geoip.ts';
+import { alpha3 } from './country-codes.ts';
 
 const req = (headers: Record<string, string | string[]>) => ({ headers }) as unknown as IncomingMessage;
 
@@ -64,4 +65,17 @@ test('countryCode3: ISO 3166-1 alpha-3 for every alpha-2 Intl names as a region'
     n++;
   }
   assert.ok(n >= 240, `${n} countries with an alpha-3 code`);
+});
+
+test('the alpha-3 table is ISO 3166-1 whole: 249 codes, one alpha-3 for each, none twice', () => {
+  const all = new Map<string, string>();
+  for (let a = 65; a <= 90; a++) for (let b = 65; b <= 90; b++) {
+    const code = String.fromCharCode(a, b);
+    const c3 = alpha3(code);
+    if (c3 !== undefined) all.set(code, c3);
+  }
+  assert.equal(all.size, 249);
+  assert.equal(new Set(all.values()).size, 249, 'no alpha-3 code twice');
+  for (const [a2, a3] of all) assert.match(a3, /^[A-Z]{3}$/, a2);
+  assert.equal(alpha3('gb'), 'GBR', 'case does not matter');
 });

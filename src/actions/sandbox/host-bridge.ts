@@ -15,7 +15,7 @@
  *   `sign(paramsJson, dataHex)` → JSON `{sig}`; `verify(paramsJson, dataHex, sigHex)` → JSON `{ok}`
  *   (require('crypto')'s createSign, createVerify, sign, verify, createPrivateKey, createPublicKey):
  *   unencrypted PEM keys only, RSA up to 4096 bits, EC P-256/P-384/P-521/secp256k1, Ed25519/Ed448
- * - `cipher(paramsJson, dataHex)` → JSON `{out, tag?}`: AES-128/192/256 in CBC, ECB, CTR or GCM
+ * - `cipher(paramsJson, dataHex, aadHex)` → JSON `{out, tag?}`: AES-128/192/256 in CBC, ECB, CTR or GCM
  *   (createCipheriv, createDecipheriv), the whole input at once; `final: false` answers what
  *   update() gives for it, without final() (no padding, no tag check)
  * The JSON operations answer `{error: {name, code, message}}` for what Node.js would throw, so
@@ -107,12 +107,13 @@ function vetPem(pem: string): void {
   if (!pem.includes('-----BEGIN')) return;
   const blocks = [...pem.matchAll(/-----BEGIN ([A-Z0-9 ]+)-----([\s\S]*?)-----END \1-----/g)];
   if (blocks.length !== 1 || pem.split('-----BEGIN').length !== 2) throw unsupportedKey('One PEM key is expected');
+  // 'Unsupported key algorithm' (before parsing) is worded apart from 'Unsupported key' (after).
   const [, label, body] = blocks[0];
   if (label === 'RSA PRIVATE KEY' || label === 'RSA PUBLIC KEY' || label === 'EC PRIVATE KEY' || label === 'CERTIFICATE') return;
-  if (label !== 'PRIVATE KEY' && label !== 'PUBLIC KEY') throw unsupportedKey(`Unsupported key (${label.slice(0, 40)})`);
+  if (label !== 'PRIVATE KEY' && label !== 'PUBLIC KEY') throw unsupportedKey(`Unsupported key algorithm (${label.slice(0, 40)})`);
   const der = Buffer.from(body.replace(/\s+/g, ''), 'base64');
   const alg = algorithmOf(der, label === 'PRIVATE KEY');
-  if (alg === null || !KEY_ALGORITHMS.has(alg)) throw unsupportedKey('Unsupported key');
+  if (alg === null || !KEY_ALGORITHMS.has(alg)) throw unsupportedKey('Unsupported key algorithm');
 }
 /** A PEM key the sandbox may use (no passphrase: decrypting a key runs a KDF the isolate cannot time). */
 function pemKey(p: Record<string, unknown>, kind: 'private' | 'public'): KeyObject {
@@ -135,7 +136,7 @@ function signOptions(p: Record<string, unknown>, key: KeyObject) {
   if (typeof p.saltLength === 'number') o.saltLength = p.saltLength;
   return { alg, o };
 }
-function cipherOp(p: Record<string, unknown>, data: Buffer): string {
+function cipherOp(p: Record<string, unknown>, data: Buffer, aad: string): string {
   const alg = String(p.alg);
   if (!CIPHERS.has(alg)) throw Object.assign(new Error(`Unknown cipher (Gatehouse has AES-128/192/256 in CBC, ECB, CTR and GCM)`), { code: 'ERR_CRYPTO_UNKNOWN_CIPHER' });
   const gcm = alg.endsWith('-gcm');
@@ -145,7 +146,8 @@ function cipherOp(p: Record<string, unknown>, data: Buffer): string {
   const opts = gcm && tagLength !== undefined ? { authTagLength: tagLength } : undefined;
   const c = p.decrypt === true ? createDecipheriv(alg, key, iv, opts as never) : createCipheriv(alg, key, iv, opts as never);
   if (p.autoPadding === false) c.setAutoPadding(false);
-  if (gcm && typeof p.aad === 'string') (c as CipherGCM).setAAD(hex(p.aad));
+  // The AAD travels as its own argument: up to 512 KB of it as hex fills one (MAX_ARG).
+  if (gcm && aad !== '') (c as CipherGCM).setAAD(hex(aad));
   if (gcm && p.decrypt === true && typeof p.tag === 'string' && p.final === true) (c as DecipherGCM).setAuthTag(hex(p.tag));
   const parts = [c.update(data)];
   if (p.final === true) parts.push(c.final());
@@ -218,7 +220,7 @@ export function hostBridge(op: unknown, a: unknown, b: unknown, c: unknown): str
             const { alg, o } = signOptions(p, pemKey(p, 'public'));
             return JSON.stringify({ ok: verify(alg, hex(b), o, hex(c)) });
           }
-          return cipherOp(p, hex(b));
+          return cipherOp(p, hex(b), c);
         } catch (e) {
           return e instanceof Refusal ? '' : errorJson(e);
         }
