@@ -1332,6 +1332,13 @@
       if (isView(data)) return new Uint8ArrayC(data.buffer, data.byteOffset, data.byteLength);
       throw argType(name, 'of type string or an instance of Buffer, TypedArray, or DataView', data);
     }
+    /** Adds input to what a hash, a signature or a cipher has gathered (as hex for the host), within its cap. */
+    function gather(st, data, encoding, max, what) {
+      const b = hashInput(data, encoding, 'data');
+      if (st.n + b.length > max) throw outOfRange('data', 'at most 512 KB per ' + what + ' in Gatehouse', st.n + b.length + ' bytes');
+      st.parts.push(hexEncode(b));
+      st.n += b.length;
+    }
     function digestOut(hex, encoding) {
       const b = new Buffer(hex.length >> 1);
       hexInto(hex, b);
@@ -1360,10 +1367,7 @@
       update(data, inputEncoding) {
         const st = hashState(this);
         if (st.done) throw nodeError(Err, 'ERR_CRYPTO_HASH_FINALIZED', 'Digest already called');
-        const b = hashInput(data, inputEncoding, 'data');
-        if (st.n + b.length > MAX_HASHED) throw outOfRange('data', 'at most 512 KB per digest in Gatehouse', st.n + b.length + ' bytes');
-        st.parts.push(hexEncode(b));
-        st.n += b.length;
+        gather(st, data, inputEncoding, MAX_HASHED, 'digest');
         return this;
       }
       digest(outputEncoding) {
@@ -1499,10 +1503,7 @@
     function signUpdate(s, data, encoding) {
       const st = signState(s);
       if (st.done) throw nodeError(Err, 'ERR_CRYPTO_INVALID_STATE', 'Not initialised');
-      const b = hashInput(data, encoding, 'data');
-      if (st.n + b.length > MAX_HASHED) throw outOfRange('data', 'at most 512 KB per signature in Gatehouse', st.n + b.length + ' bytes');
-      st.parts.push(hexEncode(b));
-      st.n += b.length;
+      gather(st, data, encoding, MAX_HASHED, 'signature');
       return s;
     }
     class Sign {
@@ -1617,10 +1618,7 @@
       update(data, inputEncoding, outputEncoding) {
         const st = cipherState(this);
         if (st.done) throw new Err('Trying to add data in unsupported state');
-        const b = hashInput(data, inputEncoding, 'data');
-        if (st.n + b.length > MAX_CIPHERED) throw outOfRange('data', 'at most 512 KB per cipher in Gatehouse', st.n + b.length + ' bytes');
-        st.parts.push(hexEncode(b));
-        st.n += b.length;
+        gather(st, data, inputEncoding, MAX_CIPHERED, 'cipher');
         const out = cipherRun(st, false).out;
         const fresh = out.slice(st.emitted * 2);
         st.emitted = out.length >> 1;
