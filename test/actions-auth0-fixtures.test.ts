@@ -164,6 +164,23 @@ function consentPage() {
   };
 }
 
+test('multifactor.enable(\'guardian\') asks for the authenticator app, as \'any\' does (marketplace templates ask for Guardian)', async () => {
+  // Regression (outside probe): 'guardian' was refused as a provider, so the login failed closed
+  // for every user the action meant to protect with a second factor.
+  const a = await createAction(ts, { name: 'guardian-mfa', trigger: 'post-login', code: "exports.onExecutePostLogin = async (event, api) => { api.multifactor.enable('guardian', { allowRememberBrowser: false }); };" });
+  await deployVersion(ts, a.id);
+  await bindActions(ts, 'post-login', ['guardian-mfa']);
+  await user('guardian.user@mfa.example');
+  const r = await loginThroughForm(config, { redirectUri: CB, email: 'guardian.user@mfa.example', password: PASSWORD });
+  assert.equal(r.callbackUrl, undefined, 'no code on the password alone');
+  assert.ok(r.url && /\/interaction\/[^/]+\/mfa$/.test(r.url.pathname), `expected the MFA step, got ${r.url?.href}`);
+  const exe = await latestExecution(ts, 'post-login');
+  assert.equal(exe.results[0].status, 'ok', JSON.stringify(exe.results));
+  assert.deepEqual(exe.results[0].rejected_commands, []);
+  assert.equal(exe.results[0].commands[0].args[0], 'guardian');
+  await bindActions(ts, 'post-login', []);
+});
+
 test('(d) redirect to a consent page and resume: /continue runs onContinuePostLogin then the rest of the chain; single use; a forged token is denied', async (t) => {
   const page = consentPage();
   const consentUrl = await page.start();

@@ -357,6 +357,7 @@ test('an invalid deny or an MFA request this server cannot honour fails closed i
     'exports.onExecutePostLogin = async (event, api) => { api.access.deny(new Error("not a string")); };',
     'exports.onExecutePostLogin = async (event, api) => { api.access.deny(403); };',
     "exports.onExecutePostLogin = async (event, api) => { api.multifactor.enable('duo'); };",
+    "exports.onExecutePostLogin = async (event, api) => { api.multifactor.enable('sms'); };",
     "exports.onExecutePostLogin = async (event, api) => { api.authentication.challengeWith({ type: 'sms' }); };",
   ];
   for (const code of cases) {

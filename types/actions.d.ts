@@ -88,7 +88,8 @@ export interface PostLoginAPI {
     enrollWith(factor: Factor, options?: { additionalFactors?: Factor[] }): PostLoginAPI;
     enrollWithAny(factors: Factor[]): PostLoginAPI;
   };
-  multifactor: { enable(provider: 'any' | 'google-authenticator' | 'none', options?: { allowRememberBrowser?: boolean }): PostLoginAPI };
+  /** 'guardian' asks for the authenticator app, as 'any' and 'google-authenticator' do. */
+  multifactor: { enable(provider: 'any' | 'google-authenticator' | 'guardian' | 'none', options?: { allowRememberBrowser?: boolean }): PostLoginAPI };
   redirect: {
     sendUserTo(url: string, options?: { query?: Record<string, string> }): PostLoginAPI;
     encodeToken(options: { secret: string; payload: Record<string, unknown>; expiresInSeconds?: number }): string;

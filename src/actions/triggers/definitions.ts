@@ -153,7 +153,9 @@ export function validateCommand(trigger: TriggerContract, type: string, args: un
     case 'authentication.enrollWithAny':
       return Array.isArray(a) && a.length > 0 && a.some((f) => (f as { type?: unknown })?.type === 'otp') ? null : 'the factor list must include {type: "otp"}';
     case 'multifactor.enable':
-      return ['any', 'google-authenticator', 'none'].includes(a as string) ? null : 'multifactor.enable provider must be any, google-authenticator or none';
+      // 'guardian' (Auth0's own authenticator app, which gives codes too: two marketplace templates
+      // and much code from Rules ask for it) is the authenticator app here, as 'any' is.
+      return ['any', 'google-authenticator', 'guardian', 'none'].includes(a as string) ? null : 'multifactor.enable provider must be any, google-authenticator, guardian or none';
     case 'redirect.sendUserTo': {
       const bad = checkRedirectUrl(a, limits.redirectAllowHttpLocalhost, limits.redirectAllow);
       if (bad) return bad;
