@@ -27,7 +27,7 @@ export const TRIGGERS: Record<TriggerId, TriggerDef> = {
       'authentication.recordMethod', 'authentication.setPrimaryUser',
       'session.revoke', 'session.setExpiresAt', 'session.setIdleExpiresAt', 'session.setMetadata', 'session.deleteMetadata', 'session.evictMetadata',
       'refreshToken.revoke', 'refreshToken.setExpiresAt', 'refreshToken.setIdleExpiresAt', 'refreshToken.setMetadata', 'refreshToken.deleteMetadata', 'refreshToken.evictMetadata',
-      'prompt.render', 'transaction.setResultUrl', 'rules.wasExecuted',
+      'prompt.render', 'transaction.setResultUrl', 'transaction.setMetadata', 'rules.wasExecuted',
       ...['setAttribute', 'setAudience', 'setIssuer', 'setRecipient', 'setDestination', 'setNameIdentifierFormat', 'setNameIdentifierProbes',
         'setLifetimeInSeconds', 'setSignResponse', 'setSignatureAlgorithm', 'setDigestAlgorithm', 'setSigningCert', 'setCert', 'setKey',
         'setEncryptionCert', 'setEncryptionPublicKey', 'setCreateUpnClaim', 'setPassthroughClaimsWithNoMapping', 'setMapUnknownClaimsAsIs',
