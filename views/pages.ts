@@ -19,7 +19,16 @@ ${alert(o.error)}${notice(o.info)}
   });
 }
 
-export function signupPage(o: Base & { action: string; email?: string; error?: string; loginUrl?: string; minLength: number }) {
+export interface SignupField { name: string; label: string; type: 'text' | 'checkbox'; required: boolean; maxLength: number }
+
+export function signupPage(o: Base & { action: string; email?: string; error?: string; loginUrl?: string; minLength: number; fields?: SignupField[]; values?: Record<string, string> }) {
+  const extra = (o.fields ?? []).map((f) => {
+    const id = `field-${f.name}`;
+    const v = o.values?.[f.name] ?? '';
+    return f.type === 'checkbox'
+      ? html`<label for="${id}" class="check"><input id="${id}" name="${f.name}" type="checkbox" value="true"${v === 'true' ? html` checked` : ''}${f.required ? html` required` : ''}> ${f.label}</label>`
+      : html`<label for="${id}">${f.label}${f.required ? '' : ' (optional)'}<input id="${id}" name="${f.name}" type="text" maxlength="${f.maxLength}" value="${v}"${f.required ? html` required` : ''}></label>`;
+  });
   return layout({
     appName: o.appName, title: 'Sign up',
     body: html`<h1 id="page-title">Create your account</h1>
@@ -29,6 +38,7 @@ ${alert(o.error)}
 <input type="hidden" name="_csrf" value="${o.csrf}">
 <label for="email">Email address<input id="email" name="email" type="email" autocomplete="email" required value="${o.email ?? ''}" autofocus></label>
 <label for="password">Password<input id="password" name="password" type="password" autocomplete="new-password" required minlength="${o.minLength}"></label>
+${extra}
 <button type="submit">Sign up</button>
 </form>
 <div class="links">${o.loginUrl ? html`<span>Have an account? <a href="${o.loginUrl}">Log in</a></span>` : ''}</div>`,

@@ -20,7 +20,23 @@ export const configSchema = z.object({
   appName: z.string().min(1).max(100),
   logLevel: z.enum(['debug', 'info', 'warn', 'error', 'silent']),
   bootstrapAdmin: z.object({ clientId: z.string().min(1).optional(), clientSecret: z.string().min(16).optional() }).default({}),
-  signup: z.object({ enabled: z.boolean() }),
+  signup: z.object({
+    enabled: z.boolean(),
+    /**
+     * Extra fields on the sign-up form (Auth0's custom sign-up fields, named `ulp-…` there): text
+     * or a checkbox, checked here (required, length) and handed to pre-user-registration in
+     * event.request.body, where an action stores them (api.user.setUserMetadata).
+     */
+    fields: z.array(z.object({
+      name: z.string().regex(/^[A-Za-z][A-Za-z0-9_-]{0,62}$/, 'a letter, then letters, digits, - or _ (at most 63)')
+        .refine((n) => !['email', 'password', '_csrf', 'interaction'].includes(n), 'that name is the form\'s own'),
+      label: z.string().min(1).max(200),
+      type: z.enum(['text', 'checkbox']).default('text'),
+      required: z.boolean().default(false),
+      maxLength: z.number().int().min(1).max(1000).default(100),
+    })).max(10).default([])
+      .refine((fs) => new Set(fs.map((f) => f.name)).size === fs.length, 'field names must differ'),
+  }),
   /** argon2id parameters; OWASP minimum is m=19 MiB, t=2, p=1. */
   argon2: z.object({
     memoryKiB: z.number().int().min(19456),

@@ -179,6 +179,7 @@ export function createInteractionRoutes(app: AppContext, csrf: Csrf) {
     ctx.body = signupPage({
       appName: config.appName, csrf: csrf.token(ctx), minLength: config.password.minLength,
       action: safeUid ? p(`/interaction/${safeUid}/signup`) : p('/signup'), loginUrl: safeUid ? p(`/interaction/${safeUid}`) : undefined,
+      fields: config.signup.fields,
     });
   });
 
@@ -189,16 +190,28 @@ export function createInteractionRoutes(app: AppContext, csrf: Csrf) {
     const body = ctx.request.body as Record<string, unknown>;
     const rawEmail = str(body.email) ?? '';
     const password = body.password;
+    // The configured extra fields, as sent (kept to redisplay the form), each checked below.
+    const values: Record<string, string> = {};
+    for (const f of config.signup.fields) values[f.name] = (str(body[f.name]) ?? '').trim().slice(0, f.maxLength + 1);
     const render = (error: string, status = 400) => {
       ctx.status = status;
       ctx.type = 'html';
       ctx.body = signupPage({
         appName: config.appName, csrf: csrf.token(ctx), minLength: config.password.minLength, email: rawEmail.slice(0, 320), error,
         action: uid ? p(`/interaction/${uid}/signup`) : p('/signup'), loginUrl: uid ? p(`/interaction/${uid}`) : undefined,
+        fields: config.signup.fields, values,
       });
     };
     const email = canonicalEmail(rawEmail);
     if (!email) return render('Enter a valid email address (letters, digits and . _ + - before the @).');
+    for (const f of config.signup.fields) {
+      const v = values[f.name];
+      if (f.type === 'checkbox' && v !== '' && v !== 'true') return render(`${f.label}: tick the box or leave it.`);
+      if (f.required && v === '') return render(f.type === 'checkbox' ? `${f.label}: this is required.` : `Enter ${f.label.toLowerCase()}.`);
+      if (v.length > f.maxLength) return render(`${f.label}: at most ${f.maxLength} characters.`);
+      // What was checked is what the action sees in event.request.body (trimmed; '' when left out).
+      body[f.name] = v;
+    }
     // Each sign-up mails the address given: capped per client address and hour (src/users/request-limits.ts).
     const limit = await app.requestLimits.hit('signup', ctx.ip);
     if (!limit.allowed) {
