@@ -11,7 +11,8 @@
  * - `random(n)` → hex of n ≤ 65536 CSPRNG bytes (crypto.getRandomValues); `uuid()` (crypto.randomUUID)
  * - `digest(alg, dataHex)` / `hmac.raw(alg, keyHex, dataHex)` → hex (crypto.subtle; alg one of
  *   md5, sha1, sha256, sha384, sha512; md5 only for require('crypto'), crypto.subtle has no MD5)
- * - `key(paramsJson)` → JSON of a PEM key's type and its PEM (public: derived from a private key);
+ * - `key(paramsJson)` → JSON of a PEM key's type and its PEM in each encoding Node.js exports it in
+ *   (public: derived from a private key); every key is vetted before OpenSSL parses it (vetPem);
  *   `sign(paramsJson, dataHex)` → JSON `{sig}`; `verify(paramsJson, dataHex, sigHex)` → JSON `{ok}`
  *   (require('crypto')'s createSign, createVerify, sign, verify, createPrivateKey, createPublicKey):
  *   unencrypted PEM keys only, RSA up to 4096 bits, EC P-256/P-384/P-521/secp256k1, Ed25519/Ed448
