@@ -204,6 +204,25 @@ declare global {
   };
   function require(id: 'url' | 'node:url'): { URL: typeof URL; URLSearchParams: typeof URLSearchParams };
   function require(id: 'querystring' | 'node:querystring'): GatehouseQuerystring;
+  /** Over the bridged fetch: the body is sent at end(), the response comes whole (one 'data', then 'end'). */
+  function require(id: 'http' | 'https' | 'node:http' | 'node:https'): GatehouseHttp;
+  interface GatehouseIncomingMessage {
+    readonly statusCode: number; readonly statusMessage: string; readonly headers: Record<string, string>;
+    setEncoding(encoding: BufferEncoding): this;
+    on(event: 'data', listener: (chunk: Buffer | string) => void): this; on(event: 'end' | 'close', listener: () => void): this;
+  }
+  type HttpRequestOptions = { protocol?: string; hostname?: string; host?: string; port?: number | string; path?: string; method?: string; headers?: Record<string, string | number>; auth?: string; timeout?: number };
+  interface GatehouseClientRequest {
+    on(event: 'response', listener: (res: GatehouseIncomingMessage) => void): this; on(event: 'error', listener: (err: Error) => void): this;
+    on(event: 'timeout' | 'close', listener: () => void): this;
+    write(chunk: string | ArrayBufferView): boolean; end(data?: string | ArrayBufferView, callback?: () => void): this;
+    setHeader(name: string, value: string | number): this; setTimeout(ms: number, callback?: () => void): this; destroy(err?: Error): this;
+  }
+  type HttpResponseListener = (res: GatehouseIncomingMessage) => void;
+  interface GatehouseHttp {
+    request(url: string | URL | HttpRequestOptions, options?: HttpRequestOptions | HttpResponseListener, callback?: HttpResponseListener): GatehouseClientRequest;
+    get(url: string | URL | HttpRequestOptions, options?: HttpRequestOptions | HttpResponseListener, callback?: HttpResponseListener): GatehouseClientRequest;
+  }
 
   /** Text fields only: a Blob or File part is refused (the bridged fetch sends UTF-8 text). */
   interface FormData {

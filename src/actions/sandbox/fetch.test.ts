@@ -145,6 +145,45 @@ describe('fetch from an action', () => {
     assert.match(String(c.file), /not supported by Gatehouse/);
   });
 
+  test('require(\'http\') / https: request and get over the bridged fetch, as old webhook code uses them', async () => {
+    // Regression (outside probe): require('https') threw, so a security-log webhook written
+    // before fetch failed every login.
+    const r = await allowed.runChain(request([postLogin(`
+      const http = require('http');
+      const posted = await new Promise((resolve, reject) => {
+        const data = JSON.stringify({ event: 'login', user: event.user.user_id });
+        const req = http.request({ hostname: '127.0.0.1', port: ${port}, path: '/echo', method: 'POST', headers: { 'Content-Type': 'application/json', 'Content-Length': data.length } }, (res) => {
+          let body = '';
+          res.on('data', (chunk) => { body += chunk; });
+          res.on('end', () => resolve({ status: res.statusCode, type: res.headers['content-type'], body: JSON.parse(body) }));
+        });
+        req.on('error', reject);
+        req.write(data);
+        req.end();
+      });
+      api.idToken.setCustomClaim('posted', posted);
+      const got = await new Promise((resolve, reject) => {
+        http.get('http://127.0.0.1:${port}/json', (res) => { res.setEncoding('utf8'); let b = ''; res.on('data', (c) => { b += c; }); res.on('end', () => resolve([res.statusCode, typeof b, JSON.parse(b).hello])); }).on('error', reject);
+      });
+      api.idToken.setCustomClaim('got', got);
+      const refused = await new Promise((resolve) => {
+        require('https').get('https://127.0.0.1:1/x', () => resolve('answered')).on('error', (e) => resolve(e.code + ' ' + e.message.slice(0, 40)));
+      });
+      api.idToken.setCustomClaim('refused', refused);
+      let proto; try { http.get('https://127.0.0.1/'); } catch (e) { proto = e.code; }
+      api.idToken.setCustomClaim('proto', proto);
+    `)]));
+    assert.equal(r.status, 'ok', JSON.stringify(r.results[0]?.error));
+    const c = claims(r);
+    const posted = c.posted as { status: number; body: { body: string; type: string } };
+    assert.equal(posted.status, 200);
+    assert.deepEqual(JSON.parse(posted.body.body), { event: 'login', user: 'auth0|u1' });
+    assert.equal(posted.body.type, 'application/json');
+    assert.deepEqual(c.got, [200, 'string', 'world']);
+    assert.match(String(c.refused), /^ECONNREFUSED .*(not allowed|refused|fetch failed)/i);
+    assert.equal(c.proto, 'ERR_INVALID_PROTOCOL');
+  });
+
   test('bounded: response size cap and timeout', async () => {
     const base = `http://127.0.0.1:${port}`;
     const r = await allowed.runChain(request([postLogin(`

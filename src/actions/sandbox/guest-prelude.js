@@ -1855,6 +1855,130 @@
     };
     querystring.encode = querystring.stringify;
     querystring.decode = querystring.parse;
+    // http / https: request() and get() over the bridged fetch, for older webhook code written
+    // before Node had fetch. The request's body is gathered and sent at end(); the response
+    // comes whole (fetch's limits and SSRF guard apply) and is emitted as one 'data' chunk and
+    // 'end'. Text bodies only, as fetch's.
+    class Emitter {
+      constructor() { def(this, '_ev', objCreate(null)); }
+      on(name, fn) { (this._ev[name] || (this._ev[name] = [])).push(fn); return this; }
+      addListener(name, fn) { return this.on(name, fn); }
+      once(name, fn) { const w = (...a) => { this.off(name, w); apply(fn, this, a); }; def(w, 'listener', fn); return this.on(name, w); }
+      off(name, fn) { const l = this._ev[name]; if (l) { const i = l.findIndex((x) => x === fn || x.listener === fn); if (i !== -1) l.splice(i, 1); } return this; }
+      removeListener(name, fn) { return this.off(name, fn); }
+      removeAllListeners(name) { if (name === undefined) { for (const k of keys(this._ev)) delete this._ev[k]; } else delete this._ev[name]; return this; }
+      listenerCount(name) { return (this._ev[name] || []).length; }
+      emit(name, ...args) {
+        const l = this._ev[name];
+        if (!l || l.length === 0) { if (name === 'error') throw args[0]; return false; }
+        for (const fn of l.slice()) apply(fn, this, args);
+        return true;
+      }
+    }
+    class IncomingMessage extends Emitter {
+      constructor(res, text) {
+        super();
+        this.statusCode = res.status;
+        this.statusMessage = res.statusText;
+        this.headers = objCreate(null);
+        res.headers.forEach((v, k) => { this.headers[k] = v; });
+        this.url = '';
+        this.complete = false;
+        def(this, '_text', text);
+        def(this, '_enc', null);
+      }
+      setEncoding(enc) { this._enc = mustEncoding(enc); return this; }
+      resume() { return this; }
+      pause() { return this; }
+    }
+    function httpModule(protocol) {
+      class ClientRequest extends Emitter {
+        constructor(url, options, cb) {
+          super();
+          def(this, '_url', url);
+          def(this, '_method', options.method === undefined ? 'GET' : S(options.method).toUpperCase());
+          def(this, '_headers', new Headers());
+          def(this, '_body', []);
+          def(this, '_sent', false);
+          def(this, '_timer', null);
+          const h = options.headers;
+          if (h !== null && typeof h === 'object') for (const k of keys(h)) this._headers.set(k, S(h[k]));
+          if (options.auth !== undefined) this._headers.set('authorization', 'Basic ' + btoa(S(options.auth)));
+          if (typeof cb === 'function') this.once('response', cb);
+          if (typeof options.timeout === 'number') this.setTimeout(options.timeout);
+        }
+        setHeader(name, value) { this._headers.set(name, S(value)); return this; }
+        getHeader(name) { const v = this._headers.get(name); return v === null ? undefined : v; }
+        removeHeader(name) { this._headers.delete(name); }
+        write(chunk, encoding, cb) {
+          if (this._sent) throw nodeError(Err, 'ERR_STREAM_WRITE_AFTER_END', 'write after end');
+          this._body.push(typeof chunk === 'string' ? chunk : bytesString(hashInput(chunk, undefined, 'chunk'), 'utf8'));
+          const done = typeof encoding === 'function' ? encoding : cb;
+          if (typeof done === 'function') later(done, null);
+          return true;
+        }
+        setTimeout(ms, cb) {
+          if (typeof cb === 'function') this.once('timeout', cb);
+          if (this._timer !== null) clearTimer(this._timer);
+          this._timer = N(ms) > 0 ? addTimer(() => { this.emit('timeout'); }, N(ms), [], false) : null;
+          return this;
+        }
+        destroy(err) { this._sent = true; if (err) later(() => this.emit('error', err)); return this; }
+        abort() { this.destroy(); }
+        end(data, encoding, cb) {
+          if (typeof data === 'function') { cb = data; data = undefined; } else if (typeof encoding === 'function') { cb = encoding; }
+          if (data !== undefined && data !== null) this.write(data);
+          if (this._sent) return this;
+          this._sent = true;
+          const body = this._body.length ? apply(arrJoin, this._body, ['']) : null;
+          const init = { method: this._method, headers: this._headers };
+          if (body !== null && this._method !== 'GET' && this._method !== 'HEAD') init.body = body;
+          apply(promiseThen, fetch(this._url, init), [(res) => apply(promiseThen, res.text(), [(text) => {
+            if (this._timer !== null) clearTimer(this._timer);
+            const msg = new IncomingMessage(res, text);
+            msg.url = this._url;
+            if (typeof cb === 'function') cb();
+            this.emit('response', msg);
+            const chunk = msg._enc === null ? Buffer.from(text) : bytesString(utf8Encode(text), msg._enc);
+            if (text.length) msg.emit('data', chunk);
+            msg.complete = true;
+            msg.emit('end');
+            msg.emit('close');
+            this.emit('close');
+          }]), (e) => {
+            if (this._timer !== null) clearTimer(this._timer);
+            const err = e instanceof Err ? e : new Err(S(e));
+            if (err.code === undefined) def(err, 'code', 'ECONNREFUSED');
+            if (this.listenerCount('error') > 0) this.emit('error', err);
+            else fail(err);
+          }]);
+          return this;
+        }
+      }
+      function urlOf(a, b) {
+        // (url[, options][, cb]) or (options[, cb]), as Node.js takes them.
+        let url, options;
+        if (typeof a === 'string' || a instanceof URL) { url = new URL(S(a)); options = b !== null && typeof b === 'object' ? b : {}; }
+        else {
+          options = a !== null && typeof a === 'object' ? a : {};
+          const host = options.hostname || options.host || 'localhost';
+          url = new URL((options.protocol || protocol) + '//' + host + (options.port ? ':' + options.port : '') + (options.path || '/'));
+        }
+        if (url.protocol !== protocol) throw nodeError(TypeErr, 'ERR_INVALID_PROTOCOL', 'Protocol "' + url.protocol + '" not supported. Expected "' + protocol + '"');
+        return [url.href, options];
+      }
+      function request(a, b, c) {
+        const cb = typeof b === 'function' ? b : c;
+        const [url, options] = urlOf(a, typeof b === 'function' ? undefined : b);
+        return new ClientRequest(url, options, cb);
+      }
+      function get(a, b, c) {
+        const r = request(a, b, c);
+        r.end();
+        return r;
+      }
+      return freeze({ request, get, ClientRequest, IncomingMessage, Agent: class Agent { constructor() {} }, globalAgent: freeze({}) });
+    }
     const URL_INSTEAD = 'use new URL(input) and its searchParams';
     const BUILTINS = {
       __proto__: null,
@@ -1869,6 +1993,8 @@
       }),
       url: freeze({ URL, URLSearchParams, parse: notSupported('url', 'parse', URL_INSTEAD), format: notSupported('url', 'format', URL_INSTEAD), resolve: notSupported('url', 'resolve', 'use new URL(to, from).href') }),
       querystring: freeze(querystring),
+      http: httpModule('http:'),
+      https: httpModule('https:'),
     };
     return { Buffer, BufferFn, BUILTINS };
   }
@@ -2497,11 +2623,11 @@
     const builtins = node().BUILTINS;
     if (bare in builtins) return builtins[bare];
     // What to use instead, for the modules Auth0 Actions require most.
-    const instead = /^(axios|node-fetch|request|request-promise|got|superagent|undici|https?)$/.test(bare) ? 'use the global fetch()'
+    const instead = /^(axios|node-fetch|request|request-promise|got|superagent|undici)$/.test(bare) ? 'use the global fetch()'
       : /^(jsonwebtoken|jose)$/.test(bare) ? "api.redirect.encodeToken / validateToken sign and check HS256 tokens; require('crypto').createHmac signs HMAC"
         : bare === 'util' ? 'TextEncoder, TextDecoder and structuredClone are globals'
           : 'bring the code you need into the action itself';
-    throw new Err("require('" + name + "') is not available: Gatehouse Actions have no npm modules, and of Node.js's built-ins only crypto, buffer, url and querystring (" + instead + ')');
+    throw new Err("require('" + name + "') is not available: Gatehouse Actions have no npm modules, and of Node.js's built-ins only crypto, buffer, url, querystring, http and https (" + instead + ')');
   }
 
   function errJson(d) { return '{"name":' + JSONstringify(d.name) + ',"message":' + JSONstringify(d.message) + '}'; }
