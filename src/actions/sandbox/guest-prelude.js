@@ -1339,9 +1339,10 @@
       st.parts.push(hexEncode(b));
       st.n += b.length;
     }
+    /** The host's hex as a Buffer (over subtle's fromHex). */
+    function hexBuffer(hex) { return new Buffer(fromHex(hex)); }
     function digestOut(hex, encoding) {
-      const b = new Buffer(hex.length >> 1);
-      hexInto(hex, b);
+      const b = hexBuffer(hex);
       if (encoding === undefined || encoding === null) return b;
       const e = encodingOf(encoding);
       return e === undefined ? b : b.toString(e);
@@ -1576,8 +1577,7 @@
     }
     /** Node hands a cipher's output through a StringDecoder when an encoding is asked for: base64 in whole groups of three bytes, UTF-8 in whole characters. */
     function cipherOut(st, hex, outputEncoding, end) {
-      const fresh = new Buffer(hex.length >> 1);
-      hexInto(hex, fresh);
+      const fresh = hexBuffer(hex);
       if (outputEncoding === undefined || outputEncoding === null || S(outputEncoding).toLowerCase() === 'buffer') return fresh;
       const enc = mustEncoding(outputEncoding);
       let all = fresh;
@@ -1650,9 +1650,7 @@
       getAuthTag() {
         const st = cipherState(this);
         if (st.decrypt || st.authTag === null) throw nodeError(Err, 'ERR_CRYPTO_INVALID_STATE', 'Invalid state for operation getAuthTag');
-        const b = new Buffer(st.authTag.length >> 1);
-        hexInto(st.authTag, b);
-        return b;
+        return hexBuffer(st.authTag);
       }
       setAuthTag(tag) {
         const st = cipherState(this);
@@ -1768,8 +1766,6 @@
         throw nodeError(URIError, 'ERR_INVALID_URI', 'URI malformed');
       }
     }
-    const UNHEX = new Int8Array(128).fill(-1);
-    for (let i = 0; i < 16; i++) { UNHEX[HEXD.charCodeAt(i)] = i; UNHEX[HEXD.toUpperCase().charCodeAt(i)] = i; }
     /** Node's unescapeBuffer: %XX where it is hex, every other character by its low byte, then UTF-8. */
     function qsUnescapeBytes(s) {
       const out = new Uint8ArrayC(s.length);
@@ -1778,10 +1774,10 @@
         let c = s.charCodeAt(i);
         if (c === 37 && i < s.length - 2) {
           c = s.charCodeAt(++i);
-          const hi = c < 128 ? UNHEX[c] : -1;
+          const hi = c < 256 ? HEXV[c] : -1;
           if (hi < 0) { out[o++] = 37; continue; }
           const lc = s.charCodeAt(++i);
-          const lo = lc < 128 ? UNHEX[lc] : -1;
+          const lo = lc < 256 ? HEXV[lc] : -1;
           if (lo < 0) { out[o++] = 37; i--; } else c = hi * 16 + lo;
         }
         out[o++] = c;
