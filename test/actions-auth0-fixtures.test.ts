@@ -54,8 +54,29 @@ async function loginAndRedeem(email: string, params: Record<string, string> = {}
   return oidc.authorizationCodeGrant(config, r.callbackUrl, { pkceCodeVerifier: r.verifier, expectedState: r.state });
 }
 
+/**
+ * A billing system's API on loopback, for the axios example (the server's fetch allow list names
+ * it): plans by email, 404 for an unknown customer, 503 for one address; it keeps what it got.
+ */
+const billingSeen: { method: string; url: string; auth: string | undefined; type: string | undefined; ua: string | undefined; body: string }[] = [];
+const billing: Server = createServer((req, res) => {
+  let body = '';
+  req.on('data', (c: Buffer) => { body += c.toString(); });
+  req.on('end', () => {
+    billingSeen.push({ method: req.method!, url: req.url!, auth: req.headers.authorization, type: req.headers['content-type'], ua: req.headers['user-agent'], body });
+    const url = new URL(req.url!, 'http://127.0.0.1');
+    if (req.headers.authorization !== 'Bearer billing-token-0123456789') { res.writeHead(401).end(); return; }
+    const email = url.searchParams.get('email');
+    if (url.pathname === '/v1/customers' && email === 'paying@billing.example') res.writeHead(200, { 'content-type': 'application/json' }).end('{"plan":"pro"}');
+    else if (url.pathname === '/v1/customers' && email === 'outage@billing.example') res.writeHead(503, { 'content-type': 'text/plain' }).end('maintenance');
+    else if (url.pathname === '/v1/customers') res.writeHead(404, { 'content-type': 'application/json' }).end('{"error":"no such customer"}');
+    else res.writeHead(201, { 'content-type': 'application/json' }).end('{}');
+  });
+});
+
 before(async () => {
-  ts = await startTestServer();
+  await new Promise<void>((r) => billing.listen(0, '127.0.0.1', r));
+  ts = await startTestServer({ actions: { fetchAllow: [`127.0.0.1:${(billing.address() as AddressInfo).port}`] } });
   await ts.api('POST', '/resource-servers', { name: 'Fixtures API', identifier: API, scopes: [{ value: 'read:things', description: 'r' }] });
   // The deny example only applies to the application named "My SPA".
   spa = (await ts.api('POST', '/clients', { name: 'My SPA', app_type: 'spa', callbacks: [CB] })).body;
@@ -255,5 +276,37 @@ test('(f) Node.js built-ins: an Intercom user hash with require(\'crypto\'), a G
   assert.equal(c['https://my-app.example.com/picture'], `https://www.gravatar.com/avatar/${createHash('md5').update('intercom.user@fixtures.example').digest('hex')}?d=identicon`);
   assert.equal(c['https://my-app.example.com/crm_auth_length'], `Basic ${Buffer.from(`${secrets[1].value}:${secrets[2].value}`).toString('base64')}`.length);
   assert.equal((await latestExecution(ts, 'post-login')).results[0].status, 'ok');
+  await bindActions(ts, 'post-login', []);
+});
+
+test('(g) axios: a billing plan from an external API (params, a Bearer header, JSON), a 404 handled, a 503 denies', async (t) => {
+  t.after(() => new Promise<void>((r) => { billing.closeAllConnections(); billing.close(() => r()); }));
+  const base = `http://127.0.0.1:${(billing.address() as AddressInfo).port}/v1/`;
+  await deployFixture('billing-plan-axios', 'post-login', 'billing-plan-axios.js', [
+    { name: 'BILLING_API', value: base }, { name: 'BILLING_TOKEN', value: 'billing-token-0123456789' },
+  ]);
+  await bindActions(ts, 'post-login', ['billing-plan-axios']);
+  const paying = await user('paying@billing.example');
+  await user('newcomer@billing.example');
+  await user('outage@billing.example');
+
+  assert.equal((await loginAndRedeem('paying@billing.example')).claims()!['https://my-app.example.com/plan'], 'pro');
+  const [lookup, record] = billingSeen.splice(0);
+  assert.deepEqual(lookup, { method: 'GET', url: '/v1/customers?email=paying%40billing.example', auth: 'Bearer billing-token-0123456789', type: undefined, ua: lookup.ua, body: '' });
+  assert.match(lookup.ua ?? '', /^axios\//);
+  assert.equal(record.method, 'POST');
+  assert.equal(record.url, '/v1/logins');
+  assert.equal(record.type, 'application/json');
+  assert.deepEqual(JSON.parse(record.body), { user_id: paying.user_id, plan: 'pro' });
+
+  assert.equal((await loginAndRedeem('newcomer@billing.example')).claims()!['https://my-app.example.com/plan'], 'none', 'a 404 is the action\'s to handle');
+  billingSeen.length = 0;
+
+  const r = await loginThroughForm(config, { redirectUri: CB, email: 'outage@billing.example', password: PASSWORD });
+  assert.equal(r.callbackUrl?.searchParams.get('error'), 'access_denied');
+  assert.equal(r.callbackUrl?.searchParams.get('error_description'), 'Billing is unavailable, please try again later');
+  const exe = await latestExecution(ts, 'post-login');
+  assert.equal(exe.results[0].status, 'denied');
+  assert.match(exe.results[0].logs, /billing lookup failed: ERR_BAD_RESPONSE Request failed with status code 503/);
   await bindActions(ts, 'post-login', []);
 });

@@ -2,8 +2,8 @@
  * The globals a Gatehouse action may use, for a TypeScript project that has neither the DOM lib
  * nor @types/node (`"lib": ["es2022"]`, `"types": []`). With either of those, leave this file
  * out: they declare the same globals. Nothing else is reachable in the sandbox: no process, no
- * file system, and `require` gives only the in-sandbox stand-ins for crypto, buffer, url and
- * querystring declared here.
+ * file system, and `require` gives only the in-sandbox stand-ins declared here (crypto, buffer,
+ * url, querystring, http, https and axios).
  */
 export {};
 
@@ -196,7 +196,63 @@ declare global {
     escape(str: string): string;
     unescape(str: string): string;
   }
-  /** In an action's module scope (CommonJS): these four built-ins; any other name throws. */
+  /** `require('axios')` in an action: a stand-in for axios 1.x over the bridged fetch (text bodies, no streams). */
+  interface AxiosRequestConfig<D = any> {
+    url?: string; method?: string; baseURL?: string; allowAbsoluteUrls?: boolean;
+    headers?: Record<string, string | number | boolean | string[] | null | undefined | Record<string, string | number | boolean | null | undefined>>;
+    params?: unknown; paramsSerializer?: ((params: any) => string) | { serialize?: (params: any, options?: object) => string; encode?: (value: string) => string; indexes?: boolean | null; dots?: boolean };
+    data?: D; timeout?: number; timeoutErrorMessage?: string; auth?: { username: string; password: string };
+    responseType?: 'json' | 'text' | 'arraybuffer'; responseEncoding?: string;
+    validateStatus?: ((status: number) => boolean) | null; maxRedirects?: number; signal?: AbortSignal;
+    transformRequest?: AxiosTransformer | AxiosTransformer[]; transformResponse?: AxiosTransformer | AxiosTransformer[];
+    transitional?: { silentJSONParsing?: boolean; forcedJSONParsing?: boolean; clarifyTimeoutError?: boolean };
+    formSerializer?: { dots?: boolean; indexes?: boolean | null };
+  }
+  type AxiosTransformer = (this: AxiosRequestConfig, data: any, headers: AxiosHeaders, status?: number) => any;
+  interface AxiosHeaders {
+    [name: string]: any;
+    get(name: string): string | string[] | undefined; has(name: string): boolean; set(name: string, value: string | number | boolean, rewrite?: boolean): AxiosHeaders;
+    delete(name: string): boolean; toJSON(asStrings?: boolean): Record<string, string | string[]>; getContentType(): string | undefined; setContentType(value: string, rewrite?: boolean): AxiosHeaders;
+  }
+  interface AxiosResponse<T = any, D = any> { data: T; status: number; statusText: string; headers: AxiosHeaders; config: AxiosRequestConfig<D>; duration?: number }
+  interface AxiosError<T = any, D = any> extends Error {
+    readonly isAxiosError: true; code?: string; status?: number; config?: AxiosRequestConfig<D>; response?: AxiosResponse<T, D>; toJSON(): object;
+  }
+  interface AxiosErrorConstructor {
+    new (message?: string, code?: string, config?: AxiosRequestConfig, request?: unknown, response?: AxiosResponse): AxiosError;
+    readonly ERR_BAD_REQUEST: 'ERR_BAD_REQUEST'; readonly ERR_BAD_RESPONSE: 'ERR_BAD_RESPONSE'; readonly ERR_CANCELED: 'ERR_CANCELED'; readonly ERR_NETWORK: 'ERR_NETWORK';
+    readonly ECONNABORTED: 'ECONNABORTED'; readonly ETIMEDOUT: 'ETIMEDOUT'; readonly ERR_NOT_SUPPORT: 'ERR_NOT_SUPPORT'; readonly ERR_INVALID_URL: 'ERR_INVALID_URL';
+  }
+  interface AxiosInterceptors<V> { use(onFulfilled?: ((value: V) => V | Promise<V>) | null, onRejected?: ((error: any) => any) | null): number; eject(id: number): void; clear(): void }
+  interface AxiosInstance {
+    <T = any>(config: AxiosRequestConfig): Promise<AxiosResponse<T>>;
+    <T = any>(url: string, config?: AxiosRequestConfig): Promise<AxiosResponse<T>>;
+    defaults: AxiosRequestConfig & { headers: Record<string, any> };
+    interceptors: { request: AxiosInterceptors<AxiosRequestConfig>; response: AxiosInterceptors<AxiosResponse> };
+    request<T = any>(config: AxiosRequestConfig): Promise<AxiosResponse<T>>;
+    get<T = any>(url: string, config?: AxiosRequestConfig): Promise<AxiosResponse<T>>;
+    delete<T = any>(url: string, config?: AxiosRequestConfig): Promise<AxiosResponse<T>>;
+    head<T = any>(url: string, config?: AxiosRequestConfig): Promise<AxiosResponse<T>>;
+    options<T = any>(url: string, config?: AxiosRequestConfig): Promise<AxiosResponse<T>>;
+    post<T = any>(url: string, data?: any, config?: AxiosRequestConfig): Promise<AxiosResponse<T>>;
+    put<T = any>(url: string, data?: any, config?: AxiosRequestConfig): Promise<AxiosResponse<T>>;
+    patch<T = any>(url: string, data?: any, config?: AxiosRequestConfig): Promise<AxiosResponse<T>>;
+    postForm<T = any>(url: string, data?: any, config?: AxiosRequestConfig): Promise<AxiosResponse<T>>;
+    getUri(config?: AxiosRequestConfig): string;
+    create(config?: AxiosRequestConfig): AxiosInstance;
+  }
+  interface AxiosStatic extends AxiosInstance {
+    isAxiosError<T = any>(value: unknown): value is AxiosError<T>;
+    isCancel(value: unknown): boolean;
+    all<T>(values: Array<T | Promise<T>>): Promise<T[]>;
+    spread<T, R>(callback: (...args: T[]) => R): (array: T[]) => R;
+    readonly AxiosError: AxiosErrorConstructor;
+    readonly CanceledError: AxiosErrorConstructor;
+    readonly VERSION: string;
+    readonly default: AxiosStatic;
+  }
+  /** In an action's module scope (CommonJS): these built-ins and axios; any other name throws. */
+  function require(id: 'axios'): AxiosStatic;
   function require(id: 'crypto' | 'node:crypto'): GatehouseNodeCrypto;
   function require(id: 'buffer' | 'node:buffer'): {
     Buffer: BufferConstructor; atob: typeof atob; btoa: typeof btoa; kMaxLength: number;

@@ -2357,12 +2357,17 @@
   def(G, 'AbortController', AbortController);
 
   function fetch(input, init) {
+    let req;
+    try { req = buildRequest(input, init); } catch (e) { return promiseReject(e); }
+    return sendRequest(req, init !== null && typeof init === 'object' && init.signal !== undefined && init.signal !== null ? init.signal : null);
+  }
+
+  // Queues a built request ({url, method, headers: [name, value][], body: string | null,
+  // redirect}) for the host; resolves to a Response. fetch() and the axios stand-in use it.
+  function sendRequest(req, signal) {
     return new P(function (resolve, reject) {
       if (!active) { reject(new TypeErr('fetch failed: fetch is only available while a handler runs')); return; }
       if (fetchCount >= MAX_FETCHES) { reject(new TypeErr('fetch failed: too many requests in one execution')); return; }
-      let req;
-      try { req = buildRequest(input, init); } catch (e) { reject(e); return; }
-      const signal = init !== null && typeof init === 'object' && init.signal !== undefined && init.signal !== null ? init.signal : null;
       const st = signal === null ? null : SIGNALS.get(signal);
       if (st === undefined) { reject(new TypeErr('fetch: init.signal must be an AbortSignal')); return; }
       if (st !== null && st.aborted) { reject(st.reason); return; }
@@ -2612,18 +2617,492 @@
     return api;
   }
 
+  // ---- axios (a stand-in for axios 1.x, on the bridged fetch) ---------------------------------
+  // The npm module Auth0 actions require most. Config merging, headers, params, request and
+  // response transforms, interceptors, errors and cancellation follow axios 1.x as it behaves in
+  // Node.js (its http adapter); the request itself goes through sendRequest (fetch's limits and
+  // SSRF guard apply). Bodies are text, as fetch's: no streams, no binary.
+  let axiosBuilt = null;
+  function axiosModule() {
+    if (axiosBuilt === null) axiosBuilt = makeAxios();
+    return axiosBuilt;
+  }
+  function makeAxios() {
+    const VERSION = '1.21.1';
+    const METHODS = ['delete', 'get', 'head', 'post', 'put', 'patch', 'options'];
+    const isPlain = (v) => {
+      if (v === null || typeof v !== 'object') return false;
+      const p = O.getPrototypeOf(v);
+      return (p === null || p === O.prototype || O.getPrototypeOf(p) === null) && !(toStringTagSym in v) && !(iteratorSym in v);
+    };
+    const isObj = (v) => v !== null && typeof v === 'object';
+    const isUndef = (v) => v === undefined;
+
+    class AxiosError extends Err {
+      constructor(message, code, config, request, response) {
+        super(message);
+        defineProperty(this, 'message', { value: message, enumerable: true, writable: true, configurable: true });
+        this.name = 'AxiosError';
+        this.isAxiosError = true;
+        if (code) this.code = code;
+        if (config) this.config = config;
+        if (request) this.request = request;
+        if (response) { this.response = response; this.status = response.status; }
+      }
+      toJSON() {
+        return {
+          message: this.message, name: this.name, description: this.description, number: this.number,
+          fileName: this.fileName, lineNumber: this.lineNumber, columnNumber: this.columnNumber, stack: this.stack,
+          config: this.config === undefined ? undefined : JSONparse(JSONstringify(this.config, (k, v) => (typeof v === 'function' ? undefined : v))),
+          code: this.code, status: this.status,
+        };
+      }
+      static from(error, code, config, request, response, customProps) {
+        const e = new AxiosError(error && error.message, code || (error && error.code), config, request, response);
+        defineProperty(e, 'cause', { value: error, writable: true, enumerable: false, configurable: true });
+        if (error && error.name) e.name = error.name;
+        if (error && error.status != null && e.status == null) e.status = error.status;
+        if (customProps) O.assign(e, customProps);
+        return e;
+      }
+    }
+    for (const c of ['ERR_BAD_OPTION_VALUE', 'ERR_BAD_OPTION', 'ECONNABORTED', 'ETIMEDOUT', 'ECONNREFUSED', 'ERR_NETWORK', 'ERR_FR_TOO_MANY_REDIRECTS',
+      'ERR_DEPRECATED', 'ERR_BAD_RESPONSE', 'ERR_BAD_REQUEST', 'ERR_CANCELED', 'ERR_NOT_SUPPORT', 'ERR_INVALID_URL', 'ERR_FORM_DATA_DEPTH_EXCEEDED']) AxiosError[c] = c;
+    class CanceledError extends AxiosError {
+      constructor(message, config, request) {
+        super(message == null ? 'canceled' : message, AxiosError.ERR_CANCELED, config, request);
+        this.name = 'CanceledError';
+        this.__CANCEL__ = true;
+      }
+    }
+    const isCancel = (v) => !!(v && v.__CANCEL__);
+
+    // Headers: own properties in the case first set, looked up without regard to case.
+    const findKey = (o, name) => {
+      const l = S(name).toLowerCase();
+      const ks = keys(o);
+      for (let i = 0; i < ks.length; i++) if (ks[i].toLowerCase() === l) return ks[i];
+      return null;
+    };
+    const headerVal = (v) => (v === false || v == null ? v : isArray(v) ? v.map(headerVal) : S(v).replace(/[\r\n]+$/, ''));
+    class AxiosHeaders {
+      constructor(init) { if (init) this.set(init); }
+      set(header, value, rewrite) {
+        const one = (v, h, rw) => {
+          const name = S(h).trim();
+          if (!name) throw new Err('header name must be a non-empty string');
+          const k = findKey(this, name);
+          if (!k || this[k] === undefined || rw === true || (rw === undefined && this[k] !== false)) this[k || name] = headerVal(v);
+        };
+        if (header instanceof AxiosHeaders || isPlain(header)) { for (const k of keys(header)) one(header[k], k, value); }
+        else if (isObj(header) && typeof header[iteratorSym] === 'function') { for (const [k, v] of header) one(v, k, rewrite); }
+        else if (header != null) one(value, header, rewrite);
+        return this;
+      }
+      get(header) { const k = findKey(this, header); return k ? this[k] : undefined; }
+      has(header) { const k = findKey(this, header); return !!(k && this[k] !== undefined); }
+      delete(header) { const k = findKey(this, header); if (k) { delete this[k]; return true; } return false; }
+      clear() { for (const k of keys(this)) delete this[k]; return true; }
+      normalize() { return this; }
+      concat(...targets) { return AxiosHeaders.concat(this, ...targets); }
+      toJSON(asStrings) {
+        const o = objCreate(null);
+        for (const k of keys(this)) { const v = this[k]; if (v != null && v !== false) o[k] = asStrings && isArray(v) ? apply(arrJoin, v, [', ']) : v; }
+        return o;
+      }
+      toString() { return keys(this.toJSON()).map((k) => k + ': ' + this[k]).join('\n'); }
+      getContentType() { return this.get('Content-Type'); }
+      setContentType(v, rw) { return this.set('Content-Type', v, rw); }
+      getContentLength() { return this.get('Content-Length'); }
+      getAuthorization() { return this.get('Authorization'); }
+      getSetCookie() { const v = this.get('set-cookie'); return v === undefined ? [] : isArray(v) ? v : [v]; }
+      get [toStringTagSym]() { return 'AxiosHeaders'; }
+      static from(thing) { return thing instanceof AxiosHeaders ? thing : new AxiosHeaders(thing); }
+      static concat(first, ...targets) { const h = new AxiosHeaders(first); for (const t of targets) if (t) h.set(t); return h; }
+    }
+    for (const m of ['get', 'has', 'delete', 'set', 'toJSON', 'toString', 'getContentType', 'setContentType', 'getContentLength', 'getAuthorization', 'normalize', 'concat', 'clear', 'getSetCookie']) {
+      defineProperty(AxiosHeaders.prototype, m, { enumerable: false });
+    }
+
+    // Config merging (lib/core/mergeConfig.js).
+    const copyPlain = (v) => (isPlain(v) ? merge({}, v) : isArray(v) ? v.slice() : v);
+    function merge(target, source, caseless) {
+      for (const k of keys(source)) {
+        if (k === '__proto__' || k === 'constructor' || k === 'prototype') continue;
+        const tk = caseless ? findKey(target, k) || k : k;
+        const v = source[k];
+        if (isPlain(target[tk]) && isPlain(v)) target[tk] = merge(merge({}, target[tk], caseless), v, caseless);
+        else target[tk] = copyPlain(v);
+      }
+      return target;
+    }
+    const mergedValue = (a, b, caseless) => (isPlain(a) && isPlain(b) ? merge(merge({}, a, caseless), b, caseless) : copyPlain(b));
+    const FROM_2 = new Set(['url', 'method', 'data']);
+    function mergeConfig(c1, c2) {
+      c1 = c1 || {}; c2 = c2 || {};
+      const out = {};
+      const all = new Set([...keys(c1), ...keys(c2)]);
+      for (const k of all) {
+        if (k === '__proto__' || k === 'constructor' || k === 'prototype') continue;
+        const a = c1[k], b = c2[k];
+        let v;
+        if (FROM_2.has(k)) v = isUndef(b) ? undefined : copyPlain(b);
+        else if (k === 'validateStatus') v = hasOwn(c2, k) ? b : a;
+        else if (k === 'headers') {
+          const ha = a instanceof AxiosHeaders ? { ...a } : a, hb = b instanceof AxiosHeaders ? { ...b } : b;
+          v = !isUndef(hb) ? mergedValue(ha, hb, true) : !isUndef(ha) ? mergedValue(undefined, ha, true) : undefined;
+        } else if (k === 'params') v = !isUndef(b) ? mergedValue(a, b) : copyPlain(a);
+        else v = !isUndef(b) ? copyPlain(b) : copyPlain(a);
+        if (!isUndef(v)) out[k] = v;
+      }
+      return out;
+    }
+
+    // URLs and params (lib/helpers/buildURL.js, toFormData.js).
+    const encodeParam = (v) => encodeURIComponent(v).replace(/%3A/gi, ':').replace(/%24/g, '$').replace(/%2C/gi, ',').replace(/%20/g, '+');
+    const isVisitable = (v) => isPlain(v) || isArray(v);
+    const dropBrackets = (k) => (S(k).endsWith('[]') ? S(k).slice(0, -2) : S(k));
+    const renderKey = (path, key, dots) => (path ? path.concat(key).map((t, i) => { t = dropBrackets(t); return !dots && i ? '[' + t + ']' : t; }).join(dots ? '.' : '') : key);
+    const convertValue = (v) => (v === null ? '' : v instanceof Date ? v.toISOString() : typeof v === 'boolean' ? S(v) : v);
+    // The [key, value] pairs axios makes of an object (params, url-encoded and multipart forms).
+    function formPairs(obj, options) {
+      if (!isObj(obj)) throw new TypeErr('target must be an object');
+      const o = options || {};
+      const dots = !!o.dots, indexes = o.indexes === undefined ? false : o.indexes;
+      const pairs = [];
+      const stack = [];
+      const visit = (value, key, path) => {
+        if (value && !path && typeof value === 'object') {
+          if (S(key).endsWith('{}')) { pairs.push([key, JSONstringify(value)]); return false; }
+          if ((isArray(value) && !value.some(isVisitable)) || S(key).endsWith('[]')) {
+            const arr = isArray(value) ? value : A.from(value);
+            const k = dropBrackets(key);
+            arr.forEach((el, i) => { if (el !== undefined && el !== null) pairs.push([indexes === true ? renderKey([k], i, dots) : indexes === null ? k : k + '[]', convertValue(el)]); });
+            return false;
+          }
+        }
+        if (isVisitable(value)) return true;
+        pairs.push([renderKey(path, key, dots), convertValue(value)]);
+        return false;
+      };
+      const build = (value, path, depth) => {
+        if (isUndef(value)) return;
+        if (depth > 100) throw new AxiosError('Object is too deeply nested (' + depth + ' levels). Max depth: 100', AxiosError.ERR_FORM_DATA_DEPTH_EXCEEDED);
+        if (stack.includes(value)) throw new Err('Circular reference detected in ' + path.join('.'));
+        stack.push(value);
+        const ks = isArray(value) ? value.map((_, i) => i) : keys(value);
+        for (const k of ks) {
+          const el = value[k];
+          if (el === undefined || el === null) continue;
+          const key = typeof k === 'string' ? k.trim() : k;
+          if (visit(el, key, path) === true) build(el, path ? path.concat(k) : [k], depth + 1);
+        }
+        stack.pop();
+      };
+      build(obj, undefined, 0);
+      return pairs;
+    }
+    function buildURL(url, params, serializer) {
+      if (!params) return url;
+      const opts = typeof serializer === 'function' ? { serialize: serializer } : serializer || {};
+      const enc = typeof opts.encode === 'function' ? opts.encode : encodeParam;
+      let q;
+      if (typeof opts.serialize === 'function') q = opts.serialize(params, opts);
+      else if (params instanceof URLSearchParams) q = params.toString();
+      else q = formPairs(params, opts).map((p) => enc(p[0]) + '=' + enc(p[1])).join('&');
+      if (q) {
+        const hash = url.indexOf('#');
+        if (hash !== -1) url = url.slice(0, hash);
+        url += (url.indexOf('?') === -1 ? '?' : '&') + q;
+      }
+      return url;
+    }
+    const isAbsolute = (u) => /^([a-z][a-z\d+\-.]*:)?\/\//i.test(u);
+    const fullPath = (base, url, allowAbsolute) => (base && (!isAbsolute(url) || allowAbsolute === false)
+      ? (url ? base.replace(/\/?\/$/, '') + '/' + url.replace(/^\/+/, '') : base) : url);
+
+    // Default transforms (lib/defaults/index.js).
+    function stringifySafely(v) {
+      if (typeof v === 'string') {
+        try { JSONparse(v); return v.trim(); } catch (e) { if (e.name !== 'SyntaxError') throw e; }
+      }
+      return JSONstringify(v);
+    }
+    function transformRequest(data, headers) {
+      const ct = headers.getContentType() || '';
+      const json = ct.indexOf('application/json') > -1;
+      const isObjPayload = isObj(data);
+      if (data instanceof FormData) return json ? JSONstringify(O.fromEntries(data)) : data;
+      if (data instanceof ArrayBufferC || isView(data)) return data;
+      if (data instanceof URLSearchParams) { headers.setContentType('application/x-www-form-urlencoded;charset=utf-8', false); return data.toString(); }
+      if (isObjPayload) {
+        if (ct.indexOf('application/x-www-form-urlencoded') > -1) {
+          const u = new URLSearchParams();
+          for (const [k, v] of formPairs(data, this && this.formSerializer)) u.append(k, v);
+          return u.toString();
+        }
+        if (ct.indexOf('multipart/form-data') > -1) {
+          const fd = new FormData();
+          for (const [k, v] of formPairs(data, this && this.formSerializer)) fd.append(k, S(v));
+          return fd;
+        }
+      }
+      if (isObjPayload || json) { headers.setContentType('application/json', false); return stringifySafely(data); }
+      return data;
+    }
+    function transformResponse(data) {
+      const tr = (this && this.transitional) || defaults.transitional;
+      const rt = this && this.responseType;
+      const jsonRequested = rt === 'json';
+      if (data && typeof data === 'string' && ((tr.forcedJSONParsing && !rt) || jsonRequested)) {
+        try {
+          return JSONparse(data, this && this.parseReviver);
+        } catch (e) {
+          if (!tr.silentJSONParsing && jsonRequested) {
+            if (e.name === 'SyntaxError') throw AxiosError.from(e, AxiosError.ERR_BAD_RESPONSE, this, null, this && this.response);
+            throw e;
+          }
+        }
+      }
+      return data;
+    }
+    function transformData(fns, data, headers, response) {
+      const list = fns === undefined || fns === null ? [] : isArray(fns) ? fns : [fns];
+      for (const fn of list) data = apply(fn, this, [data, headers, response ? response.status : undefined]);
+      return data;
+    }
+
+    const defaults = {
+      transitional: { silentJSONParsing: true, forcedJSONParsing: true, clarifyTimeoutError: false },
+      adapter: ['xhr', 'http', 'fetch'],
+      transformRequest: [transformRequest],
+      transformResponse: [transformResponse],
+      timeout: 0,
+      xsrfCookieName: 'XSRF-TOKEN',
+      xsrfHeaderName: 'X-XSRF-TOKEN',
+      maxContentLength: -1,
+      maxBodyLength: -1,
+      validateStatus(status) { return status >= 200 && status < 300; },
+      headers: { common: { Accept: 'application/json, text/plain, */*', 'Content-Type': undefined } },
+    };
+    for (const m of METHODS) if (m !== 'options') defaults.headers[m] = {};
+
+    // The adapter: one request through sendRequest, settled as axios's http adapter settles it.
+    function bodyText(data, config) {
+      if (data === undefined || data === null) return null;
+      if (typeof data === 'string' || data instanceof FormData) return data;
+      if (data instanceof ArrayBufferC || isView(data)) {
+        const bytes = data instanceof ArrayBufferC ? new Uint8ArrayC(data) : new Uint8ArrayC(data.buffer, data.byteOffset, data.byteLength);
+        try { return utf8Decode(bytes, true, true); } catch {
+          throw new AxiosError('Binary request bodies are not supported by Gatehouse: the bridged fetch sends text (UTF-8)', AxiosError.ERR_NOT_SUPPORT, config);
+        }
+      }
+      throw new AxiosError('Data after transformation must be a string, an ArrayBuffer, a Buffer, or a Stream', AxiosError.ERR_BAD_REQUEST, config);
+    }
+    function adapter(config) {
+      return new P((resolve, reject) => {
+        let url;
+        try { url = new URL(fullPath(config.baseURL, config.url, config.allowAbsoluteUrls)); } catch (e) {
+          throw AxiosError.from(e, AxiosError.ERR_INVALID_URL, config);
+        }
+        if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new AxiosError('Unsupported protocol ' + url.protocol, AxiosError.ERR_BAD_REQUEST, config);
+        const method = S(config.method).toUpperCase();
+        const headers = config.headers;
+        const rt = config.responseType;
+        if (rt === 'stream') throw new AxiosError("responseType 'stream' is not supported by Gatehouse: responses arrive whole", AxiosError.ERR_NOT_SUPPORT, config);
+        let body = bodyText(config.data, config);
+        headers.set('User-Agent', 'axios/' + VERSION, false);
+        let auth = null;
+        if (config.auth) auth = S(config.auth.username || '') + ':' + S(config.auth.password || '');
+        if (!auth && (url.username || url.password)) auth = decodeURIComponent(url.username) + ':' + decodeURIComponent(url.password);
+        url.username = ''; url.password = '';
+        if (auth !== null) { headers.delete('authorization'); headers.set('Authorization', 'Basic ' + btoa(bytesLatin1(utf8Encode(auth)))); }
+        if (body instanceof FormData) {
+          const ct = headers.getContentType();
+          if (ct !== undefined && ct !== null && ct !== false && !/boundary=/i.test(S(ct))) headers.delete('content-type');
+        }
+        if (method === 'GET' || method === 'HEAD') body = null;
+        const path = buildURL(url.pathname + url.search, config.params, config.paramsSerializer);
+        const target = url.origin + path;
+        const h = new Headers();
+        const flat = headers.toJSON(true);
+        for (const k of keys(flat)) h.append(k, flat[k]);
+        let req = { url: target, method, headers: [], body: null, redirect: config.maxRedirects === 0 ? 'manual' : 'follow' };
+        if (body instanceof FormData) {
+          const m = multipart(body);
+          req.body = m.body;
+          if (!h.has('content-type')) h.set('content-type', m.type);
+        } else req.body = body;
+        for (const [k, v] of h) req.headers.push([k, v]);
+        const request = { method, path, host: url.host, protocol: url.protocol, headers: flat };
+        // Timeout and the caller's signal both end the request early.
+        const ctl = newSignal();
+        let why = null, timer = null;
+        const user = config.signal;
+        const onUser = () => { why = 'cancel'; abortSignal(ctl, undefined); };
+        if (user) {
+          const ust = SIGNALS.get(user);
+          if (ust === undefined) throw new TypeErr('signal must be an AbortSignal');
+          if (ust.aborted) { reject(new CanceledError(null, config, request)); return; }
+          ust.listeners.push(onUser);
+        }
+        const timeout = N(config.timeout) || 0;
+        if (timeout > 0) timer = addTimer(() => { why = 'timeout'; abortSignal(ctl, undefined); }, timeout, [], false);
+        const done = () => { if (timer !== null) clearTimer(timer); if (user) { const ust = SIGNALS.get(user); if (ust) dropListener(ust, onUser); } };
+        apply(promiseThen, sendRequest(req, ctl), [(res) => apply(promiseThen, res.text(), [(text) => {
+          done();
+          const rh = new AxiosHeaders();
+          res.headers.forEach((v, k) => { rh[k] = k === 'set-cookie' ? [v] : v; });
+          let data;
+          if (rt === 'arraybuffer') data = node().BufferFn.from(text);
+          else data = text.charCodeAt(0) === 0xfeff && (!config.responseEncoding || config.responseEncoding === 'utf8') ? text.slice(1) : text;
+          const response = { status: res.status, statusText: res.statusText, headers: rh, config, request, data };
+          const vs = config.validateStatus;
+          if (!response.status || !vs || vs(response.status)) resolve(response);
+          else reject(new AxiosError('Request failed with status code ' + response.status, response.status >= 400 && response.status < 500 ? AxiosError.ERR_BAD_REQUEST : AxiosError.ERR_BAD_RESPONSE, config, request, response));
+        }]), (e) => {
+          done();
+          if (why === 'cancel') { reject(new CanceledError(null, config, request)); return; }
+          if (why === 'timeout') {
+            const tr = config.transitional || defaults.transitional;
+            reject(new AxiosError(config.timeoutErrorMessage || (timeout ? 'timeout of ' + timeout + 'ms exceeded' : 'timeout exceeded'), tr.clarifyTimeoutError ? AxiosError.ETIMEDOUT : AxiosError.ECONNABORTED, config, request));
+            return;
+          }
+          // The bridge reports a network failure as "fetch failed: <errno>" (no address or port).
+          const m = /^fetch failed: (E[A-Z]+)$/.exec(e && e.message);
+          const err = m ? new AxiosError(m[1] === 'ECONNREFUSED' ? 'connect ECONNREFUSED ' + url.host : m[1] === 'ENOTFOUND' ? 'getaddrinfo ENOTFOUND ' + url.hostname : m[1], m[1], config, request)
+            : new AxiosError(e && e.message ? S(e.message) : 'Network Error', AxiosError.ERR_NETWORK, config, request);
+          if (!m) defineProperty(err, 'cause', { value: e, writable: true, enumerable: false, configurable: true });
+          err.name = 'Error'; // AxiosError.from takes the name of Node's own error
+          reject(err);
+        }]);
+      });
+    }
+
+    function dispatch(config) {
+      if (config.signal && SIGNALS.get(config.signal) && SIGNALS.get(config.signal).aborted) throw new CanceledError(null, config);
+      config.headers = AxiosHeaders.from(config.headers);
+      config.data = apply(transformData, config, [config.transformRequest, config.data, config.headers]);
+      if (['post', 'put', 'patch'].includes(config.method)) config.headers.setContentType('application/x-www-form-urlencoded', false);
+      const t0 = dateNow();
+      return apply(promiseThen, adapter(config), [(response) => {
+        response.duration = dateNow() - t0;
+        config.response = response;
+        try { response.data = apply(transformData, config, [config.transformResponse, response.data, response.headers, response]); } finally { delete config.response; }
+        return response;
+      }, (reason) => {
+        if (!isCancel(reason) && reason && reason.response) {
+          config.response = reason.response;
+          try { reason.response.data = apply(transformData, config, [config.transformResponse, reason.response.data, reason.response.headers, reason.response]); } finally { delete config.response; }
+        }
+        throw reason;
+      }]);
+    }
+
+    class InterceptorManager {
+      constructor() { this.handlers = []; }
+      use(fulfilled, rejected, options) {
+        this.handlers.push({ fulfilled, rejected, synchronous: options ? !!options.synchronous : false, runWhen: options ? options.runWhen : null });
+        return this.handlers.length - 1;
+      }
+      eject(id) { if (this.handlers[id]) this.handlers[id] = null; }
+      clear() { this.handlers = []; }
+      forEach(fn) { for (const h of this.handlers) if (h !== null) fn(h); }
+    }
+
+    class Axios {
+      constructor(instanceConfig) {
+        this.defaults = instanceConfig || {};
+        this.interceptors = { request: new InterceptorManager(), response: new InterceptorManager() };
+      }
+      request(configOrUrl, config) {
+        if (typeof configOrUrl === 'string') { config = config || {}; config.url = configOrUrl; } else config = configOrUrl || {};
+        config = mergeConfig(this.defaults, config);
+        if (typeof config.paramsSerializer === 'function') config.paramsSerializer = { serialize: config.paramsSerializer };
+        if (config.allowAbsoluteUrls === undefined) config.allowAbsoluteUrls = this.defaults.allowAbsoluteUrls !== undefined ? this.defaults.allowAbsoluteUrls : true;
+        config.method = S(config.method || this.defaults.method || 'get').toLowerCase();
+        const hs = config.headers;
+        if (hs) {
+          const ctx = merge(merge({}, isPlain(hs.common) ? hs.common : {}, true), isPlain(hs[config.method]) ? hs[config.method] : {}, true);
+          for (const m of METHODS.concat('common')) if (isPlain(hs[m])) delete hs[m];
+          config.headers = AxiosHeaders.concat(ctx, hs);
+        } else config.headers = new AxiosHeaders();
+        const reqChain = [];
+        this.interceptors.request.forEach((i) => { if (typeof i.runWhen === 'function' && i.runWhen(config) === false) return; reqChain.unshift(i.fulfilled, i.rejected); });
+        const resChain = [];
+        this.interceptors.response.forEach((i) => { resChain.push(i.fulfilled, i.rejected); });
+        const chain = reqChain.concat([dispatch, undefined], resChain);
+        let p = promiseResolve(config);
+        for (let i = 0; i < chain.length; i += 2) p = apply(promiseThen, p, [chain[i], chain[i + 1]]);
+        return p;
+      }
+      getUri(config) {
+        const c = mergeConfig(this.defaults, config);
+        return buildURL(fullPath(c.baseURL, c.url, c.allowAbsoluteUrls), c.params, c.paramsSerializer);
+      }
+    }
+    for (const m of ['delete', 'get', 'head', 'options']) {
+      Axios.prototype[m] = function (url, config) { return this.request(mergeConfig(config || {}, { method: m, url, data: (config || {}).data })); };
+    }
+    for (const m of ['post', 'put', 'patch']) {
+      Axios.prototype[m] = function (url, data, config) { return this.request(mergeConfig(config || {}, { method: m, url, data })); };
+      Axios.prototype[m + 'Form'] = function (url, data, config) {
+        return this.request(mergeConfig(config || {}, { method: m, url, data, headers: { 'Content-Type': 'multipart/form-data' } }));
+      };
+    }
+
+    function createInstance(defaultConfig) {
+      const context = new Axios(defaultConfig);
+      const instance = function axios(a, b) { return context.request(a, b); };
+      for (const k of ['request', 'getUri', 'delete', 'get', 'head', 'options', 'post', 'put', 'patch', 'postForm', 'putForm', 'patchForm']) {
+        instance[k] = function () { return apply(Axios.prototype[k], context, arguments); };
+      }
+      instance.defaults = context.defaults;
+      instance.interceptors = context.interceptors;
+      instance.create = (config) => createInstance(mergeConfig(defaultConfig, config));
+      return instance;
+    }
+    const axios = createInstance(defaults);
+    axios.Axios = Axios;
+    axios.AxiosError = AxiosError;
+    axios.CanceledError = CanceledError;
+    axios.Cancel = CanceledError;
+    axios.isCancel = isCancel;
+    axios.VERSION = VERSION;
+    axios.AxiosHeaders = AxiosHeaders;
+    axios.all = (promises) => P.all(promises);
+    axios.spread = (cb) => (arr) => apply(cb, null, arr);
+    axios.isAxiosError = (v) => isObj(v) && v.isAxiosError === true;
+    axios.mergeConfig = mergeConfig;
+    axios.formToJSON = (fd) => O.fromEntries(fd);
+    axios.getAdapter = () => adapter;
+    axios.toFormData = (obj, fd) => { const f = fd || new FormData(); for (const [k, v] of formPairs(obj)) f.append(k, S(v)); return f; };
+    axios.HttpStatusCode = freeze({ Continue: 100, OK: 200, Created: 201, Accepted: 202, NoContent: 204, MovedPermanently: 301, Found: 302, NotModified: 304,
+      BadRequest: 400, Unauthorized: 401, Forbidden: 403, NotFound: 404, Conflict: 409, UnprocessableEntity: 422, TooManyRequests: 429,
+      InternalServerError: 500, NotImplemented: 501, BadGateway: 502, ServiceUnavailable: 503, GatewayTimeout: 504 });
+    axios.CancelToken = function CancelToken() { throw new AxiosError('CancelToken is deprecated and not supported by Gatehouse: use an AbortController signal', AxiosError.ERR_NOT_SUPPORT); };
+    axios.default = axios;
+    return axios;
+  }
+  function bytesLatin1(b) {
+    let s = '';
+    for (let i = 0; i < b.length; i += 8192) s += apply(fromCharCode, S, A.from(b.subarray(i, i + 8192)));
+    return s;
+  }
+
   // ---- module ----------------------------------------------------------------------------------
   function require(id) {
     const name = cap(S(id), 100);
     const bare = name.replace(/^node:/, '');
     const builtins = node().BUILTINS;
     if (bare in builtins) return builtins[bare];
+    if (name === 'axios') return axiosModule();
     // What to use instead, for the modules Auth0 Actions require most.
-    const instead = /^(axios|node-fetch|request|request-promise|got|superagent|undici)$/.test(bare) ? 'use the global fetch()'
+    const instead = /^(node-fetch|request|request-promise|got|superagent|undici)$/.test(bare) ? 'use the global fetch() or axios'
       : /^(jsonwebtoken|jose)$/.test(bare) ? "api.redirect.encodeToken / validateToken sign and check HS256 tokens; require('crypto').createHmac signs HMAC"
         : bare === 'util' ? 'TextEncoder, TextDecoder and structuredClone are globals'
           : 'bring the code you need into the action itself';
-    throw new Err("require('" + name + "') is not available: Gatehouse Actions have no npm modules, and of Node.js's built-ins only crypto, buffer, url, querystring, http and https (" + instead + ')');
+    throw new Err("require('" + name + "') is not available: Gatehouse Actions have no npm modules but axios, and of Node.js's built-ins only crypto, buffer, url, querystring, http and https (" + instead + ')');
   }
 
   function errJson(d) { return '{"name":' + JSONstringify(d.name) + ',"message":' + JSONstringify(d.message) + '}'; }

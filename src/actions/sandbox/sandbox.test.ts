@@ -502,8 +502,8 @@ describe('guest environment', () => {
       c('challenge', typeof api.authentication.challengeWith);
       c('render', tryIt(() => api.prompt.render('form_x')));
       c('frozen', Object.isFrozen(api.session));
-      c('require', ['axios', 'util', 'jsonwebtoken', 'left-pad', 'child_process'].map((m) => tryIt(() => require(m))));
-      c('builtins', ['crypto', 'node:crypto', 'buffer', 'url', 'querystring'].map((m) => typeof require(m)));
+      c('require', ['node-fetch', 'util', 'jsonwebtoken', 'left-pad', 'child_process'].map((m) => tryIt(() => require(m))));
+      c('builtins', ['crypto', 'node:crypto', 'buffer', 'url', 'querystring', 'axios'].map((m) => typeof require(m)));
     `)], { unsupportedMethods }));
     assert.equal(r.status, 'ok', JSON.stringify(r));
     const c = claims(r);
@@ -514,14 +514,15 @@ describe('guest environment', () => {
     assert.equal(c.frozen, true);
     assert.equal(r.results[0].commands.length, 7, 'only the claims were recorded');
     // require() says what to use instead, for the modules actions require most.
-    const [axios, util, jwt, other, childProcess] = c.require as string[];
-    assert.match(axios, /^Error: require\('axios'\) is not available: .*use the global fetch\(\)/);
+    const [nodeFetch, util, jwt, other, childProcess] = c.require as string[];
+    assert.match(nodeFetch, /^Error: require\('node-fetch'\) is not available: .*use the global fetch\(\) or axios/);
     assert.match(util, /TextEncoder, TextDecoder/);
     assert.match(jwt, /api\.redirect\.encodeToken.*createHmac/);
     assert.match(other, /bring the code you need into the action itself/);
     assert.match(childProcess, /^Error: require\('child_process'\) is not available/);
-    // The Node.js built-ins actions use most are in-sandbox stand-ins (node-compat.test.ts compares them with Node's).
-    assert.deepEqual(c.builtins, ['object', 'object', 'object', 'object', 'object']);
+    // The Node.js built-ins actions use most, and axios, are in-sandbox stand-ins (node-compat.test.ts
+    // and axios-compat.test.ts compare them with the real ones).
+    assert.deepEqual(c.builtins, ['object', 'object', 'object', 'object', 'object', 'function']);
   });
 
   test('escape probes find only the isolate itself', async () => {
