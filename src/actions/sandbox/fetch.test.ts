@@ -280,6 +280,35 @@ describe('fetch from an action', () => {
     await expectHealthy(strict);
   });
 
+  test('axios goes through the same guard: refused targets, redirects to refused hosts, the response cap', async () => {
+    const r = await strict.runChain(request([postLogin(`
+      const axios = require('axios');
+      const out = [];
+      for (const t of ['http://127.0.0.1:${port}/json', 'http://169.254.169.254/latest/meta-data/', 'http://user:pw@10.0.0.1/']) {
+        try { await axios.get(t); out.push('fetched ' + t); } catch (e) { out.push([e.name, e.code, e.message, e.response === undefined]); }
+      }
+      api.idToken.setCustomClaim('r', out);
+    `)]));
+    assert.equal(r.status, 'ok', JSON.stringify(r));
+    for (const got of claims(r).r as unknown[]) {
+      assert.ok(Array.isArray(got), String(got));
+      const [name, code, message, noResponse] = got;
+      assert.equal(name, 'Error');
+      assert.equal(code, 'ERR_NETWORK');
+      assert.match(String(message), /^fetch failed: .*loopback, private or link-local/);
+      assert.equal(noResponse, true);
+    }
+    const viaRedirect = await allowed.runChain(request([postLogin(`
+      const axios = require('axios');
+      try { await axios.get('http://127.0.0.1:${port}/to-localhost'); api.idToken.setCustomClaim('r', 'fetched'); }
+      catch (e) { api.idToken.setCustomClaim('r', e.code + ' ' + e.message); }
+      try { await axios.get('http://127.0.0.1:${port}/big'); api.idToken.setCustomClaim('big', 'fetched'); }
+      catch (e) { api.idToken.setCustomClaim('big', e.code + ' ' + e.message); }
+    `)]));
+    assert.match(claims(viaRedirect).r as string, /^ERR_NETWORK fetch failed: .*loopback, private or link-local/);
+    assert.match(claims(viaRedirect).big as string, /^ERR_NETWORK fetch failed: response body exceeds 16384 bytes/);
+  });
+
   test('an unawaited fetch is dropped when the handler returns; fetch outside a handler fails', async () => {
     const r = await allowed.runChain(request([postLogin(`
       fetch('http://127.0.0.1:${port}/slow').catch(() => {});
