@@ -2412,6 +2412,7 @@
     st.url = S(r.url);
     st.redirected = !!r.redirected;
     for (const [k, v] of r.headers) st.headers.append(k, v);
+    st.raw = r.headers;
     w.resolve(res);
   }
 
@@ -2684,7 +2685,10 @@
       for (let i = 0; i < ks.length; i++) if (ks[i].toLowerCase() === l) return ks[i];
       return null;
     };
-    const headerVal = (v) => (v === false || v == null ? v : isArray(v) ? v.map(headerVal) : S(v).replace(/[\r\n]+$/, ''));
+    // Values lose C0 controls and DEL and are trimmed of spaces and tabs (sanitizeHeaderValue.js);
+    // what goes on the wire also loses characters beyond Latin-1, as Node's http would refuse them.
+    const headerVal = (v) => (v === false || v == null ? v : isArray(v) ? v.map(headerVal) : S(v).replace(/[\u0000-\u0008\u000a-\u001f\u007f]+/g, '').replace(/^[\t ]+|[\t ]+$/g, ''));
+    const wireVal = (v) => S(v).replace(/[^\u0009\u0020-\u007e\u0080-\u00ff]+/g, '').replace(/^[\t ]+|[\t ]+$/g, '');
     class AxiosHeaders {
       constructor(init) { if (init) this.set(init); }
       set(header, value, rewrite) {
@@ -2711,17 +2715,19 @@
         return o;
       }
       toString() { return keys(this.toJSON()).map((k) => k + ': ' + this[k]).join('\n'); }
-      getContentType() { return this.get('Content-Type'); }
-      setContentType(v, rw) { return this.set('Content-Type', v, rw); }
-      getContentLength() { return this.get('Content-Length'); }
-      getAuthorization() { return this.get('Authorization'); }
       getSetCookie() { const v = this.get('set-cookie'); return v === undefined ? [] : isArray(v) ? v : [v]; }
       get [toStringTagSym]() { return 'AxiosHeaders'; }
       static from(thing) { return thing instanceof AxiosHeaders ? thing : new AxiosHeaders(thing); }
       static concat(first, ...targets) { const h = new AxiosHeaders(first); for (const t of targets) if (t) h.set(t); return h; }
     }
-    for (const m of ['get', 'has', 'delete', 'set', 'toJSON', 'toString', 'getContentType', 'setContentType', 'getContentLength', 'getAuthorization', 'normalize', 'concat', 'clear', 'getSetCookie']) {
+    for (const m of ['get', 'has', 'delete', 'set', 'toJSON', 'toString', 'normalize', 'concat', 'clear', 'getSetCookie']) {
       defineProperty(AxiosHeaders.prototype, m, { enumerable: false });
+    }
+    for (const h of ['Content-Type', 'Content-Length', 'Accept', 'Accept-Encoding', 'User-Agent', 'Content-Encoding', 'Authorization']) {
+      const name = h.replace('-', '');
+      for (const m of ['get', 'set', 'has']) {
+        defineProperty(AxiosHeaders.prototype, m + name, { value(a, b, c) { return this[m](h, a, b, c); }, writable: true, enumerable: false, configurable: true });
+      }
     }
 
     // Config merging (lib/core/mergeConfig.js).
@@ -2747,7 +2753,7 @@
         const a = c1[k], b = c2[k];
         let v;
         if (FROM_2.has(k)) v = isUndef(b) ? undefined : copyPlain(b);
-        else if (k === 'validateStatus') v = hasOwn(c2, k) ? b : a;
+        else if (k === 'validateStatus') { out[k] = hasOwn(c2, k) ? b : a; continue; }
         else if (k === 'headers') {
           const ha = a instanceof AxiosHeaders ? { ...a } : a, hb = b instanceof AxiosHeaders ? { ...b } : b;
           v = !isUndef(hb) ? mergedValue(ha, hb, true) : !isUndef(ha) ? mergedValue(undefined, ha, true) : undefined;
@@ -2889,7 +2895,7 @@
 
     // The adapter: one request through sendRequest, settled as axios's http adapter settles it.
     function bodyText(data, config) {
-      if (data === undefined || data === null) return null;
+      if (!data) return null;
       if (typeof data === 'string' || data instanceof FormData) return data;
       if (data instanceof ArrayBufferC || isView(data)) {
         const bytes = data instanceof ArrayBufferC ? new Uint8ArrayC(data) : new Uint8ArrayC(data.buffer, data.byteOffset, data.byteLength);
@@ -2902,8 +2908,11 @@
     function adapter(config) {
       return new P((resolve, reject) => {
         let url;
-        try { url = new URL(fullPath(config.baseURL, config.url, config.allowAbsoluteUrls)); } catch (e) {
-          throw AxiosError.from(e, AxiosError.ERR_INVALID_URL, config);
+        try { url = new URL(fullPath(config.baseURL, config.url, config.allowAbsoluteUrls)); } catch {
+          const e = new TypeErr('Invalid URL');
+          e.code = 'ERR_INVALID_URL';
+          e.input = S(fullPath(config.baseURL, config.url, config.allowAbsoluteUrls));
+          throw e;
         }
         if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new AxiosError('Unsupported protocol ' + url.protocol, AxiosError.ERR_BAD_REQUEST, config);
         const method = S(config.method).toUpperCase();
@@ -2921,12 +2930,15 @@
           const ct = headers.getContentType();
           if (ct !== undefined && ct !== null && ct !== false && !/boundary=/i.test(S(ct))) headers.delete('content-type');
         }
-        if (method === 'GET' || method === 'HEAD') body = null;
         const path = buildURL(url.pathname + url.search, config.params, config.paramsSerializer);
         const target = url.origin + path;
         const h = new Headers();
         const flat = headers.toJSON(true);
-        for (const k of keys(flat)) h.append(k, flat[k]);
+        for (const k of keys(flat)) h.append(k, wireVal(flat[k]));
+        const maxBody = N(config.maxBodyLength);
+        if (maxBody > -1 && typeof body === 'string' && utf8Len(body) > maxBody) {
+          throw new AxiosError('Request body larger than maxBodyLength limit', AxiosError.ERR_BAD_REQUEST, config);
+        }
         let req = { url: target, method, headers: [], body: null, redirect: config.maxRedirects === 0 ? 'manual' : 'follow' };
         if (body instanceof FormData) {
           const m = multipart(body);
@@ -2939,7 +2951,13 @@
         const ctl = newSignal();
         let why = null, timer = null;
         const user = config.signal;
-        const onUser = () => { why = 'cancel'; abortSignal(ctl, undefined); };
+        let cancelReason = null;
+        const onUser = (reason) => { why = 'cancel'; if (reason && reason.__CANCEL__) cancelReason = reason; abortSignal(ctl, undefined); };
+        const token = config.cancelToken;
+        if (token) {
+          if (token.reason) { reject(token.reason); return; }
+          token.subscribe(onUser);
+        }
         if (user) {
           const ust = SIGNALS.get(user);
           if (ust === undefined) throw new TypeErr('signal must be an AbortSignal');
@@ -2948,11 +2966,24 @@
         }
         const timeout = N(config.timeout) || 0;
         if (timeout > 0) timer = addTimer(() => { why = 'timeout'; abortSignal(ctl, undefined); }, timeout, [], false);
-        const done = () => { if (timer !== null) clearTimer(timer); if (user) { const ust = SIGNALS.get(user); if (ust) dropListener(ust, onUser); } };
+        const done = () => {
+          if (timer !== null) clearTimer(timer);
+          if (user) { const ust = SIGNALS.get(user); if (ust) dropListener(ust, onUser); }
+          if (token) token.unsubscribe(onUser);
+        };
         apply(promiseThen, sendRequest(req, ctl), [(res) => apply(promiseThen, res.text(), [(text) => {
           done();
+          // As Node's http gives them: set-cookie an array, other repeated headers joined.
           const rh = new AxiosHeaders();
-          res.headers.forEach((v, k) => { rh[k] = k === 'set-cookie' ? [v] : v; });
+          for (const [k, v] of RS.get(res).raw || []) {
+            if (k === 'set-cookie') rh[k] = hasOwn(rh, k) ? rh[k].concat(v) : [v];
+            else rh[k] = hasOwn(rh, k) ? rh[k] + ', ' + v : v;
+          }
+          const maxLen = N(config.maxContentLength);
+          if (maxLen > -1 && utf8Len(text) > maxLen) {
+            reject(new AxiosError('maxContentLength size of ' + maxLen + ' exceeded', AxiosError.ERR_BAD_RESPONSE, config, request));
+            return;
+          }
           let data;
           if (rt === 'arraybuffer') data = node().BufferFn.from(text);
           else data = text.charCodeAt(0) === 0xfeff && (!config.responseEncoding || config.responseEncoding === 'utf8') ? text.slice(1) : text;
@@ -2962,7 +2993,7 @@
           else reject(new AxiosError('Request failed with status code ' + response.status, response.status >= 400 && response.status < 500 ? AxiosError.ERR_BAD_REQUEST : AxiosError.ERR_BAD_RESPONSE, config, request, response));
         }]), (e) => {
           done();
-          if (why === 'cancel') { reject(new CanceledError(null, config, request)); return; }
+          if (why === 'cancel') { reject(cancelReason || new CanceledError(null, config, request)); return; }
           if (why === 'timeout') {
             const tr = config.transitional || defaults.transitional;
             reject(new AxiosError(config.timeoutErrorMessage || (timeout ? 'timeout of ' + timeout + 'ms exceeded' : 'timeout exceeded'), tr.clarifyTimeoutError ? AxiosError.ETIMEDOUT : AxiosError.ECONNABORTED, config, request));
@@ -2970,9 +3001,16 @@
           }
           // The bridge reports a network failure as "fetch failed: <errno>" (no address or port).
           const m = /^fetch failed: (E[A-Z]+)$/.exec(e && e.message);
-          const err = m ? new AxiosError(m[1] === 'ECONNREFUSED' ? 'connect ECONNREFUSED ' + url.host : m[1] === 'ENOTFOUND' ? 'getaddrinfo ENOTFOUND ' + url.hostname : m[1], m[1], config, request)
-            : new AxiosError(e && e.message ? S(e.message) : 'Network Error', AxiosError.ERR_NETWORK, config, request);
-          if (!m) defineProperty(err, 'cause', { value: e, writable: true, enumerable: false, configurable: true });
+          let err;
+          if (m) {
+            const cause = new Err(m[1] === 'ECONNREFUSED' ? 'connect ECONNREFUSED ' + url.host : m[1] === 'ENOTFOUND' ? 'getaddrinfo ENOTFOUND ' + url.hostname : m[1]);
+            cause.code = m[1];
+            err = new AxiosError(cause.message, m[1], config, request);
+            defineProperty(err, 'cause', { value: cause, writable: true, enumerable: false, configurable: true });
+          } else {
+            err = new AxiosError(e && e.message ? S(e.message) : 'Network Error', AxiosError.ERR_NETWORK, config, request);
+            defineProperty(err, 'cause', { value: e, writable: true, enumerable: false, configurable: true });
+          }
           err.name = 'Error'; // AxiosError.from takes the name of Node's own error
           reject(err);
         }]);
@@ -2980,6 +3018,7 @@
     }
 
     function dispatch(config) {
+      if (config.cancelToken) config.cancelToken.throwIfRequested();
       if (config.signal && SIGNALS.get(config.signal) && SIGNALS.get(config.signal).aborted) throw new CanceledError(null, config);
       config.headers = AxiosHeaders.from(config.headers);
       config.data = apply(transformData, config, [config.transformRequest, config.data, config.headers]);
@@ -2991,6 +3030,7 @@
         try { response.data = apply(transformData, config, [config.transformResponse, response.data, response.headers, response]); } finally { delete config.response; }
         return response;
       }, (reason) => {
+        if (!isCancel(reason) && config.cancelToken && config.cancelToken.reason) throw config.cancelToken.reason;
         if (!isCancel(reason) && reason && reason.response) {
           config.response = reason.response;
           try { reason.response.data = apply(transformData, config, [config.transformResponse, reason.response.data, reason.response.headers, reason.response]); } finally { delete config.response; }
@@ -3077,10 +3117,32 @@
     axios.formToJSON = (fd) => O.fromEntries(fd);
     axios.getAdapter = () => adapter;
     axios.toFormData = (obj, fd) => { const f = fd || new FormData(); for (const [k, v] of formPairs(obj)) f.append(k, S(v)); return f; };
-    axios.HttpStatusCode = freeze({ Continue: 100, OK: 200, Created: 201, Accepted: 202, NoContent: 204, MovedPermanently: 301, Found: 302, NotModified: 304,
-      BadRequest: 400, Unauthorized: 401, Forbidden: 403, NotFound: 404, Conflict: 409, UnprocessableEntity: 422, TooManyRequests: 429,
-      InternalServerError: 500, NotImplemented: 501, BadGateway: 502, ServiceUnavailable: 503, GatewayTimeout: 504 });
-    axios.CancelToken = function CancelToken() { throw new AxiosError('CancelToken is deprecated and not supported by Gatehouse: use an AbortController signal', AxiosError.ERR_NOT_SUPPORT); };
+    const codes = { Continue: 100, SwitchingProtocols: 101, Processing: 102, EarlyHints: 103, Ok: 200, Created: 201, Accepted: 202, NonAuthoritativeInformation: 203, NoContent: 204, ResetContent: 205, PartialContent: 206, MultiStatus: 207, AlreadyReported: 208, ImUsed: 226, MultipleChoices: 300, MovedPermanently: 301, Found: 302, SeeOther: 303, NotModified: 304, UseProxy: 305, Unused: 306, TemporaryRedirect: 307, PermanentRedirect: 308, BadRequest: 400, Unauthorized: 401, PaymentRequired: 402, Forbidden: 403, NotFound: 404, MethodNotAllowed: 405, NotAcceptable: 406, ProxyAuthenticationRequired: 407, RequestTimeout: 408, Conflict: 409, Gone: 410, LengthRequired: 411, PreconditionFailed: 412, PayloadTooLarge: 413, ContentTooLarge: 413, UriTooLong: 414, UnsupportedMediaType: 415, RangeNotSatisfiable: 416, ExpectationFailed: 417, ImATeapot: 418, MisdirectedRequest: 421, UnprocessableEntity: 422, UnprocessableContent: 422, Locked: 423, FailedDependency: 424, TooEarly: 425, UpgradeRequired: 426, PreconditionRequired: 428, TooManyRequests: 429, RequestHeaderFieldsTooLarge: 431, UnavailableForLegalReasons: 451, InternalServerError: 500, NotImplemented: 501, BadGateway: 502, ServiceUnavailable: 503, GatewayTimeout: 504, HttpVersionNotSupported: 505, VariantAlsoNegotiates: 506, InsufficientStorage: 507, LoopDetected: 508, NotExtended: 510, NetworkAuthenticationRequired: 511, WebServerReturnsAnUnknownError: 520, WebServerIsDown: 521, ConnectionTimedOut: 522, OriginIsUnreachable: 523, TimeoutOccurred: 524, SslHandshakeFailed: 525, InvalidSslCertificate: 526 };
+    for (const k of keys(codes)) if (codes[codes[k]] === undefined) codes[codes[k]] = k;
+    axios.HttpStatusCode = codes;
+    // Deprecated in axios but still in older action code: a token whose cancel() ends the requests given it.
+    class CancelToken {
+      constructor(executor) {
+        if (typeof executor !== 'function') throw new TypeErr('executor must be a function.');
+        let resolveP;
+        this.promise = new P((r) => { resolveP = r; });
+        def(this, '_listeners', []);
+        executor((message, config, request) => {
+          if (this.reason) return;
+          this.reason = new CanceledError(message, config, request);
+          resolveP(this.reason);
+          const ls = this._listeners;
+          this._listeners = [];
+          for (const l of ls) l(this.reason);
+        });
+      }
+      throwIfRequested() { if (this.reason) throw this.reason; }
+      subscribe(l) { if (this.reason) { l(this.reason); return; } this._listeners.push(l); }
+      unsubscribe(l) { const i = this._listeners.indexOf(l); if (i !== -1) this._listeners.splice(i, 1); }
+      toAbortSignal() { const c = new AbortController(); const f = (e) => c.abort(e); this.subscribe(f); c.signal.unsubscribe = () => this.unsubscribe(f); return c.signal; }
+      static source() { let cancel; const token = new CancelToken((c) => { cancel = c; }); return { token, cancel }; }
+    }
+    axios.CancelToken = CancelToken;
     axios.default = axios;
     return axios;
   }
