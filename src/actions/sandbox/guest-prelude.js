@@ -2827,6 +2827,49 @@
     const fullPath = (base, url, allowAbsolute) => (base && (!isAbsolute(url) || allowAbsolute === false)
       ? (url ? base.replace(/\/?\/$/, '') + '/' + url.replace(/^\/+/, '') : base) : url);
 
+    // FormData to an object by its field names' brackets (lib/helpers/formDataToJSON.js).
+    function formDataToJSON(fd) {
+      const deep = (i) => { if (i > 100) throw new AxiosError('FormData field is too deeply nested (' + i + ' levels). Max depth: 100', AxiosError.ERR_FORM_DATA_DEPTH_EXCEEDED); };
+      const parsePath = (name) => {
+        const path = [];
+        const re = /[^.[\]]+|\[([^.[\]]*)]/g;
+        let m;
+        while ((m = re.exec(name)) !== null) { deep(path.length); path.push(m[0] === '[]' ? '' : m[1] || m[0]); }
+        return path;
+      };
+      const toObject = (arr) => { const o = {}; for (const k of keys(arr)) o[k] = arr[k]; return o; };
+      const normalizeArray = (v) => {
+        if (!isArray(v)) return v;
+        const ks = keys(v);
+        return ks.length !== v.length || ks.some((k, i) => k !== S(i)) ? toObject(v) : v;
+      };
+      const build = (path, value, target, index) => {
+        deep(index);
+        let name = path[index++];
+        if (name === '__proto__') return true;
+        const numeric = N.isFinite(+name);
+        const last = index >= path.length;
+        name = !name && isArray(target) ? target.length : name;
+        if (last) {
+          if (hasOwn(target, name)) { target[name] = normalizeArray(target[name]); target[name] = isArray(target[name]) ? target[name].concat(value) : [target[name], value]; }
+          else target[name] = value;
+          return !numeric;
+        }
+        if (!hasOwn(target, name) || !isObj(target[name])) target[name] = [];
+        if (build(path, value, target[name], index) && isArray(target[name])) target[name] = toObject(target[name]);
+        return !numeric;
+      };
+      if (!(fd instanceof FormData)) return null;
+      const obj = {};
+      for (const [name, value] of fd) build(parsePath(name), value, obj, 0);
+      const pending = [obj];
+      while (pending.length) {
+        const t = pending.pop();
+        for (const k of keys(t)) { const v = (t[k] = normalizeArray(t[k])); if (isArray(v) || isPlain(v)) pending.push(v); }
+      }
+      return obj;
+    }
+
     // Default transforms (lib/defaults/index.js).
     function stringifySafely(v) {
       if (typeof v === 'string') {
@@ -2838,7 +2881,7 @@
       const ct = headers.getContentType() || '';
       const json = ct.indexOf('application/json') > -1;
       const isObjPayload = isObj(data);
-      if (data instanceof FormData) return json ? JSONstringify(O.fromEntries(data)) : data;
+      if (data instanceof FormData) return json ? JSONstringify(formDataToJSON(data)) : data;
       if (data instanceof ArrayBufferC || isView(data)) return data;
       if (data instanceof URLSearchParams) { headers.setContentType('application/x-www-form-urlencoded;charset=utf-8', false); return data.toString(); }
       if (isObjPayload) {
@@ -2934,7 +2977,12 @@
         const target = url.origin + path;
         const h = new Headers();
         const flat = headers.toJSON(true);
-        for (const k of keys(flat)) h.append(k, wireVal(flat[k]));
+        for (const k of keys(flat)) {
+          try { h.append(k, wireVal(flat[k])); } catch (e) {
+            if (e instanceof TypeErr && /^Header name/.test(e.message)) e.code = 'ERR_INVALID_HTTP_TOKEN';
+            throw e;
+          }
+        }
         const maxBody = N(config.maxBodyLength);
         if (maxBody > -1 && typeof body === 'string' && utf8Len(body) > maxBody) {
           throw new AxiosError('Request body larger than maxBodyLength limit', AxiosError.ERR_BAD_REQUEST, config);
@@ -2979,6 +3027,8 @@
             if (k === 'set-cookie') rh[k] = hasOwn(rh, k) ? rh[k].concat(v) : [v];
             else rh[k] = hasOwn(rh, k) ? rh[k] + ', ' + v : v;
           }
+          // The bridge decompresses these; axios's http adapter then drops the header too.
+          if (method !== 'HEAD' && res.status !== 204 && /^(gzip|x-gzip|deflate|br)$/i.test(S(rh['content-encoding'] || '').trim())) delete rh['content-encoding'];
           const maxLen = N(config.maxContentLength);
           if (maxLen > -1 && utf8Len(text) > maxLen) {
             reject(new AxiosError('maxContentLength size of ' + maxLen + ' exceeded', AxiosError.ERR_BAD_RESPONSE, config, request));
@@ -3114,7 +3164,7 @@
     axios.spread = (cb) => (arr) => apply(cb, null, arr);
     axios.isAxiosError = (v) => isObj(v) && v.isAxiosError === true;
     axios.mergeConfig = mergeConfig;
-    axios.formToJSON = (fd) => O.fromEntries(fd);
+    axios.formToJSON = formDataToJSON;
     axios.getAdapter = () => adapter;
     axios.toFormData = (obj, fd) => { const f = fd || new FormData(); for (const [k, v] of formPairs(obj)) f.append(k, S(v)); return f; };
     const codes = { Continue: 100, SwitchingProtocols: 101, Processing: 102, EarlyHints: 103, Ok: 200, Created: 201, Accepted: 202, NonAuthoritativeInformation: 203, NoContent: 204, ResetContent: 205, PartialContent: 206, MultiStatus: 207, AlreadyReported: 208, ImUsed: 226, MultipleChoices: 300, MovedPermanently: 301, Found: 302, SeeOther: 303, NotModified: 304, UseProxy: 305, Unused: 306, TemporaryRedirect: 307, PermanentRedirect: 308, BadRequest: 400, Unauthorized: 401, PaymentRequired: 402, Forbidden: 403, NotFound: 404, MethodNotAllowed: 405, NotAcceptable: 406, ProxyAuthenticationRequired: 407, RequestTimeout: 408, Conflict: 409, Gone: 410, LengthRequired: 411, PreconditionFailed: 412, PayloadTooLarge: 413, ContentTooLarge: 413, UriTooLong: 414, UnsupportedMediaType: 415, RangeNotSatisfiable: 416, ExpectationFailed: 417, ImATeapot: 418, MisdirectedRequest: 421, UnprocessableEntity: 422, UnprocessableContent: 422, Locked: 423, FailedDependency: 424, TooEarly: 425, UpgradeRequired: 426, PreconditionRequired: 428, TooManyRequests: 429, RequestHeaderFieldsTooLarge: 431, UnavailableForLegalReasons: 451, InternalServerError: 500, NotImplemented: 501, BadGateway: 502, ServiceUnavailable: 503, GatewayTimeout: 504, HttpVersionNotSupported: 505, VariantAlsoNegotiates: 506, InsufficientStorage: 507, LoopDetected: 508, NotExtended: 510, NetworkAuthenticationRequired: 511, WebServerReturnsAnUnknownError: 520, WebServerIsDown: 521, ConnectionTimedOut: 522, OriginIsUnreachable: 523, TimeoutOccurred: 524, SslHandshakeFailed: 525, InvalidSslCertificate: 526 };
