@@ -193,6 +193,12 @@ test('actions test runs a file locally in the sandbox; deploy and bind set up a 
   assert.match(denied.stdout, /deny-then-bad\.js on post-login: denied/);
   assert.match(denied.stdout, /sendUserTo\("http:\/\/evil\.example\/"\)\s+\(ignored after the deny\)/);
   assert.doesNotMatch(denied.stdout, /would fail/);
+  // api.session.revoke denies too: the same in the test loop.
+  const revokeThenBad = join(dir, 'revoke-then-bad.js');
+  writeFileSync(revokeThenBad, `exports.onExecutePostLogin = async (event, api) => { api.session.revoke('stolen'); api.redirect.sendUserTo('http://evil.example/'); };`);
+  const revoked = await cli('actions', 'test', revokeThenBad, '--event', '{"user":{"user_id":"u1","app_metadata":{}},"session":{"id":"s1"}}');
+  assert.match(revoked.stdout, /revoke-then-bad\.js on post-login: denied/);
+  assert.match(revoked.stdout, /sendUserTo\("http:\/\/evil\.example\/"\)\s+\(ignored after the deny\)/);
 
   const broken = join(dir, 'broken.js');
   writeFileSync(broken, 'exports.onExecutePostLogin = async (event, api) => { while(true){} };');

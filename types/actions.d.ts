@@ -70,6 +70,8 @@ export interface PostLoginEvent {
   authentication: { methods: { name: 'pwd' | 'mfa' | string; timestamp: string }[] };
   stats: { logins_count: number }; session: { id?: string }; connection: Connection; tenant: Tenant; secrets: Secrets; configuration: Configuration;
   resource_server?: { identifier: string };
+  /** On a refresh-token grant (`transaction.protocol` 'oauth2-refresh-token'): the token being exchanged. `id` identifies it; it is not the token. */
+  refresh_token?: { id: string; client_id: string; session_id?: string; created_at: string; expires_at?: string };
 }
 export type Factor = { type: 'otp' };
 export interface PostLoginAPI {
@@ -97,6 +99,14 @@ export interface PostLoginAPI {
     canRedirect(): boolean;
   };
   user: { setAppMetadata(name: string, value: unknown): PostLoginAPI; setUserMetadata(name: string, value: unknown): PostLoginAPI };
+  /**
+   * Denies this login (or refresh) with `reason`, as access.deny does, and ends the session
+   * (`event.session.id`): the user must sign in again. The refresh tokens of the session's
+   * applications end too, unless `preserveRefreshTokens`.
+   */
+  session: { revoke(reason: string, options?: { preserveRefreshTokens?: boolean }): PostLoginAPI };
+  /** On a refresh-token grant: denies it with `reason` and ends the refresh token being exchanged. Elsewhere a deny. */
+  refreshToken: { revoke(reason: string): PostLoginAPI };
   cache: CacheAPI;
 }
 export type OnExecutePostLogin = (event: PostLoginEvent, api: PostLoginAPI) => void | Promise<void>;

@@ -75,7 +75,7 @@ async function actionsTest(file: string | undefined, values: { event?: string; t
     const commands = (r?.commands ?? []).map((cmd) => {
       if (stopped && !AFTER_DENY.has(cmd.type)) return { ...cmd, refused: undefined as string | undefined, ignored: 'after the deny' };
       const refused = validateCommand(def, cmd.type, cmd.args, { claimsBytes: a.claimsBytes, redirectAllowHttpLocalhost: a.redirectAllowHttpLocalhost, redirectAllow: a.redirectAllow }) ?? undefined;
-      if (!refused && (cmd.type === 'access.deny' || cmd.type === 'validation.error')) stopped = true;
+      if (!refused && ['access.deny', 'session.revoke', 'refreshToken.revoke', 'validation.error'].includes(cmd.type)) stopped = true;
       return { ...cmd, refused };
     });
     // A refused deny, redirect or second factor fails a blocking flow closed on the server

@@ -127,12 +127,17 @@ export function createProviderHooks(d: { config: Config; triggers: TriggerRunner
       if (!user || !client || !session) return true;
       const at = new Date((session.loginTs ?? Date.now() / 1000) * 1000).toISOString();
       const o = await triggers.postLogin({
-        user, client, ctx: ctx as never, canRedirect: false, loginRef: authorizationLoginRef(ctx, session.uid), authParams: authorizationQuery(p),
+        user, client, ctx: ctx as never, canRedirect: false, loginRef: authorizationLoginRef(ctx, session.uid), authParams: authorizationQuery(p), sessionId: session.uid,
         methods: [{ name: 'pwd', timestamp: at }, ...(amr.includes('otp') ? [{ name: 'mfa', timestamp: at }] : [])],
         // No interaction to name it after: an id of its own, as Auth0 gives every transaction one.
         transaction: loginTransaction(p, randomId()),
       });
-      if (o.blocked) throw new ChainRefusal({ error: 'access_denied', description: o.blocked.kind === 'denied' ? o.blocked.reason : 'a post-login action failed' });
+      if (o.blocked) {
+        // api.session.revoke removed the stored session (triggers/run.ts): oidc-provider must not
+        // save this request's copy of it back when the request ends.
+        if (o.blocked.kind === 'denied' && o.blocked.revoke?.session) (ctx.oidc.session as unknown as { destroyed: boolean }).destroyed = true;
+        throw new ChainRefusal({ error: 'access_denied', description: o.blocked.kind === 'denied' ? o.blocked.reason : 'a post-login action failed' });
+      }
       // multifactor.enable that allows remembering the browser: a remembered one stands in for
       // the code, as at login (src/interactions/post-login.ts needMfa). Without it, every silent
       // renewal of a session a remembered browser made would need interaction.

@@ -37,7 +37,7 @@ export interface TriggerRegistry {
  * sandbox keeps the same list (guest-prelude.js FAIL_CLOSED) for calls past its size cap;
  * `gatehouse actions test` reports them as the server would.
  */
-export const FAIL_CLOSED_WHEN_REFUSED = new Set(['access.deny', 'validation.error', 'redirect.sendUserTo', 'multifactor.enable',
+export const FAIL_CLOSED_WHEN_REFUSED = new Set(['access.deny', 'session.revoke', 'refreshToken.revoke', 'validation.error', 'redirect.sendUserTo', 'multifactor.enable',
   'authentication.challengeWith', 'authentication.challengeWithAny', 'authentication.enrollWith', 'authentication.enrollWithAny']);
 
 /** An action's calls that still apply after its own deny: what it asked to change about the user, and its cache (the engine's merge; `gatehouse actions test` reports the same). */

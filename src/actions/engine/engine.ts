@@ -21,6 +21,9 @@ const nullObj = (): Obj => Object.create(null) as Obj;
 export interface ActionRef { actionId: string; versionId: string }
 
 /** What a chain decided, validated and merged; the flow that ran it applies it. */
+/** What a post-login chain asked to revoke along with its deny (api.session.revoke, api.refreshToken.revoke). */
+export interface Revocation { session?: { preserveRefreshTokens: boolean }; refreshToken?: boolean }
+
 export interface ChainOutcome {
   executionId: string | null;
   /** 'ok' also when nothing is bound. */
@@ -30,7 +33,12 @@ export interface ChainOutcome {
    * chain that cannot be resumed because the bindings changed meanwhile (`changed`; its
    * `message` is meant for the client).
    */
-  blocked?: { kind: 'denied'; reason: string; userMessage?: string; code?: string } | { kind: 'failed'; status: SandboxStatus; message: string } | { kind: 'changed'; message: string };
+  /**
+   * `revoke`: the deny came from api.session.revoke (end the login's session and, unless
+   * preserved, the refresh tokens of its grants) or api.refreshToken.revoke (end the refresh token
+   * in use); the call sites that know the session and the token apply it (triggers/run.ts).
+   */
+  blocked?: { kind: 'denied'; reason: string; userMessage?: string; code?: string; revoke?: Revocation } | { kind: 'failed'; status: SandboxStatus; message: string } | { kind: 'changed'; message: string };
   validationError?: { code: string; message: string };
   idTokenClaims: Obj; accessTokenClaims: Obj; scopesAdd: string[]; scopesRemove: string[];
   /** The metadata objects as the chain leaves them (from the event's copy): what a new user is created with (pre-user-registration). */
@@ -338,6 +346,14 @@ export function createActionEngine(d: { db: Db; store: ActionStore; pool: Sandbo
             outcome.blocked = def.denyArgs === 'code-reason'
               ? { kind: 'denied', code: x as string, reason: (y as string) ?? 'Access denied' }
               : { kind: 'denied', reason: (x as string) ?? 'Access denied', userMessage: y as string | undefined };
+            outcome.status = 'denied';
+            break;
+          case 'session.revoke':
+            outcome.blocked = { kind: 'denied', reason: (x as string) ?? 'Session revoked', revoke: { session: { preserveRefreshTokens: (y as { preserveRefreshTokens?: boolean } | undefined)?.preserveRefreshTokens === true } } };
+            outcome.status = 'denied';
+            break;
+          case 'refreshToken.revoke':
+            outcome.blocked = { kind: 'denied', reason: (x as string) ?? 'Refresh token revoked', revoke: { refreshToken: true } };
             outcome.status = 'denied';
             break;
           case 'validation.error': outcome.validationError = { code: x as string, message: y as string }; outcome.status = 'denied'; break;

@@ -2527,7 +2527,7 @@
 
   // ---- the api recorder ----------------------------------------------------------------------
   // Calls the server fails closed on when it refuses them (engine/contract.ts FAIL_CLOSED_WHEN_REFUSED).
-  const FAIL_CLOSED = { __proto__: null, 'access.deny': 1, 'validation.error': 1, 'redirect.sendUserTo': 1, 'multifactor.enable': 1,
+  const FAIL_CLOSED = { __proto__: null, 'access.deny': 1, 'session.revoke': 1, 'refreshToken.revoke': 1, 'validation.error': 1, 'redirect.sendUserTo': 1, 'multifactor.enable': 1,
     'authentication.challengeWith': 1, 'authentication.challengeWithAny': 1, 'authentication.enrollWith': 1, 'authentication.enrollWithAny': 1 };
   function record(type, args) {
     if (!active) throw new Err('api.' + type + '() was called outside of a running handler');

@@ -57,6 +57,8 @@ export function preludeCompileCounts(): { produced: number; fromCache: number; r
 const WRAP_HEAD = '(function (exports, module, require, __filename, __dirname) {';
 const WRAP_TAIL = '\n})';
 const ABORT_TIMEOUT_MS = 50;
+/** The calls that deny: the action's status is 'denied' (api.session.revoke and api.refreshToken.revoke deny too). */
+const DENIES: ReadonlySet<string> = new Set(['access.deny', 'session.revoke', 'refreshToken.revoke']);
 const MAX_FETCH_PER_DELIVERY = 50;
 
 export interface RunnerConfig {
@@ -443,7 +445,7 @@ export class ChainRunner {
       if (p instanceof ActionFailure || p.code !== 'O' && p.code !== 'S') { w.ctxSent = null; w.secretsSent = null; }
       if (p instanceof ActionFailure) return result(p.status, null, { name: p.name, message: p.message }, cpu());
       if (p.code === 'E') return result('runtime', p, p.error ?? { name: 'Error', message: 'Action failed' }, cpu());
-      const denied = p.commands.some((c) => c.type === 'access.deny');
+      const denied = p.commands.some((c) => DENIES.has(c.type));
       return result(denied ? 'denied' : 'ok', p, undefined, cpu());
     } catch (e) {
       const f = this.classify(e, w?.isolate ?? null, limits);

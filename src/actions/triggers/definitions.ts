@@ -20,13 +20,13 @@ export const TRIGGERS: Record<TriggerId, TriggerDef> = {
       'access.deny', 'idToken.setCustomClaim', 'accessToken.setCustomClaim', 'accessToken.addScope', 'accessToken.removeScope',
       'authentication.challengeWith', 'authentication.challengeWithAny', 'authentication.enrollWith', 'authentication.enrollWithAny',
       'multifactor.enable', 'redirect.sendUserTo', 'redirect.encodeToken', 'redirect.validateToken', 'redirect.canRedirect',
-      'user.setAppMetadata', 'user.setUserMetadata', ...CACHE,
+      'user.setAppMetadata', 'user.setUserMetadata', 'session.revoke', 'refreshToken.revoke', ...CACHE,
     ],
-    stopOn: ['access.deny', 'redirect.sendUserTo', 'authentication.challengeWith', 'authentication.challengeWithAny', 'authentication.enrollWith', 'authentication.enrollWithAny'],
+    stopOn: ['access.deny', 'session.revoke', 'refreshToken.revoke', 'redirect.sendUserTo', 'authentication.challengeWith', 'authentication.challengeWithAny', 'authentication.enrollWith', 'authentication.enrollWithAny'],
     unsupported: [
       'authentication.recordMethod', 'authentication.setPrimaryUser',
-      'session.revoke', 'session.setExpiresAt', 'session.setIdleExpiresAt', 'session.setMetadata', 'session.deleteMetadata', 'session.evictMetadata',
-      'refreshToken.revoke', 'refreshToken.setExpiresAt', 'refreshToken.setIdleExpiresAt', 'refreshToken.setMetadata', 'refreshToken.deleteMetadata', 'refreshToken.evictMetadata',
+      'session.setExpiresAt', 'session.setIdleExpiresAt', 'session.setMetadata', 'session.deleteMetadata', 'session.evictMetadata',
+      'refreshToken.setExpiresAt', 'refreshToken.setIdleExpiresAt', 'refreshToken.setMetadata', 'refreshToken.deleteMetadata', 'refreshToken.evictMetadata',
       'prompt.render', 'transaction.setResultUrl', 'transaction.setMetadata', 'rules.wasExecuted',
       ...['setAttribute', 'setAudience', 'setIssuer', 'setRecipient', 'setDestination', 'setNameIdentifierFormat', 'setNameIdentifierProbes',
         'setLifetimeInSeconds', 'setSignResponse', 'setSignatureAlgorithm', 'setDigestAlgorithm', 'setSigningCert', 'setCert', 'setKey',
@@ -141,6 +141,15 @@ export function validateCommand(trigger: TriggerContract, type: string, args: un
       return null;
     case 'validation.error':
       return typeof a === 'string' && typeof b === 'string' ? null : 'validation.error needs (code, message) strings';
+    case 'session.revoke': {
+      if (a !== undefined && typeof a !== 'string') return 'session.revoke reason must be a string';
+      if (b === undefined || b === null) return null;
+      if (typeof b !== 'object' || Array.isArray(b)) return 'session.revoke options must be an object';
+      const keep = (b as { preserveRefreshTokens?: unknown }).preserveRefreshTokens;
+      return keep === undefined || typeof keep === 'boolean' ? null : 'session.revoke options.preserveRefreshTokens must be a boolean';
+    }
+    case 'refreshToken.revoke':
+      return a === undefined || typeof a === 'string' ? null : 'refreshToken.revoke reason must be a string';
     case 'accessToken.addScope':
     case 'accessToken.removeScope':
       return typeof a === 'string' && /^[\x21\x23-\x5b\x5d-\x7e]{1,280}$/.test(a) ? null : 'scope must be a single scope token';

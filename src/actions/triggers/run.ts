@@ -79,6 +79,42 @@ export function createTriggerRunners(d: Deps) {
     }).onConflict(['account_id', 'client_id', 'login_ref']).merge();
   }
 
+  /**
+   * What api.session.revoke and api.refreshToken.revoke asked for along with their deny. The
+   * session: its row (so the browser must sign in again: no silent renewal, no SSO) and, unless
+   * `preserveRefreshTokens`, every grant its applications hold, with the refresh and access
+   * tokens and codes issued under them (as a revoked grant ends them: src/oidc/grants.ts). The
+   * refresh token: the one being exchanged, which no later exchange may use.
+   */
+  async function applyRevocation(o: ChainOutcome, at: { sessionUid?: string; refreshTokenId?: string; userId: string }) {
+    const r = o.blocked?.kind === 'denied' ? o.blocked.revoke : undefined;
+    if (!r) return;
+    if (r.session && at.sessionUid) {
+      const rows: { payload: string }[] = await db('oidc_payloads').where({ type: 'Session', uid: at.sessionUid }).select('payload');
+      const grantIds = new Set<string>();
+      for (const row of rows) {
+        const p = parseJson<{ accountId?: unknown; authorizations?: Record<string, { grantId?: unknown } | null> }>(row.payload, {});
+        // Only this user's: a session the browser holds for someone else is not the login's to end.
+        if (p.accountId !== undefined && p.accountId !== at.userId) return;
+        for (const a of Object.values(p.authorizations ?? {})) if (typeof a?.grantId === 'string') grantIds.add(a.grantId);
+      }
+      let tokens = 0;
+      if (!r.session.preserveRefreshTokens) {
+        const ids = [...grantIds];
+        for (let i = 0; i < ids.length; i += 200) {
+          tokens += await db('oidc_payloads').whereIn('grant_id', ids.slice(i, i + 200)).whereNot({ type: 'Grant' }).delete();
+          await db('oidc_payloads').where({ type: 'Grant' }).whereIn('id', ids.slice(i, i + 200)).delete();
+        }
+      }
+      await db('oidc_payloads').where({ type: 'Session', uid: at.sessionUid }).delete();
+      logger.info({ user_id: at.userId, execution: o.executionId, grants: r.session.preserveRefreshTokens ? 0 : grantIds.size, tokens, refresh_tokens_kept: r.session.preserveRefreshTokens }, 'session revoked by a post-login action');
+    }
+    if (r.refreshToken && at.refreshTokenId) {
+      await db('oidc_payloads').where({ type: 'RefreshToken', id: at.refreshTokenId }).delete();
+      logger.info({ user_id: at.userId, execution: o.executionId }, 'refresh token revoked by a post-login action');
+    }
+  }
+
   async function credentialsExchange(ctx: TokenRequestContext, token: CcToken, bound: boolean | Promise<boolean>) {
     if (!(await bound)) return undefined;
     const c = ctx.oidc.client!;
@@ -100,7 +136,7 @@ export function createTriggerRunners(d: Deps) {
     return { ...o.accessTokenClaims };
   }
 
-  async function postLoginEvent(user: User, o: { client?: { client_id: string; name: string; client_metadata?: Record<string, string> }; ctx?: Context; transaction: Obj; sessionId?: string; methods: { name: string; timestamp: string }[]; authParams?: Obj }) {
+  async function postLoginEvent(user: User, o: { client?: { client_id: string; name: string; client_metadata?: Record<string, string> }; ctx?: Context; transaction: Obj; sessionId?: string; methods: { name: string; timestamp: string }[]; authParams?: Obj; refreshToken?: Obj }) {
     return {
       user: userInfo(user, { otpEnrolled: await d.otpEnrolled?.(user.user_id) }),
       authorization: { roles: await d.roleNames(user.user_id) },
@@ -108,6 +144,7 @@ export function createTriggerRunners(d: Deps) {
       authentication: { methods: o.methods }, stats: { logins_count: user.logins_count },
       session: o.sessionId ? { id: o.sessionId } : {}, connection: CONNECTION, tenant: tenant(d.issuer),
       organization: undefined, resource_server: typeof o.transaction.audience === 'string' ? { identifier: o.transaction.audience } : undefined,
+      ...(o.refreshToken ? { refresh_token: o.refreshToken } : {}),
     } as Obj;
   }
 
@@ -139,7 +176,8 @@ export function createTriggerRunners(d: Deps) {
     const event = args.event ?? await postLoginEvent(args.user, args);
     const o = await engine.run('post-login', event, { startAt: args.startAt, resumeOf: args.resumeOf, continueFirst: args.continueFirst, canRedirect: args.canRedirect ?? true, redirectState: args.redirectState, nextRedirectState: args.nextRedirectState, deadlineAt: args.deadlineAt });
     await writeMetadata(args.user.user_id, o);
-    if (o.blocked || !args.client) return o;
+    if (o.blocked) { await applyRevocation(o, { sessionUid: args.sessionId, userId: args.user.user_id }); return o; }
+    if (!args.client) return o;
     // Nothing is bound: this login's tokens carry no action claims. Nothing to write, and no
     // earlier login's row to clear: loginClaims reads none while nothing is bound, and the store
     // drops them all when the last post-login binding goes.
@@ -251,7 +289,7 @@ export function createTriggerRunners(d: Deps) {
       // The login the refresh token came from: how it authenticated (an action that asks for a
       // second factor unless the login had one must see it had), its session, and the API and
       // scopes this refresh asks for (the token's own when the request names none).
-      const rt = (ctx.oidc.entities as { RefreshToken?: { amr?: string[]; authTime?: number; sessionUid?: string; resource?: unknown; scope?: string } }).RefreshToken;
+      const rt = (ctx.oidc.entities as { RefreshToken?: { jti?: string; iat?: number; exp?: number; amr?: string[]; authTime?: number; sessionUid?: string; resource?: unknown; scope?: string } }).RefreshToken;
       const at = new Date((rt?.authTime ?? Math.floor(Date.now() / 1000)) * 1000).toISOString();
       const amr = Array.isArray(rt?.amr) ? rt.amr : ['pwd'];
       const p = ctx.oidc.params as Record<string, unknown> | undefined;
@@ -259,6 +297,12 @@ export function createTriggerRunners(d: Deps) {
       const audience = typeof p?.resource === 'string' ? p.resource : typeof rt?.resource === 'string' ? rt.resource : undefined;
       const event = await postLoginEvent(user, {
         client, ctx: ctx as unknown as Context, sessionId: rt?.sessionUid,
+        // Not the token's value (an opaque refresh token is its own id): a digest of it names it.
+        refreshToken: rt?.jti ? {
+          id: `rt_${createHash('sha256').update(rt.jti).digest('base64url').slice(0, 22)}`, client_id: client.client_id,
+          ...(rt.sessionUid ? { session_id: rt.sessionUid } : {}),
+          created_at: new Date((rt.iat ?? 0) * 1000).toISOString(), ...(typeof rt.exp === 'number' ? { expires_at: new Date(rt.exp * 1000).toISOString() } : {}),
+        } : undefined,
         methods: [{ name: 'pwd', timestamp: at }, ...(amr.includes('otp') ? [{ name: 'mfa', timestamp: at }] : [])],
         transaction: { id: randomId(), protocol: 'oauth2-refresh-token', locale: 'en', requested_scopes: scopes.split(' ').filter(Boolean), acr_values: [], ui_locales: [], ...(audience ? { audience } : {}) },
       });
@@ -278,6 +322,7 @@ export function createTriggerRunners(d: Deps) {
         o = rest;
       }
       if (o.blocked) {
+        await applyRevocation(o, { sessionUid: rt?.sessionUid, refreshTokenId: rt?.jti, userId: user.user_id });
         throw new ChainRefusal({ error: 'access_denied', description: o.blocked.kind === 'denied' ? o.blocked.reason : 'a post-login action failed' });
       }
       if (o.redirect) {

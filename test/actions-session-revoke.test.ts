@@ -1,0 +1,132 @@
+import { test, after, before } from 'node:test';
+import assert from 'node:assert/strict';
+import * as oidc from 'openid-client';
+import { startTestServer, discover, loginThroughForm, silentAuthorization, type TestServer } from './helpers/server.ts';
+import { expectOAuthError } from './helpers/oidc-assert.ts';
+import { deployAction, bindActions, latestExecution } from './helpers/actions.ts';
+
+/*
+ * api.session.revoke and api.refreshToken.revoke (Auth0's session and refresh-token management
+ * from post-login): a deny that also ends the session (and, unless preserved, the refresh tokens
+ * of its applications), or the refresh token being exchanged. Driven through real logins, silent
+ * authorizations and refresh-token grants with openid-client.
+ */
+
+const API = 'https://revoke.api.example';
+const CB = 'http://localhost:5177/cb';
+const PASSWORD = 'session-revoke-pw-1';
+
+let ts: TestServer;
+let config: oidc.Configuration;
+
+/** A login with offline_access (prompt=consent: oidc-provider's rule for refresh tokens); the tokens and the browser. */
+async function loginWithRefresh(email: string) {
+  const r = await loginThroughForm(config, { redirectUri: CB, email, password: PASSWORD, scope: 'openid email offline_access read:things', params: { prompt: 'consent', audience: API } });
+  assert.ok(r.callbackUrl, `no callback: ${r.status} ${r.loginPage?.slice(0, 300)}`);
+  assert.equal(r.callbackUrl.searchParams.get('error'), null, r.callbackUrl.searchParams.get('error_description') ?? '');
+  const tokens = await oidc.authorizationCodeGrant(config, r.callbackUrl, { pkceCodeVerifier: r.verifier, expectedState: r.state });
+  assert.ok(tokens.refresh_token, 'a refresh token was issued');
+  return { tokens, browser: r.browser };
+}
+
+before(async () => {
+  ts = await startTestServer();
+  await ts.api('POST', '/resource-servers', { name: 'Revoke API', identifier: API, scopes: [{ value: 'read:things', description: 'r' }] });
+  const spa = (await ts.api('POST', '/clients', { name: 'Revoke SPA', app_type: 'spa', callbacks: [CB] })).body;
+  config = await discover(ts, spa.client_id);
+  for (const email of ['hijacked@revoke.example', 'kept@revoke.example', 'stolen-rt@revoke.example', 'first@revoke.example', 'bad-call@revoke.example']) {
+    assert.equal((await ts.api('POST', '/users', { email, password: PASSWORD })).status, 201);
+  }
+});
+after(async () => { await ts?.close(); });
+
+test('session.revoke on a silent authorization: access_denied with the reason, the session ends (login_required next), its refresh tokens end', async (t) => {
+  t.after(() => bindActions(ts, 'post-login', []));
+  const { tokens, browser } = await loginWithRefresh('hijacked@revoke.example');
+  assert.equal(new URL(await silentAuthorization(config, browser, CB)).searchParams.get('error'), null, 'the session answers silently before the revoke');
+  await deployAction(ts, { name: 'revoke-session', trigger: 'post-login', code: `
+    exports.onExecutePostLogin = async (event, api) => {
+      if (event.transaction.protocol !== 'oauth2-refresh-token') api.session.revoke('session looks hijacked');
+    };` });
+  await bindActions(ts, 'post-login', ['revoke-session']);
+
+  const denied = new URL(await silentAuthorization(config, browser, CB));
+  assert.equal(denied.searchParams.get('error'), 'access_denied');
+  assert.equal(denied.searchParams.get('error_description'), 'session looks hijacked');
+  const exe = await latestExecution(ts, 'post-login');
+  assert.equal(exe.results[0].status, 'denied');
+  assert.equal(exe.results[0].commands[0].type, 'session.revoke');
+
+  await bindActions(ts, 'post-login', []);
+  const after = new URL(await silentAuthorization(config, browser, CB));
+  assert.equal(after.searchParams.get('error'), 'login_required', 'the browser has to sign in again');
+  await expectOAuthError(oidc.refreshTokenGrant(config, tokens.refresh_token!), 'invalid_grant', 400);
+});
+
+test('session.revoke with preserveRefreshTokens: the session ends, the refresh token keeps working', async (t) => {
+  t.after(() => bindActions(ts, 'post-login', []));
+  const { tokens, browser } = await loginWithRefresh('kept@revoke.example');
+  await deployAction(ts, { name: 'revoke-keep-rt', trigger: 'post-login', code: `
+    exports.onExecutePostLogin = async (event, api) => {
+      if (event.transaction.protocol !== 'oauth2-refresh-token') api.session.revoke('signed out everywhere', { preserveRefreshTokens: true });
+    };` });
+  await bindActions(ts, 'post-login', ['revoke-keep-rt']);
+  assert.equal(new URL(await silentAuthorization(config, browser, CB)).searchParams.get('error'), 'access_denied');
+  await bindActions(ts, 'post-login', []);
+  assert.equal(new URL(await silentAuthorization(config, browser, CB)).searchParams.get('error'), 'login_required');
+  const refreshed = await oidc.refreshTokenGrant(config, tokens.refresh_token!);
+  assert.ok(refreshed.access_token, 'the refresh token outlived the session');
+});
+
+test('refreshToken.revoke on a refresh: access_denied, and the token is spent (a plain deny leaves it usable); event.refresh_token names it without giving it away', async (t) => {
+  t.after(() => bindActions(ts, 'post-login', []));
+  const { tokens } = await loginWithRefresh('stolen-rt@revoke.example');
+  await deployAction(ts, { name: 'revoke-rt', trigger: 'post-login', code: `
+    exports.onExecutePostLogin = async (event, api) => {
+      if (event.transaction.protocol !== 'oauth2-refresh-token') return;
+      api.user.setAppMetadata('seen_refresh_token', event.refresh_token);
+      if (event.user.app_metadata.stolen) api.refreshToken.revoke('refresh token reported stolen');
+    };` });
+  await bindActions(ts, 'post-login', ['revoke-rt']);
+  // Not stolen yet: the refresh works and the action saw the token described.
+  const ok = await oidc.refreshTokenGrant(config, tokens.refresh_token!);
+  const user = (await ts.api('GET', `/users/${encodeURIComponent(String(ok.claims()!.sub))}`)).body;
+  const seen = user.app_metadata.seen_refresh_token;
+  assert.match(seen.id, /^rt_[A-Za-z0-9_-]{22}$/);
+  assert.equal(seen.client_id, config.clientMetadata().client_id);
+  assert.equal(typeof seen.session_id, 'string');
+  assert.ok(Date.parse(seen.created_at) > 0 && Date.parse(seen.expires_at) > Date.parse(seen.created_at), JSON.stringify(seen));
+  assert.ok(!JSON.stringify(seen).includes(tokens.refresh_token!) && !JSON.stringify(seen).includes(ok.refresh_token!), 'the token itself is not in the event');
+
+  await ts.api('PATCH', `/users/${encodeURIComponent(user.user_id)}`, { app_metadata: { stolen: true } });
+  const err = await expectOAuthError(oidc.refreshTokenGrant(config, ok.refresh_token!), 'access_denied', 400);
+  assert.equal(err.error_description, 'refresh token reported stolen');
+  await bindActions(ts, 'post-login', []);
+  await expectOAuthError(oidc.refreshTokenGrant(config, ok.refresh_token!), 'invalid_grant', 400);
+});
+
+test('session.revoke at an interactive login: the login is denied and the session made for it is gone', async (t) => {
+  t.after(() => bindActions(ts, 'post-login', []));
+  await deployAction(ts, { name: 'revoke-at-login', trigger: 'post-login', code: `
+    exports.onExecutePostLogin = async (event, api) => {
+      api.idToken.setCustomClaim('https://revoke/session', event.session.id);
+      api.session.revoke('new device needs approval');
+    };` });
+  await bindActions(ts, 'post-login', ['revoke-at-login']);
+  const r = await loginThroughForm(config, { redirectUri: CB, email: 'first@revoke.example', password: PASSWORD });
+  assert.equal(r.callbackUrl?.searchParams.get('error'), 'access_denied');
+  assert.equal(r.callbackUrl?.searchParams.get('error_description'), 'new device needs approval');
+  await bindActions(ts, 'post-login', []);
+  assert.equal(new URL(await silentAuthorization(config, r.browser, CB)).searchParams.get('error'), 'login_required');
+});
+
+test('an invalid revoke call fails the login closed (the action asked to stop it)', async (t) => {
+  t.after(() => bindActions(ts, 'post-login', []));
+  await deployAction(ts, { name: 'revoke-bad-options', trigger: 'post-login', code: `
+    exports.onExecutePostLogin = async (event, api) => { api.session.revoke('x', { preserveRefreshTokens: 'yes' }); };` });
+  await bindActions(ts, 'post-login', ['revoke-bad-options']);
+  const r = await loginThroughForm(config, { redirectUri: CB, email: 'bad-call@revoke.example', password: PASSWORD });
+  assert.equal(r.callbackUrl?.searchParams.get('error'), 'access_denied');
+  const exe = await latestExecution(ts, 'post-login');
+  assert.match(JSON.stringify(exe.results[0].rejected_commands), /preserveRefreshTokens must be a boolean/);
+});
