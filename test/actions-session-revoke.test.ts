@@ -1,7 +1,7 @@
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import * as oidc from 'openid-client';
-import { startTestServer, discover, loginThroughForm, silentAuthorization, type TestServer } from './helpers/server.ts';
+import { startTestServer, discover, loginThroughForm, silentAuthorization, authorizationRequest, type TestServer } from './helpers/server.ts';
 import { expectOAuthError } from './helpers/oidc-assert.ts';
 import { deployAction, bindActions, latestExecution } from './helpers/actions.ts';
 
@@ -34,7 +34,7 @@ before(async () => {
   await ts.api('POST', '/resource-servers', { name: 'Revoke API', identifier: API, scopes: [{ value: 'read:things', description: 'r' }] });
   const spa = (await ts.api('POST', '/clients', { name: 'Revoke SPA', app_type: 'spa', callbacks: [CB] })).body;
   config = await discover(ts, spa.client_id);
-  for (const email of ['hijacked@revoke.example', 'kept@revoke.example', 'stolen-rt@revoke.example', 'first@revoke.example', 'bad-call@revoke.example']) {
+  for (const email of ['hijacked@revoke.example', 'kept@revoke.example', 'stolen-rt@revoke.example', 'first@revoke.example', 'bad-call@revoke.example', 'resumed@revoke.example']) {
     assert.equal((await ts.api('POST', '/users', { email, password: PASSWORD })).status, 201);
   }
 });
@@ -105,19 +105,27 @@ test('refreshToken.revoke on a refresh: access_denied, and the token is spent (a
   await expectOAuthError(oidc.refreshTokenGrant(config, ok.refresh_token!), 'invalid_grant', 400);
 });
 
-test('session.revoke at an interactive login: the login is denied and the session made for it is gone', async (t) => {
+test('session.revoke at an interactive login: denied back to the application, and the signed-in session it ran in is gone', async (t) => {
   t.after(() => bindActions(ts, 'post-login', []));
+  const first = await loginThroughForm(config, { redirectUri: CB, email: 'first@revoke.example', password: PASSWORD });
+  assert.equal(first.callbackUrl?.searchParams.get('error'), null);
   await deployAction(ts, { name: 'revoke-at-login', trigger: 'post-login', code: `
-    exports.onExecutePostLogin = async (event, api) => {
-      api.idToken.setCustomClaim('https://revoke/session', event.session.id);
-      api.session.revoke('new device needs approval');
-    };` });
+    exports.onExecutePostLogin = async (event, api) => { api.session.revoke('new device needs approval'); };` });
   await bindActions(ts, 'post-login', ['revoke-at-login']);
-  const r = await loginThroughForm(config, { redirectUri: CB, email: 'first@revoke.example', password: PASSWORD });
-  assert.equal(r.callbackUrl?.searchParams.get('error'), 'access_denied');
-  assert.equal(r.callbackUrl?.searchParams.get('error_description'), 'new device needs approval');
+  // The session answers the authorization; post-login runs in an interaction (no password asked).
+  const { url } = await authorizationRequest(config, { redirectUri: CB, scope: 'openid email' });
+  const back = await first.browser.follow(url, {}, (u) => u.href.startsWith(CB));
+  assert.equal(back.url.searchParams.get('error'), 'access_denied', back.url.href);
+  assert.equal(back.url.searchParams.get('error_description'), 'new device needs approval');
   await bindActions(ts, 'post-login', []);
-  assert.equal(new URL(await silentAuthorization(config, r.browser, CB)).searchParams.get('error'), 'login_required');
+  assert.equal(new URL(await silentAuthorization(config, first.browser, CB)).searchParams.get('error'), 'login_required');
+
+  // A first login (the browser had no session): denied the same way, nothing signed in after.
+  await bindActions(ts, 'post-login', ['revoke-at-login']);
+  const fresh = await loginThroughForm(config, { redirectUri: CB, email: 'first@revoke.example', password: PASSWORD });
+  assert.equal(fresh.callbackUrl?.searchParams.get('error'), 'access_denied');
+  await bindActions(ts, 'post-login', []);
+  assert.equal(new URL(await silentAuthorization(config, fresh.browser, CB)).searchParams.get('error'), 'login_required');
 });
 
 test('an invalid revoke call fails the login closed (the action asked to stop it)', async (t) => {
@@ -129,4 +137,25 @@ test('an invalid revoke call fails the login closed (the action asked to stop it
   assert.equal(r.callbackUrl?.searchParams.get('error'), 'access_denied');
   const exe = await latestExecution(ts, 'post-login');
   assert.match(JSON.stringify(exe.results[0].rejected_commands), /preserveRefreshTokens must be a boolean/);
+});
+
+test('session.revoke in onContinuePostLogin (after a redirect): the resumed login is denied and its session ends', async (t) => {
+  t.after(() => bindActions(ts, 'post-login', []));
+  await deployAction(ts, { name: 'revoke-after-redirect', trigger: 'post-login', code: `
+    exports.onExecutePostLogin = async (event, api) => { api.redirect.sendUserTo('https://verify.example/device'); };
+    exports.onContinuePostLogin = async (event, api) => { api.session.revoke('the device was not approved'); };` });
+  // A signed-in browser: its session holds the account (an anonymous one would grant nothing anyway).
+  const first = await loginThroughForm(config, { redirectUri: CB, email: 'resumed@revoke.example', password: PASSWORD });
+  assert.equal(first.callbackUrl?.searchParams.get('error'), null);
+  await bindActions(ts, 'post-login', ['revoke-after-redirect']);
+  // The session answers the authorization: post-login runs without the password and redirects.
+  const { url } = await authorizationRequest(config, { redirectUri: CB, scope: 'openid email' });
+  const r = { browser: first.browser };
+  const away = (await r.browser.follow(url, {}, (u) => u.origin === 'https://verify.example' || u.href.startsWith(CB))).url;
+  assert.equal(away.origin, 'https://verify.example', away.href);
+  const back = await r.browser.follow(new URL(`${ts.issuer}/continue?state=${encodeURIComponent(away.searchParams.get('state')!)}`), {}, (u) => u.href.startsWith(CB));
+  assert.equal(back.url.searchParams.get('error'), 'access_denied', back.url.href);
+  assert.equal(back.url.searchParams.get('error_description'), 'the device was not approved');
+  await bindActions(ts, 'post-login', []);
+  assert.equal(new URL(await silentAuthorization(config, r.browser, CB)).searchParams.get('error'), 'login_required', 'the session the login made was ended');
 });

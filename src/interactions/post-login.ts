@@ -89,7 +89,11 @@ export function createPostLoginStep(app: AppContext) {
         : o.blocked.kind === 'changed' ? o.blocked.message
           : 'Login was stopped because a post-login action failed';
       await app.audit.record({ type: 'f', description: `Login denied by post-login action: ${description}`, user_id: userId, client_id: String(d.params.client_id), ip: ctx.ip, details: { execution: o.executionId } });
-      return finish(ctx, { error: 'access_denied', error_description: description });
+      // api.session.revoke: the session (the one the chain's event named) ends once oidc-provider
+      // has resumed the authorization with this deny (src/oidc/hooks.ts afterResume).
+      const revoke = o.blocked.kind === 'denied' ? o.blocked.revoke?.session : undefined;
+      const uid = (o.event.session as { id?: unknown } | undefined)?.id;
+      return finish(ctx, { error: 'access_denied', error_description: description, ...(revoke && typeof uid === 'string' ? { gatehouse: { revokeSession: { uid, userId, preserveRefreshTokens: revoke.preserveRefreshTokens } } } : {}) });
     }
     if (o.redirect) {
       // A second factor asked for so far is owed after /continue: it is kept with the continuation.

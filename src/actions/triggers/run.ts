@@ -176,8 +176,7 @@ export function createTriggerRunners(d: Deps) {
     const event = args.event ?? await postLoginEvent(args.user, args);
     const o = await engine.run('post-login', event, { startAt: args.startAt, resumeOf: args.resumeOf, continueFirst: args.continueFirst, canRedirect: args.canRedirect ?? true, redirectState: args.redirectState, nextRedirectState: args.nextRedirectState, deadlineAt: args.deadlineAt });
     await writeMetadata(args.user.user_id, o);
-    if (o.blocked) { await applyRevocation(o, { sessionUid: args.sessionId, userId: args.user.user_id }); return o; }
-    if (!args.client) return o;
+    if (o.blocked || !args.client) return o;
     // Nothing is bound: this login's tokens carry no action claims. Nothing to write, and no
     // earlier login's row to clear: loginClaims reads none while nothing is bound, and the store
     // drops them all when the last post-login binding goes.
@@ -201,6 +200,14 @@ export function createTriggerRunners(d: Deps) {
 
   return {
     hasPostLogin: () => engine.hasBindings('post-login'),
+
+    /**
+     * Applies what api.session.revoke / api.refreshToken.revoke asked for with a deny. The call
+     * site says when: an interactive login only after oidc-provider resumed the authorization
+     * (it checks the interaction's session is still there; src/oidc/hooks.ts afterResume), a
+     * silent one at once (and keeps oidc-provider from saving its copy back), a refresh at once.
+     */
+    applyRevocation,
 
     /**
      * post-login during an interactive login (or inline for prompt=none). Writes metadata once
