@@ -2,7 +2,7 @@ import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import * as oidc from 'openid-client';
 import { SignJWT, jwtVerify, decodeJwt } from 'jose';
-import { startTestServer, discover, loginThroughForm, type TestServer } from './helpers/server.ts';
+import { startTestServer, discover, loginThroughForm, loginWithRefreshToken, type TestServer } from './helpers/server.ts';
 import { Browser } from './helpers/cookie-fetch.ts';
 import { expectOAuthError } from './helpers/oidc-assert.ts';
 import { createAction, deployAction, deployVersion, bindActions, latestExecution } from './helpers/actions.ts';
@@ -27,12 +27,7 @@ let config: oidc.Configuration;
 
 /** Login with offline_access + prompt=consent (oidc-provider's rule for refresh tokens) for a JWT access token. */
 async function loginWithRefresh(email: string) {
-  const r = await loginThroughForm(config, { redirectUri: CB, email, password: PASSWORD, scope: 'openid email offline_access read:things', params: { prompt: 'consent', audience: API } });
-  assert.ok(r.callbackUrl, `no callback: ${r.status} ${r.loginPage?.slice(0, 300)}`);
-  assert.equal(r.callbackUrl.searchParams.get('error'), null, r.callbackUrl.searchParams.get('error_description') ?? '');
-  const t = await oidc.authorizationCodeGrant(config, r.callbackUrl, { pkceCodeVerifier: r.verifier, expectedState: r.state });
-  assert.ok(t.refresh_token, 'a refresh token was issued');
-  return t;
+  return (await loginWithRefreshToken(config, { redirectUri: CB, email, password: PASSWORD, audience: API })).tokens;
 }
 
 before(async () => {

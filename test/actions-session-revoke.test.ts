@@ -1,7 +1,7 @@
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import * as oidc from 'openid-client';
-import { startTestServer, discover, loginThroughForm, silentAuthorization, authorizationRequest, type TestServer } from './helpers/server.ts';
+import { startTestServer, discover, loginThroughForm, loginWithRefreshToken, silentAuthorization, authorizationRequest, type TestServer } from './helpers/server.ts';
 import { expectOAuthError } from './helpers/oidc-assert.ts';
 import { deployAction, bindActions, latestExecution } from './helpers/actions.ts';
 
@@ -19,15 +19,7 @@ const PASSWORD = 'session-revoke-pw-1';
 let ts: TestServer;
 let config: oidc.Configuration;
 
-/** A login with offline_access (prompt=consent: oidc-provider's rule for refresh tokens); the tokens and the browser. */
-async function loginWithRefresh(email: string) {
-  const r = await loginThroughForm(config, { redirectUri: CB, email, password: PASSWORD, scope: 'openid email offline_access read:things', params: { prompt: 'consent', audience: API } });
-  assert.ok(r.callbackUrl, `no callback: ${r.status} ${r.loginPage?.slice(0, 300)}`);
-  assert.equal(r.callbackUrl.searchParams.get('error'), null, r.callbackUrl.searchParams.get('error_description') ?? '');
-  const tokens = await oidc.authorizationCodeGrant(config, r.callbackUrl, { pkceCodeVerifier: r.verifier, expectedState: r.state });
-  assert.ok(tokens.refresh_token, 'a refresh token was issued');
-  return { tokens, browser: r.browser };
-}
+const loginWithRefresh = (email: string) => loginWithRefreshToken(config, { redirectUri: CB, email, password: PASSWORD, audience: API });
 
 before(async () => {
   ts = await startTestServer();

@@ -162,6 +162,20 @@ export async function loginThroughForm(config: oidc.Configuration, o: {
   return { ...await loginAt(url, o), verifier, state };
 }
 
+/**
+ * A login through the form with offline_access (and prompt=consent: oidc-provider's rule for
+ * refresh tokens) for `audience`'s `read:things`, redeemed: the tokens, which include a refresh
+ * token, and the browser (signed in).
+ */
+export async function loginWithRefreshToken(config: oidc.Configuration, o: { redirectUri: string; email: string; password: string; audience: string }) {
+  const r = await loginThroughForm(config, { redirectUri: o.redirectUri, email: o.email, password: o.password, scope: 'openid email offline_access read:things', params: { prompt: 'consent', audience: o.audience } });
+  assert.ok(r.callbackUrl, `no callback: ${r.status} ${r.loginPage?.slice(0, 300)}`);
+  assert.equal(r.callbackUrl.searchParams.get('error'), null, r.callbackUrl.searchParams.get('error_description') ?? '');
+  const tokens = await oidc.authorizationCodeGrant(config, r.callbackUrl, { pkceCodeVerifier: r.verifier, expectedState: r.state });
+  assert.ok(tokens.refresh_token, 'a refresh token was issued');
+  return { tokens, browser: r.browser };
+}
+
 /** A silent authorization (prompt=none) in `browser`: the callback URL, where it must end. */
 export async function silentAuthorization(config: oidc.Configuration, browser: Browser, redirectUri: string) {
   const { url } = await authorizationRequest(config, { redirectUri, scope: 'openid', params: { prompt: 'none' } });
