@@ -223,7 +223,10 @@ declare global {
     readonly ERR_BAD_REQUEST: 'ERR_BAD_REQUEST'; readonly ERR_BAD_RESPONSE: 'ERR_BAD_RESPONSE'; readonly ERR_CANCELED: 'ERR_CANCELED'; readonly ERR_NETWORK: 'ERR_NETWORK';
     readonly ECONNABORTED: 'ECONNABORTED'; readonly ETIMEDOUT: 'ETIMEDOUT'; readonly ERR_NOT_SUPPORT: 'ERR_NOT_SUPPORT'; readonly ERR_INVALID_URL: 'ERR_INVALID_URL';
   }
-  interface AxiosInterceptors<V> { use(onFulfilled?: ((value: V) => V | Promise<V>) | null, onRejected?: ((error: any) => any) | null): number; eject(id: number): void; clear(): void }
+  interface AxiosInterceptors<V> {
+    use(onFulfilled?: ((value: V) => V | Promise<V>) | null, onRejected?: ((error: any) => any) | null, options?: { synchronous?: boolean; runWhen?: (config: AxiosRequestConfig) => boolean }): number;
+    eject(id: number): void; clear(): void;
+  }
   interface AxiosInstance {
     <T = any>(config: AxiosRequestConfig): Promise<AxiosResponse<T>>;
     <T = any>(url: string, config?: AxiosRequestConfig): Promise<AxiosResponse<T>>;
@@ -238,6 +241,8 @@ declare global {
     put<T = any>(url: string, data?: any, config?: AxiosRequestConfig): Promise<AxiosResponse<T>>;
     patch<T = any>(url: string, data?: any, config?: AxiosRequestConfig): Promise<AxiosResponse<T>>;
     postForm<T = any>(url: string, data?: any, config?: AxiosRequestConfig): Promise<AxiosResponse<T>>;
+    putForm<T = any>(url: string, data?: any, config?: AxiosRequestConfig): Promise<AxiosResponse<T>>;
+    patchForm<T = any>(url: string, data?: any, config?: AxiosRequestConfig): Promise<AxiosResponse<T>>;
     getUri(config?: AxiosRequestConfig): string;
     create(config?: AxiosRequestConfig): AxiosInstance;
   }
@@ -247,7 +252,7 @@ declare global {
     all<T>(values: Array<T | Promise<T>>): Promise<T[]>;
     spread<T, R>(callback: (...args: T[]) => R): (array: T[]) => R;
     readonly AxiosError: AxiosErrorConstructor;
-    readonly CanceledError: AxiosErrorConstructor;
+    readonly CanceledError: new (message?: string, config?: AxiosRequestConfig, request?: unknown) => AxiosError;
     readonly VERSION: string;
     readonly default: AxiosStatic;
   }

@@ -20,10 +20,10 @@ const nullObj = (): Obj => Object.create(null) as Obj;
 /** One deployed action version at a place in a chain (what a paused login resumes). */
 export interface ActionRef { actionId: string; versionId: string }
 
-/** What a chain decided, validated and merged; the flow that ran it applies it. */
 /** What a post-login chain asked to revoke along with its deny (api.session.revoke, api.refreshToken.revoke). */
 export interface Revocation { session?: { preserveRefreshTokens: boolean }; refreshToken?: boolean }
 
+/** What a chain decided, validated and merged; the flow that ran it applies it. */
 export interface ChainOutcome {
   executionId: string | null;
   /** 'ok' also when nothing is bound. */
@@ -145,6 +145,10 @@ function redactSecrets(text: string, secrets: Record<string, string>) {
     if (out.includes(v)) out = out.split(v).join('[REDACTED]');
     const escaped = JSON.stringify(v).slice(1, -1);
     if (escaped !== v && out.includes(escaped)) out = out.split(escaped).join('[REDACTED]');
+    // As it appears in a query string (a URL an action logged or threw with).
+    let uri: string | null = null;
+    try { uri = encodeURIComponent(v); } catch { /* a lone surrogate: no such form */ }
+    if (uri !== null && uri !== v && out.includes(uri)) out = out.split(uri).join('[REDACTED]');
   }
   return out;
 }

@@ -343,6 +343,24 @@ const SCENARIOS: [string, string][] = [
   ['third: a Cookie header is sent', js`return axios.get(u + '/echo', { headers: { Cookie: 'a=1; b=2' } });`],
   ['third: a custom reason phrase', js`const e = await axios.get(u + '/status?code=418&reason=' + encodeURIComponent('Custom Reason')).catch((x) => x); return [e.response.statusText, e.message];`],
 
+  // ---- from a review: call-time serialisation, timeouts as axios parses them, credentials kept out of config
+  ['review: data changed after the call is not what is sent', js`const items = [{ a: 1 }]; const p = axios.post(u + '/echo', items); items[0].a = 2; return p;`],
+  ['review: nested data changed after the call', js`const body = { list: [{ a: 1 }] }; const p = axios.post(u + '/echo', body); body.list[0].a = 2; return p;`],
+  ['review: a synchronous request interceptor runs within the call', js`const i = axios.create(); const order = []; i.interceptors.request.use((c) => { order.push('interceptor'); return c; }, null, { synchronous: true });
+    const p = i.get(u + '/echo'); order.push('after the call'); await p; return order;`],
+  ['review: an asynchronous request interceptor runs after the call', js`const i = axios.create(); const order = []; i.interceptors.request.use((c) => { order.push('interceptor'); return c; });
+    const p = i.get(u + '/echo'); order.push('after the call'); await p; return order;`],
+  ['review: timeout given as "60ms"', js`return axios.get(u + '/slow?ms=400', { timeout: '60ms' });`],
+  ['review: a timeout that does not parse', js`return axios.get(u + '/echo', { timeout: 'soon' });`],
+  ['review: params given as a string', js`return axios.get(u + '/echo', { params: 'a=1' });`],
+  ['review: a method that is not a token', js`return axios({ url: u + '/echo', method: 'GE T' });`],
+  ['review: defaults.headers for options, purge and query', js`const i = axios.create(); i.defaults.headers.options['X-Opt'] = 'o'; return [typeof i.defaults.headers.purge, typeof i.defaults.headers.query, R(await i.options(u + '/echo-opt'))];`],
+  ['review: auth is not in config.headers or the error', js`try { await axios.get(u + '/status?code=401', { auth: { username: 'svc', password: 'hunter2-pw' } }); return 'no error'; }
+    catch (e) { const h = e.config.headers; const basic = 'c3ZjOmh1bnRlcjItcHc='; // base64 of svc:hunter2-pw
+      return [Object.keys(typeof h.toJSON === 'function' ? h.toJSON() : h).map((k) => k.toLowerCase()).filter((k) => k !== 'accept-encoding').sort(), JSON.stringify(e).includes(basic), JSON.stringify(e.toJSON()).includes(basic)]; }`],
+  ['review: auth from the URL is not in config.headers', js`const r = await axios.get(u.replace('http://', 'http://svc:pw@') + '/echo'); const h = r.config.headers;
+    return Object.keys(typeof h.toJSON === 'function' ? h.toJSON() : h).map((k) => k.toLowerCase()).filter((k) => k !== 'accept-encoding').sort();`],
+
   // ---- network failures, binary, streams (see KNOWN_DIFF)
   ['network: connection refused', js`return axios.get(base.replace(/:\d+$/, ':' + CLOSED_PORT) + '/x');`],
   ['network: connection refused, code only', js`try { await axios.get(base.replace(/:\d+$/, ':' + CLOSED_PORT) + '/x'); } catch (e) { return [e.name, e.isAxiosError, e.response, !!e.request, axios.isAxiosError(e), typeof e.message, e.message.length > 0]; }`],

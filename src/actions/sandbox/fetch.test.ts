@@ -309,6 +309,49 @@ describe('fetch from an action', () => {
     assert.match(claims(viaRedirect).big as string, /^ERR_NETWORK fetch failed: response body exceeds 16384 bytes/);
   });
 
+  test('axios: the bridge\'s own time limit is an axios timeout (ECONNABORTED); the 51st request of an execution is refused', async () => {
+    const r = await allowed.runChain(request([postLogin(`
+      const axios = require('axios');
+      try { await axios.get('http://127.0.0.1:${port}/slow'); api.idToken.setCustomClaim('slow', 'answered'); }
+      catch (e) { api.idToken.setCustomClaim('slow', [e.code, e.message, axios.isCancel(e)]); }
+      const all = await Promise.allSettled(Array.from({ length: 50 }, () => axios.get('http://127.0.0.1:${port}/json')));
+      api.idToken.setCustomClaim('counts', [all.filter((x) => x.status === 'fulfilled').length, all.filter((x) => x.status === 'rejected').map((x) => x.reason.message)[0]]);
+    `)], { limits: { ...LIMITS, actionTimeoutMs: 4000, chainTimeoutMs: 8000 } }));
+    assert.equal(r.status, 'ok', JSON.stringify(r));
+    // fetchTimeoutMs is 300 here: the request, with no axios timeout, ends as one.
+    assert.deepEqual(claims(r).slow, ['ECONNABORTED', 'timeout exceeded', false]);
+    // One request went to /slow: 49 more fit in the execution's 50.
+    assert.deepEqual(claims(r).counts, [49, 'fetch failed: too many requests in one execution']);
+  });
+
+  test('axios: secrets in Basic credentials and in params stay out of what an action logs', async () => {
+    const secrets = { PW: 'hunter2-secret-pw', KEY: 'k3y/with+plus=' };
+    const r = await allowed.runChain(request([postLogin(`
+      const axios = require('axios');
+      try { await axios.get('http://127.0.0.1:${port}/nope', { auth: { username: 'svc', password: event.secrets.PW }, params: { api_key: event.secrets.KEY } }); }
+      catch (err) { console.log(JSON.stringify(err)); console.log(err.config.headers); console.log(err.request); console.log(JSON.stringify(err.toJSON())); }
+    `, { secrets })]));
+    assert.equal(r.status, 'ok', JSON.stringify(r));
+    const logs = r.results[0].logs;
+    assert.match(logs, /api_key=\[REDACTED\]/, logs);
+    for (const leak of [Buffer.from(`svc:${secrets.PW}`).toString('base64'), secrets.PW, secrets.KEY, encodeURIComponent(secrets.KEY), 'k3y%2Fwith%2Bplus%3D']) {
+      assert.ok(!logs.includes(leak), `${leak} in the logs:\n${logs}`);
+    }
+  });
+
+  test('listeners on a signal kept in module scope do not pile up across executions (they held each request\'s body)', async () => {
+    const a = postLogin(`
+      const axios = require('axios');
+      globalThis.moduleCtl ??= new AbortController();
+      const big = 'x'.repeat(400 * 1024);
+      for (let i = 0; i < 40; i++) { axios.post('http://127.0.0.1:${port}/slow', { big, i }, { signal: moduleCtl.signal }).catch(() => {}); fetch('http://127.0.0.1:${port}/slow', { method: 'POST', body: big + i, signal: moduleCtl.signal }).catch(() => {}); }
+      api.idToken.setCustomClaim('ok', true);
+    `, { key: 'module-signal-listeners' });
+    const statuses: string[] = [];
+    for (let i = 0; i < 12; i++) statuses.push((await allowed.runChain(request([a], { limits: { ...LIMITS, memoryMb: 64 } }))).status);
+    assert.deepEqual(statuses, Array(12).fill('ok'));
+  });
+
   test('an unawaited fetch is dropped when the handler returns; fetch outside a handler fails', async () => {
     const r = await allowed.runChain(request([postLogin(`
       fetch('http://127.0.0.1:${port}/slow').catch(() => {});

@@ -80,6 +80,7 @@
   const timers = new MapC();  // id -> { fn, args, ms, repeat, due }
   let timerSeq = 0;
   const fetchWaiting = new MapC(); // id -> { resolve, reject, url }
+  let execListeners = [];     // [signal state, fn] or [unsubscribe, fn]: dropped when the execution ends
   let fetchOut = '', fetchSeq = 0, fetchCount = 0;
   let curEvent = null, curCtx = null, curApi = null;
   let curRedirectJson = 'null', curRedirect; // parsed on first use (undefined until then)
@@ -121,6 +122,12 @@
         forms.push(v);
         if (json !== v) forms.push(json);
         if (quoted !== v && quoted !== json) forms.push(quoted);
+        // As it appears in a query string (encodeURIComponent, and axios's params encoding).
+        let uri = null;
+        try { uri = encodeURIComponent(v); } catch { /* a lone surrogate: no such form */ }
+        if (uri !== null && uri !== v && forms.indexOf(uri) === -1) forms.push(uri);
+        const plus = uri === null ? null : uri.replace(/%3A/gi, ':').replace(/%24/g, '$').replace(/%2C/gi, ',').replace(/%20/g, '+');
+        if (plus !== null && plus !== v && forms.indexOf(plus) === -1) forms.push(plus);
       }
     }
     forms.sort((a, b) => b.length - a.length);
@@ -2357,9 +2364,12 @@
   def(G, 'AbortController', AbortController);
 
   function fetch(input, init) {
-    let req;
-    try { req = buildRequest(input, init); } catch (e) { return promiseReject(e); }
-    return sendRequest(req, init !== null && typeof init === 'object' && init.signal !== undefined && init.signal !== null ? init.signal : null);
+    let req, signal;
+    try {
+      req = buildRequest(input, init);
+      signal = init !== null && typeof init === 'object' && init.signal !== undefined && init.signal !== null ? init.signal : null;
+    } catch (e) { return promiseReject(e); }
+    return sendRequest(req, signal);
   }
 
   // Queues a built request ({url, method, headers: [name, value][], body: string | null,
@@ -2385,6 +2395,7 @@
           w.reject(st.reason);
         };
         st.listeners.push(onAbort);
+        execListeners.push([st, onAbort]);
         const drop = () => dropListener(st, onAbort);
         fetchWaiting.set(id, { resolve: (v) => { drop(); resolve(v); }, reject: (e) => { drop(); reject(e); }, url: req.url });
       }
@@ -2630,7 +2641,7 @@
   }
   function makeAxios() {
     const VERSION = '1.21.1';
-    const METHODS = ['delete', 'get', 'head', 'post', 'put', 'patch', 'options'];
+    const METHODS = ['get', 'delete', 'head', 'options', 'post', 'put', 'patch', 'purge', 'link', 'unlink', 'query'];
     const isPlain = (v) => {
       if (v === null || typeof v !== 'object') return false;
       const p = O.getPrototypeOf(v);
@@ -2934,7 +2945,7 @@
       validateStatus(status) { return status >= 200 && status < 300; },
       headers: { common: { Accept: 'application/json, text/plain, */*', 'Content-Type': undefined } },
     };
-    for (const m of METHODS) if (m !== 'options') defaults.headers[m] = {};
+    for (const m of METHODS) defaults.headers[m] = {};
 
     // The adapter: one request through sendRequest, settled as axios's http adapter settles it.
     function bodyText(data, config) {
@@ -2959,6 +2970,7 @@
         }
         if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new AxiosError('Unsupported protocol ' + url.protocol, AxiosError.ERR_BAD_REQUEST, config);
         const method = S(config.method).toUpperCase();
+        if (!HEADER_NAME.test(method)) { const e = new TypeErr('Method must be a valid HTTP token ["' + cap(method, 50) + '"]'); e.code = 'ERR_INVALID_HTTP_TOKEN'; throw e; }
         const headers = config.headers;
         const rt = config.responseType;
         if (rt === 'stream') throw new AxiosError("responseType 'stream' is not supported by Gatehouse: responses arrive whole", AxiosError.ERR_NOT_SUPPORT, config);
@@ -2968,12 +2980,15 @@
         if (config.auth) auth = S(config.auth.username || '') + ':' + S(config.auth.password || '');
         if (!auth && (url.username || url.password)) auth = decodeURIComponent(url.username) + ':' + decodeURIComponent(url.password);
         url.username = ''; url.password = '';
-        if (auth !== null) { headers.delete('authorization'); headers.set('Authorization', 'Basic ' + btoa(bytesLatin1(utf8Encode(auth)))); }
+        // As axios's http adapter: the credentials go to the request only, never into config.headers
+        // (which actions log with their errors, where a Basic value would escape secret scrubbing).
+        if (auth !== null) headers.delete('authorization');
         if (body instanceof FormData) {
           const ct = headers.getContentType();
           if (ct !== undefined && ct !== null && ct !== false && !/boundary=/i.test(S(ct))) headers.delete('content-type');
         }
-        const path = buildURL(url.pathname + url.search, config.params, config.paramsSerializer);
+        let path;
+        try { path = buildURL(url.pathname + url.search, config.params, config.paramsSerializer); } catch (e) { throw AxiosError.from(e, AxiosError.ERR_BAD_REQUEST, config); }
         const target = url.origin + path;
         const h = new Headers();
         const flat = headers.toJSON(true);
@@ -2993,8 +3008,9 @@
           req.body = m.body;
           if (!h.has('content-type')) h.set('content-type', m.type);
         } else req.body = body;
-        for (const [k, v] of h) req.headers.push([k, v]);
         const request = { method, path, host: url.host, protocol: url.protocol, headers: flat };
+        if (auth !== null) h.set('authorization', 'Basic ' + btoa(bytesLatin1(utf8Encode(auth))));
+        for (const [k, v] of h) req.headers.push([k, v]);
         // Timeout and the caller's signal both end the request early.
         const ctl = newSignal();
         let why = null, timer = null;
@@ -3005,14 +3021,23 @@
         if (token) {
           if (token.reason) { reject(token.reason); return; }
           token.subscribe(onUser);
+          execListeners.push([(fn) => token.unsubscribe(fn), onUser]);
         }
         if (user) {
           const ust = SIGNALS.get(user);
           if (ust === undefined) throw new TypeErr('signal must be an AbortSignal');
           if (ust.aborted) { reject(new CanceledError(null, config, request)); return; }
           ust.listeners.push(onUser);
+          execListeners.push([ust, onUser]);
         }
-        const timeout = N(config.timeout) || 0;
+        // parseInt, as axios's http adapter: '100ms' is 100; what does not parse is an error.
+        const rawTimeout = config.timeout;
+        const timeout = rawTimeout ? parseInt(rawTimeout, 10) : 0;
+        if (N.isNaN(timeout)) { reject(new AxiosError('error trying to parse `config.timeout` to int', AxiosError.ERR_BAD_OPTION_VALUE, config, request)); return; }
+        const timeoutError = () => {
+          const tr = config.transitional || defaults.transitional;
+          return new AxiosError(config.timeoutErrorMessage || (rawTimeout ? 'timeout of ' + rawTimeout + 'ms exceeded' : 'timeout exceeded'), tr.clarifyTimeoutError ? AxiosError.ETIMEDOUT : AxiosError.ECONNABORTED, config, request);
+        };
         if (timeout > 0) timer = addTimer(() => { why = 'timeout'; abortSignal(ctl, undefined); }, timeout, [], false);
         const done = () => {
           if (timer !== null) clearTimer(timer);
@@ -3044,11 +3069,9 @@
         }]), (e) => {
           done();
           if (why === 'cancel') { reject(cancelReason || new CanceledError(null, config, request)); return; }
-          if (why === 'timeout') {
-            const tr = config.transitional || defaults.transitional;
-            reject(new AxiosError(config.timeoutErrorMessage || (timeout ? 'timeout of ' + timeout + 'ms exceeded' : 'timeout exceeded'), tr.clarifyTimeoutError ? AxiosError.ETIMEDOUT : AxiosError.ECONNABORTED, config, request));
-            return;
-          }
+          if (why === 'timeout') { reject(timeoutError()); return; }
+          // The bridge's own limit (actions.fetchTimeoutMs) ended the request: a timeout to axios code.
+          if (/^fetch failed: timeout after \d+ ms$/.test(S(e && e.message))) { reject(timeoutError()); return; }
           // The bridge reports a network failure as "fetch failed: <errno>" (no address or port).
           const m = /^fetch failed: (E[A-Z]+)$/.exec(e && e.message);
           let err;
@@ -3118,12 +3141,29 @@
           config.headers = AxiosHeaders.concat(ctx, hs);
         } else config.headers = new AxiosHeaders();
         const reqChain = [];
-        this.interceptors.request.forEach((i) => { if (typeof i.runWhen === 'function' && i.runWhen(config) === false) return; reqChain.unshift(i.fulfilled, i.rejected); });
+        let sync = true;
+        this.interceptors.request.forEach((i) => {
+          if (typeof i.runWhen === 'function' && i.runWhen(config) === false) return;
+          sync = sync && i.synchronous;
+          reqChain.unshift(i.fulfilled, i.rejected);
+        });
         const resChain = [];
         this.interceptors.response.forEach((i) => { resChain.push(i.fulfilled, i.rejected); });
-        const chain = reqChain.concat([dispatch, undefined], resChain);
-        let p = promiseResolve(config);
-        for (let i = 0; i < chain.length; i += 2) p = apply(promiseThen, p, [chain[i], chain[i + 1]]);
+        let p;
+        if (!sync) {
+          const chain = reqChain.concat([dispatch, undefined], resChain);
+          p = promiseResolve(config);
+          for (let i = 0; i < chain.length; i += 2) p = apply(promiseThen, p, [chain[i], chain[i + 1]]);
+          return p;
+        }
+        // No request interceptor, or only synchronous ones: as axios, the request is built (its
+        // body serialised) within the call, so data changed after it is not what gets sent.
+        let next = config;
+        for (let i = 0; i < reqChain.length; i += 2) {
+          try { next = reqChain[i](next); } catch (e) { if (typeof reqChain[i + 1] === 'function') apply(reqChain[i + 1], this, [e]); break; }
+        }
+        try { p = dispatch(next); } catch (e) { return promiseReject(e); }
+        for (let i = 0; i < resChain.length; i += 2) p = apply(promiseThen, p, [resChain[i], resChain[i + 1]]);
         return p;
       }
       getUri(config) {
@@ -3247,6 +3287,14 @@
   }
 
   function endExec() {
+    // Listeners this execution put on signals or cancel tokens that outlive it (kept in module
+    // scope): their requests are gone, and each would keep what its closure holds (a body).
+    const ls = execListeners;
+    execListeners = [];
+    for (let i = 0; i < ls.length; i++) {
+      const [st, fn] = ls[i];
+      if (typeof st === 'function') { try { st(fn); } catch { /* the action's own token */ } } else dropListener(st, fn);
+    }
     active = false;
     settled = false;
     failed = null;
