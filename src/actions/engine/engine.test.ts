@@ -143,3 +143,14 @@ test('secret values are redacted from logs, error messages and recorded api call
   assert.ok(row, 'the execution was recorded');
   assert.ok(!JSON.stringify(row).includes('super-secret-value'));
 });
+
+test('a secret is redacted in its URL-encoded form too (a request URL in an error message)', async () => {
+  const a = { ...entry('a'), secrets: { K: 'k3y/with+plus=' } };
+  const { engine } = engineWith([a], [() => ({
+    status: 'runtime', durationMs: 1,
+    results: [result(a, { status: 'runtime', logs: 'GET /x?api_key=k3y%2Fwith%2Bplus%3D\n', error: { name: 'Error', message: 'failed: https://api.example/x?k=k3y%2Fwith%2Bplus%3D' } })],
+  })]);
+  const o = await engine.run('post-login', EVENT);
+  assert.equal(o.results[0].logs, 'GET /x?api_key=[REDACTED]\n');
+  assert.equal(o.results[0].error?.message, 'failed: https://api.example/x?k=[REDACTED]');
+});
