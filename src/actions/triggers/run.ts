@@ -89,30 +89,32 @@ export function createTriggerRunners(d: Deps) {
   async function applyRevocation(o: ChainOutcome, at: { sessionUid?: string; refreshTokenId?: string; userId: string }) {
     const r = o.blocked?.kind === 'denied' ? o.blocked.revoke : undefined;
     if (!r) return;
-    if (r.session && at.sessionUid) {
-      const rows: { payload: string }[] = await db('oidc_payloads').where({ type: 'Session', uid: at.sessionUid }).select('payload');
-      const grantIds = new Set<string>();
-      for (const row of rows) {
-        const p = parseJson<{ accountId?: unknown; authorizations?: Record<string, { grantId?: unknown } | null> }>(row.payload, {});
-        // Only this user's: a session the browser holds for someone else is not the login's to end.
-        if (p.accountId !== undefined && p.accountId !== at.userId) return;
-        for (const a of Object.values(p.authorizations ?? {})) if (typeof a?.grantId === 'string') grantIds.add(a.grantId);
-      }
-      let tokens = 0;
-      if (!r.session.preserveRefreshTokens) {
-        const ids = [...grantIds];
-        for (let i = 0; i < ids.length; i += 200) {
-          tokens += await db('oidc_payloads').whereIn('grant_id', ids.slice(i, i + 200)).whereNot({ type: 'Grant' }).delete();
-          await db('oidc_payloads').where({ type: 'Grant' }).whereIn('id', ids.slice(i, i + 200)).delete();
-        }
-      }
-      await db('oidc_payloads').where({ type: 'Session', uid: at.sessionUid }).delete();
-      logger.info({ user_id: at.userId, execution: o.executionId, grants: r.session.preserveRefreshTokens ? 0 : grantIds.size, tokens, refresh_tokens_kept: r.session.preserveRefreshTokens }, 'session revoked by a post-login action');
-    }
+    if (r.session && at.sessionUid) await revokeSession(at.sessionUid, r.session.preserveRefreshTokens, at.userId, o.executionId);
     if (r.refreshToken && at.refreshTokenId) {
       await db('oidc_payloads').where({ type: 'RefreshToken', id: at.refreshTokenId }).delete();
       logger.info({ user_id: at.userId, execution: o.executionId }, 'refresh token revoked by a post-login action');
     }
+  }
+  /** Ends session `uid` (a session of another account is left alone) and, unless kept, the grants its applications hold. */
+  async function revokeSession(uid: string, preserveRefreshTokens: boolean, userId: string, executionId: string | null) {
+    const rows: { payload: string }[] = await db('oidc_payloads').where({ type: 'Session', uid }).select('payload');
+    const grantIds = new Set<string>();
+    for (const row of rows) {
+      const p = parseJson<{ accountId?: unknown; authorizations?: Record<string, { grantId?: unknown } | null> }>(row.payload, {});
+      // Only this user's: a session the browser holds for someone else is not the login's to end.
+      if (p.accountId !== undefined && p.accountId !== userId) return;
+      for (const a of Object.values(p.authorizations ?? {})) if (typeof a?.grantId === 'string') grantIds.add(a.grantId);
+    }
+    let tokens = 0;
+    if (!preserveRefreshTokens) {
+      const ids = [...grantIds];
+      for (let i = 0; i < ids.length; i += 200) {
+        tokens += await db('oidc_payloads').whereIn('grant_id', ids.slice(i, i + 200)).whereNot({ type: 'Grant' }).delete();
+        await db('oidc_payloads').where({ type: 'Grant' }).whereIn('id', ids.slice(i, i + 200)).delete();
+      }
+    }
+    await db('oidc_payloads').where({ type: 'Session', uid }).delete();
+    logger.info({ user_id: userId, execution: executionId, grants: preserveRefreshTokens ? 0 : grantIds.size, tokens, refresh_tokens_kept: preserveRefreshTokens }, 'session revoked by a post-login action');
   }
 
   async function credentialsExchange(ctx: TokenRequestContext, token: CcToken, bound: boolean | Promise<boolean>) {
