@@ -26,6 +26,8 @@ before(async () => {
       if (!name) return api.validation.error('invalid_name', 'Enter your full name');
       api.user.setUserMetadata('full_name', name);
       api.user.setUserMetadata('department', event.request.body['ulp-department'] || null);
+      // As Auth0's custom sign-up field examples read a checkbox.
+      api.user.setUserMetadata('tos_accepted', event.request.body['ulp-terms'] === 'on');
     };` });
   await bindActions(ts, 'pre-user-registration', ['store-full-name']);
 });
@@ -43,31 +45,31 @@ test('the form shows the configured fields, labelled, with their limits', async 
   const { html } = await form();
   assert.match(html, /<label for="field-ulp-full-name">Full name<input id="field-ulp-full-name" name="ulp-full-name" type="text" maxlength="40" value="" required><\/label>/);
   assert.match(html, /<label for="field-ulp-department">Department \(optional\)<input [^>]*name="ulp-department"[^>]*maxlength="100"/);
-  assert.match(html, /<label for="field-ulp-terms" class="check"><input [^>]*name="ulp-terms" type="checkbox" value="true" required> I accept the terms<\/label>/);
+  assert.match(html, /<label for="field-ulp-terms" class="check"><input [^>]*name="ulp-terms" type="checkbox" required> I accept the terms<\/label>/);
 });
 
 test('a missing, too long or forged value is refused with the field named, nothing stored, the values kept', async () => {
   const f = await form();
-  const missing = await f.post({ email: 'fields.missing@example.com', 'ulp-department': 'Sales <b>', 'ulp-terms': 'true' });
+  const missing = await f.post({ email: 'fields.missing@example.com', 'ulp-department': 'Sales <b>', 'ulp-terms': 'on' });
   assert.equal(missing.status, 400);
   const page = await missing.text();
   assert.equal(alertText(page), 'Enter full name.');
   assert.match(page, /name="ulp-department" type="text" maxlength="100" value="Sales &lt;b&gt;"/, 'kept, escaped');
-  const long = await f.post({ email: 'fields.long@example.com', 'ulp-full-name': 'x'.repeat(41), 'ulp-terms': 'true' });
+  const long = await f.post({ email: 'fields.long@example.com', 'ulp-full-name': 'x'.repeat(41), 'ulp-terms': 'on' });
   assert.equal(alertText(await long.text()), 'Full name: at most 40 characters.');
   const terms = await f.post({ email: 'fields.terms@example.com', 'ulp-full-name': 'Ada Lovelace' });
   assert.equal(alertText(await terms.text()), 'I accept the terms: this is required.');
-  const forged = await f.post({ email: 'fields.forged@example.com', 'ulp-full-name': 'Ada Lovelace', 'ulp-terms': 'yes' });
+  const forged = await f.post({ email: 'fields.forged@example.com', 'ulp-full-name': 'Ada Lovelace', 'ulp-terms': 'true' });
   assert.equal(alertText(await forged.text()), 'I accept the terms: tick the box or leave it.');
   for (const e of ['missing', 'long', 'terms', 'forged']) assert.equal(await userByEmail(`fields.${e}@example.com`), undefined, e);
 });
 
 test('the values reach pre-user-registration in event.request.body, and the action stores them', async () => {
   const f = await form();
-  const res = await f.post({ email: 'fields.ok@example.com', 'ulp-full-name': '  Åsa Nordmann  ', 'ulp-department': 'R&D', 'ulp-terms': 'true' });
+  const res = await f.post({ email: 'fields.ok@example.com', 'ulp-full-name': '  Åsa Nordmann  ', 'ulp-department': 'R&D', 'ulp-terms': 'on' });
   assert.equal(res.status, 200, alertText(await res.clone().text()) ?? '');
   const u = (await ts.api('GET', `/users?q=${encodeURIComponent('email:"fields.ok@example.com"')}`)).body[0];
-  assert.deepEqual(u.user_metadata, { full_name: 'Åsa Nordmann', department: 'R&D' });
+  assert.deepEqual(u.user_metadata, { full_name: 'Åsa Nordmann', department: 'R&D', tos_accepted: true });
 });
 
 test('config: a field may not take the form\'s own names, nor appear twice', () => {

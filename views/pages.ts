@@ -26,7 +26,8 @@ export function signupPage(o: Base & { action: string; email?: string; error?: s
     const id = `field-${f.name}`;
     const v = o.values?.[f.name] ?? '';
     return f.type === 'checkbox'
-      ? html`<label for="${id}" class="check"><input id="${id}" name="${f.name}" type="checkbox" value="true"${v === 'true' ? html` checked` : ''}${f.required ? html` required` : ''}> ${f.label}</label>`
+      // No value attribute: a ticked box posts "on", as in Auth0's sign-up partials (actions test `=== 'on'`).
+      ? html`<label for="${id}" class="check"><input id="${id}" name="${f.name}" type="checkbox"${v === 'on' ? html` checked` : ''}${f.required ? html` required` : ''}> ${f.label}</label>`
       : html`<label for="${id}">${f.label}${f.required ? '' : ' (optional)'}<input id="${id}" name="${f.name}" type="text" maxlength="${f.maxLength}" value="${v}"${f.required ? html` required` : ''}></label>`;
   });
   return layout({

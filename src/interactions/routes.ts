@@ -206,7 +206,7 @@ export function createInteractionRoutes(app: AppContext, csrf: Csrf) {
     if (!email) return render('Enter a valid email address (letters, digits and . _ + - before the @).');
     for (const f of config.signup.fields) {
       const v = values[f.name];
-      if (f.type === 'checkbox' && v !== '' && v !== 'true') return render(`${f.label}: tick the box or leave it.`);
+      if (f.type === 'checkbox' && v !== '' && v !== 'on') return render(`${f.label}: tick the box or leave it.`);
       if (f.required && v === '') return render(f.type === 'checkbox' ? `${f.label}: this is required.` : `Enter ${f.label.toLowerCase()}.`);
       if (v.length > f.maxLength) return render(`${f.label}: at most ${f.maxLength} characters.`);
       // What was checked is what the action sees in event.request.body (trimmed; '' when left out).
