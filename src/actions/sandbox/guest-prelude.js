@@ -3362,7 +3362,10 @@
         defineProperty(event, 'configuration', { value: {}, writable: true, enumerable: true, configurable: true });
       }
       curEvent = event;
-      const api = curApi;
+      // A fresh top level each time, as Auth0's api is a plain object: actions add to it
+      // (`api.noop = api.noop || function () {}`, a common idiom) and that must neither fail
+      // nor reach their next execution. The members stay the frozen ones built per isolate.
+      const api = { ...curApi };
       const ex = mod.exports;
       const h = ex === null || ex === undefined ? undefined : ex[handler];
       if (typeof h !== 'function') { skipped = true; settled = true; publish(); return b; }
