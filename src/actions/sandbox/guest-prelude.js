@@ -3251,6 +3251,8 @@
     const builtins = node().BUILTINS;
     if (bare in builtins) return builtins[bare];
     // What to use instead, for the modules Auth0 Actions require most.
+    // Auth0's Actions Modules (shared code a tenant publishes, required as 'actions:<name>').
+    if (/^actions:/.test(name)) throw new Err("require('" + name + "') is not available: Gatehouse has no Actions Modules (Auth0's shared code, 'actions:…'); bring the module's code into the action itself");
     const instead = /^(node-fetch|request|request-promise|got|superagent|undici)$/.test(bare) ? 'use the global fetch() or axios'
       : /^(jsonwebtoken|jose)$/.test(bare) ? "api.redirect.encodeToken / validateToken sign and check HS256 tokens; require('crypto').createHmac signs HMAC"
         : bare === 'util' ? 'TextEncoder, TextDecoder and structuredClone are globals'

@@ -502,7 +502,7 @@ describe('guest environment', () => {
       c('challenge', typeof api.authentication.challengeWith);
       c('render', tryIt(() => api.prompt.render('form_x')));
       c('frozen', Object.isFrozen(api.session));
-      c('require', ['node-fetch', 'util', 'jsonwebtoken', 'left-pad', 'child_process'].map((m) => tryIt(() => require(m))));
+      c('require', ['node-fetch', 'util', 'jsonwebtoken', 'left-pad', 'child_process', 'actions:logger'].map((m) => tryIt(() => require(m))));
       c('builtins', ['crypto', 'node:crypto', 'buffer', 'url', 'querystring', 'axios'].map((m) => typeof require(m)));
     `)], { unsupportedMethods }));
     assert.equal(r.status, 'ok', JSON.stringify(r));
@@ -514,7 +514,8 @@ describe('guest environment', () => {
     assert.equal(c.frozen, true);
     assert.equal(r.results[0].commands.length, 7, 'only the claims were recorded');
     // require() says what to use instead, for the modules actions require most.
-    const [nodeFetch, util, jwt, other, childProcess] = c.require as string[];
+    const [nodeFetch, util, jwt, other, childProcess, actionsModule] = c.require as string[];
+    assert.match(actionsModule, /^Error: require\('actions:logger'\) is not available: Gatehouse has no Actions Modules/);
     assert.match(nodeFetch, /^Error: require\('node-fetch'\) is not available: .*use the global fetch\(\) or axios/);
     assert.match(util, /TextEncoder, TextDecoder/);
     assert.match(jwt, /api\.redirect\.encodeToken.*createHmac/);
