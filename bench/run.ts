@@ -622,6 +622,14 @@ below are from the afternoon unless marked.
   gives the same warm figures for this session's code and for the code before it (b732b24 in a
   git worktree; three alternating runs each: 11.5–12.7 µs of isolate CPU for the post-login
   action, 6.3–7.7 µs for the credentials-exchange one).
+- **A run at 47f9404** (2026-11-24, afternoon; a token with nothing bound 0.31 ms of
+  CPU). 1 action 0.85× but +0.315 ms p50 one request at a time, against +0.23 ms in the run
+  before; 5 actions 0.57×. Not a regression of that day's changes (axios, session revocation, a
+  per-execution \`api\` object, a provider middleware for GET requests): an A/B of the same
+  requests one at a time against the code before them (\`bench/actions-diagnose.ts --against
+  <2d9e4fa worktree> --actions 1 --connections 1 --rounds 16\`) measured this code 18 µs of CPU
+  per token *cheaper* (657 vs 675 µs), i.e. equal within the noise. The one-at-a-time p50 moves
+  with the machine: each request's CPU is its own, its wall time is not.
 - **Cold start and the prelude** (2026-11-24, later, a slower machine: a cold start 4.0–4.4 ms in
   \`bench/sandbox-measure.ts\`). Every new isolate parsed the whole guest prelude again: 1.1 ms
   of its compile, 1.55 ms once \`Buffer\` and \`require\`'s built-in modules made the prelude
