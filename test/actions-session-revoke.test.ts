@@ -26,7 +26,7 @@ before(async () => {
   await ts.api('POST', '/resource-servers', { name: 'Revoke API', identifier: API, scopes: [{ value: 'read:things', description: 'r' }] });
   const spa = (await ts.api('POST', '/clients', { name: 'Revoke SPA', app_type: 'spa', callbacks: [CB] })).body;
   config = await discover(ts, spa.client_id);
-  for (const email of ['hijacked@revoke.example', 'kept@revoke.example', 'stolen-rt@revoke.example', 'first@revoke.example', 'bad-call@revoke.example', 'resumed@revoke.example']) {
+  for (const email of ['hijacked@revoke.example', 'kept@revoke.example', 'stolen-rt@revoke.example', 'first@revoke.example', 'bad-call@revoke.example', 'resumed@revoke.example', 'device@revoke.example']) {
     assert.equal((await ts.api('POST', '/users', { email, password: PASSWORD })).status, 201);
   }
 });
@@ -150,4 +150,39 @@ test('session.revoke in onContinuePostLogin (after a redirect): the resumed logi
   assert.equal(back.url.searchParams.get('error_description'), 'the device was not approved');
   await bindActions(ts, 'post-login', []);
   assert.equal(new URL(await silentAuthorization(config, r.browser, CB)).searchParams.get('error'), 'login_required', 'the session the login made was ended');
+});
+
+test('event.session describes the session and its device as before this request; an action revokes it when the browser changed', async (t) => {
+  t.after(() => bindActions(ts, 'post-login', []));
+  await deployAction(ts, { name: 'session-device', trigger: 'post-login', code: `
+    exports.onExecutePostLogin = async (event, api) => {
+      api.user.setAppMetadata('sessions', [...(event.user.app_metadata.sessions || []), event.session]);
+      const d = event.session.device;
+      if (d && d.last_user_agent !== event.request.user_agent) api.session.revoke('this session moved to another browser');
+    };` });
+  await bindActions(ts, 'post-login', ['session-device']);
+  const first = await loginThroughForm(config, { redirectUri: CB, email: 'device@revoke.example', password: PASSWORD });
+  assert.equal(first.callbackUrl?.searchParams.get('error'), null, first.callbackUrl?.href);
+  const again = new URL(await silentAuthorization(config, first.browser, CB));
+  assert.equal(again.searchParams.get('error'), null, 'the same browser: the session answers');
+  // The session's cookie, now sent by another user agent.
+  first.browser.headers['user-agent'] = 'another-browser/1.0';
+  const moved = new URL(await silentAuthorization(config, first.browser, CB));
+  assert.equal(moved.searchParams.get('error'), 'access_denied');
+  assert.equal(moved.searchParams.get('error_description'), 'this session moved to another browser');
+
+  const user = (await ts.api('GET', `/users?q=${encodeURIComponent('email:"device@revoke.example"')}`)).body[0];
+  const [s1, s2, s3] = user.app_metadata.sessions;
+  assert.equal(typeof s1.id, 'string');
+  assert.equal(s2.id, s1.id, 'one session');
+  assert.deepEqual(s1.device, { initial_ip: s1.device.initial_ip, initial_user_agent: 'gatehouse-test', last_ip: s1.device.initial_ip, last_user_agent: 'gatehouse-test' });
+  assert.match(s1.device.initial_ip, /^(::ffff:)?127\.0\.0\.1$/);
+  assert.ok(Date.parse(s1.created_at) > 0 && Date.parse(s1.authenticated_at) > 0, JSON.stringify(s1));
+  // The silent authorization sees the login before it: its time, its application, its expiry.
+  // (oidc-provider records the login when the authorization resumes, in whole seconds.)
+  assert.ok(Math.abs(Date.parse(s2.authenticated_at) - Date.parse(s1.authenticated_at)) <= 1000, `${s1.authenticated_at} / ${s2.authenticated_at}`);
+  assert.deepEqual(s2.clients, [{ client_id: config.clientMetadata().client_id }]);
+  assert.ok(Date.parse(s2.expires_at) > Date.now(), JSON.stringify(s2));
+  assert.equal(s3.device.initial_user_agent, 'gatehouse-test');
+  assert.equal(s3.device.last_user_agent, 'gatehouse-test', 'the device as before this request');
 });

@@ -68,10 +68,20 @@ export interface CacheAPI {
 export interface PostLoginEvent {
   user: User; authorization: { roles: string[] }; client: Client; request: Request; transaction: Transaction;
   authentication: { methods: { name: 'pwd' | 'mfa' | string; timestamp: string }[] };
-  stats: { logins_count: number }; session: { id?: string }; connection: Connection; tenant: Tenant; secrets: Secrets; configuration: Configuration;
+  stats: { logins_count: number }; session: Session; connection: Connection; tenant: Tenant; secrets: Secrets; configuration: Configuration;
   resource_server?: { identifier: string };
   /** On a refresh-token grant (`transaction.protocol` 'oauth2-refresh-token'): the token being exchanged. `id` identifies it; it is not the token. */
   refresh_token?: { id: string; client_id: string; session_id?: string; created_at: string; expires_at?: string };
+}
+/**
+ * The OIDC session this login ends in (empty when there is none, e.g. a login as another account
+ * than the browser's session). `device` is as it was before this request: `initial_*` from the
+ * session's first login, `last_*` from the one before this.
+ */
+export interface Session {
+  id?: string; created_at?: string; updated_at?: string; authenticated_at?: string; expires_at?: string;
+  clients?: { client_id: string }[];
+  device?: { initial_ip: string; initial_user_agent: string; last_ip: string; last_user_agent: string };
 }
 export type Factor = { type: 'otp' };
 export interface PostLoginAPI {

@@ -114,6 +114,7 @@ export function createTriggerRunners(d: Deps) {
       }
     }
     await db('oidc_payloads').where({ type: 'Session', uid }).delete();
+    await db('session_devices').where({ session_uid: uid }).delete();
     logger.info({ user_id: userId, execution: executionId, grants: preserveRefreshTokens ? 0 : grantIds.size, tokens, refresh_tokens_kept: preserveRefreshTokens }, 'session revoked by a post-login action');
   }
 
@@ -138,13 +139,46 @@ export function createTriggerRunners(d: Deps) {
     return { ...o.accessTokenClaims };
   }
 
+  const iso = (seconds: unknown) => (typeof seconds === 'number' && seconds > 0 ? new Date(seconds * 1000).toISOString() : undefined);
+  /**
+   * Auth0's event.session: the OIDC session's times and applications, and the device it started
+   * on and was last used from (session_devices, kept here: oidc-provider's session holds only its
+   * own fields). The device is as it was before this request; a login (not a refresh) then
+   * records this request as the session's last use.
+   */
+  async function sessionInfo(uid: string, o: { ip: string; userAgent: string; loginAt: string; touch: boolean }): Promise<Obj> {
+    const row: { payload: string } | undefined = await db('oidc_payloads').where({ type: 'Session', uid }).first('payload');
+    const p = row ? parseJson<{ iat?: unknown; exp?: unknown; loginTs?: unknown; accountId?: unknown; authorizations?: Record<string, unknown> }>(row.payload, {}) : {};
+    const now = Date.now();
+    const ip = o.ip.slice(0, 64), ua = o.userAgent.slice(0, 512);
+    const dev: { initial_ip: string; initial_user_agent: string; last_ip: string; last_user_agent: string; created_at: number } | undefined = await db('session_devices').where({ session_uid: uid }).first();
+    if (o.touch) {
+      if (dev) await db('session_devices').where({ session_uid: uid }).update({ last_ip: ip, last_user_agent: ua, updated_at: now });
+      else await db('session_devices').insert({ session_uid: uid, initial_ip: ip, initial_user_agent: ua, last_ip: ip, last_user_agent: ua, created_at: now, updated_at: now }).onConflict('session_uid').ignore();
+    }
+    const device = dev ?? { initial_ip: ip, initial_user_agent: ua, last_ip: ip, last_user_agent: ua };
+    const createdAt = iso(p.iat) ?? new Date(dev?.created_at ?? now).toISOString();
+    return {
+      id: uid, created_at: createdAt, updated_at: new Date(now).toISOString(),
+      // The last time the user signed in on this session: this login when it has none yet.
+      authenticated_at: (typeof p.accountId === 'string' ? iso(p.loginTs) : undefined) ?? iso(Math.floor(Date.parse(o.loginAt) / 1000)) ?? o.loginAt,
+      ...(iso(p.exp) ? { expires_at: iso(p.exp) } : {}),
+      clients: Object.keys(p.authorizations ?? {}).map((client_id) => ({ client_id })),
+      device: { initial_ip: device.initial_ip, initial_user_agent: device.initial_user_agent, last_ip: device.last_ip, last_user_agent: device.last_user_agent },
+    };
+  }
+
   async function postLoginEvent(user: User, o: { client?: { client_id: string; name: string; client_metadata?: Record<string, string> }; ctx?: Context; transaction: Obj; sessionId?: string; methods: { name: string; timestamp: string }[]; authParams?: Obj; refreshToken?: Obj }) {
+    const request = o.authParams ? requestInfo(o.ctx, { query: o.authParams, body: {}, method: 'GET' }) : requestInfo(o.ctx);
+    const session = o.sessionId
+      ? await sessionInfo(o.sessionId, { ip: String(request.ip ?? ''), userAgent: String(request.user_agent ?? ''), loginAt: o.methods[0]?.timestamp ?? new Date().toISOString(), touch: !o.refreshToken })
+      : {};
     return {
       user: userInfo(user, { otpEnrolled: await d.otpEnrolled?.(user.user_id) }),
       authorization: { roles: await d.roleNames(user.user_id) },
-      client: clientInfo(o.client), request: o.authParams ? requestInfo(o.ctx, { query: o.authParams, body: {}, method: 'GET' }) : requestInfo(o.ctx), transaction: o.transaction,
+      client: clientInfo(o.client), request, transaction: o.transaction,
       authentication: { methods: o.methods }, stats: { logins_count: user.logins_count },
-      session: o.sessionId ? { id: o.sessionId } : {}, connection: CONNECTION, tenant: tenant(d.issuer),
+      session, connection: CONNECTION, tenant: tenant(d.issuer),
       organization: undefined, resource_server: typeof o.transaction.audience === 'string' ? { identifier: o.transaction.audience } : undefined,
       ...(o.refreshToken ? { refresh_token: o.refreshToken } : {}),
     } as Obj;
@@ -278,6 +312,8 @@ export function createTriggerRunners(d: Deps) {
 
     /** Drops claims no token can ask for any more: rows not written for `maxAgeMs` (a refresh token's lifetime). */
     async sweepLoginClaims(maxAgeMs: number) {
+      // The sessions' devices go with them: a session not used for its whole lifetime has expired.
+      await db('session_devices').where('updated_at', '<', Date.now() - maxAgeMs).delete();
       return db('action_login_claims').where('updated_at', '<', Date.now() - maxAgeMs).delete();
     },
 
