@@ -183,3 +183,36 @@ test('PostgreSQL: grants listed and revoked, and a form POSTed back to /continue
     await bindActions(ts, 'post-login', []);
   }
 });
+
+test('PostgreSQL: api.session.revoke ends the session and its refresh token; event.session keeps the device', { skip: available ? false : 'no PostgreSQL' }, async () => {
+  ts ??= await startTestServer({ databaseUrl: dbUrl });
+  const oidc = await import('openid-client');
+  const { silentAuthorization, loginWithRefreshToken } = await import('./helpers/server.ts');
+  const CB = 'http://localhost:5173/cb';
+  const API = 'https://pg-revoke.api.example';
+  const email = 'revoke.pg@example.com';
+  const password = 'correct horse battery';
+  await ts.api('POST', '/users', { email, password });
+  await ts.api('POST', '/resource-servers', { name: 'PG revoke API', identifier: API, scopes: [{ value: 'read:things', description: 'r' }] });
+  const spa = (await ts.api('POST', '/clients', { name: 'PG revoke SPA', app_type: 'spa', callbacks: [CB] })).body;
+  const config = await discover(ts, spa.client_id);
+  await deployAction(ts, { name: 'pg-session-revoke', trigger: 'post-login', code: `
+    exports.onExecutePostLogin = async (event, api) => {
+      if (event.transaction.protocol === 'oauth2-refresh-token') return;
+      api.user.setAppMetadata('device', event.session.device);
+      if (event.user.app_metadata.revoke) api.session.revoke('revoked on PostgreSQL');
+    };` });
+  await bindActions(ts, 'post-login', ['pg-session-revoke']);
+  try {
+    const { tokens, browser } = await loginWithRefreshToken(config, { redirectUri: CB, email, password, audience: API });
+    const user = (await ts.api('GET', `/users?q=${encodeURIComponent(`email:"${email}"`)}`)).body[0];
+    assert.equal(user.app_metadata.device.initial_user_agent, 'gatehouse-test');
+    await ts.api('PATCH', `/users/${encodeURIComponent(user.user_id)}`, { app_metadata: { revoke: true } });
+    assert.equal(new URL(await silentAuthorization(config, browser, CB)).searchParams.get('error'), 'access_denied');
+    await bindActions(ts, 'post-login', []);
+    assert.equal(new URL(await silentAuthorization(config, browser, CB)).searchParams.get('error'), 'login_required');
+    await assert.rejects(oidc.refreshTokenGrant(config, tokens.refresh_token!), (e: { error?: string }) => e.error === 'invalid_grant');
+  } finally {
+    await bindActions(ts, 'post-login', []);
+  }
+});
