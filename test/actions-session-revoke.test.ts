@@ -26,7 +26,7 @@ before(async () => {
   await ts.api('POST', '/resource-servers', { name: 'Revoke API', identifier: API, scopes: [{ value: 'read:things', description: 'r' }] });
   const spa = (await ts.api('POST', '/clients', { name: 'Revoke SPA', app_type: 'spa', callbacks: [CB] })).body;
   config = await discover(ts, spa.client_id);
-  for (const email of ['hijacked@revoke.example', 'kept@revoke.example', 'stolen-rt@revoke.example', 'first@revoke.example', 'bad-call@revoke.example', 'resumed@revoke.example', 'device@revoke.example']) {
+  for (const email of ['hijacked@revoke.example', 'kept@revoke.example', 'stolen-rt@revoke.example', 'first@revoke.example', 'bad-call@revoke.example', 'resumed@revoke.example', 'device@revoke.example', 'no-follow@revoke.example', 'retry@revoke.example', 'unknown-device@revoke.example', 'gone-session@revoke.example']) {
     assert.equal((await ts.api('POST', '/users', { email, password: PASSWORD })).status, 201);
   }
 });
@@ -107,7 +107,7 @@ test('session.revoke at an interactive login: denied back to the application, an
   // The session answers the authorization; post-login runs in an interaction (no password asked).
   const { url } = await authorizationRequest(config, { redirectUri: CB, scope: 'openid email' });
   const back = await first.browser.follow(url, {}, (u) => u.href.startsWith(CB));
-  assert.equal(back.url.searchParams.get('error'), 'access_denied', back.url.href);
+  assert.equal(back.url.searchParams.get('error'), 'access_denied', back.url.href + ' ' + back.res.status + ' ' + (await back.res.text()).slice(0, 800));
   assert.equal(back.url.searchParams.get('error_description'), 'new device needs approval');
   await bindActions(ts, 'post-login', []);
   assert.equal(new URL(await silentAuthorization(config, first.browser, CB)).searchParams.get('error'), 'login_required');
@@ -185,4 +185,63 @@ test('event.session describes the session and its device as before this request;
   assert.ok(Date.parse(s2.expires_at) > Date.now(), JSON.stringify(s2));
   assert.equal(s3.device.initial_user_agent, 'gatehouse-test');
   assert.equal(s3.device.last_user_agent, 'gatehouse-test', 'the device as before this request');
+});
+
+// ---- review: the revocation must not depend on the client, nor a denied attempt count as the session's device ----
+
+test('an interactive session.revoke holds even when the client never follows the redirect back (nor sends a HEAD)', async (t) => {
+  t.after(() => bindActions(ts, 'post-login', []));
+  const { tokens, browser } = await loginWithRefresh('no-follow@revoke.example');
+  await deployAction(ts, { name: 'revoke-no-follow', trigger: 'post-login', code: `
+    exports.onExecutePostLogin = async (event, api) => { api.session.revoke('revoked at once'); };` });
+  await bindActions(ts, 'post-login', ['revoke-no-follow']);
+  // The session answers, post-login runs in an interaction; the client stops at the resume URL.
+  const { url } = await authorizationRequest(config, { redirectUri: CB, scope: 'openid email' });
+  const stopped = await browser.follow(url, {}, (u) => new URL(u).pathname.startsWith('/authorize/'));
+  assert.match(stopped.url.pathname, /^\/authorize\/./, stopped.url.href);
+  await bindActions(ts, 'post-login', []);
+  assert.equal(new URL(await silentAuthorization(config, browser, CB)).searchParams.get('error'), 'login_required');
+  await expectOAuthError(oidc.refreshTokenGrant(config, tokens.refresh_token!), 'invalid_grant', 400);
+});
+
+test('a denied attempt from another browser does not become the session\'s last device: the next attempt is denied too', async (t) => {
+  t.after(() => bindActions(ts, 'post-login', []));
+  await deployAction(ts, { name: 'deny-other-browser', trigger: 'post-login', code: `
+    exports.onExecutePostLogin = async (event, api) => {
+      const d = event.session.device;
+      if (d && d.last_user_agent !== event.request.user_agent) api.access.deny('not the browser this session was signed in on');
+    };` });
+  await bindActions(ts, 'post-login', ['deny-other-browser']);
+  const first = await loginThroughForm(config, { redirectUri: CB, email: 'retry@revoke.example', password: PASSWORD });
+  assert.equal(first.callbackUrl?.searchParams.get('error'), null);
+  first.browser.headers['user-agent'] = 'attacker/1.0';
+  assert.equal(new URL(await silentAuthorization(config, first.browser, CB)).searchParams.get('error'), 'access_denied');
+  assert.equal(new URL(await silentAuthorization(config, first.browser, CB)).searchParams.get('error'), 'access_denied', 'the second attempt is judged against the same device');
+  first.browser.headers['user-agent'] = 'gatehouse-test';
+  assert.equal(new URL(await silentAuthorization(config, first.browser, CB)).searchParams.get('error'), null, 'the browser the session was signed in on still gets through');
+});
+
+test('a session signed in before any post-login action ran has no device in the event (unknown, not the current request)', async (t) => {
+  t.after(() => bindActions(ts, 'post-login', []));
+  const first = await loginThroughForm(config, { redirectUri: CB, email: 'unknown-device@revoke.example', password: PASSWORD });
+  assert.equal(first.callbackUrl?.searchParams.get('error'), null);
+  await deployAction(ts, { name: 'no-device', trigger: 'post-login', code: `
+    exports.onExecutePostLogin = async (event, api) => { if (!event.session.device) api.access.deny('device unknown: sign in again'); };` });
+  await bindActions(ts, 'post-login', ['no-device']);
+  first.browser.headers['user-agent'] = 'attacker/1.0';
+  assert.equal(new URL(await silentAuthorization(config, first.browser, CB)).searchParams.get('error'), 'access_denied');
+});
+
+test('session.revoke on a refresh whose session is gone still ends that refresh token', async (t) => {
+  t.after(() => bindActions(ts, 'post-login', []));
+  const { tokens } = await loginWithRefresh('gone-session@revoke.example');
+  const sub = String(tokens.claims()!.sub);
+  // The user signed out (or the session expired): offline refresh tokens outlive their session.
+  assert.ok(await ts.ctx.db('oidc_payloads').where({ type: 'Session', account_id: sub }).delete() > 0, 'the session row was there to delete');
+  await deployAction(ts, { name: 'revoke-on-refresh', trigger: 'post-login', code: `
+    exports.onExecutePostLogin = async (event, api) => { api.session.revoke('compromised'); };` });
+  await bindActions(ts, 'post-login', ['revoke-on-refresh']);
+  await expectOAuthError(oidc.refreshTokenGrant(config, tokens.refresh_token!), 'access_denied', 400);
+  await bindActions(ts, 'post-login', []);
+  await expectOAuthError(oidc.refreshTokenGrant(config, tokens.refresh_token!), 'invalid_grant', 400);
 });

@@ -75,8 +75,8 @@ export interface PostLoginEvent {
 }
 /**
  * The OIDC session this login ends in (empty when there is none, e.g. a login as another account
- * than the browser's session). `device` is as it was before this request: `initial_*` from the
- * session's first login, `last_*` from the one before this.
+ * than the browser's session). `device`: `initial_*` from the login that signed the session in,
+ * `last_*` from the last login that succeeded on it (never a denied attempt); absent when unknown.
  */
 export interface Session {
   id?: string; created_at?: string; updated_at?: string; authenticated_at?: string; expires_at?: string;

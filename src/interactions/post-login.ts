@@ -89,11 +89,14 @@ export function createPostLoginStep(app: AppContext) {
         : o.blocked.kind === 'changed' ? o.blocked.message
           : 'Login was stopped because a post-login action failed';
       await app.audit.record({ type: 'f', description: `Login denied by post-login action: ${description}`, user_id: userId, client_id: String(d.params.client_id), ip: ctx.ip, details: { execution: o.executionId } });
-      // api.session.revoke: the session (the one the chain's event named) ends once oidc-provider
-      // has resumed the authorization with this deny (src/oidc/hooks.ts afterResume).
-      const revoke = o.blocked.kind === 'denied' ? o.blocked.revoke?.session : undefined;
-      const uid = (o.event.session as { id?: unknown } | undefined)?.id;
-      return finish(ctx, { error: 'access_denied', error_description: description, ...(revoke && typeof uid === 'string' ? { gatehouse: { revokeSession: { uid, userId, preserveRefreshTokens: revoke.preserveRefreshTokens } } } : {}) });
+      await finish(ctx, { error: 'access_denied', error_description: description });
+      // api.session.revoke, now that the deny is stored for the resume: the session's grants and
+      // tokens go, and the session is signed out but kept, for oidc-provider to resume the
+      // authorization on it (it checks the interaction's session is still there) and send the
+      // deny back to the application. Whether the browser follows that redirect changes nothing.
+      const uid = sessionUidOf(o.event);
+      if (o.blocked.kind === 'denied' && o.blocked.revoke) await app.actions.triggers.applyRevocation(o, { sessionUid: uid, userId, keepSessionRow: true });
+      return;
     }
     if (o.redirect) {
       // A second factor asked for so far is owed after /continue: it is kept with the continuation.
@@ -110,7 +113,19 @@ export function createPostLoginStep(app: AppContext) {
     }
     const need = await needMfa(ctx, d, userId, o, methods);
     if (need) return startMfa(ctx, d, userId, need, o.event, methods);
+    await loginDone(ctx, sessionUidOf(o.event));
     return finish(ctx, loginResult(d, userId, methods), d.prompt.name === 'actions');
+  }
+
+  const sessionUidOf = (event: Obj | undefined): string | undefined => {
+    const id = (event?.session as { id?: unknown } | undefined)?.id;
+    return typeof id === 'string' ? id : undefined;
+  };
+  /** A login on session `uid` succeeded from this request: it is the session's last device (event.session.device). */
+  async function loginDone(ctx: Context, uid: string | undefined) {
+    if (!uid) return;
+    const r = requestInfo(ctx);
+    await app.actions.triggers.recordSessionDevice(uid, String(r.ip ?? ''), String(r.user_agent ?? ''));
   }
 
   /**
@@ -151,7 +166,7 @@ export function createPostLoginStep(app: AppContext) {
   async function startMfa(ctx: Context, d: Details, userId: string, need: MfaNeed, event: Obj | undefined, methods: Obj[]) {
     await db('mfa_pending').insert({
       interaction_uid: d.uid, user_id: userId, expires_at: Date.now() + MFA_TTL_MS,
-      payload: JSON.stringify({ ...need, event: need.resumeAt !== null ? event : undefined, methods, verified: false }),
+      payload: JSON.stringify({ ...need, event: need.resumeAt !== null ? event : undefined, sessionUid: sessionUidOf(event), methods, verified: false }),
     }).onConflict('interaction_uid').merge();
     await app.audit.record({ type: 'gd_start', description: `Second factor required (${need.mode})`, user_id: userId, client_id: String(d.params.client_id), ip: ctx.ip, user_agent: ctx.get('user-agent') });
     ctx.status = 303;
@@ -174,6 +189,8 @@ export function createPostLoginStep(app: AppContext) {
         });
         return act(ctx, d, userId, o, state, methods);
       }
+      const sid = (pending as unknown as { sessionUid?: unknown }).sessionUid;
+      await loginDone(ctx, typeof sid === 'string' ? sid : undefined);
       return finish(ctx, loginResult(d, userId, methods), d.prompt.name === 'actions');
     },
   });

@@ -133,10 +133,14 @@ export function createProviderHooks(d: { config: Config; triggers: TriggerRunner
         transaction: loginTransaction(p, randomId()),
       });
       if (o.blocked) {
-        if (o.blocked.kind === 'denied' && o.blocked.revoke?.session) {
-          await triggers.applyRevocation(o, { sessionUid: session.uid, userId: accountId! });
-          // oidc-provider must not save this request's copy of the session back when it ends.
-          (ctx.oidc.session as unknown as { destroyed: boolean }).destroyed = true;
+        if (o.blocked.kind === 'denied' && o.blocked.revoke) {
+          try {
+            await triggers.applyRevocation(o, { sessionUid: session.uid, userId: accountId! });
+          } finally {
+            // oidc-provider must not save this request's copy of the session back when it ends
+            // (also when the revocation failed part-way: the request answers with an error then).
+            if (o.blocked.revoke.session) (ctx.oidc.session as unknown as { destroyed: boolean }).destroyed = true;
+          }
         }
         throw new ChainRefusal({ error: 'access_denied', description: o.blocked.kind === 'denied' ? o.blocked.reason : 'a post-login action failed' });
       }
@@ -145,16 +149,13 @@ export function createProviderHooks(d: { config: Config; triggers: TriggerRunner
       // renewal of a session a remembered browser made would need interaction.
       const enableNeeds = !!o.mfa.enable && !(o.mfa.enable.allowRememberBrowser && await rememberedBrowsers.isRemembered(ctx as never, accountId!));
       const mfaNeeded = (o.mfa.pauseAfter !== undefined || enableNeeds) && !amr.includes('otp');
-      return !!o.redirect || mfaNeeded;
-    },
-    async afterResume(ctx) {
-      // An interactive login an action denied with api.session.revoke (src/interactions/post-login.ts
-      // act): the session goes now that oidc-provider has resumed (and saved) it. Earlier, the
-      // resume would have found its interaction's session gone and shown an error page instead
-      // of sending the user back to the application with the deny.
-      const r = (ctx.oidc.entities as { Interaction?: { result?: { gatehouse?: { revokeSession?: { uid?: unknown; userId?: unknown; preserveRefreshTokens?: unknown } } } } }).Interaction?.result?.gatehouse?.revokeSession;
-      if (!r || typeof r.uid !== 'string' || typeof r.userId !== 'string') return;
-      await triggers.applyRevocation({ blocked: { kind: 'denied', reason: '', revoke: { session: { preserveRefreshTokens: r.preserveRefreshTokens === true } } } } as never, { sessionUid: r.uid, userId: r.userId });
+      const needsUser = !!o.redirect || mfaNeeded;
+      // The session answers this silent authorization: its last device is this request's.
+      if (!needsUser) {
+        const req = o.event.request as { ip?: unknown; user_agent?: unknown } | undefined;
+        await triggers.recordSessionDevice(session.uid, String(req?.ip ?? ''), String(req?.user_agent ?? ''));
+      }
+      return needsUser;
     },
     async adjustGrant(ctx, grant) {
       const accountId = ctx.oidc.session?.accountId;

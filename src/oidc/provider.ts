@@ -46,8 +46,6 @@ export interface ProviderHooks {
    * answered it, so no password step ran them). With prompt=none it may run them inline.
    */
   postLoginPending?(ctx: KoaContextWithOIDC): Promise<boolean>;
-  /** After oidc-provider answered a GET (an authorization resumed from an interaction among them): its session saved. */
-  afterResume?(ctx: KoaContextWithOIDC): Promise<void>;
 }
 
 /** oidc-provider's cookies (the session's, the interaction's): signed, not readable by scripts. */
@@ -380,14 +378,6 @@ export function createProvider(d: ProviderDeps): Provider {
     };
     return found instanceof Promise ? found.then(pick) : Promise.resolve(pick(found));
   };
-
-  // Token requests (POST) pass straight on; a GET gets the afterResume hook once the provider answered it.
-  const afterResume = d.hooks?.afterResume;
-  if (afterResume) {
-    provider.use((ctx, next) => (ctx.method !== 'GET' ? next() : next().then(() => {
-      if ((ctx as KoaContextWithOIDC).oidc?.route === 'resume') return afterResume(ctx as KoaContextWithOIDC);
-    })));
-  }
 
   provider.on('grant.error', (ctx: KoaContextWithOIDC, err: { error?: string; error_description?: string; message?: string }) => {
     const gt = (ctx.oidc?.params as Record<string, unknown> | undefined)?.grant_type;

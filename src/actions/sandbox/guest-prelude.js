@@ -82,7 +82,7 @@
   const fetchWaiting = new MapC(); // id -> { resolve, reject, url }
   let execListeners = [];     // [signal state, fn] or [unsubscribe, fn]: dropped when the execution ends
   let fetchOut = '', fetchSeq = 0, fetchCount = 0;
-  let curEvent = null, curCtx = null, curApi = null;
+  let curEvent = null, curCtx = null, curApi = null, execApi = null;
   let curRedirectJson = 'null', curRedirect; // parsed on first use (undefined until then)
   let curCacheJson = '{}', curCache = null;
 
@@ -2577,7 +2577,8 @@
       const a = [];
       for (let i = 0; i < arguments.length; i++) a[i] = arguments[i];
       record(type, a);
-      return api;
+      // Chaining goes on with this execution's own api object (what the action added to it).
+      return execApi !== null ? execApi : api;
     };
   }
   const SPECIAL = {
@@ -3309,6 +3310,7 @@
     fetchOut = ''; fetchCount = 0;
     curEvent = null;
     curCache = null;
+    execApi = null;
   }
 
   // The final result of the current execution, as run() hands it to the host: a null-prototype
@@ -3368,6 +3370,7 @@
       // (`api.noop = api.noop || function () {}`, a common idiom) and that must neither fail
       // nor reach their next execution. The members stay the frozen ones built per isolate.
       const api = { ...curApi };
+      execApi = api;
       const ex = mod.exports;
       const h = ex === null || ex === undefined ? undefined : ex[handler];
       if (typeof h !== 'function') { skipped = true; settled = true; publish(); return b; }

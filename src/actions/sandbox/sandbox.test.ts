@@ -653,6 +653,7 @@ test('each execution gets its own api object to add to (as Auth0\'s plain object
     // A common idiom in Auth0 actions (found running real ones): it threw here while api was frozen.
     api.noop = api.noop || function () {};
     api.noop('no-op');
+    api.idToken.setCustomClaim('chained', api.idToken.setCustomClaim('c', 1) === api && typeof api.idToken.setCustomClaim('d', 2).noop === 'function');
     try { api.idToken = null; } catch (e) { /* fine: this execution's own object */ }
     try { delete api.access; } catch (e) {}
     try { api.accessToken.setCustomClaim = () => {}; } catch (e) { /* the members stay frozen */ }
@@ -662,6 +663,7 @@ test('each execution gets its own api object to add to (as Auth0\'s plain object
   assert.equal(first.status, 'ok', JSON.stringify(first.results[0].error));
   assert.equal(second.status, 'ok', JSON.stringify(second.results[0].error));
   assert.equal(claims(second).intact, true, 'the next execution has the whole api again, without what the last one added');
+  assert.equal(claims(second).chained, true, 'a call returns this execution\'s own api, with what it added');
   const recorded = second.results[0].commands.find((c) => c.type === 'accessToken.setCustomClaim');
   assert.ok(recorded && (recorded.args[1] as number) >= 1, 'a member replaced in the last execution still records');
 });

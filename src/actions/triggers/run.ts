@@ -80,42 +80,64 @@ export function createTriggerRunners(d: Deps) {
   }
 
   /**
-   * What api.session.revoke and api.refreshToken.revoke asked for along with their deny. The
-   * session: its row (so the browser must sign in again: no silent renewal, no SSO) and, unless
-   * `preserveRefreshTokens`, every grant its applications hold, with the refresh and access
-   * tokens and codes issued under them (as a revoked grant ends them: src/oidc/grants.ts). The
+   * What api.session.revoke and api.refreshToken.revoke asked for along with their deny, applied
+   * when the deny is decided, never later (a client must not be able to skip it by not following
+   * a redirect). The session: unless `preserveRefreshTokens`, every grant its applications hold
+   * (and the refresh token's own, for a refresh whose session is gone) with the refresh and
+   * access tokens and codes issued under them; its device record; and the session itself, or,
+   * `keepSessionRow` (an interactive login, whose authorization must still resume on it to carry
+   * the deny back to the application), its account and applications, which signs it out. The
    * refresh token: the one being exchanged, which no later exchange may use.
    */
-  async function applyRevocation(o: ChainOutcome, at: { sessionUid?: string; refreshTokenId?: string; userId: string }) {
+  async function applyRevocation(o: ChainOutcome, at: { sessionUid?: string; refreshTokenId?: string; grantId?: string; userId: string; keepSessionRow?: boolean }) {
     const r = o.blocked?.kind === 'denied' ? o.blocked.revoke : undefined;
     if (!r) return;
-    if (r.session && at.sessionUid) await revokeSession(at.sessionUid, r.session.preserveRefreshTokens, at.userId, o.executionId);
+    if (r.session) await revokeSession(at.sessionUid, r.session.preserveRefreshTokens, at, o.executionId);
     if (r.refreshToken && at.refreshTokenId) {
       await db('oidc_payloads').where({ type: 'RefreshToken', id: at.refreshTokenId }).delete();
       logger.info({ user_id: at.userId, execution: o.executionId }, 'refresh token revoked by a post-login action');
     }
   }
-  /** Ends session `uid` (a session of another account is left alone) and, unless kept, the grants its applications hold. */
-  async function revokeSession(uid: string, preserveRefreshTokens: boolean, userId: string, executionId: string | null) {
-    const rows: { payload: string }[] = await db('oidc_payloads').where({ type: 'Session', uid }).select('payload');
-    const grantIds = new Set<string>();
-    for (const row of rows) {
-      const p = parseJson<{ accountId?: unknown; authorizations?: Record<string, { grantId?: unknown } | null> }>(row.payload, {});
-      // Only this user's: a session the browser holds for someone else is not the login's to end.
-      if (p.accountId !== undefined && p.accountId !== userId) return;
-      for (const a of Object.values(p.authorizations ?? {})) if (typeof a?.grantId === 'string') grantIds.add(a.grantId);
-    }
-    let tokens = 0;
-    if (!preserveRefreshTokens) {
-      const ids = [...grantIds];
-      for (let i = 0; i < ids.length; i += 200) {
-        tokens += await db('oidc_payloads').whereIn('grant_id', ids.slice(i, i + 200)).whereNot({ type: 'Grant' }).delete();
-        await db('oidc_payloads').where({ type: 'Grant' }).whereIn('id', ids.slice(i, i + 200)).delete();
+  async function revokeSession(uid: string | undefined, preserveRefreshTokens: boolean, at: { grantId?: string; userId: string; keepSessionRow?: boolean }, executionId: string | null) {
+    await db.transaction(async (trx) => {
+      const rows: { id: string; payload: string }[] = uid ? await trx('oidc_payloads').where({ type: 'Session', uid }).select('id', 'payload') : [];
+      const grantIds = new Set<string>(at.grantId ? [at.grantId] : []);
+      for (const row of rows) {
+        const p = parseJson<{ accountId?: unknown; authorizations?: Record<string, { grantId?: unknown } | null> }>(row.payload, {});
+        // Only this user's: a session the browser holds for someone else is not the login's to end.
+        if (p.accountId !== undefined && p.accountId !== at.userId) return;
+        for (const a of Object.values(p.authorizations ?? {})) if (typeof a?.grantId === 'string') grantIds.add(a.grantId);
       }
-    }
-    await db('oidc_payloads').where({ type: 'Session', uid }).delete();
-    await db('session_devices').where({ session_uid: uid }).delete();
-    logger.info({ user_id: userId, execution: executionId, grants: preserveRefreshTokens ? 0 : grantIds.size, tokens, refresh_tokens_kept: preserveRefreshTokens }, 'session revoked by a post-login action');
+      let tokens = 0;
+      if (!preserveRefreshTokens) {
+        const ids = [...grantIds];
+        for (let i = 0; i < ids.length; i += 200) {
+          // The tokens and codes issued under them (not the interaction under way, which shares the grant id).
+          tokens += await trx('oidc_payloads').whereIn('grant_id', ids.slice(i, i + 200)).whereIn('type', ['RefreshToken', 'AccessToken', 'AuthorizationCode']).delete();
+          await trx('oidc_payloads').where({ type: 'Grant' }).whereIn('id', ids.slice(i, i + 200)).delete();
+        }
+      }
+      if (uid) {
+        await trx('session_devices').where({ session_uid: uid }).delete();
+        if (!at.keepSessionRow) await trx('oidc_payloads').where({ type: 'Session', uid }).delete();
+        else {
+          for (const row of rows) {
+            const p = parseJson<Record<string, unknown>>(row.payload, {});
+            for (const k of ['accountId', 'authorizations', 'loginTs', 'amr', 'acr']) delete p[k];
+            await trx('oidc_payloads').where({ type: 'Session', id: row.id }).update({ payload: JSON.stringify(p), account_id: null });
+          }
+        }
+      }
+      logger.info({ user_id: at.userId, execution: executionId, grants: preserveRefreshTokens ? 0 : grantIds.size, tokens, refresh_tokens_kept: preserveRefreshTokens }, 'session revoked by a post-login action');
+    });
+  }
+
+  /** A login finished on session `uid` from this request: its device (the first one, and the last). */
+  async function recordSessionDevice(uid: string, ip: string, userAgent: string) {
+    const now = Date.now();
+    const v = { last_ip: ip.slice(0, 64), last_user_agent: userAgent.slice(0, 512), updated_at: now };
+    const n = await db('session_devices').where({ session_uid: uid }).update(v);
+    if (n === 0) await db('session_devices').insert({ session_uid: uid, initial_ip: v.last_ip, initial_user_agent: v.last_user_agent, created_at: now, ...v }).onConflict('session_uid').merge(v);
   }
 
   async function credentialsExchange(ctx: TokenRequestContext, token: CcToken, bound: boolean | Promise<boolean>) {
@@ -142,36 +164,34 @@ export function createTriggerRunners(d: Deps) {
   const iso = (seconds: unknown) => (typeof seconds === 'number' && seconds > 0 ? new Date(seconds * 1000).toISOString() : undefined);
   /**
    * Auth0's event.session: the OIDC session's times and applications, and the device it started
-   * on and was last used from (session_devices, kept here: oidc-provider's session holds only its
-   * own fields). The device is as it was before this request; a login (not a refresh) then
-   * records this request as the session's last use.
+   * on and was last signed in from (session_devices, kept here: oidc-provider's session holds only
+   * its own fields), as before this request: a login records its request only once it succeeded
+   * (recordSessionDevice), so a denied attempt never becomes the session's last device.
    */
-  async function sessionInfo(uid: string, o: { ip: string; userAgent: string; loginAt: string; touch: boolean }): Promise<Obj> {
+  async function sessionInfo(uid: string, o: { ip: string; userAgent: string; loginAt: string }): Promise<Obj> {
     const row: { payload: string } | undefined = await db('oidc_payloads').where({ type: 'Session', uid }).first('payload');
     const p = row ? parseJson<{ iat?: unknown; exp?: unknown; loginTs?: unknown; accountId?: unknown; authorizations?: Record<string, unknown> }>(row.payload, {}) : {};
+    const signedIn = typeof p.accountId === 'string';
+    const dev: { initial_ip: string; initial_user_agent: string; last_ip: string; last_user_agent: string } | undefined = await db('session_devices').where({ session_uid: uid }).first();
+    // A session this login signs in starts on this device. A signed-in session with no record
+    // (signed in before a post-login action was bound, or swept) has an unknown one: left out,
+    // never guessed from the request (which may be the one to judge).
+    const device = dev ?? (signedIn ? undefined : { initial_ip: o.ip.slice(0, 64), initial_user_agent: o.userAgent.slice(0, 512), last_ip: o.ip.slice(0, 64), last_user_agent: o.userAgent.slice(0, 512) });
     const now = Date.now();
-    const ip = o.ip.slice(0, 64), ua = o.userAgent.slice(0, 512);
-    const dev: { initial_ip: string; initial_user_agent: string; last_ip: string; last_user_agent: string; created_at: number } | undefined = await db('session_devices').where({ session_uid: uid }).first();
-    if (o.touch) {
-      if (dev) await db('session_devices').where({ session_uid: uid }).update({ last_ip: ip, last_user_agent: ua, updated_at: now });
-      else await db('session_devices').insert({ session_uid: uid, initial_ip: ip, initial_user_agent: ua, last_ip: ip, last_user_agent: ua, created_at: now, updated_at: now }).onConflict('session_uid').ignore();
-    }
-    const device = dev ?? { initial_ip: ip, initial_user_agent: ua, last_ip: ip, last_user_agent: ua };
-    const createdAt = iso(p.iat) ?? new Date(dev?.created_at ?? now).toISOString();
     return {
-      id: uid, created_at: createdAt, updated_at: new Date(now).toISOString(),
+      id: uid, created_at: iso(p.iat) ?? new Date(now).toISOString(), updated_at: new Date(now).toISOString(),
       // The last time the user signed in on this session: this login when it has none yet.
-      authenticated_at: (typeof p.accountId === 'string' ? iso(p.loginTs) : undefined) ?? iso(Math.floor(Date.parse(o.loginAt) / 1000)) ?? o.loginAt,
+      authenticated_at: (signedIn ? iso(p.loginTs) : undefined) ?? iso(Math.floor(Date.parse(o.loginAt) / 1000)) ?? o.loginAt,
       ...(iso(p.exp) ? { expires_at: iso(p.exp) } : {}),
       clients: Object.keys(p.authorizations ?? {}).map((client_id) => ({ client_id })),
-      device: { initial_ip: device.initial_ip, initial_user_agent: device.initial_user_agent, last_ip: device.last_ip, last_user_agent: device.last_user_agent },
+      ...(device ? { device: { initial_ip: device.initial_ip, initial_user_agent: device.initial_user_agent, last_ip: device.last_ip, last_user_agent: device.last_user_agent } } : {}),
     };
   }
 
   async function postLoginEvent(user: User, o: { client?: { client_id: string; name: string; client_metadata?: Record<string, string> }; ctx?: Context; transaction: Obj; sessionId?: string; methods: { name: string; timestamp: string }[]; authParams?: Obj; refreshToken?: Obj }) {
     const request = o.authParams ? requestInfo(o.ctx, { query: o.authParams, body: {}, method: 'GET' }) : requestInfo(o.ctx);
     const session = o.sessionId
-      ? await sessionInfo(o.sessionId, { ip: String(request.ip ?? ''), userAgent: String(request.user_agent ?? ''), loginAt: o.methods[0]?.timestamp ?? new Date().toISOString(), touch: !o.refreshToken })
+      ? await sessionInfo(o.sessionId, { ip: String(request.ip ?? ''), userAgent: String(request.user_agent ?? ''), loginAt: o.methods[0]?.timestamp ?? new Date().toISOString() })
       : {};
     return {
       user: userInfo(user, { otpEnrolled: await d.otpEnrolled?.(user.user_id) }),
@@ -237,13 +257,9 @@ export function createTriggerRunners(d: Deps) {
   return {
     hasPostLogin: () => engine.hasBindings('post-login'),
 
-    /**
-     * Applies what api.session.revoke / api.refreshToken.revoke asked for with a deny. The call
-     * site says when: an interactive login only after oidc-provider resumed the authorization
-     * (it checks the interaction's session is still there; src/oidc/hooks.ts afterResume), a
-     * silent one at once (and keeps oidc-provider from saving its copy back), a refresh at once.
-     */
+    /** See applyRevocation and recordSessionDevice above; the call sites (interactions, src/oidc/hooks.ts) apply them. */
     applyRevocation,
+    recordSessionDevice,
 
     /**
      * post-login during an interactive login (or inline for prompt=none). Writes metadata once
@@ -334,7 +350,7 @@ export function createTriggerRunners(d: Deps) {
       // The login the refresh token came from: how it authenticated (an action that asks for a
       // second factor unless the login had one must see it had), its session, and the API and
       // scopes this refresh asks for (the token's own when the request names none).
-      const rt = (ctx.oidc.entities as { RefreshToken?: { jti?: string; iat?: number; exp?: number; amr?: string[]; authTime?: number; sessionUid?: string; resource?: unknown; scope?: string } }).RefreshToken;
+      const rt = (ctx.oidc.entities as { RefreshToken?: { jti?: string; grantId?: string; iat?: number; exp?: number; amr?: string[]; authTime?: number; sessionUid?: string; resource?: unknown; scope?: string } }).RefreshToken;
       const at = new Date((rt?.authTime ?? Math.floor(Date.now() / 1000)) * 1000).toISOString();
       const amr = Array.isArray(rt?.amr) ? rt.amr : ['pwd'];
       const p = ctx.oidc.params as Record<string, unknown> | undefined;
@@ -367,7 +383,7 @@ export function createTriggerRunners(d: Deps) {
         o = rest;
       }
       if (o.blocked) {
-        await applyRevocation(o, { sessionUid: rt?.sessionUid, refreshTokenId: rt?.jti, userId: user.user_id });
+        await applyRevocation(o, { sessionUid: rt?.sessionUid, refreshTokenId: rt?.jti, grantId: rt?.grantId, userId: user.user_id });
         throw new ChainRefusal({ error: 'access_denied', description: o.blocked.kind === 'denied' ? o.blocked.reason : 'a post-login action failed' });
       }
       if (o.redirect) {
