@@ -2,6 +2,7 @@ import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import * as oidc from 'openid-client';
 import { startTestServer, discover, loginThroughForm, loginWithRefreshToken, silentAuthorization, authorizationRequest, type TestServer } from './helpers/server.ts';
+import { Browser } from './helpers/cookie-fetch.ts';
 import { expectOAuthError } from './helpers/oidc-assert.ts';
 import { deployAction, bindActions, latestExecution } from './helpers/actions.ts';
 
@@ -26,7 +27,7 @@ before(async () => {
   await ts.api('POST', '/resource-servers', { name: 'Revoke API', identifier: API, scopes: [{ value: 'read:things', description: 'r' }] });
   const spa = (await ts.api('POST', '/clients', { name: 'Revoke SPA', app_type: 'spa', callbacks: [CB] })).body;
   config = await discover(ts, spa.client_id);
-  for (const email of ['hijacked@revoke.example', 'kept@revoke.example', 'stolen-rt@revoke.example', 'first@revoke.example', 'bad-call@revoke.example', 'resumed@revoke.example', 'device@revoke.example', 'no-follow@revoke.example', 'retry@revoke.example', 'unknown-device@revoke.example', 'gone-session@revoke.example']) {
+  for (const email of ['hijacked@revoke.example', 'kept@revoke.example', 'stolen-rt@revoke.example', 'first@revoke.example', 'bad-call@revoke.example', 'resumed@revoke.example', 'device@revoke.example', 'no-follow@revoke.example', 'retry@revoke.example', 'unknown-device@revoke.example', 'gone-session@revoke.example', 'in-flight@revoke.example']) {
     assert.equal((await ts.api('POST', '/users', { email, password: PASSWORD })).status, 201);
   }
 });
@@ -244,4 +245,29 @@ test('session.revoke on a refresh whose session is gone still ends that refresh 
   await expectOAuthError(oidc.refreshTokenGrant(config, tokens.refresh_token!), 'access_denied', 400);
   await bindActions(ts, 'post-login', []);
   await expectOAuthError(oidc.refreshTokenGrant(config, tokens.refresh_token!), 'invalid_grant', 400);
+});
+
+test('a request already under way on the session when it is revoked does not save it back', async (t) => {
+  t.after(() => bindActions(ts, 'post-login', []));
+  const first = await loginThroughForm(config, { redirectUri: CB, email: 'in-flight@revoke.example', password: PASSWORD });
+  assert.equal(first.callbackUrl?.searchParams.get('error'), null);
+  await deployAction(ts, { name: 'revoke-unless-slow', trigger: 'post-login', code: `
+    exports.onExecutePostLogin = async (event, api) => {
+      if (event.request.user_agent === 'slow') { await new Promise((r) => setTimeout(r, 600)); return; }
+      api.session.revoke('revoked while another request ran');
+    };` });
+  await bindActions(ts, 'post-login', ['revoke-unless-slow']);
+  // The same session's cookies in a second client, whose authorization is slow.
+  const slow = new Browser({ 'user-agent': 'slow' });
+  slow.cookies = first.browser.cookies.map((c) => ({ ...c }));
+  const pending = silentAuthorization(config, slow, CB);
+  await new Promise((r) => setTimeout(r, 150));
+  assert.equal(new URL(await silentAuthorization(config, first.browser, CB)).searchParams.get('error'), 'access_denied');
+  await pending; // it loaded the session before the revocation; when it ends, oidc-provider saves its copy
+  await bindActions(ts, 'post-login', []);
+  assert.equal(new URL(await silentAuthorization(config, first.browser, CB)).searchParams.get('error'), 'login_required', 'the revoked session stayed revoked');
+  // A new login on the same browser afterwards is saved as usual.
+  const again = await loginThroughForm(config, { browser: first.browser, redirectUri: CB, email: 'in-flight@revoke.example', password: PASSWORD });
+  assert.equal(again.callbackUrl?.searchParams.get('error'), null);
+  assert.equal(new URL(await silentAuthorization(config, first.browser, CB)).searchParams.get('error'), null);
 });

@@ -66,10 +66,26 @@ export function createAdapterFactory(db: Db, clients: ClientSource) {
       const grantId = payload.grantId ?? null; const userCode = payload.userCode ?? null; const uid = payload.uid ?? null;
       // The user a record belongs to, in its own indexed column (src/oidc/grants.ts, users.revokeTokens).
       const accountId = typeof payload.accountId === 'string' ? payload.accountId : null;
+      if (this.type === 'Session' && uid !== null && accountId !== null && typeof payload.loginTs === 'number' && await this.#revokedLogin(uid, payload.loginTs)) return;
       if (sqlite) { await run(SQL.upsert, [id, this.type, json, grantId, userCode, uid, accountId, expiresAt], 'insert'); return; }
       await db('oidc_payloads').insert({
         id, type: this.type, payload: json, grant_id: grantId, user_code: userCode, uid, account_id: accountId, expires_at: expiresAt, consumed_at: null,
       }).onConflict(['type', 'id']).merge();
+    }
+
+    /**
+     * Whether session `uid`'s login of `loginTs` was revoked (api.session.revoke leaves a
+     * RevokedSession record, src/actions/triggers/run.ts): a request that loaded the session
+     * before the revocation must not save its copy back when it ends. A later login on the
+     * same session (a new loginTs) is saved as usual.
+     */
+    async #revokedLogin(uid: string, loginTs: number): Promise<boolean> {
+      const row = sqlite ? await get(SQL.byId, ['RevokedSession', uid]) : await db('oidc_payloads').where({ type: 'RevokedSession', id: uid }).first('payload', 'consumed_at', 'expires_at');
+      if (!row || (row.expires_at !== null && (toNum(row.expires_at) ?? 0) <= Date.now())) return false;
+      try {
+        const revokedAt = (JSON.parse(row.payload) as { revokedAt?: unknown }).revokedAt;
+        return typeof revokedAt === 'number' && loginTs <= Math.floor(revokedAt / 1000);
+      } catch { return false; }
     }
 
     async #findWhere(column: keyof typeof BY, value: string): Promise<Payload | undefined> {

@@ -100,7 +100,7 @@ export function createTriggerRunners(d: Deps) {
   }
   async function revokeSession(uid: string | undefined, preserveRefreshTokens: boolean, at: { grantId?: string; userId: string; keepSessionRow?: boolean }, executionId: string | null) {
     await db.transaction(async (trx) => {
-      const rows: { id: string; payload: string }[] = uid ? await trx('oidc_payloads').where({ type: 'Session', uid }).select('id', 'payload') : [];
+      const rows: { id: string; payload: string; expires_at: unknown }[] = uid ? await trx('oidc_payloads').where({ type: 'Session', uid }).select('id', 'payload', 'expires_at') : [];
       const grantIds = new Set<string>(at.grantId ? [at.grantId] : []);
       for (const row of rows) {
         const p = parseJson<{ accountId?: unknown; authorizations?: Record<string, { grantId?: unknown } | null> }>(row.payload, {});
@@ -119,6 +119,13 @@ export function createTriggerRunners(d: Deps) {
       }
       if (uid) {
         await trx('session_devices').where({ session_uid: uid }).delete();
+        // A request that loaded this session before now must not save its copy back when it
+        // ends (src/oidc/adapter.ts refuses to save a revoked login), for as long as the session lives.
+        if (rows.length > 0) {
+          const until = Math.max(...rows.map((r) => Number(r.expires_at) || 0), Date.now() + 86_400_000);
+          await trx('oidc_payloads').insert({ id: uid, type: 'RevokedSession', payload: JSON.stringify({ revokedAt: Date.now() }), grant_id: null, user_code: null, uid: null, account_id: null, expires_at: until, consumed_at: null })
+            .onConflict(['type', 'id']).merge();
+        }
         if (!at.keepSessionRow) await trx('oidc_payloads').where({ type: 'Session', uid }).delete();
         else {
           for (const row of rows) {
