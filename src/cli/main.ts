@@ -12,7 +12,7 @@ import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { compileAction } from '../actions/compile.ts';
 import { createSandboxPool } from '../actions/sandbox/index.ts';
-import { AFTER_DENY, FAIL_CLOSED_WHEN_REFUSED, isTriggerId, TRIGGERS, validateCommand } from '../actions/triggers/definitions.ts';
+import { AFTER_DENY, DENY_CALLS, FAIL_CLOSED_WHEN_REFUSED, isTriggerId, TRIGGERS, validateCommand } from '../actions/triggers/definitions.ts';
 
 /**
  * `--grant <audience>:<scope>,<scope>…`, or the audience alone. Audiences hold colons
@@ -75,7 +75,7 @@ async function actionsTest(file: string | undefined, values: { event?: string; t
     const commands = (r?.commands ?? []).map((cmd) => {
       if (stopped && !AFTER_DENY.has(cmd.type)) return { ...cmd, refused: undefined as string | undefined, ignored: 'after the deny' };
       const refused = validateCommand(def, cmd.type, cmd.args, { claimsBytes: a.claimsBytes, redirectAllowHttpLocalhost: a.redirectAllowHttpLocalhost, redirectAllow: a.redirectAllow }) ?? undefined;
-      if (!refused && ['access.deny', 'session.revoke', 'refreshToken.revoke', 'validation.error'].includes(cmd.type)) stopped = true;
+      if (!refused && (DENY_CALLS.has(cmd.type) || cmd.type === 'validation.error')) stopped = true;
       return { ...cmd, refused };
     });
     // A refused deny, redirect or second factor fails a blocking flow closed on the server

@@ -35,7 +35,7 @@ const BY = { id: SQL.byId, uid: SQL.byUid, user_code: SQL.byUserCode } as const;
  * `consumed` and then calls `consume()` separately, so without this two parallel requests
  * could both redeem one authorization code or rotate one refresh token.
  */
-export function createAdapterFactory(db: Db, clients: ClientSource) {
+export function createAdapterFactory(db: Db, clients: ClientSource, sessionsMayBeRevoked: () => boolean = () => true) {
   const sqlite = isSqlite(db);
   /** Runs one select on SQLite: its first row. */
   const get = (sql: string, args: unknown[]) => withSqliteConnection(db, (c) => c.prepare(sql).get(...args) as Row | undefined);
@@ -66,7 +66,7 @@ export function createAdapterFactory(db: Db, clients: ClientSource) {
       const grantId = payload.grantId ?? null; const userCode = payload.userCode ?? null; const uid = payload.uid ?? null;
       // The user a record belongs to, in its own indexed column (src/oidc/grants.ts, users.revokeTokens).
       const accountId = typeof payload.accountId === 'string' ? payload.accountId : null;
-      if (this.type === 'Session' && uid !== null && accountId !== null && typeof payload.loginTs === 'number' && await this.#revokedLogin(uid, payload.loginTs)) return;
+      if (this.type === 'Session' && uid !== null && accountId !== null && typeof payload.loginTs === 'number' && sessionsMayBeRevoked() && await this.#revokedLogin(uid, payload.loginTs)) return;
       if (sqlite) { await run(SQL.upsert, [id, this.type, json, grantId, userCode, uid, accountId, expiresAt], 'insert'); return; }
       await db('oidc_payloads').insert({
         id, type: this.type, payload: json, grant_id: grantId, user_code: userCode, uid, account_id: accountId, expires_at: expiresAt, consumed_at: null,

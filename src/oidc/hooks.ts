@@ -157,6 +157,9 @@ export function createProviderHooks(d: { config: Config; triggers: TriggerRunner
       }
       return needsUser;
     },
+    // Bound post-login actions are what can revoke (a binding made in the last second may not be
+    // seen yet: hasPostLogin's cache; a pending answer counts as bound).
+    sessionsMayBeRevoked: () => triggers.hasPostLogin() !== false,
     async adjustGrant(ctx, grant) {
       const accountId = ctx.oidc.session?.accountId;
       const clientId = ctx.oidc.client?.clientId;

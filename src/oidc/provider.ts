@@ -46,6 +46,12 @@ export interface ProviderHooks {
    * answered it, so no password step ran them). With prompt=none it may run them inline.
    */
   postLoginPending?(ctx: KoaContextWithOIDC): Promise<boolean>;
+  /**
+   * Whether a session may have been revoked by an action (api.session.revoke: only while
+   * post-login actions are bound). The adapter checks a signed-in session's saves against the
+   * revocations only then: every login saves its session, most with nothing bound.
+   */
+  sessionsMayBeRevoked?(): boolean;
 }
 
 /** oidc-provider's cookies (the session's, the interaction's): signed, not readable by scripts. */
@@ -161,7 +167,7 @@ export function createProvider(d: ProviderDeps): Provider {
       async (ctx: KoaContextWithOIDC) => (d.hooks?.postLoginPending ? withOAuthErrors(() => d.hooks!.postLoginPending!(ctx)) : false))), 1);
 
   const configuration: Configuration = {
-    adapter: createAdapterFactory(d.db, clients) as unknown as Configuration['adapter'],
+    adapter: createAdapterFactory(d.db, clients, d.hooks?.sessionsMayBeRevoked) as unknown as Configuration['adapter'],
     clients: [],
     findAccount: findAccount as Configuration['findAccount'],
     jwks: { keys: d.jwks as never },

@@ -40,5 +40,8 @@ export interface TriggerRegistry {
 export const FAIL_CLOSED_WHEN_REFUSED = new Set(['access.deny', 'session.revoke', 'refreshToken.revoke', 'validation.error', 'redirect.sendUserTo', 'multifactor.enable',
   'authentication.challengeWith', 'authentication.challengeWithAny', 'authentication.enrollWith', 'authentication.enrollWithAny']);
 
+/** The calls that deny the flow (the merge's `blocked: denied`; the sandbox runner keeps the same list for an action's status). */
+export const DENY_CALLS: ReadonlySet<string> = new Set(['access.deny', 'session.revoke', 'refreshToken.revoke']);
+
 /** An action's calls that still apply after its own deny: what it asked to change about the user, and its cache (the engine's merge; `gatehouse actions test` reports the same). */
 export const AFTER_DENY = new Set(['user.setAppMetadata', 'user.setUserMetadata', 'cache.set', 'cache.delete']);

@@ -3010,7 +3010,7 @@
           if (!h.has('content-type')) h.set('content-type', m.type);
         } else req.body = body;
         const request = { method, path, host: url.host, protocol: url.protocol, headers: flat };
-        if (auth !== null) h.set('authorization', 'Basic ' + btoa(bytesLatin1(utf8Encode(auth))));
+        if (auth !== null) h.set('authorization', 'Basic ' + bytesToB64(utf8Encode(auth), B64, true));
         for (const [k, v] of h) req.headers.push([k, v]);
         // Timeout and the caller's signal both end the request early.
         const ctl = newSignal();
@@ -3236,11 +3236,6 @@
     axios.CancelToken = CancelToken;
     axios.default = axios;
     return axios;
-  }
-  function bytesLatin1(b) {
-    let s = '';
-    for (let i = 0; i < b.length; i += 8192) s += apply(fromCharCode, S, A.from(b.subarray(i, i + 8192)));
-    return s;
   }
 
   // ---- module ----------------------------------------------------------------------------------

@@ -57,7 +57,7 @@ export function preludeCompileCounts(): { produced: number; fromCache: number; r
 const WRAP_HEAD = '(function (exports, module, require, __filename, __dirname) {';
 const WRAP_TAIL = '\n})';
 const ABORT_TIMEOUT_MS = 50;
-/** The calls that deny: the action's status is 'denied' (api.session.revoke and api.refreshToken.revoke deny too). */
+/** The calls that deny: the action's status is 'denied' (engine/contract.ts DENY_CALLS; the sandbox does not import the engine). */
 const DENIES: ReadonlySet<string> = new Set(['access.deny', 'session.revoke', 'refreshToken.revoke']);
 const MAX_FETCH_PER_DELIVERY = 50;
 

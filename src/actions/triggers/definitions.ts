@@ -1,5 +1,5 @@
 import type { CommandLimits, TriggerContract, TriggerRegistry } from '../engine/contract.ts';
-export { AFTER_DENY, FAIL_CLOSED_WHEN_REFUSED } from '../engine/contract.ts';
+export { AFTER_DENY, DENY_CALLS, FAIL_CLOSED_WHEN_REFUSED } from '../engine/contract.ts';
 import { PROFILE_CLAIMS } from '../../shared/profile-claims.ts';
 
 /**

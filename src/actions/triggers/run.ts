@@ -143,8 +143,7 @@ export function createTriggerRunners(d: Deps) {
   async function recordSessionDevice(uid: string, ip: string, userAgent: string) {
     const now = Date.now();
     const v = { last_ip: ip.slice(0, 64), last_user_agent: userAgent.slice(0, 512), updated_at: now };
-    const n = await db('session_devices').where({ session_uid: uid }).update(v);
-    if (n === 0) await db('session_devices').insert({ session_uid: uid, initial_ip: v.last_ip, initial_user_agent: v.last_user_agent, created_at: now, ...v }).onConflict('session_uid').merge(v);
+    await db('session_devices').insert({ session_uid: uid, initial_ip: v.last_ip, initial_user_agent: v.last_user_agent, created_at: now, ...v }).onConflict('session_uid').merge(v);
   }
 
   async function credentialsExchange(ctx: TokenRequestContext, token: CcToken, bound: boolean | Promise<boolean>) {
