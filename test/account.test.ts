@@ -327,11 +327,13 @@ test('account code step: a used code and the lock each say so; the lock is maile
   const email = 'code.lock@example.com';
   const user = await createUser(ts, email, 'code lock password');
   const { secret } = await ts.ctx.mfa.beginEnrollment(user.user_id, email, 'lock-binding');
-  assert.ok((await ts.ctx.mfa.confirmEnrollment(user.user_id, 'lock-binding', await generate({ secret }))).ok);
+  const enrolledWith = await generate({ secret });
+  assert.ok((await ts.ctx.mfa.confirmEnrollment(user.user_id, 'lock-binding', enrolledWith)).ok);
   const b = new Browser();
   let page = await (await accountLogin(b, email, 'code lock password')).text();
-  // The code just used for the enrollment, sent again.
-  const replay = await b.submit(accountUrl(), page, { code: await generate({ secret }) }, { actionIncludes: '/account/code' });
+  // The very code used for the enrollment, sent again (not computed again: a step boundary in
+  // between would give the next, unused one; regression: CI failed on that once).
+  const replay = await b.submit(accountUrl(), page, { code: enrolledWith }, { actionIncludes: '/account/code' });
   assert.equal(replay.status, 400);
   page = await replay.text();
   assert.match(alertText(page)!, /already used/);
