@@ -125,7 +125,7 @@ export async function createContext(config: Config, opts: { logger?: Logger; mig
   // never run an action never spawn workers.
   let pool: SandboxPool | undefined;
   const sandbox = (): SandboxPool => (pool ??= createSandboxPool({
-    workers: config.actions.workers, fetchAllow: config.actions.fetchAllow, logger,
+    workers: config.actions.workers, fetchAllow: config.actions.fetchAllow, issuer: config.issuer, logger,
   }));
   const lazyPool: SandboxPool = {
     runChain: (req) => sandbox().runChain(req),

@@ -82,7 +82,11 @@ before(async () => {
   spa = (await ts.api('POST', '/clients', { name: 'My SPA', app_type: 'spa', callbacks: [CB] })).body;
   config = await discover(ts, spa.client_id);
 });
-after(async () => { await ts?.close(); });
+after(async () => {
+  await ts?.close();
+  // (g) closes it; when a name pattern skips (g), this does, or the run never ends.
+  if (billing.listening) { billing.closeAllConnections(); await new Promise<void>((r) => billing.close(() => r())); }
+});
 
 test('(a) add user roles to ID and access tokens: the namespaced roles claim is in both', async () => {
   await deployFixture('auth0-roles', 'post-login', 'add-roles-to-tokens.js');
@@ -308,5 +312,29 @@ test('(g) axios: a billing plan from an external API (params, a Bearer header, J
   const exe = await latestExecution(ts, 'post-login');
   assert.equal(exe.results[0].status, 'denied');
   assert.match(exe.results[0].logs, /billing lookup failed: ERR_BAD_RESPONSE Request failed with status code 503/);
+  await bindActions(ts, 'post-login', []);
+});
+
+test('(h) auth0 ManagementClient: a default role assigned through the Management API on the first login, read from the event after', async () => {
+  const m2m = (await ts.api('POST', '/clients', { name: 'Default role M2M', app_type: 'non_interactive' })).body;
+  const grant = await ts.api('POST', '/client-grants', { client_id: m2m.client_id, audience: `${ts.base}/api/v2/`, scope: ['create:role_members'] });
+  assert.equal(grant.status, 201, JSON.stringify(grant.body));
+  const role = (await ts.api('POST', '/roles', { name: 'reader' })).body;
+  await deployFixture('assign-default-role', 'post-login', 'assign-default-role.js', [
+    { name: 'domain', value: new URL(ts.issuer).host }, { name: 'clientId', value: m2m.client_id }, { name: 'clientSecret', value: m2m.client_secret },
+    { name: 'defaultRoleId', value: role.id }, { name: 'defaultRoleName', value: 'reader' },
+  ]);
+  await bindActions(ts, 'post-login', ['assign-default-role']);
+  const u = await user('newbie@roles.example');
+
+  assert.deepEqual((await loginAndRedeem('newbie@roles.example')).claims()!['https://my-app.example.com/roles'], ['reader']);
+  const first = await latestExecution(ts, 'post-login');
+  assert.equal(first.results[0].status, 'ok');
+  assert.equal(first.results[0].logs, '', 'the role was assigned without an error');
+  const stored = (await ts.api('GET', `/users/${encodeURIComponent(u.user_id)}/roles`)).body;
+  assert.deepEqual(stored.map((r: { name: string }) => r.name), ['reader']);
+
+  // The second login finds the role in event.authorization and does not call the API again.
+  assert.deepEqual((await loginAndRedeem('newbie@roles.example')).claims()!['https://my-app.example.com/roles'], ['reader']);
   await bindActions(ts, 'post-login', []);
 });

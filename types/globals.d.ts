@@ -3,7 +3,7 @@
  * nor @types/node (`"lib": ["es2022"]`, `"types": []`). With either of those, leave this file
  * out: they declare the same globals. Nothing else is reachable in the sandbox: no process, no
  * file system, and `require` gives only the in-sandbox stand-ins declared here (crypto, buffer,
- * url, querystring, http, https and axios).
+ * url, querystring, http, https, axios, auth0, jsonwebtoken, jwks-rsa, node-fetch and @slack/webhook).
  */
 export {};
 
@@ -177,7 +177,7 @@ declare global {
     createDecipheriv(algorithm: string, key: string | ArrayBufferView, iv: string | ArrayBufferView | null, options?: { authTagLength?: number }): CipherLike;
     readonly constants: { RSA_PKCS1_PADDING: number; RSA_PKCS1_PSS_PADDING: number; RSA_PSS_SALTLEN_DIGEST: number; RSA_PSS_SALTLEN_MAX_SIGN: number; RSA_PSS_SALTLEN_AUTO: number };
   }
-  interface KeyObject { readonly type: 'private' | 'public'; readonly asymmetricKeyType: string; export(options: { format: 'pem'; type: 'pkcs8' | 'spki' | 'pkcs1' | 'sec1' }): string }
+  interface KeyObject { readonly type: 'private' | 'public'; readonly asymmetricKeyType: string; readonly asymmetricKeyDetails: { modulusLength?: number; publicExponent?: bigint; namedCurve?: string; hashAlgorithm?: string; mgf1HashAlgorithm?: string; saltLength?: number }; export(options: { format: 'pem'; type: 'pkcs8' | 'spki' | 'pkcs1' | 'sec1' }): string }
   type KeyLike = string | ArrayBufferView | KeyObject | { key: string | ArrayBufferView | KeyObject; dsaEncoding?: 'der' | 'ieee-p1363'; padding?: number; saltLength?: number };
   interface Signer { update(data: string | ArrayBufferView, inputEncoding?: BufferEncoding): Signer; sign(key: KeyLike): Buffer; sign(key: KeyLike, outputEncoding: BufferEncoding): string }
   interface Verifier { update(data: string | ArrayBufferView, inputEncoding?: BufferEncoding): Verifier; verify(key: KeyLike, signature: string | ArrayBufferView, signatureEncoding?: BufferEncoding): boolean }
@@ -256,8 +256,82 @@ declare global {
     readonly VERSION: string;
     readonly default: AxiosStatic;
   }
-  /** In an action's module scope (CommonJS): these built-ins and axios; any other name throws. */
+  /**
+   * `require('auth0')`: Auth0's Node SDK clients over the Management API, in the call styles of
+   * SDK v3 (methods on the client, callbacks), v4 (`users.get({ id })`, results read from
+   * `.data`) and v5+ (`users.get(id)`, `list()` pages). Managers are typed loosely for that reason.
+   */
+  interface GatehouseAuth0ManagementOptions {
+    domain: string; clientId?: string; clientSecret?: string; token?: string | (() => string | Promise<string>);
+    audience?: string; scope?: string; headers?: Record<string, string>;
+  }
+  interface GatehouseAuth0ManagementClient {
+    readonly users: any; readonly usersByEmail: any; readonly roles: any; readonly clients: any; readonly clientGrants: any;
+    readonly resourceServers: any; readonly logs: any; readonly grants: any; readonly userGrants: any;
+    getAccessToken(): Promise<string>;
+    /** v3's methods on the client: getUser, updateAppMetadata, assignRolestoUser, getUsersByEmail, … */
+    [v3Method: string]: any;
+  }
+  interface GatehouseAuth0Error extends Error { statusCode: number; error?: string; errorCode?: string; body: any }
+  interface GatehouseAuth0 {
+    ManagementClient: new (options: GatehouseAuth0ManagementOptions) => GatehouseAuth0ManagementClient;
+    AuthenticationClient: new (options: { domain: string; clientId: string; clientSecret?: string }) => {
+      oauth: { clientCredentialsGrant(options: { audience: string; scope?: string }): Promise<any> };
+      clientCredentialsGrant(options: { audience: string; scope?: string }, cb?: (err: Error | null, token?: any) => void): Promise<any>;
+    };
+    ManagementError: new (...args: any[]) => GatehouseAuth0Error;
+    ManagementApiError: new (...args: any[]) => GatehouseAuth0Error;
+    AuthApiError: new (...args: any[]) => Error & { error?: string; error_description?: string; statusCode: number };
+    readonly default: GatehouseAuth0;
+  }
+  /** `require('jsonwebtoken')`: jsonwebtoken 9 over the crypto stand-in (HS, RS, PS and ES algorithms; PEM keys or KeyObjects). */
+  type GatehouseJwtKey = string | Uint8Array | KeyObject;
+  interface GatehouseJwtSignOptions {
+    algorithm?: 'HS256' | 'HS384' | 'HS512' | 'RS256' | 'RS384' | 'RS512' | 'PS256' | 'PS384' | 'PS512' | 'ES256' | 'ES384' | 'ES512' | 'none';
+    expiresIn?: string | number; notBefore?: string | number; audience?: string | string[]; issuer?: string; subject?: string; jwtid?: string;
+    keyid?: string; header?: Record<string, unknown>; noTimestamp?: boolean; encoding?: string; mutatePayload?: boolean;
+    allowInsecureKeySizes?: boolean; allowInvalidAsymmetricKeyTypes?: boolean;
+  }
+  interface GatehouseJwtVerifyOptions {
+    algorithms?: string[]; audience?: string | RegExp | (string | RegExp)[]; issuer?: string | string[]; subject?: string; jwtid?: string; nonce?: string;
+    clockTimestamp?: number; clockTolerance?: number; ignoreExpiration?: boolean; ignoreNotBefore?: boolean; maxAge?: string | number; complete?: boolean;
+    allowInvalidAsymmetricKeyTypes?: boolean;
+  }
+  interface GatehouseJsonwebtoken {
+    sign(payload: string | object | Uint8Array, key: GatehouseJwtKey | null | undefined, options?: GatehouseJwtSignOptions): string;
+    sign(payload: string | object | Uint8Array, key: GatehouseJwtKey | null | undefined, options: GatehouseJwtSignOptions, callback: (err: Error | null, token?: string) => void): void;
+    sign(payload: string | object | Uint8Array, key: GatehouseJwtKey | null | undefined, callback: (err: Error | null, token?: string) => void): void;
+    verify(token: string, key: GatehouseJwtKey | null | undefined, options?: GatehouseJwtVerifyOptions): any;
+    verify(token: string, key: GatehouseJwtKey | ((header: any, cb: (err: Error | null, key?: GatehouseJwtKey) => void) => void), options: GatehouseJwtVerifyOptions | undefined, callback: (err: Error | null, decoded?: any) => void): void;
+    decode(token: string, options?: { complete?: boolean; json?: boolean }): any;
+    JsonWebTokenError: new (message: string, error?: Error) => Error & { inner?: Error };
+    TokenExpiredError: new (message: string, expiredAt: Date) => Error & { expiredAt: Date };
+    NotBeforeError: new (message: string, date: Date) => Error & { date: Date };
+  }
+  /** `require('jwks-rsa')`: jwks-rsa 3's client over fetch (public JWKs imported as SPKI PEM). */
+  interface GatehouseSigningKey { kid?: string; alg?: string; readonly publicKey: string; readonly rsaPublicKey: string; getPublicKey(): string }
+  interface GatehouseJwksClient {
+    getSigningKey(kid?: string | null): Promise<GatehouseSigningKey>;
+    getSigningKey(kid: string | null | undefined, cb: (err: Error | null, key?: GatehouseSigningKey) => void): void;
+    getSigningKeys(): Promise<GatehouseSigningKey[]>;
+    getKeys(): Promise<unknown[]>;
+  }
+  interface GatehouseJwksRsa {
+    (options: { jwksUri: string; cache?: boolean; cacheMaxEntries?: number; cacheMaxAge?: number; rateLimit?: boolean; jwksRequestsPerMinute?: number; timeout?: number; requestHeaders?: Record<string, string>; fetcher?: (uri: string) => Promise<{ keys: unknown[] }> }): GatehouseJwksClient;
+    SigningKeyNotFoundError: new (message: string) => Error; JwksError: new (message: string) => Error; JwksRateLimitError: new (message: string) => Error; ArgumentError: new (message: string) => Error;
+  }
+  /** In an action's module scope (CommonJS): these built-ins, axios, auth0, jsonwebtoken and jwks-rsa; any other name throws. */
   function require(id: 'axios'): AxiosStatic;
+  function require(id: 'jwks-rsa'): GatehouseJwksRsa;
+  /** node-fetch 2: the global fetch, with its `timeout` option (ms) and FetchError. */
+  function require(id: 'node-fetch'): typeof fetch & { default: typeof fetch; Headers: typeof Headers; Response: typeof Response; FetchError: new (message: string, type: string) => Error & { type: string }; isRedirect(code: number): boolean };
+  /** @slack/webhook: IncomingWebhook over the axios stand-in. */
+  function require(id: '@slack/webhook'): {
+    IncomingWebhook: new (url: string, defaults?: Record<string, unknown>) => { send(message: string | Record<string, unknown>): Promise<{ text: string }> };
+    ErrorCode: { RequestError: 'slack_webhook_request_error'; HTTPError: 'slack_webhook_http_error' };
+  };
+  function require(id: 'jsonwebtoken'): GatehouseJsonwebtoken;
+  function require(id: 'auth0' | 'auth0/legacy'): GatehouseAuth0;
   function require(id: 'crypto' | 'node:crypto'): GatehouseNodeCrypto;
   function require(id: 'buffer' | 'node:buffer'): {
     Buffer: BufferConstructor; atob: typeof atob; btoa: typeof btoa; kMaxLength: number;

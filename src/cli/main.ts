@@ -60,7 +60,7 @@ async function actionsTest(file: string | undefined, values: { event?: string; t
   const triggerId = values.trigger ?? Object.values(TRIGGERS).find((t) => new RegExp(`\\b${t.handler}\\b`).test(code))?.id;
   if (!isTriggerId(triggerId)) throw new AppError(400, 'usage', 'could not tell the trigger from the code: pass --trigger');
   const def = TRIGGERS[triggerId];
-  const pool = createSandboxPool({ workers: 1, fetchAllow: config.actions.fetchAllow });
+  const pool = createSandboxPool({ workers: 1, fetchAllow: config.actions.fetchAllow, issuer: config.issuer });
   try {
     const a = config.actions;
     const res = await pool.runChain({

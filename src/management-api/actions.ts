@@ -8,19 +8,36 @@ import { MAX_CODE_BYTES } from '../actions/compile.ts';
 import { badRequest, notFound } from '../shared/errors.ts';
 import { randomId } from '../shared/ids.ts';
 import { commandsWithoutSecrets } from '../actions/engine/engine.ts';
+import { NPM_MODULES } from '../actions/sandbox/types.ts';
 
 const secretSchema = z.strictObject({ name: z.string().min(1).max(64), value: z.string().max(64 * 1024).optional() });
+/**
+ * Auth0's declared npm dependencies. Only the modules Gatehouse provides (sandbox/types.ts) may
+ * be named: an action that declares another would fail on its first require(), so it is refused
+ * here, where its author can see why. One entry per module.
+ */
+const dependencies = z.array(z.strictObject({
+  name: z.string().min(1).max(214),
+  version: z.string().min(1).max(64).regex(/^[\w.^~<>=*|\- +]+$/, 'must be an npm version or range'),
+  registry_url: z.string().max(2048).optional(),
+}).superRefine((d, c) => {
+  if (Object.hasOwn(NPM_MODULES, d.name)) return;
+  c.addIssue({
+    code: 'custom', path: ['name'],
+    message: `${d.name.slice(0, 100)} is not available: Gatehouse actions can require ${Object.entries(NPM_MODULES).map(([n, what]) => `${n} (${what})`).join(', ')} and Node.js's crypto, buffer, url, querystring, http and https; bring other code into the action itself`,
+  });
+})).max(20).refine((ds) => new Set(ds.map((d) => d.name)).size === ds.length, 'each module may be listed once');
 const code = z.string().min(1).max(MAX_CODE_BYTES, `must be at most ${MAX_CODE_BYTES / 1024} KB`).refine((v) => !v.includes('\u0000'), 'must not contain a NUL character');
 const createSchema = z.strictObject({
   name: text(200),
   supported_triggers: z.array(z.strictObject({ id: z.string(), version: z.string().optional() })).length(1, 'exactly one trigger'),
   code, secrets: z.array(secretSchema).max(100).optional(), runtime: z.string().max(16).optional(),
-  dependencies: z.array(z.unknown()).max(0, 'npm dependencies are not supported: actions run without require()').optional(),
+  dependencies: dependencies.optional(),
 });
 const updateSchema = z.strictObject({
   name: text(200).optional(), code: code.optional(), secrets: z.array(secretSchema).max(100).optional(), runtime: z.string().max(16).optional(),
   supported_triggers: z.array(z.strictObject({ id: z.string(), version: z.string().optional() })).optional(),
-  dependencies: z.array(z.unknown()).max(0).optional(),
+  dependencies: dependencies.optional(),
 });
 const bindingsSchema = z.strictObject({
   bindings: z.array(z.strictObject({
@@ -54,7 +71,7 @@ export const registerActions: RegisterRoutes = (router: Router, app: AppContext)
   router.post('/actions/actions', requireScope('create:actions'), async (ctx) => {
     const body = parseBody(ctx, createSchema);
     const a = await store.create(body);
-    await auditChange(app, ctx, { description: 'Create an action', target: { type: 'action', id: a.id }, after: { name: a.name, trigger: a.supported_triggers[0].id, secrets: a.secrets.map((s) => s.name) } });
+    await auditChange(app, ctx, { description: 'Create an action', target: { type: 'action', id: a.id }, after: { name: a.name, trigger: a.supported_triggers[0].id, secrets: a.secrets.map((s) => s.name), dependencies: a.dependencies.map((d) => `${d.name}@${d.version}`) } });
     ctx.status = 201;
     ctx.body = a;
   });
@@ -66,7 +83,7 @@ export const registerActions: RegisterRoutes = (router: Router, app: AppContext)
     const before = await store.get(ctx.params.id);
     if (body.supported_triggers && body.supported_triggers[0]?.id !== before.supported_triggers[0].id) throw badRequest('supported_triggers: an action\'s trigger cannot be changed; create a new action');
     const a = await store.update(ctx.params.id, body);
-    await auditChange(app, ctx, { description: 'Update an action (draft)', target: { type: 'action', id: a.id }, before: { name: before.name, code_changed: false, secrets: before.secrets.map((s) => s.name) }, after: { name: a.name, code_changed: body.code !== undefined, secrets: a.secrets.map((s) => s.name) } });
+    await auditChange(app, ctx, { description: 'Update an action (draft)', target: { type: 'action', id: a.id }, before: { name: before.name, code_changed: false, secrets: before.secrets.map((s) => s.name) }, after: { name: a.name, code_changed: body.code !== undefined, secrets: a.secrets.map((s) => s.name), ...(body.dependencies !== undefined ? { dependencies: a.dependencies.map((d) => `${d.name}@${d.version}`) } : {}) } });
     ctx.body = a;
   });
 

@@ -11,6 +11,8 @@ import { expandResults } from './execution-record.ts';
 type TriggerId = string;
 
 export interface SecretInput { name: string; value?: string }
+/** An npm module an action declares, as Auth0 lists it (`registry_url` only when given). */
+export interface Dependency { name: string; version: string; registry_url?: string }
 export interface ActionLimits { maxSecrets: number; secretValueBytes: number; maxVersions: number; maxActionsPerTrigger: number }
 
 const SECRET_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/;
@@ -36,22 +38,24 @@ export function createActionStore(db: Db, box: SecretBox, limits: ActionLimits, 
     if (!(await trx('action_bindings').where({ trigger_id: 'post-login' }).first())) await trx('action_login_claims').delete();
   }
 
+  /** The stored list (JSON text; a row from before the column reads `[]`). */
+  const dependencies = (v: unknown): Dependency[] => parseJson<Dependency[]>(v, []);
   function toAction(r: Record<string, unknown>, deployed?: Record<string, unknown>) {
     const secrets = openSecrets(r.id as string, r.secrets_sealed as string);
     return {
       id: r.id as string, name: r.name as string,
       supported_triggers: [{ id: r.trigger_id as TriggerId, version: r.trigger_version as string }],
-      code: r.code as string, runtime: r.runtime as string,
+      code: r.code as string, dependencies: dependencies(r.dependencies), runtime: r.runtime as string,
       secrets: Object.keys(secrets).map((name) => ({ name, updated_at: r.updated_at as string })),
       status: 'built', deployed_version: deployed ? toVersion(deployed, r) : undefined,
-      all_changes_deployed: !!deployed && deployed.code === r.code && deployed.secrets_sealed === r.secrets_sealed,
+      all_changes_deployed: !!deployed && deployed.code === r.code && deployed.secrets_sealed === r.secrets_sealed && deployed.dependencies === r.dependencies,
       created_at: r.created_at as string, updated_at: r.updated_at as string,
     };
   }
   function toVersion(v: Record<string, unknown>, a?: Record<string, unknown>) {
     return {
       id: v.id as string, action_id: v.action_id as string, number: Number(v.number), code: v.code as string,
-      deployed: a ? a.deployed_version_id === v.id : undefined, status: 'built', created_at: v.created_at as string,
+      dependencies: dependencies(v.dependencies), deployed: a ? a.deployed_version_id === v.id : undefined, status: 'built', created_at: v.created_at as string,
       secrets: Object.keys(openSecrets(v.action_id as string, v.secrets_sealed as string)).map((name) => ({ name })),
     };
   }
@@ -99,7 +103,7 @@ export function createActionStore(db: Db, box: SecretBox, limits: ActionLimits, 
   return {
     openSecrets,
     get bindingsVersion() { return bindingsVersion; },
-    async create(input: { name: string; supported_triggers: { id: string; version?: string }[]; code: string; secrets?: SecretInput[]; runtime?: string }) {
+    async create(input: { name: string; supported_triggers: { id: string; version?: string }[]; code: string; secrets?: SecretInput[]; runtime?: string; dependencies?: Dependency[] }) {
       const trigger = input.supported_triggers?.[0]?.id;
       if (typeof trigger !== 'string' || !triggers.get(trigger)) throw badRequest(`supported_triggers: unknown trigger "${String(trigger)}" (one of ${triggers.ids().join(', ')})`);
       if (await db('actions').where({ name: input.name }).first()) throw conflict(`An action named "${input.name}" already exists`);
@@ -109,6 +113,7 @@ export function createActionStore(db: Db, box: SecretBox, limits: ActionLimits, 
       await db('actions').insert({
         id, name: input.name, trigger_id: trigger, trigger_version: triggers.get(trigger)!.version, code: input.code,
         secrets_sealed: sealSecrets(id, checkSecrets(input.secrets, {})), runtime: input.runtime ?? 'node22', created_at: ts, updated_at: ts,
+        dependencies: JSON.stringify(input.dependencies ?? []),
       });
       return toAction((await row(id))!);
     },
@@ -126,13 +131,14 @@ export function createActionStore(db: Db, box: SecretBox, limits: ActionLimits, 
       return { actions: out, total: Number(n) };
     },
     /** Edits the draft only: nothing runs differently until deploy. */
-    async update(id: string, patch: { name?: string; code?: string; secrets?: SecretInput[]; runtime?: string }) {
+    async update(id: string, patch: { name?: string; code?: string; secrets?: SecretInput[]; runtime?: string; dependencies?: Dependency[] }) {
       const r = await requireRow(id);
       if (patch.name && patch.name !== r.name && (await db('actions').where({ name: patch.name }).first())) throw conflict(`An action named "${patch.name}" already exists`);
       if (patch.code !== undefined) await compileChecked(patch.code, r.trigger_id);
       await db('actions').where({ id }).update({
         ...(patch.name ? { name: patch.name } : {}), ...(patch.code !== undefined ? { code: patch.code } : {}),
         ...(patch.runtime ? { runtime: patch.runtime } : {}),
+        ...(patch.dependencies ? { dependencies: JSON.stringify(patch.dependencies) } : {}),
         ...(patch.secrets ? { secrets_sealed: sealSecrets(id, checkSecrets(patch.secrets, openSecrets(id, r.secrets_sealed))) } : {}),
         updated_at: now(),
       });
@@ -162,18 +168,19 @@ export function createActionStore(db: Db, box: SecretBox, limits: ActionLimits, 
       const r = await requireRow(id);
       let code = r.code as string;
       let sealed = r.secrets_sealed as string;
+      let deps = (r.dependencies as string | undefined) ?? '[]';
       if (fromVersionId) {
         const v = await db('action_versions').where({ id: fromVersionId, action_id: id }).first();
         if (!v) throw notFound('The version does not exist', 'inexistent_version');
-        code = v.code; sealed = v.secrets_sealed;
+        code = v.code; sealed = v.secrets_sealed; deps = v.dependencies ?? '[]';
       }
       const compiled = await compileChecked(code, r.trigger_id);
       const versionId = `ver_${randomId(12)}`;
       await db.transaction(async (trx) => {
         const last = await trx('action_versions').where({ action_id: id }).max({ m: 'number' }).first();
         const number = Number(last?.m ?? 0) + 1;
-        await trx('action_versions').insert({ id: versionId, action_id: id, number, code, compiled, secrets_sealed: sealed, created_at: now() });
-        await trx('actions').where({ id }).update({ deployed_version_id: versionId, ...(fromVersionId && opts.updateDraft ? { code, secrets_sealed: sealed } : {}), updated_at: now() });
+        await trx('action_versions').insert({ id: versionId, action_id: id, number, code, compiled, secrets_sealed: sealed, dependencies: deps, created_at: now() });
+        await trx('actions').where({ id }).update({ deployed_version_id: versionId, ...(fromVersionId && opts.updateDraft ? { code, secrets_sealed: sealed, dependencies: deps } : {}), updated_at: now() });
         const old = await trx('action_versions').where({ action_id: id }).orderBy('number', 'desc').offset(limits.maxVersions).select('id');
         const keep = old.map((o) => o.id).filter((v) => v !== versionId);
         if (keep.length) await trx('action_versions').whereIn('id', keep).delete();

@@ -4,9 +4,14 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
+import https from 'node:https';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { createSandboxPool, type SandboxPool } from './index.ts';
-import { isAllowedHost, isBlockedAddress, parseFetchAllow } from './net-guard.ts';
+import { isAllowedHost, isBlockedAddress, issuerAllowance, parseFetchAllow } from './net-guard.ts';
 import { LIMITS, claims, expectHealthy, postLogin, request } from './test-support.ts';
 
 describe('net-guard', () => {
@@ -38,11 +43,32 @@ describe('net-guard', () => {
     assert.equal(isAllowedHost(ports, new URL('http://example.com/')), true);
     assert.equal(isAllowedHost(ports, new URL('https://example.com/')), false);
   });
+  test('the issuer allowance is its token endpoint and Management API only, at its scheme, host, port and path', () => {
+    const list = { ...parseFetchAllow([]), issuer: issuerAllowance('http://127.0.0.1:3000/auth/') };
+    const ok = (u: string) => isAllowedHost(list, new URL(u));
+    assert.equal(ok('http://127.0.0.1:3000/auth/oauth/token'), true);
+    assert.equal(ok('http://127.0.0.1:3000/auth/api/v2/users/auth0%7Cabc?fields=email'), true);
+    assert.equal(ok('http://127.0.0.1:3000/auth/api/v2/../../other-app/admin'), false, 'dot segments are resolved first');
+    assert.equal(ok('http://127.0.0.1:3000/auth/api/v2/%2e%2e/%2e%2e/other'), false);
+    assert.equal(ok('http://127.0.0.1:3000/auth/api/v2/..%2f..%2fother'), false, 'an encoded slash is for the server behind to read');
+    assert.equal(ok('http://127.0.0.1:3000/other-app/admin'), false);
+    assert.equal(ok('http://127.0.0.1:3000/auth/oauth/token/x'), false);
+    assert.equal(ok('http://127.0.0.1:3000/api/v2/users'), false, 'outside the issuer\'s path');
+    assert.equal(ok('http://127.0.0.1:3001/auth/api/v2/users'), false, 'another port');
+    assert.equal(ok('https://127.0.0.1:3000/auth/api/v2/users'), false, 'another scheme');
+    assert.equal(ok('http://localhost:3000/auth/api/v2/users'), false, 'another name for the host');
+    assert.equal(issuerAllowance('not a url'), undefined);
+    assert.equal(issuerAllowance('file:///etc/passwd'), undefined);
+  });
 });
 
 describe('fetch from an action', () => {
   let server: http.Server;
   let port = 0;
+  /** Bodies posted to /notify (requests an action sent and did not await). */
+  const notified: string[] = [];
+  /** Requests to /hang held open now, and the most at once. */
+  let hanging = 0, mostHanging = 0;
   let allowed: SandboxPool;
   let strict: SandboxPool;
 
@@ -57,6 +83,16 @@ describe('fetch from an action', () => {
         let body = '';
         req.on('data', (c: Buffer) => { body += c.toString(); });
         req.on('end', () => res.end(JSON.stringify({ body, type: req.headers['content-type'], auth: req.headers.authorization ?? null })));
+      } else if (url.pathname === '/notify') {
+        let body = '';
+        req.on('data', (c: Buffer) => { body += c.toString(); });
+        req.on('end', () => { notified.push(body); res.end('ok'); });
+      } else if (url.pathname === '/redirect-slow') {
+        setTimeout(() => { res.writeHead(307, { location: '/notify' }); res.end(); }, 150).unref();
+      } else if (url.pathname === '/hang') {
+        hanging++;
+        mostHanging = Math.max(mostHanging, hanging);
+        req.on('close', () => { hanging--; });
       } else if (url.pathname === '/big') {
         res.end('x'.repeat(64 * 1024));
       } else if (url.pathname === '/slow') {
@@ -83,6 +119,78 @@ describe('fetch from an action', () => {
     await Promise.all([allowed.close(), strict.close()]);
     server.closeAllConnections();
     await new Promise((r) => server.close(r));
+  });
+
+  test('a request the handler does not await is still sent, through the guard, and the logs say so', async () => {
+    const base = `http://127.0.0.1:${port}`;
+    notified.length = 0;
+    const r = await allowed.runChain(request([postLogin(`
+      fetch('${base}/notify', { method: 'POST', body: 'fire-and-forget' });
+      require('axios').post('${base}/notify', { via: 'axios' });
+      fetch('http://169.254.169.254/latest/meta-data/', { method: 'POST', body: 'metadata' });
+      api.idToken.setCustomClaim('done', true);`)]));
+    assert.equal(r.status, 'ok', JSON.stringify(r));
+    for (let i = 0; i < 50 && notified.length < 2; i++) await new Promise((res) => setTimeout(res, 20));
+    assert.deepEqual(notified.sort(), ['fire-and-forget', '{"via":"axios"}']);
+    const logs = r.results[0].logs;
+    assert.match(logs, new RegExp(`POST 127\\.0\\.0\\.1:${port}: sent after the handler returned without awaiting it`));
+    assert.match(logs, /POST 169\.254\.169\.254: sent after/, 'noted like the others (the guard then refuses it: guarded-address tests above)');
+    // Awaited requests are not sent twice nor noted.
+    notified.length = 0;
+    const awaited = await allowed.runChain(request([postLogin(`await fetch('${base}/notify', { method: 'POST', body: 'awaited' });`)]));
+    assert.equal(awaited.results[0].logs, '');
+    await new Promise((res) => setTimeout(res, 100));
+    assert.deepEqual(notified, ['awaited']);
+  });
+
+  test('node-fetch 2 and @slack/webhook as actions use them: over fetch, with their errors', async () => {
+    const base = `http://127.0.0.1:${port}`;
+    notified.length = 0;
+    const r = await allowed.runChain(request([postLogin(`
+      const fetch = require('node-fetch');
+      const { IncomingWebhook } = require('@slack/webhook');
+      const res = await fetch('${base}/json', { timeout: 200 });
+      api.idToken.setCustomClaim('nf', [res.status, (await res.json()).hello, typeof fetch.default, fetch.isRedirect(302)]);
+      try { await fetch('${base}/slow', { timeout: 50 }); } catch (e) { api.idToken.setCustomClaim('timeout', [e.name, e.type]); }
+      const hook = new IncomingWebhook('${base}/notify', { username: 'gatehouse' });
+      api.idToken.setCustomClaim('slack', (await hook.send('New sign-up: a@b.example')).text);
+      try { await new IncomingWebhook('${base}/nope').send({ text: 'x' }); } catch (e) { api.idToken.setCustomClaim('slackErr', [e.code, e.message]); }`)]));
+    assert.equal(r.status, 'ok', JSON.stringify(r.results[0]));
+    const c = claims(r);
+    assert.deepEqual(c.nf, [200, 'world', 'function', true]);
+    assert.deepEqual(c.timeout, ['FetchError', 'request-timeout']);
+    assert.equal(c.slack, 'ok');
+    assert.deepEqual(JSON.parse(notified[0]), { username: 'gatehouse', text: 'New sign-up: a@b.example' }, 'the message with its defaults, as @slack/webhook posts it');
+    assert.deepEqual(c.slackErr, ['slack_webhook_http_error', 'An HTTP protocol error occurred: statusCode = 404']);
+  });
+
+  test('an unawaited request already under way when the handler returns is left to finish, not cut off', async () => {
+    const base = `http://127.0.0.1:${port}`;
+    notified.length = 0;
+    const r = await allowed.runChain(request([postLogin(`
+      fetch('${base}/redirect-slow', { method: 'POST', body: 'fire-and-forget' });
+      await fetch('${base}/json');`)], { limits: { ...LIMITS, actionTimeoutMs: 3000 } }));
+    assert.equal(r.status, 'ok', JSON.stringify(r));
+    for (let i = 0; i < 50 && notified.length < 1; i++) await new Promise((res) => setTimeout(res, 20));
+    assert.deepEqual(notified, ['fire-and-forget']);
+    assert.match(r.results[0].logs, /POST 127\.0\.0\.1:\d+: still running when the handler returned; left to finish/);
+  });
+
+  test('a worker keeps at most 64 unawaited requests running across executions; the rest are not sent, and the logs say so', async () => {
+    const base = `http://127.0.0.1:${port}`;
+    const pool = createSandboxPool({ workers: 1, fetchAllow: [`127.0.0.1:${port}`], fetchTimeoutMs: 3000 });
+    try {
+      let logs = '';
+      for (let i = 0; i < 4; i++) {
+        const r = await pool.runChain(request([postLogin(`for (let i = 0; i < 50; i++) fetch('${base}/hang?' + i);`)]));
+        assert.equal(r.status, 'ok');
+        logs += r.results[0].logs;
+      }
+      await new Promise((res) => setTimeout(res, 300));
+      assert.ok(mostHanging <= 64, `requests held open at once: ${mostHanging}`);
+      assert.ok(mostHanging >= 50, `the first execution's requests were sent: ${mostHanging}`);
+      assert.match(logs, /not sent: 64 requests left unawaited are running already/);
+    } finally { await pool.close(); }
   });
 
   test('reaches a local server listed in fetchAllow (json, text, headers, POST bodies, redirects)', async () => {
@@ -348,16 +456,105 @@ describe('fetch from an action', () => {
       api.idToken.setCustomClaim('ok', true);
     `, { key: 'module-signal-listeners' });
     const statuses: string[] = [];
-    for (let i = 0; i < 12; i++) statuses.push((await allowed.runChain(request([a], { limits: { ...LIMITS, memoryMb: 64 } }))).status);
+    let logs = '';
+    for (let i = 0; i < 12; i++) { const r = await allowed.runChain(request([a], { limits: { ...LIMITS, memoryMb: 64 } })); statuses.push(r.status); logs = r.results[0].logs; }
     assert.deepEqual(statuses, Array(12).fill('ok'));
+    assert.match(logs, /requests the handler did not await were not sent: together they were over 1 MB/, '32 MB of unawaited bodies are not sent');
   });
 
-  test('an unawaited fetch is dropped when the handler returns; fetch outside a handler fails', async () => {
+  test('an unawaited fetch does not hold up the handler\'s result (it is sent after it)', async () => {
     const r = await allowed.runChain(request([postLogin(`
       fetch('http://127.0.0.1:${port}/slow').catch(() => {});
       api.idToken.setCustomClaim('done', true);
     `)]));
     assert.equal(r.status, 'ok');
     assert.ok(r.results[0].durationMs < 1000);
+  });
+});
+
+describe('the issuer, from require(\'auth0\') and fetch', () => {
+  /** Stands in for a host that serves Gatehouse under /auth and another application beside it. */
+  const seen: { url: string; body: string }[] = [];
+  let server: http.Server;
+  let port = 0;
+  before(async () => {
+    server = http.createServer((req, res) => {
+      let body = '';
+      req.on('data', (c: Buffer) => { body += c.toString(); });
+      req.on('end', () => {
+        seen.push({ url: req.url!, body });
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(req.url!.endsWith('/oauth/token') ? JSON.stringify({ access_token: 'issued-token', expires_in: 3600 }) : JSON.stringify({ internal: 'data', url: req.url }));
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    port = (server.address() as AddressInfo).port;
+  });
+  after(() => new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()); }));
+
+  test('a plain fetch reaches the issuer\'s Management API but nothing else on its host and port', async () => {
+    const pool = createSandboxPool({ workers: 1, issuer: `http://127.0.0.1:${port}/auth` });
+    try {
+      const r = await pool.runChain(request([postLogin(`
+        const get = async (u) => { try { return (await (await fetch(u)).json()).url; } catch (e) { return e.message; } };
+        api.idToken.setCustomClaim('api', await get('http://127.0.0.1:${port}/auth/api/v2/users'));
+        api.idToken.setCustomClaim('other', await get('http://127.0.0.1:${port}/other-app/admin'));`)], { limits: { ...LIMITS, actionTimeoutMs: 4000 } }));
+      assert.equal(r.status, 'ok', JSON.stringify(r));
+      assert.equal(claims(r).api, '/auth/api/v2/users');
+      assert.match(String(claims(r).other), /loopback, private or link-local/);
+    } finally { await pool.close(); }
+  });
+
+  test('AuthenticationClient without a clientSecret refuses before sending anything (no client_secret=undefined)', async () => {
+    const pool = createSandboxPool({ workers: 1, issuer: `http://127.0.0.1:${port}` });
+    seen.length = 0;
+    try {
+      const r = await pool.runChain(request([postLogin(`
+        const { AuthenticationClient } = require('auth0');
+        const a = new AuthenticationClient({ domain: '127.0.0.1:${port}', clientId: 'cid' });
+        try { await a.oauth.clientCredentialsGrant({ audience: 'x' }); api.idToken.setCustomClaim('e', 'sent'); } catch (e) { api.idToken.setCustomClaim('e', e.message); }`)], { limits: { ...LIMITS, actionTimeoutMs: 4000 } }));
+      assert.match(String(claims(r).e), /client_secret or client_assertion is required/);
+      assert.deepEqual(seen, []);
+    } finally { await pool.close(); }
+  });
+});
+
+describe('HTTPS behind a private CA', () => {
+  // A certificate for 127.0.0.1 made for this run (openssl, as an operator's private CA would sign
+  // one); the server trusts it through NODE_EXTRA_CA_CERTS, and so must its actions' fetch.
+  let dir = '';
+  let server: https.Server;
+  let port = 0;
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'gatehouse-ca-'));
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '2', '-subj', '/CN=127.0.0.1',
+      '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem')], { stdio: 'ignore' });
+    server = https.createServer({ key: readFileSync(join(dir, 'key.pem')), cert: readFileSync(join(dir, 'cert.pem')) }, (req, res) => { res.writeHead(200, { 'content-type': 'text/plain' }).end('trusted'); });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    port = (server.address() as AddressInfo).port;
+  });
+  after(async () => {
+    await new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()); });
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const probe = async () => {
+    const pool = createSandboxPool({ workers: 1, fetchAllow: [`127.0.0.1:${port}`] });
+    try {
+      const r = await pool.runChain(request([postLogin(`
+        try { api.idToken.setCustomClaim('r', await (await fetch('https://127.0.0.1:${port}/')).text()); } catch (e) { api.idToken.setCustomClaim('r', e.message); }`)], { limits: { ...LIMITS, actionTimeoutMs: 4000 } }));
+      return String(claims(r).r);
+    } finally { await pool.close(); }
+  };
+
+  test('the workers trust the CA the server trusts (NODE_EXTRA_CA_CERTS), and nothing else of its environment', async () => {
+    const before = process.env.NODE_EXTRA_CA_CERTS;
+    try {
+      delete process.env.NODE_EXTRA_CA_CERTS;
+      assert.match(await probe(), /self.signed|certificate/i, 'without the setting the certificate is refused');
+      process.env.NODE_EXTRA_CA_CERTS = join(dir, 'cert.pem');
+      assert.equal(await probe(), 'trusted');
+    } finally {
+      if (before === undefined) delete process.env.NODE_EXTRA_CA_CERTS; else process.env.NODE_EXTRA_CA_CERTS = before;
+    }
   });
 });

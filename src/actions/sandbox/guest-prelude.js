@@ -24,6 +24,10 @@
 
   const hostFn = G.__gh_host;
   delete G.__gh_host;
+  // The server's issuer URL, without a trailing slash ('' for none): require('auth0')'s clients
+  // given its host as their domain reach it there (its scheme, port and path).
+  const ISSUER = typeof G.__gh_issuer === 'string' ? G.__gh_issuer : '';
+  delete G.__gh_issuer;
   // Every call to the host goes through here. isolated-vm copies a Callback's arguments into the
   // worker's heap before the host function can look at them, outside the isolate's memory limit
   // and its timeout: what crosses must be checked on this side, with what action code cannot
@@ -1454,11 +1458,17 @@
       if (h === undefined || h === 'md5') throw nodeError(TypeErr, 'ERR_CRYPTO_INVALID_DIGEST', 'Invalid digest: ' + cap(alg, 50) + ' (Gatehouse signs with SHA-1, SHA-256, SHA-384 or SHA-512)');
       return h;
     }
-    const KEYOBJ = new WeakMapC(); // KeyObject -> { pem: { [encoding]: PEM }, type, asymmetricKeyType }
+    const KEYOBJ = new WeakMapC(); // KeyObject -> { pem: { [encoding]: PEM }, type, asymmetricKeyType, details }
     class KeyObject {
       constructor() { throw new TypeErr('Illegal constructor: use createPrivateKey or createPublicKey'); }
       get type() { return apply(wmGet, KEYOBJ, [this]).type; }
       get asymmetricKeyType() { return apply(wmGet, KEYOBJ, [this]).asymmetricKeyType; }
+      get asymmetricKeyDetails() {
+        const d = apply(wmGet, KEYOBJ, [this]).details;
+        const out = {};
+        for (const k of keys(d)) out[k] = k === 'publicExponent' ? BigInt(d[k]) : d[k];
+        return out;
+      }
       export(options) {
         const k = apply(wmGet, KEYOBJ, [this]);
         if (options === null || typeof options !== 'object' || options.format !== 'pem') throw nodeError(Err, 'ERR_FEATURE_UNAVAILABLE', 'KeyObject.export(): Gatehouse exports PEM only ({ format: \'pem\' })');
@@ -1477,7 +1487,11 @@
       const k = objCreate(KeyObject.prototype);
       const pem = objCreate(null);
       for (const t of keys(info.pem)) pem[t] = S(info.pem[t]);
-      KEYOBJ.set(k, { pem, type: S(info.type), asymmetricKeyType: S(info.asymmetricKeyType) });
+      const details = objCreate(null);
+      const d = info.details !== null && typeof info.details === 'object' ? info.details : {};
+      for (const f of ['modulusLength', 'saltLength']) if (typeof d[f] === 'number') details[f] = d[f];
+      for (const f of ['publicExponent', 'namedCurve', 'hashAlgorithm', 'mgf1HashAlgorithm']) if (typeof d[f] === 'string') details[f] = d[f];
+      KEYOBJ.set(k, { pem, type: S(info.type), asymmetricKeyType: S(info.asymmetricKeyType), details });
       return freeze(k);
     }
     /** A key argument as Node.js takes it: PEM text or bytes, a KeyObject, or { key, dsaEncoding, padding, saltLength }. */
@@ -1486,7 +1500,16 @@
       let k = key;
       if (k !== null && typeof k === 'object' && !isView(k) && apply(wmGet, KEYOBJ, [k]) === undefined) {
         if (k.passphrase !== undefined) throw nodeError(TypeErr, 'ERR_FEATURE_UNAVAILABLE', 'Encrypted keys are not supported by Gatehouse: use an unencrypted PEM key');
-        if (k.format !== undefined && k.format !== 'pem') throw nodeError(TypeErr, 'ERR_FEATURE_UNAVAILABLE', 'Gatehouse takes PEM keys (format: \'pem\')');
+        if (k.format === 'jwk' && kind === 'public') {
+          // A public JWK: its public members go to the host, which imports it (host-bridge.ts jwkKey).
+          const j = k.key;
+          if (j === null || typeof j !== 'object') throw argType('key.key', 'of type object', j);
+          const jwk = {};
+          for (const f of ['kty', 'crv', 'n', 'e', 'x', 'y', 'd', 'p', 'q']) if (typeof j[f] === 'string') jwk[f] = j[f].slice(0, 2048);
+          p.jwk = JSONstringify(jwk);
+          return p;
+        }
+        if (k.format !== undefined && k.format !== 'pem') throw nodeError(TypeErr, 'ERR_FEATURE_UNAVAILABLE', k.format === 'jwk' ? 'Gatehouse takes JWKs for public keys only' : 'Gatehouse takes PEM keys (format: \'pem\', or \'jwk\' for a public key)');
         const badOption = (name, v) => nodeError(TypeErr, 'ERR_INVALID_ARG_VALUE', "The property 'options." + name + "' is invalid. Received " + shown(v));
         if (k.dsaEncoding !== undefined) { if (k.dsaEncoding !== 'der' && k.dsaEncoding !== 'ieee-p1363') throw badOption('dsaEncoding', k.dsaEncoding); p.dsaEncoding = k.dsaEncoding; }
         if (k.padding !== undefined) { if (!N.isInteger(k.padding)) throw badOption('padding', k.padding); p.padding = k.padding; }
@@ -2402,6 +2425,8 @@
       const json = '{"id":' + id + ',"url":' + JSONstringify(req.url) + ',"method":' + JSONstringify(req.method) +
         ',"headers":' + JSONstringify(req.headers) + ',"body":' + JSONstringify(req.body) + ',"redirect":' + JSONstringify(req.redirect) + '}';
       fetchOut = fetchOut ? fetchOut + ',' + json : json;
+      // Queued after the handler settled (a request it did not await): into the result as unsent.
+      if (settled) publish();
     });
   }
 
@@ -3238,22 +3263,942 @@
     return axios;
   }
 
+  // ---- require('auth0'): ManagementClient and AuthenticationClient ---------------------------
+  // A stand-in for Auth0's Node SDK over fetch (its limits and address checks apply), for the
+  // Management API calls actions make (users, roles, clients, grants, resource servers, logs).
+  // Three SDK generations are in use and each is served as it expects: v3's top-level methods
+  // (getUser, assignRolestoUser, updateAppMetadata, …) and callbacks, v4's `{id}` arguments
+  // with results read from `.data`, and v5+'s positional ids (`users.get(id)`), `list` methods
+  // returning pages and `.withRawResponse()`. A result is the response body itself with `data`
+  // (itself), `status`, `statusText` and `headers` as non-enumerable properties, so that v3's
+  // `user.email`, v4's `res.data.email` and v5's `user.email` all read it.
+  //
+  // A client whose `domain` is the issuer's host reaches the issuer at its own scheme, port and
+  // path (a development server on http://localhost:3000 included); any other domain is
+  // https://<domain>, as the SDK does. Tokens (client credentials) are kept per isolate until
+  // 10 s before they expire, as v3 did, so a client built in every execution does not ask the
+  // token endpoint each time.
+  let auth0Built = null;
+  function auth0Module() {
+    if (auth0Built === null) auth0Built = makeAuth0();
+    return auth0Built;
+  }
+  function makeAuth0() {
+    const VERSION = '4.37.1';
+    const issuerHost = ISSUER === '' ? '' : ISSUER.replace(/^https?:\/\//, '').split('/')[0].toLowerCase();
+    const issuerOrigin = ISSUER === '' ? '' : ISSUER.replace(/^(https?:\/\/[^/]+).*$/, '$1');
+    function tenant(domain) {
+      if (typeof domain !== 'string' || domain.trim() === '') throw new TypeErr('auth0: the domain option is required (your tenant\'s host name)');
+      const d = domain.trim().replace(/^https?:\/\//i, '').replace(/\/+$/, '');
+      if (/[/?#\s@]/.test(d)) throw new TypeErr('auth0: invalid domain "' + cap(domain, 100) + '"');
+      if (issuerHost !== '' && d.toLowerCase() === issuerHost) return { base: ISSUER, audience: issuerOrigin + '/api/v2/' };
+      return { base: 'https://' + d, audience: 'https://' + d + '/api/v2/' };
+    }
+    const isObj = (v) => v !== null && typeof v === 'object';
+    const isFn = (v) => typeof v === 'function';
+
+    // One error class for every generation: v4's ManagementApiError and v5+'s ManagementError,
+    // with v5+'s per-status subclasses (Management.NotFoundError, …) for the status it got.
+    class ManagementError extends Err {
+      constructor(message, statusCode, body, res) {
+        super(message);
+        this.name = 'ManagementApiError';
+        this.statusCode = statusCode;
+        if (isObj(body)) {
+          if (body.error !== undefined) this.error = body.error;
+          if (body.errorCode !== undefined) this.errorCode = body.errorCode;
+        }
+        this.body = body;
+        this.msg = message;
+        if (res) { def(this, 'headers', res.headers); def(this, 'rawResponse', { headers: res.headers, status: res.status, statusText: res.statusText, url: res.url }); }
+      }
+    }
+    const Management = {};
+    const byStatus = new MapC();
+    for (const [status, name] of [[400, 'BadRequestError'], [401, 'UnauthorizedError'], [403, 'ForbiddenError'], [404, 'NotFoundError'], [409, 'ConflictError'],
+      [429, 'TooManyRequestsError'], [500, 'InternalServerError'], [503, 'ServiceUnavailableError']]) {
+      const C = class extends ManagementError {};
+      defineProperty(C, 'name', { value: name });
+      Management[name] = C;
+      byStatus.set(status, C);
+    }
+    const managementError = (message, status, body, res) => new (byStatus.get(status) || ManagementError)(message, status, body, res);
+    // A failed token request (v4's AuthApiError; v5+ see a ManagementError, which it also is).
+    class AuthApiError extends ManagementError {
+      constructor(error, description, statusCode, body, res) {
+        super(description || error || 'token request failed', statusCode, body, res);
+        this.name = 'AuthApiError';
+        this.error = error;
+        this.error_description = description;
+      }
+    }
+    // v4's: a required argument missing (thrown before any request), the network failing.
+    class RequiredError extends Err {
+      constructor(field, message) { super(message); this.name = 'RequiredError'; this.field = field; }
+    }
+    class FetchError extends Err {
+      constructor(cause) {
+        // v4's message, with why (an address the guard refused, a certificate not trusted, …).
+        super('The request failed and the interceptors did not return an alternative response' + (cause && typeof cause.message === 'string' ? ' (' + cap(cause.message, 300) + ')' : ''));
+        this.name = 'FetchError';
+        this.cause = cause;
+      }
+    }
+    class ResponseError extends Err {
+      constructor(statusCode, body, headers) { super('Response returned an error code'); this.name = 'ResponseError'; this.statusCode = statusCode; this.body = body; this.headers = headers; }
+    }
+    class TimeoutError extends Err {
+      constructor() { super('The request was timed out.'); this.name = 'TimeoutError'; }
+    }
+    const send = async (url, init) => {
+      try { return await fetch(url, init); } catch (e) { throw new FetchError(e); }
+    };
+
+    // The body of an error answer: parsed JSON whose string form is the text (v4 reads
+    // JSON.parse(err.body), v5 err.body.errorCode), or the text.
+    function errorBody(text) {
+      let b;
+      try { b = JSONparse(text); } catch { return text; }
+      if (isObj(b)) def(b, 'toString', () => text);
+      return b;
+    }
+    function answer(data, res) {
+      let out = data;
+      if (!isObj(out)) out = {};
+      if (!isObj(data) || !hasOwn(data, 'data')) def(out, 'data', isObj(data) ? out : data);
+      def(out, 'status', res.status);
+      def(out, 'statusText', res.statusText);
+      def(out, 'headers', res.headers);
+      return out;
+    }
+    function query(q) {
+      const parts = [];
+      if (isObj(q)) {
+        for (const k of keys(q)) {
+          const v = q[k];
+          if (v === undefined || v === null) continue;
+          // A list is the parameter repeated, as the SDK sends it (identifiers=a&identifiers=b).
+          if (isArray(v)) { for (let i = 0; i < v.length; i++) parts.push(encodeURIComponent(k) + '=' + encodeURIComponent(S(v[i]))); } else parts.push(encodeURIComponent(k) + '=' + encodeURIComponent(S(v)));
+        }
+      }
+      return parts.length ? '?' + apply(arrJoin, parts, ['&']) : '';
+    }
+    async function readJson(res) {
+      const text = await res.text();
+      if (text === '') return { text, json: undefined };
+      try { return { text, json: JSONparse(text) }; } catch { return { text, json: text }; }
+    }
+
+    // Tokens by tenant, client and audience, kept across executions (values only: a request
+    // still pending belongs to its execution, whose end drops it).
+    const tokens = new MapC();
+    async function clientCredentials(t, o, audience, scope) {
+      const form = 'grant_type=client_credentials&client_id=' + encodeURIComponent(S(o.clientId)) +
+        '&client_secret=' + encodeURIComponent(S(o.clientSecret)) + '&audience=' + encodeURIComponent(audience) +
+        (scope ? '&scope=' + encodeURIComponent(S(scope)) : '');
+      const res = await send(t.base + '/oauth/token', { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' }, body: form });
+      const { text, json } = await readJson(res);
+      if (!res.ok || !isObj(json) || typeof json.access_token !== 'string') {
+        const j = isObj(json) ? json : {};
+        throw new AuthApiError(j.error, j.error_description, res.status, errorBody(text), res);
+      }
+      return { json, res };
+    }
+
+    class ManagementClient {
+      constructor(options) {
+        const o = isObj(options) ? options : {};
+        const t = tenant(o.domain);
+        if (o.token === undefined && (typeof o.clientId !== 'string' || o.clientId === '')) throw new TypeErr('auth0: ManagementClient needs a token, or a clientId and clientSecret');
+        if (o.token === undefined && typeof o.clientSecret !== 'string') throw new TypeErr('auth0: ManagementClient needs a clientSecret with its clientId (client assertions are not supported here)');
+        const audience = typeof o.audience === 'string' ? o.audience : t.audience;
+        const headers = isObj(o.headers) ? o.headers : {};
+        // v3's `scope` option is not sent: v4 and later dropped it and ask for every scope the
+        // client grant holds, and v3 code still passing it on a v4 SDK works on Auth0 (the client
+        // grant is what limits the token either way).
+        const key = t.base + '\n' + S(o.clientId) + '\n' + S(o.clientSecret) + '\n' + audience;
+        let pending = null, pendingEpoch = -1;
+        const getToken = async () => {
+          if (o.token !== undefined) return S(isFn(o.token) ? await o.token() : o.token);
+          const kept = tokens.get(key);
+          if (kept && dateNow() < kept.expiresAt - 10000) return kept.token;
+          if (pending === null || pendingEpoch !== epoch) {
+            pendingEpoch = epoch;
+            pending = clientCredentials(t, o, audience, undefined).then(({ json }) => {
+              const ttl = typeof json.expires_in === 'number' ? json.expires_in * 1000 : 3600000;
+              if (tokens.size >= 20) tokens.delete(tokens.keys().next().value);
+              tokens.set(key, { token: json.access_token, expiresAt: dateNow() + ttl });
+              pending = null;
+              return json.access_token;
+            }, (e) => { pending = null; throw e; });
+          }
+          return pending;
+        };
+        // One Management API request: the answer's body, or a ManagementError.
+        const request = async (method, path, q, body) => {
+          const h = { accept: 'application/json' };
+          for (const k of keys(headers)) if (typeof headers[k] === 'string') h[k] = headers[k];
+          h.authorization = 'Bearer ' + await getToken();
+          const init = { method, headers: h };
+          if (body !== undefined) { h['content-type'] = 'application/json'; init.body = JSONstringify(body); }
+          const res = await send(t.base + '/api/v2' + path + query(q), init);
+          const { text, json } = await readJson(res);
+          if (!res.ok) {
+            const b = errorBody(text);
+            throw managementError(isObj(b) && typeof b.message === 'string' ? b.message : 'Response returned an error code (' + res.status + ')', res.status, b, res);
+          }
+          return { data: json, res };
+        };
+        // Calls as each generation writes them: v3's trailing callback, v5's .withRawResponse().
+        const op = (fn) => function () {
+          const args = [];
+          for (let i = 0; i < arguments.length; i++) args.push(arguments[i]);
+          const cb = args.length > 0 && isFn(args[args.length - 1]) ? args.pop() : null;
+          // v5+ pass the id first, as a string, and get nothing back from an endpoint that answers nothing.
+          const positional = typeof args[0] === 'string';
+          let raw;
+          try { raw = promiseResolve(apply(fn, null, args)); } catch (e) { raw = promiseReject(e); }
+          const p = apply(promiseThen, raw, [(r) => (r && r.page ? r.page : positional && r.data === undefined ? undefined : answer(r.data, r.res))]);
+          if (cb !== null) {
+            apply(promiseThen, p, [(v) => { cb(null, v); }, (e) => { cb(e); }]);
+            return undefined;
+          }
+          // Awaited through withRawResponse() only: the plain result's rejection is then handled there.
+          def(p, 'withRawResponse', () => {
+            apply(promiseThen, p, [undefined, () => {}]);
+            return apply(promiseThen, raw, [(r) => ({ data: r.page ? r.page : r.data, rawResponse: { headers: r.res.headers, status: r.res.status, statusText: r.res.statusText, url: r.res.url } })]);
+          });
+          return p;
+        };
+        // The id of a call: v5+ pass it first as a string, v3/v4 as {id} (or {client_id}).
+        const idOf = (a, name) => {
+          if (typeof a === 'string' || typeof a === 'number') return { id: S(a), rest: {} };
+          const missing = () => new RequiredError(name, 'Required parameter requestParameters.' + name + ' was null or undefined.');
+          if (!isObj(a)) throw missing();
+          const rest = {};
+          for (const k of keys(a)) if (k !== name && k !== 'id') rest[k] = a[k];
+          const id = a[name] !== undefined ? a[name] : a.id;
+          if (id === undefined || id === null || id === '') throw missing();
+          return { id: S(id), rest };
+        };
+        // The query of a read: v3/v4 put it beside the id ({id, fields}: their second argument is
+        // a callback or fetch options), v5+ pass it second (get(id, {fields})).
+        const readQuery = (a, q, name) => {
+          const { id, rest } = idOf(a, name);
+          return { id, q: typeof a === 'string' || typeof a === 'number' ? (isObj(q) ? q : {}) : rest };
+        };
+        const enc = encodeURIComponent;
+        // v5+'s list(): a page of the items under `key`, walked with getNextPage or for await.
+        // `byCheckpoint`: the lists v5+ page with take/from unless told a page (role members, client grants).
+        const lister = (path, key, pathOf, byCheckpoint) => async (a, b) => {
+          let base = path, q;
+          if (pathOf) { const { id, rest } = idOf(a, 'id'); base = pathOf(id); q = { ...rest, ...(isObj(b) ? b : {}) }; } else q = isObj(a) ? { ...a } : {};
+          const checkpoint = q.take !== undefined || q.from !== undefined || (byCheckpoint === true && q.page === undefined && q.per_page === undefined);
+          const perPageGiven = q.per_page !== undefined && q.per_page !== null;
+          if (checkpoint) { if (q.take === undefined) q.take = 50; } else { if (q.page === undefined) q.page = 0; if (q.per_page === undefined) q.per_page = 50; }
+          q.include_totals = true;
+          const first = await request('GET', base, q);
+          const pg = {};
+          const load = (r) => {
+            const body = r.data;
+            pg.data = isArray(body) ? body : isObj(body) && isArray(body[key]) ? body[key] : [];
+            pg.response = body;
+            pg.rawResponse = { headers: r.res.headers, status: r.res.status, statusText: r.res.statusText, url: r.res.url };
+          };
+          load(first);
+          // As v5+'s pages decide: a checkpoint page by its `next`; an offset page has a next one
+          // while it is not empty (and full, when the caller chose the page size).
+          pg.hasNextPage = () => checkpoint
+            ? isObj(pg.response) && typeof pg.response.next === 'string' && pg.response.next !== ''
+            : pg.data.length > 0 && (!perPageGiven || pg.data.length >= N(q.per_page));
+          pg.getNextPage = async () => {
+            if (checkpoint) q.from = pg.response.next; else q.page = N(q.page) + 1;
+            load(await request('GET', base, q));
+            return pg;
+          };
+          pg[Symbol.asyncIterator] = async function* () {
+            for (;;) {
+              for (const item of pg.data) yield item;
+              if (!pg.hasNextPage()) return;
+              await pg.getNextPage();
+            }
+          };
+          return { page: pg };
+        };
+        const crud = (path, name, key) => ({
+          get: op((a, b) => { const { id, q } = readQuery(a, b, name); return request('GET', path + '/' + enc(id), q); }),
+          getAll: op((q) => request('GET', path, q)),
+          list: op(lister(path, key)),
+          // The data comes first in every generation (a second argument is v5+'s request options).
+          create: op((a) => request('POST', path, undefined, a)),
+          update: op((a, b) => { const { id } = idOf(a, name); return request('PATCH', path + '/' + enc(id), undefined, b); }),
+          delete: op((a) => { const { id } = idOf(a, name); return request('DELETE', path + '/' + enc(id)); }),
+        });
+
+        const users = crud('/users', 'id', 'users');
+        const userPath = (id) => '/users/' + enc(id);
+        const byEmail = (a, b) => {
+          if (typeof a === 'string') return request('GET', '/users-by-email', { ...(isObj(b) ? b : {}), email: a });
+          if (!isObj(a) || typeof a.email !== 'string') throw new TypeErr('Required parameter requestParameters.email was null or undefined.');
+          return request('GET', '/users-by-email', a);
+        };
+        const rolesOf = (a, b) => { const { id, q } = readQuery(a, b, 'id'); return request('GET', userPath(id) + '/roles', q); };
+        const assignRoles = (a, b) => { const { id } = idOf(a, 'id'); return request('POST', userPath(id) + '/roles', undefined, b); };
+        const removeRoles = (a, b) => { const { id } = idOf(a, 'id'); return request('DELETE', userPath(id) + '/roles', undefined, b); };
+        const permissionsOf = (a, b) => { const { id, q } = readQuery(a, b, 'id'); return request('GET', userPath(id) + '/permissions', q); };
+        const metadata = (field) => (a, md) => { const { id } = idOf(a, 'id'); return request('PATCH', userPath(id), undefined, { [field]: md }); };
+        users.getByEmail = op(byEmail);
+        users.listUsersByEmail = op(byEmail);
+        users.updateUserMetadata = op(metadata('user_metadata'));
+        users.updateAppMetadata = op(metadata('app_metadata'));
+        users.getRoles = op(rolesOf);
+        users.assignRoles = op(assignRoles);
+        users.removeRoles = op(removeRoles);
+        users.deleteRoles = op(removeRoles);
+        users.getPermissions = op(permissionsOf);
+        users.roles = { list: op(lister(null, 'roles', (id) => userPath(id) + '/roles')), assign: op(assignRoles), delete: op(removeRoles) };
+        users.permissions = { list: op(lister(null, 'permissions', (id) => userPath(id) + '/permissions')) };
+
+        const roles = crud('/roles', 'id', 'roles');
+        const roleUsers = (a, b) => { const { id, q } = readQuery(a, b, 'id'); return request('GET', '/roles/' + enc(id) + '/users', q); };
+        const assignUsers = (a, b) => { const { id } = idOf(a, 'id'); return request('POST', '/roles/' + enc(id) + '/users', undefined, b); };
+        roles.getUsers = op(roleUsers);
+        roles.assignUsers = op(assignUsers);
+        roles.users = { list: op(lister(null, 'users', (id) => '/roles/' + enc(id) + '/users', true)), assign: op(assignUsers) };
+
+        const clients = crud('/clients', 'client_id', 'clients');
+        const clientGrants = crud('/client-grants', 'id', 'client_grants');
+        clientGrants.list = op(lister('/client-grants', 'client_grants', null, true));
+        const resourceServers = crud('/resource-servers', 'id', 'resource_servers');
+        const logs = crud('/logs', 'id', 'logs');
+        const grantsList = (q) => request('GET', '/grants', q);
+        const grantDelete = (a) => { const { id } = idOf(a, 'id'); return request('DELETE', '/grants/' + enc(id)); };
+        const grantsByUser = (a) => request('DELETE', '/grants', { user_id: typeof a === 'string' ? a : isObj(a) ? a.user_id : undefined });
+        const grants = { getAll: op(grantsList), list: op(lister('/grants', 'grants')), delete: op(grantDelete), deleteByUserId: op(grantsByUser) };
+        const usersByEmail = { getByEmail: op(byEmail) };
+        // A user's sessions (v4 {user_id}, v5+ positional) and one session by id.
+        const userSessions = (a, b) => { const { id, q } = readQuery(a, b, 'user_id'); return request('GET', userPath(id) + '/sessions', q); };
+        const endUserSessions = (a) => { const { id } = idOf(a, 'user_id'); return request('DELETE', userPath(id) + '/sessions'); };
+        users.getSessions = op(userSessions);
+        users.deleteSessions = op(endUserSessions);
+        users.sessions = { list: op(lister(null, 'sessions', (id) => userPath(id) + '/sessions', true)), delete: op(endUserSessions) };
+        const sessions = {
+          get: op((a) => { const { id } = idOf(a, 'id'); return request('GET', '/sessions/' + enc(id)); }),
+          delete: op((a) => { const { id } = idOf(a, 'id'); return request('DELETE', '/sessions/' + enc(id)); }),
+        };
+
+        // Auth0 endpoints Gatehouse does not have (account linking, organizations, role
+        // permissions) are still called as the SDK calls them, so that the action gets what the
+        // server answers (404, a ManagementError) rather than "is not a function".
+        const at = (method, pathOf, withBody) => op((a, b) => {
+          const { id, rest } = idOf(a, 'id');
+          return request(method, pathOf(id, rest), withBody ? undefined : (typeof a === 'string' ? (isObj(b) ? b : {}) : {}), withBody ? b : undefined);
+        });
+        const linkUser = at('POST', (id) => userPath(id) + '/identities', true);
+        const unlinkUser = op((a) => { const { id, rest } = idOf(a, 'id'); return request('DELETE', userPath(id) + '/identities/' + enc(S(rest.provider)) + '/' + enc(S(rest.user_id))); });
+        const userOrgs = at('GET', (id) => userPath(id) + '/organizations');
+        const rolePerms = at('GET', (id) => '/roles/' + enc(id) + '/permissions');
+        users.link = linkUser;
+        users.unlink = unlinkUser;
+        users.getUserOrganizations = userOrgs;
+        users.invalidateRememberBrowser = at('POST', (id) => userPath(id) + '/multifactor/actions/invalidate-remember-browser', true);
+        users.identities = { link: linkUser, delete: unlinkUser };
+        users.organizations = { list: op(lister(null, 'organizations', (id) => userPath(id) + '/organizations')) };
+        roles.getPermissions = rolePerms;
+        roles.permissions = { list: op(lister(null, 'permissions', (id) => '/roles/' + enc(id) + '/permissions')) };
+        const orgPath = (id) => '/organizations/' + enc(id);
+        const organizations = {
+          getAll: op((q) => request('GET', '/organizations', q)),
+          list: op(lister('/organizations', 'organizations')),
+          get: at('GET', orgPath),
+          getByName: op((a) => request('GET', '/organizations/name/' + enc(typeof a === 'string' ? a : isObj(a) ? S(a.name) : ''))),
+          create: op((a) => request('POST', '/organizations', undefined, a)),
+          update: at('PATCH', orgPath, true),
+          delete: at('DELETE', orgPath),
+          getMembers: at('GET', (id) => orgPath(id) + '/members'),
+          addMembers: at('POST', (id) => orgPath(id) + '/members', true),
+          deleteMembers: at('DELETE', (id) => orgPath(id) + '/members', true),
+          getMemberRoles: op((a) => { const { id, rest } = idOf(a, 'id'); return request('GET', orgPath(id) + '/members/' + enc(S(rest.user_id)) + '/roles'); }),
+          addMemberRoles: op((a, b) => { const { id, rest } = idOf(a, 'id'); return request('POST', orgPath(id) + '/members/' + enc(S(rest.user_id)) + '/roles', undefined, b); }),
+        };
+
+        def(this, 'users', freeze(users));
+        def(this, 'usersByEmail', freeze(usersByEmail));
+        def(this, 'roles', freeze(roles));
+        def(this, 'clients', freeze(clients));
+        def(this, 'clientGrants', freeze(clientGrants));
+        def(this, 'resourceServers', freeze(resourceServers));
+        def(this, 'logs', freeze(logs));
+        def(this, 'grants', freeze(grants));
+        def(this, 'userGrants', grants);
+        def(this, 'organizations', freeze(organizations));
+        def(this, 'sessions', freeze(sessions));
+        def(this, 'getAccessToken', () => getToken());
+        // v3's methods on the client itself.
+        const v3 = {
+          getUsers: users.getAll, getUser: users.get, createUser: users.create, updateUser: users.update, deleteUser: users.delete,
+          getUsersByEmail: users.getByEmail, updateUserMetadata: users.updateUserMetadata, updateAppMetadata: users.updateAppMetadata,
+          getUserRoles: users.getRoles, assignRolestoUser: users.assignRoles, removeRolesFromUser: users.removeRoles, getUserPermissions: users.getPermissions,
+          getRoles: roles.getAll, getRole: roles.get, createRole: roles.create, updateRole: roles.update, deleteRole: roles.delete,
+          getUsersInRole: roles.getUsers, assignUsersToRole: roles.assignUsers,
+          getClients: clients.getAll, getClient: clients.get, createClient: clients.create, updateClient: clients.update, deleteClient: clients.delete,
+          getClientGrants: clientGrants.getAll, createClientGrant: clientGrants.create, updateClientGrant: clientGrants.update, deleteClientGrant: clientGrants.delete,
+          getGrants: grants.getAll, deleteGrant: grants.delete,
+          getResourceServers: resourceServers.getAll, getResourceServer: resourceServers.get, createResourceServer: resourceServers.create,
+          updateResourceServer: resourceServers.update, deleteResourceServer: resourceServers.delete,
+          getLogs: logs.getAll, getLog: logs.get,
+          linkUsers: users.link, unlinkUsers: users.unlink, getPermissionsInRole: roles.getPermissions,
+          invalidateRememberBrowser: users.invalidateRememberBrowser,
+        };
+        for (const k of keys(v3)) def(this, k, v3[k]);
+      }
+    }
+
+    class AuthenticationClient {
+      constructor(options) {
+        const o = isObj(options) ? options : {};
+        const t = tenant(o.domain);
+        if (typeof o.clientId !== 'string' || o.clientId === '') throw new TypeErr('auth0: AuthenticationClient needs a clientId');
+        const grant = (opts, cb) => {
+          const a = isObj(opts) ? opts : {};
+          const p = apply(promiseThen, (async () => {
+            if (typeof a.audience !== 'string') throw new TypeErr('Required parameter audience was null or undefined.');
+            const secret = a.client_secret || o.clientSecret;
+            if (typeof secret !== 'string' || secret === '') throw new TypeErr('client_secret or client_assertion is required (client assertions are not supported here)');
+            const { json, res } = await clientCredentials(t, { clientId: a.client_id || o.clientId, clientSecret: secret }, a.audience, a.scope);
+            return answer(json, res);
+          })(), [(v) => v]);
+          if (isFn(cb)) { apply(promiseThen, p, [(v) => { cb(null, v); }, (e) => { cb(e); }]); return undefined; }
+          return p;
+        };
+        def(this, 'oauth', freeze({ clientCredentialsGrant: grant }));
+        def(this, 'clientCredentialsGrant', grant);
+      }
+    }
+
+    const m = {
+      ManagementClient, AuthenticationClient, ManagementError, ManagementApiError: ManagementError, AuthApiError, Management: freeze(Management),
+      RequiredError, FetchError, ResponseError, TimeoutError, ManagementTimeoutError: TimeoutError, version: VERSION,
+    };
+    m.default = m;
+    return freeze(m);
+  }
+
+  // ---- require('jsonwebtoken') ---------------------------------------------------------------
+  // A stand-in for jsonwebtoken 9 (sign, verify, decode and its three error classes) over the
+  // crypto stand-in: HS256/384/512 with a secret, RS/PS/ES 256/384/512 with PEM keys or
+  // KeyObjects. It follows the library's checks and messages (which tests check against the
+  // real module), callbacks included.
+  let jwtBuilt = null;
+  function jsonwebtokenModule() {
+    if (jwtBuilt === null) jwtBuilt = makeJsonwebtoken();
+    return jwtBuilt;
+  }
+  function makeJsonwebtoken() {
+    const { BufferFn: Buf, BUILTINS } = node();
+    const crypto = BUILTINS.crypto;
+    const SUPPORTED = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'HS256', 'HS384', 'HS512', 'none'];
+    const HS = ['HS256', 'HS384', 'HS512'];
+    const RSA = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512'];
+    const EC = ['ES256', 'ES384', 'ES512'];
+    const FOR_KEY = { ec: EC, rsa: ['RS256', 'PS256', 'RS384', 'PS384', 'RS512', 'PS512'], 'rsa-pss': ['PS256', 'PS384', 'PS512'] };
+    const EC_SIG_BYTES = { ES256: 64, ES384: 96, ES512: 132 };
+    const EC_CURVE = { ES256: 'prime256v1', ES384: 'secp384r1', ES512: 'secp521r1' };
+
+    class JsonWebTokenError extends Err {
+      constructor(message, error) {
+        super(message);
+        this.name = 'JsonWebTokenError';
+        if (error) this.inner = error;
+      }
+    }
+    class NotBeforeError extends JsonWebTokenError {
+      constructor(message, date) { super(message); this.name = 'NotBeforeError'; this.date = date; }
+    }
+    class TokenExpiredError extends JsonWebTokenError {
+      constructor(message, expiredAt) { super(message); this.name = 'TokenExpiredError'; this.expiredAt = expiredAt; }
+    }
+
+    // The `ms` module's time spans ('2h', '7 days', '1.5d'), as timespan() reads them.
+    const MS = { ms: 1, msec: 1, msecs: 1, millisecond: 1, milliseconds: 1, s: 1e3, sec: 1e3, secs: 1e3, second: 1e3, seconds: 1e3,
+      m: 6e4, min: 6e4, mins: 6e4, minute: 6e4, minutes: 6e4, h: 36e5, hr: 36e5, hrs: 36e5, hour: 36e5, hours: 36e5,
+      d: 864e5, day: 864e5, days: 864e5, w: 6048e5, week: 6048e5, weeks: 6048e5, y: 315576e5, yr: 315576e5, yrs: 315576e5, year: 315576e5, years: 315576e5 };
+    class KeyRefused extends Err {}
+    function ms(str) {
+      if (typeof str !== 'string' || str.length === 0) throw new Err('val is not a non-empty string or a valid number. val=' + JSONstringify(str));
+      if (str.length > 100) return undefined;
+      const m = /^(-?(?:\d+)?\.?\d+) *(milliseconds?|msecs?|ms|seconds?|secs?|s|minutes?|mins?|m|hours?|hrs?|h|days?|d|weeks?|w|years?|yrs?|y)?$/i.exec(str);
+      if (!m) return undefined;
+      return parseFloat(m[1]) * MS[(m[2] || 'ms').toLowerCase()];
+    }
+    function timespan(time, iat) {
+      const ts = iat || floor(dateNow() / 1000);
+      if (typeof time === 'string') { const v = ms(time); return v === undefined ? undefined : floor(ts + v / 1000); }
+      if (typeof time === 'number') return ts + time;
+      return undefined;
+    }
+    const isPlain = (v) => v !== null && typeof v === 'object' && (O.getPrototypeOf(v) === O.prototype || O.getPrototypeOf(v) === null);
+    const isInt = (v) => typeof v === 'number' && N.isInteger(v);
+    const isStr = (v) => typeof v === 'string';
+    const isBool = (v) => typeof v === 'boolean';
+    const SIGN_OPTIONS = {
+      expiresIn: [(v) => isInt(v) || (isStr(v) && v !== ''), '"expiresIn" should be a number of seconds or string representing a timespan'],
+      notBefore: [(v) => isInt(v) || (isStr(v) && v !== ''), '"notBefore" should be a number of seconds or string representing a timespan'],
+      audience: [(v) => isStr(v) || isArray(v), '"audience" must be a string or array'],
+      algorithm: [(v) => SUPPORTED.indexOf(v) !== -1, '"algorithm" must be a valid string enum value'],
+      header: [isPlain, '"header" must be an object'],
+      encoding: [isStr, '"encoding" must be a string'],
+      issuer: [isStr, '"issuer" must be a string'],
+      subject: [isStr, '"subject" must be a string'],
+      jwtid: [isStr, '"jwtid" must be a string'],
+      noTimestamp: [isBool, '"noTimestamp" must be a boolean'],
+      keyid: [isStr, '"keyid" must be a string'],
+      mutatePayload: [isBool, '"mutatePayload" must be a boolean'],
+      allowInsecureKeySizes: [isBool, '"allowInsecureKeySizes" must be a boolean'],
+      allowInvalidAsymmetricKeyTypes: [isBool, '"allowInvalidAsymmetricKeyTypes" must be a boolean'],
+    };
+    const CLAIMS = { iat: '"iat" should be a number of seconds', exp: '"exp" should be a number of seconds', nbf: '"nbf" should be a number of seconds' };
+    const isKeyObject = (k) => k !== null && typeof k === 'object' && k instanceof crypto.KeyObject;
+
+    // Key material as jsonwebtoken sorts it: a PEM key (private to sign, public to verify: a
+    // private key verifies as its public half), else a secret of the bytes given.
+    function keyOf(material, wantPublic) {
+      if (isKeyObject(material)) return { type: material.type, kind: material.asymmetricKeyType, key: material };
+      const bytes = typeof material === 'string' ? material : isView(material) ? Buf.from(material.buffer, material.byteOffset, material.byteLength).toString('latin1') : null;
+      if (bytes !== null && /-----BEGIN [A-Z0-9 ]+-----/.test(bytes)) {
+        // A PEM block is never taken as a secret here. jsonwebtoken takes text that does not
+        // import as a key as an HMAC secret, and with Node.js that is only text OpenSSL cannot
+        // read; here a key Gatehouse refuses (over 4096 bits, another curve, a certificate
+        // chain) would also fail to import, and its public text, which anyone has, would then
+        // verify an HS256 token.
+        let k;
+        try { k = wantPublic ? crypto.createPublicKey(material) : crypto.createPrivateKey(material); } catch (e) {
+          // To sign, a public key's text is a secret to jsonwebtoken (only a private key imports
+          // for signing), and that is harmless: its tokens verify only with that text as a secret.
+          if (!wantPublic) { try { crypto.createPublicKey(material); return { type: 'secret', secret: typeof material === 'string' ? Buf.from(material) : Buf.from(material.buffer, material.byteOffset, material.byteLength) }; } catch { /* refused below */ } }
+          throw new KeyRefused((wantPublic ? 'secretOrPublicKey' : 'secretOrPrivateKey') + ' is a PEM block Gatehouse does not take as a key: ' + (e && typeof e.message === 'string' ? e.message : 'unreadable'));
+        }
+        return { type: k.type, kind: k.asymmetricKeyType, key: k };
+      }
+      if (typeof material === 'string') return { type: 'secret', secret: Buf.from(material) };
+      if (isView(material)) return { type: 'secret', secret: Buf.from(material.buffer, material.byteOffset, material.byteLength) };
+      return null;
+    }
+    function checkKeyType(alg, k) {
+      if (!alg || k.type === 'secret' || !k.kind) return;
+      const allowed = FOR_KEY[k.kind];
+      if (!allowed) throw new Err('Unknown key type "' + k.kind + '".');
+      if (allowed.indexOf(alg) === -1) throw new Err('"alg" parameter for "' + k.kind + '" key type must be one of: ' + apply(arrJoin, allowed, [', ']) + '.');
+      if (k.kind === 'ec' && k.key.asymmetricKeyDetails.namedCurve !== EC_CURVE[alg]) throw new Err('"alg" parameter "' + alg + '" requires curve "' + EC_CURVE[alg] + '".');
+    }
+    const b64url = (buf) => buf.toString('base64').replace(/=+$/, '').replace(/\+/g, '-').replace(/\//g, '_');
+    const hashOf = (alg) => 'sha' + alg.slice(2);
+    function signInput(alg, input, k) {
+      if (alg === 'none') return '';
+      const h = hashOf(alg);
+      if (alg[0] === 'H') return b64url(crypto.createHmac(h, k.secret).update(input).digest());
+      const key = alg[0] === 'P' ? { key: k.key, padding: 6, saltLength: -1 } : alg[0] === 'E' ? { key: k.key, dsaEncoding: 'ieee-p1363' } : k.key;
+      return b64url(crypto.sign(h, Buf.from(input), key));
+    }
+    function verifyInput(alg, input, signature, k) {
+      if (alg === 'none') return signature === '';
+      const h = hashOf(alg);
+      if (alg[0] === 'H') {
+        const expected = b64url(crypto.createHmac(h, k.secret).update(input).digest());
+        const a = Buf.from(expected), b = Buf.from(signature);
+        return a.length === b.length && crypto.timingSafeEqual(a, b);
+      }
+      const sig = Buf.from(signature.replace(/-/g, '+').replace(/_/g, '/'), 'base64');
+      if (alg[0] === 'E' && sig.length !== EC_SIG_BYTES[alg]) return false;
+      const key = alg[0] === 'P' ? { key: k.key, padding: 6, saltLength: -1 } : alg[0] === 'E' ? { key: k.key, dsaEncoding: 'ieee-p1363' } : k.key;
+      return crypto.verify(h, Buf.from(input), key, sig);
+    }
+
+    function sign(payload, secretOrPrivateKey, options, callback) {
+      if (typeof options === 'function') { callback = options; options = {}; } else options = options || {};
+      const isObjectPayload = typeof payload === 'object' && !(payload instanceof Buf);
+      const header = O.assign({ alg: options.algorithm || 'HS256', typ: isObjectPayload ? 'JWT' : undefined, kid: options.keyid }, options.header);
+      const failure = (err) => { if (callback) { callback(err); return undefined; } throw err; };
+      if (!secretOrPrivateKey && options.algorithm !== 'none') return failure(new Err('secretOrPrivateKey must have a value'));
+      let k = null;
+      if (secretOrPrivateKey != null) {
+        try { k = keyOf(secretOrPrivateKey, false); } catch (e) { if (e instanceof KeyRefused) return failure(new Err(e.message)); throw e; }
+        if (k === null) return failure(new Err('secretOrPrivateKey is not valid key material'));
+      }
+      if (S(header.alg).startsWith('HS') && (k === null || k.type !== 'secret')) return failure(new Err('secretOrPrivateKey must be a symmetric key when using ' + header.alg));
+      if (/^(?:RS|PS|ES)/.test(header.alg) && (k === null || k.type !== 'private')) return failure(new Err('secretOrPrivateKey must be an asymmetric key when using ' + header.alg));
+      if (/^(?:RS|PS)/.test(header.alg) && !options.allowInsecureKeySizes && k.key.asymmetricKeyDetails.modulusLength < 2048) return failure(new Err('secretOrPrivateKey has a minimum key size of 2048 bits for ' + header.alg));
+      if (typeof payload === 'undefined') return failure(new Err('payload is required'));
+      if (isObjectPayload) {
+        if (!isPlain(payload)) return failure(new Err('Expected "payload" to be a plain object.'));
+        for (const key of keys(payload)) if (hasOwn(CLAIMS, key) && typeof payload[key] !== 'number') return failure(new Err(CLAIMS[key]));
+        if (!options.mutatePayload) payload = O.assign({}, payload);
+      } else {
+        const bad = ['expiresIn', 'notBefore', 'noTimestamp', 'audience', 'issuer', 'subject', 'jwtid'].filter((o) => typeof options[o] !== 'undefined');
+        if (bad.length > 0) return failure(new Err('invalid ' + apply(arrJoin, bad, [',']) + ' option for ' + (typeof payload) + ' payload'));
+      }
+      if (typeof payload.exp !== 'undefined' && typeof options.expiresIn !== 'undefined') return failure(new Err('Bad "options.expiresIn" option the payload already has an "exp" property.'));
+      if (typeof payload.nbf !== 'undefined' && typeof options.notBefore !== 'undefined') return failure(new Err('Bad "options.notBefore" option the payload already has an "nbf" property.'));
+      if (!isPlain(options)) return failure(new Err('Expected "options" to be a plain object.'));
+      for (const key of keys(options)) {
+        const v = SIGN_OPTIONS[key];
+        if (!hasOwn(SIGN_OPTIONS, key)) return failure(new Err('"' + key + '" is not allowed in "options"'));
+        if (!v[0](options[key])) return failure(new Err(v[1]));
+      }
+      if (!options.allowInvalidAsymmetricKeyTypes && k !== null) {
+        try { checkKeyType(header.alg, k); } catch (e) { return failure(e); }
+      }
+      const timestamp = payload.iat || floor(dateNow() / 1000);
+      if (options.noTimestamp) delete payload.iat;
+      else if (isObjectPayload) payload.iat = timestamp;
+      if (typeof options.notBefore !== 'undefined') {
+        payload.nbf = timespan(options.notBefore, timestamp);
+        if (typeof payload.nbf === 'undefined') return failure(new Err('"notBefore" should be a number of seconds or string representing a timespan eg: "1d", "20h", 60'));
+      }
+      if (typeof options.expiresIn !== 'undefined' && typeof payload === 'object') {
+        payload.exp = timespan(options.expiresIn, timestamp);
+        if (typeof payload.exp === 'undefined') return failure(new Err('"expiresIn" should be a number of seconds or string representing a timespan eg: "1d", "20h", 60'));
+      }
+      for (const [opt, claim] of [['audience', 'aud'], ['issuer', 'iss'], ['subject', 'sub'], ['jwtid', 'jti']]) {
+        if (typeof options[opt] === 'undefined') continue;
+        if (typeof payload[claim] !== 'undefined') return failure(new Err('Bad "options.' + opt + '" option. The payload already has an "' + claim + '" property.'));
+        payload[claim] = options[opt];
+      }
+      let token;
+      try {
+        const enc = options.encoding || 'utf8';
+        const body = typeof payload === 'string' ? Buf.from(payload, enc) : payload instanceof Buf ? payload : Buf.from(JSONstringify(payload), enc);
+        const input = b64url(Buf.from(JSONstringify(header))) + '.' + b64url(body);
+        const sig = signInput(header.alg, input, k);
+        if (!options.allowInsecureKeySizes && /^(?:RS|PS)/.test(header.alg) && sig.length < 256) throw new Err('secretOrPrivateKey has a minimum key size of 2048 bits for ' + header.alg);
+        token = input + '.' + sig;
+      } catch (e) { return failure(e); }
+      if (callback) { const cb = callback; apply(promiseThen, promiseResolve(undefined), [() => cb(null, token)]); return undefined; }
+      return token;
+    }
+
+    const JWS = /^[a-zA-Z0-9\-_]+?\.[a-zA-Z0-9\-_]+?\.([a-zA-Z0-9\-_]+)?$/;
+    const fromB64 = (s, enc) => Buf.from(s, 'base64').toString(enc);
+    function decode(token, options) {
+      options = options || {};
+      const s = S(token);
+      if (!JWS.test(s)) return null;
+      const parts = s.split('.');
+      let header;
+      try { header = JSONparse(fromB64(parts[0], 'latin1')); } catch { return null; }
+      if (header === null || typeof header !== 'object' || isArray(header)) return null;
+      let payload = fromB64(parts[1], 'utf8');
+      if (header.typ === 'JWT' || options.json) payload = JSONparse(payload);
+      if (typeof payload === 'string') {
+        try { const obj = JSONparse(payload); if (obj !== null && typeof obj === 'object') payload = obj; } catch { /* a text payload */ }
+      }
+      return options.complete === true ? { header, payload, signature: parts[2] } : payload;
+    }
+
+    function verify(jwtString, secretOrPublicKey, options, callback) {
+      if (typeof options === 'function' && !callback) { callback = options; options = {}; }
+      options = O.assign({}, options || {});
+      const done = callback ? (err, data) => { const cb = callback; cb(err, data); return undefined; } : (err, data) => { if (err) throw err; return data; };
+      if (options.clockTimestamp && typeof options.clockTimestamp !== 'number') return done(new JsonWebTokenError('clockTimestamp must be a number'));
+      if (options.nonce !== undefined && (typeof options.nonce !== 'string' || options.nonce.trim() === '')) return done(new JsonWebTokenError('nonce must be a non-empty string'));
+      if (options.allowInvalidAsymmetricKeyTypes !== undefined && typeof options.allowInvalidAsymmetricKeyTypes !== 'boolean') return done(new JsonWebTokenError('allowInvalidAsymmetricKeyTypes must be a boolean'));
+      const clock = options.clockTimestamp || floor(dateNow() / 1000);
+      if (!jwtString) return done(new JsonWebTokenError('jwt must be provided'));
+      if (typeof jwtString !== 'string') return done(new JsonWebTokenError('jwt must be a string'));
+      const parts = jwtString.split('.');
+      if (parts.length !== 3) return done(new JsonWebTokenError('jwt malformed'));
+      let decoded;
+      try { decoded = decode(jwtString, { complete: true }); } catch (e) { return done(e); }
+      if (!decoded) return done(new JsonWebTokenError('invalid token'));
+      const header = decoded.header;
+      const withKey = (err, material) => {
+        if (err) return done(new JsonWebTokenError('error in secret or public key callback: ' + err.message));
+        const hasSignature = parts[2].trim() !== '';
+        if (!hasSignature && material) return done(new JsonWebTokenError('jwt signature is required'));
+        if (hasSignature && !material) return done(new JsonWebTokenError('secret or public key must be provided'));
+        if (!hasSignature && !options.algorithms) return done(new JsonWebTokenError('please specify "none" in "algorithms" to verify unsigned tokens'));
+        let k = null;
+        if (material != null) {
+          try { k = keyOf(material, true); } catch (e) { if (e instanceof KeyRefused) return done(new JsonWebTokenError(e.message)); throw e; }
+          if (k === null) return done(new JsonWebTokenError('secretOrPublicKey is not valid key material'));
+        }
+        if (!options.algorithms) {
+          options.algorithms = k.type === 'secret' ? HS : k.kind === 'rsa' || k.kind === 'rsa-pss' ? RSA : k.kind === 'ec' ? EC : ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512'];
+        }
+        if (options.algorithms.indexOf(header.alg) === -1) return done(new JsonWebTokenError('invalid algorithm'));
+        if (S(header.alg).startsWith('HS') && k.type !== 'secret') return done(new JsonWebTokenError('secretOrPublicKey must be a symmetric key when using ' + header.alg));
+        if (/^(?:RS|PS|ES)/.test(header.alg) && k.type !== 'public') return done(new JsonWebTokenError('secretOrPublicKey must be an asymmetric key when using ' + header.alg));
+        if (!options.allowInvalidAsymmetricKeyTypes && k !== null) {
+          try { checkKeyType(header.alg, k); } catch (e) { return done(e); }
+        }
+        let valid;
+        try { valid = verifyInput(header.alg, parts[0] + '.' + parts[1], parts[2], k); } catch (e) { return done(e); }
+        if (!valid) return done(new JsonWebTokenError('invalid signature'));
+        const payload = decoded.payload;
+        const tol = options.clockTolerance || 0;
+        if (typeof payload.nbf !== 'undefined' && !options.ignoreNotBefore) {
+          if (typeof payload.nbf !== 'number') return done(new JsonWebTokenError('invalid nbf value'));
+          if (payload.nbf > clock + tol) return done(new NotBeforeError('jwt not active', new Date(payload.nbf * 1000)));
+        }
+        if (typeof payload.exp !== 'undefined' && !options.ignoreExpiration) {
+          if (typeof payload.exp !== 'number') return done(new JsonWebTokenError('invalid exp value'));
+          if (clock >= payload.exp + tol) return done(new TokenExpiredError('jwt expired', new Date(payload.exp * 1000)));
+        }
+        if (options.audience) {
+          const audiences = isArray(options.audience) ? options.audience : [options.audience];
+          const target = isArray(payload.aud) ? payload.aud : [payload.aud];
+          const match = target.some((t) => audiences.some((a) => (a instanceof RegExp ? a.test(t) : a === t)));
+          if (!match) return done(new JsonWebTokenError('jwt audience invalid. expected: ' + apply(arrJoin, audiences, [' or '])));
+        }
+        if (options.issuer) {
+          const bad = (typeof options.issuer === 'string' && payload.iss !== options.issuer) || (isArray(options.issuer) && options.issuer.indexOf(payload.iss) === -1);
+          if (bad) return done(new JsonWebTokenError('jwt issuer invalid. expected: ' + options.issuer));
+        }
+        if (options.subject && payload.sub !== options.subject) return done(new JsonWebTokenError('jwt subject invalid. expected: ' + options.subject));
+        if (options.jwtid && payload.jti !== options.jwtid) return done(new JsonWebTokenError('jwt jwtid invalid. expected: ' + options.jwtid));
+        if (options.nonce && payload.nonce !== options.nonce) return done(new JsonWebTokenError('jwt nonce invalid. expected: ' + options.nonce));
+        if (options.maxAge) {
+          if (typeof payload.iat !== 'number') return done(new JsonWebTokenError('iat required when maxAge is specified'));
+          const maxAge = timespan(options.maxAge, payload.iat);
+          if (typeof maxAge === 'undefined') return done(new JsonWebTokenError('"maxAge" should be a number of seconds or string representing a timespan eg: "1d", "20h", 60'));
+          if (clock >= maxAge + tol) return done(new TokenExpiredError('maxAge exceeded', new Date(maxAge * 1000)));
+        }
+        if (options.complete === true) return done(null, { header, payload, signature: decoded.signature });
+        return done(null, payload);
+      };
+      if (typeof secretOrPublicKey === 'function') {
+        if (!callback) return done(new JsonWebTokenError('verify must be called asynchronous if secret or public key is provided as a callback'));
+        return secretOrPublicKey(header, withKey);
+      }
+      return withKey(null, secretOrPublicKey);
+    }
+
+    return freeze({ decode, verify, sign, JsonWebTokenError, NotBeforeError, TokenExpiredError });
+  }
+
+  // ---- require('jwks-rsa') -------------------------------------------------------------------
+  // A stand-in for jwks-rsa 3's client (getSigningKey, getSigningKeys, getKeys; caching and rate
+  // limiting as its options say; callbacks), over fetch and createPublicKey's JWK import: the
+  // key an action verifies another issuer's tokens with (require('jsonwebtoken')).
+  let jwksBuilt = null;
+  function jwksRsaModule() {
+    if (jwksBuilt === null) jwksBuilt = makeJwksRsa();
+    return jwksBuilt;
+  }
+  function makeJwksRsa() {
+    const crypto = node().BUILTINS.crypto;
+    const named = (name) => class extends Err { constructor(message) { super(message); this.name = name; } };
+    const ArgumentError = named('ArgumentError');
+    const JwksError = named('JwksError');
+    const JwksRateLimitError = named('JwksRateLimitError');
+    const SigningKeyNotFoundError = named('SigningKeyNotFoundError');
+    const ALG = { RSA: () => 'RS256', EC: (crv) => ({ 'P-256': 'ES256', secp256k1: 'ES256K', 'P-384': 'ES384', 'P-521': 'ES512' })[crv], OKP: (crv) => (crv === 'Ed25519' || crv === 'Ed448' ? 'EdDSA' : undefined) };
+
+    // The JWKS's public signing keys, as jwks-rsa keeps them; a key that does not import is left out.
+    function signingKeys(jwks) {
+      const out = [];
+      for (const jwk of jwks) {
+        if (jwk === null || typeof jwk !== 'object') continue;
+        if (jwk.use !== 'sig' && jwk.use !== undefined) continue;
+        if (jwk.kty !== 'RSA' && jwk.kty !== 'EC' && jwk.kty !== 'OKP') continue;
+        if (!jwk.alg && !ALG[jwk.kty](jwk.crv)) continue;
+        let spki;
+        try { spki = crypto.createPublicKey({ key: jwk, format: 'jwk' }).export({ type: 'spki', format: 'pem' }); } catch { continue; }
+        const k = { get publicKey() { return spki; }, get rsaPublicKey() { return spki; }, getPublicKey() { return spki; } };
+        if (typeof jwk.kid === 'string' && jwk.kid) k.kid = jwk.kid;
+        if (typeof jwk.alg === 'string' && jwk.alg) k.alg = jwk.alg;
+        out.push(k);
+      }
+      return out;
+    }
+
+    class JwksClient {
+      constructor(options) {
+        this.options = { rateLimit: false, cache: true, timeout: 30000, ...options };
+        const o = this.options;
+        const fetchKey = (kid) => JwksClient.prototype.getSigningKey.call(this, kid);
+        let get = fetchKey;
+        if (o.rateLimit) {
+          // jwks-rsa's limiter (the limiter module's RateLimiter): a bucket refilling at
+          // jwksRequestsPerMinute (10) a minute, and no more than that many in one fixed minute
+          // from the first request of it, for this client.
+          const perMinute = o.jwksRequestsPerMinute === undefined ? 10 : o.jwksRequestsPerMinute;
+          let tokens = perMinute, at = dateNow(), windowStart = 0, inWindow = 0;
+          const inner = get;
+          get = async (kid) => {
+            const now = dateNow();
+            tokens = mathMin(perMinute, tokens + ((now - at) * perMinute) / 60000);
+            at = now;
+            if (now - windowStart >= 60000) { windowStart = now; inWindow = 0; }
+            if (tokens < 1 || inWindow >= perMinute) throw new JwksRateLimitError('Too many requests to the JWKS endpoint');
+            tokens -= 1;
+            inWindow += 1;
+            return inner(kid);
+          };
+        }
+        if (o.cache) {
+          // By kid, cacheMaxEntries (5) for cacheMaxAge (10 minutes); kept across executions, as
+          // a client made in the module's top level keeps it on Auth0.
+          const maxEntries = o.cacheMaxEntries === undefined ? 5 : o.cacheMaxEntries, maxAge = o.cacheMaxAge === undefined ? 600000 : o.cacheMaxAge;
+          const cache = new MapC();
+          // Lookups of one kid at once share one request, as lru-memoizer's do; only within this
+          // execution (a request left pending by an earlier one never settles).
+          const pending = new MapC();
+          const inner = get;
+          get = async (kid) => {
+            const hit = cache.get(kid);
+            if (hit && dateNow() - hit.at < maxAge) { cache.delete(kid); cache.set(kid, hit); return hit.key; }
+            const wait = pending.get(kid);
+            if (wait && wait.epoch === epoch) return wait.p;
+            const p = (async () => {
+              try {
+                const key = await inner(kid);
+                cache.delete(kid);
+                cache.set(kid, { key, at: dateNow() });
+                while (cache.size > maxEntries) cache.delete(cache.keys().next().value);
+                return key;
+              } finally { pending.delete(kid); }
+            })();
+            pending.set(kid, { epoch, p });
+            return p;
+          };
+        }
+        const cached = get;
+        def(this, 'getSigningKey', (kid, cb) => {
+          if (typeof cb === 'function') {
+            apply(promiseThen, (async () => cached(kid))(), [(key) => { cb(null, key); }, (e) => { cb(e); }]);
+            return undefined;
+          }
+          return cached(kid);
+        });
+      }
+      async getKeys() {
+        const o = this.options;
+        let res;
+        if (typeof o.fetcher === 'function') return (await o.fetcher(o.jwksUri)).keys;
+        try { new URL(o.jwksUri); } catch { throw new ArgumentError('Invalid JWKS URI: The provided URI is not a valid URL.'); }
+        res = await fetch(o.jwksUri, { headers: o.requestHeaders || {}, signal: o.timeout ? AbortSignal.timeout(o.timeout) : undefined });
+        const text = await res.text();
+        if (res.status < 200 || res.status >= 300) throw new JwksError(res.statusText || 'Http Error ' + res.status);
+        const body = text && JSONparse(text);
+        return body.keys;
+      }
+      async getSigningKeys() {
+        const keys = await this.getKeys();
+        if (!keys || !keys.length) throw new JwksError('The JWKS endpoint did not contain any keys');
+        const out = signingKeys(keys);
+        if (!out.length) throw new JwksError('The JWKS endpoint did not contain any signing keys');
+        return out;
+      }
+      async getSigningKey(kid) {
+        const keys = await this.getSigningKeys();
+        const kidDefined = kid !== undefined && kid !== null;
+        if (!kidDefined && keys.length > 1) throw new SigningKeyNotFoundError('No KID specified and JWKS endpoint returned more than 1 key');
+        const key = keys.find((k) => !kidDefined || k.kid === kid);
+        if (key) return key;
+        throw new SigningKeyNotFoundError("Unable to find a signing key that matches '" + kid + "'");
+      }
+    }
+    const notHere = (name) => () => { throw new Err('jwks-rsa: ' + name + ' is for web frameworks and is not available in Gatehouse actions'); };
+    const m = (options) => new JwksClient(options);
+    m.JwksClient = JwksClient;
+    m.ArgumentError = ArgumentError;
+    m.JwksError = JwksError;
+    m.JwksRateLimitError = JwksRateLimitError;
+    m.SigningKeyNotFoundError = SigningKeyNotFoundError;
+    for (const n of ['expressJwtSecret', 'hapiJwt2Key', 'hapiJwt2KeyAsync', 'koaJwtSecret', 'passportJwtSecret']) m[n] = notHere(n);
+    return freeze(m);
+  }
+
+  // ---- require('node-fetch'), require('@slack/webhook') ----------------------------------------
+  // node-fetch 2 is the global fetch with its v2 extras (`timeout` in ms, FetchError); Slack's
+  // IncomingWebhook posts JSON through the axios stand-in, as @slack/webhook 7 does through axios.
+  let nodeFetchBuilt = null;
+  function nodeFetchModule() {
+    if (nodeFetchBuilt !== null) return nodeFetchBuilt;
+    class FetchError extends Err {
+      constructor(message, type, systemError) {
+        super(message);
+        this.name = 'FetchError';
+        this.type = type;
+        if (systemError) { this.code = this.errno = systemError.code; this.erroredSysCall = systemError.syscall; }
+      }
+    }
+    function nodeFetch(url, opts) {
+      const o = opts !== null && typeof opts === 'object' ? { ...opts } : {};
+      const ms = typeof o.timeout === 'number' && o.timeout > 0 ? o.timeout : 0;
+      delete o.timeout;
+      if (ms > 0 && o.signal === undefined) o.signal = AbortSignal.timeout(ms);
+      return apply(promiseThen, fetch(typeof url === 'object' && url !== null && typeof url.href === 'string' ? url.href : url, o), [undefined, (e) => {
+        if (e !== null && typeof e === 'object' && e.name === 'TimeoutError') throw new FetchError('network timeout at: ' + S(url), 'request-timeout');
+        if (e !== null && typeof e === 'object' && e.name === 'AbortError') throw e;
+        throw new FetchError('request to ' + S(url) + ' failed, reason: ' + (e && e.message), 'system', { code: 'ECONNREFUSED' });
+      }]);
+    }
+    nodeFetch.default = nodeFetch;
+    nodeFetch.Headers = Headers;
+    nodeFetch.Response = Response;
+    nodeFetch.FetchError = FetchError;
+    nodeFetch.isRedirect = (code) => code === 301 || code === 302 || code === 303 || code === 307 || code === 308;
+    nodeFetchBuilt = freeze(nodeFetch);
+    return nodeFetchBuilt;
+  }
+
+  let slackBuilt = null;
+  function slackWebhookModule() {
+    if (slackBuilt !== null) return slackBuilt;
+    const ErrorCode = freeze({ RequestError: 'slack_webhook_request_error', HTTPError: 'slack_webhook_http_error' });
+    const coded = (message, code, original) => { const e = new Err(message); e.code = code; e.original = original; return e; };
+    class IncomingWebhook {
+      constructor(url, defaults) {
+        if (url === undefined) throw new Err('Incoming webhook URL is required');
+        this.url = url;
+        this.defaults = defaults !== null && typeof defaults === 'object' ? defaults : { timeout: 0 };
+        const ax = axiosModule();
+        def(this, 'axios', ax.create({ baseURL: url, maxRedirects: 0, timeout: this.defaults.timeout || 0, headers: { 'User-Agent': '@slack/webhook:7.0.0 gatehouse-actions' } }));
+        // As the module: transport options do not go into the message (the timeout does).
+        this.defaults.agent = undefined;
+        this.defaults.retryConfig = undefined;
+      }
+      async send(message) {
+        let payload = O.assign({}, this.defaults);
+        if (typeof message === 'string') payload.text = message;
+        else payload = O.assign(payload, message);
+        try {
+          const response = await this.axios.post(this.url, payload);
+          return { text: response.data };
+        } catch (error) {
+          if (error && error.response !== undefined) throw coded('An HTTP protocol error occurred: statusCode = ' + error.response.status, ErrorCode.HTTPError, error);
+          if (error && error.request !== undefined) throw coded('A request error occurred: ' + error.message, ErrorCode.RequestError, error);
+          throw error;
+        }
+      }
+    }
+    slackBuilt = freeze({ IncomingWebhook, ErrorCode });
+    return slackBuilt;
+  }
+
   // ---- module ----------------------------------------------------------------------------------
   function require(id) {
     const name = cap(S(id), 100);
     const bare = name.replace(/^node:/, '');
     // Before the built-ins: building those (Buffer, crypto, …) costs an isolate about 3 ms.
     if (name === 'axios') return axiosModule();
+    if (name === 'auth0' || name === 'auth0/legacy') return auth0Module();
+    if (name === 'jsonwebtoken') return jsonwebtokenModule();
+    if (name === 'jwks-rsa') return jwksRsaModule();
+    if (bare === 'node-fetch') return nodeFetchModule();
+    if (name === '@slack/webhook') return slackWebhookModule();
     const builtins = node().BUILTINS;
     if (bare in builtins) return builtins[bare];
     // What to use instead, for the modules Auth0 Actions require most.
     // Auth0's Actions Modules (shared code a tenant publishes, required as 'actions:<name>').
     if (/^actions:/.test(name)) throw new Err("require('" + name + "') is not available: Gatehouse has no Actions Modules (Auth0's shared code, 'actions:…'); bring the module's code into the action itself");
-    const instead = /^(node-fetch|request|request-promise|got|superagent|undici)$/.test(bare) ? 'use the global fetch() or axios'
-      : /^(jsonwebtoken|jose)$/.test(bare) ? "api.redirect.encodeToken / validateToken sign and check HS256 tokens; require('crypto').createHmac signs HMAC"
+    const instead = /^(request|request-promise|got|superagent|undici)$/.test(bare) ? 'use the global fetch() or axios'
+      : bare === 'jose' ? "require('jsonwebtoken') signs and verifies JWTs; api.redirect.encodeToken / validateToken sign and check HS256 tokens"
         : bare === 'util' ? 'TextEncoder, TextDecoder and structuredClone are globals'
           : 'bring the code you need into the action itself';
-    throw new Err("require('" + name + "') is not available: Gatehouse Actions have no npm modules but axios, and of Node.js's built-ins only crypto, buffer, url, querystring, http and https (" + instead + ')');
+    throw new Err("require('" + name + "') is not available: Gatehouse Actions have no npm modules but axios, auth0 (ManagementClient, AuthenticationClient), jsonwebtoken, jwks-rsa, node-fetch and @slack/webhook, and of Node.js's built-ins only crypto, buffer, url, querystring, http and https (" + instead + ')');
   }
 
   function errJson(d) { return '{"name":' + JSONstringify(d.name) + ',"message":' + JSONstringify(d.message) + '}'; }
@@ -3315,8 +4260,13 @@
   // call's timeout), so a handler that does not wait for a timer or a fetch is done in one
   // timed call; otherwise `r` stays '' and the host goes on with collect().
   let box = null;
+  // `unsent`: requests queued that the host was never asked to perform (the handler returned
+  // without awaiting them): the host sends them after the execution, best-effort (runner.ts).
+  // Up to UNSENT_MAX characters of them: past that none is sent, and the host says so.
+  const UNSENT_MAX = 1024 * 1024;
   function render(code) {
-    return code + '[' + cmds + ']\n{"logs":' + JSONstringify(logs) + (failed ? ',"error":' + errJson(failed) : '') + '}';
+    const unsent = !fetchOut ? '' : fetchOut.length <= UNSENT_MAX ? ',"unsent":[' + fetchOut + ']' : ',"unsentDropped":true';
+    return code + '[' + cmds + ']\n{"logs":' + JSONstringify(logs) + (failed ? ',"error":' + errJson(failed) : '') + unsent + '}';
   }
   function publish() {
     if (box !== null && settled) box.r = render(failed ? 'E' : skipped ? 'S' : 'O');

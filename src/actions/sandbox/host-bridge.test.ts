@@ -2,6 +2,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, createHmac, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { hostBridge } from './host-bridge.ts';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 /*
  * The one host function guest code reaches: the guest prelude only ever sends it well-formed
@@ -75,4 +79,50 @@ test('keys are vetted before OpenSSL parses them: one PEM block, a supported lab
   // What Gatehouse takes still works: PKCS#8, SEC1 and SPKI.
   const signed = JSON.parse(hostBridge('sign', JSON.stringify({ alg: 'sha256', key: ec.privateKey.export({ type: 'sec1', format: 'pem' }) }), data, ''));
   assert.deepEqual(JSON.parse(hostBridge('verify', JSON.stringify({ alg: 'sha256', key: pem(ec.publicKey, 'spki') }), data, signed.sig)), { ok: true });
+});
+
+test('an RSA key\'s exponent and modulus sizes are checked before OpenSSL reads them (a 47 KB exponent cost 0.3 s per call)', () => {
+  // Regression (review finding): a hand-made public key with a 2048-bit modulus and a huge
+  // exponent passed the vetting, and reading its details back took 0.3 s of host time per call,
+  // outside the isolate's clock. Refused from its DER now, in each encoding.
+  const data = Buffer.from('x').toString('hex');
+  const der = (tag: number, body: Buffer) => {
+    const n = body.length;
+    const len = n < 128 ? Buffer.from([n]) : n < 256 ? Buffer.from([0x81, n]) : n < 65536 ? Buffer.from([0x82, n >> 8, n & 255]) : Buffer.from([0x83, n >> 16, (n >> 8) & 255, n & 255]);
+    return Buffer.concat([Buffer.from([tag]), len, body]);
+  };
+  const int = (b: Buffer) => der(0x02, b[0] & 0x80 ? Buffer.concat([Buffer.from([0]), b]) : b);
+  const n = Buffer.from((generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey.export({ format: 'jwk' }) as { n: string }).n, 'base64url');
+  const hugeE = Buffer.concat([Buffer.from([0x01]), Buffer.alloc(30 * 1024, 0x5b)]);
+  const pkcs1 = der(0x30, Buffer.concat([int(n), int(hugeE)]));
+  const spki = der(0x30, Buffer.concat([der(0x30, Buffer.from('06092a864886f70d0101010500', 'hex')), der(0x03, Buffer.concat([Buffer.from([0]), pkcs1]))]));
+  const pem = (label: string, body: Buffer) => `-----BEGIN ${label}-----\n${body.toString('base64').replace(/(.{64})/g, '$1\n')}\n-----END ${label}-----\n`;
+  for (const [what, key] of [['SPKI', pem('PUBLIC KEY', spki)], ['PKCS#1', pem('RSA PUBLIC KEY', pkcs1)]] as const) {
+    const started = process.hrtime.bigint();
+    const out = JSON.parse(hostBridge('verify', JSON.stringify({ alg: 'sha256', key }), data, '00'));
+    assert.match(String(out.error?.message), /^Unsupported key: .*RSA up to 4096 bits/, what);
+    assert.ok(process.hrtime.bigint() - started < 100_000_000n, `${what}: refused before OpenSSL read it`);
+  }
+  // Fails closed: the same key with lengths OpenSSL's BER reader takes and DER does not (an
+  // indefinite-length outer SEQUENCE), and inside a certificate (its public key is vetted too).
+  const indefinite = Buffer.concat([Buffer.from([0x30, 0x80]), pkcs1.subarray(pkcs1[1] & 0x80 ? 2 + (pkcs1[1] & 0x7f) : 2), Buffer.from([0, 0])]);
+  const certOf = (spkiDer: Buffer) => der(0x30, Buffer.concat([der(0x30, Buffer.concat([der(0xa0, int(Buffer.from([2]))), int(Buffer.from([1])),
+    der(0x30, Buffer.from('06092a864886f70d01010b0500', 'hex')), der(0x30, Buffer.alloc(0)), der(0x30, Buffer.concat([der(0x17, Buffer.from('250101000000Z')), der(0x17, Buffer.from('350101000000Z'))])), der(0x30, Buffer.alloc(0)), spkiDer])),
+    der(0x30, Buffer.from('06092a864886f70d01010b0500', 'hex')), der(0x03, Buffer.from([0, 1, 2, 3]))]));
+  // OpenSSL also reads RSA under the older identifier 2.5.8.1.1: a certificate naming it is refused, as a PUBLIC KEY is.
+  const oldRsaSpki = der(0x30, Buffer.concat([der(0x30, Buffer.from('0604550801010500', 'hex')), der(0x03, Buffer.concat([Buffer.from([0]), pkcs1]))]));
+  for (const [what, key] of [['an indefinite length', pem('RSA PUBLIC KEY', indefinite)], ['a certificate', pem('CERTIFICATE', certOf(spki))], ['a certificate with RSA as 2.5.8.1.1', pem('CERTIFICATE', certOf(oldRsaSpki))]] as const) {
+    const out = JSON.parse(hostBridge('key', JSON.stringify({ key, public: true }), '', ''));
+    assert.match(String(out.error?.message), /^Unsupported key/, what);
+  }
+  // An ordinary key still goes through (e = 65537, 2048 bits), and so does a certificate's.
+  const ok = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const sig = JSON.parse(hostBridge('sign', JSON.stringify({ alg: 'sha256', key: ok.privateKey.export({ type: 'pkcs1', format: 'pem' }) }), data, '')).sig;
+  assert.deepEqual(JSON.parse(hostBridge('verify', JSON.stringify({ alg: 'sha256', key: ok.publicKey.export({ type: 'spki', format: 'pem' }) }), data, sig)), { ok: true });
+  const dir = mkdtempSync(join(tmpdir(), 'gatehouse-cert-'));
+  try {
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', '/CN=gatehouse-test', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem')], { stdio: 'ignore' });
+    const okCert = readFileSync(join(dir, 'cert.pem'), 'utf8');
+    assert.equal(JSON.parse(hostBridge('key', JSON.stringify({ key: okCert, public: true }), '', '')).asymmetricKeyType, 'rsa', 'a certificate with an ordinary key');
+  } finally { rmSync(dir, { recursive: true, force: true }); }
 });

@@ -96,6 +96,74 @@ function algorithmOf(der: Buffer, skipVersion: boolean): string | null {
   return oid ? der.subarray(oid.start, oid.end).toString('hex') : null;
 }
 /**
+ * The byte lengths of an RSA key's modulus and public exponent, read from its DER without
+ * OpenSSL: PKCS#1 (`at` the RSAPublicKey or, `withVersion`, the RSAPrivateKey), or null when the
+ * structure is not there (OpenSSL then refuses it).
+ */
+function rsaSizes(der: Buffer, at: number, withVersion: boolean): { n: number; e: number } | null {
+  const seq = derElement(der, at, 0x30);
+  if (!seq) return null;
+  let p = seq.start;
+  if (withVersion) { const v = derElement(der, p, 0x02); if (!v) return null; p = v.end; }
+  const n = derElement(der, p, 0x02);
+  const e = n && derElement(der, n.end, 0x02);
+  return n && e ? { n: n.end - n.start, e: e.end - e.start } : null;
+}
+/**
+ * RSA's modulus up to 4096 bits (513 bytes with its sign byte), its exponent up to 64 bits: a
+ * 47 KB exponent cost 0.3 s of host time to read back (asymmetricKeyDetails). Fails closed: a
+ * key whose structure does not read as plain DER here (indefinite or over-long lengths, which
+ * OpenSSL's BER reader would still take) is refused too.
+ */
+function vetRsaSizes(s: { n: number; e: number } | null): void {
+  if (s === null) throw unsupportedKey('Unsupported key (its RSA structure is not plain DER)');
+  if (s.n > 513 || s.e > 8) throw unsupportedKey('Unsupported key');
+}
+/** An SPKI's or a PKCS#8's RSA key (rsaEncryption or RSASSA-PSS), found under its algorithm, `at` where the SPKI or PKCS#8 starts. */
+function vetWrappedRsa(der: Buffer, privateKey: boolean, at0 = 0): void {
+  const outer = derElement(der, at0, 0x30);
+  if (!outer) return vetRsaSizes(null);
+  let at = outer.start;
+  if (privateKey) { const v = derElement(der, at, 0x02); if (!v) return vetRsaSizes(null); at = v.end; }
+  const algId = derElement(der, at, 0x30);
+  if (!algId) return vetRsaSizes(null);
+  if (privateKey) {
+    const oct = derElement(der, algId.end, 0x04);
+    vetRsaSizes(oct ? rsaSizes(der, oct.start, true) : null);
+  } else {
+    const bits = derElement(der, algId.end, 0x03);
+    vetRsaSizes(bits ? rsaSizes(der, bits.start + 1, false) : null);
+  }
+}
+/**
+ * A certificate's public key: its subjectPublicKeyInfo, found by walking tbsCertificate
+ * ([0] version, serial, signature algorithm, issuer, validity, subject); an RSA one is vetted as
+ * an SPKI. A certificate that does not read as DER up to there is refused.
+ */
+function vetCertificate(der: Buffer): void {
+  const cert = derElement(der, 0, 0x30);
+  const tbs = cert && derElement(der, cert.start, 0x30);
+  if (!tbs) throw unsupportedKey('Unsupported key (a certificate that is not plain DER)');
+  let at = tbs.start;
+  const version = derElement(der, at, 0xa0);
+  if (version) at = version.end;
+  const serial = derElement(der, at, 0x02);
+  if (!serial) throw unsupportedKey('Unsupported key (a certificate that is not plain DER)');
+  at = serial.end;
+  for (let i = 0; i < 4; i++) {
+    const el = derElement(der, at, 0x30);
+    if (!el) throw unsupportedKey('Unsupported key (a certificate that is not plain DER)');
+    at = el.end;
+  }
+  const spki = derElement(der, at, 0x30);
+  if (!spki) throw unsupportedKey('Unsupported key (a certificate that is not plain DER)');
+  const alg = algorithmOf(der.subarray(at, spki.end), false);
+  // The same algorithms as a PUBLIC KEY (OpenSSL also reads older RSA identifiers, 2.5.8.1.1,
+  // which would skip the size check below).
+  if (alg === null || !KEY_ALGORITHMS.has(alg)) throw unsupportedKey('Unsupported key algorithm');
+  if (alg === '2a864886f70d010101' || alg === '2a864886f70d01010a') vetWrappedRsa(der, false, at);
+}
+/**
  * Vets a PEM key BEFORE OpenSSL parses it. Parsing a private key can compute with it: a DSA
  * key's public value is g^x mod p, and nothing caps p, so a 32 KB DSA key kept one host call
  * busy for minutes, where the isolate's timeout cannot reach. One PEM block, a label that names
@@ -110,19 +178,50 @@ function vetPem(pem: string): void {
   if (blocks.length !== 1 || pem.split('-----BEGIN').length !== 2) throw unsupportedKey('One PEM key is expected');
   // 'Unsupported key algorithm' (before parsing) is worded apart from 'Unsupported key' (after).
   const [, label, body] = blocks[0];
-  if (label === 'RSA PRIVATE KEY' || label === 'RSA PUBLIC KEY' || label === 'EC PRIVATE KEY' || label === 'CERTIFICATE') return;
-  if (label !== 'PRIVATE KEY' && label !== 'PUBLIC KEY') throw unsupportedKey(`Unsupported key algorithm (${label.slice(0, 40)})`);
+  if (label === 'EC PRIVATE KEY') return;
   const der = Buffer.from(body.replace(/\s+/g, ''), 'base64');
+  if (label === 'CERTIFICATE') { vetCertificate(der); return; }
+  if (label === 'RSA PRIVATE KEY' || label === 'RSA PUBLIC KEY') { vetRsaSizes(rsaSizes(der, 0, label === 'RSA PRIVATE KEY')); return; }
+  if (label !== 'PRIVATE KEY' && label !== 'PUBLIC KEY') throw unsupportedKey(`Unsupported key algorithm (${label.slice(0, 40)})`);
   const alg = algorithmOf(der, label === 'PRIVATE KEY');
   if (alg === null || !KEY_ALGORITHMS.has(alg)) throw unsupportedKey('Unsupported key algorithm');
+  if (alg === '2a864886f70d010101' || alg === '2a864886f70d01010a') vetWrappedRsa(der, label === 'PRIVATE KEY');
 }
 /** A PEM key the sandbox may use (no passphrase: decrypting a key runs a KDF the isolate cannot time). */
+/**
+ * A public JWK as Node.js takes it (createPublicKey({ key, format: 'jwk' })): RSA, EC or OKP,
+ * public members only, each a bounded base64url string. A private member (`d`, RSA's primes) is
+ * refused: importing a private RSA JWK without its CRT values has OpenSSL compute them.
+ */
+const JWK_FIELDS: Record<string, string[]> = { RSA: ['n', 'e'], EC: ['crv', 'x', 'y'], OKP: ['crv', 'x'] };
+function jwkKey(json: string): KeyObject {
+  let j: unknown;
+  try { j = JSON.parse(json); } catch { throw new Refusal('bad jwk'); }
+  if (j === null || typeof j !== 'object' || Array.isArray(j)) throw new Refusal('bad jwk');
+  const o = j as Record<string, unknown>;
+  const fields = typeof o.kty === 'string' && Object.hasOwn(JWK_FIELDS, o.kty) ? JWK_FIELDS[o.kty] : undefined;
+  if (fields === undefined) throw unsupportedKey(`Unsupported JWK key type ${typeof o.kty === 'string' ? o.kty.slice(0, 20) : ''}`);
+  if ('d' in o || 'p' in o || 'q' in o) throw unsupportedKey('Private JWKs are not supported');
+  const key: Record<string, string> = { kty: o.kty as string };
+  for (const f of fields) {
+    const v = o[f];
+    if (typeof v !== 'string' || v.length > 1024 || !/^[A-Za-z0-9_-]+$/.test(v)) throw Object.assign(new TypeError(`Invalid JWK ${o.kty as string} public key`), { code: 'ERR_CRYPTO_INVALID_JWK' });
+    key[f] = v;
+  }
+  return createPublicKey({ key, format: 'jwk' } as never);
+}
 function pemKey(p: Record<string, unknown>, kind: 'private' | 'public'): KeyObject {
-  if (typeof p.key !== 'string' || p.key.length > 65536) throw new Refusal('bad key');
-  vetPem(p.key);
-  const k = kind === 'private' ? createPrivateKey({ key: p.key, format: 'pem' }) : createPublicKey({ key: p.key, format: 'pem' });
+  let k: KeyObject;
+  if (kind === 'public' && typeof p.jwk === 'string' && p.jwk.length <= 8192) k = jwkKey(p.jwk);
+  else {
+    if (typeof p.key !== 'string' || p.key.length > 65536) throw new Refusal('bad key');
+    vetPem(p.key);
+    k = kind === 'private' ? createPrivateKey({ key: p.key, format: 'pem' }) : createPublicKey({ key: p.key, format: 'pem' });
+  }
   const d = k.asymmetricKeyDetails ?? {};
-  const ok = k.asymmetricKeyType === 'rsa' || k.asymmetricKeyType === 'rsa-pss' ? (d.modulusLength ?? Infinity) <= 4096
+  // RSA from 512 to 4096 bits (a JWK's `n: 'AA'` would import as a 0-bit key), exponent odd and at least 3.
+  const ok = k.asymmetricKeyType === 'rsa' || k.asymmetricKeyType === 'rsa-pss'
+    ? (d.modulusLength ?? Infinity) <= 4096 && (d.modulusLength ?? 0) >= 512 && (d.publicExponent === undefined || (d.publicExponent >= 3n && d.publicExponent % 2n === 1n))
     : k.asymmetricKeyType === 'ec' ? CURVES.has(String(d.namedCurve))
       : k.asymmetricKeyType === 'ed25519' || k.asymmetricKeyType === 'ed448';
   if (!ok) throw Object.assign(new TypeError(`Unsupported key: ${KEY_SUPPORT}`), { code: 'ERR_FEATURE_UNAVAILABLE' });
@@ -210,7 +309,14 @@ export function hostBridge(op: unknown, a: unknown, b: unknown, c: unknown): str
             const types = k.type === 'public' ? ['spki', ...(t === 'rsa' ? ['pkcs1'] : [])] : ['pkcs8', ...(t === 'rsa' ? ['pkcs1'] : t === 'ec' ? ['sec1'] : [])];
             const pem: Record<string, string> = {};
             for (const type of types) pem[type] = k.export({ type, format: 'pem' } as never) as string;
-            return JSON.stringify({ type: k.type, asymmetricKeyType: t, pem });
+            // KeyObject.asymmetricKeyDetails, the exponent as decimal text (a bigint in Node.js).
+            const d = k.asymmetricKeyDetails ?? {};
+            const details: Record<string, string | number> = {};
+            if (typeof d.modulusLength === 'number') details.modulusLength = d.modulusLength;
+            if (typeof d.publicExponent === 'bigint') details.publicExponent = d.publicExponent.toString();
+            for (const f of ['namedCurve', 'hashAlgorithm', 'mgf1HashAlgorithm'] as const) if (typeof d[f] === 'string') details[f] = d[f];
+            if (typeof d.saltLength === 'number') details.saltLength = d.saltLength;
+            return JSON.stringify({ type: k.type, asymmetricKeyType: t, details, pem });
           }
           if (op === 'sign') {
             const { alg, o } = signOptions(p, pemKey(p, 'private'));

@@ -85,8 +85,27 @@ export function isBlockedAddress(ip: string): boolean {
   return true;
 }
 
-/** Parsed GATEHOUSE_ACTIONS_FETCH_ALLOW: entries `host` (any port) or `host:port`, IPv6 in brackets. */
-export interface FetchAllowList { hosts: Set<string>; hostPorts: Set<string> }
+/**
+ * Parsed GATEHOUSE_ACTIONS_FETCH_ALLOW: entries `host` (any port) or `host:port`, IPv6 in
+ * brackets. `issuer`: the server's own token endpoint and Management API, reachable wherever the
+ * issuer lives (see issuerAllowance).
+ */
+export interface FetchAllowList { hosts: Set<string>; hostPorts: Set<string>; issuer?: IssuerAllowance }
+export interface IssuerAllowance { protocol: string; hostPort: string; tokenPath: string; apiPrefix: string }
+
+/**
+ * What of the issuer actions may reach on a loopback or private address: its token endpoint and
+ * its Management API (`require('auth0')`'s clients call their own tenant, a development server on
+ * localhost included), at the issuer's scheme, host, port and path; nothing else on that host.
+ */
+export function issuerAllowance(issuer: string): IssuerAllowance | undefined {
+  let u: URL;
+  try { u = new URL(issuer); } catch { return undefined; }
+  if (u.protocol !== 'https:' && u.protocol !== 'http:') return undefined;
+  const host = u.hostname.startsWith('[') ? u.hostname.slice(1, -1).toLowerCase() : u.hostname.toLowerCase();
+  const base = u.pathname.replace(/\/+$/, '');
+  return { protocol: u.protocol, hostPort: `${host}:${u.port ? Number(u.port) : u.protocol === 'https:' ? 443 : 80}`, tokenPath: `${base}/oauth/token`, apiPrefix: `${base}/api/v2/` };
+}
 
 export function parseFetchAllow(entries: readonly string[] | undefined): FetchAllowList {
   const list: FetchAllowList = { hosts: new Set(), hostPorts: new Set() };
@@ -106,5 +125,11 @@ export function parseFetchAllow(entries: readonly string[] | undefined): FetchAl
 export function isAllowedHost(list: FetchAllowList, url: URL): boolean {
   const host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1).toLowerCase() : url.hostname.toLowerCase();
   const port = url.port ? Number(url.port) : url.protocol === 'https:' ? 443 : 80;
-  return list.hosts.has(host) || list.hostPorts.has(`${host}:${port}`);
+  if (list.hosts.has(host) || list.hostPorts.has(`${host}:${port}`)) return true;
+  const iss = list.issuer;
+  if (iss === undefined || url.protocol !== iss.protocol || `${host}:${port}` !== iss.hostPort) return false;
+  // The URL parser has resolved dot segments; an encoded slash, backslash or dot would be read
+  // by the server behind it, not here: not the issuer's paths then.
+  if (/%2f|%5c|%2e|\\/i.test(url.pathname)) return false;
+  return url.pathname === iss.tokenPath || url.pathname.startsWith(iss.apiPrefix);
 }

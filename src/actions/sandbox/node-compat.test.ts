@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
 import { generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { createSandboxPool, type SandboxPool } from './index.ts';
-import { LIMITS, claims, postLogin, request } from './test-support.ts';
+import { LIMITS, bothSides, claims, postLogin, request, snippetLoop } from './test-support.ts';
 
 const js = String.raw;
 
@@ -256,6 +256,7 @@ SNIPPETS.push(
   ['sign: RSA-PSS', `(() => { const s = crypto.sign('sha256', Buffer.from('m'), { key: ${RSA}, padding: crypto.constants.RSA_PKCS1_PSS_PADDING, saltLength: 32 }); return [s.length, crypto.verify('sha256', Buffer.from('m'), { key: ${RSAPUB}, padding: 6, saltLength: 32 }, s)]; })()`],
   ['sign: ES256 for a JWT (ieee-p1363) and DER', `(() => { const k = { key: ${EC}, dsaEncoding: 'ieee-p1363' }; const s = crypto.sign('sha256', Buffer.from('jwt'), k); const der = crypto.createSign('sha256').update('jwt').sign(${EC}); return [s.length, crypto.verify('sha256', Buffer.from('jwt'), { key: ${ECPUB}, dsaEncoding: 'ieee-p1363' }, s), crypto.verify('sha256', Buffer.from('jwu'), { key: ${ECPUB}, dsaEncoding: 'ieee-p1363' }, s), der[0], crypto.createVerify('sha256').update('jwt').verify(${ECPUB}, der)]; })()`],
   ['sign: Ed25519 with a null algorithm', `[crypto.sign(null, Buffer.from('e'), ${ED}).toString('base64'), crypto.sign(undefined, Buffer.from('e'), crypto.createPrivateKey(${ED})).length]`],
+  ['keys: asymmetricKeyDetails', `[crypto.createPrivateKey(${RSA}).asymmetricKeyDetails.modulusLength, String(crypto.createPublicKey(${RSA}).asymmetricKeyDetails.publicExponent), typeof crypto.createPublicKey(${RSA}).asymmetricKeyDetails.publicExponent, crypto.createPublicKey(${EC}).asymmetricKeyDetails, crypto.createPublicKey(${ECPUB}).asymmetricKeyDetails]`],
   ['keys: createPrivateKey / createPublicKey', `[crypto.createPublicKey(${RSA}).export({ type: 'spki', format: 'pem' }) === ${RSAPUB}, crypto.createPrivateKey(${EC}).type, crypto.createPublicKey(${EC}).type, crypto.createPublicKey(${ECPUB}).asymmetricKeyType, crypto.createPrivateKey(${RSA}).asymmetricKeyType]`],
   ['sign: bad keys and digests', `[t(() => crypto.sign('sha256', Buffer.from('x'), 'garbage')), t(() => crypto.createSign('nope')), t(() => crypto.createSign()), t(() => crypto.sign('sha256', Buffer.from('x'), 42)), t(() => crypto.createSign('sha256').update('x').sign(crypto.createPublicKey(${RSAPUB})))]`],
   ['cipher: AES-256-CBC, base64 and UTF-8 out of several updates', `(() => { const k = Buffer.alloc(32, 7), iv = Buffer.alloc(16, 1); const c = crypto.createCipheriv('aes-256-cbc', k, iv); const parts = [c.update('hello world, this is longer than a block', 'utf8', 'base64'), c.update('!', 'utf8', 'base64'), c.final('base64')]; const d = crypto.createDecipheriv('aes-256-cbc', k, iv); return [parts, d.update(parts.join(''), 'base64', 'utf8'), d.final('utf8')]; })()`],
@@ -295,11 +296,7 @@ const HARNESS = `return (async () => {
   const threw = (e) => ({ threw: { name: e == null ? null : e.name ?? null, code: e == null ? null : e.code ?? null } });
   const t = (fn) => { try { return fn(); } catch (e) { return threw(e); } };
   const out = [];
-  for (const [name, fn] of [${SNIPPETS.map(([n, e]) => `\n[${JSON.stringify(n)}, async () => (${e})]`).join(',')}]) {
-    let v;
-    try { const j = JSON.stringify(await fn()); v = j === undefined ? { undefined: true } : JSON.parse(j); } catch (e) { v = threw(e); }
-    out.push([name, v]);
-  }
+  ${snippetLoop(SNIPPETS)}
   return out;
 })();`;
 
@@ -309,13 +306,9 @@ let sandboxResults: Results;
 let pool: SandboxPool;
 
 before(async () => {
-  const AsyncFunction = (async () => {}).constructor as new (...args: string[]) => (...a: unknown[]) => Promise<[string, unknown][]>;
-  nodeResults = new Map(await new AsyncFunction('Buffer', 'require', HARNESS)(Buffer, createRequire(import.meta.url)));
   pool = createSandboxPool({ workers: 1 });
-  const limits = { ...LIMITS, actionTimeoutMs: 10_000, chainTimeoutMs: 20_000, memoryMb: 64, resultBytes: 1 << 20 };
-  const r = await pool.runChain(request([postLogin(`api.idToken.setCustomClaim('results', await (async () => { ${HARNESS} })());`)], { limits }));
-  assert.equal(r.status, 'ok', JSON.stringify(r.results[0]?.error));
-  sandboxResults = new Map(claims(r).results as [string, unknown][]);
+  const limits = { actionTimeoutMs: 10_000, chainTimeoutMs: 20_000, memoryMb: 64, resultBytes: 1 << 20 };
+  ({ node: nodeResults, sandbox: sandboxResults } = await bothSides(pool, HARNESS, { Buffer, require: createRequire(import.meta.url) }, '', limits));
 });
 after(async () => { await pool?.close(); });
 

@@ -323,6 +323,7 @@ export function createSandboxPool(options: SandboxPoolOptions): SandboxPool {
   const workerConfig = JSON.stringify({
     maxWarm: options.maxWarmIsolatesPerWorker ?? 64,
     fetchAllow: options.fetchAllow ?? [],
+    issuer: options.issuer ?? '',
     fetchTimeoutMs: Math.min(options.fetchTimeoutMs ?? 5000, 9900),
     fetchMaxBytes: options.fetchMaxBytes ?? 1024 * 1024,
   });
@@ -405,6 +406,18 @@ export function createSandboxPool(options: SandboxPoolOptions): SandboxPool {
     return out;
   }
 
+  /**
+   * TLS trust settings, which are not secrets: an action's fetch must trust what the server's
+   * operator told Node.js to trust (a private CA in NODE_EXTRA_CA_CERTS, the system store), or
+   * every HTTPS call to an internal API or to an issuer behind a private CA fails.
+   */
+  const TRUST_ENV = ['NODE_EXTRA_CA_CERTS', 'NODE_USE_SYSTEM_CA', 'SSL_CERT_FILE', 'SSL_CERT_DIR'];
+  function trustEnv(): Record<string, string> {
+    const out: Record<string, string> = {};
+    for (const k of TRUST_ENV) { const v = process.env[k]; if (typeof v === 'string' && v !== '') out[k] = v; }
+    return out;
+  }
+
   function spawn(slot: Slot): void {
     if (closed) return;
     let child: ChildProcess;
@@ -418,8 +431,8 @@ export function createSandboxPool(options: SandboxPoolOptions): SandboxPool {
       child = fork(WORKER_PATH, [workerConfig, slot.progressFd >= 0 ? 'progress' : 'no-progress'], {
         execPath: process.execPath,
         execArgv: ['--no-node-snapshot'],
-        // Nothing of the server's environment (keys, database URLs) reaches the worker.
-        env: { NODE_NO_WARNINGS: '1', TZ: 'UTC' },
+        // Nothing of the server's environment (keys, database URLs) reaches the worker but its TLS trust.
+        env: { NODE_NO_WARNINGS: '1', TZ: 'UTC', ...trustEnv() },
         stdio: ['ignore', 'ignore', 'pipe', 'ipc', slot.progressFd >= 0 ? slot.progressFd : 'ignore'],
         // JSON: everything in these messages is JSON data anyway, and it measured a little cheaper
         // per chain than 'advanced' (serialise + parse of a batch: 3.9 vs 5.4 µs per 1-action chain).

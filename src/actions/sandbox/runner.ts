@@ -22,8 +22,8 @@ import ivm from 'isolated-vm';
 import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { hostBridge } from './host-bridge.ts';
-import { hostFetch, parseGuestRequest, type FetchOptions } from './fetch.ts';
-import { parseFetchAllow } from './net-guard.ts';
+import { hostFetch, parseGuestRequest, type FetchOptions, type GuestFetchRequest } from './fetch.ts';
+import { issuerAllowance, parseFetchAllow } from './net-guard.ts';
 import { busy, precise } from './timer-slack.ts';
 import type { ActionResult, ChainLimits, ChainResult, Command, SandboxAction, SandboxStatus, ValidateResult } from './types.ts';
 
@@ -60,10 +60,21 @@ const ABORT_TIMEOUT_MS = 50;
 /** The calls that deny: the action's status is 'denied' (engine/contract.ts DENY_CALLS; the sandbox does not import the engine). */
 const DENIES: ReadonlySet<string> = new Set(['access.deny', 'session.revoke', 'refreshToken.revoke']);
 const MAX_FETCH_PER_DELIVERY = 50;
+/** Requests left unawaited by handlers that a worker keeps running at once (see sendUnawaited). */
+const MAX_UNAWAITED_IN_FLIGHT = 64;
+
+/** The logs' line for a request a handler did not await: method and host only (a path or query may hold a secret). */
+function unawaitedNote(req: GuestFetchRequest, what: string): string {
+  let where = 'an invalid URL';
+  try { where = new URL(req.url).host; } catch { /* the guard refuses it too */ }
+  return `[gatehouse] ${req.method} ${where}: ${what}; its answer is not delivered (await it to use it)\n`;
+}
 
 export interface RunnerConfig {
   maxWarm: number;
   fetchAllow: string[];
+  /** The server's issuer URL ('' for none): see SandboxPoolOptions.issuer. */
+  issuer?: string;
   fetchTimeoutMs: number;
   fetchMaxBytes: number;
 }
@@ -114,7 +125,7 @@ interface Warm {
   secretsSent: string | null;
 }
 
-interface Parsed { code: string; commands: Command[]; logs: string; error?: { name: string; message: string } }
+interface Parsed { code: string; commands: Command[]; logs: string; error?: { name: string; message: string }; unsent: GuestFetchRequest[] }
 
 function msLeft(deadline: number): number {
   const ms = Math.ceil(deadline - performance.now());
@@ -139,6 +150,18 @@ function boxed(box: unknown): string | undefined {
   return typeof r === 'string' && r !== '' ? r : undefined;
 }
 
+/** The issuer as an http(s) URL without its trailing slash, or '' when there is none (or it is not one). */
+function issuerUrl(v: string | undefined): string {
+  if (typeof v !== 'string' || v === '') return '';
+  try {
+    const u = new URL(v);
+    if (u.protocol !== 'https:' && u.protocol !== 'http:') return '';
+    return `${u.origin}${u.pathname.replace(/\/+$/, '')}`;
+  } catch {
+    return '';
+  }
+}
+
 function cap(s: string, n: number): string {
   return s.length > n ? `${s.slice(0, n)}…` : s;
 }
@@ -158,13 +181,18 @@ export class ChainRunner {
   private readonly warm = new Map<string, Warm>();
   private readonly maxWarm: number;
   private readonly fetchOpts: FetchOptions;
+  private readonly issuer: string;
+  /** Requests actions left unawaited that are still running (see sendUnawaited and drive). */
+  private unawaited = 0;
   /** Called by the running chain before it waits for a timer or a fetch (see runChain). */
   private onWait: (() => void) | undefined;
 
   constructor(cfg: RunnerConfig) {
     this.maxWarm = Math.max(1, cfg.maxWarm);
+    this.issuer = issuerUrl(cfg.issuer);
     this.fetchOpts = {
-      allow: parseFetchAllow(cfg.fetchAllow),
+      // The issuer's token endpoint and Management API, wherever it lives (see SandboxPoolOptions.issuer).
+      allow: { ...parseFetchAllow(cfg.fetchAllow), issuer: this.issuer === '' ? undefined : issuerAllowance(this.issuer) },
       timeoutMs: Math.min(Math.max(1, cfg.fetchTimeoutMs), 9900),
       maxBytes: Math.max(1, cfg.fetchMaxBytes),
     };
@@ -178,6 +206,7 @@ export class ChainRunner {
     try {
       const context = isolate.createContextSync();
       context.global.setSync('__gh_host', new ivm.Callback(hostBridge));
+      context.global.setSync('__gh_issuer', this.issuer);
       const prelude = compilePrelude(isolate);
       prelude.runSync(context, { timeout: msLeft(deadline) });
       prelude.release();
@@ -280,7 +309,8 @@ export class ChainRunner {
     if (exceedsBytes(cmdPart, limits.resultBytes + 2)) {
       return new ActionFailure('runtime', 'ResultTooLarge', `Action result too large: recorded api calls exceed ${limits.resultBytes} bytes`);
     }
-    if (exceedsBytes(metaPart, limits.consoleBytes * 6 + 8192)) {
+    // Console output (escaped: up to 6 bytes a character) and up to 1 MiB of requests left unsent (guest-prelude.js UNSENT_MAX).
+    if (exceedsBytes(metaPart, limits.consoleBytes * 6 + 8192 + 3 * 1024 * 1024)) {
       return new ActionFailure('runtime', 'ResultTooLarge', 'Action console output too large');
     }
     let rawCmds: unknown, meta: unknown;
@@ -300,6 +330,11 @@ export class ChainRunner {
     }
     const m = meta as Record<string, unknown>;
     const logs = typeof m.logs === 'string' ? m.logs : '';
+    const unsent: GuestFetchRequest[] = [];
+    if (Array.isArray(m.unsent)) {
+      for (const raw of m.unsent.slice(0, MAX_FETCH_PER_DELIVERY)) { const req = parseGuestRequest(raw); if (req !== null) unsent.push(req); }
+    }
+    const unsentNote = m.unsentDropped === true ? '[gatehouse] requests the handler did not await were not sent: together they were over 1 MB\n' : '';
     let error: { name: string; message: string } | undefined;
     if (m.error !== undefined) {
       const er = m.error as Record<string, unknown> | null;
@@ -307,7 +342,7 @@ export class ChainRunner {
         ? { name: cap(er.name, 100), message: cap(er.message, 1000) }
         : { name: 'Error', message: 'Action failed' };
     }
-    return { code: out[0], commands, logs, error };
+    return { code: out[0], commands, logs: logs + unsentNote, error, unsent };
   }
 
   /** Calls abort() in the guest for what was recorded before a timeout; null when that fails too. */
@@ -323,9 +358,12 @@ export class ChainRunner {
   }
 
   /** Drives a pending handler: performs the fetches and fires the timers it queued, until it settles. */
-  private async drive(w: Warm, pendingOut: string, deadline: number, ep: number, timeoutMessage: string): Promise<string | ActionFailure> {
+  private async drive(w: Warm, pendingOut: string, deadline: number, ep: number, timeoutMessage: string, notes: string[]): Promise<string | ActionFailure> {
     let out = pendingOut;
     const inflight = new Map<number, AbortController>();
+    // What each request in flight is and its promise: left to finish if the handler settles without awaiting it.
+    const started = new Map<number, { req: GuestFetchRequest; done: Promise<unknown> }>();
+    let settled = false;
     const done: [number, string][] = [];
     let notify: (() => void) | null = null;
     let timer: NodeJS.Timeout | undefined;
@@ -346,11 +384,13 @@ export class ChainRunner {
           const ac = new AbortController();
           inflight.set(req.id, ac);
           const wallDeadline = Date.now() + (deadline - performance.now());
-          void hostFetch(req, this.fetchOpts, wallDeadline, ac.signal).then((payload) => {
+          const sent = hostFetch(req, this.fetchOpts, wallDeadline, ac.signal).then((payload) => {
+            started.delete(req.id);
             if (!inflight.delete(req.id)) return;
             done.push([req.id, payload]);
             if (notify) notify();
           });
+          started.set(req.id, { req, done: sent });
         }
         let kind: 'timer' | 'fetch' | null = null;
         let fetchId = 0;
@@ -381,12 +421,46 @@ export class ChainRunner {
         w.wake.applySync(undefined, [ep, kind, fetchId, payload], { timeout: msLeft(deadline) });
         out = w.collect.applySync(undefined, [], { timeout: msLeft(deadline) }) as string;
         if (typeof out !== 'string') return new ActionFailure('runtime', 'SandboxError', 'Malformed action result');
-        if (out[0] !== 'P') return out;
+        if (out[0] !== 'P') { settled = true; return out; }
       }
     } finally {
       clearTimeout(timer);
-      for (const ac of inflight.values()) ac.abort();
+      // Requests the handler returned without awaiting go on (as in Node.js), within the cap;
+      // after a failure or a timeout they end with the execution.
+      for (const [id, ac] of inflight) {
+        const s = started.get(id);
+        if (settled && s !== undefined && this.unawaited < MAX_UNAWAITED_IN_FLIGHT) {
+          this.unawaited++;
+          void s.done.finally(() => { this.unawaited--; });
+          notes.push(unawaitedNote(s.req, 'still running when the handler returned; left to finish'));
+        } else {
+          ac.abort();
+          if (settled && s !== undefined) notes.push(unawaitedNote(s.req, `stopped when the handler returned: ${MAX_UNAWAITED_IN_FLIGHT} requests left unawaited are running already`));
+        }
+      }
     }
+  }
+
+  /**
+   * Requests the handler made and returned without awaiting (a notification posted and left):
+   * sent now, through the same guard and limits as any fetch, without holding up the chain; their
+   * answers reach no one. Node.js would send them too. Says so in the action's logs.
+   */
+  private sendUnawaited(reqs: GuestFetchRequest[]): string {
+    let note = '';
+    for (const req of reqs) {
+      // A worker runs at most MAX_UNAWAITED_IN_FLIGHT of them at once (executions come back to
+      // back: fifty requests left from each would pile up), each within the fetch time limit.
+      if (this.unawaited >= MAX_UNAWAITED_IN_FLIGHT) {
+        note += unawaitedNote(req, `not sent: ${MAX_UNAWAITED_IN_FLIGHT} requests left unawaited are running already`);
+        continue;
+      }
+      this.unawaited++;
+      void hostFetch(req, this.fetchOpts, Date.now() + this.fetchOpts.timeoutMs, new AbortController().signal)
+        .catch(() => { /* best-effort */ }).finally(() => { this.unawaited--; });
+      note += unawaitedNote(req, 'sent after the handler returned without awaiting it');
+    }
+    return note;
   }
 
   /** Runs one action; never throws. */
@@ -433,7 +507,8 @@ export class ChainRunner {
       const box = w.run.applySync(undefined, [ep, job.handler, eventJson, secretsArg, cacheJson, ctxArg, ctx.redirectJson], { timeout: msLeft(deadline), result: { copy: true } }) as unknown;
       // Settled within the call (no timer or fetch to wait for): the result came in the box.
       let out = boxed(box) ?? w.collect.applySync(undefined, [], { timeout: msLeft(deadline) }) as unknown;
-      if (typeof out === 'string' && out[0] === 'P') out = await this.drive(w, out, deadline, ep, `Action exceeded its time limit (${limits.actionTimeoutMs} ms)`);
+      const notes: string[] = [];
+      if (typeof out === 'string' && out[0] === 'P') out = await this.drive(w, out, deadline, ep, `Action exceeded its time limit (${limits.actionTimeoutMs} ms)`, notes);
       if (out instanceof ActionFailure) {
         w.ctxSent = null;
         w.secretsSent = null;
@@ -444,6 +519,8 @@ export class ChainRunner {
       const p = this.parseFinal(out, limits, apiSet);
       if (p instanceof ActionFailure || p.code !== 'O' && p.code !== 'S') { w.ctxSent = null; w.secretsSent = null; }
       if (p instanceof ActionFailure) return result(p.status, null, { name: p.name, message: p.message }, cpu());
+      p.logs += notes.join('');
+      if (p.unsent.length > 0) p.logs += this.sendUnawaited(p.unsent);
       if (p.code === 'E') return result('runtime', p, p.error ?? { name: 'Error', message: 'Action failed' }, cpu());
       const denied = p.commands.some((c) => DENIES.has(c.type));
       return result(denied ? 'denied' : 'ok', p, undefined, cpu());

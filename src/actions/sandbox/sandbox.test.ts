@@ -502,8 +502,8 @@ describe('guest environment', () => {
       c('challenge', typeof api.authentication.challengeWith);
       c('render', tryIt(() => api.prompt.render('form_x')));
       c('frozen', Object.isFrozen(api.session));
-      c('require', ['node-fetch', 'util', 'jsonwebtoken', 'left-pad', 'child_process', 'actions:logger'].map((m) => tryIt(() => require(m))));
-      c('builtins', ['crypto', 'node:crypto', 'buffer', 'url', 'querystring', 'axios'].map((m) => typeof require(m)));
+      c('require', ['request', 'util', 'jose', 'left-pad', 'child_process', 'actions:logger'].map((m) => tryIt(() => require(m))));
+      c('builtins', ['crypto', 'node:crypto', 'buffer', 'url', 'querystring', 'axios', 'auth0', 'jsonwebtoken', 'jwks-rsa', 'node-fetch', '@slack/webhook'].map((m) => typeof require(m)));
     `)], { unsupportedMethods }));
     assert.equal(r.status, 'ok', JSON.stringify(r));
     const c = claims(r);
@@ -516,14 +516,14 @@ describe('guest environment', () => {
     // require() says what to use instead, for the modules actions require most.
     const [nodeFetch, util, jwt, other, childProcess, actionsModule] = c.require as string[];
     assert.match(actionsModule, /^Error: require\('actions:logger'\) is not available: Gatehouse has no Actions Modules/);
-    assert.match(nodeFetch, /^Error: require\('node-fetch'\) is not available: .*use the global fetch\(\) or axios/);
+    assert.match(nodeFetch, /^Error: require\('request'\) is not available: .*use the global fetch\(\) or axios/);
     assert.match(util, /TextEncoder, TextDecoder/);
-    assert.match(jwt, /api\.redirect\.encodeToken.*createHmac/);
+    assert.match(jwt, /require\('jsonwebtoken'\) signs and verifies JWTs/);
     assert.match(other, /bring the code you need into the action itself/);
     assert.match(childProcess, /^Error: require\('child_process'\) is not available/);
-    // The Node.js built-ins actions use most, and axios, are in-sandbox stand-ins (node-compat.test.ts
-    // and axios-compat.test.ts compare them with the real ones).
-    assert.deepEqual(c.builtins, ['object', 'object', 'object', 'object', 'object', 'function']);
+    // The Node.js built-ins actions use most, axios, auth0 and jsonwebtoken are in-sandbox stand-ins
+    // (node-compat, axios-compat, jsonwebtoken-compat and test/actions-auth0-sdk-compat compare them with the real ones).
+    assert.deepEqual(c.builtins, ['object', 'object', 'object', 'object', 'object', 'function', 'object', 'object', 'function', 'function', 'object']);
   });
 
   test('escape probes find only the isolate itself', async () => {

@@ -82,3 +82,29 @@ export function childPids(): number[] {
   }
   return out;
 }
+
+/**
+ * A differential test's two runs of `harness` (the body of an async function that returns
+ * [name, result] pairs): here, with `args` as its parameters, and in the sandbox, in one
+ * post-login action whose `prelude` defines what it uses (the same names); the results come
+ * back as one ID-token claim. The caller closes the pool.
+ */
+export async function bothSides(pool: SandboxPool, harness: string, args: Record<string, unknown>, prelude: string, limits: Partial<ChainLimits>): Promise<{ node: Map<string, unknown>; sandbox: Map<string, unknown> }> {
+  const AsyncFunction = (async () => {}).constructor as new (...names: string[]) => (...a: unknown[]) => Promise<[string, unknown][]>;
+  const node = new Map(await new AsyncFunction(...Object.keys(args), harness)(...Object.values(args)));
+  const r = await pool.runChain(request([postLogin(`${prelude}\napi.idToken.setCustomClaim('results', await (async () => { ${harness} })());`)], { limits: { ...LIMITS, ...limits } }));
+  assert.equal(r.status, 'ok', JSON.stringify(r.results[0]?.error));
+  return { node, sandbox: new Map(claims(r).results as [string, unknown][]) };
+}
+
+/**
+ * The JavaScript a differential harness runs its snippets with ([name, expression] pairs): each
+ * result as JSON, or `threw(e)` (the harness defines it), pushed onto `out` under its name.
+ */
+export function snippetLoop(snippets: [string, string][]): string {
+  return `for (const [name, fn] of [${snippets.map(([n, e]) => `\n[${JSON.stringify(n)}, async () => (${e})]`).join(',')}]) {
+    let r;
+    try { const j = JSON.stringify(await fn()); r = j === undefined ? { undefined: true } : JSON.parse(j); } catch (e) { r = threw(e); }
+    out.push([name, r]);
+  }`;
+}

@@ -13,6 +13,21 @@ export type SandboxStatus = 'ok' | 'denied' | 'timeout' | 'oom' | 'syntax' | 'ru
 /** One recorded `api` call, e.g. `{type: 'idToken.setCustomClaim', args: ['x', 1]}` (JSON values only). */
 export interface Command { type: string; args: unknown[] }
 
+/**
+ * The npm modules `require()` gives an action (stand-ins written inside the sandbox, see
+ * guest-prelude.js), by name; the value says what of the module is there. An action may declare
+ * these as dependencies (Auth0's `dependencies: [{name, version}]`); whatever version it names,
+ * it gets the stand-in.
+ */
+export const NPM_MODULES: Readonly<Record<string, string>> = Object.freeze({
+  axios: 'axios 1.x',
+  auth0: 'ManagementClient and AuthenticationClient, in the call styles of SDK v3 to v7',
+  jsonwebtoken: 'jsonwebtoken 9: sign, verify, decode',
+  'jwks-rsa': 'jwks-rsa 3: a JWKS client (getSigningKey)',
+  'node-fetch': 'node-fetch 2: the global fetch with its timeout option and FetchError',
+  '@slack/webhook': 'IncomingWebhook.send over the axios stand-in',
+});
+
 /** One deployed action version to run. */
 export interface SandboxAction {
   /** Action VERSION id: cache key of the compiled script and of the warm isolate. Never shared by two different codes. */
@@ -124,6 +139,13 @@ export interface SandboxPoolOptions {
   maxWarmIsolatesPerWorker?: number;
   /** Hosts (`host` or `host:port`) that guest fetch may reach even when they resolve to loopback/private/link-local addresses. */
   fetchAllow?: string[];
+  /**
+   * The server's issuer URL. `require('auth0')`'s clients given its host as their `domain`
+   * reach it at the issuer's own scheme and path, and fetch may reach its token endpoint and
+   * Management API (only those) even on a private address: actions call their own tenant's
+   * APIs, as on Auth0.
+   */
+  issuer?: string;
   /** Per fetch (default 5000, capped below 10 s). */
   fetchTimeoutMs?: number;
   /** Response body cap per fetch (default 1 MiB). */

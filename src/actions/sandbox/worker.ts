@@ -66,10 +66,11 @@ const SLICE_MS = 20;
 // Before the first isolate call: isolated-vm's timer threads inherit it (see timer-slack.ts).
 setTimerSlack(BUSY_SLACK_NS);
 
-const cfg = JSON.parse(process.argv[2] ?? '{}') as { maxWarm?: number; fetchAllow?: string[]; fetchTimeoutMs?: number; fetchMaxBytes?: number };
+const cfg = JSON.parse(process.argv[2] ?? '{}') as { maxWarm?: number; fetchAllow?: string[]; issuer?: string; fetchTimeoutMs?: number; fetchMaxBytes?: number };
 const runner = new ChainRunner({
   maxWarm: cfg.maxWarm ?? 64,
   fetchAllow: cfg.fetchAllow ?? [],
+  issuer: cfg.issuer ?? '',
   fetchTimeoutMs: cfg.fetchTimeoutMs ?? 5000,
   fetchMaxBytes: cfg.fetchMaxBytes ?? 1024 * 1024,
 });
