@@ -27,7 +27,7 @@ before(async () => {
   await ts.api('POST', '/resource-servers', { name: 'Revoke API', identifier: API, scopes: [{ value: 'read:things', description: 'r' }] });
   const spa = (await ts.api('POST', '/clients', { name: 'Revoke SPA', app_type: 'spa', callbacks: [CB] })).body;
   config = await discover(ts, spa.client_id);
-  for (const email of ['hijacked@revoke.example', 'kept@revoke.example', 'stolen-rt@revoke.example', 'first@revoke.example', 'bad-call@revoke.example', 'resumed@revoke.example', 'device@revoke.example', 'no-follow@revoke.example', 'retry@revoke.example', 'unknown-device@revoke.example', 'gone-session@revoke.example', 'in-flight@revoke.example']) {
+  for (const email of ['hijacked@revoke.example', 'kept@revoke.example', 'stolen-rt@revoke.example', 'first@revoke.example', 'bad-call@revoke.example', 'resumed@revoke.example', 'device@revoke.example', 'no-follow@revoke.example', 'retry@revoke.example', 'unknown-device@revoke.example', 'gone-session@revoke.example', 'in-flight@revoke.example', 'deleted@revoke.example']) {
     assert.equal((await ts.api('POST', '/users', { email, password: PASSWORD })).status, 201);
   }
 });
@@ -270,4 +270,19 @@ test('a request already under way on the session when it is revoked does not sav
   const again = await loginThroughForm(config, { browser: first.browser, redirectUri: CB, email: 'in-flight@revoke.example', password: PASSWORD });
   assert.equal(again.callbackUrl?.searchParams.get('error'), null);
   assert.equal(new URL(await silentAuthorization(config, first.browser, CB)).searchParams.get('error'), null);
+});
+
+test('deleting a user deletes the devices of its sessions with them (addresses and browsers are not kept for a sweep)', async (t) => {
+  t.after(() => bindActions(ts, 'post-login', []));
+  await deployAction(ts, { name: 'device-keeper', trigger: 'post-login', code: 'exports.onExecutePostLogin = async () => {};' });
+  await bindActions(ts, 'post-login', ['device-keeper']);
+  const r = await loginThroughForm(config, { redirectUri: CB, email: 'deleted@revoke.example', password: PASSWORD });
+  assert.equal(r.callbackUrl?.searchParams.get('error'), null, r.callbackUrl?.href);
+  const user = (await ts.api('GET', `/users?q=${encodeURIComponent('email:"deleted@revoke.example"')}`)).body[0];
+  const sessions = await ts.ctx.db('oidc_payloads').where({ type: 'Session', account_id: user.user_id }).select('uid');
+  assert.equal(sessions.length, 1);
+  const devices = () => ts.ctx.db('session_devices').where({ session_uid: sessions[0].uid });
+  assert.equal((await devices()).length, 1, 'the login recorded its device');
+  assert.equal((await ts.api('DELETE', `/users/${encodeURIComponent(user.user_id)}`)).status, 204);
+  assert.deepEqual(await devices(), []);
 });

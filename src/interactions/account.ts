@@ -1,3 +1,4 @@
+import { apiIdentifier } from '../shared/urls.ts';
 import Router from '@koa/router';
 import type { Context } from 'koa';
 import { codeRefusal } from './code-refusal.ts';
@@ -53,7 +54,8 @@ export function createAccountRoutes(app: AppContext, csrf: Csrf) {
         byClient.set(g.clientId, a);
       }
       for (const s of g.scopes) if (!a.scopes.includes(s)) a.scopes.push(s);
-      for (const [api, scopes] of Object.entries(g.resources)) {
+      for (const [indicator, scopes] of Object.entries(g.resources)) {
+        const api = apiIdentifier(indicator);
         if (!a.apis.includes(api)) a.apis.push(api);
         for (const s of scopes) if (!a.scopes.includes(s)) a.scopes.push(s);
       }

@@ -1,3 +1,4 @@
+import { apiIdentifier } from '../shared/urls.ts';
 import { z } from 'zod';
 import { requireScope } from './auth.ts';
 import { auditChange, listBody, pageOf, paginationShape, parseQuery, type RegisterRoutes } from './helpers.ts';
@@ -14,10 +15,12 @@ import type { UserGrant } from '../oidc/grants.ts';
 export const registerGrants: RegisterRoutes = (router, app) => {
   const userinfo = app.urls.urlFor('/userinfo');
   const shape = (g: UserGrant) => {
-    const audiences = Object.keys(g.resources);
+    const indicators = Object.keys(g.resources);
+    // The APIs' identifiers (a non-URI one is kept as its resource indicator: apiIndicator).
+    const audiences = indicators.map(apiIdentifier);
     return {
       id: g.id, clientID: g.clientId, user_id: g.accountId, audience: audiences[0] ?? userinfo, audiences,
-      scope: [...g.scopes, ...audiences.flatMap((a) => g.resources[a])],
+      scope: [...g.scopes, ...indicators.flatMap((a) => g.resources[a])],
       created_at: new Date(g.createdAt).toISOString(), expires_at: g.expiresAt ? new Date(g.expiresAt).toISOString() : null, offline_access: g.offline,
     };
   };

@@ -250,3 +250,15 @@ export async function auditChange(app: AppContext, ctx: Context, e: {
     },
   });
 }
+
+/**
+ * A list Gatehouse has nothing for (Auth0's permissions, organizations): empty, with Auth0's
+ * paging shape, once `parent` (the user or role it belongs to) is found (a 404 otherwise).
+ */
+export function emptyListOf(key: string, parent?: (ctx: Context) => Promise<unknown>) {
+  return async function emptyList(ctx: Context) {
+    const p = pageOf(parseQuery(ctx, z.strictObject(paginationShape)));
+    if (parent) await parent(ctx);
+    ctx.body = listBody(key, [], 0, p);
+  };
+}

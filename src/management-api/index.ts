@@ -11,6 +11,8 @@ import { registerLogs } from './logs.ts';
 import { registerActions } from './actions.ts';
 import { registerAuthenticationMethods } from './authentication-methods.ts';
 import { registerGrants } from './grants.ts';
+import { registerOrganizations } from './organizations.ts';
+import { registerSessions } from './sessions.ts';
 
 /** `/api/v2`: Auth0 Management API v2 shape. One file per resource registers its routes here. */
 export function createManagementApi(app: AppContext) {
@@ -26,5 +28,7 @@ export function createManagementApi(app: AppContext) {
   registerActions(router, app);
   registerAuthenticationMethods(router, app);
   registerGrants(router, app);
+  registerOrganizations(router, app);
+  registerSessions(router, app);
   return router;
 }

@@ -1,3 +1,4 @@
+import { isReservedApiIdentifier } from '../shared/urls.ts';
 import type { Context } from 'koa';
 import { z } from 'zod';
 import { badRequest } from '../shared/errors.ts';
@@ -8,7 +9,8 @@ const scopes = z.array(z.strictObject({ value: z.string().min(1).max(280), descr
 const fields = {
   name: text(200),
   // The identifier is the `aud` of tokens for this API: printable, no spaces, usually a URL.
-  identifier: z.string().min(1).max(600).regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces'),
+  identifier: z.string().min(1).max(600).regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces')
+    .refine((v) => !isReservedApiIdentifier(v), 'must not start with urn:gatehouse:api: (Gatehouse writes non-URI identifiers so inside the OIDC layer)'),
   scopes,
   signing_alg: z.enum(['ES256', 'RS256']),
   // Auth0's bounds: one minute to 30 days.

@@ -2,7 +2,7 @@ import type { Context } from 'koa';
 import { z } from 'zod';
 import { badRequest } from '../shared/errors.ts';
 import { requireScope } from './auth.ts';
-import { auditChange, checkpointBody, checkpointOf, checkpointShape, listBody, pageOf, paginationShape, parseBody, parseQuery, requireSomeField, text, type RegisterRoutes } from './helpers.ts';
+import { auditChange, checkpointBody, checkpointOf, checkpointShape, emptyListOf, listBody, pageOf, paginationShape, parseBody, parseQuery, requireSomeField, text, type RegisterRoutes } from './helpers.ts';
 
 const createBody = z.strictObject({ name: text(200), description: text(1000, 0).optional() });
 const patchBody = z.strictObject({ name: text(200).optional(), description: text(1000, 0).optional() });
@@ -53,6 +53,9 @@ export const registerRoles: RegisterRoutes = (router, app) => {
     await auditChange(app, ctx, { description: 'Delete a role', target: { type: 'role', id }, before });
     ctx.status = 204;
   });
+
+  // Roles carry no RBAC permissions here (see /users/{id}/permissions): an existing role has none.
+  router.get('/roles/:id/permissions', requireScope('read:roles'), emptyListOf('permissions', (ctx) => roles.require(idParam(ctx))));
 
   router.get('/roles/:id/users', requireScope('read:role_members'), async function roleUsers(ctx) {
     const id = idParam(ctx);

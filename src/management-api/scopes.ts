@@ -11,4 +11,6 @@ export const MANAGEMENT_SCOPES = [
   'read:actions', 'create:actions', 'update:actions', 'delete:actions',
   'read:authentication_methods', 'delete:authentication_methods',
   'read:grants', 'delete:grants',
+  'read:organizations',
+  'read:sessions', 'delete:sessions',
 ] as const;

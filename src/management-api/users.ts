@@ -8,7 +8,7 @@ import { requireScope } from './auth.ts';
 import { queueEmailChangedMail, queuePasswordChangedMail } from '../mail/notices.ts';
 import { queueVerificationMail } from '../interactions/lifecycle.ts';
 import {
-  auditChange, fieldsOf, fieldsQuery, fieldsShape, jsonObject, listBody, pageOf, paginationShape, parseBody, parseQuery, readDeleteBody, requireSomeField, text, type RegisterRoutes,
+  auditChange, emptyListOf, fieldsOf, fieldsQuery, fieldsShape, jsonObject, listBody, pageOf, paginationShape, parseBody, parseQuery, readDeleteBody, requireSomeField, text, type RegisterRoutes,
 } from './helpers.ts';
 
 /**
@@ -176,6 +176,12 @@ export const registerUsers: RegisterRoutes = (router, app) => {
     const list = await roles.forUser(id, p);
     ctx.body = listBody('roles', list, p.includeTotals ? await roles.countForUser(id) : list.length, p);
   });
+
+  // Auth0's permissions (RBAC permissions given to users and roles) and organizations do not
+  // exist here: a user has none of either, and says so as Auth0 does for a user without any (an
+  // empty list, not a 404 that actions reading them would take for an error).
+  router.get('/users/:id/permissions', requireScope('read:users'), emptyListOf('permissions', (ctx) => users.require(idParam(ctx))));
+  router.get('/users/:id/organizations', requireScope('read:users'), emptyListOf('organizations', (ctx) => users.require(idParam(ctx))));
 
   // Role membership is a privilege of its own (Auth0's role_members scopes): a token that may
   // edit profiles (update:users) cannot hand out roles, which reach Actions as authorization.roles.

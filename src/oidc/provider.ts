@@ -1,3 +1,4 @@
+import { apiIdentifier, apiIndicator } from '../shared/urls.ts';
 import Provider, { errors, interactionPolicy } from 'oidc-provider';
 import type { Configuration, KoaContextWithOIDC, Account, ResourceServer as ResourceServerInfo } from 'oidc-provider';
 import { proxyHops, type Config } from '../config/schema.ts';
@@ -156,7 +157,7 @@ export function createProvider(d: ProviderDeps): Provider {
     // The API the refresh is for: the one named, else the token's own, which must be one and must still exist.
     const targets = (named ? [r] : [token?.resource].flat()).filter((x) => x !== undefined && x !== null && x !== '');
     if (targets.length > 1 || targets.some((x) => typeof x !== 'string')) throw new errors.InvalidTarget('only a single resource indicator value must be requested/resolved during Access Token Request');
-    for (const x of targets as string[]) if (!(await resourceServers.byIdentifier(x))) throw new errors.InvalidTarget(`no API with identifier ${x}`);
+    for (const id of (targets as string[]).map(apiIdentifier)) if (!(await resourceServers.byIdentifier(id))) throw new errors.InvalidTarget(`no API with identifier ${id}`);
   }
 
   // Auth0 runs post-login on every authorization, also when an existing session answers it:
@@ -230,7 +231,7 @@ export function createProvider(d: ProviderDeps): Provider {
           if ((ctx.oidc as unknown as Record<symbol, unknown>)[AUDIENCE_REPEATED]) throw audienceRepeated();
           const params = ctx.oidc.params as Record<string, unknown> | undefined;
           const aud = params?.audience;
-          if (typeof aud === 'string' && aud) return aud;
+          if (typeof aud === 'string' && aud) return apiIndicator(aud);
           // client_credentials for no API would be an opaque token nothing accepts (Auth0 refuses it alike).
           if (ctx.oidc.route === 'token' && params?.grant_type === 'client_credentials') {
             throw new errors.AccessDenied('No audience parameter was provided, and no default audience has been configured');
@@ -240,10 +241,18 @@ export function createProvider(d: ProviderDeps): Provider {
         useGrantedResource: async () => true,
         // Not async: with the API and the client grant in their caches (every token request asks)
         // the answer is a value, built once per (API, grant) and frozen; a cache miss returns a promise.
-        getResourceServerInfo(ctx, indicator, client) {
+        getResourceServerInfo(ctx, resource, client) {
+          // The API's identifier (a non-URI one arrives as its URN: apiIndicator).
+          const indicator = apiIdentifier(resource);
           const oidc = ctx.oidc as unknown as Record<symbol, unknown>;
           if (oidc[AUDIENCE_REPEATED]) throw audienceRepeated();
           const params = ctx.oidc.params as Record<string, unknown> | undefined;
+          // One API per authorization, as Auth0's one audience: oidc-provider grants every
+          // `resource` sent to /authorize, and post-login judges the one the login is for; with
+          // several, a token could later be asked for one the actions never saw.
+          if (Array.isArray(params?.resource) && new Set(params.resource).size > 1) {
+            throw new errors.InvalidTarget('only one API (resource or audience) may be requested per authorization');
+          }
           const clientCredentials = ctx.oidc.route === 'token' && params?.grant_type === 'client_credentials';
           const withApi = (rs: ResourceServer | undefined) => {
             if (!rs) throw new errors.InvalidTarget(`no API with identifier ${indicator}`);
@@ -423,7 +432,7 @@ function auth0TokenParams(provider: Provider): void {
     set(this: Ctx, body: Record<string, unknown> | undefined) {
       if (this.route === 'token' && body && typeof body === 'object' && body.audience !== undefined) {
         if (Array.isArray(body.audience)) this[AUDIENCE_REPEATED] = true;
-        else if (body.resource === undefined) body.resource = body.audience;
+        else if (body.resource === undefined) body.resource = typeof body.audience === 'string' ? apiIndicator(body.audience) : body.audience;
         delete body.audience;
       }
       this[BODY] = body;

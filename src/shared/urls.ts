@@ -17,3 +17,27 @@ export function createUrls(issuer: string) {
   };
 }
 export type Urls = ReturnType<typeof createUrls>;
+
+/**
+ * RFC 8707 resource indicators are absolute URIs without a fragment; an Auth0 API identifier
+ * may be any printable string (`my-api`). Such an identifier travels through oidc-provider as
+ * this URN (its resource indicator) and comes back out as itself, the tokens' `aud`.
+ */
+const API_URN = 'urn:gatehouse:api:';
+/** The resource indicator for an API identifier (the identifier itself when it is an absolute URI). */
+export function apiIndicator(identifier: string): string {
+  return URL.canParse(identifier) && !identifier.includes('#') && !identifier.startsWith(API_URN) ? identifier : API_URN + encodeURIComponent(identifier);
+}
+/**
+ * The API identifier a resource indicator stands for. Only the URN apiIndicator makes stands for
+ * another identifier: any other spelling of it (`my%2Dapi`, a wrapped URI identifier) is itself,
+ * an identifier no API has (API identifiers may not start with the URN's prefix).
+ */
+export function apiIdentifier(indicator: string): string {
+  if (!indicator.startsWith(API_URN)) return indicator;
+  let id: string;
+  try { id = decodeURIComponent(indicator.slice(API_URN.length)); } catch { return indicator; }
+  return apiIndicator(id) === indicator ? id : indicator;
+}
+/** Whether an API identifier would be mistaken for apiIndicator's URN (refused on create). */
+export const isReservedApiIdentifier = (identifier: string): boolean => identifier.startsWith(API_URN);

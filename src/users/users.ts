@@ -243,11 +243,14 @@ export function createUsers(db: Db, hasher: PasswordHasher, policy: { minLength:
      */
     async revokeTokens(id: string): Promise<number> {
       // The user's records by their indexed account_id column (migration 20261124000000).
-      const mine: { type: string; id: string; grant_id: string | null }[] = await db('oidc_payloads')
-        .where({ account_id: id }).whereIn('type', REVOCABLE_TYPES).select('type', 'id', 'grant_id');
+      const mine: { type: string; id: string; grant_id: string | null; uid: string | null }[] = await db('oidc_payloads')
+        .where({ account_id: id }).whereIn('type', REVOCABLE_TYPES).select('type', 'id', 'grant_id', 'uid');
       const grantIds = [...new Set(mine.map((r) => r.grant_id).filter((g): g is string => !!g))];
       let n = 0;
       for (const r of mine) n += await db('oidc_payloads').where({ type: r.type, id: r.id }).delete();
+      // The ended sessions' devices (addresses and browsers, kept for event.session) go with them.
+      const sessionUids = mine.filter((r) => r.type === 'Session' && r.uid).map((r) => r.uid as string);
+      for (let i = 0; i < sessionUids.length; i += 200) await db('session_devices').whereIn('session_uid', sessionUids.slice(i, i + 200)).delete();
       for (let i = 0; i < grantIds.length; i += 200) n += await db('oidc_payloads').whereIn('grant_id', grantIds.slice(i, i + 200)).delete();
       // Logins of this user still under way end too: one waiting at the second factor, or away
       // at an action's redirect. Otherwise someone who had the old password and got that far

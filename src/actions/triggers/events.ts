@@ -1,3 +1,4 @@
+import { apiIdentifier } from '../../shared/urls.ts';
 import type { Context } from 'koa';
 import type { User } from '../../users/users.ts';
 import { geoipOf } from '../../http/geoip.ts';
@@ -51,13 +52,20 @@ function words(v: unknown): string[] {
  * ones (`scope`, `response_type`, `ui_locales`, `acr_values`, `prompt`) as arrays. `locale` is
  * the language the pages were shown in (English: they have no other).
  */
+function resourceOf(r: unknown): string | undefined {
+  const first = Array.isArray(r) ? r[0] : r;
+  return typeof first === 'string' && first !== '' ? apiIdentifier(first) : undefined;
+}
+
 export function loginTransaction(params: Obj, id?: string): Obj {
   const t: Obj = {
     ...(id !== undefined ? { id } : {}),
     protocol: 'oidc-basic-profile', locale: 'en',
     requested_scopes: words(params.scope), response_type: words(params.response_type), ui_locales: words(params.ui_locales),
     acr_values: words(params.acr_values), redirect_uri: params.redirect_uri, state: params.state,
-    audience: params.audience ?? params.resource,
+    // The API the token will be for: `resource` when sent (oidc-provider takes it over `audience`),
+    // as its identifier (a non-URI one travels as a URN: src/shared/urls.ts).
+    audience: resourceOf(params.resource) ?? params.audience,
   };
   if (typeof params.response_mode === 'string') t.response_mode = params.response_mode;
   if (typeof params.prompt === 'string') t.prompt = words(params.prompt);

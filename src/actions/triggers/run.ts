@@ -1,3 +1,4 @@
+import { apiIdentifier } from '../../shared/urls.ts';
 import type { Context } from 'koa';
 import { createHash } from 'node:crypto';
 import { ChainRefusal } from './refusal.ts';
@@ -8,6 +9,7 @@ import { METADATA_MAX_BYTES, metadataBytes, type User, type Users } from '../../
 import type { ActionEngine, ActionRef, ChainOutcome } from '../engine/engine.ts';
 import { CONNECTION, clientInfo, requestInfo, tenant, userInfo } from './events.ts';
 import { randomId } from '../../shared/ids.ts';
+import { sessionDevices, sessionFacts } from './session-facts.ts';
 
 type Obj = Record<string, unknown>;
 
@@ -98,7 +100,7 @@ export function createTriggerRunners(d: Deps) {
       logger.info({ user_id: at.userId, execution: o.executionId }, 'refresh token revoked by a post-login action');
     }
   }
-  async function revokeSession(uid: string | undefined, preserveRefreshTokens: boolean, at: { grantId?: string; userId: string; keepSessionRow?: boolean }, executionId: string | null) {
+  async function revokeSession(uid: string | undefined, preserveRefreshTokens: boolean, at: { grantId?: string; userId: string; keepSessionRow?: boolean }, executionId: string | null, by = 'a post-login action') {
     await db.transaction(async (trx) => {
       const rows: { id: string; payload: string; expires_at: unknown }[] = uid ? await trx('oidc_payloads').where({ type: 'Session', uid }).select('id', 'payload', 'expires_at') : [];
       const grantIds = new Set<string>(at.grantId ? [at.grantId] : []);
@@ -135,7 +137,7 @@ export function createTriggerRunners(d: Deps) {
           }
         }
       }
-      logger.info({ user_id: at.userId, execution: executionId, grants: preserveRefreshTokens ? 0 : grantIds.size, tokens, refresh_tokens_kept: preserveRefreshTokens }, 'session revoked by a post-login action');
+      logger.info({ user_id: at.userId, execution: executionId, grants: preserveRefreshTokens ? 0 : grantIds.size, tokens, refresh_tokens_kept: preserveRefreshTokens }, `session revoked by ${by}`);
     });
   }
 
@@ -167,7 +169,6 @@ export function createTriggerRunners(d: Deps) {
     return { ...o.accessTokenClaims };
   }
 
-  const iso = (seconds: unknown) => (typeof seconds === 'number' && seconds > 0 ? new Date(seconds * 1000).toISOString() : undefined);
   /**
    * Auth0's event.session: the OIDC session's times and applications, and the device it started
    * on and was last signed in from (session_devices, kept here: oidc-provider's session holds only
@@ -176,20 +177,21 @@ export function createTriggerRunners(d: Deps) {
    */
   async function sessionInfo(uid: string, o: { ip: string; userAgent: string; loginAt: string }): Promise<Obj> {
     const row: { payload: string } | undefined = await db('oidc_payloads').where({ type: 'Session', uid }).first('payload');
-    const p = row ? parseJson<{ iat?: unknown; exp?: unknown; loginTs?: unknown; accountId?: unknown; authorizations?: Record<string, unknown> }>(row.payload, {}) : {};
-    const signedIn = typeof p.accountId === 'string';
-    const dev: { initial_ip: string; initial_user_agent: string; last_ip: string; last_user_agent: string } | undefined = await db('session_devices').where({ session_uid: uid }).first();
+    const f = sessionFacts(row?.payload);
+    const signedIn = f.signedIn;
+    const dev = (await sessionDevices(db, [uid])).get(uid);
     // A session this login signs in starts on this device. A signed-in session with no record
     // (signed in before a post-login action was bound, or swept) has an unknown one: left out,
     // never guessed from the request (which may be the one to judge).
     const device = dev ?? (signedIn ? undefined : { initial_ip: o.ip.slice(0, 64), initial_user_agent: o.userAgent.slice(0, 512), last_ip: o.ip.slice(0, 64), last_user_agent: o.userAgent.slice(0, 512) });
     const now = Date.now();
+    const loginAt = Date.parse(o.loginAt);
     return {
-      id: uid, created_at: iso(p.iat) ?? new Date(now).toISOString(), updated_at: new Date(now).toISOString(),
+      id: uid, created_at: f.created_at ?? new Date(now).toISOString(), updated_at: new Date(now).toISOString(),
       // The last time the user signed in on this session: this login when it has none yet.
-      authenticated_at: (signedIn ? iso(p.loginTs) : undefined) ?? iso(Math.floor(Date.parse(o.loginAt) / 1000)) ?? o.loginAt,
-      ...(iso(p.exp) ? { expires_at: iso(p.exp) } : {}),
-      clients: Object.keys(p.authorizations ?? {}).map((client_id) => ({ client_id })),
+      authenticated_at: (signedIn ? f.authenticated_at : undefined) ?? (loginAt > 0 ? new Date(Math.floor(loginAt / 1000) * 1000).toISOString() : o.loginAt),
+      ...(f.expires_at ? { expires_at: f.expires_at } : {}),
+      clients: f.clients,
       ...(device ? { device: { initial_ip: device.initial_ip, initial_user_agent: device.initial_user_agent, last_ip: device.last_ip, last_user_agent: device.last_user_agent } } : {}),
     };
   }
@@ -266,6 +268,8 @@ export function createTriggerRunners(d: Deps) {
     /** See applyRevocation and recordSessionDevice above; the call sites (interactions, src/oidc/hooks.ts) apply them. */
     applyRevocation,
     recordSessionDevice,
+    /** Ends a user's session as api.session.revoke does (its applications' grants and tokens with it): the Management API's DELETE /sessions/{id}. */
+    endSession: (uid: string, userId: string) => revokeSession(uid, false, { userId }, null, 'the Management API'),
 
     /**
      * post-login during an interactive login (or inline for prompt=none). Writes metadata once
@@ -361,7 +365,8 @@ export function createTriggerRunners(d: Deps) {
       const amr = Array.isArray(rt?.amr) ? rt.amr : ['pwd'];
       const p = ctx.oidc.params as Record<string, unknown> | undefined;
       const scopes = typeof p?.scope === 'string' && p.scope !== '' ? p.scope : rt?.scope ?? '';
-      const audience = typeof p?.resource === 'string' ? p.resource : typeof rt?.resource === 'string' ? rt.resource : undefined;
+      const resource = typeof p?.resource === 'string' ? p.resource : typeof rt?.resource === 'string' ? rt.resource : undefined;
+      const audience = resource === undefined ? undefined : apiIdentifier(resource);
       const event = await postLoginEvent(user, {
         client, ctx: ctx as unknown as Context, sessionId: rt?.sessionUid,
         // Not the token's value (an opaque refresh token is its own id): a digest of it names it.
