@@ -630,6 +630,23 @@ below are from the afternoon unless marked.
   <2d9e4fa worktree> --actions 1 --connections 1 --rounds 16\`) measured this code 18 µs of CPU
   per token *cheaper* (657 vs 675 µs), i.e. equal within the noise. The one-at-a-time p50 moves
   with the machine: each request's CPU is its own, its wall time is not.
+- **A run with the npm module stand-ins** (code as in 6c46744; 2026-11-24, late afternoon; a busy machine: a token with nothing bound 0.44 ms
+  of CPU, an argon2 verify 26.6 ms, the isolate's in-process floor 11.0 µs for the
+  credentials-exchange action and 19.3 µs for the post-login one). client_credentials 0.96× (by
+  CPU 0.96×), login 0.65×, 1 action 0.78× and +0.283 ms p50, 5 actions 0.53×, the warm actions
+  23.2 and 38.0 µs of isolate CPU, cold start 4.4 ms. That session added npm module stand-ins
+  (auth0, jsonwebtoken, jwks-rsa, node-fetch, @slack/webhook) to the prelude, which is built on
+  first use, and sends requests an action did not await after it returns: an A/B of the same
+  1-action requests under load against the code before it (\`bench/actions-diagnose.ts --against
+  <2d6c348 worktree> --actions 1 --connections 16 --rounds 16\`, twice in the same hour) gave
+  +83 µs per token in the first run and +4.8 µs (tokens/s 1.03×) in the second: no change the
+  machine's noise does not swamp. **Tried and dropped: parsing the event member by member.** The
+  post-login action's isolate CPU is 10–12 µs with a 130-byte event and 22–24 µs with the bench's
+  1.3 KB one (in-process), so the event's JSON.parse is about half of it; an event whose
+  top-level members are accessors that parse their slice of the text on first read (the host
+  sending where each lies) cost more than the whole parse (41–76 µs against 22–56 µs in
+  alternating rounds): creating a dozen accessors per execution outweighs parsing what the
+  action does not read.
 - **Cold start and the prelude** (2026-11-24, later, a slower machine: a cold start 4.0–4.4 ms in
   \`bench/sandbox-measure.ts\`). Every new isolate parsed the whole guest prelude again: 1.1 ms
   of its compile, 1.55 ms once \`Buffer\` and \`require\`'s built-in modules made the prelude
