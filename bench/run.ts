@@ -630,7 +630,7 @@ below are from the afternoon unless marked.
   <2d9e4fa worktree> --actions 1 --connections 1 --rounds 16\`) measured this code 18 µs of CPU
   per token *cheaper* (657 vs 675 µs), i.e. equal within the noise. The one-at-a-time p50 moves
   with the machine: each request's CPU is its own, its wall time is not.
-- **A run with the npm module stand-ins** (code as in 6c46744; 2026-11-24, late afternoon; a busy machine: a token with nothing bound 0.44 ms
+- **A run with the npm module stand-ins** (its commits were folded into 85c2713 and 6c46744; 2026-11-24, late afternoon; a busy machine: a token with nothing bound 0.44 ms
   of CPU, an argon2 verify 26.6 ms, the isolate's in-process floor 11.0 µs for the
   credentials-exchange action and 19.3 µs for the post-login one). client_credentials 0.96× (by
   CPU 0.96×), login 0.65×, 1 action 0.78× and +0.283 ms p50, 5 actions 0.53×, the warm actions
