@@ -338,3 +338,35 @@ test('(h) auth0 ManagementClient: a default role assigned through the Management
   assert.deepEqual((await loginAndRedeem('newbie@roles.example')).claims()!['https://my-app.example.com/roles'], ['reader']);
   await bindActions(ts, 'post-login', []);
 });
+
+test('(i) npm packages run from their own code: lodash, uuid and moment, declared as dependencies as Auth0\'s Deploy CLI sends them', async () => {
+  const code = fixture('profile-claims-lodash.js');
+  const created = await ts.api('POST', '/actions/actions', {
+    name: 'profile-claims-lodash', supported_triggers: [{ id: 'post-login', version: 'v3' }], code, runtime: 'node18',
+    dependencies: [{ name: 'lodash', version: '4.17.21' }, { name: 'uuid', version: '9.0.1' }, { name: 'moment', version: '2.29.4' }],
+  });
+  assert.equal(created.status, 201, JSON.stringify(created.body));
+  await deployVersion(ts, created.body.id);
+  await bindActions(ts, 'post-login', ['profile-claims-lodash']);
+  const u = await user('lodash@fixtures.example');
+  await ts.api('PATCH', `/users/${encodeURIComponent(u.user_id)}`, { user_metadata: { plan: 'pro', team: 'blue', secret_note: 'not copied' } });
+
+  const claims = (await loginAndRedeem('lodash@fixtures.example')).claims()!;
+  assert.deepEqual(claims['https://my-app.example.com/profile'], { userPlan: 'pro', userTeam: 'blue' });
+  const id1 = claims['https://my-app.example.com/request_id'] as string;
+  assert.match(id1, /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+  const again = (await loginAndRedeem('lodash@fixtures.example')).claims()!;
+  assert.notEqual(again['https://my-app.example.com/request_id'], id1, 'a new id per login');
+
+  // A user who signed up 8 days ago and never verified is asked to (moment's date arithmetic).
+  const old = await user('unverified@fixtures.example');
+  const eightDaysAgo = Date.now() - 8 * 86_400_000;
+  assert.equal(await ts.ctx.db('users').where({ id: old.user_id }).update({ created_at: new Date(eightDaysAgo).toISOString(), email_verified: false }), 1);
+  const r = await loginThroughForm(config, { redirectUri: CB, email: 'unverified@fixtures.example', password: PASSWORD, scope: 'openid email' });
+  assert.equal(r.callbackUrl?.searchParams.get('error'), 'access_denied');
+  const when = new Date(eightDaysAgo);
+  const month = when.toLocaleString('en-US', { month: 'long', timeZone: 'UTC' });
+  assert.equal(r.callbackUrl?.searchParams.get('error_description'), `Please verify your e-mail address (signed up ${month} ${when.getUTCDate()}, ${when.getUTCFullYear()}).`);
+  await bindActions(ts, 'post-login', []);
+});
+

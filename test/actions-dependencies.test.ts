@@ -61,11 +61,12 @@ test('an action declaring axios is created, deployed with its dependencies and r
 
 test('a module Gatehouse does not provide is refused, naming it and what exists; the draft is kept as it was', async () => {
   const body = (deps: unknown) => ({ name: `deps-${Math.random().toString(36).slice(2)}`, supported_triggers: [{ id: 'post-login' }], code: 'exports.onExecutePostLogin = async () => {};', dependencies: deps });
-  const lodash = await ts.api('POST', '/actions/actions', body([{ name: 'axios', version: '1.6.2' }, { name: 'lodash', version: '4.17.21' }]));
-  assert.equal(lodash.status, 400, JSON.stringify(lodash.body));
-  assert.match(lodash.body.message, /lodash is not available/);
-  assert.match(lodash.body.message, /axios/);
-  assert.match(lodash.body.message, /dependencies/, 'the field is named');
+  const stripe = await ts.api('POST', '/actions/actions', body([{ name: 'lodash', version: '4.17.21' }, { name: 'stripe', version: '14.0.0' }]));
+  assert.equal(stripe.status, 400, JSON.stringify(stripe.body));
+  assert.match(stripe.body.message, /stripe is not available/);
+  assert.match(stripe.body.message, /axios/);
+  assert.match(stripe.body.message, /lodash 4, the real module/);
+  assert.match(stripe.body.message, /dependencies/, 'the field is named');
 
   const twice = await ts.api('POST', '/actions/actions', body([{ name: 'axios', version: '1.6.2' }, { name: 'axios', version: '1.7.0' }]));
   assert.equal(twice.status, 400);

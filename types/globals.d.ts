@@ -320,8 +320,14 @@ declare global {
     (options: { jwksUri: string; cache?: boolean; cacheMaxEntries?: number; cacheMaxAge?: number; rateLimit?: boolean; jwksRequestsPerMinute?: number; timeout?: number; requestHeaders?: Record<string, string>; fetcher?: (uri: string) => Promise<{ keys: unknown[] }> }): GatehouseJwksClient;
     SigningKeyNotFoundError: new (message: string) => Error; JwksError: new (message: string) => Error; JwksRateLimitError: new (message: string) => Error; ArgumentError: new (message: string) => Error;
   }
-  /** In an action's module scope (CommonJS): these built-ins, axios, auth0, jsonwebtoken and jwks-rsa; any other name throws. */
+  /** In an action's module scope (CommonJS): these built-ins, the npm modules below; any other name throws. */
   function require(id: 'axios'): AxiosStatic;
+  /**
+   * npm packages whose own code runs in the sandbox (lodash 4, uuid 11, qs 6, moment 2,
+   * crypto-js 4, and paths inside them such as lodash/get): typed by their own @types packages,
+   * which an action's project installs for its editor.
+   */
+  function require(id: 'lodash' | 'uuid' | 'qs' | 'moment' | 'crypto-js' | `lodash/${string}`): any;
   function require(id: 'jwks-rsa'): GatehouseJwksRsa;
   /** node-fetch 2: the global fetch, with its `timeout` option (ms) and FetchError. */
   function require(id: 'node-fetch'): typeof fetch & { default: typeof fetch; Headers: typeof Headers; Response: typeof Response; FetchError: new (message: string, type: string) => Error & { type: string }; isRedirect(code: number): boolean };

@@ -4178,6 +4178,54 @@
     return slackBuilt;
   }
 
+  // ---- npm packages run from their own code (packages.ts) ---------------------------------------
+  // The host hands over a package's files with each file's requires resolved; they run here as
+  // CommonJS modules, each file once per isolate (Node.js's module cache), in the action's own
+  // realm: what they can do, the action can do itself.
+  const FunctionC = Function;
+  const pkgBySpecifier = new MapC(); // what require(name) gave: a handler that requires per execution asks the host once
+  const pkgModules = new MapC();     // file key (path under node_modules) -> module
+  const pkgFiles = new MapC();       // file key -> { src, deps: { specifier: file key } }
+  function packageModule(name) {
+    if (pkgBySpecifier.has(name)) return pkgBySpecifier.get(name);
+    const json = host('package', name, '', '');
+    if (json === '') return undefined;
+    const b = JSONparse(json);
+    const ks = keys(b.files);
+    for (let i = 0; i < ks.length; i++) if (!pkgFiles.has(ks[i]) && !pkgModules.has(ks[i])) pkgFiles.set(ks[i], b.files[ks[i]]);
+    const exports = loadPackageFile(b.entry);
+    pkgBySpecifier.set(name, exports);
+    return exports;
+  }
+  function loadPackageFile(key) {
+    const known = pkgModules.get(key);
+    if (known !== undefined) return known.exports;
+    const f = pkgFiles.get(key);
+    const filename = '/node_modules/' + key;
+    const module = { id: filename, filename, loaded: false, exports: {}, children: [], paths: [] };
+    // In the cache before it runs, as in Node.js: a cycle gets the exports made so far.
+    pkgModules.set(key, module);
+    try {
+      if (/\.json$/.test(key)) {
+        module.exports = JSONparse(f.src);
+      } else {
+        const deps = f.deps;
+        const req = function (spec) {
+          return typeof spec === 'string' && hasOwn(deps, spec) ? loadPackageFile(deps[spec]) : require(spec);
+        };
+        const fn = new FunctionC('exports', 'require', 'module', '__filename', '__dirname', f.src);
+        apply(fn, module.exports, [module.exports, req, module, filename, filename.slice(0, filename.lastIndexOf('/'))]);
+      }
+    } catch (e) {
+      pkgModules.delete(key);
+      throw e;
+    }
+    module.loaded = true;
+    // Its source is not needed again (the module is cached): lodash's main file is 540 KB.
+    pkgFiles.delete(key);
+    return module.exports;
+  }
+
   // ---- module ----------------------------------------------------------------------------------
   function require(id) {
     const name = cap(S(id), 100);
@@ -4189,6 +4237,10 @@
     if (name === 'jwks-rsa') return jwksRsaModule();
     if (bare === 'node-fetch') return nodeFetchModule();
     if (name === '@slack/webhook') return slackWebhookModule();
+    if (!/^node:/.test(name)) {
+      const p = packageModule(name);
+      if (p !== undefined) return p;
+    }
     const builtins = node().BUILTINS;
     if (bare in builtins) return builtins[bare];
     // What to use instead, for the modules Auth0 Actions require most.
@@ -4198,7 +4250,7 @@
       : bare === 'jose' ? "require('jsonwebtoken') signs and verifies JWTs; api.redirect.encodeToken / validateToken sign and check HS256 tokens"
         : bare === 'util' ? 'TextEncoder, TextDecoder and structuredClone are globals'
           : 'bring the code you need into the action itself';
-    throw new Err("require('" + name + "') is not available: Gatehouse Actions have no npm modules but axios, auth0 (ManagementClient, AuthenticationClient), jsonwebtoken, jwks-rsa, node-fetch and @slack/webhook, and of Node.js's built-ins only crypto, buffer, url, querystring, http and https (" + instead + ')');
+    throw new Err("require('" + name + "') is not available: Gatehouse Actions have no npm modules but axios, auth0 (ManagementClient, AuthenticationClient), jsonwebtoken, jwks-rsa, node-fetch, @slack/webhook, lodash, uuid, qs, moment and crypto-js, and of Node.js's built-ins only crypto, buffer, url, querystring, http and https (" + instead + ')');
   }
 
   function errJson(d) { return '{"name":' + JSONstringify(d.name) + ',"message":' + JSONstringify(d.message) + '}'; }

@@ -7,6 +7,8 @@
  * validates and applies them.
  */
 
+import { PACKAGES } from './packages.ts';
+
 /** Outcome of one action, and of a chain (the first non-ok action's status). */
 export type SandboxStatus = 'ok' | 'denied' | 'timeout' | 'oom' | 'syntax' | 'runtime';
 
@@ -14,10 +16,10 @@ export type SandboxStatus = 'ok' | 'denied' | 'timeout' | 'oom' | 'syntax' | 'ru
 export interface Command { type: string; args: unknown[] }
 
 /**
- * The npm modules `require()` gives an action (stand-ins written inside the sandbox, see
- * guest-prelude.js), by name; the value says what of the module is there. An action may declare
- * these as dependencies (Auth0's `dependencies: [{name, version}]`); whatever version it names,
- * it gets the stand-in.
+ * The npm modules `require()` gives an action, by name; the value says what of the module is
+ * there: stand-ins written inside the sandbox (guest-prelude.js), then packages whose own code
+ * runs in it (packages.ts). An action may declare these as dependencies (Auth0's
+ * `dependencies: [{name, version}]`); whatever version it names, it gets the one here.
  */
 export const NPM_MODULES: Readonly<Record<string, string>> = Object.freeze({
   axios: 'axios 1.x',
@@ -26,6 +28,7 @@ export const NPM_MODULES: Readonly<Record<string, string>> = Object.freeze({
   'jwks-rsa': 'jwks-rsa 3: a JWKS client (getSigningKey)',
   'node-fetch': 'node-fetch 2: the global fetch with its timeout option and FetchError',
   '@slack/webhook': 'IncomingWebhook.send over the axios stand-in',
+  ...PACKAGES,
 });
 
 /** One deployed action version to run. */
