@@ -345,6 +345,22 @@ declare global {
   };
   function require(id: 'url' | 'node:url'): { URL: typeof URL; URLSearchParams: typeof URLSearchParams };
   function require(id: 'querystring' | 'node:querystring'): GatehouseQuerystring;
+  /** `require('util')`: promisify, callbackify, format, inspect (the console's), inherits, isDeepStrictEqual, types and the rest an action uses. */
+  function require(id: 'util' | 'node:util'): {
+    promisify: (<F extends (...args: any[]) => void>(fn: F) => (...args: any[]) => Promise<any>) & { readonly custom: unique symbol };
+    callbackify<R>(fn: (...args: any[]) => Promise<R>): (...args: any[]) => void;
+    format(format?: unknown, ...args: unknown[]): string;
+    inspect: ((value: unknown) => string) & { readonly custom: unique symbol };
+    inherits(ctor: Function, superCtor: Function): void;
+    isDeepStrictEqual(a: unknown, b: unknown): boolean;
+    deprecate<F extends Function>(fn: F, message: string, code?: string): F;
+    debuglog(section: string): ((...args: unknown[]) => void) & { enabled: boolean };
+    isArray(value: unknown): value is unknown[];
+    stripVTControlCharacters(text: string): string;
+    toUSVString(text: string): string;
+    TextEncoder: typeof TextEncoder; TextDecoder: typeof TextDecoder;
+    types: Record<'isDate' | 'isRegExp' | 'isMap' | 'isSet' | 'isWeakMap' | 'isWeakSet' | 'isPromise' | 'isTypedArray' | 'isUint8Array' | 'isArrayBuffer' | 'isAnyArrayBuffer' | 'isArrayBufferView' | 'isAsyncFunction' | 'isGeneratorFunction' | 'isNativeError' | 'isBoxedPrimitive' | 'isNumberObject' | 'isStringObject' | 'isBooleanObject' | 'isSymbolObject' | 'isBigIntObject', (value: unknown) => boolean>;
+  };
   /** Over the bridged fetch: the body is sent at end(), the response comes whole (one 'data', then 'end'). */
   function require(id: 'http' | 'https' | 'node:http' | 'node:https'): GatehouseHttp;
   interface GatehouseIncomingMessage {

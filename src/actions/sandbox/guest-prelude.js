@@ -253,10 +253,11 @@
     try { return typeof v === 'string' ? v : inspect(v, 0, []); } catch { return '[uninspectable]'; }
   }
 
-  function format(args) {
+  function format(args, all) {
     // Formatting stops past the budget, but not before a secret that starts inside it is whole:
     // scrub() must see it entire, or the part before the stop would be kept (writeLog cuts after).
-    const limit = consoleBytes + (secretForms.length ? secretForms[0].length : 0);
+    // util.format (`all`) has no budget: its text goes wherever the action puts it.
+    const limit = all === true ? Infinity : consoleBytes + (secretForms.length ? secretForms[0].length : 0);
     let out = '', i = 0;
     const f = args[0];
     if (typeof f === 'string' && args.length > 1 && f.indexOf('%') !== -1) {
@@ -2005,6 +2006,166 @@
       }
       return freeze({ request, get, ClientRequest, IncomingMessage, Agent: class Agent { constructor() {} }, globalAgent: freeze({}) });
     }
+    // require('util'): what actions and the packages they bring use of it. inspect is the
+    // console's (Node.js's layout for plain data, without its options or inspect.custom).
+    let utilBuilt = null;
+    function makeUtil() {
+      const SymbolC = Symbol;
+      const later = (fn) => { apply(promiseThen, promiseResolve(undefined), [fn]); };
+      const promisifyCustom = SymbolC.for('nodejs.util.promisify.custom');
+      function promisify(original) {
+        if (typeof original !== 'function') throw argType('original', 'of type function', original);
+        const custom = original[promisifyCustom];
+        if (custom !== undefined) {
+          if (typeof custom !== 'function') throw argType('util.promisify.custom', 'of type function', custom);
+          return defineProperty(custom, promisifyCustom, { value: custom, enumerable: false, writable: false, configurable: true });
+        }
+        function fn(...args) {
+          return new P((resolve, reject) => {
+            apply(original, this, [...args, (err, value) => { if (err) reject(err); else resolve(value); }]);
+          });
+        }
+        O.setPrototypeOf(fn, O.getPrototypeOf(original));
+        defineProperty(fn, promisifyCustom, { value: fn, enumerable: false, writable: false, configurable: true });
+        return O.defineProperties(fn, O.getOwnPropertyDescriptors(original));
+      }
+      promisify.custom = promisifyCustom;
+      function callbackify(original) {
+        if (typeof original !== 'function') throw argType('original', 'of type function', original);
+        function callbackified(...args) {
+          const cb = args.pop();
+          if (typeof cb !== 'function') throw argType('last argument', 'of type function', cb);
+          const onOk = (ret) => { later(() => apply(cb, this, [null, ret])); };
+          const onErr = (rej) => {
+            let reason = rej;
+            if (!rej) {
+              reason = nodeError(Err, 'ERR_FALSY_VALUE_REJECTION', 'Promise was rejected with falsy value');
+              reason.reason = rej;
+            }
+            later(() => apply(cb, this, [reason]));
+          };
+          apply(promiseThen, apply(original, this, args), [onOk, onErr]);
+        }
+        O.setPrototypeOf(callbackified, O.getPrototypeOf(original));
+        return O.defineProperties(callbackified, O.getOwnPropertyDescriptors(original));
+      }
+      function inherits(ctor, superCtor) {
+        if (ctor === undefined || ctor === null) throw argType('ctor', 'of type function', ctor);
+        if (superCtor === undefined || superCtor === null) throw argType('superCtor', 'of type function', superCtor);
+        if (superCtor.prototype === undefined) throw argType('superCtor.prototype', 'of type object', superCtor.prototype);
+        defineProperty(ctor, 'super_', { value: superCtor, writable: true, configurable: true });
+        O.setPrototypeOf(ctor.prototype, superCtor.prototype);
+      }
+      // Brand checks: a method that throws for anything but its own kind of object (no toStringTag games).
+      const brand = (fn) => (v) => { if (v === null || typeof v !== 'object') return false; try { apply(fn, v, []); return true; } catch { return false; } };
+      const getter = (C, name) => O.getOwnPropertyDescriptor(C.prototype, name).get;
+      const TypedArrayProto = O.getPrototypeOf(Uint8ArrayC.prototype);
+      const typedTag = O.getOwnPropertyDescriptor(TypedArrayProto, SymbolC.toStringTag).get;
+      const AsyncFnProto = O.getPrototypeOf(async function () {});
+      const GenFnProto = O.getPrototypeOf(function* () {});
+      const AsyncGenFnProto = O.getPrototypeOf(async function* () {});
+      const isDate = brand(Date.prototype.getTime);
+      const regExpSource = brand(getter(RegExp, 'source'));
+      const isRegExp = (v) => v !== RegExp.prototype && regExpSource(v);
+      const isMap = brand(getter(MapC, 'size'));
+      const isSet = brand(getter(Set, 'size'));
+      const isArrayBuffer = brand(getter(ArrayBufferC, 'byteLength'));
+      const isBoxed = (C) => brand(C.prototype.valueOf);
+      const types = freeze({
+        isDate, isRegExp, isMap, isSet,
+        isWeakMap: (v) => { try { apply(WeakMapC.prototype.has, v, [{}]); return true; } catch { return false; } },
+        isWeakSet: (v) => { try { apply(WeakSet.prototype.has, v, [{}]); return true; } catch { return false; } },
+        isPromise: (v) => v instanceof P,
+        isTypedArray: (v) => apply(typedTag, v, []) !== undefined,
+        isUint8Array: (v) => apply(typedTag, v, []) === 'Uint8Array',
+        isArrayBuffer, isAnyArrayBuffer: isArrayBuffer,
+        isArrayBufferView: (v) => ArrayBufferC.isView(v),
+        isAsyncFunction: (v) => typeof v === 'function' && (O.getPrototypeOf(v) === AsyncFnProto || O.getPrototypeOf(v) === AsyncGenFnProto),
+        isGeneratorFunction: (v) => typeof v === 'function' && (O.getPrototypeOf(v) === GenFnProto || O.getPrototypeOf(v) === AsyncGenFnProto),
+        isNativeError: (v) => v instanceof Err,
+        isBoxedPrimitive: (v) => isBoxed(N)(v) || isBoxed(S)(v) || isBoxed(Boolean)(v) || isBoxed(SymbolC)(v) || isBoxed(BigInt)(v),
+        isNumberObject: isBoxed(N), isStringObject: isBoxed(S), isBooleanObject: isBoxed(Boolean), isSymbolObject: isBoxed(SymbolC), isBigIntObject: isBoxed(BigInt),
+      });
+      // Node.js's isDeepStrictEqual: prototypes, own enumerable keys and symbols, the values of
+      // dates, regular expressions, boxed primitives, errors and binary data; Map and Set entries
+      // in any order; cycles.
+      function deepEqual(a, b, memo) {
+        if (O.is(a, b)) return true;
+        if (a === null || b === null || typeof a !== 'object' || typeof b !== 'object') return false;
+        if (O.getPrototypeOf(a) !== O.getPrototypeOf(b)) return false;
+        for (let i = 0; i < memo.length; i++) if (memo[i][0] === a && memo[i][1] === b) return true;
+        if (isArray(a) !== isArray(b)) return false;
+        if (isDate(a) !== isDate(b) || isDate(a) && !O.is(apply(Date.prototype.getTime, a, []), apply(Date.prototype.getTime, b, []))) return false;
+        if (isRegExp(a) !== isRegExp(b) || isRegExp(a) && (S(a) !== S(b) || a.lastIndex !== b.lastIndex)) return false;
+        if (types.isBoxedPrimitive(a) || types.isBoxedPrimitive(b)) {
+          if (!types.isBoxedPrimitive(a) || !types.isBoxedPrimitive(b)) return false;
+          let va, vb;
+          for (const C of [N, S, Boolean, SymbolC, BigInt]) { if (isBoxed(C)(a)) va = apply(C.prototype.valueOf, a, []); if (isBoxed(C)(b)) vb = apply(C.prototype.valueOf, b, []); }
+          if (!O.is(va, vb)) return false;
+        }
+        if (a instanceof Err && (a.message !== b.message || a.name !== b.name)) return false;
+        if (ArrayBufferC.isView(a) || isArrayBuffer(a)) {
+          const ua = isArrayBuffer(a) ? new Uint8ArrayC(a) : new Uint8ArrayC(a.buffer, a.byteOffset, a.byteLength);
+          const ub = isArrayBuffer(b) ? new Uint8ArrayC(b) : ArrayBufferC.isView(b) ? new Uint8ArrayC(b.buffer, b.byteOffset, b.byteLength) : null;
+          if (ub === null || ua.length !== ub.length) return false;
+          if (types.isTypedArray(a) && apply(typedTag, a, []) !== apply(typedTag, b, [])) return false;
+          if (apply(typedTag, a, []) === 'Float32Array' || apply(typedTag, a, []) === 'Float64Array') {
+            for (let i = 0; i < a.length; i++) if (!O.is(a[i], b[i])) return false;
+          } else {
+            for (let i = 0; i < ua.length; i++) if (ua[i] !== ub[i]) return false;
+          }
+        }
+        memo.push([a, b]);
+        try {
+          if (isMap(a) || isMap(b)) {
+            if (!isMap(a) || !isMap(b) || a.size !== b.size) return false;
+            for (const [k, v] of a) {
+              if (k === null || typeof k !== 'object') {
+                if (!b.has(k) || !deepEqual(v, b.get(k), memo)) return false;
+              } else {
+                let found = false;
+                for (const [k2, v2] of b) if (deepEqual(k, k2, memo) && deepEqual(v, v2, memo)) { found = true; break; }
+                if (!found) return false;
+              }
+            }
+          } else if (isSet(a) || isSet(b)) {
+            if (!isSet(a) || !isSet(b) || a.size !== b.size) return false;
+            for (const v of a) {
+              if (v === null || typeof v !== 'object') { if (!b.has(v)) return false; continue; }
+              let found = false;
+              for (const v2 of b) if (deepEqual(v, v2, memo)) { found = true; break; }
+              if (!found) return false;
+            }
+          }
+          const ka = keys(a), kb = keys(b);
+          if (ka.length !== kb.length) return false;
+          for (let i = 0; i < ka.length; i++) if (!hasOwn(b, ka[i]) || !O.prototype.propertyIsEnumerable.call(b, ka[i]) || !deepEqual(a[ka[i]], b[ka[i]], memo)) return false;
+          const sa = O.getOwnPropertySymbols(a).filter((k) => O.prototype.propertyIsEnumerable.call(a, k));
+          const sb = O.getOwnPropertySymbols(b).filter((k) => O.prototype.propertyIsEnumerable.call(b, k));
+          if (sa.length !== sb.length) return false;
+          for (let i = 0; i < sa.length; i++) if (!O.prototype.propertyIsEnumerable.call(b, sa[i]) || !deepEqual(a[sa[i]], b[sa[i]], memo)) return false;
+          return true;
+        } finally {
+          memo.pop();
+        }
+      }
+      const utilInspect = (v) => (typeof v === 'string' ? quote(v) : show(v));
+      utilInspect.custom = SymbolC.for('nodejs.util.inspect.custom');
+      const noop = () => {};
+      const debuglog = () => defineProperty(noop, 'enabled', { value: false, configurable: true });
+      return freeze({
+        promisify, callbackify, inherits, types,
+        isDeepStrictEqual: (a, b) => deepEqual(a, b, []),
+        format: (...args) => format(args, true),
+        inspect: utilInspect,
+        deprecate: (fn, msg) => { if (typeof fn !== 'function') throw argType('fn', 'of type function', fn); return fn; },
+        debuglog, debug: debuglog,
+        isArray,
+        stripVTControlCharacters: (str) => S(str).replace(/[\u001B\u009B][[\]()#;?]*(?:(?:(?:(?:;[-a-zA-Z\d\/#&.:=?%@~_]+)*|[a-zA-Z\d]+(?:;[-a-zA-Z\d\/#&.:=?%@~_]*)*)?\u0007)|(?:(?:\d{1,4}(?:;\d{0,4})*)?[\dA-PR-TZcf-ntqry=><~]))/g, ''),
+        toUSVString: (str) => S(str).toWellFormed(),
+        TextEncoder, TextDecoder,
+      });
+    }
     const URL_INSTEAD = 'use new URL(input) and its searchParams';
     const BUILTINS = {
       __proto__: null,
@@ -2019,6 +2180,7 @@
       }),
       url: freeze({ URL, URLSearchParams, parse: notSupported('url', 'parse', URL_INSTEAD), format: notSupported('url', 'format', URL_INSTEAD), resolve: notSupported('url', 'resolve', 'use new URL(to, from).href') }),
       querystring: freeze(querystring),
+      get util() { return utilBuilt ??= makeUtil(); },
       http: httpModule('http:'),
       https: httpModule('https:'),
     };
@@ -4248,9 +4410,8 @@
     if (/^actions:/.test(name)) throw new Err("require('" + name + "') is not available: Gatehouse has no Actions Modules (Auth0's shared code, 'actions:…'); bring the module's code into the action itself");
     const instead = /^(request|request-promise|got|superagent|undici)$/.test(bare) ? 'use the global fetch() or axios'
       : bare === 'jose' ? "require('jsonwebtoken') signs and verifies JWTs; api.redirect.encodeToken / validateToken sign and check HS256 tokens"
-        : bare === 'util' ? 'TextEncoder, TextDecoder and structuredClone are globals'
           : 'bring the code you need into the action itself';
-    throw new Err("require('" + name + "') is not available: Gatehouse Actions have no npm modules but axios, auth0 (ManagementClient, AuthenticationClient), jsonwebtoken, jwks-rsa, node-fetch, @slack/webhook, lodash, uuid, qs, moment and crypto-js, and of Node.js's built-ins only crypto, buffer, url, querystring, http and https (" + instead + ')');
+    throw new Err("require('" + name + "') is not available: Gatehouse Actions have no npm modules but axios, auth0 (ManagementClient, AuthenticationClient), jsonwebtoken, jwks-rsa, node-fetch, @slack/webhook, lodash, uuid, qs, moment and crypto-js, and of Node.js's built-ins only crypto, buffer, url, querystring, util, http and https (" + instead + ')');
   }
 
   function errJson(d) { return '{"name":' + JSONstringify(d.name) + ',"message":' + JSONstringify(d.message) + '}'; }

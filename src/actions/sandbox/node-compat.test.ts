@@ -274,6 +274,27 @@ SNIPPETS.push(
   ['cipher: bad key length, IV, name, padding; state errors', `[t(() => crypto.createCipheriv('aes-256-cbc', Buffer.alloc(5), Buffer.alloc(16))), t(() => crypto.createCipheriv('aes-256-cbc', Buffer.alloc(32), Buffer.alloc(5))), t(() => crypto.createCipheriv('nope-cbc', Buffer.alloc(8), Buffer.alloc(8))), (() => { const d = crypto.createDecipheriv('aes-128-cbc', Buffer.alloc(16), Buffer.alloc(16)); d.update(Buffer.alloc(16)); return t(() => d.final()); })(), (() => { const c = crypto.createCipheriv('aes-128-cbc', Buffer.alloc(16), Buffer.alloc(16)); c.final(); return [t(() => c.update('x')), t(() => c.final())]; })()]`],
 );
 
+// ---- require('util')
+SNIPPETS.push(
+  ['util: promisify resolves with the first value, rejects with the error, passes this', js`(async () => { const f = util.promisify(function (a, b, cb) { cb(null, [this && this.k, a + b], 'second'); }); const g = util.promisify((cb) => cb(Object.assign(new Error('boom'), { code: 'E_X' }))); const h = util.promisify(() => { throw new TypeError('sync'); }); return [await f.call({ k: 1 }, 2, 3), await g().catch((e) => [e.message, e.code]), await h().catch((e) => e.name)]; })()`],
+  ['util: promisify.custom and bad arguments', js`(() => { const f = () => {}; const custom = () => 'custom'; f[util.promisify.custom] = custom; return [util.promisify(f) === custom, util.promisify.custom === Symbol.for('nodejs.util.promisify.custom'), t(() => util.promisify(1)), typeof util.promisify(function named(cb) { cb(); })]; })()`],
+  ['util: callbackify', js`new Promise((resolve) => { const out = []; util.callbackify(async (x) => x * 2)(21, (err, v) => { out.push([err, v]); util.callbackify(async () => { throw new RangeError('no'); })((err2) => { out.push([err2.name, err2.message]); util.callbackify(() => Promise.reject(null))((err3) => { out.push([err3.code, err3.reason]); resolve(out); }); }); }); })`],
+  ['util: callbackify without a callback', js`t(() => util.callbackify(async () => 1)(1))`],
+  ['util: format', js`[util.format('%s=%d (%i) %j %%', 'a', 42.5, 42.5, { b: [1] }), util.format('%s', 'x', 'extra', 3), util.format(1, 'two', null, undefined), util.format('no args %s'), util.format('%d', '0x10'), util.format({ a: 1, b: 'c' }, [1, 2])]`],
+  ['util: inspect of plain data', js`[util.inspect({ a: 1, b: 'two', c: [1, 2, { d: null }] }), util.inspect('str'), util.inspect([1, 'a', true, undefined]), util.inspect(new Map([['k', 1]])), util.inspect(new Set([1])), util.inspect(-0), util.inspect(10n), typeof util.inspect.custom]`],
+  ['util: inherits', js`(() => { function A() {} A.prototype.hi = function () { return 'hi'; }; function B() { A.call(this); } util.inherits(B, A); return [new B().hi(), B.super_ === A, new B() instanceof A, t(() => util.inherits(B, null)), t(() => util.inherits(null, A))]; })()`],
+  ['util: isDeepStrictEqual', js`[
+    util.isDeepStrictEqual({ a: [1, { b: 2 }] }, { a: [1, { b: 2 }] }), util.isDeepStrictEqual({ a: 1 }, { a: '1' }), util.isDeepStrictEqual([1, 2], { 0: 1, 1: 2, length: 2 }),
+    util.isDeepStrictEqual(new Date(5), new Date(5)), util.isDeepStrictEqual(new Date(5), new Date(6)), util.isDeepStrictEqual(/a/g, /a/g), util.isDeepStrictEqual(/a/g, /a/i),
+    util.isDeepStrictEqual(new Map([[1, { x: 1 }]]), new Map([[1, { x: 1 }]])), util.isDeepStrictEqual(new Map([[{ k: 1 }, 'v']]), new Map([[{ k: 1 }, 'v']])), util.isDeepStrictEqual(new Set([{ a: 1 }, 2]), new Set([2, { a: 1 }])),
+    util.isDeepStrictEqual(new Set([1]), new Set([2])), util.isDeepStrictEqual(NaN, NaN), util.isDeepStrictEqual(0, -0), util.isDeepStrictEqual(Buffer.from('ab'), Buffer.from('ab')), util.isDeepStrictEqual(new Uint8Array([1]), Buffer.from([1])),
+    util.isDeepStrictEqual(Object.create(null), {}), util.isDeepStrictEqual(new Error('x'), new Error('x')), util.isDeepStrictEqual(new Error('x'), new Error('y')), util.isDeepStrictEqual(new Number(1), new Number(1)), util.isDeepStrictEqual(new String('a'), new String('b')),
+    (() => { const a = { n: 1 }; a.self = a; const b = { n: 1 }; b.self = b; return util.isDeepStrictEqual(a, b); })(), util.isDeepStrictEqual({ [Symbol.for('s')]: 1 }, { [Symbol.for('s')]: 2 }), util.isDeepStrictEqual([1, , 3], [1, undefined, 3]), util.isDeepStrictEqual(new Float64Array([NaN]), new Float64Array([NaN])),
+  ]`],
+  ['util: types', js`(() => { const ty = util.types; const fakeDate = { [Symbol.toStringTag]: 'Date' }; return [ty.isDate(new Date()), ty.isDate(fakeDate), ty.isRegExp(/x/), ty.isRegExp({}), ty.isMap(new Map()), ty.isSet(new Set()), ty.isWeakMap(new WeakMap()), ty.isWeakSet(new WeakSet()), ty.isPromise(Promise.resolve()), ty.isPromise({ then() {} }), ty.isTypedArray(new Uint16Array(1)), ty.isTypedArray([]), ty.isUint8Array(Buffer.alloc(1)), ty.isArrayBuffer(new ArrayBuffer(1)), ty.isArrayBufferView(new DataView(new ArrayBuffer(1))), ty.isAsyncFunction(async () => {}), ty.isAsyncFunction(() => {}), ty.isGeneratorFunction(function* () {}), ty.isNativeError(new TypeError()), ty.isBoxedPrimitive(Object(1n)), ty.isBoxedPrimitive(1), ty.isStringObject(new String('')), ty.isNumberObject(1)]; })()`],
+  ['util: the rest', js`[util.isArray([]), util.stripVTControlCharacters('\u001b[31mred\u001b[39m'), util.toUSVString('a\ud800b'), typeof util.debuglog('x'), util.debuglog('x').enabled, util.deprecate((a) => a + 1, 'old')(1), new util.TextDecoder().decode(new util.TextEncoder().encode('é'))]`],
+);
+
 /**
  * Where the sandbox differs from Node.js on purpose: each is asserted to still differ, so a
  * change that makes it match fails here until its name is removed. Deliberate limits are not in
@@ -291,7 +312,7 @@ const KNOWN_DIFF = new Set<string>([
 /** Runs SNIPPETS and answers [name, JSON value | {threw: {name, code}}][]; the same text runs in Node.js and in the sandbox. */
 const HARNESS = `return (async () => {
   'use strict';
-  const crypto = require('crypto'), qs = require('querystring');
+  const crypto = require('crypto'), qs = require('querystring'), util = require('util');
   const codes = (s) => Array.from({ length: s.length }, (_, i) => s.charCodeAt(i));
   const threw = (e) => ({ threw: { name: e == null ? null : e.name ?? null, code: e == null ? null : e.code ?? null } });
   const t = (fn) => { try { return fn(); } catch (e) { return threw(e); } };
