@@ -14,6 +14,8 @@ export async function sweepLifecycle(db: Db, failureResetMs: number, now = Date.
   await db('action_continuations').where('expires_at', '<', now - 3600_000).delete();
   await db('mfa_pending').where('expires_at', '<', now).delete();
   await db('email_tokens').where('expires_at', '<', now - 86400_000).delete();
+  // Management API jobs are polled for a while after they end, as on Auth0; then they go.
+  await db('jobs').where('created_at', '<', now - 7 * 86400_000).delete();
   await db('login_failures').where('last_failure_at', '<', now - failureResetMs).andWhere('locked_until', '<', now).delete();
 }
 

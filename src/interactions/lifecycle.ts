@@ -6,7 +6,7 @@ import type { User } from '../users/users.ts';
 import { canonicalEmail } from '../users/email.ts';
 import { checkPasswordPolicy } from '../users/passwords.ts';
 import { toBool } from '../db/knex.ts';
-import { passwordFingerprint, type EmailTokenPurpose, type TokenState } from '../users/email-tokens.ts';
+import { passwordFingerprint, type EmailTokenPurpose, type TicketOptions, type TokenState } from '../users/email-tokens.ts';
 import { createAccountSessions } from './account-sessions.ts';
 import { verifyEmailMail } from '../../views/mail/verify-email.ts';
 import { resetPasswordMail } from '../../views/mail/reset-password.ts';
@@ -48,19 +48,26 @@ export function tooManyFromAddress(retryAfterSeconds: number): string {
 
 /**
  * Sends (after the response) a verification mail with a fresh link to the user's STORED
- * address. Called after signup and from the resend form. `request` only feeds the audit log.
+ * address. Called after signup, from the resend form and for a Management API job (`jobId`:
+ * its row moves to completed, or failed when the account's hourly limit refused the link).
+ * `request` only feeds the audit log.
  */
-export function queueVerificationMail(app: AppContext, user: { user_id: string; email: string }, request?: { ip?: string; userAgent?: string }) {
+export function queueVerificationMail(app: AppContext, user: { user_id: string; email: string }, request?: { ip?: string; userAgent?: string }, jobId?: string) {
   const { config, urls } = app;
+  const jobDone = async (status: 'completed' | 'failed') => {
+    if (jobId !== undefined) await app.db('jobs').where({ id: jobId }).update({ status, completed_at: Date.now() });
+  };
   app.mail.later(async () => {
     const token = await app.emailTokens.issue({ userId: user.user_id, email: user.email, purpose: 'verify_email', ttlMs: config.email.verificationTtlHours * HOUR, limit: { max: MAILS_PER_HOUR, windowMs: HOUR } });
     if (token === null) {
       await app.audit.record({ type: 'fvr', description: 'Verification email not sent: too many requests for this account', user_id: user.user_id, user_name: user.email, ip: request?.ip, user_agent: request?.userAgent });
+      await jobDone('failed');
       return;
     }
     const content = verifyEmailMail({ appName: config.appName, email: user.email, link: `${urls.urlFor('/verify-email')}?token=${token}`, ttlHours: config.email.verificationTtlHours });
     await app.mail.send({ to: user.email, ...content });
     await app.audit.record({ type: 'svr', description: 'Verification email accepted for delivery', user_id: user.user_id, user_name: user.email, ip: request?.ip, user_agent: request?.userAgent });
+    await jobDone('completed');
   }, 'verification email');
 }
 
@@ -97,6 +104,19 @@ export function createLifecycleRoutes(app: AppContext, csrf: Csrf) {
     ctx.status = status;
     ctx.type = 'html';
     ctx.body = linkOutcomePage({ appName: config.appName, title, message, error: o.error ?? status >= 400, link: o.link });
+  }
+
+  /**
+   * A Management API ticket's result_url, as Auth0 sends the user there once the ticket is
+   * used: `success` and `message` added to its query, and `email` when the ticket asked.
+   */
+  function toResultUrl(ctx: Context, t: TicketOptions, message: string, email: string) {
+    const u = new URL(t.resultUrl!);
+    u.searchParams.set('success', 'true');
+    u.searchParams.set('message', message);
+    if (t.includeEmailInRedirect) u.searchParams.set('email', email);
+    ctx.redirect(u.href);
+    ctx.status = 303;
   }
 
   function linkProblem(ctx: Context, state: Exclude<TokenState, 'valid'>, purpose: EmailTokenPurpose) {
@@ -151,7 +171,8 @@ export function createLifecycleRoutes(app: AppContext, csrf: Csrf) {
       await audit.record({ type: 'fv', description: 'Email verification failed: the account or its address changed since the link was sent', user_id: r.row.userId, ip: ctx.ip, user_agent: ctx.get('user-agent') });
       return linkProblem(ctx, 'invalid', 'verify_email');
     }
-    await audit.record({ type: 'sv', description: 'Email verified', user_id: row.id, user_name: row.email, ip: ctx.ip, user_agent: ctx.get('user-agent') });
+    await audit.record({ type: 'sv', description: r.row.ticket ? 'Email verified with a verification ticket' : 'Email verified', user_id: row.id, user_name: row.email, ip: ctx.ip, user_agent: ctx.get('user-agent') });
+    if (r.row.ticket?.resultUrl) return toResultUrl(ctx, r.row.ticket, 'Your email was verified. You can continue using the application.', row.email);
     outcome(ctx, 200, 'Email verified', `Your email address ${row.email} is verified. Return to your application to continue.`);
   });
 
@@ -270,19 +291,22 @@ export function createLifecycleRoutes(app: AppContext, csrf: Csrf) {
       return linkProblem(ctx, 'used', 'reset_password');
     }
     await users.setPasswordHash(row.id, hash);
-    // The link reached this address and was used from it: the address is proven. Enrolled
+    // A mailed link reached this address and was used from it: the address is proven. A
+    // Management API ticket went wherever the admin sent it: only when it says so. Enrolled
     // authenticators stay, unverified address or not: a reset never bypasses MFA (SECURITY.md
     // 6.4.3); losing a second factor takes identity proofing (an admin removes it). An
     // authenticator a squatter enrolled before the owner proved the address keeps the squatter
     // out as much as the owner (the squatter lacks the new password); the owner goes to an admin.
-    const user = await users.update(row.id, { email_verified: true });
+    const ticket = r.row.ticket;
+    const user = !ticket || ticket.markEmailVerified ? await users.update(row.id, { email_verified: true }) : await users.require(row.id);
     await accountSessions.endAll(row.id);
     // The owner proved control of the mailbox: a brute-force lock on the account (which an
     // attacker may have caused, SECURITY B8) no longer needs to stand in their way.
     await app.bruteForce.success(row.email);
     const revoked = await afterPasswordChange(app, ctx, user, 'reset');
-    await audit.record({ type: 'scp', description: 'Password changed with a reset link', user_id: row.id, user_name: row.email, ip: ctx.ip, user_agent: ctx.get('user-agent'), details: { revoked_token_count: revoked } });
+    await audit.record({ type: 'scp', description: ticket ? 'Password changed with a password-change ticket' : 'Password changed with a reset link', user_id: row.id, user_name: row.email, ip: ctx.ip, user_agent: ctx.get('user-agent'), details: { revoked_token_count: revoked } });
     // No automatic login, and so no way around MFA (ASVS 5 6.4.3): the next login asks for everything.
+    if (ticket?.resultUrl) return toResultUrl(ctx, ticket, 'You can now login to the application with the new password.', row.email);
     outcome(ctx, 200, 'Password changed', 'Your password was changed and you were signed out everywhere. Return to your application and log in with your new password.');
   });
 

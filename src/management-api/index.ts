@@ -13,6 +13,7 @@ import { registerAuthenticationMethods } from './authentication-methods.ts';
 import { registerGrants } from './grants.ts';
 import { registerOrganizations } from './organizations.ts';
 import { registerSessions } from './sessions.ts';
+import { registerTickets } from './tickets.ts';
 
 /** `/api/v2`: Auth0 Management API v2 shape. One file per resource registers its routes here. */
 export function createManagementApi(app: AppContext) {
@@ -30,5 +31,6 @@ export function createManagementApi(app: AppContext) {
   registerGrants(router, app);
   registerOrganizations(router, app);
   registerSessions(router, app);
+  registerTickets(router, app);
   return router;
 }

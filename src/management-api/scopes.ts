@@ -13,4 +13,5 @@ export const MANAGEMENT_SCOPES = [
   'read:grants', 'delete:grants',
   'read:organizations',
   'read:sessions', 'delete:sessions',
+  'create:user_tickets',
 ] as const;

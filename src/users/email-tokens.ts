@@ -4,7 +4,9 @@ import { isSqlite, toNum } from '../db/knex.ts';
 
 export type EmailTokenPurpose = 'verify_email' | 'reset_password';
 export type TokenState = 'valid' | 'expired' | 'used' | 'invalid';
-export interface EmailTokenRow { userId: string; email: string; purpose: EmailTokenPurpose; passwordFp: string | null; expiresAt: number; createdAt: number }
+/** What a Management API ticket asked for when it is used (null for a mailed link). */
+export interface TicketOptions { resultUrl?: string; markEmailVerified?: boolean; includeEmailInRedirect?: boolean }
+export interface EmailTokenRow { userId: string; email: string; purpose: EmailTokenPurpose; passwordFp: string | null; expiresAt: number; createdAt: number; ticket: TicketOptions | null }
 
 const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
 /** 32 random bytes in base64url are exactly 43 characters from this alphabet. */
@@ -30,6 +32,7 @@ export function createEmailTokens(db: Db) {
   const rowOf = (r: Record<string, unknown>): EmailTokenRow => ({
     userId: r.user_id as string, email: r.email as string, purpose: r.purpose as EmailTokenPurpose,
     passwordFp: (r.password_fp as string | null) ?? null, expiresAt: toNum(r.expires_at)!, createdAt: toNum(r.created_at)!,
+    ticket: typeof r.ticket === 'string' ? JSON.parse(r.ticket) as TicketOptions : null,
   });
   const stateOf = (r: Record<string, unknown>, now: number): TokenState => {
     if (toNum(r.used_at) !== null) return 'used';
@@ -50,7 +53,7 @@ export function createEmailTokens(db: Db) {
      * one step, the user's row held (FOR UPDATE on PostgreSQL; SQLite has one writer), so a burst
      * of requests cannot all pass the count before any inserts (a flooded inbox).
      */
-    async issue(o: { userId: string; email: string; purpose: EmailTokenPurpose; ttlMs: number; passwordFp?: string | null; limit?: { max: number; windowMs: number } }): Promise<string | null> {
+    async issue(o: { userId: string; email: string; purpose: EmailTokenPurpose; ttlMs: number; passwordFp?: string | null; limit?: { max: number; windowMs: number }; ticket?: TicketOptions }): Promise<string | null> {
       const token = randomBytes(32).toString('base64url');
       const now = Date.now();
       let issued = true;
@@ -64,6 +67,7 @@ export function createEmailTokens(db: Db) {
         await trx('email_tokens').insert({
           token_hash: sha256(token), user_id: o.userId, purpose: o.purpose, email: o.email,
           password_fp: o.passwordFp ?? null, expires_at: now + o.ttlMs, used_at: null, created_at: now,
+          ticket: o.ticket ? JSON.stringify(o.ticket) : null,
         });
       });
       return issued ? token : null;

@@ -3528,9 +3528,11 @@
       let out = data;
       if (!isObj(out)) out = {};
       if (!isObj(data) || !hasOwn(data, 'data')) def(out, 'data', isObj(data) ? out : data);
-      def(out, 'status', res.status);
-      def(out, 'statusText', res.statusText);
-      def(out, 'headers', res.headers);
+      // A body's own member of the same name wins (a job's `status` is 'pending', not 201): v5+
+      // code reads the body, and v4 code reads it through `.data`, which is the body.
+      if (!hasOwn(out, 'status')) def(out, 'status', res.status);
+      if (!hasOwn(out, 'statusText')) def(out, 'statusText', res.statusText);
+      if (!hasOwn(out, 'headers')) def(out, 'headers', res.headers);
       return out;
     }
     function query(q) {
@@ -3784,8 +3786,23 @@
           addMemberRoles: op((a, b) => { const { id, rest } = idOf(a, 'id'); return request('POST', orgPath(id) + '/members/' + enc(S(rest.user_id)) + '/roles', undefined, b); }),
         };
 
+        // Tickets (a password-change or verification link to hand over) and verification-email
+        // jobs: v4 tickets.changePassword / jobs.verifyEmail, v5+ jobs.verificationEmail.create.
+        const tickets = {
+          changePassword: op((a) => request('POST', '/tickets/password-change', undefined, isObj(a) ? a : {})),
+          verifyEmail: op((a) => request('POST', '/tickets/email-verification', undefined, a)),
+        };
+        const sendVerification = op((a) => request('POST', '/jobs/verification-email', undefined, a));
+        const jobs = {
+          verifyEmail: sendVerification,
+          verificationEmail: freeze({ create: sendVerification }),
+          get: op((a) => { const { id } = idOf(a, 'id'); return request('GET', '/jobs/' + enc(id)); }),
+        };
+
         def(this, 'users', freeze(users));
         def(this, 'usersByEmail', freeze(usersByEmail));
+        def(this, 'tickets', freeze(tickets));
+        def(this, 'jobs', freeze(jobs));
         def(this, 'roles', freeze(roles));
         def(this, 'clients', freeze(clients));
         def(this, 'clientGrants', freeze(clientGrants));
@@ -3811,6 +3828,8 @@
           getLogs: logs.getAll, getLog: logs.get,
           linkUsers: users.link, unlinkUsers: users.unlink, getPermissionsInRole: roles.getPermissions,
           invalidateRememberBrowser: users.invalidateRememberBrowser,
+          createPasswordChangeTicket: tickets.changePassword, createEmailVerificationTicket: tickets.verifyEmail,
+          sendEmailVerification: jobs.verifyEmail, getJob: jobs.get,
         };
         for (const k of keys(v3)) def(this, k, v3[k]);
       }
