@@ -33,7 +33,7 @@ const PASSWORD = 'correct horse battery staple';
 
 // The M2M client's grant: what the scenarios use, but not delete:users (the 403 scenarios).
 const SCOPES = ['read:users', 'update:users', 'read:roles', 'create:roles', 'update:roles', 'delete:roles', 'read:role_members',
-  'create:role_members', 'delete:role_members', 'read:clients', 'read:client_grants', 'read:resource_servers', 'read:logs', 'create:user_tickets'];
+  'create:role_members', 'delete:role_members', 'read:clients', 'read:client_grants', 'read:resource_servers', 'read:logs', 'create:user_tickets', 'read:connections'];
 
 // ---- what the server received --------------------------------------------------------------
 let recording: { m: string; p: string; q: [string, string][] }[] | null = null;
@@ -469,7 +469,32 @@ return {
 };`,
 });
 
+scenario({
+  name: 'v7 connections.list / get, users.logs.list',
+  gen: 'v7',
+  code: `
+const c = ctx.mgmt();
+return {
+  list: await settle(async () => page(await c.connections.list({ strategy: ['auth0'] }))),
+  get: await settle(() => c.connections.get('con_username_password')),
+  missing: await settle(() => c.connections.get('con_nope')),
+  logs: await settle(async () => { const p = await c.users.logs.list(ctx.fx.userId, { per_page: 2, sort: 'date:1' }); return p.data.map((l) => [l.type, l.description]); }),
+};`,
+});
+
 // ---- v4 (auth0/legacy = auth0@4) -----------------------------------------------------------------
+scenario({
+  name: 'v4 connections.getAll / get, users.getLogs',
+  gen: 'v4',
+  code: `
+const c = ctx.mgmt();
+return {
+  all: await settle(async () => res4(await c.connections.getAll())),
+  get: await settle(async () => res4(await c.connections.get({ id: 'con_username_password' }))),
+  logs: await settle(async () => { const r = await c.users.getLogs({ id: ctx.fx.userId, per_page: 2, sort: 'date:1' }); return r.data.map((l) => [l.type, l.description]); }),
+};`,
+});
+
 scenario({
   name: 'v4 tickets.changePassword / verifyEmail, jobs.verifyEmail / jobs.get',
   gen: 'v4',

@@ -14,6 +14,7 @@ import { registerGrants } from './grants.ts';
 import { registerOrganizations } from './organizations.ts';
 import { registerSessions } from './sessions.ts';
 import { registerTickets } from './tickets.ts';
+import { registerConnections } from './connections.ts';
 
 /** `/api/v2`: Auth0 Management API v2 shape. One file per resource registers its routes here. */
 export function createManagementApi(app: AppContext) {
@@ -32,5 +33,6 @@ export function createManagementApi(app: AppContext) {
   registerOrganizations(router, app);
   registerSessions(router, app);
   registerTickets(router, app);
+  registerConnections(router, app);
   return router;
 }

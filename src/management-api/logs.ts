@@ -43,6 +43,19 @@ export const registerLogs: RegisterRoutes = (router, app) => {
     ctx.body = listBody('logs', r.logs.map(fieldsOf(query)), r.total, p);
   });
 
+  // Auth0's per-user log list (a user's page in the dashboard, support tooling): the same
+  // entries as /logs?q=user_id:"…", for a user that must exist.
+  const userLogsQuery = z.strictObject({ ...paginationShape, sort: z.enum(['date:1', 'date:-1']).optional() });
+  router.get('/users/:id/logs', requireScope('read:logs'), async function userLogs(ctx) {
+    const query = parseQuery(ctx, userLogsQuery);
+    const p = pageOf(query);
+    const id = String(ctx.params.id);
+    if (id.length > 128) throw badRequest('Path validation error: id: at most 128 characters', 'invalid_uri');
+    await app.users.require(id);
+    const r = await app.audit.list({ page: p.page, perPage: p.perPage, userId: id, ascending: query.sort === 'date:1' });
+    ctx.body = listBody('logs', r.logs, r.total, p);
+  });
+
   router.get('/logs/:id', requireScope('read:logs'), async function getLog(ctx) {
     const id = String(ctx.params.id);
     const log = id.length <= 64 ? await app.audit.get(id) : undefined;

@@ -14,4 +14,5 @@ export const MANAGEMENT_SCOPES = [
   'read:organizations',
   'read:sessions', 'delete:sessions',
   'create:user_tickets',
+  'read:connections',
 ] as const;

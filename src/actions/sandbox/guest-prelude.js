@@ -3792,6 +3792,14 @@
           changePassword: op((a) => request('POST', '/tickets/password-change', undefined, isObj(a) ? a : {})),
           verifyEmail: op((a) => request('POST', '/tickets/email-verification', undefined, a)),
         };
+        // The one database connection (read-only here) and a user's log entries.
+        const connections = {
+          getAll: op((q) => request('GET', '/connections', q)),
+          list: op(lister('/connections', 'connections', undefined, true)),
+          get: at('GET', (id) => '/connections/' + enc(id)),
+        };
+        users.getLogs = op((a, b) => { const { id, q } = readQuery(a, b, 'id'); return request('GET', userPath(id) + '/logs', q); });
+        users.logs = { list: op(lister(null, 'logs', (id) => userPath(id) + '/logs')) };
         const sendVerification = op((a) => request('POST', '/jobs/verification-email', undefined, a));
         const jobs = {
           verifyEmail: sendVerification,
@@ -3802,6 +3810,7 @@
         def(this, 'users', freeze(users));
         def(this, 'usersByEmail', freeze(usersByEmail));
         def(this, 'tickets', freeze(tickets));
+        def(this, 'connections', freeze(connections));
         def(this, 'jobs', freeze(jobs));
         def(this, 'roles', freeze(roles));
         def(this, 'clients', freeze(clients));
@@ -3830,6 +3839,7 @@
           invalidateRememberBrowser: users.invalidateRememberBrowser,
           createPasswordChangeTicket: tickets.changePassword, createEmailVerificationTicket: tickets.verifyEmail,
           sendEmailVerification: jobs.verifyEmail, getJob: jobs.get,
+          getConnections: connections.getAll, getConnection: connections.get, getUserLogs: users.getLogs,
         };
         for (const k of keys(v3)) def(this, k, v3[k]);
       }
