@@ -35,10 +35,16 @@ export async function startServer(config: Config, opts: { logger?: Logger; host?
     maxHeaderSize: 16 * 1024, headersTimeout: config.http.headersTimeoutMs, requestTimeout: config.http.requestTimeoutMs, connectionsCheckingInterval: 1000,
   }, app.callback());
   server.keepAliveTimeout = 5_000;
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(config.port, opts.host ?? '0.0.0.0', () => resolve());
-  });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(config.port, opts.host ?? '0.0.0.0', () => resolve());
+    });
+  } catch (e) {
+    // The port taken (EADDRINUSE) or refused: nothing of this start is left running.
+    await ctx.close().catch(() => { /* the listen error is the one to report */ });
+    throw e;
+  }
   // This server speaks plain HTTP: an https issuer means a TLS-terminating proxy in front, whose
   // X-Forwarded-* headers count only when trustProxy says how many proxies there are.
   if (config.issuer.startsWith('https:') && !config.http.trustProxy) {

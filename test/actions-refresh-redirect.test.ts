@@ -321,8 +321,10 @@ test('two logins of one user at one client keep their own claims: one paused at 
   // Rows no token can ask for any more (not written for a refresh token's lifetime) are swept.
   const rows = () => ts.ctx.db('action_login_claims').count({ n: '*' }).first().then((r) => Number(r!.n));
   const live = await rows();
-  await ts.ctx.db('action_login_claims').insert({ account_id: 'u-gone', client_id: 'c', login_ref: 'session:old', updated_at: Date.now() - 10_000 });
-  assert.equal(await ts.ctx.actions.triggers.sweepLoginClaims(5_000), 1);
+  // An hour old, swept at 30 minutes: the two logins' rows above, written moments ago, are kept
+  // however slow the run (with 10 s and 5 s, 5 s between their last write and here swept them too).
+  await ts.ctx.db('action_login_claims').insert({ account_id: 'u-gone', client_id: 'c', login_ref: 'session:old', updated_at: Date.now() - 3600_000 });
+  assert.equal(await ts.ctx.actions.triggers.sweepLoginClaims(1800_000), 1);
   assert.equal(await rows(), live);
   await bindActions(ts, 'post-login', []);
 });

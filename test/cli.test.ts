@@ -104,6 +104,28 @@ test('a start that fails after start-up (a signing key that does not open) leave
   }
 });
 
+test('a start whose port is taken says EADDRINUSE and leaves nothing running: the process ends by itself', async () => {
+  // Regression: the context (database, mail queue timer) stayed open after listen() failed.
+  const own = mkdtempSync(join(tmpdir(), 'gatehouse-cli-port-'));
+  try {
+    const e = { ...env, GATEHOUSE_DATA_DIR: own, GATEHOUSE_DATABASE_URL: `sqlite:${join(own, 'gh.sqlite')}` };
+    const script = `
+      import { createServer } from 'node:net';
+      import { loadConfig } from './src/config/load.ts';
+      import { startServer } from './src/server.ts';
+      const blocker = createServer();
+      await new Promise((r) => blocker.listen(0, '127.0.0.1', r));
+      const port = blocker.address().port;
+      const config = loadConfig({ env: process.env, overrides: { port, issuer: 'http://127.0.0.1:' + port } });
+      await startServer(config, { host: '127.0.0.1' }).then(() => console.log('started'), (err) => console.log('refused:', err.code));
+      blocker.close();`;
+    const { stdout } = await run(process.execPath, ['--no-node-snapshot', '--input-type=module', '-e', script], { env: e, cwd: join(import.meta.dirname, '..'), timeout: 20_000 });
+    assert.match(stdout, /^refused: EADDRINUSE$/m, 'the start fails, and the process then ends on its own (else the 20 s timeout kills it)');
+  } finally {
+    rmSync(own, { recursive: true, force: true });
+  }
+});
+
 test('clients create --grant: audiences and scopes that hold colons, as the README writes them', async () => {
   // Regression: the value was split at its last colon, so `https://api.example.com:read:invoices,write:invoices`
   // looked for an API named "https://api.example.com:read:invoices,write" and failed.

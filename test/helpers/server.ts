@@ -42,18 +42,28 @@ export interface TestServer extends RunningServer {
  */
 export async function startTestServer(overrides: Record<string, unknown> = {}, opts: { trailingSlash?: boolean; at?: { dir: string; port: number } } = {}): Promise<TestServer> {
   const dir = opts.at?.dir ?? mkdtempSync(join(tmpdir(), 'gatehouse-test-'));
-  const port = opts.at?.port ?? await freePort();
-  const base = `http://127.0.0.1:${port}`;
-  const issuer = opts.trailingSlash ? `${base}/` : base;
   const logs: string[] = [];
-  const config = loadConfig({
-    env: { NODE_ENV: 'test' },
-    overrides: {
-      issuer, port, dataDir: dir, databaseUrl: `sqlite:${join(dir, 'gatehouse.sqlite')}`,
-      bootstrapAdmin: { clientId: ADMIN_ID, clientSecret: ADMIN_SECRET }, logLevel: 'debug', ...overrides,
-    },
-  });
-  const s = await startServer(config, { logger: createLogger('debug', (l) => { logs.push(l); }), host: '127.0.0.1' });
+  // freePort() lets its port go before the server takes it (the issuer names the port, so it is
+  // chosen first): another test process may take it in between. Then another port, a few times.
+  let port: number, base: string, issuer: string, s: RunningServer;
+  for (let attempt = 1; ; attempt++) {
+    port = opts.at?.port ?? await freePort();
+    base = `http://127.0.0.1:${port}`;
+    issuer = opts.trailingSlash ? `${base}/` : base;
+    const config = loadConfig({
+      env: { NODE_ENV: 'test' },
+      overrides: {
+        issuer, port, dataDir: dir, databaseUrl: `sqlite:${join(dir, 'gatehouse.sqlite')}`,
+        bootstrapAdmin: { clientId: ADMIN_ID, clientSecret: ADMIN_SECRET }, logLevel: 'debug', ...overrides,
+      },
+    });
+    try {
+      s = await startServer(config, { logger: createLogger('debug', (l) => { logs.push(l); }), host: '127.0.0.1' });
+      break;
+    } catch (e) {
+      if (opts.at !== undefined || attempt >= 5 || (e as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw e;
+    }
+  }
   const tokens = new Map<string, string>();
   const ts: TestServer = {
     ...s, issuer, base, dir, logs,
