@@ -177,7 +177,7 @@ const SCENARIOS: [string, string][] = [
   ['error: shape details', js`try { await axios.get(u + '/status?code=418&body=teapot'); } catch (e) { return [e instanceof Error, e instanceof axios.AxiosError, e.constructor === axios.AxiosError, e.constructor.name, e.name, e.isAxiosError,
     Object.prototype.toString.call(e), typeof e.stack, String(e), e.config.url, e.config.method, typeof e.config.headers, e.response.config === e.config, !!e.request, 'cause' in e, Object.keys(e).sort()]; }`],
   ['error: the docs\' if (response) / else if (request) pattern', js`const which = (e) => e.response ? 'response ' + e.response.status : e.request ? 'request' : 'setup ' + e.message;
-    const out = []; for (const c of [{ url: u + '/status?code=503' }, { url: u + '/slow?ms=400', timeout: 50 }, { url: u + '/echo', headers: { 'X-Bad': 'a\u0000b\u0001' }, transformRequest: [() => { throw new Error('in transform'); }] }])
+    const out = []; for (const c of [{ url: u + '/status?code=503' }, { url: u + '/slow?ms=3000', timeout: 50 }, { url: u + '/echo', headers: { 'X-Bad': 'a\u0000b\u0001' }, transformRequest: [() => { throw new Error('in transform'); }] }])
       { try { await axios(c); out.push('ok'); } catch (e) { out.push(which(e)); } } return out;`],
   ['error: toJSON', js`try { await axios.get(u + '/status?code=404', { headers: { 'X-T': '1' }, timeout: 1234 }); } catch (e) { const j = e.toJSON(); return [Object.keys(j).sort(), j.message, j.name, j.code, j.status, typeof j.stack, j.config.url, j.config.method, j.config.timeout, j.config.headers['X-T'], j.config.headers.Accept]; }`],
   ['error: JSON.stringify of an error', js`try { await axios.get(u + '/status?code=404'); } catch (e) { const j = JSON.parse(JSON.stringify(e)); return [j.message, j.code, j.status, j.name, typeof j.config]; }`],
@@ -188,19 +188,19 @@ const SCENARIOS: [string, string][] = [
   ['error: invalid url', js`return axios.get('http://');`],
 
   // ---- timeout
-  ['timeout: exceeded', js`const t0 = Date.now(); try { await axios.get(u + '/slow?ms=400', { timeout: 60 }); return 'no error'; } catch (e) { return [E(e), Date.now() - t0 < 350, axios.isCancel(e), e.response]; }`],
-  ['timeout: timeoutErrorMessage', js`return axios.get(u + '/slow?ms=400', { timeout: 60, timeoutErrorMessage: 'too slow!' });`],
-  ['timeout: clarifyTimeoutError', js`return axios.get(u + '/slow?ms=400', { timeout: 60, transitional: { clarifyTimeoutError: true } });`],
+  ['timeout: exceeded', js`const t0 = Date.now(); try { await axios.get(u + '/slow?ms=3000', { timeout: 60 }); return 'no error'; } catch (e) { return [E(e), Date.now() - t0 < 2000, axios.isCancel(e), e.response]; }`],
+  ['timeout: timeoutErrorMessage', js`return axios.get(u + '/slow?ms=3000', { timeout: 60, timeoutErrorMessage: 'too slow!' });`],
+  ['timeout: clarifyTimeoutError', js`return axios.get(u + '/slow?ms=3000', { timeout: 60, transitional: { clarifyTimeoutError: true } });`],
   ['timeout: not reached', js`return axios.get(u + '/slow?ms=30', { timeout: 3000 });`],
-  ['timeout: string timeout', js`return axios.get(u + '/slow?ms=400', { timeout: '60' });`],
-  ['timeout: instance default timeout', js`const i = axios.create({ timeout: 60 }); return i.get(u + '/slow?ms=400');`],
+  ['timeout: string timeout', js`return axios.get(u + '/slow?ms=3000', { timeout: '60' });`],
+  ['timeout: instance default timeout', js`const i = axios.create({ timeout: 60 }); return i.get(u + '/slow?ms=3000');`],
 
   // ---- cancellation
   ['abort: before the request', js`const c = new AbortController(); c.abort(); try { await axios.get(u + '/echo', { signal: c.signal }); return 'no error'; } catch (e) { return [E(e), axios.isCancel(e), e instanceof axios.CanceledError, e instanceof axios.AxiosError, e.constructor.name]; }`],
-  ['abort: during the request', js`const c = new AbortController(); setTimeout(() => c.abort(), 50); const t0 = Date.now(); try { await axios.get(u + '/slow?ms=400', { signal: c.signal }); return 'no error'; } catch (e) { return [E(e), axios.isCancel(e), Date.now() - t0 < 350]; }`],
-  ['abort: with a reason', js`const c = new AbortController(); setTimeout(() => c.abort(new Error('my reason')), 50); try { await axios.get(u + '/slow?ms=400', { signal: c.signal }); return 'no error'; } catch (e) { return [E(e), axios.isCancel(e)]; }`],
-  ['abort: AbortSignal.timeout', js`try { await axios.get(u + '/slow?ms=400', { signal: AbortSignal.timeout(50) }); return 'no error'; } catch (e) { return [E(e), axios.isCancel(e)]; }`],
-  ['abort: CancelToken.source', js`const s = axios.CancelToken.source(); const p = axios.get(u + '/slow?ms=400', { cancelToken: s.token }); setTimeout(() => s.cancel('user cancelled'), 50);
+  ['abort: during the request', js`const c = new AbortController(); setTimeout(() => c.abort(), 50); const t0 = Date.now(); try { await axios.get(u + '/slow?ms=3000', { signal: c.signal }); return 'no error'; } catch (e) { return [E(e), axios.isCancel(e), Date.now() - t0 < 2000]; }`],
+  ['abort: with a reason', js`const c = new AbortController(); setTimeout(() => c.abort(new Error('my reason')), 50); try { await axios.get(u + '/slow?ms=3000', { signal: c.signal }); return 'no error'; } catch (e) { return [E(e), axios.isCancel(e)]; }`],
+  ['abort: AbortSignal.timeout', js`try { await axios.get(u + '/slow?ms=3000', { signal: AbortSignal.timeout(50) }); return 'no error'; } catch (e) { return [E(e), axios.isCancel(e)]; }`],
+  ['abort: CancelToken.source', js`const s = axios.CancelToken.source(); const p = axios.get(u + '/slow?ms=3000', { cancelToken: s.token }); setTimeout(() => s.cancel('user cancelled'), 50);
     try { await p; return 'no error'; } catch (e) { return [E(e), axios.isCancel(e), e.message]; }`],
   ['abort: isCancel of other values', js`return [axios.isCancel(new Error('x')), axios.isCancel(null), axios.isCancel(new axios.CanceledError()), axios.isCancel(new axios.AxiosError('x'))];`],
 
@@ -288,9 +288,9 @@ const SCENARIOS: [string, string][] = [
   ['more: console.log of an error and a response does not throw', js`try { await axios.get(u + '/status?code=500'); } catch (err) { console.log(err); console.error('failed', err.message, err.response && err.response.data); } const r = await axios.get(u + '/echo-2'); console.log(r.data, r.status); return 'logged';`],
   ['more: Content-Type undefined on a POST of an object', js`return axios.post(u + '/echo', { a: 1 }, { headers: { 'Content-Type': undefined } });`],
   ['more: URLSearchParams with an explicit form content-type', js`return axios.post(u + '/echo', new URLSearchParams({ a: '1' }), { headers: { 'Content-Type': 'application/x-www-form-urlencoded' } });`],
-  ['more: global defaults.timeout (restored)', js`const old = axios.defaults.timeout; axios.defaults.timeout = 60; try { return E(await axios.get(u + '/slow?ms=400').then(() => null, (e) => e)); } finally { axios.defaults.timeout = old; }`],
-  ['more: signal and timeout together', js`const c = new AbortController(); setTimeout(() => c.abort(), 300); return axios.get(u + '/slow?ms=600', { signal: c.signal, timeout: 60 });`],
-  ['more: one signal for two requests', js`const c = new AbortController(); setTimeout(() => c.abort(), 50); const rs = await Promise.allSettled([axios.get(u + '/slow-1?ms=400', { signal: c.signal }), axios.get(u + '/slow-2?ms=400', { signal: c.signal })]);
+  ['more: global defaults.timeout (restored)', js`const old = axios.defaults.timeout; axios.defaults.timeout = 60; try { return E(await axios.get(u + '/slow?ms=3000').then(() => null, (e) => e)); } finally { axios.defaults.timeout = old; }`],
+  ['more: signal and timeout together', js`const c = new AbortController(); setTimeout(() => c.abort(), 300); return axios.get(u + '/slow?ms=3000', { signal: c.signal, timeout: 60 });`],
+  ['more: one signal for two requests', js`const c = new AbortController(); setTimeout(() => c.abort(), 50); const rs = await Promise.allSettled([axios.get(u + '/slow-1?ms=3000', { signal: c.signal }), axios.get(u + '/slow-2?ms=3000', { signal: c.signal })]);
     return rs.map((x) => x.status + ' ' + (x.reason && x.reason.code));`],
   ['more: timeout 0 means none', js`return axios.get(u + '/slow?ms=80', { timeout: 0 });`],
   ['more: validateStatus undefined given explicitly', js`return axios.get(u + '/status?code=404', { validateStatus: undefined });`],
@@ -350,7 +350,7 @@ const SCENARIOS: [string, string][] = [
     const p = i.get(u + '/echo'); order.push('after the call'); await p; return order;`],
   ['review: an asynchronous request interceptor runs after the call', js`const i = axios.create(); const order = []; i.interceptors.request.use((c) => { order.push('interceptor'); return c; });
     const p = i.get(u + '/echo'); order.push('after the call'); await p; return order;`],
-  ['review: timeout given as "60ms"', js`return axios.get(u + '/slow?ms=400', { timeout: '60ms' });`],
+  ['review: timeout given as "60ms"', js`return axios.get(u + '/slow?ms=3000', { timeout: '60ms' });`],
   ['review: a timeout that does not parse', js`return axios.get(u + '/echo', { timeout: 'soon' });`],
   ['review: params given as a string', js`return axios.get(u + '/echo', { params: 'a=1' });`],
   ['review: a method that is not a token', js`return axios({ url: u + '/echo', method: 'GE T' });`],

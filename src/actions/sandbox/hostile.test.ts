@@ -42,7 +42,8 @@ describe('CPU and the wall clock', () => {
     assert.match(r.results[0].error?.message ?? '', /time limit \(300 ms\)/);
   });
   test('a promise that never settles ends without waiting for the deadline', async () => {
-    const r = await expectFailure(`console.log('waiting'); await new Promise(() => {});`, ['timeout'], { maxMs: 250 });
+    // Nothing left that could settle it (no timer, no fetch): ended at once, far before its 5 s limit.
+    const r = await expectFailure(`console.log('waiting'); await new Promise(() => {});`, ['timeout'], { maxMs: 2500, limits: { ...FAST, actionTimeoutMs: 5000, chainTimeoutMs: 6000 } });
     assert.equal(r.results[0].logs, 'waiting\n');
   });
   test('an endless microtask loop', async () => {
