@@ -370,3 +370,14 @@ test('(i) npm packages run from their own code: lodash, uuid and moment, declare
   await bindActions(ts, 'post-login', []);
 });
 
+test('(j) a Rule migrated by Auth0\'s tool: api.rules.wasExecuted answers false (there are no Rules), so the action runs', async () => {
+  await deployFixture('migrated-rule', 'post-login', 'migrated-rule.js');
+  await bindActions(ts, 'post-login', ['migrated-rule']);
+  await user('migrated@fixtures.example');
+  const claims = (await loginAndRedeem('migrated@fixtures.example')).claims()!;
+  assert.equal(claims['https://my-app.example.com/country'], 'unknown', 'no GeoIP headers in this test: the action ran to its end');
+  const exe = await latestExecution(ts, 'post-login');
+  assert.deepEqual(exe.results[0].commands.map((c: { type: string; args: unknown[] }) => [c.type, c.args[0]]), [['idToken.setCustomClaim', 'https://my-app.example.com/country']], 'wasExecuted records nothing');
+  await bindActions(ts, 'post-login', []);
+});
+

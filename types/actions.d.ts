@@ -117,6 +117,8 @@ export interface PostLoginAPI {
   session: { revoke(reason: string, options?: { preserveRefreshTokens?: boolean }): PostLoginAPI };
   /** On a refresh-token grant: denies it with `reason` and ends the refresh token being exchanged. Elsewhere a deny. */
   refreshToken: { revoke(reason: string): PostLoginAPI };
+  /** Auth0's Rules-to-Actions migration asks whether a Rule already ran: there are no Rules here, so always false. */
+  rules: { wasExecuted(ruleId: string): boolean };
   cache: CacheAPI;
 }
 export type OnExecutePostLogin = (event: PostLoginEvent, api: PostLoginAPI) => void | Promise<void>;

@@ -2770,6 +2770,9 @@
   }
   const SPECIAL = {
     'redirect.canRedirect': () => function canRedirect() { const rc = redirectCtx(); return !!(rc && rc.canRedirect); },
+    // Auth0's Rules-to-Actions migration writes `if (!api.rules.wasExecuted(id))` around code a
+    // Rule did before: there are no Rules here, so none was ever executed.
+    'rules.wasExecuted': () => function wasExecuted() { return false; },
     'redirect.encodeToken': () => encodeToken,
     'redirect.validateToken': () => validateToken,
     'cache.get': () => cacheGet,

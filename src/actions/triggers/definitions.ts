@@ -20,14 +20,14 @@ export const TRIGGERS: Record<TriggerId, TriggerDef> = {
       'access.deny', 'idToken.setCustomClaim', 'accessToken.setCustomClaim', 'accessToken.addScope', 'accessToken.removeScope',
       'authentication.challengeWith', 'authentication.challengeWithAny', 'authentication.enrollWith', 'authentication.enrollWithAny',
       'multifactor.enable', 'redirect.sendUserTo', 'redirect.encodeToken', 'redirect.validateToken', 'redirect.canRedirect',
-      'user.setAppMetadata', 'user.setUserMetadata', 'session.revoke', 'refreshToken.revoke', ...CACHE,
+      'user.setAppMetadata', 'user.setUserMetadata', 'session.revoke', 'refreshToken.revoke', 'rules.wasExecuted', ...CACHE,
     ],
     stopOn: ['access.deny', 'session.revoke', 'refreshToken.revoke', 'redirect.sendUserTo', 'authentication.challengeWith', 'authentication.challengeWithAny', 'authentication.enrollWith', 'authentication.enrollWithAny'],
     unsupported: [
       'authentication.recordMethod', 'authentication.setPrimaryUser',
       'session.setExpiresAt', 'session.setIdleExpiresAt', 'session.setMetadata', 'session.deleteMetadata', 'session.evictMetadata',
       'refreshToken.setExpiresAt', 'refreshToken.setIdleExpiresAt', 'refreshToken.setMetadata', 'refreshToken.deleteMetadata', 'refreshToken.evictMetadata',
-      'prompt.render', 'transaction.setResultUrl', 'transaction.setMetadata', 'rules.wasExecuted',
+      'prompt.render', 'transaction.setResultUrl', 'transaction.setMetadata',
       ...['setAttribute', 'setAudience', 'setIssuer', 'setRecipient', 'setDestination', 'setNameIdentifierFormat', 'setNameIdentifierProbes',
         'setLifetimeInSeconds', 'setSignResponse', 'setSignatureAlgorithm', 'setDigestAlgorithm', 'setSigningCert', 'setCert', 'setKey',
         'setEncryptionCert', 'setEncryptionPublicKey', 'setCreateUpnClaim', 'setPassthroughClaimsWithNoMapping', 'setMapUnknownClaimsAsIs',
@@ -178,7 +178,7 @@ export function validateCommand(trigger: TriggerContract, type: string, args: un
     case 'cache.delete':
       return typeof a === 'string' ? null : 'cache key must be a string';
     default:
-      // Calls with return values (canRedirect, encodeToken, validateToken, cache.get) are not commands.
+      // Calls with return values (canRedirect, encodeToken, validateToken, cache.get, rules.wasExecuted) are not commands.
       return null;
   }
 }
