@@ -77,6 +77,13 @@ test('a module Gatehouse does not provide is refused, naming it and what exists;
   const noVersion = await ts.api('POST', '/actions/actions', body([{ name: 'axios' }]));
   assert.equal(noVersion.status, 400);
 
+  // Packages run from their own code, lodash's one-method packages among them.
+  const real = await ts.api('POST', '/actions/actions', body([{ name: 'lodash.merge', version: '4.6.2' }, { name: 'ipaddr.js', version: '2.2.0' }, { name: '@xmldom/xmldom', version: '0.8.10' }, { name: 'xpath', version: '0.0.34' }, { name: 'async', version: '3.2.5' }]));
+  assert.equal(real.status, 201, JSON.stringify(real.body));
+  const notLodash = await ts.api('POST', '/actions/actions', body([{ name: 'lodash.nosuchmethod', version: '1.0.0' }]));
+  assert.equal(notLodash.status, 400);
+  assert.match(notLodash.body.message, /lodash\.nosuchmethod is not available/);
+
   const ok = await ts.api('POST', '/actions/actions', body([{ name: 'axios', version: 'latest' }]));
   assert.equal(ok.status, 201, JSON.stringify(ok.body));
   const refused = await ts.api('PATCH', `/actions/actions/${ok.body.id}`, { dependencies: [{ name: 'request', version: '2.88.0' }] });

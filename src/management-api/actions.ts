@@ -9,6 +9,7 @@ import { badRequest, notFound } from '../shared/errors.ts';
 import { randomId } from '../shared/ids.ts';
 import { commandsWithoutSecrets } from '../actions/engine/engine.ts';
 import { NPM_MODULES } from '../actions/sandbox/types.ts';
+import { offeredPackage } from '../actions/sandbox/packages.ts';
 
 const secretSchema = z.strictObject({ name: z.string().min(1).max(64), value: z.string().max(64 * 1024).optional() });
 /**
@@ -21,10 +22,10 @@ const dependencies = z.array(z.strictObject({
   version: z.string().min(1).max(64).regex(/^[\w.^~<>=*|\- +]+$/, 'must be an npm version or range'),
   registry_url: z.string().max(2048).optional(),
 }).superRefine((d, c) => {
-  if (Object.hasOwn(NPM_MODULES, d.name)) return;
+  if (Object.hasOwn(NPM_MODULES, d.name) || offeredPackage(d.name)) return;
   c.addIssue({
     code: 'custom', path: ['name'],
-    message: `${d.name.slice(0, 100)} is not available: Gatehouse actions can require ${Object.entries(NPM_MODULES).map(([n, what]) => `${n} (${what})`).join(', ')} and Node.js's crypto, buffer, url, querystring, util, http and https; bring other code into the action itself`,
+    message: `${d.name.slice(0, 100)} is not available: Gatehouse actions can require ${Object.entries(NPM_MODULES).map(([n, what]) => `${n} (${what})`).join(', ')}, lodash's one-method packages (lodash.merge, …) and Node.js's crypto, buffer, url, querystring, util, http and https; bring other code into the action itself`,
   });
 })).max(20).refine((ds) => new Set(ds.map((d) => d.name)).size === ds.length, 'each module may be listed once');
 const code = z.string().min(1).max(MAX_CODE_BYTES, `must be at most ${MAX_CODE_BYTES / 1024} KB`).refine((v) => !v.includes('\u0000'), 'must not contain a NUL character');

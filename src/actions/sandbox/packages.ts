@@ -12,7 +12,7 @@
  * when the code reaches it, as a missing module does in Node.js.
  */
 import { createRequire, isBuiltin } from 'node:module';
-import { readFileSync, realpathSync } from 'node:fs';
+import { readFileSync, readdirSync, realpathSync } from 'node:fs';
 import { dirname, join, relative, sep } from 'node:path';
 
 /** Name → what it is (shown in errors and accepted as a declared dependency). */
@@ -22,7 +22,35 @@ export const PACKAGES: Readonly<Record<string, string>> = Object.freeze({
   qs: 'qs 6, the real module',
   moment: 'moment 2, the real module (English only: no locale files)',
   'crypto-js': 'crypto-js 4, the real module',
+  'ipaddr.js': 'ipaddr.js 2, the real module (Auth0\'s IP-range templates)',
+  '@xmldom/xmldom': '@xmldom/xmldom 0.9, the real module (Auth0\'s SOAP templates)',
+  xpath: 'xpath 0.0.34, the real module',
+  async: 'async 3, the real module',
 });
+
+/**
+ * lodash's one-method packages (`lodash.merge`, `lodash.clonedeep`: each the same function as
+ * lodash's own): the name, lower case, to lodash's file for it (merge.js, cloneDeep.js), read
+ * from the installed lodash once.
+ */
+let lodashMethods: Map<string, string> | undefined;
+function lodashMethodPath(specifier: string): string | undefined {
+  const m = /^lodash\.([a-z]{2,40})$/.exec(specifier);
+  if (!m) return undefined;
+  if (lodashMethods === undefined) {
+    lodashMethods = new Map();
+    for (const f of readdirSync(join(root(), 'lodash'))) {
+      const name = /^([a-zA-Z]+)\.js$/.exec(f)?.[1];
+      if (name !== undefined) lodashMethods.set(name.toLowerCase(), `lodash/${name}`);
+    }
+  }
+  return lodashMethods.get(m[1]);
+}
+
+/** Whether `name` is a package require() gives from its own code (a declared dependency may name it). */
+export function offeredPackage(name: string): boolean {
+  return Object.hasOwn(PACKAGES, name) || lodashMethodPath(name) !== undefined;
+}
 
 /** A package's files sent to an isolate at most (one require). lodash's main file is 540 KB. */
 const MAX_BYTES = 4 * 1024 * 1024;
@@ -151,13 +179,15 @@ function walk(entry: string): Bundle {
  * PACKAGES (or a path inside one) or cannot be read. Kept per worker once built.
  */
 export function packageBundle(specifier: string): string {
-  if (specifier.length > 200 || !SPECIFIER.test(specifier) || !Object.hasOwn(PACKAGES, packageName(specifier))) return '';
+  if (specifier.length > 200 || !SPECIFIER.test(specifier)) return '';
+  const target = Object.hasOwn(PACKAGES, packageName(specifier)) ? specifier : lodashMethodPath(specifier);
+  if (target === undefined) return '';
   const known = bundles.get(specifier);
   if (known !== undefined) return known;
   let json: string;
   try {
-    const entry = realpathSync(here.resolve(specifier));
-    if (!entry.startsWith(join(root(), packageName(specifier)) + sep)) return '';
+    const entry = realpathSync(here.resolve(target));
+    if (!entry.startsWith(join(root(), packageName(target)) + sep)) return '';
     json = JSON.stringify(walk(entry));
   } catch {
     // Not a module of the package (a path that does not exist): not kept, it costs a lookup.
