@@ -312,12 +312,12 @@ test('an Auth0 api method Gatehouse lacks fails the login closed, and the execut
     assert.equal(r.callbackUrl?.searchParams.get('error'), 'access_denied');
     const exe = await latestExecution(ts, 'post-login');
     assert.equal(exe.results[0].error.message, 'api.session.setExpiresAt() is not supported by Gatehouse');
-    // Auth0's newer transaction metadata names itself too (it was a bare "is not a function").
-    await deployAction(ts, { name: 'pl-tx-metadata', trigger: 'post-login', version: 'v3', code: `
-      exports.onExecutePostLogin = async (event, api) => { api.transaction.setMetadata('step', 1); };` });
-    await bindActions(ts, 'post-login', ['pl-tx-metadata']);
+    // api.transaction.setResultUrl names itself too (it was a bare "is not a function").
+    await deployAction(ts, { name: 'pl-tx-result-url', trigger: 'post-login', version: 'v3', code: `
+      exports.onExecutePostLogin = async (event, api) => { api.transaction.setResultUrl('https://app.example.com/done'); };` });
+    await bindActions(ts, 'post-login', ['pl-tx-result-url']);
     await loginThroughForm(config, { redirectUri: CB, email: 'unsupported@example.com', password: 'post-login-password' });
-    assert.equal((await latestExecution(ts, 'post-login')).results[0].error.message, 'api.transaction.setMetadata() is not supported by Gatehouse');
+    assert.equal((await latestExecution(ts, 'post-login')).results[0].error.message, 'api.transaction.setResultUrl() is not supported by Gatehouse');
   } finally {
     await bindActions(ts, 'post-login', []);
   }

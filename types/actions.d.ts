@@ -39,6 +39,8 @@ export interface Transaction {
   redirect_uri?: string; response_type?: string[]; response_mode?: string; state?: string; ui_locales: string[]; audience?: string;
   /** The authorization request's `acr_values`, one entry per value ([] when none). */
   acr_values: string[];
+  /** post-login: what api.transaction.setMetadata set in this login so far ({} at its start). */
+  metadata?: Record<string, string | number | boolean>;
   /** The authorization request's `prompt`, when it had one. */
   prompt?: string[];
   login_hint?: string;
@@ -119,6 +121,8 @@ export interface PostLoginAPI {
   refreshToken: { revoke(reason: string): PostLoginAPI };
   /** Auth0's Rules-to-Actions migration asks whether a Rule already ran: there are no Rules here, so always false. */
   rules: { wasExecuted(ruleId: string): boolean };
+  /** Up to 20 keys for this login, seen by later actions and after a redirect; null removes a key. */
+  transaction: { setMetadata(key: string, value: string | number | boolean | null): PostLoginAPI };
   cache: CacheAPI;
 }
 export type OnExecutePostLogin = (event: PostLoginEvent, api: PostLoginAPI) => void | Promise<void>;

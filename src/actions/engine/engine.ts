@@ -3,7 +3,7 @@ import type BetterSqlite3 from 'better-sqlite3';
 import { isSqlite, withSqliteConnection, type Db } from '../../db/knex.ts';
 import type { Logger } from '../../shared/logger.ts';
 import type { ActionResult, CacheSnapshot, ChainLimits, Command, SandboxAction, SandboxPool, SandboxStatus } from '../sandbox/types.ts';
-import { AFTER_DENY, FAIL_CLOSED_WHEN_REFUSED, type CommandLimits, type TriggerContract, type TriggerRegistry } from './contract.ts';
+import { AFTER_DENY, FAIL_CLOSED_WHEN_REFUSED, TX_METADATA_KEYS, type CommandLimits, type TriggerContract, type TriggerRegistry } from './contract.ts';
 import type { ActionStore } from './store.ts';
 import { compactResults, type RecordedCommand } from './execution-record.ts';
 
@@ -273,6 +273,10 @@ export function createActionEngine(d: { db: Db; store: ActionStore; pool: Sandbo
     const usr = { ...(user?.user_metadata as Obj ?? {}) };
     let appChanged = false; let usrChanged = false;
     const appPatch: Obj = Object.create(null); const usrPatch: Obj = Object.create(null);
+    // api.transaction.setMetadata: kept in the event, which a paused login stores and resumes with.
+    const txEvent = event.transaction as Obj | undefined;
+    const tx: Obj = { ...(txEvent?.metadata as Obj ?? {}) };
+    let txChanged = false;
     const cacheWrites: { actionId: string; key: string; value?: string; ttl?: number }[] = [];
     // The cap is per token (ACTIONS.md): the same claim on the ID and the access token counts once for each.
     const claimBytes = { id: 0, access: 0 };
@@ -344,6 +348,11 @@ export function createActionEngine(d: { db: Db; store: ActionStore; pool: Sandbo
           }
           case 'user.setAppMetadata': if (y === null) delete app[x as string]; else app[x as string] = y; appPatch[x as string] = y; appChanged = true; break;
           case 'user.setUserMetadata': if (y === null) delete usr[x as string]; else usr[x as string] = y; usrPatch[x as string] = y; usrChanged = true; break;
+          case 'transaction.setMetadata':
+            if (y === null) { delete tx[x as string]; txChanged = true; break; }
+            if (!Object.hasOwn(tx, x as string) && Object.keys(tx).length >= TX_METADATA_KEYS) { const m = redactSecrets(`transaction metadata "${x}" refused: at most ${TX_METADATA_KEYS} keys`, a.secrets); rejected.push(m); outcome.rejected.push(`${r.name}: ${m}`); break; }
+            tx[x as string] = y; txChanged = true;
+            break;
           case 'accessToken.addScope': outcome.scopesAdd.push(x as string); outcome.scopesRemove = outcome.scopesRemove.filter((s) => s !== x); break;
           case 'accessToken.removeScope': outcome.scopesRemove.push(x as string); outcome.scopesAdd = outcome.scopesAdd.filter((s) => s !== x); break;
           case 'access.deny':
@@ -426,7 +435,13 @@ export function createActionEngine(d: { db: Db; store: ActionStore; pool: Sandbo
         idx++;
         if (!goOn) break;
       }
-      if (user && (appChanged || usrChanged)) curEvent = { ...event, user: { ...user, app_metadata: { ...app }, user_metadata: { ...usr } } };
+      if ((user && (appChanged || usrChanged)) || txChanged) {
+        curEvent = {
+          ...event,
+          ...(user && (appChanged || usrChanged) ? { user: { ...user, app_metadata: { ...app }, user_metadata: { ...usr } } } : {}),
+          ...(txChanged ? { transaction: { ...txEvent, metadata: { ...tx } } } : {}),
+        };
+      }
       if (!goOn) break;
       // Everything so far merged and the chain may go on: the sandbox stopped early (a failed
       // action with on_error=allow) or returned fewer results than asked; run the rest.

@@ -2768,11 +2768,37 @@
       return execApi !== null ? execApi : api;
     };
   }
+  // Auth0's transaction metadata: a string, number or boolean per key (null removes it), seen
+  // at once in this action's event.transaction.metadata and by the actions after it, also after
+  // a redirect or a second factor (the server keeps it with the login). Checked here so that a
+  // wrong call throws where it is made; the server checks again.
+  const TX_KEY_MAX = 100, TX_VALUE_MAX = 1024, TX_KEYS_MAX = 20;
+  function setTransactionMetadata(key, value) {
+    if (typeof key !== 'string' || key === '' || key.length > TX_KEY_MAX || key === '__proto__' || key === 'constructor' || key === 'prototype') {
+      throw new TypeErr('api.transaction.setMetadata: the key must be a string of 1 to ' + TX_KEY_MAX + ' characters');
+    }
+    if (!(value === null || typeof value === 'boolean' || typeof value === 'string' || (typeof value === 'number' && N.isFinite(value)))) {
+      throw new TypeErr('api.transaction.setMetadata: the value must be a string, a number or a boolean (null removes the key); serialize objects and arrays as strings');
+    }
+    if (typeof value === 'string' && value.length > TX_VALUE_MAX) throw new RangeErr('api.transaction.setMetadata: a value is at most ' + TX_VALUE_MAX + ' characters');
+    const tx = curEvent !== null && typeof curEvent === 'object' ? curEvent.transaction : undefined;
+    let md = tx !== null && typeof tx === 'object' ? tx.metadata : undefined;
+    if (value !== null && (md === null || typeof md !== 'object' || !hasOwn(md, key)) && md !== null && typeof md === 'object' && keys(md).length >= TX_KEYS_MAX) {
+      throw new RangeErr('api.transaction.setMetadata: at most ' + TX_KEYS_MAX + ' keys');
+    }
+    record('transaction.setMetadata', [key, value]);
+    if (tx !== null && typeof tx === 'object') {
+      if (md === null || typeof md !== 'object') { md = {}; defineProperty(tx, 'metadata', { value: md, writable: true, enumerable: true, configurable: true }); }
+      if (value === null) delete md[key]; else defineProperty(md, key, { value, writable: true, enumerable: true, configurable: true });
+    }
+    return execApi !== null ? execApi : curApi;
+  }
   const SPECIAL = {
     'redirect.canRedirect': () => function canRedirect() { const rc = redirectCtx(); return !!(rc && rc.canRedirect); },
     // Auth0's Rules-to-Actions migration writes `if (!api.rules.wasExecuted(id))` around code a
     // Rule did before: there are no Rules here, so none was ever executed.
     'rules.wasExecuted': () => function wasExecuted() { return false; },
+    'transaction.setMetadata': () => setTransactionMetadata,
     'redirect.encodeToken': () => encodeToken,
     'redirect.validateToken': () => validateToken,
     'cache.get': () => cacheGet,

@@ -584,6 +584,9 @@ export class ChainRunner {
         if (c.type === 'user.setAppMetadata' || c.type === 'user.setUserMetadata') {
           eventObj ??= parseObject(eventJson);
           if (applyMetadata(eventObj, c.type === 'user.setAppMetadata' ? 'app_metadata' : 'user_metadata', c.args)) evChanged = true;
+        } else if (c.type === 'transaction.setMetadata') {
+          eventObj ??= parseObject(eventJson);
+          if (applyTransactionMetadata(eventObj, c.args)) evChanged = true;
         } else if (c.type === 'cache.set' || c.type === 'cache.delete') {
           cacheObj ??= parseObject(cacheJsonFor(a.key)) as Record<string, { value: string; expires_at: number }>;
           applyCache(cacheObj, c);
@@ -646,6 +649,25 @@ function applyMetadata(event: Record<string, unknown>, field: 'app_metadata' | '
   }
   const m = md as Record<string, unknown>;
   if (v === null || v === undefined) delete m[k];
+  else Object.defineProperty(m, k, { value: v, writable: true, enumerable: true, configurable: true });
+  return true;
+}
+
+/** The same for api.transaction.setMetadata(k, v) on event.transaction.metadata (the engine decides again). */
+function applyTransactionMetadata(event: Record<string, unknown>, args: unknown[]): boolean {
+  const [k, v] = args;
+  if (typeof k !== 'string' || k === '' || UNSAFE_KEYS.has(k)) return false;
+  if (!(v === null || typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean')) return false;
+  const tx = event.transaction;
+  if (tx === null || typeof tx !== 'object' || Array.isArray(tx)) return false;
+  const t = tx as Record<string, unknown>;
+  let md = t.metadata;
+  if (md === null || typeof md !== 'object' || Array.isArray(md)) {
+    md = {};
+    Object.defineProperty(t, 'metadata', { value: md, writable: true, enumerable: true, configurable: true });
+  }
+  const m = md as Record<string, unknown>;
+  if (v === null) delete m[k];
   else Object.defineProperty(m, k, { value: v, writable: true, enumerable: true, configurable: true });
   return true;
 }

@@ -1,5 +1,6 @@
 import type { CommandLimits, TriggerContract, TriggerRegistry } from '../engine/contract.ts';
 export { AFTER_DENY, DENY_CALLS, FAIL_CLOSED_WHEN_REFUSED } from '../engine/contract.ts';
+import { TX_METADATA_KEY_CHARS, TX_METADATA_VALUE_CHARS } from '../engine/contract.ts';
 import { PROFILE_CLAIMS } from '../../shared/profile-claims.ts';
 
 /**
@@ -20,14 +21,14 @@ export const TRIGGERS: Record<TriggerId, TriggerDef> = {
       'access.deny', 'idToken.setCustomClaim', 'accessToken.setCustomClaim', 'accessToken.addScope', 'accessToken.removeScope',
       'authentication.challengeWith', 'authentication.challengeWithAny', 'authentication.enrollWith', 'authentication.enrollWithAny',
       'multifactor.enable', 'redirect.sendUserTo', 'redirect.encodeToken', 'redirect.validateToken', 'redirect.canRedirect',
-      'user.setAppMetadata', 'user.setUserMetadata', 'session.revoke', 'refreshToken.revoke', 'rules.wasExecuted', ...CACHE,
+      'user.setAppMetadata', 'user.setUserMetadata', 'session.revoke', 'refreshToken.revoke', 'rules.wasExecuted', 'transaction.setMetadata', ...CACHE,
     ],
     stopOn: ['access.deny', 'session.revoke', 'refreshToken.revoke', 'redirect.sendUserTo', 'authentication.challengeWith', 'authentication.challengeWithAny', 'authentication.enrollWith', 'authentication.enrollWithAny'],
     unsupported: [
       'authentication.recordMethod', 'authentication.setPrimaryUser',
       'session.setExpiresAt', 'session.setIdleExpiresAt', 'session.setMetadata', 'session.deleteMetadata', 'session.evictMetadata',
       'refreshToken.setExpiresAt', 'refreshToken.setIdleExpiresAt', 'refreshToken.setMetadata', 'refreshToken.deleteMetadata', 'refreshToken.evictMetadata',
-      'prompt.render', 'transaction.setResultUrl', 'transaction.setMetadata',
+      'prompt.render', 'transaction.setResultUrl',
       ...['setAttribute', 'setAudience', 'setIssuer', 'setRecipient', 'setDestination', 'setNameIdentifierFormat', 'setNameIdentifierProbes',
         'setLifetimeInSeconds', 'setSignResponse', 'setSignatureAlgorithm', 'setDigestAlgorithm', 'setSigningCert', 'setCert', 'setKey',
         'setEncryptionCert', 'setEncryptionPublicKey', 'setCreateUpnClaim', 'setPassthroughClaimsWithNoMapping', 'setMapUnknownClaimsAsIs',
@@ -120,6 +121,11 @@ export function validateCommand(trigger: TriggerContract, type: string, args: un
       if (args.length < 2) return null;
       if (!isJsonValue(b)) return `claim "${a}" must be a JSON value`;
       if (Buffer.byteLength(JSON.stringify(b)) > limits.claimsBytes) return `claim "${a}" is larger than ${limits.claimsBytes} bytes`;
+      return null;
+    }
+    case 'transaction.setMetadata': {
+      if (typeof a !== 'string' || a === '' || a.length > TX_METADATA_KEY_CHARS || BAD_KEYS.has(a) || CONTROL.test(a)) return `transaction metadata keys are strings of 1 to ${TX_METADATA_KEY_CHARS} characters`;
+      if (!(b === null || typeof b === 'boolean' || (typeof b === 'number' && Number.isFinite(b)) || (typeof b === 'string' && b.length <= TX_METADATA_VALUE_CHARS))) return `transaction metadata "${a}" must be a string of at most ${TX_METADATA_VALUE_CHARS} characters, a number, a boolean or null`;
       return null;
     }
     case 'user.setAppMetadata':

@@ -204,7 +204,8 @@ export function createTriggerRunners(d: Deps) {
     return {
       user: userInfo(user, { otpEnrolled: await d.otpEnrolled?.(user.user_id) }),
       authorization: { roles: await d.roleNames(user.user_id) },
-      client: clientInfo(o.client), request, transaction: o.transaction,
+      // Auth0's transaction metadata starts empty for each login (api.transaction.setMetadata).
+      client: clientInfo(o.client), request, transaction: { ...o.transaction, metadata: {} },
       authentication: { methods: o.methods }, stats: { logins_count: user.logins_count },
       session, connection: CONNECTION, tenant: tenant(d.issuer),
       organization: undefined, resource_server: typeof o.transaction.audience === 'string' ? { identifier: o.transaction.audience } : undefined,

@@ -1,0 +1,110 @@
+import { test, after, before } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import * as oidc from 'openid-client';
+import { createUser, discover, loginThroughForm, startTestServer, type TestServer } from './helpers/server.ts';
+import { bindActions, deployAction, latestExecution } from './helpers/actions.ts';
+
+/*
+ * Auth0's transaction metadata (api.transaction.setMetadata, event.transaction.metadata):
+ * seen at once by the action that sets it and by the actions after it, kept across a
+ * redirect and /continue, new for each login; wrong values throw where they are set.
+ */
+
+const CB = 'http://localhost:5187/cb';
+const PASSWORD = 'transaction metadata 1';
+let ts: TestServer;
+let config: oidc.Configuration;
+let bounce: Server;
+let bounceUrl = '';
+
+before(async () => {
+  ts = await startTestServer();
+  const spa = (await ts.api('POST', '/clients', { name: 'Tx SPA', app_type: 'spa', callbacks: [CB] })).body;
+  config = await discover(ts, spa.client_id);
+  // A page an action sends the user to, which sends them straight back to /continue.
+  bounce = createServer((req, res) => {
+    const state = new URL(req.url!, 'http://x').searchParams.get('state') ?? '';
+    res.writeHead(302, { location: `${ts.issuer}/continue?state=${encodeURIComponent(state)}` }).end();
+  });
+  await new Promise<void>((r) => bounce.listen(0, '127.0.0.1', r));
+  bounceUrl = `http://127.0.0.1:${(bounce.address() as AddressInfo).port}/bounce`;
+});
+after(async () => {
+  await ts?.close();
+  await new Promise<void>((r) => bounce.close(() => r()));
+});
+
+async function login(email: string) {
+  const r = await loginThroughForm(config, { redirectUri: CB, email, password: PASSWORD });
+  assert.ok(r.callbackUrl, `no callback: ${r.status} ${r.loginPage?.slice(0, 300)}`);
+  assert.equal(r.callbackUrl.searchParams.get('error'), null, r.callbackUrl.searchParams.get('error_description') ?? '');
+  return (await oidc.authorizationCodeGrant(config, r.callbackUrl, { pkceCodeVerifier: r.verifier, expectedState: r.state })).claims()!;
+}
+
+test('set in one action, seen at once and by the next; null removes; each login starts empty', async () => {
+  await deployAction(ts, { name: 'tx-writer', trigger: 'post-login', code: `exports.onExecutePostLogin = async (event, api) => {
+    api.idToken.setCustomClaim('https://x/before', event.transaction.metadata);
+    api.transaction.setMetadata('customer', 'c-42').transaction.setMetadata('tier', 3);
+    api.transaction.setMetadata('beta', true);
+    api.transaction.setMetadata('gone', 'soon');
+    api.transaction.setMetadata('gone', null);
+    api.idToken.setCustomClaim('https://x/at-once', event.transaction.metadata);
+  };` });
+  await deployAction(ts, { name: 'tx-reader', trigger: 'post-login', code: `exports.onExecutePostLogin = async (event, api) => {
+    api.idToken.setCustomClaim('https://x/next', event.transaction.metadata);
+  };` });
+  await bindActions(ts, 'post-login', ['tx-writer', 'tx-reader']);
+  await createUser(ts, 'tx.one@example.com', PASSWORD);
+  const expected = { customer: 'c-42', tier: 3, beta: true };
+  for (let i = 0; i < 2; i++) {
+    const claims = await login('tx.one@example.com');
+    assert.deepEqual(claims['https://x/before'], {}, 'a new login starts with none');
+    assert.deepEqual(claims['https://x/at-once'], expected);
+    assert.deepEqual(claims['https://x/next'], expected);
+  }
+  await bindActions(ts, 'post-login', []);
+});
+
+test('kept across a redirect: onContinuePostLogin and the actions after it see what was set before', async () => {
+  await deployAction(ts, { name: 'tx-redirect', trigger: 'post-login', code: `exports.onExecutePostLogin = async (event, api) => {
+    api.transaction.setMetadata('step', 'before redirect');
+    api.redirect.sendUserTo(${JSON.stringify(bounceUrl)});
+  };
+  exports.onContinuePostLogin = async (event, api) => {
+    api.idToken.setCustomClaim('https://x/on-continue', event.transaction.metadata.step);
+    api.transaction.setMetadata('resumed', true);
+  };` });
+  await deployAction(ts, { name: 'tx-after', trigger: 'post-login', code: `exports.onExecutePostLogin = async (event, api) => {
+    api.idToken.setCustomClaim('https://x/after', event.transaction.metadata);
+  };` });
+  await bindActions(ts, 'post-login', ['tx-redirect', 'tx-after']);
+  await createUser(ts, 'tx.two@example.com', PASSWORD);
+  const claims = await login('tx.two@example.com');
+  assert.equal(claims['https://x/on-continue'], 'before redirect');
+  assert.deepEqual(claims['https://x/after'], { step: 'before redirect', resumed: true });
+  await bindActions(ts, 'post-login', []);
+});
+
+test('objects, arrays, bad keys, long values and a 21st key throw where they are set; nothing of them is kept', async () => {
+  await deployAction(ts, { name: 'tx-bad', trigger: 'post-login', code: `exports.onExecutePostLogin = async (event, api) => {
+    const tries = [['obj', { a: 1 }], ['arr', [1]], ['', 'x'], ['__proto__', 'x'], ['long', 'x'.repeat(1025)], ['nan', NaN], ['undef', undefined]];
+    const out = tries.map(([k, v]) => { try { api.transaction.setMetadata(k, v); return 'set'; } catch (e) { return e.name; } });
+    for (let i = 0; i < 20; i++) api.transaction.setMetadata('k' + i, i);
+    let over; try { api.transaction.setMetadata('k20', 20); over = 'set'; } catch (e) { over = e.name + ': ' + e.message; }
+    api.transaction.setMetadata('k0', 'replaced within the limit');
+    api.idToken.setCustomClaim('https://x/bad', { out, over, keys: Object.keys(event.transaction.metadata).length, k0: event.transaction.metadata.k0 });
+  };` });
+  await bindActions(ts, 'post-login', ['tx-bad']);
+  await createUser(ts, 'tx.three@example.com', PASSWORD);
+  const bad = (await login('tx.three@example.com'))['https://x/bad'] as { out: string[]; over: string; keys: number; k0: string };
+  assert.deepEqual(bad.out, ['TypeError', 'TypeError', 'TypeError', 'TypeError', 'RangeError', 'TypeError', 'TypeError']);
+  assert.match(bad.over, /^RangeError: .*at most 20 keys/);
+  assert.equal(bad.keys, 20);
+  assert.equal(bad.k0, 'replaced within the limit');
+  const exe = await latestExecution(ts, 'post-login');
+  assert.equal(exe.results[0].status, 'ok');
+  assert.equal(exe.results[0].commands.filter((c: { type: string }) => c.type === 'transaction.setMetadata').length, 21, 'only the valid calls were recorded');
+  await bindActions(ts, 'post-login', []);
+});
