@@ -4401,54 +4401,85 @@
   // ---- npm packages run from their own code (packages.ts) ---------------------------------------
   // The host hands over a package's files with each file's requires resolved; they run here as
   // CommonJS modules, each file once per isolate (Node.js's module cache), in the action's own
-  // realm: what they can do, the action can do itself.
+  // realm: what they can do, the action can do itself. The maps are used through methods taken
+  // before any action code runs: an action that replaces Map.prototype's cannot make every
+  // require ask the host again, nor watch what comes back.
   const FunctionC = Function;
+  const mapGet = MapC.prototype.get, mapSet = MapC.prototype.set, mapHas = MapC.prototype.has, mapDelete = MapC.prototype.delete;
+  const mget = (m, k) => apply(mapGet, m, [k]);
+  const mset = (m, k, v) => { apply(mapSet, m, [k, v]); };
+  const mhas = (m, k) => apply(mapHas, m, [k]);
+  const mdel = (m, k) => { apply(mapDelete, m, [k]); };
   const pkgBySpecifier = new MapC(); // what require(name) gave: a handler that requires per execution asks the host once
+  const pkgMissing = new MapC();     // names the host had nothing for (at most PKG_MISSING_MAX)
   const pkgModules = new MapC();     // file key (path under node_modules) -> module
   const pkgFiles = new MapC();       // file key -> { src, deps: { specifier: file key } }
-  function packageModule(name) {
-    if (pkgBySpecifier.has(name)) return pkgBySpecifier.get(name);
-    const json = host('package', name, '', '');
-    if (json === '') return undefined;
+  const PKG_MISSING_MAX = 1000, PKG_CALLS_MAX = 200;
+  let pkgCalls = 0; // host lookups this execution (reset by endExec)
+  let pkgMissingCount = 0;
+  function askHost(op, a, b) {
+    if (++pkgCalls > PKG_CALLS_MAX) throw new Err('require(): more than ' + PKG_CALLS_MAX + ' package lookups in one execution');
+    return host(op, a, b, '');
+  }
+  function takeBundle(json) {
     const b = JSONparse(json);
     const ks = keys(b.files);
-    for (let i = 0; i < ks.length; i++) if (!pkgFiles.has(ks[i]) && !pkgModules.has(ks[i])) pkgFiles.set(ks[i], b.files[ks[i]]);
-    const exports = loadPackageFile(b.entry);
-    pkgBySpecifier.set(name, exports);
+    for (let i = 0; i < ks.length; i++) if (!mhas(pkgFiles, ks[i]) && !mhas(pkgModules, ks[i])) mset(pkgFiles, ks[i], b.files[ks[i]]);
+    return loadPackageFile(b.entry);
+  }
+  function packageModule(name) {
+    if (mhas(pkgBySpecifier, name)) return mget(pkgBySpecifier, name);
+    if (mhas(pkgMissing, name)) return undefined;
+    const json = askHost('package', name, '');
+    if (json === '') {
+      if (pkgMissingCount < PKG_MISSING_MAX) { pkgMissingCount++; mset(pkgMissing, name, true); }
+      return undefined;
+    }
+    const exports = takeBundle(json);
+    mset(pkgBySpecifier, name, exports);
     return exports;
   }
   function loadPackageFile(key) {
-    const known = pkgModules.get(key);
+    const known = mget(pkgModules, key);
     if (known !== undefined) return known.exports;
-    const f = pkgFiles.get(key);
+    const f = mget(pkgFiles, key);
     const filename = '/node_modules/' + key;
     const module = { id: filename, filename, loaded: false, exports: {}, children: [], paths: [] };
     // In the cache before it runs, as in Node.js: a cycle gets the exports made so far.
-    pkgModules.set(key, module);
+    mset(pkgModules, key, module);
     try {
       if (/\.json$/.test(key)) {
         module.exports = JSONparse(f.src);
       } else {
         const deps = f.deps;
         const req = function (spec) {
-          return typeof spec === 'string' && hasOwn(deps, spec) ? loadPackageFile(deps[spec]) : require(spec);
+          if (typeof spec === 'string' && hasOwn(deps, spec)) return loadPackageFile(deps[spec]);
+          // A relative require the code computes as it runs (moment's locales): from this file.
+          if (typeof spec === 'string' && spec.length <= 200 && /^\.\.?\//.test(spec)) {
+            const json = askHost('package.from', key, spec);
+            if (json !== '') return takeBundle(json);
+          }
+          return require(spec);
         };
         const fn = new FunctionC('exports', 'require', 'module', '__filename', '__dirname', f.src);
         apply(fn, module.exports, [module.exports, req, module, filename, filename.slice(0, filename.lastIndexOf('/'))]);
       }
     } catch (e) {
-      pkgModules.delete(key);
+      mdel(pkgModules, key);
       throw e;
     }
     module.loaded = true;
     // Its source is not needed again (the module is cached): lodash's main file is 540 KB.
-    pkgFiles.delete(key);
+    mdel(pkgFiles, key);
     return module.exports;
   }
 
   // ---- module ----------------------------------------------------------------------------------
   function require(id) {
-    const name = cap(S(id), 100);
+    // Matched as given (only error messages are scrubbed of secrets: a secret that is part of a
+    // module's name must not turn require('moment') into require('m[REDACTED]t')).
+    const full = S(id);
+    const name = full.length > 100 ? full.slice(0, 100) : full;
     const bare = name.replace(/^node:/, '');
     // Before the built-ins: building those (Buffer, crypto, …) costs an isolate about 3 ms.
     if (name === 'axios') return axiosModule();
@@ -4465,11 +4496,11 @@
     if (bare in builtins) return builtins[bare];
     // What to use instead, for the modules Auth0 Actions require most.
     // Auth0's Actions Modules (shared code a tenant publishes, required as 'actions:<name>').
-    if (/^actions:/.test(name)) throw new Err("require('" + name + "') is not available: Gatehouse has no Actions Modules (Auth0's shared code, 'actions:…'); bring the module's code into the action itself");
+    if (/^actions:/.test(name)) throw new Err("require('" + cap(name, 100) + "') is not available: Gatehouse has no Actions Modules (Auth0's shared code, 'actions:…'); bring the module's code into the action itself");
     const instead = /^(request|request-promise|got|superagent|undici)$/.test(bare) ? 'use the global fetch() or axios'
       : bare === 'jose' ? "require('jsonwebtoken') signs and verifies JWTs; api.redirect.encodeToken / validateToken sign and check HS256 tokens"
           : 'bring the code you need into the action itself';
-    throw new Err("require('" + name + "') is not available: Gatehouse Actions have no npm modules but axios, auth0 (ManagementClient, AuthenticationClient), jsonwebtoken, jwks-rsa, node-fetch, @slack/webhook, lodash (and lodash.<method>), uuid, qs, moment, crypto-js, ipaddr.js, @xmldom/xmldom, xpath and async, and of Node.js's built-ins only crypto, buffer, url, querystring, util, http and https (" + instead + ')');
+    throw new Err("require('" + cap(name, 100) + "') is not available: Gatehouse Actions have no npm modules but axios, auth0 (ManagementClient, AuthenticationClient), jsonwebtoken, jwks-rsa, node-fetch, @slack/webhook, lodash (and lodash.<method>), uuid, qs, moment, crypto-js, ipaddr.js, @xmldom/xmldom, xpath and async, and of Node.js's built-ins only crypto, buffer, url, querystring, util, http and https (" + instead + ')');
   }
 
   function errJson(d) { return '{"name":' + JSONstringify(d.name) + ',"message":' + JSONstringify(d.message) + '}'; }
@@ -4513,6 +4544,7 @@
     active = false;
     settled = false;
     failed = null;
+    pkgCalls = 0;
     skipped = false;
     cmds = ''; cmdBytes = 0;
     logs = ''; logBytes = 0; logFull = false;

@@ -9,7 +9,8 @@
  * - `url.parse(input, base, hasBase)` / `url.set(href, prop, value)` → JSON of the URL's parts
  *   (the guest's URL class, so that parsing is Node's WHATWG parser, not a hand-written one)
  * - `random(n)` → hex of n ≤ 65536 CSPRNG bytes (crypto.getRandomValues); `uuid()` (crypto.randomUUID)
- * - `package(specifier)` → JSON of an offered npm package's files for require() (packages.ts)
+ * - `package(specifier)` → JSON of an offered npm package's files for require() (packages.ts);
+ *   `package.from(fileKey, relativeSpecifier)` → the same for a require package code computes
  * - `digest(alg, dataHex)` / `hmac.raw(alg, keyHex, dataHex)` → hex (crypto.subtle; alg one of
  *   md5, sha1, sha256, sha384, sha512; md5 only for require('crypto'), crypto.subtle has no MD5)
  * - `key(paramsJson)` → JSON of a PEM key's type and its PEM in each encoding Node.js exports it in
@@ -27,7 +28,7 @@ import {
   createCipheriv, createDecipheriv, createHash, createHmac, createPrivateKey, createPublicKey, randomBytes, randomUUID, sign, timingSafeEqual, verify,
   type CipherGCM, type DecipherGCM, type KeyObject,
 } from 'node:crypto';
-import { packageBundle } from './packages.ts';
+import { packageBundle, packageBundleFrom } from './packages.ts';
 
 const MAX_ARG = 1024 * 1024;
 const HASHES = new Set(['md5', 'sha1', 'sha256', 'sha384', 'sha512']);
@@ -297,6 +298,8 @@ export function hostBridge(op: unknown, a: unknown, b: unknown, c: unknown): str
         return randomUUID();
       case 'package':
         return packageBundle(a);
+      case 'package.from':
+        return packageBundleFrom(a, b);
       case 'digest':
         if (!HASHES.has(a) || !HEX.test(b)) return '';
         return createHash(a).update(Buffer.from(b, 'hex')).digest('hex');

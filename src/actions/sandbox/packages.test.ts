@@ -9,8 +9,10 @@ import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
 import { createCipheriv, createHash, pbkdf2Sync } from 'node:crypto';
 import { createSandboxPool, type SandboxPool } from './index.ts';
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { hostBridge } from './host-bridge.ts';
-import { PACKAGES, packageBundle } from './packages.ts';
+import { PACKAGES, packageBundle, packageBundleFrom } from './packages.ts';
 import { bothSides, claims, postLogin, request, snippetLoop } from './test-support.ts';
 
 const js = String.raw;
@@ -39,6 +41,7 @@ const SNIPPETS: [string, string][] = [
   // ---- moment (UTC and fixed instants: the sandbox clock is not the test's)
   ['moment formatting and arithmetic', js`[moment.utc('2020-01-31T03:04:05Z').add(1, 'month').format('YYYY-MM-DD HH:mm:ss dddd'), moment.utc(NOW).toISOString(), moment.utc(NOW).startOf('week').format(), moment.utc('2021-03-01').diff(moment.utc('2020-03-01'), 'days'), moment.utc(NOW).unix()]`],
   ['moment parsing', js`[moment.utc('31/12/2020', 'DD/MM/YYYY').toISOString(), moment.utc('not a date', moment.ISO_8601, true).isValid(), moment.utc('2020-02-30').isValid(), moment.utc(NOW).utcOffset(120).format(), moment.version]`],
+  ['moment locales, loaded as moment loads them', js`[moment.utc(NOW).locale('fr').format('LLLL'), moment.locale(), moment.utc(NOW).locale('xx-not-one').locale(), (() => { require('moment/locale/ja'); return moment.utc(NOW).locale('ja').format('LL'); })()]`],
   ['moment durations and relative time', js`[moment.duration(90, 'minutes').humanize(), moment.duration('PT1H30M').asSeconds(), moment.utc(NOW).from(moment.utc(NOW + 3 * 86400000)), moment.utc(NOW).locale(), moment.locales()]`],
   // ---- crypto-js (hashes and HMAC exactly; AES encrypts with a random salt: round trips)
   ['crypto-js hashes and HMAC', js`[CryptoJS.SHA256('abc').toString(), CryptoJS.MD5('abc').toString(), CryptoJS.SHA1('abc').toString(), CryptoJS.SHA512('abc').toString(CryptoJS.enc.Base64), CryptoJS.HmacSHA256('message', 'key').toString(), CryptoJS.HmacSHA1('m', 'k').toString(CryptoJS.enc.Base64)]`],
@@ -176,5 +179,74 @@ describe('what require() may not reach', () => {
     assert.ok(keys.some((k) => k.startsWith('side-channel/')), 'qs needs side-channel');
     assert.ok(keys.includes('(empty)'), "object-inspect's util.inspect.js (browser: false) is an empty module");
     assert.ok(!keys.some((k) => k.endsWith('.mjs')), 'ES modules Node.js 24 would pick under module-sync are replaced by their CommonJS entry');
+  });
+});
+
+describe('review findings: what a bundle may hold, and what a lookup costs', () => {
+  /** An offered package and its runtime dependencies (package.json `dependencies`), transitively, by name. */
+  const closure = (pkg: string): Set<string> => {
+    const out = new Set<string>();
+    const queue = [pkg];
+    while (queue.length > 0) {
+      const name = queue.pop()!;
+      if (out.has(name)) continue;
+      out.add(name);
+      const manifest = JSON.parse(readFileSync(join(dirname(req.resolve(`${name}/package.json`, { paths: [join(dirname(req.resolve('lodash/package.json')), '..', pkg)] })), 'package.json'), 'utf8')) as { dependencies?: Record<string, string> };
+      for (const d of Object.keys(manifest.dependencies ?? {})) queue.push(d);
+    }
+    return out;
+  };
+  const packagesIn = (json: string) => new Set(Object.keys((JSON.parse(json) as { files: object }).files).filter((k) => k !== '(empty)').map((k) => (k.startsWith('@') ? k.split('/').slice(0, 2).join('/') : k.split('/')[0])));
+
+  test('files come only from the package and its runtime dependencies: not from what its tests require (qs\'s: iconv-lite)', () => {
+    // Regression (security review, MEDIUM): qs/test/parse was an entry, and the walk followed its
+    // requires to iconv-lite and safer-buffer, installed with the server but not offered.
+    assert.equal(packageBundle('qs/test/parse'), '');
+    assert.equal(packageBundle('qs/test/utils.js'), '');
+    for (const name of Object.keys(PACKAGES)) {
+      const allowed = closure(name);
+      for (const p of packagesIn(packageBundle(name))) assert.ok(allowed.has(p), `${name}'s bundle holds ${p}, which it does not depend on`);
+    }
+  });
+
+  test('only code files are entries: READMEs, type declarations, source maps, licences and ES modules are not served', () => {
+    // Regression (security review, LOW): any file of an offered package could be asked for.
+    for (const s of ['qs/README.md', 'moment/moment.d.ts', 'lodash/LICENSE', 'moment/min/moment.min.js.map', 'qs/eslint.config.mjs', 'lodash/README.md', 'crypto-js/docs/QuickStartGuide.wiki']) assert.equal(packageBundle(s), '', s);
+    assert.notEqual(packageBundle('lodash/package.json'), '', 'JSON is code (a package may require its package.json)');
+  });
+
+  test('a relative require computed at run time resolves inside the requiring file\'s package only, from a file this worker served', () => {
+    assert.ok(packageBundle('moment') !== '');
+    const key = (JSON.parse(packageBundle('moment')) as { entry: string }).entry;
+    assert.notEqual(packageBundleFrom(key, './locale/fr'), '');
+    for (const [from, spec] of [[key, '../qs/lib/index.js'], [key, '../../package.json'], [key, './locale/../../knex/knex'], ['knex/knex.js', './lib/index'], ['moment/not-served.js', './locale/fr'], [key, 'lodash'], [key, '/etc/passwd'], [key, './README.md']] as const) {
+      assert.equal(packageBundleFrom(from, spec), '', `${from} ${spec}`);
+      assert.equal(hostBridge('package.from', from, spec, ''), '', `${from} ${spec}`);
+    }
+  });
+
+  test('Map.prototype replaced by the action does not make require ask the host again; lookups per execution are capped', async () => {
+    // Regression (security review, LOW): the guest's caches used Map.prototype as the action left it.
+    const r = await pool.runChain(request([postLogin(`
+      require('lodash');
+      Map.prototype.has = () => false; Map.prototype.get = () => undefined; Map.prototype.set = function () { return this; };
+      let ok = 0; for (let i = 0; i < 300; i++) if (require('lodash').VERSION) ok++;
+      let capped; try { for (let i = 0; i < 300; i++) { try { require('lodash/nope-' + i); } catch (e) { if (/package lookups/.test(e.message)) throw e; } } capped = 'no cap'; } catch (e) { capped = e.message; }
+      api.idToken.setCustomClaim('r', [ok, capped]);`)]));
+    assert.equal(r.status, 'ok', JSON.stringify(r.results[0]?.error));
+    const [ok, capped] = claims(r).r as [number, string];
+    assert.equal(ok, 300);
+    assert.match(capped, /more than 200 package lookups in one execution/);
+  });
+
+  test('a secret that is part of a module\'s name does not change what require matches; messages are still scrubbed', async () => {
+    // Regression (security review): require('moment') failed as require('m[REDACTED]t') with the secret 'omen'.
+    const r = await pool.runChain(request([postLogin(`
+      let msg; try { require('xomenx-package'); } catch (e) { msg = e.message; }
+      api.idToken.setCustomClaim('r', [require('moment').version, msg.slice(0, 40)]);`, { secrets: { S: 'omen' } })]));
+    assert.equal(r.status, 'ok', JSON.stringify(r.results[0]?.error));
+    const [version, msg] = claims(r).r as [string, string];
+    assert.equal(version, req('moment/package.json').version);
+    assert.match(msg, /^require\('x\[REDACTED\]x-package'\)/);
   });
 });

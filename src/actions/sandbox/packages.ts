@@ -20,7 +20,7 @@ export const PACKAGES: Readonly<Record<string, string>> = Object.freeze({
   lodash: 'lodash 4, the real module (also its per-method paths, lodash/get, …)',
   uuid: 'uuid 11, the real module',
   qs: 'qs 6, the real module',
-  moment: 'moment 2, the real module (English only: no locale files)',
+  moment: 'moment 2, the real module (its locales load as in Node.js)',
   'crypto-js': 'crypto-js 4, the real module',
   'ipaddr.js': 'ipaddr.js 2, the real module (Auth0\'s IP-range templates)',
   '@xmldom/xmldom': '@xmldom/xmldom 0.9, the real module (Auth0\'s SOAP templates)',
@@ -57,14 +57,16 @@ const MAX_BYTES = 4 * 1024 * 1024;
 const MAX_FILES = 1000;
 /** A specifier an action may pass: a package name and an optional path, nothing relative. */
 const SPECIFIER = /^(?:@[a-z0-9][a-z0-9._-]*\/)?[a-z0-9][a-z0-9._-]*(?:\/[A-Za-z0-9_][A-Za-z0-9._-]*)*$/;
-/** require('…') with a literal: what the walk follows (a computed one is resolved by no one). */
+/** A relative require inside a package's code (moment's `./locale/fr`), resolved when it runs. */
+const RELATIVE = /^\.{1,2}(?:\/[A-Za-z0-9_][A-Za-z0-9._-]*)+$/;
+/** require('…') with a literal: what the walk follows (a computed one is resolved when it runs). */
 const REQUIRE_CALL = /\brequire\(\s*(['"])([^'"\n\\]{1,200})\1\s*\)/g;
+/** Code only: what a package ships besides its modules (READMEs, type declarations, maps, licences) is never served. */
+const CODE_FILE = /\.(c?js|json)$/;
+/** Nor its tests, examples, docs or benchmarks: they require what the package does not depend on (qs's tests: iconv-lite). */
+const NOT_SHIPPED_CODE = /(^|\/)(test|tests|__tests__|spec|example|examples|docs|doc|bench|benchmark|benchmarks)\//;
 
 const here = createRequire(import.meta.url);
-/** Built bundles by specifier; emptied past CACHE_CHARS (lodash has a thousand paths). */
-const bundles = new Map<string, string>();
-const CACHE_CHARS = 32 * 1024 * 1024;
-let cachedChars = 0;
 let modulesRoot: string | undefined;
 
 function packageName(specifier: string): string {
@@ -76,6 +78,68 @@ function packageName(specifier: string): string {
 function root(): string {
   modulesRoot ??= dirname(dirname(realpathSync(here.resolve('lodash/package.json'))));
   return modulesRoot;
+}
+/** `file`'s key: its path under node_modules, with / (what the guest and the bundles name it by). */
+const keyOf = (file: string) => relative(root(), file).split(sep).join('/');
+
+/**
+ * The directories an offered package's code may reach: its own and those of its runtime
+ * dependencies, transitively (package.json `dependencies`, found as Node.js would: beside it
+ * in a nested node_modules, else at the top). Not devDependencies, nor whatever else is
+ * installed with the server: a file that names another package (a test, a comment) names
+ * nothing that is served.
+ */
+const closures = new Map<string, string[]>();
+function allowedDirs(pkg: string): string[] {
+  let dirs = closures.get(pkg);
+  if (dirs !== undefined) return dirs;
+  dirs = [];
+  const queue = [realpathSync(join(root(), pkg))];
+  while (queue.length > 0) {
+    const dir = queue.pop()!;
+    if (dirs.includes(dir)) continue;
+    dirs.push(dir);
+    let deps: Record<string, unknown> = {};
+    try { deps = (JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { dependencies?: Record<string, unknown> }).dependencies ?? {}; } catch { /* none */ }
+    for (const dep of Object.keys(deps)) {
+      for (const at of [join(dir, 'node_modules', dep), join(root(), dep)]) {
+        try {
+          const real = realpathSync(at);
+          if (real.startsWith(root() + sep)) { queue.push(real); break; }
+        } catch { /* not there */ }
+      }
+    }
+  }
+  closures.set(pkg, dirs);
+  return dirs;
+}
+const within = (file: string, dirs: string[]) => dirs.some((d) => file.startsWith(d + sep));
+
+/** A file read once per worker: its source and what each literal require in it resolves to. */
+interface FileEntry { src: string; targets: Record<string, string | null> }
+const files = new Map<string, FileEntry>();
+function readFile(file: string): FileEntry {
+  let f = files.get(file);
+  if (f !== undefined) return f;
+  const src = readFileSync(file, 'utf8');
+  const targets: Record<string, string | null> = {};
+  if (!file.endsWith('.json')) {
+    const from = createRequire(file);
+    for (const m of src.matchAll(REQUIRE_CALL)) {
+      const spec = m[2];
+      if (isBuiltin(spec) || Object.hasOwn(targets, spec)) continue;
+      let target: string | null = null;
+      try {
+        target = realpathSync(from.resolve(spec));
+        if (target.endsWith('.mjs')) target = commonJsEntry(target) ?? null;
+        if (target !== null && !CODE_FILE.test(target)) target = null;
+      } catch { target = null; }
+      targets[spec] = target;
+    }
+  }
+  f = { src, targets };
+  files.set(file, f);
+  return f;
 }
 
 /**
@@ -136,65 +200,107 @@ function commonJsEntry(mjs: string): string | undefined {
 
 interface Bundle { entry: string; files: Record<string, { src: string; deps: Record<string, string> }> }
 
-function walk(entry: string): Bundle {
-  const top = root();
-  const key = (file: string) => relative(top, file).split(sep).join('/');
-  const files: Bundle['files'] = {};
+/** The files `entry` needs, within `dirs` (an offered package and its dependencies). */
+function walk(entry: string, dirs: string[]): Bundle {
+  const out: Bundle['files'] = {};
   const queue = [entry];
-  let bytes = 0;
+  let bytes = 0, count = 0;
   while (queue.length > 0) {
     const file = queue.pop()!;
-    const k = key(file);
-    if (Object.hasOwn(files, k)) continue;
-    if (Object.keys(files).length >= MAX_FILES) throw new Error('too many files');
-    const src = readFileSync(file, 'utf8');
-    bytes += src.length;
+    const k = keyOf(file);
+    if (Object.hasOwn(out, k)) continue;
+    if (++count > MAX_FILES) throw new Error('too many files');
+    const f = readFile(file);
+    bytes += f.src.length;
     if (bytes > MAX_BYTES) throw new Error('too large');
     const deps: Record<string, string> = {};
-    files[k] = { src, deps };
-    if (file.endsWith('.json')) continue;
-    const from = createRequire(file);
-    for (const m of src.matchAll(REQUIRE_CALL)) {
-      const spec = m[2];
-      if (isBuiltin(spec) || Object.hasOwn(deps, spec)) continue;
-      let target: string;
-      try { target = realpathSync(from.resolve(spec)); } catch { continue; }
-      if (target.endsWith('.mjs')) target = commonJsEntry(target) ?? target;
-      // Only plain JavaScript and JSON from installed packages (never the server's own files).
-      if (!target.startsWith(top + sep) || !/\.(c?js|json)$/.test(target)) continue;
+    out[k] = { src: f.src, deps };
+    for (const [spec, target] of Object.entries(f.targets)) {
+      if (target === null || !within(target, dirs)) continue;
       if (notForBrowsers(target)) {
         deps[spec] = EMPTY;
-        files[EMPTY] ??= { src: '', deps: {} };
+        out[EMPTY] ??= { src: '', deps: {} };
         continue;
       }
-      deps[spec] = key(target);
+      deps[spec] = keyOf(target);
       queue.push(target);
     }
   }
-  return { entry: key(entry), files };
+  return { entry: keyOf(entry), files: out };
+}
+
+/**
+ * Built bundles, least recently used first: a few of them, and a few megabytes (lodash has a
+ * thousand paths, moment a hundred locales; each bundle repeats the files it shares).
+ */
+const bundles = new Map<string, string>();
+const BUNDLES_MAX = 64;
+const BUNDLE_CHARS_MAX = 16 * 1024 * 1024;
+let bundleChars = 0;
+function cached(key: string, build: () => string): string {
+  const known = bundles.get(key);
+  if (known !== undefined) {
+    bundles.delete(key);
+    bundles.set(key, known);
+    return known;
+  }
+  const json = build();
+  if (json === '') return json;
+  bundles.set(key, json);
+  bundleChars += json.length;
+  for (const [k, v] of bundles) {
+    if (bundles.size <= BUNDLES_MAX && bundleChars <= BUNDLE_CHARS_MAX) break;
+    if (k === key) continue;
+    bundles.delete(k);
+    bundleChars -= v.length;
+  }
+  return json;
+}
+
+/** The bundle for an entry file inside `pkg` (an offered package, or one in an offered package's closure). */
+function bundleFor(entry: string, dirs: string[], pkgDir: string): string {
+  if (!entry.startsWith(pkgDir + sep) || !CODE_FILE.test(entry) || NOT_SHIPPED_CODE.test(relative(pkgDir, entry).split(sep).join('/'))) return '';
+  return JSON.stringify(walk(entry, dirs));
 }
 
 /**
  * The JSON the guest's require(specifier) loads, or '' when the specifier is not one of
- * PACKAGES (or a path inside one) or cannot be read. Kept per worker once built.
+ * PACKAGES (or a code file inside one) or cannot be read.
  */
 export function packageBundle(specifier: string): string {
   if (specifier.length > 200 || !SPECIFIER.test(specifier)) return '';
   const target = Object.hasOwn(PACKAGES, packageName(specifier)) ? specifier : lodashMethodPath(specifier);
   if (target === undefined) return '';
-  const known = bundles.get(specifier);
-  if (known !== undefined) return known;
-  let json: string;
-  try {
-    const entry = realpathSync(here.resolve(target));
-    if (!entry.startsWith(join(root(), packageName(target)) + sep)) return '';
-    json = JSON.stringify(walk(entry));
-  } catch {
-    // Not a module of the package (a path that does not exist): not kept, it costs a lookup.
-    return '';
-  }
-  if (cachedChars + json.length > CACHE_CHARS) { bundles.clear(); cachedChars = 0; }
-  bundles.set(specifier, json);
-  cachedChars += json.length;
-  return json;
+  return cached(specifier, () => {
+    try {
+      const pkg = packageName(target);
+      const dirs = allowedDirs(pkg);
+      return bundleFor(realpathSync(here.resolve(target)), dirs, dirs[0]);
+    } catch {
+      // Not a module of the package (a path that does not exist): not kept, it costs a lookup.
+      return '';
+    }
+  });
+}
+
+/**
+ * A relative require that package code computes when it runs (moment's
+ * `require('./locale/' + name)`): resolved from the file `fromKey` (a key this worker served),
+ * within that file's own package, which must be an offered one or in an offered one's closure.
+ */
+export function packageBundleFrom(fromKey: string, specifier: string): string {
+  if (fromKey.length > 300 || specifier.length > 200 || !RELATIVE.test(specifier)) return '';
+  const from = join(root(), ...fromKey.split('/'));
+  if (keyOf(from) !== fromKey || !files.has(from)) return '';
+  let pkgDir: string;
+  try { pkgDir = realpathSync(join(root(), packageName(fromKey))); } catch { return ''; }
+  const owner = Object.keys(PACKAGES).find((p) => allowedDirs(p).includes(pkgDir));
+  if (owner === undefined) return '';
+  return cached(`${fromKey}\u0000${specifier}`, () => {
+    try {
+      return bundleFor(realpathSync(createRequire(from).resolve(specifier)), allowedDirs(owner), pkgDir);
+    } catch {
+      return '';
+    }
+  });
 }
