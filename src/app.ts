@@ -11,6 +11,7 @@ import { createTokenEndpoint } from './oidc/token-endpoint.ts';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ROUTES } from './oidc/provider.ts';
 import { createInteractionRoutes } from './interactions/routes.ts';
+import { createDbConnectionsRoutes, dbConnectionsErrors } from './interactions/dbconnections.ts';
 import { createLifecycleRoutes } from './interactions/lifecycle.ts';
 import { createAccountRoutes } from './interactions/account.ts';
 import { createAccountMfaRoutes } from './interactions/account-mfa.ts';
@@ -86,6 +87,10 @@ export function createApp(app: AppContext) {
   // Self-service pages beside the interaction pages: same form parser, CSRF and error pages.
   const pageRouters = [pages, createLifecycleRoutes(app, csrf), createAccountRoutes(app, csrf), createAccountMfaRoutes(app, csrf)];
   const management = createManagementApi(app);
+  // Auth0's Authentication API for the database connection (auth0.js and Lock call it from the browser).
+  const dbConnections = createDbConnectionsRoutes(app);
+  const dbErrors = dbConnectionsErrors(app.logger);
+  const dbPrefix = `${app.urls.mountPath}/dbconnections/`;
   const pageErrors = errorHandler(app.logger, app.config.appName, 'html');
   const apiErrors = errorHandler(app.logger, app.config.appName, 'json');
   const apiPrefix = `${app.urls.mountPath}/api/v2`;
@@ -136,6 +141,13 @@ export function createApp(app: AppContext) {
           });
         });
       });
+    }
+    if (ctx.path.startsWith(dbPrefix)) {
+      const parser = ctx.is('application/json') ? jsonParser : formParser;
+      return dbErrors(ctx, () => parser(ctx, () => dbConnections.routes()(ctx as never, async () => {
+        ctx.status = 404;
+        ctx.body = { name: 'NotFoundError', code: 'not_found', description: 'Not found', statusCode: 404 };
+      })));
     }
     const router = pageRouters.find((r) => r.match(ctx.path, ctx.method).route);
     if (router) {

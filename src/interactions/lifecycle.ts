@@ -72,6 +72,40 @@ export function queueVerificationMail(app: AppContext, user: { user_id: string; 
 }
 
 /**
+ * Mails a password-reset link (after the response) when `email` has an account that is not
+ * blocked, to its STORED address; nothing for an unknown address, and the caller answers alike
+ * either way (SECURITY B10). The reset form and Auth0's /dbconnections/change_password use it.
+ */
+export function queueResetMail(app: AppContext, email: string, request: { ip?: string; userAgent?: string }) {
+  const { users, emailTokens, audit, config, urls } = app;
+  const { ip, userAgent } = request;
+  app.mail.later(async () => {
+    const row = await users.findRowByEmail(email);
+    if (!row) {
+      await audit.record({ type: 'fcpr', description: 'Password reset requested for an unknown email', user_name: email, ip, user_agent: userAgent });
+      return;
+    }
+    const user = await users.get(row.id);
+    if (!user || user.blocked) {
+      await audit.record({ type: 'fcpr', description: 'Password reset requested for a blocked user', user_id: row.id, user_name: email, ip, user_agent: userAgent });
+      return;
+    }
+    // Sent to the STORED address (row.email), never to what was typed (SECURITY B16).
+    const token = await emailTokens.issue({
+      userId: row.id, email: row.email, purpose: 'reset_password', ttlMs: config.email.resetTtlMinutes * 60_000, passwordFp: passwordFingerprint(row.password_hash),
+      limit: { max: MAILS_PER_HOUR, windowMs: HOUR },
+    });
+    if (token === null) {
+      await audit.record({ type: 'fcpr', description: 'Password reset not sent: too many requests for this account', user_id: row.id, user_name: email, ip, user_agent: userAgent });
+      return;
+    }
+    const content = resetPasswordMail({ appName: config.appName, link: `${urls.urlFor('/password/reset')}?token=${token}`, ttlMinutes: config.email.resetTtlMinutes });
+    await app.mail.send({ to: row.email, ...content });
+    await audit.record({ type: 'scpr', description: 'Password reset email accepted for delivery', user_id: row.id, user_name: row.email, ip, user_agent: userAgent });
+  }, 'password reset email');
+}
+
+/**
  * Everything that follows a password change, wherever it happened: the user's sessions,
  * grants and tokens end (ASVS 5 7.4.3), outstanding reset links and /account sessions die,
  * post-change-password runs, and the owner is told by mail.
@@ -230,31 +264,7 @@ export function createLifecycleRoutes(app: AppContext, csrf: Csrf) {
     // happen after the response is written, so neither body, status nor time tells whether
     // the account exists. An unknown address gets no mail at all.
     renderResetRequest(ctx, { info: `If an account exists for that address, we have sent it a link to choose a new password. The link works once, for ${config.email.resetTtlMinutes} minutes.` });
-    const { ip, userAgent } = reqInfo(ctx);
-    app.mail.later(async () => {
-      const row = await users.findRowByEmail(email);
-      if (!row) {
-        await audit.record({ type: 'fcpr', description: 'Password reset requested for an unknown email', user_name: email, ip, user_agent: userAgent });
-        return;
-      }
-      const user = await users.get(row.id);
-      if (!user || user.blocked) {
-        await audit.record({ type: 'fcpr', description: 'Password reset requested for a blocked user', user_id: row.id, user_name: email, ip, user_agent: userAgent });
-        return;
-      }
-      // Sent to the STORED address (row.email), never to what was typed (SECURITY B16).
-      const token = await emailTokens.issue({
-        userId: row.id, email: row.email, purpose: 'reset_password', ttlMs: config.email.resetTtlMinutes * 60_000, passwordFp: passwordFingerprint(row.password_hash),
-        limit: { max: MAILS_PER_HOUR, windowMs: HOUR },
-      });
-      if (token === null) {
-        await audit.record({ type: 'fcpr', description: 'Password reset not sent: too many requests for this account', user_id: row.id, user_name: email, ip, user_agent: userAgent });
-        return;
-      }
-      const content = resetPasswordMail({ appName: config.appName, link: `${urls.urlFor('/password/reset')}?token=${token}`, ttlMinutes: config.email.resetTtlMinutes });
-      await app.mail.send({ to: row.email, ...content });
-      await audit.record({ type: 'scpr', description: 'Password reset email accepted for delivery', user_id: row.id, user_name: row.email, ip, user_agent: userAgent });
-    }, 'password reset email');
+    queueResetMail(app, email, reqInfo(ctx));
   });
 
   router.post('/password/reset/complete', csrf.verify, async function completePasswordReset(ctx) {

@@ -430,10 +430,12 @@ export function createTriggerRunners(d: Deps) {
 
     /** pre-user-registration: deny (nothing written), validation error, or metadata for the new user. */
     /** `transaction`: the login the sign-up started from (loginTransaction), if any. */
-    async preUserRegistration(ctx: Context, email: string, client?: { client_id: string; name: string; client_metadata?: Record<string, string> }, transaction: Obj = {}) {
+    async preUserRegistration(ctx: Context, email: string, client?: { client_id: string; name: string; client_metadata?: Record<string, string> }, transaction: Obj = {}, profile: { user_metadata?: Obj; name?: string; given_name?: string; family_name?: string; nickname?: string; picture?: string } = {}) {
       if (!(await engine.hasBindings('pre-user-registration'))) return { ok: true as const };
+      // `profile`: what a sign-up through Auth0's /dbconnections/signup sent (its user_metadata among it).
+      const { user_metadata: givenMetadata, ...names } = profile;
       const event: Obj = {
-        user: { email, app_metadata: {}, user_metadata: {}, email_verified: false }, request: requestInfo(ctx), client: clientInfo(client),
+        user: { email, ...names, app_metadata: {}, user_metadata: { ...(givenMetadata ?? {}) }, email_verified: false }, request: requestInfo(ctx), client: clientInfo(client),
         connection: CONNECTION, tenant: tenant(d.issuer), transaction,
       };
       const o = await engine.run('pre-user-registration', event);
