@@ -1,4 +1,5 @@
 import type { Context } from 'koa';
+import { parseUserSearch } from '../users/search.ts';
 import { z } from 'zod';
 import type { AppContext } from '../context.ts';
 import { badRequest } from '../shared/errors.ts';
@@ -60,24 +61,6 @@ const listQuery = z.strictObject({
   sort: z.string().regex(new RegExp(`^(${SORTABLE.join('|')}):(1|-1)$`), `must be <field>:1 or <field>:-1 with field one of ${SORTABLE.join(', ')}`).optional(),
 });
 
-/**
- * The small part of Auth0's Lucene syntax that scripts use to find one user:
- * `email:"a@b.c"`, `email:a@b.c`, `user_id:"auth0|…"`, joined with AND.
- */
-function parseUserQuery(q: string): { email?: string; userId?: string } {
-  const out: { email?: string; userId?: string } = {};
-  const term = /^\s*(email|user_id):(?:"([^"]*)"|([^\s"]+))\s*(?:AND\s+|$)/;
-  let rest = q.trim();
-  if (!rest) return out;
-  while (rest) {
-    const m = term.exec(rest);
-    if (!m) throw badRequest('Query validation error: q: only email:"…" and user_id:"…" terms (joined with AND) are supported', 'invalid_query_string');
-    const value = m[2] ?? m[3];
-    if (m[1] === 'email') out.email = value; else out.userId = value;
-    rest = rest.slice(m[0].length);
-  }
-  return out;
-}
 
 const roleIdsBody = z.strictObject({ roles: z.array(z.string().min(1).max(64)).min(1).max(50) });
 
@@ -103,10 +86,10 @@ export const registerUsers: RegisterRoutes = (router, app) => {
   router.get('/users', requireScope('read:users'), async function listUsers(ctx) {
     const query = parseQuery(ctx, listQuery);
     const p = pageOf(query);
-    const filter = query.q ? parseUserQuery(query.q) : {};
-    if (query.email !== undefined) filter.email = query.email;
+    // Auth0's Lucene user search (src/users/search.ts); `email` is the exact address.
+    const search = query.q && query.q.trim() ? parseUserSearch(query.q) : undefined;
     const sort = query.sort ? { field: query.sort.split(':')[0] as typeof SORTABLE[number], desc: query.sort.endsWith(':-1') } : undefined;
-    const r = await users.list({ page: p.page, perPage: p.perPage, email: filter.email, userId: filter.userId, sort });
+    const r = await users.list({ page: p.page, perPage: p.perPage, email: query.email, search, sort });
     ctx.body = listBody('users', r.users.map(fieldsOf(query)), r.total, p);
   });
 

@@ -3,6 +3,7 @@ import { isSqlite, isUniqueViolation, parseJson, toBool } from '../db/knex.ts';
 import { AppError, badRequest, conflict, notFound } from '../shared/errors.ts';
 import { newUserId } from '../shared/ids.ts';
 import { canonicalEmail } from './email.ts';
+import { applyUserSearch, type SearchNode } from './search.ts';
 import { checkPasswordPolicy, type PasswordHasher } from './passwords.ts';
 
 export interface User {
@@ -123,8 +124,9 @@ export function createUsers(db: Db, hasher: PasswordHasher, policy: { minLength:
       const canon = canonicalEmail(email);
       return canon ? db('users').where({ email: canon }).first() : undefined;
     },
-    async list(opts: { page: number; perPage: number; email?: string; userId?: string; sort?: { field: 'created_at' | 'email' | 'updated_at' | 'last_login'; desc: boolean } }) {
+    async list(opts: { page: number; perPage: number; email?: string; userId?: string; search?: SearchNode; sort?: { field: 'created_at' | 'email' | 'updated_at' | 'last_login'; desc: boolean } }) {
       const q = db('users');
+      if (opts.search) applyUserSearch(q, opts.search, isSqlite(db));
       if (opts.email !== undefined) {
         // Not an address: matches nothing (no stand-in value: PostgreSQL refuses a NUL in text).
         const canon = canonicalEmail(opts.email);

@@ -1,0 +1,128 @@
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import knexFactory from 'knex';
+import { ADMIN_URL, databaseUrl, postgresReachable } from './helpers/postgres.ts';
+import { startTestServer, type TestServer } from './helpers/server.ts';
+
+/*
+ * Auth0's user search (GET /api/v2/users?q=…) on SQLite and, where one answers, PostgreSQL:
+ * the same users and queries on both, since metadata is searched with each one's JSON
+ * functions.
+ */
+
+const pg = await postgresReachable();
+const DB_NAME = `gatehouse_search_${process.pid}_${Date.now()}`;
+const admin = pg ? knexFactory({ client: 'pg', connection: ADMIN_URL, pool: { min: 0, max: 1 } }) : undefined;
+const servers: TestServer[] = [];
+after(async () => {
+  for (const s of servers) await s.close();
+  if (admin) {
+    await admin.raw(`drop database if exists "${DB_NAME}" with (force)`);
+    await admin.destroy();
+  }
+});
+
+async function seed(ts: TestServer) {
+  const mk = async (body: Record<string, unknown>) => {
+    const r = await ts.api('POST', '/users', { password: 'search password 1', ...body });
+    assert.equal(r.status, 201, JSON.stringify(r.body));
+    return r.body.user_id as string;
+  };
+  const alice = await mk({ email: 'alice@example.com', name: 'Alice Liddell', given_name: 'Alice', email_verified: true, app_metadata: { plan: 'pro', roles: ['admin', 'dev'], seats: 5, beta: true, org: { id: 'o1' } }, user_metadata: { lang: 'en' } });
+  const bob = await mk({ email: 'bob@corp.example', name: 'Bob', app_metadata: { plan: 'free', roles: ['dev'] }, blocked: true });
+  const carol = await mk({ email: 'carol@example.com', name: 'Carol 100%_sure' });
+  await ts.ctx.db('users').where({ id: alice }).update({ logins_count: 3 });
+  await ts.ctx.db('users').where({ id: carol }).update({ created_at: '2020-06-01T10:00:00.000Z' });
+  return { alice, bob, carol };
+}
+
+const CASES: [string, string[]][] = [
+  ['email:"alice@example.com"', ['alice']],
+  ['email:ALICE@example.com', ['alice']],
+  ['email:*@example.com', ['alice', 'carol']],
+  ['name:ali*', ['alice']],
+  ['name:"alice liddell"', ['alice']],
+  ['name:*100%_*', ['carol']],
+  ['name:*%*', ['carol']],
+  ['name:x%', []],
+  ['given_name:Alice', ['alice']],
+  ['app_metadata.plan:pro', ['alice']],
+  ['app_metadata.plan:"pro" OR app_metadata.plan:free', ['alice', 'bob']],
+  ['app_metadata.plan:pr*', ['alice']],
+  ['app_metadata.roles:admin', ['alice']],
+  ['app_metadata.roles:dev', ['alice', 'bob']],
+  ['app_metadata.seats:5', ['alice']],
+  ['app_metadata.beta:true', ['alice']],
+  ['app_metadata.org.id:o1', ['alice']],
+  ['app_metadata.org:o1', []],
+  ['user_metadata.lang:en', ['alice']],
+  ['_exists_:app_metadata.plan', ['alice', 'bob']],
+  ['NOT _exists_:app_metadata.plan', ['carol']],
+  ['_exists_:given_name', ['alice']],
+  ['email_verified:true', ['alice']],
+  ['blocked:true', ['bob']],
+  ['blocked:false', ['alice', 'carol']],
+  ['logins_count:[2 TO *]', ['alice']],
+  ['logins_count:{* TO 3}', ['bob', 'carol']],
+  ['logins_count:3', ['alice']],
+  ['created_at:[* TO 2020-12-31]', ['carol']],
+  ['created_at:2020-06-01', ['carol']],
+  ['created_at:{2020-06-01 TO *]', ['alice', 'bob']],
+  ['(app_metadata.plan:pro OR blocked:true) AND NOT name:bob', ['alice']],
+  ['app_metadata.roles:dev AND NOT (blocked:true)', ['alice']],
+  ['identities.connection:"Username-Password-Authentication"', ['alice', 'bob', 'carol']],
+  ['identities.provider:google-oauth2', []],
+  ['identities.provider:auth*', ['alice', 'bob', 'carol']],
+  // Literal text, never SQL.
+  ["name:\"x' OR 1=1 --\"", []],
+  ['app_metadata.plan:"pro\' OR \'1\'=\'1"', []],
+];
+
+const REFUSED: [string, RegExp][] = [
+  ['alice', /not a field:value term/],
+  ['email:a@b.c email:d@e.f', /join terms with AND or OR/],
+  ['foo:bar', /foo is not a field users can be searched by/],
+  ['app_metadata.plan:[a TO b]', /ranges are for logins_count and dates/],
+  ['logins_count:x', /whole number/],
+  ['blocked:maybe', /true or false/],
+  ['(email:a@b.c', /parenthesis is not closed/],
+  ['email:a@b.c AND', /ends where a term was expected/],
+  ['created_at:[yesterday TO *]', /not a date/],
+  ['app_metadata.a.b.c.d.e.f:1', /not a field/],
+  [Array.from({ length: 21 }, (_, i) => `name:n${i}`).join(' OR '), /more than 20 terms/],
+  ['NOT NOT NOT NOT NOT NOT name:x', /nested deeper/],
+  ['_exists_:email', /every user has it/],
+];
+
+async function runCases(ts: TestServer, label: string) {
+  const ids = await seed(ts);
+  const byId = new Map(Object.entries(ids).map(([k, v]) => [v, k]));
+  for (const [q, expected] of CASES) {
+    const r = await ts.api('GET', `/users?q=${encodeURIComponent(q)}&search_engine=v3&per_page=50`);
+    assert.equal(r.status, 200, `${label} ${q}: ${JSON.stringify(r.body)}`);
+    assert.deepEqual((r.body as { user_id: string }[]).map((u) => byId.get(u.user_id) ?? u.user_id).sort(), expected, `${label} ${q}`);
+  }
+  for (const [q, message] of REFUSED) {
+    const r = await ts.api('GET', `/users?q=${encodeURIComponent(q)}`);
+    assert.equal(r.status, 400, `${label} ${q}: ${JSON.stringify(r.body)}`);
+    assert.equal(r.body.errorCode, 'invalid_query_string');
+    assert.match(r.body.message, message, `${label} ${q}`);
+  }
+  // Totals count what the search matched.
+  const totals = await ts.api('GET', `/users?q=${encodeURIComponent('app_metadata.roles:dev')}&include_totals=true&per_page=1`);
+  assert.equal(totals.body.total, 2);
+  assert.equal(totals.body.users.length, 1);
+}
+
+test('user search on SQLite: fields, wildcards, ranges, metadata paths and arrays, _exists_, AND/OR/NOT; clear refusals', async () => {
+  const ts = await startTestServer();
+  servers.push(ts);
+  await runCases(ts, 'sqlite');
+});
+
+test('user search on PostgreSQL: the same answers', { skip: pg ? false : 'no PostgreSQL' }, async () => {
+  await admin!.raw(`create database "${DB_NAME}"`);
+  const ts = await startTestServer({ databaseUrl: databaseUrl(DB_NAME) });
+  servers.push(ts);
+  await runCases(ts, 'postgres');
+});
