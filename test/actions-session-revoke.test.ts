@@ -90,12 +90,23 @@ test('refreshToken.revoke on a refresh: access_denied, and the token is spent (a
   assert.equal(typeof seen.session_id, 'string');
   assert.ok(Date.parse(seen.created_at) > 0 && Date.parse(seen.expires_at) > Date.parse(seen.created_at), JSON.stringify(seen));
   assert.ok(!JSON.stringify(seen).includes(tokens.refresh_token!) && !JSON.stringify(seen).includes(ok.refresh_token!), 'the token itself is not in the event');
+  assert.equal(seen.user_id, user.user_id);
+  assert.equal(seen.rotating, true);
+  assert.deepEqual(seen.resource_servers.map((r: { audience: string }) => r.audience), ['https://revoke.api.example'], 'the API the token is for');
+  assert.ok(Array.isArray(seen.resource_servers[0].scopes) && !seen.resource_servers[0].scopes.includes('offline_access'));
+  assert.equal(seen.last_exchanged_at, undefined, 'never exchanged before this refresh');
+  // The rotated token: the same family (created_at), exchanged once since.
+  const ok2 = await oidc.refreshTokenGrant(config, ok.refresh_token!);
+  const seen2 = (await ts.api('GET', `/users/${encodeURIComponent(user.user_id)}`)).body.app_metadata.seen_refresh_token;
+  assert.notEqual(seen2.id, seen.id);
+  assert.equal(seen2.created_at, seen.created_at, 'created_at is the family\'s first issue');
+  assert.ok(Date.parse(seen2.last_exchanged_at) >= Date.parse(seen.created_at), JSON.stringify(seen2));
 
   await ts.api('PATCH', `/users/${encodeURIComponent(user.user_id)}`, { app_metadata: { stolen: true } });
-  const err = await expectOAuthError(oidc.refreshTokenGrant(config, ok.refresh_token!), 'access_denied', 400);
+  const err = await expectOAuthError(oidc.refreshTokenGrant(config, ok2.refresh_token!), 'access_denied', 400);
   assert.equal(err.error_description, 'refresh token reported stolen');
   await bindActions(ts, 'post-login', []);
-  await expectOAuthError(oidc.refreshTokenGrant(config, ok.refresh_token!), 'invalid_grant', 400);
+  await expectOAuthError(oidc.refreshTokenGrant(config, ok2.refresh_token!), 'invalid_grant', 400);
 });
 
 test('session.revoke at an interactive login: denied back to the application, and the signed-in session it ran in is gone', async (t) => {

@@ -73,7 +73,12 @@ export interface PostLoginEvent {
   stats: { logins_count: number }; session: Session; connection: Connection; tenant: Tenant; secrets: Secrets; configuration: Configuration;
   resource_server?: { identifier: string };
   /** On a refresh-token grant (`transaction.protocol` 'oauth2-refresh-token'): the token being exchanged. `id` identifies it; it is not the token. */
-  refresh_token?: { id: string; client_id: string; session_id?: string; created_at: string; expires_at?: string };
+  refresh_token?: {
+    id: string; client_id: string; user_id: string; session_id?: string;
+    /** The token family's first issue; `last_exchanged_at`: when this token was issued by an exchange (absent before the first). */
+    created_at: string; expires_at?: string; last_exchanged_at?: string; rotating: boolean;
+    resource_servers: { audience: string; scopes: string[] }[];
+  };
 }
 /**
  * The OIDC session this login ends in (empty when there is none, e.g. a login as another account

@@ -361,7 +361,7 @@ export function createTriggerRunners(d: Deps) {
       // The login the refresh token came from: how it authenticated (an action that asks for a
       // second factor unless the login had one must see it had), its session, and the API and
       // scopes this refresh asks for (the token's own when the request names none).
-      const rt = (ctx.oidc.entities as { RefreshToken?: { jti?: string; grantId?: string; iat?: number; exp?: number; amr?: string[]; authTime?: number; sessionUid?: string; resource?: unknown; scope?: string } }).RefreshToken;
+      const rt = (ctx.oidc.entities as { RefreshToken?: { jti?: string; grantId?: string; iat?: number; iiat?: number; rotations?: number; exp?: number; amr?: string[]; authTime?: number; sessionUid?: string; resource?: unknown; scope?: string } }).RefreshToken;
       const at = new Date((rt?.authTime ?? Math.floor(Date.now() / 1000)) * 1000).toISOString();
       const amr = Array.isArray(rt?.amr) ? rt.amr : ['pwd'];
       const p = ctx.oidc.params as Record<string, unknown> | undefined;
@@ -371,10 +371,15 @@ export function createTriggerRunners(d: Deps) {
       const event = await postLoginEvent(user, {
         client, ctx: ctx as unknown as Context, sessionId: rt?.sessionUid,
         // Not the token's value (an opaque refresh token is its own id): a digest of it names it.
+        // Auth0's fields as far as oidc-provider keeps them: the family's first issue (iiat), the
+        // last exchange (this token was issued by it, when rotated), its API and scopes.
         refreshToken: rt?.jti ? {
-          id: `rt_${createHash('sha256').update(rt.jti).digest('base64url').slice(0, 22)}`, client_id: client.client_id,
+          id: `rt_${createHash('sha256').update(rt.jti).digest('base64url').slice(0, 22)}`, client_id: client.client_id, user_id: user.user_id,
           ...(rt.sessionUid ? { session_id: rt.sessionUid } : {}),
-          created_at: new Date((rt.iat ?? 0) * 1000).toISOString(), ...(typeof rt.exp === 'number' ? { expires_at: new Date(rt.exp * 1000).toISOString() } : {}),
+          created_at: new Date((rt.iiat ?? rt.iat ?? 0) * 1000).toISOString(), ...(typeof rt.exp === 'number' ? { expires_at: new Date(rt.exp * 1000).toISOString() } : {}),
+          ...((rt.rotations ?? 0) > 0 && typeof rt.iat === 'number' ? { last_exchanged_at: new Date(rt.iat * 1000).toISOString() } : {}),
+          rotating: true,
+          resource_servers: typeof rt.resource === 'string' ? [{ audience: apiIdentifier(rt.resource), scopes: (rt.scope ?? '').split(' ').filter((x) => x && x !== 'openid' && x !== 'offline_access') }] : [],
         } : undefined,
         methods: [{ name: 'pwd', timestamp: at }, ...(amr.includes('otp') ? [{ name: 'mfa', timestamp: at }] : [])],
         transaction: { id: randomId(), protocol: 'oauth2-refresh-token', locale: 'en', requested_scopes: scopes.split(' ').filter(Boolean), acr_values: [], ui_locales: [], ...(audience ? { audience } : {}) },
