@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
 import { generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { createSandboxPool, type SandboxPool } from './index.ts';
-import { LIMITS, bothSides, claims, postLogin, request, snippetLoop } from './test-support.ts';
+import { LIMITS, bothSides, claims, postLogin, request, snippetLoop, snippetTests } from './test-support.ts';
 
 const js = String.raw;
 
@@ -334,20 +334,7 @@ before(async () => {
 after(async () => { await pool?.close(); });
 
 describe('the sandbox matches Node.js', () => {
-  test('every snippet has a unique name and a result on both sides', () => {
-    assert.equal(new Set(SNIPPETS.map(([n]) => n)).size, SNIPPETS.length);
-    for (const n of KNOWN_DIFF) assert.ok(nodeResults.has(n), `KNOWN_DIFF names no snippet: ${n}`);
-    assert.equal(sandboxResults.size, SNIPPETS.length);
-  });
-  for (const [name] of SNIPPETS) {
-    test(name, (t) => {
-      const node = nodeResults.get(name), sandbox = sandboxResults.get(name);
-      if (KNOWN_DIFF.has(name)) {
-        t.diagnostic(`known divergence: sandbox ${JSON.stringify(sandbox)}, Node.js ${JSON.stringify(node)}`);
-        assert.notDeepEqual(sandbox, node, `${name}: now matches Node.js, remove it from KNOWN_DIFF`);
-      } else assert.deepEqual(sandbox, node, `${name}: sandbox ${JSON.stringify(sandbox)} != Node.js ${JSON.stringify(node)}`);
-    });
-  }
+  snippetTests(SNIPPETS, KNOWN_DIFF, () => ({ node: nodeResults, sandbox: sandboxResults }));
 });
 
 // Regression: the encoders built a string two or four characters at a time and the decoders an

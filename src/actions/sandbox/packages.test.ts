@@ -13,7 +13,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { hostBridge } from './host-bridge.ts';
 import { PACKAGES, packageBundle, packageBundleFrom } from './packages.ts';
-import { bothSides, claims, postLogin, request, snippetLoop } from './test-support.ts';
+import { bothSides, claims, postLogin, request, snippetLoop, snippetTests } from './test-support.ts';
 
 const js = String.raw;
 const NOW = 1_800_000_000_000;
@@ -86,18 +86,7 @@ before(async () => {
 after(async () => { await pool?.close(); });
 
 describe('packages run from their own code match the installed modules', () => {
-  test('every snippet has a unique name and a result on both sides', () => {
-    assert.equal(new Set(SNIPPETS.map(([n]) => n)).size, SNIPPETS.length);
-    for (const n of KNOWN_DIFF) assert.ok(nodeResults.has(n), `KNOWN_DIFF names no snippet: ${n}`);
-    assert.equal(sandboxResults.size, SNIPPETS.length);
-  });
-  for (const [name] of SNIPPETS) {
-    test(name, () => {
-      const node = nodeResults.get(name), sandbox = sandboxResults.get(name);
-      if (KNOWN_DIFF.has(name)) assert.notDeepEqual(sandbox, node, 'listed as a known difference but now equal: take it off the list');
-      else assert.deepEqual(sandbox, node);
-    });
-  }
+  snippetTests(SNIPPETS, KNOWN_DIFF, () => ({ node: nodeResults, sandbox: sandboxResults }));
   test('the exact values are the ones Node.js computes (not only equal on both sides)', () => {
     const [sha256, md5] = nodeResults.get('crypto-js hashes and HMAC') as string[];
     assert.equal(sha256, createHash('sha256').update('abc').digest('hex'));

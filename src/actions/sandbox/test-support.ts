@@ -1,5 +1,6 @@
 /** Helpers shared by the sandbox tests (not a test file itself). */
 import assert from 'node:assert/strict';
+import { test } from 'node:test';
 import { randomUUID } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import type { ChainLimits, ChainRequest, ChainResult, SandboxAction, SandboxPool } from './types.ts';
@@ -107,4 +108,28 @@ export function snippetLoop(snippets: [string, string][]): string {
     try { const j = JSON.stringify(await fn()); r = j === undefined ? { undefined: true } : JSON.parse(j); } catch (e) { r = threw(e); }
     out.push([name, r]);
   }`;
+}
+
+/**
+ * A differential harness's tests, one per snippet: equal in Node.js and in the sandbox, or, for
+ * a name in `knownDiff`, still different (a difference that went away comes off the list).
+ * `extra`: results the harness adds beyond the snippets. Call inside the file's describe.
+ */
+export function snippetTests(snippets: [string, string][], knownDiff: ReadonlySet<string>, results: () => { node: Map<string, unknown>; sandbox: Map<string, unknown> }, extra = 0): void {
+  test('every snippet has a unique name and a result on both sides', () => {
+    const { node, sandbox } = results();
+    assert.equal(new Set(snippets.map(([n]) => n)).size, snippets.length);
+    for (const n of knownDiff) assert.ok(node.has(n), `KNOWN_DIFF names no snippet: ${n}`);
+    assert.equal(sandbox.size, snippets.length + extra);
+  });
+  for (const [name] of snippets) {
+    test(name, (t) => {
+      const { node, sandbox } = results();
+      const n = node.get(name), s = sandbox.get(name);
+      if (knownDiff.has(name)) {
+        t.diagnostic(`known divergence: sandbox ${JSON.stringify(s)}, Node.js ${JSON.stringify(n)}`);
+        assert.notDeepEqual(s, n, `${name}: now equal on both sides, take it off KNOWN_DIFF`);
+      } else assert.deepEqual(s, n, `${name}: sandbox ${JSON.stringify(s)} != Node.js ${JSON.stringify(n)}`);
+    });
+  }
 }
