@@ -16,6 +16,8 @@ export async function sweepLifecycle(db: Db, failureResetMs: number, now = Date.
   await db('email_tokens').where('expires_at', '<', now - 86400_000).delete();
   // Management API jobs are polled for a while after they end, as on Auth0; then they go.
   await db('jobs').where('created_at', '<', now - 7 * 86400_000).delete();
+  // A job still pending after an hour lost its task (a restart): it failed.
+  await db('jobs').where({ status: 'pending' }).andWhere('created_at', '<', now - 3600_000).update({ status: 'failed', completed_at: now });
   await db('login_failures').where('last_failure_at', '<', now - failureResetMs).andWhere('locked_until', '<', now).delete();
 }
 
@@ -38,13 +40,15 @@ export async function startServer(config: Config, opts: { logger?: Logger; host?
   try {
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
-      server.listen(config.port, opts.host ?? '0.0.0.0', () => resolve());
+      server.listen(config.port, opts.host ?? '0.0.0.0', () => { server.off('error', reject); resolve(); });
     });
   } catch (e) {
     // The port taken (EADDRINUSE) or refused: nothing of this start is left running.
-    await ctx.close().catch(() => { /* the listen error is the one to report */ });
+    await ctx.close().catch((err: unknown) => { ctx.logger.error({ err }, 'closing after a failed start failed too'); });
     throw e;
   }
+  // Later errors of the listening socket (EMFILE on accept, …) are logged, never thrown.
+  server.on('error', (err) => { ctx.logger.error({ err }, 'HTTP server error'); });
   // This server speaks plain HTTP: an https issuer means a TLS-terminating proxy in front, whose
   // X-Forwarded-* headers count only when trustProxy says how many proxies there are.
   if (config.issuer.startsWith('https:') && !config.http.trustProxy) {

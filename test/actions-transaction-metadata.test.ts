@@ -108,3 +108,44 @@ test('objects, arrays, bad keys, long values and a 21st key throw where they are
   assert.equal(exe.results[0].commands.filter((c: { type: string }) => c.type === 'transaction.setMetadata').length, 21, 'only the valid calls were recorded');
   await bindActions(ts, 'post-login', []);
 });
+
+test('review: the key count cannot be passed by emptying the event, control characters are refused, and a call not recorded changes nothing', async () => {
+  // Regression (security review): the guest counted keys in the action's own (writable) event,
+  // accepted keys with control characters the server refuses, and applied a call its record refused.
+  await deployAction(ts, { name: 'tx-review', trigger: 'post-login', code: `exports.onExecutePostLogin = async (event, api) => {
+    for (let i = 0; i < 20; i++) api.transaction.setMetadata('k' + i, i);
+    for (const k of Object.keys(event.transaction.metadata)) delete event.transaction.metadata[k];
+    let emptied; try { api.transaction.setMetadata('risk', 'high'); emptied = 'set'; } catch (e) { emptied = e.name; }
+    let ctl; try { api.transaction.setMetadata('ctl\\u2028', 'x'); ctl = 'set'; } catch (e) { ctl = e.name; }
+    api.idToken.setCustomClaim('https://x/review', { emptied, ctl });
+  };` });
+  await deployAction(ts, { name: 'tx-review-next', trigger: 'post-login', code: `exports.onExecutePostLogin = async (event, api) => {
+    api.idToken.setCustomClaim('https://x/review-next', Object.keys(event.transaction.metadata).length);
+  };` });
+  await bindActions(ts, 'post-login', ['tx-review', 'tx-review-next']);
+  await createUser(ts, 'tx.review@example.com', PASSWORD);
+  const claims = await login('tx.review@example.com');
+  assert.deepEqual(claims['https://x/review'], { emptied: 'RangeError', ctl: 'TypeError' });
+  assert.equal(claims['https://x/review-next'], 20);
+  await bindActions(ts, 'post-login', []);
+
+  const small = await startTestServer({ actions: { resultBytes: 4096 } });
+  try {
+    const spa = (await small.api('POST', '/clients', { name: 'Small', app_type: 'spa', callbacks: [CB] })).body;
+    const cfg = await discover(small, spa.client_id);
+    await deployAction(small, { name: 'tx-full', trigger: 'post-login', code: `exports.onExecutePostLogin = async (event, api) => {
+      const out = [];
+      for (let i = 0; i < 6; i++) { try { api.transaction.setMetadata('big' + i, 'x'.repeat(1000)); out.push('set'); } catch (e) { out.push(e.name); } }
+      api.idToken.setCustomClaim('https://x/full', { out, keys: Object.keys(event.transaction.metadata) });
+    };` });
+    await bindActions(small, 'post-login', ['tx-full']);
+    await createUser(small, 'tx.full@example.com', PASSWORD);
+    const r = await loginThroughForm(cfg, { redirectUri: CB, email: 'tx.full@example.com', password: PASSWORD });
+    const full = (await oidc.authorizationCodeGrant(cfg, r.callbackUrl!, { pkceCodeVerifier: r.verifier, expectedState: r.state })).claims()!['https://x/full'] as { out: string[]; keys: string[] };
+    const refused = full.out.indexOf('RangeError');
+    assert.ok(refused > 0, JSON.stringify(full));
+    assert.deepEqual(full.keys, Array.from({ length: refused }, (_, i) => `big${i}`), 'only what was recorded is in the event');
+  } finally {
+    await small.close();
+  }
+});

@@ -196,3 +196,74 @@ test('a verification-email job mails a fresh link and is completed; past the hou
   assert.equal((await ts.api('POST', '/jobs/verification-email', { user_id: user.user_id, identity: { provider: 'google-oauth2' } })).status, 400);
   assert.equal((await ts.api('POST', '/jobs/verification-email', { user_id: user.user_id }, await ts.adminToken('read:users'))).status, 403);
 });
+
+test('review: an anonymous reset or resend request for the address does not void an admin\'s ticket, nor do tickets use up the user\'s own hourly links', async () => {
+  // Regression (security review, MEDIUM): issuing any link replaced every unused one of its kind,
+  // so the public forms voided a 30-day invitation with the user's address alone.
+  const email = 'invited.anonymous@tickets.example';
+  const user = await createUser(ts, email, 'temporary password 1');
+  const reset = (await ts.api('POST', '/tickets/password-change', { user_id: user.user_id, ttl_sec: 30 * 86_400 })).body.ticket as string;
+  const verify = (await ts.api('POST', '/tickets/email-verification', { user_id: user.user_id })).body.ticket as string;
+  const b = new Browser();
+  for (const path of ['/password/reset', '/verify-email/resend']) {
+    const page = await b.request(new URL(`${ts.base}${path}`));
+    assert.equal((await b.submit(new URL(`${ts.base}${path}`), await page.text(), { email })).status, 200);
+  }
+  await ts.ctx.mail.idle();
+  assert.equal((await new Browser().request(new URL(reset))).status, 200, 'the password-change ticket still opens');
+  assert.equal((await new Browser().request(new URL(verify))).status, 200, 'the verification ticket still opens');
+  // Five more tickets in the hour: the user's own reset request still gets its mail.
+  for (let i = 0; i < 5; i++) assert.equal((await ts.api('POST', '/tickets/password-change', { user_id: user.user_id })).status, 201);
+  const before = sink.received.filter((m) => m.to.includes(email) && /Reset your/.test(m.subject)).length;
+  const page = await b.request(new URL(`${ts.base}/password/reset`));
+  await b.submit(new URL(`${ts.base}/password/reset`), await page.text(), { email });
+  await ts.ctx.mail.idle();
+  assert.equal(sink.received.filter((m) => m.to.includes(email) && /Reset your/.test(m.subject)).length, before + 1);
+});
+
+test('review: a verification ticket of a user blocked since does not work; mark_email_as_verified marks only the address the ticket was for', async () => {
+  const user = await createUser(ts, 'blocked.verify@tickets.example', 'some password 1');
+  const ticket = (await ts.api('POST', '/tickets/email-verification', { user_id: user.user_id, result_url: RESULT })).body.ticket as string;
+  await ts.api('PATCH', `/users/${encodeURIComponent(user.user_id)}`, { blocked: true });
+  assert.equal((await new Browser().request(new URL(ticket))).status, 400, 'a block ends the link (a blocked user\'s verification links are not valid)');
+  assert.equal((await getUser(user.user_id)).email_verified, false);
+
+  // The address changes (an admin) while the ticket's password is being set: the new address is not verified by it.
+  const other = await createUser(ts, 'changing@tickets.example', 'some password 1');
+  const t2 = (await ts.api('POST', '/tickets/password-change', { user_id: other.user_id, mark_email_as_verified: true })).body.ticket as string;
+  const original = ts.ctx.users.setPasswordHash;
+  ts.ctx.users.setPasswordHash = (async (...args: Parameters<typeof original>) => {
+    const r = await original.apply(ts.ctx.users, args);
+    await ts.api('PATCH', `/users/${encodeURIComponent(other.user_id)}`, { email: 'changed.meanwhile@tickets.example' });
+    return r;
+  }) as typeof original;
+  try {
+    assert.equal((await usePasswordTicket(t2, 'a new password 22')).res.status, 200);
+  } finally {
+    ts.ctx.users.setPasswordHash = original;
+  }
+  const after = await getUser(other.user_id);
+  assert.equal(after.email, 'changed.meanwhile@tickets.example');
+  assert.equal(after.email_verified, false);
+});
+
+test('review: a job whose mail cannot be queued says failed, not pending; result_url must be https (http on localhost) and keeps its query as written', async () => {
+  const user = await createUser(ts, 'job.fails@tickets.example', 'some password 1');
+  const send = ts.ctx.mail.send;
+  ts.ctx.mail.send = (async () => { throw new Error('relay gone'); }) as typeof send;
+  let id = '';
+  try {
+    id = (await ts.api('POST', '/jobs/verification-email', { user_id: user.user_id })).body.id;
+    await ts.ctx.mail.idle();
+  } finally {
+    ts.ctx.mail.send = send;
+  }
+  assert.equal((await ts.api('GET', `/jobs/${id}`)).body.status, 'failed');
+
+  assert.equal((await ts.api('POST', '/tickets/password-change', { user_id: user.user_id, result_url: 'http://app.example.com/done' })).status, 400);
+  const signed = 'https://app.example.com/done?sig=a%2Bb%2F%3D&x=1';
+  const t = (await ts.api('POST', '/tickets/password-change', { user_id: user.user_id, result_url: signed })).body.ticket as string;
+  const used = await usePasswordTicket(t, 'a signed result 33');
+  assert.equal(used.res.status, 303);
+  assert.ok(used.res.headers.get('location')!.startsWith(`${signed}&success=true&message=`), used.res.headers.get('location')!);
+});

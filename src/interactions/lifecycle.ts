@@ -58,16 +58,22 @@ export function queueVerificationMail(app: AppContext, user: { user_id: string; 
     if (jobId !== undefined) await app.db('jobs').where({ id: jobId }).update({ status, completed_at: Date.now() });
   };
   app.mail.later(async () => {
-    const token = await app.emailTokens.issue({ userId: user.user_id, email: user.email, purpose: 'verify_email', ttlMs: config.email.verificationTtlHours * HOUR, limit: { max: MAILS_PER_HOUR, windowMs: HOUR } });
-    if (token === null) {
-      await app.audit.record({ type: 'fvr', description: 'Verification email not sent: too many requests for this account', user_id: user.user_id, user_name: user.email, ip: request?.ip, user_agent: request?.userAgent });
-      await jobDone('failed');
-      return;
+    try {
+      const token = await app.emailTokens.issue({ userId: user.user_id, email: user.email, purpose: 'verify_email', ttlMs: config.email.verificationTtlHours * HOUR, limit: { max: MAILS_PER_HOUR, windowMs: HOUR } });
+      if (token === null) {
+        await app.audit.record({ type: 'fvr', description: 'Verification email not sent: too many requests for this account', user_id: user.user_id, user_name: user.email, ip: request?.ip, user_agent: request?.userAgent });
+        await jobDone('failed');
+        return;
+      }
+      const content = verifyEmailMail({ appName: config.appName, email: user.email, link: `${urls.urlFor('/verify-email')}?token=${token}`, ttlHours: config.email.verificationTtlHours });
+      await app.mail.send({ to: user.email, ...content });
+      await app.audit.record({ type: 'svr', description: 'Verification email accepted for delivery', user_id: user.user_id, user_name: user.email, ip: request?.ip, user_agent: request?.userAgent });
+      await jobDone('completed');
+    } catch (e) {
+      // A job must not say pending for ever: it failed (the error is logged by mail.later).
+      await jobDone('failed').catch(() => { /* the first error is the one to report */ });
+      throw e;
     }
-    const content = verifyEmailMail({ appName: config.appName, email: user.email, link: `${urls.urlFor('/verify-email')}?token=${token}`, ttlHours: config.email.verificationTtlHours });
-    await app.mail.send({ to: user.email, ...content });
-    await app.audit.record({ type: 'svr', description: 'Verification email accepted for delivery', user_id: user.user_id, user_name: user.email, ip: request?.ip, user_agent: request?.userAgent });
-    await jobDone('completed');
   }, 'verification email');
 }
 
@@ -145,11 +151,10 @@ export function createLifecycleRoutes(app: AppContext, csrf: Csrf) {
    * used: `success` and `message` added to its query, and `email` when the ticket asked.
    */
   function toResultUrl(ctx: Context, t: TicketOptions, message: string, email: string) {
-    const u = new URL(t.resultUrl!);
-    u.searchParams.set('success', 'true');
-    u.searchParams.set('message', message);
-    if (t.includeEmailInRedirect) u.searchParams.set('email', email);
-    ctx.redirect(u.href);
+    // Appended, not re-serialised: a signed result_url keeps its query as the admin wrote it.
+    const add = new URLSearchParams({ success: 'true', message, ...(t.includeEmailInRedirect ? { email } : {}) }).toString();
+    const [base, fragment] = t.resultUrl!.split('#', 2);
+    ctx.redirect(`${base}${base.includes('?') ? (base.endsWith('?') || base.endsWith('&') ? '' : '&') : '?'}${add}${fragment !== undefined ? `#${fragment}` : ''}`);
     ctx.status = 303;
   }
 
@@ -166,7 +171,8 @@ export function createLifecycleRoutes(app: AppContext, csrf: Csrf) {
   async function stillBound(row: { userId: string; email: string; passwordFp: string | null; purpose: EmailTokenPurpose }) {
     const u = await users.findRowByEmail(row.email);
     if (!u || u.id !== row.userId) return undefined;
-    if (row.purpose === 'reset_password' && (row.passwordFp !== passwordFingerprint(u.password_hash) || toBool(u.blocked))) return undefined;
+    if (toBool(u.blocked)) return undefined;
+    if (row.purpose === 'reset_password' && row.passwordFp !== passwordFingerprint(u.password_hash)) return undefined;
     return u;
   }
 
@@ -308,7 +314,9 @@ export function createLifecycleRoutes(app: AppContext, csrf: Csrf) {
     // authenticator a squatter enrolled before the owner proved the address keeps the squatter
     // out as much as the owner (the squatter lacks the new password); the owner goes to an admin.
     const ticket = r.row.ticket;
-    const user = !ticket || ticket.markEmailVerified ? await users.update(row.id, { email_verified: true }) : await users.require(row.id);
+    // Only while the address is still the one the link was for (an admin may change it meanwhile).
+    if (!ticket || ticket.markEmailVerified) await users.markVerified(row.id, r.row.email);
+    const user = await users.require(row.id);
     await accountSessions.endAll(row.id);
     // The owner proved control of the mailbox: a brute-force lock on the account (which an
     // attacker may have caused, SECURITY B8) no longer needs to stand in their way.

@@ -14,10 +14,12 @@ import type { User } from '../users/users.ts';
 const DEFAULT_TTL_SEC = 5 * 86_400;
 const MAX_TTL_SEC = 30 * 86_400;
 
+const LOOPBACK = new Set(['localhost', '127.0.0.1', '[::1]']);
 const resultUrl = z.string().max(2048).refine((s) => {
   const u = URL.parse(s);
-  return u !== null && (u.protocol === 'https:' || u.protocol === 'http:') && u.username === '' && u.password === '';
-}, 'must be an absolute http(s) URL without credentials');
+  // https (the user's address may travel in it), http only to this machine; the length as sent.
+  return u !== null && (u.protocol === 'https:' || (u.protocol === 'http:' && LOOPBACK.has(u.hostname))) && u.username === '' && u.password === '' && u.href.length <= 2048;
+}, 'must be an absolute https URL (http only on localhost), without credentials, at most 2048 characters').transform((s) => new URL(s).href);
 const userId = z.string().min(1).max(128);
 const ttlSec = z.number().int().min(0).max(MAX_TTL_SEC);
 

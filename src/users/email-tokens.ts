@@ -60,10 +60,16 @@ export function createEmailTokens(db: Db) {
       await db.transaction(async (trx) => {
         if (o.limit) {
           if (!sqlite) await trx('users').where({ id: o.userId }).forUpdate().first();
-          const [{ n }] = await trx('email_tokens').where({ user_id: o.userId, purpose: o.purpose }).where('created_at', '>=', now - o.limit.windowMs).count({ n: '*' });
+          // Links mailed on request only: an admin's tickets do not use up the user's own.
+          const [{ n }] = await trx('email_tokens').where({ user_id: o.userId, purpose: o.purpose }).whereNull('ticket').where('created_at', '>=', now - o.limit.windowMs).count({ n: '*' });
           if (Number(n) >= o.limit.max) { issued = false; return; }
         }
-        await trx('email_tokens').where({ user_id: o.userId, purpose: o.purpose }).whereNull('used_at').update({ used_at: now });
+        // A new link replaces the older ones; a link anyone may ask for by address never
+        // replaces an admin's ticket (an anonymous request would void an invitation), a newer
+        // ticket does. A password change voids them all (invalidate).
+        const older = trx('email_tokens').where({ user_id: o.userId, purpose: o.purpose }).whereNull('used_at');
+        if (!o.ticket) older.whereNull('ticket');
+        await older.update({ used_at: now });
         await trx('email_tokens').insert({
           token_hash: sha256(token), user_id: o.userId, purpose: o.purpose, email: o.email,
           password_fp: o.passwordFp ?? null, expires_at: now + o.ttlMs, used_at: null, created_at: now,

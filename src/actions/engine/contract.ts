@@ -46,7 +46,4 @@ export const DENY_CALLS: ReadonlySet<string> = new Set(['access.deny', 'session.
 /** An action's calls that still apply after its own deny: what it asked to change about the user, and its cache (the engine's merge; `gatehouse actions test` reports the same). */
 export const AFTER_DENY = new Set(['user.setAppMetadata', 'user.setUserMetadata', 'cache.set', 'cache.delete']);
 
-/** api.transaction.setMetadata: keys at most (the prelude's TX_KEYS_MAX), and each key's and string value's length. */
-export const TX_METADATA_KEYS = 20;
-export const TX_METADATA_KEY_CHARS = 100;
-export const TX_METADATA_VALUE_CHARS = 1024;
+export { TX_METADATA_KEYS, TX_METADATA_KEY_CHARS, TX_METADATA_VALUE_CHARS } from '../sandbox/types.ts';

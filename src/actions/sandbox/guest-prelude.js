@@ -2773,20 +2773,25 @@
   // a redirect or a second factor (the server keeps it with the login). Checked here so that a
   // wrong call throws where it is made; the server checks again.
   const TX_KEY_MAX = 100, TX_VALUE_MAX = 1024, TX_KEYS_MAX = 20;
+  const TX_CONTROL = /[\u0000-\u001f\u007f\u2028\u2029\u202a-\u202e\u200b-\u200f]/; // definitions.ts CONTROL
+  // The keys this login holds, as the server counts them: taken from the event before the
+  // action runs (runExec) and kept here, where the action cannot empty them to pass the count.
+  let txKeys = null;
   function setTransactionMetadata(key, value) {
-    if (typeof key !== 'string' || key === '' || key.length > TX_KEY_MAX || key === '__proto__' || key === 'constructor' || key === 'prototype') {
-      throw new TypeErr('api.transaction.setMetadata: the key must be a string of 1 to ' + TX_KEY_MAX + ' characters');
+    if (typeof key !== 'string' || key === '' || key.length > TX_KEY_MAX || key === '__proto__' || key === 'constructor' || key === 'prototype' || TX_CONTROL.test(key)) {
+      throw new TypeErr('api.transaction.setMetadata: the key must be a string of 1 to ' + TX_KEY_MAX + ' characters, without control characters');
     }
     if (!(value === null || typeof value === 'boolean' || typeof value === 'string' || (typeof value === 'number' && N.isFinite(value)))) {
       throw new TypeErr('api.transaction.setMetadata: the value must be a string, a number or a boolean (null removes the key); serialize objects and arrays as strings');
     }
     if (typeof value === 'string' && value.length > TX_VALUE_MAX) throw new RangeErr('api.transaction.setMetadata: a value is at most ' + TX_VALUE_MAX + ' characters');
+    if (txKeys === null) txKeys = new MapC();
+    if (value !== null && !mhas(txKeys, key) && apply(mapSize, txKeys, []) >= TX_KEYS_MAX) throw new RangeErr('api.transaction.setMetadata: at most ' + TX_KEYS_MAX + ' keys');
+    // Not recorded (the execution's recorded calls are full): nothing changes here either.
+    if (record('transaction.setMetadata', [key, value]) === false) throw new RangeErr('api.transaction.setMetadata: not recorded, the execution\'s recorded api calls are full');
+    if (value === null) mdel(txKeys, key); else mset(txKeys, key, true);
     const tx = curEvent !== null && typeof curEvent === 'object' ? curEvent.transaction : undefined;
     let md = tx !== null && typeof tx === 'object' ? tx.metadata : undefined;
-    if (value !== null && (md === null || typeof md !== 'object' || !hasOwn(md, key)) && md !== null && typeof md === 'object' && keys(md).length >= TX_KEYS_MAX) {
-      throw new RangeErr('api.transaction.setMetadata: at most ' + TX_KEYS_MAX + ' keys');
-    }
-    record('transaction.setMetadata', [key, value]);
     if (tx !== null && typeof tx === 'object') {
       if (md === null || typeof md !== 'object') { md = {}; defineProperty(tx, 'metadata', { value: md, writable: true, enumerable: true, configurable: true }); }
       if (value === null) delete md[key]; else defineProperty(md, key, { value, writable: true, enumerable: true, configurable: true });
@@ -4406,6 +4411,7 @@
   // require ask the host again, nor watch what comes back.
   const FunctionC = Function;
   const mapGet = MapC.prototype.get, mapSet = MapC.prototype.set, mapHas = MapC.prototype.has, mapDelete = MapC.prototype.delete;
+  const mapSize = O.getOwnPropertyDescriptor(MapC.prototype, 'size').get;
   const mget = (m, k) => apply(mapGet, m, [k]);
   const mset = (m, k, v) => { apply(mapSet, m, [k, v]); };
   const mhas = (m, k) => apply(mapHas, m, [k]);
@@ -4545,6 +4551,7 @@
     settled = false;
     failed = null;
     pkgCalls = 0;
+    txKeys = null;
     skipped = false;
     cmds = ''; cmdBytes = 0;
     logs = ''; logBytes = 0; logFull = false;
@@ -4614,6 +4621,14 @@
         defineProperty(event, 'configuration', { value: {}, writable: true, enumerable: true, configurable: true });
       }
       curEvent = event;
+      // The transaction metadata keys as the host sent them, before any action code runs.
+      txKeys = null;
+      const tx0 = event !== null && typeof event === 'object' ? event.transaction : undefined;
+      if (tx0 !== null && typeof tx0 === 'object' && tx0.metadata !== null && typeof tx0.metadata === 'object') {
+        txKeys = new MapC();
+        const ks = keys(tx0.metadata);
+        for (let i = 0; i < ks.length; i++) mset(txKeys, ks[i], true);
+      }
       // A fresh top level each time, as Auth0's api is a plain object: actions add to it
       // (`api.noop = api.noop || function () {}`, a common idiom) and that must neither fail
       // nor reach their next execution. The members stay the frozen ones built per isolate.

@@ -23,7 +23,7 @@ export const PACKAGES: Readonly<Record<string, string>> = Object.freeze({
   moment: 'moment 2, the real module (its locales load as in Node.js)',
   'crypto-js': 'crypto-js 4, the real module',
   'ipaddr.js': 'ipaddr.js 2, the real module (Auth0\'s IP-range templates)',
-  '@xmldom/xmldom': '@xmldom/xmldom 0.9, the real module (Auth0\'s SOAP templates)',
+  '@xmldom/xmldom': '@xmldom/xmldom 0.8 (the line Auth0\'s SOAP templates declare), the real module',
   xpath: 'xpath 0.0.34, the real module',
   async: 'async 3, the real module',
 });

@@ -26,6 +26,7 @@ import { hostFetch, parseGuestRequest, type FetchOptions, type GuestFetchRequest
 import { issuerAllowance, parseFetchAllow } from './net-guard.ts';
 import { busy, precise } from './timer-slack.ts';
 import type { ActionResult, ChainLimits, ChainResult, Command, SandboxAction, SandboxStatus, ValidateResult } from './types.ts';
+import { TX_METADATA_KEYS, TX_METADATA_KEY_CHARS, TX_METADATA_VALUE_CHARS } from './types.ts';
 
 const PRELUDE = readFileSync(new URL('./guest-prelude.js', import.meta.url), 'utf8');
 
@@ -653,11 +654,16 @@ function applyMetadata(event: Record<string, unknown>, field: 'app_metadata' | '
   return true;
 }
 
-/** The same for api.transaction.setMetadata(k, v) on event.transaction.metadata (the engine decides again). */
+/**
+ * The same for api.transaction.setMetadata(k, v) on event.transaction.metadata, with the
+ * engine's rules (definitions.ts and contract.ts): what it would refuse, the actions after this
+ * one must not see either (a key seen before a redirect and gone after it).
+ */
+const TX_CONTROL = /[\u0000-\u001f\u007f\u2028\u2029\u202a-\u202e\u200b-\u200f]/;
 function applyTransactionMetadata(event: Record<string, unknown>, args: unknown[]): boolean {
   const [k, v] = args;
-  if (typeof k !== 'string' || k === '' || UNSAFE_KEYS.has(k)) return false;
-  if (!(v === null || typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean')) return false;
+  if (typeof k !== 'string' || k === '' || k.length > TX_METADATA_KEY_CHARS || UNSAFE_KEYS.has(k) || TX_CONTROL.test(k)) return false;
+  if (!(v === null || typeof v === 'boolean' || (typeof v === 'number' && Number.isFinite(v)) || (typeof v === 'string' && v.length <= TX_METADATA_VALUE_CHARS))) return false;
   const tx = event.transaction;
   if (tx === null || typeof tx !== 'object' || Array.isArray(tx)) return false;
   const t = tx as Record<string, unknown>;
@@ -668,6 +674,7 @@ function applyTransactionMetadata(event: Record<string, unknown>, args: unknown[
   }
   const m = md as Record<string, unknown>;
   if (v === null) delete m[k];
+  else if (!Object.hasOwn(m, k) && Object.keys(m).length >= TX_METADATA_KEYS) return false;
   else Object.defineProperty(m, k, { value: v, writable: true, enumerable: true, configurable: true });
   return true;
 }

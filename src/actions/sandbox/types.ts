@@ -9,6 +9,14 @@
 
 import { PACKAGES } from './packages.ts';
 
+/**
+ * api.transaction.setMetadata: keys at most (the prelude's TX_KEYS_MAX), and each key's and
+ * string value's length. The guest, the runner and the engine apply the same rules.
+ */
+export const TX_METADATA_KEYS = 20;
+export const TX_METADATA_KEY_CHARS = 100;
+export const TX_METADATA_VALUE_CHARS = 1024;
+
 /** Outcome of one action, and of a chain (the first non-ok action's status). */
 export type SandboxStatus = 'ok' | 'denied' | 'timeout' | 'oom' | 'syntax' | 'runtime';
 
