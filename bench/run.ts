@@ -647,6 +647,16 @@ below are from the afternoon unless marked.
   sending where each lies) cost more than the whole parse (41–76 µs against 22–56 µs in
   alternating rounds): creating a dozen accessors per execution outweighs parsing what the
   action does not read.
+- **A run at a7d3c5f** (2026-11-24, evening; a fast machine: a token with nothing bound cost
+  0.144 ms of CPU on the bare provider and 0.156 ms through Gatehouse, an argon2 verify 17.2 ms).
+  client_credentials 0.92×, login 0.67×, 1 action 0.74× and +0.213 ms p50, 5 actions 0.52×, the
+  warm actions 6.0 and 9.9 µs of isolate CPU (met), cold start 2.4 ms (met). That session's
+  changes are off these paths: npm packages are read and compiled on their first require only;
+  tickets, jobs, connections, user search and /dbconnections are routes of their own; transaction
+  metadata is a check per call. The ratios moved with the machine as before: on the fast machine
+  of 47f9404's run client_credentials was 0.93× too, on the slower one of the run before this one
+  0.96×, because Gatehouse's fixed cost per token (about 12 µs here) weighs more when a token is
+  cheap.
 - **Cold start and the prelude** (2026-11-24, later, a slower machine: a cold start 4.0–4.4 ms in
   \`bench/sandbox-measure.ts\`). Every new isolate parsed the whole guest prelude again: 1.1 ms
   of its compile, 1.55 ms once \`Buffer\` and \`require\`'s built-in modules made the prelude
