@@ -15,6 +15,7 @@ import { registerOrganizations } from './organizations.ts';
 import { registerSessions } from './sessions.ts';
 import { registerTickets } from './tickets.ts';
 import { registerConnections } from './connections.ts';
+import { registerStats } from './stats.ts';
 
 /** `/api/v2`: Auth0 Management API v2 shape. One file per resource registers its routes here. */
 export function createManagementApi(app: AppContext) {
@@ -34,5 +35,6 @@ export function createManagementApi(app: AppContext) {
   registerSessions(router, app);
   registerTickets(router, app);
   registerConnections(router, app);
+  registerStats(router, app);
   return router;
 }

@@ -15,4 +15,5 @@ export const MANAGEMENT_SCOPES = [
   'read:sessions', 'delete:sessions',
   'create:user_tickets',
   'read:connections',
+  'read:stats',
 ] as const;
