@@ -91,6 +91,8 @@ export function createApp(app: AppContext) {
   const dbConnections = createDbConnectionsRoutes(app);
   const dbErrors = dbConnectionsErrors(app.logger);
   const dbPrefix = `${app.urls.mountPath}/dbconnections/`;
+  // Public and unauthenticated: the pages' body limit, not the Management API's larger one.
+  const publicJsonParser = bodyParser({ enableTypes: ['json'], jsonLimit: limit, encoding: 'utf-8', onError(err) { throw Object.assign(err, { expose: true }); } });
   const pageErrors = errorHandler(app.logger, app.config.appName, 'html');
   const apiErrors = errorHandler(app.logger, app.config.appName, 'json');
   const apiPrefix = `${app.urls.mountPath}/api/v2`;
@@ -143,7 +145,7 @@ export function createApp(app: AppContext) {
       });
     }
     if (ctx.path.startsWith(dbPrefix)) {
-      const parser = ctx.is('application/json') ? jsonParser : formParser;
+      const parser = ctx.is('application/json') ? publicJsonParser : formParser;
       return dbErrors(ctx, () => parser(ctx, () => dbConnections.routes()(ctx as never, async () => {
         ctx.status = 404;
         ctx.body = { name: 'NotFoundError', code: 'not_found', description: 'Not found', statusCode: 404 };

@@ -152,3 +152,41 @@ test('sign-up switched off, and the per-address hourly cap, hold here too', asyn
     await capped.close();
   }
 });
+
+test('review: profile text and pictures are held to the Management API\'s rules, metadata takes no NUL, the configured sign-up fields apply, origins match without a trailing slash', async () => {
+  const base = { client_id: clientId, connection: CONNECTION, password: 'own form password 1' };
+  const cases: [Record<string, unknown>, RegExp][] = [
+    [{ ...base, email: 'bidi@example.com', name: 'Admin\u202Egnp.exe' }, /name/],
+    [{ ...base, email: 'crlf@example.com', name: 'A\r\nX-Injected: 1' }, /name/],
+    [{ ...base, email: 'js@example.com', picture: 'javascript:alert(document.domain)' }, /picture/],
+    [{ ...base, email: 'http@example.com', picture: 'http://example.com/p.png' }, /picture/],
+    [{ ...base, email: 'nul@example.com', user_metadata: { x: '\u0000' } }, /user_metadata/],
+    [{ ...base, email: 'nulkey@example.com', user_metadata: { ['k\u0000']: 'v' } }, /user_metadata/],
+  ];
+  for (const [body, field] of cases) {
+    const r = await post('signup', body);
+    assert.equal(r.status, 400, `${JSON.stringify(body)}: ${r.text}`);
+    assert.match(r.json.description, field);
+    assert.equal(await userByEmail(String(body.email)), undefined);
+  }
+  // An origin stored with a trailing slash matches the browser's (which has none), as oidc-provider's CORS does.
+  const slash = (await ts.api('POST', '/clients', { name: 'Slash SPA', app_type: 'spa', callbacks: ['https://slash.example.com/cb'], web_origins: ['https://slash.example.com/'] })).body;
+  assert.equal((await post('signup', { ...base, client_id: slash.client_id, email: 'slash@example.com' }, { origin: 'https://slash.example.com' })).status, 200);
+
+  const fields = await startTestServer({ signup: { enabled: true, fields: [{ name: 'terms', label: 'I accept the terms', type: 'checkbox', required: true, maxLength: 3 }, { name: 'company', label: 'Company', type: 'text', required: false, maxLength: 20 }] } });
+  try {
+    const c = (await fields.api('POST', '/clients', { name: 'Fields', app_type: 'spa', callbacks: [`${ORIGIN}/cb`], web_origins: [ORIGIN] })).body.client_id;
+    await deployAction(fields, { name: 'dbc-fields', trigger: 'pre-user-registration', code: `exports.onExecutePreUserRegistration = async (event, api) => { api.user.setUserMetadata('company', event.request.body.company ?? 'none'); };` });
+    await bindActions(fields, 'pre-user-registration', ['dbc-fields']);
+    const b2 = { client_id: c, connection: CONNECTION, password: 'own form password 1' };
+    const missing = await post('signup', { ...b2, email: 'no.terms@example.com' }, { origin: ORIGIN }, fields);
+    assert.equal(missing.status, 400);
+    assert.match(missing.json.description, /terms: must be ticked/);
+    assert.equal((await post('signup', { ...b2, email: 'long@example.com', terms: true, company: 'x'.repeat(21) }, { origin: ORIGIN }, fields)).status, 400);
+    const ok = await post('signup', { ...b2, email: 'with.terms@example.com', terms: true, company: 'Acme' }, { origin: ORIGIN }, fields);
+    assert.equal(ok.status, 200, ok.text);
+    assert.deepEqual((await fields.api('GET', '/users-by-email?email=with.terms%40example.com')).body[0].user_metadata, { company: 'Acme' });
+  } finally {
+    await fields.close();
+  }
+});

@@ -29,8 +29,8 @@ async function seed(ts: TestServer) {
     return r.body.user_id as string;
   };
   const alice = await mk({ email: 'alice@example.com', name: 'Alice Liddell', given_name: 'Alice', email_verified: true, app_metadata: { plan: 'pro', roles: ['admin', 'dev'], seats: 5, beta: true, org: { id: 'o1' } }, user_metadata: { lang: 'en' } });
-  const bob = await mk({ email: 'bob@corp.example', name: 'Bob', app_metadata: { plan: 'free', roles: ['dev'] }, blocked: true });
-  const carol = await mk({ email: 'carol@example.com', name: 'Carol 100%_sure' });
+  const bob = await mk({ email: 'bob@corp.example', name: 'Bob', app_metadata: { plan: 'free', roles: ['dev'], null: 'x' }, blocked: true });
+  const carol = await mk({ email: 'carol@example.com', name: 'Carol 100%_sure', app_metadata: { nothing: null } });
   await ts.ctx.db('users').where({ id: alice }).update({ logins_count: 3 });
   await ts.ctx.db('users').where({ id: carol }).update({ created_at: '2020-06-01T10:00:00.000Z' });
   return { alice, bob, carol };
@@ -73,6 +73,18 @@ const CASES: [string, string[]][] = [
   ['identities.connection:"Username-Password-Authentication"', ['alice', 'bob', 'carol']],
   ['identities.provider:google-oauth2', []],
   ['identities.provider:auth*', ['alice', 'bob', 'carol']],
+  // Regression (security review, HIGH): the wildcard became a regular expression that backtracked
+  // exponentially (ten stars froze the server for seconds, fourteen for about an hour).
+  [`identities.connection:${'*'.repeat(40)}x`, []],
+  [`identities.connection:${'*'.repeat(40)}n`, ['alice', 'bob', 'carol']],
+  // Lucene's NOT includes users without the field (regression: SQL's NOT dropped them).
+  ['NOT given_name:bob', ['alice', 'bob', 'carol']],
+  ['NOT app_metadata.plan:pro', ['bob', 'carol']],
+  ['NOT last_login:[2025-01-01 TO *]', ['alice', 'bob', 'carol']],
+  // The same answer on both databases: a key named null, a JSON null that does not exist.
+  ['app_metadata.null:x', ['bob']],
+  ['_exists_:app_metadata.null', ['bob']],
+  ['_exists_:app_metadata.nothing', []],
   // Literal text, never SQL.
   ["name:\"x' OR 1=1 --\"", []],
   ['app_metadata.plan:"pro\' OR \'1\'=\'1"', []],
@@ -92,6 +104,9 @@ const REFUSED: [string, RegExp][] = [
   [Array.from({ length: 21 }, (_, i) => `name:n${i}`).join(' OR '), /more than 20 terms/],
   ['NOT NOT NOT NOT NOT NOT name:x', /nested deeper/],
   ['_exists_:email', /every user has it/],
+  ['app_metadata.roles.0:admin', /array positions/],
+  ['created_at:[+275760-09-13T00:00:00Z TO *]', /between the years 0 and 9999/],
+  [Array.from({ length: 9 }, (_, i) => `app_metadata.k${i}:v`).join(' OR '), /more than 8 metadata terms/],
 ];
 
 async function runCases(ts: TestServer, label: string) {
@@ -125,4 +140,14 @@ test('user search on PostgreSQL: the same answers', { skip: pg ? false : 'no Pos
   const ts = await startTestServer({ databaseUrl: databaseUrl(DB_NAME) });
   servers.push(ts);
   await runCases(ts, 'postgres');
+});
+
+test('metadata with a NUL is refused by the Management API (it would make PostgreSQL\'s jsonb refuse every metadata search)', async () => {
+  const ts = servers[0] ?? await startTestServer();
+  if (!servers.includes(ts)) servers.push(ts);
+  for (const body of [{ user_metadata: { x: 'a\u0000b' } }, { app_metadata: { ['k\u0000']: 1 } }, { app_metadata: { deep: [{ v: '\u0000' }] } }]) {
+    const r = await ts.api('POST', '/users', { email: `nul${Math.random().toString(36).slice(2)}@example.com`, password: 'search password 1', ...body });
+    assert.equal(r.status, 400, JSON.stringify(r.body));
+    assert.match(r.body.message, /NUL/);
+  }
 });

@@ -3,6 +3,7 @@ import type { Context } from 'koa';
 import { z } from 'zod';
 import type { AppContext } from '../context.ts';
 import { AppError } from '../shared/errors.ts';
+import { text } from '../management-api/helpers.ts';
 import { canonicalEmail } from '../users/email.ts';
 import { CONNECTION } from '../actions/triggers/events.ts';
 import { queueResetMail, queueVerificationMail, tooManyFromAddress } from './lifecycle.ts';
@@ -18,19 +19,20 @@ type Client = NonNullable<Awaited<ReturnType<AppContext['clients']['get']>>>;
  * may call them only from one of the client's web origins (CORS), as on Auth0.
  */
 
-const text = (max: number) => z.string().min(1).max(max);
-const signupBody = z.strictObject({
+// The Management API's own checks for what users are made of (no control or invisible
+// characters in text, an https picture), so that a sign-up here stores nothing an admin could not.
+const signupShape = {
   client_id: text(128),
   email: text(320),
   password: z.string().min(1).max(1024),
   connection: text(128),
   username: text(128).optional(),
   name: text(300).optional(), nickname: text(300).optional(), given_name: text(150).optional(), family_name: text(150).optional(),
-  picture: z.string().url().max(2048).optional(),
-  // Auth0's rule: string values, at most 10 keys.
-  user_metadata: z.record(z.string().min(1).max(100).refine((k) => !['__proto__', 'constructor', 'prototype'].includes(k), 'is not allowed'), z.string().max(500))
+  picture: z.string().max(2000).refine((v) => /^https:\/\/[^\s]+$/.test(v) && URL.canParse(v), 'must be an https URL').optional(),
+  // Auth0's rule: string values, at most 10 keys. No NUL (PostgreSQL's jsonb refuses it).
+  user_metadata: z.record(text(100).refine((k) => !['__proto__', 'constructor', 'prototype'].includes(k), 'is not allowed'), z.string().max(500).refine((v) => !v.includes('\u0000'), 'must not contain NUL characters'))
     .refine((m) => Object.keys(m).length <= 10, 'at most 10 keys').optional(),
-});
+};
 const changePasswordBody = z.strictObject({
   client_id: text(128).optional(),
   email: text(320),
@@ -64,11 +66,23 @@ export function dbConnectionsErrors(logger: AppContext['logger']) {
 export function createDbConnectionsRoutes(app: AppContext) {
   const { config, users, audit } = app;
   const router = new Router({ prefix: `${app.urls.mountPath}/dbconnections` });
+  // The sign-up page's configured fields (signup.fields) are taken and checked here too, and
+  // reach pre-user-registration in event.request.body as they do from the page.
+  const fieldShape: Record<string, z.ZodType> = {};
+  for (const f of config.signup.fields) {
+    fieldShape[f.name] = f.type === 'checkbox'
+      ? z.union([z.literal('on'), z.literal('true'), z.literal(true)]).optional()
+      : z.string().max(f.maxLength).refine((v) => !/[\u0000-\u001f]/.test(v), 'must not contain control characters').optional();
+  }
+  const signupBody = z.strictObject({ ...signupShape, ...fieldShape });
 
-  /** A web origin some client allows (the preflight does not say which client it is for). */
+  const bare = (o: string) => o.replace(/\/$/, '');
+  const originOf = (c: Client, origin: string) => c.web_origins.some((w) => bare(w) === bare(origin));
+  /** A web origin some client allows (the preflight does not say which client it is for): looked up, not listed. */
   async function knownOrigin(origin: string): Promise<boolean> {
-    const all = await app.clients.list({ page: 0, perPage: 1000 });
-    return all.clients.some((c) => c.web_origins.includes(origin));
+    if (origin.length > 300 || /["%\\]/.test(origin)) return false;
+    const rows: { web_origins: string }[] = await app.db('clients').where('web_origins', 'like', `%"${bare(origin)}%`).select('web_origins').limit(50);
+    return rows.some((r) => { try { return (JSON.parse(r.web_origins) as string[]).some((w) => bare(w) === bare(origin)); } catch { return false; } });
   }
   /** The body's client, and a browser's origin checked against its web origins (then allowed to read the answer). */
   async function clientFor(ctx: Context, clientId: string | undefined): Promise<Client | undefined> {
@@ -76,7 +90,7 @@ export function createDbConnectionsRoutes(app: AppContext) {
     if (clientId !== undefined && !client) fail(400, 'invalid_client', 'Unknown client');
     const origin = ctx.get('origin');
     if (origin) {
-      if (!client || !client.web_origins.includes(origin)) fail(403, 'unauthorized', 'Origin not allowed for this client: add it to the client\'s web_origins');
+      if (!client || !originOf(client, origin)) fail(403, 'unauthorized', 'Origin not allowed for this client: add it to the client\'s web_origins');
       ctx.set('Access-Control-Allow-Origin', origin);
       ctx.set('Vary', 'Origin');
     }
@@ -114,6 +128,11 @@ export function createDbConnectionsRoutes(app: AppContext) {
     if (b.username !== undefined) fail(400, 'invalid_body', 'username: this connection signs users in by e-mail address only');
     const email = canonicalEmail(b.email);
     if (!email) fail(400, 'invalid_signup', 'email: enter a valid e-mail address');
+    const given = b as Record<string, unknown>;
+    for (const f of config.signup.fields) {
+      const v = given[f.name];
+      if (f.required && (v === undefined || v === '')) fail(400, 'invalid_signup', `${f.name}: ${f.type === 'checkbox' ? 'must be ticked' : 'is required'} (${f.label})`);
+    }
     const limit = await app.requestLimits.hit('signup', ctx.ip);
     if (!limit.allowed) {
       ctx.set('Retry-After', String(limit.retryAfterSeconds));

@@ -23,11 +23,15 @@ export type SearchNode =
   | { op: 'term'; field: string; value: Value };
 
 const MAX_TERMS = 20;
+/** Metadata terms scan every row's JSON: fewer of them. */
+const MAX_METADATA_TERMS = 8;
 const MAX_DEPTH = 5;
 const TEXT_COLUMNS: Record<string, string> = { user_id: 'id', email: 'email', name: 'name', nickname: 'nickname', given_name: 'given_name', family_name: 'family_name' };
 const BOOL_COLUMNS = new Set(['email_verified', 'blocked']);
 const DATE_COLUMNS = new Set(['created_at', 'updated_at', 'last_login', 'last_password_reset']);
 const META_PATH = /^(app_metadata|user_metadata)((?:\.[A-Za-z0-9_-]{1,64}){1,5})$/;
+/** A segment of digits is an array index to PostgreSQL and a key to SQLite: refused rather than answered differently. */
+const INDEX_SEGMENT = /\.(?:-?\d+)(?=\.|$)/;
 const FIELDS = [...Object.keys(TEXT_COLUMNS), ...BOOL_COLUMNS, 'logins_count', ...DATE_COLUMNS, 'identities.connection', 'identities.provider', 'app_metadata.<path>', 'user_metadata.<path>'];
 
 const fail = (why: string): never => { throw badRequest(`Query validation error: q: ${why}`, 'invalid_query_string'); };
@@ -83,7 +87,7 @@ function tokenize(q: string): Tok[] {
 export function parseUserSearch(q: string): SearchNode {
   const toks = tokenize(q);
   if (toks.length === 0) fail('is empty');
-  let pos = 0, terms = 0;
+  let pos = 0, terms = 0, metaTerms = 0;
   const peek = () => toks[pos];
   function or(depth: number): SearchNode {
     const items = [and(depth)];
@@ -116,6 +120,7 @@ export function parseUserSearch(q: string): SearchNode {
     if (++terms > MAX_TERMS) fail(`more than ${MAX_TERMS} terms`);
     const term = t as { t: 'term'; field: string; value: Value };
     checkField(term.field, term.value);
+    if (META_PATH.test(term.field) && ++metaTerms > MAX_METADATA_TERMS) fail(`more than ${MAX_METADATA_TERMS} metadata terms`);
     return { op: 'term', field: term.field, value: term.value };
   }
   const node = or(0);
@@ -127,6 +132,7 @@ function checkField(field: string, v: Value) {
   const known = Object.hasOwn(TEXT_COLUMNS, field) || BOOL_COLUMNS.has(field) || DATE_COLUMNS.has(field) || field === 'logins_count'
     || field === 'identities.connection' || field === 'identities.provider' || META_PATH.test(field);
   if (!known) fail(`${field.slice(0, 64)} is not a field users can be searched by (${FIELDS.join(', ')})`);
+  if (META_PATH.test(field) && INDEX_SEGMENT.test(field)) fail(`${field.slice(0, 64)}: a path names keys, not array positions (a value in an array matches the array's field)`);
   if (v.kind === 'range' && !(DATE_COLUMNS.has(field) || field === 'logins_count')) fail(`${field}: ranges are for logins_count and dates`);
   if (v.kind === 'wild' && (BOOL_COLUMNS.has(field) || DATE_COLUMNS.has(field) || field === 'logins_count')) fail(`${field}: wildcards are for text`);
   if (v.kind === 'exact' && BOOL_COLUMNS.has(field) && v.text !== 'true' && v.text !== 'false') fail(`${field}: true or false`);
@@ -136,6 +142,24 @@ function checkField(field: string, v: Value) {
 
 // ---- SQL -------------------------------------------------------------------------------------
 
+/**
+ * Lucene's * and ? against a fixed text, without case, in time linear in their lengths' product
+ * (the greedy two-pointer walk; a regular expression built from the pattern backtracks
+ * exponentially on `**********x`: the security review froze the server with ten stars).
+ */
+function globMatch(pattern: string, text: string): boolean {
+  const p = pattern.toLowerCase(), t = text.toLowerCase();
+  let i = 0, j = 0, star = -1, mark = 0;
+  while (j < t.length) {
+    if (i < p.length && (p[i] === '?' || p[i] === t[j])) { i++; j++; }
+    else if (i < p.length && p[i] === '*') { star = i++; mark = j; }
+    else if (star >= 0) { i = star + 1; j = ++mark; }
+    else return false;
+  }
+  while (i < p.length && p[i] === '*') i++;
+  return i === p.length;
+}
+
 /** A LIKE pattern from Lucene wildcards (* any run, ? one character), the rest literal. */
 function likePattern(v: string): string {
   return v.replace(/[\\%_]/g, (c) => `\\${c}`).replace(/\*/g, '%').replace(/\?/g, '_');
@@ -143,7 +167,8 @@ function likePattern(v: string): string {
 function isoBound(v: string, field: string, end: boolean): string {
   const day = /^\d{4}-\d{2}-\d{2}$/.test(v);
   const t = Date.parse(day ? `${v}T00:00:00.000Z` : v);
-  if (!Number.isFinite(t)) fail(`${field}: ${v.slice(0, 40)} is not a date`);
+  // Years 0 to 9999 only: stored dates compare as text, and an expanded year (+275760-…) sorts first.
+  if (!Number.isFinite(t) || t < Date.UTC(0, 0, 1) || t > Date.UTC(9999, 11, 31, 23, 59, 59, 999)) fail(`${field}: ${v.slice(0, 40)} is not a date between the years 0 and 9999`);
   // A day as the inclusive end of a range means the whole day.
   return new Date(day && end ? t + 86_400_000 - 1 : t).toISOString();
 }
@@ -153,7 +178,9 @@ export function applyUserSearch(qb: Knex.QueryBuilder, node: SearchNode, sqlite:
   switch (node.op) {
     case 'and': qb.where((w) => { for (const n of node.items) w.andWhere((x) => applyUserSearch(x, n, sqlite)); }); return;
     case 'or': qb.where((w) => { for (const n of node.items) w.orWhere((x) => applyUserSearch(x, n, sqlite)); }); return;
-    case 'not': qb.whereNot((w) => applyUserSearch(w, node.item, sqlite)); return;
+    // Lucene's NOT: every user the term does not match, those without the field included (SQL's
+    // NOT of a comparison with a missing value is unknown, which would leave them out).
+    case 'not': qb.whereNotIn('id', function notMatching(this: Knex.QueryBuilder) { this.select('id').from('users').where((w) => applyUserSearch(w, node.item, sqlite)); }); return;
     case 'term': term(qb, node.field, node.value, sqlite);
   }
 }
@@ -199,8 +226,7 @@ function term(qb: Knex.QueryBuilder, field: string, v: Value, sqlite: boolean) {
   if (field === 'identities.connection' || field === 'identities.provider') {
     // One identity per user here: the database connection's.
     const value = field === 'identities.connection' ? 'Username-Password-Authentication' : 'auth0';
-    const wild = (w: string) => new RegExp(`^${w.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`, 'i');
-    const hit = v.kind === 'exact' ? v.text === value : v.kind === 'wild' ? wild(v.text).test(value) : false;
+    const hit = v.kind === 'exact' ? v.text === value : v.kind === 'wild' ? globMatch(v.text, value) : false;
     if (!hit) qb.whereRaw('1 = 0');
     return;
   }
@@ -210,7 +236,8 @@ function term(qb: Knex.QueryBuilder, field: string, v: Value, sqlite: boolean) {
   if (sqlite) {
     const path = `$${segs.map((s) => `."${s}"`).join('')}`;
     const scalar = `(case json_type(${col}, ?) when 'true' then 'true' when 'false' then 'false' when 'array' then null when 'object' then null else cast(json_extract(${col}, ?) as text) end)`;
-    if (v.kind === 'exists') { qb.whereRaw(`json_type(${col}, ?) is not null`, [path]); return; }
+    // A JSON null does not exist, as on PostgreSQL.
+    if (v.kind === 'exists') { qb.whereRaw(`json_type(${col}, ?) is not null and json_type(${col}, ?) <> 'null'`, [path, path]); return; }
     if (v.kind === 'exact') {
       qb.where((w) => w.whereRaw(`${scalar} = ?`, [path, path, v.text])
         .orWhereRaw(`(json_type(${col}, ?) = 'array' and exists (select 1 from json_each(${col}, ?) e where e.type = 'text' and e.value = ?))`, [path, path, v.text]));
@@ -219,7 +246,8 @@ function term(qb: Knex.QueryBuilder, field: string, v: Value, sqlite: boolean) {
     if (v.kind === 'wild') { qb.whereRaw(`lower(${scalar}) like lower(?) escape '\\'`, [path, path, likePattern(v.text)]); return; }
     return;
   }
-  const path = `{${segs.join(',')}}`;
+  // Each element quoted: an unquoted null would be a NULL element (segments are checked names).
+  const path = `{${segs.map((s) => `"${s}"`).join(',')}}`;
   if (v.kind === 'exists') { qb.whereRaw(`(${col}::jsonb #> ?::text[]) is not null and jsonb_typeof(${col}::jsonb #> ?::text[]) <> 'null'`, [path, path]); return; }
   const scalar = `(case when jsonb_typeof(${col}::jsonb #> ?::text[]) in ('string', 'number', 'boolean') then ${col}::jsonb #>> ?::text[] end)`;
   if (v.kind === 'exact') {

@@ -16,3 +16,12 @@ test('the redirect allow list matches host and port as a browser would reach the
   assert.match(redirect('https://evil.partner.example/x', ['partner.example']) ?? '', /not on the redirect allow list/);
   assert.equal(redirect('https://anything.example/x', []), null, 'no list: any https host');
 });
+
+test('metadata an action sets takes no NUL, in a value or a nested key (PostgreSQL\'s jsonb refuses it; the user search reads metadata as jsonb)', () => {
+  const post = TRIGGERS['post-login'];
+  const limits = { claimsBytes: 16384, redirectAllowHttpLocalhost: false };
+  assert.match(validateCommand(post, 'user.setUserMetadata', ['x', 'a\u0000b'], limits) ?? '', /NUL/);
+  assert.match(validateCommand(post, 'user.setAppMetadata', ['x', { ['k\u0000']: 1 }], limits) ?? '', /NUL/);
+  assert.match(validateCommand(post, 'user.setAppMetadata', ['x', ['ok', { deep: '\u0000' }]], limits) ?? '', /NUL/);
+  assert.equal(validateCommand(post, 'user.setUserMetadata', ['x', 'a\u0001b'], limits), null, 'other control characters are fine in jsonb');
+});

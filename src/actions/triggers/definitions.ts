@@ -133,6 +133,8 @@ export function validateCommand(trigger: TriggerContract, type: string, args: un
       const bad = checkName('metadata', a);
       if (bad) return bad;
       if (b !== null && !isJsonValue(b)) return `metadata "${a}" must be a JSON value`;
+      // PostgreSQL's jsonb refuses NUL, and the user search reads metadata as jsonb.
+      if (JSON.stringify(b ?? null).includes('\\u0000')) return `metadata "${a}" must not contain NUL characters`;
       if (Buffer.byteLength(JSON.stringify(b ?? null)) > 16 * 1024) return `metadata "${a}" is larger than 16 KB`;
       return null;
     }
