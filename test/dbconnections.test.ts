@@ -162,6 +162,7 @@ test('review: profile text and pictures are held to the Management API\'s rules,
     [{ ...base, email: 'http@example.com', picture: 'http://example.com/p.png' }, /picture/],
     [{ ...base, email: 'nul@example.com', user_metadata: { x: '\u0000' } }, /user_metadata/],
     [{ ...base, email: 'nulkey@example.com', user_metadata: { ['k\u0000']: 'v' } }, /user_metadata/],
+    [{ ...base, email: 'surrogate@example.com', user_metadata: { x: '\ud800' } }, /user_metadata/],
   ];
   for (const [body, field] of cases) {
     const r = await post('signup', body);

@@ -261,7 +261,11 @@ test('review: a job whose mail cannot be queued says failed, not pending; result
   assert.equal((await ts.api('GET', `/jobs/${id}`)).body.status, 'failed');
 
   assert.equal((await ts.api('POST', '/tickets/password-change', { user_id: user.user_id, result_url: 'http://app.example.com/done' })).status, 400);
+  assert.equal((await ts.api('POST', '/tickets/password-change', { user_id: user.user_id, result_url: 'https://app.example.com/a b' })).status, 400, 'kept as written: nothing a parser would change');
   const signed = 'https://app.example.com/done?sig=a%2Bb%2F%3D&x=1';
+  const withFragment = (await ts.api('POST', '/tickets/password-change', { user_id: user.user_id, result_url: `${signed}#a#b` })).body.ticket as string;
+  const fragUsed = await usePasswordTicket(withFragment, 'a fragment result 44');
+  assert.match(fragUsed.res.headers.get('location')!, /&success=true&message=[^#]+#a#b$/, 'the whole fragment is kept, after the added query');
   const t = (await ts.api('POST', '/tickets/password-change', { user_id: user.user_id, result_url: signed })).body.ticket as string;
   const used = await usePasswordTicket(t, 'a signed result 33');
   assert.equal(used.res.status, 303);

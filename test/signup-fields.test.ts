@@ -75,6 +75,8 @@ test('the values reach pre-user-registration in event.request.body, and the acti
 test('config: a field may not take the form\'s own names, nor appear twice', () => {
   const load = (fields: object[]) => () => loadConfig({ env: { NODE_ENV: 'test' }, overrides: { signup: { enabled: true, fields } } });
   assert.throws(load([{ name: 'password', label: 'x' }]), /form's own/);
+  // Nor the names /dbconnections/signup takes from Auth0's body (review: a field named picture replaced its https rule).
+  for (const name of ['given_name', 'picture', 'user_metadata', 'client_id', 'connection']) assert.throws(load([{ name, label: 'x' }]), /form's own/, name);
   assert.throws(load([{ name: 'a', label: 'x' }, { name: 'a', label: 'y' }]), /must differ/);
   assert.throws(load([{ name: '1bad', label: 'x' }]), /a letter, then/);
 });

@@ -4,6 +4,7 @@ import { z } from 'zod';
 import type { AppContext } from '../context.ts';
 import { AppError } from '../shared/errors.ts';
 import { text } from '../management-api/helpers.ts';
+import { metadataProblem } from '../users/users.ts';
 import { canonicalEmail } from '../users/email.ts';
 import { CONNECTION } from '../actions/triggers/events.ts';
 import { queueResetMail, queueVerificationMail, tooManyFromAddress } from './lifecycle.ts';
@@ -30,7 +31,7 @@ const signupShape = {
   name: text(300).optional(), nickname: text(300).optional(), given_name: text(150).optional(), family_name: text(150).optional(),
   picture: z.string().max(2000).refine((v) => /^https:\/\/[^\s]+$/.test(v) && URL.canParse(v), 'must be an https URL').optional(),
   // Auth0's rule: string values, at most 10 keys. No NUL (PostgreSQL's jsonb refuses it).
-  user_metadata: z.record(text(100).refine((k) => !['__proto__', 'constructor', 'prototype'].includes(k), 'is not allowed'), z.string().max(500).refine((v) => !v.includes('\u0000'), 'must not contain NUL characters'))
+  user_metadata: z.record(text(100).refine((k) => !['__proto__', 'constructor', 'prototype'].includes(k), 'is not allowed').refine((k) => metadataProblem(k) === null, 'must not contain lone surrogates'), z.string().max(500).refine((v) => metadataProblem(v) === null, 'must not contain NUL characters or lone surrogates'))
     .refine((m) => Object.keys(m).length <= 10, 'at most 10 keys').optional(),
 };
 const changePasswordBody = z.strictObject({
@@ -74,15 +75,18 @@ export function createDbConnectionsRoutes(app: AppContext) {
       ? z.union([z.literal('on'), z.literal('true'), z.literal(true)]).optional()
       : z.string().max(f.maxLength).refine((v) => !/[\u0000-\u001f]/.test(v), 'must not contain control characters').optional();
   }
-  const signupBody = z.strictObject({ ...signupShape, ...fieldShape });
+  // The core members last: a configured field cannot replace their rules.
+  const signupBody = z.strictObject({ ...fieldShape, ...signupShape });
 
   const bare = (o: string) => o.replace(/\/$/, '');
   const originOf = (c: Client, origin: string) => c.web_origins.some((w) => bare(w) === bare(origin));
   /** A web origin some client allows (the preflight does not say which client it is for): looked up, not listed. */
   async function knownOrigin(origin: string): Promise<boolean> {
     if (origin.length > 300 || /["%\\]/.test(origin)) return false;
-    const rows: { web_origins: string }[] = await app.db('clients').where('web_origins', 'like', `%"${bare(origin)}%`).select('web_origins').limit(50);
-    return rows.some((r) => { try { return (JSON.parse(r.web_origins) as string[]).some((w) => bare(w) === bare(origin)); } catch { return false; } });
+    // The origin as a whole JSON string in the list, with or without a trailing slash.
+    const o = bare(origin).replace(/_/g, '\\_');
+    const row = await app.db('clients').where((w) => w.whereRaw("web_origins like ? escape '\\'", [`%"${o}"%`]).orWhereRaw("web_origins like ? escape '\\'", [`%"${o}/"%`])).first('client_id');
+    return row !== undefined;
   }
   /** The body's client, and a browser's origin checked against its web origins (then allowed to read the answer). */
   async function clientFor(ctx: Context, clientId: string | undefined): Promise<Client | undefined> {

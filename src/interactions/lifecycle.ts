@@ -153,7 +153,8 @@ export function createLifecycleRoutes(app: AppContext, csrf: Csrf) {
   function toResultUrl(ctx: Context, t: TicketOptions, message: string, email: string) {
     // Appended, not re-serialised: a signed result_url keeps its query as the admin wrote it.
     const add = new URLSearchParams({ success: 'true', message, ...(t.includeEmailInRedirect ? { email } : {}) }).toString();
-    const [base, fragment] = t.resultUrl!.split('#', 2);
+    const hash = t.resultUrl!.indexOf('#');
+    const base = hash < 0 ? t.resultUrl! : t.resultUrl!.slice(0, hash), fragment = hash < 0 ? undefined : t.resultUrl!.slice(hash + 1);
     ctx.redirect(`${base}${base.includes('?') ? (base.endsWith('?') || base.endsWith('&') ? '' : '&') : '?'}${add}${fragment !== undefined ? `#${fragment}` : ''}`);
     ctx.status = 303;
   }

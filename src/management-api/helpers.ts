@@ -1,3 +1,4 @@
+import { metadataProblem } from '../users/users.ts';
 import type Router from '@koa/router';
 import type { Context } from 'koa';
 import { z } from 'zod';
@@ -177,14 +178,14 @@ export function jsonObject(opts: { maxBytes: number; maxDepth?: number }) {
 }
 
 function findProblem(v: unknown, depth: number, maxDepth: number): string | null {
-  // A NUL anywhere: PostgreSQL's jsonb refuses it, and the user search reads metadata as jsonb
-  // (one such row made every metadata search on the table fail).
-  if (typeof v === 'string') return v.includes('\u0000') ? 'must not contain NUL characters' : null;
+  // What PostgreSQL's jsonb refuses (a NUL, a lone surrogate): the user search reads metadata as
+  // jsonb, and one such row made every metadata search on the table fail.
+  if (typeof v === 'string') return metadataProblem(v);
   if (v === null || typeof v !== 'object') return null;
   if (depth >= maxDepth) return `must not be nested deeper than ${maxDepth} levels`;
   for (const [k, child] of Object.entries(v)) {
     if (DANGEROUS_KEYS.has(k)) return `key "${k}" is not allowed`;
-    if (k.includes('\u0000')) return 'keys must not contain NUL characters';
+    if (metadataProblem({ [k]: null })) return 'keys must not contain NUL characters or lone surrogates';
     const p = findProblem(child, depth + 1, maxDepth);
     if (p) return p;
   }

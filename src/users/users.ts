@@ -4,6 +4,23 @@ import { AppError, badRequest, conflict, notFound } from '../shared/errors.ts';
 import { newUserId } from '../shared/ids.ts';
 import { canonicalEmail } from './email.ts';
 import { applyUserSearch, type SearchNode } from './search.ts';
+
+/**
+ * What PostgreSQL's jsonb cannot hold, anywhere in a metadata value or its keys: a NUL, or a
+ * lone UTF-16 surrogate (JSON.stringify writes it as \ud800, which jsonb refuses). The user
+ * search reads metadata as jsonb, so one such row made every metadata search fail. Null when
+ * the value is fine.
+ */
+export function metadataProblem(v: unknown, depth = 0): string | null {
+  if (typeof v === 'string') return v.includes('\u0000') || !v.isWellFormed() ? 'must not contain NUL characters or lone surrogates' : null;
+  if (v === null || typeof v !== 'object' || depth > 32) return null;
+  for (const [k, child] of Object.entries(v)) {
+    if (k.includes('\u0000') || !k.isWellFormed()) return 'keys must not contain NUL characters or lone surrogates';
+    const p = metadataProblem(child, depth + 1);
+    if (p) return p;
+  }
+  return null;
+}
 import { checkPasswordPolicy, type PasswordHasher } from './passwords.ts';
 
 export interface User {
@@ -87,6 +104,8 @@ export function createUsers(db: Db, hasher: PasswordHasher, policy: { minLength:
       // The cap every metadata write has (a pre-user-registration action's output included).
       for (const k of ['app_metadata', 'user_metadata'] as const) {
         if (input[k] !== undefined && metadataBytes(input[k]!) > METADATA_MAX_BYTES) throw badRequest(`${k}: must be at most ${METADATA_MAX_BYTES} bytes as JSON`);
+        const bad = input[k] !== undefined ? metadataProblem(input[k]) : null;
+        if (bad) throw badRequest(`${k}: ${bad}`);
       }
       let hash: string | null = null;
       if (input.password !== undefined) {
@@ -126,7 +145,12 @@ export function createUsers(db: Db, hasher: PasswordHasher, policy: { minLength:
     },
     async list(opts: { page: number; perPage: number; email?: string; userId?: string; search?: SearchNode; sort?: { field: 'created_at' | 'email' | 'updated_at' | 'last_login'; desc: boolean } }) {
       const q = db('users');
-      if (opts.search) applyUserSearch(q, opts.search, isSqlite(db));
+      if (opts.search) {
+        applyUserSearch(q, opts.search, isSqlite(db));
+        // A search may scan every row's JSON: on PostgreSQL it is cancelled past 10 s rather than
+        // holding a pooled connection (SQLite runs in process, one statement at a time).
+        if (!isSqlite(db)) q.timeout(10_000, { cancel: true });
+      }
       if (opts.email !== undefined) {
         // Not an address: matches nothing (no stand-in value: PostgreSQL refuses a NUL in text).
         const canon = canonicalEmail(opts.email);
@@ -167,6 +191,8 @@ export function createUsers(db: Db, hasher: PasswordHasher, policy: { minLength:
           if (!cur) throw notFound('The user does not exist.', 'inexistent_user');
           for (const k of ['app_metadata', 'user_metadata'] as const) {
             if (patch[k] === undefined) continue;
+            const bad = metadataProblem(patch[k] ?? {});
+            if (bad) throw badRequest(`${k}: ${bad}`);
             const merged = mergeMetadata(cur[k], patch[k] ?? {});
             if (metadataBytes(merged) > METADATA_MAX_BYTES) throw badRequest(`${k}: would be larger than ${METADATA_MAX_BYTES} bytes once merged with what is stored`);
             upd[k] = JSON.stringify(merged);
@@ -192,6 +218,7 @@ export function createUsers(db: Db, hasher: PasswordHasher, policy: { minLength:
         const upd: Record<string, unknown> = { updated_at: now() };
         for (const [k, p] of [['app_metadata', patch.app], ['user_metadata', patch.user]] as const) {
           if (p === undefined) continue;
+          if (metadataProblem(p)) return false;
           const merged = mergeMetadata(cur[k], p);
           if (metadataBytes(merged) > METADATA_MAX_BYTES) return false;
           upd[k] = JSON.stringify(merged);

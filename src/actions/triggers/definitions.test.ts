@@ -24,4 +24,7 @@ test('metadata an action sets takes no NUL, in a value or a nested key (PostgreS
   assert.match(validateCommand(post, 'user.setAppMetadata', ['x', { ['k\u0000']: 1 }], limits) ?? '', /NUL/);
   assert.match(validateCommand(post, 'user.setAppMetadata', ['x', ['ok', { deep: '\u0000' }]], limits) ?? '', /NUL/);
   assert.equal(validateCommand(post, 'user.setUserMetadata', ['x', 'a\u0001b'], limits), null, 'other control characters are fine in jsonb');
+  // Lone surrogates too (jsonb refuses the \ud800 JSON.stringify writes); the six characters "\u0000" as text are fine.
+  assert.match(validateCommand(post, 'user.setUserMetadata', ['y', '\ud800'], limits) ?? '', /surrogate/);
+  assert.equal(validateCommand(post, 'user.setUserMetadata', ['path', 'C:\\u0000dir'], limits), null);
 });

@@ -2,6 +2,7 @@ import type { CommandLimits, TriggerContract, TriggerRegistry } from '../engine/
 export { AFTER_DENY, DENY_CALLS, FAIL_CLOSED_WHEN_REFUSED } from '../engine/contract.ts';
 import { TX_METADATA_KEY_CHARS, TX_METADATA_VALUE_CHARS } from '../engine/contract.ts';
 import { PROFILE_CLAIMS } from '../../shared/profile-claims.ts';
+import { metadataProblem } from '../../users/users.ts';
 
 /**
  * The five triggers: which handler they call, which `api` calls they allow, which calls
@@ -133,8 +134,8 @@ export function validateCommand(trigger: TriggerContract, type: string, args: un
       const bad = checkName('metadata', a);
       if (bad) return bad;
       if (b !== null && !isJsonValue(b)) return `metadata "${a}" must be a JSON value`;
-      // PostgreSQL's jsonb refuses NUL, and the user search reads metadata as jsonb.
-      if (JSON.stringify(b ?? null).includes('\\u0000')) return `metadata "${a}" must not contain NUL characters`;
+      // What PostgreSQL's jsonb refuses (NUL, lone surrogates): the user search reads metadata as jsonb.
+      if (metadataProblem(a) || metadataProblem(b)) return `metadata "${a}" must not contain NUL characters or lone surrogates`;
       if (Buffer.byteLength(JSON.stringify(b ?? null)) > 16 * 1024) return `metadata "${a}" is larger than 16 KB`;
       return null;
     }
