@@ -93,7 +93,8 @@ test('refreshToken.revoke on a refresh: access_denied, and the token is spent (a
   assert.equal(seen.user_id, user.user_id);
   assert.equal(seen.rotating, true);
   assert.deepEqual(seen.resource_servers.map((r: { audience: string }) => r.audience), ['https://revoke.api.example'], 'the API the token is for');
-  assert.ok(Array.isArray(seen.resource_servers[0].scopes) && !seen.resource_servers[0].scopes.includes('offline_access'));
+  assert.ok(Array.isArray(seen.resource_servers[0].scopes));
+  for (const oidcScope of ['openid', 'profile', 'email', 'offline_access']) assert.ok(!seen.resource_servers[0].scopes.includes(oidcScope), oidcScope);
   assert.equal(seen.last_exchanged_at, undefined, 'never exchanged before this refresh');
   // The rotated token: the same family (created_at), exchanged once since.
   const ok2 = await oidc.refreshTokenGrant(config, ok.refresh_token!);

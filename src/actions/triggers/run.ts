@@ -12,6 +12,7 @@ import { randomId } from '../../shared/ids.ts';
 import { sessionDevices, sessionFacts } from './session-facts.ts';
 
 type Obj = Record<string, unknown>;
+const OIDC_SCOPES = new Set(['openid', 'profile', 'email', 'address', 'phone', 'offline_access']);
 
 /**
  * Which login a row of post-login claims belongs to: the interaction that ran the chain, until
@@ -379,7 +380,8 @@ export function createTriggerRunners(d: Deps) {
           created_at: new Date((rt.iiat ?? rt.iat ?? 0) * 1000).toISOString(), ...(typeof rt.exp === 'number' ? { expires_at: new Date(rt.exp * 1000).toISOString() } : {}),
           ...((rt.rotations ?? 0) > 0 && typeof rt.iat === 'number' ? { last_exchanged_at: new Date(rt.iat * 1000).toISOString() } : {}),
           rotating: true,
-          resource_servers: typeof rt.resource === 'string' ? [{ audience: apiIdentifier(rt.resource), scopes: (rt.scope ?? '').split(' ').filter((x) => x && x !== 'openid' && x !== 'offline_access') }] : [],
+          // The API's scopes only: OpenID Connect's (openid, profile, email, …) are the ID token's.
+          resource_servers: typeof rt.resource === 'string' ? [{ audience: apiIdentifier(rt.resource), scopes: (rt.scope ?? '').split(' ').filter((x) => x && !OIDC_SCOPES.has(x)) }] : [],
         } : undefined,
         methods: [{ name: 'pwd', timestamp: at }, ...(amr.includes('otp') ? [{ name: 'mfa', timestamp: at }] : [])],
         transaction: { id: randomId(), protocol: 'oauth2-refresh-token', locale: 'en', requested_scopes: scopes.split(' ').filter(Boolean), acr_values: [], ui_locales: [], ...(audience ? { audience } : {}) },
