@@ -4506,7 +4506,7 @@
     const instead = /^(request|request-promise|got|superagent|undici)$/.test(bare) ? 'use the global fetch() or axios'
       : bare === 'jose' ? "require('jsonwebtoken') signs and verifies JWTs; api.redirect.encodeToken / validateToken sign and check HS256 tokens"
           : 'bring the code you need into the action itself';
-    throw new Err("require('" + cap(name, 100) + "') is not available: Gatehouse Actions have no npm modules but axios, auth0 (ManagementClient, AuthenticationClient), jsonwebtoken, jwks-rsa, node-fetch, @slack/webhook, lodash (and lodash.<method>), uuid, qs, moment, crypto-js, ipaddr.js, @xmldom/xmldom, xpath and async, and of Node.js's built-ins only crypto, buffer, url, querystring, util, http and https (" + instead + ')');
+    throw new Err("require('" + cap(name, 100) + "') is not available: Gatehouse Actions have no npm modules but axios, auth0 (ManagementClient, AuthenticationClient), jsonwebtoken, jwks-rsa, node-fetch, @slack/webhook, lodash (and lodash.<method>), uuid, qs, moment, moment-timezone, crypto-js, ipaddr.js, @xmldom/xmldom, xpath and async, and of Node.js's built-ins only crypto, buffer, url, querystring, util, http and https (" + instead + ')');
   }
 
   function errJson(d) { return '{"name":' + JSONstringify(d.name) + ',"message":' + JSONstringify(d.message) + '}'; }

@@ -42,6 +42,7 @@ const SNIPPETS: [string, string][] = [
   ['moment formatting and arithmetic', js`[moment.utc('2020-01-31T03:04:05Z').add(1, 'month').format('YYYY-MM-DD HH:mm:ss dddd'), moment.utc(NOW).toISOString(), moment.utc(NOW).startOf('week').format(), moment.utc('2021-03-01').diff(moment.utc('2020-03-01'), 'days'), moment.utc(NOW).unix()]`],
   ['moment parsing', js`[moment.utc('31/12/2020', 'DD/MM/YYYY').toISOString(), moment.utc('not a date', moment.ISO_8601, true).isValid(), moment.utc('2020-02-30').isValid(), moment.utc(NOW).utcOffset(120).format(), moment.version]`],
   ['moment locales, loaded as moment loads them', js`[moment.utc(NOW).locale('fr').format('LLLL'), moment.locale(), moment.utc(NOW).locale('xx-not-one').locale(), (() => { require('moment/locale/ja'); return moment.utc(NOW).locale('ja').format('LL'); })()]`],
+  ['moment-timezone: business hours in a zone, daylight saving', js`[momentTz.tz(NOW, 'America/New_York').format('YYYY-MM-DD HH:mm z'), momentTz.tz('2024-03-10 12:00', 'America/New_York').utcOffset(), momentTz.tz('2024-01-10 12:00', 'America/New_York').utcOffset(), momentTz.tz(NOW, 'Asia/Kolkata').hour(), momentTz.tz.zone('Europe/Berlin').name, momentTz.tz.names().length > 400, momentTz.tz.zone('Not/AZone')]`],
   ['moment durations and relative time', js`[moment.duration(90, 'minutes').humanize(), moment.duration('PT1H30M').asSeconds(), moment.utc(NOW).from(moment.utc(NOW + 3 * 86400000)), moment.utc(NOW).locale(), moment.locales()]`],
   // ---- crypto-js (hashes and HMAC exactly; AES encrypts with a random salt: round trips)
   ['crypto-js hashes and HMAC', js`[CryptoJS.SHA256('abc').toString(), CryptoJS.MD5('abc').toString(), CryptoJS.SHA1('abc').toString(), CryptoJS.SHA512('abc').toString(CryptoJS.enc.Base64), CryptoJS.HmacSHA256('message', 'key').toString(), CryptoJS.HmacSHA1('m', 'k').toString(CryptoJS.enc.Base64)]`],
@@ -66,6 +67,7 @@ const KNOWN_DIFF = new Set<string>([]);
 const HARNESS = `return (async () => {
   'use strict';
   const _ = require('lodash'), fp = require('lodash/fp'), get = require('lodash/get'), uuid = require('uuid'), qs = require('qs'), moment = require('moment'), CryptoJS = require('crypto-js');
+  const momentTz = require('moment-timezone');
   const ipaddr = require('ipaddr.js'), { DOMParser, XMLSerializer } = require('@xmldom/xmldom'), xpath = require('xpath'), async = require('async');
   const one = (pkg, name) => (typeof process === 'object' ? require('lodash/' + name) : require('lodash.' + pkg));
   const threw = (e) => ({ threw: { name: e == null ? null : e.name ?? null, message: e == null ? null : e.message ?? null } });

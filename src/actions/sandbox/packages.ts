@@ -22,6 +22,7 @@ export const PACKAGES: Readonly<Record<string, string>> = Object.freeze({
   qs: 'qs 6, the real module',
   moment: 'moment 2, the real module (its locales load as in Node.js)',
   'crypto-js': 'crypto-js 4, the real module',
+  'moment-timezone': 'moment-timezone 0.6, the real module (its time-zone data included)',
   'ipaddr.js': 'ipaddr.js 2, the real module (Auth0\'s IP-range templates)',
   '@xmldom/xmldom': '@xmldom/xmldom 0.8 (the line Auth0\'s SOAP templates declare), the real module',
   xpath: 'xpath 0.0.34, the real module',
