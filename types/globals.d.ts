@@ -345,6 +345,21 @@ declare global {
   };
   function require(id: 'url' | 'node:url'): { URL: typeof URL; URLSearchParams: typeof URLSearchParams };
   function require(id: 'querystring' | 'node:querystring'): GatehouseQuerystring;
+  /** `require('events')`: Node.js's EventEmitter (synchronous listeners; 'error' without one throws) and `events.once`. */
+  function require(id: 'events' | 'node:events'): GatehouseEventEmitterClass;
+  interface GatehouseEventEmitter {
+    on(name: string | symbol, fn: (...args: any[]) => void): this; addListener(name: string | symbol, fn: (...args: any[]) => void): this;
+    once(name: string | symbol, fn: (...args: any[]) => void): this; prependListener(name: string | symbol, fn: (...args: any[]) => void): this;
+    prependOnceListener(name: string | symbol, fn: (...args: any[]) => void): this; off(name: string | symbol, fn: (...args: any[]) => void): this;
+    removeListener(name: string | symbol, fn: (...args: any[]) => void): this; removeAllListeners(name?: string | symbol): this;
+    emit(name: string | symbol, ...args: unknown[]): boolean; listenerCount(name: string | symbol): number;
+    listeners(name: string | symbol): Function[]; rawListeners(name: string | symbol): Function[]; eventNames(): (string | symbol)[];
+    setMaxListeners(n: number): this; getMaxListeners(): number;
+  }
+  interface GatehouseEventEmitterClass {
+    new (): GatehouseEventEmitter; EventEmitter: GatehouseEventEmitterClass; defaultMaxListeners: number;
+    once(emitter: GatehouseEventEmitter, name: string | symbol): Promise<unknown[]>;
+  }
   /** `require('util')`: promisify, callbackify, format, inspect (the console's), inherits, isDeepStrictEqual, types and the rest an action uses. */
   function require(id: 'util' | 'node:util'): {
     promisify: (<F extends (...args: any[]) => void>(fn: F) => (...args: any[]) => Promise<any>) & { readonly custom: unique symbol };

@@ -25,7 +25,7 @@ const dependencies = z.array(z.strictObject({
   if (Object.hasOwn(NPM_MODULES, d.name) || offeredPackage(d.name)) return;
   c.addIssue({
     code: 'custom', path: ['name'],
-    message: `${d.name.slice(0, 100)} is not available: Gatehouse actions can require ${Object.entries(NPM_MODULES).map(([n, what]) => `${n} (${what})`).join(', ')}, lodash's one-method packages (lodash.merge, …) and Node.js's crypto, buffer, url, querystring, util, http and https; bring other code into the action itself`,
+    message: `${d.name.slice(0, 100)} is not available: Gatehouse actions can require ${Object.entries(NPM_MODULES).map(([n, what]) => `${n} (${what})`).join(', ')}, lodash's one-method packages (lodash.merge, …) and Node.js's crypto, buffer, url, querystring, util, events, http and https; bring other code into the action itself`,
   });
 })).max(20).refine((ds) => new Set(ds.map((d) => d.name)).size === ds.length, 'each module may be listed once');
 const code = z.string().min(1).max(MAX_CODE_BYTES, `must be at most ${MAX_CODE_BYTES / 1024} KB`).refine((v) => !v.includes('\u0000'), 'must not contain a NUL character');

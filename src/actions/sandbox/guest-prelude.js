@@ -2166,6 +2166,102 @@
         TextEncoder, TextDecoder,
       });
     }
+    // require('events'): Node.js's EventEmitter (what packages and older action code build on),
+    // synchronous as Node.js's: listeners run in order, 'error' without a listener throws.
+    let eventsBuilt = null;
+    function makeEvents() {
+      const kCapture = SymbolC2.for('nodejs.rejection');
+      let defaultMaxListeners = 10;
+      function EventEmitter(opts) { EventEmitter.init.call(this, opts); }
+      EventEmitter.init = function () {
+        if (this._events === undefined || this._events === O.getPrototypeOf(this)._events) { this._events = O.create(null); this._eventsCount = 0; }
+        this._maxListeners = this._maxListeners || undefined;
+      };
+      const listenersOf = (em, name) => (em._events === undefined ? undefined : em._events[name]);
+      function add(em, name, fn, prepend) {
+        if (typeof fn !== 'function') throw argType('listener', 'of type function', fn);
+        if (em._events === undefined) { em._events = O.create(null); em._eventsCount = 0; }
+        if (em._events.newListener !== undefined) em.emit('newListener', name, fn.listener ? fn.listener : fn);
+        const cur = em._events[name];
+        if (cur === undefined) { em._events[name] = fn; em._eventsCount++; }
+        else if (typeof cur === 'function') em._events[name] = prepend ? [fn, cur] : [cur, fn];
+        else if (prepend) cur.unshift(fn); else cur.push(fn);
+        return em;
+      }
+      function onceWrapper(em, name, fn) {
+        const state = { fired: false, fn };
+        const w = function (...args) { if (!state.fired) { em.removeListener(name, w); state.fired = true; return apply(fn, em, args); } };
+        w.listener = fn;
+        return w;
+      }
+      const P2 = EventEmitter.prototype;
+      P2._events = undefined; P2._eventsCount = 0; P2._maxListeners = undefined;
+      P2.setMaxListeners = function (n) { if (typeof n !== 'number' || n < 0 || N.isNaN(n)) throw outOfRange('n', 'a non-negative number', n); this._maxListeners = n; return this; };
+      P2.getMaxListeners = function () { return this._maxListeners === undefined ? defaultMaxListeners : this._maxListeners; };
+      P2.emit = function (name, ...args) {
+        const h = listenersOf(this, name);
+        if (h === undefined) {
+          if (name === 'error') {
+            const er = args[0];
+            if (er instanceof Err) throw er;
+            const e = nodeError(Err, 'ERR_UNHANDLED_ERROR', 'Unhandled error. (' + show(er) + ')');
+            e.context = er;
+            throw e;
+          }
+          return false;
+        }
+        if (typeof h === 'function') apply(h, this, args);
+        else { const copy = h.slice(); for (let i = 0; i < copy.length; i++) apply(copy[i], this, args); }
+        return true;
+      };
+      P2.addListener = P2.on = function (name, fn) { return add(this, name, fn, false); };
+      P2.prependListener = function (name, fn) { return add(this, name, fn, true); };
+      P2.once = function (name, fn) { if (typeof fn !== 'function') throw argType('listener', 'of type function', fn); return this.on(name, onceWrapper(this, name, fn)); };
+      P2.prependOnceListener = function (name, fn) { if (typeof fn !== 'function') throw argType('listener', 'of type function', fn); return this.prependListener(name, onceWrapper(this, name, fn)); };
+      P2.removeListener = P2.off = function (name, fn) {
+        if (typeof fn !== 'function') throw argType('listener', 'of type function', fn);
+        const h = listenersOf(this, name);
+        if (h === undefined) return this;
+        if (h === fn || h.listener === fn) {
+          if (--this._eventsCount === 0) this._events = O.create(null); else delete this._events[name];
+          if (this._events.removeListener) this.emit('removeListener', name, h.listener || fn);
+        } else if (typeof h !== 'function') {
+          for (let i = h.length - 1; i >= 0; i--) {
+            if (h[i] === fn || h[i].listener === fn) {
+              h.splice(i, 1);
+              if (h.length === 1) this._events[name] = h[0];
+              if (this._events.removeListener !== undefined) this.emit('removeListener', name, fn);
+              break;
+            }
+          }
+        }
+        return this;
+      };
+      P2.removeAllListeners = function (name) {
+        if (this._events === undefined) return this;
+        if (name === undefined) { this._events = O.create(null); this._eventsCount = 0; }
+        else if (this._events[name] !== undefined) { if (--this._eventsCount === 0) this._events = O.create(null); else delete this._events[name]; }
+        return this;
+      };
+      const list = (em, name, unwrap) => { const h = listenersOf(em, name); return h === undefined ? [] : typeof h === 'function' ? [unwrap ? h.listener || h : h] : h.map((f) => (unwrap ? f.listener || f : f)); };
+      P2.listeners = function (name) { return list(this, name, true); };
+      P2.rawListeners = function (name) { return list(this, name, false); };
+      P2.listenerCount = function (name) { const h = listenersOf(this, name); return h === undefined ? 0 : typeof h === 'function' ? 1 : h.length; };
+      P2.eventNames = function () { return this._eventsCount > 0 ? Reflect.ownKeys(this._events) : []; };
+      EventEmitter.EventEmitter = EventEmitter;
+      defineProperty(EventEmitter, 'defaultMaxListeners', { enumerable: true, get: () => defaultMaxListeners, set: (n) => { if (typeof n !== 'number' || n < 0 || N.isNaN(n)) throw outOfRange('defaultMaxListeners', 'a non-negative number', n); defaultMaxListeners = n; } });
+      EventEmitter.captureRejectionSymbol = kCapture;
+      EventEmitter.errorMonitor = SymbolC2('events.errorMonitor');
+      EventEmitter.listenerCount = (em, name) => em.listenerCount(name);
+      EventEmitter.once = (em, name) => new P((resolve, reject) => {
+        const onError = (err) => { em.removeListener(name, onEvent); reject(err); };
+        const onEvent = (...args) => { if (name !== 'error') em.removeListener('error', onError); resolve(args); };
+        em.once(name, onEvent);
+        if (name !== 'error') em.once('error', onError);
+      });
+      return EventEmitter;
+    }
+    const SymbolC2 = Symbol;
     const URL_INSTEAD = 'use new URL(input) and its searchParams';
     const BUILTINS = {
       __proto__: null,
@@ -2181,6 +2277,7 @@
       url: freeze({ URL, URLSearchParams, parse: notSupported('url', 'parse', URL_INSTEAD), format: notSupported('url', 'format', URL_INSTEAD), resolve: notSupported('url', 'resolve', 'use new URL(to, from).href') }),
       querystring: freeze(querystring),
       get util() { return utilBuilt ??= makeUtil(); },
+      get events() { return eventsBuilt ??= makeEvents(); },
       http: httpModule('http:'),
       https: httpModule('https:'),
     };
@@ -4506,7 +4603,7 @@
     const instead = /^(request|request-promise|got|superagent|undici)$/.test(bare) ? 'use the global fetch() or axios'
       : bare === 'jose' ? "require('jsonwebtoken') signs and verifies JWTs; api.redirect.encodeToken / validateToken sign and check HS256 tokens"
           : 'bring the code you need into the action itself';
-    throw new Err("require('" + cap(name, 100) + "') is not available: Gatehouse Actions have no npm modules but axios, auth0 (ManagementClient, AuthenticationClient), jsonwebtoken, jwks-rsa, node-fetch, @slack/webhook, lodash (and lodash.<method>), uuid, qs, moment, moment-timezone, crypto-js, ipaddr.js, @xmldom/xmldom, xpath and async, and of Node.js's built-ins only crypto, buffer, url, querystring, util, http and https (" + instead + ')');
+    throw new Err("require('" + cap(name, 100) + "') is not available: Gatehouse Actions have no npm modules but axios, auth0 (ManagementClient, AuthenticationClient), jsonwebtoken, jwks-rsa, node-fetch, @slack/webhook, lodash (and lodash.<method>), uuid, qs, moment, moment-timezone, crypto-js, ipaddr.js, @xmldom/xmldom, xpath and async, and of Node.js's built-ins only crypto, buffer, url, querystring, util, events, http and https (" + instead + ')');
   }
 
   function errJson(d) { return '{"name":' + JSONstringify(d.name) + ',"message":' + JSONstringify(d.message) + '}'; }

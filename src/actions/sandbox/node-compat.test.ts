@@ -295,6 +295,15 @@ SNIPPETS.push(
   ['util: the rest', js`[util.isArray([]), util.stripVTControlCharacters('\u001b[31mred\u001b[39m'), util.toUSVString('a\ud800b'), typeof util.debuglog('x'), util.debuglog('x').enabled, util.deprecate((a) => a + 1, 'old')(1), new util.TextDecoder().decode(new util.TextEncoder().encode('é'))]`],
 );
 
+// ---- require('events')
+SNIPPETS.push(
+  ['events: on, once, prepend, emit order and return', js`(() => { const E = require('events'); const e = new E(); const out = []; e.on('x', (a) => out.push('a' + a)); e.prependListener('x', (a) => out.push('p' + a)); e.once('x', (a) => out.push('o' + a)); const r1 = e.emit('x', 1); const r2 = e.emit('x', 2); const r3 = e.emit('nothing'); return [out, r1, r2, r3, e.listenerCount('x'), e.eventNames()]; })()`],
+  ['events: removeListener, off of a once, removeAllListeners', js`(() => { const E = require('events'); const e = new E(); const f = () => {}; const g = () => {}; e.on('a', f).on('a', g).once('b', f); e.off('a', f); e.removeListener('b', f); const counts = [e.listenerCount('a'), e.listenerCount('b')]; e.removeAllListeners('a'); return [counts, e.listenerCount('a'), e.listeners('a'), e.eventNames()]; })()`],
+  ['events: error without a listener throws; with one it is handled', js`(() => { const E = require('events'); const e = new E(); const a = t(() => e.emit('error', new TypeError('boom'))); const b = t(() => e.emit('error', 'plain')); let got; e.on('error', (err) => { got = err.message; }); e.emit('error', new Error('handled')); return [a, b, got]; })()`],
+  ['events: subclassing, newListener, listeners vs rawListeners, maxListeners', js`(() => { const { EventEmitter } = require('events'); class My extends EventEmitter {} const m = new My(); const seen = []; m.on('newListener', (n) => seen.push(n)); const f = () => {}; m.once('x', f); return [m instanceof EventEmitter, seen, m.listeners('x')[0] === f, m.rawListeners('x')[0] === f, m.getMaxListeners(), EventEmitter.defaultMaxListeners, t(() => m.setMaxListeners(-1))]; })()`],
+  ['events: events.once resolves with the arguments, rejects on error', js`(async () => { const E = require('events'); const e = new E(); setTimeout(() => e.emit('ready', 1, 2), 1); const ok = await E.once(e, 'ready'); setTimeout(() => e.emit('error', new Error('nope')), 1); const bad = await E.once(e, 'ready').catch((x) => x.message); return [ok, bad]; })()`],
+);
+
 /**
  * Where the sandbox differs from Node.js on purpose: each is asserted to still differ, so a
  * change that makes it match fails here until its name is removed. Deliberate limits are not in

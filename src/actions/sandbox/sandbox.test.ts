@@ -502,8 +502,8 @@ describe('guest environment', () => {
       c('challenge', typeof api.authentication.challengeWith);
       c('render', tryIt(() => api.prompt.render('form_x')));
       c('frozen', Object.isFrozen(api.session));
-      c('require', ['request', 'events', 'jose', 'left-pad', 'child_process', 'actions:logger'].map((m) => tryIt(() => require(m))));
-      c('builtins', ['crypto', 'node:crypto', 'buffer', 'url', 'querystring', 'axios', 'auth0', 'jsonwebtoken', 'jwks-rsa', 'node-fetch', '@slack/webhook', 'util', 'node:util'].map((m) => typeof require(m)));
+      c('require', ['request', 'stream', 'jose', 'left-pad', 'child_process', 'actions:logger'].map((m) => tryIt(() => require(m))));
+      c('builtins', ['crypto', 'node:crypto', 'buffer', 'url', 'querystring', 'axios', 'auth0', 'jsonwebtoken', 'jwks-rsa', 'node-fetch', '@slack/webhook', 'util', 'node:util', 'events'].map((m) => typeof require(m)));
     `)], { unsupportedMethods }));
     assert.equal(r.status, 'ok', JSON.stringify(r));
     const c = claims(r);
@@ -514,16 +514,16 @@ describe('guest environment', () => {
     assert.equal(c.frozen, true);
     assert.equal(r.results[0].commands.length, 7, 'only the claims were recorded');
     // require() says what to use instead, for the modules actions require most.
-    const [nodeFetch, events, jwt, other, childProcess, actionsModule] = c.require as string[];
+    const [nodeFetch, stream, jwt, other, childProcess, actionsModule] = c.require as string[];
     assert.match(actionsModule, /^Error: require\('actions:logger'\) is not available: Gatehouse has no Actions Modules/);
     assert.match(nodeFetch, /^Error: require\('request'\) is not available: .*use the global fetch\(\) or axios/);
-    assert.match(events, /^Error: require\('events'\) is not available: .*bring the code you need into the action itself/);
+    assert.match(stream, /^Error: require\('stream'\) is not available: .*bring the code you need into the action itself/);
     assert.match(jwt, /require\('jsonwebtoken'\) signs and verifies JWTs/);
     assert.match(other, /bring the code you need into the action itself/);
     assert.match(childProcess, /^Error: require\('child_process'\) is not available/);
     // The Node.js built-ins actions use most, axios, auth0 and jsonwebtoken are in-sandbox stand-ins
     // (node-compat, axios-compat, jsonwebtoken-compat and test/actions-auth0-sdk-compat compare them with the real ones).
-    assert.deepEqual(c.builtins, ['object', 'object', 'object', 'object', 'object', 'function', 'object', 'object', 'function', 'function', 'object', 'object', 'object']);
+    assert.deepEqual(c.builtins, ['object', 'object', 'object', 'object', 'object', 'function', 'object', 'object', 'function', 'function', 'object', 'object', 'object', 'function']);
   });
 
   test('escape probes find only the isolate itself', async () => {
