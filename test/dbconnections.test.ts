@@ -174,7 +174,7 @@ test('review: profile text and pictures are held to the Management API\'s rules,
   const slash = (await ts.api('POST', '/clients', { name: 'Slash SPA', app_type: 'spa', callbacks: ['https://slash.example.com/cb'], web_origins: ['https://slash.example.com/'] })).body;
   assert.equal((await post('signup', { ...base, client_id: slash.client_id, email: 'slash@example.com' }, { origin: 'https://slash.example.com' })).status, 200);
 
-  const fields = await startTestServer({ signup: { enabled: true, fields: [{ name: 'terms', label: 'I accept the terms', type: 'checkbox', required: true, maxLength: 3 }, { name: 'company', label: 'Company', type: 'text', required: false, maxLength: 20 }] } });
+  const fields = await startTestServer({ signup: { enabled: true, fields: [{ name: 'terms', label: 'I accept the terms', type: 'checkbox', required: true, maxLength: 3 }, { name: 'company', label: 'Company', type: 'text', required: false, maxLength: 20 }, { name: 'picture', label: 'Picture', type: 'text', required: false, maxLength: 200 }] } });
   try {
     const c = (await fields.api('POST', '/clients', { name: 'Fields', app_type: 'spa', callbacks: [`${ORIGIN}/cb`], web_origins: [ORIGIN] })).body.client_id;
     await deployAction(fields, { name: 'dbc-fields', trigger: 'pre-user-registration', code: `exports.onExecutePreUserRegistration = async (event, api) => { api.user.setUserMetadata('company', event.request.body.company ?? 'none'); };` });
@@ -184,6 +184,10 @@ test('review: profile text and pictures are held to the Management API\'s rules,
     assert.equal(missing.status, 400);
     assert.match(missing.json.description, /terms: must be ticked/);
     assert.equal((await post('signup', { ...b2, email: 'long@example.com', terms: true, company: 'x'.repeat(21) }, { origin: ORIGIN }, fields)).status, 400);
+    // A page field named like a profile member keeps that member's rule here (review: it replaced it).
+    const js = await post('signup', { ...b2, email: 'js.picture@example.com', terms: true, picture: 'javascript:alert(1)' }, { origin: ORIGIN }, fields);
+    assert.equal(js.status, 400);
+    assert.match(js.json.description, /picture/);
     const ok = await post('signup', { ...b2, email: 'with.terms@example.com', terms: true, company: 'Acme' }, { origin: ORIGIN }, fields);
     assert.equal(ok.status, 200, ok.text);
     assert.deepEqual((await fields.api('GET', '/users-by-email?email=with.terms%40example.com')).body[0].user_metadata, { company: 'Acme' });

@@ -75,8 +75,10 @@ test('the values reach pre-user-registration in event.request.body, and the acti
 test('config: a field may not take the form\'s own names, nor appear twice', () => {
   const load = (fields: object[]) => () => loadConfig({ env: { NODE_ENV: 'test' }, overrides: { signup: { enabled: true, fields } } });
   assert.throws(load([{ name: 'password', label: 'x' }]), /form's own/);
-  // Nor the names /dbconnections/signup takes from Auth0's body (review: a field named picture replaced its https rule).
-  for (const name of ['given_name', 'picture', 'user_metadata', 'client_id', 'connection']) assert.throws(load([{ name, label: 'x' }]), /form's own/, name);
+  // Nor the names /dbconnections/signup reads its client and connection from. Profile names stay
+  // allowed (an existing page may have them); /dbconnections applies its own rule to those.
+  for (const name of ['client_id', 'connection']) assert.throws(load([{ name, label: 'x' }]), /form's own/, name);
+  for (const name of ['given_name', 'picture']) assert.doesNotThrow(load([{ name, label: 'x' }]), name);
   assert.throws(load([{ name: 'a', label: 'x' }, { name: 'a', label: 'y' }]), /must differ/);
   assert.throws(load([{ name: '1bad', label: 'x' }]), /a letter, then/);
 });

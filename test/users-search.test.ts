@@ -163,3 +163,18 @@ test('NOT is a correlated NOT EXISTS, not NOT IN (which PostgreSQL scanned once 
   assert.doesNotMatch(sql, /not in/i);
   await db.destroy();
 });
+
+test('PostgreSQL: a search past its time limit is cancelled (count and page) and said as a 400, without its values in the log', { skip: pg ? false : 'no PostgreSQL' }, async () => {
+  const ts = servers.find((s) => s.ctx.config.databaseUrl.startsWith('postgres'));
+  assert.ok(ts, 'the PostgreSQL server of the test above');
+  // Enough rows that a metadata scan takes far longer than the 1 ms allowed here.
+  await ts.ctx.db.raw(`insert into users (id, email, email_verified, connection, app_metadata, user_metadata, blocked, logins_count, created_at, updated_at)
+    select 'auth0|slow' || g, 'slow' || g || '@example.com', false, 'Username-Password-Authentication', '{"plan":"x' || g || '"}', '{}', false, 0, '2024-01-01T00:00:00.000Z', '2024-01-01T00:00:00.000Z' from generate_series(1, 60000) g`);
+  const { parseUserSearch } = await import('../src/users/search.ts');
+  const search = parseUserSearch('NOT app_metadata.plan:*zz* AND NOT name:*zz*');
+  const logged = ts.logs.length;
+  await assert.rejects(ts.ctx.users.list({ page: 0, perPage: 10, search, searchTimeoutMs: 1 }), (e: Error & { status?: number }) => e.status === 400 && /took longer than 0.001 s/.test(e.message));
+  assert.ok(!ts.logs.slice(logged).some((l) => l.includes('*zz*') || l.includes('%zz%')), 'the values are not logged');
+  // The pool is intact: the next query answers.
+  assert.equal((await ts.ctx.users.list({ page: 0, perPage: 1, search: parseUserSearch('email:slow1@example.com') })).total, 1);
+});

@@ -29,8 +29,9 @@ export const configSchema = z.object({
      */
     fields: z.array(z.object({
       name: z.string().regex(/^[A-Za-z][A-Za-z0-9_-]{0,62}$/, 'a letter, then letters, digits, - or _ (at most 63)')
-        // The form's own names, and those /dbconnections/signup takes from Auth0's body.
-        .refine((n) => !['email', 'password', '_csrf', 'interaction', 'client_id', 'connection', 'username', 'name', 'nickname', 'given_name', 'family_name', 'picture', 'user_metadata'].includes(n), 'that name is the form\'s own'),
+        // The form's own names. Profile names (name, picture, …) stay allowed: /dbconnections/signup
+        // applies its own rule for those members first (src/interactions/dbconnections.ts).
+        .refine((n) => !['email', 'password', '_csrf', 'interaction', 'client_id', 'connection'].includes(n), 'that name is the form\'s own'),
       label: z.string().min(1).max(200),
       type: z.enum(['text', 'checkbox']).default('text'),
       required: z.boolean().default(false),

@@ -85,8 +85,9 @@ export function createDbConnectionsRoutes(app: AppContext) {
     if (origin.length > 300 || /["%\\]/.test(origin)) return false;
     // The origin as a whole JSON string in the list, with or without a trailing slash.
     const o = bare(origin).replace(/_/g, '\\_');
-    const row = await app.db('clients').where((w) => w.whereRaw("web_origins like ? escape '\\'", [`%"${o}"%`]).orWhereRaw("web_origins like ? escape '\\'", [`%"${o}/"%`])).first('client_id');
-    return row !== undefined;
+    const rows: { web_origins: string }[] = await app.db('clients').where((w) => w.whereRaw("web_origins like ? escape '\\'", [`%"${o}"%`]).orWhereRaw("web_origins like ? escape '\\'", [`%"${o}/"%`])).select('web_origins');
+    // Compared exactly too: SQLite's LIKE ignores ASCII case.
+    return rows.some((r) => { try { return (JSON.parse(r.web_origins) as string[]).some((w) => bare(w) === bare(origin)); } catch { return false; } });
   }
   /** The body's client, and a browser's origin checked against its web origins (then allowed to read the answer). */
   async function clientFor(ctx: Context, clientId: string | undefined): Promise<Client | undefined> {

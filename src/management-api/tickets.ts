@@ -20,8 +20,9 @@ const resultUrl = z.string().max(2048).refine((s) => {
   // https (the user's address may travel in it), http only to this machine; the length as sent.
   return u !== null && (u.protocol === 'https:' || (u.protocol === 'http:' && LOOPBACK.has(u.hostname))) && u.username === '' && u.password === '' && u.href.length <= 2048;
 }, 'must be an absolute https URL (http only on localhost), without credentials, at most 2048 characters')
-  // Kept as written (a signed URL stays valid), so nothing a parser would quietly drop or change.
-  .refine((s) => !/[\u0000-\u0020\u007f-\u009f]/.test(s) && s.isWellFormed(), 'must not contain spaces or control characters');
+  // Sent exactly as written (a signed URL stays valid): only a URL that is already in the form
+  // every parser (and Koa's redirect) gives it back in, so nothing is quietly changed on the way.
+  .refine((s) => URL.parse(s)?.href === s, 'must be written as a URL parser writes it back (percent-encoded, lower-case host, no default port, no dot segments)');
 const userId = z.string().min(1).max(128);
 const ttlSec = z.number().int().min(0).max(MAX_TTL_SEC);
 

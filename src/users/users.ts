@@ -11,13 +11,18 @@ import { applyUserSearch, type SearchNode } from './search.ts';
  * search reads metadata as jsonb, so one such row made every metadata search fail. Null when
  * the value is fine.
  */
-export function metadataProblem(v: unknown, depth = 0): string | null {
-  if (typeof v === 'string') return v.includes('\u0000') || !v.isWellFormed() ? 'must not contain NUL characters or lone surrogates' : null;
-  if (v === null || typeof v !== 'object' || depth > 32) return null;
-  for (const [k, child] of Object.entries(v)) {
-    if (k.includes('\u0000') || !k.isWellFormed()) return 'keys must not contain NUL characters or lone surrogates';
-    const p = metadataProblem(child, depth + 1);
-    if (p) return p;
+export function metadataProblem(v: unknown): string | null {
+  // Walked with a stack of its own, at any depth (the storage layer's guard, whoever calls it).
+  const bad = (s: string) => s.includes('\u0000') || !s.isWellFormed();
+  const stack: unknown[] = [v];
+  while (stack.length > 0) {
+    const x = stack.pop();
+    if (typeof x === 'string') { if (bad(x)) return 'must not contain NUL characters or lone surrogates'; continue; }
+    if (x === null || typeof x !== 'object') continue;
+    for (const [k, child] of Object.entries(x)) {
+      if (bad(k)) return 'keys must not contain NUL characters or lone surrogates';
+      stack.push(child);
+    }
   }
   return null;
 }
@@ -143,24 +148,32 @@ export function createUsers(db: Db, hasher: PasswordHasher, policy: { minLength:
       const canon = canonicalEmail(email);
       return canon ? db('users').where({ email: canon }).first() : undefined;
     },
-    async list(opts: { page: number; perPage: number; email?: string; userId?: string; search?: SearchNode; sort?: { field: 'created_at' | 'email' | 'updated_at' | 'last_login'; desc: boolean } }) {
+    async list(opts: { page: number; perPage: number; email?: string; userId?: string; search?: SearchNode; searchTimeoutMs?: number; sort?: { field: 'created_at' | 'email' | 'updated_at' | 'last_login'; desc: boolean } }) {
       const q = db('users');
-      if (opts.search) {
-        applyUserSearch(q, opts.search, isSqlite(db));
-        // A search may scan every row's JSON: on PostgreSQL it is cancelled past 10 s rather than
-        // holding a pooled connection (SQLite runs in process, one statement at a time).
-        if (!isSqlite(db)) q.timeout(10_000, { cancel: true });
-      }
+      if (opts.search) applyUserSearch(q, opts.search, isSqlite(db));
+      // A search may scan every row's JSON: on PostgreSQL each of its two queries is cancelled
+      // past 10 s rather than holding a pooled connection (SQLite runs in process, one statement
+      // at a time). knex's clone() does not copy a timeout: each query gets its own.
+      const limitMs = opts.searchTimeoutMs ?? 10_000;
+      const bounded = <T extends { timeout(ms: number, o: { cancel: boolean }): T }>(x: T): T => (opts.search && !isSqlite(db) ? x.timeout(limitMs, { cancel: true }) : x);
       if (opts.email !== undefined) {
         // Not an address: matches nothing (no stand-in value: PostgreSQL refuses a NUL in text).
         const canon = canonicalEmail(opts.email);
         if (canon) q.where({ email: canon }); else q.whereRaw('1 = 0');
       }
       if (opts.userId !== undefined) q.where({ id: opts.userId });
-      const [{ n }] = await q.clone().count({ n: '*' });
       const sort = opts.sort ?? { field: 'created_at', desc: false };
-      const rows = await q.orderBy(sort.field, sort.desc ? 'desc' : 'asc').orderBy('id').limit(opts.perPage).offset(opts.page * opts.perPage);
-      return { users: rows.map(toUser), total: Number(n) };
+      try {
+        const [{ n }] = await bounded(q.clone().count({ n: '*' }));
+        const rows = await bounded(q.orderBy(sort.field, sort.desc ? 'desc' : 'asc').orderBy('id').limit(opts.perPage).offset(opts.page * opts.perPage));
+        return { users: rows.map(toUser), total: Number(n) };
+      } catch (e) {
+        // Said as the caller's problem, and without the search's values (knex's error carries them).
+        if ((e as { name?: string }).name === 'KnexTimeoutError' || (e as { code?: string }).code === '57014') {
+          throw badRequest(`Query validation error: q: the search took longer than ${limitMs / 1000} s; narrow it (fewer metadata terms or wildcards)`, 'invalid_query_string');
+        }
+        throw e;
+      }
     },
     /**
      * Allow-listed fields only (mass assignment guard); metadata objects merge one level, null
