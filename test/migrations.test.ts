@@ -107,6 +107,27 @@ test('20261124000000 gives existing oidc records their account_id from the paylo
   }
 });
 
+test('20261124120000 repairs metadata jsonb would refuse (NUL, lone surrogates, in values and keys) and leaves the rest as it was', async () => {
+  const d = openDatabase(`sqlite:${join(dir, 'metadata-repair.sqlite')}`);
+  try {
+    await migrateLatest(d);
+    const row = (id: string, app: unknown, user: unknown) => ({ id, email: `${id}@example.com`, email_verified: false, connection: 'Username-Password-Authentication', app_metadata: JSON.stringify(app), user_metadata: JSON.stringify(user), blocked: false, logins_count: 0, created_at: '2024-01-01T00:00:00.000Z', updated_at: '2024-01-01T00:00:00.000Z' });
+    await d('users').insert([
+      row('auth0|bad', { plan: 'p\u0000ro', list: ['ok', 'x\ud800'], ['k\u0000ey']: 1 }, { note: '\udc00' }),
+      row('auth0|good', { plan: 'pro', emoji: '\ud83d\ude00' }, {}),
+    ]);
+    const before = await d('users').where({ id: 'auth0|good' }).first();
+    const m = await import('../migrations/20261124120000_metadata_jsonb_safe.ts');
+    await m.up(d);
+    const bad = await d('users').where({ id: 'auth0|bad' }).first();
+    assert.deepEqual(JSON.parse(bad.app_metadata), { plan: 'pro', list: ['ok', 'x\ufffd'], key: 1 });
+    assert.deepEqual(JSON.parse(bad.user_metadata), { note: '\ufffd' });
+    assert.deepEqual(await d('users').where({ id: 'auth0|good' }).first(), before, 'a row without them is not touched (a surrogate pair is fine)');
+  } finally {
+    await d.destroy();
+  }
+});
+
 test('stepping down the newest migrations one at a time keeps users\' roles, authenticators, links and sessions (SQLite)', async () => {
   // Regression: a down() that dropped a column of `users` made knex rebuild the table inside
   // the migration's transaction, where SQLite ignores turning foreign keys off: dropping the

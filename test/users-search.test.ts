@@ -178,3 +178,17 @@ test('PostgreSQL: a search past its time limit is cancelled (count and page) and
   // The pool is intact: the next query answers.
   assert.equal((await ts.ctx.users.list({ page: 0, perPage: 1, search: parseUserSearch('email:slow1@example.com') })).total, 1);
 });
+
+test('PostgreSQL: a row written before NUL and lone surrogates were refused breaks metadata search until 20261124120000 repairs it', { skip: pg ? false : 'no PostgreSQL' }, async () => {
+  const ts = servers.find((s) => s.ctx.config.databaseUrl.startsWith('postgres'));
+  assert.ok(ts, 'the PostgreSQL server of the tests above');
+  await ts.ctx.db('users').insert({ id: 'auth0|legacy', email: 'legacy@example.com', email_verified: false, connection: 'Username-Password-Authentication', app_metadata: JSON.stringify({ plan: 'legacy\ud800' }), user_metadata: JSON.stringify({ x: 'a\u0000b' }), blocked: false, logins_count: 0, created_at: '2024-01-01T00:00:00.000Z', updated_at: '2024-01-01T00:00:00.000Z' });
+  const q = (s: string) => ts.api('GET', `/users?q=${encodeURIComponent(s)}`);
+  assert.equal((await q('app_metadata.plan:pro')).status, 500, 'jsonb refuses the row: the search fails');
+  const m = await import('../migrations/20261124120000_metadata_jsonb_safe.ts');
+  await m.up(ts.ctx.db);
+  const after = await q('app_metadata.plan:legacy*');
+  assert.equal(after.status, 200, JSON.stringify(after.body));
+  assert.deepEqual(after.body.map((u: { email: string }) => u.email), ['legacy@example.com']);
+  assert.equal((await q('user_metadata.x:ab')).body[0]?.email, 'legacy@example.com');
+});
