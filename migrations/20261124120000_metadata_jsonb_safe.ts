@@ -6,6 +6,8 @@ import type { Knex } from 'knex';
  * refused on write: one such row makes every metadata search on the table fail. Such strings
  * (values and keys) are repaired in place: NULs dropped, lone surrogates replaced by U+FFFD, as
  * String.prototype.toWellFormed does. Rows without them are not touched; there is nothing to undo.
+ * A repaired row is written back through JSON.parse and JSON.stringify (integers past 2^53 lose
+ * precision there, in those rows only); metadata that is not JSON at all is left as it is.
  */
 const bad = (s: string) => s.includes('\u0000') || !s.isWellFormed();
 const fix = (s: string) => s.replaceAll('\u0000', '').toWellFormed();
@@ -15,11 +17,11 @@ function repair(v: unknown): unknown {
   if (Array.isArray(v)) return v.map(repair);
   if (v === null || typeof v !== 'object') return v;
   const out: Record<string, unknown> = {};
-  for (const [k, child] of Object.entries(v)) {
-    const key = bad(k) ? fix(k) : k;
-    // Two keys that become one: the first keeps it.
-    if (!Object.hasOwn(out, key)) Object.defineProperty(out, key, { value: repair(child), enumerable: true, writable: true, configurable: true });
-  }
+  const put = (key: string, child: unknown) => Object.defineProperty(out, key, { value: repair(child), enumerable: true, writable: true, configurable: true });
+  // Keys that were fine first; a repaired key that becomes one of them (or of each other) gives
+  // way: the value stored under the clean name is the one to keep.
+  for (const [k, child] of Object.entries(v)) if (!bad(k)) put(k, child);
+  for (const [k, child] of Object.entries(v)) if (bad(k) && !Object.hasOwn(out, fix(k))) put(fix(k), child);
   return out;
 }
 
@@ -36,7 +38,8 @@ export async function up(knex: Knex): Promise<void> {
         const repaired = JSON.stringify(repair(parsed));
         if (repaired !== JSON.stringify(parsed)) upd[col] = repaired;
       }
-      if (Object.keys(upd).length > 0) await knex('users').where({ id: r.id }).update(upd);
+      // Only if the row is as it was read (another node may write during a rolling deploy).
+      if (Object.keys(upd).length > 0) await knex('users').where({ id: r.id, app_metadata: r.app_metadata, user_metadata: r.user_metadata }).update(upd);
     }
     after = rows[rows.length - 1].id;
   }

@@ -262,7 +262,7 @@ test('review: a job whose mail cannot be queued says failed, not pending; result
 
   assert.equal((await ts.api('POST', '/tickets/password-change', { user_id: user.user_id, result_url: 'http://app.example.com/done' })).status, 400);
   // Sent exactly as written, so only what a parser (and the redirect) would not change.
-  for (const url of ['https://app.example.com/a b', 'https://APP.example.com/x', 'https:app.example.com/x', 'https://app.example.com:443/x', "https://app.example.com/x?sig=a'b", 'https://app.example.com/p/../q']) {
+  for (const url of ['https://app.example.com/a b', 'https://APP.example.com/x', 'https:app.example.com/x', 'https://app.example.com:443/x', "https://app.example.com/x?sig=a'b", 'https://app.example.com/p/../q', 'https://app.example.com/cb?x={a}', 'https://app.example.com/cb?x=%zz', 'https://app.example.com/cb#a`b']) {
     assert.equal((await ts.api('POST', '/tickets/password-change', { user_id: user.user_id, result_url: url })).status, 400, url);
   }
   const signed = 'https://app.example.com/done?sig=a%2Bb%2F%3D&x=1';

@@ -115,6 +115,8 @@ test('20261124120000 repairs metadata jsonb would refuse (NUL, lone surrogates, 
     await d('users').insert([
       row('auth0|bad', { plan: 'p\u0000ro', list: ['ok', 'x\ud800'], ['k\u0000ey']: 1 }, { note: '\udc00' }),
       row('auth0|good', { plan: 'pro', emoji: '\ud83d\ude00' }, {}),
+      // A repaired key that becomes a clean one gives way to it, wherever it stands (review).
+      row('auth0|clash', JSON.parse('{"a\\u0000":"junk","a":"real"}'), {}),
     ]);
     const before = await d('users').where({ id: 'auth0|good' }).first();
     const m = await import('../migrations/20261124120000_metadata_jsonb_safe.ts');
@@ -123,6 +125,7 @@ test('20261124120000 repairs metadata jsonb would refuse (NUL, lone surrogates, 
     assert.deepEqual(JSON.parse(bad.app_metadata), { plan: 'pro', list: ['ok', 'x\ufffd'], key: 1 });
     assert.deepEqual(JSON.parse(bad.user_metadata), { note: '\ufffd' });
     assert.deepEqual(await d('users').where({ id: 'auth0|good' }).first(), before, 'a row without them is not touched (a surrogate pair is fine)');
+    assert.deepEqual(JSON.parse((await d('users').where({ id: 'auth0|clash' }).first()).app_metadata), { a: 'real' });
   } finally {
     await d.destroy();
   }

@@ -192,3 +192,26 @@ test('PostgreSQL: a row written before NUL and lone surrogates were refused brea
   assert.deepEqual(after.body.map((u: { email: string }) => u.email), ['legacy@example.com']);
   assert.equal((await q('user_metadata.x:ab')).body[0]?.email, 'legacy@example.com');
 });
+
+test('a pool that cannot give a connection in time is the server\'s error, not "narrow your search" (regression: every list said so)', async () => {
+  const { openDatabase } = await import('../src/db/knex.ts');
+  const { createUsers } = await import('../src/users/users.ts');
+  const { createPasswordHasher } = await import('../src/users/passwords.ts');
+  const { mkdtempSync, rmSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const dir = mkdtempSync(join(tmpdir(), 'gatehouse-pool-'));
+  const d = openDatabase(`sqlite:${join(dir, 'pool.sqlite')}`, { acquireTimeoutMs: 200 });
+  let release!: () => void;
+  try {
+    await d.schema.createTable('users', (t) => { t.string('id').primary(); t.string('email'); t.string('created_at'); });
+    const held = d.transaction(() => new Promise<void>((r) => { release = r; }));
+    const users = createUsers(d, createPasswordHasher({ memoryCost: 19456, timeCost: 2, parallelism: 1, maxConcurrent: 1 } as never), { minLength: 8, maxLength: 64 } as never);
+    await assert.rejects(users.list({ page: 0, perPage: 10, email: 'a@example.com' }), (e: Error & { status?: number }) => e.name === 'KnexTimeoutError' && e.status === undefined);
+    release();
+    await held;
+  } finally {
+    await d.destroy();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

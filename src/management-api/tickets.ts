@@ -22,7 +22,8 @@ const resultUrl = z.string().max(2048).refine((s) => {
 }, 'must be an absolute https URL (http only on localhost), without credentials, at most 2048 characters')
   // Sent exactly as written (a signed URL stays valid): only a URL that is already in the form
   // every parser (and Koa's redirect) gives it back in, so nothing is quietly changed on the way.
-  .refine((s) => URL.parse(s)?.href === s, 'must be written as a URL parser writes it back (percent-encoded, lower-case host, no default port, no dot segments)');
+  // Koa's redirect also percent-encodes what encodeurl does not pass ({ } | ^ ` and a stray %).
+  .refine((s) => URL.parse(s)?.href === s && /^(?:[!#$&'()*+,\-./0-9:;=?@A-Z[\]_a-z~]|%[0-9A-Fa-f]{2})*$/.test(s), 'must be written as a URL parser writes it back (percent-encoded, lower-case host, no default port, no dot segments)');
 const userId = z.string().min(1).max(128);
 const ttlSec = z.number().int().min(0).max(MAX_TTL_SEC);
 

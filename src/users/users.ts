@@ -15,10 +15,12 @@ export function metadataProblem(v: unknown): string | null {
   // Walked with a stack of its own, at any depth (the storage layer's guard, whoever calls it).
   const bad = (s: string) => s.includes('\u0000') || !s.isWellFormed();
   const stack: unknown[] = [v];
+  const seen = new WeakSet<object>();
   while (stack.length > 0) {
     const x = stack.pop();
     if (typeof x === 'string') { if (bad(x)) return 'must not contain NUL characters or lone surrogates'; continue; }
-    if (x === null || typeof x !== 'object') continue;
+    if (x === null || typeof x !== 'object' || seen.has(x)) continue;
+    seen.add(x);
     for (const [k, child] of Object.entries(x)) {
       if (bad(k)) return 'keys must not contain NUL characters or lone surrogates';
       stack.push(child);
@@ -168,8 +170,13 @@ export function createUsers(db: Db, hasher: PasswordHasher, policy: { minLength:
         const rows = await bounded(q.orderBy(sort.field, sort.desc ? 'desc' : 'asc').orderBy('id').limit(opts.perPage).offset(opts.page * opts.perPage));
         return { users: rows.map(toUser), total: Number(n) };
       } catch (e) {
-        // Said as the caller's problem, and without the search's values (knex's error carries them).
-        if ((e as { name?: string }).name === 'KnexTimeoutError' || (e as { code?: string }).code === '57014') {
+        // A search's own time limit, said as the caller's problem and without its values (knex's
+        // error carries them). Only that: a pool that cannot give a connection in time (also a
+        // KnexTimeoutError) or a cancel by someone else stays the server's error (503 or 500).
+        const err = e as { name?: string; message?: string; code?: string };
+        const searchLimit = opts.search !== undefined && !isSqlite(db)
+          && ((err.name === 'KnexTimeoutError' && /^Defined query timeout/.test(err.message ?? '')) || err.code === '57014');
+        if (searchLimit) {
           throw badRequest(`Query validation error: q: the search took longer than ${limitMs / 1000} s; narrow it (fewer metadata terms or wildcards)`, 'invalid_query_string');
         }
         throw e;
