@@ -1,4 +1,3 @@
-import { metadataProblem } from '../users/users.ts';
 import type Router from '@koa/router';
 import type { Context } from 'koa';
 import { z } from 'zod';
@@ -178,14 +177,12 @@ export function jsonObject(opts: { maxBytes: number; maxDepth?: number }) {
 }
 
 function findProblem(v: unknown, depth: number, maxDepth: number): string | null {
-  // What PostgreSQL's jsonb refuses (a NUL, a lone surrogate): the user search reads metadata as
-  // jsonb, and one such row made every metadata search on the table fail.
-  if (typeof v === 'string') return metadataProblem(v);
+  // What PostgreSQL's jsonb refuses (NUL, lone surrogates) is the storage layer's to refuse
+  // (users.ts metadataProblem), for every writer at once.
   if (v === null || typeof v !== 'object') return null;
   if (depth >= maxDepth) return `must not be nested deeper than ${maxDepth} levels`;
   for (const [k, child] of Object.entries(v)) {
     if (DANGEROUS_KEYS.has(k)) return `key "${k}" is not allowed`;
-    if (metadataProblem({ [k]: null })) return 'keys must not contain NUL characters or lone surrogates';
     const p = findProblem(child, depth + 1, maxDepth);
     if (p) return p;
   }

@@ -2873,7 +2873,7 @@
   const TX_CONTROL = /[\u0000-\u001f\u007f\u2028\u2029\u202a-\u202e\u200b-\u200f]/; // definitions.ts CONTROL
   // The keys this login holds, as the server counts them: taken from the event before the
   // action runs (runExec) and kept here, where the action cannot empty them to pass the count.
-  let txKeys = null;
+  let txKeys = null, txStartKeys = null;
   function setTransactionMetadata(key, value) {
     if (typeof key !== 'string' || key === '' || key.length > TX_KEY_MAX || key === '__proto__' || key === 'constructor' || key === 'prototype' || TX_CONTROL.test(key)) {
       throw new TypeErr('api.transaction.setMetadata: the key must be a string of 1 to ' + TX_KEY_MAX + ' characters, without control characters');
@@ -2882,7 +2882,10 @@
       throw new TypeErr('api.transaction.setMetadata: the value must be a string, a number or a boolean (null removes the key); serialize objects and arrays as strings');
     }
     if (typeof value === 'string' && value.length > TX_VALUE_MAX) throw new RangeErr('api.transaction.setMetadata: a value is at most ' + TX_VALUE_MAX + ' characters');
-    if (txKeys === null) txKeys = new MapC();
+    if (txKeys === null) {
+      txKeys = new MapC();
+      if (txStartKeys !== null) for (let i = 0; i < txStartKeys.length; i++) mset(txKeys, txStartKeys[i], true);
+    }
     if (value !== null && !mhas(txKeys, key) && apply(mapSize, txKeys, []) >= TX_KEYS_MAX) throw new RangeErr('api.transaction.setMetadata: at most ' + TX_KEYS_MAX + ' keys');
     // Not recorded (the execution's recorded calls are full): nothing changes here either.
     if (record('transaction.setMetadata', [key, value]) === false) throw new RangeErr('api.transaction.setMetadata: not recorded, the execution\'s recorded api calls are full');
@@ -4649,6 +4652,7 @@
     failed = null;
     pkgCalls = 0;
     txKeys = null;
+    txStartKeys = null;
     skipped = false;
     cmds = ''; cmdBytes = 0;
     logs = ''; logBytes = 0; logFull = false;
@@ -4718,14 +4722,11 @@
         defineProperty(event, 'configuration', { value: {}, writable: true, enumerable: true, configurable: true });
       }
       curEvent = event;
-      // The transaction metadata keys as the host sent them, before any action code runs.
+      // The transaction metadata keys as the host sent them, before any action code runs (the
+      // set is built only if the action calls setMetadata).
       txKeys = null;
       const tx0 = event !== null && typeof event === 'object' ? event.transaction : undefined;
-      if (tx0 !== null && typeof tx0 === 'object' && tx0.metadata !== null && typeof tx0.metadata === 'object') {
-        txKeys = new MapC();
-        const ks = keys(tx0.metadata);
-        for (let i = 0; i < ks.length; i++) mset(txKeys, ks[i], true);
-      }
+      txStartKeys = tx0 !== null && typeof tx0 === 'object' && tx0.metadata !== null && typeof tx0.metadata === 'object' ? keys(tx0.metadata) : null;
       // A fresh top level each time, as Auth0's api is a plain object: actions add to it
       // (`api.noop = api.noop || function () {}`, a common idiom) and that must neither fail
       // nor reach their next execution. The members stay the frozen ones built per isolate.

@@ -80,6 +80,25 @@ function root(): string {
   modulesRoot ??= dirname(dirname(realpathSync(here.resolve('lodash/package.json'))));
   return modulesRoot;
 }
+type Exports = string | Exports[] | { [condition: string]: Exports } | null;
+interface Manifest { dependencies?: Record<string, unknown>; browser?: unknown; exports?: Exports }
+/** The package.json in `dir`, read once per worker (null: none there, or not JSON). */
+const manifests = new Map<string, Manifest | null>();
+function manifest(dir: string): Manifest | null {
+  let m = manifests.get(dir);
+  if (m === undefined) {
+    try { m = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as Manifest; } catch { m = null; }
+    manifests.set(dir, m);
+  }
+  return m;
+}
+/** The nearest directory at or above `file`'s, inside node_modules, that has a package.json. */
+function packageDirOf(file: string): string | undefined {
+  const top = root();
+  for (let dir = dirname(file); dir.startsWith(top + sep); dir = dirname(dir)) if (manifest(dir) !== null) return dir;
+  return undefined;
+}
+
 /** `file`'s key: its path under node_modules, with / (what the guest and the bundles name it by). */
 const keyOf = (file: string) => relative(root(), file).split(sep).join('/');
 
@@ -100,9 +119,7 @@ function allowedDirs(pkg: string): string[] {
     const dir = queue.pop()!;
     if (dirs.includes(dir)) continue;
     dirs.push(dir);
-    let deps: Record<string, unknown> = {};
-    try { deps = (JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { dependencies?: Record<string, unknown> }).dependencies ?? {}; } catch { /* none */ }
-    for (const dep of Object.keys(deps)) {
+    for (const dep of Object.keys(manifest(dir)?.dependencies ?? {})) {
       for (const at of [join(dir, 'node_modules', dep), join(root(), dep)]) {
         try {
           const real = realpathSync(at);
@@ -148,29 +165,16 @@ function readFile(file: string): FileEntry {
  * browser (object-inspect's util.inspect.js, which requires util). An empty module here too.
  */
 const EMPTY = '(empty)';
-const browserFields = new Map<string, Record<string, unknown> | null>();
 function notForBrowsers(file: string): boolean {
-  const top = root();
-  for (let dir = dirname(file); dir.startsWith(top + sep); dir = dirname(dir)) {
-    let browser = browserFields.get(dir);
-    if (browser === undefined) {
-      try {
-        const b = (JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { browser?: unknown }).browser;
-        browser = b !== null && typeof b === 'object' ? b as Record<string, unknown> : null;
-      } catch {
-        browserFields.set(dir, null);
-        continue;
-      }
-      browserFields.set(dir, browser);
-    }
-    // The nearest package.json decides.
-    const rel = `./${relative(dir, file).split(sep).join('/')}`;
-    return browser !== null && (browser[rel] === false || browser[rel.replace(/\.js$/, '')] === false);
-  }
-  return false;
+  // The nearest package.json decides.
+  const dir = packageDirOf(file);
+  const b = dir === undefined ? undefined : manifest(dir)?.browser;
+  if (dir === undefined || b === null || typeof b !== 'object') return false;
+  const browser = b as Record<string, unknown>;
+  const rel = `./${relative(dir, file).split(sep).join('/')}`;
+  return browser[rel] === false || browser[rel.replace(/\.js$/, '')] === false;
 }
 
-type Exports = string | Exports[] | { [condition: string]: Exports } | null;
 function pickExport(e: Exports): string | undefined {
   if (typeof e === 'string') return e;
   if (Array.isArray(e)) { for (const x of e) { const r = pickExport(x); if (r !== undefined) return r; } return undefined; }
@@ -186,17 +190,13 @@ function pickExport(e: Exports): string | undefined {
  * under `require` or `default` instead, when it is plain JavaScript.
  */
 function commonJsEntry(mjs: string): string | undefined {
-  const top = root();
-  for (let dir = dirname(mjs); dir.startsWith(top + sep); dir = dirname(dir)) {
-    let pkg: { exports?: Exports };
-    try { pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { exports?: Exports }; } catch { continue; }
-    const e = pkg.exports;
-    const main = pickExport(e !== null && typeof e === 'object' && !Array.isArray(e) && Object.hasOwn(e, '.') ? e['.'] : e ?? null);
-    if (main === undefined) return undefined;
-    const file = join(dir, main);
-    return file.startsWith(dir + sep) && /\.c?js$/.test(file) ? realpathSync(file) : undefined;
-  }
-  return undefined;
+  const dir = packageDirOf(mjs);
+  if (dir === undefined) return undefined;
+  const e = manifest(dir)!.exports;
+  const main = pickExport(e !== null && typeof e === 'object' && !Array.isArray(e) && Object.hasOwn(e, '.') ? e['.'] : e ?? null);
+  if (main === undefined) return undefined;
+  const file = join(dir, main);
+  return file.startsWith(dir + sep) && /\.c?js$/.test(file) ? realpathSync(file) : undefined;
 }
 
 interface Bundle { entry: string; files: Record<string, { src: string; deps: Record<string, string> }> }
