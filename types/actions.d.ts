@@ -76,7 +76,9 @@ export interface PostLoginEvent {
   refresh_token?: {
     id: string; client_id: string; user_id: string; session_id?: string;
     /** The token family's first issue; `last_exchanged_at`: when this token was issued by an exchange (absent before the first). */
-    created_at: string; expires_at?: string; last_exchanged_at?: string; rotating: boolean;
+    created_at: string; last_exchanged_at?: string; rotating: boolean;
+    /** `expires_at`: when the token family ends (its grant's end, or one an action set); `idle_expires_at`: when this token does unless exchanged first. */
+    expires_at?: string; idle_expires_at?: string;
     resource_servers: { audience: string; scopes: string[] }[];
   };
 }
@@ -86,7 +88,9 @@ export interface PostLoginEvent {
  * `last_*` from the last login that succeeded on it (never a denied attempt); absent when unknown.
  */
 export interface Session {
-  id?: string; created_at?: string; updated_at?: string; authenticated_at?: string; expires_at?: string;
+  id?: string; created_at?: string; updated_at?: string; authenticated_at?: string;
+  /** `expires_at`: when the user must sign in again however active; `idle_expires_at`: when the session ends unless used first. */
+  expires_at?: string; idle_expires_at?: string;
   clients?: { client_id: string }[];
   device?: { initial_ip: string; initial_user_agent: string; last_ip: string; last_user_agent: string };
 }
@@ -121,9 +125,25 @@ export interface PostLoginAPI {
    * (`event.session.id`): the user must sign in again. The refresh tokens of the session's
    * applications end too, unless `preserveRefreshTokens`.
    */
-  session: { revoke(reason: string, options?: { preserveRefreshTokens?: boolean }): PostLoginAPI };
-  /** On a refresh-token grant: denies it with `reason` and ends the refresh token being exchanged. Elsewhere a deny. */
-  refreshToken: { revoke(reason: string): PostLoginAPI };
+  session: {
+    revoke(reason: string, options?: { preserveRefreshTokens?: boolean }): PostLoginAPI;
+    /**
+     * When the user must sign in again on this session (ms since the epoch), within the configured
+     * absolute lifetime from this sign-in; a later call replaces it. On a refresh it can only bring
+     * the session's end forward.
+     */
+    setExpiresAt(absolute: number): PostLoginAPI;
+    /** When the session ends unless it answers another authorization first (ms since the epoch); the next authorization slides it on. */
+    setIdleExpiresAt(absolute: number): PostLoginAPI;
+  };
+  refreshToken: {
+    /** On a refresh-token grant: denies it with `reason` and ends the refresh token being exchanged. Elsewhere a deny. */
+    revoke(reason: string): PostLoginAPI;
+    /** On a refresh-token grant: when the refresh token issued now and every one rotated from it end (ms since the epoch). Elsewhere no effect. */
+    setExpiresAt(absolute: number): PostLoginAPI;
+    /** On a refresh-token grant: by when the refresh token issued now must be used (ms since the epoch). Elsewhere no effect. */
+    setIdleExpiresAt(absolute: number): PostLoginAPI;
+  };
   /** Auth0's Rules-to-Actions migration asks whether a Rule already ran: there are no Rules here, so always false. */
   rules: { wasExecuted(ruleId: string): boolean };
   /** Up to 20 keys for this login, seen by later actions and after a redirect; null removes a key. */

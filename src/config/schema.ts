@@ -69,7 +69,10 @@ export const configSchema = z.object({
     idTokenTtl: z.number().int().min(60),
     refreshTokenTtl: z.number().int().min(60),
     codeTtl: z.number().int().min(10).max(600),
+    /** A session's idle lifetime: each authorization it answers gives it this long again (Auth0's "Inactivity timeout"). */
     sessionTtl: z.number().int().min(60),
+    /** A session's absolute lifetime, counted from the last sign-in on it (Auth0's "Require log in after", Keycloak's "SSO Session Max"). */
+    sessionMaxTtl: z.number().int().min(60).default(2592000),
     interactionTtl: z.number().int().min(60),
   }),
   keys: z.object({

@@ -25,13 +25,12 @@ export const registerSessions: RegisterRoutes = (router, app) => {
   async function shape(rows: Row[]) {
     const devices = await sessionDevices(db, rows.map((r) => r.uid));
     return rows.map((r) => {
-      const f = sessionFacts(r.payload);
+      const f = sessionFacts(r.payload, app.config.tokens.sessionMaxTtl);
       const dev = devices.get(r.uid);
-      const expires = Number(r.expires_at);
       return {
         id: r.uid, user_id: r.account_id, created_at: f.created_at, authenticated_at: f.authenticated_at,
         updated_at: dev ? new Date(dev.updated_at).toISOString() : f.authenticated_at ?? f.created_at,
-        ...(expires > 0 ? { expires_at: new Date(expires).toISOString() } : {}),
+        ...(f.expires_at ? { expires_at: f.expires_at } : {}), ...(f.idle_expires_at ? { idle_expires_at: f.idle_expires_at } : {}),
         clients: f.clients,
         authentication: { methods: (f.amr.length ? f.amr : ['pwd']).map((name) => ({ name, ...(f.authenticated_at ? { timestamp: f.authenticated_at } : {}) })) },
         ...(dev ? { device: { initial_ip: dev.initial_ip, initial_user_agent: dev.initial_user_agent, last_ip: dev.last_ip, last_user_agent: dev.last_user_agent } } : {}),

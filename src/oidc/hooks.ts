@@ -11,6 +11,7 @@ import { randomId } from '../shared/ids.ts';
 import { mfaRequiredByPolicy } from './mfa-policy.ts';
 import { authorizationQuery } from './authorization-query.ts';
 import type { ProviderHooks } from './provider.ts';
+import { applySessionRequest, sessionTtl, type LifetimeRequest } from './lifetimes.ts';
 
 /**
  * What Gatehouse adds at oidc-provider's seams (src/oidc/provider.ts calls these): post-login
@@ -46,7 +47,16 @@ export function createProviderHooks(d: { config: Config; triggers: TriggerRunner
     const accountId = ctx.oidc.session?.accountId;
     const clientId = ctx.oidc.client?.clientId;
     const uid = ctx.oidc.session?.uid;
-    if (typeof ref === 'string' && accountId && clientId && uid) await triggers.bindLoginClaims(accountId, clientId, ref, authorizationLoginRef(ctx, uid));
+    if (typeof ref !== 'string' || !accountId || !clientId || !uid) return;
+    const lifetimes = await triggers.bindLoginClaims(accountId, clientId, ref, authorizationLoginRef(ctx, uid));
+    // This resume saves the session: with the expiry the login's actions set (lifetimes.ts).
+    applyToSession(ctx.oidc.session, lifetimes?.session);
+  }
+  /** api.session.setExpiresAt / setIdleExpiresAt on the session this request saves when it ends (oidc-provider's session middleware). */
+  function applyToSession(session: unknown, req: LifetimeRequest | undefined) {
+    if (!req || !session) return;
+    const idleAt = applySessionRequest(session as never, req);
+    if (idleAt !== undefined) (session as { ghIdleAt?: number }).ghIdleAt = idleAt;
   }
   /**
    * A post-login chain's scope changes on a grant, for the resource servers of this request:
@@ -101,6 +111,18 @@ export function createProviderHooks(d: { config: Config; triggers: TriggerRunner
       if (!accountId || !ctx.oidc.client) return;
       const o = (await triggers.postLoginRefresh(ctx, accountId)) ?? null;
       refreshOutcomes.set(ctx, o);
+      // No browser session in this request: the session the refresh token belongs to is changed
+      // where it is stored. Only brought forward: a refresh is not the browser's activity, so it
+      // does not give the session more idle time.
+      const sessionUid = (e.RefreshToken as { sessionUid?: string } | undefined)?.sessionUid;
+      if (o?.lifetimes?.session && sessionUid) {
+        const session = await ctx.oidc.provider.Session.findByUid(sessionUid) as unknown as ({ save(ttl: number): Promise<unknown>; loginTs?: number; exp?: number; ghIdleAt?: number } | undefined);
+        if (session && session.loginTs !== undefined && typeof session.exp === 'number') {
+          const left = session.exp - Math.floor(Date.now() / 1000);
+          applyToSession(session, o.lifetimes.session);
+          await session.save(Math.max(1, Math.min(left, sessionTtl(session, { idle: config.tokens.sessionTtl, max: config.tokens.sessionMaxTtl }, session.ghIdleAt))));
+        }
+      }
       // The chain that ran for this refresh decides its scopes, as at login: oidc-provider reads
       // the access token's scopes from this Grant after this hook (changed here, not saved).
       if (o && e.Grant) applyScopeChanges(e.Grant, Object.keys(e.Grant.resources ?? {}), { add: o.scopesAdd, remove: o.scopesRemove });
@@ -154,12 +176,14 @@ export function createProviderHooks(d: { config: Config; triggers: TriggerRunner
       if (!needsUser) {
         const req = o.event.request as { ip?: unknown; user_agent?: unknown } | undefined;
         await triggers.recordSessionDevice(session.uid, String(req?.ip ?? ''), String(req?.user_agent ?? ''));
+        applyToSession(ctx.oidc.session, o.lifetimes?.session);
       }
       return needsUser;
     },
     // Bound post-login actions are what can revoke (a binding made in the last second may not be
     // seen yet: hasPostLogin's cache; a pending answer counts as bound).
     sessionsMayBeRevoked: () => triggers.hasPostLogin() !== false,
+    refreshTokenLifetime: (ctx) => refreshOutcomes.get(ctx)?.lifetimes?.refreshToken,
     async adjustGrant(ctx, grant) {
       const accountId = ctx.oidc.session?.accountId;
       const clientId = ctx.oidc.client?.clientId;

@@ -11,6 +11,7 @@ import type { Logger } from '../shared/logger.ts';
 import type { Urls } from '../shared/urls.ts';
 import { logKoaErrors } from '../http/koa-errors.ts';
 import { createAdapterFactory } from './adapter.ts';
+import { refreshTokenTtl, sessionTtl, type LifetimeRequest } from './lifetimes.ts';
 import { withOAuthErrors } from './outcomes.ts';
 import { QUERY_PARAM, carryUnknownParams } from './authorization-query.ts';
 import { PROFILE_CLAIMS } from '../shared/profile-claims.ts';
@@ -53,6 +54,8 @@ export interface ProviderHooks {
    * revocations only then: every login saves its session, most with nothing bound.
    */
   sessionsMayBeRevoked?(): boolean;
+  /** What post-login asked for the refresh token this refresh-token grant issues (api.refreshToken.setExpiresAt / setIdleExpiresAt). */
+  refreshTokenLifetime?(ctx: KoaContextWithOIDC): LifetimeRequest | undefined;
 }
 
 /** oidc-provider's cookies (the session's, the interaction's): signed, not readable by scripts. */
@@ -341,8 +344,11 @@ export function createProvider(d: ProviderDeps): Provider {
       ClientCredentials: (_ctx, token) => (token as { resourceServer?: { accessTokenTTL?: number } }).resourceServer?.accessTokenTTL ?? t.accessTokenTtl,
       AuthorizationCode: t.codeTtl,
       IdToken: t.idTokenTtl,
-      RefreshToken: t.refreshTokenTtl,
-      Session: t.sessionTtl,
+      // See lifetimes.ts: the configured limits and what post-login asked for.
+      RefreshToken: (ctx, token) => refreshTokenTtl(
+        token as never, (ctx?.oidc?.entities as { RotatedRefreshToken?: never } | undefined)?.RotatedRefreshToken, t.refreshTokenTtl,
+        ctx ? d.hooks?.refreshTokenLifetime?.(ctx) : undefined),
+      Session: (_ctx, session) => sessionTtl(session as never, { idle: t.sessionTtl, max: t.sessionMaxTtl }, (session as { ghIdleAt?: number }).ghIdleAt),
       Interaction: t.interactionTtl,
       Grant: t.refreshTokenTtl,
     },
@@ -368,6 +374,13 @@ export function createProvider(d: ProviderDeps): Provider {
   };
 
   auth0TokenParams(provider);
+
+  // The ends actions set (lifetimes.ts) are kept with the session and the refresh token: their
+  // models store only the members they list, so these join the lists.
+  for (const [model, extra] of [[provider.Session, 'ghLifetime'], [provider.RefreshToken, 'ghExpiresAt']] as const) {
+    const members = [...(model as unknown as { IN_PAYLOAD: string[] }).IN_PAYLOAD, extra];
+    Object.defineProperty(model, 'IN_PAYLOAD', { configurable: true, get: () => members });
+  }
 
   // oidc-provider finds a stored client by hashing its whole metadata (JSON.stringify + SHA-256)
   // on every request, to reuse the Client built from it. clients.findClientMetadata already

@@ -49,6 +49,12 @@ export interface ChainOutcome {
   redirect?: { url: string; query: Record<string, string>; actionIndex: number; action: ActionRef };
   /** `pauseAfter`/`pauseAction`: the place and version of the action that asked for a second factor before the rest of the chain. */
   mfa: { pauseAfter?: number; pauseAction?: ActionRef; challenge?: unknown[]; enroll?: unknown[]; enable?: { provider: string; allowRememberBrowser: boolean } };
+  /**
+   * api.session.setExpiresAt / setIdleExpiresAt and api.refreshToken.setExpiresAt /
+   * setIdleExpiresAt (epoch ms; a later call replaces an earlier one): the call sites that hold
+   * the session and the refresh token apply them (src/oidc/lifetimes.ts).
+   */
+  lifetimes?: { session?: { expiresAt?: number; idleExpiresAt?: number }; refreshToken?: { expiresAt?: number; idleExpiresAt?: number } };
   rejected: string[];
   /** `recorded`: what the execution record shows of the action's api calls (names, never values). */
   results: (ActionResult & { rejected: string[]; recorded?: RecordedCommand[] })[];
@@ -369,6 +375,13 @@ export function createActionEngine(d: { db: Db; store: ActionStore; pool: Sandbo
             outcome.blocked = { kind: 'denied', reason: (x as string) ?? 'Refresh token revoked', revoke: { refreshToken: true } };
             outcome.status = 'denied';
             break;
+          case 'session.setExpiresAt': case 'session.setIdleExpiresAt':
+          case 'refreshToken.setExpiresAt': case 'refreshToken.setIdleExpiresAt': {
+            const [what, how] = c.type.split('.') as ['session' | 'refreshToken', string];
+            const l = (outcome.lifetimes ??= {});
+            l[what] = { ...l[what], [how === 'setExpiresAt' ? 'expiresAt' : 'idleExpiresAt']: x as number };
+            break;
+          }
           case 'validation.error': outcome.validationError = { code: x as string, message: y as string }; outcome.status = 'denied'; break;
           case 'redirect.sendUserTo':
             outcome.redirect = { url: x as string, query: ((y as { query?: Record<string, string> })?.query) ?? {}, actionIndex: startAt + at, action: here };

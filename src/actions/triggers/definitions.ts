@@ -23,12 +23,13 @@ export const TRIGGERS: Record<TriggerId, TriggerDef> = {
       'authentication.challengeWith', 'authentication.challengeWithAny', 'authentication.enrollWith', 'authentication.enrollWithAny',
       'multifactor.enable', 'redirect.sendUserTo', 'redirect.encodeToken', 'redirect.validateToken', 'redirect.canRedirect',
       'user.setAppMetadata', 'user.setUserMetadata', 'session.revoke', 'refreshToken.revoke', 'rules.wasExecuted', 'transaction.setMetadata', ...CACHE,
+      'session.setExpiresAt', 'session.setIdleExpiresAt', 'refreshToken.setExpiresAt', 'refreshToken.setIdleExpiresAt',
     ],
     stopOn: ['access.deny', 'session.revoke', 'refreshToken.revoke', 'redirect.sendUserTo', 'authentication.challengeWith', 'authentication.challengeWithAny', 'authentication.enrollWith', 'authentication.enrollWithAny'],
     unsupported: [
       'authentication.recordMethod', 'authentication.setPrimaryUser',
-      'session.setExpiresAt', 'session.setIdleExpiresAt', 'session.setMetadata', 'session.deleteMetadata', 'session.evictMetadata',
-      'refreshToken.setExpiresAt', 'refreshToken.setIdleExpiresAt', 'refreshToken.setMetadata', 'refreshToken.deleteMetadata', 'refreshToken.evictMetadata',
+      'session.setMetadata', 'session.deleteMetadata', 'session.evictMetadata',
+      'refreshToken.setMetadata', 'refreshToken.deleteMetadata', 'refreshToken.evictMetadata',
       'prompt.render', 'transaction.setResultUrl',
       ...['setAttribute', 'setAudience', 'setIssuer', 'setRecipient', 'setDestination', 'setNameIdentifierFormat', 'setNameIdentifierProbes',
         'setLifetimeInSeconds', 'setSignResponse', 'setSignatureAlgorithm', 'setDigestAlgorithm', 'setSigningCert', 'setCert', 'setKey',
@@ -157,6 +158,11 @@ export function validateCommand(trigger: TriggerContract, type: string, args: un
       const keep = (b as { preserveRefreshTokens?: unknown }).preserveRefreshTokens;
       return keep === undefined || typeof keep === 'boolean' ? null : 'session.revoke options.preserveRefreshTokens must be a boolean';
     }
+    case 'session.setExpiresAt': case 'session.setIdleExpiresAt':
+    case 'refreshToken.setExpiresAt': case 'refreshToken.setIdleExpiresAt':
+      // Auth0's unit: milliseconds since the epoch (Date.now() + …). Seconds (under 1e11: before
+      // 1973 as milliseconds) are refused rather than read as a time long gone.
+      return typeof a === 'number' && Number.isFinite(a) && a >= 1e11 && a <= 8.64e15 ? null : `${type} needs a time in milliseconds since the epoch (as Date.now() gives)`;
     case 'refreshToken.revoke':
       return a === undefined || typeof a === 'string' ? null : 'refreshToken.revoke reason must be a string';
     case 'accessToken.addScope':

@@ -39,6 +39,8 @@ function resourceList(r: unknown): string[] {
   return [...new Set(r.filter((x): x is string => typeof x === 'string' && x !== ''))].sort();
 }
 
+/** What post-login decided for the tokens and the session of one login (action_login_claims). */
+interface LoginClaims { idToken: Obj; accessToken: Obj; scopes: { add: string[]; remove: string[] }; lifetimes?: ChainOutcome['lifetimes'] }
 type CcToken = { scope?: string; resourceServer?: { identifier?: string; audience?: string } };
 
 /**
@@ -50,7 +52,7 @@ interface TokenRequestContext extends Context {
 }
 type PostLoginArgs = { user: User; client?: { client_id: string; name: string; client_metadata?: Record<string, string> }; ctx: Context; transaction: Obj; sessionId?: string; authParams?: Obj; methods: { name: string; timestamp: string }[]; loginRef: string; startAt?: number; resumeOf?: ActionRef & { index: number }; continueFirst?: boolean; event?: Obj; redirectState?: string; nextRedirectState?: string; canRedirect?: boolean; deadlineAt?: number };
 
-interface Deps { db: Db; engine: ActionEngine; users: Users; logger: Logger; issuer: string; roleNames(userId: string): Promise<string[]>; otpEnrolled?(userId: string): Promise<boolean> }
+interface Deps { db: Db; engine: ActionEngine; users: Users; logger: Logger; issuer: string; sessionMaxTtl: number; roleNames(userId: string): Promise<string[]>; otpEnrolled?(userId: string): Promise<boolean> }
 
 /**
  * The call sites' side of each trigger: build the Auth0-shaped `event`, run the chain, and
@@ -78,7 +80,7 @@ export function createTriggerRunners(d: Deps) {
   async function storeLoginClaims(accountId: string, clientId: string, ref: string, o: ChainOutcome) {
     await db('action_login_claims').insert({
       account_id: accountId, client_id: clientId, id_token: JSON.stringify(o.idTokenClaims), access_token: JSON.stringify(o.accessTokenClaims),
-      scopes: JSON.stringify({ add: o.scopesAdd, remove: o.scopesRemove }), updated_at: Date.now(), login_ref: ref,
+      scopes: JSON.stringify({ add: o.scopesAdd, remove: o.scopesRemove }), lifetimes: o.lifetimes ? JSON.stringify(o.lifetimes) : null, updated_at: Date.now(), login_ref: ref,
     }).onConflict(['account_id', 'client_id', 'login_ref']).merge();
   }
 
@@ -178,7 +180,7 @@ export function createTriggerRunners(d: Deps) {
    */
   async function sessionInfo(uid: string, o: { ip: string; userAgent: string; loginAt: string }): Promise<Obj> {
     const row: { payload: string } | undefined = await db('oidc_payloads').where({ type: 'Session', uid }).first('payload');
-    const f = sessionFacts(row?.payload);
+    const f = sessionFacts(row?.payload, d.sessionMaxTtl);
     const signedIn = f.signedIn;
     const dev = (await sessionDevices(db, [uid])).get(uid);
     // A session this login signs in starts on this device. A signed-in session with no record
@@ -191,7 +193,7 @@ export function createTriggerRunners(d: Deps) {
       id: uid, created_at: f.created_at ?? new Date(now).toISOString(), updated_at: new Date(now).toISOString(),
       // The last time the user signed in on this session: this login when it has none yet.
       authenticated_at: (signedIn ? f.authenticated_at : undefined) ?? (loginAt > 0 ? new Date(Math.floor(loginAt / 1000) * 1000).toISOString() : o.loginAt),
-      ...(f.expires_at ? { expires_at: f.expires_at } : {}),
+      ...(f.expires_at ? { expires_at: f.expires_at } : {}), ...(f.idle_expires_at ? { idle_expires_at: f.idle_expires_at } : {}),
       clients: f.clients,
       ...(device ? { device: { initial_ip: device.initial_ip, initial_user_agent: device.initial_user_agent, last_ip: device.last_ip, last_user_agent: device.last_user_agent } } : {}),
     };
@@ -225,13 +227,22 @@ export function createTriggerRunners(d: Deps) {
   }
 
   /** Adds what an earlier part of the same login decided (claims, scope changes) under this part's. */
-  function addEarlierPart(o: ChainOutcome, prev: { idToken: Obj; accessToken: Obj; scopes: { add: string[]; remove: string[] } }) {
+  function addEarlierPart(o: ChainOutcome, prev: LoginClaims) {
     o.idTokenClaims = Object.assign(Object.create(null), prev.idToken, o.idTokenClaims);
     o.accessTokenClaims = Object.assign(Object.create(null), prev.accessToken, o.accessTokenClaims);
     o.scopesAdd = [...new Set([...prev.scopes.add, ...o.scopesAdd])];
     o.scopesRemove = [...new Set([...prev.scopes.remove, ...o.scopesRemove])];
+    // A later call replaces an earlier one, across the parts of a login as within one.
+    const l = prev.lifetimes;
+    if (l) o.lifetimes = { session: { ...l.session, ...o.lifetimes?.session }, refreshToken: { ...l.refreshToken, ...o.lifetimes?.refreshToken } };
   }
-  const claimsOf = (o: ChainOutcome) => ({ idToken: o.idTokenClaims, accessToken: o.accessTokenClaims, scopes: { add: o.scopesAdd, remove: o.scopesRemove } });
+  const claimsOf = (o: ChainOutcome): LoginClaims => ({ idToken: o.idTokenClaims, accessToken: o.accessTokenClaims, scopes: { add: o.scopesAdd, remove: o.scopesRemove }, lifetimes: o.lifetimes });
+  /** A stored row of action_login_claims, read. */
+  const claimsRow = (r: { id_token: string; access_token: string; scopes: string; lifetimes?: string | null }): LoginClaims => ({
+    idToken: parseJson<Obj>(r.id_token, {}), accessToken: parseJson<Obj>(r.access_token, {}),
+    scopes: parseJson<{ add: string[]; remove: string[] }>(r.scopes, { add: [], remove: [] }),
+    lifetimes: r.lifetimes ? parseJson<NonNullable<ChainOutcome['lifetimes']>>(r.lifetimes, {}) : undefined,
+  });
 
   /**
    * One part of a post-login chain: from `startAt` (0) to its end, a deny, a redirect or a pause
@@ -253,12 +264,7 @@ export function createTriggerRunners(d: Deps) {
       // produced, also when it resumes at the first action (startAt 0): that action's
       // onExecutePostLogin may have set claims before it redirected.
       const prev = await db('action_login_claims').where({ account_id: args.user.user_id, client_id: args.client.client_id, login_ref: args.loginRef }).first();
-      if (prev) {
-        addEarlierPart(o, {
-          idToken: parseJson<Obj>(prev.id_token, {}), accessToken: parseJson<Obj>(prev.access_token, {}),
-          scopes: parseJson<{ add: string[]; remove: string[] }>(prev.scopes, { add: [], remove: [] }),
-        });
-      }
+      if (prev) addEarlierPart(o, claimsRow(prev));
     }
     if (o2.store) await storeLoginClaims(args.user.user_id, args.client.client_id, args.loginRef, o);
     return o;
@@ -318,24 +324,23 @@ export function createTriggerRunners(d: Deps) {
       // Unbound: no read (a login with nothing bound runs no SQL for claims; see the store).
       if (ref === undefined || !(await engine.hasBindings('post-login'))) return undefined;
       const r = await db('action_login_claims').where({ account_id: accountId, client_id: clientId, login_ref: ref }).first();
-      if (!r) return undefined;
-      return {
-        idToken: parseJson<Obj>(r.id_token, {}), accessToken: parseJson<Obj>(r.access_token, {}),
-        scopes: parseJson<{ add: string[]; remove: string[] }>(r.scopes, { add: [], remove: [] }),
-      };
+      return r ? claimsRow(r) : undefined;
     },
 
     /**
      * The authorization that ran post-login in interaction `fromRef` resumed in a session: the
-     * claims of that login are now the session's (its tokens carry its uid). Idempotent.
+     * claims of that login are now the session's (its tokens carry its uid). Idempotent. Answers
+     * the session and refresh-token lifetimes that login's chain asked for, when it moved its claims.
      */
-    async bindLoginClaims(accountId: string, clientId: string, fromRef: string, toRef: string) {
-      if (!(await engine.hasBindings('post-login'))) return;
+    async bindLoginClaims(accountId: string, clientId: string, fromRef: string, toRef: string): Promise<ChainOutcome['lifetimes']> {
+      if (!(await engine.hasBindings('post-login'))) return undefined;
       const from = { account_id: accountId, client_id: clientId, login_ref: fromRef };
-      if (!(await db('action_login_claims').where(from).first())) return;
+      const row = await db('action_login_claims').where(from).first('lifetimes');
+      if (!row) return undefined;
       // The session's earlier login there (a re-authentication in the same session) gives way.
       await db('action_login_claims').where({ account_id: accountId, client_id: clientId, login_ref: toRef }).delete();
       await db('action_login_claims').where(from).update({ login_ref: toRef });
+      return row.lifetimes ? parseJson<NonNullable<ChainOutcome['lifetimes']>>(row.lifetimes, {}) : undefined;
     },
 
     /** Drops claims no token can ask for any more: rows not written for `maxAgeMs` (a refresh token's lifetime). */
@@ -362,7 +367,12 @@ export function createTriggerRunners(d: Deps) {
       // The login the refresh token came from: how it authenticated (an action that asks for a
       // second factor unless the login had one must see it had), its session, and the API and
       // scopes this refresh asks for (the token's own when the request names none).
-      const rt = (ctx.oidc.entities as { RefreshToken?: { jti?: string; grantId?: string; iat?: number; iiat?: number; rotations?: number; exp?: number; amr?: string[]; authTime?: number; sessionUid?: string; resource?: unknown; scope?: string } }).RefreshToken;
+      const entities = ctx.oidc.entities as { RefreshToken?: { jti?: string; grantId?: string; iat?: number; iiat?: number; rotations?: number; exp?: number; amr?: string[]; authTime?: number; sessionUid?: string; resource?: unknown; scope?: string; ghExpiresAt?: unknown }; Grant?: { exp?: number } };
+      const rt = entities.RefreshToken;
+      // Its absolute end: its grant's (a family ends with the grant it was issued under), or
+      // earlier when an action set one (src/oidc/lifetimes.ts); its idle end: its own expiry.
+      const ends = [entities.Grant?.exp, rt?.ghExpiresAt].filter((x): x is number => typeof x === 'number');
+      const absoluteEnd = ends.length ? Math.min(...ends) : rt?.exp;
       const at = new Date((rt?.authTime ?? Math.floor(Date.now() / 1000)) * 1000).toISOString();
       const amr = Array.isArray(rt?.amr) ? rt.amr : ['pwd'];
       const p = ctx.oidc.params as Record<string, unknown> | undefined;
@@ -377,7 +387,9 @@ export function createTriggerRunners(d: Deps) {
         refreshToken: rt?.jti ? {
           id: `rt_${createHash('sha256').update(rt.jti).digest('base64url').slice(0, 22)}`, client_id: client.client_id, user_id: user.user_id,
           ...(rt.sessionUid ? { session_id: rt.sessionUid } : {}),
-          created_at: new Date((rt.iiat ?? rt.iat ?? 0) * 1000).toISOString(), ...(typeof rt.exp === 'number' ? { expires_at: new Date(rt.exp * 1000).toISOString() } : {}),
+          created_at: new Date((rt.iiat ?? rt.iat ?? 0) * 1000).toISOString(),
+          ...(typeof absoluteEnd === 'number' ? { expires_at: new Date(absoluteEnd * 1000).toISOString() } : {}),
+          ...(typeof rt.exp === 'number' ? { idle_expires_at: new Date(Math.min(rt.exp, absoluteEnd ?? rt.exp) * 1000).toISOString() } : {}),
           ...((rt.rotations ?? 0) > 0 && typeof rt.iat === 'number' ? { last_exchanged_at: new Date(rt.iat * 1000).toISOString() } : {}),
           rotating: true,
           // The API's scopes only: OpenID Connect's (openid, profile, email, …) are the ID token's.

@@ -1,0 +1,48 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { applySessionRequest, refreshTokenTtl, sessionAbsoluteEnd, sessionTtl } from './lifetimes.ts';
+
+// A fixed clock: each test compares times taken at different moments, which a second boundary would split.
+const NOW_MS = Date.UTC(2026, 10, 24, 12, 0, 0, 500);
+const now = () => Math.floor(NOW_MS / 1000);
+const cfg = { idle: 3600, max: 7200 };
+
+test('a session saved now gets the idle lifetime, then less as its absolute end nears, and never less than a second', (t) => {
+  t.mock.method(Date, 'now', () => NOW_MS);
+  assert.equal(sessionTtl({ loginTs: now() }, cfg), 3600);
+  assert.equal(sessionTtl({ loginTs: now() - 5400 }, cfg), 1800);
+  assert.equal(sessionTtl({ loginTs: now() - 9000 }, cfg), 1);
+  // Nobody signed in on it: no absolute end.
+  assert.equal(sessionTtl({}, cfg), 3600);
+  assert.equal(sessionAbsoluteEnd({}, 7200), undefined);
+});
+
+test('an end an action set holds for the sign-in it was set in only; an idle end for this save only', (t) => {
+  t.mock.method(Date, 'now', () => NOW_MS);
+  const s: { loginTs: number; ghLifetime?: unknown } = { loginTs: now() };
+  const idleAt = applySessionRequest(s, { expiresAt: (now() + 600) * 1000, idleExpiresAt: (now() + 300) * 1000 });
+  assert.equal(idleAt, now() + 300);
+  assert.equal(sessionAbsoluteEnd(s, 7200), now() + 600);
+  assert.equal(sessionTtl(s, cfg, idleAt), 300);
+  assert.equal(sessionTtl(s, cfg), 600);
+  // Signed in again: the configured end, from the new sign-in.
+  s.loginTs = now() + 1;
+  assert.equal(sessionAbsoluteEnd(s, 7200), s.loginTs + 7200);
+  // An action may also set a later end than the configured one allows: the configured one wins.
+  applySessionRequest(s, { expiresAt: (now() + 99999) * 1000 });
+  assert.equal(sessionAbsoluteEnd(s, 7200), s.loginTs + 7200);
+});
+
+test('a refresh token carries its absolute end on to the tokens rotated from it; a new one set by an action replaces it', (t) => {
+  t.mock.method(Date, 'now', () => NOW_MS);
+  const first: { ghExpiresAt?: unknown } = {};
+  assert.equal(refreshTokenTtl(first, undefined, 86400, { expiresAt: (now() + 1200) * 1000 }), 1200);
+  assert.equal(first.ghExpiresAt, now() + 1200);
+  const rotated: { ghExpiresAt?: unknown } = {};
+  assert.equal(refreshTokenTtl(rotated, first, 86400, undefined), 1200);
+  assert.equal(rotated.ghExpiresAt, now() + 1200);
+  const again: { ghExpiresAt?: unknown } = {};
+  assert.equal(refreshTokenTtl(again, rotated, 86400, { expiresAt: (now() + 4000) * 1000 }), 4000);
+  assert.equal(refreshTokenTtl({}, undefined, 86400, { idleExpiresAt: (now() + 60) * 1000 }), 60);
+  assert.equal(refreshTokenTtl({}, undefined, 86400, undefined), 86400);
+});

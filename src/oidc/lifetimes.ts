@@ -1,0 +1,81 @@
+/**
+ * How long sessions and refresh tokens live: the configured limits and what post-login actions
+ * ask for (`api.session.setExpiresAt` / `setIdleExpiresAt`, `api.refreshToken.setExpiresAt` /
+ * `setIdleExpiresAt`), as Auth0's "Inactivity timeout" and "Require log in after" do.
+ *
+ * A session slides: each save (each authorization it answers) gives it `idle` seconds more, never
+ * past its absolute end, `max` seconds after the user last signed in on it (loginTs), or earlier
+ * when an action of that login (or of a later authorization on it) set one. That end is kept on
+ * the session (`ghLifetime`, tied to the loginTs it was set for: a new sign-in starts afresh).
+ * An idle expiry an action sets holds for the save of that authorization only: the next
+ * authorization slides the session on, and its own actions decide again.
+ *
+ * A refresh token lives `idle` seconds from its issue (each rotation issues a new one) and never
+ * past its grant's end; an action's absolute end for it is kept on the token (`ghExpiresAt`) and
+ * passed on to every token rotated from it.
+ */
+
+/** Times an action asked for, in epoch milliseconds (Auth0's unit). */
+export interface LifetimeRequest { expiresAt?: number; idleExpiresAt?: number }
+
+/** Where a session keeps the absolute end an action set: for the sign-in at `loginTs` only. */
+export interface SessionLifetime { loginTs: number; expiresAt: number }
+
+type SessionLike = { loginTs?: number; ghLifetime?: unknown };
+
+const epoch = (): number => Math.floor(Date.now() / 1000);
+const seconds = (ms: number): number => Math.floor(ms / 1000);
+
+/** The session's absolute end (epoch seconds), or undefined for one nobody signed in on. */
+export function sessionAbsoluteEnd(s: SessionLike, maxTtl: number): number | undefined {
+  if (typeof s.loginTs !== 'number') return undefined;
+  let end = s.loginTs + maxTtl;
+  const l = s.ghLifetime as Partial<SessionLifetime> | undefined;
+  if (l && l.loginTs === s.loginTs && typeof l.expiresAt === 'number') end = Math.min(end, l.expiresAt);
+  return end;
+}
+
+/**
+ * The TTL (seconds) a session is saved with now: `idle` more, or less when an action set an
+ * idle expiry in this request (`idleAt`, epoch seconds), never past its absolute end. At least
+ * one second: oidc-provider requires a positive TTL, and a session past its end is not found.
+ */
+export function sessionTtl(s: SessionLike, cfg: { idle: number; max: number }, idleAt?: number): number {
+  const now = epoch();
+  let end = now + cfg.idle;
+  if (idleAt !== undefined) end = Math.min(end, idleAt);
+  const abs = sessionAbsoluteEnd(s, cfg.max);
+  if (abs !== undefined) end = Math.min(end, abs);
+  return Math.max(1, end - now);
+}
+
+/**
+ * Applies what post-login asked for to a session about to be saved: the absolute end (kept,
+ * tied to this sign-in) and this save's idle expiry (returned, epoch seconds).
+ */
+export function applySessionRequest(s: SessionLike, req: LifetimeRequest | undefined): number | undefined {
+  if (!req || typeof s.loginTs !== 'number') return undefined;
+  if (req.expiresAt !== undefined) s.ghLifetime = { loginTs: s.loginTs, expiresAt: seconds(req.expiresAt) } satisfies SessionLifetime;
+  return req.idleExpiresAt !== undefined ? seconds(req.idleExpiresAt) : undefined;
+}
+
+type RefreshLike = { ghExpiresAt?: unknown };
+
+/**
+ * The TTL (seconds) a refresh token is issued with: `idle`, or less for the absolute end it
+ * carries (inherited from the token it was rotated from, or set now by an action, which then
+ * replaces it) and for an idle expiry an action set in this exchange. Writes the absolute end
+ * onto the token, which saves it with the rest of its payload.
+ */
+export function refreshTokenTtl(token: RefreshLike, rotatedFrom: RefreshLike | undefined, idle: number, req: LifetimeRequest | undefined): number {
+  const now = epoch();
+  let end = now + idle;
+  let cap = typeof token.ghExpiresAt === 'number' ? token.ghExpiresAt : typeof rotatedFrom?.ghExpiresAt === 'number' ? rotatedFrom.ghExpiresAt : undefined;
+  if (req?.expiresAt !== undefined) cap = seconds(req.expiresAt);
+  if (cap !== undefined) {
+    token.ghExpiresAt = cap;
+    end = Math.min(end, cap);
+  }
+  if (req?.idleExpiresAt !== undefined) end = Math.min(end, seconds(req.idleExpiresAt));
+  return Math.max(1, end - now);
+}

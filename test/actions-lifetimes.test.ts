@@ -1,0 +1,279 @@
+import { test, after, before } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import * as oidc from 'openid-client';
+import { startTestServer, discover, loginThroughForm, loginWithRefreshToken, silentAuthorization, type TestServer } from './helpers/server.ts';
+import type { Browser } from './helpers/cookie-fetch.ts';
+import { expectOAuthError } from './helpers/oidc-assert.ts';
+import { deployAction, bindActions, latestExecution } from './helpers/actions.ts';
+
+/*
+ * How long sessions and refresh tokens live: the configured idle and absolute limits (Auth0's
+ * "Inactivity timeout" and "Require log in after"), and what post-login actions set with
+ * api.session.setExpiresAt / setIdleExpiresAt and api.refreshToken.setExpiresAt /
+ * setIdleExpiresAt. Real logins, silent authorizations and refresh-token grants through
+ * openid-client; the server runs in this process, so moving Date.now moves its clock.
+ */
+
+const API = 'https://lifetimes.api.example';
+const CB = 'http://localhost:5178/cb';
+const PASSWORD = 'lifetimes-password-1';
+const IDLE = 3600;
+const MAX = 3 * 3600;
+
+let ts: TestServer;
+let config: oidc.Configuration;
+let bounce: Server;
+let bounceUrl = '';
+const realNow = Date.now;
+
+/** Runs `fn` with the clock `seconds` ahead (the server's and openid-client's alike). */
+async function later<T>(seconds: number, fn: () => Promise<T>): Promise<T> {
+  const was = Date.now;
+  Date.now = () => was() + seconds * 1000;
+  try { return await fn(); } finally { Date.now = was; }
+}
+/** The clock moved on for the rest of a test (undone by `t.after`). */
+function moveClock(t: { after(fn: () => void): void }, seconds: number) {
+  const was = Date.now;
+  Date.now = () => was() + seconds * 1000;
+  t.after(() => { Date.now = realNow; });
+}
+
+const silentError = async (browser: Browser) => new URL(await silentAuthorization(config, browser, CB)).searchParams.get('error');
+async function sessionsOf(email: string) {
+  const u = (await ts.api('GET', `/users-by-email?email=${encodeURIComponent(email)}`)).body[0];
+  return (await ts.api('GET', `/users/${encodeURIComponent(u.user_id)}/sessions`)).body.sessions as { id: string; expires_at: string; idle_expires_at: string; authenticated_at: string }[];
+}
+const near = (iso: string, expectedMs: number, what: string) => assert.ok(Math.abs(Date.parse(iso) - expectedMs) <= 5000, `${what}: ${iso}, expected about ${new Date(expectedMs).toISOString()}`);
+
+before(async () => {
+  ts = await startTestServer({ tokens: { sessionTtl: IDLE, sessionMaxTtl: MAX } });
+  await ts.api('POST', '/resource-servers', { name: 'Lifetimes API', identifier: API, scopes: [{ value: 'read:things', description: 'r' }] });
+  const spa = (await ts.api('POST', '/clients', { name: 'Lifetimes SPA', app_type: 'spa', callbacks: [CB] })).body;
+  config = await discover(ts, spa.client_id);
+  // A page an action sends the user to, which sends them straight back to /continue.
+  bounce = createServer((req, res) => {
+    const state = new URL(req.url!, 'http://x').searchParams.get('state') ?? '';
+    res.writeHead(302, { location: `${ts.issuer}/continue?state=${encodeURIComponent(state)}` }).end();
+  });
+  await new Promise<void>((r) => bounce.listen(0, '127.0.0.1', r));
+  bounceUrl = `http://127.0.0.1:${(bounce.address() as AddressInfo).port}/bounce`;
+  for (const email of ['parts@life.example', 'active@life.example', 'short@life.example', 'idle@life.example', 'again@life.example', 'rt@life.example', 'rt-idle@life.example', 'bad@life.example', 'rt-session@life.example']) {
+    assert.equal((await ts.api('POST', '/users', { email, password: PASSWORD })).status, 201);
+  }
+});
+after(async () => {
+  Date.now = realNow;
+  await ts?.close();
+  await new Promise<void>((r) => bounce.close(() => r()));
+});
+
+// First: the tests after it move the clock on, and the execution records they leave would be the latest.
+test('a time that is not milliseconds since the epoch is refused, named in the execution record; the login goes on', async (t) => {
+  t.after(() => bindActions(ts, 'post-login', []));
+  await deployAction(ts, { name: 'bad-expiry', trigger: 'post-login', code: `
+    exports.onExecutePostLogin = async (event, api) => {
+      api.session.setExpiresAt(Math.floor(Date.now() / 1000) + 600);
+      api.session.setIdleExpiresAt('tomorrow');
+      api.refreshToken.setExpiresAt(NaN);
+    };` });
+  await bindActions(ts, 'post-login', ['bad-expiry']);
+  const at = Date.now();
+  const r = await loginThroughForm(config, { redirectUri: CB, email: 'bad@life.example', password: PASSWORD });
+  assert.equal(r.callbackUrl?.searchParams.get('error'), null);
+  const exe = await latestExecution(ts, 'post-login');
+  const rejected = exe.results[0].rejected_commands as string[];
+  assert.equal(rejected.length, 3, JSON.stringify(rejected));
+  for (const m of rejected) assert.match(m, /needs a time in milliseconds since the epoch/);
+  const [s] = await sessionsOf('bad@life.example');
+  near(s.expires_at, at + MAX * 1000, 'the configured end');
+});
+
+test('a login whose chain redirects and resumes keeps what each part set', async (t) => {
+  t.after(() => bindActions(ts, 'post-login', []));
+  await deployAction(ts, { name: 'end-then-redirect', trigger: 'post-login', code: `
+    exports.onExecutePostLogin = async (event, api) => {
+      api.session.setExpiresAt(Date.now() + 25 * 60 * 1000);
+      api.redirect.sendUserTo(${JSON.stringify('BOUNCE')});
+    };
+    exports.onContinuePostLogin = async () => {};` .replace('BOUNCE', bounceUrl) });
+  await deployAction(ts, { name: 'idle-after', trigger: 'post-login', code: `
+    exports.onExecutePostLogin = async (event, api) => { api.session.setIdleExpiresAt(Date.now() + 15 * 60 * 1000); };` });
+  await bindActions(ts, 'post-login', ['end-then-redirect', 'idle-after']);
+  const at = Date.now();
+  const r = await loginThroughForm(config, { redirectUri: CB, email: 'parts@life.example', password: PASSWORD });
+  assert.equal(r.callbackUrl?.searchParams.get('error'), null, r.callbackUrl?.searchParams.get('error_description') ?? String(r.status));
+  const [s] = await sessionsOf('parts@life.example');
+  near(s.expires_at, at + 25 * 60 * 1000, 'set before the redirect');
+  near(s.idle_expires_at, at + 15 * 60 * 1000, 'set after it');
+});
+
+test('a session slides by the idle lifetime but ends at the absolute one, however active; the Management API shows both ends', async (t) => {
+  const loggedInAt = Date.now();
+  const r = await loginThroughForm(config, { redirectUri: CB, email: 'active@life.example', password: PASSWORD });
+  assert.equal(r.callbackUrl?.searchParams.get('error'), null);
+  const [s] = await sessionsOf('active@life.example');
+  near(s.expires_at, loggedInAt + MAX * 1000, 'absolute end');
+  near(s.idle_expires_at, loggedInAt + IDLE * 1000, 'idle end');
+  // Used every 50 minutes: each use slides it on.
+  for (const step of [1, 2, 3]) {
+    assert.equal(await later(step * 3000, () => silentError(r.browser)), null, `still signed in after ${step * 50} minutes of activity`);
+  }
+  // Two hours and a half in, the idle end would be 3.5 h after sign-in: the absolute end comes first.
+  const [s2] = await later(3 * 3000, () => sessionsOf('active@life.example'));
+  near(s2.idle_expires_at, loggedInAt + MAX * 1000, 'the idle end stops at the absolute one');
+  moveClock(t, MAX + 5);
+  assert.equal(await silentError(r.browser), 'login_required', 'three hours after sign-in the user must sign in again');
+  // The rest of the server is not affected by the clock: a fresh login works.
+  const again = await loginThroughForm(config, { redirectUri: CB, email: 'active@life.example', password: PASSWORD });
+  assert.equal(again.callbackUrl?.searchParams.get('error'), null);
+});
+
+test('api.session.setExpiresAt at an interactive login: the session ends then; event.session shows the ends', async (t) => {
+  t.after(() => bindActions(ts, 'post-login', []));
+  await deployAction(ts, { name: 'short-session', trigger: 'post-login', code: `
+    exports.onExecutePostLogin = async (event, api) => {
+      api.user.setAppMetadata('seen_session', event.session);
+      if (!event.session.expires_at || Date.parse(event.session.expires_at) - Date.now() > 30 * 60 * 1000) api.session.setExpiresAt(Date.now() + 20 * 60 * 1000);
+    };` });
+  await bindActions(ts, 'post-login', ['short-session']);
+  const at = Date.now();
+  const r = await loginThroughForm(config, { redirectUri: CB, email: 'short@life.example', password: PASSWORD });
+  assert.equal(r.callbackUrl?.searchParams.get('error'), null);
+  const [s] = await sessionsOf('short@life.example');
+  near(s.expires_at, at + 20 * 60 * 1000, 'the end the action set');
+  near(s.idle_expires_at, at + 20 * 60 * 1000, 'the idle end never passes it');
+  assert.equal((await latestExecution(ts, 'post-login')).results[0].rejected_commands.length, 0);
+  // The next authorization's actions see the end the login's set.
+  assert.equal(await silentError(r.browser), null);
+  const seen = (await ts.api('GET', `/users/${encodeURIComponent((await ts.api('GET', '/users-by-email?email=short%40life.example')).body[0].user_id)}`)).body.app_metadata.seen_session;
+  assert.equal(seen.id, s.id);
+  near(seen.expires_at, at + 20 * 60 * 1000, 'event.session.expires_at');
+  near(seen.idle_expires_at, at + 20 * 60 * 1000, 'event.session.idle_expires_at');
+  await bindActions(ts, 'post-login', []);
+  assert.equal(await later(15 * 60, () => silentError(r.browser)), null, 'signed in 15 minutes later');
+  moveClock(t, 21 * 60);
+  assert.equal(await silentError(r.browser), 'login_required', '21 minutes later the session is over');
+});
+
+test('api.session.setIdleExpiresAt at a silent authorization: idle until then, the absolute end unchanged; the next authorization slides it on', async (t) => {
+  t.after(() => bindActions(ts, 'post-login', []));
+  const r = await loginThroughForm(config, { redirectUri: CB, email: 'idle@life.example', password: PASSWORD });
+  const [before] = await sessionsOf('idle@life.example');
+  await deployAction(ts, { name: 'short-idle', trigger: 'post-login', code: `
+    exports.onExecutePostLogin = async (event, api) => { api.session.setIdleExpiresAt(Date.now() + 5 * 60 * 1000); };` });
+  await bindActions(ts, 'post-login', ['short-idle']);
+  const at = Date.now();
+  assert.equal(await silentError(r.browser), null);
+  const [s] = await sessionsOf('idle@life.example');
+  near(s.idle_expires_at, at + 5 * 60 * 1000, 'idle end set by the action');
+  assert.equal(s.expires_at, before.expires_at, 'the absolute end is the sign-in\'s');
+  await bindActions(ts, 'post-login', []);
+  // Active within the 5 minutes: the authorization (no action bound now) gives it the configured idle time again.
+  assert.equal(await later(4 * 60, () => silentError(r.browser)), null);
+  const [slid] = await later(4 * 60, () => sessionsOf('idle@life.example'));
+  near(slid.idle_expires_at, at + (4 * 60 + IDLE) * 1000, 'slid on by the idle lifetime');
+  // Idle for 5 minutes right after the action's authorization: over.
+  await bindActions(ts, 'post-login', ['short-idle']);
+  assert.equal(await later(4 * 60, () => silentError(r.browser)), null);
+  await bindActions(ts, 'post-login', []);
+  moveClock(t, 4 * 60 + 6 * 60);
+  assert.equal(await silentError(r.browser), 'login_required');
+});
+
+test('a new sign-in on the session starts afresh: the end an action set for the last one no longer holds', async () => {
+  await deployAction(ts, { name: 'short-once', trigger: 'post-login', code: `
+    exports.onExecutePostLogin = async (event, api) => { api.session.setExpiresAt(Date.now() + 10 * 60 * 1000); };` });
+  await bindActions(ts, 'post-login', ['short-once']);
+  let r;
+  try {
+    r = await loginThroughForm(config, { redirectUri: CB, email: 'again@life.example', password: PASSWORD });
+    assert.equal(r.callbackUrl?.searchParams.get('error'), null);
+  } finally {
+    await bindActions(ts, 'post-login', []);
+  }
+  const [short] = await sessionsOf('again@life.example');
+  assert.ok(Date.parse(short.expires_at) - Date.now() < 11 * 60 * 1000, short.expires_at);
+  // The user signs in again in the same browser (prompt=login), with no action bound.
+  const at = await later(60, async () => {
+    const t0 = Date.now();
+    const again = await loginThroughForm(config, { browser: r.browser, redirectUri: CB, email: 'again@life.example', password: PASSWORD, params: { prompt: 'login' } });
+    assert.equal(again.callbackUrl?.searchParams.get('error'), null);
+    return t0;
+  });
+  const sessions = await later(60, () => sessionsOf('again@life.example'));
+  assert.equal(sessions.length, 1, 'the same session, signed in again');
+  near(sessions[0].expires_at, at + MAX * 1000, 'the configured absolute end, from the new sign-in');
+  assert.equal(await later(30 * 60, () => silentError(r.browser)), null, 'past the old end, still signed in');
+});
+
+test('api.refreshToken.setExpiresAt on a refresh: every token rotated from it ends then; event.refresh_token shows both ends', async (t) => {
+  t.after(() => bindActions(ts, 'post-login', []));
+  const { tokens } = await loginWithRefreshToken(config, { redirectUri: CB, email: 'rt@life.example', password: PASSWORD, audience: API });
+  await deployAction(ts, { name: 'rt-expiry', trigger: 'post-login', code: `
+    exports.onExecutePostLogin = async (event, api) => {
+      if (event.transaction.protocol !== 'oauth2-refresh-token') return;
+      api.user.setAppMetadata('seen_rt', event.refresh_token);
+      if (!event.user.app_metadata.capped) {
+        api.user.setAppMetadata('capped', true);
+        api.refreshToken.setExpiresAt(Date.now() + 30 * 60 * 1000);
+      }
+    };` });
+  await bindActions(ts, 'post-login', ['rt-expiry']);
+  const at = Date.now();
+  const first = await oidc.refreshTokenGrant(config, tokens.refresh_token!);
+  const userId = String(first.claims()!.sub);
+  const seen1 = (await ts.api('GET', `/users/${encodeURIComponent(userId)}`)).body.app_metadata.seen_rt;
+  assert.ok(Date.parse(seen1.expires_at) - at > 20 * 24 * 3600 * 1000, `before the cap: the grant's end, ${seen1.expires_at}`);
+  // The next refresh (the action does not set it again) sees the cap the rotated token carries.
+  const second = await later(60, () => oidc.refreshTokenGrant(config, first.refresh_token!));
+  const seen2 = (await ts.api('GET', `/users/${encodeURIComponent(userId)}`)).body.app_metadata.seen_rt;
+  near(seen2.expires_at, at + 30 * 60 * 1000, 'event.refresh_token.expires_at');
+  near(seen2.idle_expires_at, at + 30 * 60 * 1000, 'event.refresh_token.idle_expires_at stops at it');
+  const third = await later(20 * 60, () => oidc.refreshTokenGrant(config, second.refresh_token!));
+  assert.ok(third.access_token);
+  moveClock(t, 31 * 60);
+  await expectOAuthError(oidc.refreshTokenGrant(config, third.refresh_token!), 'invalid_grant', 400);
+});
+
+test('api.refreshToken.setIdleExpiresAt on a refresh: the token it issues must be used by then; used in time, the next gets the configured idle time', async (t) => {
+  t.after(() => bindActions(ts, 'post-login', []));
+  // Two logins, two refresh tokens.
+  const one = (await loginWithRefreshToken(config, { redirectUri: CB, email: 'rt-idle@life.example', password: PASSWORD, audience: API })).tokens;
+  const two = (await loginWithRefreshToken(config, { redirectUri: CB, email: 'rt-idle@life.example', password: PASSWORD, audience: API })).tokens;
+  await deployAction(ts, { name: 'rt-idle', trigger: 'post-login', code: `
+    exports.onExecutePostLogin = async (event, api) => {
+      if (event.transaction.protocol === 'oauth2-refresh-token') api.refreshToken.setIdleExpiresAt(Date.now() + 2 * 60 * 1000);
+    };` });
+  await bindActions(ts, 'post-login', ['rt-idle']);
+  const a = await oidc.refreshTokenGrant(config, one.refresh_token!);
+  const b = await oidc.refreshTokenGrant(config, two.refresh_token!);
+  await bindActions(ts, 'post-login', []);
+  // Used within its 2 minutes (nothing bound now): the token that refresh issues lives the configured time.
+  const a2 = await later(100, () => oidc.refreshTokenGrant(config, a.refresh_token!));
+  assert.ok((await later(100 + 20 * 60, () => oidc.refreshTokenGrant(config, a2.refresh_token!))).access_token);
+  // Left unused for 3 minutes: over.
+  moveClock(t, 3 * 60);
+  await expectOAuthError(oidc.refreshTokenGrant(config, b.refresh_token!), 'invalid_grant', 400);
+});
+
+test('api.session.setExpiresAt on a refresh brings the browser session\'s end forward (a refresh does not extend it)', async (t) => {
+  t.after(() => bindActions(ts, 'post-login', []));
+  const { tokens, browser } = await loginWithRefreshToken(config, { redirectUri: CB, email: 'rt-session@life.example', password: PASSWORD, audience: API });
+  const [before] = await sessionsOf('rt-session@life.example');
+  await deployAction(ts, { name: 'rt-ends-session', trigger: 'post-login', code: `
+    exports.onExecutePostLogin = async (event, api) => {
+      if (event.transaction.protocol === 'oauth2-refresh-token') api.session.setExpiresAt(Date.now() + 10 * 60 * 1000);
+    };` });
+  await bindActions(ts, 'post-login', ['rt-ends-session']);
+  const at = Date.now();
+  await oidc.refreshTokenGrant(config, tokens.refresh_token!);
+  await bindActions(ts, 'post-login', []);
+  const [s] = await sessionsOf('rt-session@life.example');
+  near(s.expires_at, at + 10 * 60 * 1000, 'the session\'s end, set from the refresh');
+  assert.ok(Date.parse(s.idle_expires_at) <= Date.parse(before.idle_expires_at), 'not extended');
+  moveClock(t, 11 * 60);
+  assert.equal(await silentError(browser), 'login_required');
+});
