@@ -26,6 +26,11 @@ let ts: TestServer;
 let config: oidc.Configuration;
 let bounce: Server;
 let bounceUrl = '';
+// An API an action waits on until the test lets it answer (gate.open()): orders two requests without sleeping.
+let gate: Server;
+let gateUrl = '';
+let releaseGate: () => void = () => {};
+let gateReached: Promise<void> = Promise.resolve();
 const realNow = Date.now;
 
 /** Runs `fn` with the clock `seconds` ahead (the server's and openid-client's alike). */
@@ -49,7 +54,13 @@ async function sessionsOf(email: string) {
 const near = (iso: string, expectedMs: number, what: string) => assert.ok(Math.abs(Date.parse(iso) - expectedMs) <= 5000, `${what}: ${iso}, expected about ${new Date(expectedMs).toISOString()}`);
 
 before(async () => {
-  ts = await startTestServer({ tokens: { sessionTtl: IDLE, sessionMaxTtl: MAX } });
+  gate = createServer((_req, res) => {
+    reachedGate();
+    new Promise<void>((r) => { releaseGate = r; }).then(() => res.end('ok'), () => res.end('ok'));
+  });
+  await new Promise<void>((r) => gate.listen(0, '127.0.0.1', r));
+  gateUrl = `http://127.0.0.1:${(gate.address() as AddressInfo).port}/wait`;
+  ts = await startTestServer({ tokens: { sessionTtl: IDLE, sessionMaxTtl: MAX }, actions: { fetchAllow: [`127.0.0.1:${(gate.address() as AddressInfo).port}`] } });
   await ts.api('POST', '/resource-servers', { name: 'Lifetimes API', identifier: API, scopes: [{ value: 'read:things', description: 'r' }] });
   const spa = (await ts.api('POST', '/clients', { name: 'Lifetimes SPA', app_type: 'spa', callbacks: [CB] })).body;
   config = await discover(ts, spa.client_id);
@@ -60,7 +71,7 @@ before(async () => {
   });
   await new Promise<void>((r) => bounce.listen(0, '127.0.0.1', r));
   bounceUrl = `http://127.0.0.1:${(bounce.address() as AddressInfo).port}/bounce`;
-  for (const email of ['parts@life.example', 'active@life.example', 'short@life.example', 'idle@life.example', 'again@life.example', 'rt@life.example', 'rt-idle@life.example', 'bad@life.example', 'rt-session@life.example']) {
+  for (const email of ['parts@life.example', 'active@life.example', 'short@life.example', 'idle@life.example', 'again@life.example', 'rt@life.example', 'rt-idle@life.example', 'bad@life.example', 'rt-session@life.example', 'forward@life.example', 'first-seen@life.example', 'old@life.example', 'race@life.example']) {
     assert.equal((await ts.api('POST', '/users', { email, password: PASSWORD })).status, 201);
   }
 });
@@ -68,7 +79,11 @@ after(async () => {
   Date.now = realNow;
   await ts?.close();
   await new Promise<void>((r) => bounce.close(() => r()));
+  releaseGate();
+  await new Promise<void>((r) => gate.close(() => r()));
 });
+let reachedGate: () => void = () => {};
+function armGate() { gateReached = new Promise<void>((r) => { reachedGate = r; }); }
 
 // First: the tests after it move the clock on, and the execution records they leave would be the latest.
 test('a time that is not milliseconds since the epoch is refused, named in the execution record; the login goes on', async (t) => {
@@ -276,4 +291,76 @@ test('api.session.setExpiresAt on a refresh brings the browser session\'s end fo
   assert.ok(Date.parse(s.idle_expires_at) <= Date.parse(before.idle_expires_at), 'not extended');
   moveClock(t, 11 * 60);
   assert.equal(await silentError(browser), 'login_required');
+});
+
+// Review regressions (each failed before its fix).
+
+test('a later chain only brings the session\'s end forward: a refresh asking for a later end does not undo the sign-in\'s shorter one', async (t) => {
+  t.after(() => bindActions(ts, 'post-login', []));
+  await deployAction(ts, { name: 'later-on-refresh', trigger: 'post-login', code: `
+    exports.onExecutePostLogin = async (event, api) => {
+      if (event.transaction.protocol === 'oauth2-refresh-token') api.session.setExpiresAt(Date.now() + 2 * 3600 * 1000);
+      else api.session.setExpiresAt(Date.now() + 20 * 60 * 1000);
+    };` });
+  await bindActions(ts, 'post-login', ['later-on-refresh']);
+  const { tokens, browser } = await loginWithRefreshToken(config, { redirectUri: CB, email: 'forward@life.example', password: PASSWORD, audience: API });
+  await oidc.refreshTokenGrant(config, tokens.refresh_token!);
+  await bindActions(ts, 'post-login', []);
+  assert.equal(await later(10 * 60, () => silentError(browser)), null);
+  moveClock(t, 21 * 60);
+  assert.equal(await silentError(browser), 'login_required', 'the sign-in\'s 20 minutes hold');
+});
+
+test('event.session at a sign-in shows the ends the session will have, not the pending login\'s', async (t) => {
+  t.after(() => bindActions(ts, 'post-login', []));
+  await deployAction(ts, { name: 'cap-if-long', trigger: 'post-login', code: `
+    exports.onExecutePostLogin = async (event, api) => {
+      api.user.setAppMetadata('seen', { expires_at: event.session.expires_at, idle_expires_at: event.session.idle_expires_at, authenticated_at: event.session.authenticated_at });
+      if (Date.parse(event.session.expires_at) > Date.now() + 2 * 3600 * 1000) api.session.setExpiresAt(Date.now() + 2 * 3600 * 1000);
+    };` });
+  await bindActions(ts, 'post-login', ['cap-if-long']);
+  const at = Date.now();
+  const r = await loginThroughForm(config, { redirectUri: CB, email: 'first-seen@life.example', password: PASSWORD });
+  assert.equal(r.callbackUrl?.searchParams.get('error'), null);
+  const user = (await ts.api('GET', '/users-by-email?email=first-seen%40life.example')).body[0];
+  near(user.app_metadata.seen.expires_at, at + MAX * 1000, 'the configured absolute end');
+  near(user.app_metadata.seen.idle_expires_at, at + IDLE * 1000, 'the configured idle end');
+  near(user.app_metadata.seen.authenticated_at, at, 'this sign-in');
+  const [s] = await sessionsOf('first-seen@life.example');
+  near(s.expires_at, at + 2 * 3600 * 1000, 'the action saw three hours and capped them at two');
+});
+
+test('a session signed in longer ago than the absolute lifetime is not found, however recently it was saved', async () => {
+  const r = await loginThroughForm(config, { redirectUri: CB, email: 'old@life.example', password: PASSWORD });
+  assert.equal(await silentError(r.browser), null);
+  // As a session stored before there was an absolute lifetime (or before it was lowered): signed
+  // in long ago, kept alive by use, its stored expiry still ahead.
+  const uid = (await sessionsOf('old@life.example'))[0].id;
+  const row = await ts.ctx.db('oidc_payloads').where({ type: 'Session', uid }).first();
+  const p = JSON.parse(row.payload);
+  p.loginTs = Math.floor(Date.now() / 1000) - MAX - 60;
+  await ts.ctx.db('oidc_payloads').where({ type: 'Session', uid }).update({ payload: JSON.stringify(p) });
+  assert.equal(await silentError(r.browser), 'login_required', 'not one more authorization');
+  assert.deepEqual(await sessionsOf('old@life.example'), [], 'not listed as live either');
+});
+
+test('a browser request that loaded the session before a refresh brought its end forward does not take it back when it saves', async (t) => {
+  t.after(() => bindActions(ts, 'post-login', []));
+  const { tokens, browser } = await loginWithRefreshToken(config, { redirectUri: CB, email: 'race@life.example', password: PASSWORD, audience: API });
+  await deployAction(ts, { name: 'race', trigger: 'post-login', code: `
+    exports.onExecutePostLogin = async (event, api) => {
+      if (event.transaction.protocol === 'oauth2-refresh-token') { api.session.setExpiresAt(Date.now() + 10 * 60 * 1000); return; }
+      await fetch(${JSON.stringify('GATE')});
+    };`.replace('GATE', gateUrl) });
+  await bindActions(ts, 'post-login', ['race']);
+  armGate();
+  // The silent authorization loads the session, then its action waits at the gate.
+  const silent = silentError(browser);
+  await gateReached;
+  await oidc.refreshTokenGrant(config, tokens.refresh_token!);
+  releaseGate();
+  assert.equal(await silent, null);
+  await bindActions(ts, 'post-login', []);
+  moveClock(t, 11 * 60);
+  assert.equal(await silentError(browser), 'login_required', 'the refresh\'s 10 minutes hold');
 });

@@ -129,8 +129,8 @@ export interface PostLoginAPI {
     revoke(reason: string, options?: { preserveRefreshTokens?: boolean }): PostLoginAPI;
     /**
      * When the user must sign in again on this session (ms since the epoch), within the configured
-     * absolute lifetime from this sign-in; a later call replaces it. On a refresh it can only bring
-     * the session's end forward.
+     * absolute lifetime from the sign-in. The sign-in's own actions set it (a later call replacing an
+     * earlier one); later authorizations and refreshes can only bring it forward.
      */
     setExpiresAt(absolute: number): PostLoginAPI;
     /** When the session ends unless it answers another authorization first (ms since the epoch); the next authorization slides it on. */

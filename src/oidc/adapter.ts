@@ -1,6 +1,7 @@
 import { errors } from 'oidc-provider';
 import type { Db } from '../db/knex.ts';
 import { isSqlite, toNum, withSqliteConnection } from '../db/knex.ts';
+import { earlierStoredLifetime, sessionEnded } from './lifetimes.ts';
 
 type Payload = Record<string, unknown> & { grantId?: string; userCode?: string; uid?: string; consumed?: number };
 type Row = { payload: string; consumed_at: unknown; expires_at: unknown };
@@ -34,8 +35,13 @@ const BY = { id: SQL.byId, uid: SQL.byUid, user_code: SQL.byUserCode } as const;
  * `consume` is one conditional UPDATE whose row count is checked: oidc-provider reads
  * `consumed` and then calls `consume()` separately, so without this two parallel requests
  * could both redeem one authorization code or rotate one refresh token.
+ *
+ * Sessions: one past its absolute end (tokens.sessionMaxTtl from its sign-in, or earlier as an
+ * action set: lifetimes.ts) is not found, however recently it was saved; and while post-login
+ * actions are bound (they set such ends, and revoke), a save keeps the earlier end of the copy
+ * stored meanwhile and skips a login revoked meanwhile.
  */
-export function createAdapterFactory(db: Db, clients: ClientSource, sessionsMayBeRevoked: () => boolean = () => true) {
+export function createAdapterFactory(db: Db, clients: ClientSource, sessionsMayBeRevoked: () => boolean = () => true, sessionMaxTtl?: number) {
   const sqlite = isSqlite(db);
   /** Runs one select on SQLite: its first row. */
   const get = (sql: string, args: unknown[]) => withSqliteConnection(db, (c) => c.prepare(sql).get(...args) as Row | undefined);
@@ -61,12 +67,20 @@ export function createAdapterFactory(db: Db, clients: ClientSource, sessionsMayB
     constructor(name: string) { this.type = name; }
 
     async upsert(id: string, payload: Payload, expiresIn?: number) {
-      const expiresAt = expiresIn ? Date.now() + expiresIn * 1000 : null;
-      const json = JSON.stringify(payload);
+      let expiresAt = expiresIn ? Date.now() + expiresIn * 1000 : null;
       const grantId = payload.grantId ?? null; const userCode = payload.userCode ?? null; const uid = payload.uid ?? null;
       // The user a record belongs to, in its own indexed column (src/oidc/grants.ts, users.revokeTokens).
       const accountId = typeof payload.accountId === 'string' ? payload.accountId : null;
-      if (this.type === 'Session' && uid !== null && accountId !== null && typeof payload.loginTs === 'number' && sessionsMayBeRevoked() && await this.#revokedLogin(uid, payload.loginTs)) return;
+      if (this.type === 'Session' && uid !== null && accountId !== null && typeof payload.loginTs === 'number' && sessionsMayBeRevoked()) {
+        if (await this.#revokedLogin(uid, payload.loginTs)) return;
+        const stored = sqlite ? await get(SQL.byUid, ['Session', uid]) : await db('oidc_payloads').where({ type: 'Session', uid }).first('payload', 'consumed_at', 'expires_at');
+        const earlier = stored ? earlierStoredLifetime(payload, parseOr(stored.payload)) : undefined;
+        if (earlier) {
+          payload.ghLifetime = earlier;
+          if (expiresAt !== null) expiresAt = Math.min(expiresAt, earlier.expiresAt * 1000);
+        }
+      }
+      const json = JSON.stringify(payload);
       if (sqlite) { await run(SQL.upsert, [id, this.type, json, grantId, userCode, uid, accountId, expiresAt], 'insert'); return; }
       await db('oidc_payloads').insert({
         id, type: this.type, payload: json, grant_id: grantId, user_code: userCode, uid, account_id: accountId, expires_at: expiresAt, consumed_at: null,
@@ -98,6 +112,7 @@ export function createAdapterFactory(db: Db, clients: ClientSource, sessionsMayB
       const expiresAt = toNum(row.expires_at);
       if (expiresAt !== null && expiresAt <= Date.now()) return undefined;
       const payload = JSON.parse(row.payload) as Payload;
+      if (this.type === 'Session' && sessionMaxTtl !== undefined && sessionEnded(payload, sessionMaxTtl)) return undefined;
       const consumedAt = toNum(row.consumed_at);
       if (consumedAt !== null) payload.consumed = Math.floor(consumedAt / 1000);
       return payload;
@@ -138,6 +153,10 @@ export function createAdapterFactory(db: Db, clients: ClientSource, sessionsMayB
       }
     }
   };
+}
+
+function parseOr(json: string): Payload {
+  try { return JSON.parse(json) as Payload; } catch { return {}; }
 }
 
 /** Deletes expired rows; returns how many. Runs on a timer in the server. */

@@ -49,13 +49,14 @@ export function createProviderHooks(d: { config: Config; triggers: TriggerRunner
     const uid = ctx.oidc.session?.uid;
     if (typeof ref !== 'string' || !accountId || !clientId || !uid) return;
     const lifetimes = await triggers.bindLoginClaims(accountId, clientId, ref, authorizationLoginRef(ctx, uid));
-    // This resume saves the session: with the expiry the login's actions set (lifetimes.ts).
-    applyToSession(ctx.oidc.session, lifetimes?.session);
+    // This resume saves the session: with the expiry the login's actions set (lifetimes.ts). A
+    // sign-in's own chain sets its end; an authorization the session answered only brings it forward.
+    applyToSession(ctx.oidc.session, lifetimes?.session, !!(ctx.oidc.result as { login?: unknown } | undefined)?.login);
   }
   /** api.session.setExpiresAt / setIdleExpiresAt on the session this request saves when it ends (oidc-provider's session middleware). */
-  function applyToSession(session: unknown, req: LifetimeRequest | undefined) {
+  function applyToSession(session: unknown, req: LifetimeRequest | undefined, signIn: boolean) {
     if (!req || !session) return;
-    const idleAt = applySessionRequest(session as never, req);
+    const idleAt = applySessionRequest(session as never, req, { signIn, max: config.tokens.sessionMaxTtl });
     if (idleAt !== undefined) (session as { ghIdleAt?: number }).ghIdleAt = idleAt;
   }
   /**
@@ -119,7 +120,7 @@ export function createProviderHooks(d: { config: Config; triggers: TriggerRunner
         const session = await ctx.oidc.provider.Session.findByUid(sessionUid) as unknown as ({ save(ttl: number): Promise<unknown>; loginTs?: number; exp?: number; ghIdleAt?: number } | undefined);
         if (session && session.loginTs !== undefined && typeof session.exp === 'number') {
           const left = session.exp - Math.floor(Date.now() / 1000);
-          applyToSession(session, o.lifetimes.session);
+          applyToSession(session, o.lifetimes.session, false);
           await session.save(Math.max(1, Math.min(left, sessionTtl(session, { idle: config.tokens.sessionTtl, max: config.tokens.sessionMaxTtl }, session.ghIdleAt))));
         }
       }
@@ -176,7 +177,7 @@ export function createProviderHooks(d: { config: Config; triggers: TriggerRunner
       if (!needsUser) {
         const req = o.event.request as { ip?: unknown; user_agent?: unknown } | undefined;
         await triggers.recordSessionDevice(session.uid, String(req?.ip ?? ''), String(req?.user_agent ?? ''));
-        applyToSession(ctx.oidc.session, o.lifetimes?.session);
+        applyToSession(ctx.oidc.session, o.lifetimes?.session, false);
       }
       return needsUser;
     },

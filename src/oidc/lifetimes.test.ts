@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { applySessionRequest, refreshTokenTtl, sessionAbsoluteEnd, sessionTtl } from './lifetimes.ts';
+import { applySessionRequest, earlierStoredLifetime, refreshTokenTtl, sessionAbsoluteEnd, sessionEnded, sessionTtl } from './lifetimes.ts';
 
 // A fixed clock: each test compares times taken at different moments, which a second boundary would split.
 const NOW_MS = Date.UTC(2026, 10, 24, 12, 0, 0, 500);
@@ -20,7 +20,7 @@ test('a session saved now gets the idle lifetime, then less as its absolute end 
 test('an end an action set holds for the sign-in it was set in only; an idle end for this save only', (t) => {
   t.mock.method(Date, 'now', () => NOW_MS);
   const s: { loginTs: number; ghLifetime?: unknown } = { loginTs: now() };
-  const idleAt = applySessionRequest(s, { expiresAt: (now() + 600) * 1000, idleExpiresAt: (now() + 300) * 1000 });
+  const idleAt = applySessionRequest(s, { expiresAt: (now() + 600) * 1000, idleExpiresAt: (now() + 300) * 1000 }, { signIn: true, max: 7200 });
   assert.equal(idleAt, now() + 300);
   assert.equal(sessionAbsoluteEnd(s, 7200), now() + 600);
   assert.equal(sessionTtl(s, cfg, idleAt), 300);
@@ -29,8 +29,27 @@ test('an end an action set holds for the sign-in it was set in only; an idle end
   s.loginTs = now() + 1;
   assert.equal(sessionAbsoluteEnd(s, 7200), s.loginTs + 7200);
   // An action may also set a later end than the configured one allows: the configured one wins.
-  applySessionRequest(s, { expiresAt: (now() + 99999) * 1000 });
+  applySessionRequest(s, { expiresAt: (now() + 99999) * 1000 }, { signIn: true, max: 7200 });
   assert.equal(sessionAbsoluteEnd(s, 7200), s.loginTs + 7200);
+  // After the sign-in's own chain, an action only brings the end forward.
+  applySessionRequest(s, { expiresAt: (now() + 900) * 1000 }, { signIn: false, max: 7200 });
+  assert.equal(sessionAbsoluteEnd(s, 7200), now() + 900);
+  applySessionRequest(s, { expiresAt: (now() + 5000) * 1000 }, { signIn: false, max: 7200 });
+  assert.equal(sessionAbsoluteEnd(s, 7200), now() + 900, 'not taken back');
+  // An idle end already reached ends the session (not one more second at each use).
+  applySessionRequest(s, { idleExpiresAt: (now() - 5) * 1000 }, { signIn: false, max: 7200 });
+  assert.equal(sessionEnded(s, 7200), true);
+});
+
+test('a save over a stored copy of the same sign-in keeps the earlier end', (t) => {
+  t.mock.method(Date, 'now', () => NOW_MS);
+  const loginTs = now() - 60;
+  const stored = { loginTs, ghLifetime: { loginTs, expiresAt: now() + 600 } };
+  assert.deepEqual(earlierStoredLifetime({ loginTs }, stored), { loginTs, expiresAt: now() + 600 });
+  assert.deepEqual(earlierStoredLifetime({ loginTs, ghLifetime: { loginTs, expiresAt: now() + 6000 } }, stored), { loginTs, expiresAt: now() + 600 });
+  assert.equal(earlierStoredLifetime({ loginTs, ghLifetime: { loginTs, expiresAt: now() + 60 } }, stored), undefined, 'its own is earlier');
+  assert.equal(earlierStoredLifetime({ loginTs: now() }, stored), undefined, 'a new sign-in starts afresh');
+  assert.equal(earlierStoredLifetime({ loginTs }, { loginTs }), undefined, 'nothing stored');
 });
 
 test('a refresh token carries its absolute end on to the tokens rotated from it; a new one set by an action replaces it', (t) => {

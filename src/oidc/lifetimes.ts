@@ -5,10 +5,14 @@
  *
  * A session slides: each save (each authorization it answers) gives it `idle` seconds more, never
  * past its absolute end, `max` seconds after the user last signed in on it (loginTs), or earlier
- * when an action of that login (or of a later authorization on it) set one. That end is kept on
- * the session (`ghLifetime`, tied to the loginTs it was set for: a new sign-in starts afresh).
+ * when an action set one. That end is kept on the session (`ghLifetime`, tied to the loginTs it
+ * was set for: a new sign-in starts afresh). The sign-in's own chain sets it; every later chain
+ * (a silent authorization, a refresh) can only bring it forward, and a save never takes back an
+ * earlier end stored meanwhile (the adapter keeps the earlier: src/oidc/adapter.ts). A session
+ * past its absolute end is not found (the adapter again), however often it is used.
  * An idle expiry an action sets holds for the save of that authorization only: the next
- * authorization slides the session on, and its own actions decide again.
+ * authorization slides the session on, and its own actions decide again. One already past ends
+ * the session, as an absolute end would.
  *
  * A refresh token lives `idle` seconds from its issue (each rotation issues a new one) and never
  * past its grant's end; an action's absolute end for it is kept on the token (`ghExpiresAt`) and
@@ -21,7 +25,7 @@ export interface LifetimeRequest { expiresAt?: number; idleExpiresAt?: number }
 /** Where a session keeps the absolute end an action set: for the sign-in at `loginTs` only. */
 export interface SessionLifetime { loginTs: number; expiresAt: number }
 
-type SessionLike = { loginTs?: number; ghLifetime?: unknown };
+type SessionLike = { loginTs?: unknown; ghLifetime?: unknown; [k: string]: unknown };
 
 const epoch = (): number => Math.floor(Date.now() / 1000);
 const seconds = (ms: number): number => Math.floor(ms / 1000);
@@ -51,12 +55,41 @@ export function sessionTtl(s: SessionLike, cfg: { idle: number; max: number }, i
 
 /**
  * Applies what post-login asked for to a session about to be saved: the absolute end (kept,
- * tied to this sign-in) and this save's idle expiry (returned, epoch seconds).
+ * tied to this sign-in) and this save's idle expiry (returned, epoch seconds). `signIn`: the
+ * chain of the sign-in itself, which sets the end; any other only brings it forward.
  */
-export function applySessionRequest(s: SessionLike, req: LifetimeRequest | undefined): number | undefined {
+export function applySessionRequest(s: SessionLike, req: LifetimeRequest | undefined, o: { signIn: boolean; max: number }): number | undefined {
   if (!req || typeof s.loginTs !== 'number') return undefined;
-  if (req.expiresAt !== undefined) s.ghLifetime = { loginTs: s.loginTs, expiresAt: seconds(req.expiresAt) } satisfies SessionLifetime;
-  return req.idleExpiresAt !== undefined ? seconds(req.idleExpiresAt) : undefined;
+  const idleAt = req.idleExpiresAt !== undefined ? seconds(req.idleExpiresAt) : undefined;
+  const ends: number[] = [];
+  if (req.expiresAt !== undefined) ends.push(seconds(req.expiresAt));
+  // An idle end already reached: over now, not one second more at each use.
+  if (idleAt !== undefined && idleAt <= epoch()) ends.push(idleAt);
+  if (ends.length > 0) {
+    let end = Math.min(...ends);
+    if (!o.signIn) end = Math.min(end, sessionAbsoluteEnd(s, o.max) ?? end);
+    s.ghLifetime = { loginTs: s.loginTs, expiresAt: end } satisfies SessionLifetime;
+  }
+  return idleAt;
+}
+
+/** Whether a stored session is past its absolute end (then it is not found). */
+export function sessionEnded(s: SessionLike, maxTtl: number): boolean {
+  const end = sessionAbsoluteEnd(s, maxTtl);
+  return end !== undefined && end <= epoch();
+}
+
+/**
+ * The end to store when a session is saved over a stored copy of the same sign-in: the earlier
+ * of the two (a request that loaded the session before a refresh's action brought its end
+ * forward must not take that back). Undefined when the saved one stands.
+ */
+export function earlierStoredLifetime(saving: SessionLike, stored: SessionLike): SessionLifetime | undefined {
+  const st = stored.ghLifetime as Partial<SessionLifetime> | undefined;
+  if (!st || typeof st.expiresAt !== 'number' || st.loginTs !== saving.loginTs || typeof saving.loginTs !== 'number') return undefined;
+  const mine = saving.ghLifetime as Partial<SessionLifetime> | undefined;
+  if (mine && mine.loginTs === saving.loginTs && typeof mine.expiresAt === 'number' && mine.expiresAt <= st.expiresAt) return undefined;
+  return { loginTs: saving.loginTs, expiresAt: st.expiresAt };
 }
 
 type RefreshLike = { ghExpiresAt?: unknown };

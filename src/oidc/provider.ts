@@ -171,7 +171,7 @@ export function createProvider(d: ProviderDeps): Provider {
       async (ctx: KoaContextWithOIDC) => (d.hooks?.postLoginPending ? withOAuthErrors(() => d.hooks!.postLoginPending!(ctx)) : false))), 1);
 
   const configuration: Configuration = {
-    adapter: createAdapterFactory(d.db, clients, d.hooks?.sessionsMayBeRevoked) as unknown as Configuration['adapter'],
+    adapter: createAdapterFactory(d.db, clients, d.hooks?.sessionsMayBeRevoked, t.sessionMaxTtl) as unknown as Configuration['adapter'],
     clients: [],
     findAccount: findAccount as Configuration['findAccount'],
     jwks: { keys: d.jwks as never },

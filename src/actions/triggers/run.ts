@@ -52,7 +52,7 @@ interface TokenRequestContext extends Context {
 }
 type PostLoginArgs = { user: User; client?: { client_id: string; name: string; client_metadata?: Record<string, string> }; ctx: Context; transaction: Obj; sessionId?: string; authParams?: Obj; methods: { name: string; timestamp: string }[]; loginRef: string; startAt?: number; resumeOf?: ActionRef & { index: number }; continueFirst?: boolean; event?: Obj; redirectState?: string; nextRedirectState?: string; canRedirect?: boolean; deadlineAt?: number };
 
-interface Deps { db: Db; engine: ActionEngine; users: Users; logger: Logger; issuer: string; sessionMaxTtl: number; roleNames(userId: string): Promise<string[]>; otpEnrolled?(userId: string): Promise<boolean> }
+interface Deps { db: Db; engine: ActionEngine; users: Users; logger: Logger; issuer: string; sessionTtl: number; sessionMaxTtl: number; roleNames(userId: string): Promise<string[]>; otpEnrolled?(userId: string): Promise<boolean> }
 
 /**
  * The call sites' side of each trigger: build the Auth0-shaped `event`, run the chain, and
@@ -188,12 +188,20 @@ export function createTriggerRunners(d: Deps) {
     // never guessed from the request (which may be the one to judge).
     const device = dev ?? (signedIn ? undefined : { initial_ip: o.ip.slice(0, 64), initial_user_agent: o.userAgent.slice(0, 512), last_ip: o.ip.slice(0, 64), last_user_agent: o.userAgent.slice(0, 512) });
     const now = Date.now();
-    const loginAt = Date.parse(o.loginAt);
+    const loginAt = Math.floor(Date.parse(o.loginAt) / 1000);
+    // This login signs the user in on the session (a password just now, on a session with no
+    // sign-in or an older one): its times are the ones the session will have once it resumes.
+    const storedLogin = f.authenticated_at ? Date.parse(f.authenticated_at) / 1000 : undefined;
+    const signIn = loginAt > 0 && (!signedIn || storedLogin === undefined || loginAt > storedLogin);
+    const iso = (s: number) => new Date(s * 1000).toISOString();
+    const ends = signIn
+      ? { expires_at: iso(loginAt + d.sessionMaxTtl), idle_expires_at: iso(Math.min(Math.floor(now / 1000) + d.sessionTtl, loginAt + d.sessionMaxTtl)) }
+      : { ...(f.expires_at ? { expires_at: f.expires_at } : {}), ...(f.idle_expires_at ? { idle_expires_at: f.idle_expires_at } : {}) };
     return {
       id: uid, created_at: f.created_at ?? new Date(now).toISOString(), updated_at: new Date(now).toISOString(),
-      // The last time the user signed in on this session: this login when it has none yet.
-      authenticated_at: (signedIn ? f.authenticated_at : undefined) ?? (loginAt > 0 ? new Date(Math.floor(loginAt / 1000) * 1000).toISOString() : o.loginAt),
-      ...(f.expires_at ? { expires_at: f.expires_at } : {}), ...(f.idle_expires_at ? { idle_expires_at: f.idle_expires_at } : {}),
+      // The last time the user signed in on this session: this login when it signs in.
+      authenticated_at: signIn ? iso(loginAt) : f.authenticated_at ?? o.loginAt,
+      ...ends,
       clients: f.clients,
       ...(device ? { device: { initial_ip: device.initial_ip, initial_user_agent: device.initial_user_agent, last_ip: device.last_ip, last_user_agent: device.last_user_agent } } : {}),
     };
