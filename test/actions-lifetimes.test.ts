@@ -71,7 +71,7 @@ before(async () => {
   });
   await new Promise<void>((r) => bounce.listen(0, '127.0.0.1', r));
   bounceUrl = `http://127.0.0.1:${(bounce.address() as AddressInfo).port}/bounce`;
-  for (const email of ['parts@life.example', 'active@life.example', 'short@life.example', 'idle@life.example', 'again@life.example', 'rt@life.example', 'rt-idle@life.example', 'bad@life.example', 'rt-session@life.example', 'forward@life.example', 'first-seen@life.example', 'old@life.example', 'race@life.example']) {
+  for (const email of ['parts@life.example', 'active@life.example', 'short@life.example', 'idle@life.example', 'again@life.example', 'rt@life.example', 'rt-idle@life.example', 'bad@life.example', 'rt-session@life.example', 'forward@life.example', 'first-seen@life.example', 'old@life.example', 'race@life.example', 'rt-login@life.example']) {
     assert.equal((await ts.api('POST', '/users', { email, password: PASSWORD })).status, 201);
   }
 });
@@ -363,4 +363,39 @@ test('a browser request that loaded the session before a refresh brought its end
   await bindActions(ts, 'post-login', []);
   moveClock(t, 11 * 60);
   assert.equal(await silentError(browser), 'login_required', 'the refresh\'s 10 minutes hold');
+});
+
+test('api.refreshToken.setExpiresAt at a login: the refresh token its code issues, and those rotated from it, end then', async (t) => {
+  t.after(() => bindActions(ts, 'post-login', []));
+  await deployAction(ts, { name: 'rt-at-login', trigger: 'post-login', code: `
+    exports.onExecutePostLogin = async (event, api) => {
+      if (event.transaction.protocol !== 'oauth2-refresh-token') api.refreshToken.setExpiresAt(Date.now() + 15 * 60 * 1000);
+    };` });
+  await bindActions(ts, 'post-login', ['rt-at-login']);
+  const { tokens } = await loginWithRefreshToken(config, { redirectUri: CB, email: 'rt-login@life.example', password: PASSWORD, audience: API });
+  const next = await later(10 * 60, () => oidc.refreshTokenGrant(config, tokens.refresh_token!));
+  moveClock(t, 16 * 60);
+  await expectOAuthError(oidc.refreshTokenGrant(config, next.refresh_token!), 'invalid_grant', 400);
+});
+
+test('a new sign-in renews the grant: a refresh token it issues is not cut short by the first sign-in\'s grant', async () => {
+  const short = await startTestServer({ tokens: { refreshTokenTtl: 3600, sessionTtl: 7200, sessionMaxTtl: 4 * 3600 } });
+  try {
+    await short.api('POST', '/resource-servers', { name: 'Short API', identifier: API, scopes: [{ value: 'read:things', description: 'r' }] });
+    const spa = (await short.api('POST', '/clients', { name: 'Short SPA', app_type: 'spa', callbacks: [CB] })).body;
+    const cfg = await discover(short, spa.client_id);
+    await short.api('POST', '/users', { email: 'renew@life.example', password: PASSWORD });
+    const first = await loginWithRefreshToken(cfg, { redirectUri: CB, email: 'renew@life.example', password: PASSWORD, audience: API });
+    // 50 minutes on, the user signs in again in the same browser session (prompt=login).
+    const again = await later(50 * 60, async () => {
+      const r = await loginThroughForm(cfg, { browser: first.browser, redirectUri: CB, email: 'renew@life.example', password: PASSWORD, scope: 'openid offline_access read:things', params: { prompt: 'login consent', audience: API } });
+      assert.equal(r.callbackUrl?.searchParams.get('error'), null, r.callbackUrl?.searchParams.get('error_description') ?? String(r.status));
+      return oidc.authorizationCodeGrant(cfg, r.callbackUrl!, { pkceCodeVerifier: r.verifier, expectedState: r.state });
+    });
+    // 70 minutes after the first sign-in (past its grant's hour), 20 after the second.
+    const refreshed = await later(70 * 60, () => oidc.refreshTokenGrant(cfg, again.refresh_token!));
+    assert.ok(refreshed.access_token);
+  } finally {
+    await short.close();
+  }
 });

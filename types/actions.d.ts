@@ -139,9 +139,9 @@ export interface PostLoginAPI {
   refreshToken: {
     /** On a refresh-token grant: denies it with `reason` and ends the refresh token being exchanged. Elsewhere a deny. */
     revoke(reason: string): PostLoginAPI;
-    /** On a refresh-token grant: when the refresh token issued now and every one rotated from it end (ms since the epoch). Elsewhere no effect. */
+    /** When the refresh token issued now (by this refresh, or by this login's code) and every one rotated from it end (ms since the epoch). */
     setExpiresAt(absolute: number): PostLoginAPI;
-    /** On a refresh-token grant: by when the refresh token issued now must be used (ms since the epoch). Elsewhere no effect. */
+    /** By when the refresh token issued now (by this refresh, or by this login's code) must be used (ms since the epoch). */
     setIdleExpiresAt(absolute: number): PostLoginAPI;
   };
   /** Auth0's Rules-to-Actions migration asks whether a Rule already ran: there are no Rules here, so always false. */

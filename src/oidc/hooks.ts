@@ -26,6 +26,8 @@ export function createProviderHooks(d: { config: Config; triggers: TriggerRunner
    * consumes the refresh token) and used by extraTokenClaims of the same request: one run per refresh.
    */
   const refreshOutcomes = new WeakMap<object, Awaited<ReturnType<typeof triggers.postLoginRefresh>> | null>();
+  /** What the login's post-login asked for the refresh token a code exchange issues (read in refreshTokenIssued). */
+  const issuedLifetimes = new WeakMap<object, LifetimeRequest>();
   /**
    * The login a token belongs to: the session uid every code, access and refresh token of it
    * carries, and the APIs of the authorization it came from (the code's, which its refresh
@@ -184,7 +186,15 @@ export function createProviderHooks(d: { config: Config; triggers: TriggerRunner
     // Bound post-login actions are what can revoke (a binding made in the last second may not be
     // seen yet: hasPostLogin's cache; a pending answer counts as bound).
     sessionsMayBeRevoked: () => triggers.hasPostLogin() !== false,
-    refreshTokenLifetime: (ctx) => refreshOutcomes.get(ctx)?.lifetimes?.refreshToken,
+    refreshTokenLifetime: (ctx) => (refreshOutcomes.has(ctx) ? refreshOutcomes.get(ctx)?.lifetimes?.refreshToken : issuedLifetimes.get(ctx)),
+    async refreshTokenIssued(ctx, code) {
+      // A login's api.refreshToken.setExpiresAt / setIdleExpiresAt: for the refresh token its code
+      // issues, kept with the login's claims (read only while post-login is bound).
+      const clientId = ctx.oidc.client?.clientId;
+      if (!code.accountId || !clientId) return;
+      const l = (await triggers.loginClaims(code.accountId, clientId, tokenLoginRef(ctx, code)))?.lifetimes?.refreshToken;
+      if (l) issuedLifetimes.set(ctx, l);
+    },
     async adjustGrant(ctx, grant) {
       const accountId = ctx.oidc.session?.accountId;
       const clientId = ctx.oidc.client?.clientId;

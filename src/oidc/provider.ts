@@ -56,6 +56,8 @@ export interface ProviderHooks {
   sessionsMayBeRevoked?(): boolean;
   /** What post-login asked for the refresh token this refresh-token grant issues (api.refreshToken.setExpiresAt / setIdleExpiresAt). */
   refreshTokenLifetime?(ctx: KoaContextWithOIDC): LifetimeRequest | undefined;
+  /** A code exchange is about to issue a refresh token for `code`: what its login's post-login asked for it is looked up now (refreshTokenLifetime answers it). */
+  refreshTokenIssued?(ctx: KoaContextWithOIDC, code: { accountId?: string; sessionUid?: string }): Promise<void>;
 }
 
 /** oidc-provider's cookies (the session's, the interaction's): signed, not readable by scripts. */
@@ -300,15 +302,22 @@ export function createProvider(d: ProviderDeps): Provider {
       await withOAuthErrors(() => d.hooks?.beforeRefresh?.(ctx));
       return true;
     },
-    async issueRefreshToken(_ctx, client, code) {
-      return client.grantTypeAllowed('refresh_token') && code.scopes.has('offline_access');
+    async issueRefreshToken(ctx, client, code) {
+      const issue = client.grantTypeAllowed('refresh_token') && code.scopes.has('offline_access');
+      if (issue) await d.hooks?.refreshTokenIssued?.(ctx, code as unknown as { accountId?: string; sessionUid?: string });
+      return issue;
     },
     async loadExistingGrant(ctx) {
       const client = ctx.oidc.client!;
       const grantId = ctx.oidc.result?.consent?.grantId || ctx.oidc.session!.grantIdFor(client.clientId);
       const existing = grantId ? await ctx.oidc.provider.Grant.find(grantId) : undefined;
+      // A new sign-in renews the grant's lifetime, which is where the refresh tokens issued under
+      // it end: those of this login live their own time, not what is left of the first sign-in's.
+      const signIn = !!(ctx.oidc.result as { login?: unknown } | undefined)?.login;
+      if (existing && signIn) (existing as unknown as { exp?: number }).exp = undefined;
       if (!firstParty(client as never)) {
-        if (existing && d.hooks?.adjustGrant) { await d.hooks.adjustGrant(ctx, existing); await existing.save(); }
+        if (existing && d.hooks?.adjustGrant) await d.hooks.adjustGrant(ctx, existing);
+        if (existing && (signIn || d.hooks?.adjustGrant)) await existing.save();
         return existing;
       }
       // First-party applications get the requested scopes without a consent screen (Auth0 does the same).
