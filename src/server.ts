@@ -74,7 +74,7 @@ export async function startServer(config: Config, opts: { logger?: Logger; host?
         await sweepExpired(ctx.db);
         await ctx.actions.engine.sweep();
         await ctx.actions.engine.sweepCache();
-        await ctx.actions.triggers.sweepLoginClaims(Math.max(config.tokens.refreshTokenTtl, config.tokens.sessionTtl) * 1000);
+        await ctx.actions.triggers.sweepLoginClaims(Math.max(config.tokens.refreshTokenTtl, config.tokens.sessionTtl, config.tokens.sessionMaxTtl) * 1000);
         await sweepLifecycle(ctx.db, config.bruteForce.failureResetSeconds * 1000);
         if (await ctx.keys.retire(await retireAfterMs())) await ctx.refreshKeys(true);
       } catch (err) {

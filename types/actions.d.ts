@@ -110,6 +110,8 @@ export interface PostLoginAPI {
     challengeWithAny(factors: Factor[]): PostLoginAPI;
     enrollWith(factor: Factor, options?: { additionalFactors?: Factor[] }): PostLoginAPI;
     enrollWithAny(factors: Factor[]): PostLoginAPI;
+    /** In onContinuePostLogin: the outside authenticator at `providerUrl` verified the user; later logins in this session list it in event.authentication.methods. */
+    recordMethod(providerUrl: string): PostLoginAPI;
   };
   /** 'guardian' asks for the authenticator app, as 'any' and 'google-authenticator' do. */
   multifactor: { enable(provider: 'any' | 'google-authenticator' | 'guardian' | 'none', options?: { allowRememberBrowser?: boolean }): PostLoginAPI };

@@ -55,6 +55,8 @@ export interface ChainOutcome {
    * the session and the refresh token apply them (src/oidc/lifetimes.ts).
    */
   lifetimes?: { session?: { expiresAt?: number; idleExpiresAt?: number }; refreshToken?: { expiresAt?: number; idleExpiresAt?: number } };
+  /** api.authentication.recordMethod (onContinuePostLogin only): provider URLs the session has now done; the call site records them. */
+  recordedMethods?: string[];
   rejected: string[];
   /** `recorded`: what the execution record shows of the action's api calls (names, never values). */
   results: (ActionResult & { rejected: string[]; recorded?: RecordedCommand[] })[];
@@ -288,7 +290,7 @@ export function createActionEngine(d: { db: Db; store: ActionStore; pool: Sandbo
     const claimBytes = { id: 0, access: 0 };
 
     /** Validates one action's result into the outcome. False: the chain stops after this action. */
-    function merge(r: ActionResult, a: ChainEntry, at: number): boolean {
+    function merge(r: ActionResult, a: ChainEntry, at: number, continued: boolean): boolean {
       const rejected: string[] = [];
       outcome.results.push({
         ...r, logs: redactSecrets(r.logs, a.secrets), error: r.error ? { name: redactSecrets(r.error.name, a.secrets), message: redactSecrets(r.error.message, a.secrets) } : undefined, rejected,
@@ -382,6 +384,11 @@ export function createActionEngine(d: { db: Db; store: ActionStore; pool: Sandbo
             l[what] = { ...l[what], [how === 'setExpiresAt' ? 'expiresAt' : 'idleExpiresAt']: x as number };
             break;
           }
+          case 'authentication.recordMethod':
+            // Auth0 offers it in onContinuePostLogin only: after the redirect to the authenticator came back.
+            if (!continued) { const m = 'api.authentication.recordMethod is available in onContinuePostLogin only'; rejected.push(m); outcome.rejected.push(`${r.name}: ${m}`); break; }
+            if (!(outcome.recordedMethods ??= []).includes(x as string)) outcome.recordedMethods.push(x as string);
+            break;
           case 'validation.error': outcome.validationError = { code: x as string, message: y as string }; outcome.status = 'denied'; break;
           case 'redirect.sendUserTo':
             outcome.redirect = { url: x as string, query: ((y as { query?: Record<string, string> })?.query) ?? {}, actionIndex: startAt + at, action: here };
@@ -443,8 +450,9 @@ export function createActionEngine(d: { db: Db; store: ActionStore; pool: Sandbo
         break;
       }
       let goOn = true;
+      const continued = handler === def.continueHandler;
       for (const r of got) {
-        goOn = merge(r, chain[idx], idx);
+        goOn = merge(r, chain[idx], idx, continued && r === got[0]);
         idx++;
         if (!goOn) break;
       }

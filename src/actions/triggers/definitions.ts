@@ -24,10 +24,11 @@ export const TRIGGERS: Record<TriggerId, TriggerDef> = {
       'multifactor.enable', 'redirect.sendUserTo', 'redirect.encodeToken', 'redirect.validateToken', 'redirect.canRedirect',
       'user.setAppMetadata', 'user.setUserMetadata', 'session.revoke', 'refreshToken.revoke', 'rules.wasExecuted', 'transaction.setMetadata', ...CACHE,
       'session.setExpiresAt', 'session.setIdleExpiresAt', 'refreshToken.setExpiresAt', 'refreshToken.setIdleExpiresAt',
+      'authentication.recordMethod',
     ],
     stopOn: ['access.deny', 'session.revoke', 'refreshToken.revoke', 'redirect.sendUserTo', 'authentication.challengeWith', 'authentication.challengeWithAny', 'authentication.enrollWith', 'authentication.enrollWithAny'],
     unsupported: [
-      'authentication.recordMethod', 'authentication.setPrimaryUser',
+      'authentication.setPrimaryUser',
       'session.setMetadata', 'session.deleteMetadata', 'session.evictMetadata',
       'refreshToken.setMetadata', 'refreshToken.deleteMetadata', 'refreshToken.evictMetadata',
       'prompt.render', 'transaction.setResultUrl',
@@ -163,6 +164,15 @@ export function validateCommand(trigger: TriggerContract, type: string, args: un
       // Auth0's unit: milliseconds since the epoch (Date.now() + …). Seconds (under 1e11: before
       // 1973 as milliseconds) are refused rather than read as a time long gone.
       return typeof a === 'number' && Number.isFinite(a) && a >= 1e11 && a <= 8.64e15 ? null : `${type} needs a time in milliseconds since the epoch (as Date.now() gives)`;
+    case 'authentication.recordMethod': {
+      // Auth0's provider URL: the outside authenticator's identity, shown back in event.authentication.methods.
+      if (typeof a !== 'string' || a.length > 512 || CONTROL.test(a)) return 'authentication.recordMethod needs the provider\'s URL (at most 512 characters)';
+      try {
+        const u = new URL(a);
+        if (u.protocol !== 'https:' && u.protocol !== 'http:') return 'authentication.recordMethod needs an http(s) URL';
+      } catch { return 'authentication.recordMethod needs an absolute URL'; }
+      return null;
+    }
     case 'refreshToken.revoke':
       return a === undefined || typeof a === 'string' ? null : 'refreshToken.revoke reason must be a string';
     case 'accessToken.addScope':

@@ -124,6 +124,7 @@ export function createTriggerRunners(d: Deps) {
       }
       if (uid) {
         await trx('session_devices').where({ session_uid: uid }).delete();
+        await trx('session_methods').where({ session_uid: uid }).delete();
         // A request that loaded this session before now must not save its copy back when it
         // ends (src/oidc/adapter.ts refuses to save a revoked login), for as long as the session lives.
         if (rows.length > 0) {
@@ -212,12 +213,15 @@ export function createTriggerRunners(d: Deps) {
     const session = o.sessionId
       ? await sessionInfo(o.sessionId, { ip: String(request.ip ?? ''), userAgent: String(request.user_agent ?? ''), loginAt: o.methods[0]?.timestamp ?? new Date().toISOString() })
       : {};
+    // Methods actions recorded in this session (api.authentication.recordMethod), after the login's own.
+    const recorded: { name: string; recorded_at: unknown }[] = o.sessionId ? await db('session_methods').where({ session_uid: o.sessionId }).orderBy('recorded_at').select('name', 'recorded_at') : [];
+    const methods = [...o.methods, ...recorded.filter((m) => !o.methods.some((x) => x.name === m.name)).map((m) => ({ name: m.name, timestamp: new Date(Number(m.recorded_at)).toISOString() }))];
     return {
       user: userInfo(user, { otpEnrolled: await d.otpEnrolled?.(user.user_id) }),
       authorization: { roles: await d.roleNames(user.user_id) },
       // Auth0's transaction metadata starts empty for each login (api.transaction.setMetadata).
       client: clientInfo(o.client), request, transaction: { ...o.transaction, metadata: {} },
-      authentication: { methods: o.methods }, stats: { logins_count: user.logins_count },
+      authentication: { methods }, stats: { logins_count: user.logins_count },
       session, connection: CONNECTION, tenant: tenant(d.issuer),
       organization: undefined, resource_server: typeof o.transaction.audience === 'string' ? { identifier: o.transaction.audience } : undefined,
       ...(o.refreshToken ? { refresh_token: o.refreshToken } : {}),
@@ -299,6 +303,7 @@ export function createTriggerRunners(d: Deps) {
       // replace the session's complete claims. An interactive login stores each part (it resumes).
       const inline = args.canRedirect === false;
       let o = await postLoginPart(args, { store: !inline });
+      const recorded = [...(o.recordedMethods ?? [])];
       // Whether anything ran (a last part after a pause by the chain's last action runs nothing).
       const ran = args.startAt !== undefined || o.results.length > 0;
       // A chain pauses after an action that asks for a second factor (challengeWith,
@@ -314,6 +319,14 @@ export function createTriggerRunners(d: Deps) {
           // One chain, one time budget: the parts share the first one's deadline.
           deadlineAt: o.deadlineAt,
         }, { store: !inline, earlier: o });
+        for (const m of o.recordedMethods ?? []) if (!recorded.includes(m)) recorded.push(m);
+      }
+      // api.authentication.recordMethod: done in this session, for its later logins (a chain that denies records nothing).
+      const sessionUid = (o.event.session as { id?: unknown } | undefined)?.id;
+      if (recorded.length > 0 && !o.blocked && typeof sessionUid === 'string') {
+        const now = Date.now();
+        for (const name of recorded) await db('session_methods').insert({ session_uid: sessionUid, name, recorded_at: now }).onConflict(['session_uid', 'name']).merge(['recorded_at']);
+        o.recordedMethods = recorded;
       }
       if (inline && ran && args.client && !o.blocked && !o.redirect && o.mfa.pauseAfter === undefined) {
         await storeLoginClaims(args.user.user_id, args.client.client_id, args.loginRef, o);
@@ -355,6 +368,7 @@ export function createTriggerRunners(d: Deps) {
     async sweepLoginClaims(maxAgeMs: number) {
       // The sessions' devices go with them: a session not used for its whole lifetime has expired.
       await db('session_devices').where('updated_at', '<', Date.now() - maxAgeMs).delete();
+      await db('session_methods').where('recorded_at', '<', Date.now() - maxAgeMs).delete();
       return db('action_login_claims').where('updated_at', '<', Date.now() - maxAgeMs).delete();
     },
 

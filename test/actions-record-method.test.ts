@@ -1,0 +1,116 @@
+import { test, after, before } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import * as oidc from 'openid-client';
+import { createUser, discover, loginThroughForm, silentAuthorization, startTestServer, type TestServer } from './helpers/server.ts';
+import { bindActions, deployAction, latestExecution } from './helpers/actions.ts';
+
+/*
+ * Auth0's api.authentication.recordMethod(providerUrl): after a redirect to an outside
+ * authenticator, onContinuePostLogin marks that method done in the session, and later logins
+ * there find it in event.authentication.methods (so the action does not send the user again).
+ */
+
+const CB = 'http://localhost:5189/cb';
+const PASSWORD = 'record method password 1';
+const PROVIDER = 'https://mfa.partner.example/';
+let ts: TestServer;
+let config: oidc.Configuration;
+let bounce: Server;
+let bounceUrl = '';
+let bounced = 0;
+
+before(async () => {
+  ts = await startTestServer();
+  const spa = (await ts.api('POST', '/clients', { name: 'Record SPA', app_type: 'spa', callbacks: [CB] })).body;
+  config = await discover(ts, spa.client_id);
+  // The outside authenticator: sends the user straight back to /continue.
+  bounce = createServer((req, res) => {
+    bounced++;
+    const state = new URL(req.url!, 'http://x').searchParams.get('state') ?? '';
+    res.writeHead(302, { location: `${ts.issuer}/continue?state=${encodeURIComponent(state)}` }).end();
+  });
+  await new Promise<void>((r) => bounce.listen(0, '127.0.0.1', r));
+  bounceUrl = `http://127.0.0.1:${(bounce.address() as AddressInfo).port}/verify`;
+});
+after(async () => {
+  await ts?.close();
+  await new Promise<void>((r) => bounce.close(() => r()));
+});
+
+const seenMethods = async (email: string) => (await ts.api('GET', `/users-by-email?email=${encodeURIComponent(email)}`)).body[0].app_metadata.methods_seen as string[];
+
+test('recorded in onContinuePostLogin: later logins in the session see it and are not sent again; another session is', async (t) => {
+  t.after(() => bindActions(ts, 'post-login', []));
+  await deployAction(ts, { name: 'partner-mfa', trigger: 'post-login', code: `
+    exports.onExecutePostLogin = async (event, api) => {
+      api.user.setAppMetadata('methods_seen', event.authentication.methods.map((m) => m.name));
+      if (!event.authentication.methods.some((m) => m.name === ${JSON.stringify(PROVIDER)})) api.redirect.sendUserTo(${JSON.stringify('BOUNCE')});
+    };
+    exports.onContinuePostLogin = async (event, api) => { api.authentication.recordMethod(${JSON.stringify(PROVIDER)}); };`.replace('BOUNCE', bounceUrl) });
+  await bindActions(ts, 'post-login', ['partner-mfa']);
+  await createUser(ts, 'partner@record.example', PASSWORD);
+  const before = bounced;
+  const first = await loginThroughForm(config, { redirectUri: CB, email: 'partner@record.example', password: PASSWORD });
+  assert.equal(first.callbackUrl?.searchParams.get('error'), null, first.callbackUrl?.searchParams.get('error_description') ?? String(first.status));
+  assert.equal(bounced, before + 1, 'sent to the authenticator once');
+  assert.deepEqual(await seenMethods('partner@record.example'), ['pwd']);
+  // The same session answers silently: the action finds the method and does not redirect
+  // (a redirect would be interaction_required with prompt=none).
+  const silent = new URL(await silentAuthorization(config, first.browser, CB));
+  assert.equal(silent.searchParams.get('error'), null, silent.searchParams.get('error_description') ?? '');
+  const seen = await seenMethods('partner@record.example');
+  assert.deepEqual(seen, ['pwd', PROVIDER]);
+  assert.equal(bounced, before + 1);
+  // Another browser: a new session, without the method: sent again.
+  const other = await loginThroughForm(config, { redirectUri: CB, email: 'partner@record.example', password: PASSWORD });
+  assert.equal(other.callbackUrl?.searchParams.get('error'), null);
+  assert.equal(bounced, before + 2);
+  assert.deepEqual(await seenMethods('partner@record.example'), ['pwd']);
+  // Ending a session drops what was recorded in it.
+  const userId = (await ts.api('GET', '/users-by-email?email=partner%40record.example')).body[0].user_id;
+  const recordedIn = (await ts.ctx.db('session_methods').where({ name: PROVIDER }).select('session_uid')).map((r: { session_uid: string }) => r.session_uid);
+  assert.equal(recordedIn.length, 2, 'one row per session that did it');
+  for (const uid of recordedIn) assert.equal((await ts.api('DELETE', `/sessions/${encodeURIComponent(uid)}`)).status, 200);
+  assert.equal((await ts.ctx.db('session_methods').where({ name: PROVIDER })).length, 0);
+  assert.ok(userId);
+});
+
+test('a chain that denies after the method was recorded records nothing', async (t) => {
+  t.after(() => bindActions(ts, 'post-login', []));
+  await deployAction(ts, { name: 'record-then', trigger: 'post-login', code: `
+    exports.onExecutePostLogin = async (event, api) => { api.redirect.sendUserTo(${JSON.stringify('BOUNCE')}); };
+    exports.onContinuePostLogin = async (event, api) => { api.authentication.recordMethod('https://denied.partner.example/'); };`.replace('BOUNCE', bounceUrl) });
+  await deployAction(ts, { name: 'deny-after', trigger: 'post-login', code: `
+    exports.onExecutePostLogin = async (event, api) => { api.access.deny('not today'); };` });
+  await bindActions(ts, 'post-login', ['record-then', 'deny-after']);
+  await createUser(ts, 'denied@record.example', PASSWORD);
+  const r = await loginThroughForm(config, { redirectUri: CB, email: 'denied@record.example', password: PASSWORD });
+  assert.equal(r.callbackUrl?.searchParams.get('error'), 'access_denied');
+  assert.equal((await ts.ctx.db('session_methods').where({ name: 'https://denied.partner.example/' })).length, 0);
+});
+
+test('outside onContinuePostLogin, or with something other than a URL, the call is refused and named; the login goes on', async (t) => {
+  t.after(() => bindActions(ts, 'post-login', []));
+  await deployAction(ts, { name: 'record-too-early', trigger: 'post-login', code: `
+    exports.onExecutePostLogin = async (event, api) => {
+      api.authentication.recordMethod(${JSON.stringify(PROVIDER)});
+      api.authentication.recordMethod('not a url');
+    };` });
+  await bindActions(ts, 'post-login', ['record-too-early']);
+  await createUser(ts, 'early@record.example', PASSWORD);
+  const r = await loginThroughForm(config, { redirectUri: CB, email: 'early@record.example', password: PASSWORD });
+  assert.equal(r.callbackUrl?.searchParams.get('error'), null);
+  const exe = await latestExecution(ts, 'post-login');
+  assert.deepEqual(exe.results[0].rejected_commands, [
+    'api.authentication.recordMethod is available in onContinuePostLogin only',
+    'authentication.recordMethod needs an absolute URL',
+  ]);
+  // Nothing was recorded: a silent authorization's actions do not see it.
+  await deployAction(ts, { name: 'report-methods', trigger: 'post-login', code: `
+    exports.onExecutePostLogin = async (event, api) => { api.user.setAppMetadata('methods_seen', event.authentication.methods.map((m) => m.name)); };` });
+  await bindActions(ts, 'post-login', ['report-methods']);
+  assert.equal(new URL(await silentAuthorization(config, r.browser, CB)).searchParams.get('error'), null);
+  assert.deepEqual(await seenMethods('early@record.example'), ['pwd']);
+});
