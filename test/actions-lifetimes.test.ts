@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as oidc from 'openid-client';
-import { startTestServer, discover, loginThroughForm, loginWithRefreshToken, silentAuthorization, type TestServer } from './helpers/server.ts';
+import { startTestServer, discover, loginThroughForm, loginWithRefreshToken, silentAuthorization, authorizationRequest, type TestServer } from './helpers/server.ts';
+import { codeAt } from './helpers/mfa.ts';
 import type { Browser } from './helpers/cookie-fetch.ts';
 import { expectOAuthError } from './helpers/oidc-assert.ts';
 import { deployAction, bindActions, latestExecution } from './helpers/actions.ts';
@@ -71,7 +72,7 @@ before(async () => {
   });
   await new Promise<void>((r) => bounce.listen(0, '127.0.0.1', r));
   bounceUrl = `http://127.0.0.1:${(bounce.address() as AddressInfo).port}/bounce`;
-  for (const email of ['parts@life.example', 'active@life.example', 'short@life.example', 'idle@life.example', 'again@life.example', 'rt@life.example', 'rt-idle@life.example', 'bad@life.example', 'rt-session@life.example', 'forward@life.example', 'first-seen@life.example', 'old@life.example', 'race@life.example', 'rt-login@life.example']) {
+  for (const email of ['parts@life.example', 'active@life.example', 'short@life.example', 'idle@life.example', 'again@life.example', 'rt@life.example', 'rt-idle@life.example', 'bad@life.example', 'rt-session@life.example', 'forward@life.example', 'first-seen@life.example', 'old@life.example', 'race@life.example', 'rt-login@life.example', 'reuse@life.example', 'step-up@life.example', 'own-code@life.example', 'consent@life.example']) {
     assert.equal((await ts.api('POST', '/users', { email, password: PASSWORD })).status, 201);
   }
 });
@@ -395,7 +396,95 @@ test('a new sign-in renews the grant: a refresh token it issues is not cut short
     // 70 minutes after the first sign-in (past its grant's hour), 20 after the second.
     const refreshed = await later(70 * 60, () => oidc.refreshTokenGrant(cfg, again.refresh_token!));
     assert.ok(refreshed.access_token);
+    // (Review) The first sign-in's family keeps its own hour: the renewed grant does not prolong it.
+    const first2 = await loginWithRefreshToken(cfg, { redirectUri: CB, email: 'renew@life.example', password: PASSWORD, audience: API });
+    const rotated = await later(50 * 60, () => oidc.refreshTokenGrant(cfg, first2.tokens.refresh_token!));
+    await later(55 * 60, async () => {
+      const r = await loginThroughForm(cfg, { browser: first2.browser, redirectUri: CB, email: 'renew@life.example', password: PASSWORD, scope: 'openid offline_access read:things', params: { prompt: 'login consent', audience: API } });
+      assert.equal(r.callbackUrl?.searchParams.get('error'), null);
+    });
+    await later(70 * 60, () => expectOAuthError(oidc.refreshTokenGrant(cfg, rotated.refresh_token!), 'invalid_grant', 400));
   } finally {
     await short.close();
   }
+});
+
+test('(review) an interactive authorization a session answers shows the sign-in\'s times in event.session and event.authentication', async (t) => {
+  t.after(() => bindActions(ts, 'post-login', []));
+  const at = Date.now();
+  const r = await loginThroughForm(config, { redirectUri: CB, email: 'reuse@life.example', password: PASSWORD });
+  await deployAction(ts, { name: 'seen-reuse', trigger: 'post-login', code: `
+    exports.onExecutePostLogin = async (event, api) => {
+      api.user.setAppMetadata('seen', { authenticated_at: event.session.authenticated_at, expires_at: event.session.expires_at, pwd_at: event.authentication.methods[0].timestamp });
+    };` });
+  await bindActions(ts, 'post-login', ['seen-reuse']);
+  // 50 minutes on, an authorization without prompt=none: the session answers, post-login runs in an interaction.
+  await later(50 * 60, async () => {
+    const { url } = await authorizationRequest(config, { redirectUri: CB, scope: 'openid' });
+    const a = await r.browser.follow(url, {}, (x) => x.href.startsWith(CB));
+    assert.ok(a.url.searchParams.get('code'), a.url.href);
+  });
+  const seen = (await ts.api('GET', '/users-by-email?email=reuse%40life.example')).body[0].app_metadata.seen;
+  near(seen.authenticated_at, at, 'the sign-in, not this authorization');
+  near(seen.pwd_at, at, 'the password\'s time');
+  near(seen.expires_at, at + MAX * 1000, 'the sign-in\'s absolute end');
+});
+
+test('(review) a second factor added to a session that answers keeps the sign-in\'s time: enrolling cannot renew the session', async (t) => {
+  t.after(() => bindActions(ts, 'post-login', []));
+  const r = await loginThroughForm(config, { redirectUri: CB, email: 'step-up@life.example', password: PASSWORD });
+  assert.equal(r.callbackUrl?.searchParams.get('error'), null);
+  // Kept active: a silent authorization every 50 minutes.
+  for (const m of [50, 100, 150]) assert.equal(await later(m * 60, () => silentError(r.browser)), null);
+  // 2h50 in, with the session cookie only: acr_values asks for a second factor, which the user enrolls.
+  await later(170 * 60, async () => {
+    const req = await authorizationRequest(config, { redirectUri: CB, scope: 'openid', params: { acr_values: 'http://schemas.openid.net/pape/policies/2007/06/multi-factor' } });
+    const a = await r.browser.follow(req.url, {}, (u) => u.href.startsWith(CB));
+    const html = await a.res.text();
+    const secret = /data-secret="([A-Z2-7]+)"/.exec(html)?.[1];
+    assert.ok(secret, `the enrollment page, at ${a.url}`);
+    const codes = await r.browser.submit(a.url, html, { code: await codeAt(secret) });
+    const done = await r.browser.submit(a.url, await codes.text(), {});
+    const fin = await r.browser.follow(new URL(done.headers.get('location')!, a.url), {}, (u) => u.href.startsWith(CB));
+    assert.ok(fin.url.searchParams.get('code'), fin.url.href);
+  });
+  moveClock(t, 3 * 3600 + 10 * 60);
+  assert.equal(await silentError(r.browser), 'login_required', 'three hours after the password, whatever was added since');
+});
+
+test('(review) a code carries its own login\'s refresh-token end: another refresh of the session before the exchange does not change it', async (t) => {
+  t.after(() => bindActions(ts, 'post-login', []));
+  const first = await loginWithRefreshToken(config, { redirectUri: CB, email: 'own-code@life.example', password: PASSWORD, audience: API });
+  await deployAction(ts, { name: 'rt-at-login-only', trigger: 'post-login', code: `
+    exports.onExecutePostLogin = async (event, api) => {
+      if (event.transaction.protocol !== 'oauth2-refresh-token') api.refreshToken.setExpiresAt(Date.now() + 15 * 60 * 1000);
+    };` });
+  await bindActions(ts, 'post-login', ['rt-at-login-only']);
+  const r = await loginThroughForm(config, { browser: first.browser, redirectUri: CB, email: 'own-code@life.example', password: PASSWORD, scope: 'openid offline_access read:things', params: { prompt: 'login consent', audience: API } });
+  assert.ok(r.callbackUrl?.searchParams.get('code'));
+  // Another tab refreshes the first login's token before this code is exchanged.
+  await oidc.refreshTokenGrant(config, first.tokens.refresh_token!);
+  const tokens = await oidc.authorizationCodeGrant(config, r.callbackUrl!, { pkceCodeVerifier: r.verifier, expectedState: r.state });
+  moveClock(t, 16 * 60);
+  await expectOAuthError(oidc.refreshTokenGrant(config, tokens.refresh_token!), 'invalid_grant', 400);
+});
+
+test('the end a login\'s action set survives a consent step after it (the authorization resumes twice)', async (t) => {
+  t.after(() => bindActions(ts, 'post-login', []));
+  await deployAction(ts, { name: 'end-before-consent', trigger: 'post-login', code: `
+    exports.onExecutePostLogin = async (event, api) => { if (event.transaction.protocol !== 'oauth2-refresh-token') api.session.setExpiresAt(Date.now() + 20 * 60 * 1000); };` });
+  await bindActions(ts, 'post-login', ['end-before-consent']);
+  const at = Date.now();
+  // prompt=consent (for the refresh token) puts a consent step after the login; the user takes a few seconds over it.
+  const third = (await ts.api('POST', '/clients', { name: 'Third-party SPA', app_type: 'spa', callbacks: [CB], is_first_party: false })).body;
+  const thirdConfig = await discover(ts, third.client_id);
+  const r = await loginThroughForm(thirdConfig, { redirectUri: CB, email: 'consent@life.example', password: PASSWORD, scope: 'openid offline_access read:things', params: { prompt: 'consent', audience: API } });
+  assert.ok(r.url && r.loginPage && !r.callbackUrl, `the consent page: ${r.status} ${r.url}`);
+  const done = await later(5, async () => {
+    const posted = await r.browser.submit(r.url!, r.loginPage!, {});
+    return r.browser.follow(new URL(posted.headers.get('location')!, r.url), {}, (u) => u.href.startsWith(CB));
+  });
+  assert.ok(done.url.searchParams.get('code'), done.url.href);
+  const [s] = await sessionsOf('consent@life.example');
+  near(s.expires_at, at + 20 * 60 * 1000, 'the end the action set');
 });

@@ -137,9 +137,15 @@ export function createPostLoginStep(app: AppContext) {
    */
   function loginResult(d: Details, userId: string, methods: Obj[]) {
     const mfa = methods.some((m) => m.name === 'mfa');
-    const gatehouse = { postLogin: true, claimsRef: loginRef.interaction(d.uid) };
-    if (d.prompt.name === 'actions' && !mfa) return { gatehouse };
-    return { login: { accountId: userId, amr: mfa ? ['pwd', 'otp'] : ['pwd'], ...(mfa ? { acr: MFA_ACR } : {}), remember: true }, gatehouse };
+    // A password was entered in this interaction (prompt `login`): a sign-in, which starts the
+    // session's absolute lifetime afresh and renews its grant (src/oidc/lifetimes.ts, provider.ts).
+    // A second factor added to a session that answered (prompt `actions`) is not: it keeps the
+    // sign-in's time, or whoever holds the cookie could renew the session forever by enrolling.
+    const signIn = d.prompt.name !== 'actions';
+    const gatehouse = { postLogin: true, claimsRef: loginRef.interaction(d.uid), signIn };
+    if (!signIn && !mfa) return { gatehouse };
+    const ts = signIn ? undefined : (d.session as { loginTs?: number } | undefined)?.loginTs;
+    return { login: { accountId: userId, amr: mfa ? ['pwd', 'otp'] : ['pwd'], ...(mfa ? { acr: MFA_ACR } : {}), remember: true, ...(ts !== undefined ? { ts } : {}) }, gatehouse };
   }
 
   /**
@@ -207,6 +213,7 @@ export function createPostLoginStep(app: AppContext) {
       const client = await app.clients.get(String(d.params.client_id));
       const s = d.session as unknown as { amr?: string[]; loginTs?: number } | undefined;
       const at = new Date((s?.loginTs ?? Date.now() / 1000) * 1000).toISOString();
+      // (d.session carries loginTs: src/interactions/routes.ts fills it in from the stored session.)
       const methods: Obj[] = [{ name: 'pwd', timestamp: at }, ...(s?.amr?.includes('otp') ? [{ name: 'mfa', timestamp: at }] : [])];
       const state = randomBytes(24).toString('base64url');
       const o = await app.actions.triggers.postLogin({ user, client, ctx, transaction: transaction(d), authParams: authorizationQuery(d.params as Obj), sessionId: d.session?.uid, methods: methods as never, redirectState: state, loginRef: loginRef.interaction(d.uid) });
@@ -231,7 +238,7 @@ export function createPostLoginStep(app: AppContext) {
       const sessionId = d.session
         ? (d.session.accountId === userId ? d.session.uid : undefined)
         : await loginSessionUid(app.provider, ctx, userId, app.config.tokens.interactionTtl);
-      const o = await app.actions.triggers.postLogin({ user, client, ctx, transaction: transaction(d), authParams: authorizationQuery(d.params as Obj), sessionId, methods, redirectState: state, loginRef: loginRef.interaction(d.uid) });
+      const o = await app.actions.triggers.postLogin({ user, client, ctx, transaction: transaction(d), authParams: authorizationQuery(d.params as Obj), sessionId, methods, redirectState: state, loginRef: loginRef.interaction(d.uid), signIn: true });
       return act(ctx, d, userId, o, state, methods);
     },
 

@@ -36,6 +36,13 @@ export function createInteractionRoutes(app: AppContext, csrf: Csrf) {
       throw new AppError(400, 'session_not_found', 'This sign-in session has expired or was opened in another browser. Go back to the application and start again.');
     }
     if (d.uid !== ctx.params.uid) throw new AppError(400, 'session_not_found', 'This sign-in session does not match. Go back to the application and start again.');
+    // oidc-provider's interaction keeps the session's account, uid and amr, not when the user
+    // signed in on it: a session that answers (prompt 'actions') needs that time for
+    // event.authentication and event.session, and a second factor added keeps it (post-login.ts loginResult).
+    if (d.prompt.name === 'actions' && d.session?.uid) {
+      const s = await app.provider.Session.findByUid(d.session.uid) as unknown as { loginTs?: unknown } | undefined;
+      if (typeof s?.loginTs === 'number') (d.session as { loginTs?: number }).loginTs = s.loginTs;
+    }
     return d;
   }
 

@@ -11,7 +11,8 @@ import { randomId } from '../shared/ids.ts';
 import { mfaRequiredByPolicy } from './mfa-policy.ts';
 import { authorizationQuery } from './authorization-query.ts';
 import type { ProviderHooks } from './provider.ts';
-import { applySessionRequest, sessionTtl, type LifetimeRequest } from './lifetimes.ts';
+import { applySessionRequest, earlierStoredLifetime, sessionTtl, type LifetimeRequest } from './lifetimes.ts';
+type ChainLifetimes = { session?: LifetimeRequest; refreshToken?: LifetimeRequest };
 
 /**
  * What Gatehouse adds at oidc-provider's seams (src/oidc/provider.ts calls these): post-login
@@ -28,6 +29,10 @@ export function createProviderHooks(d: { config: Config; triggers: TriggerRunner
   const refreshOutcomes = new WeakMap<object, Awaited<ReturnType<typeof triggers.postLoginRefresh>> | null>();
   /** What the login's post-login asked for the refresh token a code exchange issues (read in refreshTokenIssued). */
   const issuedLifetimes = new WeakMap<object, LifetimeRequest>();
+  /** What this authorization's post-login asked for the refresh token its code will issue (codeRefreshLifetime puts it on the code). */
+  const codeLifetimes = new WeakMap<object, LifetimeRequest>();
+  /** Requests whose login's claims were adopted already (adoptLoginClaims runs from two hooks). */
+  const adopted = new WeakSet<object>();
   /**
    * The login a token belongs to: the session uid every code, access and refresh token of it
    * carries, and the APIs of the authorization it came from (the code's, which its refresh
@@ -45,15 +50,33 @@ export function createProviderHooks(d: { config: Config; triggers: TriggerRunner
   }
   /** An authorization resumes from the interaction that ran post-login: that login's claims become its session's. */
   async function adoptLoginClaims(ctx: KoaContextWithOIDC) {
-    const ref = (ctx.oidc.result as { gatehouse?: { claimsRef?: unknown } } | undefined)?.gatehouse?.claimsRef;
+    const g = (ctx.oidc.result as { gatehouse?: { claimsRef?: unknown; signIn?: unknown; lifetimes?: ChainLifetimes } } | undefined)?.gatehouse;
+    const ref = g?.claimsRef;
     const accountId = ctx.oidc.session?.accountId;
     const clientId = ctx.oidc.client?.clientId;
     const uid = ctx.oidc.session?.uid;
-    if (typeof ref !== 'string' || !accountId || !clientId || !uid) return;
-    const lifetimes = await triggers.bindLoginClaims(accountId, clientId, ref, authorizationLoginRef(ctx, uid));
+    if (typeof ref !== 'string' || !accountId || !clientId || !uid || !g || adopted.has(ctx)) return;
+    adopted.add(ctx);
+    const moved = await triggers.bindLoginClaims(accountId, clientId, ref, authorizationLoginRef(ctx, uid));
+    // What the login's chain asked for stays in the interaction result: a later prompt of the
+    // same authorization (consent) merges it into its own, and that resume applies it again
+    // (it signs the user in again there, and issues the code).
+    if (moved) g.lifetimes = moved;
+    const lifetimes = g.lifetimes;
+    const signIn = g.signIn === true;
+    // oidc-provider gives a resumed session a new id, and its save deletes the stored copy before
+    // the adapter could read it (adapter.ts keeps an earlier end stored meanwhile): an end a
+    // refresh brought forward while the user was on the interaction's pages is taken over now.
+    if (!signIn && ctx.oidc.session && triggers.hasPostLogin() !== false) {
+      const stored = await ctx.oidc.provider.Session.findByUid(uid) as unknown as Record<string, unknown> | undefined;
+      const earlier = stored ? earlierStoredLifetime(ctx.oidc.session as never, stored) : undefined;
+      if (earlier) (ctx.oidc.session as unknown as { ghLifetime?: unknown }).ghLifetime = earlier;
+    }
     // This resume saves the session: with the expiry the login's actions set (lifetimes.ts). A
     // sign-in's own chain sets its end; an authorization the session answered only brings it forward.
-    applyToSession(ctx.oidc.session, lifetimes?.session, !!(ctx.oidc.result as { login?: unknown } | undefined)?.login);
+    applyToSession(ctx.oidc.session, lifetimes?.session, signIn);
+    // And the code it issues carries the refresh-token request (provider.ts ttl.AuthorizationCode).
+    if (lifetimes?.refreshToken) codeLifetimes.set(ctx, lifetimes.refreshToken);
   }
   /** api.session.setExpiresAt / setIdleExpiresAt on the session this request saves when it ends (oidc-provider's session middleware). */
   function applyToSession(session: unknown, req: LifetimeRequest | undefined, signIn: boolean) {
@@ -180,6 +203,7 @@ export function createProviderHooks(d: { config: Config; triggers: TriggerRunner
         const req = o.event.request as { ip?: unknown; user_agent?: unknown } | undefined;
         await triggers.recordSessionDevice(session.uid, String(req?.ip ?? ''), String(req?.user_agent ?? ''));
         applyToSession(ctx.oidc.session, o.lifetimes?.session, false);
+        if (o.lifetimes?.refreshToken) codeLifetimes.set(ctx, o.lifetimes.refreshToken);
       }
       return needsUser;
     },
@@ -187,14 +211,8 @@ export function createProviderHooks(d: { config: Config; triggers: TriggerRunner
     // seen yet: hasPostLogin's cache; a pending answer counts as bound).
     sessionsMayBeRevoked: () => triggers.hasPostLogin() !== false,
     refreshTokenLifetime: (ctx) => (refreshOutcomes.has(ctx) ? refreshOutcomes.get(ctx)?.lifetimes?.refreshToken : issuedLifetimes.get(ctx)),
-    async refreshTokenIssued(ctx, code) {
-      // A login's api.refreshToken.setExpiresAt / setIdleExpiresAt: for the refresh token its code
-      // issues, kept with the login's claims (read only while post-login is bound).
-      const clientId = ctx.oidc.client?.clientId;
-      if (!code.accountId || !clientId) return;
-      const l = (await triggers.loginClaims(code.accountId, clientId, tokenLoginRef(ctx, code)))?.lifetimes?.refreshToken;
-      if (l) issuedLifetimes.set(ctx, l);
-    },
+    codeRefreshLifetime: (ctx) => codeLifetimes.get(ctx),
+    refreshTokenIssued(ctx, l) { if (l) issuedLifetimes.set(ctx, l); },
     async adjustGrant(ctx, grant) {
       const accountId = ctx.oidc.session?.accountId;
       const clientId = ctx.oidc.client?.clientId;

@@ -52,7 +52,7 @@ test('a save over a stored copy of the same sign-in keeps the earlier end', (t) 
   assert.equal(earlierStoredLifetime({ loginTs }, { loginTs }), undefined, 'nothing stored');
 });
 
-test('a refresh token carries its absolute end on to the tokens rotated from it; a new one set by an action replaces it', (t) => {
+test('a refresh token carries its family\'s end on to the tokens rotated from it; an action only brings it forward', (t) => {
   t.mock.method(Date, 'now', () => NOW_MS);
   const first: { ghExpiresAt?: unknown } = {};
   assert.equal(refreshTokenTtl(first, undefined, 86400, { expiresAt: (now() + 1200) * 1000 }), 1200);
@@ -60,8 +60,17 @@ test('a refresh token carries its absolute end on to the tokens rotated from it;
   const rotated: { ghExpiresAt?: unknown } = {};
   assert.equal(refreshTokenTtl(rotated, first, 86400, undefined), 1200);
   assert.equal(rotated.ghExpiresAt, now() + 1200);
-  const again: { ghExpiresAt?: unknown } = {};
-  assert.equal(refreshTokenTtl(again, rotated, 86400, { expiresAt: (now() + 4000) * 1000 }), 4000);
+  const later: { ghExpiresAt?: unknown } = {};
+  assert.equal(refreshTokenTtl(later, rotated, 86400, { expiresAt: (now() + 4000) * 1000 }), 1200, 'not put back');
+  const sooner: { ghExpiresAt?: unknown } = {};
+  assert.equal(refreshTokenTtl(sooner, rotated, 86400, { expiresAt: (now() + 600) * 1000 }), 600);
   assert.equal(refreshTokenTtl({}, undefined, 86400, { idleExpiresAt: (now() + 60) * 1000 }), 60);
-  assert.equal(refreshTokenTtl({}, undefined, 86400, undefined), 86400);
+  // The first of a family begins its end: idle from now, kept by the tokens rotated from it.
+  const fresh: { ghExpiresAt?: unknown } = {};
+  assert.equal(refreshTokenTtl(fresh, undefined, 86400, undefined), 86400);
+  assert.equal(fresh.ghExpiresAt, now() + 86400);
+  // Rotated from a token issued before families had an end: none (its grant bounds it).
+  const legacy: { ghExpiresAt?: unknown } = {};
+  assert.equal(refreshTokenTtl(legacy, {}, 86400, undefined), 86400);
+  assert.equal(legacy.ghExpiresAt, undefined);
 });

@@ -15,8 +15,10 @@
  * the session, as an absolute end would.
  *
  * A refresh token lives `idle` seconds from its issue (each rotation issues a new one) and never
- * past its grant's end; an action's absolute end for it is kept on the token (`ghExpiresAt`) and
- * passed on to every token rotated from it.
+ * past its family's end (`ghExpiresAt`, kept on the token and passed on to every token rotated
+ * from it): `idle` seconds after the code exchange that began the family, or earlier when an
+ * action set one. Each family ends on its own: a grant renewed by a later sign-in does not
+ * prolong the families issued before it.
  */
 
 /** Times an action asked for, in epoch milliseconds (Auth0's unit). */
@@ -95,16 +97,20 @@ export function earlierStoredLifetime(saving: SessionLike, stored: SessionLike):
 type RefreshLike = { ghExpiresAt?: unknown };
 
 /**
- * The TTL (seconds) a refresh token is issued with: `idle`, or less for the absolute end it
- * carries (inherited from the token it was rotated from, or set now by an action, which then
- * replaces it) and for an idle expiry an action set in this exchange. Writes the absolute end
- * onto the token, which saves it with the rest of its payload.
+ * The TTL (seconds) a refresh token is issued with: `idle`, or less for its family's end (begun
+ * now, or inherited from the token it was rotated from; an action's end brings it forward) and
+ * for an idle expiry an action set in this exchange. Writes the family's end onto the token,
+ * which saves it with the rest of its payload.
  */
 export function refreshTokenTtl(token: RefreshLike, rotatedFrom: RefreshLike | undefined, idle: number, req: LifetimeRequest | undefined): number {
   const now = epoch();
   let end = now + idle;
   let cap = typeof token.ghExpiresAt === 'number' ? token.ghExpiresAt : typeof rotatedFrom?.ghExpiresAt === 'number' ? rotatedFrom.ghExpiresAt : undefined;
-  if (req?.expiresAt !== undefined) cap = seconds(req.expiresAt);
+  // The first of a family: the family's end. (A token rotated from one issued before families
+  // had an end keeps none: its grant's end bounds it, as it did.)
+  if (cap === undefined && rotatedFrom === undefined) cap = now + idle;
+  // An action only brings the family's end forward.
+  if (req?.expiresAt !== undefined) cap = Math.min(cap ?? Infinity, seconds(req.expiresAt));
   if (cap !== undefined) {
     token.ghExpiresAt = cap;
     end = Math.min(end, cap);

@@ -56,8 +56,10 @@ export interface ProviderHooks {
   sessionsMayBeRevoked?(): boolean;
   /** What post-login asked for the refresh token this refresh-token grant issues (api.refreshToken.setExpiresAt / setIdleExpiresAt). */
   refreshTokenLifetime?(ctx: KoaContextWithOIDC): LifetimeRequest | undefined;
-  /** A code exchange is about to issue a refresh token for `code`: what its login's post-login asked for it is looked up now (refreshTokenLifetime answers it). */
-  refreshTokenIssued?(ctx: KoaContextWithOIDC, code: { accountId?: string; sessionUid?: string }): Promise<void>;
+  /** What the authorization a code is issued in asked for the refresh token the code will issue (kept on the code). */
+  codeRefreshLifetime?(ctx: KoaContextWithOIDC): LifetimeRequest | undefined;
+  /** A code exchange is about to issue a refresh token: what the code carries for it (refreshTokenLifetime answers it then). */
+  refreshTokenIssued?(ctx: KoaContextWithOIDC, l: LifetimeRequest | undefined): void;
 }
 
 /** oidc-provider's cookies (the session's, the interaction's): signed, not readable by scripts. */
@@ -304,7 +306,7 @@ export function createProvider(d: ProviderDeps): Provider {
     },
     async issueRefreshToken(ctx, client, code) {
       const issue = client.grantTypeAllowed('refresh_token') && code.scopes.has('offline_access');
-      if (issue) await d.hooks?.refreshTokenIssued?.(ctx, code as unknown as { accountId?: string; sessionUid?: string });
+      if (issue) d.hooks?.refreshTokenIssued?.(ctx, (code as unknown as { ghRefreshLifetime?: LifetimeRequest }).ghRefreshLifetime);
       return issue;
     },
     async loadExistingGrant(ctx) {
@@ -313,7 +315,7 @@ export function createProvider(d: ProviderDeps): Provider {
       const existing = grantId ? await ctx.oidc.provider.Grant.find(grantId) : undefined;
       // A new sign-in renews the grant's lifetime, which is where the refresh tokens issued under
       // it end: those of this login live their own time, not what is left of the first sign-in's.
-      const signIn = !!(ctx.oidc.result as { login?: unknown } | undefined)?.login;
+      const signIn = (ctx.oidc.result as { gatehouse?: { signIn?: unknown } } | undefined)?.gatehouse?.signIn === true;
       if (existing && signIn) (existing as unknown as { exp?: number }).exp = undefined;
       if (!firstParty(client as never)) {
         if (existing && d.hooks?.adjustGrant) await d.hooks.adjustGrant(ctx, existing);
@@ -351,7 +353,12 @@ export function createProvider(d: ProviderDeps): Provider {
     ttl: {
       AccessToken: (_ctx, token) => (token as { resourceServer?: { accessTokenTTL?: number } }).resourceServer?.accessTokenTTL ?? t.accessTokenTtl,
       ClientCredentials: (_ctx, token) => (token as { resourceServer?: { accessTokenTTL?: number } }).resourceServer?.accessTokenTTL ?? t.accessTokenTtl,
-      AuthorizationCode: t.codeTtl,
+      // A code carries what its login's post-login asked for the refresh token it will issue (lifetimes.ts).
+      AuthorizationCode: (ctx, code) => {
+        const l = ctx ? d.hooks?.codeRefreshLifetime?.(ctx) : undefined;
+        if (l) (code as { ghRefreshLifetime?: LifetimeRequest }).ghRefreshLifetime = l;
+        return t.codeTtl;
+      },
       IdToken: t.idTokenTtl,
       // See lifetimes.ts: the configured limits and what post-login asked for.
       RefreshToken: (ctx, token) => refreshTokenTtl(
@@ -386,7 +393,7 @@ export function createProvider(d: ProviderDeps): Provider {
 
   // The ends actions set (lifetimes.ts) are kept with the session and the refresh token: their
   // models store only the members they list, so these join the lists.
-  for (const [model, extra] of [[provider.Session, 'ghLifetime'], [provider.RefreshToken, 'ghExpiresAt']] as const) {
+  for (const [model, extra] of [[provider.Session, 'ghLifetime'], [provider.RefreshToken, 'ghExpiresAt'], [provider.AuthorizationCode, 'ghRefreshLifetime']] as const) {
     const members = [...(model as unknown as { IN_PAYLOAD: string[] }).IN_PAYLOAD, extra];
     Object.defineProperty(model, 'IN_PAYLOAD', { configurable: true, get: () => members });
   }

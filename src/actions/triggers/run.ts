@@ -50,7 +50,7 @@ type CcToken = { scope?: string; resourceServer?: { identifier?: string; audienc
 interface TokenRequestContext extends Context {
   oidc: { client?: { clientId: string }; requestParamScopes?: Set<string>; entities: object; params?: object };
 }
-type PostLoginArgs = { user: User; client?: { client_id: string; name: string; client_metadata?: Record<string, string> }; ctx: Context; transaction: Obj; sessionId?: string; authParams?: Obj; methods: { name: string; timestamp: string }[]; loginRef: string; startAt?: number; resumeOf?: ActionRef & { index: number }; continueFirst?: boolean; event?: Obj; redirectState?: string; nextRedirectState?: string; canRedirect?: boolean; deadlineAt?: number };
+type PostLoginArgs = { user: User; client?: { client_id: string; name: string; client_metadata?: Record<string, string> }; ctx: Context; transaction: Obj; sessionId?: string; authParams?: Obj; methods: { name: string; timestamp: string }[]; loginRef: string; startAt?: number; resumeOf?: ActionRef & { index: number }; continueFirst?: boolean; event?: Obj; redirectState?: string; nextRedirectState?: string; canRedirect?: boolean; deadlineAt?: number; signIn?: boolean };
 
 interface Deps { db: Db; engine: ActionEngine; users: Users; logger: Logger; issuer: string; sessionTtl: number; sessionMaxTtl: number; roleNames(userId: string): Promise<string[]>; otpEnrolled?(userId: string): Promise<boolean> }
 
@@ -179,7 +179,7 @@ export function createTriggerRunners(d: Deps) {
    * its own fields), as before this request: a login records its request only once it succeeded
    * (recordSessionDevice), so a denied attempt never becomes the session's last device.
    */
-  async function sessionInfo(uid: string, o: { ip: string; userAgent: string; loginAt: string }): Promise<Obj> {
+  async function sessionInfo(uid: string, o: { ip: string; userAgent: string; loginAt: string; signIn: boolean }): Promise<Obj> {
     const row: { payload: string } | undefined = await db('oidc_payloads').where({ type: 'Session', uid }).first('payload');
     const f = sessionFacts(row?.payload, d.sessionMaxTtl);
     const signedIn = f.signedIn;
@@ -190,10 +190,9 @@ export function createTriggerRunners(d: Deps) {
     const device = dev ?? (signedIn ? undefined : { initial_ip: o.ip.slice(0, 64), initial_user_agent: o.userAgent.slice(0, 512), last_ip: o.ip.slice(0, 64), last_user_agent: o.userAgent.slice(0, 512) });
     const now = Date.now();
     const loginAt = Math.floor(Date.parse(o.loginAt) / 1000);
-    // This login signs the user in on the session (a password just now, on a session with no
-    // sign-in or an older one): its times are the ones the session will have once it resumes.
-    const storedLogin = f.authenticated_at ? Date.parse(f.authenticated_at) / 1000 : undefined;
-    const signIn = loginAt > 0 && (!signedIn || storedLogin === undefined || loginAt > storedLogin);
+    // This login signs the user in on the session (a password just now, the caller says): its
+    // times are the ones the session will have once the authorization resumes.
+    const signIn = (o.signIn || !signedIn) && loginAt > 0;
     const iso = (s: number) => new Date(s * 1000).toISOString();
     const ends = signIn
       ? { expires_at: iso(loginAt + d.sessionMaxTtl), idle_expires_at: iso(Math.min(Math.floor(now / 1000) + d.sessionTtl, loginAt + d.sessionMaxTtl)) }
@@ -208,10 +207,10 @@ export function createTriggerRunners(d: Deps) {
     };
   }
 
-  async function postLoginEvent(user: User, o: { client?: { client_id: string; name: string; client_metadata?: Record<string, string> }; ctx?: Context; transaction: Obj; sessionId?: string; methods: { name: string; timestamp: string }[]; authParams?: Obj; refreshToken?: Obj }) {
+  async function postLoginEvent(user: User, o: { client?: { client_id: string; name: string; client_metadata?: Record<string, string> }; ctx?: Context; transaction: Obj; sessionId?: string; methods: { name: string; timestamp: string }[]; authParams?: Obj; refreshToken?: Obj; signIn?: boolean }) {
     const request = o.authParams ? requestInfo(o.ctx, { query: o.authParams, body: {}, method: 'GET' }) : requestInfo(o.ctx);
     const session = o.sessionId
-      ? await sessionInfo(o.sessionId, { ip: String(request.ip ?? ''), userAgent: String(request.user_agent ?? ''), loginAt: o.methods[0]?.timestamp ?? new Date().toISOString() })
+      ? await sessionInfo(o.sessionId, { ip: String(request.ip ?? ''), userAgent: String(request.user_agent ?? ''), loginAt: o.methods[0]?.timestamp ?? new Date().toISOString(), signIn: o.signIn === true })
       : {};
     // Methods actions recorded in this session (api.authentication.recordMethod), after the login's own.
     const recorded: { name: string; recorded_at: unknown }[] = o.sessionId ? await db('session_methods').where({ session_uid: o.sessionId }).orderBy('recorded_at').select('name', 'recorded_at') : [];
