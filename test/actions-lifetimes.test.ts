@@ -72,7 +72,7 @@ before(async () => {
   });
   await new Promise<void>((r) => bounce.listen(0, '127.0.0.1', r));
   bounceUrl = `http://127.0.0.1:${(bounce.address() as AddressInfo).port}/bounce`;
-  for (const email of ['parts@life.example', 'active@life.example', 'short@life.example', 'idle@life.example', 'again@life.example', 'rt@life.example', 'rt-idle@life.example', 'bad@life.example', 'rt-session@life.example', 'forward@life.example', 'first-seen@life.example', 'old@life.example', 'race@life.example', 'rt-login@life.example', 'reuse@life.example', 'step-up@life.example', 'own-code@life.example', 'consent@life.example']) {
+  for (const email of ['parts@life.example', 'active@life.example', 'short@life.example', 'idle@life.example', 'again@life.example', 'rt@life.example', 'rt-idle@life.example', 'bad@life.example', 'rt-session@life.example', 'forward@life.example', 'first-seen@life.example', 'old@life.example', 'race@life.example', 'rt-login@life.example', 'reuse@life.example', 'step-up@life.example', 'own-code@life.example', 'consent@life.example', 'max-age@life.example']) {
     assert.equal((await ts.api('POST', '/users', { email, password: PASSWORD })).status, 201);
   }
 });
@@ -487,4 +487,21 @@ test('the end a login\'s action set survives a consent step after it (the author
   assert.ok(done.url.searchParams.get('code'), done.url.href);
   const [s] = await sessionsOf('consent@life.example');
   near(s.expires_at, at + 20 * 60 * 1000, 'the end the action set');
+});
+
+test('(review) a second factor that takes the session past the request\'s max_age ends in login_required, not in an auth_time older than max_age', async () => {
+  const r = await loginThroughForm(config, { redirectUri: CB, email: 'max-age@life.example', password: PASSWORD });
+  assert.equal(r.callbackUrl?.searchParams.get('error'), null);
+  const req = await authorizationRequest(config, { redirectUri: CB, scope: 'openid', params: { acr_values: 'http://schemas.openid.net/pape/policies/2007/06/multi-factor', max_age: '60' } });
+  const a = await r.browser.follow(req.url, {}, (u) => u.href.startsWith(CB));
+  const html = await a.res.text();
+  const secret = /data-secret="([A-Z2-7]+)"/.exec(html)?.[1];
+  assert.ok(secret, `within max_age the session answers and the second factor is asked: ${a.url}`);
+  // The user takes two minutes over the second factor.
+  const end = await later(120, async () => {
+    const codes = await r.browser.submit(a.url, html, { code: await codeAt(secret) });
+    const done = await r.browser.submit(a.url, await codes.text(), {});
+    return r.browser.follow(new URL(done.headers.get('location')!, a.url), {}, (u) => u.href.startsWith(CB));
+  });
+  assert.equal(end.url.searchParams.get('error'), 'login_required', end.url.href);
 });

@@ -4,6 +4,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as oidc from 'openid-client';
 import { createUser, discover, loginThroughForm, silentAuthorization, startTestServer, type TestServer } from './helpers/server.ts';
+import { Browser } from './helpers/cookie-fetch.ts';
 import { bindActions, deployAction, latestExecution } from './helpers/actions.ts';
 
 /*
@@ -20,6 +21,8 @@ let config: oidc.Configuration;
 let bounce: Server;
 let bounceUrl = '';
 let bounced = 0;
+/** Who the authenticator was asked about (the `who` query an action adds), in order. */
+const asked: string[] = [];
 
 before(async () => {
   ts = await startTestServer();
@@ -28,7 +31,11 @@ before(async () => {
   // The outside authenticator: sends the user straight back to /continue.
   bounce = createServer((req, res) => {
     bounced++;
-    const state = new URL(req.url!, 'http://x').searchParams.get('state') ?? '';
+    const q = new URL(req.url!, 'http://x').searchParams;
+    asked.push(q.get('who') ?? '');
+    // Only the attacker of the review test can pass it (the victim's phone is not theirs).
+    if (q.get('who') === 'victim@record.example') { res.writeHead(403).end('not verified'); return; }
+    const state = q.get('state') ?? '';
     res.writeHead(302, { location: `${ts.issuer}/continue?state=${encodeURIComponent(state)}` }).end();
   });
   await new Promise<void>((r) => bounce.listen(0, '127.0.0.1', r));
@@ -113,4 +120,54 @@ test('outside onContinuePostLogin, or with something other than a URL, the call 
   await bindActions(ts, 'post-login', ['report-methods']);
   assert.equal(new URL(await silentAuthorization(config, r.browser, CB)).searchParams.get('error'), null);
   assert.deepEqual(await seenMethods('early@record.example'), ['pwd']);
+});
+
+test('(review) a method passed in a login that never finished does not let the next account on that browser skip the authenticator', async (t) => {
+  t.after(() => bindActions(ts, 'post-login', []));
+  await deployAction(ts, { name: 'partner-mfa-who', trigger: 'post-login', code: `
+    exports.onExecutePostLogin = async (event, api) => {
+      if (!event.authentication.methods.some((m) => m.name === ${JSON.stringify(PROVIDER)})) api.redirect.sendUserTo(${JSON.stringify('BOUNCE')}, { query: { who: event.user.email } });
+    };
+    exports.onContinuePostLogin = async (event, api) => { api.authentication.recordMethod(${JSON.stringify(PROVIDER)}); };`.replace('BOUNCE', bounceUrl) });
+  await bindActions(ts, 'post-login', ['partner-mfa-who']);
+  await createUser(ts, 'attacker@record.example', PASSWORD);
+  await createUser(ts, 'victim@record.example', PASSWORD);
+  const browser = new Browser();
+  // The attacker signs in as themself, passes their own authenticator, and stops right after
+  // /continue: the authorization never resumes, the browser's new session never gets an account.
+  let afterContinue = false;
+  const a = await loginThroughForm(config, { browser, redirectUri: CB, email: 'attacker@record.example', password: PASSWORD, stop: (u) => {
+    if (afterContinue) return true;
+    if (u.pathname.endsWith('/continue') && u.pathname.includes('/interaction/')) afterContinue = true;
+    return false;
+  } });
+  assert.equal(a.callbackUrl, undefined);
+  // Then the victim's password, in the same browser: the victim must be sent to the authenticator too.
+  asked.length = 0;
+  const v = await loginThroughForm(config, { browser, redirectUri: CB, email: 'victim@record.example', password: PASSWORD });
+  assert.deepEqual(asked, ['victim@record.example'], 'the victim was sent to the authenticator');
+  assert.equal(v.callbackUrl?.searchParams.get('code') ?? null, null, 'and did not get a code');
+});
+
+test('(review) a method recorded and then denied in a later part of the chain is not kept; deleting the user drops what was recorded', async (t) => {
+  t.after(() => bindActions(ts, 'post-login', []));
+  await deployAction(ts, { name: 'record-then-redirect', trigger: 'post-login', code: `
+    exports.onExecutePostLogin = async (event, api) => { api.redirect.sendUserTo(${JSON.stringify('BOUNCE')}); };
+    exports.onContinuePostLogin = async (event, api) => { api.authentication.recordMethod('https://twice.partner.example/'); };`.replace('BOUNCE', bounceUrl) });
+  await deployAction(ts, { name: 'redirect-then-deny', trigger: 'post-login', code: `
+    exports.onExecutePostLogin = async (event, api) => { api.redirect.sendUserTo(${JSON.stringify('BOUNCE')}); };
+    exports.onContinuePostLogin = async (event, api) => { api.access.deny('second check failed'); };`.replace('BOUNCE', bounceUrl) });
+  await bindActions(ts, 'post-login', ['record-then-redirect', 'redirect-then-deny']);
+  await createUser(ts, 'twice@record.example', PASSWORD);
+  const r = await loginThroughForm(config, { redirectUri: CB, email: 'twice@record.example', password: PASSWORD });
+  assert.equal(r.callbackUrl?.searchParams.get('error'), 'access_denied');
+  assert.equal((await ts.ctx.db('session_methods').where({ name: 'https://twice.partner.example/' })).length, 0);
+  // Recorded for a login that finishes, then the user deleted: gone with the user's sessions.
+  await bindActions(ts, 'post-login', ['record-then-redirect']);
+  const ok = await loginThroughForm(config, { redirectUri: CB, email: 'twice@record.example', password: PASSWORD });
+  assert.equal(ok.callbackUrl?.searchParams.get('error'), null);
+  assert.equal((await ts.ctx.db('session_methods').where({ name: 'https://twice.partner.example/' })).length, 1);
+  const userId = (await ts.api('GET', '/users-by-email?email=twice%40record.example')).body[0].user_id;
+  assert.equal((await ts.api('DELETE', `/users/${encodeURIComponent(userId)}`)).status, 204);
+  assert.equal((await ts.ctx.db('session_methods').where({ name: 'https://twice.partner.example/' })).length, 0);
 });

@@ -57,7 +57,7 @@ export function createProviderHooks(d: { config: Config; triggers: TriggerRunner
     const uid = ctx.oidc.session?.uid;
     if (typeof ref !== 'string' || !accountId || !clientId || !uid || !g || adopted.has(ctx)) return;
     adopted.add(ctx);
-    const moved = await triggers.bindLoginClaims(accountId, clientId, ref, authorizationLoginRef(ctx, uid));
+    const moved = await triggers.bindLoginClaims(accountId, clientId, ref, authorizationLoginRef(ctx, uid), uid);
     // What the login's chain asked for stays in the interaction result: a later prompt of the
     // same authorization (consent) merges it into its own, and that resume applies it again
     // (it signs the user in again there, and issues the code).

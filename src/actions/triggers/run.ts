@@ -40,7 +40,7 @@ function resourceList(r: unknown): string[] {
 }
 
 /** What post-login decided for the tokens and the session of one login (action_login_claims). */
-interface LoginClaims { idToken: Obj; accessToken: Obj; scopes: { add: string[]; remove: string[] }; lifetimes?: ChainOutcome['lifetimes'] }
+interface LoginClaims { idToken: Obj; accessToken: Obj; scopes: { add: string[]; remove: string[] }; lifetimes?: ChainOutcome['lifetimes']; methods?: string[] }
 type CcToken = { scope?: string; resourceServer?: { identifier?: string; audience?: string } };
 
 /**
@@ -80,7 +80,8 @@ export function createTriggerRunners(d: Deps) {
   async function storeLoginClaims(accountId: string, clientId: string, ref: string, o: ChainOutcome) {
     await db('action_login_claims').insert({
       account_id: accountId, client_id: clientId, id_token: JSON.stringify(o.idTokenClaims), access_token: JSON.stringify(o.accessTokenClaims),
-      scopes: JSON.stringify({ add: o.scopesAdd, remove: o.scopesRemove }), lifetimes: o.lifetimes ? JSON.stringify(o.lifetimes) : null, updated_at: Date.now(), login_ref: ref,
+      scopes: JSON.stringify({ add: o.scopesAdd, remove: o.scopesRemove }), lifetimes: o.lifetimes ? JSON.stringify(o.lifetimes) : null,
+      methods: o.recordedMethods?.length ? JSON.stringify(o.recordedMethods) : null, updated_at: Date.now(), login_ref: ref,
     }).onConflict(['account_id', 'client_id', 'login_ref']).merge();
   }
 
@@ -213,7 +214,7 @@ export function createTriggerRunners(d: Deps) {
       ? await sessionInfo(o.sessionId, { ip: String(request.ip ?? ''), userAgent: String(request.user_agent ?? ''), loginAt: o.methods[0]?.timestamp ?? new Date().toISOString(), signIn: o.signIn === true })
       : {};
     // Methods actions recorded in this session (api.authentication.recordMethod), after the login's own.
-    const recorded: { name: string; recorded_at: unknown }[] = o.sessionId ? await db('session_methods').where({ session_uid: o.sessionId }).orderBy('recorded_at').select('name', 'recorded_at') : [];
+    const recorded: { name: string; recorded_at: unknown }[] = o.sessionId ? await db('session_methods').where({ session_uid: o.sessionId, user_id: user.user_id }).orderBy('recorded_at').select('name', 'recorded_at') : [];
     const methods = [...o.methods, ...recorded.filter((m) => !o.methods.some((x) => x.name === m.name)).map((m) => ({ name: m.name, timestamp: new Date(Number(m.recorded_at)).toISOString() }))];
     return {
       user: userInfo(user, { otpEnrolled: await d.otpEnrolled?.(user.user_id) }),
@@ -246,13 +247,15 @@ export function createTriggerRunners(d: Deps) {
     // A later call replaces an earlier one, across the parts of a login as within one.
     const l = prev.lifetimes;
     if (l) o.lifetimes = { session: { ...l.session, ...o.lifetimes?.session }, refreshToken: { ...l.refreshToken, ...o.lifetimes?.refreshToken } };
+    if (prev.methods?.length) o.recordedMethods = [...new Set([...prev.methods, ...(o.recordedMethods ?? [])])];
   }
-  const claimsOf = (o: ChainOutcome): LoginClaims => ({ idToken: o.idTokenClaims, accessToken: o.accessTokenClaims, scopes: { add: o.scopesAdd, remove: o.scopesRemove }, lifetimes: o.lifetimes });
+  const claimsOf = (o: ChainOutcome): LoginClaims => ({ idToken: o.idTokenClaims, accessToken: o.accessTokenClaims, scopes: { add: o.scopesAdd, remove: o.scopesRemove }, lifetimes: o.lifetimes, methods: o.recordedMethods });
   /** A stored row of action_login_claims, read. */
-  const claimsRow = (r: { id_token: string; access_token: string; scopes: string; lifetimes?: string | null }): LoginClaims => ({
+  const claimsRow = (r: { id_token: string; access_token: string; scopes: string; lifetimes?: string | null; methods?: string | null }): LoginClaims => ({
     idToken: parseJson<Obj>(r.id_token, {}), accessToken: parseJson<Obj>(r.access_token, {}),
     scopes: parseJson<{ add: string[]; remove: string[] }>(r.scopes, { add: [], remove: [] }),
     lifetimes: r.lifetimes ? parseJson<NonNullable<ChainOutcome['lifetimes']>>(r.lifetimes, {}) : undefined,
+    methods: r.methods ? parseJson<string[]>(r.methods, []) : undefined,
   });
 
   /**
@@ -320,13 +323,7 @@ export function createTriggerRunners(d: Deps) {
         }, { store: !inline, earlier: o });
         for (const m of o.recordedMethods ?? []) if (!recorded.includes(m)) recorded.push(m);
       }
-      // api.authentication.recordMethod: done in this session, for its later logins (a chain that denies records nothing).
-      const sessionUid = (o.event.session as { id?: unknown } | undefined)?.id;
-      if (recorded.length > 0 && !o.blocked && typeof sessionUid === 'string') {
-        const now = Date.now();
-        for (const name of recorded) await db('session_methods').insert({ session_uid: sessionUid, name, recorded_at: now }).onConflict(['session_uid', 'name']).merge(['recorded_at']);
-        o.recordedMethods = recorded;
-      }
+      if (recorded.length > 0) o.recordedMethods = recorded;
       if (inline && ran && args.client && !o.blocked && !o.redirect && o.mfa.pauseAfter === undefined) {
         await storeLoginClaims(args.user.user_id, args.client.client_id, args.loginRef, o);
       }
@@ -352,14 +349,22 @@ export function createTriggerRunners(d: Deps) {
      * claims of that login are now the session's (its tokens carry its uid). Idempotent. Answers
      * the session and refresh-token lifetimes that login's chain asked for, when it moved its claims.
      */
-    async bindLoginClaims(accountId: string, clientId: string, fromRef: string, toRef: string): Promise<ChainOutcome['lifetimes']> {
+    async bindLoginClaims(accountId: string, clientId: string, fromRef: string, toRef: string, sessionUid: string): Promise<ChainOutcome['lifetimes']> {
       if (!(await engine.hasBindings('post-login'))) return undefined;
       const from = { account_id: accountId, client_id: clientId, login_ref: fromRef };
-      const row = await db('action_login_claims').where(from).first('lifetimes');
+      const row = await db('action_login_claims').where(from).first('lifetimes', 'methods');
       if (!row) return undefined;
       // The session's earlier login there (a re-authentication in the same session) gives way.
       await db('action_login_claims').where({ account_id: accountId, client_id: clientId, login_ref: toRef }).delete();
-      await db('action_login_claims').where(from).update({ login_ref: toRef });
+      await db('action_login_claims').where(from).update({ login_ref: toRef, methods: null });
+      // api.authentication.recordMethod: the login finished in this user's session, so the
+      // methods it did are the session's now, for this user (a chain that denied, or a login
+      // left unfinished, never gets here).
+      const now = Date.now();
+      for (const name of row.methods ? parseJson<string[]>(row.methods, []) : []) {
+        if (typeof name !== 'string') continue;
+        await db('session_methods').insert({ session_uid: sessionUid, user_id: accountId, name, recorded_at: now }).onConflict(['session_uid', 'name']).merge(['user_id', 'recorded_at']);
+      }
       return row.lifetimes ? parseJson<NonNullable<ChainOutcome['lifetimes']>>(row.lifetimes, {}) : undefined;
     },
 
