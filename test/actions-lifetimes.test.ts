@@ -7,7 +7,7 @@ import { startTestServer, discover, loginThroughForm, loginWithRefreshToken, sil
 import { codeAt } from './helpers/mfa.ts';
 import type { Browser } from './helpers/cookie-fetch.ts';
 import { expectOAuthError } from './helpers/oidc-assert.ts';
-import { deployAction, bindActions, latestExecution } from './helpers/actions.ts';
+import { deployAction, bindActions, latestExecution, startContinueBounce } from './helpers/actions.ts';
 
 /*
  * How long sessions and refresh tokens live: the configured idle and absolute limits (Auth0's
@@ -25,7 +25,7 @@ const MAX = 3 * 3600;
 
 let ts: TestServer;
 let config: oidc.Configuration;
-let bounce: Server;
+let bounce: Awaited<ReturnType<typeof startContinueBounce>>;
 let bounceUrl = '';
 // An API an action waits on until the test lets it answer (gate.open()): orders two requests without sleeping.
 let gate: Server;
@@ -66,20 +66,16 @@ before(async () => {
   const spa = (await ts.api('POST', '/clients', { name: 'Lifetimes SPA', app_type: 'spa', callbacks: [CB] })).body;
   config = await discover(ts, spa.client_id);
   // A page an action sends the user to, which sends them straight back to /continue.
-  bounce = createServer((req, res) => {
-    const state = new URL(req.url!, 'http://x').searchParams.get('state') ?? '';
-    res.writeHead(302, { location: `${ts.issuer}/continue?state=${encodeURIComponent(state)}` }).end();
-  });
-  await new Promise<void>((r) => bounce.listen(0, '127.0.0.1', r));
-  bounceUrl = `http://127.0.0.1:${(bounce.address() as AddressInfo).port}/bounce`;
-  for (const email of ['parts@life.example', 'active@life.example', 'short@life.example', 'idle@life.example', 'again@life.example', 'rt@life.example', 'rt-idle@life.example', 'bad@life.example', 'rt-session@life.example', 'forward@life.example', 'first-seen@life.example', 'old@life.example', 'race@life.example', 'rt-login@life.example', 'reuse@life.example', 'step-up@life.example', 'own-code@life.example', 'consent@life.example', 'max-age@life.example']) {
+  bounce = await startContinueBounce(() => ts.issuer);
+  bounceUrl = bounce.url;
+  for (const email of ['parts@life.example', 'active@life.example', 'short@life.example', 'idle@life.example', 'again@life.example', 'rt@life.example', 'rt-idle@life.example', 'bad@life.example', 'rt-session@life.example', 'forward@life.example', 'first-seen@life.example', 'old@life.example', 'race@life.example', 'rt-login@life.example', 'reuse@life.example', 'step-up@life.example', 'own-code@life.example', 'consent@life.example', 'max-age@life.example', 'late-resume@life.example', 'consent-late@life.example']) {
     assert.equal((await ts.api('POST', '/users', { email, password: PASSWORD })).status, 201);
   }
 });
 after(async () => {
   Date.now = realNow;
   await ts?.close();
-  await new Promise<void>((r) => bounce.close(() => r()));
+  await bounce?.close();
   releaseGate();
   await new Promise<void>((r) => gate.close(() => r()));
 });
@@ -502,6 +498,40 @@ test('(review) a second factor that takes the session past the request\'s max_ag
     const codes = await r.browser.submit(a.url, html, { code: await codeAt(secret) });
     const done = await r.browser.submit(a.url, await codes.text(), {});
     return r.browser.follow(new URL(done.headers.get('location')!, a.url), {}, (u) => u.href.startsWith(CB));
+  });
+  assert.equal(end.url.searchParams.get('error'), 'login_required', end.url.href);
+});
+
+/** Signs in, then asks for a second factor (enrolled now) with max_age=60 within the minute; the resume redirect is not followed yet. */
+async function stepUpWithinMaxAge(cfg: oidc.Configuration, email: string, extra: Record<string, string> = {}) {
+  const r = await loginThroughForm(config, { redirectUri: CB, email, password: PASSWORD });
+  assert.equal(r.callbackUrl?.searchParams.get('error'), null);
+  const req = await authorizationRequest(cfg, { redirectUri: CB, scope: 'openid', params: { acr_values: 'http://schemas.openid.net/pape/policies/2007/06/multi-factor', max_age: '60', ...extra } });
+  const a = await r.browser.follow(req.url, {}, (u) => u.href.startsWith(CB));
+  const html = await a.res.text();
+  const secret = /data-secret="([A-Z2-7]+)"/.exec(html)?.[1];
+  assert.ok(secret, `the enrollment page, at ${a.url}`);
+  const codes = await r.browser.submit(a.url, html, { code: await codeAt(secret) });
+  const done = await r.browser.submit(a.url, await codes.text(), {});
+  return { browser: r.browser, resume: new URL(done.headers.get('location')!, a.url) };
+}
+
+test('(review) max_age holds at every resume after a step-up: a resume followed late ends in login_required', async () => {
+  const { browser, resume } = await stepUpWithinMaxAge(config, 'late-resume@life.example');
+  const end = await later(120, () => browser.follow(resume, {}, (u) => u.href.startsWith(CB)));
+  assert.equal(end.url.searchParams.get('error'), 'login_required', end.url.href);
+});
+
+test('(review) max_age holds at every resume after a step-up: a consent step confirmed late ends in login_required', async () => {
+  const third = (await ts.api('POST', '/clients', { name: 'Third-party step-up', app_type: 'spa', callbacks: [CB], is_first_party: false })).body;
+  const thirdConfig = await discover(ts, third.client_id);
+  const { browser, resume } = await stepUpWithinMaxAge(thirdConfig, 'consent-late@life.example', { prompt: 'consent' });
+  const c = await browser.follow(resume, {}, (u) => u.href.startsWith(CB));
+  const page = await c.res.text();
+  assert.match(page, /confirm/, `the consent page, at ${c.url}`);
+  const end = await later(120, async () => {
+    const posted = await browser.submit(c.url, page, {});
+    return browser.follow(new URL(posted.headers.get('location')!, c.url), {}, (u) => u.href.startsWith(CB));
   });
   assert.equal(end.url.searchParams.get('error'), 'login_required', end.url.href);
 });

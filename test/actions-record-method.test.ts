@@ -1,11 +1,9 @@
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import * as oidc from 'openid-client';
 import { createUser, discover, loginThroughForm, silentAuthorization, startTestServer, type TestServer } from './helpers/server.ts';
 import { Browser } from './helpers/cookie-fetch.ts';
-import { bindActions, deployAction, latestExecution } from './helpers/actions.ts';
+import { bindActions, deployAction, latestExecution, startContinueBounce } from './helpers/actions.ts';
 
 /*
  * Auth0's api.authentication.recordMethod(providerUrl): after a redirect to an outside
@@ -18,32 +16,20 @@ const PASSWORD = 'record method password 1';
 const PROVIDER = 'https://mfa.partner.example/';
 let ts: TestServer;
 let config: oidc.Configuration;
-let bounce: Server;
+let bounce: Awaited<ReturnType<typeof startContinueBounce>>;
 let bounceUrl = '';
-let bounced = 0;
-/** Who the authenticator was asked about (the `who` query an action adds), in order. */
-const asked: string[] = [];
-
 before(async () => {
   ts = await startTestServer();
   const spa = (await ts.api('POST', '/clients', { name: 'Record SPA', app_type: 'spa', callbacks: [CB] })).body;
   config = await discover(ts, spa.client_id);
-  // The outside authenticator: sends the user straight back to /continue.
-  bounce = createServer((req, res) => {
-    bounced++;
-    const q = new URL(req.url!, 'http://x').searchParams;
-    asked.push(q.get('who') ?? '');
-    // Only the attacker of the review test can pass it (the victim's phone is not theirs).
-    if (q.get('who') === 'victim@record.example') { res.writeHead(403).end('not verified'); return; }
-    const state = q.get('state') ?? '';
-    res.writeHead(302, { location: `${ts.issuer}/continue?state=${encodeURIComponent(state)}` }).end();
-  });
-  await new Promise<void>((r) => bounce.listen(0, '127.0.0.1', r));
-  bounceUrl = `http://127.0.0.1:${(bounce.address() as AddressInfo).port}/verify`;
+  // The outside authenticator: sends the user straight back to /continue. Only the attacker of
+  // the review test can pass it (the victim's phone is not theirs).
+  bounce = await startContinueBounce(() => ts.issuer, { refuse: (q) => q.get('who') === 'victim@record.example' });
+  bounceUrl = bounce.url;
 });
 after(async () => {
   await ts?.close();
-  await new Promise<void>((r) => bounce.close(() => r()));
+  await bounce?.close();
 });
 
 const seenMethods = async (email: string) => (await ts.api('GET', `/users-by-email?email=${encodeURIComponent(email)}`)).body[0].app_metadata.methods_seen as string[];
@@ -58,10 +44,10 @@ test('recorded in onContinuePostLogin: later logins in the session see it and ar
     exports.onContinuePostLogin = async (event, api) => { api.authentication.recordMethod(${JSON.stringify(PROVIDER)}); };`.replace('BOUNCE', bounceUrl) });
   await bindActions(ts, 'post-login', ['partner-mfa']);
   await createUser(ts, 'partner@record.example', PASSWORD);
-  const before = bounced;
+  const before = bounce.asked.length;
   const first = await loginThroughForm(config, { redirectUri: CB, email: 'partner@record.example', password: PASSWORD });
   assert.equal(first.callbackUrl?.searchParams.get('error'), null, first.callbackUrl?.searchParams.get('error_description') ?? String(first.status));
-  assert.equal(bounced, before + 1, 'sent to the authenticator once');
+  assert.equal(bounce.asked.length, before + 1, 'sent to the authenticator once');
   assert.deepEqual(await seenMethods('partner@record.example'), ['pwd']);
   // The same session answers silently: the action finds the method and does not redirect
   // (a redirect would be interaction_required with prompt=none).
@@ -69,11 +55,11 @@ test('recorded in onContinuePostLogin: later logins in the session see it and ar
   assert.equal(silent.searchParams.get('error'), null, silent.searchParams.get('error_description') ?? '');
   const seen = await seenMethods('partner@record.example');
   assert.deepEqual(seen, ['pwd', PROVIDER]);
-  assert.equal(bounced, before + 1);
+  assert.equal(bounce.asked.length, before + 1);
   // Another browser: a new session, without the method: sent again.
   const other = await loginThroughForm(config, { redirectUri: CB, email: 'partner@record.example', password: PASSWORD });
   assert.equal(other.callbackUrl?.searchParams.get('error'), null);
-  assert.equal(bounced, before + 2);
+  assert.equal(bounce.asked.length, before + 2);
   assert.deepEqual(await seenMethods('partner@record.example'), ['pwd']);
   // Ending a session drops what was recorded in it.
   const userId = (await ts.api('GET', '/users-by-email?email=partner%40record.example')).body[0].user_id;
@@ -143,9 +129,9 @@ test('(review) a method passed in a login that never finished does not let the n
   } });
   assert.equal(a.callbackUrl, undefined);
   // Then the victim's password, in the same browser: the victim must be sent to the authenticator too.
-  asked.length = 0;
+  bounce.asked.length = 0;
   const v = await loginThroughForm(config, { browser, redirectUri: CB, email: 'victim@record.example', password: PASSWORD });
-  assert.deepEqual(asked, ['victim@record.example'], 'the victim was sent to the authenticator');
+  assert.deepEqual(bounce.asked, ['victim@record.example'], 'the victim was sent to the authenticator');
   assert.equal(v.callbackUrl?.searchParams.get('code') ?? null, null, 'and did not get a code');
 });
 

@@ -1,10 +1,8 @@
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import * as oidc from 'openid-client';
 import { createUser, discover, loginThroughForm, startTestServer, type TestServer } from './helpers/server.ts';
-import { bindActions, deployAction, latestExecution } from './helpers/actions.ts';
+import { bindActions, deployAction, latestExecution, startContinueBounce } from './helpers/actions.ts';
 
 /*
  * Auth0's transaction metadata (api.transaction.setMetadata, event.transaction.metadata):
@@ -16,7 +14,7 @@ const CB = 'http://localhost:5187/cb';
 const PASSWORD = 'transaction metadata 1';
 let ts: TestServer;
 let config: oidc.Configuration;
-let bounce: Server;
+let bounce: Awaited<ReturnType<typeof startContinueBounce>>;
 let bounceUrl = '';
 
 before(async () => {
@@ -24,16 +22,12 @@ before(async () => {
   const spa = (await ts.api('POST', '/clients', { name: 'Tx SPA', app_type: 'spa', callbacks: [CB] })).body;
   config = await discover(ts, spa.client_id);
   // A page an action sends the user to, which sends them straight back to /continue.
-  bounce = createServer((req, res) => {
-    const state = new URL(req.url!, 'http://x').searchParams.get('state') ?? '';
-    res.writeHead(302, { location: `${ts.issuer}/continue?state=${encodeURIComponent(state)}` }).end();
-  });
-  await new Promise<void>((r) => bounce.listen(0, '127.0.0.1', r));
-  bounceUrl = `http://127.0.0.1:${(bounce.address() as AddressInfo).port}/bounce`;
+  bounce = await startContinueBounce(() => ts.issuer);
+  bounceUrl = bounce.url;
 });
 after(async () => {
   await ts?.close();
-  await new Promise<void>((r) => bounce.close(() => r()));
+  await bounce?.close();
 });
 
 async function login(email: string) {

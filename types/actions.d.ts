@@ -110,7 +110,11 @@ export interface PostLoginAPI {
     challengeWithAny(factors: Factor[]): PostLoginAPI;
     enrollWith(factor: Factor, options?: { additionalFactors?: Factor[] }): PostLoginAPI;
     enrollWithAny(factors: Factor[]): PostLoginAPI;
-    /** In onContinuePostLogin: the outside authenticator at `providerUrl` verified the user; later logins in this session list it in event.authentication.methods. */
+    /**
+     * In onContinuePostLogin: the outside authenticator at `providerUrl` verified the user. Once
+     * this login finishes, later logins of this user in this session list it in
+     * event.authentication.methods; a login that is denied or left unfinished records nothing.
+     */
     recordMethod(providerUrl: string): PostLoginAPI;
   };
   /** 'guardian' asks for the authenticator app, as 'any' and 'google-authenticator' do. */

@@ -144,14 +144,8 @@ export function createPostLoginStep(app: AppContext) {
     const signIn = d.prompt.name !== 'actions';
     const gatehouse = { postLogin: true, claimsRef: loginRef.interaction(d.uid), signIn };
     if (!signIn && !mfa) return { gatehouse };
+    // (Its max_age is checked when the authorization resumes: src/oidc/hooks.ts adoptLoginClaims.)
     const ts = signIn ? undefined : (d.session as { loginTs?: number } | undefined)?.loginTs;
-    // The application asked for a sign-in no older than max_age, and the second factor took the
-    // session past it: its sign-in cannot answer any more (oidc-provider checks max_age only when
-    // the result has no login), so the application must ask again, which asks for the password.
-    const maxAge = Number(d.params.max_age);
-    if (ts !== undefined && d.params.max_age !== undefined && Number.isFinite(maxAge) && ts + maxAge < Math.floor(Date.now() / 1000)) {
-      return { error: 'login_required', error_description: 'The sign-in is older than max_age allows: sign in again' };
-    }
     return { login: { accountId: userId, amr: mfa ? ['pwd', 'otp'] : ['pwd'], ...(mfa ? { acr: MFA_ACR } : {}), remember: true, ...(ts !== undefined ? { ts } : {}) }, gatehouse };
   }
 

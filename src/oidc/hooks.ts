@@ -1,4 +1,4 @@
-import type { KoaContextWithOIDC } from 'oidc-provider';
+import { errors, type KoaContextWithOIDC } from 'oidc-provider';
 import type { Config } from '../config/schema.ts';
 import type { Users } from '../users/users.ts';
 import type { Clients } from '../clients/clients.ts';
@@ -50,6 +50,15 @@ export function createProviderHooks(d: { config: Config; triggers: TriggerRunner
   }
   /** An authorization resumes from the interaction that ran post-login: that login's claims become its session's. */
   async function adoptLoginClaims(ctx: KoaContextWithOIDC) {
+    // A second factor added to a session that answered keeps the sign-in's time (ts), and
+    // oidc-provider checks max_age only when the result has no login: here, at every resume (also
+    // after a consent step, or one followed late), a sign-in older than the request's max_age
+    // cannot answer, and the application's retry asks for the password.
+    const ts = (ctx.oidc.result as { login?: { ts?: unknown } } | undefined)?.login?.ts;
+    const maxAge = (ctx.oidc.params as Record<string, unknown> | undefined)?.max_age;
+    if (typeof ts === 'number' && maxAge !== undefined && ts + Number(maxAge) < Math.floor(Date.now() / 1000)) {
+      throw new errors.LoginRequired('the sign-in is older than max_age allows: sign in again');
+    }
     const g = (ctx.oidc.result as { gatehouse?: { claimsRef?: unknown; signIn?: unknown; lifetimes?: ChainLifetimes } } | undefined)?.gatehouse;
     const ref = g?.claimsRef;
     const accountId = ctx.oidc.session?.accountId;

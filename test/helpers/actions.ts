@@ -68,3 +68,26 @@ export async function waitForExecution(ts: TestServer, trigger: string): Promise
   assert.ok(exe, `${trigger} ran`);
   return exe;
 }
+
+/**
+ * A page outside the server that an action sends the user to (api.redirect.sendUserTo) and that
+ * sends them straight back to `/continue` with the state, as an outside authenticator or a
+ * consent page would. `asked` lists the `who` query of each visit (what the action passed);
+ * `refuse(query)` makes it answer 403 instead (a check the user fails).
+ */
+export async function startContinueBounce(issuer: () => string, o: { refuse?: (q: URLSearchParams) => boolean } = {}) {
+  const { createServer } = await import('node:http');
+  const asked: string[] = [];
+  const server = createServer((req, res) => {
+    const q = new URL(req.url!, 'http://x').searchParams;
+    asked.push(q.get('who') ?? '');
+    if (o.refuse?.(q)) { res.writeHead(403).end('not verified'); return; }
+    res.writeHead(302, { location: `${issuer()}/continue?state=${encodeURIComponent(q.get('state') ?? '')}` }).end();
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const { port } = server.address() as { port: number };
+  return {
+    url: `http://127.0.0.1:${port}/bounce`, asked,
+    close: () => new Promise<void>((r) => server.close(() => r())),
+  };
+}

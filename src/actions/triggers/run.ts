@@ -305,7 +305,6 @@ export function createTriggerRunners(d: Deps) {
       // replace the session's complete claims. An interactive login stores each part (it resumes).
       const inline = args.canRedirect === false;
       let o = await postLoginPart(args, { store: !inline });
-      const recorded = [...(o.recordedMethods ?? [])];
       // Whether anything ran (a last part after a pause by the chain's last action runs nothing).
       const ran = args.startAt !== undefined || o.results.length > 0;
       // A chain pauses after an action that asks for a second factor (challengeWith,
@@ -321,9 +320,7 @@ export function createTriggerRunners(d: Deps) {
           // One chain, one time budget: the parts share the first one's deadline.
           deadlineAt: o.deadlineAt,
         }, { store: !inline, earlier: o });
-        for (const m of o.recordedMethods ?? []) if (!recorded.includes(m)) recorded.push(m);
       }
-      if (recorded.length > 0) o.recordedMethods = recorded;
       if (inline && ran && args.client && !o.blocked && !o.redirect && o.mfa.pauseAfter === undefined) {
         await storeLoginClaims(args.user.user_id, args.client.client_id, args.loginRef, o);
       }
