@@ -400,6 +400,20 @@ test('a new sign-in renews the grant: a refresh token it issues is not cut short
       assert.equal(r.callbackUrl?.searchParams.get('error'), null);
     });
     await later(70 * 60, () => expectOAuthError(oidc.refreshTokenGrant(cfg, rotated.refresh_token!), 'invalid_grant', 400));
+    // A token issued before families had an end (none in its payload) takes its grant's end when
+    // it is rotated: a later sign-in renewing the grant does not prolong it either.
+    const legacy = await loginWithRefreshToken(cfg, { redirectUri: CB, email: 'renew@life.example', password: PASSWORD, audience: API });
+    const row = await short.ctx.db('oidc_payloads').where({ type: 'RefreshToken', id: legacy.tokens.refresh_token! }).first();
+    assert.ok(row, 'the refresh token is stored under its value');
+    const p = JSON.parse(row.payload);
+    delete p.ghExpiresAt;
+    await short.ctx.db('oidc_payloads').where({ type: 'RefreshToken', id: row.id }).update({ payload: JSON.stringify(p) });
+    const legacyRotated = await later(50 * 60, () => oidc.refreshTokenGrant(cfg, legacy.tokens.refresh_token!));
+    await later(55 * 60, async () => {
+      const r = await loginThroughForm(cfg, { browser: legacy.browser, redirectUri: CB, email: 'renew@life.example', password: PASSWORD, scope: 'openid offline_access read:things', params: { prompt: 'login consent', audience: API } });
+      assert.equal(r.callbackUrl?.searchParams.get('error'), null);
+    });
+    await later(70 * 60, () => expectOAuthError(oidc.refreshTokenGrant(cfg, legacyRotated.refresh_token!), 'invalid_grant', 400));
   } finally {
     await short.close();
   }

@@ -69,8 +69,11 @@ test('a refresh token carries its family\'s end on to the tokens rotated from it
   const fresh: { ghExpiresAt?: unknown } = {};
   assert.equal(refreshTokenTtl(fresh, undefined, 86400, undefined), 86400);
   assert.equal(fresh.ghExpiresAt, now() + 86400);
-  // Rotated from a token issued before families had an end: none (its grant bounds it).
+  // Rotated from a token issued before families had an end: its grant's end as it stands now.
   const legacy: { ghExpiresAt?: unknown } = {};
-  assert.equal(refreshTokenTtl(legacy, {}, 86400, undefined), 86400);
-  assert.equal(legacy.ghExpiresAt, undefined);
+  assert.equal(refreshTokenTtl(legacy, {}, 86400, undefined, now() + 5000), 5000);
+  assert.equal(legacy.ghExpiresAt, now() + 5000);
+  const noGrant: { ghExpiresAt?: unknown } = {};
+  assert.equal(refreshTokenTtl(noGrant, {}, 86400, undefined), 86400);
+  assert.equal(noGrant.ghExpiresAt, undefined);
 });

@@ -102,13 +102,14 @@ type RefreshLike = { ghExpiresAt?: unknown };
  * for an idle expiry an action set in this exchange. Writes the family's end onto the token,
  * which saves it with the rest of its payload.
  */
-export function refreshTokenTtl(token: RefreshLike, rotatedFrom: RefreshLike | undefined, idle: number, req: LifetimeRequest | undefined): number {
+export function refreshTokenTtl(token: RefreshLike, rotatedFrom: RefreshLike | undefined, idle: number, req: LifetimeRequest | undefined, grantEnd?: number): number {
   const now = epoch();
   let end = now + idle;
   let cap = typeof token.ghExpiresAt === 'number' ? token.ghExpiresAt : typeof rotatedFrom?.ghExpiresAt === 'number' ? rotatedFrom.ghExpiresAt : undefined;
-  // The first of a family: the family's end. (A token rotated from one issued before families
-  // had an end keeps none: its grant's end bounds it, as it did.)
-  if (cap === undefined && rotatedFrom === undefined) cap = now + idle;
+  // The first of a family: the family's end. A token rotated from one issued before families had
+  // an end takes its grant's end as it stands now, which a later sign-in renewing the grant then
+  // cannot prolong.
+  if (cap === undefined) cap = rotatedFrom === undefined ? now + idle : grantEnd;
   // An action only brings the family's end forward.
   if (req?.expiresAt !== undefined) cap = Math.min(cap ?? Infinity, seconds(req.expiresAt));
   if (cap !== undefined) {

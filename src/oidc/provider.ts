@@ -361,9 +361,10 @@ export function createProvider(d: ProviderDeps): Provider {
       },
       IdToken: t.idTokenTtl,
       // See lifetimes.ts: the configured limits and what post-login asked for.
-      RefreshToken: (ctx, token) => refreshTokenTtl(
-        token as never, (ctx?.oidc?.entities as { RotatedRefreshToken?: never } | undefined)?.RotatedRefreshToken, t.refreshTokenTtl,
-        ctx ? d.hooks?.refreshTokenLifetime?.(ctx) : undefined),
+      RefreshToken: (ctx, token) => {
+        const e = ctx?.oidc?.entities as { RotatedRefreshToken?: never; Grant?: { exp?: number } } | undefined;
+        return refreshTokenTtl(token as never, e?.RotatedRefreshToken, t.refreshTokenTtl, ctx ? d.hooks?.refreshTokenLifetime?.(ctx) : undefined, e?.Grant?.exp);
+      },
       Session: (_ctx, session) => sessionTtl(session as never, { idle: t.sessionTtl, max: t.sessionMaxTtl }, (session as { ghIdleAt?: number }).ghIdleAt),
       Interaction: t.interactionTtl,
       Grant: t.refreshTokenTtl,
