@@ -68,7 +68,7 @@ before(async () => {
   // A page an action sends the user to, which sends them straight back to /continue.
   bounce = await startContinueBounce(() => ts.issuer);
   bounceUrl = bounce.url;
-  for (const email of ['parts@life.example', 'active@life.example', 'short@life.example', 'idle@life.example', 'again@life.example', 'rt@life.example', 'rt-idle@life.example', 'bad@life.example', 'rt-session@life.example', 'forward@life.example', 'first-seen@life.example', 'old@life.example', 'race@life.example', 'rt-login@life.example', 'reuse@life.example', 'step-up@life.example', 'own-code@life.example', 'consent@life.example', 'max-age@life.example', 'late-resume@life.example', 'consent-late@life.example']) {
+  for (const email of ['parts@life.example', 'active@life.example', 'short@life.example', 'idle@life.example', 'again@life.example', 'rt@life.example', 'rt-idle@life.example', 'bad@life.example', 'rt-session@life.example', 'forward@life.example', 'first-seen@life.example', 'old@life.example', 'race@life.example', 'rt-login@life.example', 'reuse@life.example', 'step-up@life.example', 'own-code@life.example', 'consent@life.example', 'max-age@life.example', 'late-resume@life.example', 'consent-late@life.example', 'device@life.example']) {
     assert.equal((await ts.api('POST', '/users', { email, password: PASSWORD })).status, 201);
   }
 });
@@ -548,4 +548,33 @@ test('(review) max_age holds at every resume after a step-up: a consent step con
     return browser.follow(new URL(posted.headers.get('location')!, c.url), {}, (u) => u.href.startsWith(CB));
   });
   assert.equal(end.url.searchParams.get('error'), 'login_required', end.url.href);
+});
+
+test('event.refresh_token.device: where the token\'s family began and where this token was issued', async (t) => {
+  t.after(() => bindActions(ts, 'post-login', []));
+  await deployAction(ts, { name: 'rt-device', trigger: 'post-login', code: `
+    exports.onExecutePostLogin = async (event, api) => {
+      if (event.transaction.protocol === 'oauth2-refresh-token') api.user.setAppMetadata('rt_device', event.refresh_token.device ?? null);
+    };` });
+  await bindActions(ts, 'post-login', ['rt-device']);
+  const { tokens } = await loginWithRefreshToken(config, { redirectUri: CB, email: 'device@life.example', password: PASSWORD, audience: API });
+  const phone = await discover(ts, config.clientMetadata().client_id);
+  phone[oidc.customFetch] = (url, options) => {
+    const headers = new Headers(options.headers as ConstructorParameters<typeof Headers>[0]);
+    headers.set('user-agent', 'Phone/2.0');
+    return fetch(url, { ...options, headers } as RequestInit);
+  };
+  const seen = async () => (await ts.api('GET', '/users-by-email?email=device%40life.example')).body[0].app_metadata.rt_device;
+  const r1 = await oidc.refreshTokenGrant(config, tokens.refresh_token!);
+  const first = await seen();
+  assert.equal(first.initial_ip, '127.0.0.1');
+  assert.equal(first.last_ip, '127.0.0.1');
+  assert.equal(first.last_user_agent, first.initial_user_agent, 'the code exchange issued it');
+  assert.notEqual(first.initial_user_agent, 'Phone/2.0');
+  // Exchanged from the phone: the token that exchange issues says so; the family still began at the code exchange.
+  const r2 = await oidc.refreshTokenGrant(phone, r1.refresh_token!);
+  await oidc.refreshTokenGrant(config, r2.refresh_token!);
+  const third = await seen();
+  assert.equal(third.last_user_agent, 'Phone/2.0');
+  assert.equal(third.initial_user_agent, first.initial_user_agent);
 });

@@ -79,6 +79,8 @@ export interface PostLoginEvent {
     created_at: string; last_exchanged_at?: string; rotating: boolean;
     /** `expires_at`: when the token family ends (its grant's end, or one an action set); `idle_expires_at`: when this token does unless exchanged first. */
     expires_at?: string; idle_expires_at?: string;
+    /** `initial_*`: the code exchange that began the family; `last_*`: the exchange that issued this token. Absent for a token issued before devices were kept. */
+    device?: { initial_ip: string; initial_user_agent: string; last_ip: string; last_user_agent: string };
     resource_servers: { audience: string; scopes: string[] }[];
   };
 }

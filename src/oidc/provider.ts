@@ -12,6 +12,7 @@ import type { Urls } from '../shared/urls.ts';
 import { logKoaErrors } from '../http/koa-errors.ts';
 import { createAdapterFactory } from './adapter.ts';
 import { refreshTokenTtl, sessionTtl, type LifetimeRequest } from './lifetimes.ts';
+import { stampDevice } from './token-device.ts';
 import { withOAuthErrors } from './outcomes.ts';
 import { QUERY_PARAM, carryUnknownParams } from './authorization-query.ts';
 import { PROFILE_CLAIMS } from '../shared/profile-claims.ts';
@@ -363,6 +364,8 @@ export function createProvider(d: ProviderDeps): Provider {
       // See lifetimes.ts: the configured limits and what post-login asked for.
       RefreshToken: (ctx, token) => {
         const e = ctx?.oidc?.entities as { RotatedRefreshToken?: never; Grant?: { exp?: number } } | undefined;
+        // (Computed once, as the token is saved: also where its device is recorded, token-device.ts.)
+        if (ctx) stampDevice(token as never, e?.RotatedRefreshToken, ctx.ip, ctx.get('user-agent'));
         return refreshTokenTtl(token as never, e?.RotatedRefreshToken, t.refreshTokenTtl, ctx ? d.hooks?.refreshTokenLifetime?.(ctx) : undefined, e?.Grant?.exp);
       },
       Session: (_ctx, session) => sessionTtl(session as never, { idle: t.sessionTtl, max: t.sessionMaxTtl }, (session as { ghIdleAt?: number }).ghIdleAt),
@@ -394,7 +397,7 @@ export function createProvider(d: ProviderDeps): Provider {
 
   // The ends actions set (lifetimes.ts) are kept with the session and the refresh token: their
   // models store only the members they list, so these join the lists.
-  for (const [model, extra] of [[provider.Session, 'ghLifetime'], [provider.RefreshToken, 'ghExpiresAt'], [provider.AuthorizationCode, 'ghRefreshLifetime']] as const) {
+  for (const [model, extra] of [[provider.Session, 'ghLifetime'], [provider.RefreshToken, 'ghExpiresAt'], [provider.RefreshToken, 'ghDevice'], [provider.AuthorizationCode, 'ghRefreshLifetime']] as const) {
     const members = [...(model as unknown as { IN_PAYLOAD: string[] }).IN_PAYLOAD, extra];
     Object.defineProperty(model, 'IN_PAYLOAD', { configurable: true, get: () => members });
   }

@@ -10,6 +10,7 @@ import type { ActionEngine, ActionRef, ChainOutcome } from '../engine/engine.ts'
 import { CONNECTION, clientInfo, requestInfo, tenant, userInfo } from './events.ts';
 import { randomId } from '../../shared/ids.ts';
 import { sessionDevices, sessionFacts } from './session-facts.ts';
+import { tokenDevice } from '../../oidc/token-device.ts';
 
 type Obj = Record<string, unknown>;
 const OIDC_SCOPES = new Set(['openid', 'profile', 'email', 'address', 'phone', 'offline_access']);
@@ -390,7 +391,7 @@ export function createTriggerRunners(d: Deps) {
       // The login the refresh token came from: how it authenticated (an action that asks for a
       // second factor unless the login had one must see it had), its session, and the API and
       // scopes this refresh asks for (the token's own when the request names none).
-      const entities = ctx.oidc.entities as { RefreshToken?: { jti?: string; grantId?: string; iat?: number; iiat?: number; rotations?: number; exp?: number; amr?: string[]; authTime?: number; sessionUid?: string; resource?: unknown; scope?: string; ghExpiresAt?: unknown }; Grant?: { exp?: number } };
+      const entities = ctx.oidc.entities as { RefreshToken?: { jti?: string; grantId?: string; iat?: number; iiat?: number; rotations?: number; exp?: number; amr?: string[]; authTime?: number; sessionUid?: string; resource?: unknown; scope?: string; ghExpiresAt?: unknown; ghDevice?: unknown }; Grant?: { exp?: number } };
       const rt = entities.RefreshToken;
       // Its absolute end: its grant's (a family ends with the grant it was issued under), or
       // earlier when an action set one (src/oidc/lifetimes.ts); its idle end: its own expiry.
@@ -415,6 +416,8 @@ export function createTriggerRunners(d: Deps) {
           ...(typeof rt.exp === 'number' ? { idle_expires_at: new Date(Math.min(rt.exp, absoluteEnd ?? rt.exp) * 1000).toISOString() } : {}),
           ...((rt.rotations ?? 0) > 0 && typeof rt.iat === 'number' ? { last_exchanged_at: new Date(rt.iat * 1000).toISOString() } : {}),
           rotating: true,
+          // Where the family began and this token was issued (none for a token issued before they were kept).
+          ...(tokenDevice(rt) ? { device: tokenDevice(rt) } : {}),
           // The API's scopes only: OpenID Connect's (openid, profile, email, …) are the ID token's.
           resource_servers: typeof rt.resource === 'string' ? [{ audience: apiIdentifier(rt.resource), scopes: (rt.scope ?? '').split(' ').filter((x) => x && !OIDC_SCOPES.has(x)) }] : [],
         } : undefined,
