@@ -414,6 +414,18 @@ test('a new sign-in renews the grant: a refresh token it issues is not cut short
       assert.equal(r.callbackUrl?.searchParams.get('error'), null);
     });
     await later(70 * 60, () => expectOAuthError(oidc.refreshTokenGrant(cfg, legacyRotated.refresh_token!), 'invalid_grant', 400));
+    // (Review) Nor when the sign-in that renews the grant comes before the token's first rotation.
+    const legacy2 = await loginWithRefreshToken(cfg, { redirectUri: CB, email: 'renew@life.example', password: PASSWORD, audience: API });
+    const row2 = await short.ctx.db('oidc_payloads').where({ type: 'RefreshToken', id: legacy2.tokens.refresh_token! }).first();
+    const p2 = JSON.parse(row2.payload);
+    delete p2.ghExpiresAt;
+    await short.ctx.db('oidc_payloads').where({ type: 'RefreshToken', id: row2.id }).update({ payload: JSON.stringify(p2) });
+    await later(50 * 60, async () => {
+      const r = await loginThroughForm(cfg, { browser: legacy2.browser, redirectUri: CB, email: 'renew@life.example', password: PASSWORD, scope: 'openid offline_access read:things', params: { prompt: 'login consent', audience: API } });
+      assert.equal(r.callbackUrl?.searchParams.get('error'), null);
+    });
+    const legacy2Rotated = await later(55 * 60, () => oidc.refreshTokenGrant(cfg, legacy2.tokens.refresh_token!));
+    await later(70 * 60, () => expectOAuthError(oidc.refreshTokenGrant(cfg, legacy2Rotated.refresh_token!), 'invalid_grant', 400));
   } finally {
     await short.close();
   }

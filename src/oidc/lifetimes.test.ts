@@ -76,4 +76,7 @@ test('a refresh token carries its family\'s end on to the tokens rotated from it
   const noGrant: { ghExpiresAt?: unknown } = {};
   assert.equal(refreshTokenTtl(noGrant, {}, 86400, undefined), 86400);
   assert.equal(noGrant.ghExpiresAt, undefined);
+  // A grant renewed since the family began: the family's own first issue bounds it.
+  const renewed: { ghExpiresAt?: unknown } = {};
+  assert.equal(refreshTokenTtl(renewed, { iiat: now() - 80000 }, 86400, undefined, now() + 86000), 6400);
 });

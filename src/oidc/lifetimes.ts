@@ -94,7 +94,7 @@ export function earlierStoredLifetime(saving: SessionLike, stored: SessionLike):
   return { loginTs: saving.loginTs, expiresAt: st.expiresAt };
 }
 
-type RefreshLike = { ghExpiresAt?: unknown };
+type RefreshLike = { ghExpiresAt?: unknown; iiat?: unknown };
 
 /**
  * The TTL (seconds) a refresh token is issued with: `idle`, or less for its family's end (begun
@@ -107,9 +107,13 @@ export function refreshTokenTtl(token: RefreshLike, rotatedFrom: RefreshLike | u
   let end = now + idle;
   let cap = typeof token.ghExpiresAt === 'number' ? token.ghExpiresAt : typeof rotatedFrom?.ghExpiresAt === 'number' ? rotatedFrom.ghExpiresAt : undefined;
   // The first of a family: the family's end. A token rotated from one issued before families had
-  // an end takes its grant's end as it stands now, which a later sign-in renewing the grant then
-  // cannot prolong.
-  if (cap === undefined) cap = rotatedFrom === undefined ? now + idle : grantEnd;
+  // an end takes the earlier of its grant's end and its family's first issue (iiat) plus the
+  // lifetime: a sign-in that renewed the grant before this rotation cannot prolong it either.
+  if (cap === undefined && rotatedFrom === undefined) cap = now + idle;
+  else if (cap === undefined) {
+    const ends = [grantEnd, typeof rotatedFrom?.iiat === 'number' ? rotatedFrom.iiat + idle : undefined].filter((x): x is number => typeof x === 'number');
+    if (ends.length > 0) cap = Math.min(...ends);
+  }
   // An action only brings the family's end forward.
   if (req?.expiresAt !== undefined) cap = Math.min(cap ?? Infinity, seconds(req.expiresAt));
   if (cap !== undefined) {
