@@ -93,6 +93,8 @@ export interface Session {
   id?: string; created_at?: string; updated_at?: string; authenticated_at?: string;
   /** `expires_at`: when the user must sign in again however active; `idle_expires_at`: when the session ends unless used first. */
   expires_at?: string; idle_expires_at?: string;
+  /** What api.session.setMetadata kept with this session for this user (as changed by the actions before this one). */
+  metadata?: Record<string, string>;
   clients?: { client_id: string }[];
   device?: { initial_ip: string; initial_user_agent: string; last_ip: string; last_user_agent: string };
 }
@@ -143,6 +145,11 @@ export interface PostLoginAPI {
     setExpiresAt(absolute: number): PostLoginAPI;
     /** When the session ends unless it answers another authorization first (ms since the epoch); the next authorization slides it on. */
     setIdleExpiresAt(absolute: number): PostLoginAPI;
+    /** Keeps `value` under `key` with the session (strings of at most 255 characters, up to 25 keys): event.session.metadata. */
+    setMetadata(key: string, value: string): PostLoginAPI;
+    deleteMetadata(key: string): PostLoginAPI;
+    /** Empties the session's metadata. */
+    evictMetadata(): PostLoginAPI;
   };
   refreshToken: {
     /** On a refresh-token grant: denies it with `reason` and ends the refresh token being exchanged. Elsewhere a deny. */

@@ -12,7 +12,7 @@ export const MANAGEMENT_SCOPES = [
   'read:authentication_methods', 'delete:authentication_methods',
   'read:grants', 'delete:grants',
   'read:organizations',
-  'read:sessions', 'delete:sessions',
+  'read:sessions', 'update:sessions', 'delete:sessions',
   'create:user_tickets',
   'read:connections',
   'read:stats',

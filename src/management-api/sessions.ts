@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { requireScope } from './auth.ts';
 import type { Context } from 'koa';
-import { auditChange, parseQuery, type RegisterRoutes } from './helpers.ts';
+import { auditChange, parseBody, parseQuery, type RegisterRoutes } from './helpers.ts';
 import { badRequest, notFound } from '../shared/errors.ts';
 
 const idParam = (ctx: Context) => {
@@ -12,6 +12,14 @@ const idParam = (ctx: Context) => {
 import { sessionDevices, sessionFacts } from '../actions/triggers/session-facts.ts';
 import { sessionEnded } from '../oidc/lifetimes.ts';
 import { parseJson } from '../db/knex.ts';
+import { SESSION_METADATA_CHARS, SESSION_METADATA_KEYS } from '../actions/engine/contract.ts';
+import { metadataProblem } from '../users/users.ts';
+
+/** Auth0's session_metadata: string keys and values of at most 255 characters, up to 25 keys (the actions' rule). */
+const sessionMetadataSchema = z.record(
+  z.string().min(1).max(SESSION_METADATA_CHARS).refine((k) => !['__proto__', 'constructor', 'prototype'].includes(k) && !/[\u0000-\u001f\u007f]/.test(k), 'not a usable key'),
+  z.string().max(SESSION_METADATA_CHARS).refine((v) => !metadataProblem(v), 'must not contain NUL characters or lone surrogates'),
+).refine((o) => Object.keys(o).length <= SESSION_METADATA_KEYS, `at most ${SESSION_METADATA_KEYS} keys`);
 
 /**
  * Auth0's sessions endpoints: a user's signed-in sessions (oidc-provider's, with the device
@@ -26,6 +34,12 @@ export const registerSessions: RegisterRoutes = (router, app) => {
   /** Auth0's session from Session rows (run.ts's event.session reads the same facts), their devices in one query. */
   async function shape(rows: Row[]) {
     const devices = await sessionDevices(db, rows.map((r) => r.uid));
+    // api.session.setMetadata and PATCH below: kept per session for the user it was written for.
+    const metadata = new Map<string, Record<string, string>>();
+    if (rows.length > 0) {
+      const ms: { session_uid: string; user_id: string; metadata: string }[] = await db('session_metadata').whereIn('session_uid', rows.map((r) => r.uid)).select('session_uid', 'user_id', 'metadata');
+      for (const m of ms) if (rows.some((r) => r.uid === m.session_uid && r.account_id === m.user_id)) metadata.set(m.session_uid, parseJson<Record<string, string>>(m.metadata, {}));
+    }
     return rows.map((r) => {
       const f = sessionFacts(r.payload, app.config.tokens.sessionMaxTtl);
       const dev = devices.get(r.uid);
@@ -34,6 +48,7 @@ export const registerSessions: RegisterRoutes = (router, app) => {
         updated_at: dev ? new Date(dev.updated_at).toISOString() : f.authenticated_at ?? f.created_at,
         ...(f.expires_at ? { expires_at: f.expires_at } : {}), ...(f.idle_expires_at ? { idle_expires_at: f.idle_expires_at } : {}),
         clients: f.clients,
+        session_metadata: metadata.get(r.uid) ?? {},
         authentication: { methods: (f.amr.length ? f.amr : ['pwd']).map((name) => ({ name, ...(f.authenticated_at ? { timestamp: f.authenticated_at } : {}) })) },
         ...(dev ? { device: { initial_ip: dev.initial_ip, initial_user_agent: dev.initial_user_agent, last_ip: dev.last_ip, last_user_agent: dev.last_user_agent } } : {}),
       };
@@ -64,6 +79,20 @@ export const registerSessions: RegisterRoutes = (router, app) => {
 
   router.get('/sessions/:id', requireScope('read:sessions'), async function getSession(ctx) {
     ctx.body = (await shape([await sessionRow(idParam(ctx))]))[0];
+  });
+
+  // Auth0's PATCH: `session_metadata` replaces what the session keeps ({} empties it).
+  router.patch('/sessions/:id', requireScope('update:sessions'), async function updateSession(ctx) {
+    const body = parseBody(ctx, z.strictObject({ session_metadata: sessionMetadataSchema }));
+    const r = await sessionRow(idParam(ctx));
+    const md = body.session_metadata;
+    if (Object.keys(md).length === 0) await db('session_metadata').where({ session_uid: r.uid }).delete();
+    else {
+      const v = { user_id: r.account_id as string, metadata: JSON.stringify(md), updated_at: Date.now() };
+      await db('session_metadata').insert({ session_uid: r.uid, ...v }).onConflict('session_uid').merge(v);
+    }
+    await auditChange(app, ctx, { description: 'Update a session', target: { type: 'session', id: r.uid }, userId: r.account_id ?? undefined });
+    ctx.body = (await shape([r]))[0];
   });
 
   router.delete('/sessions/:id', requireScope('delete:sessions'), async function deleteSession(ctx) {

@@ -301,6 +301,7 @@ export function createUsers(db: Db, hasher: PasswordHasher, policy: { minLength:
       const sessionUids = mine.filter((r) => r.type === 'Session' && r.uid).map((r) => r.uid as string);
       for (let i = 0; i < sessionUids.length; i += 200) await db('session_devices').whereIn('session_uid', sessionUids.slice(i, i + 200)).delete();
       await db('session_methods').where({ user_id: id }).delete();
+      await db('session_metadata').where({ user_id: id }).delete();
       for (let i = 0; i < grantIds.length; i += 200) n += await db('oidc_payloads').whereIn('grant_id', grantIds.slice(i, i + 200)).delete();
       // Logins of this user still under way end too: one waiting at the second factor, or away
       // at an action's redirect. Otherwise someone who had the old password and got that far

@@ -3,7 +3,7 @@ import type BetterSqlite3 from 'better-sqlite3';
 import { isSqlite, withSqliteConnection, type Db } from '../../db/knex.ts';
 import type { Logger } from '../../shared/logger.ts';
 import type { ActionResult, CacheSnapshot, ChainLimits, Command, SandboxAction, SandboxPool, SandboxStatus } from '../sandbox/types.ts';
-import { AFTER_DENY, FAIL_CLOSED_WHEN_REFUSED, TX_METADATA_KEYS, type CommandLimits, type TriggerContract, type TriggerRegistry } from './contract.ts';
+import { AFTER_DENY, FAIL_CLOSED_WHEN_REFUSED, TX_METADATA_KEYS, SESSION_METADATA_KEYS, type CommandLimits, type TriggerContract, type TriggerRegistry } from './contract.ts';
 import type { ActionStore } from './store.ts';
 import { compactResults, type RecordedCommand } from './execution-record.ts';
 
@@ -57,6 +57,11 @@ export interface ChainOutcome {
   lifetimes?: { session?: { expiresAt?: number; idleExpiresAt?: number }; refreshToken?: { expiresAt?: number; idleExpiresAt?: number } };
   /** api.authentication.recordMethod (onContinuePostLogin only): provider URLs the session has now done; the call site records them. */
   recordedMethods?: string[];
+  /**
+   * api.session.setMetadata / deleteMetadata / evictMetadata: `evict` empties what the session
+   * held before, then `set` applies (null deletes a key). The call sites that hold the session write it.
+   */
+  sessionMetadata?: { evict: boolean; set: Record<string, string | null> };
   rejected: string[];
   /** `recorded`: what the execution record shows of the action's api calls (names, never values). */
   results: (ActionResult & { rejected: string[]; recorded?: RecordedCommand[] })[];
@@ -285,6 +290,10 @@ export function createActionEngine(d: { db: Db; store: ActionStore; pool: Sandbo
     const txEvent = event.transaction as Obj | undefined;
     const tx: Obj = { ...(txEvent?.metadata as Obj ?? {}) };
     let txChanged = false;
+    // api.session.setMetadata: the session's metadata as the event has it, as the chain changes it.
+    const sessionEvent = event.session as Obj | undefined;
+    const sm: Obj = { ...(sessionEvent?.metadata as Obj ?? {}) };
+    let smChanged = false;
     const cacheWrites: { actionId: string; key: string; value?: string; ttl?: number }[] = [];
     // The cap is per token (ACTIONS.md): the same claim on the ID and the access token counts once for each.
     const claimBytes = { id: 0, access: 0 };
@@ -384,6 +393,21 @@ export function createActionEngine(d: { db: Db; store: ActionStore; pool: Sandbo
             l[what] = { ...l[what], [how === 'setExpiresAt' ? 'expiresAt' : 'idleExpiresAt']: x as number };
             break;
           }
+          case 'session.setMetadata': case 'session.deleteMetadata': case 'session.evictMetadata': {
+            const change = (outcome.sessionMetadata ??= { evict: false, set: Object.create(null) as Record<string, string | null> });
+            if (c.type === 'session.evictMetadata') {
+              for (const k of Object.keys(sm)) delete sm[k];
+              change.evict = true; change.set = Object.create(null) as Record<string, string | null>;
+            } else if (c.type === 'session.deleteMetadata') {
+              delete sm[x as string]; change.set[x as string] = null;
+            } else if (!Object.hasOwn(sm, x as string) && Object.keys(sm).length >= SESSION_METADATA_KEYS) {
+              const m = redactSecrets(`session metadata "${x}" refused: at most ${SESSION_METADATA_KEYS} keys`, a.secrets); rejected.push(m); outcome.rejected.push(`${r.name}: ${m}`); break;
+            } else {
+              sm[x as string] = y; change.set[x as string] = y as string;
+            }
+            smChanged = true;
+            break;
+          }
           case 'authentication.recordMethod':
             // Auth0 offers it in onContinuePostLogin only: after the redirect to the authenticator came back.
             if (!continued) { const m = 'api.authentication.recordMethod is available in onContinuePostLogin only'; rejected.push(m); outcome.rejected.push(`${r.name}: ${m}`); break; }
@@ -456,11 +480,12 @@ export function createActionEngine(d: { db: Db; store: ActionStore; pool: Sandbo
         idx++;
         if (!goOn) break;
       }
-      if ((user && (appChanged || usrChanged)) || txChanged) {
+      if ((user && (appChanged || usrChanged)) || txChanged || smChanged) {
         curEvent = {
           ...event,
           ...(user && (appChanged || usrChanged) ? { user: { ...user, app_metadata: { ...app }, user_metadata: { ...usr } } } : {}),
           ...(txChanged ? { transaction: { ...txEvent, metadata: { ...tx } } } : {}),
+          ...(smChanged ? { session: { ...sessionEvent, metadata: { ...sm } } } : {}),
         };
       }
       if (!goOn) break;

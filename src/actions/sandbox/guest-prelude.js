@@ -2898,7 +2898,58 @@
     }
     return execApi !== null ? execApi : curApi;
   }
+  // Auth0's session metadata: string keys and values of at most 255 characters (here up to 25
+  // keys), kept with the browser session for the actions of its later logins; seen at once in
+  // this action's event.session.metadata and by the actions after it. Checked here so that a
+  // wrong call throws where it is made; the server checks again.
+  const SM_CHARS = 255, SM_KEYS_MAX = 25;
+  let smKeys = null, smStartKeys = null;
+  function sessionMetadataObject() {
+    const s = curEvent !== null && typeof curEvent === 'object' ? curEvent.session : undefined;
+    if (s === null || typeof s !== 'object') return null;
+    let md = s.metadata;
+    if (md === null || typeof md !== 'object') { md = {}; defineProperty(s, 'metadata', { value: md, writable: true, enumerable: true, configurable: true }); }
+    return md;
+  }
+  function sessionKey(name, key) {
+    if (typeof key !== 'string' || key === '' || key.length > SM_CHARS || key === '__proto__' || key === 'constructor' || key === 'prototype' || TX_CONTROL.test(key)) {
+      throw new TypeErr('api.session.' + name + ': the key must be a string of 1 to ' + SM_CHARS + ' characters, without control characters');
+    }
+    if (smKeys === null) {
+      smKeys = new MapC();
+      if (smStartKeys !== null) for (let i = 0; i < smStartKeys.length; i++) mset(smKeys, smStartKeys[i], true);
+    }
+  }
+  function setSessionMetadata(key, value) {
+    sessionKey('setMetadata', key);
+    if (typeof value !== 'string') throw new TypeErr('api.session.setMetadata: the value must be a string');
+    if (value.length > SM_CHARS) throw new RangeErr('api.session.setMetadata: a value is at most ' + SM_CHARS + ' characters');
+    if (!mhas(smKeys, key) && apply(mapSize, smKeys, []) >= SM_KEYS_MAX) throw new RangeErr('api.session.setMetadata: at most ' + SM_KEYS_MAX + ' keys');
+    if (record('session.setMetadata', [key, value]) === false) throw new RangeErr('api.session.setMetadata: not recorded, the execution\'s recorded api calls are full');
+    mset(smKeys, key, true);
+    const md = sessionMetadataObject();
+    if (md !== null) defineProperty(md, key, { value, writable: true, enumerable: true, configurable: true });
+    return execApi !== null ? execApi : curApi;
+  }
+  function deleteSessionMetadata(key) {
+    sessionKey('deleteMetadata', key);
+    if (record('session.deleteMetadata', [key]) === false) throw new RangeErr('api.session.deleteMetadata: not recorded, the execution\'s recorded api calls are full');
+    mdel(smKeys, key);
+    const md = sessionMetadataObject();
+    if (md !== null) delete md[key];
+    return execApi !== null ? execApi : curApi;
+  }
+  function evictSessionMetadata() {
+    if (record('session.evictMetadata', []) === false) throw new RangeErr('api.session.evictMetadata: not recorded, the execution\'s recorded api calls are full');
+    smKeys = new MapC();
+    const md = sessionMetadataObject();
+    if (md !== null) { const ks = keys(md); for (let i = 0; i < ks.length; i++) delete md[ks[i]]; }
+    return execApi !== null ? execApi : curApi;
+  }
   const SPECIAL = {
+    'session.setMetadata': () => setSessionMetadata,
+    'session.deleteMetadata': () => deleteSessionMetadata,
+    'session.evictMetadata': () => evictSessionMetadata,
     'redirect.canRedirect': () => function canRedirect() { const rc = redirectCtx(); return !!(rc && rc.canRedirect); },
     // Auth0's Rules-to-Actions migration writes `if (!api.rules.wasExecuted(id))` around code a
     // Rule did before: there are no Rules here, so none was ever executed.
@@ -4653,6 +4704,8 @@
     pkgCalls = 0;
     txKeys = null;
     txStartKeys = null;
+    smKeys = null;
+    smStartKeys = null;
     skipped = false;
     cmds = ''; cmdBytes = 0;
     logs = ''; logBytes = 0; logFull = false;
@@ -4727,6 +4780,9 @@
       txKeys = null;
       const tx0 = event !== null && typeof event === 'object' ? event.transaction : undefined;
       txStartKeys = tx0 !== null && typeof tx0 === 'object' && tx0.metadata !== null && typeof tx0.metadata === 'object' ? keys(tx0.metadata) : null;
+      smKeys = null;
+      const s0 = event !== null && typeof event === 'object' ? event.session : undefined;
+      smStartKeys = s0 !== null && typeof s0 === 'object' && s0.metadata !== null && typeof s0.metadata === 'object' ? keys(s0.metadata) : null;
       // A fresh top level each time, as Auth0's api is a plain object: actions add to it
       // (`api.noop = api.noop || function () {}`, a common idiom) and that must neither fail
       // nor reach their next execution. The members stay the frozen ones built per isolate.

@@ -26,7 +26,7 @@ import { hostFetch, parseGuestRequest, type FetchOptions, type GuestFetchRequest
 import { issuerAllowance, parseFetchAllow } from './net-guard.ts';
 import { busy, precise } from './timer-slack.ts';
 import type { ActionResult, ChainLimits, ChainResult, Command, SandboxAction, SandboxStatus, ValidateResult } from './types.ts';
-import { TX_METADATA_KEYS, TX_METADATA_KEY_CHARS, TX_METADATA_VALUE_CHARS } from './types.ts';
+import { SESSION_METADATA_CHARS, SESSION_METADATA_KEYS, TX_METADATA_KEYS, TX_METADATA_KEY_CHARS, TX_METADATA_VALUE_CHARS } from './types.ts';
 
 const PRELUDE = readFileSync(new URL('./guest-prelude.js', import.meta.url), 'utf8');
 
@@ -588,6 +588,9 @@ export class ChainRunner {
         } else if (c.type === 'transaction.setMetadata') {
           eventObj ??= parseObject(eventJson);
           if (applyTransactionMetadata(eventObj, c.args)) evChanged = true;
+        } else if (c.type === 'session.setMetadata' || c.type === 'session.deleteMetadata' || c.type === 'session.evictMetadata') {
+          eventObj ??= parseObject(eventJson);
+          if (applySessionMetadata(eventObj, c.type, c.args)) evChanged = true;
         } else if (c.type === 'cache.set' || c.type === 'cache.delete') {
           cacheObj ??= parseObject(cacheJsonFor(a.key)) as Record<string, { value: string; expires_at: number }>;
           applyCache(cacheObj, c);
@@ -676,6 +679,30 @@ function applyTransactionMetadata(event: Record<string, unknown>, args: unknown[
   if (v === null) delete m[k];
   else if (!Object.hasOwn(m, k) && Object.keys(m).length >= TX_METADATA_KEYS) return false;
   else Object.defineProperty(m, k, { value: v, writable: true, enumerable: true, configurable: true });
+  return true;
+}
+
+/**
+ * The same for api.session.setMetadata / deleteMetadata / evictMetadata on event.session.metadata,
+ * with the engine's rules (definitions.ts, engine.ts): what it would refuse, later actions must not see.
+ */
+function applySessionMetadata(event: Record<string, unknown>, type: string, args: unknown[]): boolean {
+  const s = event.session;
+  if (s === null || typeof s !== 'object' || Array.isArray(s)) return false;
+  const so = s as Record<string, unknown>;
+  let md = so.metadata;
+  if (md === null || typeof md !== 'object' || Array.isArray(md)) {
+    md = {};
+    Object.defineProperty(so, 'metadata', { value: md, writable: true, enumerable: true, configurable: true });
+  }
+  const m = md as Record<string, unknown>;
+  if (type === 'session.evictMetadata') { for (const k of Object.keys(m)) delete m[k]; return true; }
+  const [k, v] = args;
+  if (typeof k !== 'string' || k === '' || k.length > SESSION_METADATA_CHARS || UNSAFE_KEYS.has(k) || TX_CONTROL.test(k)) return false;
+  if (type === 'session.deleteMetadata') { delete m[k]; return true; }
+  if (typeof v !== 'string' || v.length > SESSION_METADATA_CHARS) return false;
+  if (!Object.hasOwn(m, k) && Object.keys(m).length >= SESSION_METADATA_KEYS) return false;
+  Object.defineProperty(m, k, { value: v, writable: true, enumerable: true, configurable: true });
   return true;
 }
 

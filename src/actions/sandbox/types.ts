@@ -16,6 +16,9 @@ import { PACKAGES } from './packages.ts';
 export const TX_METADATA_KEYS = 20;
 export const TX_METADATA_KEY_CHARS = 100;
 export const TX_METADATA_VALUE_CHARS = 1024;
+/** Auth0's session metadata (api.session.setMetadata): string keys and values of at most 255 characters, here up to 25 keys. */
+export const SESSION_METADATA_KEYS = 25;
+export const SESSION_METADATA_CHARS = 255;
 
 /** Outcome of one action, and of a chain (the first non-ok action's status). */
 export type SandboxStatus = 'ok' | 'denied' | 'timeout' | 'oom' | 'syntax' | 'runtime';

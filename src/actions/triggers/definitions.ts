@@ -1,6 +1,6 @@
 import type { CommandLimits, TriggerContract, TriggerRegistry } from '../engine/contract.ts';
 export { AFTER_DENY, DENY_CALLS, FAIL_CLOSED_WHEN_REFUSED } from '../engine/contract.ts';
-import { TX_METADATA_KEY_CHARS, TX_METADATA_VALUE_CHARS } from '../engine/contract.ts';
+import { TX_METADATA_KEY_CHARS, TX_METADATA_VALUE_CHARS, SESSION_METADATA_CHARS } from '../engine/contract.ts';
 import { PROFILE_CLAIMS } from '../../shared/profile-claims.ts';
 import { metadataProblem } from '../../users/users.ts';
 
@@ -24,12 +24,11 @@ export const TRIGGERS: Record<TriggerId, TriggerDef> = {
       'multifactor.enable', 'redirect.sendUserTo', 'redirect.encodeToken', 'redirect.validateToken', 'redirect.canRedirect',
       'user.setAppMetadata', 'user.setUserMetadata', 'session.revoke', 'refreshToken.revoke', 'rules.wasExecuted', 'transaction.setMetadata', ...CACHE,
       'session.setExpiresAt', 'session.setIdleExpiresAt', 'refreshToken.setExpiresAt', 'refreshToken.setIdleExpiresAt',
-      'authentication.recordMethod',
+      'authentication.recordMethod', 'session.setMetadata', 'session.deleteMetadata', 'session.evictMetadata',
     ],
     stopOn: ['access.deny', 'session.revoke', 'refreshToken.revoke', 'redirect.sendUserTo', 'authentication.challengeWith', 'authentication.challengeWithAny', 'authentication.enrollWith', 'authentication.enrollWithAny'],
     unsupported: [
       'authentication.setPrimaryUser',
-      'session.setMetadata', 'session.deleteMetadata', 'session.evictMetadata',
       'refreshToken.setMetadata', 'refreshToken.deleteMetadata', 'refreshToken.evictMetadata',
       'prompt.render', 'transaction.setResultUrl',
       ...['setAttribute', 'setAudience', 'setIssuer', 'setRecipient', 'setDestination', 'setNameIdentifierFormat', 'setNameIdentifierProbes',
@@ -164,6 +163,12 @@ export function validateCommand(trigger: TriggerContract, type: string, args: un
       // Auth0's unit: milliseconds since the epoch (Date.now() + …). Seconds (under 1e11: before
       // 1973 as milliseconds) are refused rather than read as a time long gone.
       return typeof a === 'number' && Number.isFinite(a) && a >= 1e11 && a <= 8.64e15 ? null : `${type} needs a time in milliseconds since the epoch (as Date.now() gives)`;
+    case 'session.setMetadata':
+    case 'session.deleteMetadata': {
+      if (typeof a !== 'string' || a === '' || a.length > SESSION_METADATA_CHARS || BAD_KEYS.has(a) || CONTROL.test(a)) return `session metadata keys are strings of 1 to ${SESSION_METADATA_CHARS} characters`;
+      if (type === 'session.setMetadata' && (typeof b !== 'string' || b.length > SESSION_METADATA_CHARS || metadataProblem(b))) return `session metadata "${a}" must be a string of at most ${SESSION_METADATA_CHARS} characters`;
+      return null;
+    }
     case 'authentication.recordMethod': {
       // Auth0's provider URL: the outside authenticator's identity, shown back in event.authentication.methods.
       if (typeof a !== 'string' || a.length > 512 || CONTROL.test(a)) return 'authentication.recordMethod needs the provider\'s URL (at most 512 characters)';

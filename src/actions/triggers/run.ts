@@ -11,6 +11,7 @@ import { CONNECTION, clientInfo, requestInfo, tenant, userInfo } from './events.
 import { randomId } from '../../shared/ids.ts';
 import { sessionDevices, sessionFacts } from './session-facts.ts';
 import { tokenDevice } from '../../oidc/token-device.ts';
+import { SESSION_METADATA_KEYS } from '../engine/contract.ts';
 
 type Obj = Record<string, unknown>;
 const OIDC_SCOPES = new Set(['openid', 'profile', 'email', 'address', 'phone', 'offline_access']);
@@ -41,7 +42,7 @@ function resourceList(r: unknown): string[] {
 }
 
 /** What post-login decided for the tokens and the session of one login (action_login_claims). */
-interface LoginClaims { idToken: Obj; accessToken: Obj; scopes: { add: string[]; remove: string[] }; lifetimes?: ChainOutcome['lifetimes']; methods?: string[] }
+interface LoginClaims { idToken: Obj; accessToken: Obj; scopes: { add: string[]; remove: string[] }; lifetimes?: ChainOutcome['lifetimes']; methods?: string[]; sessionMetadata?: ChainOutcome['sessionMetadata'] }
 type CcToken = { scope?: string; resourceServer?: { identifier?: string; audience?: string } };
 
 /**
@@ -82,7 +83,8 @@ export function createTriggerRunners(d: Deps) {
     await db('action_login_claims').insert({
       account_id: accountId, client_id: clientId, id_token: JSON.stringify(o.idTokenClaims), access_token: JSON.stringify(o.accessTokenClaims),
       scopes: JSON.stringify({ add: o.scopesAdd, remove: o.scopesRemove }), lifetimes: o.lifetimes ? JSON.stringify(o.lifetimes) : null,
-      methods: o.recordedMethods?.length ? JSON.stringify(o.recordedMethods) : null, updated_at: Date.now(), login_ref: ref,
+      methods: o.recordedMethods?.length ? JSON.stringify(o.recordedMethods) : null,
+      session_metadata: o.sessionMetadata ? JSON.stringify(o.sessionMetadata) : null, updated_at: Date.now(), login_ref: ref,
     }).onConflict(['account_id', 'client_id', 'login_ref']).merge();
   }
 
@@ -127,6 +129,7 @@ export function createTriggerRunners(d: Deps) {
       if (uid) {
         await trx('session_devices').where({ session_uid: uid }).delete();
         await trx('session_methods').where({ session_uid: uid }).delete();
+        await trx('session_metadata').where({ session_uid: uid }).delete();
         // A request that loaded this session before now must not save its copy back when it
         // ends (src/oidc/adapter.ts refuses to save a revoked login), for as long as the session lives.
         if (rows.length > 0) {
@@ -181,7 +184,7 @@ export function createTriggerRunners(d: Deps) {
    * its own fields), as before this request: a login records its request only once it succeeded
    * (recordSessionDevice), so a denied attempt never becomes the session's last device.
    */
-  async function sessionInfo(uid: string, o: { ip: string; userAgent: string; loginAt: string; signIn: boolean }): Promise<Obj> {
+  async function sessionInfo(uid: string, o: { ip: string; userAgent: string; loginAt: string; signIn: boolean; userId: string }): Promise<Obj> {
     const row: { payload: string } | undefined = await db('oidc_payloads').where({ type: 'Session', uid }).first('payload');
     const f = sessionFacts(row?.payload, d.sessionMaxTtl);
     const signedIn = f.signedIn;
@@ -204,6 +207,8 @@ export function createTriggerRunners(d: Deps) {
       // The last time the user signed in on this session: this login when it signs in.
       authenticated_at: signIn ? iso(loginAt) : f.authenticated_at ?? o.loginAt,
       ...ends,
+      // api.session.setMetadata: what this user's logins on this session kept (none for another user's).
+      metadata: await sessionMetadataOf(uid, o.userId),
       clients: f.clients,
       ...(device ? { device: { initial_ip: device.initial_ip, initial_user_agent: device.initial_user_agent, last_ip: device.last_ip, last_user_agent: device.last_user_agent } } : {}),
     };
@@ -212,7 +217,7 @@ export function createTriggerRunners(d: Deps) {
   async function postLoginEvent(user: User, o: { client?: { client_id: string; name: string; client_metadata?: Record<string, string> }; ctx?: Context; transaction: Obj; sessionId?: string; methods: { name: string; timestamp: string }[]; authParams?: Obj; refreshToken?: Obj; signIn?: boolean }) {
     const request = o.authParams ? requestInfo(o.ctx, { query: o.authParams, body: {}, method: 'GET' }) : requestInfo(o.ctx);
     const session = o.sessionId
-      ? await sessionInfo(o.sessionId, { ip: String(request.ip ?? ''), userAgent: String(request.user_agent ?? ''), loginAt: o.methods[0]?.timestamp ?? new Date().toISOString(), signIn: o.signIn === true })
+      ? await sessionInfo(o.sessionId, { ip: String(request.ip ?? ''), userAgent: String(request.user_agent ?? ''), loginAt: o.methods[0]?.timestamp ?? new Date().toISOString(), signIn: o.signIn === true, userId: user.user_id })
       : {};
     // Methods actions recorded in this session (api.authentication.recordMethod), after the login's own.
     const recorded: { name: string; recorded_at: unknown }[] = o.sessionId ? await db('session_methods').where({ session_uid: o.sessionId, user_id: user.user_id }).orderBy('recorded_at').select('name', 'recorded_at') : [];
@@ -249,15 +254,37 @@ export function createTriggerRunners(d: Deps) {
     const l = prev.lifetimes;
     if (l) o.lifetimes = { session: { ...l.session, ...o.lifetimes?.session }, refreshToken: { ...l.refreshToken, ...o.lifetimes?.refreshToken } };
     if (prev.methods?.length) o.recordedMethods = [...new Set([...prev.methods, ...(o.recordedMethods ?? [])])];
+    const sm = prev.sessionMetadata;
+    if (sm && !o.sessionMetadata?.evict) o.sessionMetadata = { evict: sm.evict, set: Object.assign(Object.create(null) as Record<string, string | null>, sm.set, o.sessionMetadata?.set) };
   }
-  const claimsOf = (o: ChainOutcome): LoginClaims => ({ idToken: o.idTokenClaims, accessToken: o.accessTokenClaims, scopes: { add: o.scopesAdd, remove: o.scopesRemove }, lifetimes: o.lifetimes, methods: o.recordedMethods });
+  const claimsOf = (o: ChainOutcome): LoginClaims => ({ idToken: o.idTokenClaims, accessToken: o.accessTokenClaims, scopes: { add: o.scopesAdd, remove: o.scopesRemove }, lifetimes: o.lifetimes, methods: o.recordedMethods, sessionMetadata: o.sessionMetadata });
   /** A stored row of action_login_claims, read. */
-  const claimsRow = (r: { id_token: string; access_token: string; scopes: string; lifetimes?: string | null; methods?: string | null }): LoginClaims => ({
+  const claimsRow = (r: { id_token: string; access_token: string; scopes: string; lifetimes?: string | null; methods?: string | null; session_metadata?: string | null }): LoginClaims => ({
     idToken: parseJson<Obj>(r.id_token, {}), accessToken: parseJson<Obj>(r.access_token, {}),
     scopes: parseJson<{ add: string[]; remove: string[] }>(r.scopes, { add: [], remove: [] }),
     lifetimes: r.lifetimes ? parseJson<NonNullable<ChainOutcome['lifetimes']>>(r.lifetimes, {}) : undefined,
     methods: r.methods ? parseJson<string[]>(r.methods, []) : undefined,
+    sessionMetadata: r.session_metadata ? parseJson<NonNullable<ChainOutcome['sessionMetadata']>>(r.session_metadata, { evict: false, set: {} }) : undefined,
   });
+  /**
+   * What a chain wrote to the session's metadata (api.session.setMetadata…), applied to session
+   * `uid` for `userId` (metadata kept for another user of that session is not theirs: replaced).
+   */
+  async function sessionMetadataOf(uid: string, userId: string): Promise<Record<string, string>> {
+    const row: { user_id: string; metadata: string } | undefined = await db('session_metadata').where({ session_uid: uid }).first('user_id', 'metadata');
+    return row && row.user_id === userId ? parseJson<Record<string, string>>(row.metadata, {}) : {};
+  }
+  async function writeSessionMetadata(uid: string, userId: string, change: NonNullable<ChainOutcome['sessionMetadata']>) {
+    const row: { user_id: string; metadata: string } | undefined = await db('session_metadata').where({ session_uid: uid }).first('user_id', 'metadata');
+    const cur: Record<string, string> = row && row.user_id === userId && !change.evict ? parseJson<Record<string, string>>(row.metadata, {}) : {};
+    for (const [k, v] of Object.entries(change.set ?? {})) {
+      if (v === null) delete cur[k];
+      else if (typeof v === 'string' && (Object.hasOwn(cur, k) || Object.keys(cur).length < SESSION_METADATA_KEYS)) cur[k] = v;
+    }
+    if (Object.keys(cur).length === 0) { await db('session_metadata').where({ session_uid: uid }).delete(); return; }
+    const v = { user_id: userId, metadata: JSON.stringify(cur), updated_at: Date.now() };
+    await db('session_metadata').insert({ session_uid: uid, ...v }).onConflict('session_uid').merge(v);
+  }
 
   /**
    * One part of a post-login chain: from `startAt` (0) to its end, a deny, a redirect or a pause
@@ -324,6 +351,8 @@ export function createTriggerRunners(d: Deps) {
       }
       if (inline && ran && args.client && !o.blocked && !o.redirect && o.mfa.pauseAfter === undefined) {
         await storeLoginClaims(args.user.user_id, args.client.client_id, args.loginRef, o);
+        // A silent authorization runs in the user's signed-in session: its metadata is written now.
+        if (o.sessionMetadata && args.sessionId) await writeSessionMetadata(args.sessionId, args.user.user_id, o.sessionMetadata);
       }
       return o;
     },
@@ -350,11 +379,14 @@ export function createTriggerRunners(d: Deps) {
     async bindLoginClaims(accountId: string, clientId: string, fromRef: string, toRef: string, sessionUid: string): Promise<ChainOutcome['lifetimes']> {
       if (!(await engine.hasBindings('post-login'))) return undefined;
       const from = { account_id: accountId, client_id: clientId, login_ref: fromRef };
-      const row = await db('action_login_claims').where(from).first('lifetimes', 'methods');
+      const row = await db('action_login_claims').where(from).first('lifetimes', 'methods', 'session_metadata');
       if (!row) return undefined;
       // The session's earlier login there (a re-authentication in the same session) gives way.
       await db('action_login_claims').where({ account_id: accountId, client_id: clientId, login_ref: toRef }).delete();
-      await db('action_login_claims').where(from).update({ login_ref: toRef, methods: null });
+      await db('action_login_claims').where(from).update({ login_ref: toRef, methods: null, session_metadata: null });
+      // api.session.setMetadata…: the login finished in this user's session, which keeps it now.
+      const sm = row.session_metadata ? parseJson<NonNullable<ChainOutcome['sessionMetadata']>>(row.session_metadata, { evict: false, set: {} }) : undefined;
+      if (sm) await writeSessionMetadata(sessionUid, accountId, sm);
       // api.authentication.recordMethod: the login finished in this user's session, so the
       // methods it did are the session's now, for this user (a chain that denied, or a login
       // left unfinished, never gets here).
@@ -371,6 +403,7 @@ export function createTriggerRunners(d: Deps) {
       // The sessions' devices go with them: a session not used for its whole lifetime has expired.
       await db('session_devices').where('updated_at', '<', Date.now() - maxAgeMs).delete();
       await db('session_methods').where('recorded_at', '<', Date.now() - maxAgeMs).delete();
+      await db('session_metadata').where('updated_at', '<', Date.now() - maxAgeMs).delete();
       return db('action_login_claims').where('updated_at', '<', Date.now() - maxAgeMs).delete();
     },
 
@@ -460,6 +493,10 @@ export function createTriggerRunners(d: Deps) {
       // row is what later reads of this login find (userinfo), and it keeps the row from the sweep.
       // Without a session (none such here) there is no login to keep claims under.
       if (rt?.sessionUid) await storeLoginClaims(user.user_id, client.client_id, loginRef.session(rt.sessionUid, rt.resource), o);
+      // The session the refresh token was issued in keeps its metadata, while it lives.
+      if (rt?.sessionUid && o.sessionMetadata && await db('oidc_payloads').where({ type: 'Session', uid: rt.sessionUid, account_id: user.user_id }).first('id')) {
+        await writeSessionMetadata(rt.sessionUid, user.user_id, o.sessionMetadata);
+      }
       return o;
     },
 

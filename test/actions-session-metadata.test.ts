@@ -1,0 +1,123 @@
+import { test, after, before } from 'node:test';
+import assert from 'node:assert/strict';
+import * as oidc from 'openid-client';
+import { createUser, discover, loginThroughForm, silentAuthorization, startTestServer, type TestServer } from './helpers/server.ts';
+import { bindActions, deployAction } from './helpers/actions.ts';
+
+/*
+ * Auth0's session metadata: api.session.setMetadata / deleteMetadata / evictMetadata in
+ * post-login, event.session.metadata for the actions after it and for later logins in the
+ * session, and session_metadata on the Management API's sessions (GET, PATCH).
+ */
+
+const CB = 'http://localhost:5191/cb';
+const PASSWORD = 'session metadata password 1';
+let ts: TestServer;
+let config: oidc.Configuration;
+
+before(async () => {
+  ts = await startTestServer();
+  const spa = (await ts.api('POST', '/clients', { name: 'Metadata SPA', app_type: 'spa', callbacks: [CB] })).body;
+  config = await discover(ts, spa.client_id);
+});
+after(async () => { await ts?.close(); });
+
+const userByEmail = async (email: string) => (await ts.api('GET', `/users-by-email?email=${encodeURIComponent(email)}`)).body[0];
+const sessionsOf = async (email: string) => (await ts.api('GET', `/users/${encodeURIComponent((await userByEmail(email)).user_id)}/sessions`)).body.sessions;
+
+test('set at a login: the actions after it see it at once; the session keeps it for later logins and the Management API', async (t) => {
+  t.after(() => bindActions(ts, 'post-login', []));
+  await deployAction(ts, { name: 'sm-writer', trigger: 'post-login', code: `
+    exports.onExecutePostLogin = async (event, api) => {
+      api.user.setAppMetadata('writer_saw', event.session.metadata);
+      if (!event.session.metadata.device_name) api.session.setMetadata('device_name', 'Work laptop').session.setMetadata('terms', 'accepted');
+      if (event.session.metadata.drop === 'yes') api.session.deleteMetadata('terms');
+    };` });
+  await deployAction(ts, { name: 'sm-reader', trigger: 'post-login', code: `
+    exports.onExecutePostLogin = async (event, api) => { api.user.setAppMetadata('reader_saw', event.session.metadata); };` });
+  await bindActions(ts, 'post-login', ['sm-writer', 'sm-reader']);
+  await createUser(ts, 'laptop@meta.example', PASSWORD);
+  const r = await loginThroughForm(config, { redirectUri: CB, email: 'laptop@meta.example', password: PASSWORD });
+  assert.equal(r.callbackUrl?.searchParams.get('error'), null);
+  let u = await userByEmail('laptop@meta.example');
+  assert.deepEqual(u.app_metadata.writer_saw, {}, 'a new session has none');
+  assert.deepEqual(u.app_metadata.reader_saw, { device_name: 'Work laptop', terms: 'accepted' }, 'the next action sees it at once');
+  const [s] = await sessionsOf('laptop@meta.example');
+  assert.deepEqual(s.session_metadata, { device_name: 'Work laptop', terms: 'accepted' });
+  // A later (silent) login in the session: the actions see what the session keeps.
+  assert.equal(new URL(await silentAuthorization(config, r.browser, CB)).searchParams.get('error'), null);
+  u = await userByEmail('laptop@meta.example');
+  assert.deepEqual(u.app_metadata.writer_saw, { device_name: 'Work laptop', terms: 'accepted' });
+  // The Management API replaces it; the next login's action deletes a key.
+  const patched = await ts.api('PATCH', `/sessions/${encodeURIComponent(s.id)}`, { session_metadata: { device_name: 'Work laptop', terms: 'accepted', drop: 'yes' } });
+  assert.equal(patched.status, 200, JSON.stringify(patched.body));
+  assert.equal(patched.body.session_metadata.drop, 'yes');
+  assert.equal(new URL(await silentAuthorization(config, r.browser, CB)).searchParams.get('error'), null);
+  assert.deepEqual((await sessionsOf('laptop@meta.example'))[0].session_metadata, { device_name: 'Work laptop', drop: 'yes' });
+  // evictMetadata empties it.
+  await deployAction(ts, { name: 'sm-evict', trigger: 'post-login', code: `exports.onExecutePostLogin = async (event, api) => { api.session.evictMetadata(); };` });
+  await bindActions(ts, 'post-login', ['sm-evict']);
+  assert.equal(new URL(await silentAuthorization(config, r.browser, CB)).searchParams.get('error'), null);
+  assert.deepEqual((await sessionsOf('laptop@meta.example'))[0].session_metadata, {});
+});
+
+test('wrong keys and values throw where they are set; at most 25 keys; a denied login keeps nothing', async (t) => {
+  t.after(() => bindActions(ts, 'post-login', []));
+  await deployAction(ts, { name: 'sm-bad', trigger: 'post-login', code: `
+    exports.onExecutePostLogin = async (event, api) => {
+      const tries = [['n', 1], ['o', { a: 1 }], ['', 'x'], ['__proto__', 'x'], ['long', 'x'.repeat(256)], ['k'.repeat(256), 'x']];
+      const out = tries.map(([k, v]) => { try { api.session.setMetadata(k, v); return 'set'; } catch (e) { return e.name; } });
+      for (let i = 0; i < 25; i++) api.session.setMetadata('k' + i, String(i));
+      let over; try { api.session.setMetadata('k25', 'x'); over = 'set'; } catch (e) { over = e.name; }
+      api.user.setAppMetadata('sm_bad', { out, over, keys: Object.keys(event.session.metadata).length });
+      if (event.user.app_metadata.deny_me) api.access.deny('not now');
+    };` });
+  await bindActions(ts, 'post-login', ['sm-bad']);
+  const user = await createUser(ts, 'bad@meta.example', PASSWORD);
+  const r = await loginThroughForm(config, { redirectUri: CB, email: 'bad@meta.example', password: PASSWORD });
+  assert.equal(r.callbackUrl?.searchParams.get('error'), null);
+  const bad = (await userByEmail('bad@meta.example')).app_metadata.sm_bad;
+  assert.deepEqual(bad.out, ['TypeError', 'TypeError', 'TypeError', 'TypeError', 'RangeError', 'TypeError']);
+  assert.equal(bad.over, 'RangeError');
+  assert.equal(bad.keys, 25);
+  assert.equal(Object.keys((await sessionsOf('bad@meta.example'))[0].session_metadata).length, 25);
+  // A denied login (another browser) keeps nothing for its session.
+  await ts.api('PATCH', `/users/${encodeURIComponent(user.user_id)}`, { app_metadata: { deny_me: true } });
+  const before = (await ts.ctx.db('session_metadata')).length;
+  const denied = await loginThroughForm(config, { redirectUri: CB, email: 'bad@meta.example', password: PASSWORD });
+  assert.equal(denied.callbackUrl?.searchParams.get('error'), 'access_denied');
+  assert.equal((await ts.ctx.db('session_metadata')).length, before);
+  // Deleting the user drops what their sessions kept.
+  assert.equal((await ts.api('DELETE', `/users/${encodeURIComponent(user.user_id)}`)).status, 204);
+  assert.equal((await ts.ctx.db('session_metadata').where({ user_id: user.user_id })).length, 0);
+});
+
+test('metadata kept for another user of a session is not shown to this one', async (t) => {
+  t.after(() => bindActions(ts, 'post-login', []));
+  await deployAction(ts, { name: 'sm-who', trigger: 'post-login', code: `
+    exports.onExecutePostLogin = async (event, api) => { api.user.setAppMetadata('saw', event.session.metadata); };` });
+  await createUser(ts, 'first@meta.example', PASSWORD);
+  const r = await loginThroughForm(config, { redirectUri: CB, email: 'first@meta.example', password: PASSWORD });
+  assert.equal(r.callbackUrl?.searchParams.get('error'), null);
+  const [s] = await sessionsOf('first@meta.example');
+  // A row the session holds for someone else (a user signed in on this browser before).
+  await ts.ctx.db('session_metadata').insert({ session_uid: s.id, user_id: 'auth0|someone-else', metadata: JSON.stringify({ owner: 'someone else' }), updated_at: Date.now() });
+  await bindActions(ts, 'post-login', ['sm-who']);
+  assert.equal(new URL(await silentAuthorization(config, r.browser, CB)).searchParams.get('error'), null);
+  assert.deepEqual((await userByEmail('first@meta.example')).app_metadata.saw, {});
+  assert.deepEqual((await sessionsOf('first@meta.example'))[0].session_metadata, {});
+});
+
+test('PATCH /sessions/{id}: update:sessions needed; bad metadata refused with the field named, nothing changed', async () => {
+  await createUser(ts, 'patch@meta.example', PASSWORD);
+  await loginThroughForm(config, { redirectUri: CB, email: 'patch@meta.example', password: PASSWORD });
+  const [s] = await sessionsOf('patch@meta.example');
+  const readOnly = await ts.adminToken('read:sessions');
+  assert.equal((await ts.api('PATCH', `/sessions/${encodeURIComponent(s.id)}`, { session_metadata: { a: 'b' } }, readOnly)).status, 403);
+  for (const body of [{ session_metadata: { a: 1 } }, { session_metadata: { a: 'x'.repeat(256) } }, { session_metadata: Object.fromEntries(Array.from({ length: 26 }, (_, i) => [`k${i}`, 'v'])) }, { other: true }]) {
+    const r = await ts.api('PATCH', `/sessions/${encodeURIComponent(s.id)}`, body);
+    assert.equal(r.status, 400, JSON.stringify(body));
+  }
+  assert.deepEqual((await sessionsOf('patch@meta.example'))[0].session_metadata, {});
+  assert.equal((await ts.api('PATCH', '/sessions/no-such-session', { session_metadata: {} })).status, 404);
+});
