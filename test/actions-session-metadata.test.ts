@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import * as oidc from 'openid-client';
 import { createUser, discover, loginThroughForm, silentAuthorization, startTestServer, type TestServer } from './helpers/server.ts';
 import { bindActions, deployAction } from './helpers/actions.ts';
+import { Browser } from './helpers/cookie-fetch.ts';
 
 /*
  * Auth0's session metadata: api.session.setMetadata / deleteMetadata / evictMetadata in
@@ -120,4 +121,100 @@ test('PATCH /sessions/{id}: update:sessions needed; bad metadata refused with th
   }
   assert.deepEqual((await sessionsOf('patch@meta.example'))[0].session_metadata, {});
   assert.equal((await ts.api('PATCH', '/sessions/no-such-session', { session_metadata: {} })).status, 404);
+});
+
+// Review regressions (each failed before its fix).
+
+test('(review) deleting keys makes room for the sets after them, as the engine counted', async (t) => {
+  t.after(() => bindActions(ts, 'post-login', []));
+  await createUser(ts, 'order@meta.example', PASSWORD);
+  const r = await loginThroughForm(config, { redirectUri: CB, email: 'order@meta.example', password: PASSWORD });
+  const [s] = await sessionsOf('order@meta.example');
+  const seed = { ...Object.fromEntries(Array.from({ length: 23 }, (_, i) => [`k${i}`, 'v'])), K: 'old', J: 'j' };
+  assert.equal((await ts.api('PATCH', `/sessions/${encodeURIComponent(s.id)}`, { session_metadata: seed })).status, 200);
+  await deployAction(ts, { name: 'sm-order', trigger: 'post-login', code: `
+    exports.onExecutePostLogin = async (event, api) => {
+      api.session.deleteMetadata('K').session.setMetadata('N', 'new').session.deleteMetadata('J').session.setMetadata('K', 'again');
+    };` });
+  await bindActions(ts, 'post-login', ['sm-order']);
+  assert.equal(new URL(await silentAuthorization(config, r.browser, CB)).searchParams.get('error'), null);
+  const stored = (await sessionsOf('order@meta.example'))[0].session_metadata;
+  assert.equal(Object.keys(stored).length, 25);
+  assert.equal(stored.N, 'new');
+  assert.equal(stored.K, 'again');
+  assert.equal(stored.J, undefined);
+});
+
+test('(review) NUL and lone surrogates throw where they are set', async (t) => {
+  t.after(() => bindActions(ts, 'post-login', []));
+  await deployAction(ts, { name: 'sm-unstorable', trigger: 'post-login', code: `
+    exports.onExecutePostLogin = async (event, api) => {
+      const c = String.fromCharCode;
+      const out = [['a', 'x' + c(0) + 'y'], ['b', c(0xd800)], [c(0xdc00), 'v']].map(([k, v]) => {
+        try { api.session.setMetadata(k, v); return 'set'; } catch (e) { return e.name; }
+      });
+      api.user.setAppMetadata('unstorable', { out, keys: Object.keys(event.session.metadata) });
+    };` });
+  await bindActions(ts, 'post-login', ['sm-unstorable']);
+  await createUser(ts, 'nul@meta.example', PASSWORD);
+  const r = await loginThroughForm(config, { redirectUri: CB, email: 'nul@meta.example', password: PASSWORD });
+  assert.equal(r.callbackUrl?.searchParams.get('error'), null);
+  assert.deepEqual((await userByEmail('nul@meta.example')).app_metadata.unstorable, { out: ['TypeError', 'TypeError', 'TypeError'], keys: [] });
+});
+
+test('(review) a silent login that ends in interaction_required keeps nothing', async (t) => {
+  t.after(() => bindActions(ts, 'post-login', []));
+  await createUser(ts, 'unfinished@meta.example', PASSWORD);
+  const r = await loginThroughForm(config, { redirectUri: CB, email: 'unfinished@meta.example', password: PASSWORD });
+  assert.equal(r.callbackUrl?.searchParams.get('error'), null);
+  await deployAction(ts, { name: 'sm-mfa', trigger: 'post-login', code: `
+    exports.onExecutePostLogin = async (event, api) => { api.session.setMetadata('written_by', 'unfinished'); api.multifactor.enable('any'); };` });
+  await bindActions(ts, 'post-login', ['sm-mfa']);
+  assert.equal(new URL(await silentAuthorization(config, r.browser, CB)).searchParams.get('error'), 'interaction_required');
+  assert.deepEqual((await sessionsOf('unfinished@meta.example'))[0].session_metadata, {});
+});
+
+test('(review) concurrent logins of one session keep each other\'s keys', async (t) => {
+  t.after(() => bindActions(ts, 'post-login', []));
+  await createUser(ts, 'concurrent@meta.example', PASSWORD);
+  const r = await loginThroughForm(config, { redirectUri: CB, email: 'concurrent@meta.example', password: PASSWORD });
+  await deployAction(ts, { name: 'sm-race', trigger: 'post-login', code: `
+    exports.onExecutePostLogin = async (event, api) => { api.session.setMetadata('t_' + event.transaction.id.slice(0, 20), '1'); };` });
+  await bindActions(ts, 'post-login', ['sm-race']);
+  const outs = await Promise.all(Array.from({ length: 8 }, () => silentAuthorization(config, r.browser, CB)));
+  assert.ok(outs.every((u) => new URL(u).searchParams.get('error') === null));
+  assert.equal(Object.keys((await sessionsOf('concurrent@meta.example'))[0].session_metadata).length, 8);
+});
+
+test('(review) PATCH refuses keys actions could not delete, and takes null as empty', async () => {
+  await createUser(ts, 'keys@meta.example', PASSWORD);
+  await loginThroughForm(config, { redirectUri: CB, email: 'keys@meta.example', password: PASSWORD });
+  const [s] = await sessionsOf('keys@meta.example');
+  for (const k of ['a\u202eb', 'c\u2028', 'd\u200b', 'e\ud800']) {
+    assert.equal((await ts.api('PATCH', `/sessions/${encodeURIComponent(s.id)}`, { session_metadata: { [k]: 'v' } })).status, 400, JSON.stringify(k));
+  }
+  assert.equal((await ts.api('PATCH', `/sessions/${encodeURIComponent(s.id)}`, { session_metadata: { a: 'b' } })).status, 200);
+  const cleared = await ts.api('PATCH', `/sessions/${encodeURIComponent(s.id)}`, { session_metadata: null });
+  assert.equal(cleared.status, 200, JSON.stringify(cleared.body));
+  assert.deepEqual(cleared.body.session_metadata, {});
+});
+
+test('(review) a logout that ends the session drops what was kept beside it', async (t) => {
+  t.after(() => bindActions(ts, 'post-login', []));
+  await deployAction(ts, { name: 'sm-logout', trigger: 'post-login', code: `
+    exports.onExecutePostLogin = async (event, api) => { api.session.setMetadata('device', 'laptop'); };` });
+  await bindActions(ts, 'post-login', ['sm-logout']);
+  await createUser(ts, 'logout@meta.example', PASSWORD);
+  const browser = new Browser({ accept: 'text/html' });
+  const r = await loginThroughForm(config, { browser, redirectUri: CB, email: 'logout@meta.example', password: PASSWORD });
+  const tokens = await oidc.authorizationCodeGrant(config, r.callbackUrl!, { pkceCodeVerifier: r.verifier, expectedState: r.state });
+  const [s] = await sessionsOf('logout@meta.example');
+  assert.deepEqual(s.session_metadata, { device: 'laptop' });
+  const page = await browser.follow(oidc.buildEndSessionUrl(config, { id_token_hint: tokens.id_token! }));
+  await browser.submit(page.url, await page.res.text(), { logout: 'yes' }, { actionIncludes: '/oidc/logout/confirm' });
+  assert.deepEqual(await sessionsOf('logout@meta.example'), []);
+  // The listener runs as the logout answers: give it the moment it takes.
+  for (let i = 0; i < 50 && (await ts.ctx.db('session_metadata').where({ session_uid: s.id })).length > 0; i++) await new Promise((res) => setTimeout(res, 20));
+  assert.equal((await ts.ctx.db('session_metadata').where({ session_uid: s.id })).length, 0);
+  assert.equal((await ts.ctx.db('session_devices').where({ session_uid: s.id })).length, 0);
 });

@@ -14,12 +14,14 @@ import { sessionEnded } from '../oidc/lifetimes.ts';
 import { parseJson } from '../db/knex.ts';
 import { SESSION_METADATA_CHARS, SESSION_METADATA_KEYS } from '../actions/engine/contract.ts';
 import { metadataProblem } from '../users/users.ts';
+import { CONTROL } from '../actions/triggers/definitions.ts';
 
 /** Auth0's session_metadata: string keys and values of at most 255 characters, up to 25 keys (the actions' rule). */
+// The keys actions may use (definitions.ts): one an action could not delete is refused here too. null, as on Auth0, empties it.
 const sessionMetadataSchema = z.record(
-  z.string().min(1).max(SESSION_METADATA_CHARS).refine((k) => !['__proto__', 'constructor', 'prototype'].includes(k) && !/[\u0000-\u001f\u007f]/.test(k), 'not a usable key'),
+  z.string().min(1).max(SESSION_METADATA_CHARS).refine((k) => !['__proto__', 'constructor', 'prototype'].includes(k) && !CONTROL.test(k) && !metadataProblem(k), 'not a usable key'),
   z.string().max(SESSION_METADATA_CHARS).refine((v) => !metadataProblem(v), 'must not contain NUL characters or lone surrogates'),
-).refine((o) => Object.keys(o).length <= SESSION_METADATA_KEYS, `at most ${SESSION_METADATA_KEYS} keys`);
+).refine((o) => Object.keys(o).length <= SESSION_METADATA_KEYS, `at most ${SESSION_METADATA_KEYS} keys`).nullable().transform((o) => o ?? {});
 
 /**
  * Auth0's sessions endpoints: a user's signed-in sessions (oidc-provider's, with the device
@@ -86,6 +88,8 @@ export const registerSessions: RegisterRoutes = (router, app) => {
     const body = parseBody(ctx, z.strictObject({ session_metadata: sessionMetadataSchema }));
     const r = await sessionRow(idParam(ctx));
     const md = body.session_metadata;
+    // Replaced whole, in one statement: a login writing at once (run.ts writeSessionMetadata, in a
+    // transaction on the row) comes before or after it, never in between.
     if (Object.keys(md).length === 0) await db('session_metadata').where({ session_uid: r.uid }).delete();
     else {
       const v = { user_id: r.account_id as string, metadata: JSON.stringify(md), updated_at: Date.now() };

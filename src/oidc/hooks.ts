@@ -213,12 +213,14 @@ export function createProviderHooks(d: { config: Config; triggers: TriggerRunner
         await triggers.recordSessionDevice(session.uid, String(req?.ip ?? ''), String(req?.user_agent ?? ''));
         applyToSession(ctx.oidc.session, o.lifetimes?.session, false);
         if (o.lifetimes?.refreshToken) codeLifetimes.set(ctx, o.lifetimes.refreshToken);
+        if (o.sessionMetadata) await triggers.writeSessionMetadata(session.uid, accountId!, o.sessionMetadata);
       }
       return needsUser;
     },
     // Bound post-login actions are what can revoke (a binding made in the last second may not be
     // seen yet: hasPostLogin's cache; a pending answer counts as bound).
     sessionsMayBeRevoked: () => triggers.hasPostLogin() !== false,
+    sessionEnded: (uid) => triggers.forgetSession(uid),
     refreshTokenLifetime: (ctx) => (refreshOutcomes.has(ctx) ? refreshOutcomes.get(ctx)?.lifetimes?.refreshToken : issuedLifetimes.get(ctx)),
     codeRefreshLifetime: (ctx) => codeLifetimes.get(ctx),
     refreshTokenIssued(ctx, l) { if (l) issuedLifetimes.set(ctx, l); },

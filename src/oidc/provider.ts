@@ -55,6 +55,8 @@ export interface ProviderHooks {
    * revocations only then: every login saves its session, most with nothing bound.
    */
   sessionsMayBeRevoked?(): boolean;
+  /** A logout ended session `uid`. */
+  sessionEnded?(uid: string): Promise<void>;
   /** What post-login asked for the refresh token this refresh-token grant issues (api.refreshToken.setExpiresAt / setIdleExpiresAt). */
   refreshTokenLifetime?(ctx: KoaContextWithOIDC): LifetimeRequest | undefined;
   /** What the authorization a code is issued in asked for the refresh token the code will issue (kept on the code). */
@@ -435,6 +437,11 @@ export function createProvider(d: ProviderDeps): Provider {
       client_id: ctx.oidc?.client?.clientId ?? null, ip: ctx.ip, user_agent: ctx.get('user-agent'),
       details: { grant_type: gt },
     });
+  });
+  // A logout that ended the session: what Gatehouse keeps beside it (device, recorded methods, metadata) goes too.
+  provider.on('end_session.success', (ctx: KoaContextWithOIDC) => {
+    const s = ctx.oidc.session as unknown as { destroyed?: boolean; uid?: string } | undefined;
+    if (s?.destroyed && typeof s.uid === 'string') d.hooks?.sessionEnded?.(s.uid)?.catch((err: unknown) => d.logger.error({ err }, 'could not forget an ended session'));
   });
   provider.on('server_error', (_ctx: unknown, err: Error) => d.logger.error({ err }, 'oidc server error'));
   // The provider is a Koa app: errors that reach Koa itself go to the log, not to stderr.

@@ -2903,6 +2903,8 @@
   // this action's event.session.metadata and by the actions after it. Checked here so that a
   // wrong call throws where it is made; the server checks again.
   const SM_CHARS = 255, SM_KEYS_MAX = 25;
+  // What PostgreSQL's jsonb and the server refuse in metadata (users.ts metadataProblem): NUL, lone surrogates.
+  const SM_UNSTORABLE = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
   let smKeys = null, smStartKeys = null;
   function sessionMetadataObject() {
     const s = curEvent !== null && typeof curEvent === 'object' ? curEvent.session : undefined;
@@ -2912,7 +2914,7 @@
     return md;
   }
   function sessionKey(name, key) {
-    if (typeof key !== 'string' || key === '' || key.length > SM_CHARS || key === '__proto__' || key === 'constructor' || key === 'prototype' || TX_CONTROL.test(key)) {
+    if (typeof key !== 'string' || key === '' || key.length > SM_CHARS || key === '__proto__' || key === 'constructor' || key === 'prototype' || TX_CONTROL.test(key) || SM_UNSTORABLE.test(key)) {
       throw new TypeErr('api.session.' + name + ': the key must be a string of 1 to ' + SM_CHARS + ' characters, without control characters');
     }
     if (smKeys === null) {
@@ -2923,6 +2925,7 @@
   function setSessionMetadata(key, value) {
     sessionKey('setMetadata', key);
     if (typeof value !== 'string') throw new TypeErr('api.session.setMetadata: the value must be a string');
+    if (SM_UNSTORABLE.test(value)) throw new TypeErr('api.session.setMetadata: the value must not contain NUL characters or lone surrogates');
     if (value.length > SM_CHARS) throw new RangeErr('api.session.setMetadata: a value is at most ' + SM_CHARS + ' characters');
     if (!mhas(smKeys, key) && apply(mapSize, smKeys, []) >= SM_KEYS_MAX) throw new RangeErr('api.session.setMetadata: at most ' + SM_KEYS_MAX + ' keys');
     if (record('session.setMetadata', [key, value]) === false) throw new RangeErr('api.session.setMetadata: not recorded, the execution\'s recorded api calls are full');

@@ -698,9 +698,10 @@ function applySessionMetadata(event: Record<string, unknown>, type: string, args
   const m = md as Record<string, unknown>;
   if (type === 'session.evictMetadata') { for (const k of Object.keys(m)) delete m[k]; return true; }
   const [k, v] = args;
-  if (typeof k !== 'string' || k === '' || k.length > SESSION_METADATA_CHARS || UNSAFE_KEYS.has(k) || TX_CONTROL.test(k)) return false;
+  const storable = (s: string) => !s.includes('\u0000') && s.isWellFormed();
+  if (typeof k !== 'string' || k === '' || k.length > SESSION_METADATA_CHARS || UNSAFE_KEYS.has(k) || TX_CONTROL.test(k) || !storable(k)) return false;
   if (type === 'session.deleteMetadata') { delete m[k]; return true; }
-  if (typeof v !== 'string' || v.length > SESSION_METADATA_CHARS) return false;
+  if (typeof v !== 'string' || v.length > SESSION_METADATA_CHARS || !storable(v)) return false;
   if (!Object.hasOwn(m, k) && Object.keys(m).length >= SESSION_METADATA_KEYS) return false;
   Object.defineProperty(m, k, { value: v, writable: true, enumerable: true, configurable: true });
   return true;

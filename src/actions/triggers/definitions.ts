@@ -69,7 +69,8 @@ export const RESERVED_CLAIMS = new Set(['sub', 'iss', 'aud', 'exp', 'iat', 'nbf'
 // email or profile asked) or went out in its place (not asked): refused either way, with the
 // reason in the execution record. Access tokens carry no profile claims, so there they are custom.
 const BAD_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
-const CONTROL = /[\u0000-\u001f\u007f\u2028\u2029\u202a-\u202e\u200b-\u200f]/;
+/** Characters no name an action gives may hold: controls, line and paragraph separators, bidi and zero-width marks. */
+export const CONTROL = /[\u0000-\u001f\u007f\u2028\u2029\u202a-\u202e\u200b-\u200f]/;
 
 
 const isJsonValue = (v: unknown, depth = 0): boolean => {
@@ -165,7 +166,7 @@ export function validateCommand(trigger: TriggerContract, type: string, args: un
       return typeof a === 'number' && Number.isFinite(a) && a >= 1e11 && a <= 8.64e15 ? null : `${type} needs a time in milliseconds since the epoch (as Date.now() gives)`;
     case 'session.setMetadata':
     case 'session.deleteMetadata': {
-      if (typeof a !== 'string' || a === '' || a.length > SESSION_METADATA_CHARS || BAD_KEYS.has(a) || CONTROL.test(a)) return `session metadata keys are strings of 1 to ${SESSION_METADATA_CHARS} characters`;
+      if (typeof a !== 'string' || a === '' || a.length > SESSION_METADATA_CHARS || BAD_KEYS.has(a) || CONTROL.test(a) || metadataProblem(a)) return `session metadata keys are strings of 1 to ${SESSION_METADATA_CHARS} characters`;
       if (type === 'session.setMetadata' && (typeof b !== 'string' || b.length > SESSION_METADATA_CHARS || metadataProblem(b))) return `session metadata "${a}" must be a string of at most ${SESSION_METADATA_CHARS} characters`;
       return null;
     }

@@ -3,7 +3,7 @@ import type { Context } from 'koa';
 import { createHash } from 'node:crypto';
 import { ChainRefusal } from './refusal.ts';
 import type { Db } from '../../db/knex.ts';
-import { parseJson } from '../../db/knex.ts';
+import { isSqlite, parseJson } from '../../db/knex.ts';
 import type { Logger } from '../../shared/logger.ts';
 import { METADATA_MAX_BYTES, metadataBytes, type User, type Users } from '../../users/users.ts';
 import type { ActionEngine, ActionRef, ChainOutcome } from '../engine/engine.ts';
@@ -275,15 +275,26 @@ export function createTriggerRunners(d: Deps) {
     return row && row.user_id === userId ? parseJson<Record<string, string>>(row.metadata, {}) : {};
   }
   async function writeSessionMetadata(uid: string, userId: string, change: NonNullable<ChainOutcome['sessionMetadata']>) {
-    const row: { user_id: string; metadata: string } | undefined = await db('session_metadata').where({ session_uid: uid }).first('user_id', 'metadata');
-    const cur: Record<string, string> = row && row.user_id === userId && !change.evict ? parseJson<Record<string, string>>(row.metadata, {}) : {};
-    for (const [k, v] of Object.entries(change.set ?? {})) {
-      if (v === null) delete cur[k];
-      else if (typeof v === 'string' && (Object.hasOwn(cur, k) || Object.keys(cur).length < SESSION_METADATA_KEYS)) cur[k] = v;
-    }
-    if (Object.keys(cur).length === 0) { await db('session_metadata').where({ session_uid: uid }).delete(); return; }
-    const v = { user_id: userId, metadata: JSON.stringify(cur), updated_at: Date.now() };
-    await db('session_metadata').insert({ session_uid: uid, ...v }).onConflict('session_uid').merge(v);
+    // One write at a time per session (two logins of one session at once, a PATCH): the row is
+    // made first if missing, then read locked (PostgreSQL; SQLite writes one at a time anyway).
+    await db.transaction(async (trx) => {
+      await trx('session_metadata').insert({ session_uid: uid, user_id: userId, metadata: '{}', updated_at: Date.now() }).onConflict('session_uid').ignore();
+      const q = trx('session_metadata').where({ session_uid: uid });
+      const row: { user_id: string; metadata: string } | undefined = await (isSqlite(trx) ? q : q.forUpdate()).first('user_id', 'metadata');
+      const cur: Record<string, string> = row && row.user_id === userId && !change.evict ? parseJson<Record<string, string>>(row.metadata, {}) : {};
+      // Each key's last call: deletions first, so a key set after another was deleted fits the cap as it did for the engine.
+      const entries = Object.entries(change.set ?? {});
+      for (const [k, v] of entries) if (v === null) delete cur[k];
+      for (const [k, v] of entries) if (typeof v === 'string' && (Object.hasOwn(cur, k) || Object.keys(cur).length < SESSION_METADATA_KEYS)) cur[k] = v;
+      if (Object.keys(cur).length === 0) { await trx('session_metadata').where({ session_uid: uid }).delete(); return; }
+      await trx('session_metadata').where({ session_uid: uid }).update({ user_id: userId, metadata: JSON.stringify(cur), updated_at: Date.now() });
+    });
+  }
+  /** A session ended (a logout): what Gatehouse kept beside it goes too. */
+  async function forgetSession(uid: string) {
+    await db('session_devices').where({ session_uid: uid }).delete();
+    await db('session_methods').where({ session_uid: uid }).delete();
+    await db('session_metadata').where({ session_uid: uid }).delete();
   }
 
   /**
@@ -318,6 +329,8 @@ export function createTriggerRunners(d: Deps) {
     /** See applyRevocation and recordSessionDevice above; the call sites (interactions, src/oidc/hooks.ts) apply them. */
     applyRevocation,
     recordSessionDevice,
+    writeSessionMetadata,
+    forgetSession,
     /** Ends a user's session as api.session.revoke does (its applications' grants and tokens with it): the Management API's DELETE /sessions/{id}. */
     endSession: (uid: string, userId: string) => revokeSession(uid, false, { userId }, null, 'the Management API'),
 
@@ -351,8 +364,7 @@ export function createTriggerRunners(d: Deps) {
       }
       if (inline && ran && args.client && !o.blocked && !o.redirect && o.mfa.pauseAfter === undefined) {
         await storeLoginClaims(args.user.user_id, args.client.client_id, args.loginRef, o);
-        // A silent authorization runs in the user's signed-in session: its metadata is written now.
-        if (o.sessionMetadata && args.sessionId) await writeSessionMetadata(args.sessionId, args.user.user_id, o.sessionMetadata);
+        // (Its session metadata is written by the caller once the authorization is answered: src/oidc/hooks.ts.)
       }
       return o;
     },
