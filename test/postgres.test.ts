@@ -216,3 +216,46 @@ test('PostgreSQL: api.session.revoke ends the session and its refresh token; eve
     await bindActions(ts, 'post-login', []);
   }
 });
+
+test('PostgreSQL: session metadata from concurrent logins, an action\'s session end and a refresh token\'s family end', { skip: available ? false : 'no PostgreSQL' }, async () => {
+  ts ??= await startTestServer({ databaseUrl: dbUrl });
+  const oidc = await import('openid-client');
+  const { silentAuthorization, loginWithRefreshToken } = await import('./helpers/server.ts');
+  const CB = 'http://localhost:5173/cb';
+  const API = 'https://pg-life.api.example';
+  const email = 'life.pg@example.com';
+  const password = 'correct horse battery';
+  await ts.api('POST', '/users', { email, password });
+  await ts.api('POST', '/resource-servers', { name: 'PG life API', identifier: API, scopes: [{ value: 'read:things', description: 'r' }] });
+  const spa = (await ts.api('POST', '/clients', { name: 'PG life SPA', app_type: 'spa', callbacks: [CB] })).body;
+  const config = await discover(ts, spa.client_id);
+  await deployAction(ts, { name: 'pg-life', trigger: 'post-login', code: `
+    exports.onExecutePostLogin = async (event, api) => {
+      if (event.transaction.protocol === 'oauth2-refresh-token') { api.refreshToken.setExpiresAt(Date.now() + 10 * 60 * 1000); return; }
+      api.session.setMetadata('t_' + event.transaction.id.slice(0, 20), '1');
+      api.session.setExpiresAt(Date.now() + 30 * 60 * 1000);
+    };` });
+  await bindActions(ts, 'post-login', ['pg-life']);
+  try {
+    const at = Date.now();
+    const { tokens, browser } = await loginWithRefreshToken(config, { redirectUri: CB, email, password, audience: API });
+    // Eight silent logins of the session at once: each one's key is kept (one locked write at a time).
+    const outs = await Promise.all(Array.from({ length: 8 }, () => silentAuthorization(config, browser, CB)));
+    assert.ok(outs.every((u) => new URL(u).searchParams.get('error') === null));
+    const user = (await ts.api('GET', `/users?q=${encodeURIComponent(`email:"${email}"`)}`)).body[0];
+    const [s] = (await ts.api('GET', `/users/${encodeURIComponent(user.user_id)}/sessions`)).body.sessions;
+    assert.equal(Object.keys(s.session_metadata).length, 9, 'the login\'s key and the eight silent ones');
+    assert.ok(Math.abs(Date.parse(s.expires_at) - (at + 30 * 60 * 1000)) < 5000, s.expires_at);
+    // The refresh's action ends the family in ten minutes.
+    const r1 = await oidc.refreshTokenGrant(config, tokens.refresh_token!);
+    const realNow = Date.now;
+    Date.now = () => realNow() + 11 * 60 * 1000;
+    try {
+      await assert.rejects(oidc.refreshTokenGrant(config, r1.refresh_token!), (e: { error?: string }) => e.error === 'invalid_grant');
+    } finally {
+      Date.now = realNow;
+    }
+  } finally {
+    await bindActions(ts, 'post-login', []);
+  }
+});
