@@ -382,6 +382,20 @@ test('a new sign-in renews the grant: a refresh token it issues is not cut short
     const spa = (await short.api('POST', '/clients', { name: 'Short SPA', app_type: 'spa', callbacks: [CB] })).body;
     const cfg = await discover(short, spa.client_id);
     await short.api('POST', '/users', { email: 'renew@life.example', password: PASSWORD });
+    /** The user signs in again in `browser`'s session, `seconds` from now (prompt=login). */
+    const signInAgain = (browser: Browser, seconds: number) => later(seconds, async () => {
+      const r = await loginThroughForm(cfg, { browser, redirectUri: CB, email: 'renew@life.example', password: PASSWORD, scope: 'openid offline_access read:things', params: { prompt: 'login consent', audience: API } });
+      assert.equal(r.callbackUrl?.searchParams.get('error'), null);
+      return r;
+    });
+    /** Strips the family's end from a stored refresh token, as one issued before families had one. */
+    const asIssuedBefore = async (refreshToken: string) => {
+      const row = await short.ctx.db('oidc_payloads').where({ type: 'RefreshToken', id: refreshToken }).first();
+      assert.ok(row, 'the refresh token is stored under its value');
+      const p = JSON.parse(row.payload);
+      delete p.ghExpiresAt;
+      await short.ctx.db('oidc_payloads').where({ type: 'RefreshToken', id: row.id }).update({ payload: JSON.stringify(p) });
+    };
     const first = await loginWithRefreshToken(cfg, { redirectUri: CB, email: 'renew@life.example', password: PASSWORD, audience: API });
     // 50 minutes on, the user signs in again in the same browser session (prompt=login).
     const again = await later(50 * 60, async () => {
@@ -395,35 +409,19 @@ test('a new sign-in renews the grant: a refresh token it issues is not cut short
     // (Review) The first sign-in's family keeps its own hour: the renewed grant does not prolong it.
     const first2 = await loginWithRefreshToken(cfg, { redirectUri: CB, email: 'renew@life.example', password: PASSWORD, audience: API });
     const rotated = await later(50 * 60, () => oidc.refreshTokenGrant(cfg, first2.tokens.refresh_token!));
-    await later(55 * 60, async () => {
-      const r = await loginThroughForm(cfg, { browser: first2.browser, redirectUri: CB, email: 'renew@life.example', password: PASSWORD, scope: 'openid offline_access read:things', params: { prompt: 'login consent', audience: API } });
-      assert.equal(r.callbackUrl?.searchParams.get('error'), null);
-    });
+    await signInAgain(first2.browser, 55 * 60);
     await later(70 * 60, () => expectOAuthError(oidc.refreshTokenGrant(cfg, rotated.refresh_token!), 'invalid_grant', 400));
     // A token issued before families had an end (none in its payload) takes its grant's end when
     // it is rotated: a later sign-in renewing the grant does not prolong it either.
     const legacy = await loginWithRefreshToken(cfg, { redirectUri: CB, email: 'renew@life.example', password: PASSWORD, audience: API });
-    const row = await short.ctx.db('oidc_payloads').where({ type: 'RefreshToken', id: legacy.tokens.refresh_token! }).first();
-    assert.ok(row, 'the refresh token is stored under its value');
-    const p = JSON.parse(row.payload);
-    delete p.ghExpiresAt;
-    await short.ctx.db('oidc_payloads').where({ type: 'RefreshToken', id: row.id }).update({ payload: JSON.stringify(p) });
+    await asIssuedBefore(legacy.tokens.refresh_token!);
     const legacyRotated = await later(50 * 60, () => oidc.refreshTokenGrant(cfg, legacy.tokens.refresh_token!));
-    await later(55 * 60, async () => {
-      const r = await loginThroughForm(cfg, { browser: legacy.browser, redirectUri: CB, email: 'renew@life.example', password: PASSWORD, scope: 'openid offline_access read:things', params: { prompt: 'login consent', audience: API } });
-      assert.equal(r.callbackUrl?.searchParams.get('error'), null);
-    });
+    await signInAgain(legacy.browser, 55 * 60);
     await later(70 * 60, () => expectOAuthError(oidc.refreshTokenGrant(cfg, legacyRotated.refresh_token!), 'invalid_grant', 400));
     // (Review) Nor when the sign-in that renews the grant comes before the token's first rotation.
     const legacy2 = await loginWithRefreshToken(cfg, { redirectUri: CB, email: 'renew@life.example', password: PASSWORD, audience: API });
-    const row2 = await short.ctx.db('oidc_payloads').where({ type: 'RefreshToken', id: legacy2.tokens.refresh_token! }).first();
-    const p2 = JSON.parse(row2.payload);
-    delete p2.ghExpiresAt;
-    await short.ctx.db('oidc_payloads').where({ type: 'RefreshToken', id: row2.id }).update({ payload: JSON.stringify(p2) });
-    await later(50 * 60, async () => {
-      const r = await loginThroughForm(cfg, { browser: legacy2.browser, redirectUri: CB, email: 'renew@life.example', password: PASSWORD, scope: 'openid offline_access read:things', params: { prompt: 'login consent', audience: API } });
-      assert.equal(r.callbackUrl?.searchParams.get('error'), null);
-    });
+    await asIssuedBefore(legacy2.tokens.refresh_token!);
+    await signInAgain(legacy2.browser, 50 * 60);
     const legacy2Rotated = await later(55 * 60, () => oidc.refreshTokenGrant(cfg, legacy2.tokens.refresh_token!));
     await later(70 * 60, () => expectOAuthError(oidc.refreshTokenGrant(cfg, legacy2Rotated.refresh_token!), 'invalid_grant', 400));
   } finally {

@@ -667,19 +667,25 @@ function applyTransactionMetadata(event: Record<string, unknown>, args: unknown[
   const [k, v] = args;
   if (typeof k !== 'string' || k === '' || k.length > TX_METADATA_KEY_CHARS || UNSAFE_KEYS.has(k) || TX_CONTROL.test(k)) return false;
   if (!(v === null || typeof v === 'boolean' || (typeof v === 'number' && Number.isFinite(v)) || (typeof v === 'string' && v.length <= TX_METADATA_VALUE_CHARS))) return false;
-  const tx = event.transaction;
-  if (tx === null || typeof tx !== 'object' || Array.isArray(tx)) return false;
-  const t = tx as Record<string, unknown>;
-  let md = t.metadata;
-  if (md === null || typeof md !== 'object' || Array.isArray(md)) {
-    md = {};
-    Object.defineProperty(t, 'metadata', { value: md, writable: true, enumerable: true, configurable: true });
-  }
-  const m = md as Record<string, unknown>;
+  const m = metadataOf(event, 'transaction');
+  if (m === null) return false;
   if (v === null) delete m[k];
   else if (!Object.hasOwn(m, k) && Object.keys(m).length >= TX_METADATA_KEYS) return false;
   else Object.defineProperty(m, k, { value: v, writable: true, enumerable: true, configurable: true });
   return true;
+}
+
+/** `event[part].metadata`, made an empty object when missing; null when `event[part]` is not an object. */
+function metadataOf(event: Record<string, unknown>, part: 'transaction' | 'session'): Record<string, unknown> | null {
+  const o = event[part];
+  if (o === null || typeof o !== 'object' || Array.isArray(o)) return null;
+  const po = o as Record<string, unknown>;
+  let md = po.metadata;
+  if (md === null || typeof md !== 'object' || Array.isArray(md)) {
+    md = {};
+    Object.defineProperty(po, 'metadata', { value: md, writable: true, enumerable: true, configurable: true });
+  }
+  return md as Record<string, unknown>;
 }
 
 /**
@@ -687,15 +693,8 @@ function applyTransactionMetadata(event: Record<string, unknown>, args: unknown[
  * with the engine's rules (definitions.ts, engine.ts): what it would refuse, later actions must not see.
  */
 function applySessionMetadata(event: Record<string, unknown>, type: string, args: unknown[]): boolean {
-  const s = event.session;
-  if (s === null || typeof s !== 'object' || Array.isArray(s)) return false;
-  const so = s as Record<string, unknown>;
-  let md = so.metadata;
-  if (md === null || typeof md !== 'object' || Array.isArray(md)) {
-    md = {};
-    Object.defineProperty(so, 'metadata', { value: md, writable: true, enumerable: true, configurable: true });
-  }
-  const m = md as Record<string, unknown>;
+  const m = metadataOf(event, 'session');
+  if (m === null) return false;
   if (type === 'session.evictMetadata') { for (const k of Object.keys(m)) delete m[k]; return true; }
   const [k, v] = args;
   const storable = (s: string) => !s.includes('\u0000') && s.isWellFormed();
