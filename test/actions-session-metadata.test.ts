@@ -218,3 +218,19 @@ test('(review) a logout that ends the session drops what was kept beside it', as
   assert.equal((await ts.ctx.db('session_metadata').where({ session_uid: s.id })).length, 0);
   assert.equal((await ts.ctx.db('session_devices').where({ session_uid: s.id })).length, 0);
 });
+
+test('(review) a silent authorization that ends in consent_required keeps nothing; answered, it keeps what it wrote', async (t) => {
+  t.after(() => bindActions(ts, 'post-login', []));
+  const third = (await ts.api('POST', '/clients', { name: 'Third', app_type: 'spa', callbacks: [CB], is_first_party: false })).body;
+  const thirdConfig = await discover(ts, third.client_id);
+  await createUser(ts, 'consent@meta.example', PASSWORD);
+  const r = await loginThroughForm(config, { redirectUri: CB, email: 'consent@meta.example', password: PASSWORD });
+  assert.equal(r.callbackUrl?.searchParams.get('error'), null);
+  await deployAction(ts, { name: 'sm-by-client', trigger: 'post-login', code: `
+    exports.onExecutePostLogin = async (event, api) => { api.session.setMetadata('by_' + event.client.name.replace(/ /g, '_'), 'x'); };` });
+  await bindActions(ts, 'post-login', ['sm-by-client']);
+  assert.equal(new URL(await silentAuthorization(thirdConfig, r.browser, CB)).searchParams.get('error'), 'consent_required');
+  assert.deepEqual((await sessionsOf('consent@meta.example'))[0].session_metadata, {});
+  assert.equal(new URL(await silentAuthorization(config, r.browser, CB)).searchParams.get('error'), null);
+  assert.deepEqual((await sessionsOf('consent@meta.example'))[0].session_metadata, { by_Metadata_SPA: 'x' });
+});

@@ -259,3 +259,26 @@ test('PostgreSQL: session metadata from concurrent logins, an action\'s session 
     await bindActions(ts, 'post-login', []);
   }
 });
+
+test('PostgreSQL: a session metadata write whose row another writer deletes while it waits for the row still lands', { skip: available ? false : 'no PostgreSQL' }, async () => {
+  ts ??= await startTestServer({ databaseUrl: dbUrl });
+  const db = ts.ctx.db;
+  const uid = 'pg-sm-race', user = 'auth0|pg-sm-race';
+  await db('session_metadata').insert({ session_uid: uid, user_id: user, metadata: JSON.stringify({ old: '1' }), updated_at: Date.now() });
+  // Another writer (a login that evicts, a PATCH with {}) holds the row, and will delete it.
+  const other = await db.transaction();
+  await other('session_metadata').where({ session_uid: uid }).forUpdate().first();
+  const write = ts.ctx.actions.triggers.writeSessionMetadata(uid, user, { evict: false, set: { mine: 'kept' } });
+  // Until the write waits for that row lock (its row made sure of, its locked read blocked).
+  for (let i = 0; i < 200; i++) {
+    const waiting = await admin!.raw(`select count(*)::int as n from pg_stat_activity where datname = ? and wait_event_type = 'Lock'`, [DB_NAME]);
+    if (waiting.rows[0].n > 0) break;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  await other('session_metadata').where({ session_uid: uid }).delete();
+  await other.commit();
+  await write;
+  const row = await db('session_metadata').where({ session_uid: uid }).first();
+  assert.ok(row, 'the write landed');
+  assert.deepEqual(JSON.parse(row.metadata), { mine: 'kept' });
+});

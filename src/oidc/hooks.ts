@@ -31,6 +31,8 @@ export function createProviderHooks(d: { config: Config; triggers: TriggerRunner
   const issuedLifetimes = new WeakMap<object, LifetimeRequest>();
   /** What this authorization's post-login asked for the refresh token its code will issue (codeRefreshLifetime puts it on the code). */
   const codeLifetimes = new WeakMap<object, LifetimeRequest>();
+  /** What a silent authorization keeps once it is answered (authorizationAnswered). */
+  const whenAnswered = new WeakMap<object, () => Promise<void>>();
   /** Requests whose login's claims were adopted already (adoptLoginClaims runs from two hooks). */
   const adopted = new WeakSet<object>();
   /**
@@ -213,7 +215,8 @@ export function createProviderHooks(d: { config: Config; triggers: TriggerRunner
         await triggers.recordSessionDevice(session.uid, String(req?.ip ?? ''), String(req?.user_agent ?? ''));
         applyToSession(ctx.oidc.session, o.lifetimes?.session, false);
         if (o.lifetimes?.refreshToken) codeLifetimes.set(ctx, o.lifetimes.refreshToken);
-        if (o.sessionMetadata) await triggers.writeSessionMetadata(session.uid, accountId!, o.sessionMetadata);
+        // Written once the authorization is answered (a consent still missing ends it in consent_required).
+        if (o.sessionMetadata) { const sm = o.sessionMetadata; whenAnswered.set(ctx, () => triggers.writeSessionMetadata(session.uid, accountId!, sm)); }
       }
       return needsUser;
     },
@@ -221,6 +224,11 @@ export function createProviderHooks(d: { config: Config; triggers: TriggerRunner
     // seen yet: hasPostLogin's cache; a pending answer counts as bound).
     sessionsMayBeRevoked: () => triggers.hasPostLogin() !== false,
     sessionEnded: (uid) => triggers.forgetSession(uid),
+    async authorizationAnswered(ctx) {
+      const write = whenAnswered.get(ctx);
+      whenAnswered.delete(ctx);
+      if (write) await write();
+    },
     refreshTokenLifetime: (ctx) => (refreshOutcomes.has(ctx) ? refreshOutcomes.get(ctx)?.lifetimes?.refreshToken : issuedLifetimes.get(ctx)),
     codeRefreshLifetime: (ctx) => codeLifetimes.get(ctx),
     refreshTokenIssued(ctx, l) { if (l) issuedLifetimes.set(ctx, l); },

@@ -55,6 +55,8 @@ export interface ProviderHooks {
    * revocations only then: every login saves its session, most with nothing bound.
    */
   sessionsMayBeRevoked?(): boolean;
+  /** An authorization request was answered with a code or tokens (not an error): what waited for that is kept now, before the response goes out. */
+  authorizationAnswered?(ctx: KoaContextWithOIDC): Promise<void>;
   /** A logout ended session `uid`. */
   sessionEnded?(uid: string): Promise<void>;
   /** What post-login asked for the refresh token this refresh-token grant issues (api.refreshToken.setExpiresAt / setIdleExpiresAt). */
@@ -437,6 +439,19 @@ export function createProvider(d: ProviderDeps): Provider {
       client_id: ctx.oidc?.client?.clientId ?? null, ip: ctx.ip, user_agent: ctx.get('user-agent'),
       details: { grant_type: gt },
     });
+  });
+  // oidc-provider says when an authorization is answered (not an error); its own middleware
+  // around every request then runs the hook before the response is sent.
+  const answered = new WeakSet<object>();
+  provider.on('authorization.success', (ctx: KoaContextWithOIDC) => { answered.add(ctx); });
+  provider.use(async function afterAuthorizationAnswered(ctx, next) {
+    await next();
+    if (!answered.has(ctx)) return;
+    try {
+      await d.hooks?.authorizationAnswered?.(ctx as KoaContextWithOIDC);
+    } catch (err) {
+      d.logger.error({ err }, 'could not keep what an answered authorization wrote');
+    }
   });
   // A logout that ended the session: what Gatehouse keeps beside it (device, recorded methods, metadata) goes too.
   provider.on('end_session.success', (ctx: KoaContextWithOIDC) => {

@@ -287,7 +287,10 @@ export function createTriggerRunners(d: Deps) {
       for (const [k, v] of entries) if (v === null) delete cur[k];
       for (const [k, v] of entries) if (typeof v === 'string' && (Object.hasOwn(cur, k) || Object.keys(cur).length < SESSION_METADATA_KEYS)) cur[k] = v;
       if (Object.keys(cur).length === 0) { await trx('session_metadata').where({ session_uid: uid }).delete(); return; }
-      await trx('session_metadata').where({ session_uid: uid }).update({ user_id: userId, metadata: JSON.stringify(cur), updated_at: Date.now() });
+      // An upsert, not an update: a writer that deleted the row between the insert and the locked
+      // read (an evict, a PATCH with {}) left nothing to update, and this write must still land.
+      const v = { user_id: userId, metadata: JSON.stringify(cur), updated_at: Date.now() };
+      await trx('session_metadata').insert({ session_uid: uid, ...v }).onConflict('session_uid').merge(v);
     });
   }
   /** A session ended (a logout): what Gatehouse kept beside it goes too. */
