@@ -234,3 +234,18 @@ test('(review) a silent authorization that ends in consent_required keeps nothin
   assert.equal(new URL(await silentAuthorization(config, r.browser, CB)).searchParams.get('error'), null);
   assert.deepEqual((await sessionsOf('consent@meta.example'))[0].session_metadata, { by_Metadata_SPA: 'x' });
 });
+
+test('the sweep keeps what a live session holds however old, and drops what an ended one left', async () => {
+  await createUser(ts, 'sweep@meta.example', PASSWORD);
+  await loginThroughForm(config, { redirectUri: CB, email: 'sweep@meta.example', password: PASSWORD });
+  const [s] = await sessionsOf('sweep@meta.example');
+  const user = await userByEmail('sweep@meta.example');
+  const longAgo = Date.now() - 400 * 86_400_000;
+  await ts.ctx.db('session_metadata').insert({ session_uid: s.id, user_id: user.user_id, metadata: '{"k":"v"}', updated_at: longAgo });
+  await ts.ctx.db('session_metadata').insert({ session_uid: 'ended-session', user_id: user.user_id, metadata: '{"k":"v"}', updated_at: Date.now() });
+  await ts.ctx.db('session_methods').insert({ session_uid: s.id, user_id: user.user_id, name: 'https://old.partner.example/', recorded_at: longAgo });
+  await ts.ctx.db('session_methods').insert({ session_uid: 'ended-session', user_id: user.user_id, name: 'https://old.partner.example/', recorded_at: Date.now() });
+  await ts.ctx.actions.triggers.sweepLoginClaims(30 * 86_400_000);
+  assert.deepEqual((await ts.ctx.db('session_metadata').whereIn('session_uid', [s.id, 'ended-session'])).map((r: { session_uid: string }) => r.session_uid), [s.id]);
+  assert.deepEqual((await ts.ctx.db('session_methods').whereIn('session_uid', [s.id, 'ended-session'])).map((r: { session_uid: string }) => r.session_uid), [s.id]);
+});

@@ -417,8 +417,11 @@ export function createTriggerRunners(d: Deps) {
     async sweepLoginClaims(maxAgeMs: number) {
       // The sessions' devices go with them: a session not used for its whole lifetime has expired.
       await db('session_devices').where('updated_at', '<', Date.now() - maxAgeMs).delete();
-      await db('session_methods').where('recorded_at', '<', Date.now() - maxAgeMs).delete();
-      await db('session_metadata').where('updated_at', '<', Date.now() - maxAgeMs).delete();
+      // A session's recorded methods and metadata live as long as the session, however long ago
+      // they were written (a new sign-in on it extends its life): swept once its row is gone.
+      for (const table of ['session_methods', 'session_metadata'] as const) {
+        await db(table).whereNotExists(db('oidc_payloads').where({ type: 'Session' }).whereRaw('oidc_payloads.uid = ??', [`${table}.session_uid`])).delete();
+      }
       return db('action_login_claims').where('updated_at', '<', Date.now() - maxAgeMs).delete();
     },
 
