@@ -63,11 +63,12 @@ test('recorded in onContinuePostLogin: later logins in the session see it and ar
   assert.deepEqual(await seenMethods('partner@record.example'), ['pwd']);
   // Ending a session drops what was recorded in it.
   const userId = (await ts.api('GET', '/users-by-email?email=partner%40record.example')).body[0].user_id;
-  const recordedIn = (await ts.ctx.db('session_methods').where({ name: PROVIDER }).select('session_uid')).map((r: { session_uid: string }) => r.session_uid);
+  const rows: { session_uid: string; user_id: string }[] = await ts.ctx.db('session_methods').where({ name: PROVIDER }).select('session_uid', 'user_id');
+  const recordedIn = rows.map((r) => r.session_uid);
   assert.equal(recordedIn.length, 2, 'one row per session that did it');
   for (const uid of recordedIn) assert.equal((await ts.api('DELETE', `/sessions/${encodeURIComponent(uid)}`)).status, 200);
   assert.equal((await ts.ctx.db('session_methods').where({ name: PROVIDER })).length, 0);
-  assert.ok(userId);
+  assert.deepEqual(rows.map((r) => r.user_id), [userId, userId], 'recorded for the user who did it');
 });
 
 test('a chain that denies after the method was recorded records nothing', async (t) => {

@@ -27,8 +27,6 @@ export function createProviderHooks(d: { config: Config; triggers: TriggerRunner
    * consumes the refresh token) and used by extraTokenClaims of the same request: one run per refresh.
    */
   const refreshOutcomes = new WeakMap<object, Awaited<ReturnType<typeof triggers.postLoginRefresh>> | null>();
-  /** What the login's post-login asked for the refresh token a code exchange issues (read in refreshTokenIssued). */
-  const issuedLifetimes = new WeakMap<object, LifetimeRequest>();
   /** What this authorization's post-login asked for the refresh token its code will issue (codeRefreshLifetime puts it on the code). */
   const codeLifetimes = new WeakMap<object, LifetimeRequest>();
   /** What a silent authorization keeps once it is answered (authorizationAnswered). */
@@ -229,9 +227,8 @@ export function createProviderHooks(d: { config: Config; triggers: TriggerRunner
       whenAnswered.delete(ctx);
       if (write) await write();
     },
-    refreshTokenLifetime: (ctx) => (refreshOutcomes.has(ctx) ? refreshOutcomes.get(ctx)?.lifetimes?.refreshToken : issuedLifetimes.get(ctx)),
+    refreshTokenLifetime: (ctx) => refreshOutcomes.get(ctx)?.lifetimes?.refreshToken,
     codeRefreshLifetime: (ctx) => codeLifetimes.get(ctx),
-    refreshTokenIssued(ctx, l) { if (l) issuedLifetimes.set(ctx, l); },
     async adjustGrant(ctx, grant) {
       const accountId = ctx.oidc.session?.accountId;
       const clientId = ctx.oidc.client?.clientId;

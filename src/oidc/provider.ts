@@ -63,8 +63,6 @@ export interface ProviderHooks {
   refreshTokenLifetime?(ctx: KoaContextWithOIDC): LifetimeRequest | undefined;
   /** What the authorization a code is issued in asked for the refresh token the code will issue (kept on the code). */
   codeRefreshLifetime?(ctx: KoaContextWithOIDC): LifetimeRequest | undefined;
-  /** A code exchange is about to issue a refresh token: what the code carries for it (refreshTokenLifetime answers it then). */
-  refreshTokenIssued?(ctx: KoaContextWithOIDC, l: LifetimeRequest | undefined): void;
 }
 
 /** oidc-provider's cookies (the session's, the interaction's): signed, not readable by scripts. */
@@ -309,10 +307,8 @@ export function createProvider(d: ProviderDeps): Provider {
       await withOAuthErrors(() => d.hooks?.beforeRefresh?.(ctx));
       return true;
     },
-    async issueRefreshToken(ctx, client, code) {
-      const issue = client.grantTypeAllowed('refresh_token') && code.scopes.has('offline_access');
-      if (issue) d.hooks?.refreshTokenIssued?.(ctx, (code as unknown as { ghRefreshLifetime?: LifetimeRequest }).ghRefreshLifetime);
-      return issue;
+    async issueRefreshToken(_ctx, client, code) {
+      return client.grantTypeAllowed('refresh_token') && code.scopes.has('offline_access');
     },
     async loadExistingGrant(ctx) {
       const client = ctx.oidc.client!;
@@ -367,10 +363,12 @@ export function createProvider(d: ProviderDeps): Provider {
       IdToken: t.idTokenTtl,
       // See lifetimes.ts: the configured limits and what post-login asked for.
       RefreshToken: (ctx, token) => {
-        const e = ctx?.oidc?.entities as { RotatedRefreshToken?: never; Grant?: { exp?: number } } | undefined;
+        const e = ctx?.oidc?.entities as { RotatedRefreshToken?: never; Grant?: { exp?: number }; AuthorizationCode?: { ghRefreshLifetime?: LifetimeRequest } } | undefined;
         // (Computed once, as the token is saved: also where its device is recorded, token-device.ts.)
         if (ctx) stampDevice(token as never, e?.RotatedRefreshToken, ctx.ip, ctx.get('user-agent'));
-        return refreshTokenTtl(token as never, e?.RotatedRefreshToken, t.refreshTokenTtl, ctx ? d.hooks?.refreshTokenLifetime?.(ctx) : undefined, e?.Grant?.exp);
+        // What post-login asked for it: this refresh's chain, or the login whose code is exchanged (the code carries it).
+        const asked = ctx ? d.hooks?.refreshTokenLifetime?.(ctx) ?? e?.AuthorizationCode?.ghRefreshLifetime : undefined;
+        return refreshTokenTtl(token as never, e?.RotatedRefreshToken, t.refreshTokenTtl, asked, e?.Grant?.exp);
       },
       Session: (_ctx, session) => sessionTtl(session as never, { idle: t.sessionTtl, max: t.sessionMaxTtl }, (session as { ghIdleAt?: number }).ghIdleAt),
       Interaction: t.interactionTtl,

@@ -14,6 +14,8 @@ import { tokenDevice } from '../../oidc/token-device.ts';
 import { SESSION_METADATA_KEYS } from '../engine/contract.ts';
 
 type Obj = Record<string, unknown>;
+/** What Gatehouse keeps beside an OIDC session, by its uid: its device, recorded methods and metadata. */
+const SESSION_SIDE_TABLES = ['session_devices', 'session_methods', 'session_metadata'] as const;
 const OIDC_SCOPES = new Set(['openid', 'profile', 'email', 'address', 'phone', 'offline_access']);
 
 /**
@@ -127,9 +129,7 @@ export function createTriggerRunners(d: Deps) {
         }
       }
       if (uid) {
-        await trx('session_devices').where({ session_uid: uid }).delete();
-        await trx('session_methods').where({ session_uid: uid }).delete();
-        await trx('session_metadata').where({ session_uid: uid }).delete();
+        await forgetSession(uid, trx);
         // A request that loaded this session before now must not save its copy back when it
         // ends (src/oidc/adapter.ts refuses to save a revoked login), for as long as the session lives.
         if (rows.length > 0) {
@@ -266,14 +266,15 @@ export function createTriggerRunners(d: Deps) {
     methods: r.methods ? parseJson<string[]>(r.methods, []) : undefined,
     sessionMetadata: r.session_metadata ? parseJson<NonNullable<ChainOutcome['sessionMetadata']>>(r.session_metadata, { evict: false, set: {} }) : undefined,
   });
-  /**
-   * What a chain wrote to the session's metadata (api.session.setMetadata…), applied to session
-   * `uid` for `userId` (metadata kept for another user of that session is not theirs: replaced).
-   */
+  /** The metadata session `uid` keeps for `userId` (none when it was written for another user of the session). */
   async function sessionMetadataOf(uid: string, userId: string): Promise<Record<string, string>> {
     const row: { user_id: string; metadata: string } | undefined = await db('session_metadata').where({ session_uid: uid }).first('user_id', 'metadata');
     return row && row.user_id === userId ? parseJson<Record<string, string>>(row.metadata, {}) : {};
   }
+  /**
+   * What a chain wrote to the session's metadata (api.session.setMetadata…), applied to session
+   * `uid` for `userId` (metadata kept for another user of that session is not theirs: replaced).
+   */
   async function writeSessionMetadata(uid: string, userId: string, change: NonNullable<ChainOutcome['sessionMetadata']>) {
     // One write at a time per session (two logins of one session at once, a PATCH): the row is
     // made first if missing, then read locked (PostgreSQL; SQLite writes one at a time anyway).
@@ -293,11 +294,9 @@ export function createTriggerRunners(d: Deps) {
       await trx('session_metadata').insert({ session_uid: uid, ...v }).onConflict('session_uid').merge(v);
     });
   }
-  /** A session ended (a logout): what Gatehouse kept beside it goes too. */
-  async function forgetSession(uid: string) {
-    await db('session_devices').where({ session_uid: uid }).delete();
-    await db('session_methods').where({ session_uid: uid }).delete();
-    await db('session_metadata').where({ session_uid: uid }).delete();
+  /** A session ended (a logout, a revocation): what Gatehouse kept beside it goes too (`q`: the revocation's transaction). */
+  async function forgetSession(uid: string, q: Db = db) {
+    for (const table of SESSION_SIDE_TABLES) await q(table).where({ session_uid: uid }).delete();
   }
 
   /**
@@ -413,13 +412,16 @@ export function createTriggerRunners(d: Deps) {
       return row.lifetimes ? parseJson<NonNullable<ChainOutcome['lifetimes']>>(row.lifetimes, {}) : undefined;
     },
 
-    /** Drops claims no token can ask for any more: rows not written for `maxAgeMs` (a refresh token's lifetime). */
+    /**
+     * Drops claims no token can ask for any more (rows not written for `maxAgeMs`, a refresh
+     * token's lifetime), devices of sessions unused that long, and what ended sessions left.
+     */
     async sweepLoginClaims(maxAgeMs: number) {
       // The sessions' devices go with them: a session not used for its whole lifetime has expired.
       await db('session_devices').where('updated_at', '<', Date.now() - maxAgeMs).delete();
       // A session's recorded methods and metadata live as long as the session, however long ago
       // they were written (a new sign-in on it extends its life): swept once its row is gone.
-      for (const table of ['session_methods', 'session_metadata'] as const) {
+      for (const table of SESSION_SIDE_TABLES.filter((t) => t !== 'session_devices')) {
         await db(table).whereNotExists(db('oidc_payloads').where({ type: 'Session' }).whereRaw('oidc_payloads.uid = ??', [`${table}.session_uid`])).delete();
       }
       return db('action_login_claims').where('updated_at', '<', Date.now() - maxAgeMs).delete();
@@ -448,6 +450,7 @@ export function createTriggerRunners(d: Deps) {
       // earlier when an action set one (src/oidc/lifetimes.ts); its idle end: its own expiry.
       const ends = [entities.Grant?.exp, rt?.ghExpiresAt].filter((x): x is number => typeof x === 'number');
       const absoluteEnd = ends.length ? Math.min(...ends) : rt?.exp;
+      const device = tokenDevice(rt);
       const at = new Date((rt?.authTime ?? Math.floor(Date.now() / 1000)) * 1000).toISOString();
       const amr = Array.isArray(rt?.amr) ? rt.amr : ['pwd'];
       const p = ctx.oidc.params as Record<string, unknown> | undefined;
@@ -468,7 +471,7 @@ export function createTriggerRunners(d: Deps) {
           ...((rt.rotations ?? 0) > 0 && typeof rt.iat === 'number' ? { last_exchanged_at: new Date(rt.iat * 1000).toISOString() } : {}),
           rotating: true,
           // Where the family began and this token was issued (none for a token issued before they were kept).
-          ...(tokenDevice(rt) ? { device: tokenDevice(rt) } : {}),
+          ...(device ? { device } : {}),
           // The API's scopes only: OpenID Connect's (openid, profile, email, …) are the ID token's.
           resource_servers: typeof rt.resource === 'string' ? [{ audience: apiIdentifier(rt.resource), scopes: (rt.scope ?? '').split(' ').filter((x) => x && !OIDC_SCOPES.has(x)) }] : [],
         } : undefined,
