@@ -2,7 +2,7 @@
  * Where Gatehouse's time goes, for when `npm run bench` misses a target. Not part of the
  * figures in docs/benchmarks.md.
  *
- *   node --no-node-snapshot bench/diagnose.ts [--part cc|login] [--duration S] [--rounds N] [--logins N]
+ *   node --no-node-snapshot bench/diagnose.ts [--part cc|login] [--duration S] [--rounds N] [--logins N] [--steps]
  *
  * cc: server CPU per token (the noise-proof figure) for the bare oidc-provider, the real
  *     Gatehouse, and the same Gatehouse provider behind growing subsets of src/app.ts's
@@ -36,7 +36,7 @@ const { values: args } = parseArgs({
   options: {
     part: { type: 'string' }, duration: { type: 'string', default: '2' }, warmup: { type: 'string', default: '0.5' },
     rounds: { type: 'string', default: '10' }, connections: { type: 'string', default: '16' }, logins: { type: 'string', default: '150' },
-    profile: { type: 'boolean', default: false },
+    profile: { type: 'boolean', default: false }, steps: { type: 'boolean', default: false },
   },
 });
 const durationMs = Math.min(120, Math.max(1, Number(args.duration))) * 1000;
@@ -170,6 +170,12 @@ try {
       for (const [k, r] of Object.entries(st)) {
         console.log(`${k.padEnd(34)} ${(r.wallMs / r.requests).toFixed(2).padStart(8)} ${(r.queries / r.requests).toFixed(1).padStart(5)}`);
         tm += r.wallMs; tq += r.queries;
+      }
+      if (args.steps) {
+        for (const [k, r] of Object.entries(st)) {
+          console.log(`  ${k}:`);
+          for (const [q, c] of Object.entries(r.statements)) console.log(`    ${(c / r.requests).toFixed(1).padStart(4)}  ${q}`);
+        }
       }
       console.log(`${'per login'.padEnd(34)} ${(tm / g.n).toFixed(2).padStart(8)} ${(tq / g.n).toFixed(1).padStart(5)}`);
       console.log(`GC pauses on the main thread per login: ${Object.entries(gcMs).map(([k, v]) => `${k} ${(v / g.n).toFixed(2)} ms`).join(', ')}`);
