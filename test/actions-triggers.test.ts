@@ -300,19 +300,19 @@ test('event.transaction is in Auth0\'s shape at login, at a silent login and at 
 
 test('an Auth0 api method Gatehouse lacks fails the login closed, and the execution record names it', async () => {
   // Regression: api.session.revoke() (supported since: actions-session-revoke.test.ts) failed as
-  // "Cannot read properties of undefined (reading 'revoke')". Refresh-token metadata is still one Gatehouse lacks
-  // (session.setExpiresAt and session.setMetadata, which this test used before, are supported now).
+  // "Cannot read properties of undefined (reading 'revoke')". Account linking (setPrimaryUser) is still one Gatehouse
+  // lacks (session.setExpiresAt, session.setMetadata and refreshToken.setMetadata, which this test used before, are supported now).
   const spa = (await ts.api('POST', '/clients', { name: 'SPA unsupported', app_type: 'spa', callbacks: [CB], web_origins: ['http://localhost:5173'] })).body;
   await ts.api('POST', '/users', { email: 'unsupported@example.com', password: 'post-login-password' });
   await deployAction(ts, { name: 'pl-session-expiry', trigger: 'post-login', version: 'v3', code: `
-    exports.onExecutePostLogin = async (event, api) => { if (event.request.ip) api.refreshToken.setMetadata('risk', 'low'); };` });
+    exports.onExecutePostLogin = async (event, api) => { if (event.request.ip) api.authentication.setPrimaryUser('auth0|other'); };` });
   await bindActions(ts, 'post-login', ['pl-session-expiry']);
   try {
     const config = await discover(ts, spa.client_id);
     const r = await loginThroughForm(config, { redirectUri: CB, email: 'unsupported@example.com', password: 'post-login-password' });
     assert.equal(r.callbackUrl?.searchParams.get('error'), 'access_denied');
     const exe = await latestExecution(ts, 'post-login');
-    assert.equal(exe.results[0].error.message, 'api.refreshToken.setMetadata() is not supported by Gatehouse');
+    assert.equal(exe.results[0].error.message, 'api.authentication.setPrimaryUser() is not supported by Gatehouse');
     // api.transaction.setResultUrl names itself too (it was a bare "is not a function").
     await deployAction(ts, { name: 'pl-tx-result-url', trigger: 'post-login', version: 'v3', code: `
       exports.onExecutePostLogin = async (event, api) => { api.transaction.setResultUrl('https://app.example.com/done'); };` });

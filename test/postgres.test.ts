@@ -110,6 +110,7 @@ test('PostgreSQL: a NUL in a client_id, a token or a path is refused or not foun
   assert.equal((await fetch(`${ts.base}/authorize?client_id=a%00b&response_type=code&scope=openid&redirect_uri=http%3A%2F%2Flocalhost%2Fcb`)).status, 400);
   assert.equal((await ts.api('GET', '/users/a%00b')).status, 400);
   assert.equal((await ts.api('GET', '/clients/a%00b')).status, 400);
+  for (const path of ['/refresh-tokens/a%00b', '/sessions/a%00b', '/users/a%00b/refresh-tokens']) assert.ok([400, 404].includes((await ts.api('GET', path)).status), path);
   const form = (body: Record<string, string>) => fetch(`${ts!.base}/oauth/token`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams(body) });
   assert.equal((await form({ grant_type: 'client_credentials', client_id: 'a\u0000b', client_secret: 'x', audience: 'https://x.example' })).status, 401);
   const spa = (await ts.api('POST', '/clients', { name: 'NUL SPA', app_type: 'spa', callbacks: ['http://localhost:5173/cb'] })).body;
@@ -255,6 +256,42 @@ test('PostgreSQL: session metadata from concurrent logins, an action\'s session 
     } finally {
       Date.now = realNow;
     }
+  } finally {
+    await bindActions(ts, 'post-login', []);
+  }
+});
+
+test('PostgreSQL: refresh-token metadata set at a login and a refresh; the Management API finds, changes and ends the token', { skip: available ? false : 'no PostgreSQL' }, async () => {
+  ts ??= await startTestServer({ databaseUrl: dbUrl });
+  const oidc = await import('openid-client');
+  const { loginWithRefreshToken } = await import('./helpers/server.ts');
+  const CB = 'http://localhost:5173/cb';
+  const API = 'https://pg-rtm.api.example';
+  const email = 'rtm.pg@example.com';
+  const password = 'correct horse battery';
+  await ts.api('POST', '/users', { email, password });
+  await ts.api('POST', '/resource-servers', { name: 'PG rtm API', identifier: API, scopes: [{ value: 'read:things', description: 'r' }] });
+  const spa = (await ts.api('POST', '/clients', { name: 'PG rtm SPA', app_type: 'spa', callbacks: [CB] })).body;
+  const config = await discover(ts, spa.client_id);
+  await deployAction(ts, { name: 'pg-rtm', trigger: 'post-login', code: `
+    exports.onExecutePostLogin = async (event, api) => {
+      if (event.refresh_token) { api.user.setAppMetadata('rt_seen', { id: event.refresh_token.id, md: event.refresh_token.metadata }); api.refreshToken.setMetadata('refreshed', 'yes'); return; }
+      api.refreshToken.setMetadata('device', 'pg phone');
+    };` });
+  await bindActions(ts, 'post-login', ['pg-rtm']);
+  try {
+    const { tokens } = await loginWithRefreshToken(config, { redirectUri: CB, email, password, audience: API });
+    const user = (await ts.api('GET', `/users?q=${encodeURIComponent(`email:"${email}"`)}`)).body[0];
+    const [tok] = (await ts.api('GET', `/users/${encodeURIComponent(user.user_id)}/refresh-tokens`)).body.tokens;
+    assert.deepEqual(tok.refresh_token_metadata, { device: 'pg phone' });
+    const next = await oidc.refreshTokenGrant(config, tokens.refresh_token!);
+    const seen = (await ts.api('GET', `/users/${encodeURIComponent(user.user_id)}`)).body.app_metadata.rt_seen;
+    assert.deepEqual(seen, { id: tok.id, md: { device: 'pg phone' } });
+    const patched = await ts.api('PATCH', `/refresh-tokens/${tok.id}`, { refresh_token_metadata: { org: 'acme' } });
+    assert.equal(patched.status, 200, JSON.stringify(patched.body));
+    assert.deepEqual(patched.body.refresh_token_metadata, { org: 'acme' }, 'what the refresh set is replaced');
+    assert.equal((await ts.api('DELETE', `/refresh-tokens/${tok.id}`)).status, 202);
+    await assert.rejects(oidc.refreshTokenGrant(config, next.refresh_token!), (e: { error?: string }) => e.error === 'invalid_grant');
   } finally {
     await bindActions(ts, 'post-login', []);
   }

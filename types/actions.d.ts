@@ -72,7 +72,7 @@ export interface PostLoginEvent {
   authentication: { methods: { name: 'pwd' | 'mfa' | string; timestamp: string }[] };
   stats: { logins_count: number }; session: Session; connection: Connection; tenant: Tenant; secrets: Secrets; configuration: Configuration;
   resource_server?: { identifier: string };
-  /** On a refresh-token grant (`transaction.protocol` 'oauth2-refresh-token'): the token being exchanged. `id` identifies it; it is not the token. */
+  /** On a refresh-token grant (`transaction.protocol` 'oauth2-refresh-token'): the token being exchanged. `id` identifies it (and stays while it rotates); it is not the token. */
   refresh_token?: {
     id: string; client_id: string; user_id: string; session_id?: string;
     /** The token family's first issue; `last_exchanged_at`: when this token was issued by an exchange (absent before the first). */
@@ -82,6 +82,8 @@ export interface PostLoginEvent {
     /** `initial_*`: the code exchange that began the family; `last_*`: the exchange that issued this token. Absent for a token issued before devices were kept. */
     device?: { initial_ip: string; initial_user_agent: string; last_ip: string; last_user_agent: string };
     resource_servers: { audience: string; scopes: string[] }[];
+    /** What api.refreshToken.setMetadata and the Management API kept with the token (as changed by the actions before this one). */
+    metadata: Record<string, string>;
   };
 }
 /**
@@ -158,6 +160,16 @@ export interface PostLoginAPI {
     setExpiresAt(absolute: number): PostLoginAPI;
     /** By when the refresh token issued now (by this refresh, or by this login's code) must be used (ms since the epoch). */
     setIdleExpiresAt(absolute: number): PostLoginAPI;
+    /**
+     * Keeps a string with the refresh token issued now (by this refresh, or by this login's code)
+     * and every one rotated from it: keys of 1 to 255 letters, digits, `_` or `-`, values of at most
+     * 255 characters, up to 25 keys. Read back in `event.refresh_token.metadata` on later refreshes.
+     */
+    setMetadata(key: string, value: string): PostLoginAPI;
+    /** Removes one key of the refresh token's metadata. */
+    deleteMetadata(key: string): PostLoginAPI;
+    /** Empties the refresh token's metadata. */
+    evictMetadata(): PostLoginAPI;
   };
   /** Auth0's Rules-to-Actions migration asks whether a Rule already ran: there are no Rules here, so always false. */
   rules: { wasExecuted(ruleId: string): boolean };

@@ -13,6 +13,7 @@ import { registerAuthenticationMethods } from './authentication-methods.ts';
 import { registerGrants } from './grants.ts';
 import { registerOrganizations } from './organizations.ts';
 import { registerSessions } from './sessions.ts';
+import { registerRefreshTokens } from './refresh-tokens.ts';
 import { registerTickets } from './tickets.ts';
 import { registerConnections } from './connections.ts';
 import { registerStats } from './stats.ts';
@@ -33,6 +34,7 @@ export function createManagementApi(app: AppContext) {
   registerGrants(router, app);
   registerOrganizations(router, app);
   registerSessions(router, app);
+  registerRefreshTokens(router, app);
   registerTickets(router, app);
   registerConnections(router, app);
   registerStats(router, app);

@@ -13,6 +13,7 @@ export const MANAGEMENT_SCOPES = [
   'read:grants', 'delete:grants',
   'read:organizations',
   'read:sessions', 'update:sessions', 'delete:sessions',
+  'read:refresh_tokens', 'update:refresh_tokens', 'delete:refresh_tokens',
   'create:user_tickets',
   'read:connections',
   'read:stats',

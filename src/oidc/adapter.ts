@@ -68,7 +68,9 @@ export function createAdapterFactory(db: Db, clients: ClientSource, sessionsMayB
 
     async upsert(id: string, payload: Payload, expiresIn?: number) {
       let expiresAt = expiresIn ? Date.now() + expiresIn * 1000 : null;
-      const grantId = payload.grantId ?? null; const userCode = payload.userCode ?? null; const uid = payload.uid ?? null;
+      const grantId = payload.grantId ?? null; const userCode = payload.userCode ?? null;
+      // A refresh token's family (token-family.ts) in the indexed uid column: the Management API finds it by that.
+      const uid = payload.uid ?? (this.type === 'RefreshToken' && typeof payload.ghFamily === 'string' ? payload.ghFamily : null);
       // The user a record belongs to, in its own indexed column (src/oidc/grants.ts, users.revokeTokens).
       const accountId = typeof payload.accountId === 'string' ? payload.accountId : null;
       if (this.type === 'Session' && uid !== null && accountId !== null && typeof payload.loginTs === 'number' && sessionsMayBeRevoked()) {

@@ -11,8 +11,8 @@ import { randomId } from '../shared/ids.ts';
 import { mfaRequiredByPolicy } from './mfa-policy.ts';
 import { authorizationQuery } from './authorization-query.ts';
 import type { ProviderHooks } from './provider.ts';
-import { applySessionRequest, earlierStoredLifetime, sessionTtl, type LifetimeRequest } from './lifetimes.ts';
-type ChainLifetimes = { session?: LifetimeRequest; refreshToken?: LifetimeRequest };
+import { applySessionRequest, earlierStoredLifetime, sessionTtl, type LifetimeRequest, type RefreshTokenRequest } from './lifetimes.ts';
+type ChainLifetimes = { session?: LifetimeRequest; refreshToken?: RefreshTokenRequest };
 
 /**
  * What Gatehouse adds at oidc-provider's seams (src/oidc/provider.ts calls these): post-login
@@ -28,7 +28,7 @@ export function createProviderHooks(d: { config: Config; triggers: TriggerRunner
    */
   const refreshOutcomes = new WeakMap<object, Awaited<ReturnType<typeof triggers.postLoginRefresh>> | null>();
   /** What this authorization's post-login asked for the refresh token its code will issue (codeRefreshLifetime puts it on the code). */
-  const codeLifetimes = new WeakMap<object, LifetimeRequest>();
+  const codeLifetimes = new WeakMap<object, RefreshTokenRequest>();
   /** What a silent authorization keeps once it is answered (authorizationAnswered). */
   const whenAnswered = new WeakMap<object, () => Promise<void>>();
   /** Requests whose login's claims were adopted already (adoptLoginClaims runs from two hooks). */

@@ -20,9 +20,13 @@
  * action set one. Each family ends on its own: a grant renewed by a later sign-in does not
  * prolong the families issued before it.
  */
+import type { MetadataChange } from './token-family.ts';
 
 /** Times an action asked for, in epoch milliseconds (Auth0's unit). */
 export interface LifetimeRequest { expiresAt?: number; idleExpiresAt?: number }
+
+/** What post-login asked for the refresh token a request issues: its ends, and its metadata (token-family.ts). */
+export interface RefreshTokenRequest extends LifetimeRequest { metadata?: MetadataChange }
 
 /** Where a session keeps the absolute end an action set: for the sign-in at `loginTs` only. */
 export interface SessionLifetime { loginTs: number; expiresAt: number }

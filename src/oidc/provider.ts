@@ -11,7 +11,8 @@ import type { Logger } from '../shared/logger.ts';
 import type { Urls } from '../shared/urls.ts';
 import { logKoaErrors } from '../http/koa-errors.ts';
 import { createAdapterFactory } from './adapter.ts';
-import { refreshTokenTtl, sessionTtl, type LifetimeRequest } from './lifetimes.ts';
+import { refreshTokenTtl, sessionTtl, type RefreshTokenRequest } from './lifetimes.ts';
+import { stampFamily } from './token-family.ts';
 import { stampDevice } from './token-device.ts';
 import { withOAuthErrors } from './outcomes.ts';
 import { QUERY_PARAM, carryUnknownParams } from './authorization-query.ts';
@@ -60,9 +61,9 @@ export interface ProviderHooks {
   /** A logout ended session `uid`. */
   sessionEnded?(uid: string): Promise<void>;
   /** What post-login asked for the refresh token this refresh-token grant issues (api.refreshToken.setExpiresAt / setIdleExpiresAt). */
-  refreshTokenLifetime?(ctx: KoaContextWithOIDC): LifetimeRequest | undefined;
+  refreshTokenLifetime?(ctx: KoaContextWithOIDC): RefreshTokenRequest | undefined;
   /** What the authorization a code is issued in asked for the refresh token the code will issue (kept on the code). */
-  codeRefreshLifetime?(ctx: KoaContextWithOIDC): LifetimeRequest | undefined;
+  codeRefreshLifetime?(ctx: KoaContextWithOIDC): RefreshTokenRequest | undefined;
 }
 
 /** oidc-provider's cookies (the session's, the interaction's): signed, not readable by scripts. */
@@ -357,17 +358,19 @@ export function createProvider(d: ProviderDeps): Provider {
       // A code carries what its login's post-login asked for the refresh token it will issue (lifetimes.ts).
       AuthorizationCode: (ctx, code) => {
         const l = ctx ? d.hooks?.codeRefreshLifetime?.(ctx) : undefined;
-        if (l) (code as { ghRefreshLifetime?: LifetimeRequest }).ghRefreshLifetime = l;
+        if (l) (code as { ghRefreshLifetime?: RefreshTokenRequest }).ghRefreshLifetime = l;
         return t.codeTtl;
       },
       IdToken: t.idTokenTtl,
       // See lifetimes.ts: the configured limits and what post-login asked for.
       RefreshToken: (ctx, token) => {
-        const e = ctx?.oidc?.entities as { RotatedRefreshToken?: never; Grant?: { exp?: number }; AuthorizationCode?: { ghRefreshLifetime?: LifetimeRequest } } | undefined;
+        const e = ctx?.oidc?.entities as { RotatedRefreshToken?: never; Grant?: { exp?: number }; AuthorizationCode?: { ghRefreshLifetime?: RefreshTokenRequest } } | undefined;
         // (Computed once, as the token is saved: also where its device is recorded, token-device.ts.)
         if (ctx) stampDevice(token as never, e?.RotatedRefreshToken, ctx.ip, ctx.get('user-agent'));
         // What post-login asked for it: this refresh's chain, or the login whose code is exchanged (the code carries it).
         const asked = ctx ? d.hooks?.refreshTokenLifetime?.(ctx) ?? e?.AuthorizationCode?.ghRefreshLifetime : undefined;
+        // Its family and metadata (token-family.ts): passed on from the token it was rotated from, changed as asked.
+        if (ctx) stampFamily(token as never, e?.RotatedRefreshToken, asked?.metadata);
         return refreshTokenTtl(token as never, e?.RotatedRefreshToken, t.refreshTokenTtl, asked, e?.Grant?.exp);
       },
       Session: (_ctx, session) => sessionTtl(session as never, { idle: t.sessionTtl, max: t.sessionMaxTtl }, (session as { ghIdleAt?: number }).ghIdleAt),
@@ -399,7 +402,7 @@ export function createProvider(d: ProviderDeps): Provider {
 
   // The ends actions set (lifetimes.ts) are kept with the session and the refresh token: their
   // models store only the members they list, so these join the lists.
-  for (const [model, extra] of [[provider.Session, 'ghLifetime'], [provider.RefreshToken, 'ghExpiresAt'], [provider.RefreshToken, 'ghDevice'], [provider.AuthorizationCode, 'ghRefreshLifetime']] as const) {
+  for (const [model, extra] of [[provider.Session, 'ghLifetime'], [provider.RefreshToken, 'ghExpiresAt'], [provider.RefreshToken, 'ghDevice'], [provider.RefreshToken, 'ghFamily'], [provider.RefreshToken, 'ghMetadata'], [provider.AuthorizationCode, 'ghRefreshLifetime']] as const) {
     const members = [...(model as unknown as { IN_PAYLOAD: string[] }).IN_PAYLOAD, extra];
     Object.defineProperty(model, 'IN_PAYLOAD', { configurable: true, get: () => members });
   }

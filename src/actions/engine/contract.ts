@@ -46,4 +46,5 @@ export const DENY_CALLS: ReadonlySet<string> = new Set(['access.deny', 'session.
 /** An action's calls that still apply after its own deny: what it asked to change about the user, and its cache (the engine's merge; `gatehouse actions test` reports the same). */
 export const AFTER_DENY = new Set(['user.setAppMetadata', 'user.setUserMetadata', 'cache.set', 'cache.delete']);
 
-export { TX_METADATA_KEYS, TX_METADATA_KEY_CHARS, TX_METADATA_VALUE_CHARS, SESSION_METADATA_KEYS, SESSION_METADATA_CHARS } from '../sandbox/types.ts';
+export { TX_METADATA_KEYS, TX_METADATA_KEY_CHARS, TX_METADATA_VALUE_CHARS, SESSION_METADATA_KEYS, SESSION_METADATA_CHARS,
+  REFRESH_TOKEN_METADATA_KEYS, REFRESH_TOKEN_METADATA_CHARS, refreshTokenMetadataKeyOk } from '../sandbox/types.ts';

@@ -3,7 +3,7 @@ import type BetterSqlite3 from 'better-sqlite3';
 import { isSqlite, withSqliteConnection, type Db } from '../../db/knex.ts';
 import type { Logger } from '../../shared/logger.ts';
 import type { ActionResult, CacheSnapshot, ChainLimits, Command, SandboxAction, SandboxPool, SandboxStatus } from '../sandbox/types.ts';
-import { AFTER_DENY, FAIL_CLOSED_WHEN_REFUSED, TX_METADATA_KEYS, SESSION_METADATA_KEYS, type CommandLimits, type TriggerContract, type TriggerRegistry } from './contract.ts';
+import { AFTER_DENY, FAIL_CLOSED_WHEN_REFUSED, TX_METADATA_KEYS, SESSION_METADATA_KEYS, REFRESH_TOKEN_METADATA_KEYS, type CommandLimits, type TriggerContract, type TriggerRegistry } from './contract.ts';
 import type { ActionStore } from './store.ts';
 import { compactResults, type RecordedCommand } from './execution-record.ts';
 
@@ -54,7 +54,11 @@ export interface ChainOutcome {
    * setIdleExpiresAt (epoch ms; a later call replaces an earlier one): the call sites that hold
    * the session and the refresh token apply them (src/oidc/lifetimes.ts).
    */
-  lifetimes?: { session?: { expiresAt?: number; idleExpiresAt?: number }; refreshToken?: { expiresAt?: number; idleExpiresAt?: number } };
+  lifetimes?: {
+    session?: { expiresAt?: number; idleExpiresAt?: number };
+    /** Also api.refreshToken.setMetadata / deleteMetadata / evictMetadata, as for the session below (src/oidc/token-family.ts). */
+    refreshToken?: { expiresAt?: number; idleExpiresAt?: number; metadata?: { evict: boolean; set: Record<string, string | null> } };
+  };
   /** api.authentication.recordMethod (onContinuePostLogin only): provider URLs the session has now done; the call site records them. */
   recordedMethods?: string[];
   /**
@@ -294,6 +298,10 @@ export function createActionEngine(d: { db: Db; store: ActionStore; pool: Sandbo
     const sessionEvent = event.session as Obj | undefined;
     const sm: Obj = { ...(sessionEvent?.metadata as Obj ?? {}) };
     let smChanged = false;
+    // api.refreshToken.setMetadata: the refresh token's metadata as the event has it (on a refresh), as the chain changes it.
+    const rtEvent = event.refresh_token as Obj | undefined;
+    const rtm: Obj = { ...(rtEvent?.metadata as Obj ?? {}) };
+    let rtmChanged = false;
     const cacheWrites: { actionId: string; key: string; value?: string; ttl?: number }[] = [];
     // The cap is per token (ACTIONS.md): the same claim on the ID and the access token counts once for each.
     const claimBytes = { id: 0, access: 0 };
@@ -408,6 +416,23 @@ export function createActionEngine(d: { db: Db; store: ActionStore; pool: Sandbo
             smChanged = true;
             break;
           }
+          case 'refreshToken.setMetadata': case 'refreshToken.deleteMetadata': case 'refreshToken.evictMetadata': {
+            const l = (outcome.lifetimes ??= {});
+            const rt = (l.refreshToken ??= {});
+            const change = (rt.metadata ??= { evict: false, set: Object.create(null) as Record<string, string | null> });
+            if (c.type === 'refreshToken.evictMetadata') {
+              for (const k of Object.keys(rtm)) delete rtm[k];
+              change.evict = true; change.set = Object.create(null) as Record<string, string | null>;
+            } else if (c.type === 'refreshToken.deleteMetadata') {
+              delete rtm[x as string]; change.set[x as string] = null;
+            } else if (!Object.hasOwn(rtm, x as string) && Object.keys(rtm).length >= REFRESH_TOKEN_METADATA_KEYS) {
+              const m = redactSecrets(`refresh token metadata "${x}" refused: at most ${REFRESH_TOKEN_METADATA_KEYS} keys`, a.secrets); rejected.push(m); outcome.rejected.push(`${r.name}: ${m}`); break;
+            } else {
+              rtm[x as string] = y; change.set[x as string] = y as string;
+            }
+            rtmChanged = true;
+            break;
+          }
           case 'authentication.recordMethod':
             // Auth0 offers it in onContinuePostLogin only: after the redirect to the authenticator came back.
             if (!continued) { const m = 'api.authentication.recordMethod is available in onContinuePostLogin only'; rejected.push(m); outcome.rejected.push(`${r.name}: ${m}`); break; }
@@ -480,12 +505,14 @@ export function createActionEngine(d: { db: Db; store: ActionStore; pool: Sandbo
         idx++;
         if (!goOn) break;
       }
-      if ((user && (appChanged || usrChanged)) || txChanged || smChanged) {
+      if ((user && (appChanged || usrChanged)) || txChanged || smChanged || (rtmChanged && rtEvent)) {
         curEvent = {
           ...event,
           ...(user && (appChanged || usrChanged) ? { user: { ...user, app_metadata: { ...app }, user_metadata: { ...usr } } } : {}),
           ...(txChanged ? { transaction: { ...txEvent, metadata: { ...tx } } } : {}),
           ...(smChanged ? { session: { ...sessionEvent, metadata: { ...sm } } } : {}),
+          // At a login there is no refresh token yet: metadata set then is only written (Auth0's rule).
+          ...(rtmChanged && rtEvent ? { refresh_token: { ...rtEvent, metadata: { ...rtm } } } : {}),
         };
       }
       if (!goOn) break;

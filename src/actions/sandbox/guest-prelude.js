@@ -2905,54 +2905,75 @@
   const SM_CHARS = 255, SM_KEYS_MAX = 25;
   // What PostgreSQL's jsonb and the server refuse in metadata (users.ts metadataProblem): NUL, lone surrogates.
   const SM_UNSTORABLE = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
-  let smKeys = null, smStartKeys = null;
-  function sessionMetadataObject() {
-    const s = curEvent !== null && typeof curEvent === 'object' ? curEvent.session : undefined;
-    if (s === null || typeof s !== 'object') return null;
-    let md = s.metadata;
-    if (md === null || typeof md !== 'object') { md = {}; defineProperty(s, 'metadata', { value: md, writable: true, enumerable: true, configurable: true }); }
-    return md;
-  }
-  function sessionKey(name, key) {
-    if (typeof key !== 'string' || key === '' || key.length > SM_CHARS || key === '__proto__' || key === 'constructor' || key === 'prototype' || TX_CONTROL.test(key) || SM_UNSTORABLE.test(key)) {
-      throw new TypeErr('api.session.' + name + ': the key must be a string of 1 to ' + SM_CHARS + ' characters, without control characters');
+  // Auth0's refresh-token metadata: the same, with keys of letters, digits, _ and - only; seen in
+  // event.refresh_token.metadata on a refresh (at a login there is no refresh token yet: it is only written).
+  const RTM_KEY = /^[A-Za-z0-9_-]{1,255}$/;
+  /** api.<apiName>.setMetadata / deleteMetadata / evictMetadata on event[part].metadata. */
+  function metadataCalls(part, apiName, keyOk, keyRule) {
+    let mkeys = null, startKeys = null;
+    function target() {
+      const s = curEvent !== null && typeof curEvent === 'object' ? curEvent[part] : undefined;
+      if (s === null || typeof s !== 'object') return null;
+      let md = s.metadata;
+      if (md === null || typeof md !== 'object') { md = {}; defineProperty(s, 'metadata', { value: md, writable: true, enumerable: true, configurable: true }); }
+      return md;
     }
-    if (smKeys === null) {
-      smKeys = new MapC();
-      if (smStartKeys !== null) for (let i = 0; i < smStartKeys.length; i++) mset(smKeys, smStartKeys[i], true);
+    function checkKey(name, key) {
+      if (typeof key !== 'string' || !keyOk(key)) throw new TypeErr('api.' + apiName + '.' + name + ': the key must be ' + keyRule);
+      if (mkeys === null) {
+        mkeys = new MapC();
+        if (startKeys !== null) for (let i = 0; i < startKeys.length; i++) mset(mkeys, startKeys[i], true);
+      }
     }
+    function setMetadata(key, value) {
+      checkKey('setMetadata', key);
+      if (typeof value !== 'string') throw new TypeErr('api.' + apiName + '.setMetadata: the value must be a string');
+      if (SM_UNSTORABLE.test(value)) throw new TypeErr('api.' + apiName + '.setMetadata: the value must not contain NUL characters or lone surrogates');
+      if (value.length > SM_CHARS) throw new RangeErr('api.' + apiName + '.setMetadata: a value is at most ' + SM_CHARS + ' characters');
+      if (!mhas(mkeys, key) && apply(mapSize, mkeys, []) >= SM_KEYS_MAX) throw new RangeErr('api.' + apiName + '.setMetadata: at most ' + SM_KEYS_MAX + ' keys');
+      if (record(apiName + '.setMetadata', [key, value]) === false) throw new RangeErr('api.' + apiName + '.setMetadata: not recorded, the execution\'s recorded api calls are full');
+      mset(mkeys, key, true);
+      const md = target();
+      if (md !== null) defineProperty(md, key, { value, writable: true, enumerable: true, configurable: true });
+      return execApi !== null ? execApi : curApi;
+    }
+    function deleteMetadata(key) {
+      checkKey('deleteMetadata', key);
+      if (record(apiName + '.deleteMetadata', [key]) === false) throw new RangeErr('api.' + apiName + '.deleteMetadata: not recorded, the execution\'s recorded api calls are full');
+      mdel(mkeys, key);
+      const md = target();
+      if (md !== null) delete md[key];
+      return execApi !== null ? execApi : curApi;
+    }
+    function evictMetadata() {
+      if (record(apiName + '.evictMetadata', []) === false) throw new RangeErr('api.' + apiName + '.evictMetadata: not recorded, the execution\'s recorded api calls are full');
+      mkeys = new MapC();
+      const md = target();
+      if (md !== null) { const ks = keys(md); for (let i = 0; i < ks.length; i++) delete md[ks[i]]; }
+      return execApi !== null ? execApi : curApi;
+    }
+    return {
+      setMetadata, deleteMetadata, evictMetadata,
+      /** An execution begins: the keys the host sent (the set is built only if the action calls setMetadata). */
+      begin(event) {
+        mkeys = null;
+        const s0 = event !== null && typeof event === 'object' ? event[part] : undefined;
+        startKeys = s0 !== null && typeof s0 === 'object' && s0.metadata !== null && typeof s0.metadata === 'object' ? keys(s0.metadata) : null;
+      },
+      end() { mkeys = null; startKeys = null; },
+    };
   }
-  function setSessionMetadata(key, value) {
-    sessionKey('setMetadata', key);
-    if (typeof value !== 'string') throw new TypeErr('api.session.setMetadata: the value must be a string');
-    if (SM_UNSTORABLE.test(value)) throw new TypeErr('api.session.setMetadata: the value must not contain NUL characters or lone surrogates');
-    if (value.length > SM_CHARS) throw new RangeErr('api.session.setMetadata: a value is at most ' + SM_CHARS + ' characters');
-    if (!mhas(smKeys, key) && apply(mapSize, smKeys, []) >= SM_KEYS_MAX) throw new RangeErr('api.session.setMetadata: at most ' + SM_KEYS_MAX + ' keys');
-    if (record('session.setMetadata', [key, value]) === false) throw new RangeErr('api.session.setMetadata: not recorded, the execution\'s recorded api calls are full');
-    mset(smKeys, key, true);
-    const md = sessionMetadataObject();
-    if (md !== null) defineProperty(md, key, { value, writable: true, enumerable: true, configurable: true });
-    return execApi !== null ? execApi : curApi;
-  }
-  function deleteSessionMetadata(key) {
-    sessionKey('deleteMetadata', key);
-    if (record('session.deleteMetadata', [key]) === false) throw new RangeErr('api.session.deleteMetadata: not recorded, the execution\'s recorded api calls are full');
-    mdel(smKeys, key);
-    const md = sessionMetadataObject();
-    if (md !== null) delete md[key];
-    return execApi !== null ? execApi : curApi;
-  }
-  function evictSessionMetadata() {
-    if (record('session.evictMetadata', []) === false) throw new RangeErr('api.session.evictMetadata: not recorded, the execution\'s recorded api calls are full');
-    smKeys = new MapC();
-    const md = sessionMetadataObject();
-    if (md !== null) { const ks = keys(md); for (let i = 0; i < ks.length; i++) delete md[ks[i]]; }
-    return execApi !== null ? execApi : curApi;
-  }
+  const sessionMd = metadataCalls('session', 'session',
+    (k) => k !== '' && k.length <= SM_CHARS && k !== '__proto__' && k !== 'constructor' && k !== 'prototype' && !TX_CONTROL.test(k) && !SM_UNSTORABLE.test(k),
+    'a string of 1 to ' + SM_CHARS + ' characters, without control characters');
+  const refreshMd = metadataCalls('refresh_token', 'refreshToken', (k) => RTM_KEY.test(k) && k !== '__proto__' && k !== 'constructor' && k !== 'prototype', '1 to ' + SM_CHARS + ' letters, digits, _ or - (not __proto__, constructor or prototype)');
   const SPECIAL = {
-    'session.setMetadata': () => setSessionMetadata,
-    'session.deleteMetadata': () => deleteSessionMetadata,
-    'session.evictMetadata': () => evictSessionMetadata,
+    'session.setMetadata': () => sessionMd.setMetadata,
+    'session.deleteMetadata': () => sessionMd.deleteMetadata,
+    'session.evictMetadata': () => sessionMd.evictMetadata,
+    'refreshToken.setMetadata': () => refreshMd.setMetadata,
+    'refreshToken.deleteMetadata': () => refreshMd.deleteMetadata,
+    'refreshToken.evictMetadata': () => refreshMd.evictMetadata,
     'redirect.canRedirect': () => function canRedirect() { const rc = redirectCtx(); return !!(rc && rc.canRedirect); },
     // Auth0's Rules-to-Actions migration writes `if (!api.rules.wasExecuted(id))` around code a
     // Rule did before: there are no Rules here, so none was ever executed.
@@ -3938,6 +3959,18 @@
           get: op((a) => { const { id } = idOf(a, 'id'); return request('GET', '/sessions/' + enc(id)); }),
           delete: op((a) => { const { id } = idOf(a, 'id'); return request('DELETE', '/sessions/' + enc(id)); }),
         };
+        // A user's refresh tokens (v4 users.getRefreshTokens({user_id}), v5+ users.refreshToken.list(id))
+        // and one by id (refreshTokens.get / update / delete).
+        const userRefreshTokens = (a, b) => { const { id, q } = readQuery(a, b, 'user_id'); return request('GET', userPath(id) + '/refresh-tokens', q); };
+        const endUserRefreshTokens = (a) => { const { id } = idOf(a, 'user_id'); return request('DELETE', userPath(id) + '/refresh-tokens'); };
+        users.getRefreshTokens = op(userRefreshTokens);
+        users.deleteRefreshTokens = op(endUserRefreshTokens);
+        users.refreshToken = { list: op(lister(null, 'tokens', (id) => userPath(id) + '/refresh-tokens', true)), delete: op(endUserRefreshTokens) };
+        const refreshTokens = {
+          get: op((a) => { const { id } = idOf(a, 'id'); return request('GET', '/refresh-tokens/' + enc(id)); }),
+          update: op((a, b) => { const { id } = idOf(a, 'id'); return request('PATCH', '/refresh-tokens/' + enc(id), undefined, b); }),
+          delete: op((a) => { const { id } = idOf(a, 'id'); return request('DELETE', '/refresh-tokens/' + enc(id)); }),
+        };
 
         // Auth0 endpoints Gatehouse does not have (account linking, organizations, role
         // permissions) are still called as the SDK calls them, so that the action gets what the
@@ -4009,6 +4042,7 @@
         def(this, 'userGrants', grants);
         def(this, 'organizations', freeze(organizations));
         def(this, 'sessions', freeze(sessions));
+        def(this, 'refreshTokens', freeze(refreshTokens));
         def(this, 'getAccessToken', () => getToken());
         // v3's methods on the client itself.
         const v3 = {
@@ -4707,8 +4741,8 @@
     pkgCalls = 0;
     txKeys = null;
     txStartKeys = null;
-    smKeys = null;
-    smStartKeys = null;
+    sessionMd.end();
+    refreshMd.end();
     skipped = false;
     cmds = ''; cmdBytes = 0;
     logs = ''; logBytes = 0; logFull = false;
@@ -4783,9 +4817,8 @@
       txKeys = null;
       const tx0 = event !== null && typeof event === 'object' ? event.transaction : undefined;
       txStartKeys = tx0 !== null && typeof tx0 === 'object' && tx0.metadata !== null && typeof tx0.metadata === 'object' ? keys(tx0.metadata) : null;
-      smKeys = null;
-      const s0 = event !== null && typeof event === 'object' ? event.session : undefined;
-      smStartKeys = s0 !== null && typeof s0 === 'object' && s0.metadata !== null && typeof s0.metadata === 'object' ? keys(s0.metadata) : null;
+      sessionMd.begin(event);
+      refreshMd.begin(event);
       // A fresh top level each time, as Auth0's api is a plain object: actions add to it
       // (`api.noop = api.noop || function () {}`, a common idiom) and that must neither fail
       // nor reach their next execution. The members stay the frozen ones built per isolate.

@@ -26,7 +26,7 @@ import { hostFetch, parseGuestRequest, type FetchOptions, type GuestFetchRequest
 import { issuerAllowance, parseFetchAllow } from './net-guard.ts';
 import { busy, precise } from './timer-slack.ts';
 import type { ActionResult, ChainLimits, ChainResult, Command, SandboxAction, SandboxStatus, ValidateResult } from './types.ts';
-import { SESSION_METADATA_CHARS, SESSION_METADATA_KEYS, TX_METADATA_KEYS, TX_METADATA_KEY_CHARS, TX_METADATA_VALUE_CHARS } from './types.ts';
+import { REFRESH_TOKEN_METADATA_CHARS, refreshTokenMetadataKeyOk, REFRESH_TOKEN_METADATA_KEYS, SESSION_METADATA_CHARS, SESSION_METADATA_KEYS, TX_METADATA_KEYS, TX_METADATA_KEY_CHARS, TX_METADATA_VALUE_CHARS } from './types.ts';
 
 const PRELUDE = readFileSync(new URL('./guest-prelude.js', import.meta.url), 'utf8');
 
@@ -591,6 +591,9 @@ export class ChainRunner {
         } else if (c.type === 'session.setMetadata' || c.type === 'session.deleteMetadata' || c.type === 'session.evictMetadata') {
           eventObj ??= parseObject(eventJson);
           if (applySessionMetadata(eventObj, c.type, c.args)) evChanged = true;
+        } else if (c.type === 'refreshToken.setMetadata' || c.type === 'refreshToken.deleteMetadata' || c.type === 'refreshToken.evictMetadata') {
+          eventObj ??= parseObject(eventJson);
+          if (applyRefreshTokenMetadata(eventObj, c.type, c.args)) evChanged = true;
         } else if (c.type === 'cache.set' || c.type === 'cache.delete') {
           cacheObj ??= parseObject(cacheJsonFor(a.key)) as Record<string, { value: string; expires_at: number }>;
           applyCache(cacheObj, c);
@@ -676,7 +679,7 @@ function applyTransactionMetadata(event: Record<string, unknown>, args: unknown[
 }
 
 /** `event[part].metadata`, made an empty object when missing; null when `event[part]` is not an object. */
-function metadataOf(event: Record<string, unknown>, part: 'transaction' | 'session'): Record<string, unknown> | null {
+function metadataOf(event: Record<string, unknown>, part: 'transaction' | 'session' | 'refresh_token'): Record<string, unknown> | null {
   const o = event[part];
   if (o === null || typeof o !== 'object' || Array.isArray(o)) return null;
   const po = o as Record<string, unknown>;
@@ -702,6 +705,26 @@ function applySessionMetadata(event: Record<string, unknown>, type: string, args
   if (type === 'session.deleteMetadata') { delete m[k]; return true; }
   if (typeof v !== 'string' || v.length > SESSION_METADATA_CHARS || !storable(v)) return false;
   if (!Object.hasOwn(m, k) && Object.keys(m).length >= SESSION_METADATA_KEYS) return false;
+  Object.defineProperty(m, k, { value: v, writable: true, enumerable: true, configurable: true });
+  return true;
+}
+
+/**
+ * The same for api.refreshToken.setMetadata / deleteMetadata / evictMetadata on
+ * event.refresh_token.metadata (on a refresh; at a login there is no event.refresh_token and
+ * the change is only written), with the engine's rules (definitions.ts, engine.ts).
+ */
+function applyRefreshTokenMetadata(event: Record<string, unknown>, type: string, args: unknown[]): boolean {
+  const o = event.refresh_token;
+  if (o === null || typeof o !== 'object' || Array.isArray(o)) return false;
+  const m = metadataOf(event, 'refresh_token');
+  if (m === null) return false;
+  if (type === 'refreshToken.evictMetadata') { for (const k of Object.keys(m)) delete m[k]; return true; }
+  const [k, v] = args;
+  if (!refreshTokenMetadataKeyOk(k)) return false;
+  if (type === 'refreshToken.deleteMetadata') { delete m[k]; return true; }
+  if (typeof v !== 'string' || v.length > REFRESH_TOKEN_METADATA_CHARS || v.includes('\u0000') || !v.isWellFormed()) return false;
+  if (!Object.hasOwn(m, k) && Object.keys(m).length >= REFRESH_TOKEN_METADATA_KEYS) return false;
   Object.defineProperty(m, k, { value: v, writable: true, enumerable: true, configurable: true });
   return true;
 }

@@ -19,6 +19,12 @@ export const TX_METADATA_VALUE_CHARS = 1024;
 /** Auth0's session metadata (api.session.setMetadata): string keys and values of at most 255 characters, here up to 25 keys. */
 export const SESSION_METADATA_KEYS = 25;
 export const SESSION_METADATA_CHARS = 255;
+/** Auth0's refresh-token metadata (api.refreshToken.setMetadata): keys of letters, digits, `_` and `-`, keys and string values of at most 255 characters, up to 25 keys. */
+export const REFRESH_TOKEN_METADATA_KEYS = 25;
+export const REFRESH_TOKEN_METADATA_CHARS = 255;
+const REFRESH_TOKEN_METADATA_KEY_RE = /^[A-Za-z0-9_-]{1,255}$/;
+/** Auth0's rule for its keys, less the names that would reach an object's prototype. */
+export const refreshTokenMetadataKeyOk = (k: unknown): k is string => typeof k === 'string' && REFRESH_TOKEN_METADATA_KEY_RE.test(k) && k !== '__proto__' && k !== 'constructor' && k !== 'prototype';
 
 /** Outcome of one action, and of a chain (the first non-ok action's status). */
 export type SandboxStatus = 'ok' | 'denied' | 'timeout' | 'oom' | 'syntax' | 'runtime';

@@ -1,6 +1,6 @@
 import type { CommandLimits, TriggerContract, TriggerRegistry } from '../engine/contract.ts';
 export { AFTER_DENY, DENY_CALLS, FAIL_CLOSED_WHEN_REFUSED } from '../engine/contract.ts';
-import { TX_METADATA_KEY_CHARS, TX_METADATA_VALUE_CHARS, SESSION_METADATA_CHARS } from '../engine/contract.ts';
+import { TX_METADATA_KEY_CHARS, TX_METADATA_VALUE_CHARS, SESSION_METADATA_CHARS, REFRESH_TOKEN_METADATA_CHARS, refreshTokenMetadataKeyOk } from '../engine/contract.ts';
 import { PROFILE_CLAIMS } from '../../shared/profile-claims.ts';
 import { metadataProblem } from '../../users/users.ts';
 
@@ -25,11 +25,11 @@ export const TRIGGERS: Record<TriggerId, TriggerDef> = {
       'user.setAppMetadata', 'user.setUserMetadata', 'session.revoke', 'refreshToken.revoke', 'rules.wasExecuted', 'transaction.setMetadata', ...CACHE,
       'session.setExpiresAt', 'session.setIdleExpiresAt', 'refreshToken.setExpiresAt', 'refreshToken.setIdleExpiresAt',
       'authentication.recordMethod', 'session.setMetadata', 'session.deleteMetadata', 'session.evictMetadata',
+      'refreshToken.setMetadata', 'refreshToken.deleteMetadata', 'refreshToken.evictMetadata',
     ],
     stopOn: ['access.deny', 'session.revoke', 'refreshToken.revoke', 'redirect.sendUserTo', 'authentication.challengeWith', 'authentication.challengeWithAny', 'authentication.enrollWith', 'authentication.enrollWithAny'],
     unsupported: [
       'authentication.setPrimaryUser',
-      'refreshToken.setMetadata', 'refreshToken.deleteMetadata', 'refreshToken.evictMetadata',
       'prompt.render', 'transaction.setResultUrl',
       ...['setAttribute', 'setAudience', 'setIssuer', 'setRecipient', 'setDestination', 'setNameIdentifierFormat', 'setNameIdentifierProbes',
         'setLifetimeInSeconds', 'setSignResponse', 'setSignatureAlgorithm', 'setDigestAlgorithm', 'setSigningCert', 'setCert', 'setKey',
@@ -168,6 +168,12 @@ export function validateCommand(trigger: TriggerContract, type: string, args: un
     case 'session.deleteMetadata': {
       if (typeof a !== 'string' || a === '' || a.length > SESSION_METADATA_CHARS || BAD_KEYS.has(a) || CONTROL.test(a) || metadataProblem(a)) return `session metadata keys are strings of 1 to ${SESSION_METADATA_CHARS} characters`;
       if (type === 'session.setMetadata' && (typeof b !== 'string' || b.length > SESSION_METADATA_CHARS || metadataProblem(b))) return `session metadata "${a}" must be a string of at most ${SESSION_METADATA_CHARS} characters`;
+      return null;
+    }
+    case 'refreshToken.setMetadata':
+    case 'refreshToken.deleteMetadata': {
+      if (!refreshTokenMetadataKeyOk(a)) return `refresh token metadata keys are 1 to ${REFRESH_TOKEN_METADATA_CHARS} letters, digits, _ or -`;
+      if (type === 'refreshToken.setMetadata' && (typeof b !== 'string' || b.length > REFRESH_TOKEN_METADATA_CHARS || metadataProblem(b))) return `refresh token metadata "${a}" must be a string of at most ${REFRESH_TOKEN_METADATA_CHARS} characters`;
       return null;
     }
     case 'authentication.recordMethod': {

@@ -10,13 +10,13 @@ import type { ActionEngine, ActionRef, ChainOutcome } from '../engine/engine.ts'
 import { CONNECTION, clientInfo, requestInfo, tenant, userInfo } from './events.ts';
 import { randomId } from '../../shared/ids.ts';
 import { sessionDevices, sessionFacts } from './session-facts.ts';
-import { tokenDevice } from '../../oidc/token-device.ts';
+import type { MetadataChange } from '../../oidc/token-family.ts';
+import { refreshTokenFacts, type StoredRefreshToken } from './refresh-token-facts.ts';
 import { SESSION_METADATA_KEYS } from '../engine/contract.ts';
 
 type Obj = Record<string, unknown>;
 /** What Gatehouse keeps beside an OIDC session, by its uid: its device, recorded methods and metadata. */
 const SESSION_SIDE_TABLES = ['session_devices', 'session_methods', 'session_metadata'] as const;
-const OIDC_SCOPES = new Set(['openid', 'profile', 'email', 'address', 'phone', 'offline_access']);
 
 /**
  * Which login a row of post-login claims belongs to: the interaction that ran the chain, until
@@ -252,10 +252,17 @@ export function createTriggerRunners(d: Deps) {
     o.scopesRemove = [...new Set([...prev.scopes.remove, ...o.scopesRemove])];
     // A later call replaces an earlier one, across the parts of a login as within one.
     const l = prev.lifetimes;
-    if (l) o.lifetimes = { session: { ...l.session, ...o.lifetimes?.session }, refreshToken: { ...l.refreshToken, ...o.lifetimes?.refreshToken } };
+    if (l) {
+      const md = mergeMetadataChanges(l.refreshToken?.metadata, o.lifetimes?.refreshToken?.metadata);
+      o.lifetimes = { session: { ...l.session, ...o.lifetimes?.session }, refreshToken: { ...l.refreshToken, ...o.lifetimes?.refreshToken, ...(md ? { metadata: md } : {}) } };
+    }
     if (prev.methods?.length) o.recordedMethods = [...new Set([...prev.methods, ...(o.recordedMethods ?? [])])];
-    const sm = prev.sessionMetadata;
-    if (sm && !o.sessionMetadata?.evict) o.sessionMetadata = { evict: sm.evict, set: Object.assign(Object.create(null) as Record<string, string | null>, sm.set, o.sessionMetadata?.set) };
+    o.sessionMetadata = mergeMetadataChanges(prev.sessionMetadata, o.sessionMetadata);
+  }
+  /** A later part's metadata change after an earlier one's: an evict in the later one drops what came before. */
+  function mergeMetadataChanges(earlier: MetadataChange | undefined, later: MetadataChange | undefined): MetadataChange | undefined {
+    if (!earlier || later?.evict) return later;
+    return { evict: earlier.evict, set: Object.assign(Object.create(null) as Record<string, string | null>, earlier.set, later?.set) };
   }
   const claimsOf = (o: ChainOutcome): LoginClaims => ({ idToken: o.idTokenClaims, accessToken: o.accessTokenClaims, scopes: { add: o.scopesAdd, remove: o.scopesRemove }, lifetimes: o.lifetimes, methods: o.recordedMethods, sessionMetadata: o.sessionMetadata });
   /** A stored row of action_login_claims, read. */
@@ -444,37 +451,19 @@ export function createTriggerRunners(d: Deps) {
       // The login the refresh token came from: how it authenticated (an action that asks for a
       // second factor unless the login had one must see it had), its session, and the API and
       // scopes this refresh asks for (the token's own when the request names none).
-      const entities = ctx.oidc.entities as { RefreshToken?: { jti?: string; grantId?: string; iat?: number; iiat?: number; rotations?: number; exp?: number; amr?: string[]; authTime?: number; sessionUid?: string; resource?: unknown; scope?: string; ghExpiresAt?: unknown; ghDevice?: unknown }; Grant?: { exp?: number } };
+      const entities = ctx.oidc.entities as { RefreshToken?: StoredRefreshToken & { jti?: string; grantId?: string; amr?: string[]; authTime?: number; sessionUid?: string; scope?: string }; Grant?: { exp?: number } };
       const rt = entities.RefreshToken;
-      // Its absolute end: its grant's (a family ends with the grant it was issued under), or
-      // earlier when an action set one (src/oidc/lifetimes.ts); its idle end: its own expiry.
-      const ends = [entities.Grant?.exp, rt?.ghExpiresAt].filter((x): x is number => typeof x === 'number');
-      const absoluteEnd = ends.length ? Math.min(...ends) : rt?.exp;
-      const device = tokenDevice(rt);
       const at = new Date((rt?.authTime ?? Math.floor(Date.now() / 1000)) * 1000).toISOString();
       const amr = Array.isArray(rt?.amr) ? rt.amr : ['pwd'];
       const p = ctx.oidc.params as Record<string, unknown> | undefined;
       const scopes = typeof p?.scope === 'string' && p.scope !== '' ? p.scope : rt?.scope ?? '';
       const resource = typeof p?.resource === 'string' ? p.resource : typeof rt?.resource === 'string' ? rt.resource : undefined;
       const audience = resource === undefined ? undefined : apiIdentifier(resource);
+      // The token being exchanged as Auth0 shows it (refresh-token-facts.ts): its family's id, never its value.
+      const facts = rt ? refreshTokenFacts(rt, { clientId: client.client_id, userId: user.user_id, grantExp: entities.Grant?.exp }) : undefined;
       const event = await postLoginEvent(user, {
         client, ctx: ctx as unknown as Context, sessionId: rt?.sessionUid,
-        // Not the token's value (an opaque refresh token is its own id): a digest of it names it.
-        // Auth0's fields as far as oidc-provider keeps them: the family's first issue (iiat), the
-        // last exchange (this token was issued by it, when rotated), its API and scopes.
-        refreshToken: rt?.jti ? {
-          id: `rt_${createHash('sha256').update(rt.jti).digest('base64url').slice(0, 22)}`, client_id: client.client_id, user_id: user.user_id,
-          ...(rt.sessionUid ? { session_id: rt.sessionUid } : {}),
-          created_at: new Date((rt.iiat ?? rt.iat ?? 0) * 1000).toISOString(),
-          ...(typeof absoluteEnd === 'number' ? { expires_at: new Date(absoluteEnd * 1000).toISOString() } : {}),
-          ...(typeof rt.exp === 'number' ? { idle_expires_at: new Date(Math.min(rt.exp, absoluteEnd ?? rt.exp) * 1000).toISOString() } : {}),
-          ...((rt.rotations ?? 0) > 0 && typeof rt.iat === 'number' ? { last_exchanged_at: new Date(rt.iat * 1000).toISOString() } : {}),
-          rotating: true,
-          // Where the family began and this token was issued (none for a token issued before they were kept).
-          ...(device ? { device } : {}),
-          // The API's scopes only: OpenID Connect's (openid, profile, email, …) are the ID token's.
-          resource_servers: typeof rt.resource === 'string' ? [{ audience: apiIdentifier(rt.resource), scopes: (rt.scope ?? '').split(' ').filter((x) => x && !OIDC_SCOPES.has(x)) }] : [],
-        } : undefined,
+        refreshToken: facts ? { ...facts } : undefined,
         methods: [{ name: 'pwd', timestamp: at }, ...(amr.includes('otp') ? [{ name: 'mfa', timestamp: at }] : [])],
         transaction: { id: randomId(), protocol: 'oauth2-refresh-token', locale: 'en', requested_scopes: scopes.split(' ').filter(Boolean), acr_values: [], ui_locales: [], ...(audience ? { audience } : {}) },
       });
@@ -517,6 +506,13 @@ export function createTriggerRunners(d: Deps) {
       // The session the refresh token was issued in keeps its metadata, while it lives.
       if (rt?.sessionUid && o.sessionMetadata && await db('oidc_payloads').where({ type: 'Session', uid: rt.sessionUid, account_id: user.user_id }).first('id')) {
         await writeSessionMetadata(rt.sessionUid, user.user_id, o.sessionMetadata);
+      }
+      // The token issued next takes the metadata from the token being exchanged (token-family.ts):
+      // as stored now, not as this request loaded it before the chain ran (a PATCH meanwhile,
+      // from the chain's own actions too, is kept).
+      if (rt?.jti) {
+        const now: { payload: string } | undefined = await db('oidc_payloads').where({ type: 'RefreshToken', id: rt.jti }).first('payload');
+        if (now) rt.ghMetadata = parseJson<StoredRefreshToken>(now.payload, {}).ghMetadata;
       }
       return o;
     },

@@ -1,0 +1,56 @@
+import { apiIdentifier } from '../../shared/urls.ts';
+import { tokenDevice, type TokenDevice } from '../../oidc/token-device.ts';
+import { tokenFamily, tokenMetadata } from '../../oidc/token-family.ts';
+
+/** OpenID Connect's scopes: the ID token's, not an API's (left out of `resource_servers`). */
+const OIDC_SCOPES = new Set(['openid', 'profile', 'email', 'address', 'phone', 'offline_access']);
+
+/** A RefreshToken payload as oidc-provider stores it, with Gatehouse's members (provider.ts IN_PAYLOAD). */
+export interface StoredRefreshToken {
+  jti?: unknown; iat?: unknown; iiat?: unknown; exp?: unknown; rotations?: unknown; sessionUid?: unknown; resource?: unknown; scope?: unknown;
+  accountId?: unknown; clientId?: unknown; grantId?: unknown; ghExpiresAt?: unknown; ghDevice?: unknown; ghFamily?: unknown; ghMetadata?: unknown;
+}
+
+/** What both event.refresh_token (post-login on a refresh) and the Management API's refresh token read from a token. */
+export interface RefreshTokenFacts {
+  id: string; client_id: string; user_id: string; session_id?: string;
+  created_at: string; expires_at?: string; idle_expires_at?: string; last_exchanged_at?: string;
+  rotating: true; device?: TokenDevice;
+  resource_servers: { audience: string; scopes: string[] }[];
+  metadata: Record<string, string>;
+}
+
+const iso = (seconds: number) => new Date(seconds * 1000).toISOString();
+
+/**
+ * Auth0's fields as far as oidc-provider keeps them: the family (token-family.ts: its id stays
+ * while the token rotates), its first issue (iiat), the last exchange (this token was issued by
+ * it, when rotated), its ends (the family's: its grant's end or an earlier one an action set,
+ * lifetimes.ts; this token's own: its expiry), where it was issued, its API and scopes.
+ * `grantExp`: its grant's end (epoch seconds), when known.
+ */
+export function refreshTokenFacts(rt: StoredRefreshToken, o: { clientId: string; userId: string; grantExp?: number }): RefreshTokenFacts | undefined {
+  const id = tokenFamily(rt);
+  if (id === undefined) return undefined;
+  const num = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) ? v : undefined);
+  const ends = [o.grantExp, num(rt.ghExpiresAt)].filter((x): x is number => x !== undefined);
+  const exp = num(rt.exp);
+  const absoluteEnd = ends.length ? Math.min(...ends) : exp;
+  const iat = num(rt.iat);
+  const device = tokenDevice(rt);
+  const scope = typeof rt.scope === 'string' ? rt.scope : '';
+  return {
+    id, client_id: o.clientId, user_id: o.userId,
+    ...(typeof rt.sessionUid === 'string' ? { session_id: rt.sessionUid } : {}),
+    created_at: iso(num(rt.iiat) ?? iat ?? 0),
+    ...(absoluteEnd !== undefined ? { expires_at: iso(absoluteEnd) } : {}),
+    ...(exp !== undefined ? { idle_expires_at: iso(Math.min(exp, absoluteEnd ?? exp)) } : {}),
+    ...((num(rt.rotations) ?? 0) > 0 && iat !== undefined ? { last_exchanged_at: iso(iat) } : {}),
+    rotating: true,
+    // Where the family began and this token was issued (none for a token issued before they were kept).
+    ...(device ? { device } : {}),
+    // The API's scopes only: OpenID Connect's (openid, profile, email, …) are the ID token's.
+    resource_servers: typeof rt.resource === 'string' ? [{ audience: apiIdentifier(rt.resource), scopes: scope.split(' ').filter((x) => x && !OIDC_SCOPES.has(x)) }] : [],
+    metadata: tokenMetadata(rt),
+  };
+}

@@ -1,0 +1,117 @@
+import { z } from 'zod';
+import type { Context } from 'koa';
+import { requireScope } from './auth.ts';
+import { auditChange, parseBody, parseQuery, type RegisterRoutes } from './helpers.ts';
+import { badRequest, notFound } from '../shared/errors.ts';
+import { parseJson, toNum } from '../db/knex.ts';
+import { metadataProblem } from '../users/users.ts';
+import { REFRESH_TOKEN_METADATA_CHARS, REFRESH_TOKEN_METADATA_KEYS, refreshTokenMetadataKeyOk } from '../actions/engine/contract.ts';
+import { refreshTokenFacts, type StoredRefreshToken } from '../actions/triggers/refresh-token-facts.ts';
+
+const idParam = (ctx: Context) => {
+  const id = ctx.params.id;
+  if (typeof id !== 'string' || id.length < 1 || id.length > 128) throw badRequest('Path validation error: id: must be 1 to 128 characters', 'invalid_uri');
+  return id;
+};
+
+/** Auth0's refresh_token_metadata: the actions' rule (token-family.ts); null, as on Auth0, empties it. */
+const metadataSchema = z.record(
+  z.string().refine(refreshTokenMetadataKeyOk, `keys are 1 to ${REFRESH_TOKEN_METADATA_CHARS} letters, digits, _ or - (not __proto__, constructor or prototype)`),
+  z.string().max(REFRESH_TOKEN_METADATA_CHARS).refine((v) => !metadataProblem(v), 'must not contain NUL characters or lone surrogates'),
+).refine((o) => Object.keys(o).length <= REFRESH_TOKEN_METADATA_KEYS, `at most ${REFRESH_TOKEN_METADATA_KEYS} keys`).nullable().transform((o) => o ?? {});
+
+/**
+ * Auth0's refresh-token endpoints: a user's refresh tokens, one by id (the id post-login actions
+ * see as event.refresh_token.id: the token's family, which keeps its id while it rotates:
+ * src/oidc/token-family.ts), its metadata, and ending them. What is shown is the family's live
+ * token (the last one issued), never a token's value.
+ */
+export const registerRefreshTokens: RegisterRoutes = (router, app) => {
+  const db = app.db;
+  type Row = { id: string; uid: string | null; payload: string; grant_id: string | null; expires_at: unknown };
+  const live = () => db('oidc_payloads').where({ type: 'RefreshToken' }).whereNull('consumed_at').andWhere('expires_at', '>', Date.now());
+  const columns = ['id', 'uid', 'payload', 'grant_id', 'expires_at'] as const;
+
+  /** Auth0's refresh token from rows, with their grants' ends (a family ends with its grant) in one query. */
+  async function shape(rows: Row[]) {
+    const grantIds = [...new Set(rows.map((r) => r.grant_id).filter((g): g is string => !!g))];
+    const grantEnds = new Map<string, number>();
+    for (let i = 0; i < grantIds.length; i += 200) {
+      const gs: { id: string; expires_at: unknown }[] = await db('oidc_payloads').where({ type: 'Grant' }).whereIn('id', grantIds.slice(i, i + 200)).select('id', 'expires_at');
+      for (const g of gs) { const e = toNum(g.expires_at); if (e !== null) grantEnds.set(g.id, Math.floor(e / 1000)); }
+    }
+    const out = [];
+    for (const r of rows) {
+      const p = parseJson<StoredRefreshToken>(r.payload, {});
+      if (typeof p.accountId !== 'string' || typeof p.clientId !== 'string') continue;
+      const f = refreshTokenFacts({ jti: r.id, ...p }, { clientId: p.clientId, userId: p.accountId, grantExp: r.grant_id ? grantEnds.get(r.grant_id) : undefined });
+      if (!f) continue;
+      const { metadata, resource_servers: rs, ...rest } = f;
+      out.push({ ...rest, resource_servers: rs.map((s) => ({ audience: s.audience, scopes: s.scopes.join(' ') })), refresh_token_metadata: metadata });
+    }
+    return out;
+  }
+  /** The family's live token: by the id its rows are indexed by (adapter.ts), or for a token issued before families were kept, its own. */
+  async function familyRow(id: string): Promise<Row> {
+    const rows: Row[] = await live().andWhere({ uid: id }).select(...columns);
+    // A family has one live token; should a race have left two, the newest speaks for it.
+    const r = rows.sort((a, b) => (toNum(b.expires_at) ?? 0) - (toNum(a.expires_at) ?? 0))[0];
+    if (!r || !(await shape([r])).length) throw notFound('The refresh token does not exist', 'inexistent_refresh_token');
+    return r;
+  }
+
+  router.get('/users/:id/refresh-tokens', requireScope('read:refresh_tokens'), async function userRefreshTokens(ctx) {
+    const id = idParam(ctx);
+    // Auth0's checkpoint paging, as /users/{id}/sessions: `take` (50, at most 100) from `from`, `next` when there are more.
+    const q = parseQuery(ctx, z.strictObject({ take: z.coerce.number().int().min(1).max(100).optional(), from: z.string().max(64).optional(), include_totals: z.enum(['true', 'false']).optional() }));
+    const take = q.take ?? 50;
+    const offset = q.from === undefined ? 0 : Number.parseInt(Buffer.from(q.from, 'base64url').toString('utf8'), 10);
+    if (!Number.isSafeInteger(offset) || offset < 0) throw badRequest('Query validation error: from: not a position this endpoint gave', 'invalid_query_string');
+    await app.users.require(id);
+    const rows: Row[] = await live().andWhere({ account_id: id }).orderBy('expires_at', 'desc').orderBy('id').offset(offset).limit(take + 1).select(...columns);
+    ctx.body = { tokens: await shape(rows.slice(0, take)), ...(rows.length > take ? { next: Buffer.from(String(offset + take)).toString('base64url') } : {}) };
+  });
+
+  router.get('/refresh-tokens/:id', requireScope('read:refresh_tokens'), async function getRefreshToken(ctx) {
+    ctx.body = (await shape([await familyRow(idParam(ctx))]))[0];
+  });
+
+  // Auth0's PATCH: `refresh_token_metadata` replaces what the token keeps ({} or null empties it);
+  // the tokens rotated from it keep it, as they keep what actions set.
+  router.patch('/refresh-tokens/:id', requireScope('update:refresh_tokens'), async function updateRefreshToken(ctx) {
+    const body = parseBody(ctx, z.strictObject({ refresh_token_metadata: metadataSchema }));
+    const id = idParam(ctx);
+    const r = await familyRow(id);
+    await db.transaction(async (trx) => {
+      const now: { payload: string } | undefined = await trx('oidc_payloads').where({ type: 'RefreshToken', id: r.id }).first('payload');
+      if (!now) return;
+      const p = parseJson<Record<string, unknown>>(now.payload, {});
+      if (Object.keys(body.refresh_token_metadata).length > 0) p.ghMetadata = body.refresh_token_metadata;
+      else delete p.ghMetadata;
+      await trx('oidc_payloads').where({ type: 'RefreshToken', id: r.id }).update({ payload: JSON.stringify(p) });
+    });
+    const p = parseJson<{ accountId?: unknown }>(r.payload, {});
+    await auditChange(app, ctx, { description: 'Update a refresh token', target: { type: 'refresh_token', id }, userId: typeof p.accountId === 'string' ? p.accountId : undefined });
+    ctx.body = (await shape([await familyRow(id)]))[0];
+  });
+
+  router.delete('/refresh-tokens/:id', requireScope('delete:refresh_tokens'), async function deleteRefreshToken(ctx) {
+    const id = idParam(ctx);
+    const r = await familyRow(id);
+    // Every token of the family: the live one, and the ones rotated from (kept to spot reuse).
+    await db('oidc_payloads').where({ type: 'RefreshToken', uid: id }).delete();
+    const p = parseJson<{ accountId?: unknown }>(r.payload, {});
+    await auditChange(app, ctx, { description: 'Delete a refresh token', target: { type: 'refresh_token', id }, userId: typeof p.accountId === 'string' ? p.accountId : undefined });
+    ctx.status = 202;
+    ctx.body = {};
+  });
+
+  router.delete('/users/:id/refresh-tokens', requireScope('delete:refresh_tokens'), async function deleteUserRefreshTokens(ctx) {
+    const id = idParam(ctx);
+    await app.users.require(id);
+    const n = await db('oidc_payloads').where({ type: 'RefreshToken', account_id: id }).delete();
+    await auditChange(app, ctx, { description: 'Delete a user\'s refresh tokens', target: { type: 'user', id }, userId: id, extra: { refresh_tokens: n } });
+    ctx.status = 202;
+    ctx.body = {};
+  });
+};
