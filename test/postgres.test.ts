@@ -290,6 +290,17 @@ test('PostgreSQL: refresh-token metadata set at a login and a refresh; the Manag
     const patched = await ts.api('PATCH', `/refresh-tokens/${tok.id}`, { refresh_token_metadata: { org: 'acme' } });
     assert.equal(patched.status, 200, JSON.stringify(patched.body));
     assert.deepEqual(patched.body.refresh_token_metadata, { org: 'acme' }, 'what the refresh set is replaced');
+    // The families migration's PostgreSQL statement, down and up again: the family keeps its id; a
+    // token from before families were kept gets the digest of itself (as Node computes it).
+    const { up, down } = await import('../migrations/20261125090000_refresh_token_families.ts');
+    const { familyIdOf } = await import('../src/oidc/token-family.ts');
+    const db = ts.ctx.db;
+    await db('oidc_payloads').insert({ id: 'pg-legacy-token', type: 'RefreshToken', payload: JSON.stringify({ jti: 'pg-legacy-token' }), grant_id: null, user_code: null, uid: null, account_id: null, expires_at: Date.now() + 60_000, consumed_at: null });
+    await down(db);
+    await up(db);
+    assert.equal((await ts.api('GET', `/refresh-tokens/${tok.id}`)).status, 200);
+    assert.equal((await db('oidc_payloads').where({ type: 'RefreshToken', id: 'pg-legacy-token' }).first('uid')).uid, familyIdOf('pg-legacy-token'));
+    await db('oidc_payloads').where({ type: 'RefreshToken', id: 'pg-legacy-token' }).delete();
     assert.equal((await ts.api('DELETE', `/refresh-tokens/${tok.id}`)).status, 202);
     await assert.rejects(oidc.refreshTokenGrant(config, next.refresh_token!), (e: { error?: string }) => e.error === 'invalid_grant');
   } finally {

@@ -1,8 +1,8 @@
 import { z } from 'zod';
 import type { Context } from 'koa';
 import { requireScope } from './auth.ts';
-import { auditChange, parseBody, parseQuery, type RegisterRoutes } from './helpers.ts';
-import { badRequest, notFound } from '../shared/errors.ts';
+import { auditChange, checkpointOf, checkpointShape, fieldsOf, fieldsQuery, fieldsShape, parseBody, parseQuery, type RegisterRoutes } from './helpers.ts';
+import { badRequest, conflict, notFound } from '../shared/errors.ts';
 import { parseJson, toNum } from '../db/knex.ts';
 import { metadataProblem } from '../users/users.ts';
 import { REFRESH_TOKEN_METADATA_CHARS, REFRESH_TOKEN_METADATA_KEYS, refreshTokenMetadataKeyOk } from '../actions/engine/contract.ts';
@@ -62,18 +62,24 @@ export const registerRefreshTokens: RegisterRoutes = (router, app) => {
 
   router.get('/users/:id/refresh-tokens', requireScope('read:refresh_tokens'), async function userRefreshTokens(ctx) {
     const id = idParam(ctx);
-    // Auth0's checkpoint paging, as /users/{id}/sessions: `take` (50, at most 100) from `from`, `next` when there are more.
-    const q = parseQuery(ctx, z.strictObject({ take: z.coerce.number().int().min(1).max(100).optional(), from: z.string().max(64).optional(), include_totals: z.enum(['true', 'false']).optional() }));
-    const take = q.take ?? 50;
-    const offset = q.from === undefined ? 0 : Number.parseInt(Buffer.from(q.from, 'base64url').toString('utf8'), 10);
-    if (!Number.isSafeInteger(offset) || offset < 0) throw badRequest('Query validation error: from: not a position this endpoint gave', 'invalid_query_string');
+    // Auth0's checkpoint paging: `take` (50, at most 100) after `from`, `next` when there are more.
+    // By family id, which stays while a token rotates (an order by expiry moved a token rotated
+    // between two pages to the front: skipped or shown twice); never by the row id, the token itself.
+    const q = parseQuery(ctx, z.strictObject({ ...checkpointShape, include_totals: z.enum(['true', 'false']).optional(), ...fieldsShape }));
+    const c = checkpointOf(q) ?? { after: undefined, take: 50 };
+    if (c.after && c.after.length !== 1) throw badRequest('Query validation error: from: must be the `next` value of an earlier answer', 'invalid_query_string');
     await app.users.require(id);
-    const rows: Row[] = await live().andWhere({ account_id: id }).orderBy('expires_at', 'desc').orderBy('id').offset(offset).limit(take + 1).select(...columns);
-    ctx.body = { tokens: await shape(rows.slice(0, take)), ...(rows.length > take ? { next: Buffer.from(String(offset + take)).toString('base64url') } : {}) };
+    let rows = live().andWhere({ account_id: id }).whereNotNull('uid');
+    if (c.after) rows = rows.andWhere('uid', '>', c.after[0]);
+    const got: Row[] = await rows.orderBy('uid').limit(c.take + 1).select(...columns);
+    const pick = fieldsOf(q);
+    const shaped = await shape(got.slice(0, c.take));
+    ctx.body = { tokens: shaped.map(pick), ...(got.length > c.take && shaped.length > 0 ? { next: Buffer.from(JSON.stringify([got[c.take - 1].uid])).toString('base64url') } : {}) };
   });
 
   router.get('/refresh-tokens/:id', requireScope('read:refresh_tokens'), async function getRefreshToken(ctx) {
-    ctx.body = (await shape([await familyRow(idParam(ctx))]))[0];
+    const q = parseQuery(ctx, fieldsQuery);
+    ctx.body = fieldsOf(q)((await shape([await familyRow(idParam(ctx))]))[0]);
   });
 
   // Auth0's PATCH: `refresh_token_metadata` replaces what the token keeps ({} or null empties it);
@@ -81,15 +87,23 @@ export const registerRefreshTokens: RegisterRoutes = (router, app) => {
   router.patch('/refresh-tokens/:id', requireScope('update:refresh_tokens'), async function updateRefreshToken(ctx) {
     const body = parseBody(ctx, z.strictObject({ refresh_token_metadata: metadataSchema }));
     const id = idParam(ctx);
-    const r = await familyRow(id);
-    await db.transaction(async (trx) => {
-      const now: { payload: string } | undefined = await trx('oidc_payloads').where({ type: 'RefreshToken', id: r.id }).first('payload');
-      if (!now) return;
-      const p = parseJson<Record<string, unknown>>(now.payload, {});
-      if (Object.keys(body.refresh_token_metadata).length > 0) p.ghMetadata = body.refresh_token_metadata;
-      else delete p.ghMetadata;
-      await trx('oidc_payloads').where({ type: 'RefreshToken', id: r.id }).update({ payload: JSON.stringify(p) });
-    });
+    let r = await familyRow(id);
+    // Onto the family's live token: one rotated meanwhile (consumed) is not what the next refresh
+    // reads, so the write goes to the token issued in its place (tried again a few times).
+    for (let attempt = 1; ; attempt++) {
+      const done = await db.transaction(async (trx) => {
+        const now: { payload: string } | undefined = await trx('oidc_payloads').where({ type: 'RefreshToken', id: r.id }).whereNull('consumed_at').first('payload');
+        if (!now) return false;
+        const p = parseJson<Record<string, unknown>>(now.payload, {});
+        if (Object.keys(body.refresh_token_metadata).length > 0) p.ghMetadata = body.refresh_token_metadata;
+        else delete p.ghMetadata;
+        return (await trx('oidc_payloads').where({ type: 'RefreshToken', id: r.id }).whereNull('consumed_at').update({ payload: JSON.stringify(p) })) === 1;
+      });
+      if (done) break;
+      if (attempt === 3) throw conflict('The refresh token was exchanged while it was updated: try again', 'refresh_token_busy');
+      await new Promise((resolve) => setTimeout(resolve, 20 * attempt));
+      r = await familyRow(id);
+    }
     const p = parseJson<{ accountId?: unknown }>(r.payload, {});
     await auditChange(app, ctx, { description: 'Update a refresh token', target: { type: 'refresh_token', id }, userId: typeof p.accountId === 'string' ? p.accountId : undefined });
     ctx.body = (await shape([await familyRow(id)]))[0];

@@ -38,6 +38,14 @@ test('metadata changes keep to the limits: 25 keys, Auth0\'s key characters, str
   assert.equal(out.k0, 'changed');
   assert.equal(out.more, undefined, 'the 26th is not added');
   assert.equal(Object.keys(out).length, 25);
+  // Regression (review): a deletion listed after the set it made room for (an integer-like key
+  // comes first in an object; a key set, deleted and set again keeps its first place) was applied
+  // after it, and the set was dropped though the engine had accepted it.
+  const room = applyMetadataChange(full, { evict: false, set: { 9: 'nine', k0: null } as Record<string, string | null> });
+  assert.equal(room['9'], 'nine');
+  assert.equal(room.k0, undefined);
+  const relisted = applyMetadataChange(Object.fromEntries(Array.from({ length: 24 }, (_, i) => [`k${i}`, 'v'])), { evict: false, set: { n1: 'again', n2: 'two', k0: null } });
+  assert.deepEqual([relisted.n1, relisted.n2, relisted.k0, Object.keys(relisted).length], ['again', 'two', undefined, 25]);
   const bad = applyMetadataChange({}, { evict: false, set: { 'has space': 'x', __proto__x: 'ok', constructor: 'x', long: 'x'.repeat(256) } as Record<string, string> });
   assert.deepEqual(bad, { __proto__x: 'ok' });
   assert.deepEqual(tokenMetadata({ ghMetadata: { ok: 'v', n: 1, 'a.b': 'x' } }), { ok: 'v' });

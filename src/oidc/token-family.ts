@@ -57,13 +57,18 @@ export function stampFamily(token: FamilyToken, rotatedFrom: FamilyToken | undef
   else delete token.ghMetadata;
 }
 
-/** `md` changed by `change`: keys past the limit are not added (the engine refused them already). */
+/**
+ * `md` changed by `change`. `change.set` holds each key's last call, not their order (and an
+ * object lists integer-like keys first), so the deletions go first: the engine counted the calls
+ * in order against the same metadata, and whatever order they came in, the keys left then are
+ * these. Keys past the limit (the metadata changed meanwhile) are not added.
+ */
 export function applyMetadataChange(md: Record<string, string>, change: MetadataChange | undefined): Record<string, string> {
   if (!change) return md;
   const out: Record<string, string> = change.evict ? {} : { ...md };
-  for (const [k, v] of Object.entries(change.set ?? {})) {
-    if (!refreshTokenMetadataKeyOk(k)) continue;
-    if (v === null) { delete out[k]; continue; }
+  const set = Object.entries(change.set ?? {}).filter(([k]) => refreshTokenMetadataKeyOk(k));
+  for (const [k, v] of set) if (v === null) delete out[k];
+  for (const [k, v] of set) {
     if (typeof v !== 'string' || v.length > REFRESH_TOKEN_METADATA_CHARS) continue;
     if (!Object.hasOwn(out, k) && Object.keys(out).length >= REFRESH_TOKEN_METADATA_KEYS) continue;
     out[k] = v;

@@ -28,3 +28,14 @@ test('metadata an action sets takes no NUL, in a value or a nested key (PostgreS
   assert.match(validateCommand(post, 'user.setUserMetadata', ['y', '\ud800'], limits) ?? '', /surrogate/);
   assert.equal(validateCommand(post, 'user.setUserMetadata', ['path', 'C:\\u0000dir'], limits), null);
 });
+
+test('refresh-token metadata: Auth0\'s key characters, no prototype names, and a NUL named as such', () => {
+  const post = TRIGGERS['post-login'];
+  const limits = { claimsBytes: 16384, redirectAllowHttpLocalhost: false };
+  assert.equal(validateCommand(post, 'refreshToken.setMetadata', ['device-name_2', 'x'], limits), null);
+  for (const k of ['has space', 'dot.ted', '__proto__', 'constructor', '', 'k'.repeat(256)]) assert.match(validateCommand(post, 'refreshToken.setMetadata', [k, 'x'], limits) ?? '', /letters, digits/, k);
+  assert.match(validateCommand(post, 'refreshToken.setMetadata', ['k', 'x'.repeat(256)], limits) ?? '', /at most 255/);
+  // Regression (review): a NUL was reported as a value too long.
+  assert.match(validateCommand(post, 'refreshToken.setMetadata', ['k', 'a\u0000b'], limits) ?? '', /NUL/);
+  assert.match(validateCommand(post, 'refreshToken.deleteMetadata', ['bad key'], limits) ?? '', /letters, digits/);
+});

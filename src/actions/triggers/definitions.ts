@@ -173,7 +173,8 @@ export function validateCommand(trigger: TriggerContract, type: string, args: un
     case 'refreshToken.setMetadata':
     case 'refreshToken.deleteMetadata': {
       if (!refreshTokenMetadataKeyOk(a)) return `refresh token metadata keys are 1 to ${REFRESH_TOKEN_METADATA_CHARS} letters, digits, _ or -`;
-      if (type === 'refreshToken.setMetadata' && (typeof b !== 'string' || b.length > REFRESH_TOKEN_METADATA_CHARS || metadataProblem(b))) return `refresh token metadata "${a}" must be a string of at most ${REFRESH_TOKEN_METADATA_CHARS} characters`;
+      if (type === 'refreshToken.setMetadata' && (typeof b !== 'string' || b.length > REFRESH_TOKEN_METADATA_CHARS)) return `refresh token metadata "${a}" must be a string of at most ${REFRESH_TOKEN_METADATA_CHARS} characters`;
+      if (type === 'refreshToken.setMetadata' && metadataProblem(b)) return `refresh token metadata "${a}" must not contain NUL characters or lone surrogates`;
       return null;
     }
     case 'authentication.recordMethod': {
