@@ -168,6 +168,31 @@ test('a login that redirects and resumes keeps what each part set; evictMetadata
   assert.deepEqual((await tokensOf(user.user_id))[0].refresh_token_metadata, { after: 'continue' });
 });
 
+test('the key limit holds across the parts of a login: the 26th key after a redirect is refused and named', async (t) => {
+  // Regression (review): the part after the redirect counted from zero, and the merged change was
+  // cut to 25 keys without a word.
+  t.after(() => bindActions(ts, 'post-login', []));
+  await deployAction(ts, { name: 'rtm-parts-cap', trigger: 'post-login', code: `
+    exports.onExecutePostLogin = async (event, api) => {
+      for (let i = 0; i < 25; i++) api.refreshToken.setMetadata('before' + i, 'x');
+      api.redirect.sendUserTo(${JSON.stringify(bounce.url)}, { query: { who: event.user.email } });
+    };
+    exports.onContinuePostLogin = async (event, api) => {
+      api.refreshToken.deleteMetadata('before0');
+      api.refreshToken.setMetadata('after1', 'fits');
+      api.refreshToken.setMetadata('after2', 'does not');
+    };` });
+  await bindActions(ts, 'post-login', ['rtm-parts-cap']);
+  const user = await createUser(ts, 'cap-parts@rtm.example', PASSWORD);
+  await login('cap-parts@rtm.example');
+  const exe = await latestExecution(ts, 'post-login');
+  assert.deepEqual(exe.results[0].rejected_commands, ['refresh token metadata "after2" refused: at most 25 keys']);
+  const [tok] = await tokensOf(user.user_id);
+  assert.equal(Object.keys(tok.refresh_token_metadata).length, 25);
+  assert.equal(tok.refresh_token_metadata.after1, 'fits');
+  assert.equal(tok.refresh_token_metadata.before0, undefined);
+});
+
 test('Management API: PATCH replaces the metadata (bad input refused, nothing changed); scopes; DELETE ends the token', async (t) => {
   t.after(() => bindActions(ts, 'post-login', []));
   await deployAction(ts, { name: 'rtm-seen', trigger: 'post-login', code: `

@@ -98,6 +98,11 @@ interface RunOpts {
   deadlineAt?: number;
   /** Draft run for `test`: no cache reads or writes, no execution record. */
   dryRun?: { action: SandboxAction };
+  /**
+   * At a login, what the earlier parts of it kept for the refresh token its code will issue
+   * (there is no event.refresh_token to show them): counted against the key limit with this part's.
+   */
+  pendingRefreshTokenMetadata?: Record<string, string>;
 }
 
 /** The message a client gets when a paused login cannot resume because its chain changed. */
@@ -300,7 +305,7 @@ export function createActionEngine(d: { db: Db; store: ActionStore; pool: Sandbo
     let smChanged = false;
     // api.refreshToken.setMetadata: the refresh token's metadata as the event has it (on a refresh), as the chain changes it.
     const rtEvent = event.refresh_token as Obj | undefined;
-    const rtm: Obj = { ...(rtEvent?.metadata as Obj ?? {}) };
+    const rtm: Obj = { ...(rtEvent?.metadata as Obj ?? opts.pendingRefreshTokenMetadata ?? {}) };
     let rtmChanged = false;
     const cacheWrites: { actionId: string; key: string; value?: string; ttl?: number }[] = [];
     // The cap is per token (ACTIONS.md): the same claim on the ID and the access token counts once for each.

@@ -10,7 +10,7 @@ import type { ActionEngine, ActionRef, ChainOutcome } from '../engine/engine.ts'
 import { CONNECTION, clientInfo, requestInfo, tenant, userInfo } from './events.ts';
 import { randomId } from '../../shared/ids.ts';
 import { sessionDevices, sessionFacts } from './session-facts.ts';
-import type { MetadataChange } from '../../oidc/token-family.ts';
+import { applyMetadataChange, type MetadataChange } from '../../oidc/token-family.ts';
 import { refreshTokenFacts, type StoredRefreshToken } from './refresh-token-facts.ts';
 import { SESSION_METADATA_KEYS } from '../engine/contract.ts';
 
@@ -313,21 +313,24 @@ export function createTriggerRunners(d: Deps) {
    */
   async function postLoginPart(args: PostLoginArgs, o2: { store: boolean; earlier?: ChainOutcome }): Promise<ChainOutcome> {
     const event = args.event ?? await postLoginEvent(args.user, args);
-    const o = await engine.run('post-login', event, { startAt: args.startAt, resumeOf: args.resumeOf, continueFirst: args.continueFirst, canRedirect: args.canRedirect ?? true, redirectState: args.redirectState, nextRedirectState: args.nextRedirectState, deadlineAt: args.deadlineAt });
+    // A resumed chain (after a redirect or an MFA pause) adds to what the first part
+    // produced, also when it resumes at the first action (startAt 0): that action's
+    // onExecutePostLogin may have set claims before it redirected.
+    const prev = o2.earlier ? claimsOf(o2.earlier)
+      : args.startAt !== undefined && args.client ? await db('action_login_claims').where({ account_id: args.user.user_id, client_id: args.client.client_id, login_ref: args.loginRef }).first().then((r) => (r ? claimsRow(r) : undefined))
+        : undefined;
+    const pendingRt = prev?.lifetimes?.refreshToken?.metadata;
+    const o = await engine.run('post-login', event, {
+      startAt: args.startAt, resumeOf: args.resumeOf, continueFirst: args.continueFirst, canRedirect: args.canRedirect ?? true, redirectState: args.redirectState, nextRedirectState: args.nextRedirectState, deadlineAt: args.deadlineAt,
+      ...(pendingRt ? { pendingRefreshTokenMetadata: applyMetadataChange({}, pendingRt) } : {}),
+    });
     await writeMetadata(args.user.user_id, o);
     if (o.blocked || !args.client) return o;
     // Nothing is bound: this login's tokens carry no action claims. Nothing to write, and no
     // earlier login's row to clear: loginClaims reads none while nothing is bound, and the store
     // drops them all when the last post-login binding goes.
     if (args.startAt === undefined && o.results.length === 0) return o;
-    if (o2.earlier) addEarlierPart(o, claimsOf(o2.earlier));
-    else if (args.startAt !== undefined) {
-      // A resumed chain (after a redirect or an MFA pause) adds to what the first part
-      // produced, also when it resumes at the first action (startAt 0): that action's
-      // onExecutePostLogin may have set claims before it redirected.
-      const prev = await db('action_login_claims').where({ account_id: args.user.user_id, client_id: args.client.client_id, login_ref: args.loginRef }).first();
-      if (prev) addEarlierPart(o, claimsRow(prev));
-    }
+    if (prev) addEarlierPart(o, prev);
     if (o2.store) await storeLoginClaims(args.user.user_id, args.client.client_id, args.loginRef, o);
     return o;
   }
