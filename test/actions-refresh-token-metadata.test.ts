@@ -265,22 +265,30 @@ test('DELETE /users/{id}/refresh-tokens ends every one of the user\'s tokens and
   assert.equal((await ts.api('GET', '/users/auth0%7Cnobody/refresh-tokens')).status, 404);
 });
 
-test('a token issued before families were kept: found by the id its event showed, and keeps it when rotated', async () => {
-  const user = await createUser(ts, 'legacy@rtm.example', PASSWORD);
-  const { tokens } = await login('legacy@rtm.example');
-  // As such a token was stored: no family, no uid.
+/** Makes a user's refresh token look as one written before families were kept (or by a node of that version): no family, no uid. */
+async function asLegacy(token: string) {
   const db = ts.ctx.db;
-  const row = await db('oidc_payloads').where({ type: 'RefreshToken', account_id: user.user_id }).first('id', 'payload');
+  const row = await db('oidc_payloads').where({ type: 'RefreshToken', id: token }).first('id', 'payload');
   const p = JSON.parse(row.payload);
   delete p.ghFamily;
   await db('oidc_payloads').where({ type: 'RefreshToken', id: row.id }).update({ payload: JSON.stringify(p), uid: null });
-  await backfillFamilies(db);
-  const id = `rt_${createHash('sha256').update(row.id).digest('base64url').slice(0, 22)}`;
-  assert.equal((await ts.api('GET', `/refresh-tokens/${id}`)).status, 200);
+  return `rt_${createHash('sha256').update(row.id).digest('base64url').slice(0, 22)}`;
+}
+
+test('a token issued before families were kept, or written by a node of that version: listed and found by the id its event shows, and keeps it when rotated', async () => {
+  // Regression (review): such a row (no uid) was left out of the list and GET by its id was a 404.
+  const user = await createUser(ts, 'legacy@rtm.example', PASSWORD);
+  const { tokens } = await login('legacy@rtm.example');
+  const id = await asLegacy(tokens.refresh_token!);
+  assert.equal((await ts.api('GET', `/refresh-tokens/${id}`)).status, 200, 'found by its id, and filed under it');
   await oidc.refreshTokenGrant(config, tokens.refresh_token!);
   const [tok] = await tokensOf(user.user_id);
   assert.equal(tok.id, id, 'the rotated token carries the family\'s id on');
   assert.equal((await ts.api('GET', `/refresh-tokens/${id}`)).status, 200);
+  // Another, listed before anything looked it up by id.
+  const second = await login('legacy@rtm.example');
+  const secondId = await asLegacy(second.tokens.refresh_token!);
+  assert.deepEqual((await tokensOf(user.user_id)).map((x) => x.id).sort(), [id, secondId].sort());
 });
 
 test('the families migration down and up again: every family keeps its id, consumed tokens with their live one', async () => {
@@ -290,11 +298,70 @@ test('the families migration down and up again: every family keeps its id, consu
   await oidc.refreshTokenGrant(config, tokens.refresh_token!);
   const [before] = await tokensOf(user.user_id);
   const db = ts.ctx.db;
+  // A pre-family token whose metadata (set by a PATCH) has a key named ghFamily: not its family.
+  // Regression (second review): a pattern over the payload took that value as the row's family.
+  await createUser(ts, 'downup-legacy@rtm.example', PASSWORD);
+  const legacyId = await asLegacy((await login('downup-legacy@rtm.example')).tokens.refresh_token!);
+  const forged = (await ts.api('PATCH', `/refresh-tokens/${legacyId}`, { refresh_token_metadata: { ghFamily: before.id } })).body;
+  assert.equal(forged.id, legacyId);
   await forgetFamilies(db);
   await backfillFamilies(db);
   assert.equal((await ts.api('GET', `/refresh-tokens/${before.id}`)).status, 200);
   const uids = (await db('oidc_payloads').where({ type: 'RefreshToken', account_id: user.user_id }).select('uid')).map((r: { uid: string }) => r.uid);
   assert.deepEqual(uids, [before.id, before.id], 'the consumed token and the live one');
+  assert.equal((await ts.api('GET', `/refresh-tokens/${legacyId}`)).body.refresh_token_metadata.ghFamily, before.id, 'the legacy token keeps its own id');
+  assert.equal((await tokensOf(user.user_id)).length, 1, 'and is not filed under the other family');
+});
+
+test('a PATCH while a refresh of the token is under way: kept by the token it issues, or written onto that token', async () => {
+  // Regression (second review): a PATCH that landed after the refresh loaded the token and before
+  // it consumed it answered 200 and was lost: the new token carried the copy loaded first.
+  const user = await createUser(ts, 'race@rtm.example', PASSWORD);
+  const { tokens } = await login('race@rtm.example');
+  const [tok] = await tokensOf(user.user_id);
+  const RefreshToken = (ts.ctx.provider as unknown as { RefreshToken: { prototype: { consume(): Promise<void> } } }).RefreshToken;
+  const consume = RefreshToken.prototype.consume;
+  let patched: { status: number; body: { refresh_token_metadata: Record<string, string> } } | undefined;
+  RefreshToken.prototype.consume = async function (this: unknown) {
+    RefreshToken.prototype.consume = consume;
+    patched = await ts.api('PATCH', `/refresh-tokens/${tok.id}`, { refresh_token_metadata: { org: 'acme' } });
+    return consume.call(this);
+  };
+  try {
+    await oidc.refreshTokenGrant(config, tokens.refresh_token!);
+  } finally {
+    RefreshToken.prototype.consume = consume;
+  }
+  assert.equal(patched?.status, 200);
+  assert.deepEqual((await tokensOf(user.user_id))[0].refresh_token_metadata, { org: 'acme' });
+});
+
+test('a DELETE while a refresh of the token is under way: the family ends, the token being issued with it', async () => {
+  // Regression (second review): between the consume and the save of the next token the family had
+  // no live token, so DELETE answered 404 and the family went on.
+  const user = await createUser(ts, 'race-delete@rtm.example', PASSWORD);
+  const { tokens } = await login('race-delete@rtm.example');
+  const [tok] = await tokensOf(user.user_id);
+  const RefreshToken = (ts.ctx.provider as unknown as { RefreshToken: { prototype: { consume(): Promise<void> } } }).RefreshToken;
+  const consume = RefreshToken.prototype.consume;
+  let deleted: { status: number } | undefined;
+  RefreshToken.prototype.consume = async function (this: unknown) {
+    RefreshToken.prototype.consume = consume;
+    await consume.call(this);
+    // Consumed, the next token not saved yet: the whole DELETE happens now, then the refresh goes on.
+    deleted = await ts.api('DELETE', `/refresh-tokens/${tok.id}`);
+  };
+  try {
+    // The token it was issuing is refused as it is saved: no tokens for this refresh.
+    await expectOAuthError(oidc.refreshTokenGrant(config, tokens.refresh_token!), 'invalid_grant', 400);
+  } finally {
+    RefreshToken.prototype.consume = consume;
+  }
+  assert.equal(deleted?.status, 202);
+  assert.deepEqual(await tokensOf(user.user_id), []);
+  // Another family of the same user, same grant or not, is not touched.
+  const other = await login('race-delete@rtm.example');
+  assert.ok((await oidc.refreshTokenGrant(config, other.tokens.refresh_token!)).access_token);
 });
 
 test('a login that issues no refresh token keeps nothing, and the request goes on', async (t) => {

@@ -7,6 +7,9 @@ import { parseJson, toNum } from '../db/knex.ts';
 import { metadataProblem } from '../users/users.ts';
 import { REFRESH_TOKEN_METADATA_CHARS, REFRESH_TOKEN_METADATA_KEYS, refreshTokenMetadataKeyOk } from '../actions/engine/contract.ts';
 import { refreshTokenFacts, type StoredRefreshToken } from '../actions/triggers/refresh-token-facts.ts';
+import { tokenFamily } from '../oidc/token-family.ts';
+import { REVOKED_FAMILY } from '../oidc/adapter.ts';
+import type { Knex } from 'knex';
 
 const idParam = (ctx: Context) => {
   const id = ctx.params.id;
@@ -51,13 +54,55 @@ export const registerRefreshTokens: RegisterRoutes = (router, app) => {
     }
     return out;
   }
-  /** The family's live token: by the id its rows are indexed by (adapter.ts), or for a token issued before families were kept, its own. */
+  /**
+   * Rows without their family in the uid column (written by a node of the version before, during
+   * a rolling upgrade): given it now, from their payload or their own id (token-family.ts), so
+   * that they are listed and found by the id their events show. `accountId`: only that user's.
+   */
+  async function fileFamilies(accountId?: string): Promise<number> {
+    let q = db('oidc_payloads').where({ type: 'RefreshToken' }).whereNull('uid');
+    if (accountId !== undefined) q = q.andWhere({ account_id: accountId });
+    const rows: { id: string; payload: string }[] = await q.limit(1000).select('id', 'payload');
+    for (const r of rows) {
+      const family = tokenFamily({ ...parseJson<StoredRefreshToken>(r.payload, {}), jti: r.id });
+      if (family) await db('oidc_payloads').where({ type: 'RefreshToken', id: r.id }).whereNull('uid').update({ uid: family });
+    }
+    return rows.length;
+  }
+  /**
+   * The family's live token, by the id its rows are indexed by (adapter.ts). Between a refresh's
+   * consume of it and the save of the next one the family has no live token for a moment: a
+   * family whose token was consumed just now is waited for, not answered "does not exist" (a
+   * DELETE then would leave the family going).
+   */
   async function familyRow(id: string): Promise<Row> {
-    const rows: Row[] = await live().andWhere({ uid: id }).select(...columns);
-    // A family has one live token; should a race have left two, the newest speaks for it.
-    const r = rows.sort((a, b) => (toNum(b.expires_at) ?? 0) - (toNum(a.expires_at) ?? 0))[0];
-    if (!r || !(await shape([r])).length) throw notFound('The refresh token does not exist', 'inexistent_refresh_token');
-    return r;
+    for (let attempt = 0; ; attempt++) {
+      const rows: Row[] = await live().andWhere({ uid: id }).select(...columns);
+      // A family has one live token; should a race have left two, the newest speaks for it.
+      const r = rows.sort((a, b) => (toNum(b.expires_at) ?? 0) - (toNum(a.expires_at) ?? 0))[0];
+      if (r && (await shape([r])).length) return r;
+      if (!r && attempt < 5 && await db('oidc_payloads').where({ type: 'RefreshToken', uid: id }).andWhere('consumed_at', '>', Date.now() - 2000).first('id')) {
+        await new Promise((resolve) => setTimeout(resolve, 20 * (attempt + 1)));
+        continue;
+      }
+      if (!r && attempt === 0 && /^rt_[A-Za-z0-9_-]{22}$/.test(id) && await fileFamilies() > 0) continue;
+      throw notFound('The refresh token does not exist', 'inexistent_refresh_token');
+    }
+  }
+  /**
+   * Ends families: their tokens go, and a token a refresh under way rotates in one of them
+   * afterwards is refused when it is saved (adapter.ts REVOKED_FAMILY), until the longest a
+   * family lives has passed.
+   */
+  async function endFamilies(families: string[], rowsOf: (trx: Knex.Transaction) => Knex.QueryBuilder): Promise<number> {
+    const until = Date.now() + app.config.tokens.refreshTokenTtl * 1000;
+    return db.transaction(async (trx) => {
+      for (const f of families) {
+        await trx('oidc_payloads').insert({ id: f, type: REVOKED_FAMILY, payload: '{}', grant_id: null, user_code: null, uid: null, account_id: null, expires_at: until, consumed_at: null })
+          .onConflict(['type', 'id']).ignore();
+      }
+      return Number(await rowsOf(trx).delete());
+    });
   }
 
   router.get('/users/:id/refresh-tokens', requireScope('read:refresh_tokens'), async function userRefreshTokens(ctx) {
@@ -69,6 +114,7 @@ export const registerRefreshTokens: RegisterRoutes = (router, app) => {
     const c = checkpointOf(q) ?? { after: undefined, take: 50 };
     if (c.after && c.after.length !== 1) throw badRequest('Query validation error: from: must be the `next` value of an earlier answer', 'invalid_query_string');
     await app.users.require(id);
+    await fileFamilies(id);
     let rows = live().andWhere({ account_id: id }).whereNotNull('uid');
     if (c.after) rows = rows.andWhere('uid', '>', c.after[0]);
     const got: Row[] = await rows.orderBy('uid').limit(c.take + 1).select(...columns);
@@ -111,9 +157,13 @@ export const registerRefreshTokens: RegisterRoutes = (router, app) => {
 
   router.delete('/refresh-tokens/:id', requireScope('delete:refresh_tokens'), async function deleteRefreshToken(ctx) {
     const id = idParam(ctx);
-    const r = await familyRow(id);
+    // Any token of the family that has not expired: also one a refresh under way has just consumed
+    // (the token it is issuing is refused when saved: endFamilies), so no waiting for that one.
+    let r: Row | undefined = await db('oidc_payloads').where({ type: 'RefreshToken', uid: id }).andWhere('expires_at', '>', Date.now()).orderBy('expires_at', 'desc').first(...columns);
+    if (!r && /^rt_[A-Za-z0-9_-]{22}$/.test(id) && await fileFamilies() > 0) r = await db('oidc_payloads').where({ type: 'RefreshToken', uid: id }).andWhere('expires_at', '>', Date.now()).first(...columns);
+    if (!r) throw notFound('The refresh token does not exist', 'inexistent_refresh_token');
     // Every token of the family: the live one, and the ones rotated from (kept to spot reuse).
-    await db('oidc_payloads').where({ type: 'RefreshToken', uid: id }).delete();
+    await endFamilies([id], (trx) => trx('oidc_payloads').where({ type: 'RefreshToken', uid: id }));
     const p = parseJson<{ accountId?: unknown }>(r.payload, {});
     await auditChange(app, ctx, { description: 'Delete a refresh token', target: { type: 'refresh_token', id }, userId: typeof p.accountId === 'string' ? p.accountId : undefined });
     ctx.status = 202;
@@ -123,7 +173,9 @@ export const registerRefreshTokens: RegisterRoutes = (router, app) => {
   router.delete('/users/:id/refresh-tokens', requireScope('delete:refresh_tokens'), async function deleteUserRefreshTokens(ctx) {
     const id = idParam(ctx);
     await app.users.require(id);
-    const n = await db('oidc_payloads').where({ type: 'RefreshToken', account_id: id }).delete();
+    await fileFamilies(id);
+    const families: { uid: string }[] = await db('oidc_payloads').where({ type: 'RefreshToken', account_id: id }).whereNotNull('uid').distinct('uid');
+    const n = await endFamilies(families.map((f) => f.uid), (trx) => trx('oidc_payloads').where({ type: 'RefreshToken', account_id: id }));
     await auditChange(app, ctx, { description: 'Delete a user\'s refresh tokens', target: { type: 'user', id }, userId: id, extra: { refresh_tokens: n } });
     ctx.status = 202;
     ctx.body = {};

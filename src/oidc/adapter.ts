@@ -25,7 +25,13 @@ const SQL = {
   destroy: 'delete from oidc_payloads where type = ? and id = ?',
   revokeByGrantId: 'delete from oidc_payloads where grant_id = ?',
   consume: 'update oidc_payloads set consumed_at = ? where type = ? and id = ? and consumed_at is null',
+  consumeReturning: 'update oidc_payloads set consumed_at = ? where type = ? and id = ? and consumed_at is null returning payload',
 } as const;
+
+/** How many consumed refresh tokens' payloads wait for the token rotated from them (a rotation that failed between the two leaves one). */
+const CONSUMED_KEPT = 10_000;
+/** A refresh-token family the Management API ended: a token rotated in it afterwards is not saved (src/management-api/refresh-tokens.ts). */
+export const REVOKED_FAMILY = 'RevokedRefreshFamily';
 
 const BY = { id: SQL.byId, uid: SQL.byUid, user_code: SQL.byUserCode } as const;
 
@@ -62,7 +68,33 @@ export function createAdapterFactory(db: Db, clients: ClientSource, sessionsMayB
     return changes;
   });
 
+  /** A write that returns its row on SQLite (consumeReturning), reported as `run` reports. */
+  const writeReturning = (sql: string, args: unknown[]) => withSqliteConnection(db, (c) => {
+    let row: Row | undefined;
+    try {
+      row = c.prepare(sql).get(...args) as Row | undefined;
+    } catch (e) {
+      db.emit('query-error', e, { method: 'update', sql });
+      throw e;
+    }
+    if (row) db.emit('query-response', 1, { method: 'update', sql });
+    return row;
+  });
+  /**
+   * Each refresh token's payload as its consume found it: the token rotated from it takes its
+   * metadata from here (token-family.ts), not from the copy the request loaded before. A
+   * Management API PATCH lands either before the consume (and is here) or after it (and goes
+   * onto the new token), never in between unseen.
+   */
+  const consumedRefreshTokens = new Map<string, Payload>();
+
   return class KnexAdapter {
+    /** The payload a refresh token had when it was consumed (once; undefined if not kept). */
+    static takeConsumed(id: string): Payload | undefined {
+      const p = consumedRefreshTokens.get(id);
+      consumedRefreshTokens.delete(id);
+      return p;
+    }
     type: string;
     constructor(name: string) { this.type = name; }
 
@@ -81,6 +113,11 @@ export function createAdapterFactory(db: Db, clients: ClientSource, sessionsMayB
           payload.ghLifetime = earlier;
           if (expiresAt !== null) expiresAt = Math.min(expiresAt, earlier.expiresAt * 1000);
         }
+      }
+      // A token rotated in a family the Management API ended meanwhile: refused, not saved.
+      if (this.type === 'RefreshToken' && typeof payload.ghFamily === 'string' && typeof payload.rotations === 'number' && payload.rotations > 0) {
+        const ended = sqlite ? await get(SQL.byId, [REVOKED_FAMILY, payload.ghFamily]) : await db('oidc_payloads').where({ type: REVOKED_FAMILY, id: payload.ghFamily }).first('payload', 'consumed_at', 'expires_at');
+        if (ended) throw new errors.InvalidGrant('the refresh token was revoked');
       }
       const json = JSON.stringify(payload);
       if (sqlite) { await run(SQL.upsert, [id, this.type, json, grantId, userCode, uid, accountId, expiresAt], 'insert'); return; }
@@ -136,9 +173,21 @@ export function createAdapterFactory(db: Db, clients: ClientSource, sessionsMayB
     }
 
     async consume(id: string) {
-      const n = sqlite
-        ? await run(SQL.consume, [Date.now(), this.type, id], 'update')
-        : await db('oidc_payloads').where({ type: this.type, id }).whereNull('consumed_at').update({ consumed_at: Date.now() });
+      let n: number;
+      if (this.type === 'RefreshToken') {
+        const row = sqlite
+          ? await writeReturning(SQL.consumeReturning, [Date.now(), this.type, id])
+          : (await db('oidc_payloads').where({ type: this.type, id }).whereNull('consumed_at').update({ consumed_at: Date.now() }, ['payload']))[0] as Row | undefined;
+        n = row ? 1 : 0;
+        if (row) {
+          if (consumedRefreshTokens.size >= CONSUMED_KEPT) consumedRefreshTokens.delete(consumedRefreshTokens.keys().next().value as string);
+          consumedRefreshTokens.set(id, parseOr(row.payload));
+        }
+      } else {
+        n = sqlite
+          ? await run(SQL.consume, [Date.now(), this.type, id], 'update')
+          : await db('oidc_payloads').where({ type: this.type, id }).whereNull('consumed_at').update({ consumed_at: Date.now() });
+      }
       if (n === 0) {
         // Another request consumed it between oidc-provider's check and this one: a reuse, as
         // if it had come a moment later, when oidc-provider revokes what the code or refresh

@@ -178,8 +178,9 @@ export function createProvider(d: ProviderDeps): Provider {
     new interactionPolicy.Check('post_login_actions', 'post-login actions or a second factor must run for this authorization',
       async (ctx: KoaContextWithOIDC) => (d.hooks?.postLoginPending ? withOAuthErrors(() => d.hooks!.postLoginPending!(ctx)) : false))), 1);
 
+  const Adapter = createAdapterFactory(d.db, clients, d.hooks?.sessionsMayBeRevoked, t.sessionMaxTtl);
   const configuration: Configuration = {
-    adapter: createAdapterFactory(d.db, clients, d.hooks?.sessionsMayBeRevoked, t.sessionMaxTtl) as unknown as Configuration['adapter'],
+    adapter: Adapter as unknown as Configuration['adapter'],
     clients: [],
     findAccount: findAccount as Configuration['findAccount'],
     jwks: { keys: d.jwks as never },
@@ -369,8 +370,13 @@ export function createProvider(d: ProviderDeps): Provider {
         if (ctx) stampDevice(token as never, e?.RotatedRefreshToken, ctx.ip, ctx.get('user-agent'));
         // What post-login asked for it: this refresh's chain, or the login whose code is exchanged (the code carries it).
         const asked = ctx ? d.hooks?.refreshTokenLifetime?.(ctx) ?? e?.AuthorizationCode?.ghRefreshLifetime : undefined;
-        // Its family and metadata (token-family.ts): passed on from the token it was rotated from, changed as asked.
-        if (ctx) stampFamily(token as never, e?.RotatedRefreshToken, asked?.metadata);
+        // Its family and metadata (token-family.ts): passed on from the token it was rotated from
+        // (its metadata as stored when it was consumed: a PATCH meanwhile is kept), changed as asked.
+        if (ctx) {
+          const rotated = e?.RotatedRefreshToken as { jti?: string; ghMetadata?: unknown } | undefined;
+          const stored = rotated?.jti ? Adapter.takeConsumed(rotated.jti) : undefined;
+          stampFamily(token as never, rotated && stored ? { ...rotated, ghMetadata: stored.ghMetadata } : rotated, asked?.metadata);
+        }
         return refreshTokenTtl(token as never, e?.RotatedRefreshToken, t.refreshTokenTtl, asked, e?.Grant?.exp);
       },
       Session: (_ctx, session) => sessionTtl(session as never, { idle: t.sessionTtl, max: t.sessionMaxTtl }, (session as { ghIdleAt?: number }).ghIdleAt),

@@ -510,13 +510,6 @@ export function createTriggerRunners(d: Deps) {
       if (rt?.sessionUid && o.sessionMetadata && await db('oidc_payloads').where({ type: 'Session', uid: rt.sessionUid, account_id: user.user_id }).first('id')) {
         await writeSessionMetadata(rt.sessionUid, user.user_id, o.sessionMetadata);
       }
-      // The token issued next takes the metadata from the token being exchanged (token-family.ts):
-      // as stored now, not as this request loaded it before the chain ran (a PATCH meanwhile,
-      // from the chain's own actions too, is kept).
-      if (rt?.jti) {
-        const now: { payload: string } | undefined = await db('oidc_payloads').where({ type: 'RefreshToken', id: rt.jti }).first('payload');
-        if (now) rt.ghMetadata = parseJson<StoredRefreshToken>(now.payload, {}).ghMetadata;
-      }
       return o;
     },
 
