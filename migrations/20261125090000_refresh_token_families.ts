@@ -13,7 +13,7 @@ import { createHash } from 'node:crypto';
  * The uid index becomes (type, uid): every lookup by uid names its type, and the rows of one type
  * without a uid (refresh tokens written by a node of the version before, during a rolling
  * upgrade, which the Management API files when it meets them) are found without reading the
- * rest: the backfill takes them a thousand at a time through it (on PostgreSQL one UPDATE each).
+ * rest. The backfill walks refresh tokens a thousand at a time (on PostgreSQL one UPDATE each).
  */
 /** token-family.ts familyIdOf as of this migration (kept here: a migration does not change with the code). */
 const familyIdOf = (jti: string) => `rt_${createHash('sha256').update(jti).digest('base64url').slice(0, 22)}`;
@@ -29,14 +29,13 @@ function familyOf(id: string, payload: string): string {
 
 export async function up(knex: Knex): Promise<void> {
   const pg = knex.client.config.client === 'pg';
-  await knex.schema.alterTable('oidc_payloads', (t) => {
-    t.dropIndex(['uid']);
-    t.index(['type', 'uid']);
-  });
-  // Through the new index: each batch finds rows still without a uid, which the one before filed.
+  // Walked by id along the primary key (each batch starts where the last one ended).
+  let after = '';
   for (;;) {
-    const rows: { id: string; payload: string }[] = await knex('oidc_payloads').where({ type: 'RefreshToken' }).whereNull('uid').limit(1000).select('id', 'payload');
+    const rows: { id: string; payload: string }[] = await knex('oidc_payloads').where({ type: 'RefreshToken' }).andWhere('id', '>', after).whereNull('uid')
+      .orderBy('id').limit(1000).select('id', 'payload');
     if (rows.length === 0) break;
+    after = rows[rows.length - 1].id;
     if (pg) {
       await knex.raw(`update oidc_payloads as o set uid = v.uid from (values ${rows.map(() => '(?, ?)').join(', ')}) as v(id, uid) where o.type = 'RefreshToken' and o.id = v.id`,
         rows.flatMap((r) => [r.id, familyOf(r.id, r.payload)]));
@@ -44,6 +43,11 @@ export async function up(knex: Knex): Promise<void> {
       for (const r of rows) await knex('oidc_payloads').where({ type: 'RefreshToken', id: r.id }).update({ uid: familyOf(r.id, r.payload) });
     }
   }
+  // The index last, the old one dropped at the very end: on PostgreSQL the drop locks the table
+  // against reads until this migration commits, which it does right after (nodes of the version
+  // before keep serving meanwhile during a rolling upgrade).
+  await knex.schema.alterTable('oidc_payloads', (t) => { t.index(['type', 'uid']); });
+  await knex.schema.alterTable('oidc_payloads', (t) => { t.dropIndex(['uid']); });
 }
 
 export async function down(knex: Knex): Promise<void> {

@@ -7,7 +7,7 @@ import { parseJson, toNum } from '../db/knex.ts';
 import { metadataProblem } from '../users/users.ts';
 import { REFRESH_TOKEN_METADATA_CHARS, REFRESH_TOKEN_METADATA_KEYS, refreshTokenMetadataKeyOk } from '../actions/engine/contract.ts';
 import { refreshTokenFacts, type StoredRefreshToken } from '../actions/triggers/refresh-token-facts.ts';
-import { tokenFamily } from '../oidc/token-family.ts';
+import { familyIdOf, tokenFamily } from '../oidc/token-family.ts';
 import { REVOKED_FAMILY } from '../oidc/adapter.ts';
 import type { Knex } from 'knex';
 
@@ -60,14 +60,20 @@ export const registerRefreshTokens: RegisterRoutes = (router, app) => {
    * that they are listed and found by the id their events show. `accountId`: only that user's.
    */
   async function fileFamilies(accountId?: string): Promise<number> {
-    let q = db('oidc_payloads').where({ type: 'RefreshToken' }).whereNull('uid');
-    if (accountId !== undefined) q = q.andWhere({ account_id: accountId });
-    const rows: { id: string; payload: string }[] = await q.limit(1000).select('id', 'payload');
-    for (const r of rows) {
-      const family = tokenFamily({ ...parseJson<StoredRefreshToken>(r.payload, {}), jti: r.id });
-      if (family) await db('oidc_payloads').where({ type: 'RefreshToken', id: r.id }).whereNull('uid').update({ uid: family });
+    let filed = 0;
+    // A thousand at a time, up to twenty thousand a request (such rows come only from an upgrade's overlap).
+    for (let batch = 0; batch < 20; batch++) {
+      let q = db('oidc_payloads').where({ type: 'RefreshToken' }).whereNull('uid');
+      if (accountId !== undefined) q = q.andWhere({ account_id: accountId });
+      const rows: { id: string; payload: string }[] = await q.limit(1000).select('id', 'payload');
+      for (const r of rows) {
+        const family = tokenFamily({ ...parseJson<StoredRefreshToken>(r.payload, {}), jti: r.id }) ?? familyIdOf(r.id);
+        await db('oidc_payloads').where({ type: 'RefreshToken', id: r.id }).whereNull('uid').update({ uid: family });
+      }
+      filed += rows.length;
+      if (rows.length < 1000) break;
     }
-    return rows.length;
+    return filed;
   }
   /**
    * The family's live token, by the id its rows are indexed by (adapter.ts). Between a refresh's
@@ -94,15 +100,16 @@ export const registerRefreshTokens: RegisterRoutes = (router, app) => {
    * afterwards is refused when it is saved (adapter.ts REVOKED_FAMILY), until the longest a
    * family lives has passed.
    */
-  async function endFamilies(families: string[], rowsOf: (trx: Knex.Transaction) => Knex.QueryBuilder): Promise<number> {
+  async function endFamilies(families: string[], rows: () => Knex.QueryBuilder): Promise<number> {
     const until = Date.now() + app.config.tokens.refreshTokenTtl * 1000;
-    return db.transaction(async (trx) => {
+    // The marks are committed first: a token saved after the deletion below sees them (adapter.ts).
+    await db.transaction(async (trx) => {
       for (const f of families) {
         await trx('oidc_payloads').insert({ id: f, type: REVOKED_FAMILY, payload: '{}', grant_id: null, user_code: null, uid: null, account_id: null, expires_at: until, consumed_at: null })
           .onConflict(['type', 'id']).ignore();
       }
-      return Number(await rowsOf(trx).delete());
     });
+    return Number(await rows().delete());
   }
 
   router.get('/users/:id/refresh-tokens', requireScope('read:refresh_tokens'), async function userRefreshTokens(ctx) {
@@ -163,7 +170,7 @@ export const registerRefreshTokens: RegisterRoutes = (router, app) => {
     if (!r && /^rt_[A-Za-z0-9_-]{22}$/.test(id) && await fileFamilies() > 0) r = await db('oidc_payloads').where({ type: 'RefreshToken', uid: id }).andWhere('expires_at', '>', Date.now()).first(...columns);
     if (!r) throw notFound('The refresh token does not exist', 'inexistent_refresh_token');
     // Every token of the family: the live one, and the ones rotated from (kept to spot reuse).
-    await endFamilies([id], (trx) => trx('oidc_payloads').where({ type: 'RefreshToken', uid: id }));
+    await endFamilies([id], () => db('oidc_payloads').where({ type: 'RefreshToken', uid: id }));
     const p = parseJson<{ accountId?: unknown }>(r.payload, {});
     await auditChange(app, ctx, { description: 'Delete a refresh token', target: { type: 'refresh_token', id }, userId: typeof p.accountId === 'string' ? p.accountId : undefined });
     ctx.status = 202;
@@ -175,7 +182,7 @@ export const registerRefreshTokens: RegisterRoutes = (router, app) => {
     await app.users.require(id);
     await fileFamilies(id);
     const families: { uid: string }[] = await db('oidc_payloads').where({ type: 'RefreshToken', account_id: id }).whereNotNull('uid').distinct('uid');
-    const n = await endFamilies(families.map((f) => f.uid), (trx) => trx('oidc_payloads').where({ type: 'RefreshToken', account_id: id }));
+    const n = await endFamilies(families.map((f) => f.uid), () => db('oidc_payloads').where({ type: 'RefreshToken', account_id: id }));
     await auditChange(app, ctx, { description: 'Delete a user\'s refresh tokens', target: { type: 'user', id }, userId: id, extra: { refresh_tokens: n } });
     ctx.status = 202;
     ctx.body = {};

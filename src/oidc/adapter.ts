@@ -114,16 +114,23 @@ export function createAdapterFactory(db: Db, clients: ClientSource, sessionsMayB
           if (expiresAt !== null) expiresAt = Math.min(expiresAt, earlier.expiresAt * 1000);
         }
       }
-      // A token rotated in a family the Management API ended meanwhile: refused, not saved.
+      const json = JSON.stringify(payload);
+      if (sqlite) await run(SQL.upsert, [id, this.type, json, grantId, userCode, uid, accountId, expiresAt], 'insert');
+      else {
+        await db('oidc_payloads').insert({
+          id, type: this.type, payload: json, grant_id: grantId, user_code: userCode, uid, account_id: accountId, expires_at: expiresAt, consumed_at: null,
+        }).onConflict(['type', 'id']).merge();
+      }
+      // A token rotated in a family the Management API ended: taken back and refused. Checked
+      // after the save: the Management API writes the mark before it deletes the family's tokens,
+      // so a save either comes before that deletion (which takes it) or sees the mark here.
       if (this.type === 'RefreshToken' && typeof payload.ghFamily === 'string' && typeof payload.rotations === 'number' && payload.rotations > 0) {
         const ended = sqlite ? await get(SQL.byId, [REVOKED_FAMILY, payload.ghFamily]) : await db('oidc_payloads').where({ type: REVOKED_FAMILY, id: payload.ghFamily }).first('payload', 'consumed_at', 'expires_at');
-        if (ended) throw new errors.InvalidGrant('the refresh token was revoked');
+        if (ended) {
+          await this.destroy(id);
+          throw new errors.InvalidGrant('the refresh token was revoked');
+        }
       }
-      const json = JSON.stringify(payload);
-      if (sqlite) { await run(SQL.upsert, [id, this.type, json, grantId, userCode, uid, accountId, expiresAt], 'insert'); return; }
-      await db('oidc_payloads').insert({
-        id, type: this.type, payload: json, grant_id: grantId, user_code: userCode, uid, account_id: accountId, expires_at: expiresAt, consumed_at: null,
-      }).onConflict(['type', 'id']).merge();
     }
 
     /**
