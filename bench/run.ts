@@ -495,6 +495,16 @@ Measured apart from the run above, on 2026-11-23 (afternoon, quiet machine: roun
   responses measured about 2% less CPU per token, inside the harness's noise, and OWASP's REST
   guidance keeps \`frame-ancestors\`/\`X-Frame-Options\` on API responses: the headers stay.
   Two full runs that day gave 0.92× and 0.94×.
+- **2026-11-25** (an Intel Xeon machine, quiet: a bare token 0.19 ms of CPU, an argon2 verify
+  18.5–19.4 ms). \`bench/diagnose.ts --part login --logins 600\`: beyond argon2, Gatehouse 7.8 ms
+  per login and a bare oidc-provider doing the same login with its memory adapter 2.9 ms, which
+  caps the bare provider itself at 0.87× the argon2 verify rate (Gatehouse 0.71×). The login
+  target (0.9×) asks for more than a bare oidc-provider reaches here without any storage.
+  \`--steps\` (new) lists each request's statements: the POST reads its interaction twice
+  (oidc-provider's \`interactionDetails\`, then \`interactionResult\`), the brute-force bookkeeping
+  is four, the resume writes the session, grant and code. The full run at d8cd640 gave
+  client_credentials 0.90× (the fixed cost per token weighs more on a fast machine, as before)
+  and login 0.72×; nothing on either path changed that day.
 ${actions ? actionsDocs(actions) : ''}`;
 }
 
@@ -657,6 +667,13 @@ below are from the afternoon unless marked.
   of 47f9404's run client_credentials was 0.93× too, on the slower one of the run before this one
   0.96×, because Gatehouse's fixed cost per token (about 12 µs here) weighs more when a token is
   cheap.
+- **2026-11-25**, the run at d8cd640 (a fast Intel Xeon machine): 1 action 0.87× but +0.329 ms
+  added p50 one request at a time (the target is 0.3 ms), 5 actions 0.64×, warm actions 7.5 and
+  11.2 µs of isolate CPU, cold start 2.4 ms. Not a regression of that day's changes (refresh-token
+  metadata: a few lines in the engine's merge): \`bench/actions-diagnose.ts --against <ea11bc5
+  worktree> --actions 1 --connections 1 --rounds 12\` measured this code 20.8 µs of CPU per token
+  cheaper (790 vs 811 µs) and 1.015× the tokens/s, i.e. equal within the noise. The added p50
+  one at a time moved between +0.21 and +0.33 ms over the last six runs on different machines.
 - **Cold start and the prelude** (2026-11-24, later, a slower machine: a cold start 4.0–4.4 ms in
   \`bench/sandbox-measure.ts\`). Every new isolate parsed the whole guest prelude again: 1.1 ms
   of its compile, 1.55 ms once \`Buffer\` and \`require\`'s built-in modules made the prelude
