@@ -313,25 +313,35 @@ test('the families migration down and up again: every family keeps its id, consu
   assert.equal((await tokensOf(user.user_id)).length, 1, 'and is not filed under the other family');
 });
 
+/**
+ * Runs `fn` inside the next refresh token's consume in oidc-provider's refresh grant, `before` or
+ * `after` the consume itself: the moments a request racing a refresh can land.
+ */
+async function duringNextConsume<T>(when: 'before' | 'after', fn: () => Promise<unknown>, refresh: () => Promise<T>): Promise<T> {
+  const RefreshToken = (ts.ctx.provider as unknown as { RefreshToken: { prototype: { consume(): Promise<void> } } }).RefreshToken;
+  const consume = RefreshToken.prototype.consume;
+  RefreshToken.prototype.consume = async function (this: unknown) {
+    RefreshToken.prototype.consume = consume;
+    if (when === 'before') await fn();
+    await consume.call(this);
+    if (when === 'after') await fn();
+  };
+  try {
+    return await refresh();
+  } finally {
+    RefreshToken.prototype.consume = consume;
+  }
+}
+
 test('a PATCH while a refresh of the token is under way: kept by the token it issues, or written onto that token', async () => {
   // Regression (second review): a PATCH that landed after the refresh loaded the token and before
   // it consumed it answered 200 and was lost: the new token carried the copy loaded first.
   const user = await createUser(ts, 'race@rtm.example', PASSWORD);
   const { tokens } = await login('race@rtm.example');
   const [tok] = await tokensOf(user.user_id);
-  const RefreshToken = (ts.ctx.provider as unknown as { RefreshToken: { prototype: { consume(): Promise<void> } } }).RefreshToken;
-  const consume = RefreshToken.prototype.consume;
-  let patched: { status: number; body: { refresh_token_metadata: Record<string, string> } } | undefined;
-  RefreshToken.prototype.consume = async function (this: unknown) {
-    RefreshToken.prototype.consume = consume;
-    patched = await ts.api('PATCH', `/refresh-tokens/${tok.id}`, { refresh_token_metadata: { org: 'acme' } });
-    return consume.call(this);
-  };
-  try {
-    await oidc.refreshTokenGrant(config, tokens.refresh_token!);
-  } finally {
-    RefreshToken.prototype.consume = consume;
-  }
+  let patched: { status: number } | undefined;
+  await duringNextConsume('before', async () => { patched = await ts.api('PATCH', `/refresh-tokens/${tok.id}`, { refresh_token_metadata: { org: 'acme' } }); },
+    () => oidc.refreshTokenGrant(config, tokens.refresh_token!));
   assert.equal(patched?.status, 200);
   assert.deepEqual((await tokensOf(user.user_id))[0].refresh_token_metadata, { org: 'acme' });
 });
@@ -342,21 +352,11 @@ test('a DELETE while a refresh of the token is under way: the family ends, the t
   const user = await createUser(ts, 'race-delete@rtm.example', PASSWORD);
   const { tokens } = await login('race-delete@rtm.example');
   const [tok] = await tokensOf(user.user_id);
-  const RefreshToken = (ts.ctx.provider as unknown as { RefreshToken: { prototype: { consume(): Promise<void> } } }).RefreshToken;
-  const consume = RefreshToken.prototype.consume;
   let deleted: { status: number } | undefined;
-  RefreshToken.prototype.consume = async function (this: unknown) {
-    RefreshToken.prototype.consume = consume;
-    await consume.call(this);
-    // Consumed, the next token not saved yet: the whole DELETE happens now, then the refresh goes on.
-    deleted = await ts.api('DELETE', `/refresh-tokens/${tok.id}`);
-  };
-  try {
-    // The token it was issuing is refused as it is saved: no tokens for this refresh.
-    await expectOAuthError(oidc.refreshTokenGrant(config, tokens.refresh_token!), 'invalid_grant', 400);
-  } finally {
-    RefreshToken.prototype.consume = consume;
-  }
+  // Consumed, the next token not saved yet: the whole DELETE happens then, and the refresh goes
+  // on. The token it was issuing is refused as it is saved: no tokens for this refresh.
+  await duringNextConsume('after', async () => { deleted = await ts.api('DELETE', `/refresh-tokens/${tok.id}`); },
+    () => expectOAuthError(oidc.refreshTokenGrant(config, tokens.refresh_token!), 'invalid_grant', 400));
   assert.equal(deleted?.status, 202);
   assert.deepEqual(await tokensOf(user.user_id), []);
   // Another family of the same user, same grant or not, is not touched.

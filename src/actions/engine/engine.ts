@@ -75,6 +75,25 @@ export interface ChainOutcome {
   deadlineAt?: number;
 }
 
+/**
+ * One api.session / api.refreshToken metadata call (…setMetadata, …deleteMetadata,
+ * …evictMetadata, validated before) on the chain's working copy `m` (what later actions see) and
+ * on the change the call site stores. False: a set of a new key past `maxKeys`, refused.
+ */
+function metadataCall(type: string, m: Obj, change: { evict: boolean; set: Record<string, string | null> }, key: string, value: unknown, maxKeys: number): boolean {
+  if (type.endsWith('.evictMetadata')) {
+    for (const k of Object.keys(m)) delete m[k];
+    change.evict = true; change.set = Object.create(null) as Record<string, string | null>;
+  } else if (type.endsWith('.deleteMetadata')) {
+    delete m[key]; change.set[key] = null;
+  } else if (!Object.hasOwn(m, key) && Object.keys(m).length >= maxKeys) {
+    return false;
+  } else {
+    m[key] = value; change.set[key] = value as string;
+  }
+  return true;
+}
+
 interface RunOpts {
   /** Start the chain at this index (continuation after a redirect or MFA pause). */
   startAt?: number;
@@ -408,32 +427,17 @@ export function createActionEngine(d: { db: Db; store: ActionStore; pool: Sandbo
           }
           case 'session.setMetadata': case 'session.deleteMetadata': case 'session.evictMetadata': {
             const change = (outcome.sessionMetadata ??= { evict: false, set: Object.create(null) as Record<string, string | null> });
-            if (c.type === 'session.evictMetadata') {
-              for (const k of Object.keys(sm)) delete sm[k];
-              change.evict = true; change.set = Object.create(null) as Record<string, string | null>;
-            } else if (c.type === 'session.deleteMetadata') {
-              delete sm[x as string]; change.set[x as string] = null;
-            } else if (!Object.hasOwn(sm, x as string) && Object.keys(sm).length >= SESSION_METADATA_KEYS) {
+            if (!metadataCall(c.type, sm, change, x as string, y, SESSION_METADATA_KEYS)) {
               const m = redactSecrets(`session metadata "${x}" refused: at most ${SESSION_METADATA_KEYS} keys`, a.secrets); rejected.push(m); outcome.rejected.push(`${r.name}: ${m}`); break;
-            } else {
-              sm[x as string] = y; change.set[x as string] = y as string;
             }
             smChanged = true;
             break;
           }
           case 'refreshToken.setMetadata': case 'refreshToken.deleteMetadata': case 'refreshToken.evictMetadata': {
-            const l = (outcome.lifetimes ??= {});
-            const rt = (l.refreshToken ??= {});
+            const rt = ((outcome.lifetimes ??= {}).refreshToken ??= {});
             const change = (rt.metadata ??= { evict: false, set: Object.create(null) as Record<string, string | null> });
-            if (c.type === 'refreshToken.evictMetadata') {
-              for (const k of Object.keys(rtm)) delete rtm[k];
-              change.evict = true; change.set = Object.create(null) as Record<string, string | null>;
-            } else if (c.type === 'refreshToken.deleteMetadata') {
-              delete rtm[x as string]; change.set[x as string] = null;
-            } else if (!Object.hasOwn(rtm, x as string) && Object.keys(rtm).length >= REFRESH_TOKEN_METADATA_KEYS) {
+            if (!metadataCall(c.type, rtm, change, x as string, y, REFRESH_TOKEN_METADATA_KEYS)) {
               const m = redactSecrets(`refresh token metadata "${x}" refused: at most ${REFRESH_TOKEN_METADATA_KEYS} keys`, a.secrets); rejected.push(m); outcome.rejected.push(`${r.name}: ${m}`); break;
-            } else {
-              rtm[x as string] = y; change.set[x as string] = y as string;
             }
             rtmChanged = true;
             break;
