@@ -27,6 +27,16 @@ function familyOf(id: string, payload: string): string {
   return familyIdOf(id);
 }
 
+/*
+ * Not one transaction: on PostgreSQL a transaction that updated rows holds them until it ends,
+ * and a node of the version before that writes one of them (a refresh's consume, its sweep)
+ * then waits on that row while holding the table lock the index build needs: a deadlock (seen
+ * in a review, with the migration or the refresh cancelled). Each batch commits on its own, the
+ * indexes are built and dropped CONCURRENTLY (no lock against writes), and every step can run
+ * again: a run cut short is finished by the next start.
+ */
+export const config = { transaction: false };
+
 export async function up(knex: Knex): Promise<void> {
   const pg = knex.client.config.client === 'pg';
   // Walked by id along the primary key (each batch starts where the last one ended).
@@ -37,23 +47,33 @@ export async function up(knex: Knex): Promise<void> {
     if (rows.length === 0) break;
     after = rows[rows.length - 1].id;
     if (pg) {
-      await knex.raw(`update oidc_payloads as o set uid = v.uid from (values ${rows.map(() => '(?, ?)').join(', ')}) as v(id, uid) where o.type = 'RefreshToken' and o.id = v.id`,
+      await knex.raw(`update oidc_payloads as o set uid = v.uid from (values ${rows.map(() => '(?, ?)').join(', ')}) as v(id, uid) where o.type = 'RefreshToken' and o.id = v.id and o.uid is null`,
         rows.flatMap((r) => [r.id, familyOf(r.id, r.payload)]));
     } else {
-      for (const r of rows) await knex('oidc_payloads').where({ type: 'RefreshToken', id: r.id }).update({ uid: familyOf(r.id, r.payload) });
+      await knex.transaction(async (trx) => {
+        for (const r of rows) await trx('oidc_payloads').where({ type: 'RefreshToken', id: r.id }).whereNull('uid').update({ uid: familyOf(r.id, r.payload) });
+      });
     }
   }
-  // The index last, the old one dropped at the very end: on PostgreSQL the drop locks the table
-  // against reads until this migration commits, which it does right after (nodes of the version
-  // before keep serving meanwhile during a rolling upgrade).
-  await knex.schema.alterTable('oidc_payloads', (t) => { t.index(['type', 'uid']); });
-  await knex.schema.alterTable('oidc_payloads', (t) => { t.dropIndex(['uid']); });
+  await swapIndex(knex, { build: ['oidc_payloads_type_uid_index', '(type, uid)'], drop: 'oidc_payloads_uid_index' });
 }
 
 export async function down(knex: Knex): Promise<void> {
   await knex('oidc_payloads').where({ type: 'RefreshToken' }).update({ uid: null });
-  await knex.schema.alterTable('oidc_payloads', (t) => {
-    t.dropIndex(['type', 'uid']);
-    t.index(['uid']);
-  });
+  await swapIndex(knex, { build: ['oidc_payloads_uid_index', '(uid)'], drop: 'oidc_payloads_type_uid_index' });
+}
+
+/** Builds one index on oidc_payloads and drops another, each step skipped when done already. */
+async function swapIndex(knex: Knex, o: { build: [string, string]; drop: string }): Promise<void> {
+  const [name, columns] = o.build;
+  if (knex.client.config.client === 'pg') {
+    // A concurrent build cut short leaves an invalid index under the name: built again.
+    const found = await knex.raw('select i.indisvalid as valid from pg_class c join pg_index i on i.indexrelid = c.oid where c.relname = ?', [name]);
+    if (found.rows.length > 0 && !found.rows[0].valid) await knex.raw(`drop index concurrently if exists ${name}`);
+    await knex.raw(`create index concurrently if not exists ${name} on oidc_payloads ${columns}`);
+    await knex.raw(`drop index concurrently if exists ${o.drop}`);
+    return;
+  }
+  await knex.raw(`create index if not exists ${name} on oidc_payloads ${columns}`);
+  await knex.raw(`drop index if exists ${o.drop}`);
 }
