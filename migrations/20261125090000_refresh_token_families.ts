@@ -33,12 +33,16 @@ function familyOf(id: string, payload: string): string {
  * then waits on that row while holding the table lock the index build needs: a deadlock (seen
  * in a review, with the migration or the refresh cancelled). Each batch commits on its own, the
  * indexes are built and dropped CONCURRENTLY (no lock against writes), and every step can run
- * again: a run cut short is finished by the next start.
+ * again: a run cut short is finished by the next start. (On SQLite src/db/migrate.ts runs it in a
+ * transaction all the same: there a run cut short leaves nothing done.)
  */
 export const config = { transaction: false };
 
 export async function up(knex: Knex): Promise<void> {
   const pg = knex.client.config.client === 'pg';
+  // Without statistics (just restored, say) PostgreSQL plans each batch's join as a scan of the
+  // whole table (78.8 s for 400,000 rows in a review, 7.8 s once analysed).
+  if (pg) await knex.raw('analyze oidc_payloads');
   // Walked by id along the primary key (each batch starts where the last one ended).
   let after = '';
   for (;;) {
@@ -68,7 +72,7 @@ async function swapIndex(knex: Knex, o: { build: [string, string]; drop: string 
   const [name, columns] = o.build;
   if (knex.client.config.client === 'pg') {
     // A concurrent build cut short leaves an invalid index under the name: built again.
-    const found = await knex.raw('select i.indisvalid as valid from pg_class c join pg_index i on i.indexrelid = c.oid where c.relname = ?', [name]);
+    const found = await knex.raw('select i.indisvalid as valid from pg_index i where i.indexrelid = to_regclass(?)', [name]);
     if (found.rows.length > 0 && !found.rows[0].valid) await knex.raw(`drop index concurrently if exists ${name}`);
     await knex.raw(`create index concurrently if not exists ${name} on oidc_payloads ${columns}`);
     await knex.raw(`drop index concurrently if exists ${o.drop}`);

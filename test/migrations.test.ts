@@ -158,3 +158,47 @@ test('stepping down the newest migrations one at a time keeps users\' roles, aut
     await d.destroy();
   }
 });
+
+test('SQLite: a migration run killed half-way leaves nothing the next start refuses (the families backfill)', async () => {
+  // Regression (review): the refresh-token families migration opts out of knex's transaction for
+  // PostgreSQL; on SQLite knex then took its lock row in a transaction of its own, and a process
+  // killed mid-way left it taken: every later start failed with "Migration table is already locked".
+  const { spawn } = await import('node:child_process');
+  const { writeFileSync } = await import('node:fs');
+  const file = join(dir, 'killed.sqlite');
+  const d = openDatabase(`sqlite:${file}`);
+  try {
+    await migrateLatest(d);
+    assert.deepEqual(await migrateDown(d, 1), ['20261125090000_refresh_token_families.ts']);
+    for (let i = 0; i < 150_000; i += 400) {
+      await d('oidc_payloads').insert(Array.from({ length: 400 }, (_, j) => ({ id: `legacy-${String(i + j).padStart(7, '0')}`, type: 'RefreshToken', payload: '{}', grant_id: null, user_code: null, uid: null, account_id: null, expires_at: Date.now() + 3_600_000, consumed_at: null })));
+    }
+  } finally {
+    await d.destroy();
+  }
+  const script = join(dir, 'migrate-child.ts');
+  const root = join(import.meta.dirname, '..');
+  writeFileSync(script, `import { openDatabase } from ${JSON.stringify(join(root, 'src/db/knex.ts'))};
+import { migrateLatest } from ${JSON.stringify(join(root, 'src/db/migrate.ts'))};
+const db = openDatabase(${JSON.stringify(`sqlite:${file}`)});
+console.log('start');
+await migrateLatest(db);
+console.log('done');
+`);
+  const child = spawn(process.execPath, ['--no-node-snapshot', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  await new Promise<void>((resolve) => child.stdout.on('data', (b: Buffer) => { out += b.toString(); if (out.includes('start')) resolve(); }));
+  // Killed while it works (the backfill of 150,000 rows takes longer than this).
+  await new Promise((r) => setTimeout(r, 400));
+  child.kill('SIGKILL');
+  await new Promise((r) => child.once('exit', r));
+  const again = openDatabase(`sqlite:${file}`);
+  try {
+    const applied = await migrateLatest(again);
+    if (out.includes('done')) assert.deepEqual(applied, [], 'the child finished before it was killed');
+    else assert.deepEqual(applied, ['20261125090000_refresh_token_families.ts']);
+    assert.equal(Number((await again('oidc_payloads').where({ type: 'RefreshToken' }).whereNull('uid').count({ n: '*' }))[0].n), 0);
+  } finally {
+    await again.destroy();
+  }
+});

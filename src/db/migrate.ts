@@ -6,20 +6,31 @@ import { acquireStartupLock, isSqlite, type Db } from './knex.ts';
 
 const MIGRATIONS_DIR = join(import.meta.dirname, '..', '..', 'migrations');
 
-interface MigrationModule { up(knex: Knex): Promise<void>; down(knex: Knex): Promise<void> }
+interface MigrationModule { up(knex: Knex): Promise<void>; down(knex: Knex): Promise<void>; config?: { transaction?: boolean } }
 
-/** Loads `migrations/*.ts` in name order (timestamped names), so knex tracks them by file name. */
-const migrationSource: Knex.MigrationSource<string> = {
-  async getMigrations() {
-    return readdirSync(MIGRATIONS_DIR).filter((f) => /^\d{14}_[\w-]+\.ts$/.test(f)).sort();
-  },
-  getMigrationName: (name) => name,
-  async getMigration(name) {
-    return (await import(pathToFileURL(join(MIGRATIONS_DIR, name)).href)) as MigrationModule;
-  },
-};
+/**
+ * Loads `migrations/*.ts` in name order (timestamped names), so knex tracks them by file name.
+ * A migration that runs outside a transaction for PostgreSQL's sake (`config.transaction =
+ * false`: CONCURRENTLY, long backfills) still runs in one on SQLite: once any pending migration
+ * opts out, knex takes its lock row in a transaction of its own, and SQLite has no start-up lock
+ * whose repair would release it (repairKnexLock), so a process killed mid-way would leave every
+ * later start refused ("Migration table is already locked", found in a review).
+ */
+function migrationSourceFor(db: Db): Knex.MigrationSource<string> {
+  const sqlite = isSqlite(db);
+  return {
+    async getMigrations() {
+      return readdirSync(MIGRATIONS_DIR).filter((f) => /^\d{14}_[\w-]+\.ts$/.test(f)).sort();
+    },
+    getMigrationName: (name) => name,
+    async getMigration(name) {
+      const m = (await import(pathToFileURL(join(MIGRATIONS_DIR, name)).href)) as MigrationModule;
+      return sqlite && m.config?.transaction === false ? { up: m.up, down: m.down, config: { ...m.config, transaction: true } } : m;
+    },
+  };
+}
 
-const options = { migrationSource, tableName: 'knex_migrations' };
+const optionsFor = (db: Db) => ({ migrationSource: migrationSourceFor(db), tableName: 'knex_migrations' });
 const LOCK_TABLE = 'knex_migrations_lock';
 
 /**
@@ -51,7 +62,7 @@ export interface Report { waiting?: (holder: string) => void; repaired?: (what: 
  */
 export async function migrateLatestLocked(db: Db, repaired: (what: string) => void = () => {}): Promise<string[]> {
   await repairKnexLock(db, repaired);
-  const [, applied] = await db.migrate.latest(options);
+  const [, applied] = await db.migrate.latest(optionsFor(db));
   return applied as string[];
 }
 
@@ -74,7 +85,7 @@ async function repairKnexLock(db: Db, repaired: (what: string) => void = () => {
 export async function migrateRollbackAll(db: Db, report: Report = {}): Promise<string[]> {
   return underStartupLock(db, report, async () => {
     await repairKnexLock(db, report.repaired);
-    const [, undone] = await db.migrate.rollback(options, true);
+    const [, undone] = await db.migrate.rollback(optionsFor(db), true);
     return undone as string[];
   });
 }
@@ -85,7 +96,7 @@ export async function migrateDown(db: Db, steps: number, report: Report = {}): P
     await repairKnexLock(db, report.repaired);
     const undone: string[] = [];
     for (let i = 0; i < steps; i++) {
-      const [, names] = await db.migrate.down(options);
+      const [, names] = await db.migrate.down(optionsFor(db));
       if ((names as string[]).length === 0) break;
       undone.push(...(names as string[]));
     }
@@ -96,7 +107,7 @@ export async function migrateDown(db: Db, steps: number, report: Report = {}): P
 /** Done and pending migrations. Under the start-up lock: knex creates its tables on the way. */
 export async function migrationStatus(db: Db, report: Report = {}) {
   return underStartupLock(db, report, async () => {
-    const [done, pending] = await db.migrate.list(options);
+    const [done, pending] = await db.migrate.list(optionsFor(db));
     return { done: (done as { name: string }[]).map((d) => d.name ?? d), pending: (pending as string[]) };
   });
 }
