@@ -209,6 +209,8 @@ test('Management API: PATCH replaces the metadata (bad input refused, nothing ch
     assert.equal(r.status, 400, JSON.stringify(body));
     assert.match(r.body.message, /refresh_token_metadata|user_id/);
   }
+  // The rule is said (it was "Invalid key in record").
+  assert.match((await ts.api('PATCH', path, { refresh_token_metadata: { 'a.b': 'x' } })).body.message, /"a\.b": keys are 1 to 255 letters, digits, _ or -/);
   assert.deepEqual((await ts.api('GET', path)).body.refresh_token_metadata, {}, 'nothing changed');
 
   const readOnly = await ts.adminToken('read:refresh_tokens');
@@ -362,6 +364,23 @@ test('a DELETE while a refresh of the token is under way: the family ends, the t
   // Another family of the same user, same grant or not, is not touched.
   const other = await login('race-delete@rtm.example');
   assert.ok((await oidc.refreshTokenGrant(config, other.tokens.refresh_token!)).access_token);
+});
+
+test('blocking the user, or deleting them, while a refresh is under way: the token it was issuing is refused too', async () => {
+  // Regression (sixth review): the refresh answered 200 with new tokens, and its refresh token
+  // stayed listed as live (under a grant that was gone) until it expired.
+  for (const [email, revoke] of [
+    ['race-block@rtm.example', (id: string) => ts.api('PATCH', `/users/${encodeURIComponent(id)}`, { blocked: true })],
+    ['race-gone@rtm.example', (id: string) => ts.api('DELETE', `/users/${encodeURIComponent(id)}`)],
+  ] as const) {
+    const user = await createUser(ts, email, PASSWORD);
+    const { tokens } = await login(email);
+    let status = 0;
+    await duringNextConsume('after', async () => { status = (await revoke(user.user_id)).status; },
+      () => expectOAuthError(oidc.refreshTokenGrant(config, tokens.refresh_token!), 'invalid_grant', 400));
+    assert.ok(status === 200 || status === 204, `${email}: ${status}`);
+    assert.equal(Number((await ts.ctx.db('oidc_payloads').where({ type: 'RefreshToken', account_id: user.user_id }).count({ n: '*' }))[0].n), 0, `${email}: no token row left`);
+  }
 });
 
 test('a login that issues no refresh token keeps nothing, and the request goes on', async (t) => {

@@ -19,9 +19,15 @@ const idParam = (ctx: Context) => {
 
 /** Auth0's refresh_token_metadata: the actions' rule (token-family.ts); null, as on Auth0, empties it. */
 const metadataSchema = z.record(
-  z.string().refine(refreshTokenMetadataKeyOk, `keys are 1 to ${REFRESH_TOKEN_METADATA_CHARS} letters, digits, _ or - (not __proto__, constructor or prototype)`),
+  z.string(),
   z.string().max(REFRESH_TOKEN_METADATA_CHARS).refine((v) => !metadataProblem(v), 'must not contain NUL characters or lone surrogates'),
-).refine((o) => Object.keys(o).length <= REFRESH_TOKEN_METADATA_KEYS, `at most ${REFRESH_TOKEN_METADATA_KEYS} keys`).nullable().transform((o) => o ?? {});
+).superRefine((o, issue) => {
+  // Checked here rather than by the key's schema, whose message zod replaces with "Invalid key in record".
+  for (const k of Object.keys(o)) {
+    if (!refreshTokenMetadataKeyOk(k)) issue.addIssue({ code: 'custom', message: `key ${JSON.stringify(k)}: keys are 1 to ${REFRESH_TOKEN_METADATA_CHARS} letters, digits, _ or - (not __proto__, constructor or prototype)` });
+  }
+  if (Object.keys(o).length > REFRESH_TOKEN_METADATA_KEYS) issue.addIssue({ code: 'custom', message: `at most ${REFRESH_TOKEN_METADATA_KEYS} keys` });
+}).nullable().transform((o) => o ?? {});
 
 /**
  * Auth0's refresh-token endpoints: a user's refresh tokens, one by id (the id post-login actions
@@ -38,13 +44,15 @@ export const registerRefreshTokens: RegisterRoutes = (router, app) => {
   /** Auth0's refresh token from rows, with their grants' ends (a family ends with its grant) in one query. */
   async function shape(rows: Row[]) {
     const grantIds = [...new Set(rows.map((r) => r.grant_id).filter((g): g is string => !!g))];
-    const grantEnds = new Map<string, number>();
+    const grantEnds = new Map<string, number | undefined>();
     for (let i = 0; i < grantIds.length; i += 200) {
       const gs: { id: string; expires_at: unknown }[] = await db('oidc_payloads').where({ type: 'Grant' }).whereIn('id', grantIds.slice(i, i + 200)).select('id', 'expires_at');
-      for (const g of gs) { const e = toNum(g.expires_at); if (e !== null) grantEnds.set(g.id, Math.floor(e / 1000)); }
+      for (const g of gs) { const e = toNum(g.expires_at); grantEnds.set(g.id, e === null ? undefined : Math.floor(e / 1000)); }
     }
     const out = [];
     for (const r of rows) {
+      // Under a grant that is gone (revoked): a dead token, whatever its row says (the next refresh is refused).
+      if (r.grant_id && !grantEnds.has(r.grant_id)) continue;
       const p = parseJson<StoredRefreshToken>(r.payload, {});
       if (typeof p.accountId !== 'string' || typeof p.clientId !== 'string') continue;
       const f = refreshTokenFacts({ jti: r.id, ...p }, { clientId: p.clientId, userId: p.accountId, grantExp: r.grant_id ? grantEnds.get(r.grant_id) : undefined });

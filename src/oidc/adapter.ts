@@ -26,6 +26,7 @@ const SQL = {
   revokeByGrantId: 'delete from oidc_payloads where grant_id = ?',
   consume: 'update oidc_payloads set consumed_at = ? where type = ? and id = ? and consumed_at is null',
   consumeReturning: 'update oidc_payloads set consumed_at = ? where type = ? and id = ? and consumed_at is null returning payload',
+  revokedOrGrant: "select type from oidc_payloads where (type = ? and id = ?) or (type = 'Grant' and id = ?)",
 } as const;
 
 /** How many consumed refresh tokens' payloads wait for the token rotated from them (a rotation that failed between the two leaves one). */
@@ -121,12 +122,18 @@ export function createAdapterFactory(db: Db, clients: ClientSource, sessionsMayB
           id, type: this.type, payload: json, grant_id: grantId, user_code: userCode, uid, account_id: accountId, expires_at: expiresAt, consumed_at: null,
         }).onConflict(['type', 'id']).merge();
       }
-      // A token rotated in a family the Management API ended: taken back and refused. Checked
-      // after the save: the Management API writes the mark before it deletes the family's tokens,
-      // so a save either comes before that deletion (which takes it) or sees the mark here.
-      if (this.type === 'RefreshToken' && typeof payload.ghFamily === 'string' && typeof payload.rotations === 'number' && payload.rotations > 0) {
-        const ended = sqlite ? await get(SQL.byId, [REVOKED_FAMILY, payload.ghFamily]) : await db('oidc_payloads').where({ type: REVOKED_FAMILY, id: payload.ghFamily }).first('payload', 'consumed_at', 'expires_at');
-        if (ended) {
+      // A token rotated in a family the Management API ended, or under a grant revoked meanwhile
+      // (a block, a password change, a deleted user or session: users.revokeTokens), is taken
+      // back and refused. Checked after the save: those write the mark, or delete the grant,
+      // before they delete the tokens, so a save either comes before that deletion (which takes
+      // it) or sees the mark or the missing grant here.
+      if (this.type === 'RefreshToken' && typeof payload.rotations === 'number' && payload.rotations > 0) {
+        const family = typeof payload.ghFamily === 'string' ? payload.ghFamily : '';
+        const grant = typeof payload.grantId === 'string' ? payload.grantId : '';
+        const found: { type: string }[] = sqlite
+          ? await withSqliteConnection(db, (c) => c.prepare(SQL.revokedOrGrant).all(REVOKED_FAMILY, family, grant) as { type: string }[])
+          : await db('oidc_payloads').where({ type: REVOKED_FAMILY, id: family }).orWhere({ type: 'Grant', id: grant }).select('type');
+        if (found.some((r) => r.type === REVOKED_FAMILY) || (grant !== '' && !found.some((r) => r.type === 'Grant'))) {
           await this.destroy(id);
           throw new errors.InvalidGrant('the refresh token was revoked');
         }
