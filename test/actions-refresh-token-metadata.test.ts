@@ -383,6 +383,22 @@ test('blocking the user, or deleting them, while a refresh is under way: the tok
   }
 });
 
+test('a token whose grant is gone is not listed, and the pages go on past it', async () => {
+  // Regression (seventh review): a page whose only token was left out ended the list (no `next`).
+  const user = await createUser(ts, 'gone-grant@rtm.example', PASSWORD);
+  await login('gone-grant@rtm.example');
+  await login('gone-grant@rtm.example');
+  const ids = (await tokensOf(user.user_id)).map((x) => x.id).sort();
+  const first = await ts.ctx.db('oidc_payloads').where({ type: 'RefreshToken', uid: ids[0] }).first('grant_id');
+  await ts.ctx.db('oidc_payloads').where({ type: 'Grant', id: first.grant_id }).delete();
+  const page = (await ts.api('GET', `/users/${encodeURIComponent(user.user_id)}/refresh-tokens?take=1`)).body;
+  assert.deepEqual(page.tokens, []);
+  assert.ok(page.next, 'the list goes on');
+  const rest = (await ts.api('GET', `/users/${encodeURIComponent(user.user_id)}/refresh-tokens?take=1&from=${page.next}`)).body;
+  assert.deepEqual(rest.tokens.map((x: { id: string }) => x.id), [ids[1]]);
+  assert.equal((await ts.api('GET', `/refresh-tokens/${ids[0]}`)).status, 404);
+});
+
 test('a login that issues no refresh token keeps nothing, and the request goes on', async (t) => {
   t.after(() => bindActions(ts, 'post-login', []));
   await deployAction(ts, { name: 'rtm-no-rt', trigger: 'post-login', code: `

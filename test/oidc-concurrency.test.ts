@@ -86,16 +86,18 @@ test('a code redeemed twice in a row: invalid_grant, and the first access token 
   assert.equal((await fetch(`${ts.base}/userinfo`, { headers: { authorization: `Bearer ${at}` } })).status, 401);
 });
 
-test(`${PARALLEL} parallel refreshes with one refresh token: exactly one 200 (F7)`, async () => {
+test(`${PARALLEL} parallel refreshes with one refresh token: at most one 200, and nothing usable after (F7)`, async () => {
   const { callbackUrl, verifier, state } = await codeFor({ prompt: 'consent' });
   const tokens = await oidc.authorizationCodeGrant(config, callbackUrl, { pkceCodeVerifier: verifier, expectedState: state });
   assert.ok(tokens.refresh_token);
   const results = await allAtOnce(PARALLEL, () => postForm(`${ts.base}/oauth/token`, {
     grant_type: 'refresh_token', refresh_token: tokens.refresh_token!, client_id: spa.client_id,
   }));
+  // One consume wins; a loser that reaches its own consume before the winner has saved revokes
+  // the grant (reuse), and the winner's save then finds it gone and is refused too (the adapter's
+  // check after a rotated token's save): no 200 at all. Otherwise one, whose tokens are dead.
   const ok = results.filter((r) => r.status === 200);
-  assert.equal(ok.length, 1, `statuses: ${results.map((r) => r.status).join(',')}`);
-  assert.ok(ok[0].body.refresh_token);
+  assert.ok(ok.length <= 1, `statuses: ${results.map((r) => r.status).join(',')}`);
   for (const r of results.filter((x) => x.status !== 200)) {
     assert.equal(r.body.error, 'invalid_grant');
     assert.equal(r.body.refresh_token, undefined);
@@ -104,6 +106,11 @@ test(`${PARALLEL} parallel refreshes with one refresh token: exactly one 200 (F7
   assert.equal(again.body.error, 'invalid_grant');
   // The reuse revoked the grant: the winner's new refresh token is dead too (it used to live on
   // when every loser had passed oidc-provider's consumed check before the winner consumed).
-  const winner = await postForm(`${ts.base}/oauth/token`, { grant_type: 'refresh_token', refresh_token: String(ok[0].body.refresh_token), client_id: spa.client_id });
-  assert.equal(winner.body.error, 'invalid_grant', JSON.stringify(winner.body));
+  if (ok.length === 1) {
+    assert.ok(ok[0].body.refresh_token);
+    const winner = await postForm(`${ts.base}/oauth/token`, { grant_type: 'refresh_token', refresh_token: String(ok[0].body.refresh_token), client_id: spa.client_id });
+    assert.equal(winner.body.error, 'invalid_grant', JSON.stringify(winner.body));
+  }
+  // Nothing of the family is left stored.
+  assert.equal(Number((await ts.ctx.db('oidc_payloads').where({ type: 'RefreshToken' }).whereNull('consumed_at').andWhere('expires_at', '>', Date.now()).count({ n: '*' }))[0].n), 0);
 });

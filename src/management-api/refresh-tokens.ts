@@ -135,7 +135,8 @@ export const registerRefreshTokens: RegisterRoutes = (router, app) => {
     const got: Row[] = await rows.orderBy('uid').limit(c.take + 1).select(...columns);
     const pick = fieldsOf(q);
     const shaped = await shape(got.slice(0, c.take));
-    ctx.body = { tokens: shaped.map(pick), ...(got.length > c.take && shaped.length > 0 ? { next: Buffer.from(JSON.stringify([got[c.take - 1].uid])).toString('base64url') } : {}) };
+    // `next` from the rows read, not the tokens shown: a page whose tokens were all left out (their grant gone) still goes on.
+    ctx.body = { tokens: shaped.map(pick), ...(got.length > c.take ? { next: Buffer.from(JSON.stringify([got[c.take - 1].uid])).toString('base64url') } : {}) };
   });
 
   router.get('/refresh-tokens/:id', requireScope('read:refresh_tokens'), async function getRefreshToken(ctx) {

@@ -26,7 +26,8 @@ const SQL = {
   revokeByGrantId: 'delete from oidc_payloads where grant_id = ?',
   consume: 'update oidc_payloads set consumed_at = ? where type = ? and id = ? and consumed_at is null',
   consumeReturning: 'update oidc_payloads set consumed_at = ? where type = ? and id = ? and consumed_at is null returning payload',
-  revokedOrGrant: "select type from oidc_payloads where (type = ? and id = ?) or (type = 'Grant' and id = ?)",
+  // Two primary-key lookups, whatever the planner's statistics say (an OR let PostgreSQL's fall back to a scan by type).
+  revokedOrGrant: "select type from oidc_payloads where type = ? and id = ? union all select type from oidc_payloads where type = 'Grant' and id = ?",
 } as const;
 
 /** How many consumed refresh tokens' payloads wait for the token rotated from them (a rotation that failed between the two leaves one). */
@@ -132,7 +133,7 @@ export function createAdapterFactory(db: Db, clients: ClientSource, sessionsMayB
         const grant = typeof payload.grantId === 'string' ? payload.grantId : '';
         const found: { type: string }[] = sqlite
           ? await withSqliteConnection(db, (c) => c.prepare(SQL.revokedOrGrant).all(REVOKED_FAMILY, family, grant) as { type: string }[])
-          : await db('oidc_payloads').where({ type: REVOKED_FAMILY, id: family }).orWhere({ type: 'Grant', id: grant }).select('type');
+          : (await db.raw(SQL.revokedOrGrant, [REVOKED_FAMILY, family, grant])).rows as { type: string }[];
         if (found.some((r) => r.type === REVOKED_FAMILY) || (grant !== '' && !found.some((r) => r.type === 'Grant'))) {
           await this.destroy(id);
           throw new errors.InvalidGrant('the refresh token was revoked');

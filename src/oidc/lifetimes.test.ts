@@ -79,4 +79,9 @@ test('a refresh token carries its family\'s end on to the tokens rotated from it
   // A grant renewed since the family began: the family's own first issue bounds it.
   const renewed: { ghExpiresAt?: unknown } = {};
   assert.equal(refreshTokenTtl(renewed, { iiat: now() - 80000 }, 86400, undefined, now() + 86000), 6400);
+  // Regression (review): a family begun under a grant no sign-in renewed (a consent, a silent
+  // authorization) ran a full lifetime past the grant, which oidc-provider then refused.
+  const underOldGrant: { ghExpiresAt?: unknown } = {};
+  assert.equal(refreshTokenTtl(underOldGrant, undefined, 3600, undefined, now() + 600), 600);
+  assert.equal(underOldGrant.ghExpiresAt, now() + 600);
 });

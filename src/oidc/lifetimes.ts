@@ -113,7 +113,10 @@ export function refreshTokenTtl(token: RefreshLike, rotatedFrom: RefreshLike | u
   // The first of a family: the family's end. A token rotated from one issued before families had
   // an end takes the earlier of its grant's end and its family's first issue (iiat) plus the
   // lifetime: a sign-in that renewed the grant before this rotation cannot prolong it either.
-  if (cap === undefined && rotatedFrom === undefined) cap = now + idle;
+  // A family begun by an authorization without a sign-in (a consent, a silent one) is under a
+  // grant only a sign-in renews: it ends with that grant, not later (a token that looked valid
+  // past it would be refused by oidc-provider, which checks the grant).
+  if (cap === undefined && rotatedFrom === undefined) cap = grantEnd !== undefined ? Math.min(now + idle, grantEnd) : now + idle;
   else if (cap === undefined) {
     const ends = [grantEnd, typeof rotatedFrom?.iiat === 'number' ? rotatedFrom.iiat + idle : undefined].filter((x): x is number => typeof x === 'number');
     if (ends.length > 0) cap = Math.min(...ends);
