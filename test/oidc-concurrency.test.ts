@@ -88,11 +88,17 @@ test('a code redeemed twice in a row: invalid_grant, and the first access token 
 
 test(`${PARALLEL} parallel refreshes with one refresh token: at most one 200, and nothing usable after (F7)`, async () => {
   const { callbackUrl, verifier, state } = await codeFor({ prompt: 'consent' });
-  const tokens = await oidc.authorizationCodeGrant(config, callbackUrl, { pkceCodeVerifier: verifier, expectedState: state });
+  const issued = await oidc.authorizationCodeGrant(config, callbackUrl, { pkceCodeVerifier: verifier, expectedState: state });
+  // One refresh on its own works (so that a refusal below is the race's, not a broken rotation).
+  const tokens = await oidc.refreshTokenGrant(config, issued.refresh_token!);
   assert.ok(tokens.refresh_token);
+  let consumed = 0;
+  const count = () => { consumed++; };
+  ts.ctx.provider.on('refresh_token.consumed', count);
   const results = await allAtOnce(PARALLEL, () => postForm(`${ts.base}/oauth/token`, {
     grant_type: 'refresh_token', refresh_token: tokens.refresh_token!, client_id: spa.client_id,
-  }));
+  })).finally(() => ts.ctx.provider.off('refresh_token.consumed', count));
+  assert.equal(consumed, 1, 'exactly one request consumed the token');
   // One consume wins; a loser that reaches its own consume before the winner has saved revokes
   // the grant (reuse), and the winner's save then finds it gone and is refused too (the adapter's
   // check after a rotated token's save): no 200 at all. Otherwise one, whose tokens are dead.

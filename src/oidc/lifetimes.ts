@@ -17,7 +17,8 @@
  * A refresh token lives `idle` seconds from its issue (each rotation issues a new one) and never
  * past its family's end (`ghExpiresAt`, kept on the token and passed on to every token rotated
  * from it): `idle` seconds after the code exchange that began the family, or earlier when an
- * action set one. Each family ends on its own: a grant renewed by a later sign-in does not
+ * action set one, and never past the end of the grant it began under (a sign-in renews the
+ * grant; a consent without one does not). Each family ends on its own: a grant renewed by a later sign-in does not
  * prolong the families issued before it.
  */
 import type { MetadataChange } from './token-family.ts';
@@ -113,9 +114,9 @@ export function refreshTokenTtl(token: RefreshLike, rotatedFrom: RefreshLike | u
   // The first of a family: the family's end. A token rotated from one issued before families had
   // an end takes the earlier of its grant's end and its family's first issue (iiat) plus the
   // lifetime: a sign-in that renewed the grant before this rotation cannot prolong it either.
-  // A family begun by an authorization without a sign-in (a consent, a silent one) is under a
-  // grant only a sign-in renews: it ends with that grant, not later (a token that looked valid
-  // past it would be refused by oidc-provider, which checks the grant).
+  // A family begun by an authorization without a sign-in (a consent) is under a grant only a
+  // sign-in renews: it ends with that grant, not later (a token that looked valid past it would
+  // be refused by oidc-provider, which checks the grant).
   if (cap === undefined && rotatedFrom === undefined) cap = grantEnd !== undefined ? Math.min(now + idle, grantEnd) : now + idle;
   else if (cap === undefined) {
     const ends = [grantEnd, typeof rotatedFrom?.iiat === 'number' ? rotatedFrom.iiat + idle : undefined].filter((x): x is number => typeof x === 'number');
