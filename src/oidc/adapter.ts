@@ -26,8 +26,10 @@ const SQL = {
   revokeByGrantId: 'delete from oidc_payloads where grant_id = ?',
   consume: 'update oidc_payloads set consumed_at = ? where type = ? and id = ? and consumed_at is null',
   consumeReturning: 'update oidc_payloads set consumed_at = ? where type = ? and id = ? and consumed_at is null returning payload',
-  // Two primary-key lookups, whatever the planner's statistics say (an OR let PostgreSQL's fall back to a scan by type).
+  // Two lookups by index in one statement, whatever the planner's statistics say (an OR let PostgreSQL's fall back to a scan by type).
   revokedOrGrant: "select type from oidc_payloads where type = ? and id = ? union all select type from oidc_payloads where type = 'Grant' and id = ?",
+  sessionSave: "select type, payload, expires_at from oidc_payloads where type = 'RevokedSession' and id = ? "
+    + "union all select * from (select type, payload, expires_at from oidc_payloads where type = 'Session' and uid = ? limit 1) as s",
 } as const;
 
 /** How many consumed refresh tokens' payloads wait for the token rotated from them (a rotation that failed between the two leaves one). */
@@ -70,6 +72,10 @@ export function createAdapterFactory(db: Db, clients: ClientSource, sessionsMayB
     return changes;
   });
 
+  /** Runs one select on either database (fixed SQL with ? placeholders): every row. */
+  const all = async <R>(sql: string, args: unknown[]): Promise<R[]> => (sqlite
+    ? withSqliteConnection(db, (c) => c.prepare(sql).all(...args) as R[])
+    : (await db.raw(sql, args as never[])).rows as R[]);
   /** A write that returns its row on SQLite (consumeReturning), reported as `run` reports. */
   const writeReturning = (sql: string, args: unknown[]) => withSqliteConnection(db, (c) => {
     let row: Row | undefined;
@@ -108,8 +114,11 @@ export function createAdapterFactory(db: Db, clients: ClientSource, sessionsMayB
       // The user a record belongs to, in its own indexed column (src/oidc/grants.ts, users.revokeTokens).
       const accountId = typeof payload.accountId === 'string' ? payload.accountId : null;
       if (this.type === 'Session' && uid !== null && accountId !== null && typeof payload.loginTs === 'number' && sessionsMayBeRevoked()) {
-        if (await this.#revokedLogin(uid, payload.loginTs)) return;
-        const stored = sqlite ? await get(SQL.byUid, ['Session', uid]) : await db('oidc_payloads').where({ type: 'Session', uid }).first('payload', 'consumed_at', 'expires_at');
+        // One statement: a revocation of this login since the request loaded the session, and the copy stored meanwhile.
+        const rows = await all<{ type: string; payload: string; expires_at: unknown }>(SQL.sessionSave, [uid, uid]);
+        const revoked = rows.find((r) => r.type === 'RevokedSession');
+        if (revoked && revokes(revoked, payload.loginTs)) return;
+        const stored = rows.find((r) => r.type === 'Session');
         const earlier = stored ? earlierStoredLifetime(payload, parseOr(stored.payload)) : undefined;
         if (earlier) {
           payload.ghLifetime = earlier;
@@ -131,29 +140,12 @@ export function createAdapterFactory(db: Db, clients: ClientSource, sessionsMayB
       if (this.type === 'RefreshToken' && typeof payload.rotations === 'number' && payload.rotations > 0) {
         const family = typeof payload.ghFamily === 'string' ? payload.ghFamily : '';
         const grant = typeof payload.grantId === 'string' ? payload.grantId : '';
-        const found: { type: string }[] = sqlite
-          ? await withSqliteConnection(db, (c) => c.prepare(SQL.revokedOrGrant).all(REVOKED_FAMILY, family, grant) as { type: string }[])
-          : (await db.raw(SQL.revokedOrGrant, [REVOKED_FAMILY, family, grant])).rows as { type: string }[];
+        const found = await all<{ type: string }>(SQL.revokedOrGrant, [REVOKED_FAMILY, family, grant]);
         if (found.some((r) => r.type === REVOKED_FAMILY) || (grant !== '' && !found.some((r) => r.type === 'Grant'))) {
           await this.destroy(id);
           throw new errors.InvalidGrant('the refresh token was revoked');
         }
       }
-    }
-
-    /**
-     * Whether session `uid`'s login of `loginTs` was revoked (api.session.revoke leaves a
-     * RevokedSession record, src/actions/triggers/run.ts): a request that loaded the session
-     * before the revocation must not save its copy back when it ends. A later login on the
-     * same session (a new loginTs) is saved as usual.
-     */
-    async #revokedLogin(uid: string, loginTs: number): Promise<boolean> {
-      const row = sqlite ? await get(SQL.byId, ['RevokedSession', uid]) : await db('oidc_payloads').where({ type: 'RevokedSession', id: uid }).first('payload', 'consumed_at', 'expires_at');
-      if (!row || (row.expires_at !== null && (toNum(row.expires_at) ?? 0) <= Date.now())) return false;
-      try {
-        const revokedAt = (JSON.parse(row.payload) as { revokedAt?: unknown }).revokedAt;
-        return typeof revokedAt === 'number' && loginTs <= Math.floor(revokedAt / 1000);
-      } catch { return false; }
     }
 
     async #findWhere(column: keyof typeof BY, value: string): Promise<Payload | undefined> {
@@ -219,6 +211,18 @@ export function createAdapterFactory(db: Db, clients: ClientSource, sessionsMayB
       }
     }
   };
+}
+
+/**
+ * Whether a session's RevokedSession record (api.session.revoke leaves one, keyed by the session's
+ * uid: src/actions/triggers/run.ts) revokes its login of `loginTs`: a request that loaded the
+ * session before the revocation must not save its copy back when it ends. A later login on the
+ * same session (a new loginTs) is saved as usual.
+ */
+function revokes(row: { payload: string; expires_at: unknown }, loginTs: number): boolean {
+  if (row.expires_at !== null && (toNum(row.expires_at) ?? 0) <= Date.now()) return false;
+  const revokedAt = parseOr(row.payload).revokedAt;
+  return typeof revokedAt === 'number' && loginTs <= Math.floor(revokedAt / 1000);
 }
 
 function parseOr(json: string): Payload {

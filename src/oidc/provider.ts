@@ -451,14 +451,18 @@ export function createProvider(d: ProviderDeps): Provider {
   // around every request then runs the hook before the response is sent.
   const answered = new WeakSet<object>();
   provider.on('authorization.success', (ctx: KoaContextWithOIDC) => { answered.add(ctx); });
-  provider.use(async function afterAuthorizationAnswered(ctx, next) {
-    await next();
-    if (!answered.has(ctx)) return;
-    try {
-      await d.hooks?.authorizationAnswered?.(ctx as KoaContextWithOIDC);
-    } catch (err) {
-      d.logger.error({ err }, 'could not keep what an answered authorization wrote');
-    }
+  // Only the authorization endpoint and its resume answer authorizations: every other request
+  // (a token, userinfo, JWKS) passes straight through, without an async frame of its own.
+  provider.use(function afterAuthorizationAnswered(ctx, next) {
+    if (!ctx.path.startsWith(ROUTES.authorization)) return next();
+    return next().then(async () => {
+      if (!answered.has(ctx)) return;
+      try {
+        await d.hooks?.authorizationAnswered?.(ctx as KoaContextWithOIDC);
+      } catch (err) {
+        d.logger.error({ err }, 'could not keep what an answered authorization wrote');
+      }
+    });
   });
   // A logout that ended the session: what Gatehouse keeps beside it (device, recorded methods, metadata) goes too.
   provider.on('end_session.success', (ctx: KoaContextWithOIDC) => {

@@ -588,12 +588,9 @@ export class ChainRunner {
         } else if (c.type === 'transaction.setMetadata') {
           eventObj ??= parseObject(eventJson);
           if (applyTransactionMetadata(eventObj, c.args)) evChanged = true;
-        } else if (c.type === 'session.setMetadata' || c.type === 'session.deleteMetadata' || c.type === 'session.evictMetadata') {
+        } else if (Object.hasOwn(METADATA_CALLS, c.type)) {
           eventObj ??= parseObject(eventJson);
-          if (applySessionMetadata(eventObj, c.type, c.args)) evChanged = true;
-        } else if (c.type === 'refreshToken.setMetadata' || c.type === 'refreshToken.deleteMetadata' || c.type === 'refreshToken.evictMetadata') {
-          eventObj ??= parseObject(eventJson);
-          if (applyRefreshTokenMetadata(eventObj, c.type, c.args)) evChanged = true;
+          if (applyMetadataCall(eventObj, c.type, c.args)) evChanged = true;
         } else if (c.type === 'cache.set' || c.type === 'cache.delete') {
           cacheObj ??= parseObject(cacheJsonFor(a.key)) as Record<string, { value: string; expires_at: number }>;
           applyCache(cacheObj, c);
@@ -691,40 +688,34 @@ function metadataOf(event: Record<string, unknown>, part: 'transaction' | 'sessi
   return md as Record<string, unknown>;
 }
 
-/**
- * The same for api.session.setMetadata / deleteMetadata / evictMetadata on event.session.metadata,
- * with the engine's rules (definitions.ts, engine.ts): what it would refuse, later actions must not see.
- */
-function applySessionMetadata(event: Record<string, unknown>, type: string, args: unknown[]): boolean {
-  const m = metadataOf(event, 'session');
-  if (m === null) return false;
-  if (type === 'session.evictMetadata') { for (const k of Object.keys(m)) delete m[k]; return true; }
-  const [k, v] = args;
-  const storable = (s: string) => !s.includes('\u0000') && s.isWellFormed();
-  if (typeof k !== 'string' || k === '' || k.length > SESSION_METADATA_CHARS || UNSAFE_KEYS.has(k) || TX_CONTROL.test(k) || !storable(k)) return false;
-  if (type === 'session.deleteMetadata') { delete m[k]; return true; }
-  if (typeof v !== 'string' || v.length > SESSION_METADATA_CHARS || !storable(v)) return false;
-  if (!Object.hasOwn(m, k) && Object.keys(m).length >= SESSION_METADATA_KEYS) return false;
-  Object.defineProperty(m, k, { value: v, writable: true, enumerable: true, configurable: true });
-  return true;
-}
+const storable = (s: string) => !s.includes('\u0000') && s.isWellFormed();
+/** Where each part keeps its metadata, and its rules (definitions.ts, engine.ts, the guest prelude). */
+const SESSION_RULES = {
+  part: 'session', chars: SESSION_METADATA_CHARS, maxKeys: SESSION_METADATA_KEYS,
+  keyOk: (k: unknown): k is string => typeof k === 'string' && k !== '' && k.length <= SESSION_METADATA_CHARS && !UNSAFE_KEYS.has(k) && !TX_CONTROL.test(k) && storable(k),
+} as const;
+/** At a login there is no event.refresh_token: the change is only written, none of it seen. */
+const REFRESH_TOKEN_RULES = { part: 'refresh_token', chars: REFRESH_TOKEN_METADATA_CHARS, maxKeys: REFRESH_TOKEN_METADATA_KEYS, keyOk: refreshTokenMetadataKeyOk } as const;
+const METADATA_CALLS: Record<string, { rules: typeof SESSION_RULES | typeof REFRESH_TOKEN_RULES; call: 'set' | 'delete' | 'evict' }> = {
+  'session.setMetadata': { rules: SESSION_RULES, call: 'set' }, 'session.deleteMetadata': { rules: SESSION_RULES, call: 'delete' }, 'session.evictMetadata': { rules: SESSION_RULES, call: 'evict' },
+  'refreshToken.setMetadata': { rules: REFRESH_TOKEN_RULES, call: 'set' }, 'refreshToken.deleteMetadata': { rules: REFRESH_TOKEN_RULES, call: 'delete' }, 'refreshToken.evictMetadata': { rules: REFRESH_TOKEN_RULES, call: 'evict' },
+};
 
 /**
- * The same for api.refreshToken.setMetadata / deleteMetadata / evictMetadata on
- * event.refresh_token.metadata (on a refresh; at a login there is no event.refresh_token and
- * the change is only written), with the engine's rules (definitions.ts, engine.ts).
+ * The same for api.session and api.refreshToken's setMetadata / deleteMetadata / evictMetadata on
+ * event.session.metadata and event.refresh_token.metadata, with the engine's rules: what it would
+ * refuse, later actions must not see.
  */
-function applyRefreshTokenMetadata(event: Record<string, unknown>, type: string, args: unknown[]): boolean {
-  const o = event.refresh_token;
-  if (o === null || typeof o !== 'object' || Array.isArray(o)) return false;
-  const m = metadataOf(event, 'refresh_token');
+function applyMetadataCall(event: Record<string, unknown>, type: string, args: unknown[]): boolean {
+  const { rules, call } = METADATA_CALLS[type];
+  const m = metadataOf(event, rules.part);
   if (m === null) return false;
-  if (type === 'refreshToken.evictMetadata') { for (const k of Object.keys(m)) delete m[k]; return true; }
+  if (call === 'evict') { for (const k of Object.keys(m)) delete m[k]; return true; }
   const [k, v] = args;
-  if (!refreshTokenMetadataKeyOk(k)) return false;
-  if (type === 'refreshToken.deleteMetadata') { delete m[k]; return true; }
-  if (typeof v !== 'string' || v.length > REFRESH_TOKEN_METADATA_CHARS || v.includes('\u0000') || !v.isWellFormed()) return false;
-  if (!Object.hasOwn(m, k) && Object.keys(m).length >= REFRESH_TOKEN_METADATA_KEYS) return false;
+  if (!rules.keyOk(k)) return false;
+  if (call === 'delete') { delete m[k]; return true; }
+  if (typeof v !== 'string' || v.length > rules.chars || !storable(v)) return false;
+  if (!Object.hasOwn(m, k) && Object.keys(m).length >= rules.maxKeys) return false;
   Object.defineProperty(m, k, { value: v, writable: true, enumerable: true, configurable: true });
   return true;
 }
