@@ -130,6 +130,21 @@ export function createApp(app: AppContext) {
   });
   koa.use(async function ourRoutes(ctx, next) {
     if (ctx.path === apiPrefix || ctx.path.startsWith(`${apiPrefix}/`)) {
+      // A single-page app calls it with its user's own token (current-user scopes): CORS for the
+      // web origins some client lists. Bearer tokens only, never cookies, so no credentials mode.
+      const origin = ctx.get('origin');
+      const corsOk = origin !== '' && await app.clients.knownWebOrigin(origin);
+      if (origin !== '') ctx.vary('Origin');
+      if (corsOk) ctx.set('Access-Control-Allow-Origin', origin);
+      if (ctx.method === 'OPTIONS') {
+        if (corsOk) {
+          ctx.set('Access-Control-Allow-Methods', 'GET, POST, PUT, PATCH, DELETE');
+          ctx.set('Access-Control-Allow-Headers', 'authorization, content-type, auth0-client');
+          ctx.set('Access-Control-Max-Age', '600');
+        }
+        ctx.status = 204;
+        return;
+      }
       return apiErrors(ctx, async () => {
         if (ctx.method !== 'GET' && ctx.method !== 'DELETE' && ctx.request.length && !ctx.is('application/json')) {
           ctx.status = 415;

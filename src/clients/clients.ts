@@ -176,6 +176,19 @@ export function createClients(db: Db, box: SecretBox, defaultIdTokenAlg: 'ES256'
       return (await db('clients').where({ client_id: clientId }).delete()) > 0;
     },
     /**
+     * Whether some client lists `origin` among its web origins (a CORS preflight does not say
+     * which client it is for): looked up, not listed.
+     */
+    async knownWebOrigin(origin: string): Promise<boolean> {
+      if (origin.length > 300 || /["%\\]/.test(origin)) return false;
+      const bare = (o: string) => o.replace(/\/$/, '');
+      // The origin as a whole JSON string in the list, with or without a trailing slash.
+      const o = bare(origin).replace(/_/g, '\\_');
+      const rows: { web_origins: string }[] = await db('clients').where((w) => w.whereRaw("web_origins like ? escape '\\'", [`%"${o}"%`]).orWhereRaw("web_origins like ? escape '\\'", [`%"${o}/"%`])).select('web_origins');
+      // Compared exactly too: SQLite's LIKE ignores ASCII case.
+      return rows.some((r) => { try { return (JSON.parse(r.web_origins) as string[]).some((w) => bare(w) === bare(origin)); } catch { return false; } });
+    },
+    /**
      * oidc-provider Client metadata (for the adapter's `Client.find`). A cached answer comes back
      * as a plain value, not a promise: every token request asks, and callers await it anyway.
      */

@@ -80,15 +80,6 @@ export function createDbConnectionsRoutes(app: AppContext) {
 
   const bare = (o: string) => o.replace(/\/$/, '');
   const originOf = (c: Client, origin: string) => c.web_origins.some((w) => bare(w) === bare(origin));
-  /** A web origin some client allows (the preflight does not say which client it is for): looked up, not listed. */
-  async function knownOrigin(origin: string): Promise<boolean> {
-    if (origin.length > 300 || /["%\\]/.test(origin)) return false;
-    // The origin as a whole JSON string in the list, with or without a trailing slash.
-    const o = bare(origin).replace(/_/g, '\\_');
-    const rows: { web_origins: string }[] = await app.db('clients').where((w) => w.whereRaw("web_origins like ? escape '\\'", [`%"${o}"%`]).orWhereRaw("web_origins like ? escape '\\'", [`%"${o}/"%`])).select('web_origins');
-    // Compared exactly too: SQLite's LIKE ignores ASCII case.
-    return rows.some((r) => { try { return (JSON.parse(r.web_origins) as string[]).some((w) => bare(w) === bare(origin)); } catch { return false; } });
-  }
   /** The body's client, and a browser's origin checked against its web origins (then allowed to read the answer). */
   async function clientFor(ctx: Context, clientId: string | undefined): Promise<Client | undefined> {
     const client = clientId === undefined ? undefined : await app.clients.get(clientId);
@@ -115,7 +106,7 @@ export function createDbConnectionsRoutes(app: AppContext) {
 
   router.options('/:action', async function preflight(ctx) {
     const origin = ctx.get('origin');
-    if (origin && await knownOrigin(origin)) {
+    if (origin && await app.clients.knownWebOrigin(origin)) {
       ctx.set('Access-Control-Allow-Origin', origin);
       ctx.set('Access-Control-Allow-Methods', 'POST');
       ctx.set('Access-Control-Allow-Headers', 'content-type, auth0-client');

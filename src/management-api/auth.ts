@@ -2,8 +2,15 @@ import { createLocalJWKSet, jwtVerify, type JWTPayload } from 'jose';
 import type { Middleware } from 'koa';
 import type { AppContext } from '../context.ts';
 import { AppError } from '../shared/errors.ts';
+import { CURRENT_USER_SCOPES } from '../shared/current-user-scopes.ts';
 
-export interface ManagementCaller { sub: string; clientId: string; scopes: Set<string> }
+export interface ManagementCaller {
+  sub: string; clientId: string; scopes: Set<string>;
+  /** A user's own token (current-user scopes only): that user's id. Absent for a client grant's token. */
+  user?: string;
+}
+
+const CURRENT_USER = new Set<string>(CURRENT_USER_SCOPES);
 
 /**
  * Bearer JWT access tokens issued by this server for the Management API audience
@@ -46,11 +53,19 @@ export function managementAuth(app: AppContext): Middleware {
         throw unauthorized((e as { code?: string }).code === 'ERR_JWT_EXPIRED' ? 'Expired token' : 'Invalid token');
       }
     }
-    // Only client-credentials tokens (sub = client_id) are admin tokens. A user signing in to a
-    // first-party app with audience=/api/v2/ can otherwise be issued Management API scopes.
+    // Only client-credentials tokens (sub = client_id) are admin tokens. A user's token (sub = the
+    // user) counts for the current-user scopes alone, whatever else it carries, and reaches only
+    // that user's own record (requireScopeOrSelf).
     const clientId = typeof payload.client_id === 'string' ? payload.client_id : '';
-    if (!clientId || payload.sub !== clientId) {
-      throw new AppError(403, 'access_denied', 'The Management API accepts only machine-to-machine tokens (client credentials grant)');
+    if (!clientId || typeof payload.sub !== 'string' || !payload.sub) throw unauthorized('Invalid token');
+    if (payload.sub !== clientId) {
+      const [user, client] = await Promise.all([app.users.get(payload.sub), app.clients.get(clientId)]);
+      if (!user) throw unauthorized('The user of this token no longer exists');
+      if (user.blocked) throw unauthorized('The user of this token is blocked');
+      if (!client) throw unauthorized('The application this token was issued to no longer exists');
+      const scopes = new Set((typeof payload.scope === 'string' ? payload.scope.split(' ') : []).filter((s) => CURRENT_USER.has(s)));
+      ctx.state.caller = { sub: payload.sub, clientId, scopes, user: payload.sub } satisfies ManagementCaller;
+      return next();
     }
     // The client grant as it is now bounds the token's scopes, so deleting a client or narrowing
     // its grant takes effect at once rather than when already issued tokens expire.
@@ -71,5 +86,26 @@ export function requireScope(...anyOf: string[]): Middleware {
       throw new AppError(403, 'insufficient_scope', `Insufficient scope, expected any of: ${anyOf.join(',')}`);
     }
     await next();
+  };
+}
+
+/**
+ * A route a user's own token may take for its own record (Auth0's current-user scopes): passes
+ * with any of `adminScopes`, or for a user's token whose user is `:id` with any of `selfScopes`.
+ */
+export function requireScopeOrSelf(adminScopes: string[], selfScopes: string[]): Middleware {
+  return async function checkScopeOrSelf(ctx, next) {
+    const caller = ctx.state.caller as ManagementCaller | undefined;
+    if (caller && adminScopes.some((s) => caller.scopes.has(s))) return next();
+    if (caller?.user !== undefined) {
+      if (!selfScopes.some((s) => caller.scopes.has(s))) {
+        throw new AppError(403, 'insufficient_scope', `Insufficient scope, expected any of: ${selfScopes.join(',')}`);
+      }
+      if (ctx.params.id !== caller.user) {
+        throw new AppError(403, 'insufficient_scope', 'A user\'s token reaches only that user\'s own record');
+      }
+      return next();
+    }
+    throw new AppError(403, 'insufficient_scope', `Insufficient scope, expected any of: ${adminScopes.join(',')}`);
   };
 }

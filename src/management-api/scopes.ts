@@ -18,3 +18,5 @@ export const MANAGEMENT_SCOPES = [
   'read:connections',
   'read:stats',
 ] as const;
+
+export { CURRENT_USER_SCOPES } from '../shared/current-user-scopes.ts';

@@ -2,10 +2,10 @@ import type { Context } from 'koa';
 import { parseUserSearch } from '../users/search.ts';
 import { z } from 'zod';
 import type { AppContext } from '../context.ts';
-import { badRequest } from '../shared/errors.ts';
+import { AppError, badRequest } from '../shared/errors.ts';
 import { canonicalEmail } from '../users/email.ts';
 import { METADATA_MAX_BYTES, type User } from '../users/users.ts';
-import { requireScope } from './auth.ts';
+import { requireScope, requireScopeOrSelf, type ManagementCaller } from './auth.ts';
 import { queueEmailChangedMail, queuePasswordChangedMail } from '../mail/notices.ts';
 import { queueVerificationMail } from '../interactions/lifecycle.ts';
 import {
@@ -113,16 +113,27 @@ export const registerUsers: RegisterRoutes = (router, app) => {
     ctx.body = user;
   });
 
-  router.get('/users/:id', requireScope('read:users'), async function getUser(ctx) {
+  router.get('/users/:id', requireScopeOrSelf(['read:users'], ['read:current_user']), async function getUser(ctx) {
     const query = parseQuery(ctx, fieldsQuery);
     ctx.body = fieldsOf(query)(await users.require(idParam(ctx)));
   });
 
-  router.patch('/users/:id', requireScope('update:users'), async function updateUser(ctx) {
+  // Auth0's enrollments (Guardian's shape) of the authenticator apps a user has confirmed.
+  router.get('/users/:id/enrollments', requireScopeOrSelf(['read:users'], ['read:current_user']), async function userEnrollments(ctx) {
+    const u = await users.require(idParam(ctx));
+    ctx.body = (await app.mfa.factors(u.user_id)).map((f) => ({
+      id: f.id, status: f.confirmed ? 'confirmed' : 'pending', type: 'authenticator', auth_method: 'authenticator',
+      enrolled_at: f.created_at, ...(f.last_auth_at ? { last_auth: f.last_auth_at } : {}),
+    }));
+  });
+
+  router.patch('/users/:id', requireScopeOrSelf(['update:users'], ['update:current_user_metadata', 'create:current_user_metadata']), async function updateUser(ctx) {
     const id = idParam(ctx);
     const body = parseBody(ctx, patchBody);
     requireSomeField(body);
     const before = await users.require(id);
+    const caller = ctx.state.caller as ManagementCaller;
+    if (caller.user !== undefined) ownMetadataOnly(caller, body, before);
     const { connection: _connection, ...patch } = body;
     // A new address is unverified until someone says otherwise (Auth0 does the same).
     if (patch.email !== undefined && canonicalEmail(patch.email) !== before.email && patch.email_verified === undefined) patch.email_verified = false;
@@ -140,6 +151,24 @@ export const registerUsers: RegisterRoutes = (router, app) => {
     if (after.email !== before.email) queueEmailChangedMail(app, before.email, after.email);
     ctx.body = after;
   });
+
+  /**
+   * A user's own token changes user_metadata and nothing else (Auth0: no password, e-mail or
+   * app_metadata through a single-page app's token). With create:current_user_metadata alone it
+   * only adds keys; changing or removing one takes update:current_user_metadata.
+   */
+  function ownMetadataOnly(caller: ManagementCaller, body: z.infer<typeof patchBody>, before: User) {
+    const other = Object.keys(body).filter((k) => k !== 'user_metadata');
+    if (other.length > 0) {
+      throw new AppError(403, 'insufficient_scope', `A user's own token may change only user_metadata, not ${other.slice(0, 5).join(', ')}`);
+    }
+    if (!caller.scopes.has('update:current_user_metadata')) {
+      const existing = Object.keys(body.user_metadata ?? {}).filter((k) => Object.hasOwn(before.user_metadata, k));
+      if (existing.length > 0) {
+        throw new AppError(403, 'insufficient_scope', `Changing or removing user_metadata keys that exist (${existing.slice(0, 5).join(', ')}) needs update:current_user_metadata`);
+      }
+    }
+  }
 
   router.delete('/users/:id', requireScope('delete:users'), async function deleteUser(ctx) {
     const id = idParam(ctx);

@@ -17,6 +17,7 @@ import { stampDevice } from './token-device.ts';
 import { withOAuthErrors } from './outcomes.ts';
 import { QUERY_PARAM, carryUnknownParams } from './authorization-query.ts';
 import { PROFILE_CLAIMS } from '../shared/profile-claims.ts';
+import { CURRENT_USER_SCOPES } from '../shared/current-user-scopes.ts';
 import { messagePage, logoutPage } from '../../views/pages.ts';
 import { html } from '../../views/html.ts';
 
@@ -133,21 +134,24 @@ export function createProvider(d: ProviderDeps): Provider {
 
   /**
    * What getResourceServerInfo answers, per cached API object and client grant (both are new
-   * objects after any change): user flows get the API's scopes, client credentials the grant's.
+   * objects after any change): user flows get the API's scopes, client credentials the grant's,
+   * and a user's token for the Management API the current-user scopes only.
    */
   const infos = new WeakMap<object, WeakMap<object, ResourceServerInfo>>();
   const USER_FLOWS = {};
-  function infoFor(rs: ResourceServer, grant: ClientGrant | undefined): ResourceServerInfo {
+  const CURRENT_USER = {};
+  function infoFor(rs: ResourceServer, grant: ClientGrant | undefined, currentUser = false): ResourceServerInfo {
     let byGrant = infos.get(rs);
     if (!byGrant) { byGrant = new WeakMap(); infos.set(rs, byGrant); }
-    let info = byGrant.get(grant ?? USER_FLOWS);
+    const key = grant ?? (currentUser ? CURRENT_USER : USER_FLOWS);
+    let info = byGrant.get(key);
     if (!info) {
       info = Object.freeze({
-        scope: grant ? grant.scope.join(' ') : rs.scopes.map((s) => s.value).join(' '),
+        scope: grant ? grant.scope.join(' ') : currentUser ? CURRENT_USER_SCOPES.join(' ') : rs.scopes.map((s) => s.value).join(' '),
         audience: rs.identifier, accessTokenFormat: 'jwt' as const, accessTokenTTL: rs.token_lifetime,
         jwt: Object.freeze({ sign: Object.freeze({ alg: rs.signing_alg }) }),
       });
-      byGrant.set(grant ?? USER_FLOWS, info);
+      byGrant.set(key, info);
     }
     return info;
   }
@@ -269,10 +273,10 @@ export function createProvider(d: ProviderDeps): Provider {
           const withApi = (rs: ResourceServer | undefined) => {
             if (!rs) throw new errors.InvalidTarget(`no API with identifier ${indicator}`);
             // Management API scopes come only from client grants: a user signing in to some app
-            // must never be able to ask for `delete:users` on /api/v2/.
-            if (indicator === urls.managementAudience && !clientCredentials) {
-              throw new errors.InvalidTarget('the Management API issues tokens only to machine-to-machine clients with a client grant');
-            }
+            // must never be able to ask for `delete:users` on /api/v2/. A user's token gets the
+            // current-user scopes only (Auth0's tokens for single-page apps), which reach that
+            // user's own record (src/management-api/auth.ts checks again).
+            if (indicator === urls.managementAudience && !clientCredentials) return infoFor(rs, undefined, true);
             if (!clientCredentials) return infoFor(rs, undefined);
             const withGrant = (grant: ClientGrant | undefined) => {
               if (!grant) {
