@@ -124,6 +124,42 @@ test('the example SPA logs in through Gatehouse with auth0-spa-js and shows the 
   }
 });
 
+test('the signed-in SPA keeps a preference in user_metadata through the Management API with the user\'s own token', { skip }, async () => {
+  const email = 'spa.profile@example.com';
+  const created = await ts.ctx.users.create({ email, password: PASSWORD });
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  const seen = watch(page);
+  const api = `${ts.base}/api/v2/users/${encodeURIComponent(created.user_id)}`;
+  try {
+    await logIn(page, email, PASSWORD);
+    await page.locator('#profile:not([hidden]), #error:not([hidden])').first().waitFor({ timeout: 15_000 });
+    assert.equal(await page.locator('#error').isHidden(), true, `the SPA shows an error: ${await page.locator('#error').textContent()}`);
+    assert.equal(await page.locator('#profile-status').textContent(), '', 'the profile loaded');
+    assert.equal(await page.getByLabel('Favourite colour').inputValue(), '');
+
+    // A cross-origin PATCH with a bearer token: Chromium sends it only after a CORS preflight
+    // that allowed it (the preflight itself is not shown to the page's events).
+    const patched = page.waitForResponse((r) => r.url() === api && r.request().method() === 'PATCH');
+    patched.catch(() => {});
+    await page.getByLabel('Favourite colour').fill('teal');
+    await page.getByRole('button', { name: 'Save' }).click();
+    await page.getByText('Saved: teal').waitFor({ timeout: 10_000 });
+    assert.equal((await patched).status(), 200);
+    assert.equal((await patched).headers()['access-control-allow-origin'], new URL(spa.url).origin);
+    assert.deepEqual((await ts.ctx.users.get(created.user_id))!.user_metadata, { favorite_color: 'teal' });
+
+    // After a reload the SDK's cached token reads it back.
+    await page.reload();
+    await page.locator('#profile:not([hidden])').waitFor({ timeout: 15_000 });
+    assert.equal(await page.getByLabel('Favourite colour').inputValue(), 'teal');
+  } catch (err) {
+    throw new Error(`${(err as Error).message}\npage: ${page.url()}\n${seen.join('\n')}`, { cause: err });
+  } finally {
+    await context.close();
+  }
+});
+
 test('a wrong password keeps the user on Gatehouse with an error and the SPA signed out', { skip }, async () => {
   const email = 'spa.wrong@example.com';
   await ts.ctx.users.create({ email, password: PASSWORD });

@@ -25,7 +25,13 @@
       // run with an issuer ending in "/" (GATEHOUSE_ISSUER=http://localhost:3000/).
       domain: config.domain,
       clientId: config.clientId,
-      authorizationParams: { redirect_uri: redirectUri },
+      // The access token is the user's own for Gatehouse's Management API (Auth0's current-user
+      // scopes): it reads the profile and keeps a preference in user_metadata, nothing more.
+      authorizationParams: {
+        redirect_uri: redirectUri,
+        audience: config.managementAudience,
+        scope: 'openid profile email read:current_user update:current_user_metadata',
+      },
       // Keeps the session across reloads without a hidden iframe (prompt=none with
       // response_mode=web_message), which this example does not rely on.
       cacheLocation: 'localstorage',
@@ -43,6 +49,40 @@
     client.logout({ logoutParams: { returnTo: redirectUri } }).catch(fail);
   });
 
+  /** GET or PATCH the signed-in user's record on the Management API, with their own token. */
+  async function me(sub, init = {}) {
+    const token = await client.getTokenSilently();
+    const res = await fetch(`${config.managementApi}/users/${encodeURIComponent(sub)}`, {
+      ...init, headers: { authorization: `Bearer ${token}`, ...(init.body ? { 'content-type': 'application/json' } : {}) },
+    });
+    const body = await res.json().catch(() => ({}));
+    if (!res.ok) throw new Error(body.message || `the Management API answered ${res.status}`);
+    return body;
+  }
+
+  /** The preference kept in user_metadata: shown, and saved on submit. */
+  async function profile(sub) {
+    const status = $('profile-status');
+    const input = $('color');
+    let record;
+    try {
+      record = await me(sub);
+    } catch (err) {
+      status.textContent = `Could not load your profile: ${err.message}`;
+      show('profile', true);
+      return;
+    }
+    input.value = (record.user_metadata && record.user_metadata.favorite_color) || '';
+    show('profile', true);
+    $('profile').addEventListener('submit', (e) => {
+      e.preventDefault();
+      status.textContent = 'Saving…';
+      me(sub, { method: 'PATCH', body: JSON.stringify({ user_metadata: { favorite_color: input.value.trim() } }) })
+        .then((saved) => { status.textContent = `Saved: ${saved.user_metadata.favorite_color || '(none)'}`; })
+        .catch((err) => { status.textContent = `Not saved: ${err.message}`; });
+    });
+  }
+
   try {
     const params = new URLSearchParams(window.location.search);
     if ((params.has('code') || params.has('error')) && params.has('state')) {
@@ -59,6 +99,7 @@
     if (user) {
       $('user-email').textContent = user.email || user.sub;
       show('signed-in', true);
+      await profile(user.sub);
     } else {
       show('signed-out', true);
     }

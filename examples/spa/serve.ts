@@ -47,7 +47,10 @@ export async function startSpaServer(o: SpaServerOptions): Promise<SpaServer> {
   const domain = domainFromIssuer(o.issuer);
   const issuerOrigin = new URL(o.issuer).origin;
   // `<` escaped so the JSON can never close a script context.
-  const configJs = `window.GATEHOUSE_SPA = ${JSON.stringify({ domain, clientId: o.clientId }).replace(/</g, '\\u003c')};\n`;
+  // The Management API: its audience is `/api/v2/` on the issuer's origin, its URL under the issuer.
+  const managementAudience = `${issuerOrigin}/api/v2/`;
+  const managementApi = `${domain}/api/v2`;
+  const configJs = `window.GATEHOUSE_SPA = ${JSON.stringify({ domain, clientId: o.clientId, managementAudience, managementApi }).replace(/</g, '\\u003c')};\n`;
   // The page may only talk to itself and to Gatehouse (the token call); no inline script.
   const csp = `default-src 'self'; connect-src 'self' ${issuerOrigin}; frame-src ${issuerOrigin}; img-src 'self' data:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'`;
 
