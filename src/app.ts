@@ -96,6 +96,8 @@ export function createApp(app: AppContext) {
   const pageErrors = errorHandler(app.logger, app.config.appName, 'html');
   const apiErrors = errorHandler(app.logger, app.config.appName, 'json');
   const apiPrefix = `${app.urls.mountPath}/api/v2`;
+  /** What a user's own Management API token reaches (src/management-api/users.ts, requireScopeOrSelf). */
+  const currentUserRoute = /^\/users\/[^/]+(\/enrollments)?$/;
   const providerHandlers = new WeakMap<object, ReturnType<AppContext['provider']['callback']>>();
 
   koa.use(metrics.middleware);
@@ -130,15 +132,18 @@ export function createApp(app: AppContext) {
   });
   koa.use(async function ourRoutes(ctx, next) {
     if (ctx.path === apiPrefix || ctx.path.startsWith(`${apiPrefix}/`)) {
-      // A single-page app calls it with its user's own token (current-user scopes): CORS for the
-      // web origins some client lists. Bearer tokens only, never cookies, so no credentials mode.
+      // Users' records: never kept by a cache.
+      ctx.set('Cache-Control', 'no-store');
+      ctx.vary('Origin');
+      // A single-page app calls the routes a user's own token reaches (current-user scopes): CORS
+      // there, for the web origins some client lists. Bearer tokens only, never cookies, so no
+      // credentials mode. The admin routes stay out of browsers' reach.
       const origin = ctx.get('origin');
-      const corsOk = origin !== '' && await app.clients.knownWebOrigin(origin);
-      if (origin !== '') ctx.vary('Origin');
+      const corsOk = origin !== '' && currentUserRoute.test(ctx.path.slice(apiPrefix.length)) && await app.clients.knownWebOrigin(origin);
       if (corsOk) ctx.set('Access-Control-Allow-Origin', origin);
       if (ctx.method === 'OPTIONS') {
         if (corsOk) {
-          ctx.set('Access-Control-Allow-Methods', 'GET, POST, PUT, PATCH, DELETE');
+          ctx.set('Access-Control-Allow-Methods', 'GET, PATCH');
           ctx.set('Access-Control-Allow-Headers', 'authorization, content-type, auth0-client');
           ctx.set('Access-Control-Max-Age', '600');
         }

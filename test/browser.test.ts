@@ -45,7 +45,7 @@ before(async () => {
   if (skip) return;
   // auth0-spa-js expects `iss` to be `${domain}/`: Gatehouse runs with the trailing-slash
   // issuer, as the README tells users to.
-  ts = await startTestServer({}, { trailingSlash: true });
+  ts = await startTestServer({ managementApi: { currentUserTokens: true } }, { trailingSlash: true });
   const port = await freePort();
   // The SPA on "localhost" while Gatehouse is on 127.0.0.1: two different sites, as an app
   // and its identity provider are in production, so cookies and CORS are really exercised.
@@ -53,7 +53,7 @@ before(async () => {
   const client = await ts.ctx.clients.create({
     name: 'Example SPA', app_type: 'spa', callbacks: [`${origin}/`], web_origins: [origin], allowed_logout_urls: [`${origin}/`],
   });
-  spa = await startSpaServer({ port, issuer: ts.issuer, clientId: client.client_id });
+  spa = await startSpaServer({ port, issuer: ts.issuer, clientId: client.client_id, managementApi: true });
   browser = await chromium.launch({
     executablePath,
     args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
@@ -211,5 +211,60 @@ test('Log out ends the Gatehouse session and returns to the SPA signed out', { s
     throw new Error(`${(err as Error).message}\npage: ${page.url()}\n${seen.join('\n')}`, { cause: err });
   } finally {
     await context.close();
+  }
+});
+
+test('with the SDK\'s default in-memory cache, a reload signs the user back in through a hidden iframe (prompt=none, web_message)', { skip }, async () => {
+  // Same site this time, as the README's set-up is (localhost:3000 and localhost:5173): the
+  // iframe is Gatehouse inside the app's page, and only a same-site frame gets its session
+  // cookie (SameSite=Lax), as with Auth0 on a custom domain.
+  const port = await freePort();
+  const dir = mkdtempSync(join(tmpdir(), 'gatehouse-test-'));
+  const issuer = `http://localhost:${port}/`;
+  const gh = await startTestServer({ issuer, managementApi: { currentUserTokens: true } }, { at: { dir, port } });
+  const spaPort = await freePort();
+  const origin = `http://localhost:${spaPort}`;
+  const client = await gh.ctx.clients.create({ name: 'Silent SPA', app_type: 'spa', callbacks: [`${origin}/`], web_origins: [origin], allowed_logout_urls: [`${origin}/`] });
+  const email = 'spa.silent@example.com';
+  await gh.ctx.users.create({ email, password: PASSWORD });
+  const app = await startSpaServer({ port: spaPort, issuer, clientId: client.client_id, cacheLocation: 'memory', managementApi: true });
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  const seen = watch(page);
+  const authorizations: URL[] = [];
+  page.on('request', (r) => { if (r.url().startsWith(`${issuer}authorize`)) authorizations.push(new URL(r.url())); });
+  try {
+    await page.goto(app.url);
+    await page.getByRole('button', { name: 'Log in' }).click();
+    await page.waitForURL((u) => u.href.startsWith(`${issuer}interaction/`));
+    await page.fill('input[name="email"]', email);
+    await page.fill('input[name="password"]', PASSWORD);
+    await page.getByRole('button', { name: 'Continue' }).click();
+    await page.locator('#signed-in:not([hidden]), #error:not([hidden])').first().waitFor({ timeout: 15_000 });
+    assert.equal(await page.locator('#error').isHidden(), true, `the SPA shows an error: ${await page.locator('#error').textContent()}`);
+    assert.equal(await page.locator('#user-email').textContent(), email);
+
+    // Nothing kept in the page: the reload's only way back is Gatehouse's session.
+    const silentToken = page.waitForResponse((r) => r.url() === `${issuer}oauth/token` && r.request().method() === 'POST');
+    silentToken.catch(() => {});
+    await page.reload();
+    await page.locator('#signed-in:not([hidden]), #signed-out:not([hidden])').first().waitFor({ timeout: 15_000 });
+    assert.equal(await page.locator('#signed-in').isHidden(), false, 'signed in again after the reload');
+    assert.equal(await page.locator('#user-email').textContent(), email);
+    assert.equal((await silentToken).status(), 200);
+    const silent = authorizations.at(-1)!;
+    assert.equal(silent.searchParams.get('prompt'), 'none');
+    assert.equal(silent.searchParams.get('response_mode'), 'web_message');
+    assert.equal(page.url(), app.url, 'the page itself never left the app');
+    // The token it got is the user's own for the Management API: the profile loads.
+    await page.locator('#profile:not([hidden])').waitFor({ timeout: 10_000 });
+    assert.equal(await page.locator('#profile-status').textContent(), '');
+  } catch (err) {
+    throw new Error(`${(err as Error).message}\npage: ${page.url()}\n${seen.join('\n')}`, { cause: err });
+  } finally {
+    await context.close();
+    await app.close();
+    await gh.close();
+    rmSync(dir, { recursive: true, force: true });
   }
 });

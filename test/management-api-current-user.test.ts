@@ -11,7 +11,7 @@ import { bindActions, deployAction } from './helpers/actions.ts';
 // user_metadata. Everything else is 403, whatever the token asked for.
 
 let ts: TestServer;
-before(async () => { ts = await startTestServer(); });
+before(async () => { ts = await startTestServer({ managementApi: { currentUserTokens: true } }); });
 after(async () => { await ts?.close(); });
 
 const PASSWORD = 'correct horse battery';
@@ -36,9 +36,9 @@ async function spaConfig() {
 }
 
 /** A login through the form for the Management API's audience: the token response. */
-async function ownToken(email: string, scope: string, config?: oidc.Configuration) {
+async function ownToken(email: string, scope: string, config?: oidc.Configuration, password = PASSWORD) {
   const c = config ?? await spaConfig();
-  const r = await loginThroughForm(c, { redirectUri: CB, email, password: PASSWORD, scope, params: { audience: `${ts.base}/api/v2/` } });
+  const r = await loginThroughForm(c, { redirectUri: CB, email, password, scope, params: { audience: `${ts.base}/api/v2/` } });
   assert.ok(r.callbackUrl, `login failed: ${r.status} ${r.loginPage?.slice(0, 300)}`);
   assert.equal(r.callbackUrl.searchParams.get('error'), null, r.callbackUrl.searchParams.get('error_description') ?? '');
   return oidc.authorizationCodeGrant(c, r.callbackUrl, { pkceCodeVerifier: r.verifier, expectedState: r.state });
@@ -52,6 +52,8 @@ test('a user\'s token for /api/v2/ carries the current-user scopes only, whateve
   const claims = decodeJwt(tokens.access_token);
   assert.equal(claims.sub, u.user_id);
   assert.deepEqual(claims.aud, `${ts.base}/api/v2/`);
+  // A browser's token: Auth0's "token lifetime for web" (2 hours), not the API's 24.
+  assert.equal(claims.exp! - claims.iat!, 7200);
   const scopes = String(claims.scope).split(' ').filter((s) => s !== 'openid').sort();
   assert.deepEqual(scopes, ['read:current_user', 'update:current_user_metadata']);
   assert.equal(tokens.scope?.includes('read:users'), false, tokens.scope);
@@ -180,7 +182,7 @@ test('a post-login action cannot add an admin scope to a user\'s Management API 
   }
 });
 
-test('a user\'s token stops working when the user is blocked or deleted, or its application is deleted', async () => {
+test('a user\'s token stops working when the user is blocked (for good) or deleted, or its application is deleted', async () => {
   const spa = (await ts.api('POST', '/clients', { name: 'Short-lived SPA', app_type: 'spa', callbacks: [CB] })).body;
   const config = await discover(ts, spa.client_id);
   const u = await user('blocked');
@@ -191,11 +193,14 @@ test('a user\'s token stops working when the user is blocked or deleted, or its 
   const blocked = await ts.api('GET', path(u.user_id), undefined, token);
   assert.equal(blocked.status, 401, JSON.stringify(blocked.body));
   assert.match(blocked.body.message, /blocked/);
+  // Blocking also revoked what the user had authorized: unblocked, the old token stays refused.
   assert.equal((await ts.api('PATCH', path(u.user_id), { blocked: false })).status, 200);
-  assert.equal((await ts.api('GET', path(u.user_id), undefined, token)).status, 200);
+  assert.equal((await ts.api('GET', path(u.user_id), undefined, token)).status, 401);
+  const fresh = (await ownToken(u.email, 'openid read:current_user', config)).access_token;
+  assert.equal((await ts.api('GET', path(u.user_id), undefined, fresh)).status, 200);
 
   assert.equal((await ts.api('DELETE', `/clients/${spa.client_id}`)).status, 204);
-  const orphan = await ts.api('GET', path(u.user_id), undefined, token);
+  const orphan = await ts.api('GET', path(u.user_id), undefined, fresh);
   assert.equal(orphan.status, 401, JSON.stringify(orphan.body));
   assert.match(orphan.body.message, /application/);
 
@@ -228,6 +233,19 @@ test('CORS: the Management API answers a client\'s web origin, preflight include
   assert.equal(bad.status, 401);
   assert.equal(bad.headers.get('access-control-allow-origin'), ORIGIN);
 
+  // Only where a user's own token goes: the admin routes never answer a browser's page.
+  for (const p of ['/users', '/clients', `/users/${encodeURIComponent(u.user_id)}/roles`]) {
+    const pre = await fetch(`${ts.base}/api/v2${p}`, { method: 'OPTIONS', headers: { origin: ORIGIN, 'access-control-request-method': 'GET' } });
+    assert.equal(pre.headers.get('access-control-allow-origin'), null, p);
+    const admin = await fetch(`${ts.base}/api/v2${p}`, { headers: { origin: ORIGIN, authorization: `Bearer ${await ts.adminToken()}` } });
+    assert.equal(admin.status, 200, p);
+    assert.equal(admin.headers.get('access-control-allow-origin'), null, p);
+  }
+  // Never cached, and a cache keeps answers apart by Origin, also for a request without one.
+  const plain = await fetch(url, { headers: { authorization: `Bearer ${token}` } });
+  assert.equal(plain.headers.get('cache-control'), 'no-store');
+  assert.match(plain.headers.get('vary') ?? '', /origin/i);
+
   for (const origin of ['https://evil.example', `${ORIGIN}.evil.example`, 'null']) {
     const p = await fetch(url, { method: 'OPTIONS', headers: { origin, 'access-control-request-method': 'PATCH' } });
     assert.equal(p.headers.get('access-control-allow-origin'), null, origin);
@@ -247,4 +265,44 @@ test('client-credentials tokens are unchanged: current-user scopes in a client g
   const u = await user('m2m');
   assert.equal((await ts.api('GET', path(u.user_id), undefined, token)).status, 200);
   assert.equal((await ts.api('PATCH', path(u.user_id), { user_metadata: { a: 1 } }, token)).status, 403);
+});
+
+test('a password change, the user revoking the application or ending their sessions ends the token at once', async () => {
+  const u = await user('revoked');
+  const path1 = path(u.user_id);
+  const first = (await ownToken(u.email, 'openid read:current_user')).access_token;
+  assert.equal((await ts.api('GET', path1, undefined, first)).status, 200);
+  assert.equal((await ts.api('PATCH', path1, { password: 'another correct horse battery' })).status, 200);
+  const afterPassword = await ts.api('GET', path1, undefined, first);
+  assert.equal(afterPassword.status, 401, JSON.stringify(afterPassword.body));
+
+  const second = (await ownToken(u.email, 'openid read:current_user', undefined, 'another correct horse battery')).access_token;
+  assert.equal((await ts.api('GET', path1, undefined, second)).status, 200);
+  assert.equal((await ts.api('DELETE', `/grants?user_id=${encodeURIComponent(u.user_id)}`)).status, 204);
+  const afterGrant = await ts.api('GET', path1, undefined, second);
+  assert.equal(afterGrant.status, 401, JSON.stringify(afterGrant.body));
+  assert.match(afterGrant.body.message, /no longer authorizes/);
+
+  const third = (await ownToken(u.email, 'openid read:current_user', undefined, 'another correct horse battery')).access_token;
+  assert.equal((await ts.api('GET', path1, undefined, third)).status, 200);
+  assert.equal((await ts.api('DELETE', `${path1}/sessions`)).status, 202);
+  assert.equal((await ts.api('GET', path1, undefined, third)).status, 401);
+});
+
+test('with managementApi.currentUserTokens off, no user gets such a token and one issued before is refused', async () => {
+  const u = await user('switched');
+  const token = (await ownToken(u.email, 'openid read:current_user')).access_token;
+  const flags = ts.ctx.config.managementApi;
+  flags.currentUserTokens = false;
+  try {
+    const refused = await ts.api('GET', path(u.user_id), undefined, token);
+    assert.equal(refused.status, 403, JSON.stringify(refused.body));
+    assert.match(refused.body.message, /currentUserTokens/);
+    const r = await loginThroughForm(await spaConfig(), { redirectUri: CB, email: u.email, password: PASSWORD, scope: 'openid read:current_user', params: { audience: `${ts.base}/api/v2/` } });
+    assert.equal(r.callbackUrl?.searchParams.get('error'), 'invalid_target');
+    assert.equal(r.callbackUrl?.searchParams.get('code'), null);
+  } finally {
+    flags.currentUserTokens = true;
+  }
+  assert.equal((await ts.api('GET', path(u.user_id), undefined, token)).status, 200);
 });

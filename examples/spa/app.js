@@ -25,16 +25,17 @@
       // run with an issuer ending in "/" (GATEHOUSE_ISSUER=http://localhost:3000/).
       domain: config.domain,
       clientId: config.clientId,
-      // The access token is the user's own for Gatehouse's Management API (Auth0's current-user
-      // scopes): it reads the profile and keeps a preference in user_metadata, nothing more.
-      authorizationParams: {
+      // With SPA_MANAGEMENT_API=true the access token is the user's own for Gatehouse's Management
+      // API (Auth0's current-user scopes): it reads the profile and keeps a preference in
+      // user_metadata, nothing more.
+      authorizationParams: config.managementAudience ? {
         redirect_uri: redirectUri,
         audience: config.managementAudience,
         scope: 'openid profile email read:current_user update:current_user_metadata',
-      },
-      // Keeps the session across reloads without a hidden iframe (prompt=none with
-      // response_mode=web_message), which this example does not rely on.
-      cacheLocation: 'localstorage',
+      } : { redirect_uri: redirectUri },
+      // 'localstorage' keeps the tokens across reloads; with 'memory' (the SDK's default) a
+      // reload asks Gatehouse in a hidden iframe (prompt=none, response_mode=web_message).
+      cacheLocation: config.cacheLocation,
     });
   } catch (err) {
     return fail(err);
@@ -93,13 +94,17 @@
         // Drop code and state from the address bar, success or not: they are single use.
         window.history.replaceState({}, document.title, window.location.pathname);
       }
+    } else {
+      // What createAuth0Client() does on start: tokens from the cache, or else, when the SDK's
+      // cookie says the user signed in before, a silent authorization in a hidden iframe.
+      await client.checkSession();
     }
     const user = (await client.isAuthenticated()) ? await client.getUser() : undefined;
     show('loading', false);
     if (user) {
       $('user-email').textContent = user.email || user.sub;
       show('signed-in', true);
-      await profile(user.sub);
+      if (config.managementApi) await profile(user.sub);
     } else {
       show('signed-out', true);
     }

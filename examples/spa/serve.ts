@@ -18,6 +18,18 @@ export interface SpaServerOptions {
   clientId: string;
   /** Loopback by default: the example is for a developer's machine. */
   host?: string;
+  /**
+   * Where auth0-spa-js keeps tokens: 'localstorage' (the default here: a reload finds them) or
+   * 'memory' (the SDK's own default: a reload asks Gatehouse again in a hidden iframe, with
+   * prompt=none and response_mode=web_message, which needs its session cookie, so Gatehouse and
+   * the app on the same site, as localhost:3000 and localhost:5173 are).
+   */
+  cacheLocation?: 'localstorage' | 'memory';
+  /**
+   * Ask for the user's own Management API token (Auth0's current-user scopes) and show a field
+   * kept in their user_metadata. Needs Gatehouse started with GATEHOUSE_CURRENT_USER_TOKENS=true.
+   */
+  managementApi?: boolean;
 }
 
 export interface SpaServer { url: string; port: number; close(): Promise<void> }
@@ -48,9 +60,9 @@ export async function startSpaServer(o: SpaServerOptions): Promise<SpaServer> {
   const issuerOrigin = new URL(o.issuer).origin;
   // `<` escaped so the JSON can never close a script context.
   // The Management API: its audience is `/api/v2/` on the issuer's origin, its URL under the issuer.
-  const managementAudience = `${issuerOrigin}/api/v2/`;
-  const managementApi = `${domain}/api/v2`;
-  const configJs = `window.GATEHOUSE_SPA = ${JSON.stringify({ domain, clientId: o.clientId, managementAudience, managementApi }).replace(/</g, '\\u003c')};\n`;
+  const managementAudience = o.managementApi ? `${issuerOrigin}/api/v2/` : undefined;
+  const managementApi = o.managementApi ? `${domain}/api/v2` : undefined;
+  const configJs = `window.GATEHOUSE_SPA = ${JSON.stringify({ domain, clientId: o.clientId, managementAudience, managementApi, cacheLocation: o.cacheLocation ?? 'localstorage' }).replace(/</g, '\\u003c')};\n`;
   // The page may only talk to itself and to Gatehouse (the token call); no inline script.
   const csp = `default-src 'self'; connect-src 'self' ${issuerOrigin}; frame-src ${issuerOrigin}; img-src 'self' data:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'`;
 
@@ -109,16 +121,22 @@ if (import.meta.main) {
   const issuer = process.env.GATEHOUSE_ISSUER || 'http://localhost:3000';
   const clientId = process.env.SPA_CLIENT_ID;
   const port = Number(process.env.SPA_PORT || 5173);
+  const cacheLocation = process.env.SPA_CACHE_LOCATION || 'localstorage';
+  const managementApi = process.env.SPA_MANAGEMENT_API === 'true';
   if (!clientId) {
     console.error('error: set SPA_CLIENT_ID to the client_id of an SPA client (see examples/spa/README.md):\n' +
       '  npm run cli -- clients create --name "Example SPA" --type spa --callback http://localhost:5173/ --web-origin http://localhost:5173 --logout-url http://localhost:5173/');
+    process.exit(1);
+  }
+  if (cacheLocation !== 'localstorage' && cacheLocation !== 'memory') {
+    console.error(`error: SPA_CACHE_LOCATION must be localstorage or memory, got "${cacheLocation}"`);
     process.exit(1);
   }
   if (!Number.isInteger(port) || port < 0 || port > 65535) {
     console.error(`error: SPA_PORT must be a port number, got "${process.env.SPA_PORT}"`);
     process.exit(1);
   }
-  const spa = await startSpaServer({ port, issuer, clientId });
+  const spa = await startSpaServer({ port, issuer, clientId, cacheLocation, managementApi });
   console.log(`Example SPA on ${spa.url} (Gatehouse at ${domainFromIssuer(issuer)}, client ${clientId})`);
   await checkGatehouse(issuer);
   const stop = () => { void spa.close().then(() => process.exit(0)); };

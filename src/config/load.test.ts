@@ -52,3 +52,13 @@ test('http.geoipHeaders needs a trusted proxy: a client can send location header
   assert.equal(loadConfig({ env: {}, overrides: { http: { bodyLimitBytes: 102400, trustProxy: 1, geoipHeaders: 'cloudfront' } } }).http.geoipHeaders, 'cloudfront');
   assert.equal(loadConfig({ env: {} }).http.geoipHeaders, 'none');
 });
+
+test('GATEHOUSE_CURRENT_USER_TOKENS is off unless set to true; anything but true or false is refused by name', () => {
+  assert.equal(loadConfig({ env: {} }).managementApi.currentUserTokens, false);
+  assert.equal(loadConfig({ env: {} }).managementApi.currentUserTokenTtl, 7200);
+  assert.equal(loadConfig({ env: { GATEHOUSE_CURRENT_USER_TOKENS: 'true' } }).managementApi.currentUserTokens, true);
+  assert.equal(loadConfig({ env: { GATEHOUSE_CURRENT_USER_TOKENS: 'false' } }).managementApi.currentUserTokens, false);
+  for (const bad of ['1', 'yes', 'TRUE ']) {
+    assert.throws(() => loadConfig({ env: { GATEHOUSE_CURRENT_USER_TOKENS: bad } }), /GATEHOUSE_CURRENT_USER_TOKENS \(managementApi\.currentUserTokens\)/, bad);
+  }
+});

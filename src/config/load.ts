@@ -37,6 +37,7 @@ const ENV_NAMES: Record<string, string> = {
   secretsKey: 'GATEHOUSE_SECRETS_KEY', smtpUrl: 'GATEHOUSE_SMTP_URL', logLevel: 'GATEHOUSE_LOG_LEVEL', nodeEnv: 'NODE_ENV',
   'bootstrapAdmin.clientId': 'GATEHOUSE_BOOTSTRAP_ADMIN_CLIENT_ID', 'bootstrapAdmin.clientSecret': 'GATEHOUSE_BOOTSTRAP_ADMIN_CLIENT_SECRET',
   'bootstrapAdmin': 'GATEHOUSE_BOOTSTRAP_ADMIN_CLIENT_ID', 'actions.fetchAllow': 'GATEHOUSE_ACTIONS_FETCH_ALLOW', 'actions.redirectAllow': 'GATEHOUSE_ACTIONS_REDIRECT_ALLOW',
+  'managementApi.currentUserTokens': 'GATEHOUSE_CURRENT_USER_TOKENS',
 };
 
 export function loadConfig(opts: { env?: Env; configDir?: string; overrides?: Record<string, unknown> } = {}): Config {
@@ -62,6 +63,9 @@ export function loadConfig(opts: { env?: Env; configDir?: string; overrides?: Re
       ...(env.GATEHOUSE_ACTIONS_REDIRECT_ALLOW ? { redirectAllow: list(env.GATEHOUSE_ACTIONS_REDIRECT_ALLOW) } : {}),
     };
   }
+  const flag = env.GATEHOUSE_CURRENT_USER_TOKENS;
+  // true or false; anything else is left as the text it is, for the schema to refuse by name.
+  if (flag) fromEnv.managementApi = { currentUserTokens: flag === 'true' ? true : flag === 'false' ? false : flag };
   raw = deepMerge(deepMerge(raw, fromEnv), opts.overrides ?? {});
   const parsed = configSchema.safeParse(raw);
   if (!parsed.success) {

@@ -99,6 +99,17 @@ export const configSchema = z.object({
     .refine((h) => h.geoipHeaders === 'none' || proxyHops(h.trustProxy) > 0, {
       message: 'geoipHeaders needs http.trustProxy: a client can send these headers itself; only a proxy that sets them makes them true', path: ['geoipHeaders'],
     }),
+  /**
+   * A user's own token for the Management API: Auth0's current-user scopes, with which a
+   * single-page app reads its user's profile and keeps user_metadata (src/shared/current-user-scopes.ts).
+   * Off by default: on, user_metadata is the user's to write, so no action may base a decision on
+   * it (app_metadata is for that). `currentUserTokenTtl`: such a token's lifetime (Auth0's
+   * "token lifetime for web", 2 hours), never longer than the Management API's own.
+   */
+  managementApi: z.object({
+    currentUserTokens: z.boolean().default(false),
+    currentUserTokenTtl: z.number().int().min(60).max(86_400).default(7200),
+  }).prefault({}),
   /** Actions limits (ACTIONS.md "Rules that protect users"). */
   actions: z.object({
     /** Hosts (`host`, `host:port`, `[v6]` or `[v6]:port`) actions' fetch may reach besides public addresses (net-guard.ts). */

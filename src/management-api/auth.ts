@@ -59,10 +59,21 @@ export function managementAuth(app: AppContext): Middleware {
     const clientId = typeof payload.client_id === 'string' ? payload.client_id : '';
     if (!clientId || typeof payload.sub !== 'string' || !payload.sub) throw unauthorized('Invalid token');
     if (payload.sub !== clientId) {
-      const [user, client] = await Promise.all([app.users.get(payload.sub), app.clients.get(clientId)]);
+      if (!app.config.managementApi.currentUserTokens) {
+        throw new AppError(403, 'access_denied', 'The Management API does not take users\' own tokens here (managementApi.currentUserTokens is off)');
+      }
+      const [user, client, granted] = await Promise.all([
+        app.users.get(payload.sub), app.clients.get(clientId), app.grants.covers(payload.sub, clientId, app.urls.managementAudience),
+      ]);
       if (!user) throw unauthorized('The user of this token no longer exists');
       if (user.blocked) throw unauthorized('The user of this token is blocked');
       if (!client) throw unauthorized('The application this token was issued to no longer exists');
+      // A password change, or the user's authorization of the application revoked (from their
+      // account page, the Management API, or by ending their sessions), ends the token at once,
+      // not when it expires: it is a browser's token and the way back from a stolen one.
+      const resetAt = user.last_password_reset ? Math.floor(Date.parse(user.last_password_reset) / 1000) : 0;
+      if (typeof payload.iat !== 'number' || payload.iat < resetAt) throw unauthorized('The password changed after this token was issued');
+      if (!granted) throw unauthorized('The user no longer authorizes this application');
       const scopes = new Set((typeof payload.scope === 'string' ? payload.scope.split(' ') : []).filter((s) => CURRENT_USER.has(s)));
       ctx.state.caller = { sub: payload.sub, clientId, scopes, user: payload.sub } satisfies ManagementCaller;
       return next();

@@ -133,11 +133,13 @@ export const registerUsers: RegisterRoutes = (router, app) => {
     requireSomeField(body);
     const before = await users.require(id);
     const caller = ctx.state.caller as ManagementCaller;
-    if (caller.user !== undefined) ownMetadataOnly(caller, body, before);
+    if (caller.user !== undefined) ownMetadataOnly(body);
     const { connection: _connection, ...patch } = body;
     // A new address is unverified until someone says otherwise (Auth0 does the same).
     if (patch.email !== undefined && canonicalEmail(patch.email) !== before.email && patch.email_verified === undefined) patch.email_verified = false;
-    const after = await users.update(id, patch);
+    // With create:current_user_metadata alone, only keys not stored yet (checked in the update's transaction).
+    const createOnly = caller.user !== undefined && !caller.scopes.has('update:current_user_metadata');
+    const after = await users.update(id, patch, { newUserMetadataKeysOnly: createOnly });
     const blockedNow = after.blocked && !before.blocked;
     const revoked = blockedNow || patch.password !== undefined ? await users.revokeTokens(id) : 0;
     await auditChange(app, ctx, {
@@ -155,18 +157,12 @@ export const registerUsers: RegisterRoutes = (router, app) => {
   /**
    * A user's own token changes user_metadata and nothing else (Auth0: no password, e-mail or
    * app_metadata through a single-page app's token). With create:current_user_metadata alone it
-   * only adds keys; changing or removing one takes update:current_user_metadata.
+   * only adds keys (users.update checks that on the locked row).
    */
-  function ownMetadataOnly(caller: ManagementCaller, body: z.infer<typeof patchBody>, before: User) {
+  function ownMetadataOnly(body: z.infer<typeof patchBody>) {
     const other = Object.keys(body).filter((k) => k !== 'user_metadata');
     if (other.length > 0) {
       throw new AppError(403, 'insufficient_scope', `A user's own token may change only user_metadata, not ${other.slice(0, 5).join(', ')}`);
-    }
-    if (!caller.scopes.has('update:current_user_metadata')) {
-      const existing = Object.keys(body.user_metadata ?? {}).filter((k) => Object.hasOwn(before.user_metadata, k));
-      if (existing.length > 0) {
-        throw new AppError(403, 'insufficient_scope', `Changing or removing user_metadata keys that exist (${existing.slice(0, 5).join(', ')}) needs update:current_user_metadata`);
-      }
     }
   }
 

@@ -148,7 +148,8 @@ export function createProvider(d: ProviderDeps): Provider {
     if (!info) {
       info = Object.freeze({
         scope: grant ? grant.scope.join(' ') : currentUser ? CURRENT_USER_SCOPES.join(' ') : rs.scopes.map((s) => s.value).join(' '),
-        audience: rs.identifier, accessTokenFormat: 'jwt' as const, accessTokenTTL: rs.token_lifetime,
+        audience: rs.identifier, accessTokenFormat: 'jwt' as const,
+        accessTokenTTL: currentUser ? Math.min(rs.token_lifetime, config.managementApi.currentUserTokenTtl) : rs.token_lifetime,
         jwt: Object.freeze({ sign: Object.freeze({ alg: rs.signing_alg }) }),
       });
       byGrant.set(key, info);
@@ -173,6 +174,10 @@ export function createProvider(d: ProviderDeps): Provider {
     const targets = (named ? [r] : [token?.resource].flat()).filter((x) => x !== undefined && x !== null && x !== '');
     if (targets.length > 1 || targets.some((x) => typeof x !== 'string')) throw new errors.InvalidTarget('only a single resource indicator value must be requested/resolved during Access Token Request');
     for (const id of (targets as string[]).map(apiIdentifier)) if (!(await resourceServers.byIdentifier(id))) throw new errors.InvalidTarget(`no API with identifier ${id}`);
+    // Users' own Management API tokens turned off since the login: refused before the token is spent.
+    if (!config.managementApi.currentUserTokens && (targets as string[]).includes(urls.managementAudience)) {
+      throw new errors.InvalidTarget('the Management API issues tokens to users only when managementApi.currentUserTokens is on');
+    }
   }
 
   // Auth0 runs post-login on every authorization, also when an existing session answers it:
@@ -228,6 +233,11 @@ export function createProvider(d: ProviderDeps): Provider {
         async allowedPolicy(_ctx, client, token) { return token.clientId === client.clientId; },
       },
       userinfo: { enabled: true },
+      // `response_mode=web_message`: how auth0-spa-js (and Auth0's React, Vue and Angular SDKs on
+      // it) renews tokens in a hidden iframe with prompt=none, and answers `loginWithPopup`. The
+      // answer page posts the code to the redirect_uri's origin only (a registered callback);
+      // oidc-provider lifts frame-ancestors for that page alone, every other page stays unframable.
+      webMessageResponseMode: { enabled: true, ack: 'individual-draft-01' },
       rpInitiatedLogout: {
         enabled: true,
         async logoutSource(ctx, form) {
@@ -276,7 +286,12 @@ export function createProvider(d: ProviderDeps): Provider {
             // must never be able to ask for `delete:users` on /api/v2/. A user's token gets the
             // current-user scopes only (Auth0's tokens for single-page apps), which reach that
             // user's own record (src/management-api/auth.ts checks again).
-            if (indicator === urls.managementAudience && !clientCredentials) return infoFor(rs, undefined, true);
+            if (indicator === urls.managementAudience && !clientCredentials) {
+              if (!config.managementApi.currentUserTokens) {
+                throw new errors.InvalidTarget('the Management API issues tokens to users only when managementApi.currentUserTokens is on (GATEHOUSE_CURRENT_USER_TOKENS=true)');
+              }
+              return infoFor(rs, undefined, true);
+            }
             if (!clientCredentials) return infoFor(rs, undefined);
             const withGrant = (grant: ClientGrant | undefined) => {
               if (!grant) {
@@ -458,9 +473,11 @@ export function createProvider(d: ProviderDeps): Provider {
   // Only the authorization endpoint and its resume answer authorizations: every other request
   // (a token, userinfo, JWKS) passes straight through, without an async frame of its own.
   provider.use(function afterAuthorizationAnswered(ctx, next) {
-    if (!ctx.path.startsWith(ROUTES.authorization)) return next();
+    const authorization = ctx.path.startsWith(ROUTES.authorization);
+    if (!authorization && !ctx.path.startsWith(ROUTES.end_session)) return next();
     return next().then(async () => {
-      if (!answered.has(ctx)) return;
+      onlyTheScriptHash(ctx);
+      if (!authorization || !answered.has(ctx)) return;
       try {
         await d.hooks?.authorizationAnswered?.(ctx as KoaContextWithOIDC);
       } catch (err) {
@@ -477,6 +494,19 @@ export function createProvider(d: ProviderDeps): Provider {
   // The provider is a Koa app: errors that reach Koa itself go to the log, not to stderr.
   (provider as unknown as NodeJS.EventEmitter).on('error', logKoaErrors(d.logger, 'oidc request'));
   return provider;
+}
+
+/**
+ * oidc-provider's pages with one inline script (web_message, form_post, a logout's auto-submit)
+ * add its hash to `script-src 'none'` (src/http/koa-security-headers.ts). Browsers then ignore
+ * 'none', as CSP3 says, but Chromium logs an error for it in the app's console (the web_message
+ * page lives in the app's hidden iframe): the hash alone says the same.
+ */
+function onlyTheScriptHash(ctx: { response: { get(name: string): unknown }; set(name: string, value: string): void }): void {
+  const csp = ctx.response.get('content-security-policy');
+  if (typeof csp === 'string' && csp.includes("script-src 'none' 'sha256-")) {
+    ctx.set('content-security-policy', csp.replace("script-src 'none' 'sha256-", "script-src 'sha256-"));
+  }
 }
 
 /**

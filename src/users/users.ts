@@ -188,7 +188,7 @@ export function createUsers(db: Db, hasher: PasswordHasher, policy: { minLength:
      * PostgreSQL; SQLite runs one writer at a time), so two concurrent PATCHes to different
      * keys both land; a merged object larger than METADATA_MAX_BYTES is refused.
      */
-    async update(id: string, patch: Partial<CreateUserInput>): Promise<User> {
+    async update(id: string, patch: Partial<CreateUserInput>, opts: { newUserMetadataKeysOnly?: boolean } = {}): Promise<User> {
       const upd: Record<string, unknown> = { updated_at: now() };
       if (patch.email !== undefined) {
         const email = canonicalEmail(patch.email);
@@ -209,6 +209,14 @@ export function createUsers(db: Db, hasher: PasswordHasher, policy: { minLength:
         await db.transaction(async (trx) => {
           const cur = await lockedRow(trx, id);
           if (!cur) throw notFound('The user does not exist.', 'inexistent_user');
+          // Checked against the locked row: a key added meanwhile counts as existing.
+          if (opts.newUserMetadataKeysOnly && patch.user_metadata) {
+            const stored = parseJson(cur.user_metadata, {}) as Record<string, unknown>;
+            const existing = Object.keys(patch.user_metadata).filter((k) => Object.hasOwn(stored, k));
+            if (existing.length > 0) {
+              throw new AppError(403, 'insufficient_scope', `Changing or removing user_metadata keys that exist (${existing.slice(0, 5).join(', ')}) needs update:current_user_metadata`);
+            }
+          }
           for (const k of ['app_metadata', 'user_metadata'] as const) {
             if (patch[k] === undefined) continue;
             const bad = metadataProblem(patch[k] ?? {});
