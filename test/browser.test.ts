@@ -81,7 +81,7 @@ function watch(page: Page) {
 
 async function logIn(page: Page, email: string, password: string, screenshot?: string) {
   await page.goto(spa.url);
-  await page.getByRole('button', { name: 'Log in' }).click();
+  await page.getByRole('button', { name: 'Log in', exact: true }).click();
   // loginWithRedirect → /authorize → Gatehouse's login page for this interaction.
   await page.waitForURL((u) => u.href.startsWith(`${ts.base}/interaction/`));
   await page.getByLabel('Email address').waitFor();
@@ -160,6 +160,36 @@ test('the signed-in SPA keeps a preference in user_metadata through the Manageme
   }
 });
 
+test('Log in with a popup: Gatehouse\'s form in the popup, the code posted back to the app (web_message), the app never leaves its page', { skip }, async () => {
+  const email = 'spa.popup@example.com';
+  await ts.ctx.users.create({ email, password: PASSWORD });
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  const seen = watch(page);
+  try {
+    await page.goto(spa.url);
+    const opened = context.waitForEvent('page');
+    await page.getByRole('button', { name: 'Log in with a popup' }).click();
+    const popup = await opened;
+    seen.push(...watch(popup));
+    await popup.waitForURL((u) => u.href.startsWith(`${ts.base}/interaction/`));
+    assert.equal(new URL(popup.url()).origin, ts.base);
+    await popup.fill('input[name="email"]', email);
+    await popup.fill('input[name="password"]', PASSWORD);
+    const closed = popup.waitForEvent('close');
+    await popup.getByRole('button', { name: 'Continue' }).click();
+    await closed;
+    await page.locator('#signed-in:not([hidden]), #error:not([hidden])').first().waitFor({ timeout: 15_000 });
+    assert.equal(await page.locator('#error').isHidden(), true, `the SPA shows an error: ${await page.locator('#error').textContent()}`);
+    assert.equal(await page.locator('#user-email').textContent(), email);
+    assert.equal(page.url(), spa.url, 'the app\'s page stayed where it was');
+  } catch (err) {
+    throw new Error(`${(err as Error).message}\npage: ${page.url()}\n${seen.join('\n')}`, { cause: err });
+  } finally {
+    await context.close();
+  }
+});
+
 test('a wrong password keeps the user on Gatehouse with an error and the SPA signed out', { skip }, async () => {
   const email = 'spa.wrong@example.com';
   await ts.ctx.users.create({ email, password: PASSWORD });
@@ -171,7 +201,7 @@ test('a wrong password keeps the user on Gatehouse with an error and the SPA sig
     assert.ok(page.url().startsWith(`${ts.base}/interaction/`), page.url());
     // Nothing reached the SPA: going back there shows it signed out.
     await page.goto(spa.url);
-    await page.getByRole('button', { name: 'Log in' }).waitFor();
+    await page.getByRole('button', { name: 'Log in', exact: true }).waitFor();
     assert.equal(await page.locator('#signed-in').isHidden(), true);
   } finally {
     await context.close();
@@ -198,13 +228,13 @@ test('Log out ends the Gatehouse session and returns to the SPA signed out', { s
     // must not sign people out); confirming ends on returnTo.
     await page.getByRole('button', { name: 'Yes, log out' }).click();
     await page.waitForURL((u) => u.href === spa.url, { timeout: 15_000 });
-    await page.getByRole('button', { name: 'Log in' }).waitFor();
+    await page.getByRole('button', { name: 'Log in', exact: true }).waitFor();
     // The Gatehouse session is gone too: logging in again asks for the password.
     // A surviving session would send the browser straight back to the SPA with a code.
     const next = page.waitForRequest((r) => r.isNavigationRequest() &&
       (r.url().startsWith(`${ts.base}/interaction/`) || (r.url().startsWith(spa.url) && new URL(r.url()).searchParams.has('code'))));
     next.catch(() => {}); // awaited below
-    await page.getByRole('button', { name: 'Log in' }).click();
+    await page.getByRole('button', { name: 'Log in', exact: true }).click();
     const landed = (await next).url();
     assert.ok(landed.startsWith(`${ts.base}/interaction/`), `expected Gatehouse's login page, got ${landed}`);
   } catch (err) {
@@ -235,7 +265,7 @@ test('with the SDK\'s default in-memory cache, a reload signs the user back in t
   page.on('request', (r) => { if (r.url().startsWith(`${issuer}authorize`)) authorizations.push(new URL(r.url())); });
   try {
     await page.goto(app.url);
-    await page.getByRole('button', { name: 'Log in' }).click();
+    await page.getByRole('button', { name: 'Log in', exact: true }).click();
     await page.waitForURL((u) => u.href.startsWith(`${issuer}interaction/`));
     await page.fill('input[name="email"]', email);
     await page.fill('input[name="password"]', PASSWORD);

@@ -44,11 +44,28 @@
   $('login').addEventListener('click', () => {
     client.loginWithRedirect().catch(fail);
   });
+  // The same login in a popup: Gatehouse's last page there posts the code back to this page
+  // (response_mode=web_message), which stays where it is.
+  $('login-popup').addEventListener('click', () => {
+    client.loginWithPopup().then(signedIn).catch(fail);
+  });
   $('logout').addEventListener('click', () => {
     // auth0-spa-js sends the browser to <domain>/v2/logout?client_id=…&returnTo=…, which must
     // be one of the client's allowed logout URLs.
     client.logout({ logoutParams: { returnTo: redirectUri } }).catch(fail);
   });
+
+  /** Shows who is signed in, or the login buttons. */
+  async function signedIn() {
+    const user = (await client.isAuthenticated()) ? await client.getUser() : undefined;
+    show('loading', false);
+    show('signed-in', Boolean(user));
+    show('signed-out', !user);
+    if (user) {
+      $('user-email').textContent = user.email || user.sub;
+      if (config.managementApi) await profile(user.sub);
+    }
+  }
 
   /** GET or PATCH the signed-in user's record on the Management API, with their own token. */
   async function me(sub, init = {}) {
@@ -75,13 +92,14 @@
     }
     input.value = (record.user_metadata && record.user_metadata.favorite_color) || '';
     show('profile', true);
-    $('profile').addEventListener('submit', (e) => {
+    // A property, not a listener: signing in again in this page must not save twice.
+    $('profile').onsubmit = (e) => {
       e.preventDefault();
       status.textContent = 'Saving…';
       me(sub, { method: 'PATCH', body: JSON.stringify({ user_metadata: { favorite_color: input.value.trim() } }) })
         .then((saved) => { status.textContent = `Saved: ${saved.user_metadata.favorite_color || '(none)'}`; })
         .catch((err) => { status.textContent = `Not saved: ${err.message}`; });
-    });
+    };
   }
 
   try {
@@ -99,15 +117,7 @@
       // cookie says the user signed in before, a silent authorization in a hidden iframe.
       await client.checkSession();
     }
-    const user = (await client.isAuthenticated()) ? await client.getUser() : undefined;
-    show('loading', false);
-    if (user) {
-      $('user-email').textContent = user.email || user.sub;
-      show('signed-in', true);
-      if (config.managementApi) await profile(user.sub);
-    } else {
-      show('signed-out', true);
-    }
+    await signedIn();
   } catch (err) {
     fail(err);
     show('signed-out', true);
