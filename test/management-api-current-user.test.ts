@@ -154,6 +154,7 @@ test('a post-login action cannot add an admin scope to a user\'s Management API 
       api.accessToken.addScope('delete:users');
       api.accessToken.addScope('read:users');
       api.accessToken.addScope('read:current_user');
+      api.accessToken.setCustomClaim('gh_grant', 'someone-elses-grant');
     };`,
   });
   await bindActions(ts, 'post-login', ['escalate-mgmt']);
@@ -165,7 +166,10 @@ test('a post-login action cannot add an admin scope to a user\'s Management API 
     });
     assert.ok(r.callbackUrl);
     const tokens = await oidc.authorizationCodeGrant(config, r.callbackUrl, { pkceCodeVerifier: r.verifier, expectedState: r.state });
-    const scopes = String(decodeJwt(tokens.access_token).scope).split(' ').sort();
+    const claims = decodeJwt(tokens.access_token);
+    const [grant] = (await ts.api('GET', `/grants?user_id=${encodeURIComponent(u.user_id)}`)).body as { id: string }[];
+    assert.equal(claims.gh_grant, grant.id, 'the token names its own grant, whatever an action set');
+    const scopes = String(claims.scope).split(' ').sort();
     assert.deepEqual(scopes.filter((s) => s !== 'openid' && s !== 'offline_access'), ['read:current_user', 'update:current_user_metadata']);
     assert.equal((await ts.api('GET', '/users', undefined, tokens.access_token)).status, 403);
     assert.equal((await ts.api('DELETE', path(u.user_id), undefined, tokens.access_token)).status, 403);
@@ -283,10 +287,21 @@ test('a password change, the user revoking the application or ending their sessi
   assert.equal(afterGrant.status, 401, JSON.stringify(afterGrant.body));
   assert.match(afterGrant.body.message, /no longer authorizes/);
 
-  const third = (await ownToken(u.email, 'openid read:current_user', undefined, 'another correct horse battery')).access_token;
+  const third = (await ownToken(u.email, 'openid read:current_user update:current_user_metadata', undefined, 'another correct horse battery')).access_token;
   assert.equal((await ts.api('GET', path1, undefined, third)).status, 200);
   assert.equal((await ts.api('DELETE', `${path1}/sessions`)).status, 202);
   assert.equal((await ts.api('GET', path1, undefined, third)).status, 401);
+
+  // The owner signs in again (a new authorization): none of the tokens ended above comes back,
+  // and the new token has what its own sign-in granted, not the write scope of an older one.
+  const fourth = (await ownToken(u.email, 'openid read:current_user', undefined, 'another correct horse battery')).access_token;
+  assert.equal((await ts.api('GET', path1, undefined, fourth)).status, 200);
+  for (const [name, old] of [['first', first], ['second', second], ['third', third]] as const) {
+    assert.equal((await ts.api('GET', path1, undefined, old)).status, 401, `${name} token after a new sign-in`);
+  }
+  assert.equal((await ts.api('PATCH', path1, { user_metadata: { pwned: true } }, third)).status, 401);
+  assert.equal((await ts.api('PATCH', path1, { user_metadata: { pwned: true } }, fourth)).status, 403);
+  assert.deepEqual((await ts.api('GET', path1)).body.user_metadata, {});
 });
 
 test('with managementApi.currentUserTokens off, no user gets such a token and one issued before is refused', async () => {

@@ -18,8 +18,8 @@ const ORIGIN = 'http://localhost:5173';
 const CB = `${ORIGIN}/`;
 let seq = 0;
 
-async function spaAndUser() {
-  const spa = await ts.api('POST', '/clients', { name: `Silent SPA ${++seq}`, app_type: 'spa', callbacks: [CB], web_origins: [ORIGIN] });
+async function spaAndUser(webOrigins = [ORIGIN]) {
+  const spa = await ts.api('POST', '/clients', { name: `Silent SPA ${++seq}`, app_type: 'spa', callbacks: [CB], web_origins: webOrigins });
   assert.equal(spa.status, 201, JSON.stringify(spa.body));
   const email = `silent-${seq}@example.com`;
   assert.equal((await ts.api('POST', '/users', { email, password: PASSWORD })).status, 201);
@@ -100,4 +100,16 @@ test('an interactive web_message authorization (loginWithPopup) keeps its login 
   const data = posted(await end.text());
   assert.equal(data.response.state, state);
   assert.ok(data.response.code);
+});
+
+test('web_message needs the callback\'s origin among the client\'s web origins (as on Auth0): otherwise invalid_request, no code', async () => {
+  const { config, email } = await spaAndUser([]);
+  const login = await loginThroughForm(config, { redirectUri: CB, email, password: PASSWORD, scope: 'openid' });
+  assert.ok(login.callbackUrl?.searchParams.get('code'), 'the same client logs in with the query response mode');
+  const { url } = await authorizationRequest(config, { redirectUri: CB, scope: 'openid', params: { prompt: 'none', response_mode: 'web_message' } });
+  const html = await (await login.browser.request(url)).text();
+  assert.doesNotMatch(html, /"code"/);
+  const data = posted(html);
+  assert.equal(data.response.error, 'invalid_request');
+  assert.match(data.response.error_description, /web_origins/);
 });

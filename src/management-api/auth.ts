@@ -2,7 +2,7 @@ import { createLocalJWKSet, jwtVerify, type JWTPayload } from 'jose';
 import type { Middleware } from 'koa';
 import type { AppContext } from '../context.ts';
 import { AppError } from '../shared/errors.ts';
-import { CURRENT_USER_SCOPES } from '../shared/current-user-scopes.ts';
+import { CURRENT_USER_SCOPES, MANAGEMENT_GRANT_CLAIM } from '../shared/current-user-scopes.ts';
 
 export interface ManagementCaller {
   sub: string; clientId: string; scopes: Set<string>;
@@ -62,19 +62,26 @@ export function managementAuth(app: AppContext): Middleware {
       if (!app.config.managementApi.currentUserTokens) {
         throw new AppError(403, 'access_denied', 'The Management API does not take users\' own tokens here (managementApi.currentUserTokens is off)');
       }
-      const [user, client, granted] = await Promise.all([
-        app.users.get(payload.sub), app.clients.get(clientId), app.grants.covers(payload.sub, clientId, app.urls.managementAudience),
+      const grantId = payload[MANAGEMENT_GRANT_CLAIM];
+      const [user, client, grant] = await Promise.all([
+        app.users.get(payload.sub), app.clients.get(clientId), typeof grantId === 'string' ? app.grants.get(grantId) : undefined,
       ]);
       if (!user) throw unauthorized('The user of this token no longer exists');
       if (user.blocked) throw unauthorized('The user of this token is blocked');
       if (!client) throw unauthorized('The application this token was issued to no longer exists');
       // A password change, or the user's authorization of the application revoked (from their
       // account page, the Management API, or by ending their sessions), ends the token at once,
-      // not when it expires: it is a browser's token and the way back from a stolen one.
-      const resetAt = user.last_password_reset ? Math.floor(Date.parse(user.last_password_reset) / 1000) : 0;
-      if (typeof payload.iat !== 'number' || payload.iat < resetAt) throw unauthorized('The password changed after this token was issued');
-      if (!granted) throw unauthorized('The user no longer authorizes this application');
-      const scopes = new Set((typeof payload.scope === 'string' ? payload.scope.split(' ') : []).filter((s) => CURRENT_USER.has(s)));
+      // not when it expires: it is a browser's token and the way back from a stolen one. The
+      // token names the authorization it was issued under; a sign-in after a revocation makes a
+      // new one, which does not bring older tokens back. (A password change also revokes the
+      // grants; its own check is to the second, as `iat` is.)
+      const iat = typeof payload.iat === 'number' ? payload.iat : undefined;
+      if (iat === undefined) throw unauthorized('Invalid token');
+      if (user.last_password_reset && iat < Math.floor(Date.parse(user.last_password_reset) / 1000)) throw unauthorized('The password changed after this token was issued');
+      const live = grant !== undefined && grant.accountId === payload.sub && grant.clientId === clientId && (grant.expiresAt === null || grant.expiresAt > Date.now());
+      const held = new Set(live ? grant.resources[app.urls.managementAudience] ?? [] : []);
+      if (held.size === 0) throw unauthorized('The user no longer authorizes this application');
+      const scopes = new Set((typeof payload.scope === 'string' ? payload.scope.split(' ') : []).filter((s) => CURRENT_USER.has(s) && held.has(s)));
       ctx.state.caller = { sub: payload.sub, clientId, scopes, user: payload.sub } satisfies ManagementCaller;
       return next();
     }

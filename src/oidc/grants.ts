@@ -104,11 +104,6 @@ export function createGrants(db: Db) {
       try { return toGrant(r.id, JSON.parse(r.payload) as GrantPayload, false); } catch { return undefined; }
     },
     revoke,
-    /** Whether `userId` has a live grant to `clientId` that covers the API `indicator` (its resource indicator). */
-    async covers(userId: string, clientId: string, indicator: string): Promise<boolean> {
-      const f = { userId, clientId };
-      return parse(await rowsOf(f).select('id', 'payload'), f).some((g) => Object.hasOwn(g.resources, indicator));
-    },
     /** Everything `userId` granted `clientId`: its grants and their tokens. */
     async revokeClient(userId: string, clientId: string): Promise<number> {
       const f = { userId, clientId };

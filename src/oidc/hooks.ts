@@ -1,4 +1,5 @@
 import { errors, type KoaContextWithOIDC } from 'oidc-provider';
+import { MANAGEMENT_GRANT_CLAIM } from '../shared/current-user-scopes.ts';
 import type { Config } from '../config/schema.ts';
 import type { Users } from '../users/users.ts';
 import type { Clients } from '../clients/clients.ts';
@@ -107,7 +108,7 @@ export function createProviderHooks(d: { config: Config; triggers: TriggerRunner
       if (s?.remove.length) g.rejectResourceScope(indicator, s.remove.join(' '));
     }
   }
-  type TokenForClaims = { kind?: string; accountId?: string; sessionUid?: string; scope?: string; resourceServer?: { identifier?: string; audience?: string } };
+  type TokenForClaims = { kind?: string; accountId?: string; grantId?: string; sessionUid?: string; scope?: string; resourceServer?: { identifier?: string; audience?: string } };
   /** Claims post-login gave a user's access token (for a refresh: decided in beforeRefresh). */
   async function userTokenClaims(ctx: KoaContextWithOIDC, t: TokenForClaims) {
     if (t.kind === 'AccessToken' && t.accountId && ctx.oidc.client) {
@@ -131,7 +132,14 @@ export function createProviderHooks(d: { config: Config; triggers: TriggerRunner
     },
     extraTokenClaims(ctx, token) {
       const t = token as TokenForClaims;
-      if (t.kind !== 'ClientCredentials') return userTokenClaims(ctx, t);
+      if (t.kind !== 'ClientCredentials') {
+        // A user's own Management API token names its grant (MANAGEMENT_GRANT_CLAIM), after any action's claims.
+        if (t.kind === 'AccessToken' && t.resourceServer?.audience === managementAudience && typeof t.grantId === 'string') {
+          const grantId = t.grantId;
+          return userTokenClaims(ctx, t).then((c) => ({ ...c, [MANAGEMENT_GRANT_CLAIM]: grantId }));
+        }
+        return userTokenClaims(ctx, t);
+      }
       // The system client's Management API token is how every recovery starts (as its secret and
       // grant cannot be changed through the API): no action can deny it or add to it, or one bad
       // credentials-exchange action would lock the administrators out of undoing it.

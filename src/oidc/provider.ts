@@ -212,7 +212,8 @@ export function createProvider(d: ProviderDeps): Provider {
     responseTypes: ['code'],
     routes: ROUTES,
     // QUERY_PARAM: the authorization request's unknown parameters, for post-login's event.request.query (set by its validator, never the client's).
-    extraParams: { audience: null, [QUERY_PARAM]: carryUnknownParams },
+    // (QUERY_PARAM's validator runs on every authorization request, after its redirect_uri was checked.)
+    extraParams: { audience: null, [QUERY_PARAM]: (ctx) => { webMessageOriginAllowed(ctx); carryUnknownParams(ctx); } },
     extraClientMetadata: { properties: ['urn:gatehouse:web_origins', 'urn:gatehouse:first_party', 'urn:gatehouse:app_type', 'urn:gatehouse:metadata', 'urn:gatehouse:system'] },
     clientBasedCORS(_ctx, origin, client) {
       const origins = (client as unknown as Record<string, unknown>)['urn:gatehouse:web_origins'];
@@ -494,6 +495,23 @@ export function createProvider(d: ProviderDeps): Provider {
   // The provider is a Koa app: errors that reach Koa itself go to the log, not to stderr.
   (provider as unknown as NodeJS.EventEmitter).on('error', logKoaErrors(d.logger, 'oidc request'));
   return provider;
+}
+
+/**
+ * response_mode=web_message posts the answer to the redirect_uri's origin, where any of its pages
+ * may be listening, not only the callback: as on Auth0, that origin must be one of the client's
+ * web origins. (Refused as invalid_request, which goes to the callback the usual way.)
+ */
+function webMessageOriginAllowed(ctx: KoaContextWithOIDC): void {
+  const params = ctx.oidc.params as Record<string, unknown>;
+  const mode = params.response_mode;
+  if (typeof mode !== 'string' || !mode.startsWith('web_message')) return;
+  const uri = params.redirect_uri;
+  const origin = typeof uri === 'string' && URL.canParse(uri) ? new URL(uri).origin : undefined;
+  const origins = (ctx.oidc.client as unknown as Record<string, unknown> | undefined)?.['urn:gatehouse:web_origins'];
+  if (!origin || !Array.isArray(origins) || !origins.some((o) => String(o).replace(/\/$/, '') === origin)) {
+    throw new errors.InvalidRequest('response_mode=web_message needs the redirect_uri\'s origin among the client\'s web origins (web_origins)');
+  }
 }
 
 /**
