@@ -505,6 +505,12 @@ Measured apart from the run above, on 2026-11-23 (afternoon, quiet machine: roun
   is four, the resume writes the session, grant and code. The full run at d8cd640 gave
   client_credentials 0.90× (the fixed cost per token weighs more on a fast machine, as before)
   and login 0.72×; nothing on either path changed that day.
+- **2026-11-25, later** (another Intel Xeon machine: a bare token 0.24 ms of CPU, an argon2
+  verify 21.2 ms). The full run at 419ffe6 gave client_credentials 0.89× (0.93× as the ratio of
+  the medians) and login 0.71×. That session's changes stay off both paths: users' own
+  Management API tokens are checked on \`/api/v2\` only, and the \`web_message\` response mode
+  adds a check to authorization requests and a header rewrite to \`/authorize\` and logout
+  answers, none of which a token request or the login's form post passes through.
 ${actions ? actionsDocs(actions) : ''}`;
 }
 
@@ -674,6 +680,15 @@ below are from the afternoon unless marked.
   worktree> --actions 1 --connections 1 --rounds 12\` measured this code 20.8 µs of CPU per token
   cheaper (790 vs 811 µs) and 1.015× the tokens/s, i.e. equal within the noise. The added p50
   one at a time moved between +0.21 and +0.33 ms over the last six runs on different machines.
+- **Why one request at a time costs more** (2026-11-25, later; \`bench/actions-diagnose.ts
+  --actions 1 --connections 1 --rounds 6\`). With nothing bound, the server's main thread spends
+  492 µs of CPU per token one request at a time, against 0.16–0.17 ms per token under load in the
+  full run: about three times as much for the same work, as every request comes to caches (and,
+  on a virtual machine, a core) that went cold while it waited. The bound action costs the same
+  way: +200 µs on the main thread and +154 µs in the worker one at a time, against +33 µs in all
+  under load. So the added p50 measures the machine's cold-path penalty as much as the action,
+  and moves across machines around the target (+0.304 ms in the run at 419ffe6, which also gave
+  1 action 0.86×, 5 actions 0.60×, warm actions 9.4 and 13.9 µs of isolate CPU, cold start 2.8 ms).
 - **Cold start and the prelude** (2026-11-24, later, a slower machine: a cold start 4.0–4.4 ms in
   \`bench/sandbox-measure.ts\`). Every new isolate parsed the whole guest prelude again: 1.1 ms
   of its compile, 1.55 ms once \`Buffer\` and \`require\`'s built-in modules made the prelude
