@@ -321,3 +321,31 @@ test('with managementApi.currentUserTokens off, no user gets such a token and on
   }
   assert.equal((await ts.api('GET', path(u.user_id), undefined, token)).status, 200);
 });
+
+test('a scope a later sign-in\'s action took back is no longer held: older tokens of that grant lose it too', async () => {
+  const u = await user('narrowed');
+  const config = await spaConfig();
+  const asked = { redirectUri: CB, email: u.email, password: PASSWORD, scope: 'openid read:current_user update:current_user_metadata', params: { audience: `${ts.base}/api/v2/` } };
+  const first = await loginThroughForm(config, asked);
+  const t1 = (await oidc.authorizationCodeGrant(config, first.callbackUrl!, { pkceCodeVerifier: first.verifier, expectedState: first.state })).access_token;
+  assert.equal((await ts.api('PATCH', path(u.user_id), { user_metadata: { a: 1 } }, t1)).status, 200);
+
+  await deployAction(ts, { name: 'no-writes', trigger: 'post-login', code: `exports.onExecutePostLogin = async (event, api) => { api.accessToken.removeScope('update:current_user_metadata'); };` });
+  await bindActions(ts, 'post-login', ['no-writes']);
+  try {
+    // The same browser, so the same session and grant.
+    const again = await loginThroughForm(config, { ...asked, browser: first.browser, params: { ...asked.params, prompt: 'login' } });
+    const t2 = (await oidc.authorizationCodeGrant(config, again.callbackUrl!, { pkceCodeVerifier: again.verifier, expectedState: again.state })).access_token;
+    assert.equal(decodeJwt(t2).gh_grant, decodeJwt(t1).gh_grant, 'one grant');
+    assert.doesNotMatch(String(decodeJwt(t2).scope), /update:current_user_metadata/);
+    assert.equal((await ts.api('PATCH', path(u.user_id), { user_metadata: { b: 2 } }, t2)).status, 403);
+    const older = await ts.api('PATCH', path(u.user_id), { user_metadata: { c: 3 } }, t1);
+    assert.equal(older.status, 403, JSON.stringify(older.body));
+    assert.equal((await ts.api('GET', path(u.user_id), undefined, t1)).status, 200, 'what the grant still holds works');
+    const [g] = (await ts.api('GET', `/grants?user_id=${encodeURIComponent(u.user_id)}`)).body as { scope: string[] }[];
+    assert.equal(g.scope.includes('update:current_user_metadata'), false, g.scope.join(' '));
+    assert.deepEqual((await ts.api('GET', path(u.user_id))).body.user_metadata, { a: 1 });
+  } finally {
+    await bindActions(ts, 'post-login', []);
+  }
+});

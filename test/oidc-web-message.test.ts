@@ -113,3 +113,22 @@ test('web_message needs the callback\'s origin among the client\'s web origins (
   assert.equal(data.response.error, 'invalid_request');
   assert.match(data.response.error_description, /web_origins/);
 });
+
+test('web_message is checked again at the resume: web_origins emptied while the user is on the login page means no code', async () => {
+  const spa = await ts.api('POST', '/clients', { name: `Shrinking SPA ${++seq}`, app_type: 'spa', callbacks: [CB], web_origins: [ORIGIN] });
+  const email = `shrinking-${seq}@example.com`;
+  assert.equal((await ts.api('POST', '/users', { email, password: PASSWORD })).status, 201);
+  const config = await discover(ts, spa.body.client_id);
+  const { url, state } = await authorizationRequest(config, { redirectUri: CB, scope: 'openid', params: { response_mode: 'web_message' } });
+  const browser = new Browser();
+  const { res, url: at } = await browser.follow(url);
+  const page = await res.text();
+  assert.equal((await ts.api('PATCH', `/clients/${spa.body.client_id}`, { web_origins: [] })).status, 200);
+  const submitted = await browser.submit(at, page, { email, password: PASSWORD });
+  const { res: end } = await browser.follow(new URL(submitted.headers.get('location')!, at));
+  const html = await end.text();
+  assert.doesNotMatch(html, /"code"/);
+  const data = posted(html);
+  assert.equal(data.response.error, 'invalid_request');
+  assert.equal(data.response.state, state);
+});

@@ -63,8 +63,9 @@ export function managementAuth(app: AppContext): Middleware {
         throw new AppError(403, 'access_denied', 'The Management API does not take users\' own tokens here (managementApi.currentUserTokens is off)');
       }
       const grantId = payload[MANAGEMENT_GRANT_CLAIM];
+      if (typeof grantId !== 'string') throw unauthorized('The token does not name the authorization it was issued under: sign in again for a new one');
       const [user, client, grant] = await Promise.all([
-        app.users.get(payload.sub), app.clients.get(clientId), typeof grantId === 'string' ? app.grants.get(grantId) : undefined,
+        app.users.get(payload.sub), app.clients.get(clientId), app.grants.get(grantId),
       ]);
       if (!user) throw unauthorized('The user of this token no longer exists');
       if (user.blocked) throw unauthorized('The user of this token is blocked');

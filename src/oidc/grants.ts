@@ -19,15 +19,21 @@ export interface UserGrant {
   offline: boolean;
 }
 
-interface GrantPayload { accountId?: unknown; clientId?: unknown; openid?: { scope?: unknown }; resources?: Record<string, unknown>; iat?: unknown; exp?: unknown }
+interface GrantPayload {
+  accountId?: unknown; clientId?: unknown; openid?: { scope?: unknown }; resources?: Record<string, unknown>; iat?: unknown; exp?: unknown;
+  /** Scopes taken back (a post-login action's removeScope): oidc-provider keeps them in `openid`/`resources` too. */
+  rejected?: { openid?: { scope?: unknown }; resources?: Record<string, unknown> };
+}
 const words = (v: unknown) => (typeof v === 'string' ? v.split(' ').filter(Boolean) : []);
 
 function toGrant(id: string, p: GrantPayload, offline: boolean): UserGrant | undefined {
   if (typeof p.accountId !== 'string' || typeof p.clientId !== 'string') return undefined;
+  // What the grant holds: granted and not rejected since (oidc-provider's getResourceScope does the same).
+  const without = (granted: unknown, rejected: unknown) => { const r = new Set(words(rejected)); return words(granted).filter((s) => !r.has(s)); };
   const resources: Record<string, string[]> = {};
-  for (const [aud, scope] of Object.entries(p.resources ?? {})) resources[aud] = words(scope);
+  for (const [aud, scope] of Object.entries(p.resources ?? {})) resources[aud] = without(scope, p.rejected?.resources?.[aud]);
   return {
-    id, clientId: p.clientId, accountId: p.accountId, scopes: words(p.openid?.scope), resources,
+    id, clientId: p.clientId, accountId: p.accountId, scopes: without(p.openid?.scope, p.rejected?.openid?.scope), resources,
     createdAt: typeof p.iat === 'number' ? p.iat * 1000 : 0, expiresAt: typeof p.exp === 'number' ? p.exp * 1000 : null, offline,
   };
 }

@@ -333,6 +333,7 @@ export function createProvider(d: ProviderDeps): Provider {
       return client.grantTypeAllowed('refresh_token') && code.scopes.has('offline_access');
     },
     async loadExistingGrant(ctx) {
+      webMessageOriginAllowed(ctx);
       const client = ctx.oidc.client!;
       const grantId = ctx.oidc.result?.consent?.grantId || ctx.oidc.session!.grantIdFor(client.clientId);
       const existing = grantId ? await ctx.oidc.provider.Grant.find(grantId) : undefined;
@@ -500,7 +501,10 @@ export function createProvider(d: ProviderDeps): Provider {
 /**
  * response_mode=web_message posts the answer to the redirect_uri's origin, where any of its pages
  * may be listening, not only the callback: as on Auth0, that origin must be one of the client's
- * web origins. (Refused as invalid_request, which goes to the callback the usual way.)
+ * web origins. Checked when the request arrives (before any login page) and again when the
+ * grant is loaded, which a resume after the login page does too (web_origins may have changed
+ * meanwhile). The refusal, invalid_request, is itself posted to that origin: it carries the
+ * error, its description, state and iss, and comes before anything that depends on the session.
  */
 function webMessageOriginAllowed(ctx: KoaContextWithOIDC): void {
   const params = ctx.oidc.params as Record<string, unknown>;
