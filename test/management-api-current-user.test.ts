@@ -2,7 +2,7 @@ import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import * as oidc from 'openid-client';
 import { decodeJwt } from 'jose';
-import { startTestServer, discover, loginThroughForm, type TestServer } from './helpers/server.ts';
+import { startTestServer, discover, loginThroughForm, authorizationRequest, type TestServer } from './helpers/server.ts';
 import { bindActions, deployAction } from './helpers/actions.ts';
 
 // A user's own token for the Management API (Auth0's Management API tokens for single-page
@@ -348,4 +348,44 @@ test('a scope a later sign-in\'s action took back is no longer held: older token
   } finally {
     await bindActions(ts, 'post-login', []);
   }
+});
+
+test('a grant revoked while an authorization of its session is using it stays revoked: no code, and its tokens stay dead', async () => {
+  const u = await user('race');
+  const config = await spaConfig();
+  const login = await loginThroughForm(config, { redirectUri: CB, email: u.email, password: PASSWORD, scope: 'openid read:current_user', params: { audience: `${ts.base}/api/v2/` } });
+  const token = (await oidc.authorizationCodeGrant(config, login.callbackUrl!, { pkceCodeVerifier: login.verifier, expectedState: login.state })).access_token;
+  const grantId = String(decodeJwt(token).gh_grant);
+  assert.equal((await ts.api('GET', path(u.user_id), undefined, token)).status, 200);
+
+  // The revocation lands between the renewal's read of the grant and its save (forced here:
+  // the window is a fraction of a millisecond on its own).
+  const Grant = ts.ctx.provider.Grant as unknown as { find(id: string, ...rest: unknown[]): Promise<unknown> };
+  const find = Grant.find;
+  let armed = true;
+  Grant.find = async function (this: unknown, id: string, ...rest: unknown[]) {
+    const found = await find.call(this, id, ...rest);
+    if (armed && id === grantId && found) {
+      armed = false;
+      assert.equal((await ts.api('DELETE', `/grants/${grantId}`)).status, 204);
+    }
+    return found;
+  };
+  try {
+    const { url } = await authorizationRequest(config, { redirectUri: CB, scope: 'openid read:current_user', params: { prompt: 'none', audience: `${ts.base}/api/v2/` } });
+    const { url: at } = await login.browser.follow(url, {}, (x) => x.href.startsWith(CB));
+    assert.equal(armed, false, 'the revocation ran');
+    assert.equal(at.searchParams.get('error'), 'access_denied', at.href);
+    assert.equal(at.searchParams.get('code'), null);
+  } finally {
+    Grant.find = find;
+  }
+  assert.equal(await ts.ctx.db('oidc_payloads').where({ type: 'Grant', id: grantId }).first(), undefined, 'the grant was not written back');
+  assert.equal((await ts.api('GET', path(u.user_id), undefined, token)).status, 401);
+  // The next sign-in in that browser starts a new authorization.
+  const again = await loginThroughForm(config, { browser: login.browser, redirectUri: CB, email: u.email, password: PASSWORD, scope: 'openid read:current_user', params: { audience: `${ts.base}/api/v2/`, prompt: 'login' } });
+  const fresh = (await oidc.authorizationCodeGrant(config, again.callbackUrl!, { pkceCodeVerifier: again.verifier, expectedState: again.state })).access_token;
+  assert.notEqual(decodeJwt(fresh).gh_grant, grantId);
+  assert.equal((await ts.api('GET', path(u.user_id), undefined, fresh)).status, 200);
+  assert.equal((await ts.api('GET', path(u.user_id), undefined, token)).status, 401);
 });

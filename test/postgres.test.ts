@@ -185,6 +185,42 @@ test('PostgreSQL: grants listed and revoked, and a form POSTed back to /continue
   }
 });
 
+test('PostgreSQL: a grant is updated in place by a silent authorization, and one revoked while it is being used is not written back', { skip: available ? false : 'no PostgreSQL' }, async () => {
+  ts ??= await startTestServer({ databaseUrl: dbUrl });
+  const { authorizationRequest } = await import('./helpers/server.ts');
+  const CB = 'http://localhost:5173/cb';
+  const email = 'grant.race.pg@example.com';
+  const password = 'correct horse battery';
+  assert.equal((await ts.api('POST', '/users', { email, password })).status, 201);
+  const spa = (await ts.api('POST', '/clients', { name: 'PG race SPA', app_type: 'spa', callbacks: [CB] })).body;
+  const config = await discover(ts, spa.client_id);
+  const login = await loginThroughForm(config, { redirectUri: CB, email, password, scope: 'openid' });
+  assert.ok(login.callbackUrl?.searchParams.get('code'));
+  const [row] = await ts.ctx.db('oidc_payloads').where({ type: 'Grant' }).whereRaw('payload like ?', [`%${spa.client_id}%`]).select('id');
+  const silent = async () => {
+    const { url } = await authorizationRequest(config, { redirectUri: CB, scope: 'openid', params: { prompt: 'none' } });
+    return (await login.browser.follow(url, {}, (x) => x.href.startsWith(CB))).url;
+  };
+  // The update path (no revocation): the same grant answers.
+  assert.ok((await silent()).searchParams.get('code'));
+  assert.ok(await ts.ctx.db('oidc_payloads').where({ type: 'Grant', id: row.id }).first());
+
+  const Grant = ts.ctx.provider.Grant as unknown as { find(id: string, ...rest: unknown[]): Promise<unknown> };
+  const find = Grant.find;
+  Grant.find = async function (this: unknown, id: string, ...rest: unknown[]) {
+    const found = await find.call(this, id, ...rest);
+    if (id === row.id && found) await ts!.api('DELETE', `/grants/${id}`);
+    return found;
+  };
+  try {
+    const at = await silent();
+    assert.equal(at.searchParams.get('error'), 'access_denied', at.href);
+  } finally {
+    Grant.find = find;
+  }
+  assert.equal(await ts.ctx.db('oidc_payloads').where({ type: 'Grant', id: row.id }).first(), undefined);
+});
+
 test('PostgreSQL: api.session.revoke ends the session and its refresh token; event.session keeps the device', { skip: available ? false : 'no PostgreSQL' }, async () => {
   ts ??= await startTestServer({ databaseUrl: dbUrl });
   const oidc = await import('openid-client');

@@ -1,4 +1,5 @@
 import Router from '@koa/router';
+import { markLoaded } from '../oidc/adapter.ts';
 import type { Context } from 'koa';
 import type { AppContext } from '../context.ts';
 import type { Csrf } from '../http/koa-csrf.ts';
@@ -131,7 +132,10 @@ export function createInteractionRoutes(app: AppContext, csrf: Csrf) {
   async function grantConsent(ctx: Context, d: Awaited<ReturnType<typeof details>>) {
     const { Grant } = app.provider;
     const det = d.prompt.details as { missingOIDCScope?: string[]; missingOIDCClaims?: string[]; missingResourceScopes?: Record<string, string[]> };
-    const grant = d.grantId ? (await Grant.find(d.grantId))! : new Grant({ accountId: d.session!.accountId, clientId: String(d.params.client_id) });
+    // A grant revoked since the prompt was shown is gone: the consent given now starts a new one.
+    const found = d.grantId ? await Grant.find(d.grantId) : undefined;
+    if (found) markLoaded(found);
+    const grant = found ?? new Grant({ accountId: d.session!.accountId, clientId: String(d.params.client_id) });
     if (det.missingOIDCScope) grant.addOIDCScope(det.missingOIDCScope.join(' '));
     if (det.missingOIDCClaims) grant.addOIDCClaims(det.missingOIDCClaims);
     for (const [indicator, scopes] of Object.entries(det.missingResourceScopes ?? {})) grant.addResourceScope(indicator, scopes.join(' '));

@@ -23,6 +23,7 @@ const SQL = {
   byUid: 'select payload, consumed_at, expires_at from oidc_payloads where type = ? and uid = ? limit 1',
   byUserCode: 'select payload, consumed_at, expires_at from oidc_payloads where type = ? and user_code = ? limit 1',
   destroy: 'delete from oidc_payloads where type = ? and id = ?',
+  updateGrant: "update oidc_payloads set payload = ?, account_id = ?, expires_at = ? where type = 'Grant' and id = ?",
   revokeByGrantId: 'delete from oidc_payloads where grant_id = ?',
   consume: 'update oidc_payloads set consumed_at = ? where type = ? and id = ? and consumed_at is null',
   consumeReturning: 'update oidc_payloads set consumed_at = ? where type = ? and id = ? and consumed_at is null returning payload',
@@ -34,6 +35,14 @@ const SQL = {
 
 /** How many consumed refresh tokens' payloads wait for the token rotated from them (a rotation that failed between the two leaves one). */
 const CONSUMED_KEPT = 10_000;
+/** Set on a grant read from storage (markLoaded), so that its save updates it and never re-creates it. */
+const LOADED = 'ghLoaded';
+/** Marks a grant this request read from storage: its saves update the stored one, and fail if that is gone (KnexAdapter.upsert). */
+export function markLoaded(grant: object): void {
+  (grant as Record<string, unknown>)[LOADED] = true;
+}
+export const GRANT_LOADED_MEMBER = LOADED;
+
 /** A refresh-token family the Management API ended: a token rotated in it afterwards is not saved (src/management-api/refresh-tokens.ts). */
 export const REVOKED_FAMILY = 'RevokedRefreshFamily';
 
@@ -124,6 +133,16 @@ export function createAdapterFactory(db: Db, clients: ClientSource, sessionsMayB
           payload.ghLifetime = earlier;
           if (expiresAt !== null) expiresAt = Math.min(expiresAt, earlier.expiresAt * 1000);
         }
+      }
+      // A grant this request loaded (markLoaded) is updated, never inserted: one revoked since it
+      // was read (a user's app access revoked, a password change, their sessions ended) stays
+      // revoked, with what was issued under it, rather than coming back with the same id.
+      if (this.type === 'Grant' && payload[LOADED] === true) {
+        delete payload[LOADED];
+        const args = [JSON.stringify(payload), accountId, expiresAt, id];
+        const changed = sqlite ? await run(SQL.updateGrant, args, 'update') : Number(await db.raw(SQL.updateGrant, args as never[]).then((r) => r.rowCount));
+        if (changed === 0) throw new errors.AccessDenied('the authorization was revoked while this request was using it; sign in again');
+        return;
       }
       const json = JSON.stringify(payload);
       if (sqlite) await run(SQL.upsert, [id, this.type, json, grantId, userCode, uid, accountId, expiresAt], 'insert');

@@ -10,7 +10,7 @@ import type { Audit } from '../audit/audit.ts';
 import type { Logger } from '../shared/logger.ts';
 import type { Urls } from '../shared/urls.ts';
 import { logKoaErrors } from '../http/koa-errors.ts';
-import { createAdapterFactory } from './adapter.ts';
+import { createAdapterFactory, GRANT_LOADED_MEMBER, markLoaded } from './adapter.ts';
 import { refreshTokenTtl, sessionTtl, type RefreshTokenRequest } from './lifetimes.ts';
 import { stampFamily } from './token-family.ts';
 import { stampDevice } from './token-device.ts';
@@ -337,6 +337,7 @@ export function createProvider(d: ProviderDeps): Provider {
       const client = ctx.oidc.client!;
       const grantId = ctx.oidc.result?.consent?.grantId || ctx.oidc.session!.grantIdFor(client.clientId);
       const existing = grantId ? await ctx.oidc.provider.Grant.find(grantId) : undefined;
+      if (existing) markLoaded(existing);
       // A new sign-in renews the grant's lifetime, which is where the refresh tokens issued under
       // it end: those of this login live their own time, not what is left of the first sign-in's.
       const signIn = (ctx.oidc.result as { gatehouse?: { signIn?: unknown } } | undefined)?.gatehouse?.signIn === true;
@@ -429,7 +430,7 @@ export function createProvider(d: ProviderDeps): Provider {
 
   // The ends actions set (lifetimes.ts) are kept with the session and the refresh token: their
   // models store only the members they list, so these join the lists.
-  for (const [model, extra] of [[provider.Session, 'ghLifetime'], [provider.RefreshToken, 'ghExpiresAt'], [provider.RefreshToken, 'ghDevice'], [provider.RefreshToken, 'ghFamily'], [provider.RefreshToken, 'ghMetadata'], [provider.AuthorizationCode, 'ghRefreshLifetime']] as const) {
+  for (const [model, extra] of [[provider.Session, 'ghLifetime'], [provider.RefreshToken, 'ghExpiresAt'], [provider.RefreshToken, 'ghDevice'], [provider.RefreshToken, 'ghFamily'], [provider.RefreshToken, 'ghMetadata'], [provider.AuthorizationCode, 'ghRefreshLifetime'], [provider.Grant, GRANT_LOADED_MEMBER]] as const) {
     const members = [...(model as unknown as { IN_PAYLOAD: string[] }).IN_PAYLOAD, extra];
     Object.defineProperty(model, 'IN_PAYLOAD', { configurable: true, get: () => members });
   }
