@@ -232,6 +232,10 @@ test('actions test runs a file locally in the sandbox; deploy and bind set up a 
   assert.match(dep.stdout, /created action "tier".*\n.*deployed version 1 with secrets TIER/);
   const dep2 = await cli('actions', 'deploy', file, '--trigger', 'credentials-exchange');
   assert.match(dep2.stdout, /updated action "tier".*\n.*deployed version 2/);
+  // --json names the version just deployed as the action's (regression: it showed the one before).
+  const dep3 = JSON.parse((await cli('actions', 'deploy', file, '--trigger', 'credentials-exchange', '--json')).stdout) as { action: { deployed_version?: { number?: number; id?: string } }; version: { number: number; id: string } };
+  assert.equal(dep3.version.number, 3);
+  assert.equal(dep3.action.deployed_version?.number, 3, JSON.stringify(dep3.action.deployed_version));
   // The same name for another trigger, or a trigger that does not exist: refused, nothing deployed.
   const other = await cli('actions', 'deploy', file, '--trigger', 'post-login').then(() => null, (e: { code: number; stderr: string }) => e);
   assert.equal(other?.code, 1);

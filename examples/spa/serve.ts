@@ -113,7 +113,8 @@ async function checkGatehouse(issuer: string): Promise<void> {
         `         Start Gatehouse with GATEHOUSE_ISSUER=${domain}/ (with the trailing slash).`);
     }
   } catch {
-    console.warn(`warning: no Gatehouse answered at ${domain}/.well-known/openid-configuration; start it with GATEHOUSE_ISSUER=${domain}/ npm start`);
+    const port = new URL(domain).port;
+    console.warn(`warning: no Gatehouse answered at ${domain}/.well-known/openid-configuration; start it with ${port ? `PORT=${port} ` : ''}GATEHOUSE_ISSUER=${domain}/ npm start`);
   }
 }
 

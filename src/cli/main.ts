@@ -268,10 +268,12 @@ export async function main(argv: string[]): Promise<number> {
       if (existing && existingTrigger !== trigger) {
         throw new AppError(400, 'usage', `action "${name}" exists for ${existingTrigger}, not ${trigger}: deploy it with --trigger ${existingTrigger}, or give the new one another --name`);
       }
-      const action = existing
+      const draft = existing
         ? await ctx.actions.store.update(existing.id, { code, ...(secrets.length ? { secrets } : {}) })
         : await ctx.actions.store.create({ name, supported_triggers: [{ id: trigger }], code, secrets });
-      const version = await ctx.actions.store.deploy(action.id);
+      const version = await ctx.actions.store.deploy(draft.id);
+      // Read again after the deploy: the draft read before it names the version deployed before.
+      const action = await ctx.actions.store.get(draft.id);
       await ctx.audit.record({ type: 'sapi', description: `Deploy an action (CLI, version ${version.number})`, details: { action: action.id, via: 'cli' } });
       print(out, `${existing ? 'updated' : 'created'} action "${name}" (${action.id}) for ${trigger}\ndeployed version ${version.number}${secrets.length ? ` with secrets ${secrets.map((x) => x.name).join(', ')}` : ''}\nbind it with: npx gatehouse actions bind ${trigger} ${name}`, { action: { ...action, code: undefined }, version: { ...version, code: undefined } });
       return 0;

@@ -81,7 +81,7 @@ export function managementAuth(app: AppContext): Middleware {
       if (user.last_password_reset && iat < Math.floor(Date.parse(user.last_password_reset) / 1000)) throw unauthorized('The password changed after this token was issued');
       const live = grant !== undefined && grant.accountId === payload.sub && grant.clientId === clientId && (grant.expiresAt === null || grant.expiresAt > Date.now());
       const held = new Set(live ? grant.resources[app.urls.managementAudience] ?? [] : []);
-      if (held.size === 0) throw unauthorized('The user no longer authorizes this application');
+      if (held.size === 0) throw unauthorized('The authorization this token was issued under was revoked (a password change, a block, the user\'s sessions ended or the application\'s access revoked): sign in again');
       const scopes = new Set((typeof payload.scope === 'string' ? payload.scope.split(' ') : []).filter((s) => CURRENT_USER.has(s) && held.has(s)));
       ctx.state.caller = { sub: payload.sub, clientId, scopes, user: payload.sub } satisfies ManagementCaller;
       return next();
