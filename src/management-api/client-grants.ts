@@ -2,18 +2,14 @@ import type { Context } from 'koa';
 import { z } from 'zod';
 import { badRequest, notFound } from '../shared/errors.ts';
 import { requireScope } from './auth.ts';
-import { auditChange, checkpointBody, checkpointOf, checkpointShape, listBody, pageOf, paginationShape, parseBody, parseQuery, type RegisterRoutes } from './helpers.ts';
+import { auditChange, checkpointBody, checkpointOf, checkpointShape, listBody, pageOf, paginationShape, parseBody, parseQuery, pathId, type RegisterRoutes } from './helpers.ts';
 
 const scope = z.array(z.string().min(1).max(280)).max(1000);
 const createBody = z.strictObject({ client_id: z.string().min(1).max(128), audience: z.string().min(1).max(600), scope });
 const patchBody = z.strictObject({ scope });
 const listQuery = z.strictObject({ ...paginationShape, ...checkpointShape, client_id: z.string().max(128).optional(), audience: z.string().max(600).optional() });
 
-const idParam = (ctx: Context) => {
-  const id = ctx.params.id;
-  if (typeof id !== 'string' || id.length < 1 || id.length > 64) throw badRequest('Path validation error: id: must be 1 to 64 characters', 'invalid_uri');
-  return id;
-};
+const idParam = (ctx: Context) => pathId(ctx, 64);
 
 /** Auth0's `/api/v2/client-grants`: which M2M client may get which scopes of which API. */
 export const registerClientGrants: RegisterRoutes = (router, app) => {

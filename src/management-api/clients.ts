@@ -4,7 +4,7 @@ import type { AppContext } from '../context.ts';
 import { GRANT_TYPES } from '../clients/clients.ts';
 import { badRequest } from '../shared/errors.ts';
 import { requireScope } from './auth.ts';
-import { alwaysTrue, auditChange, fieldsOf, fieldsQuery, fieldsShape, listBody, pageOf, paginationShape, parseBody, parseQuery, requireSomeField, stringMap, text, type RegisterRoutes } from './helpers.ts';
+import { alwaysTrue, auditChange, fieldsOf, fieldsQuery, fieldsShape, listBody, pageOf, paginationShape, parseBody, parseQuery, requireSomeField, stringMap, text, pathId, type RegisterRoutes } from './helpers.ts';
 
 const APP_TYPES = ['spa', 'regular_web', 'non_interactive', 'native'] as const;
 const urlList = z.array(z.string().max(2000)).max(100);
@@ -74,11 +74,7 @@ function checkRoundTrip(app: AppContext, b: { jwt_configuration?: { lifetime_in_
   }
 }
 
-const idParam = (ctx: Context) => {
-  const id = ctx.params.id;
-  if (typeof id !== 'string' || id.length < 1 || id.length > 128) throw badRequest('Path validation error: id: must be 1 to 128 characters', 'invalid_uri');
-  return id;
-};
+const idParam = (ctx: Context) => pathId(ctx, 128);
 
 /** Auth0's `/api/v2/clients`. Secrets appear only in the create and rotate-secret responses. */
 export const registerClients: RegisterRoutes = (router, app) => {

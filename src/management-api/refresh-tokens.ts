@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { Context } from 'koa';
 import { requireScope } from './auth.ts';
-import { auditChange, checkpointOf, checkpointShape, fieldsOf, fieldsQuery, fieldsShape, parseBody, parseQuery, type RegisterRoutes } from './helpers.ts';
+import { auditChange, checkpointOf, checkpointShape, fieldsOf, fieldsQuery, fieldsShape, parseBody, parseQuery, pathId, type RegisterRoutes } from './helpers.ts';
 import { badRequest, conflict, notFound } from '../shared/errors.ts';
 import { parseJson, toNum } from '../db/knex.ts';
 import { metadataProblem } from '../users/users.ts';
@@ -11,11 +11,7 @@ import { familyIdOf, tokenFamily } from '../oidc/token-family.ts';
 import { REVOKED_FAMILY } from '../oidc/adapter.ts';
 import type { Knex } from 'knex';
 
-const idParam = (ctx: Context) => {
-  const id = ctx.params.id;
-  if (typeof id !== 'string' || id.length < 1 || id.length > 128) throw badRequest('Path validation error: id: must be 1 to 128 characters', 'invalid_uri');
-  return id;
-};
+const idParam = (ctx: Context) => pathId(ctx, 128);
 
 /** Auth0's refresh_token_metadata: the actions' rule (token-family.ts); null, as on Auth0, empties it. */
 const metadataSchema = z.record(

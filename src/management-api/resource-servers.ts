@@ -3,7 +3,7 @@ import type { Context } from 'koa';
 import { z } from 'zod';
 import { badRequest } from '../shared/errors.ts';
 import { requireScope } from './auth.ts';
-import { alwaysTrue, auditChange, listBody, pageOf, paginationShape, parseBody, parseQuery, requireSomeField, text, type RegisterRoutes } from './helpers.ts';
+import { alwaysTrue, auditChange, listBody, pageOf, paginationShape, parseBody, parseQuery, requireSomeField, text, pathId, type RegisterRoutes } from './helpers.ts';
 
 const scopes = z.array(z.strictObject({ value: z.string().min(1).max(280), description: text(500, 0).optional().default('') })).max(1000);
 const fields = {
@@ -35,11 +35,7 @@ const withoutFixed = <T extends Record<string, unknown>>(b: T) => {
 /** An API as Auth0 shows it: with the settings that always hold here. */
 const view = <T extends object>(rs: T) => ({ ...rs, allow_offline_access: true, skip_consent_for_verifiable_first_party_clients: true });
 
-const idParam = (ctx: Context) => {
-  const id = ctx.params.id;
-  if (typeof id !== 'string' || id.length < 1 || id.length > 600) throw badRequest('Path validation error: id: must be 1 to 600 characters', 'invalid_uri');
-  return id;
-};
+const idParam = (ctx: Context) => pathId(ctx, 600);
 
 /** Auth0's `/api/v2/resource-servers` (APIs); `{id}` is the id or the identifier. */
 export const registerResourceServers: RegisterRoutes = (router, app) => {

@@ -1,18 +1,13 @@
 import type { Context } from 'koa';
 import { z } from 'zod';
-import { badRequest } from '../shared/errors.ts';
 import { requireScope } from './auth.ts';
-import { auditChange, checkpointBody, checkpointOf, checkpointShape, emptyListOf, listBody, pageOf, paginationShape, parseBody, parseQuery, requireSomeField, text, type RegisterRoutes } from './helpers.ts';
+import { auditChange, checkpointBody, checkpointOf, checkpointShape, emptyListOf, listBody, pageOf, paginationShape, parseBody, parseQuery, requireSomeField, text, pathId, type RegisterRoutes } from './helpers.ts';
 
 const createBody = z.strictObject({ name: text(200), description: text(1000, 0).optional() });
 const patchBody = z.strictObject({ name: text(200).optional(), description: text(1000, 0).optional() });
 const usersBody = z.strictObject({ users: z.array(z.string().min(1).max(64)).min(1).max(50) });
 
-const idParam = (ctx: Context) => {
-  const id = ctx.params.id;
-  if (typeof id !== 'string' || id.length < 1 || id.length > 64) throw badRequest('Path validation error: id: must be 1 to 64 characters', 'invalid_uri');
-  return id;
-};
+const idParam = (ctx: Context) => pathId(ctx, 64);
 
 /** Auth0's `/api/v2/roles`: CRUD and the users holding a role. */
 export const registerRoles: RegisterRoutes = (router, app) => {

@@ -1,14 +1,10 @@
 import { z } from 'zod';
 import { requireScope } from './auth.ts';
 import type { Context } from 'koa';
-import { auditChange, parseBody, parseQuery, type RegisterRoutes } from './helpers.ts';
+import { auditChange, parseBody, parseQuery, pathId, type RegisterRoutes } from './helpers.ts';
 import { badRequest, notFound } from '../shared/errors.ts';
 
-const idParam = (ctx: Context) => {
-  const id = ctx.params.id;
-  if (typeof id !== 'string' || id.length < 1 || id.length > 128) throw badRequest('Path validation error: id: must be 1 to 128 characters', 'invalid_uri');
-  return id;
-};
+const idParam = (ctx: Context) => pathId(ctx, 128);
 import { sessionDevices, sessionFacts } from '../actions/triggers/session-facts.ts';
 import { sessionEnded } from '../oidc/lifetimes.ts';
 import { parseJson } from '../db/knex.ts';

@@ -2,14 +2,14 @@ import type { Context } from 'koa';
 import { parseUserSearch } from '../users/search.ts';
 import { z } from 'zod';
 import type { AppContext } from '../context.ts';
-import { AppError, badRequest } from '../shared/errors.ts';
+import { AppError } from '../shared/errors.ts';
 import { canonicalEmail } from '../users/email.ts';
 import { METADATA_MAX_BYTES, type User } from '../users/users.ts';
 import { requireScope, requireScopeOrSelf, type ManagementCaller } from './auth.ts';
 import { queueEmailChangedMail, queuePasswordChangedMail } from '../mail/notices.ts';
 import { queueVerificationMail } from '../interactions/lifecycle.ts';
 import {
-  auditChange, emptyListOf, fieldsOf, fieldsQuery, fieldsShape, jsonObject, listBody, pageOf, paginationShape, parseBody, parseQuery, readDeleteBody, requireSomeField, text, type RegisterRoutes,
+  auditChange, emptyListOf, fieldsOf, fieldsQuery, fieldsShape, jsonObject, listBody, pageOf, paginationShape, parseBody, parseQuery, pathId, readDeleteBody, requireSomeField, text, type RegisterRoutes,
 } from './helpers.ts';
 
 /**
@@ -30,7 +30,6 @@ const password = z.string().max(4096, 'is too long');
 const picture = z.string().max(2000).refine((v) => /^https:\/\/[^\s]+$/.test(v) && URL.canParse(v), 'must be an https URL');
 const metadata = jsonObject({ maxBytes: METADATA_MAX_BYTES });
 const connection = z.string().refine((v) => v === DB_CONNECTION, `unknown connection (the only one is ${DB_CONNECTION})`);
-const userId = z.string().min(1).max(64);
 
 const createBody = z.strictObject({
   email, password, connection: connection.optional(), email_verified: z.boolean().optional(),
@@ -77,11 +76,7 @@ export const registerUsers: RegisterRoutes = (router, app) => {
     }
   }
 
-  const idParam = (ctx: Context) => {
-    const r = userId.safeParse(ctx.params.id);
-    if (!r.success) throw badRequest('Path validation error: id: must be 1 to 64 characters', 'invalid_uri');
-    return r.data;
-  };
+  const idParam = (ctx: Context) => pathId(ctx, 64);
 
   router.get('/users', requireScope('read:users'), async function listUsers(ctx) {
     const query = parseQuery(ctx, listQuery);
