@@ -257,6 +257,26 @@ test('Auth0 endpoints Gatehouse lacks answer as the server does (a 404 Managemen
   assert.equal((await ts.api('GET', '/users/auth0%7Cnobody/permissions')).status, 404);
 });
 
+test('a user\'s second factors through ManagementClient: enrollments (v4 and v5 spellings) and authentication methods reach their routes', async () => {
+  const user = await createUser(ts, 'factors@sdk.example', PASSWORD);
+  const r = await runDraft(`
+  const id = ${JSON.stringify(user.user_id)};
+  const out = {};
+  const calls = {
+    v4: async () => (await m.users.getEnrollments({ id })).data,
+    v5: async () => { const x = await m.users.enrollments.get(id); return x.data ?? x; },
+    methods: () => m.users.getAuthenticationMethods({ id }),
+    v5methods: () => m.users.authenticationMethods.list(id),
+    missing: () => m.users.getEnrollments({ id: 'auth0|nobody' }),
+  };
+  for (const [k, f] of Object.entries(calls)) { try { out[k] = await f(); } catch (e) { out[k] = e.name + ' ' + e.statusCode; } }
+  api.idToken.setCustomClaim('https://x/factors', out);`);
+  assert.equal(r.status, 'ok');
+  // The grant has read:users (enrollments) but not read:authentication_methods: a 403 from the
+  // route's scope check, which a path that did not exist would answer with a 404.
+  assert.deepEqual(r.value, { v4: [], v5: [], methods: 'ManagementApiError 403', v5methods: 'ManagementApiError 403', missing: 'ManagementApiError 404' });
+});
+
 test('the v3 scope option is not sent (v4+ dropped it): a scope the grant lacks does not break the client', async () => {
   const r = await runDraft(`
   const narrow = new (require('auth0').ManagementClient)({ domain: event.secrets.DOMAIN, clientId: event.secrets.CLIENT_ID, clientSecret: event.secrets.CLIENT_SECRET, scope: 'update:roles' });

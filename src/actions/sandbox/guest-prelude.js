@@ -3966,6 +3966,14 @@
         users.getRefreshTokens = op(userRefreshTokens);
         users.deleteRefreshTokens = op(endUserRefreshTokens);
         users.refreshToken = { list: op(lister(null, 'tokens', (id) => userPath(id) + '/refresh-tokens', true)), delete: op(endUserRefreshTokens) };
+        // A user's second factors: Guardian's enrollments (v4 users.getEnrollments({id}), v5+
+        // users.enrollments.get(id)) and authentication methods (getAuthenticationMethods, v5+ authenticationMethods.list).
+        const enrollmentsOf = (a, b) => { const { id, q } = readQuery(a, b, 'id'); return request('GET', userPath(id) + '/enrollments', q); };
+        const methodsOf = (a, b) => { const { id, q } = readQuery(a, b, 'id'); return request('GET', userPath(id) + '/authentication-methods', q); };
+        users.getEnrollments = op(enrollmentsOf);
+        users.enrollments = { get: op(enrollmentsOf) };
+        users.getAuthenticationMethods = op(methodsOf);
+        users.authenticationMethods = { list: op(methodsOf) };
         const refreshTokens = {
           get: op((a) => { const { id } = idOf(a, 'id'); return request('GET', '/refresh-tokens/' + enc(id)); }),
           update: op((a, b) => { const { id } = idOf(a, 'id'); return request('PATCH', '/refresh-tokens/' + enc(id), undefined, b); }),
