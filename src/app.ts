@@ -151,7 +151,9 @@ export function createApp(app: AppContext) {
         return;
       }
       return apiErrors(ctx, async () => {
-        if (ctx.method !== 'GET' && ctx.method !== 'DELETE' && ctx.request.length && !ctx.is('application/json')) {
+        // A users import is multipart (a file), as on Auth0; src/management-api/user-imports.ts reads it.
+        const upload = ctx.path === `${apiPrefix}/jobs/users-imports` && ctx.is('multipart/form-data');
+        if (ctx.method !== 'GET' && ctx.method !== 'DELETE' && ctx.request.length && !ctx.is('application/json') && !upload) {
           ctx.status = 415;
           ctx.body = { statusCode: 415, error: 'Unsupported Media Type', message: 'Send the body as application/json', errorCode: 'unsupported_media_type' };
           return;

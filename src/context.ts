@@ -87,6 +87,15 @@ export async function createContext(config: Config, opts: { logger?: Logger; mig
       (globalThis.crypto.getRandomValues(new Uint8Array(32)) as Uint8Array).reduce((s, b) => s + b.toString(16).padStart(2, '0'), ''),
     ]))) as string[];
     csrfKey = Buffer.from(await settings.sealedOrCreate('csrf_key', () => Buffer.from(globalThis.crypto.getRandomValues(new Uint8Array(32))).toString('base64')), 'base64');
+    if (opts.serving) {
+      // Users whose hashes verify in another time than the dummy's (imported, or older argon2
+      // settings): every verify is held to the slowest of them (createPasswordHasher's floor).
+      const foreign: string[] = await db('users').whereNotNull('password_hash').andWhere('password_hash', 'not like', `${hasher.ownPrefix}%`).pluck('password_hash');
+      if (foreign.length > 0) {
+        const floorMs = await hasher.calibrate(foreign);
+        logger.info({ users: foreign.length, floor_ms: floorMs }, 'users with imported or older password hashes (replaced at their next sign-in): every password check takes at least floor_ms meanwhile');
+      }
+    }
     const demoted = await keys.ensure();
     if (demoted.length) logger.warn({ kids: demoted }, 'several current signing keys for one algorithm (nodes that started together on an earlier version): all but the newest are now previous');
     // The Management API is an API like any other: its audience is /api/v2/ on the issuer's origin.

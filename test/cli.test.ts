@@ -323,3 +323,27 @@ test('actions logs shows the calls the server refused next to their action', asy
   const out = (await cli('actions', 'logs', '--trigger', 'post-login')).stdout;
   assert.match(out, /exe_refused_001\n {2}- claims: ok in 1\.5 ms\n {6}REFUSED: claim "sub" is reserved and cannot be set by an action\n {6}hello\n/);
 });
+
+test('users import: Auth0\'s bulk import file from the command line, with a summary and each failure', async () => {
+  const { default: bcrypt } = await import('bcryptjs');
+  const file = join(dir, 'auth0-users.json');
+  writeFileSync(file, JSON.stringify([
+    { email: 'imported.cli@example.com', user_id: 'cli-1', password_hash: await bcrypt.hash('an imported password', 4), email_verified: true },
+    { email: 'no-hash.cli@example.com' },
+    { email: 'broken.cli@example.com', password_hash: 'md5:abc' },
+  ]));
+  const human = await cli('users', 'import', file);
+  assert.match(human.stdout, /2 inserted, 0 updated, 1 failed of 3/);
+  assert.match(human.stdout, /broken\.cli@example\.com: INVALID_FORMAT password_hash: is not a bcrypt hash/);
+  assert.match(human.stdout, /replaced by argon2id at each user's next sign-in/);
+  // Again: all three exist or fail, nothing imported, exit 1; --upsert updates the two.
+  const again = await cli('users', 'import', file, '--json').then(() => null, (e: { code: number; stdout: string }) => e);
+  assert.equal(again?.code, 1);
+  assert.deepEqual(JSON.parse(again!.stdout).summary, { total: 3, inserted: 0, updated: 0, failed: 3 });
+  const upsert = JSON.parse((await cli('users', 'import', file, '--upsert', '--json')).stdout);
+  assert.deepEqual(upsert.summary, { total: 3, inserted: 0, updated: 2, failed: 1 });
+  const missing = await cli('users', 'import', join(dir, 'nope.json')).then(() => null, (e: { code: number; stderr: string }) => e);
+  assert.equal(missing?.code, 1);
+  assert.match(missing?.stderr ?? '', /cannot read \S*nope\.json: no such file/);
+  assert.doesNotMatch(missing?.stderr ?? '', /at readFileSync/, 'a message, not a stack');
+});

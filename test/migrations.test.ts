@@ -159,6 +159,9 @@ test('stepping down the newest migrations one at a time keeps users\' roles, aut
   }
 });
 
+/** The refresh-token families migration and every one after it. */
+const FROM_FAMILIES = FILES.slice(FILES.indexOf('20261125090000_refresh_token_families.ts'));
+
 test('SQLite: a migration run killed half-way leaves nothing the next start refuses (the families backfill)', async () => {
   // Regression (review): the refresh-token families migration opts out of knex's transaction for
   // PostgreSQL; on SQLite knex then took its lock row in a transaction of its own, and a process
@@ -169,7 +172,8 @@ test('SQLite: a migration run killed half-way leaves nothing the next start refu
   const d = openDatabase(`sqlite:${file}`);
   try {
     await migrateLatest(d);
-    assert.deepEqual(await migrateDown(d, 1), ['20261125090000_refresh_token_families.ts']);
+    // Down to before the families migration (and the ones after it), then its backfill killed.
+    assert.deepEqual(await migrateDown(d, FROM_FAMILIES.length), [...FROM_FAMILIES].reverse());
     for (let i = 0; i < 150_000; i += 400) {
       await d('oidc_payloads').insert(Array.from({ length: 400 }, (_, j) => ({ id: `legacy-${String(i + j).padStart(7, '0')}`, type: 'RefreshToken', payload: '{}', grant_id: null, user_code: null, uid: null, account_id: null, expires_at: Date.now() + 3_600_000, consumed_at: null })));
     }
@@ -196,7 +200,7 @@ console.log('done');
   try {
     const applied = await migrateLatest(again);
     if (out.includes('done')) assert.deepEqual(applied, [], 'the child finished before it was killed');
-    else assert.deepEqual(applied, ['20261125090000_refresh_token_families.ts']);
+    else assert.deepEqual(applied, FROM_FAMILIES);
     assert.equal(Number((await again('oidc_payloads').where({ type: 'RefreshToken' }).whereNull('uid').count({ n: '*' }))[0].n), 0);
   } finally {
     await again.destroy();

@@ -1,4 +1,5 @@
 import { parseArgs } from 'node:util';
+import { importUsers, parseImportFile } from '../users/import.ts';
 import { loadConfig, ConfigError } from '../config/load.ts';
 import { createContext } from '../context.ts';
 import { openDatabase } from '../db/knex.ts';
@@ -51,10 +52,10 @@ function parseSecrets(list: string[] | undefined) {
  */
 async function actionsTest(file: string | undefined, values: { event?: string; trigger?: string; secret?: string[] }, out: Out, config: Config): Promise<number> {
   if (!file || !values.event) throw new AppError(400, 'usage', 'actions test needs a file and --event <json or @file>');
-  const code = readFileSync(file, 'utf8');
+  const code = readInput(file).toString('utf8');
   const c = await compileAction(code);
   if (!c.ok) throw new AppError(400, 'invalid_code', c.message);
-  const eventText = values.event.startsWith('@') ? readFileSync(values.event.slice(1), 'utf8') : values.event;
+  const eventText = values.event.startsWith('@') ? readInput(values.event.slice(1)).toString('utf8') : values.event;
   let event: Record<string, unknown>;
   try { event = JSON.parse(eventText); } catch { throw new AppError(400, 'usage', '--event is not valid JSON'); }
   const triggerId = values.trigger ?? Object.values(TRIGGERS).find((t) => new RegExp(`\\b${t.handler}\\b`).test(code))?.id;
@@ -107,6 +108,8 @@ Usage: gatehouse <command> [options]
                  [--callback URL]... [--logout-url URL]... [--web-origin URL]...
                  [--grant AUDIENCE:scope1,scope2]   (M2M: allow these API scopes)
   users create --email E [--password P] [--verified]
+  users import <file.json> [--upsert]    users in Auth0's bulk import format, with their password
+                                         hashes (bcrypt, argon2); prints the summary and each failure
   keys rotate                            new signing keys; old ones stay published until tokens expire
   keys list
   actions deploy <file> --trigger <id> [--name N] [--secret K=V]...
@@ -120,6 +123,16 @@ Usage: gatehouse <command> [options]
 Options: --json prints machine-readable output, errors included (as JSON on stderr). Through npm,
 add -s so that npm prints nothing of its own: npm run -s cli -- users create … --json.`;
 
+/** A file the user named: its bytes, or a usage error that says why it cannot be read (no stack). */
+function readInput(file: string): Buffer {
+  try {
+    return readFileSync(file);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new AppError(400, 'usage', `cannot read ${file}: ${code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a directory' : code === 'EACCES' ? 'permission denied' : (e as Error).message}`);
+  }
+}
+
 type Out = { json: boolean };
 function print(out: Out, human: string, data: unknown) {
   process.stdout.write(out.json ? `${JSON.stringify(data, null, 2)}\n` : `${human}\n`);
@@ -127,7 +140,7 @@ function print(out: Out, human: string, data: unknown) {
 
 /** Commands that take a subcommand, and theirs: anything else is refused before the database is opened. */
 const COMMANDS: Record<string, string[] | null> = {
-  start: null, migrate: null, clients: ['create'], users: ['create'], keys: ['rotate', 'list'], actions: ['deploy', 'bind', 'test', 'logs'],
+  start: null, migrate: null, clients: ['create'], users: ['create', 'import'], keys: ['rotate', 'list'], actions: ['deploy', 'bind', 'test', 'logs'],
 };
 const APP_TYPES: AppType[] = ['spa', 'regular_web', 'non_interactive', 'native'];
 
@@ -154,7 +167,7 @@ export async function main(argv: string[]): Promise<number> {
       down: { type: 'boolean' }, status: { type: 'boolean' }, steps: { type: 'string' }, all: { type: 'boolean' },
       name: { type: 'string' }, type: { type: 'string' }, callback: { type: 'string', multiple: true },
       'logout-url': { type: 'string', multiple: true }, 'web-origin': { type: 'string', multiple: true }, grant: { type: 'string', multiple: true },
-      email: { type: 'string' }, password: { type: 'string' }, verified: { type: 'boolean' },
+      email: { type: 'string' }, password: { type: 'string' }, verified: { type: 'boolean' }, upsert: { type: 'boolean' },
       trigger: { type: 'string' }, secret: { type: 'string', multiple: true }, event: { type: 'string' }, follow: { type: 'boolean' },
     },
     allowPositionals: true, strict: true,
@@ -243,6 +256,19 @@ export async function main(argv: string[]): Promise<number> {
       print(out, `created user ${user.email} (${user.user_id})`, user);
       return 0;
     }
+    if (cmd === 'users' && sub === 'import') {
+      const file = positionals[0];
+      if (!file) throw new AppError(400, 'usage', 'users import needs a file (a JSON array in Auth0\'s bulk import format)');
+      const list = parseImportFile(readInput(file));
+      const r = await importUsers(ctx.users, ctx.hasher, list, { upsert: !!values.upsert });
+      await ctx.audit.record({ type: 'sapi', description: 'Import users (CLI)', details: { via: 'cli', ...r.summary } });
+      const lines = [`imported ${file}: ${r.summary.inserted} inserted, ${r.summary.updated} updated, ${r.summary.failed} failed of ${r.summary.total}`,
+        ...r.errors.slice(0, 50).map((e) => `  ${String(e.user.email ?? e.user.user_id ?? '(no email)')}: ${e.errors.map((x) => `${x.code} ${x.message}`).join('; ')}`),
+        ...(r.errors.length > 50 ? [`  … and ${r.errors.length - 50} more (--json lists them all)`] : []),
+        ...(r.foreign.length ? ['imported password hashes are replaced by argon2id at each user\'s next sign-in'] : [])];
+      print(out, lines.join('\n'), { summary: r.summary, errors: r.errors });
+      return r.summary.failed > 0 && r.summary.inserted + r.summary.updated === 0 ? 1 : 0;
+    }
     if (cmd === 'keys' && sub === 'rotate') {
       const added = await ctx.keys.rotate();
       await ctx.audit.record({ type: 'sapi', description: 'Rotate signing keys (CLI)', details: { kids: added.map((k) => k.kid) } });
@@ -261,7 +287,7 @@ export async function main(argv: string[]): Promise<number> {
       const trigger = values.trigger;
       if (!trigger || !isTriggerId(trigger)) throw new AppError(400, 'usage', `actions deploy needs --trigger: ${Object.keys(TRIGGERS).join(', ')}`);
       const name = values.name ?? basename(file).replace(/\.(m?[jt]s)$/, '');
-      const code = readFileSync(file, 'utf8');
+      const code = readInput(file).toString('utf8');
       const secrets = parseSecrets(values.secret);
       const existing = await ctx.actions.store.findByName(name);
       const existingTrigger = (existing as { trigger_id?: string } | undefined)?.trigger_id;

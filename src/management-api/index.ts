@@ -15,6 +15,7 @@ import { registerOrganizations } from './organizations.ts';
 import { registerSessions } from './sessions.ts';
 import { registerRefreshTokens } from './refresh-tokens.ts';
 import { registerTickets } from './tickets.ts';
+import { registerUserImports } from './user-imports.ts';
 import { registerConnections } from './connections.ts';
 import { registerStats } from './stats.ts';
 
@@ -36,6 +37,7 @@ export function createManagementApi(app: AppContext) {
   registerSessions(router, app);
   registerRefreshTokens(router, app);
   registerTickets(router, app);
+  registerUserImports(router, app);
   registerConnections(router, app);
   registerStats(router, app);
   return router;

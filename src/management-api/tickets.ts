@@ -53,6 +53,16 @@ const verificationJobBody = z.strictObject({ user_id: userId, client_id: z.strin
  * to the password it replaces, with what the admin asked for when it is used. The ticket's URL
  * is in the response only: never logged or audited. A job sends the verification mail again.
  */
+/** A row of `jobs`; `details`: JSON of what the job was asked and, once done, its summary (imports). */
+export interface JobRow { id: string; type: string; status: string; created_at: unknown; user_id?: string | null; details?: string | null }
+
+/** A job in Auth0's shape. */
+export function jobShape(r: JobRow) {
+  let details: Record<string, unknown> = {};
+  if (typeof r.details === 'string') { try { details = JSON.parse(r.details) as Record<string, unknown>; } catch { /* never ours: left out */ } }
+  return { id: r.id, type: r.type, status: r.status, created_at: new Date(Number(r.created_at)).toISOString(), ...details };
+}
+
 export const registerTickets: RegisterRoutes = (router, app) => {
   const { users, emailTokens, urls } = app;
 
@@ -102,8 +112,6 @@ export const registerTickets: RegisterRoutes = (router, app) => {
     ctx.status = 201;
     ctx.body = { ticket };
   });
-
-  const jobShape = (r: { id: string; type: string; status: string; created_at: unknown }) => ({ id: r.id, type: r.type, status: r.status, created_at: new Date(Number(r.created_at)).toISOString() });
 
   router.post('/jobs/verification-email', requireScope('update:users'), async function verificationEmailJob(ctx: Context) {
     const b = parseBody(ctx, verificationJobBody);

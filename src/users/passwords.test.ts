@@ -29,7 +29,7 @@ async function peakVerifies(hasher: ReturnType<typeof createPasswordHasher>, n: 
     return true;
   }) as typeof verify;
   try {
-    const results = await Promise.all(Array.from({ length: n }, () => hasher.verify('$argon2id$stand-in', 'a password')));
+    const results = await Promise.all(Array.from({ length: n }, () => hasher.verify('$argon2id$v=19$m=19456,p=1,t=2$c29tZXNhbHRzb21lc2FsdA$aGFzaGhhc2hoYXNoaGFzaGhhc2g', 'a password')));
     assert.deepEqual(results, Array(n).fill(true));
   } finally {
     argon2.verify = verify;
@@ -41,4 +41,47 @@ test('a burst of logins runs no more verifies at once than the hasher allows, an
   assert.equal(await peakVerifies(createPasswordHasher({ ...PARAMS, maxConcurrent: 4 }, 1), 8), 1);
   assert.equal(await peakVerifies(createPasswordHasher({ ...PARAMS, maxConcurrent: 4 }, 2), 8), 2);
   assert.equal(await peakVerifies(createPasswordHasher({ ...PARAMS, maxConcurrent: 3 }, 16), 8), 3);
+});
+
+test('imported hashes: bcrypt and argon2 verify and need a rehash; limits refuse costly parameters; own hashes are not foreign', async () => {
+  const { default: bcrypt } = await import('bcryptjs');
+  const { importableHash, hashKind } = await import('./passwords.ts');
+  const hasher = createPasswordHasher({ ...PARAMS, maxConcurrent: 1 });
+  const own = await hasher.hash('own password 123');
+  assert.equal(hasher.isForeign(own), false);
+  assert.equal(hasher.needsRehash(own), false);
+  assert.ok(own.startsWith(hasher.ownPrefix), 'the SQL prefilter matches what node-argon2 writes');
+  const b = await bcrypt.hash('legacy password', 4);
+  const a = await argon2.hash('legacy password', { type: argon2.argon2i, memoryCost: 1024, timeCost: 2, parallelism: 1 });
+  // Another tool's order of the parameters (m, t, p) is the same hash.
+  const reordered = a.replace(/m=1024,p=1,t=2/, 'm=1024,t=2,p=1');
+  for (const h of [b, a, reordered]) {
+    assert.notEqual(hashKind(h), undefined, h);
+    assert.equal(await hasher.verify(h, 'legacy password'), true, h);
+    assert.equal(await hasher.verify(h, 'wrong password'), false, h);
+    assert.equal(hasher.isForeign(h), true);
+    assert.equal(hasher.needsRehash(h), true);
+  }
+  assert.equal(await hasher.verify('plaintext', 'plaintext'), false, 'anything else never verifies');
+  assert.deepEqual(importableHash('bcrypt', b), { hash: b });
+  assert.match(String((importableHash('bcrypt', b.replace('$04$', '$13$')) as { error: string }).error), /cost 13/);
+  assert.match(String((importableHash('argon2', a.replace('m=1024', 'm=999999')) as { error: string }).error), /m=999999/);
+  assert.match(String((importableHash('argon2', b) as { error: string }).error), /PHC/);
+});
+
+test('with foreign hashes calibrated, every verify lasts at least the floor: unknown, own and imported alike', async () => {
+  const { default: bcrypt } = await import('bcryptjs');
+  const hasher = createPasswordHasher({ ...PARAMS, maxConcurrent: 1 });
+  assert.equal(hasher.floorMs, 0);
+  assert.equal(await hasher.calibrate([await hasher.hash('own only')]), 0, 'own hashes set no floor');
+  const imported = await bcrypt.hash('legacy password', 10);
+  const floor = await hasher.calibrate([imported]);
+  assert.ok(floor > 0);
+  const own = await hasher.hash('own password 123');
+  // A lower bound the hasher sets itself with a timer (not a performance figure).
+  for (const [hash, pw] of [[undefined, 'x'], [own, 'wrong'], [own, 'own password 123'], [imported, 'legacy password']] as const) {
+    const t0 = performance.now();
+    await hasher.verify(hash, pw);
+    assert.ok(performance.now() - t0 >= floor - 2, `${hash?.slice(0, 10)} took less than the floor`);
+  }
 });

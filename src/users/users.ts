@@ -88,6 +88,8 @@ export interface CreateUserInput {
   /** null (an update) clears it. */
   given_name?: string | null; family_name?: string | null;
   connection?: string; user_metadata?: Record<string, unknown>; app_metadata?: Record<string, unknown>; blocked?: boolean;
+  /** An import's (src/users/import.ts): the user's id as it was elsewhere, and the hash it brought (checked there). */
+  id?: string; passwordHash?: string;
 }
 
 /**
@@ -114,15 +116,15 @@ export function createUsers(db: Db, hasher: PasswordHasher, policy: { minLength:
         const bad = input[k] !== undefined ? metadataProblem(input[k]) : null;
         if (bad) throw badRequest(`${k}: ${bad}`);
       }
-      let hash: string | null = null;
-      if (input.password !== undefined) {
+      let hash: string | null = input.passwordHash ?? null;
+      if (input.password !== undefined && input.passwordHash === undefined) {
         const problem = checkPasswordPolicy(input.password, policy);
         if (problem) throw new AppError(400, 'password_strength_error', `password: ${problem}`);
         hash = await hasher.hash(input.password);
       }
       const ts = now();
       const row = {
-        id: newUserId(), email, email_verified: input.email_verified ?? false, password_hash: hash,
+        id: input.id ?? newUserId(), email, email_verified: input.email_verified ?? false, password_hash: hash,
         connection: input.connection ?? 'Username-Password-Authentication',
         name: input.name ?? email, nickname: input.nickname ?? email.split('@')[0], picture: input.picture ?? null,
         given_name: input.given_name ?? null, family_name: input.family_name ?? null,
