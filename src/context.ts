@@ -4,7 +4,8 @@ import { migrateLatestLocked } from './db/migrate.ts';
 import { createLogger, type Logger } from './shared/logger.ts';
 import { createSecretBox } from './shared/secret-box.ts';
 import { createUrls } from './shared/urls.ts';
-import { createPasswordHasher } from './users/passwords.ts';
+import { createPasswordHasher, MAX_FLOOR_MS } from './users/passwords.ts';
+import { createHashClasses } from './users/hash-classes.ts';
 import { createUsers } from './users/users.ts';
 import { createBruteForce } from './users/brute-force.ts';
 import { createRequestLimits } from './users/request-limits.ts';
@@ -58,7 +59,8 @@ export async function createContext(config: Config, opts: { logger?: Logger; mig
   let cookieKeys: string[];
   let csrfKey: Buffer;
   const urls = createUrls(config.issuer);
-  const hasher = createPasswordHasher(config.argon2);
+  const hasher = createPasswordHasher(config.argon2, undefined, (wantedMs) => logger.warn({ wanted_ms: wantedMs, floor_ms: MAX_FLOOR_MS }, 'imported password hashes verify slower than the floor allows: their users answer slower than an unknown address until they sign in (and get argon2id)'));
+  const hashClasses = createHashClasses(db, hasher);
   const users = createUsers(db, hasher, config.password);
   const bruteForce = createBruteForce(db, config.bruteForce);
   const requestLimits = createRequestLimits(db, config.bruteForce);
@@ -90,11 +92,11 @@ export async function createContext(config: Config, opts: { logger?: Logger; mig
     if (opts.serving) {
       // Users whose hashes verify in another time than the dummy's (imported, or older argon2
       // settings): every verify is held to the slowest of them (createPasswordHasher's floor).
+      // Their parameter sets go to password_hash_classes, which every node reads again at each sweep.
       const foreign: string[] = await db('users').whereNotNull('password_hash').andWhere('password_hash', 'not like', `${hasher.ownPrefix}%`).pluck('password_hash');
-      if (foreign.length > 0) {
-        const floorMs = await hasher.calibrate(foreign);
-        logger.info({ users: foreign.length, floor_ms: floorMs }, 'users with imported or older password hashes (replaced at their next sign-in): every password check takes at least floor_ms meanwhile');
-      }
+      await hashClasses.record(foreign);
+      const floorMs = await hashClasses.apply();
+      if (floorMs > 0) logger.info({ users: foreign.length, floor_ms: floorMs }, 'users with imported or older password hashes (replaced at their next sign-in): every password check takes at least floor_ms meanwhile');
     }
     const demoted = await keys.ensure();
     if (demoted.length) logger.warn({ kids: demoted }, 'several current signing keys for one algorithm (nodes that started together on an earlier version): all but the newest are now previous');
@@ -242,7 +244,7 @@ export async function createContext(config: Config, opts: { logger?: Logger; mig
   }
 
   return {
-    config, logger, db, box, urls, hasher, users, bruteForce, requestLimits, checkPassword, roles, clients, resourceServers, audit, keys, settings, hooks, csrfKey,
+    config, logger, db, box, urls, hasher, hashClasses, users, bruteForce, requestLimits, checkPassword, roles, clients, resourceServers, audit, keys, settings, hooks, csrfKey,
     /** What users granted applications (oidc-provider Grants) and the tokens under each. */
     grants: createGrants(db),
     actions: { store: actionStore, engine: actionEngine, triggers, pool: lazyPool },

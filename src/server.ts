@@ -76,6 +76,11 @@ export async function startServer(config: Config, opts: { logger?: Logger; host?
         await ctx.actions.engine.sweepCache();
         await ctx.actions.triggers.sweepLoginClaims(Math.max(config.tokens.refreshTokenTtl, config.tokens.sessionTtl, config.tokens.sessionMaxTtl) * 1000);
         await sweepLifecycle(ctx.db, config.bruteForce.failureResetSeconds * 1000);
+        // Imports made by another node or the CLI: this node's password checks follow their hashes.
+        await ctx.hashClasses.apply();
+        // An import still pending long after it began was cut off (its node stopped): failed.
+        await ctx.db('jobs').where({ type: 'users_import', status: 'pending' }).andWhere('created_at', '<', Date.now() - 15 * 60_000)
+          .update({ status: 'failed', completed_at: Date.now() });
         if (await ctx.keys.retire(await retireAfterMs())) await ctx.refreshKeys(true);
       } catch (err) {
         ctx.logger.warn({ err }, 'background sweep failed');

@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { importUsers, parseImportFile } from '../users/import.ts';
+import { hashesOf, importUsers, parseImportFile } from '../users/import.ts';
 import { loadConfig, ConfigError } from '../config/load.ts';
 import { createContext } from '../context.ts';
 import { openDatabase } from '../db/knex.ts';
@@ -260,12 +260,17 @@ export async function main(argv: string[]): Promise<number> {
       const file = positionals[0];
       if (!file) throw new AppError(400, 'usage', 'users import needs a file (a JSON array in Auth0\'s bulk import format)');
       const list = parseImportFile(readInput(file));
-      const r = await importUsers(ctx.users, ctx.hasher, list, { upsert: !!values.upsert });
+      // Before any user: running servers hold their password checks to these hashes at their next sweep.
+      await ctx.hashClasses.record(hashesOf(list));
+      const r = await importUsers(ctx.users, list, {
+        upsert: !!values.upsert,
+        onUpdated: (before, after) => ctx.audit.record({ type: 'sapi', description: 'Update a user (import, CLI)', user_id: after.user_id, details: { via: 'cli', changed: Object.keys(after).filter((k) => JSON.stringify((before as unknown as Record<string, unknown>)[k]) !== JSON.stringify((after as unknown as Record<string, unknown>)[k]) && k !== 'updated_at') } }),
+      });
       await ctx.audit.record({ type: 'sapi', description: 'Import users (CLI)', details: { via: 'cli', ...r.summary } });
       const lines = [`imported ${file}: ${r.summary.inserted} inserted, ${r.summary.updated} updated, ${r.summary.failed} failed of ${r.summary.total}`,
         ...r.errors.slice(0, 50).map((e) => `  ${String(e.user.email ?? e.user.user_id ?? '(no email)')}: ${e.errors.map((x) => `${x.code} ${x.message}`).join('; ')}`),
         ...(r.errors.length > 50 ? [`  … and ${r.errors.length - 50} more (--json lists them all)`] : []),
-        ...(r.foreign.length ? ['imported password hashes are replaced by argon2id at each user\'s next sign-in'] : [])];
+        ...(hashesOf(list).length ? ['imported password hashes are replaced by argon2id at each user\'s next sign-in; running servers adjust to them within 30 s'] : [])];
       print(out, lines.join('\n'), { summary: r.summary, errors: r.errors });
       return r.summary.failed > 0 && r.summary.inserted + r.summary.updated === 0 ? 1 : 0;
     }

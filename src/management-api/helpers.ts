@@ -10,7 +10,7 @@ export type RegisterRoutes = (router: Router, app: AppContext) => void;
 
 const DANGEROUS_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
 // C0/C1 controls, zero-width characters and bidi overrides: never wanted in names shown to people.
-const UNSAFE_TEXT = /[\u0000-\u001f\u007f-\u009f\u200b-\u200f\u2028\u2029\u202a-\u202e\u2060\u2066-\u2069\ufeff]/;
+import { UNSAFE_TEXT } from '../shared/text.ts';
 
 function describeIssue(issue: z.core.$ZodIssue, root: string): string {
   const path = issue.path.map(String).join('.');

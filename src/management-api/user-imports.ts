@@ -3,10 +3,12 @@ import type { IncomingMessage } from 'node:http';
 import Busboy from 'busboy';
 import type { Context } from 'koa';
 import { requireScope } from './auth.ts';
-import { auditChange, type RegisterRoutes } from './helpers.ts';
+import { auditChange, changes, type RegisterRoutes } from './helpers.ts';
+import type { ManagementCaller } from './auth.ts';
+import { summary as userSummary } from './users.ts';
 import { AppError, badRequest, notFound } from '../shared/errors.ts';
 import { CONNECTION } from '../actions/triggers/events.ts';
-import { IMPORT_MAX_BYTES, importUsers, parseImportFile } from '../users/import.ts';
+import { IMPORT_MAX_BYTES, hashesOf, importUsers, parseImportFile } from '../users/import.ts';
 import { jobShape, type JobRow } from './tickets.ts';
 
 /** A multipart body's fields and its one `users` file; refused past the file limit or with other files. */
@@ -23,10 +25,18 @@ function readMultipart(req: IncomingMessage): Promise<{ fields: Record<string, s
     const chunks: Buffer[] = [];
     let file: Buffer | undefined;
     let problem: AppError | undefined;
+    let settled = false;
+    /** Stops reading at the first problem: the answer says why and the connection closes (nothing more is read). */
+    const stop = (e: AppError) => {
+      if (settled) return;
+      settled = true;
+      req.unpipe(bb);
+      reject(e);
+    };
     bb.on('file', (name, stream) => {
       if (name !== 'users') { problem ??= badRequest(`Unexpected file field "${name.slice(0, 40)}": the users file goes in "users"`); stream.resume(); return; }
       stream.on('data', (c: Buffer) => chunks.push(c));
-      stream.on('limit', () => { problem ??= new AppError(413, 'too_large', `The users file is larger than ${IMPORT_MAX_BYTES / 1024} KB: split it`); });
+      stream.on('limit', () => stop(new AppError(413, 'too_large', `The users file is larger than ${IMPORT_MAX_BYTES / 1024} KB: split it`)));
       stream.on('close', () => { file = Buffer.concat(chunks); });
     });
     bb.on('field', (name, value, info) => {
@@ -36,8 +46,8 @@ function readMultipart(req: IncomingMessage): Promise<{ fields: Record<string, s
     bb.on('filesLimit', () => { problem ??= badRequest('Send one users file'); });
     bb.on('partsLimit', () => { problem ??= badRequest('Too many parts in the body'); });
     bb.on('fieldsLimit', () => { problem ??= badRequest('Too many fields in the body'); });
-    bb.on('error', () => reject(badRequest('The multipart body could not be read')));
-    bb.on('close', () => (problem ? reject(problem) : resolve({ fields, file })));
+    bb.on('error', () => stop(badRequest('The multipart body could not be read')));
+    bb.on('close', () => { if (!settled) { settled = true; if (problem) reject(problem); else resolve({ fields, file }); } });
     req.pipe(bb);
   });
 }
@@ -60,16 +70,34 @@ export const registerUserImports: RegisterRoutes = (router, app) => {
     if (!ctx.is('multipart/form-data')) {
       throw new AppError(415, 'unsupported_media_type', 'Send multipart/form-data: the file in "users", and "connection_id"');
     }
-    const { fields, file } = await readMultipart(ctx.req);
+    // The file and a few short fields: a body declared much larger is refused before it is read.
+    if (Number(ctx.get('content-length') || 0) > IMPORT_MAX_BYTES + 16 * 1024) {
+      ctx.set('Connection', 'close');
+      throw new AppError(413, 'too_large', `The users file is larger than ${IMPORT_MAX_BYTES / 1024} KB: split it`);
+    }
+    let form: Awaited<ReturnType<typeof readMultipart>>;
+    try {
+      form = await readMultipart(ctx.req);
+    } catch (e) {
+      // The rest of the body is not read: this connection cannot carry another request.
+      ctx.set('Connection', 'close');
+      throw e;
+    }
+    const { fields, file } = form;
     const unknown = Object.keys(fields).filter((k) => !['connection_id', 'upsert', 'external_id', 'send_completion_email'].includes(k));
     if (unknown.length) throw badRequest(`Unexpected fields: ${unknown.slice(0, 5).map((k) => k.slice(0, 40)).join(', ')}`);
     if (fields.connection_id !== CONNECTION.id) throw badRequest(`connection_id: must be ${CONNECTION.id} (${CONNECTION.name}, the one connection)`);
     const upsert = bool('upsert', fields.upsert, false);
+    // An upsert changes users that exist, which a PATCH needs update:users for.
+    if (upsert && !(ctx.state.caller as ManagementCaller).scopes.has('update:users')) {
+      throw new AppError(403, 'insufficient_scope', 'Insufficient scope, expected all of: create:users,update:users (upsert changes users that exist)');
+    }
     const sendCompletionEmail = bool('send_completion_email', fields.send_completion_email, true);
     if (fields.external_id !== undefined && fields.external_id.length > 255) throw badRequest('external_id: at most 255 characters');
     if (!file) throw badRequest('users: the file is missing');
     const list = parseImportFile(file);
     const details = { connection_id: CONNECTION.id, connection: CONNECTION.name, upsert, send_completion_email: sendCompletionEmail, ...(fields.external_id !== undefined ? { external_id: fields.external_id } : {}) };
+    const who = ctx.state.caller as ManagementCaller;
     const job: JobRow = { id: `job_${randomBytes(12).toString('base64url')}`, type: 'users_import', status: 'pending', created_at: Date.now(), details: JSON.stringify(details) };
     await app.db('jobs').insert(job);
     await auditChange(app, ctx, { description: 'Import users', target: { type: 'job', id: job.id }, extra: { users: list.length, upsert } });
@@ -78,8 +106,17 @@ export const registerUserImports: RegisterRoutes = (router, app) => {
     // Behind the answer, as Auth0's job: the caller polls GET /jobs/{id}.
     void (async () => {
       try {
-        const r = await importUsers(app.users, app.hasher, list, { upsert });
-        if (r.foreign.length > 0) await app.hasher.calibrate(r.foreign);
+        // The hashes' parameters first: every node holds its password checks to them before any
+        // imported user exists (src/users/hash-classes.ts).
+        await app.hashClasses.record(hashesOf(list));
+        await app.hashClasses.apply();
+        const r = await importUsers(app.users, list, {
+          upsert,
+          onUpdated: (before, after) => app.audit.record({
+            type: 'sapi', description: 'Update a user (import)', client_id: who.clientId || null, user_id: after.user_id,
+            details: { actor: { sub: who.sub, client_id: who.clientId }, job: job.id, changes: changes(userSummary(before), userSummary(after)) },
+          }),
+        });
         await app.db('jobs').where({ id: job.id }).update({
           status: 'completed', completed_at: Date.now(), details: JSON.stringify({ ...details, summary: r.summary }), errors: JSON.stringify(r.errors),
         });

@@ -213,7 +213,7 @@ export const registerUsers: RegisterRoutes = (router, app) => {
 };
 
 /** The fields worth a before/after line in the audit log (metadata can be large: sizes only). */
-function summary(u: User) {
+export function summary(u: User) {
   return {
     email: u.email, email_verified: u.email_verified, name: u.name, nickname: u.nickname, picture: u.picture, blocked: u.blocked,
     app_metadata_keys: Object.keys(u.app_metadata), user_metadata_keys: Object.keys(u.user_metadata),

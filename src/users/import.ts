@@ -1,8 +1,9 @@
 import { z } from 'zod';
 import { AppError } from '../shared/errors.ts';
+import { UNSAFE_TEXT } from '../shared/text.ts';
 import { canonicalEmail } from './email.ts';
-import { importableHash, type PasswordHasher } from './passwords.ts';
-import type { Users } from './users.ts';
+import { importableHash } from './passwords.ts';
+import type { User, Users } from './users.ts';
 
 /**
  * Auth0's bulk user import (its "Bulk User Import Database Schema"): a JSON array of users, each
@@ -18,7 +19,7 @@ export const IMPORT_MAX_BYTES = 500 * 1024;
 /** Users in one file at most. */
 export const IMPORT_MAX_USERS = 10_000;
 
-const str = (max: number) => z.string().min(1).max(max);
+const str = (max: number) => z.string().min(1).max(max).refine((s) => !UNSAFE_TEXT.test(s), 'must not contain control or invisible characters');
 const hashValue = z.strictObject({ value: z.string().min(1).max(512), encoding: z.literal('utf8').optional() });
 const importedUser = z.strictObject({
   email: z.string().max(320),
@@ -41,24 +42,40 @@ export interface ImportSummary { total: number; inserted: number; updated: numbe
 export function parseImportFile(raw: Buffer): unknown[] {
   if (raw.length > IMPORT_MAX_BYTES) throw new AppError(413, 'too_large', `The users file is larger than ${IMPORT_MAX_BYTES / 1024} KB: split it`);
   let parsed: unknown;
-  try { parsed = JSON.parse(raw.toString('utf8')); } catch { throw new AppError(400, 'invalid_body', 'users: the file is not JSON'); }
+  // A byte-order mark, as some editors on Windows write one, is not part of the JSON.
+  try { parsed = JSON.parse(raw.toString('utf8').replace(/^\uFEFF/, '')); } catch { throw new AppError(400, 'invalid_body', 'users: the file is not JSON'); }
   if (!Array.isArray(parsed)) throw new AppError(400, 'invalid_body', 'users: the file must hold a JSON array of users');
   if (parsed.length === 0) throw new AppError(400, 'invalid_body', 'users: the file holds no user');
   if (parsed.length > IMPORT_MAX_USERS) throw new AppError(400, 'invalid_body', `users: at most ${IMPORT_MAX_USERS} users per file`);
   return parsed;
 }
 
+/** The password hashes a file brings (for HashClasses.record, before any user is inserted); unusable ones are skipped there. */
+export function hashesOf(list: unknown[]): string[] {
+  const out: string[] = [];
+  for (const item of list) {
+    const o = item !== null && typeof item === 'object' ? item as Record<string, unknown> : {};
+    const custom = o.custom_password_hash as { hash?: { value?: unknown } } | undefined;
+    const v = typeof o.password_hash === 'string' ? o.password_hash : custom?.hash?.value;
+    if (typeof v === 'string' && v.length <= 512) out.push(v);
+  }
+  return out;
+}
+
 /**
  * Imports `list` one user at a time: a user that cannot be imported is reported (Auth0's
  * `GET /jobs/{id}/errors`) and the rest go on. An e-mail (or kept id) that exists is
  * DUPLICATED_USER, unless `upsert`: then its profile and metadata are updated (metadata
- * merged, as a PATCH does), never its password. Returns the summary and the errors, and the
- * imported hashes that are not Gatehouse's own (for the hasher's timing floor).
+ * merged, as a PATCH does), never its password. Returns the summary and the errors. The
+ * caller records the file's hash parameters first (HashClasses.record: the timing floor).
  */
-export async function importUsers(users: Users, hasher: PasswordHasher, list: unknown[], opts: { upsert: boolean }) {
+export async function importUsers(users: Users, list: unknown[], opts: {
+  upsert: boolean;
+  /** A user an upsert changed (for the audit log), after its tokens were revoked if it was blocked by it. */
+  onUpdated?: (before: User, after: User) => Promise<void>;
+}) {
   const summary: ImportSummary = { total: list.length, inserted: 0, updated: 0, failed: 0 };
   const errors: ImportError[] = [];
-  const foreign: string[] = [];
   const fail = (item: unknown, code: string, message: string, path = '') => {
     const o = item !== null && typeof item === 'object' ? item as Record<string, unknown> : {};
     errors.push({ user: { email: typeof o.email === 'string' ? o.email.slice(0, 320) : undefined, user_id: typeof o.user_id === 'string' ? o.user_id.slice(0, 70) : undefined }, errors: [{ code, message, path }] });
@@ -98,17 +115,22 @@ export async function importUsers(users: Users, hasher: PasswordHasher, list: un
         }
         const { email: _same, ...patch } = profile;
         const defined = Object.fromEntries(Object.entries(patch).filter(([, v]) => v !== undefined));
-        if (Object.keys(defined).length > 0) await users.update(existing.id, defined);
+        if (Object.keys(defined).length > 0) {
+          const before = (await users.get(existing.id))!;
+          const after = await users.update(existing.id, defined);
+          // As the Management API's PATCH: a user blocked now loses what was issued to it.
+          if (after.blocked && !before.blocked) await users.revokeTokens(existing.id);
+          await opts.onUpdated?.(before, after);
+        }
         summary.updated++;
         continue;
       }
       await users.create({ ...profile, ...(id ? { id } : {}), ...(passwordHash ? { passwordHash } : {}) });
-      if (passwordHash && hasher.isForeign(passwordHash)) foreign.push(passwordHash);
       summary.inserted++;
     } catch (e) {
       if (e instanceof AppError) fail(item, e.status === 409 ? 'DUPLICATED_USER' : 'INVALID_FORMAT', e.message);
       else throw e;
     }
   }
-  return { summary, errors, foreign };
+  return { summary, errors };
 }

@@ -63,8 +63,17 @@ test('imported hashes: bcrypt and argon2 verify and need a rehash; limits refuse
     assert.equal(hasher.needsRehash(h), true);
   }
   assert.equal(await hasher.verify('plaintext', 'plaintext'), false, 'anything else never verifies');
+  // An imported hash holds the password as it was typed (Auth0 does not normalise): one verify, of that.
+  const typed = 'ﬁsh and chips 12';
+  const raw = await bcrypt.hash(typed, 4);
+  assert.equal(await hasher.verify(raw, typed), true);
+  assert.equal(await hasher.verify(raw, typed.normalize('NFKC')), false);
   assert.deepEqual(importableHash('bcrypt', b), { hash: b });
-  assert.match(String((importableHash('bcrypt', b.replace('$04$', '$13$')) as { error: string }).error), /cost 13/);
+  assert.match(String((importableHash('bcrypt', b.replace('$04$', '$12$')) as { error: string }).error), /cost 12: 4 to 11/);
+  // A stored hash past the limits (a restored database, direct SQL) never verifies: it would cost too much.
+  const costly = await bcrypt.hash('legacy password', 12);
+  assert.equal(await hasher.verify(costly, 'legacy password'), false);
+  assert.equal(hasher.classOf(costly), undefined);
   assert.match(String((importableHash('argon2', a.replace('m=1024', 'm=999999')) as { error: string }).error), /m=999999/);
   assert.match(String((importableHash('argon2', b) as { error: string }).error), /PHC/);
 });

@@ -1,6 +1,6 @@
 import { availableParallelism } from 'node:os';
+import { Worker } from 'node:worker_threads';
 import argon2 from 'argon2';
-import bcrypt from 'bcryptjs';
 import { isCommonPassword } from './common-passwords.ts';
 
 export interface Argon2Params { memoryKiB: number; timeCost: number; parallelism: number; maxConcurrent: number }
@@ -20,10 +20,14 @@ export function hashConcurrency(p: Pick<Argon2Params, 'maxConcurrent'>, cpus = a
 /**
  * Hashes imported from another system (Auth0's bulk import: `password_hash`, or
  * `custom_password_hash` with algorithm bcrypt or argon2). Each sign-in verifies with the
- * hash's own parameters, so these bound what one attempt can cost: Auth0 exports bcrypt at
- * cost 10, which takes about 70 ms here (bcryptjs, on the main thread, in slices).
+ * hash's own parameters, and while such hashes exist every password check is held to the
+ * slowest of them (the hasher's floor), so these bound what one attempt, and every sign-in,
+ * can cost: Auth0 exports bcrypt at cost 10, about 70 ms here; cost 11 doubles that. A stored
+ * hash past them never verifies.
  */
-export const IMPORT_LIMITS = { bcryptMaxCost: 12, argon2MaxMemoryKiB: 262_144, argon2MaxTime: 10, argon2MaxParallelism: 16 } as const;
+export const IMPORT_LIMITS = { bcryptMaxCost: 11, argon2MaxMemoryKiB: 65_536, argon2MaxTime: 4, argon2MaxParallelism: 4 } as const;
+/** The floor never goes past this (a warning says so): every sign-in waits for it. */
+export const MAX_FLOOR_MS = 1000;
 const BCRYPT = /^\$2[aby]\$(\d{2})\$[./A-Za-z0-9]{53}$/;
 // PHC form: node-argon2 writes m, p, t in that order; other tools write m, t, p.
 const ARGON2 = /^\$argon2(id|i|d)\$v=(16|19)\$([mtp]=\d{1,7}),([mtp]=\d{1,7}),([mtp]=\d{1,7})\$[A-Za-z0-9+/]{11,86}\$[A-Za-z0-9+/]{16,86}$/;
@@ -37,9 +41,55 @@ function argon2Params(hash: string): { type: string; m: number; t: number; p: nu
   return { type: `argon2${x[1]}`, m: params.m, t: params.t, p: params.p };
 }
 
-/** The kind of a stored hash; undefined for anything else (which never verifies). */
-export function hashKind(hash: string): 'argon2' | 'bcrypt' | undefined {
-  return argon2Params(hash) ? 'argon2' : BCRYPT.test(hash) ? 'bcrypt' : undefined;
+/** The kind of a stored hash within IMPORT_LIMITS (or this server's own argon2id); undefined for anything else, which never verifies. */
+export function hashKind(hash: string, own?: { m: number; t: number; p: number }): 'argon2' | 'bcrypt' | undefined {
+  const a = argon2Params(hash);
+  if (a) {
+    const isOwn = own !== undefined && a.type === 'argon2id' && a.m === own.m && a.t === own.t && a.p === own.p;
+    return isOwn || (a.m <= IMPORT_LIMITS.argon2MaxMemoryKiB && a.t <= IMPORT_LIMITS.argon2MaxTime && a.p <= IMPORT_LIMITS.argon2MaxParallelism) ? 'argon2' : undefined;
+  }
+  const b = BCRYPT.exec(hash);
+  return b && Number(b[1]) >= 4 && Number(b[1]) <= IMPORT_LIMITS.bcryptMaxCost ? 'bcrypt' : undefined;
+}
+
+/**
+ * A hash with the parameters of `h` (a stored hash, or its beginning up to the parameters) and a
+ * made-up salt and digest: verifying it costs what verifying a real one does, and it holds
+ * nothing of any user's.
+ */
+export function standIn(h: string): string {
+  if (h.startsWith('$2')) return `${h.slice(0, 7)}${'a'.repeat(53)}`;
+  return `${h.split('$').slice(0, 4).join('$')}$c2FsdHNhbHRzYWx0c2FsdA$ZGlnZXN0ZGlnZXN0ZGlnZXN0ZGlnZXN0ZGlnZXN0ZGk`;
+}
+
+/**
+ * bcrypt compares on worker threads (src/users/bcrypt-thread.ts), started on first use and not
+ * keeping the process alive. The caller's `limited` keeps at most its concurrency in flight, so
+ * the pool holds no more threads than that. A thread that dies answers false for its compare.
+ */
+function bcryptPool() {
+  const idle: Worker[] = [];
+  let next = 0;
+  function spawn(): Worker {
+    const w = new Worker(new URL('./bcrypt-thread.ts', import.meta.url));
+    w.unref();
+    return w;
+  }
+  return (password: string, hash: string) => new Promise<boolean>((resolve) => {
+    const w = idle.pop() ?? spawn();
+    const id = next++;
+    const done = (ok: boolean, reuse: boolean) => {
+      w.off('message', onMessage);
+      w.off('error', onError);
+      if (reuse) idle.push(w);
+      resolve(ok);
+    };
+    const onMessage = (m: { id: number; ok: boolean }) => { if (m.id === id) done(m.ok === true, true); };
+    const onError = () => done(false, false);
+    w.on('message', onMessage);
+    w.on('error', onError);
+    w.postMessage({ id, password, hash });
+  });
 }
 
 /** A hash from another system as it will be stored, or why it is refused. */
@@ -65,7 +115,7 @@ export function importableHash(algorithm: 'bcrypt' | 'argon2', value: string): {
  * burst of logins is a memory DoS; see hashConcurrency) and a dummy hash so unknown e-mails
  * cost the same time.
  */
-export function createPasswordHasher(p: Argon2Params, cpus?: number) {
+export function createPasswordHasher(p: Argon2Params, cpus?: number, onFloorCapped?: (wantedMs: number) => void) {
   const opts = { type: argon2.argon2id as 2, memoryCost: p.memoryKiB, timeCost: p.timeCost, parallelism: p.parallelism };
   const concurrency = hashConcurrency(p, cpus);
   let active = 0;
@@ -79,10 +129,12 @@ export function createPasswordHasher(p: Argon2Params, cpus?: number) {
     }
   }
   let dummy: Promise<string> | undefined;
+  const own = { m: p.memoryKiB, t: p.timeCost, p: p.parallelism };
+  const bcryptCompare = bcryptPool();
   const check = async (hash: string, password: string) => {
-    const kind = hashKind(hash);
+    const kind = hashKind(hash, own);
     try {
-      if (kind === 'bcrypt') return await limited(() => bcrypt.compare(password, hash));
+      if (kind === 'bcrypt') return await limited(() => bcryptCompare(password, hash));
       return kind === 'argon2' && await limited(() => argon2.verify(hash, password));
     } catch { return false; }
   };
@@ -93,8 +145,19 @@ export function createPasswordHasher(p: Argon2Params, cpus?: number) {
    * migrated account stands out by its answer's time. 0 when every hash is this hasher's own.
    */
   let floorMs = 0;
+  /** Parameter sets calibrate has measured. */
+  const measured = new Set<string>();
   // How node-argon2 writes this hasher's own hashes (a prefilter for SQL; isForeign decides).
   const ownPrefix = `$argon2id$v=19$m=${p.memoryKiB},p=${p.parallelism},t=${p.timeCost}$`;
+  /** A foreign hash's set of parameters (`key`) and a stand-in with them (`sample`); undefined for own or unusable hashes. */
+  const classOf = (h: string): { key: string; sample: string } | undefined => {
+    const sample = standIn(h);
+    const kind = hashKind(sample, own);
+    if (kind === 'bcrypt') return { key: `bcrypt,${sample.slice(4, 6)}`, sample };
+    const a = kind === 'argon2' ? argon2Params(sample)! : undefined;
+    if (!a || (a.type === 'argon2id' && a.m === own.m && a.t === own.t && a.p === own.p)) return undefined;
+    return { key: `${a.type},${a.m},${a.t},${a.p}`, sample };
+  };
   const isForeign = (hash: string) => {
     const a = argon2Params(hash);
     return !a || a.type !== 'argon2id' || a.m !== p.memoryKiB || a.t !== p.timeCost || a.p !== p.parallelism;
@@ -123,40 +186,44 @@ export function createPasswordHasher(p: Argon2Params, cpus?: number) {
         if (normal !== password) await limited(() => argon2.verify(d, password));
         return padded(started, false);
       }
+      // An imported hash holds the password as typed (Auth0 does not normalise): one verify.
+      if (isForeign(hash)) return padded(started, await check(hash, password));
       if (await check(hash, normal)) return padded(started, true);
-      // A hash set before passwords were normalised (or imported from a system that did not
-      // normalise) holds the text as it was typed then.
+      // A hash set before passwords were normalised holds the text as it was typed then.
       return padded(started, normal !== password && await check(hash, password));
     },
     /** Anything but this hasher's own argon2id with its current parameters is rehashed at the next sign-in. */
     needsRehash: (hash: string) => !hash.startsWith('$argon2id$') || argon2.needsRehash(hash, { memoryCost: p.memoryKiB, timeCost: p.timeCost, parallelism: p.parallelism }),
     /** Whether a stored hash is other than this hasher's own (imported, or older parameters). */
     isForeign,
+    classOf,
     /** How this hasher's own hashes begin (type and parameters). */
     ownPrefix,
     /**
-     * Sets the floor every verify waits for (see `floorMs`) from stored hashes that are not this
-     * hasher's own: the slowest of them, and of the dummy, verified once with a wrong password,
-     * plus a quarter. Only raises it: a floor stays until the process restarts.
+     * Sets the floor every verify waits for (see `floorMs`) from stored hashes (or their
+     * beginnings, up to the salt) that are not this hasher's own: the slowest of one verify of
+     * each set of parameters and two of the dummy (an unknown address with a password that NFKC
+     * changes), plus a quarter, at most MAX_FLOOR_MS. Only raises it. Parameter sets already
+     * measured are not measured again, so calling it often costs a parse.
      */
     async calibrate(foreign: Iterable<string>): Promise<number> {
-      const samples = new Map<string, string>();
+      const fresh: string[] = [];
       for (const h of foreign) {
-        // One of each set of parameters: the part before the salt.
-        const kind = hashKind(h);
-        if (!isForeign(h)) continue;
-        if (kind === 'bcrypt') samples.set(h.slice(0, 7), h);
-        else if (kind === 'argon2') { const a = argon2Params(h)!; samples.set(`${a.type},${a.m},${a.t},${a.p}`, h); }
+        const c = classOf(h);
+        if (!c || measured.has(c.key)) continue;
+        measured.add(c.key);
+        fresh.push(c.sample);
       }
-      if (samples.size === 0) return floorMs;
+      if (fresh.length === 0) return floorMs;
       dummy ??= argon2.hash('gatehouse-dummy-password', opts);
+      const d = await dummy;
       let slowest = 0;
-      for (const h of [await dummy, ...samples.values()]) {
-        const t0 = performance.now();
-        await check(h, 'gatehouse-calibration');
-        slowest = Math.max(slowest, performance.now() - t0);
-      }
-      floorMs = Math.max(floorMs, Math.ceil(slowest * 1.25));
+      const timed = async (f: () => Promise<unknown>) => { const t0 = performance.now(); await f(); slowest = Math.max(slowest, performance.now() - t0); };
+      await timed(async () => { await check(d, 'gatehouse-calibration'); await check(d, 'gatehouse-calibration'); });
+      for (const h of fresh) await timed(() => check(h, 'gatehouse-calibration'));
+      const wanted = Math.ceil(slowest * 1.25);
+      if (wanted > MAX_FLOOR_MS) onFloorCapped?.(wanted);
+      floorMs = Math.max(floorMs, Math.min(MAX_FLOOR_MS, wanted));
       return floorMs;
     },
     get floorMs() { return floorMs; },
