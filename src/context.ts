@@ -59,7 +59,10 @@ export async function createContext(config: Config, opts: { logger?: Logger; mig
   let cookieKeys: string[];
   let csrfKey: Buffer;
   const urls = createUrls(config.issuer);
-  const hasher = createPasswordHasher(config.argon2, undefined, (wantedMs) => logger.warn({ wanted_ms: wantedMs, floor_ms: MAX_FLOOR_MS }, 'imported password hashes verify slower than the floor allows: their users answer slower than an unknown address until they sign in (and get argon2id)'));
+  const hasher = createPasswordHasher(config.argon2, undefined, {
+    onFloorCapped: (wantedMs) => logger.warn({ wanted_ms: wantedMs, floor_ms: MAX_FLOOR_MS }, 'imported password hashes verify slower than the floor allows: their users answer slower than an unknown address until they sign in (and get argon2id)'),
+    onWorkerError: (err) => logger.error({ err }, 'a bcrypt worker thread failed: that sign-in was refused'),
+  });
   const hashClasses = createHashClasses(db, hasher);
   const users = createUsers(db, hasher, config.password);
   const bruteForce = createBruteForce(db, config.bruteForce);
@@ -94,6 +97,7 @@ export async function createContext(config: Config, opts: { logger?: Logger; mig
       // settings): every verify is held to the slowest of them (createPasswordHasher's floor).
       // Their parameter sets go to password_hash_classes, which every node reads again at each sweep.
       const foreign: string[] = await db('users').whereNotNull('password_hash').andWhere('password_hash', 'not like', `${hasher.ownPrefix}%`).pluck('password_hash');
+      await hashClasses.prune(foreign);
       await hashClasses.record(foreign);
       const floorMs = await hashClasses.apply();
       if (floorMs > 0) logger.info({ users: foreign.length, floor_ms: floorMs }, 'users with imported or older password hashes (replaced at their next sign-in): every password check takes at least floor_ms meanwhile');
@@ -264,7 +268,7 @@ export async function createContext(config: Config, opts: { logger?: Logger; mig
     /** The signing keys the provider was built with (src/oidc/keys.ts version): verifiers of our own tokens reload when it changes. */
     get keysVersion() { return providerState.keysVersion; },
     refreshKeys,
-    async close() { await actionEngine.flush(); await mail.close(); await lazyPool.close(); await db.destroy(); },
+    async close() { await actionEngine.flush(); await mail.close(); await lazyPool.close(); await hasher.close(); await db.destroy(); },
   };
 }
 export type AppContext = Awaited<ReturnType<typeof createContext>>;

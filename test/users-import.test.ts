@@ -200,3 +200,16 @@ test('the request is refused as a whole, with a clear error, when it is not an i
   assert.equal((await upload([{ email: 'x@example.com' }], undefined, reader)).status, 403);
   assert.equal((await ts.api('GET', '/users-by-email?email=x%40example.com')).body.length, 0, 'nothing was imported by the refused requests');
 });
+
+test('a refused user records no hash parameters: an import cannot raise every node\'s floor without inserting anyone', async () => {
+  const odd = await argon2.hash('x', { type: argon2.argon2d, memoryCost: 2048, timeCost: 1, parallelism: 1 });
+  await ts.api('POST', '/users', { email: 'taken.floor@example.com', password: 'correct horse battery' });
+  const done = await finished((await upload([{ email: 'taken.floor@example.com', custom_password_hash: { algorithm: 'argon2', hash: { value: odd } } }, { email: 'bad', custom_password_hash: { algorithm: 'argon2', hash: { value: odd } } }])).body.id);
+  assert.deepEqual(done.summary, { total: 2, inserted: 0, updated: 0, failed: 2 });
+  const keys = (await ts.ctx.db('password_hash_classes').select('key')).map((r: { key: string }) => r.key);
+  assert.equal(keys.includes('argon2d,2048,1,1'), false, keys.join(' '));
+  // Pruned at start when no stored user has a recorded set any more (and it is over an hour old).
+  await ts.ctx.db('password_hash_classes').insert({ key: 'bcrypt,09', sample: `$2b$09$${'a'.repeat(53)}`, created_at: Date.now() - 2 * 3_600_000 });
+  await ts.ctx.hashClasses.prune([]);
+  assert.equal(await ts.ctx.db('password_hash_classes').where({ key: 'bcrypt,09' }).first(), undefined);
+});

@@ -260,10 +260,15 @@ export async function main(argv: string[]): Promise<number> {
       const file = positionals[0];
       if (!file) throw new AppError(400, 'usage', 'users import needs a file (a JSON array in Auth0\'s bulk import format)');
       const list = parseImportFile(readInput(file));
-      // Before any user: running servers hold their password checks to these hashes at their next sweep.
-      await ctx.hashClasses.record(hashesOf(list));
+      // Each set of hash parameters before its first user: running servers hold their password
+      // checks to them at their next sweep.
+      const seenClasses = new Set<string>();
       const r = await importUsers(ctx.users, list, {
         upsert: !!values.upsert,
+        beforeInsert: async (hash) => {
+          const c = ctx.hasher.classOf(hash);
+          if (c && !seenClasses.has(c.key)) { seenClasses.add(c.key); await ctx.hashClasses.record([hash]); }
+        },
         onUpdated: (before, after) => ctx.audit.record({ type: 'sapi', description: 'Update a user (import, CLI)', user_id: after.user_id, details: { via: 'cli', changed: Object.keys(after).filter((k) => JSON.stringify((before as unknown as Record<string, unknown>)[k]) !== JSON.stringify((after as unknown as Record<string, unknown>)[k]) && k !== 'updated_at') } }),
       });
       await ctx.audit.record({ type: 'sapi', description: 'Import users (CLI)', details: { via: 'cli', ...r.summary } });

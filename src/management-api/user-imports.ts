@@ -8,7 +8,7 @@ import type { ManagementCaller } from './auth.ts';
 import { summary as userSummary } from './users.ts';
 import { AppError, badRequest, notFound } from '../shared/errors.ts';
 import { CONNECTION } from '../actions/triggers/events.ts';
-import { IMPORT_MAX_BYTES, hashesOf, importUsers, parseImportFile } from '../users/import.ts';
+import { IMPORT_MAX_BYTES, importUsers, parseImportFile } from '../users/import.ts';
 import { jobShape, type JobRow } from './tickets.ts';
 
 /** A multipart body's fields and its one `users` file; refused past the file limit or with other files. */
@@ -34,7 +34,7 @@ function readMultipart(req: IncomingMessage): Promise<{ fields: Record<string, s
       reject(e);
     };
     bb.on('file', (name, stream) => {
-      if (name !== 'users') { problem ??= badRequest(`Unexpected file field "${name.slice(0, 40)}": the users file goes in "users"`); stream.resume(); return; }
+      if (name !== 'users') { stream.resume(); stop(badRequest(`Unexpected file field "${name.slice(0, 40)}": the users file goes in "users"`)); return; }
       stream.on('data', (c: Buffer) => chunks.push(c));
       stream.on('limit', () => stop(new AppError(413, 'too_large', `The users file is larger than ${IMPORT_MAX_BYTES / 1024} KB: split it`)));
       stream.on('close', () => { file = Buffer.concat(chunks); });
@@ -43,9 +43,9 @@ function readMultipart(req: IncomingMessage): Promise<{ fields: Record<string, s
       if (info.valueTruncated) problem ??= badRequest(`${name.slice(0, 40)}: too long`);
       fields[name] = value;
     });
-    bb.on('filesLimit', () => { problem ??= badRequest('Send one users file'); });
-    bb.on('partsLimit', () => { problem ??= badRequest('Too many parts in the body'); });
-    bb.on('fieldsLimit', () => { problem ??= badRequest('Too many fields in the body'); });
+    bb.on('filesLimit', () => stop(badRequest('Send one users file')));
+    bb.on('partsLimit', () => stop(badRequest('Too many parts in the body')));
+    bb.on('fieldsLimit', () => stop(badRequest('Too many fields in the body')));
     bb.on('error', () => stop(badRequest('The multipart body could not be read')));
     bb.on('close', () => { if (!settled) { settled = true; if (problem) reject(problem); else resolve({ fields, file }); } });
     req.pipe(bb);
@@ -106,12 +106,18 @@ export const registerUserImports: RegisterRoutes = (router, app) => {
     // Behind the answer, as Auth0's job: the caller polls GET /jobs/{id}.
     void (async () => {
       try {
-        // The hashes' parameters first: every node holds its password checks to them before any
-        // imported user exists (src/users/hash-classes.ts).
-        await app.hashClasses.record(hashesOf(list));
-        await app.hashClasses.apply();
+        // Each new set of hash parameters before the first user that has it: every node holds its
+        // password checks to them (src/users/hash-classes.ts), this one at once.
+        const seen = new Set<string>();
         const r = await importUsers(app.users, list, {
           upsert,
+          beforeInsert: async (hash) => {
+            const c = app.hasher.classOf(hash);
+            if (!c || seen.has(c.key)) return;
+            seen.add(c.key);
+            await app.hashClasses.record([hash]);
+            await app.hashClasses.apply();
+          },
           onUpdated: (before, after) => app.audit.record({
             type: 'sapi', description: 'Update a user (import)', client_id: who.clientId || null, user_id: after.user_id,
             details: { actor: { sub: who.sub, client_id: who.clientId }, job: job.id, changes: changes(userSummary(before), userSummary(after)) },

@@ -19,6 +19,17 @@ export function createHashClasses(db: Db, hasher: PasswordHasher) {
       }
       if (rows.size > 0) await db('password_hash_classes').insert([...rows.values()]).onConflict('key').ignore();
     },
+    /**
+     * At start: forgets the sets no stored user's hash has any more (all rehashed, or recorded
+     * by an import whose users were refused), except those recorded in the last hour (an import
+     * may be under way on another node).
+     */
+    async prune(stored: Iterable<string>): Promise<void> {
+      const keep = new Set<string>();
+      for (const h of stored) { const c = hasher.classOf(h); if (c) keep.add(c.key); }
+      const q = db('password_hash_classes').where('created_at', '<', Date.now() - 3_600_000);
+      await (keep.size > 0 ? q.whereNotIn('key', [...keep]) : q).delete();
+    },
     /** Calibrates this node's hasher from every recorded set; its floor in ms. */
     async apply(): Promise<number> {
       const rows: { sample: string }[] = await db('password_hash_classes').select('sample');

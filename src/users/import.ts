@@ -67,12 +67,15 @@ export function hashesOf(list: unknown[]): string[] {
  * `GET /jobs/{id}/errors`) and the rest go on. An e-mail (or kept id) that exists is
  * DUPLICATED_USER, unless `upsert`: then its profile and metadata are updated (metadata
  * merged, as a PATCH does), never its password. Returns the summary and the errors. The
- * caller records the file's hash parameters first (HashClasses.record: the timing floor).
+ * caller's `beforeInsert` records each new set of hash parameters before the first user that
+ * has it exists (HashClasses.record: the timing floor).
  */
 export async function importUsers(users: Users, list: unknown[], opts: {
   upsert: boolean;
   /** A user an upsert changed (for the audit log), after its tokens were revoked if it was blocked by it. */
   onUpdated?: (before: User, after: User) => Promise<void>;
+  /** Before a user with an imported hash is inserted (HashClasses.record: the timing floor first). */
+  beforeInsert?: (passwordHash: string) => Promise<void>;
 }) {
   const summary: ImportSummary = { total: list.length, inserted: 0, updated: 0, failed: 0 };
   const errors: ImportError[] = [];
@@ -125,6 +128,7 @@ export async function importUsers(users: Users, list: unknown[], opts: {
         summary.updated++;
         continue;
       }
+      if (passwordHash) await opts.beforeInsert?.(passwordHash);
       await users.create({ ...profile, ...(id ? { id } : {}), ...(passwordHash ? { passwordHash } : {}) });
       summary.inserted++;
     } catch (e) {

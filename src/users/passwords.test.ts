@@ -94,3 +94,39 @@ test('with foreign hashes calibrated, every verify lasts at least the floor: unk
     assert.ok(performance.now() - t0 >= floor - 2, `${hash?.slice(0, 10)} took less than the floor`);
   }
 });
+
+test('after a change of the argon2 settings (lowered or raised), users still sign in, passwords NFKC changes included', async () => {
+  const typed = 'ﬁsh and chips on Tuesday';
+  const before = createPasswordHasher({ memoryKiB: 131072, timeCost: 2, parallelism: 1, maxConcurrent: 1 });
+  const stored = await before.hash(typed);
+  for (const after of [createPasswordHasher({ ...PARAMS, maxConcurrent: 1 }), createPasswordHasher({ ...PARAMS, timeCost: 3, maxConcurrent: 1 })]) {
+    assert.equal(after.isForeign(stored), true);
+    assert.equal(await after.verify(stored, typed), true, 'the hash made from the NFKC form, before the change');
+    assert.equal(after.needsRehash(stored), true);
+    await after.close();
+  }
+  await before.close();
+});
+
+test('a bcrypt worker that dies answers no for its compare, and the next compares (bcrypt and argon2id) still answer', async () => {
+  const { default: bcrypt } = await import('bcryptjs');
+  const { Worker } = await import('node:worker_threads');
+  const hasher = createPasswordHasher({ ...PARAMS, maxConcurrent: 1 });
+  const hash = await bcrypt.hash('legacy password', 4);
+  assert.equal(await hasher.verify(hash, 'legacy password'), true);
+  // End every worker the pool holds, idle or busy, from outside (as a crash would).
+  const post = Worker.prototype.postMessage;
+  const seen: InstanceType<typeof Worker>[] = [];
+  Worker.prototype.postMessage = function (this: InstanceType<typeof Worker>, ...a: Parameters<typeof post>) { seen.push(this); return post.apply(this, a); };
+  try {
+    const busy = hasher.verify(hash, 'legacy password');
+    await new Promise((r) => setImmediate(r));
+    for (const w of seen) await w.terminate();
+    assert.equal(await busy, false, 'the compare of a worker that died answers no');
+  } finally {
+    Worker.prototype.postMessage = post;
+  }
+  assert.equal(await hasher.verify(hash, 'legacy password'), true, 'a new worker takes the next compare');
+  assert.equal(await hasher.verify(await hasher.hash('own password 123'), 'own password 123'), true);
+  await hasher.close();
+});

@@ -41,16 +41,22 @@ function argon2Params(hash: string): { type: string; m: number; t: number; p: nu
   return { type: `argon2${x[1]}`, m: params.m, t: params.t, p: params.p };
 }
 
-/** The kind of a stored hash within IMPORT_LIMITS (or this server's own argon2id); undefined for anything else, which never verifies. */
-export function hashKind(hash: string, own?: { m: number; t: number; p: number }): 'argon2' | 'bcrypt' | undefined {
+/**
+ * The kind of a stored hash; undefined for anything else, which never verifies. argon2id is
+ * Gatehouse's own family: any parameters (this server's, or earlier settings': a lowered
+ * config must not lock its users out), and an imported one was held to IMPORT_LIMITS when it
+ * was imported. argon2i, argon2d and bcrypt only come from imports: past the limits (a
+ * restored database, direct SQL) they never verify.
+ */
+export function hashKind(hash: string): 'argon2' | 'bcrypt' | undefined {
   const a = argon2Params(hash);
-  if (a) {
-    const isOwn = own !== undefined && a.type === 'argon2id' && a.m === own.m && a.t === own.t && a.p === own.p;
-    return isOwn || (a.m <= IMPORT_LIMITS.argon2MaxMemoryKiB && a.t <= IMPORT_LIMITS.argon2MaxTime && a.p <= IMPORT_LIMITS.argon2MaxParallelism) ? 'argon2' : undefined;
-  }
+  if (a) return a.type === 'argon2id' || (a.m <= IMPORT_LIMITS.argon2MaxMemoryKiB && a.t <= IMPORT_LIMITS.argon2MaxTime && a.p <= IMPORT_LIMITS.argon2MaxParallelism) ? 'argon2' : undefined;
   const b = BCRYPT.exec(hash);
   return b && Number(b[1]) >= 4 && Number(b[1]) <= IMPORT_LIMITS.bcryptMaxCost ? 'bcrypt' : undefined;
 }
+
+/** Hashes Gatehouse never made (bcrypt, argon2i, argon2d) hold the password as typed: no NFKC. */
+const typedOnly = (hash: string) => !hash.startsWith('$argon2id$');
 
 /**
  * A hash with the parameters of `h` (a stored hash, or its beginning up to the parameters) and a
@@ -67,29 +73,58 @@ export function standIn(h: string): string {
  * keeping the process alive. The caller's `limited` keeps at most its concurrency in flight, so
  * the pool holds no more threads than that. A thread that dies answers false for its compare.
  */
-function bcryptPool() {
-  const idle: Worker[] = [];
+function bcryptPool(onWorkerError?: (err: unknown) => void) {
+  /** Workers waiting for a compare, with the timer that ends them after IDLE_MS. */
+  const idle = new Map<Worker, NodeJS.Timeout>();
+  const all = new Set<Worker>();
   let next = 0;
+  const IDLE_MS = 30_000;
+  /** A compare takes well under a second at the highest cost allowed; past this the worker is ended and the answer is no. */
+  const COMPARE_MS = 10_000;
   function spawn(): Worker {
     const w = new Worker(new URL('./bcrypt-thread.ts', import.meta.url));
     w.unref();
+    all.add(w);
+    // For good: a worker that errs or exits, idle or busy, leaves the pool (a busy one's compare answers no, below).
+    const gone = () => { all.delete(w); const t = idle.get(w); if (t) clearTimeout(t); idle.delete(w); };
+    w.on('error', (err) => { onWorkerError?.(err); gone(); });
+    w.on('exit', gone);
     return w;
   }
-  return (password: string, hash: string) => new Promise<boolean>((resolve) => {
-    const w = idle.pop() ?? spawn();
+  function take(): Worker {
+    for (const [w, t] of idle) { clearTimeout(t); idle.delete(w); return w; }
+    return spawn();
+  }
+  function release(w: Worker) {
+    if (!all.has(w)) return;
+    const t = setTimeout(() => { idle.delete(w); void w.terminate(); }, IDLE_MS);
+    t.unref();
+    idle.set(w, t);
+  }
+  const compare = (password: string, hash: string) => new Promise<boolean>((resolve) => {
+    const w = take();
     const id = next++;
+    let finished = false;
     const done = (ok: boolean, reuse: boolean) => {
+      if (finished) return;
+      finished = true;
+      clearTimeout(timer);
       w.off('message', onMessage);
-      w.off('error', onError);
-      if (reuse) idle.push(w);
+      w.off('error', onEnd);
+      w.off('exit', onEnd);
+      if (reuse) release(w); else void w.terminate();
       resolve(ok);
     };
     const onMessage = (m: { id: number; ok: boolean }) => { if (m.id === id) done(m.ok === true, true); };
-    const onError = () => done(false, false);
+    const onEnd = () => done(false, false);
+    const timer = setTimeout(() => { onWorkerError?.(new Error('a bcrypt compare took too long: its worker was ended')); done(false, false); }, COMPARE_MS);
+    timer.unref();
     w.on('message', onMessage);
-    w.on('error', onError);
+    w.on('error', onEnd);
+    w.on('exit', onEnd);
     w.postMessage({ id, password, hash });
   });
+  return { compare, close: async () => { for (const w of all) await w.terminate(); all.clear(); idle.clear(); } };
 }
 
 /** A hash from another system as it will be stored, or why it is refused. */
@@ -115,7 +150,7 @@ export function importableHash(algorithm: 'bcrypt' | 'argon2', value: string): {
  * burst of logins is a memory DoS; see hashConcurrency) and a dummy hash so unknown e-mails
  * cost the same time.
  */
-export function createPasswordHasher(p: Argon2Params, cpus?: number, onFloorCapped?: (wantedMs: number) => void) {
+export function createPasswordHasher(p: Argon2Params, cpus?: number, hooks: { onFloorCapped?: (wantedMs: number) => void; onWorkerError?: (err: unknown) => void } = {}) {
   const opts = { type: argon2.argon2id as 2, memoryCost: p.memoryKiB, timeCost: p.timeCost, parallelism: p.parallelism };
   const concurrency = hashConcurrency(p, cpus);
   let active = 0;
@@ -130,11 +165,11 @@ export function createPasswordHasher(p: Argon2Params, cpus?: number, onFloorCapp
   }
   let dummy: Promise<string> | undefined;
   const own = { m: p.memoryKiB, t: p.timeCost, p: p.parallelism };
-  const bcryptCompare = bcryptPool();
+  const bcrypt = bcryptPool(hooks.onWorkerError);
   const check = async (hash: string, password: string) => {
-    const kind = hashKind(hash, own);
+    const kind = hashKind(hash);
     try {
-      if (kind === 'bcrypt') return await limited(() => bcryptCompare(password, hash));
+      if (kind === 'bcrypt') return await limited(() => bcrypt.compare(password, hash));
       return kind === 'argon2' && await limited(() => argon2.verify(hash, password));
     } catch { return false; }
   };
@@ -152,7 +187,7 @@ export function createPasswordHasher(p: Argon2Params, cpus?: number, onFloorCapp
   /** A foreign hash's set of parameters (`key`) and a stand-in with them (`sample`); undefined for own or unusable hashes. */
   const classOf = (h: string): { key: string; sample: string } | undefined => {
     const sample = standIn(h);
-    const kind = hashKind(sample, own);
+    const kind = hashKind(sample);
     if (kind === 'bcrypt') return { key: `bcrypt,${sample.slice(4, 6)}`, sample };
     const a = kind === 'argon2' ? argon2Params(sample)! : undefined;
     if (!a || (a.type === 'argon2id' && a.m === own.m && a.t === own.t && a.p === own.p)) return undefined;
@@ -186,8 +221,8 @@ export function createPasswordHasher(p: Argon2Params, cpus?: number, onFloorCapp
         if (normal !== password) await limited(() => argon2.verify(d, password));
         return padded(started, false);
       }
-      // An imported hash holds the password as typed (Auth0 does not normalise): one verify.
-      if (isForeign(hash)) return padded(started, await check(hash, password));
+      // An imported bcrypt or argon2i/d hash holds the password as typed (Auth0 does not normalise): one verify.
+      if (typedOnly(hash)) return padded(started, await check(hash, password));
       if (await check(hash, normal)) return padded(started, true);
       // A hash set before passwords were normalised holds the text as it was typed then.
       return padded(started, normal !== password && await check(hash, password));
@@ -219,14 +254,18 @@ export function createPasswordHasher(p: Argon2Params, cpus?: number, onFloorCapp
       const d = await dummy;
       let slowest = 0;
       const timed = async (f: () => Promise<unknown>) => { const t0 = performance.now(); await f(); slowest = Math.max(slowest, performance.now() - t0); };
-      await timed(async () => { await check(d, 'gatehouse-calibration'); await check(d, 'gatehouse-calibration'); });
-      for (const h of fresh) await timed(() => check(h, 'gatehouse-calibration'));
+      const twice = async (h: string) => { await check(h, 'gatehouse-calibration'); await check(h, 'gatehouse-calibration'); };
+      await timed(() => twice(d));
+      // An argon2id hash gets the NFKC fallback (two verifies for some passwords); the others one.
+      for (const h of fresh) await timed(() => (typedOnly(h) ? check(h, 'gatehouse-calibration') : twice(h)));
       const wanted = Math.ceil(slowest * 1.25);
-      if (wanted > MAX_FLOOR_MS) onFloorCapped?.(wanted);
+      if (wanted > MAX_FLOOR_MS) hooks.onFloorCapped?.(wanted);
       floorMs = Math.max(floorMs, Math.min(MAX_FLOOR_MS, wanted));
       return floorMs;
     },
     get floorMs() { return floorMs; },
+    /** Ends the bcrypt worker threads (the context's close). */
+    close: () => bcrypt.close(),
     params: opts,
     /** Hashes run at once at most (see hashConcurrency). */
     concurrency,
