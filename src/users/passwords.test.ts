@@ -119,8 +119,10 @@ test('a bcrypt worker that dies answers no for its compare, and the next compare
   const seen: InstanceType<typeof Worker>[] = [];
   Worker.prototype.postMessage = function (this: InstanceType<typeof Worker>, ...a: Parameters<typeof post>) { seen.push(this); return post.apply(this, a); };
   try {
-    const busy = hasher.verify(hash, 'legacy password');
-    await new Promise((r) => setImmediate(r));
+    // At cost 11 a compare takes over 100 ms: the worker is ended while it works.
+    const slow = await bcrypt.hash('legacy password', 11);
+    const busy = hasher.verify(slow, 'legacy password');
+    while (seen.length === 0) await new Promise((r) => setImmediate(r));
     for (const w of seen) await w.terminate();
     assert.equal(await busy, false, 'the compare of a worker that died answers no');
   } finally {
