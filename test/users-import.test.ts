@@ -204,8 +204,15 @@ test('the request is refused as a whole, with a clear error, when it is not an i
 test('a refused user records no hash parameters: an import cannot raise every node\'s floor without inserting anyone', async () => {
   const odd = await argon2.hash('x', { type: argon2.argon2d, memoryCost: 2048, timeCost: 1, parallelism: 1 });
   await ts.api('POST', '/users', { email: 'taken.floor@example.com', password: 'correct horse battery' });
-  const done = await finished((await upload([{ email: 'taken.floor@example.com', custom_password_hash: { algorithm: 'argon2', hash: { value: odd } } }, { email: 'bad', custom_password_hash: { algorithm: 'argon2', hash: { value: odd } } }])).body.id);
-  assert.deepEqual(done.summary, { total: 2, inserted: 0, updated: 0, failed: 2 });
+  const done = await finished((await upload('[' + [
+    JSON.stringify({ email: 'taken.floor@example.com', custom_password_hash: { algorithm: 'argon2', hash: { value: odd } } }),
+    JSON.stringify({ email: 'bad', custom_password_hash: { algorithm: 'argon2', hash: { value: odd } } }),
+    // Refused by the user store's own checks (a lone surrogate in metadata), after the schema passed it.
+    `{"email":"surrogate.floor@example.com","user_metadata":{"k":"\\ud800"},"custom_password_hash":{"algorithm":"argon2","hash":{"value":${JSON.stringify(odd)}}}}`,
+  ].join(',') + ']')).body.id);
+  assert.deepEqual(done.summary, { total: 3, inserted: 0, updated: 0, failed: 3 });
+  const errors = (await ts.api('GET', `/jobs/${done.id}/errors`)).body as { user: { email: string }; errors: { message: string }[] }[];
+  assert.match(errors.find((e) => e.user.email === 'surrogate.floor@example.com')!.errors[0].message, /user_metadata/);
   const keys = (await ts.ctx.db('password_hash_classes').select('key')).map((r: { key: string }) => r.key);
   assert.equal(keys.includes('argon2d,2048,1,1'), false, keys.join(' '));
   // Pruned at start when no stored user has a recorded set any more (and it is over an hour old).

@@ -62,3 +62,9 @@ test('GATEHOUSE_CURRENT_USER_TOKENS is off unless set to true; anything but true
     assert.throws(() => loadConfig({ env: { GATEHOUSE_CURRENT_USER_TOKENS: bad } }), /GATEHOUSE_CURRENT_USER_TOKENS \(managementApi\.currentUserTokens\)/, bad);
   }
 });
+
+test('argon2 settings past what a stored hash is read back with are refused at start, not locking everyone out later', () => {
+  assert.throws(() => loadConfig({ env: {}, overrides: { argon2: { memoryKiB: 10_485_760, timeCost: 2, parallelism: 1, maxConcurrent: 1 } } }), /argon2\.memoryKiB/);
+  assert.throws(() => loadConfig({ env: {}, overrides: { argon2: { memoryKiB: 19456, timeCost: 2, parallelism: 65, maxConcurrent: 1 } } }), /argon2\.parallelism/);
+  assert.equal(loadConfig({ env: {}, overrides: { argon2: { memoryKiB: 4_194_304, timeCost: 100, parallelism: 64, maxConcurrent: 1 } } }).argon2.memoryKiB, 4_194_304);
+});

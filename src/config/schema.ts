@@ -41,9 +41,10 @@ export const configSchema = z.object({
   }),
   /** argon2id parameters; OWASP minimum is m=19 MiB, t=2, p=1. */
   argon2: z.object({
-    memoryKiB: z.number().int().min(19456),
-    timeCost: z.number().int().min(2),
-    parallelism: z.number().int().min(1),
+    // At most what a stored hash is read back with (src/users/passwords.ts hashKind): 4 GiB, 100, 64.
+    memoryKiB: z.number().int().min(19456).max(4_194_304),
+    timeCost: z.number().int().min(2).max(100),
+    parallelism: z.number().int().min(1).max(64),
     /** Concurrent hashes allowed: each one holds memoryKiB. */
     maxConcurrent: z.number().int().min(1),
   }),

@@ -17,7 +17,8 @@ export function createHashClasses(db: Db, hasher: PasswordHasher) {
         const c = hasher.classOf(h);
         if (c && !rows.has(c.key)) rows.set(c.key, { ...c, created_at: Date.now() });
       }
-      if (rows.size > 0) await db('password_hash_classes').insert([...rows.values()]).onConflict('key').ignore();
+      // A set recorded again is fresh again: prune's hour of grace counts from its last import.
+      if (rows.size > 0) await db('password_hash_classes').insert([...rows.values()]).onConflict('key').merge(['created_at']);
     },
     /**
      * At start: forgets the sets no stored user's hash has any more (all rehashed, or recorded

@@ -3,7 +3,7 @@ import { AppError } from '../shared/errors.ts';
 import { UNSAFE_TEXT } from '../shared/text.ts';
 import { canonicalEmail } from './email.ts';
 import { importableHash } from './passwords.ts';
-import type { User, Users } from './users.ts';
+import { createInputProblem, type User, type Users } from './users.ts';
 
 /**
  * Auth0's bulk user import (its "Bulk User Import Database Schema"): a JSON array of users, each
@@ -128,6 +128,9 @@ export async function importUsers(users: Users, list: unknown[], opts: {
         summary.updated++;
         continue;
       }
+      // What create would refuse, refused first: nothing is recorded for a user that will not exist.
+      const problem = createInputProblem(profile);
+      if (problem) { fail(item, 'INVALID_FORMAT', problem, problem.split(':')[0]); continue; }
       if (passwordHash) await opts.beforeInsert?.(passwordHash);
       await users.create({ ...profile, ...(id ? { id } : {}), ...(passwordHash ? { passwordHash } : {}) });
       summary.inserted++;

@@ -30,7 +30,9 @@ export const IMPORT_LIMITS = { bcryptMaxCost: 11, argon2MaxMemoryKiB: 65_536, ar
 export const MAX_FLOOR_MS = 1000;
 const BCRYPT = /^\$2[aby]\$(\d{2})\$[./A-Za-z0-9]{53}$/;
 // PHC form: node-argon2 writes m, p, t in that order; other tools write m, t, p.
-const ARGON2 = /^\$argon2(id|i|d)\$v=(16|19)\$([mtp]=\d{1,7}),([mtp]=\d{1,7}),([mtp]=\d{1,7})\$[A-Za-z0-9+/]{11,86}\$[A-Za-z0-9+/]{16,86}$/;
+const ARGON2 = /^\$argon2(id|i|d)\$v=(16|19)\$([mtp]=\d{1,8}),([mtp]=\d{1,8}),([mtp]=\d{1,8})\$[A-Za-z0-9+/]{11,86}\$[A-Za-z0-9+/]{16,86}$/;
+/** The largest argon2id settings the config allows (src/config/schema.ts): a stored argon2id past them never verifies. */
+const OWN_MAX = { m: 4_194_304, t: 100, p: 64 };
 
 /** An argon2 hash's type and parameters, or undefined when it is not one (in PHC form). */
 function argon2Params(hash: string): { type: string; m: number; t: number; p: number } | undefined {
@@ -50,7 +52,8 @@ function argon2Params(hash: string): { type: string; m: number; t: number; p: nu
  */
 export function hashKind(hash: string): 'argon2' | 'bcrypt' | undefined {
   const a = argon2Params(hash);
-  if (a) return a.type === 'argon2id' || (a.m <= IMPORT_LIMITS.argon2MaxMemoryKiB && a.t <= IMPORT_LIMITS.argon2MaxTime && a.p <= IMPORT_LIMITS.argon2MaxParallelism) ? 'argon2' : undefined;
+  if (a?.type === 'argon2id') return a.m <= OWN_MAX.m && a.t <= OWN_MAX.t && a.p <= OWN_MAX.p ? 'argon2' : undefined;
+  if (a) return a.m <= IMPORT_LIMITS.argon2MaxMemoryKiB && a.t <= IMPORT_LIMITS.argon2MaxTime && a.p <= IMPORT_LIMITS.argon2MaxParallelism ? 'argon2' : undefined;
   const b = BCRYPT.exec(hash);
   return b && Number(b[1]) >= 4 && Number(b[1]) <= IMPORT_LIMITS.bcryptMaxCost ? 'bcrypt' : undefined;
 }
@@ -75,7 +78,8 @@ export function standIn(h: string): string {
  */
 function bcryptPool(onWorkerError?: (err: unknown) => void) {
   /** Workers waiting for a compare, with the timer that ends them after IDLE_MS. */
-  const idle = new Map<Worker, NodeJS.Timeout>();
+  const idle = new Map<Worker, NodeJS.Timeout | undefined>();
+  let closed = false;
   const all = new Set<Worker>();
   let next = 0;
   const IDLE_MS = 30_000;
@@ -87,6 +91,7 @@ function bcryptPool(onWorkerError?: (err: unknown) => void) {
     all.add(w);
     // For good: a worker that errs or exits, idle or busy, leaves the pool (a busy one's compare answers no, below).
     const gone = () => { all.delete(w); const t = idle.get(w); if (t) clearTimeout(t); idle.delete(w); };
+    // (idle holds undefined for the one worker kept started.)
     w.on('error', (err) => { onWorkerError?.(err); gone(); });
     w.on('exit', gone);
     return w;
@@ -97,11 +102,15 @@ function bcryptPool(onWorkerError?: (err: unknown) => void) {
   }
   function release(w: Worker) {
     if (!all.has(w)) return;
+    if (closed) { void w.terminate(); return; }
+    // One worker stays started (unref'd): a cold start would add its time to a sign-in, past the floor calibrated warm.
+    if (idle.size === 0 && all.size === 1) { idle.set(w, undefined); return; }
     const t = setTimeout(() => { idle.delete(w); void w.terminate(); }, IDLE_MS);
     t.unref();
     idle.set(w, t);
   }
   const compare = (password: string, hash: string) => new Promise<boolean>((resolve) => {
+    if (closed) { resolve(false); return; }
     const w = take();
     const id = next++;
     let finished = false;
@@ -124,7 +133,7 @@ function bcryptPool(onWorkerError?: (err: unknown) => void) {
     w.on('exit', onEnd);
     w.postMessage({ id, password, hash });
   });
-  return { compare, close: async () => { for (const w of all) await w.terminate(); all.clear(); idle.clear(); } };
+  return { compare, close: async () => { closed = true; for (const t of idle.values()) if (t) clearTimeout(t); for (const w of all) await w.terminate(); all.clear(); idle.clear(); } };
 }
 
 /** A hash from another system as it will be stored, or why it is refused. */

@@ -93,6 +93,21 @@ export interface CreateUserInput {
 }
 
 /**
+ * Why `create` would refuse `input` before it writes anything (the e-mail, the metadata caps),
+ * or null: an import asks first, so that nothing is recorded for a user that will not exist.
+ */
+export function createInputProblem(input: Pick<CreateUserInput, 'email' | 'app_metadata' | 'user_metadata'>): string | null {
+  if (!canonicalEmail(input.email)) return 'email: is not a valid e-mail address';
+  // The cap every metadata write has (a pre-user-registration action's output included).
+  for (const k of ['app_metadata', 'user_metadata'] as const) {
+    if (input[k] !== undefined && metadataBytes(input[k]!) > METADATA_MAX_BYTES) return `${k}: must be at most ${METADATA_MAX_BYTES} bytes as JSON`;
+    const bad = input[k] !== undefined ? metadataProblem(input[k]) : null;
+    if (bad) return `${k}: ${bad}`;
+  }
+  return null;
+}
+
+/**
  * Users: canonical e-mail (one account per address, enforced by the unique index, so
  * concurrent signups of one address leave one user), argon2id password hashes.
  */
@@ -108,14 +123,9 @@ export function createUsers(db: Db, hasher: PasswordHasher, policy: { minLength:
   return {
     /** Validates, hashes (outside any transaction) and inserts. 409 when the e-mail is taken. */
     async create(input: CreateUserInput): Promise<User> {
-      const email = canonicalEmail(input.email);
-      if (!email) throw badRequest('email: is not a valid e-mail address', 'invalid_body');
-      // The cap every metadata write has (a pre-user-registration action's output included).
-      for (const k of ['app_metadata', 'user_metadata'] as const) {
-        if (input[k] !== undefined && metadataBytes(input[k]!) > METADATA_MAX_BYTES) throw badRequest(`${k}: must be at most ${METADATA_MAX_BYTES} bytes as JSON`);
-        const bad = input[k] !== undefined ? metadataProblem(input[k]) : null;
-        if (bad) throw badRequest(`${k}: ${bad}`);
-      }
+      const problem = createInputProblem(input);
+      if (problem) throw badRequest(problem, 'invalid_body');
+      const email = canonicalEmail(input.email)!;
       let hash: string | null = input.passwordHash ?? null;
       if (input.password !== undefined && input.passwordHash === undefined) {
         const problem = checkPasswordPolicy(input.password, policy);
