@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { hashesOf, importUsers, parseImportFile } from '../users/import.ts';
+import { importUsers, parseImportFile } from '../users/import.ts';
 import { loadConfig, ConfigError } from '../config/load.ts';
 import { createContext } from '../context.ts';
 import { openDatabase } from '../db/knex.ts';
@@ -275,7 +275,7 @@ export async function main(argv: string[]): Promise<number> {
       const lines = [`imported ${file}: ${r.summary.inserted} inserted, ${r.summary.updated} updated, ${r.summary.failed} failed of ${r.summary.total}`,
         ...r.errors.slice(0, 50).map((e) => `  ${String(e.user.email ?? e.user.user_id ?? '(no email)')}: ${e.errors.map((x) => `${x.code} ${x.message}`).join('; ')}`),
         ...(r.errors.length > 50 ? [`  … and ${r.errors.length - 50} more (--json lists them all)`] : []),
-        ...(hashesOf(list).length ? ['imported password hashes are replaced by argon2id at each user\'s next sign-in; running servers adjust to them within 30 s'] : [])];
+        ...(seenClasses.size ? ['imported password hashes are replaced by argon2id at each user\'s next sign-in; running servers adjust to them within 30 s'] : [])];
       print(out, lines.join('\n'), { summary: r.summary, errors: r.errors });
       return r.summary.failed > 0 && r.summary.inserted + r.summary.updated === 0 ? 1 : 0;
     }

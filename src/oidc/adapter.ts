@@ -36,12 +36,11 @@ const SQL = {
 /** How many consumed refresh tokens' payloads wait for the token rotated from them (a rotation that failed between the two leaves one). */
 const CONSUMED_KEPT = 10_000;
 /** Set on a grant read from storage (markLoaded), so that its save updates it and never re-creates it. */
-const LOADED = 'ghLoaded';
+export const GRANT_LOADED_MEMBER = 'ghLoaded';
 /** Marks a grant this request read from storage: its saves update the stored one, and fail if that is gone (KnexAdapter.upsert). */
 export function markLoaded(grant: object): void {
-  (grant as Record<string, unknown>)[LOADED] = true;
+  (grant as Record<string, unknown>)[GRANT_LOADED_MEMBER] = true;
 }
-export const GRANT_LOADED_MEMBER = LOADED;
 
 /** A refresh-token family the Management API ended: a token rotated in it afterwards is not saved (src/management-api/refresh-tokens.ts). */
 export const REVOKED_FAMILY = 'RevokedRefreshFamily';
@@ -137,8 +136,8 @@ export function createAdapterFactory(db: Db, clients: ClientSource, sessionsMayB
       // A grant this request loaded (markLoaded) is updated, never inserted: one revoked since it
       // was read (a user's app access revoked, a password change, their sessions ended) stays
       // revoked, with what was issued under it, rather than coming back with the same id.
-      if (this.type === 'Grant' && payload[LOADED] === true) {
-        delete payload[LOADED];
+      if (this.type === 'Grant' && payload[GRANT_LOADED_MEMBER] === true) {
+        delete payload[GRANT_LOADED_MEMBER];
         const args = [JSON.stringify(payload), accountId, expiresAt, id];
         const changed = sqlite ? await run(SQL.updateGrant, args, 'update') : Number(await db.raw(SQL.updateGrant, args as never[]).then((r) => r.rowCount));
         if (changed === 0) throw new errors.AccessDenied('the authorization was revoked while this request was using it; sign in again');

@@ -50,18 +50,6 @@ export function parseImportFile(raw: Buffer): unknown[] {
   return parsed;
 }
 
-/** The password hashes a file brings (for HashClasses.record, before any user is inserted); unusable ones are skipped there. */
-export function hashesOf(list: unknown[]): string[] {
-  const out: string[] = [];
-  for (const item of list) {
-    const o = item !== null && typeof item === 'object' ? item as Record<string, unknown> : {};
-    const custom = o.custom_password_hash as { hash?: { value?: unknown } } | undefined;
-    const v = typeof o.password_hash === 'string' ? o.password_hash : custom?.hash?.value;
-    if (typeof v === 'string' && v.length <= 512) out.push(v);
-  }
-  return out;
-}
-
 /**
  * Imports `list` one user at a time: a user that cannot be imported is reported (Auth0's
  * `GET /jobs/{id}/errors`) and the rest go on. An e-mail (or kept id) that exists is

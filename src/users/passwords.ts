@@ -174,6 +174,8 @@ export function createPasswordHasher(p: Argon2Params, cpus?: number, hooks: { on
   }
   let dummy: Promise<string> | undefined;
   const own = { m: p.memoryKiB, t: p.timeCost, p: p.parallelism };
+  /** This hasher's own argon2id with its current parameters. */
+  const isOwn = (a: { type: string; m: number; t: number; p: number }) => a.type === 'argon2id' && a.m === own.m && a.t === own.t && a.p === own.p;
   const bcrypt = bcryptPool(hooks.onWorkerError);
   const check = async (hash: string, password: string) => {
     const kind = hashKind(hash);
@@ -199,13 +201,10 @@ export function createPasswordHasher(p: Argon2Params, cpus?: number, hooks: { on
     const kind = hashKind(sample);
     if (kind === 'bcrypt') return { key: `bcrypt,${sample.slice(4, 6)}`, sample };
     const a = kind === 'argon2' ? argon2Params(sample)! : undefined;
-    if (!a || (a.type === 'argon2id' && a.m === own.m && a.t === own.t && a.p === own.p)) return undefined;
+    if (!a || isOwn(a)) return undefined;
     return { key: `${a.type},${a.m},${a.t},${a.p}`, sample };
   };
-  const isForeign = (hash: string) => {
-    const a = argon2Params(hash);
-    return !a || a.type !== 'argon2id' || a.m !== p.memoryKiB || a.t !== p.timeCost || a.p !== p.parallelism;
-  };
+  const isForeign = (hash: string) => { const a = argon2Params(hash); return !a || !isOwn(a); };
   async function padded<T>(started: number, result: T): Promise<T> {
     const left = floorMs - (performance.now() - started);
     if (left > 1) await new Promise((r) => setTimeout(r, left));
