@@ -1,4 +1,4 @@
-import { createHmac, randomBytes } from 'node:crypto';
+import { createHmac, createSecretKey, randomBytes } from 'node:crypto';
 import { safeEqual } from '../shared/safe-equal.ts';
 import type { Context, Middleware } from 'koa';
 import { AppError } from '../shared/errors.ts';
@@ -12,7 +12,9 @@ import { cookieName } from './cookie-names.ts';
 export function createCsrf(key: Buffer, origin: string) {
   /** `__Host-gh_csrf` over TLS (cookie-names.ts). */
   const cookie = (ctx: Context) => cookieName(ctx, 'gh_csrf', 'host');
-  const sign = (v: string) => createHmac('sha256', key).update(`csrf:${v}`).digest('base64url');
+  // A KeyObject: on Node 24 an HMAC keyed with a Buffer costs about five times as much (cookie-signer.ts).
+  const secret = createSecretKey(key);
+  const sign = (v: string) => createHmac('sha256', secret).update(`csrf:${v}`).digest('base64url');
 
   function token(ctx: Context): string {
     let v = ctx.cookies.get(cookie(ctx));

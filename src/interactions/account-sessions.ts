@@ -1,4 +1,4 @@
-import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac, createSecretKey, randomBytes, timingSafeEqual, type KeyObject } from 'node:crypto';
 import type { Context } from 'koa';
 import type { AppContext } from '../context.ts';
 import type { UserRow } from '../users/users.ts';
@@ -28,8 +28,8 @@ const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
  */
 export function createAccountSessions(app: AppContext) {
   const { db, urls } = app;
-  let key: Promise<Buffer> | undefined;
-  const getKey = () => (key ??= app.settings.sealedOrCreate('account_cookie_key', () => randomBytes(32).toString('base64')).then((k) => Buffer.from(k, 'base64')));
+  let key: Promise<KeyObject> | undefined;
+  const getKey = () => (key ??= app.settings.sealedOrCreate('account_cookie_key', () => randomBytes(32).toString('base64')).then((k) => createSecretKey(Buffer.from(k, 'base64'))));
   const cookiePath = `${urls.mountPath}/account`;
   const cookieOpts = (ctx: Context, maxAge?: number) => ({ httpOnly: true, sameSite: 'strict' as const, secure: ctx.secure, path: ctx.secure ? '/' : cookiePath, overwrite: true, ...(maxAge ? { maxAge } : {}) });
 

@@ -1,4 +1,5 @@
 import { apiIdentifier, apiIndicator } from '../shared/urls.ts';
+import { cookieSigner } from '../http/cookie-signer.ts';
 import Provider, { errors, interactionPolicy } from 'oidc-provider';
 import type { Configuration, KoaContextWithOIDC, Account, ResourceServer as ResourceServerInfo } from 'oidc-provider';
 import { proxyHops, type Config } from '../config/schema.ts';
@@ -194,7 +195,8 @@ export function createProvider(d: ProviderDeps): Provider {
     findAccount: findAccount as Configuration['findAccount'],
     jwks: { keys: d.jwks as never },
     cookies: {
-      keys: d.cookieKeys,
+      // keygrip's interface and signatures, without its per-check double HMAC (cookie-signer.ts).
+      keys: cookieSigner(d.cookieKeys) as unknown as string[],
       long: { ...COOKIE_OPTIONS },
       short: { ...COOKIE_OPTIONS },
     },
