@@ -329,13 +329,20 @@ test('users import: Auth0\'s bulk import file from the command line, with a summ
   const file = join(dir, 'auth0-users.json');
   writeFileSync(file, JSON.stringify([
     { email: 'imported.cli@example.com', user_id: 'cli-1', password_hash: await bcrypt.hash('an imported password', 4), email_verified: true },
-    { email: 'no-hash.cli@example.com' },
+    { email: 'no-hash.cli@example.com', mfa_factors: [{ totp: { secret: 'JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP' } }] },
     { email: 'broken.cli@example.com', password_hash: 'md5:abc' },
   ]));
   const human = await cli('users', 'import', file);
   assert.match(human.stdout, /2 inserted, 0 updated, 1 failed of 3/);
   assert.match(human.stdout, /broken\.cli@example\.com: INVALID_FORMAT password_hash: is not a bcrypt hash/);
   assert.match(human.stdout, /replaced by argon2id at each user's next sign-in/);
+  // The authenticator came along, confirmed, with the user.
+  const { default: Database } = await import('better-sqlite3');
+  const sqlite = new Database(join(dir, 'gh.sqlite'), { readonly: true });
+  try {
+    const factors = sqlite.prepare('select f.type, f.confirmed from mfa_factors f join users u on u.id = f.user_id where u.email = ?').all('no-hash.cli@example.com');
+    assert.deepEqual(factors, [{ type: 'otp', confirmed: 1 }]);
+  } finally { sqlite.close(); }
   // Again: all three exist or fail, nothing imported, exit 1; --upsert updates the two.
   const again = await cli('users', 'import', file, '--json').then(() => null, (e: { code: number; stdout: string }) => e);
   assert.equal(again?.code, 1);

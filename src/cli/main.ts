@@ -269,6 +269,8 @@ export async function main(argv: string[]): Promise<number> {
           const c = ctx.hasher.classOf(hash);
           if (c && !seenClasses.has(c.key)) { seenClasses.add(c.key); await ctx.hashClasses.record([hash]); }
         },
+        importTotp: (userId, secret, q) => ctx.mfa.importTotp(userId, secret, q),
+        onFactor: (userId, outcome) => ctx.audit.record({ type: 'sapi', description: outcome === 'added' ? 'Add an authenticator (import, CLI)' : 'Replace an authenticator (import, CLI)', user_id: userId, details: { via: 'cli' } }),
         onUpdated: (before, after) => ctx.audit.record({ type: 'sapi', description: 'Update a user (import, CLI)', user_id: after.user_id, details: { via: 'cli', changed: Object.keys(after).filter((k) => JSON.stringify((before as unknown as Record<string, unknown>)[k]) !== JSON.stringify((after as unknown as Record<string, unknown>)[k]) && k !== 'updated_at') } }),
       });
       await ctx.audit.record({ type: 'sapi', description: 'Import users (CLI)', details: { via: 'cli', ...r.summary } });

@@ -122,6 +122,11 @@ export const registerUserImports: RegisterRoutes = (router, app) => {
             type: 'sapi', description: 'Update a user (import)', client_id: who.clientId || null, user_id: after.user_id,
             details: { actor: { sub: who.sub, client_id: who.clientId }, job: job.id, changes: changes(userSummary(before), userSummary(after)) },
           }),
+          importTotp: (userId, secret, q) => app.mfa.importTotp(userId, secret, q),
+          onFactor: (userId, outcome) => app.audit.record({
+            type: 'sapi', description: outcome === 'added' ? 'Add an authenticator (import)' : 'Replace an authenticator (import)', client_id: who.clientId || null, user_id: userId,
+            details: { actor: { sub: who.sub, client_id: who.clientId }, job: job.id },
+          }),
         });
         await app.db('jobs').where({ id: job.id }).update({
           status: 'completed', completed_at: Date.now(), details: JSON.stringify({ ...details, summary: r.summary }), errors: JSON.stringify(r.errors),

@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { generateURI, verify as verifyTotp } from 'otplib';
+import { createGuardrails, generateURI, verify as verifyTotp } from 'otplib';
 import type { Db } from '../db/knex.ts';
 import { isSqlite, toBool, toNum } from '../db/knex.ts';
 import { randomId } from '../shared/ids.ts';
@@ -21,6 +21,36 @@ export type VerifyOutcome =
 const PERIOD = 30;
 const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
 const sealAad = (factorId: string) => `totp:${factorId}`;
+
+/**
+ * Secrets Gatehouse makes are 20 bytes (160 bits, RFC 4226's recommendation). Imported ones may
+ * be shorter: 16 base32 characters (80 bits) is what Google Authenticator-era systems issued and
+ * what Auth0's import example uses, and otplib refuses anything under 16 bytes unless told.
+ * Such a secret is already in its user's authenticator app: refusing it would only make the
+ * user lose the second factor.
+ */
+export const MIN_IMPORTED_SECRET_BYTES = 10;
+const MAX_IMPORTED_SECRET_BYTES = 64;
+const GUARDRAILS = createGuardrails({ MIN_SECRET_BYTES: MIN_IMPORTED_SECRET_BYTES });
+
+/**
+ * An imported TOTP secret (unpadded base32, as Auth0's import takes it) in the form this
+ * server verifies: decoded as authenticator apps decode it (bits past the last whole byte
+ * dropped) and written out again, so that otplib's strict decoder takes it and computes the
+ * same codes as the user's app.
+ */
+export function canonicalTotpSecret(input: string): { secret: string } | { error: string } {
+  if (!/^[A-Z2-7]+$/.test(input)) return { error: 'must be unpadded base32 (A-Z, 2-7)' };
+  const bytes: number[] = [];
+  let bits = 0; let value = 0;
+  for (const ch of input) {
+    value = ((value << 5) | B32.indexOf(ch)) & 0xffff; bits += 5;
+    if (bits >= 8) { bytes.push((value >>> (bits - 8)) & 0xff); bits -= 8; }
+  }
+  if (bytes.length < MIN_IMPORTED_SECRET_BYTES) return { error: `is too short: at least ${Math.ceil(MIN_IMPORTED_SECRET_BYTES * 8 / 5)} characters (${MIN_IMPORTED_SECRET_BYTES * 8} bits)` };
+  if (bytes.length > MAX_IMPORTED_SECRET_BYTES) return { error: `is too long: at most ${Math.floor(MAX_IMPORTED_SECRET_BYTES * 8 / 5)} characters` };
+  return { secret: base32(Buffer.from(bytes)) };
+}
 
 /**
  * One documented rule for what a person types: spaces, dashes and full-width digits are
@@ -85,7 +115,7 @@ export function createMfa(db: Db, box: SecretBox, cfg: MfaConfig) {
 
   async function checkOtp(secret: string, code: string, afterStep: number) {
     try {
-      const r = await verifyTotp({ secret, token: code, epochTolerance: PERIOD, ...(afterStep > 0 ? { afterTimeStep: afterStep } : {}) });
+      const r = await verifyTotp({ secret, token: code, epochTolerance: PERIOD, guardrails: GUARDRAILS, ...(afterStep > 0 ? { afterTimeStep: afterStep } : {}) });
       return r.valid ? { valid: true as const, step: (r as { timeStep: number }).timeStep } : { valid: false as const };
     } catch {
       return { valid: false as const };
@@ -197,6 +227,22 @@ export function createMfa(db: Db, box: SecretBox, cfg: MfaConfig) {
       if (replayed) { try { cfg.onReplay?.(userId); } catch { /* see above */ } }
       if (lockedNow) { try { cfg.onLock?.(userId); } catch { /* see above */ } }
       return outcome;
+    },
+
+    /**
+     * A confirmed authenticator with `secret` (canonicalTotpSecret's) for a user brought in by an
+     * import, on `q` (the import's transaction for a new user). The user's other factors and
+     * pending enrollments go: one authenticator per user, and the import file is what the
+     * administrator says the user has. The same secret again changes nothing (an import run twice).
+     */
+    async importTotp(userId: string, secret: string, q: Db = db): Promise<'added' | 'replaced' | 'unchanged'> {
+      const current = await confirmedFactor(userId, q);
+      if (current && box.open(current.secret_sealed, sealAad(current.id)) === secret) return 'unchanged';
+      const id = `totp_${randomId(12)}`;
+      const at = Date.now();
+      await q('mfa_factors').where({ user_id: userId }).delete();
+      await q('mfa_factors').insert({ id, user_id: userId, type: 'otp', secret_sealed: box.seal(secret, sealAad(id)), confirmed: true, last_used_step: 0, pending_binding: null, created_at: at, confirmed_at: at });
+      return current ? 'replaced' : 'added';
     },
 
     /** New set of recovery codes; the old set stops working. */

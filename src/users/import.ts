@@ -4,14 +4,17 @@ import { UNSAFE_TEXT } from '../shared/text.ts';
 import { canonicalEmail } from './email.ts';
 import { importableHash } from './passwords.ts';
 import { createInputProblem, type User, type Users } from './users.ts';
+import type { Db } from '../db/knex.ts';
+import { canonicalTotpSecret } from '../mfa/mfa.ts';
 
 /**
  * Auth0's bulk user import (its "Bulk User Import Database Schema"): a JSON array of users, each
  * with its e-mail and, to keep signing in with the password it has, the hash Auth0 exported
  * (`password_hash`, bcrypt) or one from elsewhere (`custom_password_hash`: bcrypt or argon2).
  * A kept `user_id` keeps the `sub` apps already stored (`auth0|` + it). Such a hash is
- * replaced by Gatehouse's argon2id at the user's next sign-in. No action runs for an import,
- * as on Auth0.
+ * replaced by Gatehouse's argon2id at the user's next sign-in. An authenticator app the user
+ * enrolled (`mfa_factors: [{ totp: { secret } }]`, Auth0's MFA import) keeps working: it becomes
+ * the user's confirmed authenticator. No action runs for an import, as on Auth0.
  */
 
 /** Auth0's limit for one import file. */
@@ -21,6 +24,12 @@ export const IMPORT_MAX_USERS = 10_000;
 
 const str = (max: number) => z.string().min(1).max(max).refine((s) => !UNSAFE_TEXT.test(s), 'must not contain control or invisible characters');
 const hashValue = z.strictObject({ value: z.string().min(1).max(512), encoding: z.literal('utf8').optional() });
+// Auth0's MFA enrollment import: 1 to 10 factors, each exactly one of totp, phone, email.
+const mfaFactor = z.union([
+  z.strictObject({ totp: z.strictObject({ secret: z.string().min(1).max(200) }) }),
+  z.strictObject({ phone: z.strictObject({ value: z.string().max(20) }) }),
+  z.strictObject({ email: z.strictObject({ value: z.string().max(320) }) }),
+]);
 const importedUser = z.strictObject({
   email: z.string().max(320),
   email_verified: z.boolean().optional(),
@@ -33,10 +42,33 @@ const importedUser = z.strictObject({
   custom_password_hash: z.strictObject({ algorithm: z.enum(['bcrypt', 'argon2']), hash: hashValue }).optional(),
   app_metadata: z.record(z.string(), z.unknown()).optional(),
   user_metadata: z.record(z.string(), z.unknown()).optional(),
+  mfa_factors: z.array(mfaFactor).min(1).max(10).optional(),
 }).refine((u) => !(u.password_hash && u.custom_password_hash), { message: 'give password_hash or custom_password_hash, not both', path: ['custom_password_hash'] });
 
 export interface ImportError { user: { email?: unknown; user_id?: unknown }; errors: { code: string; message: string; path: string }[] }
 export interface ImportSummary { total: number; inserted: number; updated: number; failed: number }
+
+/**
+ * The one authenticator secret of a user's `mfa_factors`, or why the user is refused. SMS and
+ * e-mail factors are refused, not dropped: this server has only authenticator apps, and a user
+ * imported without the second factor they had could be signed in with the password alone, or
+ * have an authenticator enrolled by whoever knows it, the next time an action asks for MFA.
+ */
+function importedSecret(factors: z.infer<typeof mfaFactor>[]): { secret: string } | { code: string; message: string } {
+  const kinds = factors.map((f) => Object.keys(f)[0]);
+  const other = kinds.find((k) => k !== 'totp');
+  if (other) {
+    return { code: 'UNSUPPORTED_FIELD', message: `mfa_factors: ${other === 'phone' ? 'SMS (phone)' : 'e-mail'} factors are not supported here, only authenticator apps (totp); the user was not imported, so as not to drop a second factor` };
+  }
+  const secrets = new Set<string>();
+  for (const f of factors as { totp: { secret: string } }[]) {
+    const c = canonicalTotpSecret(f.totp.secret);
+    if ('error' in c) return { code: 'INVALID_FORMAT', message: `mfa_factors.totp.secret: ${c.error}` };
+    secrets.add(c.secret);
+  }
+  if (secrets.size > 1) return { code: 'INVALID_FORMAT', message: 'mfa_factors: one authenticator per user here, and this user has more than one totp secret' };
+  return { secret: [...secrets][0] };
+}
 
 /** The file's users, or why the file as a whole is refused. */
 export function parseImportFile(raw: Buffer): unknown[] {
@@ -64,6 +96,10 @@ export async function importUsers(users: Users, list: unknown[], opts: {
   onUpdated?: (before: User, after: User) => Promise<void>;
   /** Before a user with an imported hash is inserted (HashClasses.record: the timing floor first). */
   beforeInsert?: (passwordHash: string) => Promise<void>;
+  /** Sets a user's authenticator (Mfa.importTotp), on `q`: the new user's insert transaction. */
+  importTotp: (userId: string, secret: string, q?: Db) => Promise<'added' | 'replaced' | 'unchanged'>;
+  /** An upsert that gave an existing user an authenticator, or another one (for the audit log). */
+  onFactor?: (userId: string, outcome: 'added' | 'replaced') => Promise<void>;
 }) {
   const summary: ImportSummary = { total: list.length, inserted: 0, updated: 0, failed: 0 };
   const errors: ImportError[] = [];
@@ -90,6 +126,12 @@ export async function importUsers(users: Users, list: unknown[], opts: {
       if ('error' in h) { fail(item, 'INVALID_FORMAT', `${u.custom_password_hash ? 'custom_password_hash.hash.value' : 'password_hash'}: ${h.error}`, u.custom_password_hash ? 'custom_password_hash' : 'password_hash'); continue; }
       passwordHash = h.hash;
     }
+    let totpSecret: string | undefined;
+    if (u.mfa_factors) {
+      const t = importedSecret(u.mfa_factors);
+      if ('code' in t) { fail(item, t.code, t.message, 'mfa_factors'); continue; }
+      totpSecret = t.secret;
+    }
     const id = u.user_id === undefined ? undefined : `auth0|${u.user_id.replace(/^auth0\|/, '')}`;
     const profile = {
       email, email_verified: u.email_verified, given_name: u.given_name, family_name: u.family_name, name: u.name, nickname: u.nickname,
@@ -113,6 +155,10 @@ export async function importUsers(users: Users, list: unknown[], opts: {
           if (after.blocked && !before.blocked) await users.revokeTokens(existing.id);
           await opts.onUpdated?.(before, after);
         }
+        if (totpSecret) {
+          const outcome = await opts.importTotp(existing.id, totpSecret);
+          if (outcome !== 'unchanged') await opts.onFactor?.(existing.id, outcome);
+        }
         summary.updated++;
         continue;
       }
@@ -120,7 +166,9 @@ export async function importUsers(users: Users, list: unknown[], opts: {
       const problem = createInputProblem(profile);
       if (problem) { fail(item, 'INVALID_FORMAT', problem, problem.split(':')[0]); continue; }
       if (passwordHash) await opts.beforeInsert?.(passwordHash);
-      await users.create({ ...profile, ...(id ? { id } : {}), ...(passwordHash ? { passwordHash } : {}) });
+      const secret = totpSecret;
+      await users.create({ ...profile, ...(id ? { id } : {}), ...(passwordHash ? { passwordHash } : {}) },
+        secret ? { alongside: async (trx, userId) => { await opts.importTotp(userId, secret, trx); } } : {});
       summary.inserted++;
     } catch (e) {
       if (e instanceof AppError) fail(item, e.status === 409 ? 'DUPLICATED_USER' : 'INVALID_FORMAT', e.message);

@@ -121,8 +121,12 @@ export function createUsers(db: Db, hasher: PasswordHasher, policy: { minLength:
   }
 
   return {
-    /** Validates, hashes (outside any transaction) and inserts. 409 when the e-mail is taken. */
-    async create(input: CreateUserInput): Promise<User> {
+    /**
+     * Validates, hashes (outside any transaction) and inserts. 409 when the e-mail is taken.
+     * `alongside` writes what must exist with the user or not at all (an import's authenticator),
+     * in the insert's transaction.
+     */
+    async create(input: CreateUserInput, opts: { alongside?: (trx: Db, userId: string) => Promise<void> } = {}): Promise<User> {
       const problem = createInputProblem(input);
       if (problem) throw badRequest(problem, 'invalid_body');
       const email = canonicalEmail(input.email)!;
@@ -142,7 +146,12 @@ export function createUsers(db: Db, hasher: PasswordHasher, policy: { minLength:
         blocked: input.blocked ?? false, created_at: ts, updated_at: ts,
       };
       try {
-        await db('users').insert(row);
+        if (opts.alongside) {
+          const alongside = opts.alongside;
+          await db.transaction(async (trx) => { await trx('users').insert(row); await alongside(trx, row.id); });
+        } else {
+          await db('users').insert(row);
+        }
       } catch (e) {
         if (isUniqueViolation(e)) throw conflict('The user already exists.', 'auth0_idp_error');
         throw e;
