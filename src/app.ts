@@ -16,6 +16,7 @@ import { createLifecycleRoutes } from './interactions/lifecycle.ts';
 import { createAccountRoutes } from './interactions/account.ts';
 import { createAccountMfaRoutes } from './interactions/account-mfa.ts';
 import { createManagementApi } from './management-api/index.ts';
+import { createExportDownload } from './management-api/user-exports.ts';
 import { createMetrics } from './http/metrics.ts';
 import { createDbHealth } from './db/health.ts';
 import { noteGeoipSource } from './http/geoip.ts';
@@ -87,6 +88,7 @@ export function createApp(app: AppContext) {
   // Self-service pages beside the interaction pages: same form parser, CSRF and error pages.
   const pageRouters = [pages, createLifecycleRoutes(app, csrf), createAccountRoutes(app, csrf), createAccountMfaRoutes(app, csrf)];
   const management = createManagementApi(app);
+  const exportDownload = createExportDownload(app);
   // Auth0's Authentication API for the database connection (auth0.js and Lock call it from the browser).
   const dbConnections = createDbConnectionsRoutes(app);
   const dbErrors = dbConnectionsErrors(app.logger);
@@ -151,6 +153,9 @@ export function createApp(app: AppContext) {
         return;
       }
       return apiErrors(ctx, async () => {
+        // An export's file: its link's signature is the credential (user-exports.ts), not a bearer token.
+        const sub = ctx.path.slice(apiPrefix.length);
+        if (ctx.method === 'GET' && exportDownload.matches(sub)) return exportDownload.serve(ctx, sub);
         // A users import is multipart (a file), as on Auth0; src/management-api/user-imports.ts reads it.
         const upload = ctx.path === `${apiPrefix}/jobs/users-imports` && ctx.is('multipart/form-data');
         if (ctx.method !== 'GET' && ctx.method !== 'DELETE' && ctx.request.length && !ctx.is('application/json') && !upload) {

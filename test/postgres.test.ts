@@ -7,6 +7,8 @@ import { ADMIN_URL, databaseUrl, postgresReachable } from './helpers/postgres.ts
 import { startTestServer, discover, loginThroughForm, type TestServer } from './helpers/server.ts';
 import { deployAction, bindActions } from './helpers/actions.ts';
 import { codeAt } from './helpers/mfa.ts';
+import { finishedJob, uploadUsers } from './helpers/imports.ts';
+import { gunzipSync } from 'node:zlib';
 import { openDatabase } from '../src/db/knex.ts';
 import { migrateLatest, migrateRollbackAll } from '../src/db/migrate.ts';
 
@@ -365,4 +367,24 @@ test('PostgreSQL: a session metadata write whose row another writer deletes whil
   const row = await db('session_metadata').where({ session_uid: uid }).first();
   assert.ok(row, 'the write landed');
   assert.deepEqual(JSON.parse(row.metadata), { mine: 'kept' });
+});
+
+test('PostgreSQL: an import brings a user with its authenticator in one transaction; an export\'s file is kept and served', { skip: available ? false : 'no PostgreSQL' }, async () => {
+  ts ??= await startTestServer({ databaseUrl: dbUrl });
+  const secret = 'JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP';
+  const job = await uploadUsers(ts, [{ email: 'pg.import.mfa@example.com', mfa_factors: [{ totp: { secret } }] }]);
+  assert.equal(job.status, 201, JSON.stringify(job.body));
+  assert.deepEqual((await finishedJob(ts, job.body.id)).summary, { total: 1, inserted: 1, updated: 0, failed: 0 });
+  const user = await ts.ctx.db('users').where({ email: 'pg.import.mfa@example.com' }).first('id');
+  assert.equal(await ts.ctx.mfa.isEnrolled(user.id), true);
+
+  const exp = await ts.api('POST', '/jobs/users-exports', { format: 'csv', fields: [{ name: 'email' }] });
+  assert.equal(exp.status, 201, JSON.stringify(exp.body));
+  const done = await finishedJob(ts, exp.body.id);
+  assert.equal(done.status, 'completed');
+  const file = await fetch(done.location);
+  assert.equal(file.status, 200);
+  const rows = gunzipSync(Buffer.from(await file.arrayBuffer())).toString('utf8').split('\r\n');
+  assert.equal(rows[0], 'email');
+  assert.ok(rows.includes('pg.import.mfa@example.com'));
 });

@@ -16,6 +16,7 @@ import { registerSessions } from './sessions.ts';
 import { registerRefreshTokens } from './refresh-tokens.ts';
 import { registerTickets } from './tickets.ts';
 import { registerUserImports } from './user-imports.ts';
+import { registerUserExports } from './user-exports.ts';
 import { registerConnections } from './connections.ts';
 import { registerStats } from './stats.ts';
 
@@ -38,6 +39,7 @@ export function createManagementApi(app: AppContext) {
   registerRefreshTokens(router, app);
   registerTickets(router, app);
   registerUserImports(router, app);
+  registerUserExports(router, app);
   registerConnections(router, app);
   registerStats(router, app);
   return router;

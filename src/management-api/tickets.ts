@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { exportLocation } from './user-exports.ts';
 import { z } from 'zod';
 import type { Context } from 'koa';
 import { requireScope } from './auth.ts';
@@ -130,6 +131,6 @@ export const registerTickets: RegisterRoutes = (router, app) => {
     if (typeof id !== 'string' || id.length > 64) throw badRequest('Path validation error: id: at most 64 characters', 'invalid_uri');
     const r = await app.db('jobs').where({ id }).first();
     if (!r) throw notFound('The job does not exist', 'inexistent_job');
-    ctx.body = jobShape(r);
+    ctx.body = { ...jobShape(r), ...(await exportLocation(app, r)) };
   });
 };

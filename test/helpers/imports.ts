@@ -13,7 +13,7 @@ export async function uploadUsers(ts: TestServer, users: unknown, fields: Record
   return { status: res.status, body: await res.json().catch(() => undefined) as any };
 }
 
-/** The import job `id` on `ts` once it is no longer pending. */
+/** The job `id` on `ts` (an import, an export) once it is no longer pending. */
 export async function finishedJob(ts: TestServer, id: string) {
   for (let i = 0; i < 200; i++) {
     const r = await ts.api('GET', `/jobs/${id}`);
