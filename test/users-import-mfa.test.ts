@@ -5,6 +5,7 @@ import * as oidc from 'openid-client';
 import bcrypt from 'bcryptjs';
 import { startTestServer, discover, loginThroughForm, type TestServer } from './helpers/server.ts';
 import { finishedJob, uploadUsers } from './helpers/imports.ts';
+import { codeAt } from './helpers/mfa.ts';
 
 // Auth0's MFA enrollment import (`mfa_factors` in the bulk import file): a user who had an
 // authenticator app on Auth0 signs in with the same app after the move, and is never asked to
@@ -106,11 +107,12 @@ test('factors this server cannot keep are refused with the user, never dropped; 
     { email: 'two.apps@example.com', mfa_factors: [{ totp: { secret: key } }, { totp: { secret: base32(randomBytes(20)) } }] },
     { email: 'lowercase@example.com', mfa_factors: [{ totp: { secret: key.toLowerCase() } }] },
     { email: 'tooshort@example.com', mfa_factors: [{ totp: { secret: 'JBSWY3DPEHPK' } }] },
+    { email: 'cutshort@example.com', mfa_factors: [{ totp: { secret: `${key}A` } }] },
     { email: 'both@example.com', mfa_factors: [{ totp: { secret: key }, phone: { value: '+12125550001' } }] },
     { email: 'none@example.com', mfa_factors: [] },
     { email: 'plain@example.com', password_hash: passwordHash },
   ]);
-  assert.deepEqual(done.summary, { total: 8, inserted: 1, updated: 0, failed: 7 });
+  assert.deepEqual(done.summary, { total: 9, inserted: 1, updated: 0, failed: 8 });
   const why = Object.fromEntries(errors.map((e) => [e.user.email, e.errors[0]]));
   assert.equal(why['sms@example.com'].code, 'UNSUPPORTED_FIELD');
   assert.match(why['sms@example.com'].message, /SMS \(phone\) factors are not supported here/);
@@ -120,6 +122,7 @@ test('factors this server cannot keep are refused with the user, never dropped; 
   assert.match(why['two.apps@example.com'].message, /one authenticator per user/);
   assert.match(why['lowercase@example.com'].message, /mfa_factors\.totp\.secret: must be unpadded base32/);
   assert.match(why['tooshort@example.com'].message, /too short: at least 16 characters \(80 bits\)/);
+  assert.match(why['cutshort@example.com'].message, /33 characters, not a length base32 has/);
   assert.equal(why['both@example.com'].code, 'INVALID_FORMAT');
   assert.equal(why['none@example.com'].code, 'INVALID_FORMAT');
   for (const email of Object.keys(why)) assert.equal(await idOf(email), undefined, `${email} was not imported`);
@@ -144,10 +147,32 @@ test('upsert gives an existing user the imported authenticator, replacing anothe
   const audit = await ts.ctx.db('audit_logs').where({ user_id: id }).whereIn('description', ['Add an authenticator (import)', 'Replace an authenticator (import)']).pluck('description');
   assert.deepEqual(audit, ['Replace an authenticator (import)'], 'the replacement is audited once; an unchanged one is not');
 
+  // A user who enrolled here: the import's authenticator replaces theirs, and the recovery codes
+  // that went with it stop working.
+  const enrolled = (await ts.api('POST', '/users', { email: 'enrolled.here@example.com', password: PASSWORD })).body.user_id as string;
+  const e = await ts.ctx.mfa.beginEnrollment(enrolled, 'enrolled.here@example.com', 'test');
+  const confirmed = await ts.ctx.mfa.confirmEnrollment(enrolled, 'test', await codeAt(e.secret));
+  assert.ok(confirmed.ok);
+  await importUsers([{ email: 'enrolled.here@example.com', mfa_factors: [{ totp: { secret: base32(second) } }] }], { connection_id: 'con_username_password', upsert: 'true' });
+  assert.equal((await ts.ctx.mfa.verify(enrolled, confirmed.recoveryCodes[0])).ok, false, 'the replaced authenticator\'s recovery codes are gone');
+  assert.equal(await ts.ctx.db('mfa_recovery_codes').where({ user_id: enrolled }).first(), undefined);
+  assert.equal((await ts.ctx.mfa.verify(enrolled, appCode(second))).ok, true);
+
+  // Two imports of one user at once (a retried upload while the first runs): one authenticator.
+  await Promise.all([ts.ctx.mfa.importTotp(enrolled, base32(first)), ts.ctx.mfa.importTotp(enrolled, base32(randomBytes(20)))]);
+  assert.equal((await ts.ctx.db('mfa_factors').where({ user_id: enrolled })).length, 1);
+  // And the schema holds to it whatever the code does.
+  await assert.rejects(ts.ctx.db('mfa_factors').insert({ id: 'totp_second', user_id: enrolled, type: 'otp', secret_sealed: 'x', confirmed: true, last_used_step: 0, created_at: Date.now() }), /UNIQUE|unique/);
+
   // A user without an authenticator (created here) gets one by upsert: asked for it from then on.
   await ts.api('POST', '/users', { email: 'local@example.com', password: PASSWORD });
   const added = await importUsers([{ email: 'local@example.com', mfa_factors: [{ totp: { secret: base32(first) } }] }], { connection_id: 'con_username_password', upsert: 'true' });
   assert.deepEqual(added.done.summary, { total: 1, inserted: 0, updated: 1, failed: 0 });
   assert.equal(await ts.ctx.db('audit_logs').where({ user_id: await idOf('local@example.com'), description: 'Add an authenticator (import)' }).first().then(Boolean), true);
   assert.ok((await signIn('local@example.com', appCode(first))).tokens);
+});
+
+test('a user whose authenticator cannot be written is not created either (one transaction)', async () => {
+  await assert.rejects(ts.ctx.users.create({ email: 'half.written@example.com' }, { alongside: async () => { throw new Error('the authenticator could not be written'); } }), /could not be written/);
+  assert.equal(await idOf('half.written@example.com'), undefined);
 });

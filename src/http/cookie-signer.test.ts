@@ -30,6 +30,8 @@ async function signedPair(url: string): Promise<{ value: string; sig: string }> 
   return { value: jar.gh_test, sig: jar['gh_test.sig'] };
 }
 
+const B64URL = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+
 const read = async (url: string, cookie: string) => ((await (await fetch(`${url}/get`, { headers: { cookie } })).json()) as { value: string | null }).value;
 
 test('cookies signed by keygrip and by the signer verify with each other, and tampering is refused', async (t) => {
@@ -49,12 +51,17 @@ test('cookies signed by keygrip and by the signer verify with each other, and ta
   assert.equal(await read(rotated.url, header(fromGrip)), 'value-1', 'an older key still verifies');
   assert.equal(await read(other.url, header(fromGrip)), null, 'another key does not');
 
+  assert.equal(fromGrip.sig.length, 27, 'SHA-1 in base64url: 27 characters, 2 bits unused');
   for (const [what, cookie] of [
     ['a changed value', `gh_test=value-2; gh_test.sig=${fromGrip.sig}`],
     ['a changed signature', `gh_test=value-1; gh_test.sig=${fromGrip.sig.slice(0, -1)}${fromGrip.sig.endsWith('A') ? 'B' : 'A'}`],
     ['a signature with padding added', `gh_test=value-1; gh_test.sig=${fromGrip.sig}=`],
     ['a shorter signature', `gh_test=value-1; gh_test.sig=${fromGrip.sig.slice(0, 10)}`],
-    ['a non-ASCII signature of the same length', `gh_test=value-1; gh_test.sig=${encodeURIComponent('é'.repeat(fromGrip.sig.length))}`],
+    // The last character carries 2 bits past the digest's 160: a base64url decoder ignores them,
+    // so a signature differing only there decodes to the same bytes. It is still not the signature.
+    ['the last character\'s unused bits flipped', `gh_test=value-1; gh_test.sig=${fromGrip.sig.slice(0, -1)}${B64URL[B64URL.indexOf(fromGrip.sig.at(-1)!) ^ 0b11]}`],
+    // As many UTF-8 bytes as the signature (one 2-byte character for the last two): compared, and refused.
+    ['a non-ASCII signature of the same byte length', `gh_test=value-1; gh_test.sig=${fromGrip.sig.slice(0, -2)}é`],
     ['no signature', 'gh_test=value-1'],
   ] as const) {
     assert.equal(await read(ours.url, cookie), null, what);

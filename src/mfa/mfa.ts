@@ -41,6 +41,8 @@ const GUARDRAILS = createGuardrails({ MIN_SECRET_BYTES: MIN_IMPORTED_SECRET_BYTE
  */
 export function canonicalTotpSecret(input: string): { secret: string } | { error: string } {
   if (!/^[A-Z2-7]+$/.test(input)) return { error: 'must be unpadded base32 (A-Z, 2-7)' };
+  // No encoder ends on 1, 3 or 6 characters past a group of 8: such a secret was cut short.
+  if ([1, 3, 6].includes(input.length % 8)) return { error: `is ${input.length} characters, not a length base32 has (cut short?)` };
   const bytes: number[] = [];
   let bits = 0; let value = 0;
   for (const ch of input) {
@@ -48,7 +50,7 @@ export function canonicalTotpSecret(input: string): { secret: string } | { error
     if (bits >= 8) { bytes.push((value >>> (bits - 8)) & 0xff); bits -= 8; }
   }
   if (bytes.length < MIN_IMPORTED_SECRET_BYTES) return { error: `is too short: at least ${Math.ceil(MIN_IMPORTED_SECRET_BYTES * 8 / 5)} characters (${MIN_IMPORTED_SECRET_BYTES * 8} bits)` };
-  if (bytes.length > MAX_IMPORTED_SECRET_BYTES) return { error: `is too long: at most ${Math.floor(MAX_IMPORTED_SECRET_BYTES * 8 / 5)} characters` };
+  if (bytes.length > MAX_IMPORTED_SECRET_BYTES) return { error: `is too long: at most ${Math.floor((MAX_IMPORTED_SECRET_BYTES * 8 + 7) / 5)} characters` };
   return { secret: base32(Buffer.from(bytes)) };
 }
 
@@ -231,18 +233,25 @@ export function createMfa(db: Db, box: SecretBox, cfg: MfaConfig) {
 
     /**
      * A confirmed authenticator with `secret` (canonicalTotpSecret's) for a user brought in by an
-     * import, on `q` (the import's transaction for a new user). The user's other factors and
-     * pending enrollments go: one authenticator per user, and the import file is what the
+     * import. The user's other factors, pending enrollments and recovery codes go (those were the
+     * replaced authenticator's): one authenticator per user, and the import file is what the
      * administrator says the user has. The same secret again changes nothing (an import run twice).
+     * A new user's is written on `q`, its insert's transaction (nobody else sees the user yet); an
+     * existing user's in a transaction of its own under the lock enrollments and code checks take
+     * (withAttemptLock), so two imports at once, or an import and an enrollment, leave one.
      */
-    async importTotp(userId: string, secret: string, q: Db = db): Promise<'added' | 'replaced' | 'unchanged'> {
-      const current = await confirmedFactor(userId, q);
-      if (current && box.open(current.secret_sealed, sealAad(current.id)) === secret) return 'unchanged';
-      const id = `totp_${randomId(12)}`;
-      const at = Date.now();
-      await q('mfa_factors').where({ user_id: userId }).delete();
-      await q('mfa_factors').insert({ id, user_id: userId, type: 'otp', secret_sealed: box.seal(secret, sealAad(id)), confirmed: true, last_used_step: 0, pending_binding: null, created_at: at, confirmed_at: at });
-      return current ? 'replaced' : 'added';
+    async importTotp(userId: string, secret: string, q?: Db): Promise<'added' | 'replaced' | 'unchanged'> {
+      const swap = async (t: Db): Promise<'added' | 'replaced' | 'unchanged'> => {
+        const current = await confirmedFactor(userId, t);
+        if (current && box.open(current.secret_sealed, sealAad(current.id)) === secret) return 'unchanged';
+        const id = `totp_${randomId(12)}`;
+        const at = Date.now();
+        await t('mfa_factors').where({ user_id: userId }).delete();
+        await t('mfa_recovery_codes').where({ user_id: userId }).delete();
+        await t('mfa_factors').insert({ id, user_id: userId, type: 'otp', secret_sealed: box.seal(secret, sealAad(id)), confirmed: true, last_used_step: 0, pending_binding: null, created_at: at, confirmed_at: at });
+        return current ? 'replaced' : 'added';
+      };
+      return q ? swap(q) : withAttemptLock(userId, (trx) => swap(trx));
     },
 
     /** New set of recovery codes; the old set stops working. */
