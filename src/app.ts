@@ -155,7 +155,7 @@ export function createApp(app: AppContext) {
       return apiErrors(ctx, async () => {
         // An export's file: its link's signature is the credential (user-exports.ts), not a bearer token.
         const sub = ctx.path.slice(apiPrefix.length);
-        if (ctx.method === 'GET' && exportDownload.matches(sub)) return exportDownload.serve(ctx, sub);
+        if ((ctx.method === 'GET' || ctx.method === 'HEAD') && exportDownload.matches(sub)) return exportDownload.serve(ctx, sub);
         // A users import is multipart (a file), as on Auth0; src/management-api/user-imports.ts reads it.
         const upload = ctx.path === `${apiPrefix}/jobs/users-imports` && ctx.is('multipart/form-data');
         if (ctx.method !== 'GET' && ctx.method !== 'DELETE' && ctx.request.length && !ctx.is('application/json') && !upload) {

@@ -18,6 +18,11 @@ export async function sweepLifecycle(db: Db, failureResetMs: number, now = Date.
   await db('jobs').where('created_at', '<', now - 7 * 86400_000).delete();
   // A job still pending after an hour lost its task (a restart): it failed.
   await db('jobs').where({ status: 'pending' }).andWhere('created_at', '<', now - 3600_000).update({ status: 'failed', completed_at: now });
+  // An import or export is quicker: one still pending 15 minutes on was cut off (its node stopped).
+  await db('jobs').whereIn('type', ['users_import', 'users_export']).andWhere({ status: 'pending' }).andWhere('created_at', '<', now - 15 * 60_000)
+    .update({ status: 'failed', completed_at: now });
+  // What such an export had stored of its file is of no use.
+  await db('job_files').whereIn('job_id', db('jobs').select('id').where({ type: 'users_export', status: 'failed' })).delete();
   await db('login_failures').where('last_failure_at', '<', now - failureResetMs).andWhere('locked_until', '<', now).delete();
 }
 
@@ -78,9 +83,6 @@ export async function startServer(config: Config, opts: { logger?: Logger; host?
         await sweepLifecycle(ctx.db, config.bruteForce.failureResetSeconds * 1000);
         // Imports made by another node or the CLI: this node's password checks follow their hashes.
         await ctx.hashClasses.apply();
-        // An import still pending long after it began was cut off (its node stopped): failed.
-        await ctx.db('jobs').where({ type: 'users_import', status: 'pending' }).andWhere('created_at', '<', Date.now() - 15 * 60_000)
-          .update({ status: 'failed', completed_at: Date.now() });
         if (await ctx.keys.retire(await retireAfterMs())) await ctx.refreshKeys(true);
       } catch (err) {
         ctx.logger.warn({ err }, 'background sweep failed');

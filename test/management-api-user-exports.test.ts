@@ -5,6 +5,7 @@ import { startTestServer, type TestServer } from './helpers/server.ts';
 import { codeAt } from './helpers/mfa.ts';
 import { finishedJob } from './helpers/imports.ts';
 import { exportLink } from '../src/management-api/user-exports.ts';
+import { sweepLifecycle } from '../src/server.ts';
 
 // Auth0's bulk user export (POST /api/v2/jobs/users-exports): a job whose finished answer links
 // to a gzip file of the users, NDJSON or CSV, with the fields asked for and nothing secret.
@@ -72,16 +73,16 @@ test('a CSV export has the named fields under their export names, cells escaped,
     fields: [{ name: 'email' }, { name: 'user_metadata.country', export_as: 'country' }, { name: 'identities[0].connection', export_as: 'provider' }, { name: 'name' }, { name: 'logins_count' }, { name: 'user_metadata.prefs' }],
   });
   const rows = text.split('\r\n');
-  assert.equal(rows[0], 'email,country,provider,name,logins_count,user_metadata.prefs');
+  assert.equal(rows[0], '"email","country","provider","name","logins_count","user_metadata.prefs"');
   assert.equal(rows.at(-1), '', 'each row ends with CRLF');
-  assert.ok(rows.includes('export.one@example.com,NZ,Username-Password-Authentication,"Doe, ""Jr""",0,"{""theme"":""dark""}"'), rows.join('\n'));
-  assert.ok(rows.includes('export.three@example.com,FR,Username-Password-Authentication,export.three@example.com,0,'), 'a missing field is an empty cell');
+  assert.ok(rows.includes('"export.one@example.com","NZ","Username-Password-Authentication","Doe, ""Jr""","0","{""theme"":""dark""}"'), rows.join('\n'));
+  assert.ok(rows.includes('"export.three@example.com","FR","Username-Password-Authentication","export.three@example.com","0",""'), 'a missing field is an empty cell');
   // A name a spreadsheet would run as a formula starts with a quote.
-  assert.ok(rows.includes(`export.two@example.com,,Username-Password-Authentication,"'=HYPERLINK(""https://evil.example/"",""click"")",0,`), rows.join('\n'));
+  assert.ok(rows.includes(`"export.two@example.com","","Username-Password-Authentication","'=HYPERLINK(""https://evil.example/"",""click"")","0",""`), rows.join('\n'));
   // Without fields: a default set of the user's own properties.
   const plain = await exported({ format: 'csv' });
-  assert.equal(plain.text.split('\r\n')[0], 'user_id,email,email_verified,name,nickname,given_name,family_name,picture,blocked,logins_count,last_login,created_at,updated_at');
-  assert.ok(plain.text.includes(`${formulaId},export.two@example.com,false,`));
+  assert.equal(plain.text.split('\r\n')[0], '"user_id","email","email_verified","name","nickname","given_name","family_name","picture","blocked","logins_count","last_login","created_at","updated_at"');
+  assert.ok(plain.text.includes(`"${formulaId}","export.two@example.com","false",`));
 });
 
 test('the download link works only as signed and until it expires; the export and each download are audited', async () => {
@@ -91,6 +92,8 @@ test('the download link works only as signed and until it expires; the export an
   const res1 = await fetch(tampered);
   assert.equal(res1.status, 403, 'a later expiry needs a new signature');
   assert.equal(((await res1.json()) as { errorCode: string }).errorCode, 'invalid_signature');
+  const plus = new URL(link); plus.searchParams.set('expires', `+${link.searchParams.get('expires')}`);
+  assert.equal((await fetch(plus)).status, 403, 'the expiry is 13 digits, nothing else');
   const noSig = new URL(link); noSig.searchParams.delete('signature');
   assert.equal((await fetch(noSig)).status, 403);
   const expired = await fetch(await exportLink(ts.ctx, job.id, Date.now() - 1000));
@@ -98,8 +101,16 @@ test('the download link works only as signed and until it expires; the export an
   assert.equal(((await expired.json()) as { errorCode: string }).errorCode, 'expired_link');
   // Another job's signature does not open this one.
   const other = (await ts.api('POST', '/jobs/users-exports', { format: 'csv', limit: 1 })).body;
+  await finishedJob(ts, other.id);
   const swapped = new URL(link.href.replace(job.id, other.id));
   assert.equal((await fetch(swapped)).status, 403);
+  // HEAD: the file's type and size, no body, and not a download in the audit log.
+  const downloadsBefore = await ts.ctx.db('audit_logs').where({ description: 'Download a users export' }).count({ n: '*' });
+  const head = await fetch(link, { method: 'HEAD' });
+  assert.equal(head.status, 200);
+  assert.equal(head.headers.get('content-type'), 'application/gzip');
+  assert.equal(Number(head.headers.get('content-length')), job.bytes);
+  assert.deepEqual(await ts.ctx.db('audit_logs').where({ description: 'Download a users export' }).count({ n: '*' }), downloadsBefore);
   // A job that is not an export (or does not exist) has no file, even with a valid signature.
   assert.equal((await fetch(await exportLink(ts.ctx, 'job_nosuchjob', Date.now() + 60_000))).status, 404);
 
@@ -126,4 +137,47 @@ test('what cannot be exported is refused with the field named; it needs read:use
   await bad({ connection_id: 'con_other0000000000' }, 404);
   const r = await ts.api('POST', '/jobs/users-exports', { format: 'json' }, await ts.adminToken('create:users'));
   assert.equal(r.status, 403);
+});
+
+test('the file is swept with its job; an export cut off by a stop fails 15 minutes on and its pieces go', async () => {
+  const { job } = await exported({ format: 'json', limit: 2 });
+  assert.ok((await ts.ctx.db('job_files').where({ job_id: job.id })).length > 0);
+  // Cut off: a job left pending with a piece stored, as a node that stopped mid-export leaves it.
+  const cut = { id: 'job_cutoffexport01', type: 'users_export', status: 'pending', created_at: Date.now() - 16 * 60_000, details: JSON.stringify({ format: 'json' }) };
+  await ts.ctx.db('jobs').insert(cut);
+  await ts.ctx.db('job_files').insert({ job_id: cut.id, seq: 0, content: Buffer.from('partial'), created_at: Date.now() });
+  await sweepLifecycle(ts.ctx.db, 60_000);
+  assert.equal((await ts.api('GET', `/jobs/${cut.id}`)).body.status, 'failed');
+  assert.equal(await ts.ctx.db('job_files').where({ job_id: cut.id }).first(), undefined, 'its pieces went');
+  assert.equal((await ts.api('GET', `/jobs/${cut.id}`)).body.location, undefined);
+  assert.ok(await ts.ctx.db('job_files').where({ job_id: job.id }).first(), 'a finished export keeps its file');
+  // Seven days on the job goes, and its file with it (foreign key).
+  await sweepLifecycle(ts.ctx.db, 60_000, Date.now() + 8 * 86400_000);
+  assert.equal(await ts.ctx.db('job_files').where({ job_id: job.id }).first(), undefined);
+  assert.equal((await fetch(await exportLink(ts.ctx, job.id, Date.now() + 60_000))).status, 404);
+});
+
+test('one export at a time per server: another asked meanwhile is told to wait (429)', async () => {
+  const own = await startTestServer();
+  try {
+    // Enough users that the first export is still being made when the second request arrives.
+    const at = new Date().toISOString();
+    for (let i = 0; i < 20_000; i += 500) {
+      await own.ctx.db('users').insert(Array.from({ length: 500 }, (_, j) => ({
+        id: `auth0|bulk${String(i + j).padStart(6, '0')}`, email: `bulk${i + j}@example.com`, email_verified: false, password_hash: null,
+        connection: 'Username-Password-Authentication', name: `bulk ${i + j}`, nickname: 'bulk', app_metadata: '{}', user_metadata: '{"k":"v"}',
+        blocked: false, created_at: at, updated_at: at,
+      })));
+    }
+    const [a, b] = await Promise.all([own.api('POST', '/jobs/users-exports', { format: 'json' }), own.api('POST', '/jobs/users-exports', { format: 'csv' })]);
+    assert.deepEqual([a.status, b.status].sort(), [201, 429], JSON.stringify([a.body, b.body]));
+    const refused = a.status === 429 ? a : b;
+    assert.match(refused.body.message, /An export is being made \(job_[\w-]+\): try again once it is done/);
+    const first = await finishedJob(own, (a.status === 201 ? a : b).body.id);
+    assert.equal(first.status, 'completed');
+    assert.ok(first.exported >= 20_000);
+    assert.equal((await own.api('POST', '/jobs/users-exports', { format: 'csv', limit: 1 })).status, 201, 'then the next one is taken');
+  } finally {
+    await own.close();
+  }
 });

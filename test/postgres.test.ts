@@ -390,6 +390,6 @@ test('PostgreSQL: an import brings a user with its authenticator in one transact
   const file = await fetch(done.location);
   assert.equal(file.status, 200);
   const rows = gunzipSync(Buffer.from(await file.arrayBuffer())).toString('utf8').split('\r\n');
-  assert.equal(rows[0], 'email');
-  assert.ok(rows.includes('pg.import.mfa@example.com'));
+  assert.equal(rows[0], '"email"');
+  assert.ok(rows.includes('"pg.import.mfa@example.com"'));
 });

@@ -13,8 +13,10 @@ import { toUser, type User, type UserRow } from './users.ts';
  */
 
 export const EXPORT_MAX_FIELDS = 30;
-/** A compressed export larger than this fails its job (a safety limit, far above 1M users). */
-export const EXPORT_MAX_BYTES = 512 * 1024 * 1024;
+/** A compressed export larger than this fails its job (a safety limit, well above 1M users). */
+export const EXPORT_MAX_BYTES = 256 * 1024 * 1024;
+/** The file is stored, and served, in pieces of about this size: never whole in memory. */
+export const EXPORT_PIECE_BYTES = 4 * 1024 * 1024;
 const PAGE = 1000;
 
 /** The user's properties a field may start from (src/users/users.ts, User). */
@@ -76,7 +78,8 @@ export function exportFields(req: ExportRequest): ExportField[] | { error: strin
 function valueAt(user: User, steps: Step[]): unknown {
   let v: unknown = user;
   for (const s of steps) {
-    if (v === null || typeof v !== 'object' || !Object.hasOwn(v, s.key)) return undefined;
+    // An array is entered by index only (identities[0]), never by a key such as `length`.
+    if (v === null || typeof v !== 'object' || Array.isArray(v) || !Object.hasOwn(v, s.key)) return undefined;
     v = (v as Record<string, unknown>)[s.key];
     if (s.index !== undefined) {
       if (!Array.isArray(v) || s.index >= v.length) return undefined;
@@ -89,7 +92,8 @@ function valueAt(user: User, steps: Step[]): unknown {
 /** A JSON line: the whole user, or the named fields under their export names. */
 function jsonLine(user: User, fields: ExportField[]): string {
   if (fields.length === 0) return JSON.stringify(user);
-  const o: Record<string, unknown> = {};
+  // No prototype: an export name such as `__proto__` is a key like any other.
+  const o: Record<string, unknown> = Object.create(null) as Record<string, unknown>;
   for (const f of fields) {
     const v = valueAt(user, f.steps);
     if (v !== undefined) o[f.as] = v;
@@ -98,43 +102,64 @@ function jsonLine(user: User, fields: ExportField[]): string {
 }
 
 /**
- * A CSV cell (RFC 4180). Text a spreadsheet would run as a formula (starting with = + - @, a tab
- * or a carriage return: user-chosen names and metadata) is prefixed with a quote, as OWASP's
- * CSV injection guidance says; numbers and booleans are written as they are.
+ * A CSV cell (RFC 4180), as OWASP's CSV injection guidance says: every cell quoted (a `;` inside
+ * stays in its cell in spreadsheets whose separator it is), and text a spreadsheet would run as
+ * a formula (starting with = + - @, a tab, a carriage return or a NUL: user-chosen names and
+ * metadata) prefixed with `'`. Numbers, and text that is only a number (`-5`), stay as they are.
  */
 export function csvCell(v: unknown): string {
-  if (v === undefined || v === null) return '';
+  if (v === undefined || v === null) return '""';
   let s = typeof v === 'object' ? JSON.stringify(v) : String(v);
-  if (typeof v === 'string' && /^[=+\-@\t\r]/.test(s)) s = `'${s}`;
-  return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+  if (typeof v === 'string' && /^[=+\-@\t\r\0]/.test(s) && !/^[+-]?\d+(\.\d+)?$/.test(s)) s = `'${s}`;
+  return `"${s.replace(/"/g, '""')}"`;
 }
 
-/** The export file (gzip) and how many users it holds. */
-export async function buildUserExport(db: Db, req: ExportRequest, fields: ExportField[]): Promise<{ file: Buffer; count: number }> {
+/**
+ * Writes the export (gzip) to `store` in pieces of about EXPORT_PIECE_BYTES, in order; the
+ * number of users and bytes. Memory holds one piece and one page of users at a time. Past
+ * `maxBytes` it stops with an error that says so (the caller drops what was stored).
+ */
+export async function buildUserExport(db: Db, req: ExportRequest, fields: ExportField[], store: (piece: Buffer) => Promise<void>,
+  o: { maxBytes?: number; pieceBytes?: number } = {}): Promise<{ count: number; bytes: number }> {
+  const maxBytes = o.maxBytes ?? EXPORT_MAX_BYTES;
+  const pieceBytes = o.pieceBytes ?? EXPORT_PIECE_BYTES;
   const gzip = createGzip();
-  const chunks: Buffer[] = [];
-  let size = 0;
-  gzip.on('data', (c: Buffer) => { chunks.push(c); size += c.length; });
+  let pending: Buffer[] = [];
+  let pendingBytes = 0;
+  let bytes = 0;
+  gzip.on('data', (c: Buffer) => { pending.push(c); pendingBytes += c.length; bytes += c.length; });
   const ended = new Promise<void>((resolve, reject) => { gzip.on('end', resolve); gzip.on('error', reject); });
-  const csv = req.format === 'csv';
-  if (csv) gzip.write(`${fields.map((f) => csvCell(f.as)).join(',')}\r\n`);
-  const limit = req.limit ?? Infinity;
-  let count = 0;
-  let after = '';
-  while (count < limit) {
-    const rows: UserRow[] = await db('users').where('id', '>', after).orderBy('id').limit(Math.min(PAGE, limit - count));
-    if (rows.length === 0) break;
-    for (const r of rows) {
-      const user = toUser(r);
-      gzip.write(csv ? `${fields.map((f) => csvCell(valueAt(user, f.steps))).join(',')}\r\n` : `${jsonLine(user, fields)}\n`);
+  const storePending = async () => {
+    if (pendingBytes === 0) return;
+    const piece = Buffer.concat(pending, pendingBytes);
+    pending = []; pendingBytes = 0;
+    await store(piece);
+  };
+  try {
+    const csv = req.format === 'csv';
+    if (csv) gzip.write(`${fields.map((f) => csvCell(f.as)).join(',')}\r\n`);
+    const limit = req.limit ?? Infinity;
+    let count = 0;
+    let after = '';
+    while (count < limit) {
+      const rows: UserRow[] = await db('users').where('id', '>', after).orderBy('id').limit(Math.min(PAGE, limit - count));
+      if (rows.length === 0) break;
+      for (const r of rows) {
+        const user = toUser(r);
+        gzip.write(csv ? `${fields.map((f) => csvCell(valueAt(user, f.steps))).join(',')}\r\n` : `${jsonLine(user, fields)}\n`);
+      }
+      count += rows.length;
+      after = rows[rows.length - 1].id;
+      // Compressed before the next page is read: memory holds a piece of the file, not the users.
+      await new Promise<void>((resolve) => gzip.flush(zlib.Z_SYNC_FLUSH, () => resolve()));
+      if (bytes > maxBytes) throw new Error(`the export is larger than ${Math.round(maxBytes / 1024 / 1024)} MB compressed: ask for fewer users (limit) or fewer fields`);
+      if (pendingBytes >= pieceBytes) await storePending();
     }
-    count += rows.length;
-    after = rows[rows.length - 1].id;
-    // Written out before the next page is read: memory holds the compressed file, not the users.
-    await new Promise<void>((resolve) => gzip.flush(zlib.Z_SYNC_FLUSH, () => resolve()));
-    if (size > EXPORT_MAX_BYTES) { gzip.destroy(); throw new Error(`the export is larger than ${EXPORT_MAX_BYTES / 1024 / 1024} MB compressed: set a limit`); }
+    gzip.end();
+    await ended;
+    await storePending();
+    return { count, bytes };
+  } finally {
+    gzip.destroy();
   }
-  gzip.end();
-  await ended;
-  return { file: Buffer.concat(chunks), count };
 }
