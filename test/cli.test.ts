@@ -354,3 +354,24 @@ test('users import: Auth0\'s bulk import file from the command line, with a summ
   assert.match(missing?.stderr ?? '', /cannot read \S*nope\.json: no such file/);
   assert.doesNotMatch(missing?.stderr ?? '', /at readFileSync/, 'a message, not a stack');
 });
+
+test('users export: CSV or NDJSON to stdout or a file (gzip when .gz), the fields asked for, and clear errors', async () => {
+  const { gunzipSync } = await import('node:zlib');
+  const csv = await cli('users', 'export', '--format', 'csv', '--field', 'email', '--field', 'email_verified=verified');
+  const rows = csv.stdout.split('\r\n');
+  assert.equal(rows[0], '"email","verified"');
+  assert.ok(rows.includes('"imported.cli@example.com","true"'), csv.stdout);
+  assert.match(csv.stderr, /exported \d+ users as CSV/);
+  const file = join(dir, 'users.ndjson.gz');
+  const written = await cli('users', 'export', '--out', file);
+  assert.match(written.stdout, new RegExp(`exported \\d+ users as NDJSON to ${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`));
+  const text = gunzipSync(readFileSync(file)).toString('utf8');
+  const users = text.trimEnd().split('\n').map((l) => JSON.parse(l));
+  assert.ok(users.some((u) => u.email === 'imported.cli@example.com' && u.user_id === 'auth0|cli-1'));
+  assert.doesNotMatch(text, /password_hash|\$2[aby]\$|\$argon2/, 'no password hash');
+  const badField = await cli('users', 'export', '--field', 'password_hash').then(() => null, (e: { code: number; stderr: string }) => e);
+  assert.equal(badField?.code, 1);
+  assert.match(badField?.stderr ?? '', /--field #1\.name: "password_hash" is not a user property that can be exported/);
+  const badFormat = await cli('users', 'export', '--format', 'xml').then(() => null, (e: { code: number; stderr: string }) => e);
+  assert.match(badFormat?.stderr ?? '', /format: .*\(json or csv\)/);
+});

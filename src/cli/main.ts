@@ -9,7 +9,9 @@ import { createLogger } from '../shared/logger.ts';
 import { AppError } from '../shared/errors.ts';
 import type { AppType } from '../clients/clients.ts';
 import type { Config } from '../config/schema.ts';
-import { readFileSync } from 'node:fs';
+import { createWriteStream, readFileSync } from 'node:fs';
+import { createGunzip } from 'node:zlib';
+import { buildUserExport, exportBody, exportFields } from '../users/export.ts';
 import { basename } from 'node:path';
 import { compileAction } from '../actions/compile.ts';
 import { createSandboxPool } from '../actions/sandbox/index.ts';
@@ -110,6 +112,9 @@ Usage: gatehouse <command> [options]
   users create --email E [--password P] [--verified]
   users import <file.json> [--upsert]    users in Auth0's bulk import format, with their password
                                          hashes (bcrypt, argon2); prints the summary and each failure
+  users export [--format json|csv] [--field NAME[=AS]]... [--limit N] [--out FILE]
+                                         every user (NDJSON or CSV, as the Management API's export job);
+                                         to stdout, or to FILE (gzip when it ends in .gz)
   keys rotate                            new signing keys; old ones stay published until tokens expire
   keys list
   actions deploy <file> --trigger <id> [--name N] [--secret K=V]...
@@ -140,7 +145,7 @@ function print(out: Out, human: string, data: unknown) {
 
 /** Commands that take a subcommand, and theirs: anything else is refused before the database is opened. */
 const COMMANDS: Record<string, string[] | null> = {
-  start: null, migrate: null, clients: ['create'], users: ['create', 'import'], keys: ['rotate', 'list'], actions: ['deploy', 'bind', 'test', 'logs'],
+  start: null, migrate: null, clients: ['create'], users: ['create', 'import', 'export'], keys: ['rotate', 'list'], actions: ['deploy', 'bind', 'test', 'logs'],
 };
 const APP_TYPES: AppType[] = ['spa', 'regular_web', 'non_interactive', 'native'];
 
@@ -169,6 +174,7 @@ export async function main(argv: string[]): Promise<number> {
       'logout-url': { type: 'string', multiple: true }, 'web-origin': { type: 'string', multiple: true }, grant: { type: 'string', multiple: true },
       email: { type: 'string' }, password: { type: 'string' }, verified: { type: 'boolean' }, upsert: { type: 'boolean' },
       trigger: { type: 'string' }, secret: { type: 'string', multiple: true }, event: { type: 'string' }, follow: { type: 'boolean' },
+      format: { type: 'string' }, field: { type: 'string', multiple: true }, limit: { type: 'string' }, out: { type: 'string' },
     },
     allowPositionals: true, strict: true,
   });
@@ -254,6 +260,39 @@ export async function main(argv: string[]): Promise<number> {
       await ctx.events.userCreated(user);
       await ctx.audit.record({ type: 'sapi', description: 'Create a user (CLI)', user_id: user.user_id, details: { via: 'cli' } });
       print(out, `created user ${user.email} (${user.user_id})`, user);
+      return 0;
+    }
+    if (cmd === 'users' && sub === 'export') {
+      const fieldsAsked = values.field?.map((f) => { const i = f.indexOf('='); return i > 0 ? { name: f.slice(0, i), export_as: f.slice(i + 1) } : { name: f }; });
+      if (values.limit !== undefined && !/^\d{1,8}$/.test(values.limit)) throw new AppError(400, 'usage', '--limit takes a number of users');
+      const parsed = exportBody.safeParse({
+        format: values.format ?? 'json', ...(fieldsAsked ? { fields: fieldsAsked } : {}), ...(values.limit !== undefined ? { limit: Number(values.limit) } : {}),
+      });
+      if (!parsed.success) {
+        const i = parsed.error.issues[0];
+        throw new AppError(400, 'usage', `users export: ${i.path.join('.') || 'options'}: ${i.message}${i.path[0] === 'format' ? ' (json or csv)' : ''}`);
+      }
+      const fields = exportFields(parsed.data);
+      if ('error' in fields) throw new AppError(400, 'usage', `users export: ${fields.error.replace(/^fields\[(\d+)\]/, (_, n: string) => `--field #${Number(n) + 1}`)}`);
+      // The export is gzip as made; a file not named .gz and stdout get it uncompressed.
+      const toFile = values.out;
+      const dest = toFile ? createWriteStream(toFile) : process.stdout;
+      const gunzip = toFile?.endsWith('.gz') ? undefined : createGunzip();
+      const into: NodeJS.WritableStream = gunzip ?? dest;
+      if (gunzip) gunzip.pipe(dest, { end: !!toFile });
+      const done = new Promise<void>((resolve, reject) => {
+        dest.once('error', reject);
+        gunzip?.once('error', reject);
+        if (toFile) dest.once('close', () => resolve()); else gunzip!.once('end', () => resolve());
+      });
+      const r = await buildUserExport(ctx.db, parsed.data, fields, (piece) => new Promise<void>((resolve) => { if (into.write(piece)) resolve(); else into.once('drain', () => resolve()); }));
+      into.end();
+      await done;
+      await ctx.audit.record({ type: 'sapi', description: 'Export users (CLI)', details: { via: 'cli', users: r.count, format: parsed.data.format, ...(toFile ? { file: basename(toFile) } : {}) } });
+      const summary = `exported ${r.count} user${r.count === 1 ? '' : 's'} as ${parsed.data.format === 'csv' ? 'CSV' : 'NDJSON'}${toFile ? ` to ${toFile}` : ''}`;
+      // With the users on stdout, what was done goes to stderr.
+      if (toFile) print(out, summary, { exported: r.count, format: parsed.data.format, file: toFile });
+      else if (!out.json) process.stderr.write(`${summary}\n`);
       return 0;
     }
     if (cmd === 'users' && sub === 'import') {
