@@ -12,6 +12,7 @@ import { createRequestLimits } from './users/request-limits.ts';
 import { createRememberedBrowsers } from './mfa/remember.ts';
 import { createPasswordLogin } from './users/password-login.ts';
 import { createRoles } from './roles/roles.ts';
+import { createPermissions } from './roles/permissions.ts';
 import { createClients } from './clients/clients.ts';
 import { createResourceServers } from './clients/resource-servers.ts';
 import { createAudit } from './audit/audit.ts';
@@ -68,6 +69,7 @@ export async function createContext(config: Config, opts: { logger?: Logger; mig
   const bruteForce = createBruteForce(db, config.bruteForce);
   const requestLimits = createRequestLimits(db, config.bruteForce);
   const roles = createRoles(db);
+  const permissions = createPermissions(db);
   const clients = createClients(db, box, config.keys.defaultAlg);
   const resourceServers = createResourceServers(db, { signingAlg: config.keys.defaultAlg, tokenLifetime: config.tokens.accessTokenTtl });
   const audit = createAudit(db, logger);
@@ -172,7 +174,7 @@ export async function createContext(config: Config, opts: { logger?: Logger; mig
 
   async function buildProvider() {
     return createProvider({
-      config, db, users, clients, resourceServers, audit, logger, urls, hooks, cookieKeys,
+      config, db, users, clients, resourceServers, permissions, audit, logger, urls, hooks, cookieKeys,
       jwks: await keys.privateJwks(config.keys.defaultAlg),
     });
   }
@@ -248,7 +250,7 @@ export async function createContext(config: Config, opts: { logger?: Logger; mig
   }
 
   return {
-    config, logger, db, box, urls, hasher, hashClasses, users, bruteForce, requestLimits, checkPassword, roles, clients, resourceServers, audit, keys, settings, hooks, csrfKey,
+    config, logger, db, box, urls, hasher, hashClasses, users, bruteForce, requestLimits, checkPassword, roles, permissions, clients, resourceServers, audit, keys, settings, hooks, csrfKey,
     /** What users granted applications (oidc-provider Grants) and the tokens under each. */
     grants: createGrants(db),
     actions: { store: actionStore, engine: actionEngine, triggers, pool: lazyPool },

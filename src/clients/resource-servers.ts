@@ -5,7 +5,16 @@ import { newClientGrantId, newResourceServerId } from '../shared/ids.ts';
 import { createTtlCache } from '../shared/ttl-cache.ts';
 
 export interface Scope { value: string; description: string }
-export interface ResourceServer { id: string; name: string; identifier: string; scopes: Scope[]; signing_alg: 'ES256' | 'RS256'; token_lifetime: number; is_system: boolean; created_at: string; updated_at: string }
+/** Auth0's token dialects; the `_authz` ones add the user's permissions (`permissions`). Tokens here are RFC 9068 JWTs either way. */
+export const TOKEN_DIALECTS = ['access_token', 'access_token_authz', 'rfc9068_profile', 'rfc9068_profile_authz'] as const;
+export type TokenDialect = typeof TOKEN_DIALECTS[number];
+export interface ResourceServer {
+  id: string; name: string; identifier: string; scopes: Scope[]; signing_alg: 'ES256' | 'RS256'; token_lifetime: number; is_system: boolean;
+  /** RBAC: a user's token carries only the scopes the user holds as permissions (src/roles/permissions.ts). */
+  enforce_policies: boolean; token_dialect: TokenDialect;
+  created_at: string; updated_at: string;
+}
+type Settings = { enforce_policies?: boolean; token_dialect?: TokenDialect };
 export interface ClientGrant { id: string; client_id: string; audience: string; scope: string[]; created_at: string }
 
 const SCOPE_RE = /^[\x21\x23-\x5b\x5d-\x7e]{1,280}$/;
@@ -14,6 +23,7 @@ function toRs(r: Record<string, unknown>): ResourceServer {
   return {
     id: r.id as string, name: r.name as string, identifier: r.identifier as string, scopes: parseJson<Scope[]>(r.scopes, []),
     signing_alg: r.signing_alg as 'ES256' | 'RS256', token_lifetime: Number(r.token_lifetime), is_system: toBool(r.is_system),
+    enforce_policies: toBool(r.enforce_policies), token_dialect: (TOKEN_DIALECTS as readonly string[]).includes(r.token_dialect as string) ? r.token_dialect as TokenDialect : 'access_token',
     created_at: r.created_at as string, updated_at: r.updated_at as string,
   };
 }
@@ -55,14 +65,15 @@ export function createResourceServers(db: Db, defaults: { signingAlg: 'ES256' | 
   };
 
   return {
-    async create(input: { name: string; identifier: string; scopes?: Scope[]; signing_alg?: 'ES256' | 'RS256'; token_lifetime?: number }, opts: { system?: boolean } = {}) {
+    async create(input: { name: string; identifier: string; scopes?: Scope[]; signing_alg?: 'ES256' | 'RS256'; token_lifetime?: number } & Settings, opts: { system?: boolean } = {}) {
       const scopes = input.scopes ?? [];
       checkScopes(scopes);
       const ts = new Date().toISOString();
       const row = {
         id: newResourceServerId(), name: input.name, identifier: input.identifier, scopes: JSON.stringify(scopes),
         signing_alg: input.signing_alg ?? defaults.signingAlg, token_lifetime: input.token_lifetime ?? defaults.tokenLifetime,
-        is_system: opts.system ?? false, created_at: ts, updated_at: ts,
+        is_system: opts.system ?? false, enforce_policies: input.enforce_policies ?? false, token_dialect: input.token_dialect ?? 'access_token',
+        created_at: ts, updated_at: ts,
       };
       if (await db('resource_servers').where({ identifier: input.identifier }).first()) throw conflict(`A resource server with identifier "${input.identifier}" already exists`);
       await db('resource_servers').insert(row);
@@ -86,13 +97,23 @@ export function createResourceServers(db: Db, defaults: { signingAlg: 'ES256' | 
       const rows = await q.orderBy('created_at').orderBy('id').limit(opts.perPage).offset(opts.page * opts.perPage);
       return { resource_servers: rows.map(toRs), total: Number(n) };
     },
-    async update(id: string, patch: { name?: string; scopes?: Scope[]; signing_alg?: 'ES256' | 'RS256'; token_lifetime?: number }) {
+    async update(id: string, patch: { name?: string; scopes?: Scope[]; signing_alg?: 'ES256' | 'RS256'; token_lifetime?: number } & Settings) {
       const cur = await this.require(id);
       if (patch.scopes) checkScopes(patch.scopes);
-      await db('resource_servers').where({ id: cur.id }).update({
-        ...(patch.name !== undefined ? { name: patch.name } : {}), ...(patch.scopes ? { scopes: JSON.stringify(patch.scopes) } : {}),
-        ...(patch.signing_alg ? { signing_alg: patch.signing_alg } : {}), ...(patch.token_lifetime ? { token_lifetime: patch.token_lifetime } : {}),
-        updated_at: new Date().toISOString(),
+      await db.transaction(async (trx) => {
+        await trx('resource_servers').where({ id: cur.id }).update({
+          ...(patch.name !== undefined ? { name: patch.name } : {}), ...(patch.scopes ? { scopes: JSON.stringify(patch.scopes) } : {}),
+          ...(patch.signing_alg ? { signing_alg: patch.signing_alg } : {}), ...(patch.token_lifetime ? { token_lifetime: patch.token_lifetime } : {}),
+          ...(patch.enforce_policies !== undefined ? { enforce_policies: patch.enforce_policies } : {}), ...(patch.token_dialect ? { token_dialect: patch.token_dialect } : {}),
+          updated_at: new Date().toISOString(),
+        });
+        // A scope the API no longer has is no one's permission any more (as on Auth0).
+        if (patch.scopes) {
+          const kept = patch.scopes.map((x) => x.value);
+          for (const table of ['role_permissions', 'user_permissions']) {
+            await trx(table).where({ resource_server_identifier: cur.identifier }).whereNotIn('permission_name', kept).delete();
+          }
+        }
       });
       clear();
       return this.require(cur.id);

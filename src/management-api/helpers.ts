@@ -253,8 +253,13 @@ export async function auditChange(app: AppContext, ctx: Context, e: {
   });
 }
 
+/** Auth0's body for giving or taking permissions (a role's, a user's): an API's scopes by name. */
+export const permissionsBody = z.strictObject({
+  permissions: z.array(z.strictObject({ resource_server_identifier: z.string().min(1).max(600), permission_name: z.string().min(1).max(280) })).min(1).max(100),
+});
+
 /**
- * A list Gatehouse has nothing for (Auth0's permissions, organizations): empty, with Auth0's
+ * A list Gatehouse has nothing for (Auth0's organizations): empty, with Auth0's
  * paging shape, once `parent` (the user or role it belongs to) is found (a 404 otherwise).
  */
 export function emptyListOf(key: string, parent?: (ctx: Context) => Promise<unknown>) {

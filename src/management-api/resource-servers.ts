@@ -3,6 +3,7 @@ import type { Context } from 'koa';
 import { z } from 'zod';
 import { badRequest } from '../shared/errors.ts';
 import { requireScope } from './auth.ts';
+import { TOKEN_DIALECTS } from '../clients/resource-servers.ts';
 import { alwaysTrue, auditChange, listBody, pageOf, paginationShape, parseBody, parseQuery, requireSomeField, text, pathId, type RegisterRoutes } from './helpers.ts';
 
 const scopes = z.array(z.strictObject({ value: z.string().min(1).max(280), description: text(500, 0).optional().default('') })).max(1000);
@@ -15,6 +16,9 @@ const fields = {
   signing_alg: z.enum(['ES256', 'RS256']),
   // Auth0's bounds: one minute to 30 days.
   token_lifetime: z.number().int().min(60).max(2_592_000),
+  // RBAC (Auth0's names): scopes limited to the user's permissions; `_authz` adds `permissions`.
+  enforce_policies: z.boolean(),
+  token_dialect: z.enum(TOKEN_DIALECTS),
 };
 /** Auth0 settings that always hold here (see alwaysTrue): accepted as true, shown as true. */
 const fixed = {
@@ -22,11 +26,13 @@ const fixed = {
   skip_consent_for_verifiable_first_party_clients: alwaysTrue('first-party applications never see a consent screen').optional(),
 };
 const createBody = z.strictObject({
-  ...fields, scopes: scopes.optional(), signing_alg: fields.signing_alg.optional(), token_lifetime: fields.token_lifetime.optional(), ...fixed,
+  ...fields, scopes: scopes.optional(), signing_alg: fields.signing_alg.optional(), token_lifetime: fields.token_lifetime.optional(),
+  enforce_policies: fields.enforce_policies.optional(), token_dialect: fields.token_dialect.optional(), ...fixed,
 });
 /** No `identifier`: it is the audience every issued token and client grant refers to. */
 const patchBody = z.strictObject({
-  name: fields.name.optional(), scopes: scopes.optional(), signing_alg: fields.signing_alg.optional(), token_lifetime: fields.token_lifetime.optional(), ...fixed,
+  name: fields.name.optional(), scopes: scopes.optional(), signing_alg: fields.signing_alg.optional(), token_lifetime: fields.token_lifetime.optional(),
+  enforce_policies: fields.enforce_policies.optional(), token_dialect: fields.token_dialect.optional(), ...fixed,
 });
 const withoutFixed = <T extends Record<string, unknown>>(b: T) => {
   const { allow_offline_access: _a, skip_consent_for_verifiable_first_party_clients: _s, ...rest } = b;
@@ -70,6 +76,10 @@ export const registerResourceServers: RegisterRoutes = (router, app) => {
     // The Management API's scopes are the ones this server enforces; editing them would only
     // desynchronise the list until the next start re-adds them.
     if (before.is_system && body.scopes) throw badRequest('scopes: the scopes of the system Management API cannot be changed', 'operation_not_supported');
+    // Its scopes come from client grants and, for users' own tokens, are fixed (current-user scopes).
+    if (before.is_system && (body.enforce_policies !== undefined || body.token_dialect !== undefined)) {
+      throw badRequest('enforce_policies, token_dialect: the system Management API\'s tokens are not changed by RBAC settings', 'operation_not_supported');
+    }
     const after = await resourceServers.update(before.id, body);
     await auditChange(app, ctx, { description: 'Update a resource server', target: { type: 'resource_server', id: before.id }, before, after });
     ctx.body = view(after);

@@ -1,7 +1,7 @@
 import type { Context } from 'koa';
 import { z } from 'zod';
 import { requireScope } from './auth.ts';
-import { auditChange, checkpointBody, checkpointOf, checkpointShape, emptyListOf, listBody, pageOf, paginationShape, parseBody, parseQuery, requireSomeField, text, pathId, type RegisterRoutes } from './helpers.ts';
+import { auditChange, checkpointBody, checkpointOf, checkpointShape, listBody, pageOf, paginationShape, parseBody, permissionsBody, readDeleteBody, parseQuery, requireSomeField, text, pathId, type RegisterRoutes } from './helpers.ts';
 
 const createBody = z.strictObject({ name: text(200), description: text(1000, 0).optional() });
 const patchBody = z.strictObject({ name: text(200).optional(), description: text(1000, 0).optional() });
@@ -49,8 +49,33 @@ export const registerRoles: RegisterRoutes = (router, app) => {
     ctx.status = 204;
   });
 
-  // Roles carry no RBAC permissions here (see /users/{id}/permissions): an existing role has none.
-  router.get('/roles/:id/permissions', requireScope('read:roles'), emptyListOf('permissions', (ctx) => roles.require(idParam(ctx))));
+  // RBAC: the API scopes the role gives its users (src/roles/permissions.ts).
+  router.get('/roles/:id/permissions', requireScope('read:roles'), async function rolePermissions(ctx) {
+    const id = idParam(ctx);
+    const p = pageOf(parseQuery(ctx, z.strictObject(paginationShape)));
+    await roles.require(id);
+    const r = await app.permissions.forRole(id, p);
+    ctx.body = listBody('permissions', r.permissions, r.total, p);
+  });
+
+  router.post('/roles/:id/permissions', requireScope('update:roles'), async function giveRolePermissions(ctx) {
+    const id = idParam(ctx);
+    const body = parseBody(ctx, permissionsBody);
+    await roles.require(id);
+    await app.permissions.giveRole(id, body.permissions);
+    await auditChange(app, ctx, { description: 'Add permissions to a role', target: { type: 'role', id }, extra: { permissions: body.permissions } });
+    ctx.status = 201;
+  });
+
+  router.delete('/roles/:id/permissions', requireScope('update:roles'), async function takeRolePermissions(ctx) {
+    const id = idParam(ctx);
+    await readDeleteBody(ctx, app.config.http.bodyLimitBytes);
+    const body = parseBody(ctx, permissionsBody);
+    await roles.require(id);
+    await app.permissions.takeFromRole(id, body.permissions);
+    await auditChange(app, ctx, { description: 'Remove permissions from a role', target: { type: 'role', id }, extra: { permissions: body.permissions } });
+    ctx.status = 204;
+  });
 
   router.get('/roles/:id/users', requireScope('read:role_members'), async function roleUsers(ctx) {
     const id = idParam(ctx);

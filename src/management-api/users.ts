@@ -9,7 +9,7 @@ import { requireScope, requireScopeOrSelf, type ManagementCaller } from './auth.
 import { queueEmailChangedMail, queuePasswordChangedMail } from '../mail/notices.ts';
 import { queueVerificationMail } from '../interactions/lifecycle.ts';
 import {
-  auditChange, emptyListOf, fieldsOf, fieldsQuery, fieldsShape, jsonObject, listBody, pageOf, paginationShape, parseBody, parseQuery, pathId, readDeleteBody, requireSomeField, text, type RegisterRoutes,
+  auditChange, emptyListOf, fieldsOf, permissionsBody, fieldsQuery, fieldsShape, jsonObject, listBody, pageOf, paginationShape, parseBody, parseQuery, pathId, readDeleteBody, requireSomeField, text, type RegisterRoutes,
 } from './helpers.ts';
 
 /**
@@ -180,10 +180,35 @@ export const registerUsers: RegisterRoutes = (router, app) => {
     ctx.body = listBody('roles', list, p.includeTotals ? await roles.countForUser(id) : list.length, p);
   });
 
-  // Auth0's permissions (RBAC permissions given to users and roles) and organizations do not
-  // exist here: a user has none of either, and says so as Auth0 does for a user without any (an
-  // empty list, not a 404 that actions reading them would take for an error).
-  router.get('/users/:id/permissions', requireScope('read:users'), emptyListOf('permissions', (ctx) => users.require(idParam(ctx))));
+  // RBAC: the permissions a user holds, given directly or through its roles (with `sources`).
+  router.get('/users/:id/permissions', requireScope('read:users'), async function userPermissions(ctx) {
+    const id = idParam(ctx);
+    const p = pageOf(parseQuery(ctx, z.strictObject(paginationShape)));
+    await users.require(id);
+    const all = await app.permissions.forUser(id);
+    ctx.body = listBody('permissions', all.slice(p.page * p.perPage, (p.page + 1) * p.perPage), all.length, p);
+  });
+
+  router.post('/users/:id/permissions', requireScope('update:users'), async function giveUserPermissions(ctx) {
+    const id = idParam(ctx);
+    const body = parseBody(ctx, permissionsBody);
+    await users.require(id);
+    await app.permissions.giveUser(id, body.permissions);
+    await auditChange(app, ctx, { description: 'Add permissions to a user', target: { type: 'user', id }, userId: id, extra: { permissions: body.permissions } });
+    ctx.status = 201;
+  });
+
+  router.delete('/users/:id/permissions', requireScope('update:users'), async function takeUserPermissions(ctx) {
+    const id = idParam(ctx);
+    await readDeleteBody(ctx, app.config.http.bodyLimitBytes);
+    const body = parseBody(ctx, permissionsBody);
+    await users.require(id);
+    await app.permissions.takeFromUser(id, body.permissions);
+    await auditChange(app, ctx, { description: 'Remove permissions from a user', target: { type: 'user', id }, userId: id, extra: { permissions: body.permissions } });
+    ctx.status = 204;
+  });
+  // Organizations do not exist here: a user has none, and says so as Auth0 does for a user
+  // without any (an empty list, not a 404 that actions reading them would take for an error).
   router.get('/users/:id/organizations', requireScope('read:users'), emptyListOf('organizations', (ctx) => users.require(idParam(ctx))));
 
   // Role membership is a privilege of its own (Auth0's role_members scopes): a token that may

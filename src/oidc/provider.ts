@@ -1,5 +1,6 @@
 import { apiIdentifier, apiIndicator } from '../shared/urls.ts';
 import { cookieSigner } from '../http/cookie-signer.ts';
+import type { Permissions } from '../roles/permissions.ts';
 import Provider, { errors, interactionPolicy } from 'oidc-provider';
 import type { Configuration, KoaContextWithOIDC, Account, ResourceServer as ResourceServerInfo } from 'oidc-provider';
 import { proxyHops, type Config } from '../config/schema.ts';
@@ -24,6 +25,8 @@ import { html } from '../../views/html.ts';
 
 export interface ProviderDeps {
   config: Config; db: Db; users: Users; clients: Clients; resourceServers: ResourceServers; audit: Audit; logger: Logger; urls: Urls;
+  /** RBAC: a user's permissions on an API that enforces them (src/roles/permissions.ts). */
+  permissions?: Pick<Permissions, 'effective'>;
   jwks: Record<string, unknown>[]; cookieKeys: string[];
   /** Extra claims for a token or for userinfo / the ID token (Actions plug in here). */
   hooks?: ProviderHooks;
@@ -156,6 +159,69 @@ export function createProvider(d: ProviderDeps): Provider {
       byGrant.set(key, info);
     }
     return info;
+  }
+
+  /**
+   * RBAC (an API's `enforce_policies`), as Auth0 applies it: a user's token carries the scopes
+   * asked for that the user holds as permissions (directly or through roles), and post-login's
+   * scope changes come after (an action may add one the permissions did not give). So the
+   * permissions decide the grant's scopes when the authorization is made: this answer limits
+   * what oidc-provider and loadExistingGrant put in the grant (and what a consent page asks
+   * for), then the chain adjusts the grant, and the token endpoint issues what the grant holds.
+   * A refresh decides again with the permissions held then (permittedOnRefresh). Before the
+   * user is known (the authorization request's first pass) and at the token endpoint, every
+   * scope of the API stands.
+   */
+  function permittedInfo(ctx: KoaContextWithOIDC, rs: ResourceServer): ResourceServerInfo | Promise<ResourceServerInfo> {
+    const base = infoFor(rs, undefined);
+    const accountId = ctx.oidc.route === 'token' ? undefined : ctx.oidc.session?.accountId;
+    if (!accountId || !d.permissions) return base;
+    return d.permissions.effective(accountId, rs.identifier).then((held) => {
+      const allowed = new Set(held);
+      return Object.freeze({ ...base, scope: rs.scopes.map((s) => s.value).filter((v) => allowed.has(v)).join(' ') });
+    });
+  }
+
+  /**
+   * `permissions` for an access token to an API with an `_authz` token dialect (Auth0's "Add
+   * Permissions in the Access Token"): for a user, every permission the user holds on the API
+   * (not only the scopes asked for); for a client credentials token, the scopes its client grant
+   * gave. Undefined (no claim, nothing to wait for) for every other token.
+   */
+  function permissionsClaim(token: unknown): Promise<string[] | undefined> | undefined {
+    const t = token as { kind?: string; accountId?: string; scope?: string; resourceServer?: { audience?: string } };
+    const audience = t.resourceServer?.audience;
+    if (!audience || audience === urls.managementAudience) return undefined;
+    const rs = resourceServers.byIdentifier(audience);
+    const claimFor = (api: ResourceServer | undefined): Promise<string[]> | undefined => {
+      if (!api?.token_dialect.endsWith('_authz')) return undefined;
+      if (t.kind === 'ClientCredentials') return Promise.resolve((t.scope ?? '').split(' ').filter(Boolean).sort());
+      if (t.kind === 'AccessToken' && t.accountId && d.permissions) return d.permissions.effective(t.accountId, api.identifier);
+      return undefined;
+    };
+    return rs instanceof Promise ? rs.then(claimFor) : claimFor(rs);
+  }
+
+  /**
+   * A grant's scopes on the APIs that enforce RBAC, cut to what the user holds now: at an
+   * authorization (an existing grant keeps what earlier sign-ins were given until this trim) and
+   * at a refresh (before its chain adjusts them: oidc-provider reads the access token's scopes
+   * from this grant, which a refresh does not save). A permission taken away is gone from the
+   * next token; one given later comes with the next sign-in that asks for it.
+   */
+  async function trimToPermissions(grant: unknown, accountId: string | undefined): Promise<boolean> {
+    const g = grant as { resources?: Record<string, string> } | undefined;
+    if (!g?.resources || !accountId || !d.permissions) return false;
+    let changed = false;
+    for (const indicator of Object.keys(g.resources)) {
+      const rs = await resourceServers.byIdentifier(apiIdentifier(indicator));
+      if (!rs?.enforce_policies) continue;
+      const held = new Set(await d.permissions.effective(accountId, rs.identifier));
+      const before = String(g.resources[indicator] ?? '');
+      const after = before.split(' ').filter((x) => held.has(x)).join(' ');
+      if (after !== before) { g.resources[indicator] = after; changed = true; }
+    }
+    return changed;
   }
 
   /**
@@ -295,7 +361,7 @@ export function createProvider(d: ProviderDeps): Provider {
               }
               return infoFor(rs, undefined, true);
             }
-            if (!clientCredentials) return infoFor(rs, undefined);
+            if (!clientCredentials) return rs.enforce_policies ? permittedInfo(ctx, rs) : infoFor(rs, undefined);
             const withGrant = (grant: ClientGrant | undefined) => {
               if (!grant) {
                 throw new errors.AccessDenied(`Client is not authorized to access "${indicator}". You need to create a "client-grant" associated to this API.`);
@@ -328,6 +394,8 @@ export function createProvider(d: ProviderDeps): Provider {
     // Always rotate; the checks and the hook run first, while the presented refresh token is still unused.
     async rotateRefreshToken(ctx) {
       await refusedTarget(ctx);
+      const e = ctx.oidc.entities as { RefreshToken?: { accountId?: string }; Grant?: unknown };
+      await trimToPermissions(e.Grant, e.RefreshToken?.accountId);
       await withOAuthErrors(() => d.hooks?.beforeRefresh?.(ctx));
       return true;
     },
@@ -344,9 +412,10 @@ export function createProvider(d: ProviderDeps): Provider {
       // it end: those of this login live their own time, not what is left of the first sign-in's.
       const signIn = (ctx.oidc.result as { gatehouse?: { signIn?: unknown } } | undefined)?.gatehouse?.signIn === true;
       if (existing && signIn) (existing as unknown as { exp?: number }).exp = undefined;
+      const trimmed = existing ? await trimToPermissions(existing, ctx.oidc.session?.accountId) : false;
       if (!firstParty(client as never)) {
         if (existing && d.hooks?.adjustGrant) await d.hooks.adjustGrant(ctx, existing);
-        if (existing && (signIn || d.hooks?.adjustGrant)) await existing.save();
+        if (existing && (signIn || trimmed || d.hooks?.adjustGrant)) await existing.save();
         return existing;
       }
       // First-party applications get the requested scopes without a consent screen (Auth0 does the same).
@@ -367,7 +436,9 @@ export function createProvider(d: ProviderDeps): Provider {
     },
     // Not async: with nothing to add the hook answers at once (oidc-provider awaits either way).
     extraTokenClaims(ctx, token) {
-      return withOAuthErrors(() => d.hooks?.extraTokenClaims?.(ctx, token)) as Promise<Record<string, unknown> | undefined>;
+      const claims = withOAuthErrors(() => d.hooks?.extraTokenClaims?.(ctx, token)) as Promise<Record<string, unknown> | undefined>;
+      const perms = permissionsClaim(token);
+      return perms ? Promise.all([claims, perms]).then(([c, p]) => (p ? { ...c, permissions: p } : c)) : claims;
     },
     async renderError(ctx, out, _error) {
       ctx.type = 'html';
