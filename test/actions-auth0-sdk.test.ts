@@ -28,7 +28,7 @@ before(async () => {
   assert.equal(m2m.status, 201, JSON.stringify(m2m.body));
   const grant = await ts.api('POST', '/client-grants', {
     client_id: m2m.body.client_id, audience: `${ts.base}/api/v2/`,
-    scope: ['read:users', 'update:users', 'read:roles', 'create:role_members', 'delete:role_members', 'read:resource_servers'],
+    scope: ['read:users', 'update:users', 'read:roles', 'update:roles', 'create:role_members', 'delete:role_members', 'read:resource_servers'],
   });
   assert.equal(grant.status, 201, JSON.stringify(grant.body));
   const role = await ts.api('POST', '/roles', { name: 'member', description: 'Everyone who signed in once' });
@@ -255,6 +255,34 @@ test('Auth0 endpoints Gatehouse lacks answer as the server does (a 404 Managemen
   assert.deepEqual(orgs.body, { organizations: [], start: 0, limit: 50, length: 0, total: 0 });
   assert.equal((await ts.api('GET', `/users/${encodeURIComponent(user.user_id)}/permissions`)).status, 200);
   assert.equal((await ts.api('GET', '/users/auth0%7Cnobody/permissions')).status, 404);
+});
+
+test('RBAC permissions through ManagementClient in its v3, v4 and v5+ spellings: given to a role and a user, listed, taken away', async () => {
+  const api = await ts.api('POST', '/resource-servers', { name: 'SDK RBAC', identifier: 'https://sdk-rbac.example/', scopes: [{ value: 'read:a', description: '' }, { value: 'write:a', description: '' }] });
+  assert.equal(api.status, 201);
+  const user = await createUser(ts, 'perms@sdk.example', PASSWORD);
+  const r = await runDraft(`
+  const id = ${JSON.stringify(user.user_id)};
+  const role = event.secrets.ROLE_ID;
+  const p = (name) => ({ permissions: [{ resource_server_identifier: 'https://sdk-rbac.example/', permission_name: name }] });
+  const names = (list) => list.map((x) => x.permission_name).sort();
+  const out = {};
+  await m.roles.addPermissions({ id: role }, p('read:a'));                 // v4
+  await m.roles.permissions.add(role, p('write:a'));                       // v5+
+  out.role = names((await m.roles.getPermissions({ id: role })).data);
+  await m.roles.permissions.delete(role, p('write:a'));
+  await m.removePermissionsFromRole({ id: role }, p('read:a'));            // v3
+  out.roleAfter = names((await m.roles.getPermissions({ id: role })).data);
+  await m.users.assignPermissions({ id }, p('read:a'));                    // v4
+  await m.users.permissions.create(id, p('write:a'));                      // v5+
+  await m.assignPermissionsToUser({ id }, p('write:a'));                   // v3 (again: no duplicate)
+  out.user = names((await m.users.getPermissions({ id })).data);
+  await m.users.deletePermissions({ id }, p('read:a'));
+  await m.users.permissions.delete(id, p('write:a'));
+  out.userAfter = names((await m.users.getPermissions({ id })).data);
+  api.idToken.setCustomClaim('https://x/perms', out);`);
+  assert.equal(r.status, 'ok', JSON.stringify(r));
+  assert.deepEqual(r.value, { role: ['read:a', 'write:a'], roleAfter: [], user: ['read:a', 'write:a'], userAfter: [] });
 });
 
 test('a user\'s second factors through ManagementClient: enrollments (v4 and v5 spellings) and authentication methods reach their routes', async () => {

@@ -3930,7 +3930,12 @@
         users.deleteRoles = op(removeRoles);
         users.getPermissions = op(permissionsOf);
         users.roles = { list: op(lister(null, 'roles', (id) => userPath(id) + '/roles')), assign: op(assignRoles), delete: op(removeRoles) };
-        users.permissions = { list: op(lister(null, 'permissions', (id) => userPath(id) + '/permissions')) };
+        // RBAC permissions given to and taken from a user (v4 assignPermissions/deletePermissions, v5+ permissions.create/delete).
+        const givePermissions = (pathOf, method) => op((a, b) => { const { id } = idOf(a, 'id'); return request(method, pathOf(id), undefined, b); });
+        const userPermissionsPath = (id) => userPath(id) + '/permissions';
+        users.assignPermissions = givePermissions(userPermissionsPath, 'POST');
+        users.deletePermissions = givePermissions(userPermissionsPath, 'DELETE');
+        users.permissions = { list: op(lister(null, 'permissions', userPermissionsPath)), create: users.assignPermissions, delete: users.deletePermissions };
 
         const roles = crud('/roles', 'id', 'roles');
         const roleUsers = (a, b) => { const { id, q } = readQuery(a, b, 'id'); return request('GET', '/roles/' + enc(id) + '/users', q); };
@@ -3980,9 +3985,9 @@
           delete: op((a) => { const { id } = idOf(a, 'id'); return request('DELETE', '/refresh-tokens/' + enc(id)); }),
         };
 
-        // Auth0 endpoints Gatehouse does not have (account linking, organizations, role
-        // permissions) are still called as the SDK calls them, so that the action gets what the
-        // server answers (404, a ManagementError) rather than "is not a function".
+        // Auth0 endpoints Gatehouse does not have (account linking, organizations) are still called
+        // as the SDK calls them, so that the action gets what the server answers (404, a
+        // ManagementError) rather than "is not a function".
         const at = (method, pathOf, withBody) => op((a, b) => {
           const { id, rest } = idOf(a, 'id');
           return request(method, pathOf(id, rest), withBody ? undefined : (typeof a === 'string' ? (isObj(b) ? b : {}) : {}), withBody ? b : undefined);
@@ -3997,8 +4002,11 @@
         users.invalidateRememberBrowser = at('POST', (id) => userPath(id) + '/multifactor/actions/invalidate-remember-browser', true);
         users.identities = { link: linkUser, delete: unlinkUser };
         users.organizations = { list: op(lister(null, 'organizations', (id) => userPath(id) + '/organizations')) };
+        const rolePermissionsPath = (id) => '/roles/' + enc(id) + '/permissions';
         roles.getPermissions = rolePerms;
-        roles.permissions = { list: op(lister(null, 'permissions', (id) => '/roles/' + enc(id) + '/permissions')) };
+        roles.addPermissions = givePermissions(rolePermissionsPath, 'POST');
+        roles.deletePermissions = givePermissions(rolePermissionsPath, 'DELETE');
+        roles.permissions = { list: op(lister(null, 'permissions', rolePermissionsPath)), add: roles.addPermissions, delete: roles.deletePermissions };
         const orgPath = (id) => '/organizations/' + enc(id);
         const organizations = {
           getAll: op((q) => request('GET', '/organizations', q)),
@@ -4066,6 +4074,8 @@
           updateResourceServer: resourceServers.update, deleteResourceServer: resourceServers.delete,
           getLogs: logs.getAll, getLog: logs.get,
           linkUsers: users.link, unlinkUsers: users.unlink, getPermissionsInRole: roles.getPermissions,
+          assignPermissionsToUser: users.assignPermissions, removePermissionsFromUser: users.deletePermissions,
+          addPermissionsInRole: roles.addPermissions, removePermissionsFromRole: roles.deletePermissions,
           invalidateRememberBrowser: users.invalidateRememberBrowser,
           createPasswordChangeTicket: tickets.changePassword, createEmailVerificationTicket: tickets.verifyEmail,
           sendEmailVerification: jobs.verifyEmail, getJob: jobs.get,
