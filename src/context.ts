@@ -3,7 +3,7 @@ import { acquireStartupLock, openDatabase, type Db } from './db/knex.ts';
 import { migrateLatestLocked } from './db/migrate.ts';
 import { createLogger, type Logger } from './shared/logger.ts';
 import { createSecretBox } from './shared/secret-box.ts';
-import { createUrls } from './shared/urls.ts';
+import { apiIdentifier, createUrls } from './shared/urls.ts';
 import { createPasswordHasher, MAX_FLOOR_MS } from './users/passwords.ts';
 import { createHashClasses } from './users/hash-classes.ts';
 import { createUsers } from './users/users.ts';
@@ -159,7 +159,13 @@ export async function createContext(config: Config, opts: { logger?: Logger; mig
     db, engine: actionEngine, users, logger, issuer: config.issuer, sessionTtl: config.tokens.sessionTtl, sessionMaxTtl: config.tokens.sessionMaxTtl, roleNames: (id) => users.roleNames(id), otpEnrolled: (id) => mfa.isEnrolled(id),
   });
   const rememberedBrowsers = createRememberedBrowsers(db, csrfKey, config.mfa.rememberBrowserDays);
-  const hooks = createProviderHooks({ config, triggers, users, clients, mfa, rememberedBrowsers, managementAudience: urls.managementAudience });
+  const hooks = createProviderHooks({
+    config, triggers, users, clients, mfa, rememberedBrowsers, managementAudience: urls.managementAudience,
+    rbacApiScopes: async (indicator) => {
+      const rs = await resourceServers.byIdentifier(apiIdentifier(indicator));
+      return rs?.enforce_policies ? rs.scopes.map((x) => x.value) : undefined;
+    },
+  });
   // The version first, then the keys: a change in between makes the first poll rebuild (the
   // other order could tag old keys with the new version, and no poll would ever rebuild).
   let providerState: { provider: ReturnType<typeof createProvider>; keysVersion: string };

@@ -1,5 +1,6 @@
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
+import * as oidc from 'openid-client';
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import knexFactory from 'knex';
@@ -392,4 +393,29 @@ test('PostgreSQL: an import brings a user with its authenticator in one transact
   const rows = gunzipSync(Buffer.from(await file.arrayBuffer())).toString('utf8').split('\r\n');
   assert.equal(rows[0], '"email"');
   assert.ok(rows.includes('"pg.import.mfa@example.com"'));
+});
+
+test('PostgreSQL: RBAC: a role\'s permissions limit a user\'s token and its permissions claim; a refresh after a removal carries less', { skip: available ? false : 'no PostgreSQL' }, async () => {
+  ts ??= await startTestServer({ databaseUrl: dbUrl });
+  const API = 'https://pg-rbac.example';
+  const CB = 'http://localhost:5173/cb';
+  const scopes = ['read:r', 'write:r', 'delete:r'].map((value) => ({ value, description: '' }));
+  assert.equal((await ts.api('POST', '/resource-servers', { name: 'PG RBAC', identifier: API, scopes, enforce_policies: true, token_dialect: 'rfc9068_profile_authz' })).status, 201);
+  const role = (await ts.api('POST', '/roles', { name: 'pg-rbac-writer' })).body.id;
+  const p = (n: string) => ({ resource_server_identifier: API, permission_name: n });
+  assert.equal((await ts.api('POST', `/roles/${role}/permissions`, { permissions: [p('read:r'), p('write:r')] })).status, 201);
+  const user = (await ts.api('POST', '/users', { email: 'pg.rbac@example.com', password: 'correct horse battery' })).body.user_id;
+  assert.equal((await ts.api('POST', `/users/${encodeURIComponent(user)}/roles`, { roles: [role] })).status, 204);
+  const spa = (await ts.api('POST', '/clients', { name: 'PG RBAC SPA', app_type: 'spa', callbacks: [CB] })).body;
+  const config = await discover(ts, spa.client_id);
+  const r = await loginThroughForm(config, { redirectUri: CB, email: 'pg.rbac@example.com', password: 'correct horse battery', scope: 'openid offline_access read:r write:r delete:r', params: { audience: API, prompt: 'consent' } });
+  assert.ok(r.callbackUrl, r.loginPage);
+  const t = await oidc.authorizationCodeGrant(config, r.callbackUrl, { pkceCodeVerifier: r.verifier, expectedState: r.state });
+  const claims = (at: string) => JSON.parse(Buffer.from(at.split('.')[1], 'base64url').toString()) as { scope: string; permissions: string[] };
+  assert.deepEqual(claims(t.access_token).scope.split(' ').filter((x) => x.endsWith(':r')).sort(), ['read:r', 'write:r']);
+  assert.deepEqual(claims(t.access_token).permissions, ['read:r', 'write:r']);
+  assert.equal((await ts.api('DELETE', `/roles/${role}/permissions`, { permissions: [p('write:r')] })).status, 204);
+  const refreshed = await oidc.refreshTokenGrant(config, t.refresh_token!, { resource: API } as never);
+  assert.deepEqual(claims(refreshed.access_token).scope.split(' ').filter((x) => x.endsWith(':r')), ['read:r']);
+  assert.deepEqual((await ts.api('GET', `/users/${encodeURIComponent(user)}/permissions`)).body.map((x: { permission_name: string }) => x.permission_name), ['read:r']);
 });

@@ -64,7 +64,9 @@ export const registerRoles: RegisterRoutes = (router, app) => {
     await roles.require(id);
     await app.permissions.giveRole(id, body.permissions);
     await auditChange(app, ctx, { description: 'Add permissions to a role', target: { type: 'role', id }, extra: { permissions: body.permissions } });
+    // Auth0 answers 201 with nothing in it.
     ctx.status = 201;
+    ctx.body = '';
   });
 
   router.delete('/roles/:id/permissions', requireScope('update:roles'), async function takeRolePermissions(ctx) {

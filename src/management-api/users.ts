@@ -195,7 +195,9 @@ export const registerUsers: RegisterRoutes = (router, app) => {
     await users.require(id);
     await app.permissions.giveUser(id, body.permissions);
     await auditChange(app, ctx, { description: 'Add permissions to a user', target: { type: 'user', id }, userId: id, extra: { permissions: body.permissions } });
+    // Auth0 answers 201 with nothing in it.
     ctx.status = 201;
+    ctx.body = '';
   });
 
   router.delete('/users/:id/permissions', requireScope('update:users'), async function takeUserPermissions(ctx) {

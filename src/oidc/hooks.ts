@@ -21,7 +21,11 @@ type ChainLifetimes = { session?: LifetimeRequest; refreshToken?: RefreshTokenRe
  * refresh (decided before the refresh token is consumed); the post-login and MFA prompt of an
  * authorization answered by a session; the scope changes a chain made, on the grant.
  */
-export function createProviderHooks(d: { config: Config; triggers: TriggerRunners; users: Users; clients: Clients; mfa: Mfa; rememberedBrowsers: RememberedBrowsers; managementAudience: string }): ProviderHooks {
+export function createProviderHooks(d: {
+  config: Config; triggers: TriggerRunners; users: Users; clients: Clients; mfa: Mfa; rememberedBrowsers: RememberedBrowsers; managementAudience: string;
+  /** Every scope of an API that enforces RBAC (its answer in this request is cut to the user's permissions); undefined for any other. */
+  rbacApiScopes(indicator: string): Promise<string[] | undefined>;
+}): ProviderHooks {
   const { config, triggers, users, clients, mfa, rememberedBrowsers, managementAudience } = d;
   /**
    * post-login's outcome for a refresh-token grant, decided in beforeRefresh (before oidc-provider
@@ -251,7 +255,12 @@ export function createProviderHooks(d: { config: Config; triggers: TriggerRunner
       // token is for defines it: oidc-provider issues the requested scopes the grant holds, so
       // the added ones join the request's. (Not OpenID scopes: those would change the ID token.)
       if (s?.add.length) {
-        const defined = new Set(Object.values(ctx.oidc.resourceServers ?? {}).flatMap((rs) => String((rs as { scope?: string }).scope ?? '').split(' ')));
+        // On an API that enforces RBAC this request's answer holds the user's permissions only,
+        // and addScope overrides them (Auth0's rule): its own list of scopes decides there.
+        const defined = new Set<string>();
+        for (const [indicator, rs] of Object.entries(ctx.oidc.resourceServers ?? {})) {
+          for (const x of (await d.rbacApiScopes(indicator)) ?? String((rs as { scope?: string }).scope ?? '').split(' ')) defined.add(x);
+        }
         const params = ctx.oidc.params as Record<string, unknown>;
         const requested = new Set(String(params.scope ?? '').split(' ').filter(Boolean));
         const extra = s.add.filter((x) => defined.has(x) && !requested.has(x));

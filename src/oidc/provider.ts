@@ -26,7 +26,7 @@ import { html } from '../../views/html.ts';
 export interface ProviderDeps {
   config: Config; db: Db; users: Users; clients: Clients; resourceServers: ResourceServers; audit: Audit; logger: Logger; urls: Urls;
   /** RBAC: a user's permissions on an API that enforces them (src/roles/permissions.ts). */
-  permissions?: Pick<Permissions, 'effective'>;
+  permissions: Pick<Permissions, 'effective'>;
   jwks: Record<string, unknown>[]; cookieKeys: string[];
   /** Extra claims for a token or for userinfo / the ID token (Actions plug in here). */
   hooks?: ProviderHooks;
@@ -175,7 +175,7 @@ export function createProvider(d: ProviderDeps): Provider {
   function permittedInfo(ctx: KoaContextWithOIDC, rs: ResourceServer): ResourceServerInfo | Promise<ResourceServerInfo> {
     const base = infoFor(rs, undefined);
     const accountId = ctx.oidc.route === 'token' ? undefined : ctx.oidc.session?.accountId;
-    if (!accountId || !d.permissions) return base;
+    if (!accountId) return base;
     return d.permissions.effective(accountId, rs.identifier).then((held) => {
       const allowed = new Set(held);
       return Object.freeze({ ...base, scope: rs.scopes.map((s) => s.value).filter((v) => allowed.has(v)).join(' ') });
@@ -196,7 +196,7 @@ export function createProvider(d: ProviderDeps): Provider {
     const claimFor = (api: ResourceServer | undefined): Promise<string[]> | undefined => {
       if (!api?.token_dialect.endsWith('_authz')) return undefined;
       if (t.kind === 'ClientCredentials') return Promise.resolve((t.scope ?? '').split(' ').filter(Boolean).sort());
-      if (t.kind === 'AccessToken' && t.accountId && d.permissions) return d.permissions.effective(t.accountId, api.identifier);
+      if (t.kind === 'AccessToken' && t.accountId) return d.permissions.effective(t.accountId, api.identifier);
       return undefined;
     };
     return rs instanceof Promise ? rs.then(claimFor) : claimFor(rs);
@@ -211,7 +211,7 @@ export function createProvider(d: ProviderDeps): Provider {
    */
   async function trimToPermissions(grant: unknown, accountId: string | undefined): Promise<boolean> {
     const g = grant as { resources?: Record<string, string> } | undefined;
-    if (!g?.resources || !accountId || !d.permissions) return false;
+    if (!g?.resources || !accountId) return false;
     let changed = false;
     for (const indicator of Object.keys(g.resources)) {
       const rs = await resourceServers.byIdentifier(apiIdentifier(indicator));

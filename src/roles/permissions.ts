@@ -1,5 +1,5 @@
 import type { Db } from '../db/knex.ts';
-import { parseJson } from '../db/knex.ts';
+import { isSqlite, parseJson } from '../db/knex.ts';
 import { badRequest, notFound } from '../shared/errors.ts';
 
 /** A permission as the Management API names one: an API's scope. */
@@ -18,26 +18,36 @@ const USER: Owner = { table: 'user_permissions', column: 'user_id' };
  * that enforces them: a change holds from the next token, refreshes included).
  */
 export function createPermissions(db: Db) {
-  /** What the APIs say of `refs` (name, description), or why one cannot be given. */
-  async function described(refs: PermissionRef[]): Promise<Permission[]> {
+  /**
+   * What the APIs say of `refs` (name, description). Given permissions (`check`): why one cannot
+   * be given, read on `q` with the APIs' rows locked (PostgreSQL) so that a concurrent removal of
+   * the scope waits for the insert, and its own clean-up then takes it. Stored ones: a row whose
+   * API or scope went meanwhile is left out (it is no one's permission any more).
+   */
+  async function described(refs: PermissionRef[], o: { check?: boolean; q?: Db } = {}): Promise<Permission[]> {
     const ids = [...new Set(refs.map((r) => r.resource_server_identifier))];
-    const apis = new Map((await db('resource_servers').whereIn('identifier', ids).select('identifier', 'name', 'scopes'))
+    const q = (o.q ?? db)('resource_servers').whereIn('identifier', ids).select('identifier', 'name', 'scopes');
+    const apis = new Map((await (o.check && !isSqlite(db) ? q.forUpdate() : q))
       .map((r) => [r.identifier as string, { name: r.name as string, scopes: new Map(parseJson<{ value: string; description?: string }[]>(r.scopes, []).map((s) => [s.value, s.description ?? ''])) }]));
-    return refs.map((r) => {
+    const out: Permission[] = [];
+    for (const r of refs) {
       const api = apis.get(r.resource_server_identifier);
-      if (!api) throw notFound(`permissions: no resource server with identifier "${r.resource_server_identifier.slice(0, 200)}"`, 'inexistent_resource_server');
-      const description = api.scopes.get(r.permission_name);
-      if (description === undefined) throw badRequest(`permissions: "${r.permission_name.slice(0, 100)}" is not a scope of ${r.resource_server_identifier.slice(0, 200)}`, 'invalid_body');
-      return { ...r, resource_server_name: api.name, description };
-    });
+      const description = api?.scopes.get(r.permission_name);
+      if (o.check && !api) throw notFound(`permissions: no resource server with identifier "${r.resource_server_identifier.slice(0, 200)}"`, 'inexistent_resource_server');
+      if (o.check && description === undefined) throw badRequest(`permissions: "${r.permission_name.slice(0, 100)}" is not a scope of ${r.resource_server_identifier.slice(0, 200)}`, 'invalid_body');
+      if (api && description !== undefined) out.push({ ...r, resource_server_name: api.name, description });
+    }
+    return out;
   }
 
   async function give(owner: Owner, id: string, refs: PermissionRef[]) {
-    await described(refs);
     const at = Date.now();
     const rows = [...new Map(refs.map((r) => [`${r.resource_server_identifier}\u0000${r.permission_name}`, r])).values()]
       .map((r) => ({ [owner.column]: id, resource_server_identifier: r.resource_server_identifier, permission_name: r.permission_name, created_at: at }));
-    await db(owner.table).insert(rows).onConflict([owner.column, 'resource_server_identifier', 'permission_name']).ignore();
+    await db.transaction(async (trx) => {
+      await described(refs, { check: true, q: trx as unknown as Db });
+      await trx(owner.table).insert(rows).onConflict([owner.column, 'resource_server_identifier', 'permission_name']).ignore();
+    });
   }
   async function take(owner: Owner, id: string, refs: PermissionRef[]) {
     await db.transaction(async (trx) => {
@@ -74,8 +84,8 @@ export function createPermissions(db: Db) {
       for (const r of direct) add(r as PermissionRef, { source_id: '', source_name: '', source_type: 'DIRECT' });
       for (const r of viaRoles) add(r as PermissionRef, { source_id: r.role_id as string, source_name: r.role_name as string, source_type: 'ROLE' });
       const entries = [...all.values()].sort((a, b) => a.ref.resource_server_identifier.localeCompare(b.ref.resource_server_identifier) || a.ref.permission_name.localeCompare(b.ref.permission_name));
-      const shown = await described(entries.map((e) => e.ref));
-      return shown.map((p, i) => ({ ...p, sources: entries[i].sources }));
+      const sources = new Map(entries.map((e) => [`${e.ref.resource_server_identifier}\u0000${e.ref.permission_name}`, e.sources]));
+      return (await described(entries.map((e) => e.ref))).map((p) => ({ ...p, sources: sources.get(`${p.resource_server_identifier}\u0000${p.permission_name}`)! }));
     },
 
     /** The names of the permissions a user holds on one API, directly or through roles (sorted). */
