@@ -511,6 +511,19 @@ Measured apart from the run above, on 2026-11-23 (afternoon, quiet machine: roun
   Management API tokens are checked on \`/api/v2\` only, and the \`web_message\` response mode
   adds a check to authorization requests and a header rewrite to \`/authorize\` and logout
   answers, none of which a token request or the login's form post passes through.
+- **Signed cookies** (2026-11-25, evening; an Intel Xeon machine). A CPU profile of
+  the login (\`bench/diagnose.ts --part login --profile\`) put a tenth of the main thread's time
+  beyond argon2 in keygrip, which oidc-provider's cookies go through: every signed cookie read
+  compares through tsscmp's double HMAC under a fresh random Buffer key, and on Node 24 an HMAC
+  keyed with a Buffer costs about five times one keyed with a KeyObject (30 against 6 µs in a
+  microbenchmark pinned to one CPU; keygrip's \`index\` 80–100 µs against 4–6 µs for a
+  KeyObject HMAC and \`timingSafeEqual\`). oidc-provider now gets a signer with keygrip's
+  interface and signatures (\`src/http/cookie-signer.ts\`), and the CSRF and account HMACs use
+  KeyObjects. \`bench/diagnose.ts --part login --rounds 3\`, the code before and after in
+  alternation, twice: main-thread CPU per login 10.80 and 10.38 ms before, 9.70 and 9.52 ms
+  after (the bare provider 4.4–4.7 ms in all four). RBAC, added the same day, puts on every
+  token one lookup of the API in its cache (a value, no promise) to decide on a
+  \`permissions\` claim; nothing else added that day (exports, imported authenticators) is on either path.
 ${actions ? actionsDocs(actions) : ''}`;
 }
 
