@@ -524,6 +524,13 @@ Measured apart from the run above, on 2026-11-23 (afternoon, quiet machine: roun
   after (the bare provider 4.4–4.7 ms in all four). RBAC, added the same day, puts on every
   token one lookup of the API in its cache (a value, no promise) to decide on a
   \`permissions\` claim; nothing else added that day (exports, imported authenticators) is on either path.
+  The full run after these changes (8969f67) came on an AMD EPYC machine slower than any run
+  before it (a bare token 0.415 ms of CPU against 0.12–0.31 ms; the isolate's in-process floor
+  18.3 µs against 5.7–11 µs; an argon2 verify 25.6 ms): client_credentials 0.86×, login 0.66×,
+  1 action 0.74× and +0.350 ms added p50, 5 actions 0.51×, the warm actions 27.7 and 43.0 µs of
+  isolate CPU (above the absolute 20 µs target, as on the slow machine of 2026-11-24), cold start
+  5.8 ms. As before, the ratios move with the machine: a fixed cost per token weighs more, and
+  the one-at-a-time latency pays more for cold caches, where everything is slower.
 ${actions ? actionsDocs(actions) : ''}`;
 }
 
