@@ -3,7 +3,7 @@ import type { Context } from 'koa';
 import { z } from 'zod';
 import type { AppContext } from '../context.ts';
 import { AppError, badRequest } from '../shared/errors.ts';
-import type { ManagementCaller } from './auth.ts';
+import { requireScope, type ManagementCaller } from './auth.ts';
 
 /** Each resource file exports one of these; index.ts calls them in turn. */
 export type RegisterRoutes = (router: Router, app: AppContext) => void;
@@ -257,6 +257,39 @@ export async function auditChange(app: AppContext, ctx: Context, e: {
 export const permissionsBody = z.strictObject({
   permissions: z.array(z.strictObject({ resource_server_identifier: z.string().min(1).max(600), permission_name: z.string().min(1).max(280) })).min(1).max(100),
 });
+
+/**
+ * `POST` and `DELETE {path}` (Auth0's body: permissions by API and name) for an owner of RBAC
+ * permissions, a role or a user: the owner must exist, the change is audited; 201 with nothing
+ * in it (as Auth0), 204.
+ */
+export function registerPermissionWrites(router: Router, app: AppContext, o: {
+  path: string; scope: string; kind: 'role' | 'user'; id: (ctx: Context) => string; exists: (id: string) => Promise<unknown>;
+  give: (id: string, refs: z.infer<typeof permissionsBody>['permissions']) => Promise<void>;
+  take: (id: string, refs: z.infer<typeof permissionsBody>['permissions']) => Promise<void>;
+}) {
+  const audit = (ctx: Context, id: string, description: string, permissions: unknown) => auditChange(app, ctx, {
+    description, target: { type: o.kind, id }, ...(o.kind === 'user' ? { userId: id } : {}), extra: { permissions },
+  });
+  router.post(o.path, requireScope(o.scope), async function givePermissions(ctx) {
+    const id = o.id(ctx);
+    const body = parseBody(ctx, permissionsBody);
+    await o.exists(id);
+    await o.give(id, body.permissions);
+    await audit(ctx, id, `Add permissions to a ${o.kind}`, body.permissions);
+    ctx.status = 201;
+    ctx.body = '';
+  });
+  router.delete(o.path, requireScope(o.scope), async function takePermissions(ctx) {
+    const id = o.id(ctx);
+    await readDeleteBody(ctx, app.config.http.bodyLimitBytes);
+    const body = parseBody(ctx, permissionsBody);
+    await o.exists(id);
+    await o.take(id, body.permissions);
+    await audit(ctx, id, `Remove permissions from a ${o.kind}`, body.permissions);
+    ctx.status = 204;
+  });
+}
 
 /**
  * A list Gatehouse has nothing for (Auth0's organizations): empty, with Auth0's

@@ -1,7 +1,7 @@
 import type { Context } from 'koa';
 import { z } from 'zod';
 import { requireScope } from './auth.ts';
-import { auditChange, checkpointBody, checkpointOf, checkpointShape, listBody, pageOf, paginationShape, parseBody, permissionsBody, readDeleteBody, parseQuery, requireSomeField, text, pathId, type RegisterRoutes } from './helpers.ts';
+import { auditChange, checkpointBody, checkpointOf, checkpointShape, listBody, pageOf, paginationShape, parseBody, registerPermissionWrites, parseQuery, requireSomeField, text, pathId, type RegisterRoutes } from './helpers.ts';
 
 const createBody = z.strictObject({ name: text(200), description: text(1000, 0).optional() });
 const patchBody = z.strictObject({ name: text(200).optional(), description: text(1000, 0).optional() });
@@ -58,25 +58,9 @@ export const registerRoles: RegisterRoutes = (router, app) => {
     ctx.body = listBody('permissions', r.permissions, r.total, p);
   });
 
-  router.post('/roles/:id/permissions', requireScope('update:roles'), async function giveRolePermissions(ctx) {
-    const id = idParam(ctx);
-    const body = parseBody(ctx, permissionsBody);
-    await roles.require(id);
-    await app.permissions.giveRole(id, body.permissions);
-    await auditChange(app, ctx, { description: 'Add permissions to a role', target: { type: 'role', id }, extra: { permissions: body.permissions } });
-    // Auth0 answers 201 with nothing in it.
-    ctx.status = 201;
-    ctx.body = '';
-  });
-
-  router.delete('/roles/:id/permissions', requireScope('update:roles'), async function takeRolePermissions(ctx) {
-    const id = idParam(ctx);
-    await readDeleteBody(ctx, app.config.http.bodyLimitBytes);
-    const body = parseBody(ctx, permissionsBody);
-    await roles.require(id);
-    await app.permissions.takeFromRole(id, body.permissions);
-    await auditChange(app, ctx, { description: 'Remove permissions from a role', target: { type: 'role', id }, extra: { permissions: body.permissions } });
-    ctx.status = 204;
+  registerPermissionWrites(router, app, {
+    path: '/roles/:id/permissions', scope: 'update:roles', kind: 'role', id: idParam, exists: (id) => roles.require(id),
+    give: app.permissions.giveRole, take: app.permissions.takeFromRole,
   });
 
   router.get('/roles/:id/users', requireScope('read:role_members'), async function roleUsers(ctx) {

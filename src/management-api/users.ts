@@ -9,7 +9,7 @@ import { requireScope, requireScopeOrSelf, type ManagementCaller } from './auth.
 import { queueEmailChangedMail, queuePasswordChangedMail } from '../mail/notices.ts';
 import { queueVerificationMail } from '../interactions/lifecycle.ts';
 import {
-  auditChange, emptyListOf, fieldsOf, permissionsBody, fieldsQuery, fieldsShape, jsonObject, listBody, pageOf, paginationShape, parseBody, parseQuery, pathId, readDeleteBody, requireSomeField, text, type RegisterRoutes,
+  auditChange, emptyListOf, fieldsOf, registerPermissionWrites, fieldsQuery, fieldsShape, jsonObject, listBody, pageOf, paginationShape, parseBody, parseQuery, pathId, readDeleteBody, requireSomeField, text, type RegisterRoutes,
 } from './helpers.ts';
 
 /**
@@ -189,25 +189,9 @@ export const registerUsers: RegisterRoutes = (router, app) => {
     ctx.body = listBody('permissions', all.slice(p.page * p.perPage, (p.page + 1) * p.perPage), all.length, p);
   });
 
-  router.post('/users/:id/permissions', requireScope('update:users'), async function giveUserPermissions(ctx) {
-    const id = idParam(ctx);
-    const body = parseBody(ctx, permissionsBody);
-    await users.require(id);
-    await app.permissions.giveUser(id, body.permissions);
-    await auditChange(app, ctx, { description: 'Add permissions to a user', target: { type: 'user', id }, userId: id, extra: { permissions: body.permissions } });
-    // Auth0 answers 201 with nothing in it.
-    ctx.status = 201;
-    ctx.body = '';
-  });
-
-  router.delete('/users/:id/permissions', requireScope('update:users'), async function takeUserPermissions(ctx) {
-    const id = idParam(ctx);
-    await readDeleteBody(ctx, app.config.http.bodyLimitBytes);
-    const body = parseBody(ctx, permissionsBody);
-    await users.require(id);
-    await app.permissions.takeFromUser(id, body.permissions);
-    await auditChange(app, ctx, { description: 'Remove permissions from a user', target: { type: 'user', id }, userId: id, extra: { permissions: body.permissions } });
-    ctx.status = 204;
+  registerPermissionWrites(router, app, {
+    path: '/users/:id/permissions', scope: 'update:users', kind: 'user', id: idParam, exists: (id) => users.require(id),
+    give: app.permissions.giveUser, take: app.permissions.takeFromUser,
   });
   // Organizations do not exist here: a user has none, and says so as Auth0 does for a user
   // without any (an empty list, not a 404 that actions reading them would take for an error).
