@@ -16,8 +16,17 @@ export const EXPORT_LINK_TTL_MS = 5 * 60_000;
 /** The path of an export job's file (under /api/v2, outside its bearer-token check: the link's signature is the credential). */
 const FILE_PATH = /^\/jobs\/(job_[A-Za-z0-9_-]{1,40})\/file$/;
 
+/** The links' key, read (and unsealed) once per server, not at every GET /jobs/{id} and download. */
+const linkKeys = new WeakMap<AppContext, Promise<KeyObject>>();
 function linkKey(app: AppContext): Promise<KeyObject> {
-  return app.settings.sealedOrCreate('export_link_key', () => randomBytes(32).toString('base64')).then((k) => createSecretKey(Buffer.from(k, 'base64')));
+  let key = linkKeys.get(app);
+  if (!key) {
+    key = app.settings.sealedOrCreate('export_link_key', () => randomBytes(32).toString('base64')).then((k) => createSecretKey(Buffer.from(k, 'base64')));
+    // A failed read is tried again next time, not kept.
+    key.catch(() => linkKeys.delete(app));
+    linkKeys.set(app, key);
+  }
+  return key;
 }
 const sign = (key: KeyObject, jobId: string, expires: number) => createHmac('sha256', key).update(`users-export:${jobId}:${expires}`).digest('base64url');
 

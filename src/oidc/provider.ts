@@ -168,7 +168,7 @@ export function createProvider(d: ProviderDeps): Provider {
    * permissions decide the grant's scopes when the authorization is made: this answer limits
    * what oidc-provider and loadExistingGrant put in the grant (and what a consent page asks
    * for), then the chain adjusts the grant, and the token endpoint issues what the grant holds.
-   * A refresh decides again with the permissions held then (permittedOnRefresh). Before the
+   * A refresh decides again with the permissions held then (trimToPermissions). Before the
    * user is known (the authorization request's first pass) and at the token endpoint, every
    * scope of the API stands.
    */
@@ -204,19 +204,21 @@ export function createProvider(d: ProviderDeps): Provider {
 
   /**
    * A grant's scopes on the APIs that enforce RBAC, cut to what the user holds now: at an
-   * authorization (an existing grant keeps what earlier sign-ins were given until this trim) and
-   * at a refresh (before its chain adjusts them: oidc-provider reads the access token's scopes
-   * from this grant, which a refresh does not save). A permission taken away is gone from the
-   * next token; one given later comes with the next sign-in that asks for it.
+   * authorization (an existing grant keeps what earlier sign-ins were given until this trim; the
+   * request's APIs, whose answers here hold the permissions already read: permittedInfo) and at a
+   * refresh (before its chain adjusts them: oidc-provider reads the access token's scopes from
+   * this grant, which a refresh does not save). A permission taken away is gone from the next
+   * token; one given later comes with the next sign-in that asks for it.
    */
-  async function trimToPermissions(grant: unknown, accountId: string | undefined): Promise<boolean> {
+  async function trimToPermissions(grant: unknown, heldOn: (indicator: string, rs: ResourceServer) => string[] | Promise<string[]>, indicators?: string[]): Promise<boolean> {
     const g = grant as { resources?: Record<string, string> } | undefined;
-    if (!g?.resources || !accountId) return false;
+    if (!g?.resources) return false;
     let changed = false;
-    for (const indicator of Object.keys(g.resources)) {
+    for (const indicator of indicators ?? Object.keys(g.resources)) {
+      if (g.resources[indicator] === undefined) continue;
       const rs = await resourceServers.byIdentifier(apiIdentifier(indicator));
       if (!rs?.enforce_policies) continue;
-      const held = new Set(await d.permissions.effective(accountId, rs.identifier));
+      const held = new Set(await heldOn(indicator, rs));
       const before = String(g.resources[indicator] ?? '');
       const after = before.split(' ').filter((x) => held.has(x)).join(' ');
       if (after !== before) { g.resources[indicator] = after; changed = true; }
@@ -395,7 +397,8 @@ export function createProvider(d: ProviderDeps): Provider {
     async rotateRefreshToken(ctx) {
       await refusedTarget(ctx);
       const e = ctx.oidc.entities as { RefreshToken?: { accountId?: string }; Grant?: unknown };
-      await trimToPermissions(e.Grant, e.RefreshToken?.accountId);
+      const accountId = e.RefreshToken?.accountId;
+      if (accountId) await trimToPermissions(e.Grant, (_indicator, rs) => d.permissions.effective(accountId, rs.identifier));
       await withOAuthErrors(() => d.hooks?.beforeRefresh?.(ctx));
       return true;
     },
@@ -412,7 +415,8 @@ export function createProvider(d: ProviderDeps): Provider {
       // it end: those of this login live their own time, not what is left of the first sign-in's.
       const signIn = (ctx.oidc.result as { gatehouse?: { signIn?: unknown } } | undefined)?.gatehouse?.signIn === true;
       if (existing && signIn) (existing as unknown as { exp?: number }).exp = undefined;
-      const trimmed = existing ? await trimToPermissions(existing, ctx.oidc.session?.accountId) : false;
+      const answered = ctx.oidc.resourceServers ?? {};
+      const trimmed = existing ? await trimToPermissions(existing, (indicator) => String((answered[indicator] as { scope?: string } | undefined)?.scope ?? '').split(' '), Object.keys(answered)) : false;
       if (!firstParty(client as never)) {
         if (existing && d.hooks?.adjustGrant) await d.hooks.adjustGrant(ctx, existing);
         if (existing && (signIn || trimmed || d.hooks?.adjustGrant)) await existing.save();
