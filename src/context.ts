@@ -67,7 +67,7 @@ export async function createContext(config: Config, opts: { logger?: Logger; mig
   const hashClasses = createHashClasses(db, hasher);
   const users = createUsers(db, hasher, config.password);
   const bruteForce = createBruteForce(db, config.bruteForce);
-  const requestLimits = createRequestLimits(db, config.bruteForce);
+  const requestLimits = createRequestLimits(db, { ...config.bruteForce, userCodeFailuresPerIpPerHour: config.deviceFlow.userCodeFailuresPerIpPerHour });
   const roles = createRoles(db);
   const permissions = createPermissions(db);
   const clients = createClients(db, box, config.keys.defaultAlg);
@@ -180,7 +180,7 @@ export async function createContext(config: Config, opts: { logger?: Logger; mig
 
   async function buildProvider() {
     return createProvider({
-      config, db, users, clients, resourceServers, permissions, audit, logger, urls, hooks, cookieKeys,
+      config, db, users, clients, resourceServers, permissions, requestLimits, audit, logger, urls, hooks, cookieKeys,
       jwks: await keys.privateJwks(config.keys.defaultAlg),
     });
   }

@@ -153,6 +153,18 @@ test('clients create --grant: audiences and scopes that hold colons, as the READ
   assert.match(wrong?.stderr ?? '', /https:\/\/api\.example\.com defines no scope delete:invoices/);
 });
 
+test('clients create --device: a native application for the device flow; on another type a usage error', async () => {
+  await cli('migrate');
+  const tv = JSON.parse((await cli('clients', 'create', '--name', 'TV', '--type', 'native', '--device', '--json')).stdout);
+  assert.deepEqual(tv.grant_types, ['urn:ietf:params:oauth:grant-type:device_code', 'refresh_token']);
+  assert.equal(tv.client_secret, undefined, 'a public client');
+  const both = JSON.parse((await cli('clients', 'create', '--name', 'Phone', '--type', 'native', '--device', '--callback', 'com.example.phone:/cb', '--json')).stdout);
+  assert.deepEqual(both.grant_types, ['authorization_code', 'urn:ietf:params:oauth:grant-type:device_code', 'refresh_token']);
+  const spa = await cli('clients', 'create', '--name', 'No', '--type', 'spa', '--device').then(() => null, (e: { code: number; stderr: string }) => e);
+  assert.equal(spa?.code, 1);
+  assert.match(spa?.stderr ?? '', /--device is for --type native/);
+});
+
 test('help, version and unknown commands answer without touching a database; bad --type and --json errors are clear', async () => {
   // Regression: an unknown command (or --help/--version first) opened the database, migrated it
   // and wrote a secrets key into the data directory before saying "unknown command".

@@ -33,7 +33,7 @@ export interface Request {
   body: Record<string, string>;
 }
 export interface Transaction {
-  id?: string; protocol: 'oidc-basic-profile' | 'oauth2-refresh-token' | string; requested_scopes: string[];
+  id?: string; protocol: 'oidc-basic-profile' | 'oauth2-refresh-token' | 'oauth2-device-code' | string; requested_scopes: string[];
   /** The language the pages were shown in. */
   locale: string;
   redirect_uri?: string; response_type?: string[]; response_mode?: string; state?: string; ui_locales: string[]; audience?: string;

@@ -7,7 +7,7 @@ import { migrateDown, migrateLatest, migrateRollbackAll, migrationStatus } from 
 import { startServer } from '../server.ts';
 import { createLogger } from '../shared/logger.ts';
 import { AppError } from '../shared/errors.ts';
-import type { AppType } from '../clients/clients.ts';
+import { DEVICE_CODE_GRANT, type AppType } from '../clients/clients.ts';
 import type { Config } from '../config/schema.ts';
 import { createWriteStream, readFileSync } from 'node:fs';
 import { createGunzip } from 'node:zlib';
@@ -109,6 +109,7 @@ Usage: gatehouse <command> [options]
   clients create --name N --type spa|regular_web|non_interactive|native
                  [--callback URL]... [--logout-url URL]... [--web-origin URL]...
                  [--grant AUDIENCE:scope1,scope2]   (M2M: allow these API scopes)
+                 [--device]                         (native: sign in with a code shown on the device, RFC 8628)
   users create --email E [--password P] [--verified]
   users import <file.json> [--upsert]    users in Auth0's bulk import format, with their password
                                          hashes (bcrypt, argon2); prints the summary and each failure
@@ -171,7 +172,7 @@ export async function main(argv: string[]): Promise<number> {
       json: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h' },
       down: { type: 'boolean' }, status: { type: 'boolean' }, steps: { type: 'string' }, all: { type: 'boolean' },
       name: { type: 'string' }, type: { type: 'string' }, callback: { type: 'string', multiple: true },
-      'logout-url': { type: 'string', multiple: true }, 'web-origin': { type: 'string', multiple: true }, grant: { type: 'string', multiple: true },
+      'logout-url': { type: 'string', multiple: true }, 'web-origin': { type: 'string', multiple: true }, grant: { type: 'string', multiple: true }, device: { type: 'boolean' },
       email: { type: 'string' }, password: { type: 'string' }, verified: { type: 'boolean' }, upsert: { type: 'boolean' },
       trigger: { type: 'string' }, secret: { type: 'string', multiple: true }, event: { type: 'string' }, follow: { type: 'boolean' },
       format: { type: 'string' }, field: { type: 'string', multiple: true }, limit: { type: 'string' }, out: { type: 'string' },
@@ -242,8 +243,12 @@ export async function main(argv: string[]): Promise<number> {
         if (unknown.length) throw new AppError(400, 'usage', `--grant ${g}: ${audience} defines no scope ${unknown.join(', ')} (it has: ${[...allowed].join(' ') || 'none'})`);
         wanted.push({ audience, scope });
       }
+      if (values.device && values.type !== 'native') throw new AppError(400, 'usage', '--device is for --type native (the device flow is for native applications)');
+      // A device without callbacks signs in with the device flow only (a TV); with callbacks, the code flow too.
+      const grantTypes = values.device ? [...(values.callback?.length ? ['authorization_code'] : []), DEVICE_CODE_GRANT, 'refresh_token'] : undefined;
       const client = await ctx.clients.create({
         name: values.name, app_type: values.type as AppType, callbacks: values.callback, allowed_logout_urls: values['logout-url'], web_origins: values['web-origin'],
+        ...(grantTypes ? { grant_types: grantTypes } : {}),
       });
       const grants = [];
       for (const g of wanted) grants.push(await ctx.resourceServers.grants.create({ client_id: client.client_id, ...g }));

@@ -6,7 +6,9 @@ import type { SecretBox } from '../shared/secret-box.ts';
 import { createTtlCache } from '../shared/ttl-cache.ts';
 
 export type AppType = 'spa' | 'regular_web' | 'non_interactive' | 'native';
-export const GRANT_TYPES = ['authorization_code', 'refresh_token', 'client_credentials'] as const;
+/** RFC 8628's grant (Auth0's "Device Code"): sign-in on a device without a browser, confirmed on another one. */
+export const DEVICE_CODE_GRANT = 'urn:ietf:params:oauth:grant-type:device_code';
+export const GRANT_TYPES = ['authorization_code', 'refresh_token', 'client_credentials', DEVICE_CODE_GRANT] as const;
 
 export interface ClientInput {
   name: string; description?: string; app_type: AppType; callbacks?: string[]; allowed_logout_urls?: string[]; web_origins?: string[];
@@ -86,7 +88,10 @@ export function createClients(db: Db, box: SecretBox, defaultIdTokenAlg: 'ES256'
       if (g === 'implicit' || g === 'password') throw badRequest(`grant_types: "${g}" is disabled (RFC 9700 §2.1.2, §2.4); use authorization_code with PKCE`);
       if (!(GRANT_TYPES as readonly string[]).includes(g)) throw badRequest(`grant_types: "${g}" is not supported (allowed: ${GRANT_TYPES.join(', ')})`);
     }
-    if (c.grant_types.includes('refresh_token') && !c.grant_types.includes('authorization_code')) throw badRequest('grant_types: refresh_token needs authorization_code');
+    if (c.grant_types.includes('refresh_token') && !c.grant_types.includes('authorization_code') && !c.grant_types.includes(DEVICE_CODE_GRANT)) throw badRequest(`grant_types: refresh_token needs authorization_code or ${DEVICE_CODE_GRANT}`);
+    // As on Auth0: the device flow is for native applications (a TV, a CLI), which are public
+    // clients; whoever holds the device code gets the tokens, so no secret would add anything.
+    if (c.grant_types.includes(DEVICE_CODE_GRANT) && c.app_type !== 'native') throw badRequest(`grant_types: ${DEVICE_CODE_GRANT} is for native applications (app_type native)`);
     const isPublic = c.token_endpoint_auth_method === 'none';
     if (isPublic && c.grant_types.includes('client_credentials')) throw badRequest('grant_types: client_credentials needs a confidential client (token_endpoint_auth_method other than none)');
     if (!isPublic && (c.app_type === 'spa' || c.app_type === 'native')) throw badRequest(`token_endpoint_auth_method: ${c.app_type} clients are public and must use "none"`);

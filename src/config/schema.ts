@@ -111,6 +111,17 @@ export const configSchema = z.object({
     currentUserTokens: z.boolean().default(false),
     currentUserTokenTtl: z.number().int().min(60).max(86_400).default(7200),
   }).prefault({}),
+  /**
+   * The device authorization grant (RFC 8628; a native client lists it in grant_types): how long a
+   * device code and its user code live (Auth0's 15 minutes), the polling interval a device is
+   * told (faster polls get `slow_down`), and how many wrong user codes one client address may
+   * enter an hour (RFC 8628 §5.1: the user code is short, so guessing must be throttled).
+   */
+  deviceFlow: z.object({
+    codeTtl: z.number().int().min(60).max(1800).default(900),
+    interval: z.number().int().min(1).max(60).default(5),
+    userCodeFailuresPerIpPerHour: z.number().int().min(1).max(1000).default(30),
+  }).prefault({}),
   /** Actions limits (ACTIONS.md "Rules that protect users"). */
   actions: z.object({
     /** Hosts (`host`, `host:port`, `[v6]` or `[v6]:port`) actions' fetch may reach besides public addresses (net-guard.ts). */

@@ -13,6 +13,8 @@ import { loginSessionUid } from '../oidc/login-session.ts';
 import { authorizationQuery } from '../oidc/authorization-query.ts';
 
 type Details = Awaited<ReturnType<AppContext['provider']['interactionDetails']>>;
+/** An interaction the device flow started (oidc-provider names its device code on it). */
+export const isDeviceFlow = (d: Details): boolean => typeof (d as unknown as { deviceCode?: unknown }).deviceCode === 'string';
 type Obj = Record<string, unknown>;
 const CONTINUE_TTL_MS = 10 * 60 * 1000;
 const MFA_TTL_MS = 15 * 60 * 1000;
@@ -81,7 +83,7 @@ export function createPostLoginStep(app: AppContext) {
     ctx.redirect(redirectTo);
   }
 
-  const transaction = (d: Details): Obj => loginTransaction(d.params as Obj, d.uid);
+  const transaction = (d: Details): Obj => loginTransaction(d.params as Obj, d.uid, isDeviceFlow(d));
 
   async function act(ctx: Context, d: Details, userId: string, o: ChainOutcome, state: string, methods: Obj[]) {
     if (o.blocked) {

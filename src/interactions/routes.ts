@@ -8,7 +8,7 @@ import { AppError } from '../shared/errors.ts';
 import { registerAuth0Logout } from './auth0-logout.ts';
 import { canonicalEmail } from '../users/email.ts';
 import { consentPage, loginPage, messagePage, signupPage } from '../../views/pages.ts';
-import { createPostLoginStep } from './post-login.ts';
+import { createPostLoginStep, isDeviceFlow } from './post-login.ts';
 import { queueVerificationMail, tooManyFromAddress } from './lifecycle.ts';
 import { verificationRequiredPage } from '../../views/lifecycle.ts';
 import { loginTransaction } from '../actions/triggers/events.ts';
@@ -194,7 +194,7 @@ export function createInteractionRoutes(app: AppContext, csrf: Csrf) {
     });
   });
 
-  async function signup(ctx: Context, from?: { uid: string; params: Record<string, unknown> }) {
+  async function signup(ctx: Context, from?: { uid: string; params: Record<string, unknown>; device?: boolean }) {
     const uid = from?.uid;
     const clientId = typeof from?.params.client_id === 'string' ? from.params.client_id : undefined;
     if (!config.signup.enabled) throw new AppError(404, 'signup_disabled', 'Sign-up is disabled. Ask an administrator for an account.');
@@ -230,7 +230,7 @@ export function createInteractionRoutes(app: AppContext, csrf: Csrf) {
       await audit.record({ type: 'fs', description: 'Signup refused: too many from this address', user_name: email, ip: ctx.ip, user_agent: ctx.get('user-agent') });
       return render(tooManyFromAddress(limit.retryAfterSeconds), 429);
     }
-    const pre = await app.actions.triggers.preUserRegistration(ctx, email, clientId ? await app.clients.get(clientId) : undefined, from ? loginTransaction(from.params, from.uid) : {});
+    const pre = await app.actions.triggers.preUserRegistration(ctx, email, clientId ? await app.clients.get(clientId) : undefined, from ? loginTransaction(from.params, from.uid, from.device) : {});
     if (!pre.ok) {
       await audit.record({ type: 'fs', description: `Signup denied by pre-user-registration action: ${pre.userMessage}`, user_name: email, ip: ctx.ip, user_agent: ctx.get('user-agent') });
       return render(pre.userMessage, 403);
@@ -262,7 +262,7 @@ export function createInteractionRoutes(app: AppContext, csrf: Csrf) {
     // Only a login step may be answered by a new account: on any other step (an existing
     // session's post-login, consent) it would finish someone else's login.
     if (d.prompt.name !== 'login') throw new AppError(400, 'invalid_step', 'You are already signed in. Go back to the application.');
-    const user = await signup(ctx, { uid: d.uid, params: d.params as Record<string, unknown> });
+    const user = await signup(ctx, { uid: d.uid, params: d.params as Record<string, unknown>, device: isDeviceFlow(d) });
     if (!user) return;
     if (config.email.requireVerification) {
       ctx.type = 'html';

@@ -39,13 +39,13 @@ export function createProviderHooks(d: {
   /** Requests whose login's claims were adopted already (adoptLoginClaims runs from two hooks). */
   const adopted = new WeakSet<object>();
   /**
-   * The login a token belongs to: the session uid every code, access and refresh token of it
-   * carries, and the APIs of the authorization it came from (the code's, which its refresh
-   * tokens keep; an access token for userinfo has none).
+   * The login a token belongs to: the session uid every code (a device code too), access and
+   * refresh token of it carries, and the APIs of the authorization it came from (the code's,
+   * which its refresh tokens keep; an access token for userinfo has none).
    */
   function tokenLoginRef(ctx: KoaContextWithOIDC, token?: { sessionUid?: string }) {
     const e = ctx.oidc.entities as Record<string, { sessionUid?: string; resource?: unknown } | undefined>;
-    const from = e.AuthorizationCode ?? e.RefreshToken ?? e.AccessToken;
+    const from = e.AuthorizationCode ?? e.DeviceCode ?? e.RefreshToken ?? e.AccessToken;
     const uid = token?.sessionUid ?? from?.sessionUid;
     return uid ? loginRef.session(uid, from?.resource) : undefined;
   }

@@ -6,7 +6,7 @@ import type { Configuration, KoaContextWithOIDC, Account, ResourceServer as Reso
 import { proxyHops, type Config } from '../config/schema.ts';
 import type { Db } from '../db/knex.ts';
 import type { Users } from '../users/users.ts';
-import type { Clients } from '../clients/clients.ts';
+import { DEVICE_CODE_GRANT, type Clients } from '../clients/clients.ts';
 import type { ResourceServers, ResourceServer, ClientGrant } from '../clients/resource-servers.ts';
 import type { Audit } from '../audit/audit.ts';
 import type { Logger } from '../shared/logger.ts';
@@ -21,12 +21,16 @@ import { QUERY_PARAM, carryUnknownParams } from './authorization-query.ts';
 import { PROFILE_CLAIMS } from '../shared/profile-claims.ts';
 import { CURRENT_USER_SCOPES } from '../shared/current-user-scopes.ts';
 import { messagePage, logoutPage } from '../../views/pages.ts';
+import { confirmDevicePage, userCodePage } from '../../views/device.ts';
+import type { RequestLimits } from '../users/request-limits.ts';
 import { html } from '../../views/html.ts';
 
 export interface ProviderDeps {
   config: Config; db: Db; users: Users; clients: Clients; resourceServers: ResourceServers; audit: Audit; logger: Logger; urls: Urls;
   /** RBAC: a user's permissions on an API that enforces them (src/roles/permissions.ts). */
   permissions: Pick<Permissions, 'effective'>;
+  /** The device flow's page counts wrong user codes per client address (RFC 8628 §5.1). */
+  requestLimits: Pick<RequestLimits, 'hit' | 'refund'>;
   jwks: Record<string, unknown>[]; cookieKeys: string[];
   /** Extra claims for a token or for userinfo / the ID token (Actions plug in here). */
   hooks?: ProviderHooks;
@@ -82,6 +86,9 @@ export const ROUTES = {
   end_session: '/oidc/logout',
   revocation: '/oauth/revoke',
   introspection: '/oauth/token/introspection',
+  // The device flow (RFC 8628) at Auth0's paths: the device asks at the first, the user opens the second.
+  device_authorization: '/oauth/device/code',
+  code_verification: '/activate',
 } as const;
 
 /**
@@ -256,6 +263,9 @@ export function createProvider(d: ProviderDeps): Provider {
     new interactionPolicy.Check('post_login_actions', 'post-login actions or a second factor must run for this authorization',
       async (ctx: KoaContextWithOIDC) => (d.hooks?.postLoginPending ? withOAuthErrors(() => d.hooks!.postLoginPending!(ctx)) : false))), 1);
 
+  /** Requests of the device flow's page whose user code matched no device code (counted by deviceFlowLimits). */
+  const wrongUserCode = new WeakSet<object>();
+
   const Adapter = createAdapterFactory(d.db, clients, d.hooks?.sessionsMayBeRevoked, t.sessionMaxTtl);
   const configuration: Configuration = {
     adapter: Adapter as unknown as Configuration['adapter'],
@@ -304,6 +314,56 @@ export function createProvider(d: ProviderDeps): Provider {
         async allowedPolicy(_ctx, client, token) { return token.clientId === client.clientId; },
       },
       userinfo: { enabled: true },
+      // The device authorization grant (RFC 8628), for native clients that list it in their
+      // grant_types: Auth0's user codes (eight letters of a 20-letter alphabet without vowels,
+      // XXXX-XXXX) and our own pages for entering and confirming them.
+      deviceFlow: {
+        enabled: true,
+        charset: 'base-20',
+        mask: '****-****',
+        async userCodeInputSource(ctx, _form, out, err) {
+          const e = err as (Error & { userCode?: string; cause?: { error_description?: string } }) | undefined;
+          let error: string | undefined;
+          switch (e?.name) {
+            case undefined: break;
+            case 'NotFoundError':
+              wrongUserCode.add(ctx);
+              error = 'That code is not valid. Check the code your device shows and try again.';
+              ctx.status = 400;
+              break;
+            case 'ExpiredError': error = 'That code has expired. Start again on your device to get a new one.'; ctx.status = 400; break;
+            case 'AlreadyUsedError': error = 'That code was already used. Start again on your device to get a new one.'; ctx.status = 400; break;
+            case 'NoCodeError': error = 'Enter the code your device shows.'; ctx.status = 400; break;
+            case 'AbortedError': {
+              // A refusal (a post-login action's deny) says why, as the device is told; a cancel says so.
+              const why = e.cause?.error_description;
+              error = why && why !== 'End-User aborted interaction' ? `The sign-in was refused: ${why}` : 'The sign-in was cancelled. Your device was told; start again there if you want to.';
+              break;
+            }
+            default:
+              // oidc-provider's xsrf check: the page was opened again since (another tab), or the form is old.
+              error = /xsrf|form details/.test(String(out?.error_description)) ? 'This form has expired (the page was opened again since, perhaps in another tab). Enter the code again.'
+                : out?.error_description ? String(out.error_description) : 'The request could not be completed.';
+          }
+          ctx.type = 'html';
+          ctx.body = userCodePage({
+            appName: config.appName, action: ctx.oidc.urlFor('code_verification'), xsrf: sessionXsrf(ctx),
+            code: e?.name === 'NotFoundError' ? e.userCode : undefined, error,
+          });
+        },
+        async userCodeConfirmSource(ctx, _form, client, _deviceInfo, userCode) {
+          ctx.type = 'html';
+          ctx.body = confirmDevicePage({
+            appName: config.appName, action: ctx.oidc.urlFor('code_verification'), xsrf: sessionXsrf(ctx),
+            clientName: client.clientName ?? client.clientId, userCode,
+          });
+        },
+        async successSource(ctx) {
+          const name = ctx.oidc.client?.clientName;
+          ctx.type = 'html';
+          ctx.body = messagePage({ appName: config.appName, title: 'Device connected', message: `You are signed in on your device${name ? ` to ${name}` : ''}. You can close this page.` });
+        },
+      },
       // `response_mode=web_message`: how auth0-spa-js (and Auth0's React, Vue and Angular SDKs on
       // it) renews tokens in a hidden iframe with prompt=none, and answers `loginWithPopup`. The
       // answer page posts the code to the redirect_uri's origin only (a registered callback);
@@ -464,11 +524,11 @@ export function createProvider(d: ProviderDeps): Provider {
       IdToken: t.idTokenTtl,
       // See lifetimes.ts: the configured limits and what post-login asked for.
       RefreshToken: (ctx, token) => {
-        const e = ctx?.oidc?.entities as { RotatedRefreshToken?: never; Grant?: { exp?: number }; AuthorizationCode?: { ghRefreshLifetime?: RefreshTokenRequest } } | undefined;
+        const e = ctx?.oidc?.entities as { RotatedRefreshToken?: never; Grant?: { exp?: number }; AuthorizationCode?: { ghRefreshLifetime?: RefreshTokenRequest }; DeviceCode?: { ghRefreshLifetime?: RefreshTokenRequest } } | undefined;
         // (Computed once, as the token is saved: also where its device is recorded, token-device.ts.)
         if (ctx) stampDevice(token as never, e?.RotatedRefreshToken, ctx.ip, ctx.get('user-agent'));
         // What post-login asked for it: this refresh's chain, or the login whose code is exchanged (the code carries it).
-        const asked = ctx ? d.hooks?.refreshTokenLifetime?.(ctx) ?? e?.AuthorizationCode?.ghRefreshLifetime : undefined;
+        const asked = ctx ? d.hooks?.refreshTokenLifetime?.(ctx) ?? (e?.AuthorizationCode ?? e?.DeviceCode)?.ghRefreshLifetime : undefined;
         // Its family and metadata (token-family.ts): passed on from the token it was rotated from
         // (its metadata as stored when it was consumed: a PATCH meanwhile is kept), changed as asked.
         if (ctx) {
@@ -481,6 +541,7 @@ export function createProvider(d: ProviderDeps): Provider {
       Session: (_ctx, session) => sessionTtl(session as never, { idle: t.sessionTtl, max: t.sessionMaxTtl }, (session as { ghIdleAt?: number }).ghIdleAt),
       Interaction: t.interactionTtl,
       Grant: t.refreshTokenTtl,
+      DeviceCode: config.deviceFlow.codeTtl,
     },
     enabledJWA: { idTokenSigningAlgValues: ['ES256', 'RS256'], userinfoSigningAlgValues: ['ES256', 'RS256'] } as Configuration['enabledJWA'],
   };
@@ -507,10 +568,24 @@ export function createProvider(d: ProviderDeps): Provider {
 
   // The ends actions set (lifetimes.ts) are kept with the session and the refresh token: their
   // models store only the members they list, so these join the lists.
-  for (const [model, extra] of [[provider.Session, 'ghLifetime'], [provider.RefreshToken, 'ghExpiresAt'], [provider.RefreshToken, 'ghDevice'], [provider.RefreshToken, 'ghFamily'], [provider.RefreshToken, 'ghMetadata'], [provider.AuthorizationCode, 'ghRefreshLifetime'], [provider.Grant, GRANT_LOADED_MEMBER]] as const) {
+  for (const [model, extra] of [[provider.Session, 'ghLifetime'], [provider.RefreshToken, 'ghExpiresAt'], [provider.RefreshToken, 'ghDevice'], [provider.RefreshToken, 'ghFamily'], [provider.RefreshToken, 'ghMetadata'], [provider.AuthorizationCode, 'ghRefreshLifetime'], [provider.DeviceCode, 'ghRefreshLifetime'], [provider.Grant, GRANT_LOADED_MEMBER]] as const) {
     const members = [...(model as unknown as { IN_PAYLOAD: string[] }).IN_PAYLOAD, extra];
     Object.defineProperty(model, 'IN_PAYLOAD', { configurable: true, get: () => members });
   }
+
+  // A device code is made when the device asks and gets its login where the user confirms it
+  // (the device_resume route): what that login's post-login asked for the refresh token goes on
+  // it then, as ttl.AuthorizationCode puts it on a code.
+  const DeviceCodeProto = provider.DeviceCode.prototype as unknown as { save(...args: unknown[]): Promise<unknown>; ghRefreshLifetime?: RefreshTokenRequest };
+  const saveDeviceCode = DeviceCodeProto.save;
+  DeviceCodeProto.save = function saveDeviceCodeWithLifetime(this: typeof DeviceCodeProto, ...args: unknown[]) {
+    const ctx = (Provider as unknown as { ctx?: KoaContextWithOIDC }).ctx;
+    if (ctx?.oidc?.route === 'device_resume' && this.ghRefreshLifetime === undefined) {
+      const l = d.hooks?.codeRefreshLifetime?.(ctx);
+      if (l) this.ghRefreshLifetime = l;
+    }
+    return saveDeviceCode.apply(this, args);
+  };
 
   // oidc-provider finds a stored client by hashing its whole metadata (JSON.stringify + SHA-256)
   // on every request, to reuse the Client built from it. clients.findClientMetadata already
@@ -539,8 +614,10 @@ export function createProvider(d: ProviderDeps): Provider {
 
   provider.on('grant.error', (ctx: KoaContextWithOIDC, err: { error?: string; error_description?: string; message?: string }) => {
     const gt = (ctx.oidc?.params as Record<string, unknown> | undefined)?.grant_type;
+    // A device polling while its user has not answered yet is the protocol working, not a failure.
+    if (err.error === 'authorization_pending' || err.error === 'slow_down') return;
     void d.audit.record({
-      type: gt === 'client_credentials' ? 'feccft' : gt === 'refresh_token' ? 'fertft' : 'feacft',
+      type: gt === 'client_credentials' ? 'feccft' : gt === 'refresh_token' ? 'fertft' : gt === DEVICE_CODE_GRANT ? 'fede' : 'feacft',
       description: `${err.error ?? 'error'}: ${err.error_description ?? err.message ?? ''}`,
       client_id: ctx.oidc?.client?.clientId ?? null, ip: ctx.ip, user_agent: ctx.get('user-agent'),
       details: { grant_type: gt },
@@ -553,8 +630,10 @@ export function createProvider(d: ProviderDeps): Provider {
   // Only the authorization endpoint and its resume answer authorizations: every other request
   // (a token, userinfo, JWKS) passes straight through, without an async frame of its own.
   provider.use(function afterAuthorizationAnswered(ctx, next) {
-    const authorization = ctx.path.startsWith(ROUTES.authorization);
-    if (!authorization && !ctx.path.startsWith(ROUTES.end_session)) return next();
+    // (The device flow answers its authorization where the user confirmed it: /activate/:uid.)
+    const authorization = ctx.path.startsWith(ROUTES.authorization) || ctx.path.startsWith(`${ROUTES.code_verification}/`);
+    // (/activate?user_code=… answers with oidc-provider's auto-submitting form: its script hash too.)
+    if (!authorization && !ctx.path.startsWith(ROUTES.end_session) && ctx.path !== ROUTES.code_verification) return next();
     return next().then(async () => {
       onlyTheScriptHash(ctx);
       if (!authorization || !answered.has(ctx)) return;
@@ -565,6 +644,7 @@ export function createProvider(d: ProviderDeps): Provider {
       }
     });
   });
+  deviceFlowLimits(provider, d, wrongUserCode);
   // A logout that ended the session: what Gatehouse keeps beside it (device, recorded methods, metadata) goes too.
   provider.on('end_session.success', (ctx: KoaContextWithOIDC) => {
     const s = ctx.oidc.session as unknown as { destroyed?: boolean; uid?: string } | undefined;
@@ -574,6 +654,77 @@ export function createProvider(d: ProviderDeps): Provider {
   // The provider is a Koa app: errors that reach Koa itself go to the log, not to stderr.
   (provider as unknown as NodeJS.EventEmitter).on('error', logKoaErrors(d.logger, 'oidc request'));
   return provider;
+}
+
+/** The device flow's form value oidc-provider checks (its session-bound xsrf secret). */
+function sessionXsrf(ctx: KoaContextWithOIDC): string {
+  return String((ctx.oidc.session as unknown as { state?: { secret?: unknown } } | undefined)?.state?.secret ?? '');
+}
+
+/**
+ * What RFC 8628 leaves to the server, done as Auth0 does it:
+ * - user codes are short (about 34 bits), so wrong ones are counted per client address and hour
+ *   (`deviceFlow.userCodeFailuresPerIpPerHour`): every attempt is counted before its lookup (a
+ *   burst in parallel cannot slip past the limit) and given back once its code turned out to
+ *   exist, so only wrong codes are held against the address;
+ * - the device is told how often to poll (`interval`), and a pending device code polled again
+ *   sooner gets `slow_down` (§3.5). The last poll of each code is kept in this process: behind a
+ *   load balancer each node enforces it for the polls it sees.
+ */
+function deviceFlowLimits(provider: Provider, d: ProviderDeps, wrongUserCode: WeakSet<object>): void {
+  const { interval, codeTtl } = d.config.deviceFlow;
+  provider.use(async function userCodeAttempts(ctx, next) {
+    if (ctx.path !== ROUTES.code_verification) return next();
+    // The page holds the session's xsrf value, and oidc-provider marks only its POST answers uncacheable.
+    ctx.set('Cache-Control', 'no-store');
+    if (ctx.method !== 'POST') return next();
+    const ip = ctx.ip, now = Date.now();
+    const verdict = await d.requestLimits.hit('user_code', ip, now);
+    if (!verdict.allowed) {
+      ctx.status = 429;
+      ctx.set('Retry-After', String(verdict.retryAfterSeconds));
+      ctx.type = 'html';
+      ctx.body = messagePage({ appName: d.config.appName, title: 'Too many attempts', message: 'Too many wrong codes were entered from your network. Try again later.', error: true });
+      return;
+    }
+    try {
+      await next();
+    } catch (err) {
+      // oidc-provider renders a refused post (its xsrf check) on the page again, with a new xsrf
+      // value in a session it then cannot save when the browser had none stored (no cookie, or
+      // a session that ended): its TypeError would be a bare 500. The page says what to do instead.
+      if (!(err instanceof TypeError && /previously persisted Sessions/.test(err.message))) throw err;
+      ctx.status = 400;
+      ctx.type = 'html';
+      ctx.body = messagePage({
+        appName: d.config.appName, title: 'Activate a device', error: true,
+        message: 'This page has expired or was opened in another browser. Open the activation page again and enter the code.',
+        extra: html`<p><a href="${ctx.oidc.urlFor('code_verification')}">Open the activation page</a></p>`,
+      });
+    } finally {
+      if (!wrongUserCode.has(ctx)) await d.requestLimits.refund('user_code', ip, now).catch((err: unknown) => d.logger.error({ err }, 'could not count a device code attempt'));
+    }
+  });
+  provider.on('device_authorization.success', (_ctx: unknown, body: Record<string, unknown>) => { body.interval = interval; });
+
+  const lastPoll = new Map<string, number>();
+  const DeviceCode = provider.DeviceCode as unknown as { find(jti: unknown, opts?: unknown): Promise<{ clientId?: string; accountId?: string; error?: string; isExpired?: boolean } | undefined> };
+  const find = DeviceCode.find.bind(DeviceCode);
+  DeviceCode.find = async function findPolledDeviceCode(jti, opts) {
+    const code = await find(jti, opts);
+    const ctx = (Provider as unknown as { ctx?: KoaContextWithOIDC }).ctx;
+    // Only a pending code's own client's polls: a guess by another client is refused (invalid_grant) as it was.
+    if (!code || typeof jti !== 'string' || ctx?.oidc?.route !== 'token' || code.clientId !== ctx.oidc.client?.clientId || code.accountId || code.error || code.isExpired) return code;
+    const now = Date.now();
+    const last = lastPoll.get(jti);
+    lastPoll.delete(jti);
+    lastPoll.set(jti, now);
+    // Oldest polls first (re-inserted on each poll): drop the ones no pending code can still need.
+    for (const [k, at] of lastPoll) { if (at > now - codeTtl * 1000 && lastPoll.size <= 100_000) break; lastPoll.delete(k); }
+    // (A little slack for timers: a device that waited the interval after the last answer is never early.)
+    if (last !== undefined && now - last < interval * 1000 - 100) throw new errors.SlowDown(`poll at most every ${interval} seconds`);
+    return code;
+  };
 }
 
 /**

@@ -5,8 +5,10 @@ export interface RequestLimitsConfig {
   mailRequestsPerIpPerHour: number;
   /** Sign-ups (each sends a mail) per client address and hour. */
   signupsPerIpPerHour: number;
+  /** Wrong user codes entered on the device flow's page per client address and hour. */
+  userCodeFailuresPerIpPerHour: number;
 }
-export type LimitedRequest = 'mail' | 'signup';
+export type LimitedRequest = 'mail' | 'signup' | 'user_code';
 export type LimitVerdict = { allowed: true } | { allowed: false; retryAfterSeconds: number };
 
 const HOUR = 3600_000;
@@ -22,12 +24,18 @@ const HOUR = 3600_000;
  * `locked_until` is the end of its hour: the sweep (src/server.ts) keeps it until then.
  */
 export function createRequestLimits(db: Db, cfg: RequestLimitsConfig) {
-  const max: Record<LimitedRequest, number> = { mail: cfg.mailRequestsPerIpPerHour, signup: cfg.signupsPerIpPerHour };
+  const max: Record<LimitedRequest, number> = { mail: cfg.mailRequestsPerIpPerHour, signup: cfg.signupsPerIpPerHour, user_code: cfg.userCodeFailuresPerIpPerHour };
+  const windowOf = (now: number) => (Math.floor(now / HOUR) + 1) * HOUR;
+  const keyOf = (kind: LimitedRequest, ip: string, windowEnd: number) => `rate:${kind}:${ip}:${windowEnd}`;
   return {
+    /** Takes back one request of `kind` counted by `hit` (for limits on failures: counted first, given back on success). */
+    async refund(kind: LimitedRequest, ip: string, now = Date.now()): Promise<void> {
+      await db('login_failures').where({ key: keyOf(kind, ip, windowOf(now)) }).where('failures', '>', 0).decrement('failures', 1);
+    },
     /** Counts one request of `kind` from `ip`, and says whether it may go on. */
     async hit(kind: LimitedRequest, ip: string, now = Date.now()): Promise<LimitVerdict> {
-      const windowEnd = (Math.floor(now / HOUR) + 1) * HOUR;
-      const key = `rate:${kind}:${ip}:${windowEnd}`;
+      const windowEnd = windowOf(now);
+      const key = keyOf(kind, ip, windowEnd);
       const [row] = await db('login_failures').insert({ key, failures: 1, last_failure_at: now, locked_until: windowEnd })
         .onConflict('key').merge({ failures: db.raw('login_failures.failures + 1'), last_failure_at: now })
         .returning(['failures']) as { failures: unknown }[];

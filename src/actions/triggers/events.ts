@@ -57,10 +57,11 @@ function resourceOf(r: unknown): string | undefined {
   return typeof first === 'string' && first !== '' ? apiIdentifier(first) : undefined;
 }
 
-export function loginTransaction(params: Obj, id?: string): Obj {
+/** `device`: the authorization is a device flow's (RFC 8628), which Auth0 names `oauth2-device-code`. */
+export function loginTransaction(params: Obj, id?: string, device = false): Obj {
   const t: Obj = {
     ...(id !== undefined ? { id } : {}),
-    protocol: 'oidc-basic-profile', locale: 'en',
+    protocol: device ? 'oauth2-device-code' : 'oidc-basic-profile', locale: 'en',
     requested_scopes: words(params.scope), response_type: words(params.response_type), ui_locales: words(params.ui_locales),
     acr_values: words(params.acr_values), redirect_uri: params.redirect_uri, state: params.state,
     // The API the token will be for: `resource` when sent (oidc-provider takes it over `audience`),
