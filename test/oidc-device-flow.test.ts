@@ -6,6 +6,7 @@ import { startTestServer, discover, type TestServer } from './helpers/server.ts'
 import { Browser, alertText, parseForm } from './helpers/cookie-fetch.ts';
 import { expectOAuthError, postForm } from './helpers/oidc-assert.ts';
 import { bindActions, deployAction } from './helpers/actions.ts';
+import { activate as activateAt, enterCode as enterCodeAt } from './helpers/device.ts';
 
 /*
  * The device authorization grant (RFC 8628) at Auth0's paths: a native client asks
@@ -42,40 +43,8 @@ before(async () => {
 });
 after(async () => { await ts?.close(); });
 
-/** The browser half: open the verification page, enter the code, confirm; the page that follows. */
-async function enterCode(browser: Browser, userCode: string) {
-  const page = await browser.request(`${ts.base}/activate`);
-  assert.equal(page.status, 200);
-  const html = await page.text();
-  assert.match(html, /<label for="user_code">/, 'the code field has a label');
-  return browser.submit(new URL(`${ts.base}/activate`), html, { user_code: userCode });
-}
-
-/** Enters the code, confirms the device, signs in and allows: the last page, with where it is. */
-async function activate(userCode: string, email: string, o: { typed?: string; browser?: Browser } = {}) {
-  const browser = o.browser ?? new Browser();
-  const confirm = await enterCode(browser, o.typed ?? userCode);
-  const confirmHtml = await confirm.text();
-  assert.equal(confirm.status, 200, confirmHtml.slice(0, 500));
-  assert.match(confirmHtml, /Living-room TV/, 'the confirmation names the application');
-  assert.match(confirmHtml, new RegExp(`id="device-code">${userCode}<`), 'and shows the code to compare');
-  const confirmed = await browser.submit(new URL(`${ts.base}/activate`), confirmHtml, { confirm: 'yes' });
-  assert.equal(confirmed.status, 303);
-  let { res, url } = await browser.follow(new URL(confirmed.headers.get('location')!, ts.base));
-  const login = await res.text();
-  assert.match(login, /name="password"/, `the login page, got ${res.status} at ${url}`);
-  const posted = await browser.submit(url, login, { email, password: PASSWORD });
-  assert.equal(posted.status, 303);
-  ({ res, url } = await browser.follow(new URL(posted.headers.get('location')!, url)));
-  let html = await res.text();
-  // A native application's consent is asked every time (RFC 8252 §8.6), the device flow's too.
-  if (/action="[^"]*\/confirm"/.test(html)) {
-    const allowed = await browser.submit(url, html, {}, { actionIncludes: '/confirm' });
-    ({ res, url } = await browser.follow(new URL(allowed.headers.get('location')!, url)));
-    html = await res.text();
-  }
-  return { status: res.status, html, url, browser };
-}
+const enterCode = (browser: Browser, userCode: string) => enterCodeAt(ts, browser, userCode);
+const activate = (userCode: string, email: string, o: { typed?: string } = {}) => activateAt(ts, { userCode, clientName: 'Living-room TV', email, password: PASSWORD, ...o });
 
 test('discovery names the device authorization endpoint at Auth0\'s path', () => {
   const m = config.serverMetadata();

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import knexFactory from 'knex';
 import { ADMIN_URL, databaseUrl, postgresReachable } from './helpers/postgres.ts';
 import { startTestServer, discover, loginThroughForm, type TestServer } from './helpers/server.ts';
+import { activate } from './helpers/device.ts';
 import { deployAction, bindActions } from './helpers/actions.ts';
 import { codeAt } from './helpers/mfa.ts';
 import { finishedJob, uploadUsers } from './helpers/imports.ts';
@@ -418,4 +419,22 @@ test('PostgreSQL: RBAC: a role\'s permissions limit a user\'s token and its perm
   const refreshed = await oidc.refreshTokenGrant(config, t.refresh_token!, { resource: API } as never);
   assert.deepEqual(claims(refreshed.access_token).scope.split(' ').filter((x) => x.endsWith(':r')), ['read:r']);
   assert.deepEqual((await ts.api('GET', `/users/${encodeURIComponent(user)}/permissions`)).body.map((x: { permission_name: string }) => x.permission_name), ['read:r']);
+});
+
+test('PostgreSQL: the device flow: a code entered and confirmed gives the polling device its tokens; a user code is never held twice', { skip: available ? false : 'no PostgreSQL' }, async () => {
+  ts ??= await startTestServer({ databaseUrl: dbUrl });
+  const grant = 'urn:ietf:params:oauth:grant-type:device_code';
+  const tv = (await ts.api('POST', '/clients', { name: 'PG TV', app_type: 'native', grant_types: [grant, 'refresh_token'] })).body;
+  await ts.api('POST', '/users', { email: 'pg.tv@example.com', password: 'correct horse battery' });
+  const config = await discover(ts, tv.client_id);
+  const da = await oidc.initiateDeviceAuthorization(config, { scope: 'openid email' });
+  const pending = await fetch(`${ts.base}/oauth/token`, { method: 'POST', body: new URLSearchParams({ grant_type: grant, device_code: da.device_code, client_id: tv.client_id }) });
+  assert.equal((await pending.json() as { error: string }).error, 'authorization_pending');
+  const done = await activate(ts, { userCode: da.user_code, clientName: 'PG TV', email: 'pg.tv@example.com', password: 'correct horse battery' });
+  assert.match(done.html, /Device connected/);
+  const tokens = await oidc.pollDeviceAuthorizationGrant(config, { ...da, interval: 0 });
+  assert.equal(tokens.claims()?.email, 'pg.tv@example.com');
+  // The index the lookup by user code uses refuses a second pending code with the same one.
+  const row = await ts.ctx.db('oidc_payloads').where({ type: 'DeviceCode' }).whereNotNull('user_code').first();
+  await assert.rejects(ts.ctx.db('oidc_payloads').insert({ ...row, id: 'another-device-code' }), /unique|duplicate/i);
 });
