@@ -86,7 +86,7 @@ test('a device signs in: code entered and confirmed in a browser, tokens to the 
   // The code is spent: entered again, the page says so.
   const again = await enterCode(new Browser(), da.user_code);
   assert.equal(again.status, 400);
-  assert.match(alertText(await again.text()) ?? '', /already used/);
+  assert.match(alertText(await again.text()) ?? '', /already entered in a browser/);
 });
 
 test('polling: pending until the user answers, slow_down when too fast, and no audit record for either', async () => {
@@ -128,6 +128,22 @@ test('a post-login deny reaches the device with its reason, and the page says it
   assert.equal(denied.error_description, 'No TV for this account');
   const rows = await ts.ctx.db('audit_logs').where({ client_id: tv.client_id, type: 'fede' }).where('description', 'like', '%No TV for this account%');
   assert.equal(rows.length, 1, 'the refused exchange is audited');
+});
+
+test('an expired code: the page says expired (not "not valid", and it is not counted as wrong), the device gets expired_token', async (t) => {
+  const da = await oidc.initiateDeviceAuthorization(config, { scope: 'openid' });
+  const realNow = Date.now;
+  Date.now = () => realNow() + 901 * 1000;
+  t.after(() => { Date.now = realNow; });
+  const before = await ts.ctx.db('login_failures').where('key', 'like', 'rate:user_code:%').sum({ n: 'failures' }).first();
+  const page = await enterCode(new Browser(), da.user_code);
+  assert.equal(page.status, 400);
+  assert.match(alertText(await page.text()) ?? '', /has expired/);
+  const afterwards = await ts.ctx.db('login_failures').where('key', 'like', 'rate:user_code:%').sum({ n: 'failures' }).first();
+  assert.equal(Number(afterwards?.n ?? 0), Number(before?.n ?? 0), 'a code that existed is not a wrong one');
+  const poll = await postForm(`${ts.base}/oauth/token`, { grant_type: DEVICE_GRANT, device_code: da.device_code, client_id: tv.client_id });
+  assert.equal(poll.status, 400);
+  assert.equal(poll.body.error, 'expired_token');
 });
 
 test('api.refreshToken.setExpiresAt in a device sign-in: the device\'s refresh token ends then', async (t) => {
@@ -223,9 +239,23 @@ test('wrong user codes are counted per address: past the limit even a right code
     const html = await wrong.text();
     assert.match(alertText(html) ?? '', /not valid/);
     assert.match(html, /value="BCDF-GHJK"/, 'what was typed stays in the field');
+    assert.match(html, /<input id="user_code"[^>]* aria-invalid="true" aria-describedby="error"/, 'the field points at its error');
   }
   const blocked = await enterCode(new Browser(), da.user_code);
   assert.equal(blocked.status, 429);
   assert.ok(Number(blocked.headers.get('retry-after')) > 0);
-  assert.match(alertText(await blocked.text()) ?? '', /Too many wrong codes/);
+  const blockedPage = await blocked.text();
+  assert.match(alertText(blockedPage) ?? '', /Too many wrong codes/);
+  assert.doesNotMatch(blockedPage, /Confirm the device/, 'the right code was not looked up');
+  // Every spelling oidc-provider's router takes for the page is counted alike (regression: only
+  // the exact path was, and /activate/ or /ACTIVATE looked codes up without limit).
+  const browser = new Browser();
+  let page = await (await browser.request(`${ts.base}/activate`)).text();
+  for (const path of ['/activate/', '/ACTIVATE', '/Activate/']) {
+    // (Each answer carries a new xsrf value: the next post takes it from there.)
+    const r = await browser.request(`${ts.base}${path}`, { method: 'POST', body: new URLSearchParams({ ...parseForm(page).fields, user_code: da.user_code }), headers: { 'content-type': 'application/x-www-form-urlencoded' } });
+    page = await r.text();
+    assert.equal(r.status, 429, `${path}: ${alertText(page)}`);
+    assert.equal(r.headers.get('cache-control'), 'no-store', path);
+  }
 });

@@ -53,6 +53,14 @@ test('prompt=none with web_message: a signed-in browser gets a page that posts t
   assert.doesNotMatch(csp, /frame-ancestors/);
   assert.match(csp, /script-src 'sha256-[A-Za-z0-9+/=]+'(;|$)/, csp);
   assert.match(csp, /default-src 'none'/);
+  // The path in any case (oidc-provider's router takes /AUTHORIZE too) gets the same header
+  // (regression: Gatehouse's after-answer step matched the exact path only).
+  const shouting = new URL((await authorizationRequest(config, { redirectUri: CB, scope: 'openid email', params: { prompt: 'none', response_mode: 'web_message' } })).url);
+  shouting.pathname = '/AUTHORIZE';
+  const loud = await login.browser.request(shouting);
+  assert.equal(loud.status, 200);
+  assert.match(loud.headers.get('content-security-policy') ?? '', /script-src 'sha256-[A-Za-z0-9+/=]+'(;|$)/);
+  await loud.text();
   const data = posted(await res.text());
   assert.equal(data.redirect_uri, CB, 'postMessage goes to the registered callback\'s origin only');
   assert.equal(data.response.state, state);

@@ -17,7 +17,7 @@ export function userCodePage(o: DeviceForm & { code?: string; error?: string; in
 ${alert(o.error)}${notice(o.info)}
 <form method="post" action="${o.action}" novalidate>
 <input type="hidden" name="xsrf" value="${o.xsrf}">
-<label for="user_code">Code<input id="user_code" name="user_code" type="text" autocomplete="off" autocapitalize="characters" spellcheck="false" required maxlength="32" value="${o.code ?? ''}" autofocus></label>
+<label for="user_code">Code<input id="user_code" name="user_code" type="text" autocomplete="off" autocapitalize="characters" spellcheck="false" required maxlength="32" value="${o.code ?? ''}"${o.error ? html` aria-invalid="true" aria-describedby="error"` : ''} autofocus></label>
 <button type="submit">Continue</button>
 </form>`,
   });

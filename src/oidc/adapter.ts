@@ -174,7 +174,9 @@ export function createAdapterFactory(db: Db, clients: ClientSource, sessionsMayB
         : await db('oidc_payloads').select('payload', 'consumed_at', 'expires_at').where({ type: this.type, [column]: value }).first();
       if (!row) return undefined;
       const expiresAt = toNum(row.expires_at);
-      if (expiresAt !== null && expiresAt <= Date.now()) return undefined;
+      // An expired device code is still found until it is swept: oidc-provider then tells the
+      // user "expired" and the polling device `expired_token` (RFC 8628 §3.5), not "not found".
+      if (expiresAt !== null && expiresAt <= Date.now() && this.type !== 'DeviceCode') return undefined;
       const payload = JSON.parse(row.payload) as Payload;
       if (this.type === 'Session' && sessionMaxTtl !== undefined && sessionEnded(payload, sessionMaxTtl)) return undefined;
       const consumedAt = toNum(row.consumed_at);

@@ -263,9 +263,6 @@ export function createProvider(d: ProviderDeps): Provider {
     new interactionPolicy.Check('post_login_actions', 'post-login actions or a second factor must run for this authorization',
       async (ctx: KoaContextWithOIDC) => (d.hooks?.postLoginPending ? withOAuthErrors(() => d.hooks!.postLoginPending!(ctx)) : false))), 1);
 
-  /** Requests of the device flow's page whose user code matched no device code (counted by deviceFlowLimits). */
-  const wrongUserCode = new WeakSet<object>();
-
   const Adapter = createAdapterFactory(d.db, clients, d.hooks?.sessionsMayBeRevoked, t.sessionMaxTtl);
   const configuration: Configuration = {
     adapter: Adapter as unknown as Configuration['adapter'],
@@ -326,13 +323,15 @@ export function createProvider(d: ProviderDeps): Provider {
           let error: string | undefined;
           switch (e?.name) {
             case undefined: break;
-            case 'NotFoundError':
-              wrongUserCode.add(ctx);
-              error = 'That code is not valid. Check the code your device shows and try again.';
-              ctx.status = 400;
-              break;
+            case 'NotFoundError': error = 'That code is not valid. Check the code your device shows and try again.'; ctx.status = 400; break;
             case 'ExpiredError': error = 'That code has expired. Start again on your device to get a new one.'; ctx.status = 400; break;
-            case 'AlreadyUsedError': error = 'That code was already used. Start again on your device to get a new one.'; ctx.status = 400; break;
+            // (Also a code confirmed in a browser whose sign-in was left unfinished: oidc-provider holds it from the confirmation on.)
+            case 'AlreadyUsedError': error = 'That code was already entered in a browser. Finish signing in there, or start again on your device.'; ctx.status = 400; break;
+            case 'TooManyUserCodesError':
+              error = 'Too many wrong codes were entered from your network. Try again later.';
+              ctx.status = 429;
+              ctx.set('Retry-After', String((e as unknown as { retryAfterSeconds: number }).retryAfterSeconds));
+              break;
             case 'NoCodeError': error = 'Enter the code your device shows.'; ctx.status = 400; break;
             case 'AbortedError': {
               // A refusal (a post-login action's deny) says why, as the device is told; a cancel says so.
@@ -630,10 +629,12 @@ export function createProvider(d: ProviderDeps): Provider {
   // Only the authorization endpoint and its resume answer authorizations: every other request
   // (a token, userinfo, JWKS) passes straight through, without an async frame of its own.
   provider.use(function afterAuthorizationAnswered(ctx, next) {
-    // (The device flow answers its authorization where the user confirmed it: /activate/:uid.)
-    const authorization = ctx.path.startsWith(ROUTES.authorization) || ctx.path.startsWith(`${ROUTES.code_verification}/`);
+    // oidc-provider's router takes any case (/AUTHORIZE is /authorize too). The device flow answers
+    // its authorization where the user confirmed it: /activate/:uid.
+    const path = ctx.path.toLowerCase();
+    const authorization = path.startsWith(ROUTES.authorization) || path.startsWith(`${ROUTES.code_verification}/`);
     // (/activate?user_code=… answers with oidc-provider's auto-submitting form: its script hash too.)
-    if (!authorization && !ctx.path.startsWith(ROUTES.end_session) && ctx.path !== ROUTES.code_verification) return next();
+    if (!authorization && !path.startsWith(ROUTES.end_session) && path !== ROUTES.code_verification) return next();
     return next().then(async () => {
       onlyTheScriptHash(ctx);
       if (!authorization || !answered.has(ctx)) return;
@@ -644,7 +645,7 @@ export function createProvider(d: ProviderDeps): Provider {
       }
     });
   });
-  deviceFlowLimits(provider, d, wrongUserCode);
+  deviceFlowLimits(provider, d);
   // A logout that ended the session: what Gatehouse keeps beside it (device, recorded methods, metadata) goes too.
   provider.on('end_session.success', (ctx: KoaContextWithOIDC) => {
     const s = ctx.oidc.session as unknown as { destroyed?: boolean; uid?: string } | undefined;
@@ -664,29 +665,24 @@ function sessionXsrf(ctx: KoaContextWithOIDC): string {
 /**
  * What RFC 8628 leaves to the server, done as Auth0 does it:
  * - user codes are short (about 34 bits), so wrong ones are counted per client address and hour
- *   (`deviceFlow.userCodeFailuresPerIpPerHour`): every attempt is counted before its lookup (a
- *   burst in parallel cannot slip past the limit) and given back once its code turned out to
- *   exist, so only wrong codes are held against the address;
+ *   (`deviceFlow.userCodeFailuresPerIpPerHour`). Counted where a user code is looked up on the
+ *   verification page (its entry, confirm and cancel all look it up), whatever spelling of the
+ *   path oidc-provider's router took: each lookup is counted before it runs (a burst in parallel
+ *   cannot slip past the limit) and given back once its code turned out to exist, so only wrong
+ *   codes are held against the address;
  * - the device is told how often to poll (`interval`), and a pending device code polled again
  *   sooner gets `slow_down` (§3.5). The last poll of each code is kept in this process: behind a
  *   load balancer each node enforces it for the polls it sees.
  */
-function deviceFlowLimits(provider: Provider, d: ProviderDeps, wrongUserCode: WeakSet<object>): void {
+function deviceFlowLimits(provider: Provider, d: ProviderDeps): void {
   const { interval, codeTtl } = d.config.deviceFlow;
-  provider.use(async function userCodeAttempts(ctx, next) {
-    if (ctx.path !== ROUTES.code_verification) return next();
-    // The page holds the session's xsrf value, and oidc-provider marks only its POST answers uncacheable.
+  const currentCtx = () => (Provider as unknown as { ctx?: KoaContextWithOIDC }).ctx;
+  provider.use(async function devicePages(ctx, next) {
+    // oidc-provider's router takes any case and a trailing slash: /ACTIVATE/ is /activate too.
+    const path = ctx.path.toLowerCase();
+    if (path !== ROUTES.code_verification && !path.startsWith(`${ROUTES.code_verification}/`)) return next();
+    // The pages hold the session's xsrf value, and oidc-provider marks only some of its answers uncacheable.
     ctx.set('Cache-Control', 'no-store');
-    if (ctx.method !== 'POST') return next();
-    const ip = ctx.ip, now = Date.now();
-    const verdict = await d.requestLimits.hit('user_code', ip, now);
-    if (!verdict.allowed) {
-      ctx.status = 429;
-      ctx.set('Retry-After', String(verdict.retryAfterSeconds));
-      ctx.type = 'html';
-      ctx.body = messagePage({ appName: d.config.appName, title: 'Too many attempts', message: 'Too many wrong codes were entered from your network. Try again later.', error: true });
-      return;
-    }
     try {
       await next();
     } catch (err) {
@@ -701,18 +697,31 @@ function deviceFlowLimits(provider: Provider, d: ProviderDeps, wrongUserCode: We
         message: 'This page has expired or was opened in another browser. Open the activation page again and enter the code.',
         extra: html`<p><a href="${ctx.oidc.urlFor('code_verification')}">Open the activation page</a></p>`,
       });
-    } finally {
-      if (!wrongUserCode.has(ctx)) await d.requestLimits.refund('user_code', ip, now).catch((err: unknown) => d.logger.error({ err }, 'could not count a device code attempt'));
     }
   });
   provider.on('device_authorization.success', (_ctx: unknown, body: Record<string, unknown>) => { body.interval = interval; });
 
+  const DeviceCode = provider.DeviceCode as unknown as {
+    find(jti: unknown, opts?: unknown): Promise<{ clientId?: string; accountId?: string; error?: string; isExpired?: boolean } | undefined>;
+    findByUserCode(userCode: unknown, opts?: unknown): Promise<unknown>;
+  };
+  const findByUserCode = DeviceCode.findByUserCode.bind(DeviceCode);
+  DeviceCode.findByUserCode = async function findCountedUserCode(userCode, opts) {
+    const ctx = currentCtx();
+    if (ctx?.oidc?.route !== 'code_verification') return findByUserCode(userCode, opts);
+    const ip = ctx.ip, now = Date.now();
+    const verdict = await d.requestLimits.hit('user_code', ip, now);
+    if (!verdict.allowed) throw tooManyUserCodes(verdict.retryAfterSeconds);
+    const code = await findByUserCode(userCode, opts);
+    if (code) await d.requestLimits.refund('user_code', ip, now).catch((err: unknown) => d.logger.error({ err }, 'could not count a device code attempt'));
+    return code;
+  };
+
   const lastPoll = new Map<string, number>();
-  const DeviceCode = provider.DeviceCode as unknown as { find(jti: unknown, opts?: unknown): Promise<{ clientId?: string; accountId?: string; error?: string; isExpired?: boolean } | undefined> };
   const find = DeviceCode.find.bind(DeviceCode);
   DeviceCode.find = async function findPolledDeviceCode(jti, opts) {
     const code = await find(jti, opts);
-    const ctx = (Provider as unknown as { ctx?: KoaContextWithOIDC }).ctx;
+    const ctx = currentCtx();
     // Only a pending code's own client's polls: a guess by another client is refused (invalid_grant) as it was.
     if (!code || typeof jti !== 'string' || ctx?.oidc?.route !== 'token' || code.clientId !== ctx.oidc.client?.clientId || code.accountId || code.error || code.isExpired) return code;
     const now = Date.now();
@@ -725,6 +734,14 @@ function deviceFlowLimits(provider: Provider, d: ProviderDeps, wrongUserCode: We
     if (last !== undefined && now - last < interval * 1000 - 100) throw new errors.SlowDown(`poll at most every ${interval} seconds`);
     return code;
   };
+}
+
+/** Past the limit on wrong user codes: the verification page says so (userCodeInputSource), with 429 and Retry-After. */
+function tooManyUserCodes(retryAfterSeconds: number): Error {
+  return Object.assign(new Error('too_many_attempts'), {
+    name: 'TooManyUserCodesError', expose: true, status: 429, statusCode: 429, retryAfterSeconds,
+    error_description: 'too many wrong user codes from this address',
+  });
 }
 
 /**

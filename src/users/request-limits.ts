@@ -1,4 +1,5 @@
 import type { Db } from '../db/knex.ts';
+import { addressKey } from '../shared/address-key.ts';
 
 export interface RequestLimitsConfig {
   /** Password-reset and verification-link requests (each may send a mail) per client address and hour. */
@@ -26,7 +27,8 @@ const HOUR = 3600_000;
 export function createRequestLimits(db: Db, cfg: RequestLimitsConfig) {
   const max: Record<LimitedRequest, number> = { mail: cfg.mailRequestsPerIpPerHour, signup: cfg.signupsPerIpPerHour, user_code: cfg.userCodeFailuresPerIpPerHour };
   const windowOf = (now: number) => (Math.floor(now / HOUR) + 1) * HOUR;
-  const keyOf = (kind: LimitedRequest, ip: string, windowEnd: number) => `rate:${kind}:${ip}:${windowEnd}`;
+  // (An IPv6 client is counted with its /64: address-key.ts.)
+  const keyOf = (kind: LimitedRequest, ip: string, windowEnd: number) => `rate:${kind}:${addressKey(ip)}:${windowEnd}`;
   return {
     /** Takes back one request of `kind` counted by `hit` (for limits on failures: counted first, given back on success). */
     async refund(kind: LimitedRequest, ip: string, now = Date.now()): Promise<void> {
