@@ -180,6 +180,31 @@ test('behind one trusted proxy, the address is the one that proxy appended: entr
   }
 });
 
+test('IPv6: a sprayer hopping between addresses of one /64 is one address to the per-address limit', async () => {
+  // Regression: the counter was keyed by the full address, and a host picks any of 2^64 in its /64.
+  const proxied = await startTestServer({
+    bruteForce: { maxFailuresPerAccount: 100, maxFailuresPerIp: MAX_IP, waitIncrementSeconds: 60, maxWaitSeconds: 900, failureResetSeconds: 43200 },
+    http: { bodyLimitBytes: 102400, trustProxy: true, headersTimeoutMs: 15000, requestTimeoutMs: 30000 },
+  });
+  try {
+    const spa = await proxied.ctx.clients.create({ name: 'IPv6 SPA', app_type: 'spa', callbacks: [CB] });
+    const cfg = await discover(proxied, spa.client_id);
+    const from = (address: string) => Object.assign(new Browser(), { headers: { 'user-agent': 'gatehouse-test', 'x-forwarded-for': address } });
+    const statuses: number[] = [];
+    for (let i = 0; i <= MAX_IP; i++) {
+      const r = await loginThroughForm(cfg, { browser: from(`2001:db8:7:8:${(i + 1).toString(16)}::${i + 10}`), redirectUri: CB, email: `v6spray${i}@example.com`, password: 'Summer2026!' });
+      statuses.push(r.status ?? 0);
+    }
+    assert.deepEqual(statuses, [...Array(MAX_IP).fill(200), 429], 'one /64, one counter');
+    assert.ok(await proxied.ctx.db('login_failures').where({ key: 'ip:2001:db8:7:8::/64' }).first());
+    // Another /64 next door has its own.
+    const other = await loginThroughForm(cfg, { browser: from('2001:db8:7:9::1'), redirectUri: CB, email: 'v6other@example.com', password: 'Summer2026!' });
+    assert.equal(other.status, 200);
+  } finally {
+    await proxied.close();
+  }
+});
+
 test('an https issuer with trustProxy off warns at start: cookies would not be Secure and every client would share the proxy\'s address', async () => {
   const s = await startTestServer({ issuer: 'https://login.example.com' });
   try {

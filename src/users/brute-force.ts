@@ -1,4 +1,5 @@
 import type { Db } from '../db/knex.ts';
+import { addressKey } from '../shared/address-key.ts';
 import { toNum } from '../db/knex.ts';
 
 export interface BruteForceConfig { maxFailuresPerAccount: number; maxFailuresPerIp: number; waitIncrementSeconds: number; maxWaitSeconds: number; failureResetSeconds: number }
@@ -19,7 +20,8 @@ export type AttemptVerdict = { allowed: true } | { allowed: false; scope: 'accou
  */
 export function createBruteForce(db: Db, cfg: BruteForceConfig) {
   const acct = (email: string) => `acct:${email}`;
-  const ipKey = (ip: string) => `ip:${ip}`;
+  // An IPv6 client is counted with its /64, which it may hop around in at will (address-key.ts).
+  const ipKey = (ip: string) => `ip:${addressKey(ip)}`;
 
   async function count(key: string, now: number): Promise<{ failures: number; lockedUntil: number }> {
     const cutoff = now - cfg.failureResetSeconds * 1000;
