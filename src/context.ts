@@ -36,6 +36,8 @@ import { createEmailTokens } from './users/email-tokens.ts';
 import type { Context } from 'koa';
 import type { User } from './users/users.ts';
 import type { SafeHtml } from '../views/html.ts';
+import { createBackchannelLogout, type BackchannelLogout, type EndedSession } from './oidc/backchannel.ts';
+import type { BackchannelInitiator } from './clients/clients.ts';
 
 /** Renders the MFA part of /account (filled in by the MFA module); absent: no section. */
 export type AccountMfaSection = (ctx: Context, user: User) => SafeHtml | undefined | Promise<SafeHtml | undefined>;
@@ -65,7 +67,10 @@ export async function createContext(config: Config, opts: { logger?: Logger; mig
     onWorkerError: (err) => logger.error({ err }, 'a bcrypt worker thread failed: that sign-in was refused'),
   });
   const hashClasses = createHashClasses(db, hasher);
-  const users = createUsers(db, hasher, config.password);
+  // Back-channel logout needs the provider, built further down: the sessions Gatehouse ends are handed to it once it exists.
+  let backchannel: BackchannelLogout | undefined;
+  const sessionsEnded = (sessions: EndedSession[], initiator: BackchannelInitiator) => backchannel?.sessionsEnded(sessions, initiator);
+  const users = createUsers(db, hasher, config.password, { sessionsEnded });
   const bruteForce = createBruteForce(db, config.bruteForce);
   const requestLimits = createRequestLimits(db, { ...config.bruteForce, userCodeFailuresPerIpPerHour: config.deviceFlow.userCodeFailuresPerIpPerHour });
   const roles = createRoles(db);
@@ -157,6 +162,7 @@ export async function createContext(config: Config, opts: { logger?: Logger; mig
   const actionEngine = createActionEngine({ db, store: actionStore, pool: lazyPool, logger, config: { ...config.actions, issuer: config.issuer }, triggers: triggerRegistry });
   const triggers = createTriggerRunners({
     db, engine: actionEngine, users, logger, issuer: config.issuer, sessionTtl: config.tokens.sessionTtl, sessionMaxTtl: config.tokens.sessionMaxTtl, roleNames: (id) => users.roleNames(id), otpEnrolled: (id) => mfa.isEnrolled(id),
+    sessionsEnded,
   });
   const rememberedBrowsers = createRememberedBrowsers(db, csrfKey, config.mfa.rememberBrowserDays);
   const hooks = createProviderHooks({
@@ -177,6 +183,7 @@ export async function createContext(config: Config, opts: { logger?: Logger; mig
     await db.destroy().catch(() => { /* the first error is the one to report */ });
     throw e;
   }
+  backchannel = createBackchannelLogout({ provider: () => providerState.provider, audit, logger });
 
   async function buildProvider() {
     return createProvider({
@@ -257,6 +264,8 @@ export async function createContext(config: Config, opts: { logger?: Logger; mig
 
   return {
     config, logger, db, box, urls, hasher, hashClasses, users, bruteForce, requestLimits, checkPassword, roles, permissions, clients, resourceServers, audit, keys, settings, hooks, csrfKey,
+    /** Back-channel logout for the sessions Gatehouse ends itself (an expiry, found by the sweep, for one). */
+    backchannel,
     /** What users granted applications (oidc-provider Grants) and the tokens under each. */
     grants: createGrants(db),
     actions: { store: actionStore, engine: actionEngine, triggers, pool: lazyPool },

@@ -76,7 +76,7 @@ export async function startServer(config: Config, opts: { logger?: Logger; host?
   const timer = setInterval(() => {
     void (async () => {
       try {
-        await sweepExpired(ctx.db);
+        await sweepExpired(ctx.db, (sessions) => ctx.backchannel.sessionsEnded(sessions, 'session-expired'));
         await ctx.actions.engine.sweep();
         await ctx.actions.engine.sweepCache();
         await ctx.actions.triggers.sweepLoginClaims(Math.max(config.tokens.refreshTokenTtl, config.tokens.sessionTtl, config.tokens.sessionMaxTtl) * 1000);

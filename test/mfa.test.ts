@@ -368,7 +368,7 @@ test('a password change ends logins under way: one waiting at the second factor 
     // A login away at an action's redirect ends too (its continuation goes); another user's stays.
     const row = (state: string, userId: string) => ({ state, interaction_uid: `i-${state}`, expires_at: Date.now() + 60_000, used_at: null, payload: JSON.stringify({ userId, actionIndex: 0, event: {}, methods: [] }) });
     await ts2.ctx.db('action_continuations').insert([row('mine-0123456789abcdef', u.user_id), row('other-0123456789abcdef', `${u.user_id}x`)]);
-    await ts2.ctx.users.revokeTokens(u.user_id);
+    await ts2.ctx.users.revokeTokens(u.user_id, 'password-changed');
     assert.deepEqual((await ts2.ctx.db('action_continuations').select('state')).map((r: { state: string }) => r.state), ['other-0123456789abcdef']);
   } finally {
     await ts2.close();

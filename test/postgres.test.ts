@@ -438,3 +438,15 @@ test('PostgreSQL: the device flow: a code entered and confirmed gives the pollin
   const row = await ts.ctx.db('oidc_payloads').where({ type: 'DeviceCode' }).whereNotNull('user_code').first();
   await assert.rejects(ts.ctx.db('oidc_payloads').insert({ ...row, id: 'another-device-code' }), /unique|duplicate/i);
 });
+
+test('PostgreSQL: the sweep takes expired signed-in sessions with their payloads (back-channel logout\'s session-expired), once', { skip: available ? false : 'no PostgreSQL' }, async () => {
+  ts ??= await startTestServer({ databaseUrl: dbUrl });
+  const { sweepExpired } = await import('../src/oidc/adapter.ts');
+  const past = Date.now() - 1000;
+  const payload = { accountId: 'auth0|pg-expired', authorizations: { 'some-client': { sid: 'pg-sid' } } };
+  await ts.ctx.db('oidc_payloads').insert({ id: 'pg-expired-session', type: 'Session', payload: JSON.stringify(payload), grant_id: null, user_code: null, uid: 'pg-expired-uid', account_id: 'auth0|pg-expired', expires_at: past, consumed_at: null });
+  const reported: Record<string, unknown>[] = [];
+  await Promise.all([sweepExpired(ts.ctx.db, (x) => reported.push(...x)), sweepExpired(ts.ctx.db, (x) => reported.push(...x))]);
+  assert.deepEqual(reported.filter((x) => x.accountId === 'auth0|pg-expired'), [payload]);
+  assert.equal(await ts.ctx.db('oidc_payloads').where({ type: 'Session', id: 'pg-expired-session' }).first(), undefined);
+});

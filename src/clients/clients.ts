@@ -10,11 +10,24 @@ export type AppType = 'spa' | 'regular_web' | 'non_interactive' | 'native';
 export const DEVICE_CODE_GRANT = 'urn:ietf:params:oauth:grant-type:device_code';
 export const GRANT_TYPES = ['authorization_code', 'refresh_token', 'client_credentials', DEVICE_CODE_GRANT] as const;
 
+/**
+ * What ends a session with a logout token to the client's back-channel URL (Auth0's names).
+ * `rp-logout` and `idp-logout` (a logout at /oidc/logout or /v2/logout) always notify, as on Auth0.
+ */
+export const BACKCHANNEL_INITIATORS = ['rp-logout', 'idp-logout', 'password-changed', 'session-expired', 'session-revoked', 'account-deleted', 'account-deactivated'] as const;
+export type BackchannelInitiator = typeof BACKCHANNEL_INITIATORS[number];
+const ALWAYS_NOTIFY: readonly BackchannelInitiator[] = ['rp-logout', 'idp-logout'];
+/** OpenID Connect Back-Channel Logout, in Auth0's shape (one URL, as Auth0 takes). */
+export interface OidcLogout {
+  backchannel_logout_urls: string[];
+  backchannel_logout_initiators?: { mode: 'custom' | 'all'; selected_initiators?: string[] };
+}
+
 export interface ClientInput {
   name: string; description?: string; app_type: AppType; callbacks?: string[]; allowed_logout_urls?: string[]; web_origins?: string[];
   grant_types?: string[]; token_endpoint_auth_method?: 'none' | 'client_secret_basic' | 'client_secret_post';
   client_metadata?: Record<string, string>; is_first_party?: boolean; id_token_signed_response_alg?: 'ES256' | 'RS256';
-  client_id?: string; client_secret?: string;
+  client_id?: string; client_secret?: string; oidc_logout?: OidcLogout | null;
 }
 
 const SAFE_ALG = (a: unknown) => (a === 'RS256' || a === 'ES256' ? a : undefined);
@@ -78,6 +91,7 @@ export function createClients(db: Db, box: SecretBox, defaultIdTokenAlg: 'ES256'
       web_origins: parseJson<string[]>(r.web_origins, []), client_metadata: parseJson<Record<string, string>>(r.client_metadata, {}),
       is_first_party: toBool(r.is_first_party), id_token_signed_response_alg: (r.id_token_signed_response_alg as string | null) ?? undefined,
       is_system: toBool(r.is_system), created_at: r.created_at as string, updated_at: r.updated_at as string,
+      ...(r.oidc_logout ? { oidc_logout: parseJson<OidcLogout>(r.oidc_logout, { backchannel_logout_urls: [] }) } : {}),
       ...(secret ? { client_secret: secret } : {}),
     };
   }
@@ -99,6 +113,17 @@ export function createClients(db: Db, box: SecretBox, defaultIdTokenAlg: 'ES256'
     for (const u of c.callbacks) checkRedirectUri('callbacks', u, c.app_type);
     for (const u of c.allowed_logout_urls) checkRedirectUri('allowed_logout_urls', u, c.app_type);
     for (const o of c.web_origins) checkWebOrigin(o);
+    if (c.oidc_logout) checkOidcLogout(c.oidc_logout);
+  }
+
+  /** The initiators a client's back-channel URL hears from, with the two that always notify; Auth0's default is those two. */
+  function checkOidcLogout(l: OidcLogout) {
+    if (l.backchannel_logout_urls.length > 1) throw badRequest('oidc_logout.backchannel_logout_urls: one URL per application (as on Auth0)');
+    for (const u of l.backchannel_logout_urls) checkRedirectUri('oidc_logout.backchannel_logout_urls', u, 'regular_web');
+    const selected = l.backchannel_logout_initiators?.selected_initiators ?? [];
+    for (const i of selected) {
+      if (!(BACKCHANNEL_INITIATORS as readonly string[]).includes(i)) throw badRequest(`oidc_logout.backchannel_logout_initiators.selected_initiators: "${i.slice(0, 60)}" is not one Gatehouse sends (it sends: ${BACKCHANNEL_INITIATORS.join(', ')})`);
+    }
   }
 
   async function row(clientId: string) { return db('clients').where({ client_id: clientId }).first(); }
@@ -113,7 +138,7 @@ export function createClients(db: Db, box: SecretBox, defaultIdTokenAlg: 'ES256'
         token_endpoint_auth_method: input.token_endpoint_auth_method ?? d.token_endpoint_auth_method,
         grant_types: input.grant_types ?? d.grant_types, callbacks: input.callbacks ?? [], allowed_logout_urls: input.allowed_logout_urls ?? [],
         web_origins: input.web_origins ?? [], client_metadata: input.client_metadata ?? {}, is_first_party: input.is_first_party ?? true,
-        id_token_signed_response_alg: input.id_token_signed_response_alg,
+        id_token_signed_response_alg: input.id_token_signed_response_alg, oidc_logout: normalOidcLogout(input.oidc_logout),
       };
       validate(c);
       const clientId = input.client_id ?? newClientId();
@@ -124,7 +149,7 @@ export function createClients(db: Db, box: SecretBox, defaultIdTokenAlg: 'ES256'
         app_type: c.app_type, token_endpoint_auth_method: c.token_endpoint_auth_method, grant_types: JSON.stringify(c.grant_types),
         callbacks: JSON.stringify(c.callbacks), allowed_logout_urls: JSON.stringify(c.allowed_logout_urls), web_origins: JSON.stringify(c.web_origins),
         client_metadata: JSON.stringify(c.client_metadata), is_first_party: c.is_first_party, id_token_signed_response_alg: c.id_token_signed_response_alg ?? null,
-        is_system: opts.system ?? false, created_at: ts, updated_at: ts,
+        is_system: opts.system ?? false, created_at: ts, updated_at: ts, oidc_logout: c.oidc_logout ? JSON.stringify(c.oidc_logout) : null,
       });
       return toApi((await row(clientId))!, secret);
     },
@@ -153,6 +178,8 @@ export function createClients(db: Db, box: SecretBox, defaultIdTokenAlg: 'ES256'
       const cur = toApi(r);
       const clean = Object.fromEntries(Object.entries(patch).filter(([k, v]) => v !== undefined && k !== 'client_id' && k !== 'client_secret'));
       const next = { ...cur, ...clean } as ApiClient;
+      // null (or no URL) turns back-channel logout off.
+      if ('oidc_logout' in patch) next.oidc_logout = normalOidcLogout(patch.oidc_logout);
       validate(next);
       const becomesPublic = next.token_endpoint_auth_method === 'none';
       const secret = !becomesPublic && !r.client_secret_sealed ? newClientSecret() : undefined;
@@ -161,6 +188,7 @@ export function createClients(db: Db, box: SecretBox, defaultIdTokenAlg: 'ES256'
         grant_types: JSON.stringify(next.grant_types), callbacks: JSON.stringify(next.callbacks), allowed_logout_urls: JSON.stringify(next.allowed_logout_urls),
         web_origins: JSON.stringify(next.web_origins), client_metadata: JSON.stringify(next.client_metadata), is_first_party: next.is_first_party,
         id_token_signed_response_alg: next.id_token_signed_response_alg ?? null, updated_at: new Date().toISOString(),
+        oidc_logout: next.oidc_logout ? JSON.stringify(next.oidc_logout) : null,
         ...(secret ? { client_secret_sealed: box.seal(secret, sealAad(clientId)) } : {}),
         ...(becomesPublic ? { client_secret_sealed: null } : {}),
       });
@@ -217,7 +245,27 @@ export function createClients(db: Db, box: SecretBox, defaultIdTokenAlg: 'ES256'
       'urn:gatehouse:web_origins': c.web_origins, 'urn:gatehouse:first_party': c.is_first_party,
       'urn:gatehouse:app_type': c.app_type, 'urn:gatehouse:metadata': c.client_metadata,
       'urn:gatehouse:system': c.is_system,
+      // Back-channel logout: the logout token names the session (sid), as Auth0's does.
+      ...(c.oidc_logout?.backchannel_logout_urls[0] ? {
+        backchannel_logout_uri: c.oidc_logout.backchannel_logout_urls[0], backchannel_logout_session_required: true,
+        'urn:gatehouse:backchannel_initiators': backchannelInitiators(c.oidc_logout),
+      } : {}),
     };
   }
 }
 export type Clients = ReturnType<typeof createClients>;
+
+/** Auth0's defaults filled in: `custom` with the two that always notify; those two are always among the selected. An empty URL list is no setting. */
+function normalOidcLogout(l: OidcLogout | null | undefined): OidcLogout | undefined {
+  if (!l || l.backchannel_logout_urls.length === 0) return undefined;
+  const mode = l.backchannel_logout_initiators?.mode ?? 'custom';
+  const selected = [...new Set([...ALWAYS_NOTIFY, ...(l.backchannel_logout_initiators?.selected_initiators ?? [])])];
+  return { backchannel_logout_urls: l.backchannel_logout_urls, backchannel_logout_initiators: mode === 'all' ? { mode } : { mode, selected_initiators: selected } };
+}
+
+/** The ends that notify a client's back-channel URL. */
+export function backchannelInitiators(l: OidcLogout): BackchannelInitiator[] {
+  const i = l.backchannel_logout_initiators;
+  if (i?.mode === 'all') return [...BACKCHANNEL_INITIATORS];
+  return BACKCHANNEL_INITIATORS.filter((x) => ALWAYS_NOTIFY.includes(x) || (i?.selected_initiators ?? []).includes(x));
+}

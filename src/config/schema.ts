@@ -122,6 +122,15 @@ export const configSchema = z.object({
     interval: z.number().int().min(1).max(60).default(5),
     userCodeFailuresPerIpPerHour: z.number().int().min(1).max(1000).default(30),
   }).prefault({}),
+  /**
+   * OpenID Connect Back-Channel Logout. oidc-provider posts logout tokens only to public
+   * addresses (it refuses loopback, private and other special-use ones: SSRF); `allowHosts`
+   * (`host` or `host:port`, as the URL writes it) are reached wherever they resolve, for
+   * applications on the same network as Gatehouse.
+   */
+  backchannelLogout: z.object({
+    allowHosts: z.array(z.string().trim().min(1).max(260).regex(/^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(:\d{1,5})?$/, 'must be a host name or [IPv6 address], optionally with :port')).default([]),
+  }).prefault({}),
   /** Actions limits (ACTIONS.md "Rules that protect users"). */
   actions: z.object({
     /** Hosts (`host`, `host:port`, `[v6]` or `[v6]:port`) actions' fetch may reach besides public addresses (net-guard.ts). */

@@ -118,7 +118,7 @@ export function queueResetMail(app: AppContext, email: string, request: { ip?: s
  */
 export async function afterPasswordChange(app: AppContext, ctx: Context, user: User, how: 'reset' | 'account') {
   await app.emailTokens.invalidate(user.user_id, 'reset_password');
-  const revoked = await app.users.revokeTokens(user.user_id);
+  const revoked = await app.users.revokeTokens(user.user_id, 'password-changed');
   app.actions.triggers.postChangePassword(ctx, user);
   queuePasswordChangedMail(app, user.email, how);
   return revoked;

@@ -30,6 +30,11 @@ const fields = {
   // Auth0's shape for the ID token algorithm. What GET answers may be sent back as it is: the
   // lifetime is the server's (checkRoundTrip), secret_encoded is Auth0's HS256 setting, never used.
   jwt_configuration: z.strictObject({ alg: alg.optional(), lifetime_in_seconds: z.number().int().optional(), secret_encoded: z.literal(false).optional() }),
+  // OpenID Connect Back-Channel Logout, Auth0's shape; null turns it off (the URL and initiators are checked by the clients library).
+  oidc_logout: z.strictObject({
+    backchannel_logout_urls: z.array(z.string().min(1).max(2000)).max(5),
+    backchannel_logout_initiators: z.strictObject({ mode: z.enum(['custom', 'all']), selected_initiators: z.array(z.string().max(100)).max(20).optional() }).optional(),
+  }).nullable(),
 };
 const createBody = z.strictObject({
   // Auth0's flag for its legacy flows; every client here is OIDC-conformant (see alwaysTrue).
@@ -38,6 +43,7 @@ const createBody = z.strictObject({
   allowed_logout_urls: urlList.optional(), web_origins: urlList.optional(), grant_types: fields.grant_types.optional(),
   token_endpoint_auth_method: fields.token_endpoint_auth_method.optional(), client_metadata: stringMap.optional(),
   is_first_party: z.boolean().optional(), id_token_signed_response_alg: alg.optional(), jwt_configuration: fields.jwt_configuration.optional(),
+  oidc_logout: fields.oidc_logout.optional(),
 });
 const patchBody = createBody.extend({ name: fields.name.optional() });
 

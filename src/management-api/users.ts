@@ -136,7 +136,7 @@ export const registerUsers: RegisterRoutes = (router, app) => {
     const createOnly = caller.user !== undefined && !caller.scopes.has('update:current_user_metadata');
     const after = await users.update(id, patch, { newUserMetadataKeysOnly: createOnly });
     const blockedNow = after.blocked && !before.blocked;
-    const revoked = blockedNow || patch.password !== undefined ? await users.revokeTokens(id) : 0;
+    const revoked = blockedNow || patch.password !== undefined ? await users.revokeTokens(id, blockedNow ? 'account-deactivated' : 'password-changed') : 0;
     await auditChange(app, ctx, {
       description: 'Update a user', target: { type: 'user', id }, userId: id, before: summary(before), after: summary(after),
       extra: { ...(patch.password !== undefined ? { password_changed: true } : {}), ...(revoked ? { revoked_token_count: revoked } : {}) },
@@ -167,7 +167,7 @@ export const registerUsers: RegisterRoutes = (router, app) => {
     await users.remove(id);
     // After the row is gone, so a login racing the delete cannot leave a fresh session behind
     // that findAccount would still honour.
-    const revoked = await users.revokeTokens(id);
+    const revoked = await users.revokeTokens(id, 'account-deleted');
     await auditChange(app, ctx, { description: 'Delete a user', target: { type: 'user', id }, userId: id, before: summary(before), extra: { revoked_token_count: revoked } });
     ctx.status = 204;
   });

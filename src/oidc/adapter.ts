@@ -1,6 +1,6 @@
 import { errors } from 'oidc-provider';
 import type { Db } from '../db/knex.ts';
-import { isSqlite, toNum, withSqliteConnection } from '../db/knex.ts';
+import { isSqlite, parseJson, toNum, withSqliteConnection } from '../db/knex.ts';
 import { earlierStoredLifetime, sessionEnded } from './lifetimes.ts';
 
 type Payload = Record<string, unknown> & { grantId?: string; userCode?: string; uid?: string; consumed?: number };
@@ -250,6 +250,17 @@ function parseOr(json: string): Payload {
 }
 
 /** Deletes expired rows; returns how many. Runs on a timer in the server. */
-export async function sweepExpired(db: Db): Promise<number> {
-  return db('oidc_payloads').where('expires_at', '<=', Date.now()).delete();
+export async function sweepExpired(db: Db, sessionsExpired?: (sessions: Record<string, unknown>[]) => void): Promise<number> {
+  const now = Date.now();
+  let n = 0;
+  if (sessionsExpired) {
+    // Signed-in sessions first, taken with their payloads (for back-channel logout's
+    // session-expired): one node's DELETE gets each row, so each is reported once.
+    // (Raw SQL: knex's SQLite client drops RETURNING from a delete.)
+    const r = await db.raw("delete from oidc_payloads where type = 'Session' and account_id is not null and expires_at <= ? returning payload", [now]) as { payload: string }[] | { rows: { payload: string }[] };
+    const rows = Array.isArray(r) ? r : r.rows;
+    n += rows.length;
+    if (rows.length) sessionsExpired(rows.map((r) => parseJson<Record<string, unknown>>(r.payload, {})));
+  }
+  return n + await db('oidc_payloads').where('expires_at', '<=', now).delete();
 }

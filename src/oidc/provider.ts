@@ -23,6 +23,7 @@ import { CURRENT_USER_SCOPES } from '../shared/current-user-scopes.ts';
 import { messagePage, logoutPage } from '../../views/pages.ts';
 import { confirmDevicePage, userCodePage } from '../../views/device.ts';
 import type { RequestLimits } from '../users/request-limits.ts';
+import { BACKCHANNEL_FAILED, BACKCHANNEL_OK } from './backchannel.ts';
 import { html } from '../../views/html.ts';
 
 export interface ProviderDeps {
@@ -263,6 +264,7 @@ export function createProvider(d: ProviderDeps): Provider {
     new interactionPolicy.Check('post_login_actions', 'post-login actions or a second factor must run for this authorization',
       async (ctx: KoaContextWithOIDC) => (d.hooks?.postLoginPending ? withOAuthErrors(() => d.hooks!.postLoginPending!(ctx)) : false))), 1);
 
+  const backchannelAllow = new Set(config.backchannelLogout.allowHosts.map((h) => h.toLowerCase()));
   const Adapter = createAdapterFactory(d.db, clients, d.hooks?.sessionsMayBeRevoked, t.sessionMaxTtl);
   const configuration: Configuration = {
     adapter: Adapter as unknown as Configuration['adapter'],
@@ -291,7 +293,17 @@ export function createProvider(d: ProviderDeps): Provider {
     // QUERY_PARAM: the authorization request's unknown parameters, for post-login's event.request.query (set by its validator, never the client's).
     // (QUERY_PARAM's validator runs on every authorization request, after its redirect_uri was checked.)
     extraParams: { audience: null, [QUERY_PARAM]: (ctx) => { webMessageOriginAllowed(ctx); carryUnknownParams(ctx); } },
-    extraClientMetadata: { properties: ['urn:gatehouse:web_origins', 'urn:gatehouse:first_party', 'urn:gatehouse:app_type', 'urn:gatehouse:metadata', 'urn:gatehouse:system'] },
+    extraClientMetadata: { properties: ['urn:gatehouse:web_origins', 'urn:gatehouse:first_party', 'urn:gatehouse:app_type', 'urn:gatehouse:metadata', 'urn:gatehouse:system', 'urn:gatehouse:backchannel_initiators'] },
+    // Outgoing requests (back-channel logout tokens): oidc-provider's SSRF guard refuses special-use
+    // addresses; the hosts backchannelLogout.allowHosts names are reached wherever they resolve.
+    fetch(url, options) {
+      const u = new URL(url);
+      if (backchannelAllow.has(u.host.toLowerCase()) || backchannelAllow.has(u.hostname.toLowerCase())) {
+        const { dispatcher: _guarded, ...rest } = options as RequestInit & { dispatcher?: unknown };
+        return fetch(u, rest);
+      }
+      return fetch(u, options);
+    },
     clientBasedCORS(_ctx, origin, client) {
       const origins = (client as unknown as Record<string, unknown>)['urn:gatehouse:web_origins'];
       return Array.isArray(origins) && origins.some((o) => String(o).replace(/\/$/, '') === origin);
@@ -311,6 +323,10 @@ export function createProvider(d: ProviderDeps): Provider {
         async allowedPolicy(_ctx, client, token) { return token.clientId === client.clientId; },
       },
       userinfo: { enabled: true },
+      // OpenID Connect Back-Channel Logout 1.0: applications with a back-channel URL (Auth0's
+      // oidc_logout) get a logout token when a logout here ends their session; the other ends
+      // (src/oidc/backchannel.ts) notify them too.
+      backchannelLogout: { enabled: true },
       // The device authorization grant (RFC 8628), for native clients that list it in their
       // grant_types: Auth0's user codes (eight letters of a 20-letter alphabet without vowels,
       // XXXX-XXXX) and our own pages for entering and confirming them.
@@ -650,6 +666,14 @@ export function createProvider(d: ProviderDeps): Provider {
   provider.on('end_session.success', (ctx: KoaContextWithOIDC) => {
     const s = ctx.oidc.session as unknown as { destroyed?: boolean; uid?: string } | undefined;
     if (s?.destroyed && typeof s.uid === 'string') d.hooks?.sessionEnded?.(s.uid)?.catch((err: unknown) => d.logger.error({ err }, 'could not forget an ended session'));
+  });
+  // A logout at the end-session endpoint: oidc-provider posted the logout tokens (rp-logout).
+  provider.on('backchannel.success', (_ctx: unknown, client: { clientId: string }, accountId: string) => {
+    void d.audit.record({ type: BACKCHANNEL_OK, description: 'Back-channel logout sent (rp-logout)', user_id: accountId, client_id: client.clientId, details: { initiator: 'rp-logout' } });
+  });
+  provider.on('backchannel.error', (_ctx: unknown, err: Error, client: { clientId: string }, accountId: string) => {
+    d.logger.warn({ client_id: client.clientId, initiator: 'rp-logout', reason: err.message }, 'back-channel logout not delivered');
+    void d.audit.record({ type: BACKCHANNEL_FAILED, description: `Back-channel logout failed (rp-logout): ${err.message}`, user_id: accountId, client_id: client.clientId, details: { initiator: 'rp-logout' } });
   });
   provider.on('server_error', (_ctx: unknown, err: Error) => d.logger.error({ err }, 'oidc server error'));
   // The provider is a Koa app: errors that reach Koa itself go to the log, not to stderr.

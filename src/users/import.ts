@@ -152,7 +152,7 @@ export async function importUsers(users: Users, list: unknown[], opts: {
           const before = (await users.get(existing.id))!;
           const after = await users.update(existing.id, defined);
           // As the Management API's PATCH: a user blocked now loses what was issued to it.
-          if (after.blocked && !before.blocked) await users.revokeTokens(existing.id);
+          if (after.blocked && !before.blocked) await users.revokeTokens(existing.id, 'account-deactivated');
           await opts.onUpdated?.(before, after);
         }
         if (totpSecret) {

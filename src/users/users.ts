@@ -4,6 +4,8 @@ import { AppError, badRequest, conflict, notFound } from '../shared/errors.ts';
 import { newUserId } from '../shared/ids.ts';
 import { canonicalEmail } from './email.ts';
 import { applyUserSearch, type SearchNode } from './search.ts';
+import type { EndedSession } from '../oidc/backchannel.ts';
+import type { BackchannelInitiator } from '../clients/clients.ts';
 
 /**
  * What PostgreSQL's jsonb cannot hold, anywhere in a metadata value or its keys: a NUL, or a
@@ -111,7 +113,10 @@ export function createInputProblem(input: Pick<CreateUserInput, 'email' | 'app_m
  * Users: canonical e-mail (one account per address, enforced by the unique index, so
  * concurrent signups of one address leave one user), argon2id password hashes.
  */
-export function createUsers(db: Db, hasher: PasswordHasher, policy: { minLength: number; maxLength: number }) {
+export function createUsers(db: Db, hasher: PasswordHasher, policy: { minLength: number; maxLength: number }, hooks: {
+  /** Sessions just ended (their stored payloads) and why, for back-channel logout (src/oidc/backchannel.ts). */
+  sessionsEnded?(sessions: EndedSession[], initiator: BackchannelInitiator): void;
+} = {}) {
   async function findRow(id: string): Promise<UserRow | undefined> { return db('users').where({ id }).first(); }
   const sqlite = isSqlite(db);
   /** The row inside a transaction, locked against concurrent writers on PostgreSQL (SQLite has one writer at a time). */
@@ -319,10 +324,12 @@ export function createUsers(db: Db, hasher: PasswordHasher, policy: { minLength:
      * indexed account_id column. Rows that share a grant with a match go too; so do the user's
      * logins under way (a pending second factor, a continuation). Returns the count of token rows.
      */
-    async revokeTokens(id: string): Promise<number> {
+    async revokeTokens(id: string, why: Extract<BackchannelInitiator, 'password-changed' | 'account-deleted' | 'account-deactivated'>): Promise<number> {
       // The user's records by their indexed account_id column (migration 20261124000000).
       const mine: { type: string; id: string; grant_id: string | null; uid: string | null }[] = await db('oidc_payloads')
         .where({ account_id: id }).whereIn('type', REVOCABLE_TYPES).select('type', 'id', 'grant_id', 'uid');
+      // The sessions as stored, for the applications they signed in to (back-channel logout, once they are gone).
+      const sessions: { payload: string }[] = mine.some((r) => r.type === 'Session') ? await db('oidc_payloads').where({ account_id: id, type: 'Session' }).select('payload') : [];
       const grantIds = [...new Set(mine.map((r) => r.grant_id).filter((g): g is string => !!g))];
       let n = 0;
       for (const r of mine) n += await db('oidc_payloads').where({ type: r.type, id: r.id }).delete();
@@ -343,6 +350,7 @@ export function createUsers(db: Db, hasher: PasswordHasher, policy: { minLength:
         try { owner = (JSON.parse(r.payload) as { userId?: unknown }).userId; } catch { continue; }
         if (owner === id) await db('action_continuations').where({ state: r.state }).delete();
       }
+      if (sessions.length) hooks.sessionsEnded?.(sessions.map((s) => parseJson<EndedSession>(s.payload, {})), why);
       return n;
     },
     isUniqueViolation,

@@ -3,6 +3,7 @@ import type { Context } from 'koa';
 import { createHash } from 'node:crypto';
 import { ChainRefusal } from './refusal.ts';
 import type { Db } from '../../db/knex.ts';
+import type { EndedSession } from '../../oidc/backchannel.ts';
 import { isSqlite, parseJson } from '../../db/knex.ts';
 import type { Logger } from '../../shared/logger.ts';
 import { METADATA_MAX_BYTES, metadataBytes, type User, type Users } from '../../users/users.ts';
@@ -56,7 +57,11 @@ interface TokenRequestContext extends Context {
 }
 type PostLoginArgs = { user: User; client?: { client_id: string; name: string; client_metadata?: Record<string, string> }; ctx: Context; transaction: Obj; sessionId?: string; authParams?: Obj; methods: { name: string; timestamp: string }[]; loginRef: string; startAt?: number; resumeOf?: ActionRef & { index: number }; continueFirst?: boolean; event?: Obj; redirectState?: string; nextRedirectState?: string; canRedirect?: boolean; deadlineAt?: number; signIn?: boolean };
 
-interface Deps { db: Db; engine: ActionEngine; users: Users; logger: Logger; issuer: string; sessionTtl: number; sessionMaxTtl: number; roleNames(userId: string): Promise<string[]>; otpEnrolled?(userId: string): Promise<boolean> }
+interface Deps {
+  db: Db; engine: ActionEngine; users: Users; logger: Logger; issuer: string; sessionTtl: number; sessionMaxTtl: number; roleNames(userId: string): Promise<string[]>; otpEnrolled?(userId: string): Promise<boolean>;
+  /** Sessions just revoked (their stored payloads), for back-channel logout (src/oidc/backchannel.ts). */
+  sessionsEnded?(sessions: EndedSession[], initiator: 'session-revoked'): void;
+}
 
 /**
  * The call sites' side of each trigger: build the Auth0-shaped `event`, run the chain, and
@@ -110,6 +115,7 @@ export function createTriggerRunners(d: Deps) {
     }
   }
   async function revokeSession(uid: string | undefined, preserveRefreshTokens: boolean, at: { grantId?: string; userId: string; keepSessionRow?: boolean }, executionId: string | null, by = 'a post-login action') {
+    const ended: EndedSession[] = [];
     await db.transaction(async (trx) => {
       const rows: { id: string; payload: string; expires_at: unknown }[] = uid ? await trx('oidc_payloads').where({ type: 'Session', uid }).select('id', 'payload', 'expires_at') : [];
       const grantIds = new Set<string>(at.grantId ? [at.grantId] : []);
@@ -118,6 +124,7 @@ export function createTriggerRunners(d: Deps) {
         // Only this user's: a session the browser holds for someone else is not the login's to end.
         if (p.accountId !== undefined && p.accountId !== at.userId) return;
         for (const a of Object.values(p.authorizations ?? {})) if (typeof a?.grantId === 'string') grantIds.add(a.grantId);
+        ended.push(p as EndedSession);
       }
       let tokens = 0;
       if (!preserveRefreshTokens) {
@@ -148,6 +155,8 @@ export function createTriggerRunners(d: Deps) {
       }
       logger.info({ user_id: at.userId, execution: executionId, grants: preserveRefreshTokens ? 0 : grantIds.size, tokens, refresh_tokens_kept: preserveRefreshTokens }, `session revoked by ${by}`);
     });
+    // Once it is stored: the applications that signed in on it hear of it (back-channel logout).
+    d.sessionsEnded?.(ended, 'session-revoked');
   }
 
   /** A login finished on session `uid` from this request: its device (the first one, and the last). */
