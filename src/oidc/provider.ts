@@ -701,10 +701,14 @@ function sessionXsrf(ctx: KoaContextWithOIDC): string {
 function deviceFlowLimits(provider: Provider, d: ProviderDeps): void {
   const { interval, codeTtl } = d.config.deviceFlow;
   const currentCtx = () => (Provider as unknown as { ctx?: KoaContextWithOIDC }).ctx;
-  provider.use(async function devicePages(ctx, next) {
+  // Not async: every other request (a token, most of all) passes straight through, without a frame of its own.
+  provider.use(function devicePages(ctx, next) {
     // oidc-provider's router takes any case and a trailing slash: /ACTIVATE/ is /activate too.
     const path = ctx.path.toLowerCase();
     if (path !== ROUTES.code_verification && !path.startsWith(`${ROUTES.code_verification}/`)) return next();
+    return devicePage(ctx, next);
+  });
+  async function devicePage(ctx: Parameters<Parameters<Provider['use']>[0]>[0], next: () => Promise<unknown>) {
     // The pages hold the session's xsrf value, and oidc-provider marks only some of its answers uncacheable.
     ctx.set('Cache-Control', 'no-store');
     try {
@@ -722,7 +726,7 @@ function deviceFlowLimits(provider: Provider, d: ProviderDeps): void {
         extra: html`<p><a href="${ctx.oidc.urlFor('code_verification')}">Open the activation page</a></p>`,
       });
     }
-  });
+  }
   provider.on('device_authorization.success', (_ctx: unknown, body: Record<string, unknown>) => { body.interval = interval; });
 
   const DeviceCode = provider.DeviceCode as unknown as {
