@@ -69,7 +69,7 @@ export async function createContext(config: Config, opts: { logger?: Logger; mig
   const hashClasses = createHashClasses(db, hasher);
   // Back-channel logout needs the provider, built further down: the sessions Gatehouse ends are handed to it once it exists.
   let backchannel: BackchannelLogout | undefined;
-  const sessionsEnded = (sessions: EndedSession[], initiator: BackchannelInitiator) => backchannel?.sessionsEnded(sessions, initiator);
+  const sessionsEnded = (sessions: EndedSession[], initiator: BackchannelInitiator | BackchannelInitiator[]) => backchannel?.sessionsEnded(sessions, initiator);
   const users = createUsers(db, hasher, config.password, { sessionsEnded });
   const bruteForce = createBruteForce(db, config.bruteForce);
   const requestLimits = createRequestLimits(db, { ...config.bruteForce, userCodeFailuresPerIpPerHour: config.deviceFlow.userCodeFailuresPerIpPerHour });
@@ -172,6 +172,7 @@ export async function createContext(config: Config, opts: { logger?: Logger; mig
       return rs?.enforce_policies ? rs.scopes.map((x) => x.value) : undefined;
     },
   });
+  backchannel = createBackchannelLogout({ provider: () => providerState.provider, audit, logger });
   // The version first, then the keys: a change in between makes the first poll rebuild (the
   // other order could tag old keys with the new version, and no poll would ever rebuild).
   let providerState: { provider: ReturnType<typeof createProvider>; keysVersion: string };
@@ -183,13 +184,14 @@ export async function createContext(config: Config, opts: { logger?: Logger; mig
     await db.destroy().catch(() => { /* the first error is the one to report */ });
     throw e;
   }
-  backchannel = createBackchannelLogout({ provider: () => providerState.provider, audit, logger });
 
   async function buildProvider() {
-    return createProvider({
+    const provider = createProvider({
       config, db, users, clients, resourceServers, permissions, requestLimits, audit, logger, urls, hooks, cookieKeys,
       jwks: await keys.privateJwks(config.keys.defaultAlg),
     });
+    backchannel!.inBackground(provider);
+    return provider;
   }
 
   /**

@@ -27,12 +27,17 @@ let received: Received[] = [];
 let waiters: (() => void)[] = [];
 /** What the receiver answers (a broken application answers 500). */
 let answer = 200;
+/** /slow answers only once the test opens this gate. */
+let openSlow: () => void = () => {};
+let slowGate: Promise<void> = Promise.resolve();
 
 let ts: TestServer;
 let all: { client_id: string; client_secret?: string };
 let plain: { client_id: string; client_secret?: string };
 let allConfig: oidc.Configuration;
 let plainConfig: oidc.Configuration;
+/** An application with every initiator that the session is asked for but never answers. */
+let never: { client_id: string; client_secret?: string };
 
 before(async () => {
   receiver = createServer((req, res) => {
@@ -42,7 +47,7 @@ before(async () => {
       const token = new URLSearchParams(body).get('logout_token') ?? '';
       received.push({ path: req.url ?? '', token });
       res.statusCode = req.url === '/broken' ? 500 : answer;
-      res.end();
+      void (req.url === '/slow' ? slowGate : Promise.resolve()).then(() => res.end());
       for (const w of waiters.splice(0)) w();
     });
   });
@@ -60,6 +65,7 @@ before(async () => {
   const made2 = await ts.api('POST', '/clients', { name: 'Logouts only', app_type: 'regular_web', callbacks: [OTHER_CB], oidc_logout: { backchannel_logout_urls: [`${receiverBase}/plain`] } });
   assert.equal(made2.status, 201, JSON.stringify(made2.body));
   plain = made2.body;
+  never = (await ts.api('POST', '/clients', { name: 'Never signed in', app_type: 'regular_web', callbacks: ['https://never.bcl.example/cb'], oidc_logout: { backchannel_logout_urls: [`${receiverBase}/never`], backchannel_logout_initiators: { mode: 'all' } } })).body;
   allConfig = await discover(ts, all.client_id, all.client_secret);
   plainConfig = await discover(ts, plain.client_id, plain.client_secret);
 });
@@ -100,6 +106,11 @@ async function signedInToBoth(email: string) {
   const b = await loginThroughForm(plainConfig, { browser, redirectUri: OTHER_CB, email, password: PASSWORD });
   assert.ok(b.callbackUrl, 'the session answers the second application');
   const tb = await oidc.authorizationCodeGrant(plainConfig, b.callbackUrl, { pkceCodeVerifier: b.verifier, expectedState: b.state });
+  // A third application asks the session, and is refused (max_age=0 wants a new sign-in, prompt=none
+  // forbids one): oidc-provider lists it in the session all the same, with no sign-in ever done.
+  const neverConfig = await discover(ts, never.client_id, never.client_secret);
+  const refused = await browser.follow(oidc.buildAuthorizationUrl(neverConfig, { redirect_uri: 'https://never.bcl.example/cb', scope: 'openid', prompt: 'none', max_age: '0' }), {}, (u) => u.href.startsWith('https://never.bcl.example/'));
+  assert.equal(refused.url.searchParams.get('error'), 'login_required');
   return { browser, all: ta.id_token!, plain: tb.id_token! };
 }
 
@@ -146,6 +157,7 @@ test('rp-logout: a logout at /oidc/logout posts a signed logout token naming the
   assert.equal(done.status, 303);
   const got = await arrivals(2, 'rp-logout');
   const byPath = Object.fromEntries(got.map((r) => [r.path, r.token]));
+  assert.deepEqual(Object.keys(byPath).sort(), ['/all', '/plain'], 'not the application the session never answered');
   const p = await verifyLogoutToken(byPath['/all'], all.client_id);
   assert.equal(p.sub, idClaims.sub);
   assert.equal(p.sid, idClaims.sid);
@@ -164,7 +176,7 @@ test('session-revoked and password-changed: only the applications that chose the
   const p = await verifyLogoutToken(got[0].token, all.client_id);
   assert.equal(p.sid, decodeJwt(s.all).sid);
   const told = await audited('session-revoked', 1);
-  assert.deepEqual(told.map((r) => r.client_id), [all.client_id], 'the application that kept the default was not told');
+  assert.deepEqual(told.map((r) => r.client_id), [all.client_id], 'neither the application that kept the default, nor one never signed in to, was told');
 
   const again = await signedInToBoth('revoked@bcl.example');
   const changed = await ts.api('PATCH', `/users/${encodeURIComponent(u.user_id)}`, { password: 'a new password 456' });
@@ -199,24 +211,57 @@ test('an application that answers 500, or a URL outside the allowed hosts on a p
     name: 'Broken', app_type: 'regular_web', callbacks: ['https://broken.bcl.example/cb'],
     oidc_logout: { backchannel_logout_urls: [`${receiverBase}/broken`], backchannel_logout_initiators: { mode: 'custom', selected_initiators: ['account-deactivated'] } },
   })).body;
-  const otherPort = await freePort();
+  // The receiver itself, by a name allowHosts does not list: it must get nothing.
+  const unlisted = receiverBase.replace('127.0.0.1', 'localhost');
   const guarded = (await ts.api('POST', '/clients', {
     name: 'Guarded', app_type: 'regular_web', callbacks: ['https://guarded.bcl.example/cb'],
-    oidc_logout: { backchannel_logout_urls: [`http://localhost:${otherPort}/logout`], backchannel_logout_initiators: { mode: 'all' } },
+    oidc_logout: { backchannel_logout_urls: [`${unlisted}/guarded`], backchannel_logout_initiators: { mode: 'all' } },
+  })).body;
+  const pwOnly = (await ts.api('POST', '/clients', {
+    name: 'Password changes only', app_type: 'regular_web', callbacks: ['https://pw.bcl.example/cb'],
+    oidc_logout: { backchannel_logout_urls: [`${receiverBase}/pw`], backchannel_logout_initiators: { selected_initiators: ['password-changed'] } },
   })).body;
   const u = await ts.ctx.users.create({ email: 'blocked@bcl.example', password: PASSWORD });
   const browser = new Browser({ accept: 'text/html' });
-  for (const c of [broken, guarded]) {
+  for (const c of [broken, guarded, pwOnly]) {
     const config = await discover(ts, c.client_id, c.client_secret);
     const r = await loginThroughForm(config, { browser, redirectUri: c.callbacks[0], email: 'blocked@bcl.example', password: PASSWORD });
     assert.ok(r.callbackUrl);
   }
-  const blocked = await ts.api('PATCH', `/users/${encodeURIComponent(u.user_id)}`, { blocked: true });
+  // A block and a new password at once: each application hears once, for whichever it chose.
+  const blocked = await ts.api('PATCH', `/users/${encodeURIComponent(u.user_id)}`, { blocked: true, password: 'another password 789' });
   assert.equal(blocked.status, 200, 'the block does not wait for, or fail with, the applications');
-  await arrivals(1, 'account-deactivated');
+  const got = await arrivals(2, 'account-deactivated, password-changed');
+  assert.deepEqual(got.map((x) => x.path).sort(), ['/broken', '/pw']);
+  assert.ok((await audited('password-changed', 2)).some((x) => x.client_id === pwOnly.client_id), 'told as a password change');
   const rows = await audited('account-deactivated', 2);
   const byClient = Object.fromEntries(rows.map((r) => [r.client_id, r]));
   assert.equal(byClient[broken.client_id]?.type, 'oidc_backchannel_logout_failed');
-  assert.match(byClient[broken.client_id].description, /500/);
+  assert.match(byClient[broken.client_id].description, /answered HTTP 500/);
   assert.equal(byClient[guarded.client_id]?.type, 'oidc_backchannel_logout_failed', 'loopback is refused unless allowed');
+  assert.match(byClient[guarded.client_id].description, /special-use/, `says why: ${byClient[guarded.client_id].description}`);
+  assert.ok(!received.some((x) => x.path === '/guarded'), 'nothing reached the receiver by the unlisted name');
+});
+
+test('a logout does not wait for an application\'s server: the logout page answers while the delivery is still under way', async () => {
+  const slow = (await ts.api('POST', '/clients', {
+    name: 'Slow', app_type: 'regular_web', callbacks: ['https://slow.bcl.example/cb'], allowed_logout_urls: ['https://slow.bcl.example/bye'],
+    oidc_logout: { backchannel_logout_urls: [`${receiverBase}/slow`] },
+  })).body;
+  const config = await discover(ts, slow.client_id, slow.client_secret);
+  await ts.ctx.users.create({ email: 'slow@bcl.example', password: PASSWORD });
+  const browser = new Browser({ accept: 'text/html' });
+  const r = await loginThroughForm(config, { browser, redirectUri: 'https://slow.bcl.example/cb', email: 'slow@bcl.example', password: PASSWORD });
+  assert.ok(r.callbackUrl);
+  const t = await oidc.authorizationCodeGrant(config, r.callbackUrl, { pkceCodeVerifier: r.verifier, expectedState: r.state });
+  slowGate = new Promise((resolve) => { openSlow = resolve; });
+  const page = await browser.follow(oidc.buildEndSessionUrl(config, { id_token_hint: t.id_token!, post_logout_redirect_uri: 'https://slow.bcl.example/bye' }));
+  // The application holds its answer until the gate opens: a logout that waited for it would end
+  // only when oidc-provider gives up (2.5 s), and the delivery would then be audited as failed.
+  const done = await browser.submit(page.url, await page.res.text(), { logout: 'yes' }, { actionIncludes: '/oidc/logout/confirm' });
+  assert.equal(done.status, 303);
+  openSlow();
+  await arrivals(1, 'slow');
+  const rows = await audited('rp-logout', 3);
+  assert.equal(rows.find((x) => x.client_id === slow.client_id)?.type, 'oidc_backchannel_logout_succeeded');
 });

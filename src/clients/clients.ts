@@ -20,7 +20,8 @@ const ALWAYS_NOTIFY: readonly BackchannelInitiator[] = ['rp-logout', 'idp-logout
 /** OpenID Connect Back-Channel Logout, in Auth0's shape (one URL, as Auth0 takes). */
 export interface OidcLogout {
   backchannel_logout_urls: string[];
-  backchannel_logout_initiators?: { mode: 'custom' | 'all'; selected_initiators?: string[] };
+  backchannel_logout_initiators?: { mode?: 'custom' | 'all'; selected_initiators?: string[] };
+  backchannel_logout_session_metadata?: { include: boolean };
 }
 
 export interface ClientInput {

@@ -33,7 +33,10 @@ const fields = {
   // OpenID Connect Back-Channel Logout, Auth0's shape; null turns it off (the URL and initiators are checked by the clients library).
   oidc_logout: z.strictObject({
     backchannel_logout_urls: z.array(z.string().min(1).max(2000)).max(5),
-    backchannel_logout_initiators: z.strictObject({ mode: z.enum(['custom', 'all']), selected_initiators: z.array(z.string().max(100)).max(20).optional() }).optional(),
+    // (mode: 'custom' when left out, as on Auth0.)
+    backchannel_logout_initiators: z.strictObject({ mode: z.enum(['custom', 'all']).optional(), selected_initiators: z.array(z.string().max(100)).max(20).optional() }).optional(),
+    // Auth0's session metadata in logout tokens is not offered: only its "off" is taken (what Auth0's tools export by default).
+    backchannel_logout_session_metadata: z.strictObject({ include: z.boolean() }).refine((m) => !m.include, 'session metadata in logout tokens is not supported (include must be false)').optional(),
   }).nullable(),
 };
 const createBody = z.strictObject({

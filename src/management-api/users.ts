@@ -136,7 +136,9 @@ export const registerUsers: RegisterRoutes = (router, app) => {
     const createOnly = caller.user !== undefined && !caller.scopes.has('update:current_user_metadata');
     const after = await users.update(id, patch, { newUserMetadataKeysOnly: createOnly });
     const blockedNow = after.blocked && !before.blocked;
-    const revoked = blockedNow || patch.password !== undefined ? await users.revokeTokens(id, blockedNow ? 'account-deactivated' : 'password-changed') : 0;
+    // (Both at once: each application hears once, for whichever of the two it chose.)
+    const why = [...(blockedNow ? ['account-deactivated' as const] : []), ...(patch.password !== undefined ? ['password-changed' as const] : [])];
+    const revoked = why.length ? await users.revokeTokens(id, ...why) : 0;
     await auditChange(app, ctx, {
       description: 'Update a user', target: { type: 'user', id }, userId: id, before: summary(before), after: summary(after),
       extra: { ...(patch.password !== undefined ? { password_changed: true } : {}), ...(revoked ? { revoked_token_count: revoked } : {}) },

@@ -23,7 +23,7 @@ import { CURRENT_USER_SCOPES } from '../shared/current-user-scopes.ts';
 import { messagePage, logoutPage } from '../../views/pages.ts';
 import { confirmDevicePage, userCodePage } from '../../views/device.ts';
 import type { RequestLimits } from '../users/request-limits.ts';
-import { BACKCHANNEL_FAILED, BACKCHANNEL_OK } from './backchannel.ts';
+import { ISSUED } from './backchannel.ts';
 import { html } from '../../views/html.ts';
 
 export interface ProviderDeps {
@@ -641,7 +641,14 @@ export function createProvider(d: ProviderDeps): Provider {
   // oidc-provider says when an authorization is answered (not an error); its own middleware
   // around every request then runs the hook before the response is sent.
   const answered = new WeakSet<object>();
-  provider.on('authorization.success', (ctx: KoaContextWithOIDC) => { answered.add(ctx); });
+  provider.on('authorization.success', (ctx: KoaContextWithOIDC) => {
+    answered.add(ctx);
+    // The session answered this application: from now on it is told when the session ends
+    // (back-channel logout, src/oidc/backchannel.ts). The session is saved after this event.
+    const clientId = ctx.oidc.client?.clientId;
+    const container = clientId ? (ctx.oidc.session as unknown as { authorizations?: Record<string, Record<string, unknown> | undefined> } | undefined)?.authorizations?.[clientId] : undefined;
+    if (container) container[ISSUED] = true;
+  });
   // Only the authorization endpoint and its resume answer authorizations: every other request
   // (a token, userinfo, JWKS) passes straight through, without an async frame of its own.
   provider.use(function afterAuthorizationAnswered(ctx, next) {
@@ -666,14 +673,6 @@ export function createProvider(d: ProviderDeps): Provider {
   provider.on('end_session.success', (ctx: KoaContextWithOIDC) => {
     const s = ctx.oidc.session as unknown as { destroyed?: boolean; uid?: string } | undefined;
     if (s?.destroyed && typeof s.uid === 'string') d.hooks?.sessionEnded?.(s.uid)?.catch((err: unknown) => d.logger.error({ err }, 'could not forget an ended session'));
-  });
-  // A logout at the end-session endpoint: oidc-provider posted the logout tokens (rp-logout).
-  provider.on('backchannel.success', (_ctx: unknown, client: { clientId: string }, accountId: string) => {
-    void d.audit.record({ type: BACKCHANNEL_OK, description: 'Back-channel logout sent (rp-logout)', user_id: accountId, client_id: client.clientId, details: { initiator: 'rp-logout' } });
-  });
-  provider.on('backchannel.error', (_ctx: unknown, err: Error, client: { clientId: string }, accountId: string) => {
-    d.logger.warn({ client_id: client.clientId, initiator: 'rp-logout', reason: err.message }, 'back-channel logout not delivered');
-    void d.audit.record({ type: BACKCHANNEL_FAILED, description: `Back-channel logout failed (rp-logout): ${err.message}`, user_id: accountId, client_id: client.clientId, details: { initiator: 'rp-logout' } });
   });
   provider.on('server_error', (_ctx: unknown, err: Error) => d.logger.error({ err }, 'oidc server error'));
   // The provider is a Koa app: errors that reach Koa itself go to the log, not to stderr.

@@ -115,7 +115,7 @@ export function createInputProblem(input: Pick<CreateUserInput, 'email' | 'app_m
  */
 export function createUsers(db: Db, hasher: PasswordHasher, policy: { minLength: number; maxLength: number }, hooks: {
   /** Sessions just ended (their stored payloads) and why, for back-channel logout (src/oidc/backchannel.ts). */
-  sessionsEnded?(sessions: EndedSession[], initiator: BackchannelInitiator): void;
+  sessionsEnded?(sessions: EndedSession[], initiators: BackchannelInitiator[]): void;
 } = {}) {
   async function findRow(id: string): Promise<UserRow | undefined> { return db('users').where({ id }).first(); }
   const sqlite = isSqlite(db);
@@ -324,12 +324,12 @@ export function createUsers(db: Db, hasher: PasswordHasher, policy: { minLength:
      * indexed account_id column. Rows that share a grant with a match go too; so do the user's
      * logins under way (a pending second factor, a continuation). Returns the count of token rows.
      */
-    async revokeTokens(id: string, why: Extract<BackchannelInitiator, 'password-changed' | 'account-deleted' | 'account-deactivated'>): Promise<number> {
-      // The user's records by their indexed account_id column (migration 20261124000000).
-      const mine: { type: string; id: string; grant_id: string | null; uid: string | null }[] = await db('oidc_payloads')
-        .where({ account_id: id }).whereIn('type', REVOCABLE_TYPES).select('type', 'id', 'grant_id', 'uid');
-      // The sessions as stored, for the applications they signed in to (back-channel logout, once they are gone).
-      const sessions: { payload: string }[] = mine.some((r) => r.type === 'Session') ? await db('oidc_payloads').where({ account_id: id, type: 'Session' }).select('payload') : [];
+    async revokeTokens(id: string, ...why: Extract<BackchannelInitiator, 'password-changed' | 'account-deleted' | 'account-deactivated'>[]): Promise<number> {
+      // The user's records by their indexed account_id column (migration 20261124000000); the
+      // sessions' payloads with them (the applications they signed in to: back-channel logout).
+      const mine: { type: string; id: string; grant_id: string | null; uid: string | null; payload: string | null }[] = await db('oidc_payloads')
+        .where({ account_id: id }).whereIn('type', REVOCABLE_TYPES).select('type', 'id', 'grant_id', 'uid', db.raw("case when type = 'Session' then payload end as payload"));
+      const sessions = mine.filter((r) => r.type === 'Session' && r.payload !== null) as { payload: string }[];
       const grantIds = [...new Set(mine.map((r) => r.grant_id).filter((g): g is string => !!g))];
       let n = 0;
       for (const r of mine) n += await db('oidc_payloads').where({ type: r.type, id: r.id }).delete();
