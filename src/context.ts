@@ -36,6 +36,7 @@ import { createEmailTokens } from './users/email-tokens.ts';
 import type { Context } from 'koa';
 import type { User } from './users/users.ts';
 import type { SafeHtml } from '../views/html.ts';
+import { createClientCredentials } from './clients/credentials.ts';
 import { createBackchannelLogout, type BackchannelLogout, type EndedSession } from './oidc/backchannel.ts';
 import type { BackchannelInitiator } from './clients/clients.ts';
 
@@ -76,6 +77,7 @@ export async function createContext(config: Config, opts: { logger?: Logger; mig
   const roles = createRoles(db);
   const permissions = createPermissions(db);
   const clients = createClients(db, box, config.keys.defaultAlg);
+  const clientCredentials = createClientCredentials(db, (id) => clients.forget(id));
   const resourceServers = createResourceServers(db, { signingAlg: config.keys.defaultAlg, tokenLifetime: config.tokens.accessTokenTtl });
   const audit = createAudit(db, logger);
   const checkPassword = createPasswordLogin({ users, hasher, bruteForce, audit, maxPasswordBytes: config.password.maxLength * 4 });
@@ -266,6 +268,8 @@ export async function createContext(config: Config, opts: { logger?: Logger; mig
 
   return {
     config, logger, db, box, urls, hasher, hashClasses, users, bruteForce, requestLimits, checkPassword, roles, permissions, clients, resourceServers, audit, keys, settings, hooks, csrfKey,
+    /** Applications' public keys for Private Key JWT (src/clients/credentials.ts). */
+    clientCredentials,
     /** Back-channel logout for the sessions Gatehouse ends itself (an expiry, found by the sweep, for one). */
     backchannel,
     /** What users granted applications (oidc-provider Grants) and the tokens under each. */

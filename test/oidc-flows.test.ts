@@ -51,12 +51,13 @@ test('discovery publishes the issuer, S256 only and Auth0 paths', async () => {
   assert.ok(!m.id_token_signing_alg_values_supported?.includes('none'));
   // Only what a client can be registered with (regression, outside probe: the JWT client
   // assertions were advertised, and no client could use them).
-  assert.deepEqual([...(m.token_endpoint_auth_methods_supported ?? [])].sort(), ['client_secret_basic', 'client_secret_post', 'none']);
+  // (private_key_jwt: Auth0's Private Key JWT, with its algorithms: test/client-private-key-jwt.test.ts.)
+  assert.deepEqual([...(m.token_endpoint_auth_methods_supported ?? [])].sort(), ['client_secret_basic', 'client_secret_post', 'none', 'private_key_jwt']);
   // (Introspection and revocation take the same methods: discovery leaves them out when equal.)
   for (const k of ['introspection_endpoint_auth_methods_supported', 'revocation_endpoint_auth_methods_supported'] as const) {
-    if (m[k] !== undefined) assert.deepEqual([...(m[k] as string[])].sort(), ['client_secret_basic', 'client_secret_post', 'none'], k);
+    if (m[k] !== undefined) assert.deepEqual([...(m[k] as string[])].sort(), ['client_secret_basic', 'client_secret_post', 'none', 'private_key_jwt'], k);
   }
-  assert.equal(m.token_endpoint_auth_signing_alg_values_supported, undefined);
+  assert.deepEqual(m.token_endpoint_auth_signing_alg_values_supported, ['RS256', 'RS384', 'PS256']);
 });
 
 test('SPA: code + PKCE through the login form; ID token and JWT access token verify against the JWKS', async () => {

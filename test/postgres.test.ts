@@ -450,3 +450,24 @@ test('PostgreSQL: the sweep takes expired signed-in sessions with their payloads
   assert.deepEqual(reported.filter((x) => x.accountId === 'auth0|pg-expired'), [payload]);
   assert.equal(await ts.ctx.db('oidc_payloads').where({ type: 'Session', id: 'pg-expired-session' }).first(), undefined);
 });
+
+test('PostgreSQL: Private Key JWT: credentials made two at once stop at the limit; a signed assertion gets a token', { skip: available ? false : 'no PostgreSQL' }, async () => {
+  ts ??= await startTestServer({ databaseUrl: dbUrl });
+  const { generateKeyPairSync, randomUUID } = await import('node:crypto');
+  const { SignJWT } = await import('jose');
+  const API = 'https://pg-pkjwt.example';
+  await ts.api('POST', '/resource-servers', { name: 'PG PK', identifier: API, scopes: [{ value: 'read:x', description: '' }] });
+  const m2m = (await ts.api('POST', '/clients', { name: 'PG signed', app_type: 'non_interactive' })).body;
+  await ts.api('POST', '/client-grants', { client_id: m2m.client_id, audience: API, scope: ['read:x'] });
+  const pairs = [0, 1, 2].map(() => generateKeyPairSync('rsa', { modulusLength: 2048 }));
+  const server = ts;
+  const made = await Promise.all(pairs.map((p) => server.api('POST', `/clients/${m2m.client_id}/credentials`, { credential_type: 'public_key', pem: p.publicKey.export({ format: 'pem', type: 'spki' }).toString() })));
+  assert.deepEqual(made.map((r) => r.status).sort(), [201, 201, 400], 'the row lock keeps the count at two');
+  const i = made.findIndex((r) => r.status === 201);
+  assert.equal((await ts.api('PATCH', `/clients/${m2m.client_id}`, { token_endpoint_auth_method: null, client_authentication_methods: { private_key_jwt: { credentials: [{ id: made[i].body.id }] } } })).status, 200);
+  const jwt = await new SignJWT({}).setProtectedHeader({ alg: 'RS256' }).setIssuer(m2m.client_id).setSubject(m2m.client_id).setAudience(`${ts.issuer}/`).setJti(randomUUID()).setIssuedAt().setExpirationTime('1m').sign(pairs[i].privateKey);
+  const res = await fetch(`${ts.base}/oauth/token`, { method: 'POST', body: new URLSearchParams({ grant_type: 'client_credentials', audience: API, client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer', client_assertion: jwt }) });
+  assert.equal(res.status, 200, await res.clone().text());
+  const again = await fetch(`${ts.base}/oauth/token`, { method: 'POST', body: new URLSearchParams({ grant_type: 'client_credentials', audience: API, client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer', client_assertion: jwt }) });
+  assert.equal(again.status, 401, 'a replay is refused (its jti is kept through the adapter)');
+});

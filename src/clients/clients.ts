@@ -4,6 +4,7 @@ import { badRequest, notFound } from '../shared/errors.ts';
 import { newClientId, newClientSecret } from '../shared/ids.ts';
 import type { SecretBox } from '../shared/secret-box.ts';
 import { createTtlCache } from '../shared/ttl-cache.ts';
+import { assertUsableCredentials, credentialIdsOf, jwksOf } from './credentials.ts';
 
 export type AppType = 'spa' | 'regular_web' | 'non_interactive' | 'native';
 /** RFC 8628's grant (Auth0's "Device Code"): sign-in on a device without a browser, confirmed on another one. */
@@ -24,9 +25,14 @@ export interface OidcLogout {
   backchannel_logout_session_metadata?: { include: boolean };
 }
 
+/** Auth0's `client_authentication_methods` (private_key_jwt only). */
+export interface ClientAuthenticationMethods { private_key_jwt: { credentials: { id: string }[] } }
+
 export interface ClientInput {
   name: string; description?: string; app_type: AppType; callbacks?: string[]; allowed_logout_urls?: string[]; web_origins?: string[];
   grant_types?: string[]; token_endpoint_auth_method?: 'none' | 'client_secret_basic' | 'client_secret_post';
+  /** Private Key JWT: the credentials (src/clients/credentials.ts) the client authenticates with; null goes back to a secret. */
+  client_authentication_methods?: ClientAuthenticationMethods | null;
   client_metadata?: Record<string, string>; is_first_party?: boolean; id_token_signed_response_alg?: 'ES256' | 'RS256';
   client_id?: string; client_secret?: string; oidc_logout?: OidcLogout | null;
 }
@@ -93,6 +99,7 @@ export function createClients(db: Db, box: SecretBox, defaultIdTokenAlg: 'ES256'
       is_first_party: toBool(r.is_first_party), id_token_signed_response_alg: (r.id_token_signed_response_alg as string | null) ?? undefined,
       is_system: toBool(r.is_system), created_at: r.created_at as string, updated_at: r.updated_at as string,
       ...(r.oidc_logout ? { oidc_logout: parseJson<OidcLogout>(r.oidc_logout, { backchannel_logout_urls: [] }) } : {}),
+      ...(r.client_authentication_methods ? { client_authentication_methods: { private_key_jwt: { credentials: credentialIdsOf(r.client_authentication_methods as string).map((id) => ({ id })) } } } : {}),
       ...(secret ? { client_secret: secret } : {}),
     };
   }
@@ -109,7 +116,8 @@ export function createClients(db: Db, box: SecretBox, defaultIdTokenAlg: 'ES256'
     if (c.grant_types.includes(DEVICE_CODE_GRANT) && c.app_type !== 'native') throw badRequest(`grant_types: ${DEVICE_CODE_GRANT} is for native applications (app_type native)`);
     const isPublic = c.token_endpoint_auth_method === 'none';
     if (isPublic && c.grant_types.includes('client_credentials')) throw badRequest('grant_types: client_credentials needs a confidential client (token_endpoint_auth_method other than none)');
-    if (!isPublic && (c.app_type === 'spa' || c.app_type === 'native')) throw badRequest(`token_endpoint_auth_method: ${c.app_type} clients are public and must use "none"`);
+    if (!isPublic && (c.app_type === 'spa' || c.app_type === 'native')) throw badRequest(c.token_endpoint_auth_method === 'private_key_jwt' ? `client_authentication_methods: ${c.app_type} clients are public: Private Key JWT is for regular_web and non_interactive applications` : `token_endpoint_auth_method: ${c.app_type} clients are public and must use "none"`);
+    if (c.token_endpoint_auth_method === 'private_key_jwt' && !c.client_authentication_methods) throw badRequest('client_authentication_methods: private_key_jwt needs the credentials it authenticates with');
     if (isPublic && (c.app_type === 'regular_web' || c.app_type === 'non_interactive')) throw badRequest(`token_endpoint_auth_method: ${c.app_type} clients are confidential and cannot use "none"`);
     for (const u of c.callbacks) checkRedirectUri('callbacks', u, c.app_type);
     for (const u of c.allowed_logout_urls) checkRedirectUri('allowed_logout_urls', u, c.app_type);
@@ -141,6 +149,7 @@ export function createClients(db: Db, box: SecretBox, defaultIdTokenAlg: 'ES256'
         web_origins: input.web_origins ?? [], client_metadata: input.client_metadata ?? {}, is_first_party: input.is_first_party ?? true,
         id_token_signed_response_alg: input.id_token_signed_response_alg, oidc_logout: normalOidcLogout(input.oidc_logout),
       };
+      if (input.client_authentication_methods) throw badRequest('client_authentication_methods: create the application first, then its credentials (POST /clients/{id}/credentials), then name them here with PATCH');
       validate(c);
       const clientId = input.client_id ?? newClientId();
       const secret = c.token_endpoint_auth_method === 'none' ? undefined : (input.client_secret ?? newClientSecret());
@@ -181,17 +190,30 @@ export function createClients(db: Db, box: SecretBox, defaultIdTokenAlg: 'ES256'
       const next = { ...cur, ...clean } as ApiClient;
       // null (or no URL) turns back-channel logout off.
       if ('oidc_logout' in patch) next.oidc_logout = normalOidcLogout(patch.oidc_logout);
+      // Private Key JWT on (the credentials named): the secret goes. Off (null, or a secret method
+      // chosen instead): the application gets a new secret, shown once, as when it turns confidential.
+      if (patch.client_authentication_methods) {
+        const ids = patch.client_authentication_methods.private_key_jwt.credentials.map((x) => x.id);
+        await assertUsableCredentials(db, clientId, ids);
+        next.client_authentication_methods = { private_key_jwt: { credentials: [...new Set(ids)].map((id) => ({ id })) } };
+        next.token_endpoint_auth_method = 'private_key_jwt';
+      } else if (patch.client_authentication_methods === null || (patch.token_endpoint_auth_method && cur.token_endpoint_auth_method === 'private_key_jwt')) {
+        next.client_authentication_methods = undefined;
+        if (next.token_endpoint_auth_method === 'private_key_jwt') next.token_endpoint_auth_method = defaults(next.app_type).token_endpoint_auth_method;
+      }
       validate(next);
       const becomesPublic = next.token_endpoint_auth_method === 'none';
-      const secret = !becomesPublic && !r.client_secret_sealed ? newClientSecret() : undefined;
+      const usesKey = next.token_endpoint_auth_method === 'private_key_jwt';
+      const secret = !becomesPublic && !usesKey && !r.client_secret_sealed ? newClientSecret() : undefined;
       await db('clients').where({ client_id: clientId }).update({
         name: next.name, description: next.description, app_type: next.app_type, token_endpoint_auth_method: next.token_endpoint_auth_method,
         grant_types: JSON.stringify(next.grant_types), callbacks: JSON.stringify(next.callbacks), allowed_logout_urls: JSON.stringify(next.allowed_logout_urls),
         web_origins: JSON.stringify(next.web_origins), client_metadata: JSON.stringify(next.client_metadata), is_first_party: next.is_first_party,
         id_token_signed_response_alg: next.id_token_signed_response_alg ?? null, updated_at: new Date().toISOString(),
         oidc_logout: next.oidc_logout ? JSON.stringify(next.oidc_logout) : null,
+        client_authentication_methods: next.client_authentication_methods ? JSON.stringify(next.client_authentication_methods) : null,
         ...(secret ? { client_secret_sealed: box.seal(secret, sealAad(clientId)) } : {}),
-        ...(becomesPublic ? { client_secret_sealed: null } : {}),
+        ...(becomesPublic || usesKey ? { client_secret_sealed: null } : {}),
       });
       cache.delete(clientId);
       const updated = await this.require(clientId);
@@ -201,10 +223,13 @@ export function createClients(db: Db, box: SecretBox, defaultIdTokenAlg: 'ES256'
     async rotateSecret(clientId: string, secret = newClientSecret()) {
       const cur = await this.require(clientId);
       if (cur.token_endpoint_auth_method === 'none') throw badRequest('public clients have no secret');
+      if (cur.token_endpoint_auth_method === 'private_key_jwt') throw badRequest('this application authenticates with Private Key JWT and has no secret: set token_endpoint_auth_method to use one');
       await db('clients').where({ client_id: clientId }).update({ client_secret_sealed: box.seal(secret, sealAad(clientId)), updated_at: new Date().toISOString() });
       cache.delete(clientId);
       return { ...(await this.require(clientId)), client_secret: secret };
     },
+    /** Its cached oidc-provider metadata is stale (its credentials changed). */
+    forget(clientId: string) { cache.delete(clientId); },
     async remove(clientId: string) {
       cache.delete(clientId);
       return (await db('clients').where({ client_id: clientId }).delete()) > 0;
@@ -239,6 +264,8 @@ export function createClients(db: Db, box: SecretBox, defaultIdTokenAlg: 'ES256'
       client_id: c.client_id, client_name: c.name,
       ...(r.client_secret_sealed ? { client_secret: box.open(r.client_secret_sealed, sealAad(c.client_id)) } : {}),
       token_endpoint_auth_method: c.token_endpoint_auth_method, grant_types: c.grant_types,
+      // Private Key JWT: the credentials the client named that have not ended (the cache holds this 2 s).
+      ...(c.token_endpoint_auth_method === 'private_key_jwt' ? { jwks: { keys: await jwksOf(db, c.client_id, credentialIdsOf(r.client_authentication_methods as string)) } } : {}),
       response_types: c.grant_types.includes('authorization_code') ? ['code'] : [],
       redirect_uris: c.callbacks, post_logout_redirect_uris: c.allowed_logout_urls,
       application_type: c.app_type === 'native' ? 'native' : 'web',

@@ -2,6 +2,7 @@ import type { Context } from 'koa';
 import { z } from 'zod';
 import type { AppContext } from '../context.ts';
 import { GRANT_TYPES } from '../clients/clients.ts';
+import { CREDENTIAL_ALGS, MAX_CREDENTIALS_PER_CLIENT } from '../clients/credentials.ts';
 import { badRequest } from '../shared/errors.ts';
 import { requireScope } from './auth.ts';
 import { alwaysTrue, auditChange, fieldsOf, fieldsQuery, fieldsShape, listBody, pageOf, paginationShape, parseBody, parseQuery, requireSomeField, stringMap, text, pathId, type RegisterRoutes } from './helpers.ts';
@@ -24,6 +25,10 @@ const fields = {
   web_origins: urlList,
   grant_types: z.array(z.string().max(100)).max(GRANT_TYPES.length + 2),
   token_endpoint_auth_method: z.enum(['none', 'client_secret_basic', 'client_secret_post']),
+  // Private Key JWT (Auth0's shape): the application's credentials it authenticates with; null goes back to a secret.
+  client_authentication_methods: z.strictObject({
+    private_key_jwt: z.strictObject({ credentials: z.array(z.strictObject({ id: z.string().min(1).max(64) })).min(1).max(MAX_CREDENTIALS_PER_CLIENT) }),
+  }).nullable(),
   client_metadata: stringMap,
   is_first_party: z.boolean(),
   id_token_signed_response_alg: alg,
@@ -44,7 +49,9 @@ const createBody = z.strictObject({
   oidc_conformant: alwaysTrue('every client follows OpenID Connect').optional(),
   ...fields, app_type: fields.app_type.optional(), description: fields.description.optional(), callbacks: urlList.optional(),
   allowed_logout_urls: urlList.optional(), web_origins: urlList.optional(), grant_types: fields.grant_types.optional(),
-  token_endpoint_auth_method: fields.token_endpoint_auth_method.optional(), client_metadata: stringMap.optional(),
+  // null: the application authenticates as client_authentication_methods says (Auth0 sends both that way).
+  token_endpoint_auth_method: fields.token_endpoint_auth_method.nullable().optional(), client_metadata: stringMap.optional(),
+  client_authentication_methods: fields.client_authentication_methods.optional(),
   is_first_party: z.boolean().optional(), id_token_signed_response_alg: alg.optional(), jwt_configuration: fields.jwt_configuration.optional(),
   oidc_logout: fields.oidc_logout.optional(),
 });
@@ -66,13 +73,16 @@ type ClientOut = Awaited<ReturnType<AppContext['clients']['require']>> & { clien
  */
 const viewOf = (app: AppContext) => (c: ClientOut) => ({
   ...c, oidc_conformant: true, jwt_configuration: { alg: app.clients.idTokenAlg(c), lifetime_in_seconds: app.config.tokens.idTokenTtl, secret_encoded: false },
+  // As Auth0 shows a Private Key JWT application: no secret method, the credentials in client_authentication_methods.
+  ...(c.token_endpoint_auth_method === 'private_key_jwt' ? { token_endpoint_auth_method: null } : {}),
 });
 /** Audit summary: never the secret. */
 const summary = ({ client_secret: _s, created_at: _c, ...rest }: ClientOut) => rest;
 
-function toInput<T extends { jwt_configuration?: { alg?: 'ES256' | 'RS256' }; id_token_signed_response_alg?: 'ES256' | 'RS256'; oidc_conformant?: boolean }>(b: T) {
-  const { jwt_configuration, oidc_conformant: _o, ...rest } = b;
-  return { ...rest, id_token_signed_response_alg: b.id_token_signed_response_alg ?? jwt_configuration?.alg };
+function toInput<T extends { jwt_configuration?: { alg?: 'ES256' | 'RS256' }; id_token_signed_response_alg?: 'ES256' | 'RS256'; oidc_conformant?: boolean; token_endpoint_auth_method?: string | null; client_authentication_methods?: unknown }>(b: T) {
+  const { jwt_configuration, oidc_conformant: _o, token_endpoint_auth_method: method, ...rest } = b;
+  if (method === null && b.client_authentication_methods === undefined) throw badRequest('token_endpoint_auth_method: null needs client_authentication_methods (Private Key JWT)', 'invalid_body');
+  return { ...rest, ...(method !== null && method !== undefined ? { token_endpoint_auth_method: method as 'none' | 'client_secret_basic' | 'client_secret_post' } : {}), id_token_signed_response_alg: b.id_token_signed_response_alg ?? jwt_configuration?.alg };
 }
 
 /** ID token lifetimes are the server's (tokens.idTokenTtl): the value GET shows may come back, no other. */
@@ -123,7 +133,7 @@ export const registerClients: RegisterRoutes = (router, app) => {
     const before = await clients.require(id);
     // The bootstrap admin must keep getting Management API tokens: its kind and credentials stay.
     if (before.is_system) {
-      const locked = (['app_type', 'grant_types', 'token_endpoint_auth_method'] as const).find((k) => body[k] !== undefined);
+      const locked = (['app_type', 'grant_types', 'token_endpoint_auth_method', 'client_authentication_methods'] as const).find((k) => body[k] !== undefined);
       if (locked) throw badRequest(`${locked}: cannot be changed on a system client`, 'operation_not_supported');
     }
     checkRoundTrip(app, body);
@@ -147,6 +157,56 @@ export const registerClients: RegisterRoutes = (router, app) => {
     if (before.is_system) throw badRequest('System clients cannot be deleted', 'operation_not_supported');
     await clients.remove(id);
     await auditChange(app, ctx, { description: 'Delete a client', target: { type: 'client', id }, before: summary(before) });
+    ctx.status = 204;
+  });
+
+  // Private Key JWT credentials (Auth0's /clients/{id}/credentials): public keys only; the answer never repeats the key.
+  const credentialBody = z.strictObject({
+    credential_type: z.literal('public_key'),
+    name: z.string().max(128).optional(),
+    pem: z.string().min(1).max(16_384),
+    alg: z.enum(CREDENTIAL_ALGS).optional(),
+    parse_expiry_from_cert: z.boolean().optional(),
+    expires_at: z.iso.datetime({ offset: true }).optional(),
+  });
+  const credentialPatch = z.strictObject({ expires_at: z.iso.datetime({ offset: true }).nullable() });
+  const credentialId = (ctx: Context) => pathId(ctx, 64, 'credential_id');
+  /** The client, which must exist; credentials are for confidential applications. */
+  async function confidential(id: string) {
+    const c = await clients.require(id);
+    if (c.token_endpoint_auth_method === 'none') throw badRequest(`${c.app_type} applications are public: Private Key JWT is for regular_web and non_interactive applications`);
+    return c;
+  }
+  router.get('/clients/:id/credentials', requireScope('read:client_credentials'), async function listCredentials(ctx) {
+    const id = idParam(ctx);
+    await clients.require(id);
+    ctx.body = await app.clientCredentials.list(id);
+  });
+  router.post('/clients/:id/credentials', requireScope('create:client_credentials'), async function createCredential(ctx) {
+    const id = idParam(ctx);
+    const body = parseBody(ctx, credentialBody);
+    await confidential(id);
+    const made = await app.clientCredentials.create(id, body);
+    await auditChange(app, ctx, { description: 'Create a client credential', target: { type: 'client', id }, after: made });
+    ctx.status = 201;
+    ctx.body = made;
+  });
+  router.get('/clients/:id/credentials/:credential_id', requireScope('read:client_credentials'), async function getCredential(ctx) {
+    ctx.body = await app.clientCredentials.get(idParam(ctx), credentialId(ctx));
+  });
+  router.patch('/clients/:id/credentials/:credential_id', requireScope('update:client_credentials'), async function updateCredential(ctx) {
+    const id = idParam(ctx);
+    const body = parseBody(ctx, credentialPatch);
+    const before = await app.clientCredentials.get(id, credentialId(ctx));
+    const after = await app.clientCredentials.update(id, credentialId(ctx), body);
+    await auditChange(app, ctx, { description: 'Update a client credential', target: { type: 'client', id }, before, after });
+    ctx.body = after;
+  });
+  router.delete('/clients/:id/credentials/:credential_id', requireScope('delete:client_credentials'), async function deleteCredential(ctx) {
+    const id = idParam(ctx);
+    const before = await app.clientCredentials.get(id, credentialId(ctx));
+    await app.clientCredentials.remove(id, credentialId(ctx));
+    await auditChange(app, ctx, { description: 'Delete a client credential', target: { type: 'client', id }, before });
     ctx.status = 204;
   });
 

@@ -304,8 +304,8 @@ export function emptyListOf(key: string, parent?: (ctx: Context) => Promise<unkn
 }
 
 /** A path's `:id`, 1 to `max` characters; a 400 naming the limit otherwise (Auth0's invalid_uri). */
-export function pathId(ctx: Context, max: number): string {
-  const id = ctx.params.id;
-  if (typeof id !== 'string' || id.length < 1 || id.length > max) throw badRequest(`Path validation error: id: must be 1 to ${max} characters`, 'invalid_uri');
+export function pathId(ctx: Context, max: number, name = 'id'): string {
+  const id = ctx.params[name];
+  if (typeof id !== 'string' || id.length < 1 || id.length > max) throw badRequest(`Path validation error: ${name}: must be 1 to ${max} characters`, 'invalid_uri');
   return id;
 }

@@ -4,6 +4,7 @@ export const MANAGEMENT_SCOPES = [
   'read:roles', 'create:roles', 'update:roles', 'delete:roles',
   'read:role_members', 'create:role_members', 'delete:role_members',
   'read:clients', 'create:clients', 'update:clients', 'delete:clients',
+  'read:client_credentials', 'create:client_credentials', 'update:client_credentials', 'delete:client_credentials',
   'read:resource_servers', 'create:resource_servers', 'update:resource_servers', 'delete:resource_servers',
   'read:client_grants', 'create:client_grants', 'update:client_grants', 'delete:client_grants',
   'read:signing_keys', 'create:signing_keys', 'update:signing_keys',

@@ -466,7 +466,9 @@ export function createProvider(d: ProviderDeps): Provider {
     },
     // What the Management API can register (src/management-api/clients.ts): discovery advertises
     // only these, and a JWT client assertion is refused as unknown rather than checked.
-    clientAuthMethods: ['none', 'client_secret_basic', 'client_secret_post'],
+    // private_key_jwt: RFC 7523 client assertions signed with a key the application registered
+    // (src/clients/credentials.ts), as Auth0's Private Key JWT; its algorithms are Auth0's.
+    clientAuthMethods: ['none', 'client_secret_basic', 'client_secret_post', 'private_key_jwt'],
     pkce: { required: (_ctx, client) => client.clientAuthMethod === 'none' },
     // Always rotate; the checks and the hook run first, while the presented refresh token is still unused.
     async rotateRefreshToken(ctx) {
@@ -558,7 +560,7 @@ export function createProvider(d: ProviderDeps): Provider {
       Grant: t.refreshTokenTtl,
       DeviceCode: config.deviceFlow.codeTtl,
     },
-    enabledJWA: { idTokenSigningAlgValues: ['ES256', 'RS256'], userinfoSigningAlgValues: ['ES256', 'RS256'] } as Configuration['enabledJWA'],
+    enabledJWA: { idTokenSigningAlgValues: ['ES256', 'RS256'], userinfoSigningAlgValues: ['ES256', 'RS256'], clientAuthSigningAlgValues: ['RS256', 'RS384', 'PS256'] } as Configuration['enabledJWA'],
   };
 
   const provider = new Provider(config.issuer, configuration);
@@ -580,6 +582,7 @@ export function createProvider(d: ProviderDeps): Provider {
   };
 
   auth0TokenParams(provider);
+  issuerAudienceEitherWay(provider);
 
   // The ends actions set (lifetimes.ts) are kept with the session and the refresh token: their
   // models store only the members they list, so these join the lists.
@@ -802,6 +805,23 @@ function onlyTheScriptHash(ctx: { response: { get(name: string): unknown }; set(
   if (typeof csp === 'string' && csp.includes("script-src 'none' 'sha256-")) {
     ctx.set('content-security-policy', csp.replace("script-src 'none' 'sha256-", "script-src 'sha256-"));
   }
+}
+
+/**
+ * A client assertion's `aud` may name the issuer with or without its trailing slash: Auth0's SDKs
+ * send `https://<domain>/` (Auth0's issuer ends in one), and an issuer configured without it is
+ * the same server. oidc-provider's other accepted audiences (the token endpoint, the endpoint
+ * called) stay.
+ */
+function issuerAudienceEitherWay(provider: Provider): void {
+  const proto = (provider as unknown as { OIDCContext: { prototype: { clientJwtAuthExpectedAudience?(): Set<string> } } }).OIDCContext.prototype;
+  const expected = proto.clientJwtAuthExpectedAudience;
+  if (typeof expected !== 'function') throw new Error('oidc-provider\'s OIDCContext changed: review issuerAudienceEitherWay');
+  proto.clientJwtAuthExpectedAudience = function expectedAudience(this: { issuer: string }) {
+    const accepted = expected.call(this);
+    accepted.add(this.issuer.endsWith('/') ? this.issuer.slice(0, -1) : `${this.issuer}/`);
+    return accepted;
+  };
 }
 
 /**
