@@ -37,6 +37,7 @@ import type { Context } from 'koa';
 import type { User } from './users/users.ts';
 import type { SafeHtml } from '../views/html.ts';
 import { createClientCredentials } from './clients/credentials.ts';
+import { createLogStreams } from './audit/log-streams.ts';
 import { createBackchannelLogout, type BackchannelLogout, type EndedSession } from './oidc/backchannel.ts';
 import type { BackchannelInitiator } from './clients/clients.ts';
 
@@ -78,6 +79,7 @@ export async function createContext(config: Config, opts: { logger?: Logger; mig
   const permissions = createPermissions(db);
   const clients = createClients(db, box, config.keys.defaultAlg);
   const clientCredentials = createClientCredentials(db, (id) => clients.forget(id));
+  const logStreams = createLogStreams({ db, box, logger, allowHosts: config.logStreams.allowHosts });
   const resourceServers = createResourceServers(db, { signingAlg: config.keys.defaultAlg, tokenLifetime: config.tokens.accessTokenTtl });
   const audit = createAudit(db, logger);
   const checkPassword = createPasswordLogin({ users, hasher, bruteForce, audit, maxPasswordBytes: config.password.maxLength * 4 });
@@ -268,6 +270,8 @@ export async function createContext(config: Config, opts: { logger?: Logger; mig
 
   return {
     config, logger, db, box, urls, hasher, hashClasses, users, bruteForce, requestLimits, checkPassword, roles, permissions, clients, resourceServers, audit, keys, settings, hooks, csrfKey,
+    /** Auth0's log streams: the audit log pushed to HTTP endpoints (src/audit/log-streams.ts). */
+    logStreams,
     /** Applications' public keys for Private Key JWT (src/clients/credentials.ts). */
     clientCredentials,
     /** Back-channel logout for the sessions Gatehouse ends itself (an expiry, found by the sweep, for one). */

@@ -101,6 +101,9 @@ export async function startServer(config: Config, opts: { logger?: Logger; host?
     });
   }, KEY_POLL_MS);
   keyPoll.unref();
+  // Log streams: what the audit log gained since, to each active stream's endpoint (one pass at a time).
+  const streamTimer = setInterval(() => { void ctx.logStreams.tick(); }, 1000);
+  streamTimer.unref();
   const addr = server.address();
   const port = typeof addr === 'object' && addr ? addr.port : config.port;
   return {
@@ -109,12 +112,15 @@ export async function startServer(config: Config, opts: { logger?: Logger; host?
     async close(graceMs = 10_000) {
       clearInterval(timer);
       clearInterval(keyPoll);
+      clearInterval(streamTimer);
       const closed = new Promise<void>((r) => server.close(() => r()));
       server.closeIdleConnections();
       const force = setTimeout(() => server.closeAllConnections(), graceMs);
       force.unref();
       await closed;
       clearTimeout(force);
+      // A log stream pass under way finishes first (its request gives up within 10 s).
+      await ctx.logStreams.idle();
       await ctx.close();
     },
   };

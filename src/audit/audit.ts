@@ -15,7 +15,8 @@ export interface AuditEvent {
   ip?: string | null; user_agent?: string | null; details?: Record<string, unknown>;
 }
 
-const toLog = (r: Record<string, unknown>) => ({
+/** A stored audit row in the shape GET /logs answers (and log streams send). */
+export const toLog = (r: Record<string, unknown>) => ({
   log_id: r.log_id as string, date: r.date as string, type: r.type as string, description: r.description as string,
   user_id: r.user_id as string | null, user_name: r.user_name as string | null, client_id: r.client_id as string | null,
   ip: r.ip as string | null, user_agent: r.user_agent as string | null, details: parseJson<Record<string, unknown>>(r.details, {}),

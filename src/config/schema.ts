@@ -1,5 +1,15 @@
 import { z } from 'zod';
 
+/** Hosts (`host`, `host:port`, `[v6]` or `[v6]:port`) outgoing requests may reach besides public addresses (src/actions/sandbox/net-guard.ts). */
+const hostAllowList = z.array(z.string().trim().min(1).max(260).regex(/^(\[[0-9A-Fa-f:.]+\]|[^:[\]/\s@]+)(:\d{1,5})?$/, 'must be a host name or [IPv6 address], optionally with :port (no scheme, user or path)')
+  // As a URL would write it (what the address check compares): a port in range, IPv6 compressed, no trailing dot.
+  .refine((e) => {
+    // The port as a number (net-guard reads it so: 080 is 80); no wildcard, no empty label.
+    const n = e.toLowerCase().replace(/:0+(?=\d+$)/, ':');
+    if (/:0$/.test(n) || n.includes('*') || n.includes('..') || n.startsWith('.') || n.endsWith('.')) return false;
+    try { return new URL(`http://${n}`).host === n.replace(/:80$/, ''); } catch { return false; }
+  }, 'must be written as a URL writes it: port 1-65535, IPv6 compressed ([::1]), no wildcard or trailing dot'));
+
 /**
  * Gatehouse configuration. Read from `config/default.json`, then `config/<NODE_ENV>.json`,
  * then environment variables (see `ENV_MAP`). Validated once at boot: an invalid value stops
@@ -129,19 +139,16 @@ export const configSchema = z.object({
    * applications on the same network as Gatehouse.
    */
   backchannelLogout: z.object({
-    allowHosts: z.array(z.string().trim().min(1).max(260).regex(/^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(:\d{1,5})?$/, 'must be a host name or [IPv6 address], optionally with :port')).default([]),
+    allowHosts: hostAllowList.default([]),
+  }).prefault({}),
+  /** Log streams (src/audit/log-streams.ts): hosts on private or loopback addresses their endpoints may be on. */
+  logStreams: z.object({
+    allowHosts: hostAllowList.default([]),
   }).prefault({}),
   /** Actions limits (ACTIONS.md "Rules that protect users"). */
   actions: z.object({
     /** Hosts (`host`, `host:port`, `[v6]` or `[v6]:port`) actions' fetch may reach besides public addresses (net-guard.ts). */
-    fetchAllow: z.array(z.string().trim().min(1).max(260).regex(/^(\[[0-9A-Fa-f:.]+\]|[^:[\]/\s@]+)(:\d{1,5})?$/, 'must be a host name or [IPv6 address], optionally with :port (no scheme, user or path)')
-      // As a URL would write it (what the address check compares): a port in range, IPv6 compressed, no trailing dot.
-      .refine((e) => {
-        // The port as a number (net-guard reads it so: 080 is 80); no wildcard, no empty label.
-        const n = e.toLowerCase().replace(/:0+(?=\d+$)/, ':');
-        if (/:0$/.test(n) || n.includes('*') || n.includes('..') || n.startsWith('.') || n.endsWith('.')) return false;
-        try { return new URL(`http://${n}`).host === n.replace(/:80$/, ''); } catch { return false; }
-      }, 'must be written as a URL writes it: port 1-65535, IPv6 compressed ([::1]), no wildcard or trailing dot')).default([]),
+    fetchAllow: hostAllowList.default([]),
     workers: z.number().int().min(1).max(16).default(2),
     actionTimeoutMs: z.number().int().min(10).max(30_000).default(5000),
     chainTimeoutMs: z.number().int().min(10).max(60_000).default(20_000),

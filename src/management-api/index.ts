@@ -19,6 +19,7 @@ import { registerUserImports } from './user-imports.ts';
 import { registerUserExports } from './user-exports.ts';
 import { registerConnections } from './connections.ts';
 import { registerStats } from './stats.ts';
+import { registerLogStreams } from './log-streams.ts';
 
 /** `/api/v2`: Auth0 Management API v2 shape. One file per resource registers its routes here. */
 export function createManagementApi(app: AppContext) {
@@ -42,5 +43,6 @@ export function createManagementApi(app: AppContext) {
   registerUserExports(router, app);
   registerConnections(router, app);
   registerStats(router, app);
+  registerLogStreams(router, app);
   return router;
 }

@@ -9,6 +9,7 @@ export const MANAGEMENT_SCOPES = [
   'read:client_grants', 'create:client_grants', 'update:client_grants', 'delete:client_grants',
   'read:signing_keys', 'create:signing_keys', 'update:signing_keys',
   'read:logs',
+  'read:log_streams', 'create:log_streams', 'update:log_streams', 'delete:log_streams',
   'read:actions', 'create:actions', 'update:actions', 'delete:actions',
   'read:authentication_methods', 'delete:authentication_methods',
   'read:grants', 'delete:grants',

@@ -10,11 +10,9 @@
  */
 import http from 'node:http';
 import https from 'node:https';
-import dns from 'node:dns';
 import zlib from 'node:zlib';
-import type { LookupFunction } from 'node:net';
 import { isIP } from 'node:net';
-import { isAllowedHost, isBlockedAddress, type FetchAllowList } from './net-guard.ts';
+import { AddressRefused, guardedLookup, isAllowedHost, isBlockedAddress, type FetchAllowList } from './net-guard.ts';
 
 export interface FetchOptions {
   allow: FetchAllowList;
@@ -37,7 +35,7 @@ const FORBIDDEN_REQUEST_HEADERS = new Set([
 ]);
 const MAX_REDIRECTS = 5;
 
-class FetchRefused extends Error {}
+class FetchRefused extends AddressRefused {}
 
 /** Checks the shape of a request the guest queued (untrusted JSON). */
 export function parseGuestRequest(v: unknown): GuestFetchRequest | null {
@@ -53,19 +51,6 @@ export function parseGuestRequest(v: unknown): GuestFetchRequest | null {
     headers.push([h[0], h[1]]);
   }
   return { id: r.id, url: r.url, method: r.method, headers, body: r.body as string | null, redirect: r.redirect };
-}
-
-function guardedLookup(allowed: boolean): LookupFunction {
-  return (hostname, options, callback) => {
-    dns.lookup(hostname, { all: true, family: options.family ?? 0 }, (err, addresses) => {
-      if (err) return (callback as (e: Error | null, a?: unknown, f?: number) => void)(err);
-      const ok = allowed ? addresses : addresses.filter((a) => !isBlockedAddress(a.address));
-      const cb = callback as (e: Error | null, a?: unknown, f?: number) => void;
-      if (ok.length === 0) return cb(new FetchRefused(`${hostname} resolves to a loopback, private or link-local address`));
-      if (options.all) return cb(null, ok);
-      return cb(null, ok[0].address, ok[0].family);
-    });
-  };
 }
 
 interface Exchange { status: number; statusText: string; headers: [string, string][]; body: string; location: string | null }
@@ -142,7 +127,7 @@ function exchange(url: URL, method: string, headers: [string, string][], body: s
 }
 
 function safeMessage(e: unknown): string {
-  if (e instanceof FetchRefused) return e.message;
+  if (e instanceof AddressRefused) return e.message;
   if (e instanceof Error) {
     const code = (e as NodeJS.ErrnoException).code;
     return code ? `${code}` : 'network error';

@@ -7,7 +7,8 @@
  * the one connected to (see fetch.ts: the check runs inside the socket's `lookup`), so DNS
  * rebinding between check and connect is not possible.
  */
-import { BlockList, isIP } from 'node:net';
+import dns from 'node:dns';
+import { BlockList, isIP, type LookupFunction } from 'node:net';
 
 const blocked = new BlockList();
 for (const [net, prefix] of [
@@ -132,4 +133,24 @@ export function isAllowedHost(list: FetchAllowList, url: URL): boolean {
   // by the server behind it, not here: not the issuer's paths then.
   if (/%2f|%5c|%2e|\\/i.test(url.pathname)) return false;
   return url.pathname === iss.tokenPath || url.pathname.startsWith(iss.apiPrefix);
+}
+
+/** A refusal by this guard (its message says why, and names no more than the host). */
+export class AddressRefused extends Error {}
+
+/**
+ * The socket `lookup` that applies the guard to every address a name resolves to (the address
+ * that passed is the one connected to); `allowed`: the host is listed, any address goes.
+ */
+export function guardedLookup(allowed: boolean): LookupFunction {
+  return (hostname, options, callback) => {
+    dns.lookup(hostname, { all: true, family: options.family ?? 0 }, (err, addresses) => {
+      if (err) return (callback as (e: Error | null, a?: unknown, f?: number) => void)(err);
+      const ok = allowed ? addresses : addresses.filter((a) => !isBlockedAddress(a.address));
+      const cb = callback as (e: Error | null, a?: unknown, f?: number) => void;
+      if (ok.length === 0) return cb(new AddressRefused(`${hostname} resolves to a loopback, private or link-local address`));
+      if (options.all) return cb(null, ok);
+      return cb(null, ok[0].address, ok[0].family);
+    });
+  };
 }
