@@ -27,6 +27,9 @@ export async function up(knex: Knex): Promise<void> {
 }
 
 export async function down(knex: Knex): Promise<void> {
+  // Applications on Private Key JWT go back to a secret method the older version knows; they have
+  // no secret: an admin gives them one (POST /clients/{id}/rotate-secret) before they sign in again.
+  await knex('clients').where({ token_endpoint_auth_method: 'private_key_jwt' }).update({ token_endpoint_auth_method: 'client_secret_basic' });
   await dropColumns(knex, 'clients', ['client_authentication_methods']);
   await knex.schema.dropTable('client_credentials');
 }

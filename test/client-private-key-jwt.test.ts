@@ -30,9 +30,9 @@ before(async () => {
 after(async () => { await ts?.close(); });
 
 /** A client assertion for the worker, signed with `key` (RFC 7523 §3). */
-function assertion(key: KeyObject, o: { alg?: string; aud?: string; jti?: string } = {}) {
+function assertion(key: KeyObject, o: { alg?: string; aud?: string; jti?: string; exp?: string | number; iat?: number } = {}) {
   return new SignJWT({}).setProtectedHeader({ alg: o.alg ?? 'RS256' }).setIssuer(m2m.client_id).setSubject(m2m.client_id)
-    .setAudience(o.aud ?? `${ts.issuer}/`).setJti(o.jti ?? randomUUID()).setIssuedAt().setExpirationTime('2m').sign(key);
+    .setAudience(o.aud ?? `${ts.issuer}/`).setJti(o.jti ?? randomUUID()).setIssuedAt(o.iat).setExpirationTime(o.exp ?? '2m').sign(key);
 }
 const tokenWith = async (clientAssertion: string) => postForm(`${ts.base}/oauth/token`, {
   grant_type: 'client_credentials', audience: API, client_id: m2m.client_id,
@@ -60,6 +60,9 @@ test('credentials: public RSA keys of 2048 bits or more, two per application, ne
   await refuse({ pem: pemOf(generateKeyPairSync('rsa', { modulusLength: 1024 }).publicKey) }, /1024 bits; at least 2048/);
   await refuse({ pem: keys.privateKey.export({ format: 'pem', type: 'pkcs8' }).toString() }, /private key/);
   await refuse({ pem: 'not a key' }, /not a PEM public key/);
+  // A small public exponent makes signatures forgeable (regression: e=1 and e=3 were taken).
+  await refuse({ pem: pemOf(generateKeyPairSync('rsa', { modulusLength: 2048, publicExponent: 3 }).publicKey) }, /public exponent 3 is unsafe/);
+  await refuse({ pem: pemOf(rsa().publicKey) }, /system client/, 'bootstrap-admin');
   await refuse({ pem: pemOf(keys.publicKey) }, /already a credential/);
   await refuse({ pem: pemOf(rsa().publicKey), alg: 'HS256' }, /alg/);
   await refuse({ pem: pemOf(rsa().publicKey), expires_at: new Date(Date.now() - 1000).toISOString() }, /already have ended/);
@@ -99,6 +102,15 @@ test('Private Key JWT on: a token for a signed assertion (openid-client\'s Priva
   assert.equal(replay.body.error, 'invalid_client');
   const stranger = await tokenWith(await assertion(rsa().privateKey));
   assert.equal(stranger.body.error, 'invalid_client');
+  // At most 5 minutes of life (Auth0's limit): one made to last a year is refused, however it is spelled.
+  const now = Math.floor(Date.now() / 1000);
+  assert.equal((await tokenWith(await assertion(keys.privateKey, { exp: '1y' }))).body.error, 'invalid_client');
+  assert.equal((await tokenWith(await assertion(keys.privateKey, { exp: now + 200, iat: now - 400 }))).body.error, 'invalid_client', 'exp - iat over 5 minutes');
+  assert.equal((await tokenWith(await assertion(keys.privateKey, { exp: 1e16 }))).status, 401, 'not a 500 for an exp past any column');
+  // One assertion sent many times at once: one token (regression: a lookup then a save let several through).
+  const racing = await assertion(keys.privateKey);
+  const statuses = (await Promise.all(Array.from({ length: 12 }, () => tokenWith(racing)))).map((r) => r.status);
+  assert.deepEqual(statuses.filter((s) => s === 200).length, 1, statuses.join(','));
   // The other credential (PS256) is not enabled, and an RS256 assertion never passes for a PS256 key.
   const old = await postForm(`${ts.base}/oauth/token`, { grant_type: 'client_credentials', audience: API }, { authorization: basic(m2m.client_id, m2m.client_secret) });
   assert.equal(old.status, 401, 'the secret no longer works');
@@ -117,6 +129,9 @@ test('an algorithm is pinned to its credential; a credential in use cannot be de
   // Enabling the PS256 credential instead: an RS256-signed assertion with the old key is now refused.
   assert.equal((await enable(ps256.id)).status, 200);
   assert.equal((await tokenWith(await assertion(keys.privateKey))).body.error, 'invalid_client');
+  const both = await ts.api('PATCH', `/clients/${m2m.client_id}`, { token_endpoint_auth_method: 'client_secret_post', client_authentication_methods: { private_key_jwt: { credentials: [{ id: ps256.id }] } } });
+  assert.equal(both.status, 400, 'a secret method and Private Key JWT at once');
+  assert.match(both.body.message, /exclude each other/);
   const unknown = await enable('cred_nope');
   assert.equal(unknown.status, 400);
   assert.match(unknown.body.message, /not a credential of this application/);

@@ -470,4 +470,8 @@ test('PostgreSQL: Private Key JWT: credentials made two at once stop at the limi
   assert.equal(res.status, 200, await res.clone().text());
   const again = await fetch(`${ts.base}/oauth/token`, { method: 'POST', body: new URLSearchParams({ grant_type: 'client_credentials', audience: API, client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer', client_assertion: jwt }) });
   assert.equal(again.status, 401, 'a replay is refused (its jti is kept through the adapter)');
+  // Sent many times at once: one token (regression: oidc-provider's lookup-then-save let most of 20 through on PostgreSQL).
+  const racing = await new SignJWT({}).setProtectedHeader({ alg: 'RS256' }).setIssuer(m2m.client_id).setSubject(m2m.client_id).setAudience(`${server.issuer}/`).setJti(randomUUID()).setIssuedAt().setExpirationTime('1m').sign(pairs[i].privateKey);
+  const statuses = await Promise.all(Array.from({ length: 20 }, async () => (await fetch(`${server.base}/oauth/token`, { method: 'POST', body: new URLSearchParams({ grant_type: 'client_credentials', audience: API, client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer', client_assertion: racing }) })).status));
+  assert.equal(statuses.filter((x) => x === 200).length, 1, statuses.join(','));
 });

@@ -55,6 +55,9 @@ async function readKey(pem: string, fromCert: boolean): Promise<{ key: KeyObject
   if (key.asymmetricKeyType !== 'rsa') throw badRequest(`pem: an RSA key is needed (this is ${key.asymmetricKeyType ?? 'another kind of'} key)`);
   const bits = key.asymmetricKeyDetails?.modulusLength ?? 0;
   if (bits < MIN_RSA_BITS) throw badRequest(`pem: the RSA key has ${bits} bits; at least ${MIN_RSA_BITS} are needed`);
+  // A small or even public exponent makes signatures forgeable (e=1: the "signature" is the padded hash itself).
+  const e = key.asymmetricKeyDetails?.publicExponent;
+  if (typeof e !== 'bigint' || e < 65537n || e % 2n === 0n) throw badRequest(`pem: the RSA public exponent ${e ?? '?'} is unsafe; keys use 65537`);
   if (fromCert && certEnd === undefined) throw badRequest('parse_expiry_from_cert: the pem is a public key, not a certificate');
   return { key, certEnd };
 }
@@ -68,8 +71,8 @@ export function createClientCredentials(db: Db, changed: (clientId: string) => v
     if (!r) throw notFound('The credential does not exist', 'inexistent_credential');
     return r;
   }
-  const enabledIds = async (clientId: string): Promise<string[]> => {
-    const c = await db('clients').where({ client_id: clientId }).first('client_authentication_methods') as { client_authentication_methods?: string | null } | undefined;
+  const enabledIds = async (clientId: string, q: Db = db): Promise<string[]> => {
+    const c = await q('clients').where({ client_id: clientId }).first('client_authentication_methods') as { client_authentication_methods?: string | null } | undefined;
     return credentialIdsOf(c?.client_authentication_methods);
   };
 
@@ -114,10 +117,14 @@ export function createClientCredentials(db: Db, changed: (clientId: string) => v
     /** Refused while the client authenticates with it: that would lock the application out by surprise. */
     async remove(clientId: string, id: string) {
       await row(clientId, id);
-      if ((await enabledIds(clientId)).includes(id)) {
-        throw badRequest('the application authenticates with this credential: take it out of client_authentication_methods.private_key_jwt.credentials first', 'credential_in_use');
-      }
-      await db('client_credentials').where({ client_id: clientId, id }).delete();
+      // The check and the delete under the client's row lock (PostgreSQL): a PATCH naming it meanwhile waits.
+      await db.transaction(async (trx) => {
+        if (!isSqlite(trx)) await trx('clients').where({ client_id: clientId }).forUpdate().first('client_id');
+        if ((await enabledIds(clientId, trx)).includes(id)) {
+          throw badRequest('the application authenticates with this credential: take it out of client_authentication_methods.private_key_jwt.credentials first', 'credential_in_use');
+        }
+        await trx('client_credentials').where({ client_id: clientId, id }).delete();
+      });
       changed(clientId);
     },
   };

@@ -82,6 +82,7 @@ const summary = ({ client_secret: _s, created_at: _c, ...rest }: ClientOut) => r
 function toInput<T extends { jwt_configuration?: { alg?: 'ES256' | 'RS256' }; id_token_signed_response_alg?: 'ES256' | 'RS256'; oidc_conformant?: boolean; token_endpoint_auth_method?: string | null; client_authentication_methods?: unknown }>(b: T) {
   const { jwt_configuration, oidc_conformant: _o, token_endpoint_auth_method: method, ...rest } = b;
   if (method === null && b.client_authentication_methods === undefined) throw badRequest('token_endpoint_auth_method: null needs client_authentication_methods (Private Key JWT)', 'invalid_body');
+  if (typeof method === 'string' && b.client_authentication_methods) throw badRequest('token_endpoint_auth_method: a secret method and client_authentication_methods (Private Key JWT) exclude each other: send null with it', 'invalid_body');
   return { ...rest, ...(method !== null && method !== undefined ? { token_endpoint_auth_method: method as 'none' | 'client_secret_basic' | 'client_secret_post' } : {}), id_token_signed_response_alg: b.id_token_signed_response_alg ?? jwt_configuration?.alg };
 }
 
@@ -174,6 +175,7 @@ export const registerClients: RegisterRoutes = (router, app) => {
   /** The client, which must exist; credentials are for confidential applications. */
   async function confidential(id: string) {
     const c = await clients.require(id);
+    if (c.is_system) throw badRequest('The system client authenticates with its configured secret: it takes no credentials', 'operation_not_supported');
     if (c.token_endpoint_auth_method === 'none') throw badRequest(`${c.app_type} applications are public: Private Key JWT is for regular_web and non_interactive applications`);
     return c;
   }

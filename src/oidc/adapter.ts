@@ -250,6 +250,21 @@ function parseOr(json: string): Payload {
 }
 
 /** Deletes expired rows; returns how many. Runs on a timer in the server. */
+/**
+ * Records `id` of model `type` unless a live row with it exists, in one statement: true when this
+ * call recorded it. oidc-provider's ReplayDetection looks a jti up and then saves it, so requests
+ * racing with one client assertion (or DPoP proof) all passed; the conditional insert lets one.
+ * An expired row with the id (not swept yet) is taken over.
+ */
+export async function insertOnce(db: Db, type: string, id: string, payload: Record<string, unknown>, expiresAt: number): Promise<boolean> {
+  const r = await db.raw(
+    'insert into oidc_payloads (id, type, payload, grant_id, user_code, uid, account_id, expires_at, consumed_at) values (?, ?, ?, null, null, null, null, ?, null) '
+    + 'on conflict (type, id) do update set payload = excluded.payload, expires_at = excluded.expires_at where oidc_payloads.expires_at <= ? returning id',
+    [id, type, JSON.stringify(payload), expiresAt, Date.now()],
+  ) as { id: string }[] | { rows: { id: string }[] };
+  return (Array.isArray(r) ? r : r.rows).length === 1;
+}
+
 export async function sweepExpired(db: Db, sessionsExpired?: (sessions: Record<string, unknown>[]) => void): Promise<number> {
   const now = Date.now();
   let n = 0;

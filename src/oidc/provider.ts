@@ -12,7 +12,8 @@ import type { Audit } from '../audit/audit.ts';
 import type { Logger } from '../shared/logger.ts';
 import type { Urls } from '../shared/urls.ts';
 import { logKoaErrors } from '../http/koa-errors.ts';
-import { createAdapterFactory, GRANT_LOADED_MEMBER, markLoaded } from './adapter.ts';
+import { createAdapterFactory, GRANT_LOADED_MEMBER, insertOnce, markLoaded } from './adapter.ts';
+import { createHash } from 'node:crypto';
 import { refreshTokenTtl, sessionTtl, type RefreshTokenRequest } from './lifetimes.ts';
 import { stampFamily } from './token-family.ts';
 import { stampDevice } from './token-device.ts';
@@ -105,6 +106,10 @@ const AUDIENCE_REPEATED = Symbol('gatehouse.audienceRepeated');
 const GRANT_SCOPES = Symbol('gatehouse.grantScopes');
 const BODY = Symbol('gatehouse.body');
 const audienceRepeated = () => new errors.InvalidRequest("'audience' parameter must not be provided twice");
+
+/** A client assertion's longest lifetime (Auth0's), and the clock skew allowed on it. */
+const ASSERTION_MAX_AGE = 300;
+const CLOCK_TOLERANCE = 15;
 
 const firstParty = (client: { [k: string]: unknown } | undefined) => client?.['urn:gatehouse:first_party'] === true;
 
@@ -469,6 +474,16 @@ export function createProvider(d: ProviderDeps): Provider {
     // private_key_jwt: RFC 7523 client assertions signed with a key the application registered
     // (src/clients/credentials.ts), as Auth0's Private Key JWT; its algorithms are Auth0's.
     clientAuthMethods: ['none', 'client_secret_basic', 'client_secret_post', 'private_key_jwt'],
+    // A client assertion lives at most 5 minutes (Auth0's limit): one captured before use must not
+    // stay valid for years, nor keep its replay record as long.
+    async assertJwtClientAuthClaimsAndHeader(_ctx, claims) {
+      const { exp, iat } = claims as { exp?: unknown; iat?: unknown };
+      const now = Math.floor(Date.now() / 1000);
+      if (typeof exp !== 'number' || !Number.isFinite(exp) || exp > now + ASSERTION_MAX_AGE + CLOCK_TOLERANCE) {
+        throw new errors.InvalidClientAuth(`the client assertion must expire within ${ASSERTION_MAX_AGE} seconds`);
+      }
+      if (typeof iat === 'number' && exp - iat > ASSERTION_MAX_AGE) throw new errors.InvalidClientAuth(`the client assertion may live at most ${ASSERTION_MAX_AGE} seconds (exp - iat)`);
+    },
     pkce: { required: (_ctx, client) => client.clientAuthMethod === 'none' },
     // Always rotate; the checks and the hook run first, while the presented refresh token is still unused.
     async rotateRefreshToken(ctx) {
@@ -583,6 +598,12 @@ export function createProvider(d: ProviderDeps): Provider {
 
   auth0TokenParams(provider);
   issuerAudienceEitherWay(provider);
+  // A jti (client assertion, DPoP proof) is recorded with one conditional insert: a lookup then a
+  // save let concurrent requests with one assertion all through.
+  (provider.ReplayDetection as unknown as { unique(iss: string, jti: string, exp: number): Promise<boolean> }).unique = async function uniqueJti(iss, jti, exp) {
+    const id = createHash('sha256').update(`${iss}${jti}`).digest('base64url');
+    return insertOnce(d.db, 'ReplayDetection', id, { jti: id, iss, exp, kind: 'ReplayDetection' }, exp * 1000);
+  };
 
   // The ends actions set (lifetimes.ts) are kept with the session and the refresh token: their
   // models store only the members they list, so these join the lists.
