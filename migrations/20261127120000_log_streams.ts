@@ -5,7 +5,9 @@ import type { Knex } from 'knex';
  * endpoint) instead of polling GET /logs. Each stream keeps its own place in the audit log (the
  * last `seq` delivered), so a stream that was down catches up from where it stopped, and a lease
  * so that one node at a time delivers it. The sink (the endpoint's authorization and headers are
- * secrets) is sealed with the secrets key.
+ * secrets) is sealed with the secrets key. On PostgreSQL each audit row also gets the database's
+ * own time of its insert: concurrent inserts may commit out of `seq` order, so a stream reads only
+ * rows the database recorded a moment ago or earlier (one clock, whatever the nodes' clocks say).
  */
 export async function up(knex: Knex): Promise<void> {
   await knex.schema.createTable('log_streams', (t) => {
@@ -25,8 +27,10 @@ export async function up(knex: Knex): Promise<void> {
     t.string('created_at', 40).notNullable();
     t.string('updated_at', 40).notNullable();
   });
+  if (knex.client.config.client === 'pg') await knex.raw('alter table audit_logs add column recorded_at timestamptz not null default clock_timestamp()');
 }
 
 export async function down(knex: Knex): Promise<void> {
+  if (knex.client.config.client === 'pg') await knex.raw('alter table audit_logs drop column recorded_at');
   await knex.schema.dropTable('log_streams');
 }

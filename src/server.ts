@@ -119,8 +119,8 @@ export async function startServer(config: Config, opts: { logger?: Logger; host?
       force.unref();
       await closed;
       clearTimeout(force);
-      // A log stream pass under way finishes first (its request gives up within 10 s).
-      await ctx.logStreams.idle();
+      // A log stream pass under way ends first (its request is cut).
+      await ctx.logStreams.stop();
       await ctx.close();
     },
   };

@@ -15,6 +15,10 @@ let base = '';
 let got: Got[] = [];
 /** Paths the stand-in answers with 500 (a log service that is down). */
 const down = new Set<string>();
+/** /held… answers only once the test opens the gate. */
+let openGate: () => void = () => {};
+let gate: Promise<void> = Promise.resolve();
+const closeGate = () => { gate = new Promise((r) => { openGate = r; }); };
 let ts: TestServer;
 
 before(async () => {
@@ -24,7 +28,7 @@ before(async () => {
     req.on('end', () => {
       got.push({ path: req.url ?? '', headers: req.headers, body });
       res.statusCode = down.has(req.url ?? '') ? 500 : 200;
-      res.end();
+      void ((req.url ?? '').startsWith('/held') ? gate : Promise.resolve()).then(() => res.end());
     });
   });
   const port = await freePort();
@@ -146,4 +150,78 @@ test('an endpoint on a private address that allowHosts does not name is refused,
   const row = await ts.ctx.db('log_streams').where({ id: s.id }).first();
   assert.match(row.last_error, /loopback, private or link-local/);
   await ts.api('DELETE', `/log-streams/${s.id}`);
+});
+
+test('startFrom (Auth0\'s checkpoint) starts with that log; an endpoint moved to another origin does not take the secrets along', async () => {
+  await failLogin('checkpoint@streams.example');
+  const mark = await ts.ctx.db('audit_logs').where({ user_name: 'checkpoint@streams.example' }).first('log_id');
+  const s = (await ts.api('POST', '/log-streams', { name: 'From a checkpoint', type: 'http', startFrom: mark.log_id, sink: { httpEndpoint: `${base}/from`, httpAuthorization: 'Bearer keep-me-here', httpCustomHeaders: [{ header: 'X-Api-Key', value: 'k' }] }, filters: [{ type: 'category', name: 'auth.login.fail' }] })).body;
+  await passes();
+  const first = take('/from');
+  assert.equal(JSON.parse(first[0].body)[0].log_id, mark.log_id, 'the checkpoint itself comes first');
+  assert.equal(first[0].headers.authorization, 'Bearer keep-me-here');
+  // Same origin, another path: the secrets stay. Another origin: they must be given again (regression: anyone with update:log_streams could send them to a host of their own).
+  assert.equal((await ts.api('PATCH', `/log-streams/${s.id}`, { sink: { httpEndpoint: `${base}/from2` } })).status, 200);
+  await failLogin('same-origin@streams.example');
+  await passes();
+  assert.equal(take('/from2')[0].headers.authorization, 'Bearer keep-me-here');
+  const moved = await ts.api('PATCH', `/log-streams/${s.id}`, { sink: { httpEndpoint: 'https://logs.example/intake' } });
+  assert.equal(moved.status, 200);
+  assert.equal(moved.body.sink.httpCustomHeaders, undefined, 'the header values went with the old origin');
+  const sealed = await ts.ctx.db('log_streams').where({ id: s.id }).first('sink_sealed');
+  assert.doesNotMatch(ts.ctx.box.open(sealed.sink_sealed, `log-stream:${s.id}`), /keep-me-here/);
+  // A header value Node could not send is refused when saved, not at every send.
+  const euro = await ts.api('PATCH', `/log-streams/${s.id}`, { sink: { httpAuthorization: 'Bearer 10€' } });
+  assert.equal(euro.status, 400);
+  await ts.api('DELETE', `/log-streams/${s.id}`);
+});
+
+test('a stream deleted while its request is under way sends nothing more; a stream whose sink cannot be opened does not hold up the others', async () => {
+  closeGate();
+  const held = (await ts.api('POST', '/log-streams', { name: 'Held', type: 'http', sink: { httpEndpoint: `${base}/held`, httpContentFormat: 'JSONOBJECT' }, filters: [{ type: 'category', name: 'auth.login.fail' }] })).body;
+  await failLogin('held1@streams.example');
+  await failLogin('held2@streams.example');
+  const pass = ts.ctx.logStreams.tick();
+  while (!got.some((g) => g.path === '/held')) await new Promise((r) => setTimeout(r, 20));
+  assert.equal((await ts.api('DELETE', `/log-streams/${held.id}`)).status, 204);
+  openGate();
+  await pass;
+  await passes();
+  assert.equal(take('/held').length, 1, 'the second event was not sent after the delete');
+
+  const broken = (await ts.api('POST', '/log-streams', { name: 'Broken sink', type: 'http', sink: { httpEndpoint: `${base}/broken-sink` } })).body;
+  const fine = (await ts.api('POST', '/log-streams', { name: 'Fine', type: 'http', sink: { httpEndpoint: `${base}/fine` }, filters: [{ type: 'category', name: 'auth.login.fail' }] })).body;
+  await ts.ctx.db('log_streams').where({ id: broken.id }).update({ sink_sealed: ts.ctx.box.seal('{}', 'another-aad') });
+  await failLogin('unblocked@streams.example');
+  await passes();
+  assert.equal(take('/fine').length, 1, 'the other stream was delivered');
+  const shown = await ts.api('GET', `/log-streams/${broken.id}`);
+  assert.equal(shown.status, 200);
+  assert.equal(shown.body.sink.httpEndpoint, null);
+  assert.match((await ts.ctx.db('log_streams').where({ id: broken.id }).first()).last_error, /cannot be opened/);
+  assert.equal((await ts.api('GET', '/log-streams')).status, 200);
+  const repaired = await ts.api('PATCH', `/log-streams/${broken.id}`, { sink: { httpEndpoint: `${base}/repaired` }, status: 'active' });
+  assert.equal(repaired.status, 200);
+  assert.equal(repaired.body.sink.httpEndpoint, `${base}/repaired`);
+  for (const x of [broken, fine]) await ts.api('DELETE', `/log-streams/${x.id}`);
+  take('/repaired');
+});
+
+test('stopping the server cuts a request under way instead of waiting for the endpoint', async () => {
+  const own = await startTestServer({ logStreams: { allowHosts: [new URL(base).host] } });
+  try {
+    closeGate();
+    await own.api('POST', '/log-streams', { name: 'Held on close', type: 'http', sink: { httpEndpoint: `${base}/held-close` } });
+    await own.ctx.checkPassword('close@streams.example', 'wrong password 123', { ip: '198.51.100.9', userAgent: 'test', clientId: null, where: 'Login' });
+    void own.ctx.logStreams.tick();
+    while (!got.some((g) => g.path === '/held-close')) await new Promise((r) => setTimeout(r, 20));
+    let answered = false;
+    void gate.then(() => { answered = true; });
+    await own.ctx.logStreams.stop();
+    assert.equal(answered, false, 'stop() returned while the endpoint still held its answer');
+  } finally {
+    openGate();
+    await own.close();
+    take('/held-close');
+  }
 });

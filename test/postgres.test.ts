@@ -475,3 +475,43 @@ test('PostgreSQL: Private Key JWT: credentials made two at once stop at the limi
   const statuses = await Promise.all(Array.from({ length: 20 }, async () => (await fetch(`${server.base}/oauth/token`, { method: 'POST', body: new URLSearchParams({ grant_type: 'client_credentials', audience: API, client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer', client_assertion: racing }) })).status));
   assert.equal(statuses.filter((x) => x === 200).length, 1, statuses.join(','));
 });
+
+test('PostgreSQL: log streams: a row the database recorded a moment ago holds the place (no later row passes it); two nodes deliver each event once', { skip: available ? false : 'no PostgreSQL' }, async () => {
+  ts ??= await startTestServer({ databaseUrl: dbUrl });
+  const server = ts;
+  const { createServer } = await import('node:http');
+  const { createLogStreams } = await import('../src/audit/log-streams.ts');
+  const { createLogger } = await import('../src/shared/logger.ts');
+  const bodies: string[] = [];
+  const receiver = createServer((req, res) => { let b = ''; req.on('data', (c) => { b += c; }); req.on('end', () => { bodies.push(b); res.end(); }); });
+  await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
+  const host = `127.0.0.1:${(receiver.address() as { port: number }).port}`;
+  // This test's two nodes do the delivering (the server's own would refuse the loopback receiver).
+  await server.ctx.logStreams.stop();
+  const node = () => createLogStreams({ db: server.ctx.db, box: server.ctx.box, logger: createLogger('silent'), allowHosts: [host] });
+  const a = node(), b = node();
+  try {
+    await a.create({ name: 'PG stream', type: 'http', sink: { httpEndpoint: `http://${host}/in`, httpContentFormat: 'JSONOBJECT' }, filters: [{ type: 'category', name: 'auth.login.fail' }] });
+    const fail = (name: string) => server.ctx.audit.record({ type: 'fu', description: 'Wrong email or password', user_name: name });
+    for (const n of ['pg-1', 'pg-2', 'pg-3']) await fail(n);
+    // Older than the 2 s lag, all but pg-2, which is as if its insert were still committing.
+    await server.ctx.db.raw("update audit_logs set recorded_at = clock_timestamp() - interval '1 minute' where user_name in ('pg-1', 'pg-3')");
+    await server.ctx.db.raw("update audit_logs set recorded_at = clock_timestamp() + interval '1 hour' where user_name = 'pg-2'");
+    await a.tick();
+    const names = () => bodies.map((x) => (JSON.parse(x) as { data: { user_name: string } }).data.user_name);
+    assert.deepEqual(names(), ['pg-1'], 'the place stops before the young row; pg-3 does not pass it');
+    await server.ctx.db.raw("update audit_logs set recorded_at = clock_timestamp() - interval '1 minute' where user_name = 'pg-2'");
+    await a.tick();
+    assert.deepEqual(names(), ['pg-1', 'pg-2', 'pg-3']);
+    // Both nodes at once, again and again: each event once.
+    for (let i = 0; i < 6; i++) await fail(`pg-both-${i}`);
+    await server.ctx.db.raw("update audit_logs set recorded_at = clock_timestamp() - interval '1 minute' where user_name like 'pg-both-%'");
+    for (let i = 0; i < 4; i++) await Promise.all([a.tick(), b.tick()]);
+    const both = names().filter((n) => n.startsWith('pg-both-'));
+    assert.deepEqual(both, [0, 1, 2, 3, 4, 5].map((i) => `pg-both-${i}`), 'in order, none twice');
+  } finally {
+    await a.stop();
+    await b.stop();
+    await new Promise((r) => receiver.close(r));
+  }
+});

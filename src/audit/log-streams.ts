@@ -31,8 +31,12 @@ export const LOG_STREAM_FORMATS = ['JSONARRAY', 'JSONLINES', 'JSONOBJECT'] as co
 export type LogStreamFormat = typeof LOG_STREAM_FORMATS[number];
 export const LOG_STREAM_STATUSES = ['active', 'paused', 'suspended'] as const;
 const BATCH = 100;
+/** One request's whole exchange (not a socket's idle time), and what of its answer is read. */
 const REQUEST_TIMEOUT_MS = 10_000;
-const LEASE_MS = 30_000;
+const ANSWER_MAX_BYTES = 64 * 1024;
+/** A stream's lease; one node's turn at a stream stops well within it (and renews it before each request). */
+const LEASE_MS = 60_000;
+const TURN_MS = 20_000;
 const SUSPEND_AFTER_MS = 24 * 3600_000;
 const PG_LAG_MS = 2000;
 
@@ -70,6 +74,8 @@ interface Row {
 }
 const aad = (id: string) => `log-stream:${id}`;
 /** Headers a stream may not set: the request's own framing, and what would pose as another sender. */
+/** What Node refuses in a header value (its own check, applied when the stream is saved rather than at every send). */
+const BAD_HEADER_VALUE = /[^\t\x20-\x7e\x80-\xff]/;
 const RESERVED_HEADERS = new Set(['host', 'content-length', 'content-type', 'transfer-encoding', 'connection', 'authorization', 'cookie', 'keep-alive', 'upgrade', 'te', 'trailer', 'expect']);
 
 function checkSink(s: LogStreamSink) {
@@ -81,9 +87,9 @@ function checkSink(s: LogStreamSink) {
   for (const h of s.httpCustomHeaders ?? []) {
     if (!/^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,100}$/.test(h.header)) throw badRequest(`sink.httpCustomHeaders: "${h.header.slice(0, 60)}" is not a header name`);
     if (RESERVED_HEADERS.has(h.header.toLowerCase())) throw badRequest(`sink.httpCustomHeaders: ${h.header} is set by the stream itself${h.header.toLowerCase() === 'authorization' ? ' (use httpAuthorization)' : ''}`);
-    if (/[\r\n\0]/.test(h.value)) throw badRequest(`sink.httpCustomHeaders: the value of ${h.header} holds a line break`);
+    if (BAD_HEADER_VALUE.test(h.value)) throw badRequest(`sink.httpCustomHeaders: the value of ${h.header} holds a line break, a control character or a character a header cannot carry`);
   }
-  if (s.httpAuthorization !== undefined && /[\r\n\0]/.test(s.httpAuthorization)) throw badRequest('sink.httpAuthorization: holds a line break');
+  if (s.httpAuthorization !== undefined && BAD_HEADER_VALUE.test(s.httpAuthorization)) throw badRequest('sink.httpAuthorization: holds a line break, a control character or a character a header cannot carry');
   if (s.httpContentType !== undefined && !/^[\w.+-]+\/[\w.+-]+(;[ \w=.+-]*)?$/.test(s.httpContentType)) throw badRequest('sink.httpContentType: not a media type');
 }
 function checkFilters(f: { type: string; name: string }[]) {
@@ -92,13 +98,20 @@ function checkFilters(f: { type: string; name: string }[]) {
   }
 }
 
+const UNREADABLE: LogStreamSink = { httpEndpoint: '' };
+/** The stored sink, or UNREADABLE when it cannot be opened (sealed with another secrets key). */
+function openSink(r: Row, box: SecretBox): LogStreamSink {
+  try { return parseJson<LogStreamSink>(box.open(r.sink_sealed, aad(r.id)), UNREADABLE); } catch { return UNREADABLE; }
+}
+
 /** What the Management API shows: never the authorization, nor the custom headers' values (either may be a key). */
 function view(r: Row, box: SecretBox) {
-  const sink = parseJson<LogStreamSink>(box.open(r.sink_sealed, aad(r.id)), { httpEndpoint: '' });
+  const sink = openSink(r, box);
   return {
     id: r.id, name: r.name, type: r.type, status: r.status,
+    // (A sink that cannot be opened shows its endpoint as null: a PATCH with a whole new sink repairs it.)
     sink: {
-      httpEndpoint: sink.httpEndpoint, httpContentType: sink.httpContentType ?? 'application/json', httpContentFormat: sink.httpContentFormat ?? 'JSONARRAY',
+      httpEndpoint: sink === UNREADABLE ? null : sink.httpEndpoint, httpContentType: sink.httpContentType ?? 'application/json', httpContentFormat: sink.httpContentFormat ?? 'JSONARRAY',
       ...(sink.httpCustomHeaders?.length ? { httpCustomHeaders: sink.httpCustomHeaders.map((h) => ({ header: h.header })) } : {}),
     },
     filters: parseJson<{ type: string; name: string }[]>(r.filters, []),
@@ -110,26 +123,44 @@ export function createLogStreams(o: { db: Db; box: SecretBox; logger: Logger; al
   const { db, box, logger } = o;
   const allow = parseFetchAllow(o.allowHosts);
   const owner = randomId(12);
+  const pg = !isSqlite(db);
   async function row(id: string): Promise<Row> {
     const r = await db('log_streams').where({ id }).first() as Row | undefined;
     if (!r) throw notFound('The log stream does not exist', 'inexistent_log_stream');
     return r;
   }
   const topSeq = async () => Number((await db('audit_logs').max({ m: 'seq' }).first())?.m ?? 0);
+  /** Leases are timed by the database's clock on PostgreSQL (nodes' clocks may differ), by this process's on SQLite (one node). */
+  const dbNow = async (): Promise<number> => (pg ? Number((await db.raw('select (extract(epoch from clock_timestamp()) * 1000)::bigint as t') as { rows: { t: string }[] }).rows[0].t) : Date.now());
 
-  /** One POST of `body`, through the SSRF guard; resolves with the status, or throws why it failed (never the URL). */
-  function post(url: URL, headers: Record<string, string>, body: string): Promise<number> {
+  /** One POST of `body` through the SSRF guard, the whole exchange within REQUEST_TIMEOUT_MS; resolves with the status, or rejects saying why (never the URL). */
+  function post(url: URL, headers: Record<string, string>, body: string, signal: AbortSignal): Promise<number> {
     return new Promise((resolve, reject) => {
       const allowed = isAllowedHost(allow, url);
       const host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
       if (isIP(host) && !allowed && isBlockedAddress(host)) { reject(new AddressRefused(`${url.host} is a loopback, private or link-local address`)); return; }
       const payload = Buffer.from(body, 'utf8');
+      let settled = false;
+      const done = (err: Error | null, status?: number) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        signal.removeEventListener('abort', onAbort);
+        if (err) { req.destroy(); reject(err); } else { req.destroy(); resolve(status!); }
+      };
+      const timer = setTimeout(() => done(new Error(`no complete answer within ${REQUEST_TIMEOUT_MS / 1000} s`)), REQUEST_TIMEOUT_MS);
+      const onAbort = () => done(new Error('the server is stopping'));
+      signal.addEventListener('abort', onAbort);
       const req = (url.protocol === 'https:' ? https : http).request(url, {
-        method: 'POST', agent: false, lookup: guardedLookup(allowed), timeout: REQUEST_TIMEOUT_MS,
+        method: 'POST', agent: false, lookup: guardedLookup(allowed),
         headers: { 'user-agent': 'Gatehouse-LogStream/1', 'content-length': String(payload.length), ...headers },
-      }, (res) => { res.resume(); res.on('end', () => resolve(res.statusCode ?? 0)); res.on('error', reject); });
-      req.on('timeout', () => req.destroy(new Error(`no answer within ${REQUEST_TIMEOUT_MS / 1000} s`)));
-      req.on('error', reject);
+      }, (res) => {
+        let read = 0;
+        res.on('data', (c: Buffer) => { read += c.length; if (read > ANSWER_MAX_BYTES) done(null, res.statusCode ?? 0); });
+        res.on('end', () => done(null, res.statusCode ?? 0));
+        res.on('error', (e) => done(e));
+      });
+      req.on('error', (e) => done(e));
       req.end(payload);
     });
   }
@@ -140,16 +171,37 @@ export function createLogStreams(o: { db: Db; box: SecretBox; logger: Logger; al
     return [JSON.stringify(events)];
   }
 
-  /** Delivers what follows the stream's place, batch after batch (at most `maxBatches`); false when it had to stop on a failure. */
-  async function deliver(r: Row, maxBatches = 10): Promise<boolean> {
-    const sink = parseJson<LogStreamSink>(box.open(r.sink_sealed, aad(r.id)), { httpEndpoint: '' });
-    const wanted = new Set(parseJson<{ name: string }[]>(r.filters, []).map((f) => f.name));
-    let cursor = toNum(r.cursor) ?? 0;
-    for (let i = 0; i < maxBatches; i++) {
-      let q = db('audit_logs').where('seq', '>', cursor).orderBy('seq').limit(BATCH);
-      if (!isSqlite(db)) q = q.andWhere('date', '<=', new Date(Date.now() - PG_LAG_MS).toISOString());
-      const rows = await q as Record<string, unknown>[];
-      if (rows.length === 0) return true;
+  /** Keeps this node's lease on stream `id` while it is still active: false when the stream is gone, changed state or another node has it. */
+  async function renew(id: string): Promise<boolean> {
+    return (await db('log_streams').where({ id, lease_owner: owner, status: 'active' }).update({ lease_until: (await dbNow()) + LEASE_MS })) === 1;
+  }
+
+  /**
+   * The audit rows after `cursor` that may be sent, in order. On PostgreSQL the batch stops at the
+   * first row the database recorded less than PG_LAG_MS ago (its own clock): a row with a lower
+   * seq may still be committing, and the place must not move past it.
+   */
+  async function nextRows(cursor: number): Promise<Record<string, unknown>[]> {
+    if (!pg) return db('audit_logs').where('seq', '>', cursor).orderBy('seq').limit(BATCH);
+    const rows = await db('audit_logs').where('seq', '>', cursor).orderBy('seq').limit(BATCH)
+      .select('*', db.raw(`(recorded_at > clock_timestamp() - interval '${PG_LAG_MS} milliseconds') as young`)) as (Record<string, unknown> & { young: boolean })[];
+    const cut = rows.findIndex((x) => x.young);
+    return cut < 0 ? rows : rows.slice(0, cut);
+  }
+
+  /** One node's turn at a stream it leased: what follows its place, batch after batch, for at most TURN_MS. */
+  async function deliver(id: string, signal: AbortSignal): Promise<void> {
+    const until = Date.now() + TURN_MS;
+    while (Date.now() < until && !signal.aborted) {
+      // Read again before each batch: an admin may have changed, paused or deleted the stream meanwhile.
+      const r = await db('log_streams').where({ id, lease_owner: owner, status: 'active' }).first() as Row | undefined;
+      if (!r) return;
+      const sink = openSink(r, box);
+      if (sink === UNREADABLE) { await failed(r, 'the sink cannot be opened (sealed with another secrets key?): PATCH a new sink'); return; }
+      const wanted = new Set(parseJson<{ name: string }[]>(r.filters, []).map((f) => f.name));
+      const cursor = toNum(r.cursor) ?? 0;
+      const rows = await nextRows(cursor);
+      if (rows.length === 0) return;
       const last = Number(rows[rows.length - 1].seq);
       const events = rows.filter((x) => wanted.size === 0 || wanted.has(categoryOf(String(x.type)))).map((x) => ({ log_id: x.log_id, data: toLog(x) }));
       if (events.length) {
@@ -158,47 +210,56 @@ export function createLogStreams(o: { db: Db; box: SecretBox; logger: Logger; al
         for (const h of sink.httpCustomHeaders ?? []) headers[h.header.toLowerCase()] = h.value;
         try {
           for (const body of encode(sink.httpContentFormat ?? 'JSONARRAY', events)) {
-            const status = await post(new URL(sink.httpEndpoint), headers, body);
+            if (!(await renew(id))) return;
+            const status = await post(new URL(sink.httpEndpoint), headers, body, signal);
             if (status < 200 || status >= 300) throw new Error(`the endpoint answered HTTP ${status}`);
           }
         } catch (err) {
-          await failed(r, err instanceof AddressRefused ? err.message : (err as Error).message ?? String(err));
-          return false;
+          await failed(r, err instanceof Error ? err.message : String(err));
+          return;
         }
       }
-      cursor = last;
-      await db('log_streams').where({ id: r.id, lease_owner: owner }).update({ cursor, failures: 0, failing_since: null, next_attempt_at: null, last_error: null });
-      if (rows.length < BATCH) return true;
+      // The place moves only while this node still holds the stream as it read it.
+      const moved = await db('log_streams').where({ id, lease_owner: owner, status: 'active', updated_at: r.updated_at })
+        .update({ cursor: last, failures: 0, failing_since: null, next_attempt_at: null, last_error: null });
+      if (moved !== 1 || rows.length < BATCH) return;
     }
-    return true;
   }
 
+  /** A failed delivery: try again later, waiting longer each time; suspended after SUSPEND_AFTER_MS of failure. Not over an admin's change made meanwhile. */
   async function failed(r: Row, reason: string) {
     const now = Date.now();
     const failures = (toNum(r.failures) ?? 0) + 1;
     const since = toNum(r.failing_since) ?? now;
     const suspend = now - since >= SUSPEND_AFTER_MS;
     const wait = Math.min(600_000, 5000 * 2 ** Math.min(failures - 1, 10));
-    await db('log_streams').where({ id: r.id, lease_owner: owner }).update({
+    const n = await db('log_streams').where({ id: r.id, lease_owner: owner, status: 'active', updated_at: r.updated_at }).update({
       failures, failing_since: since, next_attempt_at: now + wait, last_error: reason.slice(0, 500), ...(suspend ? { status: 'suspended' } : {}),
     });
-    logger.warn({ log_stream: r.id, failures, reason, ...(suspend ? { suspended: true } : { retry_in_s: wait / 1000 }) }, suspend ? 'log stream suspended after failing for 24 hours' : 'log stream delivery failed');
+    if (n === 1) logger.warn({ log_stream: r.id, failures, reason, ...(suspend ? { suspended: true } : { retry_in_s: wait / 1000 }) }, suspend ? 'log stream suspended after failing for 24 hours' : 'log stream delivery failed');
   }
 
   let running: Promise<void> | undefined;
-  /** One pass over the active streams that are due: each one this node can lease is delivered. */
+  const stopping = new AbortController();
+  /** One pass over the active streams that are due and behind: each one this node can lease gets a turn. */
   async function pass(): Promise<void> {
-    const now = Date.now();
-    const due = await db('log_streams').where({ status: 'active' }).andWhere((w) => w.whereNull('next_attempt_at').orWhere('next_attempt_at', '<=', now)) as Row[];
-    for (const r of due) {
-      const claimed = await db('log_streams').where({ id: r.id, status: 'active' })
+    const top = await topSeq();
+    const due = await db('log_streams').where({ status: 'active' }).andWhere('cursor', '<', top)
+      .andWhere((w) => w.whereNull('next_attempt_at').orWhere('next_attempt_at', '<=', Date.now())).select('id') as { id: string }[];
+    for (const { id } of due) {
+      if (stopping.signal.aborted) return;
+      const now = await dbNow();
+      const claimed = await db('log_streams').where({ id, status: 'active' })
         .andWhere((w) => w.whereNull('lease_until').orWhere('lease_until', '<', now).orWhere('lease_owner', owner))
         .update({ lease_owner: owner, lease_until: now + LEASE_MS });
       if (claimed !== 1) continue;
       try {
-        await deliver({ ...r, ...(await db('log_streams').where({ id: r.id }).first()) } as Row);
+        await deliver(id, stopping.signal);
+      } catch (err) {
+        // One stream's trouble (a database error mid-turn) does not hold up the others.
+        logger.error({ err, log_stream: id }, 'log stream turn failed');
       } finally {
-        await db('log_streams').where({ id: r.id, lease_owner: owner }).update({ lease_owner: null, lease_until: null });
+        await db('log_streams').where({ id, lease_owner: owner }).update({ lease_owner: null, lease_until: null }).catch(() => { /* the lease ends by itself */ });
       }
     }
   }
@@ -206,24 +267,41 @@ export function createLogStreams(o: { db: Db; box: SecretBox; logger: Logger; al
   return {
     async list() { return (await db('log_streams').orderBy('created_at').orderBy('id') as Row[]).map((r) => view(r, box)); },
     async get(id: string) { return view(await row(id), box); },
-    /** A new stream starts at the end of the log: it streams what happens from now on. */
-    async create(input: LogStreamInput) {
+    /** A new stream starts at the end of the log (what happens from now on), or at `startFrom`, a log_id, included (Auth0's). */
+    async create(input: LogStreamInput & { startFrom?: string }) {
       checkSink(input.sink);
       checkFilters(input.filters ?? []);
+      let cursor = await topSeq();
+      if (input.startFrom !== undefined) {
+        const from = await db('audit_logs').where({ log_id: input.startFrom }).first('seq') as { seq: unknown } | undefined;
+        if (!from) throw badRequest('startFrom: no log with that log_id');
+        cursor = Number(from.seq) - 1;
+      }
       const id = `lst_${randomId(12)}`;
       const ts = new Date().toISOString();
       await db('log_streams').insert({
         id, name: input.name, type: input.type, status: input.status === 'paused' ? 'paused' : 'active',
-        sink_sealed: box.seal(JSON.stringify(input.sink), aad(id)), filters: JSON.stringify(input.filters ?? []), cursor: await topSeq(),
+        sink_sealed: box.seal(JSON.stringify(input.sink), aad(id)), filters: JSON.stringify(input.filters ?? []), cursor,
         failures: 0, created_at: ts, updated_at: ts,
       });
       return this.get(id);
     },
-    /** Name, status (`active` again resumes a paused or suspended stream where it stopped), sink (merged: a secret left out is kept), filters. */
+    /**
+     * Name, status (`active` again resumes a paused or suspended stream where it stopped), sink
+     * (merged; its authorization and header values are kept only while the endpoint stays on the
+     * same origin: pointed elsewhere, they must be sent again), filters.
+     */
     async update(id: string, patch: { name?: string; status?: 'active' | 'paused'; sink?: Partial<LogStreamSink>; filters?: { type: 'category'; name: string }[] }) {
       const r = await row(id);
-      const sink = { ...parseJson<LogStreamSink>(box.open(r.sink_sealed, aad(id)), { httpEndpoint: '' }), ...patch.sink } as LogStreamSink;
-      if (patch.sink) checkSink(sink);
+      const old = openSink(r, box);
+      let kept: Partial<LogStreamSink> = old === UNREADABLE ? {} : old;
+      const origin = (u: string | undefined) => { try { return u ? new URL(u).origin : undefined; } catch { return undefined; } };
+      if (patch.sink?.httpEndpoint !== undefined && origin(patch.sink.httpEndpoint) !== origin(kept.httpEndpoint)) {
+        const { httpAuthorization: _a, httpCustomHeaders: _h, ...rest } = kept;
+        kept = rest;
+      }
+      const sink = { ...kept, ...patch.sink } as LogStreamSink;
+      if (patch.sink || old === UNREADABLE) checkSink(sink);
       if (patch.filters) checkFilters(patch.filters);
       await db('log_streams').where({ id }).update({
         ...(patch.name !== undefined ? { name: patch.name } : {}),
@@ -238,10 +316,14 @@ export function createLogStreams(o: { db: Db; box: SecretBox; logger: Logger; al
       await row(id);
       await db('log_streams').where({ id }).delete();
     },
-    /** The pass under way, if any, settled (the server waits for it before closing the database). */
-    idle(): Promise<void> { return running ?? Promise.resolve(); },
+    /** Ends the pass under way (its request is cut) and waits for it: the server calls this before closing the database. */
+    async stop(): Promise<void> {
+      stopping.abort();
+      await running;
+    },
     /** Runs a pass now unless one is under way (the server's timer calls this every second). */
     tick(): Promise<void> {
+      if (stopping.signal.aborted) return Promise.resolve();
       running ??= pass().catch((err: unknown) => logger.error({ err }, 'log streams pass failed')).finally(() => { running = undefined; });
       return running;
     },

@@ -23,12 +23,15 @@ const createBody = z.strictObject({
   filters: filters.optional(),
   // Auth0's priority streams are not offered: only its "no" is taken (what its tools send by default).
   isPriority: z.literal(false).optional(),
+  // Auth0's checkpoint: the log_id to start from (included); without it, from what happens next.
+  startFrom: z.string().min(1).max(64).optional(),
 });
 const patchBody = z.strictObject({
   name: text(200).optional(),
   status: z.enum(['active', 'paused']).optional(),
   sink: sink.partial().optional(),
   filters: filters.optional(),
+  isPriority: z.literal(false).optional(),
 });
 const idOf = (ctx: Parameters<typeof pathId>[0]) => pathId(ctx, 64);
 
@@ -48,7 +51,7 @@ export const registerLogStreams: RegisterRoutes = (router, app) => {
   });
   router.patch('/log-streams/:id', requireScope('update:log_streams'), async function updateLogStream(ctx) {
     const id = idOf(ctx);
-    const body = parseBody(ctx, patchBody);
+    const { isPriority: _p, ...body } = parseBody(ctx, patchBody);
     requireSomeField(body);
     const before = await app.logStreams.get(id);
     const after = await app.logStreams.update(id, body);
