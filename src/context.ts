@@ -38,6 +38,7 @@ import type { User } from './users/users.ts';
 import type { SafeHtml } from '../views/html.ts';
 import { createClientCredentials } from './clients/credentials.ts';
 import { createLogStreams } from './audit/log-streams.ts';
+import { createEmailTemplates } from './mail/templates.ts';
 import { createBackchannelLogout, type BackchannelLogout, type EndedSession } from './oidc/backchannel.ts';
 import type { BackchannelInitiator } from './clients/clients.ts';
 
@@ -80,6 +81,7 @@ export async function createContext(config: Config, opts: { logger?: Logger; mig
   const clients = createClients(db, box, config.keys.defaultAlg);
   const clientCredentials = createClientCredentials(db, (id) => clients.forget(id));
   const logStreams = createLogStreams({ db, box, logger, allowHosts: config.logStreams.allowHosts });
+  const emailTemplates = createEmailTemplates(db, logger);
   const resourceServers = createResourceServers(db, { signingAlg: config.keys.defaultAlg, tokenLifetime: config.tokens.accessTokenTtl });
   const audit = createAudit(db, logger);
   const checkPassword = createPasswordLogin({ users, hasher, bruteForce, audit, maxPasswordBytes: config.password.maxLength * 4 });
@@ -270,6 +272,8 @@ export async function createContext(config: Config, opts: { logger?: Logger; mig
 
   return {
     config, logger, db, box, urls, hasher, hashClasses, users, bruteForce, requestLimits, checkPassword, roles, permissions, clients, resourceServers, audit, keys, settings, hooks, csrfKey,
+    /** Auth0's email templates (src/mail/templates.ts). */
+    emailTemplates,
     /** Auth0's log streams: the audit log pushed to HTTP endpoints (src/audit/log-streams.ts). */
     logStreams,
     /** Applications' public keys for Private Key JWT (src/clients/credentials.ts). */

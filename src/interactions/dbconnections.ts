@@ -153,7 +153,7 @@ export function createDbConnectionsRoutes(app: AppContext) {
       throw e;
     }
     void app.actions.triggers.postUserRegistration(ctx, user);
-    queueVerificationMail(app, user, { ip: ctx.ip, userAgent: ctx.get('user-agent') });
+    queueVerificationMail(app, user, { ip: ctx.ip, userAgent: ctx.get('user-agent') }, undefined, true);
     await audit.record({ type: 'ss', description: 'Successful signup', user_id: user.user_id, user_name: email, ip: ctx.ip, user_agent: ctx.get('user-agent'), client_id: client?.client_id });
     ctx.body = {
       _id: user.user_id.replace(/^auth0\|/, ''), email: user.email, email_verified: user.email_verified,

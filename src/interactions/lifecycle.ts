@@ -11,6 +11,7 @@ import { createAccountSessions } from './account-sessions.ts';
 import { verifyEmailMail } from '../../views/mail/verify-email.ts';
 import { resetPasswordMail } from '../../views/mail/reset-password.ts';
 import { queuePasswordChangedMail } from '../mail/notices.ts';
+import type { EmailTemplate } from '../mail/templates.ts';
 import { linkOutcomePage, resendVerificationPage, resetFormPage, resetRequestPage, verifyConfirmPage } from '../../views/lifecycle.ts';
 
 const str = (v: unknown) => (typeof v === 'string' ? v : undefined);
@@ -52,20 +53,31 @@ export function tooManyFromAddress(retryAfterSeconds: number): string {
  * its row moves to completed, or failed when the account's hourly limit refused the link).
  * `request` only feeds the audit log.
  */
-export function queueVerificationMail(app: AppContext, user: { user_id: string; email: string }, request?: { ip?: string; userAgent?: string }, jobId?: string) {
+export function queueVerificationMail(app: AppContext, user: { user_id: string; email: string }, request?: { ip?: string; userAgent?: string }, jobId?: string, signup = false) {
   const { config, urls } = app;
   const jobDone = async (status: 'completed' | 'failed') => {
     if (jobId !== undefined) await app.db('jobs').where({ id: jobId }).update({ status, completed_at: Date.now() });
   };
   app.mail.later(async () => {
     try {
-      const token = await app.emailTokens.issue({ userId: user.user_id, email: user.email, purpose: 'verify_email', ttlMs: config.email.verificationTtlHours * HOUR, limit: { max: MAILS_PER_HOUR, windowMs: HOUR } });
+      // An admin's verify_email template: disabled, no verification mail goes out (as on Auth0;
+      // the welcome mail then greets the new user at once); its link lifetime otherwise.
+      const tpl = await app.emailTemplates.settings('verify_email');
+      if (tpl && !tpl.enabled) {
+        await app.audit.record({ type: 'fvr', description: 'Verification email not sent: the verify_email template is disabled', user_id: user.user_id, user_name: user.email, ip: request?.ip, user_agent: request?.userAgent });
+        await jobDone('failed');
+        if (signup) await sendWelcomeMail(app, user.user_id);
+        return;
+      }
+      const ttlMs = tpl?.urlLifetimeInSeconds ? tpl.urlLifetimeInSeconds * 1000 : config.email.verificationTtlHours * HOUR;
+      const token = await app.emailTokens.issue({ userId: user.user_id, email: user.email, purpose: 'verify_email', ttlMs, limit: { max: MAILS_PER_HOUR, windowMs: HOUR } });
       if (token === null) {
         await app.audit.record({ type: 'fvr', description: 'Verification email not sent: too many requests for this account', user_id: user.user_id, user_name: user.email, ip: request?.ip, user_agent: request?.userAgent });
         await jobDone('failed');
         return;
       }
-      const content = verifyEmailMail({ appName: config.appName, email: user.email, link: `${urls.urlFor('/verify-email')}?token=${token}`, ttlHours: config.email.verificationTtlHours });
+      const link = `${urls.urlFor('/verify-email')}?token=${token}`;
+      const content = await templated(app, tpl, user.user_id, link, ttlMs) ?? verifyEmailMail({ appName: config.appName, email: user.email, link, ttlHours: Math.round(ttlMs / HOUR * 10) / 10 });
       await app.mail.send({ to: user.email, ...content });
       await app.audit.record({ type: 'svr', description: 'Verification email accepted for delivery', user_id: user.user_id, user_name: user.email, ip: request?.ip, user_agent: request?.userAgent });
       await jobDone('completed');
@@ -96,19 +108,49 @@ export function queueResetMail(app: AppContext, email: string, request: { ip?: s
       await audit.record({ type: 'fcpr', description: 'Password reset requested for a blocked user', user_id: row.id, user_name: email, ip, user_agent: userAgent });
       return;
     }
+    // An admin's reset_email template: disabled, no reset mail; its link lifetime otherwise.
+    const tpl = await app.emailTemplates.settings('reset_email');
+    if (tpl && !tpl.enabled) {
+      await audit.record({ type: 'fcpr', description: 'Password reset email not sent: the reset_email template is disabled', user_id: row.id, user_name: email, ip, user_agent: userAgent });
+      return;
+    }
+    const ttlMs = tpl?.urlLifetimeInSeconds ? tpl.urlLifetimeInSeconds * 1000 : config.email.resetTtlMinutes * 60_000;
     // Sent to the STORED address (row.email), never to what was typed (SECURITY B16).
     const token = await emailTokens.issue({
-      userId: row.id, email: row.email, purpose: 'reset_password', ttlMs: config.email.resetTtlMinutes * 60_000, passwordFp: passwordFingerprint(row.password_hash),
+      userId: row.id, email: row.email, purpose: 'reset_password', ttlMs, passwordFp: passwordFingerprint(row.password_hash),
       limit: { max: MAILS_PER_HOUR, windowMs: HOUR },
     });
     if (token === null) {
       await audit.record({ type: 'fcpr', description: 'Password reset not sent: too many requests for this account', user_id: row.id, user_name: email, ip, user_agent: userAgent });
       return;
     }
-    const content = resetPasswordMail({ appName: config.appName, link: `${urls.urlFor('/password/reset')}?token=${token}`, ttlMinutes: config.email.resetTtlMinutes });
+    const link = `${urls.urlFor('/password/reset')}?token=${token}`;
+    const content = await templated(app, tpl, row.id, link, ttlMs) ?? resetPasswordMail({ appName: config.appName, link, ttlMinutes: Math.round(ttlMs / 60_000) });
     await app.mail.send({ to: row.email, ...content });
     await audit.record({ type: 'scpr', description: 'Password reset email accepted for delivery', user_id: row.id, user_name: row.email, ip, user_agent: userAgent });
   }, 'password reset email');
+}
+
+/** `tpl` rendered for user `userId` with `link`, or undefined (no template, or it could not be rendered): Gatehouse's own mail then. */
+async function templated(app: AppContext, tpl: EmailTemplate | undefined, userId: string, link: string | undefined, ttlMs?: number) {
+  if (!tpl) return undefined;
+  const u = await app.users.get(userId);
+  if (!u) return undefined;
+  return app.emailTemplates.render(tpl, {
+    url: link, appName: app.config.appName, issuerHost: new URL(app.config.issuer).host, lifetimeSeconds: ttlMs !== undefined ? Math.round(ttlMs / 1000) : undefined,
+    user: { user_id: u.user_id, email: u.email, name: u.name, nickname: u.nickname, given_name: u.given_name, family_name: u.family_name, user_metadata: u.user_metadata },
+  });
+}
+
+/** Auth0's welcome mail: sent once an address is verified (or at sign-up when verify_email is disabled), only when an admin configured welcome_email. */
+export async function sendWelcomeMail(app: AppContext, userId: string): Promise<void> {
+  const tpl = await app.emailTemplates.settings('welcome_email');
+  if (!tpl?.enabled) return;
+  const content = await templated(app, tpl, userId, undefined);
+  const u = await app.users.get(userId);
+  if (!content || !u) return;
+  await app.mail.send({ to: u.email, ...content });
+  await app.audit.record({ type: 'sv', description: 'Welcome email accepted for delivery', user_id: u.user_id, user_name: u.email });
 }
 
 /**
@@ -213,7 +255,11 @@ export function createLifecycleRoutes(app: AppContext, csrf: Csrf) {
       return linkProblem(ctx, 'invalid', 'verify_email');
     }
     await audit.record({ type: 'sv', description: r.row.ticket ? 'Email verified with a verification ticket' : 'Email verified', user_id: row.id, user_name: row.email, ip: ctx.ip, user_agent: ctx.get('user-agent') });
+    app.mail.later(() => sendWelcomeMail(app, row.id), 'welcome email');
     if (r.row.ticket?.resultUrl) return toResultUrl(ctx, r.row.ticket, 'Your email was verified. You can continue using the application.', row.email);
+    // A mailed link: where the verify_email template sends the user (Auth0's "Redirect To").
+    const tpl = await app.emailTemplates.settings('verify_email');
+    if (tpl?.resultUrl) return toResultUrl(ctx, { resultUrl: tpl.resultUrl, includeEmailInRedirect: tpl.includeEmailInRedirect }, 'Your email was verified. You can continue using the application.', row.email);
     outcome(ctx, 200, 'Email verified', `Your email address ${row.email} is verified. Return to your application to continue.`);
   });
 
@@ -326,6 +372,8 @@ export function createLifecycleRoutes(app: AppContext, csrf: Csrf) {
     await audit.record({ type: 'scp', description: ticket ? 'Password changed with a password-change ticket' : 'Password changed with a reset link', user_id: row.id, user_name: row.email, ip: ctx.ip, user_agent: ctx.get('user-agent'), details: { revoked_token_count: revoked } });
     // No automatic login, and so no way around MFA (ASVS 5 6.4.3): the next login asks for everything.
     if (ticket?.resultUrl) return toResultUrl(ctx, ticket, 'You can now login to the application with the new password.', row.email);
+    const tpl = ticket ? undefined : await app.emailTemplates.settings('reset_email');
+    if (tpl?.resultUrl) return toResultUrl(ctx, { resultUrl: tpl.resultUrl, includeEmailInRedirect: tpl.includeEmailInRedirect }, 'You can now login to the application with the new password.', row.email);
     outcome(ctx, 200, 'Password changed', 'Your password was changed and you were signed out everywhere. Return to your application and log in with your new password.');
   });
 

@@ -238,7 +238,7 @@ export function createInteractionRoutes(app: AppContext, csrf: Csrf) {
     try {
       const user = await users.create({ email, password: typeof password === 'string' ? password : '', app_metadata: pre.appMetadata, user_metadata: pre.userMetadata });
       void app.actions.triggers.postUserRegistration(ctx, user);
-      queueVerificationMail(app, user, { ip: ctx.ip, userAgent: ctx.get('user-agent') });
+      queueVerificationMail(app, user, { ip: ctx.ip, userAgent: ctx.get('user-agent') }, undefined, true);
       await audit.record({ type: 'ss', description: 'Successful signup', user_id: user.user_id, user_name: email, ip: ctx.ip, user_agent: ctx.get('user-agent') });
       return user;
     } catch (e) {

@@ -9,7 +9,8 @@ import type { SecretBox } from '../shared/secret-box.ts';
 import { canonicalEmail } from '../users/email.ts';
 
 /** One rendered message. `to` must be a stored canonical address (see `send`). */
-export interface OutgoingMail { to: string; subject: string; text: string; html: string }
+/** `from`: this message's sender when not the configured one (an email template's); checked as the configured one is. */
+export interface OutgoingMail { to: string; subject: string; text: string; html: string; from?: string }
 
 /** `queue`: where every message waits until the relay (or the outbox directory) took it (see `createMailer`). */
 export interface MailerOptions { smtpUrl?: string; from: string; dataDir: string; logger: Logger; queue: { db: Db; box: SecretBox } }
@@ -83,12 +84,13 @@ export function createMailer(o: MailerOptions) {
     // form, something upstream passed user input, and it stops here.
     if (typeof m.to !== 'string' || canonicalEmail(m.to) !== m.to) throw new MailAddressError('recipient is not a canonical e-mail address');
     if (CONTROL.test(m.subject)) throw new MailAddressError('subject contains control characters');
+    if (m.from !== undefined && (CONTROL.test(m.from) || m.from.length > 320)) throw new MailAddressError('from: control characters are not allowed');
   }
 
   /** Hands one message to the relay (or the outbox directory); throws when it was not taken. */
   async function deliver(m: OutgoingMail): Promise<void> {
     const info = await transport.sendMail({
-      from: o.from, to: m.to, subject: m.subject, text: m.text, html: m.html,
+      from: m.from ?? o.from, to: m.to, subject: m.subject, text: m.text, html: m.html,
       // Our templates never attach files or fetch URLs; refuse it should one ever try.
       disableFileAccess: true, disableUrlAccess: true,
     });
@@ -163,7 +165,7 @@ export function createMailer(o: MailerOptions) {
     const p = (async () => {
       const id = `mail_${randomId(12)}`;
       const now = Date.now();
-      const sealed = box.seal(JSON.stringify({ subject: m.subject, text: m.text, html: m.html }), sealedFor(id, m.to));
+      const sealed = box.seal(JSON.stringify({ subject: m.subject, text: m.text, html: m.html, ...(m.from !== undefined ? { from: m.from } : {}) }), sealedFor(id, m.to));
       // Taken by this node at once (next_attempt_at = the lease): the retry tick leaves it alone.
       const lease = now + LEASE_MS;
       await db('mail_queue').insert({ id, recipient: m.to, message_sealed: sealed, attempts: 0, next_attempt_at: lease, created_at: now });
@@ -193,8 +195,8 @@ export function createMailer(o: MailerOptions) {
       const createdAt = Number(r.created_at);
       let m: OutgoingMail;
       try {
-        const body = JSON.parse(box.open(r.message_sealed as string, sealedFor(id, r.recipient as string))) as { subject: string; text: string; html: string };
-        m = { to: r.recipient as string, subject: body.subject, text: body.text, html: body.html };
+        const body = JSON.parse(box.open(r.message_sealed as string, sealedFor(id, r.recipient as string))) as { subject: string; text: string; html: string; from?: string };
+        m = { to: r.recipient as string, subject: body.subject, text: body.text, html: body.html, ...(typeof body.from === 'string' ? { from: body.from } : {}) };
         check(m);
       } catch {
         // Sealed under another secrets key (a node configured differently), or altered: left

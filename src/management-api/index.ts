@@ -20,6 +20,7 @@ import { registerUserExports } from './user-exports.ts';
 import { registerConnections } from './connections.ts';
 import { registerStats } from './stats.ts';
 import { registerLogStreams } from './log-streams.ts';
+import { registerEmailTemplates } from './email-templates.ts';
 
 /** `/api/v2`: Auth0 Management API v2 shape. One file per resource registers its routes here. */
 export function createManagementApi(app: AppContext) {
@@ -44,5 +45,6 @@ export function createManagementApi(app: AppContext) {
   registerConnections(router, app);
   registerStats(router, app);
   registerLogStreams(router, app);
+  registerEmailTemplates(router, app);
   return router;
 }
