@@ -39,6 +39,7 @@ import type { SafeHtml } from '../views/html.ts';
 import { createClientCredentials } from './clients/credentials.ts';
 import { createLogStreams } from './audit/log-streams.ts';
 import { createEmailTemplates } from './mail/templates.ts';
+import { createOrganizations } from './organizations/organizations.ts';
 import { createBackchannelLogout, type BackchannelLogout, type EndedSession } from './oidc/backchannel.ts';
 import type { BackchannelInitiator } from './clients/clients.ts';
 
@@ -82,6 +83,7 @@ export async function createContext(config: Config, opts: { logger?: Logger; mig
   const clientCredentials = createClientCredentials(db, (id) => clients.forget(id));
   const logStreams = createLogStreams({ db, box, logger, allowHosts: config.logStreams.allowHosts });
   const emailTemplates = createEmailTemplates(db, logger);
+  const organizations = createOrganizations(db);
   const resourceServers = createResourceServers(db, { signingAlg: config.keys.defaultAlg, tokenLifetime: config.tokens.accessTokenTtl });
   const audit = createAudit(db, logger);
   const checkPassword = createPasswordLogin({ users, hasher, bruteForce, audit, maxPasswordBytes: config.password.maxLength * 4 });
@@ -168,7 +170,7 @@ export async function createContext(config: Config, opts: { logger?: Logger; mig
   const actionEngine = createActionEngine({ db, store: actionStore, pool: lazyPool, logger, config: { ...config.actions, issuer: config.issuer }, triggers: triggerRegistry });
   const triggers = createTriggerRunners({
     db, engine: actionEngine, users, logger, issuer: config.issuer, sessionTtl: config.tokens.sessionTtl, sessionMaxTtl: config.tokens.sessionMaxTtl, roleNames: (id) => users.roleNames(id), otpEnrolled: (id) => mfa.isEnrolled(id),
-    sessionsEnded,
+    sessionsEnded, organization: (id) => organizations.get(id),
   });
   const rememberedBrowsers = createRememberedBrowsers(db, csrfKey, config.mfa.rememberBrowserDays);
   const hooks = createProviderHooks({
@@ -193,7 +195,7 @@ export async function createContext(config: Config, opts: { logger?: Logger; mig
 
   async function buildProvider() {
     const provider = createProvider({
-      config, db, users, clients, resourceServers, permissions, requestLimits, audit, logger, urls, hooks, cookieKeys,
+      config, db, users, clients, resourceServers, permissions, requestLimits, organizations, audit, logger, urls, hooks, cookieKeys,
       jwks: await keys.privateJwks(config.keys.defaultAlg),
     });
     backchannel!.inBackground(provider);
@@ -272,6 +274,8 @@ export async function createContext(config: Config, opts: { logger?: Logger; mig
 
   return {
     config, logger, db, box, urls, hasher, hashClasses, users, bruteForce, requestLimits, checkPassword, roles, permissions, clients, resourceServers, audit, keys, settings, hooks, csrfKey,
+    /** Auth0's organizations, their members and member roles (src/organizations/organizations.ts). */
+    organizations,
     /** Auth0's email templates (src/mail/templates.ts). */
     emailTemplates,
     /** Auth0's log streams: the audit log pushed to HTTP endpoints (src/audit/log-streams.ts). */

@@ -72,6 +72,8 @@ export interface PostLoginEvent {
   authentication: { methods: { name: 'pwd' | 'mfa' | string; timestamp: string }[] };
   stats: { logins_count: number }; session: Session; connection: Connection; tenant: Tenant; secrets: Secrets; configuration: Configuration;
   resource_server?: { identifier: string };
+  /** The organization this login signs in to (`organization=` at /authorize), or the one the refresh token was issued in. */
+  organization?: { id: string; name: string; display_name: string; metadata: Record<string, string> };
   /** On a refresh-token grant (`transaction.protocol` 'oauth2-refresh-token'): the token being exchanged. `id` identifies it (and stays while it rotates); it is not the token. */
   refresh_token?: {
     id: string; client_id: string; user_id: string; session_id?: string;

@@ -291,18 +291,6 @@ export function registerPermissionWrites(router: Router, app: AppContext, o: {
   });
 }
 
-/**
- * A list Gatehouse has nothing for (Auth0's organizations): empty, with Auth0's
- * paging shape, once `parent` (the user or role it belongs to) is found (a 404 otherwise).
- */
-export function emptyListOf(key: string, parent?: (ctx: Context) => Promise<unknown>) {
-  return async function emptyList(ctx: Context) {
-    const p = pageOf(parseQuery(ctx, z.strictObject(paginationShape)));
-    if (parent) await parent(ctx);
-    ctx.body = listBody(key, [], 0, p);
-  };
-}
-
 /** A path's `:id`, 1 to `max` characters; a 400 naming the limit otherwise (Auth0's invalid_uri). */
 export function pathId(ctx: Context, max: number, name = 'id'): string {
   const id = ctx.params[name];

@@ -9,7 +9,7 @@ import { requireScope, requireScopeOrSelf, type ManagementCaller } from './auth.
 import { queueEmailChangedMail, queuePasswordChangedMail } from '../mail/notices.ts';
 import { queueVerificationMail } from '../interactions/lifecycle.ts';
 import {
-  auditChange, emptyListOf, fieldsOf, registerPermissionWrites, fieldsQuery, fieldsShape, jsonObject, listBody, pageOf, paginationShape, parseBody, parseQuery, pathId, readDeleteBody, requireSomeField, text, type RegisterRoutes,
+  auditChange, fieldsOf, registerPermissionWrites, fieldsQuery, fieldsShape, jsonObject, listBody, pageOf, paginationShape, parseBody, parseQuery, pathId, readDeleteBody, requireSomeField, text, type RegisterRoutes,
 } from './helpers.ts';
 
 /**
@@ -197,7 +197,13 @@ export const registerUsers: RegisterRoutes = (router, app) => {
   });
   // Organizations do not exist here: a user has none, and says so as Auth0 does for a user
   // without any (an empty list, not a 404 that actions reading them would take for an error).
-  router.get('/users/:id/organizations', requireScope('read:users'), emptyListOf('organizations', (ctx) => users.require(idParam(ctx))));
+  router.get('/users/:id/organizations', requireScope('read:users'), async function userOrganizations(ctx) {
+    const id = idParam(ctx);
+    const p = pageOf(parseQuery(ctx, z.strictObject(paginationShape)));
+    await users.require(id);
+    const r = await app.organizations.ofUser(id, p);
+    ctx.body = listBody('organizations', r.organizations, r.total, p);
+  });
 
   // Role membership is a privilege of its own (Auth0's role_members scopes): a token that may
   // edit profiles (update:users) cannot hand out roles, which reach Actions as authorization.roles.

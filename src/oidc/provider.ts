@@ -24,6 +24,7 @@ import { CURRENT_USER_SCOPES } from '../shared/current-user-scopes.ts';
 import { messagePage, logoutPage } from '../../views/pages.ts';
 import { confirmDevicePage, userCodePage } from '../../views/device.ts';
 import type { RequestLimits } from '../users/request-limits.ts';
+import type { Organizations } from '../organizations/organizations.ts';
 import { ISSUED } from './backchannel.ts';
 import { html } from '../../views/html.ts';
 
@@ -31,6 +32,8 @@ export interface ProviderDeps {
   config: Config; db: Db; users: Users; clients: Clients; resourceServers: ResourceServers; audit: Audit; logger: Logger; urls: Urls;
   /** RBAC: a user's permissions on an API that enforces them (src/roles/permissions.ts). */
   permissions: Pick<Permissions, 'effective'>;
+  /** Organizations: the one an authorization signs in to (`organization=`), and its members. */
+  organizations: Pick<Organizations, 'get' | 'byName' | 'isMember'>;
   /** The device flow's page counts wrong user codes per client address (RFC 8628 §5.1). */
   requestLimits: Pick<RequestLimits, 'hit' | 'refund'>;
   jwks: Record<string, unknown>[]; cookieKeys: string[];
@@ -141,6 +144,7 @@ export function createProvider(d: ProviderDeps): Provider {
           given_name: u.given_name, family_name: u.family_name,
           picture: u.picture || undefined, updated_at: Math.floor(Date.parse(u.updated_at) / 1000),
         };
+        if (use === 'id_token') { const org = organizationOf(ctx); if (org) base.org_id = org; }
         const grantId = token?.grantId ?? (ctx.oidc.entities as { Grant?: { jti: string } }).Grant?.jti;
         const extra = await d.hooks?.accountClaims?.(ctx, sub, use, grantId);
         if (extra && Object.keys(extra).length) Object.defineProperty(base, CUSTOM_CLAIMS, { value: extra, enumerable: true });
@@ -262,6 +266,35 @@ export function createProvider(d: ProviderDeps): Provider {
     }
   }
 
+  /**
+   * `organization=` (an id, or a name as Auth0 takes it): allowed as the application says
+   * (Auth0's organization_usage: deny, allow, require), and known; kept as the organization's id
+   * for the rest of the authorization (and for post-login's event.organization).
+   */
+  async function organizationParam(ctx: KoaContextWithOIDC, value: unknown, client: unknown) {
+    const usage = (client as Record<string, unknown> | undefined)?.['urn:gatehouse:organization_usage'] ?? 'deny';
+    if (value === undefined || value === null || value === '') {
+      if (usage === 'require') throw new errors.InvalidRequest('this application signs users in to an organization: the organization parameter is required');
+      return;
+    }
+    if (typeof value !== 'string') throw new errors.InvalidRequest("'organization' parameter must be a string");
+    if (usage === 'deny') throw new errors.InvalidRequest('this application does not take organization logins (its organization_usage is deny)');
+    const org = value.startsWith('org_') ? await d.organizations.get(value) : await d.organizations.byName(value);
+    if (!org) throw new errors.InvalidRequest('no organization found by that id or name');
+    (ctx.oidc.params as Record<string, unknown>).organization = org.id;
+  }
+  async function requireMembership(org: unknown, accountId: string | undefined) {
+    if (typeof org === 'string' && org && accountId && !(await d.organizations.isMember(org, accountId))) {
+      throw new errors.AccessDenied('the user is not a member of the organization');
+    }
+  }
+  /** The organization the token being issued belongs to: its code's, device code's or refresh token's. */
+  function organizationOf(ctx: KoaContextWithOIDC): string | undefined {
+    const e = ctx.oidc.entities as Record<string, { ghOrg?: unknown } | undefined>;
+    const org = (e.AuthorizationCode ?? e.DeviceCode ?? e.RefreshToken)?.ghOrg;
+    return typeof org === 'string' ? org : undefined;
+  }
+
   // Auth0 runs post-login on every authorization, also when an existing session answers it:
   // a prompt after `login` makes that happen (interactively, or inline for prompt=none).
   const policy = interactionPolicy.base();
@@ -285,6 +318,8 @@ export function createProvider(d: ProviderDeps): Provider {
     claims: {
       // null: always available when set (oidc-provider's defaults, plus amr for MFA logins)
       acr: null, amr: null, auth_time: null, sid: null, iss: null,
+      // The organization an authorization signed in to (Auth0's org_id): whenever there is one.
+      org_id: null,
       openid: ['sub'],
       email: ['email', 'email_verified'],
       profile: ['name', 'nickname', 'given_name', 'family_name', 'picture', 'updated_at'],
@@ -297,8 +332,8 @@ export function createProvider(d: ProviderDeps): Provider {
     routes: ROUTES,
     // QUERY_PARAM: the authorization request's unknown parameters, for post-login's event.request.query (set by its validator, never the client's).
     // (QUERY_PARAM's validator runs on every authorization request, after its redirect_uri was checked.)
-    extraParams: { audience: null, [QUERY_PARAM]: (ctx) => { webMessageOriginAllowed(ctx); carryUnknownParams(ctx); } },
-    extraClientMetadata: { properties: ['urn:gatehouse:web_origins', 'urn:gatehouse:first_party', 'urn:gatehouse:app_type', 'urn:gatehouse:metadata', 'urn:gatehouse:system', 'urn:gatehouse:backchannel_initiators'] },
+    extraParams: { audience: null, organization: organizationParam, [QUERY_PARAM]: (ctx) => { webMessageOriginAllowed(ctx); carryUnknownParams(ctx); } },
+    extraClientMetadata: { properties: ['urn:gatehouse:web_origins', 'urn:gatehouse:first_party', 'urn:gatehouse:app_type', 'urn:gatehouse:metadata', 'urn:gatehouse:system', 'urn:gatehouse:backchannel_initiators', 'urn:gatehouse:organization_usage'] },
     // Outgoing requests (back-channel logout tokens): oidc-provider's SSRF guard refuses special-use
     // addresses; the hosts backchannelLogout.allowHosts names are reached wherever they resolve.
     fetch(url, options) {
@@ -491,6 +526,9 @@ export function createProvider(d: ProviderDeps): Provider {
       const e = ctx.oidc.entities as { RefreshToken?: { accountId?: string }; Grant?: unknown };
       const accountId = e.RefreshToken?.accountId;
       if (accountId) await trimToPermissions(e.Grant, (_indicator, rs) => d.permissions.effective(accountId, rs.identifier));
+      // A member taken out of the organization the token was issued for: its refresh ends there, before the token is spent.
+      const org = (e.RefreshToken as { ghOrg?: unknown } | undefined)?.ghOrg;
+      if (typeof org === 'string' && accountId && !(await d.organizations.isMember(org, accountId))) throw new errors.InvalidGrant('the user is no longer a member of the organization');
       await withOAuthErrors(() => d.hooks?.beforeRefresh?.(ctx));
       return true;
     },
@@ -500,6 +538,8 @@ export function createProvider(d: ProviderDeps): Provider {
     async loadExistingGrant(ctx) {
       webMessageOriginAllowed(ctx);
       const client = ctx.oidc.client!;
+      // Signing in to an organization takes being one of its members (checked whenever a session answers, a new sign-in included).
+      await requireMembership(ctx.oidc.params?.organization, ctx.oidc.session?.accountId);
       const grantId = ctx.oidc.result?.consent?.grantId || ctx.oidc.session!.grantIdFor(client.clientId);
       const existing = grantId ? await ctx.oidc.provider.Grant.find(grantId) : undefined;
       if (existing) markLoaded(existing);
@@ -534,7 +574,10 @@ export function createProvider(d: ProviderDeps): Provider {
     extraTokenClaims(ctx, token) {
       const claims = withOAuthErrors(() => d.hooks?.extraTokenClaims?.(ctx, token)) as Promise<Record<string, unknown> | undefined>;
       const perms = permissionsClaim(token);
-      return perms ? Promise.all([claims, perms]).then(([c, p]) => (p ? { ...c, permissions: p } : c)) : claims;
+      const org = (token as { kind?: string }).kind === 'AccessToken' ? organizationOf(ctx) : undefined;
+      if (!perms && !org) return claims;
+      // org_id after an action's claims: the organization is the sign-in's, not an action's to change.
+      return Promise.all([claims, perms]).then(([c, p]) => ({ ...c, ...(p ? { permissions: p } : {}), ...(org ? { org_id: org } : {}) }));
     },
     async renderError(ctx, out, _error) {
       ctx.type = 'html';
@@ -551,6 +594,9 @@ export function createProvider(d: ProviderDeps): Provider {
       AuthorizationCode: (ctx, code) => {
         const l = ctx ? d.hooks?.codeRefreshLifetime?.(ctx) : undefined;
         if (l) (code as { ghRefreshLifetime?: RefreshTokenRequest }).ghRefreshLifetime = l;
+        // (And the organization its authorization signed in to: its tokens carry org_id.)
+        const org = ctx?.oidc?.params?.organization;
+        if (typeof org === 'string' && org) (code as { ghOrg?: string }).ghOrg = org;
         return t.codeTtl;
       },
       IdToken: t.idTokenTtl,
@@ -564,6 +610,9 @@ export function createProvider(d: ProviderDeps): Provider {
         // Its family and metadata (token-family.ts): passed on from the token it was rotated from
         // (its metadata as stored when it was consumed: a PATCH meanwhile is kept), changed as asked.
         if (ctx) {
+          // The organization of the code or device code it comes from, or of the token it rotates.
+          const src = (e?.AuthorizationCode ?? (e as { DeviceCode?: unknown } | undefined)?.DeviceCode ?? e?.RotatedRefreshToken) as { ghOrg?: unknown } | undefined;
+          if (typeof src?.ghOrg === 'string') (token as { ghOrg?: string }).ghOrg = src.ghOrg;
           const rotated = e?.RotatedRefreshToken as { jti?: string; ghMetadata?: unknown } | undefined;
           const stored = rotated?.jti ? Adapter.takeConsumed(rotated.jti) : undefined;
           stampFamily(token as never, rotated && stored ? { ...rotated, ghMetadata: stored.ghMetadata } : rotated, asked?.metadata);
@@ -588,7 +637,8 @@ export function createProvider(d: ProviderDeps): Provider {
     const claims = await standardResult.call(this);
     // amr/acr/auth_time describe how this login happened (pwd, otp): ID tokens carry them
     // whenever the login set them, as Auth0's do, not only when a claims request asks.
-    for (const k of ['amr', 'acr', 'auth_time']) if (claims[k] === undefined && this.available[k] !== undefined) claims[k] = this.available[k];
+    // org_id likewise: the organization the sign-in was to (findAccount puts it in for ID tokens).
+    for (const k of ['amr', 'acr', 'auth_time', 'org_id']) if (claims[k] === undefined && this.available[k] !== undefined) claims[k] = this.available[k];
     const custom = this.available[CUSTOM_CLAIMS] as Record<string, unknown> | undefined;
     if (!custom) return claims;
     // A profile claim comes from the profile only, never from a stored custom claim (one kept
@@ -607,7 +657,7 @@ export function createProvider(d: ProviderDeps): Provider {
 
   // The ends actions set (lifetimes.ts) are kept with the session and the refresh token: their
   // models store only the members they list, so these join the lists.
-  for (const [model, extra] of [[provider.Session, 'ghLifetime'], [provider.RefreshToken, 'ghExpiresAt'], [provider.RefreshToken, 'ghDevice'], [provider.RefreshToken, 'ghFamily'], [provider.RefreshToken, 'ghMetadata'], [provider.AuthorizationCode, 'ghRefreshLifetime'], [provider.DeviceCode, 'ghRefreshLifetime'], [provider.Grant, GRANT_LOADED_MEMBER]] as const) {
+  for (const [model, extra] of [[provider.Session, 'ghLifetime'], [provider.RefreshToken, 'ghExpiresAt'], [provider.RefreshToken, 'ghDevice'], [provider.RefreshToken, 'ghFamily'], [provider.RefreshToken, 'ghMetadata'], [provider.AuthorizationCode, 'ghRefreshLifetime'], [provider.DeviceCode, 'ghRefreshLifetime'], [provider.AuthorizationCode, 'ghOrg'], [provider.DeviceCode, 'ghOrg'], [provider.RefreshToken, 'ghOrg'], [provider.Grant, GRANT_LOADED_MEMBER]] as const) {
     const members = [...(model as unknown as { IN_PAYLOAD: string[] }).IN_PAYLOAD, extra];
     Object.defineProperty(model, 'IN_PAYLOAD', { configurable: true, get: () => members });
   }
@@ -623,6 +673,8 @@ export function createProvider(d: ProviderDeps): Provider {
       const l = d.hooks?.codeRefreshLifetime?.(ctx);
       if (l) this.ghRefreshLifetime = l;
     }
+    const org = ctx?.oidc?.route === 'device_resume' ? ctx.oidc.params?.organization : undefined;
+    if (typeof org === 'string' && org) (this as { ghOrg?: string }).ghOrg = org;
     return saveDeviceCode.apply(this, args);
   };
 

@@ -61,6 +61,8 @@ interface Deps {
   db: Db; engine: ActionEngine; users: Users; logger: Logger; issuer: string; sessionTtl: number; sessionMaxTtl: number; roleNames(userId: string): Promise<string[]>; otpEnrolled?(userId: string): Promise<boolean>;
   /** Sessions just revoked (their stored payloads), for back-channel logout (src/oidc/backchannel.ts). */
   sessionsEnded?(sessions: EndedSession[], initiator: 'session-revoked'): void;
+  /** An organization by id, for event.organization (a login to one: `organization=`, or a refresh token issued in one). */
+  organization?(id: string): Promise<{ id: string; name: string; display_name: string; metadata: Record<string, string> } | undefined>;
 }
 
 /**
@@ -223,7 +225,7 @@ export function createTriggerRunners(d: Deps) {
     };
   }
 
-  async function postLoginEvent(user: User, o: { client?: { client_id: string; name: string; client_metadata?: Record<string, string> }; ctx?: Context; transaction: Obj; sessionId?: string; methods: { name: string; timestamp: string }[]; authParams?: Obj; refreshToken?: Obj; signIn?: boolean }) {
+  async function postLoginEvent(user: User, o: { client?: { client_id: string; name: string; client_metadata?: Record<string, string> }; ctx?: Context; transaction: Obj; sessionId?: string; methods: { name: string; timestamp: string }[]; authParams?: Obj; refreshToken?: Obj; signIn?: boolean; organizationId?: string }) {
     const request = o.authParams ? requestInfo(o.ctx, { query: o.authParams, body: {}, method: 'GET' }) : requestInfo(o.ctx);
     const session = o.sessionId
       ? await sessionInfo(o.sessionId, { ip: String(request.ip ?? ''), userAgent: String(request.user_agent ?? ''), loginAt: o.methods[0]?.timestamp ?? new Date().toISOString(), signIn: o.signIn === true, userId: user.user_id })
@@ -238,9 +240,16 @@ export function createTriggerRunners(d: Deps) {
       client: clientInfo(o.client), request, transaction: { ...o.transaction, metadata: {} },
       authentication: { methods }, stats: { logins_count: user.logins_count },
       session, connection: CONNECTION, tenant: tenant(d.issuer),
-      organization: undefined, resource_server: typeof o.transaction.audience === 'string' ? { identifier: o.transaction.audience } : undefined,
+      organization: await organizationOf(o.organizationId ?? (typeof o.authParams?.organization === 'string' ? o.authParams.organization : undefined)),
+      resource_server: typeof o.transaction.audience === 'string' ? { identifier: o.transaction.audience } : undefined,
       ...(o.refreshToken ? { refresh_token: o.refreshToken } : {}),
     } as Obj;
+  }
+
+  /** event.organization in Auth0's shape, for the organization a login signs in to (none: undefined). */
+  async function organizationOf(id: string | undefined) {
+    const org = id ? await d.organization?.(id) : undefined;
+    return org ? { id: org.id, name: org.name, display_name: org.display_name, metadata: { ...org.metadata } } : undefined;
   }
 
   /** A non-blocking trigger after a user write committed: never rejects, failures are logged. */
@@ -463,7 +472,7 @@ export function createTriggerRunners(d: Deps) {
       // The login the refresh token came from: how it authenticated (an action that asks for a
       // second factor unless the login had one must see it had), its session, and the API and
       // scopes this refresh asks for (the token's own when the request names none).
-      const entities = ctx.oidc.entities as { RefreshToken?: StoredRefreshToken & { jti?: string; grantId?: string; amr?: string[]; authTime?: number; sessionUid?: string; scope?: string }; Grant?: { exp?: number } };
+      const entities = ctx.oidc.entities as { RefreshToken?: StoredRefreshToken & { jti?: string; grantId?: string; amr?: string[]; authTime?: number; sessionUid?: string; scope?: string; ghOrg?: string }; Grant?: { exp?: number } };
       const rt = entities.RefreshToken;
       const at = new Date((rt?.authTime ?? Math.floor(Date.now() / 1000)) * 1000).toISOString();
       const amr = Array.isArray(rt?.amr) ? rt.amr : ['pwd'];
@@ -475,7 +484,7 @@ export function createTriggerRunners(d: Deps) {
       const facts = rt ? refreshTokenFacts(rt, { clientId: client.client_id, userId: user.user_id, grantExp: entities.Grant?.exp }) : undefined;
       const event = await postLoginEvent(user, {
         client, ctx: ctx as unknown as Context, sessionId: rt?.sessionUid,
-        refreshToken: facts ? { ...facts } : undefined,
+        refreshToken: facts ? { ...facts } : undefined, organizationId: typeof rt?.ghOrg === 'string' ? rt.ghOrg : undefined,
         methods: [{ name: 'pwd', timestamp: at }, ...(amr.includes('otp') ? [{ name: 'mfa', timestamp: at }] : [])],
         transaction: { id: randomId(), protocol: 'oauth2-refresh-token', locale: 'en', requested_scopes: scopes.split(' ').filter(Boolean), acr_values: [], ui_locales: [], ...(audience ? { audience } : {}) },
       });

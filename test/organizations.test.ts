@@ -1,0 +1,126 @@
+import { test, after, before } from 'node:test';
+import assert from 'node:assert/strict';
+import * as oidc from 'openid-client';
+import { createRemoteJWKSet, jwtVerify } from 'jose';
+import { startTestServer, discover, loginThroughForm, type TestServer } from './helpers/server.ts';
+import { Browser } from './helpers/cookie-fetch.ts';
+import { bindActions, deployAction } from './helpers/actions.ts';
+
+/*
+ * Auth0's organizations: the Management API (organizations, members, member roles) and signing
+ * in to one: `organization=` at /authorize (an id or a name) for an application that allows it,
+ * membership checked, `org_id` in the ID and access tokens and through refreshes, and
+ * event.organization for post-login actions.
+ */
+
+const CB = 'https://b2b.example/callback';
+const API = 'https://api.b2b.example';
+const PASSWORD = 'correct horse battery';
+let ts: TestServer;
+let app: { client_id: string; client_secret?: string };
+let config: oidc.Configuration;
+let acme: { id: string; name: string };
+let member: string;
+let outsider: string;
+
+before(async () => {
+  ts = await startTestServer();
+  await ts.api('POST', '/resource-servers', { name: 'B2B API', identifier: API, scopes: [{ value: 'read:things', description: '' }] });
+  app = (await ts.api('POST', '/clients', { name: 'B2B app', app_type: 'regular_web', callbacks: [CB], organization_usage: 'allow', organization_require_behavior: 'no_prompt' })).body;
+  config = await discover(ts, app.client_id, app.client_secret);
+  member = (await ts.api('POST', '/users', { email: 'member@acme.example', password: PASSWORD })).body.user_id;
+  outsider = (await ts.api('POST', '/users', { email: 'outsider@other.example', password: PASSWORD })).body.user_id;
+});
+after(async () => { await ts?.close(); });
+
+const signIn = (email: string, params: Record<string, string>, browser = new Browser()) =>
+  loginThroughForm(config, { browser, redirectUri: CB, email, password: PASSWORD, scope: 'openid email offline_access', params: { prompt: 'consent', ...params } });
+
+test('the Management API: organizations by id and name, members, member roles; Auth0\'s names, scopes and refusals', async () => {
+  const made = await ts.api('POST', '/organizations', { name: 'acme', display_name: 'Acme Corp', metadata: { tier: 'gold' }, branding: { logo_url: 'https://acme.example/logo.png' } });
+  assert.equal(made.status, 201, JSON.stringify(made.body));
+  acme = made.body;
+  assert.match(acme.id, /^org_/);
+  assert.deepEqual((await ts.api('GET', '/organizations/name/acme')).body, made.body);
+  assert.equal((await ts.api('POST', '/organizations', { name: 'acme' })).status, 409);
+  assert.equal((await ts.api('POST', '/organizations', { name: 'Acme Corp' })).status, 400, 'Auth0\'s name rules');
+  assert.equal((await ts.api('POST', `/organizations/${acme.id}/members`, { members: [member] })).status, 204);
+  assert.equal((await ts.api('POST', `/organizations/${acme.id}/members`, { members: ['auth0|nobody'] })).status, 400);
+  const members = await ts.api('GET', `/organizations/${acme.id}/members?include_totals=true`);
+  assert.deepEqual(members.body.members.map((m: { user_id: string }) => m.user_id), [member]);
+  assert.equal(members.body.total, 1);
+  const role = (await ts.api('POST', '/roles', { name: 'acme-admin' })).body;
+  assert.equal((await ts.api('POST', `/organizations/${acme.id}/members/${encodeURIComponent(member)}/roles`, { roles: [role.id] })).status, 204);
+  assert.deepEqual((await ts.api('GET', `/organizations/${acme.id}/members/${encodeURIComponent(member)}/roles`)).body.map((r: { name: string }) => r.name), ['acme-admin']);
+  assert.equal((await ts.api('POST', `/organizations/${acme.id}/members/${encodeURIComponent(outsider)}/roles`, { roles: [role.id] })).status, 400, 'roles only for members');
+  assert.deepEqual((await ts.api('GET', `/users/${encodeURIComponent(member)}/organizations`)).body.map((o: { id: string }) => o.id), [acme.id]);
+  const listed = await ts.api('GET', '/organizations?take=1');
+  assert.deepEqual(listed.body.organizations.map((o: { id: string }) => o.id), [acme.id]);
+  const readOnly = await ts.adminToken('read:organizations');
+  assert.equal((await ts.api('POST', '/organizations', { name: 'nope' }, readOnly)).status, 403);
+  assert.equal((await ts.api('GET', `/organizations/${acme.id}/members`, undefined, readOnly)).status, 403, 'members have scopes of their own');
+  // A client that takes organizations only with no_prompt (Auth0's other behaviours need its prompts).
+  const prompt = await ts.api('POST', '/clients', { name: 'Prompting', app_type: 'regular_web', organization_usage: 'require', organization_require_behavior: 'pre_login_prompt' });
+  assert.equal(prompt.status, 400);
+  assert.match(prompt.body.message, /only no_prompt/);
+});
+
+test('signing in to an organization: a member gets org_id in the ID and access tokens, by id or by name, and through a refresh; event.organization', async () => {
+  await deployAction(ts, {
+    name: 'org-claims', trigger: 'post-login',
+    code: `exports.onExecutePostLogin = async (event, api) => {
+      if (event.organization) api.idToken.setCustomClaim('https://b2b.example/org', event.organization.name + '/' + event.organization.metadata.tier);
+    };`,
+  });
+  await bindActions(ts, 'post-login', ['org-claims']);
+  const jwks = createRemoteJWKSet(new URL(`${ts.base}/.well-known/jwks.json`));
+  for (const org of [acme.id, 'acme']) {
+    const r = await signIn('member@acme.example', { organization: org, audience: API });
+    assert.ok(r.callbackUrl, r.loginPage?.slice(0, 300));
+    assert.equal(r.callbackUrl.searchParams.get('error'), null, r.callbackUrl.searchParams.get('error_description') ?? '');
+    const t = await oidc.authorizationCodeGrant(config, r.callbackUrl, { pkceCodeVerifier: r.verifier, expectedState: r.state });
+    assert.equal(t.claims()?.org_id, acme.id);
+    assert.equal(t.claims()?.['https://b2b.example/org'], 'acme/gold');
+    const at = (await jwtVerify(t.access_token, jwks, { issuer: ts.issuer, audience: API })).payload;
+    assert.equal(at.org_id, acme.id);
+    const refreshed = await oidc.refreshTokenGrant(config, t.refresh_token!);
+    assert.equal(refreshed.claims()?.org_id, acme.id, 'a refresh keeps the organization');
+    assert.equal((await jwtVerify(refreshed.access_token, jwks, { issuer: ts.issuer, audience: API })).payload.org_id, acme.id);
+  }
+  // Without the parameter: no organization in the tokens.
+  const plain = await signIn('member@acme.example', {});
+  const t = await oidc.authorizationCodeGrant(config, plain.callbackUrl!, { pkceCodeVerifier: plain.verifier, expectedState: plain.state });
+  assert.equal(t.claims()?.org_id, undefined);
+  await bindActions(ts, 'post-login', []);
+});
+
+test('refusals: a non-member (access_denied), an unknown organization, an application that denies or requires organizations; a member removed cannot refresh', async () => {
+  const outsiderTry = await signIn('outsider@other.example', { organization: acme.id });
+  assert.equal(outsiderTry.callbackUrl?.searchParams.get('error'), 'access_denied');
+  assert.match(outsiderTry.callbackUrl?.searchParams.get('error_description') ?? '', /not a member/);
+
+  const url = (params: Record<string, string>, c = config) => oidc.buildAuthorizationUrl(c, { redirect_uri: CB, scope: 'openid', code_challenge: 'x'.repeat(43), code_challenge_method: 'S256', ...params });
+  const errorOf = async (u: URL) => {
+    const res = await new Browser().request(u);
+    const to = new URL(res.headers.get('location') ?? 'http://x/', u);
+    return { error: to.searchParams.get('error'), description: to.searchParams.get('error_description') ?? '' };
+  };
+  assert.deepEqual(await errorOf(url({ organization: 'org_nope' })), { error: 'invalid_request', description: 'no organization found by that id or name' });
+  const denying = (await ts.api('POST', '/clients', { name: 'No orgs', app_type: 'regular_web', callbacks: [CB] })).body;
+  assert.equal(denying.organization_usage, 'deny', 'Auth0\'s default');
+  const denyConfig = await discover(ts, denying.client_id, denying.client_secret);
+  assert.match((await errorOf(url({ organization: acme.id }, denyConfig))).description, /does not take organization logins/);
+  assert.equal((await ts.api('PATCH', `/clients/${denying.client_id}`, { organization_usage: 'require' })).status, 200);
+  assert.match((await errorOf(url({}, denyConfig))).description, /organization parameter is required/);
+
+  // Taken out of the organization: the refresh token issued in it stops there, before it is spent.
+  const r = await signIn('member@acme.example', { organization: acme.id });
+  const t = await oidc.authorizationCodeGrant(config, r.callbackUrl!, { pkceCodeVerifier: r.verifier, expectedState: r.state });
+  assert.equal((await ts.api('DELETE', `/organizations/${acme.id}/members`, { members: [member] })).status, 204);
+  await assert.rejects(oidc.refreshTokenGrant(config, t.refresh_token!), (e: { error?: string }) => e.error === 'invalid_grant');
+  assert.deepEqual((await ts.api('GET', `/users/${encodeURIComponent(member)}/organizations`)).body, []);
+  // Deleting the organization takes its memberships and member roles along.
+  await ts.api('POST', `/organizations/${acme.id}/members`, { members: [member] });
+  assert.equal((await ts.api('DELETE', `/organizations/${acme.id}`)).status, 204);
+  assert.equal(Number((await ts.ctx.db('organization_members').count({ n: '*' }))[0].n), 0);
+});
