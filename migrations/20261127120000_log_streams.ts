@@ -27,7 +27,12 @@ export async function up(knex: Knex): Promise<void> {
     t.string('created_at', 40).notNullable();
     t.string('updated_at', 40).notNullable();
   });
-  if (knex.client.config.client === 'pg') await knex.raw('alter table audit_logs add column recorded_at timestamptz not null default clock_timestamp()');
+  // Nullable first, then the default: a volatile default in the ADD COLUMN would rewrite the whole
+  // table under its lock (every login writes to it). Rows before it have none, and count as old.
+  if (knex.client.config.client === 'pg') {
+    await knex.raw('alter table audit_logs add column recorded_at timestamptz');
+    await knex.raw('alter table audit_logs alter column recorded_at set default clock_timestamp()');
+  }
 }
 
 export async function down(knex: Knex): Promise<void> {

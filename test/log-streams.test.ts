@@ -15,6 +15,8 @@ let base = '';
 let got: Got[] = [];
 /** Paths the stand-in answers with 500 (a log service that is down). */
 const down = new Set<string>();
+/** /picky refuses a request whose body holds this. */
+let refuseMarker = 'never-in-a-body';
 /** /held… answers only once the test opens the gate. */
 let openGate: () => void = () => {};
 let gate: Promise<void> = Promise.resolve();
@@ -27,7 +29,7 @@ before(async () => {
     req.on('data', (c) => { body += c; });
     req.on('end', () => {
       got.push({ path: req.url ?? '', headers: req.headers, body });
-      res.statusCode = down.has(req.url ?? '') ? 500 : 200;
+      res.statusCode = down.has(req.url ?? '') || (req.url === '/picky' && body.includes(refuseMarker)) ? 500 : 200;
       void ((req.url ?? '').startsWith('/held') ? gate : Promise.resolve()).then(() => res.end());
     });
   });
@@ -200,6 +202,7 @@ test('a stream deleted while its request is under way sends nothing more; a stre
   assert.equal(shown.body.sink.httpEndpoint, null);
   assert.match((await ts.ctx.db('log_streams').where({ id: broken.id }).first()).last_error, /cannot be opened/);
   assert.equal((await ts.api('GET', '/log-streams')).status, 200);
+  assert.equal((await ts.api('PATCH', `/log-streams/${broken.id}`, { name: 'Renamed while broken' })).status, 200, 'an unreadable sink does not stop a rename');
   const repaired = await ts.api('PATCH', `/log-streams/${broken.id}`, { sink: { httpEndpoint: `${base}/repaired` }, status: 'active' });
   assert.equal(repaired.status, 200);
   assert.equal(repaired.body.sink.httpEndpoint, `${base}/repaired`);
@@ -219,9 +222,34 @@ test('stopping the server cuts a request under way instead of waiting for the en
     void gate.then(() => { answered = true; });
     await own.ctx.logStreams.stop();
     assert.equal(answered, false, 'stop() returned while the endpoint still held its answer');
+    const row = await own.ctx.db('log_streams').first();
+    assert.equal(Number(row.failures), 0, 'stopping is not the endpoint\'s failure');
+    assert.equal(row.last_error, null);
   } finally {
     openGate();
     await own.close();
     take('/held-close');
   }
+});
+
+test('one request per event (JSONOBJECT): the place moves after each one taken, so a failure sends again only what was not taken', async (t) => {
+  const s = (await ts.api('POST', '/log-streams', { name: 'Picky', type: 'http', sink: { httpEndpoint: `${base}/picky`, httpContentFormat: 'JSONOBJECT' }, filters: [{ type: 'category', name: 'auth.login.fail' }] })).body;
+  refuseMarker = 'second@streams.example';
+  await failLogin('first@streams.example');
+  await failLogin('second@streams.example');
+  await passes();
+  assert.deepEqual(take('/picky').map((g) => (JSON.parse(g.body) as { data: { user_name: string } }).data.user_name), ['first@streams.example', 'second@streams.example']);
+  refuseMarker = 'never-in-a-body';
+  const realNow = Date.now;
+  t.after(() => { Date.now = realNow; });
+  Date.now = () => realNow() + 6000;
+  await passes();
+  assert.deepEqual(take('/picky').map((g) => (JSON.parse(g.body) as { data: { user_name: string } }).data.user_name), ['second@streams.example'], 'the first is not sent again');
+  // A sink stored with a header Node will not send (saved before values were checked): a failure with the reason, nothing worse.
+  const sealed = ts.ctx.box.seal(JSON.stringify({ httpEndpoint: `${base}/picky`, httpCustomHeaders: [{ header: 'X-Bad', value: 'a\nb' }] }), `log-stream:${s.id}`);
+  await ts.ctx.db('log_streams').where({ id: s.id }).update({ sink_sealed: sealed, next_attempt_at: null });
+  await failLogin('third@streams.example');
+  await passes();
+  assert.match((await ts.ctx.db('log_streams').where({ id: s.id }).first()).last_error, /Invalid character|X-Bad|header/i);
+  await ts.api('DELETE', `/log-streams/${s.id}`);
 });

@@ -73,6 +73,8 @@ interface Row {
   failing_since: unknown; next_attempt_at: unknown; last_error: string | null; lease_owner: string | null; lease_until: unknown; created_at: string; updated_at: string;
 }
 const aad = (id: string) => `log-stream:${id}`;
+/** The server is stopping: the request under way was cut, which says nothing of the endpoint. */
+class StreamStopped extends Error { constructor() { super('the server is stopping'); } }
 /** Headers a stream may not set: the request's own framing, and what would pose as another sender. */
 /** What Node refuses in a header value (its own check, applied when the stream is saved rather than at every send). */
 const BAD_HEADER_VALUE = /[^\t\x20-\x7e\x80-\xff]/;
@@ -139,36 +141,47 @@ export function createLogStreams(o: { db: Db; box: SecretBox; logger: Logger; al
       const allowed = isAllowedHost(allow, url);
       const host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
       if (isIP(host) && !allowed && isBlockedAddress(host)) { reject(new AddressRefused(`${url.host} is a loopback, private or link-local address`)); return; }
+      if (signal.aborted) { reject(new StreamStopped()); return; }
       const payload = Buffer.from(body, 'utf8');
       let settled = false;
-      const done = (err: Error | null, status?: number) => {
+      let req: http.ClientRequest | undefined;
+      let timer: NodeJS.Timeout | undefined;
+      const onAbort = () => done(new StreamStopped());
+      function done(err: Error | null, status?: number) {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
         signal.removeEventListener('abort', onAbort);
-        if (err) { req.destroy(); reject(err); } else { req.destroy(); resolve(status!); }
-      };
-      const timer = setTimeout(() => done(new Error(`no complete answer within ${REQUEST_TIMEOUT_MS / 1000} s`)), REQUEST_TIMEOUT_MS);
-      const onAbort = () => done(new Error('the server is stopping'));
+        req?.destroy();
+        if (err) reject(err); else resolve(status!);
+      }
+      timer = setTimeout(() => done(new Error(`no complete answer within ${REQUEST_TIMEOUT_MS / 1000} s`)), REQUEST_TIMEOUT_MS);
       signal.addEventListener('abort', onAbort);
-      const req = (url.protocol === 'https:' ? https : http).request(url, {
-        method: 'POST', agent: false, lookup: guardedLookup(allowed),
-        headers: { 'user-agent': 'Gatehouse-LogStream/1', 'content-length': String(payload.length), ...headers },
-      }, (res) => {
-        let read = 0;
-        res.on('data', (c: Buffer) => { read += c.length; if (read > ANSWER_MAX_BYTES) done(null, res.statusCode ?? 0); });
-        res.on('end', () => done(null, res.statusCode ?? 0));
-        res.on('error', (e) => done(e));
-      });
-      req.on('error', (e) => done(e));
-      req.end(payload);
+      try {
+        req = (url.protocol === 'https:' ? https : http).request(url, {
+          method: 'POST', agent: false, lookup: guardedLookup(allowed),
+          headers: { 'user-agent': 'Gatehouse-LogStream/1', 'content-length': String(payload.length), ...headers },
+        }, (res) => {
+          let read = 0;
+          res.on('data', (c: Buffer) => { read += c.length; if (read > ANSWER_MAX_BYTES) done(null, res.statusCode ?? 0); });
+          res.on('end', () => done(null, res.statusCode ?? 0));
+          res.on('error', (e) => done(e));
+        });
+        req.on('error', (e) => done(e));
+        req.end(payload);
+      } catch (e) {
+        // (A header Node will not send, in a sink saved before values were checked.)
+        done(e as Error);
+      }
     });
   }
 
-  function encode(format: LogStreamFormat, events: unknown[]): string[] {
-    if (format === 'JSONOBJECT') return events.map((e) => JSON.stringify(e));
-    if (format === 'JSONLINES') return [events.map((e) => JSON.stringify(e)).join('\n')];
-    return [JSON.stringify(events)];
+  /** The requests for `events`, each with the seq of its last event (where the place may move once it was taken). */
+  function encode(format: LogStreamFormat, events: { seq: number; event: unknown }[]): { body: string; upTo: number }[] {
+    if (format === 'JSONOBJECT') return events.map((e) => ({ body: JSON.stringify(e.event), upTo: e.seq }));
+    const upTo = events[events.length - 1].seq;
+    if (format === 'JSONLINES') return [{ body: events.map((e) => JSON.stringify(e.event)).join('\n'), upTo }];
+    return [{ body: JSON.stringify(events.map((e) => e.event)), upTo }];
   }
 
   /** Keeps this node's lease on stream `id` while it is still active: false when the stream is gone, changed state or another node has it. */
@@ -203,26 +216,29 @@ export function createLogStreams(o: { db: Db; box: SecretBox; logger: Logger; al
       const rows = await nextRows(cursor);
       if (rows.length === 0) return;
       const last = Number(rows[rows.length - 1].seq);
-      const events = rows.filter((x) => wanted.size === 0 || wanted.has(categoryOf(String(x.type)))).map((x) => ({ log_id: x.log_id, data: toLog(x) }));
+      const events = rows.filter((x) => wanted.size === 0 || wanted.has(categoryOf(String(x.type)))).map((x) => ({ seq: Number(x.seq), event: { log_id: x.log_id, data: toLog(x) } }));
+      // The place moves while this node still holds the stream (a duplicate at worst, never a loss).
+      const moveTo = async (seq: number) => (await db('log_streams').where({ id, lease_owner: owner, status: 'active' })
+        .update({ cursor: seq, failures: 0, failing_since: null, next_attempt_at: null, last_error: null })) === 1;
       if (events.length) {
         const headers: Record<string, string> = { 'content-type': sink.httpContentType ?? 'application/json' };
         if (sink.httpAuthorization) headers.authorization = sink.httpAuthorization;
         for (const h of sink.httpCustomHeaders ?? []) headers[h.header.toLowerCase()] = h.value;
         try {
-          for (const body of encode(sink.httpContentFormat ?? 'JSONARRAY', events)) {
-            if (!(await renew(id))) return;
-            const status = await post(new URL(sink.httpEndpoint), headers, body, signal);
+          for (const req of encode(sink.httpContentFormat ?? 'JSONARRAY', events)) {
+            // The turn's limit holds between requests too (JSONOBJECT sends up to 100 a batch).
+            if (Date.now() >= until || !(await renew(id))) return;
+            const status = await post(new URL(sink.httpEndpoint), headers, req.body, signal);
             if (status < 200 || status >= 300) throw new Error(`the endpoint answered HTTP ${status}`);
+            if (req.upTo !== last && !(await moveTo(req.upTo))) return;
           }
         } catch (err) {
-          await failed(r, err instanceof Error ? err.message : String(err));
+          // Stopping is not the endpoint's failure: the stream goes on where it was at the next start.
+          if (!(err instanceof StreamStopped)) await failed(r, err instanceof Error ? err.message : String(err));
           return;
         }
       }
-      // The place moves only while this node still holds the stream as it read it.
-      const moved = await db('log_streams').where({ id, lease_owner: owner, status: 'active', updated_at: r.updated_at })
-        .update({ cursor: last, failures: 0, failing_since: null, next_attempt_at: null, last_error: null });
-      if (moved !== 1 || rows.length < BATCH) return;
+      if (!(await moveTo(last)) || rows.length < BATCH) return;
     }
   }
 
@@ -301,7 +317,8 @@ export function createLogStreams(o: { db: Db; box: SecretBox; logger: Logger; al
         kept = rest;
       }
       const sink = { ...kept, ...patch.sink } as LogStreamSink;
-      if (patch.sink || old === UNREADABLE) checkSink(sink);
+      // (A sink that cannot be opened may still be renamed or paused; replacing it checks the new one.)
+      if (patch.sink) checkSink(sink);
       if (patch.filters) checkFilters(patch.filters);
       await db('log_streams').where({ id }).update({
         ...(patch.name !== undefined ? { name: patch.name } : {}),
