@@ -94,10 +94,27 @@ test('signing in to an organization: a member gets org_id in the ID and access t
   await bindActions(ts, 'post-login', []);
 });
 
-test('refusals: a non-member (access_denied), an unknown organization, an application that denies or requires organizations; a member removed cannot refresh', async () => {
+test('refusals: a non-member (access_denied, before any action runs), an unknown organization, an application that denies or requires organizations; a member removed cannot redeem or refresh', async () => {
+  // A non-member is refused before a second factor or any post-login action (regression: the
+  // chain ran, with event.organization set, and the login counted as a success, before the refusal).
+  await deployAction(ts, { name: 'org-witness', trigger: 'post-login', code: `exports.onExecutePostLogin = async (event, api) => { api.user.setAppMetadata('seen_org', event.organization ? event.organization.id : null); };` });
+  await bindActions(ts, 'post-login', ['org-witness']);
   const outsiderTry = await signIn('outsider@other.example', { organization: acme.id });
   assert.equal(outsiderTry.callbackUrl?.searchParams.get('error'), 'access_denied');
   assert.match(outsiderTry.callbackUrl?.searchParams.get('error_description') ?? '', /not a member/);
+  const seen = (await ts.api('GET', `/users/${encodeURIComponent(outsider)}`)).body;
+  assert.equal(seen.app_metadata?.seen_org, undefined, 'no action ran for the outsider');
+  assert.equal(seen.logins_count ?? 0, 0, 'not counted as a login');
+  const refusal = await ts.ctx.db('audit_logs').where({ user_id: outsider, type: 'f' }).first();
+  assert.match(refusal.description, /not a member of organization/);
+  await bindActions(ts, 'post-login', []);
+  // An organization whose name begins with org_ is found by its name too.
+  const odd = (await ts.api('POST', '/organizations', { name: 'org_named' })).body;
+  await ts.api('POST', `/organizations/${odd.id}/members`, { members: [member] });
+  const byOddName = await signIn('member@acme.example', { organization: 'org_named' });
+  assert.equal(byOddName.callbackUrl?.searchParams.get('error'), null, byOddName.callbackUrl?.searchParams.get('error_description') ?? '');
+  // Memberships are the organizations' to show: read:organizations, not read:users.
+  assert.equal((await ts.api('GET', `/users/${encodeURIComponent(member)}/organizations`, undefined, await ts.adminToken('read:users'))).status, 403);
 
   const url = (params: Record<string, string>, c = config) => oidc.buildAuthorizationUrl(c, { redirect_uri: CB, scope: 'openid', code_challenge: 'x'.repeat(43), code_challenge_method: 'S256', ...params });
   const errorOf = async (u: URL) => {
@@ -113,14 +130,19 @@ test('refusals: a non-member (access_denied), an unknown organization, an applic
   assert.equal((await ts.api('PATCH', `/clients/${denying.client_id}`, { organization_usage: 'require' })).status, 200);
   assert.match((await errorOf(url({}, denyConfig))).description, /organization parameter is required/);
 
-  // Taken out of the organization: the refresh token issued in it stops there, before it is spent.
+  // Taken out of the organization: the refresh token issued in it stops there, before it is spent,
+  // and a code issued before the removal no longer redeems (regression: it gave tokens with org_id).
   const r = await signIn('member@acme.example', { organization: acme.id });
   const t = await oidc.authorizationCodeGrant(config, r.callbackUrl!, { pkceCodeVerifier: r.verifier, expectedState: r.state });
+  const pending = await signIn('member@acme.example', { organization: acme.id });
   assert.equal((await ts.api('DELETE', `/organizations/${acme.id}/members`, { members: [member] })).status, 204);
   await assert.rejects(oidc.refreshTokenGrant(config, t.refresh_token!), (e: { error?: string }) => e.error === 'invalid_grant');
-  assert.deepEqual((await ts.api('GET', `/users/${encodeURIComponent(member)}/organizations`)).body, []);
+  await assert.rejects(oidc.authorizationCodeGrant(config, pending.callbackUrl!, { pkceCodeVerifier: pending.verifier, expectedState: pending.state }), (e: { error?: string }) => e.error === 'invalid_grant');
+  const why = await ts.ctx.db('audit_logs').where({ client_id: app.client_id, type: 'fertft' }).orderBy('seq', 'desc').first();
+  assert.match(why.description, /no longer a member/, 'the audit says why');
+  assert.deepEqual((await ts.api('GET', `/users/${encodeURIComponent(member)}/organizations`)).body.map((o: { name: string }) => o.name), ['org_named']);
   // Deleting the organization takes its memberships and member roles along.
   await ts.api('POST', `/organizations/${acme.id}/members`, { members: [member] });
   assert.equal((await ts.api('DELETE', `/organizations/${acme.id}`)).status, 204);
-  assert.equal(Number((await ts.ctx.db('organization_members').count({ n: '*' }))[0].n), 0);
+  assert.equal(Number((await ts.ctx.db('organization_members').where({ org_id: acme.id }).count({ n: '*' }))[0].n), 0);
 });

@@ -204,13 +204,28 @@ export function createPostLoginStep(app: AppContext) {
     },
   });
 
+  /**
+   * A sign-in to an organization (`organization=`) by someone who is not one of its members ends
+   * here, before a second factor or any post-login action runs (as on Auth0), audited as a failed
+   * login; the application gets access_denied. True when it was refused.
+   */
+  async function organizationRefused(ctx: Context, d: Details, userId: string, userName?: string): Promise<boolean> {
+    const org = d.params.organization;
+    if (typeof org !== 'string' || !org || await app.organizations.isMember(org, userId)) return false;
+    await app.audit.record({ type: 'f', description: `Login refused: not a member of organization ${org}`, user_id: userId, user_name: userName ?? null, client_id: String(d.params.client_id), ip: ctx.ip, user_agent: ctx.get('user-agent'), details: { organization: org } });
+    await finish(ctx, { error: 'access_denied', error_description: 'the user is not a member of the organization' });
+    return true;
+  }
+
   return {
     mfaStep,
+    organizationRefused,
 
     /** An existing session answered the authorization: run post-login without asking for the password. */
     async afterSession(ctx: Context, d: Details) {
       const userId = d.session?.accountId;
       if (!userId) throw new AppError(400, 'session_not_found', 'Your session has ended. Go back to the application and sign in again.');
+      if (await organizationRefused(ctx, d, userId)) return;
       const user = await app.users.get(userId);
       if (!user || user.blocked) throw new AppError(403, 'blocked', 'This account cannot sign in. Contact the administrator.');
       const client = await app.clients.get(String(d.params.client_id));
@@ -224,6 +239,7 @@ export function createPostLoginStep(app: AppContext) {
     },
     /** After the password was verified for `userId` in interaction `d`. */
     async afterPassword(ctx: Context, d: Details, userId: string) {
+      if (await organizationRefused(ctx, d, userId)) return;
       if (!(await app.actions.triggers.hasPostLogin())) {
         // Tokens of this login carry what this login's chain decided: with nothing bound, none
         // (loginClaims reads no stored claims then, and the store dropped them at the unbind).

@@ -124,6 +124,8 @@ export function createInteractionRoutes(app: AppContext, csrf: Csrf) {
       ctx.body = verificationRequiredPage({ appName: config.appName, email: user.email, resendUrl: p('/verify-email/resend'), loginUrl: p(`/interaction/${d.uid}`) });
       return;
     }
+    // Signing in to an organization: a non-member stops here, not counted as a successful login.
+    if (await postLogin.organizationRefused(ctx, d, row.id, email)) return;
     await users.recordLogin(row.id, ip);
     await audit.record({ type: 's', description: 'Successful login', user_id: row.id, user_name: email, client_id: clientId, ip, user_agent: ua });
     await postLogin.afterPassword(ctx, d, row.id);

@@ -9,7 +9,7 @@ import { auditChange, checkpointBody, checkpointOf, checkpointShape, listBody, p
  * an organization is in src/oidc/provider.ts (the `organization` parameter, `org_id`).
  */
 const branding = z.strictObject({
-  logo_url: z.string().max(2048).optional(),
+  logo_url: z.url({ protocol: /^https$/, error: 'must be an https URL' }).max(2048).optional(),
   colors: z.strictObject({ primary: z.string().max(20).optional(), page_background: z.string().max(20).optional() }).optional(),
 });
 const metadata = z.record(z.string().max(255), z.string().max(255));

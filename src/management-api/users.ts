@@ -197,7 +197,8 @@ export const registerUsers: RegisterRoutes = (router, app) => {
   });
   // Organizations do not exist here: a user has none, and says so as Auth0 does for a user
   // without any (an empty list, not a 404 that actions reading them would take for an error).
-  router.get('/users/:id/organizations', requireScope('read:users'), async function userOrganizations(ctx) {
+  // (Auth0's scope for it: read:organizations, as memberships are the organizations' to show.)
+  router.get('/users/:id/organizations', requireScope('read:organizations'), async function userOrganizations(ctx) {
     const id = idParam(ctx);
     const p = pageOf(parseQuery(ctx, z.strictObject(paginationShape)));
     await users.require(id);

@@ -279,7 +279,8 @@ export function createProvider(d: ProviderDeps): Provider {
     }
     if (typeof value !== 'string') throw new errors.InvalidRequest("'organization' parameter must be a string");
     if (usage === 'deny') throw new errors.InvalidRequest('this application does not take organization logins (its organization_usage is deny)');
-    const org = value.startsWith('org_') ? await d.organizations.get(value) : await d.organizations.byName(value);
+    // An id, else a name (a name may itself begin with org_).
+    const org = (value.startsWith('org_') ? await d.organizations.get(value) : undefined) ?? await d.organizations.byName(value);
     if (!org) throw new errors.InvalidRequest('no organization found by that id or name');
     (ctx.oidc.params as Record<string, unknown>).organization = org.id;
   }
@@ -576,6 +577,15 @@ export function createProvider(d: ProviderDeps): Provider {
       const perms = permissionsClaim(token);
       const org = (token as { kind?: string }).kind === 'AccessToken' ? organizationOf(ctx) : undefined;
       if (!perms && !org) return claims;
+      // A code (or device code) redeemed after its user left the organization: no tokens for it (a refresh is checked before it rotates).
+      const t = token as { accountId?: string };
+      const gt = (ctx.oidc.params as Record<string, unknown> | undefined)?.grant_type;
+      if (org && t.accountId && gt !== 'refresh_token') {
+        return d.organizations.isMember(org, t.accountId).then((member) => {
+          if (!member) throw new errors.InvalidGrant('the user is no longer a member of the organization');
+          return Promise.all([claims, perms]).then(([c, p]) => ({ ...c, ...(p ? { permissions: p } : {}), org_id: org }));
+        });
+      }
       // org_id after an action's claims: the organization is the sign-in's, not an action's to change.
       return Promise.all([claims, perms]).then(([c, p]) => ({ ...c, ...(p ? { permissions: p } : {}), ...(org ? { org_id: org } : {}) }));
     },
@@ -703,13 +713,14 @@ export function createProvider(d: ProviderDeps): Provider {
     return found instanceof Promise ? found.then(pick) : Promise.resolve(pick(found));
   };
 
-  provider.on('grant.error', (ctx: KoaContextWithOIDC, err: { error?: string; error_description?: string; message?: string }) => {
+  provider.on('grant.error', (ctx: KoaContextWithOIDC, err: { error?: string; error_description?: string; error_detail?: string; message?: string }) => {
     const gt = (ctx.oidc?.params as Record<string, unknown> | undefined)?.grant_type;
     // A device polling while its user has not answered yet is the protocol working, not a failure.
     if (err.error === 'authorization_pending' || err.error === 'slow_down') return;
     void d.audit.record({
       type: gt === 'client_credentials' ? 'feccft' : gt === 'refresh_token' ? 'fertft' : gt === DEVICE_CODE_GRANT ? 'fede' : 'feacft',
-      description: `${err.error ?? 'error'}: ${err.error_description ?? err.message ?? ''}`,
+      // (error_detail: oidc-provider's reason behind a generic description, such as why a grant was refused.)
+      description: `${err.error ?? 'error'}: ${err.error_detail ?? err.error_description ?? err.message ?? ''}`,
       client_id: ctx.oidc?.client?.clientId ?? null, ip: ctx.ip, user_agent: ctx.get('user-agent'),
       details: { grant_type: gt },
     });
