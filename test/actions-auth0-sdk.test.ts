@@ -228,7 +228,7 @@ test('create(data, requestOptions) sends the data (v5+\'s second argument is req
 
 // ---- from a probe of 35 real actions ----
 
-test('Auth0 endpoints Gatehouse lacks answer as the server does (a 404 ManagementError), not "is not a function"; permissions and organizations are empty lists', async () => {
+test('Auth0 endpoints Gatehouse lacks answer as the server does (a 404 ManagementError), not "is not a function"; permissions are empty lists; organizations need their scope', async () => {
   const user = await createUser(ts, 'no-perms@example.com', PASSWORD);
   const r = await runDraft(`
   const out = {};
@@ -247,9 +247,9 @@ test('Auth0 endpoints Gatehouse lacks answer as the server does (a 404 Managemen
   api.idToken.setCustomClaim('https://x/missing', out);`);
   assert.equal(r.status, 'ok');
   assert.deepEqual(r.value, {
-    // read:organizations is not in this client's grant: the scope is checked first.
+    // read:organizations is not in this client's grant: the scope is checked first (a user's organizations too, as on Auth0).
     link: 'ManagementApiError 404', linkUsers: 'ManagementApiError 404', v5identities: 'ManagementApiError 404', org: 'ManagementApiError 403',
-    orgsOfUser: [], permissions: [], rolePermissions: [], missingRole: 'ManagementApiError 404',
+    orgsOfUser: 'ManagementApiError 403', permissions: [], rolePermissions: [], missingRole: 'ManagementApiError 404',
   });
   const orgs = await ts.api('GET', '/organizations?include_totals=true');
   assert.deepEqual(orgs.body, { organizations: [], start: 0, limit: 50, length: 0, total: 0 });
