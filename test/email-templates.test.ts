@@ -41,8 +41,11 @@ test('the API: Auth0\'s shape and names; templates Gatehouse does not send, a Li
   await refuse({ resultUrl: 'http://app.example/done' }, /https/);
   await refuse({ urlLifetimeInSeconds: 10 }, /between 300/);
   await refuse({ subject: 'Two\nlines' }, /line breaks/);
+  // Subjects are logged with every mail: no link there (regression: the reset link reached the log).
+  await refuse({ subject: 'Your link: {{ url }}' }, /cannot be in the subject/);
+  await refuse({ from: 'Support, Bank Security: <a@b.example>' }, /from/);
   const made = await ts.api('POST', '/email-templates', { template: 'reset_email', subject: 'x', body: 'y', enabled: false });
-  assert.equal(made.status, 201, JSON.stringify(made.body));
+  assert.equal(made.status, 200, JSON.stringify(made.body));
   assert.deepEqual(made.body, { template: 'reset_email', subject: 'x', body: 'y', syntax: 'liquid', enabled: false, includeEmailInRedirect: false });
   assert.equal((await ts.api('POST', '/email-templates', { template: 'reset_email', subject: 'x', body: 'y' })).status, 409);
   const patched = await ts.api('PATCH', '/email-templates/reset_email', { enabled: true, from: 'Support <support@app.example>' });
@@ -56,7 +59,7 @@ test('the API: Auth0\'s shape and names; templates Gatehouse does not send, a Li
 
 test('verify_email: the admin\'s subject and body with the link and the user\'s fields (escaped), its sender and lifetime; the user lands on resultUrl; then the welcome mail', async () => {
   const put = await ts.api('PUT', '/email-templates/verify_email', {
-    subject: 'Welcome to {{ friendly_name }}, confirm {{ user.email }}',
+    subject: 'Welcome to {{ friendly_name }}, confirm {{ user.email }} ({{ user.nickname }})',
     body: '<h1>Hello {{ user.name }}</h1><p><a href="{{ url }}">Confirm</a> within {{ url_lifetime_in_seconds }} seconds.</p>',
     from: 'Acme Accounts <accounts@acme.example>', urlLifetimeInSeconds: 900, resultUrl: 'https://app.example/verified', includeEmailInRedirect: true, syntax: 'liquid',
   });
@@ -65,10 +68,10 @@ test('verify_email: the admin\'s subject and body with the link and the user\'s 
 
   const email = 'templated@acme.example';
   // A name that is markup: shown as text, never as HTML.
-  const u = await ts.api('POST', '/users', { email, password: 'a long enough password', name: '<img src=x onerror=alert(1)>', verify_email: true });
+  const u = await ts.api('POST', '/users', { email, password: 'a long enough password', name: '<img src=x onerror=alert(1)>', nickname: 'Tom & Jerry', verify_email: true });
   assert.equal(u.status, 201, JSON.stringify(u.body));
   const mail = await sink.waitFor((m) => m.to.includes(email) && /confirm/.test(m.subject), 'the templated verification mail');
-  assert.equal(mail.subject, `Welcome to Gatehouse, confirm ${email}`);
+  assert.equal(mail.subject, `Welcome to Gatehouse, confirm ${email} (Tom & Jerry)`, 'a subject is text: not HTML-escaped');
   assert.match(mail.from, /accounts@acme\.example/);
   assert.match(mail.html, /&lt;img src=x onerror=alert\(1\)&gt;/);
   assert.doesNotMatch(mail.html, /<img src=x/);
@@ -88,6 +91,17 @@ test('verify_email: the admin\'s subject and body with the link and the user\'s 
   assert.equal(to.searchParams.get('email'), email);
   const welcome = await sink.waitFor((m) => m.to.includes(email) && /You are in/.test(m.subject), 'the welcome mail');
   assert.match(welcome.html, /Welcome to Gatehouse\./);
+  // Verified again by a ticket: no second welcome (regression: every verification sent one), and
+  // the ticket without a result_url does not borrow the template's.
+  const ticket = await ts.api('POST', '/tickets/email-verification', { user_id: u.body.user_id });
+  assert.equal(ticket.status, 201, JSON.stringify(ticket.body));
+  const tb = new Browser();
+  const tl = new URL(ticket.body.ticket);
+  const tdone = await tb.submit(tl, await (await tb.request(tl)).text(), {});
+  assert.equal(tdone.status, 200, 'the ticket\'s own outcome page, not the template\'s resultUrl');
+  await ts.api('POST', '/users', { email: 'later@acme.example', password: 'a long enough password', verify_email: true });
+  await sink.waitFor((m) => m.to.includes('later@acme.example'), 'a later mail');
+  assert.equal(sink.received.filter((m) => m.to.includes(email) && /You are in/.test(m.subject)).length, 1, 'one welcome');
 });
 
 test('reset_email: the template\'s mail and lifetime, then its resultUrl; verify_email disabled: no verification mail, and the welcome mail at sign-up', async () => {
@@ -95,7 +109,8 @@ test('reset_email: the template\'s mail and lifetime, then its resultUrl; verify
   await ts.api('POST', '/users', { email, password: 'a long enough password', email_verified: true });
   const b = new Browser();
   const p = await page(b, '/password/reset');
-  await b.submit(p.url, p.html, { email });
+  const answer = await (await b.submit(p.url, p.html, { email })).text();
+  assert.match(answer, /works once, for 10 minutes/, 'the page says the template\'s lifetime');
   const mail = await sink.waitFor((m) => m.to.includes(email) && /Reset for/.test(m.subject), 'the templated reset mail');
   assert.match(mail.html, /\(600 s\)/);
   const link = linkIn(mail, '/password/reset');
@@ -124,4 +139,17 @@ test('a template that cannot be rendered (over its limits) falls back to Gatehou
   assert.match(mail.subject, /Verify your email address/);
   assert.ok(linkIn(mail, '/verify-email'));
   assert.ok(ts.logs.some((l) => /email template could not be rendered/.test(l)));
+});
+
+test('a body full of unclosed < renders in linear time, and the escape filters of ported templates escape once', async () => {
+  // Regression: the text part stripped tags with patterns whose time grew with the square of such
+  // a body: one sign-up held the server for seconds.
+  // (200,000 of them: the old patterns took minutes, past the sink's wait, which only bounds a hang.)
+  assert.equal((await ts.api('PUT', '/email-templates/verify_email', { subject: 'Lots', body: `{% for i in (1..2000) %}${'<'.repeat(100)}{% endfor %}{{ user.nickname | escape }} {{ url }}`, enabled: true })).status, 200);
+  const email = 'angles@acme.example';
+  await ts.api('POST', '/users', { email, password: 'a long enough password', nickname: 'Tom & Jerry', verify_email: true });
+  const mail = await sink.waitFor((m) => m.to.includes(email) && m.subject === 'Lots', 'the angle-bracket mail');
+  assert.ok(mail.html.includes('Tom &amp; Jerry'), 'escaped once');
+  assert.ok(!mail.html.includes('&amp;amp;'));
+  assert.ok(linkIn(mail, '/verify-email'));
 });

@@ -250,16 +250,18 @@ export function createLifecycleRoutes(app: AppContext, csrf: Csrf) {
       return linkProblem(ctx, r.state, 'verify_email');
     }
     const row = await stillBound(r.row);
-    if (!row || !(await users.markVerified(row.id, r.row.email))) {
+    // Verified now for the first time (the welcome mail, once), or already (a second ticket).
+    const first = !!row && await users.markVerifiedFirst(row.id, r.row.email);
+    if (!row || (!first && !(await users.markVerified(row.id, r.row.email)))) {
       await audit.record({ type: 'fv', description: 'Email verification failed: the account or its address changed since the link was sent', user_id: r.row.userId, ip: ctx.ip, user_agent: ctx.get('user-agent') });
       return linkProblem(ctx, 'invalid', 'verify_email');
     }
     await audit.record({ type: 'sv', description: r.row.ticket ? 'Email verified with a verification ticket' : 'Email verified', user_id: row.id, user_name: row.email, ip: ctx.ip, user_agent: ctx.get('user-agent') });
-    app.mail.later(() => sendWelcomeMail(app, row.id), 'welcome email');
+    if (first) app.mail.later(() => sendWelcomeMail(app, row.id), 'welcome email');
     if (r.row.ticket?.resultUrl) return toResultUrl(ctx, r.row.ticket, 'Your email was verified. You can continue using the application.', row.email);
-    // A mailed link: where the verify_email template sends the user (Auth0's "Redirect To").
-    const tpl = await app.emailTemplates.settings('verify_email');
-    if (tpl?.resultUrl) return toResultUrl(ctx, { resultUrl: tpl.resultUrl, includeEmailInRedirect: tpl.includeEmailInRedirect }, 'Your email was verified. You can continue using the application.', row.email);
+    // A mailed link: where the verify_email template sends the user (Auth0's "Redirect To"); a ticket keeps its own.
+    const tpl = r.row.ticket ? undefined : await app.emailTemplates.settings('verify_email');
+    if (tpl?.enabled && tpl.resultUrl) return toResultUrl(ctx, { resultUrl: tpl.resultUrl, includeEmailInRedirect: tpl.includeEmailInRedirect }, 'Your email was verified. You can continue using the application.', row.email);
     outcome(ctx, 200, 'Email verified', `Your email address ${row.email} is verified. Return to your application to continue.`);
   });
 
@@ -316,7 +318,9 @@ export function createLifecycleRoutes(app: AppContext, csrf: Csrf) {
     // One answer for every address (SECURITY B10): the look-up, the token and the mail all
     // happen after the response is written, so neither body, status nor time tells whether
     // the account exists. An unknown address gets no mail at all.
-    renderResetRequest(ctx, { info: `If an account exists for that address, we have sent it a link to choose a new password. The link works once, for ${config.email.resetTtlMinutes} minutes.` });
+    const tpl = await app.emailTemplates.settings('reset_email');
+    const minutes = tpl?.urlLifetimeInSeconds ? Math.round(tpl.urlLifetimeInSeconds / 60) : config.email.resetTtlMinutes;
+    renderResetRequest(ctx, { info: `If an account exists for that address, we have sent it a link to choose a new password. The link works once, for ${minutes} minutes.` });
     queueResetMail(app, email, reqInfo(ctx));
   });
 
@@ -373,7 +377,7 @@ export function createLifecycleRoutes(app: AppContext, csrf: Csrf) {
     // No automatic login, and so no way around MFA (ASVS 5 6.4.3): the next login asks for everything.
     if (ticket?.resultUrl) return toResultUrl(ctx, ticket, 'You can now login to the application with the new password.', row.email);
     const tpl = ticket ? undefined : await app.emailTemplates.settings('reset_email');
-    if (tpl?.resultUrl) return toResultUrl(ctx, { resultUrl: tpl.resultUrl, includeEmailInRedirect: tpl.includeEmailInRedirect }, 'You can now login to the application with the new password.', row.email);
+    if (tpl?.enabled && tpl.resultUrl) return toResultUrl(ctx, { resultUrl: tpl.resultUrl, includeEmailInRedirect: tpl.includeEmailInRedirect }, 'You can now login to the application with the new password.', row.email);
     outcome(ctx, 200, 'Password changed', 'Your password was changed and you were signed out everywhere. Return to your application and log in with your new password.');
   });
 

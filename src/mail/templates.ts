@@ -41,30 +41,62 @@ export type EmailTemplate = ReturnType<typeof toApi>;
 /** What a template sees of the user, as Auth0 names it. */
 export interface TemplateUser { user_id: string; email: string; name?: string; nickname?: string; given_name?: string; family_name?: string; user_metadata?: Record<string, unknown> }
 
-const liquid = new Liquid({
-  outputEscape: 'escape', templates: {}, strictFilters: true, ownPropertyOnly: true,
-  parseLimit: BODY_MAX * 2, renderLimit: 1000, memoryLimit: 10 * 1024 * 1024,
-});
+const LIMITS = { templates: {}, strictFilters: true, ownPropertyOnly: true, parseLimit: BODY_MAX * 2, renderLimit: 1000, memoryLimit: 10 * 1024 * 1024 };
+/** The body: every printed value HTML-escaped (unless the template says `| raw`). */
+const liquid = new Liquid({ ...LIMITS, outputEscape: 'escape' });
+/** The subject is text, not HTML: printed as it is (its line breaks are taken out after). */
+const plain = new Liquid(LIMITS);
+// A ported Auth0 template escapes by hand (`| escape`): once is enough, the output escape steps aside.
+for (const name of ['escape', 'escape_once'] as const) {
+  const original = liquid.filters[name] as unknown as (this: unknown, ...a: unknown[]) => unknown;
+  liquid.registerFilter(name, { handler(this: unknown, ...a: unknown[]) { return original.apply(this, a); }, raw: true });
+}
+/** A rendered body past this is not sent (Gatehouse's own mail goes instead). */
+const HTML_MAX = 1024 * 1024;
+const ENTITIES: Record<string, string> = { '&nbsp;': ' ', '&lt;': '<', '&gt;': '>', '&quot;': '"', '&#39;': "'", '&amp;': '&' };
+const BLOCK_END = /^\/(p|div|h\d|li|tr)\b|^br\b/i;
 
-/** The mail's text part from its HTML: the words without the markup, and the link on a line of its own. */
+/**
+ * The mail's text part from its HTML: the words without the markup, and the link on a line of its
+ * own. One pass over the text (a pattern match of tags would take time growing with the square of
+ * a body full of unclosed `<`, on every sign-up).
+ */
 function textOf(html: string, url: string | undefined): string {
-  const text = html.replace(/<(script|style)[\s\S]*?<\/\1>/gi, '').replace(/<br\s*\/?>|<\/(p|div|h\d|li|tr)>/gi, '\n').replace(/<[^>]*>/g, '')
-    .replace(/&nbsp;/g, ' ').replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&quot;/g, '"').replace(/&#39;/g, "'").replace(/&amp;/g, '&')
+  let out = '';
+  let i = 0;
+  let skipUntil: string | undefined;
+  while (i < html.length) {
+    const lt = html.indexOf('<', i);
+    if (lt < 0) { if (!skipUntil) out += html.slice(i); break; }
+    if (!skipUntil) out += html.slice(i, lt);
+    const gt = html.indexOf('>', lt + 1);
+    if (gt < 0) { if (!skipUntil) out += html.slice(lt); break; }
+    const tag = html.slice(lt + 1, gt).trim();
+    if (skipUntil) { if (tag.toLowerCase().startsWith(skipUntil)) skipUntil = undefined; } else if (/^(script|style)\b/i.test(tag)) skipUntil = `/${tag.slice(0, 6).toLowerCase().replace(/[^a-z]/g, '')}`;
+    else if (BLOCK_END.test(tag)) out += '\n';
+    i = gt + 1;
+  }
+  const text = out.replace(/&(nbsp|lt|gt|quot|#39|amp);/g, (m) => ENTITIES[m] ?? m)
     .split('\n').map((l) => l.trim()).join('\n').replace(/\n{3,}/g, '\n\n').trim();
   return url && !text.includes(url) ? `${text}\n\n${url}\n` : `${text}\n`;
 }
+/** An error's first line with any link taken out: a template's failure must not put a live link in the log. */
+const reasonOf = (err: unknown) => String((err as Error)?.message ?? err).split('\n')[0].replace(/https?:\/\/\S+/g, '<link>').slice(0, 200);
 
 export function createEmailTemplates(db: Db, logger: Logger) {
   function check(t: Partial<EmailTemplateInput>) {
     if (t.body !== undefined) {
       if (t.body.length > BODY_MAX) throw badRequest(`body: at most ${BODY_MAX} characters`);
-      try { liquid.parse(t.body); } catch (e) { throw badRequest(`body: the Liquid template does not parse: ${(e as Error).message.split('\n')[0].slice(0, 200)}`); }
+      try { liquid.parse(t.body); } catch (e) { throw badRequest(`body: the Liquid template does not parse: ${reasonOf(e)}`); }
     }
     if (t.subject !== undefined) {
       if (/[\r\n\u0000-\u001f]/.test(t.subject)) throw badRequest('subject: line breaks and control characters are not allowed');
-      try { liquid.parse(t.subject); } catch (e) { throw badRequest(`subject: the Liquid template does not parse: ${(e as Error).message.split('\n')[0].slice(0, 200)}`); }
+      // Subjects are logged with every mail: the link (a credential) may not be in one.
+      if (/\{[{%][^}]*\burl\b/.test(t.subject)) throw badRequest('subject: the link (url) cannot be in the subject, which mail logs show');
+      try { plain.parse(t.subject); } catch (e) { throw badRequest(`subject: the Liquid template does not parse: ${reasonOf(e)}`); }
     }
-    if (t.from && !/^[^\r\n<>@]{0,200}<[^\s<>@]+@[^\s<>@]+>$|^[^\s<>@]+@[^\s<>@]+$/.test(t.from)) throw badRequest('from: an address (name@example.com) or a name and one (Example <name@example.com>)');
+    // (A display name with , ; : " ( ) would be read as a group or a list: letters, digits, spaces and . ' - & only.)
+    if (t.from && !/^[\p{L}\p{N} .'&-]{0,200}<[^\s<>@,;:"()]+@[^\s<>@,;:"()]+>$|^[^\s<>@,;:"()]+@[^\s<>@,;:"()]+$/u.test(t.from)) throw badRequest('from: an address (name@example.com) or a name and one (Example <name@example.com>)');
     if (t.resultUrl) {
       let u: URL;
       try { u = new URL(t.resultUrl); } catch { throw badRequest('resultUrl: not an absolute URL'); }
@@ -139,11 +171,12 @@ export function createEmailTemplates(db: Db, logger: Logger) {
         application: { name: vars.applicationName ?? vars.appName }, url_lifetime_in_seconds: vars.lifetimeSeconds,
       };
       try {
-        const [subject, html] = await Promise.all([liquid.parseAndRender(t.subject, scope), liquid.parseAndRender(t.body, scope)]);
+        const [subject, html] = await Promise.all([plain.parseAndRender(t.subject, scope), liquid.parseAndRender(t.body, scope)]);
+        if (html.length > HTML_MAX) throw new Error(`the rendered body is over ${HTML_MAX} characters`);
         // A subject is one line: what the template made of it, without line breaks.
         return { subject: subject.replace(/[\r\n\u0000-\u001f]+/g, ' ').trim().slice(0, 500) || vars.appName, html, text: textOf(html, vars.url), ...(t.from ? { from: t.from } : {}) };
       } catch (err) {
-        logger.warn({ template: t.template, reason: (err as Error).message.split('\n')[0].slice(0, 200) }, 'email template could not be rendered: Gatehouse\'s own mail was sent instead');
+        logger.warn({ template: t.template, reason: reasonOf(err) }, 'email template could not be rendered: Gatehouse\'s own mail was sent instead');
         return undefined;
       }
     },

@@ -36,7 +36,8 @@ export const registerEmailTemplates: RegisterRoutes = (router, app) => {
     const body = parseBody(ctx, createBody);
     const made = await app.emailTemplates.create(body);
     await auditChange(app, ctx, { description: 'Create an email template', target: { type: 'email_template', id: made.template }, after: made });
-    ctx.status = 201;
+    // (Auth0 answers this create with 200.)
+    ctx.status = 200;
     ctx.body = made;
   });
   router.get('/email-templates/:templateName', requireScope('read:email_templates'), async function getEmailTemplate(ctx) {

@@ -297,6 +297,10 @@ export function createUsers(db: Db, hasher: PasswordHasher, policy: { minLength:
     async markVerified(id: string, email: string): Promise<boolean> {
       return (await db('users').where({ id, email }).update({ email_verified: true, updated_at: now() })) === 1;
     },
+    /** Marks the address verified only if it was not: true when this call verified it (what happens once per address, such as a welcome mail, keys on it). */
+    async markVerifiedFirst(id: string, email: string): Promise<boolean> {
+      return (await db('users').where({ id, email, email_verified: false }).update({ email_verified: true, updated_at: now() })) === 1;
+    },
     /** Every browser remembered at the second factor asks again (src/mfa/remember.ts). */
     async forgetRememberedBrowsers(id: string): Promise<void> { await db('users').where({ id }).increment('mfa_remember_epoch', 1); },
     /**
