@@ -87,6 +87,12 @@ test('signing in to an organization: a member gets org_id in the ID and access t
     assert.equal(refreshed.claims()?.org_id, acme.id, 'a refresh keeps the organization');
     assert.equal((await jwtVerify(refreshed.access_token, jwks, { issuer: ts.issuer, audience: API })).payload.org_id, acme.id);
   }
+  // The application stops taking organization logins: the tokens issued in one stop refreshing.
+  const before = await signIn('member@acme.example', { organization: acme.id });
+  const bt = await oidc.authorizationCodeGrant(config, before.callbackUrl!, { pkceCodeVerifier: before.verifier, expectedState: before.state });
+  assert.equal((await ts.api('PATCH', `/clients/${app.client_id}`, { organization_usage: 'deny' })).status, 200);
+  await assert.rejects(oidc.refreshTokenGrant(config, bt.refresh_token!), (e: { error?: string }) => e.error === 'invalid_grant');
+  assert.equal((await ts.api('PATCH', `/clients/${app.client_id}`, { organization_usage: 'allow' })).status, 200);
   // Without the parameter: no organization in the tokens.
   const plain = await signIn('member@acme.example', {});
   const t = await oidc.authorizationCodeGrant(config, plain.callbackUrl!, { pkceCodeVerifier: plain.verifier, expectedState: plain.state });

@@ -530,6 +530,10 @@ export function createProvider(d: ProviderDeps): Provider {
       // A member taken out of the organization the token was issued for: its refresh ends there, before the token is spent.
       const org = (e.RefreshToken as { ghOrg?: unknown } | undefined)?.ghOrg;
       if (typeof org === 'string' && accountId && !(await d.organizations.isMember(org, accountId))) throw new errors.InvalidGrant('the user is no longer a member of the organization');
+      // ...nor once the application stopped taking organization logins (organization_usage deny).
+      if (typeof org === 'string' && (ctx.oidc.client as unknown as Record<string, unknown> | undefined)?.['urn:gatehouse:organization_usage'] === 'deny') {
+        throw new errors.InvalidGrant('the application no longer takes organization logins');
+      }
       await withOAuthErrors(() => d.hooks?.beforeRefresh?.(ctx));
       return true;
     },
