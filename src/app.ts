@@ -4,7 +4,8 @@ import Koa from 'koa';
 import { bodyParser } from '@koa/bodyparser';
 import type { AppContext } from './context.ts';
 import { proxyHops } from './config/schema.ts';
-import { securityHeaders } from './http/koa-security-headers.ts';
+import { createSecurityHeaders } from './http/koa-security-headers.ts';
+import { brandingCss, logoOrigin } from './branding/branding.ts';
 import { errorHandler, logKoaErrors } from './http/koa-errors.ts';
 import { createCsrf } from './http/koa-csrf.ts';
 import { createTokenEndpoint } from './oidc/token-endpoint.ts';
@@ -103,7 +104,8 @@ export function createApp(app: AppContext) {
   const providerHandlers = new WeakMap<object, ReturnType<AppContext['provider']['callback']>>();
 
   koa.use(metrics.middleware);
-  koa.use(securityHeaders);
+  // (With the branding's logo origin allowed for images, when there is one.)
+  koa.use(createSecurityHeaders(() => logoOrigin(app.branding.current())));
   koa.use(async function healthAndAssets(ctx, next) {
     if (ctx.path === '/healthz') {
       const h = await dbHealth.check();
@@ -130,6 +132,15 @@ export function createApp(app: AppContext) {
       return;
     }
     if (ctx.path === `${app.urls.mountPath}/assets/style.css`) { ctx.type = 'text/css'; ctx.set('Cache-Control', 'public, max-age=3600'); ctx.body = STYLE; return; }
+    // The branding (src/branding/branding.ts): asked again at every page (it may change any time), cheap to answer.
+    if (ctx.path === `${app.urls.mountPath}/assets/branding.css`) { ctx.type = 'text/css'; ctx.set('Cache-Control', 'no-cache'); ctx.body = brandingCss(await app.branding.get()); return; }
+    if (ctx.path === `${app.urls.mountPath}/favicon.ico`) {
+      const icon = (await app.branding.get()).favicon_url;
+      if (!icon) { ctx.status = 404; return; }
+      ctx.set('Cache-Control', 'public, max-age=300');
+      ctx.redirect(icon);
+      return;
+    }
     await next();
   });
   koa.use(async function ourRoutes(ctx, next) {

@@ -40,6 +40,7 @@ import { createClientCredentials } from './clients/credentials.ts';
 import { createLogStreams } from './audit/log-streams.ts';
 import { createEmailTemplates } from './mail/templates.ts';
 import { createOrganizations } from './organizations/organizations.ts';
+import { createBranding } from './branding/branding.ts';
 import { createBackchannelLogout, type BackchannelLogout, type EndedSession } from './oidc/backchannel.ts';
 import type { BackchannelInitiator } from './clients/clients.ts';
 
@@ -84,6 +85,7 @@ export async function createContext(config: Config, opts: { logger?: Logger; mig
   const logStreams = createLogStreams({ db, box, logger, allowHosts: config.logStreams.allowHosts });
   const emailTemplates = createEmailTemplates(db, logger);
   const organizations = createOrganizations(db);
+  const branding = createBranding(db);
   const resourceServers = createResourceServers(db, { signingAlg: config.keys.defaultAlg, tokenLifetime: config.tokens.accessTokenTtl });
   const audit = createAudit(db, logger);
   const checkPassword = createPasswordLogin({ users, hasher, bruteForce, audit, maxPasswordBytes: config.password.maxLength * 4 });
@@ -106,6 +108,8 @@ export async function createContext(config: Config, opts: { logger?: Logger; mig
     cookieKeys = JSON.parse(await settings.sealedOrCreate('cookie_keys', () => JSON.stringify([
       (globalThis.crypto.getRandomValues(new Uint8Array(32)) as Uint8Array).reduce((s, b) => s + b.toString(16).padStart(2, '0'), ''),
     ]))) as string[];
+    // The pages' branding, read once before the first page (it is cached from there on).
+    await branding.get();
     csrfKey = Buffer.from(await settings.sealedOrCreate('csrf_key', () => Buffer.from(globalThis.crypto.getRandomValues(new Uint8Array(32))).toString('base64')), 'base64');
     if (opts.serving) {
       // Users whose hashes verify in another time than the dummy's (imported, or older argon2
@@ -274,6 +278,8 @@ export async function createContext(config: Config, opts: { logger?: Logger; mig
 
   return {
     config, logger, db, box, urls, hasher, hashClasses, users, bruteForce, requestLimits, checkPassword, roles, permissions, clients, resourceServers, audit, keys, settings, hooks, csrfKey,
+    /** Auth0's tenant branding for the pages (src/branding/branding.ts). */
+    branding,
     /** Auth0's organizations, their members and member roles (src/organizations/organizations.ts). */
     organizations,
     /** Auth0's email templates (src/mail/templates.ts). */

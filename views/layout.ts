@@ -11,6 +11,7 @@ export function layout({ appName, title, body, assetsBase = '' }: PageOptions): 
 <meta name="referrer" content="no-referrer">
 <title>${title} · ${appName}</title>
 <link rel="stylesheet" href="${assetsBase}/assets/style.css">
+<link rel="stylesheet" href="${assetsBase}/assets/branding.css">
 </head>
 <body>
 <main class="card" aria-labelledby="page-title">

@@ -21,8 +21,22 @@ export const SECURITY_HEADERS: readonly (readonly [string, string])[] = [
   ['Content-Security-Policy', CSP], ['X-Frame-Options', 'DENY'], ['Referrer-Policy', 'no-referrer'], ['X-Content-Type-Options', 'nosniff'],
 ];
 
-export const securityHeaders: Middleware = async function securityHeaders(ctx, next) {
-  for (const [k, v] of SECURITY_HEADERS) ctx.set(k, v);
-  await next();
-  if (!ctx.headerSent && ctx.response.is('html')) ctx.set('Cache-Control', 'no-store');
-};
+export const securityHeaders: Middleware = createSecurityHeaders(() => undefined);
+
+/**
+ * The same, with the origin of an image the pages may show besides their own (the branding's
+ * logo): added to `img-src` only, when there is one.
+ */
+export function createSecurityHeaders(imageOrigin: () => string | undefined): Middleware {
+  let last: { origin: string; csp: string } | undefined;
+  return async function securityHeaders(ctx, next) {
+    for (const [k, v] of SECURITY_HEADERS) ctx.set(k, v);
+    const origin = imageOrigin();
+    if (origin) {
+      if (last?.origin !== origin) last = { origin, csp: CSP.replace("img-src 'self' data:", `img-src 'self' data: ${origin}`) };
+      ctx.set('Content-Security-Policy', last.csp);
+    }
+    await next();
+    if (!ctx.headerSent && ctx.response.is('html')) ctx.set('Cache-Control', 'no-store');
+  };
+}

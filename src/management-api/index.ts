@@ -21,6 +21,7 @@ import { registerConnections } from './connections.ts';
 import { registerStats } from './stats.ts';
 import { registerLogStreams } from './log-streams.ts';
 import { registerEmailTemplates } from './email-templates.ts';
+import { registerBranding } from './branding.ts';
 
 /** `/api/v2`: Auth0 Management API v2 shape. One file per resource registers its routes here. */
 export function createManagementApi(app: AppContext) {
@@ -46,5 +47,6 @@ export function createManagementApi(app: AppContext) {
   registerStats(router, app);
   registerLogStreams(router, app);
   registerEmailTemplates(router, app);
+  registerBranding(router, app);
   return router;
 }

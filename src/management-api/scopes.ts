@@ -11,6 +11,7 @@ export const MANAGEMENT_SCOPES = [
   'read:logs',
   'read:log_streams', 'create:log_streams', 'update:log_streams', 'delete:log_streams',
   'read:email_templates', 'create:email_templates', 'update:email_templates',
+  'read:branding', 'update:branding',
   'read:actions', 'create:actions', 'update:actions', 'delete:actions',
   'read:authentication_methods', 'delete:authentication_methods',
   'read:grants', 'delete:grants',

@@ -1,0 +1,88 @@
+import type { Db } from '../db/knex.ts';
+import { parseJson } from '../db/knex.ts';
+import { badRequest } from '../shared/errors.ts';
+
+/**
+ * Auth0's tenant branding (`/api/v2/branding`): the primary color and page background of the
+ * sign-in pages, a logo and a favicon. Kept as one row of `settings` (plain JSON: nothing secret)
+ * and read through a short cache, so every node shows a change within seconds.
+ *
+ * The pages take it as CSS variables from `/assets/branding.css` (the layout links it after the
+ * main stylesheet; no inline style, which the pages' CSP forbids) and the logo as an image whose
+ * origin the pages' CSP then allows (`img-src`).
+ */
+export interface Branding { colors?: { primary?: string; page_background?: string }; logo_url?: string; favicon_url?: string }
+
+const KEY = 'branding';
+const COLOR = /^#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})$/;
+const CACHE_MS = 2000;
+
+function checkUrl(field: string, v: string) {
+  let u: URL;
+  try { u = new URL(v); } catch { throw badRequest(`${field}: not an absolute URL`); }
+  if (u.protocol !== 'https:' || u.username || u.password) throw badRequest(`${field}: must be an https URL without credentials`);
+  if (v.length > 2048) throw badRequest(`${field}: at most 2048 characters`);
+}
+
+/**
+ * The stylesheet for `b`: its colors as the pages' CSS variables, light and dark alike, and the
+ * logo in place of the layout's glyph (as a background image: the layout needs no change).
+ */
+export function brandingCss(b: Branding): string {
+  const vars = [
+    ...(b.colors?.primary ? [`--accent:${b.colors.primary}`] : []),
+    ...(b.colors?.page_background ? [`--bg:${b.colors.page_background}`] : []),
+  ].join(';');
+  // The URL as the URL parser writes it, with what could end a CSS string escaped besides.
+  const logo = b.logo_url ? new URL(b.logo_url).href.replace(/["\\\n\r()]/g, (c) => `%${c.charCodeAt(0).toString(16).padStart(2, '0')}`) : undefined;
+  return [
+    vars ? `:root{${vars}}\n@media (prefers-color-scheme: dark){:root{${vars}}}` : '',
+    logo ? `.brand .logo{font-size:0;display:inline-block;width:2rem;height:2rem;background:url("${logo}") center/contain no-repeat}` : '',
+  ].filter(Boolean).join('\n') + '\n';
+}
+
+/** The origin the pages' CSP must allow images from (the logo's), if any. */
+export const logoOrigin = (b: Branding): string | undefined => (b.logo_url ? new URL(b.logo_url).origin : undefined);
+
+export function createBranding(db: Db) {
+  let cached: { at: number; value: Branding } | undefined;
+  let loading: Promise<unknown> | undefined;
+  async function read(): Promise<Branding> {
+    const row = await db('settings').where({ key: KEY }).first('value') as { value: string } | undefined;
+    return row ? parseJson<Branding>(row.value, {}) : {};
+  }
+  return {
+    /** The branding in force (from a cache of CACHE_MS: each node reads it again after that). */
+    async get(): Promise<Branding> {
+      if (cached && Date.now() - cached.at < CACHE_MS) return cached.value;
+      const value = await read();
+      cached = { at: Date.now(), value };
+      return value;
+    },
+    /**
+     * The cached branding without waiting (what a page's headers are made with); when it is older
+     * than CACHE_MS a read starts for the next request. Empty before the first read.
+     */
+    current(): Branding {
+      if ((!cached || Date.now() - cached.at >= CACHE_MS) && !loading) loading = this.get().catch(() => undefined).finally(() => { loading = undefined; });
+      return cached?.value ?? {};
+    },
+    /** Merged into what is stored (Auth0's PATCH); a null member is taken away. */
+    async update(patch: { colors?: { primary?: string | null; page_background?: string | null } | null; logo_url?: string | null; favicon_url?: string | null }): Promise<Branding> {
+      for (const [k, v] of Object.entries(patch.colors ?? {})) if (v !== null && v !== undefined && !COLOR.test(v)) throw badRequest(`colors.${k}: a hex color (#rgb or #rrggbb)`);
+      if (patch.logo_url) checkUrl('logo_url', patch.logo_url);
+      if (patch.favicon_url) checkUrl('favicon_url', patch.favicon_url);
+      const cur = await read();
+      const colors = patch.colors === null ? {} : { ...cur.colors, ...patch.colors };
+      const next: Branding = {
+        ...(Object.values(colors).some((v) => v) ? { colors: Object.fromEntries(Object.entries(colors).filter(([, v]) => v)) as Branding['colors'] } : {}),
+        ...((patch.logo_url === undefined ? cur.logo_url : patch.logo_url) ? { logo_url: (patch.logo_url === undefined ? cur.logo_url : patch.logo_url)! } : {}),
+        ...((patch.favicon_url === undefined ? cur.favicon_url : patch.favicon_url) ? { favicon_url: (patch.favicon_url === undefined ? cur.favicon_url : patch.favicon_url)! } : {}),
+      };
+      await db('settings').insert({ key: KEY, value: JSON.stringify(next) }).onConflict('key').merge();
+      cached = { at: Date.now(), value: next };
+      return next;
+    },
+  };
+}
+export type BrandingStore = ReturnType<typeof createBranding>;

@@ -1,0 +1,57 @@
+import { test, after, before } from 'node:test';
+import assert from 'node:assert/strict';
+import { startTestServer, type TestServer } from './helpers/server.ts';
+
+/*
+ * Auth0's tenant branding on the sign-in pages: the colors reach every page as CSS variables
+ * (/assets/branding.css, linked by the layout), the logo takes the place of the glyph and its
+ * origin is allowed for images by the pages' CSP, the favicon is where /favicon.ico points.
+ */
+
+let ts: TestServer;
+before(async () => { ts = await startTestServer(); });
+after(async () => { await ts?.close(); });
+
+test('branding: colors and logo on the pages, the logo\'s origin (only) allowed by the CSP, the favicon; bad values refused; null takes a member away', async () => {
+  const none = await fetch(`${ts.base}/assets/branding.css`);
+  assert.equal(none.status, 200);
+  assert.doesNotMatch(await none.text(), /--accent|url\(/);
+  assert.equal((await fetch(`${ts.base}/favicon.ico`, { redirect: 'manual' })).status, 404);
+
+  const set = await ts.api('PATCH', '/branding', { colors: { primary: '#ff5500', page_background: '#101820' }, logo_url: 'https://cdn.acme.example/logo.svg', favicon_url: 'https://cdn.acme.example/favicon.ico' });
+  assert.equal(set.status, 200, JSON.stringify(set.body));
+  assert.deepEqual((await ts.api('GET', '/branding')).body, set.body);
+  const css = await (await fetch(`${ts.base}/assets/branding.css`)).text();
+  assert.match(css, /--accent:#ff5500/);
+  assert.match(css, /--bg:#101820/);
+  assert.match(css, /url\("https:\/\/cdn\.acme\.example\/logo\.svg"\)/);
+  const page = await fetch(`${ts.base}/password/reset`);
+  const html = await page.text();
+  assert.match(html, /<link rel="stylesheet" href="\/assets\/branding\.css">/);
+  const csp = page.headers.get('content-security-policy') ?? '';
+  assert.match(csp, /img-src 'self' data: https:\/\/cdn\.acme\.example;/);
+  assert.match(csp, /default-src 'none'/, 'nothing else loosened');
+  const icon = await fetch(`${ts.base}/favicon.ico`, { redirect: 'manual' });
+  assert.equal(icon.status, 302);
+  assert.equal(icon.headers.get('location'), 'https://cdn.acme.example/favicon.ico');
+
+  const refuse = async (body: Record<string, unknown>, re: RegExp) => {
+    const r = await ts.api('PATCH', '/branding', body);
+    assert.equal(r.status, 400, JSON.stringify(r.body));
+    assert.match(r.body.message, re);
+  };
+  await refuse({ colors: { primary: 'red;}body{x:y' } }, /hex color/);
+  await refuse({ logo_url: 'http://cdn.acme.example/logo.png' }, /https/);
+  await refuse({ logo_url: 'javascript:alert(1)' }, /https/);
+  await refuse({ font: { url: 'https://fonts.example/f.woff' } }, /font/);
+  // A quote or parenthesis in the path cannot end the CSS string.
+  assert.equal((await ts.api('PATCH', '/branding', { logo_url: 'https://cdn.acme.example/a")}body{x:url(y' })).status, 200);
+  assert.doesNotMatch(await (await fetch(`${ts.base}/assets/branding.css`)).text(), /a"\)/);
+
+  const cleared = await ts.api('PATCH', '/branding', { logo_url: null, colors: { page_background: null } });
+  assert.deepEqual(cleared.body, { colors: { primary: '#ff5500' }, favicon_url: 'https://cdn.acme.example/favicon.ico' });
+  const later = await fetch(`${ts.base}/password/reset`);
+  await later.text();
+  assert.doesNotMatch(later.headers.get('content-security-policy') ?? '', /cdn\.acme\.example/, 'no logo, no extra origin');
+  assert.equal((await ts.api('PATCH', '/branding', { colors: { primary: '#000' } }, await ts.adminToken('read:branding'))).status, 403);
+});
