@@ -44,6 +44,8 @@ test('branding: colors and logo on the pages, the logo\'s origin (only) allowed 
   await refuse({ logo_url: 'http://cdn.acme.example/logo.png' }, /https/);
   await refuse({ logo_url: 'javascript:alert(1)' }, /https/);
   await refuse({ font: { url: 'https://fonts.example/f.woff' } }, /font/);
+  // The logo's origin goes into the CSP: a host that would add a directive is refused.
+  await refuse({ logo_url: 'https://x;connect-src/logo.png' }, /plain domain name/);
   // A quote or parenthesis in the path cannot end the CSS string.
   assert.equal((await ts.api('PATCH', '/branding', { logo_url: 'https://cdn.acme.example/a")}body{x:url(y' })).status, 200);
   assert.doesNotMatch(await (await fetch(`${ts.base}/assets/branding.css`)).text(), /a"\)/);

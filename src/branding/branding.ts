@@ -21,6 +21,8 @@ function checkUrl(field: string, v: string) {
   let u: URL;
   try { u = new URL(v); } catch { throw badRequest(`${field}: not an absolute URL`); }
   if (u.protocol !== 'https:' || u.username || u.password) throw badRequest(`${field}: must be an https URL without credentials`);
+  // The logo's origin goes into the pages' CSP: a host of letters, digits, dots and hyphens only (a ; would start a directive).
+  if (!/^[a-z0-9.-]+$/i.test(u.hostname)) throw badRequest(`${field}: the host must be a plain domain name`);
   if (v.length > 2048) throw badRequest(`${field}: at most 2048 characters`);
 }
 
