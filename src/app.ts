@@ -5,7 +5,7 @@ import { bodyParser } from '@koa/bodyparser';
 import type { AppContext } from './context.ts';
 import { proxyHops } from './config/schema.ts';
 import { createSecurityHeaders } from './http/koa-security-headers.ts';
-import { brandingCss, logoOrigin } from './branding/branding.ts';
+import { brandingCss, imageOrigins } from './branding/branding.ts';
 import { errorHandler, logKoaErrors } from './http/koa-errors.ts';
 import { createCsrf } from './http/koa-csrf.ts';
 import { createTokenEndpoint } from './oidc/token-endpoint.ts';
@@ -105,7 +105,8 @@ export function createApp(app: AppContext) {
 
   koa.use(metrics.middleware);
   // (With the branding's logo origin allowed for images, when there is one.)
-  koa.use(createSecurityHeaders(() => logoOrigin(app.branding.current())));
+  // (The branding read through its cache: a page's CSP and branding.css agree.)
+  koa.use(createSecurityHeaders(async () => imageOrigins(await app.branding.get().catch(() => app.branding.current()))));
   koa.use(async function healthAndAssets(ctx, next) {
     if (ctx.path === '/healthz') {
       const h = await dbHealth.check();
@@ -137,7 +138,6 @@ export function createApp(app: AppContext) {
     if (ctx.path === `${app.urls.mountPath}/favicon.ico`) {
       const icon = (await app.branding.get()).favicon_url;
       if (!icon) { ctx.status = 404; return; }
-      ctx.set('Cache-Control', 'public, max-age=300');
       ctx.redirect(icon);
       return;
     }

@@ -29,7 +29,7 @@ test('branding: colors and logo on the pages, the logo\'s origin (only) allowed 
   const html = await page.text();
   assert.match(html, /<link rel="stylesheet" href="\/assets\/branding\.css">/);
   const csp = page.headers.get('content-security-policy') ?? '';
-  assert.match(csp, /img-src 'self' data: https:\/\/cdn\.acme\.example;/);
+  assert.match(csp, /img-src 'self' data: https:\/\/cdn\.acme\.example;/, 'the logo\'s and favicon\'s origin, once');
   assert.match(csp, /default-src 'none'/, 'nothing else loosened');
   const icon = await fetch(`${ts.base}/favicon.ico`, { redirect: 'manual' });
   assert.equal(icon.status, 302);
@@ -52,8 +52,21 @@ test('branding: colors and logo on the pages, the logo\'s origin (only) allowed 
 
   const cleared = await ts.api('PATCH', '/branding', { logo_url: null, colors: { page_background: null } });
   assert.deepEqual(cleared.body, { colors: { primary: '#ff5500' }, favicon_url: 'https://cdn.acme.example/favicon.ico' });
+  assert.ok((await ts.api('GET', '/branding')).body.colors, 'read back the same');
   const later = await fetch(`${ts.base}/password/reset`);
   await later.text();
-  assert.doesNotMatch(later.headers.get('content-security-policy') ?? '', /cdn\.acme\.example/, 'no logo, no extra origin');
+  assert.match(later.headers.get('content-security-policy') ?? '', /img-src 'self' data: https:\/\/cdn\.acme\.example;/, 'the favicon\'s origin stays');
+  await ts.api('PATCH', '/branding', { favicon_url: null });
+  const none2 = await fetch(`${ts.base}/password/reset`);
+  await none2.text();
+  assert.doesNotMatch(none2.headers.get('content-security-policy') ?? '', /cdn\.acme\.example/, 'neither logo nor favicon: no extra origin');
+  await refuse({ favicon_url: '' }, /favicon_url/);
+  // A row written by hand (or by an older version) that the checks would refuse breaks no page (regression: every route answered 500).
+  await ts.ctx.db('settings').where({ key: 'branding' }).update({ value: JSON.stringify({ logo_url: 42, favicon_url: 'https://x;connect-src/i.ico', colors: { primary: 'red;}' } }) });
+  await new Promise((r) => setTimeout(r, 2100)); // past the branding cache (it only lets the change through)
+  const hand = await fetch(`${ts.base}/password/reset`);
+  assert.equal(hand.status, 200);
+  assert.doesNotMatch(hand.headers.get('content-security-policy') ?? '', /connect-src/);
+  assert.deepEqual((await ts.api('GET', '/branding')).body, {});
   assert.equal((await ts.api('PATCH', '/branding', { colors: { primary: '#000' } }, await ts.adminToken('read:branding'))).status, 403);
 });

@@ -12,6 +12,7 @@ export function layout({ appName, title, body, assetsBase = '' }: PageOptions): 
 <title>${title} · ${appName}</title>
 <link rel="stylesheet" href="${assetsBase}/assets/style.css">
 <link rel="stylesheet" href="${assetsBase}/assets/branding.css">
+<link rel="icon" href="${assetsBase}/favicon.ico">
 </head>
 <body>
 <main class="card" aria-labelledby="page-title">

@@ -17,7 +17,19 @@ const KEY = 'branding';
 const COLOR = /^#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})$/;
 const CACHE_MS = 2000;
 
+/** `b` with only what the checks allow: a row written by hand, or by an older version, cannot break a page. */
+function sane(b: Branding): Branding {
+  const ok = (v: unknown) => { try { checkUrl('', v as string); return typeof v === 'string'; } catch { return false; } };
+  const colors = Object.fromEntries(Object.entries(b?.colors ?? {}).filter(([k, v]) => (k === 'primary' || k === 'page_background') && typeof v === 'string' && COLOR.test(v)));
+  return {
+    ...(Object.keys(colors).length ? { colors } : {}),
+    ...(ok(b?.logo_url) ? { logo_url: b.logo_url } : {}),
+    ...(ok(b?.favicon_url) ? { favicon_url: b.favicon_url } : {}),
+  };
+}
+
 function checkUrl(field: string, v: string) {
+  if (typeof v !== 'string') throw badRequest(`${field}: an https URL`);
   let u: URL;
   try { u = new URL(v); } catch { throw badRequest(`${field}: not an absolute URL`); }
   if (u.protocol !== 'https:' || u.username || u.password) throw badRequest(`${field}: must be an https URL without credentials`);
@@ -43,23 +55,24 @@ export function brandingCss(b: Branding): string {
   ].filter(Boolean).join('\n') + '\n';
 }
 
-/** The origin the pages' CSP must allow images from (the logo's), if any. */
-export const logoOrigin = (b: Branding): string | undefined => (b.logo_url ? new URL(b.logo_url).origin : undefined);
+/** The origins the pages' CSP must allow images from: the logo's and the favicon's (browsers hold favicons to img-src too). */
+export const imageOrigins = (b: Branding): string[] => [...new Set([b.logo_url, b.favicon_url].filter((u): u is string => !!u).map((u) => new URL(u).origin))];
 
 export function createBranding(db: Db) {
   let cached: { at: number; value: Branding } | undefined;
   let loading: Promise<unknown> | undefined;
+  let reading: Promise<Branding> | undefined;
   async function read(): Promise<Branding> {
     const row = await db('settings').where({ key: KEY }).first('value') as { value: string } | undefined;
-    return row ? parseJson<Branding>(row.value, {}) : {};
+    return row ? sane(parseJson<Branding>(row.value, {})) : {};
   }
   return {
     /** The branding in force (from a cache of CACHE_MS: each node reads it again after that). */
     async get(): Promise<Branding> {
       if (cached && Date.now() - cached.at < CACHE_MS) return cached.value;
-      const value = await read();
-      cached = { at: Date.now(), value };
-      return value;
+      // One read for all the requests that find the cache old at once.
+      reading ??= read().then((value) => { cached = { at: Date.now(), value }; return value; }).finally(() => { reading = undefined; });
+      return reading;
     },
     /**
      * The cached branding without waiting (what a page's headers are made with); when it is older

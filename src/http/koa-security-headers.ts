@@ -21,19 +21,20 @@ export const SECURITY_HEADERS: readonly (readonly [string, string])[] = [
   ['Content-Security-Policy', CSP], ['X-Frame-Options', 'DENY'], ['Referrer-Policy', 'no-referrer'], ['X-Content-Type-Options', 'nosniff'],
 ];
 
-export const securityHeaders: Middleware = createSecurityHeaders(() => undefined);
+export const securityHeaders: Middleware = createSecurityHeaders(() => []);
 
 /**
- * The same, with the origin of an image the pages may show besides their own (the branding's
- * logo): added to `img-src` only, when there is one.
+ * The same, with the origins of images the pages may show besides their own (the branding's logo
+ * and favicon): added to `img-src` only, when there are any.
  */
-export function createSecurityHeaders(imageOrigin: () => string | undefined): Middleware {
-  let last: { origin: string; csp: string } | undefined;
+export function createSecurityHeaders(imageOrigins: () => string[] | Promise<string[]>): Middleware {
+  let last: { key: string; csp: string } | undefined;
   return async function securityHeaders(ctx, next) {
     for (const [k, v] of SECURITY_HEADERS) ctx.set(k, v);
-    const origin = imageOrigin();
-    if (origin) {
-      if (last?.origin !== origin) last = { origin, csp: CSP.replace("img-src 'self' data:", `img-src 'self' data: ${origin}`) };
+    const origins = await imageOrigins();
+    if (origins.length) {
+      const key = origins.join(' ');
+      if (last?.key !== key) last = { key, csp: CSP.replace("img-src 'self' data:", `img-src 'self' data: ${key}`) };
       ctx.set('Content-Security-Policy', last.csp);
     }
     await next();

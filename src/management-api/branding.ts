@@ -10,8 +10,8 @@ import { auditChange, parseBody, requireSomeField, type RegisterRoutes } from '.
 const color = z.string().max(20).nullable();
 const patchBody = z.strictObject({
   colors: z.strictObject({ primary: color.optional(), page_background: color.optional() }).nullable().optional(),
-  logo_url: z.string().max(2048).nullable().optional(),
-  favicon_url: z.string().max(2048).nullable().optional(),
+  logo_url: z.string().min(1).max(2048).nullable().optional(),
+  favicon_url: z.string().min(1).max(2048).nullable().optional(),
 });
 
 export const registerBranding: RegisterRoutes = (router, app) => {
