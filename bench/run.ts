@@ -531,14 +531,17 @@ Measured apart from the run above, on 2026-11-23 (afternoon, quiet machine: roun
   isolate CPU (above the absolute 20 µs target, as on the slow machine of 2026-11-24), cold start
   5.8 ms. As before, the ratios move with the machine: a fixed cost per token weighs more, and
   the one-at-a-time latency pays more for cold caches, where everything is slower.
-- **2026-11-25, later still** (this run, at 7421014; an AMD EPYC machine, quiet: a bare token
-  0.243 ms of CPU, an argon2 verify 19.3 ms). client_credentials 0.94× (0.94× by CPU), login
-  0.73×, 1 action 0.87× and +0.246 ms added p50 (both met), 5 actions 0.60×, the warm actions 14.8
-  and 25.9 µs of isolate CPU, cold start 2.9 ms. What that day added on the token path: the
-  device flow's provider middleware (a path comparison, not async, so a token request gets no
-  promise of its own from it), the organization lookup in extraTokenClaims (client credentials
-  tokens take the same early return as before: no organization, no permissions claim), and the
-  client-assertion checks, which only private_key_jwt clients reach. Back-channel logout, log
+- **2026-11-25, later still** (an AMD EPYC machine, quiet: a bare token 0.23–0.24 ms of CPU, an
+  argon2 verify 17.7–19.3 ms). Two full runs: at 7421014, client_credentials 0.94×, login 0.73×,
+  1 action 0.87× and +0.246 ms added p50, 5 actions 0.60×, the warm actions 14.8 and 25.9 µs, cold
+  start 2.9 ms; at 4ec418c (this page), 0.92×, 0.70×, 0.84× and +0.228 ms, 0.63×, 14.8 and 22.4 µs,
+  2.7 ms. The code from before that day's changes (dfbd3cf in a git worktree, \`npm run bench --
+  --only cc\`, the same hour) measured client_credentials 0.92× as well (0.248 against 0.228 ms):
+  no change the noise does not cover. What the day added on the token path: the device flow's
+  provider middleware (a path comparison, not async), the organization lookup in
+  extraTokenClaims (client credentials tokens take the same early return as before), and the
+  client-assertion checks, which only private_key_jwt clients reach. On the pages (the login's
+  path): the branding, read through its cache for each response's CSP. Back-channel logout, log
   streams (a 1 s timer: two indexed reads a second with no stream behind), email templates and
   the credentials API are off both paths.
 ${actions ? actionsDocs(actions) : ''}`;
