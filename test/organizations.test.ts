@@ -2,7 +2,7 @@ import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import * as oidc from 'openid-client';
 import { createRemoteJWKSet, jwtVerify } from 'jose';
-import { startTestServer, discover, loginThroughForm, type TestServer } from './helpers/server.ts';
+import { startTestServer, discover, loginThroughForm, authorizationRequest, type TestServer } from './helpers/server.ts';
 import { Browser } from './helpers/cookie-fetch.ts';
 import { bindActions, deployAction } from './helpers/actions.ts';
 
@@ -113,6 +113,21 @@ test('refusals: a non-member (access_denied, before any action runs), an unknown
   assert.equal(seen.logins_count ?? 0, 0, 'not counted as a login');
   const refusal = await ts.ctx.db('audit_logs').where({ user_id: outsider, type: 'f' }).first();
   assert.match(refusal.description, /not a member of organization/);
+  // A sign-up on the organization's sign-in page makes an account that is nobody's member: refused as a login would be.
+  const { url: orgUrl } = await authorizationRequest(config, { redirectUri: CB, scope: 'openid', params: { organization: acme.id } });
+  const b = new Browser();
+  const login = await b.follow(orgUrl, {}, (u) => u.href.startsWith(CB));
+  const loginHtml = await login.res.text();
+  const signupHref = /href="([^"]*\/signup\?interaction=[^"]*)"/.exec(loginHtml)?.[1]?.replace(/&amp;/g, '&');
+  assert.ok(signupHref, 'the login page links the sign-up');
+  const signupUrl = new URL(signupHref, ts.base);
+  const form = await (await b.request(signupUrl)).text();
+  const made = await b.submit(signupUrl, form, { email: 'newcomer@acme.example', password: PASSWORD });
+  assert.equal(made.status, 303);
+  const end = await b.follow(new URL(made.headers.get('location')!, ts.base), {}, (u) => u.href.startsWith(CB));
+  assert.equal(end.url.searchParams.get('error'), 'access_denied');
+  const newcomer = (await ts.api('GET', `/users-by-email?email=${encodeURIComponent('newcomer@acme.example')}`)).body[0];
+  assert.equal(newcomer.app_metadata?.seen_org, undefined, 'no action ran for the new non-member either');
   await bindActions(ts, 'post-login', []);
   // An organization whose name begins with org_ is found by its name too.
   const odd = (await ts.api('POST', '/organizations', { name: 'org_named' })).body;

@@ -29,7 +29,6 @@ import { toLog } from './audit.ts';
  */
 export const LOG_STREAM_FORMATS = ['JSONARRAY', 'JSONLINES', 'JSONOBJECT'] as const;
 export type LogStreamFormat = typeof LOG_STREAM_FORMATS[number];
-export const LOG_STREAM_STATUSES = ['active', 'paused', 'suspended'] as const;
 const BATCH = 100;
 /** One request's whole exchange (not a socket's idle time), and what of its answer is read. */
 const REQUEST_TIMEOUT_MS = 10_000;

@@ -239,7 +239,7 @@ export function createPostLoginStep(app: AppContext) {
     },
     /** After the password was verified for `userId` in interaction `d`. */
     async afterPassword(ctx: Context, d: Details, userId: string) {
-      if (await organizationRefused(ctx, d, userId)) return;
+      // (Its callers, the login and sign-up forms, have refused a non-member of the organization first: organizationRefused.)
       if (!(await app.actions.triggers.hasPostLogin())) {
         // Tokens of this login carry what this login's chain decided: with nothing bound, none
         // (loginClaims reads no stored claims then, and the store dropped them at the unbind).

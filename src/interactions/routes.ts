@@ -271,6 +271,8 @@ export function createInteractionRoutes(app: AppContext, csrf: Csrf) {
       ctx.body = messagePage({ appName: config.appName, title: 'Check your email', message: `Your account ${user.email} was created. Open the link we sent to that address to verify it, then return to your application to log in.` });
       return;
     }
+    // A new account is nobody's member yet: a sign-up in an organization's sign-in ends here as a login would.
+    if (await postLogin.organizationRefused(ctx, d, user.user_id, user.email)) return;
     await users.recordLogin(user.user_id, ctx.ip);
     await postLogin.afterPassword(ctx, d, user.user_id);
   });

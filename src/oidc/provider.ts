@@ -26,6 +26,7 @@ import { confirmDevicePage, userCodePage } from '../../views/device.ts';
 import type { RequestLimits } from '../users/request-limits.ts';
 import type { Organizations } from '../organizations/organizations.ts';
 import { ISSUED } from './backchannel.ts';
+import { isAllowedHost, parseFetchAllow } from '../actions/sandbox/net-guard.ts';
 import { html } from '../../views/html.ts';
 
 export interface ProviderDeps {
@@ -303,7 +304,8 @@ export function createProvider(d: ProviderDeps): Provider {
     new interactionPolicy.Check('post_login_actions', 'post-login actions or a second factor must run for this authorization',
       async (ctx: KoaContextWithOIDC) => (d.hooks?.postLoginPending ? withOAuthErrors(() => d.hooks!.postLoginPending!(ctx)) : false))), 1);
 
-  const backchannelAllow = new Set(config.backchannelLogout.allowHosts.map((h) => h.toLowerCase()));
+  // The same host matching as the actions' fetch and log streams (one schema for the three lists).
+  const backchannelAllow = parseFetchAllow(config.backchannelLogout.allowHosts);
   const Adapter = createAdapterFactory(d.db, clients, d.hooks?.sessionsMayBeRevoked, t.sessionMaxTtl);
   const configuration: Configuration = {
     adapter: Adapter as unknown as Configuration['adapter'],
@@ -339,7 +341,7 @@ export function createProvider(d: ProviderDeps): Provider {
     // addresses; the hosts backchannelLogout.allowHosts names are reached wherever they resolve.
     fetch(url, options) {
       const u = new URL(url);
-      if (backchannelAllow.has(u.host.toLowerCase()) || backchannelAllow.has(u.hostname.toLowerCase())) {
+      if (isAllowedHost(backchannelAllow, u)) {
         const { dispatcher: _guarded, ...rest } = options as RequestInit & { dispatcher?: unknown };
         return fetch(u, rest);
       }
