@@ -16,18 +16,23 @@ import { syncBuiltinESMExports } from 'node:module';
 import { createSandboxPool, type ChainResult, type SandboxPool } from './index.ts';
 import { LIMITS, action, childPids, claims, eventually, postLogin, request, waitHealthy } from './test-support.ts';
 
-interface Sent { pid: number | undefined; ids: number[]; codes: number; forget: boolean }
+interface Sent { pid: number | undefined; ids: number[]; codes: number; forget: boolean; keysOnly: number; shapeDefs: number; secretsSent: number }
 const sent: Sent[] = [];
 const replies: { pid: number | undefined; results: number; returned: number }[] = [];
 const realFork = childProcess.fork;
 (childProcess as { fork: typeof childProcess.fork }).fork = ((...args: Parameters<typeof childProcess.fork>) => {
   const child: ChildProcess = realFork(...args);
   const send = child.send.bind(child) as (...a: unknown[]) => boolean;
-  (child as { send: unknown }).send = (m: { t?: string; items?: { id: number; job?: { actions: { code?: string }[] } }[]; forget?: boolean }, ...rest: unknown[]) => {
+  type WireItem = { id: number; job?: { actions: (string | { code?: string; secrets?: unknown })[]; shapeDef?: unknown } };
+  (child as { send: unknown }).send = (m: { t?: string; items?: WireItem[]; forget?: boolean }, ...rest: unknown[]) => {
     if (m?.t === 'batch' && Array.isArray(m.items)) {
+      const count = (f: (a: string | { code?: string; secrets?: unknown }) => boolean) => m.items!.reduce((n, i) => n + (i.job?.actions.filter(f).length ?? 0), 0);
       sent.push({
         pid: child.pid, ids: m.items.map((i) => i.id), forget: m.forget === true,
-        codes: m.items.reduce((n, i) => n + (i.job?.actions.filter((a) => typeof a.code === 'string').length ?? 0), 0),
+        codes: count((a) => typeof a === 'object' && typeof a.code === 'string'),
+        keysOnly: count((a) => typeof a === 'string'),
+        secretsSent: count((a) => typeof a === 'object' && a.secrets !== undefined),
+        shapeDefs: m.items.filter((i) => i.job?.shapeDef !== undefined).length,
       });
     }
     return send(m, ...rest);
@@ -287,5 +292,43 @@ describe('action code', () => {
     const before = sent.length;
     assert.deepEqual(claims(await p.runChain(request([changed]))), { n: 2 });
     assert.equal(sent[before].codes, 1, 'a new worker process is sent the code');
+  });
+
+  test('what a worker keeps goes once: an action then as its key alone, a chain\'s api lists and limits as their number; a change goes again', async () => {
+    const p = pool({ workers: 1 });
+    await waitHealthy(p);
+    const a = postLogin(`api.idToken.setCustomClaim('s', event.secrets.S); console.log('limit ok');`, { name: 'first-name', secrets: { S: 'one' } });
+    const mark = sent.length;
+    const run = async (act: typeof a, over: Parameters<typeof request>[1] = {}) => {
+      const r = await p.runChain(request([act], over));
+      assert.equal(r.status, 'ok', JSON.stringify(r));
+      return r;
+    };
+    let r = await run(a);
+    assert.deepEqual(claims(r), { s: 'one' });
+    r = await run({ ...a });
+    assert.deepEqual(claims(r), { s: 'one' });
+    assert.equal(r.results[0].name, 'first-name');
+    assert.equal(r.results[0].key, a.key);
+    const [first, second] = sent.slice(mark);
+    // (waitHealthy's chain had the same shape: it went with that one.)
+    assert.deepEqual([first.codes, first.shapeDefs, first.keysOnly], [1, 0, 0]);
+    assert.deepEqual([second.codes, second.shapeDefs, second.keysOnly, second.secretsSent], [0, 0, 1, 0], 'the second chain names the action and the shape only');
+    // New secrets for the same version: sent (without the code), and the action reads them.
+    r = await run({ ...a, secrets: { S: 'two' } });
+    assert.deepEqual(claims(r), { s: 'two' });
+    assert.deepEqual([sent.at(-1)!.codes, sent.at(-1)!.secretsSent, sent.at(-1)!.keysOnly], [0, 1, 0]);
+    // A new name: sent, and the result carries it.
+    r = await run({ ...a, name: 'second-name', secrets: { S: 'two' } });
+    assert.equal(r.results[0].name, 'second-name');
+    assert.equal(sent.at(-1)!.keysOnly, 0);
+    // Other limits: another shape, and the worker applies them (console output capped at 4 bytes).
+    r = await run({ ...a, name: 'second-name', secrets: { S: 'two' } }, { limits: { ...LIMITS, consoleBytes: 4 } });
+    assert.equal(sent.at(-1)!.shapeDefs, 1);
+    assert.ok(r.results[0].logs.length < 'limit ok'.length, r.results[0].logs);
+    // And back: the first shape is still kept by its number.
+    r = await run({ ...a, name: 'second-name', secrets: { S: 'two' } });
+    assert.equal(r.results[0].logs, 'limit ok\n');
+    assert.deepEqual([sent.at(-1)!.shapeDefs, sent.at(-1)!.keysOnly], [0, 1]);
   });
 });

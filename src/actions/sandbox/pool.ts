@@ -29,7 +29,7 @@ import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import type { ChainJob } from './runner.ts';
-import type { BatchItem, ParentMessage, WireAction, WorkerMessage } from './worker.ts';
+import type { BatchItem, ParentMessage, WireAction, WireChain, WireShape, WorkerMessage } from './worker.ts';
 import type {
   ActionResult, ChainLimits, ChainRequest, ChainResult, Command, SandboxAction, SandboxLogger, SandboxPool,
   SandboxPoolOptions, SandboxStatus, ValidateResult,
@@ -46,9 +46,11 @@ const MAX_BATCH = 16;
  * this long (or has already answered part of it early: it is waiting for I/O or has a long batch).
  */
 const STALL_MS = 5;
-/** Action code a worker keeps (see worker.ts `codes`): past this, the parent starts over. */
+/** Actions and code a worker keeps (see worker.ts `kept`): past this, the parent starts over. */
 const MAX_CODE_KEYS = 512;
 const MAX_CODE_CHARS = 8 * 1024 * 1024;
+/** Chain shapes numbered (see shapeOf): past this, numbering starts over. */
+const MAX_SHAPES = 256;
 const QUARANTINE_THRESHOLD = 3;
 const QUARANTINE_WINDOW_MS = 60_000;
 const QUARANTINE_MS = 60_000;
@@ -65,6 +67,8 @@ interface Job {
   kind: 'chain' | 'validate';
   /** What the worker gets (chains: `blocked` is filled in when the job is sent). */
   chain?: ChainJob;
+  /** The chain's fixed part, numbered (see shapeOf). */
+  shape?: { id: number; def: WireShape };
   validate?: { code: string; handlers: string[]; limits: { actionTimeoutMs: number; memoryMb: number } };
   actions: SandboxAction[];
   actionTimeoutMs: number;
@@ -102,11 +106,13 @@ interface Slot {
   answeredEarly: boolean;
   /** Why the worker is being killed (for the jobs whose results go down with it). */
   killedFor?: string;
-  /** Action code this worker process was sent, by version key (it keeps it; see worker.ts). */
-  codes: Map<string, string>;
+  /** The actions this worker process was sent, by version key, as it keeps them (see worker.ts `kept`). */
+  kept: Map<string, SandboxAction>;
   codeChars: number;
-  /** The next batch tells the worker to drop its code first. */
-  forgetCodes: boolean;
+  /** The chain shapes this worker process was sent (by number). */
+  shapes: Set<number>;
+  /** The next batch tells the worker to drop what it kept first. */
+  forget: boolean;
   stderrTail: string;
   /** Unlinked temp file shared with the worker as its fd 4: the progress record (see worker.ts). */
   progressFd: number;
@@ -209,6 +215,33 @@ function normalizeLimits(l: ChainLimits | undefined): ChainLimits {
  * a caller that changed its array in place is checked again.
  */
 const checkedPaths = new WeakMap<object, string[]>();
+
+/** Each api path list's number, by its content (see shapeOf); cached by the checked array. */
+const pathIds = new Map<string, number>();
+const pathIdOf = new WeakMap<string[], number>();
+let nextPathId = 1;
+function pathId(list: string[]): number {
+  let id = pathIdOf.get(list);
+  if (id !== undefined) return id;
+  const text = list.join(' ');
+  id = pathIds.get(text);
+  if (id === undefined) {
+    if (pathIds.size >= 4 * MAX_SHAPES) pathIds.clear();
+    id = nextPathId++;
+    pathIds.set(text, id);
+  }
+  pathIdOf.set(list, id);
+  return id;
+}
+
+/** Whether two actions' secrets are the same names and values. */
+function sameSecrets(a: Record<string, string>, b: Record<string, string>): boolean {
+  if (a === b) return true;
+  const ka = Object.keys(a);
+  if (ka.length !== Object.keys(b).length) return false;
+  for (const k of ka) if (!Object.hasOwn(b, k) || a[k] !== b[k]) return false;
+  return true;
+}
 
 /**
  * The checked copy of an action the caller passed frozen: the engine hands the same frozen
@@ -423,9 +456,8 @@ export function createSandboxPool(options: SandboxPoolOptions): SandboxPool {
     let child: ChildProcess;
     if (slot.progressFd >= 0) { try { closeSync(slot.progressFd); } catch { /* ignore */ } }
     slot.progressFd = openProgressFile();
-    slot.codes.clear();
-    slot.codeChars = 0;
-    slot.forgetCodes = false;
+    startOver(slot);
+    slot.forget = false;
     singleCore = cores() <= 1;
     try {
       child = fork(WORKER_PATH, [workerConfig, slot.progressFd >= 0 ? 'progress' : 'no-progress'], {
@@ -518,10 +550,8 @@ export function createSandboxPool(options: SandboxPoolOptions): SandboxPool {
         if (job) back.push(job);
       }
       if ((m as { resync?: unknown }).resync === true) {
-        logger.error({ worker: slot.index, pid: slot.pid }, 'sandbox: a worker was missing action code; sending it again');
-        slot.codes.clear();
-        slot.codeChars = 0;
-        slot.forgetCodes = true;
+        logger.error({ worker: slot.index, pid: slot.pid }, 'sandbox: a worker was missing action code or a chain shape; sending them again');
+        startOver(slot);
       }
       for (const [job, r] of answers) settle(job, r);
       requeue(back);
@@ -644,17 +674,54 @@ export function createSandboxPool(options: SandboxPoolOptions): SandboxPool {
     kill(slot);
   }
 
+  /** Forgets what the slot's worker was sent; the next batch tells it to do the same. */
+  function startOver(slot: Slot): void {
+    slot.kept.clear();
+    slot.codeChars = 0;
+    slot.shapes.clear();
+    slot.forget = true;
+  }
+
+  /**
+   * The number of a chain's fixed part (handler, api lists, limits): chains of one trigger share
+   * it, and a worker is sent its content once (worker.ts `shapes`). Numbers are never reused.
+   */
+  const shapeIds = new Map<string, number>();
+  let nextShapeId = 1;
+  function shapeOf(c: ChainJob): { id: number; def: WireShape } {
+    const l = c.limits;
+    const key = `${c.handler} ${pathId(c.apiMethods)} ${pathId(c.stopOn)} ${c.unsupported ? pathId(c.unsupported) : 0} ${l.actionTimeoutMs} ${l.chainTimeoutMs} ${l.memoryMb} ${l.consoleBytes} ${l.resultBytes}`;
+    let id = shapeIds.get(key);
+    if (id === undefined) {
+      if (shapeIds.size >= MAX_SHAPES) shapeIds.clear();
+      id = nextShapeId++;
+      shapeIds.set(key, id);
+    }
+    return { id, def: { handler: c.handler, apiMethods: c.apiMethods, ...(c.unsupported ? { unsupported: c.unsupported } : {}), stopOn: c.stopOn, limits: c.limits } };
+  }
+
   function itemOf(job: Job, slot: Slot): BatchItem {
     if (job.kind === 'chain') {
       const chain = job.chain as ChainJob;
-      // Each worker gets an action's code once (it keeps it by version key); later chains leave it out.
+      // What the worker kept from earlier chains is left out: an action's code, name and secrets
+      // once sent (then its key alone), the chain's fixed part (then its number).
       const actions: WireAction[] = chain.actions.map((a) => {
-        if (slot.codes.get(a.key) === a.code) return { key: a.key, name: a.name, secrets: a.secrets };
-        slot.codeChars += a.code.length - (slot.codes.get(a.key)?.length ?? 0);
-        slot.codes.set(a.key, a.code);
+        const prev = slot.kept.get(a.key);
+        if (prev === a) return a.key;
+        slot.kept.set(a.key, a);
+        if (prev !== undefined && prev.code === a.code) {
+          return prev.name === a.name && sameSecrets(prev.secrets, a.secrets) ? a.key : { key: a.key, name: a.name, secrets: a.secrets };
+        }
+        slot.codeChars += a.code.length - (prev?.code.length ?? 0);
         return a;
       });
-      return { t: 'chain', id: job.id, job: { ...chain, actions }, blocked: blockedKeys(job.actions) };
+      const shape = job.shape as { id: number; def: WireShape };
+      const wire: WireChain = { shape: shape.id, actions, eventJson: chain.eventJson, redirect: chain.redirect };
+      if (!slot.shapes.has(shape.id)) { slot.shapes.add(shape.id); wire.shapeDef = shape.def; }
+      if (chain.cacheJson !== '{}') wire.cacheJson = chain.cacheJson;
+      if (chain.cacheByAction !== undefined && chain.cacheByAction.length > 0) wire.cacheByAction = chain.cacheByAction;
+      const blocked = blockedKeys(job.actions);
+      return blocked.length > 0 ? { t: 'chain', id: job.id, job: wire, blocked } : { t: 'chain', id: job.id, job: wire };
     }
     const v = job.validate as NonNullable<Job['validate']>;
     return { t: 'validate', id: job.id, code: v.code, handlers: v.handlers, limits: v.limits };
@@ -668,13 +735,7 @@ export function createSandboxPool(options: SandboxPoolOptions): SandboxPool {
     let budget = 0;
     const items: BatchItem[] = [];
     slot.answeredEarly = false;
-    if (slot.codes.size > MAX_CODE_KEYS || slot.codeChars > MAX_CODE_CHARS) {
-      slot.codes.clear();
-      slot.codeChars = 0;
-      slot.forgetCodes = true;
-    }
-    const forget = slot.forgetCodes;
-    slot.forgetCodes = false;
+    if (slot.kept.size > MAX_CODE_KEYS || slot.codeChars > MAX_CODE_CHARS || slot.shapes.size > MAX_SHAPES) startOver(slot);
     for (const job of jobs) {
       clearTimeout(job.queueTimer);
       job.queueTimer = undefined;
@@ -697,6 +758,8 @@ export function createSandboxPool(options: SandboxPoolOptions): SandboxPool {
       }
       kill(slot);
     };
+    const forget = slot.forget;
+    slot.forget = false;
     const message: ParentMessage = forget ? { t: 'batch', items, forget } : { t: 'batch', items };
     try {
       child.send(message, (err) => { if (err) unavailable(); });
@@ -794,7 +857,7 @@ export function createSandboxPool(options: SandboxPoolOptions): SandboxPool {
   }
 
   function newJob(kind: Job['kind'], actions: SandboxAction[], actionTimeoutMs: number, chainTimeoutMs: number,
-    payload: Pick<Job, 'chain' | 'validate'>, resolve: (r: Outcome) => void): Job {
+    payload: Pick<Job, 'chain' | 'shape' | 'validate'>, resolve: (r: Outcome) => void): Job {
     return {
       id: nextId++, kind, actions, actionTimeoutMs, chainTimeoutMs, resolve, done: false, ...payload,
       queuedAt: performance.now(), startedAt: 0, actionIndex: 0,
@@ -804,7 +867,7 @@ export function createSandboxPool(options: SandboxPoolOptions): SandboxPool {
   for (let i = 0; i < size; i++) {
     const slot: Slot = {
       index: i, child: null, pid: undefined, ready: false, started: false, batch: [], inflight: 0, sentAt: 0, hardKillAt: 0,
-      answeredEarly: false, codes: new Map(), codeChars: 0, forgetCodes: false,
+      answeredEarly: false, kept: new Map(), codeChars: 0, shapes: new Set(), forget: false,
       stderrTail: '', progressFd: -1, quickDeaths: 0, exited: Promise.resolve(),
     };
     slots.push(slot);
@@ -830,7 +893,7 @@ export function createSandboxPool(options: SandboxPoolOptions): SandboxPool {
           resolve({ status: 'ok', results: [], durationMs: 0 });
           return;
         }
-        enqueue(newJob('chain', job.actions, job.limits.actionTimeoutMs, job.limits.chainTimeoutMs, { chain: job }, resolve as (r: Outcome) => void));
+        enqueue(newJob('chain', job.actions, job.limits.actionTimeoutMs, job.limits.chainTimeoutMs, { chain: job, shape: shapeOf(job) }, resolve as (r: Outcome) => void));
       });
     },
 

@@ -95,7 +95,39 @@ export interface ChainJob {
   stopOn: string[];
   redirect: { canRedirect: boolean; state?: string; nextState?: string; issuer: string } | null;
   limits: ChainLimits;
+  /** What the fixed part above comes to (see prepareShape); computed per chain when absent. */
+  prepared?: PreparedShape;
 }
+
+/**
+ * What a chain's fixed part (its api list, stop list and limits, the same for every chain of a
+ * trigger) comes to in the runner. A worker prepares it once per shape the parent sends
+ * (worker.ts), not once per chain: for post-login the api lists alone are about 2 KB of JSON.
+ */
+export interface PreparedShape {
+  apiSet: ReadonlySet<string>;
+  stopSet: ReadonlySet<string>;
+  /** run()'s context argument: the api paths and the limits the guest applies. */
+  ctxJson: string;
+}
+export function prepareShape(job: Pick<ChainJob, 'apiMethods' | 'unsupported' | 'stopOn' | 'limits'>): PreparedShape {
+  return {
+    apiSet: new Set(job.apiMethods),
+    stopSet: new Set(job.stopOn),
+    ctxJson: JSON.stringify({ api: job.apiMethods, missing: job.unsupported ?? [], resultBytes: job.limits.resultBytes, consoleBytes: job.limits.consoleBytes }),
+  };
+}
+
+/** Each action object's secrets as JSON, made once per object (a worker reuses the object while its version's secrets stay the same). */
+const secretsJsonOf = new WeakMap<SandboxAction, string>();
+function secretsJson(a: SandboxAction): string {
+  let j = secretsJsonOf.get(a);
+  if (j === undefined) { j = JSON.stringify(a.secrets ?? {}); if (Object.isFrozen(a)) secretsJsonOf.set(a, j); }
+  return j;
+}
+
+/** Milliseconds to the microsecond: the records keep no more, and the worker's answer carries fewer digits. */
+const ms3 = (ms: number): number => Math.round(ms * 1000) / 1000;
 
 /** A failure with a status and a message that is safe to show. */
 export class ActionFailure {
@@ -477,7 +509,7 @@ export class ChainRunner {
         key: a.key, name: a.name, status,
         commands: p?.commands ?? [],
         logs: p?.logs ?? '',
-        startedAt, durationMs: performance.now() - t0, cpuMicros,
+        startedAt, durationMs: ms3(performance.now() - t0), cpuMicros,
       };
       if (error !== undefined) r.error = { name: error.name, message: error.message };
       return r;
@@ -496,15 +528,15 @@ export class ChainRunner {
       w = got.w;
       if (!got.cold) cpu0 = w.isolate.cpuTime;
       const ep = ++w.epoch;
-      const secretsJson = JSON.stringify(a.secrets ?? {});
+      const secrets = secretsJson(a);
       // What the isolate holds already is not sent again. The guest takes both at the start of
       // run(), before any action code of this execution, and a throw out of run() evicts the
       // isolate (catch below). After a result other than a success, both are sent again anyway:
       // it costs one parse and keeps the two sides in step whatever the action did.
       const ctxArg = w.ctxSent === ctx.json ? '' : ctx.json;
-      const secretsArg = w.secretsSent === secretsJson ? '' : secretsJson;
+      const secretsArg = w.secretsSent === secrets ? '' : secrets;
       w.ctxSent = ctx.json;
-      w.secretsSent = secretsJson;
+      w.secretsSent = secrets;
       const box = w.run.applySync(undefined, [ep, job.handler, eventJson, secretsArg, cacheJson, ctxArg, ctx.redirectJson], { timeout: msLeft(deadline), result: { copy: true } }) as unknown;
       // Settled within the call (no timer or fetch to wait for): the result came in the box.
       let out = boxed(box) ?? w.collect.applySync(undefined, [], { timeout: msLeft(deadline) }) as unknown;
@@ -556,12 +588,8 @@ export class ChainRunner {
   private async runChainInner(job: ChainJob, progress?: (index: number) => void): Promise<ChainResult> {
     const t0 = performance.now();
     const chainDeadline = t0 + job.limits.chainTimeoutMs;
-    const apiSet = new Set(job.apiMethods);
-    const stopSet = new Set(job.stopOn);
-    const ctx = {
-      json: JSON.stringify({ api: job.apiMethods, missing: job.unsupported ?? [], resultBytes: job.limits.resultBytes, consoleBytes: job.limits.consoleBytes }),
-      redirectJson: JSON.stringify(job.redirect ?? null),
-    };
+    const { apiSet, stopSet, ctxJson } = job.prepared ?? prepareShape(job);
+    const ctx = { json: ctxJson, redirectJson: JSON.stringify(job.redirect ?? null) };
     let eventJson = job.eventJson;
     let eventObj: Record<string, unknown> | null = null;
     // Each action reads its own cache: its snapshot, plus what it wrote earlier in this chain (the
@@ -599,7 +627,7 @@ export class ChainRunner {
       if (evChanged) eventJson = JSON.stringify(eventObj);
       if (cacheObj !== null) ownCache.set(a.key, JSON.stringify(cacheObj));
     }
-    return { status, results, durationMs: performance.now() - t0 };
+    return { status, results, durationMs: ms3(performance.now() - t0) };
   }
 
   /** Deploy-time check in a throwaway isolate. Never throws. */

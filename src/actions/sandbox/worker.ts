@@ -14,8 +14,11 @@
  * - when the batch has run for SLICE_MS: the items not started yet are handed back.
  *
  * Every item the parent sends is answered exactly once, by a result or by being handed back
- * unstarted. An action's code comes with the first chain that needs it on this worker, and is
- * left out afterwards (`codes`).
+ * unstarted. What stays the same from chain to chain is sent once per worker and left out
+ * afterwards: an action's code, name and secrets (`kept`: later chains name the action by its
+ * version key) and a trigger's api lists and limits (`shapes`: later chains give the shape's
+ * number). A chain item then carries little more than its event. The results go back without
+ * the actions' keys and names, which the parent has.
  *
  * Before each item but the first of a batch (the parent counts that one as started when it sent
  * the batch), and before action i > 0 of a chain, it overwrites a 32-byte progress record at
@@ -33,28 +36,44 @@
  */
 import { writeSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
-import { ChainRunner, type ChainJob } from './runner.ts';
+import { ChainRunner, prepareShape, type ChainJob, type PreparedShape } from './runner.ts';
 import { BUSY_SLACK_NS, setTimerSlack } from './timer-slack.ts';
 import type { ActionResult, ChainResult, SandboxAction, ValidateResult } from './types.ts';
 
-/** An action as sent: without `code` when this worker was sent that key's code before (see `codes`). */
-export type WireAction = Omit<SandboxAction, 'code'> & { code?: string };
-export type WireChain = Omit<ChainJob, 'actions'> & { actions: WireAction[] };
+/**
+ * An action as sent: its version key alone when this worker was sent the same name, secrets and
+ * code for that key before (see `kept`); without `code` when only the code is the same.
+ */
+export type WireAction = string | (Omit<SandboxAction, 'code'> & { code?: string });
+/** A chain's fixed part, the same for every chain of a trigger (see `shapes`). */
+export type WireShape = Pick<ChainJob, 'handler' | 'apiMethods' | 'unsupported' | 'stopOn' | 'limits'>;
+/**
+ * A chain as sent: `shape` names its fixed part, which `shapeDef` brings the first time this
+ * worker sees that number; `cacheJson` is left out when it is `{}`.
+ */
+export type WireChain = Pick<ChainJob, 'eventJson' | 'cacheByAction' | 'redirect'> & {
+  shape: number; shapeDef?: WireShape; actions: WireAction[]; cacheJson?: string;
+};
 
 export type BatchItem =
-  | { t: 'chain'; id: number; job: WireChain; blocked: string[] }
+  | { t: 'chain'; id: number; job: WireChain; blocked?: string[] }
   | { t: 'validate'; id: number; code: string; handlers: string[]; limits: { actionTimeoutMs: number; memoryMb: number } };
 
-/** `forget`: drop the code kept so far first (the parent keeps its own account of it bounded). */
+/** `forget`: drop the actions and shapes kept so far first (the parent keeps its own account of them bounded). */
 export type ParentMessage = { t: 'batch'; items: BatchItem[]; forget?: boolean };
+
+/** An action's result as sent back: the parent has its key and name. */
+export type WireActionResult = Omit<ActionResult, 'key' | 'name'>;
+export type WireChainResult = Omit<ChainResult, 'results'> & { results: WireActionResult[] };
 
 export type WorkerMessage =
   | { t: 'ready' }
   /**
    * Results of items of the current batch, and items handed back unstarted. `resync`: an action
-   * arrived without code this worker has (never expected); the parent sends code again.
+   * or a shape arrived that this worker does not have (never expected); the parent sends them
+   * again.
    */
-  | { t: 'done'; results: { id: number; result: ChainResult | ValidateResult }[]; returned: number[]; resync?: boolean };
+  | { t: 'done'; results: { id: number; result: WireChainResult | ValidateResult }[]; returned: number[]; resync?: boolean };
 
 const PROGRESS_FD = 4;
 const PROGRESS_BYTES = 32;
@@ -104,17 +123,20 @@ function progress(id: number, index: number, write = true): boolean {
 }
 
 /**
- * Action code by version key, as the parent sent it: the parent sends a key's code to a worker
- * once and leaves it out afterwards (pool.ts keeps the same account, bounded, and says `forget`
- * when it starts over). Kept apart from the warm isolates, whose LRU may drop an isolate and
- * rebuild it from here.
+ * Actions by version key as the parent last sent them: the parent sends what this worker does
+ * not have yet and leaves out the rest (pool.ts keeps the same account, bounded, and says
+ * `forget` when it starts over). Kept apart from the warm isolates, whose LRU may drop an
+ * isolate and rebuild it from here. Each is one frozen object for as long as it stays the same,
+ * so the runner turns its secrets into JSON once.
  */
-const codes = new Map<string, string>();
+const kept = new Map<string, SandboxAction>();
+/** Chain shapes by the parent's number, prepared for the runner once each. */
+const shapes = new Map<number, WireShape & { prepared: PreparedShape }>();
 let resync = false;
 
 // The current batch: items not started yet, results not sent yet.
 let waiting: BatchItem[] = [];
-let results: { id: number; result: ChainResult | ValidateResult }[] = [];
+let results: { id: number; result: WireChainResult | ValidateResult }[] = [];
 let lastSent = 0;
 
 /** Sends the results gathered so far, and hands back `returned`. */
@@ -126,26 +148,44 @@ function flush(returned: number[] = []): void {
   lastSent = performance.now();
 }
 
-/** Takes the code a batch brings and fills in what it leaves out; false when some is missing. */
-function withCode(job: WireChain): ChainJob | null {
+/** Takes what a chain brings (actions, a shape) and fills in what it leaves out; null when some is missing. */
+function fromWire(job: WireChain): ChainJob | null {
   let complete = true;
   const actions: SandboxAction[] = job.actions.map((a) => {
-    let code = a.code;
-    if (typeof code === 'string') codes.set(a.key, code);
-    else code = codes.get(a.key);
-    if (code === undefined) { complete = false; code = ''; }
-    return { key: a.key, name: a.name, code, secrets: a.secrets };
+    if (typeof a === 'string') {
+      const k = kept.get(a);
+      if (k === undefined) { complete = false; return { key: a, name: '', code: '', secrets: {} }; }
+      return k;
+    }
+    const code = typeof a.code === 'string' ? a.code : kept.get(a.key)?.code;
+    if (code === undefined) { complete = false; return { key: a.key, name: a.name, code: '', secrets: {} }; }
+    const action: SandboxAction = Object.freeze({ key: a.key, name: a.name, code, secrets: a.secrets });
+    kept.set(a.key, action);
+    return action;
   });
-  return complete ? { ...job, actions } : null;
+  if (job.shapeDef !== undefined) shapes.set(job.shape, { ...job.shapeDef, prepared: prepareShape(job.shapeDef) });
+  const shape = shapes.get(job.shape);
+  if (!complete || shape === undefined) return null;
+  return {
+    handler: shape.handler, actions, eventJson: job.eventJson, cacheJson: job.cacheJson ?? '{}',
+    ...(job.cacheByAction ? { cacheByAction: job.cacheByAction } : {}),
+    apiMethods: shape.apiMethods, ...(shape.unsupported ? { unsupported: shape.unsupported } : {}), stopOn: shape.stopOn,
+    redirect: job.redirect, limits: shape.limits, prepared: shape.prepared,
+  };
 }
 
-/** A chain whose code this worker does not have: fails closed, nothing ran. */
-function missingCode(job: WireChain): ChainResult {
+/** A chain whose code or shape this worker does not have: fails closed, nothing ran. */
+function missingCode(job: WireChain): WireChainResult {
   const error = { name: 'SandboxError', message: 'The sandbox worker did not have this action\'s code; nothing ran' };
-  const results: ActionResult[] = job.actions.map((a) => ({
-    key: a.key, name: a.name, status: 'runtime', commands: [], logs: '', error, startedAt: Date.now(), durationMs: 0, cpuMicros: 0,
+  const results: WireActionResult[] = job.actions.map(() => ({
+    status: 'runtime', commands: [], logs: '', error, startedAt: Date.now(), durationMs: 0, cpuMicros: 0,
   }));
   return { status: 'runtime', results, durationMs: 0 };
+}
+
+/** A chain's result as sent back: each action's without its key and name. */
+function toWire(r: ChainResult): WireChainResult {
+  return { status: r.status, durationMs: r.durationMs, results: r.results.map(({ key: _k, name: _n, ...rest }) => rest) };
 }
 
 /** Hands back the items of the batch that have not started, with the results so far. */
@@ -155,26 +195,27 @@ function handBack(): void {
   flush(ids);
 }
 
-async function runItem(item: BatchItem, job: ChainJob | null): Promise<ChainResult | ValidateResult> {
+async function runItem(item: BatchItem, job: ChainJob | null): Promise<WireChainResult | ValidateResult> {
   if (item.t === 'validate') return runner.validate(item.code, item.handlers, item.limits);
   if (job === null) {
     resync = true;
     return missingCode(item.job);
   }
   const step = (i: number): void => { progress(item.id, i); };
-  if (item.blocked.length === 0) return runner.runChain(job, step, handBack);
+  if (item.blocked === undefined || item.blocked.length === 0) return toWire(await runner.runChain(job, step, handBack));
   const blocked = new Set(item.blocked);
-  return job.actions.some((a) => blocked.has(a.key))
-    ? runBlocked(job, blocked, step)
-    : runner.runChain(job, step, handBack);
+  return toWire(job.actions.some((a) => blocked.has(a.key))
+    ? await runBlocked(job, blocked, step)
+    : await runner.runChain(job, step, handBack));
 }
 
 async function handle(m: ParentMessage): Promise<void> {
   if (m === null || typeof m !== 'object' || m.t !== 'batch' || !Array.isArray(m.items)) return;
-  if (m.forget === true) codes.clear();
-  // The code first, for the whole batch: items handed back unstarted leave theirs here too.
+  if (m.forget === true) { kept.clear(); shapes.clear(); }
+  // What the items bring first, in order, for the whole batch: items handed back unstarted
+  // leave theirs here too (the parent counts them as this worker's).
   const jobs = new Map<number, ChainJob | null>();
-  for (const item of m.items) if (item.t === 'chain') jobs.set(item.id, withCode(item.job));
+  for (const item of m.items) if (item.t === 'chain') jobs.set(item.id, fromWire(item.job));
   waiting = m.items.slice();
   const t0 = performance.now();
   lastSent = t0;
