@@ -331,4 +331,25 @@ describe('action code', () => {
     assert.equal(r.results[0].logs, 'limit ok\n');
     assert.deepEqual([sent.at(-1)!.shapeDefs, sent.at(-1)!.keysOnly], [0, 1]);
   });
+
+  test('one version key with secrets and names changing under load, two workers, hand-backs, several shapes: each chain reads its own', async () => {
+    const p = pool({ workers: 2, cores: 2 });
+    await waitHealthy(p);
+    const key = `v-shared-${Date.now()}`;
+    // A timer makes the worker hand back the rest of its batch (requeued, maybe to the other worker).
+    const mk = (s: string, wait: boolean) => postLogin(`${wait ? 'await new Promise((r) => setTimeout(r, 5));' : ''} api.idToken.setCustomClaim('s', event.secrets.S);`, { key, name: `n-${s}`, secrets: { S: s } });
+    for (let round = 0; round < 5; round++) {
+      const jobs = Array.from({ length: 40 }, (_, i) => {
+        const s = `s${round}-${i % 3}`;
+        const limits = i % 4 === 0 ? { ...LIMITS, consoleBytes: 100 + (i % 7) } : LIMITS;
+        return p.runChain(request([mk(s, i % 5 === 0), mk(`${s}b`, false)], { limits })).then((r) => ({ r, s }));
+      });
+      for (const { r, s } of await Promise.all(jobs)) {
+        assert.equal(r.status, 'ok', JSON.stringify(r));
+        assert.deepEqual(claims(r, 0), { s });
+        assert.deepEqual(claims(r, 1), { s: `${s}b` });
+        assert.deepEqual(r.results.map((x) => x.name), [`n-${s}`, `n-${s}b`]);
+      }
+    }
+  });
 });

@@ -718,8 +718,10 @@ export function createSandboxPool(options: SandboxPoolOptions): SandboxPool {
       const shape = job.shape as { id: number; def: WireShape };
       const wire: WireChain = { shape: shape.id, actions, eventJson: chain.eventJson, redirect: chain.redirect };
       if (!slot.shapes.has(shape.id)) { slot.shapes.add(shape.id); wire.shapeDef = shape.def; }
-      if (chain.cacheJson !== '{}') wire.cacheJson = chain.cacheJson;
-      if (chain.cacheByAction !== undefined && chain.cacheByAction.length > 0) wire.cacheByAction = chain.cacheByAction;
+      // Per-action snapshots, when given, are all there is (even none: every action then reads
+      // an empty cache); the shared snapshot goes only without them, and only when not empty.
+      if (chain.cacheByAction !== undefined) wire.cacheByAction = chain.cacheByAction;
+      else if (chain.cacheJson !== '{}') wire.cacheJson = chain.cacheJson;
       const blocked = blockedKeys(job.actions);
       return blocked.length > 0 ? { t: 'chain', id: job.id, job: wire, blocked } : { t: 'chain', id: job.id, job: wire };
     }

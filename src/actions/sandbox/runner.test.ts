@@ -1,7 +1,28 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ChainRunner, preludeCompileCounts } from './runner.ts';
-import { LIMITS, POST_LOGIN_API, POST_LOGIN_STOP, postLogin } from './test-support.ts';
+import { LIMITS, POST_LOGIN_API, POST_LOGIN_STOP, claims, postLogin } from './test-support.ts';
+
+/*
+ * Regression (review): the runner keeps an action's secrets as JSON by the action object, and
+ * kept it for any frozen action, though its secrets object could still change in place.
+ */
+test('a frozen action whose secrets object changes in place runs with the current secrets', async () => {
+  const runner = new ChainRunner({ maxWarm: 8, fetchAllow: [], fetchTimeoutMs: 1000, fetchMaxBytes: 1024 });
+  try {
+    const secrets: Record<string, string> = { S: 'one' };
+    const a = Object.freeze(postLogin(`api.idToken.setCustomClaim('s', event.secrets.S);`, { secrets }));
+    const run = () => runner.runChain({
+      handler: 'onExecutePostLogin', actions: [a], eventJson: '{"user":{}}', cacheJson: '{}',
+      apiMethods: POST_LOGIN_API, stopOn: POST_LOGIN_STOP, redirect: null, limits: LIMITS,
+    });
+    assert.deepEqual(claims(await run()), { s: 'one' });
+    secrets.S = 'two';
+    assert.deepEqual(claims(await run()), { s: 'two' });
+  } finally {
+    runner.disposeAll();
+  }
+});
 
 /*
  * The prelude is compiled from V8's code cache after the first isolate of a process: a cold

@@ -118,11 +118,18 @@ export function prepareShape(job: Pick<ChainJob, 'apiMethods' | 'unsupported' | 
   };
 }
 
-/** Each action object's secrets as JSON, made once per object (a worker reuses the object while its version's secrets stay the same). */
+/**
+ * Each action object's secrets as JSON, made once per object (a worker reuses the object while
+ * its version's secrets stay the same). Kept only when neither the action nor its secrets can
+ * change any more.
+ */
 const secretsJsonOf = new WeakMap<SandboxAction, string>();
 function secretsJson(a: SandboxAction): string {
   let j = secretsJsonOf.get(a);
-  if (j === undefined) { j = JSON.stringify(a.secrets ?? {}); if (Object.isFrozen(a)) secretsJsonOf.set(a, j); }
+  if (j === undefined) {
+    j = JSON.stringify(a.secrets ?? {});
+    if (Object.isFrozen(a) && (a.secrets === undefined || Object.isFrozen(a.secrets))) secretsJsonOf.set(a, j);
+  }
   return j;
 }
 

@@ -277,6 +277,15 @@ describe('chains', () => {
 });
 
 describe('cache', () => {
+  test('per-action snapshots given but none for this action: it reads an empty cache, never the shared snapshot', async () => {
+    // Regression (review): the worker's wire left out an empty list of per-action snapshots, and
+    // the action then read the shared one, which is ignored whenever per-action ones are given.
+    const a = postLogin(`api.idToken.setCustomClaim('seen', api.cache.get('k')?.value ?? null);`);
+    const r = await pool.runChain(request([a], { cache: { k: { value: 'shared', expires_at: Date.now() + 60_000 } }, cacheByAction: {} }));
+    assert.equal(r.status, 'ok', JSON.stringify(r));
+    assert.deepEqual(claims(r), { seen: null });
+  });
+
   test('get reads the snapshot (expired entries hidden); set/delete record commands; another action never sees them', async () => {
     const now = Date.now();
     const cache = {

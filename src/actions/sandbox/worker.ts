@@ -159,7 +159,7 @@ function fromWire(job: WireChain): ChainJob | null {
     }
     const code = typeof a.code === 'string' ? a.code : kept.get(a.key)?.code;
     if (code === undefined) { complete = false; return { key: a.key, name: a.name, code: '', secrets: {} }; }
-    const action: SandboxAction = Object.freeze({ key: a.key, name: a.name, code, secrets: a.secrets });
+    const action: SandboxAction = Object.freeze({ key: a.key, name: a.name, code, secrets: Object.freeze(a.secrets) });
     kept.set(a.key, action);
     return action;
   });
@@ -176,7 +176,7 @@ function fromWire(job: WireChain): ChainJob | null {
 
 /** A chain whose code or shape this worker does not have: fails closed, nothing ran. */
 function missingCode(job: WireChain): WireChainResult {
-  const error = { name: 'SandboxError', message: 'The sandbox worker did not have this action\'s code; nothing ran' };
+  const error = { name: 'SandboxError', message: 'The sandbox worker did not have this chain\'s action code or api lists; nothing ran' };
   const results: WireActionResult[] = job.actions.map(() => ({
     status: 'runtime', commands: [], logs: '', error, startedAt: Date.now(), durationMs: 0, cpuMicros: 0,
   }));
