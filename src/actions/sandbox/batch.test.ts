@@ -332,6 +332,21 @@ describe('action code', () => {
     assert.deepEqual([sent.at(-1)!.shapeDefs, sent.at(-1)!.keysOnly], [0, 1]);
   });
 
+  test('a chain\'s own budget (what is left of it when a login resumes) is not a new shape, and the worker keeps to it', async () => {
+    const p = pool({ workers: 1 });
+    await waitHealthy(p);
+    const spin = postLogin(`const end = Date.now() + 300; while (Date.now() < end) {} api.idToken.setCustomClaim('done', true);`);
+    const mark = sent.length;
+    for (const chainTimeoutMs of [4000, 3999, 3500]) {
+      const r = await p.runChain(request([spin], { limits: { ...LIMITS, chainTimeoutMs } }));
+      assert.deepEqual(claims(r), { done: true });
+    }
+    // A budget shorter than the action: the chain ends in time, with the same shape.
+    const short = await p.runChain(request([spin], { limits: { ...LIMITS, chainTimeoutMs: 100 } }));
+    assert.equal(short.status, 'timeout', JSON.stringify(short));
+    assert.deepEqual(sent.slice(mark).map((x) => x.shapeDefs), [0, 0, 0, 0], 'one shape for every budget');
+  });
+
   test('one version key with secrets and names changing under load, two workers, hand-backs, several shapes: each chain reads its own', async () => {
     const p = pool({ workers: 2, cores: 2 });
     await waitHealthy(p);

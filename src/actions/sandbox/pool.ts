@@ -683,14 +683,15 @@ export function createSandboxPool(options: SandboxPoolOptions): SandboxPool {
   }
 
   /**
-   * The number of a chain's fixed part (handler, api lists, limits): chains of one trigger share
-   * it, and a worker is sent its content once (worker.ts `shapes`). Numbers are never reused.
+   * The number of a chain's fixed part (handler, api lists, limits but the chain's budget, which
+   * is what is left of it when a paused login resumes): chains of one trigger share it, and a
+   * worker is sent its content once (worker.ts `shapes`). Numbers are never reused.
    */
   const shapeIds = new Map<string, number>();
   let nextShapeId = 1;
   function shapeOf(c: ChainJob): { id: number; def: WireShape } {
     const l = c.limits;
-    const key = `${c.handler} ${pathId(c.apiMethods)} ${pathId(c.stopOn)} ${c.unsupported ? pathId(c.unsupported) : 0} ${l.actionTimeoutMs} ${l.chainTimeoutMs} ${l.memoryMb} ${l.consoleBytes} ${l.resultBytes}`;
+    const key = `${c.handler} ${pathId(c.apiMethods)} ${pathId(c.stopOn)} ${c.unsupported ? pathId(c.unsupported) : 0} ${l.actionTimeoutMs} ${l.memoryMb} ${l.consoleBytes} ${l.resultBytes}`;
     let id = shapeIds.get(key);
     if (id === undefined) {
       if (shapeIds.size >= MAX_SHAPES) shapeIds.clear();
@@ -716,7 +717,7 @@ export function createSandboxPool(options: SandboxPoolOptions): SandboxPool {
         return a;
       });
       const shape = job.shape as { id: number; def: WireShape };
-      const wire: WireChain = { shape: shape.id, actions, eventJson: chain.eventJson, redirect: chain.redirect };
+      const wire: WireChain = { shape: shape.id, chainTimeoutMs: chain.limits.chainTimeoutMs, actions, eventJson: chain.eventJson, redirect: chain.redirect };
       if (!slot.shapes.has(shape.id)) { slot.shapes.add(shape.id); wire.shapeDef = shape.def; }
       // Per-action snapshots, when given, are all there is (even none: every action then reads
       // an empty cache); the shared snapshot goes only without them, and only when not empty.

@@ -49,10 +49,11 @@ export type WireAction = string | (Omit<SandboxAction, 'code'> & { code?: string
 export type WireShape = Pick<ChainJob, 'handler' | 'apiMethods' | 'unsupported' | 'stopOn' | 'limits'>;
 /**
  * A chain as sent: `shape` names its fixed part, which `shapeDef` brings the first time this
- * worker sees that number; `cacheJson` is left out when it is `{}`.
+ * worker sees that number; its own chain budget replaces the shape's; `cacheJson` is left out
+ * when it is `{}`.
  */
 export type WireChain = Pick<ChainJob, 'eventJson' | 'cacheByAction' | 'redirect'> & {
-  shape: number; shapeDef?: WireShape; actions: WireAction[]; cacheJson?: string;
+  shape: number; shapeDef?: WireShape; chainTimeoutMs: number; actions: WireAction[]; cacheJson?: string;
 };
 
 export type BatchItem =
@@ -170,7 +171,8 @@ function fromWire(job: WireChain): ChainJob | null {
     handler: shape.handler, actions, eventJson: job.eventJson, cacheJson: job.cacheJson ?? '{}',
     ...(job.cacheByAction ? { cacheByAction: job.cacheByAction } : {}),
     apiMethods: shape.apiMethods, ...(shape.unsupported ? { unsupported: shape.unsupported } : {}), stopOn: shape.stopOn,
-    redirect: job.redirect, limits: shape.limits, prepared: shape.prepared,
+    redirect: job.redirect, limits: job.chainTimeoutMs === shape.limits.chainTimeoutMs ? shape.limits : { ...shape.limits, chainTimeoutMs: job.chainTimeoutMs },
+    prepared: shape.prepared,
   };
 }
 
