@@ -258,15 +258,27 @@ export function createActionEngine(d: { db: Db; store: ActionStore; pool: Sandbo
     });
   }
 
+  /** Whether an action's code mentions the cache: searched once per bound entry, not per request (code may be hundreds of KB). */
+  const cacheUse = new WeakMap<ChainEntry, boolean>();
+  function usesCache(a: ChainEntry): boolean {
+    let u = cacheUse.get(a);
+    if (u === undefined) { u = USES_CACHE.test(a.compiled); cacheUse.set(a, u); }
+    return u;
+  }
+
   /**
    * Each action's own cache snapshot, keyed by its sandbox key (version id); entries are stored
-   * per action id, so they survive deploys. Only for actions whose code mentions the cache.
+   * per action id, so they survive deploys. Only for actions whose code mentions the cache; a
+   * plain value when none does.
    */
-  async function cacheSnapshots(trigger: TriggerId, chain: ChainEntry[]): Promise<Record<string, CacheSnapshot>> {
+  function cacheSnapshots(trigger: TriggerId, chain: ChainEntry[]): Record<string, CacheSnapshot> | Promise<Record<string, CacheSnapshot>> {
+    return chain.some(usesCache) ? readCacheSnapshots(trigger, chain) : Object.create(null) as Record<string, CacheSnapshot>;
+  }
+  async function readCacheSnapshots(trigger: TriggerId, chain: ChainEntry[]): Promise<Record<string, CacheSnapshot>> {
     const out: Record<string, CacheSnapshot> = Object.create(null);
     const now = Date.now();
     for (const a of chain) {
-      if (Object.hasOwn(out, a.versionId) || !USES_CACHE.test(a.compiled)) continue;
+      if (Object.hasOwn(out, a.versionId) || !usesCache(a)) continue;
       const rows = await db('action_cache').where({ trigger_id: trigger, action_id: a.actionId }).andWhere('expires_at', '>', now).limit(1000);
       const snap: CacheSnapshot = Object.create(null);
       for (const r of rows) snap[r.key] = { value: r.value, expires_at: Number(r.expires_at) };
@@ -303,8 +315,9 @@ export function createActionEngine(d: { db: Db; store: ActionStore; pool: Sandbo
     const chain = full.slice(startAt);
     if (chain.length === 0) return outcome;
     const limits: ChainLimits = { actionTimeoutMs: config.actionTimeoutMs, chainTimeoutMs: config.chainTimeoutMs, memoryMb: config.memoryMb, consoleBytes: config.consoleBytes, resultBytes: config.resultBytes };
+    const snapshots = opts.dryRun ? {} : cacheSnapshots(trigger, chain);
     const base = {
-      apiMethods: def.apiMethods, stopOn: def.stopOn, unsupportedMethods: def.unsupported ?? [], cacheByAction: opts.dryRun ? {} : await cacheSnapshots(trigger, chain),
+      apiMethods: def.apiMethods, stopOn: def.stopOn, unsupportedMethods: def.unsupported ?? [], cacheByAction: snapshots instanceof Promise ? await snapshots : snapshots,
       redirect: { canRedirect: !!opts.canRedirect, state: opts.redirectState, issuer: config.issuer },
     };
 
