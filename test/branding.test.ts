@@ -70,3 +70,24 @@ test('branding: colors and logo on the pages, the logo\'s origin (only) allowed 
   assert.deepEqual((await ts.api('GET', '/branding')).body, {});
   assert.equal((await ts.api('PATCH', '/branding', { colors: { primary: '#000' } }, await ts.adminToken('read:branding'))).status, 403);
 });
+
+test('PATCHes at once, each with its own member, keep them all (regression: a read-modify-write lost all but one)', async () => {
+  await ts.api('PATCH', '/branding', { colors: null, logo_url: null, favicon_url: null });
+  const patches = [
+    { colors: { primary: '#112233' } }, { colors: { page_background: '#445566' } },
+    { logo_url: 'https://cdn.acme.example/l.svg' }, { favicon_url: 'https://cdn.acme.example/f.ico' },
+  ];
+  const answers = await Promise.all(patches.map((p) => ts.api('PATCH', '/branding', p)));
+  for (const a of answers) assert.equal(a.status, 200, JSON.stringify(a.body));
+  const all = {
+    colors: { primary: '#112233', page_background: '#445566' }, logo_url: 'https://cdn.acme.example/l.svg', favicon_url: 'https://cdn.acme.example/f.ico',
+  };
+  assert.deepEqual((await ts.api('GET', '/branding')).body, all);
+  // The same started in one turn of the event loop (HTTP requests seldom overlap that closely).
+  await ts.ctx.branding.update({ colors: null, logo_url: null, favicon_url: null });
+  await Promise.all(patches.map((p) => ts.ctx.branding.update(p)));
+  assert.deepEqual(await ts.ctx.branding.get(), all);
+  assert.deepEqual((await ts.api('GET', '/branding')).body, {
+    colors: { primary: '#112233', page_background: '#445566' }, logo_url: 'https://cdn.acme.example/l.svg', favicon_url: 'https://cdn.acme.example/f.ico',
+  });
+});

@@ -12,6 +12,7 @@ import { codeAt } from './helpers/mfa.ts';
 import { finishedJob, uploadUsers } from './helpers/imports.ts';
 import { gunzipSync } from 'node:zlib';
 import { openDatabase } from '../src/db/knex.ts';
+import { createBranding } from '../src/branding/branding.ts';
 import { migrateLatest, migrateRollbackAll } from '../src/db/migrate.ts';
 
 /*
@@ -514,5 +515,19 @@ test('PostgreSQL: log streams: a row the database recorded a moment ago holds th
     await a.stop();
     await b.stop();
     await new Promise((r) => receiver.close(r));
+  }
+});
+
+test('PostgreSQL: branding PATCHes at once from two nodes keep every member', { skip: available ? false : 'no PostgreSQL' }, async () => {
+  ts ??= await startTestServer({ databaseUrl: dbUrl });
+  const a = createBranding(ts.ctx.db), b = createBranding(ts.ctx.db);
+  const all = { colors: { primary: '#112233', page_background: '#445566' }, logo_url: 'https://cdn.acme.example/l.svg', favicon_url: 'https://cdn.acme.example/f.ico' };
+  for (let round = 0; round < 3; round++) {
+    await a.update({ colors: null, logo_url: null, favicon_url: null });
+    await Promise.all([
+      a.update({ colors: { primary: all.colors.primary } }), b.update({ colors: { page_background: all.colors.page_background } }),
+      a.update({ logo_url: all.logo_url }), b.update({ favicon_url: all.favicon_url }),
+    ]);
+    assert.deepEqual(await createBranding(ts.ctx.db).get(), all, `round ${round}`);
   }
 });

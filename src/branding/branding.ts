@@ -1,5 +1,5 @@
 import type { Db } from '../db/knex.ts';
-import { parseJson } from '../db/knex.ts';
+import { isSqlite, parseJson } from '../db/knex.ts';
 import { badRequest } from '../shared/errors.ts';
 
 /**
@@ -82,19 +82,31 @@ export function createBranding(db: Db) {
       if ((!cached || Date.now() - cached.at >= CACHE_MS) && !loading) loading = this.get().catch(() => undefined).finally(() => { loading = undefined; });
       return cached?.value ?? {};
     },
-    /** Merged into what is stored (Auth0's PATCH); a null member is taken away. */
+    /**
+     * Merged into what is stored (Auth0's PATCH); a null member is taken away. The stored row is
+     * read and written in one transaction, locked on PostgreSQL (on SQLite writers take turns):
+     * two PATCHes at once, each with its own member, keep both.
+     */
     async update(patch: { colors?: { primary?: string | null; page_background?: string | null } | null; logo_url?: string | null; favicon_url?: string | null }): Promise<Branding> {
       for (const [k, v] of Object.entries(patch.colors ?? {})) if (v !== null && v !== undefined && !COLOR.test(v)) throw badRequest(`colors.${k}: a hex color (#rgb or #rrggbb)`);
       if (patch.logo_url) checkUrl('logo_url', patch.logo_url);
       if (patch.favicon_url) checkUrl('favicon_url', patch.favicon_url);
-      const cur = await read();
-      const colors = patch.colors === null ? {} : { ...cur.colors, ...patch.colors };
-      const next: Branding = {
-        ...(Object.values(colors).some((v) => v) ? { colors: Object.fromEntries(Object.entries(colors).filter(([, v]) => v)) as Branding['colors'] } : {}),
-        ...((patch.logo_url === undefined ? cur.logo_url : patch.logo_url) ? { logo_url: (patch.logo_url === undefined ? cur.logo_url : patch.logo_url)! } : {}),
-        ...((patch.favicon_url === undefined ? cur.favicon_url : patch.favicon_url) ? { favicon_url: (patch.favicon_url === undefined ? cur.favicon_url : patch.favicon_url)! } : {}),
-      };
-      await db('settings').insert({ key: KEY, value: JSON.stringify(next) }).onConflict('key').merge();
+      const next = await db.transaction(async (trx) => {
+        // The row first (PostgreSQL locks rows, and there is none before the first PATCH); an
+        // empty one reads as no branding.
+        await trx('settings').insert({ key: KEY, value: '{}' }).onConflict('key').ignore();
+        const q = trx('settings').where({ key: KEY });
+        const row = await (isSqlite(trx) ? q : q.forUpdate()).first('value') as { value: string } | undefined;
+        const cur = row ? sane(parseJson<Branding>(row.value, {})) : {};
+        const colors = patch.colors === null ? {} : { ...cur.colors, ...patch.colors };
+        const merged: Branding = {
+          ...(Object.values(colors).some((v) => v) ? { colors: Object.fromEntries(Object.entries(colors).filter(([, v]) => v)) as Branding['colors'] } : {}),
+          ...((patch.logo_url === undefined ? cur.logo_url : patch.logo_url) ? { logo_url: (patch.logo_url === undefined ? cur.logo_url : patch.logo_url)! } : {}),
+          ...((patch.favicon_url === undefined ? cur.favicon_url : patch.favicon_url) ? { favicon_url: (patch.favicon_url === undefined ? cur.favicon_url : patch.favicon_url)! } : {}),
+        };
+        await trx('settings').where({ key: KEY }).update({ value: JSON.stringify(merged) });
+        return merged;
+      });
       cached = { at: Date.now(), value: next };
       return next;
     },
