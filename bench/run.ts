@@ -544,6 +544,19 @@ Measured apart from the run above, on 2026-11-23 (afternoon, quiet machine: roun
   path): the branding, read through its cache for each response's CSP. Back-channel logout, log
   streams (a 1 s timer: two indexed reads a second with no stream behind), email templates and
   the credentials API are off both paths.
+- **2026-11-25, evening** (an AMD EPYC machine: a bare token 0.247 ms of CPU, an argon2 verify
+  19.6 ms). The full run at 06c49f7 (this page) gave client_credentials 0.94× (0.95× as the ratio
+  of the medians) and login 0.69×. Nothing that day touched either path without actions bound
+  (the sandbox's messages and the engine's cache check run only with actions bound; the branding
+  PATCH is a Management API route). \`bench/diagnose.ts --part login --steps --logins 300\` the same
+  hour: beyond argon2, Gatehouse 7.46 ms and a bare oidc-provider 4.29 ms per login (ceilings
+  0.71× and 0.81× by CPU). In the main-thread profile of that login (\`--profile\`), the SQL layers
+  are about 1 ms of the difference (knex's own code about 0.5 ms for the dozen statements that
+  still go through its query builder: the users, brute-force, MFA and audit reads and writes),
+  the rest spread over the pages, cookies, CSRF and the hooks. Kept prepared statements for that
+  dozen would save perhaps 0.4 ms (an estimate from \`bench/knex-cost.ts\`'s figures, not
+  measured), about 0.015× of the ratio, at the price of a second SQL path beside knex's for
+  PostgreSQL: not done.
 ${actions ? actionsDocs(actions) : ''}`;
 }
 
@@ -742,6 +755,35 @@ below are from the afternoon unless marked.
   went 65–100 → 165–170 MiB and RSS 150–170 → 340–375 MiB, flat from 20,000 tokens on. An old version's isolate stays warm in every
   worker until the LRU (64 per worker) evicts it: after many deploys a worker can hold
   ≈64 × 3 MiB.
+- **2026-11-25, evening: fewer bytes per chain.** A 5-action credentials-exchange chain went to
+  its worker as about 1.5 KB of JSON, a third of it the same for every chain (handler, api lists,
+  limits) and a quarter the actions' names and secrets; a post-login chain carried 2.3 KB of fixed
+  part. Now the parent numbers a chain's fixed part and sends it once per worker (which prepares
+  the api set and the guest's context argument once), an action goes once and then as its key
+  alone, and results come back without keys and names; the engine also stopped searching each
+  bound action's code for \`cache\` on every request. \`bench/pool-ab.ts --against <5ff1209
+  worktree>\` (new: the pool alone, two processes on one CPU, 12 alternating rounds of 4,000
+  chains, 8 in flight), µs of CPU per chain, parent and worker together, before → after:
+  credentials-exchange 5 actions 147.9 → 139.0, 1 action 50.2 → 44.7; post-login 5 actions
+  177.5 → 155.5, 1 action 53.3 → 52.1 (two earlier 16-round runs on 5-action chains: 136.7 →
+  117.8 and 136.1 → 119.1). Through the whole server the change is inside the noise:
+  \`bench/actions-diagnose.ts --against <5ff1209 worktree> --actions 5 --connections 16 --rounds
+  30\`, twice: +1.0 and −15.5 µs of CPU per token, tokens/s 0.997× and 1.039×. The full run at
+  06c49f7 (this page) gave 5 actions 0.57× (0.63× and 0.60× in the two full runs before, on the
+  code before; an \`--only actions\` run an hour earlier on this code, 0.69×): the first two rounds
+  of every configuration ran on a busy core (a token with nothing bound 0.358 and 0.292 ms of CPU
+  against 0.272 in the last two), and the 5-action rounds' main thread took 0.258–0.303 ms per
+  token against 0.231–0.245 in the run before. The A/B, both codes in the same rounds, is the
+  comparison to trust. What is left per action in a worker is flat (\`perf record\` of the pool:
+  JSON parsing of events and results the largest part, about 8%, then the kernel's task
+  switches, malloc, isolated-vm's timer queue at 1.5%); in-process the runner costs about 5.6 µs
+  per action beyond the isolate's own CPU (\`bench/sandbox-measure.ts\`: 67.6 µs per 5-action
+  chain, 7.9 µs of isolate CPU per action). **Tried and dropped:** handing the event to each
+  isolate as an \`ExternalCopy\` (serialized once per chain, \`copyInto\` per isolate) instead of
+  JSON text: the same isolate CPU (8.9–14.0 against 9.5–14.5 µs for a 2 KB post-login event,
+  alternating runs). A 2 KB event's \`JSON.parse\` alone costs about 7 µs in the isolate here,
+  most of a warm post-login action: the 20 µs target for one is met on fast machines and missed
+  on slow ones with the same code.
 
 ### Every round (Actions)
 
