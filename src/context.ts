@@ -173,7 +173,8 @@ export async function createContext(config: Config, opts: { logger?: Logger; mig
   }, triggerRegistry);
   const actionEngine = createActionEngine({ db, store: actionStore, pool: lazyPool, logger, config: { ...config.actions, issuer: config.issuer }, triggers: triggerRegistry });
   const triggers = createTriggerRunners({
-    db, engine: actionEngine, users, logger, issuer: config.issuer, sessionTtl: config.tokens.sessionTtl, sessionMaxTtl: config.tokens.sessionMaxTtl, roleNames: (id) => users.roleNames(id), otpEnrolled: (id) => mfa.isEnrolled(id),
+    db, engine: actionEngine, users, logger, issuer: config.issuer, sessionTtl: config.tokens.sessionTtl, sessionMaxTtl: config.tokens.sessionMaxTtl, roleNames: (id) => users.roleNames(id),
+    memberRoleNames: async (org, id) => (await organizations.memberRoles(org, id)).map((r) => r.name), otpEnrolled: (id) => mfa.isEnrolled(id),
     sessionsEnded, organization: (id) => organizations.get(id),
   });
   const rememberedBrowsers = createRememberedBrowsers(db, csrfKey, config.mfa.rememberBrowserDays);

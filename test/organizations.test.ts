@@ -167,3 +167,51 @@ test('refusals: a non-member (access_denied, before any action runs), an unknown
   assert.equal((await ts.api('DELETE', `/organizations/${acme.id}`)).status, 204);
   assert.equal(Number((await ts.ctx.db('organization_members').where({ org_id: acme.id }).count({ n: '*' }))[0].n), 0);
 });
+
+test('signed in to an organization, the roles that apply are the member\'s there: event.authorization.roles and the access token\'s permissions, through a refresh', async () => {
+  const RBAC = 'https://rbac.b2b.example';
+  assert.equal((await ts.api('POST', '/resource-servers', {
+    name: 'B2B RBAC API', identifier: RBAC, enforce_policies: true, token_dialect: 'access_token_authz',
+    scopes: [{ value: 'read:own', description: '' }, { value: 'read:org', description: '' }],
+  })).status, 201);
+  const perm = (p: string) => ({ resource_server_identifier: RBAC, permission_name: p });
+  const ownRole = (await ts.api('POST', '/roles', { name: 'own-role' })).body.id;
+  const orgRole = (await ts.api('POST', '/roles', { name: 'org-role' })).body.id;
+  await ts.api('POST', `/roles/${ownRole}/permissions`, { permissions: [perm('read:own')] });
+  await ts.api('POST', `/roles/${orgRole}/permissions`, { permissions: [perm('read:org')] });
+  const user = (await ts.api('POST', '/users', { email: 'roles@beta.example', password: PASSWORD })).body.user_id;
+  const beta = (await ts.api('POST', '/organizations', { name: 'beta' })).body;
+  assert.equal((await ts.api('POST', `/organizations/${beta.id}/members`, { members: [user] })).status, 204);
+  assert.equal((await ts.api('POST', `/users/${encodeURIComponent(user)}/roles`, { roles: [ownRole] })).status, 204);
+  assert.equal((await ts.api('POST', `/organizations/${beta.id}/members/${encodeURIComponent(user)}/roles`, { roles: [orgRole] })).status, 204);
+  await deployAction(ts, { name: 'roles-claim', trigger: 'post-login', code: `exports.onExecutePostLogin = async (event, api) => { api.idToken.setCustomClaim('https://b2b.example/roles', event.authorization.roles); };` });
+  await bindActions(ts, 'post-login', ['roles-claim']);
+  const login = async (params: Record<string, string>) => {
+    const r = await loginThroughForm(config, { redirectUri: CB, email: 'roles@beta.example', password: PASSWORD, scope: 'openid offline_access read:own read:org', params: { prompt: 'consent', audience: RBAC, ...params } });
+    assert.equal(r.callbackUrl?.searchParams.get('error'), null, r.callbackUrl?.searchParams.get('error_description') ?? r.loginPage?.slice(0, 300));
+    return oidc.authorizationCodeGrant(config, r.callbackUrl!, { pkceCodeVerifier: r.verifier, expectedState: r.state });
+  };
+  const at = (t: { access_token: string }) => JSON.parse(Buffer.from(t.access_token.split('.')[1], 'base64url').toString()) as { permissions?: string[]; scope?: string; org_id?: string };
+  try {
+    const plain = await login({});
+    assert.deepEqual(plain.claims()?.['https://b2b.example/roles'], ['own-role']);
+    assert.deepEqual(at(plain).permissions, ['read:own']);
+    assert.doesNotMatch(at(plain).scope ?? '', /read:org/);
+    // The organization by name: the member's roles there, and only theirs.
+    const inOrg = await login({ organization: 'beta' });
+    assert.deepEqual(inOrg.claims()?.['https://b2b.example/roles'], ['org-role']);
+    assert.deepEqual(at(inOrg).permissions, ['read:org']);
+    assert.match(at(inOrg).scope ?? '', /read:org/);
+    assert.doesNotMatch(at(inOrg).scope ?? '', /read:own/);
+    assert.equal(at(inOrg).org_id, beta.id);
+    const refreshed = await oidc.refreshTokenGrant(config, inOrg.refresh_token!);
+    assert.deepEqual(at(refreshed).permissions, ['read:org'], 'a refresh reads the organization\'s roles again');
+    // The member role taken away: the next refresh carries nothing of it (the user's own role does not stand in).
+    assert.equal((await ts.api('DELETE', `/organizations/${beta.id}/members/${encodeURIComponent(user)}/roles`, { roles: [orgRole] })).status, 204);
+    const after = await oidc.refreshTokenGrant(config, refreshed.refresh_token!);
+    assert.deepEqual(at(after).permissions, []);
+    assert.doesNotMatch(at(after).scope ?? '', /read:(own|org)/);
+  } finally {
+    await bindActions(ts, 'post-login', []);
+  }
+});

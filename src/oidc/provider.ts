@@ -194,7 +194,9 @@ export function createProvider(d: ProviderDeps): Provider {
     const base = infoFor(rs, undefined);
     const accountId = ctx.oidc.route === 'token' ? undefined : ctx.oidc.session?.accountId;
     if (!accountId) return base;
-    return d.permissions.effective(accountId, rs.identifier).then((held) => {
+    // Signing in to an organization: the roles the user has as its member (organizationParam made it an id).
+    const org = (ctx.oidc.params as Record<string, unknown> | undefined)?.organization;
+    return d.permissions.effective(accountId, rs.identifier, typeof org === 'string' && org ? org : undefined).then((held) => {
       const allowed = new Set(held);
       return Object.freeze({ ...base, scope: rs.scopes.map((s) => s.value).filter((v) => allowed.has(v)).join(' ') });
     });
@@ -203,10 +205,11 @@ export function createProvider(d: ProviderDeps): Provider {
   /**
    * `permissions` for an access token to an API with an `_authz` token dialect (Auth0's "Add
    * Permissions in the Access Token"): for a user, every permission the user holds on the API
-   * (not only the scopes asked for); for a client credentials token, the scopes its client grant
-   * gave. Undefined (no claim, nothing to wait for) for every other token.
+   * (not only the scopes asked for; in an organization, through its member roles); for a client
+   * credentials token, the scopes its client grant gave. Undefined (no claim, nothing to wait
+   * for) for every other token.
    */
-  function permissionsClaim(token: unknown): Promise<string[] | undefined> | undefined {
+  function permissionsClaim(token: unknown, org: string | undefined): Promise<string[] | undefined> | undefined {
     const t = token as { kind?: string; accountId?: string; scope?: string; resourceServer?: { audience?: string } };
     const audience = t.resourceServer?.audience;
     if (!audience || audience === urls.managementAudience) return undefined;
@@ -214,7 +217,7 @@ export function createProvider(d: ProviderDeps): Provider {
     const claimFor = (api: ResourceServer | undefined): Promise<string[]> | undefined => {
       if (!api?.token_dialect.endsWith('_authz')) return undefined;
       if (t.kind === 'ClientCredentials') return Promise.resolve((t.scope ?? '').split(' ').filter(Boolean).sort());
-      if (t.kind === 'AccessToken' && t.accountId) return d.permissions.effective(t.accountId, api.identifier);
+      if (t.kind === 'AccessToken' && t.accountId) return d.permissions.effective(t.accountId, api.identifier, org);
       return undefined;
     };
     return rs instanceof Promise ? rs.then(claimFor) : claimFor(rs);
@@ -528,9 +531,9 @@ export function createProvider(d: ProviderDeps): Provider {
       await refusedTarget(ctx);
       const e = ctx.oidc.entities as { RefreshToken?: { accountId?: string }; Grant?: unknown };
       const accountId = e.RefreshToken?.accountId;
-      if (accountId) await trimToPermissions(e.Grant, (_indicator, rs) => d.permissions.effective(accountId, rs.identifier));
-      // A member taken out of the organization the token was issued for: its refresh ends there, before the token is spent.
       const org = (e.RefreshToken as { ghOrg?: unknown } | undefined)?.ghOrg;
+      if (accountId) await trimToPermissions(e.Grant, (_indicator, rs) => d.permissions.effective(accountId, rs.identifier, typeof org === 'string' ? org : undefined));
+      // A member taken out of the organization the token was issued for: its refresh ends there, before the token is spent.
       if (typeof org === 'string' && accountId && !(await d.organizations.isMember(org, accountId))) throw new errors.InvalidGrant('the user is no longer a member of the organization');
       // ...nor once the application stopped taking organization logins (organization_usage deny).
       if (typeof org === 'string' && (ctx.oidc.client as unknown as Record<string, unknown> | undefined)?.['urn:gatehouse:organization_usage'] === 'deny') {
@@ -580,8 +583,8 @@ export function createProvider(d: ProviderDeps): Provider {
     // Not async: with nothing to add the hook answers at once (oidc-provider awaits either way).
     extraTokenClaims(ctx, token) {
       const claims = withOAuthErrors(() => d.hooks?.extraTokenClaims?.(ctx, token)) as Promise<Record<string, unknown> | undefined>;
-      const perms = permissionsClaim(token);
       const org = (token as { kind?: string }).kind === 'AccessToken' ? organizationOf(ctx) : undefined;
+      const perms = permissionsClaim(token, org);
       if (!perms && !org) return claims;
       // A code (or device code) redeemed after its user left the organization: no tokens for it (a refresh is checked before it rotates).
       const t = token as { accountId?: string };

@@ -88,8 +88,18 @@ export function createPermissions(db: Db) {
       return (await described(entries.map((e) => e.ref))).map((p) => ({ ...p, sources: sources.get(`${p.resource_server_identifier}\u0000${p.permission_name}`)! }));
     },
 
-    /** The names of the permissions a user holds on one API, directly or through roles (sorted). */
-    async effective(userId: string, identifier: string): Promise<string[]> {
+    /**
+     * The names of the permissions a user holds on one API, directly or through roles (sorted).
+     * Signed in to an organization (`orgId`), only through the roles the user has as its member:
+     * as on Auth0, a user's own roles and permissions do not apply there.
+     */
+    async effective(userId: string, identifier: string, orgId?: string): Promise<string[]> {
+      if (orgId !== undefined) {
+        const rows = await db('role_permissions').join('organization_member_roles', 'organization_member_roles.role_id', 'role_permissions.role_id')
+          .where({ 'organization_member_roles.org_id': orgId, 'organization_member_roles.user_id': userId, 'role_permissions.resource_server_identifier': identifier })
+          .select('role_permissions.permission_name');
+        return [...new Set(rows.map((r) => r.permission_name as string))].sort();
+      }
       const direct = db('user_permissions').where({ user_id: userId, resource_server_identifier: identifier }).select('permission_name');
       const viaRoles = db('role_permissions').join('user_roles', 'user_roles.role_id', 'role_permissions.role_id')
         .where({ 'user_roles.user_id': userId, 'role_permissions.resource_server_identifier': identifier }).select('role_permissions.permission_name');

@@ -58,7 +58,9 @@ interface TokenRequestContext extends Context {
 type PostLoginArgs = { user: User; client?: { client_id: string; name: string; client_metadata?: Record<string, string> }; ctx: Context; transaction: Obj; sessionId?: string; authParams?: Obj; methods: { name: string; timestamp: string }[]; loginRef: string; startAt?: number; resumeOf?: ActionRef & { index: number }; continueFirst?: boolean; event?: Obj; redirectState?: string; nextRedirectState?: string; canRedirect?: boolean; deadlineAt?: number; signIn?: boolean };
 
 interface Deps {
-  db: Db; engine: ActionEngine; users: Users; logger: Logger; issuer: string; sessionTtl: number; sessionMaxTtl: number; roleNames(userId: string): Promise<string[]>; otpEnrolled?(userId: string): Promise<boolean>;
+  db: Db; engine: ActionEngine; users: Users; logger: Logger; issuer: string; sessionTtl: number; sessionMaxTtl: number; roleNames(userId: string): Promise<string[]>;
+  /** The names of the roles a user has as a member of an organization. */
+  memberRoleNames?(orgId: string, userId: string): Promise<string[]>; otpEnrolled?(userId: string): Promise<boolean>;
   /** Sessions just revoked (their stored payloads), for back-channel logout (src/oidc/backchannel.ts). */
   sessionsEnded?(sessions: EndedSession[], initiator: 'session-revoked'): void;
   /** An organization by id, for event.organization (a login to one: `organization=`, or a refresh token issued in one). */
@@ -233,14 +235,17 @@ export function createTriggerRunners(d: Deps) {
     // Methods actions recorded in this session (api.authentication.recordMethod), after the login's own.
     const recorded: { name: string; recorded_at: unknown }[] = o.sessionId ? await db('session_methods').where({ session_uid: o.sessionId, user_id: user.user_id }).orderBy('recorded_at').select('name', 'recorded_at') : [];
     const methods = [...o.methods, ...recorded.filter((m) => !o.methods.some((x) => x.name === m.name)).map((m) => ({ name: m.name, timestamp: new Date(Number(m.recorded_at)).toISOString() }))];
+    const organization = await organizationOf(o.organizationId ?? (typeof o.authParams?.organization === 'string' ? o.authParams.organization : undefined));
     return {
       user: userInfo(user, { otpEnrolled: await d.otpEnrolled?.(user.user_id) }),
-      authorization: { roles: await d.roleNames(user.user_id) },
+      // Signed in to an organization: the roles the user has as its member, which are the ones
+      // that apply there (Auth0's, as for the access token's permissions).
+      authorization: { roles: organization && d.memberRoleNames ? await d.memberRoleNames(organization.id, user.user_id) : await d.roleNames(user.user_id) },
       // Auth0's transaction metadata starts empty for each login (api.transaction.setMetadata).
       client: clientInfo(o.client), request, transaction: { ...o.transaction, metadata: {} },
       authentication: { methods }, stats: { logins_count: user.logins_count },
       session, connection: CONNECTION, tenant: tenant(d.issuer),
-      organization: await organizationOf(o.organizationId ?? (typeof o.authParams?.organization === 'string' ? o.authParams.organization : undefined)),
+      organization,
       resource_server: typeof o.transaction.audience === 'string' ? { identifier: o.transaction.audience } : undefined,
       ...(o.refreshToken ? { refresh_token: o.refreshToken } : {}),
     } as Obj;
