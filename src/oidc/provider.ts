@@ -186,7 +186,7 @@ export function createProvider(d: ProviderDeps): Provider {
    * permissions decide the grant's scopes when the authorization is made: this answer limits
    * what oidc-provider and loadExistingGrant put in the grant (and what a consent page asks
    * for), then the chain adjusts the grant, and the token endpoint issues what the grant holds.
-   * A refresh decides again with the permissions held then (trimToPermissions). Before the
+   * A refresh decides again with the permissions held then (permitAtRefresh). Before the
    * user is known (the authorization request's first pass) and at the token endpoint, every
    * scope of the API stands.
    */
@@ -194,9 +194,13 @@ export function createProvider(d: ProviderDeps): Provider {
     const base = infoFor(rs, undefined);
     const accountId = ctx.oidc.route === 'token' ? undefined : ctx.oidc.session?.accountId;
     if (!accountId) return base;
-    // Signing in to an organization: the roles the user has as its member (organizationParam made it an id).
+    // Signing in to an organization: the roles the user has as its member. On /authorize this
+    // runs before organizationParam has made the parameter an id (oidc-provider checks resources
+    // before extra parameters), so a name is looked up here too; an unknown one holds nothing
+    // (and organizationParam refuses it next).
     const org = (ctx.oidc.params as Record<string, unknown> | undefined)?.organization;
-    return d.permissions.effective(accountId, rs.identifier, typeof org === 'string' && org ? org : undefined).then((held) => {
+    const orgId = typeof org === 'string' && org ? findOrganization(org).then((o) => o?.id ?? '') : undefined;
+    return (orgId ?? Promise.resolve(undefined)).then((o) => d.permissions.effective(accountId, rs.identifier, o)).then((held) => {
       const allowed = new Set(held);
       return Object.freeze({ ...base, scope: rs.scopes.map((s) => s.value).filter((v) => allowed.has(v)).join(' ') });
     });
@@ -224,12 +228,11 @@ export function createProvider(d: ProviderDeps): Provider {
   }
 
   /**
-   * A grant's scopes on the APIs that enforce RBAC, cut to what the user holds now: at an
+   * A grant's scopes on the APIs that enforce RBAC, cut to what the user holds now, at an
    * authorization (an existing grant keeps what earlier sign-ins were given until this trim; the
-   * request's APIs, whose answers here hold the permissions already read: permittedInfo) and at a
-   * refresh (before its chain adjusts them: oidc-provider reads the access token's scopes from
-   * this grant, which a refresh does not save). A permission taken away is gone from the next
-   * token; one given later comes with the next sign-in that asks for it.
+   * request's APIs, whose answers here hold the permissions already read: permittedInfo). A
+   * permission taken away is gone from the next token; one given later comes with the next
+   * sign-in that asks for it. (A refresh: permitAtRefresh.)
    */
   async function trimToPermissions(grant: unknown, heldOn: (indicator: string, rs: ResourceServer) => string[] | Promise<string[]>, indicators?: string[]): Promise<boolean> {
     const g = grant as { resources?: Record<string, string> } | undefined;
@@ -245,6 +248,27 @@ export function createProvider(d: ProviderDeps): Provider {
       if (after !== before) { g.resources[indicator] = after; changed = true; }
     }
     return changed;
+  }
+
+  /**
+   * At a refresh, the grant's scopes on the refresh token's APIs that enforce RBAC become what
+   * the user holds now where the token was issued (its organization, or none), for this request
+   * only (a refresh does not save the grant): the access token gets the refresh token's own
+   * scopes cut to those. Not the stored grant's scopes cut to them: a browser session has one
+   * grant per application, which each login narrows to its own organization's (or the user's
+   * own) permissions, and signing in to an organization must not take from the tokens issued
+   * outside it, nor the other way round. The refresh token's scopes were the grant's in its own
+   * organization when it was issued, so nothing of another one's comes through.
+   */
+  async function permitAtRefresh(grant: unknown, resource: unknown, heldOn: (rs: ResourceServer) => Promise<string[]>): Promise<void> {
+    const g = grant as { resources?: Record<string, string> } | undefined;
+    if (!g) return;
+    for (const indicator of [resource].flat()) {
+      if (typeof indicator !== 'string' || !indicator) continue;
+      const rs = await resourceServers.byIdentifier(apiIdentifier(indicator));
+      if (!rs?.enforce_policies) continue;
+      (g.resources ??= {})[indicator] = (await heldOn(rs)).join(' ');
+    }
   }
 
   /**
@@ -283,10 +307,13 @@ export function createProvider(d: ProviderDeps): Provider {
     }
     if (typeof value !== 'string') throw new errors.InvalidRequest("'organization' parameter must be a string");
     if (usage === 'deny') throw new errors.InvalidRequest('this application does not take organization logins (its organization_usage is deny)');
-    // An id, else a name (a name may itself begin with org_).
-    const org = (value.startsWith('org_') ? await d.organizations.get(value) : undefined) ?? await d.organizations.byName(value);
+    const org = await findOrganization(value);
     if (!org) throw new errors.InvalidRequest('no organization found by that id or name');
     (ctx.oidc.params as Record<string, unknown>).organization = org.id;
+  }
+  /** An organization as `organization=` names it: an id, else a name (a name may itself begin with org_). */
+  async function findOrganization(value: string) {
+    return (value.startsWith('org_') ? await d.organizations.get(value) : undefined) ?? await d.organizations.byName(value);
   }
   async function requireMembership(org: unknown, accountId: string | undefined) {
     if (typeof org === 'string' && org && accountId && !(await d.organizations.isMember(org, accountId))) {
@@ -529,10 +556,10 @@ export function createProvider(d: ProviderDeps): Provider {
     // Always rotate; the checks and the hook run first, while the presented refresh token is still unused.
     async rotateRefreshToken(ctx) {
       await refusedTarget(ctx);
-      const e = ctx.oidc.entities as { RefreshToken?: { accountId?: string }; Grant?: unknown };
+      const e = ctx.oidc.entities as { RefreshToken?: { accountId?: string; resource?: unknown }; Grant?: unknown };
       const accountId = e.RefreshToken?.accountId;
       const org = (e.RefreshToken as { ghOrg?: unknown } | undefined)?.ghOrg;
-      if (accountId) await trimToPermissions(e.Grant, (_indicator, rs) => d.permissions.effective(accountId, rs.identifier, typeof org === 'string' ? org : undefined));
+      if (accountId) await permitAtRefresh(e.Grant, e.RefreshToken?.resource, (rs) => d.permissions.effective(accountId, rs.identifier, typeof org === 'string' ? org : undefined));
       // A member taken out of the organization the token was issued for: its refresh ends there, before the token is spent.
       if (typeof org === 'string' && accountId && !(await d.organizations.isMember(org, accountId))) throw new errors.InvalidGrant('the user is no longer a member of the organization');
       // ...nor once the application stopped taking organization logins (organization_usage deny).
