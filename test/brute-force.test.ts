@@ -126,6 +126,30 @@ test(`spraying one password over many accounts from one address: after ${MAX_IP}
   assert.equal((await attempt('127.0.0.32', 'sprayed@example.com', PASSWORD)).loggedIn, true);
 });
 
+test('requests an address is refused for count against no account, and check no password (regression: one address could lock any number of accounts)', async () => {
+  const attacker = '127.0.0.55';
+  for (let i = 0; i < MAX_IP; i++) await attempt(attacker, `junk${i}@example.com`, 'x');
+  assert.equal((await attempt(attacker, 'junk@example.com', 'x')).status, 429, 'the address is throttled');
+  const victims = ['lock0@example.com', 'lock1@example.com'];
+  for (const email of victims) await ts.ctx.users.create({ email, password: PASSWORD });
+  const hasher = ts.ctx.hasher as { verify: (...a: unknown[]) => Promise<boolean> };
+  const original = hasher.verify;
+  let verifies = 0;
+  hasher.verify = function (this: unknown, ...a: unknown[]) { verifies++; return original.apply(this, a); };
+  try {
+    for (const email of victims) {
+      for (let i = 0; i < MAX_ACCOUNT + 1; i++) assert.equal((await attempt(attacker, email, 'x')).status, 429);
+    }
+  } finally {
+    hasher.verify = original;
+  }
+  assert.equal(verifies, 0, 'the answer says the address is throttled, whatever the account: no argon2 for it');
+  for (const [i, email] of victims.entries()) {
+    const r = await attempt(`127.0.0.${60 + i}`, email, PASSWORD);
+    assert.ok(r.loggedIn, `${email} from another address with the right password: ${r.status} ${r.alert}`);
+  }
+});
+
 test('a successful login clears the account counter', async () => {
   for (let round = 0; round < 2; round++) {
     for (let i = 0; i < MAX_ACCOUNT - 1; i++) assert.equal((await attempt('127.0.0.41', 'steady@example.com', 'nope')).loggedIn, false);

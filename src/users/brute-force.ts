@@ -54,6 +54,10 @@ export function createBruteForce(db: Db, cfg: BruteForceConfig) {
      */
     async attempt(email: string, ip: string, now = Date.now()): Promise<AttemptVerdict & { accountFailures: number; lockStarted: boolean }> {
       const i = await admit(ipKey(ip), cfg.maxFailuresPerIp, now);
+      // A request refused for its address is not counted against the account it names: the
+      // address's limit is what caps how many accounts one address can lock (no password is
+      // checked on these, so they say nothing about the account).
+      if (!i.allowed) return { allowed: false, scope: 'ip', until: i.until, accountFailures: 0, lockStarted: false };
       const a = await admit(acct(email), cfg.maxFailuresPerAccount, now);
       const lockStarted = (a.allowed && a.until > 0) || (i.allowed && i.until > 0);
       if (!i.allowed) return { allowed: false, scope: 'ip', until: i.until, accountFailures: a.failures, lockStarted };

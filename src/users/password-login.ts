@@ -29,8 +29,11 @@ export function createPasswordLogin(d: { users: Users; hasher: PasswordHasher; b
     }
     const verdict = await bruteForce.attempt(email, who.ip);
     const row = await users.findRowByEmail(email);
-    // Verified even when throttled (against the dummy hash): the answer takes the same time.
-    const ok = await hasher.verify(verdict.allowed ? row?.password_hash : undefined, password);
+    // Verified even when the account is throttled (against the dummy hash): that answer reads
+    // and takes the same time as a wrong password. An address that is throttled is told so
+    // plainly, whatever the account, so its requests cost no argon2 (a busy hash pool would
+    // slow everyone's sign-in).
+    const ok = !verdict.allowed && verdict.scope === 'ip' ? false : await hasher.verify(verdict.allowed ? row?.password_hash : undefined, password);
     if (!verdict.allowed) {
       await audit.record({
         type: verdict.scope === 'ip' ? 'limit_mu' : 'limit_wc', user_id: row?.id ?? null, user_name: email, ...base,
