@@ -22,6 +22,9 @@ export const toLog = (r: Record<string, unknown>) => ({
   ip: r.ip as string | null, user_agent: r.user_agent as string | null, details: parseJson<Record<string, unknown>>(r.details, {}),
 });
 
+/** Text PostgreSQL will store: NUL (which it refuses in text) written as U+FFFD. */
+const storable = (s: string | null | undefined): string | null => (s === null || s === undefined ? null : s.replace(/\u0000/g, '\uFFFD'));
+
 export function createAudit(db: Db, logger: Logger) {
   return {
     /** Writes the event and a log line; never throws into the flow that reports it. */
@@ -31,8 +34,9 @@ export function createAudit(db: Db, logger: Logger) {
       try {
         await db('audit_logs').insert({
           log_id: `${Date.now().toString(36)}${randomId(9)}`, date: new Date().toISOString(), type: e.type,
-          description: e.description.slice(0, 2000), user_id: e.user_id ?? null, user_name: e.user_name ?? null,
-          client_id: e.client_id ?? null, ip: e.ip ?? null, user_agent: e.user_agent?.slice(0, 500) ?? null,
+          // What a request sent (a login's e-mail, an agent) may hold a NUL: the event is kept all the same.
+          description: storable(e.description.slice(0, 2000)), user_id: storable(e.user_id), user_name: storable(e.user_name),
+          client_id: storable(e.client_id), ip: storable(e.ip), user_agent: storable(e.user_agent?.slice(0, 500)),
           details: JSON.stringify(details),
         });
       } catch (err) {

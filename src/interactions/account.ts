@@ -191,7 +191,8 @@ export function createAccountRoutes(app: AppContext, csrf: Csrf) {
     if (!user || user.blocked) { await sessions.end(ctx); return renderLogin(ctx, { status: 401 }); }
     const clientId = str((ctx.request.body as Record<string, unknown>).client_id);
     // Only an application the page lists: one that exists and holds a grant of this user's (none revoked: 0 rows).
-    const client = clientId ? await app.clients.get(clientId) : undefined;
+    // A value no client id has (a NUL, which PostgreSQL refuses in text, or a control character) is none.
+    const client = clientId && /^[\x21-\x7e]{1,128}$/.test(clientId) ? await app.clients.get(clientId) : undefined;
     const removed = client ? await app.grants.revokeClient(user.user_id, client.client_id) : 0;
     if (!client || removed === 0) return renderAccount(ctx, user, { error: 'That application has no access to your account.', status: 400 });
     await audit.record({
