@@ -153,3 +153,15 @@ test('a body full of unclosed < renders in linear time, and the escape filters o
   assert.ok(!mail.html.includes('&amp;amp;'));
   assert.ok(linkIn(mail, '/verify-email'));
 });
+
+test('the link never reaches a subject, however the template names it (regression: a Liquid variable by a computed name passed the check)', async () => {
+  const subject = "{% assign k = 'ur' | append: 'l' %}Confirm: {{ [k] }}{{ url }}";
+  assert.equal((await ts.api('PUT', '/email-templates/verify_email', { subject, body: '<p><a href="{{ url }}">Confirm</a></p>', enabled: true })).status, 400, 'the plain spelling is refused');
+  assert.equal((await ts.api('PUT', '/email-templates/verify_email', { subject: subject.replace('{{ url }}', ''), body: '<p><a href="{{ url }}">Confirm</a></p>', enabled: true })).status, 200);
+  const email = 'subject-link@acme.example';
+  await ts.api('POST', '/users', { email, password: 'a long enough password', verify_email: true });
+  const mail = await sink.waitFor((m) => m.to.includes(email), 'a verification mail');
+  assert.equal(mail.subject, 'Confirm:');
+  assert.ok(linkIn(mail, '/verify-email'), 'the body has the link');
+  assert.ok(!ts.logs.some((l) => /verify-email\?token=/.test(l)), 'no link in the server log');
+});
