@@ -553,3 +553,28 @@ test('PostgreSQL: a NUL from a form is a 400 on the account page and a failed lo
   const row = await server.ctx.db('audit_logs').where({ type: 'f' }).orderBy('seq', 'desc').first();
   assert.equal(row.user_name, 'nul@example.com\uFFFD');
 });
+
+test('PostgreSQL: a NUL in a Management API body is a 400 naming where, never a 500', { skip: available ? false : 'no PostgreSQL' }, async () => {
+  // Regression (review): body strings went to SQL as they came, and PostgreSQL refuses NUL in text.
+  const server = (ts ??= await startTestServer({ databaseUrl: dbUrl }));
+  const u = await createUser(server, 'nul-body@example.com', 'a long enough password');
+  const uid = encodeURIComponent(u.user_id);
+  const org = (await server.api('POST', '/organizations', { name: 'nul-body-org' })).body;
+  const role = (await server.api('POST', '/roles', { name: 'nul-body-role' })).body;
+  const calls: [string, string, unknown][] = [
+    ['POST', '/tickets/password-change', { user_id: 'a\u0000' }],
+    ['POST', '/jobs/verification-email', { user_id: 'a\u0000' }],
+    ['POST', `/organizations/${org.id}/members`, { members: ['a\u0000'] }],
+    ['POST', `/users/${uid}/roles`, { roles: ['a\u0000'] }],
+    ['POST', `/roles/${role.id}/users`, { users: ['a\u0000'] }],
+    ['POST', `/users/${uid}/permissions`, { permissions: [{ resource_server_identifier: 'a\u0000', permission_name: 'x' }] }],
+    ['PATCH', '/actions/triggers/post-login/bindings', { bindings: [{ ref: { type: 'action_name', value: 'a\u0000' } }] }],
+    ['PUT', '/email-templates/verify_email', { subject: 's', body: 'x\u0000' }],
+    ['PATCH', `/users/${uid}`, { user_metadata: { ['k\u0000']: 1 } }],
+  ];
+  for (const [m, p, b] of calls) {
+    const r = await server.api(m, p, b);
+    assert.equal(r.status, 400, `${m} ${p}: ${r.status} ${JSON.stringify(r.body)}`);
+    assert.match(r.body.message, /NUL/);
+  }
+});

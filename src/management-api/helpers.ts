@@ -26,9 +26,35 @@ function fail(error: z.ZodError, root: string, errorCode: string): never {
   throw badRequest(`Payload validation error: ${msgs.join('; ')}`, errorCode);
 }
 
-/** Parses the JSON body with a strict schema: unknown fields are a 400 naming them (mass-assignment guard). */
+/**
+ * Where in a JSON value a string or a member name holds a NUL, as a path (`body.members[0]`);
+ * undefined when none does. PostgreSQL refuses NUL in text: such a value would fail in SQL.
+ */
+function nulAt(v: unknown, path: string, depth = 0): string | undefined {
+  if (typeof v === 'string') return v.includes('\u0000') ? path : undefined;
+  if (v === null || typeof v !== 'object' || depth > 100) return undefined;
+  if (Array.isArray(v)) {
+    for (let i = 0; i < v.length; i++) { const at = nulAt(v[i], `${path}[${i}]`, depth + 1); if (at) return at; }
+    return undefined;
+  }
+  for (const [k, x] of Object.entries(v)) {
+    const here = `${path}.${k.replace(/[\u0000-\u001f]/g, '?').slice(0, 64)}`;
+    if (k.includes('\u0000')) return here;
+    const at = nulAt(x, here, depth + 1);
+    if (at) return at;
+  }
+  return undefined;
+}
+
+/**
+ * Parses the JSON body with a strict schema: unknown fields are a 400 naming them (mass-assignment
+ * guard), and so is a NUL anywhere in it.
+ */
 export function parseBody<S extends z.ZodType>(ctx: Context, schema: S): z.output<S> {
-  const r = schema.safeParse((ctx.request as { body?: unknown }).body);
+  const body = (ctx.request as { body?: unknown }).body;
+  const nul = nulAt(body, 'body');
+  if (nul) throw badRequest(`Payload validation error: ${nul}: must not contain a NUL character`, 'invalid_body');
+  const r = schema.safeParse(body);
   if (!r.success) fail(r.error, 'body', 'invalid_body');
   return r.data;
 }
