@@ -536,3 +536,27 @@ test('grants: list a user\'s, delete one (its refresh token stops working) or al
   const logs = (await ts.api('GET', '/logs?per_page=100')).body as { description: string }[];
   assert.ok(logs.some((l) => l.description === 'Delete a grant'));
 });
+
+test('grants by an API\'s audience are paged in SQL: a page of one reads a page, not every grant (regression: the whole table, and a refresh-token lookup per grant)', async () => {
+  const AUD = 'https://paged.grants.example/';
+  const rows = Array.from({ length: 600 }, (_, i) => ({
+    id: `paged-grant-${i}`, type: 'Grant', grant_id: null, user_code: null, uid: null, account_id: `auth0|paged${i}`, consumed_at: null, expires_at: Date.now() + 86_400_000 + i,
+    payload: JSON.stringify({ accountId: `auth0|paged${i}`, clientId: 'paged-app', openid: { scope: 'openid' }, resources: i % 3 === 2 ? { 'https://other.example/': 'x' } : { [AUD]: 'read:x' }, rejected: i === 5 ? { resources: { 'https://other.example/': 'x' } } : undefined, iat: Math.floor(Date.now() / 1000) }),
+  }));
+  // One names the API among its rejected scopes only: a stray of the prefilter, never listed.
+  rows.push({ ...rows[2], id: 'paged-grant-stray', account_id: 'auth0|stray', payload: JSON.stringify({ accountId: 'auth0|stray', clientId: 'paged-app', resources: {}, rejected: { resources: { [AUD]: 'read:x' } }, iat: 1 }) });
+  for (let i = 0; i < rows.length; i += 100) await ts.ctx.db('oidc_payloads').insert(rows.slice(i, i + 100));
+  let read = 0;
+  const count = (resp: unknown, q: { sql?: string }) => { if (/oidc_payloads/.test(q.sql ?? '') && Array.isArray(resp)) read += resp.length; };
+  ts.ctx.db.on('query-response', count);
+  const r = await ts.api('GET', `/grants?audience=${encodeURIComponent(AUD)}&per_page=2&include_totals=true`);
+  ts.ctx.db.removeListener('query-response', count);
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  assert.equal(r.body.grants.length, 2);
+  assert.ok(r.body.grants.every((g: { audiences: string[] }) => g.audiences.includes(AUD)));
+  assert.ok(r.body.total >= 400 && r.body.total <= 401, `total ${r.body.total}`);
+  assert.ok(read < 20, `a page of two read ${read} rows`);
+  const all = await ts.api('GET', `/grants?audience=${encodeURIComponent(AUD)}&per_page=100&page=3&include_totals=true`);
+  assert.ok(all.body.grants.every((g: { id: string }) => g.id !== 'paged-grant-stray'), 'the stray is never listed');
+  await ts.ctx.db('oidc_payloads').where('id', 'like', 'paged-grant-%').delete();
+});

@@ -39,12 +39,15 @@ function toGrant(id: string, p: GrantPayload, offline: boolean): UserGrant | und
 }
 
 export function createGrants(db: Db) {
-  type Filter = { userId?: string; clientId?: string };
-  /** The live Grant rows matching the filters (by the indexed account_id; the client by a LIKE prefilter). */
+  /** `indicator`: grants holding scopes of this API (its resource indicator). */
+  type Filter = { userId?: string; clientId?: string; indicator?: string };
+  /** The live Grant rows matching the filters (by the indexed account_id; the client and the API by a LIKE prefilter). */
   function rowsOf(f: Filter) {
     let q = db('oidc_payloads').where({ type: 'Grant' }).andWhere((b) => b.whereNull('expires_at').orWhere('expires_at', '>', Date.now()));
     if (f.userId) q = q.andWhere({ account_id: f.userId });
     if (f.clientId) q = q.andWhereRaw("payload like ? escape '\\'", [`%${jsonMemberNeedle('clientId', f.clientId)}%`]);
+    // The API as a member name in the payload (its `resources`; a name in `rejected` alone is a stray the parse drops).
+    if (f.indicator) q = q.andWhereRaw("payload like ? escape '\\'", [`%${`${JSON.stringify(f.indicator)}:`.replace(/[\\%_]/g, (c) => `\\${c}`)}%`]);
     return q;
   }
   /** Parses rows into grants, the prefilter's strays dropped (the parsed payload decides); `offline` not looked up. */
@@ -56,7 +59,7 @@ export function createGrants(db: Db) {
       // The LIKE is a prefilter: the parsed payload decides.
       if ((f.userId && p.accountId !== f.userId) || (f.clientId && p.clientId !== f.clientId)) continue;
       const g = toGrant(r.id, p, false);
-      if (g) grants.push(g);
+      if (g && (!f.indicator || Object.hasOwn(g.resources, f.indicator))) grants.push(g);
     }
     return grants;
   }
@@ -75,9 +78,10 @@ export function createGrants(db: Db) {
     return grants;
   }
 
-  /** Every grant matching the filters, newest first. */
-  async function list(f: Filter = {}): Promise<UserGrant[]> {
-    const grants = await markOffline(parse(await rowsOf(f).select('id', 'payload'), f));
+  /** Every grant matching the filters, newest first (`offline` looked up unless `offline: false`). */
+  async function list(f: Filter = {}, o: { offline?: boolean } = {}): Promise<UserGrant[]> {
+    const parsed = parse(await rowsOf(f).select('id', 'payload'), f);
+    const grants = o.offline === false ? parsed : await markOffline(parsed);
     return grants.sort((a, b) => b.createdAt - a.createdAt);
   }
 
@@ -104,6 +108,8 @@ export function createGrants(db: Db) {
       const rows = await rowsOf(f).orderBy([{ column: 'expires_at', order: 'desc' }, { column: 'id', order: 'asc' }]).offset(p.offset).limit(p.limit).select('id', 'payload');
       return { grants: await markOffline(parse(rows, f)), total: Number(n) };
     },
+    /** Sets `offline` on grants read with `list(…, { offline: false })`. */
+    markOffline,
     async get(id: string): Promise<UserGrant | undefined> {
       const r: { id: string; payload: string } | undefined = await db('oidc_payloads').where({ type: 'Grant', id }).first('id', 'payload');
       if (!r) return undefined;
