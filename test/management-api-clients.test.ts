@@ -418,3 +418,16 @@ test('signing keys: list public halves, rotate; old tokens still verify and new 
   assert.ok(log);
   assert.ok(!JSON.stringify(log).includes('"d"'));
 });
+
+test('a deleted client\'s Management API token is refused at once (regression: its client grant stayed cached for 2 s)', async () => {
+  const c = (await ts.api('POST', '/clients', { name: 'short-lived m2m', app_type: 'non_interactive' })).body;
+  assert.equal((await ts.api('POST', '/client-grants', { client_id: c.client_id, audience: `${ts.base}/api/v2/`, scope: ['read:users'] })).status, 201);
+  const res = await fetch(`${ts.base}/oauth/token`, {
+    method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ grant_type: 'client_credentials', client_id: c.client_id, client_secret: c.client_secret, audience: `${ts.base}/api/v2/` }),
+  });
+  const token = ((await res.json()) as { access_token: string }).access_token;
+  assert.equal((await ts.api('GET', '/users', undefined, token)).status, 200);
+  assert.equal((await ts.api('DELETE', `/clients/${c.client_id}`)).status, 204);
+  assert.equal((await ts.api('GET', '/users', undefined, token)).status, 401);
+});

@@ -174,6 +174,8 @@ export function createResourceServers(db: Db, defaults: { signingAlg: 'ES256' | 
         clear();
         if (!n) throw notFound('The client grant does not exist', 'inexistent_client_grant');
       },
+      /** Drops what the cache holds: a client was deleted, and its grants with it (a cascade in SQL). */
+      forget(): void { clear(); },
       /** Hot path: the grant for (client, audience), cached (a cached answer is a plain value). */
       find(clientId: string, audience: string): ClientGrant | undefined | Promise<ClientGrant | undefined> {
         return grantCache.get(`${clientId}\u0000${audience}`);

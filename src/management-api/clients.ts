@@ -162,6 +162,8 @@ export const registerClients: RegisterRoutes = (router, app) => {
     const before = await clients.require(id);
     if (before.is_system) throw badRequest('System clients cannot be deleted', 'operation_not_supported');
     await clients.remove(id);
+    // Its client grants went with it: a Management API token it holds is refused from now on (auth.ts).
+    app.resourceServers.grants.forget();
     await auditChange(app, ctx, { description: 'Delete a client', target: { type: 'client', id }, before: summary(before) });
     ctx.status = 204;
   });
