@@ -197,3 +197,31 @@ test('role and user permissions through the Management API: checked against the 
   const mgmt = (await ts.api('GET', '/resource-servers')).body.find((x: { is_system: boolean }) => x.is_system);
   assert.equal((await ts.api('PATCH', `/resource-servers/${mgmt.id}`, { enforce_policies: true })).status, 400);
 });
+
+test('a refresh stays within the API scopes its login issued: an API scope named like an OpenID scope and given later is not added (regression of a review fix)', async () => {
+  // The refresh token's scope list mixes OpenID and API scopes: bounded by it alone, a refresh
+  // gave the API's `email` (given to the user after the login, never consented to) because the
+  // login had asked for OpenID `email`.
+  const COLLIDE = 'https://collide.api.example';
+  assert.equal((await ts.api('POST', '/resource-servers', {
+    name: 'Collide API', identifier: COLLIDE, enforce_policies: true, token_dialect: 'access_token',
+    scopes: [{ value: 'read:docs', description: '' }, { value: 'email', description: 'send mail as the user' }],
+  })).status, 201);
+  const u = (await createUser(ts, 'collide@rbac.example', PASSWORD)).user_id;
+  await ts.api('POST', `/users/${encodeURIComponent(u)}/permissions`, { permissions: [perm('read:docs', COLLIDE)] });
+  const partner = await ts.ctx.clients.create({ name: 'Partner app', app_type: 'regular_web', callbacks: [CB], is_first_party: false } as never);
+  const cfg = await discover(ts, partner.client_id, partner.client_secret);
+  const browser = new Browser();
+  const r = await loginThroughForm(cfg, { browser, redirectUri: CB, email: 'collide@rbac.example', password: PASSWORD, scope: 'openid email offline_access read:docs', params: { audience: COLLIDE, prompt: 'consent' } });
+  assert.ok(r.url && r.loginPage, 'the consent page');
+  const agreed = await browser.submit(r.url, r.loginPage, {});
+  const done = await browser.follow(new URL(agreed.headers.get('location')!, r.url), {}, (x) => x.href.startsWith(CB));
+  const t = await oidc.authorizationCodeGrant(cfg, done.url, { pkceCodeVerifier: r.verifier, expectedState: r.state });
+  assert.deepEqual(scopesOf(t.access_token), ['read:docs']);
+  assert.equal((await ts.api('POST', `/users/${encodeURIComponent(u)}/permissions`, { permissions: [perm('email', COLLIDE)] })).status, 201);
+  const refreshed = await oidc.refreshTokenGrant(cfg, t.refresh_token!);
+  assert.deepEqual(scopesOf(refreshed.access_token), ['read:docs'], 'no API scope the login did not issue');
+  // Still cut at a refresh when a permission is taken away.
+  await ts.api('DELETE', `/users/${encodeURIComponent(u)}/permissions`, { permissions: [perm('read:docs', COLLIDE)] });
+  assert.deepEqual(scopesOf((await oidc.refreshTokenGrant(cfg, refreshed.refresh_token!)).access_token), []);
+});

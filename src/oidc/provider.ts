@@ -260,15 +260,40 @@ export function createProvider(d: ProviderDeps): Provider {
    * outside it, nor the other way round. The refresh token's scopes were the grant's in its own
    * organization when it was issued, so nothing of another one's comes through.
    */
-  async function permitAtRefresh(grant: unknown, resource: unknown, heldOn: (rs: ResourceServer) => Promise<string[]>): Promise<void> {
+  async function permitAtRefresh(grant: unknown, token: { resource?: unknown; ghApiScopes?: unknown }, heldOn: (rs: ResourceServer) => Promise<string[]>): Promise<void> {
     const g = grant as { resources?: Record<string, string> } | undefined;
     if (!g) return;
-    for (const indicator of [resource].flat()) {
+    const issued = token.ghApiScopes !== null && typeof token.ghApiScopes === 'object' ? token.ghApiScopes as Record<string, unknown> : undefined;
+    for (const indicator of [token.resource].flat()) {
       if (typeof indicator !== 'string' || !indicator) continue;
       const rs = await resourceServers.byIdentifier(apiIdentifier(indicator));
       if (!rs?.enforce_policies) continue;
-      (g.resources ??= {})[indicator] = (await heldOn(rs)).join(' ');
+      const held = await heldOn(rs);
+      // Bounded by the API scopes its login issued (recorded per API: the refresh token's own
+      // scope list mixes OpenID scopes and API scopes, and an API may name one `email`). A token
+      // from before that record: the stored grant's scopes bound it, as they did.
+      const bound = issued ? String(issued[indicator] ?? '').split(' ') : String(g.resources?.[indicator] ?? '').split(' ');
+      const allowed = new Set(bound);
+      (g.resources ??= {})[indicator] = held.filter((s) => allowed.has(s)).join(' ');
     }
+  }
+
+  /**
+   * The API scopes a code (or device code) issues, per API: what its access token gets from the
+   * grant as the authorization left it (in its own organization). Refresh tokens carry them on,
+   * and permitAtRefresh keeps a refresh within them.
+   */
+  function issuedApiScopes(grant: unknown, resource: unknown, scopes: Iterable<string>): Record<string, string> | undefined {
+    const g = grant as { getResourceScopeFiltered?(indicator: string, scopes: string[]): string | Set<string> } | undefined;
+    if (typeof g?.getResourceScopeFiltered !== 'function') return undefined;
+    const asked = [...scopes];
+    const out: Record<string, string> = {};
+    for (const indicator of [resource].flat()) {
+      if (typeof indicator !== 'string' || !indicator) continue;
+      const got = g.getResourceScopeFiltered(indicator, asked);
+      out[indicator] = typeof got === 'string' ? got : [...got].join(' ');
+    }
+    return out;
   }
 
   /**
@@ -559,7 +584,7 @@ export function createProvider(d: ProviderDeps): Provider {
       const e = ctx.oidc.entities as { RefreshToken?: { accountId?: string; resource?: unknown }; Grant?: unknown };
       const accountId = e.RefreshToken?.accountId;
       const org = (e.RefreshToken as { ghOrg?: unknown } | undefined)?.ghOrg;
-      if (accountId) await permitAtRefresh(e.Grant, e.RefreshToken?.resource, (rs) => d.permissions.effective(accountId, rs.identifier, typeof org === 'string' ? org : undefined));
+      if (accountId && e.RefreshToken) await permitAtRefresh(e.Grant, e.RefreshToken, (rs) => d.permissions.effective(accountId, rs.identifier, typeof org === 'string' ? org : undefined));
       // A member taken out of the organization the token was issued for: its refresh ends there, before the token is spent.
       if (typeof org === 'string' && accountId && !(await d.organizations.isMember(org, accountId))) throw new errors.InvalidGrant('the user is no longer a member of the organization');
       // ...nor once the application stopped taking organization logins (organization_usage deny).
@@ -643,6 +668,10 @@ export function createProvider(d: ProviderDeps): Provider {
         // (And the organization its authorization signed in to: its tokens carry org_id.)
         const org = ctx?.oidc?.params?.organization;
         if (typeof org === 'string' && org) (code as { ghOrg?: string }).ghOrg = org;
+        // (And the API scopes it issues, which bound its refresh tokens: permitAtRefresh.)
+        const c = code as { resource?: unknown; scopes?: Set<string>; ghApiScopes?: Record<string, string> };
+        const issued = ctx && c.resource !== undefined && c.scopes ? issuedApiScopes(ctx.oidc.grant, c.resource, c.scopes) : undefined;
+        if (issued) c.ghApiScopes = issued;
         return t.codeTtl;
       },
       IdToken: t.idTokenTtl,
@@ -657,8 +686,9 @@ export function createProvider(d: ProviderDeps): Provider {
         // (its metadata as stored when it was consumed: a PATCH meanwhile is kept), changed as asked.
         if (ctx) {
           // The organization of the code or device code it comes from, or of the token it rotates.
-          const src = (e?.AuthorizationCode ?? (e as { DeviceCode?: unknown } | undefined)?.DeviceCode ?? e?.RotatedRefreshToken) as { ghOrg?: unknown } | undefined;
+          const src = (e?.AuthorizationCode ?? (e as { DeviceCode?: unknown } | undefined)?.DeviceCode ?? e?.RotatedRefreshToken) as { ghOrg?: unknown; ghApiScopes?: unknown } | undefined;
           if (typeof src?.ghOrg === 'string') (token as { ghOrg?: string }).ghOrg = src.ghOrg;
+          if (src?.ghApiScopes !== null && typeof src?.ghApiScopes === 'object') (token as { ghApiScopes?: unknown }).ghApiScopes = src.ghApiScopes;
           const rotated = e?.RotatedRefreshToken as { jti?: string; ghMetadata?: unknown } | undefined;
           const stored = rotated?.jti ? Adapter.takeConsumed(rotated.jti) : undefined;
           stampFamily(token as never, rotated && stored ? { ...rotated, ghMetadata: stored.ghMetadata } : rotated, asked?.metadata);
@@ -703,7 +733,7 @@ export function createProvider(d: ProviderDeps): Provider {
 
   // The ends actions set (lifetimes.ts) are kept with the session and the refresh token: their
   // models store only the members they list, so these join the lists.
-  for (const [model, extra] of [[provider.Session, 'ghLifetime'], [provider.RefreshToken, 'ghExpiresAt'], [provider.RefreshToken, 'ghDevice'], [provider.RefreshToken, 'ghFamily'], [provider.RefreshToken, 'ghMetadata'], [provider.AuthorizationCode, 'ghRefreshLifetime'], [provider.DeviceCode, 'ghRefreshLifetime'], [provider.AuthorizationCode, 'ghOrg'], [provider.DeviceCode, 'ghOrg'], [provider.RefreshToken, 'ghOrg'], [provider.Grant, GRANT_LOADED_MEMBER]] as const) {
+  for (const [model, extra] of [[provider.Session, 'ghLifetime'], [provider.RefreshToken, 'ghExpiresAt'], [provider.RefreshToken, 'ghDevice'], [provider.RefreshToken, 'ghFamily'], [provider.RefreshToken, 'ghMetadata'], [provider.AuthorizationCode, 'ghRefreshLifetime'], [provider.DeviceCode, 'ghRefreshLifetime'], [provider.AuthorizationCode, 'ghOrg'], [provider.DeviceCode, 'ghOrg'], [provider.RefreshToken, 'ghOrg'], [provider.AuthorizationCode, 'ghApiScopes'], [provider.DeviceCode, 'ghApiScopes'], [provider.RefreshToken, 'ghApiScopes'], [provider.Grant, GRANT_LOADED_MEMBER]] as const) {
     const members = [...(model as unknown as { IN_PAYLOAD: string[] }).IN_PAYLOAD, extra];
     Object.defineProperty(model, 'IN_PAYLOAD', { configurable: true, get: () => members });
   }
@@ -721,6 +751,9 @@ export function createProvider(d: ProviderDeps): Provider {
     }
     const org = ctx?.oidc?.route === 'device_resume' ? ctx.oidc.params?.organization : undefined;
     if (typeof org === 'string' && org) (this as { ghOrg?: string }).ghOrg = org;
+    const dc = this as { resource?: unknown; scopes?: Set<string>; ghApiScopes?: Record<string, string> };
+    const issued = ctx?.oidc?.route === 'device_resume' && dc.resource !== undefined && dc.scopes ? issuedApiScopes(ctx.oidc.grant, dc.resource, dc.scopes) : undefined;
+    if (issued) dc.ghApiScopes = issued;
     return saveDeviceCode.apply(this, args);
   };
 
