@@ -150,6 +150,24 @@ test('requests an address is refused for count against no account, and check no 
   }
 });
 
+test('malformed logins (an empty password) count against the address too; past its limit they cost no argon2 (regression: unthrottled, a full verify each)', async () => {
+  const attacker = '127.0.0.77';
+  const hasher = ts.ctx.hasher as { verify: (...a: unknown[]) => Promise<boolean> };
+  const original = hasher.verify;
+  let verifies = 0;
+  hasher.verify = function (this: unknown, ...a: unknown[]) { verifies++; return original.apply(this, a); };
+  const statuses: number[] = [];
+  try {
+    for (let i = 0; i < MAX_IP + 3; i++) statuses.push((await attempt(attacker, 'victim-malformed@example.com', '')).status ?? 0);
+  } finally {
+    hasher.verify = original;
+  }
+  // The first ones answer like a wrong password (after a dummy verify, for the time); then 429.
+  assert.deepEqual(statuses, [...Array(MAX_IP).fill(200), 429, 429, 429]);
+  assert.equal(verifies, MAX_IP, 'no verify once the address is throttled');
+  assert.equal((await attempt(attacker, 'steady@example.com', PASSWORD)).status, 429, 'the address is throttled for everything');
+});
+
 test('a successful login clears the account counter', async () => {
   for (let round = 0; round < 2; round++) {
     for (let i = 0; i < MAX_ACCOUNT - 1; i++) assert.equal((await attempt('127.0.0.41', 'steady@example.com', 'nope')).loggedIn, false);

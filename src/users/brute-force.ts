@@ -64,6 +64,14 @@ export function createBruteForce(db: Db, cfg: BruteForceConfig) {
       if (!a.allowed) return { allowed: false, scope: 'account', until: a.until, accountFailures: a.failures, lockStarted };
       return { allowed: true, accountFailures: a.failures, lockStarted };
     },
+    /**
+     * Counts a failure that names no account it could be held against (a malformed e-mail or
+     * password) for the IP only, and says whether the IP may go on.
+     */
+    async attemptAddress(ip: string, now = Date.now()): Promise<AttemptVerdict> {
+      const i = await admit(ipKey(ip), cfg.maxFailuresPerIp, now);
+      return i.allowed ? { allowed: true } : { allowed: false, scope: 'ip', until: i.until };
+    },
     /** A good password: the account starts afresh; the IP gets this attempt back. */
     async success(email: string, ip?: string) {
       await db('login_failures').where({ key: acct(email) }).delete();

@@ -23,6 +23,14 @@ export function createPasswordLogin(d: { users: Users; hasher: PasswordHasher; b
     const email = canonicalEmail(rawEmail);
     const base = { client_id: who.clientId ?? null, ip: who.ip, user_agent: who.userAgent };
     if (!email || !password || Buffer.byteLength(password) > d.maxPasswordBytes) {
+      // A failure too, counted against the address (no account to hold it against): past the
+      // address's limit it is refused as a spraying address is, with no hash to run; before,
+      // a dummy verify so that it takes the time a wrong password takes.
+      const v = await bruteForce.attemptAddress(who.ip);
+      if (!v.allowed) {
+        await audit.record({ type: 'limit_mu', description: `${who.where}: refused, IP address throttled after repeated failures`, user_name: rawEmail.slice(0, 320), ...base, details: { locked_until: new Date(v.until).toISOString() } });
+        return { ok: false, reason: 'throttled_ip', retryAfterSeconds: Math.max(1, Math.ceil((v.until - Date.now()) / 1000)) };
+      }
       await hasher.verify(undefined, 'x');
       await audit.record({ type: 'f', description: `${who.where}: malformed email or password`, user_name: rawEmail.slice(0, 320), ...base });
       return { ok: false, reason: 'invalid' };
