@@ -40,6 +40,8 @@ function nulAt(v: unknown, path: string, depth = 0): string | undefined {
   for (const [k, x] of Object.entries(v)) {
     const here = `${path}.${k.replace(/[\u0000-\u001f]/g, '?').slice(0, 64)}`;
     if (k.includes('\u0000')) return here;
+    // A password is only hashed, never stored as text: any character it may hold at sign-in, it may hold here.
+    if (depth === 0 && k === 'password') continue;
     const at = nulAt(x, here, depth + 1);
     if (at) return at;
   }
