@@ -1,5 +1,5 @@
 import type { Db } from '../db/knex.ts';
-import { jsonMemberNeedle } from '../users/users.ts';
+import { isSqlite } from '../db/knex.ts';
 
 /**
  * The authorizations a user gave applications: oidc-provider's Grant records (what a client may
@@ -41,13 +41,19 @@ function toGrant(id: string, p: GrantPayload, offline: boolean): UserGrant | und
 export function createGrants(db: Db) {
   /** `indicator`: grants holding scopes of this API (its resource indicator). */
   type Filter = { userId?: string; clientId?: string; indicator?: string };
-  /** The live Grant rows matching the filters (by the indexed account_id; the client and the API by a LIKE prefilter). */
+  /**
+   * The payload holds `needle` as it is: an exact, case-sensitive search (SQLite's LIKE ignores
+   * ASCII case, so a grant for …/Orders would pass a prefilter for …/orders and take a place
+   * in the SQL page that the parse then empties).
+   */
+  const holding = (needle: string): [string, string[]] => (isSqlite(db) ? ['instr(payload, ?) > 0', [needle]] : ['strpos(payload, ?) > 0', [needle]]);
+  /** The live Grant rows matching the filters (by the indexed account_id; the client and the API by a prefilter on the payload's text). */
   function rowsOf(f: Filter) {
     let q = db('oidc_payloads').where({ type: 'Grant' }).andWhere((b) => b.whereNull('expires_at').orWhere('expires_at', '>', Date.now()));
     if (f.userId) q = q.andWhere({ account_id: f.userId });
-    if (f.clientId) q = q.andWhereRaw("payload like ? escape '\\'", [`%${jsonMemberNeedle('clientId', f.clientId)}%`]);
+    if (f.clientId) q = q.andWhereRaw(...holding(JSON.stringify({ clientId: f.clientId }).slice(1, -1)));
     // The API as a member name in the payload (its `resources`; a name in `rejected` alone is a stray the parse drops).
-    if (f.indicator) q = q.andWhereRaw("payload like ? escape '\\'", [`%${`${JSON.stringify(f.indicator)}:`.replace(/[\\%_]/g, (c) => `\\${c}`)}%`]);
+    if (f.indicator) q = q.andWhereRaw(...holding(`${JSON.stringify(f.indicator)}:`));
     return q;
   }
   /** Parses rows into grants, the prefilter's strays dropped (the parsed payload decides); `offline` not looked up. */
