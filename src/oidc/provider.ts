@@ -264,6 +264,7 @@ export function createProvider(d: ProviderDeps): Provider {
     const g = grant as { resources?: Record<string, string> } | undefined;
     if (!g) return;
     const issued = token.ghApiScopes !== null && typeof token.ghApiScopes === 'object' ? token.ghApiScopes as Record<string, unknown> : undefined;
+    let recorded: Record<string, string> | undefined;
     for (const indicator of [token.resource].flat()) {
       if (typeof indicator !== 'string' || !indicator) continue;
       const rs = await resourceServers.byIdentifier(apiIdentifier(indicator));
@@ -271,12 +272,24 @@ export function createProvider(d: ProviderDeps): Provider {
       const held = await heldOn(rs);
       // Bounded by the API scopes its login issued (recorded per API: the refresh token's own
       // scope list mixes OpenID scopes and API scopes, and an API may name one `email`). A token
-      // from before that record: the stored grant's scopes bound it, as they did.
-      const bound = issued ? String(issued[indicator] ?? '').split(' ') : String(g.resources?.[indicator] ?? '').split(' ');
+      // from before that record: its own scopes, an OpenID name only where the stored grant
+      // holds it for this API; the bound found is recorded on it, and its rotations carry it.
+      const stored = new Set(String(g.resources?.[indicator] ?? '').split(' '));
+      const bound = issued ? String(issued[indicator] ?? '').split(' ')
+        : String((token as { scope?: unknown }).scope ?? '').split(' ').filter((s) => s !== '' && (!OPENID_SCOPES.has(s) || stored.has(s)));
+      if (!issued) (recorded ??= {})[indicator] = bound.join(' ');
       const allowed = new Set(bound);
       (g.resources ??= {})[indicator] = held.filter((s) => allowed.has(s)).join(' ');
+      // The removals an action made at this token's login are already out of its record; the
+      // ones another login of the session left on the grant are not this token's.
+      const rejected = (g as { rejected?: { resources?: Record<string, string> } }).rejected;
+      if (rejected?.resources) delete rejected.resources[indicator];
     }
+    if (recorded) (token as { ghApiScopes?: unknown }).ghApiScopes = recorded;
   }
+
+  /** The OpenID scope names this provider offers: in a refresh token's one scope list, not an API's unless its grant says so. */
+  const OPENID_SCOPES: ReadonlySet<string> = new Set(['openid', 'profile', 'email', 'address', 'phone', 'offline_access']);
 
   /**
    * The API scopes a code (or device code) issues, per API: what its access token gets from the
