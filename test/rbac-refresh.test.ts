@@ -72,6 +72,36 @@ test('a refresh token from before the record keeps its scopes after an organizat
   assert.deepEqual(scopes(refreshed), ['read:own'], 'the plain login\'s token keeps its own scope');
 });
 
+test('prompt=none: a silent authorization takes its own chain\'s scope changes, not those an earlier login of the session stored in an organization (regression)', async () => {
+  await deployAction(ts, { name: 'org-admin', trigger: 'post-login', code: `
+    exports.onExecutePostLogin = async (event, api) => { if (event.organization) api.accessToken.addScope('admin:x'); };` });
+  await bindActions(ts, 'post-login', ['org-admin']);
+  try {
+    const b = new Browser();
+    const inOrg = await formLogin(b, { organization: org.id });
+    assert.deepEqual(scopes(inOrg), ['admin:x', 'read:org'], 'the action adds admin:x to organization logins');
+    const plain = await silentLogin(b, {});
+    assert.deepEqual(scopes(plain), ['read:own'], 'a login outside the organization: its own chain adds nothing');
+  } finally {
+    await bindActions(ts, 'post-login', []);
+  }
+});
+
+test('prompt=none, one context: a scope an earlier login\'s action added is not in a silent login whose chain no longer adds it (regression)', async () => {
+  await deployAction(ts, { name: 'flag-admin', trigger: 'post-login', code: `
+    exports.onExecutePostLogin = async (event, api) => { if (event.user.app_metadata.admin) api.accessToken.addScope('admin:x'); };` });
+  await bindActions(ts, 'post-login', ['flag-admin']);
+  try {
+    await ts.api('PATCH', `/users/${encodeURIComponent(user)}`, { app_metadata: { admin: true } });
+    const b = new Browser();
+    assert.deepEqual(scopes(await formLogin(b, {})), ['admin:x', 'read:own']);
+    await ts.api('PATCH', `/users/${encodeURIComponent(user)}`, { app_metadata: { admin: null } });
+    assert.deepEqual(scopes(await silentLogin(b, {})), ['read:own'], 'this authorization\'s chain added nothing');
+  } finally {
+    await bindActions(ts, 'post-login', []);
+  }
+});
+
 test('scopes another login of the session removed (an action\'s removeScope) do not cut this token\'s refresh', async () => {
   // read:own held in both contexts.
   const role = (await ts.api('POST', '/roles', { name: 'org-own' })).body.id;

@@ -125,6 +125,37 @@ export function createProviderHooks(d: {
     }
     return undefined;
   }
+  /**
+   * The scope changes the post-login chain of this authorization's login stored (addScope,
+   * removeScope), applied to its grant; also with none, which undoes an earlier login's removals.
+   */
+  async function applyStoredScopeChanges(ctx: KoaContextWithOIDC, grant: unknown) {
+    const accountId = ctx.oidc.session?.accountId;
+    const clientId = ctx.oidc.client?.clientId;
+    if (!accountId || !clientId) return;
+    // Runs before the prompt checks: bind a just-finished login's claims first, so its scopes count.
+    await adoptLoginClaims(ctx);
+    const uid = ctx.oidc.session?.uid;
+    const s = (await triggers.loginClaims(accountId, clientId, uid ? authorizationLoginRef(ctx, uid) : undefined))?.scopes;
+    // Also with no changes: a removal an earlier login of this session made is undone.
+    applyScopeChanges(grant, Object.keys(ctx.oidc.resourceServers ?? {}), s);
+    // addScope grants a scope the client did not ask for too, as Auth0 does, when the API the
+    // token is for defines it: oidc-provider issues the requested scopes the grant holds, so
+    // the added ones join the request's. (Not OpenID scopes: those would change the ID token.)
+    if (s?.add.length) {
+      // On an API that enforces RBAC this request's answer holds the user's permissions only,
+      // and addScope overrides them (Auth0's rule): its own list of scopes decides there.
+      const defined = new Set<string>();
+      for (const [indicator, rs] of Object.entries(ctx.oidc.resourceServers ?? {})) {
+        for (const x of (await d.rbacApiScopes(indicator)) ?? String((rs as { scope?: string }).scope ?? '').split(' ')) defined.add(x);
+      }
+      const params = ctx.oidc.params as Record<string, unknown>;
+      const requested = new Set(String(params.scope ?? '').split(' ').filter(Boolean));
+      const extra = s.add.filter((x) => defined.has(x) && !requested.has(x));
+      if (extra.length) params.scope = [...requested, ...extra].join(' ');
+    }
+  }
+
   return {
     async accountClaims(ctx, accountId, use) {
       const clientId = ctx.oidc.client?.clientId;
@@ -227,6 +258,13 @@ export function createProviderHooks(d: {
         if (o.lifetimes?.refreshToken) codeLifetimes.set(ctx, o.lifetimes.refreshToken);
         // Written once the authorization is answered (a consent still missing ends it in consent_required).
         if (o.sessionMetadata) { const sm = o.sessionMetadata; whenAnswered.set(ctx, () => triggers.writeSessionMetadata(session.uid, accountId!, sm)); }
+        // This chain's scope changes (stored by it just now) on the grant the code will come from:
+        // adjustGrant left them for now (see there).
+        const grant = ctx.oidc.grant as unknown as { save(): Promise<unknown> } | undefined;
+        if (grant) {
+          await applyStoredScopeChanges(ctx, grant);
+          await grant.save();
+        }
       }
       return needsUser;
     },
@@ -242,30 +280,12 @@ export function createProviderHooks(d: {
     refreshTokenLifetime: (ctx) => refreshOutcomes.get(ctx)?.lifetimes?.refreshToken,
     codeRefreshLifetime: (ctx) => codeLifetimes.get(ctx),
     async adjustGrant(ctx, grant) {
-      const accountId = ctx.oidc.session?.accountId;
-      const clientId = ctx.oidc.client?.clientId;
-      if (!accountId || !clientId) return;
-      // Runs before the prompt checks: bind a just-finished login's claims first, so its scopes count.
-      await adoptLoginClaims(ctx);
-      const uid = ctx.oidc.session?.uid;
-      const s = (await triggers.loginClaims(accountId, clientId, uid ? authorizationLoginRef(ctx, uid) : undefined))?.scopes;
-      // Also with no changes: a removal an earlier login of this session made is undone.
-      applyScopeChanges(grant, Object.keys(ctx.oidc.resourceServers ?? {}), s);
-      // addScope grants a scope the client did not ask for too, as Auth0 does, when the API the
-      // token is for defines it: oidc-provider issues the requested scopes the grant holds, so
-      // the added ones join the request's. (Not OpenID scopes: those would change the ID token.)
-      if (s?.add.length) {
-        // On an API that enforces RBAC this request's answer holds the user's permissions only,
-        // and addScope overrides them (Auth0's rule): its own list of scopes decides there.
-        const defined = new Set<string>();
-        for (const [indicator, rs] of Object.entries(ctx.oidc.resourceServers ?? {})) {
-          for (const x of (await d.rbacApiScopes(indicator)) ?? String((rs as { scope?: string }).scope ?? '').split(' ')) defined.add(x);
-        }
-        const params = ctx.oidc.params as Record<string, unknown>;
-        const requested = new Set(String(params.scope ?? '').split(' ').filter(Boolean));
-        const extra = s.add.filter((x) => defined.has(x) && !requested.has(x));
-        if (extra.length) params.scope = [...requested, ...extra].join(' ');
-      }
+      // A silent authorization whose own chain runs inline (postLoginPending): its scopes come
+      // from that chain, applied once it has run. What the session's previous chain stored (in
+      // another organization, or before a change the chain would no longer make) is not this
+      // authorization's.
+      if (ctx.oidc.prompts.has('none') && await triggers.hasPostLogin()) return;
+      await applyStoredScopeChanges(ctx, grant);
     },
   };
 }
