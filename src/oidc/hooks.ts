@@ -9,6 +9,7 @@ import { loginRef, type TriggerRunners } from '../actions/triggers/run.ts';
 import { ChainRefusal } from '../actions/triggers/refusal.ts';
 import { loginTransaction } from '../actions/triggers/events.ts';
 import { randomId } from '../shared/ids.ts';
+import { markLoaded } from './adapter.ts';
 import { mfaRequiredByPolicy } from './mfa-policy.ts';
 import { authorizationQuery } from './authorization-query.ts';
 import type { ProviderHooks } from './provider.ts';
@@ -260,8 +261,11 @@ export function createProviderHooks(d: {
         if (o.sessionMetadata) { const sm = o.sessionMetadata; whenAnswered.set(ctx, () => triggers.writeSessionMetadata(session.uid, accountId!, sm)); }
         // This chain's scope changes (stored by it just now) on the grant the code will come from:
         // adjustGrant left them for now (see there).
-        const grant = ctx.oidc.grant as unknown as { save(): Promise<unknown> } | undefined;
-        if (grant) {
+        // Only the grant loadExistingGrant answered with (it has an id): the placeholder oidc-provider
+        // makes for an application the user never consented to stays empty (consent_required).
+        const grant = ctx.oidc.grant as unknown as { jti?: string; save(): Promise<unknown> } | undefined;
+        if (grant?.jti) {
+          markLoaded(grant);
           await applyStoredScopeChanges(ctx, grant);
           await grant.save();
         }
@@ -284,7 +288,10 @@ export function createProviderHooks(d: {
       // from that chain, applied once it has run. What the session's previous chain stored (in
       // another organization, or before a change the chain would no longer make) is not this
       // authorization's.
-      if (ctx.oidc.prompts.has('none') && await triggers.hasPostLogin()) return;
+      // Likewise any authorization before its chain ran (interactive: the post-login step runs it,
+      // and this request's params, extended here, would be stored in its interaction).
+      const ran = (ctx.oidc.result as { gatehouse?: { postLogin?: boolean } } | undefined)?.gatehouse?.postLogin === true;
+      if (!ran && await triggers.hasPostLogin()) return;
       await applyStoredScopeChanges(ctx, grant);
     },
   };
