@@ -225,3 +225,18 @@ test('a refresh stays within the API scopes its login issued: an API scope named
   await ts.api('DELETE', `/users/${encodeURIComponent(u)}/permissions`, { permissions: [perm('read:docs', COLLIDE)] });
   assert.deepEqual(scopesOf((await oidc.refreshTokenGrant(cfg, refreshed.refresh_token!)).access_token), []);
 });
+
+test('a refresh token\'s API scopes as its login issued them, an API scope named like an OpenID one included (the Management API; event.refresh_token reads the same facts)', async () => {
+  const NAMED = 'https://named.api.example';
+  assert.equal((await ts.api('POST', '/resource-servers', {
+    name: 'Named API', identifier: NAMED, enforce_policies: true, token_dialect: 'access_token',
+    scopes: [{ value: 'read:docs', description: '' }, { value: 'email', description: 'send mail as the user' }],
+  })).status, 201);
+  const u = (await createUser(ts, 'named@rbac.example', PASSWORD)).user_id;
+  await ts.api('POST', `/users/${encodeURIComponent(u)}/permissions`, { permissions: [perm('read:docs', NAMED), perm('email', NAMED)] });
+  const r = await loginThroughForm(config, { redirectUri: CB, email: 'named@rbac.example', password: PASSWORD, scope: 'openid email offline_access read:docs', params: { audience: NAMED, prompt: 'consent' } });
+  const t = await oidc.authorizationCodeGrant(config, r.callbackUrl!, { pkceCodeVerifier: r.verifier, expectedState: r.state });
+  assert.ok(scopesOf(t.access_token).includes('email') && scopesOf(t.access_token).includes('read:docs'), scopesOf(t.access_token).join(' '));
+  const listed = (await ts.api('GET', `/users/${encodeURIComponent(u)}/refresh-tokens`)).body.tokens as { resource_servers: { audience: string; scopes: string }[] }[];
+  assert.deepEqual(listed.map((x) => x.resource_servers), [[{ audience: NAMED, scopes: 'email read:docs' }]], 'the API\'s email is its own scope');
+});

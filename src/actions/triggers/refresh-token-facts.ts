@@ -9,6 +9,8 @@ const OIDC_SCOPES = new Set(['openid', 'profile', 'email', 'address', 'phone', '
 export interface StoredRefreshToken {
   jti?: unknown; iat?: unknown; iiat?: unknown; exp?: unknown; rotations?: unknown; sessionUid?: unknown; resource?: unknown; scope?: unknown;
   accountId?: unknown; clientId?: unknown; grantId?: unknown; ghExpiresAt?: unknown; ghDevice?: unknown; ghFamily?: unknown; ghMetadata?: unknown;
+  /** The API scopes its login issued, per API (src/oidc/provider.ts issuedApiScopes). */
+  ghApiScopes?: unknown;
 }
 
 /** What both event.refresh_token (post-login on a refresh) and the Management API's refresh token read from a token. */
@@ -39,6 +41,11 @@ export function refreshTokenFacts(rt: StoredRefreshToken, o: { clientId: string;
   const iat = num(rt.iat);
   const device = tokenDevice(rt);
   const scope = typeof rt.scope === 'string' ? rt.scope : '';
+  // The API's scopes as its login issued them (recorded per API); for a token from before that
+  // record, its scope list without OpenID Connect's names (openid, profile, email, …: the ID
+  // token's), which also drops an API scope that shares one.
+  const recorded = typeof rt.resource === 'string' && rt.ghApiScopes !== null && typeof rt.ghApiScopes === 'object' ? (rt.ghApiScopes as Record<string, unknown>)[rt.resource] : undefined;
+  const apiScopes = typeof recorded === 'string' ? recorded.split(' ').filter(Boolean) : scope.split(' ').filter((x) => x && !OIDC_SCOPES.has(x));
   return {
     id, client_id: o.clientId, user_id: o.userId,
     ...(typeof rt.sessionUid === 'string' ? { session_id: rt.sessionUid } : {}),
@@ -49,8 +56,7 @@ export function refreshTokenFacts(rt: StoredRefreshToken, o: { clientId: string;
     rotating: true,
     // Where the family began and this token was issued (none for a token issued before they were kept).
     ...(device ? { device } : {}),
-    // The API's scopes only: OpenID Connect's (openid, profile, email, …) are the ID token's.
-    resource_servers: typeof rt.resource === 'string' ? [{ audience: apiIdentifier(rt.resource), scopes: scope.split(' ').filter((x) => x && !OIDC_SCOPES.has(x)) }] : [],
+    resource_servers: typeof rt.resource === 'string' ? [{ audience: apiIdentifier(rt.resource), scopes: apiScopes }] : [],
     metadata: tokenMetadata(rt),
   };
 }
