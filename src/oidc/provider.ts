@@ -21,6 +21,7 @@ import { withOAuthErrors } from './outcomes.ts';
 import { QUERY_PARAM, carryUnknownParams } from './authorization-query.ts';
 import { PROFILE_CLAIMS } from '../shared/profile-claims.ts';
 import { CURRENT_USER_SCOPES } from '../shared/current-user-scopes.ts';
+import { OPENID_SCOPES, OPENID_SCOPE_SET } from '../shared/openid-scopes.ts';
 import { messagePage, logoutPage } from '../../views/pages.ts';
 import { confirmDevicePage, userCodePage } from '../../views/device.ts';
 import type { RequestLimits } from '../users/request-limits.ts';
@@ -276,7 +277,7 @@ export function createProvider(d: ProviderDeps): Provider {
       // holds it for this API; the bound found is recorded on it, and its rotations carry it.
       const stored = new Set(String(g.resources?.[indicator] ?? '').split(' '));
       const bound = issued ? String(issued[indicator] ?? '').split(' ')
-        : String((token as { scope?: unknown }).scope ?? '').split(' ').filter((s) => s !== '' && (!OPENID_SCOPES.has(s) || stored.has(s)));
+        : String((token as { scope?: unknown }).scope ?? '').split(' ').filter((s) => s !== '' && (!OPENID_SCOPE_SET.has(s) || stored.has(s)));
       if (!issued) (recorded ??= {})[indicator] = bound.join(' ');
       const allowed = new Set(bound);
       (g.resources ??= {})[indicator] = held.filter((s) => allowed.has(s)).join(' ');
@@ -288,23 +289,19 @@ export function createProvider(d: ProviderDeps): Provider {
     if (recorded) (token as { ghApiScopes?: unknown }).ghApiScopes = recorded;
   }
 
-  /** The OpenID scope names this provider offers: in a refresh token's one scope list, not an API's unless its grant says so. */
-  const OPENID_SCOPES: ReadonlySet<string> = new Set(['openid', 'profile', 'email', 'address', 'phone', 'offline_access']);
-
   /**
    * The API scopes a code (or device code) issues, per API: what its access token gets from the
    * grant as the authorization left it (in its own organization). Refresh tokens carry them on,
    * and permitAtRefresh keeps a refresh within them.
    */
   function issuedApiScopes(grant: unknown, resource: unknown, scopes: Iterable<string>): Record<string, string> | undefined {
-    const g = grant as { getResourceScopeFiltered?(indicator: string, scopes: string[]): string | Set<string> } | undefined;
+    const g = grant as { getResourceScopeFiltered?(indicator: string, scopes: string[]): string } | undefined;
     if (typeof g?.getResourceScopeFiltered !== 'function') return undefined;
     const asked = [...scopes];
     const out: Record<string, string> = {};
     for (const indicator of [resource].flat()) {
       if (typeof indicator !== 'string' || !indicator) continue;
-      const got = g.getResourceScopeFiltered(indicator, asked);
-      out[indicator] = typeof got === 'string' ? got : [...got].join(' ');
+      out[indicator] = g.getResourceScopeFiltered(indicator, asked);
     }
     return out;
   }
@@ -395,7 +392,7 @@ export function createProvider(d: ProviderDeps): Provider {
       email: ['email', 'email_verified'],
       profile: ['name', 'nickname', 'given_name', 'family_name', 'picture', 'updated_at'],
     },
-    scopes: ['openid', 'offline_access', 'profile', 'email'],
+    scopes: [...OPENID_SCOPES],
     conformIdTokenClaims: false,
     // Auth0's value for a multi-factor login; set on the login result only after MFA ran.
     acrValues: ['http://schemas.openid.net/pape/policies/2007/06/multi-factor'],
@@ -632,7 +629,7 @@ export function createProvider(d: ProviderDeps): Provider {
       // First-party applications get the requested scopes without a consent screen (Auth0 does the same).
       const grant = existing ?? new ctx.oidc.provider.Grant({ clientId: client.clientId, accountId: ctx.oidc.session!.accountId! });
       const requested = [...ctx.oidc.requestParamScopes];
-      grant.addOIDCScope(requested.filter((s) => ['openid', 'offline_access', 'profile', 'email'].includes(s)).join(' '));
+      grant.addOIDCScope(requested.filter((s) => OPENID_SCOPE_SET.has(s)).join(' '));
       for (const [indicator, rs] of Object.entries(ctx.oidc.resourceServers ?? {})) {
         const allowed = new Set((rs as { scope?: string }).scope?.split(' ') ?? []);
         grant.addResourceScope(indicator, requested.filter((s) => allowed.has(s)).join(' '));

@@ -63,7 +63,7 @@ function mergeMetadata(stored: unknown, patch: Record<string, unknown>): Record<
 /** A metadata object's size as stored (UTF-8 JSON). */
 export const metadataBytes = (o: Record<string, unknown>) => Buffer.byteLength(JSON.stringify(o));
 /** `"key":"value"` as it appears in a JSON payload, escaped for LIKE … escape '\\' (a prefilter; the parsed payload decides). */
-export const jsonMemberNeedle = (key: string, value: string) => JSON.stringify({ [key]: value }).slice(1, -1).replace(/[\\%_]/g, (c) => `\\${c}`);
+const jsonMemberNeedle = (key: string, value: string) => JSON.stringify({ [key]: value }).slice(1, -1).replace(/[\\%_]/g, (c) => `\\${c}`);
 const REVOCABLE_TYPES = ['Session', 'Grant', 'RefreshToken', 'AccessToken', 'AuthorizationCode'];
 
 /** Auth0's Management API v2 user shape; never carries the password hash. */

@@ -1,9 +1,7 @@
 import { apiIdentifier } from '../../shared/urls.ts';
 import { tokenDevice, type TokenDevice } from '../../oidc/token-device.ts';
 import { tokenFamily, tokenMetadata } from '../../oidc/token-family.ts';
-
-/** OpenID Connect's scopes: the ID token's, not an API's (left out of `resource_servers`). */
-const OIDC_SCOPES = new Set(['openid', 'profile', 'email', 'address', 'phone', 'offline_access']);
+import { OPENID_SCOPE_SET } from '../../shared/openid-scopes.ts';
 
 /** A RefreshToken payload as oidc-provider stores it, with Gatehouse's members (provider.ts IN_PAYLOAD). */
 export interface StoredRefreshToken {
@@ -45,7 +43,7 @@ export function refreshTokenFacts(rt: StoredRefreshToken, o: { clientId: string;
   // record, its scope list without OpenID Connect's names (openid, profile, email, …: the ID
   // token's), which also drops an API scope that shares one.
   const recorded = typeof rt.resource === 'string' && rt.ghApiScopes !== null && typeof rt.ghApiScopes === 'object' ? (rt.ghApiScopes as Record<string, unknown>)[rt.resource] : undefined;
-  const apiScopes = typeof recorded === 'string' ? recorded.split(' ').filter(Boolean) : scope.split(' ').filter((x) => x && !OIDC_SCOPES.has(x));
+  const apiScopes = typeof recorded === 'string' ? recorded.split(' ').filter(Boolean) : scope.split(' ').filter((x) => x && !OPENID_SCOPE_SET.has(x));
   return {
     id, client_id: o.clientId, user_id: o.userId,
     ...(typeof rt.sessionUid === 'string' ? { session_id: rt.sessionUid } : {}),
