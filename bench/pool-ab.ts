@@ -10,7 +10,7 @@
  * affinity): one imports the other checkout's src/actions/sandbox (a `git worktree` whose
  * node_modules is a link to this one's), the other this checkout's. Each runs the bench's
  * actions (bench/lib/action-code.ts) as chains of `--actions`, 8 in flight, on events shaped
- * like the server's; rounds strictly alternate (ABBA), and each reads the CPU time of the
+ * like the server's (the samples bench/sandbox-measure.ts uses); rounds strictly alternate (ABBA), and each reads the CPU time of the
  * process and its worker from /proc (schedstat). Medians over rounds are printed.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -19,8 +19,9 @@ import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { createInterface } from 'node:readline';
-import { ccActionCode, postLoginActionCode } from './lib/action-code.ts';
+import { ccActionCode, postLoginActionCode, sampleCcEvent, samplePostLoginEvent } from './lib/action-code.ts';
 import { descendants, preciseCpuSeconds } from './lib/proc.ts';
+import { TRIGGERS } from '../src/actions/triggers/definitions.ts';
 import { hasTaskset } from './lib/children.ts';
 
 const { values: args } = parseArgs({
@@ -43,33 +44,10 @@ async function child(checkout: string): Promise<void> {
     key: `ver_bench${i}`, name: `bench-${i + 1}`, code: login ? postLoginActionCode(i + 1) : ccActionCode(i + 1), secrets: Object.freeze({ TENANT_ID: 'tenant-7f3a9c' }),
   }));
   const limits = { actionTimeoutMs: 5000, chainTimeoutMs: 20000, memoryMb: 64, consoleBytes: 4096, resultBytes: 102400 };
-  const cc = {
-    handler: 'onExecuteCredentialsExchange',
-    apiMethods: Object.freeze(['access.deny', 'accessToken.setCustomClaim', 'cache.get', 'cache.set', 'cache.delete']) as string[],
-    stopOn: Object.freeze(['access.deny']) as string[],
-    event: () => ({
-      client: { client_id: '2AAIDrBjwujhbKiyDJhqRNzwlZjM2xto', name: 'bench M2M', metadata: { plan: 'enterprise', region: 'eu' } },
-      request: { ip: '127.0.0.1', method: 'POST', hostname: '127.0.0.1', user_agent: '', query: {}, body: { grant_type: 'client_credentials', scope: 'read:things write:things', resource: 'https://api.bench.example/' } },
-      tenant: { id: '127.0.0.1' }, transaction: { requested_scopes: ['read:things', 'write:things'] },
-      resource_server: { identifier: 'https://api.bench.example/' }, accessToken: { scope: ['read:things', 'write:things'], customClaims: {} },
-    }),
-  };
-  const pl = {
-    handler: 'onExecutePostLogin',
-    apiMethods: Object.freeze(['access.deny', 'idToken.setCustomClaim', 'accessToken.setCustomClaim', 'accessToken.addScope', 'user.setAppMetadata', 'user.setUserMetadata',
-      'redirect.sendUserTo', 'redirect.encodeToken', 'redirect.validateToken', 'redirect.canRedirect', 'authentication.challengeWith', 'cache.get', 'cache.set', 'cache.delete']) as string[],
-    stopOn: Object.freeze(['access.deny', 'redirect.sendUserTo', 'authentication.challengeWith']) as string[],
-    event: () => ({
-      user: { user_id: 'auth0|cd7147845ace3ea26c33d0ff', email: 'pl@example.com', email_verified: true, name: 'pl@example.com', nickname: 'pl', logins_count: 3, app_metadata: {}, user_metadata: {},
-        identities: [{ connection: 'Username-Password-Authentication', provider: 'auth0', user_id: 'cd7147845ace3ea26c33d0ff', isSocial: false }] },
-      authorization: { roles: ['editor', 'viewer'] }, client: { client_id: '8LXkqPN4efmLOB2vWwe3RhEdLuRLyRPs', name: 'SPA', metadata: {} },
-      request: { ip: '127.0.0.1', method: 'GET', hostname: '127.0.0.1', user_agent: 'bench', query: { client_id: '8LXkqPN4efmLOB2vWwe3RhEdLuRLyRPs', response_type: 'code', scope: 'openid profile email' }, body: {} },
-      transaction: { id: Math.random().toString(36).slice(2), protocol: 'oidc-basic-profile', locale: 'en', requested_scopes: ['openid', 'profile', 'email'], metadata: {} },
-      connection: { id: 'con_username_password', name: 'Username-Password-Authentication', strategy: 'auth0', metadata: {} }, tenant: { id: '127.0.0.1' },
-    }),
-  };
-  const t = login ? pl : cc;
-  const req = () => ({ handler: t.handler, actions, event: t.event(), apiMethods: t.apiMethods, stopOn: t.stopOn, cacheByAction: {}, redirect: { canRedirect: login, issuer: 'http://127.0.0.1:3000' }, limits });
+  // The triggers' own api lists, as the engine sends them (post-login's are about 2 KB of JSON with Auth0's unsupported calls).
+  const def = TRIGGERS[login ? 'post-login' : 'credentials-exchange'];
+  const t = { handler: def.handler, apiMethods: def.apiMethods, stopOn: def.stopOn, unsupportedMethods: def.unsupported ?? [], event: login ? samplePostLoginEvent : sampleCcEvent };
+  const req = () => ({ handler: t.handler, actions, event: t.event(), apiMethods: t.apiMethods, stopOn: t.stopOn, unsupportedMethods: t.unsupportedMethods, cacheByAction: {}, redirect: { canRedirect: login, issuer: 'http://127.0.0.1:3000' }, limits });
   async function burst(count: number): Promise<void> {
     let left = count;
     const one = async () => {

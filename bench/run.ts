@@ -763,7 +763,8 @@ below are from the afternoon unless marked.
   alone, and results come back without keys and names; the engine also stopped searching each
   bound action's code for \`cache\` on every request. \`bench/pool-ab.ts --against <5ff1209
   worktree>\` (new: the pool alone, two processes on one CPU, 12 alternating rounds of 4,000
-  chains, 8 in flight), µs of CPU per chain, parent and worker together, before → after:
+  chains, 8 in flight; as of 6683f1c, with events and api lists of its own: it now sends the
+  triggers' own lists and the bench's sample events), µs of CPU per chain, parent and worker together, before → after:
   credentials-exchange 5 actions 147.9 → 139.0, 1 action 50.2 → 44.7; post-login 5 actions
   177.5 → 155.5, 1 action 53.3 → 52.1 (two earlier 16-round runs on 5-action chains: 136.7 →
   117.8 and 136.1 → 119.1). Through the whole server the change is inside the noise:
