@@ -30,24 +30,11 @@ export const registerGrants: RegisterRoutes = (router, app) => {
     const q = parseQuery(ctx, z.strictObject({ ...filters, ...paginationShape }));
     const p = pageOf(q);
     const f = { userId: q.user_id, clientId: q.client_id };
-    if (!q.audience) {
-      const { grants, total } = await app.grants.page(f, { offset: p.page * p.perPage, limit: p.perPage });
-      ctx.body = listBody('grants', grants.map(shape), total, p);
-      return;
-    }
-    // By an API: its indicator is a member name in the grants' payloads, prefiltered in SQL and
-    // paged there (a grant that names it only among rejected scopes is a stray the parse drops:
-    // its page comes out one short, the total one over).
-    if (q.audience !== userinfo) {
-      const { grants, total } = await app.grants.page({ ...f, indicator: apiIndicator(q.audience) }, { offset: p.page * p.perPage, limit: p.perPage });
-      ctx.body = listBody('grants', grants.map(shape), total, p);
-      return;
-    }
-    // The userinfo audience: the grants without any API, picked after reading (their refresh
-    // tokens looked up for the page only).
-    const all = (await app.grants.list(f, { offline: false })).filter((g) => Object.keys(g.resources).length === 0);
-    const page = await app.grants.markOffline(all.slice(p.page * p.perPage, (p.page + 1) * p.perPage));
-    ctx.body = listBody('grants', page.map(shape), all.length, p);
+    // By an API (a member of the grants' `resources`), or the userinfo audience (grants for no
+    // API): selected and paged in SQL, as the rest.
+    const by = !q.audience ? f : q.audience === userinfo ? { ...f, noApi: true } : { ...f, indicator: apiIndicator(q.audience) };
+    const { grants, total } = await app.grants.page(by, { offset: p.page * p.perPage, limit: p.perPage });
+    ctx.body = listBody('grants', grants.map(shape), total, p);
   });
 
   router.delete('/grants/:id', requireScope('delete:grants'), async function deleteGrant(ctx) {

@@ -39,21 +39,31 @@ function toGrant(id: string, p: GrantPayload, offline: boolean): UserGrant | und
 }
 
 export function createGrants(db: Db) {
-  /** `indicator`: grants holding scopes of this API (its resource indicator). */
-  type Filter = { userId?: string; clientId?: string; indicator?: string };
+  /** `indicator`: grants holding scopes of this API (its resource indicator); `noApi`: grants for no API at all. */
+  type Filter = { userId?: string; clientId?: string; indicator?: string; noApi?: boolean };
   /**
    * The payload holds `needle` as it is: an exact, case-sensitive search (SQLite's LIKE ignores
    * ASCII case, so a grant for …/Orders would pass a prefilter for …/orders and take a place
    * in the SQL page that the parse then empties).
    */
   const holding = (needle: string): [string, string[]] => (isSqlite(db) ? ['instr(payload, ?) > 0', [needle]] : ['strpos(payload, ?) > 0', [needle]]);
+  /**
+   * The payload's `resources` has the API as a member: what the parse keeps, decided in SQL so
+   * that a page and its total hold only such grants (a grant naming the API only among its
+   * `rejected` scopes, where a post-login action's removeScope leaves it, passes the prefilter).
+   */
+  const hasApi = (indicator: string): [string, string[]] => (isSqlite(db)
+    ? ["exists (select 1 from json_each(payload, '$.resources') where key = ?)", [indicator]]
+    : ["(payload::jsonb -> 'resources' -> ?) is not null", [indicator]]);
+  const noApi = isSqlite(db) ? "not exists (select 1 from json_each(payload, '$.resources'))" : "coalesce(payload::jsonb -> 'resources', '{}'::jsonb) = '{}'::jsonb";
   /** The live Grant rows matching the filters (by the indexed account_id; the client and the API by a prefilter on the payload's text). */
   function rowsOf(f: Filter) {
     let q = db('oidc_payloads').where({ type: 'Grant' }).andWhere((b) => b.whereNull('expires_at').orWhere('expires_at', '>', Date.now()));
     if (f.userId) q = q.andWhere({ account_id: f.userId });
     if (f.clientId) q = q.andWhereRaw(...holding(JSON.stringify({ clientId: f.clientId }).slice(1, -1)));
-    // The API as a member name in the payload (its `resources`; a name in `rejected` alone is a stray the parse drops).
-    if (f.indicator) q = q.andWhereRaw(...holding(`${JSON.stringify(f.indicator)}:`));
+    // The API as a member name in the payload's text (a cheap prefilter), then in its `resources`.
+    if (f.indicator) q = q.andWhereRaw(...holding(`${JSON.stringify(f.indicator)}:`)).andWhereRaw(...hasApi(f.indicator));
+    if (f.noApi) q = q.andWhereRaw(noApi);
     return q;
   }
   /** Parses rows into grants, the prefilter's strays dropped (the parsed payload decides); `offline` not looked up. */
@@ -65,7 +75,7 @@ export function createGrants(db: Db) {
       // The LIKE is a prefilter: the parsed payload decides.
       if ((f.userId && p.accountId !== f.userId) || (f.clientId && p.clientId !== f.clientId)) continue;
       const g = toGrant(r.id, p, false);
-      if (g && (!f.indicator || Object.hasOwn(g.resources, f.indicator))) grants.push(g);
+      if (g && (!f.indicator || Object.hasOwn(g.resources, f.indicator)) && (!f.noApi || Object.keys(g.resources).length === 0)) grants.push(g);
     }
     return grants;
   }
