@@ -144,7 +144,11 @@ export function createPostLoginStep(app: AppContext) {
     // A second factor added to a session that answered (prompt `actions`) is not: it keeps the
     // sign-in's time, or whoever holds the cookie could renew the session forever by enrolling.
     const signIn = d.prompt.name !== 'actions';
-    const gatehouse = { postLogin: true, claimsRef: loginRef.interaction(d.uid), signIn };
+    // When the password this login rests on was checked: a password changed since ends the login
+    // before it resumes (src/oidc/provider.ts, findLiveInteraction).
+    const pwd = methods.find((m) => m.name === 'pwd');
+    const passwordAt = typeof pwd?.timestamp === 'string' ? Date.parse(pwd.timestamp) : undefined;
+    const gatehouse = { postLogin: true, claimsRef: loginRef.interaction(d.uid), signIn, ...(passwordAt ? { passwordAt } : {}) };
     if (!signIn && !mfa) return { gatehouse };
     // (Its max_age is checked when the authorization resumes: src/oidc/hooks.ts adoptLoginClaims.)
     const ts = signIn ? undefined : (d.session as { loginTs?: number } | undefined)?.loginTs;
@@ -237,20 +241,23 @@ export function createPostLoginStep(app: AppContext) {
       const o = await app.actions.triggers.postLogin({ user, client, ctx, transaction: transaction(d), authParams: authorizationQuery(d.params as Obj), sessionId: d.session?.uid, methods: methods as never, redirectState: state, loginRef: loginRef.interaction(d.uid) });
       return act(ctx, d, userId, o, state, methods);
     },
-    /** After the password was verified for `userId` in interaction `d`. */
-    async afterPassword(ctx: Context, d: Details, userId: string) {
+    /**
+     * After the password was verified for `userId` in interaction `d`; `checkedAt`: when its
+     * hash was read (what a later password change is compared with, see loginResult).
+     */
+    async afterPassword(ctx: Context, d: Details, userId: string, checkedAt = Date.now()) {
       // (Its callers, the login and sign-up forms, have refused a non-member of the organization first: organizationRefused.)
       if (!(await app.actions.triggers.hasPostLogin())) {
         // Tokens of this login carry what this login's chain decided: with nothing bound, none
         // (loginClaims reads no stored claims then, and the store dropped them at the unbind).
-        const methods = [{ name: 'pwd', timestamp: new Date().toISOString() }];
+        const methods = [{ name: 'pwd', timestamp: new Date(checkedAt).toISOString() }];
         const need = await needMfa(ctx, d, userId, undefined, methods);
         if (need) return startMfa(ctx, d, userId, need, undefined, methods);
         return finish(ctx, loginResult(d, userId, methods), d.prompt.name === 'actions');
       }
       const user = await app.users.require(userId);
       const client = await app.clients.get(String(d.params.client_id));
-      const methods = [{ name: 'pwd', timestamp: new Date().toISOString() }];
+      const methods = [{ name: 'pwd', timestamp: new Date(checkedAt).toISOString() }];
       const state = randomBytes(24).toString('base64url');
       // The session this login ends in, made now when the browser has none (event.session.id).
       // A session of another account is ended on resume (oidc-provider asks first): no id then.

@@ -101,6 +101,8 @@ export function createInteractionRoutes(app: AppContext, csrf: Csrf) {
     const ip = ctx.ip;
     const clientId = str(d.params.client_id) ?? null;
     const ua = ctx.get('user-agent');
+    // Before the account's hash is read: a password changed after this ends the login (post-login.ts loginResult).
+    const checkedAt = Date.now();
     const r = await app.checkPassword(rawEmail, password, { ip, userAgent: ua, clientId, where: 'Login' });
     if (!r.ok) {
       ctx.type = 'html';
@@ -128,7 +130,7 @@ export function createInteractionRoutes(app: AppContext, csrf: Csrf) {
     if (await postLogin.organizationRefused(ctx, d, row.id, email)) return;
     await users.recordLogin(row.id, ip);
     await audit.record({ type: 's', description: 'Successful login', user_id: row.id, user_name: email, client_id: clientId, ip, user_agent: ua });
-    await postLogin.afterPassword(ctx, d, row.id);
+    await postLogin.afterPassword(ctx, d, row.id, checkedAt);
   });
 
   async function grantConsent(ctx: Context, d: Awaited<ReturnType<typeof details>>) {

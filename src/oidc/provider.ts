@@ -365,6 +365,11 @@ export function createProvider(d: ProviderDeps): Provider {
   // Auth0 runs post-login on every authorization, also when an existing session answers it:
   // a prompt after `login` makes that happen (interactively, or inline for prompt=none).
   const policy = interactionPolicy.base();
+  // A session whose account can no longer sign in (blocked or deleted since) is asked to log in
+  // again, as one without an account: oidc-provider would otherwise go on to its consent check
+  // with no grant loaded and fail with a server error.
+  policy.get('login')!.checks.splice(1, 0, new interactionPolicy.Check('account_unavailable', 'the account of this session can no longer sign in', 'login_required',
+    (ctx: KoaContextWithOIDC) => (ctx.oidc.session?.accountId && !ctx.oidc.account ? interactionPolicy.Check.REQUEST_PROMPT : interactionPolicy.Check.NO_NEED_TO_PROMPT)));
   policy.add(new interactionPolicy.Prompt({ name: 'actions', requestable: false },
     new interactionPolicy.Check('post_login_actions', 'post-login actions or a second factor must run for this authorization',
       async (ctx: KoaContextWithOIDC) => (d.hooks?.postLoginPending ? withOAuthErrors(() => d.hooks!.postLoginPending!(ctx)) : false))), 1);
@@ -660,9 +665,13 @@ export function createProvider(d: ProviderDeps): Provider {
       // org_id after an action's claims: the organization is the sign-in's, not an action's to change.
       return Promise.all([claims, perms]).then(([c, p]) => ({ ...c, ...(p ? { permissions: p } : {}), ...(org ? { org_id: org } : {}) }));
     },
-    async renderError(ctx, out, _error) {
+    async renderError(ctx, out, error) {
       ctx.type = 'html';
-      const message = out.error_description ? `${out.error_description}` : 'The request could not be completed.';
+      // A sign-in that can no longer resume (expired, ended by a password change or a block, or
+      // opened in another browser): oidc-provider's own words name its internals.
+      const message = (error as { name?: string } | undefined)?.name === 'SessionNotFound'
+        ? 'This sign-in has expired or was ended. Go back to the application and sign in again.'
+        : out.error_description ? `${out.error_description}` : 'The request could not be completed.';
       ctx.body = messagePage({
         appName: config.appName, title: 'Something went wrong', message, error: true,
         extra: html`<p class="sub mono">${out.error}</p>`,
@@ -835,6 +844,7 @@ export function createProvider(d: ProviderDeps): Provider {
     });
   });
   deviceFlowLimits(provider, d);
+  endStaleLogins(provider, users);
   // A logout that ended the session: what Gatehouse keeps beside it (device, recorded methods, metadata) goes too.
   provider.on('end_session.success', (ctx: KoaContextWithOIDC) => {
     const s = ctx.oidc.session as unknown as { destroyed?: boolean; uid?: string } | undefined;
@@ -845,6 +855,32 @@ export function createProvider(d: ProviderDeps): Provider {
   (provider as unknown as NodeJS.EventEmitter).on('error', logKoaErrors(d.logger, 'oidc request'));
   return provider;
 }
+
+/**
+ * A login finished in an interaction waits there, as its result, until the browser resumes the
+ * authorization (which then signs the session in without asking again). It ends instead when
+ * the account changed meanwhile: blocked or deleted, or its password changed after the password
+ * this login rests on was checked (`gatehouse.passwordAt`, post-login.ts loginResult). Otherwise
+ * someone who had the old password could park logins and finish them after the owner changed it
+ * (users.revokeTokens ends sessions and tokens, not results waiting here). oidc-provider finds
+ * no interaction then and answers that the login expired.
+ */
+function endStaleLogins(provider: Provider, users: Pick<Users, 'get'>): void {
+  const Interaction = provider.Interaction as unknown as { find(uid: string, ...rest: unknown[]): Promise<StoredInteraction | undefined> };
+  const find = Interaction.find.bind(Interaction);
+  Interaction.find = async function findLiveInteraction(uid: string, ...rest: unknown[]) {
+    const i = await find(uid, ...rest);
+    const accountId = i?.result?.login?.accountId;
+    if (!i || typeof accountId !== 'string') return i;
+    const u = await users.get(accountId);
+    const at = i.result?.gatehouse?.passwordAt;
+    const changed = typeof at === 'number' && typeof u?.last_password_reset === 'string' && Date.parse(u.last_password_reset) > at;
+    if (u && !u.blocked && !changed) return i;
+    await i.destroy();
+    return undefined;
+  };
+}
+type StoredInteraction = { result?: { login?: { accountId?: unknown }; gatehouse?: { passwordAt?: unknown } }; destroy(): Promise<void> };
 
 /** The device flow's form value oidc-provider checks (its session-bound xsrf secret). */
 function sessionXsrf(ctx: KoaContextWithOIDC): string {
