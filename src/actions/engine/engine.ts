@@ -122,6 +122,20 @@ interface RunOpts {
    * (there is no event.refresh_token to show them): counted against the key limit with this part's.
    */
   pendingRefreshTokenMetadata?: Record<string, string>;
+  /**
+   * A later part of a paused login (after a redirect or a second factor): the claims and scope
+   * changes its earlier parts decided. This part's calls go on from them in order, as within one
+   * run: a claim set again replaces, one set to nothing is removed, the size cap counts them all,
+   * and an addScope after a removeScope wins.
+   */
+  earlier?: { idTokenClaims: Obj; accessTokenClaims: Obj; scopesAdd: string[]; scopesRemove: string[] };
+}
+
+/** What custom claims weigh against the cap: each name and its value's JSON, in UTF-8 bytes (as merge counts them). */
+function claimsSize(claims: Obj): number {
+  let n = 0;
+  for (const [k, v] of Object.entries(claims)) n += Buffer.byteLength(JSON.stringify(v)) + Buffer.byteLength(k);
+  return n;
 }
 
 /** The message a client gets when a paused login cannot resume because its chain changed. */
@@ -295,9 +309,10 @@ export function createActionEngine(d: { db: Db; store: ActionStore; pool: Sandbo
 
   async function run(trigger: TriggerId, event: Obj, opts: RunOpts = {}): Promise<ChainOutcome> {
     const def: TriggerContract = d.triggers.get(trigger) ?? unknownTrigger(trigger);
+    const e = opts.earlier;
     const outcome: ChainOutcome = {
-      executionId: null, status: 'ok', idTokenClaims: nullObj(), accessTokenClaims: nullObj(), scopesAdd: [], scopesRemove: [],
-      mfa: {}, rejected: [], results: [], event,
+      executionId: null, status: 'ok', idTokenClaims: Object.assign(nullObj(), e?.idTokenClaims), accessTokenClaims: Object.assign(nullObj(), e?.accessTokenClaims),
+      scopesAdd: [...e?.scopesAdd ?? []], scopesRemove: [...e?.scopesRemove ?? []], mfa: {}, rejected: [], results: [], event,
     };
     const full: ChainEntry[] = opts.dryRun
       ? [{ actionId: 'draft', name: opts.dryRun.action.name, versionId: opts.dryRun.action.key, number: 0, compiled: opts.dryRun.action.code, secrets: opts.dryRun.action.secrets, onError: 'block' as const }]
@@ -341,7 +356,7 @@ export function createActionEngine(d: { db: Db; store: ActionStore; pool: Sandbo
     let rtmChanged = false;
     const cacheWrites: { actionId: string; key: string; value?: string; ttl?: number }[] = [];
     // The cap is per token (ACTIONS.md): the same claim on the ID and the access token counts once for each.
-    const claimBytes = { id: 0, access: 0 };
+    const claimBytes = { id: claimsSize(outcome.idTokenClaims), access: claimsSize(outcome.accessTokenClaims) };
 
     /** Validates one action's result into the outcome. False: the chain stops after this action. */
     function merge(r: ActionResult, a: ChainEntry, at: number, continued: boolean): boolean {

@@ -267,12 +267,11 @@ export function createTriggerRunners(d: Deps) {
     }
   }
 
-  /** Adds what an earlier part of the same login decided (claims, scope changes) under this part's. */
+  /**
+   * Adds what an earlier part of the same login decided under this part's. (Claims and scope
+   * changes are not added here: the engine's run goes on from them, RunOpts.earlier.)
+   */
   function addEarlierPart(o: ChainOutcome, prev: LoginClaims) {
-    o.idTokenClaims = Object.assign(Object.create(null), prev.idToken, o.idTokenClaims);
-    o.accessTokenClaims = Object.assign(Object.create(null), prev.accessToken, o.accessTokenClaims);
-    o.scopesAdd = [...new Set([...prev.scopes.add, ...o.scopesAdd])];
-    o.scopesRemove = [...new Set([...prev.scopes.remove, ...o.scopesRemove])];
     // A later call replaces an earlier one, across the parts of a login as within one.
     const l = prev.lifetimes;
     if (l) {
@@ -346,6 +345,7 @@ export function createTriggerRunners(d: Deps) {
     const o = await engine.run('post-login', event, {
       startAt: args.startAt, resumeOf: args.resumeOf, continueFirst: args.continueFirst, canRedirect: args.canRedirect ?? true, redirectState: args.redirectState, nextRedirectState: args.nextRedirectState, deadlineAt: args.deadlineAt,
       ...(pendingRt ? { pendingRefreshTokenMetadata: applyMetadataChange({}, pendingRt) } : {}),
+      ...(prev ? { earlier: { idTokenClaims: prev.idToken, accessTokenClaims: prev.accessToken, scopesAdd: prev.scopes.add, scopesRemove: prev.scopes.remove } } : {}),
     });
     await writeMetadata(args.user.user_id, o);
     if (o.blocked || !args.client) return o;
