@@ -303,3 +303,26 @@ test('a trigger\'s bindings are paged as on Auth0: {bindings, total, page, per_p
   assert.equal((await get('?include_everything=true')).status, 400);
   await bindActions(ts, 'post-change-password', []);
 });
+
+test('secret names: __proto__, constructor and prototype are refused with the name; names of other Object.prototype members are secrets like any other', async () => {
+  const code = 'exports.onExecuteCredentialsExchange = async (event, api) => { api.accessToken.setCustomClaim("https://x/names", Object.keys(event.secrets).sort()); };';
+  for (const name of ['__proto__', 'constructor', 'prototype']) {
+    const refused = await ts.api('POST', '/actions/actions', { name: `reserved-${name.replace(/_/g, '')}`, supported_triggers: [{ id: 'credentials-exchange' }], code, secrets: [{ name, value: 'hunter2-value' }, { name: 'OTHER', value: 'other-value' }] });
+    assert.equal(refused.status, 400, name);
+    assert.match(refused.body.message, new RegExp(`"${name}" is not a valid secret name`));
+  }
+  assert.equal((await ts.api('GET', '/actions/actions')).body.actions.filter((a: { name: string }) => a.name.startsWith('reserved-')).length, 0, 'nothing created');
+  // An update naming a secret it does not send keeps the stored value; an inherited member of a
+  // plain object is no stored value ("needs a value", not a function taken for one).
+  const made = await ts.api('POST', '/actions/actions', { name: 'named-secrets', supported_triggers: [{ id: 'credentials-exchange' }], code, secrets: [{ name: 'hasOwnProperty', value: 'h-value' }] });
+  assert.equal(made.status, 201, JSON.stringify(made.body));
+  const noValue = await ts.api('PATCH', `/actions/actions/${made.body.id}`, { secrets: [{ name: 'hasOwnProperty' }, { name: 'toString' }] });
+  assert.equal(noValue.status, 400);
+  assert.match(noValue.body.message, /toString needs a value/);
+  const kept = await ts.api('PATCH', `/actions/actions/${made.body.id}`, { secrets: [{ name: 'hasOwnProperty' }, { name: 'toString', value: 't-value' }] });
+  assert.equal(kept.status, 200, JSON.stringify(kept.body));
+  assert.deepEqual(kept.body.secrets.map((s: { name: string }) => s.name).sort(), ['hasOwnProperty', 'toString']);
+  const tested = await ts.api('POST', `/actions/actions/${made.body.id}/test`, { payload: {} });
+  assert.equal(tested.status, 200, JSON.stringify(tested.body));
+  assert.deepEqual(tested.body.payload.commands[0].args[1], ['hasOwnProperty', 'toString']);
+});

@@ -16,6 +16,7 @@ export interface Dependency { name: string; version: string; registry_url?: stri
 export interface ActionLimits { maxSecrets: number; secretValueBytes: number; maxVersions: number; maxActionsPerTrigger: number }
 
 const SECRET_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/;
+const RESERVED_SECRET_NAMES: ReadonlySet<string> = new Set(['__proto__', 'constructor', 'prototype']);
 const now = () => new Date().toISOString();
 
 /**
@@ -65,7 +66,10 @@ export function createActionStore(db: Db, box: SecretBox, limits: ActionLimits, 
     const next: Record<string, string> = {};
     for (const s of input) {
       if (typeof s?.name !== 'string' || !SECRET_NAME.test(s.name)) throw badRequest(`secrets: "${String(s?.name)}" is not a valid secret name (letters, digits, _)`);
-      const value = s.value ?? current[s.name];
+      // Names the sandbox never puts on an object it builds (pool.ts UNSAFE_SEGMENTS): stored, such a
+      // secret would be listed and never reach event.secrets.
+      if (RESERVED_SECRET_NAMES.has(s.name)) throw badRequest(`secrets: "${s.name}" is not a valid secret name (reserved)`);
+      const value = s.value ?? (Object.hasOwn(current, s.name) ? current[s.name] : undefined);
       if (typeof value !== 'string') throw badRequest(`secrets: ${s.name} needs a value`);
       if (Buffer.byteLength(value) > limits.secretValueBytes) throw badRequest(`secrets: ${s.name} is larger than ${limits.secretValueBytes} bytes`);
       next[s.name] = value;
