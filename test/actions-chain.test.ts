@@ -326,3 +326,28 @@ test('secret names: __proto__, constructor and prototype are refused with the na
   assert.equal(tested.status, 200, JSON.stringify(tested.body));
   assert.deepEqual(tested.body.payload.commands[0].args[1], ['hasOwnProperty', 'toString']);
 });
+
+test('user metadata the engine refuses (NUL, over 16 KB, a control character in the name) is not shown to the next action; accepted writes and removals are', async () => {
+  await deployAction(ts, { name: 'md-writer', trigger: 'post-login', code: `exports.onExecutePostLogin = async (event, api) => {
+    api.user.setAppMetadata('role', 'admin\\u0000');
+    api.user.setAppMetadata('big', 'x'.repeat(20000));
+    api.user.setAppMetadata('bad\\nname', 'v');
+    api.user.setAppMetadata('plan', 'gold');
+    api.user.setAppMetadata('kept', undefined);
+  };` });
+  await deployAction(ts, { name: 'md-reader', trigger: 'post-login', code: `exports.onExecutePostLogin = async (event, api) => {
+    const m = event.user.app_metadata;
+    api.idToken.setCustomClaim('https://x/seen', { role: m.role ?? null, big: m.big ? m.big.length : null, bad: m['bad\\nname'] ?? null, plan: m.plan ?? null, kept: m.kept ?? null });
+  };` });
+  await bindActions(ts, 'post-login', ['md-writer', 'md-reader']);
+  const cb = 'https://md.example/cb';
+  const spa = (await ts.api('POST', '/clients', { name: 'md spa', app_type: 'spa', callbacks: [cb] })).body;
+  const config = await discover(ts, spa.client_id);
+  const u = (await ts.api('POST', '/users', { email: 'md@example.com', password: 'md password 12345', app_metadata: { kept: 'yes' }, connection: 'Username-Password-Authentication' })).body;
+  const r = await loginThroughForm(config, { redirectUri: cb, email: 'md@example.com', password: 'md password 12345' });
+  const t = await oidc.authorizationCodeGrant(config, r.callbackUrl!, { pkceCodeVerifier: r.verifier, expectedState: r.state });
+  // (undefined removes, as null does: the call records the value as JSON.)
+  assert.deepEqual(t.claims()!['https://x/seen'], { role: null, big: null, bad: null, plan: 'gold', kept: null });
+  assert.deepEqual((await ts.api('GET', `/users/${encodeURIComponent(u.user_id)}`)).body.app_metadata, { plan: 'gold' });
+  await bindActions(ts, 'post-login', []);
+});

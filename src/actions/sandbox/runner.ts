@@ -26,7 +26,7 @@ import { hostFetch, parseGuestRequest, type FetchOptions, type GuestFetchRequest
 import { issuerAllowance, parseFetchAllow } from './net-guard.ts';
 import { busy, precise } from './timer-slack.ts';
 import type { ActionResult, ChainLimits, ChainResult, Command, SandboxAction, SandboxStatus, ValidateResult } from './types.ts';
-import { REFRESH_TOKEN_METADATA_CHARS, refreshTokenMetadataKeyOk, REFRESH_TOKEN_METADATA_KEYS, SESSION_METADATA_CHARS, SESSION_METADATA_KEYS, TX_METADATA_KEYS, TX_METADATA_KEY_CHARS, TX_METADATA_VALUE_CHARS } from './types.ts';
+import { userMetadataRefusal, REFRESH_TOKEN_METADATA_CHARS, refreshTokenMetadataKeyOk, REFRESH_TOKEN_METADATA_KEYS, SESSION_METADATA_CHARS, SESSION_METADATA_KEYS, TX_METADATA_KEYS, TX_METADATA_KEY_CHARS, TX_METADATA_VALUE_CHARS } from './types.ts';
 
 const PRELUDE = readFileSync(new URL('./guest-prelude.js', import.meta.url), 'utf8');
 
@@ -670,14 +670,15 @@ function parseObject(json: string): Record<string, unknown> {
 const UNSAFE_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
 
 /**
- * Applies `setAppMetadata(k, v)` / `setUserMetadata(k, v)` to event.user (null or undefined
- * deletes), so that later actions of this chain see the write without a round trip to the host.
+ * Applies `setAppMetadata(k, v)` / `setUserMetadata(k, v)` to event.user (null deletes), so that
+ * later actions of this chain see the write without a round trip to the host, by the engine's
+ * rule (userMetadataRefusal): a value it refuses and never writes, they must not see either.
  * The engine does not take this as the truth: it validates every command and computes the
  * metadata it writes (and the event of the next slice) itself.
  */
 function applyMetadata(event: Record<string, unknown>, field: 'app_metadata' | 'user_metadata', args: unknown[]): boolean {
   const [k, v] = args;
-  if (typeof k !== 'string' || k === '' || UNSAFE_KEYS.has(k)) return false;
+  if (typeof k !== 'string' || userMetadataRefusal(k, v) !== null) return false;
   const user = event.user;
   if (user === null || typeof user !== 'object' || Array.isArray(user)) return false;
   const u = user as Record<string, unknown>;
@@ -687,7 +688,7 @@ function applyMetadata(event: Record<string, unknown>, field: 'app_metadata' | '
     Object.defineProperty(u, field, { value: md, writable: true, enumerable: true, configurable: true });
   }
   const m = md as Record<string, unknown>;
-  if (v === null || v === undefined) delete m[k];
+  if (v === null) delete m[k];
   else Object.defineProperty(m, k, { value: v, writable: true, enumerable: true, configurable: true });
   return true;
 }

@@ -26,6 +26,51 @@ const REFRESH_TOKEN_METADATA_KEY_RE = /^[A-Za-z0-9_-]{1,255}$/;
 /** Auth0's rule for its keys, less the names that would reach an object's prototype. */
 export const refreshTokenMetadataKeyOk = (k: unknown): k is string => typeof k === 'string' && REFRESH_TOKEN_METADATA_KEY_RE.test(k) && k !== '__proto__' && k !== 'constructor' && k !== 'prototype';
 
+/** Names that would reach an object's prototype: never a key the sandbox or the engine sets. */
+const PROTO_KEYS: ReadonlySet<string> = new Set(['__proto__', 'constructor', 'prototype']);
+/** Characters no name an action gives may hold: controls, line and paragraph separators, bidi and zero-width marks. */
+export const NAME_CONTROL = /[\u0000-\u001f\u007f\u2028\u2029\u202a-\u202e\u200b-\u200f]/;
+/** JSON data as an action may hand it over: at most 32 levels deep, finite numbers, no key that reaches a prototype. */
+export function isJsonValue(v: unknown, depth = 0): boolean {
+  if (depth > 32) return false;
+  if (v === null || typeof v === 'string' || typeof v === 'boolean') return true;
+  if (typeof v === 'number') return Number.isFinite(v);
+  if (Array.isArray(v)) return v.every((x) => isJsonValue(x, depth + 1));
+  if (typeof v === 'object') return Object.entries(v as object).every(([k, x]) => !PROTO_KEYS.has(k) && isJsonValue(x, depth + 1));
+  return false;
+}
+/** Whether a string, or every string and key in a value, can be stored: no NUL, no lone surrogate (PostgreSQL's jsonb refuses both). */
+export function storableText(v: unknown): boolean {
+  const ok = (s: string) => !s.includes('\u0000') && s.isWellFormed();
+  const stack: unknown[] = [v];
+  const seen = new WeakSet<object>();
+  while (stack.length > 0) {
+    const x = stack.pop();
+    if (typeof x === 'string') { if (!ok(x)) return false; continue; }
+    if (x === null || typeof x !== 'object' || seen.has(x)) continue;
+    seen.add(x);
+    for (const [k, child] of Object.entries(x)) { if (!ok(k)) return false; stack.push(child); }
+  }
+  return true;
+}
+/** api.user.setAppMetadata / setUserMetadata: a value's JSON at most, in bytes. */
+export const USER_METADATA_VALUE_BYTES = 16 * 1024;
+/**
+ * Why user.setAppMetadata / setUserMetadata(name, value) is refused, or null. The one rule for
+ * what the engine writes (definitions.ts validateCommand) and for what the runner shows the
+ * actions after this one in event.user: a value it refuses, they must not see either.
+ */
+export function userMetadataRefusal(name: unknown, value: unknown): string | null {
+  if (typeof name !== 'string' || name.length === 0) return 'metadata name must be a non-empty string';
+  if (name.length > 256) return 'metadata name is longer than 256 characters';
+  if (NAME_CONTROL.test(name)) return 'metadata name contains control characters';
+  if (PROTO_KEYS.has(name)) return `metadata name "${name}" is not allowed`;
+  if (value !== null && !isJsonValue(value)) return `metadata "${name}" must be a JSON value`;
+  if (!storableText(name) || !storableText(value)) return `metadata "${name}" must not contain NUL characters or lone surrogates`;
+  if (Buffer.byteLength(JSON.stringify(value ?? null)) > USER_METADATA_VALUE_BYTES) return `metadata "${name}" is larger than 16 KB`;
+  return null;
+}
+
 /** Outcome of one action, and of a chain (the first non-ok action's status). */
 export type SandboxStatus = 'ok' | 'denied' | 'timeout' | 'oom' | 'syntax' | 'runtime';
 

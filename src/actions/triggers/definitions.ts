@@ -3,6 +3,7 @@ export { AFTER_DENY, DENY_CALLS, FAIL_CLOSED_WHEN_REFUSED } from '../engine/cont
 import { TX_METADATA_KEY_CHARS, TX_METADATA_VALUE_CHARS, SESSION_METADATA_CHARS, REFRESH_TOKEN_METADATA_CHARS, refreshTokenMetadataKeyOk } from '../engine/contract.ts';
 import { PROFILE_CLAIMS } from '../../shared/profile-claims.ts';
 import { metadataProblem } from '../../users/users.ts';
+import { isJsonValue, userMetadataRefusal } from '../sandbox/types.ts';
 
 /**
  * The five triggers: which handler they call, which `api` calls they allow, which calls
@@ -73,14 +74,6 @@ const BAD_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
 export const CONTROL = /[\u0000-\u001f\u007f\u2028\u2029\u202a-\u202e\u200b-\u200f]/;
 
 
-const isJsonValue = (v: unknown, depth = 0): boolean => {
-  if (depth > 32) return false;
-  if (v === null || typeof v === 'string' || typeof v === 'boolean') return true;
-  if (typeof v === 'number') return Number.isFinite(v);
-  if (Array.isArray(v)) return v.every((x) => isJsonValue(x, depth + 1));
-  if (typeof v === 'object') return Object.entries(v as object).every(([k, x]) => !BAD_KEYS.has(k) && isJsonValue(x, depth + 1));
-  return false;
-};
 
 function checkName(kind: string, name: unknown): string | null {
   if (typeof name !== 'string' || name.length === 0) return `${kind} name must be a non-empty string`;
@@ -132,15 +125,9 @@ export function validateCommand(trigger: TriggerContract, type: string, args: un
       return null;
     }
     case 'user.setAppMetadata':
-    case 'user.setUserMetadata': {
-      const bad = checkName('metadata', a);
-      if (bad) return bad;
-      if (b !== null && !isJsonValue(b)) return `metadata "${a}" must be a JSON value`;
-      // What PostgreSQL's jsonb refuses (NUL, lone surrogates): the user search reads metadata as jsonb.
-      if (metadataProblem(a) || metadataProblem(b)) return `metadata "${a}" must not contain NUL characters or lone surrogates`;
-      if (Buffer.byteLength(JSON.stringify(b ?? null)) > 16 * 1024) return `metadata "${a}" is larger than 16 KB`;
-      return null;
-    }
+    case 'user.setUserMetadata':
+      // (NUL and lone surrogates, which PostgreSQL's jsonb refuses, are refused too: the user search reads metadata as jsonb.)
+      return userMetadataRefusal(a, b);
     case 'access.deny':
       if (trigger.id === 'credentials-exchange') {
         if (!['invalid_scope', 'invalid_request', 'server_error'].includes(a as string)) return 'access.deny code must be invalid_scope, invalid_request or server_error';
