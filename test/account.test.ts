@@ -16,7 +16,7 @@ import { html } from '../views/html.ts';
  * needs the current password and revokes every other session, and a real sign-out.
  */
 
-const CB = 'http://localhost:5183/cb';
+const CB = 'https://app-5183.example/cb';
 let ts: TestServer;
 let sink: SmtpSink;
 let spaConfig: oidc.Configuration;

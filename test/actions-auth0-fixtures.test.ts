@@ -17,7 +17,7 @@ import { createAction, deployVersion, bindActions, latestExecution, type ActionS
  */
 
 const API = 'https://fixtures.api.example';
-const CB = 'http://localhost:5175/cb';
+const CB = 'https://app-5175.example/cb';
 const PASSWORD = 'fixture-password-1';
 const REDIRECT_SECRET = 'consent-page-shared-secret-0123456789';
 

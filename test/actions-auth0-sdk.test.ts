@@ -16,7 +16,7 @@ let ts: TestServer;
 let spa: { client_id: string };
 let config: oidc.Configuration;
 let roleId: string;
-const CB = 'http://127.0.0.1/sdk-cb';
+const CB = 'https://app.example/sdk-cb';
 const PASSWORD = 'correct horse battery staple';
 let secrets: { name: string; value: string }[];
 

@@ -37,10 +37,10 @@ test('three post-login actions see each other\'s metadata in order; a deny in th
   for (const n of [1, 3]) await deployAction(ts, { name: `step${n}`, trigger: 'post-login', code: step(n) });
   await deployAction(ts, { name: 'step2', trigger: 'post-login', code: step(2, true) });
   await bindActions(ts, 'post-login', ['step1', 'step2', 'step3']);
-  const spa = (await ts.api('POST', '/clients', { name: 'chain spa', app_type: 'spa', callbacks: ['http://localhost:1/cb'] })).body;
+  const spa = (await ts.api('POST', '/clients', { name: 'chain spa', app_type: 'spa', callbacks: ['https://app-1.example/cb'] })).body;
   const u = (await ts.api('POST', '/users', { email: 'ok@chain.example', password: 'chain-password-1' })).body;
   const config = await discover(ts, spa.client_id);
-  let r = await loginThroughForm(config, { redirectUri: 'http://localhost:1/cb', email: 'ok@chain.example', password: 'chain-password-1' });
+  let r = await loginThroughForm(config, { redirectUri: 'https://app-1.example/cb', email: 'ok@chain.example', password: 'chain-password-1' });
   let t = await oidc.authorizationCodeGrant(config, r.callbackUrl!, { pkceCodeVerifier: r.verifier, expectedState: r.state });
   assert.deepEqual(t.claims()!['https://x/seen1'], []);
   assert.deepEqual(t.claims()!['https://x/seen2'], [1]);
@@ -48,7 +48,7 @@ test('three post-login actions see each other\'s metadata in order; a deny in th
   assert.deepEqual((await ts.api('GET', `/users/${encodeURIComponent(u.user_id)}`)).body.app_metadata.trail, [1, 2, 3]);
 
   const d = (await ts.api('POST', '/users', { email: 'deny@chain.example', password: 'chain-password-1' })).body;
-  r = await loginThroughForm(config, { redirectUri: 'http://localhost:1/cb', email: 'deny@chain.example', password: 'chain-password-1' });
+  r = await loginThroughForm(config, { redirectUri: 'https://app-1.example/cb', email: 'deny@chain.example', password: 'chain-password-1' });
   assert.equal(r.callbackUrl!.searchParams.get('error'), 'access_denied');
   // Metadata from before the deny is written; the third action never ran.
   assert.deepEqual((await ts.api('GET', `/users/${encodeURIComponent(d.user_id)}`)).body.app_metadata.trail, [1]);
@@ -57,7 +57,7 @@ test('three post-login actions see each other\'s metadata in order; a deny in th
   assert.equal(exe.status, 'denied');
 
   await bindActions(ts, 'post-login', ['step3', 'step1']);
-  r = await loginThroughForm(config, { redirectUri: 'http://localhost:1/cb', email: 'ok@chain.example', password: 'chain-password-1' });
+  r = await loginThroughForm(config, { redirectUri: 'https://app-1.example/cb', email: 'ok@chain.example', password: 'chain-password-1' });
   t = await oidc.authorizationCodeGrant(config, r.callbackUrl!, { pkceCodeVerifier: r.verifier, expectedState: r.state });
   assert.deepEqual(t.claims()!['https://x/seen3'], [1, 2, 3]);
   assert.deepEqual(t.claims()!['https://x/seen1'], [1, 2, 3, 3]);

@@ -15,7 +15,7 @@ import { deployAction, bindActions } from './helpers/actions.ts';
 
 const API_X = 'https://x.claims.example';
 const API_Y = 'https://y.claims.example';
-const CB = 'http://localhost:5178/cb';
+const CB = 'https://app-5178.example/cb';
 const EMAIL = 'two-apis@claims.example';
 const PASSWORD = 'claims-per-authorization-1';
 const CLAIM = 'https://claims.example/api';

@@ -14,7 +14,7 @@ import { deployAction, bindActions, latestExecution, type ActionBinding, type Ac
  * server, the sandbox pool or other actions down with it.
  */
 
-const CB = 'http://localhost:5177/cb';
+const CB = 'https://app-5177.example/cb';
 const PASSWORD = 'hostile-password-1';
 // Short limits so the timeout cases end quickly; the assertions are on outcomes, never on durations.
 const LIMITS = { actionTimeoutMs: 500, chainTimeoutMs: 2000, memoryMb: 32 };

@@ -18,7 +18,7 @@ import { deployAction, bindActions, latestExecution, startContinueBounce } from 
  */
 
 const API = 'https://lifetimes.api.example';
-const CB = 'http://localhost:5178/cb';
+const CB = 'https://app-5178.example/cb';
 const PASSWORD = 'lifetimes-password-1';
 const IDLE = 3600;
 const MAX = 3 * 3600;

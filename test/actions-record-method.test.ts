@@ -11,7 +11,7 @@ import { bindActions, deployAction, latestExecution, startContinueBounce } from 
  * there find it in event.authentication.methods (so the action does not send the user again).
  */
 
-const CB = 'http://localhost:5189/cb';
+const CB = 'https://app-5189.example/cb';
 const PASSWORD = 'record method password 1';
 const PROVIDER = 'https://mfa.partner.example/';
 let ts: TestServer;

@@ -16,7 +16,7 @@ import { generate } from 'otplib';
  */
 
 const API = 'https://refresh.api.example';
-const CB = 'http://localhost:5176/cb';
+const CB = 'https://app-5176.example/cb';
 const PASSWORD = 'refresh-redirect-pw-1';
 /** Where the redirect actions send the browser. Never fetched: the test plays that page itself. */
 const CONSENT = 'https://consent.example';

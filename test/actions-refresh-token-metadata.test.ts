@@ -16,7 +16,7 @@ import { up as backfillFamilies, down as forgetFamilies } from '../migrations/20
  */
 
 const API = 'https://rtm.api.example';
-const CB = 'http://localhost:5193/cb';
+const CB = 'https://app-5193.example/cb';
 const PASSWORD = 'refresh token metadata password 1';
 let ts: TestServer;
 let config: oidc.Configuration;

@@ -13,7 +13,7 @@ import { deployAction, bindActions } from './helpers/actions.ts';
  * chain runs stays revoked. Regressions of two reviews.
  */
 const API = 'https://scopechg.api.example';
-const CB = 'http://localhost:5177/cb';
+const CB = 'https://app-5177.example/cb';
 const PASSWORD = 'scopechg-test-password-1';
 const EMAIL = 'u@scopechg.example';
 let ts: TestServer;

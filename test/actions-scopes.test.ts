@@ -12,7 +12,7 @@ import { deployAction, bindActions } from './helpers/actions.ts';
  */
 
 const API = 'https://scopes.api.example';
-const CB = 'http://localhost:5177/cb';
+const CB = 'https://app-5177.example/cb';
 const PASSWORD = 'scopes-test-password-1';
 const EMAIL = 'scoped@scopes.example';
 let ts: TestServer;

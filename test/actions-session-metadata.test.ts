@@ -11,7 +11,7 @@ import { Browser } from './helpers/cookie-fetch.ts';
  * session, and session_metadata on the Management API's sessions (GET, PATCH).
  */
 
-const CB = 'http://localhost:5191/cb';
+const CB = 'https://app-5191.example/cb';
 const PASSWORD = 'session metadata password 1';
 let ts: TestServer;
 let config: oidc.Configuration;

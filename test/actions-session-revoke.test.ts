@@ -14,7 +14,7 @@ import { deployAction, bindActions, latestExecution } from './helpers/actions.ts
  */
 
 const API = 'https://revoke.api.example';
-const CB = 'http://localhost:5177/cb';
+const CB = 'https://app-5177.example/cb';
 const PASSWORD = 'session-revoke-pw-1';
 
 let ts: TestServer;

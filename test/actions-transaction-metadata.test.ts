@@ -10,7 +10,7 @@ import { bindActions, deployAction, latestExecution, startContinueBounce } from 
  * redirect and /continue, new for each login; wrong values throw where they are set.
  */
 
-const CB = 'http://localhost:5187/cb';
+const CB = 'https://app-5187.example/cb';
 const PASSWORD = 'transaction metadata 1';
 let ts: TestServer;
 let config: oidc.Configuration;

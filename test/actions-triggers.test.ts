@@ -9,7 +9,7 @@ import { deployAction, bindActions, latestExecution, waitForExecution } from './
 
 let ts: TestServer;
 const API = 'https://api.example.com';
-const CB = 'http://localhost:5173/cb';
+const CB = 'https://app-5173.example/cb';
 
 before(async () => {
   ts = await startTestServer();

@@ -14,7 +14,7 @@ import { bindActions, deployAction } from './helpers/actions.ts';
  */
 
 let ts: TestServer;
-const CB = 'http://127.0.0.1/api-id-cb';
+const CB = 'https://app.example/api-id-cb';
 const API = 'my-account';
 let m2m: { client_id: string; client_secret: string };
 

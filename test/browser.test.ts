@@ -79,6 +79,10 @@ function watch(page: Page) {
   return seen;
 }
 
+/**
+ * The login through Gatehouse's form; with the right password, the consent page follows: the
+ * SPA's callback is on localhost, where Gatehouse (as Auth0) asks every time, first party or not.
+ */
 async function logIn(page: Page, email: string, password: string, screenshot?: string) {
   await page.goto(spa.url);
   await page.getByRole('button', { name: 'Log in', exact: true }).click();
@@ -89,6 +93,12 @@ async function logIn(page: Page, email: string, password: string, screenshot?: s
   await page.fill('input[name="email"]', email);
   await page.fill('input[name="password"]', password);
   await page.getByRole('button', { name: 'Continue' }).click();
+  if (password === PASSWORD) await allow(page);
+}
+/** Confirms the consent page this SPA gets at every authorization (its callback is on localhost). */
+async function allow(page: Page) {
+  await page.getByRole('heading', { name: /^Authorize / }).waitFor();
+  await page.getByRole('button', { name: 'Allow' }).click();
 }
 
 test('the example SPA logs in through Gatehouse with auth0-spa-js and shows the email', { skip }, async () => {
@@ -178,6 +188,7 @@ test('Log in with a popup: Gatehouse\'s form in the popup, the code posted back 
     await popup.fill('input[name="password"]', PASSWORD);
     const closed = popup.waitForEvent('close');
     await popup.getByRole('button', { name: 'Continue' }).click();
+    await allow(popup);
     await closed;
     await page.locator('#signed-in:not([hidden]), #error:not([hidden])').first().waitFor({ timeout: 15_000 });
     assert.equal(await page.locator('#error').isHidden(), true, `the SPA shows an error: ${await page.locator('#error').textContent()}`);
@@ -244,10 +255,12 @@ test('Log out ends the Gatehouse session and returns to the SPA signed out', { s
   }
 });
 
-test('with the SDK\'s default in-memory cache, a reload signs the user back in through a hidden iframe (prompt=none, web_message)', { skip }, async () => {
+test('with the SDK\'s default in-memory cache, a reload on localhost does not sign the user back in silently: consent is asked at every authorization there (prompt=none gets consent_required), as on Auth0', { skip }, async () => {
   // Same site this time, as the README's set-up is (localhost:3000 and localhost:5173): the
-  // iframe is Gatehouse inside the app's page, and only a same-site frame gets its session
-  // cookie (SameSite=Lax), as with Auth0 on a custom domain.
+  // iframe is Gatehouse inside the app's page, and a same-site frame gets its session cookie
+  // (SameSite=Lax). It still cannot answer: a code for a localhost callback may go to any
+  // program there, so Gatehouse asks for consent every time (RFC 8252 §8.6), and a hidden frame
+  // cannot ask. (The silent web_message flow itself: test/oidc-web-message.test.ts.)
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'gatehouse-test-'));
   const issuer = `http://localhost:${port}/`;
@@ -270,25 +283,26 @@ test('with the SDK\'s default in-memory cache, a reload signs the user back in t
     await page.fill('input[name="email"]', email);
     await page.fill('input[name="password"]', PASSWORD);
     await page.getByRole('button', { name: 'Continue' }).click();
+    await allow(page);
     await page.locator('#signed-in:not([hidden]), #error:not([hidden])').first().waitFor({ timeout: 15_000 });
     assert.equal(await page.locator('#error').isHidden(), true, `the SPA shows an error: ${await page.locator('#error').textContent()}`);
     assert.equal(await page.locator('#user-email').textContent(), email);
 
-    // Nothing kept in the page: the reload's only way back is Gatehouse's session.
-    const silentToken = page.waitForResponse((r) => r.url() === `${issuer}oauth/token` && r.request().method() === 'POST');
-    silentToken.catch(() => {});
+    // Nothing kept in the page: the reload's only way back would be Gatehouse's session.
+    const answered = page.waitForResponse((r) => r.url().startsWith(`${issuer}authorize`) && new URL(r.url()).searchParams.get('prompt') === 'none');
+    answered.catch(() => {});
     await page.reload();
     await page.locator('#signed-in:not([hidden]), #signed-out:not([hidden])').first().waitFor({ timeout: 15_000 });
-    assert.equal(await page.locator('#signed-in').isHidden(), false, 'signed in again after the reload');
-    assert.equal(await page.locator('#user-email').textContent(), email);
-    assert.equal((await silentToken).status(), 200);
+    const frame = await answered;
+    assert.equal(await page.locator('#signed-in').isHidden(), true, 'signed out after the reload');
     const silent = authorizations.at(-1)!;
     assert.equal(silent.searchParams.get('prompt'), 'none');
     assert.equal(silent.searchParams.get('response_mode'), 'web_message');
+    // What the hidden frame was given: consent_required, posted to the app's origin (no code).
+    const posted = await frame.text();
+    assert.match(posted, /consent_required/);
+    assert.doesNotMatch(posted, /"code"/);
     assert.equal(page.url(), app.url, 'the page itself never left the app');
-    // The token it got is the user's own for the Management API: the profile loads.
-    await page.locator('#profile:not([hidden])').waitFor({ timeout: 10_000 });
-    assert.equal(await page.locator('#profile-status').textContent(), '');
   } catch (err) {
     throw new Error(`${(err as Error).message}\npage: ${page.url()}\n${seen.join('\n')}`, { cause: err });
   } finally {
@@ -298,3 +312,4 @@ test('with the SDK\'s default in-memory cache, a reload signs the user back in t
     rmSync(dir, { recursive: true, force: true });
   }
 });
+

@@ -14,7 +14,7 @@ import { Browser, alertText } from './helpers/cookie-fetch.ts';
  * the per-address counters of one test do not leak into the next.
  */
 
-const CB = 'http://localhost:5178/cb';
+const CB = 'https://app-5178.example/cb';
 const PASSWORD = 'the right password';
 const MAX_ACCOUNT = 3;
 const MAX_IP = 5;

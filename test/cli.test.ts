@@ -26,7 +26,7 @@ const cli = (...args: string[]) => run(process.execPath, ['--no-node-snapshot', 
 test('migrate, clients create, users create: human output, --json, and a clear error for bad input', async () => {
   assert.match((await cli('migrate')).stdout, /applied \d+ migration/);
   assert.match((await cli('migrate', '--status')).stdout, /pending: 0/);
-  const human = await cli('clients', 'create', '--name', 'My SPA', '--type', 'spa', '--callback', 'http://localhost:5173/cb');
+  const human = await cli('clients', 'create', '--name', 'My SPA', '--type', 'spa', '--callback', 'https://app-5173.example/cb');
   assert.match(human.stdout, /created spa client "My SPA"/);
   assert.match(human.stdout, /client_id:/);
   const m2m = JSON.parse((await cli('clients', 'create', '--name', 'Worker', '--type', 'non_interactive', '--json')).stdout);
@@ -42,7 +42,7 @@ test('migrate, clients create, users create: human output, --json, and a clear e
   const typo = await cli('clients', 'create', '--name', 'Half', '--type', 'non_interactive', '--grant', 'https://nowhere.example/:read').then(() => null, (e: { code: number; stderr: string }) => e);
   assert.equal(typo?.code, 1);
   assert.match(typo?.stderr ?? '', /no API with identifier "https:\/\/nowhere\.example\/"/);
-  const listed = JSON.parse((await cli('clients', 'create', '--name', 'Probe', '--type', 'spa', '--callback', 'http://localhost:5173/cb', '--json')).stdout);
+  const listed = JSON.parse((await cli('clients', 'create', '--name', 'Probe', '--type', 'spa', '--callback', 'https://app-5173.example/cb', '--json')).stdout);
   assert.ok(listed.client_id);
   const { stdout: names } = await run(process.execPath, ['--no-node-snapshot', '--input-type=module', '-e', `
     import knex from 'knex';

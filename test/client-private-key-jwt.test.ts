@@ -66,7 +66,7 @@ test('credentials: public RSA keys of 2048 bits or more, two per application, ne
   await refuse({ pem: pemOf(keys.publicKey) }, /already a credential/);
   await refuse({ pem: pemOf(rsa().publicKey), alg: 'HS256' }, /alg/);
   await refuse({ pem: pemOf(rsa().publicKey), expires_at: new Date(Date.now() - 1000).toISOString() }, /already have ended/);
-  const spa = (await ts.api('POST', '/clients', { name: 'SPA', app_type: 'spa', callbacks: ['http://localhost:5173/cb'] })).body;
+  const spa = (await ts.api('POST', '/clients', { name: 'SPA', app_type: 'spa', callbacks: ['https://app-5173.example/cb'] })).body;
   await refuse({ pem: pemOf(rsa().publicKey) }, /public: Private Key JWT is for/, spa.client_id);
   assert.equal((await ts.api('POST', `/clients/${m2m.client_id}/credentials`, { credential_type: 'public_key', pem: pemOf(rsa().publicKey), alg: 'PS256' })).status, 201);
   await refuse({ pem: pemOf(rsa().publicKey) }, /at most 2 credentials/);

@@ -12,7 +12,7 @@ import { generate } from 'otplib';
  * (one 30 s step either side) must end when their time is up, and never stretch.
  */
 
-const CB = 'http://localhost:5191/cb';
+const CB = 'https://app-5191.example/cb';
 const PASSWORD = 'the clock is ticking loudly';
 let ts: TestServer;
 let sink: SmtpSink;

@@ -17,7 +17,7 @@ let ts: TestServer;
 const PASSWORD = 'cookie prefix password 1';
 const EMAIL = 'prefix@example.com';
 const TLS = { 'x-forwarded-proto': 'https' };
-const CB = 'http://localhost:5181/cb';
+const CB = 'https://app-5181.example/cb';
 /** Where the redirect action sends the browser. Never fetched: the test plays that page itself. */
 const CONSENT = 'https://consent.example';
 let config: oidc.Configuration;

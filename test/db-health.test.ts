@@ -14,7 +14,7 @@ import { createAdapterFactory } from '../src/oidc/adapter.ts';
  * every write with SQLITE_READONLY, as a read-only file or mount does.
  */
 
-const CB = 'http://localhost:5182/cb';
+const CB = 'https://app-5182.example/cb';
 const EMAIL = 'health@example.com';
 const PASSWORD = 'health check password';
 let ts: TestServer;

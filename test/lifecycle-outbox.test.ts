@@ -13,7 +13,7 @@ import { linkIn, parseMessage } from './helpers/smtp-sink.ts';
  * after the password (with a resend link), a verified one logs in.
  */
 
-const CB = 'http://localhost:5182/cb';
+const CB = 'https://app-5182.example/cb';
 const PASSWORD = 'verify first please';
 let ts: TestServer;
 let spaConfig: oidc.Configuration;

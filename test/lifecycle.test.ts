@@ -15,7 +15,7 @@ import { MailAddressError } from '../src/mail/mailer.ts';
  * server (smtp-server on 127.0.0.1) receiving the mails (SECURITY 3.6, B10, B19, B21, B22).
  */
 
-const CB = 'http://localhost:5181/cb';
+const CB = 'https://app-5181.example/cb';
 let ts: TestServer;
 let sink: SmtpSink;
 let spaConfig: oidc.Configuration;

@@ -101,7 +101,7 @@ test('fields and include_fields: only (or all but) the named fields, on users, c
   assert.deepEqual(listed.users, [{ email: 'fields@sdk.example' }]);
   assert.deepEqual((await ts.api('GET', '/users-by-email?email=fields@sdk.example&fields=user_id')).body, [{ user_id: u.user_id }]);
 
-  const c = (await ts.api('POST', '/clients', { name: 'fields spa', app_type: 'spa', callbacks: ['http://localhost:5999/cb'] })).body;
+  const c = (await ts.api('POST', '/clients', { name: 'fields spa', app_type: 'spa', callbacks: ['https://app-5999.example/cb'] })).body;
   assert.deepEqual((await ts.api('GET', `/clients/${c.client_id}?fields=client_id,name`)).body, { client_id: c.client_id, name: 'fields spa' });
   const clients = (await ts.api('GET', '/clients?fields=client_id')).body as Record<string, unknown>[];
   assert.ok(clients.length >= 1 && clients.every((x) => Object.keys(x).join() === 'client_id'));
@@ -114,9 +114,9 @@ test('fields and include_fields: only (or all but) the named fields, on users, c
 });
 
 test('clients: jwt_configuration is the ID token alg in effect and its lifetime, as Auth0 shows it', async () => {
-  const spa = (await ts.api('POST', '/clients', { name: 'jwt spa', app_type: 'spa', callbacks: ['http://localhost:5998/cb'] })).body;
+  const spa = (await ts.api('POST', '/clients', { name: 'jwt spa', app_type: 'spa', callbacks: ['https://app-5998.example/cb'] })).body;
   assert.deepEqual(spa.jwt_configuration, { alg: 'RS256', lifetime_in_seconds: 36000, secret_encoded: false }, 'SPAs get RS256 (what their SDKs accept)');
-  const web = (await ts.api('POST', '/clients', { name: 'jwt web', app_type: 'regular_web', callbacks: ['http://localhost:5997/cb'] })).body;
+  const web = (await ts.api('POST', '/clients', { name: 'jwt web', app_type: 'regular_web', callbacks: ['https://app-5997.example/cb'] })).body;
   assert.equal(web.jwt_configuration.alg, 'ES256', 'the configured default');
   const chosen = (await ts.api('PATCH', `/clients/${web.client_id}`, { jwt_configuration: { alg: 'RS256' } })).body;
   assert.equal(chosen.jwt_configuration.alg, 'RS256');
@@ -131,9 +131,9 @@ test('clients: jwt_configuration is the ID token alg in effect and its lifetime,
   assert.equal(other.status, 400);
   assert.match(other.body.message, /lifetime_in_seconds: ID token lifetimes are set for the whole server \(36000 s\)/);
   assert.equal((await ts.api('PATCH', `/clients/${spa.client_id}`, { jwt_configuration: { secret_encoded: true } })).status, 400);
-  assert.equal((await ts.api('POST', '/clients', { name: 'jwt copy', app_type: 'spa', callbacks: ['http://localhost:5995/cb'], jwt_configuration: read.jwt_configuration })).status, 201);
+  assert.equal((await ts.api('POST', '/clients', { name: 'jwt copy', app_type: 'spa', callbacks: ['https://app-5995.example/cb'], jwt_configuration: read.jwt_configuration })).status, 201);
   // Sent back, the default in effect pins nothing: the client still follows its app type (review).
-  const plain = (await ts.api('POST', '/clients', { name: 'jwt plain', app_type: 'regular_web', callbacks: ['http://localhost:5994/cb'] })).body;
+  const plain = (await ts.api('POST', '/clients', { name: 'jwt plain', app_type: 'regular_web', callbacks: ['https://app-5994.example/cb'] })).body;
   assert.equal((await ts.api('PATCH', `/clients/${plain.client_id}`, { jwt_configuration: plain.jwt_configuration })).status, 200);
   const spaNow = await ts.api('PATCH', `/clients/${plain.client_id}`, { app_type: 'spa', token_endpoint_auth_method: 'none' });
   assert.equal(spaNow.status, 200, JSON.stringify(spaNow.body));
@@ -173,7 +173,7 @@ test('users: given_name and family_name, as on Auth0: stored, cleared with null,
   assert.equal((await ts.api('POST', '/users', { email: 'bad@sdk.example', password: 'sdk names password 1', given_name: 'x'.repeat(151) })).status, 400);
   assert.equal((await ts.api('POST', '/users', { email: 'bad2@sdk.example', password: 'sdk names password 1', given_name: 'Ev\u202eil' })).status, 400);
 
-  const cb = 'http://localhost:5996/cb';
+  const cb = 'https://app-5996.example/cb';
   const spa = (await ts.api('POST', '/clients', { name: 'names spa', app_type: 'spa', callbacks: [cb] })).body;
   const config = await discover(ts, spa.client_id);
   await deployAction(ts, { name: 'names-event', trigger: 'post-login', code: "exports.onExecutePostLogin = async (event, api) => { api.idToken.setCustomClaim('https://sdk/names', [event.user.given_name, event.user.family_name]); api.idToken.setCustomClaim('given_name', 'spoofed'); };" });

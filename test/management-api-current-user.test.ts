@@ -15,7 +15,7 @@ before(async () => { ts = await startTestServer({ managementApi: { currentUserTo
 after(async () => { await ts?.close(); });
 
 const PASSWORD = 'correct horse battery';
-const CB = 'http://localhost:5173/cb';
+const CB = 'https://app-5173.example/cb';
 const ORIGIN = 'http://localhost:5173';
 let seq = 0;
 

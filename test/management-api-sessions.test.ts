@@ -13,7 +13,7 @@ import { bindActions, deployAction, latestExecution } from './helpers/actions.ts
 let ts: TestServer;
 let config: oidc.Configuration;
 let spaId: string;
-const CB = 'http://127.0.0.1/sessions-cb';
+const CB = 'https://app.example/sessions-cb';
 const PASSWORD = 'sessions-password-1';
 let secrets: { name: string; value: string }[];
 

@@ -4,7 +4,7 @@ import { createUser, discover, loginThroughForm, startTestServer, type TestServe
 
 /* Auth0's /stats: active users (signed in within 30 days) and logins and sign-ups per UTC day. */
 
-const CB = 'http://localhost:5188/cb';
+const CB = 'https://app-5188.example/cb';
 let ts: TestServer;
 before(async () => { ts = await startTestServer(); });
 after(async () => { await ts?.close(); });

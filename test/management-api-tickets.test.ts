@@ -12,7 +12,7 @@ import { startServerWithSink, linkIn, type SmtpSink } from './helpers/smtp-sink.
  * the same pages as a mailed link.
  */
 
-const CB = 'http://localhost:5186/cb';
+const CB = 'https://app-5186.example/cb';
 const RESULT = 'https://app.example.com/after?from=ticket';
 let ts: TestServer;
 let sink: SmtpSink;

@@ -12,7 +12,7 @@ before(async () => { ts = await startTestServer(); });
 after(async () => { await ts?.close(); });
 
 const PASSWORD = 'correct horse battery';
-const CB = 'http://localhost:5173/cb';
+const CB = 'https://app-5173.example/cb';
 let seq = 0;
 const uniqueEmail = (tag: string) => `${tag}-${++seq}@example.com`;
 

@@ -9,7 +9,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 let ts: TestServer;
-const CB = 'http://localhost:5173/cb';
+const CB = 'https://app-5173.example/cb';
 const PASSWORD = 'mfa-test-password-1';
 let config: oidc.Configuration;
 

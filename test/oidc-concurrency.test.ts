@@ -10,7 +10,7 @@ import { postForm } from './helpers/oidc-assert.ts';
  * makes exactly one of several simultaneous redemptions win.
  */
 
-const CB = 'http://localhost:5175/cb';
+const CB = 'https://app-5175.example/cb';
 const PASSWORD = 'parallel universe';
 const EMAIL = 'race.user@example.com';
 const PARALLEL = 20;

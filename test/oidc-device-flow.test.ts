@@ -171,7 +171,7 @@ test('api.refreshToken.setExpiresAt in a device sign-in: the device\'s refresh t
 });
 
 test('only native applications take the device grant; a client without it is refused at /oauth/device/code', async () => {
-  const spa = await ts.api('POST', '/clients', { name: 'SPA with device', app_type: 'spa', grant_types: ['authorization_code', DEVICE_GRANT], callbacks: ['http://localhost:5173/cb'] });
+  const spa = await ts.api('POST', '/clients', { name: 'SPA with device', app_type: 'spa', grant_types: ['authorization_code', DEVICE_GRANT], callbacks: ['https://app-5173.example/cb'] });
   assert.equal(spa.status, 400);
   assert.match(spa.body.message, /native/);
   const native = await ts.api('POST', '/clients', { name: 'CLI', app_type: 'native', grant_types: [DEVICE_GRANT, 'refresh_token'] });

@@ -12,7 +12,7 @@ import { expectOAuthError, postForm, basic } from './helpers/oidc-assert.ts';
  */
 
 const API = 'https://api.flows.example';
-const SPA_CB = 'http://localhost:5173/cb';
+const SPA_CB = 'https://app-5173.example/cb';
 const WEB_CB = 'https://web.flows.example/callback';
 const PASSWORD = 'correct horse battery';
 

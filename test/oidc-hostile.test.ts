@@ -17,7 +17,7 @@ import { expectOAuthError } from './helpers/oidc-assert.ts';
  * `state` in a form_post response, `alg: none`, `max_age=0`, a restart, huge headers.
  */
 
-const CB = 'http://localhost:5190/cb';
+const CB = 'https://app-5190.example/cb';
 const EMAIL = 'hostile.protocol@example.com';
 const PASSWORD = 'a long and boring password';
 let ts: TestServer;
@@ -83,7 +83,7 @@ test('A14: a 2 kB state full of markup comes back exactly, HTML-escaped, in the 
   const { url, verifier } = await authorizationRequest(config, { redirectUri: CB, scope: 'openid', params: { response_mode: 'form_post', state } });
   const r = await loginAt(url, { redirectUri: CB, email: EMAIL, password: PASSWORD });
   const html = r.loginPage ?? '';
-  assert.match(html, /<form[^>]+method="post"[^>]+action="http:\/\/localhost:5190\/cb"|<form[^>]+action="http:\/\/localhost:5190\/cb"[^>]+method="post"/, 'the form_post page posts to the callback');
+  assert.match(html, /<form[^>]+method="post"[^>]+action="https:\/\/app-5190.example\/cb"|<form[^>]+action="https:\/\/app-5190.example\/cb"[^>]+method="post"/, 'the form_post page posts to the callback');
   assert.ok(!html.includes('<script>alert(document.domain)'), 'the markup in state is not live');
   assert.ok(!html.includes('<img src=x'), 'the markup in state is not live');
   const field = /<input type="hidden" name="state" value="([^"]*)"/.exec(html);
@@ -252,6 +252,34 @@ test('a native app is shown the consent page every time, first party or not: ano
   const spaAgain = await authorizationRequest(config, { redirectUri: CB, scope: 'openid' });
   const s = await r.browser.follow(spaAgain.url, {}, (u) => u.href.startsWith(CB));
   assert.ok(s.url.href.startsWith(CB) && s.url.searchParams.get('code'), `SPA: no consent page (${s.url.href})`);
+});
+
+test('a first-party application whose callback is on localhost is shown the consent page every time; prompt=none gets consent_required (RFC 8252 §8.6, as Auth0 does)', async () => {
+  // Regression of a review: a first-party SPA with a localhost callback was consented without a
+  // page, so any program listening on that port got the signed-in user's code (with its own
+  // PKCE pair) silently with prompt=none, and a refresh token with offline_access.
+  for (const LOOP_CB of ['http://localhost:5193/callback', 'http://127.0.0.1:5194/callback', 'http://[::1]:5195/callback']) {
+    const spa = await ts.ctx.clients.create({ name: 'Loopback SPA', app_type: 'spa', callbacks: [LOOP_CB] });
+    assert.equal(spa.is_first_party, true);
+    const cfg = await discover(ts, spa.client_id);
+    const atCallback = (u: URL) => u.href.startsWith(LOOP_CB);
+    const r = await loginThroughForm(cfg, { redirectUri: LOOP_CB, email: EMAIL, password: PASSWORD, scope: 'openid email' });
+    assert.equal(r.callbackUrl, undefined, `${LOOP_CB}: no code before the user confirms`);
+    assert.match(r.loginPage ?? '', /Authorize Loopback SPA/);
+    assert.match(r.loginPage ?? '', /<li>openid<\/li>/, 'the consent page lists what is asked');
+    const confirmed = await r.browser.submit(r.url!, r.loginPage!, {}, { actionIncludes: '/confirm' });
+    const done = await r.browser.follow(new URL(confirmed.headers.get('location')!, r.url), {}, atCallback);
+    assert.ok(done.url.searchParams.get('code'), done.url.href);
+    // Another program on the device, with the user's session: no code without the user.
+    const silent = await authorizationRequest(cfg, { redirectUri: LOOP_CB, scope: 'openid email offline_access', params: { prompt: 'none' } });
+    const s = await r.browser.follow(silent.url, {}, atCallback);
+    assert.equal(s.url.searchParams.get('code'), null, s.url.href);
+    assert.equal(s.url.searchParams.get('error'), 'consent_required');
+    const interactive = await authorizationRequest(cfg, { redirectUri: LOOP_CB, scope: 'openid email offline_access', params: { prompt: 'consent' } });
+    const again = await r.browser.follow(interactive.url, {}, atCallback);
+    assert.ok(!atCallback(again.url), `a code without the user: ${again.url.href}`);
+    assert.match(await again.res.text(), /\/confirm"/);
+  }
 });
 
 /** GET `path` with these headers (node:http, so Host can be set), answering status and body. */

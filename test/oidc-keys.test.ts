@@ -13,7 +13,7 @@ import { startTestServer, discover, loginThroughForm, ADMIN_ID, ADMIN_SECRET, ty
  * tokens signed before still verify against the published JWKS.
  */
 let ts: TestServer;
-const CB = 'http://localhost:5190/cb';
+const CB = 'https://app-5190.example/cb';
 before(async () => { ts = await startTestServer(); });
 after(async () => { await ts?.close(); });
 

@@ -10,8 +10,8 @@ import { Browser, alertText } from './helpers/cookie-fetch.ts';
  * login_required. Unregistered return URLs and forged hints never redirect (A20, A21).
  */
 
-const CB = 'http://localhost:5176/cb';
-const LOGGED_OUT = 'http://localhost:5176/logged-out';
+const CB = 'https://app-5176.example/cb';
+const LOGGED_OUT = 'https://app-5176.example/logged-out';
 const PASSWORD = 'leaving so soon';
 const EMAIL = 'logout.user@example.com';
 

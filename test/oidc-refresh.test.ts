@@ -10,7 +10,7 @@ import { expectOAuthError } from './helpers/oidc-assert.ts';
  * rotated token revokes the whole grant (RFC 9700 §4.14.2, SECURITY A23).
  */
 
-const SPA_CB = 'http://localhost:5174/cb';
+const SPA_CB = 'https://app-5174.example/cb';
 const WEB_CB = 'https://web.refresh.example/cb';
 const PASSWORD = 'refresh me please';
 const EMAIL = 'refresh.user@example.com';

@@ -10,7 +10,7 @@ import { Browser } from './helpers/cookie-fetch.ts';
  * and every URL built from it must come out right, with no "//" and no missing slash.
  */
 
-const CB = 'http://localhost:5180/cb';
+const CB = 'https://app-5180.example/cb';
 const API = 'https://api.slash.example';
 const PASSWORD = 'slash and burn';
 

@@ -14,7 +14,7 @@ before(async () => { ts = await startTestServer(); });
 after(async () => { await ts?.close(); });
 
 const PASSWORD = 'correct horse battery';
-const ORIGIN = 'http://localhost:5173';
+const ORIGIN = 'https://app-5173.example';
 const CB = `${ORIGIN}/`;
 let seq = 0;
 

@@ -10,7 +10,7 @@ import { postForm } from './helpers/oidc-assert.ts';
  * interaction binding, session fixation, body limits, escaping, framing, accessibility.
  */
 
-const CB = 'http://localhost:5179/cb';
+const CB = 'https://app-5179.example/cb';
 const PASSWORD = 'pages password';
 const EMAIL = 'pages.user@example.com';
 

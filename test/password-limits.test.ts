@@ -13,7 +13,7 @@ import { alertText } from './helpers/cookie-fetch.ts';
  * its verify (the calls still go to argon2).
  */
 
-const CB = 'http://localhost:5181/cb';
+const CB = 'https://app-5181.example/cb';
 const EMAIL = 'limits@example.com';
 const PASSWORD = 'a perfectly fine password';
 let ts: TestServer;

@@ -55,15 +55,15 @@ test('PostgreSQL: migrations up, down, up', { skip: available ? false : `no Post
 
 test('PostgreSQL: login with a post-login action, single-use codes under concurrency, Management API', { skip: available ? false : 'no PostgreSQL' }, async () => {
   ts = await startTestServer({ databaseUrl: dbUrl });
-  const spa = (await ts.api('POST', '/clients', { name: 'SPA', app_type: 'spa', callbacks: ['http://localhost:5173/cb'] })).body;
+  const spa = (await ts.api('POST', '/clients', { name: 'SPA', app_type: 'spa', callbacks: ['https://app-5173.example/cb'] })).body;
   assert.equal((await ts.api('POST', '/users', { email: 'pg@example.com', password: 'correct horse battery' })).status, 201);
   assert.equal((await ts.api('POST', '/users', { email: 'PG@example.com', password: 'correct horse battery' })).status, 409);
   await deployAction(ts, { name: 'claim', trigger: 'post-login', code: "exports.onExecutePostLogin = async (e, api) => { api.idToken.setCustomClaim('https://x/pg', true); api.user.setAppMetadata('seen', 1); }" });
   await bindActions(ts, 'post-login', ['claim']);
   const config = await discover(ts, spa.client_id);
-  const r = await loginThroughForm(config, { redirectUri: 'http://localhost:5173/cb', email: 'pg@example.com', password: 'correct horse battery' });
+  const r = await loginThroughForm(config, { redirectUri: 'https://app-5173.example/cb', email: 'pg@example.com', password: 'correct horse battery' });
   assert.ok(r.callbackUrl, r.loginPage);
-  const body = new URLSearchParams({ grant_type: 'authorization_code', code: r.callbackUrl.searchParams.get('code')!, code_verifier: r.verifier, client_id: spa.client_id, redirect_uri: 'http://localhost:5173/cb' });
+  const body = new URLSearchParams({ grant_type: 'authorization_code', code: r.callbackUrl.searchParams.get('code')!, code_verifier: r.verifier, client_id: spa.client_id, redirect_uri: 'https://app-5173.example/cb' });
   const results = await Promise.all(Array.from({ length: 20 }, () => fetch(`${ts!.base}/oauth/token`, { method: 'POST', body, headers: { 'content-type': 'application/x-www-form-urlencoded' } })));
   const ok = results.filter((x) => x.status === 200);
   assert.equal(ok.length, 1, 'exactly one redemption of one code');
@@ -119,7 +119,7 @@ test('PostgreSQL: a NUL in a client_id, a token or a path is refused or not foun
   for (const path of ['/refresh-tokens/a%00b', '/sessions/a%00b', '/users/a%00b/refresh-tokens']) assert.ok([400, 404].includes((await ts.api('GET', path)).status), path);
   const form = (body: Record<string, string>) => fetch(`${ts!.base}/oauth/token`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams(body) });
   assert.equal((await form({ grant_type: 'client_credentials', client_id: 'a\u0000b', client_secret: 'x', audience: 'https://x.example' })).status, 401);
-  const spa = (await ts.api('POST', '/clients', { name: 'NUL SPA', app_type: 'spa', callbacks: ['http://localhost:5173/cb'] })).body;
+  const spa = (await ts.api('POST', '/clients', { name: 'NUL SPA', app_type: 'spa', callbacks: ['https://app-5173.example/cb'] })).body;
   const refresh = await form({ grant_type: 'refresh_token', client_id: spa.client_id, refresh_token: 'a\u0000b' });
   assert.equal(refresh.status, 400);
   assert.equal(((await refresh.json()) as { error: string }).error, 'invalid_grant');
@@ -158,7 +158,7 @@ test('PostgreSQL: grants listed and revoked, and a form POSTed back to /continue
   ts ??= await startTestServer({ databaseUrl: dbUrl });
   const oidc = await import('openid-client');
   const { Browser } = await import('./helpers/cookie-fetch.ts');
-  const CB = 'http://localhost:5173/cb';
+  const CB = 'https://app-5173.example/cb';
   const email = 'grants.pg@example.com';
   const password = 'correct horse battery';
   const user = (await ts.api('POST', '/users', { email, password })).body as { user_id: string };
@@ -194,7 +194,7 @@ test('PostgreSQL: grants listed and revoked, and a form POSTed back to /continue
 test('PostgreSQL: a grant is updated in place by a silent authorization, and one revoked while it is being used is not written back', { skip: available ? false : 'no PostgreSQL' }, async () => {
   ts ??= await startTestServer({ databaseUrl: dbUrl });
   const { authorizationRequest } = await import('./helpers/server.ts');
-  const CB = 'http://localhost:5173/cb';
+  const CB = 'https://app-5173.example/cb';
   const email = 'grant.race.pg@example.com';
   const password = 'correct horse battery';
   assert.equal((await ts.api('POST', '/users', { email, password })).status, 201);
@@ -231,7 +231,7 @@ test('PostgreSQL: api.session.revoke ends the session and its refresh token; eve
   ts ??= await startTestServer({ databaseUrl: dbUrl });
   const oidc = await import('openid-client');
   const { silentAuthorization, loginWithRefreshToken } = await import('./helpers/server.ts');
-  const CB = 'http://localhost:5173/cb';
+  const CB = 'https://app-5173.example/cb';
   const API = 'https://pg-revoke.api.example';
   const email = 'revoke.pg@example.com';
   const password = 'correct horse battery';
@@ -264,7 +264,7 @@ test('PostgreSQL: session metadata from concurrent logins, an action\'s session 
   ts ??= await startTestServer({ databaseUrl: dbUrl });
   const oidc = await import('openid-client');
   const { silentAuthorization, loginWithRefreshToken } = await import('./helpers/server.ts');
-  const CB = 'http://localhost:5173/cb';
+  const CB = 'https://app-5173.example/cb';
   const API = 'https://pg-life.api.example';
   const email = 'life.pg@example.com';
   const password = 'correct horse battery';
@@ -307,7 +307,7 @@ test('PostgreSQL: refresh-token metadata set at a login and a refresh; the Manag
   ts ??= await startTestServer({ databaseUrl: dbUrl });
   const oidc = await import('openid-client');
   const { loginWithRefreshToken } = await import('./helpers/server.ts');
-  const CB = 'http://localhost:5173/cb';
+  const CB = 'https://app-5173.example/cb';
   const API = 'https://pg-rtm.api.example';
   const email = 'rtm.pg@example.com';
   const password = 'correct horse battery';
@@ -401,7 +401,7 @@ test('PostgreSQL: an import brings a user with its authenticator in one transact
 test('PostgreSQL: RBAC: a role\'s permissions limit a user\'s token and its permissions claim; a refresh after a removal carries less', { skip: available ? false : 'no PostgreSQL' }, async () => {
   ts ??= await startTestServer({ databaseUrl: dbUrl });
   const API = 'https://pg-rbac.example';
-  const CB = 'http://localhost:5173/cb';
+  const CB = 'https://app-5173.example/cb';
   const scopes = ['read:r', 'write:r', 'delete:r'].map((value) => ({ value, description: '' }));
   assert.equal((await ts.api('POST', '/resource-servers', { name: 'PG RBAC', identifier: API, scopes, enforce_policies: true, token_dialect: 'rfc9068_profile_authz' })).status, 201);
   const role = (await ts.api('POST', '/roles', { name: 'pg-rbac-writer' })).body.id;

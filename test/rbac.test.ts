@@ -14,7 +14,7 @@ import { deployAction, bindActions } from './helpers/actions.ts';
 
 const API = 'https://rbac.api.example';
 const OPEN_API = 'https://open.api.example';
-const CB = 'http://localhost:5178/cb';
+const CB = 'https://app-5178.example/cb';
 const PASSWORD = 'rbac-test-password-1';
 let ts: TestServer;
 let config: oidc.Configuration;

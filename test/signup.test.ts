@@ -11,7 +11,7 @@ import { Browser, alertText, parseForm } from './helpers/cookie-fetch.ts';
  * B11, B15, B16, B19, B20, F3).
  */
 
-const CB = 'http://localhost:5177/cb';
+const CB = 'https://app-5177.example/cb';
 const PASSWORD = 'a long enough password';
 
 let ts: TestServer;

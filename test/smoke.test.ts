@@ -8,10 +8,10 @@ before(async () => { ts = await startTestServer(); });
 after(async () => { await ts?.close(); });
 
 test('SPA login through the form and an M2M token', async () => {
-  const spa = await ts.ctx.clients.create({ name: 'SPA', app_type: 'spa', callbacks: ['http://localhost:5173/cb'], web_origins: ['http://localhost:5173'] });
+  const spa = await ts.ctx.clients.create({ name: 'SPA', app_type: 'spa', callbacks: ['https://app-5173.example/cb'], web_origins: ['http://localhost:5173'] });
   await ts.ctx.users.create({ email: 'alice@example.com', password: 'correct horse battery' });
   const config = await discover(ts, spa.client_id);
-  const r = await loginThroughForm(config, { redirectUri: 'http://localhost:5173/cb', email: 'Alice@Example.COM', password: 'correct horse battery' });
+  const r = await loginThroughForm(config, { redirectUri: 'https://app-5173.example/cb', email: 'Alice@Example.COM', password: 'correct horse battery' });
   assert.ok(r.callbackUrl, `login did not reach the callback: ${r.loginPage?.slice(0, 500)}`);
   const tokens = await oidc.authorizationCodeGrant(config, r.callbackUrl, { pkceCodeVerifier: r.verifier, expectedState: r.state });
   assert.equal(tokens.claims()?.email, 'alice@example.com');

@@ -13,7 +13,7 @@ import { codeAt } from './helpers/mfa.ts';
 
 let ts: TestServer;
 let config: oidc.Configuration;
-const CB = 'http://localhost:5173/cb';
+const CB = 'https://app-5173.example/cb';
 const PASSWORD = 'imported mfa password 1';
 let passwordHash: string;
 

@@ -14,7 +14,7 @@ let ts: TestServer;
 before(async () => { ts = await startTestServer(); });
 after(async () => { await ts?.close(); });
 
-const CB = 'http://localhost:5173/cb';
+const CB = 'https://app-5173.example/cb';
 /** POST /jobs/users-imports with `users` as the file; the answer. */
 const upload = (users: unknown, fields?: Record<string, string>, token?: string) => uploadUsers(ts, users, fields, token);
 /** The job once it is no longer pending. */

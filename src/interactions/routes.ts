@@ -7,6 +7,7 @@ import { formFields, MALFORMED_FORM } from './form-fields.ts';
 import { AppError } from '../shared/errors.ts';
 import { registerAuth0Logout } from './auth0-logout.ts';
 import { canonicalEmail } from '../users/email.ts';
+import { redirectsToThisDevice } from '../shared/urls.ts';
 import { consentPage, loginPage, messagePage, signupPage } from '../../views/pages.ts';
 import { createPostLoginStep, isDeviceFlow } from './post-login.ts';
 import { queueVerificationMail, tooManyFromAddress } from './lifecycle.ts';
@@ -74,9 +75,12 @@ export function createInteractionRoutes(app: AppContext, csrf: Csrf) {
       // A native app's redirect (a custom scheme, a loopback port) can be claimed by any other
       // app on the device: oidc-provider asks consent of native clients every time, and the
       // user must see it, first party or not (RFC 8252 §8.6), or another app would get the code.
-      if (client?.is_first_party && client.app_type !== 'native') return grantConsent(ctx, d);
+      // The same for any application's redirect to localhost (provider.ts, loopback_redirect).
+      if (client?.is_first_party && client.app_type !== 'native' && !redirectsToThisDevice(d.params.redirect_uri)) return grantConsent(ctx, d);
       const det = d.prompt.details as { missingOIDCScope?: string[]; missingResourceScopes?: Record<string, string[]> };
-      const scopes = [...(det.missingOIDCScope ?? []), ...Object.values(det.missingResourceScopes ?? {}).flat()];
+      const missing = [...(det.missingOIDCScope ?? []), ...Object.values(det.missingResourceScopes ?? {}).flat()];
+      // Asked every time (native, localhost): what the application asks for, granted before or not.
+      const scopes = missing.length > 0 ? missing : String(d.params.scope ?? '').split(' ').filter(Boolean);
       ctx.type = 'html';
       ctx.body = consentPage({ appName: config.appName, csrf: csrf.token(ctx), action: p(`/interaction/${d.uid}/confirm`), abortUrl: p(`/interaction/${d.uid}/abort`), clientName: name, scopes });
       return;

@@ -1,4 +1,4 @@
-import { apiIdentifier, apiIndicator } from '../shared/urls.ts';
+import { apiIdentifier, apiIndicator, redirectsToThisDevice } from '../shared/urls.ts';
 import { cookieSigner } from '../http/cookie-signer.ts';
 import type { Permissions } from '../roles/permissions.ts';
 import Provider, { errors, interactionPolicy } from 'oidc-provider';
@@ -365,6 +365,13 @@ export function createProvider(d: ProviderDeps): Provider {
   // Auth0 runs post-login on every authorization, also when an existing session answers it:
   // a prompt after `login` makes that happen (interactively, or inline for prompt=none).
   const policy = interactionPolicy.base();
+  // A redirect to the user's own device (a localhost callback) can be taken by any program there:
+  // consent is asked every time, first party or not, as oidc-provider does for native clients and
+  // Auth0 for localhost. Without it, another local program could get the signed-in user's code
+  // with prompt=none (consent_required then).
+  policy.get('consent')!.checks.splice(1, 0, new interactionPolicy.Check('loopback_redirect', 'a redirect to this device can be claimed by any program on it', 'consent_required',
+    (ctx: KoaContextWithOIDC) => (redirectsToThisDevice(ctx.oidc.params?.redirect_uri) && ctx.oidc.params?.response_type !== 'none' && !ctx.oidc.result?.consent
+      ? interactionPolicy.Check.REQUEST_PROMPT : interactionPolicy.Check.NO_NEED_TO_PROMPT)));
   // A session whose account can no longer sign in (blocked or deleted since) is asked to log in
   // again, as one without an account: oidc-provider would otherwise go on to its consent check
   // with no grant loaded and fail with a server error.

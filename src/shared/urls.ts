@@ -41,3 +41,17 @@ export function apiIdentifier(indicator: string): string {
 }
 /** Whether an API identifier would be mistaken for apiIndicator's URN (refused on create). */
 export const isReservedApiIdentifier = (identifier: string): boolean => identifier.startsWith(API_URN);
+
+/**
+ * Whether a redirect URI lands on the user's own device (localhost, a *.localhost name,
+ * 127.0.0.0/8 or [::1]): any program running there can listen on it, so a code sent there may
+ * reach another program than the application (RFC 8252 §8.6). Auth0 always asks for consent on
+ * localhost for that reason, first party or not.
+ */
+export function redirectsToThisDevice(uri: unknown): boolean {
+  if (typeof uri !== 'string' || !URL.canParse(uri)) return false;
+  const u = new URL(uri);
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') return false;
+  const h = u.hostname.toLowerCase();
+  return h === 'localhost' || h.endsWith('.localhost') || h === '[::1]' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h);
+}
