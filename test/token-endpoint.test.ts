@@ -130,8 +130,21 @@ test('repeated parameters are refused; nothing is issued', async () => {
   const same = await token(`grant_type=client_credentials&resource=${a}&resource=${a}`, { ...form, ...auth() });
   assert.equal(same.status, 200, same.text);
   assert.deepEqual(scopesOf(same.body.access_token), ['read:a', 'write:a']);
-  const json = await token(`{"grant_type":"client_credentials","audience":"${API}","audience":"${API}"}`, { 'content-type': 'application/json', ...auth() });
-  assert.equal(json.status, 200, 'JSON keeps the last of repeated keys, as JSON.parse does');
+  // In a JSON body too (regression of a review: JSON.parse kept the last, so a proxy or a log
+  // reading the first saw another request than the one served), however the name is spelt.
+  for (const body of [
+    `{"grant_type":"client_credentials","audience":"https://other.example/","audience":"${API}"}`,
+    `{"grant_type":"client_credentials","audience":"https://other.example/", "\\u0061udience" ${' '.repeat(100)}: "${API}"}`,
+  ]) {
+    const json = await token(body, { 'content-type': 'application/json', ...auth() });
+    assert.equal(json.status, 400, json.text);
+    assert.equal(json.body.error, 'invalid_request');
+    assert.equal(json.body.error_description, "'audience' parameter must not be provided twice");
+    assert.equal(json.body.access_token, undefined);
+  }
+  // A value that looks like a member is a value.
+  const lookalike = await token(JSON.stringify({ grant_type: 'client_credentials', audience: API, note: '"audience": "x"' }), { 'content-type': 'application/json', ...auth() });
+  assert.equal(lookalike.status, 200, lookalike.text);
   // Both names at once: resource= wins, as oidc-provider reads it; audience= is dropped.
   const both = await token(`grant_type=client_credentials&resource=${a}&audience=https%3A%2F%2Fother.example%2F`, { ...form, ...auth() });
   assert.equal(both.status, 200, both.text);

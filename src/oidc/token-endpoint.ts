@@ -34,8 +34,25 @@ function jsonToForm(text: string): { form: string } | { error: string } {
     else if (typeof v === 'number' || typeof v === 'boolean') out[k] = String(v);
     else return { error: `'${k.slice(0, 64)}' parameter must be a string` };
   }
+  // A parameter given twice: JSON.parse keeps the last, where a form body is refused (RFC 6749
+  // §3.1, §3.2) and a proxy reading the first would see another request than the one served.
+  const seen = new Set<string>();
+  const colon = /\s*:/y;
+  for (const m of text.matchAll(STRING_LITERAL)) {
+    colon.lastIndex = m.index + m[0].length;
+    if (!colon.test(text)) continue;
+    const name = JSON.parse(m[0]) as string;
+    if (seen.has(name)) return { error: `'${name.slice(0, 64)}' parameter must not be provided twice` };
+    seen.add(name);
+  }
   return { form: stringify(out) };
 }
+/**
+ * JSON string literals, in order. The body's members are all strings, numbers, booleans or null
+ * (checked before this runs): outside its strings there is no quote, so each match is one of
+ * them, and one followed by `:` is a member's name.
+ */
+const STRING_LITERAL = /"(?:[^"\\]|\\.)*"/g;
 
 /**
  * The request oidc-provider will read: the original's method, URL, socket and headers with
