@@ -13,6 +13,7 @@ const KEY_POLL_MS = 2000;
 export async function sweepLifecycle(db: Db, failureResetMs: number, now = Date.now()) {
   await db('action_continuations').where('expires_at', '<', now - 3600_000).delete();
   await db('mfa_pending').where('expires_at', '<', now).delete();
+  await db('organization_pending').where('expires_at', '<', now).delete();
   await db('email_tokens').where('expires_at', '<', now - 86400_000).delete();
   // Management API jobs are polled for a while after they end, as on Auth0; then they go.
   await db('jobs').where('created_at', '<', now - 7 * 86400_000).delete();

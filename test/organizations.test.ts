@@ -59,10 +59,18 @@ test('the Management API: organizations by id and name, members, member roles; A
   const readOnly = await ts.adminToken('read:organizations');
   assert.equal((await ts.api('POST', '/organizations', { name: 'nope' }, readOnly)).status, 403);
   assert.equal((await ts.api('GET', `/organizations/${acme.id}/members`, undefined, readOnly)).status, 403, 'members have scopes of their own');
-  // A client that takes organizations only with no_prompt (Auth0's other behaviours need its prompts).
+  // Auth0's three behaviours for an application that requires an organization its request does
+  // not name (the prompts: test/organizations-prompts.test.ts); nothing else.
   const prompt = await ts.api('POST', '/clients', { name: 'Prompting', app_type: 'regular_web', organization_usage: 'require', organization_require_behavior: 'pre_login_prompt' });
-  assert.equal(prompt.status, 400);
-  assert.match(prompt.body.message, /only no_prompt/);
+  assert.equal(prompt.status, 201, JSON.stringify(prompt.body));
+  assert.equal(prompt.body.organization_require_behavior, 'pre_login_prompt');
+  assert.equal((await ts.api('GET', `/clients/${prompt.body.client_id}`)).body.organization_require_behavior, 'pre_login_prompt');
+  const patched = await ts.api('PATCH', `/clients/${prompt.body.client_id}`, { organization_require_behavior: 'post_login_prompt' });
+  assert.equal(patched.body.organization_require_behavior, 'post_login_prompt');
+  const bad = await ts.api('POST', '/clients', { name: 'Asking', app_type: 'regular_web', organization_usage: 'require', organization_require_behavior: 'ask' });
+  assert.equal(bad.status, 400);
+  assert.match(bad.body.message, /organization_require_behavior/);
+  assert.equal((await ts.api('GET', `/clients/${app.client_id}`)).body.organization_require_behavior, 'no_prompt', 'the default');
 });
 
 test('signing in to an organization: a member gets org_id in the ID and access tokens, by id or by name, and through a refresh; event.organization', async () => {

@@ -584,3 +584,27 @@ test('PostgreSQL: a NUL in a Management API body is a 400 naming where, never a 
   assert.equal((await server.ctx.checkPassword('nul-password@example.com', pw, { ip: '127.0.0.9', where: 'test' })).ok, true);
   assert.equal((await server.api('PATCH', `/users/${encodeURIComponent(made.body.user_id)}`, { password: `${pw}2` })).status, 200);
 });
+
+test('PostgreSQL: organization prompts: a pick after the password signs in to the organization; a parked login ends with a password change', { skip: available ? false : 'no PostgreSQL' }, async () => {
+  const server = (ts ??= await startTestServer({ databaseUrl: dbUrl }));
+  const CB = 'https://pg-prompts.example/cb';
+  const c = (await server.api('POST', '/clients', { name: 'PG Post App', app_type: 'regular_web', callbacks: [CB], organization_usage: 'require', organization_require_behavior: 'post_login_prompt' })).body;
+  assert.equal(c.organization_require_behavior, 'post_login_prompt');
+  const cfg = await discover(server, c.client_id, c.client_secret);
+  const org = (await server.api('POST', '/organizations', { name: 'pg-prompts' })).body;
+  const u = await createUser(server, 'pg-prompts@example.com', 'a long enough password');
+  await server.api('POST', `/organizations/${org.id}/members`, { members: [u.user_id] });
+  const r = await loginThroughForm(cfg, { redirectUri: CB, email: 'pg-prompts@example.com', password: 'a long enough password', scope: 'openid' });
+  assert.equal(r.callbackUrl, undefined);
+  assert.match(r.loginPage ?? '', /Choose an organization/);
+  const picked = await r.browser.submit(r.url!, r.loginPage!, { organization: org.id }, { actionIncludes: '/organization' });
+  const done = await r.browser.follow(new URL(picked.headers.get('location')!, r.url), {}, (x) => x.href.startsWith(CB));
+  const t = await oidc.authorizationCodeGrant(cfg, done.url, { pkceCodeVerifier: r.verifier, expectedState: r.state });
+  assert.equal(t.claims()!.org_id, org.id);
+  // A login parked after the pick: the password changes before the resume.
+  const again = await loginThroughForm(cfg, { redirectUri: CB, email: 'pg-prompts@example.com', password: 'a long enough password', scope: 'openid', params: { prompt: 'login' } });
+  const picked2 = await again.browser.submit(again.url!, again.loginPage!, { organization: org.id }, { actionIncludes: '/organization' });
+  assert.equal((await server.api('PATCH', `/users/${encodeURIComponent(u.user_id)}`, { password: 'another long password' })).status, 200);
+  const parked = await again.browser.follow(new URL(picked2.headers.get('location')!, again.url), {}, (x) => x.href.startsWith(CB));
+  assert.equal(parked.url.searchParams.get('code'), null, parked.url.href);
+});

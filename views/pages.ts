@@ -59,6 +59,33 @@ export function consentPage(o: Base & { action: string; abortUrl: string; client
   });
 }
 
+/**
+ * Auth0's organization prompts: the organization's name, asked before the login (`name`); or
+ * the organizations the signed-in user belongs to, one button each (`pick`).
+ */
+export function organizationPage(o: Base & { action: string; clientName: string; error?: string } & (
+  { mode: 'name'; value?: string } | { mode: 'pick'; organizations: { id: string; label: string }[]; abortUrl: string }
+)) {
+  const form = o.mode === 'name'
+    ? html`<form method="post" action="${o.action}" novalidate>
+<input type="hidden" name="_csrf" value="${o.csrf}">
+<label for="organization">Organization name<input id="organization" name="organization" type="text" autocomplete="organization" required maxlength="50" value="${o.value ?? ''}" autofocus></label>
+<button type="submit">Continue</button>
+</form>`
+    : html`<form method="post" action="${o.action}">
+<input type="hidden" name="_csrf" value="${o.csrf}">
+<ul class="orgs" aria-label="Your organizations">${o.organizations.map((g) => html`<li><button type="submit" class="secondary" name="organization" value="${g.id}">${g.label}</button></li>`)}</ul>
+</form>
+<div class="links"><a href="${o.abortUrl}">Cancel</a></div>`;
+  return layout({
+    appName: o.appName, title: 'Organization',
+    body: html`<h1 id="page-title">${o.mode === 'name' ? 'Enter your organization' : 'Choose an organization'}</h1>
+<p class="sub">${o.mode === 'name' ? html`to continue to ${o.clientName}` : html`to sign in to ${o.clientName} with`}</p>
+${alert(o.error)}
+${form}`,
+  });
+}
+
 export function messagePage(o: { appName: string; title: string; message: string; error?: boolean; extra?: SafeHtml }) {
   return layout({
     appName: o.appName, title: o.title,

@@ -37,7 +37,14 @@ export interface ClientInput {
   client_id?: string; client_secret?: string; oidc_logout?: OidcLogout | null;
   /** Auth0's: whether the application signs users in to organizations (deny, the default; allow; require). */
   organization_usage?: 'deny' | 'allow' | 'require';
+  /**
+   * Auth0's, for `require` without `organization=`: refuse (no_prompt, the default), ask for the
+   * organization's name before the login (pre_login_prompt), or let the user pick one of theirs
+   * after the password (post_login_prompt).
+   */
+  organization_require_behavior?: OrganizationRequireBehavior;
 }
+export type OrganizationRequireBehavior = 'no_prompt' | 'pre_login_prompt' | 'post_login_prompt';
 
 const SAFE_ALG = (a: unknown) => (a === 'RS256' || a === 'ES256' ? a : undefined);
 const sealAad = (clientId: string) => `client-secret:${clientId}`;
@@ -102,6 +109,7 @@ export function createClients(db: Db, box: SecretBox, defaultIdTokenAlg: 'ES256'
       is_system: toBool(r.is_system), created_at: r.created_at as string, updated_at: r.updated_at as string,
       ...(r.oidc_logout ? { oidc_logout: parseJson<OidcLogout>(r.oidc_logout, { backchannel_logout_urls: [] }) } : {}),
       organization_usage: ((r.organization_usage as string | null) ?? 'deny') as 'deny' | 'allow' | 'require',
+      organization_require_behavior: ((r.organization_require_behavior as string | null) ?? 'no_prompt') as OrganizationRequireBehavior,
       ...(r.client_authentication_methods ? { client_authentication_methods: { private_key_jwt: { credentials: credentialIdsOf(r.client_authentication_methods as string).map((id) => ({ id })) } } } : {}),
       ...(secret ? { client_secret: secret } : {}),
     };
@@ -151,7 +159,7 @@ export function createClients(db: Db, box: SecretBox, defaultIdTokenAlg: 'ES256'
         grant_types: input.grant_types ?? d.grant_types, callbacks: input.callbacks ?? [], allowed_logout_urls: input.allowed_logout_urls ?? [],
         web_origins: input.web_origins ?? [], client_metadata: input.client_metadata ?? {}, is_first_party: input.is_first_party ?? true,
         id_token_signed_response_alg: input.id_token_signed_response_alg, oidc_logout: normalOidcLogout(input.oidc_logout),
-        organization_usage: input.organization_usage ?? 'deny',
+        organization_usage: input.organization_usage ?? 'deny', organization_require_behavior: input.organization_require_behavior ?? 'no_prompt',
       };
       if (input.client_authentication_methods) throw badRequest('client_authentication_methods: create the application first, then its credentials (POST /clients/{id}/credentials), then name them here with PATCH');
       validate(c);
@@ -164,7 +172,7 @@ export function createClients(db: Db, box: SecretBox, defaultIdTokenAlg: 'ES256'
         callbacks: JSON.stringify(c.callbacks), allowed_logout_urls: JSON.stringify(c.allowed_logout_urls), web_origins: JSON.stringify(c.web_origins),
         client_metadata: JSON.stringify(c.client_metadata), is_first_party: c.is_first_party, id_token_signed_response_alg: c.id_token_signed_response_alg ?? null,
         is_system: opts.system ?? false, created_at: ts, updated_at: ts, oidc_logout: c.oidc_logout ? JSON.stringify(c.oidc_logout) : null,
-        organization_usage: c.organization_usage,
+        organization_usage: c.organization_usage, organization_require_behavior: c.organization_require_behavior,
       });
       return toApi((await row(clientId))!, secret);
     },
@@ -217,7 +225,7 @@ export function createClients(db: Db, box: SecretBox, defaultIdTokenAlg: 'ES256'
         id_token_signed_response_alg: next.id_token_signed_response_alg ?? null, updated_at: new Date().toISOString(),
         oidc_logout: next.oidc_logout ? JSON.stringify(next.oidc_logout) : null,
         client_authentication_methods: next.client_authentication_methods ? JSON.stringify(next.client_authentication_methods) : null,
-        organization_usage: next.organization_usage,
+        organization_usage: next.organization_usage, organization_require_behavior: next.organization_require_behavior,
         ...(secret ? { client_secret_sealed: box.seal(secret, sealAad(clientId)) } : {}),
         ...(becomesPublic || usesKey ? { client_secret_sealed: null } : {}),
       });
@@ -279,6 +287,7 @@ export function createClients(db: Db, box: SecretBox, defaultIdTokenAlg: 'ES256'
       'urn:gatehouse:web_origins': c.web_origins, 'urn:gatehouse:first_party': c.is_first_party,
       'urn:gatehouse:app_type': c.app_type, 'urn:gatehouse:metadata': c.client_metadata,
       'urn:gatehouse:system': c.is_system, 'urn:gatehouse:organization_usage': c.organization_usage,
+      'urn:gatehouse:organization_require_behavior': c.organization_require_behavior,
       // Back-channel logout: the logout token names the session (sid), as Auth0's does.
       ...(c.oidc_logout?.backchannel_logout_urls[0] ? {
         backchannel_logout_uri: c.oidc_logout.backchannel_logout_urls[0], backchannel_logout_session_required: true,

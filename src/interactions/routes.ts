@@ -10,6 +10,7 @@ import { canonicalEmail } from '../users/email.ts';
 import { redirectsToThisDevice } from '../shared/urls.ts';
 import { consentPage, loginPage, messagePage, signupPage } from '../../views/pages.ts';
 import { createPostLoginStep, isDeviceFlow } from './post-login.ts';
+import { createOrganizationStep } from './organization-step.ts';
 import { queueVerificationMail, tooManyFromAddress } from './lifecycle.ts';
 import { verificationRequiredPage } from '../../views/lifecycle.ts';
 import { loginTransaction } from '../actions/triggers/events.ts';
@@ -29,6 +30,25 @@ export function createInteractionRoutes(app: AppContext, csrf: Csrf) {
   const router = new Router({ prefix: urls.mountPath });
   const p = (path: string) => `${urls.mountPath}${path}`;
   const postLogin = createPostLoginStep(app);
+
+  /**
+   * A login (or a sign-up) whose password was checked goes on: a non-member of the organization
+   * named stops here, not counted as a successful login; then the second factor and post-login.
+   */
+  async function passwordDone(ctx: Context, d: Awaited<ReturnType<typeof details>>, userId: string, email: string, o: { signup: boolean; checkedAt: number }) {
+    if (await postLogin.organizationRefused(ctx, d, userId, email)) return;
+    await users.recordLogin(userId, ctx.ip);
+    if (!o.signup) await audit.record({ type: 's', description: 'Successful login', user_id: userId, user_name: email, client_id: str(d.params.client_id) ?? null, ip: ctx.ip, user_agent: ctx.get('user-agent') });
+    await postLogin.afterPassword(ctx, d, userId, o.checkedAt);
+  }
+  // Auth0's organization prompts (an application that requires one and lets the user say which).
+  const organizationStep = createOrganizationStep(app, csrf, {
+    async picked(ctx, d, userId, o) {
+      const u = await users.get(userId);
+      if (!u || u.blocked) throw new AppError(403, 'blocked', 'This account cannot sign in. Contact the administrator.');
+      await passwordDone(ctx, d, userId, u.email, o);
+    },
+  });
 
   async function details(ctx: Context) {
     let d;
@@ -86,6 +106,7 @@ export function createInteractionRoutes(app: AppContext, csrf: Csrf) {
       return;
     }
     if (d.prompt.name === 'actions') return postLogin.afterSession(ctx, d);
+    if (d.prompt.name === 'organization') return organizationStep.show(ctx, d);
     throw new AppError(400, 'unsupported_prompt', `Unsupported step: ${d.prompt.name}`);
   });
 
@@ -130,11 +151,16 @@ export function createInteractionRoutes(app: AppContext, csrf: Csrf) {
       ctx.body = verificationRequiredPage({ appName: config.appName, email: user.email, resendUrl: p('/verify-email/resend'), loginUrl: p(`/interaction/${d.uid}`) });
       return;
     }
-    // Signing in to an organization: a non-member stops here, not counted as a successful login.
-    if (await postLogin.organizationRefused(ctx, d, row.id, email)) return;
-    await users.recordLogin(row.id, ip);
-    await audit.record({ type: 's', description: 'Successful login', user_id: row.id, user_name: email, client_id: clientId, ip, user_agent: ua });
-    await postLogin.afterPassword(ctx, d, row.id, checkedAt);
+    // An application that lets the user pick the organization after the password: the picker first.
+    if (await organizationStep.afterPassword(ctx, d, row.id, { signup: false, checkedAt })) return;
+    await passwordDone(ctx, d, row.id, email, { signup: false, checkedAt });
+  });
+
+  router.get('/interaction/:uid/organization', async function showOrganization(ctx) {
+    await organizationStep.show(ctx, await details(ctx));
+  });
+  router.post('/interaction/:uid/organization', csrf.verify, async function submitOrganization(ctx) {
+    await organizationStep.submit(ctx, await details(ctx));
   });
 
   async function grantConsent(ctx: Context, d: Awaited<ReturnType<typeof details>>) {
@@ -278,9 +304,9 @@ export function createInteractionRoutes(app: AppContext, csrf: Csrf) {
       return;
     }
     // A new account is nobody's member yet: a sign-up in an organization's sign-in ends here as a login would.
-    if (await postLogin.organizationRefused(ctx, d, user.user_id, user.email)) return;
-    await users.recordLogin(user.user_id, ctx.ip);
-    await postLogin.afterPassword(ctx, d, user.user_id);
+    const checkedAt = Date.now();
+    if (await organizationStep.afterPassword(ctx, d, user.user_id, { signup: true, checkedAt })) return;
+    await passwordDone(ctx, d, user.user_id, user.email, { signup: true, checkedAt });
   });
 
   registerAuth0Logout(router, urls);

@@ -35,10 +35,10 @@ const fields = {
   // Auth0's shape for the ID token algorithm. What GET answers may be sent back as it is: the
   // lifetime is the server's (checkRoundTrip), secret_encoded is Auth0's HS256 setting, never used.
   jwt_configuration: z.strictObject({ alg: alg.optional(), lifetime_in_seconds: z.number().int().optional(), secret_encoded: z.literal(false).optional() }),
-  // Organizations (Auth0's): whether the application signs users in to one. Only Auth0's no_prompt
-  // behaviour is offered: the application names the organization (organization=) itself.
+  // Organizations (Auth0's): whether the application signs users in to one, and, when it requires
+  // one, what happens when its request names none (src/clients/clients.ts).
   organization_usage: z.enum(['deny', 'allow', 'require']),
-  organization_require_behavior: z.literal('no_prompt', { error: 'only no_prompt is offered: the application names the organization (organization=) in its request' }),
+  organization_require_behavior: z.enum(['no_prompt', 'pre_login_prompt', 'post_login_prompt']),
   // OpenID Connect Back-Channel Logout, Auth0's shape; null turns it off (the URL and initiators are checked by the clients library).
   oidc_logout: z.strictObject({
     backchannel_logout_urls: z.array(z.string().min(1).max(2000)).max(5),
@@ -85,7 +85,7 @@ const viewOf = (app: AppContext) => (c: ClientOut) => ({
 const summary = ({ client_secret: _s, created_at: _c, ...rest }: ClientOut) => rest;
 
 function toInput<T extends { jwt_configuration?: { alg?: 'ES256' | 'RS256' }; id_token_signed_response_alg?: 'ES256' | 'RS256'; oidc_conformant?: boolean; token_endpoint_auth_method?: string | null; client_authentication_methods?: unknown }>(b: T) {
-  const { jwt_configuration, oidc_conformant: _o, token_endpoint_auth_method: method, organization_require_behavior: _b, ...rest } = b as T & { organization_require_behavior?: unknown };
+  const { jwt_configuration, oidc_conformant: _o, token_endpoint_auth_method: method, ...rest } = b;
   if (method === null && b.client_authentication_methods === undefined) throw badRequest('token_endpoint_auth_method: null needs client_authentication_methods (Private Key JWT)', 'invalid_body');
   if (typeof method === 'string' && b.client_authentication_methods) throw badRequest('token_endpoint_auth_method: a secret method and client_authentication_methods (Private Key JWT) exclude each other: send null with it', 'invalid_body');
   return { ...rest, ...(method !== null && method !== undefined ? { token_endpoint_auth_method: method as 'none' | 'client_secret_basic' | 'client_secret_post' } : {}), id_token_signed_response_alg: b.id_token_signed_response_alg ?? jwt_configuration?.alg };

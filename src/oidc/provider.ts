@@ -26,6 +26,7 @@ import { messagePage, logoutPage } from '../../views/pages.ts';
 import { confirmDevicePage, userCodePage } from '../../views/device.ts';
 import type { RequestLimits } from '../users/request-limits.ts';
 import type { Organizations } from '../organizations/organizations.ts';
+import { organizationPrompt, organizationRequired } from '../organizations/prompt.ts';
 import { ISSUED } from './backchannel.ts';
 import { isAllowedHost, parseFetchAllow } from '../actions/sandbox/net-guard.ts';
 import { html } from '../../views/html.ts';
@@ -337,7 +338,12 @@ export function createProvider(d: ProviderDeps): Provider {
   async function organizationParam(ctx: KoaContextWithOIDC, value: unknown, client: unknown) {
     const usage = (client as Record<string, unknown> | undefined)?.['urn:gatehouse:organization_usage'] ?? 'deny';
     if (value === undefined || value === null || value === '') {
-      if (usage === 'require') throw new errors.InvalidRequest('this application signs users in to an organization: the organization parameter is required');
+      // An application that lets the user say which (Auth0's organization prompts) may leave it
+      // out of a browser's authorization: the 'organization' prompt asks (routes.ts). A device
+      // has no such step here.
+      if (usage === 'require' && (ctx.oidc.route === 'device_authorization' || organizationPrompt(client) === undefined)) {
+        throw new errors.InvalidRequest('this application signs users in to an organization: the organization parameter is required');
+      }
       return;
     }
     if (typeof value !== 'string') throw new errors.InvalidRequest("'organization' parameter must be a string");
@@ -380,6 +386,17 @@ export function createProvider(d: ProviderDeps): Provider {
   policy.add(new interactionPolicy.Prompt({ name: 'actions', requestable: false },
     new interactionPolicy.Check('post_login_actions', 'post-login actions or a second factor must run for this authorization',
       async (ctx: KoaContextWithOIDC) => (d.hooks?.postLoginPending ? withOAuthErrors(() => d.hooks!.postLoginPending!(ctx)) : false))), 1);
+  // An organization the user names (organizationPrompt), first: before the login ('pre'), or, for
+  // a session that answers, before its post-login ('post'; a login with a password picks it
+  // within the login step, before its second factor and actions: src/interactions/organization-step.ts).
+  // An application that requires one reaches this without one only through these prompts (the
+  // authorization request is refused otherwise), or when it changed its setting since: the
+  // prompt then refuses the login rather than letting it through without an organization.
+  policy.add(new interactionPolicy.Prompt({ name: 'organization', requestable: false },
+    new interactionPolicy.Check('organization_required', 'the user must say which organization to sign in to', 'interaction_required', (ctx: KoaContextWithOIDC) => {
+      if (!organizationRequired(ctx.oidc.client) || ctx.oidc.params?.organization) return false;
+      return organizationPrompt(ctx.oidc.client) !== 'post' || !!ctx.oidc.session?.accountId;
+    })), 0);
 
   // The same host matching as the actions' fetch and log streams (one schema for the three lists).
   const backchannelAllow = parseFetchAllow(config.backchannelLogout.allowHosts);
@@ -413,7 +430,7 @@ export function createProvider(d: ProviderDeps): Provider {
     // QUERY_PARAM: the authorization request's unknown parameters, for post-login's event.request.query (set by its validator, never the client's).
     // (QUERY_PARAM's validator runs on every authorization request, after its redirect_uri was checked.)
     extraParams: { audience: null, organization: organizationParam, [QUERY_PARAM]: (ctx) => { webMessageOriginAllowed(ctx); carryUnknownParams(ctx); } },
-    extraClientMetadata: { properties: ['urn:gatehouse:web_origins', 'urn:gatehouse:first_party', 'urn:gatehouse:app_type', 'urn:gatehouse:metadata', 'urn:gatehouse:system', 'urn:gatehouse:backchannel_initiators', 'urn:gatehouse:organization_usage'] },
+    extraClientMetadata: { properties: ['urn:gatehouse:web_origins', 'urn:gatehouse:first_party', 'urn:gatehouse:app_type', 'urn:gatehouse:metadata', 'urn:gatehouse:system', 'urn:gatehouse:backchannel_initiators', 'urn:gatehouse:organization_usage', 'urn:gatehouse:organization_require_behavior'] },
     // Outgoing requests (back-channel logout tokens): oidc-provider's SSRF guard refuses special-use
     // addresses; the hosts backchannelLogout.allowHosts names are reached wherever they resolve.
     fetch(url, options) {

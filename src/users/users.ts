@@ -347,6 +347,7 @@ export function createUsers(db: Db, hasher: PasswordHasher, policy: { minLength:
       // at an action's redirect. Otherwise someone who had the old password and got that far
       // could finish after the change and get a new session. (Not counted: they are no tokens.)
       await db('mfa_pending').where({ user_id: id }).delete();
+      await db('organization_pending').where({ user_id: id }).delete();
       const waiting = jsonMemberNeedle('userId', id);
       const parked: { state: string; payload: string }[] = await db('action_continuations').whereRaw("payload like ? escape '\\'", [`%${waiting}%`]).select('state', 'payload');
       for (const r of parked) {
