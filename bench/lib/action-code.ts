@@ -74,7 +74,7 @@ export function samplePostLoginEvent(): Record<string, unknown> {
     authorization: { roles: ['admin', 'editor'] },
     client: { client_id: 'Qm3Nf8Hs1Kd6Pz0Xv4Bt7Rj2', name: 'bench SPA', metadata: {} },
     request: { ip: '127.0.0.1', method: 'POST', hostname: '127.0.0.1', user_agent: 'gatehouse-bench', query: {}, body: { email: 'bench-user-0@example.com' } },
-    transaction: { id: 'i_abc', protocol: 'oidc-basic-profile', requested_scopes: ['openid', 'profile', 'email'], redirect_uri: 'http://127.0.0.1/bench/callback', response_type: ['code'], state: 'st', ui_locales: [] },
+    transaction: { id: 'i_abc', protocol: 'oidc-basic-profile', requested_scopes: ['openid', 'profile', 'email'], redirect_uri: 'https://bench.example/callback', response_type: ['code'], state: 'st', ui_locales: [] },
     authentication: { methods: [{ name: 'pwd', timestamp: now }] }, stats: { logins_count: 42 }, session: { id: 's_abc' },
     connection: { id: 'con_username_password', name: 'Username-Password-Authentication', strategy: 'auth0' }, tenant: { id: '127.0.0.1' },
   };

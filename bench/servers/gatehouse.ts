@@ -78,8 +78,10 @@ serveChild<GatehouseInit, GatehouseInfo>({
     await ctx.resourceServers.create({ name: 'Bench API', identifier: init.api, scopes: init.scopes.map((value) => ({ value, description: value })) });
     await ctx.resourceServers.grants.create({ client_id: m2m.client_id, audience: init.api, scope: init.scopes });
 
-    const redirectUri = 'http://127.0.0.1/bench/callback';
-    const spa = await ctx.clients.create({ name: 'bench SPA', app_type: 'spa', callbacks: [redirectUri], web_origins: ['http://127.0.0.1'] });
+    // Not on localhost, where every authorization asks for consent (as on Auth0): the login
+    // measured is a first-party SPA's in production, which has none.
+    const redirectUri = 'https://bench.example/callback';
+    const spa = await ctx.clients.create({ name: 'bench SPA', app_type: 'spa', callbacks: [redirectUri], web_origins: ['https://bench.example'] });
     const users: string[] = [];
     const roleIds: string[] = [];
     for (const name of init.roles ?? []) roleIds.push((await ctx.roles.create({ name, description: name })).id);

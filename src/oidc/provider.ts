@@ -132,12 +132,17 @@ export function createProvider(d: ProviderDeps): Provider {
   // oidc-provider looks the account up several times per request (grant checks, then claims
   // for each token): one read per request is enough.
   const accountsOfRequest = new WeakMap<object, Map<string, Promise<Awaited<ReturnType<Users['get']>>>>>();
-  async function findAccount(ctx: KoaContextWithOIDC, sub: string, token?: { grantId?: string }): Promise<Account | undefined> {
+  /** A user, read once per request (the resume's stale-login check and findAccount ask for the same one). */
+  function userOfRequest(ctx: object | undefined, sub: string) {
+    if (!ctx) return users.get(sub);
     let seen = accountsOfRequest.get(ctx);
     if (!seen) { seen = new Map(); accountsOfRequest.set(ctx, seen); }
     let lookup = seen.get(sub);
     if (!lookup) { lookup = users.get(sub); seen.set(sub, lookup); }
-    const u = await lookup;
+    return lookup;
+  }
+  async function findAccount(ctx: KoaContextWithOIDC, sub: string, token?: { grantId?: string }): Promise<Account | undefined> {
+    const u = await userOfRequest(ctx, sub);
     if (!u || u.blocked) return undefined;
     return {
       accountId: sub,
@@ -868,7 +873,7 @@ export function createProvider(d: ProviderDeps): Provider {
     });
   });
   deviceFlowLimits(provider, d);
-  endStaleLogins(provider, users);
+  endStaleLogins(provider, (sub) => userOfRequest((Provider as unknown as { ctx?: object }).ctx, sub));
   // A logout that ended the session: what Gatehouse keeps beside it (device, recorded methods, metadata) goes too.
   provider.on('end_session.success', (ctx: KoaContextWithOIDC) => {
     const s = ctx.oidc.session as unknown as { destroyed?: boolean; uid?: string } | undefined;
@@ -889,14 +894,14 @@ export function createProvider(d: ProviderDeps): Provider {
  * (users.revokeTokens ends sessions and tokens, not results waiting here). oidc-provider finds
  * no interaction then and answers that the login expired.
  */
-function endStaleLogins(provider: Provider, users: Pick<Users, 'get'>): void {
+function endStaleLogins(provider: Provider, userOf: Users['get']): void {
   const Interaction = provider.Interaction as unknown as { find(uid: string, ...rest: unknown[]): Promise<StoredInteraction | undefined> };
   const find = Interaction.find.bind(Interaction);
   Interaction.find = async function findLiveInteraction(uid: string, ...rest: unknown[]) {
     const i = await find(uid, ...rest);
     const accountId = i?.result?.login?.accountId;
     if (!i || typeof accountId !== 'string') return i;
-    const u = await users.get(accountId);
+    const u = await userOf(accountId);
     const at = i.result?.gatehouse?.passwordAt;
     const changed = typeof at === 'number' && typeof u?.last_password_reset === 'string' && Date.parse(u.last_password_reset) > at;
     if (u && !u.blocked && !changed) return i;
