@@ -107,3 +107,27 @@ test('a session whose account was blocked without ending it asks for a login aga
   assert.match(await r.res.text(), /name="password"/);
   assert.ok(!ts.logs.some((l) => /oidc server error/.test(l)), 'no server error logged');
 });
+
+test('a login that checked the old password while an admin\'s change was being hashed ends too', async () => {
+  // Regression of a review: the change was timed before argon2 hashed the new password, so a
+  // login checked meanwhile (against the old hash, still stored) looked newer than the change.
+  const email = 'inflight-race@example.com';
+  const u = await createUser(ts, email, 'old password 1234');
+  const hasher = ts.ctx.hasher as { hash(p: string): Promise<string> };
+  const hash = hasher.hash;
+  let reached!: () => void; let release!: () => void;
+  const atHasher = new Promise<void>((r) => { reached = r; });
+  const gate = new Promise<void>((r) => { release = r; });
+  hasher.hash = async (p: string) => { reached(); await gate; return hash.call(hasher, p); };
+  try {
+    const change = ts.api('PATCH', `/users/${encodeURIComponent(u.user_id)}`, { password: 'brand new password 99' });
+    await atHasher;
+    const p = await parkLogin(email, 'old password 1234');
+    release();
+    assert.equal((await change).status, 200);
+    await resumeRefused(p);
+  } finally {
+    hasher.hash = hash;
+    release();
+  }
+});

@@ -903,7 +903,8 @@ function endStaleLogins(provider: Provider, userOf: Users['get']): void {
     if (!i || typeof accountId !== 'string') return i;
     const u = await userOf(accountId);
     const at = i.result?.gatehouse?.passwordAt;
-    const changed = typeof at === 'number' && typeof u?.last_password_reset === 'string' && Date.parse(u.last_password_reset) > at;
+    // (In the same millisecond: which came first is unknown, so the login does not stand.)
+    const changed = typeof at === 'number' && typeof u?.last_password_reset === 'string' && Date.parse(u.last_password_reset) >= at;
     if (u && !u.blocked && !changed) return i;
     await i.destroy();
     return undefined;

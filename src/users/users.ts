@@ -227,7 +227,6 @@ export function createUsers(db: Db, hasher: PasswordHasher, policy: { minLength:
         if (problem) throw new AppError(400, 'password_strength_error', `password: ${problem}`);
         // Hashed before the transaction: argon2 takes tens of milliseconds, the row stays unlocked meanwhile.
         upd.password_hash = await hasher.hash(patch.password);
-        upd.last_password_reset = upd.updated_at;
         // A new password: remembered browsers ask for the second factor again (src/mfa/remember.ts).
         upd.mfa_remember_epoch = db.raw('mfa_remember_epoch + 1');
       }
@@ -251,6 +250,11 @@ export function createUsers(db: Db, hasher: PasswordHasher, policy: { minLength:
             if (metadataBytes(merged) > METADATA_MAX_BYTES) throw badRequest(`${k}: would be larger than ${METADATA_MAX_BYTES} bytes once merged with what is stored`);
             upd[k] = JSON.stringify(merged);
           }
+          // When the change is made: after the hashing (tens of milliseconds), with the row locked.
+          // A login that read the old hash before this time ends before it resumes (provider.ts
+          // endStaleLogins); timed before the hashing, one checked during it would have passed.
+          upd.updated_at = now();
+          if (upd.password_hash !== undefined) upd.last_password_reset = upd.updated_at;
           await trx('users').where({ id }).update(upd);
         });
       } catch (e) {
