@@ -258,7 +258,7 @@ test('a first-party application whose callback is on localhost is shown the cons
   // Regression of a review: a first-party SPA with a localhost callback was consented without a
   // page, so any program listening on that port got the signed-in user's code (with its own
   // PKCE pair) silently with prompt=none, and a refresh token with offline_access.
-  for (const LOOP_CB of ['http://localhost:5193/callback', 'http://127.0.0.1:5194/callback', 'http://[::1]:5195/callback']) {
+  for (const LOOP_CB of ['http://localhost:5193/callback', 'http://127.0.0.1:5194/callback', 'http://[::1]:5195/callback', 'https://localhost.:5196/callback', 'https://[::ffff:7f00:1]:5197/callback']) {
     const spa = await ts.ctx.clients.create({ name: 'Loopback SPA', app_type: 'spa', callbacks: [LOOP_CB] });
     assert.equal(spa.is_first_party, true);
     const cfg = await discover(ts, spa.client_id);

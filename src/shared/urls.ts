@@ -52,6 +52,17 @@ export function redirectsToThisDevice(uri: unknown): boolean {
   if (typeof uri !== 'string' || !URL.canParse(uri)) return false;
   const u = new URL(uri);
   if (u.protocol !== 'http:' && u.protocol !== 'https:') return false;
-  const h = u.hostname.toLowerCase();
-  return h === 'localhost' || h.endsWith('.localhost') || h === '[::1]' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h);
+  // The URL parser has lowered the name and written addresses in one form (127.1 is 127.0.0.1,
+  // [0:…:1] is [::1], [::ffff:127.0.0.1] is [::ffff:7f00:1]); a name may end with the root's dot.
+  const h = u.hostname.replace(/\.$/, '');
+  if (h === 'localhost' || h.endsWith('.localhost')) return true;
+  // 127.0.0.0/8, and 0.0.0.0/8, which connects to this host too.
+  const v4 = /^(\d{1,3})\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.exec(h);
+  if (v4) return v4[1] === '127' || v4[1] === '0';
+  // ::1 and ::, and IPv4 addresses of those ranges written as IPv6 (mapped ::ffff:a.b.c.d or the
+  // old compatible ::a.b.c.d).
+  if (h === '[::1]' || h === '[::]') return true;
+  const v6 = /^\[::(?:ffff:)?([0-9a-f]{1,4}):[0-9a-f]{1,4}\]$/.exec(h);
+  if (v6) { const first = parseInt(v6[1], 16) >> 8; return first === 127 || first === 0; }
+  return false;
 }
