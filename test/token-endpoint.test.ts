@@ -105,6 +105,13 @@ test('a JSON body member that is an array or an object is refused, as a repeated
     assert.equal(r.body.error_description, `'${name}' parameter must be a string`);
     assert.equal(r.body.access_token, undefined);
   }
+  // A lone surrogate (no UTF-8 form) in a value or a name: 400, not a server error (regression of a review).
+  for (const body of [`{"grant_type":"client_credentials","audience":"${API}","x":"\\ud800"}`, `{"grant_type":"client_credentials","audience":"${API}","\\udc00":"x"}`]) {
+    const r = await token(body, { 'content-type': 'application/json', ...auth() });
+    assert.equal(r.status, 400, r.text);
+    assert.equal(r.body.error, 'invalid_request');
+    assert.match(r.body.error_description, /well-formed Unicode/);
+  }
   const notObject = await token('["grant_type", "client_credentials"]', { 'content-type': 'application/json', ...auth() });
   assert.equal(notObject.status, 400);
   assert.equal(notObject.body.error, 'invalid_request');

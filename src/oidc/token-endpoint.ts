@@ -30,6 +30,8 @@ function jsonToForm(text: string): { form: string } | { error: string } {
   const out: Record<string, string> = {};
   for (const [k, v] of Object.entries(body)) {
     if (v === null || v === undefined) continue;
+    // A lone surrogate has no UTF-8 form for the form body (querystring throws on it).
+    if (!k.isWellFormed() || (typeof v === 'string' && !v.isWellFormed())) return { error: `'${k.slice(0, 64)}' parameter must be well-formed Unicode text` };
     if (typeof v === 'string') out[k] = v;
     else if (typeof v === 'number' || typeof v === 'boolean') out[k] = String(v);
     else return { error: `'${k.slice(0, 64)}' parameter must be a string` };
