@@ -351,3 +351,30 @@ test('user metadata the engine refuses (NUL, over 16 KB, a control character in 
   assert.deepEqual((await ts.api('GET', `/users/${encodeURIComponent(u.user_id)}`)).body.app_metadata, { plan: 'gold' });
   await bindActions(ts, 'post-login', []);
 });
+
+test('a metadata write that would take the object past 16 KB is refused; the chain\'s other writes land and are what later actions see', async () => {
+  // Regression of a review: each value was checked, not the object as a whole, so later actions
+  // saw a write the store then refused, and with it the whole chain's change was dropped.
+  await deployAction(ts, { name: 'md-big-writer', trigger: 'post-login', code: `exports.onExecutePostLogin = async (event, api) => {
+    api.user.setAppMetadata('approved', true);
+    api.user.setAppMetadata('a', 'x'.repeat(9000));
+    api.user.setAppMetadata('b', 'y'.repeat(9000));
+  };` });
+  await deployAction(ts, { name: 'md-big-reader', trigger: 'post-login', code: `exports.onExecutePostLogin = async (event, api) => {
+    const m = event.user.app_metadata;
+    api.idToken.setCustomClaim('https://x/seen-big', { approved: m.approved ?? null, a: m.a ? m.a.length : null, b: m.b ? m.b.length : null });
+  };` });
+  await bindActions(ts, 'post-login', ['md-big-writer', 'md-big-reader']);
+  const cb = 'https://md-big.example/cb';
+  const spa = (await ts.api('POST', '/clients', { name: 'md big spa', app_type: 'spa', callbacks: [cb] })).body;
+  const config = await discover(ts, spa.client_id);
+  const u = (await ts.api('POST', '/users', { email: 'md-big@example.com', password: 'md password 12345', connection: 'Username-Password-Authentication' })).body;
+  const r = await loginThroughForm(config, { redirectUri: cb, email: 'md-big@example.com', password: 'md password 12345' });
+  const t = await oidc.authorizationCodeGrant(config, r.callbackUrl!, { pkceCodeVerifier: r.verifier, expectedState: r.state });
+  assert.deepEqual(t.claims()!['https://x/seen-big'], { approved: true, a: 9000, b: null });
+  const stored = (await ts.api('GET', `/users/${encodeURIComponent(u.user_id)}`)).body.app_metadata;
+  assert.deepEqual({ approved: stored.approved, a: stored.a?.length, b: stored.b }, { approved: true, a: 9000, b: undefined });
+  const exe = await latestExecution(ts, 'post-login');
+  assert.match(JSON.stringify(exe.results[0].rejected_commands), /metadata \\"b\\" refused: app_metadata would be larger than 16384 bytes/);
+  await bindActions(ts, 'post-login', []);
+});

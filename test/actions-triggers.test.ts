@@ -394,9 +394,11 @@ test('pre-user-registration denies with a user-facing message and writes nothing
   await bindActions(ts, 'post-user-registration', []);
 });
 
-test('pre-user-registration metadata over the 16 KB cap refuses the sign-up and writes nothing', async () => {
+test('pre-user-registration metadata past the 16 KB cap: the write that would pass it is refused, the others land', async () => {
   // Regression: each key was capped at 16 KB but not their sum, so an action that copies
-  // fields into metadata could store ~100 KB for one anonymous sign-up.
+  // fields into metadata could store ~100 KB for one anonymous sign-up. The cap is on the
+  // object as a whole: the call that would pass it is refused (in the execution record), as
+  // any refused call, and the sign-up goes on with what fits.
   await deployAction(ts, { name: 'pre-big', trigger: 'pre-user-registration', version: 'v3', code: `
     exports.onExecutePreUserRegistration = async (event, api) => {
       for (let i = 0; i < 3; i++) api.user.setUserMetadata('field' + i, 'x'.repeat(8000));
@@ -405,9 +407,11 @@ test('pre-user-registration metadata over the 16 KB cap refuses the sign-up and 
   const b = new Browser();
   const html = await (await b.request(`${ts.base}/signup`)).text();
   const res = await b.submit(new URL(`${ts.base}/signup`), html, { email: 'big@meta.example', password: 'a-long-enough-password' });
-  assert.notEqual(res.status, 200);
-  assert.match(alertText(await res.text()) ?? '', /could not create your account/);
-  assert.equal((await ts.api('GET', '/users?q=email:"big@meta.example"')).body.length, 0);
+  assert.equal(res.status, 200);
+  const [u] = (await ts.api('GET', '/users?q=email:"big@meta.example"')).body;
+  assert.deepEqual(Object.keys(u.user_metadata).sort(), ['field0', 'field1']);
+  const exe = await latestExecution(ts, 'pre-user-registration');
+  assert.match(JSON.stringify(exe.results[0].rejected_commands), /metadata \\"field2\\" refused: user_metadata would be larger than 16384 bytes/);
   await bindActions(ts, 'pre-user-registration', []);
 });
 

@@ -48,7 +48,8 @@ export interface UserRow { id: string; email: string; password_hash: string | nu
 const now = () => new Date().toISOString();
 
 /** The largest app_metadata or user_metadata object stored for a user, as JSON (what a Management API PATCH body may carry, too). */
-export const METADATA_MAX_BYTES = 16 * 1024;
+export { METADATA_MAX_BYTES } from '../shared/metadata-limits.ts';
+import { METADATA_MAX_BYTES } from '../shared/metadata-limits.ts';
 const UNSAFE_METADATA_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
 
 /** `stored` (JSON) with `patch` merged one level deep: null deletes a key. */

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type BetterSqlite3 from 'better-sqlite3';
 import { isSqlite, withSqliteConnection, type Db } from '../../db/knex.ts';
 import type { Logger } from '../../shared/logger.ts';
+import { METADATA_MAX_BYTES } from '../../shared/metadata-limits.ts';
 import type { ActionResult, CacheSnapshot, ChainLimits, Command, SandboxAction, SandboxPool, SandboxStatus } from '../sandbox/types.ts';
 import { AFTER_DENY, FAIL_CLOSED_WHEN_REFUSED, TX_METADATA_KEYS, SESSION_METADATA_KEYS, REFRESH_TOKEN_METADATA_KEYS, type CommandLimits, type TriggerContract, type TriggerRegistry } from './contract.ts';
 import type { ActionStore } from './store.ts';
@@ -136,6 +137,17 @@ function claimsSize(claims: Obj): number {
   let n = 0;
   for (const [k, v] of Object.entries(claims)) n += Buffer.byteLength(JSON.stringify(v)) + Buffer.byteLength(k);
   return n;
+}
+
+/** Sets `md[k]` (null deletes) unless that takes the object past METADATA_MAX_BYTES as JSON; false then, `md` unchanged. */
+function setWithinCap(md: Obj, k: string, v: unknown): boolean {
+  if (v === null) { delete md[k]; return true; }
+  const had = Object.hasOwn(md, k);
+  const before = md[k];
+  md[k] = v;
+  if (Buffer.byteLength(JSON.stringify(md)) <= METADATA_MAX_BYTES) return true;
+  if (had) md[k] = before; else delete md[k];
+  return false;
 }
 
 /** The message a client gets when a paused login cannot resume because its chain changed. */
@@ -423,8 +435,17 @@ export function createActionEngine(d: { db: Db; store: ActionStore; pool: Sandbo
             target[x as string] = y;
             break;
           }
-          case 'user.setAppMetadata': if (y === null) delete app[x as string]; else app[x as string] = y; appPatch[x as string] = y; appChanged = true; break;
-          case 'user.setUserMetadata': if (y === null) delete usr[x as string]; else usr[x as string] = y; usrPatch[x as string] = y; usrChanged = true; break;
+          case 'user.setAppMetadata':
+          case 'user.setUserMetadata': {
+            const field = c.type === 'user.setAppMetadata' ? 'app_metadata' : 'user_metadata';
+            const [md, patch] = field === 'app_metadata' ? [app, appPatch] : [usr, usrPatch];
+            // The object as a whole has a cap too (the store refuses a merge past it, and would drop
+            // the whole chain's change): a call that would take it past is refused, the rest lands.
+            if (!setWithinCap(md, x as string, y)) { const m = redactSecrets(`metadata "${x}" refused: ${field} would be larger than ${METADATA_MAX_BYTES} bytes`, a.secrets); rejected.push(m); outcome.rejected.push(`${r.name}: ${m}`); break; }
+            patch[x as string] = y;
+            if (field === 'app_metadata') appChanged = true; else usrChanged = true;
+            break;
+          }
           case 'transaction.setMetadata':
             if (y === null) { delete tx[x as string]; txChanged = true; break; }
             if (!Object.hasOwn(tx, x as string) && Object.keys(tx).length >= TX_METADATA_KEYS) { const m = redactSecrets(`transaction metadata "${x}" refused: at most ${TX_METADATA_KEYS} keys`, a.secrets); rejected.push(m); outcome.rejected.push(`${r.name}: ${m}`); break; }

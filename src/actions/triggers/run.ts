@@ -560,8 +560,8 @@ export function createTriggerRunners(d: Deps) {
       if (o.blocked?.kind === 'denied') return { ok: false as const, userMessage: o.blocked.userMessage ?? 'Sign-up is not allowed.' };
       if (o.validationError) return { ok: false as const, userMessage: o.validationError.message };
       if (o.blocked) return { ok: false as const, userMessage: 'We could not create your account right now. Try again later.' };
-      // Each key an action sets is capped at 16 KB, but not their sum: a new user's metadata has
-      // the cap every metadata object has (an action copying form fields could store ~100 KB).
+      // A new user's metadata has the cap every metadata object has (an action copying form fields
+      // could store ~100 KB): the engine refuses each call that would pass it; this is the backstop.
       const tooBig = [o.appMetadata, o.userMetadata].some((m) => m !== undefined && metadataBytes(m) > METADATA_MAX_BYTES);
       if (tooBig) {
         logger.warn({ execution: o.executionId }, `pre-user-registration: the metadata the actions set is larger than ${METADATA_MAX_BYTES} bytes; sign-up refused`);
