@@ -168,3 +168,52 @@ test('post_login_prompt: a password changed while the user is at the picker ends
   assert.equal(done.status, 400);
   assert.match(alertText(done.html) ?? '', /start again/);
 });
+
+test('post_login_prompt with a session and the login asked for again (prompt=login, max_age=0): the password first, then the pick', async () => {
+  // Regression of a review: the picker came before the login, listing the session's user's
+  // organizations (and binding the next login to one of them), or refusing outright.
+  const b = new Browser();
+  const first = await authorizationRequest(post, { redirectUri: CB, scope: 'openid' });
+  const picked = await send(b, await send(b, await open(b, first.url), { email: 'both@prompts.example', password: PASSWORD }), { organization: acme.id });
+  assert.ok(picked.url.searchParams.get('code'));
+  const asks: Record<string, string>[] = [{ prompt: 'login' }, { max_age: '0' }];
+  for (const params of asks) {
+    const req = await authorizationRequest(post, { redirectUri: CB, scope: 'openid', params });
+    const login = await open(b, req.url);
+    assert.match(login.html, /name="password"/, `${JSON.stringify(params)}: the login first`);
+    const picker = await send(b, login, { email: 'both@prompts.example', password: PASSWORD });
+    assert.deepEqual(orgButtons(picker.html).map(([id]) => id), [acme.id, globex.id]);
+    const done = await send(b, picker, { organization: globex.id });
+    assert.equal((await tokensAt(post, done.url, req)).claims()!.org_id, globex.id);
+  }
+  // A session of someone in no organization, asked to log in again: the login form, not a refusal.
+  const c = new Browser();
+  const none = await send(c, await open(c, (await authorizationRequest(post, { redirectUri: CB, scope: 'openid' })).url), { email: 'none@prompts.example', password: PASSWORD });
+  assert.equal(none.url.searchParams.get('error'), 'access_denied');
+  const again = await open(c, (await authorizationRequest(post, { redirectUri: CB, scope: 'openid', params: { prompt: 'login' } })).url);
+  assert.match(again.html, /name="password"/);
+});
+
+test('the picker lists organizations by display name; past 100 it says how many more; the refusal of someone in none names them in the audit log', async () => {
+  const u = (await ts.api('POST', '/users', { email: 'many@prompts.example', password: PASSWORD })).body;
+  const names = Array.from({ length: 101 }, (_, i) => `org-many-${String(i).padStart(3, '0')}`);
+  for (const name of [...names].reverse()) {
+    const o = (await ts.api('POST', '/organizations', { name, display_name: name.toUpperCase() })).body;
+    await ts.api('POST', `/organizations/${o.id}/members`, { members: [u.user_id] });
+  }
+  const b = new Browser();
+  const picker = await send(b, await open(b, (await authorizationRequest(post, { redirectUri: CB, scope: 'openid' })).url), { email: 'many@prompts.example', password: PASSWORD });
+  const shown = orgButtons(picker.html).map(([, label]) => label);
+  assert.deepEqual(shown, names.slice(0, 100).map((n) => n.toUpperCase()));
+  assert.match(picker.html, /and 1 more, not listed here/);
+  const logs = (await ts.api('GET', '/logs?q=type:f')).body as { description: string; user_name?: string }[];
+  const refusal = logs.find((l) => /not a member of any organization/.test(l.description));
+  assert.equal(refusal?.user_name, 'none@prompts.example');
+});
+
+test('PATCH organization_require_behavior: null is the default, as Auth0\'s schema allows', async () => {
+  const c = (await ts.api('POST', '/clients', { name: 'Null App', app_type: 'regular_web', callbacks: [CB], organization_usage: 'require', organization_require_behavior: 'pre_login_prompt' })).body;
+  const r = await ts.api('PATCH', `/clients/${c.client_id}`, { organization_require_behavior: null });
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  assert.equal(r.body.organization_require_behavior, 'no_prompt');
+});

@@ -608,3 +608,38 @@ test('PostgreSQL: organization prompts: a pick after the password signs in to th
   const parked = await again.browser.follow(new URL(picked2.headers.get('location')!, again.url), {}, (x) => x.href.startsWith(CB));
   assert.equal(parked.url.searchParams.get('code'), null, parked.url.href);
 });
+
+test('PostgreSQL: organization prompts: two picks at once on one login: the organization the actions judged is the one the tokens carry', { skip: available ? false : 'no PostgreSQL' }, async () => {
+  // Regression of a review: the losing pick had already written its organization into the
+  // interaction, so the actions ran in one organization and the code was issued in the other.
+  const server = (ts ??= await startTestServer({ databaseUrl: dbUrl }));
+  const CB = 'https://pg-race.example/cb';
+  const c = (await server.api('POST', '/clients', { name: 'PG Race App', app_type: 'regular_web', callbacks: [CB], organization_usage: 'require', organization_require_behavior: 'post_login_prompt' })).body;
+  const cfg = await discover(server, c.client_id, c.client_secret);
+  const allowed = (await server.api('POST', '/organizations', { name: 'pg-race-allowed' })).body;
+  const refused = (await server.api('POST', '/organizations', { name: 'pg-race-refused' })).body;
+  const u = await createUser(server, 'pg-race@example.com', 'a long enough password');
+  for (const o of [allowed, refused]) await server.api('POST', `/organizations/${o.id}/members`, { members: [u.user_id] });
+  await deployAction(server, { name: 'pg-org-policy', trigger: 'post-login', code: `exports.onExecutePostLogin = async (event, api) => {
+    if (event.organization && event.organization.name === 'pg-race-refused') return api.access.deny('not here');
+    api.idToken.setCustomClaim('https://x/org', event.organization ? event.organization.name : null);
+  };` });
+  await bindActions(server, 'post-login', ['pg-org-policy']);
+  try {
+    for (let i = 0; i < 8; i++) {
+      const r = await loginThroughForm(cfg, { redirectUri: CB, email: 'pg-race@example.com', password: 'a long enough password', scope: 'openid' });
+      const form = parseForm(r.loginPage!, '/organization');
+      const pick = (org: string) => r.browser.request(new URL(form.action, r.url), { method: 'POST', body: new URLSearchParams({ ...form.fields, organization: org }), headers: { 'content-type': 'application/x-www-form-urlencoded', origin: r.url!.origin } });
+      const answers = await Promise.all([pick(allowed.id), pick(refused.id)]);
+      const winner = answers.find((a) => a.status === 303);
+      assert.ok(winner, `one pick goes on: ${answers.map((a) => a.status)}`);
+      const done = await r.browser.follow(new URL(winner.headers.get('location')!, r.url), {}, (x) => x.href.startsWith(CB));
+      if (!done.url.searchParams.get('code')) { assert.equal(done.url.searchParams.get('error'), 'access_denied'); continue; }
+      const t = await oidc.authorizationCodeGrant(cfg, done.url, { pkceCodeVerifier: r.verifier, expectedState: r.state });
+      assert.equal(t.claims()!.org_id, allowed.id, 'the code is for the organization the action let in');
+      assert.equal(t.claims()!['https://x/org'], 'pg-race-allowed');
+    }
+  } finally {
+    await bindActions(server, 'post-login', []);
+  }
+});

@@ -64,7 +64,7 @@ export function consentPage(o: Base & { action: string; abortUrl: string; client
  * the organizations the signed-in user belongs to, one button each (`pick`).
  */
 export function organizationPage(o: Base & { action: string; clientName: string; error?: string } & (
-  { mode: 'name'; value?: string } | { mode: 'pick'; organizations: { id: string; label: string }[]; abortUrl: string }
+  { mode: 'name'; value?: string } | { mode: 'pick'; organizations: { id: string; label: string }[]; more: number; abortUrl: string }
 )) {
   const form = o.mode === 'name'
     ? html`<form method="post" action="${o.action}" novalidate>
@@ -76,6 +76,7 @@ export function organizationPage(o: Base & { action: string; clientName: string;
 <input type="hidden" name="_csrf" value="${o.csrf}">
 <ul class="orgs" aria-label="Your organizations">${o.organizations.map((g) => html`<li><button type="submit" class="secondary" name="organization" value="${g.id}">${g.label}</button></li>`)}</ul>
 </form>
+${o.more > 0 ? html`<p class="sub">…and ${o.more} more, not listed here. To sign in to one of those, ask your administrator for the application's link to it.</p>` : ''}
 <div class="links"><a href="${o.abortUrl}">Cancel</a></div>`;
   return layout({
     appName: o.appName, title: 'Organization',

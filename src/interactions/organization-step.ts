@@ -9,7 +9,7 @@ import { formFields, MALFORMED_FORM } from './form-fields.ts';
 type Details = Awaited<ReturnType<AppContext['provider']['interactionDetails']>>;
 /** How long a login whose password was checked waits for the user to pick an organization. */
 const PENDING_TTL_MS = 15 * 60 * 1000;
-/** The organizations the picker lists (the first, by display name): Auth0's picker is a list too. */
+/** The organizations the picker lists (the first, by display name; the page says how many more): Auth0's picker is a list too. */
 const PICK_MAX = 100;
 
 /**
@@ -37,10 +37,10 @@ export function createOrganizationStep(app: AppContext, csrf: Csrf, next: {
     return { meta, name: typeof meta?.client_name === 'string' ? meta.client_name : 'the application' };
   }
 
-  /** The organizations a user may pick, by display name (or name). */
+  /** The organizations a user may pick, by display name (or name): the first PICK_MAX, and how many there are. */
   async function choices(userId: string) {
-    const { organizations: list } = await organizations.ofUser(userId, { page: 0, perPage: PICK_MAX });
-    return list.map((o) => ({ id: o.id, label: o.display_name || o.name })).sort((a, b) => a.label.localeCompare(b.label));
+    const { organizations: list, total } = await organizations.ofUser(userId, { page: 0, perPage: PICK_MAX, byName: true });
+    return { list: list.map((o) => ({ id: o.id, label: o.display_name || o.name })), total };
   }
 
   /** The organization becomes the authorization's, for the rest of it (see above). */
@@ -57,17 +57,18 @@ export function createOrganizationStep(app: AppContext, csrf: Csrf, next: {
 
   /** Someone who belongs to no organization cannot sign in to an application that requires one. */
   async function refuseNone(ctx: Context, d: Details, userId: string) {
-    await audit.record({ type: 'f', description: 'Login refused: not a member of any organization', user_id: userId, client_id: String(d.params.client_id), ip: ctx.ip, user_agent: ctx.get('user-agent') });
+    const u = await app.users.get(userId);
+    await audit.record({ type: 'f', description: 'Login refused: not a member of any organization', user_id: userId, user_name: u?.email ?? null, client_id: String(d.params.client_id), ip: ctx.ip, user_agent: ctx.get('user-agent') });
     await finish(ctx, { error: 'access_denied', error_description: 'the user is not a member of any organization' });
   }
 
-  function render(ctx: Context, d: Details, clientName: string, o: { mode: 'name'; value?: string; error?: string } | { mode: 'pick'; organizations: { id: string; label: string }[]; error?: string }, status = 200) {
+  function render(ctx: Context, d: Details, clientName: string, o: { mode: 'name'; value?: string; error?: string } | { mode: 'pick'; organizations: { list: { id: string; label: string }[]; total: number }; error?: string }, status = 200) {
     ctx.status = status;
     ctx.type = 'html';
     const base = { appName: config.appName, csrf: csrf.token(ctx), action: action(d.uid), clientName, error: o.error };
     ctx.body = o.mode === 'name'
       ? organizationPage({ ...base, mode: 'name', value: o.value })
-      : organizationPage({ ...base, mode: 'pick', organizations: o.organizations, abortUrl: `${urls.mountPath}/interaction/${encodeURIComponent(d.uid)}/abort` });
+      : organizationPage({ ...base, mode: 'pick', organizations: o.organizations.list, more: o.organizations.total - o.organizations.list.length, abortUrl: `${urls.mountPath}/interaction/${encodeURIComponent(d.uid)}/abort` });
   }
 
   /** The login this interaction holds whose password was checked and which waits for a pick. */
@@ -87,7 +88,7 @@ export function createOrganizationStep(app: AppContext, csrf: Csrf, next: {
       if (d.params.organization) return false;
       const { meta } = await clientOf(d);
       if (organizationPrompt(meta) !== 'post') return false;
-      if ((await choices(userId)).length === 0) { await refuseNone(ctx, d, userId); return true; }
+      if ((await choices(userId)).total === 0) { await refuseNone(ctx, d, userId); return true; }
       await db('organization_pending').insert({ interaction_uid: d.uid, user_id: userId, signup: o.signup, checked_at: o.checkedAt, expires_at: Date.now() + PENDING_TTL_MS })
         .onConflict('interaction_uid').merge();
       ctx.status = 303;
@@ -111,7 +112,7 @@ export function createOrganizationStep(app: AppContext, csrf: Csrf, next: {
       // organization itself): no way to say which here, so no login without one.
       if (asked !== 'post' || !userId) return finish(ctx, { error: 'invalid_request', error_description: 'this application signs users in to an organization: the organization parameter is required' });
       const list = await choices(userId);
-      if (list.length === 0) return refuseNone(ctx, d, userId);
+      if (list.total === 0) return refuseNone(ctx, d, userId);
       return render(ctx, d, name, { mode: 'pick', organizations: list });
     },
 
@@ -140,11 +141,13 @@ export function createOrganizationStep(app: AppContext, csrf: Csrf, next: {
       if (!value || !(await organizations.isMember(value, userId))) {
         return render(ctx, d, name, { mode: 'pick', organizations: await choices(userId), error: 'Choose one of your organizations.' }, 400);
       }
-      await choose(d, value);
-      if (d.prompt.name === 'organization') return finish(ctx, {});
-      // The login whose password was checked goes on, once (the row is taken by this user's pick).
+      if (d.prompt.name === 'organization') { await choose(d, value); return finish(ctx, {}); }
+      // The login whose password was checked goes on, once: the pick that takes its row, and only
+      // that one, writes the organization (two picks at once would otherwise have the actions run
+      // in one and the code issued in the other).
       const taken = await db('organization_pending').where({ interaction_uid: d.uid, user_id: userId }).delete();
       if (taken !== 1) throw new AppError(409, 'replaced', 'This sign-in was started again in another tab. Go back to the application and sign in again.');
+      await choose(d, value);
       return next.picked(ctx, d, userId, { signup: pending!.signup, checkedAt: pending!.checkedAt });
     },
   };

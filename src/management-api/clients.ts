@@ -1,7 +1,7 @@
 import type { Context } from 'koa';
 import { z } from 'zod';
 import type { AppContext } from '../context.ts';
-import { GRANT_TYPES } from '../clients/clients.ts';
+import { GRANT_TYPES, type OrganizationRequireBehavior } from '../clients/clients.ts';
 import { CREDENTIAL_ALGS, MAX_CREDENTIALS_PER_CLIENT } from '../clients/credentials.ts';
 import { badRequest } from '../shared/errors.ts';
 import { requireScope } from './auth.ts';
@@ -56,7 +56,8 @@ const createBody = z.strictObject({
   // null: the application authenticates as client_authentication_methods says (Auth0 sends both that way).
   token_endpoint_auth_method: fields.token_endpoint_auth_method.nullable().optional(), client_metadata: stringMap.optional(),
   client_authentication_methods: fields.client_authentication_methods.optional(),
-  organization_usage: fields.organization_usage.optional(), organization_require_behavior: fields.organization_require_behavior.optional(),
+  // null: the default (no_prompt), as Auth0's schema allows.
+  organization_usage: fields.organization_usage.optional(), organization_require_behavior: fields.organization_require_behavior.nullable().optional(),
   is_first_party: z.boolean().optional(), id_token_signed_response_alg: alg.optional(), jwt_configuration: fields.jwt_configuration.optional(),
   oidc_logout: fields.oidc_logout.optional(),
 });
@@ -84,11 +85,15 @@ const viewOf = (app: AppContext) => (c: ClientOut) => ({
 /** Audit summary: never the secret. */
 const summary = ({ client_secret: _s, created_at: _c, ...rest }: ClientOut) => rest;
 
-function toInput<T extends { jwt_configuration?: { alg?: 'ES256' | 'RS256' }; id_token_signed_response_alg?: 'ES256' | 'RS256'; oidc_conformant?: boolean; token_endpoint_auth_method?: string | null; client_authentication_methods?: unknown }>(b: T) {
-  const { jwt_configuration, oidc_conformant: _o, token_endpoint_auth_method: method, ...rest } = b;
+function toInput<T extends { jwt_configuration?: { alg?: 'ES256' | 'RS256' }; id_token_signed_response_alg?: 'ES256' | 'RS256'; oidc_conformant?: boolean; token_endpoint_auth_method?: string | null; client_authentication_methods?: unknown; organization_require_behavior?: OrganizationRequireBehavior | null }>(b: T) {
+  const { jwt_configuration, oidc_conformant: _o, token_endpoint_auth_method: method, organization_require_behavior: behavior, ...rest } = b;
   if (method === null && b.client_authentication_methods === undefined) throw badRequest('token_endpoint_auth_method: null needs client_authentication_methods (Private Key JWT)', 'invalid_body');
   if (typeof method === 'string' && b.client_authentication_methods) throw badRequest('token_endpoint_auth_method: a secret method and client_authentication_methods (Private Key JWT) exclude each other: send null with it', 'invalid_body');
-  return { ...rest, ...(method !== null && method !== undefined ? { token_endpoint_auth_method: method as 'none' | 'client_secret_basic' | 'client_secret_post' } : {}), id_token_signed_response_alg: b.id_token_signed_response_alg ?? jwt_configuration?.alg };
+  return {
+    ...rest, ...(method !== null && method !== undefined ? { token_endpoint_auth_method: method as 'none' | 'client_secret_basic' | 'client_secret_post' } : {}),
+    ...(behavior !== undefined ? { organization_require_behavior: behavior ?? 'no_prompt' as const } : {}),
+    id_token_signed_response_alg: b.id_token_signed_response_alg ?? jwt_configuration?.alg,
+  };
 }
 
 /** ID token lifetimes are the server's (tokens.idTokenTtl): the value GET shows may come back, no other. */

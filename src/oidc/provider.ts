@@ -391,17 +391,17 @@ export function createProvider(d: ProviderDeps): Provider {
   policy.add(new interactionPolicy.Prompt({ name: 'actions', requestable: false },
     new interactionPolicy.Check('post_login_actions', 'post-login actions or a second factor must run for this authorization',
       async (ctx: KoaContextWithOIDC) => (d.hooks?.postLoginPending ? withOAuthErrors(() => d.hooks!.postLoginPending!(ctx)) : false))), 1);
-  // An organization the user names (organizationPrompt), first: before the login ('pre'), or, for
-  // a session that answers, before its post-login ('post'; a login with a password picks it
-  // within the login step, before its second factor and actions: src/interactions/organization-step.ts).
-  // An application that requires one reaches this without one only through these prompts (the
-  // authorization request is refused otherwise), or when it changed its setting since: the
-  // prompt then refuses the login rather than letting it through without an organization.
-  policy.add(new interactionPolicy.Prompt({ name: 'organization', requestable: false },
-    new interactionPolicy.Check('organization_required', 'the user must say which organization to sign in to', 'interaction_required', (ctx: KoaContextWithOIDC) => {
-      if (!organizationRequired(ctx.oidc.client) || ctx.oidc.params?.organization) return false;
-      return organizationPrompt(ctx.oidc.client) !== 'post' || !!ctx.oidc.session?.accountId;
-    })), 0);
+  // An organization the user names (organizationPrompt): its name before the login ('pre'), or a
+  // pick among theirs once the login is settled ('post': a session that answers, or a login asked
+  // for again; a login with a password picks it within the login step, before its second factor
+  // and actions: src/interactions/organization-step.ts). An application that requires one reaches
+  // these without one only through its prompts (the authorization request is refused otherwise),
+  // or when it changed its setting since: the first prompt then refuses the login rather than
+  // letting it through without an organization.
+  const organizationCheck = (afterLogin: boolean) => new interactionPolicy.Check('organization_required', 'the user must say which organization to sign in to', 'interaction_required',
+    (ctx: KoaContextWithOIDC) => organizationRequired(ctx.oidc.client) && !ctx.oidc.params?.organization && (organizationPrompt(ctx.oidc.client) === 'post') === afterLogin);
+  policy.add(new interactionPolicy.Prompt({ name: 'organization', requestable: false }, organizationCheck(true)), 1);
+  policy.add(new interactionPolicy.Prompt({ name: 'organization', requestable: false }, organizationCheck(false)), 0);
 
   // The same host matching as the actions' fetch and log streams (one schema for the three lists).
   const backchannelAllow = parseFetchAllow(config.backchannelLogout.allowHosts);

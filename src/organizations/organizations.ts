@@ -105,11 +105,12 @@ export function createOrganizations(db: Db) {
     async isMember(orgId: string, userId: string): Promise<boolean> {
       return !!(await db('organization_members').where({ org_id: orgId, user_id: userId }).first('user_id'));
     },
-    /** The organizations a user belongs to (GET /users/{id}/organizations). */
-    async ofUser(userId: string, o: { page: number; perPage: number }) {
+    /** The organizations a user belongs to (GET /users/{id}/organizations), by id or (`byName`) by display name and name. */
+    async ofUser(userId: string, o: { page: number; perPage: number; byName?: boolean }) {
       const q = db('organization_members').join('organizations', 'organizations.id', 'organization_members.org_id').where('organization_members.user_id', userId);
       const [{ n }] = await q.clone().count({ n: '*' });
-      const rows = await q.select('organizations.*').orderBy('organizations.id').limit(o.perPage).offset(o.page * o.perPage) as Row[];
+      const order = o.byName ? ['organizations.display_name', 'organizations.name', 'organizations.id'] : ['organizations.id'];
+      const rows = await q.select('organizations.*').orderBy(order.map((column) => ({ column }))).limit(o.perPage).offset(o.page * o.perPage) as Row[];
       return { organizations: rows.map(toApi), total: Number(n) };
     },
 
