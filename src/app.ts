@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import Koa from 'koa';
 import { bodyParser } from '@koa/bodyparser';
@@ -23,6 +24,17 @@ import { createDbHealth } from './db/health.ts';
 import { noteGeoipSource } from './http/geoip.ts';
 
 const STYLE = readFileSync(join(import.meta.dirname, '..', 'views', 'assets', 'style.css'));
+/** The stylesheet for a branding (the branding cache hands out the same object until it changes). */
+const stylesheets = new WeakMap<object, { body: Buffer; etag: string }>();
+function stylesheet(b: Parameters<typeof brandingCss>[0]): { body: Buffer; etag: string } {
+  let s = stylesheets.get(b);
+  if (!s) {
+    const body = Buffer.concat([STYLE, Buffer.from(`\n/* branding */\n${brandingCss(b)}`)]);
+    s = { body, etag: `"${createHash('sha256').update(body).digest('base64url').slice(0, 27)}"` };
+    stylesheets.set(b, s);
+  }
+  return s;
+}
 
 /**
  * Absolute URLs come from the configured issuer, never from the request: oidc-provider builds
@@ -105,7 +117,7 @@ export function createApp(app: AppContext) {
 
   koa.use(metrics.middleware);
   // (With the branding's logo origin allowed for images, when there is one.)
-  // (The branding read through its cache: a page's CSP and branding.css agree.)
+  // (The branding read through its cache: a page's CSP and its stylesheet agree.)
   koa.use(createSecurityHeaders(async () => imageOrigins(await app.branding.get().catch(() => app.branding.current()))));
   koa.use(async function healthAndAssets(ctx, next) {
     if (ctx.path === '/healthz') {
@@ -132,8 +144,20 @@ export function createApp(app: AppContext) {
       ctx.body = metrics.render() + mailLines;
       return;
     }
-    if (ctx.path === `${app.urls.mountPath}/assets/style.css`) { ctx.type = 'text/css'; ctx.set('Cache-Control', 'public, max-age=3600'); ctx.body = STYLE; return; }
-    // The branding (src/branding/branding.ts): asked again at every page (it may change any time), cheap to answer.
+    // The pages' one stylesheet: the product's, then the branding's colors and logo
+    // (src/branding/branding.ts), which may change any time: revalidated at every page, and a 304
+    // while it is the same.
+    if (ctx.path === `${app.urls.mountPath}/assets/style.css`) {
+      const css = stylesheet(await app.branding.get());
+      ctx.status = 200;
+      ctx.type = 'text/css';
+      ctx.set('Cache-Control', 'no-cache');
+      ctx.set('ETag', css.etag);
+      if (ctx.fresh) { ctx.status = 304; return; }
+      ctx.body = css.body;
+      return;
+    }
+    // The branding alone, as before it joined the stylesheet (a page saved or linked then).
     if (ctx.path === `${app.urls.mountPath}/assets/branding.css`) { ctx.type = 'text/css'; ctx.set('Cache-Control', 'no-cache'); ctx.body = brandingCss(await app.branding.get()); return; }
     if (ctx.path === `${app.urls.mountPath}/favicon.ico`) {
       const icon = (await app.branding.get()).favicon_url;

@@ -4,7 +4,7 @@ import { startTestServer, type TestServer } from './helpers/server.ts';
 
 /*
  * Auth0's tenant branding on the sign-in pages: the colors reach every page as CSS variables
- * (/assets/branding.css, linked by the layout), the logo takes the place of the glyph and its
+ * (at the end of the pages' one stylesheet), the logo takes the place of the glyph and its
  * origin is allowed for images by the pages' CSP, the favicon is where /favicon.ico points.
  */
 
@@ -21,13 +21,21 @@ test('branding: colors and logo on the pages, the logo\'s origin (only) allowed 
   const set = await ts.api('PATCH', '/branding', { colors: { primary: '#ff5500', page_background: '#101820' }, logo_url: 'https://cdn.acme.example/logo.svg', favicon_url: 'https://cdn.acme.example/favicon.ico' });
   assert.equal(set.status, 200, JSON.stringify(set.body));
   assert.deepEqual((await ts.api('GET', '/branding')).body, set.body);
-  const css = await (await fetch(`${ts.base}/assets/branding.css`)).text();
+  const sheet = await fetch(`${ts.base}/assets/style.css`);
+  const css = await sheet.text();
   assert.match(css, /--accent:#ff5500/);
   assert.match(css, /--bg:#101820/);
   assert.match(css, /url\("https:\/\/cdn\.acme\.example\/logo\.svg"\)/);
   const page = await fetch(`${ts.base}/password/reset`);
   const html = await page.text();
-  assert.match(html, /<link rel="stylesheet" href="\/assets\/branding\.css">/);
+  // One stylesheet, the product's with the branding at its end; revalidated, and a 304 while the same.
+  assert.deepEqual([...html.matchAll(/<link rel="stylesheet" href="([^"]+)">/g)].map((m) => m[1]), ['/assets/style.css']);
+  assert.ok(css.indexOf('--accent:#ff5500') > css.indexOf('.card'), 'the branding after the product\'s rules');
+  assert.equal(sheet.headers.get('cache-control'), 'no-cache');
+  const etag = sheet.headers.get('etag')!;
+  // (A Cache-Control of its own: fetch adds no-cache to a conditional request otherwise, which a browser's revalidation does not send.)
+  const revalidate = { 'if-none-match': etag, 'cache-control': 'max-age=0' };
+  assert.equal((await fetch(`${ts.base}/assets/style.css`, { headers: revalidate })).status, 304);
   const csp = page.headers.get('content-security-policy') ?? '';
   assert.match(csp, /img-src 'self' data: https:\/\/cdn\.acme\.example;/, 'the logo\'s and favicon\'s origin, once');
   assert.match(csp, /default-src 'none'/, 'nothing else loosened');
@@ -49,6 +57,9 @@ test('branding: colors and logo on the pages, the logo\'s origin (only) allowed 
   // A quote or parenthesis in the path cannot end the CSS string.
   assert.equal((await ts.api('PATCH', '/branding', { logo_url: 'https://cdn.acme.example/a")}body{x:url(y' })).status, 200);
   assert.doesNotMatch(await (await fetch(`${ts.base}/assets/branding.css`)).text(), /a"\)/);
+  const changed = await fetch(`${ts.base}/assets/style.css`, { headers: revalidate });
+  assert.equal(changed.status, 200, 'a new branding is a new stylesheet');
+  assert.notEqual(changed.headers.get('etag'), etag);
 
   const cleared = await ts.api('PATCH', '/branding', { logo_url: null, colors: { page_background: null } });
   assert.deepEqual(cleared.body, { colors: { primary: '#ff5500' }, favicon_url: 'https://cdn.acme.example/favicon.ico' });

@@ -11,7 +11,6 @@ export function layout({ appName, title, body, assetsBase = '' }: PageOptions): 
 <meta name="referrer" content="no-referrer">
 <title>${title} · ${appName}</title>
 <link rel="stylesheet" href="${assetsBase}/assets/style.css">
-<link rel="stylesheet" href="${assetsBase}/assets/branding.css">
 <link rel="icon" href="${assetsBase}/favicon.ico">
 </head>
 <body>

@@ -7,8 +7,8 @@ import { badRequest } from '../shared/errors.ts';
  * sign-in pages, a logo and a favicon. Kept as one row of `settings` (plain JSON: nothing secret)
  * and read through a short cache, so every node shows a change within seconds.
  *
- * The pages take it as CSS variables from `/assets/branding.css` (the layout links it after the
- * main stylesheet; no inline style, which the pages' CSP forbids) and the logo as an image whose
+ * The pages take it as CSS variables at the end of their one stylesheet, `/assets/style.css`
+ * (src/app.ts; no inline style, which the pages' CSP forbids), and the logo as an image whose
  * origin the pages' CSP then allows (`img-src`).
  */
 export interface Branding { colors?: { primary?: string; page_background?: string }; logo_url?: string; favicon_url?: string }
