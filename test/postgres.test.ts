@@ -643,3 +643,29 @@ test('PostgreSQL: organization prompts: two picks at once on one login: the orga
     await bindActions(server, 'post-login', []);
   }
 });
+
+test('PostgreSQL: a password check waits for a password change under way and reads the new hash', { skip: available ? false : 'no PostgreSQL' }, async () => {
+  // Regression of a review: a login that read the old hash after the change was timed but before
+  // it committed (one or two round trips) passed the parked-login check at its resume. The
+  // trigger below stands for those round trips, made long.
+  const server = (ts ??= await startTestServer({ databaseUrl: dbUrl }));
+  const CB = 'https://pg-pw.example/cb';
+  const spa = await server.ctx.clients.create({ name: 'PG PW SPA', app_type: 'spa', callbacks: [CB] });
+  const config = await discover(server, spa.client_id);
+  const u = await createUser(server, 'pg-pw@example.com', 'old password 1234');
+  const db = knexFactory({ client: 'pg', connection: dbUrl, pool: { min: 0, max: 1 } });
+  await db.raw('create function gh_test_slow() returns trigger as $$ begin perform pg_sleep(0.8); return new; end $$ language plpgsql');
+  await db.raw('create trigger gh_test_slow before update on users for each row when (old.password_hash is distinct from new.password_hash) execute function gh_test_slow()');
+  try {
+    const change = server.api('PATCH', `/users/${encodeURIComponent(u.user_id)}`, { password: 'brand new password 99' });
+    await new Promise((r) => setTimeout(r, 400));
+    const r = await loginThroughForm(config, { redirectUri: CB, email: 'pg-pw@example.com', password: 'old password 1234', scope: 'openid' });
+    assert.equal((await change).status, 200);
+    assert.equal(r.callbackUrl, undefined, 'no code with the old password');
+    assert.match(r.loginPage ?? '', /Wrong email or password/, 'the check read the new hash');
+  } finally {
+    await db.raw('drop trigger if exists gh_test_slow on users');
+    await db.raw('drop function if exists gh_test_slow()');
+    await db.destroy();
+  }
+});

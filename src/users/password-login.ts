@@ -36,7 +36,7 @@ export function createPasswordLogin(d: { users: Users; hasher: PasswordHasher; b
       return { ok: false, reason: 'invalid' };
     }
     const verdict = await bruteForce.attempt(email, who.ip);
-    const row = await users.findRowByEmail(email);
+    const row = await users.findRowByEmail(email, { forLogin: true });
     // Verified even when the account is throttled (against the dummy hash): that answer reads
     // and takes the same time as a wrong password. An address that is throttled is told so
     // plainly, whatever the account, so its requests cost no argon2 (a busy hash pool would

@@ -173,9 +173,18 @@ export function createUsers(db: Db, hasher: PasswordHasher, policy: { minLength:
       if (!r) throw notFound('The user does not exist.', 'inexistent_user');
       return toUser(r);
     },
-    async findRowByEmail(email: string): Promise<UserRow | undefined> {
+    /**
+     * The row for an address. `forLogin`: read as a password check reads it: on PostgreSQL it
+     * waits for a password change under way (which holds the row locked from the time it is
+     * timed to its commit) and reads the new hash; otherwise it was read before the change was
+     * timed, and a login it let through ends at its resume (provider.ts endStaleLogins). SQLite
+     * writes one transaction at a time, so there is nothing to wait for.
+     */
+    async findRowByEmail(email: string, opts: { forLogin?: boolean } = {}): Promise<UserRow | undefined> {
       const canon = canonicalEmail(email);
-      return canon ? db('users').where({ email: canon }).first() : undefined;
+      if (!canon) return undefined;
+      const q = db('users').where({ email: canon });
+      return (opts.forLogin && !sqlite ? q.forShare() : q).first();
     },
     async list(opts: { page: number; perPage: number; email?: string; userId?: string; search?: SearchNode; searchTimeoutMs?: number; sort?: { field: 'created_at' | 'email' | 'updated_at' | 'last_login'; desc: boolean } }) {
       const q = db('users');
@@ -315,13 +324,17 @@ export function createUsers(db: Db, hasher: PasswordHasher, policy: { minLength:
      * meanwhile).
      */
     async setPasswordHash(id: string, hash: string, opts: { rehash?: string } = {}): Promise<boolean> {
-      // A rehash replaces only the hash it was made from: a password change that landed meanwhile stands.
-      const q = db('users').where({ id });
-      if (opts.rehash !== undefined) q.andWhere({ password_hash: opts.rehash });
-      const at = now();
-      // A rehash is the same password: neither remembered browsers nor last_password_reset change.
-      const change = opts.rehash !== undefined ? {} : { mfa_remember_epoch: db.raw('mfa_remember_epoch + 1'), last_password_reset: at };
-      return (await q.update({ password_hash: hash, updated_at: at, ...change })) > 0;
+      return db.transaction(async (trx) => {
+        // Timed with the row locked, as update() does (see findRowByEmail's forLogin).
+        if (!(await lockedRow(trx, id))) return false;
+        // A rehash replaces only the hash it was made from: a password change that landed meanwhile stands.
+        const q = trx('users').where({ id });
+        if (opts.rehash !== undefined) q.andWhere({ password_hash: opts.rehash });
+        const at = now();
+        // A rehash is the same password: neither remembered browsers nor last_password_reset change.
+        const change = opts.rehash !== undefined ? {} : { mfa_remember_epoch: trx.raw('mfa_remember_epoch + 1'), last_password_reset: at };
+        return (await q.update({ password_hash: hash, updated_at: at, ...change })) > 0;
+      });
     },
     async roleNames(id: string): Promise<string[]> {
       const rows = await db('user_roles').join('roles', 'roles.id', 'user_roles.role_id').where('user_roles.user_id', id).select('roles.name');
