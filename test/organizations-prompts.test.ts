@@ -217,3 +217,16 @@ test('PATCH organization_require_behavior: null is the default, as Auth0\'s sche
   assert.equal(r.status, 200, JSON.stringify(r.body));
   assert.equal(r.body.organization_require_behavior, 'no_prompt');
 });
+
+test('the picker orders by the name shown (the display name, else the name), whatever its case', async () => {
+  // Regression of a review: the SQL ordered by the raw display name, so one without a display
+  // name came first and, on SQLite, "Charlie" before "beta corp".
+  const u = (await ts.api('POST', '/users', { email: 'order@prompts.example', password: PASSWORD })).body;
+  for (const [name, display_name] of [['zeta', ''], ['charlie', 'Charlie'], ['beta', 'beta corp'], ['alpha', 'Alpha'], ['esc', '<b>&"q"']]) {
+    const o = (await ts.api('POST', '/organizations', { name: `order-${name}`, ...(display_name ? { display_name } : {}) })).body;
+    await ts.api('POST', `/organizations/${o.id}/members`, { members: [u.user_id] });
+  }
+  const b = new Browser();
+  const picker = await send(b, await open(b, (await authorizationRequest(post, { redirectUri: CB, scope: 'openid' })).url), { email: 'order@prompts.example', password: PASSWORD });
+  assert.deepEqual(orgButtons(picker.html).map(([, label]) => label), ['&lt;b&gt;&amp;&quot;q&quot;', 'Alpha', 'beta corp', 'Charlie', 'order-zeta']);
+});

@@ -40,7 +40,9 @@ export function createOrganizationStep(app: AppContext, csrf: Csrf, next: {
   /** The organizations a user may pick, by display name (or name): the first PICK_MAX, and how many there are. */
   async function choices(userId: string) {
     const { organizations: list, total } = await organizations.ofUser(userId, { page: 0, perPage: PICK_MAX, byName: true });
-    return { list: list.map((o) => ({ id: o.id, label: o.display_name || o.name })), total };
+    // (The page in SQL by the name shown, in any case; within it as a person reads: accents, digits.)
+    const labelled = list.map((o) => ({ id: o.id, label: o.display_name || o.name }));
+    return { list: labelled.sort((a, b) => a.label.localeCompare(b.label, undefined, { sensitivity: 'base', numeric: true })), total };
   }
 
   /** The organization becomes the authorization's, for the rest of it (see above). */

@@ -105,12 +105,12 @@ export function createOrganizations(db: Db) {
     async isMember(orgId: string, userId: string): Promise<boolean> {
       return !!(await db('organization_members').where({ org_id: orgId, user_id: userId }).first('user_id'));
     },
-    /** The organizations a user belongs to (GET /users/{id}/organizations), by id or (`byName`) by display name and name. */
+    /** The organizations a user belongs to (GET /users/{id}/organizations), by id or (`byName`) by the name shown: the display name, else the name, in any case. */
     async ofUser(userId: string, o: { page: number; perPage: number; byName?: boolean }) {
       const q = db('organization_members').join('organizations', 'organizations.id', 'organization_members.org_id').where('organization_members.user_id', userId);
       const [{ n }] = await q.clone().count({ n: '*' });
-      const order = o.byName ? ['organizations.display_name', 'organizations.name', 'organizations.id'] : ['organizations.id'];
-      const rows = await q.select('organizations.*').orderBy(order.map((column) => ({ column }))).limit(o.perPage).offset(o.page * o.perPage) as Row[];
+      const ordered = o.byName ? q.orderByRaw("lower(coalesce(nullif(organizations.display_name, ''), organizations.name)), organizations.id") : q.orderBy('organizations.id');
+      const rows = await ordered.select('organizations.*').limit(o.perPage).offset(o.page * o.perPage) as Row[];
       return { organizations: rows.map(toApi), total: Number(n) };
     },
 
