@@ -378,3 +378,47 @@ test('a metadata write that would take the object past 16 KB is refused; the cha
   assert.match(JSON.stringify(exe.results[0].rejected_commands), /metadata \\"b\\" refused: app_metadata would be larger than 16384 bytes/);
   await bindActions(ts, 'post-login', []);
 });
+
+test('metadata written by an admin while a login is paused at a redirect: the continuation sees it, and its writes that no longer fit are refused on their own', async () => {
+  // Regression of a review: the continuation ran on the metadata of the pause, and its change
+  // was merged into the stored metadata as a whole: past the cap, all of it was dropped, the
+  // small writes and the other object's included, with no word in the execution record.
+  await deployAction(ts, { name: 'redir-writer', trigger: 'post-login', code: `
+  exports.onExecutePostLogin = async (event, api) => { api.redirect.sendUserTo('https://ext.example/verify'); };
+  exports.onContinuePostLogin = async (event, api) => {
+    api.user.setUserMetadata('verified_at', 'now');
+    api.user.setAppMetadata('approved', true);
+    api.user.setAppMetadata('profile', 'p'.repeat(6000));
+    api.idToken.setCustomClaim('https://x/seen-c', event.user.app_metadata.c ? event.user.app_metadata.c.length : null);
+  };` });
+  await bindActions(ts, 'post-login', ['redir-writer']);
+  const cb = 'https://md-redir.example/cb';
+  const spa = (await ts.api('POST', '/clients', { name: 'md redir spa', app_type: 'spa', callbacks: [cb] })).body;
+  const config = await discover(ts, spa.client_id);
+  const u = (await ts.api('POST', '/users', { email: 'md-redir@example.com', password: 'md password 12345', connection: 'Username-Password-Authentication', app_metadata: { a: 'x'.repeat(9000) } })).body;
+  try {
+    const r = await loginThroughForm(config, { redirectUri: cb, email: 'md-redir@example.com', password: 'md password 12345', stop: (x) => x.host === 'ext.example' });
+    assert.equal(r.url?.host, 'ext.example', String(r.url));
+    // The admin writes while the user is away.
+    assert.equal((await ts.api('PATCH', `/users/${encodeURIComponent(u.user_id)}`, { app_metadata: { c: 'z'.repeat(4000) } })).status, 200);
+    const back = await r.browser.follow(new URL(`${ts.issuer}/continue?state=${encodeURIComponent(r.url!.searchParams.get('state')!)}`), {}, (x) => x.href.startsWith(cb));
+    const t = await oidc.authorizationCodeGrant(config, back.url, { pkceCodeVerifier: r.verifier, expectedState: r.state });
+    assert.equal(t.claims()!['https://x/seen-c'], 4000, 'the continuation sees the metadata stored now');
+    const stored = (await ts.api('GET', `/users/${encodeURIComponent(u.user_id)}`)).body;
+    assert.deepEqual({ verified_at: stored.user_metadata.verified_at, approved: stored.app_metadata.approved, c: stored.app_metadata.c?.length, profile: stored.app_metadata.profile },
+      { verified_at: 'now', approved: true, c: 4000, profile: undefined });
+    const exe = await latestExecution(ts, 'post-login');
+    assert.match(JSON.stringify(exe.results.map((x: { rejected_commands: unknown }) => x.rejected_commands)), /metadata \\"profile\\" refused/);
+  } finally {
+    await bindActions(ts, 'post-login', []);
+  }
+});
+
+test('the store merges the actions\' metadata key by key into what it holds now: a key that no longer fits is skipped, the rest lands', async () => {
+  const u = (await ts.api('POST', '/users', { email: 'md-store@example.com', password: 'md password 12345', connection: 'Username-Password-Authentication', app_metadata: { a: 'x'.repeat(9000) } })).body;
+  const r = await ts.ctx.users.patchMetadata(u.user_id, { app: { approved: true, big: 'y'.repeat(8000), gone: null }, user: { visited: true } });
+  assert.deepEqual(r, { saved: true, skipped: ['app_metadata.big'] });
+  const stored = (await ts.api('GET', `/users/${encodeURIComponent(u.user_id)}`)).body;
+  assert.deepEqual({ app: Object.keys(stored.app_metadata).sort(), user: stored.user_metadata }, { app: ['a', 'approved'], user: { visited: true } });
+  assert.deepEqual(await ts.ctx.users.patchMetadata('auth0|nobody', { app: { x: 1 } }), { saved: false, skipped: [] });
+});

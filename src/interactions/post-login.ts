@@ -65,6 +65,17 @@ function applyOwedMfa(o: ChainOutcome, owed: OwedMfa | undefined) {
   o.mfa.enable = owed.challenge ? { ...enable, allowRememberBrowser: false } : enable;
 }
 
+/**
+ * The event a paused chain resumes with, its user's metadata as stored now: the earlier part's
+ * writes were stored at the pause, and an admin's (or another login's) since then count too, for
+ * what the actions see and for the cap their writes are checked against.
+ */
+function withStoredMetadata(event: Obj, user: { app_metadata?: unknown; user_metadata?: unknown }): Obj {
+  const u = event.user;
+  if (u === null || typeof u !== 'object') return event;
+  return { ...event, user: { ...(u as Obj), app_metadata: user.app_metadata ?? {}, user_metadata: user.user_metadata ?? {} } };
+}
+
 /** Where a resumed chain must find the action that paused it (engine RunOpts.resumeOf); a row without one never matches. */
 const resumeOf = (index: number, action: ActionRef | undefined) => ({ index, actionId: action?.actionId ?? '', versionId: action?.versionId ?? '' });
 
@@ -194,7 +205,7 @@ export function createPostLoginStep(app: AppContext) {
         const user = await app.users.require(userId);
         const client = await app.clients.get(String(d.params.client_id));
         // The login's authorization request, as before the pause (not the code form's POST).
-        const event = { ...pending.event, authentication: { methods }, request: pending.event.request ?? requestInfo(ctx) };
+        const event = { ...withStoredMetadata(pending.event, user), authentication: { methods }, request: pending.event.request ?? requestInfo(ctx) };
         const state = randomBytes(24).toString('base64url');
         const o = await app.actions.triggers.postLogin({
           user, client, ctx, transaction: transaction(d), methods: methods as never, startAt: pending.resumeAt, resumeOf: resumeOf(pending.resumeAt - 1, pending.resumeAction),
@@ -326,7 +337,7 @@ export function createPostLoginStep(app: AppContext) {
       if (postedId !== undefined) ctx.cookies.set(POSTED_COOKIE(ctx), '', { path: ctx.path, httpOnly: true, sameSite: 'lax', secure: ctx.secure, maxAge: 0, overwrite: true });
       const form = postedId !== undefined && saved.posted && Object.hasOwn(saved.posted, postedId) ? saved.posted[postedId] : undefined;
       const request = requestInfo(ctx);
-      const event = { ...saved.event, request: form ? { ...request, method: 'POST', body: form } : request };
+      const event = { ...withStoredMetadata(saved.event, user), request: form ? { ...request, method: 'POST', body: form } : request };
       const next = randomBytes(24).toString('base64url');
       // onContinuePostLogin validates tokens bound to the state being resumed; an action after
       // it that redirects again must bind its token to the state it will come back with.

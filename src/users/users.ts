@@ -279,20 +279,33 @@ export function createUsers(db: Db, hasher: PasswordHasher, policy: { minLength:
      * login was paused, the other metadata object) are left as they are. False, and nothing
      * written, when a merged object would exceed METADATA_MAX_BYTES or the user is gone.
      */
-    async patchMetadata(id: string, patch: { app?: Record<string, unknown>; user?: Record<string, unknown> }): Promise<boolean> {
+    async patchMetadata(id: string, patch: { app?: Record<string, unknown>; user?: Record<string, unknown> }): Promise<{ saved: boolean; skipped: string[] }> {
       return db.transaction(async (trx) => {
         const cur = await lockedRow(trx, id);
-        if (!cur) return false;
+        if (!cur) return { saved: false, skipped: [] };
         const upd: Record<string, unknown> = { updated_at: now() };
+        // Key by key, into what is stored now (which may have changed since the actions read it:
+        // an admin's PATCH meanwhile, a login paused at a redirect): a key that no longer fits
+        // under the cap, or cannot be stored, is skipped; the others land.
+        const skipped: string[] = [];
         for (const [k, p] of [['app_metadata', patch.app], ['user_metadata', patch.user]] as const) {
           if (p === undefined) continue;
-          if (metadataProblem(p)) return false;
-          const merged = mergeMetadata(cur[k], p);
-          if (metadataBytes(merged) > METADATA_MAX_BYTES) return false;
+          const merged = parseJson<Record<string, unknown>>(cur[k] as string, {});
+          for (const [key, v] of Object.entries(p)) {
+            if (UNSAFE_METADATA_KEYS.has(key)) continue;
+            if (v === null) { delete merged[key]; continue; }
+            if (metadataProblem(key) || metadataProblem(v)) { skipped.push(`${k}.${key}`); continue; }
+            const had = Object.hasOwn(merged, key);
+            const before = merged[key];
+            merged[key] = v;
+            if (metadataBytes(merged) <= METADATA_MAX_BYTES) continue;
+            if (had) merged[key] = before; else delete merged[key];
+            skipped.push(`${k}.${key}`);
+          }
           upd[k] = JSON.stringify(merged);
         }
         await trx('users').where({ id }).update(upd);
-        return true;
+        return { saved: true, skipped };
       });
     },
     /** Deletes the user; rows keyed by user id without a foreign key go with it. */

@@ -81,9 +81,10 @@ export function createTriggerRunners(d: Deps) {
    */
   async function writeMetadata(userId: string, o: ChainOutcome) {
     if (!o.metadataPatch) return;
-    if (!(await users.patchMetadata(userId, o.metadataPatch))) {
-      logger.warn({ user_id: userId, execution: o.executionId }, 'metadata set by post-login actions not saved: the user is gone or the merged metadata would exceed its size limit');
-    }
+    const r = await users.patchMetadata(userId, o.metadataPatch);
+    if (!r.saved) logger.warn({ user_id: userId, execution: o.executionId }, 'metadata set by actions not saved: the user is gone');
+    // (The names only: a value may be anything an action wrote.)
+    else if (r.skipped.length > 0) logger.warn({ user_id: userId, execution: o.executionId, keys: r.skipped }, `metadata set by actions not saved for ${r.skipped.length} key(s): the metadata stored now would pass its ${METADATA_MAX_BYTES}-byte limit`);
   }
 
   /**
