@@ -557,6 +557,17 @@ Measured apart from the run above, on 2026-11-23 (afternoon, quiet machine: roun
   dozen would save perhaps 0.4 ms (an estimate from \`bench/knex-cost.ts\`'s figures, not
   measured), about 0.015× of the ratio, at the price of a second SQL path beside knex's for
   PostgreSQL: not done.
+- **2026-11-25, late morning** (an AMD EPYC machine: a bare token 0.235 ms of CPU, an argon2
+  verify 17.4 ms). The full run at f8c06ec (this page): client_credentials 0.93×, login 0.70×.
+  What that morning changed on the login path: the resume of a login reads its user to check the
+  login still stands (the user blocked, deleted, or the password changed since it was checked),
+  through the per-request read \`findAccount\` uses, so a login still makes 26 SQL statements
+  (\`bench/diagnose.ts --part login\`); the interaction policy has three checks more (the session's
+  account still there, a callback on localhost, the organization prompts), each a property test.
+  On PostgreSQL the login's read of the user takes a shared row lock (it waits for a password
+  change under way). The token path is the same for form bodies; a JSON body's member names are
+  scanned once more for repeats. The benchmark's SPA now has an https callback: on localhost
+  every authorization asks for consent, as on Auth0.
 ${actions ? actionsDocs(actions) : ''}`;
 }
 
@@ -785,6 +796,21 @@ below are from the afternoon unless marked.
   alternating runs). A 2 KB event's \`JSON.parse\` alone costs about 7 µs in the isolate here,
   most of a warm post-login action: the 20 µs target for one is met on fast machines and missed
   on slow ones with the same code.
+- **2026-11-25, late morning** (an AMD EPYC machine: a token with nothing bound 0.292 ms of
+  CPU). The full run at f8c06ec (this page): 1 action 0.86× and +0.250 ms added p50 (both met),
+  5 actions 0.61×, the warm actions 15.4 µs (credentials-exchange) and 28.9 µs (post-login; its
+  in-process floor 10.3 µs, against 22.8 and 10.9 µs in the run before: the sequential round
+  trip through the pool is the figure that moves most between runs), cold start 2.7 ms.
+  **Tried and dropped: parsing only the members of the event an action reads.** What the unread
+  members cost, through the pool on one CPU (a scratch driver, 6 rounds of 3,000 executions of
+  the bench's post-login action): the whole 1.3 KB event 22.3 µs of isolate CPU, only the \`user\`
+  and \`authorization\` members the action reads (0.6 KB) 15.6 µs, a 0.1 KB event 12.5 µs. The
+  host sent each top-level member's offset with the JSON, and the guest made each member an
+  accessor that parsed its slice when first read (a plain property from then on): 28.1 µs,
+  against 25.6 µs for the code before in the same hour. In V8 alone (the same event, hot):
+  \`JSON.parse\` of the whole 1.3 KB 4.7 µs, accessors with a closure per member 14 µs, accessors
+  shared per member name 6.8 µs. Defining the accessors costs more than parsing the members no
+  one reads: V8's JSON parser stays the cheapest way to build the event.
 
 ### Every round (Actions)
 
