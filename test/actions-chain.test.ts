@@ -422,3 +422,27 @@ test('the store merges the actions\' metadata key by key into what it holds now:
   assert.deepEqual({ app: Object.keys(stored.app_metadata).sort(), user: stored.user_metadata }, { app: ['a', 'approved'], user: { visited: true } });
   assert.deepEqual(await ts.ctx.users.patchMetadata('auth0|nobody', { app: { x: 1 } }), { saved: false, skipped: [] });
 });
+
+test('an action that deletes a large key before a larger value elsewhere: both calls land, as the engine accepted them', async () => {
+  // Regression of a review: the store applied the chain's change in the order of each key's first
+  // call, so the large value met the key not yet deleted, was skipped, and the deletion landed.
+  await deployAction(ts, { name: 'md-replace', trigger: 'post-login', code: `exports.onExecutePostLogin = async (event, api) => {
+    api.user.setUserMetadata('profile', 'pending');
+    api.user.setUserMetadata('legacy', null);
+    api.user.setUserMetadata('profile', 'y'.repeat(10000));
+  };` });
+  await bindActions(ts, 'post-login', ['md-replace']);
+  const cb = 'https://md-replace.example/cb';
+  const spa = (await ts.api('POST', '/clients', { name: 'md replace spa', app_type: 'spa', callbacks: [cb] })).body;
+  const config = await discover(ts, spa.client_id);
+  const u = (await ts.api('POST', '/users', { email: 'md-replace@example.com', password: 'md password 12345', connection: 'Username-Password-Authentication', user_metadata: { legacy: 'b'.repeat(10000) } })).body;
+  try {
+    const r = await loginThroughForm(config, { redirectUri: cb, email: 'md-replace@example.com', password: 'md password 12345' });
+    assert.ok(r.callbackUrl);
+    const stored = (await ts.api('GET', `/users/${encodeURIComponent(u.user_id)}`)).body.user_metadata;
+    assert.deepEqual({ profile: stored.profile?.length, legacy: stored.legacy }, { profile: 10000, legacy: undefined });
+    assert.deepEqual((await latestExecution(ts, 'post-login')).results[0].rejected_commands, []);
+  } finally {
+    await bindActions(ts, 'post-login', []);
+  }
+});

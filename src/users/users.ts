@@ -291,9 +291,12 @@ export function createUsers(db: Db, hasher: PasswordHasher, policy: { minLength:
         for (const [k, p] of [['app_metadata', patch.app], ['user_metadata', patch.user]] as const) {
           if (p === undefined) continue;
           const merged = parseJson<Record<string, unknown>>(cur[k] as string, {});
-          for (const [key, v] of Object.entries(p)) {
-            if (UNSAFE_METADATA_KEYS.has(key)) continue;
-            if (v === null) { delete merged[key]; continue; }
+          // Deletions first: what they free counts for the sets (the engine checked the calls in
+          // the order they were made, where a deletion may come before a larger value).
+          const entries = Object.entries(p).filter(([key]) => !UNSAFE_METADATA_KEYS.has(key));
+          for (const [key, v] of entries) if (v === null) delete merged[key];
+          for (const [key, v] of entries) {
+            if (v === null) continue;
             if (metadataProblem(key) || metadataProblem(v)) { skipped.push(`${k}.${key}`); continue; }
             const had = Object.hasOwn(merged, key);
             const before = merged[key];

@@ -442,6 +442,8 @@ export function createActionEngine(d: { db: Db; store: ActionStore; pool: Sandbo
             // The object as a whole has a cap too (the store refuses a merge past it, and would drop
             // the whole chain's change): a call that would take it past is refused, the rest lands.
             if (!setWithinCap(md, x as string, y)) { const m = redactSecrets(`metadata "${x}" refused: ${field} would be larger than ${METADATA_MAX_BYTES} bytes`, a.secrets); rejected.push(m); outcome.rejected.push(`${r.name}: ${m}`); break; }
+            // In the order of the last calls (the store applies deletions first, then the sets in this order).
+            delete patch[x as string];
             patch[x as string] = y;
             if (field === 'app_metadata') appChanged = true; else usrChanged = true;
             break;
