@@ -148,7 +148,8 @@ export function createApp(app: AppContext) {
     // (src/branding/branding.ts), which may change any time: revalidated at every page, and a 304
     // while it is the same.
     if (ctx.path === `${app.urls.mountPath}/assets/style.css`) {
-      const css = stylesheet(await app.branding.get());
+      // (The branding as last read when it cannot be read now: the pages keep their styles.)
+      const css = stylesheet(await app.branding.get().catch(() => app.branding.current()));
       ctx.status = 200;
       ctx.type = 'text/css';
       ctx.set('Cache-Control', 'no-cache');
@@ -158,7 +159,7 @@ export function createApp(app: AppContext) {
       return;
     }
     // The branding alone, as before it joined the stylesheet (a page saved or linked then).
-    if (ctx.path === `${app.urls.mountPath}/assets/branding.css`) { ctx.type = 'text/css'; ctx.set('Cache-Control', 'no-cache'); ctx.body = brandingCss(await app.branding.get()); return; }
+    if (ctx.path === `${app.urls.mountPath}/assets/branding.css`) { ctx.type = 'text/css'; ctx.set('Cache-Control', 'no-cache'); ctx.body = brandingCss(await app.branding.get().catch(() => app.branding.current())); return; }
     if (ctx.path === `${app.urls.mountPath}/favicon.ico`) {
       const icon = (await app.branding.get()).favicon_url;
       if (!icon) { ctx.status = 404; return; }

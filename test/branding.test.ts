@@ -102,3 +102,23 @@ test('PATCHes at once, each with its own member, keep them all (regression: a re
     colors: { primary: '#112233', page_background: '#445566' }, logo_url: 'https://cdn.acme.example/l.svg', favicon_url: 'https://cdn.acme.example/f.ico',
   });
 });
+
+test('when the branding cannot be read, the stylesheet is the one last served, not an error', async () => {
+  // Regression of a review: the branding joined the stylesheet, and a failed read made the
+  // pages' only stylesheet a 500 while the pages themselves still answered.
+  const own = await startTestServer();
+  try {
+    assert.equal((await own.api('PATCH', '/branding', { colors: { primary: '#123456' } })).status, 200);
+    assert.match(await (await fetch(`${own.base}/assets/style.css`)).text(), /--accent:#123456/);
+    await own.ctx.db.schema.renameTable('settings', 'settings_gone');
+    // Past the branding's cache (2 s), so the next page reads it again and fails.
+    await new Promise((r) => setTimeout(r, 2100));
+    assert.equal((await fetch(`${own.base}/password/reset`)).status, 200);
+    const css = await fetch(`${own.base}/assets/style.css`);
+    assert.equal(css.status, 200);
+    assert.match(await css.text(), /--accent:#123456/);
+    await own.ctx.db.schema.renameTable('settings_gone', 'settings');
+  } finally {
+    await own.close();
+  }
+});
