@@ -230,3 +230,19 @@ test('the picker orders by the name shown (the display name, else the name), wha
   const picker = await send(b, await open(b, (await authorizationRequest(post, { redirectUri: CB, scope: 'openid' })).url), { email: 'order@prompts.example', password: PASSWORD });
   assert.deepEqual(orgButtons(picker.html).map(([, label]) => label), ['&lt;b&gt;&amp;&quot;q&quot;', 'Alpha', 'beta corp', 'Charlie', 'order-zeta']);
 });
+
+test('past 100 organizations the picker shows the first 100 in the order it shows them (numbers and accents as a person reads them)', async () => {
+  // Regression of a review: the page of 100 was chosen in SQL, which orders text its own way
+  // (Team 100 before Team 95; on SQLite, É after Z), then sorted by the browser's rules.
+  const u = (await ts.api('POST', '/users', { email: 'teams@prompts.example', password: PASSWORD })).body;
+  const labels = [...Array.from({ length: 104 }, (_, i) => `Team ${i + 1}`), 'Éclair'];
+  for (const [i, label] of labels.entries()) {
+    const o = (await ts.api('POST', '/organizations', { name: `teams-${i}`, display_name: label })).body;
+    await ts.api('POST', `/organizations/${o.id}/members`, { members: [u.user_id] });
+  }
+  const b = new Browser();
+  const picker = await send(b, await open(b, (await authorizationRequest(post, { redirectUri: CB, scope: 'openid' })).url), { email: 'teams@prompts.example', password: PASSWORD });
+  const shown = orgButtons(picker.html).map(([, label]) => label);
+  assert.deepEqual(shown, ['Éclair', ...labels.slice(0, 99)]);
+  assert.match(picker.html, /and 5 more, not listed here/);
+});

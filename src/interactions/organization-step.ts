@@ -11,6 +11,7 @@ type Details = Awaited<ReturnType<AppContext['provider']['interactionDetails']>>
 const PENDING_TTL_MS = 15 * 60 * 1000;
 /** The organizations the picker lists (the first, by display name; the page says how many more): Auth0's picker is a list too. */
 const PICK_MAX = 100;
+const byName = new Intl.Collator(undefined, { sensitivity: 'base', numeric: true });
 
 /**
  * Auth0's organization prompts, for an application that requires an organization and lets the
@@ -37,12 +38,14 @@ export function createOrganizationStep(app: AppContext, csrf: Csrf, next: {
     return { meta, name: typeof meta?.client_name === 'string' ? meta.client_name : 'the application' };
   }
 
-  /** The organizations a user may pick, by display name (or name): the first PICK_MAX, and how many there are. */
+  /**
+   * The organizations a user may pick, in the order a person reads their names (accents,
+   * numbers, any case): the first PICK_MAX, and how many there are. All are read to be sorted
+   * here: a database orders text its own way (SQLite by code point).
+   */
   async function choices(userId: string) {
-    const { organizations: list, total } = await organizations.ofUser(userId, { page: 0, perPage: PICK_MAX, byName: true });
-    // (The page in SQL by the name shown, in any case; within it as a person reads: accents, digits.)
-    const labelled = list.map((o) => ({ id: o.id, label: o.display_name || o.name }));
-    return { list: labelled.sort((a, b) => a.label.localeCompare(b.label, undefined, { sensitivity: 'base', numeric: true })), total };
+    const all = (await organizations.namesOfUser(userId)).sort((a, b) => byName.compare(a.label, b.label) || (a.id < b.id ? -1 : 1));
+    return { list: all.slice(0, PICK_MAX), total: all.length };
   }
 
   /** The organization becomes the authorization's, for the rest of it (see above). */

@@ -105,15 +105,20 @@ export function createOrganizations(db: Db) {
     async isMember(orgId: string, userId: string): Promise<boolean> {
       return !!(await db('organization_members').where({ org_id: orgId, user_id: userId }).first('user_id'));
     },
-    /** The organizations a user belongs to (GET /users/{id}/organizations), by id or (`byName`) by the name shown: the display name, else the name, in any case. */
-    async ofUser(userId: string, o: { page: number; perPage: number; byName?: boolean }) {
+    /** The organizations a user belongs to (GET /users/{id}/organizations), by id. */
+    async ofUser(userId: string, o: { page: number; perPage: number }) {
       const q = db('organization_members').join('organizations', 'organizations.id', 'organization_members.org_id').where('organization_members.user_id', userId);
       const [{ n }] = await q.clone().count({ n: '*' });
-      const ordered = o.byName ? q.orderByRaw("lower(coalesce(nullif(organizations.display_name, ''), organizations.name)), organizations.id") : q.orderBy('organizations.id');
-      const rows = await ordered.select('organizations.*').limit(o.perPage).offset(o.page * o.perPage) as Row[];
+      const rows = await q.select('organizations.*').orderBy('organizations.id').limit(o.perPage).offset(o.page * o.perPage) as Row[];
       return { organizations: rows.map(toApi), total: Number(n) };
     },
 
+    /** Every organization a user belongs to, its id and the name a person is shown (the display name, else the name). */
+    async namesOfUser(userId: string): Promise<{ id: string; label: string }[]> {
+      const rows = await db('organization_members').join('organizations', 'organizations.id', 'organization_members.org_id')
+        .where('organization_members.user_id', userId).select('organizations.id', 'organizations.name', 'organizations.display_name') as Pick<Row, 'id' | 'name' | 'display_name'>[];
+      return rows.map((r) => ({ id: r.id, label: r.display_name || r.name }));
+    },
     async memberRoles(orgId: string, userId: string) {
       return db('organization_member_roles').join('roles', 'roles.id', 'organization_member_roles.role_id')
         .where({ 'organization_member_roles.org_id': orgId, 'organization_member_roles.user_id': userId })
