@@ -108,12 +108,12 @@ export function createApp(app: AppContext) {
   const dbPrefix = `${app.urls.mountPath}/dbconnections/`;
   // Public and unauthenticated: the pages' body limit, not the Management API's larger one.
   const publicJsonParser = bodyParser({ enableTypes: ['json'], jsonLimit: limit, encoding: 'utf-8', onError(err) { throw Object.assign(err, { expose: true }); } });
-  const pageErrors = errorHandler(app.logger, app.config.appName, 'html');
+  const pageErrors = errorHandler(app.logger, app.config.appName, 'html', app.urls.mountPath);
   const apiErrors = errorHandler(app.logger, app.config.appName, 'json');
   const apiPrefix = `${app.urls.mountPath}/api/v2`;
   /** What a user's own Management API token reaches (src/management-api/users.ts, requireScopeOrSelf). */
   const currentUserRoute = /^\/users\/[^/]+(\/enrollments)?$/;
-  const providerHandlers = new WeakMap<object, ReturnType<AppContext['provider']['callback']>>();
+  const providerHandlers = new WeakMap<object, (req: IncomingMessage, res: ServerResponse) => Promise<void>>();
 
   koa.use(metrics.middleware);
   // (With the branding's logo origin allowed for images, when there is one.)
@@ -220,11 +220,31 @@ export function createApp(app: AppContext) {
     }
     await next();
   });
-  /** oidc-provider's request handler, rebuilt only when the provider is (key rotation). */
+  /**
+   * oidc-provider's request handler, rebuilt only when the provider is (key rotation). Under an
+   * issuer with a path (https://example.com/auth) the provider is mounted there: it is handed the
+   * path below it, and takes the mount from `originalUrl` for the URLs it builds.
+   */
+  const mount = app.urls.mountPath;
   const providerHandler = () => {
     const provider = app.provider;
     let handler = providerHandlers.get(provider);
-    if (!handler) { handler = provider.callback(); providerHandlers.set(provider, handler); }
+    if (!handler) {
+      const callback = provider.callback();
+      handler = !mount ? callback : (req: IncomingMessage, res: ServerResponse) => {
+        const url = req.url ?? '/';
+        if (url === mount || url.startsWith(`${mount}/`) || url.startsWith(`${mount}?`)) {
+          (req as IncomingMessage & { originalUrl?: string }).originalUrl = url;
+          req.url = url.slice(mount.length) || '/';
+          if (req.url.startsWith('?')) req.url = `/${req.url}`;
+          return callback(req, res);
+        }
+        // Outside the issuer's path there is nothing of the provider's.
+        res.writeHead(404, { 'content-type': 'text/plain; charset=utf-8' }).end('Not Found');
+        return Promise.resolve();
+      };
+      providerHandlers.set(provider, handler);
+    }
     return handler;
   };
   koa.use(async function oidc(ctx) {

@@ -1,12 +1,12 @@
 import { html, type SafeHtml } from './html.ts';
 import { alert, layout, notice } from './layout.ts';
 
-interface Base { appName: string; csrf: string }
+interface Base { appName: string; assetsBase?: string; csrf: string }
 
 /** The account page's own sign-in: sensitive changes need a fresh password (ASVS 5 7.5.1). */
 export function accountLoginPage(o: Base & { action: string; resetUrl: string; email?: string; error?: string; info?: string; link?: { href: string; label: string } }) {
   return layout({
-    appName: o.appName, title: 'Your account',
+    appName: o.appName, assetsBase: o.assetsBase, title: 'Your account',
     body: html`<h1 id="page-title">Your account</h1>
 <p class="sub">Enter your password to manage your account.</p>
 ${alert(o.error)}${notice(o.info)}
@@ -24,7 +24,7 @@ ${o.link ? html`<p><a href="${o.link.href}">${o.link.label}</a></p>` : ''}
 /** Second step for users with an authenticator: the code (TOTP or a recovery code). */
 export function accountCodePage(o: Base & { action: string; error?: string }) {
   return layout({
-    appName: o.appName, title: 'Your account',
+    appName: o.appName, assetsBase: o.assetsBase, title: 'Your account',
     body: html`<h1 id="page-title">Enter your code</h1>
 <p class="sub">Open your authenticator app and enter the 6-digit code, or one of your recovery codes.</p>
 ${alert(o.error)}
@@ -62,7 +62,7 @@ export function accountPage(o: Base & {
   error?: string; info?: string; mfaSection?: SafeHtml; apps?: AppAccess[]; revokeAction?: string;
 }) {
   return layout({
-    appName: o.appName, title: 'Your account',
+    appName: o.appName, assetsBase: o.assetsBase, title: 'Your account',
     body: html`<h1 id="page-title">Your account</h1>
 ${alert(o.error)}${notice(o.info)}
 <section id="profile" aria-labelledby="profile-title">

@@ -6,12 +6,12 @@ import { alert, layout, notice } from './layout.ts';
  * shows a code. The forms post to oidc-provider's own verification endpoint and carry its
  * session-bound `xsrf` value.
  */
-interface DeviceForm { appName: string; action: string; xsrf: string }
+interface DeviceForm { appName: string; assetsBase?: string; action: string; xsrf: string }
 
 /** Where the user types the code the device shows (`verification_uri`). */
 export function userCodePage(o: DeviceForm & { code?: string; error?: string; info?: string }) {
   return layout({
-    appName: o.appName, title: 'Activate a device',
+    appName: o.appName, assetsBase: o.assetsBase, title: 'Activate a device',
     body: html`<h1 id="page-title">Activate a device</h1>
 <p class="sub">Enter the code shown on your device.</p>
 ${alert(o.error)}${notice(o.info)}
@@ -29,7 +29,7 @@ ${alert(o.error)}${notice(o.info)}
  */
 export function confirmDevicePage(o: DeviceForm & { clientName: string; userCode: string }) {
   return layout({
-    appName: o.appName, title: 'Confirm the device',
+    appName: o.appName, assetsBase: o.assetsBase, title: 'Confirm the device',
     body: html`<h1 id="page-title">Confirm the device</h1>
 <p class="sub">${o.clientName} on a device asks to sign in with your account.</p>
 <p>Check that your device shows this code:</p>

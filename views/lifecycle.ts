@@ -1,7 +1,7 @@
 import { html } from './html.ts';
 import { alert, layout, notice } from './layout.ts';
 
-interface Base { appName: string; csrf: string }
+interface Base { appName: string; assetsBase?: string; csrf: string }
 
 /**
  * The link in a verification mail opens this page; only its button (a POST) verifies, so a
@@ -9,7 +9,7 @@ interface Base { appName: string; csrf: string }
  */
 export function verifyConfirmPage(o: Base & { action: string; token: string; email: string }) {
   return layout({
-    appName: o.appName, title: 'Verify your email',
+    appName: o.appName, assetsBase: o.assetsBase, title: 'Verify your email',
     body: html`<h1 id="page-title">Verify your email</h1>
 <p class="sub">Confirm that <strong>${o.email}</strong> is your email address.</p>
 <form method="post" action="${o.action}">
@@ -22,7 +22,7 @@ export function verifyConfirmPage(o: Base & { action: string; token: string; ema
 
 export function resendVerificationPage(o: Base & { action: string; error?: string; info?: string }) {
   return layout({
-    appName: o.appName, title: 'Send a new verification link',
+    appName: o.appName, assetsBase: o.assetsBase, title: 'Send a new verification link',
     body: html`<h1 id="page-title">Send a new verification link</h1>
 <p class="sub">Enter the email address of your account and we will send it a new link.</p>
 ${alert(o.error)}${notice(o.info)}
@@ -37,7 +37,7 @@ ${alert(o.error)}${notice(o.info)}
 /** The forgot-password form. It never echoes the address, so every answer reads the same. */
 export function resetRequestPage(o: Base & { action: string; error?: string; info?: string }) {
   return layout({
-    appName: o.appName, title: 'Reset your password',
+    appName: o.appName, assetsBase: o.assetsBase, title: 'Reset your password',
     body: html`<h1 id="page-title">Reset your password</h1>
 <p class="sub">Enter the email address of your account and we will send it a link to choose a new password.</p>
 ${alert(o.error)}${notice(o.info)}
@@ -52,7 +52,7 @@ ${alert(o.error)}${notice(o.info)}
 /** Reached from the reset mail; the token rides in a hidden field, not in any later URL. */
 export function resetFormPage(o: Base & { action: string; token: string; email: string; minLength: number; error?: string }) {
   return layout({
-    appName: o.appName, title: 'Choose a new password',
+    appName: o.appName, assetsBase: o.assetsBase, title: 'Choose a new password',
     body: html`<h1 id="page-title">Choose a new password</h1>
 <p class="sub">For ${o.email}. Passwords need at least ${o.minLength} characters; very common passwords are refused.</p>
 ${alert(o.error)}
@@ -67,9 +67,9 @@ ${alert(o.error)}
 }
 
 /** An outcome page with a follow-up link (expired link → ask for a new one, and so on). */
-export function linkOutcomePage(o: { appName: string; title: string; message: string; error?: boolean; link?: { href: string; label: string } }) {
+export function linkOutcomePage(o: { appName: string; assetsBase?: string; title: string; message: string; error?: boolean; link?: { href: string; label: string } }) {
   return layout({
-    appName: o.appName, title: o.title,
+    appName: o.appName, assetsBase: o.assetsBase, title: o.title,
     body: html`<h1 id="page-title">${o.title}</h1>
 ${o.error ? alert(o.message) : html`<p role="status">${o.message}</p>`}
 ${o.link ? html`<div class="links"><a href="${o.link.href}">${o.link.label}</a></div>` : ''}`,
@@ -77,9 +77,9 @@ ${o.link ? html`<div class="links"><a href="${o.link.href}">${o.link.label}</a><
 }
 
 /** A correct password for an address not verified yet, while verification is required. */
-export function verificationRequiredPage(o: { appName: string; email: string; resendUrl: string; loginUrl?: string }) {
+export function verificationRequiredPage(o: { appName: string; assetsBase?: string; email: string; resendUrl: string; loginUrl?: string }) {
   return layout({
-    appName: o.appName, title: 'Verify your email',
+    appName: o.appName, assetsBase: o.assetsBase, title: 'Verify your email',
     body: html`<h1 id="page-title">Verify your email</h1>
 ${alert(`Verify your email address ${o.email} before you log in. Use the link we sent you, or ask for a new one.`)}
 <div class="links"><a href="${o.resendUrl}">Send a new verification link</a>${o.loginUrl ? html`<a href="${o.loginUrl}">Back to log in</a>` : ''}</div>`,

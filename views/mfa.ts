@@ -1,12 +1,12 @@
 import { html, SafeHtml } from './html.ts';
 import { alert, layout } from './layout.ts';
 
-interface Base { appName: string; csrf: string; action: string; error?: string }
+interface Base { appName: string; assetsBase?: string; csrf: string; action: string; error?: string }
 
 /** Enrollment: QR code of the otpauth:// URI, the base32 secret for manual entry, and the first code. */
 export function enrollPage(o: Base & { qrSvg: string; secret: string; accountLabel: string; issuerLabel: string }) {
   return layout({
-    appName: o.appName, title: 'Set up two-step verification',
+    appName: o.appName, assetsBase: o.assetsBase, title: 'Set up two-step verification',
     body: html`<h1 id="page-title">Set up two-step verification</h1>
 <p class="sub">Scan this code with an authenticator app (Google Authenticator, 1Password, Authy…). It will show up as <strong>${o.issuerLabel}</strong> (${o.accountLabel}).</p>
 ${alert(o.error)}
@@ -24,7 +24,7 @@ ${alert(o.error)}
 /** Challenge: a TOTP code or one recovery code. */
 export function challengePage(o: Base & { rememberDays?: number }) {
   return layout({
-    appName: o.appName, title: 'Two-step verification',
+    appName: o.appName, assetsBase: o.assetsBase, title: 'Two-step verification',
     body: html`<h1 id="page-title">Two-step verification</h1>
 <p class="sub">Enter the 6-digit code from your authenticator app, or one of your recovery codes.</p>
 ${alert(o.error)}
@@ -40,7 +40,7 @@ ${o.rememberDays ? html`<label class="check"><input type="checkbox" name="rememb
 /** Recovery codes, shown once after enrollment or regeneration. */
 export function recoveryCodesPage(o: Base & { codes: string[]; continueLabel?: string }) {
   return layout({
-    appName: o.appName, title: 'Save your recovery codes',
+    appName: o.appName, assetsBase: o.assetsBase, title: 'Save your recovery codes',
     body: html`<h1 id="page-title">Save your recovery codes</h1>
 <p class="sub">Each code signs you in once if you lose your authenticator. They are shown only now: store them somewhere safe.</p>
 <ol class="codes" id="recovery-codes">${o.codes.map((c) => html`<li><code>${c}</code></li>`)}</ol>

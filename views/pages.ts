@@ -1,11 +1,11 @@
 import { html, SafeHtml } from './html.ts';
 import { alert, layout, notice } from './layout.ts';
 
-interface Base { appName: string; csrf: string }
+interface Base { appName: string; assetsBase?: string; csrf: string }
 
 export function loginPage(o: Base & { action: string; clientName: string; email?: string; error?: string; info?: string; signupUrl?: string; resetUrl?: string }) {
   return layout({
-    appName: o.appName, title: 'Log in',
+    appName: o.appName, assetsBase: o.assetsBase, title: 'Log in',
     body: html`<h1 id="page-title">Log in</h1>
 <p class="sub">to continue to ${o.clientName}</p>
 ${alert(o.error)}${notice(o.info)}
@@ -31,7 +31,7 @@ export function signupPage(o: Base & { action: string; email?: string; error?: s
       : html`<label for="${id}">${f.label}${f.required ? '' : ' (optional)'}<input id="${id}" name="${f.name}" type="text" maxlength="${f.maxLength}" value="${v}"${f.required ? html` required` : ''}></label>`;
   });
   return layout({
-    appName: o.appName, title: 'Sign up',
+    appName: o.appName, assetsBase: o.assetsBase, title: 'Sign up',
     body: html`<h1 id="page-title">Create your account</h1>
 <p class="sub">Passwords need at least ${o.minLength} characters.</p>
 ${alert(o.error)}
@@ -48,7 +48,7 @@ ${extra}
 
 export function consentPage(o: Base & { action: string; abortUrl: string; clientName: string; scopes: string[] }) {
   return layout({
-    appName: o.appName, title: 'Authorize',
+    appName: o.appName, assetsBase: o.assetsBase, title: 'Authorize',
     body: html`<h1 id="page-title">Authorize ${o.clientName}</h1>
 <p class="sub">${o.clientName} is asking for access to your account:</p>
 <ul class="scopes">${o.scopes.map((s) => html`<li>${s}</li>`)}</ul>
@@ -79,7 +79,7 @@ export function organizationPage(o: Base & { action: string; clientName: string;
 ${o.more > 0 ? html`<p class="sub">…and ${o.more} more, not listed here. To sign in to one of those, ask your administrator for the application's link to it.</p>` : ''}
 <div class="links"><a href="${o.abortUrl}">Cancel</a></div>`;
   return layout({
-    appName: o.appName, title: 'Organization',
+    appName: o.appName, assetsBase: o.assetsBase, title: 'Organization',
     body: html`<h1 id="page-title">${o.mode === 'name' ? 'Enter your organization' : 'Choose an organization'}</h1>
 <p class="sub">${o.mode === 'name' ? html`to continue to ${o.clientName}` : html`to sign in to ${o.clientName} with`}</p>
 ${alert(o.error)}
@@ -87,18 +87,18 @@ ${form}`,
   });
 }
 
-export function messagePage(o: { appName: string; title: string; message: string; error?: boolean; extra?: SafeHtml }) {
+export function messagePage(o: { appName: string; assetsBase?: string; title: string; message: string; error?: boolean; extra?: SafeHtml }) {
   return layout({
-    appName: o.appName, title: o.title,
+    appName: o.appName, assetsBase: o.assetsBase, title: o.title,
     body: html`<h1 id="page-title">${o.title}</h1>
 ${o.error ? alert(o.message) : html`<p>${o.message}</p>`}${o.extra ?? ''}`,
   });
 }
 
 /** oidc-provider's RP-initiated logout confirmation; `form` is the provider's own xsrf-protected form. */
-export function logoutPage(o: { appName: string; form: string; clientName?: string }) {
+export function logoutPage(o: { appName: string; assetsBase?: string; form: string; clientName?: string }) {
   return layout({
-    appName: o.appName, title: 'Log out',
+    appName: o.appName, assetsBase: o.assetsBase, title: 'Log out',
     body: html`<h1 id="page-title">Log out</h1>
 <p class="sub">Do you want to sign out${o.clientName ? html` of ${o.clientName}` : ''}?</p>
 ${new SafeHtml(o.form)}

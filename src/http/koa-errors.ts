@@ -12,7 +12,7 @@ const isBusy = (e: unknown) => /SQLITE_BUSY|database is locked|ECONNREFUSED|Conn
  * routes, or an error page for browser routes. Internal details and stack traces never reach
  * the response; a busy or unreachable database is a 503.
  */
-export function errorHandler(logger: Logger, appName: string, mode: 'json' | 'html'): Middleware {
+export function errorHandler(logger: Logger, appName: string, mode: 'json' | 'html', assetsBase = ''): Middleware {
   return async function handleErrors(ctx, next) {
     try {
       await next();
@@ -43,7 +43,7 @@ export function errorHandler(logger: Logger, appName: string, mode: 'json' | 'ht
         ctx.body = { statusCode: status, error: httpErrorName(status), message, errorCode };
       } else {
         ctx.type = 'html';
-        ctx.body = messagePage({ appName, title: httpErrorName(status), message, error: true });
+        ctx.body = messagePage({ appName, assetsBase, title: httpErrorName(status), message, error: true });
       }
     }
   };

@@ -60,12 +60,12 @@ export function createAccountMfaRoutes(app: AppContext, csrf: Csrf) {
     const e = (await mfa.pendingEnrollment(user.user_id, user.email, binding(sid))) ?? (await mfa.beginEnrollment(user.user_id, user.email, binding(sid)));
     const qrSvg = await QRCode.toString(e.uri, { type: 'svg', margin: 0, errorCorrectionLevel: 'M' });
     ctx.type = 'html';
-    ctx.body = enrollPage({ appName: config.appName, csrf: csrf.token(ctx), action: p('/account/mfa/confirm'), error, qrSvg, secret: e.secret, accountLabel: user.email, issuerLabel: config.mfa.issuerLabel ?? config.appName });
+    ctx.body = enrollPage({ appName: config.appName, assetsBase: urls.mountPath, csrf: csrf.token(ctx), action: p('/account/mfa/confirm'), error, qrSvg, secret: e.secret, accountLabel: user.email, issuerLabel: config.mfa.issuerLabel ?? config.appName });
   }
 
   function showCodes(ctx: Context, codes: string[]) {
     ctx.type = 'html';
-    ctx.body = recoveryCodesPage({ appName: config.appName, csrf: csrf.token(ctx), action: p('/account/mfa/done'), codes, continueLabel: 'Back to your account' });
+    ctx.body = recoveryCodesPage({ appName: config.appName, assetsBase: urls.mountPath, csrf: csrf.token(ctx), action: p('/account/mfa/done'), codes, continueLabel: 'Back to your account' });
   }
 
   async function requireCode(ctx: Context, user: User, what: string): Promise<boolean> {
@@ -76,7 +76,7 @@ export function createAccountMfaRoutes(app: AppContext, csrf: Csrf) {
     ctx.status = refusal.status;
     ctx.type = 'html';
     ctx.body = accountPage({
-      appName: config.appName, csrf: csrf.token(ctx), email: user.email, emailVerified: user.email_verified,
+      appName: config.appName, assetsBase: urls.mountPath, csrf: csrf.token(ctx), email: user.email, emailVerified: user.email_verified,
       passwordAction: p('/account/password'), logoutAction: p('/account/logout'), resendUrl: p('/verify-email/resend'), minLength: config.password.minLength,
       error: refusal.message,
       mfaSection: await app.accountMfaSection!(ctx, user),

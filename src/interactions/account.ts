@@ -32,13 +32,13 @@ export function createAccountRoutes(app: AppContext, csrf: Csrf) {
   function renderLogin(ctx: Context, o: { email?: string; error?: string; info?: string; status?: number; link?: { href: string; label: string } } = {}) {
     ctx.status = o.status ?? 200;
     ctx.type = 'html';
-    ctx.body = accountLoginPage({ appName: config.appName, csrf: csrf.token(ctx), action: p('/account/login'), resetUrl: p('/password/reset'), email: o.email, error: o.error, info: o.info, link: o.link });
+    ctx.body = accountLoginPage({ appName: config.appName, assetsBase: urls.mountPath, csrf: csrf.token(ctx), action: p('/account/login'), resetUrl: p('/password/reset'), email: o.email, error: o.error, info: o.info, link: o.link });
   }
 
   function renderCode(ctx: Context, error?: string, status = 200) {
     ctx.status = status;
     ctx.type = 'html';
-    ctx.body = accountCodePage({ appName: config.appName, csrf: csrf.token(ctx), action: p('/account/code'), error });
+    ctx.body = accountCodePage({ appName: config.appName, assetsBase: urls.mountPath, csrf: csrf.token(ctx), action: p('/account/code'), error });
   }
 
   /** The applications this user gave access to, one entry per application. */
@@ -71,7 +71,7 @@ export function createAccountRoutes(app: AppContext, csrf: Csrf) {
     ctx.status = o.status ?? 200;
     ctx.type = 'html';
     ctx.body = accountPage({
-      appName: config.appName, csrf: csrf.token(ctx), email: user.email, emailVerified: user.email_verified,
+      appName: config.appName, assetsBase: urls.mountPath, csrf: csrf.token(ctx), email: user.email, emailVerified: user.email_verified,
       passwordAction: p('/account/password'), logoutAction: p('/account/logout'), resendUrl: p('/verify-email/resend'),
       minLength: config.password.minLength, error: o.error, info: o.info, mfaSection, apps, revokeAction: p('/account/apps/revoke'),
     });

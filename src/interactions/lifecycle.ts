@@ -185,7 +185,7 @@ export function createLifecycleRoutes(app: AppContext, csrf: Csrf) {
   function outcome(ctx: Context, status: number, title: string, message: string, o: { error?: boolean; link?: { href: string; label: string } } = {}) {
     ctx.status = status;
     ctx.type = 'html';
-    ctx.body = linkOutcomePage({ appName: config.appName, title, message, error: o.error ?? status >= 400, link: o.link });
+    ctx.body = linkOutcomePage({ appName: config.appName, assetsBase: urls.mountPath, title, message, error: o.error ?? status >= 400, link: o.link });
   }
 
   /**
@@ -239,7 +239,7 @@ export function createLifecycleRoutes(app: AppContext, csrf: Csrf) {
     if (peek.state !== 'valid') return linkProblem(ctx, peek.state, 'verify_email');
     if (!(await stillBound(peek.row!))) return linkProblem(ctx, 'invalid', 'verify_email');
     ctx.type = 'html';
-    ctx.body = verifyConfirmPage({ appName: config.appName, csrf: csrf.token(ctx), action: p('/verify-email'), token: token!, email: peek.row!.email });
+    ctx.body = verifyConfirmPage({ appName: config.appName, assetsBase: urls.mountPath, csrf: csrf.token(ctx), action: p('/verify-email'), token: token!, email: peek.row!.email });
   });
 
   router.post('/verify-email', csrf.verify, async function confirmVerifyEmail(ctx) {
@@ -268,7 +268,7 @@ export function createLifecycleRoutes(app: AppContext, csrf: Csrf) {
   function renderResend(ctx: Context, o: { error?: string; info?: string; status?: number } = {}) {
     ctx.status = o.status ?? 200;
     ctx.type = 'html';
-    ctx.body = resendVerificationPage({ appName: config.appName, csrf: csrf.token(ctx), action: p('/verify-email/resend'), error: o.error, info: o.info });
+    ctx.body = resendVerificationPage({ appName: config.appName, assetsBase: urls.mountPath, csrf: csrf.token(ctx), action: p('/verify-email/resend'), error: o.error, info: o.info });
   }
 
   router.get('/verify-email/resend', async function showResend(ctx) { renderResend(ctx); });
@@ -296,7 +296,7 @@ export function createLifecycleRoutes(app: AppContext, csrf: Csrf) {
   function renderResetRequest(ctx: Context, o: { error?: string; info?: string; status?: number } = {}) {
     ctx.status = o.status ?? 200;
     ctx.type = 'html';
-    ctx.body = resetRequestPage({ appName: config.appName, csrf: csrf.token(ctx), action: p('/password/reset'), error: o.error, info: o.info });
+    ctx.body = resetRequestPage({ appName: config.appName, assetsBase: urls.mountPath, csrf: csrf.token(ctx), action: p('/password/reset'), error: o.error, info: o.info });
   }
 
   router.get('/password/reset', async function showPasswordReset(ctx) {
@@ -306,7 +306,7 @@ export function createLifecycleRoutes(app: AppContext, csrf: Csrf) {
     if (peek.state !== 'valid') return linkProblem(ctx, peek.state, 'reset_password');
     if (!(await stillBound(peek.row!))) return linkProblem(ctx, 'used', 'reset_password');
     ctx.type = 'html';
-    ctx.body = resetFormPage({ appName: config.appName, csrf: csrf.token(ctx), action: p('/password/reset/complete'), token: token!, email: peek.row!.email, minLength: config.password.minLength });
+    ctx.body = resetFormPage({ appName: config.appName, assetsBase: urls.mountPath, csrf: csrf.token(ctx), action: p('/password/reset/complete'), token: token!, email: peek.row!.email, minLength: config.password.minLength });
   });
 
   router.post('/password/reset', csrf.verify, async function requestPasswordReset(ctx) {
@@ -341,7 +341,7 @@ export function createLifecycleRoutes(app: AppContext, csrf: Csrf) {
       await fail(`Password reset failed: ${problem}`, peek.row!.userId);
       ctx.status = 400;
       ctx.type = 'html';
-      ctx.body = resetFormPage({ appName: config.appName, csrf: csrf.token(ctx), action: p('/password/reset/complete'), token: token!, email: peek.row!.email, minLength: config.password.minLength, error: problem });
+      ctx.body = resetFormPage({ appName: config.appName, assetsBase: urls.mountPath, csrf: csrf.token(ctx), action: p('/password/reset/complete'), token: token!, email: peek.row!.email, minLength: config.password.minLength, error: problem });
       return;
     }
     // Hash before consuming (a slow hash must not sit between the check and the write of the

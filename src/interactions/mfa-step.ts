@@ -63,12 +63,12 @@ export function createMfaStep(app: AppContext, hooks: { verified(ctx: Context, d
     const e = (await mfa.pendingEnrollment(userId, user.email, binding)) ?? (await mfa.beginEnrollment(userId, user.email, binding));
     const qrSvg = await QRCode.toString(e.uri, { type: 'svg', margin: 0, errorCorrectionLevel: 'M' });
     ctx.type = 'html';
-    ctx.body = enrollPage({ appName: config.appName, csrf, action: base(d.uid), error, qrSvg, secret: e.secret, accountLabel: user.email, issuerLabel: config.mfa.issuerLabel ?? config.appName });
+    ctx.body = enrollPage({ appName: config.appName, assetsBase: urls.mountPath, csrf, action: base(d.uid), error, qrSvg, secret: e.secret, accountLabel: user.email, issuerLabel: config.mfa.issuerLabel ?? config.appName });
   }
 
   function renderChallenge(ctx: Context, d: Details, p: PendingMfa, csrf: string, error?: string) {
     ctx.type = 'html';
-    ctx.body = challengePage({ appName: config.appName, csrf, action: base(d.uid), error, rememberDays: p.allowRememberBrowser ? config.mfa.rememberBrowserDays : undefined });
+    ctx.body = challengePage({ appName: config.appName, assetsBase: urls.mountPath, csrf, action: base(d.uid), error, rememberDays: p.allowRememberBrowser ? config.mfa.rememberBrowserDays : undefined });
   }
 
   return {
@@ -98,7 +98,7 @@ export function createMfaStep(app: AppContext, hooks: { verified(ctx: Context, d
         p.verified = true;
         await save(d.uid, userId, p);
         ctx.type = 'html';
-        ctx.body = recoveryCodesPage({ appName: config.appName, csrf, action: `${base(d.uid)}/done`, codes: r.recoveryCodes });
+        ctx.body = recoveryCodesPage({ appName: config.appName, assetsBase: urls.mountPath, csrf, action: `${base(d.uid)}/done`, codes: r.recoveryCodes });
         return;
       }
       const r = await mfa.verify(userId, code);

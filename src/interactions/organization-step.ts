@@ -70,7 +70,7 @@ export function createOrganizationStep(app: AppContext, csrf: Csrf, next: {
   function render(ctx: Context, d: Details, clientName: string, o: { mode: 'name'; value?: string; error?: string } | { mode: 'pick'; organizations: { list: { id: string; label: string }[]; total: number }; error?: string }, status = 200) {
     ctx.status = status;
     ctx.type = 'html';
-    const base = { appName: config.appName, csrf: csrf.token(ctx), action: action(d.uid), clientName, error: o.error };
+    const base = { appName: config.appName, assetsBase: urls.mountPath, csrf: csrf.token(ctx), action: action(d.uid), clientName, error: o.error };
     ctx.body = o.mode === 'name'
       ? organizationPage({ ...base, mode: 'name', value: o.value })
       : organizationPage({ ...base, mode: 'pick', organizations: o.organizations.list, more: o.organizations.total - o.organizations.list.length, abortUrl: `${urls.mountPath}/interaction/${encodeURIComponent(d.uid)}/abort` });

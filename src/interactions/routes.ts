@@ -77,7 +77,7 @@ export function createInteractionRoutes(app: AppContext, csrf: Csrf) {
   function renderLogin(ctx: Context, uid: string, name: string, extra: { email?: string; error?: string; info?: string } = {}) {
     ctx.type = 'html';
     ctx.body = loginPage({
-      appName: config.appName, csrf: csrf.token(ctx), action: p(`/interaction/${uid}/login`), clientName: name,
+      appName: config.appName, assetsBase: urls.mountPath, csrf: csrf.token(ctx), action: p(`/interaction/${uid}/login`), clientName: name,
       signupUrl: config.signup.enabled ? p(`/signup?interaction=${encodeURIComponent(uid)}`) : undefined,
       resetUrl: p('/password/reset'), ...extra,
     });
@@ -102,7 +102,7 @@ export function createInteractionRoutes(app: AppContext, csrf: Csrf) {
       // Asked every time (native, localhost): what the application asks for, granted before or not.
       const scopes = missing.length > 0 ? missing : String(d.params.scope ?? '').split(' ').filter(Boolean);
       ctx.type = 'html';
-      ctx.body = consentPage({ appName: config.appName, csrf: csrf.token(ctx), action: p(`/interaction/${d.uid}/confirm`), abortUrl: p(`/interaction/${d.uid}/abort`), clientName: name, scopes });
+      ctx.body = consentPage({ appName: config.appName, assetsBase: urls.mountPath, csrf: csrf.token(ctx), action: p(`/interaction/${d.uid}/confirm`), abortUrl: p(`/interaction/${d.uid}/abort`), clientName: name, scopes });
       return;
     }
     if (d.prompt.name === 'actions') return postLogin.afterSession(ctx, d);
@@ -148,7 +148,7 @@ export function createInteractionRoutes(app: AppContext, csrf: Csrf) {
       await audit.record({ type: 'f', description: 'Login refused: email not verified', user_id: row.id, user_name: email, client_id: clientId, ip, user_agent: ua });
       ctx.status = 403;
       ctx.type = 'html';
-      ctx.body = verificationRequiredPage({ appName: config.appName, email: user.email, resendUrl: p('/verify-email/resend'), loginUrl: p(`/interaction/${d.uid}`) });
+      ctx.body = verificationRequiredPage({ appName: config.appName, assetsBase: urls.mountPath, email: user.email, resendUrl: p('/verify-email/resend'), loginUrl: p(`/interaction/${d.uid}`) });
       return;
     }
     // An application that lets the user pick the organization after the password: the picker first.
@@ -222,7 +222,7 @@ export function createInteractionRoutes(app: AppContext, csrf: Csrf) {
     const safeUid = uid && /^[A-Za-z0-9_-]{1,64}$/.test(uid) ? uid : undefined;
     ctx.type = 'html';
     ctx.body = signupPage({
-      appName: config.appName, csrf: csrf.token(ctx), minLength: config.password.minLength,
+      appName: config.appName, assetsBase: urls.mountPath, csrf: csrf.token(ctx), minLength: config.password.minLength,
       action: safeUid ? p(`/interaction/${safeUid}/signup`) : p('/signup'), loginUrl: safeUid ? p(`/interaction/${safeUid}`) : undefined,
       fields: config.signup.fields,
     });
@@ -242,7 +242,7 @@ export function createInteractionRoutes(app: AppContext, csrf: Csrf) {
       ctx.status = status;
       ctx.type = 'html';
       ctx.body = signupPage({
-        appName: config.appName, csrf: csrf.token(ctx), minLength: config.password.minLength, email: rawEmail.slice(0, 320), error,
+        appName: config.appName, assetsBase: urls.mountPath, csrf: csrf.token(ctx), minLength: config.password.minLength, email: rawEmail.slice(0, 320), error,
         action: uid ? p(`/interaction/${uid}/signup`) : p('/signup'), loginUrl: uid ? p(`/interaction/${uid}`) : undefined,
         fields: config.signup.fields, values,
       });
@@ -288,7 +288,7 @@ export function createInteractionRoutes(app: AppContext, csrf: Csrf) {
     const user = await signup(ctx);
     if (!user) return;
     ctx.type = 'html';
-    ctx.body = messagePage({ appName: config.appName, title: 'Account created', message: `Your account ${user.email} is ready. We sent a link to that address to verify it${config.email.requireVerification ? '; open it, then return' : '. Return'} to your application to log in.` });
+    ctx.body = messagePage({ appName: config.appName, assetsBase: urls.mountPath, title: 'Account created', message: `Your account ${user.email} is ready. We sent a link to that address to verify it${config.email.requireVerification ? '; open it, then return' : '. Return'} to your application to log in.` });
   });
 
   router.post('/interaction/:uid/signup', csrf.verify, async function submitInteractionSignup(ctx) {
@@ -300,7 +300,7 @@ export function createInteractionRoutes(app: AppContext, csrf: Csrf) {
     if (!user) return;
     if (config.email.requireVerification) {
       ctx.type = 'html';
-      ctx.body = messagePage({ appName: config.appName, title: 'Check your email', message: `Your account ${user.email} was created. Open the link we sent to that address to verify it, then return to your application to log in.` });
+      ctx.body = messagePage({ appName: config.appName, assetsBase: urls.mountPath, title: 'Check your email', message: `Your account ${user.email} was created. Open the link we sent to that address to verify it, then return to your application to log in.` });
       return;
     }
     // A new account is nobody's member yet: a sign-up in an organization's sign-in ends here as a login would.

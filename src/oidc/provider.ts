@@ -504,21 +504,21 @@ export function createProvider(d: ProviderDeps): Provider {
           }
           ctx.type = 'html';
           ctx.body = userCodePage({
-            appName: config.appName, action: ctx.oidc.urlFor('code_verification'), xsrf: sessionXsrf(ctx),
+            appName: config.appName, assetsBase: urls.mountPath, action: ctx.oidc.urlFor('code_verification'), xsrf: sessionXsrf(ctx),
             code: e?.name === 'NotFoundError' ? e.userCode : undefined, error,
           });
         },
         async userCodeConfirmSource(ctx, _form, client, _deviceInfo, userCode) {
           ctx.type = 'html';
           ctx.body = confirmDevicePage({
-            appName: config.appName, action: ctx.oidc.urlFor('code_verification'), xsrf: sessionXsrf(ctx),
+            appName: config.appName, assetsBase: urls.mountPath, action: ctx.oidc.urlFor('code_verification'), xsrf: sessionXsrf(ctx),
             clientName: client.clientName ?? client.clientId, userCode,
           });
         },
         async successSource(ctx) {
           const name = ctx.oidc.client?.clientName;
           ctx.type = 'html';
-          ctx.body = messagePage({ appName: config.appName, title: 'Device connected', message: `You are signed in on your device${name ? ` to ${name}` : ''}. You can close this page.` });
+          ctx.body = messagePage({ appName: config.appName, assetsBase: urls.mountPath, title: 'Device connected', message: `You are signed in on your device${name ? ` to ${name}` : ''}. You can close this page.` });
         },
       },
       // `response_mode=web_message`: how auth0-spa-js (and Auth0's React, Vue and Angular SDKs on
@@ -531,11 +531,11 @@ export function createProvider(d: ProviderDeps): Provider {
         async logoutSource(ctx, form) {
           const clientName = (ctx.oidc.client as { clientName?: string } | undefined)?.clientName;
           ctx.type = 'html';
-          ctx.body = logoutPage({ appName: config.appName, form, clientName });
+          ctx.body = logoutPage({ appName: config.appName, assetsBase: urls.mountPath, form, clientName });
         },
         async postLogoutSuccessSource(ctx) {
           ctx.type = 'html';
-          ctx.body = messagePage({ appName: config.appName, title: 'Signed out', message: 'You have been signed out.' });
+          ctx.body = messagePage({ appName: config.appName, assetsBase: urls.mountPath, title: 'Signed out', message: 'You have been signed out.' });
         },
       },
       resourceIndicators: {
@@ -702,7 +702,7 @@ export function createProvider(d: ProviderDeps): Provider {
         ? 'This sign-in has expired or was ended. Go back to the application and sign in again.'
         : out.error_description ? `${out.error_description}` : 'The request could not be completed.';
       ctx.body = messagePage({
-        appName: config.appName, title: 'Something went wrong', message, error: true,
+        appName: config.appName, assetsBase: urls.mountPath, title: 'Something went wrong', message, error: true,
         extra: html`<p class="sub mono">${out.error}</p>`,
       });
     },
@@ -952,7 +952,7 @@ function deviceFlowLimits(provider: Provider, d: ProviderDeps): void {
       ctx.status = 400;
       ctx.type = 'html';
       ctx.body = messagePage({
-        appName: d.config.appName, title: 'Activate a device', error: true,
+        appName: d.config.appName, assetsBase: d.urls.mountPath, title: 'Activate a device', error: true,
         message: 'This page has expired or was opened in another browser. Open the activation page again and enter the code.',
         extra: html`<p><a href="${ctx.oidc.urlFor('code_verification')}">Open the activation page</a></p>`,
       });
