@@ -446,3 +446,28 @@ test('an action that deletes a large key before a larger value elsewhere: both c
     await bindActions(ts, 'post-login', []);
   }
 });
+
+test('an action that shrinks a key, sets another and then grows the first: every call the engine accepted lands', async () => {
+  // Regression of a review: the store applied the sets in the order of the last calls and
+  // checked the cap after each, so the new key met the first one at its old size and was
+  // skipped, though the whole fitted.
+  await deployAction(ts, { name: 'md-shrink', trigger: 'post-login', code: `exports.onExecutePostLogin = async (event, api) => {
+    api.user.setUserMetadata('b', 'x');
+    api.user.setUserMetadata('a', 'a'.repeat(7000));
+    api.user.setUserMetadata('b', 'c'.repeat(8000));
+  };` });
+  await bindActions(ts, 'post-login', ['md-shrink']);
+  const cb = 'https://md-shrink.example/cb';
+  const spa = (await ts.api('POST', '/clients', { name: 'md shrink spa', app_type: 'spa', callbacks: [cb] })).body;
+  const config = await discover(ts, spa.client_id);
+  const u = (await ts.api('POST', '/users', { email: 'md-shrink@example.com', password: 'md password 12345', connection: 'Username-Password-Authentication', user_metadata: { b: 'b'.repeat(10000) } })).body;
+  try {
+    const r = await loginThroughForm(config, { redirectUri: cb, email: 'md-shrink@example.com', password: 'md password 12345' });
+    assert.ok(r.callbackUrl);
+    assert.deepEqual((await latestExecution(ts, 'post-login')).results[0].rejected_commands, []);
+    const stored = (await ts.api('GET', `/users/${encodeURIComponent(u.user_id)}`)).body.user_metadata;
+    assert.deepEqual({ a: stored.a?.length, b: stored.b?.length }, { a: 7000, b: 8000 });
+  } finally {
+    await bindActions(ts, 'post-login', []);
+  }
+});

@@ -295,8 +295,13 @@ export function createUsers(db: Db, hasher: PasswordHasher, policy: { minLength:
           // the order they were made, where a deletion may come before a larger value).
           const entries = Object.entries(p).filter(([key]) => !UNSAFE_METADATA_KEYS.has(key));
           for (const [key, v] of entries) if (v === null) delete merged[key];
-          for (const [key, v] of entries) {
-            if (v === null) continue;
+          // Then the sets that shrink the object before those that grow it: when the whole fits,
+          // so does every step on the way (the engine checked the calls in their own order).
+          const sizeOf = (key: string, v: unknown) => (v === undefined ? 0 : Buffer.byteLength(JSON.stringify({ [key]: v })));
+          const sets = entries.filter(([, v]) => v !== null)
+            .map(([key, v]) => ({ key, v, grows: sizeOf(key, v) - sizeOf(key, Object.hasOwn(merged, key) ? merged[key] : undefined) }))
+            .sort((a, b) => a.grows - b.grows);
+          for (const { key, v } of sets) {
             if (metadataProblem(key) || metadataProblem(v)) { skipped.push(`${k}.${key}`); continue; }
             const had = Object.hasOwn(merged, key);
             const before = merged[key];
