@@ -88,7 +88,7 @@ export function createApp(app: AppContext) {
   koa.on('error', logKoaErrors(app.logger, 'request'));
   // No koa.keys: each of our cookies carries its own MAC or is a random id, and with keys set every
   // ctx.cookies.set would add a `.sig` companion that nothing reads.
-  const metrics = createMetrics();
+  const metrics = createMetrics(app.urls.mountPath);
   const dbHealth = createDbHealth(app.db);
   const csrf = createCsrf(app.csrfKey, app.urls.origin);
   const limit = `${app.config.http.bodyLimitBytes}b`;
@@ -161,7 +161,7 @@ export function createApp(app: AppContext) {
     // The branding alone, as before it joined the stylesheet (a page saved or linked then).
     if (ctx.path === `${app.urls.mountPath}/assets/branding.css`) { ctx.type = 'text/css'; ctx.set('Cache-Control', 'no-cache'); ctx.body = brandingCss(await app.branding.get().catch(() => app.branding.current())); return; }
     if (ctx.path === `${app.urls.mountPath}/favicon.ico`) {
-      const icon = (await app.branding.get()).favicon_url;
+      const icon = (await app.branding.get().catch(() => app.branding.current())).favicon_url;
       if (!icon) { ctx.status = 404; return; }
       ctx.redirect(icon);
       return;

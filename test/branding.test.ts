@@ -108,7 +108,7 @@ test('when the branding cannot be read, the stylesheet is the one last served, n
   // pages' only stylesheet a 500 while the pages themselves still answered.
   const own = await startTestServer();
   try {
-    assert.equal((await own.api('PATCH', '/branding', { colors: { primary: '#123456' } })).status, 200);
+    assert.equal((await own.api('PATCH', '/branding', { colors: { primary: '#123456' }, favicon_url: 'https://cdn.acme.example/f.ico' })).status, 200);
     assert.match(await (await fetch(`${own.base}/assets/style.css`)).text(), /--accent:#123456/);
     await own.ctx.db.schema.renameTable('settings', 'settings_gone');
     // Past the branding's cache (2 s), so the next page reads it again and fails.
@@ -117,6 +117,9 @@ test('when the branding cannot be read, the stylesheet is the one last served, n
     const css = await fetch(`${own.base}/assets/style.css`);
     assert.equal(css.status, 200);
     assert.match(await css.text(), /--accent:#123456/);
+    const icon = await fetch(`${own.base}/favicon.ico`, { redirect: 'manual' });
+    assert.equal(icon.status, 302);
+    assert.equal(icon.headers.get('location'), 'https://cdn.acme.example/f.ico');
     await own.ctx.db.schema.renameTable('settings_gone', 'settings');
   } finally {
     await own.close();

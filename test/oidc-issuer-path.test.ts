@@ -55,6 +55,11 @@ test('under an issuer with a path: discovery, a login with PKCE, tokens, userinf
       assert.deepEqual(links, ['/auth/assets/style.css', '/auth/favicon.ico'], url);
     }
     assert.equal((await fetch(`${base}/assets/style.css`)).status, 200);
+    // /metrics (at the root, with /healthz) counts the routes by their names below the mount.
+    const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    assert.match(metrics, /route="\/oauth\/token",status="200"/);
+    assert.match(metrics, /route="\/interaction",status="200"/);
+    assert.match(metrics, /route="\/authorize",status="303"/);
   } finally {
     await ts.close();
     rmSync(dir, { recursive: true, force: true });

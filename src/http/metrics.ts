@@ -3,11 +3,14 @@ import type { Middleware } from 'koa';
 /** Request counters and latency sums in Prometheus text format, per route family and status. */
 export type Metrics = ReturnType<typeof createMetrics>;
 
-export function createMetrics() {
+/** `mount`: the issuer's path ('' for none), which the routes live under (src/shared/urls.ts mountPath). */
+export function createMetrics(mount = '') {
   const counts = new Map<string, number>();
   const seconds = new Map<string, number>();
   const named = new Set(['/authorize', '/oauth/token', '/userinfo', '/.well-known/jwks.json', '/.well-known/openid-configuration', '/oidc/logout', '/v2/logout', '/oauth/revoke', '/oauth/token/introspection', '/signup', '/healthz']);
-  const family = (path: string) => {
+  const family = (full: string) => {
+    // (oidc-provider's own routes come here without the mount already: it is handed the path below it.)
+    const path = mount && (full === mount || full.startsWith(`${mount}/`)) ? full.slice(mount.length) || '/' : full;
     if (named.has(path)) return path;
     if (path.startsWith('/api/v2/')) return `/api/v2/${path.split('/')[3] ?? ''}`;
     if (path.startsWith('/interaction/')) return '/interaction';
