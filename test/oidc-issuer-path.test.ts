@@ -65,3 +65,27 @@ test('under an issuer with a path: discovery, a login with PKCE, tokens, userinf
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('/metrics names the provider\'s routes under an issuer whose path is the start of one of them (/oauth, /oidc)', async () => {
+  // Regression of a review: the mount was taken off twice, so under /oauth the revocation counted
+  // as 'other', and under /oidc the logout.
+  for (const mount of ['/oauth', '/oidc']) {
+    const port = await freePort();
+    const dir = mkdtempSync(join(tmpdir(), 'gatehouse-mount-'));
+    const ts = await startTestServer({ issuer: `http://127.0.0.1:${port}${mount}` }, { at: { dir, port } });
+    try {
+      const base = `http://127.0.0.1:${port}${mount}`;
+      const form = { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'token=x&client_id=nope' };
+      const revoke = await fetch(`${base}/oauth/revoke`, form);
+      const logout = await fetch(`${base}/oidc/logout`, { redirect: 'manual' });
+      const introspect = await fetch(`${base}/oauth/token/introspection`, form);
+      const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+      assert.match(metrics, new RegExp(`route="/oauth/revoke",status="${revoke.status}"`), mount);
+      assert.match(metrics, new RegExp(`route="/oidc/logout",status="${logout.status}"`), mount);
+      assert.match(metrics, new RegExp(`route="/oauth/token/introspection",status="${introspect.status}"`), mount);
+    } finally {
+      await ts.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+});

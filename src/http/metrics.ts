@@ -9,7 +9,6 @@ export function createMetrics(mount = '') {
   const seconds = new Map<string, number>();
   const named = new Set(['/authorize', '/oauth/token', '/userinfo', '/.well-known/jwks.json', '/.well-known/openid-configuration', '/oidc/logout', '/v2/logout', '/oauth/revoke', '/oauth/token/introspection', '/signup', '/healthz']);
   const family = (full: string) => {
-    // (oidc-provider's own routes come here without the mount already: it is handed the path below it.)
     const path = mount && (full === mount || full.startsWith(`${mount}/`)) ? full.slice(mount.length) || '/' : full;
     if (named.has(path)) return path;
     if (path.startsWith('/api/v2/')) return `/api/v2/${path.split('/')[3] ?? ''}`;
@@ -33,9 +32,11 @@ export function createMetrics(mount = '') {
   }
   const middleware: Middleware = async function countRequests(ctx, next) {
     const start = process.hrtime.bigint();
+    // The path as it came: oidc-provider is handed the path below an issuer's (src/app.ts).
+    const path = ctx.path ?? '';
     try { await next(); } finally {
       // Runs in a 'finish' listener, where a throw would end the process: never throws.
-      const onDone = () => { try { record(ctx.path ?? '', ctx.res.statusCode, start); } catch { /* a count lost, nothing more */ } };
+      const onDone = () => { try { record(path, ctx.res.statusCode, start); } catch { /* a count lost, nothing more */ } };
       if (ctx.res.writableFinished) onDone(); else ctx.res.once('finish', onDone);
     }
   };
