@@ -93,7 +93,7 @@ export function createOrganizationStep(app: AppContext, csrf: Csrf, next: {
       if (d.params.organization) return false;
       const { meta } = await clientOf(d);
       if (organizationPrompt(meta) !== 'post') return false;
-      if ((await choices(userId)).total === 0) { await refuseNone(ctx, d, userId); return true; }
+      if (!(await organizations.belongsToAny(userId))) { await refuseNone(ctx, d, userId); return true; }
       await db('organization_pending').insert({ interaction_uid: d.uid, user_id: userId, signup: o.signup, checked_at: o.checkedAt, expires_at: Date.now() + PENDING_TTL_MS })
         .onConflict('interaction_uid').merge();
       ctx.status = 303;

@@ -113,6 +113,10 @@ export function createOrganizations(db: Db) {
       return { organizations: rows.map(toApi), total: Number(n) };
     },
 
+    /** Whether a user belongs to any organization (one indexed read). */
+    async belongsToAny(userId: string): Promise<boolean> {
+      return !!(await db('organization_members').where({ user_id: userId }).first('org_id'));
+    },
     /** Every organization a user belongs to, its id and the name a person is shown (the display name, else the name). */
     async namesOfUser(userId: string): Promise<{ id: string; label: string }[]> {
       const rows = await db('organization_members').join('organizations', 'organizations.id', 'organization_members.org_id')
