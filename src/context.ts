@@ -168,7 +168,9 @@ export async function createContext(config: Config, opts: { logger?: Logger; mig
     close: async () => { await pool?.close(); },
   };
   const actionStore = createActionStore(db, box, config.actions, async (compiled, handlers) => {
-    const r = await lazyPool.validate(compiled, handlers, { actionTimeoutMs: Math.min(config.actions.actionTimeoutMs, 2000), memoryMb: config.actions.memoryMb });
+    // The module's top level gets what an execution gets (a top-level endless loop is refused
+    // when that runs out): 2 s had failed a plain deploy on a machine busy enough (a CI run).
+    const r = await lazyPool.validate(compiled, handlers, { actionTimeoutMs: config.actions.actionTimeoutMs, memoryMb: config.actions.memoryMb });
     return r.ok ? null : r.message;
   }, triggerRegistry);
   const actionEngine = createActionEngine({ db, store: actionStore, pool: lazyPool, logger, config: { ...config.actions, issuer: config.issuer }, triggers: triggerRegistry });
