@@ -49,7 +49,7 @@ const now = () => new Date().toISOString();
 
 /** The largest app_metadata or user_metadata object stored for a user, as JSON (what a Management API PATCH body may carry, too). */
 export { METADATA_MAX_BYTES } from '../shared/metadata-limits.ts';
-import { METADATA_MAX_BYTES } from '../shared/metadata-limits.ts';
+import { METADATA_MAX_BYTES, setWithinCap } from '../shared/metadata-limits.ts';
 const UNSAFE_METADATA_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
 
 /** `stored` (JSON) with `patch` merged one level deep: null deletes a key. */
@@ -302,13 +302,7 @@ export function createUsers(db: Db, hasher: PasswordHasher, policy: { minLength:
             .map(([key, v]) => ({ key, v, grows: sizeOf(key, v) - sizeOf(key, Object.hasOwn(merged, key) ? merged[key] : undefined) }))
             .sort((a, b) => a.grows - b.grows);
           for (const { key, v } of sets) {
-            if (metadataProblem(key) || metadataProblem(v)) { skipped.push(`${k}.${key}`); continue; }
-            const had = Object.hasOwn(merged, key);
-            const before = merged[key];
-            merged[key] = v;
-            if (metadataBytes(merged) <= METADATA_MAX_BYTES) continue;
-            if (had) merged[key] = before; else delete merged[key];
-            skipped.push(`${k}.${key}`);
+            if (metadataProblem(key) || metadataProblem(v) || !setWithinCap(merged, key, v)) skipped.push(`${k}.${key}`);
           }
           upd[k] = JSON.stringify(merged);
         }

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type BetterSqlite3 from 'better-sqlite3';
 import { isSqlite, withSqliteConnection, type Db } from '../../db/knex.ts';
 import type { Logger } from '../../shared/logger.ts';
-import { METADATA_MAX_BYTES } from '../../shared/metadata-limits.ts';
+import { METADATA_MAX_BYTES, setWithinCap } from '../../shared/metadata-limits.ts';
 import type { ActionResult, CacheSnapshot, ChainLimits, Command, SandboxAction, SandboxPool, SandboxStatus } from '../sandbox/types.ts';
 import { AFTER_DENY, FAIL_CLOSED_WHEN_REFUSED, TX_METADATA_KEYS, SESSION_METADATA_KEYS, REFRESH_TOKEN_METADATA_KEYS, type CommandLimits, type TriggerContract, type TriggerRegistry } from './contract.ts';
 import type { ActionStore } from './store.ts';
@@ -137,17 +137,6 @@ function claimsSize(claims: Obj): number {
   let n = 0;
   for (const [k, v] of Object.entries(claims)) n += Buffer.byteLength(JSON.stringify(v)) + Buffer.byteLength(k);
   return n;
-}
-
-/** Sets `md[k]` (null deletes) unless that takes the object past METADATA_MAX_BYTES as JSON; false then, `md` unchanged. */
-function setWithinCap(md: Obj, k: string, v: unknown): boolean {
-  if (v === null) { delete md[k]; return true; }
-  const had = Object.hasOwn(md, k);
-  const before = md[k];
-  md[k] = v;
-  if (Buffer.byteLength(JSON.stringify(md)) <= METADATA_MAX_BYTES) return true;
-  if (had) md[k] = before; else delete md[k];
-  return false;
 }
 
 /** The message a client gets when a paused login cannot resume because its chain changed. */

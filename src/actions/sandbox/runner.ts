@@ -26,7 +26,7 @@ import { hostFetch, parseGuestRequest, type FetchOptions, type GuestFetchRequest
 import { issuerAllowance, parseFetchAllow } from './net-guard.ts';
 import { busy, precise } from './timer-slack.ts';
 import type { ActionResult, ChainLimits, ChainResult, Command, SandboxAction, SandboxStatus, ValidateResult } from './types.ts';
-import { METADATA_MAX_BYTES } from '../../shared/metadata-limits.ts';
+import { setWithinCap } from '../../shared/metadata-limits.ts';
 import { userMetadataRefusal, REFRESH_TOKEN_METADATA_CHARS, refreshTokenMetadataKeyOk, REFRESH_TOKEN_METADATA_KEYS, SESSION_METADATA_CHARS, SESSION_METADATA_KEYS, TX_METADATA_KEYS, TX_METADATA_KEY_CHARS, TX_METADATA_VALUE_CHARS } from './types.ts';
 
 const PRELUDE = readFileSync(new URL('./guest-prelude.js', import.meta.url), 'utf8');
@@ -688,15 +688,8 @@ function applyMetadata(event: Record<string, unknown>, field: 'app_metadata' | '
     md = {};
     Object.defineProperty(u, field, { value: md, writable: true, enumerable: true, configurable: true });
   }
-  const m = md as Record<string, unknown>;
-  if (v === null) { delete m[k]; return true; }
   // Nor one that would take the object past its cap as a whole (the engine refuses it too).
-  const had = Object.hasOwn(m, k);
-  const before = m[k];
-  Object.defineProperty(m, k, { value: v, writable: true, enumerable: true, configurable: true });
-  if (Buffer.byteLength(JSON.stringify(m)) <= METADATA_MAX_BYTES) return true;
-  if (had) m[k] = before; else delete m[k];
-  return false;
+  return setWithinCap(md as Record<string, unknown>, k, v);
 }
 
 /**
